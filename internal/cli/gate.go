@@ -1,0 +1,290 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/report"
+	"github.com/promote-ml/promote/internal/signature"
+)
+
+// maxInputFile bounds what the gate reads from one policy or metrics file,
+// so a wrong path (a model, a log) fails fast with a clear error.
+const maxInputFile = 16 << 20
+
+type gateFlags struct {
+	policy, candidate, baseline, env string
+	approvedBy                       []string
+	requestedBy                      string
+	artifact, sig, bundle, key       string
+	drift                            []string
+	output                           string
+	junitFile                        string
+}
+
+func newGateCmd(s *streams) *cobra.Command {
+	var f gateFlags
+	cmd := &cobra.Command{
+		Use:   "gate",
+		Short: "Evaluate a candidate against a baseline under a policy (exit 0 allowed, 1 blocked, 2 bad input)",
+		Long: `Evaluate a candidate model version's evidence (metrics.json) against the baseline's
+under a policy file, locally, with no server: the CI entry point.
+
+The policy is either the minimal format (gate.require, gate.metrics, gate.approvals) or
+the versioned promote.dev/v1 format with per-environment sections; see docs/policy.md.
+artifact_signed holds only when --artifact, --signature (or --bundle) and --key verify;
+a claim in metrics.json is never taken for it.
+
+Exit codes: 0 allowed, 1 blocked, 2 bad input or usage.`,
+		Example: `  # The seed's minimal gate, with a verified signature and one approval
+  promote gate --policy policy.yaml --candidate metrics.json --baseline baseline.json \
+    --artifact model.bin --signature model.bin.sig --key cosign.pub \
+    --approved-by alice --requested-by bob
+
+  # The prod section of a versioned policy, JSON for scripts
+  promote gate --policy policy.yaml --env prod --candidate metrics.json \
+    --baseline prod-metrics.json --output json
+
+  # JUnit XML for a CI test report, a drift report merged into the candidate
+  promote gate --policy policy.yaml --candidate metrics.json --drift drift.json --output junit > gate.xml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGate(s, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.policy, "policy", "", "policy file (YAML) `FILE`")
+	fl.StringVar(&f.candidate, "candidate", "", "the candidate's metrics `FILE` (JSON or YAML)")
+	fl.StringVar(&f.baseline, "baseline", "", "the baseline's metrics `FILE`: the version live in the target environment")
+	fl.StringVar(&f.env, "env", "", "target environment `NAME` (selects the policy's environment section)")
+	fl.StringSliceVar(&f.approvedBy, "approved-by", nil, "approvers, comma-separated; NAME:ROLE gives a role (e.g. alice:ml-lead)")
+	fl.StringVar(&f.requestedBy, "requested-by", "", "who requested the promotion (may not approve it unless the policy allows)")
+	fl.StringVar(&f.artifact, "artifact", "", "the model artifact `FILE` whose signature to verify")
+	fl.StringVar(&f.sig, "signature", "", "base64 signature `FILE` over the artifact (cosign sign-blob --output-signature)")
+	fl.StringVar(&f.bundle, "bundle", "", "sigstore bundle `FILE` (cosign sign-blob --bundle)")
+	fl.StringVar(&f.key, "key", "", "trusted public key `FILE` (PEM, ECDSA P-256)")
+	fl.StringArrayVar(&f.drift, "drift", nil, "drift report `FILE` from 'promote drift' to merge into the candidate's metrics (repeatable)")
+	fl.StringVarP(&f.output, "output", "o", "text", "output format: "+strings.Join(report.Formats, ", "))
+	fl.StringVar(&f.junitFile, "junit-file", "", "also write JUnit XML to `FILE`")
+	_ = cmd.MarkFlagRequired("policy")
+	_ = cmd.MarkFlagRequired("candidate")
+	for _, name := range []string{"policy", "candidate", "baseline", "artifact", "signature", "bundle", "key", "drift", "junit-file"} {
+		_ = cmd.MarkFlagFilename(name)
+	}
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(report.Formats, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func runGate(s *streams, f *gateFlags) error {
+	if !contains(report.Formats, f.output) {
+		return usageErrorf("--output %q: want one of %s", f.output, strings.Join(report.Formats, ", "))
+	}
+	data, err := readInput(f.policy, "policy")
+	if err != nil {
+		return usageError(err)
+	}
+	pol, err := policy.Load(f.policy, data)
+	if err != nil {
+		return usageError(err)
+	}
+	gate, err := pol.Gate(f.env)
+	if err != nil {
+		return usageError(err)
+	}
+	in := policy.Input{RequestedBy: strings.TrimSpace(f.requestedBy)}
+	if in.Candidate, err = loadEvidence(f.candidate, "candidate"); err != nil {
+		return usageError(err)
+	}
+	if f.baseline != "" {
+		if in.Baseline, err = loadEvidence(f.baseline, "baseline"); err != nil {
+			return usageError(err)
+		}
+	}
+	for _, path := range f.drift {
+		ev, err := loadEvidence(path, "drift report")
+		if err != nil {
+			return usageError(err)
+		}
+		if err := in.Candidate.Merge(ev); err != nil {
+			return usageError(err)
+		}
+	}
+	if in.Approvers, err = parseApprovers(f.approvedBy); err != nil {
+		return usageError(err)
+	}
+	if err := verifySignature(f, &in); err != nil {
+		return usageError(err)
+	}
+	decision := gate.Evaluate(in)
+	out := report.Gate{Decision: decision, PolicyFile: f.policy, CandidateFile: f.candidate, BaselineFile: f.baseline}
+	if err := report.Write(s.out, f.output, out); err != nil {
+		return err
+	}
+	if f.junitFile != "" {
+		w, err := os.Create(f.junitFile)
+		if err != nil {
+			return usageError(fmt.Errorf("junit file: %w", err))
+		}
+		err = report.JUnit(w, out)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write junit file: %w", err)
+		}
+	}
+	if !decision.Allowed {
+		return &exitError{code: ExitBlocked, silent: true}
+	}
+	return nil
+}
+
+// readInput reads a file named by a flag, bounded in size, with errors that
+// say which flag's file is wrong.
+func readInput(path, what string) ([]byte, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, pathError(err))
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s: %s is a directory, not a file", what, path)
+	}
+	if st.Size() > maxInputFile {
+		return nil, fmt.Errorf("%s: %s is %d bytes, more than the %d a %s file may be", what, path, st.Size(), maxInputFile, what)
+	}
+	buf, err := io.ReadAll(io.LimitReader(file, maxInputFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: read %s: %w", what, path, err)
+	}
+	if len(buf) > maxInputFile {
+		return nil, fmt.Errorf("%s: %s is more than the %d bytes a %s file may be", what, path, maxInputFile, what)
+	}
+	return buf, nil
+}
+
+// pathError keeps the path and the reason of an *os.PathError without Go's
+// "open" prefix.
+func pathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+func loadEvidence(path, what string) (*policy.Evidence, error) {
+	data, err := readInput(path, what)
+	if err != nil {
+		return nil, err
+	}
+	return policy.ParseEvidence(path, data)
+}
+
+// parseApprovers reads --approved-by: names, each optionally NAME:ROLE or
+// NAME:ROLE+ROLE.
+func parseApprovers(list []string) ([]policy.Approver, error) {
+	var out []policy.Approver
+	for _, item := range list {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, roles, hasRoles := strings.Cut(item, ":")
+		a := policy.Approver{Name: strings.TrimSpace(name)}
+		if a.Name == "" {
+			return nil, fmt.Errorf("--approved-by %q: an approver needs a name", item)
+		}
+		if hasRoles {
+			for _, r := range strings.Split(roles, "+") {
+				if r = strings.TrimSpace(r); r == "" {
+					return nil, fmt.Errorf("--approved-by %q: empty role", item)
+				}
+				a.Roles = append(a.Roles, strings.TrimSpace(r))
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// verifySignature checks the artifact's signature when one is given and
+// records the outcome in the gate's input. Missing pieces and unreadable
+// files are usage errors; a signature that does not verify is a result that
+// blocks.
+func verifySignature(f *gateFlags, in *policy.Input) error {
+	if f.artifact == "" && f.sig == "" && f.bundle == "" && f.key == "" {
+		return nil
+	}
+	switch {
+	case f.artifact == "":
+		return errors.New("--artifact is needed to verify a signature")
+	case f.key == "":
+		return errors.New("--key is needed to verify a signature (the trusted public key)")
+	case f.sig == "" && f.bundle == "":
+		return errors.New("--signature or --bundle is needed to verify the artifact")
+	case f.sig != "" && f.bundle != "":
+		return errors.New("give --signature or --bundle, not both")
+	}
+	keyPEM, err := readInput(f.key, "key")
+	if err != nil {
+		return err
+	}
+	pub, err := signature.ParsePublicKey(keyPEM)
+	if err != nil {
+		return fmt.Errorf("key %s: %w", f.key, err)
+	}
+	file, err := os.Open(f.artifact)
+	if err != nil {
+		return fmt.Errorf("artifact: %w", pathError(err))
+	}
+	digest, _, err := signature.Digest(file)
+	file.Close()
+	if err != nil {
+		return fmt.Errorf("artifact %s: %w", f.artifact, err)
+	}
+	in.SignatureChecked = true
+	var verr error
+	var what string
+	if f.sig != "" {
+		sig, err := readInput(f.sig, "signature")
+		if err != nil {
+			return err
+		}
+		what = "signature " + f.sig
+		verr = signature.Verify(pub, digest, sig)
+	} else {
+		b, err := readInput(f.bundle, "bundle")
+		if err != nil {
+			return err
+		}
+		what = "bundle " + f.bundle
+		verr = signature.VerifyBundle(pub, digest, b)
+	}
+	if verr != nil {
+		in.SignatureNote = fmt.Sprintf("%s over %s does not verify with key %s: %v", what, f.artifact, f.key, verr)
+		return nil
+	}
+	in.Signed = true
+	in.SignatureNote = fmt.Sprintf("%s over %s (sha256:%x) verified with key %s", what, f.artifact, digest, f.key)
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

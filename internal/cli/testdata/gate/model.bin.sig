@@ -1,0 +1,1 @@
+MEUCID/lGs6wuAJzpsoFsnoLfE3ZGkJlOaqiGGwXsWGPRGiyAiEAy3bG8ge/ZovifiBAbFZIQ3fx2eADCri/LPn2c4iLVhQ=

@@ -1,0 +1,89 @@
+package policy
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/google/cel-go/cel"
+	"go.yaml.in/yaml/v3"
+)
+
+// exprCostLimit bounds the work one expression may do at evaluation, in
+// CEL's cost units (about one per operation), so that a policy cannot stall
+// the gate with a runaway comprehension.
+const exprCostLimit = 100_000
+
+// The variables an expression sees. candidate, baseline, delta and change
+// map metric names to numbers: delta is candidate − baseline, change is the
+// relative change (candidate − baseline) / |baseline| as a fraction (0.1 is
+// 10%); checks maps check names to booleans; has_baseline says whether a
+// baseline was given at all.
+var celEnvironment = sync.OnceValues(func() (*cel.Env, error) {
+	metrics := cel.MapType(cel.StringType, cel.DoubleType)
+	return cel.NewEnv(
+		cel.Variable("candidate", metrics),
+		cel.Variable("baseline", metrics),
+		cel.Variable("delta", metrics),
+		cel.Variable("change", metrics),
+		cel.Variable("checks", cel.MapType(cel.StringType, cel.BoolType)),
+		cel.Variable("has_baseline", cel.BoolType),
+	)
+})
+
+// compileExpr parses and type-checks r.Expr, which must yield a boolean,
+// and prepares its program with a cost limit.
+func (d *decoder) compileExpr(r *Rule) {
+	at := &yaml.Node{Line: r.Line, Column: 1}
+	if strings.TrimSpace(r.Expr) == "" {
+		d.errorf(at, "rule %q: expr is empty", r.Name)
+		return
+	}
+	env, err := celEnvironment()
+	if err != nil {
+		d.errorf(at, "rule %q: expression environment: %v", r.Name, err)
+		return
+	}
+	ast, iss := env.Compile(r.Expr)
+	if iss.Err() != nil {
+		d.errorf(at, "rule %q: expr %q: %s", r.Name, r.Expr, celMessage(iss.Err().Error()))
+		return
+	}
+	if !ast.OutputType().IsExactType(cel.BoolType) {
+		d.errorf(at, "rule %q: expr %q yields %s; a rule's expression must yield true or false", r.Name, r.Expr, ast.OutputType())
+		return
+	}
+	prog, err := env.Program(ast, cel.CostLimit(exprCostLimit), cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		d.errorf(at, "rule %q: expr %q: %v", r.Name, r.Expr, err)
+		return
+	}
+	r.prog = prog
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		switch ref.Name {
+		case "baseline", "delta", "change":
+			r.usesBaseline = true
+		case "has_baseline":
+			r.handlesNoBaseline = true
+		}
+	}
+}
+
+// celMessage turns CEL's multi-line issue report into one line:
+// "ERROR: <input>:1:5: undeclared reference to 'x'" becomes
+// "1:5: undeclared reference to 'x'".
+func celMessage(s string) string {
+	var parts []string
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "ERROR: ") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "ERROR: ")
+		line = strings.TrimPrefix(line, "<input>:")
+		parts = append(parts, line)
+	}
+	if len(parts) == 0 {
+		return s
+	}
+	return strings.Join(parts, "; ")
+}

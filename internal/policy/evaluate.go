@@ -1,0 +1,485 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Status is the outcome of one rule.
+type Status string
+
+// The outcomes of a rule. Fail and Error block (unless the rule only warns);
+// Error means the rule could not be judged: a metric missing or undefined.
+const (
+	StatusPass  Status = "pass"
+	StatusFail  Status = "fail"
+	StatusWarn  Status = "warn"
+	StatusError Status = "error"
+)
+
+// Approver is a person who approved, with the roles they hold.
+type Approver struct {
+	Name  string   `json:"name"`
+	Roles []string `json:"roles,omitempty"`
+}
+
+// Input is everything one evaluation judges.
+type Input struct {
+	Candidate *Evidence
+	Baseline  *Evidence // nil when there is no baseline
+	// Signed is true only when the artifact's signature was verified against
+	// a trusted key; SignatureNote says what was checked, or why it failed.
+	Signed        bool
+	SignatureNote string
+	// SignatureChecked is true when a signature was given to check. One that
+	// does not verify blocks even when the policy does not require a
+	// signature: a bad signature is a warning sign, never ignored.
+	SignatureChecked bool
+	Approvers        []Approver
+	RequestedBy      string
+}
+
+// Result is the outcome of one rule, with the numbers it judged.
+type Result struct {
+	Rule        string   `json:"rule"`
+	Kind        RuleKind `json:"kind"`
+	Status      Status   `json:"status"`
+	Severity    Severity `json:"severity"`
+	Description string   `json:"description,omitempty"`
+	Metric      string   `json:"metric,omitempty"`
+	Candidate   *float64 `json:"candidate"`
+	Baseline    *float64 `json:"baseline"`
+	// Actual is the value judged: a number (a metric, a delta, a change in
+	// percent, a count of approvers) or a boolean (a check, an expression).
+	Actual    any      `json:"actual"`
+	Threshold string   `json:"threshold"`
+	Message   string   `json:"message"`
+	Line      int      `json:"line,omitempty"` // where the rule is written in the policy file
+	Children  []Result `json:"children,omitempty"`
+}
+
+// Summary counts results by status.
+type Summary struct {
+	Pass  int `json:"pass"`
+	Fail  int `json:"fail"`
+	Warn  int `json:"warn"`
+	Error int `json:"error"`
+}
+
+// Decision is the verdict of a gate: allowed or blocked, with every reason.
+type Decision struct {
+	Allowed     bool     `json:"allowed"`
+	Policy      string   `json:"policy,omitempty"`
+	Environment string   `json:"environment,omitempty"`
+	HasBaseline bool     `json:"has_baseline"`
+	Results     []Result `json:"results"`
+	Summary     Summary  `json:"summary"`
+}
+
+// Blocking returns the results that block the promotion.
+func (d *Decision) Blocking() []Result {
+	var out []Result
+	for _, r := range d.Results {
+		if r.Status == StatusFail || r.Status == StatusError {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Evaluate judges in against the gate. It never returns an error: a rule
+// that cannot be judged is a result with status error, which blocks.
+func (g *Gate) Evaluate(in Input) *Decision {
+	if in.Candidate == nil {
+		in.Candidate = &Evidence{}
+	}
+	ev := &evaluation{gate: g, in: in}
+	d := &Decision{Policy: g.Policy, Environment: g.Environment, HasBaseline: in.Baseline != nil, Results: make([]Result, 0, len(g.Rules)+1)}
+	rules := g.Rules
+	if in.SignatureChecked && !in.Signed && !g.requires(CheckArtifactSigned) {
+		rules = append([]*Rule{{Name: CheckArtifactSigned, Kind: KindRequire, Severity: SeverityBlock, Check: CheckArtifactSigned}}, rules...)
+	}
+	for _, r := range rules {
+		res := ev.rule(r)
+		if r.Severity == SeverityWarn && (res.Status == StatusFail || res.Status == StatusError) {
+			res.Status = StatusWarn
+		}
+		switch res.Status {
+		case StatusPass:
+			d.Summary.Pass++
+		case StatusFail:
+			d.Summary.Fail++
+		case StatusWarn:
+			d.Summary.Warn++
+		case StatusError:
+			d.Summary.Error++
+		}
+		d.Results = append(d.Results, res)
+	}
+	d.Allowed = d.Summary.Fail == 0 && d.Summary.Error == 0
+	return d
+}
+
+func (g *Gate) requires(check string) bool {
+	for _, r := range g.Rules {
+		if r.Kind == KindRequire && r.Check == check {
+			return true
+		}
+	}
+	return false
+}
+
+// evaluation holds the state of one Evaluate call; the CEL variables are
+// built once, on first use.
+type evaluation struct {
+	gate *Gate
+	in   Input
+	vars map[string]any
+}
+
+func (ev *evaluation) rule(r *Rule) Result {
+	res := Result{Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Description: r.Description, Metric: r.Metric, Line: r.Line}
+	if r.Threshold.Op != 0 {
+		res.Threshold = r.Threshold.String()
+	}
+	if r.usesBaseline && ev.in.Baseline == nil && !r.handlesNoBaseline && r.Kind != KindAny && r.Kind != KindAll {
+		if ev.gate.NoBaseline == NoBaselinePass {
+			res.Status, res.Message = StatusPass, "no baseline to compare with; passes because the policy says noBaseline: pass"
+		} else {
+			res.Status, res.Message = StatusFail, "no baseline to compare with; fails closed (set noBaseline: pass to allow a first version)"
+		}
+		return res
+	}
+	switch r.Kind {
+	case KindMetric:
+		ev.metric(r, &res)
+	case KindRequire:
+		ev.require(r, &res)
+	case KindApprovals:
+		ev.approvals(&res)
+	case KindExpr:
+		ev.expr(r, &res)
+	case KindAny, KindAll:
+		ev.group(r, &res)
+	default:
+		res.Status, res.Message = StatusError, fmt.Sprintf("unknown rule kind %q", r.Kind)
+	}
+	return res
+}
+
+func (ev *evaluation) metric(r *Rule, res *Result) {
+	base := r.ref.base
+	c, ok := ev.in.Candidate.Metrics[base]
+	if !ok {
+		res.Status, res.Message = StatusError, missingMetric(ev.in.Candidate, "candidate", base)
+		return
+	}
+	res.Candidate = &c
+	actual := c
+	if r.ref.mode != modeValue {
+		b, ok := ev.in.Baseline.Metrics[base]
+		if !ok {
+			res.Status, res.Message = StatusError, missingMetric(ev.in.Baseline, "baseline", base)
+			return
+		}
+		res.Baseline = &b
+		switch r.ref.mode {
+		case modeDelta:
+			actual = roundSig(c - b)
+		case modeChange:
+			if b == 0 {
+				res.Status, res.Message = StatusError, fmt.Sprintf("%s: the relative change is undefined because the baseline's %s is 0; use %s_delta", r.Metric, base, base)
+				return
+			}
+			actual = roundSig((c - b) / math.Abs(b) * 100)
+		}
+	}
+	res.Actual = actual
+	if r.Threshold.Holds(actual) {
+		res.Status = StatusPass
+		res.Message = fmt.Sprintf("%s %s %s", r.Metric, formatValue(actual, r.Threshold.Percent), r.Threshold)
+	} else {
+		res.Status = StatusFail
+		res.Message = fmt.Sprintf("%s %s is not %s", r.Metric, formatValue(actual, r.Threshold.Percent), r.Threshold)
+	}
+}
+
+// missingMetric explains a metric's absence, suggesting a near name.
+func missingMetric(e *Evidence, side, name string) string {
+	if why, ok := e.unavailable[name]; ok {
+		return fmt.Sprintf("the %s's %s cannot be computed from its groups: %s", side, name, why)
+	}
+	msg := fmt.Sprintf("the %s has no metric %s", side, name)
+	if e.File != "" {
+		msg += " (in " + e.File + ")"
+	}
+	if s := suggest(name, sortedKeys(e.Metrics)); s != "" {
+		msg += fmt.Sprintf("; did you mean %s?", s)
+	}
+	return msg
+}
+
+func (ev *evaluation) require(r *Rule, res *Result) {
+	if r.Check == CheckArtifactSigned {
+		res.Actual = ev.in.Signed
+		if ev.in.Signed {
+			res.Status, res.Message = StatusPass, "signature verified"
+			if ev.in.SignatureNote != "" {
+				res.Message = ev.in.SignatureNote
+			}
+			return
+		}
+		res.Status = StatusFail
+		res.Message = ev.in.SignatureNote
+		if res.Message == "" {
+			res.Message = "no signature was verified: give the artifact, its signature (or bundle) and the public key"
+		}
+		if _, claimed := ev.in.Candidate.Checks[CheckArtifactSigned]; claimed {
+			res.Message += "; the evidence's own artifact_signed claim is not taken"
+		}
+		return
+	}
+	v, ok := ev.in.Candidate.Checks[r.Check]
+	switch {
+	case !ok:
+		res.Status, res.Message = StatusError, fmt.Sprintf("the candidate has no check %s", r.Check)
+		if s := suggest(r.Check, sortedKeys(ev.in.Candidate.Checks)); s != "" {
+			res.Message += fmt.Sprintf("; did you mean %s?", s)
+		}
+	case v:
+		res.Actual, res.Status, res.Message = true, StatusPass, r.Check+" is true"
+	default:
+		res.Actual, res.Status, res.Message = false, StatusFail, r.Check+" is false"
+	}
+}
+
+// approvals counts distinct approvers, case-insensitively, leaving out the
+// requester when self-approval is forbidden and anyone without a required
+// role.
+func (ev *evaluation) approvals(res *Result) {
+	a := ev.gate.Approvals
+	seen := map[string]bool{}
+	var counted, notes []string
+	requester := strings.ToLower(strings.TrimSpace(ev.in.RequestedBy))
+	for _, ap := range ev.in.Approvers {
+		name := strings.TrimSpace(ap.Name)
+		key := strings.ToLower(name)
+		if key == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		if !a.AllowSelfApproval && key == requester {
+			notes = append(notes, fmt.Sprintf("%s requested this promotion and may not approve it", name))
+			continue
+		}
+		if len(a.Roles) > 0 && !hasAnyRole(ap.Roles, a.Roles) {
+			notes = append(notes, fmt.Sprintf("%s holds none of the roles %s", name, strings.Join(a.Roles, ", ")))
+			continue
+		}
+		counted = append(counted, name)
+	}
+	n := len(counted)
+	res.Actual = float64(n)
+	who := "none"
+	if n > 0 {
+		who = strings.Join(counted, ", ")
+	}
+	res.Message = fmt.Sprintf("%d of %d distinct approvers (%s)", n, a.Min, who)
+	if len(notes) > 0 {
+		res.Message += "; " + strings.Join(notes, "; ")
+	}
+	res.Status = StatusFail
+	if n >= a.Min {
+		res.Status = StatusPass
+	}
+}
+
+func hasAnyRole(have, want []string) bool {
+	for _, h := range have {
+		for _, w := range want {
+			if strings.EqualFold(h, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (ev *evaluation) expr(r *Rule, res *Result) {
+	res.Threshold = r.Expr
+	if r.prog == nil {
+		res.Status, res.Message = StatusError, "expression was not compiled"
+		return
+	}
+	out, _, err := r.prog.Eval(ev.celVars())
+	if err != nil {
+		res.Status, res.Message = StatusError, "expr: "+err.Error()
+		return
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		res.Status, res.Message = StatusError, fmt.Sprintf("expr yielded %v, not true or false", out.Value())
+		return
+	}
+	res.Actual = b
+	if b {
+		res.Status, res.Message = StatusPass, "expression is true"
+	} else {
+		res.Status, res.Message = StatusFail, "expression is false"
+	}
+}
+
+// celVars builds the expression variables once per evaluation.
+func (ev *evaluation) celVars() map[string]any {
+	if ev.vars != nil {
+		return ev.vars
+	}
+	cand := ev.in.Candidate.Metrics
+	if cand == nil {
+		cand = map[string]float64{}
+	}
+	base, delta, change := map[string]float64{}, map[string]float64{}, map[string]float64{}
+	if ev.in.Baseline != nil {
+		base = ev.in.Baseline.Metrics
+		for k, c := range cand {
+			b, ok := base[k]
+			if !ok {
+				continue
+			}
+			delta[k] = roundSig(c - b)
+			if b != 0 {
+				change[k] = roundSig((c - b) / math.Abs(b))
+			}
+		}
+	}
+	checks := ev.in.Candidate.Checks
+	if checks == nil {
+		checks = map[string]bool{}
+	}
+	// The evidence's claim of a signature is replaced by what was verified.
+	if _, claimed := checks[CheckArtifactSigned]; claimed || ev.in.Signed {
+		c := make(map[string]bool, len(checks)+1)
+		for k, v := range checks {
+			c[k] = v
+		}
+		c[CheckArtifactSigned] = ev.in.Signed
+		checks = c
+	}
+	ev.vars = map[string]any{
+		"candidate": cand, "baseline": base, "delta": delta, "change": change,
+		"checks": checks, "has_baseline": ev.in.Baseline != nil,
+	}
+	return ev.vars
+}
+
+// group judges an any or all group: any passes when one child passes, all
+// when every child does. A group that does not pass is an error when a child
+// could not be judged, so that missing data is never read as a plain fail.
+func (ev *evaluation) group(r *Rule, res *Result) {
+	res.Children = make([]Result, 0, len(r.Children))
+	pass, errs := 0, 0
+	for _, c := range r.Children {
+		cr := ev.rule(c)
+		cr.Severity = ""
+		switch cr.Status {
+		case StatusPass:
+			pass++
+		case StatusError:
+			errs++
+		}
+		res.Children = append(res.Children, cr)
+	}
+	ok := pass > 0
+	if r.Kind == KindAll {
+		ok = pass == len(r.Children)
+	}
+	res.Actual = ok
+	var parts []string
+	for _, c := range res.Children {
+		parts = append(parts, fmt.Sprintf("%s: %s", c.Rule, c.Status))
+	}
+	detail := strings.Join(parts, ", ")
+	switch {
+	case ok:
+		res.Status = StatusPass
+		res.Message = fmt.Sprintf("%s of %d holds (%s)", groupWord(r.Kind), len(r.Children), detail)
+	case errs > 0:
+		res.Status = StatusError
+		res.Message = fmt.Sprintf("%s of %d could not be judged (%s)", groupWord(r.Kind), len(r.Children), detail)
+	default:
+		res.Status = StatusFail
+		res.Message = fmt.Sprintf("%s of %d does not hold (%s)", groupWord(r.Kind), len(r.Children), detail)
+	}
+}
+
+func groupWord(k RuleKind) string {
+	if k == KindAll {
+		return "all"
+	}
+	return "any"
+}
+
+// refMode says whether a metric name means the value, the delta against the
+// baseline, or the relative change.
+type refMode uint8
+
+const (
+	modeValue refMode = iota
+	modeDelta
+	modeChange
+)
+
+type metricRef struct {
+	base string
+	mode refMode
+}
+
+// parseMetricRef splits "f1_delta" into f1 and delta. The suffixes _delta
+// and _change always mean the derived value; a metric file may not define
+// metrics with those names.
+func parseMetricRef(name string) metricRef {
+	if b, ok := strings.CutSuffix(name, "_delta"); ok {
+		return metricRef{base: b, mode: modeDelta}
+	}
+	if b, ok := strings.CutSuffix(name, "_change"); ok {
+		return metricRef{base: b, mode: modeChange}
+	}
+	return metricRef{base: name, mode: modeValue}
+}
+
+// roundSig rounds x to 12 significant digits. Deltas are computed in binary
+// floating point, where 0.905 − 0.91 is −0.005000000000000004; rounding
+// keeps a value that is exactly at a decimal threshold from failing it.
+func roundSig(x float64) float64 {
+	if x == 0 || math.IsNaN(x) || math.IsInf(x, 0) {
+		return x
+	}
+	exp := int(math.Floor(math.Log10(math.Abs(x))))
+	scale := math.Pow10(11 - exp)
+	if math.IsInf(scale, 0) || scale == 0 {
+		return x
+	}
+	r := math.Round(x*scale) / scale
+	if math.IsInf(r, 0) || math.IsNaN(r) {
+		return x
+	}
+	return r
+}
+
+// formatValue renders a number for people: up to 6 significant digits, and
+// a percent sign for relative changes.
+func formatValue(x float64, percent bool) string {
+	s := strconv.FormatFloat(x, 'g', 6, 64)
+	if strings.ContainsAny(s, "e") {
+		s = strconv.FormatFloat(x, 'g', -1, 64)
+	}
+	if percent {
+		s += "%"
+	}
+	return s
+}
+
+// FormatValue renders a metric value the way the gate's messages do.
+func FormatValue(x float64, percent bool) string { return formatValue(x, percent) }

@@ -1,0 +1,206 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+func mustGate(t testing.TB, src, env string) *Gate {
+	t.Helper()
+	p, err := Load("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	g, err := p.Gate(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func mustEvidence(t testing.TB, src string) *Evidence {
+	t.Helper()
+	e, err := ParseEvidence("e.json", []byte(src))
+	if err != nil {
+		t.Fatalf("ParseEvidence(%s): %v", src, err)
+	}
+	return e
+}
+
+func resultOf(t *testing.T, d *Decision, rule string) Result {
+	t.Helper()
+	for _, r := range d.Results {
+		if r.Rule == rule {
+			return r
+		}
+	}
+	t.Fatalf("no result for %s in %+v", rule, d.Results)
+	return Result{}
+}
+
+func TestWarnNeverBlocks(t *testing.T) {
+	g := mustGate(t, `gate:
+  metrics:
+    latency_p95_ms: {threshold: "<= 100", severity: warn, description: keep it snappy}
+    accuracy: ">= 0.8"
+  rules:
+    - name: missing-metric-warns
+      severity: warn
+      metric: throughput
+      threshold: ">= 10"
+`, "")
+	d := g.Evaluate(Input{Candidate: mustEvidence(t, `{"latency_p95_ms": 150, "accuracy": 0.9}`)})
+	if !d.Allowed {
+		t.Fatalf("Allowed = false, want true: %+v", d.Results)
+	}
+	if r := resultOf(t, d, "latency_p95_ms"); r.Status != StatusWarn || r.Description != "keep it snappy" {
+		t.Errorf("latency result = %+v, want warn with its description", r)
+	}
+	if r := resultOf(t, d, "missing-metric-warns"); r.Status != StatusWarn || !strings.Contains(r.Message, "no metric throughput") {
+		t.Errorf("missing metric under warn = %+v", r)
+	}
+	if d.Summary != (Summary{Pass: 1, Warn: 2}) {
+		t.Errorf("Summary = %+v, want 1 pass 2 warn", d.Summary)
+	}
+}
+
+func TestNoBaselinePass(t *testing.T) {
+	g := mustGate(t, "gate:\n  noBaseline: pass\n  metrics:\n    f1_delta: '>= -0.01'\n    f1: '>= 0.5'\n", "")
+	d := g.Evaluate(Input{Candidate: mustEvidence(t, `{"f1": 0.7}`)})
+	if !d.Allowed || resultOf(t, d, "f1_delta").Status != StatusPass {
+		t.Errorf("noBaseline: pass: %+v", d.Results)
+	}
+	d = g.Evaluate(Input{Candidate: mustEvidence(t, `{"f1": 0.4}`)})
+	if d.Allowed {
+		t.Error("noBaseline: pass let an absolute rule through")
+	}
+}
+
+func TestChangeUndefinedAtZeroBaseline(t *testing.T) {
+	g := mustGate(t, "gate:\n  metrics:\n    errors_change: '<= 10%'\n", "")
+	d := g.Evaluate(Input{Candidate: mustEvidence(t, `{"errors": 3}`), Baseline: mustEvidence(t, `{"errors": 0}`)})
+	r := resultOf(t, d, "errors_change")
+	if d.Allowed || r.Status != StatusError || !strings.Contains(r.Message, "baseline's errors is 0") {
+		t.Errorf("change against 0 = %+v", r)
+	}
+}
+
+func TestChangeIsRelativeToAbsoluteBaseline(t *testing.T) {
+	// A negative baseline: from -10 to -5 is +50% (up), per |baseline|.
+	g := mustGate(t, "gate:\n  metrics:\n    margin_change: '>= 50%'\n", "")
+	d := g.Evaluate(Input{Candidate: mustEvidence(t, `{"margin": -5}`), Baseline: mustEvidence(t, `{"margin": -10}`)})
+	if r := resultOf(t, d, "margin_change"); r.Status != StatusPass || r.Actual != 50.0 {
+		t.Errorf("margin_change = %+v, want pass with actual 50", r)
+	}
+}
+
+func TestExpressions(t *testing.T) {
+	src := `gate:
+  rules:
+    - name: tradeoff
+      expr: delta.accuracy >= 0.0 || (delta.accuracy >= -0.005 && change.latency_p95_ms <= -0.10)
+    - name: first-version-ok
+      expr: "!has_baseline || delta.f1 >= 0.0"
+    - name: checks
+      expr: checks.tests_passed && checks.artifact_signed
+`
+	g := mustGate(t, src, "")
+	tests := []struct {
+		name      string
+		cand      string
+		base      string
+		signed    bool
+		want      map[string]Status
+		wantInMsg string
+	}{
+		{"trade accepted", `{"accuracy": 0.905, "latency_p95_ms": 90, "f1": 0.8, "checks": {"tests_passed": true}}`, `{"accuracy": 0.91, "latency_p95_ms": 100, "f1": 0.8}`, true,
+			map[string]Status{"tradeoff": StatusPass, "first-version-ok": StatusPass, "checks": StatusPass}, ""},
+		{"trade refused", `{"accuracy": 0.905, "latency_p95_ms": 95, "f1": 0.8, "checks": {"tests_passed": true}}`, `{"accuracy": 0.91, "latency_p95_ms": 100, "f1": 0.8}`, true,
+			map[string]Status{"tradeoff": StatusFail}, ""},
+		{"signature claim is not taken", `{"accuracy": 1, "latency_p95_ms": 1, "f1": 1, "checks": {"tests_passed": true, "artifact_signed": true}}`, `{"accuracy": 1, "latency_p95_ms": 1, "f1": 1}`, false,
+			map[string]Status{"checks": StatusFail}, ""},
+		{"missing metric is an error", `{"latency_p95_ms": 1, "f1": 1, "checks": {"tests_passed": true}}`, `{"accuracy": 1, "latency_p95_ms": 1, "f1": 1}`, true,
+			map[string]Status{"tradeoff": StatusError}, "no such key: accuracy"},
+		{"no baseline: has_baseline handles it, others fail closed", `{"accuracy": 1, "latency_p95_ms": 1, "f1": 1, "checks": {"tests_passed": true}}`, ``, true,
+			map[string]Status{"tradeoff": StatusFail, "first-version-ok": StatusPass}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Input{Candidate: mustEvidence(t, tt.cand), Signed: tt.signed}
+			if tt.base != "" {
+				in.Baseline = mustEvidence(t, tt.base)
+			}
+			d := g.Evaluate(in)
+			for rule, want := range tt.want {
+				r := resultOf(t, d, rule)
+				if r.Status != want {
+					t.Errorf("Evaluate(%s) %s = %s (%s), want %s", tt.name, rule, r.Status, r.Message, want)
+				}
+				if tt.wantInMsg != "" && want == StatusError && !strings.Contains(r.Message, tt.wantInMsg) {
+					t.Errorf("Evaluate(%s) %s message = %q, want %q", tt.name, rule, r.Message, tt.wantInMsg)
+				}
+			}
+		})
+	}
+}
+
+func TestExpressionCostLimit(t *testing.T) {
+	// A comprehension over a large list exceeds the cost limit and is an
+	// error that blocks, not a hang.
+	g := mustGate(t, "gate:\n  rules:\n    - name: spin\n      expr: \"[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, a+b+c+d+e > 0)))))\"\n", "")
+	d := g.Evaluate(Input{Candidate: mustEvidence(t, `{"a": 1}`)})
+	r := resultOf(t, d, "spin")
+	if d.Allowed || r.Status != StatusError || !strings.Contains(r.Message, "cost limit") {
+		t.Errorf("cost-limited expression = %+v", r)
+	}
+}
+
+func TestBadSignatureBlocksEvenWhenNotRequired(t *testing.T) {
+	g := mustGate(t, "gate:\n  metrics:\n    f1: '>= 0.5'\n", "")
+	in := Input{Candidate: mustEvidence(t, `{"f1": 0.9}`), SignatureChecked: true, SignatureNote: "signature does not verify"}
+	d := g.Evaluate(in)
+	if d.Allowed || resultOf(t, d, CheckArtifactSigned).Message != "signature does not verify" {
+		t.Errorf("bad signature: %+v", d.Results)
+	}
+	in.Signed, in.SignatureNote = true, "verified"
+	if d := g.Evaluate(in); !d.Allowed || len(d.Results) != 1 {
+		t.Errorf("good signature, not required: %+v", d.Results)
+	}
+}
+
+func TestApprovals(t *testing.T) {
+	tests := []struct {
+		name      string
+		approvals string
+		approvers []Approver
+		requester string
+		want      Status
+		count     float64
+	}{
+		{"two distinct", "{min: 2}", []Approver{{Name: "alice"}, {Name: "bob"}}, "carol", StatusPass, 2},
+		{"same person twice counts once", "{min: 2}", []Approver{{Name: "alice"}, {Name: " Alice "}}, "carol", StatusFail, 1},
+		{"requester excluded", "{min: 1}", []Approver{{Name: "carol"}}, "carol", StatusFail, 0},
+		{"requester allowed", "{min: 1, allowSelfApproval: true}", []Approver{{Name: "carol"}}, "carol", StatusPass, 1},
+		{"role required", "{min: 1, roles: [ml-lead]}", []Approver{{Name: "alice", Roles: []string{"engineer"}}}, "carol", StatusFail, 0},
+		{"role held", "{min: 1, roles: [ml-lead, risk]}", []Approver{{Name: "alice", Roles: []string{"Risk"}}}, "carol", StatusPass, 1},
+		{"empty names ignored", "{min: 1}", []Approver{{Name: " "}}, "", StatusFail, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := mustGate(t, "gate:\n  approvals: "+tt.approvals+"\n", "")
+			d := g.Evaluate(Input{Candidate: mustEvidence(t, `{"f1": 1}`), Approvers: tt.approvers, RequestedBy: tt.requester})
+			r := resultOf(t, d, "approvals")
+			if r.Status != tt.want || r.Actual != tt.count {
+				t.Errorf("approvals %s = %s %v (%s), want %s %v", tt.approvals, r.Status, r.Actual, r.Message, tt.want, tt.count)
+			}
+		})
+	}
+}
+
+// A policy with min: 0 approvals has no approvals rule at all.
+func TestApprovalsZero(t *testing.T) {
+	g := mustGate(t, "gate:\n  approvals: {min: 0}\n", "")
+	if len(g.Rules) != 0 {
+		t.Errorf("rules = %d, want 0", len(g.Rules))
+	}
+}

@@ -1,0 +1,190 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Evidence is what a candidate or a baseline brings to the gate: metrics,
+// named checks and per-group statistics, as read from a metrics.json.
+type Evidence struct {
+	File    string                        `json:"-"`
+	Metrics map[string]float64            `json:"metrics"`
+	Checks  map[string]bool               `json:"checks,omitempty"`
+	Groups  map[string]map[string]float64 `json:"groups,omitempty"`
+
+	// unavailable says why a derived metric (a fairness difference) could
+	// not be computed, so that a rule asking for it can say so.
+	unavailable map[string]string
+}
+
+// evidenceMetadata are top-level keys of a metrics file that carry
+// information for people and other tools; the gate reads none of them.
+var evidenceMetadata = []string{"metadata", "params", "tags", "drift"}
+
+// Group statistic names with a fixed meaning.
+const (
+	StatSelectionRate = "selection_rate"
+	StatTPR           = "tpr"
+	StatFPR           = "fpr"
+	StatCount         = "count"
+)
+
+// ParseEvidence reads a metrics file: top-level numbers are metrics, and so
+// are the numbers in a nested "metrics" object (MLflow's layout); "checks"
+// holds named booleans; "groups" holds per-group statistics from which the
+// fairness metrics are computed. JSON and YAML are both accepted. NaN,
+// infinities, strings where numbers belong, and a metric given twice are
+// errors naming the field, with file:line.
+func ParseEvidence(file string, data []byte) (*Evidence, error) {
+	d := &decoder{file: file}
+	root := d.parseYAML(data)
+	if root == nil {
+		return nil, d.err()
+	}
+	e := &Evidence{File: file, Metrics: map[string]float64{}, Checks: map[string]bool{}}
+	metricAt := map[string]int{}
+	addMetric := func(k, v *yaml.Node, what string) {
+		if !validName(k.Value) {
+			d.errorf(k, "%s: %q is not a valid metric name (letters, digits, _ . - only, starting with a letter)", what, k.Value)
+			return
+		}
+		if ref := parseMetricRef(k.Value); ref.mode != modeValue {
+			d.errorf(k, "%s: a metric may not end in _delta or _change: the gate derives those from the baseline", what)
+			return
+		}
+		x, ok := d.number(v, what)
+		if !ok {
+			return
+		}
+		if line, dup := metricAt[k.Value]; dup {
+			d.errorf(k, "%s: metric given twice (first at line %d)", what, line)
+			return
+		}
+		metricAt[k.Value] = k.Line
+		e.Metrics[k.Value] = x
+	}
+	d.mapping(root, "metrics file", nil, func(key string, k, v *yaml.Node) {
+		switch {
+		case key == "metrics":
+			d.mapping(v, "metrics", nil, func(name string, k, v *yaml.Node) {
+				addMetric(k, v, "metrics."+name)
+			})
+		case key == "checks":
+			d.mapping(v, "checks", nil, func(name string, k, v *yaml.Node) {
+				if !validName(name) {
+					d.errorf(k, "checks: %q is not a valid check name", name)
+					return
+				}
+				if b, ok := d.boolean(v, "checks."+name); ok {
+					e.Checks[name] = b
+				}
+			})
+		case key == "groups":
+			e.Groups = d.groups(v)
+		case contains(evidenceMetadata, key):
+			// Information for people; not evidence.
+		case v.Kind == yaml.ScalarNode && v.Tag == "!!bool":
+			d.errorf(k, "%s: a boolean at the top level is not a metric; put named booleans under \"checks\"", key)
+		case v.Kind == yaml.ScalarNode:
+			addMetric(k, v, key)
+		default:
+			d.errorf(k, "%s: want a number (a metric) or one of metrics, checks, groups, %s; got %s", key, strings.Join(evidenceMetadata, ", "), kindName(v))
+		}
+	})
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	e.deriveFairness(d, root)
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (d *decoder) groups(n *yaml.Node) map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	d.mapping(n, "groups", nil, func(group string, k, v *yaml.Node) {
+		stats := map[string]float64{}
+		what := "groups." + group
+		d.mapping(v, what, nil, func(stat string, k, v *yaml.Node) {
+			x, ok := d.number(v, what+"."+stat)
+			if !ok {
+				return
+			}
+			switch stat {
+			case StatSelectionRate, StatTPR, StatFPR:
+				if x < 0 || x > 1 {
+					d.errorf(v, "%s.%s: %v is not a rate between 0 and 1", what, stat, x)
+					return
+				}
+			case StatCount:
+				if x < 0 || x != math.Trunc(x) {
+					d.errorf(v, "%s.%s: %v is not a whole number of examples", what, stat, x)
+					return
+				}
+			}
+			stats[stat] = x
+		})
+		out[group] = stats
+	})
+	return out
+}
+
+// The fairness metrics derived from groups.
+const (
+	MetricDemographicParity = "demographic_parity_difference"
+	MetricEqualOpportunity  = "equal_opportunity_difference"
+	MetricEqualizedOdds     = "equalized_odds_difference"
+)
+
+// deriveFairness adds the fairness metrics that the groups support. A
+// metric the file also gives directly must agree with the groups.
+func (e *Evidence) deriveFairness(d *decoder, root *yaml.Node) {
+	if len(e.Groups) == 0 {
+		return
+	}
+	derived := map[string]func(map[string]map[string]float64) (float64, error){
+		MetricDemographicParity: DemographicParityDifference,
+		MetricEqualOpportunity:  EqualOpportunityDifference,
+		MetricEqualizedOdds:     EqualizedOddsDifference,
+	}
+	for _, name := range sortedKeys(derived) {
+		v, err := derived[name](e.Groups)
+		if err != nil {
+			if e.unavailable == nil {
+				e.unavailable = map[string]string{}
+			}
+			e.unavailable[name] = err.Error()
+			continue
+		}
+		if given, ok := e.Metrics[name]; ok {
+			if math.Abs(given-v) > 1e-9 {
+				d.errorf(root, "%s: the file gives %v but its groups give %v", name, given, v)
+			}
+			continue
+		}
+		e.Metrics[name] = v
+	}
+}
+
+// Merge adds other's metrics and checks to e. A metric or check present in
+// both is an error naming it: evidence is never silently overwritten.
+func (e *Evidence) Merge(other *Evidence) error {
+	for k, v := range other.Metrics {
+		if _, dup := e.Metrics[k]; dup {
+			return fmt.Errorf("metric %s is in both %s and %s", k, e.File, other.File)
+		}
+		e.Metrics[k] = v
+	}
+	for k, v := range other.Checks {
+		if _, dup := e.Checks[k]; dup {
+			return fmt.Errorf("check %s is in both %s and %s", k, e.File, other.File)
+		}
+		e.Checks[k] = v
+	}
+	return nil
+}

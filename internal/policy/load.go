@@ -1,0 +1,625 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// gateSpec is one gate section as written, before the common section and an
+// environment's section are merged.
+type gateSpec struct {
+	require    []string
+	requireAt  map[string]int
+	rules      []*Rule
+	approvals  *Approvals
+	noBaseline NoBaseline
+	line       int
+}
+
+// Load parses, validates and compiles a policy. file names the source in
+// error messages. Every problem found is reported at once in a *LoadError,
+// each with file:line:column.
+func Load(file string, data []byte) (*Policy, error) {
+	d := &decoder{file: file}
+	root := d.parseYAML(data)
+	if root == nil {
+		return nil, d.err()
+	}
+	p := &Policy{File: file, gates: map[string]*Gate{}, rollouts: map[string]*Rollout{}}
+	var common *gateSpec
+	envGates := map[string]*gateSpec{}
+	sawGate := false
+	var kindNode *yaml.Node
+	d.mapping(root, "policy", []string{"apiVersion", "kind", "metadata", "gate", "rollout", "environments"}, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "apiVersion":
+			if s, ok := d.str(v, "apiVersion"); ok {
+				if s != APIVersion {
+					d.errorf(v, "apiVersion: %q is not supported (want %q)", s, APIVersion)
+				}
+				p.APIVersion = s
+			}
+		case "kind":
+			kindNode = v
+			if s, ok := d.str(v, "kind"); ok && s != "Policy" {
+				d.errorf(v, "kind: %q is not supported (want \"Policy\")", s)
+			}
+		case "metadata":
+			d.mapping(v, "metadata", []string{"name", "description"}, func(key string, _, v *yaml.Node) {
+				switch key {
+				case "name":
+					p.Name, _ = d.name(v, "metadata.name")
+				case "description":
+					p.Description, _ = d.str(v, "metadata.description")
+				}
+			})
+		case "gate":
+			sawGate = true
+			common = d.gate(v, "gate")
+		case "rollout":
+			p.rollouts[""] = d.rollout(v, "rollout")
+		case "environments":
+			d.mapping(v, "environments", nil, func(env string, k, v *yaml.Node) {
+				if !validName(env) {
+					d.errorf(k, "environments: %q is not a valid environment name", env)
+					return
+				}
+				p.envs = append(p.envs, env)
+				what := "environments." + env
+				d.mapping(v, what, []string{"description", "gate", "rollout"}, func(key string, _, v *yaml.Node) {
+					switch key {
+					case "description":
+						d.str(v, what+".description")
+					case "gate":
+						sawGate = true
+						envGates[env] = d.gate(v, what+".gate")
+					case "rollout":
+						p.rollouts[env] = d.rollout(v, what+".rollout")
+					}
+				})
+			})
+			if len(p.envs) == 0 && v.Kind == yaml.MappingNode {
+				d.errorf(v, "environments: empty; remove it or name at least one environment")
+			}
+		}
+	})
+	if p.APIVersion != "" && kindNode == nil {
+		d.errorf(root, "policy: kind is missing (want \"kind: Policy\" with apiVersion %s)", APIVersion)
+	}
+	if !sawGate && len(d.problems) == 0 {
+		d.errorf(root, "policy: no gate section (want \"gate:\" with require, metrics, rules or approvals)")
+	}
+	if common == nil {
+		common = &gateSpec{}
+	}
+	if len(p.envs) == 0 {
+		p.gates[""] = d.compileGate(p, "", common, nil)
+	}
+	for _, env := range p.envs {
+		p.gates[env] = d.compileGate(p, env, common, envGates[env])
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Gate returns the compiled gate for env. A policy without environment
+// sections applies the same gate everywhere; a policy with them must be asked
+// for one of its environments.
+func (p *Policy) Gate(env string) (*Gate, error) {
+	if len(p.envs) == 0 {
+		g := *p.gates[""]
+		g.Environment = env
+		return &g, nil
+	}
+	if env == "" {
+		return nil, promote.Errorf(promote.Invalid, "policy %s has environment sections (%s): name one with --env", p.File, strings.Join(p.envs, ", "))
+	}
+	g, ok := p.gates[env]
+	if !ok {
+		return nil, promote.Errorf(promote.Invalid, "policy %s has no environment %q (it has %s)", p.File, env, strings.Join(p.envs, ", "))
+	}
+	return g, nil
+}
+
+var gateKeys = []string{"require", "metrics", "rules", "approvals", "noBaseline"}
+
+func (d *decoder) gate(n *yaml.Node, what string) *gateSpec {
+	g := &gateSpec{requireAt: map[string]int{}, line: n.Line}
+	names := map[string]int{}
+	addRule := func(r *Rule) {
+		if r == nil {
+			return
+		}
+		if line, dup := names[r.Name]; dup {
+			d.errorf(&yaml.Node{Line: r.Line, Column: 1}, "%s: rule name %q used twice (first at line %d)", what, r.Name, line)
+			return
+		}
+		names[r.Name] = r.Line
+		g.rules = append(g.rules, r)
+	}
+	d.mapping(n, what, gateKeys, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "require":
+			for _, c := range d.names(v, what+".require") {
+				g.require = append(g.require, c)
+				g.requireAt[c] = v.Line
+				for _, item := range v.Content {
+					if item.Value == c {
+						g.requireAt[c] = item.Line
+					}
+				}
+			}
+		case "metrics":
+			d.mapping(v, what+".metrics", nil, func(metric string, k, v *yaml.Node) {
+				addRule(d.metricEntry(k, v, what+".metrics."+metric))
+			})
+		case "rules":
+			if v.Kind != yaml.SequenceNode {
+				d.errorf(v, "%s.rules: want a list of rules, got %s", what, kindName(v))
+				return
+			}
+			for i, item := range v.Content {
+				addRule(d.rule(item, fmt.Sprintf("%s.rules[%d]", what, i), true, i))
+			}
+		case "approvals":
+			g.approvals = d.approvals(v, what+".approvals")
+		case "noBaseline":
+			if s, ok := d.oneOf(v, what+".noBaseline", string(NoBaselineFail), string(NoBaselinePass)); ok {
+				g.noBaseline = NoBaseline(s)
+			}
+		}
+	})
+	return g
+}
+
+// metricEntry reads one entry of a gate's metrics map: either the seed's
+// `NAME: "OP NUMBER"` or a mapping with threshold, severity and description.
+func (d *decoder) metricEntry(k, v *yaml.Node, what string) *Rule {
+	r := &Rule{Name: k.Value, Kind: KindMetric, Severity: SeverityBlock, Metric: k.Value, Line: k.Line}
+	if !d.metricName(k, what, k.Value) {
+		return nil
+	}
+	if v.Kind == yaml.MappingNode {
+		sawThreshold := false
+		d.mapping(v, what, []string{"threshold", "severity", "description"}, func(key string, _, v *yaml.Node) {
+			switch key {
+			case "threshold":
+				sawThreshold = true
+				d.threshold(v, what+".threshold", r)
+			case "severity":
+				if s, ok := d.oneOf(v, what+".severity", string(SeverityBlock), string(SeverityWarn)); ok {
+					r.Severity = Severity(s)
+				}
+			case "description":
+				r.Description, _ = d.str(v, what+".description")
+			}
+		})
+		if !sawThreshold {
+			d.errorf(v, "%s: threshold is missing", what)
+			return nil
+		}
+		return r
+	}
+	d.threshold(v, what, r)
+	return r
+}
+
+// threshold reads a threshold for r.Metric and checks that a percent
+// threshold goes with a relative change and only with one.
+func (d *decoder) threshold(n *yaml.Node, what string, r *Rule) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.errorf(n, "%s: want a threshold such as \">= 0.9\", got %s", what, kindName(n))
+		return
+	}
+	if n.Tag == "!!int" || n.Tag == "!!float" {
+		d.errorf(n, "%s: %s has no operator; write it as a string such as \">= %s\"", what, n.Value, n.Value)
+		return
+	}
+	t, err := ParseThreshold(n.Value)
+	if err != nil {
+		d.errorf(n, "%s: %v", what, err)
+		return
+	}
+	r.ref = parseMetricRef(r.Metric)
+	switch {
+	case r.ref.mode == modeChange && !t.Percent:
+		d.errorf(n, "%s: %s is a relative change; write its threshold in percent, e.g. \"%s %s%%\"", what, r.Metric, t.Op, trimNum(t.Value*100))
+		return
+	case r.ref.mode != modeChange && t.Percent:
+		d.errorf(n, "%s: a percent threshold needs a relative change: use %s_change, or drop the %%", what, r.ref.base)
+		return
+	}
+	r.Threshold = t
+}
+
+func trimNum(v float64) string { return fmt.Sprintf("%g", v) }
+
+func (d *decoder) metricName(n *yaml.Node, what, name string) bool {
+	if !validName(name) {
+		d.errorf(n, "%s: %q is not a valid metric name (letters, digits, _ . - only, starting with a letter)", what, name)
+		return false
+	}
+	ref := parseMetricRef(name)
+	if ref.base == "" {
+		d.errorf(n, "%s: %q names no metric before its suffix", what, name)
+		return false
+	}
+	return true
+}
+
+var ruleKeys = []string{"name", "description", "severity", "metric", "threshold", "expr", "any", "all"}
+
+// rule reads one rule of a rules list, or a child of an any/all group
+// (top is false). A child may be written as the shorthand `METRIC: "OP N"`.
+func (d *decoder) rule(n *yaml.Node, what string, top bool, index int) *Rule {
+	if n.Kind == yaml.MappingNode && len(n.Content) == 2 && !contains(ruleKeys, n.Content[0].Value) {
+		k, v := n.Content[0], n.Content[1]
+		if s := suggest(k.Value, ruleKeys); s != "" && !top {
+			d.errorf(k, "%s: unknown key %q (did you mean %q?)", what, k.Value, s)
+			return nil
+		}
+		if top {
+			d.errorf(k, "%s: unknown key %q; a rule has %s", what, k.Value, strings.Join(ruleKeys, ", "))
+			return nil
+		}
+		r := &Rule{Name: k.Value, Kind: KindMetric, Metric: k.Value, Line: k.Line}
+		if !d.metricName(k, what, k.Value) {
+			return nil
+		}
+		d.threshold(v, what+"."+k.Value, r)
+		return r
+	}
+	r := &Rule{Severity: SeverityBlock, Line: n.Line}
+	var thresholdNode *yaml.Node
+	kinds := 0
+	d.mapping(n, what, ruleKeys, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "name":
+			r.Name, _ = d.name(v, what+".name")
+		case "description":
+			r.Description, _ = d.str(v, what+".description")
+		case "severity":
+			if !top {
+				d.errorf(k, "%s: severity belongs on the group, not on one of its members", what)
+				return
+			}
+			if s, ok := d.oneOf(v, what+".severity", string(SeverityBlock), string(SeverityWarn)); ok {
+				r.Severity = Severity(s)
+			}
+		case "metric":
+			kinds++
+			r.Kind = KindMetric
+			if s, ok := d.str(v, what+".metric"); ok && d.metricName(v, what+".metric", s) {
+				r.Metric = s
+			}
+		case "threshold":
+			thresholdNode = v
+		case "expr":
+			kinds++
+			r.Kind = KindExpr
+			r.Expr, _ = d.str(v, what+".expr")
+			r.Line = v.Line
+		case "any", "all":
+			kinds++
+			r.Kind = KindAny
+			if key == "all" {
+				r.Kind = KindAll
+			}
+			if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+				d.errorf(v, "%s.%s: want a non-empty list of rules, got %s", what, key, kindName(v))
+				return
+			}
+			for i, item := range v.Content {
+				if c := d.rule(item, fmt.Sprintf("%s.%s[%d]", what, key, i), false, i); c != nil {
+					r.Children = append(r.Children, c)
+				}
+			}
+		}
+	})
+	switch {
+	case kinds == 0:
+		d.errorf(n, "%s: a rule needs one of metric (with threshold), expr, any or all", what)
+		return nil
+	case kinds > 1:
+		d.errorf(n, "%s: a rule has exactly one of metric, expr, any or all", what)
+		return nil
+	}
+	if r.Kind == KindMetric {
+		if thresholdNode == nil {
+			d.errorf(n, "%s: metric %s needs a threshold", what, r.Metric)
+			return nil
+		}
+		if r.Metric != "" {
+			d.threshold(thresholdNode, what+".threshold", r)
+		}
+	} else if thresholdNode != nil {
+		d.errorf(thresholdNode, "%s: threshold goes with metric, not with %s", what, r.Kind)
+	}
+	if r.Name == "" {
+		switch {
+		case r.Kind == KindMetric && r.Metric != "":
+			r.Name = r.Metric
+		case top:
+			r.Name = fmt.Sprintf("rule-%d", index+1)
+		default:
+			r.Name = fmt.Sprintf("%s-%d", r.Kind, index+1)
+		}
+	}
+	return r
+}
+
+func (d *decoder) approvals(n *yaml.Node, what string) *Approvals {
+	a := &Approvals{line: n.Line}
+	sawMin := false
+	d.mapping(n, what, []string{"min", "roles", "allowSelfApproval"}, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "min":
+			sawMin = true
+			a.Min, _ = d.integer(v, what+".min", 0, 100)
+		case "roles":
+			a.Roles = d.names(v, what+".roles")
+		case "allowSelfApproval":
+			a.AllowSelfApproval, _ = d.boolean(v, what+".allowSelfApproval")
+		}
+	})
+	if !sawMin && n.Kind == yaml.MappingNode {
+		d.errorf(n, "%s: min is missing (the number of distinct approvers needed)", what)
+	}
+	return a
+}
+
+func (d *decoder) rollout(n *yaml.Node, what string) *Rollout {
+	r := &Rollout{Analysis: Analysis{Alpha: 0.01, MaxQueryErrors: 3}, Rollback: Rollback{Automatic: true, Hold: true, When: slices.Clone(rollbackTriggers[:3])}}
+	var stepsNode *yaml.Node
+	d.mapping(n, what, []string{"strategy", "steps", "analysis", "shadow", "rollback"}, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "strategy":
+			r.Strategy, _ = d.oneOf(v, what+".strategy", StrategyDirect, StrategyCanary, StrategyShadow)
+		case "steps":
+			stepsNode = v
+			r.Steps = d.steps(v, what+".steps")
+		case "analysis":
+			d.analysis(v, what+".analysis", &r.Analysis)
+		case "shadow":
+			r.Shadow = d.shadow(v, what+".shadow")
+		case "rollback":
+			d.mapping(v, what+".rollback", []string{"automatic", "hold", "when"}, func(key string, _, v *yaml.Node) {
+				switch key {
+				case "automatic":
+					r.Rollback.Automatic, _ = d.boolean(v, what+".rollback.automatic")
+				case "hold":
+					r.Rollback.Hold, _ = d.boolean(v, what+".rollback.hold")
+				case "when":
+					r.Rollback.When = nil
+					for _, t := range d.names(v, what+".rollback.when") {
+						if !contains(rollbackTriggers, t) {
+							d.errorf(v, "%s.rollback.when: %q is not one of %s", what, t, strings.Join(rollbackTriggers, ", "))
+							continue
+						}
+						r.Rollback.When = append(r.Rollback.When, t)
+					}
+				}
+			})
+		}
+	})
+	if n.Kind != yaml.MappingNode {
+		return r
+	}
+	switch r.Strategy {
+	case "":
+		if stepsNode != nil {
+			r.Strategy = StrategyCanary
+		} else {
+			d.errorf(n, "%s: strategy is missing (direct, canary or shadow)", what)
+		}
+	case StrategyCanary:
+		if stepsNode == nil {
+			d.errorf(n, "%s: a canary needs steps, e.g. [10, 50, 100]", what)
+		}
+	case StrategyDirect, StrategyShadow:
+		if stepsNode != nil {
+			d.errorf(stepsNode, "%s.steps: steps go with strategy canary, not %s", what, r.Strategy)
+		}
+	}
+	if r.Strategy == StrategyShadow && r.Shadow == nil {
+		r.Shadow = &Shadow{Duration: defaultShadowDuration, Percent: 100}
+	}
+	return r
+}
+
+func (d *decoder) steps(n *yaml.Node, what string) []Step {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		d.errorf(n, "%s: want a non-empty list of steps, e.g. [10, 50, 100], got %s", what, kindName(n))
+		return nil
+	}
+	var steps []Step
+	last := 0
+	for i, item := range n.Content {
+		at := fmt.Sprintf("%s[%d]", what, i)
+		s := Step{}
+		ok := true
+		if item.Kind == yaml.MappingNode {
+			sawWeight := false
+			d.mapping(item, at, []string{"weight", "minDuration", "minRequests"}, func(key string, _, v *yaml.Node) {
+				switch key {
+				case "weight":
+					sawWeight = true
+					s.Weight, ok = d.integer(v, at+".weight", 1, 100)
+				case "minDuration":
+					s.MinDuration, _ = d.duration(v, at+".minDuration")
+				case "minRequests":
+					s.MinRequests, _ = d.integer(v, at+".minRequests", 0, 1<<30)
+				}
+			})
+			if !sawWeight {
+				d.errorf(item, "%s: weight is missing", at)
+				ok = false
+			}
+		} else {
+			s.Weight, ok = d.integer(item, at, 1, 100)
+		}
+		if !ok {
+			continue
+		}
+		if s.Weight <= last {
+			d.errorf(item, "%s: weight %d must be greater than the step before (%d)", at, s.Weight, last)
+			continue
+		}
+		last = s.Weight
+		steps = append(steps, s)
+	}
+	if last != 0 && last != 100 && len(steps) == len(n.Content) {
+		d.errorf(n.Content[len(n.Content)-1], "%s: the last step must reach 100 (it is %d)", what, last)
+	}
+	return steps
+}
+
+const defaultShadowDuration = 30 * 60 * 1e9 // 30 minutes
+
+func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
+	d.mapping(n, what, []string{"interval", "alpha", "maxNoData", "maxQueryErrors", "slos"}, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "interval":
+			a.Interval, _ = d.duration(v, what+".interval")
+		case "alpha":
+			if x, ok := d.number(v, what+".alpha"); ok {
+				if x <= 0 || x >= 0.5 {
+					d.errorf(v, "%s.alpha: %v is out of range (0 < alpha < 0.5; 0.01 is usual)", what, x)
+				}
+				a.Alpha = x
+			}
+		case "maxNoData":
+			a.MaxNoData, _ = d.duration(v, what+".maxNoData")
+		case "maxQueryErrors":
+			a.MaxQueryErrors, _ = d.integer(v, what+".maxQueryErrors", 0, 1000)
+		case "slos":
+			d.mapping(v, what+".slos", nil, func(metric string, k, v *yaml.Node) {
+				r := &Rule{Metric: metric}
+				if !d.metricName(k, what+".slos", metric) {
+					return
+				}
+				d.threshold(v, what+".slos."+metric, r)
+				a.SLOs = append(a.SLOs, SLO{Metric: metric, Threshold: r.Threshold})
+			})
+		}
+	})
+}
+
+func (d *decoder) shadow(n *yaml.Node, what string) *Shadow {
+	s := &Shadow{Duration: defaultShadowDuration, Percent: 100}
+	d.mapping(n, what, []string{"duration", "percent", "compareBodies"}, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "duration":
+			s.Duration, _ = d.duration(v, what+".duration")
+		case "percent":
+			s.Percent, _ = d.integer(v, what+".percent", 1, 100)
+		case "compareBodies":
+			s.CompareBodies, _ = d.boolean(v, what+".compareBodies")
+		}
+	})
+	return s
+}
+
+// compileGate merges the common gate with an environment's section and
+// compiles the result. An environment's rule replaces a common rule of the
+// same name (so prod can tighten a threshold); requirements add up; the
+// environment's approvals and noBaseline, when set, replace the common ones.
+func (d *decoder) compileGate(p *Policy, env string, common, spec *gateSpec) *Gate {
+	g := &Gate{Policy: p.Name, Environment: env, NoBaseline: NoBaselineFail}
+	require := append([]string(nil), common.require...)
+	rules := append([]*Rule(nil), common.rules...)
+	g.Approvals = common.approvals
+	if common.noBaseline != "" {
+		g.NoBaseline = common.noBaseline
+	}
+	if spec != nil {
+		for _, c := range spec.require {
+			if !contains(require, c) {
+				require = append(require, c)
+			}
+		}
+		for _, r := range spec.rules {
+			replaced := false
+			for i, old := range rules {
+				if old.Name == r.Name {
+					rules[i], replaced = r, true
+				}
+			}
+			if !replaced {
+				rules = append(rules, r)
+			}
+		}
+		if spec.approvals != nil {
+			g.Approvals = spec.approvals
+		}
+		if spec.noBaseline != "" {
+			g.NoBaseline = spec.noBaseline
+		}
+	}
+	for _, c := range require {
+		line := common.requireAt[c]
+		if spec != nil && spec.requireAt[c] != 0 {
+			line = spec.requireAt[c]
+		}
+		g.Rules = append(g.Rules, &Rule{Name: c, Kind: KindRequire, Severity: SeverityBlock, Check: c, Line: line})
+	}
+	for _, r := range rules {
+		compiled := d.compileRule(r, r.Severity)
+		for _, x := range g.Rules {
+			if x.Name == compiled.Name {
+				d.errorf(&yaml.Node{Line: r.Line, Column: 1}, "rule %q has the name of a required check; rename it", r.Name)
+			}
+		}
+		g.Rules = append(g.Rules, compiled)
+		g.needsCEL = g.needsCEL || compiled.needsCEL()
+	}
+	if g.Approvals != nil && g.Approvals.Min > 0 {
+		g.Rules = append(g.Rules, &Rule{Name: "approvals", Kind: KindApprovals, Severity: SeverityBlock, Line: g.Approvals.line,
+			Threshold: Threshold{Op: OpGE, Value: float64(g.Approvals.Min), text: fmt.Sprintf(">= %d", g.Approvals.Min)}})
+	}
+	return g
+}
+
+// compileRule returns a copy of r ready to evaluate: expressions compiled,
+// severities set on children, baseline needs worked out. A copy, because
+// the same written rule may serve several environments.
+func (d *decoder) compileRule(r *Rule, sev Severity) *Rule {
+	c := *r
+	c.Severity = sev
+	c.Children = nil
+	switch r.Kind {
+	case KindMetric:
+		c.usesBaseline = c.ref.mode != modeValue
+	case KindExpr:
+		if r.prog == nil {
+			d.compileExpr(&c)
+			r.prog, r.usesBaseline, r.handlesNoBaseline = c.prog, c.usesBaseline, c.handlesNoBaseline
+		}
+	case KindAny, KindAll:
+		for _, child := range r.Children {
+			cc := d.compileRule(child, sev)
+			c.usesBaseline = c.usesBaseline || cc.usesBaseline
+			c.Children = append(c.Children, cc)
+		}
+	}
+	return &c
+}
+
+func (r *Rule) needsCEL() bool {
+	if r.Kind == KindExpr {
+		return true
+	}
+	for _, c := range r.Children {
+		if c.needsCEL() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,149 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      []string // each must appear in the error, in order of the problems
+	}{
+		{"empty", "", []string{"p.yaml: file is empty"}},
+		{"not yaml", "gate: [", []string{"p.yaml:1:"}},
+		{"no gate", "rollout: {strategy: direct}\n", []string{"no gate section"}},
+		{"unknown top key", "gate: {}\nrolout: {}\n", []string{`p.yaml:2:1: policy: unknown key "rolout" (did you mean "rollout"?)`}},
+		{"unknown gate key", "gate:\n  metrcs:\n    a: '>= 1'\n", []string{`p.yaml:2:3: gate: unknown key "metrcs" (did you mean "metrics"?)`}},
+		{"bad operator", "gate:\n  metrics:\n    accuracy: '=> 0.9'\n", []string{`p.yaml:3:15: gate.metrics.accuracy: threshold "=> 0.9"`}},
+		{"bare number", "gate:\n  metrics:\n    accuracy: 0.9\n", []string{`p.yaml:3:15: gate.metrics.accuracy: 0.9 has no operator`}},
+		{"bad number", "gate:\n  metrics:\n    accuracy: '>= 0.9x'\n", []string{`"0.9x" is not a decimal number`}},
+		{"percent without change", "gate:\n  metrics:\n    latency: '<= 10%'\n", []string{"a percent threshold needs a relative change: use latency_change"}},
+		{"change without percent", "gate:\n  metrics:\n    latency_change: '<= -0.1'\n", []string{`write its threshold in percent, e.g. "<= -10%"`}},
+		{"cel type error", "gate:\n  rules:\n    - name: x\n      expr: candidate.accuracy + 1.0\n", []string{`p.yaml:4:1: rule "x": expr "candidate.accuracy + 1.0" yields double; a rule's expression must yield true or false`}},
+		{"cel undeclared", "gate:\n  rules:\n    - name: x\n      expr: candidat.accuracy > 1.0\n", []string{`undeclared reference to 'candidat'`}},
+		{"cel int vs double", "gate:\n  rules:\n    - name: x\n      expr: candidate.accuracy > 1\n", []string{`found no matching overload for '_>_'`}},
+		{"rule without kind", "gate:\n  rules:\n    - name: x\n", []string{"a rule needs one of metric (with threshold), expr, any or all"}},
+		{"rule with two kinds", "gate:\n  rules:\n    - metric: a\n      threshold: '> 1'\n      expr: 'true'\n", []string{"exactly one of metric, expr, any or all"}},
+		{"duplicate rule", "gate:\n  metrics:\n    a: '> 1'\n  rules:\n    - metric: a\n      threshold: '> 2'\n", []string{`rule name "a" used twice (first at line 3)`}},
+		{"duplicate key", "gate:\n  metrics:\n    a: '> 1'\n    a: '> 2'\n", []string{`key "a" repeated (first at line 3)`}},
+		{"severity typo", "gate:\n  rules:\n    - metric: a\n      threshold: '> 1'\n      severity: warning\n", []string{`"warning" is not one of block, warn`}},
+		{"approvals min", "gate:\n  approvals:\n    min: one\n", []string{`gate.approvals.min: want a whole number, got "one"`}},
+		{"approvals without min", "gate:\n  approvals:\n    roles: [lead]\n", []string{"min is missing"}},
+		{"noBaseline", "gate:\n  noBaseline: skip\n", []string{`"skip" is not one of fail, pass`}},
+		{"apiVersion", "apiVersion: promote.dev/v2\nkind: Policy\ngate: {}\n", []string{`apiVersion: "promote.dev/v2" is not supported`}},
+		{"kind missing", "apiVersion: promote.dev/v1\ngate: {}\n", []string{"kind is missing"}},
+		{"steps not increasing", "gate: {}\nrollout:\n  steps: [10, 5, 100]\n", []string{"p.yaml:3:15: rollout.steps[1]: weight 5 must be greater than the step before (10)"}},
+		{"steps not reaching 100", "gate: {}\nrollout:\n  steps: [10, 50]\n", []string{"the last step must reach 100 (it is 50)"}},
+		{"canary without steps", "gate: {}\nrollout:\n  strategy: canary\n", []string{"a canary needs steps"}},
+		{"bad duration", "gate: {}\nrollout:\n  steps:\n    - weight: 100\n      minDuration: 5 minutes\n", []string{`"5 minutes" is not a duration`}},
+		{"bad alpha", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {alpha: 0.7}\n", []string{"alpha: 0.7 is out of range"}},
+		{"bad slo", "gate: {}\nrollout:\n  strategy: direct\n  analysis:\n    slos: {error_rate: '< x'}\n", []string{`rollout.analysis.slos.error_rate: threshold "< x"`}},
+		{"bad trigger", "gate: {}\nrollout:\n  strategy: direct\n  rollback: {when: [errors]}\n", []string{`"errors" is not one of slo_breach, regression, no_data, query_errors`}},
+		{"env key typo", "apiVersion: promote.dev/v1\nkind: Policy\nenvironments:\n  prod:\n    gates: {}\n", []string{`environments.prod: unknown key "gates" (did you mean "gate"?)`}},
+		{"severity on child", "gate:\n  rules:\n    - any:\n        - metric: a\n          threshold: '> 1'\n          severity: warn\n", []string{"severity belongs on the group"}},
+		{"child typo", "gate:\n  rules:\n    - any:\n        - metirc: a\n", []string{`unknown key "metirc" (did you mean "metric"?)`}},
+		{"many problems at once", "gate:\n  metrcs: {}\n  approvals: {min: -1}\nrollout: {steps: [0]}\n", []string{`unknown key "metrcs"`, "min: -1 is out of range", "rollout.steps[0]: 0 is out of range (1 to 100)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load("p.yaml", []byte(tt.src))
+			if err == nil {
+				t.Fatalf("Load(%q) = nil error, want %q", tt.src, tt.want)
+			}
+			msg := err.Error()
+			for _, w := range tt.want {
+				i := strings.Index(msg, w)
+				if i < 0 {
+					t.Fatalf("Load(%q) error =\n%s\nwant it to contain %q", tt.src, msg, w)
+				}
+				msg = msg[i+len(w):]
+			}
+		})
+	}
+}
+
+func TestLoadSeedFormat(t *testing.T) {
+	p := loadPolicyFile(t, "seed-minimal.yaml")
+	g, err := p.Gate("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range g.Rules {
+		got = append(got, r.Name+":"+string(r.Kind)+":"+r.Threshold.String())
+	}
+	want := "tests_passed:require: artifact_signed:require: accuracy_delta:metric:>= 0 latency_p95_ms:metric:<= 180 approvals:approvals:>= 1"
+	if strings.Join(got, " ") != want {
+		t.Errorf("rules = %s\nwant %s", strings.Join(got, " "), want)
+	}
+	if g.Approvals.AllowSelfApproval {
+		t.Error("self-approval allowed by default, want forbidden")
+	}
+	if g.NoBaseline != NoBaselineFail {
+		t.Errorf("NoBaseline = %q, want fail", g.NoBaseline)
+	}
+}
+
+func TestEnvironmentSelection(t *testing.T) {
+	p := loadPolicyFile(t, "exercise1.yaml")
+	if _, err := p.Gate(""); err == nil || !strings.Contains(err.Error(), "name one with --env") {
+		t.Errorf("Gate(\"\") error = %v, want a request for --env", err)
+	}
+	if _, err := p.Gate("qa"); err == nil || !strings.Contains(err.Error(), `no environment "qa" (it has staging, prod)`) {
+		t.Errorf("Gate(qa) error = %v", err)
+	}
+	r := p.Rollout("prod")
+	if r == nil || r.Strategy != StrategyCanary || len(r.Steps) != 3 || r.Steps[0].Weight != 10 || r.Steps[1].Weight != 50 || r.Steps[2].Weight != 100 {
+		t.Fatalf("Rollout(prod) = %+v, want canary 10/50/100", r)
+	}
+	if !r.Rollback.Automatic || len(r.Analysis.SLOs) != 2 || r.Analysis.Alpha != 0.01 {
+		t.Errorf("Rollout(prod) rollback/analysis = %+v %+v", r.Rollback, r.Analysis)
+	}
+	if p.Rollout("staging") != nil {
+		t.Errorf("Rollout(staging) = %+v, want none", p.Rollout("staging"))
+	}
+}
+
+// An environment's rule replaces the common rule of the same name.
+func TestEnvironmentOverride(t *testing.T) {
+	src := `apiVersion: promote.dev/v1
+kind: Policy
+gate:
+  require: [tests_passed]
+  metrics:
+    latency_p95_ms: "<= 180"
+  approvals: {min: 1}
+environments:
+  dev:
+    gate:
+      approvals: {min: 0}
+  prod:
+    gate:
+      require: [artifact_signed]
+      metrics:
+        latency_p95_ms: "<= 150"
+      approvals: {min: 2, roles: [ml-lead]}
+`
+	p, err := Load("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	summary := func(env string) string {
+		g, err := p.Gate(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, r := range g.Rules {
+			s = append(s, r.Name+" "+r.Threshold.String())
+		}
+		return strings.Join(s, ", ")
+	}
+	if got, want := summary("dev"), "tests_passed , latency_p95_ms <= 180"; got != want {
+		t.Errorf("dev rules = %q, want %q", got, want)
+	}
+	if got, want := summary("prod"), "tests_passed , artifact_signed , latency_p95_ms <= 150, approvals >= 2"; got != want {
+		t.Errorf("prod rules = %q, want %q", got, want)
+	}
+}

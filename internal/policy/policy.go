@@ -1,0 +1,173 @@
+// Package policy is Promote's gate engine: it loads policy files (the
+// seed's minimal format and the versioned promote.dev/v1 format), compiles
+// their rules (thresholds, any/all groups, CEL expressions) once, and
+// evaluates a candidate's evidence against a baseline's. It also holds the
+// fairness and drift mathematics the rules use. It does no I/O of its own:
+// callers pass file contents in.
+package policy
+
+import (
+	"slices"
+	"time"
+
+	"github.com/google/cel-go/cel"
+)
+
+// APIVersion is the apiVersion of the versioned policy format.
+const APIVersion = "promote.dev/v1"
+
+// Severity says whether a failing rule blocks the promotion or only warns.
+type Severity string
+
+// The severities of a rule.
+const (
+	SeverityBlock Severity = "block"
+	SeverityWarn  Severity = "warn"
+)
+
+// RuleKind is the kind of a rule.
+type RuleKind string
+
+// The kinds of rule.
+const (
+	KindMetric    RuleKind = "metric"    // a threshold on a metric, its delta or its change
+	KindRequire   RuleKind = "require"   // a required piece of evidence (a check)
+	KindExpr      RuleKind = "expr"      // a CEL expression
+	KindAny       RuleKind = "any"       // passes when any child passes
+	KindAll       RuleKind = "all"       // passes when every child passes
+	KindApprovals RuleKind = "approvals" // enough distinct approvers
+)
+
+// NoBaseline says what a rule that needs a baseline does when there is none.
+type NoBaseline string
+
+// The choices for NoBaseline. Fail is the default: a decision fails closed.
+const (
+	NoBaselineFail NoBaseline = "fail"
+	NoBaselinePass NoBaseline = "pass"
+)
+
+// Check names with a meaning of their own.
+const (
+	// CheckArtifactSigned holds only when a signature was verified against a
+	// trusted key; a claim in the evidence is never taken for it.
+	CheckArtifactSigned = "artifact_signed"
+)
+
+// Rule is one compiled gate rule.
+type Rule struct {
+	Name        string
+	Description string
+	Kind        RuleKind
+	Severity    Severity // block or warn; children of any/all inherit their group's
+	Metric      string   // as written: accuracy, f1_delta, latency_p95_ms_change
+	Threshold   Threshold
+	Check       string // KindRequire: the check that must hold
+	Expr        string // KindExpr: the CEL source
+	Children    []*Rule
+	Line        int // where the rule starts in its file
+
+	ref               metricRef
+	prog              cel.Program
+	usesBaseline      bool // the rule (or a child) reads baseline values
+	handlesNoBaseline bool // an expression that tests has_baseline itself
+}
+
+// Approvals is the approval rule of a gate.
+type Approvals struct {
+	Min               int
+	Roles             []string // approvers count only if they hold one of these; empty means any
+	AllowSelfApproval bool     // whether the requester may approve their own promotion
+
+	line int
+}
+
+// Gate is the compiled gate of one environment, ready to evaluate.
+type Gate struct {
+	Policy      string // the policy's name
+	Environment string // "" when the policy has no environment sections
+	Rules       []*Rule
+	Approvals   *Approvals // nil when no approval is required
+	NoBaseline  NoBaseline
+
+	needsCEL bool
+}
+
+// Step is one canary step of a rollout.
+type Step struct {
+	Weight      int           // percent of traffic to the canary
+	MinDuration time.Duration // the least time at this weight
+	MinRequests int           // the least number of canary requests at this weight
+}
+
+// SLO is an absolute guard on the canary during a rollout.
+type SLO struct {
+	Metric    string
+	Threshold Threshold
+}
+
+// Analysis configures the live comparison of canary against stable.
+type Analysis struct {
+	Interval       time.Duration
+	Alpha          float64 // the false-rollback rate of the sequential test
+	MaxNoData      time.Duration
+	MaxQueryErrors int
+	SLOs           []SLO
+}
+
+// Shadow configures a shadow rollout: traffic mirrored to the candidate.
+type Shadow struct {
+	Duration      time.Duration
+	Percent       int
+	CompareBodies bool
+}
+
+// Rollback configures what happens when a rollout fails.
+type Rollback struct {
+	Automatic bool     // roll back without a person
+	Hold      bool     // put the version on hold in the environment
+	When      []string // the triggers: slo_breach, regression, no_data, query_errors
+}
+
+// The rollout strategies.
+const (
+	StrategyDirect = "direct"
+	StrategyCanary = "canary"
+	StrategyShadow = "shadow"
+)
+
+// The rollback triggers.
+var rollbackTriggers = []string{"slo_breach", "regression", "no_data", "query_errors"}
+
+// Rollout is the progressive delivery section of a policy.
+type Rollout struct {
+	Strategy string
+	Steps    []Step
+	Analysis Analysis
+	Shadow   *Shadow
+	Rollback Rollback
+}
+
+// Policy is a loaded, validated and compiled policy file.
+type Policy struct {
+	File        string
+	APIVersion  string // "" for the seed's minimal format
+	Name        string
+	Description string
+
+	envs     []string            // environment names in file order
+	gates    map[string]*Gate    // by environment; "" is the common gate
+	rollouts map[string]*Rollout // by environment; "" is the common rollout
+}
+
+// Environments returns the names of the policy's environment sections in
+// file order; none for a policy without them.
+func (p *Policy) Environments() []string { return slices.Clone(p.envs) }
+
+// Rollout returns the rollout section that applies in env, or nil.
+func (p *Policy) Rollout(env string) *Rollout {
+	if r, ok := p.rollouts[env]; ok {
+		return r
+	}
+	return p.rollouts[""]
+}

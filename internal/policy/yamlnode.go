@@ -1,0 +1,353 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Problem is one thing wrong with an input file, at a line and column.
+type Problem struct {
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Column int    `json:"column"`
+	Msg    string `json:"message"`
+}
+
+// String formats the problem as file:line:column: message.
+func (p Problem) String() string {
+	switch {
+	case p.Line > 0:
+		return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, p.Msg)
+	case p.File != "":
+		return p.File + ": " + p.Msg
+	}
+	return p.Msg
+}
+
+// LoadError lists every problem found while loading a policy or an evidence
+// file, so that an author can fix them all in one pass.
+type LoadError struct {
+	Problems []Problem
+}
+
+// Error joins the problems one per line.
+func (e *LoadError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// decoder walks a yaml.Node tree, collecting problems with their positions
+// instead of stopping at the first.
+type decoder struct {
+	file     string
+	problems []Problem
+}
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	p := Problem{File: d.file, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		p.Line, p.Column = n.Line, n.Column
+	}
+	d.problems = append(d.problems, p)
+}
+
+func (d *decoder) err() error {
+	if len(d.problems) == 0 {
+		return nil
+	}
+	return &LoadError{Problems: d.problems}
+}
+
+// parseYAML parses one YAML (or JSON) document and returns its root node.
+func (d *decoder) parseYAML(data []byte) *yaml.Node {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		p := Problem{File: d.file, Msg: msg}
+		// The parser reports "line N: ..."; lift the line into the position.
+		if rest, ok := strings.CutPrefix(msg, "line "); ok {
+			if i := strings.Index(rest, ":"); i > 0 {
+				if line, err := strconv.Atoi(rest[:i]); err == nil {
+					p.Line, p.Column, p.Msg = line, 1, strings.TrimSpace(rest[i+1:])
+				}
+			}
+		}
+		d.problems = append(d.problems, p)
+		return nil
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		d.errorf(nil, "file is empty")
+		return nil
+	}
+	return doc.Content[0]
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return "null"
+		case "!!bool":
+			return "a boolean"
+		case "!!int", "!!float":
+			return "a number"
+		}
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			return fmt.Sprintf("the string %q", n.Value)
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "nothing"
+}
+
+// mapping checks that n is a mapping whose keys are all in allowed, then
+// calls fn for each key in file order. An unknown or repeated key is a
+// problem naming the key, with a suggestion when one is close.
+func (d *decoder) mapping(n *yaml.Node, what string, allowed []string, fn func(key string, k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s: want a mapping, got %s", what, kindName(n))
+		return
+	}
+	seen := make(map[string]int, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.errorf(k, "%s: keys must be plain names, got %s", what, kindName(k))
+			continue
+		}
+		key := k.Value
+		if line, dup := seen[key]; dup {
+			d.errorf(k, "%s: key %q repeated (first at line %d)", what, key, line)
+			continue
+		}
+		seen[key] = k.Line
+		if allowed != nil && !contains(allowed, key) {
+			msg := fmt.Sprintf("%s: unknown key %q", what, key)
+			if s := suggest(key, allowed); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += fmt.Sprintf(" (known keys: %s)", strings.Join(allowed, ", "))
+			}
+			d.errorf(k, "%s", msg)
+			continue
+		}
+		fn(key, k, v)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest returns the candidate closest to s by edit distance, if it is
+// close enough to be a likely typo.
+func suggest(s string, candidates []string) string {
+	best, bestD := "", 3
+	if len(s) <= 4 {
+		bestD = 2
+	}
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func (d *decoder) str(n *yaml.Node, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.errorf(n, "%s: want a string, got %s", what, kindName(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (d *decoder) name(n *yaml.Node, what string) (string, bool) {
+	s, ok := d.str(n, what)
+	if !ok {
+		return "", false
+	}
+	if !validName(s) {
+		d.errorf(n, "%s: %q is not a valid name (letters, digits, _ . - only, starting with a letter)", what, s)
+		return "", false
+	}
+	return s, true
+}
+
+// validName reports whether s is a usable rule, metric, check or
+// environment name.
+func validName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// number reads a finite number. Plain scalars that YAML did not resolve as
+// numbers (NaN, Infinity, 1e400) are reported as what they are.
+func (d *decoder) number(n *yaml.Node, what string) (float64, bool) {
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, "%s: want a number, got %s", what, kindName(n))
+		return 0, false
+	}
+	quoted := n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
+	if quoted || (n.Tag != "!!int" && n.Tag != "!!float" && n.Tag != "!!str") {
+		d.errorf(n, "%s: want a number, got %s", what, kindName(n))
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
+	switch {
+	case err == nil && !math.IsNaN(v) && !math.IsInf(v, 0):
+		return v, true
+	case isNonFinite(n.Value) || (err == nil && (math.IsNaN(v) || math.IsInf(v, 0))):
+		d.errorf(n, "%s: %s is not a finite number", what, n.Value)
+	case err != nil && strings.Contains(err.Error(), "range"):
+		d.errorf(n, "%s: %s is out of range", what, n.Value)
+	default:
+		d.errorf(n, "%s: want a number, got %s", what, kindName(n))
+	}
+	return 0, false
+}
+
+func isNonFinite(s string) bool {
+	switch strings.ToLower(strings.TrimLeft(s, "+-")) {
+	case "nan", ".nan", "inf", ".inf", "infinity":
+		return true
+	}
+	return false
+}
+
+func (d *decoder) integer(n *yaml.Node, what string, lo, hi int) (int, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		d.errorf(n, "%s: want a whole number, got %s", what, kindName(n))
+		return 0, false
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil || v < lo || v > hi {
+		d.errorf(n, "%s: %s is out of range (%d to %d)", what, n.Value, lo, hi)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) boolean(n *yaml.Node, what string) (bool, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		d.errorf(n, "%s: want true or false, got %s", what, kindName(n))
+		return false, false
+	}
+	return n.Value == "true", true
+}
+
+func (d *decoder) duration(n *yaml.Node, what string) (time.Duration, bool) {
+	s, ok := d.str(n, what)
+	if !ok {
+		return 0, false
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		d.errorf(n, "%s: %q is not a duration (e.g. 30s, 5m, 1h30m)", what, s)
+		return 0, false
+	}
+	return v, true
+}
+
+// oneOf reads a string that must be one of allowed.
+func (d *decoder) oneOf(n *yaml.Node, what string, allowed ...string) (string, bool) {
+	s, ok := d.str(n, what)
+	if !ok {
+		return "", false
+	}
+	if !contains(allowed, s) {
+		d.errorf(n, "%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
+		return "", false
+	}
+	return s, true
+}
+
+// names reads a list of names; a single name is accepted as a list of one.
+func (d *decoder) names(n *yaml.Node, what string) []string {
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		if s, ok := d.name(n, what); ok {
+			return []string{s}
+		}
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, "%s: want a list of names, got %s", what, kindName(n))
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, item := range n.Content {
+		s, ok := d.name(item, what)
+		if !ok {
+			continue
+		}
+		if seen[s] {
+			d.errorf(item, "%s: %q listed twice", what, s)
+			continue
+		}
+		seen[s] = true
+		out = append(out, s)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
