@@ -139,10 +139,28 @@ func runGate(s *streams, f *gateFlags) error {
 			return fmt.Errorf("write junit file: %w", err)
 		}
 	}
+	if path := os.Getenv("GITHUB_STEP_SUMMARY"); f.output == "github" && path != "" {
+		if err := appendFile(path, func(w io.Writer) error { return report.Markdown(w, out) }); err != nil {
+			return fmt.Errorf("job summary: %w", err)
+		}
+	}
 	if !decision.Allowed {
 		return &exitError{code: ExitBlocked, silent: true}
 	}
 	return nil
+}
+
+// appendFile appends what write writes to the file at path.
+func appendFile(path string, write func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // readInput reads a file named by a flag, bounded in size, with errors that

@@ -143,6 +143,24 @@ func TestGateJUnitFile(t *testing.T) {
 	}
 }
 
+func TestGateGitHubJobSummary(t *testing.T) {
+	summary := filepath.Join(t.TempDir(), "summary.md")
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	code, _, errOut := run(t, "testdata/gate", "gate", "--policy", "policy.yaml", "--candidate", "bad.json", "--baseline", "baseline.json", "--output", "github")
+	if code != ExitBlocked {
+		t.Fatalf("exit = %d, stderr %s", code, errOut)
+	}
+	data, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"promote gate: BLOCKED: 0 passed, 5 failed", "| accuracy_delta | 0.899 | 0.905 | -0.006 | &gt;= 0 | fail |"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("job summary = %s\nwant it to contain %q", data, want)
+		}
+	}
+}
+
 func TestVersionAndCompletion(t *testing.T) {
 	code, out, _ := run(t, "", "version")
 	if code != 0 || !strings.HasPrefix(out, "promote ") {

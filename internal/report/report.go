@@ -287,3 +287,29 @@ func ghData(s string) string {
 func ghProperty(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
 }
+
+// Markdown writes g as a Markdown table with the verdict, for a GitHub
+// Actions job summary or a pull request comment.
+func Markdown(w io.Writer, g Gate) error {
+	var b strings.Builder
+	icon := "✅"
+	if !g.Allowed {
+		icon = "❌"
+	}
+	fmt.Fprintf(&b, "### %s promote gate: %s\n\n", icon, Summary(g.Decision))
+	fmt.Fprintf(&b, "Policy `%s`", g.PolicyFile)
+	if g.Environment != "" {
+		fmt.Fprintf(&b, ", environment `%s`", g.Environment)
+	}
+	b.WriteString("\n\n| Rule | Candidate | Baseline | Actual | Threshold | Verdict | Message |\n|---|---|---|---|---|---|---|\n")
+	for _, r := range g.Results {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", mdCell(r.Rule), num(r.Candidate), num(r.Baseline),
+			mdCell(actual(r)), mdCell(threshold(r)), r.Status, mdCell(r.Message))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
+}

@@ -6,7 +6,7 @@
 // SHA-256 digest of the artifact, stored base64-encoded: what
 // `cosign sign-blob --key KEY --output-signature FILE` writes and
 // `cosign verify-blob --key KEY.pub --signature FILE` reads. A bundle is the
-// Sigstore bundle (see bundle.go) that `cosign sign-blob --bundle` writes.
+// Sigstore bundle (see VerifyBundle) that `cosign sign-blob --bundle` writes.
 //
 // Trust comes only from the public key the caller supplies. Certificates,
 // transparency-log entries and timestamps that a bundle may carry are accepted
