@@ -1,10 +1,13 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -58,6 +61,7 @@ func (d *decoder) compileExpr(r *Rule) {
 		return
 	}
 	r.prog = prog
+	r.exprRefs = exprReferences(ast.NativeRep())
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		switch ref.Name {
 		case "baseline", "delta", "change":
@@ -86,4 +90,76 @@ func celMessage(s string) string {
 		return s
 	}
 	return strings.Join(parts, "; ")
+}
+
+// exprRef is a value an expression reads, such as delta.accuracy or
+// candidate["latency_p95_ms"]: shown with the verdict so that a reader sees
+// the numbers the expression judged.
+type exprRef struct {
+	variable, key string
+}
+
+func (r exprRef) String() string { return r.variable + "." + r.key }
+
+// exprReferences lists the metric and check values an expression reads, in
+// the order they appear, each once.
+func exprReferences(a *celast.AST) []exprRef {
+	var refs []exprRef
+	seen := map[exprRef]bool{}
+	add := func(variable, key string) {
+		switch variable {
+		case "candidate", "baseline", "delta", "change", "checks":
+		default:
+			return
+		}
+		r := exprRef{variable, key}
+		if !seen[r] {
+			seen[r] = true
+			refs = append(refs, r)
+		}
+	}
+	nav := celast.NavigateAST(a)
+	matches := celast.MatchDescendants(nav, func(e celast.NavigableExpr) bool {
+		return e.Kind() == celast.SelectKind || e.Kind() == celast.CallKind
+	})
+	for _, e := range matches {
+		switch e.Kind() {
+		case celast.SelectKind:
+			sel := e.AsSelect()
+			if sel.Operand().Kind() == celast.IdentKind {
+				add(sel.Operand().AsIdent(), sel.FieldName())
+			}
+		case celast.CallKind:
+			call := e.AsCall()
+			args := call.Args()
+			if call.FunctionName() == operators.Index && len(args) == 2 && args[0].Kind() == celast.IdentKind && args[1].Kind() == celast.LiteralKind {
+				if key, ok := args[1].AsLiteral().Value().(string); ok {
+					add(args[0].AsIdent(), key)
+				}
+			}
+		}
+	}
+	return refs
+}
+
+// describeRefs renders the values an expression read, from its variables.
+func describeRefs(refs []exprRef, vars map[string]any) string {
+	parts := make([]string, 0, len(refs))
+	for _, r := range refs {
+		switch m := vars[r.variable].(type) {
+		case map[string]float64:
+			if v, ok := m[r.key]; ok {
+				parts = append(parts, fmt.Sprintf("%s = %s", r, formatValue(v, false)))
+			} else {
+				parts = append(parts, r.String()+" missing")
+			}
+		case map[string]bool:
+			if v, ok := m[r.key]; ok {
+				parts = append(parts, fmt.Sprintf("%s = %t", r, v))
+			} else {
+				parts = append(parts, r.String()+" missing")
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }

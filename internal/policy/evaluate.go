@@ -313,9 +313,14 @@ func (ev *evaluation) expr(r *Rule, res *Result) {
 		res.Status, res.Message = StatusError, "expression was not compiled"
 		return
 	}
-	out, _, err := r.prog.Eval(ev.celVars())
+	vars := ev.celVars()
+	out, _, err := r.prog.Eval(vars)
+	values := describeRefs(r.exprRefs, vars)
 	if err != nil {
 		res.Status, res.Message = StatusError, "expr: "+err.Error()
+		if values != "" {
+			res.Message += " (" + values + ")"
+		}
 		return
 	}
 	b, ok := out.Value().(bool)
@@ -328,6 +333,9 @@ func (ev *evaluation) expr(r *Rule, res *Result) {
 		res.Status, res.Message = StatusPass, "expression is true"
 	} else {
 		res.Status, res.Message = StatusFail, "expression is false"
+	}
+	if values != "" {
+		res.Message += ": " + values
 	}
 }
 

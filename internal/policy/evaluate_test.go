@@ -204,3 +204,15 @@ func TestApprovalsZero(t *testing.T) {
 		t.Errorf("rules = %d, want 0", len(g.Rules))
 	}
 }
+
+func TestExpressionMessageShowsValues(t *testing.T) {
+	g := mustGate(t, "gate:\n  rules:\n    - name: x\n      expr: delta.accuracy >= -0.005 && change[\"latency_p95_ms\"] <= -0.1 && checks.tests_passed\n", "")
+	d := g.Evaluate(Input{
+		Candidate: mustEvidence(t, `{"accuracy": 0.905, "latency_p95_ms": 95, "checks": {"tests_passed": true}}`),
+		Baseline:  mustEvidence(t, `{"accuracy": 0.91, "latency_p95_ms": 100}`),
+	})
+	want := "expression is false: delta.accuracy = -0.005, change.latency_p95_ms = -0.05, checks.tests_passed = true"
+	if r := resultOf(t, d, "x"); r.Message != want {
+		t.Errorf("message = %q, want %q", r.Message, want)
+	}
+}

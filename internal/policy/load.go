@@ -600,7 +600,7 @@ func (d *decoder) compileRule(r *Rule, sev Severity) *Rule {
 	case KindExpr:
 		if r.prog == nil {
 			d.compileExpr(&c)
-			r.prog, r.usesBaseline, r.handlesNoBaseline = c.prog, c.usesBaseline, c.handlesNoBaseline
+			r.prog, r.exprRefs, r.usesBaseline, r.handlesNoBaseline = c.prog, c.exprRefs, c.usesBaseline, c.handlesNoBaseline
 		}
 	case KindAny, KindAll:
 		for _, child := range r.Children {

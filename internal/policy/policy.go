@@ -69,6 +69,7 @@ type Rule struct {
 
 	ref               metricRef
 	prog              cel.Program
+	exprRefs          []exprRef
 	usesBaseline      bool // the rule (or a child) reads baseline values
 	handlesNoBaseline bool // an expression that tests has_baseline itself
 }

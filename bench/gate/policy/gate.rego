@@ -24,10 +24,13 @@ needed := {
 	"baseline": {"latency_p95_ms", "f1", "accuracy", "auc", "cost_per_1k"},
 }
 
+# A helper, because `not is_number(x)` is never true when x is undefined.
+has_metric(side, m) if is_number(input[side].metrics[m])
+
 deny contains msg if {
 	some side, names in needed
 	some m in names
-	not is_number(input[side].metrics[m])
+	not has_metric(side, m)
 	msg := sprintf("%s: the %s has no metric %s", [m, side, m])
 }
 
@@ -75,8 +78,10 @@ parity_gap := v if {
 	v := max(selection_rates) - min(selection_rates)
 }
 
+parity_gap_known if is_number(parity_gap)
+
 deny contains msg if {
-	not is_number(parity_gap)
+	not parity_gap_known
 	msg := "fairness-gap: demographic_parity_difference cannot be computed from the groups"
 }
 
@@ -96,7 +101,7 @@ accuracy_for_latency if {
 
 deny contains msg if {
 	not accuracy_for_latency
-	msg := sprintf("accuracy-for-latency: accuracy_delta %v, latency_p95_ms_change %v%%", [delta("accuracy"), change_pct("latency_p95_ms")])
+	msg := "accuracy-for-latency: neither accuracy_delta >= 0 nor (accuracy_delta >= -0.005 and latency_p95_ms_change <= -10%)"
 }
 
 # Rule 9: the CEL rule change.cost_per_1k <= 0.05 || delta.auc >= 0.01.
