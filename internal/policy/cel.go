@@ -38,26 +38,26 @@ var celEnvironment = sync.OnceValues(func() (*cel.Env, error) {
 func (d *decoder) compileExpr(r *Rule) {
 	at := &yaml.Node{Line: r.Line, Column: 1}
 	if strings.TrimSpace(r.Expr) == "" {
-		d.errorf(at, "rule %q: expr is empty", r.Name)
+		d.Errorf(at, "rule %q: expr is empty", r.Name)
 		return
 	}
 	env, err := celEnvironment()
 	if err != nil {
-		d.errorf(at, "rule %q: expression environment: %v", r.Name, err)
+		d.Errorf(at, "rule %q: expression environment: %v", r.Name, err)
 		return
 	}
 	ast, iss := env.Compile(r.Expr)
 	if iss.Err() != nil {
-		d.errorf(at, "rule %q: expr %q: %s", r.Name, r.Expr, celMessage(iss.Err().Error()))
+		d.Errorf(at, "rule %q: expr %q: %s", r.Name, r.Expr, celMessage(iss.Err().Error()))
 		return
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
-		d.errorf(at, "rule %q: expr %q yields %s; a rule's expression must yield true or false", r.Name, r.Expr, ast.OutputType())
+		d.Errorf(at, "rule %q: expr %q yields %s; a rule's expression must yield true or false", r.Name, r.Expr, ast.OutputType())
 		return
 	}
 	prog, err := env.Program(ast, cel.CostLimit(exprCostLimit), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
-		d.errorf(at, "rule %q: expr %q: %v", r.Name, r.Expr, err)
+		d.Errorf(at, "rule %q: expr %q: %v", r.Name, r.Expr, err)
 		return
 	}
 	r.prog = prog

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/promote-ml/promote/internal/strictyaml"
 )
 
 // Status is the outcome of one rule.
@@ -215,7 +217,7 @@ func missingMetric(e *Evidence, side, name string) string {
 	if e.File != "" {
 		msg += " (in " + e.File + ")"
 	}
-	if s := suggest(name, sortedKeys(e.Metrics)); s != "" {
+	if s := strictyaml.Suggest(name, strictyaml.SortedKeys(e.Metrics)); s != "" {
 		msg += fmt.Sprintf("; did you mean %s?", s)
 	}
 	return msg
@@ -245,7 +247,7 @@ func (ev *evaluation) require(r *Rule, res *Result) {
 	switch {
 	case !ok:
 		res.Status, res.Message = StatusError, fmt.Sprintf("the candidate has no check %s", r.Check)
-		if s := suggest(r.Check, sortedKeys(ev.in.Candidate.Checks)); s != "" {
+		if s := strictyaml.Suggest(r.Check, strictyaml.SortedKeys(ev.in.Candidate.Checks)); s != "" {
 			res.Message += fmt.Sprintf("; did you mean %s?", s)
 		}
 	case v:

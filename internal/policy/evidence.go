@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/promote-ml/promote/internal/strictyaml"
 )
 
 // Evidence is what a candidate or a baseline brings to the gate: metrics,
@@ -40,66 +42,66 @@ const (
 // infinities, strings where numbers belong, and a metric given twice are
 // errors naming the field, with file:line.
 func ParseEvidence(file string, data []byte) (*Evidence, error) {
-	d := &decoder{file: file}
-	root := d.parseYAML(data)
+	d := newDecoder(file)
+	root := d.Parse(data)
 	if root == nil {
-		return nil, d.err()
+		return nil, d.Err()
 	}
 	e := &Evidence{File: file, Metrics: map[string]float64{}, Checks: map[string]bool{}}
 	metricAt := map[string]int{}
 	addMetric := func(k, v *yaml.Node, what string) {
-		if !validName(k.Value) {
-			d.errorf(k, "%s: %q is not a valid metric name (letters, digits, _ . - only, starting with a letter)", what, k.Value)
+		if !strictyaml.ValidName(k.Value) {
+			d.Errorf(k, "%s: %q is not a valid metric name (letters, digits, _ . - only, starting with a letter)", what, k.Value)
 			return
 		}
 		if ref := parseMetricRef(k.Value); ref.mode != modeValue {
-			d.errorf(k, "%s: a metric may not end in _delta or _change: the gate derives those from the baseline", what)
+			d.Errorf(k, "%s: a metric may not end in _delta or _change: the gate derives those from the baseline", what)
 			return
 		}
-		x, ok := d.number(v, what)
+		x, ok := d.Number(v, what)
 		if !ok {
 			return
 		}
 		if line, dup := metricAt[k.Value]; dup {
-			d.errorf(k, "%s: metric given twice (first at line %d)", what, line)
+			d.Errorf(k, "%s: metric given twice (first at line %d)", what, line)
 			return
 		}
 		metricAt[k.Value] = k.Line
 		e.Metrics[k.Value] = x
 	}
-	d.mapping(root, "metrics file", nil, func(key string, k, v *yaml.Node) {
+	d.Mapping(root, "metrics file", nil, func(key string, k, v *yaml.Node) {
 		switch {
 		case key == "metrics":
-			d.mapping(v, "metrics", nil, func(name string, k, v *yaml.Node) {
+			d.Mapping(v, "metrics", nil, func(name string, k, v *yaml.Node) {
 				addMetric(k, v, "metrics."+name)
 			})
 		case key == "checks":
-			d.mapping(v, "checks", nil, func(name string, k, v *yaml.Node) {
-				if !validName(name) {
-					d.errorf(k, "checks: %q is not a valid check name", name)
+			d.Mapping(v, "checks", nil, func(name string, k, v *yaml.Node) {
+				if !strictyaml.ValidName(name) {
+					d.Errorf(k, "checks: %q is not a valid check name", name)
 					return
 				}
-				if b, ok := d.boolean(v, "checks."+name); ok {
+				if b, ok := d.Boolean(v, "checks."+name); ok {
 					e.Checks[name] = b
 				}
 			})
 		case key == "groups":
 			e.Groups = d.groups(v)
-		case contains(evidenceMetadata, key):
+		case strictyaml.Contains(evidenceMetadata, key):
 			// Information for people; not evidence.
 		case v.Kind == yaml.ScalarNode && v.Tag == "!!bool":
-			d.errorf(k, "%s: a boolean at the top level is not a metric; put named booleans under \"checks\"", key)
+			d.Errorf(k, "%s: a boolean at the top level is not a metric; put named booleans under \"checks\"", key)
 		case v.Kind == yaml.ScalarNode:
 			addMetric(k, v, key)
 		default:
-			d.errorf(k, "%s: want a number (a metric) or one of metrics, checks, groups, %s; got %s", key, strings.Join(evidenceMetadata, ", "), kindName(v))
+			d.Errorf(k, "%s: want a number (a metric) or one of metrics, checks, groups, %s; got %s", key, strings.Join(evidenceMetadata, ", "), strictyaml.KindName(v))
 		}
 	})
-	if err := d.err(); err != nil {
+	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	e.deriveFairness(d, root)
-	if err := d.err(); err != nil {
+	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -107,23 +109,23 @@ func ParseEvidence(file string, data []byte) (*Evidence, error) {
 
 func (d *decoder) groups(n *yaml.Node) map[string]map[string]float64 {
 	out := map[string]map[string]float64{}
-	d.mapping(n, "groups", nil, func(group string, k, v *yaml.Node) {
+	d.Mapping(n, "groups", nil, func(group string, k, v *yaml.Node) {
 		stats := map[string]float64{}
 		what := "groups." + group
-		d.mapping(v, what, nil, func(stat string, k, v *yaml.Node) {
-			x, ok := d.number(v, what+"."+stat)
+		d.Mapping(v, what, nil, func(stat string, k, v *yaml.Node) {
+			x, ok := d.Number(v, what+"."+stat)
 			if !ok {
 				return
 			}
 			switch stat {
 			case StatSelectionRate, StatTPR, StatFPR:
 				if x < 0 || x > 1 {
-					d.errorf(v, "%s.%s: %v is not a rate between 0 and 1", what, stat, x)
+					d.Errorf(v, "%s.%s: %v is not a rate between 0 and 1", what, stat, x)
 					return
 				}
 			case StatCount:
 				if x < 0 || x != math.Trunc(x) {
-					d.errorf(v, "%s.%s: %v is not a whole number of examples", what, stat, x)
+					d.Errorf(v, "%s.%s: %v is not a whole number of examples", what, stat, x)
 					return
 				}
 			}
@@ -152,7 +154,7 @@ func (e *Evidence) deriveFairness(d *decoder, root *yaml.Node) {
 		MetricEqualOpportunity:  EqualOpportunityDifference,
 		MetricEqualizedOdds:     EqualizedOddsDifference,
 	}
-	for _, name := range sortedKeys(derived) {
+	for _, name := range strictyaml.SortedKeys(derived) {
 		v, err := derived[name](e.Groups)
 		if err != nil {
 			if e.unavailable == nil {
@@ -163,7 +165,7 @@ func (e *Evidence) deriveFairness(d *decoder, root *yaml.Node) {
 		}
 		if given, ok := e.Metrics[name]; ok {
 			if math.Abs(given-v) > 1e-9 {
-				d.errorf(root, "%s: the file gives %v but its groups give %v", name, given, v)
+				d.Errorf(root, "%s: the file gives %v but its groups give %v", name, given, v)
 			}
 			continue
 		}

@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 	"math"
+
+	"github.com/promote-ml/promote/internal/strictyaml"
 )
 
 // Fairness metrics computed from per-group statistics. The definitions
@@ -47,7 +49,7 @@ func rateGap(groups map[string]map[string]float64, stat string) (float64, error)
 		return 0, fmt.Errorf("needs at least two groups, the evidence has %d", len(groups))
 	}
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, name := range sortedKeys(groups) {
+	for _, name := range strictyaml.SortedKeys(groups) {
 		v, ok := groups[name][stat]
 		if !ok {
 			return 0, fmt.Errorf("group %q has no %s", name, stat)

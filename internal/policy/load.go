@@ -7,6 +7,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/promote-ml/promote/internal/strictyaml"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -25,37 +26,37 @@ type gateSpec struct {
 // error messages. Every problem found is reported at once in a *LoadError,
 // each with file:line:column.
 func Load(file string, data []byte) (*Policy, error) {
-	d := &decoder{file: file}
-	root := d.parseYAML(data)
+	d := newDecoder(file)
+	root := d.Parse(data)
 	if root == nil {
-		return nil, d.err()
+		return nil, d.Err()
 	}
 	p := &Policy{File: file, gates: map[string]*Gate{}, rollouts: map[string]*Rollout{}}
 	var common *gateSpec
 	envGates := map[string]*gateSpec{}
 	sawGate := false
 	var kindNode *yaml.Node
-	d.mapping(root, "policy", []string{"apiVersion", "kind", "metadata", "gate", "rollout", "environments"}, func(key string, k, v *yaml.Node) {
+	d.Mapping(root, "policy", []string{"apiVersion", "kind", "metadata", "gate", "rollout", "environments"}, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "apiVersion":
-			if s, ok := d.str(v, "apiVersion"); ok {
+			if s, ok := d.Str(v, "apiVersion"); ok {
 				if s != APIVersion {
-					d.errorf(v, "apiVersion: %q is not supported (want %q)", s, APIVersion)
+					d.Errorf(v, "apiVersion: %q is not supported (want %q)", s, APIVersion)
 				}
 				p.APIVersion = s
 			}
 		case "kind":
 			kindNode = v
-			if s, ok := d.str(v, "kind"); ok && s != "Policy" {
-				d.errorf(v, "kind: %q is not supported (want \"Policy\")", s)
+			if s, ok := d.Str(v, "kind"); ok && s != "Policy" {
+				d.Errorf(v, "kind: %q is not supported (want \"Policy\")", s)
 			}
 		case "metadata":
-			d.mapping(v, "metadata", []string{"name", "description"}, func(key string, _, v *yaml.Node) {
+			d.Mapping(v, "metadata", []string{"name", "description"}, func(key string, _, v *yaml.Node) {
 				switch key {
 				case "name":
-					p.Name, _ = d.name(v, "metadata.name")
+					p.Name, _ = d.Name(v, "metadata.name")
 				case "description":
-					p.Description, _ = d.str(v, "metadata.description")
+					p.Description, _ = d.Str(v, "metadata.description")
 				}
 			})
 		case "gate":
@@ -64,17 +65,17 @@ func Load(file string, data []byte) (*Policy, error) {
 		case "rollout":
 			p.rollouts[""] = d.rollout(v, "rollout")
 		case "environments":
-			d.mapping(v, "environments", nil, func(env string, k, v *yaml.Node) {
-				if !validName(env) {
-					d.errorf(k, "environments: %q is not a valid environment name", env)
+			d.Mapping(v, "environments", nil, func(env string, k, v *yaml.Node) {
+				if !strictyaml.ValidName(env) {
+					d.Errorf(k, "environments: %q is not a valid environment name", env)
 					return
 				}
 				p.envs = append(p.envs, env)
 				what := "environments." + env
-				d.mapping(v, what, []string{"description", "gate", "rollout"}, func(key string, _, v *yaml.Node) {
+				d.Mapping(v, what, []string{"description", "gate", "rollout"}, func(key string, _, v *yaml.Node) {
 					switch key {
 					case "description":
-						d.str(v, what+".description")
+						d.Str(v, what+".description")
 					case "gate":
 						sawGate = true
 						envGates[env] = d.gate(v, what+".gate")
@@ -84,15 +85,15 @@ func Load(file string, data []byte) (*Policy, error) {
 				})
 			})
 			if len(p.envs) == 0 && v.Kind == yaml.MappingNode {
-				d.errorf(v, "environments: empty; remove it or name at least one environment")
+				d.Errorf(v, "environments: empty; remove it or name at least one environment")
 			}
 		}
 	})
 	if p.APIVersion != "" && kindNode == nil {
-		d.errorf(root, "policy: kind is missing (want \"kind: Policy\" with apiVersion %s)", APIVersion)
+		d.Errorf(root, "policy: kind is missing (want \"kind: Policy\" with apiVersion %s)", APIVersion)
 	}
-	if !sawGate && len(d.problems) == 0 {
-		d.errorf(root, "policy: no gate section (want \"gate:\" with require, metrics, rules or approvals)")
+	if !sawGate && len(d.Problems) == 0 {
+		d.Errorf(root, "policy: no gate section (want \"gate:\" with require, metrics, rules or approvals)")
 	}
 	if common == nil {
 		common = &gateSpec{}
@@ -103,7 +104,7 @@ func Load(file string, data []byte) (*Policy, error) {
 	for _, env := range p.envs {
 		p.gates[env] = d.compileGate(p, env, common, envGates[env])
 	}
-	if err := d.err(); err != nil {
+	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -138,16 +139,16 @@ func (d *decoder) gate(n *yaml.Node, what string) *gateSpec {
 			return
 		}
 		if line, dup := names[r.Name]; dup {
-			d.errorf(&yaml.Node{Line: r.Line, Column: 1}, "%s: rule name %q used twice (first at line %d)", what, r.Name, line)
+			d.Errorf(&yaml.Node{Line: r.Line, Column: 1}, "%s: rule name %q used twice (first at line %d)", what, r.Name, line)
 			return
 		}
 		names[r.Name] = r.Line
 		g.rules = append(g.rules, r)
 	}
-	d.mapping(n, what, gateKeys, func(key string, k, v *yaml.Node) {
+	d.Mapping(n, what, gateKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "require":
-			for _, c := range d.names(v, what+".require") {
+			for _, c := range d.Names(v, what+".require") {
 				g.require = append(g.require, c)
 				g.requireAt[c] = v.Line
 				for _, item := range v.Content {
@@ -157,12 +158,12 @@ func (d *decoder) gate(n *yaml.Node, what string) *gateSpec {
 				}
 			}
 		case "metrics":
-			d.mapping(v, what+".metrics", nil, func(metric string, k, v *yaml.Node) {
+			d.Mapping(v, what+".metrics", nil, func(metric string, k, v *yaml.Node) {
 				addRule(d.metricEntry(k, v, what+".metrics."+metric))
 			})
 		case "rules":
 			if v.Kind != yaml.SequenceNode {
-				d.errorf(v, "%s.rules: want a list of rules, got %s", what, kindName(v))
+				d.Errorf(v, "%s.rules: want a list of rules, got %s", what, strictyaml.KindName(v))
 				return
 			}
 			for i, item := range v.Content {
@@ -171,7 +172,7 @@ func (d *decoder) gate(n *yaml.Node, what string) *gateSpec {
 		case "approvals":
 			g.approvals = d.approvals(v, what+".approvals")
 		case "noBaseline":
-			if s, ok := d.oneOf(v, what+".noBaseline", string(NoBaselineFail), string(NoBaselinePass)); ok {
+			if s, ok := d.OneOf(v, what+".noBaseline", string(NoBaselineFail), string(NoBaselinePass)); ok {
 				g.noBaseline = NoBaseline(s)
 			}
 		}
@@ -188,21 +189,21 @@ func (d *decoder) metricEntry(k, v *yaml.Node, what string) *Rule {
 	}
 	if v.Kind == yaml.MappingNode {
 		sawThreshold := false
-		d.mapping(v, what, []string{"threshold", "severity", "description"}, func(key string, _, v *yaml.Node) {
+		d.Mapping(v, what, []string{"threshold", "severity", "description"}, func(key string, _, v *yaml.Node) {
 			switch key {
 			case "threshold":
 				sawThreshold = true
 				d.threshold(v, what+".threshold", r)
 			case "severity":
-				if s, ok := d.oneOf(v, what+".severity", string(SeverityBlock), string(SeverityWarn)); ok {
+				if s, ok := d.OneOf(v, what+".severity", string(SeverityBlock), string(SeverityWarn)); ok {
 					r.Severity = Severity(s)
 				}
 			case "description":
-				r.Description, _ = d.str(v, what+".description")
+				r.Description, _ = d.Str(v, what+".description")
 			}
 		})
 		if !sawThreshold {
-			d.errorf(v, "%s: threshold is missing", what)
+			d.Errorf(v, "%s: threshold is missing", what)
 			return nil
 		}
 		return r
@@ -215,25 +216,25 @@ func (d *decoder) metricEntry(k, v *yaml.Node, what string) *Rule {
 // threshold goes with a relative change and only with one.
 func (d *decoder) threshold(n *yaml.Node, what string, r *Rule) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.errorf(n, "%s: want a threshold such as \">= 0.9\", got %s", what, kindName(n))
+		d.Errorf(n, "%s: want a threshold such as \">= 0.9\", got %s", what, strictyaml.KindName(n))
 		return
 	}
 	if n.Tag == "!!int" || n.Tag == "!!float" {
-		d.errorf(n, "%s: %s has no operator; write it as a string such as \">= %s\"", what, n.Value, n.Value)
+		d.Errorf(n, "%s: %s has no operator; write it as a string such as \">= %s\"", what, n.Value, n.Value)
 		return
 	}
 	t, err := ParseThreshold(n.Value)
 	if err != nil {
-		d.errorf(n, "%s: %v", what, err)
+		d.Errorf(n, "%s: %v", what, err)
 		return
 	}
 	r.ref = parseMetricRef(r.Metric)
 	switch {
 	case r.ref.mode == modeChange && !t.Percent:
-		d.errorf(n, "%s: %s is a relative change; write its threshold in percent, e.g. \"%s %s%%\"", what, r.Metric, t.Op, trimNum(t.Value*100))
+		d.Errorf(n, "%s: %s is a relative change; write its threshold in percent, e.g. \"%s %s%%\"", what, r.Metric, t.Op, trimNum(t.Value*100))
 		return
 	case r.ref.mode != modeChange && t.Percent:
-		d.errorf(n, "%s: a percent threshold needs a relative change: use %s_change, or drop the %%", what, r.ref.base)
+		d.Errorf(n, "%s: a percent threshold needs a relative change: use %s_change, or drop the %%", what, r.ref.base)
 		return
 	}
 	r.Threshold = t
@@ -242,13 +243,13 @@ func (d *decoder) threshold(n *yaml.Node, what string, r *Rule) {
 func trimNum(v float64) string { return fmt.Sprintf("%g", v) }
 
 func (d *decoder) metricName(n *yaml.Node, what, name string) bool {
-	if !validName(name) {
-		d.errorf(n, "%s: %q is not a valid metric name (letters, digits, _ . - only, starting with a letter)", what, name)
+	if !strictyaml.ValidName(name) {
+		d.Errorf(n, "%s: %q is not a valid metric name (letters, digits, _ . - only, starting with a letter)", what, name)
 		return false
 	}
 	ref := parseMetricRef(name)
 	if ref.base == "" {
-		d.errorf(n, "%s: %q names no metric before its suffix", what, name)
+		d.Errorf(n, "%s: %q names no metric before its suffix", what, name)
 		return false
 	}
 	return true
@@ -259,14 +260,14 @@ var ruleKeys = []string{"name", "description", "severity", "metric", "threshold"
 // rule reads one rule of a rules list, or a child of an any/all group
 // (top is false). A child may be written as the shorthand `METRIC: "OP N"`.
 func (d *decoder) rule(n *yaml.Node, what string, top bool, index int) *Rule {
-	if n.Kind == yaml.MappingNode && len(n.Content) == 2 && !contains(ruleKeys, n.Content[0].Value) {
+	if n.Kind == yaml.MappingNode && len(n.Content) == 2 && !strictyaml.Contains(ruleKeys, n.Content[0].Value) {
 		k, v := n.Content[0], n.Content[1]
-		if s := suggest(k.Value, ruleKeys); s != "" && !top {
-			d.errorf(k, "%s: unknown key %q (did you mean %q?)", what, k.Value, s)
+		if s := strictyaml.Suggest(k.Value, ruleKeys); s != "" && !top {
+			d.Errorf(k, "%s: unknown key %q (did you mean %q?)", what, k.Value, s)
 			return nil
 		}
 		if top {
-			d.errorf(k, "%s: unknown key %q; a rule has %s", what, k.Value, strings.Join(ruleKeys, ", "))
+			d.Errorf(k, "%s: unknown key %q; a rule has %s", what, k.Value, strings.Join(ruleKeys, ", "))
 			return nil
 		}
 		r := &Rule{Name: k.Value, Kind: KindMetric, Metric: k.Value, Line: k.Line}
@@ -279,24 +280,24 @@ func (d *decoder) rule(n *yaml.Node, what string, top bool, index int) *Rule {
 	r := &Rule{Severity: SeverityBlock, Line: n.Line}
 	var thresholdNode *yaml.Node
 	kinds := 0
-	d.mapping(n, what, ruleKeys, func(key string, k, v *yaml.Node) {
+	d.Mapping(n, what, ruleKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "name":
-			r.Name, _ = d.name(v, what+".name")
+			r.Name, _ = d.Name(v, what+".name")
 		case "description":
-			r.Description, _ = d.str(v, what+".description")
+			r.Description, _ = d.Str(v, what+".description")
 		case "severity":
 			if !top {
-				d.errorf(k, "%s: severity belongs on the group, not on one of its members", what)
+				d.Errorf(k, "%s: severity belongs on the group, not on one of its members", what)
 				return
 			}
-			if s, ok := d.oneOf(v, what+".severity", string(SeverityBlock), string(SeverityWarn)); ok {
+			if s, ok := d.OneOf(v, what+".severity", string(SeverityBlock), string(SeverityWarn)); ok {
 				r.Severity = Severity(s)
 			}
 		case "metric":
 			kinds++
 			r.Kind = KindMetric
-			if s, ok := d.str(v, what+".metric"); ok && d.metricName(v, what+".metric", s) {
+			if s, ok := d.Str(v, what+".metric"); ok && d.metricName(v, what+".metric", s) {
 				r.Metric = s
 			}
 		case "threshold":
@@ -304,7 +305,7 @@ func (d *decoder) rule(n *yaml.Node, what string, top bool, index int) *Rule {
 		case "expr":
 			kinds++
 			r.Kind = KindExpr
-			r.Expr, _ = d.str(v, what+".expr")
+			r.Expr, _ = d.Str(v, what+".expr")
 			r.Line = v.Line
 		case "any", "all":
 			kinds++
@@ -313,7 +314,7 @@ func (d *decoder) rule(n *yaml.Node, what string, top bool, index int) *Rule {
 				r.Kind = KindAll
 			}
 			if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
-				d.errorf(v, "%s.%s: want a non-empty list of rules, got %s", what, key, kindName(v))
+				d.Errorf(v, "%s.%s: want a non-empty list of rules, got %s", what, key, strictyaml.KindName(v))
 				return
 			}
 			for i, item := range v.Content {
@@ -325,22 +326,22 @@ func (d *decoder) rule(n *yaml.Node, what string, top bool, index int) *Rule {
 	})
 	switch {
 	case kinds == 0:
-		d.errorf(n, "%s: a rule needs one of metric (with threshold), expr, any or all", what)
+		d.Errorf(n, "%s: a rule needs one of metric (with threshold), expr, any or all", what)
 		return nil
 	case kinds > 1:
-		d.errorf(n, "%s: a rule has exactly one of metric, expr, any or all", what)
+		d.Errorf(n, "%s: a rule has exactly one of metric, expr, any or all", what)
 		return nil
 	}
 	if r.Kind == KindMetric {
 		if thresholdNode == nil {
-			d.errorf(n, "%s: metric %s needs a threshold", what, r.Metric)
+			d.Errorf(n, "%s: metric %s needs a threshold", what, r.Metric)
 			return nil
 		}
 		if r.Metric != "" {
 			d.threshold(thresholdNode, what+".threshold", r)
 		}
 	} else if thresholdNode != nil {
-		d.errorf(thresholdNode, "%s: threshold goes with metric, not with %s", what, r.Kind)
+		d.Errorf(thresholdNode, "%s: threshold goes with metric, not with %s", what, r.Kind)
 	}
 	if r.Name == "" {
 		switch {
@@ -358,19 +359,19 @@ func (d *decoder) rule(n *yaml.Node, what string, top bool, index int) *Rule {
 func (d *decoder) approvals(n *yaml.Node, what string) *Approvals {
 	a := &Approvals{line: n.Line}
 	sawMin := false
-	d.mapping(n, what, []string{"min", "roles", "allowSelfApproval"}, func(key string, _, v *yaml.Node) {
+	d.Mapping(n, what, []string{"min", "roles", "allowSelfApproval"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "min":
 			sawMin = true
-			a.Min, _ = d.integer(v, what+".min", 0, 100)
+			a.Min, _ = d.Integer(v, what+".min", 0, 100)
 		case "roles":
-			a.Roles = d.names(v, what+".roles")
+			a.Roles = d.Names(v, what+".roles")
 		case "allowSelfApproval":
-			a.AllowSelfApproval, _ = d.boolean(v, what+".allowSelfApproval")
+			a.AllowSelfApproval, _ = d.Boolean(v, what+".allowSelfApproval")
 		}
 	})
 	if !sawMin && n.Kind == yaml.MappingNode {
-		d.errorf(n, "%s: min is missing (the number of distinct approvers needed)", what)
+		d.Errorf(n, "%s: min is missing (the number of distinct approvers needed)", what)
 	}
 	return a
 }
@@ -378,10 +379,10 @@ func (d *decoder) approvals(n *yaml.Node, what string) *Approvals {
 func (d *decoder) rollout(n *yaml.Node, what string) *Rollout {
 	r := &Rollout{Analysis: Analysis{Alpha: 0.01, MaxQueryErrors: 3}, Rollback: Rollback{Automatic: true, Hold: true, When: slices.Clone(rollbackTriggers[:3])}}
 	var stepsNode *yaml.Node
-	d.mapping(n, what, []string{"strategy", "steps", "analysis", "shadow", "rollback"}, func(key string, _, v *yaml.Node) {
+	d.Mapping(n, what, []string{"strategy", "steps", "analysis", "shadow", "rollback"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "strategy":
-			r.Strategy, _ = d.oneOf(v, what+".strategy", StrategyDirect, StrategyCanary, StrategyShadow)
+			r.Strategy, _ = d.OneOf(v, what+".strategy", StrategyDirect, StrategyCanary, StrategyShadow)
 		case "steps":
 			stepsNode = v
 			r.Steps = d.steps(v, what+".steps")
@@ -390,17 +391,17 @@ func (d *decoder) rollout(n *yaml.Node, what string) *Rollout {
 		case "shadow":
 			r.Shadow = d.shadow(v, what+".shadow")
 		case "rollback":
-			d.mapping(v, what+".rollback", []string{"automatic", "hold", "when"}, func(key string, _, v *yaml.Node) {
+			d.Mapping(v, what+".rollback", []string{"automatic", "hold", "when"}, func(key string, _, v *yaml.Node) {
 				switch key {
 				case "automatic":
-					r.Rollback.Automatic, _ = d.boolean(v, what+".rollback.automatic")
+					r.Rollback.Automatic, _ = d.Boolean(v, what+".rollback.automatic")
 				case "hold":
-					r.Rollback.Hold, _ = d.boolean(v, what+".rollback.hold")
+					r.Rollback.Hold, _ = d.Boolean(v, what+".rollback.hold")
 				case "when":
 					r.Rollback.When = nil
-					for _, t := range d.names(v, what+".rollback.when") {
-						if !contains(rollbackTriggers, t) {
-							d.errorf(v, "%s.rollback.when: %q is not one of %s", what, t, strings.Join(rollbackTriggers, ", "))
+					for _, t := range d.Names(v, what+".rollback.when") {
+						if !strictyaml.Contains(rollbackTriggers, t) {
+							d.Errorf(v, "%s.rollback.when: %q is not one of %s", what, t, strings.Join(rollbackTriggers, ", "))
 							continue
 						}
 						r.Rollback.When = append(r.Rollback.When, t)
@@ -417,15 +418,15 @@ func (d *decoder) rollout(n *yaml.Node, what string) *Rollout {
 		if stepsNode != nil {
 			r.Strategy = StrategyCanary
 		} else {
-			d.errorf(n, "%s: strategy is missing (direct, canary or shadow)", what)
+			d.Errorf(n, "%s: strategy is missing (direct, canary or shadow)", what)
 		}
 	case StrategyCanary:
 		if stepsNode == nil {
-			d.errorf(n, "%s: a canary needs steps, e.g. [10, 50, 100]", what)
+			d.Errorf(n, "%s: a canary needs steps, e.g. [10, 50, 100]", what)
 		}
 	case StrategyDirect, StrategyShadow:
 		if stepsNode != nil {
-			d.errorf(stepsNode, "%s.steps: steps go with strategy canary, not %s", what, r.Strategy)
+			d.Errorf(stepsNode, "%s.steps: steps go with strategy canary, not %s", what, r.Strategy)
 		}
 	}
 	if r.Strategy == StrategyShadow && r.Shadow == nil {
@@ -436,7 +437,7 @@ func (d *decoder) rollout(n *yaml.Node, what string) *Rollout {
 
 func (d *decoder) steps(n *yaml.Node, what string) []Step {
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		d.errorf(n, "%s: want a non-empty list of steps, e.g. [10, 50, 100], got %s", what, kindName(n))
+		d.Errorf(n, "%s: want a non-empty list of steps, e.g. [10, 50, 100], got %s", what, strictyaml.KindName(n))
 		return nil
 	}
 	var steps []Step
@@ -447,36 +448,36 @@ func (d *decoder) steps(n *yaml.Node, what string) []Step {
 		ok := true
 		if item.Kind == yaml.MappingNode {
 			sawWeight := false
-			d.mapping(item, at, []string{"weight", "minDuration", "minRequests"}, func(key string, _, v *yaml.Node) {
+			d.Mapping(item, at, []string{"weight", "minDuration", "minRequests"}, func(key string, _, v *yaml.Node) {
 				switch key {
 				case "weight":
 					sawWeight = true
-					s.Weight, ok = d.integer(v, at+".weight", 1, 100)
+					s.Weight, ok = d.Integer(v, at+".weight", 1, 100)
 				case "minDuration":
-					s.MinDuration, _ = d.duration(v, at+".minDuration")
+					s.MinDuration, _ = d.Duration(v, at+".minDuration")
 				case "minRequests":
-					s.MinRequests, _ = d.integer(v, at+".minRequests", 0, 1<<30)
+					s.MinRequests, _ = d.Integer(v, at+".minRequests", 0, 1<<30)
 				}
 			})
 			if !sawWeight {
-				d.errorf(item, "%s: weight is missing", at)
+				d.Errorf(item, "%s: weight is missing", at)
 				ok = false
 			}
 		} else {
-			s.Weight, ok = d.integer(item, at, 1, 100)
+			s.Weight, ok = d.Integer(item, at, 1, 100)
 		}
 		if !ok {
 			continue
 		}
 		if s.Weight <= last {
-			d.errorf(item, "%s: weight %d must be greater than the step before (%d)", at, s.Weight, last)
+			d.Errorf(item, "%s: weight %d must be greater than the step before (%d)", at, s.Weight, last)
 			continue
 		}
 		last = s.Weight
 		steps = append(steps, s)
 	}
 	if last != 0 && last != 100 && len(steps) == len(n.Content) {
-		d.errorf(n.Content[len(n.Content)-1], "%s: the last step must reach 100 (it is %d)", what, last)
+		d.Errorf(n.Content[len(n.Content)-1], "%s: the last step must reach 100 (it is %d)", what, last)
 	}
 	return steps
 }
@@ -484,23 +485,23 @@ func (d *decoder) steps(n *yaml.Node, what string) []Step {
 const defaultShadowDuration = 30 * 60 * 1e9 // 30 minutes
 
 func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
-	d.mapping(n, what, []string{"interval", "alpha", "maxNoData", "maxQueryErrors", "slos"}, func(key string, _, v *yaml.Node) {
+	d.Mapping(n, what, []string{"interval", "alpha", "maxNoData", "maxQueryErrors", "slos"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "interval":
-			a.Interval, _ = d.duration(v, what+".interval")
+			a.Interval, _ = d.Duration(v, what+".interval")
 		case "alpha":
-			if x, ok := d.number(v, what+".alpha"); ok {
+			if x, ok := d.Number(v, what+".alpha"); ok {
 				if x <= 0 || x >= 0.5 {
-					d.errorf(v, "%s.alpha: %v is out of range (0 < alpha < 0.5; 0.01 is usual)", what, x)
+					d.Errorf(v, "%s.alpha: %v is out of range (0 < alpha < 0.5; 0.01 is usual)", what, x)
 				}
 				a.Alpha = x
 			}
 		case "maxNoData":
-			a.MaxNoData, _ = d.duration(v, what+".maxNoData")
+			a.MaxNoData, _ = d.Duration(v, what+".maxNoData")
 		case "maxQueryErrors":
-			a.MaxQueryErrors, _ = d.integer(v, what+".maxQueryErrors", 0, 1000)
+			a.MaxQueryErrors, _ = d.Integer(v, what+".maxQueryErrors", 0, 1000)
 		case "slos":
-			d.mapping(v, what+".slos", nil, func(metric string, k, v *yaml.Node) {
+			d.Mapping(v, what+".slos", nil, func(metric string, k, v *yaml.Node) {
 				r := &Rule{Metric: metric}
 				if !d.metricName(k, what+".slos", metric) {
 					return
@@ -514,14 +515,14 @@ func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
 
 func (d *decoder) shadow(n *yaml.Node, what string) *Shadow {
 	s := &Shadow{Duration: defaultShadowDuration, Percent: 100}
-	d.mapping(n, what, []string{"duration", "percent", "compareBodies"}, func(key string, _, v *yaml.Node) {
+	d.Mapping(n, what, []string{"duration", "percent", "compareBodies"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "duration":
-			s.Duration, _ = d.duration(v, what+".duration")
+			s.Duration, _ = d.Duration(v, what+".duration")
 		case "percent":
-			s.Percent, _ = d.integer(v, what+".percent", 1, 100)
+			s.Percent, _ = d.Integer(v, what+".percent", 1, 100)
 		case "compareBodies":
-			s.CompareBodies, _ = d.boolean(v, what+".compareBodies")
+			s.CompareBodies, _ = d.Boolean(v, what+".compareBodies")
 		}
 	})
 	return s
@@ -541,7 +542,7 @@ func (d *decoder) compileGate(p *Policy, env string, common, spec *gateSpec) *Ga
 	}
 	if spec != nil {
 		for _, c := range spec.require {
-			if !contains(require, c) {
+			if !strictyaml.Contains(require, c) {
 				require = append(require, c)
 			}
 		}
@@ -574,7 +575,7 @@ func (d *decoder) compileGate(p *Policy, env string, common, spec *gateSpec) *Ga
 		compiled := d.compileRule(r, r.Severity)
 		for _, x := range g.Rules {
 			if x.Name == compiled.Name {
-				d.errorf(&yaml.Node{Line: r.Line, Column: 1}, "rule %q has the name of a required check; rename it", r.Name)
+				d.Errorf(&yaml.Node{Line: r.Line, Column: 1}, "rule %q has the name of a required check; rename it", r.Name)
 			}
 		}
 		g.Rules = append(g.Rules, compiled)

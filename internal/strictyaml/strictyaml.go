@@ -1,4 +1,8 @@
-package policy
+// Package strictyaml reads YAML (and JSON) documents strictly, for
+// Promote's hand-written files: every key must be known, every value of the
+// right type, and every problem is reported at once with file:line:column
+// and, for a typo, the key that was probably meant.
+package strictyaml
 
 import (
 	"fmt"
@@ -45,34 +49,34 @@ func (e *LoadError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// decoder walks a yaml.Node tree, collecting problems with their positions
+// Decoder walks a yaml.Node tree, collecting problems with their positions
 // instead of stopping at the first.
-type decoder struct {
-	file     string
-	problems []Problem
+type Decoder struct {
+	File     string
+	Problems []Problem
 }
 
-func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
-	p := Problem{File: d.file, Msg: fmt.Sprintf(format, args...)}
+func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
+	p := Problem{File: d.File, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		p.Line, p.Column = n.Line, n.Column
 	}
-	d.problems = append(d.problems, p)
+	d.Problems = append(d.Problems, p)
 }
 
-func (d *decoder) err() error {
-	if len(d.problems) == 0 {
+func (d *Decoder) Err() error {
+	if len(d.Problems) == 0 {
 		return nil
 	}
-	return &LoadError{Problems: d.problems}
+	return &LoadError{Problems: d.Problems}
 }
 
 // parseYAML parses one YAML (or JSON) document and returns its root node.
-func (d *decoder) parseYAML(data []byte) *yaml.Node {
+func (d *Decoder) Parse(data []byte) *yaml.Node {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		p := Problem{File: d.file, Msg: msg}
+		p := Problem{File: d.File, Msg: msg}
 		// The parser reports "line N: ..."; lift the line into the position.
 		if rest, ok := strings.CutPrefix(msg, "line "); ok {
 			if i := strings.Index(rest, ":"); i > 0 {
@@ -81,17 +85,17 @@ func (d *decoder) parseYAML(data []byte) *yaml.Node {
 				}
 			}
 		}
-		d.problems = append(d.problems, p)
+		d.Problems = append(d.Problems, p)
 		return nil
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		d.errorf(nil, "file is empty")
+		d.Errorf(nil, "file is empty")
 		return nil
 	}
 	return doc.Content[0]
 }
 
-func kindName(n *yaml.Node) string {
+func KindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -119,39 +123,39 @@ func kindName(n *yaml.Node) string {
 // mapping checks that n is a mapping whose keys are all in allowed, then
 // calls fn for each key in file order. An unknown or repeated key is a
 // problem naming the key, with a suggestion when one is close.
-func (d *decoder) mapping(n *yaml.Node, what string, allowed []string, fn func(key string, k, v *yaml.Node)) {
+func (d *Decoder) Mapping(n *yaml.Node, what string, allowed []string, fn func(key string, k, v *yaml.Node)) {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "%s: want a mapping, got %s", what, kindName(n))
+		d.Errorf(n, "%s: want a mapping, got %s", what, KindName(n))
 		return
 	}
 	seen := make(map[string]int, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, "%s: keys must be plain names, got %s", what, kindName(k))
+			d.Errorf(k, "%s: keys must be plain names, got %s", what, KindName(k))
 			continue
 		}
 		key := k.Value
 		if line, dup := seen[key]; dup {
-			d.errorf(k, "%s: key %q repeated (first at line %d)", what, key, line)
+			d.Errorf(k, "%s: key %q repeated (first at line %d)", what, key, line)
 			continue
 		}
 		seen[key] = k.Line
-		if allowed != nil && !contains(allowed, key) {
+		if allowed != nil && !Contains(allowed, key) {
 			msg := fmt.Sprintf("%s: unknown key %q", what, key)
-			if s := suggest(key, allowed); s != "" {
+			if s := Suggest(key, allowed); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {
 				msg += fmt.Sprintf(" (known keys: %s)", strings.Join(allowed, ", "))
 			}
-			d.errorf(k, "%s", msg)
+			d.Errorf(k, "%s", msg)
 			continue
 		}
 		fn(key, k, v)
 	}
 }
 
-func contains(list []string, s string) bool {
+func Contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
 			return true
@@ -160,9 +164,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// suggest returns the candidate closest to s by edit distance, if it is
+// Suggest returns the candidate closest to s by edit distance, if it is
 // close enough to be a likely typo.
-func suggest(s string, candidates []string) string {
+func Suggest(s string, candidates []string) string {
 	best, bestD := "", 3
 	if len(s) <= 4 {
 		bestD = 2
@@ -196,29 +200,29 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-func (d *decoder) str(n *yaml.Node, what string) (string, bool) {
+func (d *Decoder) Str(n *yaml.Node, what string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.errorf(n, "%s: want a string, got %s", what, kindName(n))
+		d.Errorf(n, "%s: want a string, got %s", what, KindName(n))
 		return "", false
 	}
 	return n.Value, true
 }
 
-func (d *decoder) name(n *yaml.Node, what string) (string, bool) {
-	s, ok := d.str(n, what)
+func (d *Decoder) Name(n *yaml.Node, what string) (string, bool) {
+	s, ok := d.Str(n, what)
 	if !ok {
 		return "", false
 	}
-	if !validName(s) {
-		d.errorf(n, "%s: %q is not a valid name (letters, digits, _ . - only, starting with a letter)", what, s)
+	if !ValidName(s) {
+		d.Errorf(n, "%s: %q is not a valid name (letters, digits, _ . - only, starting with a letter)", what, s)
 		return "", false
 	}
 	return s, true
 }
 
-// validName reports whether s is a usable rule, metric, check or
+// ValidName reports whether s is a usable rule, metric, check or
 // environment name.
-func validName(s string) bool {
+func ValidName(s string) bool {
 	if s == "" || len(s) > 128 {
 		return false
 	}
@@ -235,14 +239,14 @@ func validName(s string) bool {
 
 // number reads a finite number. Plain scalars that YAML did not resolve as
 // numbers (NaN, Infinity, 1e400) are reported as what they are.
-func (d *decoder) number(n *yaml.Node, what string) (float64, bool) {
+func (d *Decoder) Number(n *yaml.Node, what string) (float64, bool) {
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, "%s: want a number, got %s", what, kindName(n))
+		d.Errorf(n, "%s: want a number, got %s", what, KindName(n))
 		return 0, false
 	}
 	quoted := n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
 	if quoted || (n.Tag != "!!int" && n.Tag != "!!float" && n.Tag != "!!str") {
-		d.errorf(n, "%s: want a number, got %s", what, kindName(n))
+		d.Errorf(n, "%s: want a number, got %s", what, KindName(n))
 		return 0, false
 	}
 	v, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
@@ -250,11 +254,11 @@ func (d *decoder) number(n *yaml.Node, what string) (float64, bool) {
 	case err == nil && !math.IsNaN(v) && !math.IsInf(v, 0):
 		return v, true
 	case isNonFinite(n.Value) || (err == nil && (math.IsNaN(v) || math.IsInf(v, 0))):
-		d.errorf(n, "%s: %s is not a finite number", what, n.Value)
+		d.Errorf(n, "%s: %s is not a finite number", what, n.Value)
 	case err != nil && strings.Contains(err.Error(), "range"):
-		d.errorf(n, "%s: %s is out of range", what, n.Value)
+		d.Errorf(n, "%s: %s is out of range", what, n.Value)
 	default:
-		d.errorf(n, "%s: want a number, got %s", what, kindName(n))
+		d.Errorf(n, "%s: want a number, got %s", what, KindName(n))
 	}
 	return 0, false
 }
@@ -267,74 +271,74 @@ func isNonFinite(s string) bool {
 	return false
 }
 
-func (d *decoder) integer(n *yaml.Node, what string, lo, hi int) (int, bool) {
+func (d *Decoder) Integer(n *yaml.Node, what string, lo, hi int) (int, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-		d.errorf(n, "%s: want a whole number, got %s", what, kindName(n))
+		d.Errorf(n, "%s: want a whole number, got %s", what, KindName(n))
 		return 0, false
 	}
 	v, err := strconv.Atoi(n.Value)
 	if err != nil || v < lo || v > hi {
-		d.errorf(n, "%s: %s is out of range (%d to %d)", what, n.Value, lo, hi)
+		d.Errorf(n, "%s: %s is out of range (%d to %d)", what, n.Value, lo, hi)
 		return 0, false
 	}
 	return v, true
 }
 
-func (d *decoder) boolean(n *yaml.Node, what string) (bool, bool) {
+func (d *Decoder) Boolean(n *yaml.Node, what string) (bool, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		d.errorf(n, "%s: want true or false, got %s", what, kindName(n))
+		d.Errorf(n, "%s: want true or false, got %s", what, KindName(n))
 		return false, false
 	}
 	return n.Value == "true", true
 }
 
-func (d *decoder) duration(n *yaml.Node, what string) (time.Duration, bool) {
-	s, ok := d.str(n, what)
+func (d *Decoder) Duration(n *yaml.Node, what string) (time.Duration, bool) {
+	s, ok := d.Str(n, what)
 	if !ok {
 		return 0, false
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil || v < 0 {
-		d.errorf(n, "%s: %q is not a duration (e.g. 30s, 5m, 1h30m)", what, s)
+		d.Errorf(n, "%s: %q is not a duration (e.g. 30s, 5m, 1h30m)", what, s)
 		return 0, false
 	}
 	return v, true
 }
 
 // oneOf reads a string that must be one of allowed.
-func (d *decoder) oneOf(n *yaml.Node, what string, allowed ...string) (string, bool) {
-	s, ok := d.str(n, what)
+func (d *Decoder) OneOf(n *yaml.Node, what string, allowed ...string) (string, bool) {
+	s, ok := d.Str(n, what)
 	if !ok {
 		return "", false
 	}
-	if !contains(allowed, s) {
-		d.errorf(n, "%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
+	if !Contains(allowed, s) {
+		d.Errorf(n, "%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
 		return "", false
 	}
 	return s, true
 }
 
 // names reads a list of names; a single name is accepted as a list of one.
-func (d *decoder) names(n *yaml.Node, what string) []string {
+func (d *Decoder) Names(n *yaml.Node, what string) []string {
 	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
-		if s, ok := d.name(n, what); ok {
+		if s, ok := d.Name(n, what); ok {
 			return []string{s}
 		}
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, "%s: want a list of names, got %s", what, kindName(n))
+		d.Errorf(n, "%s: want a list of names, got %s", what, KindName(n))
 		return nil
 	}
 	var out []string
 	seen := map[string]bool{}
 	for _, item := range n.Content {
-		s, ok := d.name(item, what)
+		s, ok := d.Name(item, what)
 		if !ok {
 			continue
 		}
 		if seen[s] {
-			d.errorf(item, "%s: %q listed twice", what, s)
+			d.Errorf(item, "%s: %q listed twice", what, s)
 			continue
 		}
 		seen[s] = true
@@ -343,7 +347,7 @@ func (d *decoder) names(n *yaml.Node, what string) []string {
 	return out
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -1,0 +1,111 @@
+package promote
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// AuditEvent is one entry of the append-only, hash-chained audit log: who
+// did what to which model, version, environment and promotion, the decision
+// and its reasons, and the live version in every environment at that moment.
+type AuditEvent struct {
+	Seq         int64     `json:"seq"`
+	Time        time.Time `json:"time"`
+	Actor       string    `json:"actor"`
+	Action      string    `json:"action"`
+	Model       string    `json:"model,omitempty"`
+	Version     string    `json:"version,omitempty"`
+	Environment string    `json:"environment,omitempty"`
+	PromotionID string    `json:"promotion_id,omitempty"`
+	Digest      string    `json:"digest,omitempty"`
+	// Decision is the outcome in a word: allowed, blocked, approved, rejected…
+	Decision string `json:"decision,omitempty"`
+	// Reasons are the gate's results or the person's stated reasons.
+	Reasons   json.RawMessage `json:"reasons,omitempty"`
+	Approvers []string        `json:"approvers,omitempty"`
+	// Live maps each environment to the model's live version after the event.
+	Live map[string]string `json:"live,omitempty"`
+	// PrevHash and Hash chain the events: see ChainHash.
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
+}
+
+// The audit actions.
+const (
+	ActionModelCreated       = "model.created"
+	ActionVersionRegistered  = "version.registered"
+	ActionVersionRejected    = "version.rejected"
+	ActionPromotionRequested = "promotion.requested"
+	ActionPromotionGated     = "promotion.gated"
+	ActionPromotionApproval  = "promotion.approval"
+	ActionPromotionState     = "promotion.state"
+	ActionLiveChanged        = "live.changed"
+	ActionHoldSet            = "hold.set"
+	ActionHoldCleared        = "hold.cleared"
+	ActionFreezeOverride     = "freeze.override"
+	ActionTokenCreated       = "token.created"
+	ActionTokenRevoked       = "token.revoked"
+)
+
+// GenesisHash is the PrevHash of the first event.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Body returns the canonical encoding of e that its hash covers: the JSON
+// encoding of every field but PrevHash and Hash, in the declared field
+// order, with map keys sorted, times in RFC 3339 with nanoseconds in UTC
+// and no insignificant white space. Stores keep these exact bytes, so a
+// verifier needs no knowledge of the encoding: it hashes what it reads.
+func (e *AuditEvent) Body() ([]byte, error) {
+	c := *e
+	c.PrevHash, c.Hash = "", ""
+	c.Time = c.Time.UTC()
+	type body struct {
+		Seq         int64             `json:"seq"`
+		Time        time.Time         `json:"time"`
+		Actor       string            `json:"actor"`
+		Action      string            `json:"action"`
+		Model       string            `json:"model,omitempty"`
+		Version     string            `json:"version,omitempty"`
+		Environment string            `json:"environment,omitempty"`
+		PromotionID string            `json:"promotion_id,omitempty"`
+		Digest      string            `json:"digest,omitempty"`
+		Decision    string            `json:"decision,omitempty"`
+		Reasons     json.RawMessage   `json:"reasons,omitempty"`
+		Approvers   []string          `json:"approvers,omitempty"`
+		Live        map[string]string `json:"live,omitempty"`
+	}
+	return json.Marshal(body{c.Seq, c.Time, c.Actor, c.Action, c.Model, c.Version, c.Environment,
+		c.PromotionID, c.Digest, c.Decision, c.Reasons, c.Approvers, c.Live})
+}
+
+// ChainHash is the hash of an event: the lower-case hex SHA-256 of the
+// previous event's hash (hex), a newline, and the event's body. The first
+// event's previous hash is GenesisHash.
+func ChainHash(prevHash string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(prevHash))
+	h.Write([]byte{'\n'})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// AuditRecord is an event as stored: its sequence number, the hashes, and
+// the exact body bytes the hash covers.
+type AuditRecord struct {
+	Seq      int64
+	PrevHash string
+	Hash     string
+	Body     []byte
+}
+
+// Event decodes the record's body and fills in the hashes.
+func (r *AuditRecord) Event() (AuditEvent, error) {
+	var e AuditEvent
+	if err := json.Unmarshal(r.Body, &e); err != nil {
+		return e, Errorf(Internal, "audit event %d: undecodable body: %v", r.Seq, err)
+	}
+	e.PrevHash, e.Hash = r.PrevHash, r.Hash
+	return e, nil
+}

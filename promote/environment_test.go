@@ -1,0 +1,66 @@
+package promote
+
+import (
+	"testing"
+	"time"
+)
+
+func TestFrozen(t *testing.T) {
+	utc := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	holidays := FreezeWindow{Name: "year end", Start: utc("2026-12-20T00:00:00Z"), End: utc("2027-01-05T00:00:00Z")}
+	officeHours := FreezeWindow{Allow: true, Days: []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}, StartClock: 9 * 60, EndClock: 17 * 60}
+	nights := FreezeWindow{Name: "nights", StartClock: 22 * 60, EndClock: 6 * 60}
+	tests := []struct {
+		name   string
+		freeze []FreezeWindow
+		at     string
+		frozen bool
+	}{
+		{"no windows", nil, "2026-11-25T12:00:00Z", false},
+		{"inside deny", []FreezeWindow{holidays}, "2026-12-24T12:00:00Z", true},
+		{"deny end is open", []FreezeWindow{holidays}, "2027-01-05T00:00:00Z", false},
+		{"inside allow", []FreezeWindow{officeHours}, "2026-11-25T10:00:00Z", false}, // a Wednesday
+		{"outside allow hours", []FreezeWindow{officeHours}, "2026-11-25T18:00:00Z", true},
+		{"outside allow days", []FreezeWindow{officeHours}, "2026-11-28T10:00:00Z", true}, // a Saturday
+		{"deny wins over allow", []FreezeWindow{officeHours, holidays}, "2026-12-22T10:00:00Z", true},
+		{"across midnight, late", []FreezeWindow{nights}, "2026-11-25T23:30:00Z", true},
+		{"across midnight, early", []FreezeWindow{nights}, "2026-11-25T05:59:00Z", true},
+		{"across midnight, day", []FreezeWindow{nights}, "2026-11-25T06:00:00Z", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &Environment{Name: "prod", Freeze: tt.freeze}
+			got, why := e.Frozen(utc(tt.at))
+			if got != tt.frozen {
+				t.Errorf("Frozen(%s) = %v (%s), want %v", tt.at, got, why, tt.frozen)
+			}
+			if got && why == "" {
+				t.Error("frozen without a reason")
+			}
+		})
+	}
+}
+
+func TestValidateName(t *testing.T) {
+	for _, ok := range []string{"credit-risk", "v1", "1.2.3", "a_b"} {
+		if err := ValidateName("model", ok); err != nil {
+			t.Errorf("ValidateName(%q) = %v", ok, err)
+		}
+	}
+	long := make([]byte, MaxNameLen+1)
+	for i := range long {
+		long[i] = 'a'
+	}
+	for _, bad := range []string{"", "../x", "a/b", ".hidden", "-x", "a..b", "a b", string(long), "é"} {
+		if err := ValidateName("model", bad); ErrorCode(err) != Invalid {
+			t.Errorf("ValidateName(%q) = %v, want Invalid", bad, err)
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package promote
+
+import (
+	"strings"
+	"time"
+)
+
+// Model is a registered model: the thing whose versions are promoted.
+type Model struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	CreatedBy   string    `json:"created_by"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Lineage records where a version came from.
+type Lineage struct {
+	DatasetDigest   string `json:"dataset_digest,omitempty"`
+	CodeCommit      string `json:"code_commit,omitempty"`
+	TrainingRun     string `json:"training_run,omitempty"`
+	BaseImageDigest string `json:"base_image_digest,omitempty"`
+}
+
+// Signature is a signature over a version's artifact as registered, and
+// whether it verified against one of the pipeline's trusted keys.
+type Signature struct {
+	// Signature is the base64 signature (cosign sign-blob), or Bundle a
+	// sigstore bundle; one of the two.
+	Signature string `json:"signature,omitempty"`
+	Bundle    string `json:"bundle,omitempty"`
+	Verified  bool   `json:"verified"`
+	// KeyID names the trusted key it verified with (its file name or hint).
+	KeyID string `json:"key_id,omitempty"`
+	Note  string `json:"note,omitempty"` // why it did not verify
+}
+
+// Version is one registered version of a model with its evidence.
+type Version struct {
+	Model       string                        `json:"model"`
+	Version     string                        `json:"version"`
+	ArtifactURI string                        `json:"artifact_uri"`
+	Digest      string                        `json:"digest"` // sha256:<64 hex>
+	Size        int64                         `json:"size"`
+	Signatures  []Signature                   `json:"signatures,omitempty"`
+	Metrics     map[string]float64            `json:"metrics"`
+	Checks      map[string]bool               `json:"checks,omitempty"`
+	Groups      map[string]map[string]float64 `json:"groups,omitempty"`
+	Lineage     Lineage                       `json:"lineage"`
+	CreatedBy   string                        `json:"created_by"`
+	CreatedAt   time.Time                     `json:"created_at"`
+	// Rejected versions are never promoted again.
+	Rejected     bool       `json:"rejected,omitempty"`
+	RejectedBy   string     `json:"rejected_by,omitempty"`
+	RejectedAt   *time.Time `json:"rejected_at,omitempty"`
+	RejectReason string     `json:"reject_reason,omitempty"`
+}
+
+// Signed reports whether a signature of v verified against a trusted key.
+func (v *Version) Signed() bool {
+	for _, s := range v.Signatures {
+		if s.Verified {
+			return true
+		}
+	}
+	return false
+}
+
+// Live records that a version became the live one of a model in an
+// environment (the environment's alias), by which promotion.
+type Live struct {
+	Model       string    `json:"model"`
+	Environment string    `json:"environment"`
+	Version     string    `json:"version"`
+	PromotionID string    `json:"promotion_id,omitempty"`
+	SetBy       string    `json:"set_by"`
+	SetAt       time.Time `json:"set_at"`
+	Reason      string    `json:"reason,omitempty"` // promoted, rolled back, …
+}
+
+// MaxNameLen bounds model, version and environment names.
+const MaxNameLen = 128
+
+// ValidateName checks a model, version or environment name: 1 to
+// MaxNameLen characters of letters, digits, '.', '_' and '-', starting with
+// a letter or digit, so that it is safe in URLs, file paths and Git refs.
+// what names the field in the error.
+func ValidateName(what, name string) error {
+	switch {
+	case name == "":
+		return Errorf(Invalid, "%s is empty", what)
+	case len(name) > MaxNameLen:
+		return Errorf(Invalid, "%s is %d characters long; at most %d", what, len(name), MaxNameLen)
+	case strings.Contains(name, ".."):
+		return Errorf(Invalid, "%s %q contains \"..\"", what, name)
+	}
+	for i, c := range name {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			i > 0 && (c == '.' || c == '_' || c == '-')
+		if !ok {
+			return Errorf(Invalid, "%s %q: only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit", what, name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package promote
+
+import (
+	"context"
+	"time"
+)
+
+// Store is where Promote keeps its state. It has two implementations,
+// SQLite (the embedded default) and PostgreSQL, held to one contract suite.
+type Store interface {
+	// Update runs fn in one read-write transaction: everything fn writes,
+	// audit events included, commits together or not at all. An error from
+	// fn rolls the transaction back and is returned as is.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction that sees one consistent
+	// snapshot.
+	View(ctx context.Context, fn func(Tx) error) error
+	// ScanAudit calls fn for every stored audit record with Seq > after, in
+	// sequence order, as stored (for verification and export).
+	ScanAudit(ctx context.Context, after int64, fn func(AuditRecord) error) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Tx is what a transaction can read and write. Methods return *Error with
+// NotFound when a thing does not exist and Conflict when a write collides
+// with what exists (a duplicate name, a second active promotion).
+type Tx interface {
+	CreateModel(m Model) error
+	Model(name string) (Model, error)
+	Models() ([]Model, error)
+
+	// CreateVersion stores a version of an existing model.
+	CreateVersion(v Version) error
+	Version(model, version string) (Version, error)
+	// Versions lists a model's versions, newest first.
+	Versions(model string) ([]Version, error)
+	// RejectVersion marks a version rejected, for good.
+	RejectVersion(model, version, by, reason string, at time.Time) error
+
+	// CreatePromotion stores a new promotion; Conflict when another active
+	// promotion holds the same model and environment.
+	CreatePromotion(p Promotion) error
+	// UpdatePromotion stores p's state, reason, decision and times.
+	UpdatePromotion(p Promotion) error
+	Promotion(id string) (Promotion, error)
+	// Promotions lists promotions matching f, newest first.
+	Promotions(f PromotionFilter) ([]Promotion, error)
+
+	// AddApproval records a decision on a promotion. A second decision by
+	// the same approver on the same promotion is a Conflict: each person
+	// counts once.
+	AddApproval(a Approval) error
+	// Approvals lists a promotion's decisions in the order they were made.
+	Approvals(promotionID string) ([]Approval, error)
+
+	// SetLive makes l.Version the live version of l.Model in l.Environment
+	// and appends l to the alias's history.
+	SetLive(l Live) error
+	// Live returns the model's live version per environment.
+	Live(model string) (map[string]Live, error)
+	// LiveHistory lists the changes of the model's alias in env, newest first.
+	LiveHistory(model, env string) ([]Live, error)
+
+	// AddHold stores a hold and returns it with its ID.
+	AddHold(h Hold) (Hold, error)
+	// ClearHold clears an active hold; NotFound for an unknown one,
+	// Conflict for one already cleared.
+	ClearHold(id int64, by, reason string, at time.Time) (Hold, error)
+	// Holds lists holds matching f, newest first.
+	Holds(f HoldFilter) ([]Hold, error)
+
+	// AppendAudit appends e to the audit chain: it assigns e.Seq (one more
+	// than the last), e.PrevHash (the last event's hash, GenesisHash for the
+	// first) and e.Hash (ChainHash over e.Body()), stores the body bytes,
+	// and returns the event as stored.
+	AppendAudit(e AuditEvent) (AuditEvent, error)
+	// AuditEvents lists events matching f, newest first.
+	AuditEvents(f AuditFilter) ([]AuditEvent, error)
+
+	CreateToken(t Token) error
+	// TokenByHash finds a token by the hash of its secret, revoked or not.
+	TokenByHash(hash string) (Token, error)
+	Tokens() ([]Token, error)
+	RevokeToken(id string, at time.Time) error
+}
+
+// PromotionFilter selects promotions. Zero fields match everything.
+type PromotionFilter struct {
+	Model       string
+	Version     string
+	Environment string
+	States      []State
+	ActiveOnly  bool
+	Limit       int // 0: a default of 100
+}
+
+// HoldFilter selects holds. Cleared holds are left out unless
+// IncludeCleared.
+type HoldFilter struct {
+	Model          string
+	Version        string
+	Environment    string
+	IncludeCleared bool
+	Limit          int
+}
+
+// AuditFilter selects audit events. BeforeSeq pages backwards: events with
+// Seq < BeforeSeq (0: from the newest).
+type AuditFilter struct {
+	Model       string
+	Environment string
+	PromotionID string
+	Action      string
+	BeforeSeq   int64
+	Limit       int
+}
+
+// DefaultLimit is the page size of a listing that names none.
+const DefaultLimit = 100
