@@ -1,0 +1,104 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const good = `apiVersion: promote.dev/v1
+kind: Pipeline
+metadata:
+  name: credit-risk
+trustedKeys: [keys/cosign.pub]
+environments:
+  - name: dev
+    policy: policies/dev.yaml
+  - name: staging
+    from: dev
+    policy: policies/staging.yaml
+    soak: 1h
+  - name: prod
+    from: staging
+    policy: policies/prod.yaml
+    soak: 24h
+    rollout: canary
+    freeze:
+      - name: year-end
+        start: 2026-12-20T00:00:00Z
+        end: 2027-01-05T00:00:00Z
+      - name: office-hours
+        allow: true
+        days: [mon, tue, wed, thu, fri]
+        from: "09:00"
+        to: "17:00"
+        timezone: Europe/Berlin
+`
+
+func TestParse(t *testing.T) {
+	p, err := Parse("promote.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(p.Names(), ","); got != "dev,staging,prod" {
+		t.Errorf("Names = %s", got)
+	}
+	prod, err := p.Environment("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prod.From != "staging" || prod.Soak != 24*time.Hour || prod.Strategy != "canary" || len(prod.Freeze) != 2 {
+		t.Errorf("prod = %+v", prod)
+	}
+	if p.Environments[0].Strategy != "direct" {
+		t.Errorf("dev strategy = %q, want the default direct", p.Environments[0].Strategy)
+	}
+	// 2026-11-25 is a Wednesday; 10:00 UTC is 11:00 in Berlin: allowed.
+	if frozen, why := prod.Frozen(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)); frozen {
+		t.Errorf("Wednesday 11:00 Berlin frozen: %s", why)
+	}
+	if frozen, _ := prod.Frozen(time.Date(2026, 11, 25, 17, 0, 0, 0, time.UTC)); !frozen {
+		t.Error("Wednesday 18:00 Berlin not frozen")
+	}
+	if frozen, _ := prod.Frozen(time.Date(2026, 12, 22, 10, 0, 0, 0, time.UTC)); !frozen {
+		t.Error("year end not frozen")
+	}
+	if _, err := p.Environment("qa"); err == nil || !strings.Contains(err.Error(), "it has dev, staging, prod") {
+		t.Errorf("Environment(qa) = %v", err)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	head := "apiVersion: promote.dev/v1\nkind: Pipeline\n"
+	tests := []struct{ name, src, want string }{
+		{"empty", "", "file is empty"},
+		{"no kind", "environments: []\n", "kind is missing"},
+		{"wrong kind", "apiVersion: promote.dev/v1\nkind: Policy\nenvironments: []\n", `kind: "Policy" is not a pipeline`},
+		{"no environments", head, "environments is missing"},
+		{"typo", head + "enviroments: []\n", `unknown key "enviroments" (did you mean "environments"?)`},
+		{"env typo", head + "environments:\n  - name: dev\n    polcy: p.yaml\n", `unknown key "polcy" (did you mean "policy"?)`},
+		{"missing policy", head + "environments:\n  - name: dev\n", "policy is missing"},
+		{"path-like name", head + "environments:\n  - name: ../x\n    policy: p\n", `environments[0].name: environment name "../x" contains ".."`},
+		{"duplicate", head + "environments:\n  - {name: dev, policy: p}\n  - {name: dev, from: dev, policy: p}\n", `environment "dev" defined twice`},
+		{"first with from", head + "environments:\n  - {name: dev, from: x, policy: p}\n", "the first environment \"dev\" cannot come from"},
+		{"later without from", head + "environments:\n  - {name: dev, policy: p}\n  - {name: prod, policy: p}\n", "prod needs from"},
+		{"from later env", head + "environments:\n  - {name: dev, policy: p}\n  - {name: staging, from: prod, policy: p}\n  - {name: prod, from: staging, policy: p}\n", `from "prod" is not an environment listed before staging`},
+		{"bad soak", head + "environments:\n  - {name: dev, policy: p, soak: 1 day}\n", `"1 day" is not a duration`},
+		{"bad rollout", head + "environments:\n  - {name: dev, policy: p, rollout: blue-green}\n", `"blue-green" is not one of direct, canary, shadow`},
+		{"bad time", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {start: 2026-12-20, end: 2027-01-05T00:00:00Z}\n", `"2026-12-20" is not an RFC 3339 time`},
+		{"end before start", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {start: 2027-12-20T00:00:00Z, end: 2027-01-05T00:00:00Z}\n", "end must be after start"},
+		{"bad day", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [funday], from: '09:00', to: '17:00'}\n", `"funday" is not a day`},
+		{"bad clock", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [mon], from: '9am', to: '17:00'}\n", `"9am" is not a time of day HH:MM`},
+		{"bad zone", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [mon], from: '09:00', to: '17:00', timezone: Mars/Olympus}\n", `"Mars/Olympus" is not a time zone`},
+		{"both kinds", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [mon], start: 2026-12-20T00:00:00Z, end: 2027-01-05T00:00:00Z}\n", "either absolute"},
+		{"empty window", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {name: x}\n", "give start and end, or days"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("promote.yaml", []byte(tt.src))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse(%q) error = %v, want it to contain %q", tt.src, err, tt.want)
+			}
+		})
+	}
+}
