@@ -85,69 +85,87 @@ func runGate(s *streams, f *gateFlags) error {
 	if !contains(report.Formats, f.output) {
 		return usageErrorf("--output %q: want one of %s", f.output, strings.Join(report.Formats, ", "))
 	}
+	out, err := evaluateGate(f)
+	if err != nil {
+		// Bad input: machine readers get it in the format they parse, too.
+		_ = report.WriteError(s.out, f.output, err)
+		if f.junitFile != "" {
+			_ = createFile(f.junitFile, func(w io.Writer) error { return report.WriteError(w, "junit", err) })
+		}
+		return usageError(err)
+	}
+	if err := report.Write(s.out, f.output, out); err != nil {
+		return &exitError{code: ExitBlocked, err: fmt.Errorf("write the decision: %w", err)}
+	}
+	if f.junitFile != "" {
+		if err := createFile(f.junitFile, func(w io.Writer) error { return report.JUnit(w, out) }); err != nil {
+			return &exitError{code: ExitBlocked, err: fmt.Errorf("junit file: %w", err)}
+		}
+	}
+	if path := os.Getenv("GITHUB_STEP_SUMMARY"); f.output == "github" && path != "" {
+		if err := appendFile(path, func(w io.Writer) error { return report.Markdown(w, out) }); err != nil {
+			return &exitError{code: ExitBlocked, err: fmt.Errorf("job summary: %w", err)}
+		}
+	}
+	if !out.Allowed {
+		return &exitError{code: ExitBlocked, silent: true}
+	}
+	return nil
+}
+
+// evaluateGate reads every input and evaluates the gate. Any error it
+// returns is bad input.
+func evaluateGate(f *gateFlags) (report.Gate, error) {
 	data, err := readInput(f.policy, "policy")
 	if err != nil {
-		return usageError(err)
+		return report.Gate{}, err
 	}
 	pol, err := policy.Load(f.policy, data)
 	if err != nil {
-		return usageError(err)
+		return report.Gate{}, err
 	}
 	gate, err := pol.Gate(f.env)
 	if err != nil {
-		return usageError(err)
+		return report.Gate{}, err
 	}
 	in := policy.Input{RequestedBy: strings.TrimSpace(f.requestedBy)}
 	if in.Candidate, err = loadEvidence(f.candidate, "candidate"); err != nil {
-		return usageError(err)
+		return report.Gate{}, err
 	}
 	if f.baseline != "" {
 		if in.Baseline, err = loadEvidence(f.baseline, "baseline"); err != nil {
-			return usageError(err)
+			return report.Gate{}, err
 		}
 	}
 	for _, path := range f.drift {
 		ev, err := loadEvidence(path, "drift report")
 		if err != nil {
-			return usageError(err)
+			return report.Gate{}, err
 		}
 		if err := in.Candidate.Merge(ev); err != nil {
-			return usageError(err)
+			return report.Gate{}, err
 		}
 	}
 	if in.Approvers, err = parseApprovers(f.approvedBy); err != nil {
-		return usageError(err)
+		return report.Gate{}, err
 	}
 	if err := verifySignature(f, &in); err != nil {
-		return usageError(err)
+		return report.Gate{}, err
 	}
-	decision := gate.Evaluate(in)
-	out := report.Gate{Decision: decision, PolicyFile: f.policy, CandidateFile: f.candidate, BaselineFile: f.baseline}
-	if err := report.Write(s.out, f.output, out); err != nil {
+	return report.Gate{Decision: gate.Evaluate(in), PolicyFile: f.policy, CandidateFile: f.candidate, BaselineFile: f.baseline}, nil
+}
+
+// createFile creates path and writes what write writes.
+func createFile(path string, write func(io.Writer) error) error {
+	w, err := os.Create(path)
+	if err != nil {
 		return err
 	}
-	if f.junitFile != "" {
-		w, err := os.Create(f.junitFile)
-		if err != nil {
-			return usageError(fmt.Errorf("junit file: %w", err))
-		}
-		err = report.JUnit(w, out)
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("write junit file: %w", err)
-		}
+	err = write(w)
+	if cerr := w.Close(); err == nil {
+		err = cerr
 	}
-	if path := os.Getenv("GITHUB_STEP_SUMMARY"); f.output == "github" && path != "" {
-		if err := appendFile(path, func(w io.Writer) error { return report.Markdown(w, out) }); err != nil {
-			return fmt.Errorf("job summary: %w", err)
-		}
-	}
-	if !decision.Allowed {
-		return &exitError{code: ExitBlocked, silent: true}
-	}
-	return nil
+	return err
 }
 
 // appendFile appends what write writes to the file at path.

@@ -143,6 +143,31 @@ func TestGateJUnitFile(t *testing.T) {
 	}
 }
 
+// Bad input reaches machine readers in their own format too.
+func TestGateBadInputFormats(t *testing.T) {
+	tests := []struct{ format, want string }{
+		{"json", `"allowed": false`},
+		{"json", `"file": "broken.yaml",
+      "line": 3,
+      "column": 3,
+      "message": "gate: unknown key \"metrcs\" (did you mean \"metrics\"?)"`},
+		{"github", "::error file=broken.yaml,line=3,col=3,title=promote gate%3A bad input::gate: unknown key \"metrcs\" (did you mean \"metrics\"?)\n"},
+		{"junit", `<error message="bad input" type="input">broken.yaml:3:3: gate: unknown key`},
+		{"text", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			code, out, errOut := run(t, "testdata/gate", "gate", "--policy", "broken.yaml", "--candidate", "good.json", "--output", tt.format)
+			if code != ExitUsage || !strings.Contains(errOut, "broken.yaml:3:3") {
+				t.Fatalf("exit = %d, stderr %q", code, errOut)
+			}
+			if !strings.Contains(out, tt.want) || (tt.want == "" && out != "") {
+				t.Errorf("stdout = %s\nwant it to contain %q", out, tt.want)
+			}
+		})
+	}
+}
+
 func TestGateGitHubJobSummary(t *testing.T) {
 	summary := filepath.Join(t.TempDir(), "summary.md")
 	t.Setenv("GITHUB_STEP_SUMMARY", summary)

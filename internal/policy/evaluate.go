@@ -48,7 +48,7 @@ type Result struct {
 	Rule        string   `json:"rule"`
 	Kind        RuleKind `json:"kind"`
 	Status      Status   `json:"status"`
-	Severity    Severity `json:"severity"`
+	Severity    Severity `json:"severity,omitempty"`
 	Description string   `json:"description,omitempty"`
 	Metric      string   `json:"metric,omitempty"`
 	Candidate   *float64 `json:"candidate"`
@@ -198,6 +198,10 @@ func (ev *evaluation) metric(r *Rule, res *Result) {
 			actual = roundSig((c - b) / math.Abs(b) * 100)
 		}
 	}
+	if math.IsInf(actual, 0) || math.IsNaN(actual) {
+		res.Status, res.Message = StatusError, fmt.Sprintf("%s is not a finite number: %v against %v overflows", r.Metric, c, *res.Baseline)
+		return
+	}
 	res.Actual = actual
 	if r.Threshold.Holds(actual) {
 		res.Status = StatusPass
@@ -262,16 +266,27 @@ func (ev *evaluation) require(r *Rule, res *Result) {
 // role.
 func (ev *evaluation) approvals(res *Result) {
 	a := ev.gate.Approvals
-	seen := map[string]bool{}
-	var counted, notes []string
-	requester := strings.ToLower(strings.TrimSpace(ev.in.RequestedBy))
+	// One person counts once, with every role any of their entries names.
+	var people []Approver
+	index := map[string]int{}
 	for _, ap := range ev.in.Approvers {
 		name := strings.TrimSpace(ap.Name)
 		key := strings.ToLower(name)
-		if key == "" || seen[key] {
+		if key == "" {
 			continue
 		}
-		seen[key] = true
+		if i, ok := index[key]; ok {
+			people[i].Roles = append(people[i].Roles, ap.Roles...)
+			continue
+		}
+		index[key] = len(people)
+		people = append(people, Approver{Name: name, Roles: append([]string(nil), ap.Roles...)})
+	}
+	var counted, notes []string
+	requester := strings.ToLower(strings.TrimSpace(ev.in.RequestedBy))
+	for _, ap := range people {
+		name := ap.Name
+		key := strings.ToLower(name)
 		if !a.AllowSelfApproval && key == requester {
 			notes = append(notes, fmt.Sprintf("%s requested this promotion and may not approve it", name))
 			continue

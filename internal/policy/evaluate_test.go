@@ -199,9 +199,34 @@ func TestApprovals(t *testing.T) {
 
 // A policy with min: 0 approvals has no approvals rule at all.
 func TestApprovalsZero(t *testing.T) {
-	g := mustGate(t, "gate:\n  approvals: {min: 0}\n", "")
-	if len(g.Rules) != 0 {
-		t.Errorf("rules = %d, want 0", len(g.Rules))
+	g := mustGate(t, "gate:\n  metrics: {f1: '> 0'}\n  approvals: {min: 0}\n", "")
+	if len(g.Rules) != 1 || g.Rules[0].Name != "f1" {
+		t.Errorf("rules = %+v, want only f1", g.Rules)
+	}
+}
+
+// A gate that judges nothing would allow anything: it is a load error.
+func TestEmptyGateFailsClosed(t *testing.T) {
+	for _, src := range []string{"gate: {}\n", "gate:\n  approvals: {min: 0}\n", "apiVersion: promote.dev/v1\nkind: Policy\nenvironments:\n  dev: {}\n"} {
+		if _, err := Load("p.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "empty gate") {
+			t.Errorf("Load(%q) error = %v, want an empty gate error", src, err)
+		}
+	}
+}
+
+func TestOverflowingDeltaIsAnError(t *testing.T) {
+	g := mustGate(t, "gate:\n  metrics:\n    x_delta: '>= 0'\n", "")
+	d := g.Evaluate(Input{Candidate: mustEvidence(t, `{"x": 1.7e308}`), Baseline: mustEvidence(t, `{"x": -1.7e308}`)})
+	if r := resultOf(t, d, "x_delta"); d.Allowed || r.Status != StatusError || r.Actual != nil {
+		t.Errorf("overflowing delta = %+v", r)
+	}
+}
+
+func TestDuplicateApproverRolesMerge(t *testing.T) {
+	g := mustGate(t, "gate:\n  approvals: {min: 1, roles: [risk]}\n", "")
+	d := g.Evaluate(Input{Candidate: mustEvidence(t, `{"f1": 1}`), Approvers: []Approver{{Name: "alice"}, {Name: "Alice", Roles: []string{"risk"}}}})
+	if r := resultOf(t, d, "approvals"); r.Status != StatusPass || r.Actual != 1.0 {
+		t.Errorf("approvals = %+v", r)
 	}
 }
 

@@ -22,14 +22,14 @@ func DemographicParityDifference(groups map[string]map[string]float64) (float64,
 }
 
 // EqualOpportunityDifference is max − min of the groups' true positive
-// rates (Hardt et al., 2016, Definition 3).
+// rates (Hardt et al., 2016, section 2).
 func EqualOpportunityDifference(groups map[string]map[string]float64) (float64, error) {
 	return rateGap(groups, StatTPR)
 }
 
 // EqualizedOddsDifference is the larger of the true positive rate gap and
 // the false positive rate gap across groups (Hardt et al., 2016,
-// Definition 1, measured as in Fairlearn's equalized_odds_difference).
+// section 2, measured as in Fairlearn's equalized_odds_difference).
 func EqualizedOddsDifference(groups map[string]map[string]float64) (float64, error) {
 	tpr, err := rateGap(groups, StatTPR)
 	if err != nil {

@@ -377,7 +377,7 @@ func (d *decoder) approvals(n *yaml.Node, what string) *Approvals {
 }
 
 func (d *decoder) rollout(n *yaml.Node, what string) *Rollout {
-	r := &Rollout{Analysis: Analysis{Alpha: 0.01, MaxQueryErrors: 3}, Rollback: Rollback{Automatic: true, Hold: true, When: slices.Clone(rollbackTriggers[:3])}}
+	r := &Rollout{Analysis: Analysis{Alpha: 0.01, MaxQueryErrors: 3}, Rollback: Rollback{Automatic: true, Hold: true, When: slices.Clone(rollbackTriggers[:2])}}
 	var stepsNode *yaml.Node
 	d.Mapping(n, what, []string{"strategy", "steps", "analysis", "shadow", "rollback"}, func(key string, _, v *yaml.Node) {
 		switch key {
@@ -582,8 +582,20 @@ func (d *decoder) compileGate(p *Policy, env string, common, spec *gateSpec) *Ga
 		g.needsCEL = g.needsCEL || compiled.needsCEL()
 	}
 	if g.Approvals != nil && g.Approvals.Min > 0 {
+		for _, x := range g.Rules {
+			if x.Name == "approvals" {
+				d.Errorf(&yaml.Node{Line: x.Line, Column: 1}, "rule %q has the name of the approvals rule; rename it", x.Name)
+			}
+		}
 		g.Rules = append(g.Rules, &Rule{Name: "approvals", Kind: KindApprovals, Severity: SeverityBlock, Line: g.Approvals.line,
 			Threshold: Threshold{Op: OpGE, Value: float64(g.Approvals.Min), text: fmt.Sprintf(">= %d", g.Approvals.Min)}})
+	}
+	if len(g.Rules) == 0 {
+		where := "the policy"
+		if env != "" {
+			where = "environment " + env
+		}
+		d.Errorf(&yaml.Node{Line: common.line, Column: 1}, "%s has an empty gate: no rule, requirement or approval, so it would allow anything; add at least one", where)
 	}
 	return g
 }

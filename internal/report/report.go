@@ -5,6 +5,7 @@ package report
 
 import (
 	"encoding/json"
+	"errors"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -41,11 +42,13 @@ func Write(w io.Writer, format string, g Gate) error {
 }
 
 // JSON writes g as one indented JSON object.
-func JSON(w io.Writer, g Gate) error {
+func JSON(w io.Writer, g Gate) error { return writeJSON(w, g) }
+
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	return enc.Encode(g)
+	return enc.Encode(v)
 }
 
 // Text writes a table (rule, candidate, baseline, actual, threshold,
@@ -80,11 +83,16 @@ func Text(w io.Writer, g Gate) error {
 	walk(g.Results, "")
 	tw.Flush()
 	var reasons []string
-	for _, r := range g.Results {
-		if r.Status != policy.StatusPass {
-			reasons = append(reasons, fmt.Sprintf("  %s %s: %s", mark(r.Status), r.Rule, r.Message))
+	var explain func(rs []policy.Result, indent string)
+	explain = func(rs []policy.Result, indent string) {
+		for _, r := range rs {
+			if r.Status != policy.StatusPass {
+				reasons = append(reasons, fmt.Sprintf("%s%s %s: %s", indent, mark(r.Status), r.Rule, r.Message))
+				explain(r.Children, indent+"    ")
+			}
 		}
 	}
+	explain(g.Results, "  ")
 	if len(reasons) > 0 {
 		b.WriteString("\n")
 		b.WriteString(strings.Join(reasons, "\n"))
@@ -312,4 +320,59 @@ func Markdown(w io.Writer, g Gate) error {
 
 func mdCell(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// WriteError renders a failure to evaluate at all (a malformed policy or
+// metrics file, a missing file) in format, so that machine readers get it
+// in the format they parse: a JSON object with "allowed": false and the
+// problems, GitHub error annotations on the offending lines, or a JUnit
+// report with one errored case. Text writes nothing: the error goes to
+// standard error.
+func WriteError(w io.Writer, format string, err error) error {
+	var le *policy.LoadError
+	var problems []policy.Problem
+	if errors.As(err, &le) {
+		problems = le.Problems
+	} else {
+		problems = []policy.Problem{{Msg: err.Error()}}
+	}
+	switch format {
+	case "json":
+		return writeJSON(w, struct {
+			Allowed  bool             `json:"allowed"`
+			Error    string           `json:"error"`
+			Problems []policy.Problem `json:"problems"`
+		}{false, err.Error(), problems})
+	case "github":
+		var b strings.Builder
+		for _, p := range problems {
+			b.WriteString("::error ")
+			if p.File != "" {
+				fmt.Fprintf(&b, "file=%s,", ghProperty(p.File))
+				if p.Line > 0 {
+					fmt.Fprintf(&b, "line=%d,col=%d,", p.Line, p.Column)
+				}
+			}
+			fmt.Fprintf(&b, "title=%s::%s\n", ghProperty("promote gate: bad input"), ghData(p.Msg))
+		}
+		_, werr := io.WriteString(w, b.String())
+		return werr
+	case "junit":
+		suite := junitSuite{Name: "promote gate", Tests: 1, Errors: 1, Cases: []junitCase{{
+			Name: "load", Classname: "promote.gate",
+			Error: &junitProblem{Message: "bad input", Type: "input", Body: err.Error()},
+		}}}
+		doc := junitSuites{Name: "promote gate", Tests: 1, Errors: 1, Suites: []junitSuite{suite}}
+		if _, werr := io.WriteString(w, xml.Header); werr != nil {
+			return werr
+		}
+		enc := xml.NewEncoder(w)
+		enc.Indent("", "  ")
+		if werr := enc.Encode(doc); werr != nil {
+			return werr
+		}
+		_, werr := io.WriteString(w, "\n")
+		return werr
+	}
+	return nil
 }

@@ -257,6 +257,8 @@ func (d *Decoder) Number(n *yaml.Node, what string) (float64, bool) {
 		d.Errorf(n, "%s: %s is not a finite number", what, n.Value)
 	case err != nil && strings.Contains(err.Error(), "range"):
 		d.Errorf(n, "%s: %s is out of range", what, n.Value)
+	case n.Tag == "!!int" || n.Tag == "!!float":
+		d.Errorf(n, "%s: %s is not a decimal number", what, n.Value)
 	default:
 		d.Errorf(n, "%s: want a number, got %s", what, KindName(n))
 	}
