@@ -422,6 +422,43 @@ func TestVerifySigstoreBundle(t *testing.T) {
 	}
 }
 
+// TestVerifyCosignV3Files runs promote verify on files that cosign v3.1.3
+// wrote (see internal/signature/testdata/README.md).
+func TestVerifyCosignV3Files(t *testing.T) {
+	const dir = "../signature/testdata/cosign-v3/"
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"signature file", []string{"--signature", dir + "artifact.txt.sig"}},
+		{"Sigstore bundle", []string{"--bundle", dir + "artifact.txt.sigstore.json"}},
+		{"older bundle format", []string{"--bundle", dir + "artifact.txt.legacy-bundle.json"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string{"verify", "--key", dir + "cosign.pub"}, tt.args...), dir+"artifact.txt")
+			r := runSig(t, t.TempDir(), "", args...)
+			if r.code != ExitOK || r.stdout != "Verified OK\n" {
+				t.Errorf("promote %v = %d, stdout %q, stderr %q; want 0", args, r.code, r.stdout, r.stderr)
+			}
+			args[len(args)-1] = dir + "cosign.pub" // another file as the artifact
+			if r := runSig(t, t.TempDir(), "", args...); r.code != ExitBlocked {
+				t.Errorf("promote %v = %d, stderr %q; want 1", args, r.code, r.stderr)
+			}
+		})
+	}
+	// And promote signs with cosign's encrypted key.
+	t.Setenv(passwordEnv, "promote-interop")
+	r := runSig(t, t.TempDir(), "", "sign", "--key", dir+"cosign.key", dir+"artifact.txt")
+	if r.code != ExitOK {
+		t.Fatalf("promote sign --key cosign.key = %d, stderr %q", r.code, r.stderr)
+	}
+	pub, _ := signature.ParsePublicKey(readFile(t, dir+"cosign.pub"))
+	if err := signature.Verify(pub, sha256.Sum256(readFile(t, dir+"artifact.txt")), []byte(r.stdout)); err != nil {
+		t.Errorf("Verify(promote's signature with cosign's key) = %v", err)
+	}
+}
+
 func TestSignatureCommandsHelp(t *testing.T) {
 	tests := []struct {
 		cmd  string

@@ -26,7 +26,8 @@ func newVerifyCmd(s *streams) *cobra.Command {
 		Long: `Verify that a model artifact (a file, or - for standard input) was signed by the key
 in PUB (PEM PKIX, ECDSA P-256, such as cosign.pub), with a base64 signature file from
 'cosign sign-blob --output-signature' or 'promote sign', or a Sigstore bundle (v0.1 to
-v0.3) from 'cosign sign-blob --bundle' or 'promote sign --bundle'.
+v0.3) from 'cosign sign-blob --bundle' or 'promote sign --bundle' (cosign's older bundle
+format, {"base64Signature": ...}, is read too).
 
 Trust comes from the key alone. A bundle's certificate, transparency-log entries and
 timestamps are accepted but not checked: verification is offline. A bundle holding a

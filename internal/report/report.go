@@ -5,8 +5,8 @@ package report
 
 import (
 	"encoding/json"
-	"errors"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"strings"

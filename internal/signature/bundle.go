@@ -30,6 +30,9 @@ import (
 // transparency-log entries, certificates and timestamps are not verified
 // offline. A bundle holding a dsseEnvelope instead of a messageSignature is an
 // attestation (cosign attest-blob), not a blob signature, and is refused.
+//
+// cosign's older bundle format, {"base64Signature": ...} without a mediaType,
+// is read too (see verifyLegacyBundle).
 
 // BundleMediaType is the media type of the bundles NewBundle writes.
 const BundleMediaType = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -116,7 +119,8 @@ func EncodeBundle(pub *ecdsa.PublicKey, digest [32]byte, sig []byte) ([]byte, er
 //
 // It reads the media type (v0.1 to v0.3), refuses DSSE envelopes, checks that
 // the bundle's messageDigest is SHA2_256 and equals digest, and verifies the
-// signature with pub. An error wrapping ErrMalformed names the field that is
+// signature with pub. cosign's older bundle format ({"base64Signature": ...},
+// no mediaType) is verified by its signature alone. An error wrapping ErrMalformed names the field that is
 // wrong; an error wrapping ErrMismatch means the bundle is for another
 // artifact or was not signed by this key.
 func VerifyBundle(pub *ecdsa.PublicKey, digest [32]byte, bundleJSON []byte) error {
@@ -136,6 +140,9 @@ func VerifyBundle(pub *ecdsa.PublicKey, digest [32]byte, bundleJSON []byte) erro
 		return err
 	}
 	if mediaType == "" {
+		if _, legacy := root["base64Signature"]; legacy {
+			return verifyLegacyBundle(pub, digest, root)
+		}
 		return malformedf("bundle: mediaType is missing: not a Sigstore bundle")
 	}
 	if !bundleMediaTypes[mediaType] {
@@ -191,6 +198,29 @@ func VerifyBundle(pub *ecdsa.PublicKey, digest [32]byte, bundleJSON []byte) erro
 	}
 	// The signature is checked against the artifact's own digest: the
 	// messageDigest only names the artifact, as the specification says.
+	return verifyDER(pub, digest, der)
+}
+
+// verifyLegacyBundle verifies cosign's own bundle format, which
+// cosign sign-blob --bundle wrote before Sigstore bundles (cosign v2, and v3
+// with --new-bundle-format=false): {"base64Signature": "...", "cert": "...",
+// "rekorBundle": {...}}. It holds no digest, only the signature; the
+// certificate and log entry are accepted but not checked.
+func verifyLegacyBundle(pub *ecdsa.PublicKey, digest [32]byte, root map[string]json.RawMessage) error {
+	sigText, err := stringField(root, "bundle", "base64Signature")
+	if err != nil {
+		return err
+	}
+	if sigText == "" {
+		return malformedf("bundle: base64Signature is empty")
+	}
+	der, err := base64.StdEncoding.DecodeString(sigText)
+	if err != nil {
+		return &malformedError{msg: "bundle: base64Signature is not base64", err: err}
+	}
+	if _, _, err := parseDER(der); err != nil {
+		return &malformedError{msg: "bundle: base64Signature is not an ASN.1 DER ECDSA signature", err: err}
+	}
 	return verifyDER(pub, digest, der)
 }
 

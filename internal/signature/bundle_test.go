@@ -262,3 +262,101 @@ func TestInteropSigstoreBundle(t *testing.T) {
 		t.Errorf("VerifyBundle(sigstore bundle, another key) = %v, want ErrMismatch", err)
 	}
 }
+
+// TestInteropCosignV3 checks files that cosign v3.1.3 wrote (see
+// testdata/README.md): its key, its signature file, its Sigstore bundle and
+// its older bundle format.
+func TestInteropCosignV3(t *testing.T) {
+	const dir = "cosign-v3/"
+	pub, err := ParsePublicKey(readTestdata(t, dir+"cosign.pub"))
+	if err != nil {
+		t.Fatalf("ParsePublicKey(cosign.pub) = %v", err)
+	}
+	key, err := ParseEncryptedPrivateKey(readTestdata(t, dir+"cosign.key"), []byte("promote-interop"))
+	if err != nil {
+		t.Fatalf("ParseEncryptedPrivateKey(cosign.key) = %v", err)
+	}
+	if !key.PublicKey.Equal(pub) {
+		t.Error("cosign.key does not hold the private half of cosign.pub")
+	}
+	artifact := readTestdata(t, dir+"artifact.txt")
+	digest, _, err := Digest(bytes.NewReader(artifact))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamperedDigest := sha256.Sum256(append(bytes.Clone(artifact), ' '))
+
+	checks := []struct {
+		file   string
+		verify func(d [32]byte, data []byte) error
+	}{
+		{"artifact.txt.sig", func(d [32]byte, data []byte) error { return Verify(pub, d, data) }},
+		{"artifact.txt.sigstore.json", func(d [32]byte, data []byte) error { return VerifyBundle(pub, d, data) }},
+		{"artifact.txt.legacy-bundle.json", func(d [32]byte, data []byte) error { return VerifyBundle(pub, d, data) }},
+	}
+	for _, c := range checks {
+		t.Run(c.file, func(t *testing.T) {
+			data := readTestdata(t, dir+c.file)
+			if err := c.verify(digest, data); err != nil {
+				t.Errorf("verify %s = %v, want nil", c.file, err)
+			}
+			if err := c.verify(tamperedDigest, data); !errors.Is(err, ErrMismatch) {
+				t.Errorf("verify %s for a tampered artifact = %v, want ErrMismatch", c.file, err)
+			}
+		})
+	}
+
+	// Given cosign's signature, EncodeBundle writes cosign's bundle byte for
+	// byte: same fields, order, hint and encoding.
+	cosignBundle := readTestdata(t, dir+"artifact.txt.sigstore.json")
+	var b struct {
+		MessageSignature struct{ Signature string } `json:"messageSignature"`
+	}
+	if err := json.Unmarshal(cosignBundle, &b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := EncodeBundle(pub, digest, []byte(b.MessageSignature.Signature))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(cosignBundle), string(got)); diff != "" {
+		t.Errorf("EncodeBundle(cosign's signature) differs from cosign's bundle (-cosign +promote):\n%s", diff)
+	}
+}
+
+func TestVerifyLegacyBundle(t *testing.T) {
+	key := testKey(t)
+	digest := sha256.Sum256([]byte("artifact"))
+	sig, err := Sign(key, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := func(fields string) []byte { return []byte("{" + fields + "}") }
+	tests := []struct {
+		name    string
+		digest  [32]byte
+		bundle  []byte
+		want    error
+		wantMsg string
+	}{
+		{"signature only", digest, legacy(`"base64Signature":"` + string(sig) + `"`), nil, ""},
+		{"with cert and rekorBundle (not checked)", digest, legacy(`"base64Signature":"` + string(sig) + `","cert":"LS0t","rekorBundle":{"SignedEntryTimestamp":"","Payload":{}}`), nil, ""},
+		{"other artifact", sha256.Sum256([]byte("other")), legacy(`"base64Signature":"` + string(sig) + `"`), ErrMismatch, "not made over this artifact"},
+		{"empty signature", digest, legacy(`"base64Signature":""`), ErrMalformed, "base64Signature is empty"},
+		{"not base64", digest, legacy(`"base64Signature":"!!"`), ErrMalformed, "base64Signature is not base64"},
+		{"not DER", digest, legacy(`"base64Signature":"aGVsbG8="`), ErrMalformed, "base64Signature is not an ASN.1 DER ECDSA signature"},
+		{"not a string", digest, legacy(`"base64Signature":5`), ErrMalformed, "bundle.base64Signature is not a JSON string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := VerifyBundle(&key.PublicKey, tt.digest, tt.bundle)
+			if tt.want == nil {
+				if err != nil {
+					t.Errorf("VerifyBundle() = %v, want nil", err)
+				}
+				return
+			}
+			checkErr(t, "VerifyBundle()", err, tt.want, tt.wantMsg)
+		})
+	}
+}

@@ -49,6 +49,8 @@ func FuzzVerifyBundle(f *testing.F) {
 	}
 	f.Add(bundle)
 	f.Add(readTestdata(f, "sigstore-python/new_bundle.txt.sigstore.json"))
+	f.Add(readTestdata(f, "cosign-v3/artifact.txt.sigstore.json"))
+	f.Add(readTestdata(f, "cosign-v3/artifact.txt.legacy-bundle.json"))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":null,"messageSignature":{"messageDigest":{"algorithm":1,"digest":"AA"},"signature":"-_"}}`))
 	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=0.1","dsseEnvelope":{}}`))
@@ -63,6 +65,7 @@ func FuzzVerifyBundle(f *testing.F) {
 func FuzzParsePublicKey(f *testing.F) {
 	pub, _ := EncodePublicKey(&testKey(f).PublicKey)
 	f.Add(pub)
+	f.Add(readTestdata(f, "cosign-v3/cosign.pub"))
 	f.Add(readTestdata(f, "cosign/rsa-2048.pub"))
 	f.Add(readTestdata(f, "cosign/ec-p256-sec1.key"))
 	f.Add([]byte("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"))
@@ -81,8 +84,9 @@ func FuzzParsePublicKey(f *testing.F) {
 }
 
 func FuzzParsePrivateKey(f *testing.F) {
-	for _, name := range []string{"ec-p256-sec1.key", "ec-p256-pkcs8.key", "ec-p384-sec1.key", "ed25519-pkcs8.key", "sigstore-encrypted-hello.key"} {
-		f.Add(readTestdata(f, "cosign/"+name))
+	for _, name := range []string{"cosign/ec-p256-sec1.key", "cosign/ec-p256-pkcs8.key", "cosign/ec-p384-sec1.key",
+		"cosign/ed25519-pkcs8.key", "cosign/sigstore-encrypted-hello.key", "cosign-v3/cosign.key"} {
+		f.Add(readTestdata(f, name))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// ParsePrivateKey never derives a key from a password, so fuzzing
