@@ -1,0 +1,185 @@
+// Package audit verifies and exports Promote's hash-chained audit log.
+//
+// Each event's hash is the hex SHA-256 of the previous event's hash, a
+// newline, and the event's canonical body (promote.ChainHash); the first
+// event's previous hash is promote.GenesisHash. Verification recomputes
+// every hash in sequence order and names the first link that does not
+// hold: an event modified, deleted, reordered or inserted. The export is
+// JSON Lines that verify offline with nothing but SHA-256 (docs/audit.md).
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// The kinds of broken link.
+const (
+	BreakModified  = "modified"  // an event's body or hash no longer match
+	BreakDeleted   = "deleted"   // sequence numbers are missing
+	BreakInserted  = "inserted"  // a sequence number appears twice or goes back
+	BreakReordered = "reordered" // an event is stored under another number, or does not follow its predecessor
+)
+
+// Break describes the first broken link of a chain.
+type Break struct {
+	Seq     int64  `json:"seq"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+// Result is the outcome of a verification.
+type Result struct {
+	OK     bool   `json:"ok"`
+	Events int64  `json:"events"`
+	Broken *Break `json:"broken,omitempty"`
+	// Head is the hash of the last event verified: keep it, and a later
+	// verification that ends on another hash for the same Seq (or earlier)
+	// reveals a rewritten or truncated log.
+	HeadSeq  int64  `json:"head_seq"`
+	HeadHash string `json:"head_hash"`
+}
+
+// Verifier checks records one at a time, in sequence order.
+type Verifier struct {
+	prev   string
+	next   int64
+	events int64
+	broken *Break
+}
+
+// NewVerifier returns a verifier expecting the first event.
+func NewVerifier() *Verifier { return &Verifier{prev: promote.GenesisHash, next: 1} }
+
+// Add checks one record. It returns false once the chain is broken; the
+// break is in Result.
+func (v *Verifier) Add(r promote.AuditRecord) bool {
+	if v.broken != nil {
+		return false
+	}
+	v.events++
+	brk := func(kind, format string, args ...any) bool {
+		v.broken = &Break{Seq: r.Seq, Kind: kind, Message: fmt.Sprintf(format, args...)}
+		return false
+	}
+	switch {
+	case r.Seq > v.next:
+		if r.Seq == v.next+1 {
+			return brk(BreakDeleted, "event %d is missing: the log goes from %d to %d", v.next, v.next-1, r.Seq)
+		}
+		return brk(BreakDeleted, "events %d to %d are missing: the log goes from %d to %d", v.next, r.Seq-1, v.next-1, r.Seq)
+	case r.Seq < v.next:
+		return brk(BreakInserted, "event %d appears after event %d: an event was inserted or duplicated", r.Seq, v.next-1)
+	}
+	if !bodyHasSeq(r.Body, r.Seq) {
+		return brk(BreakReordered, "event %d is stored under sequence number %d but its body says otherwise: events were reordered or renumbered", r.Seq, r.Seq)
+	}
+	if got := promote.ChainHash(r.PrevHash, r.Body); got != r.Hash {
+		return brk(BreakModified, "event %d was modified: its stored hash is %s but its content hashes to %s", r.Seq, short(r.Hash), short(got))
+	}
+	if r.PrevHash != v.prev {
+		return brk(BreakReordered, "event %d does not follow event %d: it names %s as the previous hash, but event %d's hash is %s (an event before it was modified, inserted or removed)",
+			r.Seq, r.Seq-1, short(r.PrevHash), r.Seq-1, short(v.prev))
+	}
+	v.prev, v.next = r.Hash, r.Seq+1
+	return true
+}
+
+// Result returns the outcome so far.
+func (v *Verifier) Result() Result {
+	return Result{OK: v.broken == nil, Events: v.events, Broken: v.broken, HeadSeq: v.next - 1, HeadHash: v.prev}
+}
+
+// bodyHasSeq reports whether a canonical body starts with {"seq":N, — the
+// sequence number is its first field — without decoding it.
+func bodyHasSeq(body []byte, seq int64) bool {
+	var buf [32]byte
+	prefix := strconv.AppendInt(append(buf[:0], `{"seq":`...), seq, 10)
+	prefix = append(prefix, ',')
+	return bytes.HasPrefix(body, prefix)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
+}
+
+// errStop ends a scan early once the chain is broken.
+var errStop = errors.New("stop")
+
+// Verify recomputes the whole chain in the store.
+func Verify(ctx context.Context, s promote.Store) (Result, error) {
+	v := NewVerifier()
+	err := s.ScanAudit(ctx, 0, func(r promote.AuditRecord) error {
+		if !v.Add(r) {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return Result{}, fmt.Errorf("scan the audit log: %w", err)
+	}
+	return v.Result(), nil
+}
+
+// Line is one line of an export: the stored record, with the body as the
+// exact string the hash covers.
+type Line struct {
+	Seq      int64  `json:"seq"`
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
+	Body     string `json:"body"`
+}
+
+// Export writes every event as JSON Lines and returns how many it wrote.
+func Export(ctx context.Context, s promote.Store, w io.Writer) (int64, error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	var n int64
+	err := s.ScanAudit(ctx, 0, func(r promote.AuditRecord) error {
+		n++
+		return enc.Encode(Line{Seq: r.Seq, PrevHash: r.PrevHash, Hash: r.Hash, Body: string(r.Body)})
+	})
+	if err != nil {
+		return n, fmt.Errorf("export the audit log: %w", err)
+	}
+	return n, bw.Flush()
+}
+
+// VerifyExport verifies an export read from r, offline.
+func VerifyExport(r io.Reader) (Result, error) {
+	v := NewVerifier()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	lineNo := 0
+	for sc.Scan() {
+		lineNo++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var l Line
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&l); err != nil {
+			return Result{}, fmt.Errorf("line %d: %w", lineNo, err)
+		}
+		if !v.Add(promote.AuditRecord{Seq: l.Seq, PrevHash: l.PrevHash, Hash: l.Hash, Body: []byte(l.Body)}) {
+			break
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return Result{}, fmt.Errorf("line %d: %w", lineNo+1, err)
+	}
+	return v.Result(), nil
+}
