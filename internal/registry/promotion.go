@@ -1,0 +1,553 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/promote"
+)
+
+// PromoteRequest asks for a version of a model to enter an environment.
+type PromoteRequest struct {
+	Model       string `json:"model"`
+	Version     string `json:"version"`
+	Environment string `json:"environment"`
+	// Override lets an admin promote through a freeze window; Reason must
+	// then say why. The override is audited.
+	Override bool   `json:"override,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// PromotionView is a promotion with its approvals and the gate's decision.
+type PromotionView struct {
+	promote.Promotion
+	Approvals []promote.Approval `json:"approvals"`
+	Gate      *policy.Decision   `json:"gate,omitempty"`
+}
+
+// precondition is a reason a promotion cannot be gated at all; it is
+// recorded as a blocked promotion, like a gate failure.
+type precondition struct {
+	rule, message string
+}
+
+// RequestPromotion records a request and decides it: the target
+// environment's gate runs against the version live there now (the
+// baseline). A request that fails a precondition (a hold, a rejected
+// version, the upstream environment not passed or not soaked long enough, a
+// freeze) or the gate is recorded as blocked; one that needs approvals
+// waits for them; one that needs none completes, and the version goes live.
+// A queued promotion of the same model and environment is superseded; one
+// that is approved or rolling out is a Conflict.
+func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, req PromoteRequest) (PromotionView, error) {
+	if err := authorize(who, promote.RoleSubmitter, "requesting a promotion"); err != nil {
+		return PromotionView{}, err
+	}
+	env, err := s.cfg.Pipeline.Environment(req.Environment)
+	if err != nil {
+		return PromotionView{}, err
+	}
+	if req.Override {
+		if err := authorize(who, promote.RoleAdmin, "overriding a freeze"); err != nil {
+			return PromotionView{}, err
+		}
+		if strings.TrimSpace(req.Reason) == "" {
+			return PromotionView{}, promote.Errorf(promote.Invalid, "a freeze override needs a reason")
+		}
+	}
+	gate := s.cfg.Gates[env.Name]
+	var view PromotionView
+	err = s.store.Update(ctx, func(tx promote.Tx) error {
+		now := s.clock()
+		v, err := tx.Version(req.Model, req.Version)
+		if err != nil {
+			return err
+		}
+		p := promote.Promotion{
+			ID: newID("pr_"), Model: v.Model, Version: v.Version, Environment: env.Name, Digest: v.Digest,
+			State: promote.StateRequested, RequestedBy: who.Name, RequestedAt: now, UpdatedAt: now,
+		}
+		if err := s.supersede(tx, p, now, who); err != nil {
+			return err
+		}
+		live, err := tx.Live(v.Model)
+		if err != nil {
+			return err
+		}
+		var baseline *promote.Version
+		if l, ok := live[env.Name]; ok {
+			p.Baseline = l.Version
+			b, err := tx.Version(v.Model, l.Version)
+			if err != nil {
+				return err
+			}
+			baseline = &b
+		}
+		pre, override, err := s.preconditions(tx, v, env.Name, req, now)
+		if err != nil {
+			return err
+		}
+		p.Override = override
+		if err := tx.CreatePromotion(p); err != nil {
+			return err
+		}
+		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionRequested,
+			Model: p.Model, Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest,
+			Decision: string(p.State)}); err != nil {
+			return err
+		}
+		if override {
+			if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionFreezeOverride,
+				Model: p.Model, Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest,
+				Decision: "override", Reasons: reasonsJSON(req.Reason)}); err != nil {
+				return err
+			}
+		}
+		decision := evaluate(gate, &v, baseline, nil, who.Name, pre)
+		view, err = s.decide(tx, p, decision, nil, who, now)
+		return err
+	})
+	return view, err
+}
+
+// supersede cancels a queued promotion holding the same slot as p, or
+// refuses when the slot's promotion is past approval.
+func (s *Service) supersede(tx promote.Tx, p promote.Promotion, now time.Time, who promote.Principal) error {
+	active, err := tx.Promotions(promote.PromotionFilter{Model: p.Model, Environment: p.Environment, ActiveOnly: true, Limit: 1})
+	if err != nil || len(active) == 0 {
+		return err
+	}
+	old := active[0]
+	if !old.State.Queued() {
+		return promote.Errorf(promote.Conflict, "promotion %s of %s %s to %s is %s; wait for it to finish or roll it back",
+			old.ID, old.Model, old.Version, old.Environment, old.State)
+	}
+	return s.transition(tx, &old, promote.EventSuperseded, fmt.Sprintf("superseded by %s (version %s)", p.ID, p.Version), who.Name, now, nil)
+}
+
+// preconditions lists what keeps v from entering env before any gate: a
+// rejection, a hold, the upstream environment, soak time and freezes. It
+// reports whether a freeze was overridden.
+func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, req PromoteRequest, now time.Time) ([]precondition, bool, error) {
+	var pre []precondition
+	if v.Rejected {
+		pre = append(pre, precondition{"not_rejected", fmt.Sprintf("version %s was rejected by %s: %s", v.Version, v.RejectedBy, v.RejectReason)})
+	}
+	holds, err := tx.Holds(promote.HoldFilter{Model: v.Model, Version: v.Version, Environment: env})
+	if err != nil {
+		return nil, false, err
+	}
+	for _, h := range holds {
+		pre = append(pre, precondition{"no_hold", fmt.Sprintf("version %s is on hold in %s since %s (hold %d, set by %s): %s; a person must clear it", v.Version, env, h.SetAt.Format(time.RFC3339), h.ID, h.SetBy, h.Reason)})
+	}
+	e, _ := s.cfg.Pipeline.Environment(env)
+	if e.From != "" {
+		done, err := tx.Promotions(promote.PromotionFilter{Model: v.Model, Version: v.Version, Environment: e.From, States: []promote.State{promote.StateSucceeded}, Limit: 1})
+		if err != nil {
+			return nil, false, err
+		}
+		switch {
+		case len(done) == 0:
+			pre = append(pre, precondition{"upstream", fmt.Sprintf("version %s has not succeeded in %s, which comes before %s", v.Version, e.From, env)})
+		case e.Soak > 0 && now.Sub(done[0].UpdatedAt) < e.Soak:
+			left := e.Soak - now.Sub(done[0].UpdatedAt)
+			pre = append(pre, precondition{"soak", fmt.Sprintf("version %s has soaked in %s for %s of the %s required (%s to go)", v.Version, e.From,
+				now.Sub(done[0].UpdatedAt).Round(time.Second), e.Soak, left.Round(time.Second))})
+		}
+	}
+	override := false
+	if frozen, why := e.Frozen(now); frozen {
+		if req.Override {
+			override = true
+		} else {
+			pre = append(pre, precondition{"freeze", why + "; an admin may override with a reason"})
+		}
+	}
+	return pre, override, nil
+}
+
+// evaluate runs the gate for v against baseline with the given approvals,
+// and puts any preconditions first as failed results.
+func evaluate(gate *policy.Gate, v, baseline *promote.Version, approvals []promote.Approval, requestedBy string, pre []precondition) *policy.Decision {
+	in := policy.Input{
+		Candidate:   evidence(v),
+		Signed:      v.Signed(),
+		RequestedBy: requestedBy,
+	}
+	if baseline != nil {
+		in.Baseline = evidence(baseline)
+	}
+	if in.Signed {
+		for _, sig := range v.Signatures {
+			if sig.Verified {
+				in.SignatureNote = fmt.Sprintf("signature verified at registration with trusted key %s", sig.KeyID)
+				break
+			}
+		}
+	} else if len(v.Signatures) == 0 {
+		in.SignatureNote = "the version was registered without a signature"
+	}
+	for _, a := range approvals {
+		if a.Approve {
+			in.Approvers = append(in.Approvers, policy.Approver{Name: a.Approver, Roles: a.Roles})
+		}
+	}
+	d := gate.Evaluate(in)
+	if len(pre) > 0 {
+		results := make([]policy.Result, 0, len(pre)+len(d.Results))
+		for _, p := range pre {
+			results = append(results, policy.Result{Rule: p.rule, Kind: policy.KindRequire, Status: policy.StatusFail, Severity: policy.SeverityBlock, Message: p.message})
+			d.Summary.Fail++
+		}
+		d.Results = append(results, d.Results...)
+		d.Allowed = false
+	}
+	return d
+}
+
+func evidence(v *promote.Version) *policy.Evidence {
+	return &policy.Evidence{File: v.Model + " " + v.Version, Metrics: v.Metrics, Checks: v.Checks, Groups: v.Groups}
+}
+
+// onlyApprovalsMissing reports whether every blocking result is the
+// approvals rule: the promotion then waits for approvers.
+func onlyApprovalsMissing(d *policy.Decision) bool {
+	blocking := d.Blocking()
+	for _, r := range blocking {
+		if r.Kind != policy.KindApprovals {
+			return false
+		}
+	}
+	return len(blocking) > 0
+}
+
+// decide moves a gated promotion according to the decision and records it.
+func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision, approvals []promote.Approval, who promote.Principal, now time.Time) (PromotionView, error) {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return PromotionView{}, fmt.Errorf("encode decision: %w", err)
+	}
+	p.Decision = raw
+	reasons, _ := json.Marshal(d.Results)
+	switch {
+	case d.Allowed:
+		if p.State == promote.StateRequested {
+			if err := s.transition(tx, &p, promote.EventGatePassed, "", who.Name, now, reasons); err != nil {
+				return PromotionView{}, err
+			}
+		}
+		if err := s.transition(tx, &p, promote.EventApproved, "", who.Name, now, nil); err != nil {
+			return PromotionView{}, err
+		}
+		if err := s.complete(tx, &p, who.Name, now); err != nil {
+			return PromotionView{}, err
+		}
+	case onlyApprovalsMissing(d):
+		if p.State == promote.StateRequested {
+			if err := s.transition(tx, &p, promote.EventGatePassed, "", who.Name, now, reasons); err != nil {
+				return PromotionView{}, err
+			}
+			if err := s.transition(tx, &p, promote.EventAwaitApproval, approvalsMessage(d), who.Name, now, nil); err != nil {
+				return PromotionView{}, err
+			}
+		} else if err := tx.UpdatePromotion(p); err != nil {
+			return PromotionView{}, err
+		}
+	default:
+		if err := s.transition(tx, &p, promote.EventGateFailed, blockMessage(d), who.Name, now, reasons); err != nil {
+			return PromotionView{}, err
+		}
+	}
+	if approvals == nil {
+		approvals = []promote.Approval{}
+	}
+	return PromotionView{Promotion: p, Approvals: approvals, Gate: d}, nil
+}
+
+// complete makes an approved promotion's version live. Until a GitOps
+// writer carries promotions out, the live alias moves directly and the
+// promotion succeeds.
+func (s *Service) complete(tx promote.Tx, p *promote.Promotion, actor string, now time.Time) error {
+	if err := tx.SetLive(promote.Live{Model: p.Model, Environment: p.Environment, Version: p.Version, PromotionID: p.ID,
+		SetBy: actor, SetAt: now, Reason: "promoted"}); err != nil {
+		return err
+	}
+	if err := audit(tx, promote.AuditEvent{Time: now, Actor: actor, Action: promote.ActionLiveChanged, Model: p.Model,
+		Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: "promoted"}); err != nil {
+		return err
+	}
+	return s.transition(tx, p, promote.EventSucceeded, "", actor, now, nil)
+}
+
+// transition applies ev to p, stores it and audits the change.
+func (s *Service) transition(tx promote.Tx, p *promote.Promotion, ev promote.Event, reason, actor string, now time.Time, reasons json.RawMessage) error {
+	if err := p.Apply(ev, now); err != nil {
+		return err
+	}
+	if reason != "" {
+		p.Reason = reason
+	}
+	if err := tx.UpdatePromotion(*p); err != nil {
+		return err
+	}
+	if reasons == nil && reason != "" {
+		reasons = reasonsJSON(reason)
+	}
+	return audit(tx, promote.AuditEvent{Time: now, Actor: actor, Action: promote.ActionPromotionState, Model: p.Model,
+		Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(p.State), Reasons: reasons})
+}
+
+func reasonsJSON(reasons ...string) json.RawMessage {
+	raw, _ := json.Marshal(reasons)
+	return raw
+}
+
+func blockMessage(d *policy.Decision) string {
+	var parts []string
+	for _, r := range d.Blocking() {
+		parts = append(parts, r.Rule+": "+r.Message)
+	}
+	return "blocked: " + strings.Join(parts, "; ")
+}
+
+func approvalsMessage(d *policy.Decision) string {
+	for _, r := range d.Blocking() {
+		if r.Kind == policy.KindApprovals {
+			return "awaiting approval: " + r.Message
+		}
+	}
+	return "awaiting approval"
+}
+
+// Promotion returns a promotion with its approvals and decision.
+func (s *Service) Promotion(ctx context.Context, id string) (PromotionView, error) {
+	var view PromotionView
+	err := s.store.View(ctx, func(tx promote.Tx) error {
+		var err error
+		view, err = loadView(tx, id)
+		return err
+	})
+	return view, err
+}
+
+func loadView(tx promote.Tx, id string) (PromotionView, error) {
+	p, err := tx.Promotion(id)
+	if err != nil {
+		return PromotionView{}, err
+	}
+	approvals, err := tx.Approvals(id)
+	if err != nil {
+		return PromotionView{}, err
+	}
+	if approvals == nil {
+		approvals = []promote.Approval{}
+	}
+	view := PromotionView{Promotion: p, Approvals: approvals}
+	if len(p.Decision) > 0 {
+		var d policy.Decision
+		if err := json.Unmarshal(p.Decision, &d); err == nil {
+			view.Gate = &d
+		}
+	}
+	return view, nil
+}
+
+// Promotions lists promotions, newest first.
+func (s *Service) Promotions(ctx context.Context, f promote.PromotionFilter) ([]promote.Promotion, error) {
+	var out []promote.Promotion
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		out, err = tx.Promotions(f)
+		return err
+	})
+	return out, err
+}
+
+// ApproveRequest is an approver's decision. Digest is the artifact digest
+// the approver saw: an approval binds to it.
+type ApproveRequest struct {
+	Digest  string `json:"digest"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// Approve records who's approval of a promotion awaiting approval and, when
+// the gate then allows it, completes it. The approver must hold the
+// approver role and any role the environment's policy names, may not be the
+// requester unless the policy allows self-approval, and must name the
+// artifact digest the promotion is for. Each person counts once.
+func (s *Service) Approve(ctx context.Context, who promote.Principal, id string, req ApproveRequest) (PromotionView, error) {
+	if err := authorize(who, promote.RoleApprover, "approving a promotion"); err != nil {
+		return PromotionView{}, err
+	}
+	var view PromotionView
+	err := s.store.Update(ctx, func(tx promote.Tx) error {
+		now := s.clock()
+		p, err := tx.Promotion(id)
+		if err != nil {
+			return err
+		}
+		if p.State != promote.StateAwaitingApproval {
+			return promote.Errorf(promote.Conflict, "promotion %s is %s; only a promotion awaiting approval can be approved", p.ID, p.State)
+		}
+		gate := s.cfg.Gates[p.Environment]
+		if err := checkApprover(gate, who, p, req.Digest); err != nil {
+			return err
+		}
+		v, err := tx.Version(p.Model, p.Version)
+		if err != nil {
+			return err
+		}
+		if v.Digest != p.Digest {
+			return promote.Errorf(promote.Conflict, "the artifact digest of %s %s changed from %s to %s since the promotion was requested; request it again", p.Model, p.Version, p.Digest, v.Digest)
+		}
+		a := promote.Approval{PromotionID: p.ID, Approver: who.Name, Roles: principalRoles(who), Approve: true, Digest: req.Digest, Comment: req.Comment, At: now}
+		if err := tx.AddApproval(a); err != nil {
+			var pe *promote.Error
+			if errors.As(err, &pe) && pe.Code == promote.Conflict {
+				return promote.Errorf(promote.Conflict, "%s has already decided on promotion %s; each person counts once", who.Name, p.ID)
+			}
+			return err
+		}
+		approvals, err := tx.Approvals(p.ID)
+		if err != nil {
+			return err
+		}
+		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionApproval, Model: p.Model,
+			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: req.Digest, Decision: "approved",
+			Approvers: approverNames(approvals), Reasons: commentJSON(req.Comment)}); err != nil {
+			return err
+		}
+		// Judge again with the approvals, against the version live now.
+		var baseline *promote.Version
+		live, err := tx.Live(p.Model)
+		if err != nil {
+			return err
+		}
+		if l, ok := live[p.Environment]; ok {
+			b, err := tx.Version(p.Model, l.Version)
+			if err != nil {
+				return err
+			}
+			baseline = &b
+		}
+		env, _ := s.cfg.Pipeline.Environment(p.Environment)
+		var pre []precondition
+		if frozen, why := env.Frozen(now); frozen && !p.Override {
+			pre = append(pre, precondition{"freeze", why})
+		}
+		d := evaluate(gate, &v, baseline, approvals, p.RequestedBy, pre)
+		view, err = s.decide(tx, p, d, approvals, who, now)
+		return err
+	})
+	return view, err
+}
+
+// checkApprover applies the policy's approval rules to one approver.
+func checkApprover(gate *policy.Gate, who promote.Principal, p promote.Promotion, digest string) error {
+	if digest == "" {
+		return promote.Errorf(promote.Invalid, "an approval must name the artifact digest it approves (%s)", p.Digest)
+	}
+	if digest != p.Digest {
+		return promote.Errorf(promote.Conflict, "you approved digest %s but promotion %s is for %s; look again before approving", digest, p.ID, p.Digest)
+	}
+	allowSelf := gate.Approvals != nil && gate.Approvals.AllowSelfApproval
+	if !allowSelf && strings.EqualFold(strings.TrimSpace(who.Name), strings.TrimSpace(p.RequestedBy)) {
+		return promote.Errorf(promote.Forbidden, "%s requested promotion %s and may not approve it; another person must", who.Name, p.ID)
+	}
+	if gate.Approvals != nil && len(gate.Approvals.Roles) > 0 && !hasRole(who, gate.Approvals.Roles) {
+		return promote.Errorf(promote.Forbidden, "approving in %s needs one of the roles %s; %s has none", p.Environment, strings.Join(gate.Approvals.Roles, ", "), who.Name)
+	}
+	return nil
+}
+
+func principalRoles(who promote.Principal) []string {
+	return append([]string{string(who.Role)}, who.Groups...)
+}
+
+func approverNames(approvals []promote.Approval) []string {
+	var out []string
+	for _, a := range approvals {
+		if a.Approve {
+			out = append(out, a.Approver)
+		}
+	}
+	return out
+}
+
+func commentJSON(comment string) json.RawMessage {
+	if comment == "" {
+		return nil
+	}
+	return reasonsJSON(comment)
+}
+
+// Reject ends a promotion awaiting approval and puts its version on hold in
+// that environment, so that no automation requests it again.
+func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason string) (PromotionView, error) {
+	if err := authorize(who, promote.RoleApprover, "rejecting a promotion"); err != nil {
+		return PromotionView{}, err
+	}
+	if strings.TrimSpace(reason) == "" {
+		return PromotionView{}, promote.Errorf(promote.Invalid, "a rejection needs a reason")
+	}
+	var view PromotionView
+	err := s.store.Update(ctx, func(tx promote.Tx) error {
+		now := s.clock()
+		p, err := tx.Promotion(id)
+		if err != nil {
+			return err
+		}
+		if !p.State.Queued() {
+			return promote.Errorf(promote.Conflict, "promotion %s is %s; only a promotion awaiting approval can be rejected", p.ID, p.State)
+		}
+		if err := tx.AddApproval(promote.Approval{PromotionID: p.ID, Approver: who.Name, Roles: principalRoles(who), Approve: false, Digest: p.Digest, Comment: reason, At: now}); err != nil {
+			return err
+		}
+		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionApproval, Model: p.Model,
+			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: "rejected", Reasons: reasonsJSON(reason)}); err != nil {
+			return err
+		}
+		if err := s.transition(tx, &p, promote.EventRejected, fmt.Sprintf("rejected by %s: %s", who.Name, reason), who.Name, now, nil); err != nil {
+			return err
+		}
+		if _, err := s.addHold(tx, promote.Hold{Model: p.Model, Version: p.Version, Environment: p.Environment,
+			Reason: fmt.Sprintf("promotion %s rejected by %s: %s", p.ID, who.Name, reason), SetBy: who.Name, SetAt: now}); err != nil {
+			return err
+		}
+		view, err = loadView(tx, p.ID)
+		return err
+	})
+	return view, err
+}
+
+// Cancel withdraws a promotion that has not started rolling out.
+func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason string) (PromotionView, error) {
+	if err := authorize(who, promote.RoleSubmitter, "cancelling a promotion"); err != nil {
+		return PromotionView{}, err
+	}
+	var view PromotionView
+	err := s.store.Update(ctx, func(tx promote.Tx) error {
+		now := s.clock()
+		p, err := tx.Promotion(id)
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(who.Name, p.RequestedBy) && !who.Role.Allows(promote.RoleApprover) {
+			return promote.Errorf(promote.Forbidden, "only the requester or an approver may cancel promotion %s", p.ID)
+		}
+		msg := "cancelled by " + who.Name
+		if reason != "" {
+			msg += ": " + reason
+		}
+		if err := s.transition(tx, &p, promote.EventCancelled, msg, who.Name, now, nil); err != nil {
+			return err
+		}
+		view, err = loadView(tx, p.ID)
+		return err
+	})
+	return view, err
+}

@@ -1,0 +1,218 @@
+// Package registry is Promote's registry and promotion service: models and
+// versions with their evidence, environments' live versions, promotions
+// gated by each environment's policy, approvals, holds and tokens. Every
+// change it makes is written with its audit event in one transaction.
+package registry
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/promote-ml/promote/internal/pipeline"
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/promote"
+)
+
+// TrustedKey is a public key that signs artifacts, with a name for records.
+type TrustedKey struct {
+	ID  string
+	Key *ecdsa.PublicKey
+}
+
+// Config is what the service needs besides its store.
+type Config struct {
+	Pipeline *pipeline.Pipeline
+	// Gates holds each environment's compiled gate, by environment name.
+	Gates       map[string]*policy.Gate
+	TrustedKeys []TrustedKey
+	// ArtifactRoots are the directories whose files the server may read to
+	// compute an artifact's digest (file:// URIs or plain paths under them).
+	// Other artifacts must come with their digest.
+	ArtifactRoots []string
+	Now           func() time.Time
+	Logger        *slog.Logger
+}
+
+// Service is the registry and promotion service.
+type Service struct {
+	store promote.Store
+	cfg   Config
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// New returns a service over store. Every environment of the pipeline must
+// have a gate.
+func New(store promote.Store, cfg Config) (*Service, error) {
+	if cfg.Pipeline == nil {
+		return nil, fmt.Errorf("registry: no pipeline")
+	}
+	for _, e := range cfg.Pipeline.Environments {
+		if cfg.Gates[e.Name] == nil {
+			return nil, fmt.Errorf("registry: environment %s has no gate", e.Name)
+		}
+	}
+	s := &Service{store: store, cfg: cfg, now: cfg.Now, log: cfg.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// Pipeline returns the pipeline the service runs.
+func (s *Service) Pipeline() *pipeline.Pipeline { return s.cfg.Pipeline }
+
+// Store returns the service's store.
+func (s *Service) Store() promote.Store { return s.store }
+
+func (s *Service) clock() time.Time { return s.now().UTC() }
+
+// authorize checks that who may act as need.
+func authorize(who promote.Principal, need promote.Role, action string) error {
+	if who.Name == "" {
+		return promote.Errorf(promote.Unauthorized, "%s needs a token", action)
+	}
+	if !who.Role.Allows(need) {
+		return promote.Errorf(promote.Forbidden, "%s needs the %s role; %s has %s", action, need, who.Name, who.Role)
+	}
+	return nil
+}
+
+// audit appends e with the model's live versions after the change.
+func audit(tx promote.Tx, e promote.AuditEvent) error {
+	if e.Model != "" && e.Live == nil {
+		live, err := tx.Live(e.Model)
+		if err != nil {
+			return err
+		}
+		e.Live = make(map[string]string, len(live))
+		for env, l := range live {
+			e.Live[env] = l.Version
+		}
+	}
+	_, err := tx.AppendAudit(e)
+	return err
+}
+
+// newID returns a prefixed random identifier.
+func newID(prefix string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// CreateModel registers a model.
+func (s *Service) CreateModel(ctx context.Context, who promote.Principal, name, description string) (promote.Model, error) {
+	if err := authorize(who, promote.RoleSubmitter, "creating a model"); err != nil {
+		return promote.Model{}, err
+	}
+	if err := promote.ValidateName("model name", name); err != nil {
+		return promote.Model{}, err
+	}
+	if len(description) > 4096 {
+		return promote.Model{}, promote.Errorf(promote.Invalid, "description is %d characters; at most 4096", len(description))
+	}
+	m := promote.Model{Name: name, Description: description, CreatedBy: who.Name, CreatedAt: s.clock()}
+	err := s.store.Update(ctx, func(tx promote.Tx) error {
+		if err := tx.CreateModel(m); err != nil {
+			return err
+		}
+		return audit(tx, promote.AuditEvent{Time: m.CreatedAt, Actor: who.Name, Action: promote.ActionModelCreated, Model: name})
+	})
+	return m, err
+}
+
+// Models lists the registered models.
+func (s *Service) Models(ctx context.Context) ([]promote.Model, error) {
+	var out []promote.Model
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		out, err = tx.Models()
+		return err
+	})
+	return out, err
+}
+
+// Model returns one model.
+func (s *Service) Model(ctx context.Context, name string) (promote.Model, error) {
+	var out promote.Model
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		out, err = tx.Model(name)
+		return err
+	})
+	return out, err
+}
+
+// Status is where a model stands: its live version per environment, its
+// active promotions and its holds.
+type Status struct {
+	Model      string                  `json:"model"`
+	Live       map[string]promote.Live `json:"live"`
+	Promotions []promote.Promotion     `json:"promotions"`
+	Holds      []promote.Hold          `json:"holds"`
+	// Environments lists the pipeline's environments in order.
+	Environments []string `json:"environments"`
+}
+
+// Status returns the model's status.
+func (s *Service) Status(ctx context.Context, model string) (Status, error) {
+	st := Status{Model: model, Environments: s.cfg.Pipeline.Names()}
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		if _, err = tx.Model(model); err != nil {
+			return err
+		}
+		if st.Live, err = tx.Live(model); err != nil {
+			return err
+		}
+		if st.Promotions, err = tx.Promotions(promote.PromotionFilter{Model: model, ActiveOnly: true}); err != nil {
+			return err
+		}
+		st.Holds, err = tx.Holds(promote.HoldFilter{Model: model})
+		return err
+	})
+	return st, err
+}
+
+// History lists the changes of a model's live version in env, newest first.
+func (s *Service) History(ctx context.Context, model, env string) ([]promote.Live, error) {
+	if _, err := s.cfg.Pipeline.Environment(env); err != nil {
+		return nil, err
+	}
+	var out []promote.Live
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		if _, err = tx.Model(model); err != nil {
+			return err
+		}
+		out, err = tx.LiveHistory(model, env)
+		return err
+	})
+	return out, err
+}
+
+// AuditEvents lists audit events, newest first.
+func (s *Service) AuditEvents(ctx context.Context, f promote.AuditFilter) ([]promote.AuditEvent, error) {
+	var out []promote.AuditEvent
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		out, err = tx.AuditEvents(f)
+		return err
+	})
+	return out, err
+}
+
+func hasRole(who promote.Principal, roles []string) bool {
+	for _, r := range roles {
+		if strings.EqualFold(r, string(who.Role)) || slices.ContainsFunc(who.Groups, func(g string) bool { return strings.EqualFold(g, r) }) {
+			return true
+		}
+	}
+	return false
+}

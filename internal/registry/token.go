@@ -1,0 +1,115 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"strings"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// TokenPrefix starts every token secret, so that a leaked one is easy to
+// recognise (and to scan for).
+const TokenPrefix = "prm_"
+
+// HashToken returns the stored form of a token secret: hex SHA-256.
+func HashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// TokenRequest describes a token to create.
+type TokenRequest struct {
+	Name   string       `json:"name"`
+	Role   promote.Role `json:"role"`
+	Groups []string     `json:"groups,omitempty"`
+}
+
+// CreateToken makes a token and returns its secret, shown this once: only
+// its hash is stored. who must be an admin; the CLI's bootstrap passes a
+// local admin principal.
+func (s *Service) CreateToken(ctx context.Context, who promote.Principal, req TokenRequest) (string, promote.Token, error) {
+	if err := authorize(who, promote.RoleAdmin, "creating a token"); err != nil {
+		return "", promote.Token{}, err
+	}
+	if err := promote.ValidateName("token name", req.Name); err != nil {
+		return "", promote.Token{}, err
+	}
+	if !req.Role.Valid() {
+		return "", promote.Token{}, promote.Errorf(promote.Invalid, "role %q is not one of viewer, submitter, approver, admin", req.Role)
+	}
+	for _, g := range req.Groups {
+		if err := promote.ValidateName("group", g); err != nil {
+			return "", promote.Token{}, err
+		}
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", promote.Token{}, err
+	}
+	secret := TokenPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw[:]))
+	t := promote.Token{ID: newID("tok_"), Name: req.Name, Role: req.Role, Groups: req.Groups, Hash: HashToken(secret),
+		CreatedBy: who.Name, CreatedAt: s.clock()}
+	err := s.store.Update(ctx, func(tx promote.Tx) error {
+		if err := tx.CreateToken(t); err != nil {
+			return err
+		}
+		return audit(tx, promote.AuditEvent{Time: t.CreatedAt, Actor: who.Name, Action: promote.ActionTokenCreated,
+			Decision: string(t.Role), Reasons: reasonsJSON("token " + t.ID + " for " + t.Name)})
+	})
+	if err != nil {
+		return "", promote.Token{}, err
+	}
+	return secret, t, nil
+}
+
+// Authenticate returns the principal a token secret stands for. A missing,
+// unknown or revoked token is Unauthorized, with no hint which.
+func (s *Service) Authenticate(ctx context.Context, secret string) (promote.Principal, error) {
+	if !strings.HasPrefix(secret, TokenPrefix) {
+		return promote.Principal{}, promote.Errorf(promote.Unauthorized, "missing or malformed token")
+	}
+	var t promote.Token
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		t, err = tx.TokenByHash(HashToken(secret))
+		return err
+	})
+	if promote.ErrorCode(err) == promote.NotFound || (err == nil && t.RevokedAt != nil) {
+		return promote.Principal{}, promote.Errorf(promote.Unauthorized, "invalid or revoked token")
+	}
+	if err != nil {
+		return promote.Principal{}, err
+	}
+	return promote.Principal{Name: t.Name, Role: t.Role, Groups: t.Groups}, nil
+}
+
+// RevokeToken revokes a token by its ID.
+func (s *Service) RevokeToken(ctx context.Context, who promote.Principal, id string) error {
+	if err := authorize(who, promote.RoleAdmin, "revoking a token"); err != nil {
+		return err
+	}
+	return s.store.Update(ctx, func(tx promote.Tx) error {
+		now := s.clock()
+		if err := tx.RevokeToken(id, now); err != nil {
+			return err
+		}
+		return audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionTokenRevoked, Decision: "revoked",
+			Reasons: reasonsJSON("token " + id)})
+	})
+}
+
+// Tokens lists the tokens (never their secrets).
+func (s *Service) Tokens(ctx context.Context, who promote.Principal) ([]promote.Token, error) {
+	if err := authorize(who, promote.RoleAdmin, "listing tokens"); err != nil {
+		return nil, err
+	}
+	var out []promote.Token
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		out, err = tx.Tokens()
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,270 @@
+package registry
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/signature"
+	"github.com/promote-ml/promote/promote"
+)
+
+// RegisterRequest registers a version of a model with its evidence.
+type RegisterRequest struct {
+	Model       string `json:"model"`
+	Version     string `json:"version"`
+	ArtifactURI string `json:"artifact_uri"`
+	// Digest is the artifact's sha256:<hex>. The server computes it when it
+	// can read the artifact (a file under its artifact roots) and refuses a
+	// request whose digest differs; otherwise it is required.
+	Digest string `json:"digest,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+	// Signature is a base64 signature over the artifact (cosign sign-blob),
+	// Bundle a sigstore bundle; either is verified against the pipeline's
+	// trusted keys, and registration fails if it does not verify.
+	Signature string `json:"signature,omitempty"`
+	Bundle    string `json:"bundle,omitempty"`
+	// Metrics is the metrics.json document: metrics, checks and groups.
+	Metrics []byte          `json:"metrics,omitempty"`
+	Lineage promote.Lineage `json:"lineage"`
+}
+
+const maxFieldLen = 2048
+
+// RegisterVersion stores a new version of an existing model. Its digest is
+// computed or checked, its signature verified against the trusted keys and
+// its metrics parsed as the gate reads them; anything wrong is an Invalid
+// error naming it, and nothing is stored.
+func (s *Service) RegisterVersion(ctx context.Context, who promote.Principal, req RegisterRequest) (promote.Version, error) {
+	if err := authorize(who, promote.RoleSubmitter, "registering a version"); err != nil {
+		return promote.Version{}, err
+	}
+	if err := promote.ValidateName("model name", req.Model); err != nil {
+		return promote.Version{}, err
+	}
+	if err := promote.ValidateName("version", req.Version); err != nil {
+		return promote.Version{}, err
+	}
+	for name, v := range map[string]string{"artifact_uri": req.ArtifactURI, "lineage.dataset_digest": req.Lineage.DatasetDigest,
+		"lineage.code_commit": req.Lineage.CodeCommit, "lineage.training_run": req.Lineage.TrainingRun, "lineage.base_image_digest": req.Lineage.BaseImageDigest} {
+		if len(v) > maxFieldLen {
+			return promote.Version{}, promote.Errorf(promote.Invalid, "%s is %d characters; at most %d", name, len(v), maxFieldLen)
+		}
+	}
+	if req.ArtifactURI == "" {
+		return promote.Version{}, promote.Errorf(promote.Invalid, "artifact_uri is empty")
+	}
+	v := promote.Version{Model: req.Model, Version: req.Version, ArtifactURI: req.ArtifactURI, Size: req.Size, Lineage: req.Lineage,
+		CreatedBy: who.Name, CreatedAt: s.clock(), Metrics: map[string]float64{}}
+	digest, err := s.artifactDigest(req, &v)
+	if err != nil {
+		return promote.Version{}, err
+	}
+	if req.Signature != "" || req.Bundle != "" {
+		sig, err := s.verifySignature(req, digest)
+		if err != nil {
+			return promote.Version{}, err
+		}
+		v.Signatures = []promote.Signature{sig}
+	}
+	if len(req.Metrics) > 0 {
+		ev, err := policy.ParseEvidence("metrics", req.Metrics)
+		if err != nil {
+			return promote.Version{}, promote.Errorf(promote.Invalid, "%v", err)
+		}
+		v.Metrics, v.Checks, v.Groups = ev.Metrics, ev.Checks, ev.Groups
+	}
+	err = s.store.Update(ctx, func(tx promote.Tx) error {
+		if err := tx.CreateVersion(v); err != nil {
+			return err
+		}
+		return audit(tx, promote.AuditEvent{Time: v.CreatedAt, Actor: who.Name, Action: promote.ActionVersionRegistered,
+			Model: v.Model, Version: v.Version, Digest: v.Digest, Decision: signedWord(v)})
+	})
+	return v, err
+}
+
+func signedWord(v promote.Version) string {
+	if v.Signed() {
+		return "signed"
+	}
+	return "unsigned"
+}
+
+// artifactDigest computes the digest of a readable artifact under the
+// artifact roots, or checks the given one; it fills v.Digest and v.Size.
+func (s *Service) artifactDigest(req RegisterRequest, v *promote.Version) ([32]byte, error) {
+	var sum [32]byte
+	given := strings.TrimSpace(req.Digest)
+	if given != "" {
+		hexPart, ok := strings.CutPrefix(given, "sha256:")
+		b, err := hex.DecodeString(hexPart)
+		if !ok || err != nil || len(b) != 32 || strings.ToLower(hexPart) != hexPart {
+			return sum, promote.Errorf(promote.Invalid, "digest %q is not sha256: followed by 64 lower-case hex digits", given)
+		}
+		copy(sum[:], b)
+	}
+	path, ok := s.localArtifact(req.ArtifactURI)
+	if !ok {
+		if given == "" {
+			return sum, promote.Errorf(promote.Invalid, "digest is required: the server cannot read artifact %s (only files under its artifact roots)", req.ArtifactURI)
+		}
+		v.Digest = given
+		return sum, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, errors.Unwrap(err))
+	}
+	defer f.Close()
+	computed, size, err := signature.Digest(f)
+	if err != nil {
+		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, err)
+	}
+	if given != "" && computed != sum {
+		return sum, promote.Errorf(promote.Invalid, "digest mismatch: the request says %s but artifact %s is sha256:%x", given, req.ArtifactURI, computed)
+	}
+	if req.Size != 0 && req.Size != size {
+		return sum, promote.Errorf(promote.Invalid, "size mismatch: the request says %d bytes but artifact %s has %d", req.Size, req.ArtifactURI, size)
+	}
+	v.Digest, v.Size = fmt.Sprintf("sha256:%x", computed), size
+	return computed, nil
+}
+
+// localArtifact resolves a file:// URI or a path to a file under one of
+// the artifact roots; anything else (a remote URI, a path outside the
+// roots, even through a symbolic link) is not read.
+func (s *Service) localArtifact(uri string) (string, bool) {
+	path := uri
+	if u, err := url.Parse(uri); err == nil && u.Scheme != "" {
+		if u.Scheme != "file" {
+			return "", false
+		}
+		path = u.Path
+	}
+	if !filepath.IsAbs(path) {
+		return "", false
+	}
+	real, err := filepath.EvalSymlinks(filepath.Clean(path))
+	if err != nil {
+		return "", false
+	}
+	for _, root := range s.cfg.ArtifactRoots {
+		r, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(r, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return real, true
+		}
+	}
+	return "", false
+}
+
+// verifySignature verifies a registration's signature or bundle against
+// each trusted key.
+func (s *Service) verifySignature(req RegisterRequest, digest [32]byte) (promote.Signature, error) {
+	if req.Signature != "" && req.Bundle != "" {
+		return promote.Signature{}, promote.Errorf(promote.Invalid, "give a signature or a bundle, not both")
+	}
+	if len(s.cfg.TrustedKeys) == 0 {
+		return promote.Signature{}, promote.Errorf(promote.Invalid, "the pipeline trusts no keys (trustedKeys in promote.yaml), so no signature can be verified")
+	}
+	sig := promote.Signature{Signature: req.Signature, Bundle: req.Bundle}
+	var last error
+	for _, k := range s.cfg.TrustedKeys {
+		var err error
+		if req.Signature != "" {
+			err = signature.Verify(k.Key, digest, []byte(req.Signature))
+		} else {
+			err = signature.VerifyBundle(k.Key, digest, []byte(req.Bundle))
+		}
+		if err == nil {
+			sig.Verified, sig.KeyID = true, k.ID
+			return sig, nil
+		}
+		last = err
+		if !errors.Is(err, signature.ErrMismatch) {
+			break // malformed: no other key will do better
+		}
+	}
+	return promote.Signature{}, promote.Errorf(promote.Invalid, "the signature over %s does not verify with any trusted key: %v", fmt.Sprintf("sha256:%x", digest), last)
+}
+
+// Version returns one version.
+func (s *Service) Version(ctx context.Context, model, version string) (promote.Version, error) {
+	var out promote.Version
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		out, err = tx.Version(model, version)
+		return err
+	})
+	return out, err
+}
+
+// Versions lists a model's versions, newest first.
+func (s *Service) Versions(ctx context.Context, model string) ([]promote.Version, error) {
+	var out []promote.Version
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		if _, err = tx.Model(model); err != nil {
+			return err
+		}
+		out, err = tx.Versions(model)
+		return err
+	})
+	return out, err
+}
+
+// RejectVersion rejects a version for good: it is put on hold in every
+// environment and its queued promotions are cancelled.
+func (s *Service) RejectVersion(ctx context.Context, who promote.Principal, model, version, reason string) (promote.Version, error) {
+	if err := authorize(who, promote.RoleApprover, "rejecting a version"); err != nil {
+		return promote.Version{}, err
+	}
+	if strings.TrimSpace(reason) == "" {
+		return promote.Version{}, promote.Errorf(promote.Invalid, "a rejection needs a reason")
+	}
+	var v promote.Version
+	err := s.store.Update(ctx, func(tx promote.Tx) error {
+		now := s.clock()
+		var err error
+		if v, err = tx.Version(model, version); err != nil {
+			return err
+		}
+		if v.Rejected {
+			return promote.Errorf(promote.Conflict, "version %s of %s was already rejected by %s", version, model, v.RejectedBy)
+		}
+		if err := tx.RejectVersion(model, version, who.Name, reason, now); err != nil {
+			return err
+		}
+		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionVersionRejected, Model: model,
+			Version: version, Digest: v.Digest, Decision: "rejected", Reasons: reasonsJSON(reason)}); err != nil {
+			return err
+		}
+		queued, err := tx.Promotions(promote.PromotionFilter{Model: model, Version: version, ActiveOnly: true})
+		if err != nil {
+			return err
+		}
+		for _, p := range queued {
+			if p.State.Queued() {
+				if err := s.transition(tx, &p, promote.EventCancelled, "version rejected by "+who.Name+": "+reason, who.Name, now, nil); err != nil {
+					return err
+				}
+			}
+		}
+		for _, env := range s.cfg.Pipeline.Names() {
+			if _, err := s.addHold(tx, promote.Hold{Model: model, Version: version, Environment: env,
+				Reason: "version rejected by " + who.Name + ": " + reason, SetBy: who.Name, SetAt: now}); err != nil {
+				return err
+			}
+		}
+		v, err = tx.Version(model, version)
+		return err
+	})
+	return v, err
+}
