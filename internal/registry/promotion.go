@@ -241,7 +241,11 @@ func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision,
 				return PromotionView{}, err
 			}
 		}
-		if err := s.transition(tx, &p, promote.EventApproved, "", who.Name, now, nil); err != nil {
+		why := "allowed by the gate; no approval needed"
+		if names := approverNames(approvals); len(names) > 0 {
+			why = "approved by " + strings.Join(names, ", ")
+		}
+		if err := s.transition(tx, &p, promote.EventApproved, why, who.Name, now, nil); err != nil {
 			return PromotionView{}, err
 		}
 		if err := s.complete(tx, &p, who.Name, now); err != nil {

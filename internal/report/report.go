@@ -70,7 +70,19 @@ func Text(w io.Writer, g Gate) error {
 		b.WriteString(", no baseline")
 	}
 	b.WriteString("\n\n")
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	Results(&b, g.Decision)
+	b.WriteString("\n")
+	b.WriteString(Summary(g.Decision))
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Results writes a decision's rules as a table (rule, candidate, baseline,
+// actual, threshold, verdict), then the reason of every result that did
+// not pass.
+func Results(w io.Writer, d *policy.Decision) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tCANDIDATE\tBASELINE\tACTUAL\tTHRESHOLD\tVERDICT")
 	var walk func(rs []policy.Result, indent string)
 	walk = func(rs []policy.Result, indent string) {
@@ -80,7 +92,7 @@ func Text(w io.Writer, g Gate) error {
 			walk(r.Children, indent+"  ")
 		}
 	}
-	walk(g.Results, "")
+	walk(d.Results, "")
 	tw.Flush()
 	var reasons []string
 	var explain func(rs []policy.Result, indent string)
@@ -92,17 +104,10 @@ func Text(w io.Writer, g Gate) error {
 			}
 		}
 	}
-	explain(g.Results, "  ")
+	explain(d.Results, "  ")
 	if len(reasons) > 0 {
-		b.WriteString("\n")
-		b.WriteString(strings.Join(reasons, "\n"))
-		b.WriteString("\n")
+		fmt.Fprintf(w, "\n%s\n", strings.Join(reasons, "\n"))
 	}
-	b.WriteString("\n")
-	b.WriteString(Summary(g.Decision))
-	b.WriteString("\n")
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // Summary is the one-line verdict: ALLOWED or BLOCKED with the counts.

@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/promote"
+)
+
+func newAuditCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "Read, verify and export the hash-chained audit log"}
+	f := addClientFlags(cmd)
+	var filter promote.AuditFilter
+	list := &cobra.Command{
+		Use: "list", Short: "List audit events, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			evs, err := c.AuditEvents(cmd.Context(), filter)
+			if err != nil {
+				return clientError(err)
+			}
+			return f.render(s.out, evs, func(tw *tabwriter.Writer) {
+				row(tw, "SEQ", "TIME", "ACTOR", "ACTION", "MODEL", "VERSION", "ENV", "DECISION", "PROMOTION")
+				for _, e := range evs {
+					row(tw, fmt.Sprint(e.Seq), when(e.Time), e.Actor, e.Action, e.Model, e.Version, e.Environment, e.Decision, e.PromotionID)
+				}
+			})
+		},
+	}
+	fl := list.Flags()
+	fl.StringVar(&filter.Model, "model", "", "only this model")
+	fl.StringVar(&filter.Environment, "env", "", "only this environment")
+	fl.StringVar(&filter.PromotionID, "promotion", "", "only this promotion")
+	fl.StringVar(&filter.Action, "action", "", "only this action (e.g. promotion.state)")
+	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only events before this sequence number (paging)")
+	fl.IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
+
+	cfg := defaultServerConfig()
+	cfg.env(getenv)
+	var exportFile string
+	var local bool
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Recompute the hash chain and name the first broken link (exit 1 if broken)",
+		Long: `Recompute every event's hash in sequence order and name the first link that does not
+hold: an event modified, deleted, reordered or inserted. By default the server verifies
+its store; --export FILE verifies an export offline; --local verifies the store named by
+--data or --database directly. Keep the head sequence number and hash it prints: a later
+verification that disagrees reveals a rewritten or truncated log.`,
+		Example: `  promote audit verify
+  promote audit export > audit.jsonl && promote audit verify --export audit.jsonl
+  promote audit verify --local --data ./promote-data`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var res audit.Result
+			var err error
+			switch {
+			case exportFile != "":
+				file, ferr := os.Open(exportFile)
+				if ferr != nil {
+					return usageError(fmt.Errorf("export: %w", pathError(ferr)))
+				}
+				res, err = audit.VerifyExport(file)
+				file.Close()
+				if err != nil {
+					return usageError(fmt.Errorf("export %s: %w", exportFile, err))
+				}
+			case local:
+				if err := cfg.validate(); err != nil {
+					return usageError(err)
+				}
+				store, err := openStore(cmd.Context(), cfg)
+				if err != nil {
+					return err
+				}
+				defer store.Close()
+				if res, err = audit.Verify(cmd.Context(), store); err != nil {
+					return err
+				}
+			default:
+				c, err := f.client()
+				if err != nil {
+					return err
+				}
+				if res, err = c.VerifyAudit(cmd.Context()); err != nil {
+					return clientError(err)
+				}
+			}
+			if err := f.render(s.out, res, func(tw *tabwriter.Writer) { verifyText(tw, res) }); err != nil {
+				return err
+			}
+			if !res.OK {
+				return &exitError{code: ExitBlocked, silent: true}
+			}
+			return nil
+		},
+	}
+	verify.Flags().StringVar(&exportFile, "export", "", "verify this export `FILE` (JSON Lines) offline")
+	verify.Flags().BoolVar(&local, "local", false, "verify the store directly (--data or --database)")
+	verify.Flags().StringVar(&cfg.Data, "data", cfg.Data, "data `DIR` of the SQLite store, with --local")
+	verify.Flags().StringVar(&cfg.Database, "database", cfg.Database, "PostgreSQL `DSN`, with --local")
+	verify.MarkFlagsMutuallyExclusive("export", "local")
+
+	var out string
+	export := &cobra.Command{
+		Use: "export", Short: "Export the audit log as JSON Lines that verify offline", Args: cobra.NoArgs,
+		Example: `  promote audit export -f audit.jsonl`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			var w io.Writer = s.out
+			if out != "" && out != "-" {
+				file, err := os.Create(out)
+				if err != nil {
+					return usageError(fmt.Errorf("export file: %w", pathError(err)))
+				}
+				defer file.Close()
+				w = file
+			}
+			n, err := c.ExportAudit(cmd.Context(), w)
+			if err != nil {
+				return clientError(err)
+			}
+			if out != "" && out != "-" {
+				fmt.Fprintf(s.err, "Exported %d events to %s\n", n, out)
+			}
+			return nil
+		},
+	}
+	export.Flags().StringVarP(&out, "file", "f", "", "write to `FILE` instead of standard output")
+	cmd.AddCommand(list, verify, export)
+	return cmd
+}
+
+func verifyText(tw *tabwriter.Writer, res audit.Result) {
+	if res.OK {
+		fmt.Fprintf(tw, "OK: %d events, the chain is intact\nhead: seq %d, hash %s\n", res.Events, res.HeadSeq, res.HeadHash)
+		return
+	}
+	fmt.Fprintf(tw, "BROKEN at event %d (%s): %s\n", res.Broken.Seq, res.Broken.Kind, res.Broken.Message)
+	fmt.Fprintf(tw, "the chain holds up to event %d\n", res.HeadSeq)
+}

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promote-ml/promote/internal/httpapi"
+)
+
+// clientFlags are the flags of every command that talks to a server.
+type clientFlags struct {
+	server string
+	token  string
+	output string
+}
+
+// addClientFlags adds --server, --token and --output to cmd, defaulting
+// from PROMOTE_SERVER and PROMOTE_TOKEN.
+func addClientFlags(cmd *cobra.Command) *clientFlags {
+	f := &clientFlags{server: "http://127.0.0.1:8080", output: "table"}
+	if v := getenv("PROMOTE_SERVER"); v != "" {
+		f.server = v
+	}
+	f.token = getenv("PROMOTE_TOKEN")
+	fl := cmd.PersistentFlags()
+	fl.StringVar(&f.server, "server", f.server, "Promote server `URL` ($PROMOTE_SERVER)")
+	fl.StringVar(&f.token, "token", f.token, "API token ($PROMOTE_TOKEN)")
+	fl.StringVarP(&f.output, "output", "o", f.output, "output format: table or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return f
+}
+
+// client checks the flags and returns an API client.
+func (f *clientFlags) client() (*httpapi.Client, error) {
+	if f.output != "table" && f.output != "json" {
+		return nil, usageErrorf("--output %q: want table or json", f.output)
+	}
+	if f.token == "" {
+		return nil, usageErrorf("no token: pass --token or set PROMOTE_TOKEN (an admin makes one with 'promote token create')")
+	}
+	return httpapi.NewClient(f.server, f.token, nil), nil
+}
+
+// clientError maps a client error to an exit code: an unreachable server
+// is a failure (1), domain errors as serviceError says.
+func clientError(err error) error {
+	var ue *httpapi.UnreachableError
+	if errors.As(err, &ue) {
+		return &exitError{code: ExitBlocked, err: err}
+	}
+	return serviceError(err)
+}
+
+// render writes v as JSON, or calls table to write it for people.
+func (f *clientFlags) render(w io.Writer, v any, table func(tw *tabwriter.Writer)) error {
+	if f.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+// row writes tab-separated cells, "-" for empty ones.
+func row(tw io.Writer, cells ...string) {
+	for i, c := range cells {
+		if c == "" {
+			cells[i] = "-"
+		}
+	}
+	fmt.Fprintln(tw, strings.Join(cells, "\t"))
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19] + "…"
+	}
+	return d
+}

@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/promote-ml/promote/internal/pipeline"
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/postgres"
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/signature"
+	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/promote"
+)
+
+// serverConfig is everything a command that runs the service locally
+// needs: defaults, then PROMOTE_* environment variables, then flags.
+type serverConfig struct {
+	Data          string   // SQLite data directory (the embedded default)
+	Database      string   // PostgreSQL DSN; when set, Data is not used
+	Pipeline      string   // promote.yaml
+	Addr          string   // where serve listens
+	ArtifactRoots []string // directories whose files the server may hash
+	LogLevel      string
+}
+
+func defaultServerConfig() serverConfig {
+	return serverConfig{Data: "promote-data", Pipeline: "promote.yaml", Addr: "127.0.0.1:8080", LogLevel: "info"}
+}
+
+// env applies PROMOTE_* variables over the defaults.
+func (c *serverConfig) env(getenv func(string) string) {
+	for name, dst := range map[string]*string{
+		"PROMOTE_DATA": &c.Data, "PROMOTE_DATABASE": &c.Database, "PROMOTE_PIPELINE": &c.Pipeline,
+		"PROMOTE_ADDR": &c.Addr, "PROMOTE_LOG_LEVEL": &c.LogLevel,
+	} {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	if v := getenv("PROMOTE_ARTIFACT_ROOTS"); v != "" {
+		c.ArtifactRoots = filepath.SplitList(v)
+	}
+}
+
+// storeFlags adds the flags that choose the store and the pipeline.
+func (c *serverConfig) storeFlags(fl *pflag.FlagSet) {
+	fl.StringVar(&c.Data, "data", c.Data, "data `DIR` for the embedded SQLite store ($PROMOTE_DATA)")
+	fl.StringVar(&c.Database, "database", c.Database, "PostgreSQL `DSN` (postgres://…) instead of SQLite ($PROMOTE_DATABASE)")
+	fl.StringVar(&c.Pipeline, "pipeline", c.Pipeline, "pipeline `FILE`: environments, policies, trusted keys ($PROMOTE_PIPELINE)")
+}
+
+// validate reports every problem at once.
+func (c *serverConfig) validate() error {
+	var errs []error
+	if c.Database == "" && c.Data == "" {
+		errs = append(errs, errors.New("--data or --database: one is needed"))
+	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		errs = append(errs, fmt.Errorf("--database %q: want a postgres:// URL", redactDSN(c.Database)))
+	}
+	if c.Pipeline == "" {
+		errs = append(errs, errors.New("--pipeline is empty"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	for _, r := range c.ArtifactRoots {
+		if !filepath.IsAbs(r) {
+			errs = append(errs, fmt.Errorf("--artifact-root %q: want an absolute path", r))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// redactDSN hides a password in a DSN so that it never reaches a log or an
+// error message.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		rest := dsn[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+				return dsn[:i+3] + rest[:colon] + ":xxxxx" + rest[at:]
+			}
+		}
+	}
+	return dsn
+}
+
+// openStore opens PostgreSQL when a DSN is configured, else SQLite.
+func openStore(ctx context.Context, c serverConfig) (promote.Store, error) {
+	if c.Database != "" {
+		db, err := postgres.Open(ctx, c.Database)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL %s: %w", redactDSN(c.Database), err)
+		}
+		return db, nil
+	}
+	db, err := sqlite.Open(ctx, c.Data)
+	if err != nil {
+		return nil, fmt.Errorf("open the data directory %s: %w", c.Data, err)
+	}
+	return db, nil
+}
+
+// loadPipeline reads the pipeline file and everything it names (policies
+// and trusted keys, relative to the pipeline file), and compiles each
+// environment's gate. Problems are bad input.
+func loadPipeline(path string) (*pipeline.Pipeline, map[string]*policy.Gate, []registry.TrustedKey, error) {
+	data, err := readInput(path, "pipeline")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pl, err := pipeline.Parse(path, data)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dir := filepath.Dir(path)
+	rel := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	gates := map[string]*policy.Gate{}
+	loaded := map[string]*policy.Policy{}
+	var errs []error
+	for _, e := range pl.Environments {
+		file := rel(e.Policy)
+		pol, ok := loaded[file]
+		if !ok {
+			data, err := readInput(file, "policy")
+			if err != nil {
+				errs = append(errs, fmt.Errorf("environment %s: %w", e.Name, err))
+				continue
+			}
+			if pol, err = policy.Load(file, data); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			loaded[file] = pol
+		}
+		g, err := pol.Gate(e.Name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("environment %s: %w", e.Name, err))
+			continue
+		}
+		gates[e.Name] = g
+	}
+	var keys []registry.TrustedKey
+	for _, k := range pl.TrustedKeys {
+		data, err := readInput(rel(k), "trusted key")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		pub, err := signature.ParsePublicKey(data)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("trusted key %s: %w", k, err))
+			continue
+		}
+		keys = append(keys, registry.TrustedKey{ID: k, Key: pub})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, nil, err
+	}
+	return pl, gates, keys, nil
+}
+
+// openService opens the store and builds the registry service over it. The
+// caller closes the store.
+func openService(ctx context.Context, c serverConfig, log *slog.Logger) (*registry.Service, promote.Store, error) {
+	if err := c.validate(); err != nil {
+		return nil, nil, usageError(err)
+	}
+	pl, gates, keys, err := loadPipeline(c.Pipeline)
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	roots := c.ArtifactRoots
+	if len(roots) == 0 {
+		if wd, err := os.Getwd(); err == nil {
+			roots = []string{wd}
+		}
+	}
+	store, err := openStore(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, TrustedKeys: keys, ArtifactRoots: roots, Logger: log})
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return svc, store, nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

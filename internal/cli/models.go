@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promote-ml/promote/internal/httpapi"
+)
+
+func newModelsCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{Use: "models", Short: "List, create and show registered models"}
+	f := addClientFlags(cmd)
+	var description string
+	create := &cobra.Command{
+		Use: "create NAME", Short: "Register a model", Args: cobra.ExactArgs(1),
+		Example: `  promote models create credit-risk --description "Loan default classifier"`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			m, err := c.CreateModel(cmd.Context(), args[0], description)
+			if err != nil {
+				return clientError(err)
+			}
+			return f.render(s.out, m, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "Model %s registered by %s\n", m.Name, m.CreatedBy) })
+		},
+	}
+	create.Flags().StringVar(&description, "description", "", "what the model does")
+	list := &cobra.Command{
+		Use: "list", Short: "List models", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			models, err := c.Models(cmd.Context())
+			if err != nil {
+				return clientError(err)
+			}
+			return f.render(s.out, models, func(tw *tabwriter.Writer) {
+				row(tw, "MODEL", "DESCRIPTION", "CREATED BY", "CREATED")
+				for _, m := range models {
+					row(tw, m.Name, m.Description, m.CreatedBy, when(m.CreatedAt))
+				}
+			})
+		},
+	}
+	show := &cobra.Command{
+		Use: "show NAME", Short: "Show a model and where it stands", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.Model(cmd.Context(), args[0])
+			if err != nil {
+				return clientError(err)
+			}
+			return f.render(s.out, d, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "Model %s: %s\n\n", d.Model.Name, d.Model.Description)
+				statusTable(tw, d)
+			})
+		},
+	}
+	cmd.AddCommand(list, create, show)
+	return cmd
+}
+
+// statusTable writes the live version per environment, active promotions
+// and holds.
+func statusTable(tw *tabwriter.Writer, d httpapi.ModelDetail) {
+	st := d.Status
+	row(tw, "ENVIRONMENT", "LIVE", "SINCE", "BY", "PROMOTION")
+	for _, env := range st.Environments {
+		l, ok := st.Live[env]
+		if !ok {
+			row(tw, env, "", "", "", "")
+			continue
+		}
+		row(tw, env, l.Version, when(l.SetAt), l.SetBy, l.PromotionID)
+	}
+	if len(st.Promotions) > 0 {
+		fmt.Fprintln(tw)
+		row(tw, "ACTIVE PROMOTION", "VERSION", "TO", "STATE", "REQUESTED BY")
+		for _, p := range st.Promotions {
+			row(tw, p.ID, p.Version, p.Environment, string(p.State), p.RequestedBy)
+		}
+	}
+	if len(st.Holds) > 0 {
+		fmt.Fprintln(tw)
+		row(tw, "HOLD", "VERSION", "ENVIRONMENT", "SET BY", "REASON")
+		holds := st.Holds
+		sort.Slice(holds, func(i, j int) bool { return holds[i].ID < holds[j].ID })
+		for _, h := range holds {
+			row(tw, fmt.Sprint(h.ID), h.Version, h.Environment, h.SetBy, h.Reason)
+		}
+	}
+}
+
+func newStatusCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "status MODEL", Short: "Show a model's live version in every environment, its active promotions and holds",
+		Args: cobra.ExactArgs(1),
+	}
+	f := addClientFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		st, err := c.Status(cmd.Context(), args[0])
+		if err != nil {
+			return clientError(err)
+		}
+		return f.render(s.out, st, func(tw *tabwriter.Writer) { statusTable(tw, httpapi.ModelDetail{Status: st}) })
+	}
+	return cmd
+}
+
+func newHistoryCmd(s *streams) *cobra.Command {
+	var env string
+	cmd := &cobra.Command{
+		Use: "history MODEL --env ENV", Short: "Show every change of a model's live version in an environment",
+		Args: cobra.ExactArgs(1),
+	}
+	f := addClientFlags(cmd)
+	cmd.Flags().StringVar(&env, "env", "", "environment")
+	_ = cmd.MarkFlagRequired("env")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		h, err := c.History(cmd.Context(), args[0], env)
+		if err != nil {
+			return clientError(err)
+		}
+		return f.render(s.out, h, func(tw *tabwriter.Writer) {
+			row(tw, "WHEN", "VERSION", "BY", "PROMOTION", "REASON")
+			for _, l := range h {
+				row(tw, when(l.SetAt), l.Version, l.SetBy, l.PromotionID, l.Reason)
+			}
+		})
+	}
+	return cmd
+}

@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/report"
+	"github.com/promote-ml/promote/promote"
+)
+
+func newPromotionsCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{Use: "promotions", Aliases: []string{"promotion"}, Short: "List and show promotions"}
+	f := addClientFlags(cmd)
+	var filter promote.PromotionFilter
+	var state string
+	list := &cobra.Command{
+		Use: "list", Short: "List promotions, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			if state != "" {
+				filter.States = []promote.State{promote.State(state)}
+			}
+			ps, err := c.Promotions(cmd.Context(), filter)
+			if err != nil {
+				return clientError(err)
+			}
+			return f.render(s.out, ps, func(tw *tabwriter.Writer) {
+				row(tw, "ID", "MODEL", "VERSION", "TO", "STATE", "REQUESTED BY", "REQUESTED", "REASON")
+				for _, p := range ps {
+					row(tw, p.ID, p.Model, p.Version, p.Environment, string(p.State), p.RequestedBy, when(p.RequestedAt), p.Reason)
+				}
+			})
+		},
+	}
+	fl := list.Flags()
+	fl.StringVar(&filter.Model, "model", "", "only this model")
+	fl.StringVar(&filter.Environment, "env", "", "only this environment")
+	fl.StringVar(&state, "state", "", "only this state")
+	fl.BoolVar(&filter.ActiveOnly, "active", false, "only active promotions")
+	fl.IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
+	show := &cobra.Command{
+		Use: "show ID", Short: "Show a promotion: the gate's results, approvals and state", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			v, err := c.Promotion(cmd.Context(), args[0])
+			if err != nil {
+				return clientError(err)
+			}
+			return f.render(s.out, v, func(tw *tabwriter.Writer) { promotionView(s.out, tw, v) })
+		},
+	}
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+// promotionView writes a promotion for a person: what, where, state, the
+// gate's table and the approvals.
+func promotionView(w io.Writer, tw *tabwriter.Writer, v registry.PromotionView) {
+	fmt.Fprintf(tw, "Promotion %s: %s %s → %s\n", v.ID, v.Model, v.Version, v.Environment)
+	row(tw, "State", string(v.State))
+	if v.Reason != "" {
+		row(tw, "Reason", v.Reason)
+	}
+	row(tw, "Digest", v.Digest)
+	row(tw, "Baseline", v.Baseline)
+	row(tw, "Requested", when(v.RequestedAt)+" by "+v.RequestedBy)
+	if v.Override {
+		row(tw, "Freeze override", "yes")
+	}
+	for _, a := range v.Approvals {
+		word := "approved"
+		if !a.Approve {
+			word = "rejected"
+		}
+		row(tw, "Approval", fmt.Sprintf("%s %s at %s %s", a.Approver, word, when(a.At), a.Comment))
+	}
+	tw.Flush()
+	if v.Gate != nil {
+		fmt.Fprintln(w)
+		report.Results(w, v.Gate)
+		summary := report.Summary(v.Gate)
+		if v.State == promote.StateAwaitingApproval {
+			summary = "AWAITING APPROVAL: every other rule holds; " + strings.TrimPrefix(v.Reason, "awaiting approval: ")
+		}
+		fmt.Fprintf(w, "\n%s\n", summary)
+	}
+}
+
+func newRequestCmd(s *streams) *cobra.Command {
+	var req registry.PromoteRequest
+	cmd := &cobra.Command{
+		Use:   "request MODEL VERSION --to ENV",
+		Short: "Request a promotion: the environment's gate runs against its live version",
+		Long: `Request that a version enter an environment. The environment's policy is evaluated
+against the version live there now (the baseline), after its preconditions: the version
+must not be rejected or on hold, must have succeeded in the upstream environment and
+soaked there, and the environment must not be frozen (an admin may --override with a
+--reason). The answer is the decision: blocked (exit 1), awaiting approval, or live.`,
+		Example: `  promote request credit-risk 2 --to staging
+  promote request credit-risk 2 --to prod --override --reason "regulatory fix, approved by risk"`,
+		Args: cobra.ExactArgs(2),
+	}
+	f := addClientFlags(cmd)
+	cmd.Flags().StringVar(&req.Environment, "to", "", "target environment")
+	cmd.Flags().BoolVar(&req.Override, "override", false, "promote through a freeze window (admin, needs --reason)")
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "why the override")
+	_ = cmd.MarkFlagRequired("to")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		req.Model, req.Version = args[0], args[1]
+		v, err := c.RequestPromotion(cmd.Context(), req)
+		if err != nil {
+			return clientError(err)
+		}
+		if err := f.render(s.out, v, func(tw *tabwriter.Writer) { promotionView(s.out, tw, v) }); err != nil {
+			return err
+		}
+		if v.State == promote.StateBlocked {
+			return &exitError{code: ExitBlocked, silent: true}
+		}
+		return nil
+	}
+	return cmd
+}
+
+func newApproveCmd(s *streams) *cobra.Command {
+	var req registry.ApproveRequest
+	cmd := &cobra.Command{
+		Use:   "approve PROMOTION",
+		Short: "Approve a promotion awaiting approval (bound to its artifact digest)",
+		Long: `Approve a promotion. The approval binds to the artifact digest: pass --digest with the
+digest you reviewed (shown by 'promote promotions show'); without it, the digest of the
+promotion as fetched now is shown and used. You may not approve your own request unless
+the policy allows it, and each person counts once.`,
+		Example: `  promote promotions show pr_1a2b3c4d5e6f7a8b
+  promote approve pr_1a2b3c4d5e6f7a8b --digest sha256:… --comment "metrics reviewed"`,
+		Args: cobra.ExactArgs(1),
+	}
+	f := addClientFlags(cmd)
+	cmd.Flags().StringVar(&req.Digest, "digest", "", "the artifact digest you reviewed")
+	cmd.Flags().StringVar(&req.Comment, "comment", "", "a note for the audit log")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		if req.Digest == "" {
+			p, err := c.Promotion(cmd.Context(), args[0])
+			if err != nil {
+				return clientError(err)
+			}
+			req.Digest = p.Digest
+			fmt.Fprintf(s.err, "Approving %s %s → %s, artifact %s\n", p.Model, p.Version, p.Environment, p.Digest)
+		}
+		v, err := c.Approve(cmd.Context(), args[0], req)
+		if err != nil {
+			return clientError(err)
+		}
+		if err := f.render(s.out, v, func(tw *tabwriter.Writer) { promotionView(s.out, tw, v) }); err != nil {
+			return err
+		}
+		if v.State == promote.StateBlocked {
+			return &exitError{code: ExitBlocked, silent: true}
+		}
+		return nil
+	}
+	return cmd
+}
+
+// newDecisionCmd makes reject and cancel: a promotion ID and a reason.
+func newDecisionCmd(s *streams, use, short string, needReason bool, call func(c clientCall, id, reason string) (registry.PromotionView, error)) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{Use: use + " PROMOTION", Short: short, Args: cobra.ExactArgs(1)}
+	f := addClientFlags(cmd)
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+	if needReason {
+		_ = cmd.MarkFlagRequired("reason")
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		v, err := call(clientCall{cmd, c}, args[0], reason)
+		if err != nil {
+			return clientError(err)
+		}
+		return f.render(s.out, v, func(tw *tabwriter.Writer) { promotionView(s.out, tw, v) })
+	}
+	return cmd
+}
+
+func newRejectCmd(s *streams) *cobra.Command {
+	return newDecisionCmd(s, "reject", "Reject a promotion awaiting approval; the version is put on hold there", true,
+		func(c clientCall, id, reason string) (registry.PromotionView, error) {
+			return c.Reject(c.cmd.Context(), id, reason)
+		})
+}
+
+func newCancelCmd(s *streams) *cobra.Command {
+	return newDecisionCmd(s, "cancel", "Withdraw a promotion that has not started rolling out", false,
+		func(c clientCall, id, reason string) (registry.PromotionView, error) {
+			return c.Cancel(c.cmd.Context(), id, reason)
+		})
+}

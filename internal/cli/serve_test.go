@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is a bytes.Buffer safe to write from the server goroutine
+// while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestServeWalkDevToProd runs `promote serve` on the example pipeline and
+// walks one model from dev to prod with the CLI, as the README does.
+func TestServeWalkDevToProd(t *testing.T) {
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	pipelineFile := filepath.Join(examples, "pipeline", "promote.yaml")
+	data := filepath.Join(dir, "data")
+	token := func(name, role string, extra ...string) string {
+		args := append([]string{"token", "create", "--name", name, "--role", role, "--quiet", "--data", data, "--pipeline", pipelineFile}, extra...)
+		var out, errOut bytes.Buffer
+		if code := Main(context.Background(), args, strings.NewReader(""), &out, &errOut); code != 0 {
+			t.Fatalf("token create %s: exit %d: %s", name, code, errOut.String())
+		}
+		return strings.TrimSpace(out.String())
+	}
+	ci := token("ci", "submitter")
+	lead := token("lena", "approver", "--groups", "ml-lead")
+
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var serveErr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve", "--data", data, "--pipeline", pipelineFile, "--addr", addr, "--artifact-root", examples},
+			strings.NewReader(""), &bytes.Buffer{}, &serveErr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exit %d: %s", code, serveErr.String())
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	server := "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(server + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v\n%s", err, serveErr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cli := func(tok string, args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		args = append(args, "--server", server, "--token", tok)
+		code := Main(context.Background(), args, strings.NewReader(""), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	must := func(want int, tok string, args ...string) string {
+		t.Helper()
+		code, out, errOut := cli(tok, args...)
+		if code != want {
+			t.Fatalf("promote %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out
+	}
+	must(0, ci, "models", "create", "credit-risk", "--description", "Loan default classifier")
+	out := must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", filepath.Join(examples, "model.bin"),
+		"--signature", filepath.Join(examples, "model.bin.sig"), "--metrics", filepath.Join(examples, "candidate.json"), "--code-commit", "abc123")
+	if !strings.Contains(out, "signature verified") {
+		t.Errorf("register: %s", out)
+	}
+	// A metrics file with NaN is refused here, naming the line.
+	bad := filepath.Join(dir, "nan.json")
+	os.WriteFile(bad, []byte("{\n  \"accuracy\": NaN\n}\n"), 0o644)
+	if code, _, errOut := cli(ci, "versions", "register", "credit-risk", "2", "--artifact", filepath.Join(examples, "model.bin"), "--metrics", bad); code != ExitUsage || !strings.Contains(errOut, "nan.json:2:15: accuracy: NaN is not a finite number") {
+		t.Errorf("register with NaN: exit %d, %s", code, errOut)
+	}
+	if out := must(0, ci, "request", "credit-risk", "1", "--to", "dev"); !strings.Contains(out, "succeeded") {
+		t.Errorf("dev: %s", out)
+	}
+	must(0, ci, "request", "credit-risk", "1", "--to", "staging")
+	out = must(0, ci, "request", "credit-risk", "1", "--to", "prod", "-o", "json")
+	var p struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.State != "awaiting_approval" {
+		t.Fatalf("prod request = %s (%v)", out, err)
+	}
+	// The requester may not approve; the ML lead may.
+	if code, _, errOut := cli(ci, "approve", p.ID); code != ExitBlocked || !strings.Contains(errOut, "needs the approver role") {
+		t.Errorf("self approval: exit %d: %s", code, errOut)
+	}
+	if out := must(0, lead, "approve", p.ID, "--comment", "reviewed"); !strings.Contains(out, "State      succeeded") {
+		t.Errorf("approve: %s", out)
+	}
+	status := must(0, ci, "status", "credit-risk")
+	for _, env := range []string{"dev ", "staging ", "prod "} {
+		if !strings.Contains(status, env) {
+			t.Errorf("status lacks %s: %s", env, status)
+		}
+	}
+	if hist := must(0, ci, "history", "credit-risk", "--env", "prod"); !strings.Contains(hist, "lena") || !strings.Contains(hist, p.ID) {
+		t.Errorf("history: %s", hist)
+	}
+	if out := must(0, ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
+		t.Errorf("audit verify: %s", out)
+	}
+	export := filepath.Join(dir, "audit.jsonl")
+	must(0, ci, "audit", "export", "-f", export)
+	if out := must(0, ci, "audit", "verify", "--export", export); !strings.HasPrefix(out, "OK: ") {
+		t.Errorf("offline verify: %s", out)
+	}
+	// A tampered export is caught and named.
+	raw, _ := os.ReadFile(export)
+	os.WriteFile(export, bytes.Replace(raw, []byte(`\"actor\":\"lena\"`), []byte(`\"actor\":\"eve\"`), 1), 0o644)
+	if code, out, _ := cli(ci, "audit", "verify", "--export", export); code != ExitBlocked || !strings.Contains(out, "BROKEN at event") || !strings.Contains(out, "modified") {
+		t.Errorf("tampered export: exit %d: %s", code, out)
+	}
+	if code, _, errOut := cli("prm_wrong", "status", "credit-risk"); code != ExitUsage || !strings.Contains(errOut, "invalid or revoked token") {
+		t.Errorf("wrong token: exit %d: %s", code, errOut)
+	}
+}

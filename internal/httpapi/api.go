@@ -1,0 +1,119 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/promote"
+)
+
+// The API's own bodies: what the registry's types do not already say in
+// JSON. Requests carry no actor: who acts is the token's holder.
+
+// Environment is an environment of the pipeline as the API shows it, in
+// pipeline order.
+type Environment struct {
+	Name string `json:"name"`
+	// From is the upstream environment; "" for the first.
+	From     string         `json:"from,omitempty"`
+	Policy   string         `json:"policy"`
+	Soak     Duration       `json:"soak,omitempty"`
+	Strategy string         `json:"strategy"`
+	Overlay  string         `json:"overlay,omitempty"`
+	Freeze   []FreezeWindow `json:"freeze,omitempty"`
+	// Frozen says whether promotions to the environment are frozen now, and
+	// FrozenReason why.
+	Frozen       bool   `json:"frozen"`
+	FrozenReason string `json:"frozen_reason,omitempty"`
+}
+
+// FreezeWindow is a freeze window as written in promote.yaml: absolute
+// (start, end) or weekly (days, from, to, timezone).
+type FreezeWindow struct {
+	Name     string     `json:"name,omitempty"`
+	Allow    bool       `json:"allow,omitempty"`
+	Start    *time.Time `json:"start,omitempty"`
+	End      *time.Time `json:"end,omitempty"`
+	Days     []string   `json:"days,omitempty"`
+	From     string     `json:"from,omitempty"` // HH:MM
+	To       string     `json:"to,omitempty"`   // HH:MM
+	Timezone string     `json:"timezone,omitempty"`
+}
+
+// Duration is a time.Duration written in JSON as Go writes durations
+// ("24h0m0s").
+type Duration time.Duration
+
+// MarshalJSON writes d as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a string such as \"24h\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ModelDetail is a model with its status.
+type ModelDetail struct {
+	Model  promote.Model   `json:"model"`
+	Status registry.Status `json:"status"`
+}
+
+// CreateModelRequest is the body of POST /models.
+type CreateModelRequest struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// RegisterVersionRequest is the body of POST /models/{model}/versions: a
+// registry.RegisterRequest whose metrics are the metrics.json document as a
+// JSON object and whose bundle is a sigstore bundle as a JSON object or a
+// string. The model comes from the path; when the body names one too, it
+// must be the same.
+type RegisterVersionRequest struct {
+	Model       string          `json:"model,omitempty"`
+	Version     string          `json:"version"`
+	ArtifactURI string          `json:"artifact_uri"`
+	Digest      string          `json:"digest,omitempty"`
+	Size        int64           `json:"size,omitempty"`
+	Signature   string          `json:"signature,omitempty"`
+	Bundle      json.RawMessage `json:"bundle,omitempty"`
+	Metrics     json.RawMessage `json:"metrics,omitempty"`
+	Lineage     promote.Lineage `json:"lineage"`
+}
+
+// ReasonRequest is the body of the routes that end or clear something and
+// record why.
+type ReasonRequest struct {
+	Reason string `json:"reason"`
+}
+
+// HoldRequest is the body of POST /holds.
+type HoldRequest struct {
+	Model       string `json:"model"`
+	Version     string `json:"version"`
+	Environment string `json:"environment"`
+	Reason      string `json:"reason"`
+}
+
+// TokenCreated is the answer to POST /tokens: the token and its secret,
+// which is shown this once.
+type TokenCreated struct {
+	Secret string        `json:"secret"`
+	Token  promote.Token `json:"token"`
+}
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status string `json:"status"`
+}

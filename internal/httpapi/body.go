@@ -1,0 +1,249 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// writeJSON writes v as the JSON body of a response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Every value written is one of ours and encodes; should one not,
+		// say so rather than send half a body.
+		buf.Reset()
+		fmt.Fprintf(&buf, `{"error":{"code":"internal","message":"encode response: %s"}}`+"\n", jsonEscape(err.Error()))
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func jsonEscape(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
+}
+
+// decode reads the request's JSON body into v: the content type must be
+// application/json, the body at most MaxBodyBytes, one object with no field
+// v lacks and nothing after it. Every failure names what was wrong.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		if ct == "" {
+			ct = "none"
+		}
+		return errorStatus(http.StatusUnsupportedMediaType, promote.Invalid, "request body must be application/json (Content-Type is %s)", ct)
+	}
+	limit := s.opts.MaxBodyBytes
+	if r.ContentLength > limit {
+		return tooLarge(limit)
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err, limit)
+	}
+	// One object and nothing more: trailing data is a malformed request,
+	// not something to ignore.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(limit)
+		}
+		return invalid("request body has data after the JSON object (at byte %d)", dec.InputOffset())
+	}
+	return nil
+}
+
+func tooLarge(limit int64) error {
+	return errorStatus(http.StatusRequestEntityTooLarge, promote.Invalid, "request body is larger than the limit of %d bytes (%s)", limit, byteSize(limit))
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// bodyError turns a decoding error into a message that names the field or
+// the byte where the body went wrong.
+func bodyError(err error, limit int64) error {
+	var (
+		mbe *http.MaxBytesError
+		se  *json.SyntaxError
+		ute *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return tooLarge(limit)
+	case errors.Is(err, io.EOF):
+		return invalid("request body is empty; want a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid("malformed JSON: the body ends before the object does")
+	case errors.As(err, &se):
+		return invalid("malformed JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
+	case errors.As(err, &ute):
+		field := ute.Field
+		if field == "" {
+			return invalid("request body: want a JSON object, got %s", ute.Value)
+		}
+		return invalid("field %s: want %s, got %s", field, jsonKind(ute.Type.Kind().String()), ute.Value)
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return invalid("unknown field %s in the request body", f)
+	}
+	var pe *promote.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return invalid("malformed request body: %s", strings.TrimPrefix(msg, "json: "))
+}
+
+func jsonKind(goKind string) string {
+	switch {
+	case goKind == "string":
+		return "a string"
+	case goKind == "bool":
+		return "a boolean"
+	case strings.HasPrefix(goKind, "int"), strings.HasPrefix(goKind, "uint"), strings.HasPrefix(goKind, "float"):
+		return "a number"
+	case goKind == "slice", goKind == "array":
+		return "an array"
+	}
+	return "an object"
+}
+
+// pathName returns the path value key, checked as a name: a path-like
+// value such as ../x is a 400 naming the field.
+func pathName(r *http.Request, key, what string) (string, error) {
+	v := r.PathValue(key)
+	if err := promote.ValidateName(what, v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// query reads a request's query parameters, refusing any it does not know
+// (a typo in a filter would otherwise widen the answer silently) and any
+// given twice.
+type query struct {
+	values url.Values
+	err    error
+}
+
+func newQuery(r *http.Request, allowed ...string) *query {
+	q := &query{values: r.URL.Query()}
+	for k, v := range q.values {
+		if !slices.Contains(allowed, k) {
+			if len(allowed) == 0 {
+				q.err = invalid("unknown query parameter %q: this route takes none", k)
+			} else {
+				q.err = invalid("unknown query parameter %q (known: %s)", k, strings.Join(allowed, ", "))
+			}
+			return q
+		}
+		if len(v) > 1 {
+			q.err = invalid("query parameter %q given %d times; give it once", k, len(v))
+			return q
+		}
+	}
+	return q
+}
+
+func (q *query) str(key string) string { return q.values.Get(key) }
+
+// name reads an optional name parameter.
+func (q *query) name(key, what string) string {
+	v := q.values.Get(key)
+	if v == "" || q.err != nil {
+		return v
+	}
+	if err := promote.ValidateName(what, v); err != nil {
+		q.err = err
+	}
+	return v
+}
+
+func (q *query) boolean(key string) bool {
+	v := q.values.Get(key)
+	if v == "" || q.err != nil {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		q.err = invalid("query parameter %s: %q is not true or false", key, v)
+	}
+	return b
+}
+
+// MaxLimit bounds the page size of a listing.
+const MaxLimit = 1000
+
+func (q *query) limit() int {
+	v := q.values.Get("limit")
+	if v == "" || q.err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxLimit {
+		q.err = invalid("query parameter limit: %q is not a number from 1 to %d", v, MaxLimit)
+	}
+	return n
+}
+
+func (q *query) int64(key string) int64 {
+	v := q.values.Get(key)
+	if v == "" || q.err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		q.err = invalid("query parameter %s: %q is not a non-negative integer", key, v)
+	}
+	return n
+}
+
+// states reads a comma-separated list of promotion states.
+func (q *query) states(key string) []promote.State {
+	v := q.values.Get(key)
+	if v == "" || q.err != nil {
+		return nil
+	}
+	var out []promote.State
+	for part := range strings.SplitSeq(v, ",") {
+		st := promote.State(strings.TrimSpace(part))
+		if !slices.Contains(promote.States, st) {
+			names := make([]string, len(promote.States))
+			for i, s := range promote.States {
+				names[i] = string(s)
+			}
+			q.err = invalid("query parameter %s: %q is not a state (%s)", key, st, strings.Join(names, ", "))
+			return nil
+		}
+		out = append(out, st)
+	}
+	return out
+}

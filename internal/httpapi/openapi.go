@@ -1,0 +1,668 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// The OpenAPI 3.0 document of the API, written by hand as a Go value: the
+// route table in routes.go and this document are kept equal by a test, and
+// the schemas are checked against the Go types' JSON fields by another.
+
+// Document is an OpenAPI 3.0 document (the parts this API uses).
+type Document struct {
+	OpenAPI    string                           `json:"openapi"`
+	Info       Info                             `json:"info"`
+	Servers    []ServerURL                      `json:"servers"`
+	Security   []SecurityRequirement            `json:"security"`
+	Tags       []Tag                            `json:"tags,omitempty"`
+	Paths      map[string]map[string]*Operation `json:"paths"`
+	Components Components                       `json:"components"`
+}
+
+// Info is the document's info object.
+type Info struct {
+	Title       string `json:"title"`
+	Version     string `json:"version"`
+	Description string `json:"description,omitempty"`
+}
+
+// ServerURL is where the API is served; "/" is the server that serves the
+// document.
+type ServerURL struct {
+	URL string `json:"url"`
+}
+
+// Tag groups operations.
+type Tag struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// SecurityRequirement names the security schemes an operation needs.
+type SecurityRequirement map[string][]string
+
+// Operation is one method on one path.
+type Operation struct {
+	OperationID string               `json:"operationId"`
+	Summary     string               `json:"summary"`
+	Description string               `json:"description,omitempty"`
+	Tags        []string             `json:"tags,omitempty"`
+	Parameters  []*Parameter         `json:"parameters,omitempty"`
+	RequestBody *RequestBody         `json:"requestBody,omitempty"`
+	Responses   map[string]*Response `json:"responses"`
+	// Security overrides the document's: an empty list makes the
+	// operation public.
+	Security *[]SecurityRequirement `json:"security,omitempty"`
+}
+
+// Parameter is a path or query parameter.
+type Parameter struct {
+	Name        string  `json:"name"`
+	In          string  `json:"in"`
+	Required    bool    `json:"required,omitempty"`
+	Description string  `json:"description,omitempty"`
+	Schema      *Schema `json:"schema"`
+}
+
+// RequestBody is an operation's body.
+type RequestBody struct {
+	Required bool                 `json:"required"`
+	Content  map[string]MediaType `json:"content"`
+}
+
+// MediaType is the schema of a body in one content type.
+type MediaType struct {
+	Schema *Schema `json:"schema"`
+}
+
+// Response is one status's answer, or a reference to a shared one.
+type Response struct {
+	Ref         string               `json:"$ref,omitempty"`
+	Description string               `json:"description,omitempty"`
+	Headers     map[string]*Header   `json:"headers,omitempty"`
+	Content     map[string]MediaType `json:"content,omitempty"`
+}
+
+// Header is a response header.
+type Header struct {
+	Description string  `json:"description,omitempty"`
+	Schema      *Schema `json:"schema"`
+}
+
+// Schema is an OpenAPI 3.0 schema object (the parts this API uses).
+type Schema struct {
+	Ref                  string             `json:"$ref,omitempty"`
+	Type                 string             `json:"type,omitempty"`
+	Format               string             `json:"format,omitempty"`
+	Description          string             `json:"description,omitempty"`
+	Enum                 []string           `json:"enum,omitempty"`
+	Pattern              string             `json:"pattern,omitempty"`
+	MinLength            *int               `json:"minLength,omitempty"`
+	MaxLength            *int               `json:"maxLength,omitempty"`
+	Minimum              *float64           `json:"minimum,omitempty"`
+	Maximum              *float64           `json:"maximum,omitempty"`
+	Nullable             bool               `json:"nullable,omitempty"`
+	Items                *Schema            `json:"items,omitempty"`
+	Properties           map[string]*Schema `json:"properties,omitempty"`
+	Required             []string           `json:"required,omitempty"`
+	AdditionalProperties any                `json:"additionalProperties,omitempty"` // *Schema or false
+	OneOf                []*Schema          `json:"oneOf,omitempty"`
+	AllOf                []*Schema          `json:"allOf,omitempty"`
+}
+
+// Components holds the shared schemas, responses and security schemes.
+type Components struct {
+	Schemas         map[string]*Schema         `json:"schemas"`
+	Responses       map[string]*Response       `json:"responses"`
+	SecuritySchemes map[string]*SecurityScheme `json:"securitySchemes"`
+}
+
+// SecurityScheme is how a client authenticates.
+type SecurityScheme struct {
+	Type         string `json:"type"`
+	Scheme       string `json:"scheme"`
+	BearerFormat string `json:"bearerFormat,omitempty"`
+	Description  string `json:"description,omitempty"`
+}
+
+// ---- schema helpers
+
+func ref(name string) *Schema { return &Schema{Ref: "#/components/schemas/" + name} }
+func str(desc string) *Schema { return &Schema{Type: "string", Description: desc} }
+func dateTime(desc string) *Schema {
+	return &Schema{Type: "string", Format: "date-time", Description: desc}
+}
+func integer(desc string) *Schema {
+	return &Schema{Type: "integer", Format: "int64", Description: desc}
+}
+func number(desc string) *Schema  { return &Schema{Type: "number", Format: "double", Description: desc} }
+func boolean(desc string) *Schema { return &Schema{Type: "boolean", Description: desc} }
+func arrayOf(s *Schema) *Schema   { return &Schema{Type: "array", Items: s} }
+func mapOf(s *Schema, desc string) *Schema {
+	return &Schema{Type: "object", AdditionalProperties: s, Description: desc}
+}
+func enum(desc string, values ...string) *Schema {
+	return &Schema{Type: "string", Enum: values, Description: desc}
+}
+func intPtr(n int) *int           { return &n }
+func floatPtr(f float64) *float64 { return &f }
+func nullable(s *Schema) *Schema  { s.Nullable = true; return s }
+func describe(s *Schema, d string) *Schema {
+	if s.Ref != "" {
+		// A $ref admits no siblings in OpenAPI 3.0: wrap it.
+		return &Schema{AllOf: []*Schema{s}, Description: d}
+	}
+	s.Description = d
+	return s
+}
+
+// name is a model, version, environment or ID: promote.ValidateName.
+func name(desc string) *Schema {
+	return &Schema{Type: "string", Description: desc, Pattern: `^[A-Za-z0-9][A-Za-z0-9._-]*$`,
+		MinLength: intPtr(1), MaxLength: intPtr(promote.MaxNameLen)}
+}
+
+// object is a schema with properties; required lists the ones always
+// present. Request bodies are closed: unknown fields are rejected.
+func object(desc string, required []string, props map[string]*Schema) *Schema {
+	return &Schema{Type: "object", Description: desc, Properties: props, Required: required}
+}
+
+func request(desc string, required []string, props map[string]*Schema) *Schema {
+	s := object(desc, required, props)
+	s.AdditionalProperties = false
+	return s
+}
+
+func stateNames() []string {
+	out := make([]string, len(promote.States))
+	for i, s := range promote.States {
+		out[i] = string(s)
+	}
+	return out
+}
+
+func roleNames() []string {
+	out := make([]string, len(promote.Roles))
+	for i, r := range promote.Roles {
+		out[i] = string(r)
+	}
+	return out
+}
+
+func codeNames() []string {
+	var out []string
+	for c := range statusOf {
+		out = append(out, string(c))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func schemas() map[string]*Schema {
+	promotionProps := func() map[string]*Schema {
+		return map[string]*Schema{
+			"id":           name("The promotion's ID (pr_…)."),
+			"model":        name("The model."),
+			"version":      name("The version promoted."),
+			"environment":  name("The target environment."),
+			"digest":       str("The artifact digest (sha256:…) that approvals bind to."),
+			"state":        enum("Where the promotion stands.", stateNames()...),
+			"requested_by": str("Who asked for it (the name on their token)."),
+			"requested_at": dateTime(""),
+			"updated_at":   dateTime(""),
+			"baseline":     str("The version live in the environment when the gate ran."),
+			"reason":       str("Why it ended, for terminal states; what it waits for otherwise."),
+			"override":     boolean("An admin promoted through a freeze window."),
+		}
+	}
+	viewProps := promotionProps()
+	viewProps["approvals"] = arrayOf(ref("Approval"))
+	viewProps["gate"] = ref("Decision")
+	promotionRequired := []string{"id", "model", "version", "environment", "digest", "state", "requested_by", "requested_at", "updated_at"}
+
+	return map[string]*Schema{
+		"Error": object("Every error response.", []string{"error"}, map[string]*Schema{
+			"error": object("", []string{"code", "message"}, map[string]*Schema{
+				"code":    enum("The error's code; each maps to one status.", codeNames()...),
+				"message": str("What went wrong, safe to show a user."),
+			}),
+		}),
+		"Health": object("", []string{"status"}, map[string]*Schema{"status": enum("", "ok", "ready")}),
+		"Environment": object("An environment of the pipeline.", []string{"name", "policy", "strategy", "frozen"}, map[string]*Schema{
+			"name":          name(""),
+			"from":          str("The upstream environment a version must succeed in first; absent for the first."),
+			"policy":        str("The policy file that gates the environment."),
+			"soak":          str("How long a version must have been live upstream, as a Go duration (24h0m0s)."),
+			"strategy":      enum("The rollout strategy.", "direct", "canary", "shadow"),
+			"overlay":       str("The GitOps overlay path."),
+			"freeze":        arrayOf(ref("FreezeWindow")),
+			"frozen":        boolean("Whether promotions to the environment are frozen now."),
+			"frozen_reason": str("Why it is frozen."),
+		}),
+		"FreezeWindow": object("A deny window, or (allow) one of the only windows promotions are allowed in. Absolute (start, end) or weekly (days, from, to, timezone).", nil, map[string]*Schema{
+			"name":     str(""),
+			"allow":    boolean(""),
+			"start":    dateTime(""),
+			"end":      dateTime(""),
+			"days":     arrayOf(enum("", "sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+			"from":     str("HH:MM"),
+			"to":       str("HH:MM"),
+			"timezone": str("An IANA time zone."),
+		}),
+		"Model": object("A registered model.", []string{"name", "created_by", "created_at"}, map[string]*Schema{
+			"name":        name(""),
+			"description": str(""),
+			"created_by":  str(""),
+			"created_at":  dateTime(""),
+		}),
+		"ModelDetail": object("A model and its status.", []string{"model", "status"}, map[string]*Schema{
+			"model":  ref("Model"),
+			"status": ref("Status"),
+		}),
+		"Status": object("Where a model stands.", []string{"model", "live", "promotions", "holds", "environments"}, map[string]*Schema{
+			"model":        name(""),
+			"live":         mapOf(ref("Live"), "The live version per environment."),
+			"promotions":   arrayOf(ref("Promotion")),
+			"holds":        arrayOf(ref("Hold")),
+			"environments": arrayOf(str("")),
+		}),
+		"Lineage": object("Where a version came from.", nil, map[string]*Schema{
+			"dataset_digest":    str(""),
+			"code_commit":       str(""),
+			"training_run":      str(""),
+			"base_image_digest": str(""),
+		}),
+		"Signature": object("A signature over the artifact and whether it verified against a trusted key.", []string{"verified"}, map[string]*Schema{
+			"signature": str("Base64 signature (cosign sign-blob)."),
+			"bundle":    str("A sigstore bundle, as JSON text."),
+			"verified":  boolean(""),
+			"key_id":    str("The trusted key it verified with."),
+			"note":      str("Why it did not verify."),
+		}),
+		"Version": object("A registered version with its evidence.", []string{"model", "version", "artifact_uri", "digest", "size", "metrics", "lineage", "created_by", "created_at"}, map[string]*Schema{
+			"model":         name(""),
+			"version":       name(""),
+			"artifact_uri":  str(""),
+			"digest":        str("sha256:<64 hex>"),
+			"size":          integer("Bytes."),
+			"signatures":    arrayOf(ref("Signature")),
+			"metrics":       mapOf(number(""), ""),
+			"checks":        mapOf(boolean(""), ""),
+			"groups":        mapOf(mapOf(number(""), ""), "Per-group statistics for fairness."),
+			"lineage":       ref("Lineage"),
+			"created_by":    str(""),
+			"created_at":    dateTime(""),
+			"rejected":      boolean("Rejected versions are never promoted again."),
+			"rejected_by":   str(""),
+			"rejected_at":   dateTime(""),
+			"reject_reason": str(""),
+		}),
+		"Live": object("A version becoming the live one in an environment.", []string{"model", "environment", "version", "set_by", "set_at"}, map[string]*Schema{
+			"model":        name(""),
+			"environment":  name(""),
+			"version":      name(""),
+			"promotion_id": str(""),
+			"set_by":       str(""),
+			"set_at":       dateTime(""),
+			"reason":       str("promoted, rolled back, …"),
+		}),
+		"Promotion":     object("A request to put a version into an environment. Listings leave the gate's decision out: GET /promotions/{id} has it.", promotionRequired, promotionProps()),
+		"PromotionView": object("A promotion with its approvals and the gate's decision.", append(slices.Clone(promotionRequired), "approvals"), viewProps),
+		"Approval": object("One person's decision on a promotion.", []string{"promotion_id", "approver", "approve", "digest", "at"}, map[string]*Schema{
+			"promotion_id": str(""),
+			"approver":     str(""),
+			"roles":        arrayOf(str("")),
+			"approve":      boolean("false: a rejection."),
+			"digest":       str("The artifact digest the approver saw."),
+			"comment":      str(""),
+			"at":           dateTime(""),
+		}),
+		"Decision": object("A gate's verdict with every rule's result.", []string{"allowed", "has_baseline", "results", "summary"}, map[string]*Schema{
+			"allowed":      boolean(""),
+			"policy":       str(""),
+			"environment":  str(""),
+			"has_baseline": boolean(""),
+			"results":      arrayOf(ref("Result")),
+			"summary":      ref("Summary"),
+		}),
+		"Result": object("One rule's outcome with the numbers it judged.", []string{"rule", "kind", "status", "message"}, map[string]*Schema{
+			"rule":        str(""),
+			"kind":        enum("", "metric", "require", "expr", "any", "all", "approvals"),
+			"status":      enum("", "pass", "fail", "warn", "error"),
+			"severity":    enum("", "block", "warn"),
+			"description": str(""),
+			"metric":      str(""),
+			"candidate":   nullable(number("")),
+			"baseline":    nullable(number("")),
+			"actual":      {Description: "The value judged: a number or a boolean; null when there was none.", OneOf: []*Schema{{Type: "number", Nullable: true}, {Type: "boolean"}}},
+			"threshold":   str(""),
+			"message":     str(""),
+			"line":        integer("Where the rule is written in the policy file."),
+			"children":    arrayOf(ref("Result")),
+		}),
+		"Summary": object("Results counted by status.", []string{"pass", "fail", "warn", "error"}, map[string]*Schema{
+			"pass": integer(""), "fail": integer(""), "warn": integer(""), "error": integer(""),
+		}),
+		"Hold": object("A version not to be promoted to an environment until a person clears it.", []string{"id", "model", "version", "environment", "reason", "set_by", "set_at"}, map[string]*Schema{
+			"id":           integer(""),
+			"model":        name(""),
+			"version":      name(""),
+			"environment":  name(""),
+			"reason":       str(""),
+			"set_by":       str(""),
+			"set_at":       dateTime(""),
+			"cleared_by":   str(""),
+			"cleared_at":   dateTime(""),
+			"clear_reason": str(""),
+		}),
+		"AuditEvent": object("One entry of the hash-chained audit log.", []string{"seq", "time", "actor", "action", "prev_hash", "hash"}, map[string]*Schema{
+			"seq":          integer(""),
+			"time":         dateTime(""),
+			"actor":        str(""),
+			"action":       str("model.created, promotion.approval, live.changed, …"),
+			"model":        str(""),
+			"version":      str(""),
+			"environment":  str(""),
+			"promotion_id": str(""),
+			"digest":       str(""),
+			"decision":     str("The outcome in a word."),
+			"reasons":      {Description: "The gate's results or the person's stated reasons (JSON)."},
+			"approvers":    arrayOf(str("")),
+			"live":         mapOf(str(""), "The live version per environment after the event."),
+			"prev_hash":    str(""),
+			"hash":         str(""),
+		}),
+		"AuditLine": object("One line of the JSON Lines export: the record as stored; body is the exact text the hash covers.", []string{"seq", "prev_hash", "hash", "body"}, map[string]*Schema{
+			"seq":       integer(""),
+			"prev_hash": str(""),
+			"hash":      str("Lower-case hex SHA-256 of prev_hash, a newline and body."),
+			"body":      str(""),
+		}),
+		"VerifyResult": object("The outcome of verifying the audit chain. A broken chain is ok false with the first broken link.", []string{"ok", "events", "head_seq", "head_hash"}, map[string]*Schema{
+			"ok":        boolean(""),
+			"events":    integer("Events checked."),
+			"broken":    ref("Break"),
+			"head_seq":  integer("The last event verified."),
+			"head_hash": str("Its hash: keep it to detect a later rewrite or truncation."),
+		}),
+		"Break": object("The first broken link of the audit chain.", []string{"seq", "kind", "message"}, map[string]*Schema{
+			"seq":     integer(""),
+			"kind":    enum("", "modified", "deleted", "inserted", "reordered"),
+			"message": str(""),
+		}),
+		"Token": object("An API token (never its secret).", []string{"id", "name", "role", "created_by", "created_at"}, map[string]*Schema{
+			"id":         str(""),
+			"name":       str("The person or system it identifies: the audit actor."),
+			"role":       enum("", roleNames()...),
+			"groups":     arrayOf(str("")),
+			"created_by": str(""),
+			"created_at": dateTime(""),
+			"revoked_at": dateTime(""),
+		}),
+		"TokenCreated": object("A new token and its secret, shown this once.", []string{"secret", "token"}, map[string]*Schema{
+			"secret": str("The bearer token (prm_…)."),
+			"token":  ref("Token"),
+		}),
+
+		"CreateModelRequest": request("", []string{"name"}, map[string]*Schema{
+			"name":        name(""),
+			"description": &Schema{Type: "string", MaxLength: intPtr(4096)},
+		}),
+		"RegisterVersionRequest": request("A version and its evidence. The server computes the digest of an artifact it can read (under its artifact roots) and requires it otherwise.", []string{"version", "artifact_uri"}, map[string]*Schema{
+			"model":        name("Optional; must equal the model in the path."),
+			"version":      name(""),
+			"artifact_uri": str(""),
+			"digest":       str("sha256:<64 lower-case hex>"),
+			"size":         integer(""),
+			"signature":    str("Base64 signature over the artifact (cosign sign-blob)."),
+			"bundle":       {Description: "A sigstore bundle, as a JSON object or as a string of its JSON.", OneOf: []*Schema{{Type: "object"}, {Type: "string"}}},
+			"metrics":      {Type: "object", Description: "The metrics.json document: top-level numbers (or MLflow-style under metrics), checks and groups."},
+			"lineage":      ref("Lineage"),
+		}),
+		"PromoteRequest": request("", []string{"model", "version", "environment"}, map[string]*Schema{
+			"model":       name(""),
+			"version":     name(""),
+			"environment": name(""),
+			"override":    boolean("An admin promotes through a freeze window; reason is then required."),
+			"reason":      str(""),
+		}),
+		"ApproveRequest": request("", []string{"digest"}, map[string]*Schema{
+			"digest":  str("The artifact digest the approver saw; it must be the promotion's."),
+			"comment": str(""),
+		}),
+		"ReasonRequest": request("", nil, map[string]*Schema{"reason": str("Why. Required except when cancelling.")}),
+		"HoldRequest": request("", []string{"model", "version", "environment", "reason"}, map[string]*Schema{
+			"model":       name(""),
+			"version":     name(""),
+			"environment": name(""),
+			"reason":      str(""),
+		}),
+		"TokenRequest": request("", []string{"name", "role"}, map[string]*Schema{
+			"name":   name("The person or system the token identifies."),
+			"role":   enum("", roleNames()...),
+			"groups": arrayOf(name("")),
+		}),
+	}
+}
+
+// errorResponses are the shared error answers, by status.
+var errorResponses = map[int]string{
+	http.StatusBadRequest:            "BadRequest",
+	http.StatusUnauthorized:          "Unauthorized",
+	http.StatusForbidden:             "Forbidden",
+	http.StatusNotFound:              "NotFound",
+	http.StatusConflict:              "Conflict",
+	http.StatusRequestEntityTooLarge: "TooLarge",
+	http.StatusUnsupportedMediaType:  "UnsupportedMediaType",
+	http.StatusUnprocessableEntity:   "Blocked",
+	http.StatusInternalServerError:   "Internal",
+	http.StatusServiceUnavailable:    "Unavailable",
+}
+
+func components() Components {
+	resp := map[string]*Response{}
+	desc := map[string]string{
+		"BadRequest":           "Invalid input (code invalid), naming the field or value.",
+		"Unauthorized":         "Missing, unknown or revoked token (code unauthorized).",
+		"Forbidden":            "The token's role or groups do not allow this (code forbidden).",
+		"NotFound":             "No such thing (code not_found).",
+		"Conflict":             "The request collides with the current state (code conflict).",
+		"TooLarge":             "The body is larger than the server's limit (code invalid).",
+		"UnsupportedMediaType": "The body is not application/json (code invalid).",
+		"Blocked":              "A decision blocks it (code blocked).",
+		"Internal":             "An internal error; the message carries a request ID to find in the server log.",
+		"Unavailable":          "Not ready, or the request took longer than the server's timeout.",
+	}
+	for _, n := range errorResponses {
+		resp[n] = &Response{Description: desc[n], Content: jsonContent(ref("Error"))}
+	}
+	return Components{
+		Schemas:   schemas(),
+		Responses: resp,
+		SecuritySchemes: map[string]*SecurityScheme{
+			"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "prm_…",
+				Description: "An API token from POST /api/v1/tokens or promote token create. Its role: viewer reads; submitter registers and requests; approver approves, rejects and holds; admin manages tokens and overrides freezes."},
+		},
+	}
+}
+
+func jsonContent(s *Schema) map[string]MediaType {
+	return map[string]MediaType{"application/json": {Schema: s}}
+}
+
+// ---- operation helpers
+
+func pathParam(n, desc string) *Parameter {
+	return &Parameter{Name: n, In: "path", Required: true, Description: desc, Schema: name("")}
+}
+
+func queryParam(n, desc string, s *Schema) *Parameter {
+	return &Parameter{Name: n, In: "query", Description: desc, Schema: s}
+}
+
+var (
+	pModel     = pathParam("model", "The model's name.")
+	pVersion   = pathParam("version", "The version.")
+	pPromotion = pathParam("id", "The promotion's ID.")
+	pToken     = pathParam("id", "The token's ID.")
+	pHold      = &Parameter{Name: "id", In: "path", Required: true, Description: "The hold's ID.", Schema: &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(1)}}
+	qLimit     = queryParam("limit", "The page size (default 100).", &Schema{Type: "integer", Minimum: floatPtr(1), Maximum: floatPtr(MaxLimit)})
+)
+
+func qName(n, desc string) *Parameter { return queryParam(n, desc, name("")) }
+
+// spec describes one operation compactly; op turns it into an Operation.
+type spec struct {
+	id, summary, desc, tag string
+	params                 []*Parameter
+	body                   string // a schema name; "" for none
+	status                 int    // the success status
+	result                 *Schema
+	resultType             string // content type of the result; application/json when ""
+	errors                 []int  // statuses besides the ones every operation of its kind has
+	public                 bool
+}
+
+func op(s spec) *Operation {
+	o := &Operation{OperationID: s.id, Summary: s.summary, Description: s.desc, Parameters: s.params, Responses: map[string]*Response{}}
+	if s.tag != "" {
+		o.Tags = []string{s.tag}
+	}
+	ok := &Response{Description: http.StatusText(s.status)}
+	if s.result != nil {
+		ct := s.resultType
+		if ct == "" {
+			ct = "application/json"
+		}
+		ok.Content = map[string]MediaType{ct: {Schema: s.result}}
+	}
+	o.Responses[strconv.Itoa(s.status)] = ok
+	errs := slices.Clone(s.errors)
+	if s.public {
+		o.Security = &[]SecurityRequirement{}
+	} else {
+		// Every API route refuses query parameters it does not know.
+		errs = append(errs, http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden)
+	}
+	if s.body != "" {
+		o.RequestBody = &RequestBody{Required: true, Content: jsonContent(ref(s.body))}
+		errs = append(errs, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
+	}
+	if len(s.params) > 0 {
+		errs = append(errs, http.StatusBadRequest)
+	}
+	errs = append(errs, http.StatusInternalServerError)
+	for _, code := range errs {
+		o.Responses[strconv.Itoa(code)] = &Response{Ref: "#/components/responses/" + errorResponses[code]}
+	}
+	return o
+}
+
+// document builds the OpenAPI document.
+func document() *Document {
+	paths := map[string]map[string]*Operation{}
+	add := func(method, path string, s spec) {
+		if paths[path] == nil {
+			paths[path] = map[string]*Operation{}
+		}
+		paths[path][method] = op(s)
+	}
+	p := Prefix
+	promotionResult := ref("PromotionView")
+
+	add("get", p+"/openapi.json", spec{id: "getOpenAPI", summary: "This document", tag: "meta", status: 200, result: &Schema{Type: "object"}, errors: []int{400}, public: true})
+	add("get", "/healthz", spec{id: "healthz", summary: "Whether the process is up", tag: "meta", status: 200, result: ref("Health"), public: true})
+	add("get", "/readyz", spec{id: "readyz", summary: "Whether the server can serve: its store answers", tag: "meta", status: 200, result: ref("Health"), errors: []int{503}, public: true})
+	add("get", "/metrics", spec{id: "metrics", summary: "Prometheus metrics", desc: "Requests counted and timed by route pattern and status code, in the Prometheus text format.", tag: "meta", status: 200, result: &Schema{Type: "string"}, resultType: "text/plain", public: true})
+
+	add("get", p+"/environments", spec{id: "listEnvironments", summary: "The pipeline's environments in order", tag: "environments", status: 200, result: arrayOf(ref("Environment"))})
+
+	add("get", p+"/models", spec{id: "listModels", summary: "List models", tag: "models", status: 200, result: arrayOf(ref("Model"))})
+	add("post", p+"/models", spec{id: "createModel", summary: "Register a model", desc: "Needs the submitter role.", tag: "models", body: "CreateModelRequest", status: 201, result: ref("Model"), errors: []int{409}})
+	add("get", p+"/models/{model}", spec{id: "getModel", summary: "A model and its status", tag: "models", params: []*Parameter{pModel}, status: 200, result: ref("ModelDetail"), errors: []int{404}})
+	add("get", p+"/models/{model}/status", spec{id: "getModelStatus", summary: "A model's live versions, active promotions and holds", tag: "models", params: []*Parameter{pModel}, status: 200, result: ref("Status"), errors: []int{404}})
+	add("get", p+"/models/{model}/history", spec{id: "getHistory", summary: "The changes of a model's live version in an environment, newest first", tag: "models",
+		params: []*Parameter{pModel, {Name: "environment", In: "query", Required: true, Description: "The environment.", Schema: name("")}}, status: 200, result: arrayOf(ref("Live")), errors: []int{404}})
+
+	add("get", p+"/models/{model}/versions", spec{id: "listVersions", summary: "A model's versions, newest first", tag: "versions", params: []*Parameter{pModel}, status: 200, result: arrayOf(ref("Version")), errors: []int{404}})
+	add("post", p+"/models/{model}/versions", spec{id: "registerVersion", summary: "Register a version with its evidence", desc: "Needs the submitter role. The signature is verified against the trusted keys and the metrics parsed as the gate reads them; anything wrong is a 400 naming it, and nothing is stored.",
+		tag: "versions", params: []*Parameter{pModel}, body: "RegisterVersionRequest", status: 201, result: ref("Version"), errors: []int{404, 409}})
+	add("get", p+"/models/{model}/versions/{version}", spec{id: "getVersion", summary: "One version", tag: "versions", params: []*Parameter{pModel, pVersion}, status: 200, result: ref("Version"), errors: []int{404}})
+	add("post", p+"/models/{model}/versions/{version}/reject", spec{id: "rejectVersion", summary: "Reject a version for good", desc: "Needs the approver role and a reason. The version is put on hold in every environment and its queued promotions are cancelled.",
+		tag: "versions", params: []*Parameter{pModel, pVersion}, body: "ReasonRequest", status: 200, result: ref("Version"), errors: []int{404, 409}})
+
+	add("get", p+"/promotions", spec{id: "listPromotions", summary: "List promotions, newest first", tag: "promotions", params: []*Parameter{
+		qName("model", "Only this model."), qName("version", "Only this version."), qName("environment", "Only this environment."),
+		queryParam("state", "Only these states, comma-separated.", &Schema{Type: "string"}),
+		queryParam("active", "Only active promotions.", &Schema{Type: "boolean"}), qLimit,
+	}, status: 200, result: arrayOf(ref("Promotion"))})
+	add("post", p+"/promotions", spec{id: "requestPromotion", summary: "Request a promotion", desc: "Needs the submitter role. The target environment's gate decides at once: a blocked decision is a promotion created in state blocked (201), with every reason in gate; one that needs approvals awaits them; one that needs none succeeds and the version goes live.",
+		tag: "promotions", body: "PromoteRequest", status: 201, result: promotionResult, errors: []int{404, 409, 422}})
+	add("get", p+"/promotions/{id}", spec{id: "getPromotion", summary: "A promotion with its approvals and decision", tag: "promotions", params: []*Parameter{pPromotion}, status: 200, result: promotionResult, errors: []int{404}})
+	add("post", p+"/promotions/{id}/approve", spec{id: "approvePromotion", summary: "Approve a promotion awaiting approval", desc: "Needs the approver role and any role the policy names; the requester may not approve unless the policy allows it; digest must be the promotion's. Each person counts once: a second decision is a 409.",
+		tag: "promotions", params: []*Parameter{pPromotion}, body: "ApproveRequest", status: 200, result: promotionResult, errors: []int{404, 409, 422}})
+	add("post", p+"/promotions/{id}/reject", spec{id: "rejectPromotion", summary: "Reject a promotion awaiting approval", desc: "Needs the approver role and a reason; the version is put on hold in the environment.",
+		tag: "promotions", params: []*Parameter{pPromotion}, body: "ReasonRequest", status: 200, result: promotionResult, errors: []int{404, 409}})
+	add("post", p+"/promotions/{id}/cancel", spec{id: "cancelPromotion", summary: "Withdraw a promotion that has not started rolling out", desc: "The requester or an approver.",
+		tag: "promotions", params: []*Parameter{pPromotion}, body: "ReasonRequest", status: 200, result: promotionResult, errors: []int{404, 409}})
+
+	add("get", p+"/holds", spec{id: "listHolds", summary: "List holds, newest first", tag: "holds", params: []*Parameter{
+		qName("model", "Only this model."), qName("version", "Only this version."), qName("environment", "Only this environment."),
+		queryParam("all", "Include cleared holds.", &Schema{Type: "boolean"}), qLimit,
+	}, status: 200, result: arrayOf(ref("Hold"))})
+	add("post", p+"/holds", spec{id: "setHold", summary: "Put a version on hold in an environment", desc: "Needs the approver role and a reason.", tag: "holds", body: "HoldRequest", status: 201, result: ref("Hold"), errors: []int{404}})
+	add("post", p+"/holds/{id}/clear", spec{id: "clearHold", summary: "Clear a hold", desc: "Needs the approver role and a reason: holds are never cleared by automation.",
+		tag: "holds", params: []*Parameter{pHold}, body: "ReasonRequest", status: 200, result: ref("Hold"), errors: []int{404, 409}})
+
+	add("get", p+"/audit", spec{id: "listAudit", summary: "Audit events, newest first", tag: "audit", params: []*Parameter{
+		qName("model", "Only this model."), qName("environment", "Only this environment."), qName("promotion", "Only this promotion."),
+		queryParam("action", "Only this action (promotion.approval, live.changed, …).", &Schema{Type: "string"}),
+		queryParam("before", "Only events with a smaller sequence number: the page before.", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)}), qLimit,
+	}, status: 200, result: arrayOf(ref("AuditEvent"))})
+	add("get", p+"/audit/verify", spec{id: "verifyAudit", summary: "Verify the audit chain", desc: "Recomputes every hash in order. A broken chain is a 200 with ok false and the first broken link.", tag: "audit", status: 200, result: ref("VerifyResult")})
+	exportOp := op(spec{id: "exportAudit", summary: "Export the audit log as JSON Lines", desc: "One AuditLine per line, in sequence order; verifiable offline with SHA-256 alone. The X-Promote-Events trailer carries the number of events; an export that fails midway is cut off, never ended cleanly.",
+		tag: "audit", status: 200, result: ref("AuditLine"), resultType: "application/x-ndjson"})
+	exportOp.Responses["200"].Headers = map[string]*Header{EventsTrailer: {Description: "Trailer: the number of events written.", Schema: &Schema{Type: "integer"}}}
+	paths[p+"/audit/export"] = map[string]*Operation{"get": exportOp}
+
+	add("get", p+"/tokens", spec{id: "listTokens", summary: "List tokens", desc: "Needs the admin role.", tag: "tokens", status: 200, result: arrayOf(ref("Token"))})
+	add("post", p+"/tokens", spec{id: "createToken", summary: "Create a token", desc: "Needs the admin role. The secret is in the answer this once; only its hash is stored.", tag: "tokens", body: "TokenRequest", status: 201, result: ref("TokenCreated"), errors: []int{409}})
+	add("delete", p+"/tokens/{id}", spec{id: "revokeToken", summary: "Revoke a token", desc: "Needs the admin role.", tag: "tokens", params: []*Parameter{pToken}, status: 204, errors: []int{404}})
+
+	return &Document{
+		OpenAPI: "3.0.3",
+		Info: Info{Title: "Promote API", Version: "v1",
+			Description: "Promote moves ML model versions through environments: registration with evidence, policy gates against the baseline, approvals, holds and a hash-chained audit log. Every /api/v1 route but this document needs Authorization: Bearer <token>. Bodies are application/json, at most 1 MiB by default, one object with no unknown fields; unknown query parameters are refused too. Errors are {\"error\": {\"code\", \"message\"}} with one status per code: invalid 400, unauthorized 401, forbidden 403, not_found 404, conflict 409, blocked 422, internal 500."},
+		Servers:  []ServerURL{{URL: "/"}},
+		Security: []SecurityRequirement{{"bearer": {}}},
+		Tags: []Tag{
+			{Name: "environments", Description: "The pipeline: environments in order, with their upstream, soak, strategy and freeze windows."},
+			{Name: "models", Description: "Registered models, their live version per environment and its history."},
+			{Name: "versions", Description: "Versions of a model with their evidence: digest, signature, metrics, checks, lineage."},
+			{Name: "promotions", Description: "Requests to put a version into an environment, gated by its policy and approved by people."},
+			{Name: "holds", Description: "Versions kept out of an environment until a person clears them."},
+			{Name: "audit", Description: "The append-only, hash-chained record of every decision."},
+			{Name: "tokens", Description: "API tokens and their roles."},
+			{Name: "meta", Description: "The document, health, readiness and metrics."},
+		},
+		Paths:      paths,
+		Components: components(),
+	}
+}
+
+// openAPIJSON is the document as served, built once.
+var openAPIJSON = sync.OnceValues(func() ([]byte, error) {
+	b, err := json.MarshalIndent(document(), "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode the OpenAPI document: %w", err)
+	}
+	return append(b, '\n'), nil
+})

@@ -1,0 +1,432 @@
+// Package httpapi is Promote's REST API: the server that exposes the
+// registry service over HTTP (JSON under /api/v1, with an OpenAPI document,
+// health, readiness and Prometheus metrics) and the Go client that the CLI
+// and the tests use to talk to it.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/promote"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultRequestTimeout = 30 * time.Second
+)
+
+// Options configures a Server. The zero value is usable.
+type Options struct {
+	// Logger receives one line per request and the detail of internal
+	// errors. Nil discards.
+	Logger *slog.Logger
+	// Registerer receives the server's metrics. Nil gives the server a
+	// registry of its own; no global registry is ever used.
+	Registerer prometheus.Registerer
+	// Gatherer is what /metrics serves. Nil uses Registerer when it is also
+	// a Gatherer (a *prometheus.Registry is both).
+	Gatherer prometheus.Gatherer
+	// MaxBodyBytes limits a request body; DefaultMaxBodyBytes when 0.
+	MaxBodyBytes int64
+	// RequestTimeout bounds the handling of one request;
+	// DefaultRequestTimeout when 0.
+	RequestTimeout time.Duration
+	// Ready reports whether the server can serve (its store is reachable);
+	// /readyz answers 503 while it returns an error. Nil: always ready.
+	Ready func(ctx context.Context) error
+	// Now is the clock (for freeze windows shown by /environments); nil
+	// is time.Now.
+	Now func() time.Time
+}
+
+// Server is the REST API server over a registry service.
+type Server struct {
+	svc     *registry.Service
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler
+	// routes lists the registered patterns ("GET /api/v1/models"), in
+	// registration order, for the OpenAPI parity test.
+	routes []string
+	known  map[string]bool
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+}
+
+// NewServer returns a server for svc.
+func NewServer(svc *registry.Service, opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		opts.Registerer = reg
+		if opts.Gatherer == nil {
+			opts.Gatherer = reg
+		}
+	}
+	if opts.Gatherer == nil {
+		if g, ok := opts.Registerer.(prometheus.Gatherer); ok {
+			opts.Gatherer = g
+		} else {
+			opts.Gatherer = prometheus.NewRegistry() // nothing to serve
+		}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{svc: svc, opts: opts, log: log, mux: http.NewServeMux(), known: map[string]bool{}}
+	s.requests = register(opts.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "promote", Subsystem: "http", Name: "requests_total",
+		Help: "HTTP requests answered, by route pattern and status code.",
+	}, []string{"route", "code"}))
+	s.duration = register(opts.Registerer, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "promote", Subsystem: "http", Name: "request_duration_seconds",
+		Help:    "Time to answer an HTTP request, by route pattern and status code.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"route", "code"}))
+	s.inFlight = register(opts.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "promote", Subsystem: "http", Name: "requests_in_flight",
+		Help: "HTTP requests being answered.",
+	}))
+	s.addRoutes()
+	s.handler = s.serve(s.mux)
+	return s
+}
+
+// register registers c, or returns the collector already registered under
+// the same description (two servers sharing one registry count together).
+func register[C prometheus.Collector](r prometheus.Registerer, c C) C {
+	if err := r.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		// A conflicting registration: count into c unregistered rather
+		// than fail the server over its metrics.
+	}
+	return c
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// HTTPServer returns an http.Server for the handler with every timeout set:
+// headers must arrive within 10s, a whole request within RequestTimeout,
+// and the answer must be written within RequestTimeout and a margin in
+// which a timed-out handler still writes its error.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.opts.RequestTimeout,
+		WriteTimeout:      s.opts.RequestTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Run listens on addr and serves until ctx ends, then shuts down
+// gracefully, giving requests in flight up to RequestTimeout to finish.
+func (s *Server) Run(ctx context.Context, addr string) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, like Run.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := s.HTTPServer(ln.Addr().String())
+	hs.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
+	s.log.LogAttrs(ctx, slog.LevelInfo, "serving the API", slog.String("addr", ln.Addr().String()))
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RequestTimeout)
+	defer cancel()
+	err := hs.Shutdown(shutdownCtx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}
+
+// Log attribute keys.
+const (
+	keyMethod    = "method"
+	keyRoute     = "route"
+	keyPath      = "path"
+	keyStatus    = "status"
+	keyDuration  = "duration"
+	keyRequestID = "request_id"
+	keyActor     = "actor"
+	keyError     = "error"
+)
+
+func attrRequestID(id string) slog.Attr { return slog.String(keyRequestID, id) }
+func attrError(err error) slog.Attr     { return slog.String(keyError, err.Error()) }
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	actorKey
+)
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// actorSlot is where the auth wrapper leaves the principal's name for the
+// request log, which runs outside it.
+type actorSlot struct{ name string }
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recorder remembers the status a handler wrote and whether it wrote.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes,
+// deadlines).
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// serve wraps next with what every request gets: a request ID, a deadline,
+// panic recovery, metrics by route pattern and one log line. The route is
+// the pattern the mux matched, so the metrics' cardinality is bounded by
+// the route table, not by the paths clients send.
+func (s *Server) serve(next *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := newRequestID()
+		w.Header().Set("X-Request-Id", id)
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
+		defer cancel()
+		actor := &actorSlot{}
+		ctx = context.WithValue(context.WithValue(ctx, requestIDKey, id), actorKey, actor)
+		r = r.WithContext(ctx)
+		rec := &recorder{ResponseWriter: w}
+		s.inFlight.Inc()
+		defer func() {
+			s.inFlight.Dec()
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					s.finish(r, rec, start, actor)
+					panic(v)
+				}
+				s.log.LogAttrs(ctx, slog.LevelError, "panic in handler", attrRequestID(id),
+					slog.String(keyMethod, r.Method), slog.String(keyPath, r.URL.Path),
+					slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+				if !rec.wrote {
+					writeJSON(rec, http.StatusInternalServerError, ErrorBody{Error: ErrorDetail{Code: promote.Internal,
+						Message: fmt.Sprintf("internal error (request %s); the server log has the detail", id)}})
+				}
+			}
+			s.finish(r, rec, start, actor)
+		}()
+		if _, pattern := next.Handler(r); pattern == "" {
+			s.wrap(s.unmatched).ServeHTTP(rec, r)
+			return
+		}
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// finish counts and logs a request. The mux set r.Pattern on the request
+// it was given; the token never appears (only the name it stands for).
+func (s *Server) finish(r *http.Request, rec *recorder, start time.Time, actor *actorSlot) {
+	status := rec.status
+	if !rec.wrote {
+		status = http.StatusOK
+	}
+	route := r.Pattern
+	if !s.known[route] {
+		route = "unmatched" // a redirect's pattern is the path it redirects to
+	}
+	elapsed := time.Since(start)
+	code := strconv.Itoa(status)
+	s.requests.WithLabelValues(route, code).Inc()
+	s.duration.WithLabelValues(route, code).Observe(elapsed.Seconds())
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String(keyMethod, r.Method), slog.String(keyRoute, route), slog.String(keyPath, r.URL.Path),
+		slog.Int(keyStatus, status), slog.Duration(keyDuration, elapsed), attrRequestID(requestID(r.Context())),
+	}
+	if actor.name != "" {
+		attrs = append(attrs, slog.String(keyActor, actor.name))
+	}
+	s.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// handlerFunc is an API handler: it returns an error for the wrapper to
+// render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// authFunc is an API handler that needs the principal of the request's
+// token.
+type authFunc func(w http.ResponseWriter, r *http.Request, who promote.Principal) error
+
+// handle registers a public route.
+func (s *Server) handle(pattern string, h handlerFunc) { s.handleHTTP(pattern, s.wrap(h)) }
+
+// handleHTTP registers a plain handler.
+func (s *Server) handleHTTP(pattern string, h http.Handler) {
+	s.routes = append(s.routes, pattern)
+	s.known[pattern] = true
+	s.mux.Handle(pattern, h)
+}
+
+// handleAuth registers a route that needs a token. Reads (GET) need the
+// viewer role here; the service checks the role of everything else.
+func (s *Server) handleAuth(pattern string, h authFunc) {
+	read := len(pattern) > 4 && pattern[:4] == "GET "
+	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) error {
+		who, err := s.authenticate(r)
+		if err != nil {
+			return err
+		}
+		if read && !who.Role.Allows(promote.RoleViewer) {
+			return promote.Errorf(promote.Forbidden, "reading needs the viewer role; %s has %s", who.Name, who.Role)
+		}
+		return h(w, r, who)
+	})
+}
+
+// wrap renders the error a handler returns.
+func (s *Server) wrap(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.render(w, r, err)
+		}
+	})
+}
+
+// authenticate reads the bearer token and asks the service who it is.
+func (s *Server) authenticate(r *http.Request) (promote.Principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return promote.Principal{}, promote.Errorf(promote.Unauthorized, "missing token: send Authorization: Bearer <token>")
+	}
+	scheme, secret, ok := strings.Cut(h, " ")
+	secret = strings.TrimSpace(secret)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		return promote.Principal{}, promote.Errorf(promote.Unauthorized, "malformed Authorization header: want Bearer <token>")
+	}
+	who, err := s.svc.Authenticate(r.Context(), secret)
+	if err != nil {
+		return promote.Principal{}, err
+	}
+	if slot, ok := r.Context().Value(actorKey).(*actorSlot); ok {
+		slot.name = who.Name
+	}
+	return who, nil
+}
+
+// unmatched answers a request no route matched, or whose method the route
+// does not take, as JSON. It asks the mux which it was, so that a wrong
+// method is a 405 with Allow and anything else a 404; the mux's redirects
+// (to a cleaned path) go out as they are.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) error {
+	probe := &probeWriter{header: http.Header{}}
+	h, _ := s.mux.Handler(r)
+	// The mux's handler for an unmatched request only writes a status and
+	// a header or two; run it into a probe to learn which.
+	h.ServeHTTP(probe, r)
+	switch {
+	case probe.status >= 300 && probe.status < 400:
+		h.ServeHTTP(w, r)
+		return nil
+	case probe.status == http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		return errorStatus(http.StatusMethodNotAllowed, promote.Invalid, "%s %s: method not allowed (allowed: %s)", r.Method, r.URL.Path, probe.header.Get("Allow"))
+	}
+	return errorStatus(http.StatusNotFound, promote.NotFound, "no route %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path)
+}
+
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *probeWriter) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+
+// metrics serves the gatherer in Prometheus text format.
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})
+}

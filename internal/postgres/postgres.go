@@ -1,0 +1,78 @@
+// Package postgres is Promote's shared store for more than one machine:
+// PostgreSQL through pgx's database/sql driver and the shared SQL store.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/promote-ml/promote/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrationLockKey is the advisory lock that serialises migrations when
+// several replicas start at once: "promote" in ASCII, as a number.
+const migrationLockKey = 31651020294550629
+
+// maxConns bounds the connections one store opens.
+const maxConns = 16
+
+// dialect is PostgreSQL's: $N placeholders, the audit head locked with
+// SELECT … FOR UPDATE (so concurrent appends, from any replica, take their
+// turn), views in REPEATABLE READ for one snapshot.
+func dialect() (sqlstore.Dialect, error) {
+	m, err := fs.Sub(migrations, "migrations")
+	return sqlstore.Dialect{
+		Name:                 "postgres",
+		NumberedPlaceholders: true,
+		IsUniqueViolation:    isUniqueViolation,
+		LockClause:           "FOR UPDATE",
+		MigrationLock:        fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockKey),
+		Migrations:           m,
+		ViewOptions:          sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
+	}, err
+}
+
+// uniqueViolation is PostgreSQL's SQLSTATE for a unique-constraint violation.
+const uniqueViolation = "23505"
+
+func isUniqueViolation(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == uniqueViolation
+}
+
+// Open connects to the PostgreSQL database that dsn names (a URL or a
+// key=value string, as libpq takes) and brings its schema up to date.
+// Update and View share one pool of at most maxConns connections: the
+// server runs them concurrently, and serialises what must be.
+func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
+	d, err := dialect()
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx leaves any password out of this error.
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns / 2)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s, err := sqlstore.New(ctx, d, db, db)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	return s, nil
+}

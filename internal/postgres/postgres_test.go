@@ -1,0 +1,175 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/promote-ml/promote/internal/postgres"
+	"github.com/promote-ml/promote/internal/sqlstore"
+	"github.com/promote-ml/promote/internal/storetest"
+	"github.com/promote-ml/promote/promote"
+)
+
+// dsnVar names the variable holding the test server's DSN.
+const dsnVar = "PROMOTE_TEST_POSTGRES_DSN"
+
+// serverDSN returns the test server's DSN. Without one the test is skipped,
+// except in CI, where the PostgreSQL half of the suite must run.
+func serverDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv(dsnVar)
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set: in CI the PostgreSQL tests must run (.ci/postgres.sh starts a server)", dsnVar)
+		}
+		t.Skipf("%s is not set: start a server with `source .ci/postgres.sh` to run the PostgreSQL tests", dsnVar)
+	}
+	return dsn
+}
+
+// withSearchPath returns dsn with the schema as its search path, in either
+// form of DSN (URL or key=value).
+func withSearchPath(dsn, schema string) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", err
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	return dsn + " search_path=" + schema, nil
+}
+
+// freshSchema creates a schema of its own for t, dropped when t ends, and
+// returns a DSN whose connections use it: tests share the server but never
+// see each other's tables.
+func freshSchema(t *testing.T) string {
+	t.Helper()
+	dsn := serverDSN(t)
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "promote_test_" + hex.EncodeToString(b)
+	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		// t's context is done by now.
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	scoped, err := withSearchPath(dsn, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return scoped
+}
+
+func open(t *testing.T, dsn string) *sqlstore.DB {
+	t.Helper()
+	db, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+func TestStore(t *testing.T) {
+	serverDSN(t)
+	storetest.Run(t, func(t *testing.T) promote.Store { return open(t, freshSchema(t)) })
+}
+
+// TestSharedDatabase runs the shared contract on two stores over one
+// database, as two replicas have: the audit head's row lock and the partial
+// unique index hold across them.
+func TestSharedDatabase(t *testing.T) {
+	serverDSN(t)
+	storetest.RunShared(t, func(t *testing.T) (promote.Store, promote.Store) {
+		dsn := freshSchema(t)
+		return open(t, dsn), open(t, dsn)
+	})
+}
+
+// TestOpenConcurrently opens one new database from several stores at once,
+// as replicas starting together do: the migration lock lets one migrate and
+// the others find the schema done.
+func TestOpenConcurrently(t *testing.T) {
+	dsn := freshSchema(t)
+	const n = 4
+	stores := make([]*sqlstore.DB, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { stores[i], errs[i] = postgres.Open(t.Context(), dsn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open %d: %v", i, err)
+			continue
+		}
+		stores[i].Close()
+	}
+
+	// Reopening applies nothing again.
+	db := open(t, dsn)
+	if err := db.Update(t.Context(), func(tx promote.Tx) error {
+		return tx.CreateModel(promote.Model{Name: "fraud"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = open(t, dsn)
+	if err := db.View(t.Context(), func(tx promote.Tx) error { _, err := tx.Model("fraud"); return err }); err != nil {
+		t.Errorf("Model(fraud) after reopening: %v", err)
+	}
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var applied int
+	if err := conn.QueryRowContext(t.Context(), "SELECT count(*) FROM schema_migrations").Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(files) {
+		t.Errorf("schema_migrations has %d rows, want one per migration: %d", applied, len(files))
+	}
+}
+
+func TestOpenBadDSN(t *testing.T) {
+	_, err := postgres.Open(t.Context(), "postgres://promote:s3cret@127.0.0.1:1/x?connect_timeout=1&sslmode=disable")
+	if err == nil {
+		t.Fatal("Open of an unreachable server = nil, want an error")
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("Open error %q shows the password", err)
+	}
+}

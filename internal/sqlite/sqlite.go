@@ -1,0 +1,139 @@
+// Package sqlite is Promote's embedded store: SQLite (the pure-Go
+// modernc.org/sqlite) in a data directory, through the shared SQL store.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/promote-ml/promote/internal/sqlstore"
+)
+
+// FileName is the database file's name in the data directory.
+const FileName = "promote.db"
+
+// busyTimeout is how long, in milliseconds, a connection waits for a lock
+// another process holds before it fails with SQLITE_BUSY.
+const busyTimeout = 10000
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// dialect is SQLite's: ? placeholders, and no lock clause for the audit
+// head, because every write transaction begins with BEGIN IMMEDIATE and so
+// holds the database's one write lock from its first statement.
+func dialect() (sqlstore.Dialect, error) {
+	m, err := fs.Sub(migrations, "migrations")
+	return sqlstore.Dialect{
+		Name:              "sqlite",
+		IsUniqueViolation: isUniqueViolation,
+		Migrations:        m,
+		ViewOptions:       sql.TxOptions{ReadOnly: true},
+	}, err
+}
+
+func isUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
+}
+
+// Open opens (creating it if need be) the store in dir: the database file
+// promote.db, in a directory created with mode 0700 when it is missing.
+//
+// Writes go through a pool of one connection whose transactions begin with
+// BEGIN IMMEDIATE (the driver's _txlock=immediate), so a write transaction
+// holds the write lock from the start: it never fails half-way with
+// SQLITE_BUSY on upgrading a read lock, and Update calls queue in the pool.
+// View and ScanAudit use a separate pool of several read-only connections
+// (PRAGMA query_only), which under WAL read concurrently with each other and
+// with the writer. Every connection has a busy timeout, synchronous=NORMAL
+// (durable with WAL except for the last transactions on power loss) and
+// foreign keys on.
+//
+// Because writes share one connection, fn in Update must not call Update on
+// the same store: the inner call would wait for the connection fn holds.
+func Open(ctx context.Context, dir string) (*sqlstore.DB, error) {
+	d, err := dialect()
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	// Created here so that the file (and the -wal and -shm files SQLite
+	// gives the same mode) is readable by its owner only.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	f.Close()
+
+	params := url.Values{}
+	params.Set("_busy_timeout", fmt.Sprint(busyTimeout))
+	params.Set("_foreign_keys", "1")
+	params.Set("_synchronous", "NORMAL")
+	write := dsn(path, params, url.Values{"_journal_mode": {"WAL"}, "_txlock": {"immediate"}})
+	read := dsn(path, params, url.Values{"_query_only": {"1"}})
+
+	wdb, err := sql.Open("sqlite", write)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	rdb, err := sql.Open("sqlite", read)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	rdb.SetMaxOpenConns(readers)
+	rdb.SetMaxIdleConns(readers)
+	// The write pool migrates (and so sets WAL on the file) before the first
+	// read connection opens.
+	db, err := sqlstore.New(ctx, d, wdb, rdb)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store in %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+// dsn returns the driver's URI for the file at path with the parameters of
+// both sets. The path is escaped, so that any character may appear in it.
+func dsn(path string, a, b url.Values) string {
+	q := url.Values{}
+	for _, set := range []url.Values{a, b} {
+		for k, v := range set {
+			q[k] = v
+		}
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	if u.Path[0] != '/' {
+		u.Path = "/" + u.Path // a Windows drive letter
+	}
+	return u.String()
+}

@@ -1,0 +1,180 @@
+// Package sqlstore implements promote.Store once, over database/sql, for
+// every SQL database Promote supports. What differs between databases —
+// placeholders, how a unique violation is recognised, how the audit chain's
+// head is locked, the schema — is a small Dialect that the database's own
+// package (internal/sqlite, internal/postgres) supplies.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// Dialect is what sqlstore needs to know about a database.
+type Dialect struct {
+	// Name names the database in errors ("sqlite", "postgres").
+	Name string
+	// NumberedPlaceholders rewrites the ? placeholders of every query to
+	// $1, $2, … (PostgreSQL).
+	NumberedPlaceholders bool
+	// IsUniqueViolation reports whether err is a unique-constraint
+	// violation; such errors become promote.Conflict.
+	IsUniqueViolation func(error) bool
+	// LockClause follows the SELECT that reads the audit chain's head in
+	// AppendAudit, so that appends are serialised ("FOR UPDATE"). Empty
+	// when the write transaction already holds the database's only write
+	// lock (SQLite's BEGIN IMMEDIATE).
+	LockClause string
+	// MigrationLock, when set, is run first in the migration transaction
+	// so that several processes opening one database migrate it in turn.
+	MigrationLock string
+	// Migrations holds the schema's *.sql files, applied in name order.
+	Migrations fs.FS
+	// ViewOptions are the options of View's read-only transactions: at
+	// least ReadOnly, and an isolation level that gives one snapshot.
+	ViewOptions sql.TxOptions
+}
+
+// DB is a promote.Store over database/sql.
+type DB struct {
+	write   *sql.DB // Update's transactions
+	read    *sql.DB // View and ScanAudit; may be write
+	dialect Dialect
+	rebound sync.Map // query → query with the dialect's placeholders
+}
+
+var _ promote.Store = (*DB)(nil)
+
+// New returns a store that writes through write and reads through read
+// (which may be the same pool), after bringing the schema up to date with
+// d.Migrations. The store owns both pools: Close closes them, and New closes
+// them when it fails.
+func New(ctx context.Context, d Dialect, write, read *sql.DB) (*DB, error) {
+	db := &DB{write: write, read: read, dialect: d}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s schema: %w", d.Name, err)
+	}
+	return db, nil
+}
+
+// Close closes the store's connection pools.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Update runs fn in a read-write transaction. An error or a panic in fn
+// rolls it back; fn's error is returned as is.
+func (db *DB) Update(ctx context.Context, fn func(promote.Tx) error) error {
+	return db.run(ctx, db.write, nil, fn)
+}
+
+// View runs fn in a read-only transaction on one snapshot.
+func (db *DB) View(ctx context.Context, fn func(promote.Tx) error) error {
+	opts := db.dialect.ViewOptions
+	return db.run(ctx, db.read, &opts, fn)
+}
+
+func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(promote.Tx) error) (err error) {
+	stx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin %s transaction: %w", db.dialect.Name, err)
+	}
+	committed := false
+	defer func() {
+		// Rolls back after an error, and after a panic in fn, which
+		// then goes on up.
+		if !committed {
+			stx.Rollback()
+		}
+	}()
+	t := &tx{ctx: ctx, tx: stx, db: db, readOnly: opts != nil && opts.ReadOnly}
+	if err := fn(t); err != nil {
+		return err
+	}
+	committed = true
+	if err := stx.Commit(); err != nil {
+		return fmt.Errorf("commit %s transaction: %w", db.dialect.Name, err)
+	}
+	return nil
+}
+
+// auditBatch is how many audit records ScanAudit reads per query, which
+// bounds its memory whatever the length of the chain.
+const auditBatch = 1000
+
+// ScanAudit calls fn for every audit record with Seq > after, in sequence
+// order. It reads in batches of auditBatch, each in a query of its own, so
+// it holds no transaction open while fn runs: a chain of any length is
+// streamed, and writers are never held up by a long export.
+func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditRecord) error) error {
+	q := db.rebind("SELECT seq, prev_hash, hash, body FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+	batch := make([]promote.AuditRecord, 0, auditBatch)
+	for {
+		batch = batch[:0]
+		rows, err := db.read.QueryContext(ctx, q, after, auditBatch)
+		if err != nil {
+			return fmt.Errorf("scan audit after %d: %w", after, err)
+		}
+		for rows.Next() {
+			var r promote.AuditRecord
+			if err := rows.Scan(&r.Seq, &r.PrevHash, &r.Hash, &r.Body); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan audit after %d: %w", after, err)
+			}
+			batch = append(batch, r)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("scan audit after %d: %w", after, err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("scan audit after %d: %w", after, err)
+		}
+		for _, r := range batch {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(batch) < auditBatch {
+			return nil
+		}
+		after = batch[len(batch)-1].Seq
+	}
+}
+
+// rebind returns query with the dialect's placeholders. Queries are written
+// with ? and contain no ? inside string literals.
+func (db *DB) rebind(query string) string {
+	if !db.dialect.NumberedPlaceholders || !strings.Contains(query, "?") {
+		return query
+	}
+	if q, ok := db.rebound.Load(query); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range query {
+		if c == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	q := b.String()
+	db.rebound.Store(query, q)
+	return q
+}

@@ -1,0 +1,226 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// checkPromotion returns an Invalid error for a promotion the store cannot
+// keep.
+func checkPromotion(p promote.Promotion) error {
+	if !slices.Contains(promote.States, p.State) {
+		return promote.Errorf(promote.Invalid, "promotion %q: unknown state %q", p.ID, p.State)
+	}
+	if err := checkTime("requested_at", p.RequestedAt); err != nil {
+		return err
+	}
+	return checkTime("updated_at", p.UpdatedAt)
+}
+
+// nullBytes stores a nil slice as NULL.
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+// CreatePromotion stores p. The active column mirrors p.State.Active(), and
+// a partial unique index on (model, environment) where active lets one
+// active promotion hold the slot: a second one is a Conflict, on every
+// database and under any concurrency.
+func (t *tx) CreatePromotion(p promote.Promotion) error {
+	what := fmt.Sprintf("create promotion %q", p.ID)
+	if err := t.writable(what); err != nil {
+		return err
+	}
+	if err := checkPromotion(p); err != nil {
+		return err
+	}
+	if err := t.versionExists(p.Model, p.Version); err != nil {
+		return err
+	}
+	ok, err := t.changed(what, `INSERT INTO promotions (id, model, version, environment, digest, state, active,
+		requested_by, requested_at, updated_at, baseline, decision, reason, override)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		p.ID, p.Model, p.Version, p.Environment, p.Digest, string(p.State), p.State.Active(),
+		p.RequestedBy, nanos(p.RequestedAt), nanos(p.UpdatedAt), p.Baseline, nullBytes(p.Decision), p.Reason, p.Override)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	taken, err := t.exists(what, "SELECT 1 FROM promotions WHERE id = ?", p.ID)
+	if err != nil {
+		return err
+	}
+	if taken {
+		return promote.Errorf(promote.Conflict, "promotion %q already exists", p.ID)
+	}
+	return t.slotTaken(what, p.Model, p.Environment, "")
+}
+
+// slotTaken returns the Conflict of a second active promotion for model in
+// env, naming the active one (other than except) when it can.
+func (t *tx) slotTaken(what, model, env, except string) error {
+	var id string
+	err := t.tx.QueryRowContext(t.ctx, t.db.rebind(
+		"SELECT id FROM promotions WHERE model = ? AND environment = ? AND active AND id <> ?"),
+		model, env, except).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return promote.Errorf(promote.Conflict, "model %q already has an active promotion to %q", model, env)
+	case err != nil:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return promote.Errorf(promote.Conflict, "model %q already has an active promotion to %q: %s", model, env, id)
+}
+
+// UpdatePromotion stores p's state (and so whether it is active), baseline,
+// decision, reason, override and UpdatedAt. Its model, version,
+// environment, digest, requester and request time are fixed when it is
+// created. A terminal state frees the (model, environment) slot; moving
+// back to an active state while another promotion holds it is a Conflict.
+func (t *tx) UpdatePromotion(p promote.Promotion) error {
+	what := fmt.Sprintf("update promotion %q", p.ID)
+	if err := t.writable(what); err != nil {
+		return err
+	}
+	if err := checkPromotion(p); err != nil {
+		return err
+	}
+	if p.State.Active() {
+		// Checked first so that the unique index never fails the
+		// statement, which on PostgreSQL would abort the transaction.
+		var model, env string
+		err := t.tx.QueryRowContext(t.ctx, t.db.rebind(`SELECT o.model, o.environment FROM promotions o
+			JOIN promotions p ON o.model = p.model AND o.environment = p.environment
+			WHERE p.id = ? AND o.id <> p.id AND o.active`), p.ID).Scan(&model, &env)
+		switch {
+		case err == nil:
+			return t.slotTaken(what, model, env, p.ID)
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	ok, err := t.changed(what, `UPDATE promotions SET state = ?, active = ?, baseline = ?, decision = ?, reason = ?,
+		override = ?, updated_at = ? WHERE id = ?`,
+		string(p.State), p.State.Active(), p.Baseline, nullBytes(p.Decision), p.Reason, p.Override, nanos(p.UpdatedAt), p.ID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return promote.Errorf(promote.NotFound, "promotion %q not found", p.ID)
+	}
+	return nil
+}
+
+const promotionColumns = `id, model, version, environment, digest, state, requested_by, requested_at, updated_at,
+	baseline, decision, reason, override`
+
+func scanPromotion(s scanner) (promote.Promotion, error) {
+	var p promote.Promotion
+	var state string
+	var requested, updated int64
+	var decision sql.NullString
+	err := s.Scan(&p.ID, &p.Model, &p.Version, &p.Environment, &p.Digest, &state, &p.RequestedBy, &requested, &updated,
+		&p.Baseline, &decision, &p.Reason, &p.Override)
+	p.State = promote.State(state)
+	p.RequestedAt, p.UpdatedAt = fromNanos(requested), fromNanos(updated)
+	if decision.Valid {
+		p.Decision = []byte(decision.String)
+	}
+	return p, err
+}
+
+// Promotion returns the promotion with the ID.
+func (t *tx) Promotion(id string) (promote.Promotion, error) {
+	return one(t, fmt.Sprintf("read promotion %q", id), fmt.Sprintf("promotion %q not found", id), scanPromotion,
+		"SELECT "+promotionColumns+" FROM promotions WHERE id = ?", id)
+}
+
+// Promotions lists promotions matching f, newest request first.
+func (t *tx) Promotions(f promote.PromotionFilter) ([]promote.Promotion, error) {
+	n, err := limit(f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	var w where
+	w.scope(f.Model, f.Version, f.Environment)
+	if len(f.States) > 0 {
+		args := make([]any, len(f.States))
+		for i, s := range f.States {
+			args[i] = string(s)
+		}
+		w.add("state IN ("+strings.Repeat("?, ", len(args)-1)+"?)", args...)
+	}
+	if f.ActiveOnly {
+		w.add("active")
+	}
+	rows, err := t.query("list promotions", "SELECT "+promotionColumns+" FROM promotions"+w.String()+
+		" ORDER BY requested_at DESC, n DESC LIMIT ?", append(w.args, n)...)
+	return collect("list promotions", rows, err, scanPromotion)
+}
+
+// promotionExists returns NotFound when the promotion is not stored.
+func (t *tx) promotionExists(id string) error {
+	return t.need(fmt.Sprintf("promotion %q", id), "SELECT 1 FROM promotions WHERE id = ?", id)
+}
+
+// AddApproval stores a decision on a promotion: NotFound when the promotion
+// is not stored, Conflict when the approver has decided on it already.
+func (t *tx) AddApproval(a promote.Approval) error {
+	what := fmt.Sprintf("add approval by %q to promotion %q", a.Approver, a.PromotionID)
+	if err := t.writable(what); err != nil {
+		return err
+	}
+	if err := checkTime("at", a.At); err != nil {
+		return err
+	}
+	if err := t.promotionExists(a.PromotionID); err != nil {
+		return err
+	}
+	roles, err := toJSON("roles", a.Roles)
+	if err != nil {
+		return err
+	}
+	ok, err := t.changed(what, `INSERT INTO approvals (promotion_id, approver, roles, approve, digest, comment, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		a.PromotionID, a.Approver, roles, a.Approve, a.Digest, a.Comment, nanos(a.At))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return promote.Errorf(promote.Conflict, "%s has already decided on promotion %q", a.Approver, a.PromotionID)
+	}
+	return nil
+}
+
+func scanApproval(s scanner) (promote.Approval, error) {
+	var a promote.Approval
+	var roles string
+	var at int64
+	if err := s.Scan(&a.PromotionID, &a.Approver, &roles, &a.Approve, &a.Digest, &a.Comment, &at); err != nil {
+		return a, err
+	}
+	a.At = fromNanos(at)
+	return a, fromJSON("roles", roles, &a.Roles)
+}
+
+// Approvals lists a promotion's decisions in the order they were made;
+// NotFound when the promotion is not stored.
+func (t *tx) Approvals(promotionID string) ([]promote.Approval, error) {
+	if err := t.promotionExists(promotionID); err != nil {
+		return nil, err
+	}
+	what := fmt.Sprintf("list approvals of promotion %q", promotionID)
+	rows, err := t.query(what, `SELECT promotion_id, approver, roles, approve, digest, comment, at
+		FROM approvals WHERE promotion_id = ? ORDER BY at, n`, promotionID)
+	return collect(what, rows, err, scanApproval)
+}

@@ -1,0 +1,239 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// tx is a promote.Tx over one database/sql transaction. Every query runs
+// with the context Update or View was given.
+type tx struct {
+	ctx      context.Context
+	tx       *sql.Tx
+	db       *DB
+	readOnly bool
+}
+
+var _ promote.Tx = (*tx)(nil)
+
+// maxLimit caps the page size of every listing.
+const maxLimit = 1000
+
+// writable returns an error when t is View's read-only transaction, the
+// same on every database.
+func (t *tx) writable(what string) error {
+	if t.readOnly {
+		return promote.Errorf(promote.Internal, "%s: the transaction is read-only", what)
+	}
+	return nil
+}
+
+// exec runs a statement; what names the operation in errors. A unique
+// violation is a Conflict.
+func (t *tx) exec(what, query string, args ...any) (sql.Result, error) {
+	res, err := t.tx.ExecContext(t.ctx, t.db.rebind(query), args...)
+	if err != nil {
+		if t.db.dialect.IsUniqueViolation != nil && t.db.dialect.IsUniqueViolation(err) {
+			return nil, promote.Errorf(promote.Conflict, "%s: it collides with a stored one", what)
+		}
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return res, nil
+}
+
+// changed runs an INSERT, UPDATE or DELETE and reports whether it changed a
+// row. Inserts are written INSERT … ON CONFLICT DO NOTHING: doing nothing on
+// a conflict, rather than failing, leaves the transaction usable on
+// PostgreSQL (where a failed statement aborts it), so the caller can find
+// out what it collided with and say so.
+func (t *tx) changed(what, query string, args ...any) (bool, error) {
+	res, err := t.exec(what, query, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, err)
+	}
+	return n > 0, nil
+}
+
+func (t *tx) query(what, query string, args ...any) (*sql.Rows, error) {
+	rows, err := t.tx.QueryContext(t.ctx, t.db.rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return rows, nil
+}
+
+// exists reports whether query returns a row.
+func (t *tx) exists(what, query string, args ...any) (bool, error) {
+	var one int
+	err := t.tx.QueryRowContext(t.ctx, t.db.rebind(query), args...).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("%s: %w", what, err)
+	}
+	return true, nil
+}
+
+// need returns NotFound ("<thing> not found") when query returns no row.
+func (t *tx) need(thing, query string, args ...any) error {
+	ok, err := t.exists("read "+thing, query, args...)
+	if err == nil && !ok {
+		return promote.Errorf(promote.NotFound, "%s not found", thing)
+	}
+	return err
+}
+
+// collect scans every row of rows with scan.
+func collect[T any](what string, rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	list := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		list = append(list, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return list, nil
+}
+
+// one scans the single row of a query, NotFound (with notFound as the
+// message) when there is none.
+func one[T any](t *tx, what, notFound string, scan func(scanner) (T, error), query string, args ...any) (T, error) {
+	v, err := scan(t.tx.QueryRowContext(t.ctx, t.db.rebind(query), args...))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return v, promote.Errorf(promote.NotFound, "%s", notFound)
+	case err != nil:
+		return v, fmt.Errorf("%s: %w", what, err)
+	}
+	return v, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// where builds a WHERE clause from conditions with ? placeholders.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+// eq adds column = value when value is not empty.
+func (w *where) eq(column, value string) {
+	if value != "" {
+		w.add(column+" = ?", value)
+	}
+}
+
+// scope narrows to a model, version and environment, where given.
+func (w *where) scope(model, version, env string) {
+	w.eq("model", model)
+	w.eq("version", version)
+	w.eq("environment", env)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// limit returns the page size a filter asks for: DefaultLimit for 0, at
+// most maxLimit.
+func limit(n int) (int, error) {
+	switch {
+	case n < 0:
+		return 0, promote.Errorf(promote.Invalid, "limit %d is negative", n)
+	case n == 0:
+		return promote.DefaultLimit, nil
+	case n > maxLimit:
+		return maxLimit, nil
+	}
+	return n, nil
+}
+
+// Times are stored as BIGINT Unix nanoseconds, UTC, on every database; the
+// zero time is stored as 0 and read back as the zero time. That covers the
+// years 1678 to 2261, which checkTime enforces.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// checkTime returns an Invalid error naming field when t cannot be stored.
+func checkTime(field string, t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	if y := t.UTC().Year(); y < 1678 || y > 2261 {
+		return promote.Errorf(promote.Invalid, "%s %s is out of range: years 1678 to 2261", field, t.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// nullNanos stores an optional time: NULL for nil.
+func nullNanos(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return nanos(*t)
+}
+
+func fromNullNanos(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
+
+// JSON-valued fields are stored as TEXT holding JSON; nil stays nil
+// (stored as null) and empty stays empty.
+func toJSON(field string, v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", promote.Errorf(promote.Invalid, "%s: %v", field, err)
+	}
+	return string(b), nil
+}
+
+func fromJSON(field, s string, v any) error {
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		return promote.Errorf(promote.Internal, "stored %s is not valid JSON: %v", field, err)
+	}
+	return nil
+}

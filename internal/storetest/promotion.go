@@ -1,0 +1,261 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// ids returns the IDs of ps, in order.
+func ids(ps []promote.Promotion) []string {
+	out := []string{}
+	for _, p := range ps {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+func testPromotions(t *testing.T, s promote.Store) {
+	seed(t, s)
+	p := promotion("p1", "fraud", "1.1", "prod", 10)
+	p.Override = true
+	update(t, s, func(tx promote.Tx) error { return tx.CreatePromotion(p) })
+	view(t, s, func(tx promote.Tx) error {
+		got, err := tx.Promotion("p1")
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(p, got); diff != "" {
+			t.Errorf("Promotion(p1) mismatch (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+
+	// The gate ran: state, baseline, decision and time change; what the
+	// promotion is for does not.
+	p.State, p.Baseline, p.Decision, p.UpdatedAt = promote.StateGated, "1.0", []byte(`{"allowed":true}`), at(11)
+	changed := p
+	changed.Model, changed.Version, changed.Digest, changed.RequestedBy = "churn", "1.0", "sha256:ff", "mallory"
+	update(t, s, func(tx promote.Tx) error { return tx.UpdatePromotion(changed) })
+	view(t, s, func(tx promote.Tx) error {
+		got, err := tx.Promotion("p1")
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(p, got); diff != "" {
+			t.Errorf("Promotion(p1) after UpdatePromotion mismatch (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+
+	p.State, p.Reason, p.Decision, p.UpdatedAt = promote.StateFailed, "the overlay could not be committed", nil, at(12)
+	update(t, s, func(tx promote.Tx) error { return tx.UpdatePromotion(p) })
+	view(t, s, func(tx promote.Tx) error {
+		got, err := tx.Promotion("p1")
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(p, got); diff != "" {
+			t.Errorf("Promotion(p1) after failing mismatch (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+}
+
+func testPromotionFilters(t *testing.T, s promote.Store) {
+	seed(t, s)
+	// p1 … p6, one minute apart; each environment's earlier ones ended.
+	type row struct {
+		id, model, version, env string
+		state                   promote.State
+	}
+	rows := []row{
+		{"p1", "fraud", "1.0", "dev", promote.StateSucceeded},
+		{"p2", "fraud", "1.0", "staging", promote.StateBlocked},
+		{"p3", "fraud", "1.1", "dev", promote.StateAwaitingApproval},
+		{"p4", "fraud", "1.1", "staging", promote.StateRollingOut},
+		{"p5", "churn", "1.0", "dev", promote.StateRequested},
+		{"p6", "fraud", "1.0", "prod", promote.StateCancelled},
+	}
+	update(t, s, func(tx promote.Tx) error {
+		for i, r := range rows {
+			p := promotion(r.id, r.model, r.version, r.env, i)
+			p.State = r.state
+			if err := tx.CreatePromotion(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	tests := []struct {
+		name string
+		f    promote.PromotionFilter
+		want []string
+	}{
+		{"all", promote.PromotionFilter{}, []string{"p6", "p5", "p4", "p3", "p2", "p1"}},
+		{"model", promote.PromotionFilter{Model: "fraud"}, []string{"p6", "p4", "p3", "p2", "p1"}},
+		{"version", promote.PromotionFilter{Model: "fraud", Version: "1.1"}, []string{"p4", "p3"}},
+		{"environment", promote.PromotionFilter{Environment: "dev"}, []string{"p5", "p3", "p1"}},
+		{"states", promote.PromotionFilter{States: []promote.State{promote.StateBlocked, promote.StateSucceeded}}, []string{"p2", "p1"}},
+		{"active only", promote.PromotionFilter{ActiveOnly: true}, []string{"p5", "p4", "p3"}},
+		{"active in dev", promote.PromotionFilter{ActiveOnly: true, Environment: "dev", Model: "fraud"}, []string{"p3"}},
+		{"limit", promote.PromotionFilter{Limit: 2}, []string{"p6", "p5"}},
+		{"none", promote.PromotionFilter{Model: "nope"}, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			view(t, s, func(tx promote.Tx) error {
+				got, err := tx.Promotions(tt.f)
+				if err != nil {
+					return err
+				}
+				if diff := cmp.Diff(tt.want, ids(got)); diff != "" {
+					t.Errorf("Promotions(%+v) mismatch (-want +got):\n%s", tt.f, diff)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// testOneActivePromotion checks the partial unique index: one active
+// promotion per model and environment, freed by a terminal state.
+func testOneActivePromotion(t *testing.T, s promote.Store) {
+	seed(t, s)
+	update(t, s, func(tx promote.Tx) error {
+		if err := tx.CreatePromotion(promotion("p1", "fraud", "1.0", "prod", 0)); err != nil {
+			return err
+		}
+		// Other environments and other models have slots of their own.
+		if err := tx.CreatePromotion(promotion("p2", "fraud", "1.0", "staging", 1)); err != nil {
+			return err
+		}
+		return tx.CreatePromotion(promotion("p3", "churn", "1.0", "prod", 2))
+	})
+	for _, end := range []promote.State{promote.StateBlocked, promote.StateSucceeded, promote.StateRolledBack,
+		promote.StateFailed, promote.StateCancelled} {
+		t.Run(string(end), func(t *testing.T) {
+			next := fmt.Sprintf("after-%s", end)
+			err := s.Update(t.Context(), func(tx promote.Tx) error {
+				return tx.CreatePromotion(promotion(next, "fraud", "1.1", "prod", 3))
+			})
+			wantError(t, "CreatePromotion while one is active", err, promote.Conflict, `model "fraud"`, `"prod"`)
+
+			update(t, s, func(tx promote.Tx) error {
+				active, err := tx.Promotions(promote.PromotionFilter{Model: "fraud", Environment: "prod", ActiveOnly: true})
+				if err != nil {
+					return err
+				}
+				if len(active) != 1 {
+					return fmt.Errorf("%d active promotions of fraud in prod, want 1", len(active))
+				}
+				p := active[0]
+				p.State, p.UpdatedAt = end, at(4)
+				if err := tx.UpdatePromotion(p); err != nil {
+					return err
+				}
+				// The slot is free: a new request may take it, in the same
+				// transaction.
+				return check("CreatePromotion after "+string(end), tx.CreatePromotion(promotion(next, "fraud", "1.1", "prod", 5)))
+			})
+		})
+	}
+}
+
+func testApprovals(t *testing.T, s promote.Store) {
+	seed(t, s)
+	approvals := []promote.Approval{
+		{PromotionID: "p1", Approver: "carol", Roles: []string{"ml-lead", "risk"}, Approve: true, Digest: "sha256:ab", Comment: "fine", At: at(11)},
+		{PromotionID: "p1", Approver: "dave", Approve: false, Digest: "sha256:ab", Comment: "no", At: at(12)},
+		{PromotionID: "p1", Approver: "erin", Roles: []string{}, Approve: true, Digest: "sha256:ab", At: at(12)},
+	}
+	update(t, s, func(tx promote.Tx) error {
+		if err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 10)); err != nil {
+			return err
+		}
+		if err := tx.CreatePromotion(promotion("p2", "churn", "1.0", "prod", 10)); err != nil {
+			return err
+		}
+		for _, a := range approvals {
+			if err := tx.AddApproval(a); err != nil {
+				return err
+			}
+		}
+		// One person decides once per promotion, but on every promotion.
+		return tx.AddApproval(promote.Approval{PromotionID: "p2", Approver: "carol", Approve: true, At: at(13)})
+	})
+	view(t, s, func(tx promote.Tx) error {
+		got, err := tx.Approvals("p1")
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(approvals, got); diff != "" {
+			t.Errorf("Approvals(p1) mismatch, want them in order (-want +got):\n%s", diff)
+		}
+		got, err = tx.Approvals("p2")
+		if err != nil {
+			return err
+		}
+		if len(got) != 1 || got[0].Approver != "carol" {
+			t.Errorf("Approvals(p2) = %+v, want carol's", got)
+		}
+		return nil
+	})
+}
+
+func testLive(t *testing.T, s promote.Store) {
+	seed(t, s)
+	changes := []promote.Live{
+		{Model: "fraud", Environment: "prod", Version: "1.0", PromotionID: "p1", SetBy: "controller", SetAt: at(1), Reason: "promoted"},
+		{Model: "fraud", Environment: "staging", Version: "1.1", PromotionID: "p2", SetBy: "controller", SetAt: at(2), Reason: "promoted"},
+		{Model: "fraud", Environment: "prod", Version: "1.1", PromotionID: "p3", SetBy: "controller", SetAt: at(3), Reason: "promoted"},
+		{Model: "fraud", Environment: "prod", Version: "1.0", SetBy: "controller", SetAt: at(4), Reason: "rolled back"},
+		{Model: "churn", Environment: "prod", Version: "1.0", SetBy: "alice", SetAt: at(5)},
+	}
+	update(t, s, func(tx promote.Tx) error {
+		if err := tx.CreateModel(model("idle")); err != nil {
+			return err
+		}
+		for _, l := range changes {
+			if err := tx.SetLive(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx promote.Tx) error {
+		live, err := tx.Live("fraud")
+		if err != nil {
+			return err
+		}
+		want := map[string]promote.Live{"prod": changes[3], "staging": changes[1]}
+		if diff := cmp.Diff(want, live); diff != "" {
+			t.Errorf("Live(fraud) mismatch (-want +got):\n%s", diff)
+		}
+		history, err := tx.LiveHistory("fraud", "prod")
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff([]promote.Live{changes[3], changes[2], changes[0]}, history); diff != "" {
+			t.Errorf("LiveHistory(fraud, prod) mismatch, want newest first (-want +got):\n%s", diff)
+		}
+		live, err = tx.Live("idle")
+		if err != nil {
+			return err
+		}
+		if live == nil || len(live) != 0 {
+			t.Errorf("Live(idle) = %#v, want an empty map", live)
+		}
+		history, err = tx.LiveHistory("fraud", "dev")
+		if err != nil {
+			return err
+		}
+		if history == nil || len(history) != 0 {
+			t.Errorf("LiveHistory(fraud, dev) = %#v, want an empty list", history)
+		}
+		return nil
+	})
+}
