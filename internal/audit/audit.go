@@ -80,7 +80,15 @@ func (v *Verifier) Add(r promote.AuditRecord) bool {
 		return brk(BreakInserted, "event %d appears after event %d: an event was inserted or duplicated", r.Seq, v.next-1)
 	}
 	if !bodyHasSeq(r.Body, r.Seq) {
-		return brk(BreakReordered, "event %d is stored under sequence number %d but its body says otherwise: events were reordered or renumbered", r.Seq, r.Seq)
+		said, ok := bodySeq(r.Body)
+		switch {
+		case !ok:
+			return brk(BreakModified, "event %d was modified: its body does not start with its sequence number", r.Seq)
+		case said < r.Seq:
+			return brk(BreakInserted, "event %d's body says it is event %d: %d event(s) were inserted before it and the log renumbered", r.Seq, said, r.Seq-said)
+		default:
+			return brk(BreakReordered, "event %d's body says it is event %d: events were reordered, or removed and the log renumbered", r.Seq, said)
+		}
 	}
 	if got := promote.ChainHash(r.PrevHash, r.Body); got != r.Hash {
 		return brk(BreakModified, "event %d was modified: its stored hash is %s but its content hashes to %s", r.Seq, short(r.Hash), short(got))
@@ -105,6 +113,20 @@ func bodyHasSeq(body []byte, seq int64) bool {
 	prefix := strconv.AppendInt(append(buf[:0], `{"seq":`...), seq, 10)
 	prefix = append(prefix, ',')
 	return bytes.HasPrefix(body, prefix)
+}
+
+// bodySeq reads the sequence number a body starts with.
+func bodySeq(body []byte) (int64, bool) {
+	rest, ok := bytes.CutPrefix(body, []byte(`{"seq":`))
+	if !ok {
+		return 0, false
+	}
+	end := bytes.IndexByte(rest, ',')
+	if end < 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(rest[:end]), 10, 64)
+	return n, err == nil
 }
 
 func short(h string) string {

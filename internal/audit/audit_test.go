@@ -78,7 +78,7 @@ func TestVerify(t *testing.T) {
 				out = append(out, x)
 			}
 			return out
-		}, 5, BreakReordered},
+		}, 5, BreakInserted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

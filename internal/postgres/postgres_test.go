@@ -173,3 +173,18 @@ func TestOpenBadDSN(t *testing.T) {
 		t.Errorf("Open error %q shows the password", err)
 	}
 }
+
+// TestAuditTamper edits the tables directly, as someone with database
+// access would, and checks that verification names each kind of tampering.
+func TestAuditTamper(t *testing.T) {
+	serverDSN(t)
+	storetest.RunTamper(t, func(t *testing.T) (promote.Store, *sql.DB) {
+		dsn := freshSchema(t)
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return open(t, dsn), db
+	})
+}

@@ -171,3 +171,12 @@ func TestReadsDoNotWait(t *testing.T) {
 		t.Errorf("Update: %v", updateErr)
 	}
 }
+
+// TestAuditTamper edits the database file directly and checks that
+// verification names each kind of tampering.
+func TestAuditTamper(t *testing.T) {
+	storetest.RunTamper(t, func(t *testing.T) (promote.Store, *sql.DB) {
+		dir := t.TempDir()
+		return open(t, dir), raw(t, dir)
+	})
+}

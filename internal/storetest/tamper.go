@@ -1,0 +1,121 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/promote"
+)
+
+// RunTamper checks that audit verification catches every kind of direct
+// tampering with the database: open returns a store and a raw connection
+// to the same database, through which the test edits the audit table as an
+// attacker with database access would. Queries use $1-style parameters,
+// which both SQLite and PostgreSQL accept.
+func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
+	tests := []struct {
+		name   string
+		tamper func(ctx context.Context, t *testing.T, db *sql.DB)
+		seq    int64
+		kind   string
+	}{
+		{"an event's body modified", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			body := readBody(ctx, t, db, 5)
+			exec(ctx, t, db, "UPDATE audit_events SET body = $1 WHERE seq = 5", bytes.Replace(body, []byte(`"alice"`), []byte(`"mallory"`), 1))
+		}, 5, audit.BreakModified},
+		{"an event modified and its hash recomputed", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			body := bytes.Replace(readBody(ctx, t, db, 5), []byte(`"alice"`), []byte(`"mallory"`), 1)
+			var prev string
+			if err := db.QueryRowContext(ctx, "SELECT prev_hash FROM audit_events WHERE seq = 5").Scan(&prev); err != nil {
+				t.Fatal(err)
+			}
+			exec(ctx, t, db, "UPDATE audit_events SET body = $1 WHERE seq = 5", body)
+			exec(ctx, t, db, "UPDATE audit_events SET hash = $1 WHERE seq = 5", promote.ChainHash(prev, body))
+		}, 6, audit.BreakReordered},
+		{"an event's stored hash replaced", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "UPDATE audit_events SET hash = $1 WHERE seq = 7", promote.GenesisHash)
+		}, 7, audit.BreakModified},
+		{"an event deleted", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "DELETE FROM audit_events WHERE seq = 4")
+		}, 5, audit.BreakDeleted},
+		{"the first event deleted", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "DELETE FROM audit_events WHERE seq = 1")
+		}, 2, audit.BreakDeleted},
+		{"two events swapped", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "UPDATE audit_events SET seq = -3 WHERE seq = 3")
+			exec(ctx, t, db, "UPDATE audit_events SET seq = 3 WHERE seq = 4")
+			exec(ctx, t, db, "UPDATE audit_events SET seq = 4 WHERE seq = -3")
+		}, 3, audit.BreakReordered},
+		{"an event inserted and the log renumbered", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			var prev string
+			if err := db.QueryRowContext(ctx, "SELECT hash FROM audit_events WHERE seq = 5").Scan(&prev); err != nil {
+				t.Fatal(err)
+			}
+			exec(ctx, t, db, "UPDATE audit_events SET seq = seq + 1000 WHERE seq > 5")
+			exec(ctx, t, db, "UPDATE audit_events SET seq = seq - 999 WHERE seq > 1000")
+			forged := promote.AuditEvent{Seq: 6, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Actor: "mallory", Action: promote.ActionLiveChanged, Model: "m", Version: "6", Environment: "prod"}
+			body, err := forged.Body()
+			if err != nil {
+				t.Fatal(err)
+			}
+			exec(ctx, t, db, "INSERT INTO audit_events (seq, prev_hash, hash, body, model, environment, promotion_id, action) VALUES ($1, $2, $3, $4, 'm', 'prod', '', $5)",
+				6, prev, promote.ChainHash(prev, body), body, promote.ActionLiveChanged)
+		}, 7, audit.BreakInserted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			store, db := open(t)
+			appendEvents(ctx, t, store, 10)
+			if res, err := audit.Verify(ctx, store); err != nil || !res.OK || res.Events != 10 {
+				t.Fatalf("Verify before tampering = %+v, %v", res, err)
+			}
+			tt.tamper(ctx, t, db)
+			res, err := audit.Verify(ctx, store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK || res.Broken == nil || res.Broken.Seq != tt.seq || res.Broken.Kind != tt.kind {
+				t.Fatalf("Verify after %s = %+v %+v, want broken at %d (%s)", tt.name, res, res.Broken, tt.seq, tt.kind)
+			}
+		})
+	}
+}
+
+func appendEvents(ctx context.Context, t *testing.T, s promote.Store, n int) {
+	t.Helper()
+	err := s.Update(ctx, func(tx promote.Tx) error {
+		for i := 0; i < n; i++ {
+			_, err := tx.AppendAudit(promote.AuditEvent{Time: time.Date(2026, 11, 25, 10, 0, i, 0, time.UTC), Actor: "alice",
+				Action: promote.ActionPromotionState, Model: "m", Version: fmt.Sprint(i), Environment: "prod", Decision: "approved"})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readBody(ctx context.Context, t *testing.T, db *sql.DB, seq int64) []byte {
+	t.Helper()
+	var body []byte
+	if err := db.QueryRowContext(ctx, "SELECT body FROM audit_events WHERE seq = $1", seq).Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+func exec(ctx context.Context, t *testing.T, db *sql.DB, query string, args ...any) {
+	t.Helper()
+	if _, err := db.ExecContext(ctx, query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
