@@ -1,12 +1,7 @@
 package postgres_test
 
 import (
-	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,69 +14,6 @@ import (
 	"github.com/promote-ml/promote/internal/storetest"
 	"github.com/promote-ml/promote/promote"
 )
-
-// dsnVar names the variable holding the test server's DSN.
-const dsnVar = "PROMOTE_TEST_POSTGRES_DSN"
-
-// serverDSN returns the test server's DSN. Without one the test is skipped,
-// except in CI, where the PostgreSQL half of the suite must run.
-func serverDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv(dsnVar)
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: in CI the PostgreSQL tests must run (.ci/postgres.sh starts a server)", dsnVar)
-		}
-		t.Skipf("%s is not set: start a server with `source .ci/postgres.sh` to run the PostgreSQL tests", dsnVar)
-	}
-	return dsn
-}
-
-// withSearchPath returns dsn with the schema as its search path, in either
-// form of DSN (URL or key=value).
-func withSearchPath(dsn, schema string) (string, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", err
-		}
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		return u.String(), nil
-	}
-	return dsn + " search_path=" + schema, nil
-}
-
-// freshSchema creates a schema of its own for t, dropped when t ends, and
-// returns a DSN whose connections use it: tests share the server but never
-// see each other's tables.
-func freshSchema(t *testing.T) string {
-	t.Helper()
-	dsn := serverDSN(t)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "promote_test_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		// t's context is done by now.
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	scoped, err := withSearchPath(dsn, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return scoped
-}
 
 func open(t *testing.T, dsn string) *sqlstore.DB {
 	t.Helper()
@@ -98,17 +30,17 @@ func open(t *testing.T, dsn string) *sqlstore.DB {
 }
 
 func TestStore(t *testing.T) {
-	serverDSN(t)
-	storetest.Run(t, func(t *testing.T) promote.Store { return open(t, freshSchema(t)) })
+	storetest.PostgresServer(t)
+	storetest.Run(t, func(t *testing.T) promote.Store { return open(t, storetest.PostgresDSN(t)) })
 }
 
 // TestSharedDatabase runs the shared contract on two stores over one
 // database, as two replicas have: the audit head's row lock and the partial
 // unique index hold across them.
 func TestSharedDatabase(t *testing.T) {
-	serverDSN(t)
+	storetest.PostgresServer(t)
 	storetest.RunShared(t, func(t *testing.T) (promote.Store, promote.Store) {
-		dsn := freshSchema(t)
+		dsn := storetest.PostgresDSN(t)
 		return open(t, dsn), open(t, dsn)
 	})
 }
@@ -117,7 +49,7 @@ func TestSharedDatabase(t *testing.T) {
 // as replicas starting together do: the migration lock lets one migrate and
 // the others find the schema done.
 func TestOpenConcurrently(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := storetest.PostgresDSN(t)
 	const n = 4
 	stores := make([]*sqlstore.DB, n)
 	errs := make([]error, n)
@@ -177,9 +109,9 @@ func TestOpenBadDSN(t *testing.T) {
 // TestAuditTamper edits the tables directly, as someone with database
 // access would, and checks that verification names each kind of tampering.
 func TestAuditTamper(t *testing.T) {
-	serverDSN(t)
+	storetest.PostgresServer(t)
 	storetest.RunTamper(t, func(t *testing.T) (promote.Store, *sql.DB) {
-		dsn := freshSchema(t)
+		dsn := storetest.PostgresDSN(t)
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			t.Fatal(err)

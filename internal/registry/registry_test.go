@@ -18,7 +18,9 @@ import (
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/signature"
+	"github.com/promote-ml/promote/internal/postgres"
 	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/storetest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -80,7 +82,32 @@ type fixture struct {
 	mu    sync.Mutex
 }
 
-func newFixture(t *testing.T) *fixture {
+// opener opens the store a fixture runs on.
+type opener func(t *testing.T, dir string) promote.Store
+
+func openSQLite(t *testing.T, dir string) promote.Store {
+	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+func openPostgres(t *testing.T, _ string) promote.Store {
+	store, err := postgres.Open(context.Background(), storetest.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// stores are the stores every service test that depends on the store's
+// concurrency runs against.
+var stores = map[string]opener{"sqlite": openSQLite, "postgres": openPostgres}
+
+func newFixture(t *testing.T) *fixture { return newFixtureOn(t, openSQLite) }
+
+func newFixtureOn(t *testing.T, open opener) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -104,10 +131,7 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := open(t, dir)
 	t.Cleanup(func() { store.Close() })
 	f.store = store
 	f.svc, err = registry.New(store, registry.Config{
@@ -205,7 +229,13 @@ func blockingRules(v registry.PromotionView) string {
 }
 
 func TestWalkDevToProd(t *testing.T) {
-	f := newFixture(t)
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) { testWalkDevToProd(t, open) })
+	}
+}
+
+func testWalkDevToProd(t *testing.T, open opener) {
+	f := newFixtureOn(t, open)
 	ctx := context.Background()
 	v := f.register(t, "1", goodMetrics)
 	if !v.Signed() || !strings.HasPrefix(v.Digest, "sha256:") || v.Size != int64(len("weights of 1")) {
@@ -448,7 +478,13 @@ func TestApproveTwiceCountsOnce(t *testing.T) {
 }
 
 func TestConcurrentRequestsLeaveOneActive(t *testing.T) {
-	f := newFixture(t)
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) { testConcurrentRequests(t, open) })
+	}
+}
+
+func testConcurrentRequests(t *testing.T, open opener) {
+	f := newFixtureOn(t, open)
 	ctx := context.Background()
 	const n = 16
 	f.register(t, "1", goodMetrics)
