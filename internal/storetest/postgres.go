@@ -75,4 +75,3 @@ func PostgresDSN(t *testing.T) string {
 	}
 	return scoped
 }
-
