@@ -97,6 +97,18 @@ func promotionView(w io.Writer, tw *tabwriter.Writer, v registry.PromotionView) 
 	}
 }
 
+// renderPromotion shows a promotion after an action on it; a blocked one
+// exits 1.
+func renderPromotion(s *streams, f *clientFlags, v registry.PromotionView) error {
+	if err := f.render(s.out, v, func(tw *tabwriter.Writer) { promotionView(s.out, tw, v) }); err != nil {
+		return err
+	}
+	if v.State == promote.StateBlocked {
+		return &exitError{code: ExitBlocked, silent: true}
+	}
+	return nil
+}
+
 func newRequestCmd(s *streams) *cobra.Command {
 	var req registry.PromoteRequest
 	cmd := &cobra.Command{
@@ -126,13 +138,7 @@ soaked there, and the environment must not be frozen (an admin may --override wi
 		if err != nil {
 			return clientError(err)
 		}
-		if err := f.render(s.out, v, func(tw *tabwriter.Writer) { promotionView(s.out, tw, v) }); err != nil {
-			return err
-		}
-		if v.State == promote.StateBlocked {
-			return &exitError{code: ExitBlocked, silent: true}
-		}
-		return nil
+		return renderPromotion(s, f, v)
 	}
 	return cmd
 }
@@ -170,13 +176,7 @@ the policy allows it, and each person counts once.`,
 		if err != nil {
 			return clientError(err)
 		}
-		if err := f.render(s.out, v, func(tw *tabwriter.Writer) { promotionView(s.out, tw, v) }); err != nil {
-			return err
-		}
-		if v.State == promote.StateBlocked {
-			return &exitError{code: ExitBlocked, silent: true}
-		}
-		return nil
+		return renderPromotion(s, f, v)
 	}
 	return cmd
 }
@@ -199,7 +199,7 @@ func newDecisionCmd(s *streams, use, short string, needReason bool, call func(c 
 		if err != nil {
 			return clientError(err)
 		}
-		return f.render(s.out, v, func(tw *tabwriter.Writer) { promotionView(s.out, tw, v) })
+		return renderPromotion(s, f, v)
 	}
 	return cmd
 }

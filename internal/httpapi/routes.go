@@ -454,23 +454,17 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, who promote.Pri
 }
 
 func (s *Server) rejectPromotion(w http.ResponseWriter, r *http.Request, who promote.Principal) error {
-	id, err := promotionID(r)
-	if err != nil {
-		return err
-	}
-	var req ReasonRequest
-	if err := s.decode(w, r, &req); err != nil {
-		return err
-	}
-	v, err := s.svc.Reject(r.Context(), who, id, req.Reason)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, promotionView(v))
-	return nil
+	return s.promotionWithReason(w, r, who, s.svc.Reject)
 }
 
 func (s *Server) cancelPromotion(w http.ResponseWriter, r *http.Request, who promote.Principal) error {
+	return s.promotionWithReason(w, r, who, s.svc.Cancel)
+}
+
+// promotionWithReason serves the actions on a promotion whose body is a
+// reason: reject and cancel.
+func (s *Server) promotionWithReason(w http.ResponseWriter, r *http.Request, who promote.Principal,
+	act func(ctx context.Context, who promote.Principal, id, reason string) (registry.PromotionView, error)) error {
 	id, err := promotionID(r)
 	if err != nil {
 		return err
@@ -479,7 +473,7 @@ func (s *Server) cancelPromotion(w http.ResponseWriter, r *http.Request, who pro
 	if err := s.decode(w, r, &req); err != nil {
 		return err
 	}
-	v, err := s.svc.Cancel(r.Context(), who, id, req.Reason)
+	v, err := act(r.Context(), who, id, req.Reason)
 	if err != nil {
 		return err
 	}

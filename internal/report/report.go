@@ -230,7 +230,12 @@ func JUnit(w io.Writer, g Gate) error {
 		suite.Cases = append(suite.Cases, c)
 	}
 	suite.Tests = len(suite.Cases)
-	doc := junitSuites{Name: name, Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Suites: []junitSuite{suite}}
+	return writeJUnit(w, suite)
+}
+
+// writeJUnit writes one suite as a JUnit XML document.
+func writeJUnit(w io.Writer, suite junitSuite) error {
+	doc := junitSuites{Name: suite.Name, Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Suites: []junitSuite{suite}}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
@@ -367,17 +372,7 @@ func WriteError(w io.Writer, format string, err error) error {
 			Name: "load", Classname: "promote.gate",
 			Error: &junitProblem{Message: "bad input", Type: "input", Body: err.Error()},
 		}}}
-		doc := junitSuites{Name: "promote gate", Tests: 1, Errors: 1, Suites: []junitSuite{suite}}
-		if _, werr := io.WriteString(w, xml.Header); werr != nil {
-			return werr
-		}
-		enc := xml.NewEncoder(w)
-		enc.Indent("", "  ")
-		if werr := enc.Encode(doc); werr != nil {
-			return werr
-		}
-		_, werr := io.WriteString(w, "\n")
-		return werr
+		return writeJUnit(w, suite)
 	}
 	return nil
 }
