@@ -27,6 +27,9 @@ func (s *Service) SetHold(ctx context.Context, who promote.Principal, model, ver
 	if strings.TrimSpace(reason) == "" {
 		return promote.Hold{}, promote.Errorf(promote.Invalid, "a hold needs a reason")
 	}
+	if err := validateNames("model name", model, "version", version); err != nil {
+		return promote.Hold{}, err
+	}
 	if _, err := s.cfg.Pipeline.Environment(env); err != nil {
 		return promote.Hold{}, err
 	}

@@ -48,6 +48,9 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 	if err := authorize(who, promote.RoleSubmitter, "requesting a promotion"); err != nil {
 		return PromotionView{}, err
 	}
+	if err := validateNames("model name", req.Model, "version", req.Version); err != nil {
+		return PromotionView{}, err
+	}
 	env, err := s.cfg.Pipeline.Environment(req.Environment)
 	if err != nil {
 		return PromotionView{}, err

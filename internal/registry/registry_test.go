@@ -620,3 +620,20 @@ func TestDecisionStored(t *testing.T) {
 		t.Errorf("decision JSON = %s", view.Decision)
 	}
 }
+
+func TestNamesValidated(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, req := range []registry.PromoteRequest{
+		{Model: "../x", Version: "1", Environment: "dev"},
+		{Model: "credit-risk", Version: "", Environment: "dev"},
+		{Model: "credit-risk", Version: strings.Repeat("9", 200), Environment: "dev"},
+	} {
+		if _, err := f.svc.RequestPromotion(ctx, submitter, req); promote.ErrorCode(err) != promote.Invalid {
+			t.Errorf("RequestPromotion(%q, %q) = %v, want Invalid", req.Model, req.Version, err)
+		}
+	}
+	if _, err := f.svc.SetHold(ctx, lead, "credit-risk", "a/b", "dev", "why"); promote.ErrorCode(err) != promote.Invalid {
+		t.Errorf("SetHold with a path-like version = %v, want Invalid", err)
+	}
+}

@@ -208,6 +208,16 @@ func (s *Service) AuditEvents(ctx context.Context, f promote.AuditFilter) ([]pro
 	return out, err
 }
 
+// validateNames checks pairs of (what, name) with promote.ValidateName.
+func validateNames(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := promote.ValidateName(pairs[i], pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func hasRole(who promote.Principal, roles []string) bool {
 	for _, r := range roles {
 		if strings.EqualFold(r, string(who.Role)) || slices.ContainsFunc(who.Groups, func(g string) bool { return strings.EqualFold(g, r) }) {
