@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Verify a Promote audit export offline, with nothing but SHA-256.
+
+An export (GET /api/v1/audit/export, or `promote audit export`) is JSON Lines:
+one object per line with the fields seq, prev_hash, hash and body, where body
+is the event's canonical JSON as the exact string its hash covers. Each event's
+hash is the lower-case hex SHA-256 of
+
+    prev_hash + "\\n" + body
+
+and the first event's prev_hash is 64 zeros. This script checks the export the
+way Promote's own verifier (internal/audit, `promote audit verify --export`)
+does, line by line in file order, and stops at the first broken link:
+
+  deleted    the sequence number jumps: events are missing
+  inserted   a sequence number repeats or goes back, or an event's body names
+             a lower number than its line (events inserted, log renumbered)
+  reordered  an event's body names a higher number than its line, or its
+             prev_hash is not the hash of the line before
+  modified   the body no longer hashes to the stored hash, or does not start
+             with its sequence number
+
+A chain whose tail was cut off still verifies, and so does one rewritten and
+rehashed from some event to the end. Keep the head that a verification prints
+(seq and hash) and pass it back later with --head: the export must then
+contain that event with that hash.
+
+Usage:
+  verify_audit.py [-o table|json] [--head SEQ:HASH] FILE    (FILE may be -)
+
+Exit status: 0 the chain holds, 1 it is broken (or --head does not match),
+2 the file cannot be read or a line is not a valid export line.
+
+Standard library only; Python 3.8 or newer.
+"""
+
+import argparse
+import codecs
+import hashlib
+import json
+import re
+import sys
+
+GENESIS_HASH = "0" * 64
+
+# Promote reads exports with a 16 MiB line buffer: a line and its newline may
+# be at most this long (a last line without a newline, one byte less).
+MAX_LINE = 16 << 20
+
+# The white space that makes a line blank: Go's unicode.IsSpace.
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_JSON_SPACE = " \t\r\n"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+FIELDS = ("seq", "prev_hash", "hash", "body")
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _replace_per_byte(err):
+    # Like Go: each byte that is not valid UTF-8 becomes one U+FFFD.
+    return "\ufffd", err.start + 1
+
+
+codecs.register_error("verify_audit.per_byte", _replace_per_byte)
+
+
+def _utf8(data):
+    return data.decode("utf-8", "verify_audit.per_byte")
+
+
+class BadInput(Exception):
+    """A line that is not a valid export line: the export cannot be judged."""
+
+
+def _fold(key):
+    # Go's encoding/json matches object keys to fields case-insensitively, by
+    # simple Unicode case folding: ASCII case, plus the two non-ASCII letters
+    # that fold to ASCII ones, the long s (U+017F) and the Kelvin sign (U+212A).
+    out = []
+    for c in key:
+        if c < "\x80":
+            out.append(c.upper())
+        elif c == "\u017f":
+            out.append("S")
+        elif c == "\u212a":
+            out.append("K")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+_FIELD_BY_FOLD = {f.upper(): f for f in FIELDS}
+
+
+def _reject_constant(name):
+    raise ValueError("invalid JSON value %s" % name)
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=lambda pairs: pairs, parse_constant=_reject_constant)
+
+
+def parse_line(text):
+    """Decode one export line as Promote does: unknown fields are errors, keys
+    match case-insensitively, a later duplicate wins, a missing or null field
+    is its zero value, and anything after the first JSON value is ignored."""
+    i = 0
+    while i < len(text) and text[i] in _JSON_SPACE:
+        i += 1
+    try:
+        value, _ = _DECODER.raw_decode(text, i)
+    except (ValueError, RecursionError) as e:
+        raise BadInput("not JSON: %s" % e) from None
+    rec = {"seq": 0, "prev_hash": "", "hash": "", "body": ""}
+    if value is None:  # null decodes to nothing, as in Go
+        return rec
+    if text[i] != "{":
+        raise BadInput("want a JSON object with seq, prev_hash, hash and body")
+    problems = []
+    for key, v in value:
+        field = _FIELD_BY_FOLD.get(_fold(_SURROGATE.sub("\ufffd", key)))
+        if field is None:
+            problems.append("unknown field %s" % json.dumps(key, ensure_ascii=False))
+            continue
+        if v is None:
+            continue
+        if field == "seq":
+            if isinstance(v, bool) or not isinstance(v, int) or not INT64_MIN <= v <= INT64_MAX:
+                problems.append("seq: want a whole number, got %s" % _describe(v))
+                continue
+        elif not isinstance(v, str):
+            problems.append("%s: want a string, got %s" % (field, _describe(v)))
+            continue
+        else:
+            v = _SURROGATE.sub("\ufffd", v)
+        rec[field] = v
+    if problems:
+        raise BadInput("; ".join(problems))
+    return rec
+
+
+def _describe(v):
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "the number %r" % v
+    if isinstance(v, str):
+        return "a string"
+    return "an object or a list"
+
+
+def chain_hash(prev_hash, body):
+    """The hash of an event: hex SHA-256 of prev_hash, a newline, the body."""
+    h = hashlib.sha256()
+    h.update(prev_hash)
+    h.update(b"\n")
+    h.update(body)
+    return h.hexdigest()
+
+
+def _int64(n):
+    # Go's int64 arithmetic wraps around.
+    return (n + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
+_BODY_SEQ = re.compile(rb"[+-]?[0-9]+")
+
+
+def _body_seq(body):
+    """The sequence number a body starts with ({"seq":N,), or None."""
+    if not body.startswith(b'{"seq":'):
+        return None
+    rest = body[len(b'{"seq":'):]
+    end = rest.find(b",")
+    if end < 0 or not _BODY_SEQ.fullmatch(rest[:end]):
+        return None
+    n = int(rest[:end])
+    return n if INT64_MIN <= n <= INT64_MAX else None
+
+
+def _short(h):
+    b = h.encode("utf-8")
+    if len(b) > 12:
+        return _utf8(b[:12]) + "\u2026"
+    return h
+
+
+class Verifier:
+    """Checks records one at a time, in file order, like Promote's verifier."""
+
+    def __init__(self):
+        self.prev = GENESIS_HASH
+        self.next = 1
+        self.events = 0
+        self.broken = None
+        self.hashes = {}  # seq -> hash of every event that verified
+
+    def add(self, seq, prev_hash, hash_, body):
+        if self.broken is not None:
+            return False
+        self.events += 1
+
+        def brk(kind, message):
+            self.broken = {"seq": seq, "kind": kind, "message": message}
+            return False
+
+        if seq > self.next:
+            if seq == self.next + 1:
+                return brk("deleted", "event %d is missing: the log goes from %d to %d" % (self.next, self.next - 1, seq))
+            return brk("deleted", "events %d to %d are missing: the log goes from %d to %d" % (self.next, seq - 1, self.next - 1, seq))
+        if seq < self.next:
+            return brk("inserted", "event %d appears after event %d: an event was inserted or duplicated" % (seq, self.next - 1))
+        body_bytes = body.encode("utf-8")
+        if not body_bytes.startswith(b'{"seq":%d,' % seq):
+            said = _body_seq(body_bytes)
+            if said is None:
+                return brk("modified", "event %d was modified: its body does not start with its sequence number" % seq)
+            if said < seq:
+                return brk("inserted", "event %d's body says it is event %d: %d event(s) were inserted before it and the log renumbered"
+                           % (seq, said, _int64(seq - said)))
+            return brk("reordered", "event %d's body says it is event %d: events were reordered, or removed and the log renumbered"
+                       % (seq, said))
+        got = chain_hash(prev_hash.encode("utf-8"), body_bytes)
+        if got != hash_:
+            return brk("modified", "event %d was modified: its stored hash is %s but its content hashes to %s"
+                       % (seq, _short(hash_), _short(got)))
+        if prev_hash != self.prev:
+            return brk("reordered", "event %d does not follow event %d: it names %s as the previous hash, but event %d's hash is %s "
+                       "(an event before it was modified, inserted or removed)"
+                       % (seq, seq - 1, _short(prev_hash), seq - 1, _short(self.prev)))
+        self.prev, self.next = hash_, seq + 1
+        self.hashes[seq] = hash_
+        return True
+
+    def result(self):
+        r = {"ok": self.broken is None, "events": self.events}
+        if self.broken is not None:
+            r["broken"] = self.broken
+        r["head_seq"] = self.next - 1
+        r["head_hash"] = self.prev
+        return r
+
+
+def verify_export(stream):
+    """Verify an export read from a binary stream; returns the verifier.
+    Raises BadInput naming the line when a line cannot be read."""
+    v = Verifier()
+    line_no = 0
+    while True:
+        raw = stream.readline(MAX_LINE + 1)
+        if not raw:
+            break
+        line_no += 1
+        if raw.endswith(b"\n"):
+            if len(raw) > MAX_LINE:
+                raise BadInput("line %d: longer than %d bytes" % (line_no, MAX_LINE))
+            raw = raw[:-1]
+        elif len(raw) >= MAX_LINE:
+            raise BadInput("line %d: longer than %d bytes" % (line_no, MAX_LINE))
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        text = _utf8(raw)
+        if not text.strip(_GO_SPACE):
+            continue
+        try:
+            rec = parse_line(text)
+        except BadInput as e:
+            raise BadInput("line %d: %s" % (line_no, e)) from None
+        if not v.add(rec["seq"], rec["prev_hash"], rec["hash"], rec["body"]):
+            break
+    return v
+
+
+def _parse_head(s):
+    seq, sep, h = s.partition(":")
+    if not sep or not re.fullmatch(r"[0-9]+", seq) or int(seq) < 1 or not re.fullmatch(r"[0-9a-f]{64}", h):
+        raise argparse.ArgumentTypeError("want SEQ:HASH, e.g. 42:%s" % ("ab" * 32))
+    return int(seq), h
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="verify_audit.py",
+        description="Verify a Promote audit export (JSON Lines) offline.",
+        epilog="Exit status: 0 intact, 1 broken or --head mismatch, 2 unreadable or malformed input.")
+    ap.add_argument("file", metavar="FILE", help="the export file, or - for standard input")
+    ap.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                    help="table (default) or json: ok, events, broken {seq, kind, message}, head_seq, head_hash")
+    ap.add_argument("--head", type=_parse_head, metavar="SEQ:HASH",
+                    help="a head kept from an earlier verification: the export must contain event SEQ with this hash")
+    args = ap.parse_args(argv)
+
+    try:
+        if args.file == "-":
+            v = verify_export(sys.stdin.buffer)
+        else:
+            with open(args.file, "rb") as f:
+                v = verify_export(f)
+    except BadInput as e:
+        print("verify_audit.py: export %s: %s" % (args.file, e), file=sys.stderr)
+        return 2
+    except OSError as e:
+        print("verify_audit.py: %s" % e, file=sys.stderr)
+        return 2
+
+    res = v.result()
+    if res["ok"] and args.head is not None:
+        seq, want = args.head
+        if seq > res["head_seq"]:
+            res["broken"] = {"seq": seq, "kind": "truncated", "message":
+                             "event %d (hash %s) was seen before, but the export ends at event %d: the log was cut short"
+                             % (seq, _short(want), res["head_seq"])}
+        elif v.hashes.get(seq) != want:
+            res["broken"] = {"seq": seq, "kind": "rewritten", "message":
+                             "event %d was seen before with hash %s, but its hash is now %s: the log was rewritten"
+                             % (seq, _short(want), _short(v.hashes.get(seq, "")))}
+        if "broken" in res:  # in Promote's field order: ok, events, broken, head_seq, head_hash
+            res["ok"] = False
+            res = {k: res[k] for k in ("ok", "events", "broken", "head_seq", "head_hash")}
+
+    if args.output == "json":
+        print(json.dumps(res, ensure_ascii=False, indent=2))
+    elif res["ok"]:
+        print("OK: %d events, the chain is intact" % res["events"])
+        print("head: seq %d, hash %s" % (res["head_seq"], res["head_hash"]))
+    else:
+        b = res["broken"]
+        print("BROKEN at event %d (%s): %s" % (b["seq"], b["kind"], b["message"]))
+        print("the chain holds up to event %d, hash %s" % (res["head_seq"], res["head_hash"]))
+    return 0 if res["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
