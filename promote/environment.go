@@ -24,7 +24,9 @@ type Environment struct {
 // FreezeWindow is a window of time in which promotions to an environment
 // are denied, or (Allow) the only windows in which they are allowed. Deny
 // wins over allow. A window is either absolute (Start to End) or weekly (on
-// Days, from StartClock to EndClock in Location).
+// Days, from StartClock to EndClock in Location; a window that ends before it
+// starts runs across midnight, and its early hours belong to the day it
+// started on).
 type FreezeWindow struct {
 	Name  string `json:"name,omitempty"`
 	Allow bool   `json:"allow,omitempty"`
@@ -49,19 +51,24 @@ func (w *FreezeWindow) Contains(t time.Time) bool {
 	}
 	lt := t.In(loc)
 	clock := lt.Hour()*60 + lt.Minute()
-	dayOK := len(w.Days) == 0
-	for _, d := range w.Days {
-		if d == lt.Weekday() {
-			dayOK = true
+	on := func(d time.Weekday) bool {
+		if len(w.Days) == 0 {
+			return true
 		}
-	}
-	if !dayOK {
+		for _, x := range w.Days {
+			if x == d {
+				return true
+			}
+		}
 		return false
 	}
-	if w.EndClock <= w.StartClock { // a whole day, or a window across midnight
-		return w.EndClock == w.StartClock || clock >= w.StartClock || clock < w.EndClock
+	switch {
+	case w.EndClock == w.StartClock: // the whole day
+		return on(lt.Weekday())
+	case w.EndClock < w.StartClock: // across midnight: the early hours belong to the day before
+		return clock >= w.StartClock && on(lt.Weekday()) || clock < w.EndClock && on((lt.Weekday()+6)%7)
 	}
-	return clock >= w.StartClock && clock < w.EndClock
+	return on(lt.Weekday()) && clock >= w.StartClock && clock < w.EndClock
 }
 
 func (w *FreezeWindow) label() string {

@@ -17,6 +17,7 @@ func TestFrozen(t *testing.T) {
 	holidays := FreezeWindow{Name: "year end", Start: utc("2026-12-20T00:00:00Z"), End: utc("2027-01-05T00:00:00Z")}
 	officeHours := FreezeWindow{Allow: true, Days: []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}, StartClock: 9 * 60, EndClock: 17 * 60}
 	nights := FreezeWindow{Name: "nights", StartClock: 22 * 60, EndClock: 6 * 60}
+	fridayNight := FreezeWindow{Name: "friday night", Days: []time.Weekday{time.Friday}, StartClock: 22 * 60, EndClock: 6 * 60}
 	tests := []struct {
 		name   string
 		freeze []FreezeWindow
@@ -33,6 +34,10 @@ func TestFrozen(t *testing.T) {
 		{"across midnight, late", []FreezeWindow{nights}, "2026-11-25T23:30:00Z", true},
 		{"across midnight, early", []FreezeWindow{nights}, "2026-11-25T05:59:00Z", true},
 		{"across midnight, day", []FreezeWindow{nights}, "2026-11-25T06:00:00Z", false},
+		{"friday night runs into saturday", []FreezeWindow{fridayNight}, "2026-11-28T05:00:00Z", true}, // Saturday 05:00
+		{"friday night: not friday morning", []FreezeWindow{fridayNight}, "2026-11-27T05:00:00Z", false},
+		{"friday night: friday late", []FreezeWindow{fridayNight}, "2026-11-27T23:00:00Z", true},
+		{"friday night: not saturday night", []FreezeWindow{fridayNight}, "2026-11-28T23:00:00Z", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

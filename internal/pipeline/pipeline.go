@@ -243,6 +243,9 @@ func freezeWindow(d *strictyaml.Decoder, n *yaml.Node, what string) (promote.Fre
 		case "days":
 			for _, day := range d.Names(v, what+".days") {
 				wd, good := weekdays[strings.ToLower(day)[:min(3, len(day))]]
+				if good && len(day) > 3 && !strings.EqualFold(day, wd.String()) {
+					good = false // "monkey" is not Monday
+				}
 				if !good || len(day) < 3 {
 					d.Errorf(v, "%s.days: %q is not a day (mon, tue, wed, thu, fri, sat, sun)", what, day)
 					ok = false

@@ -87,6 +87,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad rollout", head + "environments:\n  - {name: dev, policy: p, rollout: blue-green}\n", `"blue-green" is not one of direct, canary, shadow`},
 		{"bad time", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {start: 2026-12-20, end: 2027-01-05T00:00:00Z}\n", `"2026-12-20" is not an RFC 3339 time`},
 		{"end before start", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {start: 2027-12-20T00:00:00Z, end: 2027-01-05T00:00:00Z}\n", "end must be after start"},
+		{"day-like word", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [monkey], from: '09:00', to: '17:00'}\n", `"monkey" is not a day`},
 		{"bad day", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [funday], from: '09:00', to: '17:00'}\n", `"funday" is not a day`},
 		{"bad clock", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [mon], from: '9am', to: '17:00'}\n", `"9am" is not a time of day HH:MM`},
 		{"bad zone", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [mon], from: '09:00', to: '17:00', timezone: Mars/Olympus}\n", `"Mars/Olympus" is not a time zone`},

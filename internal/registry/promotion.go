@@ -75,9 +75,6 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 			ID: newID("pr_"), Model: v.Model, Version: v.Version, Environment: env.Name, Digest: v.Digest,
 			State: promote.StateRequested, RequestedBy: who.Name, RequestedAt: now, UpdatedAt: now,
 		}
-		if err := s.supersede(tx, p, now, who); err != nil {
-			return err
-		}
 		live, err := tx.Live(v.Model)
 		if err != nil {
 			return err
@@ -96,12 +93,21 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 			return err
 		}
 		p.Override = override
+		decision := evaluate(gate, &v, baseline, nil, who.Name, pre)
+		blocked := !decision.Allowed && !onlyApprovalsMissing(decision)
+		if blocked {
+			// A blocked request is recorded as such and leaves the slot
+			// alone: it supersedes nothing.
+			p.State = promote.StateBlocked
+		} else if err := s.supersede(tx, p, now, who); err != nil {
+			return err
+		}
 		if err := tx.CreatePromotion(p); err != nil {
 			return err
 		}
 		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionRequested,
 			Model: p.Model, Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest,
-			Decision: string(p.State)}); err != nil {
+			Decision: string(promote.StateRequested)}); err != nil {
 			return err
 		}
 		if override {
@@ -111,11 +117,33 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 				return err
 			}
 		}
-		decision := evaluate(gate, &v, baseline, nil, who.Name, pre)
+		if blocked {
+			view, err = s.recordBlocked(tx, p, decision, who, now)
+			return err
+		}
 		view, err = s.decide(tx, p, decision, nil, who, now)
 		return err
 	})
 	return view, err
+}
+
+// recordBlocked stores the decision of a promotion created blocked and
+// audits it as the transition it is.
+func (s *Service) recordBlocked(tx promote.Tx, p promote.Promotion, d *policy.Decision, who promote.Principal, now time.Time) (PromotionView, error) {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return PromotionView{}, fmt.Errorf("encode decision: %w", err)
+	}
+	p.Decision, p.Reason = raw, blockMessage(d)
+	if err := tx.UpdatePromotion(p); err != nil {
+		return PromotionView{}, err
+	}
+	reasons, _ := json.Marshal(d.Results)
+	if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionState, Model: p.Model,
+		Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(p.State), Reasons: reasons}); err != nil {
+		return PromotionView{}, err
+	}
+	return PromotionView{Promotion: p, Approvals: []promote.Approval{}, Gate: d}, nil
 }
 
 // supersede cancels a queued promotion holding the same slot as p, or
@@ -425,7 +453,7 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 		}
 		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionApproval, Model: p.Model,
 			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: req.Digest, Decision: "approved",
-			Approvers: approverNames(approvals), Reasons: commentJSON(req.Comment)}); err != nil {
+			Approvers: approverNames(approvals), Reasons: approvalJSON(a)}); err != nil {
 			return err
 		}
 		// Judge again with the approvals, against the version live now.
@@ -441,10 +469,11 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 			}
 			baseline = &b
 		}
-		env, _ := s.cfg.Pipeline.Environment(p.Environment)
-		var pre []precondition
-		if frozen, why := env.Frozen(now); frozen && !p.Override {
-			pre = append(pre, precondition{"freeze", why})
+		// A hold, a rejection or a freeze that came after the request
+		// stops it here too.
+		pre, _, err := s.preconditions(tx, v, p.Environment, PromoteRequest{Override: p.Override}, now)
+		if err != nil {
+			return err
 		}
 		d := evaluate(gate, &v, baseline, approvals, p.RequestedBy, pre)
 		view, err = s.decide(tx, p, d, approvals, who, now)
@@ -485,11 +514,13 @@ func approverNames(approvals []promote.Approval) []string {
 	return out
 }
 
-func commentJSON(comment string) json.RawMessage {
-	if comment == "" {
-		return nil
-	}
-	return reasonsJSON(comment)
+// approvalJSON records what an approver held and said when deciding.
+func approvalJSON(a promote.Approval) json.RawMessage {
+	raw, _ := json.Marshal(struct {
+		Roles   []string `json:"roles"`
+		Comment string   `json:"comment,omitempty"`
+	}{a.Roles, a.Comment})
+	return raw
 }
 
 // Reject ends a promotion awaiting approval and puts its version on hold in
@@ -511,11 +542,20 @@ func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason 
 		if !p.State.Queued() {
 			return promote.Errorf(promote.Conflict, "promotion %s is %s; only a promotion awaiting approval can be rejected", p.ID, p.State)
 		}
-		if err := tx.AddApproval(promote.Approval{PromotionID: p.ID, Approver: who.Name, Roles: principalRoles(who), Approve: false, Digest: p.Digest, Comment: reason, At: now}); err != nil {
+		// Rejecting is an approver's decision, under the same rules as
+		// approving; a requester withdraws with cancel instead.
+		if strings.EqualFold(strings.TrimSpace(who.Name), strings.TrimSpace(p.RequestedBy)) {
+			return promote.Errorf(promote.Forbidden, "%s requested promotion %s: cancel it instead of rejecting it", who.Name, p.ID)
+		}
+		if err := checkApprover(s.cfg.Gates[p.Environment], who, p, p.Digest); err != nil {
+			return err
+		}
+		a := promote.Approval{PromotionID: p.ID, Approver: who.Name, Roles: principalRoles(who), Approve: false, Digest: p.Digest, Comment: reason, At: now}
+		if err := tx.AddApproval(a); err != nil {
 			return err
 		}
 		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionApproval, Model: p.Model,
-			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: "rejected", Reasons: reasonsJSON(reason)}); err != nil {
+			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: "rejected", Reasons: approvalJSON(a)}); err != nil {
 			return err
 		}
 		if err := s.transition(tx, &p, promote.EventRejected, fmt.Sprintf("rejected by %s: %s", who.Name, reason), who.Name, now, nil); err != nil {
@@ -531,7 +571,8 @@ func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason 
 	return view, err
 }
 
-// Cancel withdraws a promotion that has not started rolling out.
+// Cancel withdraws a promotion that is queued or approved but not yet
+// committed.
 func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason string) (PromotionView, error) {
 	if err := authorize(who, promote.RoleSubmitter, "cancelling a promotion"); err != nil {
 		return PromotionView{}, err

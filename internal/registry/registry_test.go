@@ -637,3 +637,88 @@ func TestNamesValidated(t *testing.T) {
 		t.Errorf("SetHold with a path-like version = %v, want Invalid", err)
 	}
 }
+
+// toProd walks version v through dev and staging and requests prod.
+func (f *fixture) toProd(t *testing.T, v string) registry.PromotionView {
+	t.Helper()
+	f.request(t, submitter, v, "dev")
+	f.advance(time.Hour)
+	f.request(t, submitter, v, "staging")
+	f.advance(24 * time.Hour)
+	return f.request(t, submitter, v, "prod")
+}
+
+func TestBlockedRequestSupersedesNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	queued := f.toProd(t, "1")
+	f.register(t, "2", goodMetrics)
+	blocked := f.request(t, submitter, "2", "prod") // not through staging: blocked
+	if blocked.State != promote.StateBlocked {
+		t.Fatalf("second request = %s", blocked.State)
+	}
+	still, _ := f.svc.Promotion(ctx, queued.ID)
+	if still.State != promote.StateAwaitingApproval {
+		t.Errorf("the queued promotion is %s after a blocked request; want it untouched", still.State)
+	}
+	f.verify(t)
+}
+
+func TestHoldAfterRequestStopsApproval(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	p := f.toProd(t, "1")
+	if _, err := f.svc.SetHold(ctx, lead2, "credit-risk", "1", "prod", "incident in staging"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.Approve(ctx, lead, p.ID, registry.ApproveRequest{Digest: p.Digest})
+	if err != nil || got.State != promote.StateBlocked || !strings.Contains(got.Reason, "on hold") {
+		t.Fatalf("approval under a hold = %s (%s), %v", got.State, got.Reason, err)
+	}
+	if live := f.live(t); live["prod"] != "" {
+		t.Errorf("prod went live under a hold: %v", live)
+	}
+}
+
+func TestRejectRules(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	p := f.toProd(t, "1")
+	selfLead := promote.Principal{Name: "ci", Role: promote.RoleApprover, Groups: []string{"ml-lead"}}
+	if _, err := f.svc.Reject(ctx, selfLead, p.ID, "no"); promote.ErrorCode(err) != promote.Forbidden {
+		t.Errorf("the requester rejecting = %v, want Forbidden", err)
+	}
+	if _, err := f.svc.Reject(ctx, plain, p.ID, "no"); promote.ErrorCode(err) != promote.Forbidden {
+		t.Errorf("rejecting without the ml-lead role = %v, want Forbidden", err)
+	}
+	events, _ := f.svc.AuditEvents(ctx, promote.AuditFilter{PromotionID: p.ID})
+	before := len(events)
+	if _, err := f.svc.Reject(ctx, lead, p.ID, "not yet"); err != nil {
+		t.Fatal(err)
+	}
+	events, _ = f.svc.AuditEvents(ctx, promote.AuditFilter{PromotionID: p.ID, Action: promote.ActionPromotionApproval})
+	if len(events) != 1 || !strings.Contains(string(events[0].Reasons), "ml-lead") {
+		t.Errorf("rejection audit = %+v (before: %d)", events, before)
+	}
+}
+
+// A policy role that names an API role is held by every token whose role
+// includes it.
+func TestAdminHoldsApproverRole(t *testing.T) {
+	for _, tc := range []struct {
+		who  promote.Principal
+		want bool
+	}{
+		{promote.Principal{Name: "a", Role: promote.RoleAdmin}, true},
+		{promote.Principal{Name: "b", Role: promote.RoleApprover}, true},
+		{promote.Principal{Name: "c", Role: promote.RoleSubmitter}, false},
+		{promote.Principal{Name: "d", Role: promote.RoleViewer, Groups: []string{"Approver"}}, true},
+	} {
+		if got := registry.HasRole(tc.who, []string{"approver"}); got != tc.want {
+			t.Errorf("HasRole(%s %s, approver) = %v, want %v", tc.who.Name, tc.who.Role, got, tc.want)
+		}
+	}
+}

@@ -218,9 +218,14 @@ func validateNames(pairs ...string) error {
 	return nil
 }
 
+// hasRole reports whether who holds one of roles: a group of theirs, or an
+// API role that their token's role includes (an admin holds "approver").
 func hasRole(who promote.Principal, roles []string) bool {
 	for _, r := range roles {
-		if strings.EqualFold(r, string(who.Role)) || slices.ContainsFunc(who.Groups, func(g string) bool { return strings.EqualFold(g, r) }) {
+		if auth := promote.Role(strings.ToLower(r)); auth.Valid() && who.Role.Allows(auth) {
+			return true
+		}
+		if slices.ContainsFunc(who.Groups, func(g string) bool { return strings.EqualFold(g, r) }) {
 			return true
 		}
 	}

@@ -58,7 +58,7 @@ func (s *Service) CreateToken(ctx context.Context, who promote.Principal, req To
 			return err
 		}
 		return audit(tx, promote.AuditEvent{Time: t.CreatedAt, Actor: who.Name, Action: promote.ActionTokenCreated,
-			Decision: string(t.Role), Reasons: reasonsJSON("token " + t.ID + " for " + t.Name)})
+			Decision: string(t.Role), Reasons: reasonsJSON("token "+t.ID+" for "+t.Name, "groups: "+strings.Join(t.Groups, ","))})
 	})
 	if err != nil {
 		return "", promote.Token{}, err

@@ -1,0 +1,4 @@
+package registry
+
+// HasRole exposes hasRole to the external tests.
+var HasRole = hasRole
