@@ -65,7 +65,7 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 	}
 	gate := s.cfg.Gates[env.Name]
 	var view PromotionView
-	err = s.store.Update(ctx, func(tx promote.Tx) error {
+	err = s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
 		v, err := tx.Version(req.Model, req.Version)
 		if err != nil {
@@ -419,7 +419,7 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 		return PromotionView{}, err
 	}
 	var view PromotionView
-	err := s.store.Update(ctx, func(tx promote.Tx) error {
+	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
 		p, err := tx.Promotion(id)
 		if err != nil {
@@ -533,7 +533,7 @@ func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason 
 		return PromotionView{}, promote.Errorf(promote.Invalid, "a rejection needs a reason")
 	}
 	var view PromotionView
-	err := s.store.Update(ctx, func(tx promote.Tx) error {
+	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
 		p, err := tx.Promotion(id)
 		if err != nil {
@@ -578,7 +578,7 @@ func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason 
 		return PromotionView{}, err
 	}
 	var view PromotionView
-	err := s.store.Update(ctx, func(tx promote.Tx) error {
+	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
 		p, err := tx.Promotion(id)
 		if err != nil {

@@ -42,10 +42,11 @@ type Config struct {
 
 // Service is the registry and promotion service.
 type Service struct {
-	store promote.Store
-	cfg   Config
-	now   func() time.Time
-	log   *slog.Logger
+	store  promote.Store
+	cfg    Config
+	now    func() time.Time
+	log    *slog.Logger
+	tokens tokenCache
 }
 
 // New returns a service over store. Every environment of the pipeline must
@@ -88,6 +89,38 @@ func authorize(who promote.Principal, need promote.Role, action string) error {
 	return nil
 }
 
+// update runs fn in a read-write transaction whose reads of a model's live
+// versions are cached until the transaction changes them: every audit event
+// records them, and a promotion writes several events.
+func (s *Service) update(ctx context.Context, fn func(promote.Tx) error) error {
+	return s.store.Update(ctx, func(tx promote.Tx) error {
+		return fn(&liveCache{Tx: tx, live: map[string]map[string]promote.Live{}})
+	})
+}
+
+// liveCache is a transaction with Live cached per model; SetLive drops the
+// model's entry.
+type liveCache struct {
+	promote.Tx
+	live map[string]map[string]promote.Live
+}
+
+func (c *liveCache) Live(model string) (map[string]promote.Live, error) {
+	if l, ok := c.live[model]; ok {
+		return l, nil
+	}
+	l, err := c.Tx.Live(model)
+	if err == nil {
+		c.live[model] = l
+	}
+	return l, err
+}
+
+func (c *liveCache) SetLive(l promote.Live) error {
+	delete(c.live, l.Model)
+	return c.Tx.SetLive(l)
+}
+
 // audit appends e with the model's live versions after the change.
 func audit(tx promote.Tx, e promote.AuditEvent) error {
 	if e.Model != "" && e.Live == nil {
@@ -123,7 +156,7 @@ func (s *Service) CreateModel(ctx context.Context, who promote.Principal, name, 
 		return promote.Model{}, promote.Errorf(promote.Invalid, "description is %d characters; at most 4096", len(description))
 	}
 	m := promote.Model{Name: name, Description: description, CreatedBy: who.Name, CreatedAt: s.clock()}
-	err := s.store.Update(ctx, func(tx promote.Tx) error {
+	err := s.update(ctx, func(tx promote.Tx) error {
 		if err := tx.CreateModel(m); err != nil {
 			return err
 		}

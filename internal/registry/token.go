@@ -7,6 +7,8 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -53,7 +55,7 @@ func (s *Service) CreateToken(ctx context.Context, who promote.Principal, req To
 	secret := TokenPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw[:]))
 	t := promote.Token{ID: newID("tok_"), Name: req.Name, Role: req.Role, Groups: req.Groups, Hash: HashToken(secret),
 		CreatedBy: who.Name, CreatedAt: s.clock()}
-	err := s.store.Update(ctx, func(tx promote.Tx) error {
+	err := s.update(ctx, func(tx promote.Tx) error {
 		if err := tx.CreateToken(t); err != nil {
 			return err
 		}
@@ -66,15 +68,62 @@ func (s *Service) CreateToken(ctx context.Context, who promote.Principal, req To
 	return secret, t, nil
 }
 
+// tokenCacheTTL is how long a checked token is trusted without asking the
+// store again. A revocation through this process takes effect at once;
+// through another replica, within this time.
+const tokenCacheTTL = 5 * time.Second
+
+// tokenCache remembers recently checked tokens by the hash of their secret,
+// so that a busy reader does not cost a store query per request.
+type tokenCache struct {
+	mu      sync.Mutex
+	entries map[string]tokenEntry
+}
+
+type tokenEntry struct {
+	who     promote.Principal
+	expires time.Time
+}
+
+func (c *tokenCache) get(hash string, now time.Time) (promote.Principal, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[hash]
+	if !ok || now.After(e.expires) {
+		return promote.Principal{}, false
+	}
+	return e.who, true
+}
+
+func (c *tokenCache) put(hash string, who promote.Principal, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) > 10000 {
+		c.entries = map[string]tokenEntry{}
+	}
+	c.entries[hash] = tokenEntry{who, now.Add(tokenCacheTTL)}
+}
+
+func (c *tokenCache) clear() {
+	c.mu.Lock()
+	c.entries = nil
+	c.mu.Unlock()
+}
+
 // Authenticate returns the principal a token secret stands for. A missing,
 // unknown or revoked token is Unauthorized, with no hint which.
 func (s *Service) Authenticate(ctx context.Context, secret string) (promote.Principal, error) {
 	if !strings.HasPrefix(secret, TokenPrefix) {
 		return promote.Principal{}, promote.Errorf(promote.Unauthorized, "missing or malformed token")
 	}
+	hash := HashToken(secret)
+	now := time.Now()
+	if who, ok := s.tokens.get(hash, now); ok {
+		return who, nil
+	}
 	var t promote.Token
 	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
-		t, err = tx.TokenByHash(HashToken(secret))
+		t, err = tx.TokenByHash(hash)
 		return err
 	})
 	if promote.ErrorCode(err) == promote.NotFound || (err == nil && t.RevokedAt != nil) {
@@ -83,7 +132,9 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (promote.Prin
 	if err != nil {
 		return promote.Principal{}, err
 	}
-	return promote.Principal{Name: t.Name, Role: t.Role, Groups: t.Groups}, nil
+	who := promote.Principal{Name: t.Name, Role: t.Role, Groups: t.Groups}
+	s.tokens.put(hash, who, now)
+	return who, nil
 }
 
 // RevokeToken revokes a token by its ID.
@@ -91,7 +142,8 @@ func (s *Service) RevokeToken(ctx context.Context, who promote.Principal, id str
 	if err := authorize(who, promote.RoleAdmin, "revoking a token"); err != nil {
 		return err
 	}
-	return s.store.Update(ctx, func(tx promote.Tx) error {
+	defer s.tokens.clear()
+	return s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
 		if err := tx.RevokeToken(id, now); err != nil {
 			return err

@@ -80,7 +80,7 @@ func (s *Service) RegisterVersion(ctx context.Context, who promote.Principal, re
 		}
 		v.Metrics, v.Checks, v.Groups = ev.Metrics, ev.Checks, ev.Groups
 	}
-	err = s.store.Update(ctx, func(tx promote.Tx) error {
+	err = s.update(ctx, func(tx promote.Tx) error {
 		if err := tx.CreateVersion(v); err != nil {
 			return err
 		}
@@ -230,7 +230,7 @@ func (s *Service) RejectVersion(ctx context.Context, who promote.Principal, mode
 		return promote.Version{}, promote.Errorf(promote.Invalid, "a rejection needs a reason")
 	}
 	var v promote.Version
-	err := s.store.Update(ctx, func(tx promote.Tx) error {
+	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
 		var err error
 		if v, err = tx.Version(model, version); err != nil {
