@@ -101,6 +101,17 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 		}
 	}()
 	t := &tx{ctx: ctx, tx: stx, db: db, readOnly: opts != nil && opts.ReadOnly}
+	if !t.readOnly && db.dialect.LockClause != "" {
+		// Every write transaction appends to the audit chain, whose head
+		// row it locks. Taking that lock first gives all writers one lock
+		// order: otherwise a transaction holding the head can wait on a
+		// row or unique-index entry held by one waiting for the head, a
+		// deadlock (seen with concurrent promotions of one model).
+		var seq int64
+		if err := stx.QueryRowContext(ctx, "SELECT seq FROM audit_head WHERE id = 1 "+db.dialect.LockClause).Scan(&seq); err != nil {
+			return fmt.Errorf("lock the audit head: %w", err)
+		}
+	}
 	if err := fn(t); err != nil {
 		return err
 	}
