@@ -115,6 +115,8 @@ Exit codes: 0 success or allowed, 1 blocked or failed, 2 bad input or usage.`,
 		newHistoryCmd(s),
 		newHoldsCmd(s),
 		newAuditCmd(s),
+		newInitCmd(s),
+		newOverlaysCmd(s),
 	)
 	return root
 }

@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/internal/pipeline"
+)
+
+// overlaysFormats are the values of overlays check --output.
+var overlaysFormats = []string{"text", "json"}
+
+func newOverlaysCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "overlays",
+		Short: "Check and compare the environments' GitOps overlays",
+		Long: `Render the environments' Kustomize overlays (deploy/overlays/<env>) in-process and
+check that they stay in parity, or show how two of them differ. See docs/overlays.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usageErrorf("overlays needs a subcommand: check or diff")
+		},
+	}
+	cmd.AddCommand(newOverlaysCheckCmd(s), newOverlaysDiffCmd(s))
+	return cmd
+}
+
+type overlaysCheckFlags struct {
+	dir            string
+	allow          []string
+	noDefaultAllow bool
+	output         string
+}
+
+func newOverlaysCheckCmd(s *streams) *cobra.Command {
+	var f overlaysCheckFlags
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check that the environments' overlays are in parity (exit 0 in parity, 1 drift, 2 bad input)",
+		Long: `Render deploy/base and every environment's overlay, and report:
+
+  - each difference of an environment from the base outside the allowlist;
+  - any container image (other than a pinned model's) that differs between
+    environments or is not pinned by digest;
+  - any dependency (a ConfigMap's requirements.txt, constraints.txt or
+    dependencies) whose version differs between environments.
+
+The environments are those of promote.yaml in --dir, in pipeline order, or else
+every directory under deploy/overlays. The default allowlist lets replicas and
+resources, log level, rollout strategy, SLO settings and the model pin differ:
+
+  ` + strings.Join(overlay.DefaultAllow, "\n  ") + `
+
+--allow adds an entry: [KIND[/NAME]:]PATH, KIND/NAME for a whole resource, or @pin.
+PATH is a field path with dots, [NAME] for a list element by name or a key with
+dots, and * as a wildcard, e.g. 'Deployment/*:spec.template.spec.nodeSelector'.
+
+A broken overlay (kustomize fails, or the pinned digest is not where it belongs)
+is bad input. Exit codes: 0 in parity, 1 drift, 2 bad input or usage.`,
+		Example: `  # In the repository's root
+  promote overlays check
+
+  # Another checkout, allowing a prod-only node selector too
+  promote overlays check --dir ../gitops --allow 'Deployment/model-server:spec.template.spec.nodeSelector'
+
+  # Only what is listed, as JSON
+  promote overlays check --no-default-allow --allow @pin --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runOverlaysCheck(s, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.dir, "dir", ".", "the repository `DIR` (holding deploy/ and promote.yaml)")
+	fl.StringArrayVar(&f.allow, "allow", nil, "also allow differences at `PATH` (repeatable)")
+	fl.BoolVar(&f.noDefaultAllow, "no-default-allow", false, "start from an empty allowlist instead of the default")
+	fl.StringVarP(&f.output, "output", "o", "text", "output format: "+strings.Join(overlaysFormats, ", "))
+	_ = cmd.MarkFlagDirname("dir")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(overlaysFormats, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func runOverlaysCheck(s *streams, f *overlaysCheckFlags) error {
+	if !contains(overlaysFormats, f.output) {
+		return usageErrorf("--output %q: want one of %s", f.output, strings.Join(overlaysFormats, ", "))
+	}
+	envs, err := pipelineEnvironments(f.dir)
+	if err != nil {
+		return usageError(err)
+	}
+	allow := []string{}
+	if !f.noDefaultAllow {
+		allow = append(allow, overlay.DefaultAllow...)
+	}
+	allow = append(allow, f.allow...)
+	rep, err := overlay.Check(f.dir, envs, allow)
+	if err != nil {
+		return usageError(err)
+	}
+	if f.output == "json" {
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(struct {
+			OK bool `json:"ok"`
+			overlay.Report
+		}{rep.OK(), rep})
+	} else {
+		_, err = fmt.Fprint(s.out, rep.String())
+	}
+	if err != nil {
+		return &exitError{code: ExitBlocked, err: fmt.Errorf("write the report: %w", err)}
+	}
+	if !rep.OK() {
+		return &exitError{code: ExitBlocked, silent: true}
+	}
+	return nil
+}
+
+func newOverlaysDiffCmd(s *streams) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "diff ENV1 ENV2",
+		Short: "Show how two environments' rendered overlays differ",
+		Long: `Render the overlays of ENV1 and ENV2 and print, for each resource that differs, a
+unified diff of its rendered YAML (--- ENV1/Kind/name, +++ ENV2/Kind/name).
+Generated ConfigMap names are shown without their hash suffix.
+
+Exit codes: 0 (whether or not they differ), 2 bad input such as a broken overlay.`,
+		Example: `  # What prod runs that staging does not
+  promote overlays diff staging prod
+
+  # In another checkout
+  promote overlays diff dev prod --dir ../gitops`,
+		Args: cobra.ExactArgs(2),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			envs, _ := overlay.Environments(dir)
+			return envs, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := overlay.Diff(dir, args[0], args[1])
+			if err != nil {
+				return usageError(err)
+			}
+			if d == "" {
+				d = fmt.Sprintf("%s and %s render the same.\n", args[0], args[1])
+			}
+			if _, err := fmt.Fprint(s.out, d); err != nil {
+				return &exitError{code: ExitBlocked, err: err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", ".", "the repository `DIR` (holding deploy/)")
+	_ = cmd.MarkFlagDirname("dir")
+	return cmd
+}
+
+// pipelineEnvironments returns the environments of promote.yaml in dir, in
+// pipeline order, or nil when there is no promote.yaml (Check then takes
+// every overlay). An environment whose overlay is not
+// deploy/overlays/<env> is an error: the overlays commands work on that
+// layout.
+func pipelineEnvironments(dir string) ([]string, error) {
+	file := filepath.Join(dir, "promote.yaml")
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, pathError(err)
+	}
+	p, err := pipeline.Parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range p.Environments {
+		if e.Overlay != "" && path.Clean(filepath.ToSlash(e.Overlay)) != overlay.OverlayPath(e.Name) {
+			return nil, fmt.Errorf("%s: environment %s has overlay %s; promote overlays works on %s", file, e.Name, e.Overlay, overlay.OverlayPath(e.Name))
+		}
+	}
+	return p.Names(), nil
+}

@@ -1,0 +1,666 @@
+// Package gitops writes promotions to a GitOps repository: it keeps a clone
+// of the repository, pins a model version in an environment's overlay,
+// renders the overlay to prove it still builds, commits with a structured
+// message and trailers, and pushes, to the branch or to a review branch with
+// a pull request. Argo CD, Flux or Promote's local agent deploy what the
+// branch pins.
+package gitops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/promote"
+)
+
+// Mode is how the writer delivers a commit.
+type Mode string
+
+// The modes.
+const (
+	// ModePush pushes the commit to the branch directly.
+	ModePush Mode = "push"
+	// ModePullRequest pushes a review branch promote/<model>-<version>-<env>
+	// and opens a pull (GitHub) or merge (GitLab) request into the branch.
+	ModePullRequest Mode = "pull-request"
+)
+
+// Defaults of Config.
+const (
+	DefaultBranch       = "main"
+	DefaultAuthorName   = "Promote"
+	DefaultAuthorEmail  = "promote@localhost"
+	DefaultMaxAttempts  = 5
+	DefaultBackoff      = 100 * time.Millisecond
+	DefaultHistoryDepth = 1000
+	DefaultAPITimeout   = 30 * time.Second
+)
+
+// Config configures a Writer.
+type Config struct {
+	// Remote is the GitOps repository: an https:// or ssh:// URL, or a
+	// local path (a bare repository, for instance).
+	Remote string
+	// Branch is the branch Argo CD or Flux deploy from (DefaultBranch).
+	Branch string
+	// Dir is the writer's own working directory: a clone of Remote that it
+	// creates when missing and resets before every change. One writer
+	// per directory.
+	Dir string
+	// Mode is ModePush (the default) or ModePullRequest.
+	Mode Mode
+	// PullRequest says where to open pull requests in ModePullRequest.
+	PullRequest PullRequestConfig
+	// Credentials authenticate to the Git host and its API.
+	Credentials Credentials
+	// AuthorName and AuthorEmail sign the commits, as author and committer.
+	AuthorName  string
+	AuthorEmail string
+	// MaxAttempts bounds the pushes of one change when other writers win
+	// the race to the branch (DefaultMaxAttempts); Backoff is the base
+	// pause between attempts, growing with each and jittered
+	// (DefaultBackoff).
+	MaxAttempts int
+	Backoff     time.Duration
+	// HistoryDepth bounds how many commits FindCommit reads back from the
+	// branch's head (DefaultHistoryDepth).
+	HistoryDepth int
+	// HTTPClient calls the pull-request API (a client with
+	// DefaultAPITimeout).
+	HTTPClient *http.Client
+	// Now stamps the commits (time.Now).
+	Now func() time.Time
+	// Logger receives one line per pushed commit and per lost race.
+	Logger *slog.Logger
+}
+
+// String describes the configuration without secrets, so that printing it
+// with %v or %+v shows none.
+func (c Config) String() string {
+	return fmt.Sprintf("gitops.Config{Remote: %s, Branch: %s, Dir: %s, Mode: %s, Credentials: %v}",
+		redactURL(c.Remote), c.Branch, c.Dir, c.Mode, c.Credentials)
+}
+
+// LogValue implements slog.LogValuer: the configuration without secrets.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("remote", redactURL(c.Remote)),
+		slog.String("branch", c.Branch),
+		slog.String("dir", c.Dir),
+		slog.String("mode", string(c.Mode)),
+		slog.Any("credentials", c.Credentials),
+	)
+}
+
+// Change is one environment's new pin: a promotion, or a rollback when
+// RollbackOf is set.
+type Change struct {
+	Environment string
+	Pin         overlay.Pin
+	// PromotionID identifies the promotion; it is the commit's
+	// Promotion-Id trailer, by which FindCommit finds the commit.
+	PromotionID string
+	ApprovedBy  []string
+	// Gate summarises the gate's verdict, e.g. "allowed: 6 passed".
+	Gate string
+	// Reason says why; a rollback must give one.
+	Reason string
+	// RollbackOf names what a rollback undoes: the version that was live
+	// and is replaced by Pin.Version.
+	RollbackOf string
+}
+
+// Result is what Promote did.
+type Result struct {
+	// NoChange is set when the branch already pinned the change: nothing
+	// was committed. Commit is then the commit that carries PromotionID,
+	// if it is found in the recent history, or "".
+	NoChange bool
+	// Commit is the hash of the commit (hex).
+	Commit string
+	// Branch is where the commit went: the branch in ModePush, the
+	// review branch in ModePullRequest.
+	Branch string
+	// PullRequest is the pull request opened (or found open) in
+	// ModePullRequest.
+	PullRequest *PullRequest
+	// Attempts counts the pushes tried, 1 when no other writer raced.
+	Attempts int
+}
+
+// ErrRender marks a change whose overlay does not render: the promotion
+// must be blocked, with the wrapped *overlay.RenderError (kustomize's error)
+// as the reason. Its code is promote.Blocked, so promote.ErrorCode(err)
+// reports it.
+var ErrRender = &promote.Error{Code: promote.Blocked, Message: "the overlay does not render"}
+
+// ErrConflict marks a change that lost the race to the branch
+// Config.MaxAttempts times in a row. Nothing was pushed; trying again later
+// is safe.
+var ErrConflict = &promote.Error{Code: promote.Conflict, Message: "the remote branch kept moving"}
+
+// Writer commits promotions to a GitOps repository. Its methods may be
+// called from several goroutines: they take turns on the working directory.
+type Writer struct {
+	cfg  Config
+	repo *git.Repository
+	auth transport.AuthMethod
+	pr   provider
+	log  *slog.Logger
+	turn chan struct{}
+
+	// beforePush, when set (by tests), runs between commit and push.
+	beforePush func()
+}
+
+const remoteName = "origin"
+
+// New returns a writer for cfg, creating cfg.Dir as an empty repository
+// whose origin is cfg.Remote when it does not exist yet. It does no
+// network I/O: every method fetches first.
+func New(cfg Config) (*Writer, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	auth, err := cfg.Credentials.gitAuth(cfg.Remote)
+	if err != nil {
+		return nil, promote.Errorf(promote.Invalid, "gitops: %v", err)
+	}
+	w := &Writer{cfg: cfg, auth: auth, log: cfg.Logger, turn: make(chan struct{}, 1)}
+	if cfg.Mode == ModePullRequest {
+		if w.pr, err = newProvider(cfg.PullRequest, cfg.Credentials.Token, cfg.HTTPClient); err != nil {
+			return nil, err
+		}
+	}
+	if w.repo, err = openClone(cfg.Dir, cfg.Remote); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// branchPattern is stricter than git: it keeps branch names to what
+// promote.ValidateName allows, with slashes between components.
+var branchPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
+
+func (c *Config) setDefaults() error {
+	var problems []string
+	if c.Remote == "" {
+		problems = append(problems, "remote is empty")
+	}
+	if c.Dir == "" {
+		problems = append(problems, "dir is empty")
+	}
+	if c.Branch == "" {
+		c.Branch = DefaultBranch
+	}
+	if !branchPattern.MatchString(c.Branch) || strings.HasSuffix(c.Branch, ".lock") || strings.Contains(c.Branch, "..") {
+		problems = append(problems, fmt.Sprintf("branch %q is not a valid branch name", c.Branch))
+	}
+	switch c.Mode {
+	case "":
+		c.Mode = ModePush
+	case ModePush, ModePullRequest:
+	default:
+		problems = append(problems, fmt.Sprintf("mode %q is neither %q nor %q", c.Mode, ModePush, ModePullRequest))
+	}
+	if c.Mode == ModePullRequest {
+		problems = append(problems, c.PullRequest.problems(c.Credentials)...)
+	}
+	if c.AuthorName == "" {
+		c.AuthorName = DefaultAuthorName
+	}
+	if c.AuthorEmail == "" {
+		c.AuthorEmail = DefaultAuthorEmail
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.Backoff <= 0 {
+		c.Backoff = DefaultBackoff
+	}
+	if c.HistoryDepth <= 0 {
+		c.HistoryDepth = DefaultHistoryDepth
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: DefaultAPITimeout}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(problems) > 0 {
+		return promote.Errorf(promote.Invalid, "gitops configuration: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// openClone opens the clone in dir, or creates it: an empty repository
+// with remote as origin, filled by the first fetch. A clone of another
+// remote is repointed at remote.
+func openClone(dir, remote string) (*git.Repository, error) {
+	repo, err := git.PlainOpen(dir)
+	switch {
+	case errors.Is(err, git.ErrRepositoryNotExists):
+		entries, rerr := os.ReadDir(dir)
+		if rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return nil, fmt.Errorf("gitops: read %s: %w", dir, rerr)
+		}
+		if len(entries) > 0 {
+			return nil, promote.Errorf(promote.Invalid, "gitops: %s is neither empty nor a Git repository; give the writer a directory of its own", dir)
+		}
+		if repo, err = git.PlainInit(dir, false); err != nil {
+			return nil, fmt.Errorf("gitops: init %s: %w", dir, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("gitops: open %s: %w", dir, err)
+	}
+	rc, err := repo.Remote(remoteName)
+	if err == nil && len(rc.Config().URLs) == 1 && rc.Config().URLs[0] == remote {
+		return repo, nil
+	}
+	if err == nil {
+		if err := repo.DeleteRemote(remoteName); err != nil {
+			return nil, fmt.Errorf("gitops: repoint origin of %s: %w", dir, err)
+		}
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{remote}}); err != nil {
+		return nil, fmt.Errorf("gitops: set origin of %s: %w", dir, err)
+	}
+	return repo, nil
+}
+
+// lock takes the writer's turn on the working directory, or gives up when
+// ctx ends.
+func (w *Writer) lock(ctx context.Context) error {
+	select {
+	case w.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *Writer) unlock() { <-w.turn }
+
+func (c *Change) validate() error {
+	if err := promote.ValidateName("environment", c.Environment); err != nil {
+		return err
+	}
+	if err := c.Pin.Validate(); err != nil {
+		return err
+	}
+	if c.PromotionID == "" || oneLine(c.PromotionID) != c.PromotionID {
+		return promote.Errorf(promote.Invalid, "promotion id %q is empty or has white space", c.PromotionID)
+	}
+	if c.RollbackOf != "" {
+		if err := promote.ValidateName("rolled-back version", c.RollbackOf); err != nil {
+			return err
+		}
+		if oneLine(c.Reason) == "" {
+			return promote.Errorf(promote.Invalid, "a rollback of %s in %s needs a reason", c.Pin.Model, c.Environment)
+		}
+	}
+	return nil
+}
+
+// reviewBranch is the branch a pull request for c comes from.
+func (c *Change) reviewBranch() string {
+	return fmt.Sprintf("promote/%s-%s-%s", c.Pin.Model, c.Pin.Version, c.Environment)
+}
+
+// Promote writes c to the environment's overlay and delivers the commit.
+//
+// It fetches, resets the working directory to the remote branch, and pins
+// the version; when the branch pins it already, it returns NoChange, so
+// calling Promote again after a crash that followed the push commits
+// nothing, and after a crash before the push commits again. It renders the
+// overlay (an error matching ErrRender when that fails), commits with
+// c.Message and pushes. When another writer pushed to the branch first, it
+// starts over from the new head, up to Config.MaxAttempts times, then fails
+// with ErrConflict.
+func (w *Writer) Promote(ctx context.Context, c Change) (Result, error) {
+	if err := c.validate(); err != nil {
+		return Result{}, err
+	}
+	if err := w.lock(ctx); err != nil {
+		return Result{}, err
+	}
+	defer w.unlock()
+	if w.cfg.Mode == ModePullRequest {
+		return w.promoteReview(ctx, &c)
+	}
+	for attempt := 1; ; attempt++ {
+		base, err := w.sync(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		commit, changed, err := w.apply(&c)
+		if err != nil {
+			return Result{}, err
+		}
+		if !changed {
+			return w.noChange(&c, base, attempt)
+		}
+		if w.beforePush != nil {
+			w.beforePush()
+		}
+		pushErr := w.push(ctx, plumbing.NewBranchReferenceName(w.cfg.Branch), false)
+		if pushErr == nil {
+			w.logPush(&c, commit, w.cfg.Branch, attempt)
+			return Result{Commit: commit.String(), Branch: w.cfg.Branch, Attempts: attempt}, nil
+		}
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("push %s: %w", w.cfg.Branch, pushErr)
+		}
+		// Whether the push lost a race is read from the branch, not from
+		// the error's text: fetch and see whether the head moved.
+		head, err := w.fetchHead(ctx)
+		if err != nil {
+			return Result{}, fmt.Errorf("push %s: %w (and then: %w)", w.cfg.Branch, pushErr, err)
+		}
+		switch {
+		case head == commit: // it landed; the report was lost
+			w.logPush(&c, commit, w.cfg.Branch, attempt)
+			return Result{Commit: commit.String(), Branch: w.cfg.Branch, Attempts: attempt}, nil
+		case head == base:
+			return Result{}, fmt.Errorf("push %s to %s: %w", w.cfg.Branch, redactURL(w.cfg.Remote), pushErr)
+		case attempt >= w.cfg.MaxAttempts:
+			return Result{}, fmt.Errorf("push %s %s to %s: another writer moved %s first %d times: %w",
+				c.Pin.Model, c.Pin.Version, c.Environment, w.cfg.Branch, attempt, ErrConflict)
+		}
+		w.log.Info("gitops: another writer moved the branch first; trying again on its new head",
+			append(c.logAttrs(), slog.Int(attrAttempt, attempt), slog.String(attrCommit, head.String()))...)
+		if err := w.pause(ctx, attempt); err != nil {
+			return Result{}, err
+		}
+	}
+}
+
+// promoteReview is Promote in ModePullRequest: commit on top of the branch,
+// push the review branch (reusing what an earlier call pushed for the same
+// change) and open the pull request, or find it open.
+func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
+	base, err := w.sync(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	commit, changed, err := w.apply(c)
+	if err != nil {
+		return Result{}, err
+	}
+	if !changed {
+		return w.noChange(c, base, 1)
+	}
+	branch := c.reviewBranch()
+	if ok, err := w.samePushed(branch, base, commit); err != nil {
+		return Result{}, err
+	} else if ok {
+		prev, _ := w.repo.Reference(remoteRef(branch), true)
+		commit = prev.Hash()
+	} else {
+		if err := w.repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), commit)); err != nil {
+			return Result{}, fmt.Errorf("gitops: set %s: %w", branch, err)
+		}
+		// Only Promote's own review branch is ever forced, never
+		// Config.Branch.
+		if err := w.push(ctx, plumbing.NewBranchReferenceName(branch), true); err != nil {
+			return Result{}, fmt.Errorf("push %s to %s: %w", branch, redactURL(w.cfg.Remote), err)
+		}
+		w.logPush(c, commit, branch, 1)
+	}
+	msg := c.Message(overlay.OverlayPath(c.Environment))
+	pr, err := w.pr.open(ctx, pullRequestInput{Title: c.Subject(), Body: msg, Head: branch, Base: w.cfg.Branch})
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Commit: commit.String(), Branch: branch, PullRequest: &pr, Attempts: 1}, nil
+}
+
+// samePushed reports whether the review branch already holds the change:
+// one commit on base with the same tree (an earlier call pushed it and
+// then failed or crashed).
+func (w *Writer) samePushed(branch string, base, commit plumbing.Hash) (bool, error) {
+	ref, err := w.repo.Reference(remoteRef(branch), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("gitops: read %s: %w", branch, err)
+	}
+	prev, err := w.repo.CommitObject(ref.Hash())
+	if err != nil {
+		return false, fmt.Errorf("gitops: read %s: %w", branch, err)
+	}
+	ours, err := w.repo.CommitObject(commit)
+	if err != nil {
+		return false, fmt.Errorf("gitops: read commit: %w", err)
+	}
+	return len(prev.ParentHashes) == 1 && prev.ParentHashes[0] == base && prev.TreeHash == ours.TreeHash &&
+		prev.Message == ours.Message, nil
+}
+
+func (w *Writer) noChange(c *Change, head plumbing.Hash, attempts int) (Result, error) {
+	res := Result{NoChange: true, Branch: w.cfg.Branch, Attempts: attempts}
+	h, ok, err := w.findCommit(head, c.PromotionID)
+	if err != nil {
+		return Result{}, err
+	}
+	if ok {
+		res.Commit = h
+	}
+	return res, nil
+}
+
+func (w *Writer) logPush(c *Change, commit plumbing.Hash, branch string, attempt int) {
+	w.log.Info("gitops: pushed", append(c.logAttrs(), slog.String(attrCommit, commit.String()),
+		slog.String(attrBranch, branch), slog.Int(attrAttempt, attempt))...)
+}
+
+// Log attribute keys.
+const (
+	attrModel     = "model"
+	attrVersion   = "version"
+	attrEnv       = "env"
+	attrPromotion = "promotion"
+	attrCommit    = "commit"
+	attrBranch    = "branch"
+	attrAttempt   = "attempt"
+)
+
+func (c *Change) logAttrs() []any {
+	return []any{slog.String(attrModel, c.Pin.Model), slog.String(attrVersion, c.Pin.Version),
+		slog.String(attrEnv, c.Environment), slog.String(attrPromotion, c.PromotionID)}
+}
+
+// pause waits before attempt+1: Backoff times attempt, plus up to one
+// Backoff of jitter so that racing writers spread out.
+func (w *Writer) pause(ctx context.Context, attempt int) error {
+	d := w.cfg.Backoff*time.Duration(attempt) + rand.N(w.cfg.Backoff)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// apply pins c in the freshly reset working directory, renders the
+// overlay and commits. changed is false when the branch pins c already.
+func (w *Writer) apply(c *Change) (plumbing.Hash, bool, error) {
+	changed, err := overlay.SetPin(w.cfg.Dir, c.Environment, c.Pin)
+	if err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("pin %s %s in %s: %w", c.Pin.Model, c.Pin.Version, c.Environment, err)
+	}
+	if !changed {
+		return plumbing.ZeroHash, false, nil
+	}
+	if _, err := overlay.Render(w.cfg.Dir, c.Environment); err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("%w: %w", ErrRender, err)
+	}
+	wt, err := w.repo.Worktree()
+	if err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("gitops: %w", err)
+	}
+	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("gitops: stage %s: %w", overlay.OverlayPath(c.Environment), err)
+	}
+	now := w.cfg.Now()
+	sig := &object.Signature{Name: w.cfg.AuthorName, Email: w.cfg.AuthorEmail, When: now}
+	commit, err := wt.Commit(c.Message(overlay.OverlayPath(c.Environment)), &git.CommitOptions{Author: sig, Committer: sig})
+	if errors.Is(err, git.ErrEmptyCommit) {
+		return plumbing.ZeroHash, false, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("gitops: commit: %w", err)
+	}
+	return commit, true, nil
+}
+
+func remoteRef(branch string) plumbing.ReferenceName {
+	return plumbing.NewRemoteReferenceName(remoteName, branch)
+}
+
+// fetchHead fetches the branch (and in ModePullRequest the review
+// branches) and returns the branch's head.
+func (w *Writer) fetchHead(ctx context.Context) (plumbing.Hash, error) {
+	specs := []config.RefSpec{config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/%s/%s", w.cfg.Branch, remoteName, w.cfg.Branch))}
+	if w.cfg.Mode == ModePullRequest {
+		specs = append(specs, config.RefSpec(fmt.Sprintf("+refs/heads/promote/*:refs/remotes/%s/promote/*", remoteName)))
+	}
+	err := w.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: specs, Auth: w.auth,
+		Force: true, Prune: true, Tags: git.NoTags})
+	switch {
+	case errors.Is(err, transport.ErrEmptyRemoteRepository), errors.Is(err, git.NoMatchingRefSpecError{}):
+		return plumbing.ZeroHash, promote.Errorf(promote.NotFound, "the GitOps repository %s has no branch %s; push its first commit (promote init writes one)",
+			redactURL(w.cfg.Remote), w.cfg.Branch)
+	case err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate):
+		return plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w", w.cfg.Branch, redactURL(w.cfg.Remote), err)
+	}
+	ref, err := w.repo.Reference(remoteRef(w.cfg.Branch), true)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("gitops: read %s after fetch: %w", w.cfg.Branch, err)
+	}
+	return ref.Hash(), nil
+}
+
+// sync fetches and resets the working directory, index and local branch to
+// the remote branch's head, discarding whatever an interrupted call left
+// behind, and returns that head.
+func (w *Writer) sync(ctx context.Context) (plumbing.Hash, error) {
+	head, err := w.fetchHead(ctx)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	local := plumbing.NewBranchReferenceName(w.cfg.Branch)
+	if err := w.repo.Storer.SetReference(plumbing.NewHashReference(local, head)); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("gitops: set %s: %w", local, err)
+	}
+	if err := w.repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, local)); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("gitops: set HEAD: %w", err)
+	}
+	wt, err := w.repo.Worktree()
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("gitops: %w", err)
+	}
+	if err := wt.Reset(&git.ResetOptions{Commit: head, Mode: git.HardReset}); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("gitops: reset to %s: %w", head, err)
+	}
+	if err := wt.Clean(&git.CleanOptions{Dir: true}); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("gitops: clean: %w", err)
+	}
+	return head, nil
+}
+
+// push pushes the local branch of the same name to the remote.
+func (w *Writer) push(ctx context.Context, ref plumbing.ReferenceName, force bool) error {
+	spec := config.RefSpec(ref.String() + ":" + ref.String())
+	if force {
+		spec = "+" + spec
+	}
+	err := w.repo.PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.auth})
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil
+	}
+	return err
+}
+
+// Pinned fetches and returns what the branch pins in env now, by model:
+// what Argo CD or Flux deploy. A reconciler compares it with the
+// registry's live versions and promotes only the differences.
+func (w *Writer) Pinned(ctx context.Context, env string) (map[string]overlay.Pin, error) {
+	if err := promote.ValidateName("environment", env); err != nil {
+		return nil, err
+	}
+	if err := w.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer w.unlock()
+	if _, err := w.sync(ctx); err != nil {
+		return nil, err
+	}
+	pins, err := overlay.Pins(w.cfg.Dir, env)
+	if err != nil {
+		return nil, fmt.Errorf("read the pins of %s: %w", env, err)
+	}
+	return pins, nil
+}
+
+// FindCommit fetches and looks for the commit whose Promotion-Id trailer is
+// promotionID among the branch's last Config.HistoryDepth commits. In
+// ModePullRequest that is the merged history: an open pull request's
+// commit is not found until it merges.
+func (w *Writer) FindCommit(ctx context.Context, promotionID string) (string, bool, error) {
+	if promotionID == "" {
+		return "", false, promote.Errorf(promote.Invalid, "promotion id is empty")
+	}
+	if err := w.lock(ctx); err != nil {
+		return "", false, err
+	}
+	defer w.unlock()
+	head, err := w.fetchHead(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	return w.findCommit(head, promotionID)
+}
+
+func (w *Writer) findCommit(head plumbing.Hash, promotionID string) (string, bool, error) {
+	iter, err := w.repo.Log(&git.LogOptions{From: head, Order: git.LogOrderCommitterTime})
+	if err != nil {
+		return "", false, fmt.Errorf("gitops: read history: %w", err)
+	}
+	defer iter.Close()
+	for n := 0; n < w.cfg.HistoryDepth; n++ {
+		c, err := iter.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("gitops: read history: %w", err)
+		}
+		if id, ok := trailerValue(ParseTrailers(c.Message), TrailerPromotionID); ok && id == promotionID {
+			return c.Hash.String(), true, nil
+		}
+	}
+	return "", false, nil
+}
