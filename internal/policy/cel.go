@@ -143,10 +143,11 @@ func exprReferences(a *celast.AST) []exprRef {
 }
 
 // describeRefs renders the values an expression read, from its variables.
-func describeRefs(refs []exprRef, vars map[string]any) string {
+func describeRefs(refs []exprRef, vars celActivation) string {
 	parts := make([]string, 0, len(refs))
 	for _, r := range refs {
-		switch m := vars[r.variable].(type) {
+		v, _ := vars.ResolveName(r.variable)
+		switch m := v.(type) {
 		case map[string]float64:
 			if v, ok := m[r.key]; ok {
 				parts = append(parts, fmt.Sprintf("%s = %s", r, formatValue(v, false)))

@@ -2,9 +2,12 @@ package policy
 
 import (
 	"fmt"
+
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/google/cel-go/interpreter"
 
 	"github.com/promote-ml/promote/internal/strictyaml"
 )
@@ -136,9 +139,22 @@ func (g *Gate) requires(check string) bool {
 // evaluation holds the state of one Evaluate call; the CEL variables are
 // built once, on first use.
 type evaluation struct {
-	gate *Gate
-	in   Input
-	vars map[string]any
+	gate          *Gate
+	in            Input
+	delta, change map[string]float64
+	checkVals     map[string]bool
+	nums          []float64 // backing for the results' candidate and baseline values
+}
+
+// num returns a pointer to a copy of x, from one backing array per
+// evaluation instead of one allocation per value. Growing the array leaves
+// earlier pointers valid: they keep the old one alive.
+func (ev *evaluation) num(x float64) *float64 {
+	if len(ev.nums) == cap(ev.nums) {
+		ev.nums = make([]float64, 0, 2*len(ev.gate.Rules)+8)
+	}
+	ev.nums = append(ev.nums, x)
+	return &ev.nums[len(ev.nums)-1]
 }
 
 func (ev *evaluation) rule(r *Rule) Result {
@@ -178,7 +194,7 @@ func (ev *evaluation) metric(r *Rule, res *Result) {
 		res.Status, res.Message = StatusError, missingMetric(ev.in.Candidate, "candidate", base)
 		return
 	}
-	res.Candidate = &c
+	res.Candidate = ev.num(c)
 	actual := c
 	if r.ref.mode != modeValue {
 		b, ok := ev.in.Baseline.Metrics[base]
@@ -186,7 +202,7 @@ func (ev *evaluation) metric(r *Rule, res *Result) {
 			res.Status, res.Message = StatusError, missingMetric(ev.in.Baseline, "baseline", base)
 			return
 		}
-		res.Baseline = &b
+		res.Baseline = ev.num(b)
 		switch r.ref.mode {
 		case modeDelta:
 			actual = roundSig(c - b)
@@ -203,13 +219,18 @@ func (ev *evaluation) metric(r *Rule, res *Result) {
 		return
 	}
 	res.Actual = actual
+	var buf [160]byte
+	b := append(buf[:0], r.Metric...)
+	b = append(b, ' ')
+	b = appendValue(b, actual, r.Threshold.Percent)
 	if r.Threshold.Holds(actual) {
 		res.Status = StatusPass
-		res.Message = fmt.Sprintf("%s %s %s", r.Metric, formatValue(actual, r.Threshold.Percent), r.Threshold)
+		b = append(b, ' ')
 	} else {
 		res.Status = StatusFail
-		res.Message = fmt.Sprintf("%s %s is not %s", r.Metric, formatValue(actual, r.Threshold.Percent), r.Threshold)
+		b = append(b, " is not "...)
 	}
+	res.Message = string(append(b, r.Threshold.String()...))
 }
 
 // missingMetric explains a metric's absence, suggesting a near name.
@@ -255,9 +276,9 @@ func (ev *evaluation) require(r *Rule, res *Result) {
 			res.Message += fmt.Sprintf("; did you mean %s?", s)
 		}
 	case v:
-		res.Actual, res.Status, res.Message = true, StatusPass, r.Check+" is true"
+		res.Actual, res.Status, res.Message = true, StatusPass, r.checkMessage(true)
 	default:
-		res.Actual, res.Status, res.Message = false, StatusFail, r.Check+" is false"
+		res.Actual, res.Status, res.Message = false, StatusFail, r.checkMessage(false)
 	}
 }
 
@@ -330,9 +351,8 @@ func (ev *evaluation) expr(r *Rule, res *Result) {
 		res.Status, res.Message = StatusError, "expression was not compiled"
 		return
 	}
-	vars := ev.celVars()
-	out, _, err := r.prog.Eval(vars)
-	values := describeRefs(r.exprRefs, vars)
+	out, _, err := r.prog.Eval(celActivation{ev})
+	values := describeRefs(r.exprRefs, celActivation{ev})
 	if err != nil {
 		res.Status, res.Message = StatusError, "expr: "+err.Error()
 		if values != "" {
@@ -356,47 +376,90 @@ func (ev *evaluation) expr(r *Rule, res *Result) {
 	}
 }
 
-// celVars builds the expression variables once per evaluation.
-func (ev *evaluation) celVars() map[string]any {
-	if ev.vars != nil {
-		return ev.vars
+// celActivation resolves an expression's variables on demand: the delta
+// and change maps are built only if an expression reads them, once per
+// evaluation.
+type celActivation struct{ ev *evaluation }
+
+// ResolveName implements the CEL interpreter's Activation.
+func (a celActivation) ResolveName(name string) (any, bool) {
+	ev := a.ev
+	switch name {
+	case "candidate":
+		return ev.candidate(), true
+	case "baseline":
+		return ev.baseline(), true
+	case "delta", "change":
+		ev.derive()
+		if name == "delta" {
+			return ev.delta, true
+		}
+		return ev.change, true
+	case "checks":
+		return ev.checks(), true
+	case "has_baseline":
+		return ev.in.Baseline != nil, true
 	}
-	cand := ev.in.Candidate.Metrics
-	if cand == nil {
-		cand = map[string]float64{}
+	return nil, false
+}
+
+// Parent implements the CEL interpreter's Activation: there is none.
+func (celActivation) Parent() interpreter.Activation { return nil }
+
+var emptyMetrics = map[string]float64{}
+
+func (ev *evaluation) candidate() map[string]float64 {
+	if ev.in.Candidate.Metrics == nil {
+		return emptyMetrics
 	}
-	base, delta, change := map[string]float64{}, map[string]float64{}, map[string]float64{}
-	if ev.in.Baseline != nil {
-		base = ev.in.Baseline.Metrics
-		for k, c := range cand {
-			b, ok := base[k]
-			if !ok {
-				continue
-			}
-			delta[k] = roundSig(c - b)
-			if b != 0 {
-				change[k] = roundSig((c - b) / math.Abs(b))
-			}
+	return ev.in.Candidate.Metrics
+}
+
+func (ev *evaluation) baseline() map[string]float64 {
+	if ev.in.Baseline == nil || ev.in.Baseline.Metrics == nil {
+		return emptyMetrics
+	}
+	return ev.in.Baseline.Metrics
+}
+
+// derive builds the delta and change maps once.
+func (ev *evaluation) derive() {
+	if ev.delta != nil {
+		return
+	}
+	cand, base := ev.candidate(), ev.baseline()
+	ev.delta, ev.change = make(map[string]float64, len(base)), make(map[string]float64, len(base))
+	for k, c := range cand {
+		b, ok := base[k]
+		if !ok || ev.in.Baseline == nil {
+			continue
+		}
+		ev.delta[k] = roundSig(c - b)
+		if b != 0 {
+			ev.change[k] = roundSig((c - b) / math.Abs(b))
 		}
 	}
-	checks := ev.in.Candidate.Checks
-	if checks == nil {
-		checks = map[string]bool{}
+}
+
+// checks are the candidate's checks with artifact_signed replaced by what
+// was verified: the evidence's own claim is never taken.
+func (ev *evaluation) checks() map[string]bool {
+	if ev.checkVals != nil {
+		return ev.checkVals
 	}
-	// The evidence's claim of a signature is replaced by what was verified.
-	if _, claimed := checks[CheckArtifactSigned]; claimed || ev.in.Signed {
+	checks := ev.in.Candidate.Checks
+	if _, claimed := checks[CheckArtifactSigned]; claimed || ev.in.Signed || checks == nil {
 		c := make(map[string]bool, len(checks)+1)
 		for k, v := range checks {
 			c[k] = v
 		}
-		c[CheckArtifactSigned] = ev.in.Signed
+		if claimed || ev.in.Signed {
+			c[CheckArtifactSigned] = ev.in.Signed
+		}
 		checks = c
 	}
-	ev.vars = map[string]any{
-		"candidate": cand, "baseline": base, "delta": delta, "change": change,
-		"checks": checks, "has_baseline": ev.in.Baseline != nil,
-	}
-	return ev.vars
+	ev.checkVals = checks
+	return checks
 }
 
 // group judges an any or all group: any passes when one child passes, all
@@ -421,11 +484,16 @@ func (ev *evaluation) group(r *Rule, res *Result) {
 		ok = pass == len(r.Children)
 	}
 	res.Actual = ok
-	var parts []string
-	for _, c := range res.Children {
-		parts = append(parts, fmt.Sprintf("%s: %s", c.Rule, c.Status))
+	var db strings.Builder
+	for i, c := range res.Children {
+		if i > 0 {
+			db.WriteString(", ")
+		}
+		db.WriteString(c.Rule)
+		db.WriteString(": ")
+		db.WriteString(string(c.Status))
 	}
-	detail := strings.Join(parts, ", ")
+	detail := db.String()
 	switch {
 	case ok:
 		res.Status = StatusPass
@@ -496,14 +564,24 @@ func roundSig(x float64) float64 {
 // formatValue renders a number for people: up to 6 significant digits, and
 // a percent sign for relative changes.
 func formatValue(x float64, percent bool) string {
-	s := strconv.FormatFloat(x, 'g', 6, 64)
-	if strings.ContainsAny(s, "e") {
-		s = strconv.FormatFloat(x, 'g', -1, 64)
+	var buf [32]byte
+	return string(appendValue(buf[:0], x, percent))
+}
+
+// appendValue appends formatValue's text to dst without allocating.
+func appendValue(dst []byte, x float64, percent bool) []byte {
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, x, 'g', 6, 64)
+	for _, c := range dst[start:] {
+		if c == 'e' {
+			dst = strconv.AppendFloat(dst[:start], x, 'g', -1, 64)
+			break
+		}
 	}
 	if percent {
-		s += "%"
+		dst = append(dst, '%')
 	}
-	return s
+	return dst
 }
 
 // FormatValue renders a metric value the way the gate's messages do.

@@ -241,3 +241,31 @@ func TestExpressionMessageShowsValues(t *testing.T) {
 		t.Errorf("message = %q, want %q", r.Message, want)
 	}
 }
+
+// A compiled gate is shared by a server's concurrent requests: evaluations
+// must not write to it (run with -race).
+func TestConcurrentEvaluations(t *testing.T) {
+	p := loadPolicyFile(t, "exercise1.yaml")
+	g, err := p.Gate("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cand := mustEvidence(t, `{"f1": 0.9, "latency_p95_ms": 100, "demographic_parity_difference": 0.01, "checks": {"tests_passed": true}}`)
+	base := mustEvidence(t, `{"f1": 0.88}`)
+	done := make(chan bool)
+	for i := 0; i < 8; i++ {
+		go func() {
+			ok := true
+			for j := 0; j < 50; j++ {
+				d := g.Evaluate(Input{Candidate: cand, Baseline: base, Approvers: []Approver{{Name: "a"}}})
+				ok = ok && d.Allowed && d.Results[0].Message == "tests_passed is true"
+			}
+			done <- ok
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if !<-done {
+			t.Error("a concurrent evaluation gave a different decision")
+		}
+	}
+}

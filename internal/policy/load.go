@@ -569,7 +569,8 @@ func (d *decoder) compileGate(p *Policy, env string, common, spec *gateSpec) *Ga
 		if spec != nil && spec.requireAt[c] != 0 {
 			line = spec.requireAt[c]
 		}
-		g.Rules = append(g.Rules, &Rule{Name: c, Kind: KindRequire, Severity: SeverityBlock, Check: c, Line: line})
+		g.Rules = append(g.Rules, &Rule{Name: c, Kind: KindRequire, Severity: SeverityBlock, Check: c, Line: line,
+			messages: [2]string{c + " is false", c + " is true"}})
 	}
 	for _, r := range rules {
 		compiled := d.compileRule(r, r.Severity)

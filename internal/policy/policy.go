@@ -72,6 +72,17 @@ type Rule struct {
 	exprRefs          []exprRef
 	usesBaseline      bool // the rule (or a child) reads baseline values
 	handlesNoBaseline bool // an expression that tests has_baseline itself
+	messages          [2]string
+}
+
+// checkMessage is a require rule's message, built when the gate is
+// compiled (a compiled gate is shared by concurrent evaluations and never
+// written to).
+func (r *Rule) checkMessage(ok bool) string {
+	if ok {
+		return r.messages[1]
+	}
+	return r.messages[0]
 }
 
 // Approvals is the approval rule of a gate.
