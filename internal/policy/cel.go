@@ -1,7 +1,7 @@
 package policy
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -144,23 +144,31 @@ func exprReferences(a *celast.AST) []exprRef {
 
 // describeRefs renders the values an expression read, from its variables.
 func describeRefs(refs []exprRef, vars celActivation) string {
-	parts := make([]string, 0, len(refs))
-	for _, r := range refs {
+	if len(refs) == 0 {
+		return ""
+	}
+	var buf [256]byte
+	b := buf[:0]
+	for i, r := range refs {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(append(append(b, r.variable...), '.'), r.key...)
 		v, _ := vars.ResolveName(r.variable)
 		switch m := v.(type) {
 		case map[string]float64:
-			if v, ok := m[r.key]; ok {
-				parts = append(parts, fmt.Sprintf("%s = %s", r, formatValue(v, false)))
+			if x, ok := m[r.key]; ok {
+				b = appendValue(append(b, " = "...), x, false)
 			} else {
-				parts = append(parts, r.String()+" missing")
+				b = append(b, " missing"...)
 			}
 		case map[string]bool:
-			if v, ok := m[r.key]; ok {
-				parts = append(parts, fmt.Sprintf("%s = %t", r, v))
+			if x, ok := m[r.key]; ok {
+				b = strconv.AppendBool(append(b, " = "...), x)
 			} else {
-				parts = append(parts, r.String()+" missing")
+				b = append(b, " missing"...)
 			}
 		}
 	}
-	return strings.Join(parts, ", ")
+	return string(b)
 }

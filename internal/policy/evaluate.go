@@ -324,7 +324,7 @@ func (ev *evaluation) approvals(res *Result) {
 	if n > 0 {
 		who = strings.Join(counted, ", ")
 	}
-	res.Message = fmt.Sprintf("%d of %d distinct approvers (%s)", n, a.Min, who)
+	res.Message = strconv.Itoa(n) + " of " + strconv.Itoa(a.Min) + " distinct approvers (" + who + ")"
 	if len(notes) > 0 {
 		res.Message += "; " + strings.Join(notes, "; ")
 	}
@@ -494,16 +494,17 @@ func (ev *evaluation) group(r *Rule, res *Result) {
 		db.WriteString(string(c.Status))
 	}
 	detail := db.String()
+	head := groupWord(r.Kind) + " of " + strconv.Itoa(len(r.Children))
 	switch {
 	case ok:
 		res.Status = StatusPass
-		res.Message = fmt.Sprintf("%s of %d holds (%s)", groupWord(r.Kind), len(r.Children), detail)
+		res.Message = head + " holds (" + detail + ")"
 	case errs > 0:
 		res.Status = StatusError
-		res.Message = fmt.Sprintf("%s of %d could not be judged (%s)", groupWord(r.Kind), len(r.Children), detail)
+		res.Message = head + " could not be judged (" + detail + ")"
 	default:
 		res.Status = StatusFail
-		res.Message = fmt.Sprintf("%s of %d does not hold (%s)", groupWord(r.Kind), len(r.Children), detail)
+		res.Message = head + " does not hold (" + detail + ")"
 	}
 }
 
