@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/operators"
 	"go.yaml.in/yaml/v3"
@@ -55,7 +56,14 @@ func (d *decoder) compileExpr(r *Rule) {
 		d.Errorf(at, "rule %q: expr %q yields %s; a rule's expression must yield true or false", r.Name, r.Expr, ast.OutputType())
 		return
 	}
-	prog, err := env.Program(ast, cel.CostLimit(exprCostLimit), cel.EvalOptions(cel.OptOptimize))
+	// An expression whose worst-case cost is bounded below the limit (no
+	// comprehension over a map of unknown size) needs no tracking at run
+	// time; any other is stopped when it reaches the limit.
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if est, err := env.EstimateCost(ast, noSizes{}); err != nil || est.Max > exprCostLimit {
+		opts = append(opts, cel.CostLimit(exprCostLimit))
+	}
+	prog, err := env.Program(ast, opts...)
 	if err != nil {
 		d.Errorf(at, "rule %q: expr %q: %v", r.Name, r.Expr, err)
 		return
@@ -171,4 +179,14 @@ func describeRefs(refs []exprRef, vars celActivation) string {
 		}
 	}
 	return string(b)
+}
+
+// noSizes is a cost estimator that knows no sizes: the estimate of an
+// expression that iterates over a map is then unbounded.
+type noSizes struct{}
+
+func (noSizes) EstimateSize(checker.AstNode) *checker.SizeEstimate { return nil }
+
+func (noSizes) EstimateCallCost(function, overloadID string, target *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	return nil
 }
