@@ -22,16 +22,17 @@ fmt: ## Fail if any Go file is not gofmt-formatted
 vet: ## go vet every package
 	$(GO) vet $(PKGS)
 
-fuzz: ## Fuzz each parser of user input for FUZZTIME (default 30s)
-	$(GO) test -run '^$$' -fuzz '^FuzzParseThreshold$$' -fuzztime $(FUZZTIME) ./internal/policy/
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/policy/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseEvidence$$' -fuzztime $(FUZZTIME) ./internal/policy/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseSamples$$' -fuzztime $(FUZZTIME) ./internal/policy/
-	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/signature/
-	$(GO) test -run '^$$' -fuzz '^FuzzVerifyBundle$$' -fuzztime $(FUZZTIME) ./internal/signature/
+fuzz: ## Fuzz every fuzz target for FUZZTIME each (default 30s)
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		pkg=./$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
-bench: ## Gate benchmarks against conftest (see BENCHMARKS.md)
+bench: ## The benchmark scripts: the gate against conftest, the registry under load (see BENCHMARKS.md)
 	bash bench/gate/run.sh
+	bash bench/registry/run.sh
 
 clean: ## Remove build outputs
 	rm -rf bin

@@ -103,3 +103,20 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte("apiVersion: promote.dev/v1\nkind: Pipeline\nenvironments:\n  - {name: dev, policy: p, freeze: [{days: [mon], from: '22:00', to: '06:00'}]}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		for i, e := range p.Environments {
+			if (i == 0) != (e.From == "") {
+				t.Fatalf("environment %d (%s) from %q", i, e.Name, e.From)
+			}
+			e.Frozen(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+		}
+	})
+}
