@@ -69,7 +69,7 @@ func (d *decoder) compileExpr(r *Rule) {
 		return
 	}
 	r.prog = prog
-	r.exprRefs = exprReferences(ast.NativeRep())
+	r.exprRefs, r.derivedWhole = exprReferences(ast.NativeRep())
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		switch ref.Name {
 		case "baseline", "delta", "change":
@@ -110,15 +110,20 @@ type exprRef struct {
 func (r exprRef) String() string { return r.variable + "." + r.key }
 
 // exprReferences lists the metric and check values an expression reads, in
-// the order they appear, each once.
-func exprReferences(a *celast.AST) []exprRef {
-	var refs []exprRef
+// the order they appear, each once. whole reports whether the expression
+// uses delta or change other than by a constant key (iterates over it,
+// takes its size), so that every key must be derived.
+func exprReferences(a *celast.AST) (refs []exprRef, whole bool) {
 	seen := map[exprRef]bool{}
+	keyed := 0 // delta or change read by a constant key
 	add := func(variable, key string) {
 		switch variable {
 		case "candidate", "baseline", "delta", "change", "checks":
 		default:
 			return
+		}
+		if variable == "delta" || variable == "change" {
+			keyed++
 		}
 		r := exprRef{variable, key}
 		if !seen[r] {
@@ -128,9 +133,16 @@ func exprReferences(a *celast.AST) []exprRef {
 	}
 	nav := celast.NavigateAST(a)
 	matches := celast.MatchDescendants(nav, func(e celast.NavigableExpr) bool {
-		return e.Kind() == celast.SelectKind || e.Kind() == celast.CallKind
+		return e.Kind() == celast.SelectKind || e.Kind() == celast.CallKind || e.Kind() == celast.IdentKind
 	})
+	derivedIdents := 0
 	for _, e := range matches {
+		if e.Kind() == celast.IdentKind {
+			if n := e.AsIdent(); n == "delta" || n == "change" {
+				derivedIdents++
+			}
+			continue
+		}
 		switch e.Kind() {
 		case celast.SelectKind:
 			sel := e.AsSelect()
@@ -147,7 +159,7 @@ func exprReferences(a *celast.AST) []exprRef {
 			}
 		}
 	}
-	return refs
+	return refs, derivedIdents != keyed
 }
 
 // describeRefs renders the values an expression read, from its variables.

@@ -428,16 +428,28 @@ func (ev *evaluation) derive() {
 		return
 	}
 	cand, base := ev.candidate(), ev.baseline()
-	ev.delta, ev.change = make(map[string]float64, len(base)), make(map[string]float64, len(base))
-	for k, c := range cand {
-		b, ok := base[k]
-		if !ok || ev.in.Baseline == nil {
-			continue
+	add := func(k string) {
+		c, okc := cand[k]
+		b, okb := base[k]
+		if !okc || !okb || ev.in.Baseline == nil {
+			return
 		}
 		ev.delta[k] = roundSig(c - b)
 		if b != 0 {
 			ev.change[k] = roundSig((c - b) / math.Abs(b))
 		}
+	}
+	if !ev.gate.deriveAll {
+		// Only the keys the expressions name: most read a few by name.
+		ev.delta, ev.change = make(map[string]float64, len(ev.gate.deriveKeys)), make(map[string]float64, len(ev.gate.deriveKeys))
+		for _, k := range ev.gate.deriveKeys {
+			add(k)
+		}
+		return
+	}
+	ev.delta, ev.change = make(map[string]float64, len(base)), make(map[string]float64, len(base))
+	for k := range cand {
+		add(k)
 	}
 }
 

@@ -269,3 +269,28 @@ func TestConcurrentEvaluations(t *testing.T) {
 		}
 	}
 }
+
+// Expressions that iterate over delta or change see every key; those that
+// name keys see those keys.
+func TestDerivedKeys(t *testing.T) {
+	cand := `{"a": 2, "b": 3, "c": 4}`
+	base := `{"a": 1, "b": 1, "c": 1}`
+	tests := []struct {
+		expr string
+		want bool
+	}{
+		{"delta.a == 1.0 && change.b == 2.0", true},
+		{`delta["c"] == 3.0`, true},
+		{"delta.all(k, delta[k] >= 1.0)", true},
+		{"size(delta) == 3", true},
+		{"delta.exists(k, k == 'b' && delta[k] == 2.0)", true},
+		{"size(change) == 2", false},
+	}
+	for _, tt := range tests {
+		g := mustGate(t, "gate:\n  rules:\n    - name: x\n      expr: '"+strings.ReplaceAll(tt.expr, "'", "''")+"'\n", "")
+		d := g.Evaluate(Input{Candidate: mustEvidence(t, cand), Baseline: mustEvidence(t, base)})
+		if d.Allowed != tt.want {
+			t.Errorf("Evaluate(%q) allowed = %v (%s), want %v", tt.expr, d.Allowed, d.Results[0].Message, tt.want)
+		}
+	}
+}

@@ -581,6 +581,7 @@ func (d *decoder) compileGate(p *Policy, env string, common, spec *gateSpec) *Ga
 		}
 		g.Rules = append(g.Rules, compiled)
 		g.needsCEL = g.needsCEL || compiled.needsCEL()
+		g.collectDerived(compiled)
 	}
 	if g.Approvals != nil && g.Approvals.Min > 0 {
 		for _, x := range g.Rules {
@@ -614,7 +615,7 @@ func (d *decoder) compileRule(r *Rule, sev Severity) *Rule {
 	case KindExpr:
 		if r.prog == nil {
 			d.compileExpr(&c)
-			r.prog, r.exprRefs, r.usesBaseline, r.handlesNoBaseline = c.prog, c.exprRefs, c.usesBaseline, c.handlesNoBaseline
+			r.prog, r.exprRefs, r.derivedWhole, r.usesBaseline, r.handlesNoBaseline = c.prog, c.exprRefs, c.derivedWhole, c.usesBaseline, c.handlesNoBaseline
 		}
 	case KindAny, KindAll:
 		for _, child := range r.Children {
@@ -624,6 +625,21 @@ func (d *decoder) compileRule(r *Rule, sev Severity) *Rule {
 		}
 	}
 	return &c
+}
+
+// collectDerived records which deltas and changes r's expressions read.
+func (g *Gate) collectDerived(r *Rule) {
+	if r.Kind == KindExpr {
+		g.deriveAll = g.deriveAll || r.derivedWhole
+		for _, ref := range r.exprRefs {
+			if (ref.variable == "delta" || ref.variable == "change") && !strictyaml.Contains(g.deriveKeys, ref.key) {
+				g.deriveKeys = append(g.deriveKeys, ref.key)
+			}
+		}
+	}
+	for _, c := range r.Children {
+		g.collectDerived(c)
+	}
 }
 
 func (r *Rule) needsCEL() bool {

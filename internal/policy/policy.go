@@ -70,6 +70,7 @@ type Rule struct {
 	ref               metricRef
 	prog              cel.Program
 	exprRefs          []exprRef
+	derivedWhole      bool // the expression needs every delta and change, not only exprRefs' keys
 	usesBaseline      bool // the rule (or a child) reads baseline values
 	handlesNoBaseline bool // an expression that tests has_baseline itself
 	messages          [2]string
@@ -103,6 +104,10 @@ type Gate struct {
 	NoBaseline  NoBaseline
 
 	needsCEL bool
+	// deriveKeys are the metrics whose delta and change the gate's
+	// expressions read; nil with deriveAll when one needs them all.
+	deriveKeys []string
+	deriveAll  bool
 }
 
 // Step is one canary step of a rollout.
