@@ -23,7 +23,7 @@ func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 	}
 	var last int64
 	var prev string
-	if err := t.tx.QueryRowContext(t.ctx, t.db.rebind("SELECT seq, hash FROM audit_head WHERE id = 1 "+
+	if err := t.queryRowContext(("SELECT seq, hash FROM audit_head WHERE id = 1 " +
 		t.db.dialect.LockClause)).Scan(&last, &prev); err != nil {
 		return e, fmt.Errorf("%s: read the chain's head: %w", what, err)
 	}

@@ -49,6 +49,8 @@ type DB struct {
 	read    *sql.DB // View and ScanAudit; may be write
 	dialect Dialect
 	rebound sync.Map // query → query with the dialect's placeholders
+	// Statements prepared on each pool.
+	writeStmts, readStmts stmtCache
 }
 
 var _ promote.Store = (*DB)(nil)
@@ -68,6 +70,8 @@ func New(ctx context.Context, d Dialect, write, read *sql.DB) (*DB, error) {
 
 // Close closes the store's connection pools.
 func (db *DB) Close() error {
+	db.writeStmts.close()
+	db.readStmts.close()
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -92,6 +96,19 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 	if err != nil {
 		return fmt.Errorf("begin %s transaction: %w", db.dialect.Name, err)
 	}
+	cache := &db.writeStmts
+	if pool != db.write {
+		cache = &db.readStmts
+	}
+	t := &tx{ctx: ctx, tx: stx, db: db, readOnly: opts != nil && opts.ReadOnly, cache: cache}
+	defer func() {
+		// Deferred first, so it runs last: after the commit or the
+		// rollback, when the pool's connection is free again (SQLite's
+		// write pool has only the one this transaction held).
+		if len(t.unprepared) > 0 {
+			cache.prepare(context.WithoutCancel(ctx), pool, t.unprepared)
+		}
+	}()
 	committed := false
 	defer func() {
 		// Rolls back after an error, and after a panic in fn, which
@@ -100,7 +117,6 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 			stx.Rollback()
 		}
 	}()
-	t := &tx{ctx: ctx, tx: stx, db: db, readOnly: opts != nil && opts.ReadOnly}
 	if !t.readOnly && db.dialect.LockClause != "" {
 		// Every write transaction appends to the audit chain, whose head
 		// row it locks. Taking that lock first gives all writers one lock

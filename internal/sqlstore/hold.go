@@ -24,7 +24,7 @@ func (t *tx) AddHold(h promote.Hold) (promote.Hold, error) {
 	if err := t.versionExists(h.Model, h.Version); err != nil {
 		return h, err
 	}
-	err := t.tx.QueryRowContext(t.ctx, t.db.rebind(`INSERT INTO holds (model, version, environment, reason, set_by, set_at)
+	err := t.queryRowContext((`INSERT INTO holds (model, version, environment, reason, set_by, set_at)
 		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
 		h.Model, h.Version, h.Environment, h.Reason, h.SetBy, nanos(h.SetAt)).Scan(&h.ID)
 	if err != nil {

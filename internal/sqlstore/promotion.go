@@ -70,8 +70,7 @@ func (t *tx) CreatePromotion(p promote.Promotion) error {
 // env, naming the active one (other than except) when it can.
 func (t *tx) slotTaken(what, model, env, except string) error {
 	var id string
-	err := t.tx.QueryRowContext(t.ctx, t.db.rebind(
-		"SELECT id FROM promotions WHERE model = ? AND environment = ? AND active AND id <> ?"),
+	err := t.queryRowContext(("SELECT id FROM promotions WHERE model = ? AND environment = ? AND active AND id <> ?"),
 		model, env, except).Scan(&id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -99,7 +98,7 @@ func (t *tx) UpdatePromotion(p promote.Promotion) error {
 		// Checked first so that the unique index never fails the
 		// statement, which on PostgreSQL would abort the transaction.
 		var model, env string
-		err := t.tx.QueryRowContext(t.ctx, t.db.rebind(`SELECT o.model, o.environment FROM promotions o
+		err := t.queryRowContext((`SELECT o.model, o.environment FROM promotions o
 			JOIN promotions p ON o.model = p.model AND o.environment = p.environment
 			WHERE p.id = ? AND o.id <> p.id AND o.active`), p.ID).Scan(&model, &env)
 		switch {

@@ -15,10 +15,12 @@ import (
 // tx is a promote.Tx over one database/sql transaction. Every query runs
 // with the context Update or View was given.
 type tx struct {
-	ctx      context.Context
-	tx       *sql.Tx
-	db       *DB
-	readOnly bool
+	ctx        context.Context
+	tx         *sql.Tx
+	db         *DB
+	readOnly   bool
+	cache      *stmtCache
+	unprepared []string // queries run without a cached statement
 }
 
 var _ promote.Tx = (*tx)(nil)
@@ -38,7 +40,7 @@ func (t *tx) writable(what string) error {
 // exec runs a statement; what names the operation in errors. A unique
 // violation is a Conflict.
 func (t *tx) exec(what, query string, args ...any) (sql.Result, error) {
-	res, err := t.tx.ExecContext(t.ctx, t.db.rebind(query), args...)
+	res, err := t.execContext((query), args...)
 	if err != nil {
 		if t.db.dialect.IsUniqueViolation != nil && t.db.dialect.IsUniqueViolation(err) {
 			return nil, promote.Errorf(promote.Conflict, "%s: it collides with a stored one", what)
@@ -66,7 +68,7 @@ func (t *tx) changed(what, query string, args ...any) (bool, error) {
 }
 
 func (t *tx) query(what, query string, args ...any) (*sql.Rows, error) {
-	rows, err := t.tx.QueryContext(t.ctx, t.db.rebind(query), args...)
+	rows, err := t.queryContext((query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -76,7 +78,7 @@ func (t *tx) query(what, query string, args ...any) (*sql.Rows, error) {
 // exists reports whether query returns a row.
 func (t *tx) exists(what, query string, args ...any) (bool, error) {
 	var one int
-	err := t.tx.QueryRowContext(t.ctx, t.db.rebind(query), args...).Scan(&one)
+	err := t.queryRowContext((query), args...).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -118,7 +120,7 @@ func collect[T any](what string, rows *sql.Rows, err error, scan func(scanner) (
 // one scans the single row of a query, NotFound (with notFound as the
 // message) when there is none.
 func one[T any](t *tx, what, notFound string, scan func(scanner) (T, error), query string, args ...any) (T, error) {
-	v, err := scan(t.tx.QueryRowContext(t.ctx, t.db.rebind(query), args...))
+	v, err := scan(t.queryRowContext((query), args...))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return v, promote.Errorf(promote.NotFound, "%s", notFound)
