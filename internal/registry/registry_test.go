@@ -372,11 +372,7 @@ func TestRejectionHoldsUntilCleared(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.register(t, "1", goodMetrics)
-	f.request(t, submitter, "1", "dev")
-	f.advance(time.Hour)
-	f.request(t, submitter, "1", "staging")
-	f.advance(24 * time.Hour)
-	p := f.request(t, submitter, "1", "prod")
+	p := f.toProd(t, "1")
 	if _, err := f.svc.Reject(ctx, lead, p.ID, ""); promote.ErrorCode(err) != promote.Invalid {
 		t.Errorf("reject without reason = %v", err)
 	}
@@ -458,11 +454,7 @@ func TestApproveTwiceCountsOnce(t *testing.T) {
 	ctx := context.Background()
 	// prod needs two approvals here.
 	f.register(t, "1", goodMetrics)
-	f.request(t, submitter, "1", "dev")
-	f.advance(time.Hour)
-	f.request(t, submitter, "1", "staging")
-	f.advance(24 * time.Hour)
-	p := f.request(t, submitter, "1", "prod")
+	p := f.toProd(t, "1")
 	if _, err := f.svc.Approve(ctx, lead, p.ID, registry.ApproveRequest{Digest: p.Digest}); err != nil {
 		t.Fatal(err)
 	}
