@@ -75,7 +75,30 @@ type Live struct {
 	SetBy       string    `json:"set_by"`
 	SetAt       time.Time `json:"set_at"`
 	Reason      string    `json:"reason,omitempty"` // promoted, rolled back, …
+	// RollbackOf is the version a rollback replaced; empty for a promotion.
+	RollbackOf string `json:"rollback_of,omitempty"`
+	// Commit is the GitOps commit that carries the change, once it is on
+	// the deployed branch; empty until then, and always empty without
+	// GitOps.
+	Commit string `json:"commit,omitempty"`
 }
+
+// Deployment is what the registry wants an environment to run of a model:
+// its live alias, the artifact pinned by digest, and what the GitOps commit
+// that carries it records. It is pending until Live.Commit is set.
+type Deployment struct {
+	Live
+	// Digest and URI are the live version's artifact.
+	Digest string `json:"digest"`
+	URI    string `json:"uri"`
+	// ApprovedBy and Gate come from the promotion that set the alias: who
+	// approved it, and the gate's verdict in a few words.
+	ApprovedBy []string `json:"approved_by,omitempty"`
+	Gate       string   `json:"gate,omitempty"`
+}
+
+// Pending reports whether the change is not yet on the deployed branch.
+func (d Deployment) Pending() bool { return d.Commit == "" }
 
 // MaxNameLen bounds model, version and environment names.
 const MaxNameLen = 128

@@ -61,6 +61,15 @@ type Tx interface {
 	Live(model string) (map[string]Live, error)
 	// LiveHistory lists the changes of the model's alias in env, newest first.
 	LiveHistory(model, env string) ([]Live, error)
+	// SetLiveCommit records that the change promotionID made to the model's
+	// alias in env is carried by the GitOps commit, on the alias and its
+	// history entry. NotFound when the alias does not exist, Conflict when
+	// another change has moved it since.
+	SetLiveCommit(model, env, promotionID, commit string) error
+	// ClearLive removes the model's alias in env, leaving the environment
+	// with no live version (a first promotion that could not be carried
+	// out); the history keeps its entries. NotFound when there is none.
+	ClearLive(model, env string) error
 
 	// AddHold stores a hold and returns it with its ID.
 	AddHold(h Hold) (Hold, error)

@@ -30,10 +30,12 @@ type serverConfig struct {
 	Addr          string   // where serve listens
 	ArtifactRoots []string // directories whose files the server may hash
 	LogLevel      string
+	GitOps        gitopsConfig
 }
 
 func defaultServerConfig() serverConfig {
-	return serverConfig{Data: "promote-data", Pipeline: "promote.yaml", Addr: "127.0.0.1:8080", LogLevel: "info"}
+	return serverConfig{Data: "promote-data", Pipeline: "promote.yaml", Addr: "127.0.0.1:8080", LogLevel: "info",
+		GitOps: defaultGitOpsConfig()}
 }
 
 // env applies PROMOTE_* variables over the defaults.
@@ -49,6 +51,7 @@ func (c *serverConfig) env(getenv func(string) string) {
 	if v := getenv("PROMOTE_ARTIFACT_ROOTS"); v != "" {
 		c.ArtifactRoots = filepath.SplitList(v)
 	}
+	c.GitOps.env(getenv)
 }
 
 // storeFlags adds the flags that choose the store and the pipeline.
@@ -80,6 +83,7 @@ func (c *serverConfig) validate() error {
 			errs = append(errs, fmt.Errorf("--artifact-root %q: want an absolute path", r))
 		}
 	}
+	errs = append(errs, c.GitOps.problems()...)
 	return errors.Join(errs...)
 }
 
@@ -179,7 +183,10 @@ func loadPipeline(path string) (*pipeline.Pipeline, map[string]*policy.Gate, []r
 
 // openService opens the store and builds the registry service over it. The
 // caller closes the store.
-func openService(ctx context.Context, c serverConfig, log *slog.Logger) (*registry.Service, promote.Store, error) {
+//
+// changed, when not nil, is the GitOps reconciler's cue: the service then
+// leaves live changes for the reconciler to commit.
+func openService(ctx context.Context, c serverConfig, log *slog.Logger, changed func(model, env string)) (*registry.Service, promote.Store, error) {
 	if err := c.validate(); err != nil {
 		return nil, nil, usageError(err)
 	}
@@ -197,7 +204,8 @@ func openService(ctx context.Context, c serverConfig, log *slog.Logger) (*regist
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, TrustedKeys: keys, ArtifactRoots: roots, Logger: log})
+	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, TrustedKeys: keys, ArtifactRoots: roots, Logger: log,
+		GitOps: changed != nil, Changed: changed})
 	if err != nil {
 		store.Close()
 		return nil, nil, err

@@ -12,7 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/promote-ml/promote/internal/gitclone"
+	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/httpapi"
 )
 
@@ -41,16 +44,37 @@ first token with 'promote token create --role admin'.`,
 	fl.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen `ADDRESS` ($PROMOTE_ADDR)")
 	fl.StringSliceVar(&cfg.ArtifactRoots, "artifact-root", cfg.ArtifactRoots, "`DIR` whose files the server may read to compute artifact digests (repeatable; default: the working directory; $PROMOTE_ARTIFACT_ROOTS)")
 	fl.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error ($PROMOTE_LOG_LEVEL)")
+	cfg.GitOps.flags(fl)
 	return cmd
 }
 
 func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	log := newLogger(s.err, cfg.LogLevel)
-	svc, store, err := openService(ctx, cfg, log)
+	// The reconciler needs the service and the service its cue: the cue
+	// is bound before anything runs.
+	var rec *gitops.Reconciler
+	var changed func(model, env string)
+	if cfg.GitOps.enabled() {
+		changed = func(model, env string) { rec.Trigger(model, env) }
+	}
+	svc, store, err := openService(ctx, cfg, log, changed)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if cfg.GitOps.enabled() {
+		wcfg, err := cfg.GitOps.writerConfig(cfg.Data, getenv, log)
+		if err != nil {
+			return usageError(err)
+		}
+		w, err := gitops.New(wcfg)
+		if err != nil {
+			return usageError(err)
+		}
+		if rec, err = gitops.NewReconciler(gitops.ReconcilerConfig{Writer: w, Registry: svc, Interval: cfg.GitOps.Interval, Logger: log}); err != nil {
+			return usageError(err)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.NewServer(svc, httpapi.Options{
@@ -77,19 +101,30 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	}
 	fmt.Fprintf(s.err, "promote serving on http://%s (%s; pipeline %s: %s)\n", ln.Addr(), where, cfg.Pipeline,
 		strings.Join(svc.Pipeline().Names(), " → "))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	if rec != nil {
+		fmt.Fprintf(s.err, "promote commits live changes to %s (branch %s, %s)\n", gitclone.RedactURL(cfg.GitOps.Remote), cfg.GitOps.Branch, cfg.GitOps.Mode)
 	}
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shut down: %w", err)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	if rec != nil {
+		g.Go(func() error { return rec.Run(gctx) })
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdown); err != nil {
+			return fmt.Errorf("shut down: %w", err)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	fmt.Fprintln(s.err, "promote stopped")

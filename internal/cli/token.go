@@ -44,7 +44,7 @@ such as ml-lead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Role = promote.Role(role)
-			svc, store, err := openService(cmd.Context(), cfg, nil)
+			svc, store, err := openService(cmd.Context(), cfg, nil, nil)
 			if err != nil {
 				return err
 			}

@@ -181,7 +181,7 @@ func TestPullRequestModeGitHub(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Promote after the merge: %v", err)
 	}
-	if wantAfter := (Result{NoChange: true, Commit: res.Commit, Branch: "main", Attempts: 1}); !cmp.Equal(wantAfter, after) {
+	if wantAfter := (Result{NoChange: true, Head: strings.TrimSpace(runGit(t, bare, "rev-parse", "main")), Commit: res.Commit, Branch: "main", Attempts: 1}); !cmp.Equal(wantAfter, after) {
 		t.Errorf("Promote after the merge = %+v, want %+v", after, wantAfter)
 	}
 	if hash, ok, err := w.FindCommit(ctx, "pr-0042"); err != nil || !ok || hash != res.Commit {

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
+	"github.com/promote-ml/promote/internal/gitclone"
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/promote"
 )
@@ -51,6 +51,13 @@ const (
 	DefaultHistoryDepth = 1000
 	DefaultAPITimeout   = 30 * time.Second
 )
+
+// Credentials authenticate the writer to the Git host and, in
+// ModePullRequest, to its API.
+type Credentials = gitclone.Credentials
+
+// DefaultTokenUsername is the user name sent with a token over HTTPS.
+const DefaultTokenUsername = gitclone.DefaultTokenUsername
 
 // Config configures a Writer.
 type Config struct {
@@ -94,13 +101,13 @@ type Config struct {
 // with %v or %+v shows none.
 func (c Config) String() string {
 	return fmt.Sprintf("gitops.Config{Remote: %s, Branch: %s, Dir: %s, Mode: %s, Credentials: %v}",
-		redactURL(c.Remote), c.Branch, c.Dir, c.Mode, c.Credentials)
+		gitclone.RedactURL(c.Remote), c.Branch, c.Dir, c.Mode, c.Credentials)
 }
 
 // LogValue implements slog.LogValuer: the configuration without secrets.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("remote", redactURL(c.Remote)),
+		slog.String("remote", gitclone.RedactURL(c.Remote)),
 		slog.String("branch", c.Branch),
 		slog.String("dir", c.Dir),
 		slog.String("mode", string(c.Mode)),
@@ -132,6 +139,9 @@ type Result struct {
 	// was committed. Commit is then the commit that carries PromotionID,
 	// if it is found in the recent history, or "".
 	NoChange bool
+	// Head is the branch's head (hex) when NoChange is set: a commit whose
+	// tree pins the change.
+	Head string
 	// Commit is the hash of the commit (hex).
 	Commit string
 	// Branch is where the commit went: the branch in ModePush, the
@@ -150,6 +160,11 @@ type Result struct {
 // reports it.
 var ErrRender = &promote.Error{Code: promote.Blocked, Message: "the overlay does not render"}
 
+// ErrOverlay marks a change the environment's overlay cannot take: the
+// overlay is missing, does not declare the model, or disagrees with
+// itself. Like ErrRender, trying again does not help; its code is Invalid.
+var ErrOverlay = &promote.Error{Code: promote.Invalid, Message: "the overlay cannot take the pin"}
+
 // ErrConflict marks a change that lost the race to the branch
 // Config.MaxAttempts times in a row. Nothing was pushed; trying again later
 // is safe.
@@ -158,18 +173,17 @@ var ErrConflict = &promote.Error{Code: promote.Conflict, Message: "the remote br
 // Writer commits promotions to a GitOps repository. Its methods may be
 // called from several goroutines: they take turns on the working directory.
 type Writer struct {
-	cfg  Config
-	repo *git.Repository
-	auth transport.AuthMethod
-	pr   provider
-	log  *slog.Logger
-	turn chan struct{}
+	cfg   Config
+	clone *gitclone.Clone
+	repo  *git.Repository
+	auth  transport.AuthMethod
+	pr    provider
+	log   *slog.Logger
+	turn  chan struct{}
 
 	// beforePush, when set (by tests), runs between commit and push.
 	beforePush func()
 }
-
-const remoteName = "origin"
 
 // New returns a writer for cfg, creating cfg.Dir as an empty repository
 // whose origin is cfg.Remote when it does not exist yet. It does no
@@ -178,19 +192,17 @@ func New(cfg Config) (*Writer, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	auth, err := cfg.Credentials.gitAuth(cfg.Remote)
-	if err != nil {
-		return nil, promote.Errorf(promote.Invalid, "gitops: %v", err)
-	}
-	w := &Writer{cfg: cfg, auth: auth, log: cfg.Logger, turn: make(chan struct{}, 1)}
+	w := &Writer{cfg: cfg, log: cfg.Logger, turn: make(chan struct{}, 1)}
+	var err error
 	if cfg.Mode == ModePullRequest {
 		if w.pr, err = newProvider(cfg.PullRequest, cfg.Credentials.Token, cfg.HTTPClient); err != nil {
 			return nil, err
 		}
 	}
-	if w.repo, err = openClone(cfg.Dir, cfg.Remote); err != nil {
+	if w.clone, err = gitclone.Open(cfg.Dir, cfg.Remote, cfg.Branch, "writer", cfg.Credentials); err != nil {
 		return nil, err
 	}
+	w.repo, w.auth = w.clone.Repo, w.clone.Auth()
 	return w, nil
 }
 
@@ -250,41 +262,6 @@ func (c *Config) setDefaults() error {
 		return promote.Errorf(promote.Invalid, "gitops configuration: %s", strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-// openClone opens the clone in dir, or creates it: an empty repository
-// with remote as origin, filled by the first fetch. A clone of another
-// remote is repointed at remote.
-func openClone(dir, remote string) (*git.Repository, error) {
-	repo, err := git.PlainOpen(dir)
-	switch {
-	case errors.Is(err, git.ErrRepositoryNotExists):
-		entries, rerr := os.ReadDir(dir)
-		if rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-			return nil, fmt.Errorf("gitops: read %s: %w", dir, rerr)
-		}
-		if len(entries) > 0 {
-			return nil, promote.Errorf(promote.Invalid, "gitops: %s is neither empty nor a Git repository; give the writer a directory of its own", dir)
-		}
-		if repo, err = git.PlainInit(dir, false); err != nil {
-			return nil, fmt.Errorf("gitops: init %s: %w", dir, err)
-		}
-	case err != nil:
-		return nil, fmt.Errorf("gitops: open %s: %w", dir, err)
-	}
-	rc, err := repo.Remote(remoteName)
-	if err == nil && len(rc.Config().URLs) == 1 && rc.Config().URLs[0] == remote {
-		return repo, nil
-	}
-	if err == nil {
-		if err := repo.DeleteRemote(remoteName); err != nil {
-			return nil, fmt.Errorf("gitops: repoint origin of %s: %w", dir, err)
-		}
-	}
-	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{remote}}); err != nil {
-		return nil, fmt.Errorf("gitops: set origin of %s: %w", dir, err)
-	}
-	return repo, nil
 }
 
 // lock takes the writer's turn on the working directory, or gives up when
@@ -381,7 +358,7 @@ func (w *Writer) Promote(ctx context.Context, c Change) (Result, error) {
 			w.logPush(&c, commit, w.cfg.Branch, attempt)
 			return Result{Commit: commit.String(), Branch: w.cfg.Branch, Attempts: attempt}, nil
 		case head == base:
-			return Result{}, fmt.Errorf("push %s to %s: %w", w.cfg.Branch, redactURL(w.cfg.Remote), pushErr)
+			return Result{}, fmt.Errorf("push %s to %s: %w", w.cfg.Branch, gitclone.RedactURL(w.cfg.Remote), pushErr)
 		case attempt >= w.cfg.MaxAttempts:
 			return Result{}, fmt.Errorf("push %s %s to %s: another writer moved %s first %d times: %w",
 				c.Pin.Model, c.Pin.Version, c.Environment, w.cfg.Branch, attempt, ErrConflict)
@@ -413,7 +390,7 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 	if ok, err := w.samePushed(branch, base, commit); err != nil {
 		return Result{}, err
 	} else if ok {
-		prev, _ := w.repo.Reference(remoteRef(branch), true)
+		prev, _ := w.repo.Reference(gitclone.RemoteRef(branch), true)
 		commit = prev.Hash()
 	} else {
 		if err := w.repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), commit)); err != nil {
@@ -422,7 +399,7 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 		// Only Promote's own review branch is ever forced, never
 		// Config.Branch.
 		if err := w.push(ctx, plumbing.NewBranchReferenceName(branch), true); err != nil {
-			return Result{}, fmt.Errorf("push %s to %s: %w", branch, redactURL(w.cfg.Remote), err)
+			return Result{}, fmt.Errorf("push %s to %s: %w", branch, gitclone.RedactURL(w.cfg.Remote), err)
 		}
 		w.logPush(c, commit, branch, 1)
 	}
@@ -438,7 +415,7 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 // one commit on base with the same tree (an earlier call pushed it and
 // then failed or crashed).
 func (w *Writer) samePushed(branch string, base, commit plumbing.Hash) (bool, error) {
-	ref, err := w.repo.Reference(remoteRef(branch), true)
+	ref, err := w.repo.Reference(gitclone.RemoteRef(branch), true)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return false, nil
 	}
@@ -458,7 +435,7 @@ func (w *Writer) samePushed(branch string, base, commit plumbing.Hash) (bool, er
 }
 
 func (w *Writer) noChange(c *Change, head plumbing.Hash, attempts int) (Result, error) {
-	res := Result{NoChange: true, Branch: w.cfg.Branch, Attempts: attempts}
+	res := Result{NoChange: true, Head: head.String(), Branch: w.cfg.Branch, Attempts: attempts}
 	h, ok, err := w.findCommit(head, c.PromotionID)
 	if err != nil {
 		return Result{}, err
@@ -509,7 +486,7 @@ func (w *Writer) pause(ctx context.Context, attempt int) error {
 func (w *Writer) apply(c *Change) (plumbing.Hash, bool, error) {
 	changed, err := overlay.SetPin(w.cfg.Dir, c.Environment, c.Pin)
 	if err != nil {
-		return plumbing.ZeroHash, false, fmt.Errorf("pin %s %s in %s: %w", c.Pin.Model, c.Pin.Version, c.Environment, err)
+		return plumbing.ZeroHash, false, overlayError(fmt.Sprintf("pin %s %s in %s", c.Pin.Model, c.Pin.Version, c.Environment), err)
 	}
 	if !changed {
 		return plumbing.ZeroHash, false, nil
@@ -536,59 +513,25 @@ func (w *Writer) apply(c *Change) (plumbing.Hash, bool, error) {
 	return commit, true, nil
 }
 
-func remoteRef(branch string) plumbing.ReferenceName {
-	return plumbing.NewRemoteReferenceName(remoteName, branch)
-}
-
 // fetchHead fetches the branch (and in ModePullRequest the review
 // branches) and returns the branch's head.
 func (w *Writer) fetchHead(ctx context.Context) (plumbing.Hash, error) {
-	specs := []config.RefSpec{config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/%s/%s", w.cfg.Branch, remoteName, w.cfg.Branch))}
-	if w.cfg.Mode == ModePullRequest {
-		specs = append(specs, config.RefSpec(fmt.Sprintf("+refs/heads/promote/*:refs/remotes/%s/promote/*", remoteName)))
+	return w.clone.Fetch(ctx, w.reviewSpecs()...)
+}
+
+// reviewSpecs are the refspecs of the review branches in ModePullRequest.
+func (w *Writer) reviewSpecs() []config.RefSpec {
+	if w.cfg.Mode != ModePullRequest {
+		return nil
 	}
-	err := w.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: specs, Auth: w.auth,
-		Force: true, Prune: true, Tags: git.NoTags})
-	switch {
-	case errors.Is(err, transport.ErrEmptyRemoteRepository), errors.Is(err, git.NoMatchingRefSpecError{}):
-		return plumbing.ZeroHash, promote.Errorf(promote.NotFound, "the GitOps repository %s has no branch %s; push its first commit (promote init writes one)",
-			redactURL(w.cfg.Remote), w.cfg.Branch)
-	case err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate):
-		return plumbing.ZeroHash, fmt.Errorf("fetch %s from %s: %w", w.cfg.Branch, redactURL(w.cfg.Remote), err)
-	}
-	ref, err := w.repo.Reference(remoteRef(w.cfg.Branch), true)
-	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("gitops: read %s after fetch: %w", w.cfg.Branch, err)
-	}
-	return ref.Hash(), nil
+	return []config.RefSpec{config.RefSpec(fmt.Sprintf("+refs/heads/promote/*:refs/remotes/%s/promote/*", gitclone.RemoteName))}
 }
 
 // sync fetches and resets the working directory, index and local branch to
 // the remote branch's head, discarding whatever an interrupted call left
 // behind, and returns that head.
 func (w *Writer) sync(ctx context.Context) (plumbing.Hash, error) {
-	head, err := w.fetchHead(ctx)
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	local := plumbing.NewBranchReferenceName(w.cfg.Branch)
-	if err := w.repo.Storer.SetReference(plumbing.NewHashReference(local, head)); err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("gitops: set %s: %w", local, err)
-	}
-	if err := w.repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, local)); err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("gitops: set HEAD: %w", err)
-	}
-	wt, err := w.repo.Worktree()
-	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("gitops: %w", err)
-	}
-	if err := wt.Reset(&git.ResetOptions{Commit: head, Mode: git.HardReset}); err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("gitops: reset to %s: %w", head, err)
-	}
-	if err := wt.Clean(&git.CleanOptions{Dir: true}); err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("gitops: clean: %w", err)
-	}
-	return head, nil
+	return w.clone.Sync(ctx, w.reviewSpecs()...)
 }
 
 // push pushes the local branch of the same name to the remote.
@@ -597,7 +540,7 @@ func (w *Writer) push(ctx context.Context, ref plumbing.ReferenceName, force boo
 	if force {
 		spec = "+" + spec
 	}
-	err := w.repo.PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.auth})
+	err := w.repo.PushContext(ctx, &git.PushOptions{RemoteName: gitclone.RemoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.auth})
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}
@@ -608,22 +551,45 @@ func (w *Writer) push(ctx context.Context, ref plumbing.ReferenceName, force boo
 // what Argo CD or Flux deploy. A reconciler compares it with the
 // registry's live versions and promotes only the differences.
 func (w *Writer) Pinned(ctx context.Context, env string) (map[string]overlay.Pin, error) {
+	pins, _, err := w.PinnedAt(ctx, env)
+	return pins, err
+}
+
+// PinnedAt is Pinned that also returns the branch's head (hex) the pins
+// were read at.
+func (w *Writer) PinnedAt(ctx context.Context, env string) (map[string]overlay.Pin, string, error) {
 	if err := promote.ValidateName("environment", env); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := w.lock(ctx); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer w.unlock()
-	if _, err := w.sync(ctx); err != nil {
-		return nil, err
+	head, err := w.sync(ctx)
+	if err != nil {
+		return nil, "", err
 	}
 	pins, err := overlay.Pins(w.cfg.Dir, env)
 	if err != nil {
-		return nil, fmt.Errorf("read the pins of %s: %w", env, err)
+		return nil, head.String(), overlayError("read the pins of "+env, err)
 	}
-	return pins, nil
+	return pins, head.String(), nil
 }
+
+// overlayError wraps an error of package overlay: one with code Invalid or
+// NotFound is about the overlay's content and matches ErrOverlay.
+func overlayError(what string, err error) error {
+	if c := promote.ErrorCode(err); c == promote.Invalid || c == promote.NotFound {
+		return fmt.Errorf("%s: %w: %w", what, ErrOverlay, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Mode returns the writer's delivery mode.
+func (w *Writer) Mode() Mode { return w.cfg.Mode }
+
+// Branch returns the branch the writer delivers to.
+func (w *Writer) Branch() string { return w.cfg.Branch }
 
 // FindCommit fetches and looks for the commit whose Promotion-Id trailer is
 // promotionID among the branch's last Config.HistoryDepth commits. In

@@ -187,7 +187,7 @@ func TestPromoteIsIdempotent(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Promote again: %v", err)
 			}
-			want := Result{NoChange: true, Commit: first.Commit, Branch: "main", Attempts: 1}
+			want := Result{NoChange: true, Head: first.Commit, Commit: first.Commit, Branch: "main", Attempts: 1}
 			if diff := cmp.Diff(want, res); diff != "" {
 				t.Errorf("Promote again (-want +got):\n%s", diff)
 			}

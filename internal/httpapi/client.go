@@ -403,6 +403,15 @@ func (c *Client) Cancel(ctx context.Context, id, reason string) (registry.Promot
 	return out, err
 }
 
+// Rollback puts an environment back on an earlier version (req.To, or by
+// default the newest earlier one that may go live) and holds the version
+// that was live.
+func (c *Client) Rollback(ctx context.Context, req registry.RollbackRequest) (registry.RollbackView, error) {
+	var out registry.RollbackView
+	err := c.do(ctx, call{method: http.MethodPost, path: Prefix + "/rollbacks", body: req, out: &out, auth: true})
+	return out, err
+}
+
 // ---- holds
 
 // Holds lists holds matching f, newest first.

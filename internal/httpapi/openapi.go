@@ -312,7 +312,15 @@ func schemas() map[string]*Schema {
 			"promotion_id": str(""),
 			"set_by":       str(""),
 			"set_at":       dateTime(""),
-			"reason":       str("promoted, rolled back, …"),
+			"reason":       str("promoted, restored, or a rollback's reason"),
+			"rollback_of":  str("The version a rollback replaced."),
+			"commit":       str("The GitOps commit that carries the change, once it is on the deployed branch; empty until then and without GitOps."),
+		}),
+		"RollbackView": object("What a rollback did.", []string{"live", "rolled_back", "hold"}, map[string]*Schema{
+			"live":        ref("Live"),
+			"rolled_back": name("The version that was live; it is now on hold in the environment."),
+			"hold":        ref("Hold"),
+			"promotion":   ref("Promotion"),
 		}),
 		"Promotion":     object("A request to put a version into an environment. Listings leave the gate's decision out: GET /promotions/{id} has it.", promotionRequired, promotionProps()),
 		"PromotionView": object("A promotion with its approvals and the gate's decision.", append(slices.Clone(promotionRequired), "approvals"), viewProps),
@@ -444,6 +452,12 @@ func schemas() map[string]*Schema {
 			"version":     name(""),
 			"environment": name(""),
 			"reason":      str(""),
+		}),
+		"RollbackRequest": request("", []string{"model", "environment", "reason"}, map[string]*Schema{
+			"model":       name(""),
+			"environment": name(""),
+			"to":          name("The version to return to; by default the newest earlier live version that is neither rejected nor on hold there."),
+			"reason":      str("Why; the rollback commit's Reason trailer."),
 		}),
 		"TokenRequest": request("", []string{"name", "role"}, map[string]*Schema{
 			"name":   name("The person or system the token identifies."),
@@ -621,6 +635,10 @@ func document() *Document {
 	add("post", p+"/holds", spec{id: "setHold", summary: "Put a version on hold in an environment", desc: "Needs the approver role and a reason.", tag: "holds", body: "HoldRequest", status: 201, result: ref("Hold"), errors: []int{404}})
 	add("post", p+"/holds/{id}/clear", spec{id: "clearHold", summary: "Clear a hold", desc: "Needs the approver role and a reason: holds are never cleared by automation.",
 		tag: "holds", params: []*Parameter{pHold}, body: "ReasonRequest", status: 200, result: ref("Hold"), errors: []int{404, 409}})
+
+	add("post", p+"/rollbacks", spec{id: "rollback", summary: "Put an environment back on an earlier version",
+		desc: "Needs the approver role and a reason. The live alias moves back at once, the version that was live is put on hold there, and an active promotion of it ends (rolled back, or cancelled before its commit). With GitOps the rollback is then committed to the environment's overlay with Rollback-Of and Reason trailers; live.commit carries the commit once it is on the branch.",
+		tag:  "promotions", body: "RollbackRequest", status: 200, result: ref("RollbackView"), errors: []int{404, 409, 422}})
 
 	add("get", p+"/audit", spec{id: "listAudit", summary: "Audit events, newest first", tag: "audit", params: []*Parameter{
 		qName("model", "Only this model."), qName("environment", "Only this environment."), qName("promotion", "Only this promotion."),

@@ -47,6 +47,8 @@ func (s *Server) addRoutes() {
 	s.handleAuth("POST "+Prefix+"/promotions/{id}/reject", s.rejectPromotion)
 	s.handleAuth("POST "+Prefix+"/promotions/{id}/cancel", s.cancelPromotion)
 
+	s.handleAuth("POST "+Prefix+"/rollbacks", s.rollback)
+
 	s.handleAuth("GET "+Prefix+"/holds", s.listHolds)
 	s.handleAuth("POST "+Prefix+"/holds", s.setHold)
 	s.handleAuth("POST "+Prefix+"/holds/{id}/clear", s.clearHold)
@@ -500,6 +502,19 @@ func (s *Server) listHolds(w http.ResponseWriter, r *http.Request, _ promote.Pri
 		return err
 	}
 	writeJSON(w, http.StatusOK, nonNil(hs))
+	return nil
+}
+
+func (s *Server) rollback(w http.ResponseWriter, r *http.Request, who promote.Principal) error {
+	var req registry.RollbackRequest
+	if err := s.decode(w, r, &req); err != nil {
+		return err
+	}
+	v, err := s.svc.Rollback(r.Context(), who, req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

@@ -124,7 +124,7 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 		view, err = s.decide(tx, p, decision, nil, who, now)
 		return err
 	})
-	return view, err
+	return s.afterDecide(view, err)
 }
 
 // recordBlocked stores the decision of a promotion created blocked and
@@ -304,9 +304,9 @@ func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision,
 	return PromotionView{Promotion: p, Approvals: approvals, Gate: d}, nil
 }
 
-// complete makes an approved promotion's version live. Until a GitOps
-// writer carries promotions out, the live alias moves directly and the
-// promotion succeeds.
+// complete makes an approved promotion's version live: the alias moves.
+// With GitOps the promotion then waits, approved, for the reconciler to
+// commit the change (Delivered); without it, it succeeds at once.
 func (s *Service) complete(tx promote.Tx, p *promote.Promotion, actor string, now time.Time) error {
 	if err := tx.SetLive(promote.Live{Model: p.Model, Environment: p.Environment, Version: p.Version, PromotionID: p.ID,
 		SetBy: actor, SetAt: now, Reason: "promoted"}); err != nil {
@@ -316,7 +316,18 @@ func (s *Service) complete(tx promote.Tx, p *promote.Promotion, actor string, no
 		Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: "promoted"}); err != nil {
 		return err
 	}
+	if s.cfg.GitOps {
+		return nil
+	}
 	return s.transition(tx, p, promote.EventSucceeded, "", actor, now, nil)
+}
+
+// afterDecide tells the reconciler when a decision moved the live alias.
+func (s *Service) afterDecide(view PromotionView, err error) (PromotionView, error) {
+	if err == nil && s.cfg.GitOps && view.Promotion.State == promote.StateApproved {
+		s.changed(view.Promotion.Model, view.Promotion.Environment)
+	}
+	return view, err
 }
 
 // transition applies ev to p, stores it and audits the change.
@@ -479,7 +490,7 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 		view, err = s.decide(tx, p, d, approvals, who, now)
 		return err
 	})
-	return view, err
+	return s.afterDecide(view, err)
 }
 
 // checkApprover applies the policy's approval rules to one approver.
@@ -578,6 +589,7 @@ func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason 
 		return PromotionView{}, err
 	}
 	var view PromotionView
+	var restored bool
 	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
 		p, err := tx.Promotion(id)
@@ -591,11 +603,27 @@ func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason 
 		if reason != "" {
 			msg += ": " + reason
 		}
+		approved := p.State == promote.StateApproved
 		if err := s.transition(tx, &p, promote.EventCancelled, msg, who.Name, now, nil); err != nil {
 			return err
+		}
+		if approved && s.cfg.GitOps {
+			// The alias moved at approval; the commit has not landed yet.
+			live, err := tx.Live(p.Model)
+			if err != nil {
+				return err
+			}
+			if l, ok := live[p.Environment]; ok && l.PromotionID == p.ID {
+				if restored, err = s.restoreAlias(tx, l, msg, now); err != nil {
+					return err
+				}
+			}
 		}
 		view, err = loadView(tx, p.ID)
 		return err
 	})
+	if err == nil && restored {
+		s.changed(view.Promotion.Model, view.Promotion.Environment)
+	}
 	return view, err
 }

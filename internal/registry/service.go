@@ -36,8 +36,18 @@ type Config struct {
 	// compute an artifact's digest (file:// URIs or plain paths under them).
 	// Other artifacts must come with their digest.
 	ArtifactRoots []string
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// GitOps says a GitOps reconciler carries live changes out: an
+	// approved promotion moves the live alias and then waits, approved,
+	// until the reconciler reports its commit (Delivered) or that it
+	// cannot be made (Undeliverable). Without it the promotion succeeds
+	// as soon as the alias moves.
+	GitOps bool
+	// Changed, when set, is called with the model and environment after a
+	// transaction that moved a live alias commits: the reconciler's cue.
+	// It must not block.
+	Changed func(model, env string)
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Service is the registry and promotion service.

@@ -19,25 +19,65 @@ func (t *tx) SetLive(l promote.Live) error {
 	if err := t.versionExists(l.Model, l.Version); err != nil {
 		return err
 	}
-	args := []any{l.Model, l.Environment, l.Version, l.PromotionID, l.SetBy, nanos(l.SetAt), l.Reason}
-	if _, err := t.exec(what, `INSERT INTO live (model, environment, version, promotion_id, set_by, set_at, reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	args := []any{l.Model, l.Environment, l.Version, l.PromotionID, l.SetBy, nanos(l.SetAt), l.Reason, l.RollbackOf, l.Commit}
+	if _, err := t.exec(what, `INSERT INTO live (`+liveColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (model, environment) DO UPDATE SET version = excluded.version,
 			promotion_id = excluded.promotion_id, set_by = excluded.set_by, set_at = excluded.set_at,
-			reason = excluded.reason`, args...); err != nil {
+			reason = excluded.reason, rollback_of = excluded.rollback_of, commit_hash = excluded.commit_hash`, args...); err != nil {
 		return err
 	}
-	_, err := t.exec(what, `INSERT INTO live_history (model, environment, version, promotion_id, set_by, set_at, reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err := t.exec(what, `INSERT INTO live_history (`+liveColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	return err
 }
 
-const liveColumns = "model, environment, version, promotion_id, set_by, set_at, reason"
+// SetLiveCommit records the commit that carries the alias change
+// promotionID made, on the alias and on its newest history entry.
+func (t *tx) SetLiveCommit(model, env, promotionID, commit string) error {
+	what := fmt.Sprintf("record commit %q for model %q in %q", commit, model, env)
+	if err := t.writable(what); err != nil {
+		return err
+	}
+	if promotionID == "" || commit == "" {
+		return promote.Errorf(promote.Invalid, "%s: the change's id and the commit are needed", what)
+	}
+	ok, err := t.changed(what, `UPDATE live SET commit_hash = ? WHERE model = ? AND environment = ? AND promotion_id = ?`,
+		commit, model, env, promotionID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := t.need(fmt.Sprintf("live version of model %q in %q", model, env),
+			"SELECT 1 FROM live WHERE model = ? AND environment = ?", model, env); err != nil {
+			return err
+		}
+		return promote.Errorf(promote.Conflict, "%s: the alias has moved on from change %q", what, promotionID)
+	}
+	_, err = t.exec(what, `UPDATE live_history SET commit_hash = ? WHERE n = (SELECT MAX(n) FROM live_history
+		WHERE model = ? AND environment = ? AND promotion_id = ?)`, commit, model, env, promotionID)
+	return err
+}
+
+// ClearLive removes the model's alias in env.
+func (t *tx) ClearLive(model, env string) error {
+	what := fmt.Sprintf("clear the live version of model %q in %q", model, env)
+	if err := t.writable(what); err != nil {
+		return err
+	}
+	ok, err := t.changed(what, "DELETE FROM live WHERE model = ? AND environment = ?", model, env)
+	if err == nil && !ok {
+		return promote.Errorf(promote.NotFound, "live version of model %q in %q not found", model, env)
+	}
+	return err
+}
+
+const liveColumns = "model, environment, version, promotion_id, set_by, set_at, reason, rollback_of, commit_hash"
 
 func scanLive(s scanner) (promote.Live, error) {
 	var l promote.Live
 	var at int64
-	err := s.Scan(&l.Model, &l.Environment, &l.Version, &l.PromotionID, &l.SetBy, &at, &l.Reason)
+	err := s.Scan(&l.Model, &l.Environment, &l.Version, &l.PromotionID, &l.SetBy, &at, &l.Reason, &l.RollbackOf, &l.Commit)
 	l.SetAt = fromNanos(at)
 	return l, err
 }

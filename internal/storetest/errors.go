@@ -65,6 +65,12 @@ func testErrors(t *testing.T, s promote.Store) {
 			promote.NotFound, []string{`model "nope" not found`}},
 		{"LiveHistory of a missing model", func(tx promote.Tx) error { _, err := tx.LiveHistory("nope", "prod"); return err },
 			promote.NotFound, []string{`model "nope" not found`}},
+		{"SetLiveCommit with no alias", func(tx promote.Tx) error { return tx.SetLiveCommit("fraud", "dev", "p1", "abc") },
+			promote.NotFound, []string{`live version of model "fraud" in "dev" not found`}},
+		{"SetLiveCommit without a commit", func(tx promote.Tx) error { return tx.SetLiveCommit("fraud", "dev", "p1", "") },
+			promote.Invalid, []string{"the change's id and the commit are needed"}},
+		{"ClearLive with no alias", func(tx promote.Tx) error { return tx.ClearLive("fraud", "dev") },
+			promote.NotFound, []string{`live version of model "fraud" in "dev" not found`}},
 		{"AddHold on a missing version", func(tx promote.Tx) error {
 			_, err := tx.AddHold(promote.Hold{Model: "fraud", Version: "9", Environment: "prod", SetAt: t0})
 			return err

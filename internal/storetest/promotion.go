@@ -259,3 +259,62 @@ func testLive(t *testing.T, s promote.Store) {
 		return nil
 	})
 }
+
+func testLiveCommit(t *testing.T, s promote.Store) {
+	seed(t, s)
+	first := promote.Live{Model: "fraud", Environment: "prod", Version: "1.0", PromotionID: "p1", SetBy: "alice", SetAt: at(1), Reason: "promoted"}
+	second := promote.Live{Model: "fraud", Environment: "prod", Version: "1.1", PromotionID: "rb1", SetBy: "bob", SetAt: at(2),
+		Reason: "errors up", RollbackOf: "1.0"}
+	update(t, s, func(tx promote.Tx) error {
+		if err := tx.SetLive(first); err != nil {
+			return err
+		}
+		if err := tx.SetLiveCommit("fraud", "prod", "p1", "c1"); err != nil {
+			return err
+		}
+		if err := tx.SetLive(second); err != nil {
+			return err
+		}
+		// The alias has moved on: p1's commit may not land on rb1's change.
+		if err := tx.SetLiveCommit("fraud", "prod", "p1", "c9"); promote.ErrorCode(err) != promote.Conflict {
+			t.Errorf("SetLiveCommit of a superseded change = %v, want a Conflict", err)
+		}
+		return tx.SetLiveCommit("fraud", "prod", "rb1", "c2")
+	})
+	first.Commit, second.Commit = "c1", "c2"
+	view(t, s, func(tx promote.Tx) error {
+		live, err := tx.Live("fraud")
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(map[string]promote.Live{"prod": second}, live); diff != "" {
+			t.Errorf("Live(fraud) mismatch (-want +got):\n%s", diff)
+		}
+		history, err := tx.LiveHistory("fraud", "prod")
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff([]promote.Live{second, first}, history); diff != "" {
+			t.Errorf("LiveHistory(fraud, prod) mismatch (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+	update(t, s, func(tx promote.Tx) error { return tx.ClearLive("fraud", "prod") })
+	view(t, s, func(tx promote.Tx) error {
+		live, err := tx.Live("fraud")
+		if err != nil {
+			return err
+		}
+		if len(live) != 0 {
+			t.Errorf("Live(fraud) after ClearLive = %+v, want none", live)
+		}
+		history, err := tx.LiveHistory("fraud", "prod")
+		if err != nil {
+			return err
+		}
+		if len(history) != 2 {
+			t.Errorf("LiveHistory(fraud, prod) after ClearLive has %d entries, want the 2 kept", len(history))
+		}
+		return nil
+	})
+}

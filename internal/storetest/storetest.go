@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) promote.Store) {
 		{"OneActivePromotion", testOneActivePromotion},
 		{"Approvals", testApprovals},
 		{"Live", testLive},
+		{"LiveCommit", testLiveCommit},
 		{"Holds", testHolds},
 		{"Limits", testLimits},
 		{"AuditChain", testAuditChain},

@@ -1,4 +1,4 @@
-package gitops
+package gitclone
 
 import (
 	"fmt"
@@ -34,7 +34,7 @@ const redacted = "[redacted]"
 
 // String describes c without its secrets.
 func (c Credentials) String() string {
-	return fmt.Sprintf("gitops.Credentials{Username: %q, Password: %s, Token: %s}", c.Username, mask(c.Password), mask(c.Token))
+	return fmt.Sprintf("gitclone.Credentials{Username: %q, Password: %s, Token: %s}", c.Username, mask(c.Password), mask(c.Token))
 }
 
 // GoString is String, so that %#v redacts too.
@@ -60,13 +60,13 @@ func mask(secret string) string {
 // empty reports whether c carries no secret.
 func (c Credentials) empty() bool { return c.Password == "" && c.Token == "" }
 
-// gitAuth returns the go-git authentication for remote: HTTP basic auth for
+// AuthMethod returns the go-git authentication for remote: HTTP basic auth for
 // http(s) remotes, nothing for the others (a local path needs none; SSH
 // uses the SSH agent and known_hosts, as git does).
-func (c Credentials) gitAuth(remote string) (transport.AuthMethod, error) {
+func (c Credentials) AuthMethod(remote string) (transport.AuthMethod, error) {
 	ep, err := transport.NewEndpoint(remote)
 	if err != nil {
-		return nil, fmt.Errorf("remote %s: %w", redactURL(remote), err)
+		return nil, fmt.Errorf("remote %s: %w", RedactURL(remote), err)
 	}
 	if (ep.Protocol != "http" && ep.Protocol != "https") || c.empty() {
 		return nil, nil
@@ -81,9 +81,9 @@ func (c Credentials) gitAuth(remote string) (transport.AuthMethod, error) {
 	return &githttp.BasicAuth{Username: c.Username, Password: c.Password}, nil
 }
 
-// redactURL hides the password of a URL's user information, so that a
+// RedactURL hides the password of a URL's user information, so that a
 // remote written as https://user:secret@host/repo.git can be shown.
-func redactURL(raw string) string {
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
 		return raw

@@ -1,0 +1,472 @@
+// Package agent is Promote's local GitOps agent, for the embedded default
+// without Kubernetes: it watches the GitOps repository's branch and applies
+// each environment's rendered desired state to local model endpoints, so
+// that a commit is what changes what serves. It is the contract Argo CD or
+// Flux fulfil in a cluster, kept by a process: Promote's writer commits a
+// pin, the agent fetches the commit, renders deploy/overlays/<env> with
+// kustomize exactly as a cluster would, reads the pinned models from the
+// rendered ConfigMaps (overlay.DesiredState) and points each environment's
+// route for a model at the endpoint that serves the pinned artifact.
+//
+// # Sync
+//
+// Agent.Run polls: every Config.Interval it fetches the branch, and when
+// the head moved, the endpoints file changed or Agent.Trigger asked, it
+// syncs. A sync checks the head out into the agent's own clone (a hard
+// reset and clean), then for each environment renders the overlay, reads
+// its desired state, resolves every pin to an endpoint and swaps the
+// environment's route table in one step. It fails safe, like Argo CD's
+// Degraded and OutOfSync: when an environment's overlay does not render, a
+// pinned artifact has no endpoint or the endpoints file is bad, the
+// environment keeps serving what it served, and the error shows in
+// Agent.Status until a later commit or endpoints file fixes it. The agent
+// never switches an environment to something it cannot name.
+//
+// # Endpoints
+//
+// A local model endpoint is an HTTP server that serves one model artifact.
+// The endpoints file (Config.Endpoints, YAML or JSON, read strictly and
+// reread when it changes) says which one serves which artifact, by model
+// and digest, the identity a pin carries:
+//
+//	endpoints:
+//	  - model: credit-risk
+//	    digest: sha256:0ac0a2899cf5d92667ac3ba688eca2d686bd542c8e072eb33648d8fa79f60b29
+//	    url: http://127.0.0.1:9001
+//
+// Config.Resolve does the same in-process, for a caller (the demo) that
+// starts the model servers itself; the file is asked first.
+//
+// # HTTP
+//
+// The Agent is an http.Handler that serves the route tables, relative to
+// where it is mounted:
+//
+//	/{env}/{model}/{path...}   reverse-proxied to {endpoint}/{path...}, query kept;
+//	                           the response carries Promote-Environment,
+//	                           Promote-Model, Promote-Version and Promote-Commit
+//	404                        an unknown environment or a model it does not serve
+//	503                        an environment with nothing applied yet
+//	502                        the endpoint did not answer
+//
+// Errors are JSON: {"error": {"code": "...", "message": "..."}}.
+// Agent.StatusHandler serves Agent.Status as JSON on GET, wherever it is
+// mounted (at /agent/status, for instance).
+//
+// # The traffic splitter
+//
+// A route is one backend per model per environment: the whole of the
+// environment's traffic for the model goes to the pinned version. The
+// built-in traffic splitter (a later piece, internal/traffic) takes the
+// route table over rather than replacing it: a route becomes a set of
+// weighted backends (the stable version and a canary) behind the same
+// /{env}/{model}/ path, still built only from what a commit pins, still
+// swapped whole per environment, and still kept as it is when the desired
+// state cannot be applied. Lookup is where it reads the applied route;
+// the agent remains what decides which versions exist, and the splitter
+// only how traffic divides between them.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/promote-ml/promote/internal/gitclone"
+	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/promote"
+)
+
+// Defaults of Config.
+const (
+	DefaultBranch   = "main"
+	DefaultInterval = 5 * time.Second
+)
+
+// Config configures an Agent.
+type Config struct {
+	// Remote is the GitOps repository: an https:// or ssh:// URL, or a
+	// local path (a bare repository, for instance).
+	Remote string
+	// Branch is the branch the agent deploys (DefaultBranch).
+	Branch string
+	// Dir is the agent's own working directory: a clone of Remote that it
+	// creates when missing and resets on every sync. One agent per
+	// directory, and never a Writer's.
+	Dir string
+	// Environments are the environments to apply; when empty, every
+	// directory under deploy/overlays of the synced commit.
+	Environments []string
+	// Credentials authenticate the fetches over HTTPS.
+	Credentials gitclone.Credentials
+	// Endpoints is the path of the endpoints file (see the package doc).
+	Endpoints string
+	// Resolve returns the base URL of the endpoint that serves a pin's
+	// artifact, for pins the endpoints file does not list. Endpoints or
+	// Resolve (or both) must be set.
+	Resolve func(p overlay.Pin) (url string, ok bool)
+	// Interval is how often Run fetches the branch (DefaultInterval).
+	Interval time.Duration
+	// Transport carries the proxied requests (http.DefaultTransport).
+	Transport http.RoundTripper
+	// Logger receives one line per changed route and per failed sync.
+	Logger *slog.Logger
+	// Now stamps the syncs (time.Now).
+	Now func() time.Time
+}
+
+// LogValue implements slog.LogValuer: the configuration without secrets.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("remote", gitclone.RedactURL(c.Remote)),
+		slog.String("branch", c.Branch),
+		slog.String("dir", c.Dir),
+		slog.Any("environments", c.Environments),
+		slog.String("endpoints", c.Endpoints),
+		slog.Duration("interval", c.Interval),
+	)
+}
+
+// branchPattern keeps branch names to what promote.ValidateName allows,
+// with slashes between components, as gitops.Config does.
+var branchPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
+
+// setDefaults fills in the defaults and reports every problem at once.
+func (c *Config) setDefaults() error {
+	var problems []string
+	if c.Remote == "" {
+		problems = append(problems, "remote is empty")
+	}
+	if c.Dir == "" {
+		problems = append(problems, "dir is empty")
+	}
+	if c.Branch == "" {
+		c.Branch = DefaultBranch
+	}
+	if !branchPattern.MatchString(c.Branch) || strings.HasSuffix(c.Branch, ".lock") || strings.Contains(c.Branch, "..") {
+		problems = append(problems, fmt.Sprintf("branch %q is not a valid branch name", c.Branch))
+	}
+	seen := map[string]bool{}
+	for _, env := range c.Environments {
+		if err := promote.ValidateName("environment", env); err != nil {
+			problems = append(problems, err.Error())
+		} else if seen[env] {
+			problems = append(problems, fmt.Sprintf("environment %s is listed twice", env))
+		}
+		seen[env] = true
+	}
+	if c.Endpoints == "" && c.Resolve == nil {
+		problems = append(problems, "no endpoints: set an endpoints file or a resolver")
+	}
+	switch {
+	case c.Interval < 0:
+		problems = append(problems, fmt.Sprintf("interval %s is negative", c.Interval))
+	case c.Interval == 0:
+		c.Interval = DefaultInterval
+	}
+	if c.Transport == nil {
+		c.Transport = http.DefaultTransport
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if len(problems) > 0 {
+		return promote.Errorf(promote.Invalid, "agent configuration: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Agent applies the GitOps repository's desired state to local model
+// endpoints and serves the result (see the package doc). Its methods may be
+// called from several goroutines; syncs take turns.
+type Agent struct {
+	cfg     Config
+	clone   *gitclone.Clone
+	log     *slog.Logger
+	turn    chan struct{} // held by the sync in progress
+	trigger chan struct{} // a pending Trigger
+
+	// tables is the applied route table of each environment: an immutable
+	// map of immutable tables, replaced whole, so that a request reads a
+	// consistent table without a lock.
+	tables atomic.Pointer[map[string]*table]
+
+	// Guarded by turn.
+	endpoints endpointsFile
+	synced    plumbing.Hash // the head the last sync applied
+	fetchErr  string        // the last fetch error logged
+
+	mu    sync.Mutex // guards state
+	state state
+}
+
+// state is what Status reports besides the route tables.
+type state struct {
+	head     string
+	lastSync time.Time
+	fetchErr string
+	syncErr  string
+	envs     map[string]*envState
+}
+
+// envState is one environment's outcome of the last sync.
+type envState struct {
+	commit    string // the commit whose desired state is applied
+	appliedAt time.Time
+	err       string
+}
+
+// New returns an agent for cfg, creating cfg.Dir as an empty repository
+// whose origin is cfg.Remote when it does not exist yet. It does no
+// network I/O and serves nothing until the first sync.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		turn:      make(chan struct{}, 1),
+		trigger:   make(chan struct{}, 1),
+		endpoints: endpointsFile{path: cfg.Endpoints},
+		state:     state{envs: map[string]*envState{}},
+	}
+	a.tables.Store(&map[string]*table{})
+	var err error
+	if a.clone, err = gitclone.Open(cfg.Dir, cfg.Remote, cfg.Branch, "agent", cfg.Credentials); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// lock takes the agent's turn, or gives up when ctx ends.
+func (a *Agent) lock(ctx context.Context) error {
+	select {
+	case a.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *Agent) unlock() { <-a.turn }
+
+// Trigger asks Run for a sync soon, whether or not anything changed (a
+// webhook's push notification, a model server that just started). It
+// never blocks; triggers that arrive before the sync starts count as one.
+func (a *Agent) Trigger() {
+	select {
+	case a.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Run syncs once, then polls the branch every Config.Interval and syncs
+// when its head moved, the endpoints file changed or Trigger asked, until
+// ctx ends; it then returns nil. Failures are logged and shown in Status,
+// and polling goes on: a later commit can repair what an earlier one broke.
+func (a *Agent) Run(ctx context.Context) error {
+	t := time.NewTicker(a.cfg.Interval)
+	defer t.Stop()
+	a.poll(ctx, true)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			a.poll(ctx, false)
+		case <-a.trigger:
+			a.poll(ctx, true)
+		}
+	}
+}
+
+// poll fetches and syncs when force is set or something changed.
+func (a *Agent) poll(ctx context.Context, force bool) {
+	if err := a.lock(ctx); err != nil {
+		return
+	}
+	defer a.unlock()
+	head, err := a.fetch(ctx)
+	if err != nil {
+		if ctx.Err() == nil && err.Error() != a.fetchErr {
+			a.log.Warn("agent: fetch failed; serving what was applied", slog.String(attrError, err.Error()))
+		}
+		a.fetchErr = err.Error()
+		return
+	}
+	if a.fetchErr != "" {
+		a.log.Info("agent: fetch works again", slog.String(attrCommit, head.String()))
+		a.fetchErr = ""
+	}
+	if !force && head == a.synced && !a.endpoints.changed() {
+		return
+	}
+	if err := a.apply(head); err != nil {
+		a.log.Warn("agent: sync incomplete; the environments it names keep serving what they served",
+			slog.String(attrCommit, head.String()), slog.String(attrError, err.Error()))
+	}
+}
+
+// Sync fetches the branch and applies its head now, whether or not
+// anything changed, and returns the status after it. The error joins every
+// failure: the fetch, the checkout, the endpoints file and each
+// environment that kept its last state.
+func (a *Agent) Sync(ctx context.Context) (Status, error) {
+	if err := a.lock(ctx); err != nil {
+		return a.Status(), err
+	}
+	defer a.unlock()
+	head, err := a.fetch(ctx)
+	if err != nil {
+		return a.Status(), err
+	}
+	err = a.apply(head)
+	return a.Status(), err
+}
+
+// fetch fetches the branch and returns its head, recording the outcome for
+// Status.
+func (a *Agent) fetch(ctx context.Context) (plumbing.Hash, error) {
+	head, err := a.fetchHead(ctx)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.state.fetchErr = ""
+	if err != nil {
+		a.state.fetchErr = err.Error()
+		return plumbing.ZeroHash, err
+	}
+	a.state.head = head.String()
+	return head, nil
+}
+
+func (a *Agent) fetchHead(ctx context.Context) (plumbing.Hash, error) {
+	return a.clone.Fetch(ctx)
+}
+
+// checkout resets the working directory, index and local branch to head,
+// discarding anything else in the directory.
+func (a *Agent) checkout(head plumbing.Hash) error {
+	return a.clone.Checkout(head)
+}
+
+// apply checks head out and applies each environment's desired state. It
+// is called with the turn held.
+func (a *Agent) apply(head plumbing.Hash) error {
+	a.synced = head
+	commit := head.String()
+	syncErr := func(err error) error {
+		a.mu.Lock()
+		a.state.syncErr, a.state.lastSync = err.Error(), a.cfg.Now()
+		a.mu.Unlock()
+		return err
+	}
+	if err := a.checkout(head); err != nil {
+		return syncErr(fmt.Errorf("check out %s: %w", short(commit), err))
+	}
+	resolve, err := a.resolver()
+	if err != nil {
+		return syncErr(err)
+	}
+	envs, err := a.environments()
+	if err != nil {
+		return syncErr(err)
+	}
+	var errs []error
+	for _, env := range envs {
+		err := a.applyEnv(env, commit, resolve)
+		a.mu.Lock()
+		es := a.state.envs[env]
+		if es == nil {
+			es = &envState{}
+			a.state.envs[env] = es
+		}
+		es.err = ""
+		if err != nil {
+			es.err = err.Error()
+			errs = append(errs, fmt.Errorf("%s: %w", env, err))
+		} else {
+			es.commit, es.appliedAt = commit, a.cfg.Now()
+		}
+		a.mu.Unlock()
+	}
+	a.mu.Lock()
+	a.state.syncErr, a.state.lastSync = "", a.cfg.Now()
+	a.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// environments lists the environments to apply: the configured ones, or
+// every overlay of the checked-out commit and every environment applied
+// before, so that one whose overlay disappeared keeps serving and reports
+// why rather than vanishing.
+func (a *Agent) environments() ([]string, error) {
+	if len(a.cfg.Environments) > 0 {
+		return a.cfg.Environments, nil
+	}
+	envs, err := overlay.Environments(a.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("find the environments: %w", err)
+	}
+	for env := range *a.tables.Load() {
+		if !slices.Contains(envs, env) {
+			envs = append(envs, env)
+		}
+	}
+	slices.Sort(envs)
+	return envs, nil
+}
+
+// resolver returns how this sync finds a pin's endpoint: the endpoints
+// file (read now), then Config.Resolve.
+func (a *Agent) resolver() (func(overlay.Pin) (string, bool), error) {
+	var byPin map[endpointKey]string
+	if a.cfg.Endpoints != "" {
+		eps, err := a.endpoints.load()
+		if err != nil {
+			return nil, err
+		}
+		byPin = eps
+	}
+	return func(p overlay.Pin) (string, bool) {
+		if u, ok := byPin[endpointKey{p.Model, p.Digest}]; ok {
+			return u, true
+		}
+		if a.cfg.Resolve != nil {
+			return a.cfg.Resolve(p)
+		}
+		return "", false
+	}, nil
+}
+
+// short abbreviates a commit hash for messages.
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
+}
+
+// Log attribute keys.
+const (
+	attrModel    = "model"
+	attrVersion  = "version"
+	attrEnv      = "env"
+	attrCommit   = "commit"
+	attrDigest   = "digest"
+	attrEndpoint = "endpoint"
+	attrError    = "error"
+)

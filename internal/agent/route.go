@@ -1,0 +1,320 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/promote-ml/promote/internal/gitclone"
+	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/promote"
+)
+
+// Route is where an environment sends a model's requests: the version its
+// overlay pins, what the rendered workload says about it, and the endpoint
+// that serves the pinned artifact.
+type Route struct {
+	Model   string `json:"model"`
+	Version string `json:"version"`
+	Digest  string `json:"digest"`
+	URI     string `json:"uri"`
+	// Image is the model image the rendered workload runs, by digest.
+	Image string `json:"image,omitempty"`
+	// Replicas is the rendered workload's replica count (0 without one).
+	Replicas int `json:"replicas"`
+	// Endpoint is the base URL requests are proxied to.
+	Endpoint string `json:"endpoint"`
+	// Commit is the commit that made the route what it is.
+	Commit string `json:"commit"`
+}
+
+// same reports whether r and o route the same way, whichever commit set
+// them.
+func (r Route) same(o Route) bool {
+	r.Commit, o.Commit = "", ""
+	return r == o
+}
+
+// table is an environment's applied routes. It is never changed once
+// stored; a sync builds a new one.
+type table struct {
+	commit string
+	routes map[string]*route // by model
+}
+
+// route is a Route with its proxy.
+type route struct {
+	Route
+	proxy *httputil.ReverseProxy
+}
+
+// applyEnv renders env's overlay in the checked-out commit, resolves its
+// desired state to endpoints and, when everything resolves, swaps env's
+// route table. On any failure env's table stays as it was.
+func (a *Agent) applyEnv(env, commit string, resolve func(overlay.Pin) (string, bool)) error {
+	// kustomize's own message for a missing directory is a symlink
+	// failure; say what happened instead.
+	if _, err := os.Stat(filepath.Join(a.cfg.Dir, filepath.FromSlash(overlay.OverlayPath(env)))); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s does not exist at commit %s", overlay.OverlayPath(env), short(commit))
+	}
+	rendered, err := overlay.Render(a.cfg.Dir, env)
+	if err != nil {
+		return err
+	}
+	desired, err := overlay.DesiredState(rendered)
+	if err != nil {
+		return fmt.Errorf("render %s (%s): %w", env, overlay.OverlayPath(env), err)
+	}
+	old := (*a.tables.Load())[env]
+	next := &table{commit: commit, routes: make(map[string]*route, len(desired))}
+	var problems []string
+	for _, d := range desired {
+		raw, ok := resolve(d.Pin)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("no endpoint serves %s %s (%s)", d.Model, d.Version, d.Digest))
+			continue
+		}
+		u, err := parseEndpointURL(raw)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("the endpoint of %s %s: %v", d.Model, d.Version, err))
+			continue
+		}
+		r := Route{Model: d.Model, Version: d.Version, Digest: d.Digest, URI: d.URI, Image: d.Image,
+			Replicas: d.Replicas, Endpoint: u.String(), Commit: commit}
+		if old != nil {
+			if prev := old.routes[d.Model]; prev != nil && prev.same(r) {
+				next.routes[d.Model] = prev
+				continue
+			}
+		}
+		next.routes[d.Model] = a.newRoute(env, r, u)
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	a.swap(env, next)
+	a.logChanges(env, old, next)
+	return nil
+}
+
+// swap replaces env's table. Syncs take turns, so no other writer races.
+func (a *Agent) swap(env string, t *table) {
+	cur := *a.tables.Load()
+	m := make(map[string]*table, len(cur)+1)
+	for k, v := range cur {
+		m[k] = v
+	}
+	m[env] = t
+	a.tables.Store(&m)
+}
+
+// logChanges logs one line per route that changed between old and next.
+func (a *Agent) logChanges(env string, old, next *table) {
+	for _, model := range sortedKeys(next.routes) {
+		r := next.routes[model]
+		var prev *route
+		if old != nil {
+			prev = old.routes[model]
+		}
+		if prev == r {
+			continue
+		}
+		attrs := []any{slog.String(attrModel, model), slog.String(attrVersion, r.Version), slog.String(attrEnv, env),
+			slog.String(attrCommit, r.Commit), slog.String(attrDigest, r.Digest), slog.String(attrEndpoint, r.Endpoint)}
+		if prev == nil {
+			a.log.Info("agent: route added", attrs...)
+		} else {
+			a.log.Info("agent: route changed", append(attrs, slog.String("from_version", prev.Version),
+				slog.String("from_endpoint", prev.Endpoint))...)
+		}
+	}
+	if old == nil {
+		return
+	}
+	for _, model := range sortedKeys(old.routes) {
+		if _, ok := next.routes[model]; !ok {
+			a.log.Info("agent: route removed", slog.String(attrModel, model), slog.String(attrVersion, old.routes[model].Version),
+				slog.String(attrEnv, env), slog.String(attrCommit, next.commit))
+		}
+	}
+}
+
+// Response headers that say which route served a proxied request.
+const (
+	HeaderEnvironment = "Promote-Environment"
+	HeaderModel       = "Promote-Model"
+	HeaderVersion     = "Promote-Version"
+	HeaderCommit      = "Promote-Commit"
+)
+
+// newRoute builds r's reverse proxy to u.
+func (a *Agent) newRoute(env string, r Route, u *url.URL) *route {
+	rt := &route{Route: r}
+	rt.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.SetXForwarded()
+		},
+		Transport: a.cfg.Transport,
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Set(HeaderEnvironment, env)
+			resp.Header.Set(HeaderModel, r.Model)
+			resp.Header.Set(HeaderVersion, r.Version)
+			resp.Header.Set(HeaderCommit, r.Commit)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			writeError(w, http.StatusBadGateway, promote.Internal,
+				fmt.Sprintf("the endpoint %s of %s %s in %s did not answer: %v", r.Endpoint, r.Model, r.Version, env, err))
+		},
+	}
+	return rt
+}
+
+// parseEndpointURL checks an endpoint's base URL: http or https, a host,
+// no credentials, query or fragment.
+func parseEndpointURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%q is not a URL: %w", raw, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("%q: want an http:// or https:// URL", raw)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("%q has no host", raw)
+	case u.User != nil:
+		return nil, fmt.Errorf("%q carries credentials; endpoints are local and take none", gitclone.RedactURL(raw))
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, fmt.Errorf("%q has a query or fragment; want a base URL", raw)
+	}
+	return u, nil
+}
+
+// ServeHTTP proxies /{env}/{model}/{path...} to the endpoint env's applied
+// route for model names, with the rest of the path and the query (see the
+// package doc).
+func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	env, model, rest, ok := splitPath(r.URL.EscapedPath())
+	if !ok {
+		writeError(w, http.StatusNotFound, promote.NotFound, fmt.Sprintf("no route for %s: want /{env}/{model}/...", r.URL.Path))
+		return
+	}
+	tables := *a.tables.Load()
+	t := tables[env]
+	if t == nil {
+		a.mu.Lock()
+		es := a.state.envs[env]
+		a.mu.Unlock()
+		switch {
+		case es != nil && es.err != "":
+			writeError(w, http.StatusServiceUnavailable, promote.Internal,
+				fmt.Sprintf("environment %s has nothing applied: %s", env, es.err))
+		case len(tables) == 0 || slices.Contains(a.cfg.Environments, env):
+			writeError(w, http.StatusServiceUnavailable, promote.Internal,
+				fmt.Sprintf("environment %s has nothing applied yet", env))
+		default:
+			writeError(w, http.StatusNotFound, promote.NotFound,
+				fmt.Sprintf("no environment %q (the agent serves %s)", env, strings.Join(sortedKeys(tables), ", ")))
+		}
+		return
+	}
+	rt := t.routes[model]
+	if rt == nil {
+		serves := "no model"
+		if len(t.routes) > 0 {
+			serves = strings.Join(sortedKeys(t.routes), ", ")
+		}
+		writeError(w, http.StatusNotFound, promote.NotFound, fmt.Sprintf("environment %s serves no model %q (it serves %s)", env, model, serves))
+		return
+	}
+	out := new(http.Request)
+	*out = *r
+	u := *r.URL
+	u.Path, u.RawPath = rest, ""
+	if unescaped, err := url.PathUnescape(rest); err == nil {
+		u.Path = unescaped
+		if unescaped != rest {
+			u.RawPath = rest
+		}
+	}
+	out.URL = &u
+	rt.proxy.ServeHTTP(w, out)
+}
+
+// splitPath splits an escaped request path /{env}/{model}/{rest} into the
+// environment, the model and /{rest} (still escaped, "/" when empty). Both
+// names must be valid names.
+func splitPath(escaped string) (env, model, rest string, ok bool) {
+	parts := strings.SplitN(strings.TrimPrefix(escaped, "/"), "/", 3)
+	if len(parts) < 2 {
+		return "", "", "", false
+	}
+	env, model = parts[0], parts[1]
+	if promote.ValidateName("environment", env) != nil || promote.ValidateName("model", model) != nil {
+		return "", "", "", false
+	}
+	rest = "/"
+	if len(parts) == 3 {
+		rest += parts[2]
+	}
+	return env, model, rest, true
+}
+
+// Lookup returns env's applied route for model, the one ServeHTTP proxies
+// to.
+func (a *Agent) Lookup(env, model string) (Route, bool) {
+	t := (*a.tables.Load())[env]
+	if t == nil {
+		return Route{}, false
+	}
+	rt := t.routes[model]
+	if rt == nil {
+		return Route{}, false
+	}
+	return rt.Route, true
+}
+
+// errorBody is the JSON body of an error response, the same shape as the
+// REST API's: {"error": {"code": "...", "message": "..."}}.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    promote.Code `json:"code"`
+	Message string       `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code promote.Code, msg string) {
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"error": {"code": "internal", "message": "encode the response"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/promote-ml/promote/internal/gitops"
+)
+
+// gitopsConfig is serve's GitOps writer: where live changes are committed.
+// GitOps is on when Remote is set.
+type gitopsConfig struct {
+	Remote     string        // the GitOps repository: URL or local path
+	Branch     string        // the branch Argo CD, Flux or the local agent deploy
+	Dir        string        // the writer's working clone
+	Mode       string        // push or pull-request
+	Provider   string        // github or gitlab, in pull-request mode
+	APIURL     string        // the provider's API root, when not the public one
+	Repository string        // owner/name (GitHub) or project (GitLab)
+	TokenFile  string        // a file holding the token ($PROMOTE_GITOPS_TOKEN otherwise)
+	Username   string        // HTTPS user name
+	Author     string        // "Name <email>" of the commits
+	Interval   time.Duration // the reconciler's full sweep
+}
+
+func defaultGitOpsConfig() gitopsConfig {
+	return gitopsConfig{Branch: gitops.DefaultBranch, Mode: string(gitops.ModePush),
+		Author: gitops.DefaultAuthorName + " <" + gitops.DefaultAuthorEmail + ">", Interval: gitops.DefaultInterval}
+}
+
+// env applies PROMOTE_GITOPS_* variables.
+func (c *gitopsConfig) env(getenv func(string) string) {
+	for name, dst := range map[string]*string{
+		"PROMOTE_GITOPS_REMOTE": &c.Remote, "PROMOTE_GITOPS_BRANCH": &c.Branch, "PROMOTE_GITOPS_DIR": &c.Dir,
+		"PROMOTE_GITOPS_MODE": &c.Mode, "PROMOTE_GITOPS_PROVIDER": &c.Provider, "PROMOTE_GITOPS_API_URL": &c.APIURL,
+		"PROMOTE_GITOPS_REPOSITORY": &c.Repository, "PROMOTE_GITOPS_TOKEN_FILE": &c.TokenFile,
+		"PROMOTE_GITOPS_USERNAME": &c.Username, "PROMOTE_GITOPS_AUTHOR": &c.Author,
+	} {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	if v := getenv("PROMOTE_GITOPS_INTERVAL"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			c.Interval = d
+		} else {
+			c.Interval = -1 // validate names it
+		}
+	}
+}
+
+func (c *gitopsConfig) flags(fl *pflag.FlagSet) {
+	fl.StringVar(&c.Remote, "gitops-remote", c.Remote, "GitOps `REPOSITORY` (URL or path) that live changes are committed to; GitOps is off without it ($PROMOTE_GITOPS_REMOTE)")
+	fl.StringVar(&c.Branch, "gitops-branch", c.Branch, "`BRANCH` that Argo CD, Flux or the local agent deploy ($PROMOTE_GITOPS_BRANCH)")
+	fl.StringVar(&c.Dir, "gitops-dir", c.Dir, "the writer's working `DIR` (default: gitops under --data; $PROMOTE_GITOPS_DIR)")
+	fl.StringVar(&c.Mode, "gitops-mode", c.Mode, "push (commit to the branch) or pull-request (open one and wait for its merge) ($PROMOTE_GITOPS_MODE)")
+	fl.StringVar(&c.Provider, "gitops-provider", c.Provider, "github or gitlab, for pull requests ($PROMOTE_GITOPS_PROVIDER)")
+	fl.StringVar(&c.APIURL, "gitops-api-url", c.APIURL, "the provider's API `URL` (default: the public GitHub or GitLab API; $PROMOTE_GITOPS_API_URL)")
+	fl.StringVar(&c.Repository, "gitops-repository", c.Repository, "`owner/name` on GitHub, or the GitLab project, for pull requests ($PROMOTE_GITOPS_REPOSITORY)")
+	fl.StringVar(&c.TokenFile, "gitops-token-file", c.TokenFile, "`FILE` holding the Git host's token (or $PROMOTE_GITOPS_TOKEN; $PROMOTE_GITOPS_TOKEN_FILE)")
+	fl.StringVar(&c.Username, "gitops-username", c.Username, "HTTPS user `NAME` sent with the token or $PROMOTE_GITOPS_PASSWORD ($PROMOTE_GITOPS_USERNAME)")
+	fl.StringVar(&c.Author, "gitops-author", c.Author, "\"`Name <email>`\" of the commits ($PROMOTE_GITOPS_AUTHOR)")
+	fl.DurationVar(&c.Interval, "gitops-interval", c.Interval, "period of the reconciler's full sweep ($PROMOTE_GITOPS_INTERVAL)")
+}
+
+// enabled reports whether serve runs the GitOps writer.
+func (c *gitopsConfig) enabled() bool { return c.Remote != "" }
+
+// problems lists what is wrong; the writer's own validation adds more.
+func (c *gitopsConfig) problems() []error {
+	var errs []error
+	if !c.enabled() {
+		return nil
+	}
+	if c.Interval <= 0 {
+		errs = append(errs, errors.New("--gitops-interval: want a positive duration such as 30s"))
+	}
+	if _, _, err := parseAuthor(c.Author); err != nil {
+		errs = append(errs, err)
+	}
+	switch gitops.Mode(c.Mode) {
+	case gitops.ModePush, gitops.ModePullRequest:
+	default:
+		errs = append(errs, fmt.Errorf("--gitops-mode %q: want push or pull-request", c.Mode))
+	}
+	return errs
+}
+
+// parseAuthor splits "Name <email>".
+func parseAuthor(s string) (name, email string, err error) {
+	open, end := strings.LastIndex(s, "<"), strings.LastIndex(s, ">")
+	if open < 1 || end != len(s)-1 || end < open+3 || !strings.Contains(s[open:end], "@") {
+		return "", "", fmt.Errorf("--gitops-author %q: want \"Name <email>\"", s)
+	}
+	return strings.TrimSpace(s[:open]), s[open+1 : end], nil
+}
+
+// writerConfig builds the writer's configuration, reading the token from
+// its file or the environment; it never logs a secret.
+func (c *gitopsConfig) writerConfig(dataDir string, getenv func(string) string, log *slog.Logger) (gitops.Config, error) {
+	name, email, err := parseAuthor(c.Author)
+	if err != nil {
+		return gitops.Config{}, err
+	}
+	dir := c.Dir
+	if dir == "" {
+		dir = filepath.Join(dataDir, "gitops")
+	}
+	cred := gitops.Credentials{Username: c.Username, Password: getenv("PROMOTE_GITOPS_PASSWORD"), Token: getenv("PROMOTE_GITOPS_TOKEN")}
+	if c.TokenFile != "" {
+		raw, err := os.ReadFile(c.TokenFile)
+		if err != nil {
+			return gitops.Config{}, fmt.Errorf("--gitops-token-file: %w", err)
+		}
+		cred.Token = strings.TrimSpace(string(raw))
+		if cred.Token == "" {
+			return gitops.Config{}, fmt.Errorf("--gitops-token-file %s is empty", c.TokenFile)
+		}
+	}
+	cfg := gitops.Config{
+		Remote: c.Remote, Branch: c.Branch, Dir: dir, Mode: gitops.Mode(c.Mode), Credentials: cred,
+		AuthorName: name, AuthorEmail: email, Logger: log,
+	}
+	if cfg.Mode == gitops.ModePullRequest {
+		cfg.PullRequest = gitops.PullRequestConfig{Provider: c.Provider, BaseURL: c.APIURL, Repository: c.Repository}
+	}
+	return cfg, nil
+}

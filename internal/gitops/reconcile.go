@@ -1,0 +1,420 @@
+package gitops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/promote"
+)
+
+// Registry is what the Reconciler needs of the registry: what each
+// environment should run, and where to report what became of it.
+// registry.Service implements it.
+type Registry interface {
+	// Deployments lists the live versions of model (every model when "")
+	// in env (every environment when "").
+	Deployments(ctx context.Context, model, env string) ([]promote.Deployment, error)
+	// Delivered records that d is on the deployed branch at commit.
+	Delivered(ctx context.Context, d promote.Deployment, commit string) error
+	// Undeliverable records that d cannot be carried out, with why.
+	Undeliverable(ctx context.Context, d promote.Deployment, reason string) error
+}
+
+// Defaults of ReconcilerConfig.
+const (
+	DefaultInterval   = 30 * time.Second
+	DefaultRetryDelay = 5 * time.Second
+)
+
+// ReconcilerConfig configures a Reconciler.
+type ReconcilerConfig struct {
+	Writer   *Writer
+	Registry Registry
+	// Interval is the period of the full sweep that repairs whatever a
+	// missed cue or a crash left behind (DefaultInterval).
+	Interval time.Duration
+	// RetryDelay is the pause before a change that hit a passing error
+	// (the remote unreachable, the branch racing) is tried again
+	// (DefaultRetryDelay).
+	RetryDelay time.Duration
+	// Committed, when set, is called after each change that reached the
+	// branch, e.g. to cue the local agent.
+	Committed func(d promote.Deployment, commit string)
+	Logger    *slog.Logger
+}
+
+// Reconciler makes the GitOps repository pin what the registry says is
+// live. It compares each environment's live versions in the registry with
+// what the environment's overlay pins on the branch and commits only the
+// differences, so it is idempotent: run again, or after a crash between
+// the registry's update and the push, it commits what is missing and
+// nothing twice. A change already pinned is recorded as delivered with the
+// commit that carries it.
+type Reconciler struct {
+	cfg ReconcilerConfig
+	log *slog.Logger
+
+	mu sync.Mutex
+	// cue holds the (model, environment) pairs asked for by Trigger;
+	// kick wakes Run.
+	cue  map[[2]string]bool
+	kick chan struct{}
+	// reviews remembers the pull request open for each pending change in
+	// ModePullRequest, by change (Live.PromotionID).
+	reviews map[string]PullRequest
+}
+
+// NewReconciler returns a reconciler; it does nothing until Run or
+// Reconcile.
+func NewReconciler(cfg ReconcilerConfig) (*Reconciler, error) {
+	var problems []error
+	if cfg.Writer == nil {
+		problems = append(problems, errors.New("no writer"))
+	}
+	if cfg.Registry == nil {
+		problems = append(problems, errors.New("no registry"))
+	}
+	if cfg.Interval < 0 || cfg.RetryDelay < 0 {
+		problems = append(problems, fmt.Errorf("interval %s and retry delay %s may not be negative", cfg.Interval, cfg.RetryDelay))
+	}
+	if len(problems) > 0 {
+		return nil, promote.Errorf(promote.Invalid, "gitops reconciler: %v", errors.Join(problems...))
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.RetryDelay == 0 {
+		cfg.RetryDelay = DefaultRetryDelay
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Reconciler{cfg: cfg, log: cfg.Logger, cue: map[[2]string]bool{}, kick: make(chan struct{}, 1),
+		reviews: map[string]PullRequest{}}, nil
+}
+
+// Trigger asks Run to reconcile model in env soon. It never blocks; cues
+// that arrive while Run is busy are coalesced.
+func (r *Reconciler) Trigger(model, env string) {
+	r.mu.Lock()
+	r.cue[[2]string{model, env}] = true
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run reconciles everything at once, then each cue from Trigger, then
+// everything again every Interval, until ctx ends. A change that hit a
+// passing error is tried again after RetryDelay. It returns nil when ctx
+// ends: errors are logged, never fatal, since the next sweep repairs them.
+func (r *Reconciler) Run(ctx context.Context) error {
+	sweep := time.NewTicker(r.cfg.Interval)
+	defer sweep.Stop()
+	retry := time.NewTimer(r.cfg.RetryDelay)
+	retry.Stop()
+	defer retry.Stop()
+	armed := false
+	pass := func(model, env string) {
+		if r.logOutcome(r.Reconcile(ctx, model, env)) && !armed {
+			retry.Reset(r.cfg.RetryDelay)
+			armed = true
+		}
+	}
+	pass("", "")
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sweep.C:
+			pass("", "")
+		case <-retry.C:
+			armed = false
+			pass("", "")
+		case <-r.kick:
+			r.mu.Lock()
+			keys := make([][2]string, 0, len(r.cue))
+			for k := range r.cue {
+				keys = append(keys, k)
+			}
+			clear(r.cue)
+			r.mu.Unlock()
+			sort.Slice(keys, func(i, j int) bool {
+				return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+			})
+			for _, k := range keys {
+				pass(k[0], k[1])
+			}
+		}
+	}
+}
+
+// logOutcome logs a pass's failures and reports whether it should be
+// tried again.
+func (r *Reconciler) logOutcome(out Outcome, err error) bool {
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			r.log.Warn("gitops: reconcile", slog.Any("error", err))
+		}
+		return true
+	}
+	again := false
+	for _, a := range out.Actions {
+		if a.Kind == ActionRetry {
+			again = true
+		}
+	}
+	return again
+}
+
+// ActionKind is what the reconciler did about one deployment.
+type ActionKind string
+
+// The kinds of Action.
+const (
+	// ActionCommitted: the change was committed and pushed to the branch.
+	ActionCommitted ActionKind = "committed"
+	// ActionRecorded: the branch pinned the change already (a crash after
+	// the push, or someone else committed it); it was recorded as
+	// delivered.
+	ActionRecorded ActionKind = "recorded"
+	// ActionReview: a pull request carries the change; it waits for a
+	// merge.
+	ActionReview ActionKind = "review"
+	// ActionFailed: the change cannot be carried out (the overlay does not
+	// render or declares no such model, the pull request was closed); the
+	// registry was told.
+	ActionFailed ActionKind = "failed"
+	// ActionRetry: a passing error; the change is tried again later.
+	ActionRetry ActionKind = "retry"
+)
+
+// Action is the reconciler's outcome for one deployment that was not in
+// sync (or whose delivery was not yet recorded).
+type Action struct {
+	Kind       ActionKind
+	Deployment promote.Deployment
+	// Commit is the commit that carries the change (committed, recorded,
+	// review).
+	Commit      string
+	PullRequest *PullRequest
+	// Err is why the change failed or is tried again.
+	Err error
+}
+
+// Outcome is what one pass of Reconcile did. Deployments already pinned
+// and recorded are counted, not listed.
+type Outcome struct {
+	InSync  int
+	Actions []Action
+}
+
+// Reconcile compares what the registry wants in env (every environment
+// when "") for model (every model when "") with what the overlays pin on
+// the branch, and commits, records or fails each difference once. The
+// error is for a pass that could not look at all (the registry or the
+// remote unreachable); a change's own trouble is an Action.
+func (r *Reconciler) Reconcile(ctx context.Context, model, env string) (Outcome, error) {
+	var out Outcome
+	deps, err := r.cfg.Registry.Deployments(ctx, model, env)
+	if err != nil {
+		return out, fmt.Errorf("read the registry's live versions: %w", err)
+	}
+	byEnv := map[string][]promote.Deployment{}
+	var envs []string
+	for _, d := range deps {
+		if _, ok := byEnv[d.Environment]; !ok {
+			envs = append(envs, d.Environment)
+		}
+		byEnv[d.Environment] = append(byEnv[d.Environment], d)
+	}
+	for _, e := range envs {
+		pins, head, err := r.cfg.Writer.PinnedAt(ctx, e)
+		if err != nil && !errors.Is(err, ErrOverlay) {
+			return out, err
+		}
+		// An overlay that cannot be read pins nothing: each change then
+		// meets the overlay's error on its own.
+		for _, d := range byEnv[e] {
+			a, done := r.reconcileOne(ctx, d, pins, head)
+			if done {
+				out.InSync++
+				continue
+			}
+			r.logAction(a)
+			out.Actions = append(out.Actions, a)
+		}
+	}
+	return out, nil
+}
+
+// reconcileOne brings one deployment in line. done is true when there was
+// nothing to do.
+func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pins map[string]overlay.Pin, head string) (Action, bool) {
+	a := Action{Deployment: d}
+	p, ok := pins[d.Model]
+	inSync := ok && p.Version == d.Version && p.Digest == d.Digest
+	switch {
+	case inSync && !d.Pending():
+		return a, true
+	case inSync:
+		// The branch has it and the registry does not know: a crash
+		// after the push, a merge, or another writer. Record it with the
+		// commit that carries it.
+		commit, found, err := r.cfg.Writer.FindCommit(ctx, d.PromotionID)
+		if err != nil {
+			return r.retry(a, err), false
+		}
+		if !found {
+			commit = head
+		}
+		return r.delivered(ctx, a, ActionRecorded, commit), false
+	}
+	if pr, ok := r.review(d); ok {
+		merged, closed, err := r.cfg.Writer.PRStatus(ctx, fmt.Sprint(pr.Number))
+		switch {
+		case err != nil:
+			return r.retry(a, err), false
+		case closed && !merged:
+			r.forget(d)
+			return r.failed(ctx, a, fmt.Errorf("pull request %s was closed without merging", prRef(pr))), false
+		case !merged:
+			a.Kind, a.PullRequest = ActionReview, &pr
+			return a, false
+		}
+		// Merged, but the branch read before the merge: the next pass
+		// finds it pinned.
+		r.forget(d)
+		return r.retry(a, fmt.Errorf("pull request %s merged; the branch is read again", prRef(pr))), false
+	}
+	if !d.Pending() {
+		r.log.Warn("gitops: the overlay no longer pins the registry's live version; committing it again",
+			slog.String(attrModel, d.Model), slog.String(attrVersion, d.Version), slog.String(attrEnv, d.Environment))
+	}
+	res, err := r.cfg.Writer.Promote(ctx, change(d))
+	switch {
+	case err != nil && permanent(err):
+		return r.failed(ctx, a, err), false
+	case err != nil:
+		return r.retry(a, err), false
+	case res.NoChange:
+		commit := res.Commit
+		if commit == "" {
+			commit = res.Head
+		}
+		return r.delivered(ctx, a, ActionRecorded, commit), false
+	case res.PullRequest != nil:
+		r.remember(d, *res.PullRequest)
+		a.Kind, a.Commit, a.PullRequest = ActionReview, res.Commit, res.PullRequest
+		return a, false
+	}
+	return r.delivered(ctx, a, ActionCommitted, res.Commit), false
+}
+
+// permanent reports whether a writer's error will not go away by trying
+// again: the overlay does not render, or the pin or overlay is invalid.
+func permanent(err error) bool {
+	if errors.Is(err, ErrRender) || errors.Is(err, ErrOverlay) {
+		return true
+	}
+	var pe *promote.Error
+	return errors.As(err, &pe) && pe.Code == promote.Invalid
+}
+
+// change is the commit that carries d. A promotion's alias reason
+// ("promoted") says nothing the subject does not; a rollback's is the
+// person's or the controller's reason, and its trailer.
+func change(d promote.Deployment) Change {
+	reason := ""
+	if d.RollbackOf != "" {
+		reason = d.Reason
+	}
+	return Change{
+		Environment: d.Environment,
+		Pin:         overlay.Pin{Model: d.Model, Version: d.Version, URI: d.URI, Digest: d.Digest},
+		PromotionID: d.PromotionID,
+		ApprovedBy:  d.ApprovedBy,
+		Gate:        d.Gate,
+		Reason:      reason,
+		RollbackOf:  d.RollbackOf,
+	}
+}
+
+func (r *Reconciler) delivered(ctx context.Context, a Action, kind ActionKind, commit string) Action {
+	a.Kind, a.Commit = kind, commit
+	if !a.Deployment.Pending() {
+		return a
+	}
+	if err := r.cfg.Registry.Delivered(ctx, a.Deployment, commit); err != nil {
+		return r.retry(a, fmt.Errorf("record commit %s: %w", commit, err))
+	}
+	if r.cfg.Committed != nil {
+		r.cfg.Committed(a.Deployment, commit)
+	}
+	return a
+}
+
+func (r *Reconciler) failed(ctx context.Context, a Action, why error) Action {
+	a.Kind, a.Err = ActionFailed, why
+	if !a.Deployment.Pending() {
+		// A change the registry recorded as delivered is not undone by a
+		// later overlay problem; it is logged and tried again.
+		return r.retry(a, why)
+	}
+	if err := r.cfg.Registry.Undeliverable(ctx, a.Deployment, why.Error()); err != nil {
+		return r.retry(a, fmt.Errorf("record the failure (%v): %w", why, err))
+	}
+	return a
+}
+
+func (r *Reconciler) retry(a Action, err error) Action {
+	a.Kind, a.Err = ActionRetry, err
+	return a
+}
+
+func (r *Reconciler) review(d promote.Deployment) (PullRequest, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pr, ok := r.reviews[d.PromotionID]
+	return pr, ok
+}
+
+func (r *Reconciler) remember(d promote.Deployment, pr PullRequest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reviews[d.PromotionID] = pr
+}
+
+func (r *Reconciler) forget(d promote.Deployment) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.reviews, d.PromotionID)
+}
+
+func prRef(pr PullRequest) string {
+	if pr.URL != "" {
+		return pr.URL
+	}
+	return fmt.Sprintf("#%d", pr.Number)
+}
+
+func (r *Reconciler) logAction(a Action) {
+	attrs := []any{slog.String(attrModel, a.Deployment.Model), slog.String(attrVersion, a.Deployment.Version),
+		slog.String(attrEnv, a.Deployment.Environment), slog.String(attrPromotion, a.Deployment.PromotionID),
+		slog.String("action", string(a.Kind))}
+	if a.Commit != "" {
+		attrs = append(attrs, slog.String(attrCommit, a.Commit))
+	}
+	if a.Err != nil {
+		r.log.Warn("gitops: reconcile", append(attrs, slog.Any("error", a.Err))...)
+		return
+	}
+	r.log.Info("gitops: reconcile", attrs...)
+}

@@ -1,0 +1,194 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// RollbackRequest asks to put an environment back on an earlier version.
+type RollbackRequest struct {
+	Model       string `json:"model"`
+	Environment string `json:"environment"`
+	// To is the version to return to; empty means the newest version that
+	// was live in the environment before the current one and may still be
+	// (not rejected, not on hold there).
+	To string `json:"to,omitempty"`
+	// Reason says why; it is required, and it is the commit's Reason.
+	Reason string `json:"reason"`
+}
+
+// RollbackView is what a rollback did.
+type RollbackView struct {
+	// Live is the alias after the rollback; its Commit is set once the
+	// GitOps commit is on the branch.
+	Live promote.Live `json:"live"`
+	// RolledBack is the version that was live and is now on hold.
+	RolledBack string       `json:"rolled_back"`
+	Hold       promote.Hold `json:"hold"`
+	// Promotion is the promotion of the rolled-back version that the
+	// rollback ended, if one was still active.
+	Promotion *promote.Promotion `json:"promotion,omitempty"`
+}
+
+// maxReasonLen bounds a free-text reason.
+const maxReasonLen = 1024
+
+// Rollback moves the environment's live alias back to an earlier version
+// and puts the version that was live on hold there, so that no automation
+// promotes it again until a person clears the hold. An active promotion of
+// that version ends: rolled back when it was committed or rolling out,
+// cancelled when its commit had not landed. With GitOps the reconciler
+// then commits the earlier version back, with Rollback-Of and Reason
+// trailers. It takes the approver role; the rollout controller calls it
+// for automatic rollbacks.
+func (s *Service) Rollback(ctx context.Context, who promote.Principal, req RollbackRequest) (RollbackView, error) {
+	if err := authorize(who, promote.RoleApprover, "rolling back"); err != nil {
+		return RollbackView{}, err
+	}
+	if err := validateNames("model name", req.Model); err != nil {
+		return RollbackView{}, err
+	}
+	if _, err := s.cfg.Pipeline.Environment(req.Environment); err != nil {
+		return RollbackView{}, err
+	}
+	if req.To != "" {
+		if err := validateNames("version", req.To); err != nil {
+			return RollbackView{}, err
+		}
+	}
+	req.Reason = strings.TrimSpace(req.Reason)
+	switch {
+	case req.Reason == "":
+		return RollbackView{}, promote.Errorf(promote.Invalid, "a rollback needs a reason")
+	case len(req.Reason) > maxReasonLen:
+		return RollbackView{}, promote.Errorf(promote.Invalid, "the reason is %d characters; at most %d", len(req.Reason), maxReasonLen)
+	}
+	var view RollbackView
+	err := s.update(ctx, func(tx promote.Tx) error {
+		now := s.clock()
+		live, err := tx.Live(req.Model)
+		if err != nil {
+			return err
+		}
+		cur, ok := live[req.Environment]
+		if !ok {
+			return promote.Errorf(promote.Conflict, "%s has no live version in %s: there is nothing to roll back", req.Model, req.Environment)
+		}
+		to, err := s.rollbackTarget(tx, cur, req.To)
+		if err != nil {
+			return err
+		}
+		view.RolledBack = cur.Version
+		msg := fmt.Sprintf("rolled back by %s: %s", who.Name, req.Reason)
+		active, err := tx.Promotions(promote.PromotionFilter{Model: req.Model, Environment: req.Environment, ActiveOnly: true, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(active) == 1 && active[0].Version == cur.Version && !active[0].State.Queued() {
+			p := active[0]
+			ev := promote.EventRolledBack
+			if p.State == promote.StateApproved {
+				ev = promote.EventCancelled
+			}
+			if err := s.transition(tx, &p, ev, msg, who.Name, now, nil); err != nil {
+				return err
+			}
+			view.Promotion = &p
+		}
+		view.Live = promote.Live{Model: req.Model, Environment: req.Environment, Version: to.Version, PromotionID: newID("rb_"),
+			SetBy: who.Name, SetAt: now, Reason: req.Reason, RollbackOf: cur.Version}
+		if err := tx.SetLive(view.Live); err != nil {
+			return err
+		}
+		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionRolledBack, Model: req.Model,
+			Version: to.Version, Environment: req.Environment, PromotionID: view.Live.PromotionID, Digest: to.Digest,
+			Decision: "rolled_back", Reasons: reasonsJSON(fmt.Sprintf("%s replaces %s: %s", to.Version, cur.Version, req.Reason))}); err != nil {
+			return err
+		}
+		view.Hold, err = s.addHold(tx, promote.Hold{Model: req.Model, Version: cur.Version, Environment: req.Environment,
+			Reason: fmt.Sprintf("rolled back to %s by %s: %s", to.Version, who.Name, req.Reason), SetBy: who.Name, SetAt: now})
+		return err
+	})
+	if err != nil {
+		return RollbackView{}, err
+	}
+	s.changed(req.Model, req.Environment)
+	return view, nil
+}
+
+// rollbackTarget returns the version a rollback from cur goes to: want, or
+// by default the newest version live in the environment before cur that is
+// neither rejected nor on hold there and whose change was not undone
+// before it reached the branch.
+func (s *Service) rollbackTarget(tx promote.Tx, cur promote.Live, want string) (promote.Version, error) {
+	usable := func(v promote.Version) (string, error) {
+		if v.Rejected {
+			return fmt.Sprintf("version %s was rejected by %s: %s", v.Version, v.RejectedBy, v.RejectReason), nil
+		}
+		holds, err := tx.Holds(promote.HoldFilter{Model: v.Model, Version: v.Version, Environment: cur.Environment, Limit: 1})
+		if err != nil {
+			return "", err
+		}
+		if len(holds) > 0 {
+			return fmt.Sprintf("version %s is on hold in %s (hold %d): %s", v.Version, cur.Environment, holds[0].ID, holds[0].Reason), nil
+		}
+		return "", nil
+	}
+	if want != "" {
+		if want == cur.Version {
+			return promote.Version{}, promote.Errorf(promote.Conflict, "%s %s is live in %s already", cur.Model, want, cur.Environment)
+		}
+		v, err := tx.Version(cur.Model, want)
+		if err != nil {
+			return promote.Version{}, err
+		}
+		why, err := usable(v)
+		if err != nil {
+			return promote.Version{}, err
+		}
+		if why != "" {
+			return promote.Version{}, promote.Errorf(promote.Blocked, "cannot roll back to it: %s", why)
+		}
+		return v, nil
+	}
+	history, err := tx.LiveHistory(cur.Model, cur.Environment)
+	if err != nil {
+		return promote.Version{}, err
+	}
+	seen := map[string]bool{cur.Version: true}
+	for _, l := range history {
+		if seen[l.Version] {
+			continue
+		}
+		seen[l.Version] = true
+		if s.cfg.GitOps && !deliveredOnce(history, l.Version) {
+			continue
+		}
+		v, err := tx.Version(l.Model, l.Version)
+		if err != nil {
+			return promote.Version{}, err
+		}
+		why, err := usable(v)
+		if err != nil {
+			return promote.Version{}, err
+		}
+		if why == "" {
+			return v, nil
+		}
+	}
+	return promote.Version{}, promote.Errorf(promote.Conflict, "no earlier version of %s that may go live was live in %s; name one with --to", cur.Model, cur.Environment)
+}
+
+// deliveredOnce reports whether version ever reached the branch in the
+// alias history.
+func deliveredOnce(history []promote.Live, version string) bool {
+	for _, l := range history {
+		if l.Version == version && l.Commit != "" {
+			return true
+		}
+	}
+	return false
+}
