@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/promote-ml/promote/internal/agent"
 	"github.com/promote-ml/promote/internal/gitops"
 )
 
@@ -28,6 +29,12 @@ type gitopsConfig struct {
 	Username   string        // HTTPS user name
 	Author     string        // "Name <email>" of the commits
 	Interval   time.Duration // the reconciler's full sweep
+
+	AgentAddr      string // where the local agent serves model traffic; the agent is off without it
+	AgentRemote    string // the repository the agent watches (default Remote)
+	AgentEndpoints string // the agent's endpoints file
+	AgentDir       string // the agent's clone
+	AgentInterval  time.Duration
 }
 
 func defaultGitOpsConfig() gitopsConfig {
@@ -42,16 +49,20 @@ func (c *gitopsConfig) env(getenv func(string) string) {
 		"PROMOTE_GITOPS_MODE": &c.Mode, "PROMOTE_GITOPS_PROVIDER": &c.Provider, "PROMOTE_GITOPS_API_URL": &c.APIURL,
 		"PROMOTE_GITOPS_REPOSITORY": &c.Repository, "PROMOTE_GITOPS_TOKEN_FILE": &c.TokenFile,
 		"PROMOTE_GITOPS_USERNAME": &c.Username, "PROMOTE_GITOPS_AUTHOR": &c.Author,
+		"PROMOTE_AGENT_ADDR": &c.AgentAddr, "PROMOTE_AGENT_REMOTE": &c.AgentRemote,
+		"PROMOTE_AGENT_ENDPOINTS": &c.AgentEndpoints, "PROMOTE_AGENT_DIR": &c.AgentDir,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
 		}
 	}
-	if v := getenv("PROMOTE_GITOPS_INTERVAL"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			c.Interval = d
-		} else {
-			c.Interval = -1 // validate names it
+	for name, dst := range map[string]*time.Duration{"PROMOTE_GITOPS_INTERVAL": &c.Interval, "PROMOTE_AGENT_INTERVAL": &c.AgentInterval} {
+		if v := getenv(name); v != "" {
+			if d, err := time.ParseDuration(v); err == nil {
+				*dst = d
+			} else {
+				*dst = -1 // validate names it
+			}
 		}
 	}
 }
@@ -68,6 +79,29 @@ func (c *gitopsConfig) flags(fl *pflag.FlagSet) {
 	fl.StringVar(&c.Username, "gitops-username", c.Username, "HTTPS user `NAME` sent with the token or $PROMOTE_GITOPS_PASSWORD ($PROMOTE_GITOPS_USERNAME)")
 	fl.StringVar(&c.Author, "gitops-author", c.Author, "\"`Name <email>`\" of the commits ($PROMOTE_GITOPS_AUTHOR)")
 	fl.DurationVar(&c.Interval, "gitops-interval", c.Interval, "period of the reconciler's full sweep ($PROMOTE_GITOPS_INTERVAL)")
+	fl.StringVar(&c.AgentAddr, "agent-addr", c.AgentAddr, "run the local agent: serve model traffic on `ADDRESS` as /ENV/MODEL/..., routed to what the GitOps repository pins ($PROMOTE_AGENT_ADDR)")
+	fl.StringVar(&c.AgentRemote, "agent-remote", c.AgentRemote, "the `REPOSITORY` the agent watches (default: --gitops-remote; $PROMOTE_AGENT_REMOTE)")
+	fl.StringVar(&c.AgentEndpoints, "agent-endpoints", c.AgentEndpoints, "`FILE` mapping model and artifact digest to a local endpoint URL ($PROMOTE_AGENT_ENDPOINTS)")
+	fl.StringVar(&c.AgentDir, "agent-dir", c.AgentDir, "the agent's working `DIR` (default: agent under --data; $PROMOTE_AGENT_DIR)")
+	fl.DurationVar(&c.AgentInterval, "agent-interval", c.AgentInterval, "how often the agent fetches the repository ($PROMOTE_AGENT_INTERVAL)")
+}
+
+// agentEnabled reports whether serve runs the local agent.
+func (c *gitopsConfig) agentEnabled() bool { return c.AgentAddr != "" }
+
+// agentConfig builds the local agent's configuration.
+func (c *gitopsConfig) agentConfig(dataDir string, getenv func(string) string, log *slog.Logger) agent.Config {
+	remote := c.AgentRemote
+	if remote == "" {
+		remote = c.Remote
+	}
+	dir := c.AgentDir
+	if dir == "" {
+		dir = filepath.Join(dataDir, "agent")
+	}
+	return agent.Config{Remote: remote, Branch: c.Branch, Dir: dir, Endpoints: c.AgentEndpoints, Interval: c.AgentInterval,
+		Credentials: gitops.Credentials{Username: c.Username, Password: getenv("PROMOTE_GITOPS_PASSWORD"), Token: getenv("PROMOTE_GITOPS_TOKEN")},
+		Logger:      log}
 }
 
 // enabled reports whether serve runs the GitOps writer.
@@ -76,8 +110,19 @@ func (c *gitopsConfig) enabled() bool { return c.Remote != "" }
 // problems lists what is wrong; the writer's own validation adds more.
 func (c *gitopsConfig) problems() []error {
 	var errs []error
+	if c.agentEnabled() {
+		if c.Remote == "" && c.AgentRemote == "" {
+			errs = append(errs, errors.New("--agent-addr: the agent needs a repository to watch (--agent-remote or --gitops-remote)"))
+		}
+		if c.AgentEndpoints == "" {
+			errs = append(errs, errors.New("--agent-addr: the agent needs --agent-endpoints, the file that says which local endpoint serves which artifact"))
+		}
+		if c.AgentInterval < 0 {
+			errs = append(errs, errors.New("--agent-interval: want a positive duration such as 5s"))
+		}
+	}
 	if !c.enabled() {
-		return nil
+		return errs
 	}
 	if c.Interval <= 0 {
 		errs = append(errs, errors.New("--gitops-interval: want a positive duration such as 30s"))

@@ -14,9 +14,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/promote-ml/promote/internal/agent"
 	"github.com/promote-ml/promote/internal/gitclone"
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/httpapi"
+	"github.com/promote-ml/promote/promote"
 )
 
 func newServeCmd(s *streams) *cobra.Command {
@@ -30,9 +32,22 @@ environment's policy, approvals, holds and the audit log, over a REST API under 
 
 The store is SQLite in --data by default, or PostgreSQL with --database. The pipeline
 file names the environments, their policies and the trusted signing keys. Create the
-first token with 'promote token create --role admin'.`,
+first token with 'promote token create --role admin'.
+
+With --gitops-remote, every change of a live version (an approved promotion, a
+rollback) is committed to the environment's overlay in that repository and pushed, or
+proposed as a pull request with --gitops-mode pull-request; the promotion completes
+when the commit is on the branch. A reconciler compares the registry with the overlays
+at start and every --gitops-interval, so a change interrupted by a crash is committed
+once at restart. Credentials come from $PROMOTE_GITOPS_TOKEN (or --gitops-token-file)
+and $PROMOTE_GITOPS_PASSWORD, never from flags.
+
+With --agent-addr, the local agent watches the repository and routes /ENV/MODEL/... on
+that address to the local endpoint serving the artifact each overlay pins
+(--agent-endpoints): without Kubernetes, a commit is what changes what serves.`,
 		Example: `  promote serve --data ./promote-data --pipeline promote.yaml
-  PROMOTE_DATABASE=postgres://promote@db/promote promote serve --addr :8080`,
+  PROMOTE_DATABASE=postgres://promote@db/promote promote serve --addr :8080
+  promote serve --gitops-remote ../gitops.git --agent-addr 127.0.0.1:8081 --agent-endpoints endpoints.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), s, cfg)
@@ -53,6 +68,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	// The reconciler needs the service and the service its cue: the cue
 	// is bound before anything runs.
 	var rec *gitops.Reconciler
+	var ag *agent.Agent
 	var changed func(model, env string)
 	if cfg.GitOps.enabled() {
 		changed = func(model, env string) { rec.Trigger(model, env) }
@@ -71,8 +87,29 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		if err != nil {
 			return usageError(err)
 		}
-		if rec, err = gitops.NewReconciler(gitops.ReconcilerConfig{Writer: w, Registry: svc, Interval: cfg.GitOps.Interval, Logger: log}); err != nil {
+		if rec, err = gitops.NewReconciler(gitops.ReconcilerConfig{Writer: w, Registry: svc, Interval: cfg.GitOps.Interval, Logger: log,
+			Committed: func(promote.Deployment, string) {
+				if ag != nil {
+					ag.Trigger()
+				}
+			}}); err != nil {
 			return usageError(err)
+		}
+	}
+	var agentSrv *http.Server
+	var agentLn net.Listener
+	if cfg.GitOps.agentEnabled() {
+		// The agent serves model traffic on a listener of its own, its
+		// status at /-/status (no environment name starts with "-").
+		if ag, err = agent.New(cfg.GitOps.agentConfig(cfg.Data, getenv, log)); err != nil {
+			return usageError(err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/-/status", ag.StatusHandler())
+		mux.Handle("/", ag)
+		agentSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		if agentLn, err = net.Listen("tcp", cfg.GitOps.AgentAddr); err != nil {
+			return usageError(fmt.Errorf("listen on %s: %w", cfg.GitOps.AgentAddr, err))
 		}
 	}
 	reg := prometheus.NewRegistry()
@@ -86,6 +123,9 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		if agentLn != nil {
+			agentLn.Close()
+		}
 		return usageError(fmt.Errorf("listen on %s: %w", cfg.Addr, err))
 	}
 	srv := &http.Server{
@@ -115,14 +155,30 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	if rec != nil {
 		g.Go(func() error { return rec.Run(gctx) })
 	}
+	servers := []*http.Server{srv}
+	if ag != nil {
+		fmt.Fprintf(s.err, "promote agent serving models on http://%s/ENV/MODEL/ (status at /-/status), deploying %s\n",
+			agentLn.Addr(), gitclone.RedactURL(cfg.GitOps.agentConfig(cfg.Data, getenv, log).Remote))
+		g.Go(func() error { return ag.Run(gctx) })
+		g.Go(func() error {
+			if err := agentSrv.Serve(agentLn); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		servers = append(servers, agentSrv)
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := srv.Shutdown(shutdown); err != nil {
-			return fmt.Errorf("shut down: %w", err)
+		var errs []error
+		for _, hs := range servers {
+			if err := hs.Shutdown(shutdown); err != nil {
+				errs = append(errs, fmt.Errorf("shut down: %w", err))
+			}
 		}
-		return nil
+		return errors.Join(errs...)
 	})
 	if err := g.Wait(); err != nil {
 		return err

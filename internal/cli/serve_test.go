@@ -66,54 +66,8 @@ func TestServeWalkDevToProd(t *testing.T) {
 	ci := token("ci", "submitter")
 	lead := token("lena", "approver", "--groups", "ml-lead")
 
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var serveErr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"serve", "--data", data, "--pipeline", pipelineFile, "--addr", addr, "--artifact-root", examples},
-			strings.NewReader(""), &bytes.Buffer{}, &serveErr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("serve exit %d: %s", code, serveErr.String())
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
-	server := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(server + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v\n%s", err, serveErr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cli := func(tok string, args ...string) (int, string, string) {
-		var out, errOut bytes.Buffer
-		args = append(args, "--server", server, "--token", tok)
-		code := Main(context.Background(), args, strings.NewReader(""), &out, &errOut)
-		return code, out.String(), errOut.String()
-	}
-	must := func(want int, tok string, args ...string) string {
-		t.Helper()
-		code, out, errOut := cli(tok, args...)
-		if code != want {
-			t.Fatalf("promote %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
-		}
-		return out
-	}
+	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples)
+	cli, must := clientOf(t, server)
 	must(0, ci, "models", "create", "credit-risk", "--description", "Loan default classifier")
 	out := must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", filepath.Join(examples, "model.bin"),
 		"--signature", filepath.Join(examples, "model.bin.sig"), "--metrics", filepath.Join(examples, "candidate.json"), "--code-commit", "abc123")
@@ -170,5 +124,77 @@ func TestServeWalkDevToProd(t *testing.T) {
 	}
 	if code, _, errOut := cli("prm_wrong", "status", "credit-risk"); code != ExitUsage || !strings.Contains(errOut, "invalid or revoked token") {
 		t.Errorf("wrong token: exit %d: %s", code, errOut)
+	}
+}
+
+// startServe runs promote serve with args on a free address until the test
+// ends, waits until it is ready, and returns its URL and standard error.
+func startServe(t *testing.T, args ...string) (string, *lockedBuffer) {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var serveErr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, append([]string{"serve", "--addr", addr}, args...), strings.NewReader(""), &bytes.Buffer{}, &serveErr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exit %d: %s", code, serveErr.String())
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	server := "http://" + addr
+	waitFor(t, 10*time.Second, "the server to be ready", func() (bool, string) {
+		resp, err := http.Get(server + "/readyz")
+		if err != nil {
+			return false, err.Error() + "\n" + serveErr.String()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, serveErr.String()
+	})
+	return server, &serveErr
+}
+
+// clientOf returns two ways to run a client command against server: cli
+// reports the exit code and output, must fails the test on another exit
+// code.
+func clientOf(t *testing.T, server string) (cli func(tok string, args ...string) (int, string, string), must func(want int, tok string, args ...string) string) {
+	cli = func(tok string, args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		args = append(args, "--server", server, "--token", tok)
+		code := Main(context.Background(), args, strings.NewReader(""), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	must = func(want int, tok string, args ...string) string {
+		t.Helper()
+		code, out, errOut := cli(tok, args...)
+		if code != want {
+			t.Fatalf("promote %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out
+	}
+	return cli, must
+}
+
+// waitFor polls cond until it holds or the deadline passes; what says what
+// is awaited, and cond's second result what it saw last.
+func waitFor(t *testing.T, deadline time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("waited %s for %s; last saw: %s", deadline, what, last)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -316,11 +316,12 @@ func schemas() map[string]*Schema {
 			"rollback_of":  str("The version a rollback replaced."),
 			"commit":       str("The GitOps commit that carries the change, once it is on the deployed branch; empty until then and without GitOps."),
 		}),
-		"RollbackView": object("What a rollback did.", []string{"live", "rolled_back", "hold"}, map[string]*Schema{
+		"RollbackView": object("What a rollback did.", []string{"live", "rolled_back", "hold", "gitops"}, map[string]*Schema{
 			"live":        ref("Live"),
 			"rolled_back": name("The version that was live; it is now on hold in the environment."),
 			"hold":        ref("Hold"),
 			"promotion":   ref("Promotion"),
+			"gitops":      boolean("Whether a GitOps commit follows; live.commit is set once it is on the branch."),
 		}),
 		"Promotion":     object("A request to put a version into an environment. Listings leave the gate's decision out: GET /promotions/{id} has it.", promotionRequired, promotionProps()),
 		"PromotionView": object("A promotion with its approvals and the gate's decision.", append(slices.Clone(promotionRequired), "approvals"), viewProps),

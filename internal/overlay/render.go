@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/sync/errgroup"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 )
@@ -105,15 +107,26 @@ func renderOverlay(dir, env string) (*renderedOverlay, error) {
 }
 
 // RenderAll renders each of envs (see Render) and returns the outputs by
-// environment. It stops at the first failure.
+// environment. The overlays render concurrently, one per CPU at most;
+// the first failure, in the order of envs, is the error.
 func RenderAll(dir string, envs []string) (map[string][]byte, error) {
+	outs := make([][]byte, len(envs))
+	errs := make([]error, len(envs))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, env := range envs {
+		g.Go(func() error {
+			outs[i], errs[i] = Render(dir, env)
+			return nil
+		})
+	}
+	_ = g.Wait()
 	out := make(map[string][]byte, len(envs))
-	for _, env := range envs {
-		b, err := Render(dir, env)
-		if err != nil {
-			return nil, err
+	for i, env := range envs {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		out[env] = b
+		out[env] = outs[i]
 	}
 	return out, nil
 }

@@ -31,6 +31,9 @@ type RollbackView struct {
 	// Promotion is the promotion of the rolled-back version that the
 	// rollback ended, if one was still active.
 	Promotion *promote.Promotion `json:"promotion,omitempty"`
+	// GitOps says a GitOps commit follows: Live.Commit is set once it is
+	// on the branch.
+	GitOps bool `json:"gitops"`
 }
 
 // maxReasonLen bounds a free-text reason.
@@ -66,7 +69,7 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 	case len(req.Reason) > maxReasonLen:
 		return RollbackView{}, promote.Errorf(promote.Invalid, "the reason is %d characters; at most %d", len(req.Reason), maxReasonLen)
 	}
-	var view RollbackView
+	view := RollbackView{GitOps: s.cfg.GitOps}
 	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
 		live, err := tx.Live(req.Model)

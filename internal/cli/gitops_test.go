@@ -1,0 +1,319 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// gitCLI runs the git CLI in dir, away from the user's configuration.
+func gitCLI(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=Seed", "GIT_AUTHOR_EMAIL=seed@example.com", "GIT_COMMITTER_NAME=Seed", "GIT_COMMITTER_EMAIL=seed@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// gitopsRemote scaffolds a repository with promote init, pushes it as the
+// first commit of a bare repository at bare, and returns the scaffold's
+// directory.
+func gitopsRemote(t *testing.T, bare string) string {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("the git CLI is not installed")
+	}
+	repo := filepath.Join(t.TempDir(), "repo")
+	if code, _, errOut := run(t, "", "init", repo); code != ExitOK {
+		t.Fatalf("init: exit %d: %s", code, errOut)
+	}
+	gitCLI(t, repo, "init", "-q", "-b", "main")
+	gitCLI(t, repo, "add", "-A")
+	gitCLI(t, repo, "commit", "-q", "-m", "promote init")
+	gitCLI(t, filepath.Dir(bare), "init", "-q", "--bare", "-b", "main", bare)
+	gitCLI(t, repo, "push", "-q", bare, "main")
+	return repo
+}
+
+// modelServer is a local model endpoint that says which version it is.
+func modelServer(t *testing.T, version string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "version %s at %s", version, r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func artifact(t *testing.T, dir, version string) (path, digest string) {
+	t.Helper()
+	path = filepath.Join(dir, "model-"+version+".bin")
+	body := []byte("weights of credit-risk " + version)
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, fmt.Sprintf("sha256:%x", sha256.Sum256(body))
+}
+
+// TestServeGitOps walks promote serve with its GitOps writer and local
+// agent through the story: each promotion and the rollback leave exactly
+// one commit with their trailers, and each commit is what changes which
+// endpoint serves dev.
+func TestServeGitOps(t *testing.T) {
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "gitops.git")
+	repo := gitopsRemote(t, bare)
+	examples, _ := filepath.Abs("../../examples")
+	data := filepath.Join(dir, "data")
+	pipelineFile := filepath.Join(repo, "promote.yaml")
+	tok := func(name, role string) string {
+		t.Helper()
+		code, out, errOut := run(t, "", "token", "create", "--name", name, "--role", role, "--quiet", "--data", data, "--pipeline", pipelineFile)
+		if code != 0 {
+			t.Fatalf("token create: exit %d: %s", code, errOut)
+		}
+		return strings.TrimSpace(out)
+	}
+	ci, lead := tok("ci", "submitter"), tok("lena", "approver")
+
+	art := t.TempDir()
+	p1, d1 := artifact(t, art, "1")
+	p2, d2 := artifact(t, art, "2")
+	s1, s2 := modelServer(t, "1"), modelServer(t, "2")
+	endpoints := filepath.Join(dir, "endpoints.yaml")
+	os.WriteFile(endpoints, []byte(fmt.Sprintf("endpoints:\n  - {model: credit-risk, digest: %q, url: %q}\n  - {model: credit-risk, digest: %q, url: %q}\n",
+		d1, s1.URL, d2, s2.URL)), 0o644)
+	agentAddr := freeAddr(t)
+	server, serveErr := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", art,
+		"--gitops-remote", bare, "--gitops-interval", "1h", "--agent-addr", agentAddr, "--agent-endpoints", endpoints, "--agent-interval", "50ms")
+	cli, must := clientOf(t, server)
+	start := gitCLI(t, bare, "rev-parse", "main")
+
+	// served waits until the agent serves dev's credit-risk from version.
+	served := func(version string) {
+		t.Helper()
+		waitFor(t, 20*time.Second, "dev to serve version "+version, func() (bool, string) {
+			resp, err := http.Get("http://" + agentAddr + "/dev/credit-risk/predict")
+			if err != nil {
+				return false, err.Error()
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return string(body) == "version "+version+" at /predict", fmt.Sprintf("%d %s\n%s", resp.StatusCode, body, serveErr.String())
+		})
+	}
+	committed := func(version string) string {
+		t.Helper()
+		var head string
+		waitFor(t, 20*time.Second, "the commit of version "+version, func() (bool, string) {
+			out := must(0, ci, "status", "credit-risk", "-o", "json")
+			head = gitCLI(t, bare, "rev-parse", "main")
+			return strings.Contains(out, `"commit": "`+head+`"`) && strings.Contains(out, `"version": "`+version+`"`), out
+		})
+		return head
+	}
+
+	must(0, ci, "models", "create", "credit-risk")
+	metrics := filepath.Join(examples, "candidate.json")
+	must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", p1, "--metrics", metrics)
+	must(0, ci, "versions", "register", "credit-risk", "2", "--artifact", p2, "--metrics", metrics)
+	for _, v := range []string{"1", "2"} {
+		if out := must(0, ci, "request", "credit-risk", v, "--to", "dev"); !strings.Contains(out, "approved") {
+			t.Fatalf("request %s to dev: %s", v, out)
+		}
+		head := committed(v)
+		trailers := gitCLI(t, bare, "log", "-1", "--format=%(trailers:only,unfold)", head)
+		for _, want := range []string{"Model: credit-risk", "Version: " + v, "Environment: dev", "Gate: allowed"} {
+			if !strings.Contains(trailers, want) {
+				t.Errorf("commit of %s lacks trailer %q:\n%s", v, want, trailers)
+			}
+		}
+		served(v)
+	}
+	if got := gitCLI(t, bare, "rev-list", "--count", start+"..main"); got != "2" {
+		t.Errorf("%s commits for two promotions, want 2", got)
+	}
+
+	// The rollback: one commit, 1 served again, 2 held.
+	code, out, errOut := cli(lead, "rollback", "credit-risk", "--env", "dev", "--reason", "scores drift on thin files")
+	if code != 0 || !strings.Contains(errOut, "2 → 1") || !strings.Contains(errOut, "committed ") {
+		t.Fatalf("rollback: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	head := gitCLI(t, bare, "rev-parse", "main")
+	if !strings.Contains(out, head) {
+		t.Errorf("rollback printed %q, want the commit %s", out, head)
+	}
+	trailers := gitCLI(t, bare, "log", "-1", "--format=%(trailers:only,unfold)", "main")
+	for _, want := range []string{"Version: 1", "Digest: " + d1, "Rollback-Of: 2", "Reason: scores drift on thin files"} {
+		if !strings.Contains(trailers, want) {
+			t.Errorf("rollback commit lacks %q:\n%s", want, trailers)
+		}
+	}
+	if got := gitCLI(t, bare, "rev-list", "--count", start+"..main"); got != "3" {
+		t.Errorf("%s commits after the rollback, want 3", got)
+	}
+	served("1")
+	if holds := must(0, ci, "holds", "list", "--model", "credit-risk"); !strings.Contains(holds, "rolled back to 1 by lena") {
+		t.Errorf("holds after the rollback:\n%s", holds)
+	}
+	// Bad input changes nothing: no reason, an unknown version, nothing
+	// earlier to go to.
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rollback", "credit-risk", "--env", "dev", "--reason", " "}, "a rollback needs a reason"},
+		{[]string{"rollback", "credit-risk", "--env", "dev", "--to", "9", "--reason", "x"}, `version "9" of model "credit-risk" not found`},
+		{[]string{"rollback", "credit-risk", "--env", "dev", "--reason", "x"}, "no earlier version of credit-risk that may go live"},
+		{[]string{"rollback", "credit-risk", "--env", "qa", "--reason", "x"}, "qa"},
+	} {
+		if code, _, errOut := cli(lead, tt.args...); code == 0 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("promote %s: exit %d, stderr %q; want a failure saying %q", strings.Join(tt.args, " "), code, errOut, tt.want)
+		}
+	}
+	if code, _, errOut := cli(ci, "rollback", "credit-risk", "--env", "dev", "--to", "2", "--reason", "x"); code == 0 || !strings.Contains(errOut, "approver role") {
+		t.Errorf("rollback by a submitter: exit %d, %s", code, errOut)
+	}
+	if got := gitCLI(t, bare, "rev-list", "--count", start+"..main"); got != "3" {
+		t.Errorf("%s commits after refused rollbacks, want still 3", got)
+	}
+	if out := must(0, ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
+		t.Errorf("audit verify: %s", out)
+	}
+}
+
+// child is a promote process: this test binary run as promote.
+type child struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+}
+
+func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: exec.Command(exe, args...), stderr: &lockedBuffer{}}
+	c.cmd.Env = append(os.Environ(), childEnv+"=1")
+	c.cmd.Stderr = c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c.cmd.ProcessState == nil {
+			c.cmd.Process.Kill()
+			c.cmd.Wait()
+		}
+	})
+	return c
+}
+
+// kill stops the process at once, as a crash or kill -9 would.
+func (c *child) kill(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(os.Kill); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Wait()
+}
+
+// TestServeGitOpsRepairsAfterKill stops a real server process between the
+// registry's update and the push, and checks that the restarted server
+// commits the change exactly once.
+func TestServeGitOpsRepairsAfterKill(t *testing.T) {
+	dir := t.TempDir()
+	// The remote does not exist yet: the first server's push cannot
+	// happen, and it is killed while it keeps trying.
+	bare := filepath.Join(dir, "gitops.git")
+	repo := filepath.Join(t.TempDir(), "repo")
+	if code, _, errOut := run(t, "", "init", repo); code != ExitOK {
+		t.Fatalf("init: exit %d: %s", code, errOut)
+	}
+	examples, _ := filepath.Abs("../../examples")
+	data := filepath.Join(dir, "data")
+	pipelineFile := filepath.Join(repo, "promote.yaml")
+	code, out, errOut := run(t, "", "token", "create", "--name", "ci", "--role", "submitter", "--quiet", "--data", data, "--pipeline", pipelineFile)
+	if code != 0 {
+		t.Fatalf("token create: exit %d: %s", code, errOut)
+	}
+	ci := strings.TrimSpace(out)
+	art := t.TempDir()
+	p1, _ := artifact(t, art, "1")
+	p2, _ := artifact(t, art, "2")
+	serve := func() (*child, string) {
+		addr := freeAddr(t)
+		c := startChild(t, "serve", "--addr", addr, "--data", data, "--pipeline", pipelineFile, "--artifact-root", art,
+			"--gitops-remote", bare, "--gitops-interval", "1h")
+		server := "http://" + addr
+		waitFor(t, 20*time.Second, "the server to be ready", func() (bool, string) {
+			resp, err := http.Get(server + "/readyz")
+			if err != nil {
+				return false, err.Error() + "\n" + c.stderr.String()
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200, c.stderr.String()
+		})
+		return c, server
+	}
+
+	first, server := serve()
+	_, must := clientOf(t, server)
+	metrics := filepath.Join(examples, "candidate.json")
+	must(0, ci, "models", "create", "credit-risk")
+	must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", p1, "--metrics", metrics)
+	if out := must(0, ci, "request", "credit-risk", "1", "--to", "dev"); !strings.Contains(out, "approved") {
+		t.Fatalf("request: %s", out)
+	}
+	waitFor(t, 20*time.Second, "the first server to fail its push", func() (bool, string) {
+		return strings.Contains(first.stderr.String(), "gitops: reconcile"), first.stderr.String()
+	})
+	first.kill(t)
+
+	// The remote appears; a new server starts on the same data.
+	gitCLI(t, repo, "init", "-q", "-b", "main")
+	gitCLI(t, repo, "add", "-A")
+	gitCLI(t, repo, "commit", "-q", "-m", "promote init")
+	gitCLI(t, dir, "init", "-q", "--bare", "-b", "main", bare)
+	gitCLI(t, repo, "push", "-q", bare, "main")
+	start := gitCLI(t, bare, "rev-parse", "main")
+	second, server := serve()
+	_, must = clientOf(t, server)
+	waitFor(t, 20*time.Second, "the restarted server to commit", func() (bool, string) {
+		out := must(0, ci, "promotions", "list", "--model", "credit-risk", "-o", "json")
+		return strings.Contains(out, `"state": "succeeded"`), out + second.stderr.String()
+	})
+	if got := gitCLI(t, bare, "rev-list", "--count", start+"..main"); got != "1" {
+		t.Fatalf("%s commits after the restart, want 1", got)
+	}
+
+	// Killed again after the commit, and restarted: nothing is committed
+	// twice; the next promotion is the only new commit.
+	second.kill(t)
+	_, server = serve()
+	_, must = clientOf(t, server)
+	must(0, ci, "versions", "register", "credit-risk", "2", "--artifact", p2, "--metrics", metrics)
+	must(0, ci, "request", "credit-risk", "2", "--to", "dev")
+	waitFor(t, 20*time.Second, "the commit of version 2", func() (bool, string) {
+		got := gitCLI(t, bare, "log", "-1", "--format=%s", "main")
+		return got == "promote credit-risk 2 to dev", got
+	})
+	if got := gitCLI(t, bare, "rev-list", "--count", start+"..main"); got != "2" {
+		t.Errorf("%s commits after two promotions and two kills, want 2", got)
+	}
+	if out := must(0, ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
+		t.Errorf("audit verify: %s", out)
+	}
+}
