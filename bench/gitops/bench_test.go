@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/promote-ml/promote/internal/cli"
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/pipeline"
@@ -290,6 +291,13 @@ func BenchmarkWriterPromote(b *testing.B) {
 		i++
 	}
 	lat.report(b)
+}
+
+// TestMain runs the benchmarks with the garbage collector set as the
+// promote binary sets it (cli.TuneGC).
+func TestMain(m *testing.M) {
+	cli.TuneGC()
+	os.Exit(m.Run())
 }
 
 // The registry of BenchmarkApprovalToPush: prod alone, one approval.
