@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"path"
 	_ "time/tzdata" // freeze windows name time zones; do not depend on the host having them
 
 	"fmt"
@@ -144,6 +145,7 @@ func Parse(file string, data []byte) (*Pipeline, error) {
 func environment(d *strictyaml.Decoder, n *yaml.Node, what string) promote.Environment {
 	var e promote.Environment
 	sawPolicy := false
+	var overlayNode *yaml.Node
 	d.Mapping(n, what, []string{"name", "from", "policy", "soak", "freeze", "rollout", "overlay"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "name":
@@ -165,6 +167,7 @@ func environment(d *strictyaml.Decoder, n *yaml.Node, what string) promote.Envir
 			e.Strategy, _ = d.OneOf(v, what+".rollout", "direct", "canary", "shadow")
 		case "overlay":
 			e.Overlay, _ = d.Str(v, what+".overlay")
+			overlayNode = v
 		case "freeze":
 			if v.Kind != yaml.SequenceNode {
 				d.Errorf(v, "%s.freeze: want a list of windows, got %s", what, strictyaml.KindName(v))
@@ -188,8 +191,19 @@ func environment(d *strictyaml.Decoder, n *yaml.Node, what string) promote.Envir
 	if e.Strategy == "" {
 		e.Strategy = "direct"
 	}
+	// The GitOps writer, the parity check and the local agent work on the
+	// layout promote init writes: one overlay per environment at
+	// deploy/overlays/<name>. Another path would be silently ignored, so
+	// it is refused.
+	if want := OverlayDir + "/" + e.Name; overlayNode != nil && e.Name != "" && e.Overlay != "" && path.Clean(e.Overlay) != want {
+		d.Errorf(overlayNode, "%s.overlay: %q: Promote keeps each environment's overlay at %s; write that or leave overlay out", what, e.Overlay, want)
+	}
 	return e
 }
+
+// OverlayDir is where each environment's overlay lives in the GitOps
+// repository: OverlayDir/<environment>.
+const OverlayDir = "deploy/overlays"
 
 // freezeWindow reads an absolute window (start, end: RFC 3339 times) or a
 // weekly one (days, from, to: HH:MM, timezone).

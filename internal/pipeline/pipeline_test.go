@@ -77,6 +77,8 @@ func TestParseErrors(t *testing.T) {
 		{"no environments", head, "environments is missing"},
 		{"typo", head + "enviroments: []\n", `unknown key "enviroments" (did you mean "environments"?)`},
 		{"env typo", head + "environments:\n  - name: dev\n    polcy: p.yaml\n", `unknown key "polcy" (did you mean "policy"?)`},
+		{"overlay elsewhere", head + "environments:\n  - name: dev\n    policy: p.yaml\n    overlay: k8s/dev\n",
+			`environments[0].overlay: "k8s/dev": Promote keeps each environment's overlay at deploy/overlays/dev`},
 		{"missing policy", head + "environments:\n  - name: dev\n", "policy is missing"},
 		{"path-like name", head + "environments:\n  - name: ../x\n    policy: p\n", `environments[0].name: environment name "../x" contains ".."`},
 		{"duplicate", head + "environments:\n  - {name: dev, policy: p}\n  - {name: dev, from: dev, policy: p}\n", `environment "dev" defined twice`},
