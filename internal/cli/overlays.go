@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -178,14 +177,10 @@ func pipelineEnvironments(dir string) ([]string, error) {
 	if err != nil {
 		return nil, pathError(err)
 	}
+	// The parser refuses an overlay other than deploy/overlays/<env>.
 	p, err := pipeline.Parse(file, data)
 	if err != nil {
 		return nil, err
-	}
-	for _, e := range p.Environments {
-		if e.Overlay != "" && path.Clean(filepath.ToSlash(e.Overlay)) != overlay.OverlayPath(e.Name) {
-			return nil, fmt.Errorf("%s: environment %s has overlay %s; promote overlays works on %s", file, e.Name, e.Overlay, overlay.OverlayPath(e.Name))
-		}
 	}
 	return p.Names(), nil
 }

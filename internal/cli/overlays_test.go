@@ -95,7 +95,7 @@ func TestOverlaysCheckBadInput(t *testing.T) {
 		{"bad output", nil, []string{"--output", "xml"}, `--output "xml"`},
 		{"overlay elsewhere", func(t *testing.T, dir string) {
 			editFile(t, filepath.Join(dir, "promote.yaml"), "overlay: deploy/overlays/prod", "overlay: clusters/prod")
-		}, nil, "environment prod has overlay clusters/prod"},
+		}, nil, `environments[2].overlay: "clusters/prod": Promote keeps each environment's overlay at deploy/overlays/prod`},
 		{"bad pipeline", func(t *testing.T, dir string) {
 			editFile(t, filepath.Join(dir, "promote.yaml"), "kind: Pipeline", "kind: Pipe")
 		}, nil, "promote.yaml"},

@@ -44,22 +44,30 @@ func (c *stmtCache) prepare(ctx context.Context, pool *sql.DB, queries []string)
 		if c.stmts == nil {
 			c.stmts = map[string]*sql.Stmt{}
 		}
+		var drop *sql.Stmt
 		if _, raced := c.stmts[q]; raced || len(c.stmts) >= maxCachedStatements {
-			s.Close()
+			drop = s
 		} else {
 			c.stmts[q] = s
 		}
 		c.mu.Unlock()
+		// Closing waits for every connection the statement is prepared
+		// on, and a connection may be in a transaction that waits for a
+		// database lock whose holder waits for c.mu: close outside it.
+		if drop != nil {
+			drop.Close()
+		}
 	}
 }
 
 func (c *stmtCache) close() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.stmts {
+	stmts := c.stmts
+	c.stmts = nil
+	c.mu.Unlock()
+	for _, s := range stmts {
 		s.Close()
 	}
-	c.stmts = nil
 }
 
 // stmt returns the transaction's form of the cached statement for query,
