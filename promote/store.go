@@ -71,6 +71,14 @@ type Tx interface {
 	// out); the history keeps its entries. NotFound when there is none.
 	ClearLive(model, env string) error
 
+	// SaveRollout stores r, a new rollout or a later state of one (keyed
+	// by PromotionID); NotFound when the promotion is not stored.
+	SaveRollout(r Rollout) error
+	// Rollout returns the rollout of a promotion.
+	Rollout(promotionID string) (Rollout, error)
+	// Rollouts lists rollouts matching f, newest first.
+	Rollouts(f RolloutFilter) ([]Rollout, error)
+
 	// AddHold stores a hold and returns it with its ID.
 	AddHold(h Hold) (Hold, error)
 	// ClearHold clears an active hold; NotFound for an unknown one,

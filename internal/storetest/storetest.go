@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) promote.Store) {
 		{"Approvals", testApprovals},
 		{"Live", testLive},
 		{"LiveCommit", testLiveCommit},
+		{"Rollouts", testRollouts},
 		{"Holds", testHolds},
 		{"Limits", testLimits},
 		{"AuditChain", testAuditChain},

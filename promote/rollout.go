@@ -1,0 +1,65 @@
+package promote
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// RolloutState is where a rollout stands.
+type RolloutState string
+
+// The states of a rollout. Running and paused rollouts are active: the
+// controller holds their traffic; the others are over.
+const (
+	RolloutRunning    RolloutState = "running"
+	RolloutPaused     RolloutState = "paused"
+	RolloutSucceeded  RolloutState = "succeeded"
+	RolloutRolledBack RolloutState = "rolled_back"
+)
+
+// Active reports whether the rollout still holds its environment's
+// traffic.
+func (s RolloutState) Active() bool { return s == RolloutRunning || s == RolloutPaused }
+
+// Valid reports whether s is one of the states.
+func (s RolloutState) Valid() bool {
+	switch s {
+	case RolloutRunning, RolloutPaused, RolloutSucceeded, RolloutRolledBack:
+		return true
+	}
+	return false
+}
+
+// Rollout is the progressive delivery of a committed promotion: the
+// candidate (Version) takes a growing share of an environment's traffic
+// from the stable version while the analysis compares them. It is stored
+// at every step, so that a restarted controller resumes where it stood.
+type Rollout struct {
+	PromotionID string `json:"promotion_id"`
+	Model       string `json:"model"`
+	Version     string `json:"version"`
+	Environment string `json:"environment"`
+	// Stable is the version that serves the rest of the traffic.
+	Stable   string       `json:"stable"`
+	Strategy string       `json:"strategy"` // canary or shadow
+	State    RolloutState `json:"state"`
+	// Step is the index of the current step of the policy's plan, and
+	// Weight the candidate's share of traffic now, from 0 to 1.
+	Step          int       `json:"step"`
+	Weight        float64   `json:"weight"`
+	StartedAt     time.Time `json:"started_at"`
+	StepStartedAt time.Time `json:"step_started_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	// Reason says why it ended or paused.
+	Reason string `json:"reason,omitempty"`
+	// Verdict is the analysis's last verdict, as JSON.
+	Verdict json.RawMessage `json:"verdict,omitempty"`
+}
+
+// RolloutFilter selects rollouts. Zero fields match everything.
+type RolloutFilter struct {
+	Model       string
+	Environment string
+	ActiveOnly  bool
+	Limit       int // 0: DefaultLimit
+}
