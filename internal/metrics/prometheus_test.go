@@ -1,0 +1,298 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// exactSelector is the label matchers of the exact templates.
+const exactSelector = `{model="{{.Model}}",env="{{.Env}}",track="{{.Track}}"`
+
+// exactTemplates count the splitter's metrics without extrapolation: the
+// growth of each series over the window (max − min), exact for counters
+// that did not reset and existed, at zero, before the window began. Users
+// may prefer them to increase() when their series are long-lived.
+func exactTemplates() Templates {
+	delta := func(metric, matchers string) string {
+		sel := metric + exactSelector + matchers + `}[{{.Window}}]`
+		return `(max_over_time(` + sel + `) - min_over_time(` + sel + `))`
+	}
+	return Templates{
+		Requests:       `sum` + delta(RequestsMetric, ""),
+		Errors:         `sum` + delta(RequestsMetric, `,outcome=~"server_error|timeout|connection_error"`),
+		LatencyBuckets: `sum by (le) ` + delta(DurationMetric+"_bucket", ""),
+		LatencySum:     `sum` + delta(DurationMetric+"_sum", ""),
+	}
+}
+
+// istioTemplates read metrics shaped like Istio's (a version label for the
+// track, response codes, latency in milliseconds), exactly as exactTemplates
+// do: a user's own metrics.
+func istioTemplates() Templates {
+	delta := func(metric, matchers string) string {
+		sel := metric + `{destination_workload="{{.Model}}",destination_workload_namespace="{{.Env}}",destination_version="{{.Track}}"` + matchers + `}[{{.Window}}]`
+		return `(max_over_time(` + sel + `) - min_over_time(` + sel + `))`
+	}
+	return Templates{
+		Requests:       `sum` + delta("istio_requests_total", ""),
+		Errors:         `sum` + delta("istio_requests_total", `,response_code=~"5.."`),
+		LatencyBuckets: `sum by (le) ` + delta("istio_request_duration_milliseconds_bucket", ""),
+		LatencySum:     `sum` + delta("istio_request_duration_milliseconds_sum", ""),
+	}
+}
+
+// TestPrometheus runs the Prometheus source, and a Poller over it, against
+// a real Prometheus scraping a registry with the splitter's metrics.
+func TestPrometheus(t *testing.T) {
+	const model, env = "credit-risk", "prod"
+	const weird = `we"ird\model` // must round-trip through escaping
+	s := newTestSplitter(t)
+	istio := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "istio_requests_total", Help: "Requests."},
+		[]string{"destination_workload", "destination_workload_namespace", "destination_version", "response_code"})
+	istioLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "istio_request_duration_milliseconds", Help: "Latency.", Buckets: []float64{10, 50, 250, 1000},
+	}, []string{"destination_workload", "destination_workload_namespace", "destination_version"})
+	s.reg.MustRegister(istio, istioLatency)
+
+	// Series exist, at zero, before the window starts and before the first
+	// scrape, as the splitter's do once it routes to a track.
+	since := time.Now()
+	for _, track := range []string{TrackStable, TrackCanary, TrackShadow} {
+		s.touch(model, env, track)
+	}
+	s.touch(weird, env, TrackCanary)
+	for _, code := range []string{"200", "503"} {
+		istio.WithLabelValues("scorer", "ml", "v2", code)
+	}
+	istioLatency.WithLabelValues("scorer", "ml", "v2")
+
+	srv := startPrometheus(t, s.reg)
+	t.Logf("prometheus ready and first scrape queryable %s after the start", time.Since(since).Round(time.Millisecond))
+
+	stableTraffic := []batch{
+		{OutcomeOK, 935, 0.02},
+		{OutcomeOK, 50, 0.3},
+		{OutcomeClientError, 10, 0.004}, // not an error
+		{OutcomeServerError, 2, 0.5},
+		{OutcomeTimeout, 2, 10},
+		{OutcomeConnectionError, 1, 0.001},
+	}
+	canaryTraffic := []batch{
+		{OutcomeOK, 80, 0.04},
+		{OutcomeOK, 17, 1.2},
+		{OutcomeServerError, 3, 0.07},
+	}
+	weirdTraffic := []batch{{OutcomeOK, 40, 0.01}, {OutcomeTimeout, 2, 10}}
+	s.serveAll(model, env, TrackStable, stableTraffic)
+	s.serveAll(model, env, TrackCanary, canaryTraffic)
+	s.serveAll(model, env, TrackShadow, []batch{{OutcomeServerError, 70, 3}})
+	s.serveAll(weird, env, TrackCanary, weirdTraffic)
+	istio.WithLabelValues("scorer", "ml", "v2", "200").Add(48)
+	istio.WithLabelValues("scorer", "ml", "v2", "503").Add(2)
+	for i := range 50 {
+		istioLatency.WithLabelValues("scorer", "ml", "v2").Observe(float64(5 + 20*i)) // 5…985 ms
+	}
+	want := map[string]Counts{
+		TrackStable: expectCounts(stableTraffic, 5, splitterBuckets()),
+		TrackCanary: expectCounts(canaryTraffic, 3, splitterBuckets()),
+		weird:       expectCounts(weirdTraffic, 2, splitterBuckets()),
+	}
+	queryOf := func(model, track string) Query { return Query{Model: model, Env: env, Track: track, Since: since} }
+
+	// counts polls src until q's requests reach want's (the traffic has
+	// been scraped), and returns them.
+	counts := func(t *testing.T, src *Prometheus, q Query, want float64) Counts {
+		t.Helper()
+		var c Counts
+		waitFor(t, 10*time.Second, fmt.Sprintf("%g requests for %s", want, q), func() (bool, string) {
+			var err error
+			c, err = src.Counts(t.Context(), q)
+			if err != nil {
+				return false, err.Error()
+			}
+			return c.Requests >= want-1e-9, fmt.Sprintf("%+v", c)
+		})
+		return c
+	}
+
+	t.Run("exact templates", func(t *testing.T) {
+		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL, Templates: exactTemplates()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []Query{queryOf(model, TrackStable), queryOf(model, TrackCanary), queryOf(weird, TrackCanary)} {
+			key := q.Track
+			if q.Model == weird {
+				key = weird
+			}
+			got := counts(t, src, q, want[key].Requests)
+			if diff := cmp.Diff(want[key], got, approx); diff != "" {
+				t.Errorf("Counts(%s) mismatch (-want +got):\n%s", q, diff)
+			}
+		}
+	})
+
+	t.Run("default templates extrapolate", func(t *testing.T) {
+		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, track := range []string{TrackStable, TrackCanary} {
+			q, w := queryOf(model, track), want[track]
+			got := counts(t, src, q, w.Requests)
+			// increase() extrapolates to the window's end, by at most
+			// 1.1 average scrape intervals beyond a sampled span of at
+			// least one: never below the truth, at most 2.1 times it.
+			if got.Requests < w.Requests-1e-9 || got.Requests > 2.1*w.Requests {
+				t.Errorf("Counts(%s).Requests = %g, want within [%g, %g]", q, got.Requests, w.Requests, 2.1*w.Requests)
+			}
+			// Series scraped together are scaled alike: ratios are exact.
+			f := got.Requests / w.Requests
+			scaled := Counts{Requests: got.Requests, Errors: w.Errors * f, Latency: Histogram{
+				Bounds: w.Latency.Bounds, Count: w.Latency.Count * f, Sum: w.Latency.Sum * f,
+			}}
+			for _, n := range w.Latency.Counts {
+				scaled.Latency.Counts = append(scaled.Latency.Counts, n*f)
+			}
+			if diff := cmp.Diff(scaled, got, approx); diff != "" {
+				t.Errorf("Counts(%s), extrapolated ×%.3f, mismatch (-want +got):\n%s", q, f, diff)
+			}
+		}
+	})
+
+	t.Run("custom metrics in milliseconds", func(t *testing.T) {
+		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL, Templates: istioTemplates(), LatencyUnit: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := Query{Model: "scorer", Env: "ml", Track: "v2", Since: since}
+		got := counts(t, src, q, 50)
+		w := Counts{Requests: 50, Errors: 2, Latency: Histogram{
+			Bounds: []float64{0.01, 0.05, 0.25, 1}, Counts: []float64{1, 3, 13, 50}, Count: 50, Sum: 24.75,
+		}}
+		if diff := cmp.Diff(w, got, approx); diff != "" {
+			t.Errorf("Counts(%s) mismatch (-want +got):\n%s", q, diff)
+		}
+	})
+
+	t.Run("no series is no data", func(t *testing.T) {
+		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []Query{queryOf("absent", TrackCanary), queryOf(model, "blue")} {
+			if c, err := src.Counts(t.Context(), q); !errors.Is(err, ErrNoData) {
+				t.Errorf("Counts(%s) = %+v, %v; want ErrNoData", q, c, err)
+			}
+		}
+	})
+
+	t.Run("NaN is no data", func(t *testing.T) {
+		tmpl := DefaultTemplates()
+		tmpl.Requests = `sum(increase(promote_traffic_requests_total{model="{{.Model}}",env="{{.Env}}",track="{{.Track}}"}[{{.Window}}])) * NaN`
+		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL, Templates: tmpl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := queryOf(model, TrackStable)
+		if c, err := src.Counts(t.Context(), q); !errors.Is(err, ErrNoData) || !strings.Contains(err.Error(), "NaN") {
+			t.Errorf("Counts(%s) = %+v, %v; want ErrNoData for NaN", q, c, err)
+		}
+	})
+
+	t.Run("label values cannot inject PromQL", func(t *testing.T) {
+		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Unescaped in the default requests template, this model ends
+		// the selector and the query, and adds "or vector(1000)".
+		payload := `absent"}[1h])) or vector(1000) or sum(increase(promote_traffic_requests_total{model="absent`
+		q := queryOf(payload, TrackCanary)
+		naive := strings.NewReplacer("{{.Model}}", payload, "{{.Env}}", env, "{{.Track}}", TrackCanary, "{{.Window}}", "1h").
+			Replace(DefaultRequestsTemplate)
+		samples, err := srv.query(t, naive)
+		if err != nil || len(samples) != 1 || samples[0].value != 1000 {
+			t.Fatalf("the payload unescaped: query(%s) = %+v, %v; want the injected 1000 (the test must be able to fail)", naive, samples, err)
+		}
+		if c, err := src.Counts(t.Context(), q); !errors.Is(err, ErrNoData) {
+			t.Errorf("Counts(model %q) = %+v, %v; want ErrNoData: the model named literally has no series", payload, c, err)
+		}
+	})
+
+	t.Run("a query Prometheus refuses uses up the error budget", func(t *testing.T) {
+		tmpl := DefaultTemplates()
+		tmpl.Requests = strings.TrimSuffix(tmpl.Requests, ")") // unbalanced: a PromQL parse error
+		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL, Templates: tmpl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := queryOf(model, TrackStable)
+		_, err = src.Counts(t.Context(), q)
+		var qe *QueryError
+		if !errors.As(err, &qe) || qe.StatusCode != http.StatusBadRequest || qe.Type != "bad_data" {
+			t.Fatalf("Counts(%s) error = %v, want a *QueryError: 400 bad_data", q, err)
+		}
+		poller, err := NewPoller(src, PollerOptions{ErrorBudget: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, w := range []Status{StatusRetrying, StatusRetrying, StatusFailed} {
+			r := poller.Read(t.Context(), q)
+			if r.Status != w || !errors.As(r.Err, &qe) {
+				t.Fatalf("Read() #%d = %s (%v), want %s with the *QueryError", i+1, r.Status, r.Err, w)
+			}
+		}
+	})
+
+	t.Run("a poller reads data and waits for no data", func(t *testing.T) {
+		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		poller, err := NewPoller(src, PollerOptions{NoDataLimit: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := poller.Read(t.Context(), queryOf(model, TrackCanary)); r.Status != StatusOK || r.Counts.Requests < 100-1e-9 {
+			t.Errorf("Read(canary) = %s %+v (%v), want ok with at least 100 requests", r.Status, r.Counts, r.Err)
+		}
+		if r := poller.Read(t.Context(), queryOf("absent", TrackCanary)); r.Status != StatusWaiting || !errors.Is(r.Err, ErrNoData) {
+			t.Errorf("Read(absent) = %s (%v), want %s with ErrNoData", r.Status, r.Err, StatusWaiting)
+		}
+	})
+
+	// Last: it stops the server.
+	t.Run("a stopped Prometheus uses up the error budget", func(t *testing.T) {
+		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		poller, err := NewPoller(src, PollerOptions{ErrorBudget: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := queryOf(model, TrackStable)
+		if r := poller.Read(t.Context(), q); r.Status != StatusOK {
+			t.Fatalf("Read() before the stop = %s (%v), want ok", r.Status, r.Err)
+		}
+		srv.stop()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		for i, w := range []Status{StatusRetrying, StatusFailed} {
+			r := poller.Read(ctx, q)
+			if r.Status != w {
+				t.Fatalf("Read() #%d after the stop = %s (%v), want %s", i+1, r.Status, r.Err, w)
+			}
+			checkReading(t, r)
+		}
+	})
+}

@@ -1,0 +1,244 @@
+package metrics
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// selector is the default templates' label matchers for one track.
+const selector = LabelModel + `="{{.Model}}",` + LabelEnv + `="{{.Env}}",` + LabelTrack + `="{{.Track}}"`
+
+// The default templates query the splitter's metrics. increase() extrapolates
+// (see Prometheus), so their results are estimates, not integers.
+const (
+	DefaultRequestsTemplate = `sum(increase(` + RequestsMetric + `{` + selector + `}[{{.Window}}]))`
+	DefaultErrorsTemplate   = `sum(increase(` + RequestsMetric + `{` + selector + `,` + LabelOutcome +
+		`=~"` + OutcomeServerError + `|` + OutcomeTimeout + `|` + OutcomeConnectionError + `"}[{{.Window}}]))`
+	DefaultLatencyBucketsTemplate = `sum by (le) (increase(` + DurationMetric + `_bucket{` + selector + `}[{{.Window}}]))`
+	DefaultLatencySumTemplate     = `sum(increase(` + DurationMetric + `_sum{` + selector + `}[{{.Window}}]))`
+)
+
+// Templates are the PromQL queries of a Prometheus source, as text/template
+// templates over .Model, .Env, .Track and .Window. Each must return an
+// instant vector (or a scalar) of counts accumulated over the window.
+//
+// .Model, .Env and .Track are escaped for a PromQL double-quoted string, and
+// only there are they safe: a template that puts them anywhere else (in a
+// single-quoted or raw string, a comment, or bare) is refused. Inside a
+// regular expression (=~) a value's metacharacters keep their meaning, so
+// match them with =. .Window is now − Query.Since as a Prometheus duration
+// ("5m3s"), rounded up to whole seconds, at least "1s", for range selectors.
+type Templates struct {
+	// Requests returns one sample: the requests over the window. No
+	// sample at all means no data.
+	Requests string
+	// Errors returns one sample: the failed requests over the window. No
+	// sample means no errors (an error series exists only from its first
+	// error).
+	Errors string
+	// LatencyBuckets returns one sample per bucket, labelled le (the
+	// bucket's upper bound, +Inf included), with the requests over the
+	// window that took at most le. Empty: no latency is queried.
+	LatencyBuckets string
+	// LatencySum returns one sample: the total latency of the requests
+	// over the window. Set exactly when LatencyBuckets is.
+	LatencySum string
+}
+
+// DefaultTemplates returns the templates of the splitter's metrics.
+func DefaultTemplates() Templates {
+	return Templates{
+		Requests:       DefaultRequestsTemplate,
+		Errors:         DefaultErrorsTemplate,
+		LatencyBuckets: DefaultLatencyBucketsTemplate,
+		LatencySum:     DefaultLatencySumTemplate,
+	}
+}
+
+// templateData is what a template sees.
+type templateData struct {
+	// Model, Env and Track are escaped for a double-quoted string.
+	Model, Env, Track string
+	Window            string
+}
+
+// newTemplateData returns q's template data for an evaluation at now.
+func newTemplateData(q Query, now time.Time) templateData {
+	return templateData{
+		Model:  escapeString(q.Model),
+		Env:    escapeString(q.Env),
+		Track:  escapeString(q.Track),
+		Window: formatWindow(now.Sub(q.Since)),
+	}
+}
+
+// escapeString escapes s for the inside of a PromQL double-quoted string.
+// PromQL's strings take Go's escapes (\", \\, \n, \xNN, \uNNNN, …; see
+// promql/parser/lex.go, lexEscape), which is what strconv.Quote writes.
+func escapeString(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
+// formatWindow renders d as a Prometheus duration (hours, minutes and
+// seconds: "1h2m3s"), rounded up to a whole second so the window covers the
+// start, and at least one second.
+func formatWindow(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	var b strings.Builder
+	if h := s / 3600; h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+	}
+	if m := s % 3600 / 60; m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if sec := s % 60; sec > 0 {
+		fmt.Fprintf(&b, "%ds", sec)
+	}
+	return b.String()
+}
+
+// query is one compiled template.
+type query struct {
+	name string
+	tmpl *template.Template
+}
+
+// render executes the template for data.
+func (t query) render(data templateData) (string, error) {
+	var buf bytes.Buffer
+	if err := t.tmpl.Execute(&buf, data); err != nil {
+		return "", fmt.Errorf("%s template: %w", t.name, err)
+	}
+	return buf.String(), nil
+}
+
+// compiledTemplates are Templates, parsed and checked.
+type compiledTemplates struct {
+	requests, errors query
+	// latency is false when no latency is queried.
+	latency                    bool
+	latencyBuckets, latencySum query
+}
+
+// compileTemplates parses and checks t (every problem at once): a zero t
+// means DefaultTemplates.
+func compileTemplates(t Templates) (compiledTemplates, error) {
+	if t == (Templates{}) {
+		t = DefaultTemplates()
+	}
+	var errs []error
+	compile := func(name, text string, required bool) query {
+		if strings.TrimSpace(text) == "" {
+			if required {
+				errs = append(errs, fmt.Errorf("%s template is empty", name))
+			}
+			return query{}
+		}
+		q, err := compileTemplate(name, text)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return q
+	}
+	var c compiledTemplates
+	c.requests = compile("requests", t.Requests, true)
+	c.errors = compile("errors", t.Errors, true)
+	hasBuckets, hasSum := strings.TrimSpace(t.LatencyBuckets) != "", strings.TrimSpace(t.LatencySum) != ""
+	if hasBuckets != hasSum {
+		errs = append(errs, errors.New("latency buckets and latency sum templates must be set together"))
+	}
+	c.latency = hasBuckets && hasSum
+	c.latencyBuckets = compile("latency buckets", t.LatencyBuckets, false)
+	c.latencySum = compile("latency sum", t.LatencySum, false)
+	if err := errors.Join(errs...); err != nil {
+		return compiledTemplates{}, fmt.Errorf("invalid templates: %w", err)
+	}
+	return c, nil
+}
+
+// Sentinels stand for label values while a template is checked: letters
+// only, so escaping leaves them alone, and unlikely in a template's text.
+const (
+	sentinelModel = "PROMOTEzMODELzSENTINEL"
+	sentinelEnv   = "PROMOTEzENVzSENTINEL"
+	sentinelTrack = "PROMOTEzTRACKzSENTINEL"
+)
+
+// compileTemplate parses text and checks it by rendering it: it must name
+// only known fields, render a non-empty query, depend on .Track, and put
+// .Model, .Env and .Track only inside double-quoted strings.
+func compileTemplate(name, text string) (query, error) {
+	tmpl, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return query{}, fmt.Errorf("%s template: %w", name, err)
+	}
+	q := query{name: name, tmpl: tmpl}
+	// The sentinel rendering checks where values land; renderings with
+	// each real track also cover templates that branch on the track.
+	renders := map[string]string{}
+	for _, track := range []string{sentinelTrack, TrackStable, TrackCanary, TrackShadow} {
+		out, err := q.render(templateData{Model: sentinelModel, Env: sentinelEnv, Track: track, Window: "5m"})
+		if err != nil {
+			return query{}, err
+		}
+		if strings.TrimSpace(out) == "" {
+			return query{}, fmt.Errorf("%s template renders an empty query for track %q", name, track)
+		}
+		if field, ok := unquotedSentinel(out); !ok {
+			return query{}, fmt.Errorf("%s template: {{.%s}} must be inside a double-quoted PromQL string (\"...\"), the only place its value is escaped; rendered: %s", name, field, out)
+		}
+		renders[track] = out
+	}
+	if renders[TrackStable] == renders[TrackCanary] {
+		return query{}, fmt.Errorf("%s template does not depend on {{.Track}}: every track would get the same counts", name)
+	}
+	return q, nil
+}
+
+// unquotedSentinel scans a rendered PromQL query and reports the first
+// sentinel found outside a double-quoted string (in a single-quoted or raw
+// string, a comment, or bare), by its field name; ok when there is none.
+func unquotedSentinel(promql string) (field string, ok bool) {
+	sentinels := []struct{ value, field string }{
+		{sentinelModel, "Model"}, {sentinelEnv, "Env"}, {sentinelTrack, "Track"},
+	}
+	// end is the byte that ends the current string or comment; 0 outside.
+	var end byte
+	for i := 0; i < len(promql); i++ {
+		c := promql[i]
+		if end == '"' {
+			switch c {
+			case '\\':
+				i++ // the escaped byte cannot end the string
+			case '"':
+				end = 0
+			}
+			continue
+		}
+		for _, s := range sentinels {
+			if strings.HasPrefix(promql[i:], s.value) {
+				return s.field, false
+			}
+		}
+		switch {
+		case end == 0 && c == '#':
+			end = '\n'
+		case end == 0 && (c == '"' || c == '\'' || c == '`'):
+			end = c
+		case end == '\'' && c == '\\':
+			i++
+		case end != 0 && c == end:
+			end = 0
+		}
+	}
+	return "", true
+}
