@@ -130,7 +130,8 @@ func (s *Service) Delivered(ctx context.Context, d promote.Deployment, commit st
 	if commit == "" {
 		return promote.Errorf(promote.Invalid, "no commit for %s %s in %s", d.Model, d.Version, d.Environment)
 	}
-	return s.update(ctx, func(tx promote.Tx) error {
+	var rollout string
+	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
 		err := tx.SetLiveCommit(d.Model, d.Environment, d.PromotionID, commit)
 		moved := promote.ErrorCode(err) == promote.Conflict
@@ -159,8 +160,27 @@ func (s *Service) Delivered(ctx context.Context, d promote.Deployment, commit st
 		if err := s.transition(tx, &p, promote.EventCommitted, "committed "+shortHash(commit), GitOpsActor, now, nil); err != nil {
 			return err
 		}
+		if s.progressive(p) {
+			rollout = p.ID
+			return nil
+		}
 		return s.transition(tx, &p, promote.EventSucceeded, "", GitOpsActor, now, nil)
 	})
+	if err == nil && rollout != "" && s.cfg.RolloutCue != nil {
+		s.cfg.RolloutCue(rollout)
+	}
+	return err
+}
+
+// progressive reports whether a rollout controller carries p out: its
+// environment rolls out by canary or shadow, and a baseline was live to
+// compare the candidate with.
+func (s *Service) progressive(p promote.Promotion) bool {
+	if !s.cfg.Rollouts || p.Baseline == "" {
+		return false
+	}
+	e, err := s.cfg.Pipeline.Environment(p.Environment)
+	return err == nil && (e.Strategy == "canary" || e.Strategy == "shadow")
 }
 
 // Undeliverable records that d cannot be carried out (its overlay does not

@@ -46,8 +46,14 @@ type Config struct {
 	// transaction that moved a live alias commits: the reconciler's cue.
 	// It must not block.
 	Changed func(model, env string)
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Rollouts says a rollout controller carries out the environments
+	// whose strategy is canary or shadow: there a committed promotion
+	// waits for the controller (StartRollout) instead of succeeding, and
+	// RolloutCue, when set, is told its ID. It needs GitOps.
+	Rollouts   bool
+	RolloutCue func(promotionID string)
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Service is the registry and promotion service.
@@ -69,6 +75,9 @@ func New(store promote.Store, cfg Config) (*Service, error) {
 		if cfg.Gates[e.Name] == nil {
 			return nil, fmt.Errorf("registry: environment %s has no gate", e.Name)
 		}
+	}
+	if cfg.Rollouts && !cfg.GitOps {
+		return nil, fmt.Errorf("registry: rollouts need GitOps: a rollout starts from a committed promotion")
 	}
 	s := &Service{store: store, cfg: cfg, now: cfg.Now, log: cfg.Logger}
 	if s.now == nil {

@@ -1,0 +1,173 @@
+package analysis
+
+import (
+	"math"
+)
+
+// ratioTest is a one-sided, anytime-valid test that events (errors, or
+// requests slower than a threshold) are more frequent per request in the
+// canary than in stable.
+//
+// The model is that of Lindon & Malek (2022), "Anytime-Valid Inference for
+// Multinomial Count Data", Advances in Neural Information Processing
+// Systems 35 (NeurIPS 2022), for time-inhomogeneous Poisson counting
+// processes, which they apply to the errors of software canaries, the
+// setting of Lindon, Sanden & Shirikian (2022), "Rapid Regression Detection
+// in Software Deployments through Sequential Testing", Proc. 28th ACM
+// SIGKDD Conference on Knowledge Discovery and Data Mining (KDD '22): each
+// track's events arrive at its request rate times a per-request event rate
+// that may change over time in any way, but by the same factor in both
+// tracks, and the canary's rate is ρ times stable's. Given the e events of
+// an interval in which a share w of the requests went to the canary, the
+// canary's share x of them is then Binomial(e, θ) with
+//
+//	θ(ρ) = wρ / (wρ + 1 - w),
+//
+// which is w under H0 (ρ = 1): the unknown, time-varying event rate drops
+// out. For one alternative ρ the likelihood ratio of the interval is
+//
+//	LR(ρ) = θ(ρ)^x (1-θ(ρ))^(e-x) / (w^x (1-w)^(e-x)) = ρ^x / (1 + w(ρ-1))^e,
+//
+// and the product of the intervals' ratios is a nonnegative martingale
+// under ρ = 1. It is a supermartingale under ρ < 1 too: if the canary's
+// true share is θ₀, E[LR(ρ)] = (θ₀ θ(ρ)/w + (1-θ₀)(1-θ(ρ))/(1-w))^e, which
+// increases with θ₀ when ρ > 1 and is 1 at θ₀ = w. Mixing over ρ with
+// prior weights π_k,
+//
+//	M_t = Σ_k π_k Π_{intervals ≤ t} LR_i(ρ_k),
+//
+// keeps that property (Robbins 1970, "Statistical methods related to the
+// law of the iterated logarithm", Ann. Math. Statist. 41(5)), and Ville's
+// inequality (Ville 1939, "Étude critique de la notion de collectif",
+// Gauthier-Villars) bounds the probability that M_t ever reaches 1/α by α,
+// however often it is looked at. The always-valid p-value is
+// p_t = min(1, 1/max_{s≤t} M_s) (Johari, Koomen, Pekelis & Walsh 2022,
+// "Always Valid Inference: Continuous Monitoring of A/B Tests", Operations
+// Research 70(3)).
+//
+// With independent requests rather than Poisson arrivals the canary's share
+// of an interval's events is hypergeometric rather than binomial; since
+// ρ^x is convex, its expectation is then no larger (Hoeffding 1963,
+// "Probability inequalities for sums of bounded random variables", JASA
+// 58(301), Theorem 4), so M_t stays a supermartingale.
+//
+// A discrete mixture over ρ, rather than a conjugate mixture over θ as in
+// Lindon & Malek, keeps the ratio exact when w changes from one interval
+// to the next, as it does when the rollout steps its weight.
+type ratioTest struct {
+	rho       []float64 // the alternatives ρ_k > 1
+	logRho    []float64 // ln ρ_k
+	logPrior  []float64 // ln π_k, Σ π_k = 1
+	logLR     []float64 // ln Π_i LR_i(ρ_k) so far
+	logE      float64   // ln M_t
+	logMaxE   float64   // ln max_{s≤t} M_s, ≥ 0
+	canary    float64   // canary events counted
+	stable    float64   // stable events counted
+	canaryReq float64   // canary requests counted
+	stableReq float64   // stable requests counted
+}
+
+// newRatioTest returns a test mixing over rho with equal weights.
+func newRatioTest(rho []float64) *ratioTest {
+	t := &ratioTest{
+		rho:      rho,
+		logRho:   make([]float64, len(rho)),
+		logPrior: make([]float64, len(rho)),
+		logLR:    make([]float64, len(rho)),
+	}
+	for k, r := range rho {
+		t.logRho[k] = math.Log(r)
+		t.logPrior[k] = -math.Log(float64(len(rho)))
+	}
+	return t
+}
+
+// geometricGrid returns n ratios spaced evenly in log scale from lo to hi.
+func geometricGrid(lo, hi float64, n int) []float64 {
+	g := make([]float64, n)
+	for k := range g {
+		f := 0.0
+		if n > 1 {
+			f = float64(k) / float64(n-1)
+		}
+		g[k] = math.Exp(math.Log(lo) + f*(math.Log(hi)-math.Log(lo)))
+	}
+	return g
+}
+
+// update adds one interval: xc events among nc canary requests and xs
+// events among ns stable requests. An interval without requests in either
+// track, or without events, leaves the likelihood ratios unchanged.
+func (t *ratioTest) update(xc, xs, nc, ns float64) {
+	t.canary += xc
+	t.stable += xs
+	t.canaryReq += nc
+	t.stableReq += ns
+	e := xc + xs
+	if nc+ns <= 0 || e <= 0 {
+		return
+	}
+	w := nc / (nc + ns)
+	for k, r := range t.rho {
+		t.logLR[k] += xc*t.logRho[k] - e*math.Log1p(w*(r-1))
+	}
+	t.logE = t.logMixture()
+	t.logMaxE = max(t.logMaxE, t.logE)
+}
+
+// logMixture returns ln M_t, computed as a log-sum-exp so that it neither
+// overflows nor underflows.
+func (t *ratioTest) logMixture() float64 {
+	m := math.Inf(-1)
+	for k := range t.logLR {
+		m = max(m, t.logPrior[k]+t.logLR[k])
+	}
+	if math.IsInf(m, -1) {
+		return m
+	}
+	s := 0.0
+	for k := range t.logLR {
+		s += math.Exp(t.logPrior[k] + t.logLR[k] - m)
+	}
+	return m + math.Log(s)
+}
+
+// pValue returns the always-valid p-value min(1, 1/max_{s≤t} M_s).
+func (t *ratioTest) pValue() float64 {
+	return math.Exp(-t.logMaxE)
+}
+
+// SPRTBound returns the least expected number of observations (requests)
+// with which a sequential test tells an event (error) probability p1 from
+// p0 with type-I error alpha and type-II error beta, when it is p1:
+//
+//	E₁[N] ≥ [(1-β) ln((1-β)/α) + β ln(β/(1-α))] / KL(p1 ‖ p0),
+//	KL(p1 ‖ p0) = p1 ln(p1/p0) + (1-p1) ln((1-p1)/(1-p0)).
+//
+// It is Wald's approximation of the expected sample size of the sequential
+// probability ratio test of the simple hypotheses p0 against p1, which
+// neglects the overshoot of the boundaries, and a lower bound for every
+// test with those error probabilities (Wald 1945, "Sequential tests of
+// statistical hypotheses", Ann. Math. Statist. 16(2); Wald & Wolfowitz
+// 1948, "Optimum character of the sequential probability ratio test", Ann.
+// Math. Statist. 19(3)). The bound knows p0 exactly, which a comparison of
+// canary against stable does not.
+//
+// It returns 0 when alpha + beta ≥ 1, which a test ignoring the data
+// achieves, and NaN when p0 or p1 is outside (0, 1), they are equal, or
+// alpha or beta is outside [0, 1) (alpha must be positive).
+func SPRTBound(p0, p1, alpha, beta float64) float64 {
+	in := func(x float64) bool { return x > 0 && x < 1 }
+	if !in(p0) || !in(p1) || p0 == p1 || !in(alpha) || !(beta >= 0 && beta < 1) {
+		return math.NaN()
+	}
+	if alpha+beta >= 1 {
+		return 0
+	}
+	num := (1 - beta) * math.Log((1-beta)/alpha)
+	if beta > 0 {
+		num += beta * math.Log(beta/(1-alpha))
+	}
+	kl := p1*math.Log(p1/p0) + (1-p1)*math.Log((1-p1)/(1-p0))
+	return num / kl
+}

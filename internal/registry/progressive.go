@@ -1,0 +1,135 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// RolloutActor is the actor of the rollout controller's records and
+// automatic rollbacks.
+var RolloutActor = promote.Principal{Name: "rollout", Role: promote.RoleApprover}
+
+// PendingRollouts lists the committed promotions that wait for the rollout
+// controller, oldest first.
+func (s *Service) PendingRollouts(ctx context.Context) ([]promote.Promotion, error) {
+	var out []promote.Promotion
+	err := s.store.View(ctx, func(tx promote.Tx) error {
+		list, err := tx.Promotions(promote.PromotionFilter{States: []promote.State{promote.StateCommitted}, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for i := len(list) - 1; i >= 0; i-- {
+			if s.progressive(list[i]) {
+				out = append(out, list[i])
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ActiveRollouts lists the rollouts that hold their environment's traffic.
+func (s *Service) ActiveRollouts(ctx context.Context) ([]promote.Rollout, error) {
+	var out []promote.Rollout
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		out, err = tx.Rollouts(promote.RolloutFilter{ActiveOnly: true, Limit: 1000})
+		return err
+	})
+	return out, err
+}
+
+// Rollout returns a promotion's rollout.
+func (s *Service) Rollout(ctx context.Context, promotionID string) (promote.Rollout, error) {
+	var out promote.Rollout
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		out, err = tx.Rollout(promotionID)
+		return err
+	})
+	return out, err
+}
+
+// StartRollout begins the rollout of a committed promotion: the promotion
+// is rolling out, and the rollout is stored at its first step with the
+// candidate at weight 0 against the promotion's baseline as stable.
+func (s *Service) StartRollout(ctx context.Context, promotionID string) (promote.Rollout, error) {
+	var r promote.Rollout
+	err := s.update(ctx, func(tx promote.Tx) error {
+		now := s.clock()
+		p, err := tx.Promotion(promotionID)
+		if err != nil {
+			return err
+		}
+		if p.State != promote.StateCommitted || !s.progressive(p) {
+			return promote.Errorf(promote.Conflict, "promotion %s is %s; only a committed promotion to a canary or shadow environment rolls out", p.ID, p.State)
+		}
+		e, _ := s.cfg.Pipeline.Environment(p.Environment)
+		r = promote.Rollout{PromotionID: p.ID, Model: p.Model, Version: p.Version, Environment: p.Environment, Stable: p.Baseline,
+			Strategy: e.Strategy, State: promote.RolloutRunning, StartedAt: now, StepStartedAt: now, UpdatedAt: now}
+		if err := s.transition(tx, &p, promote.EventRolloutStarted, "", RolloutActor.Name, now, nil); err != nil {
+			return err
+		}
+		if err := tx.SaveRollout(r); err != nil {
+			return err
+		}
+		return audit(tx, promote.AuditEvent{Time: now, Actor: RolloutActor.Name, Action: promote.ActionRolloutStarted, Model: p.Model,
+			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(r.State),
+			Reasons: reasonsJSON(fmt.Sprintf("%s of %s against stable %s", e.Strategy, p.Version, p.Baseline))})
+	})
+	return r, err
+}
+
+// RecordRollout stores a later state of a running or paused rollout (a
+// step, a pause) with what happened, audited with the analysis's verdict.
+func (s *Service) RecordRollout(ctx context.Context, r promote.Rollout, what string) error {
+	if !r.State.Active() && r.State != promote.RolloutRolledBack {
+		return promote.Errorf(promote.Invalid, "record a rollout in state %s: finish it instead", r.State)
+	}
+	return s.update(ctx, func(tx promote.Tx) error {
+		r.UpdatedAt = s.clock()
+		if err := tx.SaveRollout(r); err != nil {
+			return err
+		}
+		return audit(tx, promote.AuditEvent{Time: r.UpdatedAt, Actor: RolloutActor.Name, Action: promote.ActionRolloutStep, Model: r.Model,
+			Version: r.Version, Environment: r.Environment, PromotionID: r.PromotionID, Decision: what, Reasons: verdictReasons(r)})
+	})
+}
+
+// FinishRollout ends a rollout whose candidate took all the traffic: the
+// rollout and its promotion succeed.
+func (s *Service) FinishRollout(ctx context.Context, r promote.Rollout, reason string) error {
+	return s.update(ctx, func(tx promote.Tx) error {
+		now := s.clock()
+		p, err := tx.Promotion(r.PromotionID)
+		if err != nil {
+			return err
+		}
+		if p.State != promote.StateRollingOut {
+			return promote.Errorf(promote.Conflict, "promotion %s is %s, not rolling out", p.ID, p.State)
+		}
+		r.State, r.Reason, r.UpdatedAt = promote.RolloutSucceeded, reason, now
+		if err := tx.SaveRollout(r); err != nil {
+			return err
+		}
+		if err := audit(tx, promote.AuditEvent{Time: now, Actor: RolloutActor.Name, Action: promote.ActionRolloutFinished, Model: r.Model,
+			Version: r.Version, Environment: r.Environment, PromotionID: r.PromotionID, Digest: p.Digest, Decision: string(r.State),
+			Reasons: verdictReasons(r)}); err != nil {
+			return err
+		}
+		return s.transition(tx, &p, promote.EventSucceeded, reason, RolloutActor.Name, now, nil)
+	})
+}
+
+// verdictReasons is the audit record of a rollout's state: its step,
+// weight and reason, and the analysis's verdict, the evidence.
+func verdictReasons(r promote.Rollout) json.RawMessage {
+	raw, _ := json.Marshal(struct {
+		Step    int             `json:"step"`
+		Weight  float64         `json:"weight"`
+		Reason  string          `json:"reason,omitempty"`
+		Verdict json.RawMessage `json:"verdict,omitempty"`
+	}{r.Step, r.Weight, r.Reason, r.Verdict})
+	return raw
+}
