@@ -16,6 +16,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/cli"
 	"github.com/promote-ml/promote/internal/gitops"
+	"github.com/promote-ml/promote/internal/gittest"
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
@@ -65,43 +66,16 @@ func scaffold(tb testing.TB) string {
 	return dir
 }
 
-// runGit runs the git CLI in dir, away from the user's configuration, and
-// returns its standard output without the final new line.
 func runGit(tb testing.TB, dir string, args ...string) string {
 	tb.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Seed", "GIT_AUTHOR_EMAIL=seed@example.com",
-		"GIT_COMMITTER_NAME=Seed", "GIT_COMMITTER_EMAIL=seed@example.com")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return strings.TrimSuffix(string(out), "\n")
+	return gittest.Run(tb, dir, args...)
 }
 
 // newRemote returns a local bare repository whose main branch holds one
 // commit: the scaffolded repository.
 func newRemote(tb testing.TB) string {
 	tb.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		tb.Skip("the git CLI is not installed")
-	}
-	root := tb.TempDir()
-	bare := filepath.Join(root, "gitops.git")
-	runGit(tb, root, "init", "-q", "--bare", "-b", "main", bare)
-	seed := filepath.Join(root, "seed")
-	runGit(tb, root, "init", "-q", "-b", "main", seed)
-	if _, err := overlay.Scaffold(seed, overlay.ScaffoldOptions{}); err != nil {
-		tb.Fatalf("Scaffold: %v", err)
-	}
-	runGit(tb, seed, "add", "-A")
-	runGit(tb, seed, "commit", "-q", "-m", "scaffold the GitOps repository")
-	runGit(tb, seed, "push", "-q", bare, "main")
-	return bare
+	return gittest.Remote(tb, nil)
 }
 
 // newWriter returns a writer that pushes to remote's main branch, with a

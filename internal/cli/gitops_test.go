@@ -12,21 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// gitCLI runs the git CLI in dir, away from the user's configuration.
-func gitCLI(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Seed", "GIT_AUTHOR_EMAIL=seed@example.com", "GIT_COMMITTER_NAME=Seed", "GIT_COMMITTER_EMAIL=seed@example.com")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+	"github.com/promote-ml/promote/internal/gittest"
+)
 
 // gitopsRemote scaffolds a repository with promote init, pushes it as the
 // first commit of a bare repository at bare, and returns the scaffold's
@@ -40,11 +28,11 @@ func gitopsRemote(t *testing.T, bare string) string {
 	if code, _, errOut := run(t, "", "init", repo); code != ExitOK {
 		t.Fatalf("init: exit %d: %s", code, errOut)
 	}
-	gitCLI(t, repo, "init", "-q", "-b", "main")
-	gitCLI(t, repo, "add", "-A")
-	gitCLI(t, repo, "commit", "-q", "-m", "promote init")
-	gitCLI(t, filepath.Dir(bare), "init", "-q", "--bare", "-b", "main", bare)
-	gitCLI(t, repo, "push", "-q", bare, "main")
+	gittest.Run(t, repo, "init", "-q", "-b", "main")
+	gittest.Run(t, repo, "add", "-A")
+	gittest.Run(t, repo, "commit", "-q", "-m", "promote init")
+	gittest.Run(t, filepath.Dir(bare), "init", "-q", "--bare", "-b", "main", bare)
+	gittest.Run(t, repo, "push", "-q", bare, "main")
 	return repo
 }
 
@@ -99,7 +87,7 @@ func TestServeGitOps(t *testing.T) {
 	server, serveErr := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", art,
 		"--gitops-remote", bare, "--gitops-interval", "1h", "--agent-addr", agentAddr, "--agent-endpoints", endpoints, "--agent-interval", "50ms")
 	cli, must := clientOf(t, server)
-	start := gitCLI(t, bare, "rev-parse", "main")
+	start := gittest.Run(t, bare, "rev-parse", "main")
 
 	// served waits until the agent serves dev's credit-risk from version.
 	served := func(version string) {
@@ -119,7 +107,7 @@ func TestServeGitOps(t *testing.T) {
 		var head string
 		waitFor(t, 20*time.Second, "the commit of version "+version, func() (bool, string) {
 			out := must(0, ci, "status", "credit-risk", "-o", "json")
-			head = gitCLI(t, bare, "rev-parse", "main")
+			head = gittest.Run(t, bare, "rev-parse", "main")
 			return strings.Contains(out, `"commit": "`+head+`"`) && strings.Contains(out, `"version": "`+version+`"`), out
 		})
 		return head
@@ -134,7 +122,7 @@ func TestServeGitOps(t *testing.T) {
 			t.Fatalf("request %s to dev: %s", v, out)
 		}
 		head := committed(v)
-		trailers := gitCLI(t, bare, "log", "-1", "--format=%(trailers:only,unfold)", head)
+		trailers := gittest.Run(t, bare, "log", "-1", "--format=%(trailers:only,unfold)", head)
 		for _, want := range []string{"Model: credit-risk", "Version: " + v, "Environment: dev", "Gate: allowed"} {
 			if !strings.Contains(trailers, want) {
 				t.Errorf("commit of %s lacks trailer %q:\n%s", v, want, trailers)
@@ -142,7 +130,7 @@ func TestServeGitOps(t *testing.T) {
 		}
 		served(v)
 	}
-	if got := gitCLI(t, bare, "rev-list", "--count", start+"..main"); got != "2" {
+	if got := gittest.Run(t, bare, "rev-list", "--count", start+"..main"); got != "2" {
 		t.Errorf("%s commits for two promotions, want 2", got)
 	}
 
@@ -151,17 +139,17 @@ func TestServeGitOps(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "2 → 1") || !strings.Contains(errOut, "committed ") {
 		t.Fatalf("rollback: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	head := gitCLI(t, bare, "rev-parse", "main")
+	head := gittest.Run(t, bare, "rev-parse", "main")
 	if !strings.Contains(out, head) {
 		t.Errorf("rollback printed %q, want the commit %s", out, head)
 	}
-	trailers := gitCLI(t, bare, "log", "-1", "--format=%(trailers:only,unfold)", "main")
+	trailers := gittest.Run(t, bare, "log", "-1", "--format=%(trailers:only,unfold)", "main")
 	for _, want := range []string{"Version: 1", "Digest: " + d1, "Rollback-Of: 2", "Reason: scores drift on thin files"} {
 		if !strings.Contains(trailers, want) {
 			t.Errorf("rollback commit lacks %q:\n%s", want, trailers)
 		}
 	}
-	if got := gitCLI(t, bare, "rev-list", "--count", start+"..main"); got != "3" {
+	if got := gittest.Run(t, bare, "rev-list", "--count", start+"..main"); got != "3" {
 		t.Errorf("%s commits after the rollback, want 3", got)
 	}
 	served("1")
@@ -186,7 +174,7 @@ func TestServeGitOps(t *testing.T) {
 	if code, _, errOut := cli(ci, "rollback", "credit-risk", "--env", "dev", "--to", "2", "--reason", "x"); code == 0 || !strings.Contains(errOut, "approver role") {
 		t.Errorf("rollback by a submitter: exit %d, %s", code, errOut)
 	}
-	if got := gitCLI(t, bare, "rev-list", "--count", start+"..main"); got != "3" {
+	if got := gittest.Run(t, bare, "rev-list", "--count", start+"..main"); got != "3" {
 		t.Errorf("%s commits after refused rollbacks, want still 3", got)
 	}
 	if out := must(0, ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
@@ -283,19 +271,19 @@ func TestServeGitOpsRepairsAfterKill(t *testing.T) {
 	first.kill(t)
 
 	// The remote appears; a new server starts on the same data.
-	gitCLI(t, repo, "init", "-q", "-b", "main")
-	gitCLI(t, repo, "add", "-A")
-	gitCLI(t, repo, "commit", "-q", "-m", "promote init")
-	gitCLI(t, dir, "init", "-q", "--bare", "-b", "main", bare)
-	gitCLI(t, repo, "push", "-q", bare, "main")
-	start := gitCLI(t, bare, "rev-parse", "main")
+	gittest.Run(t, repo, "init", "-q", "-b", "main")
+	gittest.Run(t, repo, "add", "-A")
+	gittest.Run(t, repo, "commit", "-q", "-m", "promote init")
+	gittest.Run(t, dir, "init", "-q", "--bare", "-b", "main", bare)
+	gittest.Run(t, repo, "push", "-q", bare, "main")
+	start := gittest.Run(t, bare, "rev-parse", "main")
 	second, server := serve()
 	_, must = clientOf(t, server)
 	waitFor(t, 20*time.Second, "the restarted server to commit", func() (bool, string) {
 		out := must(0, ci, "promotions", "list", "--model", "credit-risk", "-o", "json")
 		return strings.Contains(out, `"state": "succeeded"`), out + second.stderr.String()
 	})
-	if got := gitCLI(t, bare, "rev-list", "--count", start+"..main"); got != "1" {
+	if got := gittest.Run(t, bare, "rev-list", "--count", start+"..main"); got != "1" {
 		t.Fatalf("%s commits after the restart, want 1", got)
 	}
 
@@ -307,10 +295,10 @@ func TestServeGitOpsRepairsAfterKill(t *testing.T) {
 	must(0, ci, "versions", "register", "credit-risk", "2", "--artifact", p2, "--metrics", metrics)
 	must(0, ci, "request", "credit-risk", "2", "--to", "dev")
 	waitFor(t, 20*time.Second, "the commit of version 2", func() (bool, string) {
-		got := gitCLI(t, bare, "log", "-1", "--format=%s", "main")
+		got := gittest.Run(t, bare, "log", "-1", "--format=%s", "main")
 		return got == "promote credit-risk 2 to dev", got
 	})
-	if got := gitCLI(t, bare, "rev-list", "--count", start+"..main"); got != "2" {
+	if got := gittest.Run(t, bare, "rev-list", "--count", start+"..main"); got != "2" {
 		t.Errorf("%s commits after two promotions and two kills, want 2", got)
 	}
 	if out := must(0, ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {

@@ -1,7 +1,6 @@
 package gitops
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,58 +14,28 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/promote-ml/promote/internal/gittest"
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/promote"
 )
 
 var testNow = time.Date(2026, 5, 4, 12, 30, 0, 0, time.UTC)
 
-// runGit runs the git CLI in dir, away from the user's configuration, and
-// returns its standard output without the final new line.
 func runGit(t testing.TB, dir string, args ...string) string {
 	t.Helper()
-	return runGitInput(t, dir, "", args...)
+	return gittest.Run(t, dir, args...)
 }
 
 func runGitInput(t testing.TB, dir, stdin string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Seed", "GIT_AUTHOR_EMAIL=seed@example.com",
-		"GIT_COMMITTER_NAME=Seed", "GIT_COMMITTER_EMAIL=seed@example.com")
-	cmd.Stdin = strings.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return strings.TrimSuffix(string(out), "\n")
+	return gittest.RunInput(t, dir, stdin, args...)
 }
 
 // newRemote returns a bare repository whose main branch holds the
 // scaffolded example repository, after mutate (when not nil) changed it.
 func newRemote(t *testing.T, mutate func(dir string)) string {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("the git CLI is not installed")
-	}
-	root := t.TempDir()
-	bare := filepath.Join(root, "gitops.git")
-	runGit(t, root, "init", "-q", "--bare", "-b", "main", bare)
-	seed := filepath.Join(root, "seed")
-	runGit(t, root, "init", "-q", "-b", "main", seed)
-	if _, err := overlay.Scaffold(seed, overlay.ScaffoldOptions{}); err != nil {
-		t.Fatalf("Scaffold: %v", err)
-	}
-	if mutate != nil {
-		mutate(seed)
-	}
-	runGit(t, seed, "add", "-A")
-	runGit(t, seed, "commit", "-q", "-m", "scaffold the GitOps repository")
-	runGit(t, seed, "push", "-q", bare, "main")
-	return bare
+	return gittest.Remote(t, mutate)
 }
 
 func newWriter(t *testing.T, remote string, configure func(*Config)) *Writer {

@@ -1,0 +1,66 @@
+// Package gittest sets up real Git repositories for tests: the git CLI run
+// away from the user's configuration, and a bare repository, the GitOps
+// remote, whose main branch holds the repository promote init writes.
+package gittest
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/promote-ml/promote/internal/overlay"
+)
+
+// Run runs the git CLI in dir, away from the user's configuration, as
+// "Seed <seed@example.com>", and returns its standard output without the
+// final new line. A failure fails the test with git's standard error.
+func Run(tb testing.TB, dir string, args ...string) string {
+	tb.Helper()
+	return RunInput(tb, dir, "", args...)
+}
+
+// RunInput is Run with stdin as git's standard input.
+func RunInput(tb testing.TB, dir, stdin string, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=Seed", "GIT_AUTHOR_EMAIL=seed@example.com",
+		"GIT_COMMITTER_NAME=Seed", "GIT_COMMITTER_EMAIL=seed@example.com")
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return strings.TrimSuffix(string(out), "\n")
+}
+
+// Remote returns a bare repository, in a new temporary directory, whose
+// main branch holds one commit: the scaffold of promote init, after mutate
+// (when not nil) changed it. It skips the test without the git CLI.
+func Remote(tb testing.TB, mutate func(dir string)) string {
+	tb.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		tb.Skip("the git CLI is not installed")
+	}
+	root := tb.TempDir()
+	bare := filepath.Join(root, "gitops.git")
+	Run(tb, root, "init", "-q", "--bare", "-b", "main", bare)
+	seed := filepath.Join(root, "seed")
+	Run(tb, root, "init", "-q", "-b", "main", seed)
+	if _, err := overlay.Scaffold(seed, overlay.ScaffoldOptions{}); err != nil {
+		tb.Fatalf("Scaffold: %v", err)
+	}
+	if mutate != nil {
+		mutate(seed)
+	}
+	Run(tb, seed, "add", "-A")
+	Run(tb, seed, "commit", "-q", "-m", "scaffold the GitOps repository")
+	Run(tb, seed, "push", "-q", bare, "main")
+	return bare
+}

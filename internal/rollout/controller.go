@@ -1,0 +1,446 @@
+// Package rollout carries out progressive delivery: once a promotion to a
+// canary or shadow environment is committed to Git, the Controller moves
+// the environment's traffic to the candidate step by step (for example 10%
+// → 50% → 100%, each step held for a minimum time and number of requests),
+// while the canary analysis (package analysis) compares the candidate with
+// the stable version on every tick. When the analysis finds the candidate
+// worse, or an SLO guard breaks, the candidate's weight goes to 0 at once
+// and the registry rolls the environment back: the live alias returns to
+// the stable version, the candidate is put on hold there, and the GitOps
+// reconciler commits the rollback. When the last step completes, the
+// rollout and its promotion succeed.
+//
+// The rollout's state (step, weight, times, last verdict) is stored at
+// every step, so a restarted controller resumes each rollout at its step.
+// The analysis starts afresh from the resumption: a new sequential test,
+// whose type-I guarantee holds from then on. When the controller cannot
+// judge (the metric source failed past its error budget, or had no data
+// past its limit, and the policy does not say to roll back then), it
+// returns all traffic to stable and pauses the rollout for a person.
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/promote-ml/promote/internal/analysis"
+	"github.com/promote-ml/promote/internal/metrics"
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/promote"
+)
+
+// Registry is what the controller needs of the registry
+// (registry.Service).
+type Registry interface {
+	PendingRollouts(ctx context.Context) ([]promote.Promotion, error)
+	ActiveRollouts(ctx context.Context) ([]promote.Rollout, error)
+	Rollout(ctx context.Context, promotionID string) (promote.Rollout, error)
+	StartRollout(ctx context.Context, promotionID string) (promote.Rollout, error)
+	RecordRollout(ctx context.Context, r promote.Rollout, what string) error
+	FinishRollout(ctx context.Context, r promote.Rollout, reason string) error
+	Rollback(ctx context.Context, who promote.Principal, req registry.RollbackRequest) (registry.RollbackView, error)
+}
+
+// Traffic divides an environment's traffic between the stable version and
+// the candidate: the local agent's splitters, or Argo Rollouts or Gateway
+// API weights in a cluster.
+type Traffic interface {
+	// SetWeight gives the candidate of model in env the share weight of
+	// the traffic, from 0 to 1.
+	SetWeight(ctx context.Context, model, env string, weight float64) error
+	// SetShadow mirrors the share of requests to the candidate, which
+	// answers none of them (0 stops the mirror).
+	SetShadow(ctx context.Context, model, env string, share float64) error
+}
+
+// Metrics reads a track's counts since a moment (metrics.Poller).
+type Metrics interface {
+	Read(ctx context.Context, q metrics.Query) metrics.Reading
+}
+
+// The tracks the analysis compares.
+const (
+	trackStable = "stable"
+	trackCanary = "canary"
+	trackShadow = "shadow"
+)
+
+// DefaultInterval is how often the controller judges each rollout when
+// the policy's analysis names no interval.
+const DefaultInterval = 10 * time.Second
+
+// Config configures a Controller.
+type Config struct {
+	Registry Registry
+	Traffic  Traffic
+	Metrics  Metrics
+	// Plans are the policies' rollout sections, by environment.
+	Plans map[string]*policy.Rollout
+	// Interval is how often Run ticks (DefaultInterval); each rollout is
+	// judged at every tick.
+	Interval time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Controller runs the rollouts of every environment.
+type Controller struct {
+	cfg Config
+	log *slog.Logger
+
+	mu   sync.Mutex
+	runs map[string]*run // by promotion ID
+	kick chan struct{}
+}
+
+// run is what the controller keeps in memory about one rollout: the
+// analysis, and the counts at which the current step began.
+type run struct {
+	since       time.Time // what the analysis counts from
+	an          *analysis.Analyzer
+	stepCanary  float64 // canary requests counted when the step began
+	lastCanary  float64
+	lastVerdict *analysis.Verdict
+}
+
+// New returns a controller; it does nothing until Run or Tick.
+func New(cfg Config) (*Controller, error) {
+	var errs []error
+	if cfg.Registry == nil {
+		errs = append(errs, errors.New("no registry"))
+	}
+	if cfg.Traffic == nil {
+		errs = append(errs, errors.New("no traffic setter"))
+	}
+	if cfg.Metrics == nil {
+		errs = append(errs, errors.New("no metrics reader"))
+	}
+	for env, p := range cfg.Plans {
+		if p == nil || (p.Strategy == policy.StrategyCanary && len(p.Steps) == 0) {
+			errs = append(errs, fmt.Errorf("environment %s: a canary plan needs steps", env))
+			continue
+		}
+		for _, slo := range p.Analysis.SLOs {
+			if (slo.Metric != "error_rate" && slo.Metric != "latency_p95_ms") || (slo.Threshold.Op != policy.OpLE && slo.Threshold.Op != policy.OpLT) {
+				errs = append(errs, fmt.Errorf("environment %s: SLO %s %s: a rollout guards error_rate and latency_p95_ms with <= or <", env, slo.Metric, slo.Threshold))
+			}
+		}
+	}
+	if cfg.Interval < 0 {
+		errs = append(errs, fmt.Errorf("interval %s is negative", cfg.Interval))
+	}
+	if len(errs) > 0 {
+		return nil, promote.Errorf(promote.Invalid, "rollout controller: %v", errors.Join(errs...))
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Controller{cfg: cfg, log: cfg.Logger, runs: map[string]*run{}, kick: make(chan struct{}, 1)}, nil
+}
+
+// Trigger asks Run for a tick soon (a promotion was committed); it never
+// blocks.
+func (c *Controller) Trigger() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run ticks every Interval and on Trigger until ctx ends. Errors are
+// logged; the next tick tries again.
+func (c *Controller) Run(ctx context.Context) error {
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := c.Tick(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("rollout: tick", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-c.kick:
+		}
+	}
+}
+
+// Tick starts the rollouts of newly committed promotions and judges every
+// active rollout once.
+func (c *Controller) Tick(ctx context.Context) error {
+	var errs []error
+	pending, err := c.cfg.Registry.PendingRollouts(ctx)
+	if err != nil {
+		return fmt.Errorf("read pending rollouts: %w", err)
+	}
+	for _, p := range pending {
+		if err := c.start(ctx, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	active, err := c.cfg.Registry.ActiveRollouts(ctx)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("read active rollouts: %w", err))...)
+	}
+	for _, r := range active {
+		if err := c.step(ctx, r); err != nil {
+			errs = append(errs, fmt.Errorf("rollout of %s %s in %s: %w", r.Model, r.Version, r.Environment, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Controller) plan(env string) (*policy.Rollout, error) {
+	p := c.cfg.Plans[env]
+	if p == nil {
+		return nil, fmt.Errorf("environment %s has no rollout plan in its policy", env)
+	}
+	return p, nil
+}
+
+// start begins a committed promotion's rollout at its first step.
+func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
+	plan, err := c.plan(p.Environment)
+	if err != nil {
+		return err
+	}
+	r, err := c.cfg.Registry.StartRollout(ctx, p.ID)
+	if err != nil {
+		return fmt.Errorf("start the rollout of %s: %w", p.ID, err)
+	}
+	switch plan.Strategy {
+	case policy.StrategyShadow:
+		share := 1.0
+		if plan.Shadow != nil && plan.Shadow.Percent > 0 {
+			share = float64(plan.Shadow.Percent) / 100
+		}
+		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, share); err != nil {
+			return c.cannotJudge(ctx, r, fmt.Sprintf("mirroring traffic failed: %v", err))
+		}
+	default:
+		r.Weight = float64(plan.Steps[0].Weight) / 100
+		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, r.Weight); err != nil {
+			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
+		}
+	}
+	c.log.Info("rollout: started", c.attrs(r)...)
+	return c.cfg.Registry.RecordRollout(ctx, r, stepWords(r))
+}
+
+func stepWords(r promote.Rollout) string {
+	if r.Strategy == policy.StrategyShadow {
+		return "shadow"
+	}
+	return fmt.Sprintf("step %d: weight %g%%", r.Step+1, r.Weight*100)
+}
+
+// runOf returns the in-memory state of a rollout, creating it (a start or
+// a resumption after a restart) with a fresh analysis from now.
+func (c *Controller) runOf(r promote.Rollout, plan *policy.Rollout) (*run, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ru, ok := c.runs[r.PromotionID]; ok {
+		return ru, nil
+	}
+	an, err := analysis.New(analysisConfig(plan))
+	if err != nil {
+		return nil, err
+	}
+	ru := &run{since: c.cfg.Now(), an: an, stepCanary: -1}
+	c.runs[r.PromotionID] = ru
+	return ru, nil
+}
+
+func (c *Controller) forget(id string) {
+	c.mu.Lock()
+	delete(c.runs, id)
+	c.mu.Unlock()
+}
+
+// analysisConfig maps a policy's analysis section onto the analysis.
+func analysisConfig(plan *policy.Rollout) analysis.Config {
+	cfg := analysis.Config{Alpha: plan.Analysis.Alpha}
+	for _, slo := range plan.Analysis.SLOs {
+		switch slo.Metric {
+		case "error_rate":
+			cfg.MaxErrorRate = slo.Threshold.Value
+		case "latency_p95_ms":
+			cfg.MaxLatencyP95 = time.Duration(slo.Threshold.Value * float64(time.Millisecond))
+		}
+	}
+	return cfg
+}
+
+// step judges one active rollout and moves it on.
+func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
+	plan, err := c.plan(r.Environment)
+	if err != nil {
+		return err
+	}
+	if r.State == promote.RolloutPaused {
+		return nil
+	}
+	ru, err := c.runOf(r, plan)
+	if err != nil {
+		return err
+	}
+	candidate := trackCanary
+	if r.Strategy == policy.StrategyShadow {
+		candidate = trackShadow
+	}
+	stable := c.cfg.Metrics.Read(ctx, metrics.Query{Model: r.Model, Env: r.Environment, Track: trackStable, Since: ru.since})
+	canary := c.cfg.Metrics.Read(ctx, metrics.Query{Model: r.Model, Env: r.Environment, Track: candidate, Since: ru.since})
+	for _, rd := range []metrics.Reading{stable, canary} {
+		switch rd.Status {
+		case metrics.StatusFailed:
+			if slices.Contains(plan.Rollback.When, "query_errors") {
+				return c.rollBack(ctx, r, plan, "the metric source kept failing: "+errText(rd.Err), nil)
+			}
+			return c.cannotJudge(ctx, r, "the metric source kept failing: "+errText(rd.Err))
+		case metrics.StatusNoData:
+			if slices.Contains(plan.Rollback.When, "no_data") {
+				return c.rollBack(ctx, r, plan, "no metric data past the limit", nil)
+			}
+			return c.cannotJudge(ctx, r, "no metric data past the limit: "+errText(rd.Err))
+		case metrics.StatusWaiting, metrics.StatusRetrying:
+			return nil // inconclusive: judge at the next tick
+		}
+	}
+	v := ru.an.Observe(analysis.Observation{At: c.cfg.Now(), Stable: stable.Counts, Canary: canary.Counts})
+	ru.lastVerdict = &v
+	ru.lastCanary = canary.Counts.Requests
+	if ru.stepCanary < 0 {
+		ru.stepCanary = canary.Counts.Requests
+	}
+	raw, _ := json.Marshal(v)
+	r.Verdict = raw
+	switch v.Decision {
+	case analysis.Fail:
+		return c.rollBack(ctx, r, plan, "the canary analysis failed: "+v.Reason, &v)
+	case analysis.Inconclusive:
+		return nil
+	}
+	now := c.cfg.Now()
+	if r.Strategy == policy.StrategyShadow {
+		d := time.Duration(0)
+		if plan.Shadow != nil {
+			d = plan.Shadow.Duration
+		}
+		if now.Sub(r.StartedAt) < d {
+			return nil
+		}
+		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, 0); err != nil {
+			return err
+		}
+		r.Weight = 1
+		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 1); err != nil {
+			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
+		}
+		return c.finish(ctx, r, fmt.Sprintf("the shadow found no regression in %s", d))
+	}
+	s := plan.Steps[r.Step]
+	if now.Sub(r.StepStartedAt) < s.MinDuration || canary.Counts.Requests-ru.stepCanary < float64(s.MinRequests) {
+		return nil
+	}
+	if r.Step == len(plan.Steps)-1 {
+		if r.Weight < 1 {
+			r.Weight = 1
+			if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 1); err != nil {
+				return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
+			}
+		}
+		return c.finish(ctx, r, fmt.Sprintf("all %d steps passed", len(plan.Steps)))
+	}
+	r.Step++
+	r.Weight = float64(plan.Steps[r.Step].Weight) / 100
+	r.StepStartedAt = now
+	ru.stepCanary = canary.Counts.Requests
+	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, r.Weight); err != nil {
+		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
+	}
+	c.log.Info("rollout: next step", c.attrs(r)...)
+	return c.cfg.Registry.RecordRollout(ctx, r, stepWords(r))
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no reason given"
+	}
+	return err.Error()
+}
+
+func (c *Controller) finish(ctx context.Context, r promote.Rollout, reason string) error {
+	if err := c.cfg.Registry.FinishRollout(ctx, r, reason); err != nil {
+		return err
+	}
+	c.forget(r.PromotionID)
+	c.log.Info("rollout: succeeded", c.attrs(r)...)
+	return nil
+}
+
+// rollBack takes the candidate's traffic away at once, then has the
+// registry roll the environment back (alias, hold, Git commit), and
+// records the rollout as rolled back with the evidence. Without automatic
+// rollback in the policy it pauses at weight 0 for a person instead.
+func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *policy.Rollout, reason string, v *analysis.Verdict) error {
+	weightErr := c.zero(ctx, r)
+	if !plan.Rollback.Automatic {
+		return errors.Join(weightErr, c.pause(ctx, r, reason+"; automatic rollback is off: a person decides"))
+	}
+	if _, err := c.cfg.Registry.Rollback(ctx, registry.RolloutActor, registry.RollbackRequest{Model: r.Model, Environment: r.Environment,
+		To: r.Stable, Reason: reason}); err != nil {
+		return errors.Join(weightErr, fmt.Errorf("roll back: %w", err))
+	}
+	r.State, r.Reason, r.Weight = promote.RolloutRolledBack, reason, 0
+	c.forget(r.PromotionID)
+	c.log.Warn("rollout: rolled back", append(c.attrs(r), slog.String("reason", reason))...)
+	return errors.Join(weightErr, c.cfg.Registry.RecordRollout(ctx, r, "rolled_back"))
+}
+
+// zero sends all traffic to stable and stops any mirror.
+func (c *Controller) zero(ctx context.Context, r promote.Rollout) error {
+	if r.Strategy == policy.StrategyShadow {
+		return c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, 0)
+	}
+	return c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 0)
+}
+
+// cannotJudge returns all traffic to stable and pauses the rollout.
+func (c *Controller) cannotJudge(ctx context.Context, r promote.Rollout, why string) error {
+	return errors.Join(c.zero(ctx, r), c.pause(ctx, r, "cannot judge: "+why+"; all traffic is back on stable"))
+}
+
+func (c *Controller) pause(ctx context.Context, r promote.Rollout, reason string) error {
+	r.State, r.Reason, r.Weight = promote.RolloutPaused, reason, 0
+	c.forget(r.PromotionID)
+	c.log.Warn("rollout: paused", append(c.attrs(r), slog.String("reason", reason))...)
+	return c.cfg.Registry.RecordRollout(ctx, r, "paused")
+}
+
+// Log attribute keys.
+const (
+	attrModel     = "model"
+	attrVersion   = "version"
+	attrEnv       = "env"
+	attrPromotion = "promotion"
+	attrStep      = "step"
+	attrWeight    = "weight"
+)
+
+func (c *Controller) attrs(r promote.Rollout) []any {
+	return []any{slog.String(attrModel, r.Model), slog.String(attrVersion, r.Version), slog.String(attrEnv, r.Environment),
+		slog.String(attrPromotion, r.PromotionID), slog.Int(attrStep, r.Step+1), slog.Float64(attrWeight, r.Weight)}
+}

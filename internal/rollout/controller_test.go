@@ -1,0 +1,299 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/internal/gitops"
+	"github.com/promote-ml/promote/internal/gittest"
+	"github.com/promote-ml/promote/internal/metrics"
+	"github.com/promote-ml/promote/internal/pipeline"
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/traffic"
+	"github.com/promote-ml/promote/promote"
+)
+
+const testPipeline = `apiVersion: promote.dev/v1
+kind: Pipeline
+environments:
+  - name: prod
+    policy: policy.yaml
+    rollout: canary
+`
+
+const testPolicy = `apiVersion: promote.dev/v1
+kind: Policy
+gate:
+  require: [tests_passed]
+  noBaseline: pass
+rollout:
+  strategy: canary
+  steps:
+    - weight: 10
+      minRequests: 100
+    - weight: 50
+      minRequests: 200
+    - weight: 100
+      minRequests: 100
+  analysis:
+    alpha: 0.01
+    slos:
+      error_rate: "<= 0.05"
+  rollback:
+    automatic: true
+    hold: true
+    when: [slo_breach, regression]
+`
+
+var submitter = promote.Principal{Name: "ci", Role: promote.RoleSubmitter}
+
+// world is a registry with GitOps and rollouts on, a GitOps remote, and a
+// splitter in front of two model servers: v1 (stable) and v2, whose
+// share of 5xx answers the test sets.
+type world struct {
+	svc      *registry.Service
+	store    promote.Store
+	rec      *gitops.Reconciler
+	bare     string
+	splitter *traffic.Splitter
+	front    *httptest.Server
+	ctl      *Controller
+	failV2   atomic.Int64 // v2 answers 5xx to one request in failV2 (0: never)
+	n        atomic.Int64
+}
+
+// SetWeight and SetShadow make the test's splitter the controller's
+// traffic, as the local agent's are in promote serve.
+func (w *world) SetWeight(_ context.Context, _, _ string, weight float64) error {
+	return w.splitter.SetWeight(weight)
+}
+
+func (w *world) SetShadow(context.Context, string, string, float64) error { return nil }
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{}
+	dir := t.TempDir()
+	pl, err := pipeline.Parse("promote.yaml", []byte(testPipeline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Load("policy.yaml", []byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, err := pol.Gate("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.store, err = sqlite.Open(t.Context(), filepath.Join(dir, "data")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.store.Close() })
+	w.svc, err = registry.New(w.store, registry.Config{Pipeline: pl, Gates: map[string]*policy.Gate{"prod": gate},
+		ArtifactRoots: []string{dir}, GitOps: true, Rollouts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	w.bare = gittest.Remote(t, nil)
+	writer, err := gitops.New(gitops.Config{Remote: w.bare, Dir: filepath.Join(dir, "clone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.rec, err = gitops.NewReconciler(gitops.ReconcilerConfig{Writer: writer, Registry: w.svc}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The model servers and the splitter in front of them.
+	backend := func(version string, fail func() bool) *url.URL {
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if fail() {
+				http.Error(rw, "model error", http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprintf(rw, "version %s", version)
+		}))
+		t.Cleanup(srv.Close)
+		u, _ := url.Parse(srv.URL)
+		return u
+	}
+	v1 := backend("1", func() bool { return false })
+	v2 := backend("2", func() bool {
+		k := w.failV2.Load()
+		return k > 0 && w.n.Add(1)%k == 0
+	})
+	reg := prometheus.NewRegistry()
+	if w.splitter, err = traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.splitter.Close() })
+	if err := w.splitter.SetStable(traffic.Backend{Version: "1", URL: v1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.splitter.SetCanary(&traffic.Backend{Version: "2", URL: v2}, 0); err != nil {
+		t.Fatal(err)
+	}
+	w.front = httptest.NewServer(w.splitter)
+	t.Cleanup(w.front.Close)
+	poller, err := metrics.NewPoller(metrics.NewBuiltin(reg), metrics.PollerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.ctl, err = New(Config{Registry: w.svc, Traffic: w, Metrics: poller, Plans: map[string]*policy.Rollout{"prod": pol.Rollout("prod")}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Version 1 is live in prod (no baseline: no rollout), 2 is approved
+	// and committed, and waits for the controller.
+	if _, err := w.svc.CreateModel(t.Context(), submitter, "credit-risk", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"1", "2"} {
+		path := filepath.Join(dir, "model-"+v+".bin")
+		os.WriteFile(path, []byte("weights "+v), 0o644)
+		if _, err := w.svc.RegisterVersion(t.Context(), submitter, registry.RegisterRequest{Model: "credit-risk", Version: v,
+			ArtifactURI: "file://" + path, Metrics: []byte(`{"checks": {"tests_passed": true}}`)}); err != nil {
+			t.Fatal(err)
+		}
+		view, err := w.svc.RequestPromotion(t.Context(), submitter, registry.PromoteRequest{Model: "credit-risk", Version: v, Environment: "prod"})
+		if err != nil || view.Promotion.State != promote.StateApproved {
+			t.Fatalf("request %s: %s, %v", v, view.Promotion.State, err)
+		}
+		if _, err := w.rec.Reconcile(t.Context(), "credit-risk", "prod"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// drive sends traffic through the splitter and ticks the controller
+// until the rollout ends, or fails the test after a bound on requests.
+func (w *world) drive(t *testing.T) promote.Rollout {
+	t.Helper()
+	client := w.front.Client()
+	for round := 0; round < 200; round++ {
+		for range 50 {
+			resp, err := client.Get(w.front.URL + "/predict")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		if err := w.ctl.Tick(t.Context()); err != nil {
+			t.Fatalf("Tick: %v", err)
+		}
+		var r promote.Rollout
+		err := w.store.View(t.Context(), func(tx promote.Tx) error {
+			list, err := tx.Rollouts(promote.RolloutFilter{})
+			if err == nil && len(list) > 0 {
+				r = list[0]
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.PromotionID != "" && !r.State.Active() {
+			return r
+		}
+	}
+	t.Fatal("the rollout did not end after 10,000 requests")
+	return promote.Rollout{}
+}
+
+func (w *world) promotion(t *testing.T, id string) promote.Promotion {
+	t.Helper()
+	v, err := w.svc.Promotion(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Promotion
+}
+
+func TestHealthyCanaryWalksToFullTraffic(t *testing.T) {
+	w := newWorld(t)
+	r := w.drive(t)
+	if r.State != promote.RolloutSucceeded || r.Step != 2 || r.Weight != 1 {
+		t.Fatalf("rollout = %s at step %d, weight %g (%s); want succeeded at step 3 with all traffic", r.State, r.Step+1, r.Weight, r.Reason)
+	}
+	if got := w.splitter.Weights(); got != 1 {
+		t.Errorf("the splitter gives the canary %g, want 1", got)
+	}
+	if p := w.promotion(t, r.PromotionID); p.State != promote.StateSucceeded {
+		t.Errorf("promotion is %s, want succeeded", p.State)
+	}
+	events, err := w.svc.AuditEvents(t.Context(), promote.AuditFilter{PromotionID: r.PromotionID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for i := len(events) - 1; i >= 0; i-- {
+		if strings.HasPrefix(events[i].Action, "rollout.") {
+			steps = append(steps, events[i].Action+":"+events[i].Decision)
+		}
+	}
+	want := []string{"rollout.started:running", "rollout.step:step 1: weight 10%", "rollout.step:step 2: weight 50%",
+		"rollout.step:step 3: weight 100%", "rollout.finished:succeeded"}
+	if strings.Join(steps, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rollout audit events:\n%s\nwant:\n%s", strings.Join(steps, "\n"), strings.Join(want, "\n"))
+	}
+	if res, err := audit.Verify(t.Context(), w.store); err != nil || !res.OK {
+		t.Errorf("audit.Verify = %+v, %v", res, err)
+	}
+}
+
+func TestFaultyCanaryIsRolledBackInGit(t *testing.T) {
+	w := newWorld(t)
+	w.failV2.Store(10) // one v2 answer in ten is a 5xx
+	r := w.drive(t)
+	if r.State != promote.RolloutRolledBack || r.Weight != 0 {
+		t.Fatalf("rollout = %s, weight %g (%s); want rolled back with no traffic", r.State, r.Weight, r.Reason)
+	}
+	if got := w.splitter.Weights(); got != 0 {
+		t.Errorf("the splitter gives the canary %g after the rollback, want 0", got)
+	}
+	if !strings.Contains(r.Reason, "canary") || len(r.Verdict) == 0 {
+		t.Errorf("rollout reason %q, verdict %s: want the analysis's evidence", r.Reason, r.Verdict)
+	}
+	if p := w.promotion(t, r.PromotionID); p.State != promote.StateRolledBack {
+		t.Errorf("promotion is %s, want rolled_back", p.State)
+	}
+	st, err := w.svc.Status(t.Context(), "credit-risk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Live["prod"].Version != "1" || len(st.Holds) != 1 || st.Holds[0].Version != "2" {
+		t.Errorf("after the rollback: live %s, holds %+v; want 1 live and 2 held", st.Live["prod"].Version, st.Holds)
+	}
+	// The reconciler writes the rollback to Git: one commit.
+	before := gittest.Run(t, w.bare, "rev-list", "--count", "main")
+	if _, err := w.rec.Reconcile(t.Context(), "credit-risk", "prod"); err != nil {
+		t.Fatal(err)
+	}
+	if got := gittest.Run(t, w.bare, "rev-list", "--count", "main"); got == before {
+		t.Fatal("no rollback commit")
+	}
+	trailers := gittest.Run(t, w.bare, "log", "-1", "--format=%(trailers:only,unfold)", "main")
+	for _, want := range []string{"Version: 1", "Rollback-Of: 2", "Reason: the canary analysis failed"} {
+		if !strings.Contains(trailers, want) {
+			t.Errorf("rollback commit lacks %q:\n%s", want, trailers)
+		}
+	}
+	if res, err := audit.Verify(t.Context(), w.store); err != nil || !res.OK {
+		t.Errorf("audit.Verify = %+v, %v", res, err)
+	}
+}

@@ -1,0 +1,96 @@
+// Package traffic is Promote's built-in traffic splitter: a reverse proxy
+// (net/http/httputil.ReverseProxy) for one model in one environment that
+// divides requests between a stable and a canary backend by a weight set
+// at run time, mirrors a share of them to a shadow backend, keeps unhealthy
+// backends out of rotation and counts what every backend answers.
+//
+// # Weights
+//
+// Splitter.SetStable names the version that serves by default and
+// Splitter.SetCanary the candidate with its weight: the share of requests,
+// from 0 to 1, that it receives. Weights are plain float64s, so steps of
+// 1%, 0.5% or finer are all exact enough. Every request is given a point in
+// [0, 1) and goes to the canary when its point is below the weight.
+// SetWeight moves the weight while requests flow; a request reads the
+// backends and weights with one atomic load, so changes take effect on the
+// next request and never tear.
+//
+// # Stickiness
+//
+// Without Config.Sticky a request's point is random. With Sticky.Header or
+// Sticky.Cookie, the point is a stable hash (FNV-1a 64, then MurmurHash3's
+// finalizer) of the header's or cookie's value with the model and
+// environment, the same in every process and release: a client stays
+// on its track while the weight stays on the same side of its point, and
+// moves only when the weight passes it. Raising the weight moves clients
+// from stable to canary only; lowering it, from canary to stable only.
+// While a canary is set, a request that lacks Sticky.Cookie is given one
+// (a random value; Path=/, HttpOnly, SameSite=Lax, 30 days) and placed by
+// it.
+//
+// # Health
+//
+// A backend whose requests end in a timeout or a connection error
+// Config.FailureThreshold times in a row (5) is ejected for a cool-off
+// (Config.CoolOff, 10 s), during which its share of requests goes to the
+// other track. It is then readmitted on probation: one more failure ejects
+// it again for twice as long (up to Config.MaxCoolOff, 5 min), one response
+// ends the probation. When both tracks are out, requests keep going to
+// stable; a canary at weight 0 never takes the stable's share. With
+// Config.HealthPath, Run also probes every backend every
+// Config.HealthInterval, and a backend whose probe does not answer 2xx is
+// out until a probe passes. Responses with 5xx statuses are counted but do
+// not eject: they are the model's answer, for the canary analysis to judge.
+//
+// # Shadow
+//
+// Splitter.SetShadow names a backend to which a share of requests is
+// mirrored. The mirror runs in a goroutine of its own and never delays or
+// alters the client's response: the primary response is streamed as usual
+// while the mirror's is read and discarded. The request body is buffered
+// for both when it is at most Shadow.MaxBody (1 MiB); larger bodies are not
+// mirrored. At most Shadow.MaxConcurrent mirrors (32) are in flight; a
+// request chosen while the bound is full is not mirrored and is counted as
+// dropped. Each mirror is bounded by Shadow.Timeout (10 s). Once both
+// responses are in, their status codes are compared, and with
+// Shadow.CompareBodies their bodies too (by hash, computed while the
+// primary body streams, up to Shadow.MaxBody). Mirrored requests carry
+// Promote-Shadow: 1. Close (or the end of Run) waits for the mirrors in
+// flight.
+//
+// # Responses
+//
+// Every proxied response carries Promote-Track (stable or canary) and
+// Promote-Version. When the backend does not answer, the splitter does,
+// with a JSON error {"error": {"code": "internal", "message": "..."}}:
+// 504 after Config.Timeout (30 s), 502 for a connection error, and 503
+// while no stable backend is set.
+//
+// # Metrics
+//
+// The metric names and labels are a contract: PromQL queries in dashboards,
+// alerts and the canary analysis depend on them.
+//
+//	promote_traffic_requests_total{model, env, track, outcome}          counter
+//	promote_traffic_request_duration_seconds{model, env, track}         histogram (DurationBuckets)
+//	promote_traffic_canary_weight{model, env}                           gauge, 0 to 1
+//	promote_traffic_backend_healthy{model, env, track}                  gauge, 1 or 0
+//	promote_traffic_shadow_comparisons_total{model, env, result}        counter
+//	promote_traffic_shadow_dropped_total{model, env}                    counter
+//
+// track is stable, canary or shadow (mirrored requests count under shadow);
+// outcome is ok (status below 400), client_error (4xx, or a client that
+// went away), server_error (5xx), timeout or connection_error; result is
+// match, status_mismatch, body_mismatch or error. Durations run from
+// receiving the request to the end of the response body. A canary's error
+// rate, for instance:
+//
+//	sum(rate(promote_traffic_requests_total{model="m", env="prod", track="canary", outcome=~"server_error|timeout|connection_error"}[5m]))
+//	  / sum(rate(promote_traffic_requests_total{model="m", env="prod", track="canary"}[5m]))
+//
+// Every series of a splitter's tracks and outcomes exists from New on, at
+// 0, so that rates are defined before the first error. The counters belong
+// to the model and environment, not to a Splitter: a Splitter that replaces
+// another for the same model and environment (sharing Metrics) counts on.
+// One Splitter per model and environment is live at a time.
+package traffic

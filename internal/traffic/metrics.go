@@ -1,0 +1,220 @@
+package traffic
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric names. They are a contract: dashboards, alerts and the analysis of
+// a canary query them by these names (see the package doc).
+const (
+	MetricRequests          = "promote_traffic_requests_total"
+	MetricRequestDuration   = "promote_traffic_request_duration_seconds"
+	MetricCanaryWeight      = "promote_traffic_canary_weight"
+	MetricBackendHealthy    = "promote_traffic_backend_healthy"
+	MetricShadowComparisons = "promote_traffic_shadow_comparisons_total"
+	MetricShadowDropped     = "promote_traffic_shadow_dropped_total"
+)
+
+// Metric label names.
+const (
+	LabelModel   = "model"
+	LabelEnv     = "env"
+	LabelTrack   = "track"
+	LabelOutcome = "outcome"
+	LabelResult  = "result"
+)
+
+// Outcome is the value of the outcome label of MetricRequests: what became
+// of one proxied request.
+type Outcome string
+
+// The outcomes of a request.
+const (
+	// OutcomeOK is a response with a status below 400.
+	OutcomeOK Outcome = "ok"
+	// OutcomeClientError is a 4xx response, or a client that went away
+	// before the response was complete (nginx's 499).
+	OutcomeClientError Outcome = "client_error"
+	// OutcomeServerError is a 5xx response from the backend.
+	OutcomeServerError Outcome = "server_error"
+	// OutcomeTimeout is a backend that did not answer within
+	// Config.Timeout (or Shadow.Timeout).
+	OutcomeTimeout Outcome = "timeout"
+	// OutcomeConnectionError is a backend that could not be reached or
+	// broke the connection.
+	OutcomeConnectionError Outcome = "connection_error"
+)
+
+// outcomes lists every Outcome, in the order of the outcome index.
+var outcomes = [...]Outcome{OutcomeOK, OutcomeClientError, OutcomeServerError, OutcomeTimeout, OutcomeConnectionError}
+
+// outcome indexes outcomes, so that a request's outcome picks a cached
+// counter without a map lookup.
+type outcome uint8
+
+const (
+	outcomeOK outcome = iota
+	outcomeClientError
+	outcomeServerError
+	outcomeTimeout
+	outcomeConnectionError
+)
+
+// failure reports whether o counts against a backend's passive health.
+func (o outcome) failure() bool { return o == outcomeTimeout || o == outcomeConnectionError }
+
+// outcomeOf classifies a backend's response status.
+func outcomeOf(status int) outcome {
+	switch {
+	case status >= 500:
+		return outcomeServerError
+	case status >= 400:
+		return outcomeClientError
+	default:
+		return outcomeOK
+	}
+}
+
+// Result is the value of the result label of MetricShadowComparisons.
+type Result string
+
+// The results of comparing a mirrored request's response with the
+// primary's.
+const (
+	// ResultMatch is the same status (and, with Shadow.CompareBodies, the
+	// same body).
+	ResultMatch Result = "match"
+	// ResultStatusMismatch is a different status code.
+	ResultStatusMismatch Result = "status_mismatch"
+	// ResultBodyMismatch is the same status with a different body.
+	ResultBodyMismatch Result = "body_mismatch"
+	// ResultError is a primary or shadow request that got no complete
+	// response (a timeout or a connection error), so nothing to compare.
+	ResultError Result = "error"
+)
+
+// DurationBuckets are the buckets of MetricRequestDuration, in seconds:
+// fine between 5 ms and 500 ms, where model latencies and their objectives
+// lie, and coarse up to 10 s.
+var DurationBuckets = []float64{.005, .01, .025, .05, .075, .1, .15, .2, .25, .3, .4, .5, .75, 1, 1.5, 2.5, 5, 10}
+
+// Metrics are the traffic metrics of every Splitter that shares them: one
+// set of collectors registered once, whose series the splitters tell apart
+// by their model and env labels.
+type Metrics struct {
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	weight      *prometheus.GaugeVec
+	healthy     *prometheus.GaugeVec
+	comparisons *prometheus.CounterVec
+	dropped     *prometheus.CounterVec
+}
+
+// NewMetrics creates the traffic metrics and registers them on reg. When reg
+// already holds them (another NewMetrics on the same registry), the
+// registered collectors are shared; a collector of the same name but of
+// another shape is an error.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	if reg == nil {
+		return nil, errors.New("traffic metrics: no registerer")
+	}
+	var errs []error
+	m := &Metrics{
+		requests: register(reg, &errs, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricRequests,
+			Help: "Requests proxied to a model's backends, by track (stable, canary, shadow) and outcome (ok, client_error, server_error, timeout, connection_error).",
+		}, []string{LabelModel, LabelEnv, LabelTrack, LabelOutcome})),
+		duration: register(reg, &errs, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    MetricRequestDuration,
+			Help:    "Time from receiving a request to the end of the backend's response, by track.",
+			Buckets: DurationBuckets,
+		}, []string{LabelModel, LabelEnv, LabelTrack})),
+		weight: register(reg, &errs, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricCanaryWeight,
+			Help: "The share of requests (0 to 1) routed to the canary, as set; 0 without a canary.",
+		}, []string{LabelModel, LabelEnv})),
+		healthy: register(reg, &errs, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: MetricBackendHealthy,
+			Help: "1 when the track's backend takes traffic, 0 while it is ejected or fails its health checks.",
+		}, []string{LabelModel, LabelEnv, LabelTrack})),
+		comparisons: register(reg, &errs, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricShadowComparisons,
+			Help: "Mirrored requests whose shadow response was compared with the primary's, by result (match, status_mismatch, body_mismatch, error).",
+		}, []string{LabelModel, LabelEnv, LabelResult})),
+		dropped: register(reg, &errs, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricShadowDropped,
+			Help: "Requests chosen for mirroring but not mirrored because the shadow's concurrency bound was full.",
+		}, []string{LabelModel, LabelEnv})),
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("traffic metrics: %w", err)
+	}
+	return m, nil
+}
+
+// register registers c on reg, or returns the collector already registered
+// under the same description; other failures are appended to errs.
+func register[C prometheus.Collector](reg prometheus.Registerer, errs *[]error, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	*errs = append(*errs, err)
+	return c
+}
+
+// trackMetrics are one track's collectors for one model and env, curried
+// once so that a request only increments and observes.
+type trackMetrics struct {
+	requests [len(outcomes)]prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (m *Metrics) track(model, env string, t Track) *trackMetrics {
+	tm := &trackMetrics{duration: m.duration.WithLabelValues(model, env, string(t))}
+	for i, o := range outcomes {
+		tm.requests[i] = m.requests.WithLabelValues(model, env, string(t), string(o))
+	}
+	return tm
+}
+
+// observe counts one request of the track and its duration.
+func (tm *trackMetrics) observe(o outcome, seconds float64) {
+	tm.requests[o].Inc()
+	tm.duration.Observe(seconds)
+}
+
+// shadowMetrics are the shadow comparison counters for one model and env.
+type shadowMetrics struct {
+	results [4]prometheus.Counter // by result index
+	dropped prometheus.Counter
+}
+
+// results lists every Result, in the order of the result index.
+var results = [...]Result{ResultMatch, ResultStatusMismatch, ResultBodyMismatch, ResultError}
+
+type result uint8
+
+const (
+	resultMatch result = iota
+	resultStatusMismatch
+	resultBodyMismatch
+	resultError
+)
+
+func (m *Metrics) shadow(model, env string) *shadowMetrics {
+	sm := &shadowMetrics{dropped: m.dropped.WithLabelValues(model, env)}
+	for i, r := range results {
+		sm.results[i] = m.comparisons.WithLabelValues(model, env, string(r))
+	}
+	return sm
+}

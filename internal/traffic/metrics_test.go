@@ -1,0 +1,142 @@
+package traffic
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestMetricsContract pins the metric names, types and labels that PromQL
+// queries depend on.
+func TestMetricsContract(t *testing.T) {
+	_, stable := backendServer(t, "v1", nil)
+	_, canary := backendServer(t, "v2", nil)
+	_, shadow := backendServer(t, "v3", nil)
+	s, reg := newSplitter(t, Config{Model: "credit-risk", Env: "staging"})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCanary(&canary, 0.5); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 1); err != nil {
+		t.Fatal(err)
+	}
+	serve(s, httptest.NewRequest(http.MethodGet, "/", nil))
+	s.Close()
+
+	type family struct {
+		Type   string
+		Labels []string
+		Values map[string][]string // label: values seen
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]family{}
+	for _, mf := range mfs {
+		f := family{Type: mf.GetType().String(), Values: map[string][]string{}}
+		for _, m := range mf.GetMetric() {
+			var names []string
+			for _, l := range m.GetLabel() {
+				names = append(names, l.GetName())
+				if !slices.Contains(f.Values[l.GetName()], l.GetValue()) {
+					f.Values[l.GetName()] = append(f.Values[l.GetName()], l.GetValue())
+				}
+			}
+			slices.Sort(names)
+			if f.Labels != nil && !slices.Equal(f.Labels, names) {
+				t.Errorf("%s: series with labels %v and %v", mf.GetName(), f.Labels, names)
+			}
+			f.Labels = names
+		}
+		for _, v := range f.Values {
+			slices.Sort(v)
+		}
+		got[mf.GetName()] = f
+	}
+	one := []string{"credit-risk"}
+	env := []string{"staging"}
+	tracks := []string{"canary", "shadow", "stable"}
+	want := map[string]family{
+		"promote_traffic_requests_total": {"COUNTER", []string{"env", "model", "outcome", "track"}, map[string][]string{
+			"model": one, "env": env, "track": tracks,
+			"outcome": {"client_error", "connection_error", "ok", "server_error", "timeout"}}},
+		"promote_traffic_request_duration_seconds": {"HISTOGRAM", []string{"env", "model", "track"}, map[string][]string{
+			"model": one, "env": env, "track": tracks}},
+		"promote_traffic_canary_weight": {"GAUGE", []string{"env", "model"}, map[string][]string{"model": one, "env": env}},
+		"promote_traffic_backend_healthy": {"GAUGE", []string{"env", "model", "track"}, map[string][]string{
+			"model": one, "env": env, "track": tracks}},
+		"promote_traffic_shadow_comparisons_total": {"COUNTER", []string{"env", "model", "result"}, map[string][]string{
+			"model": one, "env": env, "result": {"body_mismatch", "error", "match", "status_mismatch"}}},
+		"promote_traffic_shadow_dropped_total": {"COUNTER", []string{"env", "model"}, map[string][]string{"model": one, "env": env}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+	for name, c := range map[string]string{
+		MetricRequests: "promote_traffic_requests_total", MetricRequestDuration: "promote_traffic_request_duration_seconds",
+		MetricCanaryWeight: "promote_traffic_canary_weight", MetricBackendHealthy: "promote_traffic_backend_healthy",
+		MetricShadowComparisons: "promote_traffic_shadow_comparisons_total", MetricShadowDropped: "promote_traffic_shadow_dropped_total",
+	} {
+		if name != c {
+			t.Errorf("constant %q, want %q", name, c)
+		}
+	}
+}
+
+func TestMetricsShared(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stable := backendServer(t, "v1", nil)
+	// One Metrics for two models, and a third splitter that registers on
+	// the same registry by itself.
+	var splitters []*Splitter
+	for _, cfg := range []Config{
+		{Model: "a", Env: "prod", Metrics: m},
+		{Model: "b", Env: "prod", Metrics: m},
+		{Model: "c", Env: "prod", Registerer: reg},
+	} {
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatalf("New(%s): %v", cfg.Model, err)
+		}
+		defer s.Close()
+		if err := s.SetStable(stable); err != nil {
+			t.Fatal(err)
+		}
+		splitters = append(splitters, s)
+	}
+	for i, s := range splitters {
+		for range i + 1 {
+			serve(s, httptest.NewRequest(http.MethodGet, "/", nil))
+		}
+	}
+	for i, model := range []string{"a", "b", "c"} {
+		v, _ := metric(t, reg, MetricRequests, map[string]string{LabelModel: model, LabelTrack: "stable", LabelOutcome: "ok"})
+		if v != float64(i+1) {
+			t.Errorf("requests{model=%s} = %v, want %d", model, v, i+1)
+		}
+	}
+}
+
+func TestNewMetricsConflict(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: MetricRequests, Help: "something else"}))
+	_, err := NewMetrics(reg)
+	if err == nil || !strings.Contains(err.Error(), "traffic metrics") {
+		t.Errorf("NewMetrics over a conflicting collector = %v, want an error", err)
+	}
+	if _, err := NewMetrics(nil); err == nil {
+		t.Error("NewMetrics(nil) = nil error, want one")
+	}
+}

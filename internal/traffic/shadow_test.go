@@ -1,0 +1,315 @@
+package traffic
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func comparisons(t *testing.T, g prometheus.Gatherer) map[Result]float64 {
+	t.Helper()
+	got := map[Result]float64{}
+	for _, r := range results {
+		if v, _ := metric(t, g, MetricShadowComparisons, map[string]string{LabelModel: "m", LabelEnv: "prod", LabelResult: string(r)}); v != 0 {
+			got[r] = v
+		}
+	}
+	return got
+}
+
+func TestShadowShare(t *testing.T) {
+	var mirrored atomic.Int64
+	_, stable := backendServer(t, "v1", nil)
+	_, shadow := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(HeaderShadow) != "1" {
+			t.Errorf("a mirrored request without %s: 1", HeaderShadow)
+		}
+		mirrored.Add(1)
+		w.Write([]byte("v1"))
+	})
+	s, reg := newSplitter(t, Config{Rand: seeded(8), Shadow: ShadowConfig{CompareBodies: true}})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 0.25); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	got := tracks(t, s, n)
+	s.Close() // waits for the mirrors
+	if got["stable"] != n {
+		t.Errorf("tracks = %v, want %d stable: the shadow never answers a client", got, n)
+	}
+	share := float64(mirrored.Load()) / n
+	if share < 0.22 || share > 0.28 {
+		t.Errorf("mirrored %d of %d requests (%.3f), want 0.25 ± 0.03", mirrored.Load(), n, share)
+	}
+	want := map[Result]float64{ResultMatch: float64(mirrored.Load())}
+	if diff := cmp.Diff(want, comparisons(t, reg)); diff != "" {
+		t.Errorf("comparisons (-want +got):\n%s", diff)
+	}
+	if v := requests(t, reg, TrackShadow, OutcomeOK); v != float64(mirrored.Load()) {
+		t.Errorf("shadow ok requests = %v, want %d", v, mirrored.Load())
+	}
+	if v, _ := metric(t, reg, MetricRequestDuration, map[string]string{LabelTrack: "shadow"}); v != float64(mirrored.Load()) {
+		t.Errorf("shadow duration samples = %v, want %d", v, mirrored.Load())
+	}
+	// After Close, requests are still served, and never mirrored.
+	before := mirrored.Load()
+	tracks(t, s, 50)
+	if mirrored.Load() != before {
+		t.Errorf("mirrored %d requests after Close", mirrored.Load()-before)
+	}
+	if v, _ := metric(t, reg, MetricShadowDropped, map[string]string{LabelModel: "m"}); v != 0 {
+		t.Errorf("dropped = %v after Close, want 0", v)
+	}
+}
+
+func TestShadowNeverDelaysTheClient(t *testing.T) {
+	entered := make(chan string, 1)
+	release := make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Write(body)
+	})
+	_, shadow := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		entered <- string(body)
+		select {
+		case <-release: // stands for a shadow that takes 2 s, or forever
+		case <-r.Context().Done():
+		}
+		w.Write(body)
+	})
+	s, reg := newSplitter(t, Config{Shadow: ShadowConfig{CompareBodies: true, Timeout: 5 * time.Second}})
+	t.Cleanup(releaseOnce) // runs before the servers' and the splitter's cleanups
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 1); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(s)
+	defer front.Close()
+
+	start := time.Now()
+	resp, err := front.Client().Post(front.URL+"/predict", "application/json", strings.NewReader(`{"x":[1,2,3]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	elapsed := time.Since(start)
+	if err != nil || resp.StatusCode != http.StatusOK || string(body) != `{"x":[1,2,3]}` {
+		t.Fatalf("POST = %d %q (%v), want 200 and the body echoed", resp.StatusCode, body, err)
+	}
+	if resp.Header.Get(HeaderTrack) != "stable" {
+		t.Errorf("%s = %q, want stable", HeaderTrack, resp.Header.Get(HeaderTrack))
+	}
+	// The shadow has not answered (it cannot until released), and the
+	// client has its whole response.
+	if elapsed > time.Second {
+		t.Errorf("the client waited %s with the shadow blocked, want well under 1 s", elapsed)
+	}
+	select {
+	case got := <-entered:
+		if got != `{"x":[1,2,3]}` {
+			t.Errorf("the shadow got body %q, want the client's", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request was never mirrored")
+	}
+	if got := comparisons(t, reg); len(got) != 0 {
+		t.Errorf("comparisons before the shadow answered = %v, want none", got)
+	}
+	releaseOnce()
+	s.Close()
+	if diff := cmp.Diff(map[Result]float64{ResultMatch: 1}, comparisons(t, reg)); diff != "" {
+		t.Errorf("comparisons (-want +got):\n%s", diff)
+	}
+}
+
+func TestShadowComparisons(t *testing.T) {
+	tests := []struct {
+		name          string
+		shadowStatus  int
+		shadowBody    string
+		compareBodies bool
+		shadowDown    bool
+		primaryStatus int
+		want          Result
+	}{
+		{"same", 200, "yes", true, false, 200, ResultMatch},
+		{"another status", 500, "yes", true, false, 200, ResultStatusMismatch},
+		{"another body", 200, "no", true, false, 200, ResultBodyMismatch},
+		{"another body, not compared", 200, "no", false, false, 200, ResultMatch},
+		{"same 5xx, another body", 503, "busy", true, false, 503, ResultBodyMismatch},
+		{"shadow down", 200, "", true, true, 200, ResultError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.primaryStatus)
+				w.Write([]byte("yes"))
+			})
+			shadowSrv, shadow := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.shadowStatus)
+				w.Write([]byte(tt.shadowBody))
+			})
+			if tt.shadowDown {
+				shadowSrv.Close()
+			}
+			s, reg := newSplitter(t, Config{Shadow: ShadowConfig{CompareBodies: tt.compareBodies}})
+			if err := s.SetStable(stable); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetShadow(&shadow, 1); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				if w := serve(s, httptest.NewRequest(http.MethodPost, "/predict", strings.NewReader("{}"))); w.Code != tt.primaryStatus || w.Body.String() != "yes" {
+					t.Fatalf("POST = %d %q, want %d from the primary", w.Code, w.Body, tt.primaryStatus)
+				}
+			}
+			s.Close()
+			if diff := cmp.Diff(map[Result]float64{tt.want: 3}, comparisons(t, reg)); diff != "" {
+				t.Errorf("comparisons (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestShadowDropsWhenFull(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	var mirrored atomic.Int64
+	_, stable := backendServer(t, "v1", nil)
+	_, shadow := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) {
+		mirrored.Add(1)
+		entered <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	s, reg := newSplitter(t, Config{Shadow: ShadowConfig{MaxConcurrent: 1}})
+	t.Cleanup(releaseOnce)
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 1); err != nil {
+		t.Fatal(err)
+	}
+	tracks(t, s, 1)
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first request was never mirrored")
+	}
+	tracks(t, s, 4) // the bound is full: dropped, and served all the same
+	if v, _ := metric(t, reg, MetricShadowDropped, map[string]string{LabelModel: "m", LabelEnv: "prod"}); v != 4 {
+		t.Errorf("%s = %v, want 4", MetricShadowDropped, v)
+	}
+	releaseOnce()
+	s.Close()
+	if mirrored.Load() != 1 {
+		t.Errorf("mirrored %d requests, want 1", mirrored.Load())
+	}
+}
+
+func TestShadowBodies(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		chunked  bool
+		mirrored bool
+	}{
+		{"small", "0123456789", false, true},
+		{"small, chunked", "0123456789", true, true},
+		{"empty", "", false, true},
+		{"too large", strings.Repeat("x", 17), false, false},
+		{"too large, chunked", strings.Repeat("x", 17), true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var shadowGot atomic.Value
+			_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				w.Write(body)
+			})
+			_, shadow := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				shadowGot.Store(string(body))
+				w.Write(body)
+			})
+			s, reg := newSplitter(t, Config{Shadow: ShadowConfig{MaxBody: 16, CompareBodies: true}})
+			if err := s.SetStable(stable); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetShadow(&shadow, 1); err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodPost, "/predict", strings.NewReader(tt.body))
+			if tt.chunked {
+				r.ContentLength = -1
+				r.Body = io.NopCloser(strings.NewReader(tt.body)) // length unknown
+			}
+			w := serve(s, r)
+			s.Close()
+			if w.Code != http.StatusOK || w.Body.String() != tt.body {
+				t.Errorf("POST = %d %q, want 200 and the body echoed", w.Code, w.Body)
+			}
+			got, _ := shadowGot.Load().(string)
+			if mirrored := shadowGot.Load() != nil; mirrored != tt.mirrored || mirrored && got != tt.body {
+				t.Errorf("shadow got %q (mirrored %v), want mirrored %v", got, mirrored, tt.mirrored)
+			}
+			want := map[Result]float64{}
+			if tt.mirrored {
+				want[ResultMatch] = 1
+			}
+			if diff := cmp.Diff(want, comparisons(t, reg)); diff != "" {
+				t.Errorf("comparisons (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestShadowRemoved(t *testing.T) {
+	var mirrored atomic.Int64
+	_, stable := backendServer(t, "v1", nil)
+	_, shadow := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) { mirrored.Add(1) })
+	s, reg := newSplitter(t, Config{})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 2); err == nil {
+		t.Error("SetShadow(share 2) = nil error, want one")
+	}
+	if err := s.SetShadow(&shadow, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := metric(t, reg, MetricBackendHealthy, map[string]string{LabelTrack: "shadow"}); !ok {
+		t.Errorf("no %s{track=shadow} with a shadow", MetricBackendHealthy)
+	}
+	if err := s.SetShadow(nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	tracks(t, s, 10)
+	s.Close()
+	if mirrored.Load() != 0 {
+		t.Errorf("mirrored %d requests without a shadow", mirrored.Load())
+	}
+	if _, ok := metric(t, reg, MetricBackendHealthy, map[string]string{LabelTrack: "shadow"}); ok {
+		t.Errorf("%s{track=shadow} remains without a shadow", MetricBackendHealthy)
+	}
+}

@@ -1,0 +1,676 @@
+package traffic
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// backendServer starts a model server for version that answers with
+// handler, or with its version when handler is nil.
+func backendServer(t *testing.T, version string, handler http.HandlerFunc) (*httptest.Server, Backend) {
+	t.Helper()
+	if handler == nil {
+		handler = func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, version) }
+	}
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, Backend{Version: version, URL: u}
+}
+
+// newSplitter returns a splitter for cfg (model m, env prod by default) and
+// the registry its metrics are on.
+func newSplitter(t *testing.T, cfg Config) (*Splitter, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if cfg.Model == "" {
+		cfg.Model = "m"
+	}
+	if cfg.Env == "" {
+		cfg.Env = "prod"
+	}
+	cfg.Registerer = reg
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, reg
+}
+
+// seeded returns a deterministic Rand, safe for concurrent use.
+func seeded(seed uint64) func() float64 {
+	var mu sync.Mutex
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return func() float64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return r.Float64()
+	}
+}
+
+// stratified returns a Rand that yields (i+0.5)/n for i = 0, 1, ...: n
+// points spread evenly over [0, 1), so that a weight w sends exactly the
+// points below it to the canary.
+func stratified(n int) func() float64 {
+	var i atomic.Int64
+	return func() float64 {
+		k := i.Add(1) - 1
+		return (float64(k%int64(n)) + 0.5) / float64(n)
+	}
+}
+
+// serve sends r through s in process (the backends are real servers).
+func serve(s http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w
+}
+
+// tracks sends n requests through s and counts the tracks that answered.
+func tracks(t *testing.T, s http.Handler, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for range n {
+		w := serve(s, httptest.NewRequest(http.MethodGet, "/predict", nil))
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET /predict = %d %s, want 200", w.Code, w.Body)
+		}
+		got[w.Header().Get(HeaderTrack)]++
+	}
+	return got
+}
+
+// metric returns the value of the series of name whose labels include
+// labels: a counter's or gauge's value, a histogram's sample count. ok is
+// false when there is no such series.
+func metric(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) (v float64, ok bool) {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, want := range labels {
+				if have[k] != want {
+					continue next
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue(), true
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue(), true
+			case m.GetHistogram() != nil:
+				return float64(m.GetHistogram().GetSampleCount()), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func requests(t *testing.T, g prometheus.Gatherer, track Track, o Outcome) float64 {
+	t.Helper()
+	v, _ := metric(t, g, MetricRequests, map[string]string{LabelModel: "m", LabelEnv: "prod", LabelTrack: string(track), LabelOutcome: string(o)})
+	return v
+}
+
+// errorResponse decodes a JSON error body.
+func errorResponse(t *testing.T, body []byte) errorBody {
+	t.Helper()
+	var e errorBody
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("error body %q: %v", body, err)
+	}
+	return e
+}
+
+func TestNewValidates(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	tests := []struct {
+		name string
+		cfg  Config
+		want []string // substrings of the error
+	}{
+		{"every problem at once", Config{Model: "", Env: "a b", Timeout: -1, Shadow: ShadowConfig{MaxConcurrent: -1}},
+			[]string{"model is empty", `environment "a b"`, "no metrics", "timeout -1ns is negative", "shadow concurrency -1"}},
+		{"sticky names", Config{Model: "m", Env: "prod", Registerer: reg, Sticky: Sticky{Header: "X User", Cookie: "a;b"}},
+			[]string{`sticky header "X User"`, `sticky cookie "a;b"`}},
+		{"health path", Config{Model: "m", Env: "prod", Registerer: reg, HealthPath: "healthz?x"},
+			[]string{`health path "healthz?x"`}},
+		{"cool-offs", Config{Model: "m", Env: "prod", Registerer: reg, CoolOff: time.Minute, MaxCoolOff: time.Second},
+			[]string{"maximum cool-off 1s is shorter than the cool-off 1m0s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.cfg)
+			if err == nil {
+				t.Fatalf("New(%+v) = nil error, want one", tt.cfg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("New: %v, want it to mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestNoStableBackend(t *testing.T) {
+	s, _ := newSplitter(t, Config{})
+	w := serve(s, httptest.NewRequest(http.MethodGet, "/predict", nil))
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("GET = %d, want 503", w.Code)
+	}
+	e := errorResponse(t, w.Body.Bytes())
+	if e.Error.Code != "internal" || !strings.Contains(e.Error.Message, "no stable backend") {
+		t.Errorf("error = %+v, want internal, no stable backend", e.Error)
+	}
+}
+
+func TestWeights(t *testing.T) {
+	_, stable := backendServer(t, "v1", nil)
+	_, canary := backendServer(t, "v2", nil)
+	tests := []struct {
+		name      string
+		weight    float64
+		rand      func() float64
+		n         int
+		tolerance float64 // of the canary share
+	}{
+		{"10% at random", 0.10, seeded(1), 5000, 0.02},
+		{"1% in even points", 0.01, stratified(1000), 1000, 0},
+		{"0.5% in even points", 0.005, stratified(1000), 1000, 0},
+		{"0.1% in even points", 0.001, stratified(1000), 1000, 0},
+		{"0 sends none", 0, seeded(2), 200, 0},
+		{"1 sends all", 1, seeded(3), 200, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, reg := newSplitter(t, Config{Rand: tt.rand})
+			if err := s.SetStable(stable); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetCanary(&canary, tt.weight); err != nil {
+				t.Fatal(err)
+			}
+			got := tracks(t, s, tt.n)
+			share := float64(got["canary"]) / float64(tt.n)
+			if d := share - tt.weight; d > tt.tolerance+1e-9 || d < -tt.tolerance-1e-9 {
+				t.Errorf("canary share = %.4f (%v), want %.4f ± %.3f", share, got, tt.weight, tt.tolerance)
+			}
+			if got["canary"]+got["stable"] != tt.n {
+				t.Errorf("tracks = %v, want only stable and canary", got)
+			}
+			if v, _ := metric(t, reg, MetricCanaryWeight, map[string]string{LabelModel: "m", LabelEnv: "prod"}); v != tt.weight {
+				t.Errorf("%s = %v, want %v", MetricCanaryWeight, v, tt.weight)
+			}
+			if v := requests(t, reg, TrackCanary, OutcomeOK); v != float64(got["canary"]) {
+				t.Errorf("canary ok requests = %v, want %d", v, got["canary"])
+			}
+		})
+	}
+}
+
+func TestSetWeightAtRunTime(t *testing.T) {
+	_, stable := backendServer(t, "v1", nil)
+	_, canary := backendServer(t, "v2", nil)
+	s, reg := newSplitter(t, Config{Rand: stratified(100)})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWeight(0.5); err == nil {
+		t.Error("SetWeight(0.5) without a canary = nil error, want one")
+	}
+	if err := s.SetCanary(&canary, 0); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(s)
+	defer front.Close()
+	get := func() (track, version string) {
+		resp, err := front.Client().Get(front.URL + "/predict")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got, want := string(body), resp.Header.Get(HeaderVersion); got != want {
+			t.Errorf("body %q from version %q", got, want)
+		}
+		return resp.Header.Get(HeaderTrack), resp.Header.Get(HeaderVersion)
+	}
+	for _, step := range []struct {
+		weight float64
+		want   map[string]int
+	}{
+		{0, map[string]int{"stable": 100}},
+		{0.05, map[string]int{"stable": 95, "canary": 5}},
+		{0.25, map[string]int{"stable": 75, "canary": 25}},
+		{1, map[string]int{"canary": 100}},
+		{0, map[string]int{"stable": 100}},
+	} {
+		if err := s.SetWeight(step.weight); err != nil {
+			t.Fatalf("SetWeight(%v): %v", step.weight, err)
+		}
+		if got := s.Weights(); got != step.weight {
+			t.Errorf("Weights() = %v, want %v", got, step.weight)
+		}
+		if v, _ := metric(t, reg, MetricCanaryWeight, map[string]string{LabelModel: "m"}); v != step.weight {
+			t.Errorf("%s = %v, want %v", MetricCanaryWeight, v, step.weight)
+		}
+		got := map[string]int{}
+		for range 100 {
+			track, version := get()
+			if want := map[string]string{"stable": "v1", "canary": "v2"}[track]; version != want {
+				t.Errorf("track %s served version %q, want %q", track, version, want)
+			}
+			got[track]++
+		}
+		if diff := cmp.Diff(step.want, got); diff != "" {
+			t.Errorf("weight %v: tracks (-want +got):\n%s", step.weight, diff)
+		}
+	}
+	for _, bad := range []float64{-0.1, 1.01} {
+		if err := s.SetWeight(bad); err == nil {
+			t.Errorf("SetWeight(%v) = nil error, want one", bad)
+		}
+		if err := s.SetCanary(&canary, bad); err == nil {
+			t.Errorf("SetCanary(%v) = nil error, want one", bad)
+		}
+	}
+	if got := s.Weights(); got != 0 {
+		t.Errorf("after bad weights, Weights() = %v, want 0", got)
+	}
+	if err := s.SetCanary(nil, 0.3); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Weights(); got != 0 {
+		t.Errorf("without a canary, Weights() = %v, want 0", got)
+	}
+	if track, _ := get(); track != "stable" {
+		t.Errorf("without a canary, track = %s, want stable", track)
+	}
+}
+
+func TestBackendValidation(t *testing.T) {
+	s, _ := newSplitter(t, Config{})
+	ftp, _ := url.Parse("ftp://host/x")
+	noHost, _ := url.Parse("http:///x")
+	for _, b := range []Backend{{Version: "v1"}, {URL: &url.URL{Scheme: "http", Host: "h"}}, {Version: "v1", URL: ftp}, {Version: "v1", URL: noHost}} {
+		if err := s.SetStable(b); err == nil {
+			t.Errorf("SetStable(%+v) = nil error, want one", b)
+		}
+		if err := s.SetCanary(&b, 0.1); err == nil {
+			t.Errorf("SetCanary(%+v) = nil error, want one", b)
+		}
+		if err := s.SetShadow(&b, 0.1); err == nil {
+			t.Errorf("SetShadow(%+v) = nil error, want one", b)
+		}
+	}
+	if rt := s.routes.Load(); rt.stable != nil || rt.canary != nil || rt.shadow != nil {
+		t.Errorf("after bad backends, routes = %+v, want none", rt)
+	}
+}
+
+func TestStickyHeader(t *testing.T) {
+	_, stable := backendServer(t, "v1", nil)
+	_, canary := backendServer(t, "v2", nil)
+	// A Rand that fails the test: sticky requests must not be random.
+	s, _ := newSplitter(t, Config{Sticky: Sticky{Header: "x-client-id"}, Rand: func() float64 { t.Error("Rand called"); return 0 }})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	const users = 500
+	trackOf := func() map[string]string {
+		got := map[string]string{}
+		for i := range users {
+			id := fmt.Sprintf("user-%d", i)
+			r := httptest.NewRequest(http.MethodGet, "/predict", nil)
+			r.Header.Set("X-Client-Id", id)
+			got[id] = serve(s, r).Header().Get(HeaderTrack)
+		}
+		return got
+	}
+	var before map[string]string
+	prev := 0.0
+	for _, weight := range []float64{0.2, 0.2, 0.5, 0.1} {
+		if err := s.SetCanary(&canary, weight); err != nil {
+			t.Fatal(err)
+		}
+		got := trackOf()
+		canaries := 0
+		for id, track := range got {
+			want := "stable"
+			if s.point(id) < weight {
+				want, canaries = "canary", canaries+1
+			}
+			if track != want {
+				t.Errorf("weight %v: %s on %s, want %s (point %.4f)", weight, id, track, want, s.point(id))
+			}
+			// Raising the weight moves clients to the canary only,
+			// lowering it to stable only.
+			if before != nil && before[id] != track && (weight > prev) != (track == "canary") {
+				t.Errorf("weight %v to %v: %s moved from %s to %s", prev, weight, id, before[id], track)
+			}
+		}
+		// The hash spreads clients evenly: within 4 standard deviations.
+		if d := float64(canaries)/users - weight; d*d > 16*weight*(1-weight)/users {
+			t.Errorf("weight %v: %d of %d clients on canary", weight, canaries, users)
+		}
+		before, prev = got, weight
+	}
+}
+
+func TestStickyCookie(t *testing.T) {
+	_, stable := backendServer(t, "v1", nil)
+	_, canary := backendServer(t, "v2", nil)
+	s, _ := newSplitter(t, Config{Sticky: Sticky{Cookie: "promote_client"}, Rand: seeded(4)})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	// Without a canary there is nothing to stick to: no cookie.
+	if c := serve(s, httptest.NewRequest(http.MethodGet, "/", nil)).Result().Cookies(); len(c) != 0 {
+		t.Errorf("without a canary, cookies = %v, want none", c)
+	}
+	if err := s.SetCanary(&canary, 0.5); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for range 40 {
+		w := serve(s, httptest.NewRequest(http.MethodGet, "/", nil))
+		cookies := w.Result().Cookies()
+		if len(cookies) != 1 || cookies[0].Name != "promote_client" || cookies[0].Value == "" || !cookies[0].HttpOnly || cookies[0].Path != "/" {
+			t.Fatalf("cookies = %v, want one promote_client cookie", cookies)
+		}
+		first := w.Header().Get(HeaderTrack)
+		if want := map[bool]string{true: "canary", false: "stable"}[s.point(cookies[0].Value) < 0.5]; first != want {
+			t.Errorf("first request on %s, want %s by its new cookie", first, want)
+		}
+		seen[first]++
+		for range 5 {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.AddCookie(cookies[0])
+			w := serve(s, r)
+			if got := w.Header().Get(HeaderTrack); got != first {
+				t.Fatalf("with cookie %s: track %s, then %s", cookies[0].Value, first, got)
+			}
+			if c := w.Result().Cookies(); len(c) != 0 {
+				t.Errorf("a request with the cookie got cookies %v", c)
+			}
+		}
+	}
+	if seen["canary"] == 0 || seen["stable"] == 0 {
+		t.Errorf("new clients' tracks = %v, want both", seen)
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	tests := []struct {
+		status int
+		want   Outcome
+	}{
+		{200, OutcomeOK},
+		{302, OutcomeOK},
+		{404, OutcomeClientError},
+		{429, OutcomeClientError},
+		{500, OutcomeServerError},
+		{503, OutcomeServerError},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Location", "/elsewhere")
+				w.WriteHeader(tt.status)
+			})
+			s, reg := newSplitter(t, Config{})
+			if err := s.SetStable(stable); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				if w := serve(s, httptest.NewRequest(http.MethodPost, "/predict", strings.NewReader("{}"))); w.Code != tt.status {
+					t.Fatalf("POST = %d, want %d", w.Code, tt.status)
+				}
+			}
+			for _, o := range outcomes {
+				want := 0.0
+				if o == tt.want {
+					want = 3
+				}
+				if got := requests(t, reg, TrackStable, o); got != want {
+					t.Errorf("requests{outcome=%s} = %v, want %v", o, got, want)
+				}
+			}
+			// 5xx is the model's answer, not a reason to eject.
+			if !s.Healthy(TrackStable) {
+				t.Errorf("Healthy(stable) = false after %d responses", tt.status)
+			}
+		})
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	s, reg := newSplitter(t, Config{Timeout: 50 * time.Millisecond})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(s)
+	defer front.Close()
+	resp, err := front.Client().Get(front.URL + "/predict")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("GET = %d %s, want 504", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get(HeaderTrack) + " " + resp.Header.Get(HeaderVersion); got != "stable v1" {
+		t.Errorf("headers name %q, want stable v1", got)
+	}
+	e := errorResponse(t, body)
+	if e.Error.Code != "internal" || !strings.Contains(e.Error.Message, "did not answer within 50ms") {
+		t.Errorf("error = %+v", e.Error)
+	}
+	if got := requests(t, reg, TrackStable, OutcomeTimeout); got != 1 {
+		t.Errorf("requests{outcome=timeout} = %v, want 1", got)
+	}
+	if got, _ := metric(t, reg, MetricRequestDuration, map[string]string{LabelTrack: "stable"}); got != 1 {
+		t.Errorf("duration samples = %v, want 1", got)
+	}
+}
+
+func TestTimeoutMidBody(t *testing.T) {
+	release := make(chan struct{})
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	s, reg := newSplitter(t, Config{Timeout: 50 * time.Millisecond})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(s)
+	defer front.Close()
+	resp, err := front.Client().Get(front.URL + "/predict")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err == nil {
+		t.Errorf("GET = %d, body error %v; want 200 and a broken body", resp.StatusCode, err)
+	}
+	front.Close() // waits for the handler, and so for its accounting
+	if got := requests(t, reg, TrackStable, OutcomeTimeout); got != 1 {
+		t.Errorf("requests{outcome=timeout} = %v, want 1", got)
+	}
+	if got := requests(t, reg, TrackStable, OutcomeOK); got != 0 {
+		t.Errorf("requests{outcome=ok} = %v, want 0", got)
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(30 * time.Millisecond) // the latency to observe
+		io.WriteString(w, "v1")
+	})
+	s, reg := newSplitter(t, Config{})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for range 3 {
+		serve(s, httptest.NewRequest(http.MethodGet, "/", nil))
+	}
+	elapsed := time.Since(start).Seconds()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != MetricRequestDuration {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			h := m.GetHistogram()
+			if labels[LabelTrack] != "stable" {
+				if h.GetSampleCount() != 0 {
+					t.Errorf("%v: %d samples, want 0", labels, h.GetSampleCount())
+				}
+				continue
+			}
+			if h.GetSampleCount() != 3 || h.GetSampleSum() < 0.09 || h.GetSampleSum() > elapsed {
+				t.Errorf("stable: %d samples summing to %v s, want 3 summing to between 0.09 and %v", h.GetSampleCount(), h.GetSampleSum(), elapsed)
+			}
+			var bounds []float64
+			for _, b := range h.GetBucket() {
+				bounds = append(bounds, b.GetUpperBound())
+				if b.GetUpperBound() <= 0.025 && b.GetCumulativeCount() != 0 {
+					t.Errorf("bucket le=%v holds %d requests that took 30 ms", b.GetUpperBound(), b.GetCumulativeCount())
+				}
+				if b.GetUpperBound() >= 1 && b.GetCumulativeCount() != 3 {
+					t.Errorf("bucket le=%v holds %d, want 3", b.GetUpperBound(), b.GetCumulativeCount())
+				}
+			}
+			if diff := cmp.Diff(DurationBuckets, bounds); diff != "" {
+				t.Errorf("buckets (-want +got):\n%s", diff)
+			}
+			return
+		}
+	}
+	t.Fatalf("no %s{track=stable}", MetricRequestDuration)
+}
+
+func TestRequestReachesBackend(t *testing.T) {
+	type seen struct {
+		Method, Path, Query, Body, XFF, Host string
+	}
+	got := make(chan seen, 1)
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- seen{r.Method, r.URL.Path, r.URL.RawQuery, string(body), r.Header.Get("X-Forwarded-For"), r.Host}
+		w.Header().Set(HeaderTrack, "lies")
+	})
+	stable.URL.Path = "/base"
+	s, _ := newSplitter(t, Config{})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/v1/predict?x=1", strings.NewReader(`{"a":1}`))
+	w := serve(s, r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("POST = %d %s, want 200", w.Code, w.Body)
+	}
+	if h := w.Header().Values(HeaderTrack); !slices.Equal(h, []string{"stable"}) {
+		t.Errorf("%s = %q, want [stable]", HeaderTrack, h)
+	}
+	want := seen{"POST", "/base/v1/predict", "x=1", `{"a":1}`, "192.0.2.1", stable.URL.Host}
+	var saw seen
+	select {
+	case saw = <-got:
+	default:
+		t.Fatal("the backend saw no request")
+	}
+	if diff := cmp.Diff(want, saw); diff != "" {
+		t.Errorf("backend saw (-want +got):\n%s", diff)
+	}
+}
+
+func TestClientGoesAway(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-r.Context().Done() // answers only when the proxy gives up
+	})
+	s, reg := newSplitter(t, Config{FailureThreshold: 1})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(s)
+	defer front.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, front.URL+"/predict", nil)
+	go func() {
+		<-entered
+		cancel()
+	}()
+	if resp, err := front.Client().Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("GET = %d, want the client's cancellation", resp.StatusCode)
+	}
+	front.Close() // waits for the splitter's handler
+	if got := requests(t, reg, TrackStable, OutcomeClientError); got != 1 {
+		t.Errorf("requests{outcome=client_error} = %v, want 1", got)
+	}
+	if got := requests(t, reg, TrackStable, OutcomeTimeout) + requests(t, reg, TrackStable, OutcomeConnectionError); got != 0 {
+		t.Errorf("timeouts and connection errors = %v, want 0", got)
+	}
+	// A client that leaves says nothing about the backend.
+	if !s.Healthy(TrackStable) {
+		t.Error("Healthy(stable) = false after a client went away")
+	}
+}

@@ -1,0 +1,60 @@
+package traffic
+
+import (
+	"net/http"
+	"strconv"
+)
+
+// stickyPoint returns the request's point in [0, 1) from its client
+// identity (Config.Sticky), setting a cookie on a request that carries
+// none when Sticky.Cookie is set, and a random point otherwise.
+func (s *Splitter) stickyPoint(w http.ResponseWriter, r *http.Request) float64 {
+	if s.stickyKey != "" {
+		if v := r.Header[s.stickyKey]; len(v) > 0 && v[0] != "" {
+			return s.point(v[0])
+		}
+	}
+	name := s.cfg.Sticky.Cookie
+	if name == "" {
+		return s.cfg.Rand()
+	}
+	if c, err := r.Cookie(name); err == nil && c.Value != "" {
+		return s.point(c.Value)
+	}
+	id := strconv.FormatUint(uint64(s.cfg.Rand()*(1<<53)), 36) + strconv.FormatUint(uint64(s.cfg.Rand()*(1<<53)), 36)
+	http.SetCookie(w, &http.Cookie{Name: name, Value: id, Path: "/", MaxAge: stickyCookieMaxAge, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	return s.point(id)
+}
+
+// point maps a client identity to a point in [0, 1), the same in every
+// process and release: FNV-1a 64 (http://www.isthe.com/chongo/tech/comp/fnv/)
+// over the model, the environment and the identity, then MurmurHash3's
+// 64-bit finalizer so that identities differing in their last characters
+// land far apart; the top 53 bits make the point.
+func (s *Splitter) point(id string) float64 {
+	h := fmix64(fnv1a(s.salt, id))
+	return float64(h>>11) / (1 << 53)
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnv1a(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+// fmix64 is MurmurHash3's finalizer (Austin Appleby, MurmurHash3.cpp).
+func fmix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
