@@ -82,8 +82,13 @@ func (s *Service) StartRollout(ctx context.Context, promotionID string) (promote
 }
 
 // RecordRollout stores a later state of a running or paused rollout (a
-// step, a pause) with what happened, audited with the analysis's verdict.
-func (s *Service) RecordRollout(ctx context.Context, r promote.Rollout, what string) error {
+// step, a pause, a resumption) with what happened, audited as who's with
+// the analysis's verdict. who needs the approver role: the controller acts
+// as RolloutActor, a person pausing or resuming as themselves.
+func (s *Service) RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) error {
+	if err := authorize(who, promote.RoleApprover, "changing a rollout"); err != nil {
+		return err
+	}
 	if !r.State.Active() && r.State != promote.RolloutRolledBack {
 		return promote.Errorf(promote.Invalid, "record a rollout in state %s: finish it instead", r.State)
 	}
@@ -92,14 +97,27 @@ func (s *Service) RecordRollout(ctx context.Context, r promote.Rollout, what str
 		if err := tx.SaveRollout(r); err != nil {
 			return err
 		}
-		return audit(tx, promote.AuditEvent{Time: r.UpdatedAt, Actor: RolloutActor.Name, Action: promote.ActionRolloutStep, Model: r.Model,
+		return audit(tx, promote.AuditEvent{Time: r.UpdatedAt, Actor: who.Name, Action: promote.ActionRolloutStep, Model: r.Model,
 			Version: r.Version, Environment: r.Environment, PromotionID: r.PromotionID, Decision: what, Reasons: verdictReasons(r)})
 	})
 }
 
+// Rollouts lists rollouts matching f, newest first.
+func (s *Service) Rollouts(ctx context.Context, f promote.RolloutFilter) ([]promote.Rollout, error) {
+	var out []promote.Rollout
+	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
+		out, err = tx.Rollouts(f)
+		return err
+	})
+	return out, err
+}
+
 // FinishRollout ends a rollout whose candidate took all the traffic: the
-// rollout and its promotion succeed.
-func (s *Service) FinishRollout(ctx context.Context, r promote.Rollout, reason string) error {
+// rollout and its promotion succeed. who needs the approver role.
+func (s *Service) FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) error {
+	if err := authorize(who, promote.RoleApprover, "finishing a rollout"); err != nil {
+		return err
+	}
 	return s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
 		p, err := tx.Promotion(r.PromotionID)
@@ -113,12 +131,12 @@ func (s *Service) FinishRollout(ctx context.Context, r promote.Rollout, reason s
 		if err := tx.SaveRollout(r); err != nil {
 			return err
 		}
-		if err := audit(tx, promote.AuditEvent{Time: now, Actor: RolloutActor.Name, Action: promote.ActionRolloutFinished, Model: r.Model,
+		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionRolloutFinished, Model: r.Model,
 			Version: r.Version, Environment: r.Environment, PromotionID: r.PromotionID, Digest: p.Digest, Decision: string(r.State),
 			Reasons: verdictReasons(r)}); err != nil {
 			return err
 		}
-		return s.transition(tx, &p, promote.EventSucceeded, reason, RolloutActor.Name, now, nil)
+		return s.transition(tx, &p, promote.EventSucceeded, reason, who.Name, now, nil)
 	})
 }
 

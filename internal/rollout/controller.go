@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,8 +44,8 @@ type Registry interface {
 	ActiveRollouts(ctx context.Context) ([]promote.Rollout, error)
 	Rollout(ctx context.Context, promotionID string) (promote.Rollout, error)
 	StartRollout(ctx context.Context, promotionID string) (promote.Rollout, error)
-	RecordRollout(ctx context.Context, r promote.Rollout, what string) error
-	FinishRollout(ctx context.Context, r promote.Rollout, reason string) error
+	RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) error
+	FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) error
 	Rollback(ctx context.Context, who promote.Principal, req registry.RollbackRequest) (registry.RollbackView, error)
 }
 
@@ -95,6 +96,9 @@ type Controller struct {
 	cfg Config
 	log *slog.Logger
 
+	// op serialises ticks and people's operations, so that a pause is
+	// never overwritten by a tick that read the rollout before it.
+	op   sync.Mutex
 	mu   sync.Mutex
 	runs map[string]*run // by promotion ID
 	kick chan struct{}
@@ -181,6 +185,8 @@ func (c *Controller) Run(ctx context.Context) error {
 // Tick starts the rollouts of newly committed promotions and judges every
 // active rollout once.
 func (c *Controller) Tick(ctx context.Context) error {
+	c.op.Lock()
+	defer c.op.Unlock()
 	var errs []error
 	pending, err := c.cfg.Registry.PendingRollouts(ctx)
 	if err != nil {
@@ -237,7 +243,7 @@ func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
 		}
 	}
 	c.log.Info("rollout: started", c.attrs(r)...)
-	return c.cfg.Registry.RecordRollout(ctx, r, stepWords(r))
+	return c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r))
 }
 
 func stepWords(r promote.Rollout) string {
@@ -296,6 +302,20 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	ru, err := c.runOf(r, plan)
 	if err != nil {
 		return err
+	}
+	// The step's weight is applied at every tick: after a resumption, and
+	// after a restart of the controller or of the traffic layer.
+	if r.Strategy != policy.StrategyShadow {
+		want := float64(plan.Steps[r.Step].Weight) / 100
+		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, want); err != nil {
+			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
+		}
+		if r.Weight != want {
+			r.Weight = want
+			if err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
+				return err
+			}
+		}
 	}
 	candidate := trackCanary
 	if r.Strategy == policy.StrategyShadow {
@@ -372,7 +392,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 	}
 	c.log.Info("rollout: next step", c.attrs(r)...)
-	return c.cfg.Registry.RecordRollout(ctx, r, stepWords(r))
+	return c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r))
 }
 
 func errText(err error) string {
@@ -383,7 +403,7 @@ func errText(err error) string {
 }
 
 func (c *Controller) finish(ctx context.Context, r promote.Rollout, reason string) error {
-	if err := c.cfg.Registry.FinishRollout(ctx, r, reason); err != nil {
+	if err := c.cfg.Registry.FinishRollout(ctx, registry.RolloutActor, r, reason); err != nil {
 		return err
 	}
 	c.forget(r.PromotionID)
@@ -407,7 +427,7 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 	r.State, r.Reason, r.Weight = promote.RolloutRolledBack, reason, 0
 	c.forget(r.PromotionID)
 	c.log.Warn("rollout: rolled back", append(c.attrs(r), slog.String("reason", reason))...)
-	return errors.Join(weightErr, c.cfg.Registry.RecordRollout(ctx, r, "rolled_back"))
+	return errors.Join(weightErr, c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "rolled_back"))
 }
 
 // zero sends all traffic to stable and stops any mirror.
@@ -427,7 +447,118 @@ func (c *Controller) pause(ctx context.Context, r promote.Rollout, reason string
 	r.State, r.Reason, r.Weight = promote.RolloutPaused, reason, 0
 	c.forget(r.PromotionID)
 	c.log.Warn("rollout: paused", append(c.attrs(r), slog.String("reason", reason))...)
-	return c.cfg.Registry.RecordRollout(ctx, r, "paused")
+	return c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "paused")
+}
+
+// active reads a rollout that must be running or paused.
+func (c *Controller) active(ctx context.Context, id string) (promote.Rollout, *policy.Rollout, error) {
+	r, err := c.cfg.Registry.Rollout(ctx, id)
+	if err != nil {
+		return r, nil, err
+	}
+	if !r.State.Active() {
+		return r, nil, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s", r.Model, r.Version, r.Environment, r.State)
+	}
+	plan, err := c.plan(r.Environment)
+	return r, plan, err
+}
+
+// Pause holds a running rollout at its step and weight: the candidate
+// keeps its share of traffic, and the rollout neither advances nor rolls
+// back until Resume. The analysis starts afresh at the resumption.
+func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
+	c.op.Lock()
+	defer c.op.Unlock()
+	r, _, err := c.active(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	if r.State == promote.RolloutPaused {
+		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is paused already", r.Model, r.Version, r.Environment)
+	}
+	r.State, r.Reason = promote.RolloutPaused, withReason("paused by "+who.Name, reason)
+	if err := c.cfg.Registry.RecordRollout(ctx, who, r, "paused"); err != nil {
+		return r, err
+	}
+	c.forget(id)
+	return r, nil
+}
+
+// Resume continues a paused rollout at its step, whose minimum time and
+// requests count again from now; the step's weight is applied at the next
+// tick.
+func (c *Controller) Resume(ctx context.Context, who promote.Principal, id string) (promote.Rollout, error) {
+	c.op.Lock()
+	defer c.op.Unlock()
+	r, _, err := c.active(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	if r.State != promote.RolloutPaused {
+		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s, not paused", r.Model, r.Version, r.Environment, r.State)
+	}
+	r.State, r.Reason, r.StepStartedAt = promote.RolloutRunning, "", c.cfg.Now()
+	if err := c.cfg.Registry.RecordRollout(ctx, who, r, "resumed by "+who.Name); err != nil {
+		return r, err
+	}
+	c.forget(id)
+	c.Trigger()
+	return r, nil
+}
+
+// Abort ends an active rollout as a failure decided by a person: the
+// candidate's traffic goes to 0 at once and the environment is rolled back
+// (alias, hold, Git commit).
+func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
+	c.op.Lock()
+	defer c.op.Unlock()
+	r, _, err := c.active(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	why := withReason("aborted by "+who.Name, reason)
+	weightErr := c.zero(ctx, r)
+	if _, err := c.cfg.Registry.Rollback(ctx, who, registry.RollbackRequest{Model: r.Model, Environment: r.Environment, To: r.Stable, Reason: why}); err != nil {
+		return r, errors.Join(weightErr, err)
+	}
+	r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
+	c.forget(id)
+	return r, errors.Join(weightErr, c.cfg.Registry.RecordRollout(ctx, who, r, "aborted"))
+}
+
+// PromoteNow ends an active rollout as a success decided by a person: all
+// traffic goes to the candidate, and the rollout and its promotion
+// succeed without the remaining steps.
+func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
+	c.op.Lock()
+	defer c.op.Unlock()
+	r, _, err := c.active(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	if r.Strategy == policy.StrategyShadow {
+		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, 0); err != nil {
+			return r, err
+		}
+	}
+	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 1); err != nil {
+		return r, err
+	}
+	r.Weight = 1
+	why := withReason("promoted by "+who.Name, reason)
+	if err := c.cfg.Registry.FinishRollout(ctx, who, r, why); err != nil {
+		return r, err
+	}
+	c.forget(id)
+	r.State, r.Reason = promote.RolloutSucceeded, why
+	return r, nil
+}
+
+func withReason(what, reason string) string {
+	if reason = strings.TrimSpace(reason); reason != "" {
+		return what + ": " + reason
+	}
+	return what
 }
 
 // Log attribute keys.

@@ -180,12 +180,19 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-// drive sends traffic through the splitter and ticks the controller
-// until the rollout ends, or fails the test after a bound on requests.
-func (w *world) drive(t *testing.T) promote.Rollout {
+// pump sends 50 requests through the splitter and ticks the controller,
+// rounds times or until the rollout ends, and returns the rollout.
+func (w *world) pump(t *testing.T, ctl *Controller, rounds int) promote.Rollout {
+	t.Helper()
+	return w.pumpUntil(t, ctl, rounds, func(promote.Rollout) bool { return false })
+}
+
+// pumpUntil is pump that also stops when done holds.
+func (w *world) pumpUntil(t *testing.T, ctl *Controller, rounds int, done func(promote.Rollout) bool) promote.Rollout {
 	t.Helper()
 	client := w.front.Client()
-	for round := 0; round < 200; round++ {
+	var r promote.Rollout
+	for range rounds {
 		for range 50 {
 			resp, err := client.Get(w.front.URL + "/predict")
 			if err != nil {
@@ -193,26 +200,39 @@ func (w *world) drive(t *testing.T) promote.Rollout {
 			}
 			resp.Body.Close()
 		}
-		if err := w.ctl.Tick(t.Context()); err != nil {
+		if err := ctl.Tick(t.Context()); err != nil {
 			t.Fatalf("Tick: %v", err)
 		}
-		var r promote.Rollout
-		err := w.store.View(t.Context(), func(tx promote.Tx) error {
-			list, err := tx.Rollouts(promote.RolloutFilter{})
-			if err == nil && len(list) > 0 {
-				r = list[0]
-			}
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.PromotionID != "" && !r.State.Active() {
-			return r
+		r = w.rollout(t)
+		if r.PromotionID != "" && (!r.State.Active() || done(r)) {
+			break
 		}
 	}
-	t.Fatal("the rollout did not end after 10,000 requests")
-	return promote.Rollout{}
+	return r
+}
+
+// drive pumps until the rollout ends, or fails the test after 10,000
+// requests.
+func (w *world) drive(t *testing.T) promote.Rollout {
+	t.Helper()
+	r := w.pump(t, w.ctl, 200)
+	if r.PromotionID == "" || r.State.Active() {
+		t.Fatalf("the rollout did not end after 10,000 requests: %+v", r)
+	}
+	return r
+}
+
+// rollout returns the newest rollout.
+func (w *world) rollout(t *testing.T) promote.Rollout {
+	t.Helper()
+	list, err := w.svc.Rollouts(t.Context(), promote.RolloutFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) == 0 {
+		return promote.Rollout{}
+	}
+	return list[0]
 }
 
 func (w *world) promotion(t *testing.T, id string) promote.Promotion {
@@ -295,5 +315,91 @@ func TestFaultyCanaryIsRolledBackInGit(t *testing.T) {
 	}
 	if res, err := audit.Verify(t.Context(), w.store); err != nil || !res.OK {
 		t.Errorf("audit.Verify = %+v, %v", res, err)
+	}
+}
+
+var lena = promote.Principal{Name: "lena", Role: promote.RoleApprover}
+
+func TestPauseResumeAndPromoteNow(t *testing.T) {
+	w := newWorld(t)
+	r := w.pump(t, w.ctl, 1)
+	if r.State != promote.RolloutRunning || r.Weight != 0.1 {
+		t.Fatalf("rollout after the first tick = %s at weight %g, want running at 0.1", r.State, r.Weight)
+	}
+	if _, err := w.ctl.Pause(t.Context(), promote.Principal{Name: "vic", Role: promote.RoleViewer}, r.PromotionID, ""); promote.ErrorCode(err) != promote.Forbidden {
+		t.Errorf("Pause by a viewer = %v, want Forbidden", err)
+	}
+	if _, err := w.ctl.Pause(t.Context(), lena, r.PromotionID, "looking at a dashboard"); err != nil {
+		t.Fatalf("Pause: %v", err)
+	}
+	// Paused: traffic keeps its weight, and the steps do not advance.
+	r = w.pump(t, w.ctl, 30) // enough for step 1's 100 canary requests
+	if r.State != promote.RolloutPaused || r.Step != 0 || w.splitter.Weights() != 0.1 {
+		t.Fatalf("paused rollout after 1,500 requests = %s at step %d, splitter weight %g; want paused at step 1, weight 0.1", r.State, r.Step+1, w.splitter.Weights())
+	}
+	if _, err := w.ctl.Pause(t.Context(), lena, r.PromotionID, ""); promote.ErrorCode(err) != promote.Conflict {
+		t.Errorf("Pause of a paused rollout = %v, want Conflict", err)
+	}
+	if _, err := w.ctl.Resume(t.Context(), lena, r.PromotionID); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	atStep2 := func(r promote.Rollout) bool { return r.Step == 1 }
+	r = w.pumpUntil(t, w.ctl, 100, atStep2)
+	if r.State != promote.RolloutRunning || r.Step != 1 || r.Weight != 0.5 {
+		t.Fatalf("resumed rollout = %s at step %d weight %g, want running at step 2, 0.5", r.State, r.Step+1, r.Weight)
+	}
+	if r, err := w.ctl.PromoteNow(t.Context(), lena, r.PromotionID, "the dashboards look fine"); err != nil || r.State != promote.RolloutSucceeded {
+		t.Fatalf("PromoteNow = %s, %v; want succeeded", r.State, err)
+	}
+	if got := w.splitter.Weights(); got != 1 {
+		t.Errorf("after PromoteNow the canary has %g of the traffic, want 1", got)
+	}
+	if p := w.promotion(t, r.PromotionID); p.State != promote.StateSucceeded || !strings.Contains(p.Reason, "promoted by lena") {
+		t.Errorf("promotion = %s (%q), want succeeded, promoted by lena", p.State, p.Reason)
+	}
+	if _, err := w.ctl.Resume(t.Context(), lena, r.PromotionID); promote.ErrorCode(err) != promote.Conflict {
+		t.Errorf("Resume of a finished rollout = %v, want Conflict", err)
+	}
+}
+
+func TestAbortRollsBack(t *testing.T) {
+	w := newWorld(t)
+	r := w.pump(t, w.ctl, 1)
+	r, err := w.ctl.Abort(t.Context(), lena, r.PromotionID, "wrong feature flags")
+	if err != nil || r.State != promote.RolloutRolledBack {
+		t.Fatalf("Abort = %s, %v; want rolled back", r.State, err)
+	}
+	if got := w.splitter.Weights(); got != 0 {
+		t.Errorf("after Abort the canary has %g of the traffic, want 0", got)
+	}
+	st, err := w.svc.Status(t.Context(), "credit-risk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Live["prod"].Version != "1" || len(st.Holds) != 1 || !strings.Contains(st.Holds[0].Reason, "aborted by lena: wrong feature flags") {
+		t.Errorf("after Abort: live %s, holds %+v", st.Live["prod"].Version, st.Holds)
+	}
+}
+
+// A restarted controller resumes the rollout at its step and puts the
+// step's weight back on a traffic layer that lost it.
+func TestRestartResumesAtItsStep(t *testing.T) {
+	w := newWorld(t)
+	r := w.pumpUntil(t, w.ctl, 100, func(r promote.Rollout) bool { return r.Step == 1 })
+	if r.Step != 1 {
+		t.Fatalf("rollout at step %d, want 2", r.Step+1)
+	}
+	restarted, err := New(w.ctl.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.splitter.SetWeight(0); err != nil { // the splitter restarted too
+		t.Fatal(err)
+	}
+	if r := w.pump(t, restarted, 1); r.Step != 1 || w.splitter.Weights() != 0.5 {
+		t.Fatalf("after the restart: step %d, splitter weight %g; want step 2 and 0.5 again", r.Step+1, w.splitter.Weights())
+	}
+	if r := w.pump(t, restarted, 200); r.State != promote.RolloutSucceeded {
+		t.Errorf("rollout after the restart = %s (%s), want succeeded", r.State, r.Reason)
 	}
 }
