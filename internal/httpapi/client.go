@@ -412,6 +412,46 @@ func (c *Client) Rollback(ctx context.Context, req registry.RollbackRequest) (re
 	return out, err
 }
 
+// Rollouts lists rollouts matching f, newest first.
+func (c *Client) Rollouts(ctx context.Context, f promote.RolloutFilter) ([]promote.Rollout, error) {
+	q := url.Values{}
+	setIf(q, "model", f.Model)
+	setIf(q, "environment", f.Environment)
+	if f.ActiveOnly {
+		q.Set("active", "true")
+	}
+	setLimit(q, f.Limit)
+	var out []promote.Rollout
+	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/rollouts", query: q, out: &out, auth: true})
+	return out, err
+}
+
+// Rollout returns the rollout of a promotion.
+func (c *Client) Rollout(ctx context.Context, id string) (promote.Rollout, error) {
+	if err := present("promotion id", id); err != nil {
+		return promote.Rollout{}, err
+	}
+	var out promote.Rollout
+	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/rollouts/" + seg(id), out: &out, auth: true})
+	return out, err
+}
+
+// RolloutOp pauses, resumes, aborts or promotes (verb) a rollout, with a
+// reason.
+func (c *Client) RolloutOp(ctx context.Context, id, verb, reason string) (promote.Rollout, error) {
+	if err := present("promotion id", id); err != nil {
+		return promote.Rollout{}, err
+	}
+	switch verb {
+	case "pause", "resume", "abort", "promote":
+	default:
+		return promote.Rollout{}, promote.Errorf(promote.Invalid, "rollout operation %q: want pause, resume, abort or promote", verb)
+	}
+	var out promote.Rollout
+	err := c.do(ctx, call{method: http.MethodPost, path: Prefix + "/rollouts/" + seg(id) + "/" + verb, body: ReasonRequest{Reason: reason}, out: &out, auth: true})
+	return out, err
+}
+
 // ---- holds
 
 // Holds lists holds matching f, newest first.

@@ -360,6 +360,23 @@ func schemas() map[string]*Schema {
 		"Summary": object("Results counted by status.", []string{"pass", "fail", "warn", "error"}, map[string]*Schema{
 			"pass": integer(""), "fail": integer(""), "warn": integer(""), "error": integer(""),
 		}),
+		"Rollout": object("The progressive delivery of a committed promotion: the candidate's share of traffic, step by step, while the canary analysis judges it.",
+			[]string{"promotion_id", "model", "version", "environment", "stable", "strategy", "state", "step", "weight", "started_at", "step_started_at", "updated_at"}, map[string]*Schema{
+				"promotion_id":    str(""),
+				"model":           name(""),
+				"version":         name("The candidate."),
+				"environment":     name(""),
+				"stable":          name("The version that serves the rest of the traffic."),
+				"strategy":        enum("", "canary", "shadow"),
+				"state":           enum("running and paused rollouts hold their environment's traffic.", "running", "paused", "succeeded", "rolled_back"),
+				"step":            integer("The index of the current step of the policy's plan, from 0."),
+				"weight":          number("The candidate's share of traffic, from 0 to 1."),
+				"started_at":      dateTime(""),
+				"step_started_at": dateTime(""),
+				"updated_at":      dateTime(""),
+				"reason":          str("Why it ended or paused."),
+				"verdict":         &Schema{Type: "object", Description: "The canary analysis's last verdict: decision, reason and every test's statistic, threshold, always-valid p-value and counts (docs/analysis-statistics.md)."},
+			}),
 		"Hold": object("A version not to be promoted to an environment until a person clears it.", []string{"id", "model", "version", "environment", "reason", "set_by", "set_at"}, map[string]*Schema{
 			"id":           integer(""),
 			"model":        name(""),
@@ -528,6 +545,7 @@ var (
 	pVersion   = pathParam("version", "The version.")
 	pPromotion = pathParam("id", "The promotion's ID.")
 	pToken     = pathParam("id", "The token's ID.")
+	pRollout   = pathParam("id", "The ID of the promotion the rollout carries out.")
 	pHold      = &Parameter{Name: "id", In: "path", Required: true, Description: "The hold's ID.", Schema: &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(1)}}
 	qLimit     = queryParam("limit", "The page size (default 100).", &Schema{Type: "integer", Minimum: floatPtr(1), Maximum: floatPtr(MaxLimit)})
 )
@@ -641,6 +659,21 @@ func document() *Document {
 		desc: "Needs the approver role and a reason. The live alias moves back at once, the version that was live is put on hold there, and an active promotion of it ends (rolled back, or cancelled before its commit). With GitOps the rollback is then committed to the environment's overlay with Rollback-Of and Reason trailers; live.commit carries the commit once it is on the branch.",
 		tag:  "promotions", body: "RollbackRequest", status: 200, result: ref("RollbackView"), errors: []int{404, 409, 422}})
 
+	add("get", p+"/rollouts", spec{id: "listRollouts", summary: "List rollouts, newest first", tag: "rollouts", params: []*Parameter{
+		qName("model", "Only this model."), qName("environment", "Only this environment."),
+		queryParam("active", "Only running and paused rollouts.", &Schema{Type: "boolean"}), qLimit,
+	}, status: 200, result: arrayOf(ref("Rollout"))})
+	add("get", p+"/rollouts/{id}", spec{id: "getRollout", summary: "A rollout with the analysis's last verdict", tag: "rollouts", params: []*Parameter{pRollout}, status: 200, result: ref("Rollout"), errors: []int{404}})
+	for _, a := range []struct{ verb, id, summary, desc string }{
+		{"pause", "pauseRollout", "Hold a running rollout at its step and weight", "Needs the approver role. The candidate keeps its traffic; the rollout neither advances nor rolls back until resumed."},
+		{"resume", "resumeRollout", "Continue a paused rollout at its step", "Needs the approver role. The step's minimum time and requests count again from now."},
+		{"abort", "abortRollout", "Roll a rollout back now", "Needs the approver role. The candidate's traffic goes to 0 at once; the environment is rolled back (live alias, hold, Git commit)."},
+		{"promote", "promoteRollout", "Give the candidate all traffic now and end the rollout as a success", "Needs the approver role. The remaining steps are skipped."},
+	} {
+		add("post", p+"/rollouts/{id}/"+a.verb, spec{id: a.id, summary: a.summary, desc: a.desc + " A server without a rollout controller answers 409.",
+			tag: "rollouts", params: []*Parameter{pRollout}, body: "ReasonRequest", status: 200, result: ref("Rollout"), errors: []int{404, 409}})
+	}
+
 	add("get", p+"/audit", spec{id: "listAudit", summary: "Audit events, newest first", tag: "audit", params: []*Parameter{
 		qName("model", "Only this model."), qName("environment", "Only this environment."), qName("promotion", "Only this promotion."),
 		queryParam("action", "Only this action (promotion.approval, live.changed, …).", &Schema{Type: "string"}),
@@ -667,6 +700,7 @@ func document() *Document {
 			{Name: "models", Description: "Registered models, their live version per environment and its history."},
 			{Name: "versions", Description: "Versions of a model with their evidence: digest, signature, metrics, checks, lineage."},
 			{Name: "promotions", Description: "Requests to put a version into an environment, gated by its policy and approved by people."},
+			{Name: "rollouts", Description: "Progressive delivery: canary and shadow rollouts of committed promotions, judged by the sequential canary analysis."},
 			{Name: "holds", Description: "Versions kept out of an environment until a person clears them."},
 			{Name: "audit", Description: "The append-only, hash-chained record of every decision."},
 			{Name: "tokens", Description: "API tokens and their roles."},

@@ -111,7 +111,7 @@ var schemaTypes = map[string]any{
 	"CreateModelRequest": CreateModelRequest{}, "RegisterVersionRequest": RegisterVersionRequest{},
 	"PromoteRequest": registry.PromoteRequest{}, "ApproveRequest": registry.ApproveRequest{}, "ReasonRequest": ReasonRequest{},
 	"HoldRequest": HoldRequest{}, "TokenRequest": registry.TokenRequest{},
-	"RollbackRequest": registry.RollbackRequest{}, "RollbackView": registry.RollbackView{},
+	"RollbackRequest": registry.RollbackRequest{}, "RollbackView": registry.RollbackView{}, "Rollout": promote.Rollout{},
 }
 
 // notServed lists JSON fields of the Go types that the API leaves out on

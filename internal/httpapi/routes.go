@@ -49,6 +49,12 @@ func (s *Server) addRoutes() {
 
 	s.handleAuth("POST "+Prefix+"/rollbacks", s.rollback)
 
+	s.handleAuth("GET "+Prefix+"/rollouts", s.listRollouts)
+	s.handleAuth("GET "+Prefix+"/rollouts/{id}", s.getRollout)
+	for _, verb := range []string{"pause", "resume", "abort", "promote"} {
+		s.handleAuth("POST "+Prefix+"/rollouts/{id}/"+verb, s.rolloutOp(verb))
+	}
+
 	s.handleAuth("GET "+Prefix+"/holds", s.listHolds)
 	s.handleAuth("POST "+Prefix+"/holds", s.setHold)
 	s.handleAuth("POST "+Prefix+"/holds/{id}/clear", s.clearHold)
@@ -516,6 +522,75 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request, who promote.Pr
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
+	q := newQuery(r, "model", "environment", "active", "limit")
+	f := promote.RolloutFilter{
+		Model:       q.name("model", "model name"),
+		Environment: q.name("environment", "environment"),
+		ActiveOnly:  q.boolean("active"),
+		Limit:       q.limit(),
+	}
+	if q.err != nil {
+		return q.err
+	}
+	list, err := s.svc.Rollouts(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(list))
+	return nil
+}
+
+func (s *Server) getRollout(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
+	id, err := promotionID(r)
+	if err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	ro, err := s.svc.Rollout(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ro)
+	return nil
+}
+
+// rolloutOp serves POST /rollouts/{id}/{verb}.
+func (s *Server) rolloutOp(verb string) func(http.ResponseWriter, *http.Request, promote.Principal) error {
+	return func(w http.ResponseWriter, r *http.Request, who promote.Principal) error {
+		id, err := promotionID(r)
+		if err != nil {
+			return err
+		}
+		var req ReasonRequest
+		if err := s.decode(w, r, &req); err != nil {
+			return err
+		}
+		ops := s.opts.Rollouts
+		if ops == nil {
+			return promote.Errorf(promote.Conflict, "this server runs no rollout controller (promote serve needs GitOps and the local agent, or a cluster's traffic layer)")
+		}
+		var ro promote.Rollout
+		switch verb {
+		case "pause":
+			ro, err = ops.Pause(r.Context(), who, id, req.Reason)
+		case "resume":
+			ro, err = ops.Resume(r.Context(), who, id)
+		case "abort":
+			ro, err = ops.Abort(r.Context(), who, id, req.Reason)
+		default:
+			ro, err = ops.PromoteNow(r.Context(), who, id, req.Reason)
+		}
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, ro)
+		return nil
+	}
 }
 
 func (s *Server) setHold(w http.ResponseWriter, r *http.Request, who promote.Principal) error {

@@ -53,6 +53,18 @@ type Options struct {
 	// Now is the clock (for freeze windows shown by /environments); nil
 	// is time.Now.
 	Now func() time.Time
+	// Rollouts carries out people's operations on rollouts (the rollout
+	// controller); nil answers them with a Conflict.
+	Rollouts RolloutOps
+}
+
+// RolloutOps are the operations on a rollout that people take
+// (rollout.Controller).
+type RolloutOps interface {
+	Pause(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error)
+	Resume(ctx context.Context, who promote.Principal, id string) (promote.Rollout, error)
+	Abort(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error)
+	PromoteNow(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error)
 }
 
 // Server is the REST API server over a registry service.
