@@ -84,6 +84,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/gitclone"
 	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -123,6 +124,18 @@ type Config struct {
 	Logger *slog.Logger
 	// Now stamps the syncs (time.Now).
 	Now func() time.Time
+	// Traffic, when set, serves every route through a traffic.Splitter
+	// with these metrics (per model, environment and track), so that a
+	// rollout controller can divide an environment's traffic between the
+	// stable version and a candidate (see SetWeight). Without it routes
+	// are plain reverse proxies.
+	Traffic *traffic.Metrics
+	// Progressive reports whether env rolls changes out progressively
+	// (canary or shadow): there a commit that pins a new version makes it
+	// the route's candidate, at weight 0 until the rollout controller
+	// gives it traffic, while the version pinned before stays stable. It
+	// needs Traffic.
+	Progressive func(env string) bool
 }
 
 // LogValue implements slog.LogValuer: the configuration without secrets.
@@ -183,6 +196,9 @@ func (c *Config) setDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Progressive != nil && c.Traffic == nil {
+		problems = append(problems, "progressive environments need Traffic (the splitters' metrics)")
+	}
 	if len(problems) > 0 {
 		return promote.Errorf(promote.Invalid, "agent configuration: %s", strings.Join(problems, "; "))
 	}
@@ -211,6 +227,12 @@ type Agent struct {
 
 	mu    sync.Mutex // guards state
 	state state
+
+	// splitters are the routes' splitters by environment and model, kept
+	// across syncs (with their weights and health) while the route
+	// exists. Guarded by splitMu.
+	splitMu   sync.Mutex
+	splitters map[[2]string]*traffic.Splitter
 }
 
 // state is what Status reports besides the route tables.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/gitclone"
 	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -35,6 +36,12 @@ type Route struct {
 	Endpoint string `json:"endpoint"`
 	// Commit is the commit that made the route what it is.
 	Commit string `json:"commit"`
+	// In a progressive environment, while a rollout runs: the version the
+	// commit before pinned, which keeps the traffic the candidate (Version)
+	// does not have, and the candidate's share, from 0 to 1.
+	StableVersion  string  `json:"stable_version,omitempty"`
+	StableEndpoint string  `json:"stable_endpoint,omitempty"`
+	Weight         float64 `json:"weight,omitempty"`
 }
 
 // same reports whether r and o route the same way, whichever commit set
@@ -51,10 +58,11 @@ type table struct {
 	routes map[string]*route // by model
 }
 
-// route is a Route with its proxy.
+// route is a Route with its handler: a reverse proxy, or a splitter when
+// the agent has Traffic.
 type route struct {
 	Route
-	proxy *httputil.ReverseProxy
+	proxy http.Handler
 }
 
 // applyEnv renders env's overlay in the checked-out commit, resolves its
@@ -77,6 +85,7 @@ func (a *Agent) applyEnv(env, commit string, resolve func(overlay.Pin) (string, 
 	old := (*a.tables.Load())[env]
 	next := &table{commit: commit, routes: make(map[string]*route, len(desired))}
 	var problems []string
+	var plans []splitPlan
 	for _, d := range desired {
 		raw, ok := resolve(d.Pin)
 		if !ok {
@@ -90,16 +99,32 @@ func (a *Agent) applyEnv(env, commit string, resolve func(overlay.Pin) (string, 
 		}
 		r := Route{Model: d.Model, Version: d.Version, Digest: d.Digest, URI: d.URI, Image: d.Image,
 			Replicas: d.Replicas, Endpoint: u.String(), Commit: commit}
+		var prev *route
 		if old != nil {
-			if prev := old.routes[d.Model]; prev != nil && prev.same(r) {
-				next.routes[d.Model] = prev
-				continue
-			}
+			prev = old.routes[d.Model]
+		}
+		if a.cfg.Traffic != nil {
+			plans = append(plans, splitPlan{env: env, next: r, url: u, prev: prev})
+			continue
+		}
+		if prev != nil && prev.same(r) {
+			next.routes[d.Model] = prev
+			continue
 		}
 		next.routes[d.Model] = a.newRoute(env, r, u)
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
+	}
+	for _, p := range plans {
+		rt, err := a.splitRoute(p)
+		if err != nil {
+			return err
+		}
+		next.routes[rt.Model] = rt
+	}
+	if a.cfg.Traffic != nil {
+		a.dropSplitters(env, next)
 	}
 	a.swap(env, next)
 	a.logChanges(env, old, next)
@@ -280,7 +305,11 @@ func (a *Agent) Lookup(env, model string) (Route, bool) {
 	if rt == nil {
 		return Route{}, false
 	}
-	return rt.Route, true
+	r := rt.Route
+	if sp, ok := rt.proxy.(*traffic.Splitter); ok && r.StableVersion != "" {
+		r.Weight = sp.Weights()
+	}
+	return r, true
 }
 
 // errorBody is the JSON body of an error response, the same shape as the

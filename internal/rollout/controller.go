@@ -59,6 +59,9 @@ type Traffic interface {
 	// SetShadow mirrors the share of requests to the candidate, which
 	// answers none of them (0 stops the mirror).
 	SetShadow(ctx context.Context, model, env string, share float64) error
+	// Ready reports whether the traffic layer has version of model as
+	// env's candidate (the commit is deployed), so its rollout can begin.
+	Ready(ctx context.Context, model, env, version string) bool
 }
 
 // Metrics reads a track's counts since a moment (metrics.Poller).
@@ -193,6 +196,11 @@ func (c *Controller) Tick(ctx context.Context) error {
 		return fmt.Errorf("read pending rollouts: %w", err)
 	}
 	for _, p := range pending {
+		if !c.cfg.Traffic.Ready(ctx, p.Model, p.Environment, p.Version) {
+			c.log.Debug("rollout: waiting for the candidate to be deployed", slog.String(attrModel, p.Model),
+				slog.String(attrVersion, p.Version), slog.String(attrEnv, p.Environment))
+			continue
+		}
 		if err := c.start(ctx, p); err != nil {
 			errs = append(errs, err)
 		}

@@ -83,6 +83,8 @@ func (w *world) SetWeight(_ context.Context, _, _ string, weight float64) error 
 
 func (w *world) SetShadow(context.Context, string, string, float64) error { return nil }
 
+func (w *world) Ready(context.Context, string, string, string) bool { return true }
+
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{}

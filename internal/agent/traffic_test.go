@@ -1,0 +1,123 @@
+package agent
+
+import (
+	"context"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promote-ml/promote/internal/traffic"
+	"github.com/promote-ml/promote/promote"
+)
+
+// In a progressive environment a commit makes the new version the
+// candidate at weight 0; the controller's weights divide the traffic; a
+// commit that pins the stable version again drops the candidate; a
+// candidate that took all traffic is the next one's stable version.
+func TestProgressiveRoutes(t *testing.T) {
+	f := newFixture(t)
+	m, err := traffic.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAgent(t, f.g, f.endpoints, nil, func(c *Config) {
+		c.Traffic = m
+		c.Progressive = func(env string) bool { return env == "prod" }
+	})
+	ctx := context.Background()
+	sync := func() {
+		t.Helper()
+		if _, err := a.Sync(ctx); err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+	}
+	sync()
+	if a.Ready(ctx, "credit-risk", "prod", "1") {
+		t.Error("Ready(1) with no candidate = true, want false")
+	}
+	if err := a.SetWeight(ctx, "credit-risk", "prod", 0.5); promote.ErrorCode(err) != promote.Conflict {
+		t.Errorf("SetWeight with no candidate = %v, want a Conflict", err)
+	}
+
+	f.g.pin("prod", v2)
+	f.g.pin("staging", v2)
+	sync()
+	if got := servedBy(t, a, "/staging/credit-risk/predict"); got != "v2" {
+		t.Errorf("staging (direct) serves %s after its commit, want v2", got)
+	}
+	if got := servedBy(t, a, "/prod/credit-risk/predict"); got != "v1" {
+		t.Errorf("prod (progressive) serves %s before any weight, want v1 still", got)
+	}
+	r, _ := a.Lookup("prod", "credit-risk")
+	if r.Version != "2" || r.StableVersion != "1" || r.Weight != 0 || !a.Ready(ctx, "credit-risk", "prod", "2") {
+		t.Errorf("prod route = %+v, ready %v; want candidate 2 against stable 1 at weight 0, ready", r, a.Ready(ctx, "credit-risk", "prod", "2"))
+	}
+	if err := a.SetWeight(ctx, "credit-risk", "prod", 1); err != nil {
+		t.Fatalf("SetWeight(1): %v", err)
+	}
+	if got := servedBy(t, a, "/prod/credit-risk/predict"); got != "v2" {
+		t.Errorf("prod at weight 1 serves %s, want v2", got)
+	}
+	// Syncing the same commit again keeps the candidate and its weight.
+	a.Trigger()
+	f.g.pin("staging", v1) // another environment's commit makes the agent apply again
+	sync()
+	if r, _ := a.Lookup("prod", "credit-risk"); r.StableVersion != "1" || r.Weight != 1 {
+		t.Errorf("prod after another commit = %+v, want candidate 2 still at weight 1", r)
+	}
+
+	// A rollback commit pins 1 again: the candidate goes.
+	if err := a.SetWeight(ctx, "credit-risk", "prod", 0.5); err != nil {
+		t.Fatal(err)
+	}
+	f.g.pin("prod", v1)
+	sync()
+	r, _ = a.Lookup("prod", "credit-risk")
+	if r.Version != "1" || r.StableVersion != "" {
+		t.Errorf("prod route after the rollback commit = %+v, want 1 alone", r)
+	}
+	for range 20 {
+		if got := servedBy(t, a, "/prod/credit-risk/predict"); got != "v1" {
+			t.Fatalf("prod after the rollback commit serves %s, want v1 only", got)
+		}
+	}
+	if err := a.SetWeight(ctx, "credit-risk", "qa", 0.5); promote.ErrorCode(err) != promote.NotFound {
+		t.Errorf("SetWeight in an unknown environment = %v, want NotFound", err)
+	}
+}
+
+// A candidate that took all the traffic is the stable version of the
+// next one.
+func TestProgressiveRoutesChain(t *testing.T) {
+	f := newFixture(t)
+	m, err := traffic.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAgent(t, f.g, f.endpoints, nil, func(c *Config) {
+		c.Traffic = m
+		c.Progressive = func(string) bool { return true }
+	})
+	ctx := context.Background()
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.g.pin("dev", v2)
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetWeight(ctx, "credit-risk", "dev", 1); err != nil {
+		t.Fatal(err)
+	}
+	f.g.pin("dev", v1) // the next promotion happens to pin 1 again
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := a.Lookup("dev", "credit-risk")
+	if r.Version != "1" || r.StableVersion != "2" || r.Weight != 0 {
+		t.Errorf("dev after the next commit = %+v, want 1 as the candidate against stable 2 at weight 0", r)
+	}
+	if got := servedBy(t, a, "/dev/credit-risk/predict"); got != "v2" {
+		t.Errorf("dev serves %s, want the new stable v2", got)
+	}
+}
