@@ -153,9 +153,10 @@ func (a *Agent) SetShadow(_ context.Context, model, env string, share float64) e
 	return sp.SetShadow(&traffic.Backend{Version: rt.Version, URL: u}, share)
 }
 
-// Ready reports whether env routes version of model as its candidate, so
-// that a rollout of it can begin (rollout.Traffic).
+// Ready reports whether env routes version of model, as its candidate or
+// (the first version there) outright, so that a rollout of it can begin
+// (rollout.Traffic).
 func (a *Agent) Ready(_ context.Context, model, env, version string) bool {
 	rt, _, err := a.routeOf(model, env)
-	return err == nil && rt.Version == version && rt.StableVersion != ""
+	return err == nil && rt.Version == version
 }

@@ -32,8 +32,8 @@ func TestProgressiveRoutes(t *testing.T) {
 		}
 	}
 	sync()
-	if a.Ready(ctx, "credit-risk", "prod", "1") {
-		t.Error("Ready(1) with no candidate = true, want false")
+	if a.Ready(ctx, "credit-risk", "prod", "2") {
+		t.Error("Ready(2) before its commit = true, want false")
 	}
 	if err := a.SetWeight(ctx, "credit-risk", "prod", 0.5); promote.ErrorCode(err) != promote.Conflict {
 		t.Errorf("SetWeight with no candidate = %v, want a Conflict", err)

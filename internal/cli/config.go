@@ -31,6 +31,7 @@ type serverConfig struct {
 	ArtifactRoots []string // directories whose files the server may hash
 	LogLevel      string
 	GitOps        gitopsConfig
+	Rollout       rolloutConfig
 }
 
 func defaultServerConfig() serverConfig {
@@ -52,6 +53,7 @@ func (c *serverConfig) env(getenv func(string) string) {
 		c.ArtifactRoots = filepath.SplitList(v)
 	}
 	c.GitOps.env(getenv)
+	c.Rollout.env(getenv)
 }
 
 // storeFlags adds the flags that choose the store and the pipeline.
@@ -84,6 +86,7 @@ func (c *serverConfig) validate() error {
 		}
 	}
 	errs = append(errs, c.GitOps.problems()...)
+	errs = append(errs, c.Rollout.problems()...)
 	return errors.Join(errs...)
 }
 
@@ -117,18 +120,29 @@ func openStore(ctx context.Context, c serverConfig) (promote.Store, error) {
 	return db, nil
 }
 
+// loadedPipeline is a pipeline with what it names, loaded.
+type loadedPipeline struct {
+	pipeline *pipeline.Pipeline
+	gates    map[string]*policy.Gate
+	keys     []registry.TrustedKey
+	// plans are the rollout sections of the environments that roll out
+	// by canary or shadow, by environment.
+	plans map[string]*policy.Rollout
+}
+
 // loadPipeline reads the pipeline file and everything it names (policies
 // and trusted keys, relative to the pipeline file), and compiles each
 // environment's gate. Problems are bad input.
-func loadPipeline(path string) (*pipeline.Pipeline, map[string]*policy.Gate, []registry.TrustedKey, error) {
+func loadPipeline(path string) (*loadedPipeline, error) {
 	data, err := readInput(path, "pipeline")
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	pl, err := pipeline.Parse(path, data)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
+	plans := map[string]*policy.Rollout{}
 	dir := filepath.Dir(path)
 	rel := func(p string) string {
 		if filepath.IsAbs(p) {
@@ -160,6 +174,14 @@ func loadPipeline(path string) (*pipeline.Pipeline, map[string]*policy.Gate, []r
 			continue
 		}
 		gates[e.Name] = g
+		if e.Strategy == policy.StrategyCanary || e.Strategy == policy.StrategyShadow {
+			plan := pol.Rollout(e.Name)
+			if plan == nil || plan.Strategy != e.Strategy {
+				errs = append(errs, fmt.Errorf("environment %s rolls out by %s, but its policy %s has no rollout section with strategy %s", e.Name, e.Strategy, e.Policy, e.Strategy))
+				continue
+			}
+			plans[e.Name] = plan
+		}
 	}
 	var keys []registry.TrustedKey
 	for _, k := range pl.TrustedKeys {
@@ -176,23 +198,31 @@ func loadPipeline(path string) (*pipeline.Pipeline, map[string]*policy.Gate, []r
 		keys = append(keys, registry.TrustedKey{ID: k, Key: pub})
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	return pl, gates, keys, nil
+	return &loadedPipeline{pipeline: pl, gates: gates, keys: keys, plans: plans}, nil
+}
+
+// serviceHooks connect the registry service to serve's controllers.
+type serviceHooks struct {
+	// changed is the GitOps reconciler's cue: with it, the service leaves
+	// live changes for the reconciler to commit.
+	changed func(model, env string)
+	// rolloutCue is the rollout controller's: with it, committed
+	// promotions to canary and shadow environments wait for the
+	// controller.
+	rolloutCue func(promotionID string)
 }
 
 // openService opens the store and builds the registry service over it. The
 // caller closes the store.
-//
-// changed, when not nil, is the GitOps reconciler's cue: the service then
-// leaves live changes for the reconciler to commit.
-func openService(ctx context.Context, c serverConfig, log *slog.Logger, changed func(model, env string)) (*registry.Service, promote.Store, error) {
+func openService(ctx context.Context, c serverConfig, log *slog.Logger, hooks serviceHooks) (*registry.Service, promote.Store, *loadedPipeline, error) {
 	if err := c.validate(); err != nil {
-		return nil, nil, usageError(err)
+		return nil, nil, nil, usageError(err)
 	}
-	pl, gates, keys, err := loadPipeline(c.Pipeline)
+	lp, err := loadPipeline(c.Pipeline)
 	if err != nil {
-		return nil, nil, usageError(err)
+		return nil, nil, nil, usageError(err)
 	}
 	roots := c.ArtifactRoots
 	if len(roots) == 0 {
@@ -202,15 +232,15 @@ func openService(ctx context.Context, c serverConfig, log *slog.Logger, changed 
 	}
 	store, err := openStore(ctx, c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, TrustedKeys: keys, ArtifactRoots: roots, Logger: log,
-		GitOps: changed != nil, Changed: changed})
+	svc, err := registry.New(store, registry.Config{Pipeline: lp.pipeline, Gates: lp.gates, TrustedKeys: lp.keys, ArtifactRoots: roots, Logger: log,
+		GitOps: hooks.changed != nil, Changed: hooks.changed, Rollouts: hooks.rolloutCue != nil, RolloutCue: hooks.rolloutCue})
 	if err != nil {
 		store.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return svc, store, nil
+	return svc, store, lp, nil
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +20,9 @@ import (
 	"github.com/promote-ml/promote/internal/gitclone"
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/httpapi"
+	"github.com/promote-ml/promote/internal/metrics"
+	"github.com/promote-ml/promote/internal/rollout"
+	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -60,24 +65,37 @@ that address to the local endpoint serving the artifact each overlay pins
 	fl.StringSliceVar(&cfg.ArtifactRoots, "artifact-root", cfg.ArtifactRoots, "`DIR` whose files the server may read to compute artifact digests (repeatable; default: the working directory; $PROMOTE_ARTIFACT_ROOTS)")
 	fl.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error ($PROMOTE_LOG_LEVEL)")
 	cfg.GitOps.flags(fl)
+	cfg.Rollout.flags(fl)
 	return cmd
 }
 
 func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	log := newLogger(s.err, cfg.LogLevel)
-	// The reconciler needs the service and the service its cue: the cue
-	// is bound before anything runs.
+	// The reconciler and the rollout controller need the service, and the
+	// service their cues: the cues are bound before anything runs.
 	var rec *gitops.Reconciler
 	var ag *agent.Agent
-	var changed func(model, env string)
+	var ctl *rollout.Controller
+	var hooks serviceHooks
 	if cfg.GitOps.enabled() {
-		changed = func(model, env string) { rec.Trigger(model, env) }
+		hooks.changed = func(model, env string) { rec.Trigger(model, env) }
 	}
-	svc, store, err := openService(ctx, cfg, log, changed)
+	rollouts := cfg.GitOps.enabled() && cfg.GitOps.agentEnabled()
+	if rollouts {
+		hooks.rolloutCue = func(string) {
+			if ag != nil {
+				ag.Trigger()
+			}
+			ctl.Trigger()
+		}
+	}
+	svc, store, lp, err := openService(ctx, cfg, log, hooks)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.GitOps.enabled() {
 		wcfg, err := cfg.GitOps.writerConfig(cfg.Data, getenv, log)
 		if err != nil {
@@ -100,8 +118,14 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	var agentLn net.Listener
 	if cfg.GitOps.agentEnabled() {
 		// The agent serves model traffic on a listener of its own, its
-		// status at /-/status (no environment name starts with "-").
-		if ag, err = agent.New(cfg.GitOps.agentConfig(cfg.Data, getenv, log)); err != nil {
+		// status at /-/status (no environment name starts with "-"),
+		// through splitters whose metrics are on /metrics.
+		acfg := cfg.GitOps.agentConfig(cfg.Data, getenv, log)
+		if acfg.Traffic, err = traffic.NewMetrics(reg); err != nil {
+			return err
+		}
+		acfg.Progressive = func(env string) bool { return lp.plans[env] != nil }
+		if ag, err = agent.New(acfg); err != nil {
 			return usageError(err)
 		}
 		mux := http.NewServeMux()
@@ -112,10 +136,26 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			return usageError(fmt.Errorf("listen on %s: %w", cfg.GitOps.AgentAddr, err))
 		}
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var ops httpapi.RolloutOps
+	if rollouts {
+		var src metrics.Source = metrics.NewBuiltin(reg)
+		if cfg.Rollout.PrometheusURL != "" {
+			if src, err = metrics.NewPrometheus(metrics.PrometheusOptions{URL: cfg.Rollout.PrometheusURL}); err != nil {
+				return usageError(fmt.Errorf("--prometheus-url: %w", err))
+			}
+		}
+		poller, err := metrics.NewPoller(src, metrics.PollerOptions{NoDataLimit: cfg.Rollout.NoDataLimit, ErrorBudget: cfg.Rollout.ErrorBudget})
+		if err != nil {
+			return usageError(err)
+		}
+		if ctl, err = rollout.New(rollout.Config{Registry: svc, Traffic: ag, Metrics: poller, Plans: lp.plans,
+			Interval: cfg.Rollout.interval(lp.plans), Logger: log}); err != nil {
+			return usageError(err)
+		}
+		ops = ctl
+	}
 	api := httpapi.NewServer(svc, httpapi.Options{
-		Logger: log, Registerer: reg, Gatherer: reg,
+		Logger: log, Registerer: reg, Gatherer: reg, Rollouts: ops,
 		Ready: func(ctx context.Context) error {
 			_, err := svc.Models(ctx)
 			return err
@@ -154,6 +194,10 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	})
 	if rec != nil {
 		g.Go(func() error { return rec.Run(gctx) })
+	}
+	if ctl != nil {
+		fmt.Fprintf(s.err, "promote rolls out %s progressively, judged every %s\n", strings.Join(slices.Sorted(maps.Keys(lp.plans)), ", "), cfg.Rollout.interval(lp.plans))
+		g.Go(func() error { return ctl.Run(gctx) })
 	}
 	servers := []*http.Server{srv}
 	if ag != nil {

@@ -44,7 +44,7 @@ such as ml-lead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Role = promote.Role(role)
-			svc, store, err := openService(cmd.Context(), cfg, nil, nil)
+			svc, store, _, err := openService(cmd.Context(), cfg, nil, serviceHooks{})
 			if err != nil {
 				return err
 			}

@@ -173,10 +173,11 @@ func (s *Service) Delivered(ctx context.Context, d promote.Deployment, commit st
 }
 
 // progressive reports whether a rollout controller carries p out: its
-// environment rolls out by canary or shadow, and a baseline was live to
-// compare the candidate with.
+// environment rolls out by canary or shadow. (Without a baseline the
+// controller gives the candidate all traffic at once: there is nothing to
+// compare it with.)
 func (s *Service) progressive(p promote.Promotion) bool {
-	if !s.cfg.Rollouts || p.Baseline == "" {
+	if !s.cfg.Rollouts {
 		return false
 	}
 	e, err := s.cfg.Pipeline.Environment(p.Environment)

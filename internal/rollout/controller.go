@@ -235,6 +235,15 @@ func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
 	if err != nil {
 		return fmt.Errorf("start the rollout of %s: %w", p.ID, err)
 	}
+	if r.Stable == "" {
+		// The first version in the environment: nothing to compare it
+		// with, so it takes all the traffic at once.
+		r.Weight = 1
+		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 1); err != nil && promote.ErrorCode(err) != promote.Conflict {
+			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
+		}
+		return c.finish(ctx, r, "the first version in the environment: no stable version to compare it with")
+	}
 	switch plan.Strategy {
 	case policy.StrategyShadow:
 		share := 1.0

@@ -146,9 +146,6 @@ func newWorld(t *testing.T) *world {
 	if err := w.splitter.SetStable(traffic.Backend{Version: "1", URL: v1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.splitter.SetCanary(&traffic.Backend{Version: "2", URL: v2}, 0); err != nil {
-		t.Fatal(err)
-	}
 	w.front = httptest.NewServer(w.splitter)
 	t.Cleanup(w.front.Close)
 	poller, err := metrics.NewPoller(metrics.NewBuiltin(reg), metrics.PollerOptions{})
@@ -177,6 +174,20 @@ func newWorld(t *testing.T) *world {
 		}
 		if _, err := w.rec.Reconcile(t.Context(), "credit-risk", "prod"); err != nil {
 			t.Fatal(err)
+		}
+		if v == "1" {
+			// The first version has nothing to compare with: the
+			// controller gives it the traffic at once. Then 2 is
+			// deployed beside it, as the agent does on its commit.
+			if err := w.ctl.Tick(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if p := w.rollout(t); p.State != promote.RolloutSucceeded || !strings.Contains(p.Reason, "first version") {
+				t.Fatalf("the rollout of version 1 = %s (%s), want succeeded as the first version", p.State, p.Reason)
+			}
+			if err := w.splitter.SetCanary(&traffic.Backend{Version: "2", URL: v2}, 0); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return w

@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/rollout"
+)
+
+// rolloutConfig is serve's rollout controller, which runs with GitOps and
+// the local agent.
+type rolloutConfig struct {
+	// PrometheusURL, when set, is where the controller reads the canary's
+	// and stable's counts (the splitters' metrics, as scraped from
+	// /metrics); without it, from the splitters in process.
+	PrometheusURL string
+	// Interval overrides how often rollouts are judged (default: the
+	// shortest analysis interval of the policies, else 10s).
+	Interval    time.Duration
+	NoDataLimit time.Duration
+	ErrorBudget int
+}
+
+func (c *rolloutConfig) env(getenv func(string) string) {
+	if v := getenv("PROMOTE_PROMETHEUS_URL"); v != "" {
+		c.PrometheusURL = v
+	}
+	if v := getenv("PROMOTE_ROLLOUT_INTERVAL"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			c.Interval = d
+		} else {
+			c.Interval = -1
+		}
+	}
+}
+
+func (c *rolloutConfig) flags(fl *pflag.FlagSet) {
+	fl.StringVar(&c.PrometheusURL, "prometheus-url", c.PrometheusURL, "read rollouts' counts from this Prometheus `URL` (which scrapes /metrics) instead of the splitters in process ($PROMOTE_PROMETHEUS_URL)")
+	fl.DurationVar(&c.Interval, "rollout-interval", c.Interval, "how often rollouts are judged (default: the policies' shortest analysis interval, else 10s; $PROMOTE_ROLLOUT_INTERVAL)")
+	fl.DurationVar(&c.NoDataLimit, "rollout-no-data", c.NoDataLimit, "how long a rollout waits for metric data before it cannot judge (default 5m)")
+	fl.IntVar(&c.ErrorBudget, "rollout-error-budget", c.ErrorBudget, "consecutive metric query errors a rollout tolerates (default 3)")
+}
+
+func (c *rolloutConfig) problems() []error {
+	var errs []error
+	if c.Interval < 0 {
+		errs = append(errs, errors.New("--rollout-interval: want a positive duration such as 10s"))
+	}
+	if c.NoDataLimit < 0 || c.ErrorBudget < 0 {
+		errs = append(errs, errors.New("--rollout-no-data and --rollout-error-budget may not be negative"))
+	}
+	return errs
+}
+
+// interval is how often the controller ticks.
+func (c *rolloutConfig) interval(plans map[string]*policy.Rollout) time.Duration {
+	if c.Interval > 0 {
+		return c.Interval
+	}
+	var ds []time.Duration
+	for _, p := range plans {
+		if p.Analysis.Interval > 0 {
+			ds = append(ds, p.Analysis.Interval)
+		}
+	}
+	if len(ds) == 0 {
+		return rollout.DefaultInterval
+	}
+	return slices.Min(ds)
+}
