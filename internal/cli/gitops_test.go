@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -301,6 +305,170 @@ func TestServeGitOpsRepairsAfterKill(t *testing.T) {
 	if got := gittest.Run(t, bare, "rev-list", "--count", start+"..main"); got != "2" {
 		t.Errorf("%s commits after two promotions and two kills, want 2", got)
 	}
+	if out := must(0, ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
+		t.Errorf("audit verify: %s", out)
+	}
+}
+
+const canaryPipeline = `apiVersion: promote.dev/v1
+kind: Pipeline
+environments:
+  - name: prod
+    policy: prod.yaml
+    rollout: canary
+`
+
+const canaryPolicy = `apiVersion: promote.dev/v1
+kind: Policy
+gate:
+  require: [tests_passed]
+  noBaseline: pass
+rollout:
+  strategy: canary
+  steps:
+    - weight: 10
+      minRequests: 50
+    - weight: 50
+      minRequests: 100
+    - weight: 100
+      minRequests: 50
+  analysis:
+    alpha: 0.01
+  rollback:
+    automatic: true
+    hold: true
+    when: [slo_breach, regression]
+`
+
+// TestServeCanary runs promote serve with GitOps, the local agent and the
+// rollout controller, real model servers and live traffic: a healthy
+// version walks 10 -> 50 -> 100 and succeeds; one whose server fails one
+// request in ten is rolled back automatically, with the rollback commit in
+// Git, the hold in the registry and the audit chain intact.
+func TestServeCanary(t *testing.T) {
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "gitops.git")
+	gitopsRemote(t, bare)
+	cfgDir := t.TempDir()
+	pipelineFile := filepath.Join(cfgDir, "promote.yaml")
+	os.WriteFile(pipelineFile, []byte(canaryPipeline), 0o644)
+	os.WriteFile(filepath.Join(cfgDir, "prod.yaml"), []byte(canaryPolicy), 0o644)
+	data := filepath.Join(dir, "data")
+	tok := func(name, role string) string {
+		t.Helper()
+		code, out, errOut := run(t, "", "token", "create", "--name", name, "--role", role, "--quiet", "--data", data, "--pipeline", pipelineFile)
+		if code != 0 {
+			t.Fatalf("token create: exit %d: %s", code, errOut)
+		}
+		return strings.TrimSpace(out)
+	}
+	ci, lead := tok("ci", "submitter"), tok("lena", "approver")
+
+	art := t.TempDir()
+	var lines []string
+	digests := map[string]string{}
+	for _, v := range []string{"1", "2", "3"} {
+		_, d := artifact(t, art, v)
+		digests[v] = d
+		var n atomic.Int64
+		failing := v == "3"
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if failing && n.Add(1)%10 == 0 {
+				http.Error(w, "model error", http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprintf(w, "version %s", v)
+		}))
+		t.Cleanup(srv.Close)
+		lines = append(lines, fmt.Sprintf("  - {model: credit-risk, digest: %q, url: %q}", d, srv.URL))
+	}
+	endpoints := filepath.Join(dir, "endpoints.yaml")
+	os.WriteFile(endpoints, []byte("endpoints:\n"+strings.Join(lines, "\n")+"\n"), 0o644)
+	agentAddr := freeAddr(t)
+	server, serveErr := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", art,
+		"--gitops-remote", bare, "--gitops-interval", "1h", "--agent-addr", agentAddr, "--agent-endpoints", endpoints,
+		"--agent-interval", "50ms", "--rollout-interval", "50ms")
+	cli, must := clientOf(t, server)
+
+	// Live traffic, until the test ends.
+	ctx, stop := context.WithCancel(context.Background())
+	var load sync.WaitGroup
+	load.Go(func() {
+		for ctx.Err() == nil {
+			if resp, err := http.Get("http://" + agentAddr + "/prod/credit-risk/predict"); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	t.Cleanup(func() { stop(); load.Wait() })
+
+	must(0, ci, "models", "create", "credit-risk")
+	metrics := filepath.Join("..", "..", "examples", "candidate.json")
+	state := func(id string) string {
+		out := must(0, ci, "promotions", "show", id, "-o", "json")
+		var p struct {
+			State string `json:"state"`
+		}
+		json.Unmarshal([]byte(out), &p)
+		return p.State
+	}
+	promoteTo := func(v, want string) string {
+		t.Helper()
+		must(0, ci, "versions", "register", "credit-risk", v, "--artifact", filepath.Join(art, "model-"+v+".bin"), "--metrics", metrics)
+		out := must(0, ci, "request", "credit-risk", v, "--to", "prod", "-o", "json")
+		var p struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal([]byte(out), &p); err != nil || p.ID == "" {
+			t.Fatalf("request %s: %s", v, out)
+		}
+		waitFor(t, 60*time.Second, "the promotion of "+v+" to be "+want, func() (bool, string) {
+			s := state(p.ID)
+			return s == want, s + "\n" + serveErr.String()
+		})
+		return p.ID
+	}
+	promoteTo("1", "succeeded")
+	id2 := promoteTo("2", "succeeded")
+	if out := must(0, ci, "rollout", "show", id2); !strings.Contains(out, "succeeded") || !strings.Contains(out, "3, weight 100%") {
+		t.Errorf("rollout show of 2:\n%s", out)
+	}
+	id3 := promoteTo("3", "rolled_back")
+	code, out, _ := cli(ci, "rollout", "watch", id3)
+	if code != ExitBlocked || !strings.Contains(out, "rolled_back") {
+		t.Errorf("rollout watch of a rolled-back rollout: exit %d\n%s", code, out)
+	}
+
+	// Git: the rollback is a commit that pins 2 again.
+	waitFor(t, 20*time.Second, "the rollback commit", func() (bool, string) {
+		got := gittest.Run(t, bare, "log", "-1", "--format=%s", "main")
+		return got == "rollback credit-risk in prod to 2", got
+	})
+	trailers := gittest.Run(t, bare, "log", "-1", "--format=%(trailers:only,unfold)", "main")
+	for _, want := range []string{"Version: 2", "Digest: " + digests["2"], "Rollback-Of: 3", "Reason: the canary analysis failed"} {
+		if !strings.Contains(trailers, want) {
+			t.Errorf("rollback commit lacks %q:\n%s", want, trailers)
+		}
+	}
+	if holds := must(0, lead, "holds", "list", "--model", "credit-risk"); !strings.Contains(holds, "rolled back to 2 by rollout") {
+		t.Errorf("holds after the automatic rollback:\n%s", holds)
+	}
+	// The agent serves 2 alone again.
+	waitFor(t, 20*time.Second, "prod to serve version 2 alone", func() (bool, string) {
+		seen := map[string]int{}
+		for range 40 {
+			resp, err := http.Get("http://" + agentAddr + "/prod/credit-risk/predict")
+			if err != nil {
+				return false, err.Error()
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			seen[string(body)]++
+		}
+		return seen["version 2"] == 40, fmt.Sprint(seen)
+	})
 	if out := must(0, ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
 		t.Errorf("audit verify: %s", out)
 	}
