@@ -6,9 +6,11 @@
 // on the share of requests slower than a latency threshold. Both are
 // anytime-valid: the analysis may be run as often as one likes, and the
 // probability that a canary as good as stable is ever rolled back by them
-// stays below Config.Alpha. Two guards check the canary against the absolute
+// stays below Config.Alpha. Two guards test the canary against the absolute
 // limits of the policy's rollout section (error rate and 95th-percentile
-// latency). docs/analysis-statistics.md explains the statistics.
+// latency); they are anytime-valid too, and fail a canary within its limits
+// with probability at most Config.GuardAlpha.
+// docs/analysis-statistics.md explains the statistics.
 //
 // The package does no I/O and keeps no clock: each Observation carries its
 // time.
@@ -89,11 +91,11 @@ const (
 	// TestLatency is the sequential test of the canary's share of requests
 	// slower than the latency threshold against stable's.
 	TestLatency = "latency"
-	// TestSLOErrorRate is the guard of the canary's error rate against
-	// Config.MaxErrorRate.
+	// TestSLOErrorRate is the sequential guard of the canary's error rate
+	// against Config.MaxErrorRate.
 	TestSLOErrorRate = "slo_error_rate"
-	// TestSLOLatency is the guard of the canary's p95 latency against
-	// Config.MaxLatencyP95.
+	// TestSLOLatency is the sequential guard of the canary's p95 latency
+	// against Config.MaxLatencyP95.
 	TestSLOLatency = "slo_latency_p95"
 )
 
@@ -104,34 +106,43 @@ type TestResult struct {
 	Name string `json:"name"`
 	// Status is the test's state; StatusFail makes the decision Fail.
 	Status Status `json:"status"`
-	// Sequential is true for the two anytime-valid tests and false for the
-	// SLO guards, which compare a figure with a limit.
+	// Sequential is true for the two tests that compare the canary with
+	// stable (their budget is Config.Alpha) and false for the SLO guards,
+	// which test the canary against an absolute limit (their budget is
+	// Config.GuardAlpha). All four are anytime-valid.
 	Sequential bool `json:"sequential"`
-	// Statistic is, for a sequential test, its e-value: the mixture
-	// likelihood ratio M_t of the canary being worse against it being as
-	// good as stable (1 at the start; capped at the largest float64, so
-	// that it stays finite). For a guard it is the canary's error rate, or
-	// its p95 latency in seconds.
+	// Statistic is the test's e-value (1 at the start; capped at the
+	// largest float64, so that it stays finite). For a comparison with
+	// stable it is the mixture likelihood ratio M_t of the canary being
+	// worse against it being as good as stable; for a guard, the mixture
+	// likelihood ratio M_n of the canary's event rate (errors, or requests
+	// slower than the p95 limit) being above the limit against it being at
+	// the limit, from the canary's counts since the start.
 	Statistic float64 `json:"statistic"`
-	// Threshold is what Statistic must reach (sequential: 1/(α/2)) or
-	// exceed (guards: the limit) for the test to fail.
+	// Threshold is what the e-value must reach for the test to fail:
+	// 1/(α/2) for a comparison with stable, 1/(GuardAlpha/2) for a guard.
 	Threshold float64 `json:"threshold"`
-	// PValue is a sequential test's always-valid p-value, min(1, 1/max M_s)
-	// over the observations so far; the test fails when it is at most α/2.
-	// Zero for the guards.
+	// PValue is the test's always-valid p-value, min(1, 1/max M_s) over
+	// the observations so far; the test fails when it is at most α/2 (or
+	// GuardAlpha/2). A guard that waits for MinRequests has 1; a test that
+	// has not started (a latency test without its threshold, a guard that
+	// is off or cannot run) has 0.
 	PValue float64 `json:"p_value"`
-	// CanaryEvents and StableEvents count the events a sequential test has
-	// counted (errors, or requests slower than the latency threshold) among
-	// CanaryRequests and StableRequests requests; a latency test counts
-	// from the observation at which its threshold was fixed. For a guard
-	// they are the tracks' errors and requests (error rate) or requests in
-	// the latency histogram (p95) since the start.
+	// CanaryEvents and StableEvents count the events a test has counted
+	// (errors, or requests slower than its latency bound) among
+	// CanaryRequests and StableRequests requests. A latency test counts
+	// from the observation at which its threshold was fixed. A guard counts
+	// since the start: the tracks' errors and requests (error rate), or
+	// requests slower than LatencyThreshold and requests in the latency
+	// histogram (p95); only the canary's counts enter a guard, stable's are
+	// shown for comparison.
 	CanaryEvents   float64 `json:"canary_events"`
 	CanaryRequests float64 `json:"canary_requests"`
 	StableEvents   float64 `json:"stable_events"`
 	StableRequests float64 `json:"stable_requests"`
-	// LatencyThreshold is the latency test's threshold L in seconds, once
-	// fixed.
+	// LatencyThreshold is, in seconds, the latency test's threshold L once
+	// fixed, or the bucket bound the p95 guard counts slow requests above
+	// (MaxLatencyP95 rounded up to a bound of the canary's histogram).
 	LatencyThreshold float64 `json:"latency_threshold,omitempty"`
 	// Detail says in words why the test failed, waits, is skipped or
 	// cannot run; it is empty while the test is ok.
@@ -165,24 +176,39 @@ const (
 )
 
 // Config configures an Analyzer. Zero values mean the defaults or, for the
-// SLO guards, that the guard is off.
+// SLO limits, that the guard is off.
 type Config struct {
-	// Alpha is the false-rollback rate: the largest probability that the
-	// two sequential tests together ever roll back a canary whose error
-	// rate and latency distribution equal stable's, however often Observe
-	// is called. It is split evenly (Bonferroni): each test runs at α/2.
-	// DefaultAlpha when zero; in (0, 0.5].
+	// Alpha is the false-rollback rate of the comparisons with stable: the
+	// largest probability that the two tests TestErrorRate and TestLatency
+	// together ever roll back a canary whose error rate and latency
+	// distribution equal stable's, however often Observe is called. It is
+	// split evenly (Bonferroni): each test runs at α/2. DefaultAlpha when
+	// zero; in (0, 0.5].
 	Alpha float64
-	// MaxErrorRate is the highest cumulative canary error rate the error
-	// guard allows, in [0, 1]; 0 turns the guard off.
+	// GuardAlpha is the false-rollback rate of the two SLO guards
+	// together: the largest probability that they ever roll back a canary
+	// whose every request fails with probability at most MaxErrorRate and
+	// is slower than MaxLatencyP95 with probability at most 5% (its p95
+	// is within the limit), however often Observe is called. It is split
+	// evenly: each guard runs at GuardAlpha/2. Alpha when zero; in
+	// (0, 0.5]. A canary as good as stable and within both limits is
+	// rolled back with probability at most Alpha + GuardAlpha.
+	GuardAlpha float64
+	// MaxErrorRate is the error rate the error guard allows, in [0, 1]; 0
+	// turns the guard off. The guard fails once the canary's errors since
+	// the start show, at GuardAlpha/2, that its error rate is above it.
 	MaxErrorRate float64
-	// MaxLatencyP95 is the highest canary p95 latency the latency guard
-	// allows; 0 turns the guard off.
+	// MaxLatencyP95 is the p95 latency the latency guard allows; 0 turns
+	// the guard off. The guard counts the canary's requests slower than
+	// it, rounded up to a bucket bound of the canary's histogram, and
+	// fails once they show, at GuardAlpha/2, that more than 5% of the
+	// canary's requests are slower.
 	MaxLatencyP95 time.Duration
 	// MinRequests is the number of canary requests the guards wait for
 	// before they judge, and the number of stable requests the latency
 	// test waits for before it derives its threshold. DefaultMinRequests
-	// when zero.
+	// when zero. The guards are valid from any number of requests; the
+	// wait only spares a guard's verdict on the very first requests.
 	MinRequests float64
 	// LatencyThreshold fixes the latency test's threshold L: requests
 	// slower than L are slow. It is rounded up to the nearest bucket bound.
@@ -211,6 +237,12 @@ func New(cfg Config) (*Analyzer, error) {
 	if !(cfg.Alpha > 0 && cfg.Alpha <= 0.5) {
 		bad("alpha", "%v is not in (0, 0.5]", cfg.Alpha)
 	}
+	if cfg.GuardAlpha == 0 {
+		cfg.GuardAlpha = cfg.Alpha
+	}
+	if !(cfg.GuardAlpha > 0 && cfg.GuardAlpha <= 0.5) {
+		bad("guardAlpha", "%v is not in (0, 0.5]", cfg.GuardAlpha)
+	}
 	if !(cfg.MaxErrorRate >= 0 && cfg.MaxErrorRate <= 1) {
 		bad("maxErrorRate", "%v is not in [0, 1]", cfg.MaxErrorRate)
 	}
@@ -235,11 +267,18 @@ func New(cfg Config) (*Analyzer, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &Analyzer{
+	a := &Analyzer{
 		cfg:        cfg,
 		errors:     newRatioTest(errorRatios),
 		waitStable: fmt.Sprintf("waiting for %g stable requests in the latency histogram to fix the threshold", cfg.MinRequests),
-	}, nil
+	}
+	if cfg.MaxErrorRate > 0 {
+		a.errGuard = newLimitTest(cfg.MaxErrorRate, guardRatios)
+	}
+	if cfg.MaxLatencyP95 > 0 {
+		a.p95Guard = newLimitTest(p95Tail, guardRatios)
+	}
+	return a, nil
 }
 
 // errorRatios are the rate ratios ρ the error-rate test mixes over, with
@@ -268,6 +307,13 @@ type Analyzer struct {
 	latencyErr   string // why the latency test cannot run, if it cannot
 
 	waitStable string // the latency test's detail while it waits
+
+	// The guards, nil when off; the bucket bound the p95 guard counts
+	// above, once fixed, or why it cannot run.
+	errGuard *limitTest
+	p95Guard *limitTest
+	p95Bound float64
+	p95Err   string
 }
 
 // Observe takes the tracks' cumulative counts at o.At and returns the
@@ -276,7 +322,7 @@ type Analyzer struct {
 // negative count, a counter that went down, a time not after the previous
 // observation) is not taken: the verdict is inconclusive, naming the
 // fields, and the next observation is compared with the last valid one.
-// A failed sequential test stays failed.
+// A failed test stays failed.
 func (a *Analyzer) Observe(o Observation) Verdict {
 	v := Verdict{At: o.At}
 	if problems := a.validate(o); len(problems) > 0 {
@@ -305,6 +351,7 @@ func (a *Analyzer) Observe(o Observation) Verdict {
 		max(0, o.Canary.Errors-prev.Canary.Errors), max(0, o.Stable.Errors-prev.Stable.Errors),
 		max(0, dReqC), max(0, dReqS))
 	a.observeLatency(prev, o)
+	a.observeGuards(o)
 
 	v.Tests = a.results()
 	switch failed := failures(v.Tests); {
@@ -463,48 +510,7 @@ func (a *Analyzer) results() []TestResult {
 			Detail: a.waitStable})
 	}
 
-	c := a.last.Canary
-	slo := TestResult{Name: TestSLOErrorRate, Threshold: a.cfg.MaxErrorRate, CanaryEvents: c.Errors, CanaryRequests: c.Requests,
-		StableEvents: a.last.Stable.Errors, StableRequests: a.last.Stable.Requests}
-	switch {
-	case a.cfg.MaxErrorRate == 0:
-		slo.Status, slo.Detail = StatusSkipped, "no error-rate limit configured"
-	case c.Requests < a.cfg.MinRequests:
-		slo.Status, slo.Detail = StatusPending, fmt.Sprintf("waiting for %g canary requests, have %g", a.cfg.MinRequests, c.Requests)
-	default:
-		slo.Status, slo.Statistic = StatusOK, c.Errors/c.Requests
-		if slo.Statistic > a.cfg.MaxErrorRate {
-			slo.Status = StatusFail
-			slo.Detail = fmt.Sprintf("canary error rate %s exceeds the limit %.4g%%", rate(c.Errors, c.Requests), 100*a.cfg.MaxErrorRate)
-		}
-	}
-	tests = append(tests, slo)
-
-	p95 := TestResult{Name: TestSLOLatency, Threshold: a.cfg.MaxLatencyP95.Seconds(), CanaryRequests: c.Latency.Count,
-		StableRequests: a.last.Stable.Latency.Count}
-	switch {
-	case a.cfg.MaxLatencyP95 == 0:
-		p95.Status, p95.Detail = StatusSkipped, "no p95 latency limit configured"
-	case c.Latency.Count >= a.cfg.MinRequests:
-		q := c.Latency.Quantile(0.95)
-		if math.IsNaN(q) {
-			p95.Status, p95.Detail = StatusError, "the canary's latency histogram has no finite bucket bound"
-			break
-		}
-		p95.Status, p95.Statistic = StatusOK, q
-		if limit := a.cfg.MaxLatencyP95.Seconds(); q > limit {
-			p95.Status = StatusFail
-			p95.Detail = fmt.Sprintf("canary p95 latency %.4gs exceeds the limit %.4gs", q, limit)
-		}
-	case len(c.Latency.Bounds) == 0 && c.Requests >= a.cfg.MinRequests:
-		p95.Status = StatusError
-		p95.Detail = fmt.Sprintf("the canary served %g requests but has no latency histogram", c.Requests)
-	default:
-		p95.Status = StatusPending
-		p95.Detail = fmt.Sprintf("waiting for %g canary requests in the latency histogram, have %g", a.cfg.MinRequests, c.Latency.Count)
-	}
-	tests = append(tests, p95)
-	return tests
+	return append(tests, a.errorGuardResult(), a.p95GuardResult())
 }
 
 // rate formats events/requests as a percentage with the counts.

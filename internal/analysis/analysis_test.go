@@ -61,13 +61,14 @@ func TestNew(t *testing.T) {
 		wantErr []string // substrings of the error, one per invalid field
 	}{
 		{"defaults", Config{}, nil},
-		{"everything set", Config{Alpha: 0.05, MaxErrorRate: 0.01, MaxLatencyP95: 150 * time.Millisecond, MinRequests: 500,
+		{"everything set", Config{Alpha: 0.05, GuardAlpha: 0.02, MaxErrorRate: 0.01, MaxLatencyP95: 150 * time.Millisecond, MinRequests: 500,
 			LatencyThreshold: 250 * time.Millisecond, LatencyQuantile: 0.75}, nil},
-		{"every field wrong", Config{Alpha: 0.7, MaxErrorRate: 1.5, MaxLatencyP95: -time.Second, MinRequests: -3,
+		{"every field wrong", Config{Alpha: 0.7, GuardAlpha: -0.1, MaxErrorRate: 1.5, MaxLatencyP95: -time.Second, MinRequests: -3,
 			LatencyThreshold: -time.Millisecond, LatencyQuantile: 1},
-			[]string{"alpha: 0.7", "maxErrorRate: 1.5", "maxLatencyP95: -1s", "minRequests: -3", "latencyThreshold: -1ms", "latencyQuantile: 1"}},
-		{"NaN", Config{Alpha: math.NaN(), MaxErrorRate: math.NaN(), MinRequests: math.NaN(), LatencyQuantile: math.NaN()},
-			[]string{"alpha: NaN", "maxErrorRate: NaN", "minRequests: NaN", "latencyQuantile: NaN"}},
+			[]string{"alpha: 0.7", "guardAlpha: -0.1", "maxErrorRate: 1.5", "maxLatencyP95: -1s", "minRequests: -3", "latencyThreshold: -1ms", "latencyQuantile: 1"}},
+		{"NaN", Config{Alpha: math.NaN(), GuardAlpha: math.NaN(), MaxErrorRate: math.NaN(), MinRequests: math.NaN(), LatencyQuantile: math.NaN()},
+			[]string{"alpha: NaN", "guardAlpha: NaN", "maxErrorRate: NaN", "minRequests: NaN", "latencyQuantile: NaN"}},
+		{"guard alpha above 0.5", Config{GuardAlpha: 0.6}, []string{"guardAlpha: 0.6"}},
 		{"fractional minimum", Config{MinRequests: 0.5}, []string{"minRequests: 0.5"}},
 	}
 	for _, tt := range tests {
@@ -99,9 +100,13 @@ func TestNew(t *testing.T) {
 
 func TestNewDefaults(t *testing.T) {
 	a := mustNew(t, Config{})
-	want := Config{Alpha: 0.01, MinRequests: 100, LatencyQuantile: 0.9}
+	want := Config{Alpha: 0.01, GuardAlpha: 0.01, MinRequests: 100, LatencyQuantile: 0.9}
 	if diff := cmp.Diff(want, a.cfg); diff != "" {
 		t.Errorf("New(Config{}) config (-want +got):\n%s", diff)
+	}
+	// GuardAlpha follows Alpha unless set.
+	if got := mustNew(t, Config{Alpha: 0.002}).cfg.GuardAlpha; got != 0.002 {
+		t.Errorf("New(Config{Alpha: 0.002}) GuardAlpha = %v, want 0.002", got)
 	}
 	v := a.Observe(Observation{At: at(1), Stable: track(900, 0), Canary: track(100, 0)})
 	if got := test(t, v, TestErrorRate).Threshold; got != 200 {
@@ -250,45 +255,90 @@ func TestObserveTwoCanaryErrorsContinue(t *testing.T) {
 }
 
 func TestSLOGuards(t *testing.T) {
+	// The e-values were computed with plain Python from
+	// M = mean over guardRatios of ρ^x / (1 + L(ρ-1))^n (TestLimitTestKnownValues).
 	tests := []struct {
 		name      string
 		cfg       Config
 		canary    Counts
 		errStatus Status
 		p95Status Status
-		p95       float64
+		errE      float64 // the error guard's e-value, when it judges
+		p95E      float64 // the p95 guard's e-value, when it judges
+		bound     float64 // the p95 guard's bucket bound
+		slow      float64 // canary requests slower than it
 		reason    string
 	}{
-		{"off", Config{}, track(1000, 50), StatusSkipped, StatusSkipped, 0, ""},
-		{"too few requests", Config{MaxErrorRate: 0.01, MaxLatencyP95: 200 * time.Millisecond}, track(99, 50),
-			StatusPending, StatusPending, 0, ""},
-		{"within limits", Config{MaxErrorRate: 0.01, MaxLatencyP95: 250 * time.Millisecond}, track(1000, 10),
-			StatusOK, StatusOK, 0.175, ""},
-		// 900 of 1000 requests ≤ 0.1 s, all ≤ 0.25 s: rank 950 gives
-		// 0.1 + 0.15·50/100 = 0.175 s.
-		{"p95 above", Config{MaxLatencyP95: 150 * time.Millisecond}, track(1000, 0),
-			StatusSkipped, StatusFail, 0.175, "slo_latency_p95: canary p95 latency 0.175s exceeds the limit 0.15s"},
-		{"error rate above", Config{MaxErrorRate: 0.01}, track(1000, 11),
-			StatusFail, StatusSkipped, 0, "slo_error_rate: canary error rate 1.1% (11/1000) exceeds the limit 1%"},
-		{"lower minimum", Config{MaxErrorRate: 0.01, MinRequests: 10}, track(20, 1),
-			StatusFail, StatusSkipped, 0, "slo_error_rate: canary error rate 5% (1/20) exceeds the limit 1%"},
-		{"no histogram", Config{MaxLatencyP95: 150 * time.Millisecond}, Counts{Requests: 1000},
-			StatusSkipped, StatusError, 0, "slo_latency_p95: the canary served 1000 requests but has no latency histogram"},
+		{name: "off", canary: track(1000, 50), errStatus: StatusSkipped, p95Status: StatusSkipped},
+		{name: "too few requests", cfg: Config{MaxErrorRate: 0.01, MaxLatencyP95: 200 * time.Millisecond}, canary: track(99, 50),
+			errStatus: StatusPending, p95Status: StatusPending, errE: 1, p95E: 1, bound: 0.25},
+		// 1% errors against 1%; no request slower than 0.25 s.
+		{name: "within limits", cfg: Config{MaxErrorRate: 0.01, MaxLatencyP95: 250 * time.Millisecond}, canary: track(1000, 10),
+			errStatus: StatusOK, p95Status: StatusOK, errE: 0.03994983095423307, p95E: 1.8885766168521156e-12, bound: 0.25},
+		// 2% errors against 1% in 1,000 requests is not enough evidence;
+		// 2.5% is (the least count that is, at GuardAlpha/2 = 0.005).
+		{name: "error rate above, not confidently", cfg: Config{MaxErrorRate: 0.01}, canary: track(1000, 20),
+			errStatus: StatusOK, p95Status: StatusSkipped, errE: 6.035117838455743},
+		{name: "error rate above", cfg: Config{MaxErrorRate: 0.01}, canary: track(1000, 25),
+			errStatus: StatusFail, p95Status: StatusSkipped, errE: 339.52403248301573,
+			reason: "slo_error_rate: canary error rate is above the limit 1% (p = 0.00295 ≤ GuardAlpha/2 = 0.005); observed 2.5% (25/1000)"},
+		{name: "lower minimum", cfg: Config{MaxErrorRate: 0.01, MinRequests: 10}, canary: track(20, 5),
+			errStatus: StatusFail, p95Status: StatusSkipped, errE: 42797.388666382714,
+			reason: "slo_error_rate: canary error rate is above the limit 1% (p = 2.34e-05 ≤ GuardAlpha/2 = 0.005); observed 25% (5/20)"},
+		// 100 of 1000 requests are slower than 0.1 s.
+		{name: "p95 above", cfg: Config{MaxLatencyP95: 100 * time.Millisecond}, canary: track(1000, 0),
+			errStatus: StatusSkipped, p95Status: StatusFail, p95E: 45941088.50186775, bound: 0.1, slow: 100,
+			reason: "slo_latency_p95: canary p95 latency is above the limit 0.1s: more than 5% of its requests are slower (p = 2.18e-08 ≤ GuardAlpha/2 = 0.005); observed 10% (100/1000) slower than 0.1s, histogram_quantile p95 0.175s"},
+		{name: "p95 above a rounded-up limit", cfg: Config{MaxLatencyP95: 80 * time.Millisecond}, canary: track(1000, 0),
+			errStatus: StatusSkipped, p95Status: StatusFail, p95E: 45941088.50186775, bound: 0.1, slow: 100,
+			reason: "slo_latency_p95: canary p95 latency is above 0.1s, the limit 0.08s rounded up to a bucket bound: more than 5% of its requests are slower (p = 2.18e-08 ≤ GuardAlpha/2 = 0.005); observed 10% (100/1000) slower than 0.1s, histogram_quantile p95 0.175s"},
+		// histogram_quantile interpolates 0.175 s, but every request
+		// may have taken 0.11 s: the buckets cannot show that the p95 is
+		// above 0.15 s, and the guard, counting above 0.25 s, passes.
+		{name: "p95 limit between bounds", cfg: Config{MaxLatencyP95: 150 * time.Millisecond}, canary: track(1000, 0),
+			errStatus: StatusSkipped, p95Status: StatusOK, p95E: 1.8885766168521156e-12, bound: 0.25},
+		{name: "p95 limit beyond the buckets", cfg: Config{MaxLatencyP95: 2 * time.Second}, canary: track(1000, 0),
+			errStatus: StatusSkipped, p95Status: StatusError,
+			reason: "slo_latency_p95: no finite bucket bound of the canary's latency histogram is at least the limit 2s"},
+		{name: "no histogram", cfg: Config{MaxLatencyP95: 150 * time.Millisecond}, canary: Counts{Requests: 1000},
+			errStatus: StatusSkipped, p95Status: StatusError,
+			reason: "slo_latency_p95: the canary served 1000 requests but has no latency histogram"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := mustNew(t, tt.cfg)
-			// Stable fails as often as the canary: the sequential tests
-			// find nothing, only the guards judge.
+			// Stable fails as often as the canary: the comparisons with
+			// stable find nothing, only the guards judge.
 			stable := track(9*tt.canary.Requests, 9*tt.canary.Errors)
 			v := a.Observe(Observation{At: at(1), Stable: stable, Canary: tt.canary})
 			e, p := test(t, v, TestSLOErrorRate), test(t, v, TestSLOLatency)
 			if e.Status != tt.errStatus || p.Status != tt.p95Status {
 				t.Errorf("guards = %v, %v (%s; %s), want %v, %v", e.Status, p.Status, e.Detail, p.Detail, tt.errStatus, tt.p95Status)
 			}
-			if p.Status == StatusOK || p.Status == StatusFail {
-				if diff := cmp.Diff(tt.p95, p.Statistic, approx); diff != "" {
-					t.Errorf("p95 = %v, want %v", p.Statistic, tt.p95)
+			if tt.errE != 0 {
+				if diff := cmp.Diff(tt.errE, e.Statistic, approx); diff != "" {
+					t.Errorf("error guard e-value = %v, want %v", e.Statistic, tt.errE)
+				}
+				if e.Threshold != 200 || e.CanaryEvents != tt.canary.Errors || e.CanaryRequests != tt.canary.Requests {
+					t.Errorf("error guard threshold %v, counts %v/%v; want 200, %v/%v", e.Threshold, e.CanaryEvents, e.CanaryRequests, tt.canary.Errors, tt.canary.Requests)
+				}
+			}
+			if tt.p95E != 0 {
+				if diff := cmp.Diff(tt.p95E, p.Statistic, approx); diff != "" {
+					t.Errorf("p95 guard e-value = %v, want %v", p.Statistic, tt.p95E)
+				}
+			}
+			if p.LatencyThreshold != tt.bound || p.CanaryEvents != tt.slow {
+				t.Errorf("p95 guard bound %v, slow requests %v; want %v, %v", p.LatencyThreshold, p.CanaryEvents, tt.bound, tt.slow)
+			}
+			for _, r := range []TestResult{e, p} {
+				if r.Sequential {
+					t.Errorf("%s: Sequential = true, want false for a guard", r.Name)
+				}
+				if r.Status == StatusOK || r.Status == StatusFail {
+					if want := min(1, 1/r.Statistic); math.Abs(r.PValue-want) > 1e-12*want {
+						t.Errorf("%s: p-value = %v, want 1/max(1, M) = %v", r.Name, r.PValue, want)
+					}
 				}
 			}
 			wantDecision := Continue
@@ -305,6 +355,25 @@ func TestSLOGuards(t *testing.T) {
 				t.Errorf("reason = %q, want %q", v.Reason, tt.reason)
 			}
 		})
+	}
+}
+
+// TestSLOGuardStaysFailed checks that a guard that found the canary above
+// its limit stays failed when later counts dilute the evidence: the
+// always-valid p-value keeps the largest e-value.
+func TestSLOGuardStaysFailed(t *testing.T) {
+	a := mustNew(t, Config{MaxErrorRate: 0.01})
+	v := a.Observe(Observation{At: at(1), Stable: track(9000, 225), Canary: track(1000, 25)})
+	if got := test(t, v, TestSLOErrorRate); got.Status != StatusFail {
+		t.Fatalf("error guard = %v (%s), want fail", got.Status, got.Detail)
+	}
+	v = a.Observe(Observation{At: at(2), Stable: track(90000, 270), Canary: track(10000, 30)})
+	got := test(t, v, TestSLOErrorRate)
+	if v.Decision != Fail || got.Status != StatusFail || got.Statistic >= 1 || math.Abs(got.PValue-1/339.52403248301573) > 1e-12 {
+		t.Errorf("later: decision %v, guard %v, e-value %v, p %v; want fail, an e-value below 1 and p = 1/339.524", v.Decision, got.Status, got.Statistic, got.PValue)
+	}
+	if want := "observed 0.3% (30/10000)"; !strings.HasSuffix(got.Detail, want) {
+		t.Errorf("detail = %q, want it to end with %q", got.Detail, want)
 	}
 }
 
@@ -427,11 +496,16 @@ func TestObserveCopies(t *testing.T) {
 // TestVerdictJSON checks that overwhelming evidence keeps the verdict
 // finite, so that it can be marshalled.
 func TestVerdictJSON(t *testing.T) {
-	a := mustNew(t, Config{})
+	a := mustNew(t, Config{MaxErrorRate: 0.01})
 	v := a.Observe(Observation{At: at(60), Stable: track(9000, 0), Canary: track(1000, 1000)})
-	got := test(t, v, TestErrorRate)
-	if v.Decision != Fail || got.Statistic != math.MaxFloat64 || got.PValue != 0 {
-		t.Errorf("error-rate test = %v, e-value %v, p %v; want fail, the largest float64 and 0", got.Status, got.Statistic, got.PValue)
+	for _, name := range []string{TestErrorRate, TestSLOErrorRate} {
+		got := test(t, v, name)
+		if got.Status != StatusFail || got.Statistic != math.MaxFloat64 || got.PValue != 0 {
+			t.Errorf("%s = %v, e-value %v, p %v; want fail, the largest float64 and 0", name, got.Status, got.Statistic, got.PValue)
+		}
+	}
+	if v.Decision != Fail {
+		t.Errorf("decision = %v, want fail", v.Decision)
 	}
 	if _, err := json.Marshal(v); err != nil {
 		t.Errorf("json.Marshal(verdict) error: %v", err)

@@ -137,6 +137,94 @@ func (t *ratioTest) pValue() float64 {
 	return math.Exp(-t.logMaxE)
 }
 
+// limitTest is a one-sided, anytime-valid test that a track's events
+// (errors, or requests slower than a bound) are more frequent per request
+// than a fixed limit L. Its null hypothesis H0 is that each request, given
+// the requests before it, is an event with a probability p ≤ L; p may
+// change from request to request.
+//
+// For one alternative p₁ > L, the likelihood ratio of x events among n
+// requests against L is that of Wald's (1945) sequential probability ratio
+// test for a Bernoulli sequence. Written with the odds ratio
+// ρ = odds(p₁)/odds(L) > 1, that is p₁ = ρL / (1 + L(ρ-1)),
+//
+//	LR_n(ρ) = (p₁/L)^x ((1-p₁)/(1-L))^(n-x) = ρ^x / (1 + L(ρ-1))^n,
+//
+// the ratio of ratioTest with the share w replaced by L and an interval's
+// events by all requests. Each request multiplies LR(ρ) by a factor whose
+// expectation, when the request is an event with probability p, is
+//
+//	p·p₁/L + (1-p)(1-p₁)/(1-L) = 1 + (p-L)(p₁-L) / (L(1-L)),
+//
+// at most 1 whenever p ≤ L < p₁. So LR_n(ρ) is a nonnegative
+// supermartingale under every distribution of H0, however p varies (a test
+// supermartingale for the composite null; Ramdas, Grünwald, Vovk & Shafer
+// 2023, "Game-theoretic statistics and safe anytime-valid inference",
+// Statistical Science 38(4)), and so is the mixture over alternatives with
+// prior weights π_k (Robbins 1970, "Statistical methods related to the law
+// of the iterated logarithm", Ann. Math. Statist. 41(5)):
+//
+//	M_n = Σ_k π_k LR_n(ρ_k).
+//
+// Ville's inequality (Ville 1939) bounds P(∃n: M_n ≥ 1/a) by a. M_n depends
+// only on the cumulative counts (x, n), so that evaluating it at the
+// observations, which see a subsequence of the request counts, and only
+// from some number of requests on, keeps the bound. Inverting the test
+// over L gives the confidence sequence {q : M_n(q) < 1/a} for the event
+// probability (Howard, Ramdas, McAuliffe & Sekhon 2021, "Time-uniform,
+// nonparametric, nonasymptotic confidence sequences", Ann. Statist. 49(2)),
+// so that rejecting H0 is to find L outside a (1-a) confidence sequence.
+//
+// With L ≥ 1, LR_n(ρ) = ρ^(x-n) ≤ 1: no data reject H0, as none can.
+type limitTest struct {
+	limit    float64   // L
+	logRho   []float64 // ln ρ_k: what an event adds to ln LR(ρ_k)
+	logDen   []float64 // ln(1 + L(ρ_k-1)): what every request subtracts
+	logPrior float64   // ln π_k = -ln K, equal weights
+	logE     float64   // ln M_n at the last evaluation
+	logMaxE  float64   // ln max M over the evaluations, ≥ 0
+	events   float64   // x at the last evaluation
+	requests float64   // n at the last evaluation
+}
+
+// newLimitTest returns a test of the limit mixing over the odds ratios
+// rho, which must be above 1, with equal weights.
+func newLimitTest(limit float64, rho []float64) *limitTest {
+	t := &limitTest{
+		limit:    limit,
+		logRho:   make([]float64, len(rho)),
+		logDen:   make([]float64, len(rho)),
+		logPrior: -math.Log(float64(len(rho))),
+	}
+	for k, r := range rho {
+		t.logRho[k] = math.Log(r)
+		t.logDen[k] = math.Log1p(limit * (r - 1))
+	}
+	return t
+}
+
+// observe evaluates the test at the cumulative counts since the start: x
+// events among n requests.
+func (t *limitTest) observe(x, n float64) {
+	t.events, t.requests = x, n
+	m := math.Inf(-1)
+	for k := range t.logRho {
+		m = max(m, x*t.logRho[k]-n*t.logDen[k])
+	}
+	s := 0.0
+	for k := range t.logRho {
+		s += math.Exp(x*t.logRho[k] - n*t.logDen[k] - m)
+	}
+	t.logE = t.logPrior + m + math.Log(s)
+	t.logMaxE = max(t.logMaxE, t.logE)
+}
+
+// pValue returns the always-valid p-value min(1, 1/max M) over the
+// evaluations so far.
+func (t *limitTest) pValue() float64 {
+	return math.Exp(-t.logMaxE)
+}
+
 // SPRTBound returns the least expected number of observations (requests)
 // with which a sequential test tells an event (error) probability p1 from
 // p0 with type-I error alpha and type-II error beta, when it is p1:

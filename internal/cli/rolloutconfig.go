@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/promote-ml/promote/internal/metrics"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/rollout"
 )
@@ -71,4 +74,37 @@ func (c *rolloutConfig) interval(plans map[string]*policy.Rollout) time.Duration
 		return rollout.DefaultInterval
 	}
 	return slices.Min(ds)
+}
+
+// envPollers read each environment's counts with the no-data limit and
+// error budget of its policy's analysis section.
+type envPollers map[string]*metrics.Poller
+
+// Read dispatches q to its environment's poller.
+func (p envPollers) Read(ctx context.Context, q metrics.Query) metrics.Reading {
+	if pl := p[q.Env]; pl != nil {
+		return pl.Read(ctx, q)
+	}
+	return metrics.Reading{Status: metrics.StatusFailed, Err: fmt.Errorf("environment %s rolls out without a plan", q.Env)}
+}
+
+// pollers builds envPollers over src: the policy's maxNoData and
+// maxQueryErrors, else the flags, else the poller's defaults.
+func (c *rolloutConfig) pollers(src metrics.Source, plans map[string]*policy.Rollout) (envPollers, error) {
+	out := envPollers{}
+	for env, plan := range plans {
+		opts := metrics.PollerOptions{NoDataLimit: c.NoDataLimit, ErrorBudget: c.ErrorBudget}
+		if plan.Analysis.MaxNoData > 0 {
+			opts.NoDataLimit = plan.Analysis.MaxNoData
+		}
+		if plan.Analysis.MaxQueryErrors > 0 {
+			opts.ErrorBudget = plan.Analysis.MaxQueryErrors
+		}
+		p, err := metrics.NewPoller(src, opts)
+		if err != nil {
+			return nil, fmt.Errorf("environment %s: %w", env, err)
+		}
+		out[env] = p
+	}
+	return out, nil
 }

@@ -144,11 +144,11 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 				return usageError(fmt.Errorf("--prometheus-url: %w", err))
 			}
 		}
-		poller, err := metrics.NewPoller(src, metrics.PollerOptions{NoDataLimit: cfg.Rollout.NoDataLimit, ErrorBudget: cfg.Rollout.ErrorBudget})
+		pollers, err := cfg.Rollout.pollers(src, lp.plans)
 		if err != nil {
 			return usageError(err)
 		}
-		if ctl, err = rollout.New(rollout.Config{Registry: svc, Traffic: ag, Metrics: poller, Plans: lp.plans,
+		if ctl, err = rollout.New(rollout.Config{Registry: svc, Traffic: ag, Metrics: pollers, Plans: lp.plans,
 			Interval: cfg.Rollout.interval(lp.plans), Logger: log}); err != nil {
 			return usageError(err)
 		}

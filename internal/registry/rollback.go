@@ -18,6 +18,10 @@ type RollbackRequest struct {
 	To string `json:"to,omitempty"`
 	// Reason says why; it is required, and it is the commit's Reason.
 	Reason string `json:"reason"`
+	// NoHold leaves the rolled-back version without a hold: the rollout
+	// controller's automatic rollback under a policy whose rollback.hold
+	// is false. People's rollbacks always hold.
+	NoHold bool `json:"-"`
 }
 
 // RollbackView is what a rollback did.
@@ -110,6 +114,9 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 			Version: to.Version, Environment: req.Environment, PromotionID: view.Live.PromotionID, Digest: to.Digest,
 			Decision: "rolled_back", Reasons: reasonsJSON(fmt.Sprintf("%s replaces %s: %s", to.Version, cur.Version, req.Reason))}); err != nil {
 			return err
+		}
+		if req.NoHold {
+			return nil
 		}
 		view.Hold, err = s.addHold(tx, promote.Hold{Model: req.Model, Version: cur.Version, Environment: req.Environment,
 			Reason: fmt.Sprintf("rolled back to %s by %s: %s", to.Version, who.Name, req.Reason), SetBy: who.Name, SetAt: now})

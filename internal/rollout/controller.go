@@ -438,7 +438,7 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 		return errors.Join(weightErr, c.pause(ctx, r, reason+"; automatic rollback is off: a person decides"))
 	}
 	if _, err := c.cfg.Registry.Rollback(ctx, registry.RolloutActor, registry.RollbackRequest{Model: r.Model, Environment: r.Environment,
-		To: r.Stable, Reason: reason}); err != nil {
+		To: r.Stable, Reason: reason, NoHold: !plan.Rollback.Hold}); err != nil {
 		return errors.Join(weightErr, fmt.Errorf("roll back: %w", err))
 	}
 	r.State, r.Reason, r.Weight = promote.RolloutRolledBack, reason, 0
