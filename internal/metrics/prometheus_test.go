@@ -284,7 +284,7 @@ func TestPrometheus(t *testing.T) {
 		if r := poller.Read(t.Context(), q); r.Status != StatusOK {
 			t.Fatalf("Read() before the stop = %s (%v), want ok", r.Status, r.Err)
 		}
-		srv.stop()
+		srv.Stop()
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		for i, w := range []Status{StatusRetrying, StatusFailed} {

@@ -293,9 +293,17 @@ func (c *Controller) forget(id string) {
 	c.mu.Unlock()
 }
 
-// analysisConfig maps a policy's analysis section onto the analysis.
+// analysisConfig maps a policy's analysis section onto the analysis. The
+// policy's alpha is the false-rollback rate of the whole analysis: with
+// SLO guards it is split evenly between the comparison with stable
+// (Alpha) and the guards (GuardAlpha), so that a healthy canary within
+// its SLOs is rolled back with probability at most alpha in all.
 func analysisConfig(plan *policy.Rollout) analysis.Config {
-	cfg := analysis.Config{Alpha: plan.Analysis.Alpha}
+	alpha := plan.Analysis.Alpha
+	if alpha == 0 {
+		alpha = analysis.DefaultAlpha
+	}
+	cfg := analysis.Config{Alpha: alpha}
 	for _, slo := range plan.Analysis.SLOs {
 		switch slo.Metric {
 		case "error_rate":
@@ -303,6 +311,9 @@ func analysisConfig(plan *policy.Rollout) analysis.Config {
 		case "latency_p95_ms":
 			cfg.MaxLatencyP95 = time.Duration(slo.Threshold.Value * float64(time.Millisecond))
 		}
+	}
+	if cfg.MaxErrorRate > 0 || cfg.MaxLatencyP95 > 0 {
+		cfg.Alpha, cfg.GuardAlpha = alpha/2, alpha/2
 	}
 	return cfg
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -414,5 +415,30 @@ func TestRestartResumesAtItsStep(t *testing.T) {
 	}
 	if r := w.pump(t, restarted, 200); r.State != promote.RolloutSucceeded {
 		t.Errorf("rollout after the restart = %s (%s), want succeeded", r.State, r.Reason)
+	}
+}
+
+func TestAnalysisConfigSplitsAlpha(t *testing.T) {
+	slos := []policy.SLO{{Metric: "error_rate", Threshold: policy.Threshold{Op: policy.OpLE, Value: 0.01}},
+		{Metric: "latency_p95_ms", Threshold: policy.Threshold{Op: policy.OpLE, Value: 150}}}
+	tests := []struct {
+		name                string
+		plan                policy.Rollout
+		alpha, guard, maxER float64
+		maxP95              time.Duration
+	}{
+		{"default, no guards", policy.Rollout{}, 0.01, 0, 0, 0},
+		{"alpha, no guards", policy.Rollout{Analysis: policy.Analysis{Alpha: 0.02}}, 0.02, 0, 0, 0},
+		{"guards share alpha", policy.Rollout{Analysis: policy.Analysis{Alpha: 0.02, SLOs: slos}}, 0.01, 0.01, 0.01, 150 * time.Millisecond},
+		{"guards share the default", policy.Rollout{Analysis: policy.Analysis{SLOs: slos[:1]}}, 0.005, 0.005, 0.01, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := analysisConfig(&tt.plan)
+			if got.Alpha != tt.alpha || got.GuardAlpha != tt.guard || got.MaxErrorRate != tt.maxER || got.MaxLatencyP95 != tt.maxP95 {
+				t.Errorf("analysisConfig = alpha %g, guard %g, max error rate %g, max p95 %s; want %g, %g, %g, %s",
+					got.Alpha, got.GuardAlpha, got.MaxErrorRate, got.MaxLatencyP95, tt.alpha, tt.guard, tt.maxER, tt.maxP95)
+			}
+		})
 	}
 }

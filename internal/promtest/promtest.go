@@ -1,0 +1,221 @@
+// Package promtest starts a real Prometheus server for tests: Debian's
+// prometheus binary ($PROMOTE_PROMETHEUS, or on PATH), on a free loopback
+// port, its data in the test's temporary directory, scraping the given
+// targets every second. Start returns once the first scrape of every
+// target is queryable; the server is stopped when the test ends. Without a
+// binary the test is skipped, except in CI (CI set), where it fails:
+// .ci/run installs Prometheus.
+package promtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BinaryVar names the variable holding the Prometheus binary's path.
+const BinaryVar = "PROMOTE_PROMETHEUS"
+
+// Job is the scrape job of the targets.
+const Job = "promote-test"
+
+// Binary returns the Prometheus server's binary, skipping the test without
+// one (failing it in CI).
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	if bin := os.Getenv(BinaryVar); bin != "" {
+		return bin
+	}
+	if bin, err := exec.LookPath("prometheus"); err == nil {
+		return bin
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("%s is not set and prometheus is not on PATH: in CI the Prometheus tests must run (.ci/run installs it)", BinaryVar)
+	}
+	tb.Skipf("%s is not set and prometheus is not on PATH: install Prometheus (apt-get install prometheus) to run the Prometheus tests", BinaryVar)
+	return ""
+}
+
+// Server is a running Prometheus.
+type Server struct {
+	// URL is the server's base URL.
+	URL string
+
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+	log  *syncBuffer
+	stop func()
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Start starts Prometheus scraping targets (host:port, path /metrics)
+// every second and returns once each target's first scrape is queryable.
+func Start(tb testing.TB, targets ...string) *Server {
+	tb.Helper()
+	bin := Binary(tb)
+	dir := tb.TempDir()
+	config := filepath.Join(dir, "prometheus.yml")
+	quoted := make([]string, len(targets))
+	for i, t := range targets {
+		quoted[i] = fmt.Sprintf("%q", t)
+	}
+	// scrape_timeout may not exceed the interval.
+	yml := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: %s
+    static_configs:
+      - targets: [%s]
+`, Job, strings.Join(quoted, ", "))
+	if err := os.WriteFile(config, []byte(yml), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	// The free port found may be taken before Prometheus binds it: a few
+	// tries, each waiting for readiness or the process' exit.
+	var s *Server
+	for try := 1; ; try++ {
+		s = launch(tb, bin, config, filepath.Join(dir, fmt.Sprintf("data%d", try)))
+		err := s.waitReady(15 * time.Second)
+		if err == nil {
+			break
+		}
+		s.stop()
+		if try == 3 {
+			tb.Fatalf("prometheus did not start: %v\n%s", err, s.log)
+		}
+		tb.Logf("prometheus did not start (try %d): %v", try, err)
+	}
+	tb.Cleanup(func() {
+		s.stop()
+		if tb.Failed() {
+			tb.Logf("prometheus' log:\n%s", s.log)
+		}
+	})
+	// Prometheus is ready before it has scraped anything: wait until the
+	// first scrape of every target is queryable (a target's samples are
+	// committed together with its up sample). Prometheus hands new
+	// targets to its scrapers on a five-second tick, so this takes about
+	// that long.
+	end := time.Now().Add(20 * time.Second)
+	for {
+		n, err := s.Count(fmt.Sprintf(`up{job=%q} == 1`, Job))
+		if err == nil && n == len(targets) {
+			return s
+		}
+		if time.Now().After(end) {
+			tb.Fatalf("waited 20s for prometheus' first scrape of %v: %d up, %v\n%s", targets, n, err, s.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func launch(tb testing.TB, bin, config, data string) *Server {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := &Server{URL: "http://" + addr, done: make(chan struct{}), log: &syncBuffer{}}
+	s.cmd = exec.Command(bin, "--config.file="+config, "--storage.tsdb.path="+data, "--web.listen-address="+addr, "--log.level=warn")
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", bin, err)
+	}
+	go func() {
+		s.cmd.Wait()
+		close(s.done)
+	}()
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			s.cmd.Process.Kill()
+			<-s.done
+		})
+	}
+	return s
+}
+
+// waitReady polls /-/ready until Prometheus answers 200, its process
+// exits, or the deadline passes.
+func (s *Server) waitReady(deadline time.Duration) error {
+	end := time.Now().Add(deadline)
+	last := "no answer"
+	for {
+		resp, err := http.Get(s.URL + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("not ready after %s: %s", deadline, last)
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("exited: %v", s.cmd.ProcessState)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop stops the server now (it is stopped at the test's end anyway).
+func (s *Server) Stop() { s.stop() }
+
+// Log returns what the server has logged.
+func (s *Server) Log() string { return s.log.String() }
+
+// Count runs an instant query and returns how many series it answered.
+func (s *Server) Count(promql string) (int, error) {
+	resp, err := http.Get(s.URL + "/api/v1/query?query=" + url.QueryEscape(promql))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return 0, err
+	}
+	if body.Status != "success" {
+		return 0, fmt.Errorf("query %s: %s", promql, body.Error)
+	}
+	return len(body.Data.Result), nil
+}
