@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/gittest"
+	"github.com/promote-ml/promote/internal/promtest"
 )
 
 // gitopsRemote scaffolds a repository with promote init, pushes it as the
@@ -346,6 +347,15 @@ rollout:
 // request in ten is rolled back automatically, with the rollback commit in
 // Git, the hold in the registry and the audit chain intact.
 func TestServeCanary(t *testing.T) {
+	for _, source := range []string{"splitters", "prometheus"} {
+		t.Run(source, func(t *testing.T) { testServeCanary(t, source == "prometheus") })
+	}
+}
+
+// testServeCanary is TestServeCanary with the counts read from the
+// splitters in process, or from a real Prometheus scraping the server's
+// /metrics.
+func testServeCanary(t *testing.T, withPrometheus bool) {
 	dir := t.TempDir()
 	bare := filepath.Join(dir, "gitops.git")
 	gitopsRemote(t, bare)
@@ -385,9 +395,21 @@ func TestServeCanary(t *testing.T) {
 	endpoints := filepath.Join(dir, "endpoints.yaml")
 	os.WriteFile(endpoints, []byte("endpoints:\n"+strings.Join(lines, "\n")+"\n"), 0o644)
 	agentAddr := freeAddr(t)
-	server, serveErr := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", art,
+	args := []string{"--data", data, "--pipeline", pipelineFile, "--artifact-root", art,
 		"--gitops-remote", bare, "--gitops-interval", "1h", "--agent-addr", agentAddr, "--agent-endpoints", endpoints,
-		"--agent-interval", "50ms", "--rollout-interval", "50ms")
+		"--agent-interval", "50ms", "--rollout-interval", "50ms"}
+	var prom *promtest.Server
+	if withPrometheus {
+		// Prometheus scrapes the server's /metrics, where the splitters'
+		// counters are; the controller queries it.
+		addr := freeAddr(t)
+		prom = promtest.Launch(t, addr)
+		args = append(args, "--addr", addr, "--prometheus-url", prom.URL)
+	}
+	server, serveErr := startServe(t, args...)
+	if prom != nil {
+		prom.WaitUp(t, 1)
+	}
 	cli, must := clientOf(t, server)
 
 	// Live traffic, until the test ends.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -132,11 +133,16 @@ func TestServeWalkDevToProd(t *testing.T) {
 func startServe(t *testing.T, args ...string) (string, *lockedBuffer) {
 	t.Helper()
 	addr := freeAddr(t)
+	if i := slices.Index(args, "--addr"); i >= 0 && i+1 < len(args) {
+		addr = args[i+1] // the caller chose it
+	} else {
+		args = append([]string{"--addr", addr}, args...)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var serveErr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, append([]string{"serve", "--addr", addr}, args...), strings.NewReader(""), &bytes.Buffer{}, &serveErr)
+		done <- Main(ctx, append([]string{"serve"}, args...), strings.NewReader(""), &bytes.Buffer{}, &serveErr)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -78,6 +78,15 @@ func (b *syncBuffer) String() string {
 // every second and returns once each target's first scrape is queryable.
 func Start(tb testing.TB, targets ...string) *Server {
 	tb.Helper()
+	s := Launch(tb, targets...)
+	s.WaitUp(tb, len(targets))
+	return s
+}
+
+// Launch is Start without waiting for the first scrapes: for targets that
+// start after Prometheus (call WaitUp then).
+func Launch(tb testing.TB, targets ...string) *Server {
+	tb.Helper()
 	bin := Binary(tb)
 	dir := tb.TempDir()
 	config := filepath.Join(dir, "prometheus.yml")
@@ -118,19 +127,23 @@ scrape_configs:
 			tb.Logf("prometheus' log:\n%s", s.log)
 		}
 	})
-	// Prometheus is ready before it has scraped anything: wait until the
-	// first scrape of every target is queryable (a target's samples are
-	// committed together with its up sample). Prometheus hands new
-	// targets to its scrapers on a five-second tick, so this takes about
-	// that long.
+	return s
+}
+
+// WaitUp waits until n targets' first scrapes are queryable: Prometheus
+// is ready before it has scraped anything, and a target's samples are
+// committed together with its up sample. Prometheus hands new targets to
+// its scrapers on a five-second tick, so this takes about that long.
+func (s *Server) WaitUp(tb testing.TB, n int) {
+	tb.Helper()
 	end := time.Now().Add(20 * time.Second)
 	for {
-		n, err := s.Count(fmt.Sprintf(`up{job=%q} == 1`, Job))
-		if err == nil && n == len(targets) {
-			return s
+		up, err := s.Count(fmt.Sprintf(`up{job=%q} == 1`, Job))
+		if err == nil && up == n {
+			return
 		}
 		if time.Now().After(end) {
-			tb.Fatalf("waited 20s for prometheus' first scrape of %v: %d up, %v\n%s", targets, n, err, s.log)
+			tb.Fatalf("waited 20s for prometheus' first scrape of %d targets: %d up, %v\n%s", n, up, err, s.log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
