@@ -404,7 +404,9 @@ func testServeCanary(t *testing.T, withPrometheus bool) {
 		// counters are; the controller queries it.
 		addr := freeAddr(t)
 		prom = promtest.Launch(t, addr)
-		args = append(args, "--addr", addr, "--prometheus-url", prom.URL)
+		// Prometheus scrapes every second: judging every 50 ms would spend
+		// the error budget on a busy machine's slow queries in no time.
+		args = append(args, "--addr", addr, "--prometheus-url", prom.URL, "--rollout-interval", "250ms", "--rollout-error-budget", "20")
 	}
 	server, serveErr := startServe(t, args...)
 	if prom != nil {
@@ -446,9 +448,13 @@ func testServeCanary(t *testing.T, withPrometheus bool) {
 		if err := json.Unmarshal([]byte(out), &p); err != nil || p.ID == "" {
 			t.Fatalf("request %s: %s", v, out)
 		}
-		waitFor(t, 60*time.Second, "the promotion of "+v+" to be "+want, func() (bool, string) {
+		waitFor(t, 90*time.Second, "the promotion of "+v+" to be "+want, func() (bool, string) {
 			s := state(p.ID)
-			return s == want, s + "\n" + serveErr.String()
+			if s == want {
+				return true, s
+			}
+			_, show, _ := cli(ci, "rollout", "show", p.ID)
+			return false, s + "\n" + show + "\n" + tail(serveErr.String(), 40)
 		})
 		return p.ID
 	}
@@ -494,4 +500,13 @@ func testServeCanary(t *testing.T, withPrometheus bool) {
 	if out := must(0, ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
 		t.Errorf("audit verify: %s", out)
 	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

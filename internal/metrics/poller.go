@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -86,6 +87,38 @@ type Poller struct {
 type pollState struct {
 	lastData time.Time
 	errors   int
+	// high is the highest count of each kind read so far: counts since a
+	// fixed start never go down, but Prometheus' increase() extrapolates
+	// to the window's edges, so that a later answer can be a little
+	// lower than an earlier one. Readings are kept monotone.
+	high Counts
+}
+
+// monotone returns c with no count below the highest read so far for the
+// same query, and records the new highs. A histogram whose bucket bounds
+// changed starts afresh.
+func (st *pollState) monotone(c Counts) Counts {
+	h := &st.high
+	c.Requests = max(c.Requests, h.Requests)
+	c.Errors = max(c.Errors, h.Errors)
+	if slices.Equal(c.Latency.Bounds, h.Latency.Bounds) && len(c.Latency.Counts) == len(h.Latency.Counts) {
+		counts := slices.Clone(c.Latency.Counts)
+		for i := range counts {
+			counts[i] = max(counts[i], h.Latency.Counts[i])
+		}
+		c.Latency.Counts = counts
+		c.Latency.Count = max(c.Latency.Count, h.Latency.Count)
+		c.Latency.Sum = max(c.Latency.Sum, h.Latency.Sum)
+	}
+	// A bucket never holds more than the histogram's count, nor the
+	// errors more than the requests.
+	for i := range c.Latency.Counts {
+		c.Latency.Count = max(c.Latency.Count, c.Latency.Counts[i])
+	}
+	c.Requests = max(c.Requests, c.Errors)
+	st.high = Counts{Requests: c.Requests, Errors: c.Errors, Latency: Histogram{Bounds: slices.Clone(c.Latency.Bounds),
+		Counts: slices.Clone(c.Latency.Counts), Count: c.Latency.Count, Sum: c.Latency.Sum}}
+	return c
 }
 
 // NewPoller returns a poller of source.
@@ -134,7 +167,7 @@ func (p *Poller) Read(ctx context.Context, q Query) Reading {
 	switch {
 	case err == nil && counts.Requests > 0:
 		st.errors, st.lastData = 0, now
-		return Reading{Status: StatusOK, Counts: counts}
+		return Reading{Status: StatusOK, Counts: st.monotone(counts)}
 	case err == nil || errors.Is(err, ErrNoData):
 		st.errors = 0
 		if err == nil {

@@ -199,3 +199,46 @@ func TestNewPollerErrors(t *testing.T) {
 		})
 	}
 }
+
+// countsSource gives whole Counts in order, one per call.
+type countsSource struct {
+	answers []Counts
+	calls   int
+}
+
+func (s *countsSource) Counts(context.Context, Query) (Counts, error) {
+	c := s.answers[s.calls]
+	s.calls++
+	return c, nil
+}
+
+// Prometheus' increase() extrapolates, so a later answer can be lower
+// than an earlier one; the analysis would call that a counter reset. The
+// Poller keeps readings monotone.
+func TestPollerKeepsCountsMonotone(t *testing.T) {
+	h := func(counts ...float64) Histogram {
+		return Histogram{Bounds: []float64{0.1, 0.5}, Counts: counts, Count: counts[len(counts)-1], Sum: counts[0] / 10}
+	}
+	src := &countsSource{answers: []Counts{
+		{Requests: 100, Errors: 3, Latency: h(80, 100)},
+		{Requests: 98.5, Errors: 2.9, Latency: h(79, 99)}, // extrapolated a little lower
+		{Requests: 150, Errors: 3, Latency: h(120, 150)},
+	}}
+	p, err := NewPoller(src, PollerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := Query{Model: "credit-risk", Env: "prod", Track: TrackStable, Since: time.Now()}
+	var got []string
+	for range src.answers {
+		r := p.Read(t.Context(), q)
+		if r.Status != StatusOK {
+			t.Fatalf("Read = %+v, want ok", r)
+		}
+		got = append(got, fmt.Sprintf("%g/%g %v %g", r.Counts.Requests, r.Counts.Errors, r.Counts.Latency.Counts, r.Counts.Latency.Count))
+	}
+	want := []string{"100/3 [80 100] 100", "100/3 [80 100] 100", "150/3 [120 150] 150"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("readings = %q, want %q", got, want)
+	}
+}
