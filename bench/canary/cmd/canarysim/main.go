@@ -1,0 +1,130 @@
+// Command canarysim runs the canary analysis simulation benchmark
+// (package canary) and prints its tables in Markdown, with the targets
+// marked holds or missed; bench/canary/run.sh runs it.
+//
+//	canarysim                          # the full grid, as BENCHMARKS.md reports it
+//	canarysim -healthy-runs 200 -bad-runs 50 -only 'errors'
+//	canarysim -json results.json
+//
+// Progress goes to standard error, one line per scenario. The figures are
+// deterministic: every run has its own seed, so they depend neither on
+// -workers nor on the machine; only the time taken does.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"runtime"
+	"time"
+
+	"github.com/promote-ml/promote/bench/canary"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "canarysim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("canarysim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := canary.DefaultGrid
+	fs.IntVar(&cfg.HealthyRuns, "healthy-runs", cfg.HealthyRuns, "seeded runs per healthy scenario")
+	fs.IntVar(&cfg.BadRuns, "bad-runs", cfg.BadRuns, "seeded runs per bad scenario")
+	horizon := fs.Duration("horizon", time.Duration(cfg.Horizon)*time.Second, "simulated time per run (whole seconds)")
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "goroutines simulating runs")
+	only := fs.String("only", "", "run only the scenarios whose name matches this regular expression")
+	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var errs []error
+	if cfg.HealthyRuns < 1 || cfg.BadRuns < 1 {
+		errs = append(errs, fmt.Errorf("-healthy-runs %d, -bad-runs %d: want at least 1", cfg.HealthyRuns, cfg.BadRuns))
+	}
+	if *horizon < time.Second || *horizon%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("-horizon %s: want whole seconds, at least 1s", *horizon))
+	}
+	var filter *regexp.Regexp
+	if *only != "" {
+		var err error
+		if filter, err = regexp.Compile(*only); err != nil {
+			errs = append(errs, fmt.Errorf("-only: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%v", errs)
+	}
+	cfg.Horizon = int(*horizon / time.Second)
+
+	var scenarios []canary.Scenario
+	for _, s := range canary.Grid(cfg) {
+		if filter == nil || filter.MatchString(s.Name) {
+			scenarios = append(scenarios, s)
+		}
+	}
+	if len(scenarios) == 0 {
+		return fmt.Errorf("-only %q matches no scenario", *only)
+	}
+	judges := canary.Judges()
+	runs := 0
+	for _, s := range scenarios {
+		runs += s.Runs
+	}
+	fmt.Fprintf(stderr, "%d scenarios, %d runs of up to %s simulated each, %d workers\n", len(scenarios), runs, *horizon, *workers)
+	start := time.Now()
+	results, err := canary.Run(ctx, scenarios, judges, *workers, func(done int, r canary.Result) {
+		fmt.Fprintf(stderr, "[%d/%d %5.1fs] %s\n", done, len(scenarios), time.Since(start).Seconds(), r.Scenario.Name)
+	})
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+
+	fmt.Fprintf(stdout, "Simulation: Poisson requests split at random by the canary's weight (fixed for the run); per request an error with the track's probability "+
+		"(stable %g) and a lognormal latency (stable median %g ms, σ %g in log scale; a latency effect multiplies the canary's), "+
+		"counted into the splitter's buckets. Seeded PCG per run; %d runs per healthy and %d per bad scenario; every judge sees the same traffic.\n\n",
+		canary.StableErrorRate, 1000*canary.StableMedian, canary.LatencySigma, cfg.HealthyRuns, cfg.BadRuns)
+	fmt.Fprintln(stdout, "Judges:")
+	for _, j := range judges {
+		fmt.Fprintf(stdout, "- %s: %s\n", j.Name, j.About)
+	}
+	fmt.Fprintln(stdout)
+	if err := canary.WriteMarkdown(stdout, results, judges); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%d scenarios, %d runs, %.0f s on %d workers\n", len(scenarios), runs, elapsed.Seconds(), *workers)
+
+	if *jsonOut != "" {
+		out := struct {
+			Grid    canary.GridConfig `json:"grid"`
+			Judges  []string          `json:"judges"`
+			Results []canary.Result   `json:"results"`
+			Targets []canary.Target   `json:"targets"`
+		}{cfg, nil, results, canary.Targets(results)}
+		for _, j := range judges {
+			out.Judges = append(out.Judges, j.Name+": "+j.About)
+		}
+		b, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode results: %w", err)
+		}
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+	}
+	return nil
+}
