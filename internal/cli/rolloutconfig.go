@@ -22,7 +22,7 @@ type rolloutConfig struct {
 	// /metrics); without it, from the splitters in process.
 	PrometheusURL string
 	// Interval overrides how often rollouts are judged (default: the
-	// shortest analysis interval of the policies, else 10s).
+	// shortest analysis interval of the policies, else 1s).
 	Interval    time.Duration
 	NoDataLimit time.Duration
 	ErrorBudget int
@@ -43,7 +43,7 @@ func (c *rolloutConfig) env(getenv func(string) string) {
 
 func (c *rolloutConfig) flags(fl *pflag.FlagSet) {
 	fl.StringVar(&c.PrometheusURL, "prometheus-url", c.PrometheusURL, "read rollouts' counts from this Prometheus `URL` (which scrapes /metrics) instead of the splitters in process ($PROMOTE_PROMETHEUS_URL)")
-	fl.DurationVar(&c.Interval, "rollout-interval", c.Interval, "how often rollouts are judged (default: the policies' shortest analysis interval, else 10s; $PROMOTE_ROLLOUT_INTERVAL)")
+	fl.DurationVar(&c.Interval, "rollout-interval", c.Interval, "how often rollouts are judged (default: the policies' shortest analysis interval, else 1s; $PROMOTE_ROLLOUT_INTERVAL)")
 	fl.DurationVar(&c.NoDataLimit, "rollout-no-data", c.NoDataLimit, "how long a rollout waits for metric data before it cannot judge (default 5m)")
 	fl.IntVar(&c.ErrorBudget, "rollout-error-budget", c.ErrorBudget, "consecutive metric query errors a rollout tolerates (default 3)")
 }

@@ -77,8 +77,11 @@ const (
 )
 
 // DefaultInterval is how often the controller judges each rollout when
-// the policy's analysis names no interval.
-const DefaultInterval = 10 * time.Second
+// the policy's analysis names no interval. The analysis is valid however
+// often it looks, so looking often only shortens the time to a decision:
+// at 10 s a 20% error-rate canary served four times the bad requests it
+// did at 1 s in the simulation of BENCHMARKS.md.
+const DefaultInterval = time.Second
 
 // Config configures a Controller.
 type Config struct {
