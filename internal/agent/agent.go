@@ -136,6 +136,13 @@ type Config struct {
 	// gives it traffic, while the version pinned before stays stable. It
 	// needs Traffic.
 	Progressive func(env string) bool
+	// Stable, when set, returns the pin of the version that keeps the
+	// stable traffic while version of model rolls out in env (the
+	// registry's active rollout), if one does. The agent asks it for a
+	// route it has not served before in a progressive environment (after
+	// a restart, say), so that a candidate never gets traffic the rollout
+	// controller did not give it.
+	Stable func(env, model, version string) (overlay.Pin, bool)
 }
 
 // LogValue implements slog.LogValuer: the configuration without secrets.

@@ -104,7 +104,7 @@ func (a *Agent) applyEnv(env, commit string, resolve func(overlay.Pin) (string, 
 			prev = old.routes[d.Model]
 		}
 		if a.cfg.Traffic != nil {
-			plans = append(plans, splitPlan{env: env, next: r, url: u, prev: prev})
+			plans = append(plans, splitPlan{env: env, next: r, url: u, prev: prev, resolve: resolve})
 			continue
 		}
 		if prev != nil && prev.same(r) {

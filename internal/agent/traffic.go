@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 
+	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/promote"
 )
@@ -11,10 +13,11 @@ import (
 // splitPlan is a route to serve through a splitter: what the commit pins,
 // and the route that served before (nil for a new one).
 type splitPlan struct {
-	env  string
-	next Route
-	url  *url.URL
-	prev *route
+	env     string
+	next    Route
+	url     *url.URL
+	prev    *route
+	resolve func(overlay.Pin) (string, bool)
 }
 
 // splitterOf returns the splitter of model in env, creating it.
@@ -50,6 +53,20 @@ func (a *Agent) splitRoute(p splitPlan) (*route, error) {
 	next := p.next
 	backend := traffic.Backend{Version: next.Version, URL: p.url}
 	progressive := a.cfg.Progressive != nil && a.cfg.Progressive(p.env)
+	if p.prev == nil && progressive && a.cfg.Stable != nil {
+		// A route new to this agent whose version may be mid-rollout.
+		if pin, ok := a.cfg.Stable(p.env, next.Model, next.Version); ok && pin.Version != next.Version {
+			raw, ok := p.resolve(pin)
+			if !ok {
+				return nil, fmt.Errorf("no endpoint serves %s %s, the stable version of the rollout of %s (%s)", pin.Model, pin.Version, next.Version, pin.Digest)
+			}
+			su, err := parseEndpointURL(raw)
+			if err != nil {
+				return nil, fmt.Errorf("the endpoint of %s %s: %w", pin.Model, pin.Version, err)
+			}
+			p.prev = &route{Route: Route{Model: pin.Model, Version: pin.Version, Digest: pin.Digest, URI: pin.URI, Endpoint: su.String()}}
+		}
+	}
 	if p.prev == nil || !progressive {
 		if err := sp.SetStable(backend); err != nil {
 			return nil, err

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/promote"
 )
@@ -119,5 +121,41 @@ func TestProgressiveRoutesChain(t *testing.T) {
 	}
 	if got := servedBy(t, a, "/dev/credit-risk/predict"); got != "v2" {
 		t.Errorf("dev serves %s, want the new stable v2", got)
+	}
+}
+
+// An agent new to a route that is mid-rollout (a restart) asks which
+// version is stable, and serves the candidate nothing until the
+// controller gives it a weight.
+func TestProgressiveRouteAfterRestart(t *testing.T) {
+	f := newFixture(t)
+	f.g.pin("prod", v2) // committed; its rollout is running
+	m, err := traffic.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	a := newAgent(t, f.g, f.endpoints, nil, func(c *Config) {
+		c.Traffic = m
+		c.Progressive = func(env string) bool { return env == "prod" }
+		c.Stable = func(env, model, version string) (overlay.Pin, bool) {
+			asked = append(asked, env+"/"+model+"@"+version)
+			return v1, env == "prod" && version == "2"
+		}
+	})
+	if _, err := a.Sync(context.Background()); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if fmt.Sprint(asked) != "[prod/credit-risk@2]" {
+		t.Errorf("the agent asked for the stable version of %v, want prod's credit-risk 2 only", asked)
+	}
+	r, _ := a.Lookup("prod", "credit-risk")
+	if r.Version != "2" || r.StableVersion != "1" || r.Weight != 0 {
+		t.Errorf("prod route after a restart = %+v, want candidate 2 at weight 0 against stable 1", r)
+	}
+	for range 20 {
+		if got := servedBy(t, a, "/prod/credit-risk/predict"); got != "v1" {
+			t.Fatalf("prod serves %s before the controller gives the candidate a weight, want v1", got)
+		}
 	}
 }

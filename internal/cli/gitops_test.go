@@ -352,34 +352,39 @@ func TestServeCanary(t *testing.T) {
 	}
 }
 
-// testServeCanary is TestServeCanary with the counts read from the
-// splitters in process, or from a real Prometheus scraping the server's
-// /metrics.
-func testServeCanary(t *testing.T, withPrometheus bool) {
+// canarySetup is a GitOps remote, a pipeline with prod rolling out by
+// canary under policy, tokens, and model servers for versions 1 to 3
+// (3 fails one request in ten) listed in an endpoints file.
+type canarySetup struct {
+	bare, data, art, agentAddr string
+	ci, lead                   string
+	digests                    map[string]string
+	args                       []string // promote serve's
+}
+
+func newCanarySetup(t *testing.T, policy string) *canarySetup {
+	t.Helper()
 	dir := t.TempDir()
-	bare := filepath.Join(dir, "gitops.git")
-	gitopsRemote(t, bare)
+	c := &canarySetup{bare: filepath.Join(dir, "gitops.git"), data: filepath.Join(dir, "data"), art: t.TempDir(),
+		agentAddr: freeAddr(t), digests: map[string]string{}}
+	gitopsRemote(t, c.bare)
 	cfgDir := t.TempDir()
 	pipelineFile := filepath.Join(cfgDir, "promote.yaml")
 	os.WriteFile(pipelineFile, []byte(canaryPipeline), 0o644)
-	os.WriteFile(filepath.Join(cfgDir, "prod.yaml"), []byte(canaryPolicy), 0o644)
-	data := filepath.Join(dir, "data")
+	os.WriteFile(filepath.Join(cfgDir, "prod.yaml"), []byte(policy), 0o644)
 	tok := func(name, role string) string {
 		t.Helper()
-		code, out, errOut := run(t, "", "token", "create", "--name", name, "--role", role, "--quiet", "--data", data, "--pipeline", pipelineFile)
+		code, out, errOut := run(t, "", "token", "create", "--name", name, "--role", role, "--quiet", "--data", c.data, "--pipeline", pipelineFile)
 		if code != 0 {
 			t.Fatalf("token create: exit %d: %s", code, errOut)
 		}
 		return strings.TrimSpace(out)
 	}
-	ci, lead := tok("ci", "submitter"), tok("lena", "approver")
-
-	art := t.TempDir()
+	c.ci, c.lead = tok("ci", "submitter"), tok("lena", "approver")
 	var lines []string
-	digests := map[string]string{}
 	for _, v := range []string{"1", "2", "3"} {
-		_, d := artifact(t, art, v)
-		digests[v] = d
+		_, d := artifact(t, c.art, v)
+		c.digests[v] = d
 		var n atomic.Int64
 		failing := v == "3"
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -394,32 +399,20 @@ func testServeCanary(t *testing.T, withPrometheus bool) {
 	}
 	endpoints := filepath.Join(dir, "endpoints.yaml")
 	os.WriteFile(endpoints, []byte("endpoints:\n"+strings.Join(lines, "\n")+"\n"), 0o644)
-	agentAddr := freeAddr(t)
-	args := []string{"--data", data, "--pipeline", pipelineFile, "--artifact-root", art,
-		"--gitops-remote", bare, "--gitops-interval", "1h", "--agent-addr", agentAddr, "--agent-endpoints", endpoints,
+	c.args = []string{"--data", c.data, "--pipeline", pipelineFile, "--artifact-root", c.art,
+		"--gitops-remote", c.bare, "--gitops-interval", "1h", "--agent-addr", c.agentAddr, "--agent-endpoints", endpoints,
 		"--agent-interval", "50ms", "--rollout-interval", "50ms"}
-	var prom *promtest.Server
-	if withPrometheus {
-		// Prometheus scrapes the server's /metrics, where the splitters'
-		// counters are; the controller queries it.
-		addr := freeAddr(t)
-		prom = promtest.Launch(t, addr)
-		// Prometheus scrapes every second: judging every 50 ms would spend
-		// the error budget on a busy machine's slow queries in no time.
-		args = append(args, "--addr", addr, "--prometheus-url", prom.URL, "--rollout-interval", "250ms", "--rollout-error-budget", "20")
-	}
-	server, serveErr := startServe(t, args...)
-	if prom != nil {
-		prom.WaitUp(t, 1)
-	}
-	cli, must := clientOf(t, server)
+	return c
+}
 
-	// Live traffic, until the test ends.
+// load sends requests to prod's credit-risk through the agent until the
+// test ends.
+func (c *canarySetup) load(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	var load sync.WaitGroup
 	load.Go(func() {
 		for ctx.Err() == nil {
-			if resp, err := http.Get("http://" + agentAddr + "/prod/credit-risk/predict"); err == nil {
+			if resp, err := http.Get("http://" + c.agentAddr + "/prod/credit-risk/predict"); err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
@@ -427,6 +420,31 @@ func testServeCanary(t *testing.T, withPrometheus bool) {
 		}
 	})
 	t.Cleanup(func() { stop(); load.Wait() })
+}
+
+// testServeCanary is TestServeCanary with the counts read from the
+// splitters in process, or from a real Prometheus scraping the server's
+// /metrics.
+func testServeCanary(t *testing.T, withPrometheus bool) {
+	c := newCanarySetup(t, canaryPolicy)
+	bare, art, agentAddr, ci, lead, digests := c.bare, c.art, c.agentAddr, c.ci, c.lead, c.digests
+	args := c.args
+	var prom *promtest.Server
+	if withPrometheus {
+		// Prometheus scrapes the server's /metrics, where the splitters'
+		// counters are; the controller queries it. Prometheus scrapes
+		// every second: judging every 50 ms would spend the error budget
+		// on a busy machine's slow queries in no time.
+		addr := freeAddr(t)
+		prom = promtest.Launch(t, addr)
+		args = append(args, "--addr", addr, "--prometheus-url", prom.URL, "--rollout-interval", "250ms", "--rollout-error-budget", "20")
+	}
+	server, serveErr := startServe(t, args...)
+	if prom != nil {
+		prom.WaitUp(t, 1)
+	}
+	cli, must := clientOf(t, server)
+	c.load(t)
 
 	must(0, ci, "models", "create", "credit-risk")
 	metrics := filepath.Join("..", "..", "examples", "candidate.json")
@@ -509,4 +527,84 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+const slowCanaryPolicy = `apiVersion: promote.dev/v1
+kind: Policy
+gate:
+  require: [tests_passed]
+  noBaseline: pass
+rollout:
+  strategy: canary
+  steps:
+    - weight: 10
+      minRequests: 50
+    - weight: 50
+      minRequests: 1500
+    - weight: 100
+      minRequests: 50
+`
+
+// TestServeCanaryResumesAfterRestart stops the server in the middle of a
+// canary and starts it again on the same data: the rollout resumes at its
+// step, the agent gives the candidate no traffic the controller did not
+// give it, and the rollout finishes with no commit written twice.
+func TestServeCanaryResumesAfterRestart(t *testing.T) {
+	c := newCanarySetup(t, slowCanaryPolicy)
+	server, serveErr, stop := startStoppable(t, c.args...)
+	cli, must := clientOf(t, server)
+	c.load(t)
+	must(0, c.ci, "models", "create", "credit-risk")
+	metrics := filepath.Join("..", "..", "examples", "candidate.json")
+	request := func(v string) string {
+		t.Helper()
+		must(0, c.ci, "versions", "register", "credit-risk", v, "--artifact", filepath.Join(c.art, "model-"+v+".bin"), "--metrics", metrics)
+		var p struct {
+			ID string `json:"id"`
+		}
+		json.Unmarshal([]byte(must(0, c.ci, "request", "credit-risk", v, "--to", "prod", "-o", "json")), &p)
+		return p.ID
+	}
+	rolloutOf := func(id string) (string, string) {
+		_, out, _ := cli(c.ci, "rollout", "show", id, "-o", "json")
+		var r struct {
+			State  string  `json:"state"`
+			Step   int     `json:"step"`
+			Weight float64 `json:"weight"`
+		}
+		json.Unmarshal([]byte(out), &r)
+		return fmt.Sprintf("%s %d %g", r.State, r.Step+1, r.Weight), out
+	}
+	id1 := request("1")
+	waitFor(t, 30*time.Second, "version 1 to be live", func() (bool, string) {
+		s, out := rolloutOf(id1)
+		return s == "succeeded 1 1", out + tail(serveErr.String(), 20)
+	})
+	id2 := request("2")
+	waitFor(t, 30*time.Second, "the canary of 2 to reach step 2", func() (bool, string) {
+		s, out := rolloutOf(id2)
+		return s == "running 2 0.5", out + tail(serveErr.String(), 20)
+	})
+	commits := gittest.Run(t, c.bare, "rev-list", "--count", "main")
+
+	stop()
+	server, serveErr, _ = startStoppable(t, c.args...)
+	cli, must = clientOf(t, server)
+	if s, out := rolloutOf(id2); s != "running 2 0.5" {
+		t.Fatalf("after the restart the rollout is %s, want still running at step 2, 0.5:\n%s", s, out)
+	}
+	waitFor(t, 60*time.Second, "the canary of 2 to finish after the restart", func() (bool, string) {
+		s, out := rolloutOf(id2)
+		return s == "succeeded 3 1", out + tail(serveErr.String(), 20)
+	})
+	if got := gittest.Run(t, c.bare, "rev-list", "--count", "main"); got != commits {
+		t.Errorf("the branch has %s commits after the restart, want still %s", got, commits)
+	}
+	events := must(0, c.ci, "audit", "list", "--promotion", id2, "-o", "json")
+	if n := strings.Count(events, `"decision": "step 2: weight 50%"`); n != 1 {
+		t.Errorf("step 2 recorded %d times, want once:\n%s", n, events)
+	}
+	if out := must(0, c.ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
+		t.Errorf("audit verify: %s", out)
+	}
 }

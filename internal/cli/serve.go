@@ -21,6 +21,8 @@ import (
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/metrics"
+	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/promote"
@@ -125,6 +127,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			return err
 		}
 		acfg.Progressive = func(env string) bool { return lp.plans[env] != nil }
+		acfg.Stable = func(env, model, version string) (overlay.Pin, bool) { return stableOf(ctx, svc, env, model, version) }
 		if ag, err = agent.New(acfg); err != nil {
 			return usageError(err)
 		}
@@ -229,4 +232,31 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	}
 	fmt.Fprintln(s.err, "promote stopped")
 	return nil
+}
+
+// stableOf returns the pin of the version that keeps the stable traffic
+// while version of model rolls out in env: the stable version of its
+// active rollout, or the baseline of its committed promotion whose rollout
+// has not started yet. The agent asks for it when it meets such a route
+// for the first time (after a restart).
+func stableOf(ctx context.Context, svc *registry.Service, env, model, version string) (overlay.Pin, bool) {
+	stable := ""
+	if rs, err := svc.Rollouts(ctx, promote.RolloutFilter{Model: model, Environment: env, ActiveOnly: true, Limit: 1}); err == nil &&
+		len(rs) == 1 && rs[0].Version == version {
+		stable = rs[0].Stable
+	} else if ps, err := svc.PendingRollouts(ctx); err == nil {
+		for _, p := range ps {
+			if p.Model == model && p.Environment == env && p.Version == version {
+				stable = p.Baseline
+			}
+		}
+	}
+	if stable == "" {
+		return overlay.Pin{}, false
+	}
+	v, err := svc.Version(ctx, model, stable)
+	if err != nil {
+		return overlay.Pin{}, false
+	}
+	return overlay.Pin{Model: model, Version: v.Version, URI: v.ArtifactURI, Digest: v.Digest}, true
 }

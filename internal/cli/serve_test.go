@@ -132,6 +132,14 @@ func TestServeWalkDevToProd(t *testing.T) {
 // ends, waits until it is ready, and returns its URL and standard error.
 func startServe(t *testing.T, args ...string) (string, *lockedBuffer) {
 	t.Helper()
+	server, serveErr, _ := startStoppable(t, args...)
+	return server, serveErr
+}
+
+// startStoppable is startServe that also returns a function stopping the
+// server (as SIGTERM would) and waiting for it to exit.
+func startStoppable(t *testing.T, args ...string) (string, *lockedBuffer, func()) {
+	t.Helper()
 	addr := freeAddr(t)
 	if i := slices.Index(args, "--addr"); i >= 0 && i+1 < len(args) {
 		addr = args[i+1] // the caller chose it
@@ -144,17 +152,21 @@ func startServe(t *testing.T, args ...string) (string, *lockedBuffer) {
 	go func() {
 		done <- Main(ctx, append([]string{"serve"}, args...), strings.NewReader(""), &bytes.Buffer{}, &serveErr)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("serve exit %d: %s", code, serveErr.String())
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Errorf("serve exit %d: %s", code, serveErr.String())
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("serve did not stop")
 			}
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	server := "http://" + addr
 	waitFor(t, 10*time.Second, "the server to be ready", func() (bool, string) {
 		resp, err := http.Get(server + "/readyz")
@@ -164,7 +176,7 @@ func startServe(t *testing.T, args ...string) (string, *lockedBuffer) {
 		resp.Body.Close()
 		return resp.StatusCode == 200, serveErr.String()
 	})
-	return server, &serveErr
+	return server, &serveErr, stop
 }
 
 // clientOf returns two ways to run a client command against server: cli

@@ -111,11 +111,16 @@ func (st *pollState) monotone(c Counts) Counts {
 		c.Latency.Sum = max(c.Latency.Sum, h.Latency.Sum)
 	}
 	// A bucket never holds more than the histogram's count, nor the
-	// errors more than the requests.
+	// errors more than the requests; and since the last reading, neither
+	// grew by more than what holds them (separate queries extrapolate
+	// separately).
 	for i := range c.Latency.Counts {
 		c.Latency.Count = max(c.Latency.Count, c.Latency.Counts[i])
+		if i < len(h.Latency.Counts) && len(h.Latency.Counts) == len(c.Latency.Counts) {
+			c.Latency.Count = max(c.Latency.Count, h.Latency.Count+c.Latency.Counts[i]-h.Latency.Counts[i])
+		}
 	}
-	c.Requests = max(c.Requests, c.Errors)
+	c.Requests = max(c.Requests, c.Errors, h.Requests+c.Errors-h.Errors)
 	st.high = Counts{Requests: c.Requests, Errors: c.Errors, Latency: Histogram{Bounds: slices.Clone(c.Latency.Bounds),
 		Counts: slices.Clone(c.Latency.Counts), Count: c.Latency.Count, Sum: c.Latency.Sum}}
 	return c

@@ -223,6 +223,7 @@ func TestPollerKeepsCountsMonotone(t *testing.T) {
 		{Requests: 100, Errors: 3, Latency: h(80, 100)},
 		{Requests: 98.5, Errors: 2.9, Latency: h(79, 99)}, // extrapolated a little lower
 		{Requests: 150, Errors: 3, Latency: h(120, 150)},
+		{Requests: 150.5, Errors: 4, Latency: h(122, 150.5)}, // errors and a bucket ran ahead
 	}}
 	p, err := NewPoller(src, PollerOptions{})
 	if err != nil {
@@ -237,7 +238,7 @@ func TestPollerKeepsCountsMonotone(t *testing.T) {
 		}
 		got = append(got, fmt.Sprintf("%g/%g %v %g", r.Counts.Requests, r.Counts.Errors, r.Counts.Latency.Counts, r.Counts.Latency.Count))
 	}
-	want := []string{"100/3 [80 100] 100", "100/3 [80 100] 100", "150/3 [120 150] 150"}
+	want := []string{"100/3 [80 100] 100", "100/3 [80 100] 100", "150/3 [120 150] 150", "151/4 [122 150.5] 152"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("readings = %q, want %q", got, want)
 	}

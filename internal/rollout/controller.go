@@ -330,6 +330,13 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	if r.State == promote.RolloutPaused {
 		return nil
 	}
+	if !c.cfg.Traffic.Ready(ctx, r.Model, r.Environment, r.Version) {
+		// The traffic layer does not route the candidate (yet): a server
+		// that just started, an agent that has not synced. The candidate
+		// then has no traffic, so waiting is safe.
+		c.log.Debug("rollout: waiting for the traffic layer to route the candidate", c.attrs(r)...)
+		return nil
+	}
 	ru, err := c.runOf(r, plan)
 	if err != nil {
 		return err
