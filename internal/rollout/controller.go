@@ -330,6 +330,11 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	if r.State == promote.RolloutPaused {
 		return nil
 	}
+	if r.Strategy != policy.StrategyShadow && r.Step >= len(plan.Steps) {
+		// The policy lost steps since the rollout began (an edit and a
+		// restart): go on from its last one.
+		r.Step = len(plan.Steps) - 1
+	}
 	if !c.cfg.Traffic.Ready(ctx, r.Model, r.Environment, r.Version) {
 		// The traffic layer does not route the candidate (yet): a server
 		// that just started, an agent that has not synced. The candidate
