@@ -73,7 +73,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -157,10 +156,6 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
-// branchPattern keeps branch names to what promote.ValidateName allows,
-// with slashes between components, as gitops.Config does.
-var branchPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
-
 // setDefaults fills in the defaults and reports every problem at once.
 func (c *Config) setDefaults() error {
 	var problems []string
@@ -173,7 +168,7 @@ func (c *Config) setDefaults() error {
 	if c.Branch == "" {
 		c.Branch = DefaultBranch
 	}
-	if !branchPattern.MatchString(c.Branch) || strings.HasSuffix(c.Branch, ".lock") || strings.Contains(c.Branch, "..") {
+	if !gitclone.ValidBranch(c.Branch) {
 		problems = append(problems, fmt.Sprintf("branch %q is not a valid branch name", c.Branch))
 	}
 	seen := map[string]bool{}

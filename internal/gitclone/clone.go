@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"strings"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -18,6 +20,18 @@ import (
 
 	"github.com/promote-ml/promote/promote"
 )
+
+// branchPattern is stricter than git: it keeps branch names to what
+// promote.ValidateName allows, with slashes between components.
+var branchPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
+
+// ValidBranch reports whether branch is a branch name Promote accepts:
+// components of letters, digits, '.', '_' and '-', starting with a
+// letter or digit, joined by slashes, not ending in .lock and without
+// "..".
+func ValidBranch(branch string) bool {
+	return branchPattern.MatchString(branch) && !strings.HasSuffix(branch, ".lock") && !strings.Contains(branch, "..")
+}
 
 // RemoteName is the name of the clone's remote.
 const RemoteName = "origin"

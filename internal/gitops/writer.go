@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -206,10 +205,6 @@ func New(cfg Config) (*Writer, error) {
 	return w, nil
 }
 
-// branchPattern is stricter than git: it keeps branch names to what
-// promote.ValidateName allows, with slashes between components.
-var branchPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
-
 func (c *Config) setDefaults() error {
 	var problems []string
 	if c.Remote == "" {
@@ -221,7 +216,7 @@ func (c *Config) setDefaults() error {
 	if c.Branch == "" {
 		c.Branch = DefaultBranch
 	}
-	if !branchPattern.MatchString(c.Branch) || strings.HasSuffix(c.Branch, ".lock") || strings.Contains(c.Branch, "..") {
+	if !gitclone.ValidBranch(c.Branch) {
 		problems = append(problems, fmt.Sprintf("branch %q is not a valid branch name", c.Branch))
 	}
 	switch c.Mode {
