@@ -73,6 +73,7 @@ type world struct {
 	front    *httptest.Server
 	ctl      *Controller
 	failV2   atomic.Int64 // v2 answers 5xx to one request in failV2 (0: never)
+	v2       *url.URL
 	n        atomic.Int64
 }
 
@@ -82,19 +83,30 @@ func (w *world) SetWeight(_ context.Context, _, _ string, weight float64) error 
 	return w.splitter.SetWeight(weight)
 }
 
-func (w *world) SetShadow(context.Context, string, string, float64) error { return nil }
+func (w *world) SetShadow(_ context.Context, _, _ string, share float64) error {
+	if share == 0 {
+		return w.splitter.SetShadow(nil, 0)
+	}
+	return w.splitter.SetShadow(&traffic.Backend{Version: "2", URL: w.v2}, share)
+}
 
 func (w *world) Ready(context.Context, string, string, string) bool { return true }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, testPipeline, testPolicy)
+}
+
+// newWorldWith is newWorld with another pipeline and policy.
+func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
+	t.Helper()
 	w := &world{}
 	dir := t.TempDir()
-	pl, err := pipeline.Parse("promote.yaml", []byte(testPipeline))
+	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, err := policy.Load("policy.yaml", []byte(testPolicy))
+	pol, err := policy.Load("policy.yaml", []byte(policyYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +198,7 @@ func newWorld(t *testing.T) *world {
 			if p := w.rollout(t); p.State != promote.RolloutSucceeded || !strings.Contains(p.Reason, "first version") {
 				t.Fatalf("the rollout of version 1 = %s (%s), want succeeded as the first version", p.State, p.Reason)
 			}
+			w.v2 = v2
 			if err := w.splitter.SetCanary(&traffic.Backend{Version: "2", URL: v2}, 0); err != nil {
 				t.Fatal(err)
 			}
@@ -438,6 +451,53 @@ func TestAnalysisConfigSplitsAlpha(t *testing.T) {
 			if got.Alpha != tt.alpha || got.GuardAlpha != tt.guard || got.MaxErrorRate != tt.maxER || got.MaxLatencyP95 != tt.maxP95 {
 				t.Errorf("analysisConfig = alpha %g, guard %g, max error rate %g, max p95 %s; want %g, %g, %g, %s",
 					got.Alpha, got.GuardAlpha, got.MaxErrorRate, got.MaxLatencyP95, tt.alpha, tt.guard, tt.maxER, tt.maxP95)
+			}
+		})
+	}
+}
+
+const shadowPipeline = `apiVersion: promote.dev/v1
+kind: Pipeline
+environments:
+  - name: prod
+    policy: policy.yaml
+    rollout: shadow
+`
+
+const shadowPolicy = `apiVersion: promote.dev/v1
+kind: Policy
+gate:
+  require: [tests_passed]
+  noBaseline: pass
+rollout:
+  strategy: shadow
+  shadow:
+    duration: 1s
+    percent: 50
+  rollback:
+    automatic: true
+    hold: true
+`
+
+// A shadow rollout mirrors requests to the candidate for its duration,
+// compares it with stable on the mirrored requests, then gives it all the
+// traffic; one that fails is rolled back without users having seen it.
+func TestShadowRollout(t *testing.T) {
+	for _, failing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failing=%v", failing), func(t *testing.T) {
+			w := newWorldWith(t, shadowPipeline, shadowPolicy)
+			if failing {
+				w.failV2.Store(5) // one shadow answer in five is a 5xx
+			}
+			r := w.drive(t)
+			switch {
+			case !failing && (r.State != promote.RolloutSucceeded || r.Weight != 1):
+				t.Errorf("healthy shadow rollout = %s at weight %g (%s), want succeeded with all traffic", r.State, r.Weight, r.Reason)
+			case failing && (r.State != promote.RolloutRolledBack || w.splitter.Weights() != 0):
+				t.Errorf("failing shadow rollout = %s, splitter weight %g (%s), want rolled back with no traffic", r.State, w.splitter.Weights(), r.Reason)
+			}
+			if r.Strategy != "shadow" {
+				t.Errorf("rollout strategy %q, want shadow", r.Strategy)
 			}
 		})
 	}
