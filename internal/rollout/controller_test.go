@@ -502,3 +502,37 @@ func TestShadowRollout(t *testing.T) {
 		})
 	}
 }
+
+// failingMetrics stands for a metric source that has spent its error
+// budget (the Poller's StatusFailed), which a real one reaches only after
+// minutes of failures.
+type failingMetrics struct{}
+
+func (failingMetrics) Read(context.Context, metrics.Query) metrics.Reading {
+	return metrics.Reading{Status: metrics.StatusFailed, Err: fmt.Errorf("%w: 4 consecutive failed queries", metrics.ErrBudgetExhausted)}
+}
+
+// When the controller cannot judge, and the policy does not say to roll
+// back then, all traffic returns to stable and the rollout waits for a
+// person.
+func TestCannotJudgeReturnsTrafficToStable(t *testing.T) {
+	w := newWorld(t)
+	r := w.pump(t, w.ctl, 1)
+	if r.State != promote.RolloutRunning || w.splitter.Weights() != 0.1 {
+		t.Fatalf("rollout = %s, splitter weight %g; want running at 0.1", r.State, w.splitter.Weights())
+	}
+	cfg := w.ctl.cfg
+	cfg.Metrics = failingMetrics{}
+	blind, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = w.pump(t, blind, 1)
+	if r.State != promote.RolloutPaused || r.Weight != 0 || w.splitter.Weights() != 0 || !strings.Contains(r.Reason, "cannot judge") {
+		t.Errorf("rollout = %s at weight %g, splitter %g (%s); want paused, all traffic on stable, saying it cannot judge",
+			r.State, r.Weight, w.splitter.Weights(), r.Reason)
+	}
+	if p := w.promotion(t, r.PromotionID); p.State != promote.StateRollingOut {
+		t.Errorf("promotion is %s, want still rolling out: a person decides", p.State)
+	}
+}
