@@ -88,6 +88,13 @@ func (p envPollers) Read(ctx context.Context, q metrics.Query) metrics.Reading {
 	return metrics.Reading{Status: metrics.StatusFailed, Err: fmt.Errorf("environment %s rolls out without a plan", q.Env)}
 }
 
+// Forget drops what q's environment's poller remembers about q.
+func (p envPollers) Forget(q metrics.Query) {
+	if pl := p[q.Env]; pl != nil {
+		pl.Forget(q)
+	}
+}
+
 // pollers builds envPollers over src: the policy's maxNoData and
 // maxQueryErrors, else the flags, else the poller's defaults.
 func (c *rolloutConfig) pollers(src metrics.Source, plans map[string]*policy.Rollout) (envPollers, error) {

@@ -114,6 +114,7 @@ type Controller struct {
 // analysis, and the counts at which the current step began.
 type run struct {
 	since       time.Time // what the analysis counts from
+	queries     []metrics.Query
 	an          *analysis.Analyzer
 	stepCanary  float64 // canary requests counted when the step began
 	lastCanary  float64
@@ -290,10 +291,20 @@ func (c *Controller) runOf(r promote.Rollout, plan *policy.Rollout) (*run, error
 	return ru, nil
 }
 
+// forget drops the in-memory state of a rollout, and what the metrics
+// reader remembers about its queries when it keeps any (metrics.Poller).
 func (c *Controller) forget(id string) {
 	c.mu.Lock()
+	ru := c.runs[id]
 	delete(c.runs, id)
 	c.mu.Unlock()
+	f, ok := c.cfg.Metrics.(interface{ Forget(metrics.Query) })
+	if ru == nil || !ok {
+		return
+	}
+	for _, q := range ru.queries {
+		f.Forget(q)
+	}
 }
 
 // analysisConfig maps a policy's analysis section onto the analysis. The
@@ -364,8 +375,11 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	if r.Strategy == policy.StrategyShadow {
 		candidate = trackShadow
 	}
-	stable := c.cfg.Metrics.Read(ctx, metrics.Query{Model: r.Model, Env: r.Environment, Track: trackStable, Since: ru.since})
-	canary := c.cfg.Metrics.Read(ctx, metrics.Query{Model: r.Model, Env: r.Environment, Track: candidate, Since: ru.since})
+	qs := metrics.Query{Model: r.Model, Env: r.Environment, Track: trackStable, Since: ru.since}
+	qc := metrics.Query{Model: r.Model, Env: r.Environment, Track: candidate, Since: ru.since}
+	ru.queries = []metrics.Query{qs, qc}
+	stable := c.cfg.Metrics.Read(ctx, qs)
+	canary := c.cfg.Metrics.Read(ctx, qc)
 	for _, rd := range []metrics.Reading{stable, canary} {
 		switch rd.Status {
 		case metrics.StatusFailed:

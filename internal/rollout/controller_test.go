@@ -536,3 +536,37 @@ func TestCannotJudgeReturnsTrafficToStable(t *testing.T) {
 		t.Errorf("promotion is %s, want still rolling out: a person decides", p.State)
 	}
 }
+
+// forgetting records the queries the controller tells the real Poller to
+// forget.
+type forgetting struct {
+	*metrics.Poller
+	forgot []string
+}
+
+func (f *forgetting) Forget(q metrics.Query) {
+	f.forgot = append(f.forgot, q.Track)
+	f.Poller.Forget(q)
+}
+
+// A finished rollout's queries are forgotten, so a long-running
+// controller keeps nothing per ended rollout.
+func TestFinishedRolloutIsForgotten(t *testing.T) {
+	w := newWorld(t)
+	f := &forgetting{Poller: w.ctl.cfg.Metrics.(*metrics.Poller)}
+	cfg := w.ctl.cfg
+	cfg.Metrics = f
+	ctl, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := w.pump(t, ctl, 200); r.State != promote.RolloutSucceeded {
+		t.Fatalf("rollout = %s, want succeeded", r.State)
+	}
+	if fmt.Sprint(f.forgot) != "[stable canary]" {
+		t.Errorf("forgot %v, want the stable and canary queries", f.forgot)
+	}
+	if len(ctl.runs) != 0 {
+		t.Errorf("the controller keeps %d runs after the rollout ended, want none", len(ctl.runs))
+	}
+}
