@@ -1,0 +1,161 @@
+// Package notify delivers webhooks when promotions change: each event is
+// POSTed to every endpoint that subscribes to it, signed with HMAC-SHA256 over
+// a timestamp and the body, retried with capped exponential backoff, and every
+// attempt is written to a delivery log. The receiver's side of the contract
+// (Verify and ReplayGuard) lives here too, so that Promote's tests and anyone
+// writing a receiver in Go use the same check; docs/webhooks.md describes it
+// for other languages.
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The event types a webhook can carry. They are part of the wire format:
+// rename one only with a deprecation period.
+const (
+	TypePromotionRequested        = "promotion.requested"
+	TypeGateFailed                = "gate.failed"
+	TypePromotionAwaitingApproval = "promotion.awaiting_approval"
+	TypePromotionApproved         = "promotion.approved"
+	TypePromotionRejected         = "promotion.rejected"
+	TypeGitOpsCommitted           = "gitops.committed"
+	TypeRolloutStep               = "rollout.step"
+	TypeRolloutRolledBack         = "rollout.rolled_back"
+	TypePromotionSucceeded        = "promotion.succeeded"
+)
+
+// EventTypes returns every known event type, in the order a promotion
+// usually produces them.
+func EventTypes() []string {
+	return []string{
+		TypePromotionRequested,
+		TypeGateFailed,
+		TypePromotionAwaitingApproval,
+		TypePromotionApproved,
+		TypePromotionRejected,
+		TypeGitOpsCommitted,
+		TypeRolloutStep,
+		TypeRolloutRolledBack,
+		TypePromotionSucceeded,
+	}
+}
+
+// KnownEventType reports whether t is one of EventTypes.
+func KnownEventType(t string) bool {
+	_, ok := eventVerbs(t)
+	return ok
+}
+
+// eventVerbs maps an event type to the phrase a person reads in a chat
+// message; it doubles as the set of known types.
+func eventVerbs(t string) (string, bool) {
+	switch t {
+	case TypePromotionRequested:
+		return "promotion requested", true
+	case TypeGateFailed:
+		return "gate failed", true
+	case TypePromotionAwaitingApproval:
+		return "awaiting approval", true
+	case TypePromotionApproved:
+		return "approved", true
+	case TypePromotionRejected:
+		return "rejected", true
+	case TypeGitOpsCommitted:
+		return "committed to GitOps", true
+	case TypeRolloutStep:
+		return "rollout step", true
+	case TypeRolloutRolledBack:
+		return "rolled back", true
+	case TypePromotionSucceeded:
+		return "promotion succeeded", true
+	}
+	return "", false
+}
+
+// Event is one thing that happened to a promotion. Its JSON form is the body
+// of a webhook in the "json" format.
+type Event struct {
+	// ID identifies the event; it is sent as Promote-Webhook-Id and stays the
+	// same across retries so that receivers can deduplicate.
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	Time        time.Time       `json:"time"`
+	Model       string          `json:"model,omitempty"`
+	Version     string          `json:"version,omitempty"`
+	Environment string          `json:"environment,omitempty"`
+	PromotionID string          `json:"promotion_id,omitempty"`
+	Actor       string          `json:"actor,omitempty"`
+	Summary     string          `json:"summary,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
+}
+
+// SlackText returns the one-line, human-readable summary of ev used by the
+// Slack format, for example
+// "fraud-detector v12 → production: gate failed (by alice): auc 0.81 < 0.85".
+func SlackText(ev Event) string {
+	var b strings.Builder
+	subject := ev.Model
+	if subject == "" {
+		subject = "model"
+	}
+	b.WriteString(subject)
+	if ev.Version != "" {
+		b.WriteString(" ")
+		if !strings.HasPrefix(ev.Version, "v") {
+			b.WriteString("v")
+		}
+		b.WriteString(ev.Version)
+	}
+	if ev.Environment != "" {
+		b.WriteString(" → ")
+		b.WriteString(ev.Environment)
+	}
+	what, ok := eventVerbs(ev.Type)
+	if !ok {
+		what = ev.Type
+	}
+	b.WriteString(": ")
+	b.WriteString(what)
+	if ev.Actor != "" {
+		fmt.Fprintf(&b, " (by %s)", ev.Actor)
+	}
+	if ev.Summary != "" {
+		b.WriteString(": ")
+		b.WriteString(ev.Summary)
+	}
+	// Slack treats <, > and & as control characters in text.
+	// https://api.slack.com/reference/surfaces/formatting#escaping
+	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\n", " ")
+	return r.Replace(b.String())
+}
+
+// slackMessage is the body of a Slack incoming webhook
+// (https://api.slack.com/messaging/webhooks); Mattermost, Rocket.Chat and
+// Discord's /slack endpoint accept the same shape.
+type slackMessage struct {
+	Text string `json:"text"`
+}
+
+// Body returns the request body for ev in the given format ("json" or
+// "slack"; "" means "json").
+func Body(ev Event, format string) ([]byte, error) {
+	switch format {
+	case "", FormatJSON:
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return nil, fmt.Errorf("encode event %s: %w", ev.ID, err)
+		}
+		return b, nil
+	case FormatSlack:
+		b, err := json.Marshal(slackMessage{Text: SlackText(ev)})
+		if err != nil {
+			return nil, fmt.Errorf("encode slack message for event %s: %w", ev.ID, err)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("encode event %s: unknown format %q", ev.ID, format)
+}

@@ -1,0 +1,460 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	randv2 "math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// Defaults applied by New to zero fields of Config.
+const (
+	DefaultMaxAttempts = 6
+	DefaultBaseDelay   = time.Second
+	DefaultMaxDelay    = time.Minute
+	DefaultTimeout     = 10 * time.Second
+	DefaultQueueSize   = 1000
+	DefaultWorkers     = 4
+)
+
+// Log attribute keys, shared with the rest of Promote where they overlap.
+const (
+	keyModel     = "model"
+	keyVersion   = "version"
+	keyEnv       = "env"
+	keyPromotion = "promotion"
+	keyEvent     = "event"
+	keyEventType = "event_type"
+	keyEndpoint  = "endpoint"
+	keyAttempt   = "attempt"
+	keyStatus    = "status"
+	keyCode      = "code"
+	keyDelay     = "delay"
+	keyError     = "error"
+)
+
+// Config configures a Notifier. Zero fields take the defaults above.
+type Config struct {
+	// Endpoints receive events; validated by New.
+	Endpoints []Endpoint
+	// Client sends the requests. The default does not follow redirects, so a
+	// signed body never travels to a host the operator did not configure;
+	// a 3xx answer is a permanent failure.
+	Client *http.Client
+	// MaxAttempts bounds the attempts per delivery, the first included.
+	MaxAttempts int
+	// BaseDelay is the wait after the first failed attempt; it doubles after
+	// each further failure up to MaxDelay, with jitter.
+	BaseDelay time.Duration
+	// MaxDelay caps every wait, Retry-After included.
+	MaxDelay time.Duration
+	// Timeout bounds each attempt.
+	Timeout time.Duration
+	// QueueSize bounds the deliveries waiting for a worker; Notify drops
+	// deliveries that do not fit.
+	QueueSize int
+	// Workers is how many deliveries run at once.
+	Workers int
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Sleep waits d or until ctx ends, returning ctx's error in that case;
+	// a timer when nil. Tests inject it to observe and shorten backoff.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Jitter randomises a backoff delay d; when nil, a uniform value in
+	// [d/2, d] ("equal jitter"), which keeps retries from many deliveries from
+	// arriving in lockstep while still growing.
+	Jitter func(d time.Duration) time.Duration
+	// Logger receives delivery failures and drops; discarded when nil.
+	Logger *slog.Logger
+	// Log records every attempt; a MemoryLog of the default size when nil.
+	Log DeliveryLog
+}
+
+// validate reports every problem with c at once.
+func (c Config) validate() error {
+	var ps []string
+	names := make(map[string]int)
+	for i, e := range c.Endpoints {
+		ps = append(ps, e.problems(fmt.Sprintf("endpoints[%d]", i))...)
+		if j, dup := names[e.Name]; dup && e.Name != "" {
+			ps = append(ps, fmt.Sprintf("endpoints[%d]: name %q already used by endpoints[%d]", i, e.Name, j))
+		}
+		names[e.Name] = i
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"max attempts", int64(c.MaxAttempts)},
+		{"base delay", int64(c.BaseDelay)},
+		{"max delay", int64(c.MaxDelay)},
+		{"timeout", int64(c.Timeout)},
+		{"queue size", int64(c.QueueSize)},
+		{"workers", int64(c.Workers)},
+	} {
+		if f.v < 0 {
+			ps = append(ps, f.name+" is negative")
+		}
+	}
+	if c.BaseDelay > 0 && c.MaxDelay > 0 && c.BaseDelay > c.MaxDelay {
+		ps = append(ps, fmt.Sprintf("base delay %s exceeds max delay %s", c.BaseDelay, c.MaxDelay))
+	}
+	if len(ps) > 0 {
+		return promote.Errorf(promote.Invalid, "notify config: %s", strings.Join(ps, "; "))
+	}
+	return nil
+}
+
+// Notifier sends events to webhook endpoints. Notify queues; Run delivers.
+type Notifier struct {
+	cfg     Config
+	log     *slog.Logger
+	queue   chan job
+	running atomic.Bool
+}
+
+// job is the delivery of one event to one endpoint.
+type job struct {
+	id string
+	ev Event
+	ep Endpoint
+}
+
+// New validates cfg, fills its defaults and returns a Notifier.
+func New(cfg Config) (*Notifier, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.BaseDelay == 0 {
+		cfg.BaseDelay = DefaultBaseDelay
+	}
+	if cfg.MaxDelay == 0 {
+		cfg.MaxDelay = max(DefaultMaxDelay, cfg.BaseDelay)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.QueueSize == 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
+	if cfg.Jitter == nil {
+		cfg.Jitter = equalJitter
+	}
+	if cfg.Log == nil {
+		cfg.Log = NewMemoryLog(0)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Notifier{cfg: cfg, log: logger, queue: make(chan job, cfg.QueueSize)}, nil
+}
+
+// Notify queues ev for every endpoint that subscribes to its type, without
+// blocking. It fills in an empty ID with a random one and a zero Time with
+// now. A delivery that does not fit in the queue is recorded as dropped and
+// logged; ctx bounds that recording only.
+func (n *Notifier) Notify(ctx context.Context, ev Event) {
+	if ev.ID == "" {
+		ev.ID = "evt_" + randomID()
+	}
+	if ev.Time.IsZero() {
+		ev.Time = n.cfg.Now().UTC()
+	}
+	for _, ep := range n.cfg.Endpoints {
+		if !ep.Wants(ev.Type) {
+			continue
+		}
+		j := job{id: "dlv_" + randomID(), ev: ev, ep: ep}
+		select {
+		case n.queue <- j:
+		default:
+			n.drop(ctx, j, "queue full")
+		}
+	}
+}
+
+// Run delivers queued events until ctx ends. It then lets attempts already
+// in flight finish (each is bounded by Config.Timeout), abandons pending
+// retries as failed, records what is still queued as dropped, and returns nil
+// once every worker has stopped. Run may be called once at a time.
+func (n *Notifier) Run(ctx context.Context) error {
+	if !n.running.CompareAndSwap(false, true) {
+		return errors.New("run notifier: already running")
+	}
+	defer n.running.Store(false)
+	var wg sync.WaitGroup
+	for range n.cfg.Workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-n.queue:
+					n.deliver(ctx, j)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for {
+		select {
+		case j := <-n.queue:
+			n.drop(context.WithoutCancel(ctx), j, "notifier stopped")
+		default:
+			return nil
+		}
+	}
+}
+
+// outcome is the result of one attempt.
+type outcome struct {
+	code       int
+	err        error
+	retryable  bool
+	retryAfter time.Duration // < 0 when the receiver gave none
+	duration   time.Duration
+}
+
+// deliver makes the attempts for j, recording each.
+func (n *Notifier) deliver(ctx context.Context, j job) {
+	// Records outlive ctx so that shutdown is written to the log too.
+	rctx := context.WithoutCancel(ctx)
+	if ctx.Err() != nil {
+		n.drop(rctx, j, "notifier stopped")
+		return
+	}
+	body, err := Body(j.ev, j.ep.Format)
+	if err != nil {
+		n.record(rctx, j, 1, StatusFailed, outcome{err: err}, n.cfg.Now())
+		return
+	}
+	for attempt := 1; ; attempt++ {
+		at := n.cfg.Now()
+		o := n.attempt(ctx, j, body)
+		switch {
+		case o.err == nil:
+			n.record(rctx, j, attempt, StatusDelivered, o, at)
+			return
+		case !o.retryable:
+			n.record(rctx, j, attempt, StatusFailed, o, at)
+			return
+		case attempt >= n.cfg.MaxAttempts:
+			o.err = fmt.Errorf("giving up after %d attempts: %w", attempt, o.err)
+			n.record(rctx, j, attempt, StatusFailed, o, at)
+			return
+		}
+		delay := n.delay(attempt, o.retryAfter)
+		n.record(rctx, j, attempt, StatusRetrying, o, at)
+		n.log.DebugContext(ctx, "webhook retry scheduled", slog.String(keyEndpoint, j.ep.Name),
+			slog.String(keyEvent, j.ev.ID), slog.Int(keyAttempt, attempt), slog.Duration(keyDelay, delay))
+		if err := n.cfg.Sleep(ctx, delay); err != nil {
+			n.record(rctx, j, attempt, StatusFailed, outcome{err: fmt.Errorf("notifier stopped before attempt %d: %w", attempt+1, err)}, n.cfg.Now())
+			return
+		}
+	}
+}
+
+// attempt POSTs body once. The request is not cancelled with ctx, so that an
+// attempt in flight at shutdown completes (within Timeout) and its outcome is
+// known rather than guessed.
+func (n *Notifier) attempt(ctx context.Context, j job, body []byte) outcome {
+	start := n.cfg.Now()
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Timeout)
+	defer cancel()
+	o := outcome{retryAfter: -1}
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, j.ep.URL, bytes.NewReader(body))
+	if err != nil {
+		o.err = fmt.Errorf("build request: %w", err)
+		return o
+	}
+	ts := start.Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Promote-Webhook/1")
+	req.Header.Set(HeaderID, j.ev.ID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(HeaderSignature, Sign(j.ep.Secret, ts, body))
+	resp, err := n.cfg.Client.Do(req)
+	if err != nil {
+		o.retryable = true
+		o.err = transportError(actx, err, n.cfg.Timeout)
+		o.duration = n.cfg.Now().Sub(start)
+		return o
+	}
+	defer resp.Body.Close()
+	// Read a little of the body for the log, and drain the rest (bounded) so
+	// the connection can be reused.
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	o.code = resp.StatusCode
+	o.duration = n.cfg.Now().Sub(start)
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return o
+	}
+	msg := strings.TrimSpace(strings.ToValidUTF8(string(snippet), ""))
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	o.err = fmt.Errorf("receiver answered %s", resp.Status)
+	if msg != "" {
+		o.err = fmt.Errorf("receiver answered %s: %s", resp.Status, msg)
+	}
+	switch c := resp.StatusCode; {
+	case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests, c >= 500:
+		o.retryable = true
+		o.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), start)
+	}
+	return o
+}
+
+// transportError describes a failed request without its URL, which for
+// Slack-style endpoints contains a credential.
+func transportError(actx context.Context, err error, timeout time.Duration) error {
+	if errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %s", timeout)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("post: %w", ue.Err)
+	}
+	return fmt.Errorf("post: %w", err)
+}
+
+// parseRetryAfter reads a Retry-After header (RFC 9110 §10.2.3: seconds or
+// an HTTP date); it returns -1 when the header is absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return -1
+	}
+	if s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+		if s < 0 {
+			return -1
+		}
+		if s > int64(24*time.Hour/time.Second) {
+			return 24 * time.Hour // avoids overflow; capped by MaxDelay anyway
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return -1
+}
+
+// delay is the wait after failed attempt number attempt: the receiver's
+// Retry-After when given, else BaseDelay·2^(attempt-1) with jitter; both
+// capped at MaxDelay.
+func (n *Notifier) delay(attempt int, retryAfter time.Duration) time.Duration {
+	if retryAfter >= 0 {
+		return min(retryAfter, n.cfg.MaxDelay)
+	}
+	d := n.cfg.BaseDelay
+	for i := 1; i < attempt && d < n.cfg.MaxDelay; i++ {
+		d *= 2
+	}
+	d = n.cfg.Jitter(min(d, n.cfg.MaxDelay))
+	return max(0, min(d, n.cfg.MaxDelay))
+}
+
+// record writes one delivery record and logs failures and drops.
+func (n *Notifier) record(ctx context.Context, j job, attempt int, status string, o outcome, at time.Time) {
+	d := Delivery{
+		ID:        j.id,
+		EventID:   j.ev.ID,
+		EventType: j.ev.Type,
+		Endpoint:  j.ep.Name,
+		Attempt:   attempt,
+		Status:    status,
+		Code:      o.code,
+		At:        at,
+		Duration:  o.duration,
+	}
+	if o.err != nil {
+		d.Error = o.err.Error()
+	}
+	if err := n.cfg.Log.Record(ctx, d); err != nil {
+		n.log.ErrorContext(ctx, "record webhook delivery", slog.String(keyEndpoint, j.ep.Name),
+			slog.String(keyEvent, j.ev.ID), slog.String(keyError, err.Error()))
+	}
+	level := slog.LevelDebug
+	if status == StatusFailed || status == StatusDropped {
+		level = slog.LevelWarn
+	}
+	n.log.Log(ctx, level, "webhook delivery",
+		slog.String(keyEndpoint, j.ep.Name),
+		slog.String(keyEvent, j.ev.ID),
+		slog.String(keyEventType, j.ev.Type),
+		slog.String(keyModel, j.ev.Model),
+		slog.String(keyVersion, j.ev.Version),
+		slog.String(keyEnv, j.ev.Environment),
+		slog.String(keyPromotion, j.ev.PromotionID),
+		slog.Int(keyAttempt, attempt),
+		slog.String(keyStatus, status),
+		slog.Int(keyCode, o.code),
+		slog.String(keyError, d.Error))
+}
+
+// drop records that j will never be attempted.
+func (n *Notifier) drop(ctx context.Context, j job, why string) {
+	n.record(ctx, j, 0, StatusDropped, outcome{err: errors.New(why)}, n.cfg.Now())
+}
+
+// sleep is the default Config.Sleep.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// equalJitter is the default Config.Jitter: uniform in [d/2, d].
+// See https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/.
+func equalJitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	half := d / 2
+	return half + randv2.N(d-half+1)
+}
+
+// randomID returns 16 random bytes in hex.
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,153 @@
+package notify
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The headers every webhook request carries.
+const (
+	HeaderID        = "Promote-Webhook-Id"
+	HeaderTimestamp = "Promote-Webhook-Timestamp"
+	HeaderSignature = "Promote-Webhook-Signature"
+)
+
+// DefaultTolerance is how far a webhook's timestamp may be from the
+// receiver's clock before Verify rejects it.
+const DefaultTolerance = 5 * time.Minute
+
+// signatureVersion prefixes each signature so that the scheme can change
+// without breaking receivers that understand only the old one.
+const signatureVersion = "v1"
+
+// Errors returned by Verify and ReplayGuard; test with errors.Is.
+var (
+	ErrMissingHeader = errors.New("missing webhook header")
+	ErrTimestamp     = errors.New("webhook timestamp outside tolerance")
+	ErrSignature     = errors.New("webhook signature does not match")
+	ErrReplay        = errors.New("webhook already received")
+)
+
+// Sign returns the value of the Promote-Webhook-Signature header for body
+// sent at ts (Unix seconds): "v1=" followed by the hex HMAC-SHA256, keyed by
+// secret, of the decimal timestamp, a full stop and the body. Binding the
+// timestamp into the MAC is what lets a receiver reject old requests.
+func Sign(secret []byte, ts int64, body []byte) string {
+	return signatureVersion + "=" + hex.EncodeToString(mac(secret, ts, body))
+}
+
+func mac(secret []byte, ts int64, body []byte) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(strconv.FormatInt(ts, 10)))
+	h.Write([]byte("."))
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// Verify is the receiver's check of a webhook request: header holds the
+// request's headers and body its raw, unparsed body. It fails unless the
+// timestamp is within tolerance of now (DefaultTolerance when tolerance is
+// zero or less) in either direction, and one of the space-separated v1
+// signatures matches, compared in constant time. Several signatures appear
+// while a secret is being rotated. Verify does not catch a replay inside the
+// window; pair it with a ReplayGuard keyed on Promote-Webhook-Id.
+func Verify(secret []byte, header http.Header, body []byte, now time.Time, tolerance time.Duration) error {
+	if tolerance <= 0 {
+		tolerance = DefaultTolerance
+	}
+	tsText := header.Get(HeaderTimestamp)
+	sigs := header.Get(HeaderSignature)
+	switch {
+	case header.Get(HeaderID) == "":
+		return fmt.Errorf("verify webhook: %w: %s", ErrMissingHeader, HeaderID)
+	case tsText == "":
+		return fmt.Errorf("verify webhook: %w: %s", ErrMissingHeader, HeaderTimestamp)
+	case sigs == "":
+		return fmt.Errorf("verify webhook: %w: %s", ErrMissingHeader, HeaderSignature)
+	}
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if err != nil {
+		return fmt.Errorf("verify webhook: %w: %s %q is not Unix seconds", ErrTimestamp, HeaderTimestamp, tsText)
+	}
+	if skew := now.Sub(time.Unix(ts, 0)); skew > tolerance || skew < -tolerance {
+		return fmt.Errorf("verify webhook: %w: timestamp is %s from now, tolerance %s", ErrTimestamp, skew.Round(time.Second), tolerance)
+	}
+	want := mac(secret, ts, body)
+	for _, s := range strings.Fields(sigs) {
+		v, hexSig, ok := strings.Cut(s, "=")
+		if !ok || v != signatureVersion {
+			continue
+		}
+		got, err := hex.DecodeString(hexSig)
+		if err != nil {
+			continue
+		}
+		if hmac.Equal(got, want) {
+			return nil
+		}
+	}
+	return fmt.Errorf("verify webhook: %w", ErrSignature)
+}
+
+// ReplayGuard remembers the webhook IDs a receiver has accepted for the
+// tolerance window, so that a captured request replayed inside the window is
+// rejected; Verify rejects it once the window has passed. It keeps state in
+// memory, so a receiver running several replicas needs a shared store instead.
+// The zero value is not usable; call NewReplayGuard.
+type ReplayGuard struct {
+	window time.Duration
+	now    func() time.Time
+
+	mu   sync.Mutex
+	seen map[string]time.Time // id -> when accepted
+}
+
+// NewReplayGuard returns a guard that remembers IDs for window
+// (DefaultTolerance when zero or less); now is the clock, time.Now when nil.
+func NewReplayGuard(window time.Duration, now func() time.Time) *ReplayGuard {
+	if window <= 0 {
+		window = DefaultTolerance
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &ReplayGuard{window: window, now: now, seen: make(map[string]time.Time)}
+}
+
+// Check records id and returns nil the first time it is seen within the
+// window, and an error wrapping ErrReplay on any repeat. Call it after Verify
+// succeeds. A retry of a delivery the receiver already processed is also a
+// repeat: answer it with 2xx so Promote stops retrying.
+func (g *ReplayGuard) Check(id string) error {
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// Twice the window: a request may carry a timestamp up to one tolerance in
+	// the future and so stay valid for two windows after we first see it.
+	for k, at := range g.seen {
+		if now.Sub(at) > 2*g.window {
+			delete(g.seen, k)
+		}
+	}
+	if _, ok := g.seen[id]; ok {
+		return fmt.Errorf("check webhook %s: %w", id, ErrReplay)
+	}
+	g.seen[id] = now
+	return nil
+}
+
+// Forget removes id, so that a retry is accepted after the receiver failed to
+// process the first delivery and answered with an error.
+func (g *ReplayGuard) Forget(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.seen, id)
+}
