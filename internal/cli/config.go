@@ -32,6 +32,7 @@ type serverConfig struct {
 	LogLevel      string
 	GitOps        gitopsConfig
 	Rollout       rolloutConfig
+	Webhooks      string // the webhooks file
 }
 
 func defaultServerConfig() serverConfig {
@@ -54,6 +55,9 @@ func (c *serverConfig) env(getenv func(string) string) {
 	}
 	c.GitOps.env(getenv)
 	c.Rollout.env(getenv)
+	if v := getenv("PROMOTE_WEBHOOKS"); v != "" {
+		c.Webhooks = v
+	}
 }
 
 // storeFlags adds the flags that choose the store and the pipeline.
@@ -212,6 +216,8 @@ type serviceHooks struct {
 	// promotions to canary and shadow environments wait for the
 	// controller.
 	rolloutCue func(promotionID string)
+	// audited receives every committed audit event (notifications).
+	audited func(promote.AuditEvent)
 }
 
 // openService opens the store and builds the registry service over it. The
@@ -235,7 +241,8 @@ func openService(ctx context.Context, c serverConfig, log *slog.Logger, hooks se
 		return nil, nil, nil, err
 	}
 	svc, err := registry.New(store, registry.Config{Pipeline: lp.pipeline, Gates: lp.gates, TrustedKeys: lp.keys, ArtifactRoots: roots, Logger: log,
-		GitOps: hooks.changed != nil, Changed: hooks.changed, Rollouts: hooks.rolloutCue != nil, RolloutCue: hooks.rolloutCue})
+		GitOps: hooks.changed != nil, Changed: hooks.changed, Rollouts: hooks.rolloutCue != nil, RolloutCue: hooks.rolloutCue,
+		Audited: hooks.audited})
 	if err != nil {
 		store.Close()
 		return nil, nil, nil, err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/gittest"
+	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/promtest"
 )
 
@@ -439,6 +441,9 @@ func testServeCanary(t *testing.T, withPrometheus bool) {
 		prom = promtest.Launch(t, addr)
 		args = append(args, "--addr", addr, "--prometheus-url", prom.URL, "--rollout-interval", "250ms", "--rollout-error-budget", "20")
 	}
+	// A webhook receiver that checks every request's signature.
+	hooks := newHookReceiver(t)
+	args = append(args, "--webhooks", hooks.config(t))
 	server, serveErr := startServe(t, args...)
 	if prom != nil {
 		prom.WaitUp(t, 1)
@@ -518,6 +523,70 @@ func testServeCanary(t *testing.T, withPrometheus bool) {
 	if out := must(0, ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
 		t.Errorf("audit verify: %s", out)
 	}
+	// The webhooks told of the commits, the steps, the rollback and the
+	// successes, every one signed.
+	waitFor(t, 20*time.Second, "the webhooks", func() (bool, string) {
+		got := hooks.types()
+		for _, want := range []string{"promotion.requested", "gitops.committed", "rollout.step", "promotion.succeeded", "rollout.rolled_back"} {
+			if !slices.Contains(got, want) {
+				return false, fmt.Sprint(got)
+			}
+		}
+		return true, ""
+	})
+	if n := hooks.rejected.Load(); n != 0 {
+		t.Errorf("the receiver rejected %d webhook requests", n)
+	}
+}
+
+// hookReceiver is a webhook receiver that checks every request as
+// docs/webhooks.md says: the signature, the timestamp and the ID.
+type hookReceiver struct {
+	srv      *httptest.Server
+	secret   []byte
+	guard    *notify.ReplayGuard
+	mu       sync.Mutex
+	got      []string
+	rejected atomic.Int64
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	h := &hookReceiver{secret: []byte("webhook-secret-0123456789"), guard: notify.NewReplayGuard(5*time.Minute, time.Now)}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := notify.Verify(h.secret, r.Header, body, time.Now(), 5*time.Minute); err != nil {
+			h.rejected.Add(1)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		if err := h.guard.Check(r.Header.Get("Promote-Webhook-Id")); err != nil {
+			h.rejected.Add(1)
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		var ev notify.Event
+		json.Unmarshal(body, &ev)
+		h.mu.Lock()
+		h.got = append(h.got, ev.Type)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// config writes the webhooks file that points at the receiver.
+func (h *hookReceiver) config(t *testing.T) string {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "secret"), h.secret, 0o600)
+	file := filepath.Join(dir, "webhooks.yaml")
+	os.WriteFile(file, []byte(fmt.Sprintf("webhooks:\n  - name: test\n    url: %s\n    secretFile: secret\n", h.srv.URL)), 0o644)
+	return file
+}
+
+func (h *hookReceiver) types() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.got)
 }
 
 // tail returns the last n lines of s.

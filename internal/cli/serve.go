@@ -21,6 +21,7 @@ import (
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/metrics"
+	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/rollout"
@@ -68,6 +69,7 @@ that address to the local endpoint serving the artifact each overlay pins
 	fl.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error ($PROMOTE_LOG_LEVEL)")
 	cfg.GitOps.flags(fl)
 	cfg.Rollout.flags(fl)
+	fl.StringVar(&cfg.Webhooks, "webhooks", cfg.Webhooks, "`FILE` of webhook endpoints notified of promotions, commits, rollout steps and rollbacks (docs/webhooks.md; $PROMOTE_WEBHOOKS)")
 	return cmd
 }
 
@@ -90,6 +92,17 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			}
 			ctl.Trigger()
 		}
+	}
+	var notifier *notify.Notifier
+	if cfg.Webhooks != "" {
+		endpoints, err := loadWebhooks(cfg.Webhooks, getenv)
+		if err != nil {
+			return usageError(err)
+		}
+		if notifier, err = notify.New(notify.Config{Endpoints: endpoints, Log: notify.NewMemoryLog(1000), Logger: log}); err != nil {
+			return usageError(err)
+		}
+		hooks.audited = notifyAudited(ctx, notifier)
 	}
 	svc, store, lp, err := openService(ctx, cfg, log, hooks)
 	if err != nil {
@@ -197,6 +210,10 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	})
 	if rec != nil {
 		g.Go(func() error { return rec.Run(gctx) })
+	}
+	if notifier != nil {
+		fmt.Fprintf(s.err, "promote sends webhooks as %s says\n", cfg.Webhooks)
+		g.Go(func() error { return notifier.Run(gctx) })
 	}
 	if ctl != nil {
 		fmt.Fprintf(s.err, "promote rolls out %s progressively, judged every %s\n", strings.Join(slices.Sorted(maps.Keys(lp.plans)), ", "), cfg.Rollout.interval(lp.plans))

@@ -52,8 +52,12 @@ type Config struct {
 	// RolloutCue, when set, is told its ID. It needs GitOps.
 	Rollouts   bool
 	RolloutCue func(promotionID string)
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Audited, when set, is called with every audit event a transaction
+	// appended, in order, after the transaction commits (for
+	// notifications). It must not block.
+	Audited func(e promote.AuditEvent)
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Service is the registry and promotion service.
@@ -111,17 +115,39 @@ func authorize(who promote.Principal, need promote.Role, action string) error {
 // update runs fn in a read-write transaction whose reads of a model's live
 // versions are cached until the transaction changes them: every audit event
 // records them, and a promotion writes several events.
+//
+// The audit events it appends are given to Config.Audited once the
+// transaction has committed.
 func (s *Service) update(ctx context.Context, fn func(promote.Tx) error) error {
-	return s.store.Update(ctx, func(tx promote.Tx) error {
-		return fn(&liveCache{Tx: tx, live: map[string]map[string]promote.Live{}})
+	var appended []promote.AuditEvent
+	err := s.store.Update(ctx, func(tx promote.Tx) error {
+		c := &liveCache{Tx: tx, live: map[string]map[string]promote.Live{}}
+		err := fn(c)
+		appended = c.appended // a retried transaction starts afresh
+		return err
 	})
+	if err == nil && s.cfg.Audited != nil {
+		for _, e := range appended {
+			s.cfg.Audited(e)
+		}
+	}
+	return err
 }
 
 // liveCache is a transaction with Live cached per model; SetLive drops the
-// model's entry.
+// model's entry. It also keeps the audit events appended.
 type liveCache struct {
 	promote.Tx
-	live map[string]map[string]promote.Live
+	live     map[string]map[string]promote.Live
+	appended []promote.AuditEvent
+}
+
+func (c *liveCache) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
+	e, err := c.Tx.AppendAudit(e)
+	if err == nil {
+		c.appended = append(c.appended, e)
+	}
+	return e, err
 }
 
 func (c *liveCache) Live(model string) (map[string]promote.Live, error) {

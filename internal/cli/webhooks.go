@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/promote-ml/promote/internal/notify"
+	"github.com/promote-ml/promote/internal/strictyaml"
+	"github.com/promote-ml/promote/promote"
+)
+
+// webhookKeys are the keys of a webhooks file entry.
+var webhookKeys = []string{"name", "url", "secretFile", "secretEnv", "events", "format"}
+
+// loadWebhooks reads serve's webhooks file (--webhooks):
+//
+//	webhooks:
+//	  - name: ops
+//	    url: https://hooks.example.com/promote
+//	    secretFile: /run/secrets/promote-webhook   # or secretEnv: NAME
+//	    events: [rollout.rolled_back, promotion.awaiting_approval]   # all when left out
+//	    format: json                               # or slack
+//
+// Secrets come from a file or an environment variable, never from the
+// file itself. Every problem is reported at once, at its line.
+func loadWebhooks(file string, getenv func(string) string) ([]notify.Endpoint, error) {
+	data, err := readInput(file, "webhooks file")
+	if err != nil {
+		return nil, err
+	}
+	d := &strictyaml.Decoder{File: file}
+	root := d.Parse(data)
+	if root == nil {
+		return nil, d.Err()
+	}
+	var out []notify.Endpoint
+	d.Mapping(root, "webhooks file", []string{"webhooks"}, func(_ string, _, v *yaml.Node) {
+		if v.Kind != yaml.SequenceNode {
+			d.Errorf(v, "webhooks: want a list of {name, url, secretFile or secretEnv, events, format}, got %s", strictyaml.KindName(v))
+			return
+		}
+		for i, item := range v.Content {
+			what := fmt.Sprintf("webhooks[%d]", i)
+			var e notify.Endpoint
+			var secretFile, secretEnv string
+			d.Mapping(item, what, webhookKeys, func(key string, _, v *yaml.Node) {
+				switch key {
+				case "name":
+					e.Name, _ = d.Str(v, what+".name")
+				case "url":
+					e.URL, _ = d.Str(v, what+".url")
+				case "secretFile":
+					secretFile, _ = d.Str(v, what+".secretFile")
+				case "secretEnv":
+					secretEnv, _ = d.Str(v, what+".secretEnv")
+				case "events":
+					e.Events = d.Names(v, what+".events")
+				case "format":
+					e.Format, _ = d.OneOf(v, what+".format", notify.FormatJSON, notify.FormatSlack)
+				}
+			})
+			if item.Kind != yaml.MappingNode {
+				continue
+			}
+			switch {
+			case secretFile != "" && secretEnv != "":
+				d.Errorf(item, "%s: give secretFile or secretEnv, not both", what)
+			case secretFile != "":
+				if !filepath.IsAbs(secretFile) {
+					secretFile = filepath.Join(filepath.Dir(file), secretFile)
+				}
+				raw, err := os.ReadFile(secretFile)
+				if err != nil {
+					d.Errorf(item, "%s.secretFile: %v", what, err)
+				}
+				e.Secret = []byte(strings.TrimSpace(string(raw)))
+			case secretEnv != "":
+				if e.Secret = []byte(getenv(secretEnv)); len(e.Secret) == 0 {
+					d.Errorf(item, "%s.secretEnv: $%s is empty", what, secretEnv)
+				}
+			default:
+				d.Errorf(item, "%s: a secret is needed (secretFile or secretEnv): receivers check every request's signature", what)
+			}
+			if err := e.Validate(); err != nil {
+				d.Errorf(item, "%s: %v", what, err)
+			}
+			out = append(out, e)
+		}
+	})
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// webhookEvent maps an audit event onto the notification it makes, if
+// any: the moments people want to hear about.
+func webhookEvent(e promote.AuditEvent) (notify.Event, bool) {
+	var typ string
+	switch {
+	case e.Action == promote.ActionPromotionRequested:
+		typ = notify.TypePromotionRequested
+	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateBlocked):
+		typ = notify.TypeGateFailed
+	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateAwaitingApproval):
+		typ = notify.TypePromotionAwaitingApproval
+	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateApproved):
+		typ = notify.TypePromotionApproved
+	case e.Action == promote.ActionPromotionApproval && e.Decision == "rejected":
+		typ = notify.TypePromotionRejected
+	case e.Action == promote.ActionCommitted:
+		typ = notify.TypeGitOpsCommitted
+	case e.Action == promote.ActionRolloutStep && e.Decision != "rolled_back":
+		typ = notify.TypeRolloutStep
+	case e.Action == promote.ActionRolledBack:
+		typ = notify.TypeRolloutRolledBack
+	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateSucceeded):
+		typ = notify.TypePromotionSucceeded
+	default:
+		return notify.Event{}, false
+	}
+	summary := e.Decision
+	var reasons []string
+	if json.Unmarshal(e.Reasons, &reasons) == nil && len(reasons) > 0 {
+		summary += ": " + strings.Join(reasons, "; ")
+	}
+	return notify.Event{ID: fmt.Sprintf("ev_%d_%s", e.Seq, e.Hash[:min(12, len(e.Hash))]), Type: typ, Time: e.Time,
+		Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Actor: e.Actor,
+		Summary: summary, Data: e.Reasons}, true
+}
+
+// notifyAudited returns the registry's Audited hook that sends n the
+// notifications of the audit events.
+func notifyAudited(ctx context.Context, n *notify.Notifier) func(promote.AuditEvent) {
+	return func(e promote.AuditEvent) {
+		if ev, ok := webhookEvent(e); ok {
+			n.Notify(ctx, ev)
+		}
+	}
+}
