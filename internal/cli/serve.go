@@ -93,6 +93,13 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			ctl.Trigger()
 		}
 	}
+	if cfg.Database == "" && cfg.Data != "" {
+		unlock, err := lockDataDir(cfg.Data)
+		if err != nil {
+			return usageError(err)
+		}
+		defer unlock()
+	}
 	var notifier *notify.Notifier
 	if cfg.Webhooks != "" {
 		endpoints, err := loadWebhooks(cfg.Webhooks, getenv)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -215,4 +216,29 @@ func waitFor(t *testing.T, deadline time.Duration, what string, cond func() (boo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// A second server on the same SQLite data directory is refused, naming
+// the first; the directory is free again once the first stops, even when
+// it was killed.
+func TestServeRefusesASharedDataDirectory(t *testing.T) {
+	examples, _ := filepath.Abs("../../examples")
+	data := filepath.Join(t.TempDir(), "data")
+	args := []string{"--data", data, "--pipeline", filepath.Join(examples, "pipeline", "promote.yaml"), "--artifact-root", examples}
+	_, _, stop := startStoppable(t, args...)
+	code, _, errOut := run(t, "", append([]string{"serve", "--addr", freeAddr(t)}, args...)...)
+	if code != ExitUsage || !strings.Contains(errOut, "in use by another promote serve") || !strings.Contains(errOut, fmt.Sprintf("process %d", os.Getpid())) {
+		t.Errorf("a second serve on %s: exit %d, %s; want 2 naming the first server's process", data, code, errOut)
+	}
+	stop()
+
+	// A killed server's lock goes with its process.
+	child := startChild(t, append([]string{"serve", "--addr", freeAddr(t)}, args...)...)
+	waitFor(t, 10*time.Second, "the child server to lock the directory", func() (bool, string) {
+		raw, _ := os.ReadFile(filepath.Join(data, lockFileName))
+		return strings.TrimSpace(string(raw)) == fmt.Sprint(child.cmd.Process.Pid), string(raw)
+	})
+	child.kill(t)
+	_, _, stop = startStoppable(t, args...)
+	stop()
 }

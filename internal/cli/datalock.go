@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// lockFileName is the file in a SQLite data directory that promote serve
+// holds locked while it runs.
+const lockFileName = "serve.lock"
+
+// lockDataDir takes the data directory for this server: an exclusive,
+// non-blocking flock on dir/serve.lock, which holds the server's process
+// ID. A second server on the same directory would share the SQLite
+// database, the GitOps clone and the agent's clone with the first and
+// corrupt their state, so it is refused with the first one's process ID.
+// The lock goes with the process, even one killed with SIGKILL; the
+// returned function releases it earlier.
+func lockDataDir(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, lockFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("lock the data directory %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		raw, _ := os.ReadFile(path)
+		f.Close()
+		holder := "another process"
+		if pid, perr := strconv.Atoi(strings.TrimSpace(string(raw))); perr == nil && pid > 0 {
+			holder = fmt.Sprintf("process %d", pid)
+		}
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("the data directory %s is in use by another promote serve (%s holds %s): one server per SQLite data directory; stop it, or give this one another --data (several replicas need PostgreSQL, --database)",
+				dir, holder, path)
+		}
+		return nil, fmt.Errorf("lock the data directory %s: %w", dir, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
