@@ -38,7 +38,8 @@ func newServeCmd(s *streams) *cobra.Command {
 environment's policy, approvals, holds and the audit log, over a REST API under /api/v1
 (OpenAPI document at /api/v1/openapi.json), with /healthz, /readyz and /metrics.
 
-The store is SQLite in --data by default, or PostgreSQL with --database. The pipeline
+The store is SQLite in --data by default (one server per data directory: a second one
+is refused), or PostgreSQL with --database. The pipeline
 file names the environments, their policies and the trusted signing keys. Create the
 first token with 'promote token create --role admin'.
 
