@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/gittest"
+	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/promtest"
 )
@@ -537,6 +538,18 @@ func testServeCanary(t *testing.T, withPrometheus bool) {
 	if n := hooks.rejected.Load(); n != 0 {
 		t.Errorf("the receiver rejected %d webhook requests", n)
 	}
+	// The delivery log is in the API (an attempt is recorded once its
+	// answer is in, just after the receiver saw it).
+	waitFor(t, 10*time.Second, "the delivery log", func() (bool, string) {
+		ds, err := httpapi.NewClient(server, ci, nil).Deliveries(t.Context(), 1000)
+		delivered := 0
+		for _, d := range ds {
+			if d.Status == "delivered" && d.Endpoint == "test" && d.Code == http.StatusOK {
+				delivered++
+			}
+		}
+		return err == nil && delivered >= len(hooks.types()), fmt.Sprintf("%d delivered of %d received (%v)", delivered, len(hooks.types()), err)
+	})
 }
 
 // hookReceiver is a webhook receiver that checks every request as

@@ -102,12 +102,15 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		defer unlock()
 	}
 	var notifier *notify.Notifier
+	var deliveries httpapi.Deliveries
 	if cfg.Webhooks != "" {
 		endpoints, err := loadWebhooks(cfg.Webhooks, getenv)
 		if err != nil {
 			return usageError(err)
 		}
-		if notifier, err = notify.New(notify.Config{Endpoints: endpoints, Log: notify.NewMemoryLog(1000), Logger: log}); err != nil {
+		memLog := notify.NewMemoryLog(1000)
+		deliveries = memLog
+		if notifier, err = notify.New(notify.Config{Endpoints: endpoints, Log: memLog, Logger: log}); err != nil {
 			return usageError(err)
 		}
 		hooks.audited = notifyAudited(ctx, notifier)
@@ -179,7 +182,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		ops = ctl
 	}
 	api := httpapi.NewServer(svc, httpapi.Options{
-		Logger: log, Registerer: reg, Gatherer: reg, Rollouts: ops,
+		Logger: log, Registerer: reg, Gatherer: reg, Rollouts: ops, Deliveries: deliveries,
 		Ready: func(ctx context.Context) error {
 			_, err := svc.Models(ctx)
 			return err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
@@ -449,6 +450,15 @@ func (c *Client) RolloutOp(ctx context.Context, id, verb, reason string) (promot
 	}
 	var out promote.Rollout
 	err := c.do(ctx, call{method: http.MethodPost, path: Prefix + "/rollouts/" + seg(id) + "/" + verb, body: ReasonRequest{Reason: reason}, out: &out, auth: true})
+	return out, err
+}
+
+// Deliveries lists webhook delivery attempts, newest first.
+func (c *Client) Deliveries(ctx context.Context, limit int) ([]notify.Delivery, error) {
+	q := url.Values{}
+	setLimit(q, limit)
+	var out []notify.Delivery
+	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/webhooks/deliveries", query: q, out: &out, auth: true})
 	return out, err
 }
 

@@ -377,6 +377,18 @@ func schemas() map[string]*Schema {
 				"reason":          str("Why it ended or paused."),
 				"verdict":         &Schema{Type: "object", Description: "The canary analysis's last verdict: decision, reason and every test's statistic, threshold, always-valid p-value and counts (docs/analysis-statistics.md)."},
 			}),
+		"Delivery": object("One attempt to deliver a webhook, or a delivery dropped.", []string{"id", "event_id", "event_type", "endpoint", "attempt", "status", "at", "duration"}, map[string]*Schema{
+			"id":         str("The delivery of one event to one endpoint; its attempts share it."),
+			"event_id":   str("The event, as Promote-Webhook-Id."),
+			"event_type": str(""),
+			"endpoint":   str("The endpoint's name."),
+			"attempt":    integer("1 for the first attempt; 0 for a dropped delivery."),
+			"status":     enum("", "delivered", "retrying", "failed", "dropped"),
+			"code":       integer("The HTTP status the endpoint answered, if it answered."),
+			"error":      str(""),
+			"at":         dateTime(""),
+			"duration":   integer("The attempt's duration in nanoseconds."),
+		}),
 		"Hold": object("A version not to be promoted to an environment until a person clears it.", []string{"id", "model", "version", "environment", "reason", "set_by", "set_at"}, map[string]*Schema{
 			"id":           integer(""),
 			"model":        name(""),
@@ -673,6 +685,9 @@ func document() *Document {
 		add("post", p+"/rollouts/{id}/"+a.verb, spec{id: a.id, summary: a.summary, desc: a.desc + " A server without a rollout controller answers 409.",
 			tag: "rollouts", params: []*Parameter{pRollout}, body: "ReasonRequest", status: 200, result: ref("Rollout"), errors: []int{404, 409}})
 	}
+
+	add("get", p+"/webhooks/deliveries", spec{id: "listDeliveries", summary: "Webhook delivery attempts, newest first", desc: "Every attempt to deliver a webhook (docs/webhooks.md), with its status, HTTP code and error. Empty when the server sends no webhooks.",
+		tag: "audit", params: []*Parameter{qLimit}, status: 200, result: arrayOf(ref("Delivery"))})
 
 	add("get", p+"/audit", spec{id: "listAudit", summary: "Audit events, newest first", tag: "audit", params: []*Parameter{
 		qName("model", "Only this model."), qName("environment", "Only this environment."), qName("promotion", "Only this promotion."),

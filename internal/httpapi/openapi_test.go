@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
@@ -111,7 +112,7 @@ var schemaTypes = map[string]any{
 	"CreateModelRequest": CreateModelRequest{}, "RegisterVersionRequest": RegisterVersionRequest{},
 	"PromoteRequest": registry.PromoteRequest{}, "ApproveRequest": registry.ApproveRequest{}, "ReasonRequest": ReasonRequest{},
 	"HoldRequest": HoldRequest{}, "TokenRequest": registry.TokenRequest{},
-	"RollbackRequest": registry.RollbackRequest{}, "RollbackView": registry.RollbackView{}, "Rollout": promote.Rollout{},
+	"RollbackRequest": registry.RollbackRequest{}, "RollbackView": registry.RollbackView{}, "Rollout": promote.Rollout{}, "Delivery": notify.Delivery{},
 }
 
 // notServed lists JSON fields of the Go types that the API leaves out on

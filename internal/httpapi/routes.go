@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
@@ -54,6 +55,8 @@ func (s *Server) addRoutes() {
 	for _, verb := range []string{"pause", "resume", "abort", "promote"} {
 		s.handleAuth("POST "+Prefix+"/rollouts/{id}/"+verb, s.rolloutOp(verb))
 	}
+
+	s.handleAuth("GET "+Prefix+"/webhooks/deliveries", s.listDeliveries)
 
 	s.handleAuth("GET "+Prefix+"/holds", s.listHolds)
 	s.handleAuth("POST "+Prefix+"/holds", s.setHold)
@@ -591,6 +594,23 @@ func (s *Server) rolloutOp(verb string) func(http.ResponseWriter, *http.Request,
 		writeJSON(w, http.StatusOK, ro)
 		return nil
 	}
+}
+
+func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
+	q := newQuery(r, "limit")
+	n := q.limit()
+	if q.err != nil {
+		return q.err
+	}
+	if n == 0 {
+		n = promote.DefaultLimit
+	}
+	list := []notify.Delivery{}
+	if s.opts.Deliveries != nil {
+		list = nonNil(s.opts.Deliveries.List(n))
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
 }
 
 func (s *Server) setHold(w http.ResponseWriter, r *http.Request, who promote.Principal) error {

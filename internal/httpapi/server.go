@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
@@ -56,6 +57,15 @@ type Options struct {
 	// Rollouts carries out people's operations on rollouts (the rollout
 	// controller); nil answers them with a Conflict.
 	Rollouts RolloutOps
+	// Deliveries is the webhooks' delivery log; nil: the server sends no
+	// webhooks, and the listing is empty.
+	Deliveries Deliveries
+}
+
+// Deliveries lists webhook delivery attempts, newest first
+// (notify.MemoryLog).
+type Deliveries interface {
+	List(limit int) []notify.Delivery
 }
 
 // RolloutOps are the operations on a rollout that people take
