@@ -159,12 +159,8 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request, _ promote.Pr
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	models, err := s.svc.Models(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, nonNil(models))
-	return nil
+	list, err := s.svc.Models(r.Context())
+	return writeList(w, list, err)
 }
 
 func (s *Server) createModel(w http.ResponseWriter, r *http.Request, who promote.Principal) error {
@@ -241,12 +237,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, _ promote.Princ
 	if env == "" {
 		return invalid("query parameter environment is required (one of %s)", strings.Join(s.svc.Pipeline().Names(), ", "))
 	}
-	h, err := s.svc.History(r.Context(), model, env)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, nonNil(h))
-	return nil
+	list, err := s.svc.History(r.Context(), model, env)
+	return writeList(w, list, err)
 }
 
 // ---- versions
@@ -259,12 +251,8 @@ func (s *Server) listVersions(w http.ResponseWriter, r *http.Request, _ promote.
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	vs, err := s.svc.Versions(r.Context(), model)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, nonNil(vs))
-	return nil
+	list, err := s.svc.Versions(r.Context(), model)
+	return writeList(w, list, err)
 }
 
 func (s *Server) registerVersion(w http.ResponseWriter, r *http.Request, who promote.Principal) error {
@@ -506,12 +494,8 @@ func (s *Server) listHolds(w http.ResponseWriter, r *http.Request, _ promote.Pri
 	if q.err != nil {
 		return q.err
 	}
-	hs, err := s.svc.Holds(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, nonNil(hs))
-	return nil
+	list, err := s.svc.Holds(r.Context(), f)
+	return writeList(w, list, err)
 }
 
 func (s *Server) rollback(w http.ResponseWriter, r *http.Request, who promote.Principal) error {
@@ -539,11 +523,7 @@ func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request, _ promote.
 		return q.err
 	}
 	list, err := s.svc.Rollouts(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, nonNil(list))
-	return nil
+	return writeList(w, list, err)
 }
 
 func (s *Server) getRollout(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
@@ -667,12 +647,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Pri
 	if len(f.Action) > promote.MaxNameLen {
 		return invalid("query parameter action is %d characters long; at most %d", len(f.Action), promote.MaxNameLen)
 	}
-	es, err := s.svc.AuditEvents(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, nonNil(es))
-	return nil
+	list, err := s.svc.AuditEvents(r.Context(), f)
+	return writeList(w, list, err)
 }
 
 func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
@@ -736,12 +712,8 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, who promote.
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	ts, err := s.svc.Tokens(r.Context(), who)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, nonNil(ts))
-	return nil
+	list, err := s.svc.Tokens(r.Context(), who)
+	return writeList(w, list, err)
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who promote.Principal) error {
@@ -774,6 +746,16 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, who promote
 }
 
 // nonNil makes an empty list [] in JSON rather than null.
+// writeList answers with a listing, [] rather than null when it is empty,
+// or returns the error that came with it.
+func writeList[T any](w http.ResponseWriter, list []T, err error) error {
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(list))
+	return nil
+}
+
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
