@@ -3,17 +3,16 @@ package gitops_test
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/promote-ml/promote/bench/internal/durations"
 	"github.com/promote-ml/promote/internal/cli"
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/gittest"
@@ -119,15 +118,8 @@ func (l latencies) report(b *testing.B) {
 	if len(l) == 0 {
 		return
 	}
-	s := slices.Clone(l)
-	slices.Sort(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	p90 := s[max(int(math.Ceil(0.9*float64(len(s))))-1, 0)] // nearest rank
-	b.ReportMetric(float64(med.Nanoseconds()), "median-ns/op")
-	b.ReportMetric(float64(p90.Nanoseconds()), "p90-ns/op")
+	b.ReportMetric(float64(durations.Median(l).Nanoseconds()), "median-ns/op")
+	b.ReportMetric(float64(durations.Percentile(l, 90).Nanoseconds()), "p90-ns/op")
 }
 
 // TestHarness checks what the benchmarks measure: the scaffold's three

@@ -15,12 +15,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/promote-ml/promote/bench/internal/durations"
 )
 
 func main() {
@@ -90,12 +91,12 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "%-10s %6s %10s %10s %10s %12s\n", "command", "runs", "median", "p90", "min", "cpu median")
 	for _, c := range cmds {
 		fmt.Fprintf(out, "%-10s %6d %10s %10s %10s %12s\n", c.name, len(c.wall),
-			ms(median(c.wall)), ms(percentile(c.wall, 90)), ms(slices.Min(c.wall)), ms(median(c.cpu)))
+			durations.Ms(durations.Median(c.wall)), durations.Ms(durations.Percentile(c.wall, 90)), durations.Ms(slices.Min(c.wall)), durations.Ms(durations.Median(c.cpu)))
 	}
 	x, y := cmds[0], cmds[1]
 	fmt.Fprintf(out, "ratio %s/%s: median %.3f, p90 %.3f\n", x.name, y.name,
-		float64(median(x.wall))/float64(median(y.wall)),
-		float64(percentile(x.wall, 90))/float64(percentile(y.wall, 90)))
+		float64(durations.Median(x.wall))/float64(durations.Median(y.wall)),
+		float64(durations.Percentile(x.wall, 90))/float64(durations.Percentile(y.wall, 90)))
 	return nil
 }
 
@@ -130,26 +131,3 @@ func (c *command) once() (time.Duration, time.Duration, error) {
 	st := cmd.ProcessState
 	return wall, st.UserTime() + st.SystemTime(), nil
 }
-
-func median(d []time.Duration) time.Duration {
-	s := sorted(d)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// percentile returns the nearest-rank p-th percentile of d.
-func percentile(d []time.Duration, p float64) time.Duration {
-	s := sorted(d)
-	rank := int(math.Ceil(p / 100 * float64(len(s))))
-	return s[max(rank, 1)-1]
-}
-
-func sorted(d []time.Duration) []time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }

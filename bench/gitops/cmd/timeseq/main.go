@@ -23,12 +23,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/promote-ml/promote/bench/internal/durations"
 )
 
 func main() {
@@ -101,7 +102,7 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "%-60s %5s %10s %10s %10s %12s\n", "command", "runs", "median", "p90", "min", "cpu median")
 	row := func(name string, t timings) {
 		fmt.Fprintf(out, "%-60s %5d %10s %10s %10s %12s\n", name, len(t.wall),
-			ms(median(t.wall)), ms(percentile(t.wall, 90)), ms(slices.Min(t.wall)), ms(median(t.cpu)))
+			durations.Ms(durations.Median(t.wall)), durations.Ms(durations.Percentile(t.wall, 90)), durations.Ms(slices.Min(t.wall)), durations.Ms(durations.Median(t.cpu)))
 	}
 	for j, c := range cmds {
 		row(abbrev(strings.Join(c, " "), 60), each[j])
@@ -113,7 +114,7 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "RESULT runs=%d median_ms=%.3f p90_ms=%.3f min_ms=%.3f cpu_median_ms=%.3f\n", len(seq.wall),
-		msf(median(seq.wall)), msf(percentile(seq.wall, 90)), msf(slices.Min(seq.wall)), msf(median(seq.cpu)))
+		durations.Millis(durations.Median(seq.wall)), durations.Millis(durations.Percentile(seq.wall, 90)), durations.Millis(slices.Min(seq.wall)), durations.Millis(durations.Median(seq.cpu)))
 	return nil
 }
 
@@ -141,27 +142,10 @@ func appendRaw(name string, wall []time.Duration) error {
 	}
 	var b bytes.Buffer
 	for _, d := range wall {
-		fmt.Fprintf(&b, "%.3f\n", msf(d))
+		fmt.Fprintf(&b, "%.3f\n", durations.Millis(d))
 	}
 	_, err = f.Write(b.Bytes())
 	return errors.Join(err, f.Close())
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// percentile is the nearest-rank p-th percentile.
-func percentile(d []time.Duration, p float64) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[max(i, 0)]
 }
 
 // abbrev keeps the end of s, which names the overlay, when s is too long.
@@ -171,7 +155,3 @@ func abbrev(s string, n int) string {
 	}
 	return "..." + s[len(s)-(n-3):]
 }
-
-func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", msf(d)) }
