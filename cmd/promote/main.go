@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	_ "github.com/promote-ml/promote/internal/celwarm" // see its doc: gate's start-up
 	"github.com/promote-ml/promote/internal/cli"
 )
 
