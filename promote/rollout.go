@@ -63,3 +63,34 @@ type RolloutFilter struct {
 	ActiveOnly  bool
 	Limit       int // 0: DefaultLimit
 }
+
+// RolloutSample is one point of a rollout's history, for its chart: what
+// each track served in the interval that ends at At (since the previous
+// sample), the step and weight then, and what the analysis decided. The
+// rollout controller appends one at most every few seconds while it judges,
+// and one at every step change, pause, resumption and end.
+type RolloutSample struct {
+	PromotionID string      `json:"promotion_id"`
+	At          time.Time   `json:"at"`
+	Step        int         `json:"step"`
+	Weight      float64     `json:"weight"`
+	Stable      TrackSample `json:"stable"`
+	Canary      TrackSample `json:"canary"`
+	// Decision is the analysis's decision at At (continue, fail,
+	// inconclusive), empty when it did not judge.
+	Decision string `json:"decision,omitempty"`
+	// Event marks a change of the rollout at At: "step" (a new step
+	// began), "paused", "resumed", "rolled_back" or "succeeded"; empty for a
+	// plain reading.
+	Event string `json:"event,omitempty"`
+}
+
+// TrackSample is what one track (stable, or the canary or shadow) served
+// in a sample's interval.
+type TrackSample struct {
+	Requests float64 `json:"requests"`
+	Errors   float64 `json:"errors"`
+	// LatencyP95 is the interval's 95th percentile latency in seconds,
+	// estimated from the latency histogram; 0 when it served nothing.
+	LatencyP95 float64 `json:"latency_p95"`
+}

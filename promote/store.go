@@ -78,6 +78,12 @@ type Tx interface {
 	Rollout(promotionID string) (Rollout, error)
 	// Rollouts lists rollouts matching f, newest first.
 	Rollouts(f RolloutFilter) ([]Rollout, error)
+	// AppendRolloutSample stores one point of a rollout's history;
+	// NotFound when its rollout is not stored.
+	AppendRolloutSample(s RolloutSample) error
+	// RolloutSamples lists a rollout's samples, oldest first, at most
+	// limit of the newest (0: all).
+	RolloutSamples(promotionID string, limit int) ([]RolloutSample, error)
 
 	// AddHold stores a hold and returns it with its ID.
 	AddHold(h Hold) (Hold, error)

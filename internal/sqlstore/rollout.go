@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/promote-ml/promote/promote"
@@ -86,4 +87,75 @@ func (t *tx) Rollouts(f promote.RolloutFilter) ([]promote.Rollout, error) {
 	rows, err := t.query("list rollouts", "SELECT "+rolloutColumns+" FROM rollouts"+w.String()+
 		" ORDER BY started_at DESC, n DESC LIMIT ?", append(w.args, n)...)
 	return collect("list rollouts", rows, err, scanRollout)
+}
+
+// sampleEvents are the values of RolloutSample.Event.
+var sampleEvents = map[string]bool{"": true, "step": true, "paused": true, "resumed": true, "rolled_back": true, "succeeded": true}
+
+// AppendRolloutSample stores one point of a rollout's history; NotFound
+// when the rollout is not stored.
+func (t *tx) AppendRolloutSample(s promote.RolloutSample) error {
+	what := fmt.Sprintf("append a sample to the rollout of promotion %q", s.PromotionID)
+	if err := t.writable(what); err != nil {
+		return err
+	}
+	if err := checkTime("at", s.At); err != nil {
+		return err
+	}
+	if !sampleEvents[s.Event] {
+		return promote.Errorf(promote.Invalid, "%s: unknown event %q", what, s.Event)
+	}
+	if s.Step < 0 {
+		return promote.Errorf(promote.Invalid, "%s: step %d is negative", what, s.Step)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"weight", s.Weight}, {"stable.requests", s.Stable.Requests}, {"stable.errors", s.Stable.Errors},
+		{"stable.latency_p95", s.Stable.LatencyP95}, {"canary.requests", s.Canary.Requests},
+		{"canary.errors", s.Canary.Errors}, {"canary.latency_p95", s.Canary.LatencyP95}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
+			return promote.Errorf(promote.Invalid, "%s: %s is %v, not a finite number ≥ 0", what, f.name, f.v)
+		}
+	}
+	if s.Weight > 1 {
+		return promote.Errorf(promote.Invalid, "%s: weight %v is more than 1", what, s.Weight)
+	}
+	if _, err := t.Rollout(s.PromotionID); err != nil {
+		return err
+	}
+	_, err := t.exec(what, `INSERT INTO rollout_samples (promotion_id, at, step, weight, stable_requests, stable_errors,
+			stable_p95, canary_requests, canary_errors, canary_p95, decision, event)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.PromotionID, nanos(s.At), s.Step, s.Weight, s.Stable.Requests, s.Stable.Errors, s.Stable.LatencyP95,
+		s.Canary.Requests, s.Canary.Errors, s.Canary.LatencyP95, s.Decision, s.Event)
+	return err
+}
+
+// RolloutSamples lists a rollout's samples, oldest first: the newest limit
+// of them, or all when limit is 0.
+func (t *tx) RolloutSamples(promotionID string, limit int) ([]promote.RolloutSample, error) {
+	what := fmt.Sprintf("list the samples of the rollout of promotion %q", promotionID)
+	if limit < 0 {
+		return nil, promote.Errorf(promote.Invalid, "%s: limit %d is negative", what, limit)
+	}
+	q := `SELECT promotion_id, at, step, weight, stable_requests, stable_errors, stable_p95,
+			canary_requests, canary_errors, canary_p95, decision, event
+		FROM rollout_samples WHERE promotion_id = ? ORDER BY n DESC`
+	args := []any{promotionID}
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit)
+	}
+	rows, err := t.query(what, q, args...)
+	out, err := collect(what, rows, err, func(s scanner) (promote.RolloutSample, error) {
+		var r promote.RolloutSample
+		var at int64
+		err := s.Scan(&r.PromotionID, &at, &r.Step, &r.Weight, &r.Stable.Requests, &r.Stable.Errors, &r.Stable.LatencyP95,
+			&r.Canary.Requests, &r.Canary.Errors, &r.Canary.LatencyP95, &r.Decision, &r.Event)
+		r.At = fromNanos(at)
+		return r, err
+	})
+	slices.Reverse(out)
+	return out, err
 }

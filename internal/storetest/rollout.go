@@ -103,3 +103,78 @@ func testRollouts(t *testing.T, s promote.Store) {
 		return err
 	})
 }
+
+func testRolloutSamples(t *testing.T, s promote.Store) {
+	seed(t, s)
+	update(t, s, func(tx promote.Tx) error {
+		if err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 1)); err != nil {
+			return err
+		}
+		return tx.SaveRollout(rollout("p1", "fraud", "1.1", "prod", 1))
+	})
+	var want []promote.RolloutSample
+	for i := range 5 {
+		want = append(want, promote.RolloutSample{PromotionID: "p1", At: at(2 + i), Step: i / 2, Weight: 0.1 * float64(1+i/2),
+			Stable:   promote.TrackSample{Requests: float64(900 + i), Errors: float64(i), LatencyP95: 0.120},
+			Canary:   promote.TrackSample{Requests: float64(100 + i), Errors: 2 * float64(i), LatencyP95: 0.150 + float64(i)/100},
+			Decision: "continue"})
+	}
+	want[2].Event = "step"
+	want[4].Decision, want[4].Event = "fail", "rolled_back"
+	update(t, s, func(tx promote.Tx) error {
+		for _, smp := range want {
+			if err := tx.AppendRolloutSample(smp); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx promote.Tx) error {
+		all, err := tx.RolloutSamples("p1", 0)
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(want, all); diff != "" {
+			t.Errorf("RolloutSamples(p1, 0) mismatch, want oldest first (-want +got):\n%s", diff)
+		}
+		last, err := tx.RolloutSamples("p1", 2)
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(want[3:], last); diff != "" {
+			t.Errorf("RolloutSamples(p1, 2) mismatch, want the newest two, oldest first (-want +got):\n%s", diff)
+		}
+		none, err := tx.RolloutSamples("p9", 0)
+		if err != nil || len(none) != 0 {
+			t.Errorf("RolloutSamples(p9) = %v, %v; want none", none, err)
+		}
+		return nil
+	})
+	bad := []struct {
+		name string
+		edit func(*promote.RolloutSample)
+		code promote.Code
+	}{
+		{"unknown rollout", func(r *promote.RolloutSample) { r.PromotionID = "p9" }, promote.NotFound},
+		{"NaN canary errors", func(r *promote.RolloutSample) { r.Canary.Errors = math.NaN() }, promote.Invalid},
+		{"infinite latency", func(r *promote.RolloutSample) { r.Stable.LatencyP95 = math.Inf(1) }, promote.Invalid},
+		{"negative requests", func(r *promote.RolloutSample) { r.Canary.Requests = -1 }, promote.Invalid},
+		{"weight above 1", func(r *promote.RolloutSample) { r.Weight = 2 }, promote.Invalid},
+		{"unknown event", func(r *promote.RolloutSample) { r.Event = "exploded" }, promote.Invalid},
+	}
+	for _, b := range bad {
+		smp := want[0]
+		b.edit(&smp)
+		err := s.Update(t.Context(), func(tx promote.Tx) error { return tx.AppendRolloutSample(smp) })
+		if promote.ErrorCode(err) != b.code {
+			t.Errorf("AppendRolloutSample with %s = %v, want code %s", b.name, err, b.code)
+		}
+	}
+	view(t, s, func(tx promote.Tx) error {
+		all, err := tx.RolloutSamples("p1", 0)
+		if err == nil && len(all) != len(want) {
+			t.Errorf("refused samples were stored: %d samples, want %d", len(all), len(want))
+		}
+		return err
+	})
+}

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) promote.Store) {
 		{"Live", testLive},
 		{"LiveCommit", testLiveCommit},
 		{"Rollouts", testRollouts},
+		{"RolloutSamples", testRolloutSamples},
 		{"Holds", testHolds},
 		{"Limits", testLimits},
 		{"AuditChain", testAuditChain},
