@@ -437,6 +437,21 @@ func (c *Client) Rollout(ctx context.Context, id string) (promote.Rollout, error
 	return out, err
 }
 
+// RolloutSamples lists the samples of a promotion's rollout, oldest first:
+// the newest limit of them (0: the server's default, 1,000).
+func (c *Client) RolloutSamples(ctx context.Context, id string, limit int) ([]promote.RolloutSample, error) {
+	if err := present("promotion id", id); err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out []promote.RolloutSample
+	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/rollouts/" + seg(id) + "/samples", query: q, out: &out, auth: true})
+	return out, err
+}
+
 // RolloutOp pauses, resumes, aborts or promotes (verb) a rollout, with a
 // reason.
 func (c *Client) RolloutOp(ctx context.Context, id, verb, reason string) (promote.Rollout, error) {

@@ -377,6 +377,22 @@ func schemas() map[string]*Schema {
 				"reason":          str("Why it ended or paused."),
 				"verdict":         &Schema{Type: "object", Description: "The canary analysis's last verdict: decision, reason and every test's statistic, threshold, always-valid p-value and counts (docs/analysis-statistics.md)."},
 			}),
+		"RolloutSample": object("One point of a rollout's history, for its chart: what each track served between the previous sample and this one, the step and weight at its time, and what the analysis decided. canary is the candidate's track: the canary, or the shadow of a shadow rollout. The controller stores one at most every few seconds while it judges, and one at every event.",
+			[]string{"promotion_id", "at", "step", "weight", "stable", "canary"}, map[string]*Schema{
+				"promotion_id": str(""),
+				"at":           dateTime("The end of the interval."),
+				"step":         integer("The index of the step of the policy's plan, from 0."),
+				"weight":       number("The candidate's share of traffic, from 0 to 1."),
+				"stable":       ref("TrackSample"),
+				"canary":       ref("TrackSample"),
+				"decision":     enum("The analysis's decision at that time; absent when it did not judge (an event decided by a person, or one at which the metrics could not be read).", "continue", "fail", "inconclusive"),
+				"event":        enum("A change of the rollout at that time (step: a new step began); absent for a plain reading.", "step", "paused", "resumed", "rolled_back", "succeeded"),
+			}),
+		"TrackSample": object("What one track served in a sample's interval.", []string{"requests", "errors", "latency_p95"}, map[string]*Schema{
+			"requests":    number(""),
+			"errors":      number("Server errors, timeouts and connection errors."),
+			"latency_p95": number("The interval's 95th percentile latency in seconds, estimated from the latency histogram as Prometheus' histogram_quantile does; 0 when the track served nothing."),
+		}),
 		"Delivery": object("One attempt to deliver a webhook, or a delivery dropped.", []string{"id", "event_id", "event_type", "endpoint", "attempt", "status", "at", "duration"}, map[string]*Schema{
 			"id":         str("The delivery of one event to one endpoint; its attempts share it."),
 			"event_id":   str("The event, as Promote-Webhook-Id."),
@@ -676,6 +692,11 @@ func document() *Document {
 		queryParam("active", "Only running and paused rollouts.", &Schema{Type: "boolean"}), qLimit,
 	}, status: 200, result: arrayOf(ref("Rollout"))})
 	add("get", p+"/rollouts/{id}", spec{id: "getRollout", summary: "A rollout with the analysis's last verdict", tag: "rollouts", params: []*Parameter{pRollout}, status: 200, result: ref("Rollout"), errors: []int{404}})
+	add("get", p+"/rollouts/{id}/samples", spec{id: "listRolloutSamples", summary: "A rollout's samples, oldest first, for its chart",
+		desc: "The counts of each track per interval, the step and weight, the analysis's decisions and the rollout's events (docs/rollouts.md). With more samples than limit, the newest limit of them.",
+		tag:  "rollouts", params: []*Parameter{pRollout, queryParam("limit", fmt.Sprintf("The number of samples (default %d).", DefaultSampleLimit),
+			&Schema{Type: "integer", Minimum: floatPtr(1), Maximum: floatPtr(MaxSampleLimit)})},
+		status: 200, result: arrayOf(ref("RolloutSample")), errors: []int{404}})
 	for _, a := range []struct{ verb, id, summary, desc string }{
 		{"pause", "pauseRollout", "Hold a running rollout at its step and weight", "Needs the approver role. The candidate keeps its traffic; the rollout neither advances nor rolls back until resumed."},
 		{"resume", "resumeRollout", "Continue a paused rollout at its step", "Needs the approver role. The step's minimum time and requests count again from now."},

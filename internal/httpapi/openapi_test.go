@@ -113,6 +113,7 @@ var schemaTypes = map[string]any{
 	"PromoteRequest": registry.PromoteRequest{}, "ApproveRequest": registry.ApproveRequest{}, "ReasonRequest": ReasonRequest{},
 	"HoldRequest": HoldRequest{}, "TokenRequest": registry.TokenRequest{},
 	"RollbackRequest": registry.RollbackRequest{}, "RollbackView": registry.RollbackView{}, "Rollout": promote.Rollout{}, "Delivery": notify.Delivery{},
+	"RolloutSample": promote.RolloutSample{}, "TrackSample": promote.TrackSample{},
 }
 
 // notServed lists JSON fields of the Go types that the API leaves out on

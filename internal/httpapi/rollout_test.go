@@ -2,9 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -87,5 +91,80 @@ func TestRolloutOpsWithoutController(t *testing.T) {
 	_, err := f.client(f.bob).RolloutOp(t.Context(), "pr_1", "pause", "")
 	if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "no rollout controller") {
 		t.Errorf("RolloutOp on a server without a controller = %v, want a Conflict saying so", err)
+	}
+}
+
+// The schemas of a rollout's samples describe these Go types; the check
+// is TestOpenAPISchemasMatchTypes.
+func TestRolloutSamples(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	f.model("churn")
+	p := f.promoteTo("churn", "dev").Promotion
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := f.store.Update(ctx, func(tx promote.Tx) error {
+		return tx.SaveRollout(promote.Rollout{PromotionID: p.ID, Model: "churn", Version: "1", Environment: "dev", Stable: "0",
+			Strategy: "canary", State: promote.RolloutRunning, Weight: 0.1, StartedAt: start, StepStartedAt: start, UpdatedAt: start})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var want []promote.RolloutSample
+	for i, event := range []string{"step", "", "", "step", "rolled_back"} {
+		s := promote.RolloutSample{PromotionID: p.ID, At: start.Add(time.Duration(i) * 5 * time.Second), Step: i / 3, Weight: 0.1,
+			Stable:   promote.TrackSample{Requests: float64(90 * i), Errors: float64(i), LatencyP95: 0.25},
+			Canary:   promote.TrackSample{Requests: float64(10 * i), Errors: float64(2 * i), LatencyP95: 0.5 + float64(i)/10},
+			Decision: "continue", Event: event}
+		if event == "rolled_back" {
+			s.Decision, s.Weight = "fail", 0
+		}
+		if err := f.svc.RecordRolloutSample(ctx, s); err != nil {
+			t.Fatalf("RecordRolloutSample(%d): %v", i, err)
+		}
+		want = append(want, s)
+	}
+
+	c := f.client(f.vera) // reading samples needs the viewer role
+	for _, tt := range []struct {
+		limit int
+		want  []promote.RolloutSample
+	}{{0, want}, {1000, want}, {2, want[3:]}, {MaxSampleLimit, want}} {
+		got, err := c.RolloutSamples(ctx, p.ID, tt.limit)
+		if err != nil {
+			t.Fatalf("RolloutSamples(limit %d): %v", tt.limit, err)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("RolloutSamples(limit %d) mismatch (-want +got):\n%s", tt.limit, diff)
+		}
+	}
+	if got, err := c.RolloutSamples(ctx, "pr_none", 0); promote.ErrorCode(err) != promote.NotFound {
+		t.Errorf("RolloutSamples(pr_none) = %v, %v; want NotFound", got, err)
+	}
+
+	path := "/api/v1/rollouts/" + p.ID + "/samples"
+	for _, tt := range []struct {
+		query  string
+		token  string
+		status int
+		msg    string
+	}{
+		{"", "", http.StatusUnauthorized, "token"},
+		{"?limit=0", f.vera, http.StatusBadRequest, "limit"},
+		{"?limit=-3", f.vera, http.StatusBadRequest, "limit"},
+		{"?limit=10001", f.vera, http.StatusBadRequest, "limit"},
+		{"?limit=ten", f.vera, http.StatusBadRequest, "limit"},
+		{"?limit=1&limit=2", f.vera, http.StatusBadRequest, "limit"},
+		{"?since=0", f.vera, http.StatusBadRequest, "since"},
+		{"?limit=1", f.vera, http.StatusOK, ""},
+	} {
+		r := f.do("GET", path+tt.query, tt.token, "", nil)
+		if r.status != tt.status || !strings.Contains(r.err.Error.Message, tt.msg) {
+			t.Errorf("GET %s = %d %q, want %d naming %q", path+tt.query, r.status, r.err.Error.Message, tt.status, tt.msg)
+		}
+		if r.status == http.StatusOK {
+			var got []promote.RolloutSample
+			if err := json.Unmarshal(r.body, &got); err != nil || len(got) != 1 || got[0].Event != "rolled_back" || got[0].Decision != "fail" {
+				t.Errorf("GET %s = %s, %v; want the rolled_back sample alone", path+tt.query, r.body, err)
+			}
+		}
 	}
 }

@@ -52,6 +52,7 @@ func (s *Server) addRoutes() {
 
 	s.handleAuth("GET "+Prefix+"/rollouts", s.listRollouts)
 	s.handleAuth("GET "+Prefix+"/rollouts/{id}", s.getRollout)
+	s.handleAuth("GET "+Prefix+"/rollouts/{id}/samples", s.rolloutSamples)
 	for _, verb := range []string{"pause", "resume", "abort", "promote"} {
 		s.handleAuth("POST "+Prefix+"/rollouts/{id}/"+verb, s.rolloutOp(verb))
 	}
@@ -540,6 +541,34 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request, _ promote.Pr
 	}
 	writeJSON(w, http.StatusOK, ro)
 	return nil
+}
+
+// Page sizes of a rollout's samples: a chart wants many points, more than
+// a listing's page.
+const (
+	DefaultSampleLimit = 1000
+	MaxSampleLimit     = 10000
+)
+
+// rolloutSamples serves a rollout's samples, oldest first: the newest
+// limit of them.
+func (s *Server) rolloutSamples(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
+	id, err := promotionID(r)
+	if err != nil {
+		return err
+	}
+	q := newQuery(r, "limit")
+	if q.err != nil {
+		return q.err
+	}
+	n := DefaultSampleLimit
+	if v := q.str("limit"); v != "" {
+		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > MaxSampleLimit {
+			return invalid("query parameter limit: %q is not a number from 1 to %d", v, MaxSampleLimit)
+		}
+	}
+	list, err := s.svc.RolloutSamples(r.Context(), id, n)
+	return writeList(w, list, err)
 }
 
 // rolloutOp serves POST /rollouts/{id}/{verb}.

@@ -140,6 +140,33 @@ func (s *Service) FinishRollout(ctx context.Context, who promote.Principal, r pr
 	})
 }
 
+// RecordRolloutSample stores one point of a rollout's history, for its
+// chart. Samples are telemetry, not decisions: they are not audited (the
+// rollout's steps and end are). A sample without a time is taken now.
+func (s *Service) RecordRolloutSample(ctx context.Context, sample promote.RolloutSample) error {
+	if sample.At.IsZero() {
+		sample.At = s.clock()
+	}
+	sample.At = sample.At.UTC()
+	return s.store.Update(ctx, func(tx promote.Tx) error { return tx.AppendRolloutSample(sample) })
+}
+
+// RolloutSamples lists the samples of a promotion's rollout, oldest first:
+// the newest limit of them (0: all). NotFound when the promotion has no
+// rollout.
+func (s *Service) RolloutSamples(ctx context.Context, promotionID string, limit int) ([]promote.RolloutSample, error) {
+	var out []promote.RolloutSample
+	err := s.store.View(ctx, func(tx promote.Tx) error {
+		if _, err := tx.Rollout(promotionID); err != nil {
+			return err
+		}
+		var err error
+		out, err = tx.RolloutSamples(promotionID, limit)
+		return err
+	})
+	return out, err
+}
+
 // verdictReasons is the audit record of a rollout's state: its step,
 // weight and reason, and the analysis's verdict, the evidence.
 func verdictReasons(r promote.Rollout) json.RawMessage {

@@ -17,6 +17,11 @@
 // judge (the metric source failed past its error budget, or had no data
 // past its limit, and the policy does not say to roll back then), it
 // returns all traffic to stable and pauses the rollout for a person.
+//
+// While it judges, the controller stores samples of each rollout for its
+// chart (promote.RolloutSample): what each track served since the previous
+// sample, at most one every SampleEvery, and one at every step, pause,
+// resumption and end.
 package rollout
 
 import (
@@ -46,6 +51,7 @@ type Registry interface {
 	StartRollout(ctx context.Context, promotionID string) (promote.Rollout, error)
 	RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) error
 	FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) error
+	RecordRolloutSample(ctx context.Context, s promote.RolloutSample) error
 	Rollback(ctx context.Context, who promote.Principal, req registry.RollbackRequest) (registry.RollbackView, error)
 }
 
@@ -93,8 +99,12 @@ type Config struct {
 	// Interval is how often Run ticks (DefaultInterval); each rollout is
 	// judged at every tick.
 	Interval time.Duration
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// SampleEvery is how often, at most, a judged rollout's counts are
+	// stored as a plain sample for its chart (DefaultSampleEvery); events
+	// are sampled whenever they happen.
+	SampleEvery time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 // Controller runs the rollouts of every environment.
@@ -111,7 +121,10 @@ type Controller struct {
 }
 
 // run is what the controller keeps in memory about one rollout: the
-// analysis, and the counts at which the current step began.
+// analysis, the counts at which the current step began, and the counts
+// read last and at the last sample. A new run (a start, a resumption, a
+// restart) counts from zero, so its first sample covers only what was
+// served since then.
 type run struct {
 	since       time.Time // what the analysis counts from
 	queries     []metrics.Query
@@ -119,6 +132,9 @@ type run struct {
 	stepCanary  float64 // canary requests counted when the step began
 	lastCanary  float64
 	lastVerdict *analysis.Verdict
+	read        reading   // the counts read at the last judged tick
+	sampled     reading   // the counts at the last sample stored
+	sampledAt   time.Time // when it was stored; zero before the first
 }
 
 // New returns a controller; it does nothing until Run or Tick.
@@ -147,11 +163,17 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Interval < 0 {
 		errs = append(errs, fmt.Errorf("interval %s is negative", cfg.Interval))
 	}
+	if cfg.SampleEvery < 0 {
+		errs = append(errs, fmt.Errorf("sample interval %s is negative", cfg.SampleEvery))
+	}
 	if len(errs) > 0 {
 		return nil, promote.Errorf(promote.Invalid, "rollout controller: %v", errors.Join(errs...))
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
+	}
+	if cfg.SampleEvery == 0 {
+		cfg.SampleEvery = DefaultSampleEvery
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -246,7 +268,7 @@ func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
 		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 1); err != nil && promote.ErrorCode(err) != promote.Conflict {
 			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 		}
-		return c.finish(ctx, r, "the first version in the environment: no stable version to compare it with")
+		return c.finish(ctx, r, "the first version in the environment: no stable version to compare it with", "")
 	}
 	switch plan.Strategy {
 	case policy.StrategyShadow:
@@ -264,7 +286,11 @@ func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
 		}
 	}
 	c.log.Info("rollout: started", c.attrs(r)...)
-	return c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r))
+	if err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
+		return err
+	}
+	c.sample(ctx, r, nil, "", eventStep)
+	return nil
 }
 
 func stepWords(r promote.Rollout) string {
@@ -293,18 +319,21 @@ func (c *Controller) runOf(r promote.Rollout, plan *policy.Rollout) (*run, error
 
 // forget drops the in-memory state of a rollout, and what the metrics
 // reader remembers about its queries when it keeps any (metrics.Poller).
-func (c *Controller) forget(id string) {
+// It returns the state dropped (nil when there was none), whose counts the
+// sample of the event that ends the run still needs.
+func (c *Controller) forget(id string) *run {
 	c.mu.Lock()
 	ru := c.runs[id]
 	delete(c.runs, id)
 	c.mu.Unlock()
 	f, ok := c.cfg.Metrics.(interface{ Forget(metrics.Query) })
 	if ru == nil || !ok {
-		return
+		return ru
 	}
 	for _, q := range ru.queries {
 		f.Forget(q)
 	}
+	return ru
 }
 
 // analysisConfig maps a policy's analysis section onto the analysis. The
@@ -396,6 +425,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 			return nil // inconclusive: judge at the next tick
 		}
 	}
+	ru.read = reading{stable: stable.Counts, canary: canary.Counts}
 	v := ru.an.Observe(analysis.Observation{At: c.cfg.Now(), Stable: stable.Counts, Canary: canary.Counts})
 	ru.lastVerdict = &v
 	ru.lastCanary = canary.Counts.Requests
@@ -408,6 +438,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	case analysis.Fail:
 		return c.rollBack(ctx, r, plan, "the canary analysis failed: "+v.Reason, &v)
 	case analysis.Inconclusive:
+		c.tickSample(ctx, r, ru, v.Decision)
 		return nil
 	}
 	now := c.cfg.Now()
@@ -417,6 +448,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 			d = plan.Shadow.Duration
 		}
 		if now.Sub(r.StartedAt) < d {
+			c.tickSample(ctx, r, ru, v.Decision)
 			return nil
 		}
 		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, 0); err != nil {
@@ -426,10 +458,11 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 1); err != nil {
 			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 		}
-		return c.finish(ctx, r, fmt.Sprintf("the shadow found no regression in %s", d))
+		return c.finish(ctx, r, fmt.Sprintf("the shadow found no regression in %s", d), v.Decision)
 	}
 	s := plan.Steps[r.Step]
 	if now.Sub(r.StepStartedAt) < s.MinDuration || canary.Counts.Requests-ru.stepCanary < float64(s.MinRequests) {
+		c.tickSample(ctx, r, ru, v.Decision)
 		return nil
 	}
 	if r.Step == len(plan.Steps)-1 {
@@ -439,7 +472,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 				return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 			}
 		}
-		return c.finish(ctx, r, fmt.Sprintf("all %d steps passed", len(plan.Steps)))
+		return c.finish(ctx, r, fmt.Sprintf("all %d steps passed", len(plan.Steps)), v.Decision)
 	}
 	r.Step++
 	r.Weight = float64(plan.Steps[r.Step].Weight) / 100
@@ -449,7 +482,11 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 	}
 	c.log.Info("rollout: next step", c.attrs(r)...)
-	return c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r))
+	if err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
+		return err
+	}
+	c.sample(ctx, r, ru, v.Decision, eventStep)
+	return nil
 }
 
 func errText(err error) string {
@@ -459,12 +496,15 @@ func errText(err error) string {
 	return err.Error()
 }
 
-func (c *Controller) finish(ctx context.Context, r promote.Rollout, reason string) error {
+// finish ends a rollout as a success; d is the analysis's last decision,
+// empty when it did not judge.
+func (c *Controller) finish(ctx context.Context, r promote.Rollout, reason string, d analysis.Decision) error {
 	if err := c.cfg.Registry.FinishRollout(ctx, registry.RolloutActor, r, reason); err != nil {
 		return err
 	}
-	c.forget(r.PromotionID)
+	ru := c.forget(r.PromotionID)
 	c.log.Info("rollout: succeeded", c.attrs(r)...)
+	c.sample(ctx, r, ru, d, eventSucceeded)
 	return nil
 }
 
@@ -474,17 +514,25 @@ func (c *Controller) finish(ctx context.Context, r promote.Rollout, reason strin
 // rollback in the policy it pauses at weight 0 for a person instead.
 func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *policy.Rollout, reason string, v *analysis.Verdict) error {
 	weightErr := c.zero(ctx, r)
+	var d analysis.Decision
+	if v != nil {
+		d = v.Decision
+	}
 	if !plan.Rollback.Automatic {
-		return errors.Join(weightErr, c.pause(ctx, r, reason+"; automatic rollback is off: a person decides"))
+		return errors.Join(weightErr, c.pause(ctx, r, reason+"; automatic rollback is off: a person decides", d))
 	}
 	if _, err := c.cfg.Registry.Rollback(ctx, registry.RolloutActor, registry.RollbackRequest{Model: r.Model, Environment: r.Environment,
 		To: r.Stable, Reason: reason, NoHold: !plan.Rollback.Hold}); err != nil {
 		return errors.Join(weightErr, fmt.Errorf("roll back: %w", err))
 	}
 	r.State, r.Reason, r.Weight = promote.RolloutRolledBack, reason, 0
-	c.forget(r.PromotionID)
+	ru := c.forget(r.PromotionID)
 	c.log.Warn("rollout: rolled back", append(c.attrs(r), slog.String("reason", reason))...)
-	return errors.Join(weightErr, c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "rolled_back"))
+	if err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "rolled_back"); err != nil {
+		return errors.Join(weightErr, err)
+	}
+	c.sample(ctx, r, ru, d, eventRolledBack)
+	return weightErr
 }
 
 // zero sends all traffic to stable and stops any mirror.
@@ -497,14 +545,20 @@ func (c *Controller) zero(ctx context.Context, r promote.Rollout) error {
 
 // cannotJudge returns all traffic to stable and pauses the rollout.
 func (c *Controller) cannotJudge(ctx context.Context, r promote.Rollout, why string) error {
-	return errors.Join(c.zero(ctx, r), c.pause(ctx, r, "cannot judge: "+why+"; all traffic is back on stable"))
+	return errors.Join(c.zero(ctx, r), c.pause(ctx, r, "cannot judge: "+why+"; all traffic is back on stable", ""))
 }
 
-func (c *Controller) pause(ctx context.Context, r promote.Rollout, reason string) error {
+// pause stops a rollout at weight 0 for a person; d is the analysis's
+// decision that led there, empty when it did not judge.
+func (c *Controller) pause(ctx context.Context, r promote.Rollout, reason string, d analysis.Decision) error {
 	r.State, r.Reason, r.Weight = promote.RolloutPaused, reason, 0
-	c.forget(r.PromotionID)
+	ru := c.forget(r.PromotionID)
 	c.log.Warn("rollout: paused", append(c.attrs(r), slog.String("reason", reason))...)
-	return c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "paused")
+	if err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "paused"); err != nil {
+		return err
+	}
+	c.sample(ctx, r, ru, d, eventPaused)
+	return nil
 }
 
 // active reads a rollout that must be running or paused.
@@ -537,7 +591,7 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 	if err := c.cfg.Registry.RecordRollout(ctx, who, r, "paused"); err != nil {
 		return r, err
 	}
-	c.forget(id)
+	c.sample(ctx, r, c.forget(id), "", eventPaused)
 	return r, nil
 }
 
@@ -558,7 +612,7 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id strin
 	if err := c.cfg.Registry.RecordRollout(ctx, who, r, "resumed by "+who.Name); err != nil {
 		return r, err
 	}
-	c.forget(id)
+	c.sample(ctx, r, c.forget(id), "", eventResumed)
 	c.Trigger()
 	return r, nil
 }
@@ -579,8 +633,12 @@ func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reaso
 		return r, errors.Join(weightErr, err)
 	}
 	r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
-	c.forget(id)
-	return r, errors.Join(weightErr, c.cfg.Registry.RecordRollout(ctx, who, r, "aborted"))
+	ru := c.forget(id)
+	if err := c.cfg.Registry.RecordRollout(ctx, who, r, "aborted"); err != nil {
+		return r, errors.Join(weightErr, err)
+	}
+	c.sample(ctx, r, ru, "", eventRolledBack)
+	return r, weightErr
 }
 
 // PromoteNow ends an active rollout as a success decided by a person: all
@@ -606,8 +664,8 @@ func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, 
 	if err := c.cfg.Registry.FinishRollout(ctx, who, r, why); err != nil {
 		return r, err
 	}
-	c.forget(id)
 	r.State, r.Reason = promote.RolloutSucceeded, why
+	c.sample(ctx, r, c.forget(id), "", eventSucceeded)
 	return r, nil
 }
 
@@ -626,6 +684,7 @@ const (
 	attrPromotion = "promotion"
 	attrStep      = "step"
 	attrWeight    = "weight"
+	attrEvent     = "event"
 )
 
 func (c *Controller) attrs(r promote.Rollout) []any {

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/promote-ml/promote/internal/audit"
@@ -387,6 +389,12 @@ func TestPauseResumeAndPromoteNow(t *testing.T) {
 	if _, err := w.ctl.Resume(t.Context(), lena, r.PromotionID); promote.ErrorCode(err) != promote.Conflict {
 		t.Errorf("Resume of a finished rollout = %v, want Conflict", err)
 	}
+	// People's operations are events of the chart too; the analysis did
+	// not decide them.
+	want := []string{"step 0 0.1 ", "paused 0 0.1 ", "resumed 0 0.1 ", "step 1 0.5 continue", "succeeded 1 1 "}
+	if diff := cmp.Diff(want, events(t, w.samples(t, r.PromotionID))); diff != "" {
+		t.Errorf("sample events mismatch (-want +got):\n%s", diff)
+	}
 }
 
 func TestAbortRollsBack(t *testing.T) {
@@ -406,6 +414,10 @@ func TestAbortRollsBack(t *testing.T) {
 	if st.Live["prod"].Version != "1" || len(st.Holds) != 1 || !strings.Contains(st.Holds[0].Reason, "aborted by lena: wrong feature flags") {
 		t.Errorf("after Abort: live %s, holds %+v", st.Live["prod"].Version, st.Holds)
 	}
+	want := []string{"step 0 0.1 ", "rolled_back 0 0 "}
+	if diff := cmp.Diff(want, events(t, w.samples(t, r.PromotionID))); diff != "" {
+		t.Errorf("sample events mismatch (-want +got):\n%s", diff)
+	}
 }
 
 // A restarted controller resumes the rollout at its step and puts the
@@ -423,8 +435,17 @@ func TestRestartResumesAtItsStep(t *testing.T) {
 	if err := w.splitter.SetWeight(0); err != nil { // the splitter restarted too
 		t.Fatal(err)
 	}
+	before := len(w.samples(t, r.PromotionID))
 	if r := w.pump(t, restarted, 1); r.Step != 1 || w.splitter.Weights() != 0.5 {
 		t.Fatalf("after the restart: step %d, splitter weight %g; want step 2 and 0.5 again", r.Step+1, w.splitter.Weights())
+	}
+	// The first sample after the restart counts from the restart: the
+	// hundreds of requests before it are not the restarted controller's
+	// to report.
+	w.pump(t, restarted, 1)
+	after := w.samples(t, r.PromotionID)[before:]
+	if len(after) == 0 || after[0].Event != "" || after[0].Step != 1 || after[0].Stable.Requests+after[0].Canary.Requests > 100 {
+		t.Errorf("samples of the restarted controller's first ticks = %+v; want a plain sample at step 2 of at most the 100 requests sent since the restart", after)
 	}
 	if r := w.pump(t, restarted, 200); r.State != promote.RolloutSucceeded {
 		t.Errorf("rollout after the restart = %s (%s), want succeeded", r.State, r.Reason)
@@ -535,6 +556,10 @@ func TestCannotJudgeReturnsTrafficToStable(t *testing.T) {
 	if p := w.promotion(t, r.PromotionID); p.State != promote.StateRollingOut {
 		t.Errorf("promotion is %s, want still rolling out: a person decides", p.State)
 	}
+	list := w.samples(t, r.PromotionID)
+	if last := list[len(list)-1]; last.Event != "paused" || last.Weight != 0 || last.Decision != "" {
+		t.Errorf("last sample = %+v; want paused at weight 0, without a decision", last)
+	}
 }
 
 // forgetting records the queries the controller tells the real Poller to
@@ -568,5 +593,211 @@ func TestFinishedRolloutIsForgotten(t *testing.T) {
 	}
 	if len(ctl.runs) != 0 {
 		t.Errorf("the controller keeps %d runs after the rollout ended, want none", len(ctl.runs))
+	}
+}
+
+// pairReader is the real Poller that remembers the last pair of stable and
+// candidate readings that were both OK: the counts the controller judged
+// last.
+type pairReader struct {
+	*metrics.Poller
+	stable  metrics.Reading
+	judged  [2]metrics.Counts
+	nJudged int
+}
+
+func (p *pairReader) Read(ctx context.Context, q metrics.Query) metrics.Reading {
+	rd := p.Poller.Read(ctx, q)
+	if q.Track == metrics.TrackStable {
+		p.stable = rd
+		return rd
+	}
+	if p.stable.Status == metrics.StatusOK && rd.Status == metrics.StatusOK {
+		p.judged = [2]metrics.Counts{p.stable.Counts, rd.Counts}
+		p.nJudged++
+	}
+	return rd
+}
+
+// sampling returns a controller over w's world that samples every 5 s of a
+// clock the test moves, reading through a pairReader.
+func (w *world) sampling(t *testing.T, now *time.Time) (*Controller, *pairReader) {
+	t.Helper()
+	pr := &pairReader{Poller: w.ctl.cfg.Metrics.(*metrics.Poller)}
+	cfg := w.ctl.cfg
+	cfg.Metrics, cfg.SampleEvery = pr, 5*time.Second
+	cfg.Now = func() time.Time { return *now }
+	ctl, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctl, pr
+}
+
+// pumpClock is pump with a clock that moves 2 s before every tick.
+func (w *world) pumpClock(t *testing.T, ctl *Controller, now *time.Time, rounds int) promote.Rollout {
+	t.Helper()
+	client := w.front.Client()
+	var r promote.Rollout
+	for range rounds {
+		for range 50 {
+			resp, err := client.Get(w.front.URL + "/predict")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		*now = now.Add(2 * time.Second)
+		if err := ctl.Tick(t.Context()); err != nil {
+			t.Fatalf("Tick: %v", err)
+		}
+		if r = w.rollout(t); r.PromotionID != "" && !r.State.Active() {
+			break
+		}
+	}
+	return r
+}
+
+func (w *world) samples(t *testing.T, id string) []promote.RolloutSample {
+	t.Helper()
+	list, err := w.svc.RolloutSamples(t.Context(), id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// checkSums fails unless the samples' intervals add up to the counts the
+// controller judged last: nothing counted twice, nothing lost.
+func checkSums(t *testing.T, list []promote.RolloutSample, pr *pairReader) {
+	t.Helper()
+	var stable, canary, canaryErrors float64
+	for _, s := range list {
+		stable += s.Stable.Requests
+		canary += s.Canary.Requests
+		canaryErrors += s.Canary.Errors
+		for _, tr := range []promote.TrackSample{s.Stable, s.Canary} {
+			if (tr.Requests > 0) != (tr.LatencyP95 > 0) {
+				t.Errorf("sample at %s: %g requests with p95 %gs; want a p95 exactly when there are requests", s.At, tr.Requests, tr.LatencyP95)
+			}
+		}
+	}
+	if pr.nJudged == 0 || pr.judged[1].Requests == 0 {
+		t.Fatalf("the controller judged %d readings, the last with %g canary requests; want some", pr.nJudged, pr.judged[1].Requests)
+	}
+	if stable != pr.judged[0].Requests || canary != pr.judged[1].Requests || canaryErrors != pr.judged[1].Errors {
+		t.Errorf("the samples add up to %g stable and %g canary requests (%g errors); the last reading counted %g, %g (%g)",
+			stable, canary, canaryErrors, pr.judged[0].Requests, pr.judged[1].Requests, pr.judged[1].Errors)
+	}
+}
+
+// events lists the samples' events with step, weight and decision, in
+// order, and checks that plain samples come at most one per 5 s, each with
+// the analysis's decision.
+func events(t *testing.T, list []promote.RolloutSample) []string {
+	t.Helper()
+	var out []string
+	var lastPlain time.Time
+	for _, s := range list {
+		if s.Event != "" {
+			out = append(out, fmt.Sprintf("%s %d %g %s", s.Event, s.Step, s.Weight, s.Decision))
+			continue
+		}
+		if s.Decision == "" {
+			t.Errorf("plain sample at %s has no decision", s.At)
+		}
+		if !lastPlain.IsZero() && s.At.Sub(lastPlain) < 5*time.Second {
+			t.Errorf("plain samples at %s and %s: less than 5 s apart", lastPlain, s.At)
+		}
+		lastPlain = s.At
+	}
+	return out
+}
+
+func TestSamplesOfAHealthyCanary(t *testing.T) {
+	w := newWorld(t)
+	now := time.Now()
+	start := now
+	ctl, pr := w.sampling(t, &now)
+	r := w.pumpClock(t, ctl, &now, 200)
+	if r.State != promote.RolloutSucceeded {
+		t.Fatalf("rollout = %s (%s), want succeeded", r.State, r.Reason)
+	}
+	list := w.samples(t, r.PromotionID)
+	if len(list) < 2 || list[0].Event != "step" || list[1].Event != "" || list[1].Decision == "" || !list[1].At.After(list[0].At) {
+		t.Fatalf("first samples %+v; want the start's step, then a plain sample at the first judged tick", list[:min(2, len(list))])
+	}
+	got := events(t, list)
+	want := []string{"step 0 0.1 ", "step 1 0.5 continue", "step 2 1 continue", "succeeded 2 1 continue"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sample events mismatch (-want +got):\n%s", diff)
+	}
+	plain := len(list) - len(got)
+	if most := int(now.Sub(start)/(5*time.Second)) + 1; plain > most || plain < 3 {
+		t.Errorf("%d plain samples in %s; want from 3 to %d, at most one per 5 s", plain, now.Sub(start), most)
+	}
+	checkSums(t, list, pr)
+}
+
+func TestSamplesOfAFaultyCanary(t *testing.T) {
+	w := newWorld(t)
+	w.failV2.Store(10)
+	now := time.Now()
+	ctl, pr := w.sampling(t, &now)
+	r := w.pumpClock(t, ctl, &now, 200)
+	if r.State != promote.RolloutRolledBack {
+		t.Fatalf("rollout = %s (%s), want rolled back", r.State, r.Reason)
+	}
+	list := w.samples(t, r.PromotionID)
+	got := events(t, list)
+	if len(got) == len(list) {
+		t.Error("no plain sample")
+	}
+	if len(got) < 2 || got[0] != "step 0 0.1 " || got[len(got)-1] != fmt.Sprintf("rolled_back %d 0 fail", r.Step) {
+		t.Errorf("sample events %q; want the start's step first and rolled_back at weight 0 with decision fail last", got)
+	}
+	checkSums(t, list, pr)
+	var errs float64
+	for _, s := range list {
+		errs += s.Canary.Errors
+	}
+	if errs == 0 {
+		t.Error("the samples count no canary error")
+	}
+}
+
+// noSamples is the registry with a store that refuses samples.
+type noSamples struct{ *registry.Service }
+
+func (noSamples) RecordRolloutSample(context.Context, promote.RolloutSample) error {
+	return promote.Errorf(promote.Internal, "disk full")
+}
+
+// A sample that cannot be stored is logged; the rollout goes on.
+func TestSampleFailureDoesNotStopTheRollout(t *testing.T) {
+	w := newWorld(t)
+	var logs strings.Builder
+	cfg := w.ctl.cfg
+	cfg.Registry = noSamples{w.svc}
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	ctl, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := w.pump(t, ctl, 200); r.State != promote.RolloutSucceeded {
+		t.Fatalf("rollout = %s (%s), want succeeded", r.State, r.Reason)
+	}
+	if list := w.samples(t, w.rollout(t).PromotionID); len(list) != 0 {
+		t.Errorf("%d samples stored, want none", len(list))
+	}
+	if !strings.Contains(logs.String(), "storing a sample failed") || !strings.Contains(logs.String(), "disk full") {
+		t.Errorf("logs lack the failed sample:\n%s", logs.String())
+	}
+}
+
+func TestNewRejectsNegativeSampleEvery(t *testing.T) {
+	cfg := Config{Registry: noSamples{}, Traffic: &world{}, Metrics: failingMetrics{}, SampleEvery: -time.Second}
+	if _, err := New(cfg); promote.ErrorCode(err) != promote.Invalid || !strings.Contains(err.Error(), "sample interval") {
+		t.Errorf("New with SampleEvery -1s = %v, want Invalid naming the sample interval", err)
 	}
 }
