@@ -101,6 +101,36 @@ type Tx interface {
 	// AuditEvents lists events matching f, newest first.
 	AuditEvents(f AuditFilter) ([]AuditEvent, error)
 
+	// AcquireLease takes the lease name for holder until ttl from now when
+	// it is free (never taken, released or expired), or renews it when
+	// holder holds it. Taking it begins a new term: the epoch grows by
+	// one; renewing keeps the epoch and the term's start. When another
+	// holder holds it, the error is a Conflict naming that holder and its
+	// expiry, and the lease returned is the one that stands. Of
+	// concurrent calls for a free lease, from any replica, exactly one
+	// wins.
+	//
+	// Times are the database's clock where every replica shares it
+	// (PostgreSQL), so that replicas' clocks need not agree; a store on
+	// one machine (SQLite) uses now, the caller's clock.
+	AcquireLease(name, holder string, ttl time.Duration, now time.Time) (Lease, error)
+	// ReleaseLease ends holder's term at epoch now, so that another
+	// holder may take the lease at once. Releasing a term that expired
+	// with no term since does nothing; Conflict when the lease is in
+	// another term, NotFound when it was never taken.
+	ReleaseLease(name, holder string, epoch int64, now time.Time) error
+	// CheckLease is the fencing check: nil when holder holds the lease
+	// at exactly epoch and it has not expired, otherwise a Conflict
+	// ("deposed: …") that names the current holder and epoch. It locks
+	// the lease until the transaction ends, so no other holder can take
+	// it between the check and the transaction's commit: the writes that
+	// follow the check are made in holder's term or not at all. Clocks
+	// as in AcquireLease.
+	CheckLease(name, holder string, epoch int64, now time.Time) error
+	// Lease returns the lease name as stored, expired or not; NotFound
+	// when it was never taken.
+	Lease(name string) (Lease, error)
+
 	CreateToken(t Token) error
 	// TokenByHash finds a token by the hash of its secret, revoked or not.
 	TokenByHash(hash string) (Token, error)

@@ -148,7 +148,7 @@ func (s *Service) RecordRolloutSample(ctx context.Context, sample promote.Rollou
 		sample.At = s.clock()
 	}
 	sample.At = sample.At.UTC()
-	return s.store.Update(ctx, func(tx promote.Tx) error { return tx.AppendRolloutSample(sample) })
+	return s.update(ctx, func(tx promote.Tx) error { return tx.AppendRolloutSample(sample) })
 }
 
 // RolloutSamples lists the samples of a promotion's rollout, oldest first:

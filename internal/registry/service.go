@@ -118,9 +118,20 @@ func authorize(who promote.Principal, need promote.Role, action string) error {
 //
 // The audit events it appends are given to Config.Audited once the
 // transaction has committed.
+//
+// When ctx carries a lease's fence (promote.WithFence: the controllers of
+// the elected replica), the lease is checked first in the same
+// transaction, so that a deposed leader's writes fail with Conflict and
+// change nothing, while the check holds off a takeover until they commit.
 func (s *Service) update(ctx context.Context, fn func(promote.Tx) error) error {
+	fence, fenced := promote.FenceFrom(ctx)
 	var appended []promote.AuditEvent
 	err := s.store.Update(ctx, func(tx promote.Tx) error {
+		if fenced {
+			if err := tx.CheckLease(fence.Name, fence.Holder, fence.Epoch, s.clock()); err != nil {
+				return err
+			}
+		}
 		c := &liveCache{Tx: tx, live: map[string]map[string]promote.Live{}}
 		err := fn(c)
 		appended = c.appended // a retried transaction starts afresh

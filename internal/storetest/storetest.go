@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) promote.Store) {
 		{"AuditScan", testAuditScan},
 		{"AuditEvents", testAuditEvents},
 		{"Tokens", testTokens},
+		{"Leases", testLeaseContract},
 		{"Rollback", testRollback},
 		{"View", testView},
 		{"Context", testContext},
