@@ -26,6 +26,7 @@ import (
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/internal/traffic"
+	"github.com/promote-ml/promote/internal/webui"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -36,7 +37,8 @@ func newServeCmd(s *streams) *cobra.Command {
 		Short: "Run the registry and promotion server (REST API, metrics, health)",
 		Long: `Run Promote's server: the registry of models and versions, promotions gated by each
 environment's policy, approvals, holds and the audit log, over a REST API under /api/v1
-(OpenAPI document at /api/v1/openapi.json), with /healthz, /readyz and /metrics.
+(OpenAPI document at /api/v1/openapi.json), with /healthz, /readyz and /metrics, and a web UI
+under /ui/ (docs/ui.md).
 
 The store is SQLite in --data by default (one server per data directory: a second one
 is refused), or PostgreSQL with --database. The pipeline
@@ -188,6 +190,10 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			return err
 		},
 	})
+	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Logger: log})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		if agentLn != nil {
@@ -196,7 +202,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		return usageError(fmt.Errorf("listen on %s: %w", cfg.Addr, err))
 	}
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           withUI(api.Handler(), ui),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      5 * time.Minute, // audit exports stream
@@ -208,6 +214,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	}
 	fmt.Fprintf(s.err, "promote serving on http://%s (%s; pipeline %s: %s)\n", ln.Addr(), where, cfg.Pipeline,
 		strings.Join(svc.Pipeline().Names(), " → "))
+	fmt.Fprintf(s.err, "promote web UI on http://%s%s/ (sign in with an API token)\n", ln.Addr(), webui.Prefix)
 	if rec != nil {
 		fmt.Fprintf(s.err, "promote commits live changes to %s (branch %s, %s)\n", gitclone.RedactURL(cfg.GitOps.Remote), cfg.GitOps.Branch, cfg.GitOps.Mode)
 	}
@@ -219,6 +226,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		}
 		return nil
 	})
+	g.Go(func() error { return ui.Run(gctx) })
 	if rec != nil {
 		g.Go(func() error { return rec.Run(gctx) })
 	}
@@ -260,6 +268,16 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	}
 	fmt.Fprintln(s.err, "promote stopped")
 	return nil
+}
+
+// withUI serves the web UI under /ui/ beside the API, and sends a browser
+// that opens the server's root to the UI.
+func withUI(api http.Handler, ui *webui.UI) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(webui.Prefix+"/", ui.Handler())
+	mux.Handle("GET /{$}", http.RedirectHandler(webui.Prefix+"/", http.StatusSeeOther))
+	mux.Handle("/", api)
+	return mux
 }
 
 // stableOf returns the pin of the version that keeps the stable traffic

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestServeWebUI checks that promote serve mounts the web UI beside the
+// API: the root redirects to it, it signs in with an API token, and the API
+// still answers under /api/v1.
+func TestServeWebUI(t *testing.T) {
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	pipelineFile := filepath.Join(examples, "pipeline", "promote.yaml")
+	data := filepath.Join(dir, "data")
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), []string{"token", "create", "--name", "vera", "--role", "viewer", "--quiet", "--data", data, "--pipeline", pipelineFile},
+		strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("token create: exit %d: %s", code, errOut.String())
+	}
+	token := strings.TrimSpace(out.String())
+	server, serveErr := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples)
+	if !strings.Contains(serveErr.String(), "promote web UI on "+server+"/ui/") {
+		t.Errorf("start-up lines do not name the UI:\n%s", serveErr.String())
+	}
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := c.Get(server + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, _ := get("/"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/" {
+		t.Errorf("GET / = %d to %q, want 303 to /ui/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := get("/ui/"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/ui/login?next=") {
+		t.Errorf("GET /ui/ signed out = %d to %q, want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body := get("/ui/login")
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]{64})"`).FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("GET /ui/login = %d:\n%s", resp.StatusCode, body)
+	}
+	form := url.Values{"csrf": {m[1]}, "token": {token}, "next": {"/ui/audit"}}
+	req, _ := http.NewRequest(http.MethodPost, server+"/ui/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", server)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/audit" {
+		t.Fatalf("sign in = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body = get("/ui/audit")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hash chain verified through #1") {
+		t.Errorf("GET /ui/audit = %d, want the chain verified through the token's event:\n%s", resp.StatusCode, body)
+	}
+	if resp, body := get("/api/v1/models"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `"error"`) {
+		t.Errorf("GET /api/v1/models without a token = %d %s, want the API's 401", resp.StatusCode, body)
+	}
+}

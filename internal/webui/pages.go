@@ -1,0 +1,807 @@
+package webui
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/promote"
+)
+
+// Listing sizes.
+const (
+	auditPageSize = 50
+	// auditScanBudget bounds how many events one audit page reads when a
+	// filter the store cannot apply (the actor) is in use.
+	auditScanBudget = 5000
+	maxSamples      = 1000
+	// historyLimit bounds the events a promotion page lists (a long
+	// rollout writes many); the audit log has them all.
+	historyLimit  = 100
+	maxDeliveries = 200
+	listAll       = 1000
+)
+
+// funcs are the templates' helpers.
+var funcs = template.FuncMap{
+	"time": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"isotime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"timeptr": func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"short": func(s string) string {
+		s = strings.TrimPrefix(s, "sha256:")
+		if len(s) > 12 {
+			return s[:12]
+		}
+		return s
+	},
+	"state":   func(s promote.State) string { return strings.ReplaceAll(string(s), "_", " ") },
+	"words":   func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	"percent": fmtPercent,
+	"num": func(v float64) string {
+		return strconv.FormatFloat(v, 'g', 6, 64)
+	},
+	"numptr": func(v *float64) string {
+		if v == nil {
+			return "—"
+		}
+		return strconv.FormatFloat(*v, 'g', 6, 64)
+	},
+	"actual": func(v any) string {
+		switch x := v.(type) {
+		case nil:
+			return "—"
+		case float64:
+			return strconv.FormatFloat(x, 'g', 6, 64)
+		case bool:
+			if x {
+				return "true"
+			}
+			return "false"
+		}
+		return fmt.Sprint(v)
+	},
+	"bytes": func(n int64) string {
+		switch {
+		case n >= 1<<30:
+			return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+		case n >= 1<<20:
+			return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+		case n >= 1<<10:
+			return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+		}
+		return fmt.Sprintf("%d B", n)
+	},
+	"join":  strings.Join,
+	"path":  url.PathEscape,
+	"query": url.QueryEscape,
+	"add":   func(a, b int) int { return a + b },
+	"indent": func(depth int) string {
+		return strings.Repeat("\u2003", depth)
+	},
+	"dur":   func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+	"coord": coord,
+	"sub":   func(a, b float64) float64 { return a - b },
+	"mid":   func(a, b float64) float64 { return (a + b) / 2 },
+	"neg":   func(a float64) float64 { return -a },
+}
+
+// pipelineCell is what one model has in one environment.
+type pipelineCell struct {
+	Env        string
+	Live       *promote.Live
+	Promotions []promote.Promotion
+	Holds      []promote.Hold
+	Rollout    *promote.Rollout
+}
+
+type pipelineRow struct {
+	Model string
+	Cells []pipelineCell
+}
+
+type pipelineView struct {
+	Envs   []string
+	Rows   []pipelineRow
+	Active int
+	Holds  int
+}
+
+// pipelinePage shows the environments as columns and a row per model.
+// It reads every model's live versions and, in one query each, the active
+// promotions, the holds and the active rollouts: nothing per version.
+func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, s *session) error {
+	envs := u.svc.Pipeline().Names()
+	v := pipelineView{Envs: envs}
+	err := u.store.View(r.Context(), func(tx promote.Tx) error {
+		models, err := tx.Models()
+		if err != nil {
+			return err
+		}
+		index := map[string]int{}
+		for _, m := range models {
+			live, err := tx.Live(m.Name)
+			if err != nil {
+				return err
+			}
+			row := pipelineRow{Model: m.Name}
+			for _, e := range envs {
+				c := pipelineCell{Env: e}
+				if l, ok := live[e]; ok {
+					c.Live = &l
+				}
+				row.Cells = append(row.Cells, c)
+			}
+			index[m.Name] = len(v.Rows)
+			v.Rows = append(v.Rows, row)
+		}
+		envIndex := map[string]int{}
+		for i, e := range envs {
+			envIndex[e] = i
+		}
+		cell := func(model, env string) *pipelineCell {
+			i, ok := index[model]
+			j, ok2 := envIndex[env]
+			if !ok || !ok2 {
+				return nil
+			}
+			return &v.Rows[i].Cells[j]
+		}
+		active, err := tx.Promotions(promote.PromotionFilter{ActiveOnly: true, Limit: listAll})
+		if err != nil {
+			return err
+		}
+		v.Active = len(active)
+		for _, p := range active {
+			if c := cell(p.Model, p.Environment); c != nil {
+				c.Promotions = append(c.Promotions, p)
+			}
+		}
+		holds, err := tx.Holds(promote.HoldFilter{Limit: listAll})
+		if err != nil {
+			return err
+		}
+		v.Holds = len(holds)
+		for _, h := range holds {
+			if c := cell(h.Model, h.Environment); c != nil {
+				c.Holds = append(c.Holds, h)
+			}
+		}
+		rollouts, err := tx.Rollouts(promote.RolloutFilter{ActiveOnly: true, Limit: listAll})
+		if err != nil {
+			return err
+		}
+		for _, ro := range rollouts {
+			if c := cell(ro.Model, ro.Environment); c != nil {
+				c.Rollout = &ro
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	u.render(w, r, s, http.StatusOK, "pipeline", "Pipeline", "pipeline", v)
+	return nil
+}
+
+// gateRow is one result of the gate, children indented below their group.
+type gateRow struct {
+	policy.Result
+	Depth int
+}
+
+func gateRows(results []policy.Result, depth int, out []gateRow) []gateRow {
+	for _, r := range results {
+		out = append(out, gateRow{Result: r, Depth: depth})
+		out = gateRows(r.Children, depth+1, out)
+	}
+	return out
+}
+
+// stateChange is one step of a promotion's life, from its audit events.
+type stateChange struct {
+	Seq     int64
+	Time    time.Time
+	Actor   string
+	Action  string
+	State   string
+	Reasons string
+}
+
+type promotionView struct {
+	P         promote.Promotion
+	Approvals []promote.Approval
+	Gate      *policy.Decision
+	GateRows  []gateRow
+	History   []stateChange
+	// MoreHistory says older events of the promotion are left out.
+	MoreHistory bool
+	// Commit is the alias change this promotion made, with its GitOps
+	// commit; Rollbacks are the changes that undid it.
+	Commit    *promote.Live
+	Rollbacks []promote.Live
+	Rollout   *promote.Rollout
+	Chart     *chart
+	// Awaiting says the promotion awaits approval; CanDecide that the
+	// signed-in person holds the approver role.
+	Awaiting  bool
+	CanDecide bool
+	Comment   string
+	Reason    string
+}
+
+// promotionPage shows a promotion: gate results, approvals, history,
+// commit and rollout chart.
+func (u *UI) promotionPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	v, err := u.loadPromotion(r, r.PathValue("id"), s)
+	if err != nil {
+		return err
+	}
+	u.render(w, r, s, http.StatusOK, "promotion", "Promotion "+v.P.ID, "pipeline", v)
+	return nil
+}
+
+func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionView, error) {
+	v := &promotionView{}
+	err := u.store.View(r.Context(), func(tx promote.Tx) error {
+		p, err := tx.Promotion(id)
+		if err != nil {
+			return err
+		}
+		v.P = p
+		if v.Approvals, err = tx.Approvals(id); err != nil {
+			return err
+		}
+		if len(p.Decision) > 0 {
+			var d policy.Decision
+			if err := json.Unmarshal(p.Decision, &d); err == nil {
+				v.Gate = &d
+				v.GateRows = gateRows(d.Results, 0, nil)
+			}
+		}
+		events, err := tx.AuditEvents(promote.AuditFilter{PromotionID: id, Limit: historyLimit + 1})
+		if err != nil {
+			return err
+		}
+		if len(events) > historyLimit {
+			events, v.MoreHistory = events[:historyLimit], true
+		}
+		for i := len(events) - 1; i >= 0; i-- {
+			e := events[i]
+			v.History = append(v.History, stateChange{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, State: e.Decision, Reasons: reasonsText(e.Reasons)})
+		}
+		history, err := tx.LiveHistory(p.Model, p.Environment)
+		if err != nil {
+			return err
+		}
+		for i := len(history) - 1; i >= 0; i-- {
+			l := history[i]
+			switch {
+			case l.PromotionID == id:
+				v.Commit = &l
+			case v.Commit != nil && l.RollbackOf == p.Version:
+				v.Rollbacks = append(v.Rollbacks, l)
+			}
+		}
+		ro, err := tx.Rollout(id)
+		switch promote.ErrorCode(err) {
+		case "":
+			v.Rollout = &ro
+			samples, err := tx.RolloutSamples(id, maxSamples)
+			if err != nil {
+				return err
+			}
+			v.Chart = newChart(samples)
+		case promote.NotFound:
+		default:
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	v.Awaiting = v.P.State == promote.StateAwaitingApproval
+	v.CanDecide = s != nil && s.who.Role.Allows(promote.RoleApprover)
+	return v, nil
+}
+
+// reasonsText renders an event's reasons: a list of strings, gate results
+// (their messages) or any other JSON, briefly.
+func reasonsText(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err == nil {
+		return strings.Join(list, "; ")
+	}
+	var results []policy.Result
+	if err := json.Unmarshal(raw, &results); err == nil && len(results) > 0 && results[0].Rule != "" {
+		parts := make([]string, 0, len(results))
+		for _, r := range results {
+			parts = append(parts, r.Rule+" "+string(r.Status))
+		}
+		return strings.Join(parts, ", ")
+	}
+	s := string(raw)
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// approve records the signed-in person's approval through the service, so
+// that its role, self-approval and digest checks apply.
+func (u *UI) approve(w http.ResponseWriter, r *http.Request, s *session) error {
+	id := r.PathValue("id")
+	comment := strings.TrimSpace(r.PostForm.Get("comment"))
+	_, err := u.svc.Approve(r.Context(), s.who, id, registry.ApproveRequest{Digest: r.PostForm.Get("digest"), Comment: comment})
+	return u.decided(w, r, s, id, err, comment, "")
+}
+
+// reject records the signed-in person's rejection through the service.
+func (u *UI) reject(w http.ResponseWriter, r *http.Request, s *session) error {
+	id := r.PathValue("id")
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	_, err := u.svc.Reject(r.Context(), s.who, id, reason)
+	return u.decided(w, r, s, id, err, "", reason)
+}
+
+// decided redirects to the promotion after a decision, or shows the
+// promotion again with the error and its status, the form as it was sent.
+func (u *UI) decided(w http.ResponseWriter, r *http.Request, s *session, id string, err error, comment, reason string) error {
+	if err == nil {
+		u.log.Info("webui: decision", "actor", s.who.Name, "promotion", id, "action", strings.TrimPrefix(r.URL.Path[strings.LastIndexByte(r.URL.Path, '/'):], "/"))
+		http.Redirect(w, r, Prefix+"/promotions/"+url.PathEscape(id), http.StatusSeeOther)
+		return nil
+	}
+	code := status(err)
+	if code == http.StatusInternalServerError || code == http.StatusNotFound {
+		return err
+	}
+	v, lerr := u.loadPromotion(r, id, s)
+	if lerr != nil {
+		return lerr
+	}
+	v.Comment, v.Reason = comment, reason
+	who := s.who
+	u.renderView(w, r, code, "promotion", view{Title: "Promotion " + v.P.ID, Nav: "pipeline", User: &who, CSRF: s.csrf, Error: err.Error(), Page: v})
+	return nil
+}
+
+// livePeriod is a time a version was live in an environment.
+type livePeriod struct {
+	promote.Live
+	Until *time.Time
+	// EndedBy says what replaced it.
+	EndedBy string
+}
+
+type envHistory struct {
+	Env        string
+	Promotions []promote.Promotion
+	Periods    []livePeriod
+	Holds      []promote.Hold
+	LiveNow    bool
+}
+
+type kv struct {
+	Key   string
+	Value string
+}
+
+type versionView struct {
+	V        promote.Version
+	Metrics  []kv
+	Checks   []kv
+	Groups   []groupRow
+	GroupCol []string
+	Envs     []envHistory
+	Signed   bool
+}
+
+type groupRow struct {
+	Group  string
+	Values []string
+}
+
+// versionPage shows a version: evidence, lineage, digest, signature and
+// its history in every environment.
+func (u *UI) versionPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	model, version := r.PathValue("model"), r.PathValue("version")
+	v := versionView{}
+	envs := u.svc.Pipeline().Names()
+	err := u.store.View(r.Context(), func(tx promote.Tx) error {
+		var err error
+		if v.V, err = tx.Version(model, version); err != nil {
+			return err
+		}
+		proms, err := tx.Promotions(promote.PromotionFilter{Model: model, Version: version, Limit: listAll})
+		if err != nil {
+			return err
+		}
+		holds, err := tx.Holds(promote.HoldFilter{Model: model, Version: version, IncludeCleared: true, Limit: listAll})
+		if err != nil {
+			return err
+		}
+		for _, e := range envs {
+			h := envHistory{Env: e}
+			for _, p := range proms {
+				if p.Environment == e {
+					h.Promotions = append(h.Promotions, p)
+				}
+			}
+			for _, hd := range holds {
+				if hd.Environment == e {
+					h.Holds = append(h.Holds, hd)
+				}
+			}
+			history, err := tx.LiveHistory(model, e)
+			if err != nil {
+				return err
+			}
+			for i, l := range history {
+				if l.Version != version {
+					continue
+				}
+				p := livePeriod{Live: l}
+				if i > 0 {
+					next := history[i-1]
+					p.Until = &next.SetAt
+					p.EndedBy = "version " + next.Version
+					if next.RollbackOf == version {
+						p.EndedBy = "rolled back to " + next.Version
+					}
+				} else {
+					h.LiveNow = true
+				}
+				h.Periods = append(h.Periods, p)
+			}
+			v.Envs = append(v.Envs, h)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range sortedKeys(v.V.Metrics) {
+		v.Metrics = append(v.Metrics, kv{k, strconv.FormatFloat(v.V.Metrics[k], 'g', 6, 64)})
+	}
+	for _, k := range sortedKeys(v.V.Checks) {
+		v.Checks = append(v.Checks, kv{k, strconv.FormatBool(v.V.Checks[k])})
+	}
+	cols := map[string]bool{}
+	for _, g := range v.V.Groups {
+		for k := range g {
+			cols[k] = true
+		}
+	}
+	v.GroupCol = sortedKeys(cols)
+	for _, g := range sortedKeys(v.V.Groups) {
+		row := groupRow{Group: g}
+		for _, c := range v.GroupCol {
+			if x, ok := v.V.Groups[g][c]; ok {
+				row.Values = append(row.Values, strconv.FormatFloat(x, 'g', 6, 64))
+			} else {
+				row.Values = append(row.Values, "—")
+			}
+		}
+		v.Groups = append(v.Groups, row)
+	}
+	v.Signed = v.V.Signed()
+	u.render(w, r, s, http.StatusOK, "version", fmt.Sprintf("%s version %s", model, version), "models", v)
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type versionRow struct {
+	promote.Version
+	LiveIn []string
+	Signed bool
+}
+
+type modelView struct {
+	M          promote.Model
+	Envs       []string
+	Live       []pipelineCell
+	Promotions []promote.Promotion
+	Holds      []promote.Hold
+	Versions   []versionRow
+}
+
+// modelPage shows a model: where it is live, its active promotions and
+// holds, and its versions.
+func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	name := r.PathValue("model")
+	v := modelView{Envs: u.svc.Pipeline().Names()}
+	err := u.store.View(r.Context(), func(tx promote.Tx) error {
+		var err error
+		if v.M, err = tx.Model(name); err != nil {
+			return err
+		}
+		live, err := tx.Live(name)
+		if err != nil {
+			return err
+		}
+		liveIn := map[string][]string{}
+		for _, e := range v.Envs {
+			c := pipelineCell{Env: e}
+			if l, ok := live[e]; ok {
+				c.Live = &l
+				liveIn[l.Version] = append(liveIn[l.Version], e)
+			}
+			v.Live = append(v.Live, c)
+		}
+		if v.Promotions, err = tx.Promotions(promote.PromotionFilter{Model: name, ActiveOnly: true, Limit: listAll}); err != nil {
+			return err
+		}
+		if v.Holds, err = tx.Holds(promote.HoldFilter{Model: name, Limit: listAll}); err != nil {
+			return err
+		}
+		versions, err := tx.Versions(name)
+		if err != nil {
+			return err
+		}
+		for _, ver := range versions {
+			v.Versions = append(v.Versions, versionRow{Version: ver, LiveIn: liveIn[ver.Version], Signed: ver.Signed()})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	u.render(w, r, s, http.StatusOK, "model", "Model "+name, "models", v)
+	return nil
+}
+
+// auditQuery is the audit page's filters and cursor.
+type auditQuery struct {
+	Model, Environment, Actor, Action, Promotion string
+	Before, After                                int64
+}
+
+func (q auditQuery) values() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"model": q.Model, "environment": q.Environment, "actor": q.Actor, "action": q.Action, "promotion": q.Promotion} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	return v
+}
+
+func (q auditQuery) filtered() bool {
+	return q.Model != "" || q.Environment != "" || q.Actor != "" || q.Action != "" || q.Promotion != ""
+}
+
+func (q auditQuery) match(e *promote.AuditEvent) bool {
+	return (q.Model == "" || e.Model == q.Model) && (q.Environment == "" || e.Environment == q.Environment) &&
+		(q.Actor == "" || strings.EqualFold(e.Actor, q.Actor)) && (q.Action == "" || e.Action == q.Action) &&
+		(q.Promotion == "" || e.PromotionID == q.Promotion)
+}
+
+type auditRow struct {
+	promote.AuditEvent
+	ReasonsText string
+}
+
+type auditView struct {
+	Q       auditQuery
+	Events  []auditRow
+	Older   string
+	Newer   string
+	Newest  string
+	Chain   chainStatus
+	Actions []string
+	Envs    []string
+	// Searched says how far a page that stopped at its scan budget read.
+	Searched string
+}
+
+// auditActions are the actions offered in the filter.
+var auditActions = []string{
+	promote.ActionModelCreated, promote.ActionVersionRegistered, promote.ActionVersionRejected, promote.ActionPromotionRequested,
+	promote.ActionPromotionGated, promote.ActionPromotionApproval, promote.ActionPromotionState, promote.ActionLiveChanged,
+	promote.ActionRolledBack, promote.ActionCommitted, promote.ActionUndeliverable, promote.ActionRolloutStarted,
+	promote.ActionRolloutStep, promote.ActionRolloutFinished, promote.ActionHoldSet, promote.ActionHoldCleared,
+	promote.ActionFreezeOverride, promote.ActionTokenCreated, promote.ActionTokenRevoked,
+}
+
+// auditPage lists audit events newest first, 50 a page, by sequence
+// cursor: before=N shows the page of events older than N, after=N the page
+// of events just newer than N.
+func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	qs := r.URL.Query()
+	q := auditQuery{Model: qs.Get("model"), Environment: qs.Get("environment"), Actor: strings.TrimSpace(qs.Get("actor")),
+		Action: qs.Get("action"), Promotion: qs.Get("promotion")}
+	for _, c := range []struct {
+		name string
+		dst  *int64
+	}{{"before", &q.Before}, {"after", &q.After}} {
+		if raw := qs.Get(c.name); raw != "" {
+			n, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil || n < 0 {
+				return promote.Errorf(promote.Invalid, "%s=%q is not a sequence number", c.name, raw)
+			}
+			*c.dst = n
+		}
+	}
+	v := auditView{Q: q, Actions: auditActions, Envs: u.svc.Pipeline().Names()}
+	link := func(key string, seq int64) string {
+		vals := q.values()
+		vals.Set(key, strconv.FormatInt(seq, 10))
+		return Prefix + "/audit?" + vals.Encode()
+	}
+	var events []promote.AuditEvent
+	if q.After > 0 {
+		list, newer, err := u.auditNewer(r, q)
+		if err != nil {
+			return err
+		}
+		events = list
+		if newer > 0 {
+			v.Newer = link("after", newer)
+		}
+		if len(events) > 0 {
+			v.Older = link("before", events[len(events)-1].Seq)
+		}
+	} else {
+		list, older, searched, err := u.auditOlder(r, q)
+		if err != nil {
+			return err
+		}
+		events, v.Searched = list, searched
+		if older > 0 {
+			v.Older = link("before", older)
+		}
+		if q.Before > 0 && len(events) > 0 {
+			v.Newer = link("after", events[0].Seq)
+		}
+	}
+	if len(events) == 0 && (q.After > 0 || q.Before > 0) {
+		v.Newest = Prefix + "/audit"
+		if vals := q.values(); len(vals) > 0 {
+			v.Newest += "?" + vals.Encode()
+		}
+	}
+	for _, e := range events {
+		v.Events = append(v.Events, auditRow{AuditEvent: e, ReasonsText: reasonsText(e.Reasons)})
+	}
+	v.Chain = u.chain.Status(r.Context())
+	u.render(w, r, s, http.StatusOK, "audit", "Audit log", "audit", v)
+	return nil
+}
+
+// auditOlder reads the page of events older than q.Before (the newest
+// when 0) and returns the cursor of the next older page (0: none). The
+// store filters by model, environment, promotion and action; an actor
+// filter is applied here, reading at most auditScanBudget events, and
+// searched then says how far it read.
+func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEvent, older int64, searched string, err error) {
+	f := promote.AuditFilter{Model: q.Model, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action, BeforeSeq: q.Before}
+	if q.Actor == "" {
+		f.Limit = auditPageSize + 1
+		events, err = u.svc.AuditEvents(r.Context(), f)
+		if len(events) > auditPageSize {
+			events = events[:auditPageSize]
+			older = events[auditPageSize-1].Seq
+		}
+		return events, older, "", err
+	}
+	f.Limit = listAll
+	scanned := 0
+	err = u.store.View(r.Context(), func(tx promote.Tx) error {
+		for scanned < auditScanBudget {
+			batch, err := tx.AuditEvents(f)
+			if err != nil {
+				return err
+			}
+			for i := range batch {
+				if q.match(&batch[i]) {
+					if len(events) == auditPageSize {
+						older = events[auditPageSize-1].Seq
+						return nil
+					}
+					events = append(events, batch[i])
+				}
+				scanned++
+				f.BeforeSeq = batch[i].Seq
+			}
+			if len(batch) < f.Limit {
+				return nil
+			}
+		}
+		older = f.BeforeSeq
+		searched = fmt.Sprintf("This page searched %d events, back to #%d; older events may match too.", scanned, f.BeforeSeq)
+		return nil
+	})
+	return events, older, searched, err
+}
+
+// auditNewer reads the page of events just newer than q.After from the
+// chain, oldest first, and returns it newest first with the cursor of the
+// next newer page (0: none).
+func (u *UI) auditNewer(r *http.Request, q auditQuery) ([]promote.AuditEvent, int64, error) {
+	var events []promote.AuditEvent
+	var newer, last int64
+	scanned := 0
+	err := u.store.ScanAudit(r.Context(), q.After, func(rec promote.AuditRecord) error {
+		if scanned == auditScanBudget {
+			newer = last
+			return errStop
+		}
+		scanned++
+		e, err := rec.Event()
+		if err != nil {
+			return err
+		}
+		if q.match(&e) {
+			if len(events) == auditPageSize {
+				newer = events[auditPageSize-1].Seq
+				return errStop
+			}
+			events = append(events, e)
+		}
+		last = rec.Seq
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, 0, err
+	}
+	slices.Reverse(events)
+	return events, newer, nil
+}
+
+type webhooksView struct {
+	Configured bool
+	Deliveries []deliveryRow
+}
+
+type deliveryRow struct {
+	ID, EventID, EventType, Endpoint, Status, Error string
+	Attempt, Code                                   int
+	At                                              time.Time
+	Duration                                        time.Duration
+}
+
+// webhooksPage shows the webhook delivery log, newest first.
+func (u *UI) webhooksPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	v := webhooksView{Configured: u.opts.Deliveries != nil}
+	if v.Configured {
+		for _, d := range u.opts.Deliveries.List(maxDeliveries) {
+			v.Deliveries = append(v.Deliveries, deliveryRow{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Endpoint: d.Endpoint,
+				Status: d.Status, Error: d.Error, Attempt: d.Attempt, Code: d.Code, At: d.At, Duration: d.Duration})
+		}
+	}
+	u.render(w, r, s, http.StatusOK, "webhooks", "Webhook deliveries", "webhooks", v)
+	return nil
+}

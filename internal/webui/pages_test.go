@@ -1,0 +1,508 @@
+package webui
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/promote"
+)
+
+// cellText returns the text of the pipeline cell of model in env.
+func cellText(t *testing.T, p page, model, env string) string {
+	t.Helper()
+	for _, row := range p.all("pipeline-row") {
+		if attr(row, "data-model") != model {
+			continue
+		}
+		for _, td := range byTag(row, "td") {
+			if attr(td, "data-env") == env {
+				return text(td)
+			}
+		}
+	}
+	t.Fatalf("no pipeline cell for %s in %s", model, env)
+	return ""
+}
+
+func TestPipelinePage(t *testing.T) {
+	f := newFixture(t)
+	p := f.signIn("vera").get(Prefix + "/")
+	if p.status != http.StatusOK {
+		t.Fatalf("GET /ui/ = %d", p.status)
+	}
+	var heads []string
+	for _, th := range byTag(p.one(t, "pipeline-table"), "th") {
+		if attr(th, "scope") == "col" {
+			heads = append(heads, text(th))
+		}
+	}
+	if got := strings.Join(heads, ","); got != "Model,dev,staging,prod" {
+		t.Errorf("columns = %s, want the pipeline's order", got)
+	}
+	if n := len(p.all("pipeline-row")); n != 3 {
+		t.Errorf("%d rows, want 3 models", n)
+	}
+	tests := []struct{ model, env, want string }{
+		{"credit-risk", "prod", "1 2: awaiting approval"},
+		{"credit-risk", "staging", "2"},
+		{"fraud-detector", "prod", "1 rolled back from 2 hold on 2: rolled back to 1 by rollout"},
+		{"churn-predictor", "prod", "no live version hold on 1: promotion"},
+		{"churn-predictor", "dev", "1"},
+	}
+	for _, tt := range tests {
+		if got := cellText(t, p, tt.model, tt.env); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("cell %s/%s = %q, want it to start with %q", tt.model, tt.env, got, tt.want)
+		}
+	}
+	links := p.all("promotion-link")
+	if len(links) != 1 || attr(links[0], "href") != "/ui/promotions/"+f.demo.Awaiting {
+		t.Errorf("promotion links = %d, want the one awaiting approval", len(links))
+	}
+	if !strings.Contains(p.body, "<title>Pipeline · Promote</title>") || !strings.Contains(p.body, `href="#main">Skip to content</a>`) {
+		t.Error("the page lacks its title or skip link")
+	}
+}
+
+func TestPipelineShowsActiveRollout(t *testing.T) {
+	f := newFixture(t)
+	// credit-risk 2 approved and committed: its canary starts.
+	b := f.signIn("bob")
+	res := decide(t, b, f.demo.Awaiting, "approve", map[string][]string{"digest": {f.digestOf(f.demo.Awaiting)}})
+	if res.status != http.StatusSeeOther {
+		t.Fatalf("approve = %d", res.status)
+	}
+	deps, err := f.env.Service.Deployments(t.Context(), "credit-risk", "prod")
+	if err != nil || len(deps) != 1 {
+		t.Fatalf("deployments = %v, %v", deps, err)
+	}
+	if err := f.env.Service.Delivered(t.Context(), deps[0], strings.Repeat("c", 40)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.env.Service.StartRollout(t.Context(), f.demo.Awaiting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Step, r.Weight = 1, 0.5
+	if err := f.env.Service.RecordRollout(t.Context(), f.env.Principals["bob"], r, "step 2"); err != nil {
+		t.Fatal(err)
+	}
+	p := b.get(Prefix + "/")
+	if got := cellText(t, p, "credit-risk", "prod"); !strings.Contains(got, "2: rolling out canary 50% · step 2 · running") {
+		t.Errorf("prod cell = %q, want the rollout's weight and step", got)
+	}
+}
+
+func (f *fixture) digestOf(id string) string {
+	f.t.Helper()
+	p, err := f.env.Service.Promotion(f.t.Context(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p.Digest
+}
+
+func TestPromotionPage(t *testing.T) {
+	f := newFixture(t)
+	b := f.signIn("bob")
+	t.Run("awaiting approval", func(t *testing.T) {
+		p := b.get(Prefix + "/promotions/" + f.demo.Awaiting)
+		if attr(p.one(t, "state"), "data-state") != "awaiting_approval" {
+			t.Errorf("state = %q", attr(p.one(t, "state"), "data-state"))
+		}
+		rows := map[string]string{}
+		for _, r := range p.all("gate-row") {
+			rows[attr(r, "data-rule")] = text(r)
+		}
+		want := map[string]string{
+			"tests_passed":    "tests_passed — — true — pass tests_passed is true",
+			"artifact_signed": "artifact_signed — — true — pass",
+			"accuracy_delta":  "accuracy_delta 0.919 0.912 0.007 >= 0 pass",
+			"latency_p95_ms":  "latency_p95_ms 131 — 131 <= 180 pass",
+			"approvals":       "approvals — — 0 >= 1 fail",
+		}
+		for rule, prefix := range want {
+			if !strings.HasPrefix(rows[rule], prefix) {
+				t.Errorf("gate row %s = %q, want it to start with %q", rule, rows[rule], prefix)
+			}
+		}
+		if len(rows) != len(want) {
+			t.Errorf("gate rows = %v", rows)
+		}
+		if got := text(p.one(t, "verdict")); !strings.HasPrefix(got, "Verdict: blocked · 4 passed · 1 failed") {
+			t.Errorf("verdict = %q", got)
+		}
+		p.one(t, "approve-button")
+		p.one(t, "reject-button")
+		if got := text(p.one(t, "commit")); got != "This promotion has not moved the live alias." {
+			t.Errorf("commit = %q", got)
+		}
+		if len(p.all("rollout-chart")) != 0 {
+			t.Error("a chart for a promotion that never rolled out")
+		}
+		if !strings.Contains(p.body, "<title>Promotion "+f.demo.Awaiting+" · Promote</title>") {
+			t.Error("no page title")
+		}
+	})
+	t.Run("rolled back", func(t *testing.T) {
+		p := b.get(Prefix + "/promotions/" + f.demo.RolledBack)
+		if attr(p.one(t, "state"), "data-state") != "rolled_back" {
+			t.Errorf("state = %q", attr(p.one(t, "state"), "data-state"))
+		}
+		if got := text(p.one(t, "commit-hash")); len(got) != 40 {
+			t.Errorf("commit hash = %q", got)
+		}
+		if got := text(p.one(t, "rollback-commit")); !strings.HasPrefix(got, "Rolled back to 1 by rollout") || !strings.Contains(got, "commit ") {
+			t.Errorf("rollback = %q", got)
+		}
+		if rows := p.all("approval-row"); len(rows) != 1 || !strings.HasPrefix(text(rows[0]), "bob approver, ml-lead approved") {
+			t.Errorf("approvals = %d rows", len(rows))
+		}
+		var states []string
+		for _, r := range p.all("history-row") {
+			cells := byTag(r, "td")
+			if text(cells[3]) == promote.ActionPromotionState {
+				states = append(states, text(cells[4]))
+			}
+		}
+		if got := strings.Join(states, ","); got != "gated,awaiting approval,approved,committed,rolling out,rolled back" {
+			t.Errorf("state history = %s", got)
+		}
+		chart := p.one(t, "rollout-chart")
+		if got := text(p.one(t, "chart-outcome")); got != "rolled back" {
+			t.Errorf("outcome = %q", got)
+		}
+		svgs := byTag(chart, "svg")
+		if len(svgs) != 2 {
+			t.Fatalf("%d SVG panels, want 2", len(svgs))
+		}
+		for _, svg := range svgs {
+			if attr(svg, "role") != "img" || len(byTag(svg, "title")) != 1 || len(byTag(svg, "desc")) != 1 {
+				t.Errorf("panel %s lacks role, title or desc", attr(svg, "id"))
+			}
+			series := map[string]int{}
+			for _, g := range byTestID(svg, "series") {
+				for _, pl := range byTag(g, "polyline") {
+					series[attr(g, "data-series")] += len(strings.Fields(attr(pl, "points")))
+				}
+			}
+			// 16 readings at 10% and 9 at 50%: the step and rollback
+			// samples serve nothing and break the lines.
+			if series["canary"] != 25 || series["stable"] != 25 {
+				t.Errorf("panel %s: points %v, want 25 per series", attr(svg, "id"), series)
+			}
+			var labels []string
+			for _, m := range byTestID(svg, "marker") {
+				labels = append(labels, attr(m, "data-label"))
+			}
+			if got := strings.Join(labels, ","); got != "step 1: 10%,step 2: 50%,rolled back" {
+				t.Errorf("panel %s markers = %s", attr(svg, "id"), got)
+			}
+		}
+		data := p.one(t, "chart-data")
+		if rows := byTag(byTag(data, "tbody")[0], "tr"); len(rows) != 28 {
+			t.Errorf("sample table has %d rows, want 28", len(rows))
+		}
+	})
+	t.Run("not found", func(t *testing.T) {
+		p := b.get(Prefix + "/promotions/pr_0000")
+		if p.status != http.StatusNotFound || text(p.one(t, "error-heading")) != "Not found" || !strings.Contains(text(p.one(t, "error-message")), "pr_0000") {
+			t.Errorf("unknown promotion = %d:\n%s", p.status, p.body)
+		}
+	})
+}
+
+func TestVersionAndModelPages(t *testing.T) {
+	f := newFixture(t)
+	b := f.signIn("vera")
+	p := b.get(Prefix + "/models/fraud-detector/versions/2")
+	if p.status != http.StatusOK {
+		t.Fatalf("version page = %d", p.status)
+	}
+	metrics := map[string]string{}
+	for _, r := range p.all("metric-row") {
+		metrics[attr(r, "data-metric")] = text(byTag(r, "td")[0])
+	}
+	if metrics["accuracy"] != "0.958" || metrics["latency_p95_ms"] != "88" {
+		t.Errorf("metrics = %v", metrics)
+	}
+	if got := text(p.one(t, "signature")); got != "verified with trusted key release.pub" {
+		t.Errorf("signature = %q", got)
+	}
+	if got := text(p.one(t, "lineage")); !strings.Contains(got, "mlflow://runs/fraud-detector-2") {
+		t.Errorf("lineage = %q", got)
+	}
+	if got := text(p.one(t, "digest")); !strings.HasPrefix(got, "sha256:") || len(got) != 71 {
+		t.Errorf("digest = %q", got)
+	}
+	hist := map[string]string{}
+	for _, s := range p.all("env-history") {
+		hist[attr(s, "data-env")] = text(s)
+	}
+	if !strings.Contains(hist["prod"], "rolled back") || !strings.Contains(hist["prod"], "(rolled back to 1)") || !strings.Contains(hist["prod"], "On hold since") {
+		t.Errorf("prod history = %q", hist["prod"])
+	}
+	if !strings.Contains(hist["staging"], "live now") || !strings.Contains(hist["staging"], "succeeded") {
+		t.Errorf("staging history = %q", hist["staging"])
+	}
+
+	m := b.get(Prefix + "/models/credit-risk")
+	if rows := m.all("version-row"); len(rows) != 2 || !strings.HasPrefix(text(rows[0]), "2 ") || !strings.Contains(text(rows[1]), "prod") {
+		t.Errorf("versions table = %d rows", len(rows))
+	}
+	for _, path := range []string{"/models/nope", "/models/credit-risk/versions/9", "/models/nope/versions/1", "/nothing/here"} {
+		if res := b.get(Prefix + path); res.status != http.StatusNotFound || len(res.all("error-heading")) != 1 {
+			t.Errorf("GET %s = %d, want the 404 page", path, res.status)
+		}
+	}
+}
+
+func TestWebhooksPage(t *testing.T) {
+	f := newFixture(t)
+	p := f.signIn("vera").get(Prefix + "/webhooks")
+	rows := p.all("delivery-row")
+	if len(rows) != 3 {
+		t.Fatalf("%d delivery rows, want 3", len(rows))
+	}
+	var statuses []string
+	for _, r := range rows {
+		statuses = append(statuses, attr(r, "data-status"))
+	}
+	if got := strings.Join(statuses, ","); got != "failed,delivered,retrying" {
+		t.Errorf("statuses newest first = %s", got)
+	}
+	if !strings.Contains(text(rows[0]), "503") || !strings.Contains(text(rows[0]), "https://hooks.example.com/promote") {
+		t.Errorf("first row = %q", text(rows[0]))
+	}
+	off := newFixture(t, func(o *Options) { o.Deliveries = nil })
+	off.signIn("vera").get(Prefix+"/webhooks").one(t, "webhooks-off")
+}
+
+// seqs returns the sequence numbers of an audit page's rows.
+func seqs(t *testing.T, p page) []int64 {
+	t.Helper()
+	var out []int64
+	for _, r := range p.all("audit-row") {
+		n, err := strconv.ParseInt(attr(r, "data-seq"), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func TestAuditPage(t *testing.T) {
+	f := newFixture(t)
+	b := f.signIn("vera")
+	total := f.auditCount()
+	if total < 120 {
+		t.Fatalf("the demo has %d events; the test wants more than two pages", total)
+	}
+	first := b.get(Prefix + "/audit")
+	got := seqs(t, first)
+	if len(got) != 50 || got[0] != total || got[49] != total-49 {
+		t.Fatalf("first page = %d events from %v, want 50 from %d down", len(got), got[:1], total)
+	}
+	if len(first.all("newer")) != 0 {
+		t.Error("the newest page links to newer events")
+	}
+	if ok := first.one(t, "chain-ok"); attr(ok, "data-seq") != fmt.Sprint(total) {
+		t.Errorf("chain verified through %s, want %d", attr(ok, "data-seq"), total)
+	}
+	older := attr(first.all("older")[0], "href")
+	second := b.get(older)
+	got2 := seqs(t, second)
+	if len(got2) != 50 || got2[0] != total-50 {
+		t.Errorf("second page starts at %v, want %d", got2[:1], total-50)
+	}
+	back := b.get(attr(second.all("newer")[0], "href"))
+	if fmt.Sprint(seqs(t, back)) != fmt.Sprint(got) {
+		t.Errorf("newer from the second page = %v, want the first page", seqs(t, back)[:3])
+	}
+	// The last page has no older link.
+	last := b.get(Prefix + "/audit?before=21")
+	if s := seqs(t, last); len(s) != 20 || s[19] != 1 || len(last.all("older")) != 0 {
+		t.Errorf("last page = %v", s)
+	}
+
+	filters := []struct {
+		query string
+		check func(e promote.AuditEvent) bool
+	}{
+		{"action=promotion.approval", func(e promote.AuditEvent) bool { return e.Action == promote.ActionPromotionApproval }},
+		{"actor=carol", func(e promote.AuditEvent) bool { return e.Actor == "carol" }},
+		{"model=fraud-detector&environment=prod", func(e promote.AuditEvent) bool { return e.Model == "fraud-detector" && e.Environment == "prod" }},
+		{"promotion=" + f.demo.RolledBack, func(e promote.AuditEvent) bool { return e.PromotionID == f.demo.RolledBack }},
+		{"actor=rollout&model=fraud-detector", func(e promote.AuditEvent) bool { return e.Actor == "rollout" && e.Model == "fraud-detector" }},
+	}
+	all := map[int64]promote.AuditEvent{}
+	events, err := f.env.Service.AuditEvents(t.Context(), promote.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		all[e.Seq] = e
+	}
+	for _, fl := range filters {
+		want := 0
+		for _, e := range all {
+			if fl.check(e) {
+				want++
+			}
+		}
+		p := b.get(Prefix + "/audit?" + fl.query)
+		s := seqs(t, p)
+		if len(s) != min(want, 50) || want == 0 {
+			t.Errorf("audit?%s = %d rows, want %d", fl.query, len(s), min(want, 50))
+		}
+		for _, seq := range s {
+			if !fl.check(all[seq]) {
+				t.Errorf("audit?%s shows event %d (%s by %s)", fl.query, seq, all[seq].Action, all[seq].Actor)
+			}
+		}
+	}
+	if res := b.get(Prefix + "/audit?before=x"); res.status != http.StatusBadRequest {
+		t.Errorf("before=x = %d, want 400", res.status)
+	}
+}
+
+func TestAuditPagingWithActorFilter(t *testing.T) {
+	f := newFixture(t)
+	// 120 events by carol among 1,200 by others, more than the store
+	// returns at once: the actor filter pages through them by cursor.
+	err := f.env.Store.Update(t.Context(), func(tx promote.Tx) error {
+		for i := range 1320 {
+			actor := "ci"
+			if i%11 == 0 {
+				actor = "carol"
+			}
+			if _, err := tx.AppendAudit(promote.AuditEvent{Time: time.Date(2026, 12, 1, 0, 0, i, 0, time.UTC), Actor: actor, Action: promote.ActionHoldCleared, Model: "m"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.signIn("vera")
+	seen := 0
+	path := Prefix + "/audit?actor=carol&action=hold.cleared"
+	for path != "" {
+		p := b.get(path)
+		seen += len(seqs(t, p))
+		path = ""
+		if o := p.all("older"); len(o) > 0 {
+			path = attr(o[0], "href")
+		}
+	}
+	if seen != 120 {
+		t.Errorf("paged through %d of carol's hold.cleared events, want 120", seen)
+	}
+}
+
+func TestChainVerification(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	db := f.rawDB()
+	appendN := func(n int) {
+		t.Helper()
+		err := f.env.Store.Update(ctx, func(tx promote.Tx) error {
+			for i := range n {
+				if _, err := tx.AppendAudit(promote.AuditEvent{Time: time.Date(2026, 12, 1, 0, 0, i, 0, time.UTC), Actor: "alice", Action: promote.ActionHoldSet, Model: "m"}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tamper := func(seq int64) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, `UPDATE audit_events SET body = replace(body, '"alice"', '"mallory"') WHERE seq = $1`, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newChainVerifier(f.env.Store, time.Now)
+	total := f.auditCount()
+	if st := c.Status(ctx); !st.Verified || st.Broken != nil || st.Seq != total {
+		t.Fatalf("first status = %+v, want verified through %d", st, total)
+	}
+	// New events are verified incrementally.
+	appendN(5)
+	if st := c.Status(ctx); st.Broken != nil || st.Seq != total+5 {
+		t.Fatalf("after appending = %+v, want verified through %d", st, total+5)
+	}
+	// An event older than the last verified one is not read again until a
+	// full verification.
+	tamper(total + 2)
+	if st := c.Status(ctx); st.Broken != nil {
+		t.Errorf("incremental status saw an old event: %+v", st.Broken)
+	}
+	if err := c.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Status(ctx); st.Broken == nil || st.Broken.Seq != total+2 || st.Broken.Kind != audit.BreakModified {
+		t.Errorf("after a full verification = %+v, want broken at %d", st.Broken, total+2)
+	}
+
+	t.Run("a new event tampered", func(t *testing.T) {
+		g := newFixture(t)
+		c := newChainVerifier(g.env.Store, time.Now)
+		head := c.Status(ctx).Seq
+		err := g.env.Store.Update(ctx, func(tx promote.Tx) error {
+			for i := range 3 {
+				if _, err := tx.AppendAudit(promote.AuditEvent{Time: time.Date(2026, 12, 1, 0, 0, i, 0, time.UTC), Actor: "alice", Action: promote.ActionHoldSet}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.rawDB().ExecContext(ctx, `UPDATE audit_events SET body = replace(body, '"alice"', '"mallory"') WHERE seq = $1`, head+2); err != nil {
+			t.Fatal(err)
+		}
+		st := c.Status(ctx)
+		if st.Broken == nil || st.Broken.Seq != head+2 || st.Broken.Kind != audit.BreakModified {
+			t.Fatalf("status = %+v, want broken at %d", st.Broken, head+2)
+		}
+		// The audit page says so.
+		g.ui.chain = c
+		p := g.signIn("vera").get(Prefix + "/audit")
+		if brk := p.one(t, "chain-broken"); attr(brk, "data-seq") != fmt.Sprint(head+2) || !strings.Contains(text(brk), "modified") {
+			t.Errorf("audit page = %q", text(brk))
+		}
+	})
+	t.Run("the last verified event tampered", func(t *testing.T) {
+		g := newFixture(t)
+		c := newChainVerifier(g.env.Store, time.Now)
+		head := c.Status(ctx).Seq
+		if _, err := g.rawDB().ExecContext(ctx, `UPDATE audit_events SET body = replace(body, '"seq":', '"seq": ') WHERE seq = $1`, head); err != nil {
+			t.Fatal(err)
+		}
+		if st := c.Status(ctx); st.Broken == nil || st.Broken.Seq != head {
+			t.Errorf("status = %+v, want broken at %d", st.Broken, head)
+		}
+	})
+	t.Run("the end of the log removed", func(t *testing.T) {
+		g := newFixture(t)
+		c := newChainVerifier(g.env.Store, time.Now)
+		head := c.Status(ctx).Seq
+		if _, err := g.rawDB().ExecContext(ctx, `DELETE FROM audit_events WHERE seq >= $1`, head-1); err != nil {
+			t.Fatal(err)
+		}
+		if st := c.Status(ctx); st.Broken == nil || st.Broken.Kind != audit.BreakDeleted {
+			t.Errorf("status = %+v, want a deletion", st.Broken)
+		}
+	})
+}

@@ -1,0 +1,248 @@
+package webui
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// Cookie names. The session cookie holds only a random session ID: the
+// principal stays on the server and the token is never kept.
+const (
+	sessionCookie = "promote_session"
+	loginCookie   = "promote_login"
+)
+
+// loginTTL bounds how long a sign-in form stays usable.
+const loginTTL = time.Hour
+
+// session is a signed-in person: who they are and the token their forms
+// must carry.
+type session struct {
+	id      string
+	who     promote.Principal
+	csrf    string
+	expires time.Time
+}
+
+// sessionStore keeps sessions in memory: a restart signs everyone out.
+type sessionStore struct {
+	mu  sync.Mutex
+	m   map[string]*session
+	ttl time.Duration
+	now func() time.Time
+}
+
+func newSessionStore(ttl time.Duration, now func() time.Time) *sessionStore {
+	return &sessionStore{m: map[string]*session{}, ttl: ttl, now: now}
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (st *sessionStore) create(who promote.Principal) *session {
+	now := st.now()
+	s := &session{id: randomHex(32), who: who, csrf: randomHex(32), expires: now.Add(st.ttl)}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for id, old := range st.m {
+		if !now.Before(old.expires) {
+			delete(st.m, id)
+		}
+	}
+	st.m[s.id] = s
+	return s
+}
+
+func (st *sessionStore) get(id string) *session {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s, ok := st.m[id]
+	if !ok {
+		return nil
+	}
+	if !st.now().Before(s.expires) {
+		delete(st.m, id)
+		return nil
+	}
+	return s
+}
+
+func (st *sessionStore) delete(id string) {
+	st.mu.Lock()
+	delete(st.m, id)
+	st.mu.Unlock()
+}
+
+// session returns the request's session, or nil.
+func (u *UI) session(r *http.Request) *session {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || len(c.Value) != 64 {
+		return nil
+	}
+	return u.sessions.get(c.Value)
+}
+
+// secureCookies reports whether cookies set in answer to r are Secure.
+func (u *UI) secureCookies(r *http.Request) bool { return r.TLS != nil || u.opts.SecureCookies }
+
+func (u *UI) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true,
+		Secure: u.secureCookies(r), SameSite: http.SameSiteStrictMode})
+}
+
+// sameOrigin reports whether a POST may come from where it says: a
+// browser's Origin header, when present, must name this server's host, and
+// a browser's Sec-Fetch-Site must not say cross-site.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	o, err := url.Parse(origin)
+	return err == nil && o.Host != "" && strings.EqualFold(o.Host, r.Host) && (o.Scheme == "http" || o.Scheme == "https")
+}
+
+// tokenEqual compares two CSRF tokens in constant time.
+func tokenEqual(a, b string) bool {
+	return a != "" && len(a) == len(b) && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// safeNext returns next when it is a path of the UI, and the pipeline page
+// otherwise: the sign-in page never redirects off the server.
+func safeNext(next string) string {
+	home := Prefix + "/"
+	if next == "" || strings.ContainsAny(next, "\\\r\n\t") || strings.HasPrefix(next, "//") {
+		return home
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return home
+	}
+	if u.Path != Prefix && !strings.HasPrefix(u.Path, Prefix+"/") || strings.Contains(u.Path, "/../") || strings.HasSuffix(u.Path, "/..") {
+		return home
+	}
+	if strings.HasPrefix(u.Path, Prefix+"/login") || strings.HasPrefix(u.Path, Prefix+"/logout") {
+		return home
+	}
+	return u.RequestURI()
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// loginView is the data of the sign-in page.
+type loginView struct {
+	Next string
+	// CSRF is the sign-in form's token, also in the login cookie.
+	CSRF string
+}
+
+// loginPage shows the sign-in form with a fresh form token, set in a
+// cookie too (double submit: a cross-site page can post the form but
+// cannot read or set the cookie).
+func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
+	if s := u.session(r); s != nil {
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		return
+	}
+	u.showLogin(w, r, http.StatusOK, safeNext(r.URL.Query().Get("next")), "")
+}
+
+func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, code int, next, msg string) {
+	token := randomHex(32)
+	u.setCookie(w, r, loginCookie, token, Prefix+"/login", int(loginTTL/time.Second))
+	u.renderView(w, r, code, "login", view{Title: "Sign in", Error: msg, Page: loginView{Next: next, CSRF: token}})
+}
+
+// login checks the form token and the API token, then starts a session.
+func (u *UI) login(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		u.showLogin(w, r, formStatus(err), Prefix+"/", "The form could not be read.")
+		return
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	c, err := r.Cookie(loginCookie)
+	if !sameOrigin(r) || err != nil || !tokenEqual(c.Value, r.PostForm.Get("csrf")) {
+		u.showLogin(w, r, http.StatusForbidden, next, "The sign-in form expired or did not come from this server; try again.")
+		return
+	}
+	secret := strings.TrimSpace(r.PostForm.Get("token"))
+	who, err := u.svc.Authenticate(r.Context(), secret)
+	if err != nil {
+		code := status(err)
+		msg := "That token is not valid (unknown, revoked or mistyped)."
+		if code == http.StatusInternalServerError {
+			u.log.Error("webui: sign in", "error", err)
+			msg = "Signing in failed on the server; try again."
+		}
+		u.showLogin(w, r, code, next, msg)
+		return
+	}
+	s := u.sessions.create(who)
+	u.setCookie(w, r, sessionCookie, s.id, Prefix, int(u.opts.SessionTTL/time.Second))
+	u.setCookie(w, r, loginCookie, "", Prefix+"/login", -1)
+	u.log.Info("webui: signed in", "actor", who.Name, "role", string(who.Role))
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// actionFunc carries out a form of a signed-in person.
+type actionFunc func(w http.ResponseWriter, r *http.Request, s *session) error
+
+// action wraps a form's handler: it needs a session, a POST from this
+// server's own pages and the session's form token.
+func (u *UI) action(fn actionFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := u.session(r)
+		if s == nil {
+			u.fail(w, r, nil, promote.Errorf(promote.Unauthorized, "your session has ended; sign in again"))
+			return
+		}
+		if !sameOrigin(r) {
+			u.fail(w, r, s, promote.Errorf(promote.Forbidden, "the form was sent from another site; nothing was changed"))
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			u.fail(w, r, s, promote.Errorf(promote.Invalid, "the form could not be read: %v", err))
+			return
+		}
+		if !tokenEqual(s.csrf, r.PostForm.Get("csrf")) {
+			u.fail(w, r, s, promote.Errorf(promote.Forbidden, "the form's security token is missing or wrong; reload the page and try again. Nothing was changed"))
+			return
+		}
+		if err := fn(w, r, s); err != nil {
+			u.fail(w, r, s, err)
+		}
+	})
+}
+
+// formStatus is the status for a form that could not be parsed.
+func formStatus(err error) int {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+// logout ends the session.
+func (u *UI) logout(w http.ResponseWriter, r *http.Request, s *session) error {
+	u.sessions.delete(s.id)
+	u.setCookie(w, r, sessionCookie, "", Prefix, -1)
+	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
+	return nil
+}

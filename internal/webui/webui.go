@@ -1,0 +1,282 @@
+// Package webui is Promote's web UI: server-rendered pages (html/template,
+// assets embedded, no JavaScript) for the pipeline, promotions with their
+// gate results and rollout charts, versions, the audit trail and the
+// webhook delivery log, and forms to approve or reject a promotion. People
+// sign in with an API token; the UI keeps a server-side session and applies
+// the same role checks as the REST API, through the registry service.
+package webui
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/promote-ml/promote/internal/notify"
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/promote"
+)
+
+// Prefix is the path under which the UI is served.
+const Prefix = "/ui"
+
+// Defaults of Options.
+const (
+	DefaultSessionTTL     = 12 * time.Hour
+	DefaultMaxBodyBytes   = 64 << 10
+	DefaultVerifyInterval = time.Hour
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Deliveries lists webhook delivery attempts, newest first
+// (notify.MemoryLog).
+type Deliveries interface {
+	List(limit int) []notify.Delivery
+}
+
+// Options configure the UI.
+type Options struct {
+	Service *registry.Service
+	// Deliveries is the webhooks' delivery log; nil: the server sends no
+	// webhooks.
+	Deliveries Deliveries
+	Logger     *slog.Logger
+	// SecureCookies marks cookies Secure even on plain HTTP requests (for
+	// a server behind a proxy that terminates TLS). Requests that arrive
+	// over TLS always get Secure cookies.
+	SecureCookies bool
+	// SessionTTL is how long a session lasts; DefaultSessionTTL when 0.
+	SessionTTL time.Duration
+	// MaxBodyBytes limits a form's body; DefaultMaxBodyBytes when 0.
+	MaxBodyBytes int64
+	// VerifyInterval is how often Run verifies the whole audit chain again
+	// (between page views only the events appended since are verified);
+	// DefaultVerifyInterval when 0.
+	VerifyInterval time.Duration
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// UI is the web UI's handler and its state: sessions and the audit chain's
+// verification.
+type UI struct {
+	svc      *registry.Service
+	store    promote.Store
+	opts     Options
+	log      *slog.Logger
+	now      func() time.Time
+	pages    map[string]*template.Template
+	sessions *sessionStore
+	chain    *chainVerifier
+	handler  http.Handler
+}
+
+// pageFiles are the page templates, each executed with base.html.
+var pageFiles = []string{"pipeline", "promotion", "version", "model", "audit", "webhooks", "login", "error"}
+
+// New returns the UI over opts.Service.
+func New(opts Options) (*UI, error) {
+	if opts.Service == nil {
+		return nil, errors.New("webui: no registry service")
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = DefaultSessionTTL
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.VerifyInterval <= 0 {
+		opts.VerifyInterval = DefaultVerifyInterval
+	}
+	u := &UI{svc: opts.Service, store: opts.Service.Store(), opts: opts, log: opts.Logger, now: opts.Now, pages: map[string]*template.Template{}}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	if u.now == nil {
+		u.now = time.Now
+	}
+	for _, name := range pageFiles {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/base.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("webui: parse template %s: %w", name, err)
+		}
+		u.pages[name] = t
+	}
+	u.sessions = newSessionStore(opts.SessionTTL, u.now)
+	u.chain = newChainVerifier(u.store, u.now)
+	u.handler = u.routes()
+	return u, nil
+}
+
+// Handler returns the UI's handler, for requests under Prefix + "/".
+func (u *UI) Handler() http.Handler { return u.handler }
+
+// Run verifies the whole audit chain at once and then every
+// VerifyInterval, until ctx ends: page views verify only the events
+// appended since, so an edit to an event verified earlier is caught here.
+func (u *UI) Run(ctx context.Context) error {
+	t := time.NewTicker(u.opts.VerifyInterval)
+	defer t.Stop()
+	for {
+		if err := u.chain.Full(ctx); err != nil && ctx.Err() == nil {
+			u.log.Warn("webui: audit chain verification", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (u *UI) routes() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET "+Prefix+"/static/", http.StripPrefix(Prefix+"/static/", cacheStatic(http.FileServerFS(static))))
+	mux.HandleFunc("GET "+Prefix+"/login", u.loginPage)
+	mux.HandleFunc("POST "+Prefix+"/login", u.login)
+	mux.Handle("POST "+Prefix+"/logout", u.action(u.logout))
+	mux.Handle("GET "+Prefix+"/{$}", u.page(u.pipelinePage))
+	mux.Handle("GET "+Prefix+"/promotions/{id}", u.page(u.promotionPage))
+	mux.Handle("POST "+Prefix+"/promotions/{id}/approve", u.action(u.approve))
+	mux.Handle("POST "+Prefix+"/promotions/{id}/reject", u.action(u.reject))
+	mux.Handle("GET "+Prefix+"/models/{model}", u.page(u.modelPage))
+	mux.Handle("GET "+Prefix+"/models/{model}/versions/{version}", u.page(u.versionPage))
+	mux.Handle("GET "+Prefix+"/audit", u.page(u.auditPage))
+	mux.Handle("GET "+Prefix+"/webhooks", u.page(u.webhooksPage))
+	mux.Handle(Prefix+"/", u.page(func(w http.ResponseWriter, r *http.Request, s *session) error {
+		return promote.Errorf(promote.NotFound, "there is no page at %s", r.URL.Path)
+	}))
+	return u.secure(mux)
+}
+
+// secure sets the security headers of every answer and limits bodies.
+func (u *UI) secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, u.opts.MaxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func cacheStatic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// view is what every page template gets: the layout's data and the page's.
+type view struct {
+	Title string
+	// Nav names the navigation entry of the page.
+	Nav  string
+	User *promote.Principal
+	CSRF string
+	// Error is a message shown at the top of the page.
+	Error string
+	Page  any
+}
+
+// pageFunc renders a page for a signed-in viewer.
+type pageFunc func(w http.ResponseWriter, r *http.Request, s *session) error
+
+// page wraps a page: the request must carry a session whose principal may
+// view (otherwise the browser goes to the sign-in page), and an error is
+// rendered as an error page with its status.
+func (u *UI) page(fn pageFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := u.session(r)
+		if s == nil {
+			http.Redirect(w, r, Prefix+"/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		if !s.who.Role.Allows(promote.RoleViewer) {
+			u.fail(w, r, s, promote.Errorf(promote.Forbidden, "%s has the %s role; viewing needs %s", s.who.Name, s.who.Role, promote.RoleViewer))
+			return
+		}
+		if err := fn(w, r, s); err != nil {
+			u.fail(w, r, s, err)
+		}
+	})
+}
+
+// status maps an error's code to an HTTP status.
+func status(err error) int {
+	switch promote.ErrorCode(err) {
+	case promote.NotFound:
+		return http.StatusNotFound
+	case promote.Invalid:
+		return http.StatusBadRequest
+	case promote.Conflict, promote.Blocked:
+		return http.StatusConflict
+	case promote.Unauthorized:
+		return http.StatusUnauthorized
+	case promote.Forbidden:
+		return http.StatusForbidden
+	}
+	return http.StatusInternalServerError
+}
+
+// errorPage is the data of the error page.
+type errorPage struct {
+	Status  int
+	Heading string
+	Message string
+}
+
+// fail renders err as an error page. Domain errors say what is wrong;
+// anything else is logged and shown as an internal error.
+func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	code := status(err)
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		u.log.Error("webui: page failed", slog.String("path", r.URL.Path), slog.Any("error", err))
+		msg = "Something went wrong on the server; the error is in its log."
+	}
+	heading := http.StatusText(code)
+	if code == http.StatusNotFound {
+		heading = "Not found"
+	}
+	u.render(w, r, s, code, "error", heading, "", errorPage{Status: code, Heading: heading, Message: msg})
+}
+
+// render executes a page template into a buffer and writes it with status.
+func (u *UI) render(w http.ResponseWriter, r *http.Request, s *session, code int, name, title, nav string, data any) {
+	v := view{Title: title, Nav: nav, Page: data}
+	if s != nil {
+		who := s.who
+		v.User, v.CSRF = &who, s.csrf
+	}
+	u.renderView(w, r, code, name, v)
+}
+
+func (u *UI) renderView(w http.ResponseWriter, r *http.Request, code int, name string, v view) {
+	var buf bytes.Buffer
+	if err := u.pages[name].ExecuteTemplate(&buf, "base", v); err != nil {
+		u.log.Error("webui: render", slog.String("page", name), slog.String("path", r.URL.Path), slog.Any("error", err))
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
