@@ -32,12 +32,13 @@ type serverConfig struct {
 	LogLevel      string
 	GitOps        gitopsConfig
 	Rollout       rolloutConfig
-	Webhooks      string // the webhooks file
+	Lease         leaseConfig // the election of the replica that runs the controllers
+	Webhooks      string      // the webhooks file
 }
 
 func defaultServerConfig() serverConfig {
 	return serverConfig{Data: "promote-data", Pipeline: "promote.yaml", Addr: "127.0.0.1:8080", LogLevel: "info",
-		GitOps: defaultGitOpsConfig()}
+		GitOps: defaultGitOpsConfig(), Lease: defaultLeaseConfig()}
 }
 
 // env applies PROMOTE_* variables over the defaults.
@@ -55,6 +56,7 @@ func (c *serverConfig) env(getenv func(string) string) {
 	}
 	c.GitOps.env(getenv)
 	c.Rollout.env(getenv)
+	c.Lease.env(getenv)
 	if v := getenv("PROMOTE_WEBHOOKS"); v != "" {
 		c.Webhooks = v
 	}
@@ -91,6 +93,7 @@ func (c *serverConfig) validate() error {
 	}
 	errs = append(errs, c.GitOps.problems()...)
 	errs = append(errs, c.Rollout.problems()...)
+	errs = append(errs, c.Lease.problems()...)
 	return errors.Join(errs...)
 }
 

@@ -55,7 +55,12 @@ and $PROMOTE_GITOPS_PASSWORD, never from flags.
 
 With --agent-addr, the local agent watches the repository and routes /ENV/MODEL/... on
 that address to the local endpoint serving the artifact each overlay pins
-(--agent-endpoints): without Kubernetes, a commit is what changes what serves.`,
+(--agent-endpoints): without Kubernetes, a commit is what changes what serves.
+
+Several replicas may share one PostgreSQL database: every one serves the API and
+the UI, and the one holding the lease --lease-name runs the reconciler and the
+rollout controller; when it dies another takes over within --lease-ttl
+(docs/leader-election.md).`,
 		Example: `  promote serve --data ./promote-data --pipeline promote.yaml
   PROMOTE_DATABASE=postgres://promote@db/promote promote serve --addr :8080
   promote serve --gitops-remote ../gitops.git --agent-addr 127.0.0.1:8081 --agent-endpoints endpoints.yaml`,
@@ -72,6 +77,7 @@ that address to the local endpoint serving the artifact each overlay pins
 	fl.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error ($PROMOTE_LOG_LEVEL)")
 	cfg.GitOps.flags(fl)
 	cfg.Rollout.flags(fl)
+	cfg.Lease.flags(fl)
 	fl.StringVar(&cfg.Webhooks, "webhooks", cfg.Webhooks, "`FILE` of webhook endpoints notified of promotions, commits, rollout steps and rollbacks (docs/webhooks.md; $PROMOTE_WEBHOOKS)")
 	return cmd
 }
@@ -129,6 +135,9 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		if err != nil {
 			return usageError(err)
 		}
+		// A replica that lost its leadership must not push: its fence is
+		// checked right before each push.
+		wcfg.BeforePush = svc.CheckFence
 		w, err := gitops.New(wcfg)
 		if err != nil {
 			return usageError(err)
@@ -183,8 +192,20 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		}
 		ops = ctl
 	}
+	// Every replica serves the API; the one elected through the lease runs
+	// the reconciler and the rollout controller.
+	ctrl := &controllers{svc: svc, rec: rec, ctl: ctl, log: log}
+	if cfg.Database == "" {
+		if err := endStaleLease(ctx, store, cfg.Lease.Name); err != nil {
+			return fmt.Errorf("end the lease of a server that stopped on %s: %w", cfg.Data, err)
+		}
+	}
+	el, err := ctrl.elector(store, cfg.Lease)
+	if err != nil {
+		return usageError(err)
+	}
 	api := httpapi.NewServer(svc, httpapi.Options{
-		Logger: log, Registerer: reg, Gatherer: reg, Rollouts: ops, Deliveries: deliveries,
+		Logger: log, Registerer: reg, Gatherer: reg, Rollouts: ops, Deliveries: deliveries, Leader: leaderStatus(el),
 		Ready: func(ctx context.Context) error {
 			_, err := svc.Models(ctx)
 			return err
@@ -227,16 +248,13 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		return nil
 	})
 	g.Go(func() error { return ui.Run(gctx) })
-	if rec != nil {
-		g.Go(func() error { return rec.Run(gctx) })
-	}
+	g.Go(func() error { return ctrl.run(gctx, el) })
 	if notifier != nil {
 		fmt.Fprintf(s.err, "promote sends webhooks as %s says\n", cfg.Webhooks)
 		g.Go(func() error { return notifier.Run(gctx) })
 	}
 	if ctl != nil {
 		fmt.Fprintf(s.err, "promote rolls out %s progressively, judged every %s\n", strings.Join(slices.Sorted(maps.Keys(lp.plans)), ", "), cfg.Rollout.interval(lp.plans))
-		g.Go(func() error { return ctl.Run(gctx) })
 	}
 	servers := []*http.Server{srv}
 	if ag != nil {

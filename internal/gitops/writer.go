@@ -94,6 +94,12 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives one line per pushed commit and per lost race.
 	Logger *slog.Logger
+	// BeforePush, when set, is called with the change's context right
+	// before each push; an error stops the change and nothing is pushed.
+	// A replica that may have lost its leadership checks its fence here
+	// (registry.Service.CheckFence): a push is a side effect no
+	// transaction can fence, so the check comes as late as it can.
+	BeforePush func(ctx context.Context) error
 }
 
 // String describes the configuration without secrets, so that printing it
@@ -334,6 +340,9 @@ func (w *Writer) Promote(ctx context.Context, c Change) (Result, error) {
 		if w.beforePush != nil {
 			w.beforePush()
 		}
+		if err := w.mayPush(ctx, w.cfg.Branch); err != nil {
+			return Result{}, err
+		}
 		pushErr := w.push(ctx, plumbing.NewBranchReferenceName(w.cfg.Branch), false)
 		if pushErr == nil {
 			w.logPush(&c, commit, w.cfg.Branch, attempt)
@@ -390,6 +399,9 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 	} else {
 		if err := w.repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), commit)); err != nil {
 			return Result{}, fmt.Errorf("gitops: set %s: %w", branch, err)
+		}
+		if err := w.mayPush(ctx, branch); err != nil {
+			return Result{}, err
 		}
 		// Only Promote's own review branch is ever forced, never
 		// Config.Branch.
@@ -527,6 +539,17 @@ func (w *Writer) reviewSpecs() []config.RefSpec {
 // behind, and returns that head.
 func (w *Writer) sync(ctx context.Context) (plumbing.Hash, error) {
 	return w.clone.Sync(ctx, w.reviewSpecs()...)
+}
+
+// mayPush asks Config.BeforePush whether a push to branch may go ahead.
+func (w *Writer) mayPush(ctx context.Context, branch string) error {
+	if w.cfg.BeforePush == nil {
+		return nil
+	}
+	if err := w.cfg.BeforePush(ctx); err != nil {
+		return fmt.Errorf("not pushing %s: %w", branch, err)
+	}
+	return nil
 }
 
 // push pushes the local branch of the same name to the remote.

@@ -525,3 +525,26 @@ func TestNewRefusesAForeignDirectory(t *testing.T) {
 		t.Errorf("New in a non-empty, non-Git directory = %v, want invalid", err)
 	}
 }
+
+// A refusal from BeforePush (a deposed leader's fence) stops the change
+// before its push: the branch does not move, and the error carries the
+// refusal's code.
+func TestBeforePushRefusalPushesNothing(t *testing.T) {
+	bare := newRemote(t, nil)
+	deposed := promote.Errorf(promote.Conflict, "deposed: lease %q is held by replica-b at epoch 2", "controllers")
+	calls := 0
+	w := newWriter(t, bare, func(c *Config) {
+		c.BeforePush = func(context.Context) error { calls++; return deposed }
+	})
+	n := commitCount(t, bare, "main")
+	_, err := w.Promote(t.Context(), promotion("prod", "2", "pr-9"))
+	if !errors.Is(err, deposed) || promote.ErrorCode(err) != promote.Conflict {
+		t.Fatalf("Promote with BeforePush refusing = %v, want the refusal (Conflict)", err)
+	}
+	if calls != 1 {
+		t.Errorf("BeforePush called %d times, want 1", calls)
+	}
+	if got := commitCount(t, bare, "main"); got != n {
+		t.Errorf("main has %d commits after a refused push, want %d", got, n)
+	}
+}

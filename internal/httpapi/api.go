@@ -113,6 +113,26 @@ type TokenCreated struct {
 	Token  promote.Token `json:"token"`
 }
 
+// Leader is the body of GET /leader: which replica runs the controllers,
+// as the replica that answers last saw the lease.
+type Leader struct {
+	// Lease names the lease ("controllers").
+	Lease string `json:"lease"`
+	// Self is the answering replica's holder name.
+	Self string `json:"self"`
+	// Leader reports whether the answering replica runs the controllers.
+	Leader bool `json:"leader"`
+	// Holder, Epoch and ExpiresAt are the lease as last seen: the
+	// leader's name, its term and when the term ends without a renewal
+	// (empty when no replica held it at the last look).
+	Holder    string    `json:"holder,omitempty"`
+	Epoch     int64     `json:"epoch,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Error is the store's last failure to answer the replica's election,
+	// cleared by the next success.
+	Error string `json:"error,omitempty"`
+}
+
 // Health is the body of /healthz and /readyz.
 type Health struct {
 	Status string `json:"status"`

@@ -477,6 +477,14 @@ func (c *Client) Deliveries(ctx context.Context, limit int) ([]notify.Delivery, 
 	return out, err
 }
 
+// Leader reports which replica runs the controllers, as the server
+// answering saw it last.
+func (c *Client) Leader(ctx context.Context) (Leader, error) {
+	var out Leader
+	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/leader", out: &out, auth: true})
+	return out, err
+}
+
 // ---- holds
 
 // Holds lists holds matching f, newest first.

@@ -236,6 +236,16 @@ func schemas() map[string]*Schema {
 			}),
 		}),
 		"Health": object("", []string{"status"}, map[string]*Schema{"status": enum("", "ok", "ready")}),
+		"Leader": object("Which replica runs the controllers, as the replica that answers last saw the lease (docs/leader-election.md).",
+			[]string{"lease", "self", "leader"}, map[string]*Schema{
+				"lease":      str("The lease's name."),
+				"self":       str("The answering replica's holder name."),
+				"leader":     boolean("Whether the answering replica runs the controllers."),
+				"holder":     str("The leader's holder name; absent when no replica held the lease at the last look."),
+				"epoch":      integer("The leader's term: it grows by one at each change of leader."),
+				"expires_at": dateTime("When the term ends unless the leader renews it (the database's clock)."),
+				"error":      str("The store's last failure to answer this replica's election, cleared by the next success."),
+			}),
 		"Environment": object("An environment of the pipeline.", []string{"name", "policy", "strategy", "frozen"}, map[string]*Schema{
 			"name":          name(""),
 			"from":          str("The upstream environment a version must succeed in first; absent for the first."),
@@ -707,6 +717,9 @@ func document() *Document {
 			tag: "rollouts", params: []*Parameter{pRollout}, body: "ReasonRequest", status: 200, result: ref("Rollout"), errors: []int{404, 409}})
 	}
 
+	add("get", p+"/leader", spec{id: "getLeader", summary: "Which replica runs the controllers",
+		desc: "Every replica serves the API; one, elected through a lease in the database, runs the GitOps reconciler and the rollout controller. The answer is the answering replica's view of the lease: itself, whether it leads, and the leader's name and term.",
+		tag:  "meta", status: 200, result: ref("Leader"), errors: []int{404}})
 	add("get", p+"/webhooks/deliveries", spec{id: "listDeliveries", summary: "Webhook delivery attempts, newest first", desc: "Every attempt to deliver a webhook (docs/webhooks.md), with its status, HTTP code and error. Empty when the server sends no webhooks.",
 		tag: "audit", params: []*Parameter{qLimit}, status: 200, result: arrayOf(ref("Delivery"))})
 

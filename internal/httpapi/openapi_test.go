@@ -102,7 +102,7 @@ func TestDocumentedRoutesAnswer(t *testing.T) {
 // schemaTypes maps each component schema to the Go type whose JSON it
 // describes.
 var schemaTypes = map[string]any{
-	"Error": ErrorBody{}, "Health": Health{}, "Environment": Environment{}, "FreezeWindow": FreezeWindow{},
+	"Error": ErrorBody{}, "Health": Health{}, "Leader": Leader{}, "Environment": Environment{}, "FreezeWindow": FreezeWindow{},
 	"Model": promote.Model{}, "ModelDetail": ModelDetail{}, "Status": registry.Status{}, "Lineage": promote.Lineage{},
 	"Signature": promote.Signature{}, "Version": promote.Version{}, "Live": promote.Live{},
 	"Promotion": promote.Promotion{}, "PromotionView": registry.PromotionView{}, "Approval": promote.Approval{},

@@ -59,6 +59,8 @@ func (s *Server) addRoutes() {
 
 	s.handleAuth("GET "+Prefix+"/webhooks/deliveries", s.listDeliveries)
 
+	s.handleAuth("GET "+Prefix+"/leader", s.leader)
+
 	s.handleAuth("GET "+Prefix+"/holds", s.listHolds)
 	s.handleAuth("POST "+Prefix+"/holds", s.setHold)
 	s.handleAuth("POST "+Prefix+"/holds/{id}/clear", s.clearHold)
@@ -619,6 +621,17 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, _ promot
 		list = nonNil(s.opts.Deliveries.List(n))
 	}
 	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (s *Server) leader(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if s.opts.Leader == nil {
+		return promote.Errorf(promote.NotFound, "this server takes part in no leader election")
+	}
+	writeJSON(w, http.StatusOK, s.opts.Leader())
 	return nil
 }
 

@@ -60,6 +60,10 @@ type Options struct {
 	// Deliveries is the webhooks' delivery log; nil: the server sends no
 	// webhooks, and the listing is empty.
 	Deliveries Deliveries
+	// Leader reports where this replica stands in the election of the
+	// replica that runs the controllers (leader.Elector's Status), for
+	// GET /leader; nil answers it with a NotFound.
+	Leader func() Leader
 }
 
 // Deliveries lists webhook delivery attempts, newest first

@@ -52,7 +52,14 @@ func testFencedWrites(t *testing.T, open opener) {
 	}
 
 	// b takes the lease: a's writes are refused and change nothing.
+	if err := f.svc.CheckFence(asA); err != nil {
+		t.Errorf("CheckFence with a's current fence: %v", err)
+	}
 	b := take("replica-b", &a)
+	wantDeposed(t, "CheckFence with a's stale fence", f.svc.CheckFence(asA), b)
+	if err := f.svc.CheckFence(context.Background()); err != nil {
+		t.Errorf("CheckFence without a fence: %v", err)
+	}
 	before := events()
 	_, err := f.svc.CreateModel(asA, submitter, "churn", "after a was deposed")
 	wantDeposed(t, "CreateModel with a's stale fence", err, b)

@@ -194,8 +194,12 @@ func (c *Controller) Trigger() {
 }
 
 // Run ticks every Interval and on Trigger until ctx ends. Errors are
-// logged; the next tick tries again.
+// logged; the next tick tries again. Each Run starts from the stored
+// state alone: what an earlier Run kept in memory (a replica that led
+// before, lost its leadership and leads again) is dropped, and every
+// rollout resumes at its stored step with a fresh analysis.
 func (c *Controller) Run(ctx context.Context) error {
+	c.forgetAll(nil)
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -235,6 +239,18 @@ func (c *Controller) Tick(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("read active rollouts: %w", err))...)
 	}
+	// A rollout ended elsewhere (a person's operation served by another
+	// replica) leaves its state here behind, and this traffic layer at
+	// its last step: it gets the end's traffic, as a follower's does.
+	keep := map[string]bool{}
+	for _, r := range active {
+		keep[r.PromotionID] = true
+	}
+	for _, id := range c.forgetAll(keep) {
+		if r, err := c.cfg.Registry.Rollout(ctx, id); err == nil && !r.State.Active() {
+			c.apply(ctx, r)
+		}
+	}
 	for _, r := range active {
 		if err := c.step(ctx, r); err != nil {
 			errs = append(errs, fmt.Errorf("rollout of %s %s in %s: %w", r.Model, r.Version, r.Environment, err))
@@ -272,11 +288,7 @@ func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
 	}
 	switch plan.Strategy {
 	case policy.StrategyShadow:
-		share := 1.0
-		if plan.Shadow != nil && plan.Shadow.Percent > 0 {
-			share = float64(plan.Shadow.Percent) / 100
-		}
-		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, share); err != nil {
+		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, shadowShare(plan)); err != nil {
 			return c.cannotJudge(ctx, r, fmt.Sprintf("mirroring traffic failed: %v", err))
 		}
 	default:
@@ -291,6 +303,14 @@ func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
 	}
 	c.sample(ctx, r, nil, "", eventStep)
 	return nil
+}
+
+// shadowShare is the share of requests a shadow rollout mirrors.
+func shadowShare(plan *policy.Rollout) float64 {
+	if plan.Shadow != nil && plan.Shadow.Percent > 0 {
+		return float64(plan.Shadow.Percent) / 100
+	}
+	return 1
 }
 
 func stepWords(r promote.Rollout) string {
@@ -336,6 +356,23 @@ func (c *Controller) forget(id string) *run {
 	return ru
 }
 
+// forgetAll forgets every rollout's in-memory state but those in keep,
+// and returns the IDs of those it forgot.
+func (c *Controller) forgetAll(keep map[string]bool) []string {
+	c.mu.Lock()
+	var drop []string
+	for id := range c.runs {
+		if !keep[id] {
+			drop = append(drop, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, id := range drop {
+		c.forget(id)
+	}
+	return drop
+}
+
 // analysisConfig maps a policy's analysis section onto the analysis. The
 // policy's alpha is the false-rollback rate of the whole analysis: with
 // SLO guards it is split evenly between the comparison with stable
@@ -368,6 +405,9 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		return err
 	}
 	if r.State == promote.RolloutPaused {
+		// Paused here or by another replica: the analysis starts afresh
+		// when it resumes.
+		c.forget(r.PromotionID)
 		return nil
 	}
 	if r.Strategy != policy.StrategyShadow && r.Step >= len(plan.Steps) {

@@ -801,3 +801,106 @@ func TestNewRejectsNegativeSampleEvery(t *testing.T) {
 		t.Errorf("New with SampleEvery -1s = %v, want Invalid naming the sample interval", err)
 	}
 }
+
+// splitterTraffic is the traffic layer of another replica: a splitter of
+// its own, in front of the same model servers.
+type splitterTraffic struct{ sp *traffic.Splitter }
+
+func (s splitterTraffic) SetWeight(_ context.Context, _, _ string, weight float64) error {
+	return s.sp.SetWeight(weight)
+}
+
+func (s splitterTraffic) SetShadow(context.Context, string, string, float64) error { return nil }
+
+func (s splitterTraffic) Ready(context.Context, string, string, string) bool { return true }
+
+// A replica that does not run the controller follows the weights the
+// leader stores, and the end of the rollout; a pause made through it
+// stops the leader, whose analysis starts afresh at the resumption.
+func TestFollowerAppliesStoredWeights(t *testing.T) {
+	w := newWorld(t)
+	follower, sp := newFollower(t, w)
+	r := w.pumpUntil(t, w.ctl, 100, func(r promote.Rollout) bool { return r.Step == 1 })
+	seen := follower.follow(t.Context(), nil)
+	if got := sp.Weights(); r.Step != 1 || got != 0.5 {
+		t.Fatalf("the follower's splitter at the leader's step %d = %g, want 0.5 at step 2", r.Step+1, got)
+	}
+	if _, err := follower.Pause(t.Context(), lena, r.PromotionID, "through another replica"); err != nil {
+		t.Fatalf("Pause through the follower: %v", err)
+	}
+	if r := w.pump(t, w.ctl, 5); r.State != promote.RolloutPaused || r.Step != 1 {
+		t.Fatalf("the leader after a pause through the follower: %s at step %d, want paused at step 2", r.State, r.Step+1)
+	}
+	w.ctl.mu.Lock()
+	kept := len(w.ctl.runs)
+	w.ctl.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("the leader keeps %d runs of a paused rollout, want none", kept)
+	}
+	if _, err := follower.Resume(t.Context(), lena, r.PromotionID); err != nil {
+		t.Fatalf("Resume through the follower: %v", err)
+	}
+	seen = follower.follow(t.Context(), seen)
+	if r := w.drive(t); r.State != promote.RolloutSucceeded {
+		t.Fatalf("rollout = %s (%s), want succeeded", r.State, r.Reason)
+	}
+	if follower.follow(t.Context(), seen); sp.Weights() != 1 {
+		t.Errorf("the follower's splitter after the rollout succeeded = %g, want 1", sp.Weights())
+	}
+}
+
+// newFollower returns a controller of another replica, on the same
+// registry, with a splitter of its own.
+func newFollower(t *testing.T, w *world) (*Controller, *traffic.Splitter) {
+	t.Helper()
+	sp, err := traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	if err := sp.SetStable(traffic.Backend{Version: "1", URL: w.v2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.SetCanary(&traffic.Backend{Version: "2", URL: w.v2}, 0); err != nil {
+		t.Fatal(err)
+	}
+	cfg := w.ctl.cfg
+	cfg.Traffic = splitterTraffic{sp}
+	follower, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return follower, sp
+}
+
+// A rollout aborted or promoted through another replica gives the
+// leader's traffic layer the end's traffic at the leader's next tick.
+func TestEndThroughAnotherReplicaReachesTheLeader(t *testing.T) {
+	for _, verb := range []string{"abort", "promote"} {
+		t.Run(verb, func(t *testing.T) {
+			w := newWorld(t)
+			follower, _ := newFollower(t, w)
+			r := w.pump(t, w.ctl, 1)
+			if w.splitter.Weights() != 0.1 {
+				t.Fatalf("the leader's splitter after the first tick = %g, want 0.1", w.splitter.Weights())
+			}
+			want := 0.0
+			var err error
+			if verb == "abort" {
+				_, err = follower.Abort(t.Context(), lena, r.PromotionID, "through another replica")
+			} else {
+				want = 1
+				_, err = follower.PromoteNow(t.Context(), lena, r.PromotionID, "through another replica")
+			}
+			if err != nil {
+				t.Fatalf("%s through the follower: %v", verb, err)
+			}
+			if err := w.ctl.Tick(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := w.splitter.Weights(); got != want {
+				t.Errorf("the leader's splitter after a %s through another replica = %g, want %g", verb, got, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/promote-ml/promote/internal/gitops"
+	"github.com/promote-ml/promote/internal/httpapi"
+	"github.com/promote-ml/promote/internal/leader"
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/rollout"
+	"github.com/promote-ml/promote/promote"
+)
+
+// leaseConfig is how the replicas of promote serve elect the one that runs
+// the controllers (docs/leader-election.md).
+type leaseConfig struct {
+	Name  string        // the lease's name
+	TTL   time.Duration // how long the lease lasts without renewal
+	Renew time.Duration // how often the leader renews it (0: TTL/3)
+}
+
+func defaultLeaseConfig() leaseConfig {
+	return leaseConfig{Name: leader.DefaultName, TTL: leader.DefaultTTL}
+}
+
+// env applies PROMOTE_LEASE_* variables.
+func (c *leaseConfig) env(getenv func(string) string) {
+	if v := getenv("PROMOTE_LEASE_NAME"); v != "" {
+		c.Name = v
+	}
+	for name, dst := range map[string]*time.Duration{"PROMOTE_LEASE_TTL": &c.TTL, "PROMOTE_LEASE_RENEW": &c.Renew} {
+		if v := getenv(name); v != "" {
+			if d, err := time.ParseDuration(v); err == nil {
+				*dst = d
+			} else {
+				*dst = -1 // validate names it
+			}
+		}
+	}
+}
+
+func (c *leaseConfig) flags(fl *pflag.FlagSet) {
+	fl.StringVar(&c.Name, "lease-name", c.Name, "`NAME` of the lease that elects the replica running the controllers; replicas sharing a database and a GitOps repository must agree on it ($PROMOTE_LEASE_NAME)")
+	fl.DurationVar(&c.TTL, "lease-ttl", c.TTL, "how long the leader's lease lasts without renewal: the longest the other replicas wait for a dead leader ($PROMOTE_LEASE_TTL)")
+	fl.DurationVar(&c.Renew, "lease-renew", c.Renew, "how often the leader renews its lease, and a follower tries to take it (default: a third of --lease-ttl; $PROMOTE_LEASE_RENEW)")
+}
+
+// problems lists what is wrong, in the terms of the flags.
+func (c *leaseConfig) problems() []error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("--lease-name is empty"))
+	}
+	switch {
+	case c.TTL <= 0:
+		errs = append(errs, errors.New("--lease-ttl: want a positive duration such as 15s"))
+	case c.Renew < 0 || c.Renew >= c.TTL-c.TTL/5:
+		errs = append(errs, fmt.Errorf("--lease-renew %s: want a positive duration under four fifths of --lease-ttl %s", c.Renew, c.TTL))
+	}
+	return errs
+}
+
+// liveCuePoll is how often the leader looks in the audit log for changes
+// of live versions made through other replicas.
+const liveCuePoll = time.Second
+
+// controllers are what the elected replica runs: the GitOps reconciler and
+// the rollout controller, either of which may be nil. The other replicas
+// follow: their traffic layer applies the rollouts' stored weights.
+type controllers struct {
+	svc *registry.Service
+	rec *gitops.Reconciler
+	ctl *rollout.Controller
+	log *slog.Logger
+
+	// follow runs ctl.Follow while the replica does not lead.
+	mu       sync.Mutex
+	parent   context.Context
+	stop     context.CancelFunc
+	followed chan struct{}
+}
+
+// elector returns the elector through which the replica competes to run
+// c; run runs it.
+func (c *controllers) elector(store promote.Store, cfg leaseConfig) (*leader.Elector, error) {
+	return leader.New(leader.Config{Store: store, Name: cfg.Name, TTL: cfg.TTL, RenewEvery: cfg.Renew, Logger: c.log,
+		OnElected: c.lead, OnDeposed: c.deposed})
+}
+
+// run follows the leader, and competes through el to lead, until ctx
+// ends; it returns once the controllers and the following have stopped.
+func (c *controllers) run(ctx context.Context, el *leader.Elector) error {
+	c.mu.Lock()
+	c.parent = ctx
+	c.mu.Unlock()
+	c.log.Info("replica: follower: competing for the lease", slog.String("self", el.Holder()))
+	c.follow()
+	defer c.halt()
+	return el.Run(ctx)
+}
+
+// lead runs the controllers for one term: until ctx ends (the term ended)
+// or they stop. Every registry call they make uses ctx, which carries the
+// term's fence.
+func (c *controllers) lead(ctx context.Context, fence promote.Fence) {
+	c.halt()
+	c.log.Info("replica: leader: running the controllers", slog.String("lease", fence.Name), slog.Int64("epoch", fence.Epoch))
+	g, gctx := errgroup.WithContext(ctx)
+	if c.rec != nil {
+		g.Go(func() error { return c.rec.Run(gctx) })
+		g.Go(func() error { return watchLiveChanges(gctx, c.svc, liveCuePoll, c.rec.Trigger) })
+	}
+	if c.ctl != nil {
+		g.Go(func() error { return c.ctl.Run(gctx) })
+	}
+	g.Go(func() error { <-gctx.Done(); return nil })
+	if err := g.Wait(); err != nil {
+		c.log.Error("replica: the controllers stopped", slog.Any("error", err))
+	}
+}
+
+// deposed is called after each term: the replica follows again.
+func (c *controllers) deposed() {
+	c.log.Info("replica: follower: another replica runs the controllers")
+	c.follow()
+}
+
+// follow starts following the leader's rollouts, unless serve is stopping.
+func (c *controllers) follow() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctl == nil || c.stop != nil || c.parent.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(c.parent)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.ctl.Follow(ctx)
+	}()
+	c.stop, c.followed = cancel, done
+}
+
+// halt stops following and waits until it has stopped.
+func (c *controllers) halt() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stop == nil {
+		return
+	}
+	c.stop()
+	<-c.followed
+	c.stop, c.followed = nil, nil
+}
+
+// endStaleLease ends the term of whoever holds the lease name, so that
+// this server takes it at once. Only for SQLite, whose data-directory lock
+// proves that no other server runs on the store: the holder is a server
+// that died (killed, say) without releasing it, and waiting for the lease
+// to expire would only delay the controllers.
+func endStaleLease(ctx context.Context, store promote.Store, name string) error {
+	return store.Update(ctx, func(tx promote.Tx) error {
+		l, err := tx.Lease(name)
+		switch {
+		case promote.ErrorCode(err) == promote.NotFound:
+			return nil
+		case err != nil:
+			return err
+		}
+		now := time.Now()
+		if !l.HeldAt(now) {
+			return nil
+		}
+		return tx.ReleaseLease(l.Name, l.Holder, l.Epoch, now)
+	})
+}
+
+// leaderStatus is the elector's status as the API reports it.
+func leaderStatus(el *leader.Elector) func() httpapi.Leader {
+	return func() httpapi.Leader {
+		s := el.Status()
+		return httpapi.Leader{Lease: s.Lease, Self: s.Self, Leader: s.Leader, Holder: s.Holder, Epoch: s.Epoch,
+			ExpiresAt: s.ExpiresAt, Error: s.Error}
+	}
+}
+
+// auditPage is how many audit events watchLiveChanges reads per look.
+const auditPage = 100
+
+// watchLiveChanges cues the reconciler (cue) with each change of a live
+// version that the audit log records, looking every period until ctx
+// ends. The registry cues the reconciler of the replica whose API made the
+// change; this is how the leader hears of changes made through the others.
+// One indexed query per look, whatever the size of the registry. When more
+// events came since the last look than a page holds, or at the first look
+// (a change may have come between the reconciler's first pass and it), it
+// cues a full pass.
+func watchLiveChanges(ctx context.Context, svc *registry.Service, period time.Duration, cue func(model, env string)) error {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	last := int64(-1)
+	for {
+		events, err := svc.AuditEvents(ctx, promote.AuditFilter{Limit: auditPage})
+		switch {
+		case err != nil:
+		case last < 0 || len(events) == auditPage && events[len(events)-1].Seq > last+1:
+			cue("", "")
+		default:
+			for _, e := range events {
+				if e.Seq > last && (e.Action == promote.ActionLiveChanged || e.Action == promote.ActionRolledBack) {
+					cue(e.Model, e.Environment)
+				}
+			}
+		}
+		if err == nil {
+			last = max(last, 0)
+			if len(events) > 0 {
+				last = max(last, events[0].Seq)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package rollout
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/promote"
+)
+
+// Follow makes this process's traffic layer divide traffic as the stored
+// rollouts say, every Interval until ctx ends, without judging or changing
+// any rollout. It is what a replica does while another one runs the
+// controller: each replica's traffic layer (the local agent's splitters) is
+// its own, and only the leader's is moved by Run, so the others follow the
+// weights the leader stores at every step. When a rollout ends, the
+// candidate gets all the traffic (it succeeded) or none (it was rolled
+// back), until the commit that follows routes the environment anew.
+//
+// It returns nil when ctx ends; failures are logged at debug level and
+// tried again at the next look.
+func (c *Controller) Follow(ctx context.Context) error {
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	seen := map[string]promote.Rollout{} // the active rollouts at the last look
+	for {
+		seen = c.follow(ctx, seen)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-c.kick:
+		}
+	}
+}
+
+// follow applies the stored state of each active rollout, and the end of
+// each one seen active last time and active no more. It returns the active
+// rollouts, or seen when they could not be read.
+func (c *Controller) follow(ctx context.Context, seen map[string]promote.Rollout) map[string]promote.Rollout {
+	active, err := c.cfg.Registry.ActiveRollouts(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Debug("rollout: following: read active rollouts", slog.Any("error", err))
+		}
+		return seen
+	}
+	now := make(map[string]promote.Rollout, len(active))
+	for _, r := range active {
+		now[r.PromotionID] = r
+		c.apply(ctx, r)
+	}
+	for id, was := range seen {
+		if _, ok := now[id]; ok {
+			continue
+		}
+		r, err := c.cfg.Registry.Rollout(ctx, id)
+		if err != nil {
+			now[id] = was // look again next time
+			continue
+		}
+		c.apply(ctx, r)
+	}
+	return now
+}
+
+// apply gives a rollout's candidate the traffic its stored state says:
+// its weight (and mirror) while active, all of it once it succeeded, none
+// once it was rolled back.
+func (c *Controller) apply(ctx context.Context, r promote.Rollout) {
+	if !c.cfg.Traffic.Ready(ctx, r.Model, r.Environment, r.Version) {
+		return
+	}
+	weight, shadow := r.Weight, 0.0
+	switch r.State {
+	case promote.RolloutSucceeded:
+		weight = 1
+	case promote.RolloutRolledBack:
+		weight = 0
+	case promote.RolloutRunning:
+		if plan := c.cfg.Plans[r.Environment]; r.Strategy == policy.StrategyShadow && plan != nil {
+			shadow = shadowShare(plan)
+		}
+	}
+	var err error
+	if r.Strategy == policy.StrategyShadow {
+		err = c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, shadow)
+	}
+	if err == nil {
+		err = c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, weight)
+	}
+	if err != nil && ctx.Err() == nil {
+		c.log.Debug("rollout: following: set the traffic", append(c.attrs(r), slog.Any("error", err))...)
+	}
+}
