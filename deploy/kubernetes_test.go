@@ -257,15 +257,15 @@ func cliReads(t *testing.T, name string) bool {
 func checkServer(t *testing.T, objs []object) container {
 	t.Helper()
 	dep := one(t, objs, "Deployment", "promote")
-	if r := dep.Spec.Replicas; r == nil || *r != 1 {
+	if r := dep.Spec.Replicas; r == nil || *r != 3 {
 		got := "unset (Kubernetes defaults to 1, and an autoscaler may change it)"
 		if r != nil {
 			got = strconv.Itoa(*r)
 		}
-		t.Errorf("Deployment replicas = %s, want 1 (no leader election yet: one server runs the controllers)", got)
+		t.Errorf("Deployment replicas = %s, want 3 (one elected leader, two that take over)", got)
 	}
-	if dep.Spec.Strategy.Type != "Recreate" {
-		t.Errorf("Deployment strategy = %q, want Recreate (a rolling update would run two servers at once)", dep.Spec.Strategy.Type)
+	if dep.Spec.Strategy.Type != "RollingUpdate" {
+		t.Errorf("Deployment strategy = %q, want RollingUpdate (the lease keeps old and new pods from both leading)", dep.Spec.Strategy.Type)
 	}
 	for k, v := range dep.Spec.Selector.MatchLabels {
 		if dep.Spec.Template.Metadata.Labels[k] != v {
