@@ -116,7 +116,14 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (promote.Prin
 	if !strings.HasPrefix(secret, TokenPrefix) {
 		return promote.Principal{}, promote.Errorf(promote.Unauthorized, "missing or malformed token")
 	}
-	hash := HashToken(secret)
+	return s.AuthenticateHash(ctx, HashToken(secret))
+}
+
+// AuthenticateHash is Authenticate for a token known by the hash of its
+// secret (HashToken): the web UI's sessions keep the hash, never the
+// secret, and check it again at every request, so that revoking a token
+// ends the sessions opened with it.
+func (s *Service) AuthenticateHash(ctx context.Context, hash string) (promote.Principal, error) {
 	now := time.Now()
 	if who, ok := s.tokens.get(hash, now); ok {
 		return who, nil

@@ -294,3 +294,39 @@ func TestDecisionsRefused(t *testing.T) {
 		}
 	})
 }
+
+func TestRevokedTokenEndsSessions(t *testing.T) {
+	f := newFixture(t)
+	b := f.signIn("vera")
+	if p := b.get(Prefix + "/"); p.status != http.StatusOK {
+		t.Fatalf("pipeline before the revocation = %d, want 200", p.status)
+	}
+	ctx := t.Context()
+	root := f.env.Principals["root"]
+	tokens, err := f.env.Service.Tokens(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := false
+	for _, tok := range tokens {
+		if tok.Name == "vera" {
+			if err := f.env.Service.RevokeToken(ctx, root, tok.ID); err != nil {
+				t.Fatal(err)
+			}
+			revoked = true
+		}
+	}
+	if !revoked {
+		t.Fatal("no token named vera")
+	}
+	p := b.get(Prefix + "/")
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), Prefix+"/login") {
+		t.Fatalf("pipeline after the revocation = %d to %q, want a redirect to sign in", p.status, p.header.Get("Location"))
+	}
+	// Signing in again with the revoked token is refused too.
+	login := b.get(Prefix + "/login")
+	res := b.post(Prefix+"/login", url.Values{"csrf": {login.csrf(t)}, "token": {f.env.Tokens["vera"]}})
+	if res.status != http.StatusUnauthorized {
+		t.Errorf("sign in with the revoked token = %d, want 401", res.status)
+	}
+}

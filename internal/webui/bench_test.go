@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/notify"
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/webui/webuitest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -188,7 +189,7 @@ func seedBench(ctx context.Context) (benchData, error) {
 	if d.ui, err = New(Options{Service: d.env.Service, Deliveries: log}); err != nil {
 		return d, err
 	}
-	s := d.ui.sessions.create(d.env.Principals["bob"])
+	s := d.ui.sessions.create(registry.HashToken(d.env.Tokens["bob"]), d.env.Principals["bob"])
 	d.cookie = &http.Cookie{Name: sessionCookie, Value: s.id}
 	// The first verification of the chain reads it all; later views read
 	// only what was appended (BenchmarkChainFull measures the first).

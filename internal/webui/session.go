@@ -7,10 +7,12 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -27,10 +29,13 @@ const loginTTL = time.Hour
 // session is a signed-in person: who they are and the token their forms
 // must carry.
 type session struct {
-	id      string
-	who     promote.Principal
-	csrf    string
-	expires time.Time
+	id string
+	// tokenHash is the hash of the token it signed in with (never the
+	// secret), checked again at every request.
+	tokenHash string
+	who       promote.Principal
+	csrf      string
+	expires   time.Time
 }
 
 // sessionStore keeps sessions in memory: a restart signs everyone out.
@@ -52,9 +57,9 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func (st *sessionStore) create(who promote.Principal) *session {
+func (st *sessionStore) create(tokenHash string, who promote.Principal) *session {
 	now := st.now()
-	s := &session{id: randomHex(32), who: who, csrf: randomHex(32), expires: now.Add(st.ttl)}
+	s := &session{id: randomHex(32), tokenHash: tokenHash, who: who, csrf: randomHex(32), expires: now.Add(st.ttl)}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for id, old := range st.m {
@@ -80,19 +85,53 @@ func (st *sessionStore) get(id string) *session {
 	return s
 }
 
+// update replaces a session's principal, keeping its ID and form token.
+func (st *sessionStore) update(id string, who promote.Principal) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s, ok := st.m[id]; ok {
+		c := *s
+		c.who = who
+		st.m[id] = &c
+	}
+}
+
 func (st *sessionStore) delete(id string) {
 	st.mu.Lock()
 	delete(st.m, id)
 	st.mu.Unlock()
 }
 
-// session returns the request's session, or nil.
+// session returns the request's session, or nil. The session's token is
+// checked again (the registry caches the answer for a few seconds): a
+// session whose token was revoked ends, and a changed role or group of the
+// token's principal applies at once.
 func (u *UI) session(r *http.Request) *session {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || len(c.Value) != 64 {
 		return nil
 	}
-	return u.sessions.get(c.Value)
+	s := u.sessions.get(c.Value)
+	if s == nil {
+		return nil
+	}
+	who, err := u.svc.AuthenticateHash(r.Context(), s.tokenHash)
+	switch {
+	case promote.ErrorCode(err) == promote.Unauthorized:
+		u.sessions.delete(s.id)
+		u.log.Info("webui: session ended: its token is no longer valid", "actor", s.who.Name)
+		return nil
+	case err != nil:
+		// The store did not answer: no page can be served anyway; fail
+		// closed rather than trust the session's old principal.
+		u.log.Error("webui: checking a session's token", "error", err)
+		return nil
+	}
+	if who.Name != s.who.Name || who.Role != s.who.Role || !slices.Equal(who.Groups, s.who.Groups) {
+		u.sessions.update(s.id, who)
+		s = u.sessions.get(s.id)
+	}
+	return s
 }
 
 // secureCookies reports whether cookies set in answer to r are Secure.
@@ -193,7 +232,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.showLogin(w, r, code, next, msg)
 		return
 	}
-	s := u.sessions.create(who)
+	s := u.sessions.create(registry.HashToken(secret), who)
 	u.setCookie(w, r, sessionCookie, s.id, Prefix, int(u.opts.SessionTTL/time.Second))
 	u.setCookie(w, r, loginCookie, "", Prefix+"/login", -1)
 	u.log.Info("webui: signed in", "actor", who.Name, "role", string(who.Role))
