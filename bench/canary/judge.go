@@ -43,7 +43,7 @@ func Judges() []JudgeSpec {
 		},
 		{
 			Name:  "Promote 10 s",
-			About: "analysis.Config{Alpha: 0.01} observed every 10 s, the rollout controller's DefaultInterval",
+			About: "analysis.Config{Alpha: 0.01} observed every 10 s, as with a policy's analysis interval of 10s (the rollout controller's DefaultInterval is 1 s, as the Promote judge observes)",
 			New:   func() Judge { return newSequential(analysis.Config{Alpha: 0.01}, 10) },
 		},
 		{
