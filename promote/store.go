@@ -165,6 +165,7 @@ type AuditFilter struct {
 	Environment string
 	PromotionID string
 	Action      string
+	Actor       string
 	BeforeSeq   int64
 	Limit       int
 }

@@ -40,6 +40,7 @@ func newAuditCmd(s *streams) *cobra.Command {
 	fl.StringVar(&filter.Environment, "env", "", "only this environment")
 	fl.StringVar(&filter.PromotionID, "promotion", "", "only this promotion")
 	fl.StringVar(&filter.Action, "action", "", "only this action (e.g. promotion.state)")
+	fl.StringVar(&filter.Actor, "actor", "", "only events by this actor (a token's name, or gitops, rollout)")
 	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only events before this sequence number (paging)")
 	fl.IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
 

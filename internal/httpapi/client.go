@@ -527,6 +527,7 @@ func (c *Client) AuditEvents(ctx context.Context, f promote.AuditFilter) ([]prom
 	setIf(q, "environment", f.Environment)
 	setIf(q, "promotion", f.PromotionID)
 	setIf(q, "action", f.Action)
+	setIf(q, "actor", f.Actor)
 	if f.BeforeSeq > 0 {
 		q.Set("before", strconv.FormatInt(f.BeforeSeq, 10))
 	}

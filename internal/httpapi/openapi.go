@@ -726,6 +726,7 @@ func document() *Document {
 	add("get", p+"/audit", spec{id: "listAudit", summary: "Audit events, newest first", tag: "audit", params: []*Parameter{
 		qName("model", "Only this model."), qName("environment", "Only this environment."), qName("promotion", "Only this promotion."),
 		queryParam("action", "Only this action (promotion.approval, live.changed, …).", &Schema{Type: "string"}),
+		queryParam("actor", "Only events by this actor (a token's name, or gitops, rollout, …).", &Schema{Type: "string"}),
 		queryParam("before", "Only events with a smaller sequence number: the page before.", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)}), qLimit,
 	}, status: 200, result: arrayOf(ref("AuditEvent"))})
 	add("get", p+"/audit/verify", spec{id: "verifyAudit", summary: "Verify the audit chain", desc: "Recomputes every hash in order. A broken chain is a 200 with ok false and the first broken link.", tag: "audit", status: 200, result: ref("VerifyResult")})

@@ -145,6 +145,18 @@ func TestDevToProd(t *testing.T) {
 	if len(events) != 2 || events[0].Actor != "dave" || events[1].Actor != "bob" {
 		t.Errorf("approval events = %+v, want dave's then bob's (newest first)", events)
 	}
+	byDave, err := alice.AuditEvents(ctx, promote.AuditFilter{PromotionID: p.ID, Actor: "dave"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(byDave) == 0 {
+		t.Error("AuditEvents(actor dave) found none of dave's events")
+	}
+	for _, e := range byDave {
+		if e.Actor != "dave" {
+			t.Errorf("AuditEvents(actor dave) returned an event by %q: %+v", e.Actor, e)
+		}
+	}
 	res, err := alice.VerifyAudit(ctx)
 	if err != nil {
 		t.Fatal(err)

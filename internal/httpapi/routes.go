@@ -674,20 +674,23 @@ func (s *Server) clearHold(w http.ResponseWriter, r *http.Request, who promote.P
 // ---- audit
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	q := newQuery(r, "model", "environment", "promotion", "action", "before", "limit")
+	q := newQuery(r, "model", "environment", "promotion", "action", "actor", "before", "limit")
 	f := promote.AuditFilter{
 		Model:       q.name("model", "model name"),
 		Environment: q.name("environment", "environment"),
 		PromotionID: q.name("promotion", "promotion id"),
 		Action:      q.str("action"),
+		Actor:       q.str("actor"),
 		BeforeSeq:   q.int64("before"),
 		Limit:       q.limit(),
 	}
 	if q.err != nil {
 		return q.err
 	}
-	if len(f.Action) > promote.MaxNameLen {
-		return invalid("query parameter action is %d characters long; at most %d", len(f.Action), promote.MaxNameLen)
+	for _, p := range []struct{ name, v string }{{"action", f.Action}, {"actor", f.Actor}} {
+		if len(p.v) > promote.MaxNameLen {
+			return invalid("query parameter %s is %d characters long; at most %d", p.name, len(p.v), promote.MaxNameLen)
+		}
 	}
 	list, err := s.svc.AuditEvents(r.Context(), f)
 	return writeList(w, list, err)

@@ -120,3 +120,16 @@ func TestAuditTamper(t *testing.T) {
 		return open(t, dsn), db
 	})
 }
+
+func TestAuditActorBackfill(t *testing.T) {
+	storetest.PostgresServer(t)
+	storetest.RunActorBackfill(t, "migrations/0007_audit_actor.sql", func(t *testing.T) (promote.Store, *sql.DB) {
+		dsn := storetest.PostgresDSN(t)
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return open(t, dsn), db
+	})
+}

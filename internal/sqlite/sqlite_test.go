@@ -180,3 +180,10 @@ func TestAuditTamper(t *testing.T) {
 		return open(t, dir), raw(t, dir)
 	})
 }
+
+func TestAuditActorBackfill(t *testing.T) {
+	storetest.RunActorBackfill(t, "migrations/0007_audit_actor.sql", func(t *testing.T) (promote.Store, *sql.DB) {
+		dir := t.TempDir()
+		return open(t, dir), raw(t, dir)
+	})
+}

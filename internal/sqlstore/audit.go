@@ -33,9 +33,9 @@ func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 		return e, promote.Errorf(promote.Invalid, "%s: %v", what, err)
 	}
 	r := promote.AuditRecord{Seq: e.Seq, PrevHash: prev, Hash: promote.ChainHash(prev, body), Body: body}
-	if _, err := t.exec(what, `INSERT INTO audit_events (seq, prev_hash, hash, body, model, environment, promotion_id, action)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Seq, r.PrevHash, r.Hash, r.Body, e.Model, e.Environment, e.PromotionID, e.Action); err != nil {
+	if _, err := t.exec(what, `INSERT INTO audit_events (seq, prev_hash, hash, body, model, environment, promotion_id, action, actor)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Seq, r.PrevHash, r.Hash, r.Body, e.Model, e.Environment, e.PromotionID, e.Action, e.Actor); err != nil {
 		return e, err
 	}
 	if _, err := t.exec(what, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", r.Seq, r.Hash); err != nil {
@@ -59,6 +59,7 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 	w.eq("environment", f.Environment)
 	w.eq("promotion_id", f.PromotionID)
 	w.eq("action", f.Action)
+	w.eq("actor", f.Actor)
 	if f.BeforeSeq > 0 {
 		w.add("seq < ?", f.BeforeSeq)
 	}

@@ -226,7 +226,11 @@ func testAuditEvents(t *testing.T, s promote.Store) {
 	}
 	update(t, s, func(tx promote.Tx) error {
 		for i, e := range evs {
-			if _, err := tx.AppendAudit(promote.AuditEvent{Time: at(i), Actor: "x", Action: e.action, Model: e.model,
+			actor := "x"
+			if e.promotion == "p5" {
+				actor = "lena"
+			}
+			if _, err := tx.AppendAudit(promote.AuditEvent{Time: at(i), Actor: actor, Action: e.action, Model: e.model,
 				Environment: e.env, PromotionID: e.promotion}); err != nil {
 				return err
 			}
@@ -258,6 +262,9 @@ func testAuditEvents(t *testing.T, s promote.Store) {
 			match(func(e ev) bool { return e.model == "fraud" && e.env == "staging" })},
 		{"every filter", promote.AuditFilter{Model: "fraud", Environment: "prod", PromotionID: "p5", Action: promote.ActionPromotionState},
 			[]int64{29}},
+		{"actor", promote.AuditFilter{Actor: "lena"}, match(func(e ev) bool { return e.promotion == "p5" })},
+		{"actor and action", promote.AuditFilter{Actor: "lena", Action: promote.ActionPromotionApproval}, []int64{28}},
+		{"another actor's promotion", promote.AuditFilter{Actor: "x", PromotionID: "p5"}, []int64{}},
 		{"before", promote.AuditFilter{BeforeSeq: 4}, []int64{3, 2, 1}},
 		{"before with a filter", promote.AuditFilter{PromotionID: "p1", BeforeSeq: 7}, []int64{4, 2}},
 		{"limit", promote.AuditFilter{Limit: 2}, []int64{30, 29}},

@@ -1,0 +1,6 @@
+-- The audit chain's actor as an indexed copy, like model, environment,
+-- promotion_id and action, so that listings filter by who acted. Existing
+-- events take it from their body (the bytes the hash covers).
+ALTER TABLE audit_events ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+UPDATE audit_events SET actor = COALESCE(convert_from(body, 'UTF8')::jsonb ->> 'actor', '');
+CREATE INDEX audit_events_actor ON audit_events (actor, seq);
