@@ -254,7 +254,7 @@ func TestServeGitOpsRepairsAfterKill(t *testing.T) {
 		c := startChild(t, "serve", "--addr", addr, "--data", data, "--pipeline", pipelineFile, "--artifact-root", art,
 			"--gitops-remote", bare, "--gitops-interval", "1h")
 		server := "http://" + addr
-		waitFor(t, 20*time.Second, "the server to be ready", func() (bool, string) {
+		waitFor(t, 60*time.Second, "the server to be ready", func() (bool, string) {
 			resp, err := http.Get(server + "/readyz")
 			if err != nil {
 				return false, err.Error() + "\n" + c.stderr.String()
@@ -273,7 +273,7 @@ func TestServeGitOpsRepairsAfterKill(t *testing.T) {
 	if out := must(0, ci, "request", "credit-risk", "1", "--to", "dev"); !strings.Contains(out, "approved") {
 		t.Fatalf("request: %s", out)
 	}
-	waitFor(t, 20*time.Second, "the first server to fail its push", func() (bool, string) {
+	waitFor(t, 60*time.Second, "the first server to fail its push", func() (bool, string) {
 		return strings.Contains(first.stderr.String(), "gitops: reconcile"), first.stderr.String()
 	})
 	first.kill(t)
@@ -287,7 +287,7 @@ func TestServeGitOpsRepairsAfterKill(t *testing.T) {
 	start := gittest.Run(t, bare, "rev-parse", "main")
 	second, server := serve()
 	_, must = clientOf(t, server)
-	waitFor(t, 20*time.Second, "the restarted server to commit", func() (bool, string) {
+	waitFor(t, 60*time.Second, "the restarted server to commit", func() (bool, string) {
 		out := must(0, ci, "promotions", "list", "--model", "credit-risk", "-o", "json")
 		return strings.Contains(out, `"state": "succeeded"`), out + second.stderr.String()
 	})
@@ -302,7 +302,7 @@ func TestServeGitOpsRepairsAfterKill(t *testing.T) {
 	_, must = clientOf(t, server)
 	must(0, ci, "versions", "register", "credit-risk", "2", "--artifact", p2, "--metrics", metrics)
 	must(0, ci, "request", "credit-risk", "2", "--to", "dev")
-	waitFor(t, 20*time.Second, "the commit of version 2", func() (bool, string) {
+	waitFor(t, 60*time.Second, "the commit of version 2", func() (bool, string) {
 		got := gittest.Run(t, bare, "log", "-1", "--format=%s", "main")
 		return got == "promote credit-risk 2 to dev", got
 	})
