@@ -136,6 +136,27 @@ type Tx interface {
 	TokenByHash(hash string) (Token, error)
 	Tokens() ([]Token, error)
 	RevokeToken(id string, at time.Time) error
+
+	// WebhookCursor returns the webhook cursor of an endpoint; NotFound
+	// when it has none.
+	WebhookCursor(endpoint string) (WebhookCursor, error)
+	// StartWebhookCursor creates c when its endpoint has no cursor, and
+	// returns the cursor that stands: c, or the stored one unchanged. Of
+	// concurrent calls, the first to commit wins.
+	StartWebhookCursor(c WebhookCursor) (WebhookCursor, error)
+	// AdvanceWebhookCursor moves the endpoint's cursor forward to c.Seq,
+	// creating it when there is none. It never moves a cursor back: a Seq
+	// at or below the stored one changes nothing. It returns the cursor
+	// that stands.
+	AdvanceWebhookCursor(c WebhookCursor) (WebhookCursor, error)
+	// RecordWebhookDelivery appends d to the delivery log, assigning its
+	// Seq, and forgets the entries older than the newest keep (at least
+	// one; WebhookDeliveriesKept is the usual bound), so that the log
+	// stays bounded.
+	RecordWebhookDelivery(d WebhookDelivery, keep int) (WebhookDelivery, error)
+	// WebhookDeliveries lists the delivery log, newest first, at most
+	// limit entries (0: DefaultLimit).
+	WebhookDeliveries(limit int) ([]WebhookDelivery, error)
 }
 
 // PromotionFilter selects promotions. Zero fields match everything.

@@ -14,6 +14,7 @@ import (
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/leader"
+	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/promote"
@@ -72,14 +73,16 @@ func (c *leaseConfig) problems() []error {
 // of live versions made through other replicas.
 const liveCuePoll = time.Second
 
-// controllers are what the elected replica runs: the GitOps reconciler and
-// the rollout controller, either of which may be nil. The other replicas
+// controllers are what the elected replica runs: the GitOps reconciler,
+// the rollout controller and the webhook dispatcher, any of which may be
+// nil. The other replicas
 // follow: their traffic layer applies the rollouts' stored weights.
 type controllers struct {
-	svc *registry.Service
-	rec *gitops.Reconciler
-	ctl *rollout.Controller
-	log *slog.Logger
+	svc  *registry.Service
+	rec  *gitops.Reconciler
+	ctl  *rollout.Controller
+	disp *notify.Dispatcher
+	log  *slog.Logger
 
 	// follow runs ctl.Follow while the replica does not lead.
 	mu       sync.Mutex
@@ -120,6 +123,9 @@ func (c *controllers) lead(ctx context.Context, fence promote.Fence) {
 	}
 	if c.ctl != nil {
 		g.Go(func() error { return c.ctl.Run(gctx) })
+	}
+	if c.disp != nil {
+		g.Go(func() error { return c.disp.Run(gctx) })
 	}
 	g.Go(func() error { <-gctx.Done(); return nil })
 	if err := g.Wait(); err != nil {

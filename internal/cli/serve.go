@@ -58,9 +58,9 @@ that address to the local endpoint serving the artifact each overlay pins
 (--agent-endpoints): without Kubernetes, a commit is what changes what serves.
 
 Several replicas may share one PostgreSQL database: every one serves the API and
-the UI, and the one holding the lease --lease-name runs the reconciler and the
-rollout controller; when it dies another takes over within --lease-ttl
-(docs/leader-election.md).`,
+the UI, and the one holding the lease --lease-name runs the reconciler, the
+rollout controller and the webhooks; when it dies another takes over within
+--lease-ttl (docs/leader-election.md).`,
 		Example: `  promote serve --data ./promote-data --pipeline promote.yaml
   PROMOTE_DATABASE=postgres://promote@db/promote promote serve --addr :8080
   promote serve --gitops-remote ../gitops.git --agent-addr 127.0.0.1:8081 --agent-endpoints endpoints.yaml`,
@@ -109,25 +109,36 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		}
 		defer unlock()
 	}
-	var notifier *notify.Notifier
+	// Webhooks are sent from the audit log by the leader's dispatcher
+	// (docs/webhooks.md); a write through this replica wakes it at once
+	// when this replica leads.
+	var disp *notify.Dispatcher
 	var deliveries httpapi.Deliveries
+	var endpoints []notify.Endpoint
 	if cfg.Webhooks != "" {
-		endpoints, err := loadWebhooks(cfg.Webhooks, getenv)
-		if err != nil {
+		var err error
+		if endpoints, err = loadWebhooks(cfg.Webhooks, getenv); err != nil {
 			return usageError(err)
 		}
-		memLog := notify.NewMemoryLog(1000)
-		deliveries = memLog
-		if notifier, err = notify.New(notify.Config{Endpoints: endpoints, Log: memLog, Logger: log}); err != nil {
-			return usageError(err)
-		}
-		hooks.audited = notifyAudited(ctx, notifier)
+		hooks.audited = func(promote.AuditEvent) { disp.Wake() }
 	}
 	svc, store, lp, err := openService(ctx, cfg, log, hooks)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if cfg.Webhooks != "" {
+		if disp, err = notify.NewDispatcher(notify.DispatcherConfig{Config: notify.Config{Endpoints: endpoints, Logger: log}, Store: store}); err != nil {
+			return usageError(err)
+		}
+		// Endpoints new to the store start at the head of the audit log,
+		// before this replica serves a request: they receive what happens
+		// from now on, not the history.
+		if err := disp.Start(ctx); err != nil {
+			return err
+		}
+		deliveries = notify.NewStoreLog(ctx, store, log)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.GitOps.enabled() {
@@ -193,8 +204,8 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		ops = ctl
 	}
 	// Every replica serves the API; the one elected through the lease runs
-	// the reconciler and the rollout controller.
-	ctrl := &controllers{svc: svc, rec: rec, ctl: ctl, log: log}
+	// the reconciler, the rollout controller and the webhook dispatcher.
+	ctrl := &controllers{svc: svc, rec: rec, ctl: ctl, disp: disp, log: log}
 	if cfg.Database == "" {
 		if err := endStaleLease(ctx, store, cfg.Lease.Name); err != nil {
 			return fmt.Errorf("end the lease of a server that stopped on %s: %w", cfg.Data, err)
@@ -249,9 +260,8 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	})
 	g.Go(func() error { return ui.Run(gctx) })
 	g.Go(func() error { return ctrl.run(gctx, el) })
-	if notifier != nil {
-		fmt.Fprintf(s.err, "promote sends webhooks as %s says\n", cfg.Webhooks)
-		g.Go(func() error { return notifier.Run(gctx) })
+	if disp != nil {
+		fmt.Fprintf(s.err, "promote sends webhooks as %s says, from the replica that leads\n", cfg.Webhooks)
 	}
 	if ctl != nil {
 		fmt.Fprintf(s.err, "promote rolls out %s progressively, judged every %s\n", strings.Join(slices.Sorted(maps.Keys(lp.plans)), ", "), cfg.Rollout.interval(lp.plans))

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/strictyaml"
-	"github.com/promote-ml/promote/promote"
 )
 
 // webhookKeys are the keys of a webhooks file entry.
@@ -97,50 +94,4 @@ func loadWebhooks(file string, getenv func(string) string) ([]notify.Endpoint, e
 		return nil, err
 	}
 	return out, nil
-}
-
-// webhookEvent maps an audit event onto the notification it makes, if
-// any: the moments people want to hear about.
-func webhookEvent(e promote.AuditEvent) (notify.Event, bool) {
-	var typ string
-	switch {
-	case e.Action == promote.ActionPromotionRequested:
-		typ = notify.TypePromotionRequested
-	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateBlocked):
-		typ = notify.TypeGateFailed
-	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateAwaitingApproval):
-		typ = notify.TypePromotionAwaitingApproval
-	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateApproved):
-		typ = notify.TypePromotionApproved
-	case e.Action == promote.ActionPromotionApproval && e.Decision == "rejected":
-		typ = notify.TypePromotionRejected
-	case e.Action == promote.ActionCommitted:
-		typ = notify.TypeGitOpsCommitted
-	case e.Action == promote.ActionRolloutStep && e.Decision != "rolled_back":
-		typ = notify.TypeRolloutStep
-	case e.Action == promote.ActionRolledBack:
-		typ = notify.TypeRolloutRolledBack
-	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateSucceeded):
-		typ = notify.TypePromotionSucceeded
-	default:
-		return notify.Event{}, false
-	}
-	summary := e.Decision
-	var reasons []string
-	if json.Unmarshal(e.Reasons, &reasons) == nil && len(reasons) > 0 {
-		summary += ": " + strings.Join(reasons, "; ")
-	}
-	return notify.Event{ID: fmt.Sprintf("ev_%d_%s", e.Seq, e.Hash[:min(12, len(e.Hash))]), Type: typ, Time: e.Time,
-		Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Actor: e.Actor,
-		Summary: summary, Data: e.Reasons}, true
-}
-
-// notifyAudited returns the registry's Audited hook that sends n the
-// notifications of the audit events.
-func notifyAudited(ctx context.Context, n *notify.Notifier) func(promote.AuditEvent) {
-	return func(e promote.AuditEvent) {
-		if ev, ok := webhookEvent(e); ok {
-			n.Notify(ctx, ev)
-		}
-	}
 }

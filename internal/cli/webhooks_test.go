@@ -1,12 +1,21 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/promote-ml/promote/promote"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/promote-ml/promote/internal/httpapi"
+	"github.com/promote-ml/promote/internal/notify"
 )
 
 func TestLoadWebhooks(t *testing.T) {
@@ -53,28 +62,78 @@ func TestLoadWebhooks(t *testing.T) {
 	}
 }
 
-func TestWebhookEvent(t *testing.T) {
-	for _, tt := range []struct {
-		action, decision, want string
-	}{
-		{promote.ActionPromotionRequested, "requested", "promotion.requested"},
-		{promote.ActionPromotionState, "blocked", "gate.failed"},
-		{promote.ActionPromotionState, "awaiting_approval", "promotion.awaiting_approval"},
-		{promote.ActionPromotionApproval, "rejected", "promotion.rejected"},
-		{promote.ActionCommitted, "committed", "gitops.committed"},
-		{promote.ActionRolloutStep, "step 2: weight 50%", "rollout.step"},
-		{promote.ActionRolledBack, "rolled_back", "rollout.rolled_back"},
-		{promote.ActionPromotionState, "succeeded", "promotion.succeeded"},
-		{promote.ActionTokenCreated, "admin", ""},
-		{promote.ActionPromotionState, "gated", ""},
-	} {
-		ev, ok := webhookEvent(promote.AuditEvent{Seq: 7, Hash: "abcdef0123456789", Action: tt.action, Decision: tt.decision,
-			Reasons: []byte(`["why"]`)})
-		if got := ev.Type; ok != (tt.want != "") || got != tt.want {
-			t.Errorf("webhookEvent(%s %s) = %q, %v; want %q", tt.action, tt.decision, got, ok, tt.want)
-		}
-		if ok && (ev.ID != "ev_7_abcdef012345" || !strings.HasSuffix(ev.Summary, ": why")) {
-			t.Errorf("webhookEvent(%s) = id %q summary %q", tt.action, ev.ID, ev.Summary)
-		}
+// TestServeWebhooksDurable runs promote serve with webhooks, stops it and
+// starts it again on the same data: the delivery log kept in the store
+// still shows the attempts from before, and the server carries on from its
+// cursor, sending each event once.
+func TestServeWebhooksDurable(t *testing.T) {
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	pipelineFile := filepath.Join(examples, "pipeline", "promote.yaml")
+	data := filepath.Join(dir, "data")
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), []string{"token", "create", "--name", "ci", "--role", "submitter", "--quiet", "--data", data,
+		"--pipeline", pipelineFile}, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("token create: exit %d: %s", code, errOut.String())
+	}
+	ci := strings.TrimSpace(out.String())
+	hooks := newHookReceiver(t)
+	args := []string{"--data", data, "--pipeline", pipelineFile, "--artifact-root", examples, "--webhooks", hooks.config(t)}
+
+	server, _, stop := startStoppable(t, args...)
+	_, must := clientOf(t, server)
+	must(0, ci, "models", "create", "credit-risk")
+	must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", filepath.Join(examples, "model.bin"),
+		"--signature", filepath.Join(examples, "model.bin.sig"), "--metrics", filepath.Join(examples, "candidate.json"))
+	must(0, ci, "request", "credit-risk", "1", "--to", "dev")
+	delivered := func(server string, want int) []notify.Delivery {
+		t.Helper()
+		var ds []notify.Delivery
+		waitFor(t, 20*time.Second, "the deliveries", func() (bool, string) {
+			var err error
+			ds, err = httpapi.NewClient(server, ci, nil).Deliveries(t.Context(), 1000)
+			n := 0
+			for _, d := range ds {
+				if d.Status == notify.StatusDelivered && d.Endpoint == "test" && d.Code == http.StatusOK {
+					n++
+				}
+			}
+			return err == nil && n >= want && len(hooks.types()) >= want, fmt.Sprintf("%d delivered, %d received: %v (%v)", n, len(hooks.types()), hooks.types(), err)
+		})
+		return ds
+	}
+	// requested, approved (by the gates), succeeded
+	before := delivered(server, 3)
+	first := hooks.types()
+	if !slices.Contains(first, notify.TypePromotionRequested) || !slices.Contains(first, notify.TypePromotionSucceeded) {
+		t.Errorf("received %v, want the request and the success", first)
+	}
+	stop()
+
+	server, _, _ = startStoppable(t, args...)
+	_, must = clientOf(t, server)
+	// The attempts from before the restart are in the log, as they were.
+	ds, err := httpapi.NewClient(server, ci, nil).Deliveries(t.Context(), 1000)
+	if err != nil {
+		t.Fatalf("deliveries after the restart: %v", err)
+	}
+	if diff := cmp.Diff(before, ds); diff != "" {
+		t.Errorf("the delivery log after the restart (-before +after):\n%s", diff)
+	}
+	must(0, ci, "request", "credit-risk", "1", "--to", "staging")
+	after := delivered(server, 2*len(first))
+	if len(after) < len(before)+2 || !cmp.Equal(before, after[len(after)-len(before):]) {
+		t.Errorf("the log after more deliveries = %+v, want the earlier attempts kept below the new ones %+v", after, before)
+	}
+	// Nothing was sent twice: the cursor carried over the restart.
+	if n := hooks.rejected.Load(); n != 0 {
+		t.Errorf("the receiver rejected %d requests (replays or bad signatures)", n)
+	}
+	if got := hooks.types(); !cmp.Equal(got, append(first, first...)) {
+		t.Errorf("received %v, want the events of each promotion once: %v", got, first)
 	}
 }

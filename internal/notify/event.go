@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/promote-ml/promote/promote"
 )
 
 // The event types a webhook can carry. They are part of the wire format:
@@ -158,4 +160,51 @@ func Body(ev Event, format string) ([]byte, error) {
 		return b, nil
 	}
 	return nil, fmt.Errorf("encode event %s: unknown format %q", ev.ID, format)
+}
+
+// FromAudit maps an audit event onto the notification it makes, if any:
+// the moments people want to hear about. The event's ID, "ev_" followed by
+// the audit event's sequence number and the first 12 hex digits of its
+// hash, is the same every time the audit event is read, so that a
+// notification sent again (after a restart, or by a new leader) carries
+// the ID the receiver has seen.
+func FromAudit(e promote.AuditEvent) (Event, bool) {
+	var typ string
+	switch {
+	case e.Action == promote.ActionPromotionRequested:
+		typ = TypePromotionRequested
+	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateBlocked):
+		typ = TypeGateFailed
+	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateAwaitingApproval):
+		typ = TypePromotionAwaitingApproval
+	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateApproved):
+		typ = TypePromotionApproved
+	case e.Action == promote.ActionPromotionApproval && e.Decision == "rejected":
+		typ = TypePromotionRejected
+	case e.Action == promote.ActionCommitted:
+		typ = TypeGitOpsCommitted
+	case e.Action == promote.ActionRolloutStep && e.Decision != "rolled_back":
+		typ = TypeRolloutStep
+	case e.Action == promote.ActionRolledBack:
+		typ = TypeRolloutRolledBack
+	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateSucceeded):
+		typ = TypePromotionSucceeded
+	default:
+		return Event{}, false
+	}
+	summary := e.Decision
+	var reasons []string
+	if json.Unmarshal(e.Reasons, &reasons) == nil && len(reasons) > 0 {
+		summary += ": " + strings.Join(reasons, "; ")
+	}
+	return Event{ID: AuditEventID(e), Type: typ, Time: e.Time,
+		Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Actor: e.Actor,
+		Summary: summary, Data: e.Reasons}, true
+}
+
+// AuditEventID is the ID of the notification of audit event e: stable,
+// since the sequence number and the hash of a stored event never change,
+// and unique, since the hash chain gives every event its own hash.
+func AuditEventID(e promote.AuditEvent) string {
+	return fmt.Sprintf("ev_%d_%s", e.Seq, e.Hash[:min(12, len(e.Hash))])
 }

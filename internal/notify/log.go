@@ -2,8 +2,11 @@ package notify
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/promote-ml/promote/promote"
 )
 
 // The statuses of a Delivery.
@@ -23,16 +26,19 @@ const (
 type Delivery struct {
 	// ID identifies the delivery of one event to one endpoint; all its
 	// attempts share it.
-	ID        string        `json:"id"`
-	EventID   string        `json:"event_id"`
-	EventType string        `json:"event_type"`
-	Endpoint  string        `json:"endpoint"`
-	Attempt   int           `json:"attempt"`
-	Status    string        `json:"status"`
-	Code      int           `json:"code,omitempty"`
-	Error     string        `json:"error,omitempty"`
-	At        time.Time     `json:"at"`
-	Duration  time.Duration `json:"duration"`
+	ID        string `json:"id"`
+	EventID   string `json:"event_id"`
+	EventType string `json:"event_type"`
+	Endpoint  string `json:"endpoint"`
+	// AuditSeq is the audit event the notification came from, when the
+	// Dispatcher sent it. The API leaves it out: the event ID names it.
+	AuditSeq int64         `json:"-"`
+	Attempt  int           `json:"attempt"`
+	Status   string        `json:"status"`
+	Code     int           `json:"code,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	At       time.Time     `json:"at"`
+	Duration time.Duration `json:"duration"`
 }
 
 // DeliveryLog stores delivery records; the Notifier calls Record once per
@@ -91,6 +97,48 @@ func (l *MemoryLog) List(limit int) []Delivery {
 	out := make([]Delivery, 0, limit)
 	for i := range limit {
 		out = append(out, l.buf[(l.next-1-i+len(l.buf))%len(l.buf)])
+	}
+	return out
+}
+
+// StoreLog reads the delivery log that a Dispatcher keeps in the store, so
+// that every replica shows the same log and it survives restarts.
+type StoreLog struct {
+	ctx     context.Context
+	store   promote.Store
+	log     *slog.Logger
+	timeout time.Duration
+}
+
+// NewStoreLog returns the delivery log of store. ctx bounds every List
+// (List takes no context of its own, to match MemoryLog); logger receives
+// the errors List cannot return, and may be nil.
+func NewStoreLog(ctx context.Context, store promote.Store, logger *slog.Logger) *StoreLog {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &StoreLog{ctx: ctx, store: store, log: logger, timeout: 10 * time.Second}
+}
+
+// List returns up to limit records, newest first (promote.DefaultLimit when
+// limit is zero or less). When the store cannot be read it logs the error
+// and returns none.
+func (l *StoreLog) List(limit int) []Delivery {
+	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
+	defer cancel()
+	var ds []promote.WebhookDelivery
+	err := l.store.View(ctx, func(tx promote.Tx) (err error) {
+		ds, err = tx.WebhookDeliveries(max(limit, 0))
+		return err
+	})
+	if err != nil {
+		l.log.ErrorContext(ctx, "read the webhook delivery log", slog.String(keyError, err.Error()))
+		return nil
+	}
+	out := make([]Delivery, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, Delivery{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Endpoint: d.Endpoint,
+			AuditSeq: d.AuditSeq, Attempt: d.Attempt, Status: d.Status, Code: d.Code, Error: d.Error, At: d.At, Duration: d.Duration})
 	}
 	return out
 }

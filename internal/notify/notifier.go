@@ -129,9 +129,10 @@ type Notifier struct {
 
 // job is the delivery of one event to one endpoint.
 type job struct {
-	id string
-	ev Event
-	ep Endpoint
+	id  string
+	ev  Event
+	ep  Endpoint
+	seq int64 // the audit event's, when the Dispatcher sends it
 }
 
 // New validates cfg, fills its defaults and returns a Notifier.
@@ -389,11 +390,22 @@ func (n *Notifier) delay(attempt int, retryAfter time.Duration) time.Duration {
 
 // record writes one delivery record and logs failures and drops.
 func (n *Notifier) record(ctx context.Context, j job, attempt int, status string, o outcome, at time.Time) {
+	d := n.delivery(j, attempt, status, o, at)
+	if err := n.cfg.Log.Record(ctx, d); err != nil {
+		n.log.ErrorContext(ctx, "record webhook delivery", slog.String(keyEndpoint, j.ep.Name),
+			slog.String(keyEvent, j.ev.ID), slog.String(keyError, err.Error()))
+	}
+	n.logDelivery(ctx, j, d)
+}
+
+// delivery is the delivery log's entry for an attempt of j.
+func (n *Notifier) delivery(j job, attempt int, status string, o outcome, at time.Time) Delivery {
 	d := Delivery{
 		ID:        j.id,
 		EventID:   j.ev.ID,
 		EventType: j.ev.Type,
 		Endpoint:  j.ep.Name,
+		AuditSeq:  j.seq,
 		Attempt:   attempt,
 		Status:    status,
 		Code:      o.code,
@@ -403,12 +415,14 @@ func (n *Notifier) record(ctx context.Context, j job, attempt int, status string
 	if o.err != nil {
 		d.Error = o.err.Error()
 	}
-	if err := n.cfg.Log.Record(ctx, d); err != nil {
-		n.log.ErrorContext(ctx, "record webhook delivery", slog.String(keyEndpoint, j.ep.Name),
-			slog.String(keyEvent, j.ev.ID), slog.String(keyError, err.Error()))
-	}
+	return d
+}
+
+// logDelivery logs the attempt d of j: at debug level, failures and drops
+// at warning level.
+func (n *Notifier) logDelivery(ctx context.Context, j job, d Delivery) {
 	level := slog.LevelDebug
-	if status == StatusFailed || status == StatusDropped {
+	if d.Status == StatusFailed || d.Status == StatusDropped {
 		level = slog.LevelWarn
 	}
 	n.log.Log(ctx, level, "webhook delivery",
@@ -419,9 +433,9 @@ func (n *Notifier) record(ctx context.Context, j job, attempt int, status string
 		slog.String(keyVersion, j.ev.Version),
 		slog.String(keyEnv, j.ev.Environment),
 		slog.String(keyPromotion, j.ev.PromotionID),
-		slog.Int(keyAttempt, attempt),
-		slog.String(keyStatus, status),
-		slog.Int(keyCode, o.code),
+		slog.Int(keyAttempt, d.Attempt),
+		slog.String(keyStatus, d.Status),
+		slog.Int(keyCode, d.Code),
 		slog.String(keyError, d.Error))
 }
 

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) promote.Store) {
 		{"AuditEvents", testAuditEvents},
 		{"Tokens", testTokens},
 		{"Leases", testLeaseContract},
+		{"Webhooks", testWebhooks},
 		{"Rollback", testRollback},
 		{"View", testView},
 		{"Context", testContext},

@@ -1,0 +1,334 @@
+package notify
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// DefaultPoll is how often a Dispatcher looks for new audit events when
+// nothing wakes it sooner.
+const DefaultPoll = time.Second
+
+// dispatchBatch is how many audit events a Dispatcher reads at a time.
+const dispatchBatch = 100
+
+// keySeq is the log attribute of an audit event's sequence number.
+const keySeq = "seq"
+
+// DispatcherConfig configures a Dispatcher. The embedded Config sets the
+// endpoints, the client, the retries and the logger as for a Notifier; its
+// QueueSize, Workers and Log are not used: the audit log is the queue and
+// the store keeps the delivery log.
+type DispatcherConfig struct {
+	Config
+	// Store holds the audit log the notifications come from, the
+	// endpoints' cursors and the delivery log.
+	Store promote.Store
+	// Poll is how often to look for new audit events (DefaultPoll when
+	// zero); Wake looks at once.
+	Poll time.Duration
+	// Keep bounds the delivery log (promote.WebhookDeliveriesKept when
+	// zero).
+	Keep int
+}
+
+// Dispatcher sends webhooks from the audit log, which is the outbox: for
+// each endpoint it reads the audit events after the endpoint's cursor,
+// maps them to notifications (FromAudit), delivers those the endpoint
+// wants, in order, with the Notifier's signing, retries and backoff, and
+// moves the cursor past each event once its delivery is finished:
+// delivered, or failed for good. Every attempt goes to the store's
+// delivery log.
+//
+// Delivery is at least once: an event whose delivery was under way when
+// the Dispatcher stopped is sent again by the next one, with the same
+// event ID. Only one Dispatcher should run against a store at a time;
+// when Run's context carries a lease's fence (promote.WithFence), every
+// write it makes checks the lease in the same transaction, so that a
+// Dispatcher whose term has ended can neither move a cursor nor record a
+// delivery.
+type Dispatcher struct {
+	n     *Notifier
+	store promote.Store
+	poll  time.Duration
+	keep  int
+	wakes []chan struct{} // one per endpoint
+}
+
+// NewDispatcher validates cfg, fills its defaults and returns a
+// Dispatcher.
+func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
+	if cfg.Store == nil {
+		return nil, promote.Errorf(promote.Invalid, "notify dispatcher: no store")
+	}
+	if cfg.Poll < 0 || cfg.Keep < 0 {
+		return nil, promote.Errorf(promote.Invalid, "notify dispatcher: poll %s and keep %d may not be negative", cfg.Poll, cfg.Keep)
+	}
+	n, err := New(cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dispatcher{n: n, store: cfg.Store, poll: cfg.Poll, keep: cfg.Keep}
+	if d.poll == 0 {
+		d.poll = DefaultPoll
+	}
+	if d.keep == 0 {
+		d.keep = promote.WebhookDeliveriesKept
+	}
+	for range n.cfg.Endpoints {
+		d.wakes = append(d.wakes, make(chan struct{}, 1))
+	}
+	return d, nil
+}
+
+// Wake makes a running Dispatcher look for new audit events at once rather
+// than at its next poll; it never blocks. The registry's Audited hook
+// calls it when the replica appends an event. A nil Dispatcher does
+// nothing.
+func (d *Dispatcher) Wake() {
+	if d == nil {
+		return
+	}
+	for _, w := range d.wakes {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Start gives every endpoint that has no cursor one at the audit log's
+// current head, so that a new endpoint (or a new installation) receives
+// what happens from now on rather than the whole history. It leaves
+// existing cursors alone, so it is safe to call from every replica at
+// start, before serving requests: nothing appended after that is missed.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	for _, ep := range d.n.cfg.Endpoints {
+		if _, err := d.cursor(ctx, ep.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cursor returns the endpoint's cursor, starting it at the head of the
+// audit log when it has none.
+func (d *Dispatcher) cursor(ctx context.Context, endpoint string) (promote.WebhookCursor, error) {
+	var c promote.WebhookCursor
+	err := d.store.View(ctx, func(tx promote.Tx) (err error) {
+		c, err = tx.WebhookCursor(endpoint)
+		return err
+	})
+	if promote.ErrorCode(err) != promote.NotFound {
+		return c, err
+	}
+	err = d.update(ctx, func(tx promote.Tx) error {
+		head, err := tx.AuditEvents(promote.AuditFilter{Limit: 1})
+		if err != nil {
+			return err
+		}
+		c = promote.WebhookCursor{Endpoint: endpoint, UpdatedAt: d.n.cfg.Now()}
+		if len(head) > 0 {
+			c.Seq = head[0].Seq
+		}
+		c, err = tx.StartWebhookCursor(c)
+		return err
+	})
+	if err != nil {
+		return c, fmt.Errorf("start the webhook cursor of %q: %w", endpoint, err)
+	}
+	return c, nil
+}
+
+// Run dispatches until ctx ends, then returns nil. Errors (the store
+// unreachable, the term over) are logged and the work is retried at the
+// next poll. An attempt in flight when ctx ends completes (within
+// Config.Timeout) and is recorded; a pending retry is abandoned, to be
+// made again by the next Dispatcher.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for i, ep := range d.n.cfg.Endpoints {
+		wg.Go(func() { d.runEndpoint(ctx, ep, d.wakes[i]) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// runEndpoint dispatches to ep until ctx ends.
+func (d *Dispatcher) runEndpoint(ctx context.Context, ep Endpoint, wake <-chan struct{}) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-t.C:
+		}
+		if err := d.drain(ctx, ep); err != nil && ctx.Err() == nil {
+			d.n.log.WarnContext(ctx, "webhook dispatch", slog.String(keyEndpoint, ep.Name), slog.String(keyError, err.Error()))
+		}
+		t.Reset(d.poll)
+	}
+}
+
+// errBatchFull stops a scan of the audit log once a batch is read.
+var errBatchFull = errors.New("batch full")
+
+// drain sends ep everything after its cursor.
+func (d *Dispatcher) drain(ctx context.Context, ep Endpoint) error {
+	c, err := d.cursor(ctx, ep.Name)
+	if err != nil {
+		return err
+	}
+	for {
+		var batch []promote.AuditRecord
+		err := d.store.ScanAudit(ctx, c.Seq, func(r promote.AuditRecord) error {
+			batch = append(batch, r)
+			if len(batch) == dispatchBatch {
+				return errBatchFull
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errBatchFull) {
+			return fmt.Errorf("read the audit log after %d: %w", c.Seq, err)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		for _, r := range batch {
+			e, err := r.Event()
+			if err != nil {
+				// A body that does not decode cannot be sent; audit
+				// verify reports it. Move on rather than stop every
+				// later notification.
+				d.n.log.ErrorContext(ctx, "webhook dispatch: skip an audit event", slog.Int64(keySeq, r.Seq), slog.String(keyError, err.Error()))
+				continue
+			}
+			ev, ok := FromAudit(e)
+			if !ok || !ep.Wants(ev.Type) {
+				continue
+			}
+			// Events before r that the endpoint does not want are done
+			// with: the cursor moves past them with r.
+			if err := d.deliver(ctx, job{id: deliveryID(ev.ID, ep.Name), ev: ev, ep: ep, seq: r.Seq}); err != nil {
+				return err
+			}
+			if c, err = d.advance(ctx, ep.Name, r.Seq); err != nil {
+				return err
+			}
+		}
+		if last := batch[len(batch)-1].Seq; last > c.Seq {
+			if c, err = d.advance(ctx, ep.Name, last); err != nil {
+				return err
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// advance moves the endpoint's cursor to seq, fenced. Like record, it
+// outlives ctx: a delivery finished as the Dispatcher stopped is not sent
+// again.
+func (d *Dispatcher) advance(ctx context.Context, endpoint string, seq int64) (promote.WebhookCursor, error) {
+	var c promote.WebhookCursor
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.n.cfg.Timeout)
+	defer cancel()
+	err := d.update(actx, func(tx promote.Tx) (err error) {
+		c, err = tx.AdvanceWebhookCursor(promote.WebhookCursor{Endpoint: endpoint, Seq: seq, UpdatedAt: d.n.cfg.Now()})
+		return err
+	})
+	if err != nil {
+		return c, fmt.Errorf("advance the webhook cursor of %q to %d: %w", endpoint, seq, err)
+	}
+	return c, nil
+}
+
+// deliver makes the attempts for j and records each; nil once the
+// delivery is finished (delivered or failed for good), an error when it
+// was interrupted (ctx ended before a retry) or an attempt could not be
+// recorded (the store failed, or the term ended): the event is then sent
+// again later.
+func (d *Dispatcher) deliver(ctx context.Context, j job) error {
+	n := d.n
+	body, err := Body(j.ev, j.ep.Format)
+	if err != nil {
+		return d.record(ctx, j, 1, StatusFailed, outcome{err: err}, n.cfg.Now())
+	}
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("deliver %s to %q: stopped before attempt %d: %w", j.ev.ID, j.ep.Name, attempt, err)
+		}
+		at := n.cfg.Now()
+		o := n.attempt(ctx, j, body)
+		switch {
+		case o.err == nil:
+			return d.record(ctx, j, attempt, StatusDelivered, o, at)
+		case !o.retryable:
+			return d.record(ctx, j, attempt, StatusFailed, o, at)
+		case attempt >= n.cfg.MaxAttempts:
+			o.err = fmt.Errorf("giving up after %d attempts: %w", attempt, o.err)
+			return d.record(ctx, j, attempt, StatusFailed, o, at)
+		}
+		delay := n.delay(attempt, o.retryAfter)
+		if err := d.record(ctx, j, attempt, StatusRetrying, o, at); err != nil {
+			return err
+		}
+		if err := n.cfg.Sleep(ctx, delay); err != nil {
+			return fmt.Errorf("deliver %s to %q: stopped before attempt %d: %w", j.ev.ID, j.ep.Name, attempt+1, err)
+		}
+	}
+}
+
+// record writes one attempt to the store's delivery log, fenced, and logs
+// it. It outlives ctx (within Config.Timeout), so that an attempt that
+// completed as the Dispatcher stopped is recorded, and its cursor moved,
+// rather than sent again.
+func (d *Dispatcher) record(ctx context.Context, j job, attempt int, status string, o outcome, at time.Time) error {
+	dl := d.n.delivery(j, attempt, status, o, at)
+	d.n.logDelivery(ctx, j, dl)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.n.cfg.Timeout)
+	defer cancel()
+	err := d.update(rctx, func(tx promote.Tx) error {
+		_, err := tx.RecordWebhookDelivery(promote.WebhookDelivery{ID: dl.ID, EventID: dl.EventID, EventType: dl.EventType,
+			Endpoint: dl.Endpoint, AuditSeq: dl.AuditSeq, Attempt: dl.Attempt, Status: dl.Status, Code: dl.Code, Error: dl.Error,
+			At: dl.At, Duration: dl.Duration}, d.keep)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record the delivery of %s to %q: %w", j.ev.ID, j.ep.Name, err)
+	}
+	return nil
+}
+
+// update runs fn in a read-write transaction which, when ctx carries a
+// lease's fence, first checks the lease: a Dispatcher whose term has
+// ended changes nothing.
+func (d *Dispatcher) update(ctx context.Context, fn func(promote.Tx) error) error {
+	fence, fenced := promote.FenceFrom(ctx)
+	return d.store.Update(ctx, func(tx promote.Tx) error {
+		if fenced {
+			if err := tx.CheckLease(fence.Name, fence.Holder, fence.Epoch, d.n.cfg.Now()); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
+}
+
+// deliveryID identifies the delivery of an event to an endpoint: the same
+// for every attempt, whichever Dispatcher makes it.
+func deliveryID(eventID, endpoint string) string {
+	h := sha256.Sum256([]byte(eventID + "\x00" + endpoint))
+	return "dlv_" + hex.EncodeToString(h[:16])
+}

@@ -1,0 +1,436 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/promote"
+)
+
+// openStore returns a new SQLite store, closed when the test ends.
+func openStore(t *testing.T) promote.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// appendRequests appends n audit events that notify (promotion requests of
+// version 1, 2, …) and one that does not, and returns the notifying ones
+// as stored.
+func appendRequests(t *testing.T, s promote.Store, from, n int) []promote.AuditEvent {
+	t.Helper()
+	var out []promote.AuditEvent
+	err := s.Update(t.Context(), func(tx promote.Tx) error {
+		for i := from; i < from+n; i++ {
+			e, err := tx.AppendAudit(promote.AuditEvent{Time: time.Now(), Actor: "ci", Action: promote.ActionPromotionRequested,
+				Model: "fraud", Version: fmt.Sprint(i), Environment: "prod", PromotionID: fmt.Sprintf("p-%d", i), Decision: "requested"})
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+			// Not a notification: the dispatcher moves past it.
+			if _, err := tx.AppendAudit(promote.AuditEvent{Time: time.Now(), Actor: "admin", Action: promote.ActionTokenCreated}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("append audit events: %v", err)
+	}
+	return out
+}
+
+// hookLog records what a signature-checking receiver accepted.
+type hookLog struct {
+	mu       sync.Mutex
+	ids      []string // Promote-Webhook-Id of each accepted request, in order
+	versions []string // the event's version, in order
+	rejected int
+}
+
+// handler checks each request's signature and records it; answer decides
+// the status code (200 when nil).
+func (h *hookLog) handler(answer func(ev Event) int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := Verify(testSecret, r.Header, body, time.Now(), 0); err != nil {
+			h.mu.Lock()
+			h.rejected++
+			h.mu.Unlock()
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		var ev Event
+		if err := json.Unmarshal(body, &ev); err != nil || ev.ID != r.Header.Get(HeaderID) {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		code := http.StatusOK
+		if answer != nil {
+			code = answer(ev)
+		}
+		if code == http.StatusOK {
+			h.mu.Lock()
+			h.ids = append(h.ids, ev.ID)
+			h.versions = append(h.versions, ev.Version)
+			h.mu.Unlock()
+		}
+		w.WriteHeader(code)
+	})
+}
+
+func (h *hookLog) got() (ids, versions []string, rejected int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.ids), slices.Clone(h.versions), h.rejected
+}
+
+// dispatcherConfig is a configuration with short, real waits.
+func dispatcherConfig(s promote.Store, url string) DispatcherConfig {
+	return DispatcherConfig{
+		Config: Config{
+			Endpoints:   []Endpoint{{Name: "ops", URL: url, Secret: testSecret}},
+			MaxAttempts: 1000,
+			BaseDelay:   2 * time.Millisecond,
+			MaxDelay:    20 * time.Millisecond,
+			Timeout:     5 * time.Second,
+		},
+		Store: s,
+		Poll:  20 * time.Millisecond,
+	}
+}
+
+// runDispatcher runs d with ctx until the returned stop is called (or the
+// test ends) and waits for Run to return.
+func runDispatcher(t *testing.T, ctx context.Context, d *Dispatcher) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run() = %v, want nil", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func storedCursor(t *testing.T, s promote.Store, endpoint string) int64 {
+	t.Helper()
+	var c promote.WebhookCursor
+	if err := s.View(t.Context(), func(tx promote.Tx) (err error) {
+		c, err = tx.WebhookCursor(endpoint)
+		return err
+	}); err != nil {
+		t.Fatalf("WebhookCursor(%q): %v", endpoint, err)
+	}
+	return c.Seq
+}
+
+func storedDeliveries(t *testing.T, s promote.Store) []promote.WebhookDelivery {
+	t.Helper()
+	var ds []promote.WebhookDelivery
+	if err := s.View(t.Context(), func(tx promote.Tx) (err error) {
+		ds, err = tx.WebhookDeliveries(1000)
+		return err
+	}); err != nil {
+		t.Fatalf("WebhookDeliveries: %v", err)
+	}
+	return ds
+}
+
+func idsOf(es []promote.AuditEvent) []string {
+	var ids []string
+	for _, e := range es {
+		ids = append(ids, AuditEventID(e))
+	}
+	return ids
+}
+
+// Events appended while the receiver is down (nothing listens on its
+// address) reach it, in order and signed, once it is back; the history
+// from before the first start is not sent.
+func TestDispatcherReceiverDown(t *testing.T) {
+	s := openStore(t)
+	appendRequests(t, s, 1, 2) // history: not sent
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // the receiver is down: connections are refused
+
+	d, err := NewDispatcher(dispatcherConfig(s, "http://"+addr+"/hooks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatalf("Start() = %v", err)
+	}
+	head := storedCursor(t, s, "ops")
+	runDispatcher(t, t.Context(), d)
+	want := appendRequests(t, s, 3, 3)
+	d.Wake()
+	waitFor(t, "failed attempts while the receiver is down", func() bool {
+		return len(storedDeliveries(t, s)) >= 3
+	})
+	if got := storedCursor(t, s, "ops"); got != head {
+		t.Errorf("cursor while the receiver is down = %d, want %d (the first event is not delivered)", got, head)
+	}
+	for _, dl := range storedDeliveries(t, s) {
+		if dl.Status != StatusRetrying || dl.EventID != AuditEventID(want[0]) || dl.Error == "" {
+			t.Errorf("attempt while down = %+v, want a retry of %s with an error", dl, AuditEventID(want[0]))
+		}
+	}
+
+	var hooks hookLog
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the receiver's address was taken meanwhile: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(hooks.handler(nil))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	waitFor(t, "the deliveries once the receiver is back", func() bool {
+		ids, _, _ := hooks.got()
+		return len(ids) >= len(want)
+	})
+	ids, versions, rejected := hooks.got()
+	if diff := cmp.Diff(idsOf(want), ids); diff != "" {
+		t.Errorf("received IDs (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"3", "4", "5"}, versions); diff != "" {
+		t.Errorf("received versions, want the events after the start in order (-want +got):\n%s", diff)
+	}
+	if rejected != 0 {
+		t.Errorf("the receiver rejected %d requests", rejected)
+	}
+	waitFor(t, "the cursor past the last event", func() bool { return storedCursor(t, s, "ops") >= want[2].Seq+1 })
+	ds := storedDeliveries(t, s)
+	if ds[0].Status != StatusDelivered || ds[0].EventID != AuditEventID(want[2]) || ds[0].AuditSeq != want[2].Seq || ds[0].Code != 200 {
+		t.Errorf("newest log entry = %+v, want the delivery of %s", ds[0], AuditEventID(want[2]))
+	}
+}
+
+// crashStore is a store that fails once crashed is set, as if the process
+// had died: what the dispatcher did after that is not recorded, and it
+// does nothing more.
+type crashStore struct {
+	promote.Store
+	crashed atomic.Bool
+}
+
+var errCrashed = errors.New("crashed")
+
+func (c *crashStore) Update(ctx context.Context, fn func(promote.Tx) error) error {
+	if c.crashed.Load() {
+		return errCrashed
+	}
+	return c.Store.Update(ctx, fn)
+}
+
+func (c *crashStore) View(ctx context.Context, fn func(promote.Tx) error) error {
+	if c.crashed.Load() {
+		return errCrashed
+	}
+	return c.Store.View(ctx, fn)
+}
+
+func (c *crashStore) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditRecord) error) error {
+	if c.crashed.Load() {
+		return errCrashed
+	}
+	return c.Store.ScanAudit(ctx, after, fn)
+}
+
+// A dispatcher that dies after sending an event but before recording it
+// loses nothing: the next one, on the same store, sends that event again
+// with the same ID, and everything after it; events finished
+// before the crash are not sent again.
+func TestDispatcherCrash(t *testing.T) {
+	s := openStore(t)
+	cs := &crashStore{Store: s}
+	var hooks hookLog
+	srv := httptest.NewServer(hooks.handler(func(ev Event) int {
+		if ev.Version == "2" {
+			cs.crashed.Store(true) // the answer arrives; the record does not
+		}
+		return http.StatusOK
+	}))
+	t.Cleanup(srv.Close)
+
+	d1, err := NewDispatcher(dispatcherConfig(cs, srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d1.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := appendRequests(t, s, 1, 4)
+	stop1 := runDispatcher(t, t.Context(), d1)
+	waitFor(t, "the second event sent", func() bool {
+		_, versions, _ := hooks.got()
+		return slices.Contains(versions, "2")
+	})
+	stop1()
+	if got := storedCursor(t, s, "ops"); got != want[0].Seq {
+		t.Fatalf("cursor after the crash = %d, want %d (past the first event only)", got, want[0].Seq)
+	}
+
+	d2, err := NewDispatcher(dispatcherConfig(s, srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDispatcher(t, t.Context(), d2)
+	waitFor(t, "every event delivered", func() bool {
+		_, versions, _ := hooks.got()
+		return slices.Contains(versions, "4")
+	})
+	ids, versions, rejected := hooks.got()
+	wantIDs := idsOf(want)
+	if diff := cmp.Diff([]string{wantIDs[0], wantIDs[1], wantIDs[1], wantIDs[2], wantIDs[3]}, ids); diff != "" {
+		t.Errorf("received IDs, want the second event twice with the same ID (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"1", "2", "2", "3", "4"}, versions); diff != "" {
+		t.Errorf("received versions (-want +got):\n%s", diff)
+	}
+	if rejected != 0 {
+		t.Errorf("the receiver rejected %d requests", rejected)
+	}
+	waitFor(t, "the cursor past the last event", func() bool { return storedCursor(t, s, "ops") >= want[3].Seq })
+}
+
+// A dispatcher whose lease term has ended can neither move the cursor nor
+// record a delivery; the leader of the new term does both.
+func TestDispatcherFenced(t *testing.T) {
+	s := openStore(t)
+	acquire := func(holder string) promote.Fence {
+		t.Helper()
+		var l promote.Lease
+		if err := s.Update(t.Context(), func(tx promote.Tx) (err error) {
+			l, err = tx.AcquireLease("controllers", holder, time.Hour, time.Now())
+			return err
+		}); err != nil {
+			t.Fatalf("AcquireLease(%s): %v", holder, err)
+		}
+		return promote.Fence{Name: l.Name, Holder: l.Holder, Epoch: l.Epoch}
+	}
+	old := acquire("a")
+	var hooks hookLog
+	srv := httptest.NewServer(hooks.handler(nil))
+	t.Cleanup(srv.Close)
+	mk := func() *Dispatcher {
+		d, err := NewDispatcher(dispatcherConfig(s, srv.URL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	deposed := mk()
+	if err := deposed.Start(promote.WithFence(t.Context(), old)); err != nil {
+		t.Fatalf("Start() in the term = %v", err)
+	}
+	head := storedCursor(t, s, "ops")
+	// The term ends: a takes the lease over from a released term; b wins it.
+	if err := s.Update(t.Context(), func(tx promote.Tx) error {
+		return tx.ReleaseLease(old.Name, old.Holder, old.Epoch, time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	current := acquire("b")
+	want := appendRequests(t, s, 1, 2)
+
+	ctx := promote.WithFence(t.Context(), old)
+	err := deposed.drain(ctx, deposed.n.cfg.Endpoints[0])
+	if promote.ErrorCode(err) != promote.Conflict {
+		t.Errorf("drain() with the old fence = %v, want a Conflict", err)
+	}
+	if got := storedCursor(t, s, "ops"); got != head {
+		t.Errorf("cursor after the deposed dispatcher = %d, want %d", got, head)
+	}
+	if ds := storedDeliveries(t, s); len(ds) != 0 {
+		t.Errorf("deliveries recorded by the deposed dispatcher: %+v", ds)
+	}
+	// Running, it keeps failing and changes nothing.
+	stop := runDispatcher(t, ctx, deposed)
+	time.Sleep(100 * time.Millisecond) // a few polls; what follows holds at any time
+	stop()
+	if got := storedCursor(t, s, "ops"); got != head {
+		t.Errorf("cursor after running the deposed dispatcher = %d, want %d", got, head)
+	}
+	if ds := storedDeliveries(t, s); len(ds) != 0 {
+		t.Errorf("deliveries recorded by the deposed dispatcher: %+v", ds)
+	}
+
+	leader := mk()
+	runDispatcher(t, promote.WithFence(t.Context(), current), leader)
+	waitFor(t, "the leader's deliveries", func() bool {
+		return storedCursor(t, s, "ops") >= want[1].Seq
+	})
+	ds := storedDeliveries(t, s)
+	if len(ds) != 2 || ds[0].EventID != AuditEventID(want[1]) || ds[1].EventID != AuditEventID(want[0]) {
+		t.Errorf("deliveries recorded by the leader = %+v, want one per event", ds)
+	}
+	// The receiver heard the events (the deposed one's attempts were side
+	// effects outside the store), each with its stable ID.
+	ids, _, _ := hooks.got()
+	for _, id := range idsOf(want) {
+		if !slices.Contains(ids, id) {
+			t.Errorf("the receiver never got %s: %v", id, ids)
+		}
+	}
+}
+
+func TestFromAudit(t *testing.T) {
+	for _, tt := range []struct {
+		action, decision, want string
+	}{
+		{promote.ActionPromotionRequested, "requested", "promotion.requested"},
+		{promote.ActionPromotionState, "blocked", "gate.failed"},
+		{promote.ActionPromotionState, "awaiting_approval", "promotion.awaiting_approval"},
+		{promote.ActionPromotionState, "approved", "promotion.approved"},
+		{promote.ActionPromotionApproval, "rejected", "promotion.rejected"},
+		{promote.ActionCommitted, "committed", "gitops.committed"},
+		{promote.ActionRolloutStep, "step 2: weight 50%", "rollout.step"},
+		{promote.ActionRolledBack, "rolled_back", "rollout.rolled_back"},
+		{promote.ActionPromotionState, "succeeded", "promotion.succeeded"},
+		{promote.ActionTokenCreated, "admin", ""},
+		{promote.ActionPromotionState, "gated", ""},
+	} {
+		ev, ok := FromAudit(promote.AuditEvent{Seq: 7, Hash: "abcdef0123456789", Action: tt.action, Decision: tt.decision,
+			Reasons: []byte(`["why"]`)})
+		if got := ev.Type; ok != (tt.want != "") || got != tt.want {
+			t.Errorf("FromAudit(%s %s) = %q, %v; want %q", tt.action, tt.decision, got, ok, tt.want)
+		}
+		if ok && (ev.ID != "ev_7_abcdef012345" || ev.Summary != tt.decision+": why") {
+			t.Errorf("FromAudit(%s) = id %q summary %q, want ev_7_abcdef012345 and %q", tt.action, ev.ID, ev.Summary, tt.decision+": why")
+		}
+	}
+}
