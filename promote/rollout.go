@@ -54,6 +54,13 @@ type Rollout struct {
 	Reason string `json:"reason,omitempty"`
 	// Verdict is the analysis's last verdict, as JSON.
 	Verdict json.RawMessage `json:"verdict,omitempty"`
+	// AnalysisState is the state of the rollout's sequential analysis
+	// (versioned JSON of package analysis), so that a restarted server or
+	// a new leader resumes the analysis with the evidence gathered so far;
+	// nil before the first judgement. It is internal bookkeeping, not part
+	// of the API: the verdict carries the evidence (e-values, p-values,
+	// counts).
+	AnalysisState json.RawMessage `json:"-"`
 }
 
 // RolloutFilter selects rollouts. Zero fields match everything.

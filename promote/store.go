@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -78,6 +79,10 @@ type Tx interface {
 	Rollout(promotionID string) (Rollout, error)
 	// Rollouts lists rollouts matching f, newest first.
 	Rollouts(f RolloutFilter) ([]Rollout, error)
+	// SaveRolloutAnalysis stores the state of a rollout's analysis
+	// (Rollout.AnalysisState) and nothing else; nil clears it. NotFound
+	// when the promotion has no rollout.
+	SaveRolloutAnalysis(promotionID string, state json.RawMessage) error
 	// AppendRolloutSample stores one point of a rollout's history;
 	// NotFound when its rollout is not stored.
 	AppendRolloutSample(s RolloutSample) error

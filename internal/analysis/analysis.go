@@ -314,6 +314,12 @@ type Analyzer struct {
 	p95Guard *limitTest
 	p95Bound float64
 	p95Err   string
+
+	// base holds what an analyzer restored from a snapshot (Restore)
+	// carries over from before it: the counts since the rollout's start
+	// up to the snapshot, to which the guards add the counts of the
+	// observations since. Zero for a new analyzer.
+	base carried
 }
 
 // Observe takes the tracks' cumulative counts at o.At and returns the

@@ -29,8 +29,10 @@ var guardRatios = geometricGrid(1.5, 100, 10)
 // bounds cannot change later: validate refuses that.
 func (a *Analyzer) observeGuards(o Observation) {
 	c := o.Canary
-	if a.errGuard != nil && c.Requests >= a.cfg.MinRequests {
-		a.errGuard.observe(c.Errors, c.Requests)
+	if a.errGuard != nil {
+		if x, n := a.base.CanaryErrors+c.Errors, a.base.CanaryRequests+c.Requests; n >= a.cfg.MinRequests {
+			a.errGuard.observe(x, n)
+		}
 	}
 	if a.p95Guard == nil {
 		return
@@ -49,11 +51,55 @@ func (a *Analyzer) observeGuards(o Observation) {
 		}
 		a.p95Bound = b[i]
 	}
-	if a.p95Bound > 0 && c.Latency.Count >= a.cfg.MinRequests {
+	if a.p95Bound > 0 {
 		if slow, ok := c.Latency.above(a.p95Bound); ok {
-			a.p95Guard.observe(slow, c.Latency.Count)
+			if x, n := a.base.CanarySlow+slow, a.base.CanaryLatency+c.Latency.Count; n >= a.cfg.MinRequests {
+				a.p95Guard.observe(x, n)
+			}
 		}
 	}
+}
+
+// carried are the counts since the rollout's start that the guards judge
+// and the verdicts show: the canary's errors among its requests (the
+// error-rate guard's events), its requests slower than the p95 guard's
+// bound among those in its latency histogram (the p95 guard's events),
+// and stable's, shown for comparison.
+type carried struct {
+	CanaryErrors   float64 `json:"canary_errors"`
+	CanaryRequests float64 `json:"canary_requests"`
+	CanarySlow     float64 `json:"canary_slow"`
+	CanaryLatency  float64 `json:"canary_latency_count"`
+	StableErrors   float64 `json:"stable_errors"`
+	StableRequests float64 `json:"stable_requests"`
+	StableSlow     float64 `json:"stable_slow"`
+	StableLatency  float64 `json:"stable_latency_count"`
+}
+
+// totals returns the counts since the rollout's start: those carried over
+// from a snapshot plus those of the last observation. The requests slower
+// than the p95 guard's bound count only while the histograms have that
+// bound, so that events and requests stay a consistent pair.
+func (a *Analyzer) totals() carried {
+	t := a.base
+	c, s := a.last.Canary, a.last.Stable
+	t.CanaryErrors += c.Errors
+	t.CanaryRequests += c.Requests
+	t.StableErrors += s.Errors
+	t.StableRequests += s.Requests
+	if a.p95Bound == 0 {
+		t.CanaryLatency += c.Latency.Count
+		t.StableLatency += s.Latency.Count
+		return t
+	}
+	if slow, ok := c.Latency.above(a.p95Bound); ok {
+		t.CanarySlow += slow
+		t.CanaryLatency += c.Latency.Count
+	}
+	slow, _ := s.Latency.above(a.p95Bound) // 0 when stable's buckets differ
+	t.StableSlow += slow
+	t.StableLatency += s.Latency.Count
+	return t
 }
 
 // guardResult returns the state of a guard that has started judging; what
@@ -70,19 +116,19 @@ func (a *Analyzer) guardResult(r TestResult, t *limitTest, what func(p float64) 
 
 // errorGuardResult returns the state of the error-rate guard.
 func (a *Analyzer) errorGuardResult() TestResult {
-	c, s := a.last.Canary, a.last.Stable
+	t := a.totals()
 	r := TestResult{Name: TestSLOErrorRate, Threshold: 2 / a.cfg.GuardAlpha,
-		CanaryEvents: c.Errors, CanaryRequests: c.Requests, StableEvents: s.Errors, StableRequests: s.Requests}
+		CanaryEvents: t.CanaryErrors, CanaryRequests: t.CanaryRequests, StableEvents: t.StableErrors, StableRequests: t.StableRequests}
 	switch {
 	case a.errGuard == nil:
 		r.Status, r.Detail = StatusSkipped, "no error-rate limit configured"
-	case c.Requests < a.cfg.MinRequests:
+	case t.CanaryRequests < a.cfg.MinRequests:
 		r.Status, r.Statistic, r.PValue = StatusPending, 1, 1
-		r.Detail = fmt.Sprintf("waiting for %g canary requests, have %g", a.cfg.MinRequests, c.Requests)
+		r.Detail = fmt.Sprintf("waiting for %g canary requests, have %g", a.cfg.MinRequests, t.CanaryRequests)
 	default:
 		r = a.guardResult(r, a.errGuard, func(p float64) string {
 			return fmt.Sprintf("canary error rate is above the limit %.4g%% (p = %.3g ≤ GuardAlpha/2 = %.3g); observed %s",
-				100*a.cfg.MaxErrorRate, p, a.cfg.GuardAlpha/2, rate(c.Errors, c.Requests))
+				100*a.cfg.MaxErrorRate, p, a.cfg.GuardAlpha/2, rate(t.CanaryErrors, t.CanaryRequests))
 		})
 	}
 	return r
@@ -90,20 +136,17 @@ func (a *Analyzer) errorGuardResult() TestResult {
 
 // p95GuardResult returns the state of the p95 latency guard.
 func (a *Analyzer) p95GuardResult() TestResult {
-	c, s := a.last.Canary, a.last.Stable
+	c, t := a.last.Canary, a.totals()
 	r := TestResult{Name: TestSLOLatency, Threshold: 2 / a.cfg.GuardAlpha, LatencyThreshold: a.p95Bound,
-		CanaryRequests: c.Latency.Count, StableRequests: s.Latency.Count}
-	if a.p95Bound > 0 {
-		r.CanaryEvents, _ = c.Latency.above(a.p95Bound)
-		r.StableEvents, _ = s.Latency.above(a.p95Bound) // 0 when stable's buckets differ
-	}
+		CanaryRequests: t.CanaryLatency, StableRequests: t.StableLatency,
+		CanaryEvents: t.CanarySlow, StableEvents: t.StableSlow}
 	limit := a.cfg.MaxLatencyP95.Seconds()
 	switch {
 	case a.p95Guard == nil:
 		r.Status, r.Detail = StatusSkipped, "no p95 latency limit configured"
 	case a.p95Err != "":
 		r.Status, r.Detail = StatusError, a.p95Err
-	case a.p95Bound > 0 && c.Latency.Count >= a.cfg.MinRequests:
+	case a.p95Bound > 0 && t.CanaryLatency >= a.cfg.MinRequests:
 		r = a.guardResult(r, a.p95Guard, func(p float64) string {
 			above := fmt.Sprintf("the limit %.4gs", limit)
 			if a.p95Bound > limit*(1+countTolerance) {
@@ -112,12 +155,12 @@ func (a *Analyzer) p95GuardResult() TestResult {
 			return fmt.Sprintf("canary p95 latency is above %s: more than 5%% of its requests are slower (p = %.3g ≤ GuardAlpha/2 = %.3g); observed %s slower than %.4gs, histogram_quantile p95 %.4gs",
 				above, p, a.cfg.GuardAlpha/2, rate(r.CanaryEvents, r.CanaryRequests), a.p95Bound, c.Latency.Quantile(0.95))
 		})
-	case len(c.Latency.Bounds) == 0 && c.Requests >= a.cfg.MinRequests:
+	case len(c.Latency.Bounds) == 0 && t.CanaryRequests >= a.cfg.MinRequests:
 		r.Status = StatusError
-		r.Detail = fmt.Sprintf("the canary served %g requests but has no latency histogram", c.Requests)
+		r.Detail = fmt.Sprintf("the canary served %g requests but has no latency histogram", t.CanaryRequests)
 	default:
 		r.Status, r.Statistic, r.PValue = StatusPending, 1, 1
-		r.Detail = fmt.Sprintf("waiting for %g canary requests in the latency histogram, have %g", a.cfg.MinRequests, c.Latency.Count)
+		r.Detail = fmt.Sprintf("waiting for %g canary requests in the latency histogram, have %g", a.cfg.MinRequests, t.CanaryLatency)
 	}
 	return r
 }

@@ -49,7 +49,8 @@ type simulation struct {
 	rps            float64 // requests per second, both tracks together
 	steps          []simStep
 	stable, canary simTrack
-	incident       simIncident // none when to is zero
+	incident       simIncident  // none when to is zero
+	restarts       *simRestarts // none when nil
 }
 
 // simOutcome is how a simulated rollout ended.
@@ -119,13 +120,26 @@ func poisson(r *rand.Rand, mean, p0 float64) float64 {
 	return k
 }
 
-// run simulates s with the given seed until the analyzer fails the canary
-// or the rollout ends.
-func (s simulation) run(cfg Config, seed uint64) simOutcome {
-	a, err := New(cfg)
-	if err != nil {
-		panic(err)
-	}
+// simRestarts makes a simulated rollout's analysis restart, as the
+// rollout controller's does when its server restarts or another replica
+// takes over: at count seconds drawn at random (from a stream of their
+// own, so that the traffic is that of the run without restarts), the
+// analyzer is replaced after judging that second. The replacement
+// starts down seconds later and reads counts from then on, as the
+// controller's readings since its resumption do (the requests served while
+// no one judged are never seen). It is restored from the last snapshot
+// (State), taken at the first judgement of each process and then every
+// saveEvery seconds, as the controller stores one with each sample; or,
+// with fresh, it is a new analyzer.
+type simRestarts struct {
+	count, saveEvery, down int
+	fresh                  bool
+}
+
+// traffic draws s's traffic with the given seed and calls observe with
+// both tracks' cumulative counts every second, in fresh slices as from a
+// metrics query, until observe returns false or the rollout ends.
+func (s simulation) traffic(seed uint64, observe func(sec int, o Observation) bool) {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	var o Observation
@@ -173,7 +187,6 @@ func (s simulation) run(cfg Config, seed uint64) simOutcome {
 			}
 		}
 	}
-	var out simOutcome
 	sec := 0
 	for _, st := range s.steps {
 		inIncident := false
@@ -196,7 +209,6 @@ func (s simulation) run(cfg Config, seed uint64) simOutcome {
 				tr.c.Errors += binomial(r, n, tr.errorRate)
 			}
 			o.At = start.Add(time.Duration(sec) * time.Second)
-			// Observe gets fresh slices, as from a metrics query.
 			for _, tr := range tracks {
 				counts := make([]float64, len(tr.buckets))
 				sum := 0.0
@@ -206,15 +218,93 @@ func (s simulation) run(cfg Config, seed uint64) simOutcome {
 				}
 				tr.c.Latency.Counts = counts
 			}
-			out.verdict = a.Observe(o)
-			if out.verdict.Decision == Fail {
-				out.failed = true
-				out.canaryRequests, out.canaryErrors = o.Canary.Requests, o.Canary.Errors
-				return out
+			if !observe(sec, o) {
+				return
 			}
 		}
 	}
-	out.canaryRequests, out.canaryErrors = o.Canary.Requests, o.Canary.Errors
+}
+
+// since returns o's counts since origin, as a reader counting from
+// origin's moment returns them. Both have the same buckets.
+func since(o, origin Observation) Observation {
+	track := func(c, from Counts) Counts {
+		h := Histogram{Bounds: c.Latency.Bounds, Counts: make([]float64, len(c.Latency.Counts)),
+			Count: c.Latency.Count - from.Latency.Count, Sum: c.Latency.Sum - from.Latency.Sum}
+		for i := range h.Counts {
+			h.Counts[i] = c.Latency.Counts[i]
+			if i < len(from.Latency.Counts) {
+				h.Counts[i] -= from.Latency.Counts[i]
+			}
+		}
+		return Counts{Requests: c.Requests - from.Requests, Errors: c.Errors - from.Errors, Latency: h}
+	}
+	return Observation{At: o.At, Stable: track(o.Stable, origin.Stable), Canary: track(o.Canary, origin.Canary)}
+}
+
+// run simulates s with the given seed until the analyzer fails the canary
+// or the rollout ends.
+func (s simulation) run(cfg Config, seed uint64) simOutcome {
+	a, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	rs := s.restarts
+	restartAt := map[int]bool{}
+	if rs != nil {
+		total := 0
+		for _, st := range s.steps {
+			total += st.seconds
+		}
+		r := rand.New(rand.NewPCG(seed, 0x7e57a7))
+		for range rs.count {
+			restartAt[1+r.IntN(total-1)] = true
+		}
+	}
+	var (
+		out       simOutcome
+		origin    Observation // where the current process's counts start
+		snap      []byte      // the last snapshot stored
+		savedAt   = -1        // when, in the current process; -1 before its first
+		resumesAt = 0         // no process judges until then
+	)
+	s.traffic(seed, func(sec int, o Observation) bool {
+		out.canaryRequests, out.canaryErrors = o.Canary.Requests, o.Canary.Errors
+		switch {
+		case sec < resumesAt:
+			return true
+		case sec == resumesAt && sec > 0:
+			// The new process reads counts from now on.
+			origin = o
+			return true
+		}
+		out.verdict = a.Observe(since(o, origin))
+		if out.verdict.Decision == Fail {
+			out.failed = true
+			return false
+		}
+		if rs == nil {
+			return true
+		}
+		if savedAt < 0 || sec-savedAt >= rs.saveEvery {
+			if snap, err = a.State(); err != nil {
+				panic(err)
+			}
+			savedAt = sec
+		}
+		if restartAt[sec] {
+			if a, err = New(cfg); err != nil {
+				panic(err)
+			}
+			if !rs.fresh {
+				if err := a.Restore(snap); err != nil {
+					panic(err)
+				}
+			}
+			savedAt, resumesAt = -1, sec+max(1, rs.down)
+		}
+		return true
+	})
 	return out
 }
 

@@ -151,6 +151,29 @@ func (s *Service) RecordRolloutSample(ctx context.Context, sample promote.Rollou
 	return s.update(ctx, func(tx promote.Tx) error { return tx.AppendRolloutSample(sample) })
 }
 
+// RecordRolloutProgress stores one point of a rollout's history, as
+// RecordRolloutSample does, and the state of its analysis
+// (promote.Rollout.AnalysisState) in the same transaction, so that the
+// state a restarted controller resumes from is that of the last sample it
+// stored. A nil state stores the sample alone. Like every write of the
+// controller it goes through the leader's fence: a replica that lost the
+// lease stores neither.
+func (s *Service) RecordRolloutProgress(ctx context.Context, sample promote.RolloutSample, state json.RawMessage) error {
+	if sample.At.IsZero() {
+		sample.At = s.clock()
+	}
+	sample.At = sample.At.UTC()
+	return s.update(ctx, func(tx promote.Tx) error {
+		if err := tx.AppendRolloutSample(sample); err != nil {
+			return err
+		}
+		if state == nil {
+			return nil
+		}
+		return tx.SaveRolloutAnalysis(sample.PromotionID, state)
+	})
+}
+
 // RolloutSamples lists the samples of a promotion's rollout, oldest first:
 // the newest limit of them (0: all). NotFound when the promotion has no
 // rollout.

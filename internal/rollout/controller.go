@@ -12,8 +12,12 @@
 //
 // The rollout's state (step, weight, times, last verdict) is stored at
 // every step, so a restarted controller resumes each rollout at its step.
-// The analysis starts afresh from the resumption: a new sequential test,
-// whose type-I guarantee holds from then on. When the controller cannot
+// The state of its analysis is stored with every sample and step too
+// (promote.Rollout.AnalysisState), so that the resumed analysis goes on
+// with the evidence gathered so far and the false-rollback rate α holds
+// for the whole rollout, restarts and failovers included (package
+// analysis, Analyzer.Restore); only a policy edited between the two starts
+// the analysis afresh. When the controller cannot
 // judge (the metric source failed past its error budget, or had no data
 // past its limit, and the policy does not say to roll back then), it
 // returns all traffic to stable and pauses the rollout for a person.
@@ -51,7 +55,7 @@ type Registry interface {
 	StartRollout(ctx context.Context, promotionID string) (promote.Rollout, error)
 	RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) error
 	FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) error
-	RecordRolloutSample(ctx context.Context, s promote.RolloutSample) error
+	RecordRolloutProgress(ctx context.Context, s promote.RolloutSample, analysisState json.RawMessage) error
 	Rollback(ctx context.Context, who promote.Principal, req registry.RollbackRequest) (registry.RollbackView, error)
 }
 
@@ -197,7 +201,7 @@ func (c *Controller) Trigger() {
 // logged; the next tick tries again. Each Run starts from the stored
 // state alone: what an earlier Run kept in memory (a replica that led
 // before, lost its leadership and leads again) is dropped, and every
-// rollout resumes at its stored step with a fresh analysis.
+// rollout resumes at its stored step with its stored analysis.
 func (c *Controller) Run(ctx context.Context) error {
 	c.forgetAll(nil)
 	t := time.NewTicker(c.cfg.Interval)
@@ -321,7 +325,12 @@ func stepWords(r promote.Rollout) string {
 }
 
 // runOf returns the in-memory state of a rollout, creating it (a start or
-// a resumption after a restart) with a fresh analysis from now.
+// a resumption after a restart) with the analysis stored with the rollout
+// (r.AnalysisState), or a fresh one when none is stored or the stored one
+// cannot be restored: another configuration (a policy edited between
+// the two) or a damaged state. Either way the analysis reads counts from
+// now: the first reading is what was served since, none of which the
+// stored state saw (analysis.Analyzer.Restore).
 func (c *Controller) runOf(r promote.Rollout, plan *policy.Rollout) (*run, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -331,6 +340,14 @@ func (c *Controller) runOf(r promote.Rollout, plan *policy.Rollout) (*run, error
 	an, err := analysis.New(analysisConfig(plan))
 	if err != nil {
 		return nil, err
+	}
+	if r.AnalysisState != nil {
+		if err := an.Restore(r.AnalysisState); err != nil {
+			c.log.Warn("rollout: the stored analysis cannot be resumed; the analysis starts afresh",
+				append(c.attrs(r), slog.Any("error", err))...)
+		} else {
+			c.log.Info("rollout: analysis resumed with the stored evidence", c.attrs(r)...)
+		}
 	}
 	ru := &run{since: c.cfg.Now(), an: an, stepCanary: -1}
 	c.runs[r.PromotionID] = ru
@@ -476,6 +493,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	r.Verdict = raw
 	switch v.Decision {
 	case analysis.Fail:
+		c.keepAnalysis(&r, ru)
 		return c.rollBack(ctx, r, plan, "the canary analysis failed: "+v.Reason, &v)
 	case analysis.Inconclusive:
 		c.tickSample(ctx, r, ru, v.Decision)
@@ -498,6 +516,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 1); err != nil {
 			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 		}
+		c.keepAnalysis(&r, ru)
 		return c.finish(ctx, r, fmt.Sprintf("the shadow found no regression in %s", d), v.Decision)
 	}
 	s := plan.Steps[r.Step]
@@ -512,6 +531,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 				return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 			}
 		}
+		c.keepAnalysis(&r, ru)
 		return c.finish(ctx, r, fmt.Sprintf("all %d steps passed", len(plan.Steps)), v.Decision)
 	}
 	r.Step++
@@ -522,11 +542,27 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 	}
 	c.log.Info("rollout: next step", c.attrs(r)...)
+	c.keepAnalysis(&r, ru)
 	if err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
 		return err
 	}
 	c.sample(ctx, r, ru, v.Decision, eventStep)
 	return nil
+}
+
+// keepAnalysis puts the state of ru's analysis into r, so that the record
+// of a step or an end stores it with the rollout. A state that cannot be
+// taken (it never fails) leaves r's as it was, and is logged.
+func (c *Controller) keepAnalysis(r *promote.Rollout, ru *run) {
+	if ru == nil || ru.an == nil {
+		return
+	}
+	state, err := ru.an.State()
+	if err != nil {
+		c.log.Warn("rollout: the analysis state cannot be stored", append(c.attrs(*r), slog.Any("error", err))...)
+		return
+	}
+	r.AnalysisState = state
 }
 
 func errText(err error) string {
@@ -616,7 +652,9 @@ func (c *Controller) active(ctx context.Context, id string) (promote.Rollout, *p
 
 // Pause holds a running rollout at its step and weight: the candidate
 // keeps its share of traffic, and the rollout neither advances nor rolls
-// back until Resume. The analysis starts afresh at the resumption.
+// back until Resume. The analysis resumes with its evidence, as after a
+// restart or a failover, unless it had failed (then a person's resumption
+// overrides the verdict and the analysis starts afresh).
 func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
 	c.op.Lock()
 	defer c.op.Unlock()
@@ -648,7 +686,16 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id strin
 	if r.State != promote.RolloutPaused {
 		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s, not paused", r.Model, r.Version, r.Environment, r.State)
 	}
+	// The analysis goes on with its evidence (a pause does not make the
+	// data gathered before it any less valid, and starting afresh at every
+	// resumption would give each one another chance of a false rollback),
+	// unless it had failed: a person who resumes a rollout the analysis
+	// failed (with automatic rollback off) overrides that verdict, and the
+	// analysis starts afresh.
 	r.State, r.Reason, r.StepStartedAt = promote.RolloutRunning, "", c.cfg.Now()
+	if verdictFailed(r.Verdict) {
+		r.AnalysisState = nil
+	}
 	if err := c.cfg.Registry.RecordRollout(ctx, who, r, "resumed by "+who.Name); err != nil {
 		return r, err
 	}
@@ -730,4 +777,13 @@ const (
 func (c *Controller) attrs(r promote.Rollout) []any {
 	return []any{slog.String(attrModel, r.Model), slog.String(attrVersion, r.Version), slog.String(attrEnv, r.Environment),
 		slog.String(attrPromotion, r.PromotionID), slog.Int(attrStep, r.Step+1), slog.Float64(attrWeight, r.Weight)}
+}
+
+// verdictFailed reports whether a stored verdict is the analysis's
+// failure.
+func verdictFailed(raw json.RawMessage) bool {
+	var v struct {
+		Decision analysis.Decision `json:"decision"`
+	}
+	return len(raw) > 0 && json.Unmarshal(raw, &v) == nil && v.Decision == analysis.Fail
 }

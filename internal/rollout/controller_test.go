@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -369,8 +370,15 @@ func TestPauseResumeAndPromoteNow(t *testing.T) {
 	if _, err := w.ctl.Pause(t.Context(), lena, r.PromotionID, ""); promote.ErrorCode(err) != promote.Conflict {
 		t.Errorf("Pause of a paused rollout = %v, want Conflict", err)
 	}
+	if _, stored := storedLogE(t, w, r.PromotionID); !stored {
+		t.Fatal("no analysis state stored when the rollout was paused")
+	}
 	if _, err := w.ctl.Resume(t.Context(), lena, r.PromotionID); err != nil {
 		t.Fatalf("Resume: %v", err)
+	}
+	// The analysis goes on with its evidence: its state is kept.
+	if _, stored := storedLogE(t, w, r.PromotionID); !stored {
+		t.Error("Resume dropped the stored analysis of a rollout whose analysis had not failed")
 	}
 	atStep2 := func(r promote.Rollout) bool { return r.Step == 1 }
 	r = w.pumpUntil(t, w.ctl, 100, atStep2)
@@ -769,7 +777,7 @@ func TestSamplesOfAFaultyCanary(t *testing.T) {
 // noSamples is the registry with a store that refuses samples.
 type noSamples struct{ *registry.Service }
 
-func (noSamples) RecordRolloutSample(context.Context, promote.RolloutSample) error {
+func (noSamples) RecordRolloutProgress(context.Context, promote.RolloutSample, json.RawMessage) error {
 	return promote.Errorf(promote.Internal, "disk full")
 }
 

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math"
 	"slices"
@@ -35,16 +36,23 @@ type reading struct {
 // sample (nothing when ru is nil: an event before the first judgement, or
 // one at which nothing was read since), r's step and weight, the analysis's
 // decision (empty when it did not judge) and the event (empty for a plain
-// reading). Samples are telemetry: a failure to store one is logged, and
-// the rollout goes on. The next sample then covers both intervals.
+// reading), with the state of ru's analysis. Samples are telemetry: a
+// failure to store one is logged, and the rollout goes on. The next sample
+// then covers both intervals, and stores the analysis.
 func (c *Controller) sample(ctx context.Context, r promote.Rollout, ru *run, decision analysis.Decision, event string) {
 	s := promote.RolloutSample{PromotionID: r.PromotionID, At: c.cfg.Now(), Step: r.Step, Weight: r.Weight,
 		Decision: string(decision), Event: event}
+	var state json.RawMessage
 	if ru != nil {
 		s.Stable = trackSample(ru.read.stable, ru.sampled.stable)
 		s.Canary = trackSample(ru.read.canary, ru.sampled.canary)
+		// The analysis is stored with the sample, in its transaction: a
+		// restarted controller resumes from the last sample's evidence.
+		r.AnalysisState = nil
+		c.keepAnalysis(&r, ru)
+		state = r.AnalysisState
 	}
-	if err := c.cfg.Registry.RecordRolloutSample(ctx, s); err != nil {
+	if err := c.cfg.Registry.RecordRolloutProgress(ctx, s, state); err != nil {
 		c.log.Warn("rollout: storing a sample failed", append(c.attrs(r), slog.String(attrEvent, event), slog.Any("error", err))...)
 		return
 	}

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -37,31 +38,57 @@ func (t *tx) SaveRollout(r promote.Rollout) error {
 		return err
 	}
 	_, err := t.exec(what, `INSERT INTO rollouts (promotion_id, model, version, environment, stable, strategy, state, active,
-			step, weight, started_at, step_started_at, updated_at, reason, verdict)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			step, weight, started_at, step_started_at, updated_at, reason, verdict, analysis_state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (promotion_id) DO UPDATE SET stable = excluded.stable, strategy = excluded.strategy,
 			state = excluded.state, active = excluded.active, step = excluded.step, weight = excluded.weight,
 			step_started_at = excluded.step_started_at, updated_at = excluded.updated_at,
-			reason = excluded.reason, verdict = excluded.verdict`,
+			reason = excluded.reason, verdict = excluded.verdict, analysis_state = excluded.analysis_state`,
 		r.PromotionID, r.Model, r.Version, r.Environment, r.Stable, r.Strategy, string(r.State), r.State.Active(),
-		r.Step, r.Weight, nanos(r.StartedAt), nanos(r.StepStartedAt), nanos(r.UpdatedAt), r.Reason, nullBytes(r.Verdict))
+		r.Step, r.Weight, nanos(r.StartedAt), nanos(r.StepStartedAt), nanos(r.UpdatedAt), r.Reason, nullBytes(r.Verdict),
+		nullBytes(r.AnalysisState))
 	return err
 }
 
+// SaveRolloutAnalysis stores the state of a rollout's analysis alone;
+// NotFound when the promotion has no rollout.
+func (t *tx) SaveRolloutAnalysis(promotionID string, state json.RawMessage) error {
+	what := fmt.Sprintf("save the analysis of the rollout of promotion %q", promotionID)
+	if err := t.writable(what); err != nil {
+		return err
+	}
+	if state != nil && !json.Valid(state) {
+		return promote.Errorf(promote.Invalid, "%s: the state is not JSON", what)
+	}
+	res, err := t.exec(what, "UPDATE rollouts SET analysis_state = ? WHERE promotion_id = ?", nullBytes(state), promotionID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	} else if n == 0 {
+		return promote.Errorf(promote.NotFound, "rollout of promotion %q not found", promotionID)
+	}
+	return nil
+}
+
 const rolloutColumns = `promotion_id, model, version, environment, stable, strategy, state, step, weight,
-	started_at, step_started_at, updated_at, reason, verdict`
+	started_at, step_started_at, updated_at, reason, verdict, analysis_state`
 
 func scanRollout(s scanner) (promote.Rollout, error) {
 	var r promote.Rollout
 	var state string
 	var started, stepStarted, updated int64
-	var verdict sql.NullString
+	var verdict, analysis sql.NullString
 	err := s.Scan(&r.PromotionID, &r.Model, &r.Version, &r.Environment, &r.Stable, &r.Strategy, &state, &r.Step, &r.Weight,
-		&started, &stepStarted, &updated, &r.Reason, &verdict)
+		&started, &stepStarted, &updated, &r.Reason, &verdict, &analysis)
 	r.State = promote.RolloutState(state)
 	r.StartedAt, r.StepStartedAt, r.UpdatedAt = fromNanos(started), fromNanos(stepStarted), fromNanos(updated)
 	if verdict.Valid {
 		r.Verdict = []byte(verdict.String)
+	}
+	if analysis.Valid {
+		r.AnalysisState = []byte(analysis.String)
 	}
 	return r, err
 }

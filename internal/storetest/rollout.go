@@ -102,6 +102,76 @@ func testRollouts(t *testing.T, s promote.Store) {
 		}
 		return err
 	})
+	testRolloutAnalysis(t, s, first)
+}
+
+// testRolloutAnalysis checks the analysis state of stored rollouts:
+// absent at first, written by SaveRollout and by SaveRolloutAnalysis
+// alone, read by Rollout and Rollouts, cleared by nil.
+func testRolloutAnalysis(t *testing.T, s promote.Store, first promote.Rollout) {
+	t.Helper()
+	read := func(id string) promote.Rollout {
+		var r promote.Rollout
+		view(t, s, func(tx promote.Tx) (err error) {
+			r, err = tx.Rollout(id)
+			return err
+		})
+		return r
+	}
+	if got := read("p1").AnalysisState; got != nil {
+		t.Errorf("Rollout(p1).AnalysisState = %s before any was saved, want nil", got)
+	}
+	state := json.RawMessage(`{"version":1,"error_rate":{"log_lr":[0.5,-1.25],"log_e":0.1}}`)
+	update(t, s, func(tx promote.Tx) error { return tx.SaveRolloutAnalysis("p1", state) })
+	got := read("p1")
+	if string(got.AnalysisState) != string(state) {
+		t.Errorf("Rollout(p1).AnalysisState = %s, want %s", got.AnalysisState, state)
+	}
+	// Only the state changed.
+	got.AnalysisState = nil
+	if diff := cmp.Diff(first, got); diff != "" {
+		t.Errorf("SaveRolloutAnalysis changed more than the state (-want +got):\n%s", diff)
+	}
+	view(t, s, func(tx promote.Tx) error {
+		all, err := tx.Rollouts(promote.RolloutFilter{ActiveOnly: true})
+		if err == nil && (len(all) != 1 || string(all[0].AnalysisState) != string(state)) {
+			t.Errorf("Rollouts(active) = %+v, want p1 with its analysis state", all)
+		}
+		return err
+	})
+	// SaveRollout writes the state it carries.
+	next := first
+	next.Step, next.UpdatedAt = 2, at(5)
+	next.AnalysisState = json.RawMessage(`{"version":1,"step":2}`)
+	update(t, s, func(tx promote.Tx) error { return tx.SaveRollout(next) })
+	if diff := cmp.Diff(next, read("p1")); diff != "" {
+		t.Errorf("Rollout(p1) after SaveRollout with a state (-want +got):\n%s", diff)
+	}
+	if got := read("p2").AnalysisState; got != nil {
+		t.Errorf("the state of p1 leaked into p2: %s", got)
+	}
+	update(t, s, func(tx promote.Tx) error { return tx.SaveRolloutAnalysis("p1", nil) })
+	if got := read("p1").AnalysisState; got != nil {
+		t.Errorf("Rollout(p1).AnalysisState = %s after clearing it, want nil", got)
+	}
+	// An unknown rollout, a promotion without one, and bad JSON are
+	// refused.
+	update(t, s, func(tx promote.Tx) error {
+		return tx.CreatePromotion(promotion("p3", "fraud", "1.1", "staging", 6))
+	})
+	for _, b := range []struct {
+		id    string
+		state json.RawMessage
+		code  promote.Code
+	}{{"p9", state, promote.NotFound}, {"p3", state, promote.NotFound}, {"p1", json.RawMessage(`{"version":`), promote.Invalid}} {
+		err := s.Update(t.Context(), func(tx promote.Tx) error { return tx.SaveRolloutAnalysis(b.id, b.state) })
+		if promote.ErrorCode(err) != b.code {
+			t.Errorf("SaveRolloutAnalysis(%s, %s) = %v, want code %s", b.id, b.state, err, b.code)
+		}
+	}
+	if got := read("p1").AnalysisState; got != nil {
+		t.Errorf("a refused SaveRolloutAnalysis stored %s", got)
+	}
 }
 
 func testRolloutSamples(t *testing.T, s promote.Store) {
