@@ -2,6 +2,7 @@ package promote
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -61,7 +62,33 @@ type Rollout struct {
 	// of the API: the verdict carries the evidence (e-values, p-values,
 	// counts).
 	AnalysisState json.RawMessage `json:"-"`
+	// Revision counts the saves of the rollout: 1 once started, one more
+	// at every later state stored. A save names the revision it read, and
+	// is refused (RolloutChangedError) when another writer saved the
+	// rollout since: an optimistic lock, so that a pause through one
+	// replica is not overwritten by a step the leader recorded from an
+	// older read. Storing the analysis state alone does not change it.
+	Revision int64 `json:"revision"`
 }
+
+// RolloutChangedError is the Conflict of a rollout saved from a revision
+// that is no longer the stored one: another writer saved it since it was
+// read, and nothing was changed. The writer reads it again and decides
+// anew.
+type RolloutChangedError struct {
+	PromotionID string
+	// Read is the revision the save named, Stored the one stored.
+	Read, Stored int64
+}
+
+// Error implements the error interface.
+func (e *RolloutChangedError) Error() string {
+	return fmt.Sprintf("the rollout of promotion %s changed since it was read (revision %d, now %d)", e.PromotionID, e.Read, e.Stored)
+}
+
+// Unwrap returns the error as a Conflict, so that ErrorCode and the HTTP
+// layer treat it as one.
+func (e *RolloutChangedError) Unwrap() error { return &Error{Code: Conflict, Message: e.Error()} }
 
 // RolloutFilter selects rollouts. Zero fields match everything.
 type RolloutFilter struct {

@@ -73,7 +73,12 @@ type Tx interface {
 	ClearLive(model, env string) error
 
 	// SaveRollout stores r, a new rollout or a later state of one (keyed
-	// by PromotionID); NotFound when the promotion is not stored.
+	// by PromotionID), at revision r.Revision+1: a new rollout has
+	// Revision 0 and is stored at 1; a later state is stored only when the
+	// stored revision is still r.Revision (the one read), else it changes
+	// nothing and returns a *RolloutChangedError (a Conflict). NotFound
+	// when the promotion, or the rollout a later state updates, is not
+	// stored.
 	SaveRollout(r Rollout) error
 	// Rollout returns the rollout of a promotion.
 	Rollout(promotionID string) (Rollout, error)

@@ -371,7 +371,7 @@ func schemas() map[string]*Schema {
 			"pass": integer(""), "fail": integer(""), "warn": integer(""), "error": integer(""),
 		}),
 		"Rollout": object("The progressive delivery of a committed promotion: the candidate's share of traffic, step by step, while the canary analysis judges it.",
-			[]string{"promotion_id", "model", "version", "environment", "stable", "strategy", "state", "step", "weight", "started_at", "step_started_at", "updated_at"}, map[string]*Schema{
+			[]string{"promotion_id", "model", "version", "environment", "stable", "strategy", "state", "step", "weight", "started_at", "step_started_at", "updated_at", "revision"}, map[string]*Schema{
 				"promotion_id":    str(""),
 				"model":           name(""),
 				"version":         name("The candidate."),
@@ -385,6 +385,7 @@ func schemas() map[string]*Schema {
 				"step_started_at": dateTime(""),
 				"updated_at":      dateTime(""),
 				"reason":          str("Why it ended or paused."),
+				"revision":        integer("Counts the rollout's stored states: 1 when it started, one more at every step, pause, resumption and end. Each change is saved only from the revision it was made from (docs/rollouts.md); two reads with the same revision show the same state."),
 				"verdict":         &Schema{Type: "object", Description: "The canary analysis's last verdict: decision, reason and every test's statistic, threshold, always-valid p-value and counts (docs/analysis-statistics.md)."},
 			}),
 		"RolloutSample": object("One point of a rollout's history, for its chart: what each track served between the previous sample and this one, the step and weight at its time, and what the analysis decided. canary is the candidate's track: the canary, or the shadow of a shadow rollout. The controller stores one at most every few seconds while it judges, and one at every event.",

@@ -53,7 +53,8 @@ func (s *Service) Rollout(ctx context.Context, promotionID string) (promote.Roll
 
 // StartRollout begins the rollout of a committed promotion: the promotion
 // is rolling out, and the rollout is stored at its first step with the
-// candidate at weight 0 against the promotion's baseline as stable.
+// candidate at weight 0 against the promotion's baseline as stable. It
+// returns the rollout as stored, at revision 1.
 func (s *Service) StartRollout(ctx context.Context, promotionID string) (promote.Rollout, error) {
 	var r promote.Rollout
 	err := s.update(ctx, func(tx promote.Tx) error {
@@ -74,6 +75,7 @@ func (s *Service) StartRollout(ctx context.Context, promotionID string) (promote
 		if err := tx.SaveRollout(r); err != nil {
 			return err
 		}
+		r.Revision = 1
 		return audit(tx, promote.AuditEvent{Time: now, Actor: RolloutActor.Name, Action: promote.ActionRolloutStarted, Model: p.Model,
 			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(r.State),
 			Reasons: reasonsJSON(fmt.Sprintf("%s of %s against stable %s", e.Strategy, p.Version, p.Baseline))})
@@ -83,23 +85,33 @@ func (s *Service) StartRollout(ctx context.Context, promotionID string) (promote
 
 // RecordRollout stores a later state of a running or paused rollout (a
 // step, a pause, a resumption) with what happened, audited as who's with
-// the analysis's verdict. who needs the approver role: the controller acts
-// as RolloutActor, a person pausing or resuming as themselves.
-func (s *Service) RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) error {
+// the analysis's verdict, and returns it as stored (its new revision and
+// time). who needs the approver role: the controller acts as RolloutActor,
+// a person pausing or resuming as themselves. r.Revision is the revision
+// the change was made from: when another writer saved the rollout since,
+// nothing is stored and the error is a *promote.RolloutChangedError.
+func (s *Service) RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) (promote.Rollout, error) {
 	if err := authorize(who, promote.RoleApprover, "changing a rollout"); err != nil {
-		return err
+		return r, err
 	}
 	if !r.State.Active() && r.State != promote.RolloutRolledBack {
-		return promote.Errorf(promote.Invalid, "record a rollout in state %s: finish it instead", r.State)
+		return r, promote.Errorf(promote.Invalid, "record a rollout in state %s: finish it instead", r.State)
 	}
-	return s.update(ctx, func(tx promote.Tx) error {
-		r.UpdatedAt = s.clock()
-		if err := tx.SaveRollout(r); err != nil {
+	out := r
+	err := s.update(ctx, func(tx promote.Tx) error {
+		out = r
+		out.UpdatedAt = s.clock()
+		if err := tx.SaveRollout(out); err != nil {
 			return err
 		}
-		return audit(tx, promote.AuditEvent{Time: r.UpdatedAt, Actor: who.Name, Action: promote.ActionRolloutStep, Model: r.Model,
+		out.Revision++
+		return audit(tx, promote.AuditEvent{Time: out.UpdatedAt, Actor: who.Name, Action: promote.ActionRolloutStep, Model: r.Model,
 			Version: r.Version, Environment: r.Environment, PromotionID: r.PromotionID, Decision: what, Reasons: verdictReasons(r)})
 	})
+	if err != nil {
+		return r, err
+	}
+	return out, nil
 }
 
 // Rollouts lists rollouts matching f, newest first.
@@ -113,12 +125,17 @@ func (s *Service) Rollouts(ctx context.Context, f promote.RolloutFilter) ([]prom
 }
 
 // FinishRollout ends a rollout whose candidate took all the traffic: the
-// rollout and its promotion succeed. who needs the approver role.
-func (s *Service) FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) error {
+// rollout and its promotion succeed. It returns the rollout as stored. who
+// needs the approver role. As with RecordRollout, r.Revision is the
+// revision the decision was made from: when another writer saved the
+// rollout since, nothing is stored and the error is a
+// *promote.RolloutChangedError.
+func (s *Service) FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) (promote.Rollout, error) {
 	if err := authorize(who, promote.RoleApprover, "finishing a rollout"); err != nil {
-		return err
+		return r, err
 	}
-	return s.update(ctx, func(tx promote.Tx) error {
+	out := r
+	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
 		p, err := tx.Promotion(r.PromotionID)
 		if err != nil {
@@ -127,17 +144,23 @@ func (s *Service) FinishRollout(ctx context.Context, who promote.Principal, r pr
 		if p.State != promote.StateRollingOut {
 			return promote.Errorf(promote.Conflict, "promotion %s is %s, not rolling out", p.ID, p.State)
 		}
-		r.State, r.Reason, r.UpdatedAt = promote.RolloutSucceeded, reason, now
-		if err := tx.SaveRollout(r); err != nil {
+		out = r
+		out.State, out.Reason, out.UpdatedAt = promote.RolloutSucceeded, reason, now
+		if err := tx.SaveRollout(out); err != nil {
 			return err
 		}
-		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionRolloutFinished, Model: r.Model,
-			Version: r.Version, Environment: r.Environment, PromotionID: r.PromotionID, Digest: p.Digest, Decision: string(r.State),
-			Reasons: verdictReasons(r)}); err != nil {
+		out.Revision++
+		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionRolloutFinished, Model: out.Model,
+			Version: out.Version, Environment: out.Environment, PromotionID: out.PromotionID, Digest: p.Digest, Decision: string(out.State),
+			Reasons: verdictReasons(out)}); err != nil {
 			return err
 		}
 		return s.transition(tx, &p, promote.EventSucceeded, reason, who.Name, now, nil)
 	})
+	if err != nil {
+		return r, err
+	}
+	return out, nil
 }
 
 // RecordRolloutSample stores one point of a rollout's history, for its
@@ -158,7 +181,16 @@ func (s *Service) RecordRolloutSample(ctx context.Context, sample promote.Rollou
 // stored. A nil state stores the sample alone. Like every write of the
 // controller it goes through the leader's fence: a replica that lost the
 // lease stores neither.
-func (s *Service) RecordRolloutProgress(ctx context.Context, sample promote.RolloutSample, state json.RawMessage) error {
+//
+// revision is that of the rollout the analysis judged. The state is stored
+// only while the rollout is still at it: when another writer saved the
+// rollout since (a person paused, resumed or ended it through any
+// replica), an older analysis must not be written over what they decided
+// (the evidence a resumption cleared, say), so nothing is stored and the
+// error is a *promote.RolloutChangedError. Storing the state does not
+// change the revision, so samples never make people's operations
+// conflict.
+func (s *Service) RecordRolloutProgress(ctx context.Context, sample promote.RolloutSample, revision int64, state json.RawMessage) error {
 	if sample.At.IsZero() {
 		sample.At = s.clock()
 	}
@@ -169,6 +201,13 @@ func (s *Service) RecordRolloutProgress(ctx context.Context, sample promote.Roll
 		}
 		if state == nil {
 			return nil
+		}
+		r, err := tx.Rollout(sample.PromotionID)
+		if err != nil {
+			return err
+		}
+		if r.Revision != revision {
+			return &promote.RolloutChangedError{PromotionID: r.PromotionID, Read: revision, Stored: r.Revision}
 		}
 		return tx.SaveRolloutAnalysis(sample.PromotionID, state)
 	})

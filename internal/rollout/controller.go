@@ -22,6 +22,12 @@
 // past its limit, and the policy does not say to roll back then), it
 // returns all traffic to stable and pauses the rollout for a person.
 //
+// Every save names the revision of the rollout it was made from
+// (promote.Rollout.Revision) and is refused when another writer saved the
+// rollout since: a person's operation through another replica then wins
+// over the tick that read the rollout before it, and the controller judges
+// the rollout again from the stored state at its next tick.
+//
 // While it judges, the controller stores samples of each rollout for its
 // chart (promote.RolloutSample): what each track served since the previous
 // sample, at most one every SampleEvery, and one at every step, pause,
@@ -53,9 +59,9 @@ type Registry interface {
 	ActiveRollouts(ctx context.Context) ([]promote.Rollout, error)
 	Rollout(ctx context.Context, promotionID string) (promote.Rollout, error)
 	StartRollout(ctx context.Context, promotionID string) (promote.Rollout, error)
-	RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) error
-	FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) error
-	RecordRolloutProgress(ctx context.Context, s promote.RolloutSample, analysisState json.RawMessage) error
+	RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) (promote.Rollout, error)
+	FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) (promote.Rollout, error)
+	RecordRolloutProgress(ctx context.Context, s promote.RolloutSample, revision int64, analysisState json.RawMessage) error
 	Rollback(ctx context.Context, who promote.Principal, req registry.RollbackRequest) (registry.RollbackView, error)
 }
 
@@ -116,8 +122,10 @@ type Controller struct {
 	cfg Config
 	log *slog.Logger
 
-	// op serialises ticks and people's operations, so that a pause is
-	// never overwritten by a tick that read the rollout before it.
+	// op serialises ticks and people's operations in this process, so
+	// that a pause is never overwritten by a tick that read the rollout
+	// before it; across replicas the rollout's revision does that (a
+	// save from a stale read is refused).
 	op   sync.Mutex
 	mu   sync.Mutex
 	runs map[string]*run // by promotion ID
@@ -302,8 +310,8 @@ func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
 		}
 	}
 	c.log.Info("rollout: started", c.attrs(r)...)
-	if err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
-		return err
+	if r, err = c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
+		return c.changed(ctx, r, err)
 	}
 	c.sample(ctx, r, nil, "", eventStep)
 	return nil
@@ -452,8 +460,8 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		}
 		if r.Weight != want {
 			r.Weight = want
-			if err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
-				return err
+			if r, err = c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
+				return c.changed(ctx, r, err)
 			}
 		}
 	}
@@ -541,11 +549,11 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, r.Weight); err != nil {
 		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 	}
-	c.log.Info("rollout: next step", c.attrs(r)...)
 	c.keepAnalysis(&r, ru)
-	if err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
-		return err
+	if r, err = c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
+		return c.changed(ctx, r, err)
 	}
+	c.log.Info("rollout: next step", c.attrs(r)...)
 	c.sample(ctx, r, ru, v.Decision, eventStep)
 	return nil
 }
@@ -575,8 +583,9 @@ func errText(err error) string {
 // finish ends a rollout as a success; d is the analysis's last decision,
 // empty when it did not judge.
 func (c *Controller) finish(ctx context.Context, r promote.Rollout, reason string, d analysis.Decision) error {
-	if err := c.cfg.Registry.FinishRollout(ctx, registry.RolloutActor, r, reason); err != nil {
-		return err
+	r, err := c.cfg.Registry.FinishRollout(ctx, registry.RolloutActor, r, reason)
+	if err != nil {
+		return c.changed(ctx, r, err)
 	}
 	ru := c.forget(r.PromotionID)
 	c.log.Info("rollout: succeeded", c.attrs(r)...)
@@ -601,10 +610,18 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 		To: r.Stable, Reason: reason, NoHold: !plan.Rollback.Hold}); err != nil {
 		return errors.Join(weightErr, fmt.Errorf("roll back: %w", err))
 	}
-	r.State, r.Reason, r.Weight = promote.RolloutRolledBack, reason, 0
 	ru := c.forget(r.PromotionID)
 	c.log.Warn("rollout: rolled back", append(c.attrs(r), slog.String("reason", reason))...)
-	if err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "rolled_back"); err != nil {
+	// The environment is rolled back: that is recorded even when another
+	// writer saved the rollout since it was read (a person's pause), on
+	// the state stored then.
+	r, err := c.retry(ctx, r, func(r *promote.Rollout) error {
+		r.State, r.Reason, r.Weight = promote.RolloutRolledBack, reason, 0
+		return nil
+	}, func(r promote.Rollout) (promote.Rollout, error) {
+		return c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "rolled_back")
+	})
+	if err != nil {
 		return errors.Join(weightErr, err)
 	}
 	c.sample(ctx, r, ru, d, eventRolledBack)
@@ -629,10 +646,11 @@ func (c *Controller) cannotJudge(ctx context.Context, r promote.Rollout, why str
 func (c *Controller) pause(ctx context.Context, r promote.Rollout, reason string, d analysis.Decision) error {
 	r.State, r.Reason, r.Weight = promote.RolloutPaused, reason, 0
 	ru := c.forget(r.PromotionID)
-	c.log.Warn("rollout: paused", append(c.attrs(r), slog.String("reason", reason))...)
-	if err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "paused"); err != nil {
-		return err
+	r, err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "paused")
+	if err != nil {
+		return c.changed(ctx, r, err)
 	}
+	c.log.Warn("rollout: paused", append(c.attrs(r), slog.String("reason", reason))...)
 	c.sample(ctx, r, ru, d, eventPaused)
 	return nil
 }
@@ -650,6 +668,54 @@ func (c *Controller) active(ctx context.Context, id string) (promote.Rollout, *p
 	return r, plan, err
 }
 
+// changed handles an error of a save of the rollout the controller judged
+// (r, as read at the tick): when another writer saved the rollout since
+// (a person's operation served by another replica), the controller drops
+// what it keeps in memory about it, gives the traffic what the stored
+// state says, and judges it again from the stored state at the next tick.
+// That is no failure: it is logged once, at info level, and nil returned.
+// Any other error is returned as is.
+func (c *Controller) changed(ctx context.Context, r promote.Rollout, err error) error {
+	var moved *promote.RolloutChangedError
+	if !errors.As(err, &moved) {
+		return err
+	}
+	c.forget(r.PromotionID)
+	c.log.Info("rollout: changed by another writer since it was read; judged again at the next tick",
+		append(c.attrs(r), slog.Int64("revision", moved.Read), slog.Int64("stored", moved.Stored))...)
+	if stored, err := c.cfg.Registry.Rollout(ctx, r.PromotionID); err == nil {
+		c.apply(ctx, stored)
+	}
+	return nil
+}
+
+// retry makes a change of a rollout (edit) from r and saves it (save):
+// when another writer saved the rollout since r was read (the leader
+// recording a step, a person's operation through another replica), it
+// reads the stored rollout, which must still be active, and makes the
+// change once more from it. A person's operation so applies to what is
+// stored, never overwriting it with a stale view. edit refuses what does
+// not apply (a pause of a paused rollout) with an error, which is
+// returned.
+func (c *Controller) retry(ctx context.Context, r promote.Rollout, edit func(*promote.Rollout) error,
+	save func(promote.Rollout) (promote.Rollout, error)) (promote.Rollout, error) {
+	for again := false; ; again = true {
+		if err := edit(&r); err != nil {
+			return r, err
+		}
+		saved, err := save(r)
+		var moved *promote.RolloutChangedError
+		if err == nil || again || !errors.As(err, &moved) {
+			return saved, err
+		}
+		c.log.Info("rollout: changed by another writer since it was read; reading it again",
+			append(c.attrs(r), slog.Int64("revision", moved.Read), slog.Int64("stored", moved.Stored))...)
+		if r, _, err = c.active(ctx, r.PromotionID); err != nil {
+			return r, err
+		}
+	}
+}
+
 // Pause holds a running rollout at its step and weight: the candidate
 // keeps its share of traffic, and the rollout neither advances nor rolls
 // back until Resume. The analysis resumes with its evidence, as after a
@@ -662,11 +728,16 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 	if err != nil {
 		return r, err
 	}
-	if r.State == promote.RolloutPaused {
-		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is paused already", r.Model, r.Version, r.Environment)
-	}
-	r.State, r.Reason = promote.RolloutPaused, withReason("paused by "+who.Name, reason)
-	if err := c.cfg.Registry.RecordRollout(ctx, who, r, "paused"); err != nil {
+	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
+		if r.State == promote.RolloutPaused {
+			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is paused already", r.Model, r.Version, r.Environment)
+		}
+		r.State, r.Reason = promote.RolloutPaused, withReason("paused by "+who.Name, reason)
+		return nil
+	}, func(r promote.Rollout) (promote.Rollout, error) {
+		return c.cfg.Registry.RecordRollout(ctx, who, r, "paused")
+	})
+	if err != nil {
 		return r, err
 	}
 	c.sample(ctx, r, c.forget(id), "", eventPaused)
@@ -683,20 +754,25 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id strin
 	if err != nil {
 		return r, err
 	}
-	if r.State != promote.RolloutPaused {
-		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s, not paused", r.Model, r.Version, r.Environment, r.State)
-	}
-	// The analysis goes on with its evidence (a pause does not make the
-	// data gathered before it any less valid, and starting afresh at every
-	// resumption would give each one another chance of a false rollback),
-	// unless it had failed: a person who resumes a rollout the analysis
-	// failed (with automatic rollback off) overrides that verdict, and the
-	// analysis starts afresh.
-	r.State, r.Reason, r.StepStartedAt = promote.RolloutRunning, "", c.cfg.Now()
-	if verdictFailed(r.Verdict) {
-		r.AnalysisState = nil
-	}
-	if err := c.cfg.Registry.RecordRollout(ctx, who, r, "resumed by "+who.Name); err != nil {
+	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
+		if r.State != promote.RolloutPaused {
+			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s, not paused", r.Model, r.Version, r.Environment, r.State)
+		}
+		// The analysis goes on with its evidence (a pause does not make
+		// the data gathered before it any less valid, and starting afresh
+		// at every resumption would give each one another chance of a
+		// false rollback), unless it had failed: a person who resumes a
+		// rollout the analysis failed (with automatic rollback off)
+		// overrides that verdict, and the analysis starts afresh.
+		r.State, r.Reason, r.StepStartedAt = promote.RolloutRunning, "", c.cfg.Now()
+		if verdictFailed(r.Verdict) {
+			r.AnalysisState = nil
+		}
+		return nil
+	}, func(r promote.Rollout) (promote.Rollout, error) {
+		return c.cfg.Registry.RecordRollout(ctx, who, r, "resumed by "+who.Name)
+	})
+	if err != nil {
 		return r, err
 	}
 	c.sample(ctx, r, c.forget(id), "", eventResumed)
@@ -719,9 +795,14 @@ func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reaso
 	if _, err := c.cfg.Registry.Rollback(ctx, who, registry.RollbackRequest{Model: r.Model, Environment: r.Environment, To: r.Stable, Reason: why}); err != nil {
 		return r, errors.Join(weightErr, err)
 	}
-	r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
 	ru := c.forget(id)
-	if err := c.cfg.Registry.RecordRollout(ctx, who, r, "aborted"); err != nil {
+	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
+		r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
+		return nil
+	}, func(r promote.Rollout) (promote.Rollout, error) {
+		return c.cfg.Registry.RecordRollout(ctx, who, r, "aborted")
+	})
+	if err != nil {
 		return r, errors.Join(weightErr, err)
 	}
 	c.sample(ctx, r, ru, "", eventRolledBack)
@@ -746,12 +827,16 @@ func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, 
 	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 1); err != nil {
 		return r, err
 	}
-	r.Weight = 1
 	why := withReason("promoted by "+who.Name, reason)
-	if err := c.cfg.Registry.FinishRollout(ctx, who, r, why); err != nil {
+	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
+		r.Weight = 1
+		return nil
+	}, func(r promote.Rollout) (promote.Rollout, error) {
+		return c.cfg.Registry.FinishRollout(ctx, who, r, why)
+	})
+	if err != nil {
 		return r, err
 	}
-	r.State, r.Reason = promote.RolloutSucceeded, why
 	c.sample(ctx, r, c.forget(id), "", eventSucceeded)
 	return r, nil
 }

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math"
 	"slices"
@@ -52,7 +53,13 @@ func (c *Controller) sample(ctx context.Context, r promote.Rollout, ru *run, dec
 		c.keepAnalysis(&r, ru)
 		state = r.AnalysisState
 	}
-	if err := c.cfg.Registry.RecordRolloutProgress(ctx, s, state); err != nil {
+	if err := c.cfg.Registry.RecordRolloutProgress(ctx, s, r.Revision, state); err != nil {
+		if errors.As(err, new(*promote.RolloutChangedError)) {
+			// A person's operation changed the rollout since this
+			// analysis judged it: its state must not be stored over theirs.
+			c.changed(ctx, r, err)
+			return
+		}
 		c.log.Warn("rollout: storing a sample failed", append(c.attrs(r), slog.String(attrEvent, event), slog.Any("error", err))...)
 		return
 	}

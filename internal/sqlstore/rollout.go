@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -11,8 +12,13 @@ import (
 	"github.com/promote-ml/promote/promote"
 )
 
-// SaveRollout stores r, new or updated, keyed by its promotion; NotFound
-// when the promotion is not stored.
+// SaveRollout stores r, new or updated, keyed by its promotion, at
+// revision r.Revision+1. A new rollout (Revision 0) is inserted at 1; a
+// later state updates the stored one only while its revision is still
+// r.Revision, in the statement that writes it, so of two writers that read
+// the same revision exactly one wins. The other gets a
+// *promote.RolloutChangedError and changes nothing. NotFound when the
+// promotion, or the rollout a later state updates, is not stored.
 func (t *tx) SaveRollout(r promote.Rollout) error {
 	what := fmt.Sprintf("save the rollout of promotion %q", r.PromotionID)
 	if err := t.writable(what); err != nil {
@@ -25,6 +31,8 @@ func (t *tx) SaveRollout(r promote.Rollout) error {
 		return promote.Errorf(promote.Invalid, "%s: weight %v is not between 0 and 1", what, r.Weight)
 	case r.Step < 0:
 		return promote.Errorf(promote.Invalid, "%s: step %d is negative", what, r.Step)
+	case r.Revision < 0:
+		return promote.Errorf(promote.Invalid, "%s: revision %d is negative", what, r.Revision)
 	}
 	for _, c := range []struct {
 		field string
@@ -37,21 +45,51 @@ func (t *tx) SaveRollout(r promote.Rollout) error {
 	if err := t.promotionExists(r.PromotionID); err != nil {
 		return err
 	}
-	_, err := t.exec(what, `INSERT INTO rollouts (promotion_id, model, version, environment, stable, strategy, state, active,
-			step, weight, started_at, step_started_at, updated_at, reason, verdict, analysis_state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (promotion_id) DO UPDATE SET stable = excluded.stable, strategy = excluded.strategy,
-			state = excluded.state, active = excluded.active, step = excluded.step, weight = excluded.weight,
-			step_started_at = excluded.step_started_at, updated_at = excluded.updated_at,
-			reason = excluded.reason, verdict = excluded.verdict, analysis_state = excluded.analysis_state`,
-		r.PromotionID, r.Model, r.Version, r.Environment, r.Stable, r.Strategy, string(r.State), r.State.Active(),
-		r.Step, r.Weight, nanos(r.StartedAt), nanos(r.StepStartedAt), nanos(r.UpdatedAt), r.Reason, nullBytes(r.Verdict),
-		nullBytes(r.AnalysisState))
-	return err
+	var saved bool
+	var err error
+	if r.Revision == 0 {
+		// A new rollout; a stored one at revision 0 (saved before
+		// revisions existed) is updated as one read at 0 would be.
+		saved, err = t.changed(what, `INSERT INTO rollouts (promotion_id, model, version, environment, stable, strategy, state, active,
+				step, weight, started_at, step_started_at, updated_at, reason, verdict, analysis_state, revision)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+			ON CONFLICT (promotion_id) DO UPDATE SET stable = excluded.stable, strategy = excluded.strategy,
+				state = excluded.state, active = excluded.active, step = excluded.step, weight = excluded.weight,
+				step_started_at = excluded.step_started_at, updated_at = excluded.updated_at,
+				reason = excluded.reason, verdict = excluded.verdict, analysis_state = excluded.analysis_state,
+				revision = rollouts.revision + 1
+			WHERE rollouts.revision = 0`,
+			r.PromotionID, r.Model, r.Version, r.Environment, r.Stable, r.Strategy, string(r.State), r.State.Active(),
+			r.Step, r.Weight, nanos(r.StartedAt), nanos(r.StepStartedAt), nanos(r.UpdatedAt), r.Reason, nullBytes(r.Verdict),
+			nullBytes(r.AnalysisState))
+	} else {
+		saved, err = t.changed(what, `UPDATE rollouts SET stable = ?, strategy = ?, state = ?, active = ?, step = ?, weight = ?,
+				step_started_at = ?, updated_at = ?, reason = ?, verdict = ?, analysis_state = ?, revision = revision + 1
+			WHERE promotion_id = ? AND revision = ?`,
+			r.Stable, r.Strategy, string(r.State), r.State.Active(), r.Step, r.Weight, nanos(r.StepStartedAt), nanos(r.UpdatedAt),
+			r.Reason, nullBytes(r.Verdict), nullBytes(r.AnalysisState), r.PromotionID, r.Revision)
+	}
+	if err != nil || saved {
+		return err
+	}
+	var stored int64
+	err = t.queryRowContext("SELECT revision FROM rollouts WHERE promotion_id = ?", r.PromotionID).Scan(&stored)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return promote.Errorf(promote.NotFound, "rollout of promotion %q not found", r.PromotionID)
+	case err != nil:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return &promote.RolloutChangedError{PromotionID: r.PromotionID, Read: r.Revision, Stored: stored}
 }
 
 // SaveRolloutAnalysis stores the state of a rollout's analysis alone;
-// NotFound when the promotion has no rollout.
+// NotFound when the promotion has no rollout. It leaves the revision as it
+// is: the state is the analysis's own bookkeeping, stored with every
+// sample, and bumping the revision would make people's operations, which
+// read the rollout and save it, conflict with every sample. A caller that
+// must not store a state over a newer rollout (the controller) checks the
+// revision in the same transaction.
 func (t *tx) SaveRolloutAnalysis(promotionID string, state json.RawMessage) error {
 	what := fmt.Sprintf("save the analysis of the rollout of promotion %q", promotionID)
 	if err := t.writable(what); err != nil {
@@ -73,7 +111,7 @@ func (t *tx) SaveRolloutAnalysis(promotionID string, state json.RawMessage) erro
 }
 
 const rolloutColumns = `promotion_id, model, version, environment, stable, strategy, state, step, weight,
-	started_at, step_started_at, updated_at, reason, verdict, analysis_state`
+	started_at, step_started_at, updated_at, reason, verdict, analysis_state, revision`
 
 func scanRollout(s scanner) (promote.Rollout, error) {
 	var r promote.Rollout
@@ -81,7 +119,7 @@ func scanRollout(s scanner) (promote.Rollout, error) {
 	var started, stepStarted, updated int64
 	var verdict, analysis sql.NullString
 	err := s.Scan(&r.PromotionID, &r.Model, &r.Version, &r.Environment, &r.Stable, &r.Strategy, &state, &r.Step, &r.Weight,
-		&started, &stepStarted, &updated, &r.Reason, &verdict, &analysis)
+		&started, &stepStarted, &updated, &r.Reason, &verdict, &analysis, &r.Revision)
 	r.State = promote.RolloutState(state)
 	r.StartedAt, r.StepStartedAt, r.UpdatedAt = fromNanos(started), fromNanos(stepStarted), fromNanos(updated)
 	if verdict.Valid {

@@ -2,7 +2,10 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -30,6 +33,9 @@ func testRollouts(t *testing.T, s promote.Store) {
 		}
 		return tx.SaveRollout(second)
 	})
+	// A new rollout is stored at revision 1, and each later state names
+	// the revision it was made from.
+	first.Revision, second.Revision = 1, 1
 	// A later state of the first: the next step, with a verdict.
 	first.Step, first.Weight, first.StepStartedAt, first.UpdatedAt = 1, 0.5, at(3), at(3)
 	first.Verdict = json.RawMessage(`{"decision":"continue"}`)
@@ -40,6 +46,7 @@ func testRollouts(t *testing.T, s promote.Store) {
 		}
 		return tx.SaveRollout(second)
 	})
+	first.Revision, second.Revision = 2, 2
 	view(t, s, func(tx promote.Tx) error {
 		got, err := tx.Rollout("p1")
 		if err != nil {
@@ -85,6 +92,8 @@ func testRollouts(t *testing.T, s promote.Store) {
 		{"weight above 1", func(r *promote.Rollout) { r.Weight = 1.5 }, promote.Invalid},
 		{"negative step", func(r *promote.Rollout) { r.Step = -1 }, promote.Invalid},
 		{"unknown state", func(r *promote.Rollout) { r.State = "exploded" }, promote.Invalid},
+		{"negative revision", func(r *promote.Rollout) { r.Revision = -1 }, promote.Invalid},
+		{"stale revision", func(r *promote.Rollout) { r.Revision = 1 }, promote.Conflict},
 	}
 	for _, b := range bad {
 		r := first
@@ -103,6 +112,7 @@ func testRollouts(t *testing.T, s promote.Store) {
 		return err
 	})
 	testRolloutAnalysis(t, s, first)
+	testRolloutRevisions(t, s)
 }
 
 // testRolloutAnalysis checks the analysis state of stored rollouts:
@@ -127,7 +137,8 @@ func testRolloutAnalysis(t *testing.T, s promote.Store, first promote.Rollout) {
 	if string(got.AnalysisState) != string(state) {
 		t.Errorf("Rollout(p1).AnalysisState = %s, want %s", got.AnalysisState, state)
 	}
-	// Only the state changed.
+	// Only the state changed: not even the revision, which people's
+	// operations check.
 	got.AnalysisState = nil
 	if diff := cmp.Diff(first, got); diff != "" {
 		t.Errorf("SaveRolloutAnalysis changed more than the state (-want +got):\n%s", diff)
@@ -144,6 +155,7 @@ func testRolloutAnalysis(t *testing.T, s promote.Store, first promote.Rollout) {
 	next.Step, next.UpdatedAt = 2, at(5)
 	next.AnalysisState = json.RawMessage(`{"version":1,"step":2}`)
 	update(t, s, func(tx promote.Tx) error { return tx.SaveRollout(next) })
+	next.Revision++
 	if diff := cmp.Diff(next, read("p1")); diff != "" {
 		t.Errorf("Rollout(p1) after SaveRollout with a state (-want +got):\n%s", diff)
 	}
@@ -247,4 +259,131 @@ func testRolloutSamples(t *testing.T, s promote.Store) {
 		}
 		return err
 	})
+}
+
+// testRolloutRevisions checks the optimistic lock of rollouts: a save made
+// from a revision that is no longer the stored one is refused with a
+// RolloutChangedError and changes nothing, and of writers racing from the
+// same revision exactly one wins.
+func testRolloutRevisions(t *testing.T, s promote.Store) {
+	t.Helper()
+	read := func(id string) promote.Rollout {
+		t.Helper()
+		var r promote.Rollout
+		view(t, s, func(tx promote.Tx) (err error) {
+			r, err = tx.Rollout(id)
+			return err
+		})
+		return r
+	}
+	save := func(r promote.Rollout) error {
+		return s.Update(t.Context(), func(tx promote.Tx) error { return tx.SaveRollout(r) })
+	}
+	update(t, s, func(tx promote.Tx) error {
+		for _, id := range []string{"r1", "r2", "r3"} {
+			if err := tx.CreatePromotion(promotion(id, "churn", "1.0", "env-"+id, 7)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	start := rollout("r1", "churn", "1.0", "env-r1", 7)
+	if err := save(start); err != nil {
+		t.Fatalf("SaveRollout(new r1) = %v", err)
+	}
+	stored := read("r1")
+	if stored.Revision != 1 {
+		t.Fatalf("a new rollout is at revision %d, want 1", stored.Revision)
+	}
+	// The leader's step, made from revision 1, lands.
+	step := stored
+	step.Step, step.Weight, step.UpdatedAt = 1, 0.5, at(8)
+	if err := save(step); err != nil {
+		t.Fatalf("SaveRollout(r1 at revision 1) = %v", err)
+	}
+	step.Revision = 2
+	if diff := cmp.Diff(step, read("r1")); diff != "" {
+		t.Errorf("Rollout(r1) after a save at revision 1 (-want +got):\n%s", diff)
+	}
+	stale := []struct {
+		name     string
+		revision int64
+	}{
+		{"the revision read before the step", 1},
+		{"a revision never stored", 9},
+		{"a new rollout over a stored one", 0},
+	}
+	for _, tt := range stale {
+		pause := stored
+		pause.Revision = tt.revision
+		pause.State, pause.Reason, pause.UpdatedAt = promote.RolloutPaused, "paused by bob", at(9)
+		err := save(pause)
+		var changed *promote.RolloutChangedError
+		if !errors.As(err, &changed) || promote.ErrorCode(err) != promote.Conflict {
+			t.Errorf("SaveRollout from %s (%d) = %v, want a RolloutChangedError, a Conflict", tt.name, tt.revision, err)
+			continue
+		}
+		want := promote.RolloutChangedError{PromotionID: "r1", Read: tt.revision, Stored: 2}
+		if *changed != want {
+			t.Errorf("SaveRollout from %s = %+v, want %+v", tt.name, *changed, want)
+		}
+		if want := fmt.Sprintf("the rollout of promotion r1 changed since it was read (revision %d, now 2)", tt.revision); err.Error() != want {
+			t.Errorf("SaveRollout from %s = %q, want %q", tt.name, err, want)
+		}
+		if diff := cmp.Diff(step, read("r1")); diff != "" {
+			t.Errorf("a refused SaveRollout from %s changed the rollout (-want +got):\n%s", tt.name, diff)
+		}
+	}
+	// A later state of a rollout that was never stored is NotFound.
+	ghost := rollout("r3", "churn", "1.0", "env-r3", 7)
+	ghost.Revision = 4
+	if err := save(ghost); promote.ErrorCode(err) != promote.NotFound {
+		t.Errorf("SaveRollout(r3 at revision 4, not stored) = %v, want NotFound", err)
+	}
+	// Racing writers that read the same revision: exactly one wins, the
+	// others change nothing. Both the start of a rollout (revision 0) and
+	// a later state (revision 2) are raced.
+	for _, tt := range []struct {
+		name string
+		base promote.Rollout
+	}{
+		{"start", rollout("r2", "churn", "1.0", "env-r2", 7)},
+		{"later state", step},
+	} {
+		const writers = 4
+		errs := make([]error, writers)
+		var wg sync.WaitGroup
+		ready := make(chan struct{})
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := tt.base
+				r.Reason, r.UpdatedAt = fmt.Sprintf("writer %d", i), at(10+i)
+				<-ready
+				errs[i] = save(r)
+			}()
+		}
+		close(ready)
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Errorf("%s: writers %d and %d both saved from revision %d", tt.name, winner, i, tt.base.Revision)
+			case err == nil:
+				winner = i
+			case !errors.As(err, new(*promote.RolloutChangedError)):
+				t.Errorf("%s: writer %d = %v, want nil or a RolloutChangedError", tt.name, i, err)
+			}
+		}
+		if winner < 0 {
+			t.Errorf("%s: no writer saved from revision %d: %v", tt.name, tt.base.Revision, errs)
+			continue
+		}
+		got := read(tt.base.PromotionID)
+		if want := fmt.Sprintf("writer %d", winner); got.Reason != want || got.Revision != tt.base.Revision+1 {
+			t.Errorf("%s: stored %q at revision %d, want the winner's %q at %d", tt.name, got.Reason, got.Revision, want, tt.base.Revision+1)
+		}
+	}
 }

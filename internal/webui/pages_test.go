@@ -89,7 +89,7 @@ func TestPipelineShowsActiveRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Step, r.Weight = 1, 0.5
-	if err := f.env.Service.RecordRollout(t.Context(), f.env.Principals["bob"], r, "step 2"); err != nil {
+	if _, err := f.env.Service.RecordRollout(t.Context(), f.env.Principals["bob"], r, "step 2"); err != nil {
 		t.Fatal(err)
 	}
 	p := b.get(Prefix + "/")

@@ -410,7 +410,8 @@ func (e *Env) canary(ctx context.Context, id string, stableErr, canaryErr, stabl
 		// No baseline: the candidate takes everything at once.
 		e.Clock.Advance(time.Minute)
 		r.Weight = 1
-		return svc.FinishRollout(ctx, actor, r, "no stable version to compare with: the candidate took all traffic")
+		_, err := svc.FinishRollout(ctx, actor, r, "no stable version to compare with: the candidate took all traffic")
+		return err
 	}
 	const perStep = 16
 	sample := func(s promote.RolloutSample) error {
@@ -419,7 +420,7 @@ func (e *Env) canary(ctx context.Context, id string, stableErr, canaryErr, stabl
 	i := 0
 	for step, w := range canarySteps {
 		r.Step, r.Weight, r.StepStartedAt = step, float64(w)/100, e.Clock.Now()
-		if err := svc.RecordRollout(ctx, actor, r, fmt.Sprintf("step %d of %d: %d%%", step+1, len(canarySteps), w)); err != nil {
+		if r, err = svc.RecordRollout(ctx, actor, r, fmt.Sprintf("step %d of %d: %d%%", step+1, len(canarySteps), w)); err != nil {
 			return err
 		}
 		if err := sample(promote.RolloutSample{PromotionID: id, At: e.Clock.Now(), Step: step, Weight: r.Weight, Event: "step"}); err != nil {
@@ -456,7 +457,7 @@ func (e *Env) canary(ctx context.Context, id string, stableErr, canaryErr, stabl
 					return err
 				}
 				r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
-				if err := svc.RecordRollout(ctx, actor, r, "rolled_back"); err != nil {
+				if r, err = svc.RecordRollout(ctx, actor, r, "rolled_back"); err != nil {
 					return err
 				}
 				if err := sample(promote.RolloutSample{PromotionID: id, At: e.Clock.Now(), Step: step, Weight: 0, Decision: "fail", Event: "rolled_back"}); err != nil {
@@ -473,7 +474,8 @@ func (e *Env) canary(ctx context.Context, id string, stableErr, canaryErr, stabl
 	if err := sample(promote.RolloutSample{PromotionID: id, At: e.Clock.Now(), Step: len(canarySteps) - 1, Weight: 1, Decision: "continue", Event: "succeeded"}); err != nil {
 		return err
 	}
-	return svc.FinishRollout(ctx, actor, r, fmt.Sprintf("all %d steps passed", len(canarySteps)))
+	_, err = svc.FinishRollout(ctx, actor, r, fmt.Sprintf("all %d steps passed", len(canarySteps)))
+	return err
 }
 
 // deliverRollback reports the GitOps commit of a rollback.
