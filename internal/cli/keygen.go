@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -95,6 +96,11 @@ func runKeygen(s *streams, f *keygenFlags) error {
 	pubPEM, err := signature.EncodePublicKey(&key.PublicKey)
 	if err != nil {
 		return err
+	}
+	// A prefix in a directory that does not exist yet (keys/cosign, as
+	// promote init suggests) creates it, private to its owner.
+	if err := os.MkdirAll(filepath.Dir(keyPath), 0o700); err != nil {
+		return usageError(fmt.Errorf("write key: %w", pathError(err)))
 	}
 	if err := writeKeyFile(keyPath, keyPEM, 0o600, f.force); err != nil {
 		return err

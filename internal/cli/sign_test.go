@@ -192,7 +192,7 @@ func TestKeygenBadInput(t *testing.T) {
 		args    []string
 		wantMsg string
 	}{
-		{"missing directory", []string{"keygen", "--output-key-prefix", "DIR/no/such/dir/k"}, "write key: DIR/no/such/dir/k.key: no such file or directory"},
+		{"a file for a directory", []string{"keygen", "--output-key-prefix", "/dev/null/k"}, "not a directory"},
 		{"empty prefix", []string{"keygen", "--output-key-prefix", ""}, "--output-key-prefix is empty"},
 		{"an argument", []string{"keygen", "extra"}, `unknown command "extra"`},
 	}
@@ -480,5 +480,22 @@ func TestSignatureCommandsHelp(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestKeygenCreatesTheKeysDirectory(t *testing.T) {
+	dir := t.TempDir()
+	keyPath, pubPath := keyPair(t, dir, filepath.Join("keys", "cosign"))
+	for _, p := range []string{keyPath, pubPath} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("keygen with prefix keys/cosign did not write %s: %v", p, err)
+		}
+	}
+	st, err := os.Stat(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("keys directory mode %v, want private to its owner", st.Mode().Perm())
 	}
 }
