@@ -13,6 +13,11 @@
 // for the tables if they are not ready yet (a sync.Once in the parser), so
 // the result is the same with one core, only not faster.
 //
+// It is the one library package that reads the command line (os.Args, in
+// init): the warm-up must start during package initialisation to overlap
+// it, before package main has the arguments. It only decides whether to
+// start the warm-up; it parses nothing else and changes no behaviour.
+//
 // Import it for its side effect, from package main only:
 //
 //	import _ "github.com/promote-ml/promote/internal/celwarm"
@@ -26,8 +31,8 @@ import (
 	"github.com/google/cel-go/parser"
 )
 
-// Commands lists the subcommands whose start warms the parser.
-var Commands = map[string]bool{"gate": true}
+// commands lists the subcommands whose start warms the parser.
+var commands = map[string]bool{"gate": true}
 
 func init() {
 	if wanted(os.Args) {
@@ -35,14 +40,14 @@ func init() {
 	}
 }
 
-// wanted reports whether the command line runs one of Commands: its first
+// wanted reports whether the command line runs one of commands: its first
 // argument that is not a flag names it.
 func wanted(args []string) bool {
 	for _, a := range args[min(1, len(args)):] {
 		if len(a) > 0 && a[0] == '-' {
 			continue
 		}
-		return Commands[a]
+		return commands[a]
 	}
 	return false
 }

@@ -119,7 +119,7 @@ func (c *controllers) lead(ctx context.Context, fence promote.Fence) {
 	g, gctx := errgroup.WithContext(ctx)
 	if c.rec != nil {
 		g.Go(func() error { return c.rec.Run(gctx) })
-		g.Go(func() error { return watchLiveChanges(gctx, c.svc, liveCuePoll, c.rec.Trigger) })
+		g.Go(func() error { return watchLiveChanges(gctx, c.svc, c.log, liveCuePoll, c.rec.Trigger) })
 	}
 	if c.ctl != nil {
 		g.Go(func() error { return c.ctl.Run(gctx) })
@@ -198,39 +198,53 @@ func leaderStatus(el *leader.Elector) func() httpapi.Leader {
 	}
 }
 
-// auditPage is how many audit events watchLiveChanges reads per look.
-const auditPage = 100
-
 // watchLiveChanges cues the reconciler (cue) with each change of a live
 // version that the audit log records, looking every period until ctx
 // ends. The registry cues the reconciler of the replica whose API made the
 // change; this is how the leader hears of changes made through the others.
-// One indexed query per look, whatever the size of the registry. When more
-// events came since the last look than a page holds, or at the first look
-// (a change may have come between the reconciler's first pass and it), it
-// cues a full pass.
-func watchLiveChanges(ctx context.Context, svc *registry.Service, period time.Duration, cue func(model, env string)) error {
+// Each look reads only the events appended since the last one, forward
+// from a cursor (the webhook dispatcher's pattern). The first look cues a
+// full pass instead: a change may have come between the reconciler's own
+// first pass and it. A look that fails is logged once, and the next look
+// reads from the same cursor, so nothing is skipped.
+func watchLiveChanges(ctx context.Context, svc *registry.Service, log *slog.Logger, period time.Duration, cue func(model, env string)) error {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	last := int64(-1)
+	failing := false
 	for {
-		events, err := svc.AuditEvents(ctx, promote.AuditFilter{Limit: auditPage})
-		switch {
-		case err != nil:
-		case last < 0 || len(events) == auditPage && events[len(events)-1].Seq > last+1:
-			cue("", "")
-		default:
-			for _, e := range events {
-				if e.Seq > last && (e.Action == promote.ActionLiveChanged || e.Action == promote.ActionRolledBack) {
+		err := func() error {
+			if last < 0 {
+				head, err := svc.AuditEvents(ctx, promote.AuditFilter{Limit: 1})
+				if err != nil {
+					return err
+				}
+				last = 0
+				if len(head) > 0 {
+					last = head[0].Seq
+				}
+				cue("", "")
+				return nil
+			}
+			return svc.Store().ScanAudit(ctx, last, func(rec promote.AuditRecord) error {
+				e, err := rec.Event()
+				if err != nil {
+					return err
+				}
+				if e.Action == promote.ActionLiveChanged || e.Action == promote.ActionRolledBack {
 					cue(e.Model, e.Environment)
 				}
-			}
-		}
-		if err == nil {
-			last = max(last, 0)
-			if len(events) > 0 {
-				last = max(last, events[0].Seq)
-			}
+				last = rec.Seq
+				return nil
+			})
+		}()
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			log.Warn("replica: reading the audit log for live changes failed; retrying", slog.Any("error", err))
+			failing = true
+		case err == nil && failing:
+			log.Info("replica: reading the audit log for live changes works again")
+			failing = false
 		}
 		select {
 		case <-ctx.Done():

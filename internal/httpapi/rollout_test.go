@@ -117,8 +117,8 @@ func TestRolloutSamples(t *testing.T) {
 		if event == "rolled_back" {
 			s.Decision, s.Weight = "fail", 0
 		}
-		if err := f.svc.RecordRolloutSample(ctx, s); err != nil {
-			t.Fatalf("RecordRolloutSample(%d): %v", i, err)
+		if err := f.svc.RecordRolloutProgress(ctx, s, 0, nil); err != nil {
+			t.Fatalf("RecordRolloutProgress(%d): %v", i, err)
 		}
 		want = append(want, s)
 	}

@@ -163,22 +163,13 @@ func (s *Service) FinishRollout(ctx context.Context, who promote.Principal, r pr
 	return out, nil
 }
 
-// RecordRolloutSample stores one point of a rollout's history, for its
-// chart. Samples are telemetry, not decisions: they are not audited (the
-// rollout's steps and end are). A sample without a time is taken now.
-func (s *Service) RecordRolloutSample(ctx context.Context, sample promote.RolloutSample) error {
-	if sample.At.IsZero() {
-		sample.At = s.clock()
-	}
-	sample.At = sample.At.UTC()
-	return s.update(ctx, func(tx promote.Tx) error { return tx.AppendRolloutSample(sample) })
-}
-
-// RecordRolloutProgress stores one point of a rollout's history, as
-// RecordRolloutSample does, and the state of its analysis
+// RecordRolloutProgress stores one point of a rollout's history, for its
+// chart, and the state of its analysis
 // (promote.Rollout.AnalysisState) in the same transaction, so that the
 // state a restarted controller resumes from is that of the last sample it
-// stored. A nil state stores the sample alone. Like every write of the
+// stored. Samples are telemetry, not decisions: they are not audited (the
+// rollout's steps and end are). A sample without a time is taken now. A
+// nil state stores the sample alone. Like every write of the
 // controller it goes through the leader's fence: a replica that lost the
 // lease stores neither.
 //

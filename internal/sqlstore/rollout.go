@@ -98,16 +98,11 @@ func (t *tx) SaveRolloutAnalysis(promotionID string, state json.RawMessage) erro
 	if state != nil && !json.Valid(state) {
 		return promote.Errorf(promote.Invalid, "%s: the state is not JSON", what)
 	}
-	res, err := t.exec(what, "UPDATE rollouts SET analysis_state = ? WHERE promotion_id = ?", nullBytes(state), promotionID)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	} else if n == 0 {
+	ok, err := t.changed(what, "UPDATE rollouts SET analysis_state = ? WHERE promotion_id = ?", nullBytes(state), promotionID)
+	if err == nil && !ok {
 		return promote.Errorf(promote.NotFound, "rollout of promotion %q not found", promotionID)
 	}
-	return nil
+	return err
 }
 
 const rolloutColumns = `promotion_id, model, version, environment, stable, strategy, state, step, weight,
@@ -186,7 +181,7 @@ func (t *tx) AppendRolloutSample(s promote.RolloutSample) error {
 	if s.Weight > 1 {
 		return promote.Errorf(promote.Invalid, "%s: weight %v is more than 1", what, s.Weight)
 	}
-	if _, err := t.Rollout(s.PromotionID); err != nil {
+	if err := t.need(fmt.Sprintf("rollout of promotion %q", s.PromotionID), "SELECT 1 FROM rollouts WHERE promotion_id = ?", s.PromotionID); err != nil {
 		return err
 	}
 	_, err := t.exec(what, `INSERT INTO rollout_samples (promotion_id, at, step, weight, stable_requests, stable_errors,
