@@ -51,3 +51,15 @@ func FenceFrom(ctx context.Context) (Fence, bool) {
 	f, ok := ctx.Value(fenceKey{}).(Fence)
 	return f, ok
 }
+
+// CheckFence checks the fence ctx carries, if any, in tx (Tx.CheckLease at
+// now): the first thing a write made on a lease's behalf does in its
+// transaction, so that the writes of a holder whose term has ended fail
+// with Conflict and change nothing. Without a fence it does nothing.
+func CheckFence(ctx context.Context, tx Tx, now time.Time) error {
+	f, ok := FenceFrom(ctx)
+	if !ok {
+		return nil
+	}
+	return tx.CheckLease(f.Name, f.Holder, f.Epoch, now)
+}

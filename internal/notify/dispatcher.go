@@ -315,12 +315,9 @@ func (d *Dispatcher) record(ctx context.Context, j job, attempt int, status stri
 // lease's fence, first checks the lease: a Dispatcher whose term has
 // ended changes nothing.
 func (d *Dispatcher) update(ctx context.Context, fn func(promote.Tx) error) error {
-	fence, fenced := promote.FenceFrom(ctx)
 	return d.store.Update(ctx, func(tx promote.Tx) error {
-		if fenced {
-			if err := tx.CheckLease(fence.Name, fence.Holder, fence.Epoch, d.n.cfg.Now()); err != nil {
-				return err
-			}
+		if err := promote.CheckFence(ctx, tx, d.n.cfg.Now()); err != nil {
+			return err
 		}
 		return fn(tx)
 	})

@@ -124,13 +124,10 @@ func authorize(who promote.Principal, need promote.Role, action string) error {
 // transaction, so that a deposed leader's writes fail with Conflict and
 // change nothing, while the check holds off a takeover until they commit.
 func (s *Service) update(ctx context.Context, fn func(promote.Tx) error) error {
-	fence, fenced := promote.FenceFrom(ctx)
 	var appended []promote.AuditEvent
 	err := s.store.Update(ctx, func(tx promote.Tx) error {
-		if fenced {
-			if err := tx.CheckLease(fence.Name, fence.Holder, fence.Epoch, s.clock()); err != nil {
-				return err
-			}
+		if err := promote.CheckFence(ctx, tx, s.clock()); err != nil {
+			return err
 		}
 		c := &liveCache{Tx: tx, live: map[string]map[string]promote.Live{}}
 		err := fn(c)
