@@ -6,13 +6,14 @@ package promote
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Code classifies an Error so that callers (the HTTP layer, the CLI's exit
 // codes) can react to it without inspecting message text.
 type Code string
 
-// The error codes. The HTTP layer maps each to one status.
+// The error codes. HTTPStatus maps each to one HTTP status.
 const (
 	NotFound     Code = "not_found"
 	Invalid      Code = "invalid"
@@ -22,6 +23,32 @@ const (
 	Blocked      Code = "blocked"
 	Internal     Code = "internal"
 )
+
+// Codes lists the error codes.
+var Codes = []Code{NotFound, Invalid, Conflict, Unauthorized, Forbidden, Blocked, Internal}
+
+// HTTPStatus is the one HTTP status that carries code, the same in the
+// REST API and the web UI: 500 for Internal and for a code it does not
+// know.
+func HTTPStatus(code Code) int {
+	switch code {
+	case Invalid:
+		return http.StatusBadRequest
+	case Unauthorized:
+		return http.StatusUnauthorized
+	case Forbidden:
+		return http.StatusForbidden
+	case NotFound:
+		return http.StatusNotFound
+	case Conflict:
+		return http.StatusConflict
+	case Blocked:
+		// The request is well formed but a rule (a gate, a hold, a
+		// freeze) refuses it.
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusInternalServerError
+}
 
 // Error is a domain error: a code and a message that is safe to show a user.
 type Error struct {

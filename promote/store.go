@@ -167,6 +167,22 @@ type Tx interface {
 	// WebhookDeliveries lists the delivery log, newest first, at most
 	// limit entries (0: DefaultLimit).
 	WebhookDeliveries(limit int) ([]WebhookDelivery, error)
+
+	// CreateSession stores a web UI session; Conflict when its IDHash is
+	// taken, Invalid when a field is missing or it expires before it is
+	// created.
+	CreateSession(s Session) error
+	// Session returns the session whose ID hashes to idHash; NotFound
+	// when there is none or it has expired at now.
+	Session(idHash string, now time.Time) (Session, error)
+	// DeleteSession ends a session. Deleting one that is not stored (ended
+	// already, or expired and swept) does nothing.
+	DeleteSession(idHash string) error
+	// DeleteExpiredSessions deletes at most limit sessions that have
+	// expired at now, the longest expired first, and returns how many it
+	// deleted: called whenever a session is created, it keeps the table
+	// bounded at a bounded cost.
+	DeleteExpiredSessions(now time.Time, limit int) (int, error)
 }
 
 // PromotionFilter selects promotions. Zero fields match everything.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -34,6 +35,12 @@ type serverConfig struct {
 	Rollout       rolloutConfig
 	Lease         leaseConfig // the election of the replica that runs the controllers
 	Webhooks      string      // the webhooks file
+	// UISecureCookies marks the web UI's cookies Secure even on plain
+	// HTTP, for a server behind a proxy that terminates TLS.
+	UISecureCookies bool
+	// badUISecureCookies is a $PROMOTE_UI_SECURE_COOKIES that is not a
+	// boolean, which validate names.
+	badUISecureCookies string
 }
 
 func defaultServerConfig() serverConfig {
@@ -59,6 +66,13 @@ func (c *serverConfig) env(getenv func(string) string) {
 	c.Lease.env(getenv)
 	if v := getenv("PROMOTE_WEBHOOKS"); v != "" {
 		c.Webhooks = v
+	}
+	if v := getenv("PROMOTE_UI_SECURE_COOKIES"); v != "" {
+		if b, err := strconv.ParseBool(v); err == nil {
+			c.UISecureCookies = b
+		} else {
+			c.badUISecureCookies = v
+		}
 	}
 }
 
@@ -90,6 +104,9 @@ func (c *serverConfig) validate() error {
 		if !filepath.IsAbs(r) {
 			errs = append(errs, fmt.Errorf("--artifact-root %q: want an absolute path", r))
 		}
+	}
+	if c.badUISecureCookies != "" {
+		errs = append(errs, fmt.Errorf("$PROMOTE_UI_SECURE_COOKIES %q: want true or false", c.badUISecureCookies))
 	}
 	errs = append(errs, c.GitOps.problems()...)
 	errs = append(errs, c.Rollout.problems()...)

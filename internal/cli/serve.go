@@ -78,6 +78,7 @@ rollout controller and the webhooks; when it dies another takes over within
 	cfg.GitOps.flags(fl)
 	cfg.Rollout.flags(fl)
 	cfg.Lease.flags(fl)
+	fl.BoolVar(&cfg.UISecureCookies, "ui-secure-cookies", cfg.UISecureCookies, "mark the web UI's cookies Secure even on plain HTTP, for a server behind a proxy that terminates TLS ($PROMOTE_UI_SECURE_COOKIES)")
 	fl.StringVar(&cfg.Webhooks, "webhooks", cfg.Webhooks, "`FILE` of webhook endpoints notified of promotions, commits, rollout steps and rollbacks (docs/webhooks.md; $PROMOTE_WEBHOOKS)")
 	return cmd
 }
@@ -222,7 +223,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			return err
 		},
 	})
-	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Logger: log})
+	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Logger: log, SecureCookies: cfg.UISecureCookies})
 	if err != nil {
 		return err
 	}

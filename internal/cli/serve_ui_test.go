@@ -79,3 +79,55 @@ func TestServeWebUI(t *testing.T) {
 		t.Errorf("GET /api/v1/models without a token = %d %s, want the API's 401", resp.StatusCode, body)
 	}
 }
+
+// TestServeUISecureCookies checks that --ui-secure-cookies and
+// $PROMOTE_UI_SECURE_COOKIES reach the UI: its cookies are Secure over
+// plain HTTP, as behind a proxy that terminates TLS.
+func TestServeUISecureCookies(t *testing.T) {
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipelineFile := filepath.Join(examples, "pipeline", "promote.yaml")
+	tests := []struct {
+		name string
+		args []string
+		env  string
+		want bool
+	}{
+		{"flag", []string{"--ui-secure-cookies"}, "", true},
+		{"environment", nil, "true", true},
+		{"flag over environment", []string{"--ui-secure-cookies=false"}, "true", false},
+		{"neither", nil, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PROMOTE_UI_SECURE_COOKIES", tt.env)
+			t.Chdir(t.TempDir())
+			server, _ := startServe(t, append([]string{"--data", "data", "--pipeline", pipelineFile, "--artifact-root", examples}, tt.args...)...)
+			resp, err := http.Get(server + "/ui/login")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			cookies := resp.Cookies()
+			if len(cookies) == 0 {
+				t.Fatalf("GET /ui/login set no cookie")
+			}
+			for _, c := range cookies {
+				if c.Secure != tt.want {
+					t.Errorf("cookie %s: Secure = %t, want %t (Set-Cookie %q)", c.Name, c.Secure, tt.want, resp.Header["Set-Cookie"])
+				}
+			}
+		})
+	}
+	t.Run("not a boolean", func(t *testing.T) {
+		t.Setenv("PROMOTE_UI_SECURE_COOKIES", "sometimes")
+		t.Chdir(t.TempDir())
+		var errOut bytes.Buffer
+		code := Main(context.Background(), []string{"serve", "--data", "data", "--pipeline", pipelineFile}, strings.NewReader(""), io.Discard, &errOut)
+		if code == 0 || !strings.Contains(errOut.String(), `$PROMOTE_UI_SECURE_COOKIES "sometimes": want true or false`) {
+			t.Errorf("serve with PROMOTE_UI_SECURE_COOKIES=sometimes = exit %d: %s; want an error naming it", code, errOut.String())
+		}
+	})
+}

@@ -11,17 +11,16 @@ import (
 )
 
 // statusOf maps each domain error code to the one HTTP status that carries
-// it. The client maps statuses back through codeOf, and prefers the code in
-// the error body when there is one.
-var statusOf = map[promote.Code]int{
-	promote.Invalid:      http.StatusBadRequest,
-	promote.Unauthorized: http.StatusUnauthorized,
-	promote.Forbidden:    http.StatusForbidden,
-	promote.NotFound:     http.StatusNotFound,
-	promote.Conflict:     http.StatusConflict,
-	promote.Blocked:      http.StatusUnprocessableEntity,
-	promote.Internal:     http.StatusInternalServerError,
-}
+// it, promote.HTTPStatus (which the web UI uses too). The client maps
+// statuses back through codeOf, and prefers the code in the error body
+// when there is one.
+var statusOf = func() map[promote.Code]int {
+	m := make(map[promote.Code]int, len(promote.Codes))
+	for _, c := range promote.Codes {
+		m[c] = promote.HTTPStatus(c)
+	}
+	return m
+}()
 
 // codeOf is statusOf reversed, with the statuses the transport produces on
 // its own (413, 415, 405, 503) folded onto the nearest code.

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) promote.Store) {
 		{"Tokens", testTokens},
 		{"Leases", testLeaseContract},
 		{"Webhooks", testWebhooks},
+		{"Sessions", testSessions},
 		{"Rollback", testRollback},
 		{"View", testView},
 		{"Context", testContext},

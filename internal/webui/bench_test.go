@@ -189,7 +189,10 @@ func seedBench(ctx context.Context) (benchData, error) {
 	if d.ui, err = New(Options{Service: d.env.Service, Deliveries: log}); err != nil {
 		return d, err
 	}
-	s := d.ui.sessions.create(registry.HashToken(d.env.Tokens["bob"]), d.env.Principals["bob"])
+	s, err := d.ui.createSession(ctx, registry.HashToken(d.env.Tokens["bob"]), d.env.Principals["bob"])
+	if err != nil {
+		return d, err
+	}
 	d.cookie = &http.Cookie{Name: sessionCookie, Value: s.id}
 	// The first verification of the chain reads it all; later views read
 	// only what was appended (BenchmarkChainFull measures the first).

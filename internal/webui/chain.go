@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/promote"
 )
@@ -32,12 +34,19 @@ type chainStatus struct {
 // verified earlier (other than the last) is caught by the next full
 // verification (UI.Run). A break, once found, stays until a full
 // verification finds the chain whole.
+//
+// One full verification runs at a time, and one incremental one: a
+// caller that arrives while one runs waits for its result instead of
+// reading the log again. Both read the store without holding mu, so that
+// a page view never waits for another's I/O to read the status; each
+// applies its result only if the state it started from still stands.
 type chainVerifier struct {
 	store promote.Store
 	now   func() time.Time
+	runs  singleflight.Group
 
-	full sync.Mutex // one full verification at a time
 	mu   sync.Mutex // guards the fields below
+	gen  uint64     // counts the changes of the state below
 	ok   bool       // a verification has run and found no break
 	seq  int64
 	hash string
@@ -49,34 +58,68 @@ func newChainVerifier(store promote.Store, now func() time.Time) *chainVerifier 
 	return &chainVerifier{store: store, now: now, hash: promote.GenesisHash}
 }
 
-// Full verifies the whole chain.
+// Singleflight keys of the two verifications.
+const (
+	runFull        = "full"
+	runIncremental = "incremental"
+)
+
+// join runs fn under key, or waits for the run of key in progress, and
+// returns its error; a caller whose ctx ends stops waiting (the run goes
+// on for the others while the context of the caller that started it
+// lasts).
+func (c *chainVerifier) join(ctx context.Context, key string, fn func() error) error {
+	ch := c.runs.DoChan(key, func() (any, error) { return nil, fn() })
+	select {
+	case res := <-ch:
+		return res.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Full verifies the whole chain, or waits for the full verification in
+// progress.
 func (c *chainVerifier) Full(ctx context.Context) error {
-	c.full.Lock()
-	defer c.full.Unlock()
+	return c.join(ctx, runFull, func() error { return c.full(ctx) })
+}
+
+func (c *chainVerifier) full(ctx context.Context) error {
+	c.mu.Lock()
+	gen, wasOK, before := c.gen, c.ok, c.seq
+	c.mu.Unlock()
 	res, err := audit.Verify(ctx, c.store)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	changed := c.gen != gen // by an incremental verification during the scan
+	c.gen++
 	c.at = c.now()
-	if !res.OK {
+	switch {
+	case !res.OK:
 		c.ok, c.brk = false, res.Broken
-		return nil
-	}
-	if c.ok && res.HeadSeq < c.seq {
+	case wasOK && res.HeadSeq < before:
 		// Verified whole, but shorter than what was verified before: the
 		// end of the log was cut off.
 		c.ok, c.brk = false, &audit.Break{Seq: res.HeadSeq + 1, Kind: audit.BreakDeleted,
-			Message: fmt.Sprintf("the log ends at event %d, but event %d was verified before: events were removed from its end", res.HeadSeq, c.seq)}
-		return nil
+			Message: fmt.Sprintf("the log ends at event %d, but event %d was verified before: events were removed from its end", res.HeadSeq, before)}
+	case changed && c.brk != nil && c.brk.Seq > res.HeadSeq:
+		// During the scan, an incremental verification found a break in
+		// events appended after what the scan read: it stands.
+	case changed && c.ok && c.seq > res.HeadSeq:
+		// During the scan, an incremental verification verified events
+		// appended after what the scan read: keep its further head.
+	default:
+		c.ok, c.brk, c.seq, c.hash = true, nil, res.HeadSeq, res.HeadHash
 	}
-	c.ok, c.brk, c.seq, c.hash = true, nil, res.HeadSeq, res.HeadHash
 	return nil
 }
 
 // Status brings the verification up to date and reports it: the first
-// call verifies the whole chain, later ones the events appended since.
+// call verifies the whole chain (or waits for the full verification in
+// progress), later ones the events appended since.
 func (c *chainVerifier) Status(ctx context.Context) chainStatus {
 	c.mu.Lock()
 	started := c.ok || c.brk != nil
@@ -85,51 +128,54 @@ func (c *chainVerifier) Status(ctx context.Context) chainStatus {
 		if err := c.Full(ctx); err != nil {
 			return chainStatus{Err: err.Error()}
 		}
-	} else if err := c.incremental(ctx); err != nil {
-		c.mu.Lock()
-		defer c.mu.Unlock()
+	} else if err := c.join(ctx, runIncremental, func() error { return c.incremental(ctx) }); err != nil {
 		st := c.status()
 		st.Err = err.Error()
 		return st
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	return c.status()
 }
 
+// status reports the state as it stands.
 func (c *chainVerifier) status() chainStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return chainStatus{Verified: c.ok || c.brk != nil, Seq: c.seq, Hash: c.hash, At: c.at, Broken: c.brk}
 }
 
 var errStop = errors.New("stop")
 
-// incremental verifies the events after the last verified one.
+// incremental verifies the events after the last verified one. It reads
+// the store without holding mu and applies its result only when no other
+// verification changed the state meanwhile (a full one's result stands).
 func (c *chainVerifier) incremental(ctx context.Context) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.brk != nil {
+		c.mu.Unlock()
 		return nil
 	}
-	head, headHash := c.seq, c.hash
-	prev, next := c.hash, c.seq+1
+	gen, head, headHash, verifiedAt := c.gen, c.seq, c.hash, c.at
+	c.mu.Unlock()
+	prev, next := headHash, head+1
 	sawHead := head == 0
+	var brk *audit.Break
 	err := c.store.ScanAudit(ctx, max(head-1, 0), func(r promote.AuditRecord) error {
 		if !sawHead {
 			sawHead = true
 			switch {
 			case r.Seq != head:
-				c.brk = &audit.Break{Seq: head, Kind: audit.BreakDeleted,
-					Message: fmt.Sprintf("event %d, verified at %s, is gone", head, c.at.UTC().Format(time.RFC3339))}
+				brk = &audit.Break{Seq: head, Kind: audit.BreakDeleted,
+					Message: fmt.Sprintf("event %d, verified at %s, is gone", head, verifiedAt.UTC().Format(time.RFC3339))}
 			case r.Hash != headHash || promote.ChainHash(r.PrevHash, r.Body) != r.Hash || !bodyHasSeq(r.Body, r.Seq):
-				c.brk = &audit.Break{Seq: head, Kind: audit.BreakModified,
-					Message: fmt.Sprintf("event %d was modified since it was verified at %s", head, c.at.UTC().Format(time.RFC3339))}
+				brk = &audit.Break{Seq: head, Kind: audit.BreakModified,
+					Message: fmt.Sprintf("event %d was modified since it was verified at %s", head, verifiedAt.UTC().Format(time.RFC3339))}
 			default:
 				return nil
 			}
 			return errStop
 		}
 		if b := link(prev, next, r); b != nil {
-			c.brk = b
+			brk = b
 			return errStop
 		}
 		prev, next = r.Hash, r.Seq+1
@@ -138,14 +184,19 @@ func (c *chainVerifier) incremental(ctx context.Context) error {
 	if err != nil && !errors.Is(err, errStop) {
 		return fmt.Errorf("verify the audit log after event %d: %w", head, err)
 	}
-	c.at = c.now()
-	if c.brk != nil {
-		c.ok = false
+	if !sawHead && brk == nil {
+		brk = &audit.Break{Seq: head, Kind: audit.BreakDeleted,
+			Message: fmt.Sprintf("event %d was verified before but the log now ends before it: events were removed from its end", head)}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
 		return nil
 	}
-	if !sawHead {
-		c.ok, c.brk = false, &audit.Break{Seq: head, Kind: audit.BreakDeleted,
-			Message: fmt.Sprintf("event %d was verified before but the log now ends before it: events were removed from its end", head)}
+	c.gen++
+	c.at = c.now()
+	if brk != nil {
+		c.ok, c.brk = false, brk
 		return nil
 	}
 	c.seq, c.hash = next-1, prev

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
@@ -57,9 +58,6 @@ var funcs = template.FuncMap{
 	"state":   func(s promote.State) string { return strings.ReplaceAll(string(s), "_", " ") },
 	"words":   func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	"percent": fmtPercent,
-	"num": func(v float64) string {
-		return strconv.FormatFloat(v, 'g', 6, 64)
-	},
 	"numptr": func(v *float64) string {
 		if v == nil {
 			return "—"
@@ -599,13 +597,12 @@ func (q auditQuery) values() url.Values {
 	return v
 }
 
-func (q auditQuery) filtered() bool {
-	return q.Model != "" || q.Environment != "" || q.Actor != "" || q.Action != "" || q.Promotion != ""
-}
-
+// match applies the filters as the store does (AuditFilter): every field
+// compared exactly, so that paging towards newer events shows the same
+// events as paging back.
 func (q auditQuery) match(e *promote.AuditEvent) bool {
 	return (q.Model == "" || e.Model == q.Model) && (q.Environment == "" || e.Environment == q.Environment) &&
-		(q.Actor == "" || strings.EqualFold(e.Actor, q.Actor)) && (q.Action == "" || e.Action == q.Action) &&
+		(q.Actor == "" || e.Actor == q.Actor) && (q.Action == "" || e.Action == q.Action) &&
 		(q.Promotion == "" || e.PromotionID == q.Promotion)
 }
 
@@ -623,8 +620,6 @@ type auditView struct {
 	Chain   chainStatus
 	Actions []string
 	Envs    []string
-	// Searched says how far a page that stopped at its scan budget read.
-	Searched string
 }
 
 // auditActions are the actions offered in the filter.
@@ -675,11 +670,11 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 			v.Older = link("before", events[len(events)-1].Seq)
 		}
 	} else {
-		list, older, searched, err := u.auditOlder(r, q)
+		list, older, err := u.auditOlder(r, q)
 		if err != nil {
 			return err
 		}
-		events, v.Searched = list, searched
+		events = list
 		if older > 0 {
 			v.Older = link("before", older)
 		}
@@ -704,7 +699,7 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 // auditOlder reads the page of events older than q.Before (the newest
 // when 0) and returns the cursor of the next older page (0: none). The
 // store applies every filter, through its indexes.
-func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEvent, older int64, searched string, err error) {
+func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEvent, older int64, err error) {
 	f := promote.AuditFilter{Model: q.Model, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
 		Actor: q.Actor, BeforeSeq: q.Before, Limit: auditPageSize + 1}
 	events, err = u.svc.AuditEvents(r.Context(), f)
@@ -712,7 +707,7 @@ func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEv
 		events = events[:auditPageSize]
 		older = events[auditPageSize-1].Seq
 	}
-	return events, older, "", err
+	return events, older, err
 }
 
 // auditNewer reads the page of events just newer than q.After from the
@@ -751,24 +746,14 @@ func (u *UI) auditNewer(r *http.Request, q auditQuery) ([]promote.AuditEvent, in
 
 type webhooksView struct {
 	Configured bool
-	Deliveries []deliveryRow
-}
-
-type deliveryRow struct {
-	ID, EventID, EventType, Endpoint, Status, Error string
-	Attempt, Code                                   int
-	At                                              time.Time
-	Duration                                        time.Duration
+	Deliveries []notify.Delivery
 }
 
 // webhooksPage shows the webhook delivery log, newest first.
 func (u *UI) webhooksPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	v := webhooksView{Configured: u.opts.Deliveries != nil}
 	if v.Configured {
-		for _, d := range u.opts.Deliveries.List(maxDeliveries) {
-			v.Deliveries = append(v.Deliveries, deliveryRow{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Endpoint: d.Endpoint,
-				Status: d.Status, Error: d.Error, Attempt: d.Attempt, Code: d.Code, At: d.At, Duration: d.Duration})
-		}
+		v.Deliveries = u.opts.Deliveries.List(maxDeliveries)
 	}
 	u.render(w, r, s, http.StatusOK, "webhooks", "Webhook deliveries", "webhooks", v)
 	return nil

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/promote"
 )
@@ -505,4 +507,33 @@ func TestChainVerification(t *testing.T) {
 			t.Errorf("status = %+v, want a deletion", st.Broken)
 		}
 	})
+}
+
+// TestAuditActorFilterExact checks that paging towards newer events
+// filters the actor as the store does, exactly: both directions show the
+// same events.
+func TestAuditActorFilterExact(t *testing.T) {
+	f := newFixture(t)
+	var want []int64
+	err := f.env.Store.Update(t.Context(), func(tx promote.Tx) error {
+		for i, actor := range []string{"carol", "Carol", "CAROL", "carol"} {
+			e, err := tx.AppendAudit(promote.AuditEvent{Time: time.Date(2026, 12, 1, 0, 0, i, 0, time.UTC), Actor: actor, Action: promote.ActionHoldCleared, Model: "m"})
+			if err != nil {
+				return err
+			}
+			if actor == "carol" {
+				want = append([]int64{e.Seq}, want...) // newest first
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.signIn("vera")
+	for _, path := range []string{"/audit?actor=carol&action=hold.cleared", "/audit?actor=carol&action=hold.cleared&after=1"} {
+		if diff := cmp.Diff(want, seqs(t, b.get(Prefix+path))); diff != "" {
+			t.Errorf("GET %s: events (-want +got):\n%s", path, diff)
+		}
+	}
 }

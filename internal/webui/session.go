@@ -1,15 +1,16 @@
 package webui
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/promote-ml/promote/internal/registry"
@@ -17,7 +18,8 @@ import (
 )
 
 // Cookie names. The session cookie holds only a random session ID: the
-// principal stays on the server and the token is never kept.
+// session is kept in the store, found by the ID's hash, and the token
+// itself is never kept.
 const (
 	sessionCookie = "promote_session"
 	loginCookie   = "promote_login"
@@ -38,17 +40,9 @@ type session struct {
 	expires   time.Time
 }
 
-// sessionStore keeps sessions in memory: a restart signs everyone out.
-type sessionStore struct {
-	mu  sync.Mutex
-	m   map[string]*session
-	ttl time.Duration
-	now func() time.Time
-}
-
-func newSessionStore(ttl time.Duration, now func() time.Time) *sessionStore {
-	return &sessionStore{m: map[string]*session{}, ttl: ttl, now: now}
-}
+// expiredSweep bounds how many expired sessions a sign-in deletes, so
+// that its cost stays bounded however many sessions expired meanwhile.
+const expiredSweep = 100
 
 // randomHex returns n random bytes in hex.
 func randomHex(n int) string {
@@ -57,52 +51,38 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func (st *sessionStore) create(tokenHash string, who promote.Principal) *session {
-	now := st.now()
-	s := &session{id: randomHex(32), tokenHash: tokenHash, who: who, csrf: randomHex(32), expires: now.Add(st.ttl)}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for id, old := range st.m {
-		if !now.Before(old.expires) {
-			delete(st.m, id)
+// sessionKey is what the store keeps of a session ID: its SHA-256, so
+// that someone who reads the table cannot take a session over.
+func sessionKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
+
+// createSession stores a new session in the store, which every replica
+// shares, after sweeping some of the expired ones.
+func (u *UI) createSession(ctx context.Context, tokenHash string, who promote.Principal) (*session, error) {
+	now := u.now()
+	s := &session{id: randomHex(32), tokenHash: tokenHash, who: who, csrf: randomHex(32), expires: now.Add(u.opts.SessionTTL)}
+	err := u.store.Update(ctx, func(tx promote.Tx) error {
+		if _, err := tx.DeleteExpiredSessions(now, expiredSweep); err != nil {
+			return err
 		}
+		return tx.CreateSession(promote.Session{IDHash: sessionKey(s.id), TokenHash: tokenHash, CSRF: s.csrf,
+			CreatedAt: now, ExpiresAt: s.expires})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start a session: %w", err)
 	}
-	st.m[s.id] = s
-	return s
+	return s, nil
 }
 
-func (st *sessionStore) get(id string) *session {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, ok := st.m[id]
-	if !ok {
-		return nil
-	}
-	if !st.now().Before(s.expires) {
-		delete(st.m, id)
-		return nil
-	}
-	return s
+// deleteSession ends a session on every replica.
+func (u *UI) deleteSession(ctx context.Context, id string) error {
+	return u.store.Update(ctx, func(tx promote.Tx) error { return tx.DeleteSession(sessionKey(id)) })
 }
 
-// update replaces a session's principal, keeping its ID and form token.
-func (st *sessionStore) update(id string, who promote.Principal) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if s, ok := st.m[id]; ok {
-		c := *s
-		c.who = who
-		st.m[id] = &c
-	}
-}
-
-func (st *sessionStore) delete(id string) {
-	st.mu.Lock()
-	delete(st.m, id)
-	st.mu.Unlock()
-}
-
-// session returns the request's session, or nil. The session's token is
+// session returns the request's session, or nil. The session is read from
+// the store (another replica may have opened or ended it) and its token is
 // checked again (the registry caches the answer for a few seconds): a
 // session whose token was revoked ends, and a changed role or group of the
 // token's principal applies at once.
@@ -111,27 +91,35 @@ func (u *UI) session(r *http.Request) *session {
 	if err != nil || len(c.Value) != 64 {
 		return nil
 	}
-	s := u.sessions.get(c.Value)
-	if s == nil {
-		return nil
-	}
-	who, err := u.svc.AuthenticateHash(r.Context(), s.tokenHash)
+	ctx := r.Context()
+	var stored promote.Session
+	err = u.store.View(ctx, func(tx promote.Tx) (err error) {
+		stored, err = tx.Session(sessionKey(c.Value), u.now())
+		return err
+	})
 	switch {
-	case promote.ErrorCode(err) == promote.Unauthorized:
-		u.sessions.delete(s.id)
-		u.log.Info("webui: session ended: its token is no longer valid", "actor", s.who.Name)
+	case promote.ErrorCode(err) == promote.NotFound:
 		return nil
 	case err != nil:
-		// The store did not answer: no page can be served anyway; fail
-		// closed rather than trust the session's old principal.
+		// Fail closed: without the store no page can be served anyway.
+		u.log.Error("webui: reading a session", "error", err)
+		return nil
+	}
+	who, err := u.svc.AuthenticateHash(ctx, stored.TokenHash)
+	switch {
+	case promote.ErrorCode(err) == promote.Unauthorized:
+		if err := u.deleteSession(ctx, c.Value); err != nil {
+			u.log.Error("webui: ending a session whose token is no longer valid", "error", err)
+		} else {
+			u.log.Info("webui: session ended: its token is no longer valid")
+		}
+		return nil
+	case err != nil:
+		// The store did not answer: fail closed.
 		u.log.Error("webui: checking a session's token", "error", err)
 		return nil
 	}
-	if who.Name != s.who.Name || who.Role != s.who.Role || !slices.Equal(who.Groups, s.who.Groups) {
-		u.sessions.update(s.id, who)
-		s = u.sessions.get(s.id)
-	}
-	return s
+	return &session{id: c.Value, tokenHash: stored.TokenHash, who: who, csrf: stored.CSRF, expires: stored.ExpiresAt}
 }
 
 // secureCookies reports whether cookies set in answer to r are Secure.
@@ -232,7 +220,12 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.showLogin(w, r, code, next, msg)
 		return
 	}
-	s := u.sessions.create(registry.HashToken(secret), who)
+	s, err := u.createSession(r.Context(), registry.HashToken(secret), who)
+	if err != nil {
+		u.log.Error("webui: sign in", "error", err)
+		u.showLogin(w, r, http.StatusInternalServerError, next, "Signing in failed on the server; try again.")
+		return
+	}
 	u.setCookie(w, r, sessionCookie, s.id, Prefix, int(u.opts.SessionTTL/time.Second))
 	u.setCookie(w, r, loginCookie, "", Prefix+"/login", -1)
 	u.log.Info("webui: signed in", "actor", who.Name, "role", string(who.Role))
@@ -280,7 +273,9 @@ func formStatus(err error) int {
 
 // logout ends the session.
 func (u *UI) logout(w http.ResponseWriter, r *http.Request, s *session) error {
-	u.sessions.delete(s.id)
+	if err := u.deleteSession(r.Context(), s.id); err != nil {
+		return err
+	}
 	u.setCookie(w, r, sessionCookie, "", Prefix, -1)
 	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
 	return nil

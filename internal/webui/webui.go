@@ -2,7 +2,7 @@
 // assets embedded, no JavaScript) for the pipeline, promotions with their
 // gate results and rollout charts, versions, the audit trail and the
 // webhook delivery log, and forms to approve or reject a promotion. People
-// sign in with an API token; the UI keeps a server-side session and applies
+// sign in with an API token; the UI keeps a session in the store and applies
 // the same role checks as the REST API, through the registry service.
 package webui
 
@@ -68,18 +68,18 @@ type Options struct {
 	Now func() time.Time
 }
 
-// UI is the web UI's handler and its state: sessions and the audit chain's
-// verification.
+// UI is the web UI's handler and its state, the audit chain's
+// verification. Sessions are kept in the store, which every replica
+// shares, so that any replica serves any signed-in request.
 type UI struct {
-	svc      *registry.Service
-	store    promote.Store
-	opts     Options
-	log      *slog.Logger
-	now      func() time.Time
-	pages    map[string]*template.Template
-	sessions *sessionStore
-	chain    *chainVerifier
-	handler  http.Handler
+	svc     *registry.Service
+	store   promote.Store
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	pages   map[string]*template.Template
+	chain   *chainVerifier
+	handler http.Handler
 }
 
 // pageFiles are the page templates, each executed with base.html.
@@ -113,7 +113,6 @@ func New(opts Options) (*UI, error) {
 		}
 		u.pages[name] = t
 	}
-	u.sessions = newSessionStore(opts.SessionTTL, u.now)
 	u.chain = newChainVerifier(u.store, u.now)
 	u.handler = u.routes()
 	return u, nil
@@ -218,22 +217,8 @@ func (u *UI) page(fn pageFunc) http.Handler {
 	})
 }
 
-// status maps an error's code to an HTTP status.
-func status(err error) int {
-	switch promote.ErrorCode(err) {
-	case promote.NotFound:
-		return http.StatusNotFound
-	case promote.Invalid:
-		return http.StatusBadRequest
-	case promote.Conflict, promote.Blocked:
-		return http.StatusConflict
-	case promote.Unauthorized:
-		return http.StatusUnauthorized
-	case promote.Forbidden:
-		return http.StatusForbidden
-	}
-	return http.StatusInternalServerError
-}
+// status maps an error's code to an HTTP status, as the REST API does.
+func status(err error) int { return promote.HTTPStatus(promote.ErrorCode(err)) }
 
 // errorPage is the data of the error page.
 type errorPage struct {

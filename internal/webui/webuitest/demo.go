@@ -111,6 +111,8 @@ type Env struct {
 	// Principals maps each person's name to who they are.
 	Principals map[string]promote.Principal
 	key        *ecdsa.PrivateKey
+	dir        string
+	cfg        registry.Config
 }
 
 // New opens a SQLite store in dir and a registry service over it with the
@@ -141,13 +143,15 @@ func New(ctx context.Context, dir string) (*Env, error) {
 		return nil, err
 	}
 	clock := NewClock(Start)
-	svc, err := registry.New(store, registry.Config{Pipeline: p, Gates: gates, GitOps: true, Rollouts: true, Now: clock.Now,
-		TrustedKeys: []registry.TrustedKey{{ID: "release.pub", Key: &key.PublicKey}}})
+	cfg := registry.Config{Pipeline: p, Gates: gates, GitOps: true, Rollouts: true, Now: clock.Now,
+		TrustedKeys: []registry.TrustedKey{{ID: "release.pub", Key: &key.PublicKey}}}
+	svc, err := registry.New(store, cfg)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	env := &Env{Store: store, Service: svc, Clock: clock, Tokens: map[string]string{}, Principals: map[string]promote.Principal{}, key: key}
+	env := &Env{Store: store, Service: svc, Clock: clock, Tokens: map[string]string{}, Principals: map[string]promote.Principal{}, key: key,
+		dir: dir, cfg: cfg}
 	bootstrap := promote.Principal{Name: "bootstrap", Role: promote.RoleAdmin}
 	for _, t := range []struct {
 		name   string
@@ -164,6 +168,22 @@ func New(ctx context.Context, dir string) (*Env, error) {
 		env.Principals[t.name] = promote.Principal{Name: t.name, Role: t.role, Groups: t.groups}
 	}
 	return env, nil
+}
+
+// Replica opens another store over the same database and a service over
+// it with the same configuration, as another replica of the server has:
+// they share nothing but the database. The caller closes the store.
+func (e *Env) Replica(ctx context.Context) (promote.Store, *registry.Service, error) {
+	store, err := sqlite.Open(ctx, filepath.Join(e.dir, "data"))
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := registry.New(store, e.cfg)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, svc, nil
 }
 
 // Demo names what SeedDemo made, for tests to look at.

@@ -1,0 +1,185 @@
+package webui
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// fakeLog is an audit log in memory whose scans can be held at a gate,
+// for the verifier's concurrency. Only ScanAudit is implemented.
+type fakeLog struct {
+	promote.Store
+
+	mu        sync.Mutex
+	records   []promote.AuditRecord
+	fullScans int
+	// gateFull and gateIncremental, when set, hold full scans (from 0)
+	// and the others until they are closed; a scan reads the records
+	// appended before it started.
+	gateFull, gateIncremental chan struct{}
+}
+
+// append adds n events that chain correctly.
+func (l *fakeLog) append(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for range n {
+		prev := promote.GenesisHash
+		if len(l.records) > 0 {
+			prev = l.records[len(l.records)-1].Hash
+		}
+		seq := int64(len(l.records) + 1)
+		body := []byte(fmt.Sprintf(`{"seq":%d,"action":"hold.set"}`, seq))
+		l.records = append(l.records, promote.AuditRecord{Seq: seq, PrevHash: prev, Hash: promote.ChainHash(prev, body), Body: body})
+	}
+}
+
+func (l *fakeLog) gates(full, incremental chan struct{}) {
+	l.mu.Lock()
+	l.gateFull, l.gateIncremental = full, incremental
+	l.mu.Unlock()
+}
+
+func (l *fakeLog) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditRecord) error) error {
+	l.mu.Lock()
+	recs := slices.Clone(l.records)
+	gate := l.gateIncremental
+	if after == 0 {
+		l.fullScans++
+		gate = l.gateFull
+	}
+	l.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for _, r := range recs {
+		if r.Seq > after {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (l *fakeLog) full() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fullScans
+}
+
+// TestChainOneFullScanAtATime checks that page views arriving while the
+// first full verification runs wait for its result instead of scanning
+// the whole log again.
+func TestChainOneFullScanAtATime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := &fakeLog{}
+		log.append(10)
+		gate := make(chan struct{})
+		log.gates(gate, nil)
+		c := newChainVerifier(log, time.Now)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := c.Full(t.Context()); err != nil {
+				t.Errorf("Full = %v", err)
+			}
+		})
+		synctest.Wait() // the scan waits at the gate
+		statuses := make([]chainStatus, 3)
+		for i := range statuses {
+			wg.Go(func() { statuses[i] = c.Status(t.Context()) })
+		}
+		synctest.Wait()
+		close(gate)
+		wg.Wait()
+		if n := log.full(); n != 1 {
+			t.Errorf("full scans of the log = %d, want 1", n)
+		}
+		for i, st := range statuses {
+			if !st.Verified || st.Broken != nil || st.Seq != 10 || st.Err != "" {
+				t.Errorf("Status %d = %+v, want verified through 10", i, st)
+			}
+		}
+		// Later full verifications run again.
+		log.gates(nil, nil)
+		if err := c.Full(t.Context()); err != nil || log.full() != 2 {
+			t.Errorf("a later Full = %v after %d full scans, want a second scan", err, log.full())
+		}
+	})
+}
+
+// TestChainIncrementalReadsOutsideTheLock checks that an incremental
+// verification does not hold the verifier's lock while it reads the
+// store: the status can be read meanwhile.
+func TestChainIncrementalReadsOutsideTheLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := &fakeLog{}
+		log.append(10)
+		c := newChainVerifier(log, time.Now)
+		if st := c.Status(t.Context()); st.Seq != 10 {
+			t.Fatalf("first Status = %+v, want verified through 10", st)
+		}
+		log.append(5)
+		gate := make(chan struct{})
+		log.gates(nil, gate)
+		var got chainStatus
+		var wg sync.WaitGroup
+		wg.Go(func() { got = c.Status(t.Context()) })
+		synctest.Wait() // the incremental scan waits at the gate
+		if !c.mu.TryLock() {
+			t.Fatal("the incremental verification holds the lock while it reads the store")
+		}
+		c.mu.Unlock()
+		if st := c.status(); st.Seq != 10 {
+			t.Errorf("status during the incremental read = %+v, want the last result, through 10", st)
+		}
+		close(gate)
+		wg.Wait()
+		if got.Seq != 15 || got.Broken != nil {
+			t.Errorf("Status after the incremental read = %+v, want verified through 15", got)
+		}
+	})
+}
+
+// TestChainFullRacesIncremental checks a full verification during which
+// events were appended and verified incrementally: its shorter head is
+// not mistaken for a cut log, and the further head is kept.
+func TestChainFullRacesIncremental(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := &fakeLog{}
+		log.append(10)
+		c := newChainVerifier(log, time.Now)
+		if st := c.Status(t.Context()); st.Seq != 10 {
+			t.Fatalf("first Status = %+v, want verified through 10", st)
+		}
+		gate := make(chan struct{})
+		log.gates(gate, nil)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := c.Full(t.Context()); err != nil {
+				t.Errorf("Full = %v", err)
+			}
+		})
+		synctest.Wait() // the full scan has read 10 events and waits
+		log.append(5)
+		if st := c.Status(t.Context()); st.Seq != 15 || st.Broken != nil {
+			t.Fatalf("Status during the full scan = %+v, want verified through 15", st)
+		}
+		close(gate)
+		wg.Wait()
+		if st := c.status(); st.Seq != 15 || st.Broken != nil || !st.Verified {
+			t.Errorf("status after the full scan = %+v (break %+v), want verified through 15, no break", st, st.Broken)
+		}
+	})
+}
