@@ -138,7 +138,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		if err := disp.Start(ctx); err != nil {
 			return err
 		}
-		deliveries = notify.NewStoreLog(ctx, store, log)
+		deliveries = notify.NewStoreLog(store)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -618,7 +618,11 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, _ promot
 	}
 	list := []notify.Delivery{}
 	if s.opts.Deliveries != nil {
-		list = nonNil(s.opts.Deliveries.List(n))
+		got, err := s.opts.Deliveries.Read(r.Context(), n)
+		if err != nil {
+			return err
+		}
+		list = nonNil(got)
 	}
 	writeJSON(w, http.StatusOK, list)
 	return nil

@@ -66,10 +66,10 @@ type Options struct {
 	Leader func() Leader
 }
 
-// Deliveries lists webhook delivery attempts, newest first
-// (notify.MemoryLog).
+// Deliveries reads webhook delivery attempts, newest first
+// (notify.StoreLog).
 type Deliveries interface {
-	List(limit int) []notify.Delivery
+	Read(ctx context.Context, limit int) ([]notify.Delivery, error)
 }
 
 // RolloutOps are the operations on a rollout that people take

@@ -434,3 +434,32 @@ func TestFromAudit(t *testing.T) {
 		}
 	}
 }
+
+func TestStoreLogRead(t *testing.T) {
+	store := openStore(t)
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	if err := store.Update(t.Context(), func(tx promote.Tx) error {
+		for i, status := range []string{StatusRetrying, StatusDelivered} {
+			if _, err := tx.RecordWebhookDelivery(promote.WebhookDelivery{ID: "dlv_1", EventID: "ev_1_abc", EventType: TypePromotionApproved,
+				Endpoint: "chat", AuditSeq: 1, Attempt: i + 1, Status: status, At: at.Add(time.Duration(i) * time.Second)}, promote.WebhookDeliveriesKept); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	log := NewStoreLog(store)
+	got, err := log.Read(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Status != StatusDelivered || got[0].Attempt != 2 || got[1].Status != StatusRetrying {
+		t.Errorf("Read = %+v, want the delivered attempt 2, then the retrying attempt 1", got)
+	}
+	// A store that cannot be read is an error, never an empty log.
+	store.Close()
+	if got, err := log.Read(t.Context(), 0); err == nil {
+		t.Errorf("Read of a closed store = %+v, nil; want an error", got)
+	}
+}

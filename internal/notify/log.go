@@ -2,7 +2,7 @@ package notify
 
 import (
 	"context"
-	"log/slog"
+	"fmt"
 	"sync"
 	"time"
 
@@ -82,6 +82,9 @@ func (l *MemoryLog) Record(_ context.Context, d Delivery) error {
 	return nil
 }
 
+// Read is List, for the readers of a delivery log (it cannot fail).
+func (l *MemoryLog) Read(_ context.Context, limit int) ([]Delivery, error) { return l.List(limit), nil }
+
 // List returns up to limit records, newest first; all of them when limit is
 // zero or less.
 func (l *MemoryLog) List(limit int) []Delivery {
@@ -104,41 +107,28 @@ func (l *MemoryLog) List(limit int) []Delivery {
 // StoreLog reads the delivery log that a Dispatcher keeps in the store, so
 // that every replica shows the same log and it survives restarts.
 type StoreLog struct {
-	ctx     context.Context
-	store   promote.Store
-	log     *slog.Logger
-	timeout time.Duration
+	store promote.Store
 }
 
-// NewStoreLog returns the delivery log of store. ctx bounds every List
-// (List takes no context of its own, to match MemoryLog); logger receives
-// the errors List cannot return, and may be nil.
-func NewStoreLog(ctx context.Context, store promote.Store, logger *slog.Logger) *StoreLog {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &StoreLog{ctx: ctx, store: store, log: logger, timeout: 10 * time.Second}
-}
+// NewStoreLog returns the delivery log of store.
+func NewStoreLog(store promote.Store) *StoreLog { return &StoreLog{store: store} }
 
-// List returns up to limit records, newest first (promote.DefaultLimit when
-// limit is zero or less). When the store cannot be read it logs the error
-// and returns none.
-func (l *StoreLog) List(limit int) []Delivery {
-	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
-	defer cancel()
+// Read returns up to limit records, newest first (promote.DefaultLimit
+// when limit is zero or less), or the error that kept the store from being
+// read: a log that cannot be read is never shown as an empty one.
+func (l *StoreLog) Read(ctx context.Context, limit int) ([]Delivery, error) {
 	var ds []promote.WebhookDelivery
 	err := l.store.View(ctx, func(tx promote.Tx) (err error) {
 		ds, err = tx.WebhookDeliveries(max(limit, 0))
 		return err
 	})
 	if err != nil {
-		l.log.ErrorContext(ctx, "read the webhook delivery log", slog.String(keyError, err.Error()))
-		return nil
+		return nil, fmt.Errorf("read the webhook delivery log: %w", err)
 	}
 	out := make([]Delivery, 0, len(ds))
 	for _, d := range ds {
 		out = append(out, Delivery{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Endpoint: d.Endpoint,
 			AuditSeq: d.AuditSeq, Attempt: d.Attempt, Status: d.Status, Code: d.Code, Error: d.Error, At: d.At, Duration: d.Duration})
 	}
-	return out
+	return out, nil
 }

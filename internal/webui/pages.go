@@ -753,7 +753,10 @@ type webhooksView struct {
 func (u *UI) webhooksPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	v := webhooksView{Configured: u.opts.Deliveries != nil}
 	if v.Configured {
-		v.Deliveries = u.opts.Deliveries.List(maxDeliveries)
+		var err error
+		if v.Deliveries, err = u.opts.Deliveries.Read(r.Context(), maxDeliveries); err != nil {
+			return err
+		}
 	}
 	u.render(w, r, s, http.StatusOK, "webhooks", "Webhook deliveries", "webhooks", v)
 	return nil

@@ -39,10 +39,10 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Deliveries lists webhook delivery attempts, newest first
-// (notify.MemoryLog).
+// Deliveries reads webhook delivery attempts, newest first
+// (notify.StoreLog).
 type Deliveries interface {
-	List(limit int) []notify.Delivery
+	Read(ctx context.Context, limit int) ([]notify.Delivery, error)
 }
 
 // Options configure the UI.
