@@ -119,6 +119,10 @@ type RolloutSample struct {
 	Event string `json:"event,omitempty"`
 }
 
+// RolloutSamplesKept is how many samples a rollout keeps: at one every 5
+// s, more than a day of history, far more than its chart draws.
+const RolloutSamplesKept = 20000
+
 // TrackSample is what one track (stable, or the canary or shadow) served
 // in a sample's interval.
 type TrackSample struct {

@@ -88,9 +88,12 @@ type Tx interface {
 	// (Rollout.AnalysisState) and nothing else; nil clears it. NotFound
 	// when the promotion has no rollout.
 	SaveRolloutAnalysis(promotionID string, state json.RawMessage) error
-	// AppendRolloutSample stores one point of a rollout's history;
-	// NotFound when its rollout is not stored.
-	AppendRolloutSample(s RolloutSample) error
+	// AppendRolloutSample stores one point of a rollout's history and
+	// forgets the rollout's samples older than the newest keep (at least
+	// one; RolloutSamplesKept is the usual bound), so that a long or
+	// forgotten rollout's history stays bounded. NotFound when its rollout
+	// is not stored.
+	AppendRolloutSample(s RolloutSample, keep int) error
 	// RolloutSamples lists a rollout's samples, oldest first, at most
 	// limit of the newest (0: all).
 	RolloutSamples(promotionID string, limit int) ([]RolloutSample, error)

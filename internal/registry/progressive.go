@@ -187,7 +187,7 @@ func (s *Service) RecordRolloutProgress(ctx context.Context, sample promote.Roll
 	}
 	sample.At = sample.At.UTC()
 	return s.update(ctx, func(tx promote.Tx) error {
-		if err := tx.AppendRolloutSample(sample); err != nil {
+		if err := tx.AppendRolloutSample(sample, promote.RolloutSamplesKept); err != nil {
 			return err
 		}
 		if state == nil {

@@ -154,7 +154,7 @@ var sampleEvents = map[string]bool{"": true, "step": true, "paused": true, "resu
 
 // AppendRolloutSample stores one point of a rollout's history; NotFound
 // when the rollout is not stored.
-func (t *tx) AppendRolloutSample(s promote.RolloutSample) error {
+func (t *tx) AppendRolloutSample(s promote.RolloutSample, keep int) error {
 	what := fmt.Sprintf("append a sample to the rollout of promotion %q", s.PromotionID)
 	if err := t.writable(what); err != nil {
 		return err
@@ -181,6 +181,9 @@ func (t *tx) AppendRolloutSample(s promote.RolloutSample) error {
 	if s.Weight > 1 {
 		return promote.Errorf(promote.Invalid, "%s: weight %v is more than 1", what, s.Weight)
 	}
+	if keep < 1 {
+		return promote.Errorf(promote.Invalid, "%s: keep %d: a rollout keeps at least one sample", what, keep)
+	}
 	if err := t.need(fmt.Sprintf("rollout of promotion %q", s.PromotionID), "SELECT 1 FROM rollouts WHERE promotion_id = ?", s.PromotionID); err != nil {
 		return err
 	}
@@ -189,6 +192,14 @@ func (t *tx) AppendRolloutSample(s promote.RolloutSample) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.PromotionID, nanos(s.At), s.Step, s.Weight, s.Stable.Requests, s.Stable.Errors, s.Stable.LatencyP95,
 		s.Canary.Requests, s.Canary.Errors, s.Canary.LatencyP95, s.Decision, s.Event)
+	if err != nil {
+		return err
+	}
+	// The newest keep stay: delete from the keep+1-th newest down (no row
+	// there, a NULL, deletes nothing).
+	_, err = t.exec(what, `DELETE FROM rollout_samples WHERE promotion_id = ? AND n <= (
+			SELECT n FROM rollout_samples WHERE promotion_id = ? ORDER BY n DESC LIMIT 1 OFFSET ?)`,
+		s.PromotionID, s.PromotionID, keep)
 	return err
 }
 

@@ -205,7 +205,7 @@ func testRolloutSamples(t *testing.T, s promote.Store) {
 	want[4].Decision, want[4].Event = "fail", "rolled_back"
 	update(t, s, func(tx promote.Tx) error {
 		for _, smp := range want {
-			if err := tx.AppendRolloutSample(smp); err != nil {
+			if err := tx.AppendRolloutSample(smp, promote.RolloutSamplesKept); err != nil {
 				return err
 			}
 		}
@@ -247,7 +247,7 @@ func testRolloutSamples(t *testing.T, s promote.Store) {
 	for _, b := range bad {
 		smp := want[0]
 		b.edit(&smp)
-		err := s.Update(t.Context(), func(tx promote.Tx) error { return tx.AppendRolloutSample(smp) })
+		err := s.Update(t.Context(), func(tx promote.Tx) error { return tx.AppendRolloutSample(smp, promote.RolloutSamplesKept) })
 		if promote.ErrorCode(err) != b.code {
 			t.Errorf("AppendRolloutSample with %s = %v, want code %s", b.name, err, b.code)
 		}
@@ -256,6 +256,38 @@ func testRolloutSamples(t *testing.T, s promote.Store) {
 		all, err := tx.RolloutSamples("p1", 0)
 		if err == nil && len(all) != len(want) {
 			t.Errorf("refused samples were stored: %d samples, want %d", len(all), len(want))
+		}
+		return err
+	})
+	if err := s.Update(t.Context(), func(tx promote.Tx) error { return tx.AppendRolloutSample(want[0], 0) }); promote.ErrorCode(err) != promote.Invalid {
+		t.Errorf("AppendRolloutSample keeping 0 = %v, want Invalid", err)
+	}
+
+	// A rollout keeps its newest keep samples; another rollout's stay.
+	update(t, s, func(tx promote.Tx) error {
+		if err := tx.CreatePromotion(promotion("p2", "fraud", "1.0", "staging", 7)); err != nil {
+			return err
+		}
+		return tx.SaveRollout(rollout("p2", "fraud", "1.0", "staging", 7))
+	})
+	var kept []promote.RolloutSample
+	for i := range 6 {
+		smp := promote.RolloutSample{PromotionID: "p2", At: at(10 + i), Weight: 0.1, Decision: "continue",
+			Canary: promote.TrackSample{Requests: float64(i)}}
+		update(t, s, func(tx promote.Tx) error { return tx.AppendRolloutSample(smp, 3) })
+		kept = append(kept, smp)
+	}
+	view(t, s, func(tx promote.Tx) error {
+		got, err := tx.RolloutSamples("p2", 0)
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(kept[3:], got); diff != "" {
+			t.Errorf("p2's samples after six appends keeping 3 (-want +got):\n%s", diff)
+		}
+		other, err := tx.RolloutSamples("p1", 0)
+		if err == nil && len(other) != len(want) {
+			t.Errorf("keeping p2's newest samples removed p1's: %d left, want %d", len(other), len(want))
 		}
 		return err
 	})

@@ -156,7 +156,7 @@ func seedBench(ctx context.Context) (benchData, error) {
 			if i%100 == 0 {
 				s.Event = "step"
 			}
-			if err := tx.AppendRolloutSample(s); err != nil {
+			if err := tx.AppendRolloutSample(s, promote.RolloutSamplesKept); err != nil {
 				return err
 			}
 		}

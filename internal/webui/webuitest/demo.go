@@ -435,7 +435,7 @@ func (e *Env) canary(ctx context.Context, id string, stableErr, canaryErr, stabl
 	}
 	const perStep = 16
 	sample := func(s promote.RolloutSample) error {
-		return e.Store.Update(ctx, func(tx promote.Tx) error { return tx.AppendRolloutSample(s) })
+		return e.Store.Update(ctx, func(tx promote.Tx) error { return tx.AppendRolloutSample(s, promote.RolloutSamplesKept) })
 	}
 	i := 0
 	for step, w := range canarySteps {
