@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 )
@@ -59,7 +60,7 @@ type streams struct {
 // and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	s := &streams{in: stdin, out: stdout, err: stderr}
-	root := newRootCmd(s)
+	root := newRootCmd(s, args)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -82,7 +83,45 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return ExitUsage
 }
 
-func newRootCmd(s *streams) *cobra.Command {
+// commands are promote's subcommands: the names and aliases each answers to
+// (TestCommandNames keeps them equal to the command's own) and its
+// constructor.
+var commands = []struct {
+	names []string
+	build func(*streams) *cobra.Command
+}{
+	{[]string{"version"}, newVersionCmd},
+	{[]string{"gate"}, newGateCmd},
+	{[]string{"drift"}, newDriftCmd},
+	{[]string{"keygen"}, newKeygenCmd},
+	{[]string{"sign"}, newSignCmd},
+	{[]string{"verify"}, newVerifyCmd},
+	{[]string{"serve"}, newServeCmd},
+	{[]string{"demo"}, newDemoCmd},
+	{[]string{"token"}, newTokenCmd},
+	{[]string{"models"}, newModelsCmd},
+	{[]string{"versions"}, newVersionsCmd},
+	{[]string{"request"}, newRequestCmd},
+	{[]string{"approve"}, newApproveCmd},
+	{[]string{"reject"}, newRejectCmd},
+	{[]string{"cancel"}, newCancelCmd},
+	{[]string{"rollback"}, newRollbackCmd},
+	{[]string{"rollout", "rollouts"}, newRolloutCmd},
+	{[]string{"promotions", "promotion"}, newPromotionsCmd},
+	{[]string{"status"}, newStatusCmd},
+	{[]string{"history"}, newHistoryCmd},
+	{[]string{"holds", "hold"}, newHoldsCmd},
+	{[]string{"audit"}, newAuditCmd},
+	{[]string{"init"}, newInitCmd},
+	{[]string{"overlays"}, newOverlaysCmd},
+}
+
+// newRootCmd builds the command tree for args. When args start with a
+// subcommand's name, only that subcommand is built: the others' flags and
+// help are never needed, and building them all is a measurable part of a
+// short command's run (promote gate in CI). Anything else (no argument, a
+// flag, help, completion, a mistyped name) gets the whole tree.
+func newRootCmd(s *streams, args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "promote",
 		Short: "Move ML model versions through environments, safely",
@@ -95,31 +134,16 @@ Exit codes: 0 success or allowed, 1 blocked or failed, 2 bad input or usage.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = false
-	root.AddCommand(
-		newVersionCmd(s),
-		newGateCmd(s),
-		newDriftCmd(s),
-		newKeygenCmd(s),
-		newSignCmd(s),
-		newVerifyCmd(s),
-		newServeCmd(s),
-		newDemoCmd(s),
-		newTokenCmd(s),
-		newModelsCmd(s),
-		newVersionsCmd(s),
-		newRequestCmd(s),
-		newApproveCmd(s),
-		newRejectCmd(s),
-		newCancelCmd(s),
-		newRollbackCmd(s),
-		newRolloutCmd(s),
-		newPromotionsCmd(s),
-		newStatusCmd(s),
-		newHistoryCmd(s),
-		newHoldsCmd(s),
-		newAuditCmd(s),
-		newInitCmd(s),
-		newOverlaysCmd(s),
-	)
+	if len(args) > 0 {
+		for _, c := range commands {
+			if slices.Contains(c.names, args[0]) {
+				root.AddCommand(c.build(s))
+				return root
+			}
+		}
+	}
+	for _, c := range commands {
+		root.AddCommand(c.build(s))
+	}
 	return root
 }
