@@ -5,10 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/promote-ml/promote/internal/telemetry"
 	splitter "github.com/promote-ml/promote/internal/traffic"
 )
 
@@ -32,8 +29,8 @@ type SplitterConfig struct {
 	Stable, Canary *url.URL
 	// Weight is the canary's share of requests, 0 to 1.
 	Weight float64
-	// Registerer receives the splitter's metrics.
-	Registerer prometheus.Registerer
+	// Registry receives the splitter's metrics.
+	Registry *telemetry.Registry
 	// Rand, when set, replaces the splitter's random source (tests seed
 	// it); it must be safe for concurrent use.
 	Rand func() float64
@@ -42,7 +39,7 @@ type SplitterConfig struct {
 // NewSplitter returns a splitter with the default configuration, as promote
 // would run it, routing between cfg's stable and canary backends.
 func NewSplitter(cfg SplitterConfig) (*splitter.Splitter, error) {
-	s, err := splitter.New(splitter.Config{Model: Model, Env: Env, Registerer: cfg.Registerer, Rand: cfg.Rand})
+	s, err := splitter.New(splitter.Config{Model: Model, Env: Env, Registry: cfg.Registry, Rand: cfg.Rand})
 	if err != nil {
 		return nil, err
 	}
@@ -60,18 +57,17 @@ func NewSplitter(cfg SplitterConfig) (*splitter.Splitter, error) {
 }
 
 // NewRegistry returns the registry promote serve makes: the Go runtime's
-// and the process's collectors, to which a splitter adds its own.
-func NewRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
+// and the process's metrics, to which a splitter adds its own.
+func NewRegistry() (*telemetry.Registry, error) {
+	reg := telemetry.NewRegistry()
+	return reg, telemetry.RegisterRuntime(reg)
 }
 
 // SplitterHandler serves s at every path and g's metrics at MetricsPath,
 // through a ServeMux as a server in front of a splitter would.
-func SplitterHandler(s http.Handler, g prometheus.Gatherer) http.Handler {
+func SplitterHandler(s http.Handler, reg *telemetry.Registry) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET "+MetricsPath, promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.Handle("GET "+MetricsPath, reg.Handler(nil))
 	mux.Handle("/", s)
 	return mux
 }

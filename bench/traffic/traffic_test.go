@@ -64,9 +64,12 @@ func TestSplitterSplits(t *testing.T) {
 	canary, canaryBackend := backend(t)
 	var mu sync.Mutex
 	rnd := rand.New(rand.NewPCG(1, 2))
-	reg := traffic.NewRegistry()
+	reg, err := traffic.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := traffic.NewSplitter(traffic.SplitterConfig{
-		Stable: mustURL(t, stable.URL), Canary: mustURL(t, canary.URL), Weight: 0.1, Registerer: reg,
+		Stable: mustURL(t, stable.URL), Canary: mustURL(t, canary.URL), Weight: 0.1, Registry: reg,
 		Rand: func() float64 { mu.Lock(); defer mu.Unlock(); return rnd.Float64() },
 	})
 	if err != nil {

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/promote"
 )
@@ -18,7 +17,7 @@ import (
 // candidate that took all traffic is the next one's stable version.
 func TestProgressiveRoutes(t *testing.T) {
 	f := newFixture(t)
-	m, err := traffic.NewMetrics(prometheus.NewRegistry())
+	m, err := traffic.NewMetrics(telemetry.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +91,7 @@ func TestProgressiveRoutes(t *testing.T) {
 // next one.
 func TestProgressiveRoutesChain(t *testing.T) {
 	f := newFixture(t)
-	m, err := traffic.NewMetrics(prometheus.NewRegistry())
+	m, err := traffic.NewMetrics(telemetry.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +129,7 @@ func TestProgressiveRoutesChain(t *testing.T) {
 func TestProgressiveRouteAfterRestart(t *testing.T) {
 	f := newFixture(t)
 	f.g.pin("prod", v2) // committed; its rollout is running
-	m, err := traffic.NewMetrics(prometheus.NewRegistry())
+	m, err := traffic.NewMetrics(telemetry.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

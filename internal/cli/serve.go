@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/rollout"
+	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/internal/webui"
 	"github.com/promote-ml/promote/promote"
@@ -140,8 +139,10 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		}
 		deliveries = notify.NewStoreLog(store)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := telemetry.NewRegistry()
+	if err := telemetry.RegisterRuntime(reg); err != nil {
+		return err
+	}
 	if cfg.GitOps.enabled() {
 		wcfg, err := cfg.GitOps.writerConfig(cfg.Data, getenv, log)
 		if err != nil {
@@ -217,7 +218,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		return usageError(err)
 	}
 	api := httpapi.NewServer(svc, httpapi.Options{
-		Logger: log, Registerer: reg, Gatherer: reg, Rollouts: ops, Deliveries: deliveries, Leader: leaderStatus(el),
+		Logger: log, Metrics: reg, Rollouts: ops, Deliveries: deliveries, Leader: leaderStatus(el),
 		Ready: func(ctx context.Context) error {
 			_, err := svc.Models(ctx)
 			return err

@@ -13,12 +13,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -73,7 +72,7 @@ type fixture struct {
 	svc    *registry.Service
 	server *Server
 	srv    *httptest.Server
-	reg    *prometheus.Registry
+	reg    *telemetry.Registry
 	logs   *syncBuffer
 
 	// Token secrets. alice submits; bob, dave and carol approve; vera
@@ -138,11 +137,11 @@ func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, store: store, svc: svc, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	f := &fixture{t: t, store: store, svc: svc, reg: telemetry.NewRegistry(), logs: &syncBuffer{}}
 	opts := Options{
-		Logger:     slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Registerer: f.reg,
-		Ready:      func(ctx context.Context) error { return store.View(ctx, func(promote.Tx) error { return nil }) },
+		Logger:  slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics: f.reg,
+		Ready:   func(ctx context.Context) error { return store.View(ctx, func(promote.Tx) error { return nil }) },
 	}
 	for _, m := range mod {
 		m(&opts)

@@ -18,11 +18,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -37,12 +35,10 @@ type Options struct {
 	// Logger receives one line per request and the detail of internal
 	// errors. Nil discards.
 	Logger *slog.Logger
-	// Registerer receives the server's metrics. Nil gives the server a
-	// registry of its own; no global registry is ever used.
-	Registerer prometheus.Registerer
-	// Gatherer is what /metrics serves. Nil uses Registerer when it is also
-	// a Gatherer (a *prometheus.Registry is both).
-	Gatherer prometheus.Gatherer
+	// Metrics receives the server's metrics, and is what /metrics serves.
+	// Nil gives the server a registry of its own; no global registry is
+	// ever used.
+	Metrics *telemetry.Registry
 	// MaxBodyBytes limits a request body; DefaultMaxBodyBytes when 0.
 	MaxBodyBytes int64
 	// RequestTimeout bounds the handling of one request;
@@ -93,9 +89,9 @@ type Server struct {
 	routes []string
 	known  map[string]bool
 
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	inFlight prometheus.Gauge
+	requests *telemetry.CounterVec
+	duration *telemetry.HistogramVec
+	inFlight telemetry.Gauge
 }
 
 // NewServer returns a server for svc.
@@ -109,57 +105,43 @@ func NewServer(svc *registry.Service, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Registerer == nil {
-		reg := prometheus.NewRegistry()
-		opts.Registerer = reg
-		if opts.Gatherer == nil {
-			opts.Gatherer = reg
-		}
-	}
-	if opts.Gatherer == nil {
-		if g, ok := opts.Registerer.(prometheus.Gatherer); ok {
-			opts.Gatherer = g
-		} else {
-			opts.Gatherer = prometheus.NewRegistry() // nothing to serve
-		}
+	if opts.Metrics == nil {
+		opts.Metrics = telemetry.NewRegistry()
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{svc: svc, opts: opts, log: log, mux: http.NewServeMux(), known: map[string]bool{}}
-	s.requests = register(opts.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "promote", Subsystem: "http", Name: "requests_total",
-		Help: "HTTP requests answered, by route pattern and status code.",
-	}, []string{"route", "code"}))
-	s.duration = register(opts.Registerer, prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: "promote", Subsystem: "http", Name: "request_duration_seconds",
-		Help:    "Time to answer an HTTP request, by route pattern and status code.",
-		Buckets: prometheus.DefBuckets,
-	}, []string{"route", "code"}))
-	s.inFlight = register(opts.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: "promote", Subsystem: "http", Name: "requests_in_flight",
-		Help: "HTTP requests being answered.",
-	}))
+	// Two servers sharing one registry count together. A family of the
+	// same name and another shape is a programming error caught by the
+	// tests; the server then counts into a registry of its own rather than
+	// fail over its metrics.
+	if err := s.newMetrics(opts.Metrics); err != nil {
+		s.log.Error("server metrics", "err", err)
+		_ = s.newMetrics(telemetry.NewRegistry())
+	}
 	s.addRoutes()
 	s.handler = s.serve(s.mux)
 	return s
 }
 
-// register registers c, or returns the collector already registered under
-// the same description (two servers sharing one registry count together).
-func register[C prometheus.Collector](r prometheus.Registerer, c C) C {
-	if err := r.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		// A conflicting registration: count into c unregistered rather
-		// than fail the server over its metrics.
+// httpBuckets are the request duration histogram's upper bounds, in
+// seconds: the Prometheus client's default buckets.
+var httpBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// newMetrics creates the server's metric families on reg.
+func (s *Server) newMetrics(reg *telemetry.Registry) error {
+	requests, err1 := reg.Counter("promote_http_requests_total",
+		"HTTP requests answered, by route pattern and status code.", "route", "code")
+	duration, err2 := reg.Histogram("promote_http_request_duration_seconds",
+		"Time to answer an HTTP request, by route pattern and status code.", httpBuckets, "route", "code")
+	inFlight, err3 := reg.Gauge("promote_http_requests_in_flight", "HTTP requests being answered.")
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
 	}
-	return c
+	s.requests, s.duration, s.inFlight = requests, duration, inFlight.With()
+	return nil
 }
 
 // Handler returns the server's HTTP handler.
@@ -333,8 +315,8 @@ func (s *Server) finish(r *http.Request, rec *recorder, start time.Time, actor *
 	}
 	elapsed := time.Since(start)
 	code := strconv.Itoa(status)
-	s.requests.WithLabelValues(route, code).Inc()
-	s.duration.WithLabelValues(route, code).Observe(elapsed.Seconds())
+	s.requests.With(route, code).Inc()
+	s.duration.With(route, code).Observe(elapsed.Seconds())
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
@@ -452,7 +434,8 @@ func (p *probeWriter) WriteHeader(code int) {
 	}
 }
 
-// metrics serves the gatherer in Prometheus text format.
+// metricsHandler serves the registry in the Prometheus format the scraper
+// asks for.
 func (s *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})
+	return s.opts.Metrics.Handler(s.log)
 }

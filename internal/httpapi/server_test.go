@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -64,7 +63,7 @@ func TestMetrics(t *testing.T) {
 
 // requestCount reads promote_http_requests_total{route, code} from the
 // registry.
-func requestCount(t *testing.T, g prometheus.Gatherer, route, code string) float64 {
+func requestCount(t *testing.T, g *telemetry.Registry, route, code string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
@@ -91,7 +90,7 @@ func requestCount(t *testing.T, g prometheus.Gatherer, route, code string) float
 // start; they count together.
 func TestMetricsSharedRegistry(t *testing.T) {
 	f := newFixture(t)
-	other := NewServer(f.svc, Options{Registerer: f.reg})
+	other := NewServer(f.svc, Options{Metrics: f.reg})
 	rec := httptest.NewRecorder()
 	other.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 	f.do("GET", "/healthz", "", "", nil)

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -25,16 +24,22 @@ import (
 //
 // A Builtin is safe for concurrent use.
 type Builtin struct {
-	gatherer prometheus.Gatherer
+	gatherer Gatherer
 
 	mu        sync.Mutex
 	baselines map[queryKey]Counts
 }
 
+// Gatherer is where Builtin reads the splitter's metrics: a
+// telemetry.Registry.
+type Gatherer interface {
+	Gather() ([]*dto.MetricFamily, error)
+}
+
 // NewBuiltin returns a source reading g, the registry the splitter's
 // metrics are registered on. Gathering costs in proportion to everything on
 // g: give it the splitter's registry, not a process-wide one.
-func NewBuiltin(g prometheus.Gatherer) *Builtin {
+func NewBuiltin(g Gatherer) *Builtin {
 	return &Builtin{gatherer: g, baselines: map[queryKey]Counts{}}
 }
 

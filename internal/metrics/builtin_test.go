@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // approx compares counts whose sums were added up in a different order.
@@ -210,19 +210,16 @@ func matchErr(err, want error) bool {
 	return errors.Is(err, want)
 }
 
-// brokenCollector yields a metric that fails to gather.
-type brokenCollector struct{ desc *prometheus.Desc }
+// brokenGatherer fails to gather, as a registry whose collector breaks
+// would.
+type brokenGatherer struct{}
 
-func (c brokenCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c brokenCollector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.NewInvalidMetric(c.desc, errors.New("backend down"))
+func (brokenGatherer) Gather() ([]*dto.MetricFamily, error) {
+	return nil, errors.New("backend down")
 }
 
 func TestBuiltinGatherError(t *testing.T) {
-	s := newTestSplitter(t)
-	s.serve("credit-risk", "prod", TrackCanary, OutcomeOK, 5, 0.1)
-	s.reg.MustRegister(brokenCollector{prometheus.NewDesc("broken", "Fails.", nil, nil)})
-	b := NewBuiltin(s.reg)
+	b := NewBuiltin(brokenGatherer{})
 	q := Query{Model: "credit-risk", Env: "prod", Track: TrackCanary, Since: time.Now()}
 	if err := b.Mark(t.Context(), q); err == nil || errors.Is(err, ErrNoData) {
 		t.Errorf("Mark() error = %v, want a gather error", err)

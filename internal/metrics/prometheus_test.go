@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // exactSelector is the label matchers of the exact templates.
@@ -55,12 +54,16 @@ func TestPrometheus(t *testing.T) {
 	const model, env = "credit-risk", "prod"
 	const weird = `we"ird\model` // must round-trip through escaping
 	s := newTestSplitter(t)
-	istio := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "istio_requests_total", Help: "Requests."},
-		[]string{"destination_workload", "destination_workload_namespace", "destination_version", "response_code"})
-	istioLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "istio_request_duration_milliseconds", Help: "Latency.", Buckets: []float64{10, 50, 250, 1000},
-	}, []string{"destination_workload", "destination_workload_namespace", "destination_version"})
-	s.reg.MustRegister(istio, istioLatency)
+	istio, err := s.reg.Counter("istio_requests_total", "Requests.",
+		"destination_workload", "destination_workload_namespace", "destination_version", "response_code")
+	if err != nil {
+		t.Fatal(err)
+	}
+	istioLatency, err := s.reg.Histogram("istio_request_duration_milliseconds", "Latency.", []float64{10, 50, 250, 1000},
+		"destination_workload", "destination_workload_namespace", "destination_version")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Series exist, at zero, before the window starts and before the first
 	// scrape, as the splitter's do once it routes to a track.
@@ -70,9 +73,9 @@ func TestPrometheus(t *testing.T) {
 	}
 	s.touch(weird, env, TrackCanary)
 	for _, code := range []string{"200", "503"} {
-		istio.WithLabelValues("scorer", "ml", "v2", code)
+		istio.With("scorer", "ml", "v2", code)
 	}
-	istioLatency.WithLabelValues("scorer", "ml", "v2")
+	istioLatency.With("scorer", "ml", "v2")
 
 	srv := startPrometheus(t, s.reg)
 	t.Logf("prometheus ready and first scrape queryable %s after the start", time.Since(since).Round(time.Millisecond))
@@ -95,10 +98,10 @@ func TestPrometheus(t *testing.T) {
 	s.serveAll(model, env, TrackCanary, canaryTraffic)
 	s.serveAll(model, env, TrackShadow, []batch{{OutcomeServerError, 70, 3}})
 	s.serveAll(weird, env, TrackCanary, weirdTraffic)
-	istio.WithLabelValues("scorer", "ml", "v2", "200").Add(48)
-	istio.WithLabelValues("scorer", "ml", "v2", "503").Add(2)
+	istio.With("scorer", "ml", "v2", "200").Add(48)
+	istio.With("scorer", "ml", "v2", "503").Add(2)
 	for i := range 50 {
-		istioLatency.WithLabelValues("scorer", "ml", "v2").Observe(float64(5 + 20*i)) // 5…985 ms
+		istioLatency.With("scorer", "ml", "v2").Observe(float64(5 + 20*i)) // 5…985 ms
 	}
 	want := map[string]Counts{
 		TrackStable: expectCounts(stableTraffic, 5, splitterBuckets()),

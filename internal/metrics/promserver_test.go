@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/promote-ml/promote/internal/promtest"
+	"github.com/promote-ml/promote/internal/telemetry"
 )
 
 // promServer is a real Prometheus on loopback scraping one registry.
@@ -20,9 +18,9 @@ type promServer struct {
 
 // startPrometheus serves reg on loopback, starts a Prometheus scraping it
 // every second, and returns once its first scrape of reg is queryable.
-func startPrometheus(t *testing.T, reg *prometheus.Registry) *promServer {
+func startPrometheus(t *testing.T, reg *telemetry.Registry) *promServer {
 	t.Helper()
-	target := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	target := httptest.NewServer(reg.Handler(nil))
 	t.Cleanup(target.Close)
 	return &promServer{promtest.Start(t, strings.TrimPrefix(target.URL, "http://"))}
 }

@@ -3,7 +3,7 @@ package metrics
 import (
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/promote-ml/promote/internal/telemetry"
 )
 
 // splitterBuckets are the splitter's latency buckets, in seconds (its
@@ -16,23 +16,21 @@ func splitterBuckets() []float64 {
 // on a registry of its own: the tests count requests the way the splitter
 // does without importing it.
 type testSplitter struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	reg      *telemetry.Registry
+	requests *telemetry.CounterVec
+	duration *telemetry.HistogramVec
 }
 
 func newTestSplitter(t *testing.T) *testSplitter {
 	t.Helper()
-	s := &testSplitter{
-		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: RequestsMetric, Help: "Requests the splitter answered.",
-		}, []string{LabelModel, LabelEnv, LabelTrack, LabelOutcome}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: DurationMetric, Help: "Time to answer a request.", Buckets: splitterBuckets(),
-		}, []string{LabelModel, LabelEnv, LabelTrack}),
+	s := &testSplitter{reg: telemetry.NewRegistry()}
+	var err error
+	if s.requests, err = s.reg.Counter(RequestsMetric, "Requests the splitter answered.", LabelModel, LabelEnv, LabelTrack, LabelOutcome); err != nil {
+		t.Fatal(err)
 	}
-	s.reg.MustRegister(s.requests, s.duration)
+	if s.duration, err = s.reg.Histogram(DurationMetric, "Time to answer a request.", splitterBuckets(), LabelModel, LabelEnv, LabelTrack); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
@@ -40,15 +38,15 @@ func newTestSplitter(t *testing.T) *testSplitter {
 // routing to the track, so that Prometheus sees them start from zero.
 func (s *testSplitter) touch(model, env, track string) {
 	for _, o := range []string{OutcomeOK, OutcomeClientError, OutcomeServerError, OutcomeTimeout, OutcomeConnectionError} {
-		s.requests.WithLabelValues(model, env, track, o)
+		s.requests.With(model, env, track, o)
 	}
-	s.duration.WithLabelValues(model, env, track)
+	s.duration.With(model, env, track)
 }
 
 // serve counts n requests with the outcome, each taking latency seconds.
 func (s *testSplitter) serve(model, env, track, outcome string, n int, latency float64) {
-	s.requests.WithLabelValues(model, env, track, outcome).Add(float64(n))
-	h := s.duration.WithLabelValues(model, env, track)
+	s.requests.With(model, env, track, outcome).Add(float64(n))
+	h := s.duration.With(model, env, track)
 	for range n {
 		h.Observe(latency)
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/gitops"
@@ -26,6 +25,7 @@ import (
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/promote"
 )
@@ -154,8 +154,8 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 		k := w.failV2.Load()
 		return k > 0 && w.n.Add(1)%k == 0
 	})
-	reg := prometheus.NewRegistry()
-	if w.splitter, err = traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Registerer: reg}); err != nil {
+	reg := telemetry.NewRegistry()
+	if w.splitter, err = traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Registry: reg}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.splitter.Close() })
@@ -861,7 +861,7 @@ func TestFollowerAppliesStoredWeights(t *testing.T) {
 // registry, with a splitter of its own.
 func newFollower(t *testing.T, w *world) (*Controller, *traffic.Splitter) {
 	t.Helper()
-	sp, err := traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Registerer: prometheus.NewRegistry()})
+	sp, err := traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Registry: telemetry.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

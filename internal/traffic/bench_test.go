@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/promote-ml/promote/internal/telemetry"
 )
 
 // BenchmarkSplitter compares a request sent to a model server directly with
@@ -32,7 +32,7 @@ func BenchmarkSplitter(b *testing.B) {
 	_, canary := backendServerURL(b, "v2", backend.URL)
 
 	newSplitter := func(b *testing.B, weight float64, sticky Sticky) *Splitter {
-		s, err := New(Config{Model: "m", Env: "prod", Registerer: prometheus.NewRegistry(), Sticky: sticky})
+		s, err := New(Config{Model: "m", Env: "prod", Registry: telemetry.NewRegistry(), Sticky: sticky})
 		if err != nil {
 			b.Fatal(err)
 		}

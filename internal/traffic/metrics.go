@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/promote-ml/promote/internal/telemetry"
 )
 
 // Metric names. They are a contract: dashboards, alerts and the analysis of
@@ -102,52 +102,56 @@ const (
 var DurationBuckets = []float64{.005, .01, .025, .05, .075, .1, .15, .2, .25, .3, .4, .5, .75, 1, 1.5, 2.5, 5, 10}
 
 // Metrics are the traffic metrics of every Splitter that shares them: one
-// set of collectors registered once, whose series the splitters tell apart
-// by their model and env labels.
+// set of families on one registry, whose series the splitters tell apart by
+// their model and env labels.
 type Metrics struct {
-	requests    *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	weight      *prometheus.GaugeVec
-	healthy     *prometheus.GaugeVec
-	comparisons *prometheus.CounterVec
-	dropped     *prometheus.CounterVec
+	requests    *telemetry.CounterVec
+	duration    *telemetry.HistogramVec
+	weight      *telemetry.GaugeVec
+	healthy     *telemetry.GaugeVec
+	comparisons *telemetry.CounterVec
+	dropped     *telemetry.CounterVec
 }
 
-// NewMetrics creates the traffic metrics and registers them on reg. When reg
-// already holds them (another NewMetrics on the same registry), the
-// registered collectors are shared; a collector of the same name but of
-// another shape is an error.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+// NewMetrics creates the traffic metrics on reg. When reg already holds
+// them (another NewMetrics on the same registry), the families are shared;
+// a family of the same name but of another shape is an error.
+func NewMetrics(reg *telemetry.Registry) (*Metrics, error) {
 	if reg == nil {
-		return nil, errors.New("traffic metrics: no registerer")
+		return nil, errors.New("traffic metrics: no registry")
 	}
 	var errs []error
+	counter := func(name, help string, labels ...string) *telemetry.CounterVec {
+		v, err := reg.Counter(name, help, labels...)
+		errs = append(errs, err)
+		return v
+	}
+	gauge := func(name, help string, labels ...string) *telemetry.GaugeVec {
+		v, err := reg.Gauge(name, help, labels...)
+		errs = append(errs, err)
+		return v
+	}
+	duration, err := reg.Histogram(MetricRequestDuration,
+		"Time from receiving a request to the end of the backend's response, by track.",
+		DurationBuckets, LabelModel, LabelEnv, LabelTrack)
+	errs = append(errs, err)
 	m := &Metrics{
-		requests: register(reg, &errs, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricRequests,
-			Help: "Requests proxied to a model's backends, by track (stable, canary, shadow) and outcome (ok, client_error, server_error, timeout, connection_error).",
-		}, []string{LabelModel, LabelEnv, LabelTrack, LabelOutcome})),
-		duration: register(reg, &errs, prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    MetricRequestDuration,
-			Help:    "Time from receiving a request to the end of the backend's response, by track.",
-			Buckets: DurationBuckets,
-		}, []string{LabelModel, LabelEnv, LabelTrack})),
-		weight: register(reg, &errs, prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricCanaryWeight,
-			Help: "The share of requests (0 to 1) routed to the canary, as set; 0 without a canary.",
-		}, []string{LabelModel, LabelEnv})),
-		healthy: register(reg, &errs, prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricBackendHealthy,
-			Help: "1 when the track's backend takes traffic, 0 while it is ejected or fails its health checks.",
-		}, []string{LabelModel, LabelEnv, LabelTrack})),
-		comparisons: register(reg, &errs, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricShadowComparisons,
-			Help: "Mirrored requests whose shadow response was compared with the primary's, by result (match, status_mismatch, body_mismatch, error).",
-		}, []string{LabelModel, LabelEnv, LabelResult})),
-		dropped: register(reg, &errs, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricShadowDropped,
-			Help: "Requests chosen for mirroring but not mirrored because the shadow's concurrency bound was full.",
-		}, []string{LabelModel, LabelEnv})),
+		requests: counter(MetricRequests,
+			"Requests proxied to a model's backends, by track (stable, canary, shadow) and outcome (ok, client_error, server_error, timeout, connection_error).",
+			LabelModel, LabelEnv, LabelTrack, LabelOutcome),
+		duration: duration,
+		weight: gauge(MetricCanaryWeight,
+			"The share of requests (0 to 1) routed to the canary, as set; 0 without a canary.",
+			LabelModel, LabelEnv),
+		healthy: gauge(MetricBackendHealthy,
+			"1 when the track's backend takes traffic, 0 while it is ejected or fails its health checks.",
+			LabelModel, LabelEnv, LabelTrack),
+		comparisons: counter(MetricShadowComparisons,
+			"Mirrored requests whose shadow response was compared with the primary's, by result (match, status_mismatch, body_mismatch, error).",
+			LabelModel, LabelEnv, LabelResult),
+		dropped: counter(MetricShadowDropped,
+			"Requests chosen for mirroring but not mirrored because the shadow's concurrency bound was full.",
+			LabelModel, LabelEnv),
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("traffic metrics: %w", err)
@@ -155,34 +159,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// register registers c on reg, or returns the collector already registered
-// under the same description; other failures are appended to errs.
-func register[C prometheus.Collector](reg prometheus.Registerer, errs *[]error, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	*errs = append(*errs, err)
-	return c
-}
-
 // trackMetrics are one track's collectors for one model and env, curried
 // once so that a request only increments and observes.
 type trackMetrics struct {
-	requests [len(outcomes)]prometheus.Counter
-	duration prometheus.Observer
+	requests [len(outcomes)]telemetry.Counter
+	duration telemetry.Histogram
 }
 
 func (m *Metrics) track(model, env string, t Track) *trackMetrics {
-	tm := &trackMetrics{duration: m.duration.WithLabelValues(model, env, string(t))}
+	tm := &trackMetrics{duration: m.duration.With(model, env, string(t))}
 	for i, o := range outcomes {
-		tm.requests[i] = m.requests.WithLabelValues(model, env, string(t), string(o))
+		tm.requests[i] = m.requests.With(model, env, string(t), string(o))
 	}
 	return tm
 }
@@ -195,8 +182,8 @@ func (tm *trackMetrics) observe(o outcome, seconds float64) {
 
 // shadowMetrics are the shadow comparison counters for one model and env.
 type shadowMetrics struct {
-	results [4]prometheus.Counter // by result index
-	dropped prometheus.Counter
+	results [4]telemetry.Counter // by result index
+	dropped telemetry.Counter
 }
 
 // results lists every Result, in the order of the result index.
@@ -212,9 +199,9 @@ const (
 )
 
 func (m *Metrics) shadow(model, env string) *shadowMetrics {
-	sm := &shadowMetrics{dropped: m.dropped.WithLabelValues(model, env)}
+	sm := &shadowMetrics{dropped: m.dropped.With(model, env)}
 	for i, r := range results {
-		sm.results[i] = m.comparisons.WithLabelValues(model, env, string(r))
+		sm.results[i] = m.comparisons.With(model, env, string(r))
 	}
 	return sm
 }

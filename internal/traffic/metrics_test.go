@@ -8,7 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promote-ml/promote/internal/telemetry"
 )
 
 // TestMetricsContract pins the metric names, types and labels that PromQL
@@ -92,7 +93,7 @@ func TestMetricsContract(t *testing.T) {
 }
 
 func TestMetricsShared(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := telemetry.NewRegistry()
 	m, err := NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +105,7 @@ func TestMetricsShared(t *testing.T) {
 	for _, cfg := range []Config{
 		{Model: "a", Env: "prod", Metrics: m},
 		{Model: "b", Env: "prod", Metrics: m},
-		{Model: "c", Env: "prod", Registerer: reg},
+		{Model: "c", Env: "prod", Registry: reg},
 	} {
 		s, err := New(cfg)
 		if err != nil {
@@ -130,8 +131,10 @@ func TestMetricsShared(t *testing.T) {
 }
 
 func TestNewMetricsConflict(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: MetricRequests, Help: "something else"}))
+	reg := telemetry.NewRegistry()
+	if _, err := reg.Counter(MetricRequests, "something else"); err != nil {
+		t.Fatal(err)
+	}
 	_, err := NewMetrics(reg)
 	if err == nil || !strings.Contains(err.Error(), "traffic metrics") {
 		t.Errorf("NewMetrics over a conflicting collector = %v, want an error", err)

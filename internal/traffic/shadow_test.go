@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promote-ml/promote/internal/telemetry"
 )
 
-func comparisons(t *testing.T, g prometheus.Gatherer) map[Result]float64 {
+func comparisons(t *testing.T, g *telemetry.Registry) map[Result]float64 {
 	t.Helper()
 	got := map[Result]float64{}
 	for _, r := range results {

@@ -18,8 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -136,10 +135,10 @@ type Config struct {
 	// Metrics receives the splitter's metrics, shared with other
 	// splitters (see NewMetrics).
 	Metrics *Metrics
-	// Registerer is where New registers the metrics when Metrics is nil;
-	// one of the two is required. Splitters given the same Registerer
-	// share the collectors.
-	Registerer prometheus.Registerer
+	// Registry is where New creates the metrics when Metrics is nil; one
+	// of the two is required. Splitters given the same Registry share the
+	// metric families.
+	Registry *telemetry.Registry
 	// Sticky keeps a client on one track (default: each request at random).
 	Sticky Sticky
 	// Timeout bounds a proxied request, from sending it to the end of the
@@ -185,8 +184,8 @@ func (c *Config) setDefaults() error {
 	if err := promote.ValidateName("environment", c.Env); err != nil {
 		problems = append(problems, err.Error())
 	}
-	if c.Metrics == nil && c.Registerer == nil {
-		problems = append(problems, "no metrics: set Metrics or Registerer")
+	if c.Metrics == nil && c.Registry == nil {
+		problems = append(problems, "no metrics: set Metrics or Registry")
 	}
 	if h := c.Sticky.Header; h != "" && strings.ContainsAny(h, " \t\r\n:") {
 		problems = append(problems, fmt.Sprintf("sticky header %q is not a header name", h))
@@ -302,7 +301,7 @@ func New(cfg Config) (*Splitter, error) {
 	m := cfg.Metrics
 	if m == nil {
 		var err error
-		if m, err = NewMetrics(cfg.Registerer); err != nil {
+		if m, err = NewMetrics(cfg.Registry); err != nil {
 			return nil, fmt.Errorf("traffic splitter for %s in %s: %w", cfg.Model, cfg.Env, err)
 		}
 	}
@@ -329,7 +328,7 @@ func New(cfg Config) (*Splitter, error) {
 		s.transport, s.owned = t, t
 	}
 	s.routes.Store(&routes{})
-	m.weight.WithLabelValues(cfg.Model, cfg.Env).Set(0)
+	m.weight.With(cfg.Model, cfg.Env).Set(0)
 	return s, nil
 }
 
@@ -466,7 +465,7 @@ func checkShare(what string, v float64) error {
 // called with mu held.
 func (s *Splitter) store(rt *routes, changed Track) {
 	s.routes.Store(rt)
-	s.metrics.weight.WithLabelValues(s.cfg.Model, s.cfg.Env).Set(rt.weight)
+	s.metrics.weight.With(s.cfg.Model, s.cfg.Env).Set(rt.weight)
 	s.setHealthGauge(rt, changed)
 }
 
@@ -475,14 +474,14 @@ func (s *Splitter) store(rt *routes, changed Track) {
 func (s *Splitter) setHealthGauge(rt *routes, track Track) {
 	b := rt.backend(track)
 	if b == nil {
-		s.metrics.healthy.DeleteLabelValues(s.cfg.Model, s.cfg.Env, string(track))
+		s.metrics.healthy.Delete(s.cfg.Model, s.cfg.Env, string(track))
 		return
 	}
 	v := 1.0
 	if b.down.Load() {
 		v = 0
 	}
-	s.metrics.healthy.WithLabelValues(s.cfg.Model, s.cfg.Env, string(track)).Set(v)
+	s.metrics.healthy.With(s.cfg.Model, s.cfg.Env, string(track)).Set(v)
 }
 
 func (rt *routes) backend(t Track) *backend {

@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promote-ml/promote/internal/telemetry"
 )
 
 // backendServer starts a model server for version that answers with
@@ -38,16 +39,16 @@ func backendServer(t *testing.T, version string, handler http.HandlerFunc) (*htt
 
 // newSplitter returns a splitter for cfg (model m, env prod by default) and
 // the registry its metrics are on.
-func newSplitter(t *testing.T, cfg Config) (*Splitter, *prometheus.Registry) {
+func newSplitter(t *testing.T, cfg Config) (*Splitter, *telemetry.Registry) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
+	reg := telemetry.NewRegistry()
 	if cfg.Model == "" {
 		cfg.Model = "m"
 	}
 	if cfg.Env == "" {
 		cfg.Env = "prod"
 	}
-	cfg.Registerer = reg
+	cfg.Registry = reg
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -102,7 +103,7 @@ func tracks(t *testing.T, s http.Handler, n int) map[string]int {
 // metric returns the value of the series of name whose labels include
 // labels: a counter's or gauge's value, a histogram's sample count. ok is
 // false when there is no such series.
-func metric(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) (v float64, ok bool) {
+func metric(t *testing.T, g *telemetry.Registry, name string, labels map[string]string) (v float64, ok bool) {
 	t.Helper()
 	mfs, err := g.Gather()
 	if err != nil {
@@ -136,7 +137,7 @@ func metric(t *testing.T, g prometheus.Gatherer, name string, labels map[string]
 	return 0, false
 }
 
-func requests(t *testing.T, g prometheus.Gatherer, track Track, o Outcome) float64 {
+func requests(t *testing.T, g *telemetry.Registry, track Track, o Outcome) float64 {
 	t.Helper()
 	v, _ := metric(t, g, MetricRequests, map[string]string{LabelModel: "m", LabelEnv: "prod", LabelTrack: string(track), LabelOutcome: string(o)})
 	return v
@@ -153,7 +154,7 @@ func errorResponse(t *testing.T, body []byte) errorBody {
 }
 
 func TestNewValidates(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := telemetry.NewRegistry()
 	tests := []struct {
 		name string
 		cfg  Config
@@ -161,11 +162,11 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"every problem at once", Config{Model: "", Env: "a b", Timeout: -1, Shadow: ShadowConfig{MaxConcurrent: -1}},
 			[]string{"model is empty", `environment "a b"`, "no metrics", "timeout -1ns is negative", "shadow concurrency -1"}},
-		{"sticky names", Config{Model: "m", Env: "prod", Registerer: reg, Sticky: Sticky{Header: "X User", Cookie: "a;b"}},
+		{"sticky names", Config{Model: "m", Env: "prod", Registry: reg, Sticky: Sticky{Header: "X User", Cookie: "a;b"}},
 			[]string{`sticky header "X User"`, `sticky cookie "a;b"`}},
-		{"health path", Config{Model: "m", Env: "prod", Registerer: reg, HealthPath: "healthz?x"},
+		{"health path", Config{Model: "m", Env: "prod", Registry: reg, HealthPath: "healthz?x"},
 			[]string{`health path "healthz?x"`}},
-		{"cool-offs", Config{Model: "m", Env: "prod", Registerer: reg, CoolOff: time.Minute, MaxCoolOff: time.Second},
+		{"cool-offs", Config{Model: "m", Env: "prod", Registry: reg, CoolOff: time.Minute, MaxCoolOff: time.Second},
 			[]string{"maximum cool-off 1s is shorter than the cool-off 1m0s"}},
 	}
 	for _, tt := range tests {

@@ -76,8 +76,11 @@ func run(ctx context.Context, args []string) error {
 		}
 		cfg.Weight = *weight
 	}
-	reg := traffic.NewRegistry()
-	cfg.Registerer = reg
+	reg, err := traffic.NewRegistry()
+	if err != nil {
+		return err
+	}
+	cfg.Registry = reg
 	s, err := traffic.NewSplitter(cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,40 @@
+package telemetry
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/common/expfmt"
+)
+
+// Handler serves the registry's metrics for a Prometheus scrape, in the
+// format the request's Accept header asks for (the text format unless it
+// names another that expfmt writes). Gathering or writing errors are logged
+// to log, which may be nil.
+func (r *Registry) Handler(log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		families, err := r.Gather()
+		if err != nil {
+			log.Error("gather metrics", "err", err)
+			http.Error(w, "gather metrics: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		format := expfmt.Negotiate(req.Header)
+		w.Header().Set("Content-Type", string(format))
+		enc := expfmt.NewEncoder(w, format)
+		for _, mf := range families {
+			if err := enc.Encode(mf); err != nil {
+				log.Error("write metrics", "family", mf.GetName(), "err", err)
+				return
+			}
+		}
+		if c, ok := enc.(expfmt.Closer); ok {
+			if err := c.Close(); err != nil {
+				log.Error("write metrics", "err", err)
+			}
+		}
+	})
+}

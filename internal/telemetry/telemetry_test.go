@@ -1,0 +1,299 @@
+package telemetry
+
+import (
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// scrape serves r through its Handler and parses the text the way
+// Prometheus' own parser does.
+func scrape(t *testing.T, r *Registry) map[string]*dto.MetricFamily {
+	t.Helper()
+	srv := httptest.NewServer(r.Handler(nil))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("Content-Type = %q, want the text format 0.0.4", ct)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse the exposition: %v", err)
+	}
+	return fams
+}
+
+// sample is one series as read back: its labels and value (a counter's or
+// gauge's value, a histogram's count).
+type sample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+func samples(mf *dto.MetricFamily) []sample {
+	var out []sample
+	for _, m := range mf.GetMetric() {
+		s := sample{Labels: map[string]string{}}
+		for _, l := range m.GetLabel() {
+			s.Labels[l.GetName()] = l.GetValue()
+		}
+		switch {
+		case m.Counter != nil:
+			s.Value = m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			s.Value = m.GetGauge().GetValue()
+		case m.Histogram != nil:
+			s.Value = float64(m.GetHistogram().GetSampleCount())
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestExposition(t *testing.T) {
+	r := NewRegistry()
+	req, err := r.Counter("app_requests_total", "Requests.", "route", "code")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.With("/a", "200").Inc()
+	req.With("/a", "200").Add(2)
+	req.With("/b", "500").Inc()
+	req.With("/b", "500").Add(-5) // ignored: counters never decrease
+	// Label values with the characters the text format escapes.
+	req.With("q\"uo\\te\nline", "200").Inc()
+	g, err := r.Gauge("app_weight", "Weight.", "model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.With("m").Set(0.25)
+	g.With("n").Set(3)
+	g.With("n").Dec()
+	if err := r.GaugeFunc("app_answer", "Answer.", func() float64 { return 42 }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Counter("app_unused_total", "Never incremented: no series, not listed."); err != nil {
+		t.Fatal(err)
+	}
+
+	fams := scrape(t, r)
+	want := map[string][]sample{
+		"app_requests_total": {
+			{map[string]string{"route": "/a", "code": "200"}, 3},
+			{map[string]string{"route": "/b", "code": "500"}, 1},
+			{map[string]string{"route": "q\"uo\\te\nline", "code": "200"}, 1},
+		},
+		"app_weight": {
+			{map[string]string{"model": "m"}, 0.25},
+			{map[string]string{"model": "n"}, 2},
+		},
+		"app_answer": {{map[string]string{}, 42}},
+	}
+	got := map[string][]sample{}
+	for name, mf := range fams {
+		got[name] = samples(mf)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("scraped series (-want +got):\n%s", d)
+	}
+	if typ := fams["app_requests_total"].GetType(); typ != dto.MetricType_COUNTER {
+		t.Errorf("app_requests_total is a %v, want a counter", typ)
+	}
+	if typ := fams["app_weight"].GetType(); typ != dto.MetricType_GAUGE {
+		t.Errorf("app_weight is a %v, want a gauge", typ)
+	}
+	if h := fams["app_weight"].GetHelp(); h != "Weight." {
+		t.Errorf("app_weight's help = %q", h)
+	}
+}
+
+func TestHistogramBuckets(t *testing.T) {
+	r := NewRegistry()
+	hv, err := r.Histogram("app_seconds", "Durations.", []float64{0.1, 0.5, 1}, "track")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hv.With("stable")
+	// An observation equal to a bound counts in that bound's bucket (le).
+	for _, x := range []float64{0.05, 0.1, 0.3, 0.5, 0.7, 1, 2, 30} {
+		h.Observe(x)
+	}
+	mf := scrape(t, r)["app_seconds"]
+	if mf.GetType() != dto.MetricType_HISTOGRAM {
+		t.Fatalf("app_seconds is a %v, want a histogram", mf.GetType())
+	}
+	hist := mf.GetMetric()[0].GetHistogram()
+	got := map[float64]uint64{}
+	for _, b := range hist.GetBucket() {
+		got[b.GetUpperBound()] = b.GetCumulativeCount()
+	}
+	want := map[float64]uint64{0.1: 2, 0.5: 4, 1: 6, math.Inf(+1): 8}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("cumulative buckets (-want +got):\n%s", d)
+	}
+	if n := hist.GetSampleCount(); n != 8 {
+		t.Errorf("count = %d, want 8", n)
+	}
+	if s := hist.GetSampleSum(); math.Abs(s-34.65) > 1e-9 {
+		t.Errorf("sum = %v, want 34.65", s)
+	}
+}
+
+func TestFamiliesAreSharedByShape(t *testing.T) {
+	r := NewRegistry()
+	a, err := r.Counter("x_total", "X.", "model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Counter("x_total", "X.", "model")
+	if err != nil {
+		t.Fatalf("the same family asked twice: %v", err)
+	}
+	a.With("m").Inc()
+	b.With("m").Inc()
+	if v := a.With("m").Value(); v != 2 {
+		t.Errorf("two handles of one family counted %v, want 2", v)
+	}
+
+	for _, tc := range []struct {
+		name string
+		ask  func() error
+		want string
+	}{
+		{"other labels", func() error { _, err := r.Counter("x_total", "X.", "env"); return err }, `registered as a counter with labels ["model"]`},
+		{"other type", func() error { _, err := r.Gauge("x_total", "X.", "model"); return err }, "asked for a gauge"},
+		{"other buckets", func() error {
+			if _, err := r.Histogram("h", "H.", []float64{1, 2}); err != nil {
+				return err
+			}
+			_, err := r.Histogram("h", "H.", []float64{1, 3})
+			return err
+		}, "metric h: registered as a histogram"},
+		{"bad name", func() error { _, err := r.Counter("1x", "X."); return err }, `name "1x"`},
+		{"bad label", func() error { _, err := r.Counter("y", "Y.", "a-b"); return err }, `label name "a-b"`},
+		{"reserved label", func() error { _, err := r.Histogram("z", "Z.", []float64{1}, "le"); return err }, `"le" is reserved`},
+		{"unsorted buckets", func() error { _, err := r.Histogram("w", "W.", []float64{2, 1}); return err }, "increasing order"},
+		{"no buckets", func() error { _, err := r.Histogram("v", "V.", nil); return err }, "needs buckets"},
+		{"function twice", func() error {
+			if err := r.GaugeFunc("f", "F.", func() float64 { return 1 }); err != nil {
+				return err
+			}
+			return r.GaugeFunc("f", "F.", func() float64 { return 2 })
+		}, "registered once"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.ask()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestWrongLabelCountPanics(t *testing.T) {
+	r := NewRegistry()
+	c, err := r.Counter("x_total", "X.", "a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if p := recover(); p == nil || !strings.Contains(p.(string), `1 label values for the labels ["a" "b"]`) {
+			t.Fatalf("panic = %v, want one naming the labels", p)
+		}
+	}()
+	c.With("only one")
+}
+
+func TestConcurrentCounting(t *testing.T) {
+	r := NewRegistry()
+	c, _ := r.Counter("x_total", "X.", "k")
+	hv, _ := r.Histogram("h_seconds", "H.", []float64{1})
+	const workers, each = 8, 5000
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				c.With([]string{"a", "b"}[(w+i)%2]).Inc()
+				hv.With().Observe(0.5)
+			}
+		}()
+	}
+	wg.Wait()
+	total := c.With("a").Value() + c.With("b").Value()
+	if total != workers*each {
+		t.Errorf("counted %v, want %d", total, workers*each)
+	}
+	fams, _ := r.Gather()
+	for _, mf := range fams {
+		if mf.GetName() == "h_seconds" {
+			if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != workers*each {
+				t.Errorf("histogram count %d, want %d", n, workers*each)
+			}
+		}
+	}
+}
+
+func TestRuntimeMetrics(t *testing.T) {
+	r := NewRegistry()
+	if err := RegisterRuntime(r); err != nil {
+		t.Fatal(err)
+	}
+	fams := scrape(t, r)
+	value := func(name string) float64 {
+		t.Helper()
+		mf, ok := fams[name]
+		if !ok {
+			t.Fatalf("no %s", name)
+		}
+		return samples(mf)[0].Value
+	}
+	if v := value("go_goroutines"); v < 1 {
+		t.Errorf("go_goroutines = %v", v)
+	}
+	if v := value("go_memstats_alloc_bytes"); v <= 0 {
+		t.Errorf("go_memstats_alloc_bytes = %v", v)
+	}
+	if got := samples(fams["go_info"])[0].Labels["version"]; !strings.HasPrefix(got, "go") {
+		t.Errorf("go_info's version = %q", got)
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc: the process metrics are left out")
+	}
+	start := value("process_start_time_seconds")
+	if now := float64(time.Now().Unix()); start > now+1 || start < now-24*3600 {
+		t.Errorf("process_start_time_seconds = %v, now %v: this test process did not start in the last day", start, now)
+	}
+	if v := value("process_resident_memory_bytes"); v < 1<<20 {
+		t.Errorf("process_resident_memory_bytes = %v, want at least 1 MiB", v)
+	}
+	if v := value("process_open_fds"); v < 3 {
+		t.Errorf("process_open_fds = %v, want at least 3", v)
+	}
+	// CPU time counts in ticks of 10 ms: spend some, then it must show.
+	deadline := time.Now().Add(2 * time.Second)
+	for x := 0.0; time.Now().Before(deadline); x = math.Sqrt(x + 2) {
+		if st, err := readProcStat(); err == nil && st.cpuSeconds >= 0.02 {
+			break
+		}
+	}
+	if v := samples(scrape(t, r)["process_cpu_seconds_total"])[0].Value; v < 0.02 {
+		t.Errorf("process_cpu_seconds_total = %v after spinning, want at least 0.02", v)
+	}
+}
