@@ -298,13 +298,13 @@ func TestServeGitOpsRepairsAfterKill(t *testing.T) {
 	// Killed again after the commit, and restarted: nothing is committed
 	// twice; the next promotion is the only new commit.
 	second.kill(t)
-	_, server = serve()
+	third, server := serve()
 	_, must = clientOf(t, server)
 	must(0, ci, "versions", "register", "credit-risk", "2", "--artifact", p2, "--metrics", metrics)
 	must(0, ci, "request", "credit-risk", "2", "--to", "dev")
 	waitFor(t, 60*time.Second, "the commit of version 2", func() (bool, string) {
 		got := gittest.Run(t, bare, "log", "-1", "--format=%s", "main")
-		return got == "promote credit-risk 2 to dev", got
+		return got == "promote credit-risk 2 to dev", got + "\n" + third.stderr.String()
 	})
 	if got := gittest.Run(t, bare, "rev-list", "--count", start+"..main"); got != "2" {
 		t.Errorf("%s commits after two promotions and two kills, want 2", got)
