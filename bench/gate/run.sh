@@ -15,6 +15,14 @@
 #   CONFTEST     a conftest binary to use instead of installing one
 #   TOOLS        where conftest is installed (default ~/.cache/promote-bench)
 #   WORK         where promote and the timer are built (default: a temp dir)
+#   DROP_CACHES  1: also time both binaries read back from disk, after
+#                dropping the page cache (needs root; see below)
+#
+# Both binaries are copied into WORK just before they are timed, so that
+# both are freshly written files: a binary's page-cache state (written by
+# the linker or a copy, or read back from disk after eviction) moved
+# promote's time by 10 to 25% on the same machine, and conftest's by up to
+# 6%, so the two must be in the same state to be compared.
 set -euo pipefail
 
 CONFTEST_VERSION=v0.71.1
@@ -50,8 +58,14 @@ if [[ $got_version != "$CONFTEST_VERSION" ]]; then
 	echo "run.sh: warning: $CONFTEST is conftest ${got_version:-of unknown version}, not $CONFTEST_VERSION" >&2
 fi
 
+# Fresh copies of both binaries, in the same page-cache state.
+cp "$WORK/promote" "$WORK/promote.fresh" && mv "$WORK/promote.fresh" "$WORK/promote"
+cp "$CONFTEST" "$WORK/conftest"
+CONFTEST_INSTALLED=$CONFTEST
+CONFTEST=$WORK/conftest
+
 echo "promote: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo "no commit") $(go version)"
-echo "conftest: $CONFTEST ($got_version, $("$CONFTEST" --version | tr '\n' ' '))"
+echo "conftest: $CONFTEST_INSTALLED ($got_version, $("$CONFTEST" --version | tr '\n' ' ')), copied to $CONFTEST"
 echo "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 td=$here/testdata
@@ -86,12 +100,23 @@ for c in "allowed candidate.json conftest-input.json 0" "blocked candidate-block
 	fi
 done
 
-echo "== whole process, allowed case: $RUNS runs each, alternating ($WARMUP warm-up)"
-echo "promote:  $(promote_cmd candidate.json)"
-echo "conftest: $(conftest_cmd conftest-input.json)"
-"$WORK/timeit" -n "$RUNS" -warmup "$WARMUP" \
-	-a "$(promote_cmd candidate.json)" -a-name promote \
-	-b "$(conftest_cmd conftest-input.json)" -b-name conftest
+whole_process() {
+	echo "== whole process, allowed case, $1: $RUNS runs each, alternating ($WARMUP warm-up)"
+	echo "promote:  $(promote_cmd candidate.json)"
+	echo "conftest: $(conftest_cmd conftest-input.json)"
+	"$WORK/timeit" -n "$RUNS" -warmup "$WARMUP" \
+		-a "$(promote_cmd candidate.json)" -a-name promote \
+		-b "$(conftest_cmd conftest-input.json)" -b-name conftest
+}
+whole_process "both binaries freshly written"
+if [[ ${DROP_CACHES:-0} == 1 ]]; then
+	sync
+	if echo 1 >/proc/sys/vm/drop_caches 2>/dev/null; then
+		whole_process "both binaries read back from disk"
+	else
+		echo "run.sh: DROP_CACHES=1 needs root (writing /proc/sys/vm/drop_caches); skipped" >&2
+	fi
+fi
 
 echo "== in process: go test -run '^\$' -bench . -benchmem -count $BENCH_COUNT ./bench/gate/"
 (cd "$root" && go test -run '^$' -bench . -benchmem -count "$BENCH_COUNT" ./bench/gate/) | tee "$WORK/bench.txt"
