@@ -57,7 +57,13 @@ type Verifier struct {
 }
 
 // NewVerifier returns a verifier expecting the first event.
-func NewVerifier() *Verifier { return &Verifier{prev: promote.GenesisHash, next: 1} }
+func NewVerifier() *Verifier { return NewVerifierAt(0, promote.GenesisHash) }
+
+// NewVerifierAt returns a verifier that continues a chain verified through
+// event seq, whose hash was hash: it expects event seq+1, naming hash as
+// its previous event's. A verification that keeps its last Result can so
+// check only what was appended since.
+func NewVerifierAt(seq int64, hash string) *Verifier { return &Verifier{prev: hash, next: seq + 1} }
 
 // Add checks one record. It returns false once the chain is broken; the
 // break is in Result.

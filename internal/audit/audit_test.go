@@ -134,3 +134,35 @@ func TestChainHashKnownValue(t *testing.T) {
 		t.Errorf("ChainHash(genesis, body) = %s, want %s", got, want)
 	}
 }
+
+// A verifier started at a verified head checks what follows as a full
+// verification would, and catches a break after it.
+func TestVerifierAtContinues(t *testing.T) {
+	recs := chain(t, 6)
+	full := NewVerifier()
+	for _, r := range recs[:3] {
+		if !full.Add(r) {
+			t.Fatalf("the first events do not verify: %+v", full.Result())
+		}
+	}
+	head := full.Result()
+	v := NewVerifierAt(head.HeadSeq, head.HeadHash)
+	for _, r := range recs[3:] {
+		if !v.Add(r) {
+			t.Fatalf("Add(event %d) after the head = false: %+v", r.Seq, v.Result().Broken)
+		}
+	}
+	if got := v.Result(); got.HeadSeq != 6 || got.HeadHash != recs[5].Hash {
+		t.Errorf("head after continuing = %d %s, want 6 %s", got.HeadSeq, got.HeadHash, recs[5].Hash)
+	}
+	// Started at the wrong head hash, the next event does not follow.
+	v = NewVerifierAt(head.HeadSeq, promote.GenesisHash)
+	if v.Add(recs[3]) || v.Result().Broken.Kind != BreakReordered {
+		t.Errorf("event 4 after a wrong head: %+v, want a reordering break", v.Result().Broken)
+	}
+	// Started past a gap, the gap is a deletion.
+	v = NewVerifierAt(head.HeadSeq, head.HeadHash)
+	if v.Add(recs[4]) || v.Result().Broken.Kind != BreakDeleted {
+		t.Errorf("event 5 right after event 3: %+v, want a deletion", v.Result().Broken)
+	}
+}

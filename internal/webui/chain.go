@@ -1,11 +1,9 @@
 package webui
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -156,17 +154,18 @@ func (c *chainVerifier) incremental(ctx context.Context) error {
 	}
 	gen, head, headHash, verifiedAt := c.gen, c.seq, c.hash, c.at
 	c.mu.Unlock()
-	prev, next := headHash, head+1
+	v := audit.NewVerifierAt(head, headHash)
 	sawHead := head == 0
 	var brk *audit.Break
 	err := c.store.ScanAudit(ctx, max(head-1, 0), func(r promote.AuditRecord) error {
 		if !sawHead {
+			// The last verified event must still be there, unchanged.
 			sawHead = true
 			switch {
 			case r.Seq != head:
 				brk = &audit.Break{Seq: head, Kind: audit.BreakDeleted,
 					Message: fmt.Sprintf("event %d, verified at %s, is gone", head, verifiedAt.UTC().Format(time.RFC3339))}
-			case r.Hash != headHash || promote.ChainHash(r.PrevHash, r.Body) != r.Hash || !bodyHasSeq(r.Body, r.Seq):
+			case r.Hash != headHash || !audit.NewVerifierAt(r.Seq-1, r.PrevHash).Add(r):
 				brk = &audit.Break{Seq: head, Kind: audit.BreakModified,
 					Message: fmt.Sprintf("event %d was modified since it was verified at %s", head, verifiedAt.UTC().Format(time.RFC3339))}
 			default:
@@ -174,11 +173,10 @@ func (c *chainVerifier) incremental(ctx context.Context) error {
 			}
 			return errStop
 		}
-		if b := link(prev, next, r); b != nil {
-			brk = b
+		if !v.Add(r) {
+			brk = v.Result().Broken
 			return errStop
 		}
-		prev, next = r.Hash, r.Seq+1
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
@@ -199,35 +197,7 @@ func (c *chainVerifier) incremental(ctx context.Context) error {
 		c.ok, c.brk = false, brk
 		return nil
 	}
-	c.seq, c.hash = next-1, prev
+	res := v.Result()
+	c.seq, c.hash = res.HeadSeq, res.HeadHash
 	return nil
-}
-
-// link checks that r is event next and follows the event whose hash is
-// prev, as audit.Verifier does, and describes the break when it is not.
-func link(prev string, next int64, r promote.AuditRecord) *audit.Break {
-	brk := func(kind, format string, args ...any) *audit.Break {
-		return &audit.Break{Seq: r.Seq, Kind: kind, Message: fmt.Sprintf(format, args...)}
-	}
-	switch {
-	case r.Seq > next:
-		return brk(audit.BreakDeleted, "events %d to %d are missing: the log goes from %d to %d", next, r.Seq-1, next-1, r.Seq)
-	case r.Seq < next:
-		return brk(audit.BreakInserted, "event %d appears after event %d: an event was inserted or duplicated", r.Seq, next-1)
-	case !bodyHasSeq(r.Body, r.Seq):
-		return brk(audit.BreakModified, "event %d was modified: its body does not carry its sequence number", r.Seq)
-	case promote.ChainHash(r.PrevHash, r.Body) != r.Hash:
-		return brk(audit.BreakModified, "event %d was modified: its content does not hash to its stored hash", r.Seq)
-	case r.PrevHash != prev:
-		return brk(audit.BreakReordered, "event %d does not follow event %d: an event before it was modified, inserted or removed", r.Seq, r.Seq-1)
-	}
-	return nil
-}
-
-// bodyHasSeq reports whether a canonical body starts with {"seq":N, (the
-// sequence number is its first field).
-func bodyHasSeq(body []byte, seq int64) bool {
-	var buf [32]byte
-	prefix := strconv.AppendInt(append(buf[:0], `{"seq":`...), seq, 10)
-	return bytes.HasPrefix(body, append(prefix, ','))
 }
