@@ -208,8 +208,10 @@ type HoldFilter struct {
 	Limit          int
 }
 
-// AuditFilter selects audit events. BeforeSeq pages backwards: events with
-// Seq < BeforeSeq (0: from the newest).
+// AuditFilter selects audit events, listed newest first. BeforeSeq pages
+// backwards: events with Seq < BeforeSeq (0: from the newest). AfterSeq
+// pages forwards: events with Seq > AfterSeq, and with a Limit the Limit
+// events just after it (still listed newest first).
 type AuditFilter struct {
 	Model       string
 	Environment string
@@ -217,6 +219,7 @@ type AuditFilter struct {
 	Action      string
 	Actor       string
 	BeforeSeq   int64
+	AfterSeq    int64
 	Limit       int
 }
 

@@ -41,7 +41,8 @@ func newAuditCmd(s *streams) *cobra.Command {
 	fl.StringVar(&filter.PromotionID, "promotion", "", "only this promotion")
 	fl.StringVar(&filter.Action, "action", "", "only this action (e.g. promotion.state)")
 	fl.StringVar(&filter.Actor, "actor", "", "only events by this actor (a token's name, or gitops, rollout)")
-	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only events before this sequence number (paging)")
+	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only events before this sequence number (paging back)")
+	fl.Int64Var(&filter.AfterSeq, "after", 0, "only events after this sequence number; with --limit, the ones just after it (paging forward)")
 	fl.IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
 
 	cfg := defaultServerConfig()

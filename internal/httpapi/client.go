@@ -531,6 +531,9 @@ func (c *Client) AuditEvents(ctx context.Context, f promote.AuditFilter) ([]prom
 	if f.BeforeSeq > 0 {
 		q.Set("before", strconv.FormatInt(f.BeforeSeq, 10))
 	}
+	if f.AfterSeq > 0 {
+		q.Set("after", strconv.FormatInt(f.AfterSeq, 10))
+	}
 	setLimit(q, f.Limit)
 	var out []promote.AuditEvent
 	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/audit", query: q, out: &out, auth: true})

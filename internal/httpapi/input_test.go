@@ -96,6 +96,7 @@ func TestBadInput(t *testing.T) {
 		{"bad state", "GET", "/api/v1/promotions?state=done", f.vera, "", "", 400, promote.Invalid, `"done" is not a state`},
 		{"bad boolean", "GET", "/api/v1/holds?all=maybe", f.vera, "", "", 400, promote.Invalid, `"maybe" is not true or false`},
 		{"bad before", "GET", "/api/v1/audit?before=-1", f.vera, "", "", 400, promote.Invalid, "before"},
+		{"bad after", "GET", "/api/v1/audit?after=x", f.vera, "", "", 400, promote.Invalid, "after"},
 		{"long actor", "GET", "/api/v1/audit?actor=" + strings.Repeat("a", promote.MaxNameLen+1), f.vera, "", "", 400, promote.Invalid, "actor"},
 		{"path-like query", "GET", "/api/v1/promotions?model=..%2Fx", f.vera, "", "", 400, promote.Invalid, `model name "../x" contains ".."`},
 		{"unknown promotion", "POST", "/api/v1/promotions/pr_nope/approve", f.bob, ct, `{"digest":"` + digest1 + `"}`, 404, promote.NotFound, "pr_nope"},

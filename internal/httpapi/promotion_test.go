@@ -306,6 +306,45 @@ func TestActorIsTheToken(t *testing.T) {
 	}
 }
 
+// TestAuditPagingOverTheAPI: the client sends before and after, and a page
+// after a sequence number is the events just after it, newest first.
+func TestAuditPagingOverTheAPI(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	for _, name := range []string{"m1", "m2", "m3", "m4"} {
+		f.model(name)
+	}
+	vera := f.client(f.vera)
+	all, err := vera.AuditEvents(ctx, promote.AuditFilter{Action: promote.ActionModelCreated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 4 {
+		t.Fatalf("%d model.created events, want 4", len(all))
+	}
+	seqs := func(events []promote.AuditEvent) []int64 {
+		var out []int64
+		for _, e := range events {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	after, err := vera.AuditEvents(ctx, promote.AuditFilter{Action: promote.ActionModelCreated, AfterSeq: all[3].Seq, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(seqs(all[1:3]), seqs(after)); d != "" {
+		t.Errorf("the two events after the first (-want +got):\n%s", d)
+	}
+	before, err := vera.AuditEvents(ctx, promote.AuditFilter{Action: promote.ActionModelCreated, BeforeSeq: all[0].Seq, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(seqs(all[1:2]), seqs(before)); d != "" {
+		t.Errorf("the event before the last (-want +got):\n%s", d)
+	}
+}
+
 // TestHoldsAndRejection: a hold set and cleared over the API, a promotion
 // rejected, a version rejected.
 func TestHoldsAndRejection(t *testing.T) {

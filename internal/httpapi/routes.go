@@ -678,7 +678,7 @@ func (s *Server) clearHold(w http.ResponseWriter, r *http.Request, who promote.P
 // ---- audit
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	q := newQuery(r, "model", "environment", "promotion", "action", "actor", "before", "limit")
+	q := newQuery(r, "model", "environment", "promotion", "action", "actor", "before", "after", "limit")
 	f := promote.AuditFilter{
 		Model:       q.name("model", "model name"),
 		Environment: q.name("environment", "environment"),
@@ -686,6 +686,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Pri
 		Action:      q.str("action"),
 		Actor:       q.str("actor"),
 		BeforeSeq:   q.int64("before"),
+		AfterSeq:    q.int64("after"),
 		Limit:       q.limit(),
 	}
 	if q.err != nil {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -54,6 +55,9 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 	if f.BeforeSeq < 0 {
 		return nil, promote.Errorf(promote.Invalid, "before_seq %d is negative", f.BeforeSeq)
 	}
+	if f.AfterSeq < 0 {
+		return nil, promote.Errorf(promote.Invalid, "after_seq %d is negative", f.AfterSeq)
+	}
 	var w where
 	w.eq("model", f.Model)
 	w.eq("environment", f.Environment)
@@ -63,13 +67,24 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 	if f.BeforeSeq > 0 {
 		w.add("seq < ?", f.BeforeSeq)
 	}
+	// Paging forwards takes the events just after AfterSeq, in ascending
+	// order, and lists them newest first like every page.
+	order := "DESC"
+	if f.AfterSeq > 0 {
+		w.add("seq > ?", f.AfterSeq)
+		order = "ASC"
+	}
 	rows, err := t.query("list audit events", "SELECT seq, prev_hash, hash, body FROM audit_events"+w.String()+
-		" ORDER BY seq DESC LIMIT ?", append(w.args, n)...)
-	return collect("list audit events", rows, err, func(s scanner) (promote.AuditEvent, error) {
+		" ORDER BY seq "+order+" LIMIT ?", append(w.args, n)...)
+	events, err := collect("list audit events", rows, err, func(s scanner) (promote.AuditEvent, error) {
 		var r promote.AuditRecord
 		if err := s.Scan(&r.Seq, &r.PrevHash, &r.Hash, &r.Body); err != nil {
 			return promote.AuditEvent{}, err
 		}
 		return r.Event()
 	})
+	if order == "ASC" {
+		slices.Reverse(events)
+	}
+	return events, err
 }

@@ -270,6 +270,11 @@ func testAuditEvents(t *testing.T, s promote.Store) {
 		{"limit", promote.AuditFilter{Limit: 2}, []int64{30, 29}},
 		{"before and limit", promote.AuditFilter{BeforeSeq: 20, Limit: 3}, []int64{19, 18, 17}},
 		{"before the first", promote.AuditFilter{BeforeSeq: 1}, []int64{}},
+		{"after", promote.AuditFilter{AfterSeq: 27}, []int64{30, 29, 28}},
+		{"after and limit: the events just after", promote.AuditFilter{AfterSeq: 10, Limit: 3}, []int64{13, 12, 11}},
+		{"after with a filter", promote.AuditFilter{PromotionID: "p2", AfterSeq: 5, Limit: 2}, []int64{11, 9}},
+		{"between", promote.AuditFilter{AfterSeq: 3, BeforeSeq: 7}, []int64{6, 5, 4}},
+		{"after the last", promote.AuditFilter{AfterSeq: 30}, []int64{}},
 		{"none", promote.AuditFilter{Model: "nope"}, []int64{}},
 	}
 	for _, tt := range tests {

@@ -159,6 +159,10 @@ func testErrors(t *testing.T, s promote.Store) {
 			_, err := tx.AuditEvents(promote.AuditFilter{BeforeSeq: -1})
 			return err
 		}, promote.Invalid, []string{"-1"}},
+		{"AuditEvents after a negative seq", func(tx promote.Tx) error {
+			_, err := tx.AuditEvents(promote.AuditFilter{AfterSeq: -2})
+			return err
+		}, promote.Invalid, []string{"after_seq -2"}},
 		{"AppendAudit with reasons that are not JSON", func(tx promote.Tx) error {
 			_, err := tx.AppendAudit(promote.AuditEvent{Time: t0, Actor: "x", Action: promote.ActionHoldSet, Reasons: json.RawMessage("{nope")})
 			return err

@@ -2,12 +2,10 @@ package webui
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,10 +20,7 @@ import (
 // Listing sizes.
 const (
 	auditPageSize = 50
-	// auditScanBudget bounds how many events one audit page reads when it
-	// pages towards newer events, which the store does not list.
-	auditScanBudget = 5000
-	maxSamples      = 1000
+	maxSamples    = 1000
 	// historyLimit bounds the events a promotion page lists (a long
 	// rollout writes many); the audit log has them all.
 	historyLimit  = 100
@@ -597,15 +592,6 @@ func (q auditQuery) values() url.Values {
 	return v
 }
 
-// match applies the filters as the store does (AuditFilter): every field
-// compared exactly, so that paging towards newer events shows the same
-// events as paging back.
-func (q auditQuery) match(e *promote.AuditEvent) bool {
-	return (q.Model == "" || e.Model == q.Model) && (q.Environment == "" || e.Environment == q.Environment) &&
-		(q.Actor == "" || e.Actor == q.Actor) && (q.Action == "" || e.Action == q.Action) &&
-		(q.Promotion == "" || e.PromotionID == q.Promotion)
-}
-
 type auditRow struct {
 	promote.AuditEvent
 	ReasonsText string
@@ -710,38 +696,18 @@ func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEv
 	return events, older, err
 }
 
-// auditNewer reads the page of events just newer than q.After from the
-// chain, oldest first, and returns it newest first with the cursor of the
-// next newer page (0: none).
-func (u *UI) auditNewer(r *http.Request, q auditQuery) ([]promote.AuditEvent, int64, error) {
-	var events []promote.AuditEvent
-	var newer, last int64
-	scanned := 0
-	err := u.store.ScanAudit(r.Context(), q.After, func(rec promote.AuditRecord) error {
-		if scanned == auditScanBudget {
-			newer = last
-			return errStop
-		}
-		scanned++
-		e, err := rec.Event()
-		if err != nil {
-			return err
-		}
-		if q.match(&e) {
-			if len(events) == auditPageSize {
-				newer = events[auditPageSize-1].Seq
-				return errStop
-			}
-			events = append(events, e)
-		}
-		last = rec.Seq
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return nil, 0, err
+// auditNewer reads the page of events just newer than q.After, newest
+// first, and returns the cursor of the next newer page (0: none). The
+// store applies every filter, as for auditOlder.
+func (u *UI) auditNewer(r *http.Request, q auditQuery) (events []promote.AuditEvent, newer int64, err error) {
+	f := promote.AuditFilter{Model: q.Model, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
+		Actor: q.Actor, AfterSeq: q.After, Limit: auditPageSize + 1}
+	events, err = u.svc.AuditEvents(r.Context(), f)
+	if len(events) > auditPageSize {
+		events = events[1:] // the page is the oldest auditPageSize of them
+		newer = events[0].Seq
 	}
-	slices.Reverse(events)
-	return events, newer, nil
+	return events, newer, err
 }
 
 type webhooksView struct {

@@ -327,6 +327,16 @@ func TestAuditPage(t *testing.T) {
 	if fmt.Sprint(seqs(t, back)) != fmt.Sprint(got) {
 		t.Errorf("newer from the second page = %v, want the first page", seqs(t, back)[:3])
 	}
+	// Paging forwards from the third page: the second, which links on to
+	// the first.
+	third := b.get(attr(second.all("older")[0], "href"))
+	back2 := b.get(attr(third.all("newer")[0], "href"))
+	if fmt.Sprint(seqs(t, back2)) != fmt.Sprint(got2) {
+		t.Errorf("newer from the third page = %v, want the second page %v", seqs(t, back2), got2)
+	}
+	if n := back2.all("newer"); len(n) == 0 || fmt.Sprint(seqs(t, b.get(attr(n[0], "href")))) != fmt.Sprint(got) {
+		t.Errorf("the second page, reached forwards, does not link on to the first")
+	}
 	// The last page has no older link.
 	last := b.get(Prefix + "/audit?before=21")
 	if s := seqs(t, last); len(s) != 20 || s[19] != 1 || len(last.all("older")) != 0 {
