@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,6 +42,9 @@ type serverConfig struct {
 	// badUISecureCookies is a $PROMOTE_UI_SECURE_COOKIES that is not a
 	// boolean, which validate names.
 	badUISecureCookies string
+	// listener and agentListener, when set, are served on instead of
+	// listening on Addr and the agent's address (the demo opens them).
+	listener, agentListener net.Listener
 }
 
 func defaultServerConfig() serverConfig {

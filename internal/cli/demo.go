@@ -135,13 +135,21 @@ func readerIsTerminal(r io.Reader) bool {
 }
 
 // serveDemo makes the demo's tokens, then runs promote serve in this
-// process as spec says, with its log in spec.Log, until Stop.
-func serveDemo(ctx context.Context, spec demo.ServerSpec) (*demo.Server, error) {
+// process as spec says, with its log in spec.Log, until Stop. It closes
+// spec's listeners when the server does not start.
+func serveDemo(ctx context.Context, spec demo.ServerSpec) (srv *demo.Server, err error) {
+	defer func() {
+		if err != nil {
+			spec.Listener.Close()
+			spec.AgentListener.Close()
+		}
+	}()
 	cfg := defaultServerConfig()
-	cfg.Data, cfg.Pipeline, cfg.Addr = spec.Data, spec.Pipeline, spec.Addr
+	cfg.Data, cfg.Pipeline, cfg.Addr = spec.Data, spec.Pipeline, spec.Listener.Addr().String()
+	cfg.listener, cfg.agentListener = spec.Listener, spec.AgentListener
 	cfg.ArtifactRoots = []string{spec.ArtifactRoot}
 	cfg.GitOps.Remote = spec.Remote
-	cfg.GitOps.AgentAddr, cfg.GitOps.AgentEndpoints = spec.AgentAddr, spec.Endpoints
+	cfg.GitOps.AgentAddr, cfg.GitOps.AgentEndpoints = spec.AgentListener.Addr().String(), spec.Endpoints
 	cfg.GitOps.AgentInterval = 200 * time.Millisecond
 
 	svc, store, _, err := openService(ctx, cfg, nil, serviceHooks{})
@@ -175,7 +183,7 @@ func serveDemo(ctx context.Context, spec demo.ServerSpec) (*demo.Server, error) 
 		})
 		return serveErr
 	}
-	c := httpapi.NewClient("http://"+spec.Addr, "", nil)
+	c := httpapi.NewClient("http://"+cfg.Addr, "", nil)
 	deadline := time.Now().Add(30 * time.Second)
 	for c.Ready(ctx) != nil {
 		select {

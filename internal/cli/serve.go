@@ -183,8 +183,10 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		mux.Handle("/-/status", ag.StatusHandler())
 		mux.Handle("/", ag)
 		agentSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-		if agentLn, err = net.Listen("tcp", cfg.GitOps.AgentAddr); err != nil {
-			return usageError(fmt.Errorf("listen on %s: %w", cfg.GitOps.AgentAddr, err))
+		if agentLn = cfg.agentListener; agentLn == nil {
+			if agentLn, err = net.Listen("tcp", cfg.GitOps.AgentAddr); err != nil {
+				return usageError(fmt.Errorf("listen on %s: %w", cfg.GitOps.AgentAddr, err))
+			}
 		}
 	}
 	var ops httpapi.RolloutOps
@@ -228,12 +230,14 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		if agentLn != nil {
-			agentLn.Close()
+	ln := cfg.listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			if agentLn != nil {
+				agentLn.Close()
+			}
+			return usageError(fmt.Errorf("listen on %s: %w", cfg.Addr, err))
 		}
-		return usageError(fmt.Errorf("listen on %s: %w", cfg.Addr, err))
 	}
 	srv := &http.Server{
 		Handler:           withUI(api.Handler(), ui),

@@ -79,10 +79,12 @@ type ServerSpec struct {
 	Remote       string // the GitOps remote the writer commits to and the agent deploys
 	Endpoints    string // the agent's endpoints file
 	ArtifactRoot string // the directory under which the artifacts are
-	Addr         string // the API's address
-	AgentAddr    string // the agent's address
-	Log          io.Writer
-	Tokens       []TokenSpec // made before the server starts
+	// Listener and AgentListener are open for the API (and web UI) and the
+	// agent: the server serves on them and closes them when it stops, so
+	// no other process can take their ports between choosing and serving.
+	Listener, AgentListener net.Listener
+	Log                     io.Writer
+	Tokens                  []TokenSpec // made before the server starts
 }
 
 // TokenSpec is a token to make.
@@ -349,35 +351,37 @@ func (r *run) build(ctx context.Context, spec Spec, data *Dataset, dsDigest stri
 // startServer starts Promote's server on SQLite in the workspace, with
 // the GitOps writer on the bare remote and the local agent.
 func (r *run) startServer(ctx context.Context) error {
-	addr := r.opts.Addr
-	if addr == "" {
-		addr = "127.0.0.1:8080"
-		if !free(addr) {
-			addr = "127.0.0.1:0"
-		}
-	}
-	// The server is asked for by its address: a port 0 is chosen here.
-	if _, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
+	// The listeners are opened here and handed to the server, so that the
+	// ports the demo prints are the ones it serves on. Without --addr the
+	// API takes 8080 when it is free, else any port.
+	var ln net.Listener
+	var err error
+	if addr := r.opts.Addr; addr != "" {
+		if ln, err = net.Listen("tcp", addr); err != nil {
 			return fmt.Errorf("--addr %s: %w", addr, err)
 		}
-		addr = ln.Addr().String()
-		ln.Close()
+	} else if ln, err = net.Listen("tcp", "127.0.0.1:8080"); err != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return err
+		}
 	}
-	agentAddr, err := freeAddr()
+	agentLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		ln.Close()
 		return err
 	}
+	addr, agentAddr := ln.Addr().String(), agentLn.Addr().String()
 	log, err := os.Create(r.path("promote.log"))
 	if err != nil {
+		ln.Close()
+		agentLn.Close()
 		return err
 	}
 	r.stops = append(r.stops, func(context.Context) error { return log.Close() })
 	r.n.Step("Starting promote serve in this process")
 	srv, err := r.opts.Serve(ctx, ServerSpec{
 		Pipeline: r.path("repo", "promote.yaml"), Data: r.path("data"), Remote: r.remote, Endpoints: r.path("endpoints.yaml"),
-		ArtifactRoot: r.path("models"), Addr: addr, AgentAddr: agentAddr, Log: log,
+		ArtifactRoot: r.path("models"), Listener: ln, AgentListener: agentLn, Log: log,
 		Tokens: []TokenSpec{{Name: Submitter, Role: promote.RoleSubmitter}, {Name: Approver, Role: promote.RoleApprover, Groups: []string{"ml-lead"}}},
 	})
 	if err != nil {
@@ -397,26 +401,6 @@ func (r *run) startServer(ctx context.Context) error {
 	r.n.Say("agent    %s/ENV/%s/ routes each environment to the endpoint of the artifact its overlay pins", r.agent, ModelName)
 	r.n.Say("tokens   %s (submitter: registers, requests) and %s (approver, role ml-lead)", Submitter, Approver)
 	return nil
-}
-
-// free reports whether addr can be listened on.
-func free(addr string) bool {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
-}
-
-// freeAddr returns a free port of 127.0.0.1.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // short abbreviates a commit hash or digest.
