@@ -117,11 +117,11 @@ func (r *Registry) get(name, help string, k kind, buckets []float64, labels []st
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if f, ok := r.families[name]; ok {
-		if f.kind != k || !slices.Equal(f.labels, labels) || !slices.Equal(f.buckets, buckets) || (f.read == nil) != (read == nil) {
-			return nil, fmt.Errorf("metric %s: registered as a %s with labels %q, asked for a %s with labels %q", name, f.kind, f.labels, k, labels)
+		if f.read != nil || read != nil {
+			return nil, fmt.Errorf("metric %s: already registered; a function metric is registered once and shared with no other", name)
 		}
-		if read != nil {
-			return nil, fmt.Errorf("metric %s: a function metric is registered once", name)
+		if f.kind != k || !slices.Equal(f.labels, labels) || !slices.Equal(f.buckets, buckets) {
+			return nil, fmt.Errorf("metric %s: registered as a %s with labels %q, asked for a %s with labels %q", name, f.kind, f.labels, k, labels)
 		}
 		return f, nil
 	}

@@ -195,6 +195,13 @@ func TestFamiliesAreSharedByShape(t *testing.T) {
 			}
 			return r.GaugeFunc("f", "F.", func() float64 { return 2 })
 		}, "registered once"},
+		{"a counter over a function", func() error {
+			if err := r.CounterFunc("g_total", "G.", func() float64 { return 1 }); err != nil {
+				return err
+			}
+			_, err := r.Counter("g_total", "G.")
+			return err
+		}, "metric g_total: already registered"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.ask()
