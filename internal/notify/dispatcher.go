@@ -260,34 +260,17 @@ func (d *Dispatcher) advance(ctx context.Context, endpoint string, seq int64) (p
 // recorded (the store failed, or the term ended): the event is then sent
 // again later.
 func (d *Dispatcher) deliver(ctx context.Context, j job) error {
-	n := d.n
-	body, err := Body(j.ev, j.ep.Format)
-	if err != nil {
-		return d.record(ctx, j, 1, StatusFailed, outcome{err: err}, n.cfg.Now())
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("deliver %s to %q: stopped before attempt 1: %w", j.ev.ID, j.ep.Name, err)
 	}
-	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("deliver %s to %q: stopped before attempt %d: %w", j.ev.ID, j.ep.Name, attempt, err)
-		}
-		at := n.cfg.Now()
-		o := n.attempt(ctx, j, body)
-		switch {
-		case o.err == nil:
-			return d.record(ctx, j, attempt, StatusDelivered, o, at)
-		case !o.retryable:
-			return d.record(ctx, j, attempt, StatusFailed, o, at)
-		case attempt >= n.cfg.MaxAttempts:
-			o.err = fmt.Errorf("giving up after %d attempts: %w", attempt, o.err)
-			return d.record(ctx, j, attempt, StatusFailed, o, at)
-		}
-		delay := n.delay(attempt, o.retryAfter)
-		if err := d.record(ctx, j, attempt, StatusRetrying, o, at); err != nil {
-			return err
-		}
-		if err := n.cfg.Sleep(ctx, delay); err != nil {
-			return fmt.Errorf("deliver %s to %q: stopped before attempt %d: %w", j.ev.ID, j.ep.Name, attempt+1, err)
-		}
+	err := d.n.attempts(ctx, j, func(attempt int, status string, o outcome, at time.Time) error {
+		return d.record(ctx, j, attempt, status, o, at)
+	})
+	var stop *stoppedError
+	if errors.As(err, &stop) {
+		return fmt.Errorf("deliver %s to %q: %w", j.ev.ID, j.ep.Name, stop)
 	}
+	return err
 }
 
 // record writes one attempt to the store's delivery log, fenced, and logs

@@ -256,33 +256,62 @@ func (n *Notifier) deliver(ctx context.Context, j job) {
 		n.drop(rctx, j, "notifier stopped")
 		return
 	}
+	err := n.attempts(ctx, j, func(attempt int, status string, o outcome, at time.Time) error {
+		n.record(rctx, j, attempt, status, o, at)
+		return nil
+	})
+	var stop *stoppedError
+	if errors.As(err, &stop) {
+		n.record(rctx, j, stop.next-1, StatusFailed, outcome{err: fmt.Errorf("notifier stopped before attempt %d: %w", stop.next, stop.err)}, n.cfg.Now())
+	}
+}
+
+// stoppedError is attempts' error when ctx ended while it waited to retry.
+type stoppedError struct {
+	next int // the attempt that was not made
+	err  error
+}
+
+func (e *stoppedError) Error() string {
+	return fmt.Sprintf("stopped before attempt %d: %v", e.next, e.err)
+}
+
+func (e *stoppedError) Unwrap() error { return e.err }
+
+// attempts sends j until it is delivered, fails for good or runs out of
+// attempts, with backoff between attempts, and calls record once per
+// attempt with its status. It returns record's first error, or a
+// *stoppedError when ctx ends while it waits to retry. The Notifier's
+// queue and the Dispatcher share it; they differ in where they record.
+func (n *Notifier) attempts(ctx context.Context, j job, record func(attempt int, status string, o outcome, at time.Time) error) error {
 	body, err := Body(j.ev, j.ep.Format)
 	if err != nil {
-		n.record(rctx, j, 1, StatusFailed, outcome{err: err}, n.cfg.Now())
-		return
+		return record(1, StatusFailed, outcome{err: err}, n.cfg.Now())
 	}
 	for attempt := 1; ; attempt++ {
 		at := n.cfg.Now()
 		o := n.attempt(ctx, j, body)
 		switch {
 		case o.err == nil:
-			n.record(rctx, j, attempt, StatusDelivered, o, at)
-			return
+			return record(attempt, StatusDelivered, o, at)
 		case !o.retryable:
-			n.record(rctx, j, attempt, StatusFailed, o, at)
-			return
+			return record(attempt, StatusFailed, o, at)
 		case attempt >= n.cfg.MaxAttempts:
 			o.err = fmt.Errorf("giving up after %d attempts: %w", attempt, o.err)
-			n.record(rctx, j, attempt, StatusFailed, o, at)
-			return
+			return record(attempt, StatusFailed, o, at)
 		}
 		delay := n.delay(attempt, o.retryAfter)
-		n.record(rctx, j, attempt, StatusRetrying, o, at)
+		if err := record(attempt, StatusRetrying, o, at); err != nil {
+			return err
+		}
 		n.log.DebugContext(ctx, "webhook retry scheduled", slog.String(keyEndpoint, j.ep.Name),
 			slog.String(keyEvent, j.ev.ID), slog.Int(keyAttempt, attempt), slog.Duration(keyDelay, delay))
-		if err := n.cfg.Sleep(ctx, delay); err != nil {
-			n.record(rctx, j, attempt, StatusFailed, outcome{err: fmt.Errorf("notifier stopped before attempt %d: %w", attempt+1, err)}, n.cfg.Now())
-			return
+		err := n.cfg.Sleep(ctx, delay)
+		if err == nil {
+			err = ctx.Err() // ended as the wait did
+		}
+		if err != nil {
+			return &stoppedError{next: attempt + 1, err: err}
 		}
 	}
 }
