@@ -8,9 +8,9 @@ import (
 )
 
 // Handler serves the registry's metrics for a Prometheus scrape, in the
-// format the request's Accept header asks for (the text format unless it
-// names another that expfmt writes). Gathering or writing errors are logged
-// to log, which may be nil.
+// format the request's Accept header asks for: OpenMetrics or the
+// protocol-buffer format when it names them, the text format otherwise.
+// Gathering or writing errors are logged to log, which may be nil.
 func (r *Registry) Handler(log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -22,7 +22,7 @@ func (r *Registry) Handler(log *slog.Logger) http.Handler {
 			http.Error(w, "gather metrics: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		format := expfmt.Negotiate(req.Header)
+		format := expfmt.NegotiateIncludingOpenMetrics(req.Header)
 		w.Header().Set("Content-Type", string(format))
 		enc := expfmt.NewEncoder(w, format)
 		for _, mf := range families {

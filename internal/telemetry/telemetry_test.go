@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -302,5 +303,30 @@ func TestRuntimeMetrics(t *testing.T) {
 	}
 	if v := samples(scrape(t, r)["process_cpu_seconds_total"])[0].Value; v < 0.02 {
 		t.Errorf("process_cpu_seconds_total = %v after spinning, want at least 0.02", v)
+	}
+}
+
+// A scraper that asks for OpenMetrics gets it, ended as the format wants.
+func TestOpenMetricsNegotiated(t *testing.T) {
+	r := NewRegistry()
+	c, _ := r.Counter("app_requests_total", "Requests.", "code")
+	c.With("200").Inc()
+	srv := httptest.NewServer(r.Handler(nil))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/openmetrics-text") {
+		t.Errorf("Content-Type = %q, want OpenMetrics", ct)
+	}
+	for _, want := range []string{"# TYPE app_requests counter\n", `app_requests_total{code="200"} 1.0`, "# EOF\n"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("OpenMetrics body lacks %q:\n%s", want, body)
+		}
 	}
 }
