@@ -94,8 +94,8 @@ func (r *Registry) get(name, help string, k kind, buckets []float64, labels []st
 		return nil, err
 	}
 	for _, l := range labels {
-		if err := checkName(l); err != nil {
-			return nil, fmt.Errorf("metric %s: label %w", name, err)
+		if err := checkName(l); err != nil || strings.Contains(l, ":") {
+			return nil, fmt.Errorf("metric %s: label name %q: want letters, digits and '_', not starting with a digit", name, l)
 		}
 		if strings.HasPrefix(l, "__") || (k == kindHistogram && l == "le") {
 			return nil, fmt.Errorf("metric %s: label name %q is reserved", name, l)
@@ -130,8 +130,8 @@ func (r *Registry) get(name, help string, k kind, buckets []float64, labels []st
 	return f, nil
 }
 
-// checkName accepts a metric or label name of Prometheus' classic
-// character set.
+// checkName accepts a metric name of Prometheus' classic character set (a
+// label name is the same without ':').
 func checkName(name string) error {
 	if name == "" {
 		return errors.New("name is empty")

@@ -187,6 +187,7 @@ func TestFamiliesAreSharedByShape(t *testing.T) {
 		}, "metric h: registered as a histogram"},
 		{"bad name", func() error { _, err := r.Counter("1x", "X."); return err }, `name "1x"`},
 		{"bad label", func() error { _, err := r.Counter("y", "Y.", "a-b"); return err }, `label name "a-b"`},
+		{"colon in a label", func() error { _, err := r.Counter("y2", "Y.", "a:b"); return err }, `label name "a:b"`},
 		{"reserved label", func() error { _, err := r.Histogram("z", "Z.", []float64{1}, "le"); return err }, `"le" is reserved`},
 		{"unsorted buckets", func() error { _, err := r.Histogram("w", "W.", []float64{2, 1}); return err }, "increasing order"},
 		{"no buckets", func() error { _, err := r.Histogram("v", "V.", nil); return err }, "needs buckets"},
