@@ -404,13 +404,13 @@ func schemas() map[string]*Schema {
 			"errors":      number("Server errors, timeouts and connection errors."),
 			"latency_p95": number("The interval's 95th percentile latency in seconds, estimated from the latency histogram as Prometheus' histogram_quantile does; 0 when the track served nothing."),
 		}),
-		"Delivery": object("One attempt to deliver a webhook, or a delivery dropped.", []string{"id", "event_id", "event_type", "endpoint", "attempt", "status", "at", "duration"}, map[string]*Schema{
+		"Delivery": object("One attempt to deliver a webhook.", []string{"id", "event_id", "event_type", "endpoint", "attempt", "status", "at", "duration"}, map[string]*Schema{
 			"id":         str("The delivery of one event to one endpoint; its attempts share it."),
 			"event_id":   str("The event, as Promote-Webhook-Id."),
 			"event_type": str(""),
 			"endpoint":   str("The endpoint's name."),
-			"attempt":    integer("1 for the first attempt; 0 for a dropped delivery."),
-			"status":     enum("", "delivered", "retrying", "failed", "dropped"),
+			"attempt":    integer("1 for the first attempt, 2 for the first retry, and so on."),
+			"status":     enum("", "delivered", "retrying", "failed"),
 			"code":       integer("The HTTP status the endpoint answered, if it answered."),
 			"error":      str(""),
 			"at":         dateTime(""),

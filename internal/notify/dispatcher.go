@@ -24,9 +24,8 @@ const dispatchBatch = 100
 const keySeq = "seq"
 
 // DispatcherConfig configures a Dispatcher. The embedded Config sets the
-// endpoints, the client, the retries and the logger as for a Notifier; its
-// QueueSize, Workers and Log are not used: the audit log is the queue and
-// the store keeps the delivery log.
+// endpoints, the client, the retries and the logger; the audit log is the
+// queue and the store keeps the delivery log.
 type DispatcherConfig struct {
 	Config
 	// Store holds the audit log the notifications come from, the
@@ -43,7 +42,7 @@ type DispatcherConfig struct {
 // Dispatcher sends webhooks from the audit log, which is the outbox: for
 // each endpoint it reads the audit events after the endpoint's cursor,
 // maps them to notifications (FromAudit), delivers those the endpoint
-// wants, in order, with the Notifier's signing, retries and backoff, and
+// wants, in order, signed, with retries and backoff, and
 // moves the cursor past each event once its delivery is finished:
 // delivered, or failed for good. Every attempt goes to the store's
 // delivery log.
@@ -56,7 +55,7 @@ type DispatcherConfig struct {
 // Dispatcher whose term has ended can neither move a cursor nor record a
 // delivery.
 type Dispatcher struct {
-	n     *Notifier
+	n     *sender
 	store promote.Store
 	poll  time.Duration
 	keep  int
@@ -72,7 +71,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Poll < 0 || cfg.Keep < 0 {
 		return nil, promote.Errorf(promote.Invalid, "notify dispatcher: poll %s and keep %d may not be negative", cfg.Poll, cfg.Keep)
 	}
-	n, err := New(cfg.Config)
+	n, err := newSender(cfg.Config)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ const MinSecretLen = 16
 
 // Endpoint is one webhook receiver.
 type Endpoint struct {
-	// Name identifies the endpoint in the delivery log; unique per Notifier.
+	// Name identifies the endpoint in the delivery log; unique in a Config.
 	Name string
 	// URL is where events are POSTed; http or https.
 	URL string

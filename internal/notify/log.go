@@ -3,7 +3,6 @@ package notify
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/promote-ml/promote/promote"
@@ -17,12 +16,10 @@ const (
 	StatusRetrying = "retrying"
 	// StatusFailed: no further attempt will be made.
 	StatusFailed = "failed"
-	// StatusDropped: the event was never attempted (queue full or shutdown).
-	StatusDropped = "dropped"
 )
 
 // Delivery is one entry of the delivery log: an attempt to send an event to
-// an endpoint, or the decision not to send it.
+// an endpoint.
 type Delivery struct {
 	// ID identifies the delivery of one event to one endpoint; all its
 	// attempts share it.
@@ -39,69 +36,6 @@ type Delivery struct {
 	Error    string        `json:"error,omitempty"`
 	At       time.Time     `json:"at"`
 	Duration time.Duration `json:"duration"`
-}
-
-// DeliveryLog stores delivery records; the Notifier calls Record once per
-// attempt and once per dropped delivery.
-type DeliveryLog interface {
-	Record(ctx context.Context, d Delivery) error
-}
-
-var _ DeliveryLog = (*MemoryLog)(nil)
-
-// DefaultMemoryLogSize is the capacity of a MemoryLog made with size zero.
-const DefaultMemoryLogSize = 1000
-
-// MemoryLog is a DeliveryLog that keeps the most recent records in memory,
-// forgetting the oldest once full. It is safe for concurrent use.
-type MemoryLog struct {
-	mu   sync.Mutex
-	buf  []Delivery
-	next int // index the next record goes to
-	full bool
-}
-
-// NewMemoryLog returns a log holding up to size records
-// (DefaultMemoryLogSize when zero or less).
-func NewMemoryLog(size int) *MemoryLog {
-	if size <= 0 {
-		size = DefaultMemoryLogSize
-	}
-	return &MemoryLog{buf: make([]Delivery, size)}
-}
-
-// Record implements DeliveryLog.
-func (l *MemoryLog) Record(_ context.Context, d Delivery) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf[l.next] = d
-	l.next = (l.next + 1) % len(l.buf)
-	if l.next == 0 {
-		l.full = true
-	}
-	return nil
-}
-
-// Read is List, for the readers of a delivery log (it cannot fail).
-func (l *MemoryLog) Read(_ context.Context, limit int) ([]Delivery, error) { return l.List(limit), nil }
-
-// List returns up to limit records, newest first; all of them when limit is
-// zero or less.
-func (l *MemoryLog) List(limit int) []Delivery {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := l.next
-	if l.full {
-		n = len(l.buf)
-	}
-	if limit <= 0 || limit > n {
-		limit = n
-	}
-	out := make([]Delivery, 0, limit)
-	for i := range limit {
-		out = append(out, l.buf[(l.next-1-i+len(l.buf))%len(l.buf)])
-	}
-	return out
 }
 
 // StoreLog reads the delivery log that a Dispatcher keeps in the store, so

@@ -3,8 +3,6 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,21 +12,17 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/promote-ml/promote/promote"
 )
 
-// Defaults applied by New to zero fields of Config.
+// Defaults applied to zero fields of Config.
 const (
 	DefaultMaxAttempts = 6
 	DefaultBaseDelay   = time.Second
 	DefaultMaxDelay    = time.Minute
 	DefaultTimeout     = 10 * time.Second
-	DefaultQueueSize   = 1000
-	DefaultWorkers     = 4
 )
 
 // Log attribute keys, shared with the rest of Promote where they overlap.
@@ -47,9 +41,10 @@ const (
 	keyError     = "error"
 )
 
-// Config configures a Notifier. Zero fields take the defaults above.
+// Config configures how webhooks are sent: the endpoints, the HTTP client,
+// the retries and the logger. Zero fields take the defaults above.
 type Config struct {
-	// Endpoints receive events; validated by New.
+	// Endpoints receive events; validated with the rest.
 	Endpoints []Endpoint
 	// Client sends the requests. The default does not follow redirects, so a
 	// signed body never travels to a host the operator did not configure;
@@ -64,11 +59,6 @@ type Config struct {
 	MaxDelay time.Duration
 	// Timeout bounds each attempt.
 	Timeout time.Duration
-	// QueueSize bounds the deliveries waiting for a worker; Notify drops
-	// deliveries that do not fit.
-	QueueSize int
-	// Workers is how many deliveries run at once.
-	Workers int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Sleep waits d or until ctx ends, returning ctx's error in that case;
@@ -78,10 +68,8 @@ type Config struct {
 	// [d/2, d] ("equal jitter"), which keeps retries from many deliveries from
 	// arriving in lockstep while still growing.
 	Jitter func(d time.Duration) time.Duration
-	// Logger receives delivery failures and drops; discarded when nil.
+	// Logger receives delivery failures; discarded when nil.
 	Logger *slog.Logger
-	// Log records every attempt; a MemoryLog of the default size when nil.
-	Log DeliveryLog
 }
 
 // validate reports every problem with c at once.
@@ -103,8 +91,6 @@ func (c Config) validate() error {
 		{"base delay", int64(c.BaseDelay)},
 		{"max delay", int64(c.MaxDelay)},
 		{"timeout", int64(c.Timeout)},
-		{"queue size", int64(c.QueueSize)},
-		{"workers", int64(c.Workers)},
 	} {
 		if f.v < 0 {
 			ps = append(ps, f.name+" is negative")
@@ -119,12 +105,11 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Notifier sends events to webhook endpoints. Notify queues; Run delivers.
-type Notifier struct {
-	cfg     Config
-	log     *slog.Logger
-	queue   chan job
-	running atomic.Bool
+// sender sends one event to one endpoint: the signed request, the
+// retries with backoff, and the log lines. The Dispatcher uses it.
+type sender struct {
+	cfg Config
+	log *slog.Logger
 }
 
 // job is the delivery of one event to one endpoint.
@@ -132,11 +117,11 @@ type job struct {
 	id  string
 	ev  Event
 	ep  Endpoint
-	seq int64 // the audit event's, when the Dispatcher sends it
+	seq int64 // the audit event the notification came from
 }
 
-// New validates cfg, fills its defaults and returns a Notifier.
-func New(cfg Config) (*Notifier, error) {
+// newSender validates cfg, fills its defaults and returns a sender.
+func newSender(cfg Config) (*sender, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -157,12 +142,6 @@ func New(cfg Config) (*Notifier, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	if cfg.QueueSize == 0 {
-		cfg.QueueSize = DefaultQueueSize
-	}
-	if cfg.Workers == 0 {
-		cfg.Workers = DefaultWorkers
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -172,71 +151,11 @@ func New(cfg Config) (*Notifier, error) {
 	if cfg.Jitter == nil {
 		cfg.Jitter = equalJitter
 	}
-	if cfg.Log == nil {
-		cfg.Log = NewMemoryLog(0)
-	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Notifier{cfg: cfg, log: logger, queue: make(chan job, cfg.QueueSize)}, nil
-}
-
-// Notify queues ev for every endpoint that subscribes to its type, without
-// blocking. It fills in an empty ID with a random one and a zero Time with
-// now. A delivery that does not fit in the queue is recorded as dropped and
-// logged; ctx bounds that recording only.
-func (n *Notifier) Notify(ctx context.Context, ev Event) {
-	if ev.ID == "" {
-		ev.ID = "evt_" + randomID()
-	}
-	if ev.Time.IsZero() {
-		ev.Time = n.cfg.Now().UTC()
-	}
-	for _, ep := range n.cfg.Endpoints {
-		if !ep.Wants(ev.Type) {
-			continue
-		}
-		j := job{id: "dlv_" + randomID(), ev: ev, ep: ep}
-		select {
-		case n.queue <- j:
-		default:
-			n.drop(ctx, j, "queue full")
-		}
-	}
-}
-
-// Run delivers queued events until ctx ends. It then lets attempts already
-// in flight finish (each is bounded by Config.Timeout), abandons pending
-// retries as failed, records what is still queued as dropped, and returns nil
-// once every worker has stopped. Run may be called once at a time.
-func (n *Notifier) Run(ctx context.Context) error {
-	if !n.running.CompareAndSwap(false, true) {
-		return errors.New("run notifier: already running")
-	}
-	defer n.running.Store(false)
-	var wg sync.WaitGroup
-	for range n.cfg.Workers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case j := <-n.queue:
-					n.deliver(ctx, j)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for {
-		select {
-		case j := <-n.queue:
-			n.drop(context.WithoutCancel(ctx), j, "notifier stopped")
-		default:
-			return nil
-		}
-	}
+	return &sender{cfg: cfg, log: logger}, nil
 }
 
 // outcome is the result of one attempt.
@@ -246,24 +165,6 @@ type outcome struct {
 	retryable  bool
 	retryAfter time.Duration // < 0 when the receiver gave none
 	duration   time.Duration
-}
-
-// deliver makes the attempts for j, recording each.
-func (n *Notifier) deliver(ctx context.Context, j job) {
-	// Records outlive ctx so that shutdown is written to the log too.
-	rctx := context.WithoutCancel(ctx)
-	if ctx.Err() != nil {
-		n.drop(rctx, j, "notifier stopped")
-		return
-	}
-	err := n.attempts(ctx, j, func(attempt int, status string, o outcome, at time.Time) error {
-		n.record(rctx, j, attempt, status, o, at)
-		return nil
-	})
-	var stop *stoppedError
-	if errors.As(err, &stop) {
-		n.record(rctx, j, stop.next-1, StatusFailed, outcome{err: fmt.Errorf("notifier stopped before attempt %d: %w", stop.next, stop.err)}, n.cfg.Now())
-	}
 }
 
 // stoppedError is attempts' error when ctx ended while it waited to retry.
@@ -281,9 +182,8 @@ func (e *stoppedError) Unwrap() error { return e.err }
 // attempts sends j until it is delivered, fails for good or runs out of
 // attempts, with backoff between attempts, and calls record once per
 // attempt with its status. It returns record's first error, or a
-// *stoppedError when ctx ends while it waits to retry. The Notifier's
-// queue and the Dispatcher share it; they differ in where they record.
-func (n *Notifier) attempts(ctx context.Context, j job, record func(attempt int, status string, o outcome, at time.Time) error) error {
+// *stoppedError when ctx ends while it waits to retry.
+func (n *sender) attempts(ctx context.Context, j job, record func(attempt int, status string, o outcome, at time.Time) error) error {
 	body, err := Body(j.ev, j.ep.Format)
 	if err != nil {
 		return record(1, StatusFailed, outcome{err: err}, n.cfg.Now())
@@ -319,7 +219,7 @@ func (n *Notifier) attempts(ctx context.Context, j job, record func(attempt int,
 // attempt POSTs body once. The request is not cancelled with ctx, so that an
 // attempt in flight at shutdown completes (within Timeout) and its outcome is
 // known rather than guessed.
-func (n *Notifier) attempt(ctx context.Context, j job, body []byte) outcome {
+func (n *sender) attempt(ctx context.Context, j job, body []byte) outcome {
 	start := n.cfg.Now()
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Timeout)
 	defer cancel()
@@ -405,7 +305,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // delay is the wait after failed attempt number attempt: the receiver's
 // Retry-After when given, else BaseDelay·2^(attempt-1) with jitter; both
 // capped at MaxDelay.
-func (n *Notifier) delay(attempt int, retryAfter time.Duration) time.Duration {
+func (n *sender) delay(attempt int, retryAfter time.Duration) time.Duration {
 	if retryAfter >= 0 {
 		return min(retryAfter, n.cfg.MaxDelay)
 	}
@@ -417,18 +317,8 @@ func (n *Notifier) delay(attempt int, retryAfter time.Duration) time.Duration {
 	return max(0, min(d, n.cfg.MaxDelay))
 }
 
-// record writes one delivery record and logs failures and drops.
-func (n *Notifier) record(ctx context.Context, j job, attempt int, status string, o outcome, at time.Time) {
-	d := n.delivery(j, attempt, status, o, at)
-	if err := n.cfg.Log.Record(ctx, d); err != nil {
-		n.log.ErrorContext(ctx, "record webhook delivery", slog.String(keyEndpoint, j.ep.Name),
-			slog.String(keyEvent, j.ev.ID), slog.String(keyError, err.Error()))
-	}
-	n.logDelivery(ctx, j, d)
-}
-
 // delivery is the delivery log's entry for an attempt of j.
-func (n *Notifier) delivery(j job, attempt int, status string, o outcome, at time.Time) Delivery {
+func (n *sender) delivery(j job, attempt int, status string, o outcome, at time.Time) Delivery {
 	d := Delivery{
 		ID:        j.id,
 		EventID:   j.ev.ID,
@@ -449,9 +339,9 @@ func (n *Notifier) delivery(j job, attempt int, status string, o outcome, at tim
 
 // logDelivery logs the attempt d of j: at debug level, failures and drops
 // at warning level.
-func (n *Notifier) logDelivery(ctx context.Context, j job, d Delivery) {
+func (n *sender) logDelivery(ctx context.Context, j job, d Delivery) {
 	level := slog.LevelDebug
-	if d.Status == StatusFailed || d.Status == StatusDropped {
+	if d.Status == StatusFailed {
 		level = slog.LevelWarn
 	}
 	n.log.Log(ctx, level, "webhook delivery",
@@ -466,11 +356,6 @@ func (n *Notifier) logDelivery(ctx context.Context, j job, d Delivery) {
 		slog.String(keyStatus, d.Status),
 		slog.Int(keyCode, d.Code),
 		slog.String(keyError, d.Error))
-}
-
-// drop records that j will never be attempted.
-func (n *Notifier) drop(ctx context.Context, j job, why string) {
-	n.record(ctx, j, 0, StatusDropped, outcome{err: errors.New(why)}, n.cfg.Now())
 }
 
 // sleep is the default Config.Sleep.
@@ -493,11 +378,4 @@ func equalJitter(d time.Duration) time.Duration {
 	}
 	half := d / 2
 	return half + randv2.N(d-half+1)
-}
-
-// randomID returns 16 random bytes in hex.
-func randomID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
 }

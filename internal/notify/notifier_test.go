@@ -88,7 +88,7 @@ func (rc *receiver) received() ([]*http.Request, [][]byte, []error) {
 	return append([]*http.Request(nil), rc.requests...), append([][]byte(nil), rc.bodies...), append([]error(nil), rc.rejected...)
 }
 
-// sleeps records the waits the Notifier asks for, without waiting.
+// sleeps records the waits the sender asks for, without waiting.
 type sleeps struct {
 	mu     sync.Mutex
 	delays []time.Duration
@@ -108,7 +108,7 @@ func (s *sleeps) get() []time.Duration {
 }
 
 // testConfig returns a config with fast, observable waits and no jitter.
-func testConfig(s *sleeps, log *MemoryLog, eps ...Endpoint) Config {
+func testConfig(s *sleeps, eps ...Endpoint) Config {
 	return Config{
 		Endpoints:   eps,
 		MaxAttempts: 6,
@@ -117,27 +117,79 @@ func testConfig(s *sleeps, log *MemoryLog, eps ...Endpoint) Config {
 		Timeout:     5 * time.Second,
 		Sleep:       s.sleep,
 		Jitter:      func(d time.Duration) time.Duration { return d },
-		Log:         log,
 	}
 }
 
-// start runs n until the test ends, and fails the test if Run errs.
-func start(t *testing.T, n *Notifier) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run() = %v, want nil", err)
-			}
-		})
+// deliveryLog keeps the attempts a testSender records, in memory.
+type deliveryLog struct {
+	mu   sync.Mutex
+	list []Delivery // oldest first
+}
+
+func (l *deliveryLog) add(d Delivery) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.list = append(l.list, d)
+}
+
+// List returns up to limit records, newest first; all when limit is 0.
+func (l *deliveryLog) List(limit int) []Delivery {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if limit <= 0 || limit > len(l.list) {
+		limit = len(l.list)
 	}
-	t.Cleanup(stop)
-	return stop
+	out := make([]Delivery, 0, limit)
+	for i := len(l.list) - 1; len(out) < limit; i-- {
+		out = append(out, l.list[i])
+	}
+	return out
+}
+
+// testSender sends events as the Dispatcher does for one audit event (to
+// every endpoint that wants it, one after another, with the sender's
+// retries) and records every attempt in log, as the Dispatcher records
+// them in the store.
+type testSender struct {
+	*sender
+	log  *deliveryLog
+	sent int // events sent, for their IDs
+}
+
+func newTestSender(t *testing.T, cfg Config, log *deliveryLog) *testSender {
+	t.Helper()
+	n, err := newSender(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testSender{sender: n, log: log}
+}
+
+// Notify sends ev, filling in an empty ID (a new one for every event, as
+// audit events have) and a zero Time. When ctx ends while an attempt waits
+// to be retried, the delivery is recorded as failed.
+func (n *testSender) Notify(ctx context.Context, ev Event) {
+	n.sent++
+	if ev.ID == "" {
+		ev.ID = "evt_test_" + strconv.Itoa(n.sent)
+	}
+	if ev.Time.IsZero() {
+		ev.Time = n.cfg.Now().UTC()
+	}
+	for _, ep := range n.cfg.Endpoints {
+		if !ep.Wants(ev.Type) {
+			continue
+		}
+		j := job{id: deliveryID(ev.ID, ep.Name), ev: ev, ep: ep}
+		err := n.attempts(ctx, j, func(attempt int, status string, o outcome, at time.Time) error {
+			n.log.add(n.delivery(j, attempt, status, o, at))
+			return nil
+		})
+		var stop *stoppedError
+		if errors.As(err, &stop) {
+			n.log.add(n.delivery(j, stop.next-1, StatusFailed, outcome{err: stop}, n.cfg.Now()))
+		}
+	}
 }
 
 // waitFor polls until cond holds, failing the test after a deadline.
@@ -153,7 +205,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // finished reports whether log holds n records with a final status.
-func finished(log *MemoryLog, n int) func() bool {
+func finished(log *deliveryLog, n int) func() bool {
 	return func() bool {
 		c := 0
 		for _, d := range log.List(0) {
@@ -172,7 +224,7 @@ type brief struct {
 }
 
 // briefs returns log's records oldest first, reduced to their predictable part.
-func briefs(log *MemoryLog) []brief {
+func briefs(log *deliveryLog) []brief {
 	all := log.List(0)
 	out := make([]brief, 0, len(all))
 	for i := len(all) - 1; i >= 0; i-- {
@@ -197,13 +249,9 @@ func testEvent(typ string) Event {
 
 func TestDeliveredWithValidSignature(t *testing.T) {
 	rc := newReceiver(t)
-	log := NewMemoryLog(10)
+	log := &deliveryLog{}
 	var s sleeps
-	n, err := New(testConfig(&s, log, Endpoint{Name: "ops", URL: rc.srv.URL, Secret: testSecret}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, n)
+	n := newTestSender(t, testConfig(&s, Endpoint{Name: "ops", URL: rc.srv.URL, Secret: testSecret}), log)
 	ev := testEvent(TypeGateFailed)
 	ev.ID = "evt_1"
 	ev.Time = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -252,13 +300,9 @@ func TestDeliveredWithValidSignature(t *testing.T) {
 
 func TestWrongSecretRejectedByReceiver(t *testing.T) {
 	rc := newReceiver(t)
-	log := NewMemoryLog(10)
+	log := &deliveryLog{}
 	var s sleeps
-	n, err := New(testConfig(&s, log, Endpoint{Name: "ops", URL: rc.srv.URL, Secret: []byte("not-the-receivers-secret")}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, n)
+	n := newTestSender(t, testConfig(&s, Endpoint{Name: "ops", URL: rc.srv.URL, Secret: []byte("not-the-receivers-secret")}), log)
 	n.Notify(context.Background(), testEvent(TypePromotionApproved))
 	waitFor(t, "delivery", finished(log, 1))
 	want := []brief{{Endpoint: "ops", EventType: TypePromotionApproved, Status: StatusFailed, Attempt: 1, Code: 401}}
@@ -366,20 +410,16 @@ func TestRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t, tt.script...)
-			log := NewMemoryLog(100)
+			log := &deliveryLog{}
 			var s sleeps
-			cfg := testConfig(&s, log, Endpoint{Name: ep, URL: rc.srv.URL, Secret: testSecret})
+			cfg := testConfig(&s, Endpoint{Name: ep, URL: rc.srv.URL, Secret: testSecret})
 			if tt.maxAttempts != 0 {
 				cfg.MaxAttempts = tt.maxAttempts
 			}
 			if tt.maxDelay != 0 {
 				cfg.MaxDelay = tt.maxDelay
 			}
-			n, err := New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			start(t, n)
+			n := newTestSender(t, cfg, log)
 			n.Notify(context.Background(), testEvent(ev))
 			waitFor(t, "final status", finished(log, 1))
 			if diff := cmp.Diff(tt.want, briefs(log)); diff != "" {
@@ -425,16 +465,12 @@ func TestTransportFailuresRetried(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			log := NewMemoryLog(10)
+			log := &deliveryLog{}
 			var s sleeps
-			cfg := testConfig(&s, log, Endpoint{Name: "ops", URL: tt.url, Secret: testSecret})
+			cfg := testConfig(&s, Endpoint{Name: "ops", URL: tt.url, Secret: testSecret})
 			cfg.MaxAttempts = 2
 			cfg.Timeout = 50 * time.Millisecond
-			n, err := New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			start(t, n)
+			n := newTestSender(t, cfg, log)
 			n.Notify(context.Background(), testEvent(TypeGitOpsCommitted))
 			waitFor(t, "final status", finished(log, 1))
 			want := []brief{
@@ -458,16 +494,12 @@ func TestTransportFailuresRetried(t *testing.T) {
 
 func TestEventFiltering(t *testing.T) {
 	all, gates := newReceiver(t), newReceiver(t)
-	log := NewMemoryLog(10)
+	log := &deliveryLog{}
 	var s sleeps
-	n, err := New(testConfig(&s, log,
+	n := newTestSender(t, testConfig(&s,
 		Endpoint{Name: "all", URL: all.srv.URL, Secret: testSecret},
 		Endpoint{Name: "gates", URL: gates.srv.URL, Secret: testSecret, Events: []string{TypeGateFailed, TypeRolloutRolledBack}},
-	))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, n)
+	), log)
 	for _, typ := range []string{TypePromotionRequested, TypeGateFailed, TypePromotionSucceeded} {
 		n.Notify(context.Background(), testEvent(typ))
 	}
@@ -501,13 +533,9 @@ func TestEventFiltering(t *testing.T) {
 
 func TestSlackPayload(t *testing.T) {
 	rc := newReceiver(t)
-	log := NewMemoryLog(10)
+	log := &deliveryLog{}
 	var s sleeps
-	n, err := New(testConfig(&s, log, Endpoint{Name: "chat", URL: rc.srv.URL, Secret: testSecret, Format: FormatSlack}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, n)
+	n := newTestSender(t, testConfig(&s, Endpoint{Name: "chat", URL: rc.srv.URL, Secret: testSecret, Format: FormatSlack}), log)
 	n.Notify(context.Background(), testEvent(TypeGateFailed))
 	waitFor(t, "delivery", finished(log, 1))
 	_, bodies, rejected := rc.received()
@@ -545,107 +573,20 @@ func TestSlackText(t *testing.T) {
 	}
 }
 
-func TestQueueFullDropped(t *testing.T) {
-	rc := newReceiver(t)
-	log := NewMemoryLog(10)
-	var s sleeps
-	cfg := testConfig(&s, log, Endpoint{Name: "ops", URL: rc.srv.URL, Secret: testSecret})
-	cfg.QueueSize = 1
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Not running: the first event fills the queue, the others are dropped.
-	for _, typ := range []string{TypePromotionRequested, TypePromotionApproved, TypePromotionRejected} {
-		n.Notify(context.Background(), testEvent(typ))
-	}
-	want := []brief{
-		{"ops", TypePromotionApproved, StatusDropped, 0, 0},
-		{"ops", TypePromotionRejected, StatusDropped, 0, 0},
-	}
-	if diff := cmp.Diff(want, briefs(log)); diff != "" {
-		t.Errorf("delivery log (-want +got):\n%s", diff)
-	}
-	for _, d := range log.List(0) {
-		if d.Error != "queue full" {
-			t.Errorf("dropped %s: error = %q, want %q", d.EventType, d.Error, "queue full")
-		}
-	}
-
-	// Run with a context that has already ended drops what is queued too.
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := n.Run(ctx); err != nil {
-		t.Fatalf("Run() = %v, want nil", err)
-	}
-	got := log.List(1)[0]
-	if got.Status != StatusDropped || got.EventType != TypePromotionRequested || got.Error != "notifier stopped" {
-		t.Errorf("after Run: newest record = %+v, want %s dropped with %q", got, TypePromotionRequested, "notifier stopped")
-	}
-	if reqs, _, _ := rc.received(); len(reqs) != 0 {
-		t.Errorf("receiver got %d requests, want 0", len(reqs))
-	}
-}
-
-func TestRunWaitsForInFlight(t *testing.T) {
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(entered)
-		<-release
-		w.WriteHeader(http.StatusOK)
-	}))
-	defer srv.Close()
-	log := NewMemoryLog(10)
-	var s sleeps
-	n, err := New(testConfig(&s, log, Endpoint{Name: "ops", URL: srv.URL, Secret: testSecret}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	n.Notify(ctx, testEvent(TypePromotionSucceeded))
-	<-entered
-	cancel()
-	select {
-	case err := <-done:
-		close(release)
-		t.Fatalf("Run() = %v returned while a delivery was in flight", err)
-	default:
-	}
-	if err := n.Run(context.Background()); err == nil {
-		t.Error("second concurrent Run() = nil, want an error")
-	}
-	close(release)
-	if err := <-done; err != nil {
-		t.Errorf("Run() = %v, want nil", err)
-	}
-	// The in-flight attempt completed and was recorded before Run returned.
-	want := []brief{{"ops", TypePromotionSucceeded, StatusDelivered, 1, 200}}
-	if diff := cmp.Diff(want, briefs(log)); diff != "" {
-		t.Errorf("delivery log (-want +got):\n%s", diff)
-	}
-}
-
+// A delivery waiting to be retried when its sender stops ends with a
+// stoppedError (the Dispatcher sends the event again later).
 func TestShutdownAbandonsPendingRetry(t *testing.T) {
 	rc := newReceiver(t, reply{code: 500})
-	log := NewMemoryLog(10)
-	cfg := testConfig(&sleeps{}, log, Endpoint{Name: "ops", URL: rc.srv.URL, Secret: testSecret})
-	waiting := make(chan struct{})
+	log := &deliveryLog{}
+	cfg := testConfig(&sleeps{}, Endpoint{Name: "ops", URL: rc.srv.URL, Secret: testSecret})
+	ctx, cancel := context.WithCancel(context.Background())
 	cfg.Sleep = func(ctx context.Context, d time.Duration) error {
-		close(waiting)
+		cancel() // the sender stops while it waits
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := start(t, n)
-	n.Notify(context.Background(), testEvent(TypeRolloutStep))
-	<-waiting
-	stop()
+	n := newTestSender(t, cfg, log)
+	n.Notify(ctx, testEvent(TypeRolloutStep))
 	want := []brief{
 		{"ops", TypeRolloutStep, StatusRetrying, 1, 500},
 		{"ops", TypeRolloutStep, StatusFailed, 1, 0},
@@ -653,20 +594,19 @@ func TestShutdownAbandonsPendingRetry(t *testing.T) {
 	if diff := cmp.Diff(want, briefs(log)); diff != "" {
 		t.Errorf("delivery log (-want +got):\n%s", diff)
 	}
-	if got := log.List(1)[0].Error; !strings.Contains(got, "notifier stopped before attempt 2") {
-		t.Errorf("final error = %q, want it to say the notifier stopped", got)
+	if got := log.List(1)[0].Error; !strings.Contains(got, "stopped before attempt 2") || !strings.Contains(got, context.Canceled.Error()) {
+		t.Errorf("final error = %q, want it to say the sender stopped before attempt 2", got)
+	}
+	if reqs, _, _ := rc.received(); len(reqs) != 1 {
+		t.Errorf("receiver got %d requests, want the first attempt only", len(reqs))
 	}
 }
 
 func TestDeliveryIDsShared(t *testing.T) {
 	rc := newReceiver(t, reply{code: 500}, reply{code: 200})
-	log := NewMemoryLog(10)
+	log := &deliveryLog{}
 	var s sleeps
-	n, err := New(testConfig(&s, log, Endpoint{Name: "ops", URL: rc.srv.URL, Secret: testSecret}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, n)
+	n := newTestSender(t, testConfig(&s, Endpoint{Name: "ops", URL: rc.srv.URL, Secret: testSecret}), log)
 	n.Notify(context.Background(), testEvent(TypeRolloutStep))
 	waitFor(t, "delivery", finished(log, 1))
 	ds := log.List(0)
@@ -715,22 +655,22 @@ func TestConfigValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.cfg)
+			_, err := newSender(tt.cfg)
 			if len(tt.want) == 0 {
 				if err != nil {
-					t.Errorf("New() = %v, want nil", err)
+					t.Errorf("newSender() = %v, want nil", err)
 				}
 				return
 			}
 			if err == nil {
-				t.Fatalf("New() = nil, want an error naming %q", tt.want)
+				t.Fatalf("newSender() = nil, want an error naming %q", tt.want)
 			}
 			if code := promote.ErrorCode(err); code != promote.Invalid {
-				t.Errorf("ErrorCode(New()) = %q, want %q", code, promote.Invalid)
+				t.Errorf("ErrorCode(newSender()) = %q, want %q", code, promote.Invalid)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
-					t.Errorf("New() = %q, missing %q", err, w)
+					t.Errorf("newSender() = %q, missing %q", err, w)
 				}
 			}
 		})
@@ -783,37 +723,5 @@ func TestParseRetryAfter(t *testing.T) {
 		if got := parseRetryAfter(tt.in, now); got != tt.want {
 			t.Errorf("parseRetryAfter(%q) = %s, want %s", tt.in, got, tt.want)
 		}
-	}
-}
-
-func TestMemoryLog(t *testing.T) {
-	log := NewMemoryLog(3)
-	for i := 1; i <= 5; i++ {
-		if err := log.Record(context.Background(), Delivery{ID: strconv.Itoa(i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ids := func(ds []Delivery) []string {
-		var out []string
-		for _, d := range ds {
-			out = append(out, d.ID)
-		}
-		return out
-	}
-	tests := []struct {
-		limit int
-		want  []string
-	}{
-		{0, []string{"5", "4", "3"}},
-		{2, []string{"5", "4"}},
-		{10, []string{"5", "4", "3"}},
-	}
-	for _, tt := range tests {
-		if diff := cmp.Diff(tt.want, ids(log.List(tt.limit))); diff != "" {
-			t.Errorf("List(%d) (-want +got):\n%s", tt.limit, diff)
-		}
-	}
-	if got := NewMemoryLog(2).List(0); len(got) != 0 {
-		t.Errorf("empty List(0) = %v, want none", got)
 	}
 }

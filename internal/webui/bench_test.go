@@ -181,11 +181,15 @@ func seedBench(ctx context.Context) (benchData, error) {
 			return d, err
 		}
 	}
-	log := notify.NewMemoryLog(0)
-	for i := range notify.DefaultMemoryLogSize {
-		_ = log.Record(ctx, notify.Delivery{ID: fmt.Sprint(i), EventID: fmt.Sprint(i), EventType: "promotion.succeeded", Endpoint: "https://hooks.example.com/x",
+	var ds []promote.WebhookDelivery
+	for i := range 1000 {
+		ds = append(ds, promote.WebhookDelivery{ID: fmt.Sprint(i), EventID: fmt.Sprint(i), EventType: "promotion.succeeded", Endpoint: "https://hooks.example.com/x",
 			Attempt: 1, Status: notify.StatusDelivered, Code: 200, At: at(i)})
 	}
+	if err := d.env.RecordDeliveries(ctx, ds...); err != nil {
+		return d, err
+	}
+	log := notify.NewStoreLog(d.env.Store)
 	if d.ui, err = New(Options{Service: d.env.Service, Deliveries: log}); err != nil {
 		return d, err
 	}

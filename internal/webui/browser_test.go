@@ -41,12 +41,15 @@ type liveSite struct {
 	Env  *webuitest.Env
 	Demo webuitest.Demo
 	// Deliveries is the webhook delivery log the UI and the API show.
-	Deliveries *notify.MemoryLog
+	Deliveries *notify.StoreLog
+	// WantDeliveries counts the attempts deliverWebhooks made, by
+	// "endpoint status code".
+	WantDeliveries map[string]int
 }
 
-// Webhook endpoints of the live site: the receiver checks signatures and
-// answers 204; the pager always answers 503, so its deliveries are retried
-// and fail.
+// Webhook endpoints of the live site: the receiver takes rollbacks, checks
+// signatures and answers 204; the pager takes promotions awaiting approval
+// and always answers 503, so its deliveries are retried and fail.
 const (
 	receiverEndpoint = "audit-receiver"
 	pagerEndpoint    = "pager"
@@ -54,8 +57,8 @@ const (
 
 // startLiveSite seeds a demo service in a temporary directory and serves
 // it the way promote serve mounts it: the REST API at the root and the UI
-// under /ui/, on 127.0.0.1. Two webhook events about the demo's promotions
-// are delivered before it returns.
+// under /ui/, on 127.0.0.1. Webhooks for the demo's audit events are
+// delivered before it returns.
 func startLiveSite(t *testing.T) *liveSite {
 	t.Helper()
 	ctx := t.Context()
@@ -68,7 +71,7 @@ func startLiveSite(t *testing.T) *liveSite {
 	if err != nil {
 		t.Fatalf("SeedDemo: %v", err)
 	}
-	site := &liveSite{Env: env, Demo: demo, Deliveries: notify.NewMemoryLog(100)}
+	site := &liveSite{Env: env, Demo: demo, Deliveries: notify.NewStoreLog(env.Store)}
 	site.deliverWebhooks(t)
 
 	ui, err := New(Options{Service: env.Service, Deliveries: site.Deliveries, Now: env.Clock.Now})
@@ -85,8 +88,10 @@ func startLiveSite(t *testing.T) *liveSite {
 	return site
 }
 
-// deliverWebhooks sends two events through a real notifier to the two
-// endpoints and waits until every attempt is in the delivery log.
+// deliverWebhooks runs a real Dispatcher over the demo's audit log, from
+// its first event, to the two endpoints, and waits until every attempt is
+// in the store's delivery log. What it should send is worked out from the
+// audit log with FromAudit, as the Dispatcher does.
 func (s *liveSite) deliverWebhooks(t *testing.T) {
 	t.Helper()
 	secret := []byte("receiver-secret-0123456789")
@@ -112,48 +117,90 @@ func (s *liveSite) deliverWebhooks(t *testing.T) {
 	}))
 	t.Cleanup(pager.Close)
 
-	n, err := notify.New(notify.Config{
-		Endpoints: []notify.Endpoint{
-			{Name: receiverEndpoint, URL: receiver.URL, Secret: secret},
-			{Name: pagerEndpoint, URL: pager.URL, Secret: []byte("pager-secret-0123456789"), Format: "slack"},
-		},
-		MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, Timeout: 5 * time.Second,
-		Now: s.Env.Clock.Now, Log: s.Deliveries,
+	// What the two endpoints will be sent: the demo's rollbacks and its
+	// promotions awaiting approval.
+	ctx := t.Context()
+	var rollbacks, awaiting int
+	err := s.Env.Store.ScanAudit(ctx, 0, func(r promote.AuditRecord) error {
+		e, err := r.Event()
+		if err != nil {
+			return err
+		}
+		switch ev, ok := notify.FromAudit(e); {
+		case ok && ev.Type == notify.TypeRolloutRolledBack:
+			rollbacks++
+		case ok && ev.Type == notify.TypePromotionAwaitingApproval:
+			awaiting++
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
+	if rollbacks == 0 || awaiting == 0 {
+		t.Fatalf("the demo has %d rollbacks and %d promotions awaiting approval; the test wants some of each", rollbacks, awaiting)
+	}
+	s.WantDeliveries = map[string]int{
+		receiverEndpoint + " delivered 204": rollbacks,
+		pagerEndpoint + " retrying 503":     awaiting,
+		pagerEndpoint + " failed 503":       awaiting,
+	}
+
+	d, err := notify.NewDispatcher(notify.DispatcherConfig{
+		Config: notify.Config{
+			Endpoints: []notify.Endpoint{
+				{Name: receiverEndpoint, URL: receiver.URL, Secret: secret, Events: []string{notify.TypeRolloutRolledBack}},
+				{Name: pagerEndpoint, URL: pager.URL, Secret: []byte("pager-secret-0123456789"), Format: "slack",
+					Events: []string{notify.TypePromotionAwaitingApproval}},
+			},
+			MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, Timeout: 5 * time.Second,
+			Now: s.Env.Clock.Now,
+		},
+		Store: s.Env.Store, Poll: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both endpoints start at the beginning of the audit log.
+	err = s.Env.Store.Update(ctx, func(tx promote.Tx) error {
+		for _, name := range []string{receiverEndpoint, pagerEndpoint} {
+			if _, err := tx.StartWebhookCursor(promote.WebhookCursor{Endpoint: name, UpdatedAt: s.Env.Clock.Now()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
+	go func() { done <- d.Run(rctx) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("notifier: %v", err)
+			t.Errorf("dispatcher: %v", err)
 		}
 	}()
-	for _, ev := range []notify.Event{
-		{Type: notify.TypeRolloutRolledBack, Model: "fraud-detector", Version: "2", Environment: "prod", PromotionID: s.Demo.RolledBack,
-			Actor: "rollout", Summary: "canary error rate above stable"},
-		{Type: notify.TypePromotionAwaitingApproval, Model: "credit-risk", Version: "2", Environment: "prod", PromotionID: s.Demo.Awaiting,
-			Actor: "alice", Summary: "needs 1 approval"},
-	} {
-		n.Notify(ctx, ev)
-	}
-	// Each event: one delivered attempt to the receiver, two failed ones to
-	// the pager.
-	const want = 6
+	want := rollbacks + 2*awaiting
 	deadline := time.Now().Add(20 * time.Second)
-	for len(s.Deliveries.List(0)) < want {
+	for {
+		got, err := s.Deliveries.Read(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) >= want {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("webhook deliveries: %d attempts logged after 20s, want %d: %+v", len(s.Deliveries.List(0)), want, s.Deliveries.List(0))
+			t.Fatalf("webhook deliveries: %d attempts logged after 20s, want %d: %+v", len(got), want, got)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(verified) != 2 {
-		t.Fatalf("receiver verified %d signed deliveries, want 2", len(verified))
+	if len(verified) != rollbacks {
+		t.Fatalf("receiver verified %d signed deliveries, want %d", len(verified), rollbacks)
 	}
 }
 
@@ -517,20 +564,19 @@ func TestBrowserUI(t *testing.T) {
 		tab := b.Tab(t)
 		tab.Navigate(site.URL+Prefix+"/webhooks", "[data-testid=deliveries-table]")
 		rows := rowTexts(t, tab, "[data-testid=delivery-row]")
-		if len(rows) != 6 {
-			t.Fatalf("%d delivery rows, want 6: %q", len(rows), rows)
+		total := 0
+		for _, n := range site.WantDeliveries {
+			total += n
+		}
+		if len(rows) != total {
+			t.Fatalf("%d delivery rows, want %d: %q", len(rows), total, rows)
 		}
 		count := map[string]int{}
 		for _, r := range rows {
 			// When, Event, Endpoint, Attempt, Status, HTTP, Took, Error.
 			count[r[2]+" "+r[4]+" "+r[5]]++
 		}
-		want := map[string]int{
-			receiverEndpoint + " delivered 204": 2,
-			pagerEndpoint + " retrying 503":     2,
-			pagerEndpoint + " failed 503":       2,
-		}
-		if diff := cmp.Diff(want, count); diff != "" {
+		if diff := cmp.Diff(site.WantDeliveries, count); diff != "" {
 			t.Errorf("deliveries by endpoint, status and code (-want +got):\n%s", diff)
 		}
 		if got := tab.Texts("[data-testid=delivery-row] td:nth-child(2)"); !strings.Contains(strings.Join(got, " "), notify.TypeRolloutRolledBack) {

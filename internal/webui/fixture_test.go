@@ -31,7 +31,7 @@ type fixture struct {
 	demo webuitest.Demo
 	ui   *UI
 	srv  *httptest.Server
-	log  *notify.MemoryLog
+	log  *notify.StoreLog
 }
 
 func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
@@ -46,15 +46,19 @@ func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, dir: dir, env: env, demo: demo, log: notify.NewMemoryLog(100)}
+	f := &fixture{t: t, dir: dir, env: env, demo: demo, log: notify.NewStoreLog(env.Store)}
 	at := webuitest.Start.Add(72 * time.Hour)
+	var ds []promote.WebhookDelivery
 	for i, st := range []string{notify.StatusRetrying, notify.StatusDelivered, notify.StatusFailed} {
-		d := notify.Delivery{ID: "dl_1", EventID: "ev_42", EventType: "promotion.awaiting_approval", Endpoint: "https://hooks.example.com/promote",
+		d := promote.WebhookDelivery{ID: "dl_1", EventID: "ev_42", EventType: "promotion.awaiting_approval", Endpoint: "https://hooks.example.com/promote",
 			Attempt: i + 1, Status: st, At: at.Add(time.Duration(i) * time.Minute), Duration: 120 * time.Millisecond}
 		if st != notify.StatusDelivered {
 			d.Code, d.Error = 503, "receiver answered 503 Service Unavailable"
 		}
-		_ = f.log.Record(t.Context(), d)
+		ds = append(ds, d)
+	}
+	if err := env.RecordDeliveries(t.Context(), ds...); err != nil {
+		t.Fatal(err)
 	}
 	opts := Options{Service: env.Service, Deliveries: f.log}
 	for _, m := range mod {

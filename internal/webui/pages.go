@@ -713,6 +713,7 @@ func (u *UI) auditNewer(r *http.Request, q auditQuery) (events []promote.AuditEv
 type webhooksView struct {
 	Configured bool
 	Deliveries []notify.Delivery
+	More       bool // the log holds more than the page shows
 }
 
 // webhooksPage shows the webhook delivery log, newest first.
@@ -720,8 +721,11 @@ func (u *UI) webhooksPage(w http.ResponseWriter, r *http.Request, s *session) er
 	v := webhooksView{Configured: u.opts.Deliveries != nil}
 	if v.Configured {
 		var err error
-		if v.Deliveries, err = u.opts.Deliveries.Read(r.Context(), maxDeliveries); err != nil {
+		if v.Deliveries, err = u.opts.Deliveries.Read(r.Context(), maxDeliveries+1); err != nil {
 			return err
+		}
+		if len(v.Deliveries) > maxDeliveries {
+			v.Deliveries, v.More = v.Deliveries[:maxDeliveries], true
 		}
 	}
 	u.render(w, r, s, http.StatusOK, "webhooks", "Webhook deliveries", "webhooks", v)

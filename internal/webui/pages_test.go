@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/internal/webui/webuitest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -280,6 +281,25 @@ func TestWebhooksPage(t *testing.T) {
 	}
 	if !strings.Contains(text(rows[0]), "503") || !strings.Contains(text(rows[0]), "https://hooks.example.com/promote") {
 		t.Errorf("first row = %q", text(rows[0]))
+	}
+	if strings.Contains(p.body, "the store keeps more") {
+		t.Error("a log of 3 attempts says the store keeps more")
+	}
+	// A log longer than a page shows its newest attempts and says so.
+	var more []promote.WebhookDelivery
+	for i := range maxDeliveries {
+		more = append(more, promote.WebhookDelivery{ID: fmt.Sprint("dl_more_", i), EventID: "ev_43", EventType: "rollout.step",
+			Endpoint: "https://hooks.example.com/promote", Attempt: 1, Status: "delivered", Code: 204, At: webuitest.Start.Add(96 * time.Hour)})
+	}
+	if err := f.env.RecordDeliveries(t.Context(), more...); err != nil {
+		t.Fatal(err)
+	}
+	p = f.signIn("vera").get(Prefix + "/webhooks")
+	if rows := p.all("delivery-row"); len(rows) != maxDeliveries || attr(rows[0], "data-status") != "delivered" {
+		t.Errorf("%d rows (newest %s), want the %d newest", len(rows), attr(rows[0], "data-status"), maxDeliveries)
+	}
+	if !strings.Contains(p.body, "the store keeps more") {
+		t.Error("a log longer than the page does not say the store keeps more")
 	}
 	off := newFixture(t, func(o *Options) { o.Deliveries = nil })
 	off.signIn("vera").get(Prefix+"/webhooks").one(t, "webhooks-off")

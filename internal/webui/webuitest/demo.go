@@ -524,3 +524,17 @@ func sha1Of(s string) []byte {
 	h := sha1.Sum([]byte(s))
 	return h[:]
 }
+
+// RecordDeliveries appends webhook delivery attempts to the store's
+// delivery log, as a Dispatcher records them, for pages that show it
+// (notify.NewStoreLog reads them back).
+func (e *Env) RecordDeliveries(ctx context.Context, ds ...promote.WebhookDelivery) error {
+	return e.Store.Update(ctx, func(tx promote.Tx) error {
+		for _, d := range ds {
+			if _, err := tx.RecordWebhookDelivery(d, promote.WebhookDeliveriesKept); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
