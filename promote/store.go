@@ -60,6 +60,10 @@ type Tx interface {
 	SetLive(l Live) error
 	// Live returns the model's live version per environment.
 	Live(model string) (map[string]Live, error)
+	// AllLive returns every model's live versions, by model and then
+	// environment (a model with none is absent): one read for a view of
+	// the whole pipeline.
+	AllLive() (map[string]map[string]Live, error)
 	// LiveHistory lists the changes of the model's alias in env, newest first.
 	LiveHistory(model, env string) ([]Live, error)
 	// SetLiveCommit records that the change promotionID made to the model's

@@ -101,6 +101,24 @@ func (t *tx) Live(model string) (map[string]promote.Live, error) {
 	return live, nil
 }
 
+// AllLive returns every model's live versions, by model and environment.
+func (t *tx) AllLive() (map[string]map[string]promote.Live, error) {
+	const what = "read the live versions of every model"
+	rows, err := t.query(what, "SELECT "+liveColumns+" FROM live")
+	list, err := collect(what, rows, err, scanLive)
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]map[string]promote.Live{}
+	for _, l := range list {
+		if all[l.Model] == nil {
+			all[l.Model] = map[string]promote.Live{}
+		}
+		all[l.Model][l.Environment] = l
+	}
+	return all, nil
+}
+
 // LiveHistory lists the changes of the model's alias in env, newest first;
 // NotFound when the model is not stored.
 func (t *tx) LiveHistory(model, env string) ([]promote.Live, error) {

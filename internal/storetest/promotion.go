@@ -249,6 +249,17 @@ func testLive(t *testing.T, s promote.Store) {
 		if live == nil || len(live) != 0 {
 			t.Errorf("Live(idle) = %#v, want an empty map", live)
 		}
+		all, err := tx.AllLive()
+		if err != nil {
+			return err
+		}
+		wantAll := map[string]map[string]promote.Live{
+			"fraud": {"prod": changes[3], "staging": changes[1]},
+			"churn": {"prod": changes[4]},
+		}
+		if diff := cmp.Diff(wantAll, all); diff != "" {
+			t.Errorf("AllLive mismatch, want every model with a live version and no other (-want +got):\n%s", diff)
+		}
 		history, err = tx.LiveHistory("fraud", "dev")
 		if err != nil {
 			return err

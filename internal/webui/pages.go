@@ -130,12 +130,13 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, s *session) er
 		if err != nil {
 			return err
 		}
+		all, err := tx.AllLive()
+		if err != nil {
+			return err
+		}
 		index := map[string]int{}
 		for _, m := range models {
-			live, err := tx.Live(m.Name)
-			if err != nil {
-				return err
-			}
+			live := all[m.Name]
 			row := pipelineRow{Model: m.Name}
 			for _, e := range envs {
 				c := pipelineCell{Env: e}
