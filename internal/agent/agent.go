@@ -89,7 +89,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultBranch   = "main"
+	DefaultBranch   = gitclone.DefaultBranch
 	DefaultInterval = 5 * time.Second
 )
 
@@ -158,19 +158,7 @@ func (c Config) LogValue() slog.Value {
 
 // setDefaults fills in the defaults and reports every problem at once.
 func (c *Config) setDefaults() error {
-	var problems []string
-	if c.Remote == "" {
-		problems = append(problems, "remote is empty")
-	}
-	if c.Dir == "" {
-		problems = append(problems, "dir is empty")
-	}
-	if c.Branch == "" {
-		c.Branch = DefaultBranch
-	}
-	if !gitclone.ValidBranch(c.Branch) {
-		problems = append(problems, fmt.Sprintf("branch %q is not a valid branch name", c.Branch))
-	}
+	problems := gitclone.Problems(c.Remote, c.Dir, &c.Branch)
 	seen := map[string]bool{}
 	for _, env := range c.Environments {
 		if err := promote.ValidateName("environment", env); err != nil {

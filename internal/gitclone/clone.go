@@ -33,6 +33,29 @@ func ValidBranch(branch string) bool {
 	return branchPattern.MatchString(branch) && !strings.HasSuffix(branch, ".lock") && !strings.Contains(branch, "..")
 }
 
+// DefaultBranch is the branch a working copy follows when none is named.
+const DefaultBranch = "main"
+
+// Problems checks where a working copy comes from (remote, branch) and
+// where it lives (dir), as the GitOps writer and the agent configure them:
+// it fills in DefaultBranch for an empty branch and describes each problem.
+func Problems(remote, dir string, branch *string) []string {
+	var problems []string
+	if remote == "" {
+		problems = append(problems, "remote is empty")
+	}
+	if dir == "" {
+		problems = append(problems, "dir is empty")
+	}
+	if *branch == "" {
+		*branch = DefaultBranch
+	}
+	if !ValidBranch(*branch) {
+		problems = append(problems, fmt.Sprintf("branch %q is not a valid branch name", *branch))
+	}
+	return problems
+}
+
 // RemoteName is the name of the clone's remote.
 const RemoteName = "origin"
 

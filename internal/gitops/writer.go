@@ -42,7 +42,7 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultBranch       = "main"
+	DefaultBranch       = gitclone.DefaultBranch
 	DefaultAuthorName   = "Promote"
 	DefaultAuthorEmail  = "promote@localhost"
 	DefaultMaxAttempts  = 5
@@ -212,19 +212,7 @@ func New(cfg Config) (*Writer, error) {
 }
 
 func (c *Config) setDefaults() error {
-	var problems []string
-	if c.Remote == "" {
-		problems = append(problems, "remote is empty")
-	}
-	if c.Dir == "" {
-		problems = append(problems, "dir is empty")
-	}
-	if c.Branch == "" {
-		c.Branch = DefaultBranch
-	}
-	if !gitclone.ValidBranch(c.Branch) {
-		problems = append(problems, fmt.Sprintf("branch %q is not a valid branch name", c.Branch))
-	}
+	problems := gitclone.Problems(c.Remote, c.Dir, &c.Branch)
 	switch c.Mode {
 	case "":
 		c.Mode = ModePush
