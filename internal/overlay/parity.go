@@ -311,54 +311,15 @@ func diffValues(b, e any, segs []string, emit func(segs []string, bv, ev any)) {
 		if !ok {
 			break
 		}
-		keys := map[string]bool{}
-		for k := range bv {
-			keys[k] = true
-		}
-		for k := range ev {
-			keys[k] = true
-		}
-		for _, k := range sortedKeys(keys) {
-			x, inB := bv[k]
-			y, inE := ev[k]
-			child := append(slices.Clip(segs), k)
-			switch {
-			case !inB:
-				emit(child, absent{}, y)
-			case !inE:
-				emit(child, x, absent{})
-			default:
-				diffValues(x, y, child, emit)
-			}
-		}
+		diffKeyed(bv, ev, segs, "", emit)
 		return
 	case []any:
 		ev, ok := e.([]any)
 		if !ok {
 			break
 		}
-		bn, en := listNames(bv), listNames(ev)
-		if bn != nil && en != nil {
-			names := map[string]bool{}
-			for n := range bn {
-				names[n] = true
-			}
-			for n := range en {
-				names[n] = true
-			}
-			for _, n := range sortedKeys(names) {
-				x, inB := bn[n]
-				y, inE := en[n]
-				child := append(slices.Clip(segs), elem+n)
-				switch {
-				case !inB:
-					emit(child, absent{}, y)
-				case !inE:
-					emit(child, x, absent{})
-				default:
-					diffValues(x, y, child, emit)
-				}
-			}
+		if bn, en := listNames(bv), listNames(ev); bn != nil && en != nil {
+			diffKeyed(bn, en, segs, elem, emit)
 			return
 		}
 		for i := range max(len(bv), len(ev)) {
@@ -376,6 +337,32 @@ func diffValues(b, e any, segs []string, emit func(segs []string, bv, ev any)) {
 	}
 	if !equalValues(b, e) {
 		emit(segs, b, e)
+	}
+}
+
+// diffKeyed diffs the values of b and e under each key either has, in key
+// order, as child segments prefix+key: a map's keys, or a list's element
+// names.
+func diffKeyed(b, e map[string]any, segs []string, prefix string, emit func(segs []string, bv, ev any)) {
+	keys := map[string]bool{}
+	for k := range b {
+		keys[k] = true
+	}
+	for k := range e {
+		keys[k] = true
+	}
+	for _, k := range sortedKeys(keys) {
+		x, inB := b[k]
+		y, inE := e[k]
+		child := append(slices.Clip(segs), prefix+k)
+		switch {
+		case !inB:
+			emit(child, absent{}, y)
+		case !inE:
+			emit(child, x, absent{})
+		default:
+			diffValues(x, y, child, emit)
+		}
 	}
 }
 
