@@ -198,7 +198,7 @@ func leaderOf(t *testing.T, rs ...*replica) (*replica, []*replica) {
 	t.Helper()
 	var lead *replica
 	var rest []*replica
-	waitFor(t, "one replica leads", func() bool {
+	waitFor(t, "one replica leads and has started its term", func() bool {
 		lead, rest = nil, nil
 		for _, r := range rs {
 			if r.el.Status().Leader {
@@ -210,9 +210,17 @@ func leaderOf(t *testing.T, rs ...*replica) (*replica, []*replica) {
 			}
 			rest = append(rest, r)
 		}
-		return lead != nil
+		return lead != nil && lead.inTerm()
 	})
 	return lead, rest
+}
+
+// inTerm reports whether r's OnElected is running a term: it runs in a
+// goroutine of its own, so it may start a moment after Status says r leads.
+func (r *replica) inTerm() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.terms) > 0 && !r.terms[len(r.terms)-1].ended
 }
 
 // steady is a configuration whose leader keeps its lease through a busy
@@ -269,7 +277,7 @@ func TestElection(t *testing.T) {
 		// over once the lease has expired, in the next term.
 		lead.kill()
 		before := leaseIn(t, observer, leader.DefaultName)
-		waitFor(t, follower.name+" takes over", func() bool { return follower.el.Status().Leader })
+		waitFor(t, follower.name+" takes over", func() bool { return follower.el.Status().Leader && follower.inTerm() })
 		after := leaseIn(t, observer, leader.DefaultName)
 		if after.Holder != follower.name || after.Epoch != 2 {
 			t.Errorf("stored lease after the takeover = %+v, want %s's at epoch 2", after, follower.name)
@@ -315,7 +323,7 @@ func TestReleaseHandsOver(t *testing.T) {
 		if st := lead.el.Status(); st.Leader {
 			t.Errorf("%s: Status() after stop = %+v, want not the leader", lead.name, st)
 		}
-		waitFor(t, follower.name+" takes over", func() bool { return follower.el.Status().Leader })
+		waitFor(t, follower.name+" takes over", func() bool { return follower.el.Status().Leader && follower.inTerm() })
 		l := leaseIn(t, observer, leader.DefaultName)
 		if l.Holder != follower.name || l.Epoch != 2 {
 			t.Errorf("stored lease after the hand-over = %+v, want %s's at epoch 2", l, follower.name)
