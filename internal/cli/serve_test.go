@@ -46,27 +46,39 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// TestServeWalkDevToProd runs `promote serve` on the example pipeline and
-// walks one model from dev to prod with the CLI, as the README does.
-func TestServeWalkDevToProd(t *testing.T) {
+// exampleServeSetup makes a fresh working directory for promote serve on
+// the example pipeline: it returns the examples' directory, the pipeline
+// file and a data directory in the working directory.
+func exampleServeSetup(t *testing.T) (examples, pipelineFile, data string) {
+	t.Helper()
 	examples, err := filepath.Abs("../../examples")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	t.Chdir(dir)
-	pipelineFile := filepath.Join(examples, "pipeline", "promote.yaml")
-	data := filepath.Join(dir, "data")
-	token := func(name, role string, extra ...string) string {
-		args := append([]string{"token", "create", "--name", name, "--role", role, "--quiet", "--data", data, "--pipeline", pipelineFile}, extra...)
-		var out, errOut bytes.Buffer
-		if code := Main(context.Background(), args, strings.NewReader(""), &out, &errOut); code != 0 {
-			t.Fatalf("token create %s: exit %d: %s", name, code, errOut.String())
-		}
-		return strings.TrimSpace(out.String())
+	return examples, filepath.Join(examples, "pipeline", "promote.yaml"), filepath.Join(dir, "data")
+}
+
+// createToken creates an API token in data with promote token create and
+// returns its secret.
+func createToken(t *testing.T, data, pipelineFile, name, role string, extra ...string) string {
+	t.Helper()
+	args := append([]string{"token", "create", "--name", name, "--role", role, "--quiet", "--data", data, "--pipeline", pipelineFile}, extra...)
+	var out, errOut bytes.Buffer
+	if code := Main(context.Background(), args, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("token create %s: exit %d: %s", name, code, errOut.String())
 	}
-	ci := token("ci", "submitter")
-	lead := token("lena", "approver", "--groups", "ml-lead")
+	return strings.TrimSpace(out.String())
+}
+
+// TestServeWalkDevToProd runs `promote serve` on the example pipeline and
+// walks one model from dev to prod with the CLI, as the README does.
+func TestServeWalkDevToProd(t *testing.T) {
+	examples, pipelineFile, data := exampleServeSetup(t)
+	dir := filepath.Dir(data) // the working directory
+	ci := createToken(t, data, pipelineFile, "ci", "submitter")
+	lead := createToken(t, data, pipelineFile, "lena", "approver", "--groups", "ml-lead")
 
 	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples)
 	cli, must := clientOf(t, server)

@@ -17,20 +17,8 @@ import (
 // API: the root redirects to it, it signs in with an API token, and the API
 // still answers under /api/v1.
 func TestServeWebUI(t *testing.T) {
-	examples, err := filepath.Abs("../../examples")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	t.Chdir(dir)
-	pipelineFile := filepath.Join(examples, "pipeline", "promote.yaml")
-	data := filepath.Join(dir, "data")
-	var out, errOut bytes.Buffer
-	if code := Main(context.Background(), []string{"token", "create", "--name", "vera", "--role", "viewer", "--quiet", "--data", data, "--pipeline", pipelineFile},
-		strings.NewReader(""), &out, &errOut); code != 0 {
-		t.Fatalf("token create: exit %d: %s", code, errOut.String())
-	}
-	token := strings.TrimSpace(out.String())
+	examples, pipelineFile, data := exampleServeSetup(t)
+	token := createToken(t, data, pipelineFile, "vera", "viewer")
 	server, serveErr := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples)
 	if !strings.Contains(serveErr.String(), "promote web UI on "+server+"/ui/") {
 		t.Errorf("start-up lines do not name the UI:\n%s", serveErr.String())
@@ -63,7 +51,7 @@ func TestServeWebUI(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, server+"/ui/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", server)
-	resp, err = c.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

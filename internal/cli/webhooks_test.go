@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -67,20 +65,8 @@ func TestLoadWebhooks(t *testing.T) {
 // still shows the attempts from before, and the server carries on from its
 // cursor, sending each event once.
 func TestServeWebhooksDurable(t *testing.T) {
-	examples, err := filepath.Abs("../../examples")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	t.Chdir(dir)
-	pipelineFile := filepath.Join(examples, "pipeline", "promote.yaml")
-	data := filepath.Join(dir, "data")
-	var out, errOut bytes.Buffer
-	if code := Main(context.Background(), []string{"token", "create", "--name", "ci", "--role", "submitter", "--quiet", "--data", data,
-		"--pipeline", pipelineFile}, strings.NewReader(""), &out, &errOut); code != 0 {
-		t.Fatalf("token create: exit %d: %s", code, errOut.String())
-	}
-	ci := strings.TrimSpace(out.String())
+	examples, pipelineFile, data := exampleServeSetup(t)
+	ci := createToken(t, data, pipelineFile, "ci", "submitter")
 	hooks := newHookReceiver(t)
 	args := []string{"--data", data, "--pipeline", pipelineFile, "--artifact-root", examples, "--webhooks", hooks.config(t)}
 
