@@ -76,6 +76,7 @@ var Effects = []struct {
 	Name   string
 	Canary Track
 }{
+	{"errors 1%", Track{ErrorRate: 0.01}},
 	{"errors 2%", Track{ErrorRate: 0.02}},
 	{"errors 5%", Track{ErrorRate: 0.05}},
 	{"errors 20%", Track{ErrorRate: 0.20}},

@@ -119,12 +119,13 @@ type TestResult struct {
 	// slower than the p95 limit) being above the limit against it being at
 	// the limit, from the canary's counts since the start.
 	Statistic float64 `json:"statistic"`
-	// Threshold is what the e-value must reach for the test to fail:
-	// 1/(α/2) for a comparison with stable, 1/(GuardAlpha/2) for a guard.
+	// Threshold is what the e-value must reach for the test to fail: 1/a
+	// for a comparison with stable at level a (ErrorAlphaShare·α for the
+	// error rate, the rest of α for latency), 1/(GuardAlpha/2) for a guard.
 	Threshold float64 `json:"threshold"`
 	// PValue is the test's always-valid p-value, min(1, 1/max M_s) over
-	// the observations so far; the test fails when it is at most α/2 (or
-	// GuardAlpha/2). A guard that waits for MinRequests has 1; a test that
+	// the observations so far; the test fails when it is at most its level
+	// (1/Threshold). A guard that waits for MinRequests has 1; a test that
 	// has not started (a latency test without its threshold, a guard that
 	// is off or cannot run) has 0.
 	PValue float64 `json:"p_value"`
@@ -173,6 +174,9 @@ const (
 	// DefaultLatencyQuantile is the default stable quantile the latency
 	// threshold aims at.
 	DefaultLatencyQuantile = 0.9
+	// DefaultErrorAlphaShare is the default share of Alpha the error-rate
+	// test runs at; the latency test runs at the rest.
+	DefaultErrorAlphaShare = 0.75
 )
 
 // Config configures an Analyzer. Zero values mean the defaults or, for the
@@ -182,9 +186,17 @@ type Config struct {
 	// largest probability that the two tests TestErrorRate and TestLatency
 	// together ever roll back a canary whose error rate and latency
 	// distribution equal stable's, however often Observe is called. It is
-	// split evenly (Bonferroni): each test runs at α/2. DefaultAlpha when
-	// zero; in (0, 0.5].
+	// split between them (a weighted Bonferroni split): the error-rate test
+	// runs at ErrorAlphaShare·α, the latency test at the rest.
+	// DefaultAlpha when zero; in (0, 0.5].
 	Alpha float64
+	// ErrorAlphaShare is the share of Alpha the error-rate test runs at,
+	// in (0, 1); the latency test runs at (1 - ErrorAlphaShare)·α.
+	// DefaultErrorAlphaShare (0.75) when zero: errors are usually the
+	// costlier regression, and the larger share lets the error test decide
+	// with fewer bad requests, at a small cost to the latency test's
+	// speed (BENCHMARKS.md, "Canary analysis").
+	ErrorAlphaShare float64
 	// GuardAlpha is the false-rollback rate of the two SLO guards
 	// together: the largest probability that they ever roll back a canary
 	// whose every request fails with probability at most MaxErrorRate and
@@ -237,6 +249,12 @@ func New(cfg Config) (*Analyzer, error) {
 	if !(cfg.Alpha > 0 && cfg.Alpha <= 0.5) {
 		bad("alpha", "%v is not in (0, 0.5]", cfg.Alpha)
 	}
+	if cfg.ErrorAlphaShare == 0 {
+		cfg.ErrorAlphaShare = DefaultErrorAlphaShare
+	}
+	if !(cfg.ErrorAlphaShare > 0 && cfg.ErrorAlphaShare < 1) {
+		bad("errorAlphaShare", "%v is not in (0, 1)", cfg.ErrorAlphaShare)
+	}
 	if cfg.GuardAlpha == 0 {
 		cfg.GuardAlpha = cfg.Alpha
 	}
@@ -269,7 +287,7 @@ func New(cfg Config) (*Analyzer, error) {
 	}
 	a := &Analyzer{
 		cfg:        cfg,
-		errors:     newRatioTest(errorRatios),
+		errors:     newRatioTest(errorRatios, cfg.errorLevel()),
 		waitStable: fmt.Sprintf("waiting for %g stable requests in the latency histogram to fix the threshold", cfg.MinRequests),
 	}
 	if cfg.MaxErrorRate > 0 {
@@ -281,17 +299,28 @@ func New(cfg Config) (*Analyzer, error) {
 	return a, nil
 }
 
+// errorLevel and latencyLevel are the levels of the two comparisons with
+// stable: the weighted Bonferroni split of Alpha.
+func (c Config) errorLevel() float64   { return c.Alpha * c.ErrorAlphaShare }
+func (c Config) latencyLevel() float64 { return c.Alpha * (1 - c.ErrorAlphaShare) }
+
 // errorRatios are the rate ratios ρ the error-rate test mixes over, with
-// equal weights: from 1.5 (a canary with half again stable's errors) to 100
-// (a canary failing at 100 times stable's rate, such as 50% against 0.5%).
-// Larger ratios add little, since an interval's evidence saturates at
-// ln(1/w) per canary error.
-var errorRatios = geometricGrid(1.5, 100, 10)
+// equal weights: seven from 2 (a canary with twice stable's errors) to 60
+// (such as 30% against 0.5%), each 1.76 times the one before. Larger
+// ratios add little, since an interval's evidence saturates at ln(1/w)
+// per canary error, and every ratio costs the others prior weight: the
+// grid 1.5 to 100 with ten ratios needed 6.5 bad requests where this one
+// needs 5.8 to roll back a 5% error canary (BENCHMARKS.md). A canary with
+// 1.5 times stable's errors is still detected, by the components near 2,
+// more slowly.
+var errorRatios = geometricGrid(2, 60, 7)
 
 // latencyRatios are the ratios the latency test mixes over. The share of
-// requests slower than the threshold is near 1 - LatencyQuantile in stable,
-// so ratios much above 1/(1 - LatencyQuantile) cannot occur.
-var latencyRatios = geometricGrid(1.2, 10, 8)
+// requests slower than the threshold is near 1 - LatencyQuantile in stable
+// (10% by default), so ratios much above 1/(1 - LatencyQuantile) cannot
+// occur, and a canary whose slow share is five times stable's fails the
+// p95 guard or is caught within seconds by the components near 5.
+var latencyRatios = geometricGrid(1.2, 5, 6)
 
 // Analyzer judges a canary from a series of observations. It is not safe
 // for concurrent use.
@@ -472,33 +501,33 @@ func (a *Analyzer) fixLatencyBound(o Observation) bool {
 
 func (a *Analyzer) startLatency(bound float64) {
 	a.latencyBound = bound
-	a.latency = newRatioTest(latencyRatios)
+	a.latency = newRatioTest(latencyRatios, a.cfg.latencyLevel())
 }
 
 // results returns the state of the four tests. Only the tests that are
 // not ok get a Detail, so that a verdict is cheap to make every second.
 func (a *Analyzer) results() []TestResult {
-	threshold := 2 / a.cfg.Alpha
-	seq := func(name string, t *ratioTest, what func() string) TestResult {
+	seq := func(name string, level float64, t *ratioTest, what func() string) TestResult {
 		r := TestResult{
 			Name: name, Sequential: true, Status: StatusOK,
-			Statistic: min(math.Exp(t.logE), math.MaxFloat64), Threshold: threshold, PValue: t.pValue(),
+			Statistic: min(math.Exp(t.logE), math.MaxFloat64), Threshold: 1 / level, PValue: t.pValue(),
 			CanaryEvents: t.canary, CanaryRequests: t.canaryReq,
 			StableEvents: t.stable, StableRequests: t.stableReq,
 		}
-		if r.PValue <= a.cfg.Alpha/2 {
+		if r.PValue <= level {
 			r.Status = StatusFail
-			r.Detail = fmt.Sprintf("canary %s %s is above stable's %s (p = %.3g ≤ α/2 = %.3g)",
-				what(), rate(t.canary, t.canaryReq), rate(t.stable, t.stableReq), r.PValue, a.cfg.Alpha/2)
+			r.Detail = fmt.Sprintf("canary %s %s is above stable's %s (p = %.3g ≤ %.3g, its share of α = %g)",
+				what(), rate(t.canary, t.canaryReq), rate(t.stable, t.stableReq), r.PValue, level, a.cfg.Alpha)
 		}
 		return r
 	}
 	tests := make([]TestResult, 0, 4)
-	tests = append(tests, seq(TestErrorRate, a.errors, func() string { return "error rate" }))
+	tests = append(tests, seq(TestErrorRate, a.cfg.errorLevel(), a.errors, func() string { return "error rate" }))
+	threshold := 1 / a.cfg.latencyLevel()
 
 	switch {
 	case a.latency != nil:
-		r := seq(TestLatency, a.latency, func() string {
+		r := seq(TestLatency, a.cfg.latencyLevel(), a.latency, func() string {
 			return fmt.Sprintf("share of requests slower than %gs", a.latencyBound)
 		})
 		r.LatencyThreshold = a.latencyBound

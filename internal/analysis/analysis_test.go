@@ -61,13 +61,13 @@ func TestNew(t *testing.T) {
 		wantErr []string // substrings of the error, one per invalid field
 	}{
 		{"defaults", Config{}, nil},
-		{"everything set", Config{Alpha: 0.05, GuardAlpha: 0.02, MaxErrorRate: 0.01, MaxLatencyP95: 150 * time.Millisecond, MinRequests: 500,
+		{"everything set", Config{Alpha: 0.05, ErrorAlphaShare: 0.5, GuardAlpha: 0.02, MaxErrorRate: 0.01, MaxLatencyP95: 150 * time.Millisecond, MinRequests: 500,
 			LatencyThreshold: 250 * time.Millisecond, LatencyQuantile: 0.75}, nil},
-		{"every field wrong", Config{Alpha: 0.7, GuardAlpha: -0.1, MaxErrorRate: 1.5, MaxLatencyP95: -time.Second, MinRequests: -3,
+		{"every field wrong", Config{Alpha: 0.7, ErrorAlphaShare: 1, GuardAlpha: -0.1, MaxErrorRate: 1.5, MaxLatencyP95: -time.Second, MinRequests: -3,
 			LatencyThreshold: -time.Millisecond, LatencyQuantile: 1},
-			[]string{"alpha: 0.7", "guardAlpha: -0.1", "maxErrorRate: 1.5", "maxLatencyP95: -1s", "minRequests: -3", "latencyThreshold: -1ms", "latencyQuantile: 1"}},
-		{"NaN", Config{Alpha: math.NaN(), GuardAlpha: math.NaN(), MaxErrorRate: math.NaN(), MinRequests: math.NaN(), LatencyQuantile: math.NaN()},
-			[]string{"alpha: NaN", "guardAlpha: NaN", "maxErrorRate: NaN", "minRequests: NaN", "latencyQuantile: NaN"}},
+			[]string{"alpha: 0.7", "errorAlphaShare: 1", "guardAlpha: -0.1", "maxErrorRate: 1.5", "maxLatencyP95: -1s", "minRequests: -3", "latencyThreshold: -1ms", "latencyQuantile: 1"}},
+		{"NaN", Config{Alpha: math.NaN(), ErrorAlphaShare: math.NaN(), GuardAlpha: math.NaN(), MaxErrorRate: math.NaN(), MinRequests: math.NaN(), LatencyQuantile: math.NaN()},
+			[]string{"alpha: NaN", "errorAlphaShare: NaN", "guardAlpha: NaN", "maxErrorRate: NaN", "minRequests: NaN", "latencyQuantile: NaN"}},
 		{"guard alpha above 0.5", Config{GuardAlpha: 0.6}, []string{"guardAlpha: 0.6"}},
 		{"fractional minimum", Config{MinRequests: 0.5}, []string{"minRequests: 0.5"}},
 	}
@@ -100,7 +100,7 @@ func TestNew(t *testing.T) {
 
 func TestNewDefaults(t *testing.T) {
 	a := mustNew(t, Config{})
-	want := Config{Alpha: 0.01, GuardAlpha: 0.01, MinRequests: 100, LatencyQuantile: 0.9}
+	want := Config{Alpha: 0.01, ErrorAlphaShare: 0.75, GuardAlpha: 0.01, MinRequests: 100, LatencyQuantile: 0.9}
 	if diff := cmp.Diff(want, a.cfg); diff != "" {
 		t.Errorf("New(Config{}) config (-want +got):\n%s", diff)
 	}
@@ -109,8 +109,16 @@ func TestNewDefaults(t *testing.T) {
 		t.Errorf("New(Config{Alpha: 0.002}) GuardAlpha = %v, want 0.002", got)
 	}
 	v := a.Observe(Observation{At: at(1), Stable: track(900, 0), Canary: track(100, 0)})
-	if got := test(t, v, TestErrorRate).Threshold; got != 200 {
-		t.Errorf("error-rate test threshold = %v, want 2/α = 200", got)
+	if got := test(t, v, TestErrorRate).Threshold; math.Abs(got-400.0/3) > 1e-9 {
+		t.Errorf("error-rate test threshold = %v, want 1/(0.75α) = 133.3", got)
+	}
+	if got := test(t, v, TestLatency).Threshold; math.Abs(got-400) > 1e-9 {
+		t.Errorf("latency test threshold = %v, want 1/(0.25α) = 400", got)
+	}
+	// The split follows ErrorAlphaShare.
+	v = mustNew(t, Config{ErrorAlphaShare: 0.5}).Observe(Observation{At: at(1), Stable: track(900, 0), Canary: track(100, 0)})
+	if e, l := test(t, v, TestErrorRate).Threshold, test(t, v, TestLatency).Threshold; e != 200 || l != 200 {
+		t.Errorf("ErrorAlphaShare 0.5: thresholds %v and %v, want 2/α = 200 for both", e, l)
 	}
 }
 
@@ -216,7 +224,7 @@ func TestObserveNoData(t *testing.T) {
 func TestObserveErrorRateFails(t *testing.T) {
 	a := mustNew(t, Config{})
 	// A second at 10% weight: 3 of 10 canary requests fail, none of 90
-	// stable ones. M = 286.9 ≥ 200 (TestRatioTestKnownValues).
+	// stable ones. M = 247.3 ≥ 1/(0.75α) = 133.3 (TestRatioTestKnownValues).
 	v := a.Observe(Observation{At: at(1), Stable: track(90, 0), Canary: track(10, 3)})
 	if v.Decision != Fail {
 		t.Fatalf("Observe() = %v: %s, want fail", v.Decision, v.Reason)
@@ -224,9 +232,9 @@ func TestObserveErrorRateFails(t *testing.T) {
 	got := test(t, v, TestErrorRate)
 	want := TestResult{
 		Name: TestErrorRate, Status: StatusFail, Sequential: true,
-		Statistic: 286.9362612277279, Threshold: 200, PValue: 0.0034850945492955546,
+		Statistic: 247.3496225986784, Threshold: 400.0 / 3, PValue: 0.004042860423613774,
 		CanaryEvents: 3, CanaryRequests: 10, StableEvents: 0, StableRequests: 90,
-		Detail: "canary error rate 30% (3/10) is above stable's 0% (0/90) (p = 0.00349 ≤ α/2 = 0.005)",
+		Detail: "canary error rate 30% (3/10) is above stable's 0% (0/90) (p = 0.00404 ≤ 0.0075, its share of α = 0.01)",
 	}
 	if diff := cmp.Diff(want, got, approx); diff != "" {
 		t.Errorf("error-rate test (-want +got):\n%s", diff)

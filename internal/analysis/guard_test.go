@@ -82,15 +82,17 @@ func TestLimitTestKnownValues(t *testing.T) {
 }
 
 func TestGuardRatios(t *testing.T) {
-	// The same grid as the error-rate test's: 1.5 · (100/1.5)^(k/9).
-	if diff := cmp.Diff(errorRatios, guardRatios, approx); diff != "" {
+	// 1.5 · (100/1.5)^(k/9), from Python.
+	want := []float64{1.5, 2.391926254729093, 3.8142074720415637, 6.0822019955734, 9.698785759851798,
+		15.465853531988117, 24.662120743304698, 39.326649402139665, 62.71096347700269, 100}
+	if diff := cmp.Diff(want, guardRatios, approx); diff != "" {
 		t.Errorf("guardRatios (-want +got):\n%s", diff)
 	}
 	// The alternatives' event probabilities ρL / (1 + L(ρ-1)) at the two
 	// ends of the grid, for the limits of the examples.
 	p := func(rho, limit float64) float64 { return rho * limit / (1 + limit*(rho-1)) }
 	got := []float64{p(guardRatios[0], 0.01), p(guardRatios[9], 0.01), p(guardRatios[0], p95Tail), p(guardRatios[9], p95Tail)}
-	want := []float64{0.01492537313432836, 0.5025125628140704, 0.0731707317073171, 0.8403361344537815}
+	want = []float64{0.01492537313432836, 0.5025125628140704, 0.0731707317073171, 0.8403361344537815}
 	if diff := cmp.Diff(want, got, approx); diff != "" {
 		t.Errorf("alternatives (-want +got):\n%s", diff)
 	}

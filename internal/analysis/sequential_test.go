@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -57,20 +58,21 @@ func TestRatioTestKnownValues(t *testing.T) {
 		{
 			// The error test's own grid: three canary errors among ten
 			// canary requests and none among ninety stable ones are
-			// enough at α = 0.01 (M ≥ 200).
+			// enough at α = 0.01 (the error test's level 0.0075, so
+			// M ≥ 133.3).
 			name: "error grid, three canary errors", rho: errorRatios,
 			intervals: []interval{{3, 0, 10, 90}},
-			wantE:     286.9362612277279, wantP: 0.0034850945492955546,
+			wantE:     247.3496225986784, wantP: 0.004042860423613774,
 		},
 		{
 			name: "error grid, four canary errors", rho: errorRatios,
 			intervals: []interval{{4, 0, 10, 90}},
-			wantE:     2288.6160521955717, wantP: 0.00043694528797901916,
+			wantE:     1864.9698607891678, wantP: 0.0005362016947431241,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rt := newRatioTest(tt.rho)
+			rt := newRatioTest(tt.rho, 0.0075)
 			for _, iv := range tt.intervals {
 				rt.update(iv.xc, iv.xs, iv.nc, iv.ns)
 			}
@@ -84,9 +86,9 @@ func TestRatioTestKnownValues(t *testing.T) {
 }
 
 func TestErrorGrid(t *testing.T) {
-	// ρ_k = 1.5 · (100/1.5)^(k/9), from Python.
-	want := []float64{1.5, 2.391926254729093, 3.8142074720415637, 6.0822019955734, 9.698785759851798,
-		15.465853531988117, 24.662120743304698, 39.326649402139665, 62.71096347700269, 100}
+	// ρ_k = 2 · (60/2)^(k/6), from Python.
+	want := []float64{2, 3.525468766535229, 6.214465011907716, 10.95445115010332, 19.309787692112586,
+		34.03802669848468, 60}
 	if diff := cmp.Diff(want, errorRatios, approx); diff != "" {
 		t.Errorf("errorRatios (-want +got):\n%s", diff)
 	}
@@ -131,7 +133,7 @@ func TestRatioTestSupermartingale(t *testing.T) {
 					} else {
 						p = binom(tt.e, x) * math.Pow(tt.theta, float64(x)) * math.Pow(1-tt.theta, float64(tt.e-x))
 					}
-					rt := newRatioTest([]float64{rho})
+					rt := newRatioTest([]float64{rho}, 0.0075)
 					rt.update(float64(x), float64(tt.e-x), float64(tt.nc), float64(tt.ns))
 					mean += p * math.Exp(rt.logE)
 				}
@@ -177,4 +179,102 @@ func TestSPRTBound(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCappedBets checks the bets of an interval with one event near the
+// level: a canary event takes the e-value exactly to the level (where the
+// full bets overshoot it), a stable event costs every component less than
+// the full bets do, and an interval with more events is not capped.
+func TestCappedBets(t *testing.T) {
+	const level = 0.0075
+	// Two canary errors among ten requests and none among ninety: M is
+	// 34.68, below 1/0.0075 = 133.3, and one more canary error in an
+	// interval of its own would take it to 247.3 with the full bets
+	// (TestRatioTestKnownValues; plain Python).
+	start := func() (capped, full *ratioTest) {
+		capped, full = newRatioTest(errorRatios, level), newRatioTest(errorRatios, 0) // level 0: never capped
+		for _, rt := range []*ratioTest{capped, full} {
+			rt.update(2, 0, 10, 90)
+		}
+		return capped, full
+	}
+	capped, full := start()
+	if got := math.Exp(capped.logE); math.Abs(got-34.67675272656361) > 1e-9 || capped.logE >= capped.logLevel {
+		t.Fatalf("start: M = %v, want 34.68, below 1/level", got)
+	}
+	capped.update(1, 0, 10, 90)
+	full.update(1, 0, 10, 90)
+	if got := math.Exp(capped.logE); math.Abs(got-1/level) > 1e-3 || capped.pValue() > level {
+		t.Errorf("capped, after a canary event: M = %v, p = %v; want 1/level = %v and p ≤ level", got, capped.pValue(), 1/level)
+	}
+	if got := math.Exp(full.logE); math.Abs(got-247.3496225986784) > 1e-9 {
+		t.Errorf("full bets, after a canary event: M = %v, want 247.35", got)
+	}
+
+	capped, full = start()
+	capped.update(0, 1, 10, 90)
+	full.update(0, 1, 10, 90)
+	for k := range errorRatios {
+		if capped.logLR[k] < full.logLR[k]-1e-12 {
+			t.Errorf("after a stable event, ρ = %v: capped ln LR %v below the full bet's %v", errorRatios[k], capped.logLR[k], full.logLR[k])
+		}
+	}
+	if !(capped.logLR[len(errorRatios)-1] > full.logLR[len(errorRatios)-1]+0.1) {
+		t.Errorf("after a stable event, the capped bet on ρ = 60 lost as much as the full one: %v and %v",
+			capped.logLR[len(errorRatios)-1], full.logLR[len(errorRatios)-1])
+	}
+
+	capped, full = start()
+	capped.update(1, 1, 10, 90)
+	full.update(1, 1, 10, 90)
+	if diff := cmp.Diff(full.logLR, capped.logLR, approx); diff != "" {
+		t.Errorf("an interval with two events was capped (-full +capped):\n%s", diff)
+	}
+}
+
+// TestCappedBetsNeverLater runs the capped test and the same test with
+// full bets over seeded random intervals of a bad canary and checks that
+// the capped one never rejects later, and that a canary event in an
+// interval of its own rejects it as soon as it would the full one.
+func TestCappedBetsNeverLater(t *testing.T) {
+	const level = 0.0075
+	r := rand.New(rand.NewPCG(1, 2))
+	earlier := 0
+	for run := range 500 {
+		capped, full := newRatioTest(errorRatios, level), newRatioTest(errorRatios, 0)
+		cappedAt, fullAt := -1, -1
+		for sec := 0; sec < 600 && fullAt < 0; sec++ {
+			// 10 canary requests at 5% errors, 90 stable at 0.5%.
+			xc, xs := 0.0, 0.0
+			for range 10 {
+				if r.Float64() < 0.05 {
+					xc++
+				}
+			}
+			for range 90 {
+				if r.Float64() < 0.005 {
+					xs++
+				}
+			}
+			capped.update(xc, xs, 10, 90)
+			full.update(xc, xs, 10, 90)
+			if cappedAt < 0 && capped.pValue() <= level {
+				cappedAt = sec
+			}
+			if full.pValue() <= level {
+				fullAt = sec
+			}
+		}
+		if fullAt >= 0 && (cappedAt < 0 || cappedAt > fullAt) {
+			t.Fatalf("run %d: the full bets rejected at second %d, the capped ones at %d", run, fullAt, cappedAt)
+		}
+		if cappedAt >= 0 && cappedAt < fullAt {
+			earlier++
+		}
+	}
+	// The cap must make a difference somewhere, or this test tests nothing.
+	if earlier == 0 {
+		t.Errorf("the capped test never rejected earlier than the full one in 500 runs")
+	}
+	t.Logf("capped bets rejected earlier in %d of 500 runs", earlier)
 }

@@ -361,6 +361,14 @@ func TestFalseRollbackRate(t *testing.T) {
 			if rate > allowed {
 				t.Errorf("false rollback rate = %.4f (%d of %d runs), want at most %.4f", rate, runs, healthyRuns, allowed)
 			}
+			// Each test within its share of α (the weighted split).
+			cfg := mustNew(t, Config{Alpha: alpha}).cfg
+			for name, level := range map[string]float64{TestErrorRate: cfg.errorLevel(), TestLatency: cfg.latencyLevel()} {
+				max := level + 3*math.Sqrt(level*(1-level)/healthyRuns)
+				if r := float64(failed[name]) / healthyRuns; r > max {
+					t.Errorf("%s failed %.4f of the runs, want at most %.4f (its level %v)", name, r, max, level)
+				}
+			}
 		})
 	}
 }
@@ -378,9 +386,9 @@ const powerRuns = 500
 //
 // The sequential tests cannot reach that bound: not knowing stable's rate,
 // they must learn it from stable's requests, and the evidence of one
-// canary error is at most ln(1/w) = ln 10 at 10% weight, so that at
-// α/2 = 0.005 three canary errors are needed where the bound's test needs
-// two. Observing once a second also costs about half a second (five canary
+// canary error is at most ln(1/w) = ln 10 at 10% weight, so that at the
+// error test's level 0.0075 (its share of α = 0.01) three canary errors
+// are needed where the bound's test needs two. Observing once a second also costs about half a second (five canary
 // requests) on average. See docs/analysis-statistics.md.
 func TestPower(t *testing.T) {
 	cdf := simTrack{}.cdf()

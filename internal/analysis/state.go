@@ -13,8 +13,10 @@ import (
 )
 
 // StateVersion is the version of the snapshots State writes; Restore
-// refuses any other.
-const StateVersion = 1
+// refuses any other. Version 2 (capped bets near the level, the weighted
+// split of α, the grids 2 to 60 and 1.2 to 5) computes other statistics
+// from the same counts than version 1 did.
+const StateVersion = 2
 
 // The errors Restore wraps.
 var (
@@ -104,6 +106,7 @@ type snapshot struct {
 // alternatives the tests mix over, which the code fixes.
 type snapshotConfig struct {
 	Alpha            float64   `json:"alpha"`
+	ErrorAlphaShare  float64   `json:"error_alpha_share"`
 	GuardAlpha       float64   `json:"guard_alpha"`
 	MaxErrorRate     float64   `json:"max_error_rate"`
 	MaxLatencyP95    string    `json:"max_latency_p95"`
@@ -137,7 +140,7 @@ type limitState struct {
 
 func (a *Analyzer) snapshotConfig() snapshotConfig {
 	return snapshotConfig{
-		Alpha: a.cfg.Alpha, GuardAlpha: a.cfg.GuardAlpha, MaxErrorRate: a.cfg.MaxErrorRate,
+		Alpha: a.cfg.Alpha, ErrorAlphaShare: a.cfg.ErrorAlphaShare, GuardAlpha: a.cfg.GuardAlpha, MaxErrorRate: a.cfg.MaxErrorRate,
 		MaxLatencyP95: a.cfg.MaxLatencyP95.String(), MinRequests: a.cfg.MinRequests,
 		LatencyThreshold: a.cfg.LatencyThreshold.String(), LatencyQuantile: a.cfg.LatencyQuantile,
 		ErrorRatios: errorRatios, LatencyRatios: latencyRatios, GuardRatios: guardRatios, P95Tail: p95Tail,
@@ -285,7 +288,7 @@ func configDiff(got, want snapshotConfig) string {
 // load checks s and puts it into a, whose configuration matches s's.
 func (a *Analyzer) load(s snapshot) error {
 	var err error
-	a.errors, err = loadRatio("error_rate", s.ErrorRate, errorRatios)
+	a.errors, err = loadRatio("error_rate", s.ErrorRate, errorRatios, a.cfg.errorLevel())
 	if err != nil {
 		return err
 	}
@@ -294,7 +297,7 @@ func (a *Analyzer) load(s snapshot) error {
 		if !finite(s.LatencyBound) || s.LatencyBound <= 0 {
 			return fmt.Errorf("latency_bound: %v is not a latency threshold", s.LatencyBound)
 		}
-		if a.latency, err = loadRatio("latency", *s.Latency, latencyRatios); err != nil {
+		if a.latency, err = loadRatio("latency", *s.Latency, latencyRatios, a.cfg.latencyLevel()); err != nil {
 			return err
 		}
 		a.latencyBound = s.LatencyBound
@@ -370,8 +373,8 @@ const statTolerance = 1e-9
 func near(a, b float64) bool { return math.Abs(a-b) <= statTolerance*max(1, math.Abs(a), math.Abs(b)) }
 
 // loadRatio returns a ratio test with the state s, checked.
-func loadRatio(name string, s ratioState, rho []float64) (*ratioTest, error) {
-	t := newRatioTest(rho)
+func loadRatio(name string, s ratioState, rho []float64, level float64) (*ratioTest, error) {
+	t := newRatioTest(rho, level)
 	if len(s.LogLR) != len(rho) {
 		return nil, fmt.Errorf("%s: %d log likelihood ratios for %d alternatives", name, len(s.LogLR), len(rho))
 	}

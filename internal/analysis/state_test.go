@@ -94,8 +94,8 @@ func TestStateKnownValues(t *testing.T) {
 	if err := json.Unmarshal(mustState(t, a), &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.Version != 1 || !strings.HasPrefix(s.Fingerprint, "sha256:") || len(s.Fingerprint) != 7+64 {
-		t.Errorf("version %d, fingerprint %q; want 1 and a SHA-256", s.Version, s.Fingerprint)
+	if s.Version != 2 || !strings.HasPrefix(s.Fingerprint, "sha256:") || len(s.Fingerprint) != 7+64 {
+		t.Errorf("version %d, fingerprint %q; want 2 and a SHA-256", s.Version, s.Fingerprint)
 	}
 	for k, r := range errorRatios {
 		want := 2*math.Log(r) - 2*math.Log(1+0.1*(r-1)) // ρ^x / (1 + w(ρ-1))^e
@@ -103,9 +103,9 @@ func TestStateKnownValues(t *testing.T) {
 			t.Errorf("error_rate log_lr[%d] (ρ = %v) = %v, want %v", k, r, got, want)
 		}
 	}
-	// ρ = 100: 2·ln 100 - 2·ln 10.9.
-	if got, want := s.ErrorRate.LogLR[len(errorRatios)-1], 2*math.Log(100/10.9); math.Abs(got-want) > 1e-12 {
-		t.Errorf("log_lr at ρ = 100 = %v, want %v", got, want)
+	// ρ = 60: 2·ln 60 - 2·ln 6.9.
+	if got, want := s.ErrorRate.LogLR[len(errorRatios)-1], 2*math.Log(60/6.9); math.Abs(got-want) > 1e-12 {
+		t.Errorf("log_lr at ρ = 60 = %v, want %v", got, want)
 	}
 	// The guard: 2 errors among 10 requests against 1%.
 	sum := 0.0
@@ -159,9 +159,9 @@ func TestRestoreRefuses(t *testing.T) {
 		{"a guard less", Config{MaxErrorRate: 0.08}, snap, ErrIncompatibleState, "max_latency_p95 500ms, want 0s"},
 		{"another quantile", Config{MaxErrorRate: 0.08, MaxLatencyP95: 500 * time.Millisecond, LatencyQuantile: 0.95}, snap,
 			ErrIncompatibleState, "latency_quantile 0.9, want 0.95"},
-		{"another version", stateCfg, edit(func(m map[string]any) { m["version"] = 2 }), ErrIncompatibleState, "version 2"},
+		{"another version", stateCfg, edit(func(m map[string]any) { m["version"] = 1 }), ErrIncompatibleState, "version 1"},
 		{"no version", stateCfg, edit(func(m map[string]any) { delete(m, "version") }), ErrInvalidState, "no version"},
-		{"not JSON", stateCfg, []byte(`{"version":1,`), ErrInvalidState, "unexpected end"},
+		{"not JSON", stateCfg, []byte(`{"version":2,`), ErrInvalidState, "unexpected end"},
 		{"an unknown field", stateCfg, edit(func(m map[string]any) { m["extra"] = 1 }), ErrInvalidState, "unknown field"},
 		{"an edited config", stateCfg, edit(func(m map[string]any) { sub(m, "config")["alpha"] = 0.5 }), ErrInvalidState,
 			"does not match the fingerprint"},
@@ -176,7 +176,7 @@ func TestRestoreRefuses(t *testing.T) {
 			e["log_max_e"] = e["log_e"].(float64) - 1
 		}), ErrInvalidState, "below 0 or the current one"},
 		{"too few ratios", stateCfg, edit(func(m map[string]any) { sub(m, "error_rate")["log_lr"] = []float64{0} }),
-			ErrInvalidState, "1 log likelihood ratios for 10 alternatives"},
+			ErrInvalidState, "1 log likelihood ratios for 7 alternatives"},
 		{"negative counts", stateCfg, edit(func(m map[string]any) { sub(m, "counts")["canary_requests"] = -1 }),
 			ErrInvalidState, "negative"},
 		{"more events than requests", stateCfg, edit(func(m map[string]any) { sub(m, "slo_error_rate")["events"] = 1e6 }),

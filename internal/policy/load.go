@@ -485,7 +485,7 @@ func (d *decoder) steps(n *yaml.Node, what string) []Step {
 const defaultShadowDuration = 30 * 60 * 1e9 // 30 minutes
 
 func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
-	d.Mapping(n, what, []string{"interval", "alpha", "maxNoData", "maxQueryErrors", "slos"}, func(key string, _, v *yaml.Node) {
+	d.Mapping(n, what, []string{"interval", "alpha", "errorShare", "maxNoData", "maxQueryErrors", "slos"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "interval":
 			a.Interval, _ = d.Duration(v, what+".interval")
@@ -495,6 +495,13 @@ func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
 					d.Errorf(v, "%s.alpha: %v is out of range (0 < alpha < 0.5; 0.01 is usual)", what, x)
 				}
 				a.Alpha = x
+			}
+		case "errorShare":
+			if x, ok := d.Number(v, what+".errorShare"); ok {
+				if x <= 0 || x >= 1 {
+					d.Errorf(v, "%s.errorShare: %v is out of range (0 < errorShare < 1; 0.75 by default, 0.5 for an even split)", what, x)
+				}
+				a.ErrorShare = x
 			}
 		case "maxNoData":
 			a.MaxNoData, _ = d.Duration(v, what+".maxNoData")

@@ -38,6 +38,8 @@ func TestLoadErrors(t *testing.T) {
 		{"canary without steps", "gate: {}\nrollout:\n  strategy: canary\n", []string{"a canary needs steps"}},
 		{"bad duration", "gate: {}\nrollout:\n  steps:\n    - weight: 100\n      minDuration: 5 minutes\n", []string{`"5 minutes" is not a duration`}},
 		{"bad alpha", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {alpha: 0.7}\n", []string{"alpha: 0.7 is out of range"}},
+		{"bad errorShare", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {errorShare: 1}\n", []string{"p.yaml:4:26: rollout.analysis.errorShare: 1 is out of range (0 < errorShare < 1"}},
+		{"errorShare not a number", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {errorShare: most}\n", []string{"rollout.analysis.errorShare"}},
 		{"bad slo", "gate: {}\nrollout:\n  strategy: direct\n  analysis:\n    slos: {error_rate: '< x'}\n", []string{`rollout.analysis.slos.error_rate: threshold "< x"`}},
 		{"bad trigger", "gate: {}\nrollout:\n  strategy: direct\n  rollback: {when: [errors]}\n", []string{`"errors" is not one of slo_breach, regression, no_data, query_errors`}},
 		{"env key typo", "apiVersion: promote.dev/v1\nkind: Policy\nenvironments:\n  prod:\n    gates: {}\n", []string{`environments.prod: unknown key "gates" (did you mean "gate"?)`}},
@@ -102,6 +104,24 @@ func TestEnvironmentSelection(t *testing.T) {
 	}
 	if p.Rollout("staging") != nil {
 		t.Errorf("Rollout(staging) = %+v, want none", p.Rollout("staging"))
+	}
+}
+
+func TestAnalysisErrorShare(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		want float64
+	}{
+		{"gate:\n  metrics: {accuracy: '>= 0.9'}\nrollout:\n  strategy: direct\n", 0}, // the analysis's default
+		{"gate:\n  metrics: {accuracy: '>= 0.9'}\nrollout:\n  strategy: direct\n  analysis: {errorShare: 0.5}\n", 0.5},
+	} {
+		p, err := Load("p.yaml", []byte(tt.src))
+		if err != nil {
+			t.Fatalf("Load(%q): %v", tt.src, err)
+		}
+		if got := p.Rollout("").Analysis.ErrorShare; got != tt.want {
+			t.Errorf("Load(%q): errorShare = %v, want %v", tt.src, got, tt.want)
+		}
 	}
 }
 

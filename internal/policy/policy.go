@@ -127,6 +127,7 @@ type SLO struct {
 type Analysis struct {
 	Interval       time.Duration
 	Alpha          float64 // the false-rollback rate of the sequential test
+	ErrorShare     float64 // the share of the comparisons' alpha the error-rate test runs at; 0: the analysis's default
 	MaxNoData      time.Duration
 	MaxQueryErrors int
 	SLOs           []SLO

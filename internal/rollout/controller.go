@@ -408,7 +408,7 @@ func analysisConfig(plan *policy.Rollout) analysis.Config {
 	if alpha == 0 {
 		alpha = analysis.DefaultAlpha
 	}
-	cfg := analysis.Config{Alpha: alpha}
+	cfg := analysis.Config{Alpha: alpha, ErrorAlphaShare: plan.Analysis.ErrorShare}
 	for _, slo := range plan.Analysis.SLOs {
 		switch slo.Metric {
 		case "error_rate":

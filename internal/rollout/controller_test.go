@@ -468,18 +468,20 @@ func TestAnalysisConfigSplitsAlpha(t *testing.T) {
 		plan                policy.Rollout
 		alpha, guard, maxER float64
 		maxP95              time.Duration
+		share               float64
 	}{
-		{"default, no guards", policy.Rollout{}, 0.01, 0, 0, 0},
-		{"alpha, no guards", policy.Rollout{Analysis: policy.Analysis{Alpha: 0.02}}, 0.02, 0, 0, 0},
-		{"guards share alpha", policy.Rollout{Analysis: policy.Analysis{Alpha: 0.02, SLOs: slos}}, 0.01, 0.01, 0.01, 150 * time.Millisecond},
-		{"guards share the default", policy.Rollout{Analysis: policy.Analysis{SLOs: slos[:1]}}, 0.005, 0.005, 0.01, 0},
+		{"default, no guards", policy.Rollout{}, 0.01, 0, 0, 0, 0},
+		{"alpha, no guards", policy.Rollout{Analysis: policy.Analysis{Alpha: 0.02}}, 0.02, 0, 0, 0, 0},
+		{"guards share alpha", policy.Rollout{Analysis: policy.Analysis{Alpha: 0.02, SLOs: slos}}, 0.01, 0.01, 0.01, 150 * time.Millisecond, 0},
+		{"guards share the default", policy.Rollout{Analysis: policy.Analysis{SLOs: slos[:1]}}, 0.005, 0.005, 0.01, 0, 0},
+		{"error share", policy.Rollout{Analysis: policy.Analysis{ErrorShare: 0.5}}, 0.01, 0, 0, 0, 0.5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := analysisConfig(&tt.plan)
-			if got.Alpha != tt.alpha || got.GuardAlpha != tt.guard || got.MaxErrorRate != tt.maxER || got.MaxLatencyP95 != tt.maxP95 {
-				t.Errorf("analysisConfig = alpha %g, guard %g, max error rate %g, max p95 %s; want %g, %g, %g, %s",
-					got.Alpha, got.GuardAlpha, got.MaxErrorRate, got.MaxLatencyP95, tt.alpha, tt.guard, tt.maxER, tt.maxP95)
+			if got.Alpha != tt.alpha || got.GuardAlpha != tt.guard || got.MaxErrorRate != tt.maxER || got.MaxLatencyP95 != tt.maxP95 || got.ErrorAlphaShare != tt.share {
+				t.Errorf("analysisConfig = alpha %g, guard %g, max error rate %g, max p95 %s, error share %g; want %g, %g, %g, %s, %g",
+					got.Alpha, got.GuardAlpha, got.MaxErrorRate, got.MaxLatencyP95, got.ErrorAlphaShare, tt.alpha, tt.guard, tt.maxER, tt.maxP95, tt.share)
 			}
 		})
 	}
