@@ -3,10 +3,7 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	_ "github.com/promote-ml/promote/internal/celwarm" // see its doc: gate's start-up
 	"github.com/promote-ml/promote/internal/cli"
@@ -14,7 +11,7 @@ import (
 
 func main() {
 	cli.TuneGC()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.SignalContext(os.Args[1:])
 	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

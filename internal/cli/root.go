@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"slices"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -83,37 +86,74 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return ExitUsage
 }
 
-// commands are promote's subcommands: the names and aliases each answers to
-// (TestCommandNames keeps them equal to the command's own) and its
-// constructor.
-var commands = []struct {
+// command is one of promote's subcommands: the names and aliases it
+// answers to (TestCommandNames keeps them equal to the command's own), its
+// constructor, and whether an interrupt cancels its context.
+type command struct {
 	names []string
 	build func(*streams) *cobra.Command
-}{
-	{[]string{"version"}, newVersionCmd},
-	{[]string{"gate"}, newGateCmd},
-	{[]string{"drift"}, newDriftCmd},
-	{[]string{"keygen"}, newKeygenCmd},
-	{[]string{"sign"}, newSignCmd},
-	{[]string{"verify"}, newVerifyCmd},
-	{[]string{"serve"}, newServeCmd},
-	{[]string{"demo"}, newDemoCmd},
-	{[]string{"token"}, newTokenCmd},
-	{[]string{"models"}, newModelsCmd},
-	{[]string{"versions"}, newVersionsCmd},
-	{[]string{"request"}, newRequestCmd},
-	{[]string{"approve"}, newApproveCmd},
-	{[]string{"reject"}, newRejectCmd},
-	{[]string{"cancel"}, newCancelCmd},
-	{[]string{"rollback"}, newRollbackCmd},
-	{[]string{"rollout", "rollouts"}, newRolloutCmd},
-	{[]string{"promotions", "promotion"}, newPromotionsCmd},
-	{[]string{"status"}, newStatusCmd},
-	{[]string{"history"}, newHistoryCmd},
-	{[]string{"holds", "hold"}, newHoldsCmd},
-	{[]string{"audit"}, newAuditCmd},
-	{[]string{"init"}, newInitCmd},
-	{[]string{"overlays"}, newOverlaysCmd},
+	// local marks a command that does its work in the process without
+	// reading its context (a gate, a drift report, a key, a scaffold): it
+	// keeps the default signal disposition, so that an interrupt ends it
+	// at once (TestLocalCommandsIgnoreContext). The others run in a
+	// context that SIGINT and SIGTERM cancel, so that a server shuts down
+	// cleanly and a request or a watch ends.
+	local bool
+}
+
+// commands are promote's subcommands.
+var commands = []command{
+	{[]string{"version"}, newVersionCmd, true},
+	{[]string{"gate"}, newGateCmd, true},
+	{[]string{"drift"}, newDriftCmd, true},
+	{[]string{"keygen"}, newKeygenCmd, true},
+	{[]string{"sign"}, newSignCmd, false},
+	{[]string{"verify"}, newVerifyCmd, false},
+	{[]string{"serve"}, newServeCmd, false},
+	{[]string{"demo"}, newDemoCmd, false},
+	{[]string{"token"}, newTokenCmd, false},
+	{[]string{"models"}, newModelsCmd, false},
+	{[]string{"versions"}, newVersionsCmd, false},
+	{[]string{"request"}, newRequestCmd, false},
+	{[]string{"approve"}, newApproveCmd, false},
+	{[]string{"reject"}, newRejectCmd, false},
+	{[]string{"cancel"}, newCancelCmd, false},
+	{[]string{"rollback"}, newRollbackCmd, false},
+	{[]string{"rollout", "rollouts"}, newRolloutCmd, false},
+	{[]string{"promotions", "promotion"}, newPromotionsCmd, false},
+	{[]string{"status"}, newStatusCmd, false},
+	{[]string{"history"}, newHistoryCmd, false},
+	{[]string{"holds", "hold"}, newHoldsCmd, false},
+	{[]string{"audit"}, newAuditCmd, false},
+	{[]string{"init"}, newInitCmd, true},
+	{[]string{"overlays"}, newOverlaysCmd, true},
+}
+
+// named returns the subcommand that args start with, if they start with
+// one's name.
+func named(args []string) (command, bool) {
+	if len(args) > 0 {
+		for _, c := range commands {
+			if slices.Contains(c.names, args[0]) {
+				return c, true
+			}
+		}
+	}
+	return command{}, false
+}
+
+// SignalContext returns the context for the command line args: one that
+// SIGINT and SIGTERM cancel, unless args name a local command (see
+// command.local), which keeps the default disposition. Installing the
+// handlers starts the runtime's signal goroutines, 5% of a `promote gate`
+// run (BENCHMARKS.md), for nothing when the command never reads its
+// context; worse, an interrupt would then be caught and ignored until the
+// command finished.
+func SignalContext(args []string) (context.Context, context.CancelFunc) {
+	if c, ok := named(args); ok && c.local {
+		return context.WithCancel(context.Background())
+	}
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // newRootCmd builds the command tree for args. When args start with a
@@ -134,13 +174,9 @@ Exit codes: 0 success or allowed, 1 blocked or failed, 2 bad input or usage.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = false
-	if len(args) > 0 {
-		for _, c := range commands {
-			if slices.Contains(c.names, args[0]) {
-				root.AddCommand(c.build(s))
-				return root
-			}
-		}
+	if c, ok := named(args); ok {
+		root.AddCommand(c.build(s))
+		return root
 	}
 	for _, c := range commands {
 		root.AddCommand(c.build(s))

@@ -3,9 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -63,5 +69,68 @@ func TestSubcommandAloneSameHelp(t *testing.T) {
 	}
 	if n, want := len(newRootCmd(s, []string{"--help"}).Commands()), len(commands); n != want {
 		t.Errorf("promote --help: the root has %d subcommands, want all %d", n, want)
+	}
+}
+
+// A local command never reads its context, so an interrupt is better left
+// to end it at once: none may call Context() or take a ctx. A command that
+// starts to must stop being local.
+func TestLocalCommandsIgnoreContext(t *testing.T) {
+	locals := 0
+	for _, c := range commands {
+		if !c.local {
+			continue
+		}
+		locals++
+		src, err := os.ReadFile(c.names[0] + ".go")
+		if err != nil {
+			t.Fatalf("%s: %v (a local command's constructor lives in NAME.go)", c.names[0], err)
+		}
+		ctor := runtime.FuncForPC(reflect.ValueOf(c.build).Pointer()).Name()
+		ctor = ctor[strings.LastIndex(ctor, ".")+1:]
+		if !bytes.Contains(src, []byte("func "+ctor+"(")) {
+			t.Errorf("%s.go does not define %s, the command's constructor", c.names[0], ctor)
+		}
+		for _, use := range []string{"Context()", "ctx", "context."} {
+			if bytes.Contains(src, []byte(use)) {
+				t.Errorf("%s.go uses %q: the command reads its context, so it must not be local (an interrupt would not reach it)", c.names[0], use)
+			}
+		}
+	}
+	if locals == 0 {
+		t.Fatal("no local command: this test checks nothing")
+	}
+}
+
+func TestSignalContext(t *testing.T) {
+	for _, tt := range []struct {
+		args   []string
+		signal bool
+	}{
+		{[]string{"gate", "--policy", "p.yaml"}, false},
+		{[]string{"drift"}, false},
+		{[]string{"serve"}, true},
+		{[]string{"rollout", "watch", "1"}, true},
+		{[]string{"--help"}, true}, // not a command's name: the safe default
+		{nil, true},
+	} {
+		ctx, stop := SignalContext(tt.args)
+		got := strings.Contains(fmt.Sprint(ctx), "signal.NotifyContext")
+		stop()
+		if got != tt.signal {
+			t.Errorf("SignalContext(%q) = %v; want a signal context: %v", tt.args, ctx, tt.signal)
+		}
+	}
+
+	// The signal context ends on an interrupt, which it catches.
+	ctx, stop := SignalContext([]string{"serve"})
+	defer stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGINT did not cancel serve's context")
 	}
 }
