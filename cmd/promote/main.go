@@ -5,7 +5,6 @@ package main
 import (
 	"os"
 
-	_ "github.com/promote-ml/promote/internal/celwarm" // see its doc: gate's start-up
 	"github.com/promote-ml/promote/internal/cli"
 )
 
