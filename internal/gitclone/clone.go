@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -23,14 +24,18 @@ import (
 
 // branchPattern is stricter than git: it keeps branch names to what
 // promote.ValidateName allows, with slashes between components.
-var branchPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
+// It is compiled on first use: every promote process initialises this
+// package, and most never check a branch.
+var branchPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
+})
 
 // ValidBranch reports whether branch is a branch name Promote accepts:
 // components of letters, digits, '.', '_' and '-', starting with a
 // letter or digit, joined by slashes, not ending in .lock and without
 // "..".
 func ValidBranch(branch string) bool {
-	return branchPattern.MatchString(branch) && !strings.HasSuffix(branch, ".lock") && !strings.Contains(branch, "..")
+	return branchPattern().MatchString(branch) && !strings.HasSuffix(branch, ".lock") && !strings.Contains(branch, "..")
 }
 
 // DefaultBranch is the branch a working copy follows when none is named.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // The trailer keys of a promotion commit. Approved-By repeats, one per
@@ -92,7 +93,7 @@ func (c *Change) Message(dir string) string {
 // space, so that a value cannot break out of its trailer line.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-var trailerLine = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9-]*):\s*(.*)$`)
+var trailerLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9-]*):\s*(.*)$`) })
 
 // ParseTrailers returns the trailers of a commit message: the "Key: value"
 // lines of its last paragraph, as git interpret-trailers reads them, with
@@ -110,7 +111,7 @@ func ParseTrailers(message string) []Trailer {
 			out[len(out)-1].Value = oneLine(out[len(out)-1].Value + " " + line)
 			continue
 		}
-		if m := trailerLine.FindStringSubmatch(line); m != nil {
+		if m := trailerLine().FindStringSubmatch(line); m != nil {
 			out = append(out, Trailer{Key: m[1], Value: strings.TrimSpace(m[2])})
 		}
 	}

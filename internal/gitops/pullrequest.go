@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -132,10 +133,10 @@ func (w *Writer) PRStatus(ctx context.Context, ref string) (merged, closed bool,
 	return w.pr.status(ctx, n)
 }
 
-var trailingNumber = regexp.MustCompile(`([0-9]+)/?$`)
+var trailingNumber = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`([0-9]+)/?$`) })
 
 func prNumber(ref string) (int, error) {
-	m := trailingNumber.FindStringSubmatch(strings.TrimSpace(ref))
+	m := trailingNumber().FindStringSubmatch(strings.TrimSpace(ref))
 	if m == nil {
 		return 0, promote.Errorf(promote.Invalid, "pull request %q: want its number or URL", ref)
 	}

@@ -221,3 +221,29 @@ func FuzzDesiredState(f *testing.F) {
 		}
 	})
 }
+
+func TestValidateDigest(t *testing.T) {
+	hex64 := strings.Repeat("0123456789abcdef", 4)
+	for _, tt := range []struct {
+		d  string
+		ok bool
+	}{
+		{"sha256:" + hex64, true},
+		{"sha256:" + hex64[:63], false},
+		{"sha256:" + hex64 + "0", false},
+		{"sha256:" + strings.ToUpper(hex64), false},
+		{"sha256:" + hex64[:63] + "g", false},
+		{"sha512:" + hex64, false},
+		{hex64, false},
+		{"sha256:" + hex64[:62] + "é", false}, // 64 bytes, not 64 digits
+		{"", false},
+	} {
+		err := ValidateDigest(tt.d)
+		if (err == nil) != tt.ok {
+			t.Errorf("ValidateDigest(%q) = %v, want ok %v", tt.d, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "want sha256: and 64 lowercase hex digits") {
+			t.Errorf("ValidateDigest(%q) = %v, want it to say what a digest is", tt.d, err)
+		}
+	}
+}

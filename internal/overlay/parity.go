@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -68,7 +69,7 @@ func (r Report) String() string {
 // hashSuffix matches the suffix kustomize appends to a generated
 // ConfigMap's or Secret's name: ten characters of a hash, with 0, 1, 3, a
 // and e replaced by g, h, k, m and t.
-var hashSuffix = regexp.MustCompile(`-[2456789bcdfghkmt]{10}$`)
+var hashSuffix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-[2456789bcdfghkmt]{10}$`) })
 
 // normalize strips the hash suffix from generated names, and from every
 // reference to them, so that resources compare by what they hold rather
@@ -76,8 +77,8 @@ var hashSuffix = regexp.MustCompile(`-[2456789bcdfghkmt]{10}$`)
 func normalize(docs []*resource) {
 	names := map[string]string{}
 	for _, r := range docs {
-		if (r.Kind == "ConfigMap" || r.Kind == "Secret") && hashSuffix.MatchString(r.Name) {
-			names[r.Name] = hashSuffix.ReplaceAllString(r.Name, "")
+		if (r.Kind == "ConfigMap" || r.Kind == "Secret") && hashSuffix().MatchString(r.Name) {
+			names[r.Name] = hashSuffix().ReplaceAllString(r.Name, "")
 		}
 	}
 	if len(names) == 0 {
