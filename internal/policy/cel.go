@@ -47,10 +47,21 @@ func (d *decoder) compileExpr(r *Rule) {
 		d.Errorf(at, "rule %q: expression environment: %v", r.Name, err)
 		return
 	}
-	ast, iss := env.Compile(r.Expr)
-	if iss.Err() != nil {
-		d.Errorf(at, "rule %q: expr %q: %s", r.Name, r.Expr, celMessage(iss.Err().Error()))
-		return
+	// The fast parser's AST, when it takes the expression and the checker
+	// accepts it; otherwise CEL's own parser, whose messages the errors
+	// then carry.
+	var ast *cel.Ast
+	if fast := fastParse(r.Expr); fast != nil {
+		if checked, iss := env.Check(fast); iss.Err() == nil {
+			ast = checked
+		}
+	}
+	if ast == nil {
+		var iss *cel.Issues
+		if ast, iss = env.Compile(r.Expr); iss.Err() != nil {
+			d.Errorf(at, "rule %q: expr %q: %s", r.Name, r.Expr, celMessage(iss.Err().Error()))
+			return
+		}
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		d.Errorf(at, "rule %q: expr %q yields %s; a rule's expression must yield true or false", r.Name, r.Expr, ast.OutputType())
