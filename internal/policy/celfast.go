@@ -3,10 +3,12 @@ package policy
 import (
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common"
 	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/parser"
 	exprpb "google.golang.org/genproto/googleapis/api/expr/v1alpha1"
 )
 
@@ -20,16 +22,17 @@ import (
 // whole run (BENCHMARKS.md, "Gate"). This parser needs no tables.
 //
 // The part it handles: identifiers, field selection (a.b), indexing
-// (a["b"], a[0]), decimal int and double literals (with a leading minus
-// sign, as CEL's grammar folds it into the literal), strings in single or
-// double quotes without escapes, true, false and null, parentheses, the
-// unary !, the arithmetic * / % + -, the relations < <= > >= == != in,
-// && and ||, and the conditional ?:. Anything else (function and method
-// calls, and so macros such as has() and all(); lists, maps and messages;
-// unary minus on anything but a literal; escapes, raw or triple-quoted
-// strings, bytes; hex, unsigned and leading-dot numbers; backquoted names;
-// comments; non-ASCII text; reserved words; deep nesting) returns nil, as
-// does any syntax error, so that the full parser reports it.
+// (a["b"], a[0]), function and method calls (size(a), a.startsWith("x")),
+// decimal int and double literals (with a leading minus sign, as CEL's
+// grammar folds it into the literal), strings in single or double quotes
+// without escapes, true, false and null, parentheses, the unary !, the
+// arithmetic * / % + -, the relations < <= > >= == != in, && and ||, and
+// the conditional ?:. Anything else (macros such as has() and all(), which
+// the parser expands; lists, maps and messages; unary minus on anything but
+// a literal; escapes, raw or triple-quoted strings, bytes; hex, unsigned
+// and leading-dot numbers; backquoted names; comments; non-ASCII text;
+// reserved words; deep nesting) returns nil, as does any syntax error, so
+// that the full parser reports it.
 //
 // It builds the AST CEL's parser builds: the same nodes, with the same
 // source offsets, and && and || chains balanced the same way
@@ -76,6 +79,20 @@ type token struct {
 	text string // the operator, the identifier, the literal's source text, or the string's contents
 	pos  int32  // offset of its first character
 }
+
+// keywords are the words CEL's lexer reads as literals or operators,
+// which cannot name a field or a function.
+var keywords = map[string]bool{"true": true, "false": true, "null": true, "in": true}
+
+// macroNames are the functions CEL's parser expands as macros (has, all,
+// exists, exists_one, map, filter), which the fast parser leaves to it.
+var macroNames = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	for _, mac := range parser.AllMacros {
+		m[mac.Function()] = true
+	}
+	return m
+})
 
 // reservedWords are CEL's reserved identifiers, which its parser rejects.
 var reservedWords = map[string]bool{
@@ -175,7 +192,7 @@ func tokenize(s string) ([]token, bool) {
 			return nil, false // a comment
 		}
 		switch c {
-		case '<', '>', '!', '+', '-', '*', '/', '%', '(', ')', '[', ']', '.', '?', ':':
+		case '<', '>', '!', '+', '-', '*', '/', '%', '(', ')', '[', ']', '.', '?', ':', ',':
 			out = append(out, token{tokOp, string(c), start})
 			i++
 		default:
@@ -383,8 +400,19 @@ func (p *fastParser) postfix(e *exprpb.Expr) *exprpb.Expr {
 		case p.isOp("."):
 			dot := p.next()
 			field := p.next()
-			if field.kind != tokIdent || p.isOp("(") {
-				return p.fail() // a method call, or no name
+			if field.kind != tokIdent || keywords[field.text] {
+				return p.fail()
+			}
+			if p.isOp("(") {
+				if macroNames()[field.text] {
+					return p.fail() // a macro: all, exists, map, filter, …
+				}
+				open := p.next()
+				args := p.args()
+				call := p.node(open.pos)
+				call.ExprKind = &exprpb.Expr_CallExpr{CallExpr: &exprpb.Expr_Call{Target: e, Function: field.text, Args: args}}
+				e = call
+				continue
 			}
 			sel := p.node(dot.pos)
 			sel.ExprKind = &exprpb.Expr_SelectExpr{SelectExpr: &exprpb.Expr_Select{Operand: e, Field: field.text}}
@@ -397,8 +425,6 @@ func (p *fastParser) postfix(e *exprpb.Expr) *exprpb.Expr {
 			}
 			p.next()
 			e = p.call(open.pos, operators.Index, e, index)
-		case p.isOp("("):
-			return p.fail() // a call
 		default:
 			return e
 		}
@@ -420,8 +446,14 @@ func (p *fastParser) primary() *exprpb.Expr {
 			e := p.node(t.pos)
 			e.ExprKind = &exprpb.Expr_ConstExpr{ConstExpr: &exprpb.Constant{ConstantKind: &exprpb.Constant_NullValue{}}}
 			return e
-		case t.text == "in" || reservedWords[t.text] || p.isOp("("):
+		case t.text == "in" || reservedWords[t.text]:
 			return p.fail()
+		case p.isOp("("):
+			if macroNames()[t.text] {
+				return p.fail() // has()
+			}
+			open := p.next()
+			return p.call(open.pos, t.text, p.args()...)
 		}
 		e := p.node(t.pos)
 		e.ExprKind = &exprpb.Expr_IdentExpr{IdentExpr: &exprpb.Expr_Ident{Name: t.text}}
@@ -443,6 +475,28 @@ func (p *fastParser) primary() *exprpb.Expr {
 		}
 	}
 	return p.fail()
+}
+
+// args parses a call's arguments after its '(' up to and with its ')'.
+func (p *fastParser) args() []*exprpb.Expr {
+	var out []*exprpb.Expr
+	if p.isOp(")") {
+		p.next()
+		return out
+	}
+	for !p.failed {
+		out = append(out, p.expr())
+		switch {
+		case p.isOp(","):
+			p.next()
+		case p.isOp(")"):
+			p.next()
+			return out
+		default:
+			p.fail()
+		}
+	}
+	return out
 }
 
 // number returns the literal text as CEL's parser reads it.

@@ -109,11 +109,20 @@ var fastCorpus = []struct {
 	{"(1.5).f && (true)[0] && ('s').g", true},
 	{`a"s"`, false},
 
+	{"size(a) > 0 && int(b) == 1 && double(c.d, e) >= 0.5", true},
+	{"a.startsWith('x') && b.c.endsWith(\"y\", z).size() == 0 && f()", true},
+	{"a.if()", true},
+
 	// Left to the full parser.
 	{"has(a.b)", false},
-	{"size(a) > 0", false},
 	{"a.exists(x, x > 0)", false},
-	{"a.startsWith('x')", false},
+	{"a.all(x, x > 0) || a.map(x, x * 2) == b || a.filter(x, x) == b || a.exists_one(x, x)", false},
+	{"size(a,) > 0", false},
+	{"size(,a) > 0", false},
+	{"size(a b)", false},
+	{"a.true", false},
+	{"a.in", false},
+	{"a.null()", false},
 	{"[1, 2][0] == 1", false},
 	{`{"a": 1}["a"] == 1`, false},
 	{"-a", false},
@@ -192,7 +201,11 @@ func TestFastParseRandom(t *testing.T) {
 			}
 		}
 		sub := func() string { return gen(depth - 1) }
-		switch r.IntN(9) {
+		switch r.IntN(11) {
+		case 9:
+			return []string{"size", "int", "f"}[r.IntN(3)] + "(" + space() + sub() + space() + ")"
+		case 10:
+			return "(" + sub() + ")." + []string{"startsWith", "g"}[r.IntN(2)] + "(" + sub() + "," + space() + sub() + ")"
 		case 0:
 			return "(" + space() + sub() + space() + ")"
 		case 1:
