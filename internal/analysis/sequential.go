@@ -67,6 +67,7 @@ type ratioTest struct {
 	stableReq float64   // stable requests counted
 	logLevel  float64   // ln(1/a): the test rejects at level a once ln M_t reaches it
 	bet       []float64 // scratch: the ratios bet on in one interval
+	terms     []float64 // scratch: the mixture's terms, for logSumExp
 }
 
 // newRatioTest returns a test at level a in (0, 1) mixing over rho, in
@@ -78,6 +79,7 @@ func newRatioTest(rho []float64, a float64) *ratioTest {
 		logPrior: make([]float64, len(rho)),
 		logLR:    make([]float64, len(rho)),
 		logLevel: -math.Log(a),
+		terms:    make([]float64, len(rho)),
 	}
 	for k, r := range rho {
 		t.logRho[k] = math.Log(r)
@@ -156,17 +158,11 @@ func (t *ratioTest) cappedBets(w float64) []float64 {
 		return t.rho
 	}
 	after := func(c float64) float64 { // ln M after one canary event
-		m := math.Inf(-1)
 		for k, r := range t.rho {
 			r = min(r, c)
-			m = max(m, t.logPrior[k]+t.logLR[k]+math.Log(r)-math.Log1p(w*(r-1)))
+			t.terms[k] = t.logPrior[k] + t.logLR[k] + math.Log(r) - math.Log1p(w*(r-1))
 		}
-		s := 0.0
-		for k, r := range t.rho {
-			r = min(r, c)
-			s += math.Exp(t.logPrior[k] + t.logLR[k] + math.Log(r) - math.Log1p(w*(r-1)) - m)
-		}
-		return m + math.Log(s)
+		return logSumExp(t.terms)
 	}
 	// Aim a little above the level, so that rounding in update and in the
 	// p-value cannot leave the e-value just short of it.
@@ -195,16 +191,26 @@ func (t *ratioTest) cappedBets(w float64) []float64 {
 // logMixture returns ln M_t, computed as a log-sum-exp so that it neither
 // overflows nor underflows.
 func (t *ratioTest) logMixture() float64 {
-	m := math.Inf(-1)
 	for k := range t.logLR {
-		m = max(m, t.logPrior[k]+t.logLR[k])
+		t.terms[k] = t.logPrior[k] + t.logLR[k]
+	}
+	return logSumExp(t.terms)
+}
+
+// logSumExp returns ln Σ exp(terms[k]), summed relative to the largest
+// term so that it neither overflows nor underflows; -Inf when every term
+// is.
+func logSumExp(terms []float64) float64 {
+	m := math.Inf(-1)
+	for _, v := range terms {
+		m = max(m, v)
 	}
 	if math.IsInf(m, -1) {
 		return m
 	}
 	s := 0.0
-	for k := range t.logLR {
-		s += math.Exp(t.logPrior[k] + t.logLR[k] - m)
+	for _, v := range terms {
+		s += math.Exp(v - m)
 	}
 	return m + math.Log(s)
 }
@@ -262,6 +268,7 @@ type limitTest struct {
 	logMaxE  float64   // ln max M over the evaluations, ≥ 0
 	events   float64   // x at the last evaluation
 	requests float64   // n at the last evaluation
+	terms    []float64 // scratch: the mixture's terms, for logSumExp
 }
 
 // newLimitTest returns a test of the limit mixing over the odds ratios
@@ -272,6 +279,7 @@ func newLimitTest(limit float64, rho []float64) *limitTest {
 		logRho:   make([]float64, len(rho)),
 		logDen:   make([]float64, len(rho)),
 		logPrior: -math.Log(float64(len(rho))),
+		terms:    make([]float64, len(rho)),
 	}
 	for k, r := range rho {
 		t.logRho[k] = math.Log(r)
@@ -284,15 +292,10 @@ func newLimitTest(limit float64, rho []float64) *limitTest {
 // events among n requests.
 func (t *limitTest) observe(x, n float64) {
 	t.events, t.requests = x, n
-	m := math.Inf(-1)
 	for k := range t.logRho {
-		m = max(m, x*t.logRho[k]-n*t.logDen[k])
+		t.terms[k] = x*t.logRho[k] - n*t.logDen[k]
 	}
-	s := 0.0
-	for k := range t.logRho {
-		s += math.Exp(x*t.logRho[k] - n*t.logDen[k] - m)
-	}
-	t.logE = t.logPrior + m + math.Log(s)
+	t.logE = t.logPrior + logSumExp(t.terms)
 	t.logMaxE = max(t.logMaxE, t.logE)
 }
 
