@@ -310,6 +310,11 @@ func (p *fastParser) logical(op, fn string, term func() *exprpb.Expr) *exprpb.Ex
 	return balance(0, len(ops)-1)
 }
 
+// relations and arithmetic name the functions of CEL's binary operators.
+var arithmetic = map[string]string{
+	"+": operators.Add, "-": operators.Subtract, "*": operators.Multiply, "/": operators.Divide, "%": operators.Modulo,
+}
+
 var relations = map[string]string{
 	"<": operators.Less, "<=": operators.LessEquals, ">": operators.Greater, ">=": operators.GreaterEquals,
 	"==": operators.Equals, "!=": operators.NotEquals,
@@ -338,11 +343,7 @@ func (p *fastParser) additive() *exprpb.Expr {
 	lhs := p.multiplicative()
 	for !p.failed && (p.isOp("+") || p.isOp("-")) {
 		t := p.next()
-		fn := operators.Add
-		if t.text == "-" {
-			fn = operators.Subtract
-		}
-		lhs = p.call(t.pos, fn, lhs, p.multiplicative())
+		lhs = p.call(t.pos, arithmetic[t.text], lhs, p.multiplicative())
 	}
 	return lhs
 }
@@ -351,8 +352,7 @@ func (p *fastParser) multiplicative() *exprpb.Expr {
 	lhs := p.unary()
 	for !p.failed && (p.isOp("*") || p.isOp("/") || p.isOp("%")) {
 		t := p.next()
-		fn := map[string]string{"*": operators.Multiply, "/": operators.Divide, "%": operators.Modulo}[t.text]
-		lhs = p.call(t.pos, fn, lhs, p.unary())
+		lhs = p.call(t.pos, arithmetic[t.text], lhs, p.unary())
 	}
 	return lhs
 }
