@@ -101,6 +101,8 @@ var fastCorpus = []struct {
 	{"x == null", true},
 	{"1e3 > 1.5e-3 && 2E+2 < 00.5", true},
 	{"a &&\n  b ||\tc", true},
+	{"a &&\r\n  b ||\fc", true},
+	{"a\v&& b", false},
 	{"   a   ", true},
 	{"has_baseline ? delta.f1 >= -0.01 : candidate.f1 >= 0.8", true},
 	{`checks["x"] && candidate.m - baseline.m <= 2.0 * x.y`, true},
