@@ -14,6 +14,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/wait"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -61,7 +62,7 @@ func (r *run) walk(ctx context.Context, version string) error {
 		r.n.Step("v%s -> %s", version, env)
 		if i > 0 && soak[env] > 0 {
 			r.n.Say("soak: %s takes a version only %s after it succeeded in %s; waiting", env, soak[env], environments[i-1])
-			if err := sleep(ctx, soak[env]+200*time.Millisecond); err != nil {
+			if err := wait.Sleep(ctx, soak[env]+200*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -172,7 +173,7 @@ func (r *run) waitPromotion(ctx context.Context, id string, done func(promote.St
 		if time.Now().After(deadline) {
 			return view, fmt.Errorf("promotion %s is still %s after %s (see promote.log)", id, view.State, stepDeadline)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return view, err
 		}
 	}
@@ -195,7 +196,7 @@ func (r *run) commitOf(ctx context.Context, promotionID, env string) (Commit, er
 		if time.Now().After(deadline) {
 			return Commit{}, fmt.Errorf("no commit for %s in %s on %s after %s (see promote.log)", promotionID, env, r.remote, stepDeadline)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return Commit{}, err
 		}
 	}
@@ -240,7 +241,7 @@ func (r *run) followRollout(ctx context.Context, id string) (registry.PromotionV
 		if time.Now().After(deadline) {
 			return view, ro, fmt.Errorf("the rollout of %s is still %s after %s (see promote.log)", id, view.State, 2*stepDeadline)
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return view, ro, err
 		}
 	}
@@ -295,7 +296,7 @@ func (r *run) waitServing(ctx context.Context, env, version string) (Prediction,
 		if time.Now().After(deadline) {
 			return Prediction{}, fmt.Errorf("%s does not serve v%s after %s: %s (see promote.log)", env, version, stepDeadline, last)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return Prediction{}, err
 		}
 	}
@@ -344,7 +345,7 @@ func (r *run) afterRollback(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("prod's live version is %s (rollback of %q, commit %q), want 2 after the rollback of 3", live.Version, live.RollbackOf, live.Commit)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -419,7 +420,7 @@ func (r *run) waitOnlyVersion(ctx context.Context, env, version string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s still answers from another version than v%s after %s", env, version, stepDeadline)
 		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -530,16 +531,4 @@ func formatActual(name string, v any) string {
 		return fmt.Sprintf("%+.4g", f)
 	}
 	return fmt.Sprintf("%.4g", f)
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/gitclone"
 	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/internal/wait"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -465,15 +466,7 @@ func (c *Change) logAttrs() []any {
 // pause waits before attempt+1: Backoff times attempt, plus up to one
 // Backoff of jitter so that racing writers spread out.
 func (w *Writer) pause(ctx context.Context, attempt int) error {
-	d := w.cfg.Backoff*time.Duration(attempt) + rand.N(w.cfg.Backoff)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return wait.Sleep(ctx, w.cfg.Backoff*time.Duration(attempt)+rand.N(w.cfg.Backoff))
 }
 
 // apply pins c in the freshly reset working directory, renders the

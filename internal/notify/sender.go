@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promote-ml/promote/internal/wait"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -146,7 +147,7 @@ func newSender(cfg Config) (*sender, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleep
+		cfg.Sleep = wait.Sleep
 	}
 	if cfg.Jitter == nil {
 		cfg.Jitter = equalJitter
@@ -356,18 +357,6 @@ func (n *sender) logDelivery(ctx context.Context, j job, d Delivery) {
 		slog.String(keyStatus, d.Status),
 		slog.Int(keyCode, d.Code),
 		slog.String(keyError, d.Error))
-}
-
-// sleep is the default Config.Sleep.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // equalJitter is the default Config.Jitter: uniform in [d/2, d].
