@@ -258,7 +258,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.tables.Store(&map[string]*table{})
 	var err error
-	if a.clone, err = gitclone.Open(cfg.Dir, cfg.Remote, cfg.Branch, "agent", cfg.Credentials); err != nil {
+	if a.clone, err = gitclone.Open(cfg.Dir, cfg.Remote, cfg.Branch, "agent", cfg.Credentials, cfg.Logger); err != nil {
 		return nil, err
 	}
 	return a, nil

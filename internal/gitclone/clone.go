@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -72,34 +74,53 @@ type Clone struct {
 	Branch string
 	auth   transport.AuthMethod
 	owner  string
+	log    *slog.Logger
+	// damaged is why the last Checkout failed; the next Fetch makes the
+	// clone afresh first.
+	damaged error
 }
 
 // Open opens the clone in dir, or creates it: an empty repository with
 // remote as origin, filled by the first Fetch. A clone of another remote is
-// repointed at remote. owner names the clone's user in errors ("writer",
-// "agent"). It does no network I/O.
-func Open(dir, remote, branch, owner string, cred Credentials) (*Clone, error) {
+// repointed at remote. owner names the clone's user in errors and log
+// lines ("writer", "agent"); log, when not nil, hears of repairs. It does
+// no network I/O.
+//
+// A directory with a .git that go-git cannot open (a process killed while
+// it rewrote HEAD) is a damaged clone: Open makes it afresh, since the
+// clone holds nothing that the remote does not. A directory that is
+// neither empty nor a Git repository is refused.
+func Open(dir, remote, branch, owner string, cred Credentials, log *slog.Logger) (*Clone, error) {
 	auth, err := cred.AuthMethod(remote)
 	if err != nil {
 		return nil, promote.Errorf(promote.Invalid, "%s: %v", owner, err)
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Clone{Dir: dir, Remote: remote, Branch: branch, auth: auth, owner: owner, log: log}
 	repo, err := git.PlainOpen(dir)
 	switch {
+	case err == nil:
+		c.Repo = repo
 	case errors.Is(err, git.ErrRepositoryNotExists):
 		entries, rerr := os.ReadDir(dir)
 		if rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s: read %s: %w", owner, dir, rerr)
 		}
 		if len(entries) > 0 {
+			if fi, serr := os.Stat(filepath.Join(dir, git.GitDirName)); serr == nil && fi.IsDir() {
+				return c, c.rebuild(err)
+			}
 			return nil, promote.Errorf(promote.Invalid, "%s: %s is neither empty nor a Git repository; give the %s a directory of its own", owner, dir, owner)
 		}
-		if repo, err = git.PlainInit(dir, false); err != nil {
-			return nil, fmt.Errorf("%s: init %s: %w", owner, dir, err)
+		return c, c.rebuild(nil)
+	default:
+		if fi, serr := os.Stat(filepath.Join(dir, git.GitDirName)); serr == nil && fi.IsDir() {
+			return c, c.rebuild(err)
 		}
-	case err != nil:
 		return nil, fmt.Errorf("%s: open %s: %w", owner, dir, err)
 	}
-	c := &Clone{Repo: repo, Dir: dir, Remote: remote, Branch: branch, auth: auth, owner: owner}
 	rc, err := repo.Remote(RemoteName)
 	if err == nil && len(rc.Config().URLs) == 1 && rc.Config().URLs[0] == remote {
 		return c, nil
@@ -109,10 +130,70 @@ func Open(dir, remote, branch, owner string, cred Credentials) (*Clone, error) {
 			return nil, fmt.Errorf("%s: repoint origin of %s: %w", owner, dir, err)
 		}
 	}
-	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: RemoteName, URLs: []string{remote}}); err != nil {
-		return nil, fmt.Errorf("%s: set origin of %s: %w", owner, dir, err)
+	return c, c.setOrigin()
+}
+
+// setOrigin points the clone's origin at its remote.
+func (c *Clone) setOrigin() error {
+	if _, err := c.Repo.CreateRemote(&config.RemoteConfig{Name: RemoteName, URLs: []string{c.Remote}}); err != nil {
+		return fmt.Errorf("%s: set origin of %s: %w", c.owner, c.Dir, err)
 	}
-	return c, nil
+	return nil
+}
+
+// rebuild makes the clone afresh: it empties the directory and creates an
+// empty repository with the remote as origin, which the next Fetch fills.
+// cause, when not nil, is the damage that calls for it, and is logged.
+//
+// go-git rewrites the index, references and HEAD in place, so a process
+// killed in the middle of such a write leaves a file that can no longer be
+// read ("EOF", "ref file is empty"), and every later operation on the clone
+// fails the same way. The clone is a copy of the remote's branch and of
+// the commits it made and pushed; one it made and did not push is made
+// again by its caller (the reconciler compares what the branch pins with
+// what the registry wants), so nothing is lost by starting over.
+func (c *Clone) rebuild(cause error) error {
+	if cause != nil {
+		c.log.Warn(c.owner+": the working clone is damaged; making it afresh from the remote",
+			slog.String("dir", c.Dir), slog.Any("damage", cause))
+	}
+	entries, err := os.ReadDir(c.Dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: read %s: %w", c.owner, c.Dir, err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(c.Dir, e.Name())); err != nil {
+			return fmt.Errorf("%s: empty the damaged clone %s: %w", c.owner, c.Dir, err)
+		}
+	}
+	repo, err := git.PlainInit(c.Dir, false)
+	if err != nil {
+		return fmt.Errorf("%s: init %s: %w", c.owner, c.Dir, err)
+	}
+	c.Repo, c.damaged = repo, nil
+	return c.setOrigin()
+}
+
+// check reads what go-git rewrites in place — the configuration, HEAD,
+// every reference and the index — and returns the first error.
+func (c *Clone) check() error {
+	if _, err := c.Repo.Config(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if _, err := c.Repo.Storer.Reference(plumbing.HEAD); err != nil {
+		return fmt.Errorf("HEAD: %w", err)
+	}
+	refs, err := c.Repo.Storer.IterReferences()
+	if err != nil {
+		return fmt.Errorf("references: %w", err)
+	}
+	if err := refs.ForEach(func(*plumbing.Reference) error { return nil }); err != nil {
+		return fmt.Errorf("references: %w", err)
+	}
+	if _, err := c.Repo.Storer.Index(); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	return nil
 }
 
 // Auth returns the authentication the clone fetches and pushes with.
@@ -125,8 +206,29 @@ func RemoteRef(branch string) plumbing.ReferenceName {
 
 // Fetch fetches the branch (and the extra refspecs) and returns the
 // branch's head. A remote without the branch is a NotFound error that says
-// so.
+// so. A clone that a failed Checkout left damaged, or whose references or
+// index can no longer be read, is made afresh and fetched again.
 func (c *Clone) Fetch(ctx context.Context, extra ...config.RefSpec) (plumbing.Hash, error) {
+	if c.damaged != nil {
+		if err := c.rebuild(c.damaged); err != nil {
+			return plumbing.ZeroHash, err
+		}
+	}
+	head, err := c.fetch(ctx, extra)
+	if err == nil || promote.ErrorCode(err) == promote.NotFound {
+		return head, err
+	}
+	damage := c.check()
+	if damage == nil {
+		return head, err
+	}
+	if rerr := c.rebuild(damage); rerr != nil {
+		return plumbing.ZeroHash, errors.Join(err, rerr)
+	}
+	return c.fetch(ctx, extra)
+}
+
+func (c *Clone) fetch(ctx context.Context, extra []config.RefSpec) (plumbing.Hash, error) {
 	specs := append([]config.RefSpec{config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/%s/%s", c.Branch, RemoteName, c.Branch))}, extra...)
 	err := c.Repo.FetchContext(ctx, &git.FetchOptions{RemoteName: RemoteName, RefSpecs: specs, Auth: c.auth,
 		Force: true, Prune: true, Tags: git.NoTags})
@@ -146,7 +248,29 @@ func (c *Clone) Fetch(ctx context.Context, extra ...config.RefSpec) (plumbing.Ha
 
 // Checkout resets the working directory, index and local branch to head,
 // discarding anything else in the directory.
+//
+// An index that cannot be read (a process killed while go-git rewrote it)
+// is dropped, since a hard reset makes it again from head. When Checkout
+// fails even so, the clone is damaged in a way it cannot mend in place:
+// the error says so, and the next Fetch makes the clone afresh.
 func (c *Clone) Checkout(head plumbing.Hash) error {
+	err := c.checkout(head)
+	if err == nil {
+		return nil
+	}
+	if _, ierr := c.Repo.Storer.Index(); ierr != nil {
+		c.log.Warn(c.owner+": the working clone's index is damaged; dropping it", slog.String("dir", c.Dir), slog.Any("damage", ierr))
+		if rerr := os.Remove(filepath.Join(c.Dir, git.GitDirName, "index")); rerr == nil || errors.Is(rerr, os.ErrNotExist) {
+			if err = c.checkout(head); err == nil {
+				return nil
+			}
+		}
+	}
+	c.damaged = err
+	return fmt.Errorf("%w (the clone is made afresh at the next fetch)", err)
+}
+
+func (c *Clone) checkout(head plumbing.Hash) error {
 	local := plumbing.NewBranchReferenceName(c.Branch)
 	if err := c.Repo.Storer.SetReference(plumbing.NewHashReference(local, head)); err != nil {
 		return fmt.Errorf("%s: set %s: %w", c.owner, local, err)
@@ -167,11 +291,17 @@ func (c *Clone) Checkout(head plumbing.Hash) error {
 	return nil
 }
 
-// Sync fetches and checks out the branch's head, and returns it.
+// Sync fetches and checks out the branch's head, and returns it. A
+// checkout that finds the clone damaged is tried once more, on a clone
+// made afresh.
 func (c *Clone) Sync(ctx context.Context, extra ...config.RefSpec) (plumbing.Hash, error) {
-	head, err := c.Fetch(ctx, extra...)
-	if err != nil {
-		return plumbing.ZeroHash, err
+	for again := false; ; again = true {
+		head, err := c.Fetch(ctx, extra...)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if err = c.Checkout(head); err == nil || c.damaged == nil || again {
+			return head, err
+		}
 	}
-	return head, c.Checkout(head)
 }

@@ -181,7 +181,6 @@ var ErrConflict = &promote.Error{Code: promote.Conflict, Message: "the remote br
 type Writer struct {
 	cfg   Config
 	clone *gitclone.Clone
-	repo  *git.Repository
 	auth  transport.AuthMethod
 	pr    provider
 	log   *slog.Logger
@@ -205,10 +204,10 @@ func New(cfg Config) (*Writer, error) {
 			return nil, err
 		}
 	}
-	if w.clone, err = gitclone.Open(cfg.Dir, cfg.Remote, cfg.Branch, "writer", cfg.Credentials); err != nil {
+	if w.clone, err = gitclone.Open(cfg.Dir, cfg.Remote, cfg.Branch, "writer", cfg.Credentials, cfg.Logger); err != nil {
 		return nil, err
 	}
-	w.repo, w.auth = w.clone.Repo, w.clone.Auth()
+	w.auth = w.clone.Auth()
 	return w, nil
 }
 
@@ -383,10 +382,10 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 	if ok, err := w.samePushed(branch, base, commit); err != nil {
 		return Result{}, err
 	} else if ok {
-		prev, _ := w.repo.Reference(gitclone.RemoteRef(branch), true)
+		prev, _ := w.clone.Repo.Reference(gitclone.RemoteRef(branch), true)
 		commit = prev.Hash()
 	} else {
-		if err := w.repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), commit)); err != nil {
+		if err := w.clone.Repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), commit)); err != nil {
 			return Result{}, fmt.Errorf("gitops: set %s: %w", branch, err)
 		}
 		if err := w.mayPush(ctx, branch); err != nil {
@@ -411,18 +410,18 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 // one commit on base with the same tree (an earlier call pushed it and
 // then failed or crashed).
 func (w *Writer) samePushed(branch string, base, commit plumbing.Hash) (bool, error) {
-	ref, err := w.repo.Reference(gitclone.RemoteRef(branch), true)
+	ref, err := w.clone.Repo.Reference(gitclone.RemoteRef(branch), true)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("gitops: read %s: %w", branch, err)
 	}
-	prev, err := w.repo.CommitObject(ref.Hash())
+	prev, err := w.clone.Repo.CommitObject(ref.Hash())
 	if err != nil {
 		return false, fmt.Errorf("gitops: read %s: %w", branch, err)
 	}
-	ours, err := w.repo.CommitObject(commit)
+	ours, err := w.clone.Repo.CommitObject(commit)
 	if err != nil {
 		return false, fmt.Errorf("gitops: read commit: %w", err)
 	}
@@ -482,7 +481,7 @@ func (w *Writer) apply(c *Change) (plumbing.Hash, bool, error) {
 	if _, err := overlay.Render(w.cfg.Dir, c.Environment); err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("%w: %w", ErrRender, err)
 	}
-	wt, err := w.repo.Worktree()
+	wt, err := w.clone.Repo.Worktree()
 	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("gitops: %w", err)
 	}
@@ -539,7 +538,7 @@ func (w *Writer) push(ctx context.Context, ref plumbing.ReferenceName, force boo
 	if force {
 		spec = "+" + spec
 	}
-	err := w.repo.PushContext(ctx, &git.PushOptions{RemoteName: gitclone.RemoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.auth})
+	err := w.clone.Repo.PushContext(ctx, &git.PushOptions{RemoteName: gitclone.RemoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.auth})
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}
@@ -610,7 +609,7 @@ func (w *Writer) FindCommit(ctx context.Context, promotionID string) (string, bo
 }
 
 func (w *Writer) findCommit(head plumbing.Hash, promotionID string) (string, bool, error) {
-	iter, err := w.repo.Log(&git.LogOptions{From: head, Order: git.LogOrderCommitterTime})
+	iter, err := w.clone.Repo.Log(&git.LogOptions{From: head, Order: git.LogOrderCommitterTime})
 	if err != nil {
 		return "", false, fmt.Errorf("gitops: read history: %w", err)
 	}
