@@ -99,6 +99,12 @@ func Open(dir, remote, branch, owner string, cred Credentials, log *slog.Logger)
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Clone{Dir: dir, Remote: remote, Branch: branch, auth: auth, owner: owner, log: log}
+	fresh := func(damage error) (*Clone, error) {
+		if err := c.rebuild(damage); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	repo, err := git.PlainOpen(dir)
 	switch {
 	case err == nil:
@@ -110,14 +116,14 @@ func Open(dir, remote, branch, owner string, cred Credentials, log *slog.Logger)
 		}
 		if len(entries) > 0 {
 			if fi, serr := os.Stat(filepath.Join(dir, git.GitDirName)); serr == nil && fi.IsDir() {
-				return c, c.rebuild(err)
+				return fresh(err)
 			}
 			return nil, promote.Errorf(promote.Invalid, "%s: %s is neither empty nor a Git repository; give the %s a directory of its own", owner, dir, owner)
 		}
-		return c, c.rebuild(nil)
+		return fresh(nil)
 	default:
 		if fi, serr := os.Stat(filepath.Join(dir, git.GitDirName)); serr == nil && fi.IsDir() {
-			return c, c.rebuild(err)
+			return fresh(err)
 		}
 		return nil, fmt.Errorf("%s: open %s: %w", owner, dir, err)
 	}
@@ -130,7 +136,10 @@ func Open(dir, remote, branch, owner string, cred Credentials, log *slog.Logger)
 			return nil, fmt.Errorf("%s: repoint origin of %s: %w", owner, dir, err)
 		}
 	}
-	return c, c.setOrigin()
+	if err := c.setOrigin(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // setOrigin points the clone's origin at its remote.
