@@ -218,6 +218,35 @@ func startChild(t *testing.T, args ...string) *child {
 }
 
 // kill stops the process at once, as a crash or kill -9 would.
+// submitterToken creates a submitter's API token named ci in the store
+// under data, before any server runs, and returns it.
+func submitterToken(t *testing.T, data, pipelineFile string) string {
+	t.Helper()
+	code, out, errOut := run(t, "", "token", "create", "--name", "ci", "--role", "submitter", "--quiet", "--data", data, "--pipeline", pipelineFile)
+	if code != 0 {
+		t.Fatalf("token create: exit %d: %s", code, errOut)
+	}
+	return strings.TrimSpace(out)
+}
+
+// startServer starts promote serve with args in a child process, on a free
+// loopback address, and returns it and its URL once /readyz answers 200.
+func startServer(t *testing.T, args ...string) (*child, string) {
+	t.Helper()
+	addr := freeAddr(t)
+	c := startChild(t, append([]string{"serve", "--addr", addr}, args...)...)
+	server := "http://" + addr
+	waitFor(t, 60*time.Second, "the server to be ready", func() (bool, string) {
+		resp, err := http.Get(server + "/readyz")
+		if err != nil {
+			return false, err.Error() + "\n" + c.stderr.String()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, c.stderr.String()
+	})
+	return c, server
+}
+
 func (c *child) kill(t *testing.T) {
 	t.Helper()
 	if err := c.cmd.Process.Signal(os.Kill); err != nil {
@@ -241,28 +270,12 @@ func TestServeGitOpsRepairsAfterKill(t *testing.T) {
 	examples, _ := filepath.Abs("../../examples")
 	data := filepath.Join(dir, "data")
 	pipelineFile := filepath.Join(repo, "promote.yaml")
-	code, out, errOut := run(t, "", "token", "create", "--name", "ci", "--role", "submitter", "--quiet", "--data", data, "--pipeline", pipelineFile)
-	if code != 0 {
-		t.Fatalf("token create: exit %d: %s", code, errOut)
-	}
-	ci := strings.TrimSpace(out)
+	ci := submitterToken(t, data, pipelineFile)
 	art := t.TempDir()
 	p1, _ := artifact(t, art, "1")
 	p2, _ := artifact(t, art, "2")
 	serve := func() (*child, string) {
-		addr := freeAddr(t)
-		c := startChild(t, "serve", "--addr", addr, "--data", data, "--pipeline", pipelineFile, "--artifact-root", art,
-			"--gitops-remote", bare, "--gitops-interval", "1h")
-		server := "http://" + addr
-		waitFor(t, 60*time.Second, "the server to be ready", func() (bool, string) {
-			resp, err := http.Get(server + "/readyz")
-			if err != nil {
-				return false, err.Error() + "\n" + c.stderr.String()
-			}
-			resp.Body.Close()
-			return resp.StatusCode == 200, c.stderr.String()
-		})
-		return c, server
+		return startServer(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", art, "--gitops-remote", bare, "--gitops-interval", "1h")
 	}
 
 	first, server := serve()

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -297,8 +298,37 @@ func (c *Clone) checkout(head plumbing.Hash) error {
 	if err := wt.Clean(&git.CleanOptions{Dir: true}); err != nil {
 		return fmt.Errorf("%s: clean: %w", c.owner, err)
 	}
+	// What follows a checkout trusts that the directory is head, file for
+	// file: a commit made from anything else would carry its differences.
+	st, err := wt.Status()
+	if err != nil {
+		return fmt.Errorf("%s: status after the reset to %s: %w", c.owner, head, err)
+	}
+	if !st.IsClean() {
+		return fmt.Errorf("%s: after the reset to %s the directory still differs from it: %s", c.owner, head, statusSummary(st))
+	}
 	return nil
 }
+
+// statusSummary names the first few paths of a status, sorted.
+func statusSummary(st git.Status) string {
+	paths := make([]string, 0, len(st))
+	for p := range st {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	const most = 5
+	more := ""
+	if len(paths) > most {
+		more = fmt.Sprintf(" and %d more", len(paths)-most)
+		paths = paths[:most]
+	}
+	return strings.Join(paths, ", ") + more
+}
+
+// MarkDamaged has the next Fetch make the clone afresh: its user found
+// that the clone does not hold what it should (why says what).
+func (c *Clone) MarkDamaged(why error) { c.damaged = why }
 
 // Sync fetches and checks out the branch's head, and returns it. A
 // checkout that finds the clone damaged is tried once more, on a clone

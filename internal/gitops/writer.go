@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -497,7 +498,52 @@ func (w *Writer) apply(c *Change) (plumbing.Hash, bool, error) {
 	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("gitops: commit: %w", err)
 	}
+	if err := w.checkScope(commit, overlay.OverlayPath(c.Environment)); err != nil {
+		// Nothing is pushed; the next sync makes the clone afresh.
+		w.clone.MarkDamaged(err)
+		return plumbing.ZeroHash, false, err
+	}
 	return commit, true, nil
+}
+
+// checkScope makes sure that commit changes files under dir alone, as a
+// change to one environment's overlay must: a commit that changed or
+// deleted anything else was made from a working directory that was not
+// its parent, and is never pushed.
+func (w *Writer) checkScope(commit plumbing.Hash, dir string) error {
+	c, err := w.clone.Repo.CommitObject(commit)
+	if err != nil {
+		return fmt.Errorf("gitops: read the new commit: %w", err)
+	}
+	to, err := c.Tree()
+	if err != nil {
+		return fmt.Errorf("gitops: read the new commit's tree: %w", err)
+	}
+	parent, err := c.Parent(0)
+	if err != nil {
+		return fmt.Errorf("gitops: read the new commit's parent: %w", err)
+	}
+	from, err := parent.Tree()
+	if err != nil {
+		return fmt.Errorf("gitops: read the parent's tree: %w", err)
+	}
+	changes, err := object.DiffTree(from, to)
+	if err != nil {
+		return fmt.Errorf("gitops: compare the new commit with its parent: %w", err)
+	}
+	var outside []string
+	for _, ch := range changes {
+		for _, name := range []string{ch.From.Name, ch.To.Name} {
+			if name != "" && !strings.HasPrefix(name, dir+"/") && !slices.Contains(outside, name) {
+				outside = append(outside, name)
+			}
+		}
+	}
+	if len(outside) > 0 {
+		return fmt.Errorf("gitops: the commit for %s would also change %s: the working clone did not hold its parent; nothing was pushed",
+			dir, strings.Join(outside, ", "))
+	}
+	return nil
 }
 
 // fetchHead fetches the branch (and in ModePullRequest the review

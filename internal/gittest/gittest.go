@@ -5,11 +5,14 @@ package gittest
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/promote-ml/promote/internal/overlay"
 )
@@ -63,4 +66,31 @@ func Remote(tb testing.TB, mutate func(dir string)) string {
 	Run(tb, seed, "commit", "-q", "-m", "scaffold the GitOps repository")
 	Run(tb, seed, "push", "-q", bare, "main")
 	return bare
+}
+
+// Kills returns the number of kills (or rounds) of a test that kills a
+// process writing to a repository at random moments, and the source of
+// those moments: PROMOTE_TEST_KILLS, a positive number, or def; and a
+// generator seeded with PROMOTE_TEST_KILL_SEED, or with the time. The seed
+// is logged, so that a failure's moments can be drawn again (the process's
+// own timing still varies from run to run).
+func Kills(tb testing.TB, def int) (int, *rand.Rand) {
+	tb.Helper()
+	n := def
+	if s := os.Getenv("PROMOTE_TEST_KILLS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			tb.Fatalf("PROMOTE_TEST_KILLS=%q: want a positive number", s)
+		}
+		n = v
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("PROMOTE_TEST_KILL_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			tb.Fatalf("PROMOTE_TEST_KILL_SEED=%q: %v", s, err)
+		}
+	}
+	tb.Logf("PROMOTE_TEST_KILL_SEED=%d", seed)
+	return n, rand.New(rand.NewPCG(seed, 0))
 }
