@@ -171,8 +171,17 @@ func (c *Clone) rebuild(cause error) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s: read %s: %w", c.owner, c.Dir, err)
 	}
+	// .git goes last: a process killed half-way through leaves either a
+	// .git, which the next Open takes for a damaged clone again, or an
+	// empty directory, never files that look like someone else's.
+	names := make([]string, 0, len(entries))
 	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(c.Dir, e.Name())); err != nil {
+		if e.Name() != git.GitDirName {
+			names = append(names, e.Name())
+		}
+	}
+	for _, name := range append(names, git.GitDirName) {
+		if err := os.RemoveAll(filepath.Join(c.Dir, name)); err != nil {
 			return fmt.Errorf("%s: empty the damaged clone %s: %w", c.owner, c.Dir, err)
 		}
 	}

@@ -40,6 +40,15 @@ func TestSyncRepairsInterruptedWrites(t *testing.T) {
 			}
 		}
 	}
+	remove := func(names ...string) func(t *testing.T, dir string) {
+		return func(t *testing.T, dir string) {
+			for _, n := range names {
+				if err := os.RemoveAll(filepath.Join(dir, filepath.FromSlash(n))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	empty := func(int64) int64 { return 0 }
 	half := func(n int64) int64 { return n / 2 }
 	tests := []struct {
@@ -56,6 +65,10 @@ func TestSyncRepairsInterruptedWrites(t *testing.T) {
 		{"empty HEAD", truncate("HEAD", empty), "making it afresh"},
 		{"empty config", truncate("config", empty), ""},
 		{"a damaged pack", pack, "making it afresh"},
+		// What a repair killed half-way leaves: it removes .git last.
+		{"the working files gone", remove("deploy", "promote.yaml"), ""},
+		{"the objects gone", remove(".git/objects"), ""}, // fetched again
+		{"HEAD gone", remove(".git/HEAD"), "making it afresh"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
