@@ -115,11 +115,19 @@ func TestWriterSurvivesKills(t *testing.T) {
 }
 
 // TestCommitOutsideTheOverlayIsNeverPushed changes a file outside the
-// overlay between the writer's reset and its commit, as a damaged working
-// directory would: the commit is refused, nothing is pushed, and the next
-// Promote, on a clone made afresh, commits the overlay alone.
+// overlay, then removes one inside it, between the writer's reset and its
+// commit, as a damaged working directory would: each commit is refused,
+// nothing is pushed, and the next Promote, on a clone made afresh,
+// changes the overlay's pins alone.
 func TestCommitOutsideTheOverlayIsNeverPushed(t *testing.T) {
-	bare := newRemote(t, nil)
+	// A note in the overlay that kustomize does not read: rendering does
+	// not miss it when it is gone.
+	gone := "deploy/overlays/dev/NOTES.md"
+	bare := newRemote(t, func(dir string) {
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(gone)), []byte("dev runs one replica\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
 	w := newWriter(t, bare, nil)
 	before := runGit(t, bare, "rev-parse", "main")
 	if err := w.lock(t.Context()); err != nil {
@@ -140,9 +148,28 @@ func TestCommitOutsideTheOverlayIsNeverPushed(t *testing.T) {
 	if got := runGit(t, bare, "rev-parse", "main"); got != before {
 		t.Fatalf("main moved to %s after a refused commit", got)
 	}
+	// A file of the overlay itself gone from the working directory: the
+	// commit would delete it.
+	if err := w.lock(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(w.cfg.Dir, filepath.FromSlash(gone))); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = w.apply(&c)
+	w.unlock()
+	if err == nil || !strings.Contains(err.Error(), "would delete "+gone) {
+		t.Fatalf("apply with %s gone = %v, want an error naming it", gone, err)
+	}
+	if got := runGit(t, bare, "rev-parse", "main"); got != before {
+		t.Fatalf("main moved to %s after a refused commit", got)
+	}
 	res, err := w.Promote(t.Context(), c)
 	if err != nil {
-		t.Fatalf("Promote after the refusal: %v", err)
+		t.Fatalf("Promote after the refusals: %v", err)
 	}
 	for _, f := range strings.Split(runGit(t, bare, "show", "--name-only", "--format=", res.Commit), "\n") {
 		if !strings.HasPrefix(f, "deploy/overlays/dev/") {

@@ -506,10 +506,10 @@ func (w *Writer) apply(c *Change) (plumbing.Hash, bool, error) {
 	return commit, true, nil
 }
 
-// checkScope makes sure that commit changes files under dir alone, as a
-// change to one environment's overlay must: a commit that changed or
-// deleted anything else was made from a working directory that was not
-// its parent, and is never pushed.
+// checkScope makes sure that commit changes files under dir alone and
+// deletes none, as pinning a version in one environment's overlay does: a
+// commit that did more was made from a working directory that was not its
+// parent, and is never pushed.
 func (w *Writer) checkScope(commit plumbing.Hash, dir string) error {
 	c, err := w.clone.Repo.CommitObject(commit)
 	if err != nil {
@@ -531,17 +531,24 @@ func (w *Writer) checkScope(commit plumbing.Hash, dir string) error {
 	if err != nil {
 		return fmt.Errorf("gitops: compare the new commit with its parent: %w", err)
 	}
-	var outside []string
+	var outside, deleted []string
 	for _, ch := range changes {
+		if ch.To.Name == "" {
+			deleted = append(deleted, ch.From.Name)
+		}
 		for _, name := range []string{ch.From.Name, ch.To.Name} {
 			if name != "" && !strings.HasPrefix(name, dir+"/") && !slices.Contains(outside, name) {
 				outside = append(outside, name)
 			}
 		}
 	}
-	if len(outside) > 0 {
+	switch {
+	case len(outside) > 0:
 		return fmt.Errorf("gitops: the commit for %s would also change %s: the working clone did not hold its parent; nothing was pushed",
 			dir, strings.Join(outside, ", "))
+	case len(deleted) > 0:
+		return fmt.Errorf("gitops: the commit for %s would delete %s, which pinning a version never does: the working clone did not hold its parent; nothing was pushed",
+			dir, strings.Join(deleted, ", "))
 	}
 	return nil
 }
