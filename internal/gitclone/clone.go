@@ -304,19 +304,59 @@ func (c *Clone) checkout(head plumbing.Hash) error {
 	if err := wt.Reset(&git.ResetOptions{Commit: head, Mode: git.HardReset}); err != nil {
 		return fmt.Errorf("%s: reset to %s: %w", c.owner, head, err)
 	}
-	if err := wt.Clean(&git.CleanOptions{Dir: true}); err != nil {
-		return fmt.Errorf("%s: clean: %w", c.owner, err)
-	}
-	// What follows a checkout trusts that the directory is head, file for
-	// file: a commit made from anything else would carry its differences.
+	// One status serves twice (go-git's Clean would compute its own):
+	// untracked files, which an interrupted run leaves, are removed, as
+	// git clean -d does; any other difference means that the reset did not
+	// make the directory head, and what follows a checkout trusts that it
+	// did, file for file: a commit made from anything else would carry the
+	// difference.
 	st, err := wt.Status()
 	if err != nil {
 		return fmt.Errorf("%s: status after the reset to %s: %w", c.owner, head, err)
 	}
-	if !st.IsClean() {
-		return fmt.Errorf("%s: after the reset to %s the directory still differs from it: %s", c.owner, head, statusSummary(st))
+	differs := git.Status{}
+	for path, fs := range st {
+		if fs.Worktree != git.Untracked {
+			differs[path] = fs
+			continue
+		}
+		if err := os.Remove(filepath.Join(c.Dir, filepath.FromSlash(path))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: clean: %w", c.owner, err)
+		}
+	}
+	if len(differs) > 0 {
+		return fmt.Errorf("%s: after the reset to %s the directory still differs from it: %s", c.owner, head, statusSummary(differs))
+	}
+	if _, err := removeEmptyDirs(c.Dir, true); err != nil {
+		return fmt.Errorf("%s: clean: %w", c.owner, err)
 	}
 	return nil
+}
+
+// removeEmptyDirs removes the directories below dir (dir itself too unless
+// root) that hold no file, outside .git, and reports whether dir is gone.
+func removeEmptyDirs(dir string, root bool) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	left := len(entries)
+	for _, e := range entries {
+		if !e.IsDir() || (root && e.Name() == git.GitDirName) {
+			continue
+		}
+		gone, err := removeEmptyDirs(filepath.Join(dir, e.Name()), false)
+		if err != nil {
+			return false, err
+		}
+		if gone {
+			left--
+		}
+	}
+	if root || left > 0 {
+		return false, nil
+	}
+	return true, os.Remove(dir)
 }
 
 // statusSummary names the first few paths of a status, sorted.

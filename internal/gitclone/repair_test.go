@@ -3,6 +3,7 @@ package gitclone
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -106,5 +107,47 @@ func TestSyncRepairsInterruptedWrites(t *testing.T) {
 				t.Errorf("git status after Sync:\n%s", got)
 			}
 		})
+	}
+}
+
+// TestSyncCleans checks that Sync removes what an interrupted run leaves
+// in the working directory beside the commit's files, as git clean -d
+// does: untracked files, and directories that hold none.
+func TestSyncCleans(t *testing.T) {
+	bare := gittest.Remote(t, nil)
+	dir := filepath.Join(t.TempDir(), "clone")
+	c, err := Open(dir, bare, "main", "writer", Credentials{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	leftovers := []string{"deploy/overlays/dev/.kustomization.yaml.tmp123", "deploy/overlays/qa/models/x.env"}
+	for _, name := range leftovers {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("left behind\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "deploy", "overlays", "empty", "models"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Sync(context.Background()); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	for _, name := range append(leftovers, "deploy/overlays/qa", "deploy/overlays/empty") {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name))); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after Sync: %v, want it gone", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "deploy", "overlays", "dev", "kustomization.yaml")); err != nil {
+		t.Errorf("the commit's own file: %v", err)
+	}
+	if got := gittest.Run(t, dir, "status", "--porcelain", "--ignored"); got != "" {
+		t.Errorf("git status after Sync:\n%s", got)
 	}
 }
