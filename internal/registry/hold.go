@@ -21,7 +21,7 @@ func (s *Service) addHold(tx promote.Tx, h promote.Hold) (promote.Hold, error) {
 // SetHold puts a version on hold in an environment: no promotion of it to
 // that environment goes ahead until a person clears the hold.
 func (s *Service) SetHold(ctx context.Context, who promote.Principal, model, version, env, reason string) (promote.Hold, error) {
-	if err := authorize(who, promote.RoleApprover, "setting a hold"); err != nil {
+	if err := Authorize(who, promote.RoleApprover, "setting a hold"); err != nil {
 		return promote.Hold{}, err
 	}
 	if strings.TrimSpace(reason) == "" {
@@ -48,7 +48,7 @@ func (s *Service) SetHold(ctx context.Context, who promote.Principal, model, ver
 // ClearHold clears a hold. It takes a person with the approver role and a
 // reason: holds are never cleared by automation.
 func (s *Service) ClearHold(ctx context.Context, who promote.Principal, id int64, reason string) (promote.Hold, error) {
-	if err := authorize(who, promote.RoleApprover, "clearing a hold"); err != nil {
+	if err := Authorize(who, promote.RoleApprover, "clearing a hold"); err != nil {
 		return promote.Hold{}, err
 	}
 	if strings.TrimSpace(reason) == "" {

@@ -91,7 +91,7 @@ func (s *Service) StartRollout(ctx context.Context, promotionID string) (promote
 // the change was made from: when another writer saved the rollout since,
 // nothing is stored and the error is a *promote.RolloutChangedError.
 func (s *Service) RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) (promote.Rollout, error) {
-	if err := authorize(who, promote.RoleApprover, "changing a rollout"); err != nil {
+	if err := Authorize(who, promote.RoleApprover, "changing a rollout"); err != nil {
 		return r, err
 	}
 	if !r.State.Active() && r.State != promote.RolloutRolledBack {
@@ -131,7 +131,7 @@ func (s *Service) Rollouts(ctx context.Context, f promote.RolloutFilter) ([]prom
 // rollout since, nothing is stored and the error is a
 // *promote.RolloutChangedError.
 func (s *Service) FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) (promote.Rollout, error) {
-	if err := authorize(who, promote.RoleApprover, "finishing a rollout"); err != nil {
+	if err := Authorize(who, promote.RoleApprover, "finishing a rollout"); err != nil {
 		return r, err
 	}
 	out := r

@@ -45,7 +45,7 @@ type precondition struct {
 // A queued promotion of the same model and environment is superseded; one
 // that is approved or rolling out is a Conflict.
 func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, req PromoteRequest) (PromotionView, error) {
-	if err := authorize(who, promote.RoleSubmitter, "requesting a promotion"); err != nil {
+	if err := Authorize(who, promote.RoleSubmitter, "requesting a promotion"); err != nil {
 		return PromotionView{}, err
 	}
 	if err := validateNames("model name", req.Model, "version", req.Version); err != nil {
@@ -56,7 +56,7 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 		return PromotionView{}, err
 	}
 	if req.Override {
-		if err := authorize(who, promote.RoleAdmin, "overriding a freeze"); err != nil {
+		if err := Authorize(who, promote.RoleAdmin, "overriding a freeze"); err != nil {
 			return PromotionView{}, err
 		}
 		if strings.TrimSpace(req.Reason) == "" {
@@ -426,7 +426,7 @@ type ApproveRequest struct {
 // requester unless the policy allows self-approval, and must name the
 // artifact digest the promotion is for. Each person counts once.
 func (s *Service) Approve(ctx context.Context, who promote.Principal, id string, req ApproveRequest) (PromotionView, error) {
-	if err := authorize(who, promote.RoleApprover, "approving a promotion"); err != nil {
+	if err := Authorize(who, promote.RoleApprover, "approving a promotion"); err != nil {
 		return PromotionView{}, err
 	}
 	var view PromotionView
@@ -537,7 +537,7 @@ func approvalJSON(a promote.Approval) json.RawMessage {
 // Reject ends a promotion awaiting approval and puts its version on hold in
 // that environment, so that no automation requests it again.
 func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason string) (PromotionView, error) {
-	if err := authorize(who, promote.RoleApprover, "rejecting a promotion"); err != nil {
+	if err := Authorize(who, promote.RoleApprover, "rejecting a promotion"); err != nil {
 		return PromotionView{}, err
 	}
 	if strings.TrimSpace(reason) == "" {
@@ -585,7 +585,7 @@ func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason 
 // Cancel withdraws a promotion that is queued or approved but not yet
 // committed.
 func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason string) (PromotionView, error) {
-	if err := authorize(who, promote.RoleSubmitter, "cancelling a promotion"); err != nil {
+	if err := Authorize(who, promote.RoleSubmitter, "cancelling a promotion"); err != nil {
 		return PromotionView{}, err
 	}
 	var view PromotionView

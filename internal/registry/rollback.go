@@ -52,7 +52,7 @@ const maxReasonLen = 1024
 // trailers. It takes the approver role; the rollout controller calls it
 // for automatic rollbacks.
 func (s *Service) Rollback(ctx context.Context, who promote.Principal, req RollbackRequest) (RollbackView, error) {
-	if err := authorize(who, promote.RoleApprover, "rolling back"); err != nil {
+	if err := Authorize(who, promote.RoleApprover, "rolling back"); err != nil {
 		return RollbackView{}, err
 	}
 	if err := validateNames("model name", req.Model); err != nil {

@@ -101,8 +101,9 @@ func (s *Service) Store() promote.Store { return s.store }
 
 func (s *Service) clock() time.Time { return s.now().UTC() }
 
-// authorize checks that who may act as need.
-func authorize(who promote.Principal, need promote.Role, action string) error {
+// Authorize checks that who may act as need; action names what was
+// asked for in the error ("aborting a rollout").
+func Authorize(who promote.Principal, need promote.Role, action string) error {
 	if who.Name == "" {
 		return promote.Errorf(promote.Unauthorized, "%s needs a token", action)
 	}
@@ -199,7 +200,7 @@ func newID(prefix string) string {
 
 // CreateModel registers a model.
 func (s *Service) CreateModel(ctx context.Context, who promote.Principal, name, description string) (promote.Model, error) {
-	if err := authorize(who, promote.RoleSubmitter, "creating a model"); err != nil {
+	if err := Authorize(who, promote.RoleSubmitter, "creating a model"); err != nil {
 		return promote.Model{}, err
 	}
 	if err := promote.ValidateName("model name", name); err != nil {

@@ -34,7 +34,7 @@ type TokenRequest struct {
 // its hash is stored. who must be an admin; the CLI's bootstrap passes a
 // local admin principal.
 func (s *Service) CreateToken(ctx context.Context, who promote.Principal, req TokenRequest) (string, promote.Token, error) {
-	if err := authorize(who, promote.RoleAdmin, "creating a token"); err != nil {
+	if err := Authorize(who, promote.RoleAdmin, "creating a token"); err != nil {
 		return "", promote.Token{}, err
 	}
 	if err := promote.ValidateName("token name", req.Name); err != nil {
@@ -146,7 +146,7 @@ func (s *Service) AuthenticateHash(ctx context.Context, hash string) (promote.Pr
 
 // RevokeToken revokes a token by its ID.
 func (s *Service) RevokeToken(ctx context.Context, who promote.Principal, id string) error {
-	if err := authorize(who, promote.RoleAdmin, "revoking a token"); err != nil {
+	if err := Authorize(who, promote.RoleAdmin, "revoking a token"); err != nil {
 		return err
 	}
 	defer s.tokens.clear()
@@ -162,7 +162,7 @@ func (s *Service) RevokeToken(ctx context.Context, who promote.Principal, id str
 
 // Tokens lists the tokens (never their secrets).
 func (s *Service) Tokens(ctx context.Context, who promote.Principal) ([]promote.Token, error) {
-	if err := authorize(who, promote.RoleAdmin, "listing tokens"); err != nil {
+	if err := Authorize(who, promote.RoleAdmin, "listing tokens"); err != nil {
 		return nil, err
 	}
 	var out []promote.Token

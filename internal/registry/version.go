@@ -42,7 +42,7 @@ const maxFieldLen = 2048
 // its metrics parsed as the gate reads them; anything wrong is an Invalid
 // error naming it, and nothing is stored.
 func (s *Service) RegisterVersion(ctx context.Context, who promote.Principal, req RegisterRequest) (promote.Version, error) {
-	if err := authorize(who, promote.RoleSubmitter, "registering a version"); err != nil {
+	if err := Authorize(who, promote.RoleSubmitter, "registering a version"); err != nil {
 		return promote.Version{}, err
 	}
 	if err := promote.ValidateName("model name", req.Model); err != nil {
@@ -223,7 +223,7 @@ func (s *Service) Versions(ctx context.Context, model string) ([]promote.Version
 // RejectVersion rejects a version for good: it is put on hold in every
 // environment and its queued promotions are cancelled.
 func (s *Service) RejectVersion(ctx context.Context, who promote.Principal, model, version, reason string) (promote.Version, error) {
-	if err := authorize(who, promote.RoleApprover, "rejecting a version"); err != nil {
+	if err := Authorize(who, promote.RoleApprover, "rejecting a version"); err != nil {
 		return promote.Version{}, err
 	}
 	if strings.TrimSpace(reason) == "" {

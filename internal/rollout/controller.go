@@ -722,6 +722,9 @@ func (c *Controller) retry(ctx context.Context, r promote.Rollout, edit func(*pr
 // restart or a failover, unless it had failed (then a person's resumption
 // overrides the verdict and the analysis starts afresh).
 func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
+	if err := registry.Authorize(who, promote.RoleApprover, "pausing a rollout"); err != nil {
+		return promote.Rollout{}, err
+	}
 	c.op.Lock()
 	defer c.op.Unlock()
 	r, _, err := c.active(ctx, id)
@@ -748,6 +751,9 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 // requests count again from now; the step's weight is applied at the next
 // tick.
 func (c *Controller) Resume(ctx context.Context, who promote.Principal, id string) (promote.Rollout, error) {
+	if err := registry.Authorize(who, promote.RoleApprover, "resuming a rollout"); err != nil {
+		return promote.Rollout{}, err
+	}
 	c.op.Lock()
 	defer c.op.Unlock()
 	r, _, err := c.active(ctx, id)
@@ -784,6 +790,11 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id strin
 // candidate's traffic goes to 0 at once and the environment is rolled back
 // (alias, hold, Git commit).
 func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
+	// Checked before anything is touched: traffic moves before the
+	// registry, which checks it again, records the change.
+	if err := registry.Authorize(who, promote.RoleApprover, "aborting a rollout"); err != nil {
+		return promote.Rollout{}, err
+	}
 	c.op.Lock()
 	defer c.op.Unlock()
 	r, _, err := c.active(ctx, id)
@@ -813,6 +824,11 @@ func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reaso
 // traffic goes to the candidate, and the rollout and its promotion
 // succeed without the remaining steps.
 func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
+	// Checked before anything is touched: traffic moves before the
+	// registry, which checks it again, records the change.
+	if err := registry.Authorize(who, promote.RoleApprover, "promoting a rollout now"); err != nil {
+		return promote.Rollout{}, err
+	}
 	c.op.Lock()
 	defer c.op.Unlock()
 	r, _, err := c.active(ctx, id)
@@ -835,6 +851,11 @@ func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, 
 		return c.cfg.Registry.FinishRollout(ctx, who, r, why)
 	})
 	if err != nil {
+		// Not finished: the traffic goes back to what the stored
+		// rollout says, rather than waiting for the next tick.
+		if stored, rerr := c.cfg.Registry.Rollout(ctx, id); rerr == nil {
+			c.apply(ctx, stored)
+		}
 		return r, err
 	}
 	c.sample(ctx, r, c.forget(id), "", eventSucceeded)

@@ -356,8 +356,22 @@ func TestPauseResumeAndPromoteNow(t *testing.T) {
 	if r.State != promote.RolloutRunning || r.Weight != 0.1 {
 		t.Fatalf("rollout after the first tick = %s at weight %g, want running at 0.1", r.State, r.Weight)
 	}
-	if _, err := w.ctl.Pause(t.Context(), promote.Principal{Name: "vic", Role: promote.RoleViewer}, r.PromotionID, ""); promote.ErrorCode(err) != promote.Forbidden {
+	// A viewer's operations are refused before the traffic moves.
+	vic := promote.Principal{Name: "vic", Role: promote.RoleViewer}
+	if _, err := w.ctl.Pause(t.Context(), vic, r.PromotionID, ""); promote.ErrorCode(err) != promote.Forbidden {
 		t.Errorf("Pause by a viewer = %v, want Forbidden", err)
+	}
+	if _, err := w.ctl.PromoteNow(t.Context(), vic, r.PromotionID, ""); promote.ErrorCode(err) != promote.Forbidden {
+		t.Errorf("PromoteNow by a viewer = %v, want Forbidden", err)
+	}
+	if _, err := w.ctl.Abort(t.Context(), vic, r.PromotionID, ""); promote.ErrorCode(err) != promote.Forbidden {
+		t.Errorf("Abort by a viewer = %v, want Forbidden", err)
+	}
+	if _, err := w.ctl.Resume(t.Context(), promote.Principal{}, r.PromotionID); promote.ErrorCode(err) != promote.Unauthorized {
+		t.Errorf("Resume without a token = %v, want Unauthorized", err)
+	}
+	if got, st := w.splitter.Weights(), w.rollout(t); got != 0.1 || st.State != promote.RolloutRunning {
+		t.Fatalf("after a viewer's refused operations: splitter weight %g, rollout %s; want 0.1, running", got, st.State)
 	}
 	if _, err := w.ctl.Pause(t.Context(), lena, r.PromotionID, "looking at a dashboard"); err != nil {
 		t.Fatalf("Pause: %v", err)
