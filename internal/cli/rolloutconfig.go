@@ -26,6 +26,9 @@ type rolloutConfig struct {
 	Interval    time.Duration
 	NoDataLimit time.Duration
 	ErrorBudget int
+	// badInterval is a $PROMOTE_ROLLOUT_INTERVAL that is not a positive
+	// duration, which problems names.
+	badInterval string
 }
 
 func (c *rolloutConfig) env(getenv func(string) string) {
@@ -33,10 +36,10 @@ func (c *rolloutConfig) env(getenv func(string) string) {
 		c.PrometheusURL = v
 	}
 	if v := getenv("PROMOTE_ROLLOUT_INTERVAL"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
 			c.Interval = d
 		} else {
-			c.Interval = -1
+			c.badInterval = v
 		}
 	}
 }
@@ -50,8 +53,11 @@ func (c *rolloutConfig) flags(fl *pflag.FlagSet) {
 
 func (c *rolloutConfig) problems() []error {
 	var errs []error
+	if c.badInterval != "" {
+		errs = append(errs, fmt.Errorf("$PROMOTE_ROLLOUT_INTERVAL %q: want a positive duration such as 10s", c.badInterval))
+	}
 	if c.Interval < 0 {
-		errs = append(errs, errors.New("--rollout-interval: want a positive duration such as 10s"))
+		errs = append(errs, fmt.Errorf("--rollout-interval %s: want a positive duration such as 10s", c.Interval))
 	}
 	if c.NoDataLimit < 0 || c.ErrorBudget < 0 {
 		errs = append(errs, errors.New("--rollout-no-data and --rollout-error-budget may not be negative"))

@@ -57,8 +57,10 @@ type Reading struct {
 // PollerOptions configures a Poller.
 type PollerOptions struct {
 	// NoDataLimit is how long a query may go without data, counted from
-	// its Since (or from its last data, if it had some) before a reading is
-	// StatusNoData rather than StatusWaiting; DefaultNoDataLimit when 0.
+	// its Since (or from the last reading whose requests grew, if one did),
+	// before a reading is StatusNoData rather than StatusWaiting or
+	// StatusOK; DefaultNoDataLimit when 0. Counts that stop growing are no
+	// data: the traffic, or the scrapes, stopped.
 	NoDataLimit time.Duration
 	// ErrorBudget is how many consecutive failed queries are tolerated
 	// (StatusRetrying); one more is StatusFailed. DefaultErrorBudget when 0.
@@ -171,8 +173,19 @@ func (p *Poller) Read(ctx context.Context, q Query) Reading {
 
 	switch {
 	case err == nil && counts.Requests > 0:
-		st.errors, st.lastData = 0, now
-		return Reading{Status: StatusOK, Counts: st.monotone(counts)}
+		// The counts run from q.Since: data is requests counted since the
+		// last reading. Counts that stopped growing (the traffic, or a
+		// scrape, stopped) are the same as no data once past the limit.
+		st.errors = 0
+		if counts.Requests > st.high.Requests {
+			st.lastData = now
+		}
+		counts = st.monotone(counts)
+		if waited := now.Sub(st.lastData); waited > p.limit {
+			return Reading{Status: StatusNoData, Counts: counts,
+				Err: fmt.Errorf("no new requests for %s in %s (limit %s): %w", q, waited.Round(time.Second), p.limit, ErrNoData)}
+		}
+		return Reading{Status: StatusOK, Counts: counts}
 	case err == nil || errors.Is(err, ErrNoData):
 		st.errors = 0
 		if err == nil {

@@ -76,6 +76,18 @@ func TestPollerRead(t *testing.T) {
 			want: []Status{StatusOK, StatusWaiting, StatusNoData},
 		},
 		{
+			name: "counts that stop growing are no data from when they last grew",
+			opts: PollerOptions{NoDataLimit: 3 * time.Minute},
+			script: []answer{
+				{wait: time.Minute, requests: 10},
+				{wait: 2 * time.Minute, requests: 10},
+				{wait: 2 * time.Minute, requests: 10},
+				{wait: time.Minute, requests: 11},
+				{wait: 2 * time.Minute, requests: 11},
+			},
+			want: []Status{StatusOK, StatusOK, StatusNoData, StatusOK, StatusOK},
+		},
+		{
 			name:   "errors within the budget are retried, one more fails",
 			opts:   PollerOptions{ErrorBudget: 2},
 			script: []answer{{err: down}, {err: down}, {err: down}, {err: down}},

@@ -377,7 +377,7 @@ func (d *decoder) approvals(n *yaml.Node, what string) *Approvals {
 }
 
 func (d *decoder) rollout(n *yaml.Node, what string) *Rollout {
-	r := &Rollout{Analysis: Analysis{Alpha: 0.01, MaxQueryErrors: 3}, Rollback: Rollback{Automatic: true, Hold: true, When: slices.Clone(rollbackTriggers[:2])}}
+	r := &Rollout{Analysis: Analysis{Alpha: 0.01}, Rollback: Rollback{Automatic: true, Hold: true, When: slices.Clone(rollbackTriggers[:2])}}
 	var stepsNode *yaml.Node
 	d.Mapping(n, what, []string{"strategy", "steps", "analysis", "shadow", "rollback"}, func(key string, _, v *yaml.Node) {
 		switch key {
@@ -506,7 +506,7 @@ func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
 		case "maxNoData":
 			a.MaxNoData, _ = d.Duration(v, what+".maxNoData")
 		case "maxQueryErrors":
-			a.MaxQueryErrors, _ = d.Integer(v, what+".maxQueryErrors", 0, 1000)
+			a.MaxQueryErrors, _ = d.Integer(v, what+".maxQueryErrors", 1, 1000)
 		case "slos":
 			d.Mapping(v, what+".slos", nil, func(metric string, k, v *yaml.Node) {
 				r := &Rule{Metric: metric}

@@ -3,6 +3,7 @@ package policy
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadErrors(t *testing.T) {
@@ -121,6 +122,35 @@ func TestAnalysisErrorShare(t *testing.T) {
 		}
 		if got := p.Rollout("").Analysis.ErrorShare; got != tt.want {
 			t.Errorf("Load(%q): errorShare = %v, want %v", tt.src, got, tt.want)
+		}
+	}
+}
+
+// Unset, maxNoData and maxQueryErrors are 0, so that the server's flags
+// apply (--rollout-no-data, --rollout-error-budget).
+func TestAnalysisLimitsUnsetLeaveTheServers(t *testing.T) {
+	for _, tt := range []struct {
+		src     string
+		noData  time.Duration
+		errors  int
+		problem string
+	}{
+		{src: "{}"},
+		{src: "{maxNoData: 10m, maxQueryErrors: 5}", noData: 10 * time.Minute, errors: 5},
+		{src: "{maxQueryErrors: 0}", problem: "rollout.analysis.maxQueryErrors"},
+	} {
+		p, err := Load("p.yaml", []byte("gate:\n  metrics: {accuracy: '>= 0.9'}\nrollout:\n  strategy: direct\n  analysis: "+tt.src+"\n"))
+		switch {
+		case tt.problem != "":
+			if err == nil || !strings.Contains(err.Error(), tt.problem) {
+				t.Errorf("analysis %s: error %v, want one naming %s", tt.src, err, tt.problem)
+			}
+		case err != nil:
+			t.Errorf("analysis %s: %v", tt.src, err)
+		default:
+			if a := p.Rollout("").Analysis; a.MaxNoData != tt.noData || a.MaxQueryErrors != tt.errors {
+				t.Errorf("analysis %s: maxNoData %s, maxQueryErrors %d; want %s, %d", tt.src, a.MaxNoData, a.MaxQueryErrors, tt.noData, tt.errors)
+			}
 		}
 	}
 }

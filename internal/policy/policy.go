@@ -126,10 +126,10 @@ type SLO struct {
 // Analysis configures the live comparison of canary against stable.
 type Analysis struct {
 	Interval       time.Duration
-	Alpha          float64 // the false-rollback rate of the sequential test
-	ErrorShare     float64 // the share of the comparisons' alpha the error-rate test runs at; 0: the analysis's default
-	MaxNoData      time.Duration
-	MaxQueryErrors int
+	Alpha          float64       // the false-rollback rate of the sequential test
+	ErrorShare     float64       // the share of the comparisons' alpha the error-rate test runs at; 0: the analysis's default
+	MaxNoData      time.Duration // 0: not set, the server's default
+	MaxQueryErrors int           // 0: not set, the server's default
 	SLOs           []SLO
 }
 

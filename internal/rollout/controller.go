@@ -502,7 +502,15 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	switch v.Decision {
 	case analysis.Fail:
 		c.keepAnalysis(&r, ru)
-		return c.rollBack(ctx, r, plan, "the canary analysis failed: "+v.Reason, &v)
+		reason := "the canary analysis failed: " + v.Reason
+		if found := failTriggers(v); !slices.ContainsFunc(found, func(t string) bool { return slices.Contains(plan.Rollback.When, t) }) {
+			// A failure the policy does not roll back for still takes
+			// the traffic away: a person decides, as without automatic
+			// rollback.
+			return errors.Join(c.zero(ctx, r), c.pause(ctx, r, fmt.Sprintf("%s; the policy's rollback.when does not list %s: all traffic is back on stable, a person decides",
+				reason, strings.Join(found, " or ")), v.Decision))
+		}
+		return c.rollBack(ctx, r, plan, reason, &v)
 	case analysis.Inconclusive:
 		c.tickSample(ctx, r, ru, v.Decision)
 		return nil
@@ -556,6 +564,23 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	c.log.Info("rollout: next step", c.attrs(r)...)
 	c.sample(ctx, r, ru, v.Decision, eventStep)
 	return nil
+}
+
+// failTriggers names the rollback triggers (policy's rollback.when) of a
+// failed verdict's failing tests: regression for a comparison with
+// stable, slo_breach for a guard.
+func failTriggers(v analysis.Verdict) []string {
+	var out []string
+	for _, t := range v.Tests {
+		trigger := "slo_breach"
+		if t.Sequential {
+			trigger = "regression"
+		}
+		if t.Status == analysis.StatusFail && !slices.Contains(out, trigger) {
+			out = append(out, trigger)
+		}
+	}
+	return out
 }
 
 // keepAnalysis puts the state of ru's analysis into r, so that the record

@@ -348,6 +348,32 @@ func TestFaultyCanaryIsRolledBackInGit(t *testing.T) {
 	}
 }
 
+// A failure of a kind rollback.when does not list takes the traffic back
+// to stable and pauses for a person; nothing is rolled back.
+func TestFailureNotInRollbackWhenPauses(t *testing.T) {
+	pol := strings.Replace(strings.Replace(testPolicy, "    slos:\n      error_rate: \"<= 0.05\"\n", "", 1),
+		"when: [slo_breach, regression]", "when: [slo_breach]", 1)
+	w := newWorldWith(t, testPipeline, pol)
+	w.failV2.Store(10) // one v2 answer in ten is a 5xx: a regression
+	r := w.pumpUntil(t, w.ctl, 200, func(r promote.Rollout) bool { return r.State != promote.RolloutRunning })
+	if r.State != promote.RolloutPaused || r.Weight != 0 || !strings.Contains(r.Reason, "does not list regression") {
+		t.Fatalf("rollout = %s at weight %g (%s); want paused at 0, rollback.when not listing regression", r.State, r.Weight, r.Reason)
+	}
+	if got := w.splitter.Weights(); got != 0 {
+		t.Errorf("the splitter gives the canary %g, want 0", got)
+	}
+	st, err := w.svc.Status(t.Context(), "credit-risk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Holds) != 0 {
+		t.Errorf("holds %+v, want none: nothing was rolled back", st.Holds)
+	}
+	if p := w.promotion(t, r.PromotionID); p.State == promote.StateRolledBack {
+		t.Errorf("promotion is %s, want it not rolled back", p.State)
+	}
+}
+
 var lena = promote.Principal{Name: "lena", Role: promote.RoleApprover}
 
 func TestPauseResumeAndPromoteNow(t *testing.T) {

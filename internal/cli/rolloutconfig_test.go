@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promote-ml/promote/internal/metrics"
+	"github.com/promote-ml/promote/internal/policy"
+)
+
+// down is a metric source whose every query fails.
+type down struct{}
+
+func (down) Counts(context.Context, metrics.Query) (metrics.Counts, error) {
+	return metrics.Counts{}, errors.New("connection refused")
+}
+
+// The error budget comes from the policy's maxQueryErrors, else from
+// --rollout-error-budget, else the poller's default.
+func TestRolloutPollersTakeThePolicyThenTheFlags(t *testing.T) {
+	plans := map[string]*policy.Rollout{
+		"prod":    {Analysis: policy.Analysis{MaxQueryErrors: 2}},
+		"staging": {},
+	}
+	tests := []struct {
+		name   string
+		budget int // the flag
+		env    string
+		want   int // failed reads tolerated before the reading is failed
+	}{
+		{name: "policy beats the flag", budget: 7, env: "prod", want: 2},
+		{name: "flag when the policy is silent", budget: 7, env: "staging", want: 7},
+		{name: "default without either", env: "staging", want: metrics.DefaultErrorBudget},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := rolloutConfig{ErrorBudget: tt.budget}
+			ps, err := c.pollers(down{}, plans)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := metrics.Query{Model: "credit-risk", Env: tt.env, Track: metrics.TrackCanary, Since: time.Now()}
+			tolerated := 0
+			for ps.Read(t.Context(), q).Status == metrics.StatusRetrying {
+				if tolerated++; tolerated > 100 {
+					t.Fatal("the poller never gave up")
+				}
+			}
+			if tolerated != tt.want {
+				t.Errorf("%s tolerated %d failed reads, want %d", tt.env, tolerated, tt.want)
+			}
+		})
+	}
+}
+
+func TestRolloutIntervalFromTheEnvironment(t *testing.T) {
+	for _, tt := range []struct {
+		value   string
+		want    time.Duration
+		problem string
+	}{
+		{value: "250ms", want: 250 * time.Millisecond},
+		{value: "abc", problem: `$PROMOTE_ROLLOUT_INTERVAL "abc": want a positive duration`},
+		{value: "-1s", problem: `$PROMOTE_ROLLOUT_INTERVAL "-1s": want a positive duration`},
+	} {
+		var c rolloutConfig
+		c.env(func(name string) string {
+			if name == "PROMOTE_ROLLOUT_INTERVAL" {
+				return tt.value
+			}
+			return ""
+		})
+		err := errors.Join(c.problems()...)
+		switch {
+		case tt.problem == "" && (err != nil || c.Interval != tt.want):
+			t.Errorf("PROMOTE_ROLLOUT_INTERVAL=%s: interval %s, problems %v; want %s, none", tt.value, c.Interval, err, tt.want)
+		case tt.problem != "" && (err == nil || !strings.Contains(err.Error(), tt.problem)):
+			t.Errorf("PROMOTE_ROLLOUT_INTERVAL=%s: problems %v, want one saying %q", tt.value, err, tt.problem)
+		}
+	}
+}
