@@ -135,6 +135,11 @@ type Config struct {
 	// gives it traffic, while the version pinned before stays stable. It
 	// needs Traffic.
 	Progressive func(env string) bool
+	// Splitter, when set, adjusts the configuration of env's splitters
+	// before they are made: stickiness, health probes, shadow
+	// comparison. A splitter with a HealthPath is probed every
+	// HealthInterval from when it is made until its route goes.
+	Splitter func(env string, c *traffic.Config)
 	// Stable, when set, returns the pin of the version that keeps the
 	// stable traffic while version of model rolls out in env (the
 	// registry's active rollout), if one does. The agent asks it for a

@@ -28,9 +28,17 @@ func (a *Agent) splitterOf(env, model string) (*traffic.Splitter, error) {
 	if sp := a.splitters[key]; sp != nil {
 		return sp, nil
 	}
-	sp, err := traffic.New(traffic.Config{Model: model, Env: env, Metrics: a.cfg.Traffic, Transport: a.cfg.Transport, Logger: a.log})
+	cfg := traffic.Config{Model: model, Env: env, Metrics: a.cfg.Traffic, Transport: a.cfg.Transport, Logger: a.log}
+	if a.cfg.Splitter != nil {
+		a.cfg.Splitter(env, &cfg)
+	}
+	sp, err := traffic.New(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.HealthPath != "" {
+		// Probed until dropSplitters closes it.
+		go sp.Run(context.Background())
 	}
 	if a.splitters == nil {
 		a.splitters = map[[2]string]*traffic.Splitter{}

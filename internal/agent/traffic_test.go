@@ -2,8 +2,14 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/telemetry"
@@ -156,5 +162,91 @@ func TestProgressiveRouteAfterRestart(t *testing.T) {
 		if got := servedBy(t, a, "/prod/credit-risk/predict"); got != "v1" {
 			t.Fatalf("prod serves %s before the controller gives the candidate a weight, want v1", got)
 		}
+	}
+}
+
+// The Splitter hook configures a progressive environment's splitters: a
+// sticky header keeps each client on one track, and a health path that
+// fails takes a backend out until it passes again.
+func TestSplitterHook(t *testing.T) {
+	f := newFixture(t)
+	var sick atomic.Bool
+	b2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && sick.Load() {
+			http.Error(w, "warming up", http.StatusServiceUnavailable)
+			return
+		}
+		json.NewEncoder(w).Encode(echo{Backend: "v2", Path: r.URL.Path})
+	}))
+	t.Cleanup(b2.Close)
+	endpoints := writeEndpoints(t, filepath.Join(t.TempDir(), "endpoints.yaml"), map[overlay.Pin]string{v1: f.b1.URL, v2: b2.URL})
+	m, err := traffic.NewMetrics(telemetry.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAgent(t, f.g, endpoints, nil, func(c *Config) {
+		c.Traffic = m
+		c.Progressive = func(env string) bool { return env == "prod" }
+		c.Splitter = func(env string, sc *traffic.Config) {
+			if env == "prod" {
+				sc.Sticky.Header, sc.HealthPath, sc.HealthInterval = "X-User", "/healthz", 20*time.Millisecond
+			}
+		}
+	})
+	ctx := t.Context()
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.g.pin("prod", v2)
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetWeight(ctx, "credit-risk", "prod", 0.5); err != nil {
+		t.Fatal(err)
+	}
+	as := func(user string) string {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/prod/credit-risk/predict", nil)
+		req.Header.Set("X-User", user)
+		a.ServeHTTP(rec, req)
+		var e echo
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); rec.Code != http.StatusOK || err != nil {
+			t.Fatalf("GET as %s = %d %s", user, rec.Code, rec.Body)
+		}
+		return e.Backend
+	}
+	seen := map[string]int{}
+	for i := range 20 {
+		user := fmt.Sprintf("user-%d", i)
+		first := as(user)
+		seen[first]++
+		for range 4 {
+			if got := as(user); got != first {
+				t.Fatalf("%s was served by %s, then by %s: not sticky", user, first, got)
+			}
+		}
+	}
+	if seen["v1"] == 0 || seen["v2"] == 0 {
+		t.Errorf("20 users at weight 0.5 were served by %v, want both versions", seen)
+	}
+
+	// v2's health check fails: every user goes to v1 once it is probed.
+	sick.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		all := true
+		for i := range 20 {
+			if as(fmt.Sprintf("user-%d", i)) != "v1" {
+				all = false
+			}
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("v2 failed its health probes for 10 s and still got traffic")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

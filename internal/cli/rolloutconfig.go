@@ -12,6 +12,7 @@ import (
 	"github.com/promote-ml/promote/internal/metrics"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/rollout"
+	"github.com/promote-ml/promote/internal/traffic"
 )
 
 // rolloutConfig is serve's rollout controller, which runs with GitOps and
@@ -120,4 +121,18 @@ func (c *rolloutConfig) pollers(src metrics.Source, plans map[string]*policy.Rol
 		out[env] = p
 	}
 	return out, nil
+}
+
+// splitterSettings applies the settings of an environment's rollout plan
+// (nil: none) to its splitters: stickiness, health probes, and whether a
+// shadow's bodies are compared.
+func splitterSettings(plan *policy.Rollout, c *traffic.Config) {
+	if plan == nil {
+		return
+	}
+	c.Sticky = traffic.Sticky{Header: plan.Traffic.StickyHeader, Cookie: plan.Traffic.StickyCookie}
+	c.HealthPath = plan.Traffic.HealthPath
+	if plan.Shadow != nil {
+		c.Shadow.CompareBodies = plan.Shadow.CompareBodies
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/metrics"
 	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/traffic"
 )
 
 // down is a metric source whose every query fails.
@@ -80,5 +81,27 @@ func TestRolloutIntervalFromTheEnvironment(t *testing.T) {
 		case tt.problem != "" && (err == nil || !strings.Contains(err.Error(), tt.problem)):
 			t.Errorf("PROMOTE_ROLLOUT_INTERVAL=%s: problems %v, want one saying %q", tt.value, err, tt.problem)
 		}
+	}
+}
+
+func TestSplitterSettingsFromThePlan(t *testing.T) {
+	pol, err := policy.Load("p.yaml", []byte(`gate: {require: [tests_passed]}
+rollout:
+  strategy: shadow
+  shadow: {compareBodies: true}
+  traffic: {stickyHeader: X-User, stickyCookie: promote-track, healthPath: /healthz}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c traffic.Config
+	splitterSettings(pol.Rollout("prod"), &c)
+	if c.Sticky != (traffic.Sticky{Header: "X-User", Cookie: "promote-track"}) || c.HealthPath != "/healthz" || !c.Shadow.CompareBodies {
+		t.Errorf("splitter settings = sticky %+v, health path %q, compare bodies %v; want the plan's", c.Sticky, c.HealthPath, c.Shadow.CompareBodies)
+	}
+	var none traffic.Config
+	splitterSettings(nil, &none)
+	if none.Sticky != (traffic.Sticky{}) || none.HealthPath != "" || none.Shadow.CompareBodies {
+		t.Errorf("no plan: settings %+v, want none", none)
 	}
 }

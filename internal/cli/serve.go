@@ -175,6 +175,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			return err
 		}
 		acfg.Progressive = func(env string) bool { return lp.plans[env] != nil }
+		acfg.Splitter = func(env string, c *traffic.Config) { splitterSettings(lp.plans[env], c) }
 		acfg.Stable = func(env, model, version string) (overlay.Pin, bool) { return stableOf(ctx, svc, env, model, version) }
 		if ag, err = agent.New(acfg); err != nil {
 			return usageError(err)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -379,8 +380,10 @@ func (d *decoder) approvals(n *yaml.Node, what string) *Approvals {
 func (d *decoder) rollout(n *yaml.Node, what string) *Rollout {
 	r := &Rollout{Analysis: Analysis{Alpha: 0.01}, Rollback: Rollback{Automatic: true, Hold: true, When: slices.Clone(rollbackTriggers[:2])}}
 	var stepsNode *yaml.Node
-	d.Mapping(n, what, []string{"strategy", "steps", "analysis", "shadow", "rollback"}, func(key string, _, v *yaml.Node) {
+	d.Mapping(n, what, []string{"strategy", "steps", "analysis", "shadow", "rollback", "traffic"}, func(key string, _, v *yaml.Node) {
 		switch key {
+		case "traffic":
+			r.Traffic = d.traffic(v, what+".traffic")
 		case "strategy":
 			r.Strategy, _ = d.OneOf(v, what+".strategy", StrategyDirect, StrategyCanary, StrategyShadow)
 		case "steps":
@@ -513,11 +516,46 @@ func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
 				if !d.metricName(k, what+".slos", metric) {
 					return
 				}
+				if metric != "error_rate" && metric != "latency_p95_ms" {
+					d.Errorf(k, "%s.slos: %q is not guarded during a rollout (error_rate, latency_p95_ms)", what, metric)
+					return
+				}
 				d.threshold(v, what+".slos."+metric, r)
+				if op := r.Threshold.Op; op != 0 && op != OpLE && op != OpLT {
+					d.Errorf(v, "%s.slos.%s: %q: a guard is an upper limit, with <= or <", what, metric, r.Threshold.String())
+				}
 				a.SLOs = append(a.SLOs, SLO{Metric: metric, Threshold: r.Threshold})
 			})
 		}
 	})
+}
+
+func (d *decoder) traffic(n *yaml.Node, what string) Traffic {
+	var t Traffic
+	d.Mapping(n, what, []string{"stickyHeader", "stickyCookie", "healthPath"}, func(key string, _, v *yaml.Node) {
+		s, ok := d.Str(v, what+"."+key)
+		if !ok {
+			return
+		}
+		switch key {
+		case "stickyHeader":
+			if s == "" || strings.ContainsAny(s, " \t\r\n:") {
+				d.Errorf(v, "%s.stickyHeader: %q is not a header name", what, s)
+			}
+			t.StickyHeader = s
+		case "stickyCookie":
+			if (&http.Cookie{Name: s, Value: "x"}).Valid() != nil {
+				d.Errorf(v, "%s.stickyCookie: %q is not a cookie name", what, s)
+			}
+			t.StickyCookie = s
+		case "healthPath":
+			if !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "?#") {
+				d.Errorf(v, "%s.healthPath: %q: want an absolute path without a query, e.g. /healthz", what, s)
+			}
+			t.HealthPath = s
+		}
+	})
+	return t
 }
 
 func (d *decoder) shadow(n *yaml.Node, what string) *Shadow {

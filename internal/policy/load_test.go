@@ -40,6 +40,11 @@ func TestLoadErrors(t *testing.T) {
 		{"bad duration", "gate: {}\nrollout:\n  steps:\n    - weight: 100\n      minDuration: 5 minutes\n", []string{`"5 minutes" is not a duration`}},
 		{"bad alpha", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {alpha: 0.7}\n", []string{"alpha: 0.7 is out of range"}},
 		{"bad errorShare", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {errorShare: 1}\n", []string{"p.yaml:4:26: rollout.analysis.errorShare: 1 is out of range (0 < errorShare < 1"}},
+		{"slo not guarded", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {slos: {latency_p99_ms: '<= 100'}}\n", []string{`rollout.analysis.slos: "latency_p99_ms" is not guarded during a rollout (error_rate, latency_p95_ms)`}},
+		{"slo as a lower limit", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {slos: {error_rate: '>= 0.5'}}\n", []string{`rollout.analysis.slos.error_rate: ">= 0.5": a guard is an upper limit, with <= or <`}},
+		{"traffic keys", "gate: {}\nrollout:\n  strategy: direct\n  traffic: {stickyHeader: 'X User', stickyCookie: 'a;b', healthPath: healthz, weights: 1}\n",
+			[]string{`rollout.traffic.stickyHeader: "X User" is not a header name`, `rollout.traffic.stickyCookie: "a;b" is not a cookie name`,
+				`rollout.traffic.healthPath: "healthz": want an absolute path`, "weights"}},
 		{"errorShare not a number", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {errorShare: most}\n", []string{"rollout.analysis.errorShare"}},
 		{"bad slo", "gate: {}\nrollout:\n  strategy: direct\n  analysis:\n    slos: {error_rate: '< x'}\n", []string{`rollout.analysis.slos.error_rate: threshold "< x"`}},
 		{"bad trigger", "gate: {}\nrollout:\n  strategy: direct\n  rollback: {when: [errors]}\n", []string{`"errors" is not one of slo_breach, regression, no_data, query_errors`}},
@@ -195,5 +200,17 @@ environments:
 	}
 	if got, want := summary("prod"), "tests_passed , artifact_signed , latency_p95_ms <= 150, approvals >= 2"; got != want {
 		t.Errorf("prod rules = %q, want %q", got, want)
+	}
+}
+
+func TestRolloutTraffic(t *testing.T) {
+	p, err := Load("p.yaml", []byte("gate: {require: [tests_passed]}\nrollout:\n  strategy: shadow\n  shadow: {compareBodies: true}\n  traffic: {stickyHeader: X-User, stickyCookie: promote-track, healthPath: /healthz}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Rollout("")
+	want := Traffic{StickyHeader: "X-User", StickyCookie: "promote-track", HealthPath: "/healthz"}
+	if r.Traffic != want || !r.Shadow.CompareBodies {
+		t.Errorf("traffic %+v, compareBodies %v; want %+v, true", r.Traffic, r.Shadow.CompareBodies, want)
 	}
 }

@@ -164,6 +164,19 @@ type Rollout struct {
 	Analysis Analysis
 	Shadow   *Shadow
 	Rollback Rollback
+	Traffic  Traffic
+}
+
+// Traffic configures the splitters of an environment that rolls out
+// progressively: stickiness and active health probes.
+type Traffic struct {
+	// StickyHeader and StickyCookie keep a client on one track by the
+	// header's or the cookie's value (the header is asked first); with
+	// neither, each request is placed at random.
+	StickyHeader, StickyCookie string
+	// HealthPath, when set, is probed with GET on each backend; one that
+	// does not answer 2xx gets no traffic until it does.
+	HealthPath string
 }
 
 // Policy is a loaded, validated and compiled policy file.

@@ -191,7 +191,7 @@ func (s *Splitter) probe(ctx context.Context, b *backend) {
 
 // Run checks the backends' health every Config.HealthInterval (probing
 // Config.HealthPath when set) until ctx ends, then closes the splitter and
-// returns nil.
+// returns nil; it also returns once the splitter is closed.
 func (s *Splitter) Run(ctx context.Context) error {
 	defer s.Close()
 	t := time.NewTicker(s.cfg.HealthInterval)
@@ -200,6 +200,8 @@ func (s *Splitter) Run(ctx context.Context) error {
 		s.CheckHealth(ctx)
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-s.done:
 			return nil
 		case <-t.C:
 		}
@@ -213,6 +215,7 @@ func (s *Splitter) Run(ctx context.Context) error {
 func (s *Splitter) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		close(s.done)
 		// Holding every token, Close knows no mirror is in flight and none
 		// can start: a mirror takes its token before it is counted in
 		// s.mirrors, and gives it back before it is done.

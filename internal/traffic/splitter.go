@@ -271,6 +271,7 @@ type Splitter struct {
 
 	sem       chan struct{} // a token per mirrored request in flight
 	closed    atomic.Bool
+	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 	mirrors   sync.WaitGroup
 }
@@ -314,6 +315,7 @@ func New(cfg Config) (*Splitter, error) {
 		salt:      fnv1a(fnv1a(fnvOffset, cfg.Model), "\x00"+cfg.Env+"\x00"),
 		seed:      maphash.MakeSeed(),
 		sem:       make(chan struct{}, cfg.Shadow.MaxConcurrent),
+		done:      make(chan struct{}),
 	}
 	if cfg.Sticky.Header != "" {
 		s.stickyKey = http.CanonicalHeaderKey(cfg.Sticky.Header)
