@@ -22,10 +22,14 @@ func newRolloutCmd(s *streams) *cobra.Command {
 		Use:     "rollout",
 		Aliases: []string{"rollouts"},
 		Short:   "Watch and steer canary and shadow rollouts",
-		Long: `Rollouts carry committed promotions to canary and shadow environments out: the
-candidate takes a growing share of traffic, step by step, while the sequential canary
-analysis compares it with the stable version; a regression rolls it back automatically.
-A rollout is named by the ID of the promotion it carries out.`,
+		Long: `A rollout takes a committed promotion live in an environment whose policy has a canary
+or shadow rollout: the candidate takes a growing share of traffic, step by step (or a copy
+of it, in a shadow), while the sequential canary analysis compares it with the stable
+version; a regression rolls it back automatically. A rollout is named by the ID of the
+promotion it carries out (pr_…; see "promote rollout list").
+
+Reading rollouts needs a viewer's token; pause, resume, abort and promote need an
+approver's (ml-lead) token, and each is recorded in the audit log with its reason.`,
 	}
 	f := addClientFlags(cmd)
 	var filter promote.RolloutFilter
@@ -70,12 +74,20 @@ A rollout is named by the ID of the promotion it carries out.`,
 	watch := &cobra.Command{
 		Use:   "watch PROMOTION",
 		Short: "Follow a rollout live: step, weight, canary against stable, the decision",
-		Long: `Follow a rollout until it ends: its step and weight, the canary's and stable's requests,
-error rates and share of slow requests, and the analysis's decision. In a terminal one
-line is redrawn with a progress bar; otherwise a plain line is printed at each change.
-Exits 0 when the rollout succeeds and 1 when it is rolled back.`,
+		Long: `Follow a rollout until it ends: its step and weight; the canary's and stable's requests
+and error rates; their 95th percentile latency over the last sample (about 5 s), and the
+share of requests slower than the latency test's threshold; and the analysis's decision.
+In a terminal one line is redrawn with a progress bar; otherwise a plain line is printed
+at each change. Exits 0 when the rollout succeeds and 1 when it is rolled back.
+For a machine-readable view, poll "promote rollout show -o json".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if every <= 0 {
+				return usageErrorf("--every %s: want a positive duration", every)
+			}
+			if f.output == "json" {
+				return usageErrorf("rollout watch draws for people and has no -o json: poll \"promote rollout show %s -o json\" instead", args[0])
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
@@ -85,15 +97,20 @@ Exits 0 when the rollout succeeds and 1 when it is rolled back.`,
 	}
 	watch.Flags().DurationVar(&every, "every", time.Second, "how often to read the rollout")
 	cmd.AddCommand(list, show, watch)
-	for _, op := range []struct{ verb, short string }{
-		{"pause", "Hold a running rollout at its step and weight"},
-		{"resume", "Continue a paused rollout at its step"},
-		{"abort", "Roll the rollout back now: traffic to stable, live alias back, version held, Git commit"},
-		{"promote", "Give the candidate all traffic now and end the rollout as a success"},
+	for _, op := range []struct{ verb, short, long string }{
+		{"pause", "Hold a running rollout at its step and weight",
+			"The candidate keeps its share of traffic; the rollout neither advances nor rolls back until\n\"promote rollout resume\". The analysis keeps its evidence."},
+		{"resume", "Continue a paused rollout at its step",
+			"The step's minimum time and requests count again from now. A rollout the analysis had failed\n(with automatic rollback off) starts its analysis afresh: the person resuming overrides it."},
+		{"abort", "Roll the rollout back now: traffic to stable, live alias back, version held, Git commit",
+			"The candidate's traffic goes to 0 at once; the environment's live version returns to the\nstable one, the candidate is put on hold there, and the rollback is committed to Git."},
+		{"promote", "Give the candidate all traffic now and end the rollout as a success",
+			"Skips the remaining steps and the analysis: the candidate takes all traffic at once and the\nrollout and its promotion succeed."},
 	} {
 		var reason string
 		sub := &cobra.Command{
 			Use: op.verb + " PROMOTION", Short: op.short, Args: cobra.ExactArgs(1),
+			Long: op.short + ".\n\n" + op.long + "\n\nNeeds an approver's token; recorded in the audit log.",
 			RunE: func(cmd *cobra.Command, args []string) error {
 				c, err := f.client()
 				if err != nil {
@@ -158,8 +175,9 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// watchLine is one line of promote rollout watch.
-func watchLine(r promote.Rollout, bar bool) string {
+// watchLine is one line of promote rollout watch; last is the rollout's
+// newest sample, nil before the first.
+func watchLine(r promote.Rollout, last *promote.RolloutSample, bar bool) string {
 	var b strings.Builder
 	if bar {
 		const width = 20
@@ -169,13 +187,18 @@ func watchLine(r promote.Rollout, bar bool) string {
 	fmt.Fprintf(&b, "%s step %d weight %s", r.State, r.Step+1, percent(r.Weight))
 	if v, ok := verdictOf(r); ok {
 		for _, t := range v.Tests {
-			if t.Name == analysis.TestErrorRate && t.CanaryRequests > 0 {
+			switch {
+			case t.Name == analysis.TestErrorRate && t.CanaryRequests > 0:
 				fmt.Fprintf(&b, " | canary %g req, %s errors | stable %g req, %s errors", t.CanaryRequests, rate(t.CanaryEvents, t.CanaryRequests),
 					t.StableRequests, rate(t.StableEvents, t.StableRequests))
-			}
-			if t.Name == analysis.TestLatency && t.LatencyThreshold > 0 {
-				fmt.Fprintf(&b, " | slower than %gs: canary %s, stable %s", t.LatencyThreshold, rate(t.CanaryEvents, t.CanaryRequests),
-					rate(t.StableEvents, t.StableRequests))
+			case t.Name == analysis.TestLatency:
+				if last != nil && last.Canary.LatencyP95 > 0 && last.Stable.LatencyP95 > 0 {
+					fmt.Fprintf(&b, " | p95 canary %s, stable %s", millis(last.Canary.LatencyP95), millis(last.Stable.LatencyP95))
+				}
+				if t.LatencyThreshold > 0 {
+					fmt.Fprintf(&b, " | slower than %gs: canary %s, stable %s", t.LatencyThreshold, rate(t.CanaryEvents, t.CanaryRequests),
+						rate(t.StableEvents, t.StableRequests))
+				}
 			}
 		}
 		fmt.Fprintf(&b, " | %s", v.Decision)
@@ -185,6 +208,9 @@ func watchLine(r promote.Rollout, bar bool) string {
 	}
 	return b.String()
 }
+
+// millis writes seconds as milliseconds, to three significant digits.
+func millis(s float64) string { return fmt.Sprintf("%.3g ms", s*1000) }
 
 func rate(events, requests float64) string {
 	if requests == 0 {
@@ -196,9 +222,6 @@ func rate(events, requests float64) string {
 // watchRollout follows a rollout until it ends; a rolled-back one is exit
 // code 1.
 func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.Duration, w io.Writer, tty bool) error {
-	if every <= 0 {
-		return usageErrorf("--every %s: want a positive duration", every)
-	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	last := ""
@@ -207,7 +230,15 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.
 		if err != nil {
 			return clientError(err)
 		}
-		line := watchLine(r, tty)
+		samples, err := c.RolloutSamples(ctx, id, 1)
+		if err != nil {
+			return clientError(err)
+		}
+		var newest *promote.RolloutSample
+		if len(samples) > 0 {
+			newest = &samples[len(samples)-1]
+		}
+		line := watchLine(r, newest, tty)
 		switch {
 		case tty:
 			fmt.Fprintf(w, "\r\033[K%s", line)

@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/promote-ml/promote/internal/analysis"
+	"github.com/promote-ml/promote/promote"
+)
+
+func TestWatchLine(t *testing.T) {
+	v := analysis.Verdict{Decision: analysis.Continue, Tests: []analysis.TestResult{
+		{Name: analysis.TestErrorRate, Sequential: true, CanaryRequests: 200, CanaryEvents: 1, StableRequests: 1800, StableEvents: 9},
+		{Name: analysis.TestLatency, Sequential: true, LatencyThreshold: 0.1, CanaryRequests: 200, CanaryEvents: 24, StableRequests: 1800, StableEvents: 180},
+	}}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := promote.Rollout{State: promote.RolloutRunning, Step: 0, Weight: 0.1, Verdict: raw}
+	last := &promote.RolloutSample{Canary: promote.TrackSample{Requests: 20, LatencyP95: 0.0624}, Stable: promote.TrackSample{Requests: 180, LatencyP95: 0.051}}
+	want := "[##..................] running step 1 weight 10% | canary 200 req, 0.50% errors | stable 1800 req, 0.50% errors" +
+		" | p95 canary 62.4 ms, stable 51 ms | slower than 0.1s: canary 12.00%, stable 10.00% | continue"
+	if got := watchLine(r, last, true); got != want {
+		t.Errorf("watchLine =\n%s\nwant\n%s", got, want)
+	}
+	// Before the first sample, and without a bar.
+	if got := watchLine(r, nil, false); strings.Contains(got, "p95") || strings.HasPrefix(got, "[") || !strings.HasPrefix(got, "running step 1") {
+		t.Errorf("watchLine without a sample or a bar = %s", got)
+	}
+}
+
+// watch refuses what it cannot do before it asks the server anything.
+func TestWatchUsageErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rollout", "watch", "pr_1", "--every", "0s"}, "--every 0s: want a positive duration"},
+		{[]string{"rollout", "watch", "pr_1", "-o", "json"}, `poll "promote rollout show pr_1 -o json"`},
+	} {
+		code, _, stderr := run(t, "", append(tt.args, "--server", "http://127.0.0.1:1")...)
+		if code != ExitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q: exit %d, %s; want %d and %q", tt.args, code, stderr, ExitUsage, tt.want)
+		}
+	}
+}
