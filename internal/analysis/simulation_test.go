@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -500,9 +501,9 @@ func TestSLOGuardFalseRollbacks(t *testing.T) {
 		runs   int
 	}{
 		{"healthy, limits 1% and 300 ms", Config{MaxErrorRate: 0.01, MaxLatencyP95: 300 * time.Millisecond},
-			simTrack{errorRate: 0.005}, 400},
+			simTrack{errorRate: 0.005}, healthyRuns},
 		{"at the limits 1% and 250 ms", Config{MaxErrorRate: 0.01, MaxLatencyP95: 250 * time.Millisecond},
-			simTrack{errorRate: 0.01, latencyFactor: p95Factor(0.25)}, 800},
+			simTrack{errorRate: 0.01, latencyFactor: p95Factor(0.25)}, healthyRuns},
 	}
 	allowed := func(alpha float64, runs int) float64 { return alpha + 3*math.Sqrt(alpha*(1-alpha)/float64(runs)) }
 	for _, tt := range tests {
@@ -540,6 +541,45 @@ func TestSLOGuardFalseRollbacks(t *testing.T) {
 				if r, max := float64(n)/float64(tt.runs), allowed(alpha/2, tt.runs); r > max {
 					t.Errorf("%s rolled back %.4f of the canaries within its limit, want at most %.4f", name, r, max)
 				}
+			}
+		})
+	}
+}
+
+// TestFalseRollbackRateWithSLOs checks the whole analysis as the rollout
+// controller configures it for a policy with SLOs (rollout's
+// analysisConfig: α/2 to the comparisons with stable, α/2 to the guards):
+// a canary as good as stable and exactly at both limits, the hardest case
+// for the guards, is rolled back by any of the four tests in at most α of
+// 2,000 runs, up to the sampling error, as the union bound of the two
+// budgets promises.
+func TestFalseRollbackRateWithSLOs(t *testing.T) {
+	steps := []simStep{{0.1, 200}, {0.5, 200}, {1, 200}}
+	alpha := DefaultAlpha
+	cfg := Config{Alpha: alpha / 2, GuardAlpha: alpha / 2, MaxErrorRate: 0.01, MaxLatencyP95: 250 * time.Millisecond}
+	atLimits := simTrack{errorRate: 0.01, latencyFactor: p95Factor(0.25)}
+	for _, rps := range []float64{10, 100} {
+		t.Run(fmt.Sprintf("%g req/s", rps), func(t *testing.T) {
+			t.Parallel()
+			sim := simulation{rps: rps, steps: steps, stable: atLimits, canary: atLimits}
+			failed, byTest := 0, map[string]int{}
+			for seed := range uint64(healthyRuns) {
+				out := sim.run(cfg, seed)
+				if !out.failed {
+					continue
+				}
+				failed++
+				for _, r := range out.verdict.Tests {
+					if r.Status == StatusFail {
+						byTest[r.Name]++
+					}
+				}
+			}
+			rate := float64(failed) / healthyRuns
+			allowed := alpha + 3*math.Sqrt(alpha*(1-alpha)/healthyRuns)
+			t.Logf("rolled back in %d of %d runs (%.4f; α = %v, allowed %.4f), by test: %v", failed, healthyRuns, rate, alpha, allowed, byTest)
+			if rate > allowed {
+				t.Errorf("false rollback rate = %.4f, want at most %.4f", rate, allowed)
 			}
 		})
 	}

@@ -94,6 +94,9 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		hooks.changed = func(model, env string) { rec.Trigger(model, env) }
 	}
 	rollouts := cfg.GitOps.enabled() && cfg.GitOps.agentEnabled()
+	if !rollouts && cfg.Rollout.PrometheusURL != "" {
+		log.Warn("serve: --prometheus-url is not used: rollouts run only with GitOps (--gitops-remote) and the local agent (--agent-addr)")
+	}
 	if rollouts {
 		hooks.rolloutCue = func(string) {
 			if ag != nil {
