@@ -640,14 +640,21 @@ rollout:
       minRequests: 50
 `
 
-// TestServeCanaryResumesAfterRestart stops the server in the middle of a
-// canary and starts it again on the same data: the rollout resumes at its
-// step, the agent gives the candidate no traffic the controller did not
-// give it, and the rollout finishes with no commit written twice.
-func TestServeCanaryResumesAfterRestart(t *testing.T) {
-	c := newCanarySetup(t, slowCanaryPolicy)
+// cliFunc and mustFunc are clientOf's.
+type (
+	cliFunc  = func(tok string, args ...string) (int, string, string)
+	mustFunc = func(want int, tok string, args ...string) string
+)
+
+// midCanary starts a server on c, has version 1 go live and version 2's
+// canary reach step 2, and returns the server's stop, its log, a client,
+// the rollout's ID and a reader of its state ("running 2 0.5"); the reader
+// asks the client *cli, which a test replaces when it restarts the server.
+func midCanary(t *testing.T, c *canarySetup) (stop func(), serveErr *lockedBuffer, cli *cliFunc, id2 string, rolloutOf func(string) (string, string)) {
+	t.Helper()
 	server, serveErr, stop := startStoppable(t, c.args...)
-	cli, must := clientOf(t, server)
+	run, must := clientOf(t, server)
+	cli = &run
 	c.load(t)
 	must(0, c.ci, "models", "create", "credit-risk")
 	metrics := filepath.Join("..", "..", "examples", "candidate.json")
@@ -660,8 +667,8 @@ func TestServeCanaryResumesAfterRestart(t *testing.T) {
 		json.Unmarshal([]byte(must(0, c.ci, "request", "credit-risk", v, "--to", "prod", "-o", "json")), &p)
 		return p.ID
 	}
-	rolloutOf := func(id string) (string, string) {
-		_, out, _ := cli(c.ci, "rollout", "show", id, "-o", "json")
+	rolloutOf = func(id string) (string, string) {
+		_, out, _ := (*cli)(c.ci, "rollout", "show", id, "-o", "json")
 		var r struct {
 			State  string  `json:"state"`
 			Step   int     `json:"step"`
@@ -675,16 +682,60 @@ func TestServeCanaryResumesAfterRestart(t *testing.T) {
 		s, out := rolloutOf(id1)
 		return s == "succeeded 1 1", out + tail(serveErr.String(), 20)
 	})
-	id2 := request("2")
+	id2 = request("2")
 	waitFor(t, 30*time.Second, "the canary of 2 to reach step 2", func() (bool, string) {
 		s, out := rolloutOf(id2)
 		return s == "running 2 0.5", out + tail(serveErr.String(), 20)
 	})
+	return stop, serveErr, cli, id2, rolloutOf
+}
+
+// TestServeCanaryCannotJudgeAfterRestart stops the server in the middle of
+// a canary and starts it again with a metric source it cannot read (a
+// Prometheus that is not there): past the error budget the controller
+// cannot judge, so it returns all traffic to stable and pauses the rollout;
+// nothing is rolled back.
+func TestServeCanaryCannotJudgeAfterRestart(t *testing.T) {
+	c := newCanarySetup(t, slowCanaryPolicy)
+	stop, _, cli, id2, rolloutOf := midCanary(t, c)
+	stop()
+	server, serveErr, _ := startStoppable(t, append(slices.Clone(c.args), "--prometheus-url", "http://"+freeAddr(t), "--rollout-error-budget", "2")...)
+	*cli, _ = clientOf(t, server)
+	waitFor(t, 30*time.Second, "the rollout to pause, unable to judge", func() (bool, string) {
+		s, out := rolloutOf(id2)
+		return s == "paused 2 0" && strings.Contains(out, "cannot judge"), out + tail(serveErr.String(), 20)
+	})
+	for range 40 {
+		resp, err := http.Get("http://" + c.agentAddr + "/prod/credit-risk/predict")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "version 1" {
+			t.Fatalf("prod answered %q while the rollout is paused unable to judge, want version 1 (stable) only", body)
+		}
+	}
+	code, out, errOut := (*cli)(c.ci, "holds", "list", "--model", "credit-risk", "-o", "json")
+	var holds []json.RawMessage
+	if err := json.Unmarshal([]byte(out), &holds); code != 0 || err != nil || len(holds) != 0 {
+		t.Errorf("holds list after a pause for want of metrics: exit %d, %v; want none:\n%s%s", code, err, out, errOut)
+	}
+}
+
+// TestServeCanaryResumesAfterRestart stops the server in the middle of a
+// canary and starts it again on the same data: the rollout resumes at its
+// step, the agent gives the candidate no traffic the controller did not
+// give it, and the rollout finishes with no commit written twice.
+func TestServeCanaryResumesAfterRestart(t *testing.T) {
+	c := newCanarySetup(t, slowCanaryPolicy)
+	stop, serveErr, cli, id2, rolloutOf := midCanary(t, c)
 	commits := gittest.Run(t, c.bare, "rev-list", "--count", "main")
 
 	stop()
-	server, serveErr, _ = startStoppable(t, c.args...)
-	cli, must = clientOf(t, server)
+	server, serveErr, _ := startStoppable(t, c.args...)
+	var must mustFunc
+	*cli, must = clientOf(t, server)
 	if s, out := rolloutOf(id2); s != "running 2 0.5" {
 		t.Fatalf("after the restart the rollout is %s, want still running at step 2, 0.5:\n%s", s, out)
 	}
