@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -22,6 +23,9 @@ type rolloutConfig struct {
 	// and stable's counts (the splitters' metrics, as scraped from
 	// /metrics); without it, from the splitters in process.
 	PrometheusURL string
+	// PrometheusQueries, when set, is a queries file (metrics.ParseQueries)
+	// whose templates replace the default ones.
+	PrometheusQueries string
 	// Interval overrides how often rollouts are judged (default: the
 	// shortest analysis interval of the policies, else 1s).
 	Interval    time.Duration
@@ -36,6 +40,9 @@ func (c *rolloutConfig) env(getenv func(string) string) {
 	if v := getenv("PROMOTE_PROMETHEUS_URL"); v != "" {
 		c.PrometheusURL = v
 	}
+	if v := getenv("PROMOTE_PROMETHEUS_QUERIES"); v != "" {
+		c.PrometheusQueries = v
+	}
 	if v := getenv("PROMOTE_ROLLOUT_INTERVAL"); v != "" {
 		if d, err := time.ParseDuration(v); err == nil && d > 0 {
 			c.Interval = d
@@ -47,6 +54,7 @@ func (c *rolloutConfig) env(getenv func(string) string) {
 
 func (c *rolloutConfig) flags(fl *pflag.FlagSet) {
 	fl.StringVar(&c.PrometheusURL, "prometheus-url", c.PrometheusURL, "read rollouts' counts from this Prometheus `URL` (which scrapes /metrics) instead of the splitters in process ($PROMOTE_PROMETHEUS_URL)")
+	fl.StringVar(&c.PrometheusQueries, "prometheus-queries", c.PrometheusQueries, "PromQL templates `FILE` for --prometheus-url, for metrics other than the splitters' (a mesh's); see docs/rollouts.md ($PROMOTE_PROMETHEUS_QUERIES)")
 	fl.DurationVar(&c.Interval, "rollout-interval", c.Interval, "how often rollouts are judged (default: the policies' shortest analysis interval, else 1s; $PROMOTE_ROLLOUT_INTERVAL)")
 	fl.DurationVar(&c.NoDataLimit, "rollout-no-data", c.NoDataLimit, "how long a rollout waits for metric data before it cannot judge (default 5m)")
 	fl.IntVar(&c.ErrorBudget, "rollout-error-budget", c.ErrorBudget, "consecutive metric query errors a rollout tolerates (default 3)")
@@ -59,6 +67,9 @@ func (c *rolloutConfig) problems() []error {
 	}
 	if c.Interval < 0 {
 		errs = append(errs, fmt.Errorf("--rollout-interval %s: want a positive duration such as 10s", c.Interval))
+	}
+	if c.PrometheusQueries != "" && c.PrometheusURL == "" {
+		errs = append(errs, errors.New("--prometheus-queries needs --prometheus-url: the templates are for Prometheus"))
 	}
 	if c.NoDataLimit < 0 || c.ErrorBudget < 0 {
 		errs = append(errs, errors.New("--rollout-no-data and --rollout-error-budget may not be negative"))
@@ -121,6 +132,27 @@ func (c *rolloutConfig) pollers(src metrics.Source, plans map[string]*policy.Rol
 		out[env] = p
 	}
 	return out, nil
+}
+
+// prometheus returns the Prometheus source of --prometheus-url, with the
+// templates of --prometheus-queries when set.
+func (c *rolloutConfig) prometheus() (*metrics.Prometheus, error) {
+	opts := metrics.PrometheusOptions{}
+	if c.PrometheusQueries != "" {
+		data, err := os.ReadFile(c.PrometheusQueries)
+		if err != nil {
+			return nil, fmt.Errorf("--prometheus-queries: %w", err)
+		}
+		if opts, err = metrics.ParseQueries(c.PrometheusQueries, data); err != nil {
+			return nil, fmt.Errorf("--prometheus-queries: %w", err)
+		}
+	}
+	opts.URL = c.PrometheusURL
+	src, err := metrics.NewPrometheus(opts)
+	if err != nil {
+		return nil, fmt.Errorf("--prometheus-url: %w", err)
+	}
+	return src, nil
 }
 
 // splitterSettings applies the settings of an environment's rollout plan

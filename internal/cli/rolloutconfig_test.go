@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +105,35 @@ rollout:
 	splitterSettings(nil, &none)
 	if none.Sticky != (traffic.Sticky{}) || none.HealthPath != "" || none.Shadow.CompareBodies {
 		t.Errorf("no plan: settings %+v, want none", none)
+	}
+}
+
+func TestPrometheusQueriesFlag(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "queries.yaml")
+	os.WriteFile(good, []byte(`requests: sum(increase(mesh_requests_total{workload="{{.Model}}-{{.Track}}"}[{{.Window}}]))
+errors: sum(increase(mesh_requests_total{workload="{{.Model}}-{{.Track}}",code=~"5.."}[{{.Window}}]))
+`), 0o644)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("requests: x\nerors: y\n"), 0o644)
+
+	c := rolloutConfig{PrometheusURL: "http://127.0.0.1:9090", PrometheusQueries: good}
+	if _, err := c.prometheus(); err != nil {
+		t.Errorf("prometheus() with %s: %v", good, err)
+	}
+	for _, tt := range []struct {
+		c    rolloutConfig
+		want string
+	}{
+		{rolloutConfig{PrometheusURL: "http://127.0.0.1:9090", PrometheusQueries: bad}, "--prometheus-queries: " + bad + ":2:1"},
+		{rolloutConfig{PrometheusURL: "http://127.0.0.1:9090", PrometheusQueries: filepath.Join(dir, "missing.yaml")}, "--prometheus-queries: open"},
+	} {
+		if _, err := tt.c.prometheus(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("prometheus() with %s: %v, want an error saying %q", tt.c.PrometheusQueries, err, tt.want)
+		}
+	}
+	noURL := rolloutConfig{PrometheusQueries: good}
+	if err := errors.Join(noURL.problems()...); err == nil || !strings.Contains(err.Error(), "--prometheus-queries needs --prometheus-url") {
+		t.Errorf("queries without a URL: problems %v", err)
 	}
 }

@@ -197,8 +197,8 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	if rollouts {
 		var src metrics.Source = metrics.NewBuiltin(reg)
 		if cfg.Rollout.PrometheusURL != "" {
-			if src, err = metrics.NewPrometheus(metrics.PrometheusOptions{URL: cfg.Rollout.PrometheusURL}); err != nil {
-				return usageError(fmt.Errorf("--prometheus-url: %w", err))
+			if src, err = cfg.Rollout.prometheus(); err != nil {
+				return usageError(err)
 			}
 		}
 		pollers, err := cfg.Rollout.pollers(src, lp.plans)

@@ -1,0 +1,51 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseQueries(t *testing.T) {
+	src := `requests: sum(increase(istio_requests_total{destination_workload="{{.Model}}-{{.Track}}"}[{{.Window}}]))
+errors: sum(increase(istio_requests_total{destination_workload="{{.Model}}-{{.Track}}",response_code=~"5.."}[{{.Window}}]))
+latencyBuckets: sum by (le) (increase(istio_request_duration_milliseconds_bucket{destination_workload="{{.Model}}-{{.Track}}"}[{{.Window}}]))
+latencySum: sum(increase(istio_request_duration_milliseconds_sum{destination_workload="{{.Model}}-{{.Track}}"}[{{.Window}}]))
+latencyUnit: 1ms
+`
+	opts, err := ParseQueries("queries.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.LatencyUnit != time.Millisecond || !strings.HasPrefix(opts.Templates.Requests, "sum(increase(istio_requests_total") ||
+		!strings.Contains(opts.Templates.Errors, `response_code=~"5.."`) || opts.Templates.LatencySum == "" {
+		t.Errorf("ParseQueries = %+v", opts)
+	}
+	// The options make a working source.
+	opts.URL = "http://127.0.0.1:9090"
+	if _, err := NewPrometheus(opts); err != nil {
+		t.Errorf("NewPrometheus with the parsed queries: %v", err)
+	}
+
+	for _, tt := range []struct {
+		name, src string
+		want      []string
+	}{
+		{"unknown key", "requests: x\nerrros: y\n", []string{`queries.yaml:2:1`, "errros"}},
+		{"empty", "{}\n", []string{"no queries: want at least requests and errors"}},
+		{"errors missing", `requests: sum(rate(x{track="{{.Track}}"}[{{.Window}}]))` + "\n", []string{"errors template is empty"}},
+		{"half the latency", `requests: sum(x{track="{{.Track}}"})` + "\n" + `errors: sum(y{track="{{.Track}}"})` + "\n" + `latencySum: sum(z{track="{{.Track}}"})` + "\n",
+			[]string{"latency buckets and latency sum templates must be set together"}},
+		{"unquoted label", `requests: sum(x{track={{.Track}}})` + "\n" + `errors: sum(y{track="{{.Track}}"})` + "\n", []string{"must be inside a double-quoted PromQL string"}},
+		{"bad unit", `requests: sum(x{track="{{.Track}}"})` + "\n" + `errors: sum(y{track="{{.Track}}"})` + "\nlatencyUnit: -1ms\n", []string{`latencyUnit: "-1ms" is not a duration`}},
+		{"zero unit", `requests: sum(x{track="{{.Track}}"})` + "\n" + `errors: sum(y{track="{{.Track}}"})` + "\nlatencyUnit: 0s\n", []string{"latencyUnit: 0s: want a positive unit"}},
+		{"not YAML", "requests: [\n", []string{"queries.yaml"}},
+	} {
+		_, err := ParseQueries("queries.yaml", []byte(tt.src))
+		for _, w := range tt.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %v, want it to say %q", tt.name, err, w)
+			}
+		}
+	}
+}
