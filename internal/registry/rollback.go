@@ -22,6 +22,16 @@ type RollbackRequest struct {
 	// controller's automatic rollback under a policy whose rollback.hold
 	// is false. People's rollbacks always hold.
 	NoHold bool `json:"-"`
+	// Rollout, when set, is the rollout of the version being rolled back,
+	// as it is to be stored (rolled back, weight 0, with its verdict): it
+	// is saved, and audited as RolloutWhat ("rolled_back" when empty), in
+	// the rollback's transaction, so that a crash never leaves the
+	// environment rolled back and its rollout still running, or the
+	// reverse. As with RecordRollout, its Revision is the one it was read
+	// at: when another writer saved it since, nothing is done and the
+	// error is a *promote.RolloutChangedError.
+	Rollout     *promote.Rollout `json:"-"`
+	RolloutWhat string           `json:"-"`
 }
 
 // RollbackView is what a rollback did.
@@ -38,6 +48,8 @@ type RollbackView struct {
 	// GitOps says a GitOps commit follows: Live.Commit is set once it is
 	// on the branch.
 	GitOps bool `json:"gitops"`
+	// Rollout is RollbackRequest.Rollout as stored, with its new revision.
+	Rollout *promote.Rollout `json:"-"`
 }
 
 // maxReasonLen bounds a free-text reason.
@@ -73,6 +85,10 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 	case len(req.Reason) > maxReasonLen:
 		return RollbackView{}, promote.Errorf(promote.Invalid, "the reason is %d characters; at most %d", len(req.Reason), maxReasonLen)
 	}
+	if r := req.Rollout; r != nil && (r.Model != req.Model || r.Environment != req.Environment || r.State != promote.RolloutRolledBack) {
+		return RollbackView{}, promote.Errorf(promote.Invalid, "the rollout given with a rollback of %s in %s is of %s in %s, %s: want this one's, rolled back",
+			req.Model, req.Environment, r.Model, r.Environment, r.State)
+	}
 	view := RollbackView{GitOps: s.cfg.GitOps}
 	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
@@ -83,6 +99,9 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 		cur, ok := live[req.Environment]
 		if !ok {
 			return promote.Errorf(promote.Conflict, "%s has no live version in %s: there is nothing to roll back", req.Model, req.Environment)
+		}
+		if req.Rollout != nil && req.Rollout.Version != cur.Version {
+			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot roll back: %s is live there", req.Model, req.Rollout.Version, req.Environment, cur.Version)
 		}
 		to, err := s.rollbackTarget(tx, cur, req.To)
 		if err != nil {
@@ -114,6 +133,23 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 			Version: to.Version, Environment: req.Environment, PromotionID: view.Live.PromotionID, Digest: to.Digest,
 			Decision: "rolled_back", Reasons: reasonsJSON(fmt.Sprintf("%s replaces %s: %s", to.Version, cur.Version, req.Reason))}); err != nil {
 			return err
+		}
+		if req.Rollout != nil {
+			r := *req.Rollout
+			r.UpdatedAt = now
+			if err := tx.SaveRollout(r); err != nil {
+				return err
+			}
+			r.Revision++
+			what := req.RolloutWhat
+			if what == "" {
+				what = "rolled_back"
+			}
+			if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionRolloutStep, Model: r.Model,
+				Version: r.Version, Environment: r.Environment, PromotionID: r.PromotionID, Decision: what, Reasons: verdictReasons(r)}); err != nil {
+				return err
+			}
+			view.Rollout = &r
 		}
 		if req.NoHold {
 			return nil

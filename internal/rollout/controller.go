@@ -147,6 +147,22 @@ type run struct {
 	read        reading   // the counts read at the last judged tick
 	sampled     reading   // the counts at the last sample stored
 	sampledAt   time.Time // when it was stored; zero before the first
+	// stepStarted is the stored StepStartedAt that stepCanary counts
+	// from: a pause and a resumption made through another replica restart
+	// the step, and the count with it.
+	stepStarted time.Time
+	// failed, when set, is a failure whose rollback did not go through
+	// (the store refused it, or could not be reached): the next ticks try
+	// it again before anything else, never giving the candidate its
+	// weight back.
+	failed *failure
+}
+
+// failure is a decision to roll back, with the evidence to record.
+type failure struct {
+	reason     string
+	verdict    *analysis.Verdict
+	raw, state json.RawMessage // the verdict as stored, and the analysis's state
 }
 
 // New returns a controller; it does nothing until Run or Tick.
@@ -211,7 +227,9 @@ func (c *Controller) Trigger() {
 // before, lost its leadership and leads again) is dropped, and every
 // rollout resumes at its stored step with its stored analysis.
 func (c *Controller) Run(ctx context.Context) error {
-	c.forgetAll(nil)
+	for _, id := range c.stale(nil) {
+		c.forget(id)
+	}
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -258,10 +276,17 @@ func (c *Controller) Tick(ctx context.Context) error {
 	for _, r := range active {
 		keep[r.PromotionID] = true
 	}
-	for _, id := range c.forgetAll(keep) {
-		if r, err := c.cfg.Registry.Rollout(ctx, id); err == nil && !r.State.Active() {
-			c.apply(ctx, r)
+	for _, id := range c.stale(keep) {
+		r, err := c.cfg.Registry.Rollout(ctx, id)
+		if err == nil && !r.State.Active() {
+			err = c.apply(ctx, r)
 		}
+		if err != nil {
+			// Kept, and tried again at the next tick.
+			errs = append(errs, fmt.Errorf("give the traffic of the ended rollout %s: %w", id, err))
+			continue
+		}
+		c.forget(id)
 	}
 	for _, r := range active {
 		if err := c.step(ctx, r); err != nil {
@@ -381,21 +406,18 @@ func (c *Controller) forget(id string) *run {
 	return ru
 }
 
-// forgetAll forgets every rollout's in-memory state but those in keep,
-// and returns the IDs of those it forgot.
-func (c *Controller) forgetAll(keep map[string]bool) []string {
+// stale returns the IDs of the rollouts kept in memory but not in keep:
+// ended since, here or elsewhere.
+func (c *Controller) stale(keep map[string]bool) []string {
 	c.mu.Lock()
-	var drop []string
+	defer c.mu.Unlock()
+	var out []string
 	for id := range c.runs {
 		if !keep[id] {
-			drop = append(drop, id)
+			out = append(out, id)
 		}
 	}
-	c.mu.Unlock()
-	for _, id := range drop {
-		c.forget(id)
-	}
-	return drop
+	return out
 }
 
 // analysisConfig maps a policy's analysis section onto the analysis. The
@@ -431,9 +453,16 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	}
 	if r.State == promote.RolloutPaused {
 		// Paused here or by another replica: the analysis starts afresh
-		// when it resumes.
+		// when it resumes. The traffic is what the stored pause says, at
+		// every tick, so that a pause whose weight could not be set when
+		// it was recorded gets it.
 		c.forget(r.PromotionID)
-		return nil
+		return c.apply(ctx, r)
+	}
+	if r.Strategy != plan.Strategy {
+		// The policy was edited since the rollout began: its steps or
+		// shadow do not describe this rollout.
+		return c.cannotJudge(ctx, r, fmt.Sprintf("the policy of %s now rolls out by %s; this rollout began as a %s", r.Environment, plan.Strategy, r.Strategy))
 	}
 	if r.Strategy != policy.StrategyShadow && r.Step >= len(plan.Steps) {
 		// The policy lost steps since the rollout began (an edit and a
@@ -450,6 +479,13 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	ru, err := c.runOf(r, plan)
 	if err != nil {
 		return err
+	}
+	if f := ru.failed; f != nil {
+		r.Verdict, r.AnalysisState = f.raw, f.state
+		return c.rollBack(ctx, r, plan, f.reason, f.verdict)
+	}
+	if !ru.stepStarted.Equal(r.StepStartedAt) {
+		ru.stepCanary, ru.stepStarted = -1, r.StepStartedAt
 	}
 	// The step's weight is applied at every tick: after a resumption, and
 	// after a restart of the controller or of the traffic layer.
@@ -553,7 +589,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	r.Step++
 	r.Weight = float64(plan.Steps[r.Step].Weight) / 100
 	r.StepStartedAt = now
-	ru.stepCanary = canary.Counts.Requests
+	ru.stepCanary, ru.stepStarted = canary.Counts.Requests, now
 	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, r.Weight); err != nil {
 		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 	}
@@ -619,9 +655,12 @@ func (c *Controller) finish(ctx context.Context, r promote.Rollout, reason strin
 }
 
 // rollBack takes the candidate's traffic away at once, then has the
-// registry roll the environment back (alias, hold, Git commit), and
-// records the rollout as rolled back with the evidence. Without automatic
-// rollback in the policy it pauses at weight 0 for a person instead.
+// registry roll the environment back (alias, hold, Git commit) and record
+// the rollout as rolled back with the evidence, in one transaction.
+// Without automatic rollback in the policy it pauses at weight 0 for a
+// person instead. When the rollback does not go through, the rollout is
+// paused at weight 0 with the reason, for a person; when even that cannot
+// be stored, the next tick tries the rollback again (run.failed).
 func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *policy.Rollout, reason string, v *analysis.Verdict) error {
 	weightErr := c.zero(ctx, r)
 	var d analysis.Decision
@@ -631,26 +670,51 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 	if !plan.Rollback.Automatic {
 		return errors.Join(weightErr, c.pause(ctx, r, reason+"; automatic rollback is off: a person decides", d))
 	}
-	if _, err := c.cfg.Registry.Rollback(ctx, registry.RolloutActor, registry.RollbackRequest{Model: r.Model, Environment: r.Environment,
-		To: r.Stable, Reason: reason, NoHold: !plan.Rollback.Hold}); err != nil {
-		return errors.Join(weightErr, fmt.Errorf("roll back: %w", err))
-	}
-	ru := c.forget(r.PromotionID)
-	c.log.Warn("rollout: rolled back", append(c.attrs(r), slog.String("reason", reason))...)
-	// The environment is rolled back: that is recorded even when another
-	// writer saved the rollout since it was read (a person's pause), on
-	// the state stored then.
-	r, err := c.retry(ctx, r, func(r *promote.Rollout) error {
+	// The verdict and the analysis's state are recorded with the end even
+	// when another writer saved the rollout since it was read (a person's
+	// pause): the retry starts from the state stored then.
+	raw, state := r.Verdict, r.AnalysisState
+	ended, err := c.retry(ctx, r, func(r *promote.Rollout) error {
 		r.State, r.Reason, r.Weight = promote.RolloutRolledBack, reason, 0
+		r.Verdict, r.AnalysisState = raw, state
 		return nil
 	}, func(r promote.Rollout) (promote.Rollout, error) {
-		return c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "rolled_back")
+		view, err := c.cfg.Registry.Rollback(ctx, registry.RolloutActor, registry.RollbackRequest{Model: r.Model, Environment: r.Environment,
+			To: r.Stable, Reason: reason, NoHold: !plan.Rollback.Hold, Rollout: &r})
+		if err != nil {
+			return r, err
+		}
+		return *view.Rollout, nil
 	})
 	if err != nil {
-		return errors.Join(weightErr, err)
+		err = fmt.Errorf("roll back: %w", err)
+		c.log.Error("rollout: the rollback failed; pausing with all traffic on stable", append(c.attrs(r), slog.String("reason", reason), slog.Any("error", err))...)
+		r.Verdict, r.AnalysisState = raw, state
+		if perr := c.pause(ctx, r, fmt.Sprintf("%s; the rollback failed (%v): all traffic is back on stable, a person decides", reason, err), d); perr != nil {
+			// Not even the pause was stored: remember the failure, so
+			// that the next tick tries again rather than judge afresh.
+			ru, _ := c.runOf(r, plan)
+			if ru != nil {
+				ru.failed = &failure{reason: reason, verdict: v, raw: raw, state: state}
+			}
+			return errors.Join(weightErr, err, perr)
+		}
+		return weightErr // the failure is logged, and the pause says it
 	}
-	c.sample(ctx, r, ru, d, eventRolledBack)
+	c.log.Warn("rollout: rolled back", append(c.attrs(ended), slog.String("reason", reason))...)
+	ru := c.run(r.PromotionID)
+	if weightErr == nil {
+		c.forget(r.PromotionID)
+	} // else the run stays, and Tick gives the ended rollout its traffic until that works
+	c.sample(ctx, ended, ru, d, eventRolledBack)
 	return weightErr
+}
+
+// run returns a rollout's in-memory state, nil when there is none.
+func (c *Controller) run(id string) *run {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.runs[id]
 }
 
 // zero sends all traffic to stable and stops any mirror.
@@ -828,21 +892,31 @@ func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reaso
 	}
 	why := withReason("aborted by "+who.Name, reason)
 	weightErr := c.zero(ctx, r)
-	if _, err := c.cfg.Registry.Rollback(ctx, who, registry.RollbackRequest{Model: r.Model, Environment: r.Environment, To: r.Stable, Reason: why}); err != nil {
-		return r, errors.Join(weightErr, err)
-	}
-	ru := c.forget(id)
-	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
+	ended, err := c.retry(ctx, r, func(r *promote.Rollout) error {
 		r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
 		return nil
 	}, func(r promote.Rollout) (promote.Rollout, error) {
-		return c.cfg.Registry.RecordRollout(ctx, who, r, "aborted")
+		view, err := c.cfg.Registry.Rollback(ctx, who, registry.RollbackRequest{Model: r.Model, Environment: r.Environment, To: r.Stable, Reason: why,
+			Rollout: &r, RolloutWhat: "aborted"})
+		if err != nil {
+			return r, err
+		}
+		return *view.Rollout, nil
 	})
 	if err != nil {
+		// Nothing was rolled back: the traffic goes back to what the
+		// stored rollout says.
+		if stored, rerr := c.cfg.Registry.Rollout(ctx, id); rerr == nil {
+			c.apply(ctx, stored)
+		}
 		return r, errors.Join(weightErr, err)
 	}
-	c.sample(ctx, r, ru, "", eventRolledBack)
-	return r, weightErr
+	ru := c.run(id)
+	if weightErr == nil {
+		c.forget(id)
+	}
+	c.sample(ctx, ended, ru, "", eventRolledBack)
+	return ended, weightErr
 }
 
 // PromoteNow ends an active rollout as a success decided by a person: all

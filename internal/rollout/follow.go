@@ -56,21 +56,20 @@ func (c *Controller) follow(ctx context.Context, seen map[string]promote.Rollout
 			continue
 		}
 		r, err := c.cfg.Registry.Rollout(ctx, id)
-		if err != nil {
+		if err != nil || c.apply(ctx, r) != nil {
 			now[id] = was // look again next time
-			continue
 		}
-		c.apply(ctx, r)
 	}
 	return now
 }
 
 // apply gives a rollout's candidate the traffic its stored state says:
 // its weight (and mirror) while active, all of it once it succeeded, none
-// once it was rolled back.
-func (c *Controller) apply(ctx context.Context, r promote.Rollout) {
+// once it was rolled back. A failure is logged at debug level and
+// returned.
+func (c *Controller) apply(ctx context.Context, r promote.Rollout) error {
 	if !c.cfg.Traffic.Ready(ctx, r.Model, r.Environment, r.Version) {
-		return
+		return nil
 	}
 	weight, shadow := r.Weight, 0.0
 	switch r.State {
@@ -93,4 +92,5 @@ func (c *Controller) apply(ctx context.Context, r promote.Rollout) {
 	if err != nil && ctx.Err() == nil {
 		c.log.Debug("rollout: following: set the traffic", append(c.attrs(r), slog.Any("error", err))...)
 	}
+	return err
 }

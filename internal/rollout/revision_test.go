@@ -15,7 +15,7 @@ import (
 
 // interleaved is a registry on which another writer changes a rollout
 // between a controller's read of it and its save: before the next
-// RecordRollout or FinishRollout, once.
+// RecordRollout, FinishRollout or Rollback that saves a rollout, once.
 type interleaved struct {
 	*registry.Service
 	mu     sync.Mutex
@@ -51,6 +51,13 @@ func (i *interleaved) times() int {
 func (i *interleaved) RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) (promote.Rollout, error) {
 	i.hook()
 	return i.Service.RecordRollout(ctx, who, r, what)
+}
+
+func (i *interleaved) Rollback(ctx context.Context, who promote.Principal, req registry.RollbackRequest) (registry.RollbackView, error) {
+	if req.Rollout != nil {
+		i.hook()
+	}
+	return i.Service.Rollback(ctx, who, req)
 }
 
 func (i *interleaved) FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) (promote.Rollout, error) {
