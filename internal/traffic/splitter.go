@@ -553,7 +553,7 @@ func (s *Splitter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s in %s has no stable backend yet", s.cfg.Model, s.cfg.Env))
 		return
 	}
-	b := s.pick(rt, w, r)
+	b, setCookie := s.pick(rt, r)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 	defer cancel()
@@ -563,7 +563,7 @@ func (s *Splitter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m = s.startMirror(rt.shadow, r, out)
 	}
 	rec := recorders.Get().(*recorder)
-	rec.w = w
+	rec.w, rec.setCookie = w, setCookie
 	if m != nil && s.cfg.Shadow.CompareBodies {
 		rec.hashing, rec.max = true, s.cfg.Shadow.MaxBody
 		rec.hash.SetSeed(s.seed)
@@ -575,16 +575,17 @@ func (s *Splitter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // pick chooses the backend for a request: by its point against the canary
-// weight, then by health.
-func (s *Splitter) pick(rt *routes, w http.ResponseWriter, r *http.Request) *backend {
+// weight, then by health. setCookie is a sticky cookie for the response
+// (stickyPoint).
+func (s *Splitter) pick(rt *routes, r *http.Request) (b *backend, setCookie string) {
 	stable, canary := rt.stable, rt.canary
 	if canary == nil {
-		return stable
+		return stable, ""
 	}
 	var p float64 // the request's point in [0, 1): canary below the weight
 	switch {
 	case s.stickyKey != "" || s.cfg.Sticky.Cookie != "":
-		p = s.stickyPoint(w, r)
+		p, setCookie = s.stickyPoint(r)
 	case rt.weight > 0 && rt.weight < 1:
 		p = s.cfg.Rand()
 	}
@@ -594,13 +595,13 @@ func (s *Splitter) pick(rt *routes, w http.ResponseWriter, r *http.Request) *bac
 	}
 	switch {
 	case s.up(chosen):
-		return chosen
+		return chosen, setCookie
 	case rt.weight > 0 && s.up(other):
 		// The ejected track's share goes to the other; a canary at weight
 		// 0 is not ready to take the stable's.
-		return other
+		return other, setCookie
 	default:
-		return stable // neither is up: keep trying stable
+		return stable, setCookie // neither is up: keep trying stable
 	}
 }
 
@@ -679,20 +680,21 @@ func isTimeout(err error) bool {
 // status, and hashes the body for a shadow comparison. Recorders are
 // pooled, so that a request allocates none.
 type recorder struct {
-	w       http.ResponseWriter
-	status  int
-	failed  bool    // the proxy's ErrorHandler ran
-	outcome outcome // when failed
-	hashing bool
-	hash    maphash.Hash
-	n       int64 // body bytes written, when hashing
-	max     int64 // Shadow.MaxBody
+	w         http.ResponseWriter
+	setCookie string // a Set-Cookie value for the final header, once
+	status    int
+	failed    bool    // the proxy's ErrorHandler ran
+	outcome   outcome // when failed
+	hashing   bool
+	hash      maphash.Hash
+	n         int64 // body bytes written, when hashing
+	max       int64 // Shadow.MaxBody
 }
 
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
 
 func (rec *recorder) reset() {
-	rec.w, rec.status, rec.failed, rec.outcome, rec.hashing, rec.n = nil, 0, false, outcomeOK, false, 0
+	rec.w, rec.setCookie, rec.status, rec.failed, rec.outcome, rec.hashing, rec.n = nil, "", 0, false, outcomeOK, false, 0
 }
 
 // Header implements http.ResponseWriter.
@@ -703,6 +705,9 @@ func (rec *recorder) Header() http.Header { return rec.w.Header() }
 func (rec *recorder) WriteHeader(code int) {
 	if rec.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		rec.status = code
+		if rec.setCookie != "" {
+			rec.w.Header().Add("Set-Cookie", rec.setCookie)
+		}
 	}
 	rec.w.WriteHeader(code)
 }
@@ -710,7 +715,7 @@ func (rec *recorder) WriteHeader(code int) {
 // Write implements http.ResponseWriter.
 func (rec *recorder) Write(p []byte) (int, error) {
 	if rec.status == 0 {
-		rec.status = http.StatusOK
+		rec.WriteHeader(http.StatusOK)
 	}
 	if rec.hashing {
 		// Past the limit the bodies are not compared: stop hashing.

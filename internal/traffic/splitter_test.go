@@ -432,6 +432,46 @@ func TestStickyCookie(t *testing.T) {
 	}
 }
 
+// The sticky cookie goes on the final response, not on a 1xx before it
+// (after which the proxy clears the header): a backend's 103 Early Hints
+// and a client's Expect: 100-continue keep it.
+func TestStickyCookieAfterInformationalResponses(t *testing.T) {
+	hints := func(version string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Link", "</style.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			io.WriteString(w, version)
+		}
+	}
+	_, stable := backendServer(t, "v1", hints("v1"))
+	_, canary := backendServer(t, "v2", hints("v2"))
+	s, _ := newSplitter(t, Config{Sticky: Sticky{Cookie: "promote_client"}})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCanary(&canary, 0.5); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(s)
+	t.Cleanup(front.Close)
+	for _, expect := range []bool{false, true} {
+		req, _ := http.NewRequest(http.MethodPost, front.URL+"/predict", strings.NewReader(`{"x": 1}`))
+		if expect {
+			req.Header.Set("Expect", "100-continue")
+		}
+		resp, err := front.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if c := resp.Cookies(); resp.StatusCode != http.StatusOK || len(c) != 1 || c[0].Name != "promote_client" {
+			t.Errorf("expect 100-continue %v: status %d, cookies %v; want 200 with the sticky cookie", expect, resp.StatusCode, c)
+		}
+	}
+}
+
 func TestOutcomes(t *testing.T) {
 	tests := []struct {
 		status int

@@ -6,24 +6,27 @@ import (
 )
 
 // stickyPoint returns the request's point in [0, 1) from its client
-// identity (Config.Sticky), setting a cookie on a request that carries
-// none when Sticky.Cookie is set, and a random point otherwise.
-func (s *Splitter) stickyPoint(w http.ResponseWriter, r *http.Request) float64 {
+// identity (Config.Sticky), or a random point without one. When
+// Sticky.Cookie is set and the request carries none, it also returns the
+// Set-Cookie header value that gives the client its new identity; the
+// response's final header carries it (recorder.WriteHeader), not a 1xx's,
+// after which the proxy clears the header.
+func (s *Splitter) stickyPoint(r *http.Request) (point float64, setCookie string) {
 	if s.stickyKey != "" {
 		if v := r.Header[s.stickyKey]; len(v) > 0 && v[0] != "" {
-			return s.point(v[0])
+			return s.point(v[0]), ""
 		}
 	}
 	name := s.cfg.Sticky.Cookie
 	if name == "" {
-		return s.cfg.Rand()
+		return s.cfg.Rand(), ""
 	}
 	if c, err := r.Cookie(name); err == nil && c.Value != "" {
-		return s.point(c.Value)
+		return s.point(c.Value), ""
 	}
 	id := strconv.FormatUint(uint64(s.cfg.Rand()*(1<<53)), 36) + strconv.FormatUint(uint64(s.cfg.Rand()*(1<<53)), 36)
-	http.SetCookie(w, &http.Cookie{Name: name, Value: id, Path: "/", MaxAge: stickyCookieMaxAge, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	return s.point(id)
+	c := &http.Cookie{Name: name, Value: id, Path: "/", MaxAge: stickyCookieMaxAge, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	return s.point(id), c.String()
 }
 
 // point maps a client identity to a point in [0, 1), the same in every
