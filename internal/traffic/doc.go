@@ -47,11 +47,13 @@
 // Splitter.SetShadow names a backend to which a share of requests is
 // mirrored. The mirror runs in a goroutine of its own and never delays or
 // alters the client's response: the primary response is streamed as usual
-// while the mirror's is read and discarded. The request body is buffered
-// for both when it is at most Shadow.MaxBody (1 MiB); larger bodies are not
-// mirrored. At most Shadow.MaxConcurrent mirrors (32) are in flight; a
-// request chosen while the bound is full is not mirrored and is counted as
-// dropped. Each mirror is bounded by Shadow.Timeout (10 s). Once both
+// while the mirror's is read and discarded. A request without a body is
+// mirrored at once; one with a body is copied as the primary request
+// reads it, and mirrored once it has been read to its end, if it is at most
+// Shadow.MaxBody (1 MiB): a client that streams its body is never held up,
+// and a larger body, or one that breaks off, is not mirrored. At most
+// Shadow.MaxConcurrent mirrors (32) are in flight; a request whose mirror
+// would pass the bound is not mirrored and is counted as dropped. Each mirror is bounded by Shadow.Timeout (10 s). Once both
 // responses are in, their status codes are compared, and with
 // Shadow.CompareBodies their bodies too (by hash, computed while the
 // primary body streams, up to Shadow.MaxBody). Mirrored requests carry

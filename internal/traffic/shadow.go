@@ -23,38 +23,23 @@ type mirror struct {
 	over   bool   // the primary body passed Shadow.MaxBody: not compared
 }
 
-// startMirror sends a copy of r to the shadow backend b in a goroutine of
-// its own, unless the shadow is out of rotation, the body is too large or
-// the concurrency bound is full (counted as dropped). It buffers r's body
-// for both and gives the primary request out its copy. The mirror is
-// returned for the primary to publish its result in.
+// startMirror prepares a copy of r for the shadow backend b, unless the
+// shadow is out of rotation or the body is known to be too large, and
+// returns the mirror for the primary to publish its result in. The copy is
+// sent, in a goroutine of its own, once its body is known: at once
+// without a body; otherwise when the primary request out has read r's body
+// to its end (a tee, so that the client's request is never held up by the
+// mirror), and not at all when the body passed Shadow.MaxBody or broke
+// off. A mirror beyond the concurrency bound is dropped and counted.
 func (s *Splitter) startMirror(b *backend, r, out *http.Request) *mirror {
-	if s.closed.Load() || !s.up(b) || r.Header.Get("Upgrade") != "" {
+	if s.closed.Load() || !s.up(b) || r.Header.Get("Upgrade") != "" || r.ContentLength > s.cfg.Shadow.MaxBody {
 		return nil
 	}
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		s.shadowM.dropped.Inc()
-		return nil
-	}
-	if s.closed.Load() { // Close is collecting the tokens
-		<-s.sem
-		return nil
-	}
-	body, ok := s.bufferBody(r, out)
-	if !ok {
-		<-s.sem
-		return nil
-	}
-	// The mirror outlives the client's request, but not the shadow timeout.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.Shadow.Timeout)
-	req := r.Clone(ctx)
+	// The mirror outlives the client's request, but not the shadow timeout
+	// (from when it is sent).
+	req := r.Clone(context.WithoutCancel(r.Context()))
 	req.RequestURI, req.Close, req.TransferEncoding, req.GetBody = "", false, nil, nil
 	req.Body, req.ContentLength = nil, 0
-	if len(body) > 0 {
-		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-	}
 	removeHopByHop(req.Header)
 	pr := &httputil.ProxyRequest{In: r, Out: req}
 	pr.SetURL(b.URL)
@@ -62,6 +47,35 @@ func (s *Splitter) startMirror(b *backend, r, out *http.Request) *mirror {
 	req.Header.Set(HeaderShadow, "1")
 
 	m := &mirror{done: make(chan struct{})}
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		if !s.send(b, req, nil, m) {
+			return nil
+		}
+		return m
+	}
+	out.Body = &tee{ReadCloser: out.Body, limit: s.cfg.Shadow.MaxBody, complete: func(body []byte) { s.send(b, req, body, m) }}
+	return m
+}
+
+// send sends the mirrored request req with body in a goroutine, if the
+// concurrency bound has room (else it is counted as dropped) and the
+// splitter is open. It reports whether it did.
+func (s *Splitter) send(b *backend, req *http.Request, body []byte, m *mirror) bool {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		s.shadowM.dropped.Inc()
+		return false
+	}
+	if s.closed.Load() { // Close is collecting the tokens
+		<-s.sem
+		return false
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), s.cfg.Shadow.Timeout)
+	req = req.WithContext(ctx)
+	if len(body) > 0 {
+		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	}
 	s.mirrors.Add(1)
 	go func() {
 		defer s.mirrors.Done()
@@ -69,39 +83,39 @@ func (s *Splitter) startMirror(b *backend, r, out *http.Request) *mirror {
 		defer cancel()
 		s.runMirror(ctx, b, req, m)
 	}()
-	return m
+	return true
 }
 
-// bufferBody reads r's body, up to Shadow.MaxBody, and gives out a copy.
-// It reports false when the body is too large (or broke off): out then
-// reads what was buffered followed by the rest, and nothing is mirrored.
-func (s *Splitter) bufferBody(r, out *http.Request) ([]byte, bool) {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return nil, true
-	}
-	limit := s.cfg.Shadow.MaxBody
-	if r.ContentLength > limit {
-		return nil, false
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := io.CopyN(&buf, r.Body, limit+1)
-	if err != io.EOF || n > limit {
-		// Too large, or a body that broke off (which the primary will
-		// find out about too).
-		out.Body = readCloser{io.MultiReader(bytes.NewReader(buf.Bytes()), r.Body), r.Body}
-		return nil, false
-	}
-	body := buf.Bytes()
-	out.Body, out.ContentLength, out.TransferEncoding = io.NopCloser(bytes.NewReader(body)), int64(len(body)), nil
-	return body, true
+// tee is a primary request's body that keeps a copy, up to limit bytes,
+// for the mirror, and calls complete with it once the body was read to its
+// end within the limit. Only the transport reads it, from one goroutine.
+type tee struct {
+	io.ReadCloser
+	limit    int64
+	buf      bytes.Buffer
+	over     bool // past the limit, broke off or complete: nothing more to do
+	complete func(body []byte)
 }
 
-type readCloser struct {
-	io.Reader
-	io.Closer
+// Read implements io.Reader.
+func (t *tee) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if t.over {
+		return n, err
+	}
+	if int64(t.buf.Len()+n) > t.limit {
+		t.over, t.buf = true, bytes.Buffer{}
+		return n, err
+	}
+	t.buf.Write(p[:n])
+	switch {
+	case err == io.EOF:
+		t.over = true // complete runs once
+		t.complete(t.buf.Bytes())
+	case err != nil:
+		t.over, t.buf = true, bytes.Buffer{}
+	}
+	return n, err
 }
 
 // runMirror sends the mirrored request, waits for the primary's result and

@@ -139,6 +139,75 @@ func TestShadowNeverDelaysTheClient(t *testing.T) {
 	}
 }
 
+// A mirror takes its copy of the body as the primary request reads it: a
+// client that streams its body, and reads the answer before it finishes,
+// is not held up by the mirror waiting for the whole body. Once the body
+// is complete, it is mirrored whole.
+func TestShadowDoesNotWaitForTheBody(t *testing.T) {
+	duplex := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			http.NewResponseController(w).EnableFullDuplex()
+			h(w, r)
+		}
+	}
+	_, stable := backendServer(t, "v1", duplex(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "streaming\n") // answers before it has the body
+		w.(http.Flusher).Flush()
+		io.Copy(w, r.Body)
+	}))
+	mirrored := make(chan string, 1)
+	_, shadow := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mirrored <- string(body)
+	})
+	s, _ := newSplitter(t, Config{})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 1); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(duplex(s.ServeHTTP))
+	defer front.Close()
+
+	body, write := io.Pipe()
+	defer write.Close() // before front.Close, which waits for the handler
+	req, _ := http.NewRequest(http.MethodPost, front.URL+"/stream", body)
+	answered := make(chan *http.Response, 1)
+	go func() {
+		resp, err := front.Client().Do(req)
+		if err != nil {
+			t.Error(err)
+			resp = nil
+		}
+		answered <- resp
+	}()
+	write.Write([]byte("part 1;"))
+	select {
+	case resp := <-answered:
+		if resp == nil {
+			t.FailNow()
+		}
+		defer resp.Body.Close()
+		line := make([]byte, len("streaming\n"))
+		if _, err := io.ReadFull(resp.Body, line); err != nil {
+			t.Fatalf("reading the answer: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client got no answer in 10 s while its body was still open: the mirror held it up")
+	}
+	write.Write([]byte("part 2"))
+	write.Close()
+	select {
+	case got := <-mirrored:
+		if got != "part 1;part 2" {
+			t.Errorf("the shadow got %q, want the whole body", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the completed body was never mirrored")
+	}
+}
+
 func TestShadowComparisons(t *testing.T) {
 	tests := []struct {
 		name          string
