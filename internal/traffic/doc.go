@@ -53,8 +53,8 @@
 // Shadow.MaxBody (1 MiB): a client that streams its body is never held up,
 // and a larger body, or one that breaks off, is not mirrored. At most
 // Shadow.MaxConcurrent mirrors (32) are in flight; a request whose mirror
-// would pass the bound is not mirrored and is counted as dropped. Each mirror is bounded by Shadow.Timeout (10 s). Once both
-// responses are in, their status codes are compared, and with
+// would pass the bound is not mirrored and is counted as dropped. Each
+// mirror is bounded by Shadow.Timeout (10 s). Once both responses are in, their status codes are compared, and with
 // Shadow.CompareBodies their bodies too (by hash, computed while the
 // primary body streams, up to Shadow.MaxBody). Mirrored requests carry
 // Promote-Shadow: 1. Close (or the end of Run) waits for the mirrors in
@@ -66,7 +66,12 @@
 // Promote-Version. When the backend does not answer, the splitter does,
 // with a JSON error {"error": {"code": "internal", "message": "..."}}:
 // 504 after Config.Timeout (30 s), 502 for a connection error, and 503
-// while no stable backend is set.
+// while no stable backend is set. A client still sending its request body
+// at the deadline gets 408 instead, counted as a client error, not against
+// the backend. A protocol upgrade (a WebSocket) is bounded by the timeout
+// only until the backend switches protocols; the connection then lasts as
+// long as its ends keep it, and counts as one ok request whose duration is
+// the time to the switch.
 //
 // # Metrics
 //
@@ -84,7 +89,8 @@
 // outcome is ok (status below 400), client_error (4xx, or a client that
 // went away), server_error (5xx), timeout or connection_error; result is
 // match, status_mismatch, body_mismatch or error. Durations run from
-// receiving the request to the end of the response body. A canary's error
+// receiving the request to the end of the response body (to the switch,
+// for an upgrade). A canary's error
 // rate, for instance:
 //
 //	sum(rate(promote_traffic_requests_total{model="m", env="prod", track="canary", outcome=~"server_error|timeout|connection_error"}[5m]))

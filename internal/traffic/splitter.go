@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -141,9 +142,11 @@ type Config struct {
 	Registry *telemetry.Registry
 	// Sticky keeps a client on one track (default: each request at random).
 	Sticky Sticky
-	// Timeout bounds a proxied request, from sending it to the end of the
-	// response body (DefaultTimeout). A backend that has not answered by
-	// then gets a 504 sent for it.
+	// Timeout bounds a proxied request, from receiving it to the end of
+	// the response body (DefaultTimeout); a protocol upgrade, to the
+	// switch. A backend that has not answered by then gets a 504 sent for
+	// it, and counts a timeout; a client still sending its body then gets
+	// a 408, and the backend is not blamed.
 	Timeout time.Duration
 	// FailureThreshold is how many timeouts or connection errors in a row
 	// eject a backend (DefaultFailureThreshold).
@@ -534,6 +537,11 @@ func (s *Splitter) newBackend(t Track, b Backend) *backend {
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header[HeaderTrack] = be.hdrTrack
 			resp.Header[HeaderVersion] = be.hdrVersion
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				if upgraded, ok := resp.Request.Context().Value(upgradeKey{}).(func()); ok {
+					upgraded()
+				}
+			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -555,15 +563,32 @@ func (s *Splitter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b, setCookie := s.pick(rt, r)
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
-	defer cancel()
+	rec := recorders.Get().(*recorder)
+	rec.w, rec.setCookie = w, setCookie
+	var ctx context.Context
+	if r.Header.Get("Upgrade") == "" {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(r.Context(), s.cfg.Timeout)
+		defer cancel()
+	} else {
+		// A protocol upgrade (a WebSocket) is bounded until the backend
+		// switches protocols; the connection then lasts as long as its
+		// ends want (ModifyResponse stops the timer).
+		c, cancel := context.WithCancelCause(r.Context())
+		timer := time.AfterFunc(s.cfg.Timeout, func() { cancel(context.DeadlineExceeded) })
+		defer func() { timer.Stop(); cancel(nil) }()
+		ctx = context.WithValue(c, upgradeKey{}, func() { timer.Stop(); rec.upgradedAt = time.Now() })
+	}
 	out := r.WithContext(ctx)
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		up := &upload{ReadCloser: r.Body}
+		rec.upload, out.Body = up, up
+		defer context.AfterFunc(ctx, up.deadline)()
+	}
 	var m *mirror
 	if rt.shadow != nil && rt.share > 0 && (rt.share >= 1 || s.cfg.Rand() < rt.share) {
 		m = s.startMirror(rt.shadow, r, out)
 	}
-	rec := recorders.Get().(*recorder)
-	rec.w, rec.setCookie = w, setCookie
 	if m != nil && s.cfg.Shadow.CompareBodies {
 		rec.hashing, rec.max = true, s.cfg.Shadow.MaxBody
 		rec.hash.SetSeed(s.seed)
@@ -610,15 +635,22 @@ func (s *Splitter) pick(rt *routes, r *http.Request) (b *backend, setCookie stri
 // the body broke off).
 func (s *Splitter) finish(ctx context.Context, b *backend, rec *recorder, m *mirror, start time.Time, completed bool) {
 	elapsed := time.Since(start).Seconds()
+	if !rec.upgradedAt.IsZero() {
+		// Switched protocols: the backend answered then, and the
+		// connection's life is not its latency.
+		elapsed, rec.status = rec.upgradedAt.Sub(start).Seconds(), http.StatusSwitchingProtocols
+	}
 	o, gone := rec.outcome, false
-	switch ctxErr := ctx.Err(); {
+	switch cause := context.Cause(ctx); {
 	case rec.failed:
 		gone = o == outcomeClientError
-	case errors.Is(ctxErr, context.DeadlineExceeded):
+	case !rec.upgradedAt.IsZero():
+		o = outcomeOK // however the upgraded connection ended
+	case errors.Is(cause, context.DeadlineExceeded):
 		// Past the deadline the body was cut off, whatever status went
 		// out first.
 		o = outcomeTimeout
-	case ctxErr != nil:
+	case cause != nil:
 		o, gone = outcomeClientError, true
 	case !completed:
 		o = outcomeConnectionError // the backend broke off its body
@@ -645,16 +677,22 @@ func (s *Splitter) finish(ctx context.Context, b *backend, rec *recorder, m *mir
 }
 
 // proxyError answers a request whose backend did not answer: 504 for a
-// timeout, 502 for anything else, nothing for a client that went away.
+// timeout, 502 for anything else, nothing for a client that went away, and
+// 408 for a client still sending its body at the deadline (its fault, not
+// the backend's: it counts as a client error).
 func (s *Splitter) proxyError(b *backend, w http.ResponseWriter, r *http.Request, err error) {
-	o := outcomeConnectionError
-	switch ctxErr := r.Context().Err(); {
-	case errors.Is(ctxErr, context.DeadlineExceeded) || isTimeout(err):
+	rec, _ := w.(*recorder)
+	o, slow := outcomeConnectionError, false
+	switch cause := context.Cause(r.Context()); {
+	case errors.Is(cause, context.DeadlineExceeded) || isTimeout(err):
 		o = outcomeTimeout
-	case ctxErr != nil:
+		if rec != nil && rec.upload != nil && rec.upload.slow.Load() {
+			o, slow = outcomeClientError, true
+		}
+	case cause != nil:
 		o = outcomeClientError // the client went away: nobody to answer
 	}
-	if rec, ok := w.(*recorder); ok {
+	if rec != nil {
 		rec.failed, rec.outcome = true, o
 	}
 	h := w.Header()
@@ -662,6 +700,9 @@ func (s *Splitter) proxyError(b *backend, w http.ResponseWriter, r *http.Request
 	h[HeaderVersion] = b.hdrVersion
 	switch o {
 	case outcomeClientError:
+		if slow {
+			writeError(w, http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s", s.cfg.Timeout))
+		}
 	case outcomeTimeout:
 		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("the %s backend of %s in %s (version %s) did not answer within %s",
 			b.track, s.cfg.Model, s.cfg.Env, b.Version, s.cfg.Timeout))
@@ -680,21 +721,24 @@ func isTimeout(err error) bool {
 // status, and hashes the body for a shadow comparison. Recorders are
 // pooled, so that a request allocates none.
 type recorder struct {
-	w         http.ResponseWriter
-	setCookie string // a Set-Cookie value for the final header, once
-	status    int
-	failed    bool    // the proxy's ErrorHandler ran
-	outcome   outcome // when failed
-	hashing   bool
-	hash      maphash.Hash
-	n         int64 // body bytes written, when hashing
-	max       int64 // Shadow.MaxBody
+	w          http.ResponseWriter
+	setCookie  string    // a Set-Cookie value for the final header, once
+	upload     *upload   // the request body, when there is one
+	upgradedAt time.Time // when the backend switched protocols
+	status     int
+	failed     bool    // the proxy's ErrorHandler ran
+	outcome    outcome // when failed
+	hashing    bool
+	hash       maphash.Hash
+	n          int64 // body bytes written, when hashing
+	max        int64 // Shadow.MaxBody
 }
 
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
 
 func (rec *recorder) reset() {
-	rec.w, rec.setCookie, rec.status, rec.failed, rec.outcome, rec.hashing, rec.n = nil, "", 0, false, outcomeOK, false, 0
+	rec.w, rec.setCookie, rec.upload, rec.upgradedAt = nil, "", nil, time.Time{}
+	rec.status, rec.failed, rec.outcome, rec.hashing, rec.n = 0, false, outcomeOK, false, 0
 }
 
 // Header implements http.ResponseWriter.
@@ -736,6 +780,35 @@ func (rec *recorder) Flush() {
 // Unwrap returns the ResponseWriter underneath, for
 // http.ResponseController (hijacking for protocol upgrades, deadlines).
 func (rec *recorder) Unwrap() http.ResponseWriter { return rec.w }
+
+// upgradeKey is the context key of a protocol upgrade's callback, which
+// ModifyResponse calls when the backend switches protocols.
+type upgradeKey struct{}
+
+// upload is a request body that tells, at a timeout, a client still
+// sending it (a read in progress, waiting for the client) from a backend
+// that does not take it (no read in progress: the transport waits to
+// write). The state is taken when the request's context ends (deadline),
+// because the transport returns only once its read has returned. It is
+// not pooled: the transport may read it after the request is done.
+type upload struct {
+	io.ReadCloser
+	reading atomic.Bool
+	slow    atomic.Bool // a read was waiting for the client when the context ended
+}
+
+func (u *upload) deadline() {
+	if u.reading.Load() {
+		u.slow.Store(true)
+	}
+}
+
+// Read implements io.Reader.
+func (u *upload) Read(p []byte) (int, error) {
+	u.reading.Store(true)
+	defer u.reading.Store(false)
+	return u.ReadCloser.Read(p)
+}
 
 // buffers pools the proxy's copy buffers, which would otherwise be 32 KiB
 // allocated per request.

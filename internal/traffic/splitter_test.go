@@ -1,11 +1,13 @@
 package traffic
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -552,6 +554,125 @@ func TestTimeout(t *testing.T) {
 	}
 	if got, _ := metric(t, reg, MetricRequestDuration, map[string]string{LabelTrack: "stable"}); got != 1 {
 		t.Errorf("duration samples = %v, want 1", got)
+	}
+}
+
+// A client that is still sending its body at the deadline gets 408, and it
+// counts as the client's error: a handful of slow uploaders never eject a
+// healthy backend.
+func TestSlowUploadIsTheClients(t *testing.T) {
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "v1")
+	})
+	s, reg := newSplitter(t, Config{Timeout: 100 * time.Millisecond, FailureThreshold: 2})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(s)
+	defer front.Close()
+	for range 3 {
+		body, write := io.Pipe()
+		req, _ := http.NewRequest(http.MethodPost, front.URL+"/predict", body)
+		req.ContentLength = 10
+		go func() {
+			// Half the body, and the rest well past the deadline.
+			write.Write([]byte("12345"))
+			time.Sleep(300 * time.Millisecond)
+			write.Write([]byte("67890"))
+			write.Close()
+		}()
+		resp, err := front.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(got), "the request body did not arrive within 100ms") {
+			t.Fatalf("slow upload = %d %s, want 408 naming the body", resp.StatusCode, got)
+		}
+	}
+	if got := requests(t, reg, TrackStable, OutcomeClientError); got != 3 {
+		t.Errorf("requests{outcome=client_error} = %v, want 3", got)
+	}
+	if got := requests(t, reg, TrackStable, OutcomeTimeout); got != 0 {
+		t.Errorf("requests{outcome=timeout} = %v, want 0: the backend was not slow", got)
+	}
+	if !s.Healthy(TrackStable) {
+		t.Error("three slow uploads ejected a healthy stable (threshold 2)")
+	}
+}
+
+// A protocol upgrade (a WebSocket) is bounded by the timeout only until the
+// backend switches protocols: the connection then outlives it, and counts
+// as one request that succeeded, with the latency of the switch.
+func TestUpgradeOutlivesTheTimeout(t *testing.T) {
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want an upgrade", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "echo")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		io.Copy(conn, brw) // echo until the client closes
+	})
+	s, reg := newSplitter(t, Config{Timeout: 100 * time.Millisecond, FailureThreshold: 1})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(s)
+	defer front.Close()
+	conn, err := net.Dial("tcp", front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade = %v, %v; want 101", resp, err)
+	}
+	for i := range 3 {
+		time.Sleep(100 * time.Millisecond) // past the timeout, each time
+		msg := fmt.Sprintf("ping %d\n", i)
+		io.WriteString(conn, msg)
+		line, err := br.ReadString('\n')
+		if err != nil || line != msg {
+			t.Fatalf("after %d ms the upgraded connection read %q, %v; want %q", (i+1)*100, line, err, msg)
+		}
+	}
+	conn.Close()
+	for deadline := time.Now().Add(10 * time.Second); requests(t, reg, TrackStable, OutcomeOK) != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the closed upgraded connection was not counted as one ok request: %v", requests(t, reg, TrackStable, OutcomeOK))
+		}
+	}
+	if got := requests(t, reg, TrackStable, OutcomeTimeout); got != 0 {
+		t.Errorf("requests{outcome=timeout} = %v, want 0", got)
+	}
+	if !s.Healthy(TrackStable) {
+		t.Error("a long upgraded connection ejected the backend")
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != MetricRequestDuration {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if h := m.GetHistogram(); h.GetSampleCount() == 1 && h.GetSampleSum() > 0.1 {
+				t.Errorf("the upgrade's latency = %v s, want the switch's, not the connection's life (over 0.3 s)", h.GetSampleSum())
+			}
+		}
 	}
 }
 
