@@ -298,6 +298,7 @@ func (a *Agent) Trigger() {
 func (a *Agent) Run(ctx context.Context) error {
 	t := time.NewTicker(a.cfg.Interval)
 	defer t.Stop()
+	defer a.closeSplitters()
 	a.poll(ctx, true)
 	for {
 		select {

@@ -104,7 +104,12 @@ func (a *Agent) applyEnv(env, commit string, resolve func(overlay.Pin) (string, 
 			prev = old.routes[d.Model]
 		}
 		if a.cfg.Traffic != nil {
-			plans = append(plans, splitPlan{env: env, next: r, url: u, prev: prev, resolve: resolve})
+			p := splitPlan{env: env, next: r, url: u, prev: prev, resolve: resolve}
+			if err := a.midRollout(&p); err != nil {
+				problems = append(problems, err.Error())
+				continue
+			}
+			plans = append(plans, p)
 			continue
 		}
 		if prev != nil && prev.same(r) {

@@ -47,6 +47,31 @@ func (a *Agent) splitterOf(env, model string) (*traffic.Splitter, error) {
 	return sp, nil
 }
 
+// midRollout gives a plan for a route new to this agent, in a progressive
+// environment, the stable version of its rollout as the route before it,
+// when the version is mid-rollout (Config.Stable), so that the candidate
+// gets no traffic the controller did not give it. It changes no splitter:
+// applyEnv resolves every plan before it changes any.
+func (a *Agent) midRollout(p *splitPlan) error {
+	if p.prev != nil || a.cfg.Stable == nil || a.cfg.Progressive == nil || !a.cfg.Progressive(p.env) {
+		return nil
+	}
+	pin, ok := a.cfg.Stable(p.env, p.next.Model, p.next.Version)
+	if !ok || pin.Version == p.next.Version {
+		return nil
+	}
+	raw, ok := p.resolve(pin)
+	if !ok {
+		return fmt.Errorf("no endpoint serves %s %s, the stable version of the rollout of %s (%s)", pin.Model, pin.Version, p.next.Version, pin.Digest)
+	}
+	su, err := parseEndpointURL(raw)
+	if err != nil {
+		return fmt.Errorf("the endpoint of %s %s: %w", pin.Model, pin.Version, err)
+	}
+	p.prev = &route{Route: Route{Model: pin.Model, Version: pin.Version, Digest: pin.Digest, URI: pin.URI, Endpoint: su.String()}}
+	return nil
+}
+
 // splitRoute points a route's splitter at what the commit pins. In a
 // progressive environment a newly pinned version becomes the candidate at
 // weight 0 while the version that had the traffic stays stable; a commit
@@ -61,20 +86,6 @@ func (a *Agent) splitRoute(p splitPlan) (*route, error) {
 	next := p.next
 	backend := traffic.Backend{Version: next.Version, URL: p.url}
 	progressive := a.cfg.Progressive != nil && a.cfg.Progressive(p.env)
-	if p.prev == nil && progressive && a.cfg.Stable != nil {
-		// A route new to this agent whose version may be mid-rollout.
-		if pin, ok := a.cfg.Stable(p.env, next.Model, next.Version); ok && pin.Version != next.Version {
-			raw, ok := p.resolve(pin)
-			if !ok {
-				return nil, fmt.Errorf("no endpoint serves %s %s, the stable version of the rollout of %s (%s)", pin.Model, pin.Version, next.Version, pin.Digest)
-			}
-			su, err := parseEndpointURL(raw)
-			if err != nil {
-				return nil, fmt.Errorf("the endpoint of %s %s: %w", pin.Model, pin.Version, err)
-			}
-			p.prev = &route{Route: Route{Model: pin.Model, Version: pin.Version, Digest: pin.Digest, URI: pin.URI, Endpoint: su.String()}}
-		}
-	}
 	if p.prev == nil || !progressive {
 		if err := sp.SetStable(backend); err != nil {
 			return nil, err
@@ -127,6 +138,16 @@ func (a *Agent) dropSplitters(env string, next *table) {
 	}
 }
 
+// closeSplitters closes every splitter: their probes and mirrors stop.
+// Requests still arriving are proxied, without a mirror.
+func (a *Agent) closeSplitters() {
+	a.splitMu.Lock()
+	defer a.splitMu.Unlock()
+	for _, sp := range a.splitters {
+		sp.Close()
+	}
+}
+
 // route returns env's applied route for model and its splitter.
 func (a *Agent) routeOf(model, env string) (*route, *traffic.Splitter, error) {
 	if a.cfg.Traffic == nil {
@@ -172,10 +193,12 @@ func (a *Agent) SetShadow(_ context.Context, model, env string, share float64) e
 	if err != nil {
 		return err
 	}
-	if err := sp.SetWeight(0); err != nil {
+	// The shadow first: it checks the share, so that a bad one changes
+	// nothing. The candidate of a shadow answers no request.
+	if err := sp.SetShadow(&traffic.Backend{Version: rt.Version, URL: u}, share); err != nil {
 		return err
 	}
-	return sp.SetShadow(&traffic.Backend{Version: rt.Version, URL: u}, share)
+	return sp.SetWeight(0)
 }
 
 // Ready reports whether env routes version of model, as its candidate or

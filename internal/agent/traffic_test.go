@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -248,5 +249,46 @@ func TestSplitterHook(t *testing.T) {
 			t.Fatal("v2 failed its health probes for 10 s and still got traffic")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A bad share changes nothing; a good one mirrors to the candidate, which
+// then answers no request.
+func TestSetShadow(t *testing.T) {
+	f := newFixture(t)
+	m, err := traffic.NewMetrics(telemetry.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAgent(t, f.g, f.endpoints, nil, func(c *Config) {
+		c.Traffic = m
+		c.Progressive = func(env string) bool { return env == "prod" }
+	})
+	ctx := t.Context()
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.g.pin("prod", v2)
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetWeight(ctx, "credit-risk", "prod", 0.5); err != nil {
+		t.Fatal(err)
+	}
+	for _, share := range []float64{math.NaN(), 1.5, -0.2} {
+		if err := a.SetShadow(ctx, "credit-risk", "prod", share); promote.ErrorCode(err) != promote.Invalid {
+			t.Errorf("SetShadow(%v) = %v, want Invalid", share, err)
+		}
+		if r, _ := a.Lookup("prod", "credit-risk"); r.Weight != 0.5 {
+			t.Errorf("after SetShadow(%v) the candidate's weight is %g, want 0.5 unchanged", share, r.Weight)
+		}
+	}
+	if err := a.SetShadow(ctx, "credit-risk", "prod", 1); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if got := servedBy(t, a, "/prod/credit-risk/predict"); got != "v1" {
+			t.Fatalf("with a shadow, prod answered from %s, want v1 only", got)
+		}
 	}
 }

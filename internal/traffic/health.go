@@ -210,12 +210,20 @@ func (s *Splitter) Run(ctx context.Context) error {
 
 // Close stops mirroring and waits for the mirrored requests in flight
 // (each bounded by Shadow.Timeout), then closes the idle connections of
-// the transport New made. Requests still arriving are proxied, without a
-// mirror. It returns nil, and may be called more than once.
+// the transport New made, and removes its weight and health series from
+// the metrics (a route that went must not show its last weight). Requests
+// still arriving are proxied, without a mirror. It returns nil, and may be
+// called more than once.
 func (s *Splitter) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
+		s.mu.Lock()
+		s.metrics.weight.Delete(s.cfg.Model, s.cfg.Env)
+		for _, t := range []Track{TrackStable, TrackCanary, TrackShadow} {
+			s.metrics.healthy.Delete(s.cfg.Model, s.cfg.Env, string(t))
+		}
+		s.mu.Unlock()
 		// Holding every token, Close knows no mirror is in flight and none
 		// can start: a mirror takes its token before it is counted in
 		// s.mirrors, and gives it back before it is done.

@@ -470,6 +470,9 @@ func checkShare(what string, v float64) error {
 // called with mu held.
 func (s *Splitter) store(rt *routes, changed Track) {
 	s.routes.Store(rt)
+	if s.closed.Load() {
+		return // Close removed the series
+	}
 	s.metrics.weight.With(s.cfg.Model, s.cfg.Env).Set(rt.weight)
 	s.setHealthGauge(rt, changed)
 }
@@ -477,6 +480,9 @@ func (s *Splitter) store(rt *routes, changed Track) {
 // setHealthGauge sets track's health gauge from its current backend, or
 // removes the series when the track has none. It is called with mu held.
 func (s *Splitter) setHealthGauge(rt *routes, track Track) {
+	if s.closed.Load() {
+		return // Close removed the series
+	}
 	b := rt.backend(track)
 	if b == nil {
 		s.metrics.healthy.Delete(s.cfg.Model, s.cfg.Env, string(track))
