@@ -106,6 +106,14 @@ func (p envPollers) Read(ctx context.Context, q metrics.Query) metrics.Reading {
 	return metrics.Reading{Status: metrics.StatusFailed, Err: fmt.Errorf("environment %s rolls out without a plan", q.Env)}
 }
 
+// Mark has q's environment's poller take q's baseline.
+func (p envPollers) Mark(ctx context.Context, q metrics.Query) error {
+	if pl := p[q.Env]; pl != nil {
+		return pl.Mark(ctx, q)
+	}
+	return nil
+}
+
 // Forget drops what q's environment's poller remembers about q.
 func (p envPollers) Forget(q metrics.Query) {
 	if pl := p[q.Env]; pl != nil {

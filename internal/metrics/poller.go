@@ -89,6 +89,10 @@ type Poller struct {
 type pollState struct {
 	lastData time.Time
 	errors   int
+	// lastRaw is the requests of the last reading as the source gave
+	// them: a reading above it is new data, even below high (after an
+	// extrapolation that overshot).
+	lastRaw float64
 	// high is the highest count of each kind read so far: counts since a
 	// fixed start never go down, but Prometheus' increase() extrapolates
 	// to the window's edges, so that a later answer can be a little
@@ -177,9 +181,10 @@ func (p *Poller) Read(ctx context.Context, q Query) Reading {
 		// last reading. Counts that stopped growing (the traffic, or a
 		// scrape, stopped) are the same as no data once past the limit.
 		st.errors = 0
-		if counts.Requests > st.high.Requests {
+		if counts.Requests > st.lastRaw || st.lastData.IsZero() {
 			st.lastData = now
 		}
+		st.lastRaw = counts.Requests
 		counts = st.monotone(counts)
 		if waited := now.Sub(st.lastData); waited > p.limit {
 			return Reading{Status: StatusNoData, Counts: counts,
@@ -212,9 +217,24 @@ func (p *Poller) Read(ctx context.Context, q Query) Reading {
 		Err: fmt.Errorf("failed query %d of %d tolerated in a row: %w", st.errors, p.budget, err)}
 }
 
-// Forget drops what p remembers about q.
+// Forget drops what p remembers about q, and what its source does (a
+// Builtin's baseline).
 func (p *Poller) Forget(q Query) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	delete(p.state, q.key())
+	p.mu.Unlock()
+	if f, ok := p.source.(interface{ Forget(Query) }); ok {
+		f.Forget(q)
+	}
+}
+
+// Mark has a source that counts from a baseline (a Builtin) take q's now,
+// so that what is served from now on counts; other sources need none.
+func (p *Poller) Mark(ctx context.Context, q Query) error {
+	if m, ok := p.source.(interface {
+		Mark(context.Context, Query) error
+	}); ok {
+		return m.Mark(ctx, q)
+	}
+	return nil
 }

@@ -88,6 +88,18 @@ func TestPollerRead(t *testing.T) {
 			want: []Status{StatusOK, StatusOK, StatusNoData, StatusOK, StatusOK},
 		},
 		{
+			name: "counts that grow again after an overshoot are new data",
+			opts: PollerOptions{NoDataLimit: 3 * time.Minute},
+			script: []answer{
+				{wait: time.Minute, requests: 133}, // extrapolated past the truth
+				{wait: 2 * time.Minute, requests: 105},
+				{wait: 2 * time.Minute, requests: 106},
+				{wait: 2 * time.Minute, requests: 108},
+				{wait: 2 * time.Minute, requests: 110},
+			},
+			want: []Status{StatusOK, StatusOK, StatusOK, StatusOK, StatusOK},
+		},
+		{
 			name:   "errors within the budget are retried, one more fails",
 			opts:   PollerOptions{ErrorBudget: 2},
 			script: []answer{{err: down}, {err: down}, {err: down}, {err: down}},

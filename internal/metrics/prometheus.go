@@ -135,7 +135,39 @@ func (p *Prometheus) Counts(ctx context.Context, q Query) (Counts, error) {
 			return Counts{}, wrap(err)
 		}
 	}
+	if err := consistent(&c); err != nil {
+		return Counts{}, wrap(err)
+	}
 	return c, nil
+}
+
+// consistent checks the answers of the separate queries against each
+// other: no more errors than requests, buckets that only grow with their
+// bound, and a +Inf bucket holding them all. increase() extrapolates each
+// series on its own, so that answers over the same requests can differ a
+// little: within 1 + 5% the counts are evened out; beyond, the answer is
+// wrong (templates over metrics that do not belong together), and an error
+// names it rather than letting a made-up rate reach the analysis.
+func consistent(c *Counts) error {
+	slack := func(x float64) float64 { return 1 + 0.05*x }
+	if c.Errors > c.Requests+slack(c.Requests) {
+		return fmt.Errorf("the errors query counted %g, more than the requests query's %g", c.Errors, c.Requests)
+	}
+	c.Errors = min(c.Errors, c.Requests)
+	h := &c.Latency
+	for i := 1; i < len(h.Counts); i++ {
+		if h.Counts[i] < h.Counts[i-1]-slack(h.Counts[i-1]) {
+			return fmt.Errorf("the latency buckets are not cumulative: le %gs holds %g, fewer than le %gs's %g", h.Bounds[i], h.Counts[i], h.Bounds[i-1], h.Counts[i-1])
+		}
+		h.Counts[i] = max(h.Counts[i], h.Counts[i-1])
+	}
+	if n := len(h.Counts); n > 0 {
+		if h.Count < h.Counts[n-1]-slack(h.Counts[n-1]) {
+			return fmt.Errorf(`the latency buckets are not cumulative: le "+Inf" holds %g, fewer than le %gs's %g`, h.Count, h.Bounds[n-1], h.Counts[n-1])
+		}
+		h.Count = max(h.Count, h.Counts[n-1])
+	}
+	return nil
 }
 
 // single runs a query that returns one number. No sample is ErrNoData, or
@@ -228,7 +260,7 @@ func count(name string, v float64) (float64, error) {
 	case math.IsInf(v, 0):
 		return 0, fmt.Errorf("%s query returned %g, want a finite count", name, v)
 	case v < 0:
-		return 0, fmt.Errorf("%s query returned %g, want a count (not negative)", name, v)
+		return 0, fmt.Errorf("%s query returned %g, want a count (not negative: a counter went back, as when the process counting restarts)", name, v)
 	}
 	return v, nil
 }

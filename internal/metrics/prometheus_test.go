@@ -143,30 +143,19 @@ func TestPrometheus(t *testing.T) {
 		}
 	})
 
-	t.Run("default templates extrapolate", func(t *testing.T) {
+	t.Run("default templates count exactly", func(t *testing.T) {
+		// The counters' value now less their value at the start, as
+		// scraped: no extrapolation (increase() would scale every count
+		// by up to 2.1 here).
 		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, track := range []string{TrackStable, TrackCanary} {
-			q, w := queryOf(model, track), want[track]
-			got := counts(t, src, q, w.Requests)
-			// increase() extrapolates to the window's end, by at most
-			// 1.1 average scrape intervals beyond a sampled span of at
-			// least one: never below the truth, at most 2.1 times it.
-			if got.Requests < w.Requests-1e-9 || got.Requests > 2.1*w.Requests {
-				t.Errorf("Counts(%s).Requests = %g, want within [%g, %g]", q, got.Requests, w.Requests, 2.1*w.Requests)
-			}
-			// Series scraped together are scaled alike: ratios are exact.
-			f := got.Requests / w.Requests
-			scaled := Counts{Requests: got.Requests, Errors: w.Errors * f, Latency: Histogram{
-				Bounds: w.Latency.Bounds, Count: w.Latency.Count * f, Sum: w.Latency.Sum * f,
-			}}
-			for _, n := range w.Latency.Counts {
-				scaled.Latency.Counts = append(scaled.Latency.Counts, n*f)
-			}
-			if diff := cmp.Diff(scaled, got, approx); diff != "" {
-				t.Errorf("Counts(%s), extrapolated ×%.3f, mismatch (-want +got):\n%s", q, f, diff)
+			q := queryOf(model, track)
+			got := counts(t, src, q, want[track].Requests)
+			if diff := cmp.Diff(want[track], got, approx); diff != "" {
+				t.Errorf("Counts(%s) mismatch (-want +got):\n%s", q, diff)
 			}
 		}
 	})
@@ -217,8 +206,8 @@ func TestPrometheus(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Unescaped in the default requests template, this model ends
-		// the selector and the query, and adds "or vector(1000)".
-		payload := `absent"}[1h])) or vector(1000) or sum(increase(promote_traffic_requests_total{model="absent`
+		// the selector and the sum, and adds "or vector(1000)".
+		payload := `absent"}) or vector(1000) or sum(promote_traffic_requests_total{model="absent`
 		q := queryOf(payload, TrackCanary)
 		naive := strings.NewReplacer("{{.Model}}", payload, "{{.Env}}", env, "{{.Track}}", TrackCanary, "{{.Window}}", "1h").
 			Replace(DefaultRequestsTemplate)

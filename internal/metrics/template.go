@@ -13,15 +13,36 @@ import (
 // selector is the default templates' label matchers for one track.
 const selector = LabelModel + `="{{.Model}}",` + LabelEnv + `="{{.Env}}",` + LabelTrack + `="{{.Track}}"`
 
-// The default templates query the splitter's metrics. increase() extrapolates
-// (see Prometheus), so their results are estimates, not integers.
-const (
-	DefaultRequestsTemplate = `sum(increase(` + RequestsMetric + `{` + selector + `}[{{.Window}}]))`
-	DefaultErrorsTemplate   = `sum(increase(` + RequestsMetric + `{` + selector + `,` + LabelOutcome +
-		`=~"` + OutcomeServerError + `|` + OutcomeTimeout + `|` + OutcomeConnectionError + `"}[{{.Window}}]))`
-	DefaultLatencyBucketsTemplate = `sum by (le) (increase(` + DurationMetric + `_bucket{` + selector + `}[{{.Window}}]))`
-	DefaultLatencySumTemplate     = `sum(increase(` + DurationMetric + `_sum{` + selector + `}[{{.Window}}]))`
+// The default templates query the splitter's metrics: what each series
+// counted since the window's start, as the counters' value now less their
+// value then, both as scraped, and not increase(), which extrapolates
+// between scrapes: the extrapolated counts of each look break the
+// analysis's guarantee (a healthy canary beside an incident shared with
+// stable was rolled back several times as often as α allows). A series
+// that did not exist at the start counts from zero. A counter that went
+// back (its process restarted) makes a negative count, refused as an
+// error.
+var (
+	DefaultRequestsTemplate = sinceStart("", RequestsMetric+`{`+selector+`}`)
+	DefaultErrorsTemplate   = sinceStart("", RequestsMetric+`{`+selector+`,`+LabelOutcome+
+		`=~"`+OutcomeServerError+`|`+OutcomeTimeout+`|`+OutcomeConnectionError+`"}`)
+	DefaultLatencyBucketsTemplate = sinceStart("le", DurationMetric+`_bucket{`+selector+`}`)
+	DefaultLatencySumTemplate     = sinceStart("", DurationMetric+`_sum{`+selector+`}`)
 )
+
+// sinceStart is the PromQL of what the series s counted since the window's
+// start, summed (by the label by, when set): "sum (s) - (sum (s offset
+// W) or sum (s) * 0)". The offset term is the value at the start (the last
+// sample at or before it); a series absent then counts from zero, and so
+// does every series when none existed then.
+func sinceStart(by, s string) string {
+	agg := "sum"
+	if by != "" {
+		agg = "sum by (" + by + ")"
+	}
+	now := agg + " (" + s + ")"
+	return now + " - (" + agg + " (" + s + " offset {{.Window}}) or " + now + " * 0)"
+}
 
 // Templates are the PromQL queries of a Prometheus source, as text/template
 // templates over .Model, .Env, .Track and .Window. Each must return an
@@ -70,10 +91,13 @@ type templateData struct {
 // newTemplateData returns q's template data for an evaluation at now.
 func newTemplateData(q Query, now time.Time) templateData {
 	return templateData{
-		Model:  escapeString(q.Model),
-		Env:    escapeString(q.Env),
-		Track:  escapeString(q.Track),
-		Window: formatWindow(now.Sub(q.Since)),
+		Model: escapeString(q.Model),
+		Env:   escapeString(q.Env),
+		Track: escapeString(q.Track),
+		// Wall clocks: Prometheus' samples and the query's time are, so a
+		// jump of the clock must not shrink the window (Round(0) drops
+		// the monotonic readings that Sub would otherwise use).
+		Window: formatWindow(now.Round(0).Sub(q.Since.Round(0))),
 	}
 }
 

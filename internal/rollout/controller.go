@@ -323,6 +323,11 @@ func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
 		}
 		return c.finish(ctx, r, "the first version in the environment: no stable version to compare it with", "")
 	}
+	// The run, and the counts' baseline, before the traffic moves: the
+	// candidate's first requests count.
+	if _, err := c.runOf(ctx, r, plan); err != nil {
+		return err
+	}
 	switch plan.Strategy {
 	case policy.StrategyShadow:
 		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, shadowShare(plan)); err != nil {
@@ -364,7 +369,7 @@ func stepWords(r promote.Rollout) string {
 // the two) or a damaged state. Either way the analysis reads counts from
 // now: the first reading is what was served since, none of which the
 // stored state saw (analysis.Analyzer.Restore).
-func (c *Controller) runOf(r promote.Rollout, plan *policy.Rollout) (*run, error) {
+func (c *Controller) runOf(ctx context.Context, r promote.Rollout, plan *policy.Rollout) (*run, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ru, ok := c.runs[r.PromotionID]; ok {
@@ -383,8 +388,33 @@ func (c *Controller) runOf(r promote.Rollout, plan *policy.Rollout) (*run, error
 		}
 	}
 	ru := &run{since: c.cfg.Now(), an: an, stepCanary: -1}
+	ru.queries = queries(r, ru.since)
+	if m, ok := c.cfg.Metrics.(interface {
+		Mark(context.Context, metrics.Query) error
+	}); ok {
+		// A source that counts from a baseline (the splitters in
+		// process) takes it now, before the weight moves.
+		for _, q := range ru.queries {
+			if err := m.Mark(ctx, q); err != nil {
+				c.log.Debug("rollout: mark the counts' baseline", append(c.attrs(r), slog.Any("error", err))...)
+			}
+		}
+	}
 	c.runs[r.PromotionID] = ru
 	return ru, nil
+}
+
+// queries are the reads of a rollout's stable and candidate (canary, or
+// shadow) counts since since.
+func queries(r promote.Rollout, since time.Time) []metrics.Query {
+	candidate := trackCanary
+	if r.Strategy == policy.StrategyShadow {
+		candidate = trackShadow
+	}
+	return []metrics.Query{
+		{Model: r.Model, Env: r.Environment, Track: trackStable, Since: since},
+		{Model: r.Model, Env: r.Environment, Track: candidate, Since: since},
+	}
 }
 
 // forget drops the in-memory state of a rollout, and what the metrics
@@ -476,7 +506,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		c.log.Debug("rollout: waiting for the traffic layer to route the candidate", c.attrs(r)...)
 		return nil
 	}
-	ru, err := c.runOf(r, plan)
+	ru, err := c.runOf(ctx, r, plan)
 	if err != nil {
 		return err
 	}
@@ -501,15 +531,8 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 			}
 		}
 	}
-	candidate := trackCanary
-	if r.Strategy == policy.StrategyShadow {
-		candidate = trackShadow
-	}
-	qs := metrics.Query{Model: r.Model, Env: r.Environment, Track: trackStable, Since: ru.since}
-	qc := metrics.Query{Model: r.Model, Env: r.Environment, Track: candidate, Since: ru.since}
-	ru.queries = []metrics.Query{qs, qc}
-	stable := c.cfg.Metrics.Read(ctx, qs)
-	canary := c.cfg.Metrics.Read(ctx, qc)
+	stable := c.cfg.Metrics.Read(ctx, ru.queries[0])
+	canary := c.cfg.Metrics.Read(ctx, ru.queries[1])
 	for _, rd := range []metrics.Reading{stable, canary} {
 		switch rd.Status {
 		case metrics.StatusFailed:
@@ -693,7 +716,7 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 		if perr := c.pause(ctx, r, fmt.Sprintf("%s; the rollback failed (%v): all traffic is back on stable, a person decides", reason, err), d); perr != nil {
 			// Not even the pause was stored: remember the failure, so
 			// that the next tick tries again rather than judge afresh.
-			ru, _ := c.runOf(r, plan)
+			ru, _ := c.runOf(ctx, r, plan)
 			if ru != nil {
 				ru.failed = &failure{reason: reason, verdict: v, raw: raw, state: state}
 			}

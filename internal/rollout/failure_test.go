@@ -216,3 +216,18 @@ func TestRollbackWithAStaleRolloutChangesNothing(t *testing.T) {
 		t.Errorf("Rollback with another environment's rollout = %v, want Invalid", err)
 	}
 }
+
+// The counts' baseline is taken when the rollout starts, before the weight
+// moves: the first requests the candidate serves are judged.
+func TestFirstRequestsCount(t *testing.T) {
+	w := newWorld(t)
+	r := w.pump(t, w.ctl, 2) // the start, then 50 requests and a judged tick
+	ru := w.ctl.run(r.PromotionID)
+	if ru == nil {
+		t.Fatalf("no run for the rollout %s", r.State)
+	}
+	if got := ru.read.stable.Requests + ru.read.canary.Requests; got != 50 {
+		t.Errorf("the first judged tick counted %g stable and %g canary requests, want the 50 served since the start",
+			ru.read.stable.Requests, ru.read.canary.Requests)
+	}
+}
