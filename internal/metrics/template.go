@@ -17,8 +17,8 @@ const selector = LabelModel + `="{{.Model}}",` + LabelEnv + `="{{.Env}}",` + Lab
 // counted since the window's start, as the counters' value now less their
 // value then, both as scraped, and not increase(), which extrapolates
 // between scrapes: the extrapolated counts of each look break the
-// analysis's guarantee (a healthy canary beside an incident shared with
-// stable was rolled back several times as often as α allows). A series
+// analysis's guarantee, which is for counts (docs/analysis-statistics.md,
+// "Counts are counts"). A series
 // that did not exist at the start counts from zero. A counter that went
 // back (its process restarted) makes a negative count, refused as an
 // error.
