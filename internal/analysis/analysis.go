@@ -125,9 +125,9 @@ type TestResult struct {
 	Threshold float64 `json:"threshold"`
 	// PValue is the test's always-valid p-value, min(1, 1/max M_s) over
 	// the observations so far; the test fails when it is at most its level
-	// (1/Threshold). A guard that waits for MinRequests has 1; a test that
-	// has not started (a latency test without its threshold, a guard that
-	// is off or cannot run) has 0.
+	// (1/Threshold). A test that has not started (waiting for
+	// MinRequests, a latency test without its threshold, a guard that is
+	// off or cannot run) has no evidence: 1, as Statistic.
 	PValue float64 `json:"p_value"`
 	// CanaryEvents and StableEvents count the events a test has counted
 	// (errors, or requests slower than its latency bound) among
@@ -545,7 +545,15 @@ func (a *Analyzer) results() []TestResult {
 			Detail: a.waitStable})
 	}
 
-	return append(tests, a.errorGuardResult(), a.p95GuardResult())
+	tests = append(tests, a.errorGuardResult(), a.p95GuardResult())
+	for i := range tests {
+		if tests[i].Statistic == 0 {
+			// Not started, off or unable to run: no evidence, which is
+			// e = 1 and p = 1 (a p of 0 would read as the strongest).
+			tests[i].Statistic, tests[i].PValue = 1, 1
+		}
+	}
+	return tests
 }
 
 // rate formats events/requests as a percentage with the counts.

@@ -52,7 +52,16 @@ func (a *Analyzer) observeGuards(o Observation) {
 		a.p95Bound = b[i]
 	}
 	if a.p95Bound > 0 {
-		if slow, ok := c.Latency.above(a.p95Bound); ok {
+		slow, ok := c.Latency.above(a.p95Bound)
+		switch {
+		case !ok:
+			// A resumed analysis whose source's buckets changed: the
+			// guard cannot go on counting, and says so rather than
+			// freeze at its last counts.
+			a.p95Err = fmt.Sprintf("the canary's latency histogram has no bound at %gs, where the p95 guard counts (its buckets changed)", a.p95Bound)
+		case len(c.Latency.Bounds) == 0 && c.Requests > 0:
+			a.p95Err = fmt.Sprintf("the canary served %g requests but has no latency histogram", c.Requests)
+		default:
 			if x, n := a.base.CanarySlow+slow, a.base.CanaryLatency+c.Latency.Count; n >= a.cfg.MinRequests {
 				a.p95Guard.observe(x, n)
 			}

@@ -159,6 +159,8 @@ func TestRestoreRefuses(t *testing.T) {
 		{"a guard less", Config{MaxErrorRate: 0.08}, snap, ErrIncompatibleState, "max_latency_p95 500ms, want 0s"},
 		{"another quantile", Config{MaxErrorRate: 0.08, MaxLatencyP95: 500 * time.Millisecond, LatencyQuantile: 0.95}, snap,
 			ErrIncompatibleState, "latency_quantile 0.9, want 0.95"},
+		{"another error share", Config{ErrorAlphaShare: 0.5, MaxErrorRate: 0.08, MaxLatencyP95: 500 * time.Millisecond}, snap,
+			ErrIncompatibleState, "error_alpha_share 0.75, want 0.5"},
 		{"another version", stateCfg, edit(func(m map[string]any) { m["version"] = 1 }), ErrIncompatibleState, "version 1"},
 		{"no version", stateCfg, edit(func(m map[string]any) { delete(m, "version") }), ErrInvalidState, "no version"},
 		{"not JSON", stateCfg, []byte(`{"version":2,`), ErrInvalidState, "unexpected end"},
@@ -274,5 +276,55 @@ func TestRestartFalseRollbackRate(t *testing.T) {
 				t.Errorf("fresh restarts: false rollback rate %.4f, want above the allowance %.4f", r, allowed)
 			}
 		})
+	}
+}
+
+// A resumed p95 guard whose canary histogram lacks its bound, or is gone,
+// says so (an error) rather than freeze at its last counts and pass.
+func TestRestoredP95GuardNeedsItsBound(t *testing.T) {
+	obs := observations(stateSim, 5)
+	a := mustNew(t, stateCfg)
+	for _, o := range obs[:120] {
+		a.Observe(o)
+	}
+	snap := mustState(t, a)
+	slow := obs[200]
+	for _, tt := range []struct {
+		name string
+		hist Histogram
+		says string
+	}{
+		{"other buckets", Histogram{Bounds: []float64{0.1, 0.3, 0.7}, Counts: []float64{0, 0, 0}, Count: slow.Canary.Requests},
+			"has no bound at 0.5s"},
+		{"no histogram", Histogram{}, "has no latency histogram"},
+	} {
+		b := mustNew(t, stateCfg)
+		if err := b.Restore(snap); err != nil {
+			t.Fatal(err)
+		}
+		o := slow
+		o.Canary.Latency = tt.hist
+		if tt.hist.Bounds != nil {
+			o.Stable.Latency = Histogram{Bounds: tt.hist.Bounds, Counts: []float64{0, 0, 0}, Count: o.Stable.Requests}
+		}
+		v := b.Observe(o)
+		g := test(t, v, TestSLOLatency)
+		if g.Status != StatusError || !strings.Contains(g.Detail, tt.says) {
+			t.Errorf("%s: p95 guard %s (%s), want an error saying %q", tt.name, g.Status, g.Detail, tt.says)
+		}
+	}
+}
+
+// A test with no evidence yet reports e = 1 and p = 1, never 0.
+func TestNoEvidenceIsOne(t *testing.T) {
+	a := mustNew(t, Config{MaxErrorRate: 0.01})
+	v := a.Observe(observations(stateSim, 1)[0])
+	for _, r := range v.Tests {
+		if r.Status == StatusFail || r.Status == StatusOK {
+			continue
+		}
+		if r.Statistic != 1 || r.PValue != 1 {
+			t.Errorf("%s (%s): e %v, p %v; want 1 and 1", r.Name, r.Status, r.Statistic, r.PValue)
+		}
 	}
 }
