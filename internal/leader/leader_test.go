@@ -354,9 +354,10 @@ func TestDeposedWhenRenewalsFail(t *testing.T) {
 		if !errors.Is(terms[0].cause, leader.ErrDeposed) || !strings.Contains(terms[0].cause.Error(), "not renewed in time") {
 			t.Errorf("a's term ended because %v, want ErrDeposed: not renewed in time", terms[0].cause)
 		}
-		waitFor(t, "a reports the failure", func() bool {
+		waitFor(t, "a reports the failure and is told", func() bool {
 			st := a.el.Status()
-			return !st.Leader && st.Error != ""
+			_, deposed := a.snapshot()
+			return !st.Leader && st.Error != "" && deposed >= 1
 		})
 		if _, deposed := a.snapshot(); deposed != 1 {
 			t.Errorf("a: OnDeposed called %d times, want 1", deposed)
@@ -381,9 +382,10 @@ func TestDeposedOnConflict(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "a's term ends", func() bool {
-			terms, _ := a.snapshot()
-			return len(terms) == 1 && terms[0].ended
+		// OnDeposed follows the end of OnElected: wait for both.
+		waitFor(t, "a's term ends and a is told", func() bool {
+			terms, deposed := a.snapshot()
+			return len(terms) == 1 && terms[0].ended && deposed >= 1
 		})
 		terms, deposed := a.snapshot()
 		if c := terms[0].cause; !errors.Is(c, leader.ErrDeposed) || promote.ErrorCode(c) != promote.Conflict || !strings.Contains(c.Error(), "intruder") {
