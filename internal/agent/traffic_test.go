@@ -24,14 +24,7 @@ import (
 // candidate that took all traffic is the next one's stable version.
 func TestProgressiveRoutes(t *testing.T) {
 	f := newFixture(t)
-	m, err := traffic.NewMetrics(telemetry.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newAgent(t, f.g, f.endpoints, nil, func(c *Config) {
-		c.Traffic = m
-		c.Progressive = func(env string) bool { return env == "prod" }
-	})
+	a := progressiveAgent(t, f.g, f.endpoints, func(env string) bool { return env == "prod" }, nil)
 	ctx := context.Background()
 	sync := func() {
 		t.Helper()
@@ -98,14 +91,7 @@ func TestProgressiveRoutes(t *testing.T) {
 // next one.
 func TestProgressiveRoutesChain(t *testing.T) {
 	f := newFixture(t)
-	m, err := traffic.NewMetrics(telemetry.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newAgent(t, f.g, f.endpoints, nil, func(c *Config) {
-		c.Traffic = m
-		c.Progressive = func(string) bool { return true }
-	})
+	a := progressiveAgent(t, f.g, f.endpoints, func(string) bool { return true }, nil)
 	ctx := context.Background()
 	if _, err := a.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -136,14 +122,8 @@ func TestProgressiveRoutesChain(t *testing.T) {
 func TestProgressiveRouteAfterRestart(t *testing.T) {
 	f := newFixture(t)
 	f.g.pin("prod", v2) // committed; its rollout is running
-	m, err := traffic.NewMetrics(telemetry.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var asked []string
-	a := newAgent(t, f.g, f.endpoints, nil, func(c *Config) {
-		c.Traffic = m
-		c.Progressive = func(env string) bool { return env == "prod" }
+	a := progressiveAgent(t, f.g, f.endpoints, func(env string) bool { return env == "prod" }, func(c *Config) {
 		c.Stable = func(env, model, version string) (overlay.Pin, bool) {
 			asked = append(asked, env+"/"+model+"@"+version)
 			return v1, env == "prod" && version == "2"
@@ -181,13 +161,7 @@ func TestSplitterHook(t *testing.T) {
 	}))
 	t.Cleanup(b2.Close)
 	endpoints := writeEndpoints(t, filepath.Join(t.TempDir(), "endpoints.yaml"), map[overlay.Pin]string{v1: f.b1.URL, v2: b2.URL})
-	m, err := traffic.NewMetrics(telemetry.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newAgent(t, f.g, endpoints, nil, func(c *Config) {
-		c.Traffic = m
-		c.Progressive = func(env string) bool { return env == "prod" }
+	a := progressiveAgent(t, f.g, endpoints, func(env string) bool { return env == "prod" }, func(c *Config) {
 		c.Splitter = func(env string, sc *traffic.Config) {
 			if env == "prod" {
 				sc.Sticky.Header, sc.HealthPath, sc.HealthInterval = "X-User", "/healthz", 20*time.Millisecond
@@ -256,14 +230,7 @@ func TestSplitterHook(t *testing.T) {
 // then answers no request.
 func TestSetShadow(t *testing.T) {
 	f := newFixture(t)
-	m, err := traffic.NewMetrics(telemetry.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := newAgent(t, f.g, f.endpoints, nil, func(c *Config) {
-		c.Traffic = m
-		c.Progressive = func(env string) bool { return env == "prod" }
-	})
+	a := progressiveAgent(t, f.g, f.endpoints, func(env string) bool { return env == "prod" }, nil)
 	ctx := t.Context()
 	if _, err := a.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -291,4 +258,20 @@ func TestSetShadow(t *testing.T) {
 			t.Fatalf("with a shadow, prod answered from %s, want v1 only", got)
 		}
 	}
+}
+
+// progressiveAgent is newAgent with splitters, whose environments progress
+// as progressive says; more, when set, configures it further.
+func progressiveAgent(t *testing.T, g *gitops, endpoints string, progressive func(string) bool, more func(*Config)) *Agent {
+	t.Helper()
+	m, err := traffic.NewMetrics(telemetry.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newAgent(t, g, endpoints, nil, func(c *Config) {
+		c.Traffic, c.Progressive = m, progressive
+		if more != nil {
+			more(c)
+		}
+	})
 }

@@ -697,17 +697,8 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 	// when another writer saved the rollout since it was read (a person's
 	// pause): the retry starts from the state stored then.
 	raw, state := r.Verdict, r.AnalysisState
-	ended, err := c.retry(ctx, r, func(r *promote.Rollout) error {
-		r.State, r.Reason, r.Weight = promote.RolloutRolledBack, reason, 0
+	ended, err := c.recordRollback(ctx, registry.RolloutActor, r, reason, "rolled_back", !plan.Rollback.Hold, func(r *promote.Rollout) {
 		r.Verdict, r.AnalysisState = raw, state
-		return nil
-	}, func(r promote.Rollout) (promote.Rollout, error) {
-		view, err := c.cfg.Registry.Rollback(ctx, registry.RolloutActor, registry.RollbackRequest{Model: r.Model, Environment: r.Environment,
-			To: r.Stable, Reason: reason, NoHold: !plan.Rollback.Hold, Rollout: &r})
-		if err != nil {
-			return r, err
-		}
-		return *view.Rollout, nil
 	})
 	if err != nil {
 		err = fmt.Errorf("roll back: %w", err)
@@ -725,12 +716,41 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 		return weightErr // the failure is logged, and the pause says it
 	}
 	c.log.Warn("rollout: rolled back", append(c.attrs(ended), slog.String("reason", reason))...)
-	ru := c.run(r.PromotionID)
-	if weightErr == nil {
-		c.forget(r.PromotionID)
-	} // else the run stays, and Tick gives the ended rollout its traffic until that works
-	c.sample(ctx, ended, ru, d, eventRolledBack)
+	c.rolledBack(ctx, ended, d, weightErr)
 	return weightErr
+}
+
+// recordRollback has the registry roll r's environment back to r's stable
+// version and record r's end, rolled back because of why (and as edit
+// sets it), in one transaction, audited as what; from the stored rollout
+// once more when another writer saved it since it was read.
+func (c *Controller) recordRollback(ctx context.Context, who promote.Principal, r promote.Rollout, why, what string, noHold bool,
+	edit func(*promote.Rollout)) (promote.Rollout, error) {
+	return c.retry(ctx, r, func(r *promote.Rollout) error {
+		r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
+		if edit != nil {
+			edit(r)
+		}
+		return nil
+	}, func(r promote.Rollout) (promote.Rollout, error) {
+		view, err := c.cfg.Registry.Rollback(ctx, who, registry.RollbackRequest{Model: r.Model, Environment: r.Environment,
+			To: r.Stable, Reason: why, NoHold: noHold, Rollout: &r, RolloutWhat: what})
+		if err != nil {
+			return r, err
+		}
+		return *view.Rollout, nil
+	})
+}
+
+// rolledBack forgets a rolled-back rollout, unless its traffic could not
+// be set (weightErr: Tick then gives it the end's traffic until that
+// works), and samples its end.
+func (c *Controller) rolledBack(ctx context.Context, ended promote.Rollout, d analysis.Decision, weightErr error) {
+	ru := c.run(ended.PromotionID)
+	if weightErr == nil {
+		c.forget(ended.PromotionID)
+	}
+	c.sample(ctx, ended, ru, d, eventRolledBack)
 }
 
 // run returns a rollout's in-memory state, nil when there is none.
@@ -795,10 +815,16 @@ func (c *Controller) changed(ctx context.Context, r promote.Rollout, err error) 
 	c.forget(r.PromotionID)
 	c.log.Info("rollout: changed by another writer since it was read; judged again at the next tick",
 		append(c.attrs(r), slog.Int64("revision", moved.Read), slog.Int64("stored", moved.Stored))...)
-	if stored, err := c.cfg.Registry.Rollout(ctx, r.PromotionID); err == nil {
+	c.applyStored(ctx, r.PromotionID)
+	return nil
+}
+
+// applyStored gives the traffic what the stored rollout id says, after
+// an operation that moved it did not go through (or was overtaken).
+func (c *Controller) applyStored(ctx context.Context, id string) {
+	if stored, err := c.cfg.Registry.Rollout(ctx, id); err == nil {
 		c.apply(ctx, stored)
 	}
-	return nil
 }
 
 // retry makes a change of a rollout (edit) from r and saves it (save):
@@ -915,30 +941,12 @@ func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reaso
 	}
 	why := withReason("aborted by "+who.Name, reason)
 	weightErr := c.zero(ctx, r)
-	ended, err := c.retry(ctx, r, func(r *promote.Rollout) error {
-		r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
-		return nil
-	}, func(r promote.Rollout) (promote.Rollout, error) {
-		view, err := c.cfg.Registry.Rollback(ctx, who, registry.RollbackRequest{Model: r.Model, Environment: r.Environment, To: r.Stable, Reason: why,
-			Rollout: &r, RolloutWhat: "aborted"})
-		if err != nil {
-			return r, err
-		}
-		return *view.Rollout, nil
-	})
+	ended, err := c.recordRollback(ctx, who, r, why, "aborted", false, nil)
 	if err != nil {
-		// Nothing was rolled back: the traffic goes back to what the
-		// stored rollout says.
-		if stored, rerr := c.cfg.Registry.Rollout(ctx, id); rerr == nil {
-			c.apply(ctx, stored)
-		}
+		c.applyStored(ctx, id) // nothing was rolled back
 		return r, errors.Join(weightErr, err)
 	}
-	ru := c.run(id)
-	if weightErr == nil {
-		c.forget(id)
-	}
-	c.sample(ctx, ended, ru, "", eventRolledBack)
+	c.rolledBack(ctx, ended, "", weightErr)
 	return ended, weightErr
 }
 
@@ -973,11 +981,7 @@ func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, 
 		return c.cfg.Registry.FinishRollout(ctx, who, r, why)
 	})
 	if err != nil {
-		// Not finished: the traffic goes back to what the stored
-		// rollout says, rather than waiting for the next tick.
-		if stored, rerr := c.cfg.Registry.Rollout(ctx, id); rerr == nil {
-			c.apply(ctx, stored)
-		}
+		c.applyStored(ctx, id) // not finished
 		return r, err
 	}
 	c.sample(ctx, r, c.forget(id), "", eventSucceeded)
