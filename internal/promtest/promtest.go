@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/promote-ml/promote/internal/nettest"
 )
 
 // BinaryVar names the variable holding the Prometheus binary's path.
@@ -151,12 +152,7 @@ func (s *Server) WaitUp(tb testing.TB, n int) {
 
 func launch(tb testing.TB, bin, config, data string) *Server {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := nettest.FreeAddr(tb)
 	s := &Server{URL: "http://" + addr, done: make(chan struct{}), log: &syncBuffer{}}
 	s.cmd = exec.Command(bin, "--config.file="+config, "--storage.tsdb.path="+data, "--web.listen-address="+addr, "--log.level=warn")
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
