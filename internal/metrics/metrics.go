@@ -82,6 +82,11 @@ type Query struct {
 	Track string
 	// Since is the start of the counting, normally the rollout's start.
 	Since time.Time
+	// At, when set, is the moment the counts are read at: one look's
+	// reads of both tracks give the same At, so that a source that reads
+	// snapshots (Prometheus' scrapes) reads both in the same one. Zero is
+	// the source's now.
+	At time.Time
 }
 
 // String describes q for messages.

@@ -36,10 +36,20 @@ type PrometheusOptions struct {
 	// LatencyUnit is the unit of the latency metric's le and sum (Istio's
 	// are milliseconds); zero is time.Second.
 	LatencyUnit time.Duration
-	// Now is the clock; nil is time.Now. Queries are evaluated at Now, over
-	// a window back to Query.Since.
+	// Now is the clock; nil is time.Now. Queries are evaluated at
+	// Query.At (Now when zero) less Settle, over a window back to
+	// Query.Since.
 	Now func() time.Time
+	// Settle is how far before the reading's moment queries are
+	// evaluated (DefaultSettle; negative: not at all): a scrape
+	// timestamped just before the moment may not be stored yet when the
+	// first of a look's queries runs, and stored when the next does, and
+	// the two tracks would then be counted from different scrapes.
+	Settle time.Duration
 }
+
+// DefaultSettle is PrometheusOptions.Settle's default.
+const DefaultSettle = time.Second
 
 // Prometheus reads counts from a Prometheus server's HTTP API: one instant
 // query (/api/v1/query) per template, evaluated at now over the window since
@@ -63,6 +73,7 @@ type Prometheus struct {
 	templates compiledTemplates
 	unit      float64
 	now       func() time.Time
+	settle    time.Duration
 }
 
 // NewPrometheus returns a source querying the server at opts.URL. It checks
@@ -107,6 +118,12 @@ func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	switch {
+	case opts.Settle == 0:
+		p.settle = DefaultSettle
+	case opts.Settle > 0:
+		p.settle = opts.Settle
+	}
 	return p, nil
 }
 
@@ -118,7 +135,17 @@ func (p *Prometheus) Counts(ctx context.Context, q Query) (Counts, error) {
 	if err := q.validate(); err != nil {
 		return Counts{}, err
 	}
-	now := p.now()
+	now := q.At
+	if now.IsZero() {
+		now = p.now()
+	}
+	// Both tracks of a look from the same scrapes (PrometheusOptions.Settle).
+	// A window that would end before its start ends at the start: no
+	// requests yet.
+	now = now.Add(-p.settle)
+	if now.Before(q.Since) {
+		now = q.Since
+	}
 	data := newTemplateData(q, now)
 	wrap := func(err error) error { return fmt.Errorf("prometheus counts for %s: %w", q, err) }
 

@@ -209,7 +209,7 @@ func TestPrometheus(t *testing.T) {
 		// the selector and the sum, and adds "or vector(1000)".
 		payload := `absent"}) or vector(1000) or sum(promote_traffic_requests_total{model="absent`
 		q := queryOf(payload, TrackCanary)
-		naive := strings.NewReplacer("{{.Model}}", payload, "{{.Env}}", env, "{{.Track}}", TrackCanary, "{{.Window}}", "1h").
+		naive := strings.NewReplacer("{{.Model}}", payload, "{{.Env}}", env, "{{.Track}}", TrackCanary, "{{.Window}}", "1h", "{{.Start}}", "0").
 			Replace(DefaultRequestsTemplate)
 		samples, err := srv.query(t, naive)
 		if err != nil || len(samples) != 1 || samples[0].value != 1000 {

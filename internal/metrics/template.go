@@ -30,30 +30,36 @@ var (
 	DefaultLatencySumTemplate     = sinceStart("", DurationMetric+`_sum{`+selector+`}`)
 )
 
-// sinceStart is the PromQL of what the series s counted since the window's
-// start, summed (by the label by, when set): "sum (s) - (sum (s offset
-// W) or sum (s) * 0)". The offset term is the value at the start (the last
-// sample at or before it); a series absent then counts from zero, and so
-// does every series when none existed then.
+// sinceStart is the PromQL of what the series s counted since the
+// rollout's start, summed (by the label by, when set): "sum (s) - (sum (s
+// @ start) or sum (s) * 0)". The @ term is the value at the start (the
+// last sample at or before it), the same at every look: an offset by the
+// window, rounded to seconds, would move the start by up to a second from
+// look to look, and a scrape in that second would make the counts jump
+// back and forth. A series absent then counts from zero, and so does every
+// series when none existed then.
 func sinceStart(by, s string) string {
 	agg := "sum"
 	if by != "" {
 		agg = "sum by (" + by + ")"
 	}
 	now := agg + " (" + s + ")"
-	return now + " - (" + agg + " (" + s + " offset {{.Window}}) or " + now + " * 0)"
+	return now + " - (" + agg + " (" + s + " @ {{.Start}}) or " + now + " * 0)"
 }
 
 // Templates are the PromQL queries of a Prometheus source, as text/template
-// templates over .Model, .Env, .Track and .Window. Each must return an
-// instant vector (or a scalar) of counts accumulated over the window.
+// templates over .Model, .Env, .Track, .Window and .Start. Each must
+// return an instant vector (or a scalar) of counts accumulated since the
+// start.
 //
 // .Model, .Env and .Track are escaped for a PromQL double-quoted string, and
 // only there are they safe: a template that puts them anywhere else (in a
 // single-quoted or raw string, a comment, or bare) is refused. Inside a
 // regular expression (=~) a value's metacharacters keep their meaning, so
 // match them with =. .Window is now − Query.Since as a Prometheus duration
-// ("5m3s"), rounded up to whole seconds, at least "1s", for range selectors.
+// ("5m3s"), rounded up to whole seconds, at least "1s", for range selectors;
+// .Start is Query.Since in Unix seconds, for the @ modifier
+// (`sum(s @ {{.Start}})`, the value at the start, the same at every look).
 type Templates struct {
 	// Requests returns one sample: the requests over the window. No
 	// sample at all means no data.
@@ -86,6 +92,9 @@ type templateData struct {
 	// Model, Env and Track are escaped for a double-quoted string.
 	Model, Env, Track string
 	Window            string
+	// Start is Query.Since as Unix seconds with milliseconds ("1772366400.000"),
+	// for the @ modifier.
+	Start string
 }
 
 // newTemplateData returns q's template data for an evaluation at now.
@@ -98,6 +107,7 @@ func newTemplateData(q Query, now time.Time) templateData {
 		// jump of the clock must not shrink the window (Round(0) drops
 		// the monotonic readings that Sub would otherwise use).
 		Window: formatWindow(now.Round(0).Sub(q.Since.Round(0))),
+		Start:  strconv.FormatFloat(float64(q.Since.UnixMilli())/1e3, 'f', 3, 64),
 	}
 }
 
@@ -210,7 +220,7 @@ func compileTemplate(name, text string) (query, error) {
 	// each real track also cover templates that branch on the track.
 	renders := map[string]string{}
 	for _, track := range []string{sentinelTrack, TrackStable, TrackCanary, TrackShadow} {
-		out, err := q.render(templateData{Model: sentinelModel, Env: sentinelEnv, Track: track, Window: "5m"})
+		out, err := q.render(templateData{Model: sentinelModel, Env: sentinelEnv, Track: track, Window: "5m", Start: "1772366400.000"})
 		if err != nil {
 			return query{}, err
 		}

@@ -531,8 +531,12 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 			}
 		}
 	}
-	stable := c.cfg.Metrics.Read(ctx, ru.queries[0])
-	canary := c.cfg.Metrics.Read(ctx, ru.queries[1])
+	// Both tracks as at one moment (metrics.Query.At).
+	qs, qc := ru.queries[0], ru.queries[1]
+	qs.At = c.cfg.Now()
+	qc.At = qs.At
+	stable := c.cfg.Metrics.Read(ctx, qs)
+	canary := c.cfg.Metrics.Read(ctx, qc)
 	for _, rd := range []metrics.Reading{stable, canary} {
 		switch rd.Status {
 		case metrics.StatusFailed:
