@@ -76,6 +76,14 @@ func TestPrometheus(t *testing.T) {
 		istio.With("scorer", "ml", "v2", code)
 	}
 	istioLatency.With("scorer", "ml", "v2")
+	// A counter whose process restarts: a gauge stands for it, since a
+	// counter never goes back. Two replicas of it.
+	restarting, err := s.reg.Gauge("restarting_requests_total", "A counter that goes back.", "track", "replica")
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarting.With("canary", "a").Set(10)
+	restarting.With("canary", "b").Set(7)
 
 	srv := startPrometheus(t, s.reg)
 	t.Logf("prometheus ready and first scrape queryable %s after the start", time.Since(since).Round(time.Millisecond))
@@ -158,6 +166,36 @@ func TestPrometheus(t *testing.T) {
 				t.Errorf("Counts(%s) mismatch (-want +got):\n%s", q, diff)
 			}
 		}
+	})
+
+	t.Run("a counter that went back counts from its restart", func(t *testing.T) {
+		series := `restarting_requests_total{track="{{.Track}}"}`
+		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL, Templates: Templates{
+			Requests: sinceStart("", series),
+			Errors:   `sum(` + series + `) * 0`,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now() // after the first scrape, which saw 10 and 7
+		q := Query{Model: model, Env: env, Track: "canary", Since: start}
+		reads := func(want float64, what string) {
+			t.Helper()
+			waitFor(t, 10*time.Second, what, func() (bool, string) {
+				c, err := src.Counts(t.Context(), q)
+				if err != nil {
+					return false, err.Error()
+				}
+				return c.Requests == want, fmt.Sprintf("%+v", c)
+			})
+		}
+		restarting.With("canary", "a").Set(25) // 15 more
+		restarting.With("canary", "b").Set(9)  // 2 more
+		reads(17, "17 requests since the start")
+		restarting.With("canary", "a").Set(4) // a restarted, and served 4 since
+		reads(6, "a's 4 since its restart and b's 2")
+		restarting.With("canary", "c").Set(3) // a replica new since the start
+		reads(9, "c's 3 as well")
 	})
 
 	t.Run("custom metrics in milliseconds", func(t *testing.T) {

@@ -18,10 +18,7 @@ const selector = LabelModel + `="{{.Model}}",` + LabelEnv + `="{{.Env}}",` + Lab
 // value then, both as scraped, and not increase(), which extrapolates
 // between scrapes: the extrapolated counts of each look break the
 // analysis's guarantee, which is for counts (docs/analysis-statistics.md,
-// "Counts are counts"). A series
-// that did not exist at the start counts from zero. A counter that went
-// back (its process restarted) makes a negative count, refused as an
-// error.
+// "Counts are counts"). See sinceStart.
 var (
 	DefaultRequestsTemplate = sinceStart("", RequestsMetric+`{`+selector+`}`)
 	DefaultErrorsTemplate   = sinceStart("", RequestsMetric+`{`+selector+`,`+LabelOutcome+
@@ -31,20 +28,24 @@ var (
 )
 
 // sinceStart is the PromQL of what the series s counted since the
-// rollout's start, summed (by the label by, when set): "sum (s) - (sum (s
-// @ start) or sum (s) * 0)". The @ term is the value at the start (the
-// last sample at or before it), the same at every look: an offset by the
-// window, rounded to seconds, would move the start by up to a second from
-// look to look, and a scrape in that second would make the counts jump
-// back and forth. A series absent then counts from zero, and so does every
-// series when none existed then.
+// rollout's start, summed (by the label by, when set):
+//
+//	sum ((s - s @ start) >= 0 or s)
+//
+// per series, its value now less its value at the start (the last sample
+// at or before it), the same start at every look: an offset by the
+// window, rounded to seconds, would move it by up to a second from look
+// to look. A series absent at the start counts from zero (its value now);
+// so does one whose counter went back since (its process restarted: the
+// difference is negative and dropped, its value now counts what it served
+// since the restart). or matches series by their labels, the metric's
+// name aside (Prometheus' set operators).
 func sinceStart(by, s string) string {
 	agg := "sum"
 	if by != "" {
 		agg = "sum by (" + by + ")"
 	}
-	now := agg + " (" + s + ")"
-	return now + " - (" + agg + " (" + s + " @ {{.Start}}) or " + now + " * 0)"
+	return agg + " ((" + s + " - " + s + " @ {{.Start}}) >= 0 or " + s + ")"
 }
 
 // Templates are the PromQL queries of a Prometheus source, as text/template

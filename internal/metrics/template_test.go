@@ -93,10 +93,10 @@ func TestDefaultTemplatesRender(t *testing.T) {
 		q    query
 		want string
 	}{
-		{c.requests, `sum (promote_traffic_requests_total{` + sel + `}) - (sum (promote_traffic_requests_total{` + sel + `} @ 1772366400.000) or sum (promote_traffic_requests_total{` + sel + `}) * 0)`},
-		{c.errors, `sum (promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"}) - (sum (promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"} @ 1772366400.000) or sum (promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"}) * 0)`},
-		{c.latencyBuckets, `sum by (le) (promote_traffic_request_duration_seconds_bucket{` + sel + `}) - (sum by (le) (promote_traffic_request_duration_seconds_bucket{` + sel + `} @ 1772366400.000) or sum by (le) (promote_traffic_request_duration_seconds_bucket{` + sel + `}) * 0)`},
-		{c.latencySum, `sum (promote_traffic_request_duration_seconds_sum{` + sel + `}) - (sum (promote_traffic_request_duration_seconds_sum{` + sel + `} @ 1772366400.000) or sum (promote_traffic_request_duration_seconds_sum{` + sel + `}) * 0)`},
+		{c.requests, `sum ((promote_traffic_requests_total{` + sel + `} - promote_traffic_requests_total{` + sel + `} @ 1772366400.000) >= 0 or promote_traffic_requests_total{` + sel + `})`},
+		{c.errors, `sum ((promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"} - promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"} @ 1772366400.000) >= 0 or promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"})`},
+		{c.latencyBuckets, `sum by (le) ((promote_traffic_request_duration_seconds_bucket{` + sel + `} - promote_traffic_request_duration_seconds_bucket{` + sel + `} @ 1772366400.000) >= 0 or promote_traffic_request_duration_seconds_bucket{` + sel + `})`},
+		{c.latencySum, `sum ((promote_traffic_request_duration_seconds_sum{` + sel + `} - promote_traffic_request_duration_seconds_sum{` + sel + `} @ 1772366400.000) >= 0 or promote_traffic_request_duration_seconds_sum{` + sel + `})`},
 	} {
 		got, err := tt.q.render(data)
 		if err != nil {
