@@ -194,8 +194,10 @@ func TestPrometheus(t *testing.T) {
 		reads(17, "17 requests since the start")
 		restarting.With("canary", "a").Set(4) // a restarted, and served 4 since
 		reads(6, "a's 4 since its restart and b's 2")
+		restarting.With("canary", "a").Set(12) // past its value at the start, 10
+		reads(14, "a's 12 since its restart and b's 2")
 		restarting.With("canary", "c").Set(3) // a replica new since the start
-		reads(9, "c's 3 as well")
+		reads(17, "c's 3 as well")
 	})
 
 	t.Run("custom metrics in milliseconds", func(t *testing.T) {
@@ -244,8 +246,9 @@ func TestPrometheus(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Unescaped in the default requests template, this model ends
-		// the selector and the sum, and adds "or vector(1000)".
-		payload := `absent"}) or vector(1000) or sum(promote_traffic_requests_total{model="absent`
+		// the selector and the sum, adds "or vector(1000)", and comments
+		// the rest of the query out.
+		payload := `absent"}) or vector(1000))) #`
 		q := queryOf(payload, TrackCanary)
 		naive := strings.NewReplacer("{{.Model}}", payload, "{{.Env}}", env, "{{.Track}}", TrackCanary, "{{.Window}}", "1h", "{{.Start}}", "0").
 			Replace(DefaultRequestsTemplate)

@@ -30,22 +30,22 @@ var (
 // sinceStart is the PromQL of what the series s counted since the
 // rollout's start, summed (by the label by, when set):
 //
-//	sum ((s - s @ start) >= 0 or s)
+//	sum (((s - s @ start) unless resets(s[window]) > 0) or s)
 //
 // per series, its value now less its value at the start (the last sample
 // at or before it), the same start at every look: an offset by the
 // window, rounded to seconds, would move it by up to a second from look
 // to look. A series absent at the start counts from zero (its value now);
-// so does one whose counter went back since (its process restarted: the
-// difference is negative and dropped, its value now counts what it served
-// since the restart). or matches series by their labels, the metric's
-// name aside (Prometheus' set operators).
+// so does one whose counter went back since (its process restarted): it
+// counts what it served since the restart, whether or not it has passed
+// its value at the start again. or and unless match series by their
+// labels, the metric's name aside (Prometheus' set operators).
 func sinceStart(by, s string) string {
 	agg := "sum"
 	if by != "" {
 		agg = "sum by (" + by + ")"
 	}
-	return agg + " ((" + s + " - " + s + " @ {{.Start}}) >= 0 or " + s + ")"
+	return agg + " (((" + s + " - " + s + " @ {{.Start}}) unless resets(" + s + "[{{.Window}}]) > 0) or " + s + ")"
 }
 
 // Templates are the PromQL queries of a Prometheus source, as text/template

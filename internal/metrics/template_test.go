@@ -93,10 +93,10 @@ func TestDefaultTemplatesRender(t *testing.T) {
 		q    query
 		want string
 	}{
-		{c.requests, `sum ((promote_traffic_requests_total{` + sel + `} - promote_traffic_requests_total{` + sel + `} @ 1772366400.000) >= 0 or promote_traffic_requests_total{` + sel + `})`},
-		{c.errors, `sum ((promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"} - promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"} @ 1772366400.000) >= 0 or promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"})`},
-		{c.latencyBuckets, `sum by (le) ((promote_traffic_request_duration_seconds_bucket{` + sel + `} - promote_traffic_request_duration_seconds_bucket{` + sel + `} @ 1772366400.000) >= 0 or promote_traffic_request_duration_seconds_bucket{` + sel + `})`},
-		{c.latencySum, `sum ((promote_traffic_request_duration_seconds_sum{` + sel + `} - promote_traffic_request_duration_seconds_sum{` + sel + `} @ 1772366400.000) >= 0 or promote_traffic_request_duration_seconds_sum{` + sel + `})`},
+		{c.requests, `sum (((promote_traffic_requests_total{` + sel + `} - promote_traffic_requests_total{` + sel + `} @ 1772366400.000) unless resets(promote_traffic_requests_total{` + sel + `}[5m3s]) > 0) or promote_traffic_requests_total{` + sel + `})`},
+		{c.errors, `sum (((promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"} - promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"} @ 1772366400.000) unless resets(promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"}[5m3s]) > 0) or promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error"})`},
+		{c.latencyBuckets, `sum by (le) (((promote_traffic_request_duration_seconds_bucket{` + sel + `} - promote_traffic_request_duration_seconds_bucket{` + sel + `} @ 1772366400.000) unless resets(promote_traffic_request_duration_seconds_bucket{` + sel + `}[5m3s]) > 0) or promote_traffic_request_duration_seconds_bucket{` + sel + `})`},
+		{c.latencySum, `sum (((promote_traffic_request_duration_seconds_sum{` + sel + `} - promote_traffic_request_duration_seconds_sum{` + sel + `} @ 1772366400.000) unless resets(promote_traffic_request_duration_seconds_sum{` + sel + `}[5m3s]) > 0) or promote_traffic_request_duration_seconds_sum{` + sel + `})`},
 	} {
 		got, err := tt.q.render(data)
 		if err != nil {

@@ -151,18 +151,19 @@ type run struct {
 	// from: a pause and a resumption made through another replica restart
 	// the step, and the count with it.
 	stepStarted time.Time
-	// failed, when set, is a failure whose rollback did not go through
-	// (the store refused it, or could not be reached): the next ticks try
-	// it again before anything else, never giving the candidate its
-	// weight back.
+	// failed, when set, is a failure whose rollback, or pause, could not
+	// be stored (the store refused it, or could not be reached): the next
+	// ticks try it again before anything else, never giving the
+	// candidate its weight back.
 	failed *failure
 }
 
-// failure is a decision to roll back, with the evidence to record.
+// failure is a decision taken on a failure, with the evidence to record:
+// a rollback for reason, or, when pause is set, a pause saying pause.
 type failure struct {
-	reason     string
-	verdict    *analysis.Verdict
-	raw, state json.RawMessage // the verdict as stored, and the analysis's state
+	reason, pause string
+	verdict       *analysis.Verdict
+	raw, state    json.RawMessage // the verdict as stored, and the analysis's state
 }
 
 // New returns a controller; it does nothing until Run or Tick.
@@ -512,6 +513,9 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	}
 	if f := ru.failed; f != nil {
 		r.Verdict, r.AnalysisState = f.raw, f.state
+		if f.pause != "" {
+			return c.pauseFailed(ctx, r, plan, f.pause, f.verdict)
+		}
 		return c.rollBack(ctx, r, plan, f.reason, f.verdict)
 	}
 	if !ru.stepStarted.Equal(r.StepStartedAt) {
@@ -570,8 +574,8 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 			// A failure the policy does not roll back for still takes
 			// the traffic away: a person decides, as without automatic
 			// rollback.
-			return errors.Join(c.zero(ctx, r), c.pause(ctx, r, fmt.Sprintf("%s; the policy's rollback.when does not list %s: all traffic is back on stable, a person decides",
-				reason, strings.Join(found, " or ")), v.Decision))
+			return c.pauseFailed(ctx, r, plan, fmt.Sprintf("%s; the policy's rollback.when does not list %s: all traffic is back on stable, a person decides",
+				reason, strings.Join(found, " or ")), &v)
 		}
 		return c.rollBack(ctx, r, plan, reason, &v)
 	case analysis.Inconclusive:
@@ -689,14 +693,11 @@ func (c *Controller) finish(ctx context.Context, r promote.Rollout, reason strin
 // paused at weight 0 with the reason, for a person; when even that cannot
 // be stored, the next tick tries the rollback again (run.failed).
 func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *policy.Rollout, reason string, v *analysis.Verdict) error {
-	weightErr := c.zero(ctx, r)
-	var d analysis.Decision
-	if v != nil {
-		d = v.Decision
-	}
 	if !plan.Rollback.Automatic {
-		return errors.Join(weightErr, c.pause(ctx, r, reason+"; automatic rollback is off: a person decides", d))
+		return c.pauseFailed(ctx, r, plan, reason+"; automatic rollback is off: a person decides", v)
 	}
+	weightErr := c.zero(ctx, r)
+	d := decision(v)
 	// The verdict and the analysis's state are recorded with the end even
 	// when another writer saved the rollout since it was read (a person's
 	// pause): the retry starts from the state stored then.
@@ -709,12 +710,9 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 		c.log.Error("rollout: the rollback failed; pausing with all traffic on stable", append(c.attrs(r), slog.String("reason", reason), slog.Any("error", err))...)
 		r.Verdict, r.AnalysisState = raw, state
 		if perr := c.pause(ctx, r, fmt.Sprintf("%s; the rollback failed (%v): all traffic is back on stable, a person decides", reason, err), d); perr != nil {
-			// Not even the pause was stored: remember the failure, so
-			// that the next tick tries again rather than judge afresh.
-			ru, _ := c.runOf(ctx, r, plan)
-			if ru != nil {
-				ru.failed = &failure{reason: reason, verdict: v, raw: raw, state: state}
-			}
+			// Not even the pause was stored: the next tick tries the
+			// rollback again rather than judge afresh.
+			c.remember(ctx, r, plan, &failure{reason: reason, verdict: v, raw: raw, state: state})
 			return errors.Join(weightErr, err, perr)
 		}
 		return weightErr // the failure is logged, and the pause says it
@@ -722,6 +720,37 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 	c.log.Warn("rollout: rolled back", append(c.attrs(ended), slog.String("reason", reason))...)
 	c.rolledBack(ctx, ended, d, weightErr)
 	return weightErr
+}
+
+// pauseFailed takes the traffic away from a candidate that failed (v, nil
+// when the analysis did not judge) and pauses the rollout for a person,
+// saying why. When the pause cannot be stored, the run remembers it: the
+// next ticks try again before anything else, never giving the candidate
+// its weight back.
+func (c *Controller) pauseFailed(ctx context.Context, r promote.Rollout, plan *policy.Rollout, why string, v *analysis.Verdict) error {
+	weightErr := c.zero(ctx, r)
+	raw, state := r.Verdict, r.AnalysisState
+	if err := c.pause(ctx, r, why, decision(v)); err != nil {
+		c.remember(ctx, r, plan, &failure{pause: why, verdict: v, raw: raw, state: state})
+		return errors.Join(weightErr, err)
+	}
+	return weightErr
+}
+
+// remember keeps f on r's run (made afresh: the pause that failed forgot
+// the old one) for the next tick to carry out.
+func (c *Controller) remember(ctx context.Context, r promote.Rollout, plan *policy.Rollout, f *failure) {
+	if ru, _ := c.runOf(ctx, r, plan); ru != nil {
+		ru.failed = f
+	}
+}
+
+// decision is v's decision, empty when the analysis did not judge (nil).
+func decision(v *analysis.Verdict) analysis.Decision {
+	if v == nil {
+		return ""
+	}
+	return v.Decision
 }
 
 // recordRollback has the registry roll r's environment back to r's stable

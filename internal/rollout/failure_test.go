@@ -231,3 +231,39 @@ func TestFirstRequestsCount(t *testing.T) {
 			ru.read.stable.Requests, ru.read.canary.Requests)
 	}
 }
+
+// Without automatic rollback a failure pauses the rollout for a person; a
+// pause the store refuses is tried again at every tick, the candidate
+// kept at weight 0 meanwhile.
+func TestPauseTheStoreRefusesKeepsTheTrafficOff(t *testing.T) {
+	w := newWorldWith(t, testPipeline, strings.Replace(testPolicy, "automatic: true", "automatic: false", 1))
+	w.failV2.Store(10)
+	reg := &faultyRegistry{Service: w.svc}
+	reg.pauseFails.Store(1 << 30)
+	cfg := w.ctl.cfg
+	cfg.Registry = reg
+	ctl, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; w.tick(t, ctl) == nil; i++ {
+		if i == 300 {
+			t.Fatal("the analysis never failed in 15,000 requests")
+		}
+	}
+	for range 10 {
+		if err := w.tick(t, ctl); err == nil {
+			t.Fatal("a tick whose pause the store refused returned no error")
+		}
+		if got := w.splitter.Weights(); got != 0 {
+			t.Fatalf("after a refused pause the canary has %g of the traffic, want 0", got)
+		}
+	}
+	reg.pauseFails.Store(0)
+	if err := w.tick(t, ctl); err != nil {
+		t.Fatalf("tick once the store works: %v", err)
+	}
+	if r := w.rollout(t); r.State != promote.RolloutPaused || r.Weight != 0 || !strings.Contains(r.Reason, "automatic rollback is off") {
+		t.Fatalf("rollout = %s at %g (%q); want paused at 0, automatic rollback off", r.State, r.Weight, r.Reason)
+	}
+}
