@@ -93,16 +93,7 @@ func TestProgressiveRoutesChain(t *testing.T) {
 	f := newFixture(t)
 	a := progressiveAgent(t, f.g, f.endpoints, func(string) bool { return true }, nil)
 	ctx := context.Background()
-	if _, err := a.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f.g.pin("dev", v2)
-	if _, err := a.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.SetWeight(ctx, "credit-risk", "dev", 1); err != nil {
-		t.Fatal(err)
-	}
+	withCandidate(t, a, f.g, "dev", 1)
 	f.g.pin("dev", v1) // the next promotion happens to pin 1 again
 	if _, err := a.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -168,17 +159,7 @@ func TestSplitterHook(t *testing.T) {
 			}
 		}
 	})
-	ctx := t.Context()
-	if _, err := a.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f.g.pin("prod", v2)
-	if _, err := a.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.SetWeight(ctx, "credit-risk", "prod", 0.5); err != nil {
-		t.Fatal(err)
-	}
+	withCandidate(t, a, f.g, "prod", 0.5)
 	as := func(user string) string {
 		t.Helper()
 		rec := httptest.NewRecorder()
@@ -232,16 +213,7 @@ func TestSetShadow(t *testing.T) {
 	f := newFixture(t)
 	a := progressiveAgent(t, f.g, f.endpoints, func(env string) bool { return env == "prod" }, nil)
 	ctx := t.Context()
-	if _, err := a.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f.g.pin("prod", v2)
-	if _, err := a.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.SetWeight(ctx, "credit-risk", "prod", 0.5); err != nil {
-		t.Fatal(err)
-	}
+	withCandidate(t, a, f.g, "prod", 0.5)
 	for _, share := range []float64{math.NaN(), 1.5, -0.2} {
 		if err := a.SetShadow(ctx, "credit-risk", "prod", share); promote.ErrorCode(err) != promote.Invalid {
 			t.Errorf("SetShadow(%v) = %v, want Invalid", share, err)
@@ -274,4 +246,21 @@ func progressiveAgent(t *testing.T, g *gitops, endpoints string, progressive fun
 			more(c)
 		}
 	})
+}
+
+// withCandidate syncs a with the branch as it is, then pins v2 in env (a
+// candidate, in a progressive environment), syncs again and gives it
+// weight.
+func withCandidate(t *testing.T, a *Agent, g *gitops, env string, weight float64) {
+	t.Helper()
+	if _, err := a.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	g.pin(env, v2)
+	if _, err := a.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetWeight(t.Context(), "credit-risk", env, weight); err != nil {
+		t.Fatal(err)
+	}
 }

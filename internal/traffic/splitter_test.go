@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/promote-ml/promote/internal/telemetry"
 )
@@ -660,20 +661,32 @@ func TestUpgradeOutlivesTheTimeout(t *testing.T) {
 	if !s.Healthy(TrackStable) {
 		t.Error("a long upgraded connection ejected the backend")
 	}
+	if h := durations(t, reg)[string(TrackStable)]; h.GetSampleCount() == 1 && h.GetSampleSum() > 0.1 {
+		t.Errorf("the upgrade's latency = %v s, want the switch's, not the connection's life (over 0.3 s)", h.GetSampleSum())
+	}
+}
+
+// durations returns the request duration histograms on reg, by track.
+func durations(t *testing.T, reg *telemetry.Registry) map[string]*dto.Histogram {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := map[string]*dto.Histogram{}
 	for _, mf := range mfs {
 		if mf.GetName() != MetricRequestDuration {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if h := m.GetHistogram(); h.GetSampleCount() == 1 && h.GetSampleSum() > 0.1 {
-				t.Errorf("the upgrade's latency = %v s, want the switch's, not the connection's life (over 0.3 s)", h.GetSampleSum())
+			for _, l := range m.GetLabel() {
+				if l.GetName() == LabelTrack {
+					out[l.GetValue()] = m.GetHistogram()
+				}
 			}
 		}
 	}
+	return out
 }
 
 func TestTimeoutMidBody(t *testing.T) {
@@ -725,46 +738,32 @@ func TestHistogram(t *testing.T) {
 		serve(s, httptest.NewRequest(http.MethodGet, "/", nil))
 	}
 	elapsed := time.Since(start).Seconds()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != MetricRequestDuration {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			h := m.GetHistogram()
-			if labels[LabelTrack] != "stable" {
-				if h.GetSampleCount() != 0 {
-					t.Errorf("%v: %d samples, want 0", labels, h.GetSampleCount())
-				}
-				continue
-			}
-			if h.GetSampleCount() != 3 || h.GetSampleSum() < 0.09 || h.GetSampleSum() > elapsed {
-				t.Errorf("stable: %d samples summing to %v s, want 3 summing to between 0.09 and %v", h.GetSampleCount(), h.GetSampleSum(), elapsed)
-			}
-			var bounds []float64
-			for _, b := range h.GetBucket() {
-				bounds = append(bounds, b.GetUpperBound())
-				if b.GetUpperBound() <= 0.025 && b.GetCumulativeCount() != 0 {
-					t.Errorf("bucket le=%v holds %d requests that took 30 ms", b.GetUpperBound(), b.GetCumulativeCount())
-				}
-				if b.GetUpperBound() >= 1 && b.GetCumulativeCount() != 3 {
-					t.Errorf("bucket le=%v holds %d, want 3", b.GetUpperBound(), b.GetCumulativeCount())
-				}
-			}
-			if diff := cmp.Diff(DurationBuckets, bounds); diff != "" {
-				t.Errorf("buckets (-want +got):\n%s", diff)
-			}
-			return
+	hs := durations(t, reg)
+	for track, h := range hs {
+		if track != "stable" && h.GetSampleCount() != 0 {
+			t.Errorf("%s: %d samples, want 0", track, h.GetSampleCount())
 		}
 	}
-	t.Fatalf("no %s{track=stable}", MetricRequestDuration)
+	h, ok := hs["stable"]
+	if !ok {
+		t.Fatalf("no %s{track=stable}", MetricRequestDuration)
+	}
+	if h.GetSampleCount() != 3 || h.GetSampleSum() < 0.09 || h.GetSampleSum() > elapsed {
+		t.Errorf("stable: %d samples summing to %v s, want 3 summing to between 0.09 and %v", h.GetSampleCount(), h.GetSampleSum(), elapsed)
+	}
+	var bounds []float64
+	for _, b := range h.GetBucket() {
+		bounds = append(bounds, b.GetUpperBound())
+		if b.GetUpperBound() <= 0.025 && b.GetCumulativeCount() != 0 {
+			t.Errorf("bucket le=%v holds %d requests that took 30 ms", b.GetUpperBound(), b.GetCumulativeCount())
+		}
+		if b.GetUpperBound() >= 1 && b.GetCumulativeCount() != 3 {
+			t.Errorf("bucket le=%v holds %d, want 3", b.GetUpperBound(), b.GetCumulativeCount())
+		}
+	}
+	if diff := cmp.Diff(DurationBuckets, bounds); diff != "" {
+		t.Errorf("buckets (-want +got):\n%s", diff)
+	}
 }
 
 func TestRequestReachesBackend(t *testing.T) {
