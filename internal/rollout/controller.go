@@ -521,9 +521,14 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	if !ru.stepStarted.Equal(r.StepStartedAt) {
 		ru.stepCanary, ru.stepStarted = -1, r.StepStartedAt
 	}
-	// The step's weight is applied at every tick: after a resumption, and
-	// after a restart of the controller or of the traffic layer.
-	if r.Strategy != policy.StrategyShadow {
+	// The step's weight, or the shadow's mirror, is applied at every tick:
+	// after a resumption (a pause stops the mirror), and after a restart
+	// of the controller or of the traffic layer.
+	if r.Strategy == policy.StrategyShadow {
+		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, shadowShare(plan)); err != nil {
+			return c.cannotJudge(ctx, r, fmt.Sprintf("mirroring traffic failed: %v", err))
+		}
+	} else {
 		want := float64(plan.Steps[r.Step].Weight) / 100
 		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, want); err != nil {
 			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
