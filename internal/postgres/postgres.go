@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,21 @@ const migrationLockKey = 31651020294550629
 
 // maxConns bounds the connections one store opens.
 const maxConns = 16
+
+// idleInTransactionTimeout is how long the server lets a session sit idle
+// inside a transaction before it ends the session, rolling the transaction
+// back. Every write transaction locks the audit head first, and a fenced
+// one the lease's row: a process that stops between two statements of one
+// (stopped, frozen, or cut off from the database, whose TCP connection can
+// stay open for hours) would otherwise hold every replica's writes — the
+// lease's renewal and its takeover among them — until it resumes. No
+// transaction of the store waits on anything but the database between its
+// statements. It is below the default lease's deadline (leader.DefaultTTL
+// less its margin), so that a frozen leader delays no takeover. A DSN that
+// sets idle_in_transaction_session_timeout keeps its own.
+const idleInTransactionTimeout = 5 * time.Second
+
+const idleInTransactionParam = "idle_in_transaction_session_timeout"
 
 // dialect is PostgreSQL's: $N placeholders, the audit head locked with
 // SELECT … FOR UPDATE (so concurrent appends, from any replica, take their
@@ -65,6 +81,12 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	if err != nil {
 		// pgx leaves any password out of this error.
 		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	if _, set := cfg.RuntimeParams[idleInTransactionParam]; !set {
+		if cfg.RuntimeParams == nil {
+			cfg.RuntimeParams = map[string]string{}
+		}
+		cfg.RuntimeParams[idleInTransactionParam] = strconv.FormatInt(idleInTransactionTimeout.Milliseconds(), 10)
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxConns)
