@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,7 +147,7 @@ func writeEndpoints(t *testing.T, path string, urls map[overlay.Pin]string) stri
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("endpoints:\n")
-	for _, p := range []overlay.Pin{v1, v2, v3} {
+	for _, p := range sortedPins(urls) {
 		if u, ok := urls[p]; ok {
 			b.WriteString("  - model: " + p.Model + "\n    digest: " + p.Digest + "\n    url: " + u + "\n")
 		}
@@ -676,4 +677,19 @@ func TestStatusHandler(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST status = %d, want 405", resp.StatusCode)
 	}
+}
+
+// sortedPins returns the pins of urls by model and version.
+func sortedPins(urls map[overlay.Pin]string) []overlay.Pin {
+	pins := make([]overlay.Pin, 0, len(urls))
+	for p := range urls {
+		pins = append(pins, p)
+	}
+	slices.SortFunc(pins, func(a, b overlay.Pin) int {
+		if c := strings.Compare(a.Model, b.Model); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Version, b.Version)
+	})
+	return pins
 }
