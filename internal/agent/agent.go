@@ -228,6 +228,10 @@ type Agent struct {
 	// exists. Guarded by splitMu.
 	splitMu   sync.Mutex
 	splitters map[[2]string]*traffic.Splitter
+	// shadows are the shares SetShadow mirrors to candidates, by the same
+	// key, so that a candidate's mirror follows its endpoint when it
+	// moves. Guarded by splitMu.
+	shadows map[[2]string]float64
 }
 
 // state is what Status reports besides the route tables.

@@ -1,12 +1,14 @@
 package agent
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -292,4 +294,110 @@ func TestRemovedModelDropsItsSplitter(t *testing.T) {
 	if got := splitOf(t, a, "prod", "credit-risk"); got != before {
 		t.Errorf("credit-risk's splitter after fraud's removal = %+v, want %+v unchanged", got, before)
 	}
+}
+
+// answering returns the backends that answer model's requests in env at
+// weight 0 (stable) and at weight 1 (the candidate), by their names, and
+// puts the weight back.
+func answering(t *testing.T, a *Agent, env, model string) (stable, canary string) {
+	t.Helper()
+	_, sp, err := a.routeOf(model, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := sp.Weights()
+	defer sp.SetWeight(w)
+	name := func(weight float64) string {
+		t.Helper()
+		if err := sp.SetWeight(weight); err != nil {
+			t.Fatal(err)
+		}
+		code, e, body := get(t, a, "/"+env+"/"+model+"/predict")
+		if code != http.StatusOK {
+			return fmt.Sprintf("%d %s", code, body)
+		}
+		return e.Backend
+	}
+	return name(0), name(1)
+}
+
+// An endpoint that moves (a model server restarted on another port)
+// while a candidate rolls out is followed by the splitter, for the
+// candidate, its mirror and the stable version alike, and the candidate
+// keeps its weight. A stable version the endpoints file no longer lists
+// keeps the endpoint it had.
+func TestEndpointMovesMidRollout(t *testing.T) {
+	m := newMultiModel(t, false)
+	a := progressiveAgent(t, m.g, m.endpoints, func(env string) bool { return env == "prod" }, func(c *Config) {
+		c.Environments = []string{"prod"}
+	})
+	ctx := t.Context()
+	withCandidate(t, a, m.g, "prod", 0.5)
+	if s, c := answering(t, a, "prod", "credit-risk"); s != "v1" || c != "v2" {
+		t.Fatalf("before the move: stable answered by %s, candidate by %s; want v1 and v2", s, c)
+	}
+	moved2, mirrored := mirrorCounting(t, "v2-moved")
+	moved1 := newBackend(t, "v1-moved")
+
+	writeEndpoints(t, m.endpoints, map[overlay.Pin]string{v1: m.b1.URL, v2: moved2.URL})
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, c := answering(t, a, "prod", "credit-risk"); s != "v1" || c != "v2-moved" {
+		t.Errorf("after the candidate moved: stable answered by %s, candidate by %s; want v1 and v2-moved", s, c)
+	}
+	if r, _ := a.Lookup("prod", "credit-risk"); r.Endpoint != moved2.URL || r.Weight != 0.5 {
+		t.Errorf("route after the candidate moved = %+v, want endpoint %s at weight 0.5", r, moved2.URL)
+	}
+
+	writeEndpoints(t, m.endpoints, map[overlay.Pin]string{v1: moved1.URL, v2: moved2.URL})
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, c := answering(t, a, "prod", "credit-risk"); s != "v1-moved" || c != "v2-moved" {
+		t.Errorf("after the stable version moved: stable answered by %s, candidate by %s; want v1-moved and v2-moved", s, c)
+	}
+	if r, _ := a.Lookup("prod", "credit-risk"); r.StableEndpoint != moved1.URL || r.Weight != 0.5 {
+		t.Errorf("route after the stable version moved = %+v, want stable endpoint %s at weight 0.5", r, moved1.URL)
+	}
+
+	// The stable version leaves the endpoints file: it keeps its endpoint.
+	writeEndpoints(t, m.endpoints, map[overlay.Pin]string{v2: moved2.URL})
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatalf("Sync without the stable version's endpoint: %v", err)
+	}
+	if s, c := answering(t, a, "prod", "credit-risk"); s != "v1-moved" || c != "v2-moved" {
+		t.Errorf("without the stable version's endpoint: stable answered by %s, candidate by %s; want v1-moved and v2-moved", s, c)
+	}
+
+	// A mirror to the candidate follows it too.
+	if err := a.SetShadow(ctx, "credit-risk", "prod", 1); err != nil {
+		t.Fatal(err)
+	}
+	moved2b, mirroredAgain := mirrorCounting(t, "v2-moved-again")
+	writeEndpoints(t, m.endpoints, map[overlay.Pin]string{v1: moved1.URL, v2: moved2b.URL})
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		servedBy(t, a, "/prod/credit-risk/predict")
+	}
+	a.closeSplitters() // waits for the mirrors in flight
+	if n, again := mirrored.Load(), mirroredAgain.Load(); n != 0 || again != 5 {
+		t.Errorf("after the candidate moved, %d requests were mirrored to its old endpoint and %d to its new one, want 0 and 5", n, again)
+	}
+}
+
+// mirrorCounting is newBackend counting the mirrored requests it gets.
+func mirrorCounting(t *testing.T, name string) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var n atomic.Int32
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(traffic.HeaderShadow) != "" {
+			n.Add(1)
+		}
+		json.NewEncoder(w).Encode(echo{Backend: name})
+	}))
+	t.Cleanup(s.Close)
+	return s, &n
 }

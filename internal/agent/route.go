@@ -63,6 +63,9 @@ type table struct {
 type route struct {
 	Route
 	proxy http.Handler
+	// stablePin is the pin of StableVersion, by which its endpoint is
+	// resolved again at each sync.
+	stablePin overlay.Pin
 }
 
 // applyEnv renders env's overlay in the checked-out commit, resolves its
@@ -105,7 +108,8 @@ func (a *Agent) applyEnv(env, commit string, resolve func(overlay.Pin) (string, 
 		}
 		if a.cfg.Traffic != nil {
 			p := splitPlan{env: env, next: r, url: u, prev: prev, resolve: resolve}
-			if err := a.midRollout(&p); err != nil {
+			a.midRollout(&p)
+			if err := a.decide(&p); err != nil {
 				problems = append(problems, err.Error())
 				continue
 			}

@@ -11,13 +11,20 @@ import (
 )
 
 // splitPlan is a route to serve through a splitter: what the commit pins,
-// and the route that served before (nil for a new one).
+// the route that served before (nil for a new one), and, once decide has
+// run, what the splitter must become.
 type splitPlan struct {
 	env     string
 	next    Route
 	url     *url.URL
 	prev    *route
 	resolve func(overlay.Pin) (string, bool)
+
+	// Set by decide.
+	stable     traffic.Backend
+	stablePin  overlay.Pin      // the stable version's pin, while a candidate rolls out
+	canary     *traffic.Backend // nil: no candidate
+	sameCanary bool             // the candidate goes on at its weight
 }
 
 // splitterOf returns the splitter of model in env, creating it.
@@ -50,79 +57,136 @@ func (a *Agent) splitterOf(env, model string) (*traffic.Splitter, error) {
 // midRollout gives a plan for a route new to this agent, in a progressive
 // environment, the stable version of its rollout as the route before it,
 // when the version is mid-rollout (Config.Stable), so that the candidate
-// gets no traffic the controller did not give it. It changes no splitter:
-// applyEnv resolves every plan before it changes any.
-func (a *Agent) midRollout(p *splitPlan) error {
+// gets no traffic the controller did not give it. decide then resolves
+// the stable version's endpoint; neither changes a splitter: applyEnv
+// plans every route before it changes any.
+func (a *Agent) midRollout(p *splitPlan) {
 	if p.prev != nil || a.cfg.Stable == nil || a.cfg.Progressive == nil || !a.cfg.Progressive(p.env) {
-		return nil
+		return
 	}
 	pin, ok := a.cfg.Stable(p.env, p.next.Model, p.next.Version)
 	if !ok || pin.Version == p.next.Version {
-		return nil
+		return
 	}
-	raw, ok := p.resolve(pin)
-	if !ok {
-		return fmt.Errorf("no endpoint serves %s %s, the stable version of the rollout of %s (%s)", pin.Model, pin.Version, p.next.Version, pin.Digest)
-	}
-	su, err := parseEndpointURL(raw)
-	if err != nil {
-		return fmt.Errorf("the endpoint of %s %s: %w", pin.Model, pin.Version, err)
-	}
-	p.prev = &route{Route: Route{Model: pin.Model, Version: pin.Version, Digest: pin.Digest, URI: pin.URI, Endpoint: su.String()}}
-	return nil
+	p.prev = &route{Route: Route{Model: pin.Model, Version: pin.Version, Digest: pin.Digest, URI: pin.URI}}
 }
 
-// splitRoute points a route's splitter at what the commit pins. In a
+// decide works out what the route's splitter becomes, resolving every
+// version it keeps to the endpoint that serves it now (an endpoint may
+// have moved since the route was made), and changes nothing. In a
 // progressive environment a newly pinned version becomes the candidate at
 // weight 0 while the version that had the traffic stays stable; a commit
 // that pins the stable version again (a rollback) drops the candidate; a
 // candidate that took all the traffic (its rollout succeeded) is the
 // stable version of the next.
+func (a *Agent) decide(p *splitPlan) error {
+	next := p.next
+	p.stable, p.canary, p.sameCanary = traffic.Backend{Version: next.Version, URL: p.url}, nil, false
+	progressive := a.cfg.Progressive != nil && a.cfg.Progressive(p.env)
+	if p.prev == nil || !progressive {
+		return nil
+	}
+	prev := p.prev
+	candidate := &traffic.Backend{Version: next.Version, URL: p.url}
+	if prev.StableVersion != "" && next.Version == prev.Version {
+		// The same candidate: its rollout goes on at its weight, up to and
+		// including all the traffic at its last step.
+		p.canary, p.sameCanary = candidate, true
+		return a.keepStable(p, prev.stablePin, prev.StableEndpoint)
+	}
+	stable, was := overlay.Pin{Model: prev.Model, Version: prev.Version, URI: prev.URI, Digest: prev.Digest}, prev.Endpoint
+	if prev.StableVersion != "" && a.weight(p.env, next.Model) < 1 {
+		stable, was = prev.stablePin, prev.StableEndpoint
+	}
+	if next.Version == stable.Version {
+		// The stable version is pinned again (a rollback), or a candidate
+		// that took all the traffic is pinned still.
+		return nil
+	}
+	p.canary = candidate
+	return a.keepStable(p, stable, was)
+}
+
+// keepStable makes pin, a version the commit no longer pins, the plan's
+// stable version, at the endpoint that serves it now: an endpoint that
+// moved is followed. One the endpoints no longer name keeps was, the
+// endpoint it had, if any: the stable version keeps serving what it
+// served.
+func (a *Agent) keepStable(p *splitPlan, pin overlay.Pin, was string) error {
+	raw, ok := p.resolve(pin)
+	switch {
+	case !ok && was != "":
+		raw = was
+	case !ok:
+		return fmt.Errorf("no endpoint serves %s %s, the stable version of the rollout of %s (%s)", pin.Model, pin.Version, p.next.Version, pin.Digest)
+	}
+	u, err := parseEndpointURL(raw)
+	if err != nil {
+		return fmt.Errorf("the endpoint of %s %s: %w", pin.Model, pin.Version, err)
+	}
+	p.stable, p.stablePin = traffic.Backend{Version: pin.Version, URL: u}, pin
+	return nil
+}
+
+// weight returns the candidate's weight in the splitter of model in env (0
+// without one).
+func (a *Agent) weight(env, model string) float64 {
+	a.splitMu.Lock()
+	sp := a.splitters[[2]string{env, model}]
+	a.splitMu.Unlock()
+	if sp == nil {
+		return 0
+	}
+	return sp.Weights()
+}
+
+// splitRoute makes a route's splitter what decide planned.
 func (a *Agent) splitRoute(p splitPlan) (*route, error) {
 	sp, err := a.splitterOf(p.env, p.next.Model)
 	if err != nil {
 		return nil, err
 	}
 	next := p.next
-	backend := traffic.Backend{Version: next.Version, URL: p.url}
-	progressive := a.cfg.Progressive != nil && a.cfg.Progressive(p.env)
-	if p.prev == nil || !progressive {
-		if err := sp.SetStable(backend); err != nil {
+	if err := sp.SetStable(p.stable); err != nil {
+		return nil, err
+	}
+	rt := &route{Route: next, proxy: sp}
+	if !p.sameCanary {
+		a.setShadowShare(p.env, next.Model, 0) // a share mirrored to the candidate that was
+	}
+	switch {
+	case p.canary == nil:
+		return rt, sp.SetCanary(nil, 0)
+	case p.sameCanary:
+		// Only an endpoint that moved is set, at the weight the candidate
+		// has: the controller's weight is not written over.
+		if p.prev.Endpoint != next.Endpoint {
+			if err := sp.SetCanary(p.canary, sp.Weights()); err != nil {
+				return nil, err
+			}
+			if err := a.moveShadow(p.env, next.Model, sp, p.canary); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		if err := sp.SetCanary(p.canary, 0); err != nil {
 			return nil, err
 		}
-		return &route{Route: next, proxy: sp}, sp.SetCanary(nil, 0)
 	}
-	prev := p.prev.Route
-	if prev.StableVersion != "" && next.Version == prev.Version {
-		// The same candidate: its rollout goes on at its weight, up to and
-		// including all the traffic at its last step.
-		next.StableVersion, next.StableEndpoint = prev.StableVersion, prev.StableEndpoint
-		return &route{Route: next, proxy: sp}, nil
+	rt.StableVersion, rt.StableEndpoint, rt.stablePin = p.stable.Version, p.stable.URL.String(), p.stablePin
+	return rt, nil
+}
+
+// moveShadow points the mirror of model's splitter in env at the
+// candidate's new endpoint, when SetShadow set one.
+func (a *Agent) moveShadow(env, model string, sp *traffic.Splitter, candidate *traffic.Backend) error {
+	a.splitMu.Lock()
+	share := a.shadows[[2]string{env, model}]
+	a.splitMu.Unlock()
+	if share == 0 {
+		return nil
 	}
-	stable := Route{Version: prev.Version, Endpoint: prev.Endpoint}
-	if prev.StableVersion != "" && sp.Weights() < 1 {
-		stable = Route{Version: prev.StableVersion, Endpoint: prev.StableEndpoint}
-	}
-	if next.Version == stable.Version {
-		// The stable version is pinned again (a rollback), or a candidate
-		// that took all the traffic is pinned still.
-		if err := sp.SetStable(backend); err != nil {
-			return nil, err
-		}
-		return &route{Route: next, proxy: sp}, sp.SetCanary(nil, 0)
-	}
-	su, err := url.Parse(stable.Endpoint)
-	if err != nil {
-		return nil, err
-	}
-	if err := sp.SetStable(traffic.Backend{Version: stable.Version, URL: su}); err != nil {
-		return nil, err
-	}
-	if err := sp.SetCanary(&backend, 0); err != nil {
-		return nil, err
-	}
-	next.StableVersion, next.StableEndpoint = stable.Version, stable.Endpoint
-	return &route{Route: next, proxy: sp}, nil
+	return sp.SetShadow(candidate, share)
 }
 
 // dropSplitters closes the splitters of env's models that next no longer
@@ -134,6 +198,7 @@ func (a *Agent) dropSplitters(env string, next *table) {
 		if key[0] == env && next.routes[key[1]] == nil {
 			sp.Close()
 			delete(a.splitters, key)
+			delete(a.shadows, key)
 		}
 	}
 }
@@ -184,6 +249,7 @@ func (a *Agent) SetShadow(_ context.Context, model, env string, share float64) e
 		return err
 	}
 	if share == 0 {
+		a.setShadowShare(env, model, 0)
 		return sp.SetShadow(nil, 0)
 	}
 	if rt.StableVersion == "" {
@@ -198,7 +264,23 @@ func (a *Agent) SetShadow(_ context.Context, model, env string, share float64) e
 	if err := sp.SetShadow(&traffic.Backend{Version: rt.Version, URL: u}, share); err != nil {
 		return err
 	}
+	a.setShadowShare(env, model, share)
 	return sp.SetWeight(0)
+}
+
+// setShadowShare records the share SetShadow mirrors of model in env.
+func (a *Agent) setShadowShare(env, model string, share float64) {
+	a.splitMu.Lock()
+	defer a.splitMu.Unlock()
+	key := [2]string{env, model}
+	if share == 0 {
+		delete(a.shadows, key)
+		return
+	}
+	if a.shadows == nil {
+		a.shadows = map[[2]string]float64{}
+	}
+	a.shadows[key] = share
 }
 
 // Ready reports whether env routes version of model, as its candidate or
