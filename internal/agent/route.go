@@ -130,6 +130,10 @@ func (a *Agent) applyEnv(env, commit string, resolve func(overlay.Pin) (string, 
 		if err != nil {
 			return err
 		}
+		if p.prev != nil && old != nil && old.routes[rt.Model] == p.prev && p.prev.same(rt.Route) && p.prev.stablePin == rt.stablePin {
+			// Unchanged: it keeps the commit that made it what it is.
+			rt = p.prev
+		}
 		next.routes[rt.Model] = rt
 	}
 	if a.cfg.Traffic != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/telemetry"
@@ -262,5 +265,39 @@ func withCandidate(t *testing.T, a *Agent, g *gitops, env string, weight float64
 	}
 	if err := a.SetWeight(t.Context(), "credit-risk", env, weight); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Through splitters as without them, a sync that leaves a route as it was
+// keeps it: it logs no change and keeps the commit that set it.
+func TestUnchangedSplitRouteKeepsItsCommit(t *testing.T) {
+	f := newFixture(t)
+	first := runGit(t, f.g.work, "rev-parse", "HEAD")
+	a := progressiveAgent(t, f.g, f.endpoints, func(env string) bool { return env == "prod" }, func(c *Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
+	})
+	withCandidate(t, a, f.g, "prod", 0.5)
+	second := runGit(t, f.g.work, "rev-parse", "HEAD")
+	changedBefore := len(f.logs.lines(t, "agent: route changed"))
+
+	third := f.g.pin("staging", v2)
+	st, err := a.Sync(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changed []string
+	for _, l := range f.logs.lines(t, "agent: route changed")[changedBefore:] {
+		changed = append(changed, fmt.Sprint(l["env"]))
+	}
+	if diff := cmp.Diff([]string{"staging"}, changed); diff != "" {
+		t.Errorf("environments whose route was logged as changed (-want +got):\n%s", diff)
+	}
+	for env, want := range map[string]string{"dev": first, "staging": third, "prod": second} {
+		if got := envStatus(t, st, env).Routes[0].Commit; got != want {
+			t.Errorf("the route of %s was set by %s, want %s", env, got, want)
+		}
+	}
+	if r, _ := a.Lookup("prod", "credit-risk"); r.Version != "2" || r.StableVersion != "1" || r.Weight != 0.5 {
+		t.Errorf("prod route = %+v, want candidate 2 against 1 at 0.5", r)
 	}
 }
