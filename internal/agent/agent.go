@@ -44,7 +44,9 @@
 //
 //	/{env}/{model}/{path...}   reverse-proxied to {endpoint}/{path...}, query kept;
 //	                           the response carries Promote-Environment,
-//	                           Promote-Model, Promote-Version and Promote-Commit
+//	                           Promote-Model, Promote-Version (the version
+//	                           that answered), Promote-Commit and, through
+//	                           a splitter, Promote-Track
 //	404                        an unknown environment or a model it does not serve
 //	503                        an environment with nothing applied yet
 //	502                        the endpoint did not answer

@@ -285,6 +285,14 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out.URL = &u
+	if _, ok := rt.proxy.(*traffic.Splitter); ok {
+		// A splitter names the version that answered (Promote-Version);
+		// the route names the rest.
+		h := w.Header()
+		h.Set(HeaderEnvironment, env)
+		h.Set(HeaderModel, rt.Model)
+		h.Set(HeaderCommit, rt.Commit)
+	}
 	rt.proxy.ServeHTTP(w, out)
 }
 

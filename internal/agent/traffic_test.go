@@ -301,3 +301,24 @@ func TestUnchangedSplitRouteKeepsItsCommit(t *testing.T) {
 		t.Errorf("prod route = %+v, want candidate 2 against 1 at 0.5", r)
 	}
 }
+
+// Answers through a splitter carry the same headers as without one: the
+// environment, the model, the commit of the route and the version that
+// answered.
+func TestSplitRouteHeaders(t *testing.T) {
+	f := newFixture(t)
+	a := progressiveAgent(t, f.g, f.endpoints, func(env string) bool { return env == "prod" }, nil)
+	withCandidate(t, a, f.g, "prod", 1)
+	commit := runGit(t, f.g.work, "rev-parse", "HEAD")
+	rec := httptest.NewRecorder()
+	a.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/prod/credit-risk/predict", nil))
+	got := map[string]string{}
+	for _, h := range []string{HeaderEnvironment, HeaderModel, HeaderVersion, HeaderCommit, traffic.HeaderTrack} {
+		got[h] = rec.Header().Get(h)
+	}
+	want := map[string]string{HeaderEnvironment: "prod", HeaderModel: "credit-risk", HeaderVersion: "2", HeaderCommit: commit,
+		traffic.HeaderTrack: "canary"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response headers (-want +got):\n%s", diff)
+	}
+}
