@@ -42,7 +42,14 @@ func jsonEscape(s string) string {
 // decode reads the request's JSON body into v: the content type must be
 // application/json, the body at most MaxBodyBytes, one object with no field
 // v lacks and nothing after it. Every failure names what was wrong.
+//
+// A route with a body takes its input from the body and the path alone, so
+// any query parameter is refused, as on every other route: ignored, a
+// ?dry_run=true would carry the action out.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != "application/json" {

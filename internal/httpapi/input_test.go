@@ -90,6 +90,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown environment", "GET", "/api/v1/models/churn/history?environment=qa", f.vera, "", "", 404, promote.NotFound, `environment "qa" is not in the pipeline`},
 		{"history without environment", "GET", "/api/v1/models/churn/history", f.vera, "", "", 400, promote.Invalid, "environment is required"},
 		{"unknown query parameter", "GET", "/api/v1/promotions?enviroment=prod", f.vera, "", "", 400, promote.Invalid, `unknown query parameter "enviroment"`},
+		{"query parameter on a write", "POST", "/api/v1/holds?dry_run=true", f.bob, ct, `{"model":"churn","version":"1","environment":"dev","reason":"x"}`, 400, promote.Invalid, `unknown query parameter "dry_run": this route takes none`},
 		{"repeated query parameter", "GET", "/api/v1/promotions?model=a&model=b", f.vera, "", "", 400, promote.Invalid, `"model" given 2 times`},
 		{"bad limit", "GET", "/api/v1/promotions?limit=0", f.vera, "", "", 400, promote.Invalid, "limit"},
 		{"huge limit", "GET", "/api/v1/audit?limit=100000", f.vera, "", "", 400, promote.Invalid, "from 1 to 1000"},

@@ -78,6 +78,13 @@ func TestRolloutRoutes(t *testing.T) {
 			t.Errorf("GET %s = %d, want %d", tt.path, r.status, tt.status)
 		}
 	}
+	// An operation with a query parameter is refused before the controller
+	// sees it: ignored, ?dry_run=true would abort for real.
+	calls := len(ops.calls)
+	if r := f.do("POST", "/api/v1/rollouts/pr_1/abort?dry_run=true", f.bob, "application/json", strings.NewReader(`{}`)); r.status != http.StatusBadRequest ||
+		!strings.Contains(r.err.Error.Message, `unknown query parameter "dry_run"`) || len(ops.calls) != calls {
+		t.Errorf("POST abort?dry_run=true = %d %s, controller calls %q; want 400 naming dry_run and no call", r.status, r.body, ops.calls[calls:])
+	}
 	if r := f.do("POST", "/api/v1/rollouts/pr_1/pause", "", "application/json", strings.NewReader(`{}`)); r.status != http.StatusUnauthorized {
 		t.Errorf("POST pause without a token = %d, want 401", r.status)
 	}
