@@ -78,6 +78,10 @@ func invalid(format string, args ...any) error {
 // because the request log already records the status.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, err error) {
 	status, detail := s.classify(r, err)
+	if status == http.StatusUnauthorized {
+		// RFC 9110 §11.6.1: a 401 names the scheme that would succeed.
+		w.Header().Set("WWW-Authenticate", authChallenge)
+	}
 	writeJSON(w, status, ErrorBody{Error: detail})
 }
 
@@ -108,6 +112,9 @@ func (s *Server) classify(r *http.Request, err error) (int, ErrorDetail) {
 	return http.StatusInternalServerError, ErrorDetail{Code: promote.Internal,
 		Message: fmt.Sprintf("internal error (request %s); the server log has the detail", id)}
 }
+
+// authChallenge is the WWW-Authenticate header of every 401.
+const authChallenge = `Bearer realm="promote"`
 
 // statusClientClosed is the status recorded when the client cancelled the
 // request before it was answered (nginx's convention).

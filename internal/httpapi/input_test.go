@@ -120,6 +120,9 @@ func TestBadInput(t *testing.T) {
 			if r.status != tt.status || r.err.Error.Code != tt.code || !strings.Contains(r.err.Error.Message, tt.message) {
 				t.Errorf("%s %s = %d %s/%q, want %d %s containing %q", tt.method, tt.path, r.status, r.err.Error.Code, r.err.Error.Message, tt.status, tt.code, tt.message)
 			}
+			if got := r.header.Get("WWW-Authenticate"); tt.status == 401 && got != `Bearer realm="promote"` {
+				t.Errorf("%s %s = 401 with WWW-Authenticate %q, want the Bearer challenge", tt.method, tt.path, got)
+			}
 			if after := f.auditCount(); after != beforeEvents {
 				t.Errorf("audit events %d → %d: a refused request changed something", beforeEvents, after)
 			}

@@ -555,6 +555,7 @@ func components() Components {
 	for _, n := range errorResponses {
 		resp[n] = &Response{Description: desc[n], Content: jsonContent(ref("Error"))}
 	}
+	resp["Unauthorized"].Headers = map[string]*Header{"WWW-Authenticate": {Description: "The scheme to authenticate with: " + authChallenge + ".", Schema: &Schema{Type: "string"}}}
 	return Components{
 		Schemas:   schemas(),
 		Responses: resp,
