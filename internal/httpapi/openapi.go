@@ -622,8 +622,9 @@ func op(s spec) *Operation {
 	if s.public {
 		o.Security = &[]SecurityRequirement{}
 	} else {
-		// Every API route refuses query parameters it does not know.
-		errs = append(errs, http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden)
+		// Every API route refuses query parameters it does not know, and
+		// answers 503 when it outlives the server's request timeout.
+		errs = append(errs, http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusServiceUnavailable)
 	}
 	if s.body != "" {
 		o.RequestBody = &RequestBody{Required: true, Content: jsonContent(ref(s.body))}
@@ -745,7 +746,7 @@ func document() *Document {
 	return &Document{
 		OpenAPI: "3.0.3",
 		Info: Info{Title: "Promote API", Version: "v1",
-			Description: "Promote moves ML model versions through environments: registration with evidence, policy gates against the baseline, approvals, holds and a hash-chained audit log. Every /api/v1 route but this document needs Authorization: Bearer <token>. Bodies are application/json, at most 1 MiB by default, one object with no unknown fields; unknown query parameters are refused too. Errors are {\"error\": {\"code\", \"message\"}} with one status per code: invalid 400, unauthorized 401, forbidden 403, not_found 404, conflict 409, blocked 422, internal 500."},
+			Description: "Promote moves ML model versions through environments: registration with evidence, policy gates against the baseline, approvals, holds and a hash-chained audit log. Every /api/v1 route but this document needs Authorization: Bearer <token>. Bodies are application/json, at most 1 MiB by default, one object with no unknown fields; unknown query parameters are refused too. Errors are {\"error\": {\"code\", \"message\"}} with one status per code: invalid 400, unauthorized 401, forbidden 403, not_found 404, conflict 409, blocked 422, internal 500; a request that outlives the server's timeout (30s by default) is stopped with a 503."},
 		Servers:  []ServerURL{{URL: "/"}},
 		Security: []SecurityRequirement{{"bearer": {}}},
 		Tags: []Tag{

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -244,5 +245,37 @@ func TestOpenAPIDocument(t *testing.T) {
 	schemes := comps["securitySchemes"].(map[string]any)["bearer"].(map[string]any)
 	if schemes["type"] != "http" || schemes["scheme"] != "bearer" {
 		t.Errorf("security scheme = %v", schemes)
+	}
+}
+
+// TestTimeoutIsDocumented runs every documented route on a server whose
+// request timeout has passed before the handler starts: the 503 it
+// answers must be one the document lists for the route.
+func TestTimeoutIsDocumented(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.RequestTimeout = time.Nanosecond })
+	doc := document()
+	timedOut := 0
+	for _, route := range documentedRoutes(doc) {
+		method, path, _ := strings.Cut(route, " ")
+		o := doc.Paths[path][strings.ToLower(method)]
+		if o.Security != nil {
+			continue // public routes ask the store nothing, or answer 503 already (readyz)
+		}
+		url := strings.NewReplacer("{model}", "churn", "{version}", "1", "{id}", "1").Replace(path)
+		ct, body := "", ""
+		if o.RequestBody != nil {
+			ct, body = "application/json", "{}"
+		}
+		r := f.do(method, url, f.admin, ct, strings.NewReader(body))
+		if r.status != http.StatusServiceUnavailable {
+			continue // answered before asking anything that waits (a path or body check)
+		}
+		timedOut++
+		if _, ok := o.Responses["503"]; !ok {
+			t.Errorf("%s = 503 %s on a timeout, a status the document does not list for it", route, r.err.Error.Message)
+		}
+	}
+	if timedOut == 0 {
+		t.Error("no route timed out: the test checked nothing")
 	}
 }
