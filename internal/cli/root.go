@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -175,11 +176,44 @@ Exit codes: 0 success or allowed, 1 blocked or failed, 2 bad input or usage.`,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = false
 	if c, ok := named(args); ok {
-		root.AddCommand(c.build(s))
+		root.AddCommand(groups(c.build(s)))
 		return root
 	}
 	for _, c := range commands {
-		root.AddCommand(c.build(s))
+		root.AddCommand(groups(c.build(s)))
 	}
 	return root
+}
+
+// groups makes every command of the tree under cmd that only groups
+// subcommands (promote rollout, promote holds) refuse an unknown one. Cobra
+// checks the words after the root alone: "promote rollout frob" printed the
+// group's help and exited 0, so a script with a typo went on as if it had
+// paused the rollout. Now it is a usage error (exit 2) naming the word,
+// and the group alone still shows its help.
+func groups(cmd *cobra.Command) *cobra.Command {
+	for _, sub := range cmd.Commands() {
+		groups(sub)
+	}
+	if cmd.HasSubCommands() && !cmd.Runnable() {
+		cmd.Args = unknownSubcommand
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	return cmd
+}
+
+// unknownSubcommand refuses any argument of a group command: it can only
+// be a subcommand the group does not have.
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default at the root
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+	}
+	return usageErrorf("%s; see 'promote %s --help'", msg, strings.TrimPrefix(cmd.CommandPath(), "promote "))
 }

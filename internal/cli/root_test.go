@@ -134,3 +134,34 @@ func TestSignalContext(t *testing.T) {
 		t.Fatal("SIGINT did not cancel serve's context")
 	}
 }
+
+// A group command (promote rollout, promote holds) refuses a subcommand it
+// does not have as the root does: exit 2 naming the word, never the
+// group's help and exit 0. Alone, it shows its help.
+func TestUnknownSubcommand(t *testing.T) {
+	s := &streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &bytes.Buffer{}}
+	groups := 0
+	for _, c := range commands {
+		if cmd := c.build(s); !cmd.HasSubCommands() || cmd.Runnable() {
+			continue
+		}
+		groups++
+		name := c.names[0]
+		code, stdout, stderr := run(t, "", name, "frob")
+		want := fmt.Sprintf(`unknown command "frob" for "promote %s"`, name)
+		if code != ExitUsage || !strings.Contains(stderr, want) || stdout != "" {
+			t.Errorf("promote %s frob: exit %d, stdout %q, stderr %q; want %d and %q", name, code, stdout, stderr, ExitUsage, want)
+		}
+		code, stdout, _ = run(t, "", name)
+		if code != ExitOK || !strings.Contains(stdout, "Available Commands:") {
+			t.Errorf("promote %s: exit %d, stdout %q; want 0 and its help", name, code, stdout)
+		}
+	}
+	if groups == 0 {
+		t.Fatal("no group command: the test checked nothing")
+	}
+	code, _, stderr := run(t, "", "rollout", "puase", "pr_1")
+	if code != ExitUsage || !strings.Contains(stderr, "did you mean pause?") {
+		t.Errorf("promote rollout puase: exit %d, %q; want %d suggesting pause", code, stderr, ExitUsage)
+	}
+}
