@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -62,7 +63,12 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if r.ContentLength > limit {
 		return tooLarge(limit)
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
+	body := bufio.NewReader(http.MaxBytesReader(w, r.Body, limit))
+	// null decodes into a struct as nothing at all, so that a body of null
+	// would act as {}: it is no object, and refused as an array is.
+	if first, err := firstByte(body); err == nil && first == 'n' {
+		return invalid("request body: want a JSON object, got null")
+	}
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -78,6 +84,23 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return invalid("request body has data after the JSON object (at byte %d)", dec.InputOffset())
 	}
 	return nil
+}
+
+// firstByte returns the first byte of r after any JSON white space,
+// reading nothing, so that the decoder's offsets still count from the
+// body's start.
+func firstByte(r *bufio.Reader) (byte, error) {
+	for i := 0; ; i++ {
+		b, err := r.Peek(i + 1)
+		if err != nil {
+			return 0, err
+		}
+		switch b[i] {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return b[i], nil
+	}
 }
 
 func tooLarge(limit int64) error {

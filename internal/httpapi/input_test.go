@@ -51,6 +51,7 @@ func TestBadInput(t *testing.T) {
 		{"truncated JSON", "POST", "/api/v1/models", f.alice, ct, `{"name": "x",`, 400, promote.Invalid, "the body ends before the object does"},
 		{"empty body", "POST", "/api/v1/models", f.alice, ct, ``, 400, promote.Invalid, "request body is empty"},
 		{"not an object", "POST", "/api/v1/models", f.alice, ct, `["x"]`, 400, promote.Invalid, "want a JSON object, got array"},
+		{"null", "POST", "/api/v1/holds", f.bob, ct, " null", 400, promote.Invalid, "want a JSON object, got null"},
 		{"wrong type", "POST", "/api/v1/models", f.alice, ct, `{"name": 5}`, 400, promote.Invalid, "field name: want a string, got number"},
 		{"unknown field", "POST", "/api/v1/models", f.alice, ct, `{"name":"x","actor":"mallory"}`, 400, promote.Invalid, `unknown field "actor"`},
 		{"nested unknown field", "POST", "/api/v1/models/churn/versions", f.alice, ct, `{"version":"9","artifact_uri":"s3://x","digest":"` + digest2 + `","lineage":{"commit":"x"}}`, 400, promote.Invalid, `unknown field "commit"`},

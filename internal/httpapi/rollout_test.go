@@ -88,6 +88,10 @@ func TestRolloutRoutes(t *testing.T) {
 	if r := f.do("POST", "/api/v1/rollouts/pr_1/pause", "", "application/json", strings.NewReader(`{}`)); r.status != http.StatusUnauthorized {
 		t.Errorf("POST pause without a token = %d, want 401", r.status)
 	}
+	calls = len(ops.calls)
+	if r := f.do("POST", "/api/v1/rollouts/pr_1/pause", f.bob, "application/json", strings.NewReader(`null`)); r.status != http.StatusBadRequest || len(ops.calls) != calls {
+		t.Errorf("POST pause with a body of null = %d %s, controller calls %q; want 400 and no call", r.status, r.body, ops.calls[calls:])
+	}
 	if r := f.do("POST", "/api/v1/rollouts/pr_1/pause", f.bob, "application/json", strings.NewReader(`{"reason": 1}`)); r.status != http.StatusBadRequest {
 		t.Errorf("POST pause with a number for reason = %d, want 400", r.status)
 	}
