@@ -123,9 +123,7 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 				return f.render(s.out, r, func(tw *tabwriter.Writer) { describeRollout(tw, r) })
 			},
 		}
-		if op.verb != "resume" {
-			sub.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
-		}
+		sub.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
 		cmd.AddCommand(sub)
 	}
 	return cmd

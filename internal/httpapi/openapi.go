@@ -503,7 +503,7 @@ func schemas() map[string]*Schema {
 			"digest":  str("The artifact digest the approver saw; it must be the promotion's."),
 			"comment": str(""),
 		}),
-		"ReasonRequest": request("", nil, map[string]*Schema{"reason": str("Why. Required except when cancelling.")}),
+		"ReasonRequest": request("", nil, map[string]*Schema{"reason": str("Why, recorded in the audit log. Required where the operation says so (rejecting a version or a promotion, clearing a hold); optional otherwise.")}),
 		"HoldRequest": request("", []string{"model", "version", "environment", "reason"}, map[string]*Schema{
 			"model":       name(""),
 			"version":     name(""),

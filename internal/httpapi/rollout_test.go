@@ -29,8 +29,8 @@ func (o *opsRecorder) op(verb string, who promote.Principal, id, reason string) 
 func (o *opsRecorder) Pause(_ context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
 	return o.op("pause", who, id, reason)
 }
-func (o *opsRecorder) Resume(_ context.Context, who promote.Principal, id string) (promote.Rollout, error) {
-	return o.op("resume", who, id, "")
+func (o *opsRecorder) Resume(_ context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
+	return o.op("resume", who, id, reason)
 }
 func (o *opsRecorder) Abort(_ context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
 	return o.op("abort", who, id, reason)
@@ -56,7 +56,7 @@ func TestRolloutRoutes(t *testing.T) {
 			t.Errorf("RolloutOp(%s) = %+v, %v", verb, r, err)
 		}
 	}
-	want := "pause bob pr_1 because|resume bob pr_1 |abort bob pr_1 because|promote bob pr_1 because"
+	want := "pause bob pr_1 because|resume bob pr_1 because|abort bob pr_1 because|promote bob pr_1 because"
 	if got := strings.Join(ops.calls, "|"); got != want {
 		t.Errorf("controller calls:\n%s\nwant:\n%s", got, want)
 	}

@@ -593,7 +593,7 @@ func (s *Server) rolloutOp(verb string) func(http.ResponseWriter, *http.Request,
 		case "pause":
 			ro, err = ops.Pause(r.Context(), who, id, req.Reason)
 		case "resume":
-			ro, err = ops.Resume(r.Context(), who, id)
+			ro, err = ops.Resume(r.Context(), who, id, req.Reason)
 		case "abort":
 			ro, err = ops.Abort(r.Context(), who, id, req.Reason)
 		default:

@@ -72,7 +72,7 @@ type Deliveries interface {
 // (rollout.Controller).
 type RolloutOps interface {
 	Pause(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error)
-	Resume(ctx context.Context, who promote.Principal, id string) (promote.Rollout, error)
+	Resume(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error)
 	Abort(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error)
 	PromoteNow(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error)
 }

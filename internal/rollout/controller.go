@@ -925,8 +925,8 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 
 // Resume continues a paused rollout at its step, whose minimum time and
 // requests count again from now; the step's weight is applied at the next
-// tick.
-func (c *Controller) Resume(ctx context.Context, who promote.Principal, id string) (promote.Rollout, error) {
+// tick. A reason, when given, is recorded with the resumption.
+func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
 	if err := registry.Authorize(who, promote.RoleApprover, "resuming a rollout"); err != nil {
 		return promote.Rollout{}, err
 	}
@@ -952,7 +952,7 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id strin
 		}
 		return nil
 	}, func(r promote.Rollout) (promote.Rollout, error) {
-		return c.cfg.Registry.RecordRollout(ctx, who, r, "resumed by "+who.Name)
+		return c.cfg.Registry.RecordRollout(ctx, who, r, withReason("resumed by "+who.Name, reason))
 	})
 	if err != nil {
 		return r, err

@@ -393,7 +393,7 @@ func TestPauseResumeAndPromoteNow(t *testing.T) {
 	if _, err := w.ctl.Abort(t.Context(), vic, r.PromotionID, ""); promote.ErrorCode(err) != promote.Forbidden {
 		t.Errorf("Abort by a viewer = %v, want Forbidden", err)
 	}
-	if _, err := w.ctl.Resume(t.Context(), promote.Principal{}, r.PromotionID); promote.ErrorCode(err) != promote.Unauthorized {
+	if _, err := w.ctl.Resume(t.Context(), promote.Principal{}, r.PromotionID, ""); promote.ErrorCode(err) != promote.Unauthorized {
 		t.Errorf("Resume without a token = %v, want Unauthorized", err)
 	}
 	if got, st := w.splitter.Weights(), w.rollout(t); got != 0.1 || st.State != promote.RolloutRunning {
@@ -413,8 +413,12 @@ func TestPauseResumeAndPromoteNow(t *testing.T) {
 	if _, stored := storedLogE(t, w, r.PromotionID); !stored {
 		t.Fatal("no analysis state stored when the rollout was paused")
 	}
-	if _, err := w.ctl.Resume(t.Context(), lena, r.PromotionID); err != nil {
+	if _, err := w.ctl.Resume(t.Context(), lena, r.PromotionID, "the incident was upstream"); err != nil {
 		t.Fatalf("Resume: %v", err)
+	}
+	newest, err := w.svc.AuditEvents(t.Context(), promote.AuditFilter{PromotionID: r.PromotionID, Limit: 1})
+	if err != nil || len(newest) != 1 || !strings.Contains(fmt.Sprint(newest[0]), "resumed by lena: the incident was upstream") {
+		t.Errorf("newest audit event after Resume = %+v, %v; want the resumption with its reason", newest, err)
 	}
 	// The analysis goes on with its evidence: its state is kept.
 	if _, stored := storedLogE(t, w, r.PromotionID); !stored {
@@ -434,7 +438,7 @@ func TestPauseResumeAndPromoteNow(t *testing.T) {
 	if p := w.promotion(t, r.PromotionID); p.State != promote.StateSucceeded || !strings.Contains(p.Reason, "promoted by lena") {
 		t.Errorf("promotion = %s (%q), want succeeded, promoted by lena", p.State, p.Reason)
 	}
-	if _, err := w.ctl.Resume(t.Context(), lena, r.PromotionID); promote.ErrorCode(err) != promote.Conflict {
+	if _, err := w.ctl.Resume(t.Context(), lena, r.PromotionID, ""); promote.ErrorCode(err) != promote.Conflict {
 		t.Errorf("Resume of a finished rollout = %v, want Conflict", err)
 	}
 	// People's operations are events of the chart too; the analysis did
@@ -895,7 +899,7 @@ func TestFollowerAppliesStoredWeights(t *testing.T) {
 	if kept != 0 {
 		t.Errorf("the leader keeps %d runs of a paused rollout, want none", kept)
 	}
-	if _, err := follower.Resume(t.Context(), lena, r.PromotionID); err != nil {
+	if _, err := follower.Resume(t.Context(), lena, r.PromotionID, ""); err != nil {
 		t.Fatalf("Resume through the follower: %v", err)
 	}
 	seen = follower.follow(t.Context(), seen)

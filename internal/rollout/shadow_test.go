@@ -44,7 +44,7 @@ func TestResumedShadowMirrorsAgain(t *testing.T) {
 	if r = w.pump(t, ctl, 1); r.State != promote.RolloutPaused || tr.share != 0 {
 		t.Fatalf("paused shadow rollout = %s mirroring %g, want paused mirroring nothing", r.State, tr.share)
 	}
-	if _, err := ctl.Resume(t.Context(), lena, r.PromotionID); err != nil {
+	if _, err := ctl.Resume(t.Context(), lena, r.PromotionID, ""); err != nil {
 		t.Fatalf("Resume: %v", err)
 	}
 	if r = w.pump(t, ctl, 2); r.State != promote.RolloutRunning || tr.share != 0.5 {
