@@ -22,16 +22,17 @@ type clientFlags struct {
 }
 
 // addClientFlags adds --server, --token and --output to cmd, defaulting
-// from PROMOTE_SERVER and PROMOTE_TOKEN.
+// from PROMOTE_SERVER and PROMOTE_TOKEN. The token is read from the
+// environment only when the client is made (client), not as the flag's
+// default: help prints defaults, and a token would be shown there.
 func addClientFlags(cmd *cobra.Command) *clientFlags {
 	f := &clientFlags{server: "http://127.0.0.1:8080", output: "table"}
 	if v := getenv("PROMOTE_SERVER"); v != "" {
 		f.server = v
 	}
-	f.token = getenv("PROMOTE_TOKEN")
 	fl := cmd.PersistentFlags()
 	fl.StringVar(&f.server, "server", f.server, "Promote server `URL` ($PROMOTE_SERVER)")
-	fl.StringVar(&f.token, "token", f.token, "API token ($PROMOTE_TOKEN)")
+	fl.StringVar(&f.token, "token", "", "API token ($PROMOTE_TOKEN)")
 	fl.StringVarP(&f.output, "output", "o", f.output, "output format: table or json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return f
@@ -41,6 +42,9 @@ func addClientFlags(cmd *cobra.Command) *clientFlags {
 func (f *clientFlags) client() (*httpapi.Client, error) {
 	if f.output != "table" && f.output != "json" {
 		return nil, usageErrorf("--output %q: want table or json", f.output)
+	}
+	if f.token == "" {
+		f.token = getenv("PROMOTE_TOKEN")
 	}
 	if f.token == "" {
 		return nil, usageErrorf("no token: pass --token or set PROMOTE_TOKEN (an admin makes one with 'promote token create')")

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// A token in PROMOTE_TOKEN is a secret: help, which prints the flags'
+// defaults, must not show it, and a command must still use it.
+func TestClientTokenFromEnvironment(t *testing.T) {
+	const secret = "prm_doesnotleakdoesnotleak"
+	t.Setenv("PROMOTE_TOKEN", secret)
+	t.Setenv("PROMOTE_SERVER", "http://127.0.0.1:1")
+	for _, args := range [][]string{
+		{"status", "--help"},
+		{"rollout", "--help"},
+		{"rollout", "watch", "--help"},
+		{"audit", "list", "--help"},
+		{"help", "approve"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, errOut := run(t, "", args...)
+			if code != ExitOK {
+				t.Fatalf("promote %s = exit %d, want 0; stderr:\n%s", strings.Join(args, " "), code, errOut)
+			}
+			if strings.Contains(out+errOut, secret) {
+				t.Errorf("promote %s shows the token from PROMOTE_TOKEN:\n%s", strings.Join(args, " "), out)
+			}
+			if !strings.Contains(out, "$PROMOTE_TOKEN") {
+				t.Errorf("promote %s does not name $PROMOTE_TOKEN:\n%s", strings.Join(args, " "), out)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"from the environment", nil, secret},
+		{"the flag first", []string{"--token", "prm_fromtheflag"}, "prm_fromtheflag"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+				http.Error(w, `{"error":{"code":"not_found","message":"no such model"}}`, http.StatusNotFound)
+			}))
+			defer srv.Close()
+			run(t, "", append([]string{"status", "credit-risk", "--server", srv.URL}, tt.args...)...)
+			if got != tt.want {
+				t.Errorf("promote status %s sent the token %q, want %q", strings.Join(tt.args, " "), got, tt.want)
+			}
+		})
+	}
+}
