@@ -89,9 +89,10 @@ type Tx interface {
 	// Rollouts lists rollouts matching f, newest first.
 	Rollouts(f RolloutFilter) ([]Rollout, error)
 	// SaveRolloutAnalysis stores the state of a rollout's analysis
-	// (Rollout.AnalysisState) and nothing else; nil clears it. NotFound
+	// (Rollout.AnalysisState) and its last verdict (Rollout.Verdict), and
+	// nothing else, not even the revision; nil clears either. NotFound
 	// when the promotion has no rollout.
-	SaveRolloutAnalysis(promotionID string, state json.RawMessage) error
+	SaveRolloutAnalysis(promotionID string, state, verdict json.RawMessage) error
 	// AppendRolloutSample stores one point of a rollout's history and
 	// forgets the rollout's samples older than the newest keep (at least
 	// one; RolloutSamplesKept is the usual bound), so that a long or

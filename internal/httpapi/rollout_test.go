@@ -128,7 +128,7 @@ func TestRolloutSamples(t *testing.T) {
 		if event == "rolled_back" {
 			s.Decision, s.Weight = "fail", 0
 		}
-		if err := f.svc.RecordRolloutProgress(ctx, s, 0, nil); err != nil {
+		if err := f.svc.RecordRolloutProgress(ctx, s, 0, nil, nil); err != nil {
 			t.Fatalf("RecordRolloutProgress(%d): %v", i, err)
 		}
 		want = append(want, s)

@@ -61,7 +61,7 @@ type Registry interface {
 	StartRollout(ctx context.Context, promotionID string) (promote.Rollout, error)
 	RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) (promote.Rollout, error)
 	FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) (promote.Rollout, error)
-	RecordRolloutProgress(ctx context.Context, s promote.RolloutSample, revision int64, analysisState json.RawMessage) error
+	RecordRolloutProgress(ctx context.Context, s promote.RolloutSample, revision int64, analysisState, verdict json.RawMessage) error
 	Rollback(ctx context.Context, who promote.Principal, req registry.RollbackRequest) (registry.RollbackView, error)
 }
 

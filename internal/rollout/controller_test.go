@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/promote-ml/promote/internal/analysis"
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/gittest"
@@ -801,6 +802,38 @@ func TestSamplesOfAHealthyCanary(t *testing.T) {
 	checkSums(t, list, pr)
 }
 
+// Within a step, the rollout as stored (what the API, promote rollout show
+// and watch read) carries the analysis's verdict as of its last sample,
+// not only as of its last step, and storing it does not move the revision
+// that people's operations check.
+func TestVerdictStoredWithSamples(t *testing.T) {
+	w := newWorld(t)
+	now := time.Now()
+	ctl, _ := w.sampling(t, &now)
+	started := w.pump(t, ctl, 1)
+	if started.State != promote.RolloutRunning || started.Step != 0 {
+		t.Fatalf("rollout = %s at step %d, want running at step 1", started.State, started.Step+1)
+	}
+	r := w.pumpClock(t, ctl, &now, 4) // 8 s: samples at the first judged tick and 5 s later; the step wants 100 canary requests
+	if r.State != promote.RolloutRunning || r.Step != 0 {
+		t.Fatalf("rollout = %s at step %d, want still running at step 1", r.State, r.Step+1)
+	}
+	if r.Revision != started.Revision {
+		t.Errorf("the revision moved from %d to %d within a step", started.Revision, r.Revision)
+	}
+	var v analysis.Verdict
+	if err := json.Unmarshal(r.Verdict, &v); err != nil {
+		t.Fatalf("Rollout().Verdict = %q within step 1: %v; want the analysis's verdict", r.Verdict, err)
+	}
+	if v.Decision != analysis.Continue || len(v.Tests) == 0 || v.Tests[0].Name != analysis.TestErrorRate || v.Tests[0].CanaryRequests == 0 {
+		t.Errorf("Rollout().Verdict = %+v; want continue, with the canary's requests counted by the error-rate test", v)
+	}
+	list := w.samples(t, r.PromotionID)
+	if last := list[len(list)-1]; !v.At.Equal(last.At) {
+		t.Errorf("the stored verdict is of %s, the last sample of %s; want the same", v.At, last.At)
+	}
+}
+
 func TestSamplesOfAFaultyCanary(t *testing.T) {
 	w := newWorld(t)
 	w.failV2.Store(10)
@@ -831,7 +864,7 @@ func TestSamplesOfAFaultyCanary(t *testing.T) {
 // noSamples is the registry with a store that refuses samples.
 type noSamples struct{ *registry.Service }
 
-func (noSamples) RecordRolloutProgress(context.Context, promote.RolloutSample, int64, json.RawMessage) error {
+func (noSamples) RecordRolloutProgress(context.Context, promote.RolloutSample, int64, json.RawMessage, json.RawMessage) error {
 	return promote.Errorf(promote.Internal, "disk full")
 }
 

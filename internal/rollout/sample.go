@@ -37,13 +37,15 @@ type reading struct {
 // sample (nothing when ru is nil: an event before the first judgement, or
 // one at which nothing was read since), r's step and weight, the analysis's
 // decision (empty when it did not judge) and the event (empty for a plain
-// reading), with the state of ru's analysis. Samples are telemetry: a
+// reading), with the state of ru's analysis and r's verdict, so that the
+// rollout as stored shows the analysis as of its last sample, not only as
+// of its last step. Samples are telemetry: a
 // failure to store one is logged, and the rollout goes on. The next sample
 // then covers both intervals, and stores the analysis.
 func (c *Controller) sample(ctx context.Context, r promote.Rollout, ru *run, decision analysis.Decision, event string) {
 	s := promote.RolloutSample{PromotionID: r.PromotionID, At: c.cfg.Now(), Step: r.Step, Weight: r.Weight,
 		Decision: string(decision), Event: event}
-	var state json.RawMessage
+	var state, verdict json.RawMessage
 	if ru != nil {
 		s.Stable = trackSample(ru.read.stable, ru.sampled.stable)
 		s.Canary = trackSample(ru.read.canary, ru.sampled.canary)
@@ -51,9 +53,9 @@ func (c *Controller) sample(ctx context.Context, r promote.Rollout, ru *run, dec
 		// restarted controller resumes from the last sample's evidence.
 		r.AnalysisState = nil
 		c.keepAnalysis(&r, ru)
-		state = r.AnalysisState
+		state, verdict = r.AnalysisState, r.Verdict
 	}
-	if err := c.cfg.Registry.RecordRolloutProgress(ctx, s, r.Revision, state); err != nil {
+	if err := c.cfg.Registry.RecordRolloutProgress(ctx, s, r.Revision, state, verdict); err != nil {
 		if errors.As(err, new(*promote.RolloutChangedError)) {
 			// A person's operation changed the rollout since this
 			// analysis judged it: its state must not be stored over theirs.

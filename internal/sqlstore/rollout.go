@@ -83,14 +83,14 @@ func (t *tx) SaveRollout(r promote.Rollout) error {
 	return &promote.RolloutChangedError{PromotionID: r.PromotionID, Read: r.Revision, Stored: stored}
 }
 
-// SaveRolloutAnalysis stores the state of a rollout's analysis alone;
-// NotFound when the promotion has no rollout. It leaves the revision as it
-// is: the state is the analysis's own bookkeeping, stored with every
-// sample, and bumping the revision would make people's operations, which
-// read the rollout and save it, conflict with every sample. A caller that
-// must not store a state over a newer rollout (the controller) checks the
-// revision in the same transaction.
-func (t *tx) SaveRolloutAnalysis(promotionID string, state json.RawMessage) error {
+// SaveRolloutAnalysis stores the state of a rollout's analysis and its
+// last verdict alone; NotFound when the promotion has no rollout. It
+// leaves the revision as it is: both are the analysis's own bookkeeping,
+// stored with every sample, and bumping the revision would make people's
+// operations, which read the rollout and save it, conflict with every
+// sample. A caller that must not store them over a newer rollout (the
+// controller) checks the revision in the same transaction.
+func (t *tx) SaveRolloutAnalysis(promotionID string, state, verdict json.RawMessage) error {
 	what := fmt.Sprintf("save the analysis of the rollout of promotion %q", promotionID)
 	if err := t.writable(what); err != nil {
 		return err
@@ -98,7 +98,11 @@ func (t *tx) SaveRolloutAnalysis(promotionID string, state json.RawMessage) erro
 	if state != nil && !json.Valid(state) {
 		return promote.Errorf(promote.Invalid, "%s: the state is not JSON", what)
 	}
-	ok, err := t.changed(what, "UPDATE rollouts SET analysis_state = ? WHERE promotion_id = ?", nullBytes(state), promotionID)
+	if verdict != nil && !json.Valid(verdict) {
+		return promote.Errorf(promote.Invalid, "%s: the verdict is not JSON", what)
+	}
+	ok, err := t.changed(what, "UPDATE rollouts SET analysis_state = ?, verdict = ? WHERE promotion_id = ?",
+		nullBytes(state), nullBytes(verdict), promotionID)
 	if err == nil && !ok {
 		return promote.Errorf(promote.NotFound, "rollout of promotion %q not found", promotionID)
 	}

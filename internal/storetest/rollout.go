@@ -115,9 +115,9 @@ func testRollouts(t *testing.T, s promote.Store) {
 	testRolloutRevisions(t, s)
 }
 
-// testRolloutAnalysis checks the analysis state of stored rollouts:
-// absent at first, written by SaveRollout and by SaveRolloutAnalysis
-// alone, read by Rollout and Rollouts, cleared by nil.
+// testRolloutAnalysis checks the analysis state and verdict of stored
+// rollouts: absent at first, written by SaveRollout and by
+// SaveRolloutAnalysis alone, read by Rollout and Rollouts, cleared by nil.
 func testRolloutAnalysis(t *testing.T, s promote.Store, first promote.Rollout) {
 	t.Helper()
 	read := func(id string) promote.Rollout {
@@ -132,21 +132,22 @@ func testRolloutAnalysis(t *testing.T, s promote.Store, first promote.Rollout) {
 		t.Errorf("Rollout(p1).AnalysisState = %s before any was saved, want nil", got)
 	}
 	state := json.RawMessage(`{"version":1,"error_rate":{"log_lr":[0.5,-1.25],"log_e":0.1}}`)
-	update(t, s, func(tx promote.Tx) error { return tx.SaveRolloutAnalysis("p1", state) })
+	verdict := json.RawMessage(`{"decision":"continue","tests":[{"name":"error_rate","status":"pass"}]}`)
+	update(t, s, func(tx promote.Tx) error { return tx.SaveRolloutAnalysis("p1", state, verdict) })
 	got := read("p1")
-	if string(got.AnalysisState) != string(state) {
-		t.Errorf("Rollout(p1).AnalysisState = %s, want %s", got.AnalysisState, state)
+	if string(got.AnalysisState) != string(state) || string(got.Verdict) != string(verdict) {
+		t.Errorf("Rollout(p1) = state %s, verdict %s; want %s, %s", got.AnalysisState, got.Verdict, state, verdict)
 	}
-	// Only the state changed: not even the revision, which people's
-	// operations check.
-	got.AnalysisState = nil
+	// Only the state and the verdict changed: not even the revision, which
+	// people's operations check.
+	got.AnalysisState, got.Verdict = first.AnalysisState, first.Verdict
 	if diff := cmp.Diff(first, got); diff != "" {
-		t.Errorf("SaveRolloutAnalysis changed more than the state (-want +got):\n%s", diff)
+		t.Errorf("SaveRolloutAnalysis changed more than the state and the verdict (-want +got):\n%s", diff)
 	}
 	view(t, s, func(tx promote.Tx) error {
 		all, err := tx.Rollouts(promote.RolloutFilter{ActiveOnly: true})
-		if err == nil && (len(all) != 1 || string(all[0].AnalysisState) != string(state)) {
-			t.Errorf("Rollouts(active) = %+v, want p1 with its analysis state", all)
+		if err == nil && (len(all) != 1 || string(all[0].AnalysisState) != string(state) || string(all[0].Verdict) != string(verdict)) {
+			t.Errorf("Rollouts(active) = %+v, want p1 with its analysis state and verdict", all)
 		}
 		return err
 	})
@@ -162,9 +163,9 @@ func testRolloutAnalysis(t *testing.T, s promote.Store, first promote.Rollout) {
 	if got := read("p2").AnalysisState; got != nil {
 		t.Errorf("the state of p1 leaked into p2: %s", got)
 	}
-	update(t, s, func(tx promote.Tx) error { return tx.SaveRolloutAnalysis("p1", nil) })
-	if got := read("p1").AnalysisState; got != nil {
-		t.Errorf("Rollout(p1).AnalysisState = %s after clearing it, want nil", got)
+	update(t, s, func(tx promote.Tx) error { return tx.SaveRolloutAnalysis("p1", nil, nil) })
+	if got := read("p1"); got.AnalysisState != nil || got.Verdict != nil {
+		t.Errorf("Rollout(p1) = state %s, verdict %s after clearing them, want nil", got.AnalysisState, got.Verdict)
 	}
 	// An unknown rollout, a promotion without one, and bad JSON are
 	// refused.
@@ -172,17 +173,22 @@ func testRolloutAnalysis(t *testing.T, s promote.Store, first promote.Rollout) {
 		return tx.CreatePromotion(promotion("p3", "fraud", "1.1", "staging", 6))
 	})
 	for _, b := range []struct {
-		id    string
-		state json.RawMessage
-		code  promote.Code
-	}{{"p9", state, promote.NotFound}, {"p3", state, promote.NotFound}, {"p1", json.RawMessage(`{"version":`), promote.Invalid}} {
-		err := s.Update(t.Context(), func(tx promote.Tx) error { return tx.SaveRolloutAnalysis(b.id, b.state) })
+		id             string
+		state, verdict json.RawMessage
+		code           promote.Code
+	}{
+		{"p9", state, verdict, promote.NotFound},
+		{"p3", state, verdict, promote.NotFound},
+		{"p1", json.RawMessage(`{"version":`), verdict, promote.Invalid},
+		{"p1", state, json.RawMessage(`{"decision":`), promote.Invalid},
+	} {
+		err := s.Update(t.Context(), func(tx promote.Tx) error { return tx.SaveRolloutAnalysis(b.id, b.state, b.verdict) })
 		if promote.ErrorCode(err) != b.code {
-			t.Errorf("SaveRolloutAnalysis(%s, %s) = %v, want code %s", b.id, b.state, err, b.code)
+			t.Errorf("SaveRolloutAnalysis(%s, %s, %s) = %v, want code %s", b.id, b.state, b.verdict, err, b.code)
 		}
 	}
-	if got := read("p1").AnalysisState; got != nil {
-		t.Errorf("a refused SaveRolloutAnalysis stored %s", got)
+	if got := read("p1"); got.AnalysisState != nil || got.Verdict != nil {
+		t.Errorf("a refused SaveRolloutAnalysis stored state %s, verdict %s", got.AnalysisState, got.Verdict)
 	}
 }
 
