@@ -1,8 +1,14 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/promote-ml/promote/internal/analysis"
@@ -45,4 +51,60 @@ func TestWatchUsageErrors(t *testing.T) {
 			t.Errorf("%q: exit %d, %s; want %d and %q", tt.args, code, stderr, ExitUsage, tt.want)
 		}
 	}
+}
+
+// An interrupt ends a watch as interrupted, whether it comes between two
+// reads or during one: neither a rollback (1) nor a usage error (2).
+func TestWatchInterrupted(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		during bool // the interrupt comes while the second read is under way
+	}{{"between reads", false}, {"during a read", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			var reads atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if strings.HasSuffix(r.URL.Path, "/samples") {
+					fmt.Fprint(w, `[]`)
+					return
+				}
+				if reads.Add(1) > 1 {
+					cancel()
+				}
+				json.NewEncoder(w).Encode(promote.Rollout{PromotionID: "pr_1", Model: "credit-risk", Version: "2", Environment: "prod",
+					State: promote.RolloutRunning, Weight: 0.1})
+			}))
+			defer srv.Close()
+			every := "10ms"
+			out := &cancelOnWrite{}
+			if !tt.during {
+				every, out.cancel = "1h", cancel // Ctrl-C once the first line is drawn
+			}
+			var errOut bytes.Buffer
+			code := Main(ctx, []string{"rollout", "watch", "pr_1", "--every", every, "--server", srv.URL, "--token", "prm_t"},
+				strings.NewReader(""), out, &errOut)
+			if code != ExitInterrupted || strings.TrimSpace(errOut.String()) != "promote: interrupted" {
+				t.Errorf("an interrupted watch = exit %d, stderr %q; want %d, %q", code, errOut.String(), ExitInterrupted, "promote: interrupted")
+			}
+			if !strings.HasPrefix(out.String(), "running step 1 weight 10%") {
+				t.Errorf("an interrupted watch printed %q, want its first line", out.String())
+			}
+		})
+	}
+}
+
+// cancelOnWrite is a buffer that calls cancel, when set, at its first
+// write.
+type cancelOnWrite struct {
+	bytes.Buffer
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	return c.Buffer.Write(p)
 }

@@ -21,6 +21,10 @@ const (
 	ExitOK      = 0 // success, or the gate allowed the promotion
 	ExitBlocked = 1 // the gate blocked, or an operation failed
 	ExitUsage   = 2 // bad input or usage
+	// ExitInterrupted is the code of a command that an interrupt (SIGINT,
+	// SIGTERM) stopped before it finished: what a shell reports for a
+	// process that SIGINT killed, and neither a failure nor bad usage.
+	ExitInterrupted = 130
 )
 
 // exitError carries an exit code through cobra's error return. Its message
@@ -72,6 +76,11 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Ctrl-C in a watch or a wait: not a mistake of the command line.
+		fmt.Fprintln(stderr, "promote: interrupted")
+		return ExitInterrupted
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -170,7 +179,8 @@ func newRootCmd(s *streams, args []string) *cobra.Command {
 with policy-as-code gates against a baseline, fairness and drift checks, verified
 signatures, recorded approvals, GitOps overlay commits and progressive delivery.
 
-Exit codes: 0 success or allowed, 1 blocked or failed, 2 bad input or usage.`,
+Exit codes: 0 success or allowed, 1 blocked or failed, 2 bad input or usage,
+130 interrupted (Ctrl-C) before the end.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
