@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +122,31 @@ func FuzzParse(f *testing.F) {
 			e.Frozen(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 		}
 	})
+}
+
+// TestExampleNotFrozenSoon keeps the README's walk-through working: it
+// promotes to prod with examples/pipeline/promote.yaml, whose absolute
+// freeze window must not cover the coming months. It fails ahead of time,
+// when the window is due to be moved.
+func TestExampleNotFrozenSoon(t *testing.T) {
+	data, err := os.ReadFile("../../examples/pipeline/promote.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse("examples/pipeline/promote.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, e := range p.Environments {
+		for _, w := range e.Freeze {
+			if w.Start.IsZero() || w.Allow {
+				continue // the walk-through runs at any time of week
+			}
+			if w.Start.Before(now.AddDate(0, 3, 0)) && w.End.After(now) {
+				t.Errorf("examples/pipeline/promote.yaml: %s's freeze window %s (%s to %s) covers the coming three months, so the README's walk-through would be blocked: move it",
+					e.Name, w.Name, w.Start.Format(time.DateOnly), w.End.Format(time.DateOnly))
+			}
+		}
+	}
 }
