@@ -593,7 +593,10 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		if plan.Shadow != nil {
 			d = plan.Shadow.Duration
 		}
-		if now.Sub(r.StartedAt) < d {
+		// The duration counts from the resumption, as a canary step's
+		// minimum time does: a paused shadow mirrors nothing, so the time
+		// it spent paused is no evidence.
+		if now.Sub(r.StepStartedAt) < d {
 			c.tickSample(ctx, r, ru, v.Decision)
 			return nil
 		}
@@ -924,8 +927,9 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 }
 
 // Resume continues a paused rollout at its step, whose minimum time and
-// requests count again from now; the step's weight is applied at the next
-// tick. A reason, when given, is recorded with the resumption.
+// requests (a shadow's duration) count again from now; the step's weight
+// (the shadow's mirror) is applied at the next tick. A reason, when given,
+// is recorded with the resumption.
 func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
 	if err := registry.Authorize(who, promote.RoleApprover, "resuming a rollout"); err != nil {
 		return promote.Rollout{}, err

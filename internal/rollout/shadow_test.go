@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -49,5 +50,35 @@ func TestResumedShadowMirrorsAgain(t *testing.T) {
 	}
 	if r = w.pump(t, ctl, 2); r.State != promote.RolloutRunning || tr.share != 0.5 {
 		t.Errorf("resumed shadow rollout = %s mirroring %g, want running mirroring 0.5 again", r.State, tr.share)
+	}
+}
+
+// A shadow's duration counts again from its resumption, as a canary
+// step's minimum time does: a shadow paused soon after it began and
+// resumed after its duration had passed mirrors for its whole duration
+// again before it succeeds, rather than at its first judged tick.
+func TestResumedShadowMirrorsForItsDuration(t *testing.T) {
+	w := newWorldWith(t, shadowPipeline, strings.Replace(shadowPolicy, "duration: 1s", "duration: 1h", 1))
+	var later time.Duration // how far the controller's clock is ahead
+	cfg := w.ctl.cfg
+	cfg.Now = func() time.Time { return time.Now().Add(later) }
+	ctl, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := w.pump(t, ctl, 2)
+	if _, err := ctl.Pause(t.Context(), lena, r.PromotionID, ""); err != nil {
+		t.Fatalf("Pause: %v", err)
+	}
+	later = 2 * time.Hour
+	if _, err := ctl.Resume(t.Context(), lena, r.PromotionID, ""); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if r = w.pump(t, ctl, 5); r.State != promote.RolloutRunning {
+		t.Fatalf("shadow of 1h resumed 2h after it began = %s (%s) five ticks later, want running", r.State, r.Reason)
+	}
+	later += time.Hour + time.Second
+	if r = w.pump(t, ctl, 5); r.State != promote.RolloutSucceeded {
+		t.Errorf("shadow of 1h an hour after its resumption = %s (%s), want succeeded", r.State, r.Reason)
 	}
 }
