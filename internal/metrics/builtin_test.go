@@ -25,6 +25,7 @@ func TestBuiltinCounts(t *testing.T) {
 		{OutcomeServerError, 3, 0.2},
 		{OutcomeTimeout, 2, 10},
 		{OutcomeConnectionError, 1, 0.001},
+		{OutcomeMismatch, 2, 0.05}, // a shadow's answer that differs from stable's: an error
 	}
 
 	tests := []struct {
@@ -45,7 +46,7 @@ func TestBuiltinCounts(t *testing.T) {
 				s.serveAll("credit-risk", "prod", TrackCanary, traffic)
 				return b.Counts(ctx, canary)
 			},
-			want: expectCounts(traffic, 6, bounds),
+			want: expectCounts(traffic, 8, bounds),
 		},
 		{
 			name: "marked before the series exist counts from zero",
@@ -56,7 +57,7 @@ func TestBuiltinCounts(t *testing.T) {
 				s.serveAll("credit-risk", "prod", TrackCanary, traffic)
 				return b.Counts(ctx, canary)
 			},
-			want: expectCounts(traffic, 6, bounds),
+			want: expectCounts(traffic, 8, bounds),
 		},
 		{
 			name: "traffic before the mark is not counted",
@@ -68,7 +69,7 @@ func TestBuiltinCounts(t *testing.T) {
 				s.serveAll("credit-risk", "prod", TrackCanary, traffic)
 				return b.Counts(ctx, canary)
 			},
-			want: expectCounts(traffic, 6, bounds),
+			want: expectCounts(traffic, 8, bounds),
 		},
 		{
 			name: "the first call of an unmarked query takes the baseline",
@@ -84,7 +85,7 @@ func TestBuiltinCounts(t *testing.T) {
 				s.serveAll("credit-risk", "prod", TrackCanary, traffic)
 				return b.Counts(ctx, canary)
 			},
-			want: expectCounts(traffic, 6, bounds),
+			want: expectCounts(traffic, 8, bounds),
 		},
 		{
 			name: "marking again moves the baseline",
@@ -99,7 +100,7 @@ func TestBuiltinCounts(t *testing.T) {
 				s.serveAll("credit-risk", "prod", TrackCanary, traffic)
 				return b.Counts(ctx, canary)
 			},
-			want: expectCounts(traffic, 6, bounds),
+			want: expectCounts(traffic, 8, bounds),
 		},
 		{
 			name: "forget drops the baseline",
@@ -115,7 +116,7 @@ func TestBuiltinCounts(t *testing.T) {
 				s.serveAll("credit-risk", "prod", TrackCanary, traffic)
 				return b.Counts(ctx, canary)
 			},
-			want: expectCounts(traffic, 6, bounds),
+			want: expectCounts(traffic, 8, bounds),
 		},
 		{
 			name: "other models, environments and tracks are not counted",
@@ -152,7 +153,7 @@ func TestBuiltinCounts(t *testing.T) {
 				s.serveAll("credit-risk", "prod", TrackCanary, traffic)
 				return b.Counts(ctx, canary)
 			},
-			want: expectCounts(traffic, 6, bounds),
+			want: expectCounts(traffic, 8, bounds),
 		},
 		{
 			name: "counters reset below the baseline count from zero",
@@ -167,7 +168,7 @@ func TestBuiltinCounts(t *testing.T) {
 				s.serveAll("credit-risk", "prod", TrackCanary, traffic)
 				return b.Counts(ctx, canary)
 			},
-			want: expectCounts(traffic, 6, bounds),
+			want: expectCounts(traffic, 8, bounds),
 		},
 		{
 			name: "an invalid query is refused",

@@ -46,21 +46,24 @@ const (
 )
 
 // Outcomes of a request (values of LabelOutcome). OutcomeServerError,
-// OutcomeTimeout and OutcomeConnectionError are the errors an analysis counts;
-// a client's error is the client's fault, not the model's.
+// OutcomeTimeout, OutcomeConnectionError and OutcomeMismatch (a shadow's
+// answer that differs from stable's, counted on the shadow track only) are
+// the errors an analysis counts; a client's error is the client's fault,
+// not the model's.
 const (
 	OutcomeOK              = "ok"
 	OutcomeClientError     = "client_error"
 	OutcomeServerError     = "server_error"
 	OutcomeTimeout         = "timeout"
 	OutcomeConnectionError = "connection_error"
+	OutcomeMismatch        = "mismatch"
 )
 
 // isErrorOutcome reports whether a request with this outcome counts as an
 // error for the analysis.
 func isErrorOutcome(outcome string) bool {
 	switch outcome {
-	case OutcomeServerError, OutcomeTimeout, OutcomeConnectionError:
+	case OutcomeServerError, OutcomeTimeout, OutcomeConnectionError, OutcomeMismatch:
 		return true
 	}
 	return false

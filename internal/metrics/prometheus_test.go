@@ -26,7 +26,7 @@ func exactTemplates() Templates {
 	}
 	return Templates{
 		Requests:       `sum` + delta(RequestsMetric, ""),
-		Errors:         `sum` + delta(RequestsMetric, `,outcome=~"server_error|timeout|connection_error"`),
+		Errors:         `sum` + delta(RequestsMetric, `,outcome=~"server_error|timeout|connection_error|mismatch"`),
 		LatencyBuckets: `sum by (le) ` + delta(DurationMetric+"_bucket", ""),
 		LatencySum:     `sum` + delta(DurationMetric+"_sum", ""),
 	}

@@ -37,7 +37,7 @@ func newTestSplitter(t *testing.T) *testSplitter {
 // touch creates a track's series at zero, as a splitter does when it starts
 // routing to the track, so that Prometheus sees them start from zero.
 func (s *testSplitter) touch(model, env, track string) {
-	for _, o := range []string{OutcomeOK, OutcomeClientError, OutcomeServerError, OutcomeTimeout, OutcomeConnectionError} {
+	for _, o := range []string{OutcomeOK, OutcomeClientError, OutcomeServerError, OutcomeTimeout, OutcomeConnectionError, OutcomeMismatch} {
 		s.requests.With(model, env, track, o)
 	}
 	s.duration.With(model, env, track)

@@ -22,7 +22,7 @@ const selector = LabelModel + `="{{.Model}}",` + LabelEnv + `="{{.Env}}",` + Lab
 var (
 	DefaultRequestsTemplate = sinceStart("", RequestsMetric+`{`+selector+`}`)
 	DefaultErrorsTemplate   = sinceStart("", RequestsMetric+`{`+selector+`,`+LabelOutcome+
-		`=~"`+OutcomeServerError+`|`+OutcomeTimeout+`|`+OutcomeConnectionError+`"}`)
+		`=~"`+OutcomeServerError+`|`+OutcomeTimeout+`|`+OutcomeConnectionError+`|`+OutcomeMismatch+`"}`)
 	DefaultLatencyBucketsTemplate = sinceStart("le", DurationMetric+`_bucket{`+selector+`}`)
 	DefaultLatencySumTemplate     = sinceStart("", DurationMetric+`_sum{`+selector+`}`)
 )

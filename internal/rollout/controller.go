@@ -575,6 +575,11 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	case analysis.Fail:
 		c.keepAnalysis(&r, ru)
 		reason := "the canary analysis failed: " + v.Reason
+		if r.Strategy == policy.StrategyShadow {
+			// The splitter counts a shadow's answer that differs from
+			// stable's as an error of the shadow (traffic.OutcomeMismatch).
+			reason = "the shadow analysis failed (its errors count its answers that differ from stable's): " + v.Reason
+		}
 		if found := failTriggers(v); !slices.ContainsFunc(found, func(t string) bool { return slices.Contains(plan.Rollback.When, t) }) {
 			// A failure the policy does not roll back for still takes
 			// the traffic away: a person decides, as without automatic

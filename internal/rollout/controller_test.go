@@ -156,7 +156,11 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 		return k > 0 && w.n.Add(1)%k == 0
 	})
 	reg := telemetry.NewRegistry()
-	if w.splitter, err = traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Registry: reg}); err != nil {
+	// The splitter compares bodies when the policy says so, as promote
+	// serve's do.
+	plan := pol.Rollout("prod")
+	compare := traffic.ShadowConfig{CompareBodies: plan.Shadow != nil && plan.Shadow.CompareBodies}
+	if w.splitter, err = traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Registry: reg, Shadow: compare}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.splitter.Close() })
@@ -169,7 +173,7 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.ctl, err = New(Config{Registry: w.svc, Traffic: w, Metrics: poller, Plans: map[string]*policy.Rollout{"prod": pol.Rollout("prod")}}); err != nil {
+	if w.ctl, err = New(Config{Registry: w.svc, Traffic: w, Metrics: poller, Plans: map[string]*policy.Rollout{"prod": plan}}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -2,6 +2,9 @@ package rollout
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +83,36 @@ func TestResumedShadowMirrorsForItsDuration(t *testing.T) {
 	later += time.Hour + time.Second
 	if r = w.pump(t, ctl, 5); r.State != promote.RolloutSucceeded {
 		t.Errorf("shadow of 1h an hour after its resumption = %s (%s), want succeeded", r.State, r.Reason)
+	}
+}
+
+// A shadow that answers otherwise than stable (another status where
+// stable answers, or, with compareBodies, another body) is judged on
+// those answers as on errors, and rolled back without having served a
+// user; not given all the traffic because it answers no 5xx.
+func TestShadowThatAnswersOtherwiseIsRolledBack(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy string
+		shadow http.HandlerFunc // nil: the world's version 2, whose body differs from 1's
+	}{
+		{"another body", strings.Replace(shadowPolicy, "percent: 50", "percent: 50\n    compareBodies: true", 1), nil},
+		{"another status", shadowPolicy, func(rw http.ResponseWriter, _ *http.Request) {
+			http.Error(rw, "no such route", http.StatusNotFound)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorldWith(t, shadowPipeline, tt.policy)
+			if tt.shadow != nil {
+				srv := httptest.NewServer(tt.shadow)
+				t.Cleanup(srv.Close)
+				w.v2, _ = url.Parse(srv.URL)
+			}
+			r := w.drive(t)
+			if r.State != promote.RolloutRolledBack || w.splitter.Weights() != 0 || !strings.Contains(r.Reason, "answers that differ") {
+				t.Errorf("shadow answering otherwise = %s, splitter weight %g (%s), want rolled back with no traffic", r.State, w.splitter.Weights(), r.Reason)
+			}
+		})
 	}
 }

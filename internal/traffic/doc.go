@@ -56,7 +56,12 @@
 // would pass the bound is not mirrored and is counted as dropped. Each
 // mirror is bounded by Shadow.Timeout (10 s). Once both responses are in, their status codes are compared, and with
 // Shadow.CompareBodies their bodies too (by hash, computed while the
-// primary body streams, up to Shadow.MaxBody). Mirrored requests carry
+// primary body streams, up to Shadow.MaxBody). A shadow's answer that
+// differs from the primary's, where neither failed and the primary is not
+// a 5xx, counts on the shadow track as outcome mismatch: an error of the
+// candidate for the analysis, which judges the shadow on it as on its 5xx
+// answers. A dropped mirror, and one whose primary outlasted the timeout,
+// counts as neither a match nor a mismatch. Mirrored requests carry
 // Promote-Shadow: 1. Close (or the end of Run) waits for the mirrors in
 // flight.
 //
@@ -87,7 +92,8 @@
 //
 // track is stable, canary or shadow (mirrored requests count under shadow);
 // outcome is ok (status below 400), client_error (4xx, or a client that
-// went away), server_error (5xx), timeout or connection_error; result is
+// went away), server_error (5xx), timeout, connection_error or, on the
+// shadow track only, mismatch (an answer that differs from stable's); result is
 // match, status_mismatch, body_mismatch or error. Durations run from
 // receiving the request to the end of the response body (to the switch,
 // for an upgrade). A canary's error

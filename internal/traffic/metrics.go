@@ -46,10 +46,16 @@ const (
 	// OutcomeConnectionError is a backend that could not be reached or
 	// broke the connection.
 	OutcomeConnectionError Outcome = "connection_error"
+	// OutcomeMismatch is a shadow's answer that differs from the
+	// primary's (a status_mismatch or body_mismatch comparison) where
+	// neither failed: the candidate answered a request otherwise than
+	// stable did, which the analysis counts against it as an error. Only
+	// the shadow track counts it.
+	OutcomeMismatch Outcome = "mismatch"
 )
 
 // outcomes lists every Outcome, in the order of the outcome index.
-var outcomes = [...]Outcome{OutcomeOK, OutcomeClientError, OutcomeServerError, OutcomeTimeout, OutcomeConnectionError}
+var outcomes = [...]Outcome{OutcomeOK, OutcomeClientError, OutcomeServerError, OutcomeTimeout, OutcomeConnectionError, OutcomeMismatch}
 
 // outcome indexes outcomes, so that a request's outcome picks a cached
 // counter without a map lookup.
@@ -61,6 +67,7 @@ const (
 	outcomeServerError
 	outcomeTimeout
 	outcomeConnectionError
+	outcomeMismatch
 )
 
 // failure reports whether o counts against a backend's passive health.

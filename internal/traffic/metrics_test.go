@@ -83,7 +83,7 @@ func TestMetricsContract(t *testing.T) {
 	want := map[string]family{
 		"promote_traffic_requests_total": {"COUNTER", []string{"env", "model", "outcome", "track"}, map[string][]string{
 			"model": one, "env": env, "track": tracks,
-			"outcome": {"client_error", "connection_error", "ok", "server_error", "timeout"}}},
+			"outcome": {"client_error", "connection_error", "mismatch", "ok", "server_error", "timeout"}}},
 		"promote_traffic_request_duration_seconds": {"HISTOGRAM", []string{"env", "model", "track"}, map[string][]string{
 			"model": one, "env": env, "track": tracks}},
 		"promote_traffic_canary_weight": {"GAUGE", []string{"env", "model"}, map[string][]string{"model": one, "env": env}},

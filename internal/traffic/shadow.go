@@ -119,11 +119,16 @@ func (t *tee) Read(p []byte) (int, error) {
 }
 
 // runMirror sends the mirrored request, waits for the primary's result and
-// counts the comparison.
+// counts the comparison, then the shadow's request: an answer that differs
+// from the primary's counts as OutcomeMismatch, an error of the shadow for
+// the analysis, unless the primary failed with a 5xx (the shadow did
+// better) or the shadow did (already an error). A comparison that could
+// not be made (no complete response on either side, or a primary that
+// outlasted the shadow's timeout) leaves the shadow's outcome as it was.
 func (s *Splitter) runMirror(ctx context.Context, b *backend, req *http.Request, m *mirror) {
 	start := time.Now()
 	status, sum, over, o := s.roundTrip(ctx, req)
-	b.tm.observe(o, time.Since(start).Seconds())
+	elapsed := time.Since(start).Seconds()
 	if o.failure() {
 		s.failed(b)
 	} else {
@@ -144,6 +149,10 @@ func (s *Splitter) runMirror(ctx context.Context, b *backend, req *http.Request,
 	case <-ctx.Done():
 		// The primary outlasted the shadow's timeout.
 	}
+	if (res == resultStatusMismatch || res == resultBodyMismatch) && o != outcomeServerError && m.status < 500 {
+		o = outcomeMismatch
+	}
+	b.tm.observe(o, elapsed)
 	s.shadowM.results[res].Inc()
 	if res != resultMatch && s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("traffic: shadow response differs", slog.String(attrVersion, b.Version), slog.String(attrResult, string(results[res])),

@@ -208,6 +208,12 @@ func TestShadowDoesNotWaitForTheBody(t *testing.T) {
 	}
 }
 
+// Each mirrored request is compared with its primary, and the shadow's
+// request counted with its outcome: an answer that differs from stable's,
+// where neither failed and stable's is no 5xx, is outcome mismatch (an
+// error of the shadow for the analysis); one that could not be compared
+// (the shadow down, a primary that outlasted the shadow's timeout) keeps
+// the shadow's own outcome.
 func TestShadowComparisons(t *testing.T) {
 	tests := []struct {
 		name          string
@@ -216,18 +222,24 @@ func TestShadowComparisons(t *testing.T) {
 		compareBodies bool
 		shadowDown    bool
 		primaryStatus int
+		primaryDelay  time.Duration // past the shadow's timeout of 100 ms when set
 		want          Result
+		outcome       Outcome // the shadow's
 	}{
-		{"same", 200, "yes", true, false, 200, ResultMatch},
-		{"another status", 500, "yes", true, false, 200, ResultStatusMismatch},
-		{"another body", 200, "no", true, false, 200, ResultBodyMismatch},
-		{"another body, not compared", 200, "no", false, false, 200, ResultMatch},
-		{"same 5xx, another body", 503, "busy", true, false, 503, ResultBodyMismatch},
-		{"shadow down", 200, "", true, true, 200, ResultError},
+		{"same", 200, "yes", true, false, 200, 0, ResultMatch, OutcomeOK},
+		{"another status", 500, "yes", true, false, 200, 0, ResultStatusMismatch, OutcomeServerError},
+		{"a 4xx where stable answers", 404, "yes", true, false, 200, 0, ResultStatusMismatch, OutcomeMismatch},
+		{"an answer where stable fails", 200, "yes", true, false, 500, 0, ResultStatusMismatch, OutcomeOK},
+		{"another body", 200, "no", true, false, 200, 0, ResultBodyMismatch, OutcomeMismatch},
+		{"another body, not compared", 200, "no", false, false, 200, 0, ResultMatch, OutcomeOK},
+		{"same 5xx, another body", 503, "busy", true, false, 503, 0, ResultBodyMismatch, OutcomeServerError},
+		{"shadow down", 200, "", true, true, 200, 0, ResultError, OutcomeConnectionError},
+		{"primary past the timeout", 404, "yes", true, false, 200, 300 * time.Millisecond, ResultError, OutcomeClientError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+				time.Sleep(tt.primaryDelay)
 				w.WriteHeader(tt.primaryStatus)
 				w.Write([]byte("yes"))
 			})
@@ -238,7 +250,11 @@ func TestShadowComparisons(t *testing.T) {
 			if tt.shadowDown {
 				shadowSrv.Close()
 			}
-			s, reg := newSplitter(t, Config{Shadow: ShadowConfig{CompareBodies: tt.compareBodies}})
+			cfg := Config{Shadow: ShadowConfig{CompareBodies: tt.compareBodies}}
+			if tt.primaryDelay > 0 {
+				cfg.Shadow.Timeout = 100 * time.Millisecond
+			}
+			s, reg := newSplitter(t, cfg)
 			if err := s.SetStable(stable); err != nil {
 				t.Fatal(err)
 			}
@@ -253,6 +269,15 @@ func TestShadowComparisons(t *testing.T) {
 			s.Close()
 			if diff := cmp.Diff(map[Result]float64{tt.want: 3}, comparisons(t, reg)); diff != "" {
 				t.Errorf("comparisons (-want +got):\n%s", diff)
+			}
+			got := map[Outcome]float64{}
+			for _, o := range outcomes {
+				if v := requests(t, reg, TrackShadow, o); v != 0 {
+					got[o] = v
+				}
+			}
+			if diff := cmp.Diff(map[Outcome]float64{tt.outcome: 3}, got); diff != "" {
+				t.Errorf("shadow requests by outcome (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -294,6 +319,16 @@ func TestShadowDropsWhenFull(t *testing.T) {
 	s.Close()
 	if mirrored.Load() != 1 {
 		t.Errorf("mirrored %d requests, want 1", mirrored.Load())
+	}
+	// A dropped mirror is neither a match nor a mismatch, nor a request
+	// of the shadow's.
+	if diff := cmp.Diff(map[Result]float64{ResultMatch: 1}, comparisons(t, reg)); diff != "" {
+		t.Errorf("comparisons (-want +got):\n%s", diff)
+	}
+	for _, o := range outcomes {
+		if v, want := requests(t, reg, TrackShadow, o), map[Outcome]float64{OutcomeOK: 1}[o]; v != want {
+			t.Errorf("shadow requests with outcome %s = %v, want %v", o, v, want)
+		}
 	}
 }
 
