@@ -24,12 +24,16 @@ const (
 // canary against stable over time) with the step changes and the
 // outcome marked, and the samples as a table for those who cannot see it.
 type chart struct {
-	Panels  []panel
-	Rows    []sampleRow
-	Start   time.Time
-	End     time.Time
-	Outcome string
-	Steps   int
+	// Candidate names the candidate's track: canary, or shadow in a
+	// shadow rollout, whose candidate answers mirrored requests only;
+	// CandidateTitle is the same capitalised, for a heading.
+	Candidate, CandidateTitle string
+	Panels                    []panel
+	Rows                      []sampleRow
+	Start                     time.Time
+	End                       time.Time
+	Outcome                   string
+	Steps                     int
 }
 
 // panel is one plot of a chart.
@@ -104,10 +108,14 @@ func p95ms(t promote.TrackSample) (float64, bool) {
 	return 1000 * t.LatencyP95, true
 }
 
-// eventWords says what a sample's event marks.
-func eventWords(s promote.RolloutSample) string {
+// eventWords says what a sample's event marks; a shadow's start is no
+// weight (it has none while it mirrors).
+func eventWords(s promote.RolloutSample, candidate string) string {
 	switch s.Event {
 	case "step":
+		if candidate == trackShadow {
+			return "mirroring"
+		}
 		return fmt.Sprintf("%s%%", fmtPercent(s.Weight))
 	case "rolled_back":
 		return "rolled back"
@@ -121,12 +129,22 @@ func eventWords(s promote.RolloutSample) string {
 	return ""
 }
 
-// newChart lays out a rollout's samples (oldest first); nil without any.
-func newChart(samples []promote.RolloutSample) *chart {
+// The candidate tracks a chart names.
+const (
+	trackCanary = "canary"
+	trackShadow = "shadow"
+)
+
+// newChart lays out a rollout's samples (oldest first), naming the
+// candidate's track as the rollout's strategy does; nil without any.
+func newChart(samples []promote.RolloutSample, strategy string) *chart {
 	if len(samples) == 0 {
 		return nil
 	}
-	c := &chart{Start: samples[0].At, End: samples[len(samples)-1].At}
+	c := &chart{Candidate: trackCanary, CandidateTitle: "Canary", Start: samples[0].At, End: samples[len(samples)-1].At}
+	if strategy == trackShadow {
+		c.Candidate, c.CandidateTitle = trackShadow, "Shadow"
+	}
 	span := c.End.Sub(c.Start).Seconds()
 	if span <= 0 {
 		span = 1
@@ -158,7 +176,7 @@ func newChart(samples []promote.RolloutSample) *chart {
 			name, class string
 			pick        func(promote.RolloutSample) promote.TrackSample
 		}{{"stable", "stable", func(s promote.RolloutSample) promote.TrackSample { return s.Stable }},
-			{"canary", "canary", func(s promote.RolloutSample) promote.TrackSample { return s.Canary }}} {
+			{c.Candidate, "canary", func(s promote.RolloutSample) promote.TrackSample { return s.Canary }}} {
 			sr := series{Name: tr.name, Class: tr.class}
 			var b strings.Builder
 			n := 0
@@ -187,7 +205,7 @@ func newChart(samples []promote.RolloutSample) *chart {
 			p.Series = append(p.Series, sr)
 		}
 		for _, s := range samples {
-			words := eventWords(s)
+			words := eventWords(s, c.Candidate)
 			if words == "" {
 				continue
 			}
@@ -206,13 +224,13 @@ func newChart(samples []promote.RolloutSample) *chart {
 		return p
 	}
 	c.Panels = []panel{
-		mk("chart-errors", "Error rate, canary against stable", "error rate (%)", maxErr, errRate, "%"),
-		mk("chart-latency", "Latency p95, canary against stable", "p95 latency (ms)", maxLat, p95ms, " ms"),
+		mk("chart-errors", "Error rate, "+c.Candidate+" against stable", "error rate (%)", maxErr, errRate, "%"),
+		mk("chart-latency", "Latency p95, "+c.Candidate+" against stable", "p95 latency (ms)", maxLat, p95ms, " ms"),
 	}
 	for _, s := range samples {
 		r := sampleRow{At: s.At, Elapsed: fmtElapsed(s.At.Sub(c.Start)), Step: s.Step + 1, Weight: fmtPercent(s.Weight) + "%",
 			StableReq: fmtCount(s.Stable.Requests), CanaryReq: fmtCount(s.Canary.Requests), Decision: s.Decision, Event: s.Event,
-			MarkerWord: eventWords(s)}
+			MarkerWord: eventWords(s, c.Candidate)}
 		r.IsMarker = r.MarkerWord != ""
 		r.StableErr, r.CanaryErr = fmtRate(errRate(s.Stable)), fmtRate(errRate(s.Canary))
 		r.StableP95, r.CanaryP95 = fmtMs(p95ms(s.Stable)), fmtMs(p95ms(s.Canary))
@@ -256,8 +274,8 @@ func (c *chart) describe(i int, samples []promote.RolloutSample) string {
 		}
 		return fmt.Sprintf("mean %s%s, peak %s%s", fmtAxis(sum[k]/float64(n[k])), unit, fmtAxis(peak[k]), unit)
 	}
-	d := fmt.Sprintf("The %s of the canary (%s) and of stable (%s) over %s, from %s, across %d step(s).",
-		what, avg(1), avg(0), fmtElapsed(c.End.Sub(c.Start)), c.Start.UTC().Format("2006-01-02 15:04:05 UTC"), c.Steps)
+	d := fmt.Sprintf("The %s of the %s (%s) and of stable (%s) over %s, from %s, across %d step(s).",
+		what, c.Candidate, avg(1), avg(0), fmtElapsed(c.End.Sub(c.Start)), c.Start.UTC().Format("2006-01-02 15:04:05 UTC"), c.Steps)
 	if c.Outcome != "" {
 		d += " The rollout " + c.Outcome + " at " + fmtElapsed(c.End.Sub(c.Start)) + "."
 	}

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"html/template"
 	"math"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ func TestNiceScale(t *testing.T) {
 }
 
 func TestNewChart(t *testing.T) {
-	if newChart(nil) != nil {
+	if newChart(nil, "canary") != nil {
 		t.Error("a chart without samples")
 	}
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
@@ -40,7 +41,7 @@ func TestNewChart(t *testing.T) {
 		{At: t0.Add(5 * time.Minute), Step: 1, Weight: 0.5, Stable: track(500, 5, 0.1), Canary: track(500, 50, 0.4), Decision: "fail"},
 		{At: t0.Add(5 * time.Minute), Step: 1, Weight: 0, Event: "rolled_back", Decision: "fail"},
 	}
-	c := newChart(samples)
+	c := newChart(samples, "canary")
 	if c.Outcome != "rolled back" || c.Steps != 2 || len(c.Rows) != len(samples) || len(c.Panels) != 2 {
 		t.Fatalf("chart = outcome %q, %d steps, %d rows, %d panels", c.Outcome, c.Steps, len(c.Rows), len(c.Panels))
 	}
@@ -75,5 +76,46 @@ func TestNewChart(t *testing.T) {
 	}
 	if !strings.Contains(errs.Desc, "peak 10%") || !strings.Contains(errs.Desc, "rolled back") {
 		t.Errorf("desc = %q", errs.Desc)
+	}
+}
+
+// A shadow rollout's chart names its candidate the shadow, not a canary
+// that served users, and marks its start as mirroring rather than as a
+// weight of 0%.
+func TestShadowChart(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	samples := []promote.RolloutSample{
+		{At: t0, Event: "step"},
+		{At: t0.Add(time.Minute), Stable: promote.TrackSample{Requests: 900, Errors: 9}, Canary: promote.TrackSample{Requests: 450, Errors: 4}, Decision: "continue"},
+		{At: t0.Add(2 * time.Minute), Weight: 1, Event: "succeeded", Decision: "continue"},
+	}
+	c := newChart(samples, "shadow")
+	var names, labels []string
+	for _, s := range c.Panels[0].Series {
+		names = append(names, s.Name)
+	}
+	for _, m := range c.Panels[0].Markers {
+		labels = append(labels, m.Label)
+	}
+	if got := strings.Join(names, ","); got != "stable,shadow" {
+		t.Errorf("series = %s, want stable,shadow", got)
+	}
+	if got := strings.Join(labels, ","); got != "step 1: mirroring,succeeded" {
+		t.Errorf("markers = %s, want step 1: mirroring,succeeded", got)
+	}
+	if p := c.Panels[0]; p.Title != "Error rate, shadow against stable" || !strings.Contains(p.Desc, "of the shadow") {
+		t.Errorf("panel title %q, desc %q; want the shadow named", p.Title, p.Desc)
+	}
+	tmpl, err := template.New("promotion").Funcs(funcs).ParseFS(templateFS, "templates/base.html", "templates/promotion.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	if err := tmpl.ExecuteTemplate(&buf, "chart", c); err != nil {
+		t.Fatal(err)
+	}
+	if html := buf.String(); strings.Contains(strings.ToLower(html), "canary against") || strings.Contains(html, "Canary requests") ||
+		!strings.Contains(html, "Shadow against stable") || !strings.Contains(html, "Shadow requests") {
+		t.Errorf("the chart of a shadow names a canary:\n%s", html)
 	}
 }

@@ -305,7 +305,7 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 			if err != nil {
 				return err
 			}
-			v.Chart = newChart(samples)
+			v.Chart = newChart(samples, ro.Strategy)
 		case promote.NotFound:
 		default:
 			return err
