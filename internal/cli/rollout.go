@@ -14,6 +14,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/analysis"
 	"github.com/promote-ml/promote/internal/httpapi"
+	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -136,7 +137,13 @@ func describeRollout(w io.Writer, r promote.Rollout) {
 	fmt.Fprintf(w, "Rollout\t%s %s in %s (promotion %s)\n", r.Model, r.Version, r.Environment, r.PromotionID)
 	fmt.Fprintf(w, "Strategy\t%s against stable %s\n", r.Strategy, r.Stable)
 	fmt.Fprintf(w, "State\t%s\n", r.State)
-	fmt.Fprintf(w, "Step\t%d, weight %s since %s\n", r.Step+1, percent(r.Weight), when(r.StepStartedAt))
+	track := "canary"
+	if r.Strategy == policy.StrategyShadow {
+		track = "shadow"
+		fmt.Fprintf(w, "Mirroring\tsince %s (the candidate answers no user)\n", when(r.StepStartedAt))
+	} else {
+		fmt.Fprintf(w, "Step\t%d, weight %s since %s\n", r.Step+1, percent(r.Weight), when(r.StepStartedAt))
+	}
 	if r.Reason != "" {
 		fmt.Fprintf(w, "Reason\t%s\n", r.Reason)
 	}
@@ -148,7 +155,7 @@ func describeRollout(w io.Writer, r promote.Rollout) {
 	for _, t := range v.Tests {
 		detail := t.Detail
 		if t.Sequential && t.Status != analysis.StatusSkipped {
-			detail = strings.TrimSpace(fmt.Sprintf("canary %g/%g, stable %g/%g, p %.3g %s", t.CanaryEvents, t.CanaryRequests,
+			detail = strings.TrimSpace(fmt.Sprintf("%s %g/%g, stable %g/%g, p %.3g %s", track, t.CanaryEvents, t.CanaryRequests,
 				t.StableEvents, t.StableRequests, t.PValue, detail))
 		}
 		fmt.Fprintf(w, "  %s\t%s %s\n", t.Name, t.Status, detail)
@@ -175,26 +182,36 @@ func isTerminal(w io.Writer) bool {
 
 // watchLine is one line of promote rollout watch; last is the rollout's
 // newest sample, nil before the first.
+//
+// A shadow rollout serves no user from its candidate: its line names the
+// candidate's track "shadow" and says since when it mirrors, where a
+// canary's has its step, its weight and a bar of the weight.
 func watchLine(r promote.Rollout, last *promote.RolloutSample, bar bool) string {
 	var b strings.Builder
-	if bar {
-		const width = 20
-		n := int(r.Weight*width + 0.5)
-		b.WriteString("[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "] ")
+	track := "canary"
+	if r.Strategy == policy.StrategyShadow {
+		track = "shadow"
+		fmt.Fprintf(&b, "%s shadow, mirroring since %s UTC", r.State, r.StepStartedAt.UTC().Format(time.TimeOnly))
+	} else {
+		if bar {
+			const width = 20
+			n := int(r.Weight*width + 0.5)
+			b.WriteString("[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "] ")
+		}
+		fmt.Fprintf(&b, "%s step %d weight %s", r.State, r.Step+1, percent(r.Weight))
 	}
-	fmt.Fprintf(&b, "%s step %d weight %s", r.State, r.Step+1, percent(r.Weight))
 	if v, ok := verdictOf(r); ok {
 		for _, t := range v.Tests {
 			switch {
 			case t.Name == analysis.TestErrorRate && t.CanaryRequests > 0:
-				fmt.Fprintf(&b, " | canary %g req, %s errors | stable %g req, %s errors", t.CanaryRequests, rate(t.CanaryEvents, t.CanaryRequests),
+				fmt.Fprintf(&b, " | %s %g req, %s errors | stable %g req, %s errors", track, t.CanaryRequests, rate(t.CanaryEvents, t.CanaryRequests),
 					t.StableRequests, rate(t.StableEvents, t.StableRequests))
 			case t.Name == analysis.TestLatency:
 				if last != nil && last.Canary.LatencyP95 > 0 && last.Stable.LatencyP95 > 0 {
-					fmt.Fprintf(&b, " | p95 canary %s, stable %s", millis(last.Canary.LatencyP95), millis(last.Stable.LatencyP95))
+					fmt.Fprintf(&b, " | p95 %s %s, stable %s", track, millis(last.Canary.LatencyP95), millis(last.Stable.LatencyP95))
 				}
 				if t.LatencyThreshold > 0 {
-					fmt.Fprintf(&b, " | slower than %gs: canary %s, stable %s", t.LatencyThreshold, rate(t.CanaryEvents, t.CanaryRequests),
+					fmt.Fprintf(&b, " | slower than %gs: %s %s, stable %s", t.LatencyThreshold, track, rate(t.CanaryEvents, t.CanaryRequests),
 						rate(t.StableEvents, t.StableRequests))
 				}
 			}

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/promote-ml/promote/internal/analysis"
+	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -30,6 +32,13 @@ func TestWatchLine(t *testing.T) {
 		" | p95 canary 62.4 ms, stable 51 ms | slower than 0.1s: canary 12.00%, stable 10.00% | continue"
 	if got := watchLine(r, last, true); got != want {
 		t.Errorf("watchLine =\n%s\nwant\n%s", got, want)
+	}
+	// A shadow: no step, weight or bar; its track is the shadow.
+	shadow := promote.Rollout{State: promote.RolloutRunning, Strategy: policy.StrategyShadow, StepStartedAt: time.Date(2026, 11, 26, 11, 42, 3, 0, time.UTC), Verdict: raw}
+	want = "running shadow, mirroring since 11:42:03 UTC | shadow 200 req, 0.50% errors | stable 1800 req, 0.50% errors" +
+		" | p95 shadow 62.4 ms, stable 51 ms | slower than 0.1s: shadow 12.00%, stable 10.00% | continue"
+	if got := watchLine(shadow, last, true); got != want {
+		t.Errorf("watchLine of a shadow =\n%s\nwant\n%s", got, want)
 	}
 	// Before the first sample, and without a bar.
 	if got := watchLine(r, nil, false); strings.Contains(got, "p95") || strings.HasPrefix(got, "[") || !strings.HasPrefix(got, "running step 1") {
@@ -107,4 +116,35 @@ func (c *cancelOnWrite) Write(p []byte) (int, error) {
 		c.cancel()
 	}
 	return c.Buffer.Write(p)
+}
+
+// rollout show names a shadow's candidate track and says it answers no
+// user; a canary's shows its step and weight.
+func TestDescribeRollout(t *testing.T) {
+	raw, err := json.Marshal(analysis.Verdict{Decision: analysis.Continue, Tests: []analysis.TestResult{
+		{Name: analysis.TestErrorRate, Status: analysis.StatusOK, Sequential: true, CanaryRequests: 200, CanaryEvents: 1, StableRequests: 1800, StableEvents: 9, PValue: 1},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		strategy  string
+		want, not []string
+	}{
+		{policy.StrategyCanary, []string{"Step\t1, weight 10%", "canary 1/200, stable 9/1800"}, []string{"Mirroring", "shadow 1/200"}},
+		{policy.StrategyShadow, []string{"Mirroring\tsince", "shadow 1/200, stable 9/1800"}, []string{"Step\t", "canary 1/200"}},
+	} {
+		var b bytes.Buffer
+		describeRollout(&b, promote.Rollout{Strategy: tt.strategy, State: promote.RolloutRunning, Weight: 0.1, Verdict: raw})
+		for _, w := range tt.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: describeRollout lacks %q:\n%s", tt.strategy, w, b.String())
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(b.String(), n) {
+				t.Errorf("%s: describeRollout has %q:\n%s", tt.strategy, n, b.String())
+			}
+		}
+	}
 }
