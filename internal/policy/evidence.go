@@ -21,6 +21,9 @@ type Evidence struct {
 	// unavailable says why a derived metric (a fairness difference) could
 	// not be computed, so that a rule asking for it can say so.
 	unavailable map[string]string
+	// sources names the file of each metric and check Merge added
+	// ("metric NAME", "check NAME"), for its errors.
+	sources map[string]string
 }
 
 // evidenceMetadata are top-level keys of a metrics file that carry
@@ -174,19 +177,45 @@ func (e *Evidence) deriveFairness(d *decoder, root *yaml.Node) {
 }
 
 // Merge adds other's metrics and checks to e. A metric or check present in
-// both is an error naming it: evidence is never silently overwritten.
+// both is an error naming it and the files that give it (the one merged
+// into e earlier, when it came from there): evidence is never silently
+// overwritten, and a refused Merge changes nothing.
 func (e *Evidence) Merge(other *Evidence) error {
-	for k, v := range other.Metrics {
+	for k := range other.Metrics {
 		if _, dup := e.Metrics[k]; dup {
-			return fmt.Errorf("metric %s is in both %s and %s", k, e.File, other.File)
+			return fmt.Errorf("metric %s is in both %s and %s", k, e.source("metric "+k), other.File)
 		}
+	}
+	for k := range other.Checks {
+		if _, dup := e.Checks[k]; dup {
+			return fmt.Errorf("check %s is in both %s and %s", k, e.source("check "+k), other.File)
+		}
+	}
+	if e.sources == nil {
+		e.sources = map[string]string{}
+	}
+	if e.Metrics == nil && len(other.Metrics) > 0 {
+		e.Metrics = map[string]float64{}
+	}
+	for k, v := range other.Metrics {
 		e.Metrics[k] = v
+		e.sources["metric "+k] = other.source("metric " + k)
+	}
+	if e.Checks == nil && len(other.Checks) > 0 {
+		e.Checks = map[string]bool{}
 	}
 	for k, v := range other.Checks {
-		if _, dup := e.Checks[k]; dup {
-			return fmt.Errorf("check %s is in both %s and %s", k, e.File, other.File)
-		}
 		e.Checks[k] = v
+		e.sources["check "+k] = other.source("check " + k)
 	}
 	return nil
+}
+
+// source returns the file that gave e's metric or check key ("metric f1"):
+// the file merged into e that carried it, or e's own.
+func (e *Evidence) source(key string) string {
+	if f, ok := e.sources[key]; ok {
+		return f
+	}
+	return e.File
 }

@@ -90,6 +90,15 @@ func TestEvidenceMerge(t *testing.T) {
 	if a.Metrics["f1"] != 0.9 {
 		t.Errorf("a conflicting Merge changed f1 to %v", a.Metrics["f1"])
 	}
+	// A metric merged in earlier is named with the file it came from, and
+	// a refused Merge adds none of its other metrics.
+	d, _ := ParseEvidence("drift2.json", []byte(`{"metrics": {"drift_psi_max": 0.2, "drift_ks_max": 0.3}}`))
+	if err := a.Merge(d); err == nil || !strings.Contains(err.Error(), "metric drift_psi_max is in both drift.json and drift2.json") {
+		t.Errorf("Merge of a metric merged earlier: error = %v", err)
+	}
+	if _, added := a.Metrics["drift_ks_max"]; added || a.Metrics["drift_psi_max"] != 0.1 {
+		t.Errorf("a refused Merge changed the evidence: %v", a.Metrics)
+	}
 }
 
 func TestFairness(t *testing.T) {
