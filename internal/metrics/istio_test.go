@@ -42,10 +42,10 @@ type istioSeries struct {
 // istioMesh serves metrics shaped like Istio's standard metrics
 // (https://istio.io/latest/docs/reference/config/metrics/) for one model
 // behind an ingress gateway, in a namespace per environment
-// (<model>-<env>, as docs/gitops.md deploys them): every request is
-// reported twice, by the gateway's proxy (reporter="source") and by the
-// sidecar of the pod that served it (reporter="destination"), both
-// labelled with the destination workload.
+// (<model>-<env>, as docs/gitops.md deploys them) with the same workload
+// names in each: every request is reported twice, by the gateway's proxy
+// (reporter="source") and by the sidecar of the pod that served it
+// (reporter="destination"), both labelled with the destination workload.
 // The pod label, which Prometheus' service discovery would add, is in the
 // exposition.
 type istioMesh struct {
@@ -214,7 +214,8 @@ func docQueries(t *testing.T, first string) []byte {
 // TestIstioQueriesDoc runs the Istio queries file of docs/rollouts.md, as
 // written, against a real Prometheus scraping metrics shaped like Istio's:
 // a gateway and sidecars reporting every request, a stable and a canary
-// workload, and a container restart during the rollout.
+// workload in prod and in staging, and a container restart during the
+// rollout.
 func TestIstioQueriesDoc(t *testing.T) {
 	opts, err := ParseQueries("istio-queries.yaml", docQueries(t, "# istio-queries.yaml: Istio's standard metrics; each track is a workload <model>-<track>"))
 	if err != nil {
@@ -223,7 +224,7 @@ func TestIstioQueriesDoc(t *testing.T) {
 	if opts.LatencyUnit != time.Millisecond {
 		t.Fatalf("latencyUnit = %s, want 1ms", opts.LatencyUnit)
 	}
-	const prod = "prod"
+	const prod, staging = "prod", "staging"
 	mesh := &istioMesh{model: "credit-risk"}
 	// Before the rollout: stable has served for a while, the canary a
 	// little (its deployment's readiness checks).
@@ -231,6 +232,7 @@ func TestIstioQueriesDoc(t *testing.T) {
 	mesh.serve(prod, "credit-risk-stable-a", TrackStable, "503", 4, 400)
 	mesh.serve(prod, "credit-risk-stable-b", TrackStable, "200", 480, 30)
 	mesh.serve(prod, "credit-risk-canary-a", TrackCanary, "200", 20, 20)
+	mesh.serve(staging, "credit-risk-stable-s", TrackStable, "200", 70, 10)
 	target := httptest.NewServer(mesh)
 	t.Cleanup(target.Close)
 	srv := promtest.Start(t, strings.TrimPrefix(target.URL, "http://"))
@@ -242,7 +244,7 @@ func TestIstioQueriesDoc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	envs := []string{prod}
+	envs := []string{prod, staging}
 	// reads waits until the source's counts of every track are the
 	// sidecars' since the start.
 	reads := func(what string) {
@@ -270,6 +272,10 @@ func TestIstioQueriesDoc(t *testing.T) {
 	mesh.serve(prod, "credit-risk-stable-b", TrackStable, "500", 1, 70)
 	mesh.serve(prod, "credit-risk-canary-a", TrackCanary, "200", 40, 20)
 	mesh.serve(prod, "credit-risk-canary-a", TrackCanary, "503", 3, 3000)
+	// A canary in staging at the same time, under the same workload names.
+	mesh.serve(staging, "credit-risk-stable-s", TrackStable, "200", 60, 10)
+	mesh.serve(staging, "credit-risk-canary-s", TrackCanary, "200", 30, 40)
+	mesh.serve(staging, "credit-risk-canary-s", TrackCanary, "500", 9, 5)
 	if got := mesh.want(prod, TrackStable); got.Requests != 198 || got.Errors != 3 {
 		t.Fatalf("prod's stable since the start: %+v, want 198 requests and 3 errors (the test's own bookkeeping)", got)
 	}
