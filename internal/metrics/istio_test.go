@@ -214,8 +214,8 @@ func docQueries(t *testing.T, first string) []byte {
 // TestIstioQueriesDoc runs the Istio queries file of docs/rollouts.md, as
 // written, against a real Prometheus scraping metrics shaped like Istio's:
 // a gateway and sidecars reporting every request, a stable and a canary
-// workload in prod and in staging, and a container restart during the
-// rollout.
+// workload in prod and in staging, a container restart and a pod replaced
+// during the rollout.
 func TestIstioQueriesDoc(t *testing.T) {
 	opts, err := ParseQueries("istio-queries.yaml", docQueries(t, "# istio-queries.yaml: Istio's standard metrics; each track is a workload <model>-<track>"))
 	if err != nil {
@@ -285,8 +285,16 @@ func TestIstioQueriesDoc(t *testing.T) {
 	mesh.restart("credit-risk-canary-a")
 	mesh.serve(prod, "credit-risk-canary-a", TrackCanary, "200", 6, 15)
 	mesh.serve(prod, "credit-risk-canary-a", TrackCanary, "503", 1, 50)
+	// A stable pod is replaced (a rolling restart, a scale-down): what it
+	// served since the start still counts.
+	mesh.remove("credit-risk-stable-b")
+	mesh.serve(prod, "credit-risk-stable-c", TrackStable, "200", 25, 8)
+	mesh.serve(prod, "credit-risk-stable-c", TrackStable, "503", 1, 9000)
+	if got := mesh.want(prod, TrackStable); got.Requests != 224 || got.Errors != 4 {
+		t.Fatalf("prod's stable at the end: %+v, want 224 requests and 4 errors (the test's own bookkeeping)", got)
+	}
 	if got := mesh.want(prod, TrackCanary); got.Requests != 7 || got.Errors != 1 {
 		t.Fatalf("prod's canary at the end: %+v, want 7 requests and 1 error (the test's own bookkeeping)", got)
 	}
-	reads("a restarted container")
+	reads("a restarted container and a replaced pod")
 }
