@@ -435,6 +435,30 @@ func TestFromAudit(t *testing.T) {
 	}
 }
 
+// A rollout's events record an object (step, weight, reason, verdict):
+// the summary says the reason, so that a chat message of a pause tells
+// why a person is needed.
+func TestFromAuditRolloutReason(t *testing.T) {
+	for _, tt := range []struct {
+		name, decision, reasons, want string
+	}{
+		{"cannot judge", "paused", `{"step":0,"weight":0,"reason":"cannot judge: no metric data past the limit: no samples; all traffic is back on stable"}`,
+			"paused: cannot judge: no metric data past the limit: no samples; all traffic is back on stable"},
+		{"failure without automatic rollback", "paused",
+			`{"step":1,"weight":0,"reason":"the canary analysis failed: error_rate: …; automatic rollback is off: a person decides","verdict":{"decision":"fail"}}`,
+			"paused: the canary analysis failed: error_rate: …; automatic rollback is off: a person decides"},
+		{"step", "step 2: weight 50%", `{"step":1,"weight":0.5,"verdict":{"decision":"pass"}}`, "step 2: weight 50%"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, ok := FromAudit(promote.AuditEvent{Seq: 7, Hash: "abcdef0123456789", Action: promote.ActionRolloutStep, Model: "fraud",
+				Version: "2", Environment: "prod", Decision: tt.decision, Reasons: []byte(tt.reasons)})
+			if !ok || ev.Summary != tt.want {
+				t.Errorf("FromAudit(rollout.step %s).Summary = %q, %v; want %q", tt.decision, ev.Summary, ok, tt.want)
+			}
+		})
+	}
+}
+
 func TestStoreLogRead(t *testing.T) {
 	store := openStore(t)
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)

@@ -193,13 +193,31 @@ func FromAudit(e promote.AuditEvent) (Event, bool) {
 		return Event{}, false
 	}
 	summary := e.Decision
-	var reasons []string
-	if json.Unmarshal(e.Reasons, &reasons) == nil && len(reasons) > 0 {
-		summary += ": " + strings.Join(reasons, "; ")
+	if why := reasonsText(e.Reasons); why != "" {
+		summary += ": " + why
 	}
 	return Event{ID: AuditEventID(e), Type: typ, Time: e.Time,
 		Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Actor: e.Actor,
 		Summary: summary, Data: e.Reasons}, true
+}
+
+// reasonsText is an audit event's reasons in words: a person's reasons and
+// Promote's messages (an array of strings) joined, or the reason of a
+// rollout's record (an object: its step, weight, reason and verdict), so
+// that a pause says why, a cannot-judge one above all, since a person has
+// to decide.
+func reasonsText(raw json.RawMessage) string {
+	var reasons []string
+	if json.Unmarshal(raw, &reasons) == nil {
+		return strings.Join(reasons, "; ")
+	}
+	var record struct {
+		Reason string `json:"reason"`
+	}
+	if json.Unmarshal(raw, &record) == nil {
+		return record.Reason
+	}
+	return ""
 }
 
 // AuditEventID is the ID of the notification of audit event e: stable,
