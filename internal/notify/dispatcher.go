@@ -216,6 +216,11 @@ func (d *Dispatcher) drain(ctx context.Context, ep Endpoint) error {
 			if !ok || !ep.Wants(ev.Type) {
 				continue
 			}
+			if e.Action == promote.ActionRolledBack {
+				if ev.Rollout, err = d.rolloutOf(ctx, e); err != nil {
+					return err
+				}
+			}
 			// Events before r that the endpoint does not want are done
 			// with: the cursor moves past them with r.
 			if err := d.deliver(ctx, job{id: deliveryID(ev.ID, ep.Name), ev: ev, ep: ep, seq: r.Seq}); err != nil {
@@ -234,6 +239,38 @@ func (d *Dispatcher) drain(ctx context.Context, ep Endpoint) error {
 			return nil
 		}
 	}
+}
+
+// rollbackSpan bounds how many events after a rollback rolloutOf reads
+// for the rollout's record: the registry writes it second after the
+// rollback, in the same transaction.
+const rollbackSpan = 8
+
+// errSpanRead stops the scan of the events written with a rollback.
+var errSpanRead = errors.New("rollback's events read")
+
+// rolloutOf reads the events written with rollback, a live.rolled_back
+// event, for the record of the rollout it ended (nil when it ended none).
+// They are in the store whenever rollback is, having been committed with
+// it, so the notification, sent again, is the same.
+func (d *Dispatcher) rolloutOf(ctx context.Context, rollback promote.AuditEvent) (*RolloutRecord, error) {
+	var following []promote.AuditEvent
+	err := d.store.ScanAudit(ctx, rollback.Seq, func(r promote.AuditRecord) error {
+		e, err := r.Event()
+		if err != nil || !e.Time.Equal(rollback.Time) {
+			return errSpanRead // a later operation's: the transaction's events are read
+		}
+		following = append(following, e)
+		if len(following) == rollbackSpan {
+			return errSpanRead
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errSpanRead) {
+		return nil, fmt.Errorf("read the events after rollback %d: %w", rollback.Seq, err)
+	}
+	rec, _ := rolloutOf(rollback, following)
+	return rec, nil
 }
 
 // advance moves the endpoint's cursor to seq, fenced. Like record, it

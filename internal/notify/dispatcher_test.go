@@ -64,6 +64,7 @@ type hookLog struct {
 	mu       sync.Mutex
 	ids      []string // Promote-Webhook-Id of each accepted request, in order
 	versions []string // the event's version, in order
+	events   []Event  // the events, in order
 	rejected int
 }
 
@@ -92,6 +93,7 @@ func (h *hookLog) handler(answer func(ev Event) int) http.Handler {
 			h.mu.Lock()
 			h.ids = append(h.ids, ev.ID)
 			h.versions = append(h.versions, ev.Version)
+			h.events = append(h.events, ev)
 			h.mu.Unlock()
 		}
 		w.WriteHeader(code)
@@ -405,6 +407,87 @@ func TestDispatcherFenced(t *testing.T) {
 		if !slices.Contains(ids, id) {
 			t.Errorf("the receiver never got %s: %v", id, ids)
 		}
+	}
+}
+
+// verdict is a canary analysis's verdict as the rollout controller
+// records it.
+const verdict = `{"at":"2026-11-26T11:41:49.123519038Z","decision":"fail","reason":"error_rate: canary error rate 9.09% (4/44) is above stable's 0% (0/306) (p = 0.00375 ≤ 0.00375, its share of α = 0.005)","tests":[{"name":"error_rate","status":"fail","sequential":true,"statistic":266.66693333346683,"threshold":266.6666666666667,"p_value":0.003749996250001873,"canary_events":4,"canary_requests":44,"stable_events":0,"stable_requests":306,"detail":"canary error rate 9.09% (4/44) is above stable's 0% (0/306) (p = 0.00375 ≤ 0.00375, its share of α = 0.005)"}]}`
+
+// A rollback that ends a rollout is notified with the rollout's record,
+// written with it: the promotion, the candidate, the step and the
+// analysis's verdict, which the rollback's own audit event (the version
+// returned to) does not hold. A rollback that ends no rollout has none,
+// even when a later operation records a rollout of the same environment.
+func TestDispatcherRollbackCarriesTheRollout(t *testing.T) {
+	s := openStore(t)
+	var hooks hookLog
+	srv := httptest.NewServer(hooks.handler(nil))
+	t.Cleanup(srv.Close)
+	d, err := NewDispatcher(dispatcherConfig(s, srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	runDispatcher(t, t.Context(), d)
+
+	reason := "the canary analysis failed: error_rate: canary error rate 9.09% (4/44) is above stable's 0% (0/306)"
+	record := `{"step":0,"weight":0,"reason":"` + reason + `","verdict":` + verdict + `}`
+	at := time.Date(2026, 11, 26, 11, 41, 49, 123744353, time.UTC)
+	appendTx := func(events ...promote.AuditEvent) {
+		t.Helper()
+		if err := s.Update(t.Context(), func(tx promote.Tx) error {
+			for _, e := range events {
+				if _, err := tx.AppendAudit(e); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The controller's rollback, as the registry records it.
+	appendTx(
+		promote.AuditEvent{Time: at, Actor: "rollout", Action: promote.ActionPromotionState, Model: "fraud", Version: "2", Environment: "prod",
+			PromotionID: "pr_2", Decision: "rolled_back", Reasons: []byte(`["rolled back by rollout: ` + reason + `"]`)},
+		promote.AuditEvent{Time: at, Actor: "rollout", Action: promote.ActionRolledBack, Model: "fraud", Version: "1", Environment: "prod",
+			PromotionID: "rb_1", Decision: "rolled_back", Reasons: []byte(`["1 replaces 2: ` + reason + `"]`)},
+		promote.AuditEvent{Time: at, Actor: "rollout", Action: promote.ActionRolloutStep, Model: "fraud", Version: "2", Environment: "prod",
+			PromotionID: "pr_2", Decision: "rolled_back", Reasons: []byte(record)},
+		promote.AuditEvent{Time: at, Actor: "rollout", Action: promote.ActionHoldSet, Model: "fraud", Version: "2", Environment: "prod",
+			Decision: "hold", Reasons: []byte(`["rolled back to 1 by rollout: ` + reason + `"]`)},
+	)
+	// A person's rollback of another environment, then, later, a rollout
+	// of that environment rolled back: the first rollback ended none.
+	later := at.Add(time.Second)
+	appendTx(promote.AuditEvent{Time: later, Actor: "lena", Action: promote.ActionRolledBack, Model: "fraud", Version: "1", Environment: "staging",
+		PromotionID: "rb_2", Decision: "rolled_back", Reasons: []byte(`["1 replaces 2: bad"]`)})
+	appendTx(promote.AuditEvent{Time: later.Add(time.Second), Actor: "rollout", Action: promote.ActionRolloutStep, Model: "fraud", Version: "3",
+		Environment: "staging", PromotionID: "pr_3", Decision: "paused", Reasons: []byte(`{"step":0,"weight":0,"reason":"cannot judge"}`)})
+	d.Wake()
+	waitFor(t, "the notifications", func() bool {
+		ids, _, _ := hooks.got()
+		return len(ids) >= 3
+	})
+	hooks.mu.Lock()
+	got := slices.Clone(hooks.events)
+	hooks.mu.Unlock()
+	var types []string
+	for _, ev := range got {
+		types = append(types, ev.Type)
+	}
+	if diff := cmp.Diff([]string{TypeRolloutRolledBack, TypeRolloutRolledBack, TypeRolloutStep}, types); diff != "" {
+		t.Fatalf("notified types (-want +got):\n%s", diff)
+	}
+	want := &RolloutRecord{PromotionID: "pr_2", Version: "2", Seq: 3, Decision: "rolled_back", Reason: reason, Verdict: json.RawMessage(verdict)}
+	if diff := cmp.Diff(want, got[0].Rollout); diff != "" {
+		t.Errorf("the rollback's rollout (-want +got):\n%s", diff)
+	}
+	if got[1].Rollout != nil || got[2].Rollout != nil {
+		t.Errorf("the person's rollback carries rollout %+v, the pause %+v; want none", got[1].Rollout, got[2].Rollout)
 	}
 }
 

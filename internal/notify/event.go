@@ -93,6 +93,66 @@ type Event struct {
 	Actor       string          `json:"actor,omitempty"`
 	Summary     string          `json:"summary,omitempty"`
 	Data        json.RawMessage `json:"data,omitempty"`
+	// Rollout is, on a rollout.rolled_back that ended a rollout (the
+	// controller's automatic rollback, or a person's abort), the rollout's
+	// record: the rollback's own audit event names the version returned to
+	// and its own ID, the rollout's names the candidate, its promotion and
+	// the analysis's evidence.
+	Rollout *RolloutRecord `json:"rollout,omitempty"`
+}
+
+// RolloutRecord is a rollout's record in the audit log, as a rollback's
+// notification carries it: the rollout.step event written with the
+// rollback, whose reasons hold the step, weight, reason and verdict.
+type RolloutRecord struct {
+	// PromotionID is the promotion whose rollout ended: promote rollout
+	// show takes it.
+	PromotionID string `json:"promotion_id"`
+	// Version is the candidate rolled back.
+	Version string `json:"version"`
+	// Seq is the sequence number of the audit event holding the record.
+	Seq int64 `json:"seq"`
+	// Decision is rolled_back (the analysis, or the metric source, failed)
+	// or aborted (by a person).
+	Decision string `json:"decision"`
+	// Step is the index of the step the rollout was at (0 is the first),
+	// Weight the candidate's share of traffic after the rollback (0).
+	Step   int     `json:"step"`
+	Weight float64 `json:"weight"`
+	// Reason is why the rollout ended, in words.
+	Reason string `json:"reason,omitempty"`
+	// Verdict is the canary analysis's last verdict, the evidence: each
+	// test's status, counts, e-value, threshold and always-valid p-value
+	// (package analysis, Verdict); absent when the analysis never judged.
+	Verdict json.RawMessage `json:"verdict,omitempty"`
+}
+
+// rolloutOf returns the record of the rollout that rollback (a
+// live.rolled_back event) ended, when one did: the rollout.step event the
+// registry writes in the same transaction (the same time, model and
+// environment) right after it, among following, the events after it in
+// the log, in order.
+func rolloutOf(rollback promote.AuditEvent, following []promote.AuditEvent) (*RolloutRecord, bool) {
+	for _, e := range following {
+		if !e.Time.Equal(rollback.Time) {
+			return nil, false
+		}
+		if e.Action != promote.ActionRolloutStep || e.Model != rollback.Model || e.Environment != rollback.Environment {
+			continue
+		}
+		rec := RolloutRecord{PromotionID: e.PromotionID, Version: e.Version, Seq: e.Seq, Decision: e.Decision}
+		var r struct {
+			Step    int             `json:"step"`
+			Weight  float64         `json:"weight"`
+			Reason  string          `json:"reason"`
+			Verdict json.RawMessage `json:"verdict"`
+		}
+		if json.Unmarshal(e.Reasons, &r) == nil {
+			rec.Step, rec.Weight, rec.Reason, rec.Verdict = r.Step, r.Weight, r.Reason, r.Verdict
+		}
+		return &rec, true
+	}
+	return nil, false
 }
 
 // SlackText returns the one-line, human-readable summary of ev used by the
