@@ -363,6 +363,18 @@ func stepWords(r promote.Rollout) string {
 	return fmt.Sprintf("step %d: weight %g%%", r.Step+1, r.Weight*100)
 }
 
+// at says, for the reason of a failure, the step and weight the canary
+// was at: the rollout's record of the rollback stores the weight after it
+// (0), and a person reading the reason, in the audit log, a webhook or
+// the Git commit, wants to know how much traffic the candidate had. A
+// shadow answered no one: its reason says so already.
+func at(r promote.Rollout) string {
+	if r.Strategy == policy.StrategyShadow {
+		return ""
+	}
+	return "; the canary was at " + stepWords(r)
+}
+
 // runOf returns the in-memory state of a rollout, creating it (a start or
 // a resumption after a restart) with the analysis stored with the rollout
 // (r.AnalysisState), or a fresh one when none is stored or the stored one
@@ -550,12 +562,12 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		switch rd.Status {
 		case metrics.StatusFailed:
 			if slices.Contains(plan.Rollback.When, "query_errors") {
-				return c.rollBack(ctx, r, plan, "the metric source kept failing: "+errText(rd.Err), nil)
+				return c.rollBack(ctx, r, plan, "the metric source kept failing: "+errText(rd.Err)+at(r), nil)
 			}
 			return c.cannotJudge(ctx, r, "the metric source kept failing: "+errText(rd.Err))
 		case metrics.StatusNoData:
 			if slices.Contains(plan.Rollback.When, "no_data") {
-				return c.rollBack(ctx, r, plan, "no metric data past the limit", nil)
+				return c.rollBack(ctx, r, plan, "no metric data past the limit"+at(r), nil)
 			}
 			return c.cannotJudge(ctx, r, "no metric data past the limit: "+errText(rd.Err))
 		case metrics.StatusWaiting, metrics.StatusRetrying:
@@ -574,7 +586,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	switch v.Decision {
 	case analysis.Fail:
 		c.keepAnalysis(&r, ru)
-		reason := "the canary analysis failed: " + v.Reason
+		reason := "the canary analysis failed: " + v.Reason + at(r)
 		if r.Strategy == policy.StrategyShadow {
 			// The splitter counts a shadow's answer that differs from
 			// stable's as an error of the shadow (traffic.OutcomeMismatch).

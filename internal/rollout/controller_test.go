@@ -353,6 +353,24 @@ func TestFaultyCanaryIsRolledBackInGit(t *testing.T) {
 	}
 }
 
+// The reason of an automatic rollback says the step and the weight the
+// canary failed at: the rollout's record of the rollback stores the
+// weight after it, 0, so without it the audit log, the webhook and the
+// Git commit do not say how much traffic the faulty candidate had.
+func TestRollbackReasonSaysTheStepAndWeight(t *testing.T) {
+	w := newWorld(t)
+	w.failV2.Store(10) // one v2 answer in ten is a 5xx
+	r := w.drive(t)
+	const want = "; the canary was at step 1: weight 10%"
+	if r.State != promote.RolloutRolledBack || !strings.HasPrefix(r.Reason, "the canary analysis failed: ") || !strings.HasSuffix(r.Reason, want) {
+		t.Fatalf("rollout = %s (%s); want rolled back, the reason ending %q", r.State, r.Reason, want)
+	}
+	events, err := w.svc.AuditEvents(t.Context(), promote.AuditFilter{Model: "credit-risk", Action: promote.ActionRolledBack})
+	if err != nil || len(events) != 1 || !strings.Contains(string(events[0].Reasons), want) {
+		t.Errorf("live.rolled_back events %+v (%v): want one whose reason ends %q", events, err, want)
+	}
+}
+
 // A failure of a kind rollback.when does not list takes the traffic back
 // to stable and pauses for a person; nothing is rolled back.
 func TestFailureNotInRollbackWhenPauses(t *testing.T) {
