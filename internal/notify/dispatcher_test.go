@@ -530,7 +530,7 @@ func TestFromAuditRolloutReason(t *testing.T) {
 		{"failure without automatic rollback", "paused",
 			`{"step":1,"weight":0,"reason":"the canary analysis failed: error_rate: …; automatic rollback is off: a person decides","verdict":{"decision":"fail"}}`,
 			"paused: the canary analysis failed: error_rate: …; automatic rollback is off: a person decides"},
-		{"step", "step 2: weight 50%", `{"step":1,"weight":0.5,"verdict":{"decision":"pass"}}`, "step 2: weight 50%"},
+		{"step", "step 2: weight 50%", `{"step":1,"weight":0.5,"verdict":{"decision":"continue"}}`, "step 2: weight 50%"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ev, ok := FromAudit(promote.AuditEvent{Seq: 7, Hash: "abcdef0123456789", Action: promote.ActionRolloutStep, Model: "fraud",
