@@ -137,3 +137,38 @@ func TestFaultyCanaryRollbackIsNotifiedWithTheEvidence(t *testing.T) {
 		t.Errorf("the verdict %s has no failed test", ro.Verdict)
 	}
 }
+
+// A rollout the controller cannot judge is paused for a person, and the
+// notification says so, and why, in a chat message too.
+func TestCannotJudgePauseIsNotifiedWithItsReason(t *testing.T) {
+	w := newWorld(t)
+	var r promote.Rollout
+	events := w.notifications(t, func() {
+		w.pump(t, w.ctl, 1)
+		cfg := w.ctl.cfg
+		cfg.Metrics = failingMetrics{}
+		blind, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = w.pump(t, blind, 1)
+	})
+	if r.State != promote.RolloutPaused {
+		t.Fatalf("rollout = %s (%s), want paused", r.State, r.Reason)
+	}
+	var paused *notify.Event
+	for i := range events {
+		if events[i].Type == notify.TypeRolloutStep && strings.HasPrefix(events[i].Summary, "paused") {
+			paused = &events[i]
+		}
+	}
+	if paused == nil {
+		t.Fatalf("no notification of the pause among %+v", events)
+	}
+	if want := "paused: " + r.Reason; paused.Summary != want {
+		t.Errorf("the pause's summary = %q, want %q", paused.Summary, want)
+	}
+	if text := notify.SlackText(*paused); !strings.Contains(text, "cannot judge: the metric source kept failing") {
+		t.Errorf("the pause's chat message = %q, want the reason", text)
+	}
+}
