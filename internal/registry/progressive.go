@@ -78,9 +78,17 @@ func (s *Service) StartRollout(ctx context.Context, promotionID string) (promote
 		r.Revision = 1
 		return audit(tx, promote.AuditEvent{Time: now, Actor: RolloutActor.Name, Action: promote.ActionRolloutStarted, Model: p.Model,
 			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(r.State),
-			Reasons: reasonsJSON(fmt.Sprintf("%s of %s against stable %s", e.Strategy, p.Version, p.Baseline))})
+			Reasons: reasonsJSON(startWords(e.Strategy, p.Version, p.Baseline))})
 	})
 	return r, err
+}
+
+// startWords is the reason of a rollout.started event.
+func startWords(strategy, version, stable string) string {
+	if stable == "" {
+		return fmt.Sprintf("%s of %s, the first version in the environment: no stable version to compare with", strategy, version)
+	}
+	return fmt.Sprintf("%s of %s against stable %s", strategy, version, stable)
 }
 
 // RecordRollout stores a later state of a running or paused rollout (a

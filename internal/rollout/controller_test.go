@@ -206,6 +206,10 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 			if p := w.rollout(t); p.State != promote.RolloutSucceeded || !strings.Contains(p.Reason, "first version") {
 				t.Fatalf("the rollout of version 1 = %s (%s), want succeeded as the first version", p.State, p.Reason)
 			}
+			started, err := w.svc.AuditEvents(t.Context(), promote.AuditFilter{PromotionID: view.Promotion.ID, Action: promote.ActionRolloutStarted})
+			if err != nil || len(started) != 1 || !strings.Contains(string(started[0].Reasons), "the first version in the environment") {
+				t.Fatalf("rollout.started of version 1 = %+v, %v; want one saying it is the first version", started, err)
+			}
 			w.v2 = v2
 			if err := w.splitter.SetCanary(&traffic.Backend{Version: "2", URL: v2}, 0); err != nil {
 				t.Fatal(err)
