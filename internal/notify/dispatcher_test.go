@@ -542,6 +542,21 @@ func TestFromAuditRolloutReason(t *testing.T) {
 	}
 }
 
+// A gate.failed notification's summary names the rules that blocked, as
+// the promotion's reason does; passing and warning rules are left out.
+func TestFromAuditGateSummary(t *testing.T) {
+	results := `[{"rule":"auc","kind":"metric","status":"fail","message":"auc 0.81 < 0.85"},` +
+		`{"rule":"f1_delta","kind":"metric","status":"pass","message":"f1_delta 0.01 >= -0.01"},` +
+		`{"rule":"latency","kind":"metric","status":"warn","message":"latency_p95_ms 190 > 180"},` +
+		`{"rule":"fairness","kind":"metric","status":"error","message":"metric dp_diff is missing"}]`
+	ev, ok := FromAudit(promote.AuditEvent{Seq: 3, Hash: "abcdef0123456789", Action: promote.ActionPromotionState, Model: "fraud",
+		Version: "12", Environment: "prod", Decision: string(promote.StateBlocked), Reasons: []byte(results)})
+	want := "blocked: auc: auc 0.81 < 0.85; fairness: metric dp_diff is missing"
+	if !ok || ev.Type != TypeGateFailed || ev.Summary != want {
+		t.Errorf("FromAudit(blocked) = %s %q, %v; want gate.failed %q", ev.Type, ev.Summary, ok, want)
+	}
+}
+
 func TestStoreLogRead(t *testing.T) {
 	store := openStore(t)
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)

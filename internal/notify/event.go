@@ -262,7 +262,8 @@ func FromAudit(e promote.AuditEvent) (Event, bool) {
 }
 
 // reasonsText is an audit event's reasons in words: a person's reasons and
-// Promote's messages (an array of strings) joined, or the reason of a
+// Promote's messages (an array of strings) joined, a gate's blocking
+// results (an array of objects) as rule: message, or the reason of a
 // rollout's record (an object: its step, weight, reason and verdict), so
 // that a pause says why, a cannot-judge one above all, since a person has
 // to decide.
@@ -270,6 +271,22 @@ func reasonsText(raw json.RawMessage) string {
 	var reasons []string
 	if json.Unmarshal(raw, &reasons) == nil {
 		return strings.Join(reasons, "; ")
+	}
+	// A gate's results (policy.Result): the rules that blocked, as the
+	// promotion's reason words them.
+	var results []struct {
+		Rule    string `json:"rule"`
+		Status  string `json:"status"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(raw, &results) == nil {
+		var parts []string
+		for _, r := range results {
+			if r.Status == "fail" || r.Status == "error" {
+				parts = append(parts, r.Rule+": "+r.Message)
+			}
+		}
+		return strings.Join(parts, "; ")
 	}
 	var record struct {
 		Reason string `json:"reason"`
