@@ -516,8 +516,8 @@ func (a *Analyzer) results() []TestResult {
 		}
 		if r.PValue <= level {
 			r.Status = StatusFail
-			r.Detail = fmt.Sprintf("canary %s %s is above stable's %s (p = %.3g ≤ %.3g, its share of α = %g)",
-				what(), rate(t.canary, t.canaryReq), rate(t.stable, t.stableReq), r.PValue, level, a.cfg.Alpha)
+			r.Detail = fmt.Sprintf("canary %s %s is above stable's %s (p = %.3g ≤ %.3g, this test's level: %.3g of the comparisons' α = %g)",
+				what(), rate(t.canary, t.canaryReq), rate(t.stable, t.stableReq), r.PValue, level, level/a.cfg.Alpha, a.cfg.Alpha)
 		}
 		return r
 	}

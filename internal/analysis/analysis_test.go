@@ -234,7 +234,7 @@ func TestObserveErrorRateFails(t *testing.T) {
 		Name: TestErrorRate, Status: StatusFail, Sequential: true,
 		Statistic: 247.3496225986784, Threshold: 400.0 / 3, PValue: 0.004042860423613774,
 		CanaryEvents: 3, CanaryRequests: 10, StableEvents: 0, StableRequests: 90,
-		Detail: "canary error rate 30% (3/10) is above stable's 0% (0/90) (p = 0.00404 ≤ 0.0075, its share of α = 0.01)",
+		Detail: "canary error rate 30% (3/10) is above stable's 0% (0/90) (p = 0.00404 ≤ 0.0075, this test's level: 0.75 of the comparisons' α = 0.01)",
 	}
 	if diff := cmp.Diff(want, got, approx); diff != "" {
 		t.Errorf("error-rate test (-want +got):\n%s", diff)

@@ -412,7 +412,7 @@ func TestDispatcherFenced(t *testing.T) {
 
 // verdict is a canary analysis's verdict as the rollout controller
 // records it.
-const verdict = `{"at":"2026-11-26T11:41:49.123519038Z","decision":"fail","reason":"error_rate: canary error rate 9.09% (4/44) is above stable's 0% (0/306) (p = 0.00375 ≤ 0.00375, its share of α = 0.005)","tests":[{"name":"error_rate","status":"fail","sequential":true,"statistic":266.66693333346683,"threshold":266.6666666666667,"p_value":0.003749996250001873,"canary_events":4,"canary_requests":44,"stable_events":0,"stable_requests":306,"detail":"canary error rate 9.09% (4/44) is above stable's 0% (0/306) (p = 0.00375 ≤ 0.00375, its share of α = 0.005)"}]}`
+const verdict = `{"at":"2026-11-26T11:41:49.123519038Z","decision":"fail","reason":"error_rate: canary error rate 9.09% (4/44) is above stable's 0% (0/306) (p = 0.00375 ≤ 0.00375, this test's level: 0.75 of the comparisons' α = 0.005)","tests":[{"name":"error_rate","status":"fail","sequential":true,"statistic":266.66693333346683,"threshold":266.6666666666667,"p_value":0.003749996250001873,"canary_events":4,"canary_requests":44,"stable_events":0,"stable_requests":306,"detail":"canary error rate 9.09% (4/44) is above stable's 0% (0/306) (p = 0.00375 ≤ 0.00375, this test's level: 0.75 of the comparisons' α = 0.005)"}]}`
 
 // A rollback that ends a rollout is notified with the rollout's record,
 // written with it: the promotion, the candidate, the step and the
