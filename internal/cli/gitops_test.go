@@ -754,3 +754,110 @@ func TestServeCanaryResumesAfterRestart(t *testing.T) {
 		t.Errorf("audit verify: %s", out)
 	}
 }
+
+// refuseRollbacks is a pre-receive hook that refuses every push of a
+// rollback commit, as a protected branch or a broken credential would.
+const refuseRollbacks = `#!/bin/sh
+while read old new ref; do
+  if git log -1 --format=%s "$new" | grep -q '^rollback'; then
+    echo "rollbacks are refused" >&2
+    exit 1
+  fi
+done
+`
+
+// TestServeCanaryRollbackSurvivesRestartBeforeItsCommit has the remote
+// refuse the commit of an automatic rollback, restarts the server before
+// it lands and lets it land later: prod serves the stable version alone
+// throughout, never the rolled-back candidate the branch still pins, and
+// the rollback commit lands once.
+func TestServeCanaryRollbackSurvivesRestartBeforeItsCommit(t *testing.T) {
+	c := newCanarySetup(t, canaryPolicy)
+	hook := filepath.Join(c.bare, "hooks", "pre-receive")
+	if err := os.WriteFile(hook, []byte(refuseRollbacks), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	server, serveErr, stop := startStoppable(t, c.args...)
+	_, must := clientOf(t, server)
+	c.load(t)
+	must(0, c.ci, "models", "create", "credit-risk")
+	metrics := filepath.Join("..", "..", "examples", "candidate.json")
+	request := func(v, want string) {
+		t.Helper()
+		must(0, c.ci, "versions", "register", "credit-risk", v, "--artifact", filepath.Join(c.art, "model-"+v+".bin"), "--metrics", metrics)
+		var p struct {
+			ID string `json:"id"`
+		}
+		json.Unmarshal([]byte(must(0, c.ci, "request", "credit-risk", v, "--to", "prod", "-o", "json")), &p)
+		waitFor(t, 60*time.Second, "the promotion of "+v+" to be "+want, func() (bool, string) {
+			var got struct {
+				State string `json:"state"`
+			}
+			json.Unmarshal([]byte(must(0, c.ci, "promotions", "show", p.ID, "-o", "json")), &got)
+			return got.State == want, got.State + "\n" + tail(serveErr.String(), 10)
+		})
+	}
+	served := func() map[string]int {
+		seen := map[string]int{}
+		for range 40 {
+			resp, err := http.Get("http://" + c.agentAddr + "/prod/credit-risk/predict")
+			if err != nil {
+				seen[err.Error()]++
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			seen[string(body)]++
+		}
+		return seen
+	}
+	onlyStable := func(when string) {
+		t.Helper()
+		if seen := served(); seen["version 1"] != 40 {
+			t.Errorf("%s prod served %v, want version 1 (stable) alone", when, seen)
+		}
+	}
+	request("1", "succeeded")
+	request("3", "rolled_back") // one answer in ten fails
+	waitFor(t, 20*time.Second, "the remote to refuse the rollback commit", func() (bool, string) {
+		return strings.Contains(serveErr.String(), "pre-receive hook declined"), tail(serveErr.String(), 10)
+	})
+	onlyStable("after the rollback, its commit refused,")
+	if got := gittest.Run(t, c.bare, "log", "-1", "--format=%s", "main"); got != "promote credit-risk 3 to prod" {
+		t.Fatalf("main's head is %q, want still the promotion of 3", got)
+	}
+
+	stop()
+	server, serveErr, _ = startStoppable(t, c.args...)
+	waitFor(t, 20*time.Second, "the restarted server to try the rollback commit", func() (bool, string) {
+		return strings.Contains(serveErr.String(), "pre-receive hook declined"), tail(serveErr.String(), 10)
+	})
+	onlyStable("after a restart, the rollback commit still refused,")
+
+	if err := os.Remove(hook); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the rollback commit", func() (bool, string) {
+		got := gittest.Run(t, c.bare, "log", "-1", "--format=%s", "main")
+		return got == "rollback credit-risk in prod to 1", got
+	})
+	// The agent applies the commit soon after it lands.
+	waitFor(t, 10*time.Second, "the agent to apply the rollback commit", func() (bool, string) {
+		resp, err := http.Get("http://" + c.agentAddr + "/-/status")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		head := gittest.Run(t, c.bare, "rev-parse", "main")
+		return strings.Contains(string(b), head), string(b)
+	})
+	onlyStable("once the rollback commit landed,")
+	if n := gittest.Run(t, c.bare, "rev-list", "--count", "--grep=^Rollback-Of: 3", "main"); n != "1" {
+		t.Errorf("main has %s rollback commits, want 1", n)
+	}
+	_, must = clientOf(t, server)
+	if out := must(0, c.ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
+		t.Errorf("audit verify: %s", out)
+	}
+}

@@ -322,7 +322,12 @@ func withUI(api http.Handler, ui *webui.UI) http.Handler {
 // while version of model rolls out in env: the stable version of its
 // active rollout, or the baseline of its committed promotion whose rollout
 // has not started yet. The agent asks for it when it meets such a route
-// for the first time (after a restart).
+// for the first time (after a restart). A version that was rolled back in
+// env (its rollback commit may not be on the branch yet: the branch still
+// pins it) gets no traffic either: the version the rollback returned to is
+// stable, so that a restart never gives a rolled-back candidate the
+// traffic its rollback took away, and the rollback's commit, when it
+// lands, drops it.
 func stableOf(ctx context.Context, svc *registry.Service, env, model, version string) (overlay.Pin, bool) {
 	stable := ""
 	if rs, err := svc.Rollouts(ctx, promote.RolloutFilter{Model: model, Environment: env, ActiveOnly: true, Limit: 1}); err == nil &&
@@ -333,6 +338,12 @@ func stableOf(ctx context.Context, svc *registry.Service, env, model, version st
 			if p.Model == model && p.Environment == env && p.Version == version {
 				stable = p.Baseline
 			}
+		}
+	}
+	if stable == "" {
+		if ds, err := svc.Deployments(ctx, model, env); err == nil && len(ds) == 1 &&
+			ds[0].RollbackOf == version && ds[0].Version != version {
+			stable = ds[0].Version
 		}
 	}
 	if stable == "" {
