@@ -620,3 +620,78 @@ func TestReconcilePullRequestWaitsForTheMerge(t *testing.T) {
 		})
 	}
 }
+
+// refusePushes installs in the bare repository bare a pre-receive hook
+// that refuses every push, as a protected branch would, or removes it.
+func refusePushes(t *testing.T, bare string, on bool) {
+	t.Helper()
+	hook := filepath.Join(bare, "hooks", "pre-receive")
+	if !on {
+		if err := os.Remove(hook); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho 'the branch is protected' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// While the remote refuses a rollback's commit, no promotion into its
+// environment goes live ahead of it: the reconciler would commit the
+// promotion in its place, and the branch would never record the rollback.
+// Once the rollback's commit lands, the promotion goes ahead, one commit
+// each, in order.
+func TestReconcileRollbackRefusedIsNotOvertaken(t *testing.T) {
+	bare := newRemote(t, nil)
+	f := newRegistry(t)
+	for _, v := range []string{"2", "3", "4"} {
+		f.register(t, v, "0.9"+v)
+	}
+	r := newReconciler(t, newWriter(t, bare, nil), f.svc)
+	for _, v := range []string{"2", "3"} {
+		f.promote(t, v, "dev")
+		reconcile(t, r, "credit-risk", "dev")
+	}
+	n := commitCount(t, bare, "main")
+
+	refusePushes(t, bare, true)
+	rb, err := f.svc.Rollback(t.Context(), lena, registry.RollbackRequest{Model: "credit-risk", Environment: "dev", Reason: "error rate 5% on the canary"})
+	if err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	out := reconcile(t, r, "credit-risk", "dev")
+	if len(out.Actions) != 1 || out.Actions[0].Kind != ActionRetry || !strings.Contains(out.Actions[0].Err.Error(), "pre-receive hook declined") {
+		t.Fatalf("Reconcile with the push refused = %v, want retry with the remote's refusal", kinds(out))
+	}
+	_, err = f.svc.RequestPromotion(t.Context(), ci, registry.PromoteRequest{Model: "credit-risk", Version: "4", Environment: "dev"})
+	if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), rb.Live.PromotionID) {
+		t.Fatalf("RequestPromotion of 4 while the rollback's commit is refused = %v, want a conflict naming %s", err, rb.Live.PromotionID)
+	}
+	if l, _ := f.live(t, "dev"); l.PromotionID != rb.Live.PromotionID {
+		t.Errorf("live in dev = %+v, want still the rollback %s", l, rb.Live.PromotionID)
+	}
+
+	refusePushes(t, bare, false)
+	if diff := cmp.Diff([]string{"dev/2:committed"}, kinds(reconcile(t, r, "credit-risk", "dev"))); diff != "" {
+		t.Fatalf("Reconcile once the remote takes pushes (-want +got):\n%s", diff)
+	}
+	view := f.promote(t, "4", "dev")
+	if diff := cmp.Diff([]string{"dev/4:committed"}, kinds(reconcile(t, r, "credit-risk", "dev"))); diff != "" {
+		t.Fatalf("Reconcile of the promotion of 4 (-want +got):\n%s", diff)
+	}
+	if p := f.promotion(t, view.Promotion.ID); p.State != promote.StateSucceeded {
+		t.Errorf("promotion of 4 is %s, want succeeded", p.State)
+	}
+	got := strings.Split(runGit(t, bare, "log", "--format=%s", fmt.Sprintf("-%d", 2), "main"), "\n")
+	if diff := cmp.Diff([]string{"promote credit-risk 4 to dev", "rollback credit-risk in dev to 2"}, got); diff != "" {
+		t.Errorf("main's last commits (-want +got):\n%s", diff)
+	}
+	if got := commitCount(t, bare, "main"); got != n+2 {
+		t.Errorf("main has %d commits, want %d: the rollback's and the promotion's", got, n+2)
+	}
+	if diff := cmp.Diff([]string{"live.rolled_back:rolled_back", "gitops.committed:committed"}, f.auditActions(t, rb.Live.PromotionID)); diff != "" {
+		t.Errorf("the rollback's audit events (-want +got):\n%s", diff)
+	}
+	f.verify(t)
+}

@@ -308,6 +308,9 @@ func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision,
 // With GitOps the promotion then waits, approved, for the reconciler to
 // commit the change (Delivered); without it, it succeeds at once.
 func (s *Service) complete(tx promote.Tx, p *promote.Promotion, actor string, now time.Time) error {
+	if err := s.rollbackPending(tx, p.Model, p.Environment); err != nil {
+		return err
+	}
 	if err := tx.SetLive(promote.Live{Model: p.Model, Environment: p.Environment, Version: p.Version, PromotionID: p.ID,
 		SetBy: actor, SetAt: now, Reason: "promoted"}); err != nil {
 		return err

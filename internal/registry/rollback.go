@@ -238,3 +238,25 @@ func deliveredOnce(history []promote.Live, version string) bool {
 	}
 	return false
 }
+
+// rollbackPending refuses, with GitOps, to move the live alias of model in
+// env while it holds a rollback whose commit is not on the branch yet (the
+// remote refused the push, or could not be reached): the reconciler
+// commits only what is live, so a promotion made live then would be
+// committed in the rollback's place, and the branch would never record
+// the rollback, its reason or the version it replaced.
+func (s *Service) rollbackPending(tx promote.Tx, model, env string) error {
+	if !s.cfg.GitOps {
+		return nil
+	}
+	live, err := tx.Live(model)
+	if err != nil {
+		return err
+	}
+	cur, ok := live[env]
+	if !ok || cur.RollbackOf == "" || cur.Commit != "" {
+		return nil
+	}
+	return promote.Errorf(promote.Conflict, "the rollback of %s in %s from %s to %s (%s) is not on the GitOps branch yet; try again once its commit lands",
+		model, env, cur.RollbackOf, cur.Version, cur.PromotionID)
+}
