@@ -371,6 +371,12 @@ func (r *Reconciler) failed(ctx context.Context, a Action, why error) Action {
 	if err := r.cfg.Registry.Undeliverable(ctx, a.Deployment, why.Error()); err != nil {
 		return r.retry(a, fmt.Errorf("record the failure (%v): %w", why, err))
 	}
+	if a.Deployment.RollbackOf != "" {
+		// A rollback is not undone by an overlay problem: the registry
+		// keeps it live, and it is tried again until a person repairs
+		// the overlay.
+		return r.retry(a, why)
+	}
 	return a
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -692,6 +693,68 @@ func TestReconcileRollbackRefusedIsNotOvertaken(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"live.rolled_back:rolled_back", "gitops.committed:committed"}, f.auditActions(t, rb.Live.PromotionID)); diff != "" {
 		t.Errorf("the rollback's audit events (-want +got):\n%s", diff)
+	}
+	f.verify(t)
+}
+
+// A rollback whose overlay someone broke on the branch meanwhile is not
+// undone: the registry keeps the version rolled back to live (the one it
+// replaced stays held and off), says why once in the audit trail, and the
+// rollback is committed once a person repairs the overlay.
+func TestReconcileRollbackOnABrokenOverlayIsKept(t *testing.T) {
+	bare := newRemote(t, nil)
+	f := newRegistry(t)
+	f.register(t, "2", "0.91")
+	f.register(t, "3", "0.92")
+	r := newReconciler(t, newWriter(t, bare, nil), f.svc)
+	for _, v := range []string{"2", "3"} {
+		f.promote(t, v, "dev")
+		reconcile(t, r, "credit-risk", "dev")
+	}
+	rb, err := f.svc.Rollback(t.Context(), lena, registry.RollbackRequest{Model: "credit-risk", Environment: "dev", Reason: "error rate 5% on the canary"})
+	if err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	// Someone else pushes a commit to the same overlay that breaks it.
+	other := filepath.Join(t.TempDir(), "other")
+	runGit(t, t.TempDir(), "clone", "-q", bare, other)
+	kust := filepath.Join(other, "deploy", "overlays", "dev", "kustomization.yaml")
+	good, err := os.ReadFile(kust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kust, append(slices.Clone(good), "resources: [missing.yaml]\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runGit(t, other, "commit", "-qam", "add a resource")
+	runGit(t, other, "push", "-q", "origin", "main")
+
+	for range 2 {
+		out := reconcile(t, r, "credit-risk", "dev")
+		if len(out.Actions) != 1 || out.Actions[0].Kind != ActionRetry || !errors.Is(out.Actions[0].Err, ErrRender) {
+			t.Fatalf("Reconcile of a rollback on a broken overlay = %v, want retry with ErrRender", kinds(out))
+		}
+		if l, _ := f.live(t, "dev"); l.PromotionID != rb.Live.PromotionID || l.Version != "2" || l.Commit != "" {
+			t.Fatalf("live in dev = %+v, want still the rollback to 2, waiting for its commit", l)
+		}
+	}
+	if diff := cmp.Diff([]string{"live.rolled_back:rolled_back", "gitops.failed:failed"}, f.auditActions(t, rb.Live.PromotionID)); diff != "" {
+		t.Errorf("the rollback's audit events (-want +got):\n%s", diff)
+	}
+
+	if err := os.WriteFile(kust, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runGit(t, other, "commit", "-qam", "drop the missing resource")
+	runGit(t, other, "push", "-q", "origin", "main")
+	if diff := cmp.Diff([]string{"dev/2:committed"}, kinds(reconcile(t, r, "credit-risk", "dev"))); diff != "" {
+		t.Fatalf("Reconcile once the overlay renders (-want +got):\n%s", diff)
+	}
+	if got := runGit(t, bare, "log", "-1", "--format=%s", "main"); got != "rollback credit-risk in dev to 2" {
+		t.Errorf("main's head is %q, want the rollback", got)
+	}
+	if l, _ := f.live(t, "dev"); l.PromotionID != rb.Live.PromotionID || l.Commit != runGit(t, bare, "rev-parse", "main") {
+		t.Errorf("live in dev = %+v, want the rollback at main's head", l)
 	}
 	f.verify(t)
 }

@@ -205,6 +205,9 @@ func (s *Service) Undeliverable(ctx context.Context, d promote.Deployment, reaso
 		if !ok || cur.PromotionID != d.PromotionID || cur.Commit != "" {
 			return nil
 		}
+		if cur.RollbackOf != "" {
+			return s.rollbackUndeliverable(tx, d, reason, now)
+		}
 		if err := audit(tx, promote.AuditEvent{Time: now, Actor: GitOpsActor, Action: promote.ActionUndeliverable, Model: d.Model,
 			Version: d.Version, Environment: d.Environment, PromotionID: d.PromotionID, Digest: d.Digest,
 			Decision: "failed", Reasons: reasonsJSON(reason)}); err != nil {
@@ -226,6 +229,30 @@ func (s *Service) Undeliverable(ctx context.Context, d promote.Deployment, reaso
 		s.changed(d.Model, d.Environment)
 	}
 	return err
+}
+
+// rollbackUndeliverable records that the commit of d, a rollback, cannot
+// be carried out for now, and leaves the alias on the version rolled back
+// to: restoring the last version on the branch would make the version the
+// rollback took away (held, failed) live again, and nothing would commit
+// the rollback once a person repaired the overlay. The reconciler tries
+// again; the failure is audited once per reason, not at every try.
+func (s *Service) rollbackUndeliverable(tx promote.Tx, d promote.Deployment, reason string, now time.Time) error {
+	reasons := reasonsJSON(reason)
+	last, err := tx.AuditEvents(promote.AuditFilter{PromotionID: d.PromotionID, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(last) == 1 && last[0].Action == promote.ActionUndeliverable {
+		// Compared decoded: a store may keep JSON in its own form.
+		var was []string
+		if json.Unmarshal(last[0].Reasons, &was) == nil && slices.Equal(was, []string{reason}) {
+			return nil
+		}
+	}
+	return audit(tx, promote.AuditEvent{Time: now, Actor: GitOpsActor, Action: promote.ActionUndeliverable, Model: d.Model,
+		Version: d.Version, Environment: d.Environment, PromotionID: d.PromotionID, Digest: d.Digest,
+		Decision: "failed", Reasons: reasons})
 }
 
 // restoreAlias undoes cur, a change of a live alias that never reached the
