@@ -147,7 +147,10 @@ type Config struct {
 	// registry's active rollout), if one does. The agent asks it for a
 	// route it has not served before in a progressive environment (after
 	// a restart, say), so that a candidate never gets traffic the rollout
-	// controller did not give it.
+	// controller did not give it, and for a version a commit newly pins
+	// there: answered with that version itself (a rollback returned to
+	// it), the version takes all the traffic at once instead of becoming
+	// a candidate.
 	Stable func(env, model, version string) (overlay.Pin, bool)
 }
 

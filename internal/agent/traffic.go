@@ -19,6 +19,8 @@ type splitPlan struct {
 	url     *url.URL
 	prev    *route
 	resolve func(overlay.Pin) (string, bool)
+	// asked: midRollout asked Config.Stable about next already.
+	asked bool
 
 	// Set by decide.
 	stable     traffic.Backend
@@ -64,6 +66,7 @@ func (a *Agent) midRollout(p *splitPlan) {
 	if p.prev != nil || a.cfg.Stable == nil || a.cfg.Progressive == nil || !a.cfg.Progressive(p.env) {
 		return
 	}
+	p.asked = true
 	pin, ok := a.cfg.Stable(p.env, p.next.Model, p.next.Version)
 	if !ok || pin.Version == p.next.Version {
 		return
@@ -87,6 +90,12 @@ func (a *Agent) decide(p *splitPlan) error {
 		return nil
 	}
 	prev := p.prev
+	if next.Version != prev.Version && a.stableOutright(p) {
+		// A rollback returned to next's version: it takes all the traffic
+		// at once, as a rollback does, rather than wait as a candidate
+		// for weights no rollout will give it.
+		return nil
+	}
 	candidate := &traffic.Backend{Version: next.Version, URL: p.url}
 	if prev.StableVersion != "" && next.Version == prev.Version {
 		// The same candidate: its rollout goes on at its weight, up to and
@@ -105,6 +114,22 @@ func (a *Agent) decide(p *splitPlan) error {
 	}
 	p.canary = candidate
 	return a.keepStable(p, stable, was)
+}
+
+// stableOutright reports whether the registry names the version p's
+// commit newly pins the stable version of its environment itself
+// (Config.Stable answers with that version): the version a rollback
+// returned to. A person's rollback after a canary took all the traffic
+// pins the version before it, which would otherwise become a candidate at
+// weight 0 against the rolled-back version, and no rollout would ever
+// move the traffic.
+func (a *Agent) stableOutright(p *splitPlan) bool {
+	if p.asked || a.cfg.Stable == nil {
+		return false
+	}
+	p.asked = true
+	pin, ok := a.cfg.Stable(p.env, p.next.Model, p.next.Version)
+	return ok && pin.Version == p.next.Version
 }
 
 // keepStable makes pin, a version the commit no longer pins, the plan's

@@ -322,3 +322,39 @@ func TestSplitRouteHeaders(t *testing.T) {
 		t.Errorf("response headers (-want +got):\n%s", diff)
 	}
 }
+
+// A person's rollback after a canary took all the traffic: the commit pins
+// the version before it, which the registry names stable outright. It
+// takes all the traffic at once; it must not become a candidate at weight
+// 0 that no rollout would ever move.
+func TestRollbackCommitTakesTheTrafficAtOnce(t *testing.T) {
+	f := newFixture(t)
+	var rolledBackTo atomic.Value // the version the registry's last rollback returned to
+	rolledBackTo.Store("")
+	a := progressiveAgent(t, f.g, f.endpoints, func(env string) bool { return env == "prod" }, func(c *Config) {
+		c.Stable = func(env, model, version string) (overlay.Pin, bool) {
+			if env == "prod" && version == rolledBackTo.Load() {
+				return v1, true
+			}
+			return overlay.Pin{}, false
+		}
+	})
+	withCandidate(t, a, f.g, "prod", 1) // the canary of 2 succeeded
+	if got := servedBy(t, a, "/prod/credit-risk/predict"); got != "v2" {
+		t.Fatalf("prod serves %s after the canary took all traffic, want v2", got)
+	}
+	rolledBackTo.Store("1")
+	f.g.pin("prod", v1) // the rollback's commit
+	if _, err := a.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := a.Lookup("prod", "credit-risk")
+	if r.Version != "1" || r.StableVersion != "" {
+		t.Errorf("prod route after the rollback commit = %+v, want 1 alone", r)
+	}
+	for range 20 {
+		if got := servedBy(t, a, "/prod/credit-risk/predict"); got != "v1" {
+			t.Fatalf("prod after the rollback commit serves %s, want v1 only", got)
+		}
+	}
+}

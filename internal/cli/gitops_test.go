@@ -861,3 +861,55 @@ func TestServeCanaryRollbackSurvivesRestartBeforeItsCommit(t *testing.T) {
 		t.Errorf("audit verify: %s", out)
 	}
 }
+
+// A person's rollback in a canary environment, after a canary took all the
+// traffic: the version rolled back to takes it all at once when the
+// rollback's commit lands, as a rollback should; it does not become a
+// candidate at weight 0 that no rollout moves.
+func TestServeManualRollbackAfterACanaryMovesTheTraffic(t *testing.T) {
+	c := newCanarySetup(t, canaryPolicy)
+	server, serveErr, _ := startStoppable(t, c.args...)
+	_, must := clientOf(t, server)
+	c.load(t)
+	must(0, c.ci, "models", "create", "credit-risk")
+	metrics := filepath.Join("..", "..", "examples", "candidate.json")
+	for _, v := range []string{"1", "2"} {
+		must(0, c.ci, "versions", "register", "credit-risk", v, "--artifact", filepath.Join(c.art, "model-"+v+".bin"), "--metrics", metrics)
+		var p struct {
+			ID string `json:"id"`
+		}
+		json.Unmarshal([]byte(must(0, c.ci, "request", "credit-risk", v, "--to", "prod", "-o", "json")), &p)
+		waitFor(t, 60*time.Second, "the promotion of "+v+" to succeed", func() (bool, string) {
+			var got struct {
+				State string `json:"state"`
+			}
+			json.Unmarshal([]byte(must(0, c.ci, "promotions", "show", p.ID, "-o", "json")), &got)
+			return got.State == "succeeded", got.State + "\n" + tail(serveErr.String(), 10)
+		})
+	}
+	served := func() map[string]int {
+		seen := map[string]int{}
+		for range 40 {
+			resp, err := http.Get("http://" + c.agentAddr + "/prod/credit-risk/predict")
+			if err != nil {
+				seen[err.Error()]++
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			seen[string(body)]++
+		}
+		return seen
+	}
+	if seen := served(); seen["version 2"] != 40 {
+		t.Fatalf("after the canary of 2 succeeded prod served %v, want version 2 alone", seen)
+	}
+	must(0, c.lead, "rollback", "credit-risk", "--env", "prod", "--reason", "a downstream report broke")
+	waitFor(t, 30*time.Second, "the agent to serve version 1 alone", func() (bool, string) {
+		seen := served()
+		return seen["version 1"] == 40, fmt.Sprint(seen, "\n", tail(serveErr.String(), 10))
+	})
+	if got := gittest.Run(t, c.bare, "log", "-1", "--format=%s", "main"); got != "rollback credit-risk in prod to 1" {
+		t.Errorf("main's head is %q, want the rollback commit", got)
+	}
+}

@@ -327,7 +327,8 @@ func withUI(api http.Handler, ui *webui.UI) http.Handler {
 // pins it) gets no traffic either: the version the rollback returned to is
 // stable, so that a restart never gives a rolled-back candidate the
 // traffic its rollback took away, and the rollback's commit, when it
-// lands, drops it.
+// lands, drops it; the version the rollback returned to is its own stable
+// version (agent.Config.Stable).
 func stableOf(ctx context.Context, svc *registry.Service, env, model, version string) (overlay.Pin, bool) {
 	stable := ""
 	if rs, err := svc.Rollouts(ctx, promote.RolloutFilter{Model: model, Environment: env, ActiveOnly: true, Limit: 1}); err == nil &&
@@ -341,8 +342,12 @@ func stableOf(ctx context.Context, svc *registry.Service, env, model, version st
 		}
 	}
 	if stable == "" {
-		if ds, err := svc.Deployments(ctx, model, env); err == nil && len(ds) == 1 &&
-			ds[0].RollbackOf == version && ds[0].Version != version {
+		if ds, err := svc.Deployments(ctx, model, env); err == nil && len(ds) == 1 && ds[0].RollbackOf != "" &&
+			(ds[0].RollbackOf == version || ds[0].Version == version) {
+			// The version a rollback replaced gets no traffic, and the
+			// version it returned to is stable outright: the agent gives
+			// it all the traffic at once when the rollback's commit pins
+			// it, rather than make it a candidate no rollout would move.
 			stable = ds[0].Version
 		}
 	}
