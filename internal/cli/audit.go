@@ -1,10 +1,17 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -140,8 +147,75 @@ verification that disagrees reveals a rewritten or truncated log.`,
 		},
 	}
 	export.Flags().StringVarP(&out, "file", "f", "", "write to `FILE` instead of standard output")
-	cmd.AddCommand(list, verify, export)
+	show := &cobra.Command{
+		Use: "show SEQ", Short: "Show one audit event in full: its reasons, the evidence of a rollout, its hashes",
+		Long: `Show the audit event with sequence number SEQ (promote audit list names them) with
+everything it records: its reasons in full — a gate's results, a person's words, a
+rollout's step, weight, reason and the analysis's verdict with each test's counts,
+e-value, threshold and p-value — the approvers, the live version in every environment
+after it, and the hashes that chain it.`,
+		Example: `  promote audit list --promotion pr_266c9a49633cd11b
+  promote audit show 25`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			seq, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || seq < 1 {
+				return usageErrorf("SEQ %q: want an event's sequence number, a whole number from 1 (see promote audit list)", args[0])
+			}
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			evs, err := c.AuditEvents(cmd.Context(), promote.AuditFilter{AfterSeq: seq - 1, Limit: 1})
+			if err != nil {
+				return clientError(err)
+			}
+			if len(evs) != 1 || evs[0].Seq != seq {
+				return &exitError{code: ExitUsage, err: fmt.Errorf("audit event %d not found", seq)}
+			}
+			e := evs[0]
+			return f.render(s.out, e, func(tw *tabwriter.Writer) { describeAuditEvent(tw, e) })
+		},
+	}
+	cmd.AddCommand(list, show, verify, export)
 	return cmd
+}
+
+// describeAuditEvent writes one audit event for people, its reasons as
+// indented JSON.
+func describeAuditEvent(tw *tabwriter.Writer, e promote.AuditEvent) {
+	row(tw, "Seq", fmt.Sprint(e.Seq))
+	row(tw, "Time", e.Time.UTC().Format(time.RFC3339Nano))
+	row(tw, "Actor", e.Actor)
+	row(tw, "Action", e.Action)
+	for _, f := range [][2]string{{"Model", e.Model}, {"Version", e.Version}, {"Environment", e.Environment},
+		{"Promotion", e.PromotionID}, {"Digest", e.Digest}, {"Decision", e.Decision}} {
+		if f[1] != "" {
+			row(tw, f[0], f[1])
+		}
+	}
+	if len(e.Approvers) > 0 {
+		row(tw, "Approvers", strings.Join(e.Approvers, ", "))
+	}
+	if len(e.Live) > 0 {
+		envs := slices.Sorted(maps.Keys(e.Live))
+		live := make([]string, len(envs))
+		for i, env := range envs {
+			live[i] = env + "=" + e.Live[env]
+		}
+		row(tw, "Live after", strings.Join(live, " "))
+	}
+	row(tw, "Prev hash", e.PrevHash)
+	row(tw, "Hash", e.Hash)
+	tw.Flush()
+	if len(e.Reasons) > 0 {
+		var b bytes.Buffer
+		if json.Indent(&b, e.Reasons, "  ", "  ") != nil {
+			b.Reset()
+			b.Write(e.Reasons)
+		}
+		fmt.Fprintf(tw, "Reasons:\n  %s\n", b.String())
+	}
 }
 
 func verifyText(tw *tabwriter.Writer, res audit.Result) {

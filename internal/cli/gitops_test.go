@@ -22,6 +22,7 @@ import (
 	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/promtest"
+	"github.com/promote-ml/promote/promote"
 )
 
 // gitopsRemote scaffolds a repository with promote init, pushes it as the
@@ -860,6 +861,32 @@ func TestServeCanaryRollbackSurvivesRestartBeforeItsCommit(t *testing.T) {
 	if out := must(0, c.ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
 		t.Errorf("audit verify: %s", out)
 	}
+	// The rollback's evidence, read by a person: promote audit show.
+	var steps []promote.AuditEvent
+	if err := json.Unmarshal([]byte(must(0, c.ci, "audit", "list", "--action", "rollout.step", "--model", "credit-risk", "-o", "json")), &steps); err != nil {
+		t.Fatal(err)
+	}
+	var seq int64
+	for _, e := range steps {
+		if e.Decision == "rolled_back" && e.Version == "3" {
+			seq = e.Seq
+		}
+	}
+	if seq == 0 {
+		t.Fatalf("no rollout.step rolled_back event of version 3 among %+v", steps)
+	}
+	out := must(0, c.ci, "audit", "show", fmt.Sprint(seq))
+	for _, want := range []string{"Action\x20", "rollout.step", "rolled_back", "Reasons:", `"verdict"`, `"name": "error_rate"`, `"p_value"`, "Hash"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit show %d lacks %q:\n%s", seq, want, out)
+		}
+	}
+	var shown promote.AuditEvent
+	if err := json.Unmarshal([]byte(must(0, c.ci, "audit", "show", fmt.Sprint(seq), "-o", "json")), &shown); err != nil || shown.Seq != seq || shown.Hash == "" {
+		t.Errorf("audit show %d -o json = %+v, %v", seq, shown, err)
+	}
+	must(2, c.ci, "audit", "show", "999999")
+	must(2, c.ci, "audit", "show", "x")
 }
 
 // A person's rollback in a canary environment, after a canary took all the
