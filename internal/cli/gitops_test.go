@@ -439,6 +439,23 @@ func (c *canarySetup) load(t *testing.T) {
 	t.Cleanup(func() { stop(); load.Wait() })
 }
 
+// served sends n requests to prod's credit-risk through the agent and
+// counts the answers by body (or error).
+func (c *canarySetup) served(n int) map[string]int {
+	seen := map[string]int{}
+	for range n {
+		resp, err := http.Get("http://" + c.agentAddr + "/prod/credit-risk/predict")
+		if err != nil {
+			seen[err.Error()]++
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		seen[string(body)]++
+	}
+	return seen
+}
+
 // testServeCanary is TestServeCanary with the counts read from the
 // splitters in process, or from a real Prometheus scraping the server's
 // /metrics.
@@ -706,16 +723,8 @@ func TestServeCanaryCannotJudgeAfterRestart(t *testing.T) {
 		s, out := rolloutOf(id2)
 		return s == "paused 2 0" && strings.Contains(out, "cannot judge"), out + tail(serveErr.String(), 20)
 	})
-	for range 40 {
-		resp, err := http.Get("http://" + c.agentAddr + "/prod/credit-risk/predict")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(body) != "version 1" {
-			t.Fatalf("prod answered %q while the rollout is paused unable to judge, want version 1 (stable) only", body)
-		}
+	if seen := c.served(40); seen["version 1"] != 40 {
+		t.Fatalf("prod served %v while the rollout is paused unable to judge, want version 1 (stable) only", seen)
 	}
 	code, out, errOut := (*cli)(c.ci, "holds", "list", "--model", "credit-risk", "-o", "json")
 	var holds []json.RawMessage
@@ -798,23 +807,9 @@ func TestServeCanaryRollbackSurvivesRestartBeforeItsCommit(t *testing.T) {
 			return got.State == want, got.State + "\n" + tail(serveErr.String(), 10)
 		})
 	}
-	served := func() map[string]int {
-		seen := map[string]int{}
-		for range 40 {
-			resp, err := http.Get("http://" + c.agentAddr + "/prod/credit-risk/predict")
-			if err != nil {
-				seen[err.Error()]++
-				continue
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			seen[string(body)]++
-		}
-		return seen
-	}
 	onlyStable := func(when string) {
 		t.Helper()
-		if seen := served(); seen["version 1"] != 40 {
+		if seen := c.served(40); seen["version 1"] != 40 {
 			t.Errorf("%s prod served %v, want version 1 (stable) alone", when, seen)
 		}
 	}
@@ -914,26 +909,12 @@ func TestServeManualRollbackAfterACanaryMovesTheTraffic(t *testing.T) {
 			return got.State == "succeeded", got.State + "\n" + tail(serveErr.String(), 10)
 		})
 	}
-	served := func() map[string]int {
-		seen := map[string]int{}
-		for range 40 {
-			resp, err := http.Get("http://" + c.agentAddr + "/prod/credit-risk/predict")
-			if err != nil {
-				seen[err.Error()]++
-				continue
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			seen[string(body)]++
-		}
-		return seen
-	}
-	if seen := served(); seen["version 2"] != 40 {
+	if seen := c.served(40); seen["version 2"] != 40 {
 		t.Fatalf("after the canary of 2 succeeded prod served %v, want version 2 alone", seen)
 	}
 	must(0, c.lead, "rollback", "credit-risk", "--env", "prod", "--reason", "a downstream report broke")
 	waitFor(t, 30*time.Second, "the agent to serve version 1 alone", func() (bool, string) {
-		seen := served()
+		seen := c.served(40)
 		return seen["version 1"] == 40, fmt.Sprint(seen, "\n", tail(serveErr.String(), 10))
 	})
 	if got := gittest.Run(t, c.bare, "log", "-1", "--format=%s", "main"); got != "rollback credit-risk in prod to 1" {

@@ -219,6 +219,19 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 	return w
 }
 
+// blind returns a controller of w's rollouts whose metric source always
+// fails, as one whose Prometheus cannot be read.
+func (w *world) blind(t *testing.T) *Controller {
+	t.Helper()
+	cfg := w.ctl.cfg
+	cfg.Metrics = failingMetrics{}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // pump sends 50 requests through the splitter and ticks the controller,
 // rounds times or until the rollout ends, and returns the rollout.
 func (w *world) pump(t *testing.T, ctl *Controller, rounds int) promote.Rollout {
@@ -631,13 +644,7 @@ func TestCannotJudgeReturnsTrafficToStable(t *testing.T) {
 	if r.State != promote.RolloutRunning || w.splitter.Weights() != 0.1 {
 		t.Fatalf("rollout = %s, splitter weight %g; want running at 0.1", r.State, w.splitter.Weights())
 	}
-	cfg := w.ctl.cfg
-	cfg.Metrics = failingMetrics{}
-	blind, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = w.pump(t, blind, 1)
+	r = w.pump(t, w.blind(t), 1)
 	if r.State != promote.RolloutPaused || r.Weight != 0 || w.splitter.Weights() != 0 || !strings.Contains(r.Reason, "cannot judge") {
 		t.Errorf("rollout = %s at weight %g, splitter %g (%s); want paused, all traffic on stable, saying it cannot judge",
 			r.State, r.Weight, w.splitter.Weights(), r.Reason)

@@ -145,13 +145,7 @@ func TestCannotJudgePauseIsNotifiedWithItsReason(t *testing.T) {
 	var r promote.Rollout
 	events := w.notifications(t, func() {
 		w.pump(t, w.ctl, 1)
-		cfg := w.ctl.cfg
-		cfg.Metrics = failingMetrics{}
-		blind, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = w.pump(t, blind, 1)
+		r = w.pump(t, w.blind(t), 1)
 	})
 	if r.State != promote.RolloutPaused {
 		t.Fatalf("rollout = %s (%s), want paused", r.State, r.Reason)
