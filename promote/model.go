@@ -81,6 +81,22 @@ type Live struct {
 	// the deployed branch; empty until then, and always empty without
 	// GitOps.
 	Commit string `json:"commit,omitempty"`
+	// CommitError is why the last attempt to commit the change failed,
+	// while it waits for its commit (the remote refused the push or did not
+	// answer, the overlay does not render); nil when the last attempt did
+	// not fail, and once the commit lands. Only the current alias carries
+	// it, never its history.
+	CommitError *CommitError `json:"commit_error,omitempty"`
+}
+
+// CommitError is the last failure to commit a live change to the GitOps
+// repository.
+type CommitError struct {
+	// Message is the error, as the reconciler logged it.
+	Message string `json:"message"`
+	// Since is when the attempts began to fail: the first failure since
+	// the change was made or since an attempt last succeeded.
+	Since time.Time `json:"since"`
 }
 
 // Deployment is what the registry wants an environment to run of a model:

@@ -71,6 +71,14 @@ type Tx interface {
 	// history entry. NotFound when the alias does not exist, Conflict when
 	// another change has moved it since.
 	SetLiveCommit(model, env, promotionID, commit string) error
+	// SetLiveCommitError records why the last attempt to commit the change
+	// promotionID made to the model's alias in env failed (message), at
+	// at; an empty message clears it. A message replaces the one before
+	// and keeps its Since; the first one since a clear starts it at at.
+	// SetLive and SetLiveCommit clear it. NotFound when the alias does not
+	// exist, Conflict when another change has moved it since or the change
+	// is committed already.
+	SetLiveCommitError(model, env, promotionID, message string, at time.Time) error
 	// ClearLive removes the model's alias in env, leaving the environment
 	// with no live version (a first promotion that could not be carried
 	// out); the history keeps its entries. NotFound when there is none.

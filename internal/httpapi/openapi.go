@@ -325,6 +325,11 @@ func schemas() map[string]*Schema {
 			"reason":       str("promoted, restored, or a rollback's reason"),
 			"rollback_of":  str("The version a rollback replaced."),
 			"commit":       str("The GitOps commit that carries the change, once it is on the deployed branch; empty until then and without GitOps."),
+			"commit_error": ref("CommitError"),
+		}),
+		"CommitError": object("Why the last attempt to commit a live change to the GitOps repository failed, while the change waits for its commit: absent when the last attempt did not fail, and once the commit lands. Only the alias (status, model) carries it, not the history.", []string{"message", "since"}, map[string]*Schema{
+			"message": str("The error, e.g. the remote's refusal of the push."),
+			"since":   dateTime("When the attempts began to fail."),
 		}),
 		"RollbackView": object("What a rollback did.", []string{"live", "rolled_back", "hold", "gitops"}, map[string]*Schema{
 			"live":        ref("Live"),

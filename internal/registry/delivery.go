@@ -172,6 +172,24 @@ func (s *Service) Delivered(ctx context.Context, d promote.Deployment, commit st
 	return err
 }
 
+// SetCommitError records why the last attempt to commit d failed, so that
+// a person sees it beside the change that waits for its commit (the
+// model's status, the web UI); an empty message clears it, as the commit
+// does when it lands. It is not audited: the attempts are retried every few
+// seconds, and a change that cannot be carried out at all is audited by
+// Undeliverable. A change the alias has moved on from, or that is
+// committed already, is left alone.
+func (s *Service) SetCommitError(ctx context.Context, d promote.Deployment, message string) error {
+	message = strings.TrimSpace(message)
+	err := s.update(ctx, func(tx promote.Tx) error {
+		return tx.SetLiveCommitError(d.Model, d.Environment, d.PromotionID, message, s.clock())
+	})
+	if c := promote.ErrorCode(err); c == promote.Conflict || c == promote.NotFound {
+		return nil
+	}
+	return err
+}
+
 // progressive reports whether a rollout controller carries p out: its
 // environment rolls out by canary or shadow. (Without a baseline the
 // controller gives the candidate all traffic at once: there is nothing to

@@ -2,12 +2,16 @@ package sqlstore
 
 import (
 	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/promote-ml/promote/promote"
 )
 
 // SetLive makes l.Version live for l.Model in l.Environment and appends l
-// to the alias's history; NotFound when the version is not stored.
+// to the alias's history; NotFound when the version is not stored. The new
+// change has no commit error yet, whatever l.CommitError says.
 func (t *tx) SetLive(l promote.Live) error {
 	what := fmt.Sprintf("set version %q of model %q live in %q", l.Version, l.Model, l.Environment)
 	if err := t.writable(what); err != nil {
@@ -24,7 +28,8 @@ func (t *tx) SetLive(l promote.Live) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (model, environment) DO UPDATE SET version = excluded.version,
 			promotion_id = excluded.promotion_id, set_by = excluded.set_by, set_at = excluded.set_at,
-			reason = excluded.reason, rollback_of = excluded.rollback_of, commit_hash = excluded.commit_hash`, args...); err != nil {
+			reason = excluded.reason, rollback_of = excluded.rollback_of, commit_hash = excluded.commit_hash,
+			commit_error = '', commit_error_since = 0`, args...); err != nil {
 		return err
 	}
 	_, err := t.exec(what, `INSERT INTO live_history (`+liveColumns+`)
@@ -33,7 +38,8 @@ func (t *tx) SetLive(l promote.Live) error {
 }
 
 // SetLiveCommit records the commit that carries the alias change
-// promotionID made, on the alias and on its newest history entry.
+// promotionID made, on the alias and on its newest history entry, and
+// clears the alias's commit error.
 func (t *tx) SetLiveCommit(model, env, promotionID, commit string) error {
 	what := fmt.Sprintf("record commit %q for model %q in %q", commit, model, env)
 	if err := t.writable(what); err != nil {
@@ -42,7 +48,8 @@ func (t *tx) SetLiveCommit(model, env, promotionID, commit string) error {
 	if promotionID == "" || commit == "" {
 		return promote.Errorf(promote.Invalid, "%s: the change's id and the commit are needed", what)
 	}
-	ok, err := t.changed(what, `UPDATE live SET commit_hash = ? WHERE model = ? AND environment = ? AND promotion_id = ?`,
+	ok, err := t.changed(what, `UPDATE live SET commit_hash = ?, commit_error = '', commit_error_since = 0
+		WHERE model = ? AND environment = ? AND promotion_id = ?`,
 		commit, model, env, promotionID)
 	if err != nil {
 		return err
@@ -57,6 +64,60 @@ func (t *tx) SetLiveCommit(model, env, promotionID, commit string) error {
 	_, err = t.exec(what, `UPDATE live_history SET commit_hash = ? WHERE n = (SELECT MAX(n) FROM live_history
 		WHERE model = ? AND environment = ? AND promotion_id = ?)`, commit, model, env, promotionID)
 	return err
+}
+
+// maxCommitError bounds a stored commit error, in bytes: the error of a
+// push or a render is a line or two, and a hook's output is not the
+// store's to keep.
+const maxCommitError = 2000
+
+// SetLiveCommitError records or clears why the last attempt to commit the
+// alias change promotionID made failed; the first error since a clear
+// starts its Since at at.
+func (t *tx) SetLiveCommitError(model, env, promotionID, message string, at time.Time) error {
+	what := fmt.Sprintf("record the commit error of model %q in %q", model, env)
+	if err := t.writable(what); err != nil {
+		return err
+	}
+	if promotionID == "" {
+		return promote.Errorf(promote.Invalid, "%s: the change's id is needed", what)
+	}
+	if err := checkTime("at", at); err != nil {
+		return err
+	}
+	if message != "" && at.IsZero() {
+		return promote.Errorf(promote.Invalid, "%s: the time of the error is needed", what)
+	}
+	set, args := "commit_error = '', commit_error_since = 0", []any{}
+	if message != "" {
+		// Since stays where the failures began.
+		set = "commit_error = ?, commit_error_since = CASE WHEN commit_error = '' THEN CAST(? AS BIGINT) ELSE commit_error_since END"
+		args = append(args, truncateUTF8(strings.ToValidUTF8(message, "\uFFFD"), maxCommitError), nanos(at))
+	}
+	ok, err := t.changed(what, `UPDATE live SET `+set+`
+		WHERE model = ? AND environment = ? AND promotion_id = ? AND commit_hash = ''`,
+		append(args, model, env, promotionID)...)
+	if err != nil || ok {
+		return err
+	}
+	if err := t.need(fmt.Sprintf("live version of model %q in %q", model, env),
+		"SELECT 1 FROM live WHERE model = ? AND environment = ?", model, env); err != nil {
+		return err
+	}
+	return promote.Errorf(promote.Conflict, "%s: the alias has moved on from change %q, or it is committed", what, promotionID)
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character,
+// and marks the cut with an ellipsis.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
 }
 
 // ClearLive removes the model's alias in env.
@@ -74,11 +135,29 @@ func (t *tx) ClearLive(model, env string) error {
 
 const liveColumns = "model, environment, version, promotion_id, set_by, set_at, reason, rollback_of, commit_hash"
 
+// aliasColumns are the live table's columns: liveColumns and the commit
+// error, which live_history does not keep.
+const aliasColumns = liveColumns + ", commit_error, commit_error_since"
+
 func scanLive(s scanner) (promote.Live, error) {
 	var l promote.Live
 	var at int64
 	err := s.Scan(&l.Model, &l.Environment, &l.Version, &l.PromotionID, &l.SetBy, &at, &l.Reason, &l.RollbackOf, &l.Commit)
 	l.SetAt = fromNanos(at)
+	return l, err
+}
+
+// scanAlias scans aliasColumns.
+func scanAlias(s scanner) (promote.Live, error) {
+	var l promote.Live
+	var at, since int64
+	var msg string
+	err := s.Scan(&l.Model, &l.Environment, &l.Version, &l.PromotionID, &l.SetBy, &at, &l.Reason, &l.RollbackOf, &l.Commit,
+		&msg, &since)
+	l.SetAt = fromNanos(at)
+	if msg != "" {
+		l.CommitError = &promote.CommitError{Message: msg, Since: fromNanos(since)}
+	}
 	return l, err
 }
 
@@ -89,8 +168,8 @@ func (t *tx) Live(model string) (map[string]promote.Live, error) {
 		return nil, err
 	}
 	what := fmt.Sprintf("read live versions of model %q", model)
-	rows, err := t.query(what, "SELECT "+liveColumns+" FROM live WHERE model = ?", model)
-	list, err := collect(what, rows, err, scanLive)
+	rows, err := t.query(what, "SELECT "+aliasColumns+" FROM live WHERE model = ?", model)
+	list, err := collect(what, rows, err, scanAlias)
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +183,8 @@ func (t *tx) Live(model string) (map[string]promote.Live, error) {
 // AllLive returns every model's live versions, by model and environment.
 func (t *tx) AllLive() (map[string]map[string]promote.Live, error) {
 	const what = "read the live versions of every model"
-	rows, err := t.query(what, "SELECT "+liveColumns+" FROM live")
-	list, err := collect(what, rows, err, scanLive)
+	rows, err := t.query(what, "SELECT "+aliasColumns+" FROM live")
+	list, err := collect(what, rows, err, scanAlias)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -69,6 +70,12 @@ func testErrors(t *testing.T, s promote.Store) {
 			promote.NotFound, []string{`live version of model "fraud" in "dev" not found`}},
 		{"SetLiveCommit without a commit", func(tx promote.Tx) error { return tx.SetLiveCommit("fraud", "dev", "p1", "") },
 			promote.Invalid, []string{"the change's id and the commit are needed"}},
+		{"SetLiveCommitError with no alias", func(tx promote.Tx) error {
+			return tx.SetLiveCommitError("fraud", "dev", "p1", "refused", t0)
+		}, promote.NotFound, []string{`live version of model "fraud" in "dev" not found`}},
+		{"SetLiveCommitError without a time", func(tx promote.Tx) error {
+			return tx.SetLiveCommitError("fraud", "dev", "p1", "refused", time.Time{})
+		}, promote.Invalid, []string{"the time of the error is needed"}},
 		{"ClearLive with no alias", func(tx promote.Tx) error { return tx.ClearLive("fraud", "dev") },
 			promote.NotFound, []string{`live version of model "fraud" in "dev" not found`}},
 		{"AddHold on a missing version", func(tx promote.Tx) error {

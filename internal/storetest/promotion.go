@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -328,4 +330,94 @@ func testLiveCommit(t *testing.T, s promote.Store) {
 		}
 		return nil
 	})
+}
+
+// testLiveCommitError checks the commit error of a live change: recorded
+// with the time the failures began, replaced by the next, cleared by an
+// empty message, by the commit and by a new change, and never in the
+// history.
+func testLiveCommitError(t *testing.T, s promote.Store) {
+	seed(t, s)
+	first := promote.Live{Model: "fraud", Environment: "prod", Version: "1.0", PromotionID: "p1", SetBy: "alice", SetAt: at(1), Reason: "promoted"}
+	alias := func(tx promote.Tx) promote.Live {
+		t.Helper()
+		live, err := tx.Live("fraud")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return live["prod"]
+	}
+	check := func(what string, want *promote.CommitError) {
+		t.Helper()
+		view(t, s, func(tx promote.Tx) error {
+			if diff := cmp.Diff(want, alias(tx).CommitError); diff != "" {
+				t.Errorf("%s: Live(fraud)[prod].CommitError mismatch (-want +got):\n%s", what, diff)
+			}
+			all, err := tx.AllLive()
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(want, all["fraud"]["prod"].CommitError); diff != "" {
+				t.Errorf("%s: AllLive()[fraud][prod].CommitError mismatch (-want +got):\n%s", what, diff)
+			}
+			history, err := tx.LiveHistory("fraud", "prod")
+			if err != nil {
+				return err
+			}
+			for _, l := range history {
+				if l.CommitError != nil {
+					t.Errorf("%s: LiveHistory entry %s has commit error %+v, want none: only the alias carries it", what, l.PromotionID, l.CommitError)
+				}
+			}
+			return nil
+		})
+	}
+	set := func(promotionID, msg string, when time.Time) error {
+		return s.Update(t.Context(), func(tx promote.Tx) error { return tx.SetLiveCommitError("fraud", "prod", promotionID, msg, when) })
+	}
+	must := func(promotionID, msg string, when time.Time) {
+		t.Helper()
+		if err := set(promotionID, msg, when); err != nil {
+			t.Fatalf("SetLiveCommitError(%s, %q): %v", promotionID, msg, err)
+		}
+	}
+
+	update(t, s, func(tx promote.Tx) error { return tx.SetLive(first) })
+	check("a new change", nil)
+	must("p1", "push refused", at(2))
+	check("the first error", &promote.CommitError{Message: "push refused", Since: at(2)})
+	must("p1", "remote unreachable", at(3))
+	check("the next error", &promote.CommitError{Message: "remote unreachable", Since: at(2)})
+	must("p1", "", at(4))
+	check("cleared", nil)
+	must("p1", "push refused", at(5))
+	check("an error after a clear", &promote.CommitError{Message: "push refused", Since: at(5)})
+	if err := set("p0", "push refused", at(6)); promote.ErrorCode(err) != promote.Conflict {
+		t.Errorf("SetLiveCommitError of another change = %v, want a Conflict", err)
+	}
+	long := strings.Repeat("é", 3000)
+	must("p1", long, at(6))
+	view(t, s, func(tx promote.Tx) error {
+		got := alias(tx).CommitError
+		if got == nil || len(got.Message) > 2100 || !strings.HasPrefix(long, strings.TrimSuffix(got.Message, "…")) || got.Since != at(5) {
+			t.Errorf("a long commit error was stored as %d bytes since %v, want a prefix of at most about 2000 bytes since %v", len(got.Message), got.Since, at(5))
+		}
+		return nil
+	})
+
+	update(t, s, func(tx promote.Tx) error { return tx.SetLiveCommit("fraud", "prod", "p1", "c1") })
+	check("committed", nil)
+	if err := set("p1", "push refused", at(7)); promote.ErrorCode(err) != promote.Conflict {
+		t.Errorf("SetLiveCommitError of a committed change = %v, want a Conflict", err)
+	}
+	check("committed, after a late error", nil)
+
+	second := promote.Live{Model: "fraud", Environment: "prod", Version: "1.1", PromotionID: "p2", SetBy: "bob", SetAt: at(8), Reason: "promoted"}
+	update(t, s, func(tx promote.Tx) error { return tx.SetLive(second) })
+	must("p2", "push refused", at(9))
+	third := second
+	third.PromotionID, third.SetAt = "rb1", at(10)
+	third.CommitError = &promote.CommitError{Message: "carried over", Since: at(1)}
+	update(t, s, func(tx promote.Tx) error { return tx.SetLive(third) })
+	check("a change after a failing one", nil)
 }

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) promote.Store) {
 		{"Approvals", testApprovals},
 		{"Live", testLive},
 		{"LiveCommit", testLiveCommit},
+		{"LiveCommitError", testLiveCommitError},
 		{"Rollouts", testRollouts},
 		{"RolloutSamples", testRolloutSamples},
 		{"Holds", testHolds},
