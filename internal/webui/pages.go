@@ -288,8 +288,18 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 		if err != nil {
 			return err
 		}
+		// The history keeps no commit error: the alias carries the one
+		// of the change it holds, while it waits for its commit.
+		live, err := tx.Live(p.Model)
+		if err != nil {
+			return err
+		}
+		cur := live[p.Environment]
 		for i := len(history) - 1; i >= 0; i-- {
 			l := history[i]
+			if l.PromotionID == cur.PromotionID && l.Commit == "" {
+				l.CommitError = cur.CommitError
+			}
 			switch {
 			case l.PromotionID == id:
 				v.Commit = &l

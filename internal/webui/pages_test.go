@@ -101,6 +101,51 @@ func TestPipelineShowsActiveRollout(t *testing.T) {
 	}
 }
 
+// A change whose commit keeps failing says why where the pipeline and its
+// promotion say "commit pending", and says nothing once the commit lands.
+func TestCommitErrorShown(t *testing.T) {
+	f := newFixture(t)
+	b := f.signIn("bob")
+	res := decide(t, b, f.demo.Awaiting, "approve", map[string][]string{"digest": {f.digestOf(f.demo.Awaiting)}})
+	if res.status != http.StatusSeeOther {
+		t.Fatalf("approve = %d", res.status)
+	}
+	deps, err := f.env.Service.Deployments(t.Context(), "credit-risk", "prod")
+	if err != nil || len(deps) != 1 {
+		t.Fatalf("deployments = %v, %v", deps, err)
+	}
+	const refusal = "push main to /srv/gitops.git: command error on refs/heads/main: pre-receive hook declined <main is protected>"
+	if err := f.env.Service.SetCommitError(t.Context(), deps[0], refusal); err != nil {
+		t.Fatal(err)
+	}
+	p := b.get(Prefix + "/")
+	if got := cellText(t, p, "credit-risk", "prod"); !strings.Contains(got, "2 commit pending") || !strings.Contains(got, "commit failing since") ||
+		!strings.Contains(got, refusal) {
+		t.Errorf("prod cell = %q, want the pending commit and why it fails", got)
+	}
+	if n := len(p.all("commit-error")); n != 1 {
+		t.Errorf("%d commit errors on the pipeline page, want the one of credit-risk in prod", n)
+	}
+	if strings.Contains(p.body, "<main is protected>") {
+		t.Error("the pipeline page has the error's text unescaped")
+	}
+	q := b.get(Prefix + "/promotions/" + f.demo.Awaiting)
+	if got := text(q.one(t, "commit-error")); !strings.HasPrefix(got, "The commit has failed since ") || !strings.HasSuffix(got, refusal) {
+		t.Errorf("promotion page's commit error = %q, want since when and %q", got, refusal)
+	}
+
+	if err := f.env.Service.Delivered(t.Context(), deps[0], strings.Repeat("c", 40)); err != nil {
+		t.Fatal(err)
+	}
+	p = b.get(Prefix + "/")
+	if got := cellText(t, p, "credit-risk", "prod"); strings.Contains(got, "commit pending") || strings.Contains(got, "commit failing") {
+		t.Errorf("prod cell after the commit landed = %q, want no pending commit nor error", got)
+	}
+	if q := b.get(Prefix + "/promotions/" + f.demo.Awaiting); len(q.all("commit-error")) != 0 {
+		t.Error("the promotion page shows a commit error after the commit landed")
+	}
+}
+
 func (f *fixture) digestOf(id string) string {
 	f.t.Helper()
 	p, err := f.env.Service.Promotion(f.t.Context(), id)
