@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -919,5 +920,95 @@ func TestServeManualRollbackAfterACanaryMovesTheTraffic(t *testing.T) {
 	})
 	if got := gittest.Run(t, c.bare, "log", "-1", "--format=%s", "main"); got != "rollback credit-risk in prod to 1" {
 		t.Errorf("main's head is %q, want the rollback commit", got)
+	}
+}
+
+// TestServeGitOpsShowsARefusedCommit has the remote refuse every push: the
+// promotion's change waits for its commit, promote status says why, and
+// the leader's /metrics count the change and the refusals. Once the remote
+// takes the push, the commit lands and the error is gone.
+func TestServeGitOpsShowsARefusedCommit(t *testing.T) {
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "gitops.git")
+	repo := gitopsRemote(t, bare)
+	hook := filepath.Join(bare, "hooks", "pre-receive")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho 'main is protected' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	pipelineFile := filepath.Join(repo, "promote.yaml")
+	ci := submitterToken(t, data, pipelineFile)
+	art := t.TempDir()
+	p1, _ := artifact(t, art, "1")
+	server, serveErr := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", art,
+		"--gitops-remote", bare, "--gitops-interval", "1h")
+	_, must := clientOf(t, server)
+	scrape := func() string {
+		t.Helper()
+		resp, err := http.Get(server + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+
+	must(0, ci, "models", "create", "credit-risk")
+	must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", p1, "--metrics", filepath.Join("..", "..", "examples", "candidate.json"))
+	must(0, ci, "request", "credit-risk", "1", "--to", "dev")
+	waitFor(t, 20*time.Second, "status to say why the commit fails", func() (bool, string) {
+		out := must(0, ci, "status", "credit-risk")
+		return strings.Contains(out, "COMMIT FAILING") && strings.Contains(out, "pre-receive hook declined"), out + "\n" + tail(serveErr.String(), 5)
+	})
+	var st struct {
+		Live map[string]struct {
+			Commit      string `json:"commit"`
+			CommitError *struct {
+				Message string    `json:"message"`
+				Since   time.Time `json:"since"`
+			} `json:"commit_error"`
+		} `json:"live"`
+	}
+	if err := json.Unmarshal([]byte(must(0, ci, "status", "credit-risk", "-o", "json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if l := st.Live["dev"]; l.Commit != "" || l.CommitError == nil || l.CommitError.Since.IsZero() ||
+		!strings.Contains(l.CommitError.Message, "pre-receive hook declined") {
+		t.Errorf("status -o json: live in dev = %+v, want no commit and the refusal with its time", l)
+	}
+	metrics := scrape()
+	for _, want := range []string{
+		`promote_gitops_pending_changes{environment="dev"} 1`,
+		`promote_gitops_delivery_failures_total{environment="dev",reason="unreachable"} 0`,
+		"# HELP promote_gitops_delivery_failures_total ",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
+		}
+	}
+	if !regexp.MustCompile(`promote_gitops_delivery_failures_total\{environment="dev",reason="push_rejected"\} [1-9]`).MatchString(metrics) {
+		t.Errorf("/metrics counts no refused push in dev:\n%s", metrics)
+	}
+
+	if err := os.Remove(hook); err != nil {
+		t.Fatal(err)
+	}
+	head := ""
+	waitFor(t, 20*time.Second, "the commit to land", func() (bool, string) {
+		out := must(0, ci, "status", "credit-risk", "-o", "json")
+		head = gittest.Run(t, bare, "rev-parse", "main")
+		return strings.Contains(out, `"commit": "`+head+`"`), out
+	})
+	if out := must(0, ci, "status", "credit-risk"); strings.Contains(out, "COMMIT FAILING") {
+		t.Errorf("status after the commit landed still shows a failure:\n%s", out)
+	}
+	if out := must(0, ci, "status", "credit-risk", "-o", "json"); strings.Contains(out, "commit_error") {
+		t.Errorf("status -o json after the commit landed still has a commit error:\n%s", out)
+	}
+	metrics = scrape()
+	if !strings.Contains(metrics, `promote_gitops_pending_changes{environment="dev"} 0`) ||
+		!regexp.MustCompile(`promote_gitops_last_commit_timestamp_seconds\{environment="dev"\} \d`).MatchString(metrics) {
+		t.Errorf("/metrics after the commit landed, want nothing pending in dev and the commit's time:\n%s", metrics)
 	}
 }

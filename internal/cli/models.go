@@ -70,8 +70,8 @@ func newModelsCmd(s *streams) *cobra.Command {
 	return cmd
 }
 
-// statusTable writes the live version per environment, active promotions
-// and holds.
+// statusTable writes the live version per environment, why the commit of
+// a live change fails, active promotions and holds.
 func statusTable(tw *tabwriter.Writer, d httpapi.ModelDetail) {
 	st := d.Status
 	row(tw, "ENVIRONMENT", "LIVE", "SINCE", "BY", "PROMOTION")
@@ -82,6 +82,21 @@ func statusTable(tw *tabwriter.Writer, d httpapi.ModelDetail) {
 			continue
 		}
 		row(tw, env, l.Version, when(l.SetAt), l.SetBy, l.PromotionID)
+	}
+	// A change whose GitOps commit keeps failing says why: nothing else
+	// tells a person that it is not deployed.
+	header := false
+	for _, env := range st.Environments {
+		l, ok := st.Live[env]
+		if !ok || l.CommitError == nil {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(tw)
+			row(tw, "COMMIT FAILING", "VERSION", "SINCE", "ERROR")
+			header = true
+		}
+		row(tw, env, l.Version, when(l.CommitError.Since), l.CommitError.Message)
 	}
 	if len(st.Promotions) > 0 {
 		fmt.Fprintln(tw)

@@ -158,7 +158,14 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		if err != nil {
 			return usageError(err)
 		}
+		// The reconciler's series are on /metrics while it runs: on the
+		// replica that leads.
+		gm, err := gitops.NewMetrics(reg)
+		if err != nil {
+			return err
+		}
 		if rec, err = gitops.NewReconciler(gitops.ReconcilerConfig{Writer: w, Registry: svc, Interval: cfg.GitOps.Interval, Logger: log,
+			Metrics: gm,
 			Committed: func(promote.Deployment, string) {
 				if ag != nil {
 					ag.Trigger()

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/promote"
@@ -24,6 +26,9 @@ type Registry interface {
 	Delivered(ctx context.Context, d promote.Deployment, commit string) error
 	// Undeliverable records that d cannot be carried out, with why.
 	Undeliverable(ctx context.Context, d promote.Deployment, reason string) error
+	// SetCommitError records why the last attempt to commit d failed,
+	// where a person reads it; "" clears it.
+	SetCommitError(ctx context.Context, d promote.Deployment, message string) error
 }
 
 // Defaults of ReconcilerConfig.
@@ -46,7 +51,14 @@ type ReconcilerConfig struct {
 	// Committed, when set, is called after each change that reached the
 	// branch, e.g. to cue the local agent.
 	Committed func(d promote.Deployment, commit string)
-	Logger    *slog.Logger
+	// Metrics, when set, receive what waits for its commit, each failed
+	// attempt and each commit, per environment (NewMetrics). Run removes
+	// their series when it returns: a replica that does not reconcile
+	// shows none.
+	Metrics *Metrics
+	// Now stamps the commits for Metrics (time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Reconciler makes the GitOps repository pin what the registry says is
@@ -95,6 +107,9 @@ func NewReconciler(cfg ReconcilerConfig) (*Reconciler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Reconciler{cfg: cfg, log: cfg.Logger, cue: map[[2]string]bool{}, kick: make(chan struct{}, 1),
 		reviews: map[string]PullRequest{}}, nil
 }
@@ -115,7 +130,9 @@ func (r *Reconciler) Trigger(model, env string) {
 // everything again every Interval, until ctx ends. A change that hit a
 // passing error is tried again after RetryDelay. It returns nil when ctx
 // ends: errors are logged, never fatal, since the next sweep repairs them.
+// Its metrics' series are removed when it returns.
 func (r *Reconciler) Run(ctx context.Context) error {
+	defer r.cfg.Metrics.reset()
 	sweep := time.NewTicker(r.cfg.Interval)
 	defer sweep.Stop()
 	retry := time.NewTimer(r.cfg.RetryDelay)
@@ -229,15 +246,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, model, env string) (Outcome,
 	}
 	byEnv := map[string][]promote.Deployment{}
 	var envs []string
+	// waiting says which changes wait for their commit after the pass.
+	waiting := map[[2]string]bool{}
 	for _, d := range deps {
 		if _, ok := byEnv[d.Environment]; !ok {
 			envs = append(envs, d.Environment)
 		}
 		byEnv[d.Environment] = append(byEnv[d.Environment], d)
+		waiting[[2]string{d.Model, d.Environment}] = d.Pending()
 	}
-	for _, e := range envs {
+	defer func() { r.cfg.Metrics.seen(model, env, waiting) }()
+	for i, e := range envs {
 		pins, head, err := r.cfg.Writer.PinnedAt(ctx, e)
 		if err != nil && !errors.Is(err, ErrOverlay) {
+			// The branch could not be read: the remote is the same for
+			// every environment, so each left in the pass meets the same
+			// error, without waiting for it again.
+			for _, rest := range envs[i:] {
+				r.attempted(ctx, rest, byEnv[rest], err)
+			}
 			return out, err
 		}
 		// An overlay that cannot be read pins nothing: each change then
@@ -249,10 +276,88 @@ func (r *Reconciler) Reconcile(ctx context.Context, model, env string) (Outcome,
 				continue
 			}
 			r.logAction(a)
+			r.observe(ctx, a)
+			waiting[[2]string{d.Model, d.Environment}] = d.Pending() && a.Kind != ActionCommitted && a.Kind != ActionRecorded &&
+				a.Kind != ActionFailed
 			out.Actions = append(out.Actions, a)
 		}
 	}
 	return out, nil
+}
+
+// maxCommitError bounds the error text recorded for a person, in bytes.
+const maxCommitError = 1000
+
+// commitErrorText is err as a person reads it beside a change: one line,
+// valid UTF-8, bounded.
+func commitErrorText(err error) string {
+	s := oneLine(strings.ToValidUTF8(err.Error(), "\uFFFD"))
+	if len(s) <= maxCommitError {
+		return s
+	}
+	s = s[:maxCommitError]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
+// failure reports whether a's error is a failed attempt to deliver its
+// change, to be counted and shown: not a pass interrupted by its end, nor
+// a merge that is read at the next pass.
+func failure(a Action) bool {
+	return a.Err != nil && (a.Kind == ActionRetry || a.Kind == ActionFailed) &&
+		!errors.Is(a.Err, context.Canceled) && !errors.Is(a.Err, errMerged)
+}
+
+// observe counts a's outcome in the metrics and records or clears its
+// change's commit error in the registry.
+func (r *Reconciler) observe(ctx context.Context, a Action) {
+	d := a.Deployment
+	switch {
+	case a.Kind == ActionCommitted || a.Kind == ActionRecorded:
+		// Recording the commit cleared the change's error.
+		r.cfg.Metrics.committed(d.Environment, r.cfg.Now())
+	case failure(a):
+		r.cfg.Metrics.failed(d.Environment, a.Err)
+		if d.Pending() && a.Kind == ActionRetry {
+			r.setCommitError(ctx, d, commitErrorText(a.Err))
+		}
+	case a.Kind == ActionReview:
+		// The pull request carries the change: nothing failed.
+		r.setCommitError(ctx, d, "")
+	}
+}
+
+// attempted counts a failed attempt at env, whose branch could not be
+// read, and records err for each of deps that waits for its commit.
+func (r *Reconciler) attempted(ctx context.Context, env string, deps []promote.Deployment, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	r.cfg.Metrics.failed(env, err)
+	for _, d := range deps {
+		if d.Pending() {
+			r.setCommitError(ctx, d, commitErrorText(err))
+		}
+	}
+}
+
+// setCommitError records msg as d's commit error when it differs from
+// the one d carries: an unchanged error is not written again at every
+// retry.
+func (r *Reconciler) setCommitError(ctx context.Context, d promote.Deployment, msg string) {
+	was := ""
+	if d.CommitError != nil {
+		was = d.CommitError.Message
+	}
+	if msg == was {
+		return
+	}
+	if err := r.cfg.Registry.SetCommitError(ctx, d, msg); err != nil && !errors.Is(err, context.Canceled) {
+		r.log.Warn("gitops: record the commit error", slog.String(attrModel, d.Model), slog.String(attrEnv, d.Environment),
+			slog.String(attrPromotion, d.PromotionID), slog.Any("error", err))
+	}
 }
 
 // reconcileOne brings one deployment in line. done is true when there was
@@ -284,7 +389,7 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 			return r.retry(a, err), false
 		case closed && !merged:
 			r.forget(d)
-			return r.failed(ctx, a, fmt.Errorf("pull request %s was closed without merging", prRef(pr))), false
+			return r.failed(ctx, a, fmt.Errorf("pull request %s was %w", prRef(pr), errPRClosed)), false
 		case !merged:
 			a.Kind, a.PullRequest = ActionReview, &pr
 			return a, false
@@ -292,7 +397,7 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 		// Merged, but the branch read before the merge: the next pass
 		// finds it pinned.
 		r.forget(d)
-		return r.retry(a, fmt.Errorf("pull request %s merged; the branch is read again", prRef(pr))), false
+		return r.retry(a, fmt.Errorf("pull request %s %w", prRef(pr), errMerged)), false
 	}
 	if !d.Pending() {
 		r.log.Warn("gitops: the overlay no longer pins the registry's live version; committing it again",
@@ -317,6 +422,10 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 	}
 	return r.delivered(ctx, a, ActionCommitted, res.Commit), false
 }
+
+// errMerged marks a pull request that merged after the branch was read:
+// the next pass reads it again. It is no failure.
+var errMerged = errors.New("merged; the branch is read again")
 
 // permanent reports whether a writer's error will not go away by trying
 // again: the overlay does not render, or the pin or overlay is invalid.

@@ -592,10 +592,10 @@ func (w *Writer) push(ctx context.Context, ref plumbing.ReferenceName, force boo
 		spec = "+" + spec
 	}
 	err := w.clone.Repo.PushContext(ctx, &git.PushOptions{RemoteName: gitclone.RemoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.auth})
-	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+	if errors.Is(err, git.NoErrAlreadyUpToDate) || err == nil {
 		return nil
 	}
-	return err
+	return &pushError{err}
 }
 
 // Pinned fetches and returns what the branch pins in env now, by model:
