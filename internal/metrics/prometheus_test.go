@@ -200,6 +200,51 @@ func TestPrometheus(t *testing.T) {
 		reads(17, "c's 3 as well")
 	})
 
+	t.Run("a restart before the first scrape after the start counts from the restart", func(t *testing.T) {
+		// Between the scrape the start reads and the next, a's process
+		// restarts: no sample since the start shows it going back, only
+		// that it is lower than at the start.
+		series := `restarting_requests_total{track="{{.Track}}"}`
+		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL, Templates: Templates{
+			Requests: sinceStart("", series),
+			Errors:   `sum(` + series + `) * 0`,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := restarting.With("early", "a"), restarting.With("early", "b")
+		stored := func(wantA, wantB float64) {
+			t.Helper()
+			waitFor(t, 10*time.Second, fmt.Sprintf("a at %g and b at %g scraped", wantA, wantB), func() (bool, string) {
+				got, err := srv.query(t, `restarting_requests_total{track="early"}`)
+				ok := err == nil && len(got) == 2 && got[0].value+got[1].value == wantA+wantB &&
+					(got[0].value == wantA || got[1].value == wantA)
+				return ok, fmt.Sprintf("%+v %v", got, err)
+			})
+		}
+		a.Set(10)
+		b.Set(7)
+		stored(10, 7)
+		a.Set(4) // a restarted, and served 4 since
+		b.Set(20)
+		stored(4, 20)
+		// The start: just after a's last sample at 10, so its samples
+		// since are all 4.
+		var since time.Time
+		for _, s := range srv.rawSamples(t, `restarting_requests_total{track="early",replica="a"}`) {
+			if s.value == 10 {
+				since = s.at.Add(time.Millisecond)
+			}
+		}
+		at := since.Add(DefaultSettle + 3*time.Second)
+		time.Sleep(time.Until(at))
+		q := Query{Model: model, Env: env, Track: "early", Since: since, At: at}
+		c, err := src.Counts(t.Context(), q)
+		if err != nil || c.Requests != 17 {
+			t.Errorf("Counts(%s) = %+v, %v; want a's 4 since its restart and b's 13", q, c, err)
+		}
+	})
+
 	t.Run("custom metrics in milliseconds", func(t *testing.T) {
 		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL, Templates: istioTemplates(), LatencyUnit: time.Millisecond})
 		if err != nil {

@@ -30,7 +30,7 @@ var (
 // sinceStart is the PromQL of what the series s counted since the
 // rollout's start, summed (by the label by, when set):
 //
-//	sum (((s - s @ start) unless resets(s[window]) > 0) or s)
+//	sum (((s - s @ start) unless (resets(s[window]) > 0 or min_over_time(s[window]) < s @ start)) or s)
 //
 // per series, its value now less its value at the start (the last sample
 // at or before it), the same start at every look: an offset by the
@@ -38,14 +38,21 @@ var (
 // to look. A series absent at the start counts from zero (its value now);
 // so does one whose counter went back since (its process restarted): it
 // counts what it served since the restart, whether or not it has passed
-// its value at the start again. or and unless match series by their
-// labels, the metric's name aside (Prometheus' set operators).
+// its value at the start again. A restart shows as a drop between two
+// samples in the window (resets) or, when it came between the sample the
+// start reads, which the window need not hold (it is up to a scrape
+// interval older), and the first sample after it, as a sample lower than
+// that value (min_over_time). A restart after which the counter passed its
+// value at the start before the next scrape cannot be told from counting.
+// or and unless match series by their labels, the metric's name aside
+// (Prometheus' set operators).
 func sinceStart(by, s string) string {
 	agg := "sum"
 	if by != "" {
 		agg = "sum by (" + by + ")"
 	}
-	return agg + " (((" + s + " - " + s + " @ {{.Start}}) unless resets(" + s + "[{{.Window}}]) > 0) or " + s + ")"
+	window, start := s+"[{{.Window}}]", s+" @ {{.Start}}"
+	return agg + " (((" + s + " - " + start + ") unless (resets(" + window + ") > 0 or min_over_time(" + window + ") < " + start + ")) or " + s + ")"
 }
 
 // Templates are the PromQL queries of a Prometheus source, as text/template

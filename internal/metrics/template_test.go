@@ -89,14 +89,17 @@ func TestDefaultTemplatesRender(t *testing.T) {
 	}
 	data := newTemplateData(q, now)
 	sel := `model="credit\"risk",env="prod",track="canary"`
+	// S stands for each template's series, as in docs/rollouts.md.
+	const pattern = `(((S - S @ 1772366400.000) unless (resets(S[5m3s]) > 0 or min_over_time(S[5m3s]) < S @ 1772366400.000)) or S)`
+	failed := `,outcome=~"server_error|timeout|connection_error|mismatch"`
 	for _, tt := range []struct {
 		q    query
 		want string
 	}{
-		{c.requests, `sum (((promote_traffic_requests_total{` + sel + `} - promote_traffic_requests_total{` + sel + `} @ 1772366400.000) unless resets(promote_traffic_requests_total{` + sel + `}[5m3s]) > 0) or promote_traffic_requests_total{` + sel + `})`},
-		{c.errors, `sum (((promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error|mismatch"} - promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error|mismatch"} @ 1772366400.000) unless resets(promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error|mismatch"}[5m3s]) > 0) or promote_traffic_requests_total{` + sel + `,outcome=~"server_error|timeout|connection_error|mismatch"})`},
-		{c.latencyBuckets, `sum by (le) (((promote_traffic_request_duration_seconds_bucket{` + sel + `} - promote_traffic_request_duration_seconds_bucket{` + sel + `} @ 1772366400.000) unless resets(promote_traffic_request_duration_seconds_bucket{` + sel + `}[5m3s]) > 0) or promote_traffic_request_duration_seconds_bucket{` + sel + `})`},
-		{c.latencySum, `sum (((promote_traffic_request_duration_seconds_sum{` + sel + `} - promote_traffic_request_duration_seconds_sum{` + sel + `} @ 1772366400.000) unless resets(promote_traffic_request_duration_seconds_sum{` + sel + `}[5m3s]) > 0) or promote_traffic_request_duration_seconds_sum{` + sel + `})`},
+		{c.requests, `sum ` + strings.ReplaceAll(pattern, "S", `promote_traffic_requests_total{`+sel+`}`)},
+		{c.errors, `sum ` + strings.ReplaceAll(pattern, "S", `promote_traffic_requests_total{`+sel+failed+`}`)},
+		{c.latencyBuckets, `sum by (le) ` + strings.ReplaceAll(pattern, "S", `promote_traffic_request_duration_seconds_bucket{`+sel+`}`)},
+		{c.latencySum, `sum ` + strings.ReplaceAll(pattern, "S", `promote_traffic_request_duration_seconds_sum{`+sel+`}`)},
 	} {
 		got, err := tt.q.render(data)
 		if err != nil {
