@@ -33,9 +33,7 @@ var (
 //	sum (((s - s @ start) unless (resets(s[window]) > 0 or min_over_time(s[window]) < s @ start)) or s)
 //
 // per series, its value now less its value at the start (the last sample
-// at or before it), the same start at every look: an offset by the
-// window, rounded to seconds, would move it by up to a second from look
-// to look. A series absent at the start counts from zero (its value now);
+// at or before it, read with @: the same start at every look). A series absent at the start counts from zero (its value now);
 // so does one whose counter went back since (its process restarted): it
 // counts what it served since the restart, whether or not it has passed
 // its value at the start again. A restart shows as a drop between two
@@ -65,9 +63,10 @@ func sinceStart(by, s string) string {
 // single-quoted or raw string, a comment, or bare) is refused. Inside a
 // regular expression (=~) a value's metacharacters keep their meaning, so
 // match them with =. .Window is now − Query.Since as a Prometheus duration
-// ("5m3s"), rounded up to whole seconds, at least "1s", for range selectors;
-// .Start is Query.Since in Unix seconds, for the @ modifier
-// (`sum(s @ {{.Start}})`, the value at the start, the same at every look).
+// to the millisecond ("5m2s500ms"), at least "1ms", for range selectors: a
+// range over it starts at the start exactly (formatWindow); .Start is
+// Query.Since in Unix seconds, for the @ modifier (`sum(s @ {{.Start}})`,
+// the value at the start, the same at every look).
 type Templates struct {
 	// Requests returns one sample: the requests over the window. No
 	// sample at all means no data.
@@ -111,10 +110,12 @@ func newTemplateData(q Query, now time.Time) templateData {
 		Model: escapeString(q.Model),
 		Env:   escapeString(q.Env),
 		Track: escapeString(q.Track),
-		// Wall clocks: Prometheus' samples and the query's time are, so a
-		// jump of the clock must not shrink the window (Round(0) drops
-		// the monotonic readings that Sub would otherwise use).
-		Window: formatWindow(now.Round(0).Sub(q.Since.Round(0))),
+		// Wall clocks, to the millisecond: Prometheus' samples and the
+		// query's time are, so a jump of the clock must not shrink the
+		// window, and the window must end at the query's time and start
+		// at .Start, both in whole milliseconds (UnixMilli, as
+		// instantQuery sends the time).
+		Window: formatWindow(time.Duration(now.UnixMilli()-q.Since.UnixMilli()) * time.Millisecond),
 		Start:  strconv.FormatFloat(float64(q.Since.UnixMilli())/1e3, 'f', 3, 64),
 	}
 }
@@ -127,23 +128,38 @@ func escapeString(s string) string {
 	return q[1 : len(q)-1]
 }
 
-// formatWindow renders d as a Prometheus duration (hours, minutes and
-// seconds: "1h2m3s"), rounded up to a whole second so the window covers the
-// start, and at least one second.
+// formatWindow renders d as a Prometheus duration in hours, minutes,
+// seconds and milliseconds ("1h2m3s456ms"), truncated to the millisecond,
+// and at least one.
+//
+// It is exact, not rounded up to a second, so that a range selector over
+// it holds no sample from before the start: a series that went stale
+// (its replica gone) just before the start, with its last sample in the
+// part of a rounded-up range before it, is absent at the start, and
+// last_over_time would count its whole value as new since the start.
+// Prometheus closes a range at both ends up to 2.x ([now − d, now]) and
+// opens it at its start from 3.0 ((now − d, now]); a sample exactly at the
+// start is the start's own value either way. Only the one-millisecond
+// floor, for a window that would be empty, reaches before the start, and
+// a sample and the stale marker that follows it a millisecond later take
+// a scrape interval of a millisecond.
 func formatWindow(d time.Duration) string {
-	s := int64((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
+	ms := d.Milliseconds()
+	if ms < 1 {
+		ms = 1
 	}
 	var b strings.Builder
-	if h := s / 3600; h > 0 {
+	if h := ms / 3600e3; h > 0 {
 		fmt.Fprintf(&b, "%dh", h)
 	}
-	if m := s % 3600 / 60; m > 0 {
+	if m := ms % 3600e3 / 60e3; m > 0 {
 		fmt.Fprintf(&b, "%dm", m)
 	}
-	if sec := s % 60; sec > 0 {
+	if sec := ms % 60e3 / 1e3; sec > 0 {
 		fmt.Fprintf(&b, "%ds", sec)
+	}
+	if milli := ms % 1e3; milli > 0 {
+		fmt.Fprintf(&b, "%dms", milli)
 	}
 	return b.String()
 }

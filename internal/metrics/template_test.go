@@ -18,18 +18,21 @@ func TestFormatWindow(t *testing.T) {
 		d    time.Duration
 		want string
 	}{
-		{-time.Minute, "1s"}, // a start in the future
-		{0, "1s"},
-		{time.Millisecond, "1s"},
+		{-time.Minute, "1ms"}, // a start in the future
+		{0, "1ms"},
+		{time.Microsecond, "1ms"},
+		{time.Millisecond, "1ms"},
+		{time.Millisecond + 999*time.Microsecond, "1ms"},
+		{999 * time.Millisecond, "999ms"},
 		{time.Second, "1s"},
-		{1500 * time.Millisecond, "2s"},
+		{1500 * time.Millisecond, "1s500ms"},
 		{59 * time.Second, "59s"},
 		{time.Minute, "1m"},
 		{5*time.Minute + 3*time.Second, "5m3s"},
-		{5*time.Minute + 2*time.Second + time.Nanosecond, "5m3s"},
+		{5*time.Minute + 2*time.Second + 7*time.Millisecond + time.Nanosecond, "5m2s7ms"},
 		{time.Hour, "1h"},
-		{time.Hour + 3*time.Second, "1h3s"},
-		{49*time.Hour + 59*time.Minute + 59*time.Second, "49h59m59s"},
+		{time.Hour + 3*time.Millisecond, "1h3ms"},
+		{49*time.Hour + 59*time.Minute + 59*time.Second + 999*time.Millisecond, "49h59m59s999ms"},
 	}
 	for _, tt := range tests {
 		if got := formatWindow(tt.d); got != tt.want {
@@ -90,7 +93,7 @@ func TestDefaultTemplatesRender(t *testing.T) {
 	data := newTemplateData(q, now)
 	sel := `model="credit\"risk",env="prod",track="canary"`
 	// S stands for each template's series, as in docs/rollouts.md.
-	const pattern = `(((S - S @ 1772366400.000) unless (resets(S[5m3s]) > 0 or min_over_time(S[5m3s]) < S @ 1772366400.000)) or S)`
+	const pattern = `(((S - S @ 1772366400.000) unless (resets(S[5m2s500ms]) > 0 or min_over_time(S[5m2s500ms]) < S @ 1772366400.000)) or S)`
 	failed := `,outcome=~"server_error|timeout|connection_error|mismatch"`
 	for _, tt := range []struct {
 		q    query

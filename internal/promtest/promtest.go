@@ -1,10 +1,10 @@
 // Package promtest starts a real Prometheus server for tests: Debian's
 // prometheus binary ($PROMOTE_PROMETHEUS, or on PATH), on a free loopback
 // port, its data in the test's temporary directory, scraping the given
-// targets every second. Start returns once the first scrape of every
-// target is queryable; the server is stopped when the test ends. Without a
-// binary the test is skipped, except in CI (CI set), where it fails:
-// .ci/run installs Prometheus.
+// targets every second (StartEvery: at another interval). Start returns
+// once the first scrape of every target is queryable; the server is
+// stopped when the test ends. Without a binary the test is skipped, except
+// in CI (CI set), where it fails: .ci/run installs Prometheus.
 package promtest
 
 import (
@@ -79,7 +79,13 @@ func (b *syncBuffer) String() string {
 // every second and returns once each target's first scrape is queryable.
 func Start(tb testing.TB, targets ...string) *Server {
 	tb.Helper()
-	s := Launch(tb, targets...)
+	return StartEvery(tb, time.Second, targets...)
+}
+
+// StartEvery is Start with another scrape interval (whole milliseconds).
+func StartEvery(tb testing.TB, interval time.Duration, targets ...string) *Server {
+	tb.Helper()
+	s := launch(tb, interval, targets)
 	s.WaitUp(tb, len(targets))
 	return s
 }
@@ -87,6 +93,11 @@ func Start(tb testing.TB, targets ...string) *Server {
 // Launch is Start without waiting for the first scrapes: for targets that
 // start after Prometheus (call WaitUp then).
 func Launch(tb testing.TB, targets ...string) *Server {
+	tb.Helper()
+	return launch(tb, time.Second, targets)
+}
+
+func launch(tb testing.TB, interval time.Duration, targets []string) *Server {
 	tb.Helper()
 	bin := Binary(tb)
 	dir := tb.TempDir()
@@ -97,13 +108,13 @@ func Launch(tb testing.TB, targets ...string) *Server {
 	}
 	// scrape_timeout may not exceed the interval.
 	yml := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
+  scrape_interval: %[1]dms
+  scrape_timeout: %[1]dms
 scrape_configs:
-  - job_name: %s
+  - job_name: %[2]s
     static_configs:
-      - targets: [%s]
-`, Job, strings.Join(quoted, ", "))
+      - targets: [%[3]s]
+`, interval.Milliseconds(), Job, strings.Join(quoted, ", "))
 	if err := os.WriteFile(config, []byte(yml), 0o644); err != nil {
 		tb.Fatal(err)
 	}
@@ -111,7 +122,7 @@ scrape_configs:
 	// tries, each waiting for readiness or the process' exit.
 	var s *Server
 	for try := 1; ; try++ {
-		s = launch(tb, bin, config, filepath.Join(dir, fmt.Sprintf("data%d", try)))
+		s = start(tb, bin, config, filepath.Join(dir, fmt.Sprintf("data%d", try)))
 		err := s.waitReady(15 * time.Second)
 		if err == nil {
 			break
@@ -150,7 +161,7 @@ func (s *Server) WaitUp(tb testing.TB, n int) {
 	}
 }
 
-func launch(tb testing.TB, bin, config, data string) *Server {
+func start(tb testing.TB, bin, config, data string) *Server {
 	tb.Helper()
 	addr := nettest.FreeAddr(tb)
 	s := &Server{URL: "http://" + addr, done: make(chan struct{}), log: &syncBuffer{}}
