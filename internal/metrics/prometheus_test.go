@@ -291,9 +291,9 @@ func TestPrometheus(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Unescaped in the default requests template, this model ends
-		// the selector and the sum, adds "or vector(1000)", and comments
-		// the rest of the query out.
-		payload := `absent"}) or vector(1000))) #`
+		// the selector, its range, the last_over_time and the sum, adds
+		// "or vector(1000)", and comments the rest of the query out.
+		payload := `absent"}[1h]) or vector(1000)))) #`
 		q := queryOf(payload, TrackCanary)
 		naive := strings.NewReplacer("{{.Model}}", payload, "{{.Env}}", env, "{{.Track}}", TrackCanary, "{{.Window}}", "1h", "{{.Start}}", "0").
 			Replace(DefaultRequestsTemplate)

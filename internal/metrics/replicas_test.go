@@ -45,6 +45,68 @@ func newReplica(t *testing.T) *replica {
 	return &replica{testSplitter: s, target: target, addr: strings.TrimPrefix(target.URL, "http://")}
 }
 
+// TestPrometheusReplicaGoneMidRollout reads the counts of a track served
+// by two splitter replicas, each a scrape target, one of which goes away
+// during the rollout (a pod replaced, a scale-down): Prometheus marks its
+// series stale, and what it served since the start must still count,
+// exactly, beside what the other serves after.
+func TestPrometheusReplicaGoneMidRollout(t *testing.T) {
+	const model, env = "credit-risk", "prod"
+	r1, r2 := newReplica(t), newReplica(t)
+	for _, r := range []*replica{r1, r2} {
+		r.touch(model, env, TrackCanary)
+	}
+	// Before the rollout.
+	r1.serveAll(model, env, TrackCanary, []batch{{OutcomeOK, 100, 0.01}, {OutcomeServerError, 4, 0.2}})
+	r2.serveAll(model, env, TrackCanary, []batch{{OutcomeOK, 80, 0.03}, {OutcomeTimeout, 3, 10}})
+	srv := &promServer{promtest.Start(t, r1.addr, r2.addr)}
+	since := time.Now() // after both replicas' first scrape
+
+	src, err := NewPrometheus(PrometheusOptions{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := Query{Model: model, Env: env, Track: TrackCanary, Since: since}
+	var served []batch
+	var errs float64
+	serve := func(r *replica, batches []batch, errors float64) {
+		r.serveAll(model, env, TrackCanary, batches)
+		served = append(served, batches...)
+		errs += errors
+	}
+	reads := func(what string) {
+		t.Helper()
+		want := expectCounts(served, errs, splitterBuckets())
+		waitFor(t, 15*time.Second, what, func() (bool, string) {
+			got, err := src.Counts(t.Context(), q)
+			if err != nil {
+				return false, err.Error()
+			}
+			diff := cmp.Diff(want, got, approx)
+			return diff == "", "(-want +got)\n" + diff
+		})
+	}
+
+	serve(r1, []batch{{OutcomeOK, 40, 0.02}, {OutcomeServerError, 1, 0.4}}, 1)
+	serve(r2, []batch{{OutcomeOK, 25, 0.05}, {OutcomeConnectionError, 2, 0.001}, {OutcomeClientError, 3, 0.004}}, 2)
+	reads("both replicas' traffic since the start")
+
+	r2.target.Close()
+	waitFor(t, 10*time.Second, "r2's failed scrape, which marks its series stale", func() (bool, string) {
+		got, err := srv.query(t, fmt.Sprintf(`up{instance=%q} == 0`, r2.addr))
+		return err == nil && len(got) == 1, fmt.Sprintf("%+v %v", got, err)
+	})
+	if n, err := srv.Count(fmt.Sprintf(`%s{instance=%q}`, RequestsMetric, r2.addr)); err != nil || n != 0 {
+		t.Fatalf("r2's series after its failed scrape: %d, %v; want none (stale)", n, err)
+	}
+	// Scraped after r2's series went stale, so a read that sees it reads
+	// r2 stale.
+	serve(r1, []batch{{OutcomeOK, 12, 0.07}, {OutcomeTimeout, 1, 10}}, 1)
+	reads("r2's traffic since the start, after it went away, and r1's since")
+	time.Sleep(2 * time.Second)
+	reads("the same, two scrapes later")
+}
+
 // TestPrometheusReplicaGoneBeforeTheStart reads the counts of a track one
 // of whose two replicas went away just before the start: its series are
 // stale at the start, and their last samples are less than a second
@@ -100,6 +162,7 @@ func TestPrometheusReplicaGoneBeforeTheStart(t *testing.T) {
 		name      string
 		templates Templates
 	}{
+		{"default templates", DefaultTemplates()},
 		{"the Istio example's form", lastValueTemplates()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

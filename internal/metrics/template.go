@@ -30,19 +30,28 @@ var (
 // sinceStart is the PromQL of what the series s counted since the
 // rollout's start, summed (by the label by, when set):
 //
-//	sum (((s - s @ start) unless (resets(s[window]) > 0 or min_over_time(s[window]) < s @ start)) or s)
+//	sum (((last_over_time(s[window]) - s @ start)
+//	      unless (resets(s[window]) > 0 or min_over_time(s[window]) < s @ start))
+//	     or last_over_time(s[window]))
 //
 // per series, its value now less its value at the start (the last sample
-// at or before it, read with @: the same start at every look). A series absent at the start counts from zero (its value now);
-// so does one whose counter went back since (its process restarted): it
-// counts what it served since the restart, whether or not it has passed
-// its value at the start again. A restart shows as a drop between two
-// samples in the window (resets) or, when it came between the sample the
-// start reads, which the window need not hold (it is up to a scrape
-// interval older), and the first sample after it, as a sample lower than
-// that value (min_over_time). A restart after which the counter passed its
-// value at the start before the next scrape cannot be told from counting.
-// or and unless match series by their labels, the metric's name aside
+// at or before it, read with @: the same start at every look). The value
+// now is the series' last sample in the window: a series gone since the
+// start (its replica replaced or scaled down, and Prometheus marked it
+// stale) keeps what it counted, where a bare s would drop it from the sum
+// and take its counts back. The window starts at the start exactly
+// (formatWindow), so a series gone before it has no sample there.
+//
+// A series absent at the start counts from zero (its last value); so does
+// one whose counter went back since (its process restarted): it counts
+// what it served since the restart, whether or not it has passed its value
+// at the start again. A restart shows as a drop between two samples in the
+// window (resets) or, when it came between the sample the start reads,
+// which the window does not hold (it is up to a scrape interval older), and
+// the first sample after it, as a sample lower than that value
+// (min_over_time). A restart after which the counter passed its value at
+// the start before the next scrape cannot be told from counting. or and
+// unless match series by their labels, the metric's name aside
 // (Prometheus' set operators).
 func sinceStart(by, s string) string {
 	agg := "sum"
@@ -50,7 +59,8 @@ func sinceStart(by, s string) string {
 		agg = "sum by (" + by + ")"
 	}
 	window, start := s+"[{{.Window}}]", s+" @ {{.Start}}"
-	return agg + " (((" + s + " - " + start + ") unless (resets(" + window + ") > 0 or min_over_time(" + window + ") < " + start + ")) or " + s + ")"
+	last := "last_over_time(" + window + ")"
+	return agg + " (((" + last + " - " + start + ") unless (resets(" + window + ") > 0 or min_over_time(" + window + ") < " + start + ")) or " + last + ")"
 }
 
 // Templates are the PromQL queries of a Prometheus source, as text/template

@@ -93,7 +93,7 @@ func TestDefaultTemplatesRender(t *testing.T) {
 	data := newTemplateData(q, now)
 	sel := `model="credit\"risk",env="prod",track="canary"`
 	// S stands for each template's series, as in docs/rollouts.md.
-	const pattern = `(((S - S @ 1772366400.000) unless (resets(S[5m2s500ms]) > 0 or min_over_time(S[5m2s500ms]) < S @ 1772366400.000)) or S)`
+	const pattern = `(((last_over_time(S[5m2s500ms]) - S @ 1772366400.000) unless (resets(S[5m2s500ms]) > 0 or min_over_time(S[5m2s500ms]) < S @ 1772366400.000)) or last_over_time(S[5m2s500ms]))`
 	failed := `,outcome=~"server_error|timeout|connection_error|mismatch"`
 	for _, tt := range []struct {
 		q    query
