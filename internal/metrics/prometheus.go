@@ -52,19 +52,17 @@ type PrometheusOptions struct {
 const DefaultSettle = time.Second
 
 // Prometheus reads counts from a Prometheus server's HTTP API: one instant
-// query (/api/v1/query) per template, evaluated at now over the window since
-// Query.Since.
+// query (/api/v1/query) per template, all of one look evaluated at the
+// same moment (Query.At less PrometheusOptions.Settle), over the window
+// since Query.Since.
 //
-// With the default templates the counts are increase()s, which Prometheus
-// extrapolates from the samples in the window to the window's ends
-// (extrapolatedRate in promql/functions.go: by at most 1.1 average scrape
-// intervals, and not below zero at the start). So they are estimates,
-// fractional, and they exceed the true count by the rate's worth of the
-// time since the last scrape: right for steady traffic, an overestimate just
-// after a burst, fading as the window grows. Ratios between series scraped
-// together, such as errors to requests, are not distorted. Templates without
-// extrapolation (max_over_time − min_over_time) are exact for series that
-// exist before the rollout starts and do not reset.
+// With the default templates (and a queries file's counters) the counts
+// are exact: each series' scraped value now less its scraped value at the
+// start, a counter that restarted counted from its restart, and a series
+// gone since the start kept at its last value (sinceStart). They move once
+// per scrape. They are not increase()s, which Prometheus extrapolates
+// between scrapes, and whose made-up counts break the analysis's
+// guarantee, which is for counts.
 //
 // A Prometheus is safe for concurrent use.
 type Prometheus struct {

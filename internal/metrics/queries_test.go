@@ -40,6 +40,12 @@ latencyUnit: 1ms
 		{"bad unit", `requests: sum(x{track="{{.Track}}"})` + "\n" + `errors: sum(y{track="{{.Track}}"})` + "\nlatencyUnit: -1ms\n", []string{`latencyUnit: "-1ms" is not a duration`}},
 		{"zero unit", `requests: sum(x{track="{{.Track}}"})` + "\n" + `errors: sum(y{track="{{.Track}}"})` + "\nlatencyUnit: 0s\n", []string{"latencyUnit: 0s: want a positive unit"}},
 		{"not YAML", "requests: [\n", []string{"queries.yaml"}},
+		{"counter and template", "counters:\n  requests: x{track=\"{{.Track}}\"}\n  errors: y{track=\"{{.Track}}\"}\nrequests: sum(x{track=\"{{.Track}}\"})\n",
+			[]string{"queries.yaml:4:11", "requests: given both as counters.requests and as a PromQL template"}},
+		{"counter not a selector", "counters:\n  requests: rate(x{track=\"{{.Track}}\"}[5m])\n  errors: y{track=\"{{.Track}}\"}\n",
+			[]string{"queries.yaml:2:13", "counters.requests", "is not a series selector", "write a whole PromQL template as requests instead"}},
+		{"unknown counter", "counters:\n  requests: x{track=\"{{.Track}}\"}\n  errors: y{track=\"{{.Track}}\"}\n  latency: z\n", []string{"queries.yaml:4:3", "latency"}},
+		{"counter unquoted label", "counters:\n  requests: x{track={{.Track}}}\n  errors: y{track=\"{{.Track}}\"}\n", []string{"must be inside a double-quoted PromQL string"}},
 	} {
 		_, err := ParseQueries("queries.yaml", []byte(tt.src))
 		for _, w := range tt.want {
@@ -47,5 +53,35 @@ latencyUnit: 1ms
 				t.Errorf("%s: error %v, want it to say %q", tt.name, err, w)
 			}
 		}
+	}
+}
+
+// A counters file names series selectors; Promote counts each since the
+// start as its default templates count the splitter's counters.
+func TestParseQueriesCounters(t *testing.T) {
+	src := `counters:
+  requests: istio_requests_total{reporter="destination",destination_workload="{{.Model}}-{{.Track}}"}
+  errors: 'istio_requests_total{reporter="destination",destination_workload="{{.Model}}-{{.Track}}",response_code=~"5.."}'
+  latencyBuckets: istio_request_duration_milliseconds_bucket{reporter="destination",destination_workload="{{.Model}}-{{.Track}}"}
+  latencySum: istio_request_duration_milliseconds_sum{reporter="destination",destination_workload="{{.Model}}-{{.Track}}"}
+latencyUnit: 1ms
+`
+	opts, err := ParseQueries("queries.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := `istio_requests_total{reporter="destination",destination_workload="{{.Model}}-{{.Track}}"}`
+	if want := sinceStart("", sel); opts.Templates.Requests != want {
+		t.Errorf("counters.requests = %s\nwant %s", opts.Templates.Requests, want)
+	}
+	if want := sinceStart("le", `istio_request_duration_milliseconds_bucket{reporter="destination",destination_workload="{{.Model}}-{{.Track}}"}`); opts.Templates.LatencyBuckets != want {
+		t.Errorf("counters.latencyBuckets = %s\nwant %s", opts.Templates.LatencyBuckets, want)
+	}
+	if !strings.Contains(opts.Templates.Errors, `response_code=~"5.."`) || opts.LatencyUnit != time.Millisecond {
+		t.Errorf("ParseQueries = %+v", opts)
+	}
+	opts.URL = "http://127.0.0.1:9090"
+	if _, err := NewPrometheus(opts); err != nil {
+		t.Errorf("NewPrometheus with the parsed counters: %v", err)
 	}
 }
