@@ -47,6 +47,8 @@
 //	                           Promote-Model, Promote-Version (the version
 //	                           that answered), Promote-Commit and, through
 //	                           a splitter, Promote-Track
+//	400                        a path with a . or .. segment, escaped or not:
+//	                           requests never climb above the endpoint's URL
 //	404                        an unknown environment or a model it does not serve
 //	503                        an environment with nothing applied yet
 //	502                        the endpoint did not answer

@@ -274,8 +274,6 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, promote.NotFound, fmt.Sprintf("environment %s serves no model %q (it serves %s)", env, model, serves))
 		return
 	}
-	out := new(http.Request)
-	*out = *r
 	u := *r.URL
 	u.Path, u.RawPath = rest, ""
 	if unescaped, err := url.PathUnescape(rest); err == nil {
@@ -284,6 +282,13 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			u.RawPath = rest
 		}
 	}
+	if dotSegment(u.Path) {
+		writeError(w, http.StatusBadRequest, promote.Invalid,
+			fmt.Sprintf("the path %s has a . or .. segment; the agent forwards paths below the endpoint only", r.URL.EscapedPath()))
+		return
+	}
+	out := new(http.Request)
+	*out = *r
 	out.URL = &u
 	if _, ok := rt.proxy.(*traffic.Splitter); ok {
 		// A splitter names the version that answered (Promote-Version);
@@ -294,6 +299,21 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set(HeaderCommit, rt.Commit)
 	}
 	rt.proxy.ServeHTTP(w, out)
+}
+
+// dotSegment reports whether path, unescaped, has a "." or ".." segment,
+// with a backslash taken as a separator too. The mux in front cleans only
+// the literal path, so /{env}/{model}/%2e%2e/x arrives here whole; sent on,
+// it would climb above the endpoint's base path on a model server that
+// decodes and resolves dot segments (nginx, most frameworks), reaching
+// other paths of its host.
+func dotSegment(path string) bool {
+	for seg := range strings.FieldsFuncSeq(path, func(c rune) bool { return c == '/' || c == '\\' }) {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // splitPath splits an escaped request path /{env}/{model}/{rest} into the

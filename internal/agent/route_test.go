@@ -1,11 +1,16 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -164,5 +169,78 @@ func TestLookup(t *testing.T) {
 	}
 	if _, ok := a.Lookup("dev", "fraud"); ok {
 		t.Error("Lookup(dev, fraud) found a route for a model nobody pins")
+	}
+}
+
+// TestProxyRefusesDotSegments sends raw requests to the agent mounted as
+// promote serve mounts it: the mux cleans a literal ../ away, but an
+// escaped dot segment reaches the agent and must not reach the endpoint,
+// where a server that resolves it would serve a path above the endpoint's
+// base path.
+func TestProxyRefusesDotSegments(t *testing.T) {
+	g := newGitOps(t)
+	var (
+		mu   sync.Mutex
+		hits []string
+	)
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits = append(hits, r.URL.EscapedPath())
+		mu.Unlock()
+	}))
+	t.Cleanup(b.Close)
+	a := newAgent(t, g, "", nil, func(c *Config) {
+		c.Resolve = func(overlay.Pin) (string, bool) { return b.URL + "/models/credit-risk/v1", true }
+	})
+	if _, err := a.Sync(context.Background()); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/-/status", a.StatusHandler())
+	mux.Handle("/", a)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	send := func(target string) (int, string) {
+		t.Helper()
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n", target)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("GET %s: %v", target, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		return resp.StatusCode, string(body)
+	}
+	for _, target := range []string{
+		"/prod/credit-risk/%2e%2e/%2e%2e/admin",
+		"/prod/credit-risk/%2E%2E%2F%2E%2E%2Fadmin",
+		"/prod/credit-risk/..%2F..%2Fadmin",
+		"/prod/credit-risk/..%5C..%5Cadmin",
+		"/prod/credit-risk/predict/%2e/x",
+		"/prod/credit-risk/%2e%2e",
+	} {
+		mu.Lock()
+		hits = nil
+		mu.Unlock()
+		code, body := send(target)
+		if code != http.StatusBadRequest || len(hits) != 0 {
+			t.Errorf("GET %s = %d %s, the endpoint got %q; want 400 and nothing sent on", target, code, body, hits)
+		}
+	}
+	for _, target := range []string{"/prod/credit-risk/v..1/a.b/..c/.well-known", "/prod/credit-risk/predict"} {
+		mu.Lock()
+		hits = nil
+		mu.Unlock()
+		if code, body := send(target); code != http.StatusOK || len(hits) != 1 {
+			t.Errorf("GET %s = %d %s, the endpoint got %q; want 200 from the endpoint", target, code, body, hits)
+		}
 	}
 }
