@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -93,7 +94,12 @@ func (c *serverConfig) validate() error {
 	if c.Database == "" && c.Data == "" {
 		errs = append(errs, errors.New("--data or --database: one is needed"))
 	}
-	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+	switch {
+	case c.Database == "" || strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://"):
+	case !strings.Contains(c.Database, "://"):
+		// key=value pairs: the value is not echoed, it may hold a password.
+		errs = append(errs, errors.New("--database: want a postgres:// URL, not key=value pairs"))
+	default:
 		errs = append(errs, fmt.Errorf("--database %q: want a postgres:// URL", redactDSN(c.Database)))
 	}
 	if c.Pipeline == "" {
@@ -118,18 +124,33 @@ func (c *serverConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// redactDSN hides a password in a DSN so that it never reaches a log or an
-// error message.
+// redactDSN hides the passwords of a DSN so that they never reach a log or
+// an error message: the user information's, and any query parameter whose
+// name holds "password" (pgx reads password and sslpassword there too). A
+// DSN that is not a URL (key=value pairs) is not shown at all.
 func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		rest := dsn[i+3:]
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
-				return dsn[:i+3] + rest[:colon] + ":xxxxx" + rest[at:]
-			}
+	i := strings.Index(dsn, "://")
+	if i < 0 {
+		return "(not shown: not a URL)"
+	}
+	rest, query, hasQuery := strings.Cut(dsn[i+3:], "?")
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+			rest = rest[:colon] + ":xxxxx" + rest[at:]
 		}
 	}
-	return dsn
+	out := dsn[:i+3] + rest
+	if !hasQuery {
+		return out
+	}
+	params := strings.Split(query, "&")
+	for j, p := range params {
+		key, _, _ := strings.Cut(p, "=")
+		if k, err := url.QueryUnescape(key); err != nil || strings.Contains(strings.ToLower(k), "password") {
+			params[j] = key + "=xxxxx"
+		}
+	}
+	return out + "?" + strings.Join(params, "&")
 }
 
 // openStore opens PostgreSQL when a DSN is configured, else SQLite.
