@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -56,9 +57,11 @@ func mac(secret []byte, ts int64, body []byte) []byte {
 // request's headers and body its raw, unparsed body. It fails unless the
 // timestamp is within tolerance of now (DefaultTolerance when tolerance is
 // zero or less) in either direction, and one of the space-separated v1
-// signatures matches, compared in constant time. Several signatures appear
-// while a secret is being rotated. Verify does not catch a replay inside the
-// window; pair it with a ReplayGuard keyed on Promote-Webhook-Id.
+// signatures matches, compared in constant time, and a JSON body's "id"
+// is the Promote-Webhook-Id header (the header is not signed; the body
+// is). Several signatures appear while a secret is being rotated. Verify
+// does not catch a replay inside the window; pair it with a ReplayGuard
+// keyed on Promote-Webhook-Id.
 func Verify(secret []byte, header http.Header, body []byte, now time.Time, tolerance time.Duration) error {
 	if tolerance <= 0 {
 		tolerance = DefaultTolerance
@@ -91,10 +94,26 @@ func Verify(secret []byte, header http.Header, body []byte, now time.Time, toler
 			continue
 		}
 		if hmac.Equal(got, want) {
-			return nil
+			return checkID(header.Get(HeaderID), body)
 		}
 	}
 	return fmt.Errorf("verify webhook: %w", ErrSignature)
+}
+
+// checkID ties the Promote-Webhook-Id header, which the signature does not
+// cover, to the signed body: a JSON body's "id" is the event's ID, and the
+// header must name the same. Otherwise a request captured in transit could
+// be replayed inside the window under a fresh ID, and a ReplayGuard keyed
+// on the header would take it for a new event. A body with no "id" (the
+// Slack format) has nothing to tie it to.
+func checkID(id string, body []byte) error {
+	var ev struct {
+		ID *string `json:"id"`
+	}
+	if json.Unmarshal(body, &ev) != nil || ev.ID == nil || *ev.ID == id {
+		return nil
+	}
+	return fmt.Errorf("verify webhook: %w: %s %q is not the signed event's id %q", ErrSignature, HeaderID, id, *ev.ID)
 }
 
 // ReplayGuard remembers the webhook IDs a receiver has accepted for the

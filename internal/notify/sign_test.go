@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -132,5 +133,49 @@ func TestReplayGuard(t *testing.T) {
 		if s.want == nil && err != nil || s.want != nil && !errors.Is(err, s.want) {
 			t.Errorf("%s: Check(%q) = %v, want %v", s.name, s.id, err, s.want)
 		}
+	}
+}
+
+// TestVerifyThenReplayGuardStopsAReplayUnderANewID replays a captured
+// request inside the window, as the receiver's documented check (Verify,
+// then ReplayGuard keyed on Promote-Webhook-Id) sees it: the ID header is
+// not under the signature, so the replay must not get through with a
+// fresh one.
+func TestVerifyThenReplayGuardStopsAReplayUnderANewID(t *testing.T) {
+	secret := []byte("0123456789abcdef-secret")
+	now := time.Unix(1_800_000_000, 0)
+	ev := Event{ID: "ev_42_3f1c0a9e5b7d", Type: "promotion.approved", Time: now, Model: "fraud", Version: "12", Environment: "prod"}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	captured := http.Header{}
+	captured.Set(HeaderID, ev.ID)
+	captured.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	captured.Set(HeaderSignature, Sign(secret, now.Unix(), body))
+
+	guard := NewReplayGuard(DefaultTolerance, func() time.Time { return now })
+	receive := func(h http.Header) error {
+		if err := Verify(secret, h, body, now, 0); err != nil {
+			return err
+		}
+		return guard.Check(h.Get(HeaderID))
+	}
+	if err := receive(captured); err != nil {
+		t.Fatalf("the delivery itself: %v", err)
+	}
+	if err := receive(captured.Clone()); !errors.Is(err, ErrReplay) {
+		t.Errorf("replay with the same ID = %v, want %v", err, ErrReplay)
+	}
+	replay := captured.Clone()
+	replay.Set(HeaderID, "ev_attacker_1")
+	if err := receive(replay); err == nil {
+		t.Errorf("replay with a new %s was accepted, want it refused", HeaderID)
+	}
+	slack := []byte(`{"text":"fraud 12 approved for prod"}`)
+	h := captured.Clone()
+	h.Set(HeaderSignature, Sign(secret, now.Unix(), slack))
+	if err := Verify(secret, h, slack, now, 0); err != nil {
+		t.Errorf("Verify() of a body with no id = %v, want nil", err)
 	}
 }
