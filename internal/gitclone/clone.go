@@ -82,7 +82,8 @@ type Clone struct {
 }
 
 // Open opens the clone in dir, or creates it: an empty repository with
-// remote as origin, filled by the first Fetch. A clone of another remote is
+// remote as origin (without any user information, which authenticates
+// instead when cred does not), filled by the first Fetch. A clone of another remote is
 // repointed at remote. owner names the clone's user in errors and log
 // lines ("writer", "agent"); log, when not nil, hears of repairs. It does
 // no network I/O.
@@ -92,9 +93,15 @@ type Clone struct {
 // clone holds nothing that the remote does not. A directory that is
 // neither empty nor a Git repository is refused.
 func Open(dir, remote, branch, owner string, cred Credentials, log *slog.Logger) (*Clone, error) {
+	// User information in an http(s) remote authenticates, unless cred
+	// does, and is never stored in the clone (see splitUserinfo).
+	remote, inURL := splitUserinfo(remote)
 	auth, err := cred.AuthMethod(remote)
 	if err != nil {
 		return nil, promote.Errorf(promote.Invalid, "%s: %v", owner, err)
+	}
+	if auth == nil && inURL != nil {
+		auth = inURL
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -81,8 +81,11 @@ func (c Credentials) AuthMethod(remote string) (transport.AuthMethod, error) {
 	return &githttp.BasicAuth{Username: c.Username, Password: c.Password}, nil
 }
 
-// RedactURL hides the password of a URL's user information, so that a
-// remote written as https://user:secret@host/repo.git can be shown.
+// RedactURL hides the secret of a URL's user information, so that a
+// remote written as https://user:secret@host/repo.git can be shown: the
+// password, or over http(s) a user name alone, which is how a token is
+// often written (https://TOKEN@github.com/acme/gitops.git). An SSH user
+// name (ssh://git@host/…) is no secret and stays.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
@@ -90,6 +93,24 @@ func RedactURL(raw string) string {
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	} else if u.Scheme == "http" || u.Scheme == "https" {
+		u.User = url.User("xxxxx")
 	}
 	return u.String()
+}
+
+// splitUserinfo returns an http(s) remote without its user information,
+// and the basic auth that information carried (nil without any), so that
+// a token written into the remote's URL authenticates as it would with git,
+// but is neither stored in the clone's configuration nor quoted in the
+// errors of the HTTP client, which keep a URL's user name.
+func splitUserinfo(remote string) (string, *githttp.BasicAuth) {
+	u, err := url.Parse(remote)
+	if err != nil || u.User == nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return remote, nil
+	}
+	pass, _ := u.User.Password()
+	auth := &githttp.BasicAuth{Username: u.User.Username(), Password: pass}
+	u.User = nil
+	return u.String(), auth
 }
