@@ -558,6 +558,15 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	qc.At = qs.At
 	stable := c.cfg.Metrics.Read(ctx, qs)
 	canary := c.cfg.Metrics.Read(ctx, qc)
+	if r.Strategy != policy.StrategyShadow && r.Weight >= 1 && (stable.Status == metrics.StatusWaiting || stable.Status == metrics.StatusNoData) {
+		// With all the traffic on the candidate the stable version serves
+		// nothing: no new stable data is what the step expects, not a
+		// lack of evidence. The analysis goes on with the candidate's
+		// counts against what stable served before (in this run, or in
+		// the stored evidence of a run before a restart, which otherwise
+		// waited for stable data until the no-data limit and paused).
+		stable.Status = metrics.StatusOK
+	}
 	for _, rd := range []metrics.Reading{stable, canary} {
 		switch rd.Status {
 		case metrics.StatusFailed:

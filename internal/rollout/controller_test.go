@@ -79,6 +79,7 @@ type world struct {
 	failV2   atomic.Int64 // v2 answers 5xx to one request in failV2 (0: never)
 	v2       *url.URL
 	n        atomic.Int64
+	reg      *telemetry.Registry // the splitter's metrics
 }
 
 // SetWeight and SetShadow make the test's splitter the controller's
@@ -156,6 +157,7 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 		return k > 0 && w.n.Add(1)%k == 0
 	})
 	reg := telemetry.NewRegistry()
+	w.reg = reg
 	// The splitter compares bodies when the policy says so, as promote
 	// serve's do.
 	plan := pol.Rollout("prod")

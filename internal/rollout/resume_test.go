@@ -242,3 +242,60 @@ func TestAnalysisStateIsFenced(t *testing.T) {
 		t.Errorf("RecordRolloutProgress stored the state %s and %d samples, want {\"version\":1} and %d", got.AnalysisState, len(w.samples(t, r.PromotionID)), before+1)
 	}
 }
+
+// A canary whose controller restarts at its last step, where the
+// candidate has all the traffic, finishes: the stable version serves no
+// request there by design, so the restarted controller, counting from the
+// restart, has no stable data, and that is no reason to wait for it (it
+// waited until the no-data limit, then paused the rollout, unable to
+// judge).
+func TestRestartAtFullTrafficFinishes(t *testing.T) {
+	w := newWorld(t)
+	r := w.pumpUntil(t, w.ctl, 200, func(r promote.Rollout) bool { return r.Step == 2 })
+	if r.State != promote.RolloutRunning || r.Step != 2 || r.Weight != 1 {
+		t.Fatalf("before the restart the rollout is %s at step %d, weight %g (%s); want running at step 3 with all traffic", r.State, r.Step+1, r.Weight, r.Reason)
+	}
+	restarted, err := New(w.ctl.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = w.pump(t, restarted, 20)
+	if r.State != promote.RolloutSucceeded || r.Weight != 1 {
+		t.Fatalf("after 1,000 requests at full traffic the restarted rollout is %s at step %d, weight %g (%s; %s); want succeeded", r.State, r.Step+1, r.Weight, r.Reason, r.Verdict)
+	}
+}
+
+// A last step that holds all the traffic for longer than the metric
+// source's no-data limit finishes: stable's counts stop growing there by
+// design, which is no lack of evidence (the rollout was paused, unable to
+// judge, once the limit passed).
+func TestLongStepAtFullTrafficFinishes(t *testing.T) {
+	w := newWorldWith(t, testPipeline, strings.Replace(testPolicy, "    - weight: 100\n      minRequests: 100\n",
+		"    - weight: 100\n      minRequests: 100\n      minDuration: 10m\n", 1))
+	// The clock runs ahead of the splitter's, which stamps the counts.
+	var skew time.Duration
+	clock := func() time.Time { return time.Now().Add(skew) }
+	poller, err := metrics.NewPoller(metrics.NewBuiltin(w.reg), metrics.PollerOptions{NoDataLimit: 5 * time.Minute, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := w.ctl.cfg
+	cfg.Metrics, cfg.Now = poller, clock
+	ctl, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r promote.Rollout
+	// A minute passes with every 50 requests at the last step.
+	for range 100 {
+		if r = w.pump(t, ctl, 1); r.PromotionID != "" && !r.State.Active() || r.State == promote.RolloutPaused {
+			break
+		}
+		if r.Step == 2 {
+			skew += time.Minute
+		}
+	}
+	if r.State != promote.RolloutSucceeded || r.Weight != 1 {
+		t.Fatalf("the rollout is %s at step %d, weight %g (%s); want succeeded after its 10 minutes at full traffic", r.State, r.Step+1, r.Weight, r.Reason)
+	}
+}
