@@ -166,7 +166,10 @@ after it, and the hashes that chain it.`,
 			if err != nil {
 				return err
 			}
-			evs, err := c.AuditEvents(cmd.Context(), promote.AuditFilter{AfterSeq: seq - 1, Limit: 1})
+			// The newest event before SEQ+1 is SEQ's, if it exists. (After
+			// SEQ-1 would not do for the first event: an after of 0 is no
+			// bound, and the page is then the newest event.)
+			evs, err := c.AuditEvents(cmd.Context(), promote.AuditFilter{BeforeSeq: seq + 1, Limit: 1})
 			if err != nil {
 				return clientError(err)
 			}
