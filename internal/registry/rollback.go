@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -134,6 +135,16 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 			Decision: "rolled_back", Reasons: reasonsJSON(fmt.Sprintf("%s replaces %s: %s", to.Version, cur.Version, req.Reason))}); err != nil {
 			return err
 		}
+		if req.Rollout == nil && view.Promotion != nil {
+			// A person's rollback of a version that is rolling out ends
+			// its rollout too, recorded after the rollback as the
+			// controller's is: left running, the controller would go on
+			// giving the candidate its weight, and raise it, until the
+			// rollback's commit lands.
+			if err := endRollout(tx, view.Promotion.ID, msg, who.Name, now); err != nil {
+				return err
+			}
+		}
 		if req.Rollout != nil {
 			r := *req.Rollout
 			r.UpdatedAt = now
@@ -259,4 +270,28 @@ func (s *Service) rollbackPending(tx promote.Tx, model, env string) error {
 	}
 	return promote.Errorf(promote.Conflict, "the rollback of %s in %s from %s to %s (%s) is not on the GitOps branch yet; try again once its commit lands",
 		model, env, cur.RollbackOf, cur.Version, cur.PromotionID)
+}
+
+// endRollout records the active rollout of promotion id, if it has one,
+// as rolled back by a rollback that did not come from it (a person's), at
+// weight 0 and with why, audited as its record is when the controller
+// rolls back; the controller then gives it the end's traffic.
+func endRollout(tx promote.Tx, id, why, actor string, now time.Time) error {
+	r, err := tx.Rollout(id)
+	if promote.ErrorCode(err) == promote.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !r.State.Active() {
+		return nil
+	}
+	r.State, r.Reason, r.Weight, r.UpdatedAt = promote.RolloutRolledBack, why, 0, now
+	if err := tx.SaveRollout(r); err != nil {
+		return err
+	}
+	r.Revision++
+	return audit(tx, promote.AuditEvent{Time: now, Actor: actor, Action: promote.ActionRolloutStep, Model: r.Model,
+		Version: r.Version, Environment: r.Environment, PromotionID: r.PromotionID, Decision: "rolled_back", Reasons: verdictReasons(r)})
 }
