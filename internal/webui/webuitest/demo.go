@@ -473,12 +473,15 @@ func (e *Env) canary(ctx context.Context, id string, stableErr, canaryErr, stabl
 				}
 				why := fmt.Sprintf("canary error rate %.1f%% against stable %.1f%% at step %d (%d%%): the sequential test rejects equality",
 					100*s.Canary.Errors/s.Canary.Requests, 100*s.Stable.Errors/s.Stable.Requests, step+1, w)
-				if _, err := svc.Rollback(ctx, actor, registry.RollbackRequest{Model: r.Model, Environment: r.Environment, To: r.Stable, Reason: why}); err != nil {
+				// As the controller does: the rollout's end in the
+				// rollback's transaction.
+				r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
+				view, err := svc.Rollback(ctx, actor, registry.RollbackRequest{Model: r.Model, Environment: r.Environment, To: r.Stable, Reason: why, Rollout: &r})
+				if err != nil {
 					return err
 				}
-				r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
-				if r, err = svc.RecordRollout(ctx, actor, r, "rolled_back"); err != nil {
-					return err
+				if view.Rollout != nil {
+					r = *view.Rollout
 				}
 				if err := sample(promote.RolloutSample{PromotionID: id, At: e.Clock.Now(), Step: step, Weight: 0, Decision: "fail", Event: "rolled_back"}); err != nil {
 					return err
