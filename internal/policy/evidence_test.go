@@ -61,6 +61,10 @@ func TestParseEvidenceErrors(t *testing.T) {
 		{"count fractional", `{"groups": {"a": {"count": 1.5}}}`, `groups.a.count: 1.5 is not a whole number`},
 		{"derived name", `{"f1_delta": 0.1}`, `f1_delta: a metric may not end in _delta or _change`},
 		{"bad name", `{"9lives": 1}`, `"9lives" is not a valid metric name`},
+		{"two objects", `{"accuracy": 0.5}{"accuracy": 0.95}`, "m.json: content after the first document"},
+		{"two objects on two lines", "{\"accuracy\": 0.5}\n{\"accuracy\": 0.95}\n", "content after the first document"},
+		{"second document", "accuracy: 0.5\n---\naccuracy: 0.95\n", "m.json:3:1: a second document begins here"},
+		{"text after the object", `{"accuracy": 0.5} trailing`, "m.json: content after the first document"},
 		{"not an object", `[1, 2]`, `metrics file: want a mapping, got a list`},
 		{"conflicting fairness", `{"demographic_parity_difference": 0.5, "groups": {"a": {"selection_rate": 0.1}, "b": {"selection_rate": 0.2}}}`, `demographic_parity_difference: the file gives 0.5 but its groups give 0.1`},
 	}

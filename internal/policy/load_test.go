@@ -51,6 +51,8 @@ func TestLoadErrors(t *testing.T) {
 		{"env key typo", "apiVersion: promote.dev/v1\nkind: Policy\nenvironments:\n  prod:\n    gates: {}\n", []string{`environments.prod: unknown key "gates" (did you mean "gate"?)`}},
 		{"severity on child", "gate:\n  rules:\n    - any:\n        - metric: a\n          threshold: '> 1'\n          severity: warn\n", []string{"severity belongs on the group"}},
 		{"child typo", "gate:\n  rules:\n    - any:\n        - metirc: a\n", []string{`unknown key "metirc" (did you mean "metric"?)`}},
+		{"second document", "gate:\n  metrics:\n    a: '> 1'\n---\ngate:\n  metrics:\n    a: '> 2'\n", []string{"p.yaml:5:1: a second document begins here"}},
+		{"trailing text", `{"gate": {"metrics": {"a": "> 1"}}}{"gate": {"metrics": {"a": "> 2"}}}`, []string{"content after the first document"}},
 		{"many problems at once", "gate:\n  metrcs: {}\n  approvals: {min: -1}\nrollout: {steps: [0]}\n", []string{`unknown key "metrcs"`, "min: -1 is out of range", "rollout.steps[0]: 0 is out of range (1 to 100)"}},
 	}
 	for _, tt := range tests {

@@ -5,7 +5,9 @@
 package strictyaml
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strconv"
@@ -71,28 +73,49 @@ func (d *Decoder) Err() error {
 	return &LoadError{Problems: d.Problems}
 }
 
-// parseYAML parses one YAML (or JSON) document and returns its root node.
+// Parse parses one YAML (or JSON) document and returns its root node. A
+// file must hold exactly one document: a second one (after "---", or a
+// second JSON object run on after the first) is an error, not silently
+// ignored, since it would drop rules or evidence without a word.
 func (d *Decoder) Parse(data []byte) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		p := Problem{File: d.File, Msg: msg}
-		// The parser reports "line N: ..."; lift the line into the position.
-		if rest, ok := strings.CutPrefix(msg, "line "); ok {
-			if i := strings.Index(rest, ":"); i > 0 {
-				if line, err := strconv.Atoi(rest[:i]); err == nil {
-					p.Line, p.Column, p.Msg = line, 1, strings.TrimSpace(rest[i+1:])
-				}
-			}
-		}
-		d.Problems = append(d.Problems, p)
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		d.parseError(err)
 		return nil
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		d.Errorf(nil, "file is empty")
 		return nil
 	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == io.EOF:
+	case err != nil:
+		d.parseError(err)
+		p := &d.Problems[len(d.Problems)-1]
+		p.Msg = "content after the first document, which a file holds alone: " + p.Msg
+		return nil
+	case len(next.Content) > 0:
+		d.Errorf(next.Content[0], "a second document begins here; a file holds one (remove the \"---\" or the extra content, or split the file)")
+		return nil
+	}
 	return doc.Content[0]
+}
+
+// parseError records a YAML syntax error, with the line the parser names.
+func (d *Decoder) parseError(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	p := Problem{File: d.File, Msg: msg}
+	// The parser reports "line N: ..."; lift the line into the position.
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ":"); i > 0 {
+			if line, err := strconv.Atoi(rest[:i]); err == nil {
+				p.Line, p.Column, p.Msg = line, 1, strings.TrimSpace(rest[i+1:])
+			}
+		}
+	}
+	d.Problems = append(d.Problems, p)
 }
 
 func KindName(n *yaml.Node) string {
