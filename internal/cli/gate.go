@@ -94,17 +94,19 @@ func runGate(s *streams, f *gateFlags) error {
 		}
 		return usageError(err)
 	}
+	// A report that cannot be written is a broken pipeline, not a verdict:
+	// exit 2, so that an allowed candidate is never reported as blocked.
 	if err := report.Write(s.out, f.output, out); err != nil {
-		return &exitError{code: ExitBlocked, err: fmt.Errorf("write the decision: %w", err)}
+		return usageError(fmt.Errorf("write the decision: %w", err))
 	}
 	if f.junitFile != "" {
 		if err := createFile(f.junitFile, func(w io.Writer) error { return report.JUnit(w, out) }); err != nil {
-			return &exitError{code: ExitBlocked, err: fmt.Errorf("junit file: %w", err)}
+			return usageError(fmt.Errorf("junit file: %w", err))
 		}
 	}
 	if path := os.Getenv("GITHUB_STEP_SUMMARY"); f.output == "github" && path != "" {
 		if err := appendFile(path, func(w io.Writer) error { return report.Markdown(w, out) }); err != nil {
-			return &exitError{code: ExitBlocked, err: fmt.Errorf("job summary: %w", err)}
+			return usageError(fmt.Errorf("job summary: %w", err))
 		}
 	}
 	if !out.Allowed {

@@ -143,6 +143,27 @@ func TestGateJUnitFile(t *testing.T) {
 	}
 }
 
+// A report that cannot be written is exit 2 (a broken pipeline), not 1
+// (blocked), even when the candidate is allowed.
+func TestGateUnwritableReport(t *testing.T) {
+	dir := t.TempDir()
+	allowed := []string{"gate", "--policy", "policy.yaml", "--candidate", "good.json", "--baseline", "baseline.json",
+		"--artifact", "model.bin", "--signature", "model.bin.sig", "--key", "cosign.pub", "--approved-by", "alice"}
+	t.Run("junit file", func(t *testing.T) {
+		code, out, errOut := run(t, "testdata/gate", append(allowed, "--junit-file", filepath.Join(dir, "no", "such", "gate.xml"))...)
+		if code != ExitUsage || !strings.Contains(errOut, "junit file:") || !strings.Contains(out, "ALLOWED") {
+			t.Errorf("exit = %d, want %d\nstdout: %s\nstderr: %s", code, ExitUsage, out, errOut)
+		}
+	})
+	t.Run("job summary", func(t *testing.T) {
+		t.Setenv("GITHUB_STEP_SUMMARY", dir)
+		code, _, errOut := run(t, "testdata/gate", append(allowed, "--output", "github")...)
+		if code != ExitUsage || !strings.Contains(errOut, "job summary:") {
+			t.Errorf("exit = %d, want %d\nstderr: %s", code, ExitUsage, errOut)
+		}
+	})
+}
+
 // Bad input reaches machine readers in their own format too.
 func TestGateBadInputFormats(t *testing.T) {
 	tests := []struct{ format, want string }{
