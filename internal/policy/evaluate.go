@@ -143,7 +143,8 @@ type evaluation struct {
 	in            Input
 	delta, change map[string]float64
 	checkVals     map[string]bool
-	nums          []float64 // backing for the results' candidate and baseline values
+	overflow      map[string]bool // metrics whose delta or change is not finite, left out of the maps
+	nums          []float64       // backing for the results' candidate and baseline values
 }
 
 // num returns a pointer to a copy of x, from one backing array per
@@ -434,9 +435,20 @@ func (ev *evaluation) derive() {
 		if !okc || !okb || ev.in.Baseline == nil {
 			return
 		}
-		ev.delta[k] = roundSig(c - b)
+		// A value that overflows is left out, as a NAME_delta or
+		// NAME_change rule makes it an error: an expression that reads it
+		// is then an error too, never a pass on an infinite number.
+		if d := roundSig(c - b); isFinite(d) {
+			ev.delta[k] = d
+		} else {
+			ev.overflowed(k)
+		}
 		if b != 0 {
-			ev.change[k] = roundSig((c - b) / math.Abs(b))
+			if ch := roundSig((c - b) / math.Abs(b)); isFinite(ch) {
+				ev.change[k] = ch
+			} else {
+				ev.overflowed(k)
+			}
 		}
 	}
 	if !ev.gate.deriveAll {
@@ -451,6 +463,17 @@ func (ev *evaluation) derive() {
 	for k := range cand {
 		add(k)
 	}
+}
+
+func isFinite(x float64) bool { return !math.IsInf(x, 0) && !math.IsNaN(x) }
+
+// overflowed records that a metric's delta or change is not a finite
+// number, for the expression's message.
+func (ev *evaluation) overflowed(k string) {
+	if ev.overflow == nil {
+		ev.overflow = map[string]bool{}
+	}
+	ev.overflow[k] = true
 }
 
 // checks are the candidate's checks with artifact_signed replaced by what

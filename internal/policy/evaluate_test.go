@@ -222,6 +222,21 @@ func TestOverflowingDeltaIsAnError(t *testing.T) {
 	}
 }
 
+// An expression never passes on a delta or change that overflowed: it is
+// an error, as the NAME_delta and NAME_change rules are.
+func TestOverflowingDeltaInExpressionIsAnError(t *testing.T) {
+	g := mustGate(t, "gate:\n  rules:\n    - name: d\n      expr: delta.x >= 0.0\n    - name: c\n      expr: change[\"y\"] >= 0.0\n", "")
+	d := g.Evaluate(Input{Candidate: mustEvidence(t, `{"x": 1.7e308, "y": 1}`), Baseline: mustEvidence(t, `{"x": -1.7e308, "y": 1e-320}`)})
+	for _, name := range []string{"d", "c"} {
+		if r := resultOf(t, d, name); r.Status != StatusError || !strings.Contains(r.Message, "is not a finite number") {
+			t.Errorf("%s = %+v, want an error naming the overflow", name, r)
+		}
+	}
+	if d.Allowed {
+		t.Errorf("an overflowing delta allowed the candidate: %+v", d.Results)
+	}
+}
+
 func TestDuplicateApproverRolesMerge(t *testing.T) {
 	g := mustGate(t, "gate:\n  approvals: {min: 1, roles: [risk]}\n", "")
 	d := g.Evaluate(Input{Candidate: mustEvidence(t, `{"f1": 1}`), Approvers: []Approver{{Name: "alice"}, {Name: "Alice", Roles: []string{"risk"}}}})
