@@ -65,6 +65,8 @@ func TestParseEvidenceErrors(t *testing.T) {
 		{"two objects on two lines", "{\"accuracy\": 0.5}\n{\"accuracy\": 0.95}\n", "content after the first document"},
 		{"second document", "accuracy: 0.5\n---\naccuracy: 0.95\n", "m.json:3:1: a second document begins here"},
 		{"text after the object", `{"accuracy": 0.5} trailing`, "m.json: content after the first document"},
+		{"hex", `{"accuracy": 0x10}`, `accuracy: 0x10 is not a decimal number`},
+		{"hex float", `{"accuracy": 0x1p-2}`, `accuracy: 0x1p-2 is not a decimal number`},
 		{"not an object", `[1, 2]`, `metrics file: want a mapping, got a list`},
 		{"conflicting fairness", `{"demographic_parity_difference": 0.5, "groups": {"a": {"selection_rate": 0.1}, "b": {"selection_rate": 0.2}}}`, `demographic_parity_difference: the file gives 0.5 but its groups give 0.1`},
 	}

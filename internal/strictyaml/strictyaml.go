@@ -274,6 +274,10 @@ func (d *Decoder) Number(n *yaml.Node, what string) (float64, bool) {
 	}
 	v, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
 	switch {
+	case err == nil && strings.ContainsAny(n.Value, "xXpP"):
+		// Go reads hexadecimal floats (0x1p-2); a metrics file means
+		// decimal numbers only, as for hexadecimal integers.
+		d.Errorf(n, "%s: %s is not a decimal number", what, n.Value)
 	case err == nil && !math.IsNaN(v) && !math.IsInf(v, 0):
 		return v, true
 	case isNonFinite(n.Value) || (err == nil && (math.IsNaN(v) || math.IsInf(v, 0))):
