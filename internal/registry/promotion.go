@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -225,7 +226,7 @@ func evaluate(gate *policy.Gate, v, baseline *promote.Version, approvals []promo
 	}
 	for _, a := range approvals {
 		if a.Approve {
-			in.Approvers = append(in.Approvers, policy.Approver{Name: a.Approver, Roles: a.Roles})
+			in.Approvers = append(in.Approvers, policy.Approver{Name: a.Approver, Roles: includedRoles(a.Roles)})
 		}
 	}
 	d := gate.Evaluate(in)
@@ -516,6 +517,26 @@ func checkApprover(gate *policy.Gate, who promote.Principal, p promote.Promotion
 
 func principalRoles(who promote.Principal) []string {
 	return append([]string{string(who.Role)}, who.Groups...)
+}
+
+// includedRoles adds to the roles an approval recorded every API role that
+// a recorded one includes, so that the gate counts an admin where the
+// policy asks for approvers, as checkApprover (hasRole) let the admin
+// approve there.
+func includedRoles(recorded []string) []string {
+	out := slices.Clone(recorded)
+	for _, r := range recorded {
+		role := promote.Role(strings.ToLower(r))
+		if !role.Valid() {
+			continue
+		}
+		for _, lower := range promote.Roles {
+			if lower != role && role.Allows(lower) && !slices.Contains(out, string(lower)) {
+				out = append(out, string(lower))
+			}
+		}
+	}
+	return out
 }
 
 func approverNames(approvals []promote.Approval) []string {

@@ -107,7 +107,11 @@ var stores = map[string]opener{"sqlite": openSQLite, "postgres": openPostgres}
 
 func newFixture(t *testing.T) *fixture { return newFixtureOn(t, openSQLite) }
 
-func newFixtureOn(t *testing.T, open opener) *fixture {
+func newFixtureOn(t *testing.T, open opener) *fixture { return newFixtureWith(t, open, policyYAML) }
+
+// newFixtureWith is newFixtureOn with every environment's gate from the
+// policy document policyDoc.
+func newFixtureWith(t *testing.T, open opener, policyDoc string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -121,7 +125,7 @@ func newFixtureOn(t *testing.T, open opener) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, err := policy.Load("policy.yaml", []byte(policyYAML))
+	pol, err := policy.Load("policy.yaml", []byte(policyDoc))
 	if err != nil {
 		t.Fatal(err)
 	}
