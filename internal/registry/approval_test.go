@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
@@ -49,4 +51,43 @@ func TestAdminApprovalCountsForApproverRole(t *testing.T) {
 		t.Errorf("reason = %q, want %q", got.Reason, want)
 	}
 	f.verify(t)
+}
+
+// Names are compared without regard to case: a second token whose name
+// differs from an approver's only in case is the same person, and may not
+// decide again, so that the record lists each person once.
+func TestApproverNamesDifferingInCaseDecideOnce(t *testing.T) {
+	f := newFixtureWith(t, openSQLite, approvalPolicy)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	p := f.toProd(t, "1")
+	lower := promote.Principal{Name: "lena", Role: promote.RoleApprover}
+	upper := promote.Principal{Name: "Lena", Role: promote.RoleApprover}
+	if _, err := f.svc.Approve(ctx, lower, p.ID, registry.ApproveRequest{Digest: p.Digest}); err != nil {
+		t.Fatalf("Approve(lena) = %v", err)
+	}
+	if _, err := f.svc.Approve(ctx, upper, p.ID, registry.ApproveRequest{Digest: p.Digest}); promote.ErrorCode(err) != promote.Conflict {
+		t.Errorf("Approve(Lena) after lena = %v, want Conflict", err)
+	}
+	if _, err := f.svc.Reject(ctx, upper, p.ID, "changed my mind"); promote.ErrorCode(err) != promote.Conflict {
+		t.Errorf("Reject(Lena) after lena approved = %v, want Conflict", err)
+	}
+	got, err := f.svc.Approve(ctx, plain, p.ID, registry.ApproveRequest{Digest: p.Digest})
+	if err != nil {
+		t.Fatalf("Approve(pat) = %v", err)
+	}
+	if got.State != promote.StateSucceeded || got.Reason != "approved by lena, pat" {
+		t.Errorf("after lena and pat: %s (%s), want succeeded (approved by lena, pat)", got.State, got.Reason)
+	}
+	events, err := f.svc.AuditEvents(ctx, promote.AuditFilter{PromotionID: p.ID, Action: promote.ActionPromotionApproval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var approvers [][]string
+	for _, e := range events {
+		approvers = append(approvers, e.Approvers)
+	}
+	if diff := cmp.Diff([][]string{{"lena", "pat"}, {"lena"}}, approvers); diff != "" {
+		t.Errorf("approvers of the approval events, newest first (-want +got):\n%s", diff)
+	}
 }

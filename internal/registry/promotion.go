@@ -454,6 +454,9 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 		if v.Digest != p.Digest {
 			return promote.Errorf(promote.Conflict, "the artifact digest of %s %s changed from %s to %s since the promotion was requested; request it again", p.Model, p.Version, p.Digest, v.Digest)
 		}
+		if err := decideOnce(tx, p, who); err != nil {
+			return err
+		}
 		a := promote.Approval{PromotionID: p.ID, Approver: who.Name, Roles: principalRoles(who), Approve: true, Digest: req.Digest, Comment: req.Comment, At: now}
 		if err := tx.AddApproval(a); err != nil {
 			var pe *promote.Error
@@ -511,6 +514,24 @@ func checkApprover(gate *policy.Gate, who promote.Principal, p promote.Promotion
 	}
 	if gate.Approvals != nil && len(gate.Approvals.Roles) > 0 && !hasRole(who, gate.Approvals.Roles) {
 		return promote.Errorf(promote.Forbidden, "approving in %s needs one of the roles %s; %s has none", p.Environment, strings.Join(gate.Approvals.Roles, ", "), who.Name)
+	}
+	return nil
+}
+
+// decideOnce refuses a second decision by one person on p. Names are
+// compared as the gate counts approvers, without regard to case: the
+// store's uniqueness is exact, so "Lena" after "lena" would be recorded
+// and listed as a second approver while the gate counted one.
+func decideOnce(tx promote.Tx, p promote.Promotion, who promote.Principal) error {
+	decisions, err := tx.Approvals(p.ID)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(who.Name)
+	for _, a := range decisions {
+		if strings.EqualFold(strings.TrimSpace(a.Approver), name) {
+			return promote.Errorf(promote.Conflict, "%s has already decided on promotion %s (as %s); each person counts once", who.Name, p.ID, a.Approver)
+		}
 	}
 	return nil
 }
@@ -583,6 +604,9 @@ func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason 
 			return promote.Errorf(promote.Forbidden, "%s requested promotion %s: cancel it instead of rejecting it", who.Name, p.ID)
 		}
 		if err := checkApprover(s.cfg.Gates[p.Environment], who, p, p.Digest); err != nil {
+			return err
+		}
+		if err := decideOnce(tx, p, who); err != nil {
 			return err
 		}
 		a := promote.Approval{PromotionID: p.ID, Approver: who.Name, Roles: principalRoles(who), Approve: false, Digest: p.Digest, Comment: reason, At: now}
