@@ -91,3 +91,25 @@ func TestApproverNamesDifferingInCaseDecideOnce(t *testing.T) {
 		t.Errorf("approvers of the approval events, newest first (-want +got):\n%s", diff)
 	}
 }
+
+// A promotion still short of approvals says how many it has: its reason
+// follows each approval, as its gate's result does.
+func TestAwaitingReasonCountsApprovals(t *testing.T) {
+	f := newFixtureWith(t, openSQLite, approvalPolicy)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	p := f.toProd(t, "1")
+	if want := "awaiting approval: 0 of 2 distinct approvers (none)"; p.Reason != want {
+		t.Fatalf("reason at request = %q, want %q", p.Reason, want)
+	}
+	if _, err := f.svc.Approve(ctx, plain, p.ID, registry.ApproveRequest{Digest: p.Digest}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.Promotion(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "awaiting approval: 1 of 2 distinct approvers (pat)"; got.State != promote.StateAwaitingApproval || got.Reason != want {
+		t.Errorf("after one approval: %s (%q), want awaiting_approval (%q)", got.State, got.Reason, want)
+	}
+}

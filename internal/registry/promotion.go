@@ -291,8 +291,13 @@ func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision,
 			if err := s.transition(tx, &p, promote.EventAwaitApproval, approvalsMessage(d), who.Name, now, nil); err != nil {
 				return PromotionView{}, err
 			}
-		} else if err := tx.UpdatePromotion(p); err != nil {
-			return PromotionView{}, err
+		} else {
+			// Still waiting: the reason says how many approvals it has
+			// now, as the stored decision does.
+			p.Reason = approvalsMessage(d)
+			if err := tx.UpdatePromotion(p); err != nil {
+				return PromotionView{}, err
+			}
 		}
 	default:
 		if err := s.transition(tx, &p, promote.EventGateFailed, blockMessage(d), who.Name, now, reasons); err != nil {
