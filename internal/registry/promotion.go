@@ -183,9 +183,18 @@ func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, re
 		if err != nil {
 			return nil, false, err
 		}
+		var rolledBack *promote.Live
+		if len(done) > 0 {
+			if rolledBack, err = rolledBackSince(tx, v, e.From, done[0].UpdatedAt); err != nil {
+				return nil, false, err
+			}
+		}
 		switch {
 		case len(done) == 0:
 			pre = append(pre, precondition{"upstream", fmt.Sprintf("version %s has not succeeded in %s, which comes before %s", v.Version, e.From, env)})
+		case rolledBack != nil:
+			pre = append(pre, precondition{"upstream", fmt.Sprintf("version %s was rolled back in %s, which comes before %s, at %s by %s: %s; it must succeed there again",
+				v.Version, e.From, env, rolledBack.SetAt.Format(time.RFC3339), rolledBack.SetBy, rolledBack.Reason)})
 		case e.Soak > 0 && now.Sub(done[0].UpdatedAt) < e.Soak:
 			left := e.Soak - now.Sub(done[0].UpdatedAt)
 			pre = append(pre, precondition{"soak", fmt.Sprintf("version %s has soaked in %s for %s of the %s required (%s to go)", v.Version, e.From,
@@ -201,6 +210,26 @@ func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, re
 		}
 	}
 	return pre, override, nil
+}
+
+// rolledBackSince returns the newest rollback that took v out of env at or
+// after since (its last success there), or nil. A version rolled back out
+// of an environment has not passed it, though its promotion there
+// succeeded before the rollback.
+func rolledBackSince(tx promote.Tx, v promote.Version, env string, since time.Time) (*promote.Live, error) {
+	history, err := tx.LiveHistory(v.Model, env)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range history {
+		if l.SetAt.Before(since) {
+			break
+		}
+		if l.RollbackOf == v.Version {
+			return &l, nil
+		}
+	}
+	return nil, nil
 }
 
 // evaluate runs the gate for v against baseline with the given approvals,

@@ -338,6 +338,44 @@ func TestUpstreamRequired(t *testing.T) {
 	}
 }
 
+// A version rolled back out of the upstream environment has not passed
+// it: its success there, before the rollback, does not open the next
+// environment, until it succeeds there again.
+func TestUpstreamRolledBack(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	f.request(t, submitter, "1", "dev")
+	f.advance(time.Hour)
+	f.request(t, submitter, "1", "staging")
+	f.register(t, "2", goodMetrics)
+	f.request(t, submitter, "2", "dev")
+	f.advance(time.Hour)
+	if got := f.request(t, submitter, "2", "staging"); got.State != promote.StateSucceeded {
+		t.Fatalf("2 → staging = %s (%s)", got.State, got.Reason)
+	}
+	rb, err := f.svc.Rollback(ctx, lead, registry.RollbackRequest{Model: "credit-risk", Environment: "staging", Reason: "errors in staging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.advance(25 * time.Hour)
+	got := f.request(t, submitter, "2", "prod")
+	if got.State != promote.StateBlocked || !strings.Contains(got.Reason, "upstream: version 2 was rolled back in staging") {
+		t.Fatalf("2 → prod after its rollback in staging = %s (%s), want blocked by upstream", got.State, got.Reason)
+	}
+	// Cleared and promoted to staging again, it may go on.
+	if _, err := f.svc.ClearHold(ctx, lead, rb.Hold.ID, "fixed upstream of the model"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.request(t, submitter, "2", "staging"); got.State != promote.StateSucceeded {
+		t.Fatalf("2 → staging again = %s (%s)", got.State, got.Reason)
+	}
+	f.advance(25 * time.Hour)
+	if got := f.request(t, submitter, "2", "prod"); got.State != promote.StateAwaitingApproval {
+		t.Errorf("2 → prod after succeeding in staging again = %s (%s), want awaiting_approval", got.State, got.Reason)
+	}
+}
+
 func TestFreezeAndOverride(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
