@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // lockFileName is the file in a SQLite data directory that promote serve
@@ -21,6 +22,14 @@ const lockFileName = "serve.lock"
 // corrupt their state, so it is refused with the first one's process ID.
 // The lock goes with the process, even one killed with SIGKILL; the
 // returned function releases it earlier.
+//
+// It may outlive the process by a moment, though: a child the server was
+// starting (go-git runs git-upload-pack and git-receive-pack for a local
+// remote) shares the lock from its fork until its exec closes the file,
+// and a server killed in between leaves the lock to it. So a lock held
+// while the process ID in the file is gone is waited for, up to
+// lockGrace, before the directory is refused; one whose holder runs is
+// refused at once.
 func lockDataDir(dir string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
@@ -30,7 +39,7 @@ func lockDataDir(dir string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock the data directory %s: %w", dir, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flockWaitingForTheDead(f, path); err != nil {
 		raw, _ := os.ReadFile(path)
 		f.Close()
 		holder := "another process"
@@ -50,4 +59,36 @@ func lockDataDir(dir string) (func(), error) {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// lockGrace bounds how long lockDataDir waits for a lock whose holder, as
+// the file names it, is gone.
+var lockGrace = 5 * time.Second
+
+// flockWaitingForTheDead takes an exclusive flock on f without blocking;
+// while another holds it and the process whose ID is in path has exited,
+// it tries again for up to lockGrace.
+func flockWaitingForTheDead(f *os.File, path string) error {
+	deadline := time.Now().Add(lockGrace)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) || holderRuns(path) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// holderRuns reports whether the process whose ID is in path runs; a file
+// without one counts as running, so the lock is refused as it was.
+func holderRuns(path string) bool {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return true
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 0 {
+		return true
+	}
+	return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }

@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A server killed while it started a subprocess leaves its lock to the
+// child until the child's exec: the restarted server waits for it rather
+// than refuse the directory in the name of a process that is gone. A lock
+// whose holder runs is refused at once.
+func TestLockDataDirWaitsForALockItsDeadHolderLeft(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, lockFileName)
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Skipf("true: %v", err)
+	}
+	hold := func(pid int) *os.File {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(fmt.Sprintf("%d\n", pid)), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+
+	// The killed server's ID in the file, the lock on a file description
+	// of the child's, which its exec closes a moment later.
+	f := hold(gone.Process.Pid)
+	released := make(chan struct{})
+	time.AfterFunc(200*time.Millisecond, func() { f.Close(); close(released) })
+	unlock, err := lockDataDir(dir)
+	<-released
+	if err != nil {
+		t.Fatalf("lockDataDir with the lock left by process %d, which is gone: %v; want it taken once released", gone.Process.Pid, err)
+	}
+	unlock()
+
+	// A server that runs (this process) holds it: refused without waiting.
+	f = hold(os.Getpid())
+	defer f.Close()
+	start := time.Now()
+	if _, err := lockDataDir(dir); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) {
+		t.Errorf("lockDataDir while this process holds the lock = %v, want a refusal naming it", err)
+	}
+	if waited := time.Since(start); waited > lockGrace/2 {
+		t.Errorf("the refusal of a lock whose holder runs took %s", waited)
+	}
+}
