@@ -210,6 +210,42 @@ func TestSplitterHook(t *testing.T) {
 	}
 }
 
+// The health probes of a test's splitters end with the test: a backend
+// that outlives it hears from them no more.
+func TestProgressiveAgentProbesEndWithTheTest(t *testing.T) {
+	var probes atomic.Int64
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			probes.Add(1)
+		}
+		json.NewEncoder(w).Encode(echo{Backend: "b", Path: r.URL.Path})
+	}))
+	t.Cleanup(b.Close)
+	t.Run("probed", func(t *testing.T) {
+		g := newGitOps(t)
+		endpoints := writeEndpoints(t, filepath.Join(t.TempDir(), "endpoints.yaml"), map[overlay.Pin]string{v1: b.URL, v2: b.URL})
+		a := progressiveAgent(t, g, endpoints, func(env string) bool { return env == "prod" }, func(c *Config) {
+			c.Splitter = func(env string, sc *traffic.Config) {
+				if env == "prod" {
+					sc.HealthPath, sc.HealthInterval = "/healthz", 10*time.Millisecond
+				}
+			}
+		})
+		withCandidate(t, a, g, "prod", 0.5)
+		for deadline := time.Now().Add(10 * time.Second); probes.Load() == 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no health probe in 10 s")
+			}
+		}
+	})
+	time.Sleep(200 * time.Millisecond) // a probe sent before the end lands
+	before := probes.Load()
+	time.Sleep(300 * time.Millisecond)
+	if n := probes.Load() - before; n != 0 {
+		t.Errorf("the backend got %d health probes in the 300 ms after the test that made them ended, want none", n)
+	}
+}
+
 // A bad share changes nothing; a good one mirrors to the candidate, which
 // then answers no request.
 func TestSetShadow(t *testing.T) {
@@ -237,18 +273,49 @@ func TestSetShadow(t *testing.T) {
 
 // progressiveAgent is newAgent with splitters, whose environments progress
 // as progressive says; more, when set, configures it further.
+//
+// A splitter with a health path probes its backends from a goroutine of
+// its own until it is closed, which Run does when it ends; these agents
+// are driven by Sync alone, so the test's end closes their splitters, and
+// their transport refuses what a probe already under way sends after it:
+// a probe that outlived its test would reach whatever server of a later
+// test got the port of one of its backends.
 func progressiveAgent(t *testing.T, g *gitops, endpoints string, progressive func(string) bool, more func(*Config)) *Agent {
 	t.Helper()
 	m, err := traffic.NewMetrics(telemetry.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newAgent(t, g, endpoints, nil, func(c *Config) {
-		c.Traffic, c.Progressive = m, progressive
+	tr := &untilEnd{next: http.DefaultTransport}
+	a := newAgent(t, g, endpoints, nil, func(c *Config) {
+		c.Traffic, c.Progressive, c.Transport = m, progressive, tr
 		if more != nil {
 			more(c)
 		}
+		if c.Transport != tr {
+			tr.next = c.Transport
+			c.Transport = tr
+		}
 	})
+	t.Cleanup(func() {
+		tr.ended.Store(true)
+		a.closeSplitters()
+	})
+	return a
+}
+
+// untilEnd carries requests with next until ended is set, then refuses
+// them.
+type untilEnd struct {
+	next  http.RoundTripper
+	ended atomic.Bool
+}
+
+func (u *untilEnd) RoundTrip(r *http.Request) (*http.Response, error) {
+	if u.ended.Load() {
+		return nil, fmt.Errorf("%s %s after the test ended", r.Method, r.URL)
+	}
+	return u.next.RoundTrip(r)
 }
 
 // withCandidate syncs a with the branch as it is, then pins v2 in env (a
