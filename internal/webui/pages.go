@@ -348,11 +348,66 @@ func reasonsText(raw json.RawMessage) string {
 		}
 		return strings.Join(parts, ", ")
 	}
+	if s, ok := rolloutRecordText(raw); ok {
+		return s
+	}
+	if s, ok := approvalText(raw); ok {
+		return s
+	}
 	s := string(raw)
 	if len(s) > 300 {
 		s = s[:300] + "…"
 	}
 	return s
+}
+
+// rolloutRecordText words the rollout record of a rollout.step or
+// rollout.finished event (docs/audit.md, "Rollout records"): the step
+// (counted from 1, as the decision and the pages count it), the weight,
+// the reason and the analysis's decision and reason. The tests' counts
+// stay in the record, which promote audit show prints in full.
+func rolloutRecordText(raw json.RawMessage) (string, bool) {
+	var rec struct {
+		Step    *int     `json:"step"`
+		Weight  *float64 `json:"weight"`
+		Reason  string   `json:"reason"`
+		Verdict *struct {
+			Decision string `json:"decision"`
+			Reason   string `json:"reason"`
+		} `json:"verdict"`
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil || rec.Step == nil || rec.Weight == nil {
+		return "", false
+	}
+	parts := []string{fmt.Sprintf("step %d, weight %s%%", *rec.Step+1, fmtPercent(*rec.Weight))}
+	if rec.Reason != "" {
+		parts = append(parts, rec.Reason)
+	}
+	if v := rec.Verdict; v != nil && v.Decision != "" {
+		a := "analysis: " + v.Decision
+		if v.Reason != "" {
+			a += " (" + v.Reason + ")"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, "; "), true
+}
+
+// approvalText words the record of a promotion.approval event: the roles
+// the person held and their comment.
+func approvalText(raw json.RawMessage) (string, bool) {
+	var rec struct {
+		Roles   *[]string `json:"roles"`
+		Comment string    `json:"comment"`
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil || rec.Roles == nil {
+		return "", false
+	}
+	s := "as " + strings.Join(*rec.Roles, ", ")
+	if rec.Comment != "" {
+		s += ": " + rec.Comment
+	}
+	return s, true
 }
 
 // approve records the signed-in person's approval through the service, so
