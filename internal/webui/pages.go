@@ -315,7 +315,7 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 			if err != nil {
 				return err
 			}
-			v.Chart = newChart(samples, ro.Strategy)
+			v.Chart = newChart(withEnd(samples, ro), ro.Strategy)
 		case promote.NotFound:
 		default:
 			return err
@@ -328,6 +328,36 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 	v.Awaiting = v.P.State == promote.StateAwaitingApproval
 	v.CanDecide = s != nil && s.who.Role.Allows(promote.RoleApprover)
 	return v, nil
+}
+
+// withEnd returns a rollout's samples with its end when it has ended and
+// no sample records the end: a person's rollback ends the rollout in the
+// registry, which keeps no sample, so its chart would show neither the
+// outcome nor when it came. The end is then marked at the rollout's last
+// change, at the weight it was left at.
+func withEnd(samples []promote.RolloutSample, r promote.Rollout) []promote.RolloutSample {
+	var event string
+	switch r.State {
+	case promote.RolloutRolledBack:
+		event = "rolled_back"
+	case promote.RolloutSucceeded:
+		event = "succeeded"
+	default:
+		return samples
+	}
+	if len(samples) == 0 {
+		return samples
+	}
+	for _, s := range samples {
+		if s.Event == "rolled_back" || s.Event == "succeeded" {
+			return samples
+		}
+	}
+	at := r.UpdatedAt
+	if last := samples[len(samples)-1].At; at.Before(last) {
+		at = last
+	}
+	return append(samples, promote.RolloutSample{PromotionID: r.PromotionID, At: at, Step: r.Step, Weight: r.Weight, Event: event})
 }
 
 // reasonsText renders an event's reasons: a list of strings, gate results

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/webui/webuitest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -672,5 +673,65 @@ func TestReasonsText(t *testing.T) {
 				t.Errorf("reasonsText(%s) = %q, want %q", tt.raw, got, tt.want)
 			}
 		})
+	}
+}
+
+// A person's rollback ends the rollout in the registry, which records no
+// sample of the end: the chart still says the rollout was rolled back and
+// marks when, as it does when the controller rolls back.
+func TestChartOfAPersonsRollback(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	b := f.signIn("bob")
+	if res := decide(t, b, f.demo.Awaiting, "approve", map[string][]string{"digest": {f.digestOf(f.demo.Awaiting)}}); res.status != http.StatusSeeOther {
+		t.Fatalf("approve = %d", res.status)
+	}
+	deps, err := f.env.Service.Deployments(ctx, "credit-risk", "prod")
+	if err != nil || len(deps) != 1 {
+		t.Fatalf("deployments = %v, %v", deps, err)
+	}
+	if err := f.env.Service.Delivered(ctx, deps[0], strings.Repeat("c", 40)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.env.Service.StartRollout(ctx, f.demo.Awaiting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Weight = 0.1
+	if _, err := f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "step 1: weight 10%"); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range []promote.RolloutSample{
+		{Event: "step", Weight: 0.1},
+		{Weight: 0.1, Stable: promote.TrackSample{Requests: 900, Errors: 2, LatencyP95: 0.1}, Canary: promote.TrackSample{Requests: 100, Errors: 1, LatencyP95: 0.12}, Decision: "continue"},
+	} {
+		f.env.Clock.Advance(time.Duration(i) * 30 * time.Second)
+		s.PromotionID, s.At = f.demo.Awaiting, f.env.Clock.Now()
+		if err := f.env.Store.Update(ctx, func(tx promote.Tx) error { return tx.AppendRolloutSample(s, promote.RolloutSamplesKept) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.env.Clock.Advance(30 * time.Second)
+	if _, err := f.env.Service.Rollback(ctx, f.env.Principals["bob"], registry.RollbackRequest{Model: "credit-risk", Environment: "prod", Reason: "answers look wrong"}); err != nil {
+		t.Fatal(err)
+	}
+	p := b.get(Prefix + "/promotions/" + f.demo.Awaiting)
+	if got := text(p.one(t, "rollout-state")); !strings.Contains(got, "rolled back") {
+		t.Fatalf("rollout = %q, want it rolled back", got)
+	}
+	if got := p.all("chart-outcome"); len(got) != 1 || text(got[0]) != "rolled back" {
+		t.Errorf("chart outcome = %d elements, want one saying rolled back", len(got))
+	}
+	for _, svg := range byTag(p.one(t, "rollout-chart"), "svg") {
+		var labels []string
+		for _, m := range byTestID(svg, "marker") {
+			labels = append(labels, attr(m, "data-label"))
+		}
+		if got := strings.Join(labels, ","); got != "step 1: 10%,rolled back" {
+			t.Errorf("panel %s markers = %s, want the step and the rollback", attr(svg, "id"), got)
+		}
+		if desc := text(byTag(svg, "desc")[0]); !strings.Contains(desc, "The rollout rolled back at 1m.") {
+			t.Errorf("panel %s desc = %q, want the rollback 1m after the first sample", attr(svg, "id"), desc)
+		}
 	}
 }
