@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/html"
 
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/registry"
@@ -733,5 +734,52 @@ func TestChartOfAPersonsRollback(t *testing.T) {
 		if desc := text(byTag(svg, "desc")[0]); !strings.Contains(desc, "The rollout rolled back at 1m.") {
 			t.Errorf("panel %s desc = %q, want the rollback 1m after the first sample", attr(svg, "id"), desc)
 		}
+	}
+}
+
+// A shadow rollout's candidate answers no user: the pipeline and the
+// promotion page say since when it mirrors, not a step and a weight of 0%
+// it does not have; a canary keeps its weight and step.
+func TestShadowRolloutLines(t *testing.T) {
+	f := newFixture(t)
+	started := webuitest.Start.Add(time.Hour)
+	shadow := promote.Rollout{PromotionID: "pr_1", Model: "credit-risk", Version: "2", Environment: "prod", Stable: "1", Strategy: "shadow",
+		State: promote.RolloutRunning, StartedAt: started, StepStartedAt: started.Add(time.Minute), UpdatedAt: started.Add(2 * time.Minute)}
+	canary := shadow
+	canary.Strategy, canary.Step, canary.Weight = "canary", 1, 0.5
+	render := func(page string, data any) string {
+		t.Helper()
+		var buf strings.Builder
+		if err := f.ui.pages[page].ExecuteTemplate(&buf, "base", view{Title: page, Page: data}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.String()
+	}
+	for _, tt := range []struct {
+		r                       promote.Rollout
+		wantPipeline, wantPromo string
+	}{
+		{shadow, "shadow · mirroring since 2026-11-16 10:01:00 UTC · running",
+			"shadow against stable 1: running · mirroring since 2026-11-16 10:01:00 UTC (the shadow answers no user) · started 2026-11-16 10:00:00 UTC"},
+		{canary, "canary 50% · step 2 · running", "canary against stable 1: running · step 2 · weight 50% · started 2026-11-16 10:00:00 UTC"},
+	} {
+		t.Run(tt.r.Strategy, func(t *testing.T) {
+			r := tt.r
+			pv := pipelineView{Envs: []string{"prod"}, Rows: []pipelineRow{{Model: "credit-risk", Cells: []pipelineCell{{Env: "prod", Rollout: &r}}}}}
+			doc, err := html.Parse(strings.NewReader(render("pipeline", pv)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := text(byTestID(doc, "rollout")[0]); got != tt.wantPipeline {
+				t.Errorf("pipeline's rollout = %q, want %q", got, tt.wantPipeline)
+			}
+			prv := &promotionView{P: promote.Promotion{ID: "pr_1", Model: "credit-risk", Version: "2", Environment: "prod", State: promote.StateRollingOut}, Rollout: &r}
+			if doc, err = html.Parse(strings.NewReader(render("promotion", prv))); err != nil {
+				t.Fatal(err)
+			}
+			if got := text(byTestID(doc, "rollout-state")[0]); got != tt.wantPromo {
+				t.Errorf("promotion's rollout = %q, want %q", got, tt.wantPromo)
+			}
+		})
 	}
 }
