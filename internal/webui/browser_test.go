@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
 
@@ -789,5 +790,43 @@ func TestScreenshots(t *testing.T) {
 			tab.Screenshot(path)
 		}
 		t.Logf("%s: %s", p.name, path)
+	}
+}
+
+// TestBrowserWidths loads every page in a phone's width (375 px) and a
+// laptop's and checks that none is wider than the window: a wide table
+// scrolls in its own box, and a long unbroken word (a URL in a hold's
+// reason) wraps, so that the header, the forms and the text stay in view.
+func TestBrowserWidths(t *testing.T) {
+	site := startLiveSite(t)
+	url := "https://grafana.example.com/d/canary-overview?orgId=1&var-model=credit-risk&var-env=prod&from=now-6h&to=now&" +
+		strings.Repeat("var-pod=credit-risk-7d9f8c6b5-x2k4q&", 8)
+	if _, err := site.Env.Service.SetHold(t.Context(), site.Env.Principals["bob"], "credit-risk", "2", "prod", "see "+url); err != nil {
+		t.Fatal(err)
+	}
+	b := browsertest.Start(t)
+	tab := b.Tab(t)
+	site.signIn(t, tab, "bob", Prefix+"/")
+	pages := []string{
+		Prefix + "/",
+		Prefix + "/promotions/" + site.Demo.Awaiting,
+		Prefix + "/promotions/" + site.Demo.RolledBack,
+		Prefix + "/models/credit-risk",
+		Prefix + "/models/credit-risk/versions/2",
+		Prefix + "/audit",
+		Prefix + "/webhooks",
+	}
+	for _, width := range []int64{375, browsertest.WindowWidth} {
+		if _, err := chromedp.Run(tab.Context(), chromedp.EmulateViewport(width, browsertest.WindowHeight)); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range pages {
+			tab.Navigate(site.URL+path, "main")
+			var got struct{ Page, Window int }
+			tab.Eval(`({Page: document.documentElement.scrollWidth, Window: window.innerWidth})`, &got)
+			if got.Page > got.Window {
+				t.Errorf("%s in a %d px window is %d px wide", path, got.Window, got.Page)
+			}
+		}
 	}
 }
