@@ -747,6 +747,8 @@ func TestShadowRolloutLines(t *testing.T) {
 		State: promote.RolloutRunning, StartedAt: started, StepStartedAt: started.Add(time.Minute), UpdatedAt: started.Add(2 * time.Minute)}
 	canary := shadow
 	canary.Strategy, canary.Step, canary.Weight = "canary", 1, 0.5
+	first := canary // the first version there: no stable version
+	first.Stable = ""
 	render := func(page string, data any) string {
 		t.Helper()
 		var buf strings.Builder
@@ -762,6 +764,8 @@ func TestShadowRolloutLines(t *testing.T) {
 		{shadow, "shadow · mirroring since 2026-11-16 10:01:00 UTC · running",
 			"shadow against stable 1: running · mirroring since 2026-11-16 10:01:00 UTC (the shadow answers no user) · started 2026-11-16 10:00:00 UTC"},
 		{canary, "canary 50% · step 2 · running", "canary against stable 1: running · step 2 · weight 50% · started 2026-11-16 10:00:00 UTC"},
+		{first, "canary 50% · step 2 · running",
+			"canary of the first version there, with no stable version to compare with: running · step 2 · weight 50% · started 2026-11-16 10:00:00 UTC"},
 	} {
 		t.Run(tt.r.Strategy, func(t *testing.T) {
 			r := tt.r
