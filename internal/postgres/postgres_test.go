@@ -133,3 +133,47 @@ func TestAuditActorBackfill(t *testing.T) {
 		return open(t, dsn), db
 	})
 }
+
+// TestNewerSchemaRefused checks that a database a newer Promote has
+// migrated is refused, naming the migration this binary lacks, and left as
+// it was.
+func TestNewerSchemaRefused(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	if err := open(t, dsn).Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	const future = "9999_from_a_newer_version.sql"
+	for _, q := range []string{
+		"INSERT INTO schema_migrations (name, applied_at) VALUES ('" + future + "', 1)",
+		// The newer version had also dropped a table this one would create.
+		"DROP TABLE ui_sessions",
+		"DELETE FROM schema_migrations WHERE name = '0010_ui_sessions.sql'",
+	} {
+		if _, err := r.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	db, err := postgres.Open(t.Context(), dsn)
+	if err == nil {
+		db.Close()
+		t.Fatalf("Open of a database migrated by a newer version succeeded, want an error")
+	}
+	for _, want := range []string{future, "newer Promote"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open error = %q, want it to contain %q", err, want)
+		}
+	}
+	var exists bool
+	if err := r.QueryRowContext(t.Context(), "SELECT to_regclass('ui_sessions') IS NOT NULL").Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if exists {
+		t.Errorf("the refused Open created ui_sessions: it migrated a newer database")
+	}
+}

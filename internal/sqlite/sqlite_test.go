@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -186,4 +187,53 @@ func TestAuditActorBackfill(t *testing.T) {
 		dir := t.TempDir()
 		return open(t, dir), raw(t, dir)
 	})
+}
+
+// TestNewerSchemaRefused checks that a data directory a newer Promote has
+// migrated is refused, naming the migration this binary lacks, and left as
+// it was: an older binary's queries would miss the newer columns.
+func TestNewerSchemaRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir)
+	if err := db.Update(t.Context(), func(tx promote.Tx) error {
+		return tx.CreateModel(promote.Model{Name: "fraud", CreatedBy: "alice", CreatedAt: time.Unix(1700000000, 0).UTC()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := raw(t, dir)
+	const future = "9999_from_a_newer_version.sql"
+	if _, err := r.Exec("INSERT INTO schema_migrations (name, applied_at) VALUES (?, 1)", future); err != nil {
+		t.Fatal(err)
+	}
+	// The newer version had also dropped a table this one would create.
+	if _, err := r.Exec("DROP TABLE ui_sessions"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Exec("DELETE FROM schema_migrations WHERE name = '0010_ui_sessions.sql'"); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := sqlite.Open(t.Context(), dir)
+	if err == nil {
+		got.Close()
+		t.Fatalf("Open of a database migrated by a newer version succeeded, want an error")
+	}
+	for _, want := range []string{future, "newer Promote"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open error = %q, want it to contain %q", err, want)
+		}
+	}
+	var n int
+	if err := r.QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'ui_sessions'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("the refused Open created ui_sessions: it migrated a newer database")
+	}
+	if err := r.QueryRow("SELECT count(*) FROM models WHERE name = 'fraud'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("models named fraud after the refused Open = %d (%v), want 1", n, err)
+	}
 }

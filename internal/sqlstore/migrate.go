@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strings"
 	"time"
 )
 
 // migrate applies the dialect's migrations that the database has not
 // recorded yet, in name order, each recorded in schema_migrations, all in
 // one transaction: a database is either migrated completely or left as it
-// was. Reopening a migrated database applies nothing.
+// was. Reopening a migrated database applies nothing. A database that has
+// recorded a migration this binary does not have was migrated by a newer
+// Promote: it is refused, unchanged, since this binary's queries may no
+// longer match its schema, or may leave the newer columns stale.
 func (db *DB) migrate(ctx context.Context) error {
 	if db.dialect.Migrations == nil {
 		return fmt.Errorf("no migrations")
@@ -60,6 +64,12 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	if unknown := newer(applied, names); len(unknown) > 0 {
+		return fmt.Errorf("the database has migration %s, which this binary does not have: "+
+			"a newer Promote has migrated it; run that version or a later one, "+
+			"or restore the backup taken before the upgrade (docs/operations.md, Upgrades)",
+			strings.Join(unknown, ", "))
+	}
 	for _, name := range names {
 		if applied[name] {
 			continue
@@ -77,4 +87,20 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return stx.Commit()
+}
+
+// newer returns, sorted, the applied migrations that are not among names.
+func newer(applied map[string]bool, names []string) []string {
+	known := make(map[string]bool, len(names))
+	for _, n := range names {
+		known[n] = true
+	}
+	var unknown []string
+	for n := range applied {
+		if !known[n] {
+			unknown = append(unknown, n)
+		}
+	}
+	sort.Strings(unknown)
+	return unknown
 }
