@@ -403,17 +403,7 @@ func newCanarySetup(t *testing.T, policy string) *canarySetup {
 	for _, v := range []string{"1", "2", "3"} {
 		_, d := artifact(t, c.art, v)
 		c.digests[v] = d
-		var n atomic.Int64
-		failing := v == "3"
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if failing && n.Add(1)%10 == 0 {
-				http.Error(w, "model error", http.StatusInternalServerError)
-				return
-			}
-			fmt.Fprintf(w, "version %s", v)
-		}))
-		t.Cleanup(srv.Close)
-		lines = append(lines, fmt.Sprintf("  - {model: credit-risk, digest: %q, url: %q}", d, srv.URL))
+		lines = append(lines, fmt.Sprintf("  - {model: credit-risk, digest: %q, url: %q}", d, modelBackend(t, v, v == "3")))
 	}
 	endpoints := filepath.Join(dir, "endpoints.yaml")
 	os.WriteFile(endpoints, []byte("endpoints:\n"+strings.Join(lines, "\n")+"\n"), 0o644)
@@ -438,6 +428,21 @@ func (c *canarySetup) load(t *testing.T) {
 		}
 	})
 	t.Cleanup(func() { stop(); load.Wait() })
+}
+
+// modelBackend starts a model server for version v that answers "version
+// v", failing one answer in ten with a 500 when faulty, and returns its URL.
+func modelBackend(t *testing.T, v string, faulty bool) string {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if faulty && n.Add(1)%10 == 0 {
+			http.Error(w, "model error", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, "version %s", v)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // served sends n requests to prod's credit-risk through the agent and

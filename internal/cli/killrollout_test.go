@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,17 +285,7 @@ func moreBackends(t *testing.T, c *canarySetup, last int, faulty func(string) bo
 		v := strconv.Itoa(n)
 		_, d := artifact(t, c.art, v)
 		c.digests[v] = d
-		var count atomic.Int64
-		bad := faulty(v)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if bad && count.Add(1)%10 == 0 {
-				http.Error(w, "model error", http.StatusInternalServerError)
-				return
-			}
-			fmt.Fprintf(w, "version %s", v)
-		}))
-		t.Cleanup(srv.Close)
-		body += fmt.Sprintf("  - {model: credit-risk, digest: %q, url: %q}\n", d, srv.URL)
+		body += fmt.Sprintf("  - {model: credit-risk, digest: %q, url: %q}\n", d, modelBackend(t, v, faulty(v)))
 	}
 	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
