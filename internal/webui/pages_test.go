@@ -77,15 +77,7 @@ func TestPipelinePage(t *testing.T) {
 func TestPipelineShowsActiveRollout(t *testing.T) {
 	f := newFixture(t)
 	// credit-risk 2 approved and committed: its canary starts.
-	b := f.signIn("bob")
-	res := decide(t, b, f.demo.Awaiting, "approve", map[string][]string{"digest": {f.digestOf(f.demo.Awaiting)}})
-	if res.status != http.StatusSeeOther {
-		t.Fatalf("approve = %d", res.status)
-	}
-	deps, err := f.env.Service.Deployments(t.Context(), "credit-risk", "prod")
-	if err != nil || len(deps) != 1 {
-		t.Fatalf("deployments = %v, %v", deps, err)
-	}
+	b, deps := f.approveAwaiting(t)
 	if err := f.env.Service.Delivered(t.Context(), deps[0], strings.Repeat("c", 40)); err != nil {
 		t.Fatal(err)
 	}
@@ -107,15 +99,7 @@ func TestPipelineShowsActiveRollout(t *testing.T) {
 // promotion say "commit pending", and says nothing once the commit lands.
 func TestCommitErrorShown(t *testing.T) {
 	f := newFixture(t)
-	b := f.signIn("bob")
-	res := decide(t, b, f.demo.Awaiting, "approve", map[string][]string{"digest": {f.digestOf(f.demo.Awaiting)}})
-	if res.status != http.StatusSeeOther {
-		t.Fatalf("approve = %d", res.status)
-	}
-	deps, err := f.env.Service.Deployments(t.Context(), "credit-risk", "prod")
-	if err != nil || len(deps) != 1 {
-		t.Fatalf("deployments = %v, %v", deps, err)
-	}
+	b, deps := f.approveAwaiting(t)
 	const refusal = "push main to /srv/gitops.git: command error on refs/heads/main: pre-receive hook declined <main is protected>"
 	if err := f.env.Service.SetCommitError(t.Context(), deps[0], refusal); err != nil {
 		t.Fatal(err)
@@ -786,4 +770,21 @@ func TestShadowRolloutLines(t *testing.T) {
 			}
 		})
 	}
+}
+
+// approveAwaiting approves the demo's promotion awaiting approval (credit-risk
+// 2 in prod) through the form, as bob, and returns bob's browser and the
+// deployment it made.
+func (f *fixture) approveAwaiting(t *testing.T) (*browser, []promote.Deployment) {
+	t.Helper()
+	b := f.signIn("bob")
+	res := decide(t, b, f.demo.Awaiting, "approve", map[string][]string{"digest": {f.digestOf(f.demo.Awaiting)}})
+	if res.status != http.StatusSeeOther {
+		t.Fatalf("approve = %d", res.status)
+	}
+	deps, err := f.env.Service.Deployments(t.Context(), "credit-risk", "prod")
+	if err != nil || len(deps) != 1 {
+		t.Fatalf("deployments = %v, %v", deps, err)
+	}
+	return b, deps
 }
