@@ -445,6 +445,35 @@ func modelBackend(t *testing.T, v string, faulty bool) string {
 	return srv.URL
 }
 
+// request registers version v of credit-risk (its artifact made by
+// newCanarySetup, the example's metrics) and requests it to prod as the CI
+// token, and returns the promotion's ID.
+func (c *canarySetup) request(t *testing.T, must mustFunc, v string) string {
+	t.Helper()
+	metrics := filepath.Join("..", "..", "examples", "candidate.json")
+	must(0, c.ci, "versions", "register", "credit-risk", v, "--artifact", filepath.Join(c.art, "model-"+v+".bin"), "--metrics", metrics)
+	var p struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(must(0, c.ci, "request", "credit-risk", v, "--to", "prod", "-o", "json")), &p); err != nil || p.ID == "" {
+		t.Fatalf("request %s to prod: %v", v, err)
+	}
+	return p.ID
+}
+
+// awaitPromotion waits until promotion id is in state want, showing the
+// server's last log lines when it does not get there.
+func (c *canarySetup) awaitPromotion(t *testing.T, must mustFunc, id, want string, serveErr interface{ String() string }) {
+	t.Helper()
+	waitFor(t, 60*time.Second, "promotion "+id+" to be "+want, func() (bool, string) {
+		var got struct {
+			State string `json:"state"`
+		}
+		json.Unmarshal([]byte(must(0, c.ci, "promotions", "show", id, "-o", "json")), &got)
+		return got.State == want, got.State + "\n" + tail(serveErr.String(), 10)
+	})
+}
+
 // served sends n requests to prod's credit-risk through the agent and
 // counts the answers by body (or error).
 func (c *canarySetup) served(n int) map[string]int {
@@ -681,16 +710,7 @@ func midCanary(t *testing.T, c *canarySetup) (stop func(), serveErr *lockedBuffe
 	cli = &run
 	c.load(t)
 	must(0, c.ci, "models", "create", "credit-risk")
-	metrics := filepath.Join("..", "..", "examples", "candidate.json")
-	request := func(v string) string {
-		t.Helper()
-		must(0, c.ci, "versions", "register", "credit-risk", v, "--artifact", filepath.Join(c.art, "model-"+v+".bin"), "--metrics", metrics)
-		var p struct {
-			ID string `json:"id"`
-		}
-		json.Unmarshal([]byte(must(0, c.ci, "request", "credit-risk", v, "--to", "prod", "-o", "json")), &p)
-		return p.ID
-	}
+	request := func(v string) string { return c.request(t, must, v) }
 	rolloutOf = func(id string) (string, string) {
 		_, out, _ := (*cli)(c.ci, "rollout", "show", id, "-o", "json")
 		var r struct {
@@ -797,21 +817,9 @@ func TestServeCanaryRollbackSurvivesRestartBeforeItsCommit(t *testing.T) {
 	_, must := clientOf(t, server)
 	c.load(t)
 	must(0, c.ci, "models", "create", "credit-risk")
-	metrics := filepath.Join("..", "..", "examples", "candidate.json")
 	request := func(v, want string) {
 		t.Helper()
-		must(0, c.ci, "versions", "register", "credit-risk", v, "--artifact", filepath.Join(c.art, "model-"+v+".bin"), "--metrics", metrics)
-		var p struct {
-			ID string `json:"id"`
-		}
-		json.Unmarshal([]byte(must(0, c.ci, "request", "credit-risk", v, "--to", "prod", "-o", "json")), &p)
-		waitFor(t, 60*time.Second, "the promotion of "+v+" to be "+want, func() (bool, string) {
-			var got struct {
-				State string `json:"state"`
-			}
-			json.Unmarshal([]byte(must(0, c.ci, "promotions", "show", p.ID, "-o", "json")), &got)
-			return got.State == want, got.State + "\n" + tail(serveErr.String(), 10)
-		})
+		c.awaitPromotion(t, must, c.request(t, must, v), want, serveErr)
 	}
 	onlyStable := func(when string) {
 		t.Helper()
@@ -900,20 +908,8 @@ func TestServeManualRollbackAfterACanaryMovesTheTraffic(t *testing.T) {
 	_, must := clientOf(t, server)
 	c.load(t)
 	must(0, c.ci, "models", "create", "credit-risk")
-	metrics := filepath.Join("..", "..", "examples", "candidate.json")
 	for _, v := range []string{"1", "2"} {
-		must(0, c.ci, "versions", "register", "credit-risk", v, "--artifact", filepath.Join(c.art, "model-"+v+".bin"), "--metrics", metrics)
-		var p struct {
-			ID string `json:"id"`
-		}
-		json.Unmarshal([]byte(must(0, c.ci, "request", "credit-risk", v, "--to", "prod", "-o", "json")), &p)
-		waitFor(t, 60*time.Second, "the promotion of "+v+" to succeed", func() (bool, string) {
-			var got struct {
-				State string `json:"state"`
-			}
-			json.Unmarshal([]byte(must(0, c.ci, "promotions", "show", p.ID, "-o", "json")), &got)
-			return got.State == "succeeded", got.State + "\n" + tail(serveErr.String(), 10)
-		})
+		c.awaitPromotion(t, must, c.request(t, must, v), "succeeded", serveErr)
 	}
 	if seen := c.served(40); seen["version 2"] != 40 {
 		t.Fatalf("after the canary of 2 succeeded prod served %v, want version 2 alone", seen)

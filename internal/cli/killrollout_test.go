@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,18 +44,7 @@ func TestServeCanarySurvivesKills(t *testing.T) {
 	srv, server := serve()
 	_, must := clientOf(t, server)
 	must(0, c.ci, "models", "create", "credit-risk")
-	metrics := filepath.Join("..", "..", "examples", "candidate.json")
-	request := func(v string) string {
-		t.Helper()
-		must(0, c.ci, "versions", "register", "credit-risk", v, "--artifact", filepath.Join(c.art, "model-"+v+".bin"), "--metrics", metrics)
-		var p struct {
-			ID string `json:"id"`
-		}
-		if err := json.Unmarshal([]byte(must(0, c.ci, "request", "credit-risk", v, "--to", "prod", "-o", "json")), &p); err != nil || p.ID == "" {
-			t.Fatalf("request %s to prod: %v", v, err)
-		}
-		return p.ID
-	}
+	request := func(v string) string { return c.request(t, must, v) }
 	state := func(id string) string {
 		var p struct {
 			State string `json:"state"`

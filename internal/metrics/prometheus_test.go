@@ -169,14 +169,7 @@ func TestPrometheus(t *testing.T) {
 	})
 
 	t.Run("a counter that went back counts from its restart", func(t *testing.T) {
-		series := `restarting_requests_total{track="{{.Track}}"}`
-		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL, Templates: Templates{
-			Requests: sinceStart("", series),
-			Errors:   `sum(` + series + `) * 0`,
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		src := restartingSource(t, srv.URL)
 		start := time.Now() // after the first scrape, which saw 10 and 7
 		q := Query{Model: model, Env: env, Track: "canary", Since: start}
 		reads := func(want float64, what string) {
@@ -204,14 +197,7 @@ func TestPrometheus(t *testing.T) {
 		// Between the scrape the start reads and the next, a's process
 		// restarts: no sample since the start shows it going back, only
 		// that it is lower than at the start.
-		series := `restarting_requests_total{track="{{.Track}}"}`
-		src, err := NewPrometheus(PrometheusOptions{URL: srv.URL, Templates: Templates{
-			Requests: sinceStart("", series),
-			Errors:   `sum(` + series + `) * 0`,
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		src := restartingSource(t, srv.URL)
 		a, b := restarting.With("early", "a"), restarting.With("early", "b")
 		stored := func(wantA, wantB float64) {
 			t.Helper()
@@ -373,4 +359,20 @@ func TestPrometheus(t *testing.T) {
 			checkReading(t, r)
 		}
 	})
+}
+
+// restartingSource is a Prometheus source at url whose requests are the
+// restarting_requests_total series of a track, counted since the start
+// as the default templates count, and whose errors are none.
+func restartingSource(t *testing.T, url string) *Prometheus {
+	t.Helper()
+	series := `restarting_requests_total{track="{{.Track}}"}`
+	src, err := NewPrometheus(PrometheusOptions{URL: url, Templates: Templates{
+		Requests: sinceStart("", series),
+		Errors:   `sum(` + series + `) * 0`,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
 }
