@@ -3,6 +3,7 @@ package traffic
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/promote-ml/promote/internal/telemetry"
 )
@@ -118,6 +119,23 @@ type Metrics struct {
 	healthy     *telemetry.GaugeVec
 	comparisons *telemetry.CounterVec
 	dropped     *telemetry.CounterVec
+
+	// candidate is called after each canary or shadow request is counted
+	// (OnCandidate); nil until set.
+	candidate atomic.Pointer[func()]
+}
+
+// OnCandidate has f called after every canary or shadow request that any
+// splitter sharing m counted, on the request's goroutine: f must return
+// at once (a non-blocking send). The rollout controller uses it to judge
+// a canary as its evidence arrives rather than only at its interval. A
+// nil f stops the calls.
+func (m *Metrics) OnCandidate(f func()) {
+	if f == nil {
+		m.candidate.Store(nil)
+		return
+	}
+	m.candidate.Store(&f)
 }
 
 // NewMetrics creates the traffic metrics on reg. When reg already holds
@@ -171,10 +189,16 @@ func NewMetrics(reg *telemetry.Registry) (*Metrics, error) {
 type trackMetrics struct {
 	requests [len(outcomes)]telemetry.Counter
 	duration telemetry.Histogram
+	// candidate is the Metrics' OnCandidate hook, for the canary and
+	// shadow tracks; nil for stable.
+	candidate *atomic.Pointer[func()]
 }
 
 func (m *Metrics) track(model, env string, t Track) *trackMetrics {
 	tm := &trackMetrics{duration: m.duration.With(model, env, string(t))}
+	if t != TrackStable {
+		tm.candidate = &m.candidate
+	}
 	for i, o := range outcomes {
 		tm.requests[i] = m.requests.With(model, env, string(t), string(o))
 	}
@@ -185,6 +209,11 @@ func (m *Metrics) track(model, env string, t Track) *trackMetrics {
 func (tm *trackMetrics) observe(o outcome, seconds float64) {
 	tm.requests[o].Inc()
 	tm.duration.Observe(seconds)
+	if tm.candidate != nil {
+		if f := tm.candidate.Load(); f != nil {
+			(*f)()
+		}
+	}
 }
 
 // shadowMetrics are the shadow comparison counters for one model and env.

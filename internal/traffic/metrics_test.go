@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -156,5 +157,47 @@ func TestNewMetricsConflict(t *testing.T) {
 	}
 	if _, err := NewMetrics(nil); err == nil {
 		t.Error("NewMetrics(nil) = nil error, want one")
+	}
+}
+
+// TestOnCandidate checks that the hook is called once per canary and
+// shadow request counted, never for stable's, and no more once removed.
+func TestOnCandidate(t *testing.T) {
+	_, stable := backendServer(t, "v1", nil)
+	_, canary := backendServer(t, "v2", nil)
+	_, shadow := backendServer(t, "v3", nil)
+	s, reg := newSplitter(t, Config{Rand: seeded(3)})
+	var calls atomic.Int64
+	s.metrics.OnCandidate(func() { calls.Add(1) })
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCanary(&canary, 0.3); err != nil {
+		t.Fatal(err)
+	}
+	got := tracks(t, s, 200)
+	if got["canary"] == 0 || got["stable"] == 0 {
+		t.Fatalf("tracks = %v, want both", got)
+	}
+	if n := calls.Load(); n != int64(got["canary"]) {
+		t.Errorf("OnCandidate called %d times for %d canary requests (and %d stable)", n, got["canary"], got["stable"])
+	}
+	if err := s.SetCanary(nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 1); err != nil {
+		t.Fatal(err)
+	}
+	calls.Store(0)
+	tracks(t, s, 20)
+	s.Close() // waits for the mirrors
+	if mirrored := requests(t, reg, TrackShadow, OutcomeOK); float64(calls.Load()) != mirrored || mirrored == 0 {
+		t.Errorf("OnCandidate called %d times for %v mirrored requests", calls.Load(), mirrored)
+	}
+	s.metrics.OnCandidate(nil)
+	calls.Store(0)
+	tracks(t, s, 20)
+	if n := calls.Load(); n != 0 {
+		t.Errorf("OnCandidate(nil) still called %d times", n)
 	}
 }
