@@ -154,6 +154,12 @@ type Config struct {
 	// it), the version takes all the traffic at once instead of becoming
 	// a candidate.
 	Stable func(env, model, version string) (overlay.Pin, bool)
+	// Applied, when set, is called after every sync that checked out a
+	// commit and applied its environments (some of which may have
+	// failed): the rollout controller then starts a rollout whose
+	// candidate was just deployed at once, rather than at its next
+	// interval. It must not block.
+	Applied func()
 }
 
 // LogValue implements slog.LogValuer: the configuration without secrets.
@@ -435,6 +441,9 @@ func (a *Agent) apply(head plumbing.Hash) error {
 	a.mu.Lock()
 	a.state.syncErr, a.state.lastSync = "", a.cfg.Now()
 	a.mu.Unlock()
+	if a.cfg.Applied != nil {
+		a.cfg.Applied()
+	}
 	return errors.Join(errs...)
 }
 

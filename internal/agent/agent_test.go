@@ -693,3 +693,25 @@ func sortedPins(urls map[overlay.Pin]string) []overlay.Pin {
 	})
 	return pins
 }
+
+// TestAppliedAfterEverySync checks that Applied is called once per sync
+// that applied a commit, with the commit's routes already in place, so
+// that the rollout controller it wakes finds the candidate deployed.
+func TestAppliedAfterEverySync(t *testing.T) {
+	f := newFixture(t)
+	var a *Agent
+	var served []string
+	a = newAgent(t, f.g, f.endpoints, nil, func(c *Config) {
+		c.Applied = func() { served = append(served, servedBy(t, a, "/prod/credit-risk/predict")) }
+	})
+	if _, err := a.Sync(t.Context()); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	f.g.pin("prod", v2)
+	if _, err := a.Sync(t.Context()); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if diff := cmp.Diff([]string{"v1", "v2"}, served); diff != "" {
+		t.Errorf("prod's backend when Applied was called, per sync (-want +got):\n%s", diff)
+	}
+}

@@ -28,7 +28,11 @@ type rolloutConfig struct {
 	PrometheusQueries string
 	// Interval overrides how often rollouts are judged (default: the
 	// shortest analysis interval of the policies, else 1s).
-	Interval    time.Duration
+	Interval time.Duration
+	// LookEvery, with the splitters in process as the source, is the
+	// shortest time between judgements that a candidate's requests bring
+	// (rollout.Config.LookEvery); 0 judges only every Interval.
+	LookEvery   time.Duration
 	NoDataLimit time.Duration
 	ErrorBudget int
 	// badInterval is a $PROMOTE_ROLLOUT_INTERVAL that is not a positive
@@ -56,6 +60,10 @@ func (c *rolloutConfig) flags(fl *pflag.FlagSet) {
 	fl.StringVar(&c.PrometheusURL, "prometheus-url", c.PrometheusURL, "read rollouts' counts from this Prometheus `URL` (which scrapes /metrics) instead of the splitters in process ($PROMOTE_PROMETHEUS_URL)")
 	fl.StringVar(&c.PrometheusQueries, "prometheus-queries", c.PrometheusQueries, "PromQL templates `FILE` for --prometheus-url, for metrics other than the splitters' (a mesh's); see docs/rollouts.md ($PROMOTE_PROMETHEUS_QUERIES)")
 	fl.DurationVar(&c.Interval, "rollout-interval", c.Interval, "how often rollouts are judged (default: the policies' shortest analysis interval, else 1s; $PROMOTE_ROLLOUT_INTERVAL)")
+	if c.LookEvery == 0 {
+		c.LookEvery = rollout.DefaultLookEvery
+	}
+	fl.DurationVar(&c.LookEvery, "rollout-look-every", c.LookEvery, "with the splitters in process as the source, also judge a rollout as its candidate's requests arrive, at most this often (0: only every --rollout-interval)")
 	fl.DurationVar(&c.NoDataLimit, "rollout-no-data", c.NoDataLimit, "how long a rollout waits for metric data before it cannot judge (default 5m)")
 	fl.IntVar(&c.ErrorBudget, "rollout-error-budget", c.ErrorBudget, "consecutive metric query errors a rollout tolerates (default 3)")
 }
@@ -71,11 +79,17 @@ func (c *rolloutConfig) problems() []error {
 	if c.PrometheusQueries != "" && c.PrometheusURL == "" {
 		errs = append(errs, errors.New("--prometheus-queries needs --prometheus-url: the templates are for Prometheus"))
 	}
-	if c.NoDataLimit < 0 || c.ErrorBudget < 0 {
-		errs = append(errs, errors.New("--rollout-no-data and --rollout-error-budget may not be negative"))
+	if c.NoDataLimit < 0 || c.ErrorBudget < 0 || c.LookEvery < 0 {
+		errs = append(errs, errors.New("--rollout-no-data, --rollout-error-budget and --rollout-look-every may not be negative"))
 	}
 	return errs
 }
+
+// looks reports whether the controller judges rollouts as their
+// candidates' requests arrive: with the splitters in process as the
+// source, whose counts grow with every request (Prometheus's grow only
+// with its scrapes).
+func (c *rolloutConfig) looks() bool { return c.PrometheusURL == "" && c.LookEvery > 0 }
 
 // interval is how often the controller ticks.
 func (c *rolloutConfig) interval(plans map[string]*policy.Rollout) time.Duration {

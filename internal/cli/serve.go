@@ -176,6 +176,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	}
 	var agentSrv *http.Server
 	var agentLn net.Listener
+	var trafficMetrics *traffic.Metrics
 	if cfg.GitOps.agentEnabled() {
 		// The agent serves model traffic on a listener of its own, its
 		// status at /-/status (no environment name starts with "-"),
@@ -184,9 +185,17 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		if acfg.Traffic, err = traffic.NewMetrics(reg); err != nil {
 			return err
 		}
+		trafficMetrics = acfg.Traffic
 		acfg.Progressive = func(env string) bool { return lp.plans[env] != nil }
 		acfg.Splitter = func(env string, c *traffic.Config) { splitterSettings(lp.plans[env], c) }
 		acfg.Stable = func(env, model, version string) (overlay.Pin, bool) { return stableOf(ctx, svc, env, model, version) }
+		// A rollout starts once its candidate is deployed: the agent's
+		// sync wakes the controller (set below, before the agent runs).
+		acfg.Applied = func() {
+			if ctl != nil {
+				ctl.Trigger()
+			}
+		}
 		if ag, err = agent.New(acfg); err != nil {
 			return usageError(err)
 		}
@@ -213,8 +222,14 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			return usageError(err)
 		}
 		if ctl, err = rollout.New(rollout.Config{Registry: svc, Traffic: ag, Metrics: pollers, Plans: lp.plans,
-			Interval: cfg.Rollout.interval(lp.plans), Logger: log}); err != nil {
+			Interval: cfg.Rollout.interval(lp.plans), LookEvery: cfg.Rollout.LookEvery, Logger: log}); err != nil {
 			return usageError(err)
+		}
+		if cfg.Rollout.looks() {
+			// The splitters' counts grow with every request: a
+			// candidate's request brings a judgement (at most every
+			// LookEvery) rather than waiting for the interval.
+			trafficMetrics.OnCandidate(ctl.Look)
 		}
 		ops = ctl
 	}
@@ -281,7 +296,11 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		fmt.Fprintf(s.err, "promote sends webhooks as %s says, from the replica that leads\n", cfg.Webhooks)
 	}
 	if ctl != nil {
-		fmt.Fprintf(s.err, "promote rolls out %s progressively, judged every %s\n", strings.Join(slices.Sorted(maps.Keys(lp.plans)), ", "), cfg.Rollout.interval(lp.plans))
+		judged := "every " + cfg.Rollout.interval(lp.plans).String()
+		if cfg.Rollout.looks() {
+			judged += fmt.Sprintf(" and as the candidates' requests arrive (at most every %s)", cfg.Rollout.LookEvery)
+		}
+		fmt.Fprintf(s.err, "promote rolls out %s progressively, judged %s\n", strings.Join(slices.Sorted(maps.Keys(lp.plans)), ", "), judged)
 	}
 	servers := []*http.Server{srv}
 	if ag != nil {

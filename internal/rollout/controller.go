@@ -99,6 +99,14 @@ const (
 // did at 1 s in the simulation of BENCHMARKS.md.
 const DefaultInterval = time.Second
 
+// DefaultLookEvery is how soon after the last judgement a Look may bring
+// the next: with the splitter's counters as the metric source, the
+// controller judges a canary as its requests arrive, up to ten times a
+// second, rather than only every Interval. At 1,000 requests/s a 20%
+// error-rate canary at 50% weight served about a seventh of the bad
+// requests it did when judged every second (BENCHMARKS.md).
+const DefaultLookEvery = 100 * time.Millisecond
+
 // Config configures a Controller.
 type Config struct {
 	Registry Registry
@@ -109,6 +117,10 @@ type Config struct {
 	// Interval is how often Run ticks (DefaultInterval); each rollout is
 	// judged at every tick.
 	Interval time.Duration
+	// LookEvery is the shortest time between a tick and a tick that Look
+	// asked for (DefaultLookEvery); it bounds how often the candidates'
+	// traffic makes the controller judge.
+	LookEvery time.Duration
 	// SampleEvery is how often, at most, a judged rollout's counts are
 	// stored as a plain sample for its chart (DefaultSampleEvery); events
 	// are sampled whenever they happen.
@@ -130,6 +142,7 @@ type Controller struct {
 	mu   sync.Mutex
 	runs map[string]*run // by promotion ID
 	kick chan struct{}
+	look chan struct{}
 }
 
 // run is what the controller keeps in memory about one rollout: the
@@ -192,6 +205,9 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Interval < 0 {
 		errs = append(errs, fmt.Errorf("interval %s is negative", cfg.Interval))
 	}
+	if cfg.LookEvery < 0 {
+		errs = append(errs, fmt.Errorf("look interval %s is negative", cfg.LookEvery))
+	}
 	if cfg.SampleEvery < 0 {
 		errs = append(errs, fmt.Errorf("sample interval %s is negative", cfg.SampleEvery))
 	}
@@ -200,6 +216,9 @@ func New(cfg Config) (*Controller, error) {
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
+	}
+	if cfg.LookEvery == 0 {
+		cfg.LookEvery = DefaultLookEvery
 	}
 	if cfg.SampleEvery == 0 {
 		cfg.SampleEvery = DefaultSampleEvery
@@ -210,7 +229,8 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Controller{cfg: cfg, log: cfg.Logger, runs: map[string]*run{}, kick: make(chan struct{}, 1)}, nil
+	return &Controller{cfg: cfg, log: cfg.Logger, runs: map[string]*run{},
+		kick: make(chan struct{}, 1), look: make(chan struct{}, 1)}, nil
 }
 
 // Trigger asks Run for a tick soon (a promotion was committed); it never
@@ -222,7 +242,20 @@ func (c *Controller) Trigger() {
 	}
 }
 
-// Run ticks every Interval and on Trigger until ctx ends. Errors are
+// Look asks Run for a tick once LookEvery has passed since the last one:
+// new evidence arrived (a candidate's request was counted). It never
+// blocks, and costs a channel send, so a splitter may call it for every
+// request (traffic.Metrics.OnCandidate). The analysis is valid however
+// often it looks (docs/rollouts.md), so judging as evidence arrives only
+// brings the decision sooner.
+func (c *Controller) Look() {
+	select {
+	case c.look <- struct{}{}:
+	default:
+	}
+}
+
+// Run ticks every Interval, on Trigger and on Look until ctx ends. Errors are
 // logged; the next tick tries again. Each Run starts from the stored
 // state alone: what an earlier Run kept in memory (a replica that led
 // before, lost its leadership and leads again) is dropped, and every
@@ -233,15 +266,36 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
+	soon := time.NewTimer(c.cfg.LookEvery)
+	soon.Stop()
 	for {
 		if err := c.Tick(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("rollout: tick", slog.Any("error", err))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-c.kick:
+		last, looked := time.Now(), false
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				break wait
+			case <-c.kick:
+				break wait
+			case <-c.look:
+				if looked {
+					continue
+				}
+				// The wait counts from the last tick's end, so that
+				// looks leave the store and the sources idle for at
+				// least LookEvery between ticks.
+				looked = true
+				soon.Reset(max(0, c.cfg.LookEvery-time.Since(last)))
+			case <-soon.C:
+				if looked {
+					break wait
+				}
+			}
 		}
 	}
 }

@@ -80,6 +80,7 @@ type world struct {
 	v2       *url.URL
 	n        atomic.Int64
 	reg      *telemetry.Registry // the splitter's metrics
+	metrics  *traffic.Metrics    // the same, as the splitter counts them
 }
 
 // SetWeight and SetShadow make the test's splitter the controller's
@@ -158,11 +159,14 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 	})
 	reg := telemetry.NewRegistry()
 	w.reg = reg
+	if w.metrics, err = traffic.NewMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
 	// The splitter compares bodies when the policy says so, as promote
 	// serve's do.
 	plan := pol.Rollout("prod")
 	compare := traffic.ShadowConfig{CompareBodies: plan.Shadow != nil && plan.Shadow.CompareBodies}
-	if w.splitter, err = traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Registry: reg, Shadow: compare}); err != nil {
+	if w.splitter, err = traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Metrics: w.metrics, Shadow: compare}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.splitter.Close() })
