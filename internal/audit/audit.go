@@ -6,6 +6,7 @@
 // every hash in sequence order and names the first link that does not
 // hold: an event modified, deleted, reordered or inserted. The export is
 // JSON Lines that verify offline with nothing but SHA-256 (docs/audit.md).
+// ReasonsText words an event's reasons for the pages and the webhooks.
 package audit
 
 import (

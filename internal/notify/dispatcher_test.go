@@ -557,6 +557,18 @@ func TestFromAuditGateSummary(t *testing.T) {
 	}
 }
 
+// A rejection's audit event records the approval (the roles the person
+// held and the reason as its comment): the promotion.rejected summary says
+// why, as the pages do.
+func TestFromAuditRejectionSummary(t *testing.T) {
+	ev, ok := FromAudit(promote.AuditEvent{Seq: 4, Hash: "abcdef0123456789", Action: promote.ActionPromotionApproval, Model: "fraud",
+		Version: "12", Environment: "prod", Actor: "bob", Decision: "rejected", Reasons: []byte(`{"roles":["approver","ml-lead"],"comment":"drift too high"}`)})
+	want := "rejected: as approver, ml-lead: drift too high"
+	if !ok || ev.Type != TypePromotionRejected || ev.Summary != want {
+		t.Errorf("FromAudit(rejected) = %s %q, %v; want promotion.rejected %q", ev.Type, ev.Summary, ok, want)
+	}
+}
+
 func TestStoreLogRead(t *testing.T) {
 	store := openStore(t)
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -253,48 +254,12 @@ func FromAudit(e promote.AuditEvent) (Event, bool) {
 		return Event{}, false
 	}
 	summary := e.Decision
-	if why := reasonsText(e.Reasons); why != "" {
+	if why := audit.ReasonsText(e.Reasons); why != "" {
 		summary += ": " + why
 	}
 	return Event{ID: AuditEventID(e), Type: typ, Time: e.Time,
 		Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Actor: e.Actor,
 		Summary: summary, Data: e.Reasons}, true
-}
-
-// reasonsText is an audit event's reasons in words: a person's reasons and
-// Promote's messages (an array of strings) joined, a gate's blocking
-// results (an array of objects) as rule: message, or the reason of a
-// rollout's record (an object: its step, weight, reason and verdict), so
-// that a pause says why, a cannot-judge one above all, since a person has
-// to decide.
-func reasonsText(raw json.RawMessage) string {
-	var reasons []string
-	if json.Unmarshal(raw, &reasons) == nil {
-		return strings.Join(reasons, "; ")
-	}
-	// A gate's results (policy.Result): the rules that blocked, as the
-	// promotion's reason words them.
-	var results []struct {
-		Rule    string `json:"rule"`
-		Status  string `json:"status"`
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(raw, &results) == nil {
-		var parts []string
-		for _, r := range results {
-			if r.Status == "fail" || r.Status == "error" {
-				parts = append(parts, r.Rule+": "+r.Message)
-			}
-		}
-		return strings.Join(parts, "; ")
-	}
-	var record struct {
-		Reason string `json:"reason"`
-	}
-	if json.Unmarshal(raw, &record) == nil {
-		return record.Reason
-	}
-	return ""
 }
 
 // AuditEventID is the ID of the notification of audit event e: stable,

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
@@ -282,7 +283,7 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 		}
 		for i := len(events) - 1; i >= 0; i-- {
 			e := events[i]
-			v.History = append(v.History, stateChange{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, State: e.Decision, Reasons: reasonsText(e.Reasons)})
+			v.History = append(v.History, stateChange{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, State: e.Decision, Reasons: audit.ReasonsText(e.Reasons)})
 		}
 		history, err := tx.LiveHistory(p.Model, p.Environment)
 		if err != nil {
@@ -358,86 +359,6 @@ func withEnd(samples []promote.RolloutSample, r promote.Rollout) []promote.Rollo
 		at = last
 	}
 	return append(samples, promote.RolloutSample{PromotionID: r.PromotionID, At: at, Step: r.Step, Weight: r.Weight, Event: event})
-}
-
-// reasonsText renders an event's reasons: a list of strings, gate results
-// (their messages) or any other JSON, briefly.
-func reasonsText(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return ""
-	}
-	var list []string
-	if err := json.Unmarshal(raw, &list); err == nil {
-		return strings.Join(list, "; ")
-	}
-	var results []policy.Result
-	if err := json.Unmarshal(raw, &results); err == nil && len(results) > 0 && results[0].Rule != "" {
-		parts := make([]string, 0, len(results))
-		for _, r := range results {
-			parts = append(parts, r.Rule+" "+string(r.Status))
-		}
-		return strings.Join(parts, ", ")
-	}
-	if s, ok := rolloutRecordText(raw); ok {
-		return s
-	}
-	if s, ok := approvalText(raw); ok {
-		return s
-	}
-	s := string(raw)
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
-}
-
-// rolloutRecordText words the rollout record of a rollout.step or
-// rollout.finished event (docs/audit.md, "Rollout records"): the step
-// (counted from 1, as the decision and the pages count it), the weight,
-// the reason and the analysis's decision and reason. The tests' counts
-// stay in the record, which promote audit show prints in full.
-func rolloutRecordText(raw json.RawMessage) (string, bool) {
-	var rec struct {
-		Step    *int     `json:"step"`
-		Weight  *float64 `json:"weight"`
-		Reason  string   `json:"reason"`
-		Verdict *struct {
-			Decision string `json:"decision"`
-			Reason   string `json:"reason"`
-		} `json:"verdict"`
-	}
-	if err := json.Unmarshal(raw, &rec); err != nil || rec.Step == nil || rec.Weight == nil {
-		return "", false
-	}
-	parts := []string{fmt.Sprintf("step %d, weight %s%%", *rec.Step+1, fmtPercent(*rec.Weight))}
-	if rec.Reason != "" {
-		parts = append(parts, rec.Reason)
-	}
-	if v := rec.Verdict; v != nil && v.Decision != "" {
-		a := "analysis: " + v.Decision
-		if v.Reason != "" {
-			a += " (" + v.Reason + ")"
-		}
-		parts = append(parts, a)
-	}
-	return strings.Join(parts, "; "), true
-}
-
-// approvalText words the record of a promotion.approval event: the roles
-// the person held and their comment.
-func approvalText(raw json.RawMessage) (string, bool) {
-	var rec struct {
-		Roles   *[]string `json:"roles"`
-		Comment string    `json:"comment"`
-	}
-	if err := json.Unmarshal(raw, &rec); err != nil || rec.Roles == nil {
-		return "", false
-	}
-	s := "as " + strings.Join(*rec.Roles, ", ")
-	if rec.Comment != "" {
-		s += ": " + rec.Comment
-	}
-	return s, true
 }
 
 // approve records the signed-in person's approval through the service, so
@@ -771,7 +692,7 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 		}
 	}
 	for _, e := range events {
-		v.Events = append(v.Events, auditRow{AuditEvent: e, ReasonsText: reasonsText(e.Reasons)})
+		v.Events = append(v.Events, auditRow{AuditEvent: e, ReasonsText: audit.ReasonsText(e.Reasons)})
 	}
 	v.Chain = u.chain.Status(r.Context())
 	u.render(w, r, s, http.StatusOK, "audit", "Audit log", "audit", v)
