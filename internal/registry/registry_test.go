@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
@@ -637,6 +639,28 @@ func TestTokens(t *testing.T) {
 	}
 	if _, _, err := f.svc.CreateToken(ctx, admin, registry.TokenRequest{Name: "x", Role: "root"}); promote.ErrorCode(err) != promote.Invalid {
 		t.Errorf("bad role = %v", err)
+	}
+	// The audit trail names a token's groups when it has some, and says
+	// nothing of groups when it has none.
+	_, plain, err := f.svc.CreateToken(ctx, admin, registry.TokenRequest{Name: "ci", Role: promote.RoleSubmitter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := f.svc.AuditEvents(ctx, promote.AuditFilter{Action: promote.ActionTokenCreated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{tok.ID: `["token ` + tok.ID + ` for lena","groups: ml-lead"]`, plain.ID: `["token ` + plain.ID + ` for ci"]`}
+	got := map[string]string{}
+	for _, e := range events {
+		for id := range want {
+			if strings.Contains(string(e.Reasons), id) {
+				got[id] = string(e.Reasons)
+			}
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("token.created reasons (-want +got):\n%s", diff)
 	}
 }
 

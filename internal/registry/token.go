@@ -59,8 +59,12 @@ func (s *Service) CreateToken(ctx context.Context, who promote.Principal, req To
 		if err := tx.CreateToken(t); err != nil {
 			return err
 		}
+		reasons := []string{"token " + t.ID + " for " + t.Name}
+		if len(t.Groups) > 0 {
+			reasons = append(reasons, "groups: "+strings.Join(t.Groups, ","))
+		}
 		return audit(tx, promote.AuditEvent{Time: t.CreatedAt, Actor: who.Name, Action: promote.ActionTokenCreated,
-			Decision: string(t.Role), Reasons: reasonsJSON("token "+t.ID+" for "+t.Name, "groups: "+strings.Join(t.Groups, ","))})
+			Decision: string(t.Role), Reasons: reasonsJSON(reasons...)})
 	})
 	if err != nil {
 		return "", promote.Token{}, err
