@@ -104,6 +104,21 @@ type AuditRecord struct {
 	PrevHash string
 	Hash     string
 	Body     []byte
+	// Columns are the copies of the body's fields that a store keeps beside
+	// it for filtering, or nil where there are none (an export). The
+	// hash does not cover them, and a filtered list reads them instead of
+	// the body, so a verifier checks that they agree with the body.
+	Columns *AuditColumns
+}
+
+// AuditColumns are the fields of an event that a store copies out of its
+// body into indexed columns, for AuditFilter.
+type AuditColumns struct {
+	Model       string `json:"model"`
+	Environment string `json:"environment"`
+	PromotionID string `json:"promotion_id"`
+	Action      string `json:"action"`
+	Actor       string `json:"actor"`
 }
 
 // Event decodes the record's body and fills in the hashes.

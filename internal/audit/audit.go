@@ -104,6 +104,12 @@ func (v *Verifier) Add(r promote.AuditRecord) bool {
 		return brk(BreakReordered, "event %d does not follow event %d: it names %s as the previous hash, but event %d's hash is %s (an event before it was modified, inserted or removed)",
 			r.Seq, r.Seq-1, short(r.PrevHash), r.Seq-1, short(v.prev))
 	}
+	if r.Columns != nil {
+		if field, stored, said, ok := columnsAgree(r); !ok {
+			return brk(BreakModified, "event %d was modified: its stored %s is %q but its body says %q (filtered lists read the stored %s)",
+				r.Seq, field, stored, said, field)
+		}
+	}
 	v.prev, v.next = r.Hash, r.Seq+1
 	return true
 }
@@ -111,6 +117,102 @@ func (v *Verifier) Add(r promote.AuditRecord) bool {
 // Result returns the outcome so far.
 func (v *Verifier) Result() Result {
 	return Result{OK: v.broken == nil, Events: v.events, Broken: v.broken, HeadSeq: v.next - 1, HeadHash: v.prev}
+}
+
+// columnsAgree reports whether the indexed copies a store keeps of a
+// record's fields match its body, which the hash covers; if not, it names
+// the first that differs. The list's filters read the copies, so a copy
+// edited on its own would hide an event from a filtered list, or show it
+// under another actor or environment, with the chain still whole.
+func columnsAgree(r promote.AuditRecord) (field, stored, said string, ok bool) {
+	c := r.Columns
+	cols := [...]struct {
+		name, stored string
+		said         []byte
+	}{{name: "actor", stored: c.Actor}, {name: "action", stored: c.Action}, {name: "model", stored: c.Model},
+		{name: "environment", stored: c.Environment}, {name: "promotion_id", stored: c.PromotionID}}
+	err := bodyFields(r.Body, func(key, value []byte) {
+		for i := range cols {
+			if string(key) == cols[i].name {
+				cols[i].said = value
+			}
+		}
+	})
+	if err != nil {
+		return "body", "", err.Error(), false
+	}
+	for _, f := range cols {
+		if f.stored != string(f.said) {
+			return f.name, f.stored, string(f.said), false
+		}
+	}
+	return "", "", "", true
+}
+
+// bodyFields calls fn with each field of a canonical body up to the first
+// of digest, decision, reasons, approvers and live, its value decoded when
+// it is a string. The indexed fields come before those
+// (promote.AuditEvent.Body fixes the order and leaves out white space), so
+// the reasons, most of a body, are never read, and verification stays
+// about as fast as hashing.
+func bodyFields(body []byte, fn func(key, value []byte)) error {
+	errBody := errors.New("the body is not canonical JSON")
+	rest, ok := bytes.CutPrefix(body, []byte("{"))
+	if !ok {
+		return errBody
+	}
+	for len(rest) > 0 && rest[0] != '}' {
+		key, n, err := jsonString(rest)
+		if err != nil || n >= len(rest) || rest[n] != ':' {
+			return errBody
+		}
+		switch string(key) {
+		case "digest", "decision", "reasons", "approvers", "live":
+			return nil
+		}
+		rest = rest[n+1:]
+		var value []byte
+		if len(rest) > 0 && rest[0] == '"' {
+			if value, n, err = jsonString(rest); err != nil {
+				return errBody
+			}
+		} else if n = bytes.IndexAny(rest, ",}"); n < 0 || bytes.ContainsAny(rest[:n], `"{[`) {
+			// Only seq, a number, comes unquoted before the reasons.
+			return errBody
+		} else {
+			value = rest[:n]
+		}
+		fn(key, value)
+		rest = rest[n:]
+		if len(rest) > 0 && rest[0] == ',' {
+			rest = rest[1:]
+		}
+	}
+	return nil
+}
+
+// jsonString decodes the JSON string b starts with and returns it with the
+// number of bytes it took. A string without escapes is returned in place.
+func jsonString(b []byte) ([]byte, int, error) {
+	if len(b) == 0 || b[0] != '"' {
+		return nil, 0, errors.New("not a string")
+	}
+	escaped := false
+	for i := 1; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			if !escaped {
+				return b[1:i], i + 1, nil
+			}
+			var s string
+			err := json.Unmarshal(b[:i+1], &s)
+			return []byte(s), i + 1, err
+		}
+	}
+	return nil, 0, errors.New("an unterminated string")
 }
 
 // bodyHasSeq reports whether a canonical body starts with {"seq":N, — the

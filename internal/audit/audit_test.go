@@ -166,3 +166,67 @@ func TestVerifierAtContinues(t *testing.T) {
 		t.Errorf("event 5 right after event 3: %+v, want a deletion", v.Result().Broken)
 	}
 }
+
+// TestVerifyColumns checks that the indexed copies a store keeps of an
+// event's fields must match its body: the audit list's filters read them.
+func TestVerifyColumns(t *testing.T) {
+	e := promote.AuditEvent{Seq: 1, Time: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), Actor: `a "<lena>" & \co`,
+		Action: promote.ActionPromotionApproval, Model: "credit-risk", Version: "2", Environment: "prod",
+		PromotionID: "pr_508d4c30406ca72a", Decision: "approved", Reasons: json.RawMessage(`{"actor":"x","model":"y"}`),
+		Approvers: []string{"lena"}}
+	body, err := e.Body()
+	if err != nil {
+		t.Fatal(err)
+	}
+	match := promote.AuditColumns{Model: e.Model, Environment: e.Environment, PromotionID: e.PromotionID, Action: e.Action, Actor: e.Actor}
+	tests := []struct {
+		name    string
+		columns func(c *promote.AuditColumns)
+		body    []byte
+		broken  bool
+		message string
+	}{
+		{name: "agree", columns: func(*promote.AuditColumns) {}},
+		{name: "actor changed", columns: func(c *promote.AuditColumns) { c.Actor = "bob" }, broken: true,
+			message: `event 1 was modified: its stored actor is "bob" but its body says "a \"<lena>\" & \\co" (filtered lists read the stored actor)`},
+		{name: "environment changed", columns: func(c *promote.AuditColumns) { c.Environment = "staging" }, broken: true,
+			message: `event 1 was modified: its stored environment is "staging" but its body says "prod" (filtered lists read the stored environment)`},
+		{name: "promotion cleared", columns: func(c *promote.AuditColumns) { c.PromotionID = "" }, broken: true,
+			message: `event 1 was modified: its stored promotion_id is "" but its body says "pr_508d4c30406ca72a" (filtered lists read the stored promotion_id)`},
+		{name: "model added", body: mustBody(t, promote.AuditEvent{Seq: 1, Time: e.Time, Actor: e.Actor, Action: e.Action}),
+			columns: func(c *promote.AuditColumns) { c.Environment, c.PromotionID = "", "" }, broken: true,
+			message: `event 1 was modified: its stored model is "credit-risk" but its body says "" (filtered lists read the stored model)`},
+		{name: "action changed", columns: func(c *promote.AuditColumns) { c.Action = promote.ActionHoldSet }, broken: true,
+			message: `event 1 was modified: its stored action is "hold.set" but its body says "promotion.approval" (filtered lists read the stored action)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := body
+			if tt.body != nil {
+				b = tt.body
+			}
+			c := match
+			tt.columns(&c)
+			r := promote.AuditRecord{Seq: 1, PrevHash: promote.GenesisHash, Hash: promote.ChainHash(promote.GenesisHash, b), Body: b, Columns: &c}
+			res := verify([]promote.AuditRecord{r})
+			if !tt.broken {
+				if !res.OK {
+					t.Fatalf("Verify(%+v) = %+v, want ok", c, res.Broken)
+				}
+				return
+			}
+			if res.OK || res.Broken.Kind != BreakModified || res.Broken.Seq != 1 || res.Broken.Message != tt.message {
+				t.Fatalf("Verify(%+v) = %+v %+v, want modified at 1: %s", c, res, res.Broken, tt.message)
+			}
+		})
+	}
+}
+
+func mustBody(t *testing.T, e promote.AuditEvent) []byte {
+	t.Helper()
+	b, err := e.Body()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

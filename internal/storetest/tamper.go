@@ -34,7 +34,9 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 			if err := db.QueryRowContext(ctx, "SELECT prev_hash FROM audit_events WHERE seq = 5").Scan(&prev); err != nil {
 				t.Fatal(err)
 			}
-			exec(ctx, t, db, "UPDATE audit_events SET body = $1 WHERE seq = 5", body)
+			// A careful forger updates the indexed copy too, or the
+			// event itself would be reported as modified.
+			exec(ctx, t, db, "UPDATE audit_events SET body = $1, actor = 'mallory' WHERE seq = 5", body)
 			exec(ctx, t, db, "UPDATE audit_events SET hash = $1 WHERE seq = 5", promote.ChainHash(prev, body))
 		}, 6, audit.BreakReordered},
 		{"an event's stored hash replaced", func(ctx context.Context, t *testing.T, db *sql.DB) {
@@ -63,9 +65,21 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			exec(ctx, t, db, "INSERT INTO audit_events (seq, prev_hash, hash, body, model, environment, promotion_id, action) VALUES ($1, $2, $3, $4, 'm', 'prod', '', $5)",
+			exec(ctx, t, db, "INSERT INTO audit_events (seq, prev_hash, hash, body, model, environment, promotion_id, action, actor) VALUES ($1, $2, $3, $4, 'm', 'prod', '', $5, 'mallory')",
 				6, prev, promote.ChainHash(prev, body), body, promote.ActionLiveChanged)
 		}, 7, audit.BreakInserted},
+		// The filters of the audit list read these copies, not the body:
+		// an edited copy hides an event from, or adds it to, a filtered
+		// list ("who approved in prod") while the chain stays whole.
+		{"an event's indexed actor changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "UPDATE audit_events SET actor = 'bob' WHERE seq = 6")
+		}, 6, audit.BreakModified},
+		{"an event's indexed environment changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "UPDATE audit_events SET environment = 'staging' WHERE seq = 8")
+		}, 8, audit.BreakModified},
+		{"an event's indexed model, promotion and action changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "UPDATE audit_events SET model = 'other', promotion_id = 'pr_0000000000000000', action = 'hold.set' WHERE seq = 9")
+		}, 9, audit.BreakModified},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
