@@ -19,6 +19,11 @@ type Store interface {
 	// ScanAudit calls fn for every stored audit record with Seq > after, in
 	// sequence order, as stored (for verification and export).
 	ScanAudit(ctx context.Context, after int64, fn func(AuditRecord) error) error
+	// AuditHead returns the sequence number and hash of the last event
+	// appended, as the store records them apart from the events (0 and
+	// GenesisHash before the first), for verification to compare the
+	// chain's end with.
+	AuditHead(ctx context.Context) (seq int64, hash string, err error)
 	// Close releases the store's resources.
 	Close() error
 }

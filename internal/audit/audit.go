@@ -28,6 +28,8 @@ const (
 	BreakDeleted   = "deleted"   // sequence numbers are missing
 	BreakInserted  = "inserted"  // a sequence number appears twice or goes back
 	BreakReordered = "reordered" // an event is stored under another number, or does not follow its predecessor
+	BreakTruncated = "truncated" // the log ends before the event a head names
+	BreakRewritten = "rewritten" // the event a head names has another hash
 )
 
 // Break describes the first broken link of a chain.
@@ -55,6 +57,28 @@ type Verifier struct {
 	next   int64
 	events int64
 	broken *Break
+
+	head     *Head  // an expected head, or nil
+	headFrom string // whose head it is, in words
+	headSeen string // the hash the chain has for head.Seq, once verified
+}
+
+// Head is an event's sequence number and hash, kept from one verification
+// to compare a later one with.
+type Head struct {
+	Seq  int64
+	Hash string
+}
+
+// ExpectHead makes the verification fail unless the chain holds event
+// h.Seq with hash h.Hash: it fails as truncated when the chain ends before
+// it, as rewritten when the event has another hash. from names the head
+// in the messages ("the store's head"). The chain alone shows neither a
+// cut nor a rewritten end; a head kept apart from the events does.
+func (v *Verifier) ExpectHead(h Head, from string) {
+	if h.Seq > 0 {
+		v.head, v.headFrom = &h, from
+	}
 }
 
 // NewVerifier returns a verifier expecting the first event.
@@ -111,12 +135,30 @@ func (v *Verifier) Add(r promote.AuditRecord) bool {
 		}
 	}
 	v.prev, v.next = r.Hash, r.Seq+1
+	if v.head != nil && r.Seq == v.head.Seq {
+		v.headSeen = r.Hash
+	}
 	return true
 }
 
-// Result returns the outcome so far.
+// Result returns the outcome so far: with an expected head, of a chain
+// that ends here.
 func (v *Verifier) Result() Result {
-	return Result{OK: v.broken == nil, Events: v.events, Broken: v.broken, HeadSeq: v.next - 1, HeadHash: v.prev}
+	res := Result{OK: v.broken == nil, Events: v.events, Broken: v.broken, HeadSeq: v.next - 1, HeadHash: v.prev}
+	if !res.OK || v.head == nil {
+		return res
+	}
+	switch h := v.head; {
+	case h.Seq > res.HeadSeq:
+		res.OK, res.Broken = false, &Break{Seq: h.Seq, Kind: BreakTruncated,
+			Message: fmt.Sprintf("%s is event %d (hash %s), but the log ends at event %d: events were removed from its end",
+				v.headFrom, h.Seq, short(h.Hash), res.HeadSeq)}
+	case v.headSeen != h.Hash:
+		res.OK, res.Broken = false, &Break{Seq: h.Seq, Kind: BreakRewritten,
+			Message: fmt.Sprintf("event %d's hash is %s, but %s has %s: the log was rewritten up to event %d",
+				h.Seq, short(v.headSeen), v.headFrom, short(h.Hash), h.Seq)}
+	}
+	return res
 }
 
 // columnsAgree reports whether the indexed copies a store keeps of a
@@ -248,10 +290,20 @@ func short(h string) string {
 // errStop ends a scan early once the chain is broken.
 var errStop = errors.New("stop")
 
-// Verify recomputes the whole chain in the store.
+// Verify recomputes the whole chain in the store and checks that it
+// reaches the head the store records apart from the events, unchanged: a
+// chain cut or rewritten at its end is whole, but no longer ends there
+// (unless the head was moved as well, which only a head kept outside the
+// database shows).
 func Verify(ctx context.Context, s promote.Store) (Result, error) {
+	// The head is read first: events appended during the scan come after it.
+	seq, hash, err := s.AuditHead(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 	v := NewVerifier()
-	err := s.ScanAudit(ctx, 0, func(r promote.AuditRecord) error {
+	v.ExpectHead(Head{Seq: seq, Hash: hash}, "the store's head")
+	err = s.ScanAudit(ctx, 0, func(r promote.AuditRecord) error {
 		if !v.Add(r) {
 			return errStop
 		}

@@ -230,3 +230,44 @@ func mustBody(t *testing.T, e promote.AuditEvent) []byte {
 	}
 	return b
 }
+
+// TestVerifyExpectHead checks a chain against a head kept apart from it:
+// the chain alone verifies whole when its end is cut off or rewritten.
+func TestVerifyExpectHead(t *testing.T) {
+	records := chain(t, 5)
+	rewritten := chain(t, 5)
+	rewritten[4].Body = bytes.Replace(rewritten[4].Body, []byte(`"alice"`), []byte(`"mallory"`), 1)
+	rewritten[4].Hash = promote.ChainHash(rewritten[4].PrevHash, rewritten[4].Body)
+	tests := []struct {
+		name    string
+		records []promote.AuditRecord
+		head    Head
+		want    *Break
+	}{
+		{"the head is the end", records, Head{5, records[4].Hash}, nil},
+		{"the head is earlier", records, Head{3, records[2].Hash}, nil},
+		{"no head", records, Head{0, promote.GenesisHash}, nil},
+		{"the end cut off", records[:3], Head{5, records[4].Hash}, &Break{Seq: 5, Kind: BreakTruncated,
+			Message: "the store's head is event 5 (hash " + short(records[4].Hash) + "), but the log ends at event 3: events were removed from its end"}},
+		{"every event removed", nil, Head{5, records[4].Hash}, &Break{Seq: 5, Kind: BreakTruncated,
+			Message: "the store's head is event 5 (hash " + short(records[4].Hash) + "), but the log ends at event 0: events were removed from its end"}},
+		{"the end rewritten", rewritten, Head{5, records[4].Hash}, &Break{Seq: 5, Kind: BreakRewritten,
+			Message: "event 5's hash is " + short(rewritten[4].Hash) + ", but the store's head has " + short(records[4].Hash) + ": the log was rewritten up to event 5"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := NewVerifier()
+			v.ExpectHead(tt.head, "the store's head")
+			for _, r := range tt.records {
+				v.Add(r)
+			}
+			res := v.Result()
+			if res.OK != (tt.want == nil) || (tt.want != nil && *res.Broken != *tt.want) {
+				t.Fatalf("Result() = %+v %+v, want %+v", res, res.Broken, tt.want)
+			}
+			if n := int64(len(tt.records)); res.HeadSeq != n {
+				t.Errorf("Result().HeadSeq = %d, want %d (the last event verified)", res.HeadSeq, n)
+			}
+		})
+	}
+}

@@ -60,7 +60,8 @@ func newAuditCmd(s *streams) *cobra.Command {
 		Use:   "verify",
 		Short: "Recompute the hash chain and name the first broken link (exit 1 if broken)",
 		Long: `Recompute every event's hash in sequence order and name the first link that does not
-hold: an event modified, deleted, reordered or inserted. By default the server verifies
+hold: an event modified, deleted, reordered or inserted, or a log that no longer reaches
+the head its store records (truncated, rewritten). By default the server verifies
 its store; --export FILE verifies an export offline; --local verifies the store named by
 --data or --database directly. Keep the head sequence number and hash it prints: a later
 verification that disagrees reveals a rewritten or truncated log.`,

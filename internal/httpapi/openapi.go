@@ -465,7 +465,7 @@ func schemas() map[string]*Schema {
 		}),
 		"Break": object("The first broken link of the audit chain.", []string{"seq", "kind", "message"}, map[string]*Schema{
 			"seq":     integer(""),
-			"kind":    enum("", "modified", "deleted", "inserted", "reordered"),
+			"kind":    enum("", "modified", "deleted", "inserted", "reordered", "truncated", "rewritten"),
 			"message": str(""),
 		}),
 		"Token": object("An API token (never its secret).", []string{"id", "name", "role", "created_by", "created_at"}, map[string]*Schema{

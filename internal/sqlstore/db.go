@@ -182,6 +182,16 @@ func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditR
 	}
 }
 
+// AuditHead returns the chain's head as audit_head records it.
+func (db *DB) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	if err := db.read.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&seq, &hash); err != nil {
+		return 0, "", fmt.Errorf("read the audit chain's head: %w", err)
+	}
+	return seq, hash, nil
+}
+
 // rebind returns query with the dialect's placeholders. Queries are written
 // with ? and contain no ? inside string literals.
 func (db *DB) rebind(query string) string {

@@ -80,6 +80,31 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 		{"an event's indexed model, promotion and action changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
 			exec(ctx, t, db, "UPDATE audit_events SET model = 'other', promotion_id = 'pr_0000000000000000', action = 'hold.set' WHERE seq = 9")
 		}, 9, audit.BreakModified},
+		// The chain alone cannot show a cut or rewritten end; the store's
+		// head (audit_head, moved by every append) can, unless it was
+		// moved back too.
+		{"the last events deleted", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "DELETE FROM audit_events WHERE seq > 7")
+		}, 10, audit.BreakTruncated},
+		{"every event deleted", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "DELETE FROM audit_events")
+		}, 10, audit.BreakTruncated},
+		{"the last events rewritten and rehashed", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			var prev string
+			if err := db.QueryRowContext(ctx, "SELECT hash FROM audit_events WHERE seq = 7").Scan(&prev); err != nil {
+				t.Fatal(err)
+			}
+			for seq := 8; seq <= 10; seq++ {
+				body := bytes.Replace(readBody(ctx, t, db, int64(seq)), []byte(`"alice"`), []byte(`"mallory"`), 1)
+				prev = promote.ChainHash(prev, body)
+				exec(ctx, t, db, "UPDATE audit_events SET body = $1, hash = $2, prev_hash = (SELECT hash FROM audit_events WHERE seq = $3), actor = 'mallory' WHERE seq = $4",
+					body, prev, seq-1, seq)
+			}
+		}, 10, audit.BreakRewritten},
+		{"the last events deleted and the store's head moved back", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "DELETE FROM audit_events WHERE seq > 7")
+			exec(ctx, t, db, "UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_events WHERE seq = 7) WHERE id = 1")
+		}, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +118,14 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 			res, err := audit.Verify(ctx, store)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.kind == "" {
+				// What a head kept outside the database must catch
+				// (docs/audit.md).
+				if !res.OK {
+					t.Fatalf("Verify after %s = %+v %+v, want ok", tt.name, res, res.Broken)
+				}
+				return
 			}
 			if res.OK || res.Broken == nil || res.Broken.Seq != tt.seq || res.Broken.Kind != tt.kind {
 				t.Fatalf("Verify after %s = %+v %+v, want broken at %d (%s)", tt.name, res, res.Broken, tt.seq, tt.kind)

@@ -13,7 +13,8 @@ import (
 )
 
 // fakeLog is an audit log in memory whose scans can be held at a gate,
-// for the verifier's concurrency. Only ScanAudit is implemented.
+// for the verifier's concurrency. Only ScanAudit and AuditHead are
+// implemented.
 type fakeLog struct {
 	promote.Store
 
@@ -45,6 +46,17 @@ func (l *fakeLog) gates(full, incremental chan struct{}) {
 	l.mu.Lock()
 	l.gateFull, l.gateIncremental = full, incremental
 	l.mu.Unlock()
+}
+
+// AuditHead returns the last record, as a store's head names it.
+func (l *fakeLog) AuditHead(context.Context) (int64, string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.records) == 0 {
+		return 0, promote.GenesisHash, nil
+	}
+	last := l.records[len(l.records)-1]
+	return last.Seq, last.Hash, nil
 }
 
 func (l *fakeLog) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditRecord) error) error {
