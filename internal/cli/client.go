@@ -89,7 +89,10 @@ func when(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.Local().Format("2006-01-02 15:04:05")
+	// In UTC and saying so, as the audit events' times, promote audit show
+	// and the web UI are: a table without a zone read on two machines gave
+	// two times for one event.
+	return t.UTC().Format("2006-01-02 15:04:05") + " UTC"
 }
 
 func shortDigest(d string) string {

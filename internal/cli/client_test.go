@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A token in PROMOTE_TOKEN is a secret: help, which prints the flags'
@@ -51,6 +52,28 @@ func TestClientTokenFromEnvironment(t *testing.T) {
 			run(t, "", append([]string{"status", "credit-risk", "--server", srv.URL}, tt.args...)...)
 			if got != tt.want {
 				t.Errorf("promote status %s sent the token %q, want %q", strings.Join(tt.args, " "), got, tt.want)
+			}
+		})
+	}
+}
+
+// TestWhen checks that the times in tables name their zone and are the
+// same whatever the machine's: an audit list read on a laptop in New York
+// and one in a CI job must agree with the events' UTC times.
+func TestWhen(t *testing.T) {
+	tests := []struct {
+		name string
+		in   time.Time
+		want string
+	}{
+		{"utc", time.Date(2026, 11, 26, 13, 56, 11, 900, time.UTC), "2026-11-26 13:56:11 UTC"},
+		{"another zone", time.Date(2026, 11, 26, 8, 56, 11, 0, time.FixedZone("EST", -5*3600)), "2026-11-26 13:56:11 UTC"},
+		{"zero", time.Time{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := when(tt.in); got != tt.want {
+				t.Errorf("when(%v) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}
