@@ -3,10 +3,11 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,22 +129,40 @@ verification that disagrees reveals a rewritten or truncated log.`,
 			if err != nil {
 				return err
 			}
-			var w io.Writer = s.out
-			if out != "" && out != "-" {
-				file, err := os.Create(out)
-				if err != nil {
-					return usageError(fmt.Errorf("export file: %w", pathError(err)))
+			if out == "" || out == "-" {
+				if _, err := c.ExportAudit(cmd.Context(), s.out); err != nil {
+					return clientError(err)
 				}
-				defer file.Close()
-				w = file
+				return nil
 			}
-			n, err := c.ExportAudit(cmd.Context(), w)
+			// The export goes to a temporary file renamed into place once
+			// complete: the events of an export cut short form a valid
+			// chain, so a partial file would verify as the whole log.
+			file, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+			if err != nil {
+				// Named by the file asked for, not the temporary one.
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
+				return usageError(fmt.Errorf("export file: %s: %w", out, err))
+			}
+			defer os.Remove(file.Name())
+			defer file.Close()
+			n, err := c.ExportAudit(cmd.Context(), file)
 			if err != nil {
 				return clientError(err)
 			}
-			if out != "" && out != "-" {
-				fmt.Fprintf(s.err, "Exported %d events to %s\n", n, out)
+			if err := file.Chmod(0o644); err != nil {
+				return fmt.Errorf("export file: %w", err)
 			}
+			if err := file.Close(); err != nil {
+				return fmt.Errorf("export file: %w", err)
+			}
+			if err := os.Rename(file.Name(), out); err != nil {
+				return usageError(fmt.Errorf("export file: %w", pathError(err)))
+			}
+			fmt.Fprintf(s.err, "Exported %d events to %s\n", n, out)
 			return nil
 		},
 	}

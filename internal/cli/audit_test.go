@@ -3,8 +3,15 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/promote-ml/promote/internal/httpapi"
 )
 
 // promote audit show SEQ shows the event SEQ, the first and the last
@@ -35,5 +42,40 @@ func TestAuditShowEveryEvent(t *testing.T) {
 	}
 	if code, _, errOut := cli(ci, "audit", "show", fmt.Sprint(head+1)); code != ExitUsage || !strings.Contains(errOut, fmt.Sprintf("audit event %d not found", head+1)) {
 		t.Errorf("audit show %d: exit %d, %q; want %d, not found", head+1, code, errOut, ExitUsage)
+	}
+}
+
+// An export that breaks off leaves no file behind, and keeps the one it
+// would have replaced: the events that did arrive form a valid chain,
+// which verifies as whole (a cut end is what the chain cannot show), so a
+// partial file would pass for the log.
+func TestAuditExportCutOffWritesNoFile(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", httpapi.EventsTrailer)
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		io.WriteString(w, "{\"seq\":1}\n")
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	fresh, kept := filepath.Join(dir, "audit.jsonl"), filepath.Join(dir, "yesterday.jsonl")
+	if err := os.WriteFile(kept, []byte("yesterday's export\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fresh, kept} {
+		code, _, stderr := run(t, "", "audit", "export", "-f", path, "--server", srv.URL, "--token", "prm_x")
+		if code == 0 || !strings.Contains(stderr, "broke off after 1 events") {
+			t.Errorf("audit export -f %s of a cut stream = %d, %q; want an error", filepath.Base(path), code, stderr)
+		}
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Errorf("audit export -f audit.jsonl cut off left the file (stat: %v), want none", err)
+	}
+	if b, err := os.ReadFile(kept); err != nil || string(b) != "yesterday's export\n" {
+		t.Errorf("audit export -f yesterday.jsonl cut off: the file holds %q (%v), want the old export unchanged", b, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the directory holds %d files after the failed exports, want 1 (no temporary file left)", len(entries))
 	}
 }
