@@ -55,6 +55,17 @@ const (
 	ActionTokenRevoked       = "token.revoked"
 )
 
+// AuditActions are the actions Promote writes, in the order of the docs'
+// table (docs/audit.md). ActionPromotionGated is not among them: the gate's
+// results are recorded on promotion.state, with the decision gated or
+// blocked.
+var AuditActions = []string{
+	ActionModelCreated, ActionVersionRegistered, ActionVersionRejected, ActionPromotionRequested,
+	ActionFreezeOverride, ActionPromotionState, ActionPromotionApproval, ActionLiveChanged, ActionRolledBack,
+	ActionCommitted, ActionUndeliverable, ActionRolloutStarted, ActionRolloutStep, ActionRolloutFinished,
+	ActionHoldSet, ActionHoldCleared, ActionTokenCreated, ActionTokenRevoked,
+}
+
 // GenesisHash is the PrevHash of the first event.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/promote-ml/promote/promote"
@@ -733,7 +734,7 @@ func document() *Document {
 
 	add("get", p+"/audit", spec{id: "listAudit", summary: "Audit events, newest first", tag: "audit", params: []*Parameter{
 		qName("model", "Only this model."), qName("environment", "Only this environment."), qName("promotion", "Only this promotion."),
-		queryParam("action", "Only this action (promotion.approval, live.changed, …).", &Schema{Type: "string"}),
+		queryParam("action", "Only this action, one of: "+strings.Join(promote.AuditActions, ", ")+"; another is refused.", enum("", promote.AuditActions...)),
 		queryParam("actor", "Only events by this actor (a token's name, or gitops, rollout, …).", &Schema{Type: "string"}),
 		queryParam("before", "Only events with a smaller sequence number: the page before.", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)}),
 		queryParam("after", "Only events with a larger sequence number; with limit, the events just after it (still newest first): the page after.", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)}), qLimit,

@@ -345,6 +345,26 @@ func TestAuditPagingOverTheAPI(t *testing.T) {
 	}
 }
 
+// TestAuditUnknownActionRefused: a filter on an action no event can have
+// (a typo, or a name from another tool) is refused, naming the actions,
+// instead of answering with no events, which reads as "nothing happened".
+func TestAuditUnknownActionRefused(t *testing.T) {
+	f := newFixture(t)
+	f.model("m1")
+	vera := f.client(f.vera)
+	for _, action := range []string{"promotion.approved", "approval", "promotion.gated"} {
+		_, err := vera.AuditEvents(t.Context(), promote.AuditFilter{Action: action})
+		if promote.ErrorCode(err) != promote.Invalid || !strings.Contains(err.Error(), "promotion.approval") {
+			t.Errorf("AuditEvents(action %q) = %v, want invalid naming the known actions", action, err)
+		}
+	}
+	for _, action := range promote.AuditActions {
+		if _, err := vera.AuditEvents(t.Context(), promote.AuditFilter{Action: action}); err != nil {
+			t.Errorf("AuditEvents(action %q) = %v", action, err)
+		}
+	}
+}
+
 // TestHoldsAndRejection: a hold set and cleared over the API, a promotion
 // rejected, a version rejected.
 func TestHoldsAndRejection(t *testing.T) {

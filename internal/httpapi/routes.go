@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -692,10 +693,13 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Pri
 	if q.err != nil {
 		return q.err
 	}
-	for _, p := range []struct{ name, v string }{{"action", f.Action}, {"actor", f.Actor}} {
-		if len(p.v) > promote.MaxNameLen {
-			return invalid("query parameter %s is %d characters long; at most %d", p.name, len(p.v), promote.MaxNameLen)
-		}
+	if len(f.Actor) > promote.MaxNameLen {
+		return invalid("query parameter actor is %d characters long; at most %d", len(f.Actor), promote.MaxNameLen)
+	}
+	// An action no event has would list nothing, which reads as "it never
+	// happened": a typo ("promotion.approved") is refused instead.
+	if f.Action != "" && !slices.Contains(promote.AuditActions, f.Action) {
+		return invalid("query parameter action %q is not an audit action (known: %s)", f.Action, strings.Join(promote.AuditActions, ", "))
 	}
 	list, err := s.svc.AuditEvents(r.Context(), f)
 	return writeList(w, list, err)
