@@ -68,6 +68,12 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 			exec(ctx, t, db, "INSERT INTO audit_events (seq, prev_hash, hash, body, model, environment, promotion_id, action, actor) VALUES ($1, $2, $3, $4, 'm', 'prod', '', $5, 'mallory')",
 				6, prev, promote.ChainHash(prev, body), body, promote.ActionLiveChanged)
 		}, 7, audit.BreakInserted},
+		{"an event deleted and the log renumbered", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "DELETE FROM audit_events WHERE seq = 4")
+			exec(ctx, t, db, "UPDATE audit_events SET seq = seq + 1000 WHERE seq > 4")
+			exec(ctx, t, db, "UPDATE audit_events SET seq = seq - 1001 WHERE seq > 1000")
+			exec(ctx, t, db, "UPDATE audit_head SET seq = 9, hash = (SELECT hash FROM audit_events WHERE seq = 9) WHERE id = 1")
+		}, 4, audit.BreakReordered},
 		// The filters of the audit list read these copies, not the body:
 		// an edited copy hides an event from, or adds it to, a filtered
 		// list ("who approved in prod") while the chain stays whole.
