@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -625,15 +626,6 @@ type auditView struct {
 	Envs    []string
 }
 
-// auditActions are the actions offered in the filter.
-var auditActions = []string{
-	promote.ActionModelCreated, promote.ActionVersionRegistered, promote.ActionVersionRejected, promote.ActionPromotionRequested,
-	promote.ActionPromotionGated, promote.ActionPromotionApproval, promote.ActionPromotionState, promote.ActionLiveChanged,
-	promote.ActionRolledBack, promote.ActionCommitted, promote.ActionUndeliverable, promote.ActionRolloutStarted,
-	promote.ActionRolloutStep, promote.ActionRolloutFinished, promote.ActionHoldSet, promote.ActionHoldCleared,
-	promote.ActionFreezeOverride, promote.ActionTokenCreated, promote.ActionTokenRevoked,
-}
-
 // auditPage lists audit events newest first, 50 a page, by sequence
 // cursor: before=N shows the page of events older than N, after=N the page
 // of events just newer than N.
@@ -653,7 +645,11 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 			*c.dst = n
 		}
 	}
-	v := auditView{Q: q, Actions: auditActions, Envs: u.svc.Pipeline().Names()}
+	if q.Action != "" && !slices.Contains(promote.AuditActions, q.Action) {
+		return promote.Errorf(promote.Invalid, "action=%q: Promote writes no such action; it writes %s", q.Action, strings.Join(promote.AuditActions, ", "))
+	}
+	// The filter offers the actions Promote writes (the API's list).
+	v := auditView{Q: q, Actions: promote.AuditActions, Envs: u.svc.Pipeline().Names()}
 	link := func(key string, seq int64) string {
 		vals := q.values()
 		vals.Set(key, strconv.FormatInt(seq, 10))

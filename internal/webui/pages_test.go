@@ -433,6 +433,20 @@ func TestAuditPage(t *testing.T) {
 	if res := b.get(Prefix + "/audit?before=x"); res.status != http.StatusBadRequest {
 		t.Errorf("before=x = %d, want 400", res.status)
 	}
+	// The action filter offers what Promote writes, and refuses what it
+	// does not, rather than showing an empty log.
+	if res := b.get(Prefix + "/audit?action=promotion.gated"); res.status != http.StatusBadRequest || !strings.Contains(res.body, "no such action") {
+		t.Errorf("action=promotion.gated = %d, want 400 naming the action", res.status)
+	}
+	offered := first.body
+	for _, a := range promote.AuditActions {
+		if !strings.Contains(offered, `<option value="`+a+`"`) {
+			t.Errorf("the action filter does not offer %s", a)
+		}
+	}
+	if strings.Contains(offered, `value="promotion.gated"`) {
+		t.Error("the action filter offers promotion.gated, which Promote never writes")
+	}
 }
 
 func TestAuditPagingWithActorFilter(t *testing.T) {
