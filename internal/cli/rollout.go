@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/promote-ml/promote/internal/analysis"
 	"github.com/promote-ml/promote/internal/httpapi"
@@ -78,8 +82,8 @@ approver's (ml-lead) token, and each is recorded in the audit log with its reaso
 		Long: `Follow a rollout until it ends: its step and weight; the canary's and stable's requests
 and error rates; their 95th percentile latency over the last sample (about 5 s), and the
 share of requests slower than the latency test's threshold; and the analysis's decision.
-In a terminal one line is redrawn with a progress bar; otherwise a plain line is printed
-at each change. Exits 0 when the rollout succeeds and 1 when it is rolled back.
+In a terminal one line is redrawn with a progress bar, fitted to the terminal's width (the
+details go first, the last first); otherwise a plain line is printed at each change. Exits 0 when the rollout succeeds and 1 when it is rolled back.
 For a machine-readable view, poll "promote rollout show -o json".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -93,7 +97,11 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 			if err != nil {
 				return err
 			}
-			return watchRollout(cmd.Context(), c, args[0], every, s.out, isTerminal(s.out))
+			var width func() int
+			if isTerminal(s.out) {
+				width = terminalWidth(s.out)
+			}
+			return watchRollout(cmd.Context(), c, args[0], every, s.out, width)
 		},
 	}
 	watch.Flags().DurationVar(&every, "every", time.Second, "how often to read the rollout")
@@ -180,48 +188,115 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
+// terminalWidth returns a function that reads the width of the terminal w
+// is, in columns, at each call, so that a redraw follows a resized window;
+// without one (a terminal that reports no size, as some pseudo-terminals
+// do), $COLUMNS, else 80.
+func terminalWidth(w io.Writer) func() int {
+	return func() int {
+		if f, ok := w.(*os.File); ok {
+			if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+				return cols
+			}
+		}
+		if n, err := strconv.Atoi(getenv("COLUMNS")); err == nil && n > 0 {
+			return n
+		}
+		return 80
+	}
+}
+
+// watchFields are the fields of a line of promote rollout watch: its bar
+// (in a terminal, for a canary), its head (the state, the step and the
+// weight), the details that compare the candidate with stable, and its tail
+// (the analysis's decision, the rollout's reason).
+type watchFields struct {
+	bar, head     string
+	details, tail []string
+}
+
+// line joins the fields, the bar if withBar, and the first details.
+func (f watchFields) line(withBar bool, details int) string {
+	head := f.head
+	if withBar && f.bar != "" {
+		head = f.bar + " " + head
+	}
+	return strings.Join(slices.Concat([]string{head}, f.details[:details], f.tail), " | ")
+}
+
+// String returns the whole line.
+func (f watchFields) String() string { return f.line(true, len(f.details)) }
+
+// fit returns the line in fewer than width columns, to be redrawn in
+// place: a line as wide as the terminal or wider wraps, and the carriage
+// return that starts a redraw goes back to its last row only, leaving the
+// rows above it on the screen at every redraw. The details go first, the
+// last first, and the bar before a detail, so that the step, the weight
+// and the decision stay; a line still too wide is cut.
+func (f watchFields) fit(width int) string {
+	room := width - 1
+	for n := len(f.details); n >= 0; n-- {
+		for _, withBar := range []bool{true, false} {
+			if l := f.line(withBar, n); utf8.RuneCountInString(l) <= room {
+				return l
+			}
+		}
+	}
+	if room < 1 {
+		return ""
+	}
+	return string([]rune(f.line(false, 0))[:room-1]) + "…"
+}
+
 // watchLine is one line of promote rollout watch; last is the rollout's
 // newest sample, nil before the first.
+func watchLine(r promote.Rollout, last *promote.RolloutSample, bar bool) string {
+	return watchFieldsOf(r, last, bar).String()
+}
+
+// watchFieldsOf returns the fields of a rollout's watch line; last is the
+// rollout's newest sample, nil before the first.
 //
 // A shadow rollout serves no user from its candidate: its line names the
 // candidate's track "shadow" and says since when it mirrors, where a
 // canary's has its step, its weight and a bar of the weight.
-func watchLine(r promote.Rollout, last *promote.RolloutSample, bar bool) string {
-	var b strings.Builder
+func watchFieldsOf(r promote.Rollout, last *promote.RolloutSample, bar bool) watchFields {
+	var f watchFields
 	track := "canary"
 	if r.Strategy == policy.StrategyShadow {
 		track = "shadow"
-		fmt.Fprintf(&b, "%s shadow, mirroring since %s UTC", r.State, r.StepStartedAt.UTC().Format(time.TimeOnly))
+		f.head = fmt.Sprintf("%s shadow, mirroring since %s UTC", r.State, r.StepStartedAt.UTC().Format(time.TimeOnly))
 	} else {
 		if bar {
 			const width = 20
 			n := int(r.Weight*width + 0.5)
-			b.WriteString("[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "] ")
+			f.bar = "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
 		}
-		fmt.Fprintf(&b, "%s step %d weight %s", r.State, r.Step+1, percent(r.Weight))
+		f.head = fmt.Sprintf("%s step %d weight %s", r.State, r.Step+1, percent(r.Weight))
 	}
 	if v, ok := verdictOf(r); ok {
 		for _, t := range v.Tests {
 			switch {
 			case t.Name == analysis.TestErrorRate && t.CanaryRequests > 0:
-				fmt.Fprintf(&b, " | %s %g req, %s errors | stable %g req, %s errors", track, t.CanaryRequests, rate(t.CanaryEvents, t.CanaryRequests),
-					t.StableRequests, rate(t.StableEvents, t.StableRequests))
+				// One detail: the canary's errors mean little without stable's.
+				f.details = append(f.details, fmt.Sprintf("%s %g req, %s errors | stable %g req, %s errors", track, t.CanaryRequests,
+					rate(t.CanaryEvents, t.CanaryRequests), t.StableRequests, rate(t.StableEvents, t.StableRequests)))
 			case t.Name == analysis.TestLatency:
 				if last != nil && last.Canary.LatencyP95 > 0 && last.Stable.LatencyP95 > 0 {
-					fmt.Fprintf(&b, " | p95 %s %s, stable %s", track, millis(last.Canary.LatencyP95), millis(last.Stable.LatencyP95))
+					f.details = append(f.details, fmt.Sprintf("p95 %s %s, stable %s", track, millis(last.Canary.LatencyP95), millis(last.Stable.LatencyP95)))
 				}
 				if t.LatencyThreshold > 0 {
-					fmt.Fprintf(&b, " | slower than %gs: %s %s, stable %s", t.LatencyThreshold, track, rate(t.CanaryEvents, t.CanaryRequests),
-						rate(t.StableEvents, t.StableRequests))
+					f.details = append(f.details, fmt.Sprintf("slower than %gs: %s %s, stable %s", t.LatencyThreshold, track, rate(t.CanaryEvents, t.CanaryRequests),
+						rate(t.StableEvents, t.StableRequests)))
 				}
 			}
 		}
-		fmt.Fprintf(&b, " | %s", v.Decision)
+		f.tail = append(f.tail, string(v.Decision))
 	}
 	if r.Reason != "" {
-		fmt.Fprintf(&b, " | %s", r.Reason)
+		f.tail = append(f.tail, r.Reason)
 	}
-	return b.String()
+	return f
 }
 
 // millis writes seconds as milliseconds, to three significant digits.
@@ -235,8 +310,10 @@ func rate(events, requests float64) string {
 }
 
 // watchRollout follows a rollout until it ends; a rolled-back one is exit
-// code 1.
-func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.Duration, w io.Writer, tty bool) error {
+// code 1. With width, w is a terminal of that many columns, where one line
+// is redrawn; without, a plain line is written at each change.
+func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.Duration, w io.Writer, width func() int) error {
+	tty := width != nil
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	last := ""
@@ -253,9 +330,13 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.
 		if len(samples) > 0 {
 			newest = &samples[len(samples)-1]
 		}
-		line := watchLine(r, newest, tty)
+		fields := watchFieldsOf(r, newest, tty)
+		line := fields.String()
 		switch {
+		case tty && r.State.Active():
+			fmt.Fprintf(w, "\r\033[K%s", fields.fit(width()))
 		case tty:
+			// The last line is never redrawn: it may wrap, whole.
 			fmt.Fprintf(w, "\r\033[K%s", line)
 		case line != last:
 			fmt.Fprintln(w, line)

@@ -148,3 +148,40 @@ func TestDescribeRollout(t *testing.T) {
 		}
 	}
 }
+
+// A line redrawn in a terminal fits it: the details go, the last first,
+// and the bar before a detail; the step, the weight and the decision stay.
+func TestWatchLineFit(t *testing.T) {
+	raw, err := json.Marshal(analysis.Verdict{Decision: analysis.Continue, Tests: []analysis.TestResult{
+		{Name: analysis.TestErrorRate, Sequential: true, CanaryRequests: 208, StableRequests: 1890, StableEvents: 8},
+		{Name: analysis.TestLatency, Sequential: true, LatencyThreshold: 0.1, CanaryRequests: 208, CanaryEvents: 20, StableRequests: 1890, StableEvents: 190},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := promote.Rollout{State: promote.RolloutRunning, Weight: 0.1, Verdict: raw}
+	last := &promote.RolloutSample{Canary: promote.TrackSample{LatencyP95: 0.0612}, Stable: promote.TrackSample{LatencyP95: 0.0589}}
+	f := watchFieldsOf(r, last, true)
+	for _, tt := range []struct {
+		width int
+		want  string
+	}{
+		{300, "[##..................] running step 1 weight 10% | canary 208 req, 0.00% errors | stable 1890 req, 0.42% errors" +
+			" | p95 canary 61.2 ms, stable 58.9 ms | slower than 0.1s: canary 9.62%, stable 10.05% | continue"},
+		{200, "running step 1 weight 10% | canary 208 req, 0.00% errors | stable 1890 req, 0.42% errors" +
+			" | p95 canary 61.2 ms, stable 58.9 ms | slower than 0.1s: canary 9.62%, stable 10.05% | continue"},
+		{180, "[##..................] running step 1 weight 10% | canary 208 req, 0.00% errors | stable 1890 req, 0.42% errors" +
+			" | p95 canary 61.2 ms, stable 58.9 ms | continue"},
+		{120, "running step 1 weight 10% | canary 208 req, 0.00% errors | stable 1890 req, 0.42% errors | continue"},
+		{80, "[##..................] running step 1 weight 10% | continue"},
+		{40, "running step 1 weight 10% | continue"},
+		{20, "running step 1 wei…"},
+	} {
+		if got := f.fit(tt.width); got != tt.want {
+			t.Errorf("fit(%d) = %q, want %q", tt.width, got, tt.want)
+		}
+	}
+	if got, want := f.String(), watchLine(r, last, true); got != want {
+		t.Errorf("String() = %q, want the whole line %q", got, want)
+	}
+}
