@@ -99,7 +99,7 @@ func runDemo(ctx context.Context, s *streams, dir, addr string, noWait bool) err
 	case getenv("CI") != "" && getenv("CI") != "false":
 		wait, why = false, "CI is set"
 	}
-	_, err := demo.Run(ctx, demo.Options{Dir: dir, Addr: addr, Out: s.out, Terminal: isTerminal(s.out), Wait: wait, NoWait: why, Serve: serveDemo})
+	_, err := demo.Run(ctx, demo.Options{Dir: dir, Addr: addr, Out: s.out, Terminal: redraws(s.out), Wait: wait, NoWait: why, Serve: serveDemo})
 	if err != nil {
 		if ctx.Err() != nil && !keep {
 			os.RemoveAll(dir)

@@ -98,7 +98,7 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 				return err
 			}
 			var width func() int
-			if isTerminal(s.out) {
+			if redraws(s.out) {
 				width = terminalWidth(s.out)
 			}
 			return watchRollout(cmd.Context(), c, args[0], every, s.out, width)
@@ -187,6 +187,12 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+// redraws reports whether w is a terminal where a line can be redrawn in
+// place: not a file or a pipe, nor a terminal that says it has no cursor
+// control (TERM=dumb: Emacs' shell, some CI consoles), where the control
+// sequences would show as they are.
+func redraws(w io.Writer) bool { return isTerminal(w) && getenv("TERM") != "dumb" }
 
 // terminalWidth returns a function that reads the width of the terminal w
 // is, in columns, at each call, so that a redraw follows a resized window;

@@ -130,3 +130,25 @@ func TestWatchFitsTerminal(t *testing.T) {
 		})
 	}
 }
+
+// A terminal that says it is dumb (TERM=dumb: Emacs' shell, some CI
+// consoles) has no cursor control: watch prints plain lines there, as to a
+// pipe.
+func TestWatchDumbTerminal(t *testing.T) {
+	t.Setenv("TERM", "dumb")
+	srv := rolloutServer(t, 2, promote.RolloutRolledBack)
+	tty, output := openPTY(t, 80)
+	var errOut bytes.Buffer
+	code := Main(t.Context(), []string{"rollout", "watch", "pr_1", "--every", "5ms", "--server", srv.URL, "--token", "prm_t"},
+		strings.NewReader(""), tty, &errOut)
+	if code != ExitBlocked {
+		t.Fatalf("watch = exit %d, %s; want 1 (rolled back)", code, errOut.String())
+	}
+	out := output()
+	if strings.Contains(out, "\033") || strings.Contains(out, "\r") || strings.HasPrefix(out, "[") {
+		t.Errorf("watch on a dumb terminal wrote control sequences or a bar: %q", out)
+	}
+	if lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "running step 1 weight 10%") {
+		t.Errorf("watch on a dumb terminal printed %q, want 3 plain lines", out)
+	}
+}
