@@ -320,6 +320,15 @@ func rate(events, requests float64) string {
 // is redrawn; without, a plain line is written at each change.
 func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.Duration, w io.Writer, width func() int) error {
 	tty := width != nil
+	drawn := false
+	defer func() {
+		// End the redrawn line, whatever ends the watch (the rollout's
+		// end, Ctrl-C, a failed read), so that what comes next, the
+		// shell's prompt or "promote: interrupted", starts a line.
+		if drawn {
+			fmt.Fprintln(w)
+		}
+	}()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	last := ""
@@ -341,17 +350,16 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.
 		switch {
 		case tty && r.State.Active():
 			fmt.Fprintf(w, "\r\033[K%s", fields.fit(width()))
+			drawn = true
 		case tty:
 			// The last line is never redrawn: it may wrap, whole.
 			fmt.Fprintf(w, "\r\033[K%s", line)
+			drawn = true
 		case line != last:
 			fmt.Fprintln(w, line)
 		}
 		last = line
 		if !r.State.Active() {
-			if tty {
-				fmt.Fprintln(w)
-			}
 			if r.State == promote.RolloutRolledBack {
 				return &exitError{code: ExitBlocked, err: fmt.Errorf("rolled back: %s", r.Reason)}
 			}

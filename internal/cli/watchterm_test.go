@@ -4,6 +4,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -150,5 +151,32 @@ func TestWatchDumbTerminal(t *testing.T) {
 	}
 	if lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "running step 1 weight 10%") {
 		t.Errorf("watch on a dumb terminal printed %q, want 3 plain lines", out)
+	}
+}
+
+// Ctrl-C ends the redrawn line, so that "promote: interrupted", on
+// standard error, starts a line of its own rather than follow the bar.
+func TestWatchInterruptedEndsLine(t *testing.T) {
+	t.Setenv("TERM", "xterm-256color")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	srv := rolloutServer(t, 1000, promote.RolloutSucceeded)
+	var reads atomic.Int64
+	next := srv.Config.Handler
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/samples") && reads.Add(1) > 1 {
+			cancel() // Ctrl-C once the first line is drawn
+		}
+		next.ServeHTTP(w, r)
+	})
+	tty, output := openPTY(t, 200)
+	var errOut bytes.Buffer
+	code := Main(ctx, []string{"rollout", "watch", "pr_1", "--every", "5ms", "--server", srv.URL, "--token", "prm_t"},
+		strings.NewReader(""), tty, &errOut)
+	if code != ExitInterrupted {
+		t.Fatalf("watch = exit %d, %s; want 130", code, errOut.String())
+	}
+	if out := output(); !strings.HasSuffix(out, "| continue\n") {
+		t.Errorf("an interrupted watch wrote %q, want its line ended", out)
 	}
 }
