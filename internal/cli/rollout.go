@@ -83,7 +83,8 @@ approver's (ml-lead) token, and each is recorded in the audit log with its reaso
 and error rates; their 95th percentile latency over the last sample (about 5 s), and the
 share of requests slower than the latency test's threshold; and the analysis's decision.
 In a terminal one line is redrawn with a progress bar, fitted to the terminal's width (the
-details go first, the last first); otherwise a plain line is printed at each change. Exits 0 when the rollout succeeds and 1 when it is rolled back.
+details go first, the last first); otherwise a plain line is printed at each change. Run
+at once after "promote approve", it waits for the rollout to start (the promotion's commit). Exits 0 when the rollout succeeds and 1 when it is rolled back.
 For a machine-readable view, poll "promote rollout show -o json".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -333,9 +334,25 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.
 	defer tick.Stop()
 	last := ""
 	for {
-		r, err := c.Rollout(ctx, id)
+		r, waiting, err := readRollout(ctx, c, id)
 		if err != nil {
 			return clientError(err)
+		}
+		if waiting != "" {
+			switch {
+			case tty:
+				fmt.Fprintf(w, "\r\033[K%s", watchFields{head: waiting}.fit(width()))
+				drawn = true
+			case waiting != last:
+				fmt.Fprintln(w, waiting)
+			}
+			last = waiting
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+			}
+			continue
 		}
 		samples, err := c.RolloutSamples(ctx, id, 1)
 		if err != nil {
@@ -371,4 +388,32 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.
 		case <-tick.C:
 		}
 	}
+}
+
+// readRollout reads the rollout of the promotion id. A rollout starts a
+// moment after its promotion is approved, once its commit lands: until
+// then, waiting says what the promotion awaits. A promotion that has ended
+// without a rollout is an Invalid error (bad input, exit 2), as one that
+// does not exist is NotFound.
+func readRollout(ctx context.Context, c *httpapi.Client, id string) (r promote.Rollout, waiting string, err error) {
+	r, err = c.Rollout(ctx, id)
+	if promote.ErrorCode(err) != promote.NotFound {
+		return r, "", err
+	}
+	p, perr := c.Promotion(ctx, id)
+	if perr != nil {
+		return r, "", perr
+	}
+	if !p.State.Terminal() {
+		return r, fmt.Sprintf("promotion %s is %s: waiting for its rollout to start", id, p.State), nil
+	}
+	// It may have rolled out, and ended, between the two reads.
+	if r, err = c.Rollout(ctx, id); promote.ErrorCode(err) == promote.NotFound {
+		msg := fmt.Sprintf("promotion %s is %s and has no rollout", id, p.State)
+		if p.Reason != "" {
+			msg += ": " + p.Reason
+		}
+		err = promote.Errorf(promote.Invalid, "%s", msg)
+	}
+	return r, "", err
 }

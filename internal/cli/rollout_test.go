@@ -185,3 +185,49 @@ func TestWatchLineFit(t *testing.T) {
 		t.Errorf("String() = %q, want the whole line %q", got, want)
 	}
 }
+
+// A rollout starts a moment after its promotion is approved, once its
+// commit lands: watch run at once ("promote approve ID && promote rollout
+// watch ID") waits for it, where it failed as a rollout not found, exit 2.
+// A promotion that has ended without a rollout, or none at all, is still
+// bad input, named.
+func TestWatchWaitsForRollout(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		promotion promote.State // "" for no such promotion
+		code      int
+		out, err  string
+	}{
+		{"approved, then rolled out", promote.StateApproved, ExitOK, "promotion pr_1 is approved: waiting for its rollout to start\nsucceeded step 1 weight 100%", ""},
+		{"ended without a rollout", promote.StateBlocked, ExitUsage, "", `promotion pr_1 is blocked and has no rollout`},
+		{"no such promotion", "", ExitUsage, "", `promotion "pr_1" not found`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var rolloutReads atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				switch {
+				case strings.HasSuffix(r.URL.Path, "/samples"):
+					fmt.Fprint(w, `[]`)
+				case strings.HasPrefix(r.URL.Path, "/api/v1/rollouts/"):
+					if tt.promotion == promote.StateApproved && rolloutReads.Add(1) > 2 {
+						json.NewEncoder(w).Encode(promote.Rollout{PromotionID: "pr_1", State: promote.RolloutSucceeded, Weight: 1})
+						return
+					}
+					w.WriteHeader(http.StatusNotFound)
+					fmt.Fprint(w, `{"error":{"code":"not_found","message":"rollout of promotion \"pr_1\" not found"}}`)
+				case tt.promotion != "":
+					json.NewEncoder(w).Encode(promote.Promotion{ID: "pr_1", State: tt.promotion})
+				default:
+					w.WriteHeader(http.StatusNotFound)
+					fmt.Fprint(w, `{"error":{"code":"not_found","message":"promotion \"pr_1\" not found"}}`)
+				}
+			}))
+			defer srv.Close()
+			code, stdout, stderr := run(t, "", "rollout", "watch", "pr_1", "--every", "5ms", "--server", srv.URL, "--token", "prm_t")
+			if code != tt.code || !strings.Contains(stdout, tt.out) || !strings.Contains(stderr, tt.err) {
+				t.Errorf("watch = exit %d, stdout %q, stderr %q; want %d, %q, %q", code, stdout, stderr, tt.code, tt.out, tt.err)
+			}
+		})
+	}
+}
