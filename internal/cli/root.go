@@ -73,7 +73,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
@@ -90,9 +90,17 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return ee.code
 	}
 	// Errors cobra raises itself (unknown command or flag, wrong number of
-	// arguments) are usage errors.
+	// arguments) are usage errors. They do not say which command they are
+	// about, nor which argument is missing: the command's usage line does.
 	fmt.Fprintf(stderr, "promote: %v\n", err)
-	fmt.Fprintf(stderr, "Run 'promote --help' for usage.\n")
+	if cmd != nil && cmd != root && cmd.Runnable() {
+		fmt.Fprintf(stderr, "Usage: %s\n", cmd.UseLine())
+	}
+	path := root.CommandPath()
+	if cmd != nil {
+		path = cmd.CommandPath()
+	}
+	fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", path)
 	return ExitUsage
 }
 

@@ -165,3 +165,26 @@ func TestUnknownSubcommand(t *testing.T) {
 		t.Errorf("promote rollout puase: exit %d, %q; want %d suggesting pause", code, stderr, ExitUsage)
 	}
 }
+
+// A usage error that cobra raises (an argument missing, a required or
+// unknown flag) names the command's own usage and help, not the root's:
+// "accepts 1 arg(s), received 0" alone does not say which argument.
+func TestUsageErrorNamesCommand(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rollout", "watch"}, "promote: accepts 1 arg(s), received 0\nUsage: promote rollout watch PROMOTION [flags]\n" +
+			"Run 'promote rollout watch --help' for usage.\n"},
+		{[]string{"history", "credit-risk"}, "promote: required flag(s) \"env\" not set\nUsage: promote history MODEL --env ENV [flags]\n" +
+			"Run 'promote history --help' for usage.\n"},
+		{[]string{"holds", "set", "credit-risk", "2", "--frob"}, "promote: unknown flag: --frob\nUsage: promote holds set MODEL VERSION --env ENV --reason TEXT [flags]\n" +
+			"Run 'promote holds set --help' for usage.\n"},
+		{[]string{"frob"}, "promote: unknown command \"frob\" for \"promote\"\nRun 'promote --help' for usage.\n"},
+	} {
+		code, stdout, stderr := run(t, "", tt.args...)
+		if code != ExitUsage || stdout != "" || stderr != tt.want {
+			t.Errorf("promote %s: exit %d, stdout %q, stderr\n%s\nwant %d and\n%s", strings.Join(tt.args, " "), code, stdout, stderr, ExitUsage, tt.want)
+		}
+	}
+}
