@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -84,7 +85,8 @@ and error rates; their 95th percentile latency over the last sample (about 5 s),
 share of requests slower than the latency test's threshold; and the analysis's decision.
 In a terminal one line is redrawn with a progress bar, fitted to the terminal's width (the
 details go first, the last first); otherwise a plain line is printed at each change. Run
-at once after "promote approve", it waits for the rollout to start (the promotion's commit). Exits 0 when the rollout succeeds and 1 when it is rolled back.
+at once after "promote approve", it waits for the rollout to start (the promotion's commit);
+a server it cannot reach is read again for up to a minute. Exits 0 when the rollout succeeds and 1 when it is rolled back.
 For a machine-readable view, poll "promote rollout show -o json".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -102,7 +104,7 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 			if redraws(s.out) {
 				width = terminalWidth(s.out)
 			}
-			return watchRollout(cmd.Context(), c, args[0], every, s.out, width)
+			return watchRollout(cmd.Context(), c, args[0], every, watchOutage, s.out, width)
 		},
 	}
 	watch.Flags().DurationVar(&every, "every", time.Second, "how often to read the rollout")
@@ -316,11 +318,17 @@ func rate(events, requests float64) string {
 	return fmt.Sprintf("%.2f%%", 100*events/requests)
 }
 
+// watchOutage is how long watch keeps reading a server it cannot reach
+// (restarted, upgraded, failing over) before it gives up.
+const watchOutage = time.Minute
+
 // watchRollout follows a rollout until it ends; a rolled-back one is exit
-// code 1. With width, w is a terminal of that many columns, where one line
+// code 1. A server that cannot be reached for less than outage is read
+// again. With width, w is a terminal of that many columns, where one line
 // is redrawn; without, a plain line is written at each change.
-func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.Duration, w io.Writer, width func() int) error {
+func watchRollout(ctx context.Context, c *httpapi.Client, id string, every, outage time.Duration, w io.Writer, width func() int) error {
 	tty := width != nil
+	var unreachableSince time.Time
 	drawn := false
 	defer func() {
 		// End the redrawn line, whatever ends the watch (the rollout's
@@ -335,8 +343,27 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.
 	last := ""
 	for {
 		r, waiting, err := readRollout(ctx, c, id)
-		if err != nil {
+		var samples []promote.RolloutSample
+		if err == nil && waiting == "" {
+			samples, err = c.RolloutSamples(ctx, id, 1)
+		}
+		var ue *httpapi.UnreachableError
+		switch {
+		case errors.As(err, &ue) && ctx.Err() == nil:
+			// Exit 1 would say the rollout was rolled back: a server
+			// away for a moment is read again, and said to be away.
+			now := time.Now()
+			if unreachableSince.IsZero() {
+				unreachableSince = now
+			}
+			if now.Sub(unreachableSince) >= outage {
+				return clientError(err)
+			}
+			waiting = fmt.Sprintf("%v (since %s): reading again", err, unreachableSince.Format(time.TimeOnly))
+		case err != nil:
 			return clientError(err)
+		default:
+			unreachableSince = time.Time{}
 		}
 		if waiting != "" {
 			switch {
@@ -353,10 +380,6 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every time.
 			case <-tick.C:
 			}
 			continue
-		}
-		samples, err := c.RolloutSamples(ctx, id, 1)
-		if err != nil {
-			return clientError(err)
 		}
 		var newest *promote.RolloutSample
 		if len(samples) > 0 {

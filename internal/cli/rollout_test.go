@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/analysis"
+	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/promote"
 )
@@ -229,5 +231,44 @@ func TestWatchWaitsForRollout(t *testing.T) {
 				t.Errorf("watch = exit %d, stdout %q, stderr %q; want %d, %q, %q", code, stdout, stderr, tt.code, tt.out, tt.err)
 			}
 		})
+	}
+}
+
+// A server that cannot be reached for a moment (a restart, an upgrade, a
+// replica's failover) does not end the watch: exit 1 says the rollout was
+// rolled back, and a delivery pipeline would act on it. Watch says so and
+// reads again; an outage longer than the limit ends it.
+func TestWatchRidesOutOutage(t *testing.T) {
+	var reads atomic.Int64
+	down := int64(2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/samples") && reads.Add(1) <= down {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close() // no answer at all, as from a server going down
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/samples") {
+			fmt.Fprint(w, `[]`)
+			return
+		}
+		json.NewEncoder(w).Encode(promote.Rollout{PromotionID: "pr_1", State: promote.RolloutSucceeded, Weight: 1})
+	}))
+	defer srv.Close()
+	code, stdout, stderr := run(t, "", "rollout", "watch", "pr_1", "--every", "5ms", "--server", srv.URL, "--token", "prm_t")
+	if code != ExitOK || !strings.Contains(stdout, "cannot reach the Promote server") || !strings.Contains(stdout, "succeeded step 1 weight 100%") {
+		t.Errorf("a watch through an outage = exit %d, stdout %q, stderr %q; want 0, the outage, then the end", code, stdout, stderr)
+	}
+
+	// An outage longer than the limit ends the watch, exit 1.
+	reads.Store(0)
+	down = 1 << 40
+	var out bytes.Buffer
+	err := watchRollout(t.Context(), httpapi.NewClient(srv.URL, "prm_t", nil), "pr_1", 5*time.Millisecond, 50*time.Millisecond, &out, nil)
+	var ee *exitError
+	if !errors.As(clientError(err), &ee) || ee.code != ExitBlocked || !strings.Contains(err.Error(), "cannot reach") {
+		t.Errorf("a watch through a long outage = %v; want exit 1 naming the outage", err)
 	}
 }
