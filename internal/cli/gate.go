@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -72,8 +73,9 @@ Exit codes: 0 allowed, 1 blocked, 2 bad input or usage.`,
 	fl.StringArrayVar(&f.drift, "drift", nil, "drift report `FILE` from 'promote drift' to merge into the candidate's metrics (repeatable)")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: "+strings.Join(report.Formats, ", "))
 	fl.StringVar(&f.junitFile, "junit-file", "", "also write JUnit XML to `FILE`")
-	_ = cmd.MarkFlagRequired("policy")
-	_ = cmd.MarkFlagRequired("candidate")
+	// --policy and --candidate are required, but checked by runGate, not
+	// cobra: a missing one is bad input that JSON, JUnit and GitHub
+	// readers get in their format too.
 	for _, name := range []string{"policy", "candidate", "baseline", "artifact", "signature", "bundle", "key", "drift", "junit-file"} {
 		_ = cmd.MarkFlagFilename(name)
 	}
@@ -118,6 +120,15 @@ func runGate(s *streams, f *gateFlags) error {
 // evaluateGate reads every input and evaluates the gate. Any error it
 // returns is bad input.
 func evaluateGate(f *gateFlags) (report.Gate, error) {
+	var missing []string
+	for _, fl := range []struct{ name, value string }{{"policy", f.policy}, {"candidate", f.candidate}} {
+		if fl.value == "" {
+			missing = append(missing, strconv.Quote(fl.name))
+		}
+	}
+	if len(missing) > 0 {
+		return report.Gate{}, fmt.Errorf("required flag(s) %s not set", strings.Join(missing, ", "))
+	}
 	data, err := readInput(f.policy, "policy")
 	if err != nil {
 		return report.Gate{}, err

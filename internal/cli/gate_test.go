@@ -221,3 +221,29 @@ func TestVersionAndCompletion(t *testing.T) {
 		t.Errorf("unknown command = %d %q", code, errOut)
 	}
 }
+
+// A required flag left out is bad input that machine readers get in their
+// format too, as docs/ci.md says of every exit 2: a CI step that parses
+// the JSON got nothing at all.
+func TestGateMissingFlagFormats(t *testing.T) {
+	for _, tt := range []struct{ format, want string }{
+		{"json", `"error": "required flag(s) \"policy\" not set"`},
+		{"github", "::error title=promote gate%3A bad input::required flag(s) \"policy\" not set\n"},
+		{"junit", `required flag(s) &#34;policy&#34; not set`},
+		{"text", ""},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			code, out, errOut := run(t, "testdata/gate", "gate", "--candidate", "good.json", "--output", tt.format)
+			if code != ExitUsage || !strings.Contains(errOut, `promote: required flag(s) "policy" not set`) {
+				t.Fatalf("exit = %d, stderr %q; want %d naming --policy", code, errOut, ExitUsage)
+			}
+			if !strings.Contains(out, tt.want) || (tt.want == "" && out != "") {
+				t.Errorf("stdout = %s\nwant it to contain %q", out, tt.want)
+			}
+		})
+	}
+	code, out, errOut := run(t, "testdata/gate", "gate", "--output", "json")
+	if code != ExitUsage || !strings.Contains(out, `required flag(s) \"policy\", \"candidate\" not set`) || !strings.Contains(errOut, `"policy", "candidate"`) {
+		t.Errorf("no --policy nor --candidate: exit %d, stdout %s, stderr %q; want both named", code, out, errOut)
+	}
+}
