@@ -99,7 +99,11 @@ func runDemo(ctx context.Context, s *streams, dir, addr string, noWait bool) err
 	case getenv("CI") != "" && getenv("CI") != "false":
 		wait, why = false, "CI is set"
 	}
-	_, err := demo.Run(ctx, demo.Options{Dir: dir, Addr: addr, Out: s.out, Terminal: redraws(s.out), Wait: wait, NoWait: why, Serve: serveDemo})
+	opts := demo.Options{Dir: dir, Addr: addr, Out: s.out, Terminal: redraws(s.out), Wait: wait, NoWait: why, Serve: serveDemo}
+	if opts.Terminal {
+		opts.Width = terminalWidth(s.out)
+	}
+	_, err := demo.Run(ctx, opts)
 	if err != nil {
 		if ctx.Err() != nil && !keep {
 			os.RemoveAll(dir)

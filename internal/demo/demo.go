@@ -113,6 +113,9 @@ type Options struct {
 	// progress lines are redrawn in place.
 	Out      io.Writer
 	Terminal bool
+	// Width, when set, is the terminal's width in columns, read at each
+	// redraw: a progress line is cut to fit it.
+	Width func() int
 	// Wait keeps the server running at the end until ctx ends; NoWait
 	// says why not, when not.
 	Wait   bool
@@ -162,7 +165,9 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	if opts.Serve == nil || opts.Out == nil || opts.Dir == "" {
 		return res, errors.New("demo: Dir, Out and Serve are required")
 	}
-	r := &run{opts: opts, n: newNarrator(opts.Out, opts.Terminal), versions: map[string]*built{},
+	n := newNarrator(opts.Out, opts.Terminal)
+	n.width = opts.Width
+	r := &run{opts: opts, n: n, versions: map[string]*built{},
 		remote: filepath.Join(opts.Dir, "gitops.git"),
 		hc:     &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
 	defer func() {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // narrator prints the demo's timeline: numbered steps stamped with the
@@ -13,9 +14,12 @@ import (
 // that is redrawn in place on a terminal and printed as plain lines
 // otherwise.
 type narrator struct {
-	mu    sync.Mutex
-	w     io.Writer
-	tty   bool
+	mu  sync.Mutex
+	w   io.Writer
+	tty bool
+	// width, when set, is the terminal's width in columns, read at each
+	// redraw.
+	width func() int
 	start time.Time
 	step  int
 	live  bool // a progress line is drawn and not yet ended
@@ -60,7 +64,16 @@ func (n *narrator) Progress(line string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.tty {
-		fmt.Fprintf(n.w, "\r\033[K    %s", line)
+		line = "    " + line
+		// A line as wide as the terminal wraps, and the carriage return
+		// goes back to its last row only: each redraw would leave the
+		// rows above it behind.
+		if n.width != nil {
+			if room := n.width() - 1; room > 0 && utf8.RuneCountInString(line) > room {
+				line = string([]rune(line)[:room-1]) + "…"
+			}
+		}
+		fmt.Fprintf(n.w, "\r\033[K%s", line)
 		n.live = true
 		return
 	}
