@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
@@ -44,11 +45,21 @@ such as ml-lead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Role = promote.Role(role)
-			svc, store, _, err := openService(cmd.Context(), cfg, nil, serviceHooks{})
+			// A token is made on the store alone: the pipeline file, which
+			// may not exist yet where the first admin token is made, is
+			// not read.
+			if err := cfg.validate(); err != nil {
+				return usageError(err)
+			}
+			store, err := openStore(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
+			svc, err := registry.New(store, registry.Config{Pipeline: &pipeline.Pipeline{}})
+			if err != nil {
+				return err
+			}
 			secret, tok, err := svc.CreateToken(cmd.Context(), localAdmin, req)
 			if err != nil {
 				return serviceError(err)
@@ -67,6 +78,8 @@ such as ml-lead.`,
 	}
 	cfg.env(getenv)
 	cfg.storeFlags(cmd.Flags())
+	// --pipeline is accepted, as before, and ignored.
+	_ = cmd.Flags().MarkHidden("pipeline")
 	cmd.Flags().StringVar(&req.Name, "name", "", "who the token identifies (the audit actor)")
 	cmd.Flags().StringVar(&role, "role", "", "viewer, submitter, approver or admin")
 	cmd.Flags().StringSliceVar(&req.Groups, "groups", nil, "policy approval roles the holder has, e.g. ml-lead")
