@@ -102,14 +102,17 @@ _DECODER = json.JSONDecoder(object_pairs_hook=lambda pairs: pairs, parse_constan
 def parse_line(text):
     """Decode one export line as Promote does: unknown fields are errors, keys
     match case-insensitively, a later duplicate wins, a missing or null field
-    is its zero value, and anything after the first JSON value is ignored."""
+    is its zero value, and anything but white space after the JSON value is
+    an error: an export line is one object."""
     i = 0
     while i < len(text) and text[i] in _JSON_SPACE:
         i += 1
     try:
-        value, _ = _DECODER.raw_decode(text, i)
+        value, end = _DECODER.raw_decode(text, i)
     except (ValueError, RecursionError) as e:
         raise BadInput("not JSON: %s" % e) from None
+    if text[end:].strip(_JSON_SPACE):
+        raise BadInput("more after the event's JSON object: an export line is one object")
     rec = {"seq": 0, "prev_hash": "", "hash": "", "body": ""}
     if value is None:  # null decodes to nothing, as in Go
         return rec
@@ -307,12 +310,12 @@ def main(argv=None):
         seq, want = args.head
         if seq > res["head_seq"]:
             res["broken"] = {"seq": seq, "kind": "truncated", "message":
-                             "event %d (hash %s) was seen before, but the export ends at event %d: the log was cut short"
+                             "the head you kept is event %d (hash %s), but the log ends at event %d: events were removed from its end"
                              % (seq, _short(want), res["head_seq"])}
         elif v.hashes.get(seq) != want:
             res["broken"] = {"seq": seq, "kind": "rewritten", "message":
-                             "event %d was seen before with hash %s, but its hash is now %s: the log was rewritten"
-                             % (seq, _short(want), _short(v.hashes.get(seq, "")))}
+                             "event %d's hash is %s, but the head you kept has %s: the log was rewritten up to event %d"
+                             % (seq, _short(v.hashes.get(seq, "")), _short(want), seq)}
         if "broken" in res:  # in Promote's field order: ok, events, broken, head_seq, head_hash
             res["ok"] = False
             res = {k: res[k] for k in ("ok", "events", "broken", "head_seq", "head_hash")}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -58,9 +59,14 @@ type Verifier struct {
 	events int64
 	broken *Break
 
-	head     *Head  // an expected head, or nil
-	headFrom string // whose head it is, in words
-	headSeen string // the hash the chain has for head.Seq, once verified
+	heads []expected // the heads the chain must reach, in the order given
+}
+
+// expected is a head the chain must reach: whose it is, in words, and the
+// hash the chain has for its Seq, once verified.
+type expected struct {
+	Head
+	from, seen string
 }
 
 // Head is an event's sequence number and hash, kept from one verification
@@ -74,11 +80,27 @@ type Head struct {
 // h.Seq with hash h.Hash: it fails as truncated when the chain ends before
 // it, as rewritten when the event has another hash. from names the head
 // in the messages ("the store's head"). The chain alone shows neither a
-// cut nor a rewritten end; a head kept apart from the events does.
+// cut nor a rewritten end; a head kept apart from the events does. Each
+// call adds a head; the first that fails is the break.
 func (v *Verifier) ExpectHead(h Head, from string) {
 	if h.Seq > 0 {
-		v.head, v.headFrom = &h, from
+		v.heads = append(v.heads, expected{Head: h, from: from})
 	}
+}
+
+// ParseHead reads a head as `promote audit verify` prints it and
+// --head takes it: SEQ:HASH, the sequence number of an event and its
+// hash (64 hex digits).
+func ParseHead(s string) (Head, error) {
+	seqText, hash, ok := strings.Cut(strings.TrimSpace(s), ":")
+	seq, err := strconv.ParseInt(seqText, 10, 64)
+	if !ok || err != nil || seq < 1 {
+		return Head{}, fmt.Errorf("head %q: want SEQ:HASH, an event's sequence number (from 1) and its hash", s)
+	}
+	if len(hash) != 64 || strings.Trim(strings.ToLower(hash), "0123456789abcdef") != "" {
+		return Head{}, fmt.Errorf("head %q: the hash must be 64 hex digits, as verify prints it", s)
+	}
+	return Head{Seq: seq, Hash: strings.ToLower(hash)}, nil
 }
 
 // NewVerifier returns a verifier expecting the first event.
@@ -135,8 +157,10 @@ func (v *Verifier) Add(r promote.AuditRecord) bool {
 		}
 	}
 	v.prev, v.next = r.Hash, r.Seq+1
-	if v.head != nil && r.Seq == v.head.Seq {
-		v.headSeen = r.Hash
+	for i := range v.heads {
+		if r.Seq == v.heads[i].Seq {
+			v.heads[i].seen = r.Hash
+		}
 	}
 	return true
 }
@@ -145,18 +169,46 @@ func (v *Verifier) Add(r promote.AuditRecord) bool {
 // that ends here.
 func (v *Verifier) Result() Result {
 	res := Result{OK: v.broken == nil, Events: v.events, Broken: v.broken, HeadSeq: v.next - 1, HeadHash: v.prev}
-	if !res.OK || v.head == nil {
+	for _, h := range v.heads {
+		if !res.OK {
+			break
+		}
+		res.Broken = h.check(res.HeadSeq)
+		res.OK = res.Broken == nil
+	}
+	return res
+}
+
+// check returns the break of a chain verified through event end against
+// h, or nil when it holds h.
+func (h expected) check(end int64) *Break {
+	switch {
+	case h.Seq > end:
+		return &Break{Seq: h.Seq, Kind: BreakTruncated,
+			Message: fmt.Sprintf("%s is event %d (hash %s), but the log ends at event %d: events were removed from its end",
+				h.from, h.Seq, short(h.Hash), end)}
+	case h.seen != h.Hash:
+		return &Break{Seq: h.Seq, Kind: BreakRewritten,
+			Message: fmt.Sprintf("event %d's hash is %s, but %s has %s: the log was rewritten up to event %d",
+				h.Seq, short(h.seen), h.from, short(h.Hash), h.Seq)}
+	}
+	return nil
+}
+
+// CheckHead checks a verification's result against a head kept from an
+// earlier one, given the hash the verified chain has for event h.Seq
+// (found false when it holds no such event): a result verified
+// elsewhere, by a server, whose events the caller can read.
+func CheckHead(res Result, h Head, hash string, found bool, from string) Result {
+	if !res.OK {
 		return res
 	}
-	switch h := v.head; {
-	case h.Seq > res.HeadSeq:
-		res.OK, res.Broken = false, &Break{Seq: h.Seq, Kind: BreakTruncated,
-			Message: fmt.Sprintf("%s is event %d (hash %s), but the log ends at event %d: events were removed from its end",
-				v.headFrom, h.Seq, short(h.Hash), res.HeadSeq)}
-	case v.headSeen != h.Hash:
-		res.OK, res.Broken = false, &Break{Seq: h.Seq, Kind: BreakRewritten,
-			Message: fmt.Sprintf("event %d's hash is %s, but %s has %s: the log was rewritten up to event %d",
-				h.Seq, short(v.headSeen), v.headFrom, short(h.Hash), h.Seq)}
+	e := expected{Head: h, from: from}
+	if found {
+		e.seen = hash
+	}
+	if res.Broken = e.check(res.HeadSeq); res.Broken != nil {
+		res.OK = false
 	}
 	return res
 }
@@ -295,13 +347,19 @@ var errStop = errors.New("stop")
 // chain cut or rewritten at its end is whole, but no longer ends there
 // (unless the head was moved as well, which only a head kept outside the
 // database shows).
-func Verify(ctx context.Context, s promote.Store) (Result, error) {
+//
+// kept are heads kept from earlier verifications (KeptHead): the chain
+// must hold each, unchanged.
+func Verify(ctx context.Context, s promote.Store, kept ...Head) (Result, error) {
 	// The head is read first: events appended during the scan come after it.
 	seq, hash, err := s.AuditHead(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	v := NewVerifier()
+	for _, h := range kept {
+		v.ExpectHead(h, KeptHead)
+	}
 	v.ExpectHead(Head{Seq: seq, Hash: hash}, "the store's head")
 	err = s.ScanAudit(ctx, 0, func(r promote.AuditRecord) error {
 		if !v.Add(r) {
@@ -340,9 +398,17 @@ func Export(ctx context.Context, s promote.Store, w io.Writer) (int64, error) {
 	return n, bw.Flush()
 }
 
-// VerifyExport verifies an export read from r, offline.
-func VerifyExport(r io.Reader) (Result, error) {
+// KeptHead names, in a break's message, a head kept from an earlier
+// verification.
+const KeptHead = "the head you kept"
+
+// VerifyExport verifies an export read from r, offline; the chain must
+// hold each of the kept heads, unchanged.
+func VerifyExport(r io.Reader, kept ...Head) (Result, error) {
 	v := NewVerifier()
+	for _, h := range kept {
+		v.ExpectHead(h, KeptHead)
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	lineNo := 0
@@ -356,6 +422,9 @@ func VerifyExport(r io.Reader) (Result, error) {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&l); err != nil {
 			return Result{}, fmt.Errorf("line %d: %w", lineNo, err)
+		}
+		if rest := sc.Bytes()[dec.InputOffset():]; len(bytes.Trim(rest, " \t\r\n")) > 0 {
+			return Result{}, fmt.Errorf("line %d: more after the event's JSON object: an export line is one object", lineNo)
 		}
 		if !v.Add(promote.AuditRecord{Seq: l.Seq, PrevHash: l.PrevHash, Hash: l.Hash, Body: []byte(l.Body)}) {
 			break

@@ -271,3 +271,92 @@ func TestVerifyExpectHead(t *testing.T) {
 		})
 	}
 }
+
+// TestKeptHeads checks an export, and a server's result, against heads
+// kept from earlier verifications (promote audit verify --head).
+func TestKeptHeads(t *testing.T) {
+	records := chain(t, 5)
+	export := func(rs []promote.AuditRecord) string {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		for _, r := range rs {
+			enc.Encode(Line{Seq: r.Seq, PrevHash: r.PrevHash, Hash: r.Hash, Body: string(r.Body)})
+		}
+		return buf.String()
+	}
+	full, cut := export(records), export(records[:3])
+	tests := []struct {
+		name   string
+		export string
+		kept   []Head
+		want   string // the break's kind, "" for intact
+	}{
+		{"no kept head", cut, nil, ""},
+		{"a kept head the export holds", full, []Head{{3, records[2].Hash}}, ""},
+		{"two kept heads", full, []Head{{2, records[1].Hash}, {5, records[4].Hash}}, ""},
+		{"the export ends before the kept head", cut, []Head{{5, records[4].Hash}}, BreakTruncated},
+		{"the kept head has another hash", full, []Head{{4, records[2].Hash}}, BreakRewritten},
+		{"the second of two kept heads fails", full, []Head{{2, records[1].Hash}, {4, records[2].Hash}}, BreakRewritten},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := VerifyExport(strings.NewReader(tt.export), tt.kept...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if !res.OK {
+				got = res.Broken.Kind
+				if !strings.Contains(res.Broken.Message, KeptHead) {
+					t.Errorf("message %q does not say it is the kept head", res.Broken.Message)
+				}
+			}
+			if got != tt.want {
+				t.Errorf("VerifyExport = %+v %+v, want break %q", res, res.Broken, tt.want)
+			}
+		})
+	}
+
+	// A result verified by a server, checked with the event it lists.
+	ok := Result{OK: true, Events: 3, HeadSeq: 3, HeadHash: records[2].Hash}
+	if res := CheckHead(ok, Head{2, records[1].Hash}, records[1].Hash, true, KeptHead); !res.OK {
+		t.Errorf("CheckHead(the same hash) = %+v", res.Broken)
+	}
+	if res := CheckHead(ok, Head{2, records[1].Hash}, records[0].Hash, true, KeptHead); res.OK || res.Broken.Kind != BreakRewritten {
+		t.Errorf("CheckHead(another hash) = %+v %+v, want rewritten", res, res.Broken)
+	}
+	if res := CheckHead(ok, Head{5, records[4].Hash}, "", false, KeptHead); res.OK || res.Broken.Kind != BreakTruncated || res.Broken.Seq != 5 {
+		t.Errorf("CheckHead(past the end) = %+v %+v, want truncated at 5", res, res.Broken)
+	}
+	broken := Result{Broken: &Break{Seq: 2, Kind: BreakModified}}
+	if res := CheckHead(broken, Head{5, records[4].Hash}, "", false, KeptHead); res.Broken.Kind != BreakModified {
+		t.Errorf("CheckHead kept the first break? %+v", res.Broken)
+	}
+}
+
+func TestParseHead(t *testing.T) {
+	hash := strings.Repeat("ab", 32)
+	if h, err := ParseHead(" 68:" + strings.ToUpper(hash) + "\n"); err != nil || h != (Head{68, hash}) {
+		t.Errorf("ParseHead = %+v, %v", h, err)
+	}
+	for _, bad := range []string{"", "68", ":" + hash, "0:" + hash, "-1:" + hash, "x:" + hash, "68:" + hash[:63], "68:" + hash + "0", "68:" + strings.Repeat("g", 64)} {
+		if _, err := ParseHead(bad); err == nil || !strings.Contains(err.Error(), "head") {
+			t.Errorf("ParseHead(%q) = %v, want an error naming the head", bad, err)
+		}
+	}
+}
+
+// An export line is one JSON object: anything after it is an error, as
+// for any other line that is not an export line.
+func TestVerifyExportTrailingContent(t *testing.T) {
+	r := chain(t, 1)[0]
+	line, _ := json.Marshal(Line{Seq: r.Seq, PrevHash: r.PrevHash, Hash: r.Hash, Body: string(r.Body)})
+	if res, err := VerifyExport(strings.NewReader(string(line) + "  \n")); err != nil || !res.OK {
+		t.Fatalf("VerifyExport(a line with trailing blanks) = %+v, %v", res, err)
+	}
+	for _, tail := range []string{"garbage", "{}", ` {"seq":2}`} {
+		if _, err := VerifyExport(strings.NewReader(string(line) + tail + "\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("VerifyExport(line + %q) error = %v, want one naming line 1", tail, err)
+		}
+	}
+}

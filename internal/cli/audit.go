@@ -57,6 +57,7 @@ func newAuditCmd(s *streams) *cobra.Command {
 	cfg.env(getenv)
 	var exportFile string
 	var local bool
+	var headArgs []string
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Recompute the hash chain and name the first broken link (exit 1 if broken)",
@@ -64,13 +65,24 @@ func newAuditCmd(s *streams) *cobra.Command {
 hold: an event modified, deleted, reordered or inserted, or a log that no longer reaches
 the head its store records (truncated, rewritten). By default the server verifies
 its store; --export FILE verifies an export offline; --local verifies the store named by
---data or --database directly. Keep the head sequence number and hash it prints: a later
-verification that disagrees reveals a rewritten or truncated log.`,
+--data or --database directly. Keep the head it prints (seq N, hash H) where the
+database's administrators cannot edit it, and give it to a later verification as
+--head N:H: a log truncated or rewritten up to N then fails, even when its own head
+was moved to match.`,
 		Example: `  promote audit verify
   promote audit export > audit.jsonl && promote audit verify --export audit.jsonl
-  promote audit verify --local --data ./promote-data`,
+  promote audit verify --local --data ./promote-data
+  promote audit verify --head 68:31c65e366596a85dd17f25fc0635e05b9ddce4a9d725e270f4fec521e0a26410`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var kept []audit.Head
+			for _, a := range headArgs {
+				h, err := audit.ParseHead(a)
+				if err != nil {
+					return usageError(fmt.Errorf("--head: %w", err))
+				}
+				kept = append(kept, h)
+			}
 			var res audit.Result
 			var err error
 			switch {
@@ -79,7 +91,7 @@ verification that disagrees reveals a rewritten or truncated log.`,
 				if ferr != nil {
 					return usageError(fmt.Errorf("export: %w", pathError(ferr)))
 				}
-				res, err = audit.VerifyExport(file)
+				res, err = audit.VerifyExport(file, kept...)
 				file.Close()
 				if err != nil {
 					return usageError(fmt.Errorf("export %s: %w", exportFile, err))
@@ -93,7 +105,7 @@ verification that disagrees reveals a rewritten or truncated log.`,
 					return err
 				}
 				defer store.Close()
-				if res, err = audit.Verify(cmd.Context(), store); err != nil {
+				if res, err = audit.Verify(cmd.Context(), store, kept...); err != nil {
 					return err
 				}
 			default:
@@ -103,6 +115,20 @@ verification that disagrees reveals a rewritten or truncated log.`,
 				}
 				if res, err = c.VerifyAudit(cmd.Context()); err != nil {
 					return clientError(err)
+				}
+				// The server verified its chain; each kept head is
+				// checked against the event it lists for that number.
+				for _, h := range kept {
+					evs, err := c.AuditEvents(cmd.Context(), promote.AuditFilter{BeforeSeq: h.Seq + 1, Limit: 1})
+					if err != nil {
+						return clientError(err)
+					}
+					found := len(evs) == 1 && evs[0].Seq == h.Seq
+					hash := ""
+					if found {
+						hash = evs[0].Hash
+					}
+					res = audit.CheckHead(res, h, hash, found, audit.KeptHead)
 				}
 			}
 			if err := f.render(s.out, res, func(tw *tabwriter.Writer) { verifyText(tw, res) }); err != nil {
@@ -116,6 +142,7 @@ verification that disagrees reveals a rewritten or truncated log.`,
 	}
 	verify.Flags().StringVar(&exportFile, "export", "", "verify this export `FILE` (JSON Lines) offline")
 	verify.Flags().BoolVar(&local, "local", false, "verify the store directly (--data or --database)")
+	verify.Flags().StringArrayVar(&headArgs, "head", nil, "a head kept from an earlier verification, `SEQ:HASH`: the log must still hold event SEQ with hash HASH (repeatable)")
 	verify.Flags().StringVar(&cfg.Data, "data", cfg.Data, "data `DIR` of the SQLite store, with --local")
 	verify.Flags().StringVar(&cfg.Database, "database", cfg.Database, "PostgreSQL `DSN`, with --local")
 	verify.MarkFlagsMutuallyExclusive("export", "local")

@@ -14,9 +14,10 @@ import (
 	"github.com/promote-ml/promote/internal/httpapi"
 )
 
-// promote audit show SEQ shows the event SEQ, the first and the last
-// included, and refuses one the log does not have.
-func TestAuditShowEveryEvent(t *testing.T) {
+// threeModels starts a server whose log holds the creation of three
+// models, and returns its client, the must helper and a submitter token.
+func threeModels(t *testing.T) (cliFunc, mustFunc, string) {
+	t.Helper()
 	_, pipelineFile, data := exampleServeSetup(t)
 	ci := createToken(t, data, pipelineFile, "ci", "submitter")
 	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile)
@@ -24,6 +25,13 @@ func TestAuditShowEveryEvent(t *testing.T) {
 	for _, m := range []string{"credit-risk", "fraud", "churn"} {
 		must(0, ci, "models", "create", m)
 	}
+	return cli, must, ci
+}
+
+// promote audit show SEQ shows the event SEQ, the first and the last
+// included, and refuses one the log does not have.
+func TestAuditShowEveryEvent(t *testing.T) {
+	cli, must, ci := threeModels(t)
 	var events []struct {
 		Seq int64 `json:"seq"`
 	}
@@ -77,5 +85,41 @@ func TestAuditExportCutOffWritesNoFile(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("the directory holds %d files after the failed exports, want 1 (no temporary file left)", len(entries))
+	}
+}
+
+// promote audit verify --head checks the log against a head kept from an
+// earlier verification, on the server's log and on an export: the head it
+// printed holds, another hash for that event is a rewritten log, an event
+// past the end a truncated one, and a malformed head is a usage error.
+func TestAuditVerifyKeptHead(t *testing.T) {
+	cli, must, ci := threeModels(t)
+	var res struct {
+		OK       bool   `json:"ok"`
+		HeadSeq  int64  `json:"head_seq"`
+		HeadHash string `json:"head_hash"`
+	}
+	if err := json.Unmarshal([]byte(must(0, ci, "audit", "verify", "-o", "json")), &res); err != nil || !res.OK || res.HeadSeq < 3 {
+		t.Fatalf("audit verify -o json = %+v, %v", res, err)
+	}
+	export := filepath.Join(t.TempDir(), "audit.jsonl")
+	must(0, ci, "audit", "export", "-f", export)
+	other := strings.Repeat("0", 63) + "1"
+	for _, mode := range [][]string{nil, {"--export", export}} {
+		verify := func(head string) (int, string, string) {
+			return cli(ci, append([]string{"audit", "verify", "--head", head}, mode...)...)
+		}
+		if code, out, errOut := verify(fmt.Sprintf("%d:%s", res.HeadSeq, res.HeadHash)); code != 0 || !strings.HasPrefix(out, "OK: ") {
+			t.Errorf("audit verify %v --head (the head it printed): exit %d, %q %q", mode, code, out, errOut)
+		}
+		if code, out, _ := verify(fmt.Sprintf("%d:%s", res.HeadSeq, other)); code != ExitBlocked || !strings.Contains(out, "rewritten") || !strings.Contains(out, "the head you kept") {
+			t.Errorf("audit verify %v --head (another hash): exit %d, %q; want %d, rewritten", mode, code, out, ExitBlocked)
+		}
+		if code, out, _ := verify(fmt.Sprintf("%d:%s", res.HeadSeq+5, res.HeadHash)); code != ExitBlocked || !strings.Contains(out, "truncated") {
+			t.Errorf("audit verify %v --head (past the end): exit %d, %q; want %d, truncated", mode, code, out, ExitBlocked)
+		}
+		if code, _, errOut := verify("head"); code != ExitUsage || !strings.Contains(errOut, "--head") {
+			t.Errorf("audit verify %v --head head: exit %d, %q; want %d naming --head", mode, code, errOut, ExitUsage)
+		}
 	}
 }

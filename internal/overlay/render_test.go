@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/promote-ml/promote/internal/testtool"
 )
 
 func TestRenderGolden(t *testing.T) {
@@ -229,17 +231,7 @@ func TestRenderBadEnvironment(t *testing.T) {
 // With neither it skips, except in CI, where the comparison must run.
 func kustomizeCLI(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("PROMOTE_KUSTOMIZE"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("kustomize"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("CI is set but no kustomize binary: set PROMOTE_KUSTOMIZE or put kustomize v5.8.2 on PATH (.ci/run installs it)")
-	}
-	t.Skip("no kustomize binary (set PROMOTE_KUSTOMIZE or put kustomize v5.8.2 on PATH)")
-	return ""
+	return testtool.Find(t, "PROMOTE_KUSTOMIZE", "kustomize", "put kustomize v5.8.2 on PATH")
 }
 
 // TestRenderMatchesKustomizeCLI renders every overlay of the scaffold with

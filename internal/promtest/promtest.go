@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/nettest"
+	"github.com/promote-ml/promote/internal/testtool"
 )
 
 // BinaryVar names the variable holding the Prometheus binary's path.
@@ -34,17 +35,7 @@ const Job = "promote-test"
 // one (failing it in CI).
 func Binary(tb testing.TB) string {
 	tb.Helper()
-	if bin := os.Getenv(BinaryVar); bin != "" {
-		return bin
-	}
-	if bin, err := exec.LookPath("prometheus"); err == nil {
-		return bin
-	}
-	if os.Getenv("CI") != "" {
-		tb.Fatalf("%s is not set and prometheus is not on PATH: in CI the Prometheus tests must run (.ci/run installs it)", BinaryVar)
-	}
-	tb.Skipf("%s is not set and prometheus is not on PATH: install Prometheus (apt-get install prometheus) to run the Prometheus tests", BinaryVar)
-	return ""
+	return testtool.Find(tb, BinaryVar, "prometheus", "install Prometheus (apt-get install prometheus)")
 }
 
 // Server is a running Prometheus.

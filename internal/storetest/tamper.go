@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,9 +118,11 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 			ctx := context.Background()
 			store, db := open(t)
 			appendEvents(ctx, t, store, 10)
-			if res, err := audit.Verify(ctx, store); err != nil || !res.OK || res.Events != 10 {
-				t.Fatalf("Verify before tampering = %+v, %v", res, err)
+			before, err := audit.Verify(ctx, store)
+			if err != nil || !before.OK || before.Events != 10 {
+				t.Fatalf("Verify before tampering = %+v, %v", before, err)
 			}
+			kept := audit.Head{Seq: before.HeadSeq, Hash: before.HeadHash}
 			tt.tamper(ctx, t, db)
 			res, err := audit.Verify(ctx, store)
 			if err != nil {
@@ -127,9 +130,17 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 			}
 			if tt.kind == "" {
 				// What a head kept outside the database must catch
-				// (docs/audit.md).
+				// (docs/audit.md), and does (promote audit verify
+				// --head): the head before the tampering.
 				if !res.OK {
 					t.Fatalf("Verify after %s = %+v %+v, want ok", tt.name, res, res.Broken)
+				}
+				res, err := audit.Verify(ctx, store, kept)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.OK || res.Broken.Seq != kept.Seq || res.Broken.Kind != audit.BreakTruncated || !strings.Contains(res.Broken.Message, audit.KeptHead) {
+					t.Fatalf("Verify with the head kept before %s = %+v %+v, want truncated at %d", tt.name, res, res.Broken, kept.Seq)
 				}
 				return
 			}
