@@ -91,6 +91,22 @@ var (
 	BadRate     = []float64{10, 100, 1000}
 )
 
+// SliceRate is the request rate from which the grid's scenarios are drawn
+// in tenths of a second (Scenario.Slices 10), so that the judges looking
+// as the canary's requests arrive look up to ten times a second, as the
+// rollout controller does (rollout.DefaultLookEvery). Below it a second
+// brings the canary a few requests at most, and those judges look once a
+// second: no sooner than the controller would.
+const SliceRate = 100
+
+// slicesAt returns the grid's Scenario.Slices at rate.
+func slicesAt(rate float64) int {
+	if rate >= SliceRate {
+		return 10
+	}
+	return 1
+}
+
 // Grid returns the benchmark's scenarios: healthy canaries at every weight
 // and at 1 to 1,000 requests per second, then every effect at every weight
 // and at 10 to 1,000 requests per second.
@@ -100,14 +116,14 @@ func Grid(cfg GridConfig) []Scenario {
 	for _, w := range Weights {
 		for _, r := range HealthyRate {
 			g = append(g, Scenario{Effect: "healthy", Rate: r, Weight: w, Stable: stable, Canary: stable,
-				Horizon: cfg.Horizon, Runs: cfg.HealthyRuns})
+				Horizon: cfg.Horizon, Runs: cfg.HealthyRuns, Slices: slicesAt(r)})
 		}
 	}
 	for _, e := range Effects {
 		for _, w := range Weights {
 			for _, r := range BadRate {
 				g = append(g, Scenario{Effect: e.Name, Rate: r, Weight: w, Stable: stable, Canary: e.Canary,
-					Horizon: cfg.Horizon, Runs: cfg.BadRuns})
+					Horizon: cfg.Horizon, Runs: cfg.BadRuns, Slices: slicesAt(r)})
 			}
 		}
 	}
@@ -211,11 +227,11 @@ func stats(name string, out []Outcome) Stats {
 	for i, o := range out {
 		if o.RolledBack {
 			s.RolledBack++
-			if o.Second <= 600 {
+			if o.Seconds <= 600 {
 				s.RolledBack10m++
 			}
 		}
-		req[i], bad[i], sec[i] = o.Requests, o.Bad, float64(o.Second)
+		req[i], bad[i], sec[i] = o.Requests, o.Bad, o.Seconds
 	}
 	s.Requests, s.Bad, s.Seconds = summarize(req), summarize(bad), summarize(sec)
 	return s

@@ -205,7 +205,7 @@ func TestReferenceJudges(t *testing.T) {
 		{"Argo, failureLimit 2: rollback at the third failed measurement", argo(2), constant{req: 100, errs: 5}, 180},
 		{"Argo, 99% success passes", argo(0), constant{req: 100, errs: 1}, 0},
 		{"Argo checks only the success rate", argo(0), constant{req: 10, latency: 0.6}, 0},
-		{"Promote, no traffic: inconclusive, never a rollback", newSequential(analysis.Config{Alpha: 0.01}, 1), constant{}, 0},
+		{"Promote, no traffic: inconclusive, never a rollback", newSequential(analysis.Config{Alpha: 0.01}, 1, false), constant{}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,6 +253,43 @@ func TestRunDeterministic(t *testing.T) {
 	}
 	if diff := cmp.Diff(one, three); diff != "" {
 		t.Errorf("Run with 1 and 3 workers (-1 +3):\n%s", diff)
+	}
+}
+
+// TestLooksWithinASecond checks that at 1,000 requests/s, drawn in
+// tenths of a second, the judge that looks as the canary's requests arrive
+// rolls a 20% error-rate canary back within its first second, after
+// fewer canary requests than the judge that looks once a second, which
+// cannot decide before the end of that second.
+func TestLooksWithinASecond(t *testing.T) {
+	s := Scenario{Name: "looks", Effect: "errors 20%", Rate: 1000, Weight: 0.5, Stable: Track{ErrorRate: StableErrorRate},
+		Canary: Track{ErrorRate: 0.2}, Horizon: 30, Runs: 20, Slices: slicesAt(1000)}
+	if s.Slices != 10 {
+		t.Fatalf("slicesAt(1000) = %d, want 10", s.Slices)
+	}
+	judges := Judges()
+	idx := map[string]int{}
+	for i, j := range judges {
+		idx[j.Name] = i
+	}
+	var looks, once float64
+	for run := range s.Runs {
+		out := s.Simulate(judges, run)
+		o, o1 := out[idx[ours]], out[idx["Promote 1 s"]]
+		if !o.RolledBack || !o1.RolledBack {
+			t.Fatalf("run %d: rolled back %v (looks) and %v (once a second), want both", run, o.RolledBack, o1.RolledBack)
+		}
+		if o1.Seconds != math.Trunc(o1.Seconds) || o1.Seconds < 1 {
+			t.Errorf("run %d: the once-a-second judge rolled back at %g s, want a whole second", run, o1.Seconds)
+		}
+		if o.Seconds > o1.Seconds || o.Requests > o1.Requests {
+			t.Errorf("run %d: looks rolled back at %g s after %g requests, later than once a second (%g s, %g)", run, o.Seconds, o.Requests, o1.Seconds, o1.Requests)
+		}
+		looks += o.Requests
+		once += o1.Requests
+	}
+	if looks >= once/2 {
+		t.Errorf("looks: %g canary requests before rollback over %d runs, once a second %g; want less than half", looks, s.Runs, once)
 	}
 }
 

@@ -16,6 +16,16 @@ type Judge interface {
 	Observe(t int, stable, canary *analysis.Counts) bool
 }
 
+// SliceJudge is a judge that also looks within a second, at the end of
+// each slice of it (Scenario.Slices) but the last, which Observe sees.
+type SliceJudge interface {
+	Judge
+	// ObserveSlice is called at simulated time at (seconds, not whole)
+	// with the counts then; it reports whether the judge rolls the
+	// canary back at that time.
+	ObserveSlice(at float64, stable, canary *analysis.Counts) bool
+}
+
 // JudgeSpec names a judge and makes a fresh one for each run.
 type JudgeSpec struct {
 	Name string
@@ -30,21 +40,27 @@ type JudgeSpec struct {
 func Judges() []JudgeSpec {
 	return []JudgeSpec{
 		{
-			Name:  "Promote",
-			About: "analysis.New(analysis.Config{Alpha: 0.01}), no SLO guards, observed every second",
-			New:   func() Judge { return newSequential(analysis.Config{Alpha: 0.01}, 1) },
+			Name: "Promote",
+			About: "analysis.New(analysis.Config{Alpha: 0.01}), no SLO guards, observed every second and as the canary's requests arrive, at most every 0.1 s: " +
+				"the rollout controller's defaults with the splitters in process as the source (DefaultInterval, DefaultLookEvery)",
+			New: func() Judge { return newSequential(analysis.Config{Alpha: 0.01}, 1, true) },
 		},
 		{
 			Name:  "Promote+SLO",
 			About: "the same with the SLO guards MaxErrorRate 0.01 and MaxLatencyP95 250 ms, anytime-valid tests at GuardAlpha = Alpha (MinRequests 100); false rollbacks at most Alpha + GuardAlpha = 2%",
 			New: func() Judge {
-				return newSequential(analysis.Config{Alpha: 0.01, MaxErrorRate: 0.01, MaxLatencyP95: 250 * time.Millisecond}, 1)
+				return newSequential(analysis.Config{Alpha: 0.01, MaxErrorRate: 0.01, MaxLatencyP95: 250 * time.Millisecond}, 1, true)
 			},
 		},
 		{
+			Name:  "Promote 1 s",
+			About: "analysis.Config{Alpha: 0.01} observed every second only, as with Prometheus as the source (or --rollout-look-every 0) at the default interval",
+			New:   func() Judge { return newSequential(analysis.Config{Alpha: 0.01}, 1, false) },
+		},
+		{
 			Name:  "Promote 10 s",
-			About: "analysis.Config{Alpha: 0.01} observed every 10 s, as with a policy's analysis interval of 10s (the rollout controller's DefaultInterval is 1 s, as the Promote judge observes)",
-			New:   func() Judge { return newSequential(analysis.Config{Alpha: 0.01}, 10) },
+			About: "analysis.Config{Alpha: 0.01} observed every 10 s only, as with a policy's analysis interval of 10s and Prometheus as the source",
+			New:   func() Judge { return newSequential(analysis.Config{Alpha: 0.01}, 10, false) },
 		},
 		{
 			Name:  "Flagger T=1",
@@ -64,32 +80,56 @@ func Judges() []JudgeSpec {
 	}
 }
 
-// sequential is Promote's analysis, observed every `every` seconds.
+// sequential is Promote's analysis, observed every `every` seconds and,
+// when looks is set, at the end of every slice of a second in which the
+// canary got requests: the rollout controller's Look, which a canary's
+// request asks for and which comes at most every LookEvery.
 type sequential struct {
-	a     *analysis.Analyzer
-	every int
-	start time.Time
+	a          *analysis.Analyzer
+	every      int
+	looks      bool
+	lastCanary float64 // the canary's requests at the last look
+	start      time.Time
 }
 
-var _ Judge = (*sequential)(nil)
+var _ SliceJudge = (*sequential)(nil)
 
-func newSequential(cfg analysis.Config, every int) *sequential {
+func newSequential(cfg analysis.Config, every int, looks bool) *sequential {
 	a, err := analysis.New(cfg)
 	if err != nil {
 		panic(err) // the configurations above are constants
 	}
-	return &sequential{a: a, every: every, start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return &sequential{a: a, every: every, looks: looks, start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
 // Observe rolls back when the analysis's decision is Fail. An
 // inconclusive verdict (no new requests) is no rollback: the rollout
 // controller waits for data up to the policy's maxNoData.
 func (s *sequential) Observe(t int, stable, canary *analysis.Counts) bool {
-	if t%s.every != 0 {
+	if t%s.every != 0 && !s.arrived(canary) {
 		return false
 	}
+	return s.judge(float64(t), stable, canary)
+}
+
+// ObserveSlice looks when the canary got requests since the last look.
+func (s *sequential) ObserveSlice(at float64, stable, canary *analysis.Counts) bool {
+	if !s.arrived(canary) {
+		return false
+	}
+	return s.judge(at, stable, canary)
+}
+
+// arrived reports whether the judge looks as requests arrive and the
+// canary got some since the last look.
+func (s *sequential) arrived(canary *analysis.Counts) bool {
+	return s.looks && canary.Requests > s.lastCanary
+}
+
+func (s *sequential) judge(at float64, stable, canary *analysis.Counts) bool {
+	s.lastCanary = canary.Requests
 	// Observe copies the histograms' slices; it keeps none of ours.
-	v := s.a.Observe(analysis.Observation{At: s.start.Add(time.Duration(t) * time.Second), Stable: *stable, Canary: *canary})
+	v := s.a.Observe(analysis.Observation{At: s.start.Add(time.Duration(at * float64(time.Second))), Stable: *stable, Canary: *canary})
 	return v.Decision == analysis.Fail
 }
 

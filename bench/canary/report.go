@@ -217,13 +217,13 @@ func WriteMarkdown(w io.Writer, results []Result, judges []JudgeSpec) error {
 		fmt.Fprintf(&b, "\nPromote against the SPRT bound: canary requests before rollback, mean (95th percentile), and the mean's ratio to the bound "+
 			"(analysis.SPRTBound(p0, p1, %g, %g), p0 and p1 the per-request probabilities of a bad request in stable and canary). "+
 			"The split bound is the same bound for a test that does not know p0 and compares the canary with stable by the split of their bad requests, as the analysis does; it is no target. "+
-			"The analysis observes once per tick, so it cannot decide before the canary's requests of one tick (canary req/s × tick).\n\n", BoundAlpha, BoundBeta)
-		b.WriteString("| canary | weight | req/s | p0 → p1 | SPRT bound | split bound | Promote | ÷ SPRT | ÷ split | Promote 10 s | ÷ SPRT | within 2× of SPRT |\n")
+			"Promote looks as the canary's requests arrive, at most every 0.1 s (from %g req/s the simulation draws tenths of a second; below, whole seconds), so it cannot decide before the canary's requests of one look; Promote 1 s looks once a second only.\n\n", BoundAlpha, BoundBeta, float64(SliceRate))
+		b.WriteString("| canary | weight | req/s | p0 → p1 | SPRT bound | split bound | Promote | ÷ SPRT | ÷ split | Promote 1 s | ÷ SPRT | within 2× of SPRT |\n")
 		b.WriteString("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, r := range bad {
 			sc := r.Scenario
 			o, _ := r.Judge(ours)
-			o10, ok10 := r.Judge("Promote 10 s")
+			o10, ok10 := r.Judge("Promote 1 s")
 			fmt.Fprintf(&b, "| %s | %s | %s | %s → %s | %s | %s | %s | %s | %s |", sc.Effect, pct(sc.Weight), plain(sc.Rate),
 				pct(r.SPRT.P0), pct(r.SPRT.P1), num(r.SPRT.Requests), num(r.SPRT.SplitRequests), cell(o, o.Requests, false),
 				ratio(o.Requests.Mean, r.SPRT.Requests, o.Censored(), false), ratio(o.Requests.Mean, r.SPRT.SplitRequests, o.Censored(), false))

@@ -8,7 +8,7 @@
 # the targets marked holds or missed. It is run by hand, not by CI; CI runs
 # a small seeded version (go test ./bench/canary/).
 #
-#   bash bench/canary/run.sh                     # the full grid, a few minutes on 2 cores
+#   bash bench/canary/run.sh                     # the full grid, about 25 minutes on 2 cores
 #   HEALTHY_RUNS=500 BAD_RUNS=100 bash bench/canary/run.sh
 #   ONLY='errors 5%' JSON=/tmp/canary.json bash bench/canary/run.sh
 #

@@ -87,7 +87,14 @@ type Scenario struct {
 	Horizon int `json:"horizon_seconds"`
 	// Runs is the number of seeded runs.
 	Runs int `json:"runs"`
+	// Slices is how many steps a simulated second is drawn in (1 when
+	// 0): the judges that look within a second (SliceJudge) look at the
+	// end of each.
+	Slices int `json:"slices_per_second,omitempty"`
 }
+
+// slices returns the steps per simulated second, at least 1.
+func (s Scenario) slices() int { return max(1, s.Slices) }
 
 // Healthy reports whether the canary behaves as stable does.
 func (s Scenario) Healthy() bool {
@@ -123,10 +130,10 @@ type Outcome struct {
 	// RolledBack is whether the judge rolled the canary back before the
 	// horizon.
 	RolledBack bool `json:"rolled_back"`
-	// Second is the simulated second of the rollback, or the horizon.
-	Second int `json:"second"`
+	// Seconds is the simulated time of the rollback, or the horizon.
+	Seconds float64 `json:"seconds"`
 	// Requests and Bad are the canary requests and bad requests (errors,
-	// or slow requests for a latency effect) served until Second.
+	// or slow requests for a latency effect) served until then.
 	Requests float64 `json:"requests"`
 	Bad      float64 `json:"bad"`
 }
@@ -143,25 +150,38 @@ func (s Scenario) Simulate(judges []JudgeSpec, run int) []Outcome {
 	}
 	out := make([]Outcome, len(judges))
 	left := len(judges)
+	n := s.slices()
 	for t := 1; t <= s.Horizon && left > 0; t++ {
-		sim.step()
-		for i, j := range js {
-			if out[i].RolledBack || !j.Observe(t, &sim.stable.counts, &sim.canary.counts) {
-				continue
+		for k := 1; k <= n; k++ {
+			sim.step()
+			at := float64(t-1) + float64(k)/float64(n)
+			for i, j := range js {
+				if out[i].RolledBack {
+					continue
+				}
+				var back bool
+				if k == n {
+					back = j.Observe(t, &sim.stable.counts, &sim.canary.counts)
+				} else if sj, ok := j.(SliceJudge); ok {
+					back = sj.ObserveSlice(at, &sim.stable.counts, &sim.canary.counts)
+				}
+				if back {
+					out[i] = Outcome{RolledBack: true, Seconds: at, Requests: sim.canary.counts.Requests, Bad: sim.canary.bad()}
+					left--
+				}
 			}
-			out[i] = Outcome{RolledBack: true, Second: t, Requests: sim.canary.counts.Requests, Bad: sim.canary.bad()}
-			left--
 		}
 	}
 	for i := range out {
 		if !out[i].RolledBack {
-			out[i] = Outcome{Second: s.Horizon, Requests: sim.canary.counts.Requests, Bad: sim.canary.bad()}
+			out[i] = Outcome{Seconds: float64(s.Horizon), Requests: sim.canary.counts.Requests, Bad: sim.canary.bad()}
 		}
 	}
 	return out
 }
 
-// simulation draws a scenario's traffic second by second.
+// simulation draws a scenario's traffic step by step: a second, or a
+// slice of one (Scenario.Slices).
 //
 // Requests arrive as a Poisson stream at Rate per second; each goes to the
 // canary with probability Weight, fails with its track's error rate, and
@@ -185,7 +205,7 @@ type simTrack struct {
 	latency  bool            // bad requests are slow ones rather than errors
 }
 
-// poissonCell is one Poisson count per second: its mean and exp(-mean).
+// poissonCell is one Poisson count per step: its mean and exp(-mean).
 type poissonCell struct{ mean, p0 float64 }
 
 func newCell(mean float64) poissonCell { return poissonCell{mean, math.Exp(-mean)} }
@@ -212,7 +232,7 @@ func newSimulation(s Scenario, r *rand.Rand) *simulation {
 				c := tr.t.Below(Bounds[b])
 				p, below = c-below, c
 			}
-			mean := s.Rate * tr.share * p
+			mean := s.Rate * tr.share * p / float64(s.slices())
 			st.ok = append(st.ok, newCell(mean*(1-tr.t.ErrorRate)))
 			st.fail = append(st.fail, newCell(mean*tr.t.ErrorRate))
 		}
@@ -220,7 +240,7 @@ func newSimulation(s Scenario, r *rand.Rand) *simulation {
 	return sim
 }
 
-// step adds one second of requests to both tracks' counts.
+// step adds one step's requests to both tracks' counts.
 func (sim *simulation) step() {
 	for _, st := range []*simTrack{&sim.stable, &sim.canary} {
 		n, errs := 0.0, 0.0
