@@ -126,6 +126,7 @@ type AuditRecord struct {
 // body into indexed columns, for AuditFilter.
 type AuditColumns struct {
 	Model       string `json:"model"`
+	Version     string `json:"version"`
 	Environment string `json:"environment"`
 	PromotionID string `json:"promotion_id"`
 	Action      string `json:"action"`

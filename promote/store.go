@@ -232,6 +232,7 @@ type HoldFilter struct {
 // events just after it (still listed newest first).
 type AuditFilter struct {
 	Model       string
+	Version     string
 	Environment string
 	PromotionID string
 	Action      string

@@ -224,7 +224,7 @@ func columnsAgree(r promote.AuditRecord) (field, stored, said string, ok bool) {
 		name, stored string
 		said         []byte
 	}{{name: "actor", stored: c.Actor}, {name: "action", stored: c.Action}, {name: "model", stored: c.Model},
-		{name: "environment", stored: c.Environment}, {name: "promotion_id", stored: c.PromotionID}}
+		{name: "version", stored: c.Version}, {name: "environment", stored: c.Environment}, {name: "promotion_id", stored: c.PromotionID}}
 	err := bodyFields(r.Body, func(key, value []byte) {
 		for i := range cols {
 			if string(key) == cols[i].name {

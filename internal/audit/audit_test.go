@@ -178,7 +178,7 @@ func TestVerifyColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	match := promote.AuditColumns{Model: e.Model, Environment: e.Environment, PromotionID: e.PromotionID, Action: e.Action, Actor: e.Actor}
+	match := promote.AuditColumns{Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Action: e.Action, Actor: e.Actor}
 	tests := []struct {
 		name    string
 		columns func(c *promote.AuditColumns)
@@ -194,8 +194,10 @@ func TestVerifyColumns(t *testing.T) {
 		{name: "promotion cleared", columns: func(c *promote.AuditColumns) { c.PromotionID = "" }, broken: true,
 			message: `event 1 was modified: its stored promotion_id is "" but its body says "pr_508d4c30406ca72a" (filtered lists read the stored promotion_id)`},
 		{name: "model added", body: mustBody(t, promote.AuditEvent{Seq: 1, Time: e.Time, Actor: e.Actor, Action: e.Action}),
-			columns: func(c *promote.AuditColumns) { c.Environment, c.PromotionID = "", "" }, broken: true,
+			columns: func(c *promote.AuditColumns) { c.Version, c.Environment, c.PromotionID = "", "", "" }, broken: true,
 			message: `event 1 was modified: its stored model is "credit-risk" but its body says "" (filtered lists read the stored model)`},
+		{name: "version changed", columns: func(c *promote.AuditColumns) { c.Version = "3" }, broken: true,
+			message: `event 1 was modified: its stored version is "3" but its body says "2" (filtered lists read the stored version)`},
 		{name: "action changed", columns: func(c *promote.AuditColumns) { c.Action = promote.ActionHoldSet }, broken: true,
 			message: `event 1 was modified: its stored action is "hold.set" but its body says "promotion.approval" (filtered lists read the stored action)`},
 	}

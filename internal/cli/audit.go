@@ -45,6 +45,7 @@ func newAuditCmd(s *streams) *cobra.Command {
 	}
 	fl := list.Flags()
 	fl.StringVar(&filter.Model, "model", "", "only this model")
+	fl.StringVar(&filter.Version, "version", "", "only events of this version (with --model: of that model's)")
 	fl.StringVar(&filter.Environment, "env", "", "only this environment")
 	fl.StringVar(&filter.PromotionID, "promotion", "", "only this promotion")
 	fl.StringVar(&filter.Action, "action", "", "only this action (e.g. promotion.state)")

@@ -48,6 +48,17 @@ func TestAuditShowEveryEvent(t *testing.T) {
 			t.Errorf("audit show %d -o json = %s (%v), want event %d", seq, out, err, seq)
 		}
 	}
+	// --version reaches the server: no version of credit-risk has events.
+	for _, c := range []struct {
+		args []string
+		want int
+	}{{nil, 1}, {[]string{"--version", "1"}, 0}} {
+		var got []json.RawMessage
+		out := must(0, ci, append([]string{"audit", "list", "--model", "credit-risk", "-o", "json"}, c.args...)...)
+		if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != c.want {
+			t.Errorf("audit list --model credit-risk %v = %d events (%v), want %d", c.args, len(got), err, c.want)
+		}
+	}
 	if code, _, errOut := cli(ci, "audit", "show", fmt.Sprint(head+1)); code != ExitUsage || !strings.Contains(errOut, fmt.Sprintf("audit event %d not found", head+1)) {
 		t.Errorf("audit show %d: exit %d, %q; want %d, not found", head+1, code, errOut, ExitUsage)
 	}

@@ -528,6 +528,7 @@ func (c *Client) AuditEvents(ctx context.Context, f promote.AuditFilter) ([]prom
 	setIf(q, "promotion", f.PromotionID)
 	setIf(q, "action", f.Action)
 	setIf(q, "actor", f.Actor)
+	setIf(q, "version", f.Version)
 	if f.BeforeSeq > 0 {
 		q.Set("before", strconv.FormatInt(f.BeforeSeq, 10))
 	}

@@ -733,7 +733,8 @@ func document() *Document {
 		tag: "audit", params: []*Parameter{qLimit}, status: 200, result: arrayOf(ref("Delivery"))})
 
 	add("get", p+"/audit", spec{id: "listAudit", summary: "Audit events, newest first", tag: "audit", params: []*Parameter{
-		qName("model", "Only this model."), qName("environment", "Only this environment."), qName("promotion", "Only this promotion."),
+		qName("model", "Only this model."), qName("version", "Only events of this version (with model: of that model's)."),
+		qName("environment", "Only this environment."), qName("promotion", "Only this promotion."),
 		queryParam("action", "Only this action, one of: "+strings.Join(promote.AuditActions, ", ")+"; another is refused.", enum("", promote.AuditActions...)),
 		queryParam("actor", "Only events by this actor (a token's name, or gitops, rollout, …).", &Schema{Type: "string"}),
 		queryParam("before", "Only events with a smaller sequence number: the page before.", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)}),

@@ -365,6 +365,27 @@ func TestAuditUnknownActionRefused(t *testing.T) {
 	}
 }
 
+// TestAuditByVersion: the list filters by version over the API (the
+// client sends it), and a version that is not a name is refused.
+func TestAuditByVersion(t *testing.T) {
+	f := newFixture(t)
+	f.model("churn")
+	bob := f.client(f.bob)
+	if _, err := bob.SetHold(t.Context(), "churn", "1", "dev", "suspicious data"); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := bob.AuditEvents(t.Context(), promote.AuditFilter{Model: "churn", Version: "1", Action: promote.ActionHoldSet})
+	if err != nil || len(evs) != 1 || evs[0].Version != "1" {
+		t.Fatalf("AuditEvents(churn 1, hold.set) = %+v, %v; want the hold on 1", evs, err)
+	}
+	if evs, err := bob.AuditEvents(t.Context(), promote.AuditFilter{Model: "churn", Version: "2"}); err != nil || len(evs) != 0 {
+		t.Errorf("AuditEvents(churn 2) = %+v, %v; want none", evs, err)
+	}
+	if r := f.do("GET", "/api/v1/audit?version=../x", f.vera, "", nil); r.status != 400 || !strings.Contains(string(r.body), "version") {
+		t.Errorf("GET /api/v1/audit?version=../x = %d %s, want 400 naming the version", r.status, r.body)
+	}
+}
+
 // TestHoldsAndRejection: a hold set and cleared over the API, a promotion
 // rejected, a version rejected.
 func TestHoldsAndRejection(t *testing.T) {

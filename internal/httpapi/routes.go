@@ -679,9 +679,10 @@ func (s *Server) clearHold(w http.ResponseWriter, r *http.Request, who promote.P
 // ---- audit
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	q := newQuery(r, "model", "environment", "promotion", "action", "actor", "before", "after", "limit")
+	q := newQuery(r, "model", "version", "environment", "promotion", "action", "actor", "before", "after", "limit")
 	f := promote.AuditFilter{
 		Model:       q.name("model", "model name"),
+		Version:     q.name("version", "version"),
 		Environment: q.name("environment", "environment"),
 		PromotionID: q.name("promotion", "promotion id"),
 		Action:      q.str("action"),

@@ -12,8 +12,9 @@ import (
 // clause and updated in the same transaction, so appends are serialised:
 // on PostgreSQL by the row lock (SELECT … FOR UPDATE), on SQLite by the
 // write lock every write transaction takes at BEGIN. The body bytes are
-// stored exactly as hashed; the model, environment, promotion and action are
-// copied into indexed columns for AuditEvents' filters.
+// stored exactly as hashed; the model, version, environment, promotion,
+// action and actor are copied into indexed columns for AuditEvents'
+// filters.
 func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 	what := fmt.Sprintf("append audit event %s", e.Action)
 	if err := t.writable(what); err != nil {
@@ -34,9 +35,9 @@ func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 		return e, promote.Errorf(promote.Invalid, "%s: %v", what, err)
 	}
 	r := promote.AuditRecord{Seq: e.Seq, PrevHash: prev, Hash: promote.ChainHash(prev, body), Body: body}
-	if _, err := t.exec(what, `INSERT INTO audit_events (seq, prev_hash, hash, body, model, environment, promotion_id, action, actor)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Seq, r.PrevHash, r.Hash, r.Body, e.Model, e.Environment, e.PromotionID, e.Action, e.Actor); err != nil {
+	if _, err := t.exec(what, `INSERT INTO audit_events (seq, prev_hash, hash, body, model, version, environment, promotion_id, action, actor)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Seq, r.PrevHash, r.Hash, r.Body, e.Model, e.Version, e.Environment, e.PromotionID, e.Action, e.Actor); err != nil {
 		return e, err
 	}
 	if _, err := t.exec(what, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", r.Seq, r.Hash); err != nil {
@@ -60,6 +61,7 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 	}
 	var w where
 	w.eq("model", f.Model)
+	w.eq("version", f.Version)
 	w.eq("environment", f.Environment)
 	w.eq("promotion_id", f.PromotionID)
 	w.eq("action", f.Action)

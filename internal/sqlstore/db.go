@@ -147,7 +147,7 @@ const auditBatch = 1000
 // it holds no transaction open while fn runs: a chain of any length is
 // streamed, and writers are never held up by a long export.
 func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditRecord) error) error {
-	q := db.rebind("SELECT seq, prev_hash, hash, body, model, environment, promotion_id, action, actor FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+	q := db.rebind("SELECT seq, prev_hash, hash, body, model, version, environment, promotion_id, action, actor FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
 	batch := make([]promote.AuditRecord, 0, auditBatch)
 	for {
 		batch = batch[:0]
@@ -158,7 +158,7 @@ func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditR
 		for rows.Next() {
 			r := promote.AuditRecord{Columns: new(promote.AuditColumns)}
 			c := r.Columns
-			if err := rows.Scan(&r.Seq, &r.PrevHash, &r.Hash, &r.Body, &c.Model, &c.Environment, &c.PromotionID, &c.Action, &c.Actor); err != nil {
+			if err := rows.Scan(&r.Seq, &r.PrevHash, &r.Hash, &r.Body, &c.Model, &c.Version, &c.Environment, &c.PromotionID, &c.Action, &c.Actor); err != nil {
 				rows.Close()
 				return fmt.Errorf("scan audit after %d: %w", after, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,8 +231,9 @@ func testAuditEvents(t *testing.T, s promote.Store) {
 			if e.promotion == "p5" {
 				actor = "lena"
 			}
+			// A promotion's events name its version: p5's is "5".
 			if _, err := tx.AppendAudit(promote.AuditEvent{Time: at(i), Actor: actor, Action: e.action, Model: e.model,
-				Environment: e.env, PromotionID: e.promotion}); err != nil {
+				Version: strings.TrimPrefix(e.promotion, "p"), Environment: e.env, PromotionID: e.promotion}); err != nil {
 				return err
 			}
 		}
@@ -263,6 +265,10 @@ func testAuditEvents(t *testing.T, s promote.Store) {
 		{"every filter", promote.AuditFilter{Model: "fraud", Environment: "prod", PromotionID: "p5", Action: promote.ActionPromotionState},
 			[]int64{29}},
 		{"actor", promote.AuditFilter{Actor: "lena"}, match(func(e ev) bool { return e.promotion == "p5" })},
+		{"version", promote.AuditFilter{Model: "fraud", Version: "5"}, []int64{29, 28, 27, 24}},
+		{"who approved a version into prod", promote.AuditFilter{Model: "fraud", Version: "5", Environment: "prod",
+			Action: promote.ActionPromotionApproval}, []int64{28}},
+		{"a version of another model", promote.AuditFilter{Model: "churn", Version: "5"}, []int64{}},
 		{"actor and action", promote.AuditFilter{Actor: "lena", Action: promote.ActionPromotionApproval}, []int64{28}},
 		{"another actor's promotion", promote.AuditFilter{Actor: "x", PromotionID: "p5"}, []int64{}},
 		{"before", promote.AuditFilter{BeforeSeq: 4}, []int64{3, 2, 1}},

@@ -66,7 +66,7 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			exec(ctx, t, db, "INSERT INTO audit_events (seq, prev_hash, hash, body, model, environment, promotion_id, action, actor) VALUES ($1, $2, $3, $4, 'm', 'prod', '', $5, 'mallory')",
+			exec(ctx, t, db, "INSERT INTO audit_events (seq, prev_hash, hash, body, model, version, environment, promotion_id, action, actor) VALUES ($1, $2, $3, $4, 'm', '6', 'prod', '', $5, 'mallory')",
 				6, prev, promote.ChainHash(prev, body), body, promote.ActionLiveChanged)
 		}, 7, audit.BreakInserted},
 		{"an event deleted and the log renumbered", func(ctx context.Context, t *testing.T, db *sql.DB) {
@@ -81,6 +81,9 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 		{"an event's indexed actor changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
 			exec(ctx, t, db, "UPDATE audit_events SET actor = 'bob' WHERE seq = 6")
 		}, 6, audit.BreakModified},
+		{"an event's indexed version changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "UPDATE audit_events SET version = '99' WHERE seq = 7")
+		}, 7, audit.BreakModified},
 		{"an event's indexed environment changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
 			exec(ctx, t, db, "UPDATE audit_events SET environment = 'staging' WHERE seq = 8")
 		}, 8, audit.BreakModified},

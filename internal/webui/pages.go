@@ -596,13 +596,13 @@ func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error
 
 // auditQuery is the audit page's filters and cursor.
 type auditQuery struct {
-	Model, Environment, Actor, Action, Promotion string
-	Before, After                                int64
+	Model, Version, Environment, Actor, Action, Promotion string
+	Before, After                                         int64
 }
 
 func (q auditQuery) values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"model": q.Model, "environment": q.Environment, "actor": q.Actor, "action": q.Action, "promotion": q.Promotion} {
+	for k, s := range map[string]string{"model": q.Model, "version": q.Version, "environment": q.Environment, "actor": q.Actor, "action": q.Action, "promotion": q.Promotion} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -631,7 +631,7 @@ type auditView struct {
 // of events just newer than N.
 func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	qs := r.URL.Query()
-	q := auditQuery{Model: qs.Get("model"), Environment: qs.Get("environment"), Actor: strings.TrimSpace(qs.Get("actor")),
+	q := auditQuery{Model: qs.Get("model"), Version: strings.TrimSpace(qs.Get("version")), Environment: qs.Get("environment"), Actor: strings.TrimSpace(qs.Get("actor")),
 		Action: qs.Get("action"), Promotion: qs.Get("promotion")}
 	for _, c := range []struct {
 		name string
@@ -699,7 +699,7 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 // when 0) and returns the cursor of the next older page (0: none). The
 // store applies every filter, through its indexes.
 func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEvent, older int64, err error) {
-	f := promote.AuditFilter{Model: q.Model, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
+	f := promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
 		Actor: q.Actor, BeforeSeq: q.Before, Limit: auditPageSize + 1}
 	events, err = u.svc.AuditEvents(r.Context(), f)
 	if len(events) > auditPageSize {
@@ -713,7 +713,7 @@ func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEv
 // first, and returns the cursor of the next newer page (0: none). The
 // store applies every filter, as for auditOlder.
 func (u *UI) auditNewer(r *http.Request, q auditQuery) (events []promote.AuditEvent, newer int64, err error) {
-	f := promote.AuditFilter{Model: q.Model, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
+	f := promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
 		Actor: q.Actor, AfterSeq: q.After, Limit: auditPageSize + 1}
 	events, err = u.svc.AuditEvents(r.Context(), f)
 	if len(events) > auditPageSize {

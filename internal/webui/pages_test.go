@@ -403,6 +403,9 @@ func TestAuditPage(t *testing.T) {
 		{"model=fraud-detector&environment=prod", func(e promote.AuditEvent) bool { return e.Model == "fraud-detector" && e.Environment == "prod" }},
 		{"promotion=" + f.demo.RolledBack, func(e promote.AuditEvent) bool { return e.PromotionID == f.demo.RolledBack }},
 		{"actor=rollout&model=fraud-detector", func(e promote.AuditEvent) bool { return e.Actor == "rollout" && e.Model == "fraud-detector" }},
+		{"model=fraud-detector&version=2&action=promotion.approval", func(e promote.AuditEvent) bool {
+			return e.Model == "fraud-detector" && e.Version == "2" && e.Action == promote.ActionPromotionApproval
+		}},
 	}
 	all := map[int64]promote.AuditEvent{}
 	events, err := f.env.Service.AuditEvents(t.Context(), promote.AuditFilter{Limit: 1000})
