@@ -25,9 +25,9 @@
 // # Endpoints
 //
 // A local model endpoint is an HTTP server that serves one model artifact.
-// The endpoints file (Config.Endpoints, YAML or JSON, read strictly and
-// reread when it changes) says which one serves which artifact, by model
-// and digest, the identity a pin carries:
+// The endpoints file (Config.Endpoints, YAML or JSON, read strictly,
+// required to be good by New and reread when it changes) says which one
+// serves which artifact, by model and digest, the identity a pin carries:
 //
 //	endpoints:
 //	  - model: credit-risk
@@ -264,11 +264,21 @@ type envState struct {
 }
 
 // New returns an agent for cfg, creating cfg.Dir as an empty repository
-// whose origin is cfg.Remote when it does not exist yet. It does no
-// network I/O and serves nothing until the first sync.
+// whose origin is cfg.Remote when it does not exist yet. It reads the
+// endpoints file, and refuses one it cannot read or that has mistakes. It
+// does no network I/O and serves nothing until the first sync.
 func New(cfg Config) (*Agent, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
+	}
+	// An endpoints file that is missing or wrong at start is bad input,
+	// refused before anything is created: an agent started on it would
+	// serve nothing and say so only in its log. Once running, a bad
+	// rewrite keeps what was served (see Run).
+	if cfg.Endpoints != "" {
+		if _, err := (&endpointsFile{path: cfg.Endpoints}).load(); err != nil {
+			return nil, err
+		}
 	}
 	a := &Agent{
 		cfg:       cfg,

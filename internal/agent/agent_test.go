@@ -633,7 +633,7 @@ func TestNewValidates(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := New(Config{Remote: "/r.git", Dir: dir, Endpoints: "e.yaml"})
+		_, err := New(Config{Remote: "/r.git", Dir: dir, Resolve: func(overlay.Pin) (string, bool) { return "", false }})
 		if err == nil || !strings.Contains(err.Error(), "neither empty nor a Git repository") {
 			t.Errorf("New on a non-empty directory: %v, want it refused", err)
 		}
@@ -713,5 +713,45 @@ func TestAppliedAfterEverySync(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"v1", "v2"}, served); diff != "" {
 		t.Errorf("prod's backend when Applied was called, per sync (-want +got):\n%s", diff)
+	}
+}
+
+// TestNewRefusesBadEndpointsFile: an endpoints file that cannot be read or
+// has mistakes when the agent starts is bad input, refused before anything
+// is created, rather than an agent that starts and serves nothing.
+func TestNewRefusesBadEndpointsFile(t *testing.T) {
+	tmp := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(tmp, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	subdir := filepath.Join(tmp, "a-directory")
+	if err := os.Mkdir(subdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path, want string
+	}{
+		{"missing", filepath.Join(tmp, "nope.yaml"), "nope.yaml: no such file or directory"},
+		{"directory", subdir, "is a directory"},
+		{"empty", write("empty.yaml", ""), "empty.yaml: file is empty"},
+		{"tabs", write("tabs.yaml", "endpoints:\n\t- model: m\n"), "tabs.yaml:2:1: found character that cannot start any token"},
+		{"unknown key", write("typo.yaml", "endpoints:\n  - model: credit-risk\n    digest: "+v1.Digest+"\n    url: http://127.0.0.1:9001\n    ulr: x\n"),
+			`typo.yaml:5:5: endpoints[0]: unknown key "ulr"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "agent")
+			_, err := New(Config{Remote: "/r.git", Dir: dir, Endpoints: tc.path})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New(Endpoints: %s) = %v, want an error containing %q", tc.path, err, tc.want)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("New with a bad endpoints file created %s (stat: %v), want nothing created", dir, err)
+			}
+		})
 	}
 }
