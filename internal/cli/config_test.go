@@ -38,3 +38,35 @@ func TestValidateHidesDSNPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvDurationsNamed: a PROMOTE_* duration that does not parse is
+// reported as the variable and the value it holds, not as the flag it
+// stands for with a value nobody wrote.
+func TestEnvDurationsNamed(t *testing.T) {
+	for _, name := range []string{"PROMOTE_GITOPS_INTERVAL", "PROMOTE_AGENT_INTERVAL", "PROMOTE_LEASE_TTL", "PROMOTE_LEASE_RENEW"} {
+		t.Run(name, func(t *testing.T) {
+			c := defaultServerConfig()
+			c.env(func(k string) string {
+				switch k {
+				case name:
+					return "5 minutes"
+				case "PROMOTE_GITOPS_REMOTE":
+					return "/r.git"
+				case "PROMOTE_AGENT_ADDR":
+					return "127.0.0.1:0"
+				case "PROMOTE_AGENT_ENDPOINTS":
+					return "endpoints.yaml"
+				}
+				return ""
+			})
+			err := c.validate()
+			want := "$" + name + ` "5 minutes": want a duration such as`
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("validate() with %s=\"5 minutes\" = %v, want an error containing %q", name, err, want)
+			}
+			if strings.Contains(err.Error(), "-1ns") {
+				t.Errorf("validate() = %q, names a value nobody wrote (-1ns)", err)
+			}
+		})
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +37,9 @@ type gitopsConfig struct {
 	AgentEndpoints string // the agent's endpoints file
 	AgentDir       string // the agent's clone
 	AgentInterval  time.Duration
+
+	// badEnv names the PROMOTE_* durations that do not parse.
+	badEnv []error
 }
 
 func defaultGitOpsConfig() gitopsConfig {
@@ -56,15 +61,27 @@ func (c *gitopsConfig) env(getenv func(string) string) {
 			*dst = v
 		}
 	}
-	for name, dst := range map[string]*time.Duration{"PROMOTE_GITOPS_INTERVAL": &c.Interval, "PROMOTE_AGENT_INTERVAL": &c.AgentInterval} {
-		if v := getenv(name); v != "" {
-			if d, err := time.ParseDuration(v); err == nil {
-				*dst = d
-			} else {
-				*dst = -1 // validate names it
-			}
+	c.badEnv = envDurations(getenv, map[string]*time.Duration{"PROMOTE_GITOPS_INTERVAL": &c.Interval, "PROMOTE_AGENT_INTERVAL": &c.AgentInterval})
+}
+
+// envDurations sets each duration from its variable, and returns a problem
+// naming each variable whose value does not parse (that duration keeps its
+// value), in the order of the names.
+func envDurations(getenv func(string) string, vars map[string]*time.Duration) []error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		v := getenv(name)
+		if v == "" {
+			continue
 		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("$%s %q: want a duration such as 30s, 5m or 1h30m", name, v))
+			continue
+		}
+		*vars[name] = d
 	}
+	return errs
 }
 
 func (c *gitopsConfig) flags(fl *pflag.FlagSet) {
@@ -109,7 +126,7 @@ func (c *gitopsConfig) enabled() bool { return c.Remote != "" }
 
 // problems lists what is wrong; the writer's own validation adds more.
 func (c *gitopsConfig) problems() []error {
-	var errs []error
+	errs := slices.Clone(c.badEnv)
 	if c.agentEnabled() {
 		if c.Remote == "" && c.AgentRemote == "" {
 			errs = append(errs, errors.New("--agent-addr: the agent needs a repository to watch (--agent-remote or --gitops-remote)"))

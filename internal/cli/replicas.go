@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +27,8 @@ type leaseConfig struct {
 	Name  string        // the lease's name
 	TTL   time.Duration // how long the lease lasts without renewal
 	Renew time.Duration // how often the leader renews it (0: TTL/3)
+	// badEnv names the PROMOTE_LEASE_* durations that do not parse.
+	badEnv []error
 }
 
 func defaultLeaseConfig() leaseConfig {
@@ -37,15 +40,7 @@ func (c *leaseConfig) env(getenv func(string) string) {
 	if v := getenv("PROMOTE_LEASE_NAME"); v != "" {
 		c.Name = v
 	}
-	for name, dst := range map[string]*time.Duration{"PROMOTE_LEASE_TTL": &c.TTL, "PROMOTE_LEASE_RENEW": &c.Renew} {
-		if v := getenv(name); v != "" {
-			if d, err := time.ParseDuration(v); err == nil {
-				*dst = d
-			} else {
-				*dst = -1 // validate names it
-			}
-		}
-	}
+	c.badEnv = envDurations(getenv, map[string]*time.Duration{"PROMOTE_LEASE_TTL": &c.TTL, "PROMOTE_LEASE_RENEW": &c.Renew})
 }
 
 func (c *leaseConfig) flags(fl *pflag.FlagSet) {
@@ -56,7 +51,7 @@ func (c *leaseConfig) flags(fl *pflag.FlagSet) {
 
 // problems lists what is wrong, in the terms of the flags.
 func (c *leaseConfig) problems() []error {
-	var errs []error
+	errs := slices.Clone(c.badEnv)
 	if c.Name == "" {
 		errs = append(errs, errors.New("--lease-name is empty"))
 	}
