@@ -37,6 +37,7 @@ func loadWebhooks(file string, getenv func(string) string) ([]notify.Endpoint, e
 		return nil, d.Err()
 	}
 	var out []notify.Endpoint
+	names := map[string]int{} // the line of each endpoint's name
 	d.Mapping(root, "webhooks file", []string{"webhooks"}, func(_ string, _, v *yaml.Node) {
 		if v.Kind != yaml.SequenceNode {
 			d.Errorf(v, "webhooks: want a list of {name, url, secretFile or secretEnv, events, format}, got %s", strictyaml.KindName(v))
@@ -50,6 +51,13 @@ func loadWebhooks(file string, getenv func(string) string) ([]notify.Endpoint, e
 				switch key {
 				case "name":
 					e.Name, _ = d.Str(v, what+".name")
+					// The name keys the endpoint's cursor and deliveries in
+					// the store: two endpoints cannot share one.
+					if line, dup := names[e.Name]; dup && e.Name != "" {
+						d.Errorf(item, "%s: name %q is used already, at line %d", what, e.Name, line)
+					} else if e.Name != "" {
+						names[e.Name] = item.Line
+					}
 				case "url":
 					e.URL, _ = d.Str(v, what+".url")
 				case "secretFile":

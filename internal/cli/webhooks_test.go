@@ -50,6 +50,8 @@ func TestLoadWebhooks(t *testing.T) {
 		{"bad format", "webhooks:\n  - name: a\n    url: https://h.example/x\n    secretFile: secret\n    format: xml\n", "format"},
 		{"bad event", "webhooks:\n  - name: a\n    url: https://h.example/x\n    secretFile: secret\n    events: [promotion.exploded]\n", "promotion.exploded"},
 		{"bad url", "webhooks:\n  - name: a\n    url: ftp://h.example/x\n    secretFile: secret\n", "ftp://"},
+		{"repeated name", "webhooks:\n  - name: a\n    url: https://h.example/x\n    secretFile: secret\n  - name: a\n    url: https://h.example/y\n    secretFile: secret\n",
+			`webhooks.yaml:5:5: webhooks[1]: name "a" is used already, at line 2`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := loadWebhooks(write(tt.body), getenv)
