@@ -91,8 +91,13 @@ func Parse(file string, data []byte) (*Pipeline, error) {
 				d.Errorf(v, "trustedKeys: want a list of public key files, got %s", strictyaml.KindName(v))
 				return
 			}
-			for _, item := range v.Content {
+			for i, item := range v.Content {
 				if s, ok := d.Str(item, "trustedKeys"); ok {
+					// An empty path would name the pipeline's directory.
+					if strings.TrimSpace(s) == "" {
+						d.Errorf(item, "trustedKeys[%d]: empty; want a public key file's path", i)
+						continue
+					}
 					p.TrustedKeys = append(p.TrustedKeys, s)
 				}
 			}
@@ -160,7 +165,12 @@ func environment(d *strictyaml.Decoder, n *yaml.Node, what string) promote.Envir
 			e.From, _ = d.Str(v, what+".from")
 		case "policy":
 			sawPolicy = true
-			e.Policy, _ = d.Str(v, what+".policy")
+			// An empty path would name the pipeline's directory.
+			if s, ok := d.Str(v, what+".policy"); ok && strings.TrimSpace(s) == "" {
+				d.Errorf(v, "%s.policy: empty; want the policy file's path", what)
+			} else {
+				e.Policy = s
+			}
 		case "soak":
 			e.Soak, _ = d.Duration(v, what+".soak")
 		case "rollout":

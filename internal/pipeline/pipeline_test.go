@@ -96,6 +96,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad zone", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [mon], from: '09:00', to: '17:00', timezone: Mars/Olympus}\n", `"Mars/Olympus" is not a time zone`},
 		{"both kinds", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [mon], start: 2026-12-20T00:00:00Z, end: 2027-01-05T00:00:00Z}\n", "either absolute"},
 		{"empty window", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {name: x}\n", "give start and end, or days"},
+		{"empty policy", head + "environments:\n  - {name: dev, policy: \"\"}\n", `promote.yaml:4:25: environments[0].policy: empty; want the policy file's path`},
+		{"empty trusted key", head + "trustedKeys: [keys/a.pub, \"\"]\nenvironments:\n  - {name: dev, policy: p}\n", `promote.yaml:3:27: trustedKeys[1]: empty; want a public key file's path`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
