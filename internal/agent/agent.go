@@ -276,7 +276,7 @@ func New(cfg Config) (*Agent, error) {
 	// serve nothing and say so only in its log. Once running, a bad
 	// rewrite keeps what was served (see Run).
 	if cfg.Endpoints != "" {
-		if _, err := (&endpointsFile{path: cfg.Endpoints}).load(); err != nil {
+		if err := CheckEndpoints(cfg.Endpoints); err != nil {
 			return nil, err
 		}
 	}

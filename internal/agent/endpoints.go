@@ -82,6 +82,13 @@ var endpointKeys = []string{"model", "digest", "url"}
 //	    digest: sha256:<64 hex>     the artifact's digest, as pinned
 //	    url: http://127.0.0.1:9001  the endpoint's base URL
 //
+// CheckEndpoints reads the endpoints file at path as the agent does, and
+// returns what is wrong with it: a file New would refuse.
+func CheckEndpoints(path string) error {
+	_, err := (&endpointsFile{path: path}).load()
+	return err
+}
+
 // Every key must be known and every entry complete; the URL is http or
 // https with a host and no credentials, query or fragment; a model and
 // digest may appear once. Every problem is reported at once, each as

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -299,4 +300,17 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// minInterval is the shortest interval serve's interval flags accept:
+// shorter, a loop would do little but poll.
+const minInterval = 10 * time.Millisecond
+
+// tooShort says so when d, the value of flag, is positive but shorter than
+// minInterval.
+func tooShort(flag string, d time.Duration) []error {
+	if d > 0 && d < minInterval {
+		return []error{fmt.Errorf("%s %s: want at least %s; shorter, the server would do little but poll", flag, d, minInterval)}
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -66,6 +68,43 @@ func TestEnvDurationsNamed(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "-1ns") {
 				t.Errorf("validate() = %q, names a value nobody wrote (-1ns)", err)
+			}
+		})
+	}
+}
+
+// TestServeRefusesBeforeCreatingAnything: settings that cannot work — a
+// bad endpoints or queries file, an interval or lease too short to do
+// anything but poll — are refused with exit 2 before serve creates its
+// store.
+func TestServeRefusesBeforeCreatingAnything(t *testing.T) {
+	_, pipelineFile, data := exampleServeSetup(t)
+	dir := t.TempDir()
+	badQueries := filepath.Join(dir, "queries.yaml")
+	os.WriteFile(badQueries, []byte("requests: [\n"), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing endpoints file", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--agent-addr", "127.0.0.1:0",
+			"--agent-endpoints", filepath.Join(dir, "endpoints.yaml")}, "endpoints.yaml"},
+		{"bad queries file", []string{"--prometheus-url", "http://127.0.0.1:9", "--prometheus-queries", badQueries}, "--prometheus-queries"},
+		{"rollout interval", []string{"--rollout-interval", "1ns"}, "--rollout-interval 1ns: want at least 10ms"},
+		{"look interval", []string{"--rollout-look-every", "1us"}, "--rollout-look-every 1µs: want at least 10ms"},
+		{"agent interval", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--agent-addr", "127.0.0.1:0",
+			"--agent-endpoints", filepath.Join(dir, "endpoints.yaml"), "--agent-interval", "1ns"}, "--agent-interval 1ns: want at least 10ms"},
+		{"gitops interval", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--gitops-interval", "5ms"}, "--gitops-interval 5ms: want at least 10ms"},
+		{"lease", []string{"--lease-ttl", "100ms"}, "--lease-ttl 100ms: want at least 1s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := run(t, "", append([]string{"serve", "--data", data, "--pipeline", pipelineFile, "--addr", "127.0.0.1:0"}, tt.args...)...)
+			if code != ExitUsage || !strings.Contains(errOut, tt.want) {
+				t.Errorf("serve %v: exit %d, %q; want %d naming %q", tt.args, code, errOut, ExitUsage, tt.want)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("serve %v created %s (stat: %v) before refusing", tt.args, data, err)
 			}
 		})
 	}

@@ -137,6 +137,14 @@ func (c *gitopsConfig) problems() []error {
 		if c.AgentInterval < 0 {
 			errs = append(errs, errors.New("--agent-interval: want a positive duration such as 5s"))
 		}
+		errs = append(errs, tooShort("--agent-interval", c.AgentInterval)...)
+		if c.AgentEndpoints != "" {
+			// Read now, before anything is created: a bad file is refused
+			// with the others (the agent reads it again as it runs).
+			if err := agent.CheckEndpoints(c.AgentEndpoints); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	if !c.enabled() {
 		return errs
@@ -144,6 +152,7 @@ func (c *gitopsConfig) problems() []error {
 	if c.Interval <= 0 {
 		errs = append(errs, errors.New("--gitops-interval: want a positive duration such as 30s"))
 	}
+	errs = append(errs, tooShort("--gitops-interval", c.Interval)...)
 	if _, _, err := parseAuthor(c.Author); err != nil {
 		errs = append(errs, err)
 	}

@@ -58,11 +58,16 @@ func (c *leaseConfig) problems() []error {
 	switch {
 	case c.TTL <= 0:
 		errs = append(errs, errors.New("--lease-ttl: want a positive duration such as 15s"))
+	case c.TTL < minLeaseTTL:
+		errs = append(errs, fmt.Errorf("--lease-ttl %s: want at least %s; a lease renews every third of it, over the database", c.TTL, minLeaseTTL))
 	case c.Renew < 0 || c.Renew >= c.TTL-c.TTL/5:
 		errs = append(errs, fmt.Errorf("--lease-renew %s: want a positive duration under four fifths of --lease-ttl %s", c.Renew, c.TTL))
 	}
 	return errs
 }
+
+// minLeaseTTL is the shortest lease --lease-ttl accepts.
+const minLeaseTTL = time.Second
 
 // liveCuePoll is how often the leader looks in the audit log for changes
 // of live versions made through other replicas.

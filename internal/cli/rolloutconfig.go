@@ -79,6 +79,15 @@ func (c *rolloutConfig) problems() []error {
 	if c.PrometheusQueries != "" && c.PrometheusURL == "" {
 		errs = append(errs, errors.New("--prometheus-queries needs --prometheus-url: the templates are for Prometheus"))
 	}
+	errs = append(errs, tooShort("--rollout-interval", c.Interval)...)
+	errs = append(errs, tooShort("--rollout-look-every", c.LookEvery)...)
+	if c.PrometheusURL != "" {
+		// The queries file and the URL are checked before anything is
+		// opened or created.
+		if _, err := c.prometheus(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.NoDataLimit < 0 || c.ErrorBudget < 0 || c.LookEvery < 0 {
 		errs = append(errs, errors.New("--rollout-no-data, --rollout-error-budget and --rollout-look-every may not be negative"))
 	}

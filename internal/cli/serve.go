@@ -83,6 +83,11 @@ rollout controller and the webhooks; when it dies another takes over within
 }
 
 func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
+	// Bad settings and files are refused before anything is created: the
+	// data directory, its lock, the store.
+	if err := cfg.validate(); err != nil {
+		return usageError(err)
+	}
 	log := newLogger(s.err, cfg.LogLevel)
 	// The reconciler and the rollout controller need the service, and the
 	// service their cues: the cues are bound before anything runs.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -487,11 +488,17 @@ func (d *decoder) steps(n *yaml.Node, what string) []Step {
 
 const defaultShadowDuration = 30 * 60 * 1e9 // 30 minutes
 
+// MinAnalysisInterval is the shortest analysis.interval a policy may set.
+const MinAnalysisInterval = 10 * time.Millisecond
+
 func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
 	d.Mapping(n, what, []string{"interval", "alpha", "errorShare", "maxNoData", "maxQueryErrors", "slos"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "interval":
 			a.Interval, _ = d.Duration(v, what+".interval")
+			if a.Interval > 0 && a.Interval < MinAnalysisInterval {
+				d.Errorf(v, "%s.interval: %s is shorter than %s: the controller would judge without pause", what, a.Interval, MinAnalysisInterval)
+			}
 		case "alpha":
 			if x, ok := d.Number(v, what+".alpha"); ok {
 				if x <= 0 || x >= 0.5 {

@@ -40,6 +40,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad duration", "gate: {}\nrollout:\n  steps:\n    - weight: 100\n      minDuration: 5 minutes\n", []string{`"5 minutes" is not a duration`}},
 		{"bad alpha", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {alpha: 0.7}\n", []string{"alpha: 0.7 is out of range"}},
 		{"bad errorShare", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {errorShare: 1}\n", []string{"p.yaml:4:26: rollout.analysis.errorShare: 1 is out of range (0 < errorShare < 1"}},
+		{"analysis interval too short", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {interval: 1ns}\n", []string{"p.yaml:4:24: rollout.analysis.interval: 1ns is shorter than 10ms"}},
 		{"slo not guarded", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {slos: {latency_p99_ms: '<= 100'}}\n", []string{`rollout.analysis.slos: "latency_p99_ms" is not guarded during a rollout (error_rate, latency_p95_ms)`}},
 		{"slo as a lower limit", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {slos: {error_rate: '>= 0.5'}}\n", []string{`rollout.analysis.slos.error_rate: ">= 0.5": a guard is an upper limit, with <= or <`}},
 		{"traffic keys", "gate: {}\nrollout:\n  strategy: direct\n  traffic: {stickyHeader: 'X User', stickyCookie: 'a;b', healthPath: healthz, weights: 1}\n",
