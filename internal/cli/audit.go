@@ -2,9 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -166,7 +169,7 @@ was moved to match.`,
 			// The export goes to a temporary file renamed into place once
 			// complete: the events of an export cut short form a valid
 			// chain, so a partial file would verify as the whole log.
-			file, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+			file, err := createBeside(out)
 			if err != nil {
 				// Named by the file asked for, not the temporary one.
 				var pe *os.PathError
@@ -180,9 +183,6 @@ was moved to match.`,
 			n, err := c.ExportAudit(cmd.Context(), file)
 			if err != nil {
 				return clientError(err)
-			}
-			if err := file.Chmod(0o644); err != nil {
-				return fmt.Errorf("export file: %w", err)
 			}
 			if err := file.Close(); err != nil {
 				return fmt.Errorf("export file: %w", err)
@@ -276,4 +276,37 @@ func verifyText(tw *tabwriter.Writer, res audit.Result) {
 	}
 	fmt.Fprintf(tw, "BROKEN at event %d (%s): %s\n", res.Broken.Seq, res.Broken.Kind, res.Broken.Message)
 	fmt.Fprintf(tw, "the chain holds up to event %d\n", res.HeadSeq)
+}
+
+// createBeside creates an empty temporary file in the directory of path,
+// to be renamed to path once written: with the permissions the umask
+// leaves of 0666, as a shell's redirection creates a file, or those of
+// the file at path that it is to replace.
+func createBeside(path string) (*os.File, error) {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	var mode os.FileMode
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+		mode = st.Mode().Perm()
+	}
+	for {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		name := filepath.Join(dir, "."+base+"."+hex.EncodeToString(b[:])+".tmp")
+		// O_EXCL: a name taken is tried again, never truncated.
+		file, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if mode != 0 {
+			if err := file.Chmod(mode); err != nil {
+				file.Close()
+				os.Remove(name)
+				return nil, err
+			}
+		}
+		return file, nil
+	}
 }
