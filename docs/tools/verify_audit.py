@@ -26,9 +26,9 @@ rehashed from some event to the end. Keep the head that a verification prints
 contain that event with that hash.
 
 Usage:
-  verify_audit.py [-o table|json] [--head SEQ:HASH] FILE    (FILE may be -)
+  verify_audit.py [-o table|json] [--head SEQ:HASH]... FILE    (FILE may be -)
 
-Exit status: 0 the chain holds, 1 it is broken (or --head does not match),
+Exit status: 0 the chain holds, 1 it is broken (or a --head does not match),
 2 the file cannot be read or a line is not a valid export line.
 
 Standard library only; Python 3.8 or newer.
@@ -288,8 +288,8 @@ def main(argv=None):
     ap.add_argument("file", metavar="FILE", help="the export file, or - for standard input")
     ap.add_argument("-o", "--output", choices=("table", "json"), default="table",
                     help="table (default) or json: ok, events, broken {seq, kind, message}, head_seq, head_hash")
-    ap.add_argument("--head", type=_parse_head, metavar="SEQ:HASH",
-                    help="a head kept from an earlier verification: the export must contain event SEQ with this hash")
+    ap.add_argument("--head", type=_parse_head, metavar="SEQ:HASH", action="append",
+                    help="a head kept from an earlier verification: the export must contain event SEQ with this hash (repeatable)")
     args = ap.parse_args(argv)
 
     try:
@@ -306,8 +306,8 @@ def main(argv=None):
         return 2
 
     res = v.result()
-    if res["ok"] and args.head is not None:
-        seq, want = args.head
+    for seq, want in (args.head or []) if res["ok"] else []:
+        # Each head in the order given; the first that fails is the break.
         if seq > res["head_seq"]:
             res["broken"] = {"seq": seq, "kind": "truncated", "message":
                              "the head you kept is event %d (hash %s), but the log ends at event %d: events were removed from its end"
@@ -319,6 +319,7 @@ def main(argv=None):
         if "broken" in res:  # in Promote's field order: ok, events, broken, head_seq, head_hash
             res["ok"] = False
             res = {k: res[k] for k in ("ok", "events", "broken", "head_seq", "head_hash")}
+            break
 
     if args.output == "json":
         print(json.dumps(res, ensure_ascii=False, indent=2))

@@ -46,29 +46,29 @@ func TestPythonVerifierAgrees(t *testing.T) {
 	tests := []struct {
 		name   string
 		export string
-		head   *Head
+		heads  []Head
 	}{
 		{"intact", full, nil},
 		{"a body modified", modified, nil},
 		{"two events swapped", swapped, nil},
 		{"an event deleted", deleted, nil},
-		{"a kept head it holds", full, &Head{4, records[3].Hash}},
-		{"a kept head past its end", export(records[:3]), &Head{5, records[4].Hash}},
-		{"a kept head with another hash", full, &Head{4, records[2].Hash}},
+		{"a kept head it holds", full, []Head{{4, records[3].Hash}}},
+		{"a kept head past its end", export(records[:3]), []Head{{5, records[4].Hash}}},
+		{"a kept head with another hash", full, []Head{{4, records[2].Hash}}},
+		{"two kept heads, the first rewritten", full, []Head{{2, records[0].Hash}, {4, records[3].Hash}}},
+		{"two kept heads, the second past its end", export(records[:3]), []Head{{2, records[1].Hash}, {5, records[4].Hash}}},
 		{"trailing content after a line", strings.Replace(full, "}\n", "} x\n", 1), nil},
 		{"an unknown field", `{"seq":1,"extra":2}` + "\n", nil},
 		{"trailing blanks", strings.Replace(full, "}\n", "}  \t\n", 2), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var kept []Head
 			args := []string{script, "-o", "json"}
-			if tt.head != nil {
-				kept = append(kept, *tt.head)
-				args = append(args, "--head", fmt.Sprintf("%d:%s", tt.head.Seq, tt.head.Hash))
+			for _, h := range tt.heads {
+				args = append(args, "--head", fmt.Sprintf("%d:%s", h.Seq, h.Hash))
 			}
 			args = append(args, "-")
-			goRes, goErr := VerifyExport(strings.NewReader(tt.export), kept...)
+			goRes, goErr := VerifyExport(strings.NewReader(tt.export), tt.heads...)
 			cmd := exec.Command(py, args...)
 			cmd.Stdin = strings.NewReader(tt.export)
 			var stdout, stderr bytes.Buffer
