@@ -359,7 +359,7 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every, outa
 			if now.Sub(unreachableSince) >= outage {
 				return clientError(err)
 			}
-			waiting = fmt.Sprintf("%v (since %s): reading again", err, unreachableSince.Format(time.TimeOnly))
+			waiting = fmt.Sprintf("%v (since %s UTC): reading again", err, unreachableSince.UTC().Format(time.TimeOnly))
 		case err != nil:
 			return clientError(err)
 		default:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -257,9 +258,17 @@ func TestWatchRidesOutOutage(t *testing.T) {
 		json.NewEncoder(w).Encode(promote.Rollout{PromotionID: "pr_1", State: promote.RolloutSucceeded, Weight: 1})
 	}))
 	defer srv.Close()
+	// The outage's start is in UTC, as every time the CLI prints, here
+	// where the local zone is another.
+	local := time.Local
+	time.Local = time.FixedZone("UTC+5", 5*3600)
+	defer func() { time.Local = local }()
 	code, stdout, stderr := run(t, "", "rollout", "watch", "pr_1", "--every", "5ms", "--server", srv.URL, "--token", "prm_t")
 	if code != ExitOK || !strings.Contains(stdout, "cannot reach the Promote server") || !strings.Contains(stdout, "succeeded step 1 weight 100%") {
 		t.Errorf("a watch through an outage = exit %d, stdout %q, stderr %q; want 0, the outage, then the end", code, stdout, stderr)
+	}
+	if !regexp.MustCompile(`\(since \d\d:\d\d:\d\d UTC\)`).MatchString(stdout) {
+		t.Errorf("a watch through an outage: stdout %q; want the outage's start in UTC, saying so", stdout)
 	}
 
 	// An outage longer than the limit ends the watch, exit 1.
