@@ -3,8 +3,15 @@ package promote
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 )
+
+// ErrUnavailable is in the chain of a store's error when the store could not
+// reach its database (a refused or broken connection, a server shutting
+// down): nothing is wrong with the request, and it may succeed once the
+// database answers again. The HTTP API answers such errors with a 503.
+var ErrUnavailable = errors.New("the database is unavailable")
 
 // Store is where Promote keeps its state. It has two implementations,
 // SQLite (the embedded default) and PostgreSQL, held to one contract suite.

@@ -78,9 +78,13 @@ func invalid(format string, args ...any) error {
 // because the request log already records the status.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, err error) {
 	status, detail := s.classify(r, err)
-	if status == http.StatusUnauthorized {
+	switch status {
+	case http.StatusUnauthorized:
 		// RFC 9110 §11.6.1: a 401 names the scheme that would succeed.
 		w.Header().Set("WWW-Authenticate", authChallenge)
+	case http.StatusServiceUnavailable:
+		// RFC 9110 §10.2.3: when to try again.
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	writeJSON(w, status, ErrorBody{Error: detail})
 }
@@ -107,11 +111,21 @@ func (s *Server) classify(r *http.Request, err error) (int, ErrorDetail) {
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		// The client went away: nobody reads the answer.
 		return statusClientClosed, ErrorDetail{Code: promote.Internal, Message: "request cancelled"}
+	case errors.Is(err, promote.ErrUnavailable):
+		// The database is down or cut off: the request may succeed once
+		// it is back, which a 503 tells clients and load balancers; the
+		// driver's message (hosts, users) stays in the log.
+		s.log.LogAttrs(ctx, slog.LevelWarn, "store unavailable", attrRequestID(id), attrError(err))
+		return http.StatusServiceUnavailable, ErrorDetail{Code: promote.Internal,
+			Message: fmt.Sprintf("the database is unavailable; try again shortly (request %s)", id)}
 	}
 	s.log.LogAttrs(ctx, slog.LevelError, "internal error", attrRequestID(id), attrError(err))
 	return http.StatusInternalServerError, ErrorDetail{Code: promote.Internal,
 		Message: fmt.Sprintf("internal error (request %s); the server log has the detail", id)}
 }
+
+// retryAfter is the Retry-After header of every 503, in seconds.
+const retryAfter = "5"
 
 // authChallenge is the WWW-Authenticate header of every 401.
 const authChallenge = `Bearer realm="promote"`

@@ -556,7 +556,7 @@ func components() Components {
 		"UnsupportedMediaType": "The body is not application/json (code invalid).",
 		"Blocked":              "A decision blocks it (code blocked).",
 		"Internal":             "An internal error; the message carries a request ID to find in the server log.",
-		"Unavailable":          "Not ready, or the request took longer than the server's timeout.",
+		"Unavailable":          "Not ready, the database is unavailable (try again after Retry-After), or the request took longer than the server's timeout.",
 	}
 	for _, n := range errorResponses {
 		resp[n] = &Response{Description: desc[n], Content: jsonContent(ref("Error"))}
@@ -753,7 +753,7 @@ func document() *Document {
 	return &Document{
 		OpenAPI: "3.0.3",
 		Info: Info{Title: "Promote API", Version: "v1",
-			Description: "Promote moves ML model versions through environments: registration with evidence, policy gates against the baseline, approvals, holds and a hash-chained audit log. Every /api/v1 route but this document needs Authorization: Bearer <token>. Bodies are application/json, at most 1 MiB by default, one object with no unknown fields; unknown query parameters are refused too. Errors are {\"error\": {\"code\", \"message\"}} with one status per code: invalid 400, unauthorized 401, forbidden 403, not_found 404, conflict 409, blocked 422, internal 500; a request that outlives the server's timeout (30s by default) is stopped with a 503."},
+			Description: "Promote moves ML model versions through environments: registration with evidence, policy gates against the baseline, approvals, holds and a hash-chained audit log. Every /api/v1 route but this document needs Authorization: Bearer <token>. Bodies are application/json, at most 1 MiB by default, one object with no unknown fields; unknown query parameters are refused too. Errors are {\"error\": {\"code\", \"message\"}} with one status per code: invalid 400, unauthorized 401, forbidden 403, not_found 404, conflict 409, blocked 422, internal 500; a request that outlives the server's timeout (30s by default) is stopped with a 503, and one that finds the database unavailable is a 503 with Retry-After."},
 		Servers:  []ServerURL{{URL: "/"}},
 		Security: []SecurityRequirement{{"bearer": {}}},
 		Tags: []Tag{

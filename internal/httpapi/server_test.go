@@ -174,6 +174,27 @@ func TestRequestTimeout(t *testing.T) {
 	}
 }
 
+// TestStoreUnavailable: a request that fails because the store cannot reach
+// its database is a 503 that says so and when to try again, not a 500, and
+// shows nothing of the driver's message (hosts, users).
+func TestStoreUnavailable(t *testing.T) {
+	f := newFixture(t)
+	f.server.handle("GET /test/down", func(http.ResponseWriter, *http.Request) error {
+		return fmt.Errorf("list models: %w", fmt.Errorf("%w: failed to connect to `user=promote`: 10.0.0.5:5432: connection refused", promote.ErrUnavailable))
+	})
+	r := f.do("GET", "/test/down", "", "", nil)
+	id := r.header.Get("X-Request-Id")
+	if r.status != 503 || r.header.Get("Retry-After") == "" || !strings.Contains(r.err.Error.Message, "request "+id) {
+		t.Errorf("GET /test/down = %d (Retry-After %q) %s, want 503 with Retry-After naming request %q", r.status, r.header.Get("Retry-After"), r.body, id)
+	}
+	if strings.Contains(string(r.body), "10.0.0.5") || strings.Contains(string(r.body), "user=") {
+		t.Errorf("GET /test/down sent the driver's detail: %s", r.body)
+	}
+	if !strings.Contains(f.logs.String(), "10.0.0.5") {
+		t.Errorf("the log lacks the driver's detail:\n%s", f.logs.String())
+	}
+}
+
 // TestHealthAndReady: /healthz is up while the process is, /readyz follows
 // the store.
 func TestHealthAndReady(t *testing.T) {

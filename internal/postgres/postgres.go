@@ -5,11 +5,15 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -53,6 +57,7 @@ func dialect() (sqlstore.Dialect, error) {
 		Name:                 "postgres",
 		NumberedPlaceholders: true,
 		IsUniqueViolation:    isUniqueViolation,
+		IsUnavailable:        isUnavailable,
 		LockClause:           "FOR UPDATE",
 		MigrationLock:        fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockKey),
 		Migrations:           m,
@@ -66,6 +71,26 @@ const uniqueViolation = "23505"
 func isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == uniqueViolation
+}
+
+// isUnavailable reports whether err means that the server could not be
+// reached: a connection that could not be made, or that broke (closed by
+// the server or the network, or timed out at the network level), or a
+// server shutting down or not yet accepting connections — SQLSTATE class
+// 08 and 57P01–57P03 (PostgreSQL's Appendix A, "Error Codes").
+func isUnavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	// A context's deadline is a net.Error too: it is the caller's limit,
+	// not the server's state.
+	var ne net.Error
+	return errors.As(err, &ne) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // Open connects to the PostgreSQL database that dsn names (a URL or a

@@ -2,6 +2,10 @@ package postgres_test
 
 import (
 	"database/sql"
+	"errors"
+	"io"
+	"net"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -175,5 +179,99 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	if exists {
 		t.Errorf("the refused Open created ui_sessions: it migrated a newer database")
+	}
+}
+
+// cuttable is a TCP relay to a PostgreSQL server that can be cut, as a
+// network outage or a stopped server cuts it: cut closes every relayed
+// connection and refuses new ones.
+type cuttable struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newCuttable(t *testing.T, target string) *cuttable {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cuttable{ln: ln, target: target}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, in, out)
+			c.mu.Unlock()
+			wg.Go(func() { io.Copy(out, in); out.Close() })
+			wg.Go(func() { io.Copy(in, out); in.Close() })
+		}
+	})
+	t.Cleanup(func() { c.cut(); wg.Wait() })
+	return c
+}
+
+func (c *cuttable) cut() {
+	c.ln.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
+}
+
+// TestUnavailable: when the database cannot be reached, the store's errors
+// say so (promote.ErrUnavailable), so that the API answers 503 rather
+// than an internal error; a store error that is not about reaching the
+// database does not.
+func TestUnavailable(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := newCuttable(t, u.Host)
+	u.Host = relay.ln.Addr().String()
+	db := open(t, u.String())
+	if err := db.Update(t.Context(), func(tx promote.Tx) error {
+		return tx.CreateModel(promote.Model{Name: "fraud"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(t.Context(), func(tx promote.Tx) error {
+		return tx.CreateModel(promote.Model{Name: "fraud"})
+	})
+	if promote.ErrorCode(err) != promote.Conflict || errors.Is(err, promote.ErrUnavailable) {
+		t.Errorf("CreateModel(fraud) again = %v, want a Conflict, not ErrUnavailable", err)
+	}
+
+	relay.cut()
+	for name, op := range map[string]func() error{
+		"View": func() error {
+			return db.View(t.Context(), func(tx promote.Tx) error { _, err := tx.Models(); return err })
+		},
+		"Update": func() error {
+			return db.Update(t.Context(), func(tx promote.Tx) error { return tx.CreateModel(promote.Model{Name: "churn"}) })
+		},
+		"ScanAudit": func() error {
+			return db.ScanAudit(t.Context(), 0, func(promote.AuditRecord) error { return nil })
+		},
+		"AuditHead": func() error { _, _, err := db.AuditHead(t.Context()); return err },
+	} {
+		if err := op(); !errors.Is(err, promote.ErrUnavailable) {
+			t.Errorf("%s with the database cut off = %v, want ErrUnavailable", name, err)
+		}
 	}
 }

@@ -28,6 +28,10 @@ type Dialect struct {
 	// IsUniqueViolation reports whether err is a unique-constraint
 	// violation; such errors become promote.Conflict.
 	IsUniqueViolation func(error) bool
+	// IsUnavailable reports whether err means that the database could not
+	// be reached; the store's errors then wrap promote.ErrUnavailable.
+	// Nil for an embedded database.
+	IsUnavailable func(error) bool
 	// LockClause follows the SELECT that reads the audit chain's head in
 	// AppendAudit, so that appends are serialised ("FOR UPDATE"). Empty
 	// when the write transaction already holds the database's only write
@@ -91,7 +95,17 @@ func (db *DB) View(ctx context.Context, fn func(promote.Tx) error) error {
 	return db.run(ctx, db.read, &opts, fn)
 }
 
+// unavailable marks err with promote.ErrUnavailable when the dialect says
+// that it comes from a database that could not be reached.
+func (db *DB) unavailable(err error) error {
+	if err == nil || db.dialect.IsUnavailable == nil || errors.Is(err, promote.ErrUnavailable) || !db.dialect.IsUnavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", promote.ErrUnavailable, err)
+}
+
 func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(promote.Tx) error) (err error) {
+	defer func() { err = db.unavailable(err) }()
 	stx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin %s transaction: %w", db.dialect.Name, err)
@@ -153,22 +167,22 @@ func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditR
 		batch = batch[:0]
 		rows, err := db.read.QueryContext(ctx, q, after, auditBatch)
 		if err != nil {
-			return fmt.Errorf("scan audit after %d: %w", after, err)
+			return db.unavailable(fmt.Errorf("scan audit after %d: %w", after, err))
 		}
 		for rows.Next() {
 			r := promote.AuditRecord{Columns: new(promote.AuditColumns)}
 			c := r.Columns
 			if err := rows.Scan(&r.Seq, &r.PrevHash, &r.Hash, &r.Body, &c.Model, &c.Version, &c.Environment, &c.PromotionID, &c.Action, &c.Actor); err != nil {
 				rows.Close()
-				return fmt.Errorf("scan audit after %d: %w", after, err)
+				return db.unavailable(fmt.Errorf("scan audit after %d: %w", after, err))
 			}
 			batch = append(batch, r)
 		}
 		if err := rows.Close(); err != nil {
-			return fmt.Errorf("scan audit after %d: %w", after, err)
+			return db.unavailable(fmt.Errorf("scan audit after %d: %w", after, err))
 		}
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("scan audit after %d: %w", after, err)
+			return db.unavailable(fmt.Errorf("scan audit after %d: %w", after, err))
 		}
 		for _, r := range batch {
 			if err := fn(r); err != nil {
@@ -187,7 +201,7 @@ func (db *DB) AuditHead(ctx context.Context) (int64, string, error) {
 	var seq int64
 	var hash string
 	if err := db.read.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&seq, &hash); err != nil {
-		return 0, "", fmt.Errorf("read the audit chain's head: %w", err)
+		return 0, "", db.unavailable(fmt.Errorf("read the audit chain's head: %w", err))
 	}
 	return seq, hash, nil
 }
