@@ -217,6 +217,17 @@ func (e *Elector) acquire(ctx context.Context) (promote.Lease, error) {
 // ctx ends.
 func (e *Elector) Run(ctx context.Context) error {
 	var wait time.Duration
+	// failing is set while attempts fail for the store: the first failure
+	// is a warning, the others repeat it only at debug level until an
+	// attempt reaches the store again, so that an outage of the database
+	// is one line, and its end another, however long it lasts.
+	failing := false
+	answered := func() {
+		if failing {
+			e.log.Info("leader: the database answers again")
+			failing = false
+		}
+	}
 	for {
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -241,14 +252,23 @@ func (e *Elector) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case promote.ErrorCode(err) == promote.Conflict:
+			answered()
 			e.observe(false, l, nil)
 			wait = e.cfg.RenewEvery
 			continue
 		case err != nil:
-			e.log.Warn("leader: taking the lease failed", slog.Any("error", err))
+			level := slog.LevelWarn
+			if failing {
+				level = slog.LevelDebug
+			}
+			e.log.Log(ctx, level, "leader: taking the lease failed; retrying", slog.Duration("every", e.cfg.RenewEvery), slog.Any("error", err))
+			failing = true
 			e.observe(false, promote.Lease{}, err)
 			wait = e.cfg.RenewEvery
 			continue
+		}
+		answered()
+		switch {
 		case !time.Now().Before(deadline):
 			// Took so long that the term would be over: try again,
 			// which renews what was taken.

@@ -1,11 +1,13 @@
 package leader_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -465,4 +467,77 @@ func TestDefaultHolder(t *testing.T) {
 	if a == b || a == "" {
 		t.Errorf("DefaultHolder() = %q then %q, want two different names", a, b)
 	}
+}
+
+// flaky is a store whose database can be made unreachable: while down,
+// Update fails as a driver does, with a connection error.
+type flaky struct {
+	promote.Store
+	down atomic.Bool
+}
+
+func (s *flaky) Update(ctx context.Context, fn func(promote.Tx) error) error {
+	if s.down.Load() {
+		return errors.New("begin postgres transaction: dial tcp 10.0.0.5:5432: connect: connection refused")
+	}
+	return s.Store.Update(ctx, fn)
+}
+
+// TestOutageLoggedOnce: a replica that cannot reach the database to take
+// the lease says so once, not at every attempt, and says when it can
+// again; it then takes the lease.
+func TestOutageLoggedOnce(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sqlite.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	store := &flaky{Store: s}
+	store.down.Store(true)
+	var logs syncBuffer
+	cfg := steady
+	cfg.Store, cfg.Holder = store, "a"
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	cfg.OnElected = func(ctx context.Context, _ promote.Fence) { <-ctx.Done() }
+	el, err := leader.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); el.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// Ten attempts or so while the database is unreachable.
+	time.Sleep(10 * cfg.RenewEvery)
+	if st := el.Status(); st.Leader || st.Error == "" {
+		t.Errorf("Status while the database is down = %+v, want a follower reporting the error", st)
+	}
+	if n := strings.Count(logs.String(), "taking the lease failed"); n != 1 {
+		t.Errorf("%d lines say taking the lease failed, want 1:\n%s", n, logs.String())
+	}
+	store.down.Store(false)
+	waitFor(t, "a leads", func() bool { return el.Status().Leader })
+	if !strings.Contains(logs.String(), "leader: the database answers again") {
+		t.Errorf("no line says the database answers again:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
