@@ -1,15 +1,16 @@
 package postgres_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
-	"io"
 	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
@@ -182,23 +183,27 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
-// cuttable is a TCP relay to a PostgreSQL server that can be cut, as a
-// network outage or a stopped server cuts it: cut closes every relayed
-// connection and refuses new ones.
-type cuttable struct {
+// relay is a TCP relay to a PostgreSQL server that can be cut, as a
+// network outage or a stopped server cuts it — every relayed connection
+// closed, new ones refused — or frozen, as a hung server or a silent
+// network freezes it: connections stay open and nothing passes until
+// thaw.
+type relay struct {
 	ln     net.Listener
 	target string
 	mu     sync.Mutex
 	conns  []net.Conn
+	frozen chan struct{} // closed when not frozen
 }
 
-func newCuttable(t *testing.T, target string) *cuttable {
+func newRelay(t *testing.T, target string) *relay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cuttable{ln: ln, target: target}
+	c := &relay{ln: ln, target: target, frozen: make(chan struct{})}
+	close(c.frozen)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -214,15 +219,35 @@ func newCuttable(t *testing.T, target string) *cuttable {
 			c.mu.Lock()
 			c.conns = append(c.conns, in, out)
 			c.mu.Unlock()
-			wg.Go(func() { io.Copy(out, in); out.Close() })
-			wg.Go(func() { io.Copy(in, out); in.Close() })
+			wg.Go(func() { c.copy(out, in); out.Close() })
+			wg.Go(func() { c.copy(in, out); in.Close() })
 		}
 	})
-	t.Cleanup(func() { c.cut(); wg.Wait() })
+	t.Cleanup(func() { c.thaw(); c.cut(); wg.Wait() })
 	return c
 }
 
-func (c *cuttable) cut() {
+// copy relays from src to dst, holding what it reads while frozen.
+func (c *relay) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			c.mu.Lock()
+			frozen := c.frozen
+			c.mu.Unlock()
+			<-frozen
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (c *relay) cut() {
 	c.ln.Close()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -232,25 +257,47 @@ func (c *cuttable) cut() {
 	c.conns = nil
 }
 
+func (c *relay) freeze() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.frozen = make(chan struct{})
+}
+
+func (c *relay) thaw() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.frozen:
+	default:
+		close(c.frozen)
+	}
+}
+
+// throughRelay returns a store on a new database through a relay of its
+// own.
+func throughRelay(t *testing.T) (*sqlstore.DB, *relay) {
+	t.Helper()
+	u, err := url.Parse(storetest.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRelay(t, u.Host)
+	u.Host = r.ln.Addr().String()
+	return open(t, u.String()), r
+}
+
 // TestUnavailable: when the database cannot be reached, the store's errors
 // say so (promote.ErrUnavailable), so that the API answers 503 rather
 // than an internal error; a store error that is not about reaching the
 // database does not.
 func TestUnavailable(t *testing.T) {
-	dsn := storetest.PostgresDSN(t)
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	relay := newCuttable(t, u.Host)
-	u.Host = relay.ln.Addr().String()
-	db := open(t, u.String())
+	db, relay := throughRelay(t)
 	if err := db.Update(t.Context(), func(tx promote.Tx) error {
 		return tx.CreateModel(promote.Model{Name: "fraud"})
 	}); err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(t.Context(), func(tx promote.Tx) error {
+	err := db.Update(t.Context(), func(tx promote.Tx) error {
 		return tx.CreateModel(promote.Model{Name: "fraud"})
 	})
 	if promote.ErrorCode(err) != promote.Conflict || errors.Is(err, promote.ErrUnavailable) {
@@ -273,5 +320,37 @@ func TestUnavailable(t *testing.T) {
 		if err := op(); !errors.Is(err, promote.ErrUnavailable) {
 			t.Errorf("%s with the database cut off = %v, want ErrUnavailable", name, err)
 		}
+	}
+}
+
+// TestHungDatabase: when the server stops answering in the middle of a
+// transaction, the store's call returns when its context ends, not when
+// the server answers again: the statements the transaction used for the
+// first time are not prepared then without a deadline.
+func TestHungDatabase(t *testing.T) {
+	db, relay := throughRelay(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- db.View(ctx, func(tx promote.Tx) error {
+			// A query the store has not prepared yet, then the hang.
+			if _, err := tx.Models(); err != nil {
+				return err
+			}
+			relay.freeze()
+			_, err := tx.Models()
+			return err
+		})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("View with the server hung = %v, want the context's deadline", err)
+		}
+	case <-time.After(15 * time.Second):
+		relay.thaw()
+		<-done
+		t.Fatal("View with the server hung returned only when the server answered again, 15s after its context's deadline of 1s")
 	}
 }

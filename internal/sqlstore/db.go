@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -104,6 +105,10 @@ func (db *DB) unavailable(err error) error {
 	return fmt.Errorf("%w: %w", promote.ErrUnavailable, err)
 }
 
+// prepareTimeout bounds the preparing of the statements a transaction ran
+// unprepared: a cache that is not filled costs only their parsing again.
+const prepareTimeout = 5 * time.Second
+
 func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(promote.Tx) error) (err error) {
 	defer func() { err = db.unavailable(err) }()
 	stx, err := pool.BeginTx(ctx, opts)
@@ -118,9 +123,16 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 	defer func() {
 		// Deferred first, so it runs last: after the commit or the
 		// rollback, when the pool's connection is free again (SQLite's
-		// write pool has only the one this transaction held).
-		if len(t.unprepared) > 0 {
-			cache.prepare(context.WithoutCancel(ctx), pool, t.unprepared)
+		// write pool has only the one this transaction held). Not after
+		// a failure other than a domain error (NotFound, Conflict…),
+		// which may be the database's (down, or hung), and never for
+		// longer than prepareTimeout: the caller's context may end as it
+		// returns, but the caller must not wait on a database that does
+		// not answer.
+		if (err == nil || promote.ErrorCode(err) != promote.Internal) && len(t.unprepared) > 0 {
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), prepareTimeout)
+			defer cancel()
+			cache.prepare(pctx, pool, t.unprepared)
 		}
 	}()
 	committed := false
