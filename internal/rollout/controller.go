@@ -268,10 +268,24 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer t.Stop()
 	soon := time.NewTimer(c.cfg.LookEvery)
 	soon.Stop()
+	// failed is the error of the last tick, while ticks fail: it is
+	// logged once as a warning (again when it changes), the repeats at
+	// debug level, and the recovery once; looks wait for the interval
+	// meanwhile, so that a store that cannot be reached is not asked ten
+	// times a second.
+	var failed error
 	for {
-		if err := c.Tick(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("rollout: tick", slog.Any("error", err))
+		err := c.Tick(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && (failed == nil || err.Error() != failed.Error()):
+			c.log.Warn("rollout: tick failed; retrying every interval", slog.Any("error", err), slog.Duration("interval", c.cfg.Interval))
+		case err != nil:
+			c.log.Debug("rollout: tick failed again", slog.Any("error", err))
+		case failed != nil:
+			c.log.Info("rollout: ticks succeed again")
 		}
+		failed = err
 		last, looked := time.Now(), false
 	wait:
 		for {
@@ -283,7 +297,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			case <-c.kick:
 				break wait
 			case <-c.look:
-				if looked {
+				if looked || failed != nil {
 					continue
 				}
 				// The wait counts from the last tick's end, so that

@@ -1,8 +1,13 @@
 package rollout
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,4 +90,78 @@ func TestLookJudgesAsEvidenceArrives(t *testing.T) {
 			t.Errorf("judgements %d and %d %s apart, want at least %s", i-1, i, gap, cfg.LookEvery)
 		}
 	}
+}
+
+// unreachable is a registry whose store cannot be reached while down is
+// set.
+type unreachable struct {
+	Registry
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func (u *unreachable) PendingRollouts(ctx context.Context) ([]promote.Promotion, error) {
+	u.calls.Add(1)
+	if u.down.Load() {
+		return nil, errors.New("the database is unavailable")
+	}
+	return u.Registry.PendingRollouts(ctx)
+}
+
+// While ticks fail, the failure is one warning and the recovery one line,
+// and looks do not bring ticks: the interval paces the retries.
+func TestFailingTicksLoggedOnceAndNotLooked(t *testing.T) {
+	w := newWorld(t)
+	reg := &unreachable{Registry: w.ctl.cfg.Registry}
+	reg.down.Store(true)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	cfg := w.ctl.cfg
+	cfg.Registry, cfg.Interval, cfg.LookEvery = reg, 100*time.Millisecond, 10*time.Millisecond
+	cfg.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctl, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(ctx) }()
+	stop := time.Now().Add(time.Second)
+	for time.Now().Before(stop) {
+		ctl.Look()
+		time.Sleep(time.Millisecond)
+	}
+	failing := reg.calls.Load()
+	reg.down.Store(false)
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// A second of failures at a 100 ms interval: about 10 ticks (a few
+	// more on a slow machine); looked at, they would be near 100.
+	if failing > 25 {
+		t.Errorf("%d ticks in a second of failures, want about 10: looks brought ticks", failing)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := logs.String()
+	if n := strings.Count(out, "tick failed"); n != 1 {
+		t.Errorf("the failure was logged %d times at info or above, want once:\n%s", n, out)
+	}
+	if n := strings.Count(out, "ticks succeed again"); n != 1 {
+		t.Errorf("the recovery was logged %d times, want once:\n%s", n, out)
+	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
