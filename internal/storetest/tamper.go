@@ -84,6 +84,11 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 		{"an event's indexed version changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
 			exec(ctx, t, db, "UPDATE audit_events SET version = '99' WHERE seq = 7")
 		}, 7, audit.BreakModified},
+		{"an event's indexed copies shifted by a separator", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			// A copy that holds the separator ScanAudit joins the
+			// copies with is reported, never split into shifted fields.
+			exec(ctx, t, db, "UPDATE audit_events SET model = $1, version = '' WHERE seq = 4", "m\x1f3")
+		}, 4, audit.BreakModified},
 		{"an event's indexed environment changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
 			exec(ctx, t, db, "UPDATE audit_events SET environment = 'staging' WHERE seq = 8")
 		}, 8, audit.BreakModified},
