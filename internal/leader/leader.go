@@ -192,7 +192,14 @@ func (e *Elector) observe(leader bool, l promote.Lease, err error) {
 		e.status.Holder, e.status.Epoch, e.status.ExpiresAt = l.Holder, l.Epoch, l.ExpiresAt
 	}
 	e.status.Error = ""
-	if err != nil && promote.ErrorCode(err) != promote.Conflict {
+	switch {
+	case err == nil || promote.ErrorCode(err) == promote.Conflict:
+	case errors.Is(err, promote.ErrUnavailable):
+		// The status is served to any token (GET /api/v1/leader): the
+		// driver's words, which name the database's user and address,
+		// stay in the log.
+		e.status.Error = promote.ErrUnavailable.Error()
+	default:
 		e.status.Error = err.Error()
 	}
 }
