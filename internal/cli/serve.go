@@ -216,7 +216,10 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	}
 	var ops httpapi.RolloutOps
 	if rollouts {
-		var src metrics.Source = metrics.NewBuiltin(reg)
+		// The controller gathers the splitters' two families, up to ten
+		// times a second with looks, not the whole registry (the
+		// runtime's read /proc).
+		var src metrics.Source = metrics.NewBuiltin(reg.Only(metrics.RequestsMetric, metrics.DurationMetric))
 		if cfg.Rollout.PrometheusURL != "" {
 			if src, err = cfg.Rollout.prometheus(); err != nil {
 				return usageError(err)

@@ -38,7 +38,9 @@ type Gatherer interface {
 
 // NewBuiltin returns a source reading g, the registry the splitter's
 // metrics are registered on. Gathering costs in proportion to everything on
-// g: give it the splitter's registry, not a process-wide one.
+// g: give it the splitter's registry, or only the families it reads
+// (RequestsMetric and DurationMetric: telemetry.Registry.Only), not a
+// process-wide one.
 func NewBuiltin(g Gatherer) *Builtin {
 	return &Builtin{gatherer: g, baselines: map[queryKey]Counts{}}
 }

@@ -331,3 +331,34 @@ func TestOpenMetricsNegotiated(t *testing.T) {
 		}
 	}
 }
+
+// TestOnly: a subset gathers the families it names, as Gather does, and
+// never reads the others.
+func TestOnly(t *testing.T) {
+	r := NewRegistry()
+	reqs, err := r.Counter("a_total", "a", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs.With("v").Add(3)
+	if _, err := r.Counter("b_total", "b", "k"); err != nil {
+		t.Fatal(err)
+	}
+	var read int
+	if err := r.GaugeFunc("c", "c", func() float64 { read++; return 1 }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Only("a_total", "b_total", "missing").Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].GetName() != "a_total" || got[0].GetMetric()[0].GetCounter().GetValue() != 3 {
+		t.Errorf("Only(a_total, b_total).Gather() = %v, want a_total alone (b_total has no series)", got)
+	}
+	if read != 0 {
+		t.Errorf("Only read the gauge c %d times, want never", read)
+	}
+	if all, _ := r.Gather(); len(all) != 2 || read != 1 {
+		t.Errorf("Gather() = %d families, c read %d times; want 2 and once", len(all), read)
+	}
+}
