@@ -274,7 +274,8 @@ def verify_export(stream):
 
 
 def _parse_head(s):
-    seq, sep, h = s.partition(":")
+    seq, sep, h = s.strip().partition(":")
+    h = h.lower()  # as promote audit verify --head reads it
     if not sep or not re.fullmatch(r"[0-9]+", seq) or int(seq) < 1 or not re.fullmatch(r"[0-9a-f]{64}", h):
         raise argparse.ArgumentTypeError("want SEQ:HASH, e.g. 42:%s" % ("ab" * 32))
     return int(seq), h

@@ -94,7 +94,7 @@ func (v *Verifier) ExpectHead(h Head, from string) {
 func ParseHead(s string) (Head, error) {
 	seqText, hash, ok := strings.Cut(strings.TrimSpace(s), ":")
 	seq, err := strconv.ParseInt(seqText, 10, 64)
-	if !ok || err != nil || seq < 1 {
+	if !ok || err != nil || seq < 1 || seqText[0] < '0' || seqText[0] > '9' {
 		return Head{}, fmt.Errorf("head %q: want SEQ:HASH, an event's sequence number (from 1) and its hash", s)
 	}
 	if len(hash) != 64 || strings.Trim(strings.ToLower(hash), "0123456789abcdef") != "" {

@@ -341,7 +341,7 @@ func TestParseHead(t *testing.T) {
 	if h, err := ParseHead(" 68:" + strings.ToUpper(hash) + "\n"); err != nil || h != (Head{68, hash}) {
 		t.Errorf("ParseHead = %+v, %v", h, err)
 	}
-	for _, bad := range []string{"", "68", ":" + hash, "0:" + hash, "-1:" + hash, "x:" + hash, "68:" + hash[:63], "68:" + hash + "0", "68:" + strings.Repeat("g", 64)} {
+	for _, bad := range []string{"", "68", ":" + hash, "0:" + hash, "-1:" + hash, "x:" + hash, "68:" + hash[:63], "68:" + hash + "0", "68:" + strings.Repeat("g", 64), "+68:" + hash} {
 		if _, err := ParseHead(bad); err == nil || !strings.Contains(err.Error(), "head") {
 			t.Errorf("ParseHead(%q) = %v, want an error naming the head", bad, err)
 		}
