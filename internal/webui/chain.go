@@ -21,7 +21,10 @@ type chainStatus struct {
 	Hash     string
 	At       time.Time
 	Broken   *audit.Break
-	Err      string
+	// Err says, for any viewer, why verification could not run; cause
+	// is the error itself, for the log.
+	Err   string
+	cause error
 }
 
 // chainVerifier verifies the audit chain once in full and, after that,
@@ -124,11 +127,11 @@ func (c *chainVerifier) Status(ctx context.Context) chainStatus {
 	c.mu.Unlock()
 	if !started {
 		if err := c.Full(ctx); err != nil {
-			return chainStatus{Err: err.Error()}
+			return chainStatus{Err: errText(err), cause: err}
 		}
 	} else if err := c.join(ctx, runIncremental, func() error { return c.incremental(ctx) }); err != nil {
 		st := c.status()
-		st.Err = err.Error()
+		st.Err, st.cause = errText(err), err
 		return st
 	}
 	return c.status()
@@ -200,4 +203,18 @@ func (c *chainVerifier) incremental(ctx context.Context) error {
 	res := v.Result()
 	c.seq, c.hash = res.HeadSeq, res.HeadHash
 	return nil
+}
+
+// errText words a verification that could not run for any viewer: a
+// domain error as it is, an unreachable database and anything else
+// without the driver's words, which name hosts and users (they are in
+// the log).
+func errText(err error) string {
+	switch {
+	case errors.Is(err, promote.ErrUnavailable):
+		return "the database is unavailable; try again shortly"
+	case promote.ErrorCode(err) == promote.Internal:
+		return "an error on the server; the error is in its log"
+	}
+	return err.Error()
 }

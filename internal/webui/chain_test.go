@@ -195,3 +195,22 @@ func TestChainFullRacesIncremental(t *testing.T) {
 		}
 	})
 }
+
+// A verification that could not run says why without the driver's words,
+// which name the database's host and user: the audit page shows it to any
+// viewer.
+func TestChainErrorText(t *testing.T) {
+	driver := "dial tcp 10.0.0.5:5432 (user promote): connection refused"
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("%w: %s", promote.ErrUnavailable, driver), "the database is unavailable; try again shortly"},
+		{fmt.Errorf("scan: %s", driver), "an error on the server; the error is in its log"},
+		{promote.Errorf(promote.Invalid, "after %d is negative", -1), "after -1 is negative"},
+	} {
+		if got := errText(tt.err); got != tt.want {
+			t.Errorf("errText(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}

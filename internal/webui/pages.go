@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -691,6 +692,9 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 		v.Events = append(v.Events, auditRow{AuditEvent: e, ReasonsText: audit.ReasonsText(e.Reasons)})
 	}
 	v.Chain = u.chain.Status(r.Context())
+	if v.Chain.cause != nil {
+		u.log.Warn("webui: verifying the audit chain failed", slog.Any("error", v.Chain.cause))
+	}
 	u.render(w, r, s, http.StatusOK, "audit", "Audit log", "audit", v)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -786,4 +787,20 @@ func (f *fixture) approveAwaiting(t *testing.T) (*browser, []promote.Deployment)
 		t.Fatalf("deployments = %v, %v", deps, err)
 	}
 	return b, deps
+}
+
+// A page that fails because the database cannot be reached is a 503 with
+// Retry-After that says so, not a 500, and shows no driver's words.
+func TestUnavailablePage(t *testing.T) {
+	f := newFixture(t)
+	rec := httptest.NewRecorder()
+	err := fmt.Errorf("%w: dial tcp 10.0.0.5:5432: connection refused", promote.ErrUnavailable)
+	f.ui.fail(rec, httptest.NewRequest(http.MethodGet, Prefix+"/models", nil), nil, err)
+	body := rec.Body.String()
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(body, "The database is unavailable") {
+		t.Errorf("fail(unavailable) = %d, Retry-After %q, body:\n%s\nwant 503 saying the database is unavailable", rec.Code, rec.Header().Get("Retry-After"), body)
+	}
+	if strings.Contains(body, "10.0.0.5") {
+		t.Error("the page shows the driver's words")
+	}
 }

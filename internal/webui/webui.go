@@ -232,7 +232,14 @@ type errorPage struct {
 func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	code := status(err)
 	msg := err.Error()
-	if code == http.StatusInternalServerError {
+	switch {
+	case errors.Is(err, promote.ErrUnavailable):
+		// The database is down or cut off: worth trying again, which a
+		// 503 says; the driver's words (hosts, users) stay in the log.
+		u.log.Warn("webui: the database is unavailable", slog.String("path", r.URL.Path), slog.Any("error", err))
+		code, msg = http.StatusServiceUnavailable, "The database is unavailable; try again shortly."
+		w.Header().Set("Retry-After", "5")
+	case code == http.StatusInternalServerError:
 		u.log.Error("webui: page failed", slog.String("path", r.URL.Path), slog.Any("error", err))
 		msg = "Something went wrong on the server; the error is in its log."
 	}
