@@ -274,7 +274,7 @@ func watchFieldsOf(r promote.Rollout, last *promote.RolloutSample, bar bool) wat
 	track := "canary"
 	if r.Strategy == policy.StrategyShadow {
 		track = "shadow"
-		f.head = fmt.Sprintf("%s shadow, mirroring since %s UTC", r.State, r.StepStartedAt.UTC().Format(time.TimeOnly))
+		f.head = fmt.Sprintf("%s shadow, mirroring since %s", r.State, clockUTC(r.StepStartedAt))
 	} else {
 		if bar {
 			const width = 20
@@ -359,7 +359,7 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every, outa
 			if now.Sub(unreachableSince) >= outage {
 				return clientError(err)
 			}
-			waiting = fmt.Sprintf("%v (since %s UTC): reading again", err, unreachableSince.UTC().Format(time.TimeOnly))
+			waiting = fmt.Sprintf("%v (since %s): reading again", err, clockUTC(unreachableSince))
 		case err != nil:
 			return clientError(err)
 		default:
@@ -440,3 +440,7 @@ func readRollout(ctx context.Context, c *httpapi.Client, id string) (r promote.R
 	}
 	return r, "", err
 }
+
+// clockUTC is t's time of day in UTC, saying so, as every time the CLI
+// prints is in UTC.
+func clockUTC(t time.Time) string { return t.UTC().Format(time.TimeOnly) + " UTC" }

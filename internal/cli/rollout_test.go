@@ -240,10 +240,10 @@ func TestWatchWaitsForRollout(t *testing.T) {
 // rolled back, and a delivery pipeline would act on it. Watch says so and
 // reads again; an outage longer than the limit ends it.
 func TestWatchRidesOutOutage(t *testing.T) {
-	var reads atomic.Int64
-	down := int64(2)
+	var reads, down atomic.Int64
+	down.Store(2)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.URL.Path, "/samples") && reads.Add(1) <= down {
+		if !strings.HasSuffix(r.URL.Path, "/samples") && reads.Add(1) <= down.Load() {
 			conn, _, err := w.(http.Hijacker).Hijack()
 			if err == nil {
 				conn.Close() // no answer at all, as from a server going down
@@ -258,11 +258,6 @@ func TestWatchRidesOutOutage(t *testing.T) {
 		json.NewEncoder(w).Encode(promote.Rollout{PromotionID: "pr_1", State: promote.RolloutSucceeded, Weight: 1})
 	}))
 	defer srv.Close()
-	// The outage's start is in UTC, as every time the CLI prints, here
-	// where the local zone is another.
-	local := time.Local
-	time.Local = time.FixedZone("UTC+5", 5*3600)
-	defer func() { time.Local = local }()
 	code, stdout, stderr := run(t, "", "rollout", "watch", "pr_1", "--every", "5ms", "--server", srv.URL, "--token", "prm_t")
 	if code != ExitOK || !strings.Contains(stdout, "cannot reach the Promote server") || !strings.Contains(stdout, "succeeded step 1 weight 100%") {
 		t.Errorf("a watch through an outage = exit %d, stdout %q, stderr %q; want 0, the outage, then the end", code, stdout, stderr)
@@ -273,11 +268,19 @@ func TestWatchRidesOutOutage(t *testing.T) {
 
 	// An outage longer than the limit ends the watch, exit 1.
 	reads.Store(0)
-	down = 1 << 40
+	down.Store(1 << 40)
 	var out bytes.Buffer
 	err := watchRollout(t.Context(), httpapi.NewClient(srv.URL, "prm_t", nil), "pr_1", 5*time.Millisecond, 50*time.Millisecond, &out, nil)
 	var ee *exitError
 	if !errors.As(clientError(err), &ee) || ee.code != ExitBlocked || !strings.Contains(err.Error(), "cannot reach") {
 		t.Errorf("a watch through a long outage = %v; want exit 1 naming the outage", err)
+	}
+}
+
+// The CLI's times of day are in UTC and say so, whatever the local zone.
+func TestClockUTC(t *testing.T) {
+	at := time.Date(2026, 11, 26, 19, 39, 39, 0, time.FixedZone("UTC+5", 5*3600))
+	if got := clockUTC(at); got != "14:39:39 UTC" {
+		t.Errorf("clockUTC(19:39:39 at UTC+5) = %q, want 14:39:39 UTC", got)
 	}
 }
