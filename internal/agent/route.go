@@ -249,13 +249,18 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tables := *a.tables.Load()
 	t := tables[env]
 	if t == nil {
+		// The environment's error is read under the lock a sync writes
+		// it under.
 		a.mu.Lock()
-		es := a.state.envs[env]
+		var envErr string
+		if es := a.state.envs[env]; es != nil {
+			envErr = es.err
+		}
 		a.mu.Unlock()
 		switch {
-		case es != nil && es.err != "":
+		case envErr != "":
 			writeError(w, http.StatusServiceUnavailable, promote.Internal,
-				fmt.Sprintf("environment %s has nothing applied: %s", env, es.err))
+				fmt.Sprintf("environment %s has nothing applied: %s", env, envErr))
 		case len(tables) == 0 || slices.Contains(a.cfg.Environments, env):
 			writeError(w, http.StatusServiceUnavailable, promote.Internal,
 				fmt.Sprintf("environment %s has nothing applied yet", env))
