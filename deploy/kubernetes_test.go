@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/promote-ml/promote/internal/cli"
+	"github.com/promote-ml/promote/internal/leader"
 )
 
 // object is the part of a Kubernetes object these tests read.
@@ -64,9 +66,10 @@ type object struct {
 }
 
 type podSpec struct {
-	ServiceAccountName           string `yaml:"serviceAccountName"`
-	AutomountServiceAccountToken *bool  `yaml:"automountServiceAccountToken"`
-	SecurityContext              struct {
+	ServiceAccountName            string `yaml:"serviceAccountName"`
+	TerminationGracePeriodSeconds *int   `yaml:"terminationGracePeriodSeconds"`
+	AutomountServiceAccountToken  *bool  `yaml:"automountServiceAccountToken"`
+	SecurityContext               struct {
 		RunAsNonRoot *bool `yaml:"runAsNonRoot"`
 		RunAsUser    *int  `yaml:"runAsUser"`
 	} `yaml:"securityContext"`
@@ -98,6 +101,13 @@ type container struct {
 			} `yaml:"secretKeyRef"`
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
+	Lifecycle struct {
+		PreStop *struct {
+			Sleep *struct {
+				Seconds int `yaml:"seconds"`
+			} `yaml:"sleep"`
+		} `yaml:"preStop"`
+	} `yaml:"lifecycle"`
 	StartupProbe   *probe `yaml:"startupProbe"`
 	LivenessProbe  *probe `yaml:"livenessProbe"`
 	ReadinessProbe *probe `yaml:"readinessProbe"`
@@ -375,6 +385,8 @@ func checkServer(t *testing.T, objs []object) container {
 		}
 	}
 
+	checkShutdown(t, pod, c)
+
 	// The pipeline comes from a ConfigMap, mounted where PROMOTE_PIPELINE says.
 	pipelinePath, _, _ := c.env(t, "PROMOTE_PIPELINE")
 	vol, _ := c.mountOf(path.Dir(pipelinePath))
@@ -392,6 +404,48 @@ func checkServer(t *testing.T, objs []object) container {
 		t.Errorf("ConfigMap %s has no %s (keys %v)", cmName, path.Base(pipelinePath), slices.Sorted(mapsKeys(cm.Data)))
 	}
 	return c
+}
+
+// serverShutdown is how long promote serve gives its HTTP servers to
+// finish their requests after SIGTERM (internal/cli/serve.go).
+const serverShutdown = 10 * time.Second
+
+// checkShutdown checks that a pod leaves a rolling update or a drain
+// without refused connections and with its lease released. On SIGTERM
+// promote closes its listener at once, while the endpoints, kube-proxy and
+// ingress controllers still send it new connections for a few seconds: a
+// preStop sleep keeps it serving until they have let go (the image has no
+// shell, hence the sleep action rather than exec). The grace period then
+// covers that sleep, the HTTP shutdown and the release of the lease, which
+// the leader attempts for up to the lease's TTL after its controllers stop;
+// a pod killed before that leaves the controllers unrun until the lease
+// expires.
+func checkShutdown(t *testing.T, pod podSpec, c container) {
+	t.Helper()
+	var sleep time.Duration
+	if ps := c.Lifecycle.PreStop; ps == nil || ps.Sleep == nil || ps.Sleep.Seconds <= 0 {
+		t.Error("container lifecycle: no preStop sleep; on SIGTERM promote stops accepting connections while the Service still routes new ones to it")
+	} else {
+		sleep = time.Duration(ps.Sleep.Seconds) * time.Second
+	}
+	ttl := leader.DefaultTTL
+	for _, e := range c.Env {
+		if e.Name == "PROMOTE_LEASE_TTL" {
+			d, err := time.ParseDuration(e.Value)
+			if err != nil {
+				t.Fatalf("PROMOTE_LEASE_TTL %q: %v", e.Value, err)
+			}
+			ttl = d
+		}
+	}
+	grace := 30 * time.Second // Kubernetes' default
+	if g := pod.TerminationGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	}
+	if need := sleep + serverShutdown + ttl; grace < need {
+		t.Errorf("terminationGracePeriodSeconds = %s, want at least %s: the preStop sleep (%s), the HTTP shutdown (%s) and the lease's release (up to its TTL, %s)",
+			grace, need, sleep, serverShutdown, ttl)
+	}
 }
 
 func mapsKeys(m map[string]string) func(func(string) bool) {
