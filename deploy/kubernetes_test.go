@@ -73,6 +73,14 @@ type podSpec struct {
 		RunAsNonRoot *bool `yaml:"runAsNonRoot"`
 		RunAsUser    *int  `yaml:"runAsUser"`
 	} `yaml:"securityContext"`
+	TopologySpreadConstraints []struct {
+		MaxSkew           int    `yaml:"maxSkew"`
+		TopologyKey       string `yaml:"topologyKey"`
+		WhenUnsatisfiable string `yaml:"whenUnsatisfiable"`
+		LabelSelector     struct {
+			MatchLabels map[string]string `yaml:"matchLabels"`
+		} `yaml:"labelSelector"`
+	} `yaml:"topologySpreadConstraints"`
 	Containers []container `yaml:"containers"`
 	Volumes    []struct {
 		Name      string `yaml:"name"`
@@ -283,6 +291,7 @@ func checkServer(t *testing.T, objs []object) container {
 		}
 	}
 	pod := dep.Spec.Template.Spec
+	checkAvailability(t, objs, dep)
 	if len(pod.Containers) != 1 {
 		t.Fatalf("%d containers, want 1", len(pod.Containers))
 	}
@@ -406,6 +415,67 @@ func checkServer(t *testing.T, objs []object) container {
 	return c
 }
 
+// selects reports whether a selector's labels are all among labels.
+func selects(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(selector) > 0
+}
+
+// checkAvailability checks that the replicas survive a node's loss and a
+// drain: one replica leads through the lease and the others take over, which
+// helps only if they are not all on one node and not all evicted at once.
+func checkAvailability(t *testing.T, objs []object, dep object) {
+	t.Helper()
+	pod := dep.Spec.Template.Spec
+	labels := dep.Spec.Template.Metadata.Labels
+	spread := false
+	for _, c := range pod.TopologySpreadConstraints {
+		if c.TopologyKey == "kubernetes.io/hostname" && c.MaxSkew == 1 && selects(c.LabelSelector.MatchLabels, labels) {
+			spread = true
+		}
+	}
+	if !spread {
+		t.Error("pod: no topologySpreadConstraints over kubernetes.io/hostname with maxSkew 1 selecting its replicas: they may all land on one node")
+	}
+
+	var pdbs []object
+	for _, o := range objs {
+		if o.Kind == "PodDisruptionBudget" && selects(o.Spec.Selector.MatchLabels, labels) {
+			pdbs = append(pdbs, o)
+		}
+	}
+	if len(pdbs) != 1 {
+		t.Errorf("%d PodDisruptionBudgets select the server's pods, want 1: a drain may evict every replica at once", len(pdbs))
+		return
+	}
+	var pdb struct {
+		APIVersion string `yaml:"apiVersion"`
+		Spec       struct {
+			MaxUnavailable             *intOrString `yaml:"maxUnavailable"`
+			MinAvailable               *intOrString `yaml:"minAvailable"`
+			UnhealthyPodEvictionPolicy string       `yaml:"unhealthyPodEvictionPolicy"`
+		} `yaml:"spec"`
+	}
+	reencode(t, pdbs[0], &pdb)
+	if pdb.APIVersion != "policy/v1" {
+		t.Errorf("PodDisruptionBudget apiVersion %q, want policy/v1", pdb.APIVersion)
+	}
+	// One replica at a time: a drain never takes the API away, and at most
+	// one takeover of the lease is under way.
+	if pdb.Spec.MinAvailable != nil || pdb.Spec.MaxUnavailable == nil || *pdb.Spec.MaxUnavailable != "1" {
+		t.Errorf("PodDisruptionBudget maxUnavailable %v minAvailable %v, want maxUnavailable 1 alone", pdb.Spec.MaxUnavailable, pdb.Spec.MinAvailable)
+	}
+	// While the database is down every replica is unready (/readyz): the
+	// budget must not then block a drain for ever.
+	if pdb.Spec.UnhealthyPodEvictionPolicy != "AlwaysAllow" {
+		t.Errorf("PodDisruptionBudget unhealthyPodEvictionPolicy %q, want AlwaysAllow (unready replicas, as in a database outage, must not block drains)", pdb.Spec.UnhealthyPodEvictionPolicy)
+	}
+}
+
 // serverShutdown is how long promote serve gives its HTTP servers to
 // finish their requests after SIGTERM (internal/cli/serve.go).
 const serverShutdown = 10 * time.Second
@@ -474,7 +544,7 @@ func TestKubernetesBase(t *testing.T) {
 	for i, k := range got {
 		got[i] = hashed("ConfigMap/promote-pipeline").ReplaceAllString(k, "ConfigMap/promote-pipeline-HASH")
 	}
-	want := []string{"ConfigMap/promote-pipeline-HASH", "Deployment/promote", "Service/promote", "ServiceAccount/promote"}
+	want := []string{"ConfigMap/promote-pipeline-HASH", "Deployment/promote", "PodDisruptionBudget/promote", "Service/promote", "ServiceAccount/promote"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("base objects (-want +got):\n%s", diff)
 	}
