@@ -46,7 +46,8 @@ type object struct {
 		} `yaml:"selector"`
 		Template struct {
 			Metadata struct {
-				Labels map[string]string `yaml:"labels"`
+				Labels      map[string]string `yaml:"labels"`
+				Annotations map[string]string `yaml:"annotations"`
 			} `yaml:"metadata"`
 			Spec podSpec `yaml:"spec"`
 		} `yaml:"template"`
@@ -395,6 +396,17 @@ func checkServer(t *testing.T, objs []object) container {
 	}
 
 	checkShutdown(t, pod, c)
+
+	// Every replica is scraped on its own (the leader judges rollouts from
+	// all of them through --prometheus-url): the annotations name the
+	// container's port and the path promote serves its metrics on.
+	ann := dep.Spec.Template.Metadata.Annotations
+	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/path"] != "/metrics" {
+		t.Errorf("pod annotations prometheus.io/scrape %q path %q, want \"true\" and /metrics", ann["prometheus.io/scrape"], ann["prometheus.io/path"])
+	}
+	if got := ann["prometheus.io/port"]; c.port(intOrString(got)) != port || got != strconv.Itoa(port) {
+		t.Errorf("pod annotation prometheus.io/port %q, want %d (PROMOTE_ADDR's port)", got, port)
+	}
 
 	// The pipeline comes from a ConfigMap, mounted where PROMOTE_PIPELINE says.
 	pipelinePath, _, _ := c.env(t, "PROMOTE_PIPELINE")
