@@ -44,6 +44,10 @@ type serverConfig struct {
 	// badUISecureCookies is a $PROMOTE_UI_SECURE_COOKIES that is not a
 	// boolean, which validate names.
 	badUISecureCookies string
+	// emptyDatabase is a $PROMOTE_DATABASE set but empty: a secret whose
+	// value is missing, which must not fall back to SQLite in --data (each
+	// replica would run a registry of its own).
+	emptyDatabase bool
 	// listener and agentListener, when set, are served on instead of
 	// listening on Addr and the agent's address (the demo opens them).
 	listener, agentListener net.Listener
@@ -63,6 +67,9 @@ func (c *serverConfig) env(getenv func(string) string) {
 		if v := getenv(name); v != "" {
 			*dst = v
 		}
+	}
+	if v, set := os.LookupEnv("PROMOTE_DATABASE"); set && strings.TrimSpace(v) == "" && getenv("PROMOTE_DATABASE") == v {
+		c.emptyDatabase = true
 	}
 	if v := getenv("PROMOTE_ARTIFACT_ROOTS"); v != "" {
 		c.ArtifactRoots = filepath.SplitList(v)
@@ -115,6 +122,9 @@ func (c *serverConfig) validate() error {
 		if !filepath.IsAbs(r) {
 			errs = append(errs, fmt.Errorf("--artifact-root %q: want an absolute path", r))
 		}
+	}
+	if c.emptyDatabase && c.Database == "" {
+		errs = append(errs, errors.New("$PROMOTE_DATABASE is set but empty: give a postgres:// URL (a Secret's value may be missing), or unset it to keep the SQLite store in --data"))
 	}
 	if c.badUISecureCookies != "" {
 		errs = append(errs, fmt.Errorf("$PROMOTE_UI_SECURE_COOKIES %q: want true or false", c.badUISecureCookies))

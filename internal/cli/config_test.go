@@ -109,3 +109,35 @@ func TestServeRefusesBeforeCreatingAnything(t *testing.T) {
 		})
 	}
 }
+
+// A $PROMOTE_DATABASE that is set but empty (a Secret without its value)
+// is refused: falling back to SQLite would give every replica a registry
+// of its own.
+func TestEmptyDatabaseVariableRefused(t *testing.T) {
+	_, pipelineFile, data := exampleServeSetup(t)
+	t.Setenv("PROMOTE_DATABASE", "")
+	code, _, errOut := run(t, "", "serve", "--data", data, "--pipeline", pipelineFile, "--addr", "127.0.0.1:0")
+	if code != ExitUsage || !strings.Contains(errOut, "$PROMOTE_DATABASE is set but empty") {
+		t.Errorf("serve with PROMOTE_DATABASE empty: exit %d, %q; want %d naming the variable", code, errOut, ExitUsage)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("serve created %s (stat: %v) before refusing", data, err)
+	}
+	// --database given on the command line wins over the empty variable.
+	c := defaultServerConfig()
+	c.env(os.Getenv)
+	c.Database, c.Pipeline = "postgres://db/promote", "promote.yaml"
+	if err := c.validate(); err != nil && strings.Contains(err.Error(), "PROMOTE_DATABASE") {
+		t.Errorf("validate() with --database and an empty variable = %v", err)
+	}
+}
+
+// A database that cannot be reached when serve starts is an operation
+// that failed, exit 1, not a mistake of the command line: no usage line.
+func TestServeUnreachableDatabaseIsNoUsageError(t *testing.T) {
+	_, pipelineFile, _ := exampleServeSetup(t)
+	code, _, errOut := run(t, "", "serve", "--database", "postgres://promote@127.0.0.1:1/promote?connect_timeout=2", "--pipeline", pipelineFile, "--addr", "127.0.0.1:0")
+	if code != ExitBlocked || !strings.Contains(errOut, "open PostgreSQL") || strings.Contains(errOut, "Usage:") {
+		t.Errorf("serve with an unreachable database: exit %d, %q; want %d, naming the database, without usage", code, errOut, ExitBlocked)
+	}
+}

@@ -62,6 +62,10 @@ type streams struct {
 	in  io.Reader
 	out io.Writer
 	err io.Writer
+	// ran is set once cobra has parsed the command line and runs the
+	// command: an error after that is the command's failure, not a
+	// mistake of the command line.
+	ran bool
 }
 
 // Main runs the promote command line with args (without the program name)
@@ -89,10 +93,16 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		}
 		return ee.code
 	}
+	fmt.Fprintf(stderr, "promote: %v\n", err)
+	if s.ran {
+		// The command ran and failed (a database that cannot be
+		// reached, a file that cannot be written): an operation failed,
+		// and its usage would only mislead.
+		return ExitBlocked
+	}
 	// Errors cobra raises itself (unknown command or flag, wrong number of
 	// arguments) are usage errors. They do not say which command they are
 	// about, nor which argument is missing: the command's usage line does.
-	fmt.Fprintf(stderr, "promote: %v\n", err)
 	if cmd != nil && cmd != root && cmd.Runnable() {
 		fmt.Fprintf(stderr, "Usage: %s\n", cmd.UseLine())
 	}
@@ -195,11 +205,13 @@ Exit codes: 0 success or allowed, 1 blocked or failed, 2 bad input or usage,
 	root.CompletionOptions.HiddenDefaultCmd = false
 	if c, ok := named(args); ok {
 		root.AddCommand(groups(c.build(s)))
+		markRuns(root, s)
 		return root
 	}
 	for _, c := range commands {
 		root.AddCommand(groups(c.build(s)))
 	}
+	markRuns(root, s)
 	return root
 }
 
@@ -234,4 +246,18 @@ func unknownSubcommand(cmd *cobra.Command, args []string) error {
 		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
 	}
 	return usageErrorf("%s; see 'promote %s --help'", msg, strings.TrimPrefix(cmd.CommandPath(), "promote "))
+}
+
+// markRuns has every command of the tree set s.ran when its RunE starts:
+// after cobra has checked the flags, the required ones and the arguments.
+func markRuns(c *cobra.Command, s *streams) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			s.ran = true
+			return run(cmd, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRuns(sub, s)
+	}
 }
