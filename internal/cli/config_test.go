@@ -96,6 +96,7 @@ func TestServeRefusesBeforeCreatingAnything(t *testing.T) {
 			"--agent-endpoints", filepath.Join(dir, "endpoints.yaml"), "--agent-interval", "1ns"}, "--agent-interval 1ns: want at least 10ms"},
 		{"gitops interval", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--gitops-interval", "5ms"}, "--gitops-interval 5ms: want at least 10ms"},
 		{"lease", []string{"--lease-ttl", "100ms"}, "--lease-ttl 100ms: want at least 1s"},
+		{"lease renewal", []string{"--lease-renew", "1ms"}, "--lease-renew 1ms: want at least 10ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,6 +62,8 @@ func (c *leaseConfig) problems() []error {
 		errs = append(errs, fmt.Errorf("--lease-ttl %s: want at least %s; a lease renews every third of it, over the database", c.TTL, minLeaseTTL))
 	case c.Renew < 0 || c.Renew >= c.TTL-c.TTL/5:
 		errs = append(errs, fmt.Errorf("--lease-renew %s: want a positive duration under four fifths of --lease-ttl %s", c.Renew, c.TTL))
+	default:
+		errs = append(errs, tooShort("--lease-renew", c.Renew)...)
 	}
 	return errs
 }
