@@ -42,7 +42,7 @@ under /ui/ (docs/ui.md).
 The store is SQLite in --data by default (one server per data directory: a second one
 is refused), or PostgreSQL with --database. The pipeline
 file names the environments, their policies and the trusted signing keys. Create the
-first token with 'promote token create --role admin'.
+first token with 'promote token create --name ada --role admin'.
 
 With --gitops-remote, every change of a live version (an approved promotion, a
 rollback) is committed to the environment's overlay in that repository and pushed, or

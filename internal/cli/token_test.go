@@ -2,6 +2,7 @@ package cli
 
 import (
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -24,5 +25,19 @@ func TestTokenCreateNeedsNoPipeline(t *testing.T) {
 	}
 	if code, _, errOut := run(t, dir, "token", "create", "--name", "x", "--role", "viewr", "--data", filepath.Join(dir, "data")); code != ExitUsage || !strings.Contains(errOut, `role "viewr"`) {
 		t.Errorf("token create with a wrong role = exit %d, %q; want %d naming it", code, errOut, ExitUsage)
+	}
+}
+
+// The command serve's help gives for the first token works as written.
+func TestServeHelpFirstTokenCommandRuns(t *testing.T) {
+	long := newServeCmd(&streams{}).Long
+	m := regexp.MustCompile(`'promote (token create[^']*)'`).FindStringSubmatch(long)
+	if m == nil {
+		t.Fatalf("serve's help names no 'promote token create …' command:\n%s", long)
+	}
+	dir := t.TempDir()
+	args := append(strings.Fields(m[1]), "--quiet", "--data", filepath.Join(dir, "data"))
+	if code, out, errOut := run(t, dir, args...); code != ExitOK || !strings.HasPrefix(out, "prm_") {
+		t.Errorf("promote %s (from serve's help) = exit %d, stdout %q, stderr %q; want 0 and a secret", m[1], code, out, errOut)
 	}
 }
