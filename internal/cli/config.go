@@ -188,6 +188,10 @@ type loadedPipeline struct {
 	// plans are the rollout sections of the environments that roll out
 	// by canary or shadow, by environment.
 	plans map[string]*policy.Rollout
+	// unused says, for each environment that rolls out directly although
+	// its policy has a canary or shadow rollout section, that the section
+	// is not used.
+	unused []string
 }
 
 // loadPipeline reads the pipeline file and everything it names (policies
@@ -213,6 +217,7 @@ func loadPipeline(path string) (*loadedPipeline, error) {
 	gates := map[string]*policy.Gate{}
 	loaded := map[string]*policy.Policy{}
 	var errs []error
+	var unused []string
 	for _, e := range pl.Environments {
 		file := rel(e.Policy)
 		pol, ok := loaded[file]
@@ -241,6 +246,9 @@ func loadPipeline(path string) (*loadedPipeline, error) {
 				continue
 			}
 			plans[e.Name] = plan
+		} else if plan := pol.Rollout(e.Name); plan != nil && (plan.Strategy == policy.StrategyCanary || plan.Strategy == policy.StrategyShadow) {
+			unused = append(unused, fmt.Sprintf("environment %s rolls out direct in %s: the %s rollout of its policy %s is not used (set rollout: %s for %s there to use it)",
+				e.Name, path, plan.Strategy, e.Policy, plan.Strategy, e.Name))
 		}
 	}
 	var keys []registry.TrustedKey
@@ -260,7 +268,7 @@ func loadPipeline(path string) (*loadedPipeline, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &loadedPipeline{pipeline: pl, gates: gates, keys: keys, plans: plans}, nil
+	return &loadedPipeline{pipeline: pl, gates: gates, keys: keys, plans: plans, unused: unused}, nil
 }
 
 // serviceHooks connect the registry service to serve's controllers.

@@ -287,6 +287,9 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	fmt.Fprintf(s.err, "promote serving on http://%s (%s; pipeline %s: %s)\n", ln.Addr(), where, cfg.Pipeline,
 		strings.Join(svc.Pipeline().Names(), " → "))
 	fmt.Fprintf(s.err, "promote web UI on http://%s%s/ (sign in with an API token)\n", ln.Addr(), webui.Prefix)
+	for _, u := range lp.unused {
+		fmt.Fprintf(s.err, "promote: %s\n", u)
+	}
 	if rec != nil {
 		fmt.Fprintf(s.err, "promote commits live changes to %s (branch %s, %s)\n", gitclone.RedactURL(cfg.GitOps.Remote), cfg.GitOps.Branch, cfg.GitOps.Mode)
 	}

@@ -249,3 +249,31 @@ func TestServeRefusesASharedDataDirectory(t *testing.T) {
 	_, _, stop = startStoppable(t, args...)
 	stop()
 }
+
+// TestServeSaysWhenAPolicysRolloutIsUnused: an environment that promote.yaml
+// rolls out directly (no rollout, or rollout: direct) takes no canary, even
+// when its policy describes one; serve says so at start rather than leave
+// a policy's canary and automatic rollback silently unused.
+func TestServeSaysWhenAPolicysRolloutIsUnused(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile(filepath.Join(dir, "prod.yaml"), []byte(`gate:
+  require: [tests_passed]
+rollout:
+  strategy: canary
+  steps: [10, 50, 100]
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "promote.yaml"), []byte(`apiVersion: promote.dev/v1
+kind: Pipeline
+metadata:
+  name: p
+environments:
+  - name: prod
+    policy: prod.yaml
+`), 0o644)
+	_, serveErr := startServe(t, "--data", filepath.Join(dir, "data"), "--pipeline", filepath.Join(dir, "promote.yaml"))
+	want := "environment prod rolls out direct in " + filepath.Join(dir, "promote.yaml") + ": the canary rollout of its policy prod.yaml is not used"
+	if !strings.Contains(serveErr.String(), want) {
+		t.Errorf("serve's start says nothing of prod's unused canary; want %q in:\n%s", want, serveErr.String())
+	}
+}
