@@ -13,13 +13,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/internal/testtool"
 )
 
 var testNow = time.Date(2026, 5, 4, 12, 30, 0, 0, time.UTC)
@@ -159,24 +159,13 @@ func writeEndpoints(t *testing.T, path string, urls map[overlay.Pin]string) stri
 }
 
 // logBuffer collects JSON log lines; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testtool.Buffer }
 
 // lines returns the logged records whose message is msg.
 func (b *logBuffer) lines(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.Lines(b.buf.String()) {
+	for line := range strings.Lines(b.String()) {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line %q: %v", line, err)

@@ -15,26 +15,13 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/nettest"
+	"github.com/promote-ml/promote/internal/testtool"
 )
 
 // lockedBuffer is a bytes.Buffer safe to write from the server goroutine
 // while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer holds a server's standard error while the test reads it.
+type lockedBuffer = testtool.Buffer
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

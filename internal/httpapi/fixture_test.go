@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/promote-ml/promote/internal/pipeline"
@@ -18,6 +16,7 @@ import (
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/sqlite"
 	"github.com/promote-ml/promote/internal/telemetry"
+	"github.com/promote-ml/promote/internal/testtool"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -73,30 +72,13 @@ type fixture struct {
 	server *Server
 	srv    *httptest.Server
 	reg    *telemetry.Registry
-	logs   *syncBuffer
+	logs   *testtool.Buffer
 
 	// Token secrets. alice submits; bob, dave and carol approve; vera
 	// views.
 	admin, alice, bob, dave, carol, vera string
 	// secrets lists every secret, for the log test.
 	secrets []string
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
@@ -137,7 +119,7 @@ func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, store: store, svc: svc, reg: telemetry.NewRegistry(), logs: &syncBuffer{}}
+	f := &fixture{t: t, store: store, svc: svc, reg: telemetry.NewRegistry(), logs: &testtool.Buffer{}}
 	opts := Options{
 		Logger:  slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: f.reg,

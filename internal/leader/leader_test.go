@@ -1,7 +1,6 @@
 package leader_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/promote-ml/promote/internal/postgres"
 	"github.com/promote-ml/promote/internal/sqlite"
 	"github.com/promote-ml/promote/internal/storetest"
+	"github.com/promote-ml/promote/internal/testtool"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -496,7 +496,7 @@ func TestOutageLoggedOnce(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	store := &flaky{Store: s}
 	store.down.Store(true)
-	var logs syncBuffer
+	var logs testtool.Buffer
 	cfg := steady
 	cfg.Store, cfg.Holder = store, "a"
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -527,22 +527,4 @@ func TestOutageLoggedOnce(t *testing.T) {
 	if !strings.Contains(logs.String(), "leader: the database answers again") {
 		t.Errorf("no line says the database answers again:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -8,7 +8,6 @@
 package promtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -45,25 +44,8 @@ type Server struct {
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
-	log  *syncBuffer
+	log  *testtool.Buffer
 	stop func()
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // Start starts Prometheus scraping targets (host:port, path /metrics)
@@ -155,7 +137,7 @@ func (s *Server) WaitUp(tb testing.TB, n int) {
 func start(tb testing.TB, bin, config, data string) *Server {
 	tb.Helper()
 	addr := nettest.FreeAddr(tb)
-	s := &Server{URL: "http://" + addr, done: make(chan struct{}), log: &syncBuffer{}}
+	s := &Server{URL: "http://" + addr, done: make(chan struct{}), log: &testtool.Buffer{}}
 	s.cmd = exec.Command(bin, "--config.file="+config, "--storage.tsdb.path="+data, "--web.listen-address="+addr, "--log.level=warn")
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {

@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/metrics"
+	"github.com/promote-ml/promote/internal/testtool"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -114,11 +114,10 @@ func TestFailingTicksLoggedOnceAndNotLooked(t *testing.T) {
 	w := newWorld(t)
 	reg := &unreachable{Registry: w.ctl.cfg.Registry}
 	reg.down.Store(true)
-	var logs bytes.Buffer
-	var mu sync.Mutex
+	var logs testtool.Buffer
 	cfg := w.ctl.cfg
 	cfg.Registry, cfg.Interval, cfg.LookEvery = reg, 100*time.Millisecond, 10*time.Millisecond
-	cfg.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctl, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +142,6 @@ func TestFailingTicksLoggedOnceAndNotLooked(t *testing.T) {
 	if failing > 25 {
 		t.Errorf("%d ticks in a second of failures, want about 10: looks brought ticks", failing)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	out := logs.String()
 	if n := strings.Count(out, "tick failed"); n != 1 {
 		t.Errorf("the failure was logged %d times at info or above, want once:\n%s", n, out)
@@ -152,16 +149,4 @@ func TestFailingTicksLoggedOnceAndNotLooked(t *testing.T) {
 	if n := strings.Count(out, "ticks succeed again"); n != 1 {
 		t.Errorf("the recovery was logged %d times, want once:\n%s", n, out)
 	}
-}
-
-// lockedWriter serialises writes to w.
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

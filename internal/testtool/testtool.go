@@ -1,10 +1,13 @@
-// Package testtool finds the programs that tests run beside Promote (a
-// Prometheus server, the kustomize CLI, a Python interpreter).
+// Package testtool serves tests: it finds the programs they run beside
+// Promote (a Prometheus server, the kustomize CLI, a Python interpreter),
+// and holds a buffer several goroutines may share.
 package testtool
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 )
 
@@ -25,4 +28,25 @@ func Find(tb testing.TB, env, name, install string) string {
 	}
 	tb.Skipf("%s is not set and %s is not on PATH: %s to run this test", env, name, install)
 	return ""
+}
+
+// Buffer is a bytes.Buffer that a logger, a server's goroutines and a test
+// may write and read at once.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

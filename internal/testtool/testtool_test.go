@@ -3,6 +3,7 @@ package testtool
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -60,5 +61,24 @@ func TestFindMissing(t *testing.T) {
 		if r.fatal != (ci != "") || r.skip != (ci == "") {
 			t.Errorf("CI=%q: fatal %v, skipped %v; want a failure in CI, a skip elsewhere", ci, r.fatal, r.skip)
 		}
+	}
+}
+
+// TestBuffer writes from several goroutines while reading (run with -race
+// to check the lock, as .ci/run does).
+func TestBuffer(t *testing.T) {
+	var b Buffer
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 100 {
+				b.Write([]byte("ab"))
+				_ = b.String()
+			}
+		})
+	}
+	wg.Wait()
+	if got := len(b.String()); got != 800 {
+		t.Errorf("len(String()) = %d after 400 writes of 2 bytes, want 800", got)
 	}
 }
