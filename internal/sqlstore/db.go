@@ -173,6 +173,11 @@ const auditBatch = 1000
 // it holds no transaction open while fn runs: a chain of any length is
 // streamed, and writers are never held up by a long export.
 func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditRecord) error) error {
+	// The indexed copies come joined in one column, split without copying:
+	// two allocations per record instead of six (verification reads a
+	// million records in a few seconds, BENCHMARKS.md).
+	q := db.rebind("SELECT seq, prev_hash, hash, body, concat_ws('" + columnSep + "', model, version, environment, promotion_id, action, actor)" +
+		" FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
 	// The next batch is read while fn runs on this one: a verification
 	// hashes on one core while the store reads on another.
 	ctx, cancel := context.WithCancel(ctx)
@@ -186,7 +191,7 @@ func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditR
 		for {
 			// Every read is received: by the loop below, or, once it
 			// returned, by the drain that also stops the reader.
-			batch, err := db.auditBatch(ctx, after)
+			batch, err := db.auditBatch(ctx, q, after)
 			batches <- read{batch, err}
 			if err != nil || len(batch) < auditBatch || ctx.Err() != nil {
 				return
@@ -214,13 +219,9 @@ func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditR
 	return nil
 }
 
-// auditBatch reads the next auditBatch audit records after seq after.
-func (db *DB) auditBatch(ctx context.Context, after int64) ([]promote.AuditRecord, error) {
-	// The indexed copies come joined in one column, split without copying:
-	// two allocations per record instead of six (verification reads a
-	// million records in a few seconds, BENCHMARKS.md).
-	q := db.rebind("SELECT seq, prev_hash, hash, body, concat_ws('" + columnSep + "', model, version, environment, promotion_id, action, actor)" +
-		" FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+// auditBatch reads, with ScanAudit's query q, the next auditBatch audit
+// records after seq after.
+func (db *DB) auditBatch(ctx context.Context, q string, after int64) ([]promote.AuditRecord, error) {
 	rows, err := db.read.QueryContext(ctx, q, after, auditBatch)
 	if err != nil {
 		return nil, db.unavailable(fmt.Errorf("scan audit after %d: %w", after, err))
