@@ -347,13 +347,9 @@ func TestUpstreamRolledBack(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.register(t, "1", goodMetrics)
-	f.request(t, submitter, "1", "dev")
-	f.advance(time.Hour)
-	f.request(t, submitter, "1", "staging")
+	f.toStaging(t, "1")
 	f.register(t, "2", goodMetrics)
-	f.request(t, submitter, "2", "dev")
-	f.advance(time.Hour)
-	if got := f.request(t, submitter, "2", "staging"); got.State != promote.StateSucceeded {
+	if got := f.toStaging(t, "2"); got.State != promote.StateSucceeded {
 		t.Fatalf("2 → staging = %s (%s)", got.State, got.Reason)
 	}
 	rb, err := f.svc.Rollback(ctx, lead, registry.RollbackRequest{Model: "credit-risk", Environment: "staging", Reason: "errors in staging"})
@@ -382,9 +378,7 @@ func TestFreezeAndOverride(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.register(t, "1", goodMetrics)
-	f.request(t, submitter, "1", "dev")
-	f.advance(time.Hour)
-	f.request(t, submitter, "1", "staging")
+	f.toStaging(t, "1")
 	f.now = time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC)
 	got := f.request(t, submitter, "1", "prod")
 	if got.State != promote.StateBlocked || blockingRules(got) != "freeze" || !strings.Contains(got.Reason, "year-end") {
@@ -524,9 +518,7 @@ func testConcurrentRequests(t *testing.T, open opener) {
 	ctx := context.Background()
 	const n = 16
 	f.register(t, "1", goodMetrics)
-	f.request(t, submitter, "1", "dev")
-	f.advance(time.Hour)
-	f.request(t, submitter, "1", "staging")
+	f.toStaging(t, "1")
 	f.advance(24 * time.Hour)
 	// Each request supersedes the queued one before it, or collides with a
 	// concurrent one (Conflict); never are two active.
@@ -696,12 +688,19 @@ func TestNamesValidated(t *testing.T) {
 	}
 }
 
-// toProd walks version v through dev and staging and requests prod.
-func (f *fixture) toProd(t *testing.T, v string) registry.PromotionView {
+// toStaging requests version v to dev, then an hour later to staging,
+// and returns the staging promotion.
+func (f *fixture) toStaging(t *testing.T, v string) registry.PromotionView {
 	t.Helper()
 	f.request(t, submitter, v, "dev")
 	f.advance(time.Hour)
-	f.request(t, submitter, v, "staging")
+	return f.request(t, submitter, v, "staging")
+}
+
+// toProd walks version v through dev and staging and requests prod.
+func (f *fixture) toProd(t *testing.T, v string) registry.PromotionView {
+	t.Helper()
+	f.toStaging(t, v)
 	f.advance(24 * time.Hour)
 	return f.request(t, submitter, v, "prod")
 }
