@@ -87,7 +87,6 @@ func Targets(results []Result) []Target {
 	// The SPRT bound.
 	n, held := 0, 0
 	worst, worstName = -1, ""
-	var missed []string
 	for _, r := range results {
 		s, ok := r.Judge(ours)
 		if !ok || r.SPRT == nil {
@@ -97,8 +96,6 @@ func Targets(results []Result) []Target {
 		ratio := s.Requests.Mean / r.SPRT.Requests
 		if ratio <= TargetSPRTRatio && !s.Censored() {
 			held++
-		} else {
-			missed = append(missed, fmt.Sprintf("%s %s×", r.Scenario.Name, num(ratio)))
 		}
 		if ratio > worst {
 			worst, worstName = ratio, r.Scenario.Name

@@ -155,14 +155,6 @@ func enum(desc string, values ...string) *Schema {
 func intPtr(n int) *int           { return &n }
 func floatPtr(f float64) *float64 { return &f }
 func nullable(s *Schema) *Schema  { s.Nullable = true; return s }
-func describe(s *Schema, d string) *Schema {
-	if s.Ref != "" {
-		// A $ref admits no siblings in OpenAPI 3.0: wrap it.
-		return &Schema{AllOf: []*Schema{s}, Description: d}
-	}
-	s.Description = d
-	return s
-}
 
 // name is a model, version, environment or ID: promote.ValidateName.
 func name(desc string) *Schema {

@@ -70,12 +70,11 @@ func forEachDatabase(t *testing.T, test func(t *testing.T, open func() promote.S
 
 // term is what a replica's OnElected saw of one term.
 type term struct {
-	fence     promote.Fence
-	ctxFence  promote.Fence // the fence its context carried
-	ended     bool
-	endedAt   time.Time
-	cause     error
-	leaseSeen promote.Lease // the stored lease at election
+	fence    promote.Fence
+	ctxFence promote.Fence // the fence its context carried
+	ended    bool
+	endedAt  time.Time
+	cause    error
 }
 
 // replica is an elector running on a store of its own, recording its

@@ -7,6 +7,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
+// openMetricsFormats are the formats a scrape may ask for, in order of
+// preference.
+var openMetricsFormats = expfmt.DefaultOpenMetricsAcceptedFormats()
+
 // Handler serves the registry's metrics for a Prometheus scrape, in the
 // format the request's Accept header asks for: OpenMetrics or the
 // protocol-buffer format when it names them, the text format otherwise.
@@ -22,7 +26,7 @@ func (r *Registry) Handler(log *slog.Logger) http.Handler {
 			http.Error(w, "gather metrics: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		format := expfmt.NegotiateIncludingOpenMetrics(req.Header)
+		format := expfmt.NegotiateAccept(req.Header, openMetricsFormats...)
 		w.Header().Set("Content-Type", string(format))
 		enc := expfmt.NewEncoder(w, format)
 		for _, mf := range families {
