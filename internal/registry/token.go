@@ -82,6 +82,10 @@ const tokenCacheTTL = 5 * time.Second
 type tokenCache struct {
 	mu      sync.Mutex
 	entries map[string]tokenEntry
+	// gen counts the clears. A check that read the store before a clear
+	// (a revocation) may not put what it read in the cache after it:
+	// the token would pass for valid until the entry expired.
+	gen uint64
 }
 
 type tokenEntry struct {
@@ -89,19 +93,26 @@ type tokenEntry struct {
 	expires time.Time
 }
 
-func (c *tokenCache) get(hash string, now time.Time) (promote.Principal, bool) {
+// get returns the cached principal of hash, or, on a miss, the
+// generation to give put with what the store says.
+func (c *tokenCache) get(hash string, now time.Time) (promote.Principal, uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[hash]
 	if !ok || now.After(e.expires) {
-		return promote.Principal{}, false
+		return promote.Principal{}, c.gen, false
 	}
-	return e.who, true
+	return e.who, c.gen, true
 }
 
-func (c *tokenCache) put(hash string, who promote.Principal, now time.Time) {
+// put caches who for hash, unless the cache was cleared since get
+// returned gen.
+func (c *tokenCache) put(hash string, who promote.Principal, now time.Time, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	if c.entries == nil || len(c.entries) > 10000 {
 		c.entries = map[string]tokenEntry{}
 	}
@@ -111,6 +122,7 @@ func (c *tokenCache) put(hash string, who promote.Principal, now time.Time) {
 func (c *tokenCache) clear() {
 	c.mu.Lock()
 	c.entries = nil
+	c.gen++
 	c.mu.Unlock()
 }
 
@@ -129,7 +141,8 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (promote.Prin
 // ends the sessions opened with it.
 func (s *Service) AuthenticateHash(ctx context.Context, hash string) (promote.Principal, error) {
 	now := time.Now()
-	if who, ok := s.tokens.get(hash, now); ok {
+	who, gen, ok := s.tokens.get(hash, now)
+	if ok {
 		return who, nil
 	}
 	var t promote.Token
@@ -143,8 +156,8 @@ func (s *Service) AuthenticateHash(ctx context.Context, hash string) (promote.Pr
 	if err != nil {
 		return promote.Principal{}, err
 	}
-	who := promote.Principal{Name: t.Name, Role: t.Role, Groups: t.Groups}
-	s.tokens.put(hash, who, now)
+	who = promote.Principal{Name: t.Name, Role: t.Role, Groups: t.Groups}
+	s.tokens.put(hash, who, now, gen)
 	return who, nil
 }
 
