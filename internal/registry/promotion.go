@@ -681,6 +681,15 @@ func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason 
 		if !strings.EqualFold(who.Name, p.RequestedBy) && !who.Role.Allows(promote.RoleApprover) {
 			return promote.Errorf(promote.Forbidden, "only the requester or an approver may cancel promotion %s", p.ID)
 		}
+		switch {
+		case p.State.Queued() || p.State == promote.StateApproved:
+		case p.State.Terminal() && p.State != promote.StateSucceeded:
+			return promote.Errorf(promote.Conflict, "promotion %s is %s already; only a queued or approved promotion can be cancelled", p.ID, p.State)
+		default:
+			// Its change is committed: undoing it is a rollback.
+			return promote.Errorf(promote.Conflict, "promotion %s is %s; only a queued or approved promotion can be cancelled (to take its version out of %s, roll %s back there)",
+				p.ID, p.State, p.Environment, p.Model)
+		}
 		msg := "cancelled by " + who.Name
 		if reason != "" {
 			msg += ": " + reason
