@@ -3,8 +3,11 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -52,5 +55,48 @@ func TestCancelFinishedPromotionSaysWhy(t *testing.T) {
 	}
 	if n := f.auditCount(t); n != before {
 		t.Errorf("audit events after a refused cancel = %d, want %d", n, before)
+	}
+}
+
+// The audit trail links each hold's clearing to its setting by the hold's
+// ID: several holds may stand on one version in one environment (here a
+// person's and a rejection's), and the holds table, which says which is
+// which, is not part of the hash chain.
+func TestHoldSetEventNamesTheHold(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	p := f.toProd(t, "1")
+	h, err := f.svc.SetHold(ctx, lead2, "credit-risk", "1", "prod", "incident in staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Reject(ctx, lead, p.ID, "latency regression"); err != nil {
+		t.Fatal(err)
+	}
+	holds, err := f.svc.Holds(ctx, promote.HoldFilter{Model: "credit-risk", Version: "1", Environment: "prod"})
+	if err != nil || len(holds) != 2 {
+		t.Fatalf("holds on 1 in prod = %+v, %v; want two", holds, err)
+	}
+	if _, err := f.svc.ClearHold(ctx, lead, h.ID, "incident resolved"); err != nil {
+		t.Fatal(err)
+	}
+	events, err := f.svc.AuditEvents(ctx, promote.AuditFilter{Model: "credit-risk", Version: "1", Environment: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range events {
+		if e.Action == promote.ActionHoldSet || e.Action == promote.ActionHoldCleared {
+			got = append(got, e.Action+" "+string(e.Reasons))
+		}
+	}
+	want := []string{
+		fmt.Sprintf(`hold.cleared ["hold %d cleared: incident resolved"]`, h.ID),
+		fmt.Sprintf(`hold.set ["hold %d: promotion %s rejected by lena: latency regression"]`, holds[0].ID, p.ID),
+		fmt.Sprintf(`hold.set ["hold %d: incident in staging"]`, h.ID),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("hold events, newest first (-want +got):\n%s", diff)
 	}
 }

@@ -8,14 +8,16 @@ import (
 	"github.com/promote-ml/promote/promote"
 )
 
-// addHold stores a hold and audits it.
+// addHold stores a hold and audits it. The event names the hold, as its
+// clearing does, so that the hash-chained trail alone says which hold a
+// clearing ended when several stand on one version and environment.
 func (s *Service) addHold(tx promote.Tx, h promote.Hold) (promote.Hold, error) {
 	h, err := tx.AddHold(h)
 	if err != nil {
 		return h, err
 	}
 	return h, audit(tx, promote.AuditEvent{Time: h.SetAt, Actor: h.SetBy, Action: promote.ActionHoldSet, Model: h.Model,
-		Version: h.Version, Environment: h.Environment, Decision: "hold", Reasons: reasonsJSON(h.Reason)})
+		Version: h.Version, Environment: h.Environment, Decision: "hold", Reasons: reasonsJSON(fmt.Sprintf("hold %d: %s", h.ID, h.Reason))})
 }
 
 // SetHold puts a version on hold in an environment: no promotion of it to
