@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -98,5 +99,54 @@ func TestHoldSetEventNamesTheHold(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("hold events, newest first (-want +got):\n%s", diff)
+	}
+}
+
+// A person's free text — a hold's reason, a clearing's, a rejection's, a
+// cancellation's, an approval's comment — is bounded as a rollback's
+// reason is: a longer one is refused, naming it, and changes nothing. A
+// hold's reason is copied into every request it blocks afterwards.
+func TestLongReasonsRefused(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	p := f.toProd(t, "1")
+	h, err := f.svc.SetHold(ctx, lead2, "credit-risk", "1", "staging", "ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("é", 1025)
+	for _, tc := range []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		{"SetHold", func() error {
+			_, err := f.svc.SetHold(ctx, lead2, "credit-risk", "1", "prod", long)
+			return err
+		}, "the reason is 1025 characters; at most 1024"},
+		{"ClearHold", func() error { _, err := f.svc.ClearHold(ctx, lead2, h.ID, long); return err }, "the reason is 1025 characters; at most 1024"},
+		{"Reject", func() error { _, err := f.svc.Reject(ctx, lead, p.ID, long); return err }, "the reason is 1025 characters; at most 1024"},
+		{"Cancel", func() error { _, err := f.svc.Cancel(ctx, submitter, p.ID, long); return err }, "the reason is 1025 characters; at most 1024"},
+		{"RejectVersion", func() error { _, err := f.svc.RejectVersion(ctx, lead, "credit-risk", "1", long); return err }, "the reason is 1025 characters; at most 1024"},
+		{"Approve", func() error {
+			_, err := f.svc.Approve(ctx, lead, p.ID, registry.ApproveRequest{Digest: p.Digest, Comment: strings.Repeat("é", 2001)})
+			return err
+		}, "the comment is 2001 characters; at most 2000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.auditCount(t)
+			err := tc.do()
+			if promote.ErrorCode(err) != promote.Invalid || userMessage(err) != tc.want {
+				t.Errorf("%s with a long text = %v, want Invalid %q", tc.name, err, tc.want)
+			}
+			if n := f.auditCount(t); n != before {
+				t.Errorf("audit events after a refused %s = %d, want %d", tc.name, n, before)
+			}
+		})
+	}
+	// At the limit, the text is taken.
+	if _, err := f.svc.Approve(ctx, lead, p.ID, registry.ApproveRequest{Digest: p.Digest, Comment: strings.Repeat("é", 2000)}); err != nil {
+		t.Errorf("Approve with a 2000-character comment = %v", err)
 	}
 }

@@ -4,9 +4,22 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/promote-ml/promote/promote"
 )
+
+// maxCommentLen bounds an approval's comment, as the web UI's form does.
+const maxCommentLen = 2000
+
+// checkText refuses a person's free text (what: "the reason") longer
+// than max characters, as a rollback's reason is refused (maxReasonLen).
+func checkText(what, text string, max int) error {
+	if n := utf8.RuneCountInString(text); n > max {
+		return promote.Errorf(promote.Invalid, "%s is %d characters; at most %d", what, n, max)
+	}
+	return nil
+}
 
 // addHold stores a hold and audits it. The event names the hold, as its
 // clearing does, so that the hash-chained trail alone says which hold a
@@ -28,6 +41,9 @@ func (s *Service) SetHold(ctx context.Context, who promote.Principal, model, ver
 	}
 	if strings.TrimSpace(reason) == "" {
 		return promote.Hold{}, promote.Errorf(promote.Invalid, "a hold needs a reason")
+	}
+	if err := checkText("the reason", reason, maxReasonLen); err != nil {
+		return promote.Hold{}, err
 	}
 	if err := validateNames("model name", model, "version", version); err != nil {
 		return promote.Hold{}, err
@@ -55,6 +71,9 @@ func (s *Service) ClearHold(ctx context.Context, who promote.Principal, id int64
 	}
 	if strings.TrimSpace(reason) == "" {
 		return promote.Hold{}, promote.Errorf(promote.Invalid, "clearing a hold needs a reason")
+	}
+	if err := checkText("the reason", reason, maxReasonLen); err != nil {
+		return promote.Hold{}, err
 	}
 	var h promote.Hold
 	err := s.update(ctx, func(tx promote.Tx) error {

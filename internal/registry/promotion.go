@@ -467,6 +467,9 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 	if err := Authorize(who, promote.RoleApprover, "approving a promotion"); err != nil {
 		return PromotionView{}, err
 	}
+	if err := checkText("the comment", req.Comment, maxCommentLen); err != nil {
+		return PromotionView{}, err
+	}
 	var view PromotionView
 	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
@@ -622,6 +625,9 @@ func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason 
 	if strings.TrimSpace(reason) == "" {
 		return PromotionView{}, promote.Errorf(promote.Invalid, "a rejection needs a reason")
 	}
+	if err := checkText("the reason", reason, maxReasonLen); err != nil {
+		return PromotionView{}, err
+	}
 	var view PromotionView
 	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
@@ -668,6 +674,9 @@ func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason 
 // committed.
 func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason string) (PromotionView, error) {
 	if err := Authorize(who, promote.RoleSubmitter, "cancelling a promotion"); err != nil {
+		return PromotionView{}, err
+	}
+	if err := checkText("the reason", reason, maxReasonLen); err != nil {
 		return PromotionView{}, err
 	}
 	var view PromotionView

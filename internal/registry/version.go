@@ -229,6 +229,9 @@ func (s *Service) RejectVersion(ctx context.Context, who promote.Principal, mode
 	if strings.TrimSpace(reason) == "" {
 		return promote.Version{}, promote.Errorf(promote.Invalid, "a rejection needs a reason")
 	}
+	if err := checkText("the reason", reason, maxReasonLen); err != nil {
+		return promote.Version{}, err
+	}
 	var v promote.Version
 	err := s.update(ctx, func(tx promote.Tx) error {
 		now := s.clock()
