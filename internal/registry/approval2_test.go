@@ -150,3 +150,38 @@ func TestLongReasonsRefused(t *testing.T) {
 		t.Errorf("Approve with a 2000-character comment = %v", err)
 	}
 }
+
+// An approval stays counted after the token that made it is revoked
+// (docs/concepts.md, Approvals): it was valid when given, and revoking a
+// token refuses only what it asks from then on. The token itself is
+// refused at once.
+func TestApprovalCountsAfterItsTokenIsRevoked(t *testing.T) {
+	f := newFixtureWith(t, openSQLite, approvalPolicy)
+	ctx := context.Background()
+	secret, tok, err := f.svc.CreateToken(ctx, admin, registry.TokenRequest{Name: "lena", Role: promote.RoleApprover})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.register(t, "1", goodMetrics)
+	p := f.toProd(t, "1")
+	lena, err := f.svc.Authenticate(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Approve(ctx, lena, p.ID, registry.ApproveRequest{Digest: p.Digest}); err != nil {
+		t.Fatalf("Approve(lena) = %v", err)
+	}
+	if err := f.svc.RevokeToken(ctx, admin, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Authenticate(ctx, secret); promote.ErrorCode(err) != promote.Unauthorized {
+		t.Errorf("Authenticate(revoked) = %v, want Unauthorized", err)
+	}
+	got, err := f.svc.Approve(ctx, plain, p.ID, registry.ApproveRequest{Digest: p.Digest})
+	if err != nil {
+		t.Fatalf("Approve(pat) = %v", err)
+	}
+	if got.State != promote.StateSucceeded || got.Reason != "approved by lena, pat" {
+		t.Errorf("after lena (token revoked since) and pat: %s (%s), want succeeded (approved by lena, pat)", got.State, got.Reason)
+	}
+}
