@@ -125,12 +125,15 @@ type AuditRecord struct {
 // AuditColumns are the fields of an event that a store copies out of its
 // body into indexed columns, for AuditFilter.
 type AuditColumns struct {
-	Model       string `json:"model"`
-	Version     string `json:"version"`
-	Environment string `json:"environment"`
-	PromotionID string `json:"promotion_id"`
-	Action      string `json:"action"`
-	Actor       string `json:"actor"`
+	// Time is the event's time, in UTC as the body has it (the zero time
+	// for an event recorded without one).
+	Time        time.Time `json:"time"`
+	Model       string    `json:"model"`
+	Version     string    `json:"version"`
+	Environment string    `json:"environment"`
+	PromotionID string    `json:"promotion_id"`
+	Action      string    `json:"action"`
+	Actor       string    `json:"actor"`
 }
 
 // Event decodes the record's body and fills in the hashes.

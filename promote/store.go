@@ -236,7 +236,9 @@ type HoldFilter struct {
 // AuditFilter selects audit events, listed newest first. BeforeSeq pages
 // backwards: events with Seq < BeforeSeq (0: from the newest). AfterSeq
 // pages forwards: events with Seq > AfterSeq, and with a Limit the Limit
-// events just after it (still listed newest first).
+// events just after it (still listed newest first). Since and Until bound
+// the events' times: Since inclusive, Until exclusive (zero: no bound);
+// Since after Until is Invalid.
 type AuditFilter struct {
 	Model       string
 	Version     string
@@ -244,6 +246,8 @@ type AuditFilter struct {
 	PromotionID string
 	Action      string
 	Actor       string
+	Since       time.Time
+	Until       time.Time
 	BeforeSeq   int64
 	AfterSeq    int64
 	Limit       int

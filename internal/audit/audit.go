@@ -19,6 +19,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -217,7 +218,7 @@ func CheckHead(res Result, h Head, hash string, found bool, from string) Result 
 // record's fields match its body, which the hash covers; if not, it names
 // the first that differs. The list's filters read the copies, so a copy
 // edited on its own would hide an event from a filtered list, or show it
-// under another actor or environment, with the chain still whole.
+// under another actor, environment or time, with the chain still whole.
 func columnsAgree(r promote.AuditRecord) (field, stored, said string, ok bool) {
 	c := r.Columns
 	if columnsMatch(r.Body, c) {
@@ -226,7 +227,7 @@ func columnsAgree(r promote.AuditRecord) (field, stored, said string, ok bool) {
 	cols := [...]struct {
 		name, stored string
 		said         []byte
-	}{{name: "actor", stored: c.Actor}, {name: "action", stored: c.Action}, {name: "model", stored: c.Model},
+	}{{name: "time", stored: c.Time.UTC().Format(time.RFC3339Nano)}, {name: "actor", stored: c.Actor}, {name: "action", stored: c.Action}, {name: "model", stored: c.Model},
 		{name: "version", stored: c.Version}, {name: "environment", stored: c.Environment}, {name: "promotion_id", stored: c.PromotionID}}
 	err := bodyFields(r.Body, func(key, value []byte) {
 		for i := range cols {
@@ -247,14 +248,16 @@ func columnsAgree(r promote.AuditRecord) (field, stored, said string, ok bool) {
 }
 
 // columnsMatch is columnsAgree's fast path: it reports true only when the
-// copies, as the encoder writes them, are the body's bytes right after its
-// time, in the canonical order (promote.AuditEvent.Body), with no copied
-// field after them that the copies leave empty. A value with a backslash
-// is left to columnsAgree, which decodes the fields: without one, a value
-// the body's bytes hold as they are, up to an unescaped quote, is the
-// body's value (the encoder escapes what it does not write as it is, with
-// a backslash). The body is the one the hash covers, so its encoding is
-// the canonical one.
+// copies, as the encoder writes them, are the body's bytes from its time
+// on, in the canonical order (promote.AuditEvent.Body), with no copied
+// field after them that the copies leave empty. The time's copy is
+// formatted as the encoder writes it (RFC 3339 with nanoseconds, in UTC)
+// into a buffer on the stack and compared as bytes, like the others. A
+// value with a backslash is left to columnsAgree, which decodes the
+// fields: without one, a value the body's bytes hold as they are, up to an
+// unescaped quote, is the body's value (the encoder escapes what it does
+// not write as it is, with a backslash). The body is the one the hash
+// covers, so its encoding is the canonical one.
 func columnsMatch(body []byte, c *promote.AuditColumns) bool {
 	const timeKey = `,"time":"`
 	i := bytes.IndexByte(body, ',') // after seq, a number
@@ -262,11 +265,12 @@ func columnsMatch(body []byte, c *promote.AuditColumns) bool {
 		return false
 	}
 	rest := body[i+len(timeKey):]
-	if j := bytes.IndexByte(rest, '"'); j >= 0 {
-		rest = rest[j+1:]
-	} else {
+	var buf [64]byte
+	at := c.Time.UTC().AppendFormat(buf[:0], time.RFC3339Nano)
+	if !bytes.HasPrefix(rest, at) || len(rest) == len(at) || rest[len(at)] != '"' {
 		return false
 	}
+	rest = rest[len(at)+1:]
 	fields := [...]struct {
 		key, value string
 		always     bool // written even when empty

@@ -178,7 +178,7 @@ func TestVerifyColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	match := promote.AuditColumns{Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Action: e.Action, Actor: e.Actor}
+	match := promote.AuditColumns{Time: e.Time, Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Action: e.Action, Actor: e.Actor}
 	tests := []struct {
 		name    string
 		columns func(c *promote.AuditColumns)
@@ -200,6 +200,15 @@ func TestVerifyColumns(t *testing.T) {
 			message: `event 1 was modified: its stored version is "3" but its body says "2" (filtered lists read the stored version)`},
 		{name: "action changed", columns: func(c *promote.AuditColumns) { c.Action = promote.ActionHoldSet }, broken: true,
 			message: `event 1 was modified: its stored action is "hold.set" but its body says "promotion.approval" (filtered lists read the stored action)`},
+		{name: "time in another zone", columns: func(c *promote.AuditColumns) { c.Time = c.Time.In(time.FixedZone("CET", 3600)) }},
+		{name: "time moved a day", columns: func(c *promote.AuditColumns) { c.Time = c.Time.AddDate(0, 0, -1) }, broken: true,
+			message: `event 1 was modified: its stored time is "2026-11-24T10:00:00Z" but its body says "2026-11-25T10:00:00Z" (filtered lists read the stored time)`},
+		{name: "time moved a nanosecond", columns: func(c *promote.AuditColumns) { c.Time = c.Time.Add(time.Nanosecond) }, broken: true,
+			message: `event 1 was modified: its stored time is "2026-11-25T10:00:00.000000001Z" but its body says "2026-11-25T10:00:00Z" (filtered lists read the stored time)`},
+		{name: "time cleared", columns: func(c *promote.AuditColumns) { c.Time = time.Time{} }, broken: true,
+			message: `event 1 was modified: its stored time is "0001-01-01T00:00:00Z" but its body says "2026-11-25T10:00:00Z" (filtered lists read the stored time)`},
+		{name: "no time in either", body: mustBody(t, promote.AuditEvent{Seq: 1, Actor: e.Actor, Action: e.Action, Model: e.Model, Version: e.Version,
+			Environment: e.Environment, PromotionID: e.PromotionID}), columns: func(c *promote.AuditColumns) { c.Time = time.Time{} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,6 +230,38 @@ func TestVerifyColumns(t *testing.T) {
 				t.Fatalf("Verify(%+v) = %+v %+v, want modified at 1: %s", c, res, res.Broken, tt.message)
 			}
 		})
+	}
+}
+
+// TestVerifyColumnsFastPath checks that the usual event's copies, its
+// time among them, are found equal to its body by comparing bytes, without
+// decoding the body's fields, and that a copy of its time that differs in
+// any digit is not.
+func TestVerifyColumnsFastPath(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 25, 10, 0, 0, 120_000_000, time.UTC),
+		time.Date(2026, 11, 25, 10, 0, 0, 123_456_789, time.FixedZone("PST", -8*3600)),
+		time.Date(1969, 12, 31, 23, 59, 59, 500, time.UTC),
+		{},
+	} {
+		e := promote.AuditEvent{Seq: 7, Time: at, Actor: "lena", Action: promote.ActionPromotionApproval, Model: "credit-risk",
+			Version: "2", Environment: "prod", PromotionID: "pr_508d4c30406ca72a", Reasons: json.RawMessage(`{"time":"x"}`)}
+		body := mustBody(t, e)
+		c := promote.AuditColumns{Time: at, Model: e.Model, Version: e.Version, Environment: e.Environment,
+			PromotionID: e.PromotionID, Action: e.Action, Actor: e.Actor}
+		if !columnsMatch(body, &c) {
+			t.Errorf("columnsMatch(%s, %+v) = false, want true", body, c)
+		}
+		for _, d := range []time.Duration{time.Nanosecond, -time.Nanosecond, time.Millisecond, time.Hour} {
+			c.Time = at.Add(d)
+			if columnsMatch(body, &c) {
+				t.Errorf("columnsMatch(%s) with the time's copy %v = true, want false", body, c.Time)
+			}
+			if _, _, _, ok := columnsAgree(promote.AuditRecord{Body: body, Columns: &c}); ok {
+				t.Errorf("columnsAgree(%s) with the time's copy %v = true, want false", body, c.Time)
+			}
+		}
 	}
 }
 

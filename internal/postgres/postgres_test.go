@@ -14,6 +14,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/postgres"
 	"github.com/promote-ml/promote/internal/sqlstore"
 	"github.com/promote-ml/promote/internal/storetest"
@@ -137,6 +138,80 @@ func TestAuditActorBackfill(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return open(t, dsn), db
 	})
+}
+
+// TestAuditTimeUpgrade applies migration 0013 to a database at schema 0012
+// that holds events.
+func TestAuditTimeUpgrade(t *testing.T) {
+	storetest.PostgresServer(t)
+	down := []string{"DROP TRIGGER audit_events_at ON audit_events", "DROP FUNCTION promote_audit_events_at()",
+		"DROP FUNCTION promote_audit_nanos(TEXT)", "DROP INDEX audit_events_at", "ALTER TABLE audit_events DROP COLUMN at"}
+	storetest.RunAuditTimeUpgrade(t, "0013_audit_time.sql", down, func(t *testing.T) (func(t *testing.T) promote.Store, *sql.DB) {
+		dsn := storetest.PostgresDSN(t)
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return func(t *testing.T) promote.Store { return open(t, dsn) }, db
+	})
+}
+
+// TestAuditTimeFromOlderReplica appends an event as a replica still at
+// schema 0012 does during a rolling upgrade, without the time's indexed
+// copy: the database takes it from the body, so the chain still verifies
+// and the time filter finds the event.
+func TestAuditTimeFromOlderReplica(t *testing.T) {
+	storetest.PostgresServer(t)
+	ctx := t.Context()
+	dsn := storetest.PostgresDSN(t)
+	s := open(t, dsn)
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	at := time.Date(2026, 11, 26, 10, 0, 0, 120_000_000, time.UTC)
+	if err := s.Update(ctx, func(tx promote.Tx) error {
+		_, err := tx.AppendAudit(promote.AuditEvent{Time: at.Add(-time.Hour), Actor: "ci", Action: promote.ActionModelCreated, Model: "m"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seq, prev, err := s.AuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := promote.AuditEvent{Seq: seq + 1, Time: at, Actor: "old", Action: promote.ActionHoldSet, Model: "m", Version: "1", Environment: "prod"}
+	body, err := e.Body()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := promote.ChainHash(prev, body)
+	// The statements of the 0012 binary's AppendAudit.
+	if _, err := raw.ExecContext(ctx, `INSERT INTO audit_events (seq, prev_hash, hash, body, model, version, environment, promotion_id, action, actor)
+		VALUES ($1, $2, $3, $4, 'm', '1', 'prod', '', $5, 'old')`, e.Seq, prev, hash, body, e.Action); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(ctx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", e.Seq, hash); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := audit.Verify(ctx, s); err != nil || !res.OK || res.HeadSeq != e.Seq {
+		t.Fatalf("audit.Verify after an older replica's append = %+v %+v, %v; want OK through %d", res, res.Broken, err, e.Seq)
+	}
+	var got []int64
+	if err := s.View(ctx, func(tx promote.Tx) error {
+		evs, err := tx.AuditEvents(promote.AuditFilter{Since: at})
+		for _, e := range evs {
+			got = append(got, e.Seq)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != e.Seq {
+		t.Errorf("AuditEvents(since %v) = %v, want the older replica's event %d", at, got, e.Seq)
+	}
 }
 
 // TestNewerSchemaRefused checks that a database a newer Promote has

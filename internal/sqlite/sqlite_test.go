@@ -189,6 +189,16 @@ func TestAuditActorBackfill(t *testing.T) {
 	})
 }
 
+// TestAuditTimeUpgrade applies migration 0013 to a database at schema 0012
+// that holds events.
+func TestAuditTimeUpgrade(t *testing.T) {
+	down := []string{"DROP INDEX audit_events_at", "ALTER TABLE audit_events DROP COLUMN at"}
+	storetest.RunAuditTimeUpgrade(t, "0013_audit_time.sql", down, func(t *testing.T) (func(t *testing.T) promote.Store, *sql.DB) {
+		dir := t.TempDir()
+		return func(t *testing.T) promote.Store { return open(t, dir) }, raw(t, dir)
+	})
+}
+
 // TestNewerSchemaRefused checks that a data directory a newer Promote has
 // migrated is refused, naming the migration this binary lacks, and left as
 // it was: an older binary's queries would miss the newer columns.

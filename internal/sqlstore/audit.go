@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"fmt"
+	"math"
 	"slices"
+	"time"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -12,9 +14,9 @@ import (
 // clause and updated in the same transaction, so appends are serialised:
 // on PostgreSQL by the row lock (SELECT … FOR UPDATE), on SQLite by the
 // write lock every write transaction takes at BEGIN. The body bytes are
-// stored exactly as hashed; the model, version, environment, promotion,
-// action and actor are copied into indexed columns for AuditEvents'
-// filters.
+// stored exactly as hashed; the time, model, version, environment,
+// promotion, action and actor are copied into indexed columns for
+// AuditEvents' filters.
 func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 	what := fmt.Sprintf("append audit event %s", e.Action)
 	if err := t.writable(what); err != nil {
@@ -35,9 +37,9 @@ func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 		return e, promote.Errorf(promote.Invalid, "%s: %v", what, err)
 	}
 	r := promote.AuditRecord{Seq: e.Seq, PrevHash: prev, Hash: promote.ChainHash(prev, body), Body: body}
-	if _, err := t.exec(what, `INSERT INTO audit_events (seq, prev_hash, hash, body, model, version, environment, promotion_id, action, actor)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Seq, r.PrevHash, r.Hash, r.Body, e.Model, e.Version, e.Environment, e.PromotionID, e.Action, e.Actor); err != nil {
+	if _, err := t.exec(what, `INSERT INTO audit_events (seq, prev_hash, hash, body, at, model, version, environment, promotion_id, action, actor)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Seq, r.PrevHash, r.Hash, r.Body, auditNanos(e.Time), e.Model, e.Version, e.Environment, e.PromotionID, e.Action, e.Actor); err != nil {
 		return e, err
 	}
 	if _, err := t.exec(what, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", r.Seq, r.Hash); err != nil {
@@ -59,7 +61,23 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 	if f.AfterSeq < 0 {
 		return nil, promote.Errorf(promote.Invalid, "after_seq %d is negative", f.AfterSeq)
 	}
+	if err := checkTime("since", f.Since); err != nil {
+		return nil, err
+	}
+	if err := checkTime("until", f.Until); err != nil {
+		return nil, err
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Since.After(f.Until) {
+		return nil, promote.Errorf(promote.Invalid, "since %s is after until %s: no event can match",
+			f.Since.UTC().Format(time.RFC3339Nano), f.Until.UTC().Format(time.RFC3339Nano))
+	}
 	var w where
+	if !f.Since.IsZero() {
+		w.add("at >= ?", auditNanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("at < ?", auditNanos(f.Until))
+	}
 	w.eq("model", f.Model)
 	w.eq("version", f.Version)
 	w.eq("environment", f.Environment)
@@ -89,4 +107,24 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 		slices.Reverse(events)
 	}
 	return events, err
+}
+
+// auditNanos is an audit event's time as its indexed copy stores it:
+// nanoseconds since the Unix epoch, and for the zero time (an event
+// recorded without one) the smallest integer, which sorts before every
+// bound and is no other time's (nanos would make it the epoch's).
+// Migration 0013 computes the same from the stored bodies.
+func auditNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+// auditTime reads an audit event's indexed time, written by auditNanos.
+func auditTime(n int64) time.Time {
+	if n == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
 }

@@ -176,7 +176,7 @@ func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditR
 	// The indexed copies come joined in one column, split without copying:
 	// two allocations per record instead of six (verification reads a
 	// million records in a few seconds, BENCHMARKS.md).
-	q := db.rebind("SELECT seq, prev_hash, hash, body, concat_ws('" + columnSep + "', model, version, environment, promotion_id, action, actor)" +
+	q := db.rebind("SELECT seq, prev_hash, hash, body, at, concat_ws('" + columnSep + "', model, version, environment, promotion_id, action, actor)" +
 		" FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
 	// The next batch is read while fn runs on this one: a verification
 	// hashes on one core while the store reads on another.
@@ -229,12 +229,14 @@ func (db *DB) auditBatch(ctx context.Context, q string, after int64) ([]promote.
 	defer rows.Close()
 	batch := make([]promote.AuditRecord, 0, auditBatch)
 	var joined string
+	var at int64
 	for rows.Next() {
 		r := promote.AuditRecord{Columns: new(promote.AuditColumns)}
-		if err := rows.Scan(&r.Seq, &r.PrevHash, &r.Hash, &r.Body, &joined); err != nil {
+		if err := rows.Scan(&r.Seq, &r.PrevHash, &r.Hash, &r.Body, &at, &joined); err != nil {
 			return nil, db.unavailable(fmt.Errorf("scan audit after %d: %w", after, err))
 		}
 		splitColumns(joined, r.Columns)
+		r.Columns.Time = auditTime(at)
 		batch = append(batch, r)
 	}
 	if err := rows.Close(); err != nil {

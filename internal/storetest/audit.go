@@ -282,6 +282,22 @@ func testAuditEvents(t *testing.T, s promote.Store) {
 		{"between", promote.AuditFilter{AfterSeq: 3, BeforeSeq: 7}, []int64{6, 5, 4}},
 		{"after the last", promote.AuditFilter{AfterSeq: 30}, []int64{}},
 		{"none", promote.AuditFilter{Model: "nope"}, []int64{}},
+		// Event i+1 was recorded at at(i): since is inclusive, until
+		// exclusive, to the nanosecond.
+		{"since", promote.AuditFilter{Since: at(26)}, []int64{30, 29, 28, 27}},
+		{"since, a nanosecond later", promote.AuditFilter{Since: at(26).Add(time.Nanosecond)}, []int64{30, 29, 28}},
+		{"until", promote.AuditFilter{Until: at(3)}, []int64{3, 2, 1}},
+		{"until, a nanosecond later", promote.AuditFilter{Until: at(3).Add(time.Nanosecond)}, []int64{4, 3, 2, 1}},
+		{"since and until", promote.AuditFilter{Since: at(9), Until: at(14)}, []int64{14, 13, 12, 11, 10}},
+		{"since and until in another zone", promote.AuditFilter{Since: at(9).In(time.FixedZone("UTC-8", -8*3600)),
+			Until: at(14).In(time.FixedZone("UTC+9", 9*3600))}, []int64{14, 13, 12, 11, 10}},
+		{"since equals until", promote.AuditFilter{Since: at(9), Until: at(9)}, []int64{}},
+		{"since after the last", promote.AuditFilter{Since: at(30)}, []int64{}},
+		{"until before the first", promote.AuditFilter{Until: at(0)}, []int64{}},
+		{"a time range and other filters", promote.AuditFilter{Model: "fraud", Environment: "prod", Since: at(10), Until: at(27)},
+			[]int64{27, 24, 19, 14, 13, 11}},
+		{"a time range and before", promote.AuditFilter{Since: at(9), Until: at(20), BeforeSeq: 13, Limit: 2}, []int64{12, 11}},
+		{"a time range and after", promote.AuditFilter{Since: at(9), Until: at(20), AfterSeq: 5, Limit: 2}, []int64{11, 10}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -326,6 +342,59 @@ func testAuditEvents(t *testing.T, s promote.Store) {
 		}
 		if diff := cmp.Diff(match(func(e ev) bool { return e.model == "fraud" }), seqs); diff != "" {
 			t.Errorf("paging AuditEvents(fraud) by 4 mismatch (-want +got):\n%s", diff)
+		}
+	})
+
+	// A time range that spans pages: paging backwards with BeforeSeq, and
+	// forwards with AfterSeq, each visit the range's events once.
+	t.Run("paging a time range", func(t *testing.T) {
+		f := promote.AuditFilter{Model: "fraud", Since: at(4), Until: at(24), Limit: 3}
+		want := []int64{}
+		for seq := int64(24); seq >= 5; seq-- {
+			if evs[seq-1].model == "fraud" {
+				want = append(want, seq)
+			}
+		}
+		page := func(f promote.AuditFilter) []promote.AuditEvent {
+			var got []promote.AuditEvent
+			view(t, s, func(tx promote.Tx) error {
+				var err error
+				got, err = tx.AuditEvents(f)
+				return err
+			})
+			return got
+		}
+		var back []int64
+		for f.BeforeSeq = 0; len(back) < 40; {
+			got := page(f)
+			if len(got) == 0 {
+				break
+			}
+			for _, e := range got {
+				back = append(back, e.Seq)
+			}
+			f.BeforeSeq = got[len(got)-1].Seq
+		}
+		if diff := cmp.Diff(want, back); diff != "" {
+			t.Errorf("paging AuditEvents(%+v) back by 3 mismatch (-want +got):\n%s", f, diff)
+		}
+		// Forwards from event 1, which is before the range (after 0
+		// would be no bound: the newest page).
+		var fwd []int64
+		for f.BeforeSeq, f.AfterSeq = 0, 1; len(fwd) < 40; {
+			got := page(f)
+			if len(got) == 0 {
+				break
+			}
+			var seqs []int64 // newest first, as every page
+			for _, e := range got {
+				seqs = append(seqs, e.Seq)
+			}
+			fwd = append(seqs, fwd...)
+			f.AfterSeq = got[0].Seq
+		}
+		if diff := cmp.Diff(want, fwd); diff != "" {
+			t.Errorf("paging AuditEvents(%+v) forward by 3 mismatch (-want +got):\n%s", f, diff)
 		}
 	})
 }

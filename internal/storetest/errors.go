@@ -170,6 +170,14 @@ func testErrors(t *testing.T, s promote.Store) {
 			_, err := tx.AuditEvents(promote.AuditFilter{AfterSeq: -2})
 			return err
 		}, promote.Invalid, []string{"after_seq -2"}},
+		{"AuditEvents since after until", func(tx promote.Tx) error {
+			_, err := tx.AuditEvents(promote.AuditFilter{Since: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
+			return err
+		}, promote.Invalid, []string{"since 2026-11-02T00:00:00Z is after until 2026-11-01T00:00:00Z"}},
+		{"AuditEvents until out of range", func(tx promote.Tx) error {
+			_, err := tx.AuditEvents(promote.AuditFilter{Until: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)})
+			return err
+		}, promote.Invalid, []string{"until 9999-01-01T00:00:00Z"}},
 		{"AppendAudit with reasons that are not JSON", func(tx promote.Tx) error {
 			_, err := tx.AppendAudit(promote.AuditEvent{Time: t0, Actor: "x", Action: promote.ActionHoldSet, Reasons: json.RawMessage("{nope")})
 			return err

@@ -66,8 +66,8 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			exec(ctx, t, db, "INSERT INTO audit_events (seq, prev_hash, hash, body, model, version, environment, promotion_id, action, actor) VALUES ($1, $2, $3, $4, 'm', '6', 'prod', '', $5, 'mallory')",
-				6, prev, promote.ChainHash(prev, body), body, promote.ActionLiveChanged)
+			exec(ctx, t, db, "INSERT INTO audit_events (seq, prev_hash, hash, body, at, model, version, environment, promotion_id, action, actor) VALUES ($1, $2, $3, $4, $5, 'm', '6', 'prod', '', $6, 'mallory')",
+				6, prev, promote.ChainHash(prev, body), body, forged.Time.UnixNano(), promote.ActionLiveChanged)
 		}, 7, audit.BreakInserted},
 		{"an event deleted and the log renumbered", func(ctx context.Context, t *testing.T, db *sql.DB) {
 			exec(ctx, t, db, "DELETE FROM audit_events WHERE seq = 4")
@@ -89,6 +89,13 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 			// copies with is reported, never split into shifted fields.
 			exec(ctx, t, db, "UPDATE audit_events SET model = $1, version = '' WHERE seq = 4", "m\x1f3")
 		}, 4, audit.BreakModified},
+		{"an event's indexed time changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			// Moved a second later, out of a time range it belongs to.
+			exec(ctx, t, db, "UPDATE audit_events SET at = at + 1000000000 WHERE seq = 5")
+		}, 5, audit.BreakModified},
+		{"an event's indexed time moved by a nanosecond", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "UPDATE audit_events SET at = at - 1 WHERE seq = 3")
+		}, 3, audit.BreakModified},
 		{"an event's indexed environment changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
 			exec(ctx, t, db, "UPDATE audit_events SET environment = 'staging' WHERE seq = 8")
 		}, 8, audit.BreakModified},
