@@ -27,9 +27,24 @@ func newAuditCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read, verify and export the hash-chained audit log"}
 	f := addClientFlags(cmd)
 	var filter promote.AuditFilter
+	var since, until string
 	list := &cobra.Command{
 		Use: "list", Short: "List audit events, newest first", Args: cobra.NoArgs,
+		Example: `  promote audit list --model credit-risk --env prod --since 2026-11-01 --until 2026-12-01
+  promote audit list --action promotion.approval --since 24h`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			now := time.Now()
+			var err error
+			if filter.Since, err = parseAuditTime("--since", since, now); err != nil {
+				return usageError(err)
+			}
+			if filter.Until, err = parseAuditTime("--until", until, now); err != nil {
+				return usageError(err)
+			}
+			if !filter.Since.IsZero() && !filter.Until.IsZero() && filter.Since.After(filter.Until) {
+				return usageErrorf("--since %s (%s) is after --until %s (%s): no event can match", since,
+					filter.Since.UTC().Format(time.RFC3339Nano), until, filter.Until.UTC().Format(time.RFC3339Nano))
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
@@ -53,6 +68,8 @@ func newAuditCmd(s *streams) *cobra.Command {
 	fl.StringVar(&filter.PromotionID, "promotion", "", "only this promotion")
 	fl.StringVar(&filter.Action, "action", "", "only this action (e.g. promotion.state)")
 	fl.StringVar(&filter.Actor, "actor", "", "only events by this actor (a token's name, or gitops, rollout)")
+	fl.StringVar(&since, "since", "", "only events at or after this `TIME`: RFC 3339 (2026-11-01T09:00:00Z), a date (2026-11-01, midnight UTC) or a duration back from now (24h, 7d)")
+	fl.StringVar(&until, "until", "", "only events before this `TIME` (exclusive), written as for --since")
 	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only events before this sequence number (paging back)")
 	fl.Int64Var(&filter.AfterSeq, "after", 0, "only events after this sequence number; with --limit, the ones just after it (paging forward)")
 	fl.IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
@@ -230,6 +247,33 @@ after it, and the hashes that chain it.`,
 	}
 	cmd.AddCommand(list, show, verify, export)
 	return cmd
+}
+
+// parseAuditTime reads the time of the audit list's flag name: an RFC
+// 3339 time, a date (midnight UTC, the day's start), or a duration back
+// from now in Go's notation or whole days ("7d"). Empty is no bound, the
+// zero time.
+func parseAuditTime(name, v string, now time.Time) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(v)
+	if days, ok := strings.CutSuffix(v, "d"); ok && err != nil {
+		if n, aerr := strconv.Atoi(days); aerr == nil && n <= 1<<16 {
+			d, err = time.Duration(n)*24*time.Hour, nil
+		}
+	}
+	if err == nil && d > 0 {
+		return now.Add(-d).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%s %q: want an RFC 3339 time (2026-11-01T09:00:00Z), a date (2026-11-01, midnight UTC) or a positive duration back from now (24h, 7d)", name, v)
 }
 
 // describeAuditEvent writes one audit event for people, its reasons as

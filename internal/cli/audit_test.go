@@ -8,9 +8,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/promote-ml/promote/internal/httpapi"
 )
@@ -161,6 +163,100 @@ func TestAuditExportFilePermissions(t *testing.T) {
 		}
 		if got := st.Mode().Perm(); got != want {
 			t.Errorf("audit export -f %s: mode %v, want %v", filepath.Base(path), got, want)
+		}
+	}
+}
+
+// parseAuditTime reads --since and --until: RFC 3339, a date (midnight
+// UTC) or a duration back from now; anything else is refused, naming the
+// flag and the value.
+func TestParseAuditTime(t *testing.T) {
+	now := time.Date(2026, 11, 26, 15, 4, 5, 0, time.FixedZone("CET", 3600))
+	tests := []struct {
+		in   string
+		want time.Time
+		err  string
+	}{
+		{in: ""},
+		{in: "2026-11-01", want: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
+		{in: "2026-11-01T09:30:00Z", want: time.Date(2026, 11, 1, 9, 30, 0, 0, time.UTC)},
+		{in: "2026-11-01T09:30:00.000000001+01:00", want: time.Date(2026, 11, 1, 8, 30, 0, 1, time.UTC)},
+		{in: "24h", want: time.Date(2026, 11, 25, 14, 4, 5, 0, time.UTC)},
+		{in: "90m", want: time.Date(2026, 11, 26, 12, 34, 5, 0, time.UTC)},
+		{in: "7d", want: time.Date(2026, 11, 19, 14, 4, 5, 0, time.UTC)},
+		{in: "yesterday", err: `--since "yesterday": want an RFC 3339 time`},
+		{in: "2026-11-31", err: `--since "2026-11-31"`},
+		{in: "2026-11-01 09:30", err: `--since "2026-11-01 09:30"`},
+		{in: "-24h", err: `--since "-24h"`},
+		{in: "0d", err: `--since "0d"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseAuditTime("--since", tt.in, now)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("parseAuditTime(%q) = %v, %v; want an error containing %q", tt.in, got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || !got.Equal(tt.want) {
+				t.Errorf("parseAuditTime(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// promote audit list --since and --until reach the server, since
+// inclusive and until exclusive; a malformed time, or a range that ends
+// before it starts, is a usage error (exit 2) that names what was given.
+func TestAuditListTimeRange(t *testing.T) {
+	cli, must, ci := threeModels(t)
+	type event struct {
+		Seq  int64     `json:"seq"`
+		Time time.Time `json:"time"`
+	}
+	list := func(args ...string) []int64 {
+		var evs []event
+		out := must(0, ci, append([]string{"audit", "list", "-o", "json"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &evs); err != nil {
+			t.Fatalf("audit list %v: %v", args, err)
+		}
+		seqs := []int64{}
+		for _, e := range evs {
+			seqs = append(seqs, e.Seq)
+		}
+		return seqs
+	}
+	var all []event
+	if err := json.Unmarshal([]byte(must(0, ci, "audit", "list", "-o", "json")), &all); err != nil || len(all) < 3 {
+		t.Fatalf("audit list = %+v (%v), want at least 3 events", all, err)
+	}
+	since, until := all[2].Time, all[0].Time
+	want := []int64{}
+	for _, e := range all {
+		if !e.Time.Before(since) && e.Time.Before(until) {
+			want = append(want, e.Seq)
+		}
+	}
+	if got := list("--since", since.Format(time.RFC3339Nano), "--until", until.Format(time.RFC3339Nano)); len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("audit list --since %v --until %v = %v, want %v", since, until, got, want)
+	}
+	if got := list("--since", "1h"); len(got) != len(all) {
+		t.Errorf("audit list --since 1h = %v, want every event (%d)", got, len(all))
+	}
+	if got := list("--until", "2000-01-01"); len(got) != 0 {
+		t.Errorf("audit list --until 2000-01-01 = %v, want none", got)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--since", "last week"}, `--since "last week": want an RFC 3339 time`},
+		{[]string{"--until", "2026-13-01"}, `--until "2026-13-01"`},
+		{[]string{"--since", "2026-11-02", "--until", "2026-11-01"}, "--since 2026-11-02 (2026-11-02T00:00:00Z) is after --until 2026-11-01 (2026-11-01T00:00:00Z)"},
+	} {
+		if code, _, errOut := cli(ci, append([]string{"audit", "list"}, c.args...)...); code != ExitUsage || !strings.Contains(errOut, c.want) {
+			t.Errorf("audit list %v: exit %d, %q; want %d naming %q", c.args, code, errOut, ExitUsage, c.want)
 		}
 	}
 }

@@ -529,6 +529,11 @@ func (c *Client) AuditEvents(ctx context.Context, f promote.AuditFilter) ([]prom
 	setIf(q, "action", f.Action)
 	setIf(q, "actor", f.Actor)
 	setIf(q, "version", f.Version)
+	for k, t := range map[string]time.Time{"since": f.Since, "until": f.Until} {
+		if !t.IsZero() {
+			q.Set(k, t.UTC().Format(time.RFC3339Nano))
+		}
+	}
 	if f.BeforeSeq > 0 {
 		q.Set("before", strconv.FormatInt(f.BeforeSeq, 10))
 	}

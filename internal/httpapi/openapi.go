@@ -729,6 +729,8 @@ func document() *Document {
 		qName("environment", "Only this environment."), qName("promotion", "Only this promotion."),
 		queryParam("action", "Only this action, one of: "+strings.Join(promote.AuditActions, ", ")+"; another is refused.", enum("", promote.AuditActions...)),
 		queryParam("actor", "Only events by this actor (a token's name, or gitops, rollout, …).", &Schema{Type: "string"}),
+		queryParam("since", "Only events at or after this time (RFC 3339, such as 2026-11-01T00:00:00Z; inclusive).", &Schema{Type: "string", Format: "date-time"}),
+		queryParam("until", "Only events before this time (RFC 3339; exclusive). A since after it is refused.", &Schema{Type: "string", Format: "date-time"}),
 		queryParam("before", "Only events with a smaller sequence number: the page before.", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)}),
 		queryParam("after", "Only events with a larger sequence number; with limit, the events just after it (still newest first): the page after.", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)}), qLimit,
 	}, status: 200, result: arrayOf(ref("AuditEvent"))})

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -383,6 +384,65 @@ func TestAuditByVersion(t *testing.T) {
 	}
 	if r := f.do("GET", "/api/v1/audit?version=../x", f.vera, "", nil); r.status != 400 || !strings.Contains(string(r.body), "version") {
 		t.Errorf("GET /api/v1/audit?version=../x = %d %s, want 400 naming the version", r.status, r.body)
+	}
+}
+
+// TestAuditByTime: the list filters by a time range over the API (the
+// client sends it), since inclusive and until exclusive, and a malformed
+// time or a range that ends before it starts is refused, naming what was
+// given.
+func TestAuditByTime(t *testing.T) {
+	f := newFixture(t)
+	f.model("churn")
+	bob := f.client(f.bob)
+	for _, reason := range []string{"one", "two", "three"} {
+		h, err := bob.SetHold(t.Context(), "churn", "1", "dev", reason)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bob.ClearHold(t.Context(), h.ID, reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := bob.AuditEvents(t.Context(), promote.AuditFilter{})
+	if err != nil || len(all) < 4 {
+		t.Fatalf("AuditEvents() = %d events, %v; want at least 4", len(all), err)
+	}
+	// A range from the third newest event's time to the newest's: the
+	// events at or after the first, before the second.
+	since, until := all[2].Time, all[0].Time
+	var want []int64
+	for _, e := range all {
+		if !e.Time.Before(since) && e.Time.Before(until) {
+			want = append(want, e.Seq)
+		}
+	}
+	evs, err := bob.AuditEvents(t.Context(), promote.AuditFilter{Since: since, Until: until})
+	var got []int64
+	for _, e := range evs {
+		got = append(got, e.Seq)
+	}
+	if err != nil || len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("AuditEvents(since %v, until %v) = %v, %v; want %v", since, until, got, err, want)
+	}
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{
+		{"since=yesterday", []string{"query parameter since", `\"yesterday\"`, "RFC 3339"}},
+		{"until=2026-11-01", []string{"query parameter until", `\"2026-11-01\"`, "RFC 3339"}},
+		{"since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z", []string{"since 2026-11-02T00:00:00Z is after until 2026-11-01T00:00:00Z"}},
+		{"since=2026-11-01T00:00:00%2B01:00&until=2026-10-31T22:00:00Z", []string{"since 2026-11-01T00:00:00+01:00 is after until 2026-10-31T22:00:00Z"}},
+	} {
+		r := f.do("GET", "/api/v1/audit?"+c.query, f.vera, "", nil)
+		for _, w := range c.want {
+			if r.status != 400 || !strings.Contains(string(r.body), w) {
+				t.Errorf("GET /api/v1/audit?%s = %d %s, want 400 naming %s", c.query, r.status, r.body, w)
+			}
+		}
+	}
+	if r := f.do("GET", "/api/v1/audit?since=2026-11-01T00:00:00Z&until=2026-11-01T00:00:00Z", f.vera, "", nil); r.status != 200 || strings.TrimSpace(string(r.body)) != "[]" {
+		t.Errorf("GET /api/v1/audit with since equal to until = %d %s, want 200 and no events", r.status, r.body)
 	}
 }
 

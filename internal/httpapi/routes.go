@@ -679,7 +679,7 @@ func (s *Server) clearHold(w http.ResponseWriter, r *http.Request, who promote.P
 // ---- audit
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	q := newQuery(r, "model", "version", "environment", "promotion", "action", "actor", "before", "after", "limit")
+	q := newQuery(r, "model", "version", "environment", "promotion", "action", "actor", "since", "until", "before", "after", "limit")
 	f := promote.AuditFilter{
 		Model:       q.name("model", "model name"),
 		Version:     q.name("version", "version"),
@@ -687,6 +687,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Pri
 		PromotionID: q.name("promotion", "promotion id"),
 		Action:      q.str("action"),
 		Actor:       q.str("actor"),
+		Since:       auditTime(q, "since"),
+		Until:       auditTime(q, "until"),
 		BeforeSeq:   q.int64("before"),
 		AfterSeq:    q.int64("after"),
 		Limit:       q.limit(),
@@ -702,8 +704,25 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Pri
 	if f.Action != "" && !slices.Contains(promote.AuditActions, f.Action) {
 		return invalid("query parameter action %q is not an audit action (known: %s)", f.Action, strings.Join(promote.AuditActions, ", "))
 	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Since.After(f.Until) {
+		return invalid("query parameter since %s is after until %s: no event can match", q.str("since"), q.str("until"))
+	}
 	list, err := s.svc.AuditEvents(r.Context(), f)
 	return writeList(w, list, err)
+}
+
+// auditTime reads the audit list's time bound key, an RFC 3339 time
+// (zero when absent).
+func auditTime(q *query, key string) time.Time {
+	v := q.str(key)
+	if v == "" || q.err != nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		q.err = invalid("query parameter %s: %q is not an RFC 3339 time (such as 2026-11-01T00:00:00Z)", key, v)
+	}
+	return t
 }
 
 func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {

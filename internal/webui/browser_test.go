@@ -559,6 +559,23 @@ func TestBrowserUI(t *testing.T) {
 		if got := tab.Value("#f-actor"); got != "carol" {
 			t.Errorf("the filter form forgot the actor: %q", got)
 		}
+		// The time range: carol's events on churn-predictor are all of
+		// today or earlier, none since tomorrow (in UTC).
+		tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+		tab.Fill("#f-since", tomorrow)
+		tab.ClickAndLoad("[data-testid=audit-filters] button[type=submit]")
+		if n := tab.Count("[data-testid=audit-row]"); n != 0 {
+			t.Errorf("carol's events on churn-predictor since %s: %d rows, want none", tomorrow, n)
+		}
+		if got := tab.Value("#f-since"); got != tomorrow {
+			t.Errorf("the filter form forgot since: %q, want %q", got, tomorrow)
+		}
+		tab.Fill("#f-since", "")
+		tab.Fill("#f-until", tomorrow)
+		tab.ClickAndLoad("[data-testid=audit-filters] button[type=submit]")
+		if got := rowTexts(t, tab, "[data-testid=audit-row]"); len(got) != len(rows) {
+			t.Errorf("carol's events on churn-predictor until %s: %d rows, want %d", tomorrow, len(got), len(rows))
+		}
 	})
 
 	t.Run("webhooks", func(t *testing.T) {

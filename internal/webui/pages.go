@@ -598,12 +598,17 @@ func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error
 // auditQuery is the audit page's filters and cursor.
 type auditQuery struct {
 	Model, Version, Environment, Actor, Action, Promotion string
-	Before, After                                         int64
+	// Since and Until are the time range as typed; since and until, as
+	// read (zero: no bound).
+	Since, Until  string
+	since, until  time.Time
+	Before, After int64
 }
 
 func (q auditQuery) values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"model": q.Model, "version": q.Version, "environment": q.Environment, "actor": q.Actor, "action": q.Action, "promotion": q.Promotion} {
+	for k, s := range map[string]string{"model": q.Model, "version": q.Version, "environment": q.Environment, "actor": q.Actor, "action": q.Action, "promotion": q.Promotion,
+		"since": q.Since, "until": q.Until} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -648,6 +653,20 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 	}
 	if q.Action != "" && !slices.Contains(promote.AuditActions, q.Action) {
 		return promote.Errorf(promote.Invalid, "action=%q: Promote writes no such action; it writes %s", q.Action, strings.Join(promote.AuditActions, ", "))
+	}
+	q.Since, q.Until = strings.TrimSpace(qs.Get("since")), strings.TrimSpace(qs.Get("until"))
+	for _, c := range []struct {
+		name, raw string
+		dst       *time.Time
+	}{{"since", q.Since, &q.since}, {"until", q.Until, &q.until}} {
+		t, err := parseAuditTime(c.raw)
+		if err != nil {
+			return promote.Errorf(promote.Invalid, "%s=%q is not a time: write a date (2026-11-01, midnight UTC) or a time in UTC (2026-11-01T09:30), or RFC 3339 (2026-11-01T09:30:00+01:00)", c.name, c.raw)
+		}
+		*c.dst = t
+	}
+	if !q.since.IsZero() && !q.until.IsZero() && q.since.After(q.until) {
+		return promote.Errorf(promote.Invalid, "since=%q is after until=%q: no event can match", q.Since, q.Until)
 	}
 	// The filter offers the actions Promote writes (the API's list).
 	v := auditView{Q: q, Actions: promote.AuditActions, Envs: u.svc.Pipeline().Names()}
@@ -699,12 +718,29 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 	return nil
 }
 
+// parseAuditTime reads a bound of the audit page's time range: a date
+// (midnight UTC), a time in UTC to the minute or second as a browser's
+// date and time fields write it, or RFC 3339. Empty is no bound.
+func parseAuditTime(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	var err error
+	for _, layout := range []string{time.RFC3339Nano, time.DateOnly, "2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02 15:04", time.DateTime} {
+		var t time.Time
+		if t, err = time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
+}
+
 // auditOlder reads the page of events older than q.Before (the newest
 // when 0) and returns the cursor of the next older page (0: none). The
 // store applies every filter, through its indexes.
 func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEvent, older int64, err error) {
 	f := promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
-		Actor: q.Actor, BeforeSeq: q.Before, Limit: auditPageSize + 1}
+		Actor: q.Actor, Since: q.since, Until: q.until, BeforeSeq: q.Before, Limit: auditPageSize + 1}
 	events, err = u.svc.AuditEvents(r.Context(), f)
 	if len(events) > auditPageSize {
 		events = events[:auditPageSize]
@@ -718,7 +754,7 @@ func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEv
 // store applies every filter, as for auditOlder.
 func (u *UI) auditNewer(r *http.Request, q auditQuery) (events []promote.AuditEvent, newer int64, err error) {
 	f := promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
-		Actor: q.Actor, AfterSeq: q.After, Limit: auditPageSize + 1}
+		Actor: q.Actor, Since: q.since, Until: q.until, AfterSeq: q.After, Limit: auditPageSize + 1}
 	events, err = u.svc.AuditEvents(r.Context(), f)
 	if len(events) > auditPageSize {
 		events = events[1:] // the page is the oldest auditPageSize of them

@@ -488,6 +488,87 @@ func TestAuditPagingWithActorFilter(t *testing.T) {
 	}
 }
 
+// TestAuditPageTimeRange: the page's since and until fields filter by
+// time (since inclusive, until exclusive, a date or a time in UTC), the
+// range's pages link on to each other in both directions keeping it, and
+// a time that is not one, or a range that ends before it starts, is
+// refused naming what was typed.
+func TestAuditPageTimeRange(t *testing.T) {
+	f := newFixture(t)
+	base := f.auditCount()
+	// One event a second from midnight on 1 December: 00:10:00 to
+	// 00:12:30 holds the 150 events i = 600 to 749, three pages.
+	err := f.env.Store.Update(t.Context(), func(tx promote.Tx) error {
+		for i := range 900 {
+			if _, err := tx.AppendAudit(promote.AuditEvent{Time: time.Date(2026, 12, 1, 0, 0, i, 0, time.UTC), Actor: "ci", Action: promote.ActionHoldCleared, Model: "m"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int64
+	for i := 749; i >= 600; i-- {
+		want = append(want, base+int64(i)+1)
+	}
+	b := f.signIn("vera")
+	for _, q := range []string{
+		"since=2026-12-01T00:10:00Z&until=2026-12-01T00:12:30Z",
+		"since=2026-12-01T00:10&until=2026-12-01T00:12:30",
+		"since=2026-12-01T01:10:00%2B01:00&until=2026-12-01+00:12:30",
+	} {
+		var got []int64
+		path := Prefix + "/audit?" + q
+		var pages []page
+		for path != "" && len(pages) < 10 {
+			p := b.get(path)
+			pages = append(pages, p)
+			got = append(got, seqs(t, p)...)
+			path = ""
+			if o := p.all("older"); len(o) > 0 {
+				path = attr(o[0], "href")
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("audit?%s, paged back = %d events %v…, want %d from %d down", q, len(got), got[:min(len(got), 3)], len(want), want[0])
+		}
+		// From the last page back to the first, by the newer links.
+		var fwd []int64
+		p := pages[len(pages)-1]
+		for n := 0; n < 10; n++ {
+			fwd = append(seqs(t, p), fwd...)
+			l := p.all("newer")
+			if len(l) == 0 {
+				break
+			}
+			p = b.get(attr(l[0], "href"))
+		}
+		if fmt.Sprint(fwd) != fmt.Sprint(want) {
+			t.Errorf("audit?%s, paged forward from its last page = %d events, want %d", q, len(fwd), len(want))
+		}
+		if !strings.Contains(pages[0].body, `name="since" value="`) || strings.Contains(pages[0].body, `name="since" value=""`) {
+			t.Errorf("audit?%s: the since field does not keep its value", q)
+		}
+	}
+	if got := seqs(t, b.get(Prefix+"/audit?since=2026-12-01T00:14:59Z")); len(got) != 1 || got[0] != base+900 {
+		t.Errorf("audit?since=2026-12-01T00:14:59Z = %v, want the last event, %d", got, base+900)
+	}
+	if got := seqs(t, b.get(Prefix+"/audit?since=2026-12-02")); len(got) != 0 {
+		t.Errorf("audit?since=2026-12-02 = %v, want none", got)
+	}
+	for _, c := range []struct{ query, want string }{
+		{"since=tomorrow", `since=&#34;tomorrow&#34; is not a time`},
+		{"until=2026-12-32", `until=&#34;2026-12-32&#34; is not a time`},
+		{"since=2026-12-02&until=2026-12-01", `since=&#34;2026-12-02&#34; is after until=&#34;2026-12-01&#34;`},
+	} {
+		if res := b.get(Prefix + "/audit?" + c.query); res.status != http.StatusBadRequest || !strings.Contains(res.body, c.want) {
+			t.Errorf("audit?%s = %d, want 400 naming %s:\n%s", c.query, res.status, c.want, res.body)
+		}
+	}
+}
+
 func TestChainVerification(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
