@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -402,4 +403,45 @@ func TestVerifyExportTrailingContent(t *testing.T) {
 			t.Errorf("VerifyExport(line + %q) error = %v, want one naming line 1", tail, err)
 		}
 	}
+}
+
+// FuzzColumnsMatch checks the copies' fast path against the decoding one:
+// columnsMatch never accepts copies that columnsAgree refuses, and both
+// accept an event's own copies, its time whatever its nanoseconds.
+func FuzzColumnsMatch(f *testing.F) {
+	f.Add(int64(1_764_151_200_120_000_000), int64(0), "lena", "credit-risk", "2", "prod", "pr_508d4c30406ca72a", "", "")
+	f.Add(int64(-1), int64(1), `a "b" \c`, "m", "", "", "", "x", "")
+	f.Add(int64(0), int64(-1_000_000_000), "x", "", "", "", "", "", "prod")
+	f.Fuzz(func(t *testing.T, nanos, shift int64, actor, model, version, env, promotion, cModel, cEnv string) {
+		for _, s := range []string{actor, model, version, env, promotion, cModel, cEnv} {
+			if !utf8.ValidString(s) {
+				t.Skip() // names are valid UTF-8 (promote.ValidateName); the encoder would replace the bytes
+			}
+		}
+		at := time.Unix(0, nanos).UTC()
+		e := promote.AuditEvent{Seq: 3, Time: at, Actor: actor, Action: promote.ActionHoldSet, Model: model, Version: version,
+			Environment: env, PromotionID: promotion, Reasons: json.RawMessage(`["a reason"]`)}
+		body, err := e.Body()
+		if err != nil {
+			t.Skip()
+		}
+		own := promote.AuditColumns{Time: at, Model: model, Version: version, Environment: env, PromotionID: promotion,
+			Action: e.Action, Actor: actor}
+		if _, _, _, ok := columnsAgree(promote.AuditRecord{Body: body, Columns: &own}); !ok {
+			t.Fatalf("columnsAgree(%s) refuses the event's own copies %+v", body, own)
+		}
+		other := own
+		other.Time = at.Add(time.Duration(shift))
+		if cModel != "" {
+			other.Model = cModel
+		}
+		if cEnv != "" {
+			other.Environment = cEnv
+		}
+		if columnsMatch(body, &other) {
+			if field, stored, said, ok := columnsAgree(promote.AuditRecord{Body: body, Columns: &other}); !ok {
+				t.Fatalf("columnsMatch(%s, %+v) = true, but its %s is %q, not %q", body, other, field, stored, said)
+			}
+		}
+	})
 }
