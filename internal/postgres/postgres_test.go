@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -157,11 +158,12 @@ func TestAuditTimeUpgrade(t *testing.T) {
 	})
 }
 
-// TestAuditTimeFromOlderReplica appends an event as a replica still at
-// schema 0012 does during a rolling upgrade, without the time's indexed
-// copy: the database takes it from the body, so the chain still verifies
-// and the time filter finds the event.
-func TestAuditTimeFromOlderReplica(t *testing.T) {
+// TestAuditCopiesFromOlderReplicas checks that events appended by an
+// older replica still running during a rolling upgrade, whose statements
+// leave out the indexed copies added since (actor in 0007, version in
+// 0012, the time in 0013), get them from the body: they verify, and the
+// filters find them.
+func TestAuditCopiesFromOlderReplicas(t *testing.T) {
 	storetest.PostgresServer(t)
 	ctx := t.Context()
 	dsn := storetest.PostgresDSN(t)
@@ -178,39 +180,56 @@ func TestAuditTimeFromOlderReplica(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	seq, prev, err := s.AuditHead(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// The statements of older binaries' AppendAudit.
+	older := []struct {
+		binary, insert string
+	}{
+		{"0006", `INSERT INTO audit_events (seq, prev_hash, hash, body, model, environment, promotion_id, action)
+			VALUES ($1, $2, $3, $4, 'm', 'prod', '', $5)`},
+		{"0011", `INSERT INTO audit_events (seq, prev_hash, hash, body, model, environment, promotion_id, action, actor)
+			VALUES ($1, $2, $3, $4, 'm', 'prod', '', $5, 'old')`},
+		{"0012", `INSERT INTO audit_events (seq, prev_hash, hash, body, model, version, environment, promotion_id, action, actor)
+			VALUES ($1, $2, $3, $4, 'm', '1', 'prod', '', $5, 'old')`},
 	}
-	e := promote.AuditEvent{Seq: seq + 1, Time: at, Actor: "old", Action: promote.ActionHoldSet, Model: "m", Version: "1", Environment: "prod"}
-	body, err := e.Body()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash := promote.ChainHash(prev, body)
-	// The statements of the 0012 binary's AppendAudit.
-	if _, err := raw.ExecContext(ctx, `INSERT INTO audit_events (seq, prev_hash, hash, body, model, version, environment, promotion_id, action, actor)
-		VALUES ($1, $2, $3, $4, 'm', '1', 'prod', '', $5, 'old')`, e.Seq, prev, hash, body, e.Action); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := raw.ExecContext(ctx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", e.Seq, hash); err != nil {
-		t.Fatal(err)
-	}
-	if res, err := audit.Verify(ctx, s); err != nil || !res.OK || res.HeadSeq != e.Seq {
-		t.Fatalf("audit.Verify after an older replica's append = %+v %+v, %v; want OK through %d", res, res.Broken, err, e.Seq)
-	}
-	var got []int64
-	if err := s.View(ctx, func(tx promote.Tx) error {
-		evs, err := tx.AuditEvents(promote.AuditFilter{Since: at})
-		for _, e := range evs {
-			got = append(got, e.Seq)
+	var want []int64
+	for i, o := range older {
+		seq, prev, err := s.AuditHead(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
+		e := promote.AuditEvent{Seq: seq + 1, Time: at.Add(time.Duration(i) * time.Second), Actor: "old", Action: promote.ActionHoldSet,
+			Model: "m", Version: "1", Environment: "prod"}
+		body, err := e.Body()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash := promote.ChainHash(prev, body)
+		if _, err := raw.ExecContext(ctx, o.insert, e.Seq, prev, hash, body, e.Action); err != nil {
+			t.Fatalf("the %s binary's insert: %v", o.binary, err)
+		}
+		if _, err := raw.ExecContext(ctx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", e.Seq, hash); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := audit.Verify(ctx, s); err != nil || !res.OK || res.HeadSeq != e.Seq {
+			t.Fatalf("audit.Verify after the %s binary's append = %+v %+v, %v; want OK through %d", o.binary, res, res.Broken, err, e.Seq)
+		}
+		want = append(want, e.Seq)
 	}
-	if len(got) != 1 || got[0] != e.Seq {
-		t.Errorf("AuditEvents(since %v) = %v, want the older replica's event %d", at, got, e.Seq)
+	for _, f := range []promote.AuditFilter{{Since: at}, {Model: "m", Version: "1"}, {Actor: "old"}} {
+		var got []int64
+		if err := s.View(ctx, func(tx promote.Tx) error {
+			evs, err := tx.AuditEvents(f)
+			for _, e := range evs {
+				got = append(got, e.Seq)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("AuditEvents(%+v) = %v, want the older replicas' events %v", f, got, want)
+		}
 	}
 }
 
