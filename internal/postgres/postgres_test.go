@@ -233,6 +233,86 @@ func TestAuditCopiesFromOlderReplicas(t *testing.T) {
 	}
 }
 
+// TestCommitErrorClearedByOlderReplica checks that a live change's commit
+// error is cleared when an older replica, built before the error was kept
+// (0011), records the change's commit or a new change: its statements leave
+// the error out, and it must not stay on a change that was delivered.
+func TestCommitErrorClearedByOlderReplica(t *testing.T) {
+	storetest.PostgresServer(t)
+	ctx := t.Context()
+	dsn := storetest.PostgresDSN(t)
+	s := open(t, dsn)
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	if err := s.Update(ctx, func(tx promote.Tx) error {
+		if err := tx.CreateModel(promote.Model{Name: "m", CreatedBy: "ci", CreatedAt: at}); err != nil {
+			return err
+		}
+		for _, v := range []string{"1", "2"} {
+			if err := tx.CreateVersion(promote.Version{Model: "m", Version: v, ArtifactURI: "s3://m/" + v, Digest: digest,
+				Metrics: map[string]float64{"auc": 0.9}, CreatedBy: "ci", CreatedAt: at}); err != nil {
+				return err
+			}
+		}
+		for _, env := range []string{"staging", "prod"} {
+			if err := tx.SetLive(promote.Live{Model: "m", Environment: env, Version: "1", PromotionID: "p-" + env, SetBy: "ci", SetAt: at}); err != nil {
+				return err
+			}
+			if err := tx.SetLiveCommitError("m", env, "p-"+env, "push refused", at); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The statements of the 0010 binary: staging's commit recorded, prod
+	// moved on to a new change.
+	if _, err := raw.ExecContext(ctx, `UPDATE live SET commit_hash = $1 WHERE model = 'm' AND environment = 'staging' AND promotion_id = 'p-staging'`,
+		strings.Repeat("c", 40)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(ctx, `INSERT INTO live (model, environment, version, promotion_id, set_by, set_at, reason, rollback_of, commit_hash)
+		VALUES ('m', 'prod', '2', 'p-prod-2', 'old', $1, '', '', '')
+		ON CONFLICT (model, environment) DO UPDATE SET version = excluded.version,
+			promotion_id = excluded.promotion_id, set_by = excluded.set_by, set_at = excluded.set_at,
+			reason = excluded.reason, rollback_of = excluded.rollback_of, commit_hash = excluded.commit_hash`, at.Add(time.Minute).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	var live map[string]promote.Live
+	if err := s.View(ctx, func(tx promote.Tx) (err error) {
+		live, err = tx.Live("m")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"staging", "prod"} {
+		if e := live[env].CommitError; e != nil {
+			t.Errorf("%s: commit error %+v after an older replica's change, want none", env, *e)
+		}
+	}
+	// A new replica's error on a change still waiting stays.
+	if err := s.Update(ctx, func(tx promote.Tx) error {
+		return tx.SetLiveCommitError("m", "prod", "p-prod-2", "push refused again", at.Add(2*time.Minute))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.View(ctx, func(tx promote.Tx) (err error) {
+		live, err = tx.Live("m")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if e := live["prod"].CommitError; e == nil || e.Message != "push refused again" {
+		t.Errorf("prod: commit error %+v, want the new one kept", e)
+	}
+}
+
 // TestNewerSchemaRefused checks that a database a newer Promote has
 // migrated is refused, naming the migration this binary lacks, and left as
 // it was.
