@@ -25,7 +25,9 @@ const (
 	TypePromotionAwaitingApproval = "promotion.awaiting_approval"
 	TypePromotionApproved         = "promotion.approved"
 	TypePromotionRejected         = "promotion.rejected"
+	TypePromotionCancelled        = "promotion.cancelled"
 	TypeGitOpsCommitted           = "gitops.committed"
+	TypeGitOpsFailed              = "gitops.failed"
 	TypeRolloutStep               = "rollout.step"
 	TypeRolloutRolledBack         = "rollout.rolled_back"
 	TypePromotionSucceeded        = "promotion.succeeded"
@@ -40,7 +42,9 @@ func EventTypes() []string {
 		TypePromotionAwaitingApproval,
 		TypePromotionApproved,
 		TypePromotionRejected,
+		TypePromotionCancelled,
 		TypeGitOpsCommitted,
+		TypeGitOpsFailed,
 		TypeRolloutStep,
 		TypeRolloutRolledBack,
 		TypePromotionSucceeded,
@@ -67,8 +71,12 @@ func eventVerbs(t string) (string, bool) {
 		return "approved", true
 	case TypePromotionRejected:
 		return "rejected", true
+	case TypePromotionCancelled:
+		return "withdrawn", true
 	case TypeGitOpsCommitted:
 		return "committed to GitOps", true
+	case TypeGitOpsFailed:
+		return "GitOps delivery failed", true
 	case TypeRolloutStep:
 		return "rollout step", true
 	case TypeRolloutRolledBack:
@@ -242,8 +250,12 @@ func FromAudit(e promote.AuditEvent) (Event, bool) {
 		typ = TypePromotionApproved
 	case e.Action == promote.ActionPromotionApproval && e.Decision == "rejected":
 		typ = TypePromotionRejected
+	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateCancelled):
+		typ = TypePromotionCancelled
 	case e.Action == promote.ActionCommitted:
 		typ = TypeGitOpsCommitted
+	case e.Action == promote.ActionUndeliverable:
+		typ = TypeGitOpsFailed
 	case e.Action == promote.ActionRolloutStep && e.Decision != "rolled_back":
 		typ = TypeRolloutStep
 	case e.Action == promote.ActionRolledBack:
