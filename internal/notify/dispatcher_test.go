@@ -505,6 +505,10 @@ func TestFromAudit(t *testing.T) {
 		{promote.ActionUndeliverable, "failed", "gitops.failed"},
 		{promote.ActionRolloutStep, "step 2: weight 50%", "rollout.step"},
 		{promote.ActionRolledBack, "rolled_back", "rollout.rolled_back"},
+		// A rollout's end written with a rollback is carried by the
+		// rollback's notification, not sent on its own.
+		{promote.ActionRolloutStep, "rolled_back", ""},
+		{promote.ActionRolloutStep, "aborted", ""},
 		{promote.ActionPromotionState, "succeeded", "promotion.succeeded"},
 		{promote.ActionTokenCreated, "admin", ""},
 		{promote.ActionPromotionState, "gated", ""},

@@ -256,7 +256,7 @@ func FromAudit(e promote.AuditEvent) (Event, bool) {
 		typ = TypeGitOpsCommitted
 	case e.Action == promote.ActionUndeliverable:
 		typ = TypeGitOpsFailed
-	case e.Action == promote.ActionRolloutStep && e.Decision != "rolled_back":
+	case e.Action == promote.ActionRolloutStep && !endedByRollback(e.Decision):
 		typ = TypeRolloutStep
 	case e.Action == promote.ActionRolledBack:
 		typ = TypeRolloutRolledBack
@@ -272,6 +272,16 @@ func FromAudit(e promote.AuditEvent) (Event, bool) {
 	return Event{ID: AuditEventID(e), Type: typ, Time: e.Time,
 		Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Actor: e.Actor,
 		Summary: summary, Data: e.Reasons}, true
+}
+
+// endedByRollback reports whether a rollout.step event's decision is the
+// record of a rollout's end that a rollback wrote in its transaction:
+// rolled_back (the controller's, or a person's promote rollback) or aborted
+// (a person's promote rollout abort). The rollback's own event is the
+// notification (rollout.rolled_back, carrying this record as its
+// rollout), so that one end is one notification.
+func endedByRollback(decision string) bool {
+	return decision == "rolled_back" || decision == "aborted"
 }
 
 // AuditEventID is the ID of the notification of audit event e: stable,
