@@ -1021,9 +1021,11 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 }
 
 // Resume continues a paused rollout at its step, whose minimum time and
-// requests (a shadow's duration) count again from now; the step's weight
-// (the shadow's mirror) is applied at the next tick. A reason, when given,
-// is recorded with the resumption.
+// requests (a shadow's duration) count again from now. The step's weight
+// (the shadow's mirror) is given back at once and recorded with the
+// resumption, so that a rollout the controller paused at weight 0 is
+// resumed by one event, not one and a step at the next tick. A reason,
+// when given, is recorded with the resumption.
 func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
 	if err := registry.Authorize(who, promote.RoleApprover, "resuming a rollout"); err != nil {
 		return promote.Rollout{}, err
@@ -1045,6 +1047,9 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 		// rollout the analysis failed (with automatic rollback off)
 		// overrides that verdict, and the analysis starts afresh.
 		r.State, r.Reason, r.StepStartedAt = promote.RolloutRunning, "", c.cfg.Now()
+		if plan := c.cfg.Plans[r.Environment]; plan != nil && r.Strategy == policy.StrategyCanary && plan.Strategy == r.Strategy && r.Step < len(plan.Steps) {
+			r.Weight = float64(plan.Steps[r.Step].Weight) / 100
+		}
 		if verdictFailed(r.Verdict) {
 			r.AnalysisState = nil
 		}
@@ -1055,6 +1060,9 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 	if err != nil {
 		return r, err
 	}
+	// A weight that cannot be set now is set at the next tick, which
+	// applies the step's weight at every tick.
+	c.apply(ctx, r)
 	c.sample(ctx, r, c.forget(id), "", eventResumed)
 	c.Trigger()
 	return r, nil

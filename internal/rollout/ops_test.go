@@ -1,0 +1,43 @@
+package rollout
+
+import (
+	"testing"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// A resumption of a rollout the controller paused at weight 0 (it could
+// not judge) is one action: the candidate gets its step's weight back at
+// once, the resumption's record says so, and the next tick records
+// nothing more. The API, the splitter and the notifications agree.
+func TestResumeAfterAPauseAtWeightZeroIsOneEvent(t *testing.T) {
+	w := newWorld(t)
+	var r promote.Rollout
+	w.notifications(t, func() {
+		w.pump(t, w.ctl, 1)
+		r = w.pump(t, w.blind(t), 1)
+	})
+	if r.State != promote.RolloutPaused || r.Weight != 0 || w.splitter.Weights() != 0 {
+		t.Fatalf("rollout the controller cannot judge = %s at weight %g, splitter %g; want paused at 0", r.State, r.Weight, w.splitter.Weights())
+	}
+	events := w.notifications(t, func() {
+		resumed, err := w.ctl.Resume(t.Context(), lena, r.PromotionID, "the metric source is back")
+		if err != nil {
+			t.Fatalf("Resume: %v", err)
+		}
+		if resumed.Weight != 0.1 || w.splitter.Weights() != 0.1 {
+			t.Errorf("Resume = weight %g, splitter %g; want the step's 0.1 in both", resumed.Weight, w.splitter.Weights())
+		}
+		r = w.pump(t, w.ctl, 2)
+	})
+	if r.State != promote.RolloutRunning || r.Weight != 0.1 || w.splitter.Weights() != 0.1 {
+		t.Errorf("resumed rollout after two ticks = %s at weight %g, splitter %g; want running at 0.1", r.State, r.Weight, w.splitter.Weights())
+	}
+	var got []string
+	for _, ev := range events {
+		got = append(got, ev.Type+" "+ev.Summary)
+	}
+	if len(events) != 1 {
+		t.Errorf("a resumption notified %d times: %q; want once", len(events), got)
+	}
+}
