@@ -558,10 +558,6 @@ func analysisConfig(plan *policy.Rollout) analysis.Config {
 
 // step judges one active rollout and moves it on.
 func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
-	plan, err := c.plan(r.Environment)
-	if err != nil {
-		return err
-	}
 	if r.State == promote.RolloutPaused {
 		// Paused here or by another replica: the analysis starts afresh
 		// when it resumes. The traffic is what the stored pause says, at
@@ -569,6 +565,14 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		// it was recorded gets it.
 		c.forget(r.PromotionID)
 		return c.apply(ctx, r)
+	}
+	plan, err := c.plan(r.Environment)
+	if err != nil {
+		// The environment lost its plan since the rollout began (the
+		// pipeline no longer rolls it out by canary or shadow, and the
+		// server restarted): nothing says how to go on, so a person
+		// decides, as when the strategy changed.
+		return c.cannotJudge(ctx, r, fmt.Sprintf("%v; this rollout began as a %s", err, r.Strategy))
 	}
 	if r.Strategy != plan.Strategy {
 		// The policy was edited since the rollout began: its steps or
@@ -922,17 +926,19 @@ func (c *Controller) pause(ctx context.Context, r promote.Rollout, reason string
 	return nil
 }
 
-// active reads a rollout that must be running or paused.
-func (c *Controller) active(ctx context.Context, id string) (promote.Rollout, *policy.Rollout, error) {
+// active reads a rollout that must be running or paused. People's
+// operations need no plan: a rollout whose environment lost its plan (the
+// pipeline changed, and the server restarted) can still be paused,
+// resumed, aborted or promoted.
+func (c *Controller) active(ctx context.Context, id string) (promote.Rollout, error) {
 	r, err := c.cfg.Registry.Rollout(ctx, id)
 	if err != nil {
-		return r, nil, err
+		return r, err
 	}
 	if !r.State.Active() {
-		return r, nil, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s", r.Model, r.Version, r.Environment, r.State)
+		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s", r.Model, r.Version, r.Environment, r.State)
 	}
-	plan, err := c.plan(r.Environment)
-	return r, plan, err
+	return r, nil
 }
 
 // changed handles an error of a save of the rollout the controller judged
@@ -983,7 +989,7 @@ func (c *Controller) retry(ctx context.Context, r promote.Rollout, edit func(*pr
 		}
 		c.log.Info("rollout: changed by another writer since it was read; reading it again",
 			append(c.attrs(r), slog.Int64("revision", moved.Read), slog.Int64("stored", moved.Stored))...)
-		if r, _, err = c.active(ctx, r.PromotionID); err != nil {
+		if r, err = c.active(ctx, r.PromotionID); err != nil {
 			return r, err
 		}
 	}
@@ -1000,7 +1006,7 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 	}
 	c.op.Lock()
 	defer c.op.Unlock()
-	r, _, err := c.active(ctx, id)
+	r, err := c.active(ctx, id)
 	if err != nil {
 		return r, err
 	}
@@ -1032,7 +1038,7 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 	}
 	c.op.Lock()
 	defer c.op.Unlock()
-	r, _, err := c.active(ctx, id)
+	r, err := c.active(ctx, id)
 	if err != nil {
 		return r, err
 	}
@@ -1079,7 +1085,7 @@ func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reaso
 	}
 	c.op.Lock()
 	defer c.op.Unlock()
-	r, _, err := c.active(ctx, id)
+	r, err := c.active(ctx, id)
 	if err != nil {
 		return r, err
 	}
@@ -1105,7 +1111,7 @@ func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, 
 	}
 	c.op.Lock()
 	defer c.op.Unlock()
-	r, _, err := c.active(ctx, id)
+	r, err := c.active(ctx, id)
 	if err != nil {
 		return r, err
 	}

@@ -1,8 +1,10 @@
 package rollout
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -39,5 +41,37 @@ func TestResumeAfterAPauseAtWeightZeroIsOneEvent(t *testing.T) {
 	}
 	if len(events) != 1 {
 		t.Errorf("a resumption notified %d times: %q; want once", len(events), got)
+	}
+}
+
+// A rollout whose environment lost its rollout plan (the pipeline made it
+// direct, and the server restarted) can still be steered: people's
+// operations need no plan, and the controller, which cannot judge it,
+// returns its traffic to stable and pauses it for a person instead of
+// failing every tick.
+func TestRolloutWithoutAPlanIsPausedAndCanBeAborted(t *testing.T) {
+	w := newWorld(t)
+	r := w.pump(t, w.ctl, 1)
+	cfg := w.ctl.cfg
+	cfg.Plans = map[string]*policy.Rollout{}
+	restarted, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restarted.Pause(t.Context(), lena, r.PromotionID, "looking"); err != nil {
+		t.Fatalf("Pause without a plan: %v", err)
+	}
+	if _, err := restarted.Resume(t.Context(), lena, r.PromotionID, ""); err != nil {
+		t.Fatalf("Resume without a plan: %v", err)
+	}
+	if err := restarted.Tick(t.Context()); err != nil {
+		t.Errorf("Tick of a rollout without a plan = %v, want it paused for a person", err)
+	}
+	r = w.rollout(t)
+	if r.State != promote.RolloutPaused || !strings.Contains(r.Reason, "no rollout plan") || w.splitter.Weights() != 0 {
+		t.Errorf("rollout without a plan = %s (%q), splitter %g; want paused saying why, all traffic on stable", r.State, r.Reason, w.splitter.Weights())
+	}
+	if r, err = restarted.Abort(t.Context(), lena, r.PromotionID, "the pipeline changed"); err != nil || r.State != promote.RolloutRolledBack {
+		t.Errorf("Abort without a plan = %s, %v; want rolled back", r.State, err)
 	}
 }
