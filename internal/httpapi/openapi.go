@@ -714,8 +714,8 @@ func document() *Document {
 		{"abort", "abortRollout", "Roll a rollout back now", "Needs the approver role. The candidate's traffic goes to 0 at once; the environment is rolled back (live alias, hold, Git commit)."},
 		{"promote", "promoteRollout", "Give the candidate all traffic now and end the rollout as a success", "Needs the approver role. The remaining steps are skipped."},
 	} {
-		add("post", p+"/rollouts/{id}/"+a.verb, spec{id: a.id, summary: a.summary, desc: a.desc + " A server without a rollout controller answers 409.",
-			tag: "rollouts", params: []*Parameter{pRollout}, body: "ReasonRequest", status: 200, result: ref("Rollout"), errors: []int{404, 409}})
+		add("post", p+"/rollouts/{id}/"+a.verb, spec{id: a.id, summary: a.summary, desc: a.desc + " An operation the rollout's state does not allow, on a promotion whose rollout has not begun, or on a server without a rollout controller answers 409, naming the state; one on a promotion that ended without a rollout answers 400.",
+			tag: "rollouts", params: []*Parameter{pRollout}, body: "ReasonRequest", status: 200, result: ref("Rollout"), errors: []int{400, 404, 409}})
 	}
 
 	add("get", p+"/leader", spec{id: "getLeader", summary: "Which replica runs the controllers",

@@ -600,12 +600,34 @@ func (s *Server) rolloutOp(verb string) func(http.ResponseWriter, *http.Request,
 		default:
 			ro, err = ops.PromoteNow(r.Context(), who, id, req.Reason)
 		}
+		if promote.ErrorCode(err) == promote.NotFound {
+			return s.noRollout(r.Context(), id, verb, err)
+		}
 		if err != nil {
 			return err
 		}
 		writeJSON(w, http.StatusOK, ro)
 		return nil
 	}
+}
+
+// noRollout is the error of an operation on promotion id, which has no
+// rollout (notFound): it says the promotion's state, as any operation
+// that does not apply does. A rollout that has not begun (the promotion
+// awaits approval, or its commit's deployment) is a Conflict; a promotion
+// that ended without one is bad input, as promote rollout watch says; an
+// unknown promotion stays notFound.
+func (s *Server) noRollout(ctx context.Context, id, verb string, notFound error) error {
+	view, err := s.svc.Promotion(ctx, id)
+	if err != nil {
+		return notFound
+	}
+	p := view.Promotion
+	if p.State.Terminal() {
+		return promote.Errorf(promote.Invalid, "promotion %s of %s %s to %s is %s and has no rollout to %s", p.ID, p.Model, p.Version, p.Environment, p.State, verb)
+	}
+	return promote.Errorf(promote.Conflict, "promotion %s of %s %s to %s is %s and has no rollout to %s yet: a rollout starts once its commit is deployed",
+		p.ID, p.Model, p.Version, p.Environment, p.State, verb)
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
