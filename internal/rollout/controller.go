@@ -811,6 +811,11 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 	ended, err := c.recordRollback(ctx, registry.RolloutActor, r, reason, "rolled_back", !plan.Rollback.Hold, func(r *promote.Rollout) {
 		r.Verdict, r.AnalysisState = raw, state
 	})
+	if err != nil && c.endedElsewhere(ctx, r) {
+		// A person aborted or promoted it (through another replica) since
+		// it was read: theirs is the end, and no failure.
+		return nil
+	}
 	if err != nil {
 		err = fmt.Errorf("roll back: %w", err)
 		c.log.Error("rollout: the rollback failed; pausing with all traffic on stable", append(c.attrs(r), slog.String("reason", reason), slog.Any("error", err))...)
@@ -826,6 +831,23 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 	c.log.Warn("rollout: rolled back", append(c.attrs(ended), slog.String("reason", reason))...)
 	c.rolledBack(ctx, ended, d, weightErr)
 	return weightErr
+}
+
+// endedElsewhere reports whether r, whose rollback was not stored, has
+// ended since it was read (another writer's abort, promotion or
+// rollback): the controller then drops what it keeps about it and gives
+// the traffic what the stored end says, as for any change by another
+// writer (changed).
+func (c *Controller) endedElsewhere(ctx context.Context, r promote.Rollout) bool {
+	stored, err := c.cfg.Registry.Rollout(ctx, r.PromotionID)
+	if err != nil || stored.State.Active() {
+		return false
+	}
+	c.forget(r.PromotionID)
+	c.log.Info("rollout: ended by another writer before its rollback was stored", append(c.attrs(stored), slog.String("state", string(stored.State)),
+		slog.String("reason", stored.Reason))...)
+	c.apply(ctx, stored)
+	return true
 }
 
 // pauseFailed takes the traffic away from a candidate that failed (v, nil
