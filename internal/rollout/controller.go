@@ -1018,8 +1018,8 @@ func (c *Controller) retry(ctx context.Context, r promote.Rollout, edit func(*pr
 }
 
 // Pause holds a running rollout at its step and weight: the candidate
-// keeps its share of traffic, and the rollout neither advances nor rolls
-// back until Resume. The analysis resumes with its evidence, as after a
+// keeps its share of traffic (a shadow stops mirroring at once), and the
+// rollout neither advances nor rolls back until Resume. The analysis resumes with its evidence, as after a
 // restart or a failover, unless it had failed (then a person's resumption
 // overrides the verdict and the analysis starts afresh).
 func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
@@ -1044,6 +1044,9 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 	if err != nil {
 		return r, err
 	}
+	// A shadow's mirror stops now, not at the next tick (which would
+	// stop it too, and sets the traffic at every tick, should this fail).
+	c.apply(ctx, r)
 	c.sample(ctx, r, c.forget(id), "", eventPaused)
 	return r, nil
 }

@@ -75,3 +75,27 @@ func TestRolloutWithoutAPlanIsPausedAndCanBeAborted(t *testing.T) {
 		t.Errorf("Abort without a plan = %s, %v; want rolled back", r.State, err)
 	}
 }
+
+// A paused shadow rollout stops mirroring when the pause is stored, not
+// at the controller's next tick: the API and the traffic layer agree as
+// soon as the operation answers.
+func TestPausedShadowStopsMirroringAtOnce(t *testing.T) {
+	w := newWorldWith(t, shadowPipeline, strings.Replace(shadowPolicy, "duration: 1s", "duration: 1h", 1))
+	tr := &mirrorTraffic{world: w}
+	cfg := w.ctl.cfg
+	cfg.Traffic = tr
+	ctl, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := w.pump(t, ctl, 2)
+	if r.State != promote.RolloutRunning || tr.share != 0.5 {
+		t.Fatalf("shadow rollout = %s mirroring %g, want running mirroring 0.5", r.State, tr.share)
+	}
+	if r, err = ctl.Pause(t.Context(), lena, r.PromotionID, "a look"); err != nil || r.State != promote.RolloutPaused {
+		t.Fatalf("Pause = %s, %v", r.State, err)
+	}
+	if tr.share != 0 {
+		t.Errorf("a paused shadow rollout mirrors %g until the next tick, want 0 at once", tr.share)
+	}
+}
