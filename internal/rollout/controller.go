@@ -558,11 +558,14 @@ func analysisConfig(plan *policy.Rollout) analysis.Config {
 
 // step judges one active rollout and moves it on.
 func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
-	if r.State == promote.RolloutPaused {
+	if ru := c.run(r.PromotionID); r.State == promote.RolloutPaused && (ru == nil || ru.failed == nil) {
 		// Paused here or by another replica: the analysis starts afresh
 		// when it resumes. The traffic is what the stored pause says, at
 		// every tick, so that a pause whose weight could not be set when
-		// it was recorded gets it.
+		// it was recorded gets it. A failure this run keeps (its rollback
+		// or pause was refused) is carried out below, paused or not:
+		// a pause made through another replica meanwhile must not give
+		// the failed candidate its weight back.
 		c.forget(r.PromotionID)
 		return c.apply(ctx, r)
 	}
@@ -1028,6 +1031,9 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 	}
 	c.op.Lock()
 	defer c.op.Unlock()
+	if err := c.failedFirst(ctx, id); err != nil {
+		return promote.Rollout{}, err
+	}
 	r, err := c.active(ctx, id)
 	if err != nil {
 		return r, err
@@ -1049,6 +1055,37 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 	c.apply(ctx, r)
 	c.sample(ctx, r, c.forget(id), "", eventPaused)
 	return r, nil
+}
+
+// failedFirst carries out the failure that the run of rollout id keeps,
+// if any: a rollback, or a pause, found by the analysis that the store
+// refused, and that the next tick would try again. A person's pause made
+// before it would otherwise store the rollout paused at its step's weight
+// and drop the failure, giving the failed candidate its traffic back.
+// When the failure cannot be carried out now either, the error says so
+// (Conflict): the traffic stays on stable, and an abort rolls back.
+func (c *Controller) failedFirst(ctx context.Context, id string) error {
+	if ru := c.run(id); ru == nil || ru.failed == nil {
+		return nil
+	}
+	r, err := c.active(ctx, id)
+	if err != nil {
+		return nil // ended since: the operation says so
+	}
+	err = c.step(ctx, r)
+	ru := c.run(id)
+	if ru == nil || ru.failed == nil {
+		return nil
+	}
+	what, why := "rollback", ru.failed.reason
+	if ru.failed.pause != "" {
+		what, why = "pause", ru.failed.pause
+	}
+	if err != nil {
+		why += fmt.Sprintf(" (%v)", err)
+	}
+	return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s failed, and its %s could not be stored yet: %s; all traffic stays on stable and it is tried again at every tick (abort rolls it back now)",
+		r.Model, r.Version, r.Environment, what, why)
 }
 
 // Resume continues a paused rollout at its step, whose minimum time and

@@ -99,3 +99,81 @@ func TestPausedShadowStopsMirroringAtOnce(t *testing.T) {
 		t.Errorf("a paused shadow rollout mirrors %g until the next tick, want 0 at once", tr.share)
 	}
 }
+
+// A person's pause of a rollout whose failure the store refused to record
+// (its rollback is tried again at every tick, the candidate at weight 0)
+// never gives the failed candidate its traffic back: the failure is
+// carried out first, and while it cannot be, the pause says so.
+func TestPauseAfterARefusedRollbackKeepsTheFailure(t *testing.T) {
+	w := newWorld(t)
+	w.failV2.Store(10) // a regression
+	reg := &faultyRegistry{Service: w.svc}
+	cfg := w.ctl.cfg
+	cfg.Registry = reg
+	ctl, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.rollbackFails.Store(1 << 30)
+	reg.pauseFails.Store(1 << 30)
+	for i := 0; reg.rollbacks.Load() == 0; i++ {
+		if i == 200 {
+			t.Fatal("no rollback after 10,000 requests")
+		}
+		w.tick(t, ctl)
+	}
+	id := w.rollout(t).PromotionID
+	// The store still refuses: the pause is refused too, saying why.
+	reg.pauseFails.Store(1 << 30)
+	if _, err := ctl.Pause(t.Context(), lena, id, "looking"); promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "could not be stored yet") {
+		t.Errorf("Pause while the failure cannot be stored = %v, want a Conflict saying so", err)
+	}
+	if got := w.splitter.Weights(); got != 0 {
+		t.Errorf("after the refused pause the failed canary has %g of the traffic, want 0", got)
+	}
+	// The store works again; a person pauses before the next tick.
+	reg.rollbackFails.Store(0)
+	reg.pauseFails.Store(0)
+	if _, err := ctl.Pause(t.Context(), lena, id, "looking"); promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "rolled_back") {
+		t.Errorf("Pause once the store works = %v, want a Conflict: the rollout was rolled back first", err)
+	}
+	r := w.pump(t, ctl, 2)
+	if r.State != promote.RolloutRolledBack || w.splitter.Weights() != 0 || !strings.Contains(r.Reason, "canary analysis failed") {
+		t.Errorf("rollout = %s (%q), splitter %g; want rolled back by the analysis, all traffic on stable", r.State, r.Reason, w.splitter.Weights())
+	}
+}
+
+// The same through another replica: a pause stored there while the
+// leader keeps a failure the store refused does not make the leader drop
+// the failure and give the failed candidate the paused step's weight; the
+// leader carries the failure out at its next tick.
+func TestPauseThroughAnotherReplicaKeepsTheLeadersFailure(t *testing.T) {
+	w := newWorld(t)
+	w.failV2.Store(10) // a regression
+	follower, _ := newFollower(t, w)
+	reg := &faultyRegistry{Service: w.svc}
+	cfg := w.ctl.cfg
+	cfg.Registry = reg
+	leader, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.rollbackFails.Store(1 << 30)
+	reg.pauseFails.Store(1 << 30)
+	for i := 0; reg.rollbacks.Load() == 0; i++ {
+		if i == 200 {
+			t.Fatal("no rollback after 10,000 requests")
+		}
+		w.tick(t, leader)
+	}
+	reg.rollbackFails.Store(0)
+	reg.pauseFails.Store(0)
+	if _, err := follower.Pause(t.Context(), lena, w.rollout(t).PromotionID, "looking"); err != nil {
+		t.Fatalf("Pause through another replica: %v", err)
+	}
+	r := w.pump(t, leader, 1)
+	if r.State != promote.RolloutRolledBack || w.splitter.Weights() != 0 || !strings.Contains(r.Reason, "canary analysis failed") {
+		t.Errorf("rollout after the leader's tick = %s (%q), the leader's splitter %g; want rolled back by the analysis, all traffic on stable",
+			r.State, r.Reason, w.splitter.Weights())
+	}
+}
