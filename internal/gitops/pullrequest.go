@@ -87,6 +87,31 @@ type provider interface {
 	// the same head into the same base.
 	open(ctx context.Context, in pullRequestInput) (PullRequest, error)
 	status(ctx context.Context, number int) (merged, closed bool, err error)
+	// closed finds a pull request from in.Head into in.Base that was
+	// closed without merging and carries promotionID's trailer: a person
+	// turned that change down, and no other pull request is opened for it.
+	closed(ctx context.Context, in pullRequestInput, promotionID string) (PullRequest, bool, error)
+}
+
+// carries reports whether a pull request's description, the commit
+// message, carries promotionID as its Promotion-Id trailer.
+func carries(body, promotionID string) bool {
+	id, ok := trailerValue(ParseTrailers(strings.ReplaceAll(body, "\r\n", "\n")), TrailerPromotionID)
+	return ok && id == promotionID
+}
+
+// closedError says that pr, from head into base, was closed without
+// merging, and what a person does about it. For a rollback to version,
+// which stays live in the registry, the reconciler opens no other pull
+// request: the person who closed it decides.
+func closedError(pr PullRequest, head, base, version string, rollback bool) error {
+	err := fmt.Errorf("pull request %s (%s into %s) was %w", prRef(pr), head, base, errPRClosed)
+	if !rollback {
+		return err
+	}
+	return fmt.Errorf("%w: the rollback to %s stays live in the registry, but %s does not pin it; "+
+		"reopen and merge the pull request (no promotion into the environment goes live until %s pins the rollback)",
+		err, version, base, base)
 }
 
 var (
@@ -158,6 +183,10 @@ type githubPull struct {
 	HTMLURL string `json:"html_url"`
 	State   string `json:"state"` // open or closed
 	Merged  bool   `json:"merged"`
+	// MergedAt is how a list of pull requests tells a merged one, which
+	// it gives without Merged.
+	MergedAt *string `json:"merged_at"`
+	Body     string  `json:"body"`
 }
 
 func (g *github) repoPath() string {
@@ -184,6 +213,20 @@ func (g *github) open(ctx context.Context, in pullRequestInput) (PullRequest, er
 	return PullRequest{Number: pr.Number, URL: pr.HTMLURL}, nil
 }
 
+func (g *github) closed(ctx context.Context, in pullRequestInput, promotionID string) (PullRequest, bool, error) {
+	q := url.Values{"state": {"closed"}, "head": {g.owner + ":" + in.Head}, "base": {in.Base}, "per_page": {"100"}}
+	var pulls []githubPull
+	if err := g.do(ctx, http.MethodGet, g.repoPath()+"/pulls?"+q.Encode(), nil, &pulls, http.StatusOK); err != nil {
+		return PullRequest{}, false, fmt.Errorf("look for closed pull requests from %s into %s: %w", in.Head, in.Base, err)
+	}
+	for _, p := range pulls {
+		if p.State == "closed" && !p.Merged && p.MergedAt == nil && carries(p.Body, promotionID) {
+			return PullRequest{Number: p.Number, URL: p.HTMLURL}, true, nil
+		}
+	}
+	return PullRequest{}, false, nil
+}
+
 func (g *github) status(ctx context.Context, number int) (bool, bool, error) {
 	var pr githubPull
 	if err := g.do(ctx, http.MethodGet, fmt.Sprintf("%s/pulls/%d", g.repoPath(), number), nil, &pr, http.StatusOK); err != nil {
@@ -200,9 +243,10 @@ type gitlab struct {
 }
 
 type gitlabMR struct {
-	IID    int    `json:"iid"`
-	WebURL string `json:"web_url"`
-	State  string `json:"state"` // opened, closed, locked or merged
+	IID         int    `json:"iid"`
+	WebURL      string `json:"web_url"`
+	State       string `json:"state"` // opened, closed, locked or merged
+	Description string `json:"description"`
 }
 
 func (g *gitlab) projectPath() string { return "/projects/" + url.PathEscape(g.project) }
@@ -225,6 +269,20 @@ func (g *gitlab) open(ctx context.Context, in pullRequestInput) (PullRequest, er
 		return PullRequest{}, fmt.Errorf("open a merge request from %s into %s: %w", in.Head, in.Base, err)
 	}
 	return PullRequest{Number: mr.IID, URL: mr.WebURL}, nil
+}
+
+func (g *gitlab) closed(ctx context.Context, in pullRequestInput, promotionID string) (PullRequest, bool, error) {
+	q := url.Values{"state": {"closed"}, "source_branch": {in.Head}, "target_branch": {in.Base}, "per_page": {"100"}}
+	var mrs []gitlabMR
+	if err := g.do(ctx, http.MethodGet, g.projectPath()+"/merge_requests?"+q.Encode(), nil, &mrs, http.StatusOK); err != nil {
+		return PullRequest{}, false, fmt.Errorf("look for closed merge requests from %s into %s: %w", in.Head, in.Base, err)
+	}
+	for _, mr := range mrs {
+		if mr.State == "closed" && carries(mr.Description, promotionID) {
+			return PullRequest{Number: mr.IID, URL: mr.WebURL}, true, nil
+		}
+	}
+	return PullRequest{}, false, nil
 }
 
 func (g *gitlab) status(ctx context.Context, iid int) (bool, bool, error) {

@@ -64,7 +64,7 @@ func (f *fakeGitHub) handler() http.Handler {
 		}
 		n := len(f.pulls) + 1
 		p := map[string]any{"number": n, "html_url": fmt.Sprintf("https://github.example/acme/gitops/pull/%d", n),
-			"state": "open", "merged": false, "head": body["head"], "base": body["base"]}
+			"state": "open", "merged": false, "merged_at": nil, "head": body["head"], "base": body["base"], "body": body["body"]}
 		f.pulls = append(f.pulls, p)
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(p)
@@ -105,6 +105,9 @@ func (f *fakeGitHub) set(n int, state string, merged bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pulls[n-1]["state"], f.pulls[n-1]["merged"] = state, merged
+	if merged {
+		f.pulls[n-1]["merged_at"] = "2026-05-04T12:31:00Z"
+	}
 }
 
 func TestPullRequestModeGitHub(t *testing.T) {
@@ -284,7 +287,7 @@ func (f *fakeGitLab) handler() http.Handler {
 		}
 		iid := len(f.mrs) + 1
 		mr := map[string]any{"id": 1000 + iid, "iid": iid, "web_url": fmt.Sprintf("https://gitlab.example/group/gitops/-/merge_requests/%d", iid),
-			"state": "opened", "source_branch": body["source_branch"], "target_branch": body["target_branch"]}
+			"state": "opened", "source_branch": body["source_branch"], "target_branch": body["target_branch"], "description": body["description"]}
 		f.mrs = append(f.mrs, mr)
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(mr)

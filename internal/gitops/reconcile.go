@@ -389,7 +389,8 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 			return r.retry(a, err), false
 		case closed && !merged:
 			r.forget(d)
-			return r.failed(ctx, a, fmt.Errorf("pull request %s was %w", prRef(pr), errPRClosed)), false
+			c := change(d)
+			return r.failed(ctx, a, closedError(pr, c.reviewBranch(), r.cfg.Writer.Branch(), d.Version, d.RollbackOf != "")), false
 		case !merged:
 			a.Kind, a.PullRequest = ActionReview, &pr
 			return a, false
@@ -428,9 +429,10 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 var errMerged = errors.New("merged; the branch is read again")
 
 // permanent reports whether a writer's error will not go away by trying
-// again: the overlay does not render, or the pin or overlay is invalid.
+// again: the overlay does not render, the pin or overlay is invalid, or a
+// person closed the change's pull request.
 func permanent(err error) bool {
-	if errors.Is(err, ErrRender) || errors.Is(err, ErrOverlay) {
+	if errors.Is(err, ErrRender) || errors.Is(err, ErrOverlay) || errors.Is(err, errPRClosed) {
 		return true
 	}
 	var pe *promote.Error

@@ -380,6 +380,16 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 		return w.noChange(c, base, 1)
 	}
 	branch := c.reviewBranch()
+	msg := c.Message(overlay.OverlayPath(c.Environment))
+	in := pullRequestInput{Title: c.Subject(), Body: msg, Head: branch, Base: w.cfg.Branch}
+	// A pull request a person closed for this very change is their
+	// answer: no other one is opened, and its review branch is left as
+	// it is, so that they can still reopen it.
+	if pr, closed, err := w.pr.closed(ctx, in, c.PromotionID); err != nil {
+		return Result{}, err
+	} else if closed {
+		return Result{}, closedError(pr, branch, w.cfg.Branch, c.Pin.Version, c.RollbackOf != "")
+	}
 	if ok, err := w.samePushed(branch, base, commit); err != nil {
 		return Result{}, err
 	} else if ok {
@@ -399,8 +409,7 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 		}
 		w.logPush(c, commit, branch, 1)
 	}
-	msg := c.Message(overlay.OverlayPath(c.Environment))
-	pr, err := w.pr.open(ctx, pullRequestInput{Title: c.Subject(), Body: msg, Head: branch, Base: w.cfg.Branch})
+	pr, err := w.pr.open(ctx, in)
 	if err != nil {
 		return Result{}, err
 	}
