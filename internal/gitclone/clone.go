@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/promote-ml/promote/promote"
@@ -334,25 +336,55 @@ func (c *Clone) checkout(head plumbing.Hash) error {
 	if len(differs) > 0 {
 		return fmt.Errorf("%s: after the reset to %s the directory still differs from it: %s", c.owner, head, statusSummary(differs))
 	}
-	if _, err := removeEmptyDirs(c.Dir, true); err != nil {
+	// A submodule is an empty directory in the clone (its commits are
+	// not fetched), and it is part of head: removing it would make the
+	// next commit delete the submodule.
+	keep, err := submodules(c.Repo)
+	if err != nil {
+		return fmt.Errorf("%s: clean: %w", c.owner, err)
+	}
+	if _, err := removeEmptyDirs(c.Dir, "", keep); err != nil {
 		return fmt.Errorf("%s: clean: %w", c.owner, err)
 	}
 	return nil
 }
 
+// submodules returns the paths (slash-separated) of the submodules in the
+// index of repo.
+func submodules(repo *git.Repository) (map[string]bool, error) {
+	idx, err := repo.Storer.Index()
+	if err != nil {
+		return nil, err
+	}
+	paths := map[string]bool{}
+	for _, e := range idx.Entries {
+		if e.Mode == filemode.Submodule {
+			paths[e.Name] = true
+		}
+	}
+	return paths, nil
+}
+
 // removeEmptyDirs removes the directories below dir (dir itself too unless
-// root) that hold no file, outside .git, and reports whether dir is gone.
-func removeEmptyDirs(dir string, root bool) (bool, error) {
+// it is the root, rel "") that hold no file, outside .git, and reports
+// whether dir is gone. rel is dir's path below the root, slash-separated;
+// the directories of keep, submodules, are never removed.
+func removeEmptyDirs(dir, rel string, keep map[string]bool) (bool, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return false, err
 	}
+	root := rel == ""
 	left := len(entries)
 	for _, e := range entries {
 		if !e.IsDir() || (root && e.Name() == git.GitDirName) {
 			continue
 		}
-		gone, err := removeEmptyDirs(filepath.Join(dir, e.Name()), false)
+		sub := path.Join(rel, e.Name())
+		if keep[sub] {
+			continue
+		}
+		gone, err := removeEmptyDirs(filepath.Join(dir, e.Name()), sub, keep)
 		if err != nil {
 			return false, err
 		}
