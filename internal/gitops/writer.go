@@ -332,7 +332,7 @@ func (w *Writer) Promote(ctx context.Context, c Change) (Result, error) {
 		if err := w.mayPush(ctx, w.cfg.Branch); err != nil {
 			return Result{}, err
 		}
-		pushErr := w.push(ctx, plumbing.NewBranchReferenceName(w.cfg.Branch), false)
+		pushErr := w.push(ctx, w.cfg.Branch, commit, false)
 		if pushErr == nil {
 			w.logPush(&c, commit, w.cfg.Branch, attempt)
 			return Result{Commit: commit.String(), Branch: w.cfg.Branch, Attempts: attempt}, nil
@@ -404,7 +404,7 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 		}
 		// Only Promote's own review branch is ever forced, never
 		// Config.Branch.
-		if err := w.push(ctx, plumbing.NewBranchReferenceName(branch), true); err != nil {
+		if err := w.push(ctx, branch, commit, true); err != nil {
 			return Result{}, fmt.Errorf("push %s to %s: %w", branch, gitclone.RedactURL(w.cfg.Remote), err)
 		}
 		w.logPush(c, commit, branch, 1)
@@ -594,17 +594,12 @@ func (w *Writer) mayPush(ctx context.Context, branch string) error {
 	return nil
 }
 
-// push pushes the local branch of the same name to the remote.
-func (w *Writer) push(ctx context.Context, ref plumbing.ReferenceName, force bool) error {
-	spec := config.RefSpec(ref.String() + ":" + ref.String())
-	if force {
-		spec = "+" + spec
+// push sets branch on the remote to commit (see gitclone.Clone.Push).
+func (w *Writer) push(ctx context.Context, branch string, commit plumbing.Hash, force bool) error {
+	if err := w.clone.Push(ctx, branch, commit, force); err != nil {
+		return &pushError{err}
 	}
-	err := w.clone.Repo.PushContext(ctx, &git.PushOptions{RemoteName: gitclone.RemoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.auth})
-	if errors.Is(err, git.NoErrAlreadyUpToDate) || err == nil {
-		return nil
-	}
-	return &pushError{err}
+	return nil
 }
 
 // Pinned fetches and returns what the branch pins in env now, by model:
