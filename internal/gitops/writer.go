@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -497,6 +498,13 @@ func (w *Writer) apply(c *Change) (plumbing.Hash, bool, error) {
 	}
 	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("gitops: stage %s: %w", overlay.OverlayPath(c.Environment), err)
+	}
+	// The model's config file by name too: staging everything skips the
+	// files .gitignore matches, and the first pin of a model writes its
+	// config file, which the overlay reads.
+	modelConfig := path.Join(overlay.OverlayPath(c.Environment), overlay.ModelsDir, c.Pin.Model+".env")
+	if err := wt.AddWithOptions(&git.AddOptions{Path: modelConfig, SkipStatus: true}); err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("gitops: stage %s: %w", modelConfig, err)
 	}
 	now := w.cfg.Now()
 	sig := &object.Signature{Name: w.cfg.AuthorName, Email: w.cfg.AuthorEmail, When: now}
