@@ -127,24 +127,36 @@ func TestPush(t *testing.T) {
 // long history, as the GitOps writer does: the cost of a push should not
 // grow with the history.
 func BenchmarkPushLongHistory(b *testing.B) {
-	bare := gittest.Remote(b, nil)
-	work := filepath.Join(b.TempDir(), "work")
-	gittest.Run(b, b.TempDir(), "clone", "-q", bare, work)
-	var in strings.Builder
-	fmt.Fprintf(&in, "reset refs/heads/main\nfrom refs/heads/main^0\n")
-	for i := range 10000 {
-		data := fmt.Sprintf("line %d\n", i)
-		fmt.Fprintf(&in, "commit refs/heads/main\ncommitter X <x@example.com> %d +0000\ndata 1\nc\nM 644 inline notes/n%d.txt\ndata %d\n%s\n",
-			1700000000+i, i%500, len(data), data)
-	}
-	gittest.RunInput(b, work, in.String(), "fast-import", "--quiet")
-	gittest.Run(b, work, "push", "-q", "origin", "main")
-	c := openSynced(b, bare)
-	b.ResetTimer()
-	for i := range b.N {
-		h := commitFile(b, c, "deploy/overlays/dev/notes/bench.txt", fmt.Sprintf("%d\n", i))
-		if err := c.Push(context.Background(), "main", h, false); err != nil {
-			b.Fatal(err)
-		}
+	for _, bm := range []struct {
+		name string
+		push func(c *Clone, h plumbing.Hash) error
+	}{
+		{"Push", func(c *Clone, h plumbing.Hash) error { return c.Push(context.Background(), "main", h, false) }},
+		{"go-git", func(c *Clone, _ plumbing.Hash) error {
+			return c.pushSlowly(context.Background(), plumbing.NewBranchReferenceName("main"), false)
+		}},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			bare := gittest.Remote(b, nil)
+			work := filepath.Join(b.TempDir(), "work")
+			gittest.Run(b, b.TempDir(), "clone", "-q", bare, work)
+			var in strings.Builder
+			fmt.Fprintf(&in, "reset refs/heads/main\nfrom refs/heads/main^0\n")
+			for i := range 10000 {
+				data := fmt.Sprintf("line %d\n", i)
+				fmt.Fprintf(&in, "commit refs/heads/main\ncommitter X <x@example.com> %d +0000\ndata 1\nc\nM 644 inline notes/n%d.txt\ndata %d\n%s\n",
+					1700000000+i, i%500, len(data), data)
+			}
+			gittest.RunInput(b, work, in.String(), "fast-import", "--quiet")
+			gittest.Run(b, work, "push", "-q", "origin", "main")
+			c := openSynced(b, bare)
+			b.ResetTimer()
+			for i := range b.N {
+				h := commitFile(b, c, "deploy/overlays/dev/notes/bench.txt", fmt.Sprintf("%d\n", i))
+				if err := bm.push(c, h); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
