@@ -184,8 +184,18 @@ type query struct {
 	err    error
 }
 
+// newQuery reads r's query for a route that takes the allowed parameters.
+// A query string that does not parse (a bad escape such as %zz, a ';'
+// separator, more parameters than net/url takes) is refused as a whole:
+// URL.Query would drop the parameters it could not read, and with them a
+// filter, or the parameter this check would have refused.
 func newQuery(r *http.Request, allowed ...string) *query {
-	q := &query{values: r.URL.Query()}
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	q := &query{values: values}
+	if err != nil {
+		q.err = invalid("malformed query string: %v", err)
+		return q
+	}
 	for k, v := range q.values {
 		if !slices.Contains(allowed, k) {
 			if len(allowed) == 0 {
