@@ -56,3 +56,37 @@ func TestMalformedQueryRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedTokenLogged: nothing throttles requests with a wrong token, so
+// each is a warning that says where it came from, and never carries the
+// token.
+func TestRefusedTokenLogged(t *testing.T) {
+	f := newFixture(t)
+	f.do("GET", "/api/v1/models", "prm_guessedguessedguessed", "", nil)
+	f.do("GET", "/api/v1/audit", "", "", nil)
+	f.do("GET", "/api/v1/models", f.vera, "", nil)
+	logs := f.logs.String()
+	if strings.Contains(logs, "prm_guessedguessedguessed") {
+		t.Fatalf("the refused token is in the log:\n%s", logs)
+	}
+	for _, route := range []string{`route="GET /api/v1/models"`, `route="GET /api/v1/audit"`} {
+		found := false
+		for line := range strings.Lines(logs) {
+			if !strings.Contains(line, route) || !strings.Contains(line, "status=401") {
+				continue
+			}
+			found = true
+			if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "remote=127.0.0.1:") {
+				t.Errorf("refused request logged as %q, want a warning with the remote address", line)
+			}
+		}
+		if !found {
+			t.Errorf("no 401 line for %s:\n%s", route, logs)
+		}
+	}
+	for line := range strings.Lines(logs) {
+		if strings.Contains(line, "actor=vera") && (strings.Contains(line, "remote=") || !strings.Contains(line, "level=INFO")) {
+			t.Errorf("an accepted request logged as %q, want an info line without the address", line)
+		}
+	}
+}

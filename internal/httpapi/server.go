@@ -208,6 +208,7 @@ const (
 	keyDuration  = "duration"
 	keyRequestID = "request_id"
 	keyActor     = "actor"
+	keyRemote    = "remote"
 	keyError     = "error"
 )
 
@@ -327,6 +328,13 @@ func (s *Server) finish(r *http.Request, rec *recorder, start time.Time, actor *
 	}
 	if actor.name != "" {
 		attrs = append(attrs, slog.String(keyActor, actor.name))
+	}
+	// A refused token is worth a warning that says where it came from:
+	// nothing throttles guesses, so the log is where someone trying
+	// tokens, or a leaked one being revoked too late, shows up.
+	if status == http.StatusUnauthorized {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.String(keyRemote, r.RemoteAddr))
 	}
 	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 }

@@ -216,6 +216,10 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		if code == http.StatusInternalServerError {
 			u.log.Error("webui: sign in", "error", err)
 			msg = "Signing in failed on the server; try again."
+		} else {
+			// Nothing throttles sign-ins: the log is where guessing
+			// shows up, with where it came from (never the token).
+			u.log.Warn("webui: sign-in refused", "remote", r.RemoteAddr, "status", code)
 		}
 		u.showLogin(w, r, code, next, msg)
 		return

@@ -1,0 +1,44 @@
+package webui
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/promote-ml/promote/internal/testtool"
+)
+
+// TestRefusedSignInLogged: nothing throttles sign-ins, so a refused token
+// is a warning in the log that says where it came from, and never
+// carries the token itself.
+func TestRefusedSignInLogged(t *testing.T) {
+	var logs testtool.Buffer
+	f := newFixture(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	b := f.browser()
+	for _, token := range []string{"prm_guessedguessedguessed", "not-even-a-token"} {
+		login := b.get(Prefix + "/login")
+		res := b.post(Prefix+"/login", url.Values{"csrf": {login.csrf(t)}, "token": {token}})
+		if res.status != http.StatusUnauthorized {
+			t.Fatalf("sign in with %q = %d, want 401", token, res.status)
+		}
+		if strings.Contains(logs.String(), token) {
+			t.Fatalf("the refused token is in the log:\n%s", logs.String())
+		}
+	}
+	var refused []string
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, "sign-in refused") {
+			refused = append(refused, line)
+		}
+	}
+	if len(refused) != 2 {
+		t.Fatalf("%d lines say a sign-in was refused, want 2:\n%s", len(refused), logs.String())
+	}
+	for _, line := range refused {
+		if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "remote=127.0.0.1:") || !strings.Contains(line, "status=401") {
+			t.Errorf("refused sign-in logged as %q, want a warning with the remote address and the status", line)
+		}
+	}
+}
