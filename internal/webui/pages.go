@@ -636,7 +636,12 @@ type auditView struct {
 // cursor: before=N shows the page of events older than N, after=N the page
 // of events just newer than N.
 func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	qs := r.URL.Query()
+	// URL.Query would drop what it cannot read, and a filter with it: the
+	// page would show the whole log as if filtered.
+	qs, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return promote.Errorf(promote.Invalid, "malformed query string: %v", err)
+	}
 	q := auditQuery{Model: qs.Get("model"), Version: strings.TrimSpace(qs.Get("version")), Environment: qs.Get("environment"), Actor: strings.TrimSpace(qs.Get("actor")),
 		Action: qs.Get("action"), Promotion: qs.Get("promotion")}
 	for _, c := range []struct {

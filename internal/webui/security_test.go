@@ -42,3 +42,20 @@ func TestRefusedSignInLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditPageMalformedQuery: a query string that does not parse is
+// refused, not read in part; a filter lost that way would show the whole
+// log as if it were filtered.
+func TestAuditPageMalformedQuery(t *testing.T) {
+	f := newFixture(t)
+	b := f.signIn("vera")
+	for _, q := range []string{"model=x%zz", "model=x;action=hold.set", "actor=%"} {
+		res := b.get(Prefix + "/audit?" + q)
+		if res.status != http.StatusBadRequest || !strings.Contains(res.body, "malformed query string") {
+			t.Errorf("GET /audit?%s = %d, want 400 naming the malformed query string:\n%.300s", q, res.status, res.body)
+		}
+	}
+	if res := b.get(Prefix + "/audit?model=x"); res.status != http.StatusOK {
+		t.Errorf("GET /audit?model=x = %d, want 200", res.status)
+	}
+}
