@@ -279,6 +279,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      5 * time.Minute, // audit exports stream
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    httpapi.MaxHeaderBytes,
 	}
 	where := "SQLite in " + cfg.Data
 	if cfg.Database != "" {

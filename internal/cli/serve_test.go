@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/nettest"
 	"github.com/promote-ml/promote/internal/testtool"
 )
@@ -262,5 +263,31 @@ environments:
 	want := "environment prod rolls out direct in " + filepath.Join(dir, "promote.yaml") + ": the canary rollout of its policy prod.yaml is not used"
 	if !strings.Contains(serveErr.String(), want) {
 		t.Errorf("serve's start says nothing of prod's unused canary; want %q in:\n%s", want, serveErr.String())
+	}
+}
+
+// TestServeBoundsHeaders: serve's own HTTP server bounds a request's
+// headers as the API's does (httpapi.MaxHeaderBytes), not at net/http's
+// default of 1 MiB.
+func TestServeBoundsHeaders(t *testing.T) {
+	examples, pipelineFile, data := exampleServeSetup(t)
+	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples)
+	for _, tt := range []struct {
+		size int
+		want int
+	}{{1 << 10, http.StatusOK}, {2 * httpapi.MaxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge}} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, server+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Padding", strings.Repeat("a", tt.size))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("GET /healthz with a %d-byte header = %d, want %d", tt.size, resp.StatusCode, tt.want)
+		}
 	}
 }

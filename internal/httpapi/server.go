@@ -147,6 +147,10 @@ func (s *Server) newMetrics(reg *telemetry.Registry) error {
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// MaxHeaderBytes bounds a request's headers: the API's are a token and a
+// few standard ones.
+const MaxHeaderBytes = 64 << 10
+
 // HTTPServer returns an http.Server for the handler with every timeout set:
 // headers must arrive within 10s, a whole request within RequestTimeout,
 // and the answer must be written within RequestTimeout and a margin in
@@ -159,7 +163,7 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		ReadTimeout:       s.opts.RequestTimeout,
 		WriteTimeout:      s.opts.RequestTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
