@@ -42,7 +42,8 @@ type Binned struct {
 // American Statistician 50(4), definition 7, numpy's default). Equal edges,
 // which discrete data produce, are merged, so there may be fewer bins than
 // asked for. The outer bins are open to -inf and +inf so that current values
-// outside the reference's range are counted.
+// outside the reference's range are counted; when the lowest edge is the
+// reference's minimum, a bin for the values below it is added in front.
 func BinNumeric(reference, current []float64, bins int) Binned {
 	sorted := slices.Clone(reference)
 	slices.Sort(sorted)
@@ -54,6 +55,16 @@ func BinNumeric(reference, current []float64, bins int) Binned {
 				edges = append(edges, e)
 			}
 		}
+	}
+	// Bins are closed on the right, so the lowest bin (-inf, e₁] holds the
+	// values below the reference's range only when e₁ is above its minimum.
+	// When e₁ is the minimum itself (a point mass there: a constant feature,
+	// a count that is mostly 0), values below it would share a bin with it
+	// and a move down would go unseen while the same move up is caught by
+	// the open top bin; so the values below the minimum get a bin of their
+	// own, (-inf, min), as those above the maximum do.
+	if len(edges) > 0 && edges[0] == sorted[0] {
+		edges = slices.Insert(edges, 0, math.Nextafter(sorted[0], math.Inf(-1)))
 	}
 	b := Binned{
 		Edges:     edges,

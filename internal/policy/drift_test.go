@@ -56,9 +56,11 @@ var driftFixtures = map[string]map[string]driftFixture{
 			ksD: 0.33933933933933935, ksP: 0.040549562982207, ksExact: true,
 		},
 		"count": {
-			edges: []float64{1, 2, 3, 4, 5},
-			ref:   []int{7, 6, 17, 5, 3, 2}, cur: []int{2, 8, 5, 6, 5, 4},
-			psi: 0.6028988639518371, js: 0.3248317274149004,
+			// The lowest decile is the minimum, 1, so the two 0s of the
+			// current sample have a bin of their own in front.
+			edges: []float64{0.9999999999999999, 1, 2, 3, 4, 5},
+			ref:   []int{0, 7, 6, 17, 5, 3, 2}, cur: []int{2, 0, 8, 5, 6, 5, 4},
+			psi: 2.237720104573996, js: 0.45628271231053114,
 			ksD: 0.25, ksP: 0.2037547852342292, ksExact: true,
 		},
 		"shifted": {
@@ -267,19 +269,20 @@ func TestBinNumeric(t *testing.T) {
 		},
 		{
 			// Every decile of eleven 0s and a 1 is 0 (the 0.9 quantile's
-			// virtual index is 11 · 0.9 = 9.9): one edge remains.
+			// virtual index is 11 · 0.9 = 9.9): one edge remains, the
+			// minimum, so the values below it get a bin in front.
 			name: "discrete edges merged",
 			ref:  []float64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
 			cur:  []float64{0, 1, 1},
 			bins: 10,
-			want: Binned{Edges: []float64{0}, Reference: []int{11, 1}, Current: []int{1, 2}},
+			want: Binned{Edges: []float64{math.Nextafter(0, math.Inf(-1)), 0}, Reference: []int{0, 11, 1}, Current: []int{0, 1, 2}},
 		},
 		{
 			name: "constant reference",
 			ref:  []float64{5, 5, 5},
 			cur:  []float64{4, 5, 6},
 			bins: 10,
-			want: Binned{Edges: []float64{5}, Reference: []int{3, 0}, Current: []int{2, 1}},
+			want: Binned{Edges: []float64{math.Nextafter(5, math.Inf(-1)), 5}, Reference: []int{0, 3, 0}, Current: []int{1, 1, 1}},
 		},
 	}
 	for _, tt := range tests {

@@ -18,7 +18,8 @@ of the exact numbers the Go tests parse.
 - JS: scipy.spatial.distance.jensenshannon(r, c, base=2) on the bin counts.
 - PSI: numpy, bins at numpy.quantile(reference, k/bins) (method "linear"),
   duplicate edges merged with numpy.unique, outer bins open, bins closed on
-  the right (numpy.searchsorted side="left"), proportions smoothed as
+  the right (numpy.searchsorted side="left"), a bin (-inf, min) in front
+  when the lowest edge is the reference's minimum, proportions smoothed as
   (p + 1e-4) / (1 + B * 1e-4).
 """
 
@@ -92,6 +93,9 @@ def read(name):
 def numeric_counts(ref, cur, bins):
     q = np.arange(1, bins) / bins
     edges = np.unique(np.quantile(ref, q))
+    if edges[0] == np.min(ref):
+        # A point mass at the minimum: values below it get a bin of their own.
+        edges = np.concatenate(([np.nextafter(edges[0], -np.inf)], edges))
     return (edges,
             np.bincount(np.searchsorted(edges, ref, side="left"), minlength=len(edges) + 1),
             np.bincount(np.searchsorted(edges, cur, side="left"), minlength=len(edges) + 1))
