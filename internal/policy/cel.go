@@ -70,7 +70,7 @@ func (d *decoder) compileExpr(r *Rule) {
 	// An expression whose worst-case cost is bounded below the limit (no
 	// comprehension over a map of unknown size) needs no tracking at run
 	// time; any other is stopped when it reaches the limit.
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.CustomDecoratorV2(finiteResults)}
 	if est, err := env.EstimateCost(ast, noSizes{}); err != nil || est.Max > exprCostLimit {
 		opts = append(opts, cel.CostLimit(exprCostLimit))
 	}
