@@ -190,8 +190,8 @@ func describeRefs(refs []exprRef, vars celActivation) string {
 		case map[string]float64:
 			if x, ok := m[r.key]; ok {
 				b = appendValue(append(b, " = "...), x, false)
-			} else if (r.variable == "delta" || r.variable == "change") && vars.ev.overflow[r.key] {
-				b = append(b, " is not a finite number"...)
+			} else if why, ok := vars.ev.leftOut[r.key]; ok && (r.variable == "delta" || r.variable == "change") {
+				b = append(b, why...)
 			} else {
 				b = append(b, " missing"...)
 			}

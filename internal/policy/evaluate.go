@@ -143,8 +143,8 @@ type evaluation struct {
 	in            Input
 	delta, change map[string]float64
 	checkVals     map[string]bool
-	overflow      map[string]bool // metrics whose delta or change is not finite, left out of the maps
-	nums          []float64       // backing for the results' candidate and baseline values
+	leftOut       map[string]string // why a metric's delta or change is left out of the maps (not finite, other groups)
+	nums          []float64         // backing for the results' candidate and baseline values
 }
 
 // num returns a pointer to a copy of x, from one backing array per
@@ -204,6 +204,10 @@ func (ev *evaluation) metric(r *Rule, res *Result) {
 			return
 		}
 		res.Baseline = ev.num(b)
+		if why := incomparableGroups(base, ev.in.Candidate, ev.in.Baseline); why != "" {
+			res.Status, res.Message = StatusError, why
+			return
+		}
 		switch r.ref.mode {
 		case modeDelta:
 			actual = roundSig(c - b)
@@ -435,19 +439,25 @@ func (ev *evaluation) derive() {
 		if !okc || !okb || ev.in.Baseline == nil {
 			return
 		}
+		// A fairness gap over other groups than the baseline's is left
+		// out, as a NAME_delta or NAME_change rule makes it an error.
+		if why := incomparableGroups(k, ev.in.Candidate, ev.in.Baseline); why != "" {
+			ev.leaveOut(k, " is left out: "+why)
+			return
+		}
 		// A value that overflows is left out, as a NAME_delta or
 		// NAME_change rule makes it an error: an expression that reads it
 		// is then an error too, never a pass on an infinite number.
 		if d := roundSig(c - b); isFinite(d) {
 			ev.delta[k] = d
 		} else {
-			ev.overflowed(k)
+			ev.leaveOut(k, notFinite)
 		}
 		if b != 0 {
 			if ch := roundSig((c - b) / math.Abs(b)); isFinite(ch) {
 				ev.change[k] = ch
 			} else {
-				ev.overflowed(k)
+				ev.leaveOut(k, notFinite)
 			}
 		}
 	}
@@ -467,13 +477,16 @@ func (ev *evaluation) derive() {
 
 func isFinite(x float64) bool { return !math.IsInf(x, 0) && !math.IsNaN(x) }
 
-// overflowed records that a metric's delta or change is not a finite
-// number, for the expression's message.
-func (ev *evaluation) overflowed(k string) {
-	if ev.overflow == nil {
-		ev.overflow = map[string]bool{}
+// notFinite is why a delta or change that overflows is left out.
+const notFinite = " is not a finite number"
+
+// leaveOut records why a metric's delta or change is left out of the maps,
+// for the expression's message.
+func (ev *evaluation) leaveOut(k, why string) {
+	if ev.leftOut == nil {
+		ev.leftOut = map[string]string{}
 	}
-	ev.overflow[k] = true
+	ev.leftOut[k] = why
 }
 
 // checks are the candidate's checks with artifact_signed replaced by what

@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	"github.com/promote-ml/promote/internal/strictyaml"
 )
@@ -57,4 +59,39 @@ func rateGap(groups map[string]map[string]float64, stat string) (float64, error)
 		lo, hi = math.Min(lo, v), math.Max(hi, v)
 	}
 	return roundSig(hi - lo), nil
+}
+
+// fairnessMetrics are the metrics derived from a file's groups.
+var fairnessMetrics = []string{MetricDemographicParity, MetricEqualOpportunity, MetricEqualizedOdds}
+
+// incomparableGroups says why the candidate's and the baseline's values of a
+// fairness metric cannot be compared: each is a gap over its own file's
+// groups, and a group in one file only makes them gaps over different
+// populations. A group the candidate lost (filtered out, mislabelled) would
+// otherwise read as a fairness improvement. Empty when the metric is not a
+// fairness metric, when the groups are the same, or when a file has no
+// groups (it gives the metric directly).
+func incomparableGroups(metric string, candidate, baseline *Evidence) string {
+	if candidate == nil || baseline == nil || len(candidate.Groups) == 0 || len(baseline.Groups) == 0 || !strictyaml.Contains(fairnessMetrics, metric) {
+		return ""
+	}
+	var parts []string
+	for _, side := range []struct {
+		e, other *Evidence
+		name     string
+	}{{candidate, baseline, "candidate"}, {baseline, candidate, "baseline"}} {
+		var only []string
+		for _, g := range strictyaml.SortedKeys(side.e.Groups) {
+			if _, ok := side.other.Groups[g]; !ok {
+				only = append(only, strconv.Quote(g))
+			}
+		}
+		if len(only) > 0 {
+			parts = append(parts, fmt.Sprintf("%s only in the %s (%s)", strings.Join(only, ", "), side.name, side.e.File))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s is a gap over different groups in the candidate and the baseline: %s; compare evidence over the same groups", metric, strings.Join(parts, ", "))
 }
