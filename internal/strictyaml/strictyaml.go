@@ -125,7 +125,11 @@ func KindName(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.AliasNode:
-		return "an alias"
+		// Aliases are refused rather than followed: a value defined in one
+		// place and used in another makes a rule read differently from
+		// where it is written, and nested aliases multiply (a few lines can
+		// stand for millions of rules).
+		return fmt.Sprintf("an alias (*%s): YAML aliases are not supported, write the value out", n.Value)
 	case yaml.ScalarNode:
 		switch n.Tag {
 		case "!!null":
@@ -159,6 +163,10 @@ func (d *Decoder) Mapping(n *yaml.Node, what string, allowed []string, fn func(k
 			continue
 		}
 		key := k.Value
+		if k.Tag == "!!merge" {
+			d.Errorf(k, "%s: YAML merge keys (<<) are not supported, write the keys out", what)
+			continue
+		}
 		if line, dup := seen[key]; dup {
 			d.Errorf(k, "%s: key %q repeated (first at line %d)", what, key, line)
 			continue
