@@ -275,6 +275,12 @@ func (d *Decoder) Number(n *yaml.Node, what string) (float64, bool) {
 		d.Errorf(n, "%s: want a number, got %s", what, KindName(n))
 		return 0, false
 	}
+	if n.Style&yaml.TaggedStyle != 0 {
+		// !!str 0.95 is a string and !!float "0.95" a number to YAML;
+		// either way the file says something other than what it shows.
+		d.Errorf(n, "%s: want a number, got %q with the tag %s: YAML tags are not supported, write the number plainly", what, n.Value, n.Tag)
+		return 0, false
+	}
 	quoted := n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
 	if quoted || (n.Tag != "!!int" && n.Tag != "!!float" && n.Tag != "!!str") {
 		d.Errorf(n, "%s: want a number, got %s", what, KindName(n))
