@@ -300,11 +300,17 @@ func openService(ctx context.Context, c serverConfig, log *slog.Logger, hooks se
 			roots = []string{wd}
 		}
 	}
+	// The data directory (the database, the GitOps clones) is never hashed
+	// for a submitter, even when a root holds it, as the default one does.
+	var private []string
+	if data, err := filepath.Abs(c.Data); err == nil && c.Data != "" {
+		private = append(private, data)
+	}
 	store, err := openStore(ctx, c)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc, err := registry.New(store, registry.Config{Pipeline: lp.pipeline, Gates: lp.gates, TrustedKeys: lp.keys, ArtifactRoots: roots, Logger: log,
+	svc, err := registry.New(store, registry.Config{Pipeline: lp.pipeline, Gates: lp.gates, TrustedKeys: lp.keys, ArtifactRoots: roots, Private: private, Logger: log,
 		GitOps: hooks.changed != nil, Changed: hooks.changed, Rollouts: hooks.rolloutCue != nil, RolloutCue: hooks.rolloutCue,
 		Audited: hooks.audited})
 	if err != nil {

@@ -36,6 +36,10 @@ type Config struct {
 	// compute an artifact's digest (file:// URIs or plain paths under them).
 	// Other artifacts must come with their digest.
 	ArtifactRoots []string
+	// Private are directories under the artifact roots whose files are
+	// never read for a digest: the server's data directory (its database,
+	// its clones), which the default root, the working directory, holds.
+	Private []string
 	// GitOps says a GitOps reconciler carries live changes out: an
 	// approved promotion moves the live alias and then waits, approved,
 	// until the reconciler reports its commit (Delivered) or that it

@@ -113,7 +113,7 @@ func (s *Service) artifactDigest(req RegisterRequest, v *promote.Version) ([32]b
 	path, ok := s.localArtifact(req.ArtifactURI)
 	if !ok {
 		if given == "" {
-			return sum, promote.Errorf(promote.Invalid, "digest is required: the server cannot read artifact %s (only files under its artifact roots)", req.ArtifactURI)
+			return sum, promote.Errorf(promote.Invalid, "digest is required: the server cannot read artifact %s (only files under its artifact roots, outside its data directory)", req.ArtifactURI)
 		}
 		v.Digest = given
 		return sum, nil
@@ -155,16 +155,27 @@ func (s *Service) localArtifact(uri string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	for _, root := range s.cfg.ArtifactRoots {
-		r, err := filepath.EvalSymlinks(root)
-		if err != nil {
-			continue
+	for _, dir := range s.cfg.Private {
+		if within(dir, real) {
+			return "", false
 		}
-		if rel, err := filepath.Rel(r, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	}
+	for _, root := range s.cfg.ArtifactRoots {
+		if within(root, real) {
 			return real, true
 		}
 	}
 	return "", false
+}
+
+// within reports whether path, with its links resolved, is dir or under it.
+func within(dir, path string) bool {
+	d, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // verifySignature verifies a registration's signature or bundle against
