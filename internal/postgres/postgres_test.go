@@ -158,14 +158,11 @@ func TestAuditTimeUpgrade(t *testing.T) {
 	})
 }
 
-// TestAuditCopiesFromOlderReplicas checks that events appended by an
-// older replica still running during a rolling upgrade, whose statements
-// leave out the indexed copies added since (actor in 0007, version in
-// 0012, the time in 0013), get them from the body: they verify, and the
-// filters find them.
-func TestAuditCopiesFromOlderReplicas(t *testing.T) {
+// openRaw opens a store on a schema of its own and a plain connection to
+// the same schema, for the statements of an older binary.
+func openRaw(t *testing.T) (promote.Store, *sql.DB) {
+	t.Helper()
 	storetest.PostgresServer(t)
-	ctx := t.Context()
 	dsn := storetest.PostgresDSN(t)
 	s := open(t, dsn)
 	raw, err := sql.Open("pgx", dsn)
@@ -173,6 +170,17 @@ func TestAuditCopiesFromOlderReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
+	return s, raw
+}
+
+// TestAuditCopiesFromOlderReplicas checks that events appended by an
+// older replica still running during a rolling upgrade, whose statements
+// leave out the indexed copies added since (actor in 0007, version in
+// 0012, the time in 0013), get them from the body: they verify, and the
+// filters find them.
+func TestAuditCopiesFromOlderReplicas(t *testing.T) {
+	ctx := t.Context()
+	s, raw := openRaw(t)
 	at := time.Date(2026, 11, 26, 10, 0, 0, 120_000_000, time.UTC)
 	if err := s.Update(ctx, func(tx promote.Tx) error {
 		_, err := tx.AppendAudit(promote.AuditEvent{Time: at.Add(-time.Hour), Actor: "ci", Action: promote.ActionModelCreated, Model: "m"})
@@ -238,15 +246,8 @@ func TestAuditCopiesFromOlderReplicas(t *testing.T) {
 // (0011), records the change's commit or a new change: its statements leave
 // the error out, and it must not stay on a change that was delivered.
 func TestCommitErrorClearedByOlderReplica(t *testing.T) {
-	storetest.PostgresServer(t)
 	ctx := t.Context()
-	dsn := storetest.PostgresDSN(t)
-	s := open(t, dsn)
-	raw, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
+	s, raw := openRaw(t)
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	if err := s.Update(ctx, func(tx promote.Tx) error {

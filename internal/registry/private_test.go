@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/promote-ml/promote/internal/pipeline"
-	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
@@ -26,20 +24,7 @@ func TestPrivateDirectoryNotHashed(t *testing.T) {
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte(policyYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gates := map[string]*policy.Gate{}
-	for _, e := range pl.Names() {
-		if gates[e], err = pol.Gate(e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pl, gates := pipelineGates(t, policyYAML)
 	store := openSQLite(t, t.TempDir())
 	t.Cleanup(func() { store.Close() })
 	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, ArtifactRoots: []string{root}, Private: []string{data}})

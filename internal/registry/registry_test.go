@@ -123,20 +123,7 @@ func newFixtureWith(t *testing.T, open opener, policyDoc string) *fixture {
 		t.Fatal(err)
 	}
 	f.key = k
-	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte(policyDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gates := map[string]*policy.Gate{}
-	for _, e := range pl.Names() {
-		if gates[e], err = pol.Gate(e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pl, gates := pipelineGates(t, policyDoc)
 	store := open(t, dir)
 	t.Cleanup(func() { store.Close() })
 	f.store = store
@@ -153,6 +140,27 @@ func newFixtureWith(t *testing.T, open opener, policyDoc string) *fixture {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// pipelineGates parses the tests' pipeline and compiles each of its
+// environments' gates from the policy document policyDoc.
+func pipelineGates(t *testing.T, policyDoc string) (*pipeline.Pipeline, map[string]*policy.Gate) {
+	t.Helper()
+	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Load("policy.yaml", []byte(policyDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gates := map[string]*policy.Gate{}
+	for _, e := range pl.Names() {
+		if gates[e], err = pol.Gate(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pl, gates
 }
 
 func (f *fixture) clock() time.Time {
