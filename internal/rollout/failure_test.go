@@ -71,12 +71,11 @@ func (w *world) tick(t *testing.T, ctl *Controller) error {
 	return ctl.Tick(t.Context())
 }
 
-// A rollback the store refuses never gives the candidate its traffic back:
-// while neither the rollback nor a pause can be stored, every tick tries
-// the rollback again at weight 0; once the store works, the rollback lands
-// with its evidence.
-func TestRollbackTheStoreRefusesKeepsTheTrafficOff(t *testing.T) {
-	w := newWorld(t)
+// refusedRollback makes the candidate a regression and runs a controller
+// on a registry that refuses every rollback and pause, until the analysis
+// has tried its first rollback.
+func (w *world) refusedRollback(t *testing.T) (*Controller, *faultyRegistry) {
+	t.Helper()
 	w.failV2.Store(10) // a regression
 	reg := &faultyRegistry{Service: w.svc}
 	cfg := w.ctl.cfg
@@ -93,6 +92,16 @@ func TestRollbackTheStoreRefusesKeepsTheTrafficOff(t *testing.T) {
 		}
 		w.tick(t, ctl)
 	}
+	return ctl, reg
+}
+
+// A rollback the store refuses never gives the candidate its traffic back:
+// while neither the rollback nor a pause can be stored, every tick tries
+// the rollback again at weight 0; once the store works, the rollback lands
+// with its evidence.
+func TestRollbackTheStoreRefusesKeepsTheTrafficOff(t *testing.T) {
+	w := newWorld(t)
+	ctl, reg := w.refusedRollback(t)
 	for range 10 {
 		if err := w.tick(t, ctl); err == nil {
 			t.Fatal("a tick whose rollback the store refused returned no error")

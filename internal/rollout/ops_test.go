@@ -80,18 +80,8 @@ func TestRolloutWithoutAPlanIsPausedAndCanBeAborted(t *testing.T) {
 // at the controller's next tick: the API and the traffic layer agree as
 // soon as the operation answers.
 func TestPausedShadowStopsMirroringAtOnce(t *testing.T) {
-	w := newWorldWith(t, shadowPipeline, strings.Replace(shadowPolicy, "duration: 1s", "duration: 1h", 1))
-	tr := &mirrorTraffic{world: w}
-	cfg := w.ctl.cfg
-	cfg.Traffic = tr
-	ctl, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := w.pump(t, ctl, 2)
-	if r.State != promote.RolloutRunning || tr.share != 0.5 {
-		t.Fatalf("shadow rollout = %s mirroring %g, want running mirroring 0.5", r.State, tr.share)
-	}
+	_, ctl, tr, r := mirroringShadow(t)
+	var err error
 	if r, err = ctl.Pause(t.Context(), lena, r.PromotionID, "a look"); err != nil || r.State != promote.RolloutPaused {
 		t.Fatalf("Pause = %s, %v", r.State, err)
 	}
@@ -106,22 +96,7 @@ func TestPausedShadowStopsMirroringAtOnce(t *testing.T) {
 // carried out first, and while it cannot be, the pause says so.
 func TestPauseAfterARefusedRollbackKeepsTheFailure(t *testing.T) {
 	w := newWorld(t)
-	w.failV2.Store(10) // a regression
-	reg := &faultyRegistry{Service: w.svc}
-	cfg := w.ctl.cfg
-	cfg.Registry = reg
-	ctl, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.rollbackFails.Store(1 << 30)
-	reg.pauseFails.Store(1 << 30)
-	for i := 0; reg.rollbacks.Load() == 0; i++ {
-		if i == 200 {
-			t.Fatal("no rollback after 10,000 requests")
-		}
-		w.tick(t, ctl)
-	}
+	ctl, reg := w.refusedRollback(t)
 	id := w.rollout(t).PromotionID
 	// The store still refuses: the pause is refused too, saying why.
 	reg.pauseFails.Store(1 << 30)
@@ -149,23 +124,8 @@ func TestPauseAfterARefusedRollbackKeepsTheFailure(t *testing.T) {
 // leader carries the failure out at its next tick.
 func TestPauseThroughAnotherReplicaKeepsTheLeadersFailure(t *testing.T) {
 	w := newWorld(t)
-	w.failV2.Store(10) // a regression
 	follower, _ := newFollower(t, w)
-	reg := &faultyRegistry{Service: w.svc}
-	cfg := w.ctl.cfg
-	cfg.Registry = reg
-	leader, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.rollbackFails.Store(1 << 30)
-	reg.pauseFails.Store(1 << 30)
-	for i := 0; reg.rollbacks.Load() == 0; i++ {
-		if i == 200 {
-			t.Fatal("no rollback after 10,000 requests")
-		}
-		w.tick(t, leader)
-	}
+	leader, reg := w.refusedRollback(t)
 	reg.rollbackFails.Store(0)
 	reg.pauseFails.Store(0)
 	if _, err := follower.Pause(t.Context(), lena, w.rollout(t).PromotionID, "looking"); err != nil {

@@ -24,12 +24,10 @@ func (m *mirrorTraffic) SetShadow(ctx context.Context, model, env string, share 
 	return m.world.SetShadow(ctx, model, env, share)
 }
 
-// A shadow rollout that is paused stops mirroring; once resumed, through
-// this replica or another, the controller mirrors again at the next tick,
-// as it gives a resumed canary its step's weight: without the mirror the
-// candidate serves nothing to judge, and the rollout ends up paused for
-// want of data.
-func TestResumedShadowMirrorsAgain(t *testing.T) {
+// mirroringShadow starts an hour-long shadow rollout on a traffic layer
+// that records the mirrored share, and runs it until it mirrors.
+func mirroringShadow(t *testing.T) (*world, *Controller, *mirrorTraffic, promote.Rollout) {
+	t.Helper()
 	w := newWorldWith(t, shadowPipeline, strings.Replace(shadowPolicy, "duration: 1s", "duration: 1h", 1))
 	tr := &mirrorTraffic{world: w}
 	cfg := w.ctl.cfg
@@ -42,6 +40,16 @@ func TestResumedShadowMirrorsAgain(t *testing.T) {
 	if r.State != promote.RolloutRunning || tr.share != 0.5 {
 		t.Fatalf("shadow rollout = %s mirroring %g, want running mirroring 0.5", r.State, tr.share)
 	}
+	return w, ctl, tr, r
+}
+
+// A shadow rollout that is paused stops mirroring; once resumed, through
+// this replica or another, the controller mirrors again at the next tick,
+// as it gives a resumed canary its step's weight: without the mirror the
+// candidate serves nothing to judge, and the rollout ends up paused for
+// want of data.
+func TestResumedShadowMirrorsAgain(t *testing.T) {
+	w, ctl, tr, r := mirroringShadow(t)
 	if _, err := ctl.Pause(t.Context(), lena, r.PromotionID, ""); err != nil {
 		t.Fatalf("Pause: %v", err)
 	}
