@@ -192,6 +192,8 @@ func describeRefs(refs []exprRef, vars celActivation) string {
 				b = appendValue(append(b, " = "...), x, false)
 			} else if why, ok := vars.ev.leftOut[r.key]; ok && (r.variable == "delta" || r.variable == "change") {
 				b = append(b, why...)
+			} else if why := vars.ev.uncoveredGroups(r.key); why != "" && r.variable == "candidate" {
+				b = append(append(b, " is left out: "...), why...)
 			} else {
 				b = append(b, " missing"...)
 			}

@@ -145,6 +145,12 @@ type evaluation struct {
 	checkVals     map[string]bool
 	leftOut       map[string]string // why a metric's delta or change is left out of the maps (not finite, other groups)
 	nums          []float64         // backing for the results' candidate and baseline values
+
+	// uncovered says which groups the candidate's fairness metrics leave
+	// out (empty when none), worked out once, on first use.
+	uncovered     string
+	uncoveredDone bool
+	candMetrics   map[string]float64 // the CEL candidate map; nil until built
 }
 
 // num returns a pointer to a copy of x, from one backing array per
@@ -204,20 +210,29 @@ func (ev *evaluation) metric(r *Rule, res *Result) {
 			return
 		}
 		res.Baseline = ev.num(b)
-		if why := incomparableGroups(base, ev.in.Candidate, ev.in.Baseline); why != "" {
+		if r.ref.fairness {
+			if why := incomparableGroups(base, ev.in.Candidate, ev.in.Baseline); why != "" {
+				res.Status, res.Message = StatusError, why
+				return
+			}
+		}
+	}
+	if r.ref.fairness {
+		if why := ev.uncoveredGroups(base); why != "" {
 			res.Status, res.Message = StatusError, why
 			return
 		}
-		switch r.ref.mode {
-		case modeDelta:
-			actual = roundSig(c - b)
-		case modeChange:
-			if b == 0 {
-				res.Status, res.Message = StatusError, fmt.Sprintf("%s: the relative change is undefined because the baseline's %s is 0; use %s_delta", r.Metric, base, base)
-				return
-			}
-			actual = roundSig((c - b) / math.Abs(b) * 100)
+	}
+	switch r.ref.mode {
+	case modeDelta:
+		actual = roundSig(c - *res.Baseline)
+	case modeChange:
+		b := *res.Baseline
+		if b == 0 {
+			res.Status, res.Message = StatusError, fmt.Sprintf("%s: the relative change is undefined because the baseline's %s is 0; use %s_delta", r.Metric, base, base)
+			return
 		}
+		actual = roundSig((c - b) / math.Abs(b) * 100)
 	}
 	if math.IsInf(actual, 0) || math.IsNaN(actual) {
 		res.Status, res.Message = StatusError, fmt.Sprintf("%s is not a finite number: %v against %v overflows", r.Metric, c, *res.Baseline)
@@ -413,11 +428,27 @@ func (celActivation) Parent() interpreter.Activation { return nil }
 
 var emptyMetrics = map[string]float64{}
 
+// candidate is the CEL candidate map: the candidate's metrics, less the
+// fairness metrics whose groups leave out some they must cover, so that an
+// expression reading one is an error, as a NAME rule is.
 func (ev *evaluation) candidate() map[string]float64 {
-	if ev.in.Candidate.Metrics == nil {
-		return emptyMetrics
+	if ev.candMetrics != nil {
+		return ev.candMetrics
 	}
-	return ev.in.Candidate.Metrics
+	m := ev.in.Candidate.Metrics
+	if m == nil {
+		m = emptyMetrics
+	} else if ev.coverage() != "" {
+		c := make(map[string]float64, len(m))
+		for k, v := range m {
+			if !strictyaml.Contains(fairnessMetrics, k) {
+				c[k] = v
+			}
+		}
+		m = c
+	}
+	ev.candMetrics = m
+	return m
 }
 
 func (ev *evaluation) baseline() map[string]float64 {
@@ -432,7 +463,10 @@ func (ev *evaluation) derive() {
 	if ev.delta != nil {
 		return
 	}
-	cand, base := ev.candidate(), ev.baseline()
+	// The candidate's own metrics, not the CEL map that leaves out a
+	// fairness metric over too few groups: its delta is left out with the
+	// reason.
+	cand, base := ev.in.Candidate.Metrics, ev.baseline()
 	add := func(k string) {
 		c, okc := cand[k]
 		b, okb := base[k]
@@ -442,6 +476,10 @@ func (ev *evaluation) derive() {
 		// A fairness gap over other groups than the baseline's is left
 		// out, as a NAME_delta or NAME_change rule makes it an error.
 		if why := incomparableGroups(k, ev.in.Candidate, ev.in.Baseline); why != "" {
+			ev.leaveOut(k, " is left out: "+why)
+			return
+		}
+		if why := ev.uncoveredGroups(k); why != "" {
 			ev.leaveOut(k, " is left out: "+why)
 			return
 		}
@@ -574,21 +612,23 @@ const (
 )
 
 type metricRef struct {
-	base string
-	mode refMode
+	base     string
+	mode     refMode
+	fairness bool // base is a fairness metric, a gap over the file's groups
 }
 
 // parseMetricRef splits "f1_delta" into f1 and delta. The suffixes _delta
 // and _change always mean the derived value; a metric file may not define
 // metrics with those names.
 func parseMetricRef(name string) metricRef {
+	ref := metricRef{base: name, mode: modeValue}
 	if b, ok := strings.CutSuffix(name, "_delta"); ok {
-		return metricRef{base: b, mode: modeDelta}
+		ref = metricRef{base: b, mode: modeDelta}
+	} else if b, ok := strings.CutSuffix(name, "_change"); ok {
+		ref = metricRef{base: b, mode: modeChange}
 	}
-	if b, ok := strings.CutSuffix(name, "_change"); ok {
-		return metricRef{base: b, mode: modeChange}
-	}
-	return metricRef{base: name, mode: modeValue}
+	ref.fairness = strictyaml.Contains(fairnessMetrics, ref.base)
+	return ref
 }
 
 // roundSig rounds x to 12 significant digits. Deltas are computed in binary

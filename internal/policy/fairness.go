@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -94,4 +95,94 @@ func incomparableGroups(metric string, candidate, baseline *Evidence) string {
 		return ""
 	}
 	return fmt.Sprintf("%s is a gap over different groups in the candidate and the baseline: %s; compare evidence over the same groups", metric, strings.Join(parts, ", "))
+}
+
+// uncoveredGroups says why the candidate's value of a fairness metric is
+// not judged: it is a gap over the candidate's groups, and they leave out a
+// group the metric must cover, the policy's fairnessGroups or, when it lists
+// none, the baseline's groups. A gap over fewer groups is never larger (max
+// − min over a subset), so a candidate that lost its worst group (filtered
+// out for a small count, mislabelled) would pass a threshold its whole
+// population fails. Empty when metric is not a fairness metric, when the
+// candidate has it over every required group, or when there is nothing to
+// require: no list and no baseline with groups, or no list and a candidate
+// that gives the metric directly, without groups.
+func (ev *evaluation) uncoveredGroups(metric string) string {
+	if !strictyaml.Contains(fairnessMetrics, metric) {
+		return ""
+	}
+	if _, ok := ev.in.Candidate.Metrics[metric]; !ok {
+		return ""
+	}
+	if why := ev.coverage(); why != "" {
+		return metric + why
+	}
+	return ""
+}
+
+// coverage works out, once per evaluation, which required groups the
+// candidate's groups leave out, as the end of a message that begins with
+// the metric's name; empty when none.
+func (ev *evaluation) coverage() string {
+	if ev.uncoveredDone {
+		return ev.uncovered
+	}
+	ev.uncoveredDone = true
+	cand, policyList := ev.in.Candidate, ev.gate.FairnessGroups
+	switch {
+	case policyList != nil:
+		if len(cand.Groups) == 0 {
+			ev.uncovered = fmt.Sprintf(" does not cover the groups fairnessGroups requires: %s gives it without groups", describeFile("the candidate", cand.File))
+			return ev.uncovered
+		}
+		if missing := lacking(cand.Groups, policyList); missing != "" {
+			ev.uncovered = fmt.Sprintf(" does not cover the groups fairnessGroups requires: %s lacks %s", describeFile("the candidate", cand.File), missing)
+		}
+	case ev.in.Baseline != nil && len(ev.in.Baseline.Groups) > 0 && len(cand.Groups) > 0:
+		var missing string
+		for g := range ev.in.Baseline.Groups {
+			if _, ok := cand.Groups[g]; !ok {
+				missing = lacking(cand.Groups, strictyaml.SortedKeys(ev.in.Baseline.Groups))
+				break
+			}
+		}
+		if missing != "" {
+			ev.uncovered = fmt.Sprintf(" is a gap over fewer groups than the baseline's: %s lacks %s, which %s has, and a gap over fewer groups is never larger; evaluate the candidate over the baseline's groups, or list the groups the gate requires in fairnessGroups",
+				describeFile("the candidate", cand.File), missing, describeFile("the baseline", ev.in.Baseline.File))
+		}
+	}
+	return ev.uncovered
+}
+
+// lacking lists the groups of want that have is without, quoted, each with
+// a group of have's that is spelled alike (a likely relabelling).
+func lacking(have map[string]map[string]float64, want []string) string {
+	var others []string
+	for g := range have {
+		if !slices.Contains(want, g) {
+			others = append(others, g)
+		}
+	}
+	slices.Sort(others)
+	var parts []string
+	for _, g := range want {
+		if _, ok := have[g]; ok {
+			continue
+		}
+		part := strconv.Quote(g)
+		if s := strictyaml.Suggest(g, others); s != "" {
+			part += " (it has " + strconv.Quote(s) + ")"
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// describeFile is "the candidate (cand.json)", or "the candidate" when the
+// evidence has no file name.
+func describeFile(side, file string) string {
+	if file == "" {
+		return side
+	}
+	return side + " (" + file + ")"
 }

@@ -21,7 +21,10 @@ type gateSpec struct {
 	rules      []*Rule
 	approvals  *Approvals
 	noBaseline NoBaseline
-	line       int
+	// fairnessGroups, when the section lists them, replace the common
+	// section's.
+	fairnessGroups []string
+	line           int
 }
 
 // Load parses, validates and compiles a policy. file names the source in
@@ -131,7 +134,7 @@ func (p *Policy) Gate(env string) (*Gate, error) {
 	return g, nil
 }
 
-var gateKeys = []string{"require", "metrics", "rules", "approvals", "noBaseline"}
+var gateKeys = []string{"require", "metrics", "rules", "approvals", "noBaseline", "fairnessGroups"}
 
 func (d *decoder) gate(n *yaml.Node, what string) *gateSpec {
 	g := &gateSpec{requireAt: map[string]int{}, line: n.Line}
@@ -177,9 +180,40 @@ func (d *decoder) gate(n *yaml.Node, what string) *gateSpec {
 			if s, ok := d.OneOf(v, what+".noBaseline", string(NoBaselineFail), string(NoBaselinePass)); ok {
 				g.noBaseline = NoBaseline(s)
 			}
+		case "fairnessGroups":
+			g.fairnessGroups = d.fairnessGroups(v, what+".fairnessGroups")
 		}
 	})
 	return g
+}
+
+// fairnessGroups reads the groups a fairness metric must be a gap over.
+// They are the evidence's group names, which may be any non-empty string
+// ("65+", "Black or African American"), not only names.
+func (d *decoder) fairnessGroups(n *yaml.Node, what string) []string {
+	if n.Kind != yaml.SequenceNode {
+		d.Errorf(n, "%s: want a list of the groups fairness metrics must cover, got %s", what, strictyaml.KindName(n))
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, item := range n.Content {
+		s, ok := d.Str(item, what)
+		switch {
+		case !ok:
+			continue
+		case s == "":
+			d.Errorf(item, "%s: a group name is empty", what)
+			continue
+		case slices.Contains(out, s):
+			d.Errorf(item, "%s: %q listed twice", what, s)
+			continue
+		}
+		out = append(out, s)
+	}
+	if len(n.Content) < 2 {
+		d.Errorf(n, "%s: a fairness metric is a gap between groups; list at least two", what)
+	}
+	return out
 }
 
 // metricEntry reads one entry of a gate's metrics map: either the seed's
@@ -592,6 +626,7 @@ func (d *decoder) compileGate(p *Policy, env string, common, spec *gateSpec) *Ga
 	if common.noBaseline != "" {
 		g.NoBaseline = common.noBaseline
 	}
+	g.FairnessGroups = common.fairnessGroups
 	if spec != nil {
 		for _, c := range spec.require {
 			if !strictyaml.Contains(require, c) {
@@ -614,6 +649,9 @@ func (d *decoder) compileGate(p *Policy, env string, common, spec *gateSpec) *Ga
 		}
 		if spec.noBaseline != "" {
 			g.NoBaseline = spec.noBaseline
+		}
+		if spec.fairnessGroups != nil {
+			g.FairnessGroups = spec.fairnessGroups
 		}
 	}
 	for _, c := range require {

@@ -102,6 +102,9 @@ type Gate struct {
 	Rules       []*Rule
 	Approvals   *Approvals // nil when no approval is required
 	NoBaseline  NoBaseline
+	// FairnessGroups are the groups a fairness metric must be a gap over;
+	// nil when the policy lists none, and the baseline's groups are.
+	FairnessGroups []string
 
 	needsCEL bool
 	// deriveKeys are the metrics whose delta and change the gate's
