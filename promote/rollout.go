@@ -62,6 +62,16 @@ type Rollout struct {
 	// of the API: the verdict carries the evidence (e-values, p-values,
 	// counts).
 	AnalysisState json.RawMessage `json:"-"`
+	// StepRequests is the canary requests counted in the current step so
+	// far, stored with every sample and step, so that a restarted
+	// controller counts on from it rather than from zero: a step's
+	// minimum time counts from StepStartedAt across restarts, and so do
+	// its minimum requests. 0 at a new step and at a resumption.
+	StepRequests float64 `json:"step_requests"`
+	// StepNeeds is what the current step of a canary needs before the
+	// rollout moves on, as the controller last judged it; nil for a
+	// shadow, and until the controller first judges the step.
+	StepNeeds *StepNeeds `json:"step_needs,omitempty"`
 	// Revision counts the saves of the rollout: 1 once started, one more
 	// at every later state stored. A save names the revision it read, and
 	// is refused (RolloutChangedError) when another writer saved the
@@ -69,6 +79,32 @@ type Rollout struct {
 	// replica is not overwritten by a step the leader recorded from an
 	// older read. Storing the analysis state alone does not change it.
 	Revision int64 `json:"revision"`
+}
+
+// StepNeeds is what a canary step needs before the rollout moves on: it
+// passes once it has lasted MinDuration and the canary has served
+// MinRequests in it (Rollout.StepRequests), and the analysis has not
+// failed it.
+type StepNeeds struct {
+	// Steps is the number of steps of the policy's plan.
+	Steps       int `json:"steps"`
+	MinRequests int `json:"min_requests"`
+	// MinDuration is the step's minimum time, in seconds.
+	MinDuration float64 `json:"min_duration"`
+	// WaitingForRequests says that the step has lasted its minimum time
+	// and waits only for the canary's requests: at low traffic a step
+	// can wait for them for a long time.
+	WaitingForRequests bool `json:"waiting_for_requests,omitempty"`
+}
+
+// RolloutProgress is what the rollout controller stores of a rollout with
+// each sample: the state of its analysis and its last verdict
+// (Rollout.AnalysisState and Verdict), and how far its step has come
+// (Rollout.StepRequests and StepNeeds).
+type RolloutProgress struct {
+	AnalysisState, Verdict json.RawMessage
+	StepRequests           float64
+	StepNeeds              *StepNeeds
 }
 
 // RolloutChangedError is the Conflict of a rollout saved from a revision

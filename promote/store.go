@@ -113,6 +113,11 @@ type Tx interface {
 	// nothing else, not even the revision; nil clears either. NotFound
 	// when the promotion has no rollout.
 	SaveRolloutAnalysis(promotionID string, state, verdict json.RawMessage) error
+	// SaveRolloutStep stores the canary requests counted in a rollout's
+	// current step (Rollout.StepRequests) and what the step needs
+	// (Rollout.StepNeeds, nil clears it), and nothing else, not even the
+	// revision. NotFound when the promotion has no rollout.
+	SaveRolloutStep(promotionID string, requests float64, needs *StepNeeds) error
 	// AppendRolloutSample stores one point of a rollout's history and
 	// forgets the rollout's samples older than the newest keep (at least
 	// one; RolloutSamplesKept is the usual bound), so that a long or

@@ -383,8 +383,17 @@ func schemas() map[string]*Schema {
 				"step_started_at": dateTime(""),
 				"updated_at":      dateTime(""),
 				"reason":          str("Why it ended or paused."),
+				"step_requests":   number("The canary's requests counted in the current step so far, across restarts of the server: the step moves on once they reach step_needs.min_requests and it has lasted step_needs.min_duration."),
+				"step_needs":      ref("StepNeeds"),
 				"revision":        integer("Counts the rollout's stored states: 1 when it started, one more at every step, pause, resumption and end. Each change is saved only from the revision it was made from (docs/rollouts.md); two reads with the same revision show the same state."),
 				"verdict":         &Schema{Type: "object", Description: "The canary analysis's last verdict: decision, reason and every test's statistic, threshold, always-valid p-value and counts (docs/analysis-statistics.md)."},
+			}),
+		"StepNeeds": object("What the current step of a canary rollout needs before the rollout moves on, as the controller last judged it; absent for a shadow, and until the controller first judges the step.",
+			[]string{"steps", "min_requests", "min_duration"}, map[string]*Schema{
+				"steps":                integer("The number of steps of the policy's plan."),
+				"min_requests":         integer("The canary's requests the step needs (step_requests counts them)."),
+				"min_duration":         number("The step's minimum time in seconds, counted from step_started_at."),
+				"waiting_for_requests": boolean("The step has lasted its minimum time and waits only for the canary's requests: at low traffic that can take long. Absent when false."),
 			}),
 		"RolloutSample": object("One point of a rollout's history, for its chart: what each track served between the previous sample and this one, the step and weight at its time, and what the analysis decided. canary is the candidate's track: the canary, or the shadow of a shadow rollout. The controller stores one at most every few seconds while it judges, and one at every event.",
 			[]string{"promotion_id", "at", "step", "weight", "stable", "canary"}, map[string]*Schema{

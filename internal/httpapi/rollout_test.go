@@ -128,7 +128,7 @@ func TestRolloutSamples(t *testing.T) {
 		if event == "rolled_back" {
 			s.Decision, s.Weight = "fail", 0
 		}
-		if err := f.svc.RecordRolloutProgress(ctx, s, 0, nil, nil); err != nil {
+		if err := f.svc.RecordRolloutProgress(ctx, s, 0, promote.RolloutProgress{}); err != nil {
 			t.Fatalf("RecordRolloutProgress(%d): %v", i, err)
 		}
 		want = append(want, s)
@@ -177,5 +177,44 @@ func TestRolloutSamples(t *testing.T) {
 				t.Errorf("GET %s = %s, %v; want the rolled_back sample alone", path+tt.query, r.body, err)
 			}
 		}
+	}
+}
+
+// A rollout's step progress, stored by the controller with each sample, is
+// served with the rollout: how many requests the step has counted, what it
+// needs, and whether it waits for requests past its minimum time.
+func TestRolloutStepProgressServed(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	f.model("churn")
+	p := f.promoteTo("churn", "dev").Promotion
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := f.store.Update(ctx, func(tx promote.Tx) error {
+		return tx.SaveRollout(promote.Rollout{PromotionID: p.ID, Model: "churn", Version: "1", Environment: "dev", Stable: "0",
+			Strategy: "canary", State: promote.RolloutRunning, Weight: 0.1, StartedAt: start, StepStartedAt: start, UpdatedAt: start})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	needs := &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true}
+	if err := f.svc.RecordRolloutProgress(ctx, promote.RolloutSample{PromotionID: p.ID, At: start.Add(6 * time.Minute)}, 1,
+		promote.RolloutProgress{AnalysisState: json.RawMessage(`{"version":1}`), Verdict: json.RawMessage(`{"decision":"continue"}`),
+			StepRequests: 6, StepNeeds: needs}); err != nil {
+		t.Fatal(err)
+	}
+	r := f.do("GET", "/api/v1/rollouts/"+p.ID, f.vera, "", nil)
+	var got struct {
+		StepRequests float64         `json:"step_requests"`
+		StepNeeds    json.RawMessage `json:"step_needs"`
+	}
+	if err := json.Unmarshal(r.body, &got); r.status != http.StatusOK || err != nil {
+		t.Fatalf("GET the rollout = %d %s, %v", r.status, r.body, err)
+	}
+	want := `{"steps":3,"min_requests":100,"min_duration":300,"waiting_for_requests":true}`
+	if got.StepRequests != 6 || string(got.StepNeeds) != want {
+		t.Errorf("GET the rollout: step_requests %g, step_needs %s; want 6 and %s", got.StepRequests, got.StepNeeds, want)
+	}
+	list, err := f.client(f.vera).Rollouts(ctx, promote.RolloutFilter{ActiveOnly: true})
+	if err != nil || len(list) != 1 || list[0].StepRequests != 6 || list[0].StepNeeds == nil || *list[0].StepNeeds != *needs {
+		t.Errorf("Rollouts(active) = %+v, %v; want the rollout with 6 step requests and %+v", list, err, *needs)
 	}
 }

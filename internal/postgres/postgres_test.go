@@ -158,6 +158,22 @@ func TestAuditTimeUpgrade(t *testing.T) {
 	})
 }
 
+// TestRolloutStepUpgrade applies migration 0016 to a database at schema
+// 0015 that holds a rollout.
+func TestRolloutStepUpgrade(t *testing.T) {
+	storetest.PostgresServer(t)
+	down := []string{"ALTER TABLE rollouts DROP COLUMN step_requests", "ALTER TABLE rollouts DROP COLUMN step_needs"}
+	storetest.RunRolloutStepUpgrade(t, "0016_rollout_step_requests.sql", down, func(t *testing.T) (func(t *testing.T) promote.Store, *sql.DB) {
+		dsn := storetest.PostgresDSN(t)
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return func(t *testing.T) promote.Store { return open(t, dsn) }, db
+	})
+}
+
 // openRaw opens a store on a schema of its own and a plain connection to
 // the same schema, for the statements of an older binary.
 func openRaw(t *testing.T) (promote.Store, *sql.DB) {

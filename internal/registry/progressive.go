@@ -172,14 +172,15 @@ func (s *Service) FinishRollout(ctx context.Context, who promote.Principal, r pr
 }
 
 // RecordRolloutProgress stores one point of a rollout's history, for its
-// chart, and the state of its analysis and its verdict
-// (promote.Rollout.AnalysisState and Verdict) in the same transaction, so
-// that the state a restarted controller resumes from is that of the last
-// sample it stored, and the verdict that the API shows (promote rollout
-// show and watch) is as recent as the sample rather than as the last
-// step. Samples are telemetry, not decisions: they are not audited (the
+// chart, and the state of its analysis, its verdict and the progress of its
+// step (promote.Rollout.AnalysisState, Verdict, StepRequests and
+// StepNeeds) in the same transaction, so that the state a restarted
+// controller resumes from is that of the last sample it stored (the
+// step's requests included), and the verdict and progress that the API
+// shows (promote rollout show and watch) are as recent as the sample
+// rather than as the last step. Samples are telemetry, not decisions: they are not audited (the
 // rollout's steps and end are). A sample without a time is taken now. A
-// nil state stores the sample alone. Like every write of the
+// nil analysis state stores the sample alone. Like every write of the
 // controller it goes through the leader's fence: a replica that lost the
 // lease stores neither.
 //
@@ -191,7 +192,7 @@ func (s *Service) FinishRollout(ctx context.Context, who promote.Principal, r pr
 // error is a *promote.RolloutChangedError. Storing the state does not
 // change the revision, so samples never make people's operations
 // conflict.
-func (s *Service) RecordRolloutProgress(ctx context.Context, sample promote.RolloutSample, revision int64, state, verdict json.RawMessage) error {
+func (s *Service) RecordRolloutProgress(ctx context.Context, sample promote.RolloutSample, revision int64, p promote.RolloutProgress) error {
 	if sample.At.IsZero() {
 		sample.At = s.clock()
 	}
@@ -200,7 +201,7 @@ func (s *Service) RecordRolloutProgress(ctx context.Context, sample promote.Roll
 		if err := tx.AppendRolloutSample(sample, promote.RolloutSamplesKept); err != nil {
 			return err
 		}
-		if state == nil {
+		if p.AnalysisState == nil {
 			return nil
 		}
 		r, err := tx.Rollout(sample.PromotionID)
@@ -210,7 +211,10 @@ func (s *Service) RecordRolloutProgress(ctx context.Context, sample promote.Roll
 		if r.Revision != revision {
 			return &promote.RolloutChangedError{PromotionID: r.PromotionID, Read: revision, Stored: r.Revision}
 		}
-		return tx.SaveRolloutAnalysis(sample.PromotionID, state, verdict)
+		if err := tx.SaveRolloutAnalysis(sample.PromotionID, p.AnalysisState, p.Verdict); err != nil {
+			return err
+		}
+		return tx.SaveRolloutStep(sample.PromotionID, p.StepRequests, p.StepNeeds)
 	})
 }
 

@@ -61,7 +61,7 @@ type Registry interface {
 	StartRollout(ctx context.Context, promotionID string) (promote.Rollout, error)
 	RecordRollout(ctx context.Context, who promote.Principal, r promote.Rollout, what string) (promote.Rollout, error)
 	FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) (promote.Rollout, error)
-	RecordRolloutProgress(ctx context.Context, s promote.RolloutSample, revision int64, analysisState, verdict json.RawMessage) error
+	RecordRolloutProgress(ctx context.Context, s promote.RolloutSample, revision int64, p promote.RolloutProgress) error
 	Rollback(ctx context.Context, who promote.Principal, req registry.RollbackRequest) (registry.RollbackView, error)
 }
 
@@ -146,15 +146,26 @@ type Controller struct {
 }
 
 // run is what the controller keeps in memory about one rollout: the
-// analysis, the counts at which the current step began, and the counts
-// read last and at the last sample. A new run (a start, a resumption, a
-// restart) counts from zero, so its first sample covers only what was
-// served since then.
+// analysis, the counts from which the current step's requests are counted,
+// and the counts read last and at the last sample. A new run (a start, a
+// resumption, a restart) reads counts from zero, so its first sample
+// covers only what was served since then; the step's requests count on
+// from those stored with the rollout (promote.Rollout.StepRequests).
 type run struct {
-	since       time.Time // what the analysis counts from
-	queries     []metrics.Query
-	an          *analysis.Analyzer
-	stepCanary  float64 // canary requests counted when the step began
+	since   time.Time // what the analysis counts from
+	queries []metrics.Query
+	an      *analysis.Analyzer
+	// stepCanary is the canary requests read when this run began counting
+	// the step (-1 before its first reading), and stepBase the step's
+	// requests counted before then: stored with the rollout by an earlier
+	// run (a restart, a failover), 0 at a new step or a resumption. The
+	// step has counted stepBase plus what was read since stepCanary. A
+	// source's counts run from the run's start (the splitter's from its
+	// baseline, Prometheus' from the run's Since), so the requests served
+	// between the last stored sample and the restart are lost rather than
+	// counted twice.
+	stepCanary  float64
+	stepBase    float64
 	lastCanary  float64
 	lastVerdict *analysis.Verdict
 	read        reading   // the counts read at the last judged tick
@@ -164,6 +175,9 @@ type run struct {
 	// from: a pause and a resumption made through another replica restart
 	// the step, and the count with it.
 	stepStarted time.Time
+	// waitLogged says that the step's wait for requests past its minimum
+	// time was logged, so that it is logged once per step.
+	waitLogged bool
 	// failed, when set, is a failure whose rollback, or pause, could not
 	// be stored (the store refused it, or could not be reached): the next
 	// ticks try it again before anything else, never giving the
@@ -403,7 +417,7 @@ func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
 			return c.cannotJudge(ctx, r, fmt.Sprintf("mirroring traffic failed: %v", err))
 		}
 	default:
-		r.Weight = float64(plan.Steps[0].Weight) / 100
+		r.Weight, r.StepNeeds = float64(plan.Steps[0].Weight)/100, needsOf(plan, 0, false)
 		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, r.Weight); err != nil {
 			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 		}
@@ -606,7 +620,10 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		return c.rollBack(ctx, r, plan, f.reason, f.verdict)
 	}
 	if !ru.stepStarted.Equal(r.StepStartedAt) {
-		ru.stepCanary, ru.stepStarted = -1, r.StepStartedAt
+		// A new run, or a step restarted by another replica (a pause and
+		// a resumption): the step counts on from what is stored.
+		ru.stepCanary, ru.stepStarted, ru.stepBase = -1, r.StepStartedAt, r.StepRequests
+		ru.waitLogged = r.StepNeeds != nil && r.StepNeeds.WaitingForRequests
 	}
 	// The step's weight, or the shadow's mirror, is applied at every tick:
 	// after a resumption (a pause stops the mirror), and after a restart
@@ -667,6 +684,10 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	}
 	raw, _ := json.Marshal(v)
 	r.Verdict = raw
+	now := c.cfg.Now()
+	if r.Strategy != policy.StrategyShadow {
+		c.progress(&r, ru, plan, canary.Counts.Requests, now)
+	}
 	switch v.Decision {
 	case analysis.Fail:
 		c.keepAnalysis(&r, ru)
@@ -688,7 +709,6 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		c.tickSample(ctx, r, ru, v.Decision)
 		return nil
 	}
-	now := c.cfg.Now()
 	if r.Strategy == policy.StrategyShadow {
 		d := time.Duration(0)
 		if plan.Shadow != nil {
@@ -712,7 +732,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		return c.finish(ctx, r, fmt.Sprintf("the shadow found no regression in %s", d), v.Decision)
 	}
 	s := plan.Steps[r.Step]
-	if now.Sub(r.StepStartedAt) < s.MinDuration || canary.Counts.Requests-ru.stepCanary < float64(s.MinRequests) {
+	if now.Sub(r.StepStartedAt) < s.MinDuration || r.StepRequests < float64(s.MinRequests) {
 		c.tickSample(ctx, r, ru, v.Decision)
 		return nil
 	}
@@ -729,7 +749,8 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	r.Step++
 	r.Weight = float64(plan.Steps[r.Step].Weight) / 100
 	r.StepStartedAt = now
-	ru.stepCanary, ru.stepStarted = canary.Counts.Requests, now
+	r.StepRequests, r.StepNeeds = 0, needsOf(plan, r.Step, false)
+	ru.stepCanary, ru.stepStarted, ru.stepBase, ru.waitLogged = canary.Counts.Requests, now, 0, false
 	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, r.Weight); err != nil {
 		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 	}
@@ -740,6 +761,31 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	c.log.Info("rollout: next step", c.attrs(r)...)
 	c.sample(ctx, r, ru, v.Decision, eventStep)
 	return nil
+}
+
+// progress puts into r the requests its canary step has counted, given
+// the canary's requests read now (canaryRead), and what the step needs;
+// the first time in the step that it has lasted its minimum time without
+// its minimum requests, it logs that the step waits for them.
+func (c *Controller) progress(r *promote.Rollout, ru *run, plan *policy.Rollout, canaryRead float64, now time.Time) {
+	r.StepRequests = ru.stepBase + max(0, canaryRead-ru.stepCanary)
+	s := plan.Steps[r.Step]
+	waiting := now.Sub(r.StepStartedAt) >= s.MinDuration && r.StepRequests < float64(s.MinRequests)
+	r.StepNeeds = needsOf(plan, r.Step, waiting)
+	if waiting && !ru.waitLogged {
+		ru.waitLogged = true
+		c.log.Info("rollout: the step has lasted its minimum time and waits for the canary's requests",
+			append(c.attrs(*r), slog.Float64("requests", r.StepRequests), slog.Int("min_requests", s.MinRequests),
+				slog.Duration("min_duration", s.MinDuration))...)
+	}
+}
+
+// needsOf is what step i of a canary plan needs before the rollout moves
+// on.
+func needsOf(plan *policy.Rollout, i int, waiting bool) *promote.StepNeeds {
+	s := plan.Steps[i]
+	return &promote.StepNeeds{Steps: len(plan.Steps), MinRequests: s.MinRequests, MinDuration: s.MinDuration.Seconds(),
+		WaitingForRequests: waiting}
 }
 
 // failTriggers names the rollback triggers (policy's rollback.when) of a
@@ -1114,7 +1160,12 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 		// false rollback), unless it had failed: a person who resumes a
 		// rollout the analysis failed (with automatic rollback off)
 		// overrides that verdict, and the analysis starts afresh.
-		r.State, r.Reason, r.StepStartedAt = promote.RolloutRunning, "", c.cfg.Now()
+		r.State, r.Reason, r.StepStartedAt, r.StepRequests = promote.RolloutRunning, "", c.cfg.Now(), 0
+		if r.StepNeeds != nil {
+			needs := *r.StepNeeds
+			needs.WaitingForRequests = false
+			r.StepNeeds = &needs
+		}
 		if plan := c.cfg.Plans[r.Environment]; plan != nil && r.Strategy == policy.StrategyCanary && plan.Strategy == r.Strategy && r.Step < len(plan.Steps) {
 			r.Weight = float64(plan.Steps[r.Step].Weight) / 100
 		}

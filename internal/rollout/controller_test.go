@@ -903,7 +903,7 @@ func TestSamplesOfAFaultyCanary(t *testing.T) {
 // noSamples is the registry with a store that refuses samples.
 type noSamples struct{ *registry.Service }
 
-func (noSamples) RecordRolloutProgress(context.Context, promote.RolloutSample, int64, json.RawMessage, json.RawMessage) error {
+func (noSamples) RecordRolloutProgress(context.Context, promote.RolloutSample, int64, promote.RolloutProgress) error {
 	return promote.Errorf(promote.Internal, "disk full")
 }
 

@@ -223,7 +223,7 @@ func TestAnalysisStateIsFenced(t *testing.T) {
 	}
 	stale := promote.WithFence(t.Context(), promote.Fence{Name: "controllers", Holder: "replica-a", Epoch: 99})
 	before := len(w.samples(t, r.PromotionID))
-	err := w.svc.RecordRolloutProgress(stale, promote.RolloutSample{PromotionID: r.PromotionID}, r.Revision, json.RawMessage(`{"version":1}`), nil)
+	err := w.svc.RecordRolloutProgress(stale, promote.RolloutSample{PromotionID: r.PromotionID}, r.Revision, promote.RolloutProgress{AnalysisState: json.RawMessage(`{"version":1}`)})
 	if promote.ErrorCode(err) != promote.Conflict {
 		t.Errorf("RecordRolloutProgress with a stale fence = %v, want Conflict", err)
 	}
@@ -235,7 +235,7 @@ func TestAnalysisStateIsFenced(t *testing.T) {
 		t.Errorf("a fenced-out write stored the state %s or a sample", got.AnalysisState)
 	}
 	// Without a fence (a single server) both are stored.
-	if err := w.svc.RecordRolloutProgress(t.Context(), promote.RolloutSample{PromotionID: r.PromotionID}, r.Revision, json.RawMessage(`{"version":1}`), nil); err != nil {
+	if err := w.svc.RecordRolloutProgress(t.Context(), promote.RolloutSample{PromotionID: r.PromotionID}, r.Revision, promote.RolloutProgress{AnalysisState: json.RawMessage(`{"version":1}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := w.svc.Rollout(t.Context(), r.PromotionID); string(got.AnalysisState) != `{"version":1}` || len(w.samples(t, r.PromotionID)) != before+1 {

@@ -218,7 +218,7 @@ func TestProgressFromAStaleRevisionStoresNothing(t *testing.T) {
 	paused := w.rollout(t)
 	samples := len(w.samples(t, r.PromotionID))
 	state := json.RawMessage(`{"version":1,"stale":true}`)
-	err := w.svc.RecordRolloutProgress(t.Context(), promote.RolloutSample{PromotionID: r.PromotionID}, r.Revision, state, nil)
+	err := w.svc.RecordRolloutProgress(t.Context(), promote.RolloutSample{PromotionID: r.PromotionID}, r.Revision, promote.RolloutProgress{AnalysisState: state})
 	if !errors.As(err, new(*promote.RolloutChangedError)) {
 		t.Errorf("RecordRolloutProgress from revision %d, stored %d = %v, want a RolloutChangedError", r.Revision, paused.Revision, err)
 	}
@@ -226,7 +226,7 @@ func TestProgressFromAStaleRevisionStoresNothing(t *testing.T) {
 	if string(got.AnalysisState) == string(state) || len(w.samples(t, r.PromotionID)) != samples {
 		t.Errorf("a stale RecordRolloutProgress stored the state %s or a sample", got.AnalysisState)
 	}
-	if err := w.svc.RecordRolloutProgress(t.Context(), promote.RolloutSample{PromotionID: r.PromotionID}, paused.Revision, state, nil); err != nil {
+	if err := w.svc.RecordRolloutProgress(t.Context(), promote.RolloutSample{PromotionID: r.PromotionID}, paused.Revision, promote.RolloutProgress{AnalysisState: state}); err != nil {
 		t.Fatalf("RecordRolloutProgress at the stored revision: %v", err)
 	}
 	got = w.rollout(t)

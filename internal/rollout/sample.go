@@ -2,7 +2,6 @@ package rollout
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -45,17 +44,18 @@ type reading struct {
 func (c *Controller) sample(ctx context.Context, r promote.Rollout, ru *run, decision analysis.Decision, event string) {
 	s := promote.RolloutSample{PromotionID: r.PromotionID, At: c.cfg.Now(), Step: r.Step, Weight: r.Weight,
 		Decision: string(decision), Event: event}
-	var state, verdict json.RawMessage
+	var p promote.RolloutProgress
 	if ru != nil {
 		s.Stable = trackSample(ru.read.stable, ru.sampled.stable)
 		s.Canary = trackSample(ru.read.canary, ru.sampled.canary)
-		// The analysis is stored with the sample, in its transaction: a
-		// restarted controller resumes from the last sample's evidence.
+		// The analysis, and the step's requests, are stored with the
+		// sample, in its transaction: a restarted controller resumes from
+		// the last sample's evidence and counts the step on from there.
 		r.AnalysisState = nil
 		c.keepAnalysis(&r, ru)
-		state, verdict = r.AnalysisState, r.Verdict
+		p = promote.RolloutProgress{AnalysisState: r.AnalysisState, Verdict: r.Verdict, StepRequests: r.StepRequests, StepNeeds: r.StepNeeds}
 	}
-	if err := c.cfg.Registry.RecordRolloutProgress(ctx, s, r.Revision, state, verdict); err != nil {
+	if err := c.cfg.Registry.RecordRolloutProgress(ctx, s, r.Revision, p); err != nil {
 		if errors.As(err, new(*promote.RolloutChangedError)) {
 			// A person's operation changed the rollout since this
 			// analysis judged it: its state must not be stored over theirs.

@@ -199,6 +199,16 @@ func TestAuditTimeUpgrade(t *testing.T) {
 	})
 }
 
+// TestRolloutStepUpgrade applies migration 0016 to a database at schema
+// 0015 that holds a rollout.
+func TestRolloutStepUpgrade(t *testing.T) {
+	down := []string{"ALTER TABLE rollouts DROP COLUMN step_requests", "ALTER TABLE rollouts DROP COLUMN step_needs"}
+	storetest.RunRolloutStepUpgrade(t, "0016_rollout_step_requests.sql", down, func(t *testing.T) (func(t *testing.T) promote.Store, *sql.DB) {
+		dir := t.TempDir()
+		return func(t *testing.T) promote.Store { return open(t, dir) }, raw(t, dir)
+	})
+}
+
 // TestNewerSchemaRefused checks that a data directory a newer Promote has
 // migrated is refused, naming the migration this binary lacks, and left as
 // it was: an older binary's queries would miss the newer columns.

@@ -167,6 +167,11 @@ func TestUpgradeFromSchema0010(t *testing.T) {
 			if !bytes.Equal(ro.AnalysisState, stored[ro.PromotionID]) {
 				t.Errorf("Rollout(%s).AnalysisState changed in the upgrade:\n got %s\nwant %s", ro.PromotionID, ro.AnalysisState, stored[ro.PromotionID])
 			}
+			// Stored before the step's requests were: the step counts
+			// on from 0, its needs unknown until the controller judges.
+			if ro.StepRequests != 0 || ro.StepNeeds != nil {
+				t.Errorf("Rollout(%s) after the upgrade: step requests %g, needs %+v; want 0 and none", ro.PromotionID, ro.StepRequests, ro.StepNeeds)
+			}
 		}
 		wantRunning := map[string]string{
 			"pr_4e44e878ef8e4413": "canary running",
@@ -195,6 +200,9 @@ func TestUpgradeFromSchema0010(t *testing.T) {
 	if err := db.Update(t.Context(), func(tx promote.Tx) error {
 		id := "pr_4e44e878ef8e4413"
 		if err := tx.SaveRolloutAnalysis(id, stored[id], json.RawMessage(`{"decision":"continue"}`)); err != nil {
+			return err
+		}
+		if err := tx.SaveRolloutStep(id, 6, &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300}); err != nil {
 			return err
 		}
 		if err := tx.SetLive(promote.Live{Model: "credit-risk", Environment: "dev", Version: "4", PromotionID: "pr_upgrade_test",

@@ -34,6 +34,10 @@ func (t *tx) SaveRollout(r promote.Rollout) error {
 	case r.Revision < 0:
 		return promote.Errorf(promote.Invalid, "%s: revision %d is negative", what, r.Revision)
 	}
+	needs, err := stepColumns(what, r.StepRequests, r.StepNeeds)
+	if err != nil {
+		return err
+	}
 	for _, c := range []struct {
 		field string
 		at    time.Time
@@ -46,28 +50,28 @@ func (t *tx) SaveRollout(r promote.Rollout) error {
 		return err
 	}
 	var saved bool
-	var err error
 	if r.Revision == 0 {
 		// A new rollout; a stored one at revision 0 (saved before
 		// revisions existed) is updated as one read at 0 would be.
 		saved, err = t.changed(what, `INSERT INTO rollouts (promotion_id, model, version, environment, stable, strategy, state, active,
-				step, weight, started_at, step_started_at, updated_at, reason, verdict, analysis_state, revision)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+				step, weight, started_at, step_started_at, updated_at, reason, verdict, analysis_state, step_requests, step_needs, revision)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 			ON CONFLICT (promotion_id) DO UPDATE SET stable = excluded.stable, strategy = excluded.strategy,
 				state = excluded.state, active = excluded.active, step = excluded.step, weight = excluded.weight,
 				step_started_at = excluded.step_started_at, updated_at = excluded.updated_at,
 				reason = excluded.reason, verdict = excluded.verdict, analysis_state = excluded.analysis_state,
-				revision = rollouts.revision + 1
+				step_requests = excluded.step_requests, step_needs = excluded.step_needs, revision = rollouts.revision + 1
 			WHERE rollouts.revision = 0`,
 			r.PromotionID, r.Model, r.Version, r.Environment, r.Stable, r.Strategy, string(r.State), r.State.Active(),
 			r.Step, r.Weight, nanos(r.StartedAt), nanos(r.StepStartedAt), nanos(r.UpdatedAt), r.Reason, nullBytes(r.Verdict),
-			nullBytes(r.AnalysisState))
+			nullBytes(r.AnalysisState), r.StepRequests, needs)
 	} else {
 		saved, err = t.changed(what, `UPDATE rollouts SET stable = ?, strategy = ?, state = ?, active = ?, step = ?, weight = ?,
-				step_started_at = ?, updated_at = ?, reason = ?, verdict = ?, analysis_state = ?, revision = revision + 1
+				step_started_at = ?, updated_at = ?, reason = ?, verdict = ?, analysis_state = ?, step_requests = ?, step_needs = ?,
+				revision = revision + 1
 			WHERE promotion_id = ? AND revision = ?`,
 			r.Stable, r.Strategy, string(r.State), r.State.Active(), r.Step, r.Weight, nanos(r.StepStartedAt), nanos(r.UpdatedAt),
-			r.Reason, nullBytes(r.Verdict), nullBytes(r.AnalysisState), r.PromotionID, r.Revision)
+			r.Reason, nullBytes(r.Verdict), nullBytes(r.AnalysisState), r.StepRequests, needs, r.PromotionID, r.Revision)
 	}
 	if err != nil || saved {
 		return err
@@ -109,16 +113,56 @@ func (t *tx) SaveRolloutAnalysis(promotionID string, state, verdict json.RawMess
 	return err
 }
 
+// SaveRolloutStep stores the canary requests counted in a rollout's
+// current step and what the step needs alone; NotFound when the promotion
+// has no rollout. Like SaveRolloutAnalysis, with which the controller
+// stores it at every sample, it leaves the revision as it is.
+func (t *tx) SaveRolloutStep(promotionID string, requests float64, needs *promote.StepNeeds) error {
+	what := fmt.Sprintf("save the step of the rollout of promotion %q", promotionID)
+	if err := t.writable(what); err != nil {
+		return err
+	}
+	raw, err := stepColumns(what, requests, needs)
+	if err != nil {
+		return err
+	}
+	ok, err := t.changed(what, "UPDATE rollouts SET step_requests = ?, step_needs = ? WHERE promotion_id = ?",
+		requests, raw, promotionID)
+	if err == nil && !ok {
+		return promote.Errorf(promote.NotFound, "rollout of promotion %q not found", promotionID)
+	}
+	return err
+}
+
+// stepColumns checks a step's progress and returns what it needs as the
+// JSON stored (nil for none).
+func stepColumns(what string, requests float64, needs *promote.StepNeeds) (any, error) {
+	if math.IsNaN(requests) || math.IsInf(requests, 0) || requests < 0 {
+		return nil, promote.Errorf(promote.Invalid, "%s: step requests %v is not a finite number ≥ 0", what, requests)
+	}
+	if needs == nil {
+		return nil, nil
+	}
+	if needs.Steps < 1 || needs.MinRequests < 0 || math.IsNaN(needs.MinDuration) || math.IsInf(needs.MinDuration, 0) || needs.MinDuration < 0 {
+		return nil, promote.Errorf(promote.Invalid, "%s: the step needs %+v: want at least one step and no negative minimum", what, *needs)
+	}
+	raw, err := json.Marshal(needs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return string(raw), nil
+}
+
 const rolloutColumns = `promotion_id, model, version, environment, stable, strategy, state, step, weight,
-	started_at, step_started_at, updated_at, reason, verdict, analysis_state, revision`
+	started_at, step_started_at, updated_at, reason, verdict, analysis_state, step_requests, step_needs, revision`
 
 func scanRollout(s scanner) (promote.Rollout, error) {
 	var r promote.Rollout
 	var state string
 	var started, stepStarted, updated int64
-	var verdict, analysis sql.NullString
+	var verdict, analysis, needs sql.NullString
 	err := s.Scan(&r.PromotionID, &r.Model, &r.Version, &r.Environment, &r.Stable, &r.Strategy, &state, &r.Step, &r.Weight,
-		&started, &stepStarted, &updated, &r.Reason, &verdict, &analysis, &r.Revision)
+		&started, &stepStarted, &updated, &r.Reason, &verdict, &analysis, &r.StepRequests, &needs, &r.Revision)
 	r.State = promote.RolloutState(state)
 	r.StartedAt, r.StepStartedAt, r.UpdatedAt = fromNanos(started), fromNanos(stepStarted), fromNanos(updated)
 	if verdict.Valid {
@@ -126,6 +170,12 @@ func scanRollout(s scanner) (promote.Rollout, error) {
 	}
 	if analysis.Valid {
 		r.AnalysisState = []byte(analysis.String)
+	}
+	if needs.Valid && err == nil {
+		r.StepNeeds = new(promote.StepNeeds)
+		if jerr := json.Unmarshal([]byte(needs.String), r.StepNeeds); jerr != nil {
+			return r, fmt.Errorf("rollout of promotion %q: the stored step needs: %w", r.PromotionID, jerr)
+		}
 	}
 	return r, err
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,9 +37,11 @@ func testRollouts(t *testing.T, s promote.Store) {
 	// A new rollout is stored at revision 1, and each later state names
 	// the revision it was made from.
 	first.Revision, second.Revision = 1, 1
-	// A later state of the first: the next step, with a verdict.
+	// A later state of the first: the next step, with a verdict and the
+	// step's progress.
 	first.Step, first.Weight, first.StepStartedAt, first.UpdatedAt = 1, 0.5, at(3), at(3)
 	first.Verdict = json.RawMessage(`{"decision":"continue"}`)
+	first.StepRequests, first.StepNeeds = 6, &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true}
 	second.State, second.Reason, second.Weight, second.UpdatedAt = promote.RolloutRolledBack, "error rate 5%", 0, at(4)
 	update(t, s, func(tx promote.Tx) error {
 		if err := tx.SaveRollout(first); err != nil {
@@ -94,6 +97,10 @@ func testRollouts(t *testing.T, s promote.Store) {
 		{"unknown state", func(r *promote.Rollout) { r.State = "exploded" }, promote.Invalid},
 		{"negative revision", func(r *promote.Rollout) { r.Revision = -1 }, promote.Invalid},
 		{"stale revision", func(r *promote.Rollout) { r.Revision = 1 }, promote.Conflict},
+		{"negative step requests", func(r *promote.Rollout) { r.StepRequests = -1 }, promote.Invalid},
+		{"NaN step requests", func(r *promote.Rollout) { r.StepRequests = math.NaN() }, promote.Invalid},
+		{"step needs without steps", func(r *promote.Rollout) { r.StepNeeds = &promote.StepNeeds{MinRequests: 100} }, promote.Invalid},
+		{"negative minimum time", func(r *promote.Rollout) { r.StepNeeds = &promote.StepNeeds{Steps: 1, MinDuration: -1} }, promote.Invalid},
 	}
 	for _, b := range bad {
 		r := first
@@ -112,6 +119,7 @@ func testRollouts(t *testing.T, s promote.Store) {
 		return err
 	})
 	testRolloutAnalysis(t, s, first)
+	testRolloutStep(t, s)
 	testRolloutRevisions(t, s)
 }
 
@@ -189,6 +197,92 @@ func testRolloutAnalysis(t *testing.T, s promote.Store, first promote.Rollout) {
 	}
 	if got := read("p1"); got.AnalysisState != nil || got.Verdict != nil {
 		t.Errorf("a refused SaveRolloutAnalysis stored state %s, verdict %s", got.AnalysisState, got.Verdict)
+	}
+}
+
+// testRolloutStep checks SaveRolloutStep: it stores the step's requests
+// and needs of p1 alone, clears the needs with nil, and refuses what it
+// cannot store.
+func testRolloutStep(t *testing.T, s promote.Store) {
+	t.Helper()
+	read := func() promote.Rollout {
+		var r promote.Rollout
+		view(t, s, func(tx promote.Tx) (err error) {
+			r, err = tx.Rollout("p1")
+			return err
+		})
+		return r
+	}
+	want := read()
+	want.StepRequests, want.StepNeeds = 57.5, &promote.StepNeeds{Steps: 2, MinRequests: 1000, MinDuration: 0.5}
+	update(t, s, func(tx promote.Tx) error { return tx.SaveRolloutStep("p1", want.StepRequests, want.StepNeeds) })
+	if diff := cmp.Diff(want, read()); diff != "" {
+		t.Errorf("Rollout(p1) after SaveRolloutStep, which changes the step's requests and needs alone (-want +got):\n%s", diff)
+	}
+	for _, b := range []struct {
+		id       string
+		requests float64
+		needs    *promote.StepNeeds
+		code     promote.Code
+	}{
+		{"p9", 1, nil, promote.NotFound},
+		{"p3", 1, nil, promote.NotFound},
+		{"p1", math.Inf(1), nil, promote.Invalid},
+		{"p1", 1, &promote.StepNeeds{Steps: 1, MinRequests: -1}, promote.Invalid},
+	} {
+		err := s.Update(t.Context(), func(tx promote.Tx) error { return tx.SaveRolloutStep(b.id, b.requests, b.needs) })
+		if promote.ErrorCode(err) != b.code {
+			t.Errorf("SaveRolloutStep(%s, %v, %+v) = %v, want code %s", b.id, b.requests, b.needs, err, b.code)
+		}
+	}
+	update(t, s, func(tx promote.Tx) error { return tx.SaveRolloutStep("p1", 0, nil) })
+	want.StepRequests, want.StepNeeds = 0, nil
+	if diff := cmp.Diff(want, read()); diff != "" {
+		t.Errorf("Rollout(p1) after clearing its step's progress (-want +got):\n%s", diff)
+	}
+}
+
+// RunRolloutStepUpgrade checks migration name, which adds the step's
+// requests and needs to the rollouts: it stores a rollout, takes the
+// database back to before the migration (down, then forgetting that it
+// was applied), and opens it again. The rollout reads as it was, counting
+// its step from 0 with no needs known, and takes the new columns' writes.
+func RunRolloutStepUpgrade(t *testing.T, name string, down []string, open func(t *testing.T) (func(t *testing.T) promote.Store, *sql.DB)) {
+	ctx := t.Context()
+	reopen, db := open(t)
+	s := reopen(t)
+	seed(t, s)
+	r := rollout("p1", "fraud", "1.1", "prod", 1)
+	r.Verdict = json.RawMessage(`{"decision":"continue"}`)
+	update(t, s, func(tx promote.Tx) error {
+		if err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 1)); err != nil {
+			return err
+		}
+		return tx.SaveRollout(r)
+	})
+	r.Revision = 1
+	for _, stmt := range down {
+		exec(ctx, t, db, stmt)
+	}
+	exec(ctx, t, db, "DELETE FROM schema_migrations WHERE name = $1", name)
+
+	s = reopen(t)
+	var got promote.Rollout
+	view(t, s, func(tx promote.Tx) (err error) {
+		got, err = tx.Rollout("p1")
+		return err
+	})
+	if diff := cmp.Diff(r, got); diff != "" {
+		t.Errorf("the rollout after migration %s (-want +got):\n%s", name, diff)
+	}
+	r.StepRequests, r.StepNeeds = 6, &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true}
+	update(t, s, func(tx promote.Tx) error { return tx.SaveRolloutStep("p1", r.StepRequests, r.StepNeeds) })
+	view(t, s, func(tx promote.Tx) (err error) {
+		got, err = tx.Rollout("p1")
+		return err
+	})
+	if diff := cmp.Diff(r, got); diff != "" {
+		t.Errorf("the rollout's step saved after migration %s (-want +got):\n%s", name, diff)
 	}
 }
 
