@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -73,7 +74,7 @@ approver's (ml-lead) token, and each is recorded in the audit log with its reaso
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, r, func(tw *tabwriter.Writer) { describeRollout(tw, r) })
+			return f.render(s.out, r, func(tw *tabwriter.Writer) { describeRollout(tw, r, time.Now()) })
 		},
 	}
 	var every time.Duration
@@ -132,7 +133,7 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 				if err != nil {
 					return clientError(err)
 				}
-				return f.render(s.out, r, func(tw *tabwriter.Writer) { describeRollout(tw, r) })
+				return f.render(s.out, r, func(tw *tabwriter.Writer) { describeRollout(tw, r, time.Now()) })
 			},
 		}
 		sub.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
@@ -143,8 +144,9 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 
 func percent(w float64) string { return fmt.Sprintf("%g%%", w*100) }
 
-// describeRollout writes a rollout and its verdict for people.
-func describeRollout(w io.Writer, r promote.Rollout) {
+// describeRollout writes a rollout and its verdict for people, and the
+// progress of a canary's step as of now.
+func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 	fmt.Fprintf(w, "Rollout\t%s %s in %s (promotion %s)\n", r.Model, r.Version, r.Environment, r.PromotionID)
 	fmt.Fprintf(w, "Strategy\t%s against stable %s\n", r.Strategy, r.Stable)
 	fmt.Fprintf(w, "State\t%s\n", r.State)
@@ -153,7 +155,10 @@ func describeRollout(w io.Writer, r promote.Rollout) {
 		track = "shadow"
 		fmt.Fprintf(w, "Mirroring\tsince %s (the candidate answers no user)\n", when(r.StepStartedAt))
 	} else {
-		fmt.Fprintf(w, "Step\t%d, weight %s since %s\n", r.Step+1, percent(r.Weight), when(r.StepStartedAt))
+		fmt.Fprintf(w, "Step\t%s, weight %s since %s\n", stepOf(r), percent(r.Weight), when(r.StepStartedAt))
+		if p := stepProgress(r, now, "requests"); p != "" {
+			fmt.Fprintf(w, "Progress\t%s\n", p)
+		}
 	}
 	if r.Reason != "" {
 		fmt.Fprintf(w, "Reason\t%s\n", r.Reason)
@@ -171,6 +176,57 @@ func describeRollout(w io.Writer, r promote.Rollout) {
 		}
 		fmt.Fprintf(w, "  %s\t%s %s\n", t.Name, t.Status, detail)
 	}
+}
+
+// stepOf is a canary's step, from 1, and how many the plan has when the
+// rollout says ("1 of 3").
+func stepOf(r promote.Rollout) string {
+	if r.StepNeeds != nil && r.StepNeeds.Steps > 0 {
+		return fmt.Sprintf("%d of %d", r.Step+1, r.StepNeeds.Steps)
+	}
+	return strconv.Itoa(r.Step + 1)
+}
+
+// stepProgress says how far an active canary's step has come towards the
+// next, as of now ("6 of 100 requests, 2m10s of 5m"), or that it has
+// lasted its minimum time and waits for requests ("waiting for requests: 6
+// of 100 after 5m"); empty when the rollout does not say what the step
+// needs (a shadow, a rollout that ended, one the controller has not judged
+// yet). A paused step's time counts again from its resumption: it shows
+// its requests alone. With a zero now (a watch printing plain lines, where
+// a time that changes at every read would print a line each time), the
+// time is when the minimum time ends. unit names the requests counted.
+func stepProgress(r promote.Rollout, now time.Time, unit string) string {
+	n := r.StepNeeds
+	if n == nil || !r.State.Active() || r.Strategy == policy.StrategyShadow {
+		return ""
+	}
+	minTime := time.Duration(n.MinDuration * float64(time.Second))
+	requests := fmt.Sprintf("%s of %d", strconv.FormatFloat(math.Floor(r.StepRequests), 'f', -1, 64), n.MinRequests)
+	switch {
+	case r.State != promote.RolloutRunning:
+		return requests + " " + unit
+	case n.WaitingForRequests:
+		return fmt.Sprintf("waiting for requests: %s after %s", requests, shortDuration(minTime))
+	case minTime <= 0:
+		return requests + " " + unit
+	case now.IsZero():
+		return fmt.Sprintf("%s %s, %s until %s", requests, unit, shortDuration(minTime), clockUTC(r.StepStartedAt.Add(minTime)))
+	}
+	return fmt.Sprintf("%s %s, %s of %s", requests, unit, shortDuration(min(max(0, now.Sub(r.StepStartedAt)), minTime)), shortDuration(minTime))
+}
+
+// shortDuration writes d to the second without its zero units ("5m",
+// "2m10s", "1h").
+func shortDuration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func verdictOf(r promote.Rollout) (analysis.Verdict, bool) {
@@ -217,8 +273,9 @@ func terminalWidth(w io.Writer) func() int {
 
 // watchFields are the fields of a line of promote rollout watch: its bar
 // (in a terminal, for a canary), its head (the state, the step and the
-// weight), the details that compare the candidate with stable, and its tail
-// (the analysis's decision, the rollout's reason).
+// weight), the details (the step's progress, then what compares the
+// candidate with stable), and its tail (a step's wait for requests, the
+// analysis's decision, the rollout's reason).
 type watchFields struct {
 	bar, head     string
 	details, tail []string
@@ -258,18 +315,24 @@ func (f watchFields) fit(width int) string {
 }
 
 // watchLine is one line of promote rollout watch; last is the rollout's
-// newest sample, nil before the first.
-func watchLine(r promote.Rollout, last *promote.RolloutSample, bar bool) string {
-	return watchFieldsOf(r, last, bar).String()
+// newest sample, nil before the first, and now the time of a redrawn line
+// (zero for plain lines: stepProgress).
+func watchLine(r promote.Rollout, last *promote.RolloutSample, bar bool, now time.Time) string {
+	return watchFieldsOf(r, last, bar, now).String()
 }
 
 // watchFieldsOf returns the fields of a rollout's watch line; last is the
-// rollout's newest sample, nil before the first.
+// rollout's newest sample, nil before the first, and now the time of a
+// redrawn line (zero for plain lines: stepProgress).
+//
+// A canary's step progress is the first detail, the last to go in a narrow
+// terminal; a step waiting for requests past its minimum time says so in
+// the tail instead, which stays.
 //
 // A shadow rollout serves no user from its candidate: its line names the
 // candidate's track "shadow" and says since when it mirrors, where a
 // canary's has its step, its weight and a bar of the weight.
-func watchFieldsOf(r promote.Rollout, last *promote.RolloutSample, bar bool) watchFields {
+func watchFieldsOf(r promote.Rollout, last *promote.RolloutSample, bar bool, now time.Time) watchFields {
 	var f watchFields
 	track := "canary"
 	if r.Strategy == policy.StrategyShadow {
@@ -281,7 +344,12 @@ func watchFieldsOf(r promote.Rollout, last *promote.RolloutSample, bar bool) wat
 			n := int(r.Weight*width + 0.5)
 			f.bar = "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
 		}
-		f.head = fmt.Sprintf("%s step %d weight %s", r.State, r.Step+1, percent(r.Weight))
+		f.head = fmt.Sprintf("%s step %s weight %s", r.State, stepOf(r), percent(r.Weight))
+		if p := stepProgress(r, now, "req"); p != "" && r.StepNeeds.WaitingForRequests && r.State == promote.RolloutRunning {
+			f.tail = append(f.tail, p)
+		} else if p != "" {
+			f.details = append(f.details, "step "+p)
+		}
 	}
 	if v, ok := verdictOf(r); ok {
 		for _, t := range v.Tests {
@@ -385,7 +453,11 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every, outa
 		if len(samples) > 0 {
 			newest = &samples[len(samples)-1]
 		}
-		fields := watchFieldsOf(r, newest, tty)
+		var now time.Time
+		if tty {
+			now = time.Now()
+		}
+		fields := watchFieldsOf(r, newest, tty, now)
 		line := fields.String()
 		switch {
 		case tty && r.State.Active():

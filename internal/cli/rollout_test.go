@@ -33,18 +33,18 @@ func TestWatchLine(t *testing.T) {
 	last := &promote.RolloutSample{Canary: promote.TrackSample{Requests: 20, LatencyP95: 0.0624}, Stable: promote.TrackSample{Requests: 180, LatencyP95: 0.051}}
 	want := "[##..................] running step 1 weight 10% | canary 200 req, 0.50% errors | stable 1800 req, 0.50% errors" +
 		" | p95 canary 62.4 ms, stable 51 ms | slower than 0.1s: canary 12.00%, stable 10.00% | continue"
-	if got := watchLine(r, last, true); got != want {
+	if got := watchLine(r, last, true, time.Time{}); got != want {
 		t.Errorf("watchLine =\n%s\nwant\n%s", got, want)
 	}
 	// A shadow: no step, weight or bar; its track is the shadow.
 	shadow := promote.Rollout{State: promote.RolloutRunning, Strategy: policy.StrategyShadow, StepStartedAt: time.Date(2026, 11, 26, 11, 42, 3, 0, time.UTC), Verdict: raw}
 	want = "running shadow, mirroring since 11:42:03 UTC | shadow 200 req, 0.50% errors | stable 1800 req, 0.50% errors" +
 		" | p95 shadow 62.4 ms, stable 51 ms | slower than 0.1s: shadow 12.00%, stable 10.00% | continue"
-	if got := watchLine(shadow, last, true); got != want {
+	if got := watchLine(shadow, last, true, time.Time{}); got != want {
 		t.Errorf("watchLine of a shadow =\n%s\nwant\n%s", got, want)
 	}
 	// Before the first sample, and without a bar.
-	if got := watchLine(r, nil, false); strings.Contains(got, "p95") || strings.HasPrefix(got, "[") || !strings.HasPrefix(got, "running step 1") {
+	if got := watchLine(r, nil, false, time.Time{}); strings.Contains(got, "p95") || strings.HasPrefix(got, "[") || !strings.HasPrefix(got, "running step 1") {
 		t.Errorf("watchLine without a sample or a bar = %s", got)
 	}
 }
@@ -138,7 +138,7 @@ func TestDescribeRollout(t *testing.T) {
 		{policy.StrategyShadow, []string{"Mirroring\tsince", "shadow 1/200, stable 9/1800"}, []string{"Step\t", "canary 1/200"}},
 	} {
 		var b bytes.Buffer
-		describeRollout(&b, promote.Rollout{Strategy: tt.strategy, State: promote.RolloutRunning, Weight: 0.1, Verdict: raw})
+		describeRollout(&b, promote.Rollout{Strategy: tt.strategy, State: promote.RolloutRunning, Weight: 0.1, Verdict: raw}, time.Now())
 		for _, w := range tt.want {
 			if !strings.Contains(b.String(), w) {
 				t.Errorf("%s: describeRollout lacks %q:\n%s", tt.strategy, w, b.String())
@@ -164,7 +164,7 @@ func TestWatchLineFit(t *testing.T) {
 	}
 	r := promote.Rollout{State: promote.RolloutRunning, Weight: 0.1, Verdict: raw}
 	last := &promote.RolloutSample{Canary: promote.TrackSample{LatencyP95: 0.0612}, Stable: promote.TrackSample{LatencyP95: 0.0589}}
-	f := watchFieldsOf(r, last, true)
+	f := watchFieldsOf(r, last, true, time.Time{})
 	for _, tt := range []struct {
 		width int
 		want  string
@@ -184,7 +184,7 @@ func TestWatchLineFit(t *testing.T) {
 			t.Errorf("fit(%d) = %q, want %q", tt.width, got, tt.want)
 		}
 	}
-	if got, want := f.String(), watchLine(r, last, true); got != want {
+	if got, want := f.String(), watchLine(r, last, true, time.Time{}); got != want {
 		t.Errorf("String() = %q, want the whole line %q", got, want)
 	}
 }
@@ -282,5 +282,66 @@ func TestClockUTC(t *testing.T) {
 	at := time.Date(2026, 11, 26, 19, 39, 39, 0, time.FixedZone("UTC+5", 5*3600))
 	if got := clockUTC(at); got != "14:39:39 UTC" {
 		t.Errorf("clockUTC(19:39:39 at UTC+5) = %q, want 14:39:39 UTC", got)
+	}
+}
+
+// show and watch say how far a canary's step has come: its requests and
+// time against what it needs, and, once its minimum time has passed
+// without its requests, that it waits for them, a wait that stays in the
+// narrowest line watch draws.
+func TestStepProgress(t *testing.T) {
+	started := time.Date(2026, 11, 26, 11, 40, 0, 0, time.UTC)
+	now := started.Add(2*time.Minute + 10*time.Second)
+	raw, err := json.Marshal(analysis.Verdict{Decision: analysis.Continue, Tests: []analysis.TestResult{
+		{Name: analysis.TestErrorRate, Sequential: true, CanaryRequests: 6, StableRequests: 54},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	judging := promote.Rollout{Strategy: policy.StrategyCanary, State: promote.RolloutRunning, Weight: 0.1, StepStartedAt: started,
+		Verdict: raw, StepRequests: 6.7, StepNeeds: &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300}}
+	waiting := judging
+	waiting.StepNeeds = &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true}
+	paused := waiting
+	paused.State = promote.RolloutPaused
+	for _, tt := range []struct {
+		name      string
+		r         promote.Rollout
+		now       time.Time
+		show      []string
+		watch     string
+		watchFits map[int]string
+	}{
+		{"judging", judging, now, []string{"Step\t1 of 3, weight 10%", "Progress\t6 of 100 requests, 2m10s of 5m"},
+			"running step 1 of 3 weight 10% | step 6 of 100 req, 2m10s of 5m | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | continue",
+			map[int]string{80: "running step 1 of 3 weight 10% | step 6 of 100 req, 2m10s of 5m | continue", 60: "running step 1 of 3 weight 10% | continue"}},
+		{"plain lines", judging, time.Time{}, nil,
+			"running step 1 of 3 weight 10% | step 6 of 100 req, 5m until 11:45:00 UTC | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | continue", nil},
+		{"waiting", waiting, now, []string{"Step\t1 of 3, weight 10%", "Progress\twaiting for requests: 6 of 100 after 5m"},
+			"running step 1 of 3 weight 10% | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | waiting for requests: 6 of 100 after 5m | continue",
+			map[int]string{90: "running step 1 of 3 weight 10% | waiting for requests: 6 of 100 after 5m | continue",
+				80: "running step 1 of 3 weight 10% | waiting for requests: 6 of 100 after 5m | con…"}},
+		{"paused", paused, now, []string{"Progress\t6 of 100 requests\n"},
+			"paused step 1 of 3 weight 10% | step 6 of 100 req | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | continue", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.show != nil {
+				var b bytes.Buffer
+				describeRollout(&b, tt.r, tt.now)
+				for _, w := range tt.show {
+					if !strings.Contains(b.String(), w) {
+						t.Errorf("describeRollout lacks %q:\n%s", w, b.String())
+					}
+				}
+			}
+			if got := watchLine(tt.r, nil, false, tt.now); got != tt.watch {
+				t.Errorf("watchLine =\n%s\nwant\n%s", got, tt.watch)
+			}
+			for width, want := range tt.watchFits {
+				if got := watchFieldsOf(tt.r, nil, false, tt.now).fit(width); got != want {
+					t.Errorf("fit(%d) = %q, want %q", width, got, want)
+				}
+			}
+		})
 	}
 }
