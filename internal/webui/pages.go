@@ -238,7 +238,10 @@ type promotionView struct {
 	Commit    *promote.Live
 	Rollbacks []promote.Live
 	Rollout   *promote.Rollout
-	Chart     *chart
+	// Step is how far the rollout's step has come, nil when it does not
+	// say (stepProgress).
+	Step  *stepView
+	Chart *chart
 	// Awaiting says the promotion awaits approval; CanDecide that the
 	// signed-in person holds the approver role.
 	Awaiting  bool
@@ -313,7 +316,7 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 		ro, err := tx.Rollout(id)
 		switch promote.ErrorCode(err) {
 		case "":
-			v.Rollout = &ro
+			v.Rollout, v.Step = &ro, stepProgress(ro, u.now())
 			samples, err := tx.RolloutSamples(id, maxSamples)
 			if err != nil {
 				return err

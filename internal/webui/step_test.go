@@ -1,0 +1,68 @@
+package webui
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// The promotion page says how far a canary's step has come, and that it
+// waits for requests once its minimum time has passed without them, as
+// the controller stored it with the rollout.
+func TestRolloutStepProgress(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	b := f.signIn("bob")
+	if res := decide(t, b, f.demo.Awaiting, "approve", map[string][]string{"digest": {f.digestOf(f.demo.Awaiting)}}); res.status != http.StatusSeeOther {
+		t.Fatalf("approve = %d", res.status)
+	}
+	deps, err := f.env.Service.Deployments(ctx, "credit-risk", "prod")
+	if err != nil || len(deps) != 1 {
+		t.Fatalf("deployments = %v, %v", deps, err)
+	}
+	if err := f.env.Service.Delivered(ctx, deps[0], strings.Repeat("c", 40)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.env.Service.StartRollout(ctx, f.demo.Awaiting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Weight, r.StepRequests = 0.1, 6
+	r.StepNeeds = &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true}
+	if _, err := f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "step 1: weight 10%"); err != nil {
+		t.Fatal(err)
+	}
+	p := b.get(Prefix + "/promotions/" + f.demo.Awaiting)
+	if got := text(p.one(t, "rollout-state")); !strings.Contains(got, "step 1 of 3 · weight 10%") {
+		t.Errorf("rollout = %q, want step 1 of 3", got)
+	}
+	want := "Waiting for requests: 6 of 100 after 5m. The step has lasted its minimum time; it moves on once the canary has served its minimum requests."
+	if got := text(p.one(t, "rollout-step")); got != want {
+		t.Errorf("rollout step = %q, want %q", got, want)
+	}
+
+	started := time.Date(2026, 11, 26, 11, 40, 0, 0, time.UTC)
+	judging := promote.Rollout{Strategy: "canary", State: promote.RolloutRunning, StepStartedAt: started, StepRequests: 42.9,
+		StepNeeds: &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300}}
+	paused := judging
+	paused.State = promote.RolloutPaused
+	ended := judging
+	ended.State = promote.RolloutSucceeded
+	for _, tt := range []struct {
+		name string
+		r    promote.Rollout
+		want *stepView
+	}{
+		{"judging", judging, &stepView{Requests: "42", MinRequests: 100, Elapsed: "2m10s", MinDuration: "5m"}},
+		{"paused", paused, &stepView{Requests: "42", MinRequests: 100, MinDuration: "5m"}},
+		{"ended", ended, nil},
+	} {
+		got := stepProgress(tt.r, started.Add(2*time.Minute+10*time.Second))
+		if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+			t.Errorf("%s: stepProgress = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
