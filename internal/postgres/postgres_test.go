@@ -162,7 +162,8 @@ func TestAuditTimeUpgrade(t *testing.T) {
 // 0015 that holds a rollout.
 func TestRolloutStepUpgrade(t *testing.T) {
 	storetest.PostgresServer(t)
-	down := []string{"ALTER TABLE rollouts DROP COLUMN step_requests", "ALTER TABLE rollouts DROP COLUMN step_needs"}
+	down := []string{"ALTER TABLE rollouts DROP COLUMN step_requests", "ALTER TABLE rollouts DROP COLUMN step_needs",
+		"ALTER TABLE rollouts DROP COLUMN step_requests_at"}
 	storetest.RunRolloutStepUpgrade(t, "0016_rollout_step_requests.sql", down, func(t *testing.T) (func(t *testing.T) promote.Store, *sql.DB) {
 		dsn := storetest.PostgresDSN(t)
 		db, err := sql.Open("pgx", dsn)
@@ -172,6 +173,13 @@ func TestRolloutStepUpgrade(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return func(t *testing.T) promote.Store { return open(t, dsn) }, db
 	})
+}
+
+// TestStepMovedByOlderReplica: during a rolling upgrade, a step an older
+// replica moves on starts its request count from 0.
+func TestStepMovedByOlderReplica(t *testing.T) {
+	s, raw := openRaw(t)
+	storetest.RunStepMovedByOlderReplica(t, s, raw)
 }
 
 // openRaw opens a store on a schema of its own and a plain connection to

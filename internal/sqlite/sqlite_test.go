@@ -202,7 +202,8 @@ func TestAuditTimeUpgrade(t *testing.T) {
 // TestRolloutStepUpgrade applies migration 0016 to a database at schema
 // 0015 that holds a rollout.
 func TestRolloutStepUpgrade(t *testing.T) {
-	down := []string{"ALTER TABLE rollouts DROP COLUMN step_requests", "ALTER TABLE rollouts DROP COLUMN step_needs"}
+	down := []string{"ALTER TABLE rollouts DROP COLUMN step_requests", "ALTER TABLE rollouts DROP COLUMN step_needs",
+		"ALTER TABLE rollouts DROP COLUMN step_requests_at"}
 	storetest.RunRolloutStepUpgrade(t, "0016_rollout_step_requests.sql", down, func(t *testing.T) (func(t *testing.T) promote.Store, *sql.DB) {
 		dir := t.TempDir()
 		return func(t *testing.T) promote.Store { return open(t, dir) }, raw(t, dir)

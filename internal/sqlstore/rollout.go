@@ -54,24 +54,25 @@ func (t *tx) SaveRollout(r promote.Rollout) error {
 		// A new rollout; a stored one at revision 0 (saved before
 		// revisions existed) is updated as one read at 0 would be.
 		saved, err = t.changed(what, `INSERT INTO rollouts (promotion_id, model, version, environment, stable, strategy, state, active,
-				step, weight, started_at, step_started_at, updated_at, reason, verdict, analysis_state, step_requests, step_needs, revision)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+				step, weight, started_at, step_started_at, updated_at, reason, verdict, analysis_state, step_requests, step_needs, step_requests_at, revision)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 			ON CONFLICT (promotion_id) DO UPDATE SET stable = excluded.stable, strategy = excluded.strategy,
 				state = excluded.state, active = excluded.active, step = excluded.step, weight = excluded.weight,
 				step_started_at = excluded.step_started_at, updated_at = excluded.updated_at,
 				reason = excluded.reason, verdict = excluded.verdict, analysis_state = excluded.analysis_state,
-				step_requests = excluded.step_requests, step_needs = excluded.step_needs, revision = rollouts.revision + 1
+				step_requests = excluded.step_requests, step_needs = excluded.step_needs, step_requests_at = excluded.step_requests_at,
+				revision = rollouts.revision + 1
 			WHERE rollouts.revision = 0`,
 			r.PromotionID, r.Model, r.Version, r.Environment, r.Stable, r.Strategy, string(r.State), r.State.Active(),
 			r.Step, r.Weight, nanos(r.StartedAt), nanos(r.StepStartedAt), nanos(r.UpdatedAt), r.Reason, nullBytes(r.Verdict),
-			nullBytes(r.AnalysisState), r.StepRequests, needs)
+			nullBytes(r.AnalysisState), r.StepRequests, needs, nanos(r.StepStartedAt))
 	} else {
 		saved, err = t.changed(what, `UPDATE rollouts SET stable = ?, strategy = ?, state = ?, active = ?, step = ?, weight = ?,
 				step_started_at = ?, updated_at = ?, reason = ?, verdict = ?, analysis_state = ?, step_requests = ?, step_needs = ?,
-				revision = revision + 1
+				step_requests_at = ?, revision = revision + 1
 			WHERE promotion_id = ? AND revision = ?`,
 			r.Stable, r.Strategy, string(r.State), r.State.Active(), r.Step, r.Weight, nanos(r.StepStartedAt), nanos(r.UpdatedAt),
-			r.Reason, nullBytes(r.Verdict), nullBytes(r.AnalysisState), r.StepRequests, needs, r.PromotionID, r.Revision)
+			r.Reason, nullBytes(r.Verdict), nullBytes(r.AnalysisState), r.StepRequests, needs, nanos(r.StepStartedAt), r.PromotionID, r.Revision)
 	}
 	if err != nil || saved {
 		return err
@@ -126,7 +127,7 @@ func (t *tx) SaveRolloutStep(promotionID string, requests float64, needs *promot
 	if err != nil {
 		return err
 	}
-	ok, err := t.changed(what, "UPDATE rollouts SET step_requests = ?, step_needs = ? WHERE promotion_id = ?",
+	ok, err := t.changed(what, "UPDATE rollouts SET step_requests = ?, step_needs = ?, step_requests_at = step_started_at WHERE promotion_id = ?",
 		requests, raw, promotionID)
 	if err == nil && !ok {
 		return promote.Errorf(promote.NotFound, "rollout of promotion %q not found", promotionID)
@@ -154,15 +155,15 @@ func stepColumns(what string, requests float64, needs *promote.StepNeeds) (any, 
 }
 
 const rolloutColumns = `promotion_id, model, version, environment, stable, strategy, state, step, weight,
-	started_at, step_started_at, updated_at, reason, verdict, analysis_state, step_requests, step_needs, revision`
+	started_at, step_started_at, updated_at, reason, verdict, analysis_state, step_requests, step_needs, step_requests_at, revision`
 
 func scanRollout(s scanner) (promote.Rollout, error) {
 	var r promote.Rollout
 	var state string
-	var started, stepStarted, updated int64
+	var started, stepStarted, updated, countedAt int64
 	var verdict, analysis, needs sql.NullString
 	err := s.Scan(&r.PromotionID, &r.Model, &r.Version, &r.Environment, &r.Stable, &r.Strategy, &state, &r.Step, &r.Weight,
-		&started, &stepStarted, &updated, &r.Reason, &verdict, &analysis, &r.StepRequests, &needs, &r.Revision)
+		&started, &stepStarted, &updated, &r.Reason, &verdict, &analysis, &r.StepRequests, &needs, &countedAt, &r.Revision)
 	r.State = promote.RolloutState(state)
 	r.StartedAt, r.StepStartedAt, r.UpdatedAt = fromNanos(started), fromNanos(stepStarted), fromNanos(updated)
 	if verdict.Valid {
@@ -170,6 +171,11 @@ func scanRollout(s scanner) (promote.Rollout, error) {
 	}
 	if analysis.Valid {
 		r.AnalysisState = []byte(analysis.String)
+	}
+	if countedAt != stepStarted {
+		// Counted for another step: an older replica moved the step on
+		// without the count.
+		r.StepRequests, needs.Valid = 0, false
 	}
 	if needs.Valid && err == nil {
 		r.StepNeeds = new(promote.StepNeeds)

@@ -519,3 +519,44 @@ func testRolloutRevisions(t *testing.T, s promote.Store) {
 		}
 	}
 }
+
+// RunStepMovedByOlderReplica checks that a step moved on by an older
+// replica, whose statements leave the step's request count out (before
+// migration 0016), does not carry the previous step's count into the new
+// step: the count starts again from 0. db is a plain connection to the
+// store's database.
+func RunStepMovedByOlderReplica(t *testing.T, s promote.Store, db *sql.DB) {
+	ctx := t.Context()
+	seed(t, s)
+	r := rollout("p1", "fraud", "1.1", "prod", 1)
+	update(t, s, func(tx promote.Tx) error {
+		if err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 1)); err != nil {
+			return err
+		}
+		if err := tx.SaveRollout(r); err != nil {
+			return err
+		}
+		return tx.SaveRolloutStep("p1", 60, &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300})
+	})
+	// The 0015 binary's next step, as its SaveRollout writes it.
+	exec(ctx, t, db, `UPDATE rollouts SET step = step + 1, weight = 0.5, step_started_at = step_started_at + 1000000000,
+		revision = revision + 1 WHERE promotion_id = 'p1'`)
+	var got promote.Rollout
+	view(t, s, func(tx promote.Tx) (err error) {
+		got, err = tx.Rollout("p1")
+		return err
+	})
+	if got.Step != r.Step+1 || got.StepRequests != 0 || got.StepNeeds != nil {
+		t.Errorf("after an older replica moved the step on: step %d, %g requests counted in it, needs %+v; want step %d from 0, needs unknown",
+			got.Step, got.StepRequests, got.StepNeeds, r.Step+1)
+	}
+	// A newer writer's count in the same step stays.
+	update(t, s, func(tx promote.Tx) error { return tx.SaveRolloutStep("p1", 7, nil) })
+	view(t, s, func(tx promote.Tx) (err error) {
+		got, err = tx.Rollout("p1")
+		return err
+	})
+	if got.StepRequests != 7 {
+		t.Errorf("step requests = %g after a newer writer counted 7, want 7", got.StepRequests)
+	}
+}
