@@ -221,6 +221,71 @@ func TestRejectThroughTheForm(t *testing.T) {
 	}
 }
 
+// TestDecisionSentTwice sends a decision's form twice, as a double click
+// or a second tap on a slow network does: the browser shows the answer to
+// the second, which must say the decision was made, not refuse it. The
+// decision is recorded once; a different second decision is still refused.
+func TestDecisionSentTwice(t *testing.T) {
+	tests := []struct {
+		name   string
+		action string
+		form   url.Values
+	}{
+		{"approve", "approve", url.Values{"comment": {"checked the latency"}}},
+		{"approve without a comment", "approve", url.Values{}},
+		{"reject", "reject", url.Values{"reason": {"latency regression in the shadow run"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			b := f.signIn("carol")
+			p := b.get(Prefix + "/promotions/" + f.demo.Awaiting)
+			form := url.Values{"csrf": {p.csrf(t)}}
+			for k, v := range tt.form {
+				form[k] = v
+			}
+			if tt.action == "approve" {
+				form.Set("digest", text(p.one(t, "digest")))
+			}
+			path := Prefix + "/promotions/" + f.demo.Awaiting + "/" + tt.action
+			for i := 1; i <= 2; i++ {
+				res := b.post(path, form)
+				if res.status != http.StatusSeeOther || res.header.Get("Location") != Prefix+"/promotions/"+f.demo.Awaiting {
+					t.Fatalf("POST %s, time %d = %d to %q, want 303 to the promotion:\n%s", path, i, res.status, res.header.Get("Location"), res.body)
+				}
+			}
+			events, err := f.env.Service.AuditEvents(t.Context(), promote.AuditFilter{PromotionID: f.demo.Awaiting, Action: promote.ActionPromotionApproval})
+			if err != nil || len(events) != 1 {
+				t.Errorf("decision events = %+v, %v; want one", events, err)
+			}
+			// Another decision by the same person is refused, as before.
+			other := url.Values{"csrf": form["csrf"], "reason": {"changed my mind"}}
+			otherPath := Prefix + "/promotions/" + f.demo.Awaiting + "/reject"
+			if tt.action == "reject" {
+				other = url.Values{"csrf": form["csrf"], "digest": {text(p.one(t, "digest"))}}
+				otherPath = Prefix + "/promotions/" + f.demo.Awaiting + "/approve"
+			}
+			if res := b.post(otherPath, other); res.status != http.StatusConflict {
+				t.Errorf("a different second decision = %d, want 409:\n%s", res.status, res.body)
+			}
+		})
+	}
+	t.Run("another comment", func(t *testing.T) {
+		f := newFixture(t)
+		b := f.signIn("carol")
+		p := b.get(Prefix + "/promotions/" + f.demo.Awaiting)
+		form := url.Values{"csrf": {p.csrf(t)}, "digest": {text(p.one(t, "digest"))}, "comment": {"first"}}
+		path := Prefix + "/promotions/" + f.demo.Awaiting + "/approve"
+		if res := b.post(path, form); res.status != http.StatusSeeOther {
+			t.Fatalf("approve = %d:\n%s", res.status, res.body)
+		}
+		form.Set("comment", "second thoughts")
+		if res := b.post(path, form); res.status != http.StatusConflict {
+			t.Errorf("an approval with another comment after the first = %d, want 409 (the second comment is not recorded)", res.status)
+		}
+	})
+}
+
 func TestDecisionsRefused(t *testing.T) {
 	f := newFixture(t)
 	// bob requests a promotion himself: it supersedes alice's.

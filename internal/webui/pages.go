@@ -370,22 +370,45 @@ func withEnd(samples []promote.RolloutSample, r promote.Rollout) []promote.Rollo
 // that its role, self-approval and digest checks apply.
 func (u *UI) approve(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
-	comment := strings.TrimSpace(r.PostForm.Get("comment"))
-	_, err := u.svc.Approve(r.Context(), s.who, id, registry.ApproveRequest{Digest: r.PostForm.Get("digest"), Comment: comment})
-	return u.decided(w, r, s, id, err, comment, "")
+	d := decision{Approve: true, Digest: r.PostForm.Get("digest"), Text: strings.TrimSpace(r.PostForm.Get("comment"))}
+	_, err := u.svc.Approve(r.Context(), s.who, id, registry.ApproveRequest{Digest: d.Digest, Comment: d.Text})
+	return u.decided(w, r, s, id, err, d)
 }
 
 // reject records the signed-in person's rejection through the service.
 func (u *UI) reject(w http.ResponseWriter, r *http.Request, s *session) error {
 	id := r.PathValue("id")
-	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	_, err := u.svc.Reject(r.Context(), s.who, id, reason)
-	return u.decided(w, r, s, id, err, "", reason)
+	d := decision{Text: strings.TrimSpace(r.PostForm.Get("reason"))}
+	_, err := u.svc.Reject(r.Context(), s.who, id, d.Text)
+	return u.decided(w, r, s, id, err, d)
+}
+
+// decision is what an approve or reject form sent: Text is the comment of
+// an approval or the reason of a rejection.
+type decision struct {
+	Approve bool
+	Digest  string
+	Text    string
 }
 
 // decided redirects to the promotion after a decision, or shows the
 // promotion again with the error and its status, the form as it was sent.
-func (u *UI) decided(w http.ResponseWriter, r *http.Request, s *session, id string, err error, comment, reason string) error {
+//
+// A form sent twice (a double click, or a tap again on a slow network:
+// the browser sends both, and shows the answer to the second) is answered
+// as the first was: the service refuses the second, as each person decides
+// once, and showing that refusal would tell the person that the decision
+// they made did not count.
+func (u *UI) decided(w http.ResponseWriter, r *http.Request, s *session, id string, err error, d decision) error {
+	if err != nil && promote.ErrorCode(err) == promote.Conflict {
+		repeated, rerr := u.decidedAlready(r, s, id, d)
+		if rerr != nil {
+			return rerr
+		}
+		if repeated {
+			err = nil
+		}
+	}
 	if err == nil {
 		u.log.Info("webui: decision", "actor", s.who.Name, "promotion", id, "action", strings.TrimPrefix(r.URL.Path[strings.LastIndexByte(r.URL.Path, '/'):], "/"))
 		http.Redirect(w, r, Prefix+"/promotions/"+url.PathEscape(id), http.StatusSeeOther)
@@ -399,10 +422,37 @@ func (u *UI) decided(w http.ResponseWriter, r *http.Request, s *session, id stri
 	if lerr != nil {
 		return lerr
 	}
-	v.Comment, v.Reason = comment, reason
+	if d.Approve {
+		v.Comment = d.Text
+	} else {
+		v.Reason = d.Text
+	}
 	who := s.who
 	u.renderView(w, r, code, "promotion", view{Title: "Promotion " + v.P.ID, Nav: "pipeline", User: &who, CSRF: s.csrf, Error: err.Error(), Page: v})
 	return nil
+}
+
+// decidedAlready says whether the signed-in person's decision on the
+// promotion is recorded as d: the same verdict, digest and words. Names
+// are compared as the service counts approvers, without regard to case.
+func (u *UI) decidedAlready(r *http.Request, s *session, id string, d decision) (bool, error) {
+	var approvals []promote.Approval
+	err := u.store.View(r.Context(), func(tx promote.Tx) error {
+		var err error
+		approvals, err = tx.Approvals(id)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	name := strings.TrimSpace(s.who.Name)
+	for _, a := range approvals {
+		if !strings.EqualFold(strings.TrimSpace(a.Approver), name) {
+			continue
+		}
+		return a.Approve == d.Approve && (!d.Approve || a.Digest == d.Digest) && a.Comment == d.Text, nil
+	}
+	return false, nil
 }
 
 // livePeriod is a time a version was live in an environment.
