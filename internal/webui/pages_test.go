@@ -173,6 +173,19 @@ func TestPromotionPage(t *testing.T) {
 			t.Errorf("verdict = %q", got)
 		}
 		p.one(t, "approve-button")
+		// What is approved comes before the buttons: on a phone, the
+		// approver reads the digest, the gate's results and who decided
+		// already on the way down to Approve.
+		var order []string
+		for _, n := range findAll(p.doc, func(n *html.Node) bool { return attr(n, "data-testid") != "" }) {
+			switch id := attr(n, "data-testid"); id {
+			case "digest", "verdict", "gate-table", "no-approvals", "approve-button", "reject-button":
+				order = append(order, id)
+			}
+		}
+		if diff := cmp.Diff([]string{"digest", "verdict", "gate-table", "no-approvals", "approve-button", "reject-button"}, order); diff != "" {
+			t.Errorf("order of the promotion page (-want +got):\n%s", diff)
+		}
 		p.one(t, "reject-button")
 		if got := text(p.one(t, "commit")); got != "This promotion has not moved the live alias." {
 			t.Errorf("commit = %q", got)
