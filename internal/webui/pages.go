@@ -675,7 +675,10 @@ type auditRow struct {
 }
 
 type auditView struct {
-	Q       auditQuery
+	Q auditQuery
+	// Invalid says the filters cannot be applied: the page shows the
+	// form with the error, and no events.
+	Invalid bool
 	Events  []auditRow
 	Older   string
 	Newer   string
@@ -695,39 +698,20 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 	if err != nil {
 		return promote.Errorf(promote.Invalid, "malformed query string: %v", err)
 	}
-	q := auditQuery{Model: qs.Get("model"), Version: strings.TrimSpace(qs.Get("version")), Environment: qs.Get("environment"), Actor: strings.TrimSpace(qs.Get("actor")),
-		Action: qs.Get("action"), Promotion: qs.Get("promotion")}
-	for _, c := range []struct {
-		name string
-		dst  *int64
-	}{{"before", &q.Before}, {"after", &q.After}} {
-		if raw := qs.Get(c.name); raw != "" {
-			n, err := strconv.ParseInt(raw, 10, 64)
-			if err != nil || n < 0 {
-				return promote.Errorf(promote.Invalid, "%s=%q is not a sequence number", c.name, raw)
-			}
-			*c.dst = n
-		}
-	}
-	if q.Action != "" && !slices.Contains(promote.AuditActions, q.Action) {
-		return promote.Errorf(promote.Invalid, "action=%q: Promote writes no such action; it writes %s", q.Action, strings.Join(promote.AuditActions, ", "))
-	}
-	q.Since, q.Until = strings.TrimSpace(qs.Get("since")), strings.TrimSpace(qs.Get("until"))
-	for _, c := range []struct {
-		name, raw string
-		dst       *time.Time
-	}{{"since", q.Since, &q.since}, {"until", q.Until, &q.until}} {
-		t, err := parseAuditTime(c.raw)
-		if err != nil {
-			return promote.Errorf(promote.Invalid, "%s=%q is not a time: write a date (2026-11-01, midnight UTC) or a time in UTC (2026-11-01T09:30), or RFC 3339 (2026-11-01T09:30:00+01:00)", c.name, c.raw)
-		}
-		*c.dst = t
-	}
-	if !q.since.IsZero() && !q.until.IsZero() && q.since.After(q.until) {
-		return promote.Errorf(promote.Invalid, "since=%q is after until=%q: no event can match", q.Since, q.Until)
-	}
+	q, err := readAuditQuery(qs)
 	// The filter offers the actions Promote writes (the API's list).
 	v := auditView{Q: q, Actions: promote.AuditActions, Envs: u.svc.Pipeline().Names()}
+	if err != nil {
+		// A filter that cannot be applied is shown with the form as it
+		// was sent, so that it can be put right where it was typed.
+		if promote.ErrorCode(err) != promote.Invalid {
+			return err
+		}
+		v.Invalid = true
+		who := s.who
+		u.renderView(w, r, http.StatusBadRequest, "audit", view{Title: "Audit log", Nav: "audit", User: &who, CSRF: s.csrf, Error: err.Error(), Page: v})
+		return nil
+	}
 	link := func(key string, seq int64) string {
 		vals := q.values()
 		vals.Set(key, strconv.FormatInt(seq, 10))
@@ -774,6 +758,42 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 	}
 	u.render(w, r, s, http.StatusOK, "audit", "Audit log", "audit", v)
 	return nil
+}
+
+// readAuditQuery reads the audit page's filters and cursor. The query
+// keeps what was given even when it returns an error, for the form.
+func readAuditQuery(qs url.Values) (auditQuery, error) {
+	q := auditQuery{Model: qs.Get("model"), Version: strings.TrimSpace(qs.Get("version")), Environment: qs.Get("environment"), Actor: strings.TrimSpace(qs.Get("actor")),
+		Action: qs.Get("action"), Promotion: qs.Get("promotion"), Since: strings.TrimSpace(qs.Get("since")), Until: strings.TrimSpace(qs.Get("until"))}
+	for _, c := range []struct {
+		name string
+		dst  *int64
+	}{{"before", &q.Before}, {"after", &q.After}} {
+		if raw := qs.Get(c.name); raw != "" {
+			n, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil || n < 0 {
+				return q, promote.Errorf(promote.Invalid, "%s=%q is not a sequence number", c.name, raw)
+			}
+			*c.dst = n
+		}
+	}
+	if q.Action != "" && !slices.Contains(promote.AuditActions, q.Action) {
+		return q, promote.Errorf(promote.Invalid, "action=%q: Promote writes no such action; it writes %s", q.Action, strings.Join(promote.AuditActions, ", "))
+	}
+	for _, c := range []struct {
+		name, raw string
+		dst       *time.Time
+	}{{"since", q.Since, &q.since}, {"until", q.Until, &q.until}} {
+		t, err := parseAuditTime(c.raw)
+		if err != nil {
+			return q, promote.Errorf(promote.Invalid, "%s=%q is not a time: write a date (2026-11-01, midnight UTC) or a time in UTC (2026-11-01T09:30), or RFC 3339 (2026-11-01T09:30:00+01:00)", c.name, c.raw)
+		}
+		*c.dst = t
+	}
+	if !q.since.IsZero() && !q.until.IsZero() && q.since.After(q.until) {
+		return q, promote.Errorf(promote.Invalid, "since=%q is after until=%q: no event can match", q.Since, q.Until)
+	}
+	return q, nil
 }
 
 // parseAuditTime reads a bound of the audit page's time range: a date

@@ -582,6 +582,52 @@ func TestAuditPageTimeRange(t *testing.T) {
 	}
 }
 
+// TestAuditPageBadFilter: a filter that cannot be applied (a mistyped
+// date, an action Promote does not write) is a 400 that shows the error
+// above the filter form, as it was sent, so that the auditor puts it right
+// there; no events are listed, as none were filtered.
+func TestAuditPageBadFilter(t *testing.T) {
+	f := newFixture(t)
+	b := f.signIn("vera")
+	for _, c := range []struct {
+		query string
+		want  string
+		// fields are the form's values the page must keep.
+		fields map[string]string
+	}{
+		{"model=credit-risk&actor=carol&since=yesterday&until=2026-12-01", `since="yesterday" is not a time`,
+			map[string]string{"f-model": "credit-risk", "f-actor": "carol", "f-since": "yesterday", "f-until": "2026-12-01"}},
+		{"model=credit-risk&action=promotion.gated&since=2026-11-01", `action="promotion.gated": Promote writes no such action`,
+			map[string]string{"f-model": "credit-risk", "f-since": "2026-11-01"}},
+		{"promotion=pr_1&since=2026-12-02&until=2026-12-01", `since="2026-12-02" is after until="2026-12-01"`,
+			map[string]string{"f-promotion": "pr_1", "f-since": "2026-12-02", "f-until": "2026-12-01"}},
+	} {
+		t.Run(c.query, func(t *testing.T) {
+			res := b.get(Prefix + "/audit?" + c.query)
+			if res.status != http.StatusBadRequest {
+				t.Fatalf("GET /audit?%s = %d, want 400", c.query, res.status)
+			}
+			if got := text(res.one(t, "error")); !strings.Contains(got, c.want) {
+				t.Errorf("error = %q, want it to say %q", got, c.want)
+			}
+			form := res.one(t, "audit-filters")
+			for id, want := range c.fields {
+				in := findAll(form, func(n *html.Node) bool { return attr(n, "id") == id })
+				if len(in) != 1 || attr(in[0], "value") != want {
+					t.Errorf("field #%s of the form = %v, want the value %q as sent", id, in, want)
+				}
+			}
+			if n := len(res.all("audit-row")) + len(res.all("audit-table")); n != 0 {
+				t.Errorf("a filter that cannot be applied lists %d events or tables, want none", n)
+			}
+			current := findAll(res.doc, func(n *html.Node) bool { return attr(n, "aria-current") == "page" })
+			if len(current) != 1 || attr(current[0], "href") != Prefix+"/audit" {
+				t.Errorf("the navigation marks %d entries as the current page, want the audit log", len(current))
+			}
+		})
+	}
+}
+
 func TestChainVerification(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
