@@ -310,6 +310,22 @@ func TestVersionAndModelPages(t *testing.T) {
 	}
 }
 
+// TestModelWithoutVersions: a model registered without any version yet
+// says so, and how to add one, rather than showing an empty table.
+func TestModelWithoutVersions(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.env.Service.CreateModel(t.Context(), f.env.Principals["alice"], "ranker", ""); err != nil {
+		t.Fatal(err)
+	}
+	p := f.signIn("vera").get(Prefix + "/models/ranker")
+	if p.status != http.StatusOK {
+		t.Fatalf("GET /models/ranker = %d", p.status)
+	}
+	if got, want := text(p.one(t, "no-versions")), "No versions yet: register one with promote versions register ranker VERSION --artifact FILE ."; got != want {
+		t.Errorf("versions of a model without any = %q, want %q", got, want)
+	}
+}
+
 func TestWebhooksPage(t *testing.T) {
 	f := newFixture(t)
 	p := f.signIn("vera").get(Prefix + "/webhooks")
