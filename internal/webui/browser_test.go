@@ -22,6 +22,7 @@ import (
 	"github.com/promote-ml/promote/internal/browsertest"
 	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/notify"
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/webui/webuitest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -813,7 +814,8 @@ func TestScreenshots(t *testing.T) {
 // TestBrowserWidths loads every page in a phone's width (375 px) and a
 // laptop's and checks that none is wider than the window: a wide table
 // scrolls in its own box, and a long unbroken word (a URL in a hold's
-// reason) wraps, so that the header, the forms and the text stay in view.
+// reason, the signed-in person's name) wraps, so that the header, the
+// forms and the text stay in view.
 func TestBrowserWidths(t *testing.T) {
 	site := startLiveSite(t)
 	url := "https://grafana.example.com/d/canary-overview?orgId=1&var-model=credit-risk&var-env=prod&from=now-6h&to=now&" +
@@ -821,9 +823,18 @@ func TestBrowserWidths(t *testing.T) {
 	if _, err := site.Env.Service.SetHold(t.Context(), site.Env.Principals["bob"], "credit-risk", "2", "prod", "see "+url); err != nil {
 		t.Fatal(err)
 	}
+	// A token name may be 128 characters without a space: the approver
+	// here has a long one.
+	name := "margaret_hamilton_smith_payments_platform_release_approvers"
+	secret, _, err := site.Env.Service.CreateToken(t.Context(), site.Env.Principals["root"], registry.TokenRequest{Name: name, Role: promote.RoleApprover})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site.Env.Tokens[name] = secret
+	site.Env.Principals[name] = promote.Principal{Name: name, Role: promote.RoleApprover}
 	b := browsertest.Start(t)
 	tab := b.Tab(t)
-	site.signIn(t, tab, "bob", Prefix+"/")
+	site.signIn(t, tab, name, Prefix+"/")
 	pages := []string{
 		Prefix + "/",
 		Prefix + "/promotions/" + site.Demo.Awaiting,
@@ -843,6 +854,11 @@ func TestBrowserWidths(t *testing.T) {
 			tab.Eval(`({Page: document.documentElement.scrollWidth, Window: window.innerWidth})`, &got)
 			if got.Page > got.Window {
 				t.Errorf("%s in a %d px window is %d px wide", path, got.Window, got.Page)
+			}
+			var signOut float64
+			tab.Eval(`document.querySelector("[data-testid=sign-out]").getBoundingClientRect().right`, &signOut)
+			if signOut > float64(got.Window) {
+				t.Errorf("%s in a %d px window: the Sign out button ends at %v px, out of view", path, got.Window, signOut)
 			}
 		}
 	}
