@@ -125,6 +125,45 @@ func TestSignedOutRedirects(t *testing.T) {
 	}
 }
 
+// TestSessionEndedWhileDeciding: an approver whose session ended while the
+// promotion's page was open (it lasts 12 hours; a phone keeps the tab)
+// sends the approve form. The answer says nothing was changed and links to
+// the sign-in form, which comes back to the promotion.
+func TestSessionEndedWhileDeciding(t *testing.T) {
+	f := newFixture(t)
+	b := f.signIn("bob")
+	p := b.get(Prefix + "/promotions/" + f.demo.Awaiting)
+	form := url.Values{"csrf": {p.csrf(t)}, "digest": {text(p.one(t, "digest"))}}
+	if res := b.post(Prefix+"/logout", url.Values{"csrf": {p.csrf(t)}}); res.status != http.StatusSeeOther {
+		t.Fatalf("sign out = %d", res.status)
+	}
+	res := b.post(Prefix+"/promotions/"+f.demo.Awaiting+"/approve", form)
+	if res.status != http.StatusUnauthorized {
+		t.Fatalf("approve after the session ended = %d, want 401:\n%s", res.status, res.body)
+	}
+	if got := text(res.one(t, "error-message")); !strings.Contains(got, "nothing was changed") {
+		t.Errorf("message = %q, want it to say nothing was changed", got)
+	}
+	next := Prefix + "/promotions/" + f.demo.Awaiting
+	link := attr(res.one(t, "sign-in-again"), "href")
+	if want := Prefix + "/login?next=" + url.QueryEscape(next); link != want {
+		t.Fatalf("sign-in link = %q, want %q", link, want)
+	}
+	login := b.get(link)
+	in := b.post(Prefix+"/login", url.Values{"csrf": {login.csrf(t)}, "token": {f.env.Tokens["bob"]}, "next": {next}})
+	if in.status != http.StatusSeeOther || in.header.Get("Location") != next {
+		t.Errorf("sign in from the link = %d to %q, want 303 to %q", in.status, in.header.Get("Location"), next)
+	}
+	if !strings.Contains(login.body, `name="next" value="`+next+`"`) {
+		t.Errorf("the sign-in form does not carry next=%s", next)
+	}
+	// Sign out on a page whose session has ended is done already.
+	stale := f.browser()
+	if res := stale.post(Prefix+"/logout", url.Values{"csrf": {p.csrf(t)}}); res.status != http.StatusSeeOther || res.header.Get("Location") != Prefix+"/login" {
+		t.Errorf("sign out without a session = %d to %q, want 303 to the sign-in page", res.status, res.header.Get("Location"))
+	}
+}
+
 func TestSecurityHeaders(t *testing.T) {
 	f := newFixture(t)
 	b := f.signIn("vera")

@@ -245,7 +245,22 @@ func (u *UI) action(fn actionFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := u.session(r)
 		if s == nil {
-			u.fail(w, r, nil, promote.Errorf(promote.Unauthorized, "your session has ended; sign in again"))
+			// The session ended while the page was open (it expired, or
+			// was signed out elsewhere): the page says that nothing was
+			// changed and links to the sign-in form, which comes back to
+			// the page the form was on.
+			if r.URL.Path == Prefix+"/logout" {
+				// Signed out already: what the button asked for.
+				http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
+				return
+			}
+			back := Prefix + "/"
+			if id := r.PathValue("id"); id != "" {
+				back = Prefix + "/promotions/" + url.PathEscape(id)
+			}
+			u.render(w, r, nil, http.StatusUnauthorized, "error", "Signed out", "", errorPage{Status: http.StatusUnauthorized, Heading: "Signed out",
+				Message: "Your session has ended, so nothing was changed. Sign in again, then send the form again.",
+				SignIn:  Prefix + "/login?next=" + urlQueryEscape(back)})
 			return
 		}
 		if !sameOrigin(r) {

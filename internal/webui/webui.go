@@ -225,6 +225,8 @@ type errorPage struct {
 	Status  int
 	Heading string
 	Message string
+	// SignIn is the sign-in link of a page shown without a session.
+	SignIn string
 }
 
 // fail renders err as an error page. Domain errors say what is wrong;
