@@ -392,8 +392,7 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 			c := change(d)
 			return r.failed(ctx, a, closedError(pr, c.reviewBranch(), r.cfg.Writer.Branch(), d.Version, d.RollbackOf != "")), false
 		case !merged:
-			a.Kind, a.PullRequest = ActionReview, &pr
-			return a, false
+			return r.updateReview(ctx, a, pr)
 		}
 		// Merged, but the branch read before the merge: the next pass
 		// finds it pinned.
@@ -422,6 +421,33 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 		return a, false
 	}
 	return r.delivered(ctx, a, ActionCommitted, res.Commit), false
+}
+
+// updateReview rebuilds the review branch of a's open pull request pr on
+// the branch's head when the branch moved under it, so that the pull
+// request stays the same one and merges cleanly.
+func (r *Reconciler) updateReview(ctx context.Context, a Action, pr PullRequest) (Action, bool) {
+	d := a.Deployment
+	res, err := r.cfg.Writer.UpdateReview(ctx, change(d))
+	switch {
+	case err != nil && permanent(err):
+		// The change no longer applies to the branch: the pull request
+		// would not render once merged either.
+		r.forget(d)
+		return r.failed(ctx, a, err), false
+	case err != nil:
+		a.PullRequest = &pr
+		return r.retry(a, fmt.Errorf("update the review branch of pull request %s: %w", prRef(pr), err)), false
+	case res.NoChange:
+		r.forget(d)
+		commit := res.Commit
+		if commit == "" {
+			commit = res.Head
+		}
+		return r.delivered(ctx, a, ActionRecorded, commit), false
+	}
+	a.Kind, a.Commit, a.PullRequest = ActionReview, res.Commit, &pr
+	return a, false
 }
 
 // errMerged marks a pull request that merged after the branch was read:

@@ -417,6 +417,86 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 	return Result{Commit: commit.String(), Branch: branch, PullRequest: &pr, Attempts: 1}, nil
 }
 
+// UpdateReview keeps the review branch of c, whose pull request is open,
+// on top of the branch. When the branch moved since the review commit was
+// pushed (a person edited the overlay, another change landed), or a person
+// deleted the review branch, it commits c again on the branch's head and
+// force-pushes the review branch: the same pull request, with its
+// conversation, then shows the change as it merges now, instead of staying
+// out of date or in conflict. A review branch whose head is not Promote's
+// commit for c (a person pushed to it) is theirs and left as it is. It
+// opens, closes and reopens no pull request, and never pushes
+// Config.Branch.
+//
+// Result.Commit is the review branch's head and Attempts counts the pushes
+// (0 when the branch was up to date). When the branch pins c already,
+// NoChange is set, as by Promote. It fails in ModePush.
+func (w *Writer) UpdateReview(ctx context.Context, c Change) (Result, error) {
+	if w.pr == nil {
+		return Result{}, promote.Errorf(promote.Invalid, "the GitOps writer pushes to %s directly; it has no review branches", w.cfg.Branch)
+	}
+	if err := c.validate(); err != nil {
+		return Result{}, err
+	}
+	if err := w.lock(ctx); err != nil {
+		return Result{}, err
+	}
+	defer w.unlock()
+	head, err := w.fetchHead(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	branch := c.reviewBranch()
+	ref, err := w.clone.Repo.Reference(gitclone.RemoteRef(branch), true)
+	switch {
+	case errors.Is(err, plumbing.ErrReferenceNotFound):
+		// Deleted: pushed again, so that the pull request can merge.
+	case err != nil:
+		return Result{}, fmt.Errorf("gitops: read %s: %w", branch, err)
+	default:
+		prev, err := w.clone.Repo.CommitObject(ref.Hash())
+		if err != nil {
+			return Result{}, fmt.Errorf("gitops: read %s: %w", branch, err)
+		}
+		id, ours := trailerValue(ParseTrailers(prev.Message), TrailerPromotionID)
+		if !ours || id != c.PromotionID || len(prev.ParentHashes) == 1 && prev.ParentHashes[0] == head {
+			return Result{Commit: prev.Hash.String(), Branch: branch}, nil
+		}
+	}
+	base, err := w.sync(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	commit, changed, err := w.apply(&c)
+	if err != nil {
+		return Result{}, err
+	}
+	if !changed {
+		return w.noChange(&c, base, 0)
+	}
+	// A pull request closed since the caller saw it open keeps its
+	// branch as the person left it: GitHub reopens none whose branch was
+	// force-pushed after the close.
+	in := pullRequestInput{Head: branch, Base: w.cfg.Branch}
+	if pr, closed, err := w.pr.closed(ctx, in, c.PromotionID); err != nil {
+		return Result{}, err
+	} else if closed {
+		return Result{}, closedError(pr, branch, w.cfg.Branch, c.Pin.Version, c.RollbackOf != "")
+	}
+	if err := w.clone.Repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), commit)); err != nil {
+		return Result{}, fmt.Errorf("gitops: set %s: %w", branch, err)
+	}
+	if err := w.mayPush(ctx, branch); err != nil {
+		return Result{}, err
+	}
+	if err := w.push(ctx, branch, commit, true); err != nil {
+		return Result{}, fmt.Errorf("push %s to %s: %w", branch, gitclone.RedactURL(w.cfg.Remote), err)
+	}
+	w.log.Info("gitops: rebuilt the review branch on the branch's new head", append(c.logAttrs(),
+		slog.String(attrCommit, commit.String()), slog.String(attrBranch, branch))...)
+	return Result{Commit: commit.String(), Branch: branch, Attempts: 1}, nil
+}
+
 // samePushed reports whether the review branch already holds the change:
 // one commit on base with the same tree (an earlier call pushed it and
 // then failed or crashed).
