@@ -439,7 +439,6 @@ func (r *Reconciler) updateReview(ctx context.Context, a Action, pr PullRequest)
 		a.PullRequest = &pr
 		return r.retry(a, fmt.Errorf("update the review branch of pull request %s: %w", prRef(pr), err)), false
 	case res.NoChange:
-		r.forget(d)
 		commit := res.Commit
 		if commit == "" {
 			commit = res.Head
@@ -486,6 +485,9 @@ func change(d promote.Deployment) Change {
 
 func (r *Reconciler) delivered(ctx context.Context, a Action, kind ActionKind, commit string) Action {
 	a.Kind, a.Commit = kind, commit
+	// The branch carries the change: a pull request that was open for it
+	// is done with, however it merged.
+	r.forget(a.Deployment)
 	if !a.Deployment.Pending() {
 		return a
 	}

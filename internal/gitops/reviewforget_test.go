@@ -1,0 +1,49 @@
+package gitops
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// Once a pull request's change is recorded as delivered, the reconciler
+// forgets the pull request: it keeps nothing per merged change, and when
+// the overlay is later edited away from the live version, the next pass
+// delivers it again at once, instead of polling the old, merged pull
+// request first.
+func TestReconcileForgetsAMergedPullRequest(t *testing.T) {
+	bare := newRemote(t, nil)
+	gh := &fakeGitHub{t: t}
+	srv := httptest.NewServer(gh.handler())
+	defer srv.Close()
+	f := newRegistry(t)
+	f.register(t, "2", "0.91")
+	f.promote(t, "2", "dev")
+	r := newReconciler(t, githubWriter(t, bare, srv), f.svc)
+	if out := reconcile(t, r, "", ""); len(out.Actions) != 1 || out.Actions[0].Kind != ActionReview {
+		t.Fatalf("Reconcile = %v, want review", kinds(out))
+	}
+	const branch = "promote/credit-risk-2-dev"
+	dir := personClone(t, bare)
+	runGit(t, dir, "merge", "-q", "--no-ff", "-m", "Merge pull request #1", "origin/"+branch)
+	runGit(t, dir, "push", "-q", "origin", "main")
+	gh.set(1, "closed", true)
+	if out := reconcile(t, r, "", ""); len(out.Actions) != 1 || out.Actions[0].Kind != ActionRecorded {
+		t.Fatalf("Reconcile after the merge = %v, want recorded", kinds(out))
+	}
+	r.mu.Lock()
+	n := len(r.reviews)
+	r.mu.Unlock()
+	if n != 0 {
+		t.Errorf("the reconciler remembers %d pull requests after the merge was recorded, want 0", n)
+	}
+
+	editOnMain(t, bare, "deploy/overlays/dev/models/credit-risk.env", "pin by hand", func(s string) string {
+		return strings.Replace(s, "MODEL_VERSION=2", "MODEL_VERSION=1", 1)
+	})
+	out := reconcile(t, r, "", "")
+	if len(out.Actions) != 1 || out.Actions[0].Kind != ActionReview || out.Actions[0].PullRequest == nil ||
+		out.Actions[0].PullRequest.Number != 2 {
+		t.Errorf("Reconcile after the overlay was edited = %v, want review of a new pull request, #2", kinds(out))
+	}
+}
