@@ -391,6 +391,19 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 	} else if closed {
 		return Result{}, closedError(pr, branch, w.cfg.Branch, c.Pin.Version, c.RollbackOf != "")
 	}
+	// A review branch a person pushed to is theirs, as UpdateReview
+	// leaves it: after a restart the pull request is found again here.
+	if theirs, ok, err := w.personsHead(branch); err != nil {
+		return Result{}, err
+	} else if ok {
+		w.log.Info("gitops: the review branch has a person's commit on top; left as it is", append(c.logAttrs(),
+			slog.String(attrCommit, theirs.String()), slog.String(attrBranch, branch))...)
+		pr, err := w.pr.open(ctx, in)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Commit: theirs.String(), Branch: branch, PullRequest: &pr}, nil
+	}
 	if ok, err := w.samePushed(branch, base, commit); err != nil {
 		return Result{}, err
 	} else if ok {
@@ -495,6 +508,24 @@ func (w *Writer) UpdateReview(ctx context.Context, c Change) (Result, error) {
 	w.log.Info("gitops: rebuilt the review branch on the branch's new head", append(c.logAttrs(),
 		slog.String(attrCommit, commit.String()), slog.String(attrBranch, branch))...)
 	return Result{Commit: commit.String(), Branch: branch, Attempts: 1}, nil
+}
+
+// personsHead returns the head of the remote review branch when a person
+// made it: a commit without Promote's Promotion-Id trailer.
+func (w *Writer) personsHead(branch string) (plumbing.Hash, bool, error) {
+	ref, err := w.clone.Repo.Reference(gitclone.RemoteRef(branch), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return plumbing.ZeroHash, false, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("gitops: read %s: %w", branch, err)
+	}
+	head, err := w.clone.Repo.CommitObject(ref.Hash())
+	if err != nil {
+		return plumbing.ZeroHash, false, fmt.Errorf("gitops: read %s: %w", branch, err)
+	}
+	_, ours := trailerValue(ParseTrailers(head.Message), TrailerPromotionID)
+	return head.Hash, !ours, nil
 }
 
 // samePushed reports whether the review branch already holds the change:
