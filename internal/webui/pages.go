@@ -248,6 +248,27 @@ type promotionView struct {
 	CanDecide bool
 	Comment   string
 	Reason    string
+	// Follow says the person asked to follow the rollout (?follow=1): the
+	// page loads itself again every followEvery while the rollout is
+	// active. It is never the default, since a page that reloads by
+	// itself gets in the way of reading it (WCAG 2.2.1).
+	Follow bool
+}
+
+// followEvery is how often a followed rollout's page loads again.
+const followEvery = 10
+
+// Following says the page reloads itself: followed, and the rollout still
+// active.
+func (v *promotionView) Following() bool {
+	return v.Follow && v.Rollout != nil && v.Rollout.State.Active()
+}
+
+func (v *promotionView) refreshEvery() int {
+	if v.Following() {
+		return followEvery
+	}
+	return 0
 }
 
 // promotionPage shows a promotion: gate results, approvals, history,
@@ -257,6 +278,7 @@ func (u *UI) promotionPage(w http.ResponseWriter, r *http.Request, s *session) e
 	if err != nil {
 		return err
 	}
+	v.Follow = r.URL.Query().Get("follow") == "1"
 	u.render(w, r, s, http.StatusOK, "promotion", "Promotion "+v.P.ID, "pipeline", v)
 	return nil
 }

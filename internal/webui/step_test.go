@@ -9,13 +9,11 @@ import (
 	"github.com/promote-ml/promote/promote"
 )
 
-// The promotion page says how far a canary's step has come, and that it
-// waits for requests once its minimum time has passed without them, as
-// the controller stored it with the rollout.
-func TestRolloutStepProgress(t *testing.T) {
-	f := newFixture(t)
+// startRollout has bob approve the demo's promotion awaiting approval,
+// records its commit as delivered and starts its rollout.
+func (f *fixture) startRollout(t *testing.T, b *browser) promote.Rollout {
+	t.Helper()
 	ctx := t.Context()
-	b := f.signIn("bob")
 	if res := decide(t, b, f.demo.Awaiting, "approve", map[string][]string{"digest": {f.digestOf(f.demo.Awaiting)}}); res.status != http.StatusSeeOther {
 		t.Fatalf("approve = %d", res.status)
 	}
@@ -30,6 +28,17 @@ func TestRolloutStepProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// The promotion page says how far a canary's step has come, and that it
+// waits for requests once its minimum time has passed without them, as
+// the controller stored it with the rollout.
+func TestRolloutStepProgress(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	b := f.signIn("bob")
+	r := f.startRollout(t, b)
 	r.Weight, r.StepRequests = 0.1, 6
 	r.StepNeeds = &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true}
 	if _, err := f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "step 1: weight 10%"); err != nil {

@@ -191,8 +191,14 @@ type view struct {
 	CSRF string
 	// Error is a message shown at the top of the page.
 	Error string
-	Page  any
+	// Refresh, when above 0, has the browser load the page again after
+	// that many seconds (a person asked to follow it: never by default).
+	Refresh int
+	Page    any
 }
+
+// refresher is a page that may ask to be loaded again every few seconds.
+type refresher interface{ refreshEvery() int }
 
 // pageFunc renders a page for a signed-in viewer.
 type pageFunc func(w http.ResponseWriter, r *http.Request, s *session) error
@@ -255,6 +261,9 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, err error)
 // render executes a page template into a buffer and writes it with status.
 func (u *UI) render(w http.ResponseWriter, r *http.Request, s *session, code int, name, title, nav string, data any) {
 	v := view{Title: title, Nav: nav, Page: data}
+	if p, ok := data.(refresher); ok {
+		v.Refresh = p.refreshEvery()
+	}
 	if s != nil {
 		who := s.who
 		v.User, v.CSRF = &who, s.csrf
