@@ -109,7 +109,10 @@ type Config struct {
 	// directory, and never a Writer's.
 	Dir string
 	// Environments are the environments to apply; when empty, every
-	// directory under deploy/overlays of the synced commit.
+	// directory under deploy/overlays of the synced commit. When set, the
+	// other overlay directories are ignored: the agent says which once,
+	// when it first sees them (and again when they change), and shows
+	// them in Status.
 	Environments []string
 	// Credentials authenticate the fetches over HTTPS.
 	Credentials gitclone.Credentials
@@ -254,6 +257,7 @@ type state struct {
 	fetchErr string
 	syncErr  string
 	envs     map[string]*envState
+	ignored  []string // overlays of the checked-out commit not in Config.Environments
 }
 
 // envState is one environment's outcome of the last sync.
@@ -422,6 +426,7 @@ func (a *Agent) apply(head plumbing.Hash) error {
 	if err := a.checkout(head); err != nil {
 		return syncErr(fmt.Errorf("check out %s: %w", short(commit), err))
 	}
+	a.noteIgnored()
 	resolve, err := a.resolver()
 	if err != nil {
 		return syncErr(err)
@@ -476,6 +481,38 @@ func (a *Agent) environments() ([]string, error) {
 	}
 	slices.Sort(envs)
 	return envs, nil
+}
+
+// noteIgnored records the overlay directories of the checked-out commit
+// whose environments Config.Environments does not name, and logs them when
+// they differ from what the last sync saw: once at start for a scaffolded
+// overlay the pipeline does not use, rather than an error at every sync.
+func (a *Agent) noteIgnored() {
+	if len(a.cfg.Environments) == 0 {
+		return
+	}
+	overlays, err := overlay.Environments(a.cfg.Dir)
+	if err != nil {
+		return // the configured environments' own errors say what is wrong
+	}
+	var ignored []string
+	for _, env := range overlays {
+		if !slices.Contains(a.cfg.Environments, env) {
+			ignored = append(ignored, env)
+		}
+	}
+	a.mu.Lock()
+	before := a.state.ignored
+	a.state.ignored = ignored
+	a.mu.Unlock()
+	if len(ignored) > 0 && !slices.Equal(before, ignored) {
+		dirs := make([]string, len(ignored))
+		for i, env := range ignored {
+			dirs[i] = overlay.OverlayPath(env)
+		}
+		a.log.Info("agent: ignoring overlays of environments it does not deploy",
+			slog.Any("overlays", dirs), slog.Any("environments", a.cfg.Environments))
+	}
 }
 
 // resolver returns how this sync finds a pin's endpoint: the endpoints

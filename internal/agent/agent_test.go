@@ -744,3 +744,46 @@ func TestNewRefusesBadEndpointsFile(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncIgnoresOverlaysNotConfigured: an agent given its environments
+// (the pipeline's, in promote serve) leaves the other overlay directories
+// alone — a dev overlay that promote init scaffolded for a pipeline of
+// staging and prod, say, whose pin no endpoint serves — says so once
+// rather than failing at every sync, shows them in Status and answers a
+// request for one with a 404 that says why.
+func TestSyncIgnoresOverlaysNotConfigured(t *testing.T) {
+	f := newFixture(t)
+	f.g.pin("dev", v3) // no endpoint serves v3
+	a := newAgent(t, f.g, f.endpoints, f.logs, func(c *Config) { c.Environments = []string{"staging", "prod"} })
+	ctx := context.Background()
+	if _, err := a.Sync(ctx); err != nil {
+		t.Fatalf("first Sync: %v", err)
+	}
+	f.g.pin("prod", v2)
+	st, err := a.Sync(ctx)
+	if err != nil {
+		t.Fatalf("second Sync: %v", err)
+	}
+	var names []string
+	for _, e := range st.Environments {
+		names = append(names, e.Name)
+	}
+	if diff := cmp.Diff([]string{"prod", "staging"}, names); diff != "" {
+		t.Errorf("Status environments (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"dev"}, st.Ignored); diff != "" {
+		t.Errorf("Status.Ignored (-want +got):\n%s", diff)
+	}
+	want := []map[string]any{{"msg": "agent: ignoring overlays of environments it does not deploy",
+		"overlays": []any{"deploy/overlays/dev"}, "environments": []any{"staging", "prod"}}}
+	if diff := cmp.Diff(want, f.logs.lines(t, "agent: ignoring overlays of environments it does not deploy")); diff != "" {
+		t.Errorf("log after two syncs (-want +got):\n%s", diff)
+	}
+	code, _, body := get(t, a, "/dev/credit-risk/x")
+	if code != http.StatusNotFound || !strings.Contains(body, "ignores deploy/overlays/dev") {
+		t.Errorf("GET /dev/credit-risk/x = %d %s, want 404 saying the agent ignores deploy/overlays/dev", code, body)
+	}
+	if got := servedBy(t, a, "/prod/credit-risk/x"); got != "v2" {
+		t.Errorf("/prod/credit-risk/x is served by %s, want v2", got)
+	}
+}

@@ -256,11 +256,16 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if es := a.state.envs[env]; es != nil {
 			envErr = es.err
 		}
+		ignored := slices.Contains(a.state.ignored, env)
 		a.mu.Unlock()
 		switch {
 		case envErr != "":
 			writeError(w, http.StatusServiceUnavailable, promote.Internal,
 				fmt.Sprintf("environment %s has nothing applied: %s", env, envErr))
+		case ignored:
+			writeError(w, http.StatusNotFound, promote.NotFound,
+				fmt.Sprintf("no environment %q: the agent deploys %s only, and ignores %s", env,
+					strings.Join(a.cfg.Environments, ", "), overlay.OverlayPath(env)))
 		case len(tables) == 0 || slices.Contains(a.cfg.Environments, env):
 			writeError(w, http.StatusServiceUnavailable, promote.Internal,
 				fmt.Sprintf("environment %s has nothing applied yet", env))

@@ -26,6 +26,10 @@ type Status struct {
 	Error string `json:"error,omitempty"`
 	// Environments are sorted by name.
 	Environments []EnvironmentStatus `json:"environments"`
+	// Ignored are the environments whose overlay directories the synced
+	// commit has but the agent does not deploy (Config.Environments names
+	// others), sorted by name.
+	Ignored []string `json:"ignored,omitempty"`
 }
 
 // EnvironmentStatus is one environment's applied state.
@@ -62,6 +66,7 @@ func (a *Agent) Status() Status {
 		}
 	}
 	s.Error = strings.Join(errs, "; ")
+	s.Ignored = slices.Clone(st.ignored)
 	names := sortedKeys(st.envs)
 	for env := range tables {
 		if st.envs[env] == nil {

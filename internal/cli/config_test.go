@@ -94,6 +94,8 @@ func TestServeRefusesBeforeCreatingAnything(t *testing.T) {
 		{"look interval", []string{"--rollout-look-every", "1us"}, "--rollout-look-every 1µs: want at least 10ms"},
 		{"agent interval", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--agent-addr", "127.0.0.1:0",
 			"--agent-endpoints", filepath.Join(dir, "endpoints.yaml"), "--agent-interval", "1ns"}, "--agent-interval 1ns: want at least 10ms"},
+		{"agent environments", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--agent-addr", "127.0.0.1:0",
+			"--agent-endpoints", filepath.Join(dir, "endpoints.yaml"), "--agent-environments", "prod,Prod!,prod"}, "--agent-environments: prod is listed twice"},
 		{"gitops interval", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--gitops-interval", "5ms"}, "--gitops-interval 5ms: want at least 10ms"},
 		{"lease", []string{"--lease-ttl", "100ms"}, "--lease-ttl 100ms: want at least 1s"},
 		{"lease renewal", []string{"--lease-renew", "1ms"}, "--lease-renew 1ms: want at least 10ms"},

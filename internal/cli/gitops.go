@@ -15,6 +15,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/agent"
 	"github.com/promote-ml/promote/internal/gitops"
+	"github.com/promote-ml/promote/promote"
 )
 
 // gitopsConfig is serve's GitOps writer: where live changes are committed.
@@ -37,6 +38,9 @@ type gitopsConfig struct {
 	AgentEndpoints string // the agent's endpoints file
 	AgentDir       string // the agent's clone
 	AgentInterval  time.Duration
+	// AgentEnvironments are the environments the agent deploys; serve
+	// fills in the pipeline's when none are given.
+	AgentEnvironments []string
 
 	// badEnv names the PROMOTE_* durations that do not parse.
 	badEnv []error
@@ -59,6 +63,12 @@ func (c *gitopsConfig) env(getenv func(string) string) {
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
+		}
+	}
+	if v := getenv("PROMOTE_AGENT_ENVIRONMENTS"); v != "" {
+		c.AgentEnvironments = nil
+		for env := range strings.SplitSeq(v, ",") {
+			c.AgentEnvironments = append(c.AgentEnvironments, strings.TrimSpace(env))
 		}
 	}
 	c.badEnv = envDurations(getenv, map[string]*time.Duration{"PROMOTE_GITOPS_INTERVAL": &c.Interval, "PROMOTE_AGENT_INTERVAL": &c.AgentInterval})
@@ -101,13 +111,17 @@ func (c *gitopsConfig) flags(fl *pflag.FlagSet) {
 	fl.StringVar(&c.AgentEndpoints, "agent-endpoints", c.AgentEndpoints, "`FILE` mapping model and artifact digest to a local endpoint URL ($PROMOTE_AGENT_ENDPOINTS)")
 	fl.StringVar(&c.AgentDir, "agent-dir", c.AgentDir, "the agent's working `DIR` (default: agent under --data; $PROMOTE_AGENT_DIR)")
 	fl.DurationVar(&c.AgentInterval, "agent-interval", c.AgentInterval, "how often the agent fetches the repository ($PROMOTE_AGENT_INTERVAL)")
+	fl.StringSliceVar(&c.AgentEnvironments, "agent-environments", c.AgentEnvironments, "the `ENVS` the agent deploys, comma-separated; other overlay directories are ignored (default: the pipeline's environments; $PROMOTE_AGENT_ENVIRONMENTS)")
 }
 
 // agentEnabled reports whether serve runs the local agent.
 func (c *gitopsConfig) agentEnabled() bool { return c.AgentAddr != "" }
 
-// agentConfig builds the local agent's configuration.
-func (c *gitopsConfig) agentConfig(dataDir string, getenv func(string) string, log *slog.Logger) agent.Config {
+// agentConfig builds the local agent's configuration. The agent deploys
+// --agent-environments, or else the pipeline's environments (envs): an
+// overlay directory the pipeline does not name, such as the dev overlay
+// promote init scaffolds, is not deployed.
+func (c *gitopsConfig) agentConfig(dataDir string, envs []string, getenv func(string) string, log *slog.Logger) agent.Config {
 	remote := c.AgentRemote
 	if remote == "" {
 		remote = c.Remote
@@ -116,9 +130,13 @@ func (c *gitopsConfig) agentConfig(dataDir string, getenv func(string) string, l
 	if dir == "" {
 		dir = filepath.Join(dataDir, "agent")
 	}
+	if len(c.AgentEnvironments) > 0 {
+		envs = c.AgentEnvironments
+	}
 	return agent.Config{Remote: remote, Branch: c.Branch, Dir: dir, Endpoints: c.AgentEndpoints, Interval: c.AgentInterval,
-		Credentials: gitops.Credentials{Username: c.Username, Password: getenv("PROMOTE_GITOPS_PASSWORD"), Token: getenv("PROMOTE_GITOPS_TOKEN")},
-		Logger:      log}
+		Environments: slices.Clone(envs),
+		Credentials:  gitops.Credentials{Username: c.Username, Password: getenv("PROMOTE_GITOPS_PASSWORD"), Token: getenv("PROMOTE_GITOPS_TOKEN")},
+		Logger:       log}
 }
 
 // enabled reports whether serve runs the GitOps writer.
@@ -138,6 +156,15 @@ func (c *gitopsConfig) problems() []error {
 			errs = append(errs, errors.New("--agent-interval: want a positive duration such as 5s"))
 		}
 		errs = append(errs, tooShort("--agent-interval", c.AgentInterval)...)
+		seen := map[string]bool{}
+		for _, env := range c.AgentEnvironments {
+			if err := promote.ValidateName("environment", env); err != nil {
+				errs = append(errs, fmt.Errorf("--agent-environments: %w", err))
+			} else if seen[env] {
+				errs = append(errs, fmt.Errorf("--agent-environments: %s is listed twice", env))
+			}
+			seen[env] = true
+		}
 		if c.AgentEndpoints != "" {
 			// Read now, before anything is created: a bad file is refused
 			// with the others (the agent reads it again as it runs).

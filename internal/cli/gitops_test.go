@@ -22,6 +22,7 @@ import (
 	"github.com/promote-ml/promote/internal/gittest"
 	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/notify"
+	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/promtest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -189,6 +190,90 @@ func TestServeGitOps(t *testing.T) {
 	}
 	if out := must(0, ci, "audit", "verify"); !strings.HasPrefix(out, "OK: ") {
 		t.Errorf("audit verify: %s", out)
+	}
+}
+
+// TestServeAgentDeploysThePipelinesEnvironments: the agent that serve
+// runs deploys the pipeline's environments, not every overlay directory:
+// the dev overlay promote init scaffolds, under a pipeline of staging and
+// prod, is ignored (said once, shown in /-/status), not deployed.
+func TestServeAgentDeploysThePipelinesEnvironments(t *testing.T) {
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "gitops.git")
+	repo := gitopsRemote(t, bare)
+	pipelineFile := filepath.Join(repo, "promote.yaml")
+	pipeline, err := os.ReadFile(pipelineFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// staging and prod only: dev's entry goes, and staging no longer
+	// comes from it.
+	var kept []string
+	skip := false
+	for line := range strings.Lines(string(pipeline)) {
+		switch {
+		case strings.HasPrefix(line, "  - name: dev"):
+			skip = true
+			continue
+		case strings.HasPrefix(line, "  - name: "):
+			skip = false
+		case strings.Contains(line, "from: dev"), strings.Contains(line, "soak: 1h"):
+			continue
+		}
+		if !skip {
+			kept = append(kept, line)
+		}
+	}
+	if err := os.WriteFile(pipelineFile, []byte(strings.Join(kept, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s1 := modelServer(t, "1")
+	endpoints := filepath.Join(dir, "endpoints.yaml")
+	os.WriteFile(endpoints, []byte(fmt.Sprintf("endpoints:\n  - {model: credit-risk, digest: %q, url: %q}\n", overlay.DefaultPin.Digest, s1.URL)), 0o644)
+	agentAddr := freeAddr(t)
+	_, serveErr := startServe(t, "--data", filepath.Join(dir, "data"), "--pipeline", pipelineFile,
+		"--gitops-remote", bare, "--gitops-interval", "1h", "--agent-addr", agentAddr, "--agent-endpoints", endpoints, "--agent-interval", "50ms")
+	var st struct {
+		LastSync     time.Time `json:"last_sync"`
+		Environments []struct {
+			Name   string `json:"name"`
+			InSync bool   `json:"in_sync"`
+			Error  string `json:"error"`
+		} `json:"environments"`
+		Ignored []string `json:"ignored"`
+	}
+	waitFor(t, 20*time.Second, "the agent's first sync", func() (bool, string) {
+		resp, err := http.Get("http://" + agentAddr + "/-/status")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		st.Environments, st.Ignored = nil, nil
+		body, _ := io.ReadAll(resp.Body)
+		json.Unmarshal(body, &st)
+		return !st.LastSync.IsZero(), string(body)
+	})
+	var names []string
+	for _, e := range st.Environments {
+		names = append(names, e.Name)
+		if !e.InSync {
+			t.Errorf("environment %s is not in sync: %+v", e.Name, e)
+		}
+	}
+	if want := []string{"prod", "staging"}; !slices.Equal(names, want) || !slices.Equal(st.Ignored, []string{"dev"}) {
+		t.Errorf("/-/status environments %v, ignored %v; want %v, ignoring [dev]", names, st.Ignored, want)
+	}
+	if !strings.Contains(serveErr.String(), "deploying staging, prod of ") {
+		t.Errorf("serve's output does not say which environments the agent deploys:\n%s", serveErr.String())
+	}
+	resp, err := http.Get("http://" + agentAddr + "/dev/credit-risk/predict")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "ignores deploy/overlays/dev") {
+		t.Errorf("GET /dev/credit-risk/predict = %d %s, want 404 saying dev's overlay is ignored", resp.StatusCode, body)
 	}
 }
 

@@ -186,7 +186,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		// The agent serves model traffic on a listener of its own, its
 		// status at /-/status (no environment name starts with "-"),
 		// through splitters whose metrics are on /metrics.
-		acfg := cfg.GitOps.agentConfig(cfg.Data, getenv, log)
+		acfg := cfg.GitOps.agentConfig(cfg.Data, svc.Pipeline().Names(), getenv, log)
 		if acfg.Traffic, err = traffic.NewMetrics(reg); err != nil {
 			return err
 		}
@@ -316,8 +316,9 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	}
 	servers := []*http.Server{srv}
 	if ag != nil {
-		fmt.Fprintf(s.err, "promote agent serving models on http://%s/ENV/MODEL/ (status at /-/status), deploying %s\n",
-			agentLn.Addr(), gitclone.RedactURL(cfg.GitOps.agentConfig(cfg.Data, getenv, log).Remote))
+		acfg := cfg.GitOps.agentConfig(cfg.Data, svc.Pipeline().Names(), getenv, log)
+		fmt.Fprintf(s.err, "promote agent serving models on http://%s/ENV/MODEL/ (status at /-/status), deploying %s of %s\n",
+			agentLn.Addr(), strings.Join(acfg.Environments, ", "), gitclone.RedactURL(acfg.Remote))
 		g.Go(func() error { return ag.Run(gctx) })
 		g.Go(func() error {
 			if err := agentSrv.Serve(agentLn); !errors.Is(err, http.ErrServerClosed) {
