@@ -144,8 +144,10 @@ type Config struct {
 	Progressive func(env string) bool
 	// Splitter, when set, adjusts the configuration of env's splitters
 	// before they are made: stickiness, health probes, shadow
-	// comparison. A splitter with a HealthPath is probed every
-	// HealthInterval from when it is made until its route goes.
+	// comparison. Every splitter checks its backends every
+	// HealthInterval (probing HealthPath when set) from when it is made
+	// until its route goes, so that a backend ejected after failures is
+	// readmitted when its cool-off ends.
 	Splitter func(env string, c *traffic.Config)
 	// Stable, when set, returns the pin of the version that keeps the
 	// stable traffic while version of model rolls out in env (the

@@ -45,10 +45,13 @@ func (a *Agent) splitterOf(env, model string) (*traffic.Splitter, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.HealthPath != "" {
-		// Probed until dropSplitters closes it.
-		go sp.Run(context.Background())
-	}
+	// Checked until dropSplitters or closeSplitters closes it, with or
+	// without a health path: a backend ejected after failures is
+	// readmitted only by a health check or by a request that weighs its
+	// health, and a route with no candidate sends none of those, so its
+	// only backend, back up, would stay ejected for good (its gauge at 0,
+	// its probation never ended).
+	go sp.Run(context.Background())
 	if a.splitters == nil {
 		a.splitters = map[[2]string]*traffic.Splitter{}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -425,3 +426,75 @@ func TestRollbackCommitTakesTheTrafficAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// A route's only backend that went down and came back is readmitted once
+// its cool-off ends, though no canary asks after its health and it has
+// no health path: its health gauge reads 1 again, and the failure that
+// comes long after is one of five in a row, not the end of a probation
+// that never ended (a new ejection for twice as long).
+func TestStableOnlyBackendIsReadmitted(t *testing.T) {
+	f := newFixture(t)
+	reg := telemetry.NewRegistry()
+	m, err := traffic.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	tr := &untilEnd{next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if down.Load() {
+			return nil, fmt.Errorf("dial %s: connection refused", r.URL.Host)
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	a := newAgent(t, f.g, f.endpoints, f.logs, func(c *Config) {
+		c.Traffic, c.Transport = m, tr
+		c.Splitter = func(_ string, sc *traffic.Config) {
+			sc.CoolOff, sc.HealthInterval = 50*time.Millisecond, 10*time.Millisecond
+		}
+	})
+	t.Cleanup(func() {
+		tr.ended.Store(true)
+		a.closeSplitters()
+	})
+	if _, err := a.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	healthy := func() string {
+		rec := httptest.NewRecorder()
+		reg.Handler(nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		for line := range strings.Lines(rec.Body.String()) {
+			if strings.HasPrefix(line, `promote_traffic_backend_healthy{env="prod",model="credit-risk",track="stable"} `) {
+				return strings.TrimSpace(line[strings.LastIndexByte(line, ' ')+1:])
+			}
+		}
+		return "none"
+	}
+	const ejected = "traffic: backend ejected after timeouts or connection errors"
+
+	down.Store(true)
+	for range 5 {
+		if code, _, body := get(t, a, "/prod/credit-risk/p"); code != http.StatusBadGateway {
+			t.Fatalf("GET with the endpoint down = %d %s, want 502", code, body)
+		}
+	}
+	if got := healthy(); got != "0" || len(f.logs.lines(t, ejected)) != 1 {
+		t.Fatalf("after 5 connection errors: healthy %s, %d ejections logged; want 0 and 1", got, len(f.logs.lines(t, ejected)))
+	}
+	down.Store(false)
+	waitFor(t, "the stable backend's health gauge to read 1 again", func() bool { return healthy() == "1" })
+	if n := len(f.logs.lines(t, "traffic: backend readmitted")); n != 1 {
+		t.Errorf("%d readmissions logged, want 1", n)
+	}
+	if got := servedBy(t, a, "/prod/credit-risk/p"); got != "v1" {
+		t.Fatalf("after the endpoint came back, prod is served by %s, want v1", got)
+	}
+	down.Store(true)
+	get(t, a, "/prod/credit-risk/p")
+	if n := len(f.logs.lines(t, ejected)); n != 1 || healthy() != "1" {
+		t.Errorf("one connection error after the backend recovered: %d ejections logged, healthy %s; want still 1 and 1", n, healthy())
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
