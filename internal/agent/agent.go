@@ -237,6 +237,7 @@ type Agent struct {
 	endpoints endpointsFile
 	synced    plumbing.Hash // the head the last sync applied
 	fetchErr  string        // the last fetch error logged
+	syncErr   bool          // the last sync of Run was incomplete, and logged so
 
 	mu    sync.Mutex // guards state
 	state state
@@ -369,6 +370,14 @@ func (a *Agent) poll(ctx context.Context, force bool) {
 	if err := a.apply(head); err != nil {
 		a.log.Warn("agent: sync incomplete; the environments it names keep serving what they served",
 			slog.String(attrCommit, head.String()), slog.String(attrError, err.Error()))
+		a.syncErr = true
+		return
+	}
+	if a.syncErr {
+		// Said as the fetch's recovery is: whoever saw the warning in the
+		// log sees in the log that it is over.
+		a.log.Info("agent: sync complete again; every environment serves the head", slog.String(attrCommit, head.String()))
+		a.syncErr = false
 	}
 }
 

@@ -787,3 +787,29 @@ func TestSyncIgnoresOverlaysNotConfigured(t *testing.T) {
 		t.Errorf("/prod/credit-risk/x is served by %s, want v2", got)
 	}
 }
+
+// A sync that fails is logged as a warning, and the first sync that
+// succeeds after it says so: a log-based alert on the warning has a line
+// that resolves it, as a fetch that works again has.
+func TestRunLogsWhenSyncIsCompleteAgain(t *testing.T) {
+	f := newFixture(t)
+	a := newAgent(t, f.g, f.endpoints, f.logs, func(c *Config) { c.Interval = 20 * time.Millisecond })
+	run(t, a)
+	waitFor(t, "the first sync to serve v1 in prod", func() bool { return serves(a, "/prod/credit-risk/p", "v1") })
+	const incomplete, complete = "agent: sync incomplete; the environments it names keep serving what they served",
+		"agent: sync complete again; every environment serves the head"
+
+	writeEndpoints(t, f.endpoints, map[overlay.Pin]string{v2: f.b2.URL}) // v1, pinned everywhere, has no endpoint
+	waitFor(t, "the incomplete sync's warning", func() bool { return len(f.logs.lines(t, incomplete)) == 1 })
+	if n := len(f.logs.lines(t, complete)); n != 0 {
+		t.Fatalf("%d lines say the sync is complete again while it is not", n)
+	}
+	writeEndpoints(t, f.endpoints, map[overlay.Pin]string{v1: f.b1.URL, v2: f.b2.URL})
+	waitFor(t, "a line saying the sync is complete again", func() bool { return len(f.logs.lines(t, complete)) == 1 })
+	time.Sleep(100 * time.Millisecond) // a few more polls, with nothing to say
+	head := runGit(t, f.g.work, "rev-parse", "HEAD")
+	want := []map[string]any{{"msg": complete, "commit": head}}
+	if diff := cmp.Diff(want, f.logs.lines(t, complete)); diff != "" {
+		t.Errorf("log (-want +got):\n%s", diff)
+	}
+}
