@@ -2,11 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -28,11 +31,20 @@ func newAuditCmd(s *streams) *cobra.Command {
 	f := addClientFlags(cmd)
 	var filter promote.AuditFilter
 	var since, until string
+	var all bool
 	list := &cobra.Command{
 		Use: "list", Short: "List audit events, newest first", Args: cobra.NoArgs,
+		Long: `List the audit events that match the filters, newest first: at most --limit of them
+(100 by default), or with --all every one, read from the server a page at a time and
+written as each page arrives. With --all, -o json writes JSON Lines (one event's JSON
+object per line) rather than one array, so that a long listing never has to be held whole.`,
 		Example: `  promote audit list --model credit-risk --env prod --since 2026-11-01 --until 2026-12-01
-  promote audit list --action promotion.approval --since 24h`,
+  promote audit list --action promotion.approval --since 24h
+  promote audit list --all --env prod --since 2026-11-01 --until 2026-12-01 -o json > november.jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if all && cmd.Flags().Changed("limit") {
+				return usageErrorf("--all lists every matching event; it cannot be combined with --limit")
+			}
 			now := time.Now()
 			var err error
 			if filter.Since, err = parseAuditTime("--since", since, now); err != nil {
@@ -49,14 +61,17 @@ func newAuditCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if all {
+				return listAllAudit(cmd.Context(), c, filter, f.output == "json", s)
+			}
 			evs, err := c.AuditEvents(cmd.Context(), filter)
 			if err != nil {
 				return clientError(err)
 			}
 			return f.render(s.out, evs, func(tw *tabwriter.Writer) {
-				row(tw, "SEQ", "TIME", "ACTOR", "ACTION", "MODEL", "VERSION", "ENV", "DECISION", "PROMOTION")
+				auditHeader(tw)
 				for _, e := range evs {
-					row(tw, fmt.Sprint(e.Seq), when(e.Time), e.Actor, e.Action, e.Model, e.Version, e.Environment, e.Decision, e.PromotionID)
+					auditRow(tw, e)
 				}
 			})
 		},
@@ -73,6 +88,7 @@ func newAuditCmd(s *streams) *cobra.Command {
 	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only events before this sequence number (paging back)")
 	fl.Int64Var(&filter.AfterSeq, "after", 0, "only events after this sequence number; with --limit, the ones just after it (paging forward)")
 	fl.IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
+	fl.BoolVar(&all, "all", false, "every matching event, newest first, read a page at a time (not with --limit); with -o json, as JSON Lines: one object per line")
 
 	cfg := defaultServerConfig()
 	cfg.env(getenv)
@@ -247,6 +263,110 @@ after it, and the hashes that chain it.`,
 	}
 	cmd.AddCommand(list, show, verify, export)
 	return cmd
+}
+
+// auditAllPage is how many events promote audit list --all asks the
+// server for at a time: the most a page may hold.
+var auditAllPage = httpapi.MaxLimit
+
+// listAllAudit writes every event that f matches, newest first, reading
+// them a page at a time by sequence number and writing each page before
+// reading the next, so that no more than a page is held at once. A
+// BeforeSeq in f is where it starts (exclusive), an AfterSeq where it stops
+// (exclusive). The pages follow one another by sequence number, so events
+// appended meanwhile neither shift them nor join the listing, which ends
+// at the newest event there was when it began. As JSON, each event is one
+// line (JSON Lines); as a table, the columns are aligned a page at a time.
+func listAllAudit(ctx context.Context, c *httpapi.Client, f promote.AuditFilter, asJSON bool, s *streams) error {
+	stop := f.AfterSeq
+	// The API's after with a limit is the events just after it, the
+	// oldest; the listing reads down from the newest and stops there.
+	f.AfterSeq, f.Limit = 0, auditAllPage
+	enc := json.NewEncoder(s.out)
+	enc.SetEscapeHTML(false)
+	tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
+	if !asJSON {
+		auditHeader(tw)
+	}
+	progress := newAuditProgress(s.err)
+	var n int64
+	for {
+		evs, err := c.AuditEvents(ctx, f)
+		if err != nil {
+			progress.done()
+			return clientError(err)
+		}
+		last := len(evs) < f.Limit
+		if i := slices.IndexFunc(evs, func(e promote.AuditEvent) bool { return e.Seq <= stop }); i >= 0 {
+			evs, last = evs[:i], true
+		}
+		for _, e := range evs {
+			if asJSON {
+				err = enc.Encode(e)
+			} else {
+				auditRow(tw, e)
+			}
+			if err != nil {
+				progress.done()
+				return fmt.Errorf("write the audit events: %w", err)
+			}
+		}
+		if !asJSON {
+			if err := tw.Flush(); err != nil {
+				progress.done()
+				return fmt.Errorf("write the audit events: %w", err)
+			}
+		}
+		n += int64(len(evs))
+		if last || len(evs) == 0 {
+			progress.done()
+			return nil
+		}
+		f.BeforeSeq = evs[len(evs)-1].Seq
+		progress.show(n, f.BeforeSeq)
+	}
+}
+
+// auditProgress says how far a long promote audit list --all has come,
+// on standard error when it is a terminal: a line redrawn in place, or
+// a plain line a page where the terminal cannot redraw. Elsewhere (a
+// file, a pipe) it says nothing, as the listing itself is the output.
+type auditProgress struct {
+	w      io.Writer
+	live   bool
+	silent bool
+	shown  bool
+}
+
+func newAuditProgress(w io.Writer) *auditProgress {
+	return &auditProgress{w: w, live: redraws(w), silent: !isTerminal(w)}
+}
+
+func (p *auditProgress) show(events, seq int64) {
+	if p.silent {
+		return
+	}
+	if p.live {
+		fmt.Fprintf(p.w, "\r\033[K%d events listed, down to #%d…", events, seq)
+	} else {
+		fmt.Fprintf(p.w, "%d events listed, down to #%d…\n", events, seq)
+	}
+	p.shown = true
+}
+
+// done clears the live line.
+func (p *auditProgress) done() {
+	if p.live && p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+func auditHeader(tw io.Writer) {
+	row(tw, "SEQ", "TIME", "ACTOR", "ACTION", "MODEL", "VERSION", "ENV", "DECISION", "PROMOTION")
+}
+
+func auditRow(tw io.Writer, e promote.AuditEvent) {
+	row(tw, fmt.Sprint(e.Seq), when(e.Time), e.Actor, e.Action, e.Model, e.Version, e.Environment, e.Decision, e.PromotionID)
 }
 
 // parseAuditTime reads the time of the audit list's flag name: an RFC

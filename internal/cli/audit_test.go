@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/httpapi"
+	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/promote"
 )
 
 // threeModels starts a server whose log holds the creation of three
@@ -258,5 +260,129 @@ func TestAuditListTimeRange(t *testing.T) {
 		if code, _, errOut := cli(ci, append([]string{"audit", "list"}, c.args...)...); code != ExitUsage || !strings.Contains(errOut, c.want) {
 			t.Errorf("audit list %v: exit %d, %q; want %d naming %q", c.args, code, errOut, ExitUsage, c.want)
 		}
+	}
+}
+
+// promote audit list --all lists every matching event, newest first and
+// each once, across more than one page of the API (pages hold at most
+// httpapi.MaxLimit events): as JSON Lines with -o json, as one table
+// otherwise, from --before down to --after; with --limit it is a usage
+// error, and without --all the listing is the page it always was.
+func TestAuditListAll(t *testing.T) {
+	_, pipelineFile, data := exampleServeSetup(t)
+	ci := createToken(t, data, pipelineFile, "ci", "submitter")
+	// The log, written into the store before the server starts: the
+	// token's creation, then 2,105 events, every seventh by carol.
+	const extra = 2*httpapi.MaxLimit + 105
+	db, err := sqlite.Open(t.Context(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(t.Context(), func(tx promote.Tx) error {
+		for i := range extra {
+			actor := "ci"
+			if i%7 == 0 {
+				actor = "carol"
+			}
+			if _, err := tx.AppendAudit(promote.AuditEvent{Time: time.Date(2026, 12, 1, 0, 0, i, 0, time.UTC), Actor: actor,
+				Action: promote.ActionHoldCleared, Model: "m", Decision: "cleared"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile)
+	cli, must := clientOf(t, server)
+	const total = extra + 1
+	// down returns the sequence numbers from hi down to lo that keep.
+	down := func(hi, lo int64, keep func(seq int64) bool) []int64 {
+		var out []int64
+		for seq := hi; seq >= lo; seq-- {
+			if keep(seq) {
+				out = append(out, seq)
+			}
+		}
+		return out
+	}
+	every := func(int64) bool { return true }
+	// The events appended are seq 2 to total; the i-th is seq i+2.
+	byCarol := func(seq int64) bool { return seq >= 2 && (seq-2)%7 == 0 }
+
+	jsonLines := func(t *testing.T, args ...string) []int64 {
+		t.Helper()
+		code, out, errOut := cli(ci, append([]string{"audit", "list", "--all", "-o", "json"}, args...)...)
+		if code != 0 || errOut != "" {
+			t.Fatalf("audit list --all -o json %v: exit %d, stderr %q", args, code, errOut)
+		}
+		var seqs []int64
+		for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			if line == "" {
+				continue
+			}
+			var e struct {
+				Seq  int64  `json:"seq"`
+				Hash string `json:"hash"`
+			}
+			if err := json.Unmarshal([]byte(line), &e); err != nil || e.Hash == "" {
+				t.Fatalf("audit list --all -o json %v: line %d is not one event's JSON (%v): %.200s", args, i+1, err, line)
+			}
+			seqs = append(seqs, e.Seq)
+		}
+		return seqs
+	}
+	table := func(t *testing.T, args ...string) []int64 {
+		t.Helper()
+		code, out, errOut := cli(ci, append([]string{"audit", "list", "--all"}, args...)...)
+		if code != 0 || errOut != "" {
+			t.Fatalf("audit list --all %v: exit %d, stderr %q", args, code, errOut)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if !strings.HasPrefix(lines[0], "SEQ ") || slices.ContainsFunc(lines[1:], func(l string) bool { return strings.HasPrefix(l, "SEQ ") }) {
+			t.Fatalf("audit list --all %v: want one header line first, got %q…", args, lines[:min(3, len(lines))])
+		}
+		var seqs []int64
+		for _, l := range lines[1:] {
+			var seq int64
+			if _, err := fmt.Sscan(l, &seq); err != nil {
+				t.Fatalf("audit list --all %v: row %q: %v", args, l, err)
+			}
+			seqs = append(seqs, seq)
+		}
+		return seqs
+	}
+	for _, c := range []struct {
+		name string
+		got  func(t *testing.T) []int64
+		want []int64
+	}{
+		{"json", func(t *testing.T) []int64 { return jsonLines(t) }, down(total, 1, every)},
+		{"table", func(t *testing.T) []int64 { return table(t) }, down(total, 1, every)},
+		{"json --actor carol", func(t *testing.T) []int64 { return jsonLines(t, "--actor", "carol") }, down(total, 1, byCarol)},
+		{"table --actor carol", func(t *testing.T) []int64 { return table(t, "--actor", "carol") }, down(total, 1, byCarol)},
+		{"json --before 2001 --after 3", func(t *testing.T) []int64 { return jsonLines(t, "--before", "2001", "--after", "3") }, down(2000, 4, every)},
+		{"json --after 1000", func(t *testing.T) []int64 { return jsonLines(t, "--after", "1000") }, down(total, 1001, every)},
+		{"table --actor carol --before 1500", func(t *testing.T) []int64 { return table(t, "--actor", "carol", "--before", "1500") }, down(1499, 1, byCarol)},
+		{"json --actor nobody", func(t *testing.T) []int64 { return jsonLines(t, "--actor", "nobody") }, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := c.got(t)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("audit list --all %s = %d events %v…, want %d events %v…", c.name, len(got), got[:min(5, len(got))], len(c.want), c.want[:min(5, len(c.want))])
+			}
+		})
+	}
+	if code, _, errOut := cli(ci, "audit", "list", "--all", "--limit", "5"); code != ExitUsage || !strings.Contains(errOut, "--limit") {
+		t.Errorf("audit list --all --limit 5: exit %d, %q; want %d naming --limit", code, errOut, ExitUsage)
+	}
+	// Without --all: one page, as an indented JSON array.
+	var page []json.RawMessage
+	if out := must(0, ci, "audit", "list", "-o", "json"); !strings.HasPrefix(out, "[\n") || json.Unmarshal([]byte(out), &page) != nil || len(page) != promote.DefaultLimit {
+		t.Errorf("audit list -o json = %d events (%.40q…), want a JSON array of %d", len(page), out, promote.DefaultLimit)
 	}
 }
