@@ -267,21 +267,14 @@ after it, and the hashes that chain it.`,
 
 // auditAllPage is how many events promote audit list --all asks the
 // server for at a time: the most a page may hold.
-var auditAllPage = httpapi.MaxLimit
+const auditAllPage = httpapi.MaxLimit
 
-// listAllAudit writes every event that f matches, newest first, reading
-// them a page at a time by sequence number and writing each page before
-// reading the next, so that no more than a page is held at once. A
-// BeforeSeq in f is where it starts (exclusive), an AfterSeq where it stops
-// (exclusive). The pages follow one another by sequence number, so events
-// appended meanwhile neither shift them nor join the listing, which ends
-// at the newest event there was when it began. As JSON, each event is one
-// line (JSON Lines); as a table, the columns are aligned a page at a time.
+// listAllAudit writes every event that f matches, newest first, a page
+// at a time as audit.ListAll reads them, each page before the next is
+// read, so that no more than a page is held at once. As JSON, each event
+// is one line (JSON Lines); as a table, the columns are aligned a page at
+// a time.
 func listAllAudit(ctx context.Context, c *httpapi.Client, f promote.AuditFilter, asJSON bool, s *streams) error {
-	stop := f.AfterSeq
-	// The API's after with a limit is the events just after it, the
-	// oldest; the listing reads down from the newest and stops there.
-	f.AfterSeq, f.Limit = 0, auditAllPage
 	enc := json.NewEncoder(s.out)
 	enc.SetEscapeHTML(false)
 	tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
@@ -289,42 +282,43 @@ func listAllAudit(ctx context.Context, c *httpapi.Client, f promote.AuditFilter,
 		auditHeader(tw)
 	}
 	progress := newAuditProgress(s.err)
+	defer progress.done()
 	var n int64
-	for {
+	var listErr error
+	list := func(ctx context.Context, f promote.AuditFilter) ([]promote.AuditEvent, error) {
 		evs, err := c.AuditEvents(ctx, f)
-		if err != nil {
-			progress.done()
-			return clientError(err)
-		}
-		last := len(evs) < f.Limit
-		if i := slices.IndexFunc(evs, func(e promote.AuditEvent) bool { return e.Seq <= stop }); i >= 0 {
-			evs, last = evs[:i], true
-		}
+		listErr = err
+		return evs, err
+	}
+	err := audit.ListAll(ctx, list, f, auditAllPage, func(evs []promote.AuditEvent) error {
 		for _, e := range evs {
 			if asJSON {
-				err = enc.Encode(e)
+				if err := enc.Encode(e); err != nil {
+					return err
+				}
 			} else {
 				auditRow(tw, e)
 			}
-			if err != nil {
-				progress.done()
-				return fmt.Errorf("write the audit events: %w", err)
-			}
 		}
-		if !asJSON {
-			if err := tw.Flush(); err != nil {
-				progress.done()
-				return fmt.Errorf("write the audit events: %w", err)
-			}
+		if err := tw.Flush(); err != nil {
+			return err
 		}
 		n += int64(len(evs))
-		if last || len(evs) == 0 {
-			progress.done()
-			return nil
+		if len(evs) == auditAllPage {
+			progress.show(n, evs[len(evs)-1].Seq)
 		}
-		f.BeforeSeq = evs[len(evs)-1].Seq
-		progress.show(n, f.BeforeSeq)
+		return nil
+	})
+	switch {
+	case err == nil && !asJSON:
+		err = tw.Flush() // the header of an empty listing
+	case err == nil:
+	case err == listErr:
+		return clientError(err)
+	default:
+		return fmt.Errorf("write the audit events: %w", err)
 	}
+	return err
 }
 
 // auditProgress says how far a long promote audit list --all has come,

@@ -560,6 +560,11 @@ func TestBrowserUI(t *testing.T) {
 		if got := tab.Value("#f-actor"); got != "carol" {
 			t.Errorf("the filter form forgot the actor: %q", got)
 		}
+		// The download carries the filters: every event of carol's on
+		// churn-predictor, as CSV.
+		if got, _ := tab.Attr("[data-testid=audit-csv]", "href"); got != Prefix+"/audit.csv?actor=carol&model=churn-predictor" {
+			t.Errorf("Download CSV links to %q, want the filters carol and churn-predictor", got)
+		}
 		// The time range: carol's events on churn-predictor are all of
 		// today or earlier, none since tomorrow (in UTC).
 		tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,6 +24,9 @@ import (
 // Listing sizes.
 const (
 	auditPageSize = 50
+	// auditCSVBatch is how many events the audit CSV reads from the store
+	// at a time: the most a listing returns.
+	auditCSVBatch = 1000
 	maxSamples    = 1000
 	// historyLimit bounds the events a promotion page lists (a long
 	// rollout writes many); the audit log has them all.
@@ -706,6 +710,8 @@ type auditView struct {
 	Newer   string
 	Newest  string
 	Chain   chainStatus
+	// CSV downloads every event the filters match, as CSV.
+	CSV     string
 	Actions []string
 	Envs    []string
 }
@@ -724,16 +730,9 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 	// The filter offers the actions Promote writes (the API's list).
 	v := auditView{Q: q, Actions: promote.AuditActions, Envs: u.svc.Pipeline().Names()}
 	if err != nil {
-		// A filter that cannot be applied is shown with the form as it
-		// was sent, so that it can be put right where it was typed.
-		if promote.ErrorCode(err) != promote.Invalid {
-			return err
-		}
-		v.Invalid = true
-		who := s.who
-		u.renderView(w, r, http.StatusBadRequest, "audit", view{Title: "Audit log", Nav: "audit", User: &who, CSRF: s.csrf, Error: err.Error(), Page: v})
-		return nil
+		return u.badAuditFilter(w, r, s, v, err)
 	}
+	v.CSV = auditCSVLink(q)
 	link := func(key string, seq int64) string {
 		vals := q.values()
 		vals.Set(key, strconv.FormatInt(seq, 10))
@@ -780,6 +779,133 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 	}
 	u.render(w, r, s, http.StatusOK, "audit", "Audit log", "audit", v)
 	return nil
+}
+
+// badAuditFilter answers a request whose filters cannot be applied (err,
+// Invalid) with the audit page's form as it was sent, so that it can be
+// put right where it was typed, the error above it, no events, and status
+// 400. Any other error is returned, for the error page.
+func (u *UI) badAuditFilter(w http.ResponseWriter, r *http.Request, s *session, v auditView, err error) error {
+	if promote.ErrorCode(err) != promote.Invalid {
+		return err
+	}
+	v.Invalid = true
+	who := s.who
+	u.renderView(w, r, http.StatusBadRequest, "audit", view{Title: "Audit log", Nav: "audit", User: &who, CSRF: s.csrf, Error: err.Error(), Page: v})
+	return nil
+}
+
+// auditCSVLink is the link that downloads, as CSV, every event that q's
+// filters match: the page's filters, not its cursor.
+func auditCSVLink(q auditQuery) string {
+	link := Prefix + "/audit.csv"
+	if vals := q.values(); len(vals) > 0 {
+		link += "?" + vals.Encode()
+	}
+	return link
+}
+
+// auditCSV streams, as CSV (audit.CSVWriter), every audit event that the
+// audit page's filters match, newest first as the page lists them,
+// reading the store a batch at a time (audit.ListAll) and writing each
+// batch before reading the next. A before or after in the query bounds
+// it as it bounds the page. A filter that cannot be applied gets the
+// audit page's 400. Once the first row is out, the status can no longer
+// say that a later batch failed: the connection is cut, so that the
+// download fails rather than ending as if complete.
+func (u *UI) auditCSV(w http.ResponseWriter, r *http.Request, s *session) error {
+	qs, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return promote.Errorf(promote.Invalid, "malformed query string: %v", err)
+	}
+	q, err := readAuditQuery(qs)
+	if err != nil {
+		return u.badAuditFilter(w, r, s, auditView{Q: q, Actions: promote.AuditActions, Envs: u.svc.Pipeline().Names()}, err)
+	}
+	f := promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
+		Actor: q.Actor, Since: q.since, Until: q.until, BeforeSeq: q.Before, AfterSeq: q.After}
+	cw := audit.NewCSVWriter(w)
+	started := false
+	start := func() error {
+		started = true
+		h := w.Header()
+		h.Set("Content-Type", "text/csv; charset=utf-8; header=present")
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": auditCSVName(q, u.now())}))
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return cw.WriteHeader()
+	}
+	rc := http.NewResponseController(w)
+	var rows int64
+	err = audit.ListAll(r.Context(), u.svc.AuditEvents, f, auditCSVBatch, func(evs []promote.AuditEvent) error {
+		if !started {
+			if err := start(); err != nil {
+				return err
+			}
+		}
+		for _, e := range evs {
+			if err := cw.Write(e); err != nil {
+				return err
+			}
+		}
+		rows += int64(len(evs))
+		if err := cw.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	})
+	if err == nil && !started {
+		err = start()
+	}
+	if err == nil {
+		err = cw.Flush()
+	}
+	switch {
+	case err == nil:
+		return nil
+	case !started:
+		return err
+	}
+	u.log.Error("webui: the audit CSV failed midway", slog.Int64("events", rows), slog.Any("error", err))
+	panic(http.ErrAbortHandler)
+}
+
+// auditCSVName is the CSV's file name: the filters given, then the time
+// range, from since (or "start", the log's) to until (or the time of the
+// download), so that downloads of different ranges do not overwrite
+// each other: audit_prod_promotion.approval_20261101T000000Z-20261201T000000Z.csv.
+func auditCSVName(q auditQuery, now time.Time) string {
+	parts := []string{"audit"}
+	for _, v := range []string{q.Model, q.Version, q.Environment, q.Promotion, q.Action, q.Actor} {
+		if v = fileNamePart(v); v != "" {
+			parts = append(parts, v)
+		}
+	}
+	from, to := "start", now
+	if !q.since.IsZero() {
+		from = q.since.UTC().Format(fileTime)
+	}
+	if !q.until.IsZero() {
+		to = q.until
+	}
+	return strings.Join(parts, "_") + "_" + from + "-" + to.UTC().Format(fileTime) + ".csv"
+}
+
+// fileTime is the layout of a time in a file name: RFC 3339's basic form,
+// to the second, without the colons that some file systems refuse.
+const fileTime = "20060102T150405Z"
+
+// fileNamePart keeps the letters, digits, dots and hyphens of v, the
+// others written as hyphens, at most 64 of them: a filter may hold
+// anything that is safe in a URL, and not all of that is in a file name.
+func fileNamePart(v string) string {
+	b := []byte(v)
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return strings.Trim(string(b[:min(len(b), 64)]), ".-")
 }
 
 // readAuditQuery reads the audit page's filters and cursor. The query

@@ -2,9 +2,13 @@ package webui
 
 import (
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -958,5 +962,141 @@ func TestUnavailablePage(t *testing.T) {
 	}
 	if strings.Contains(body, "10.0.0.5") {
 		t.Error("the page shows the driver's words")
+	}
+}
+
+// readCSV reads the audit CSV of res, checking that it is one.
+func readCSV(t *testing.T, res page) [][]string {
+	t.Helper()
+	if res.status != http.StatusOK || !strings.HasPrefix(res.header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("CSV = %d %s, want 200 text/csv:\n%.500s", res.status, res.header.Get("Content-Type"), res.body)
+	}
+	rows, err := csv.NewReader(strings.NewReader(res.body)).ReadAll()
+	if err != nil {
+		t.Fatalf("the CSV does not read: %v", err)
+	}
+	if len(rows) == 0 || !slices.Equal(rows[0], audit.CSVHeader) {
+		t.Fatalf("the CSV's header row = %v, want %v", rows[:min(1, len(rows))], audit.CSVHeader)
+	}
+	return rows[1:]
+}
+
+// TestAuditCSV: the audit page's "Download CSV" link carries its filters,
+// not its cursor, and downloads every event they match, newest first and
+// each once, across more than one batch of the store, as an attachment
+// named after the range; each row is the event as the page shows it, its
+// reasons in the same words, its time in RFC 3339 in UTC, a cell a
+// spreadsheet would take for a formula made text.
+func TestAuditCSV(t *testing.T) {
+	f := newFixture(t)
+	base := f.auditCount()
+	// 2,500 events a second from midnight on 1 December, every fifth by
+	// carol, the 2,000 from 00:05:00 to 00:38:20 more than two batches.
+	err := f.env.Store.Update(t.Context(), func(tx promote.Tx) error {
+		for i := range 2500 {
+			e := promote.AuditEvent{Time: time.Date(2026, 12, 1, 0, 0, i, 0, time.UTC), Actor: "ci", Action: promote.ActionHoldCleared, Model: "m",
+				Decision: "cleared", Reasons: json.RawMessage(fmt.Sprintf(`["hold %d cleared: fine, \"really\""]`, i))}
+			if i%5 == 0 {
+				e.Actor = "carol"
+			}
+			if i == 300 {
+				e.Reasons = json.RawMessage(`["=HYPERLINK(\"http://evil.example\",\"click\")"]`)
+			}
+			if _, err := tx.AppendAudit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqOf := func(i int) int64 { return base + int64(i) + 1 }
+	b := f.signIn("vera")
+	filters := "actor=carol&action=hold.cleared&since=2026-12-01T00%3A05%3A00Z&until=2026-12-01+00%3A38%3A20"
+	p := b.get(Prefix + "/audit?" + filters + "&before=" + fmt.Sprint(seqOf(1000)))
+	link := attr(p.one(t, "audit-csv"), "href")
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantQuery := url.Values{"actor": {"carol"}, "action": {"hold.cleared"}, "since": {"2026-12-01T00:05:00Z"}, "until": {"2026-12-01 00:38:20"}}
+	if u.Path != Prefix+"/audit.csv" || u.Query().Encode() != wantQuery.Encode() {
+		t.Errorf("Download CSV links to %q, want %s?%s: the filters, without the page's cursor", link, Prefix+"/audit.csv", wantQuery.Encode())
+	}
+	res := b.get(link)
+	rows := readCSV(t, res)
+	var want []string
+	for i := 2299; i >= 300; i-- {
+		if i%5 == 0 {
+			want = append(want, fmt.Sprint(seqOf(i)))
+		}
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r[0])
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the CSV lists %d events %v…, want %d from %s down", len(got), got[:min(3, len(got))], len(want), want[0])
+	}
+	if cd, want := res.header.Get("Content-Disposition"), `attachment; filename=audit_hold.cleared_carol_20261201T000500Z-20261201T003820Z.csv`; cd != want {
+		t.Errorf("Content-Disposition = %q, want %q", cd, want)
+	}
+	// The first row, event i = 2295, and the one whose reason is a formula.
+	first := []string{fmt.Sprint(seqOf(2295)), "2026-12-01T00:38:15Z", "carol", "hold.cleared", "m", "", "", "", "", "cleared", `hold 2295 cleared: fine, "really"`}
+	if len(rows) == 0 || !slices.Equal(rows[0][:11], first) || len(rows[0][11]) != 64 {
+		t.Errorf("first row = %q, want %q and a hash", rows[:min(1, len(rows))], first)
+	}
+	if last := rows[len(rows)-1]; last[10] != `'=HYPERLINK("http://evil.example","click")` {
+		t.Errorf("a reason that is a formula = %q in the CSV, want it with a leading apostrophe", last[10])
+	}
+	// Without filters: every event, the demo's with its reasons in the
+	// words the page shows.
+	all := readCSV(t, b.get(Prefix+"/audit.csv"))
+	if int64(len(all)) != base+2500 || all[0][0] != fmt.Sprint(seqOf(2499)) || all[len(all)-1][0] != "1" {
+		t.Errorf("the whole log as CSV = %d rows from %s to %s, want %d from %d to 1", len(all), all[0][0], all[len(all)-1][0], base+2500, seqOf(2499))
+	}
+	page := b.get(Prefix + "/audit?before=" + fmt.Sprint(base+1))
+	for _, r := range page.all("audit-row") {
+		seq, _ := strconv.ParseInt(attr(r, "data-seq"), 10, 64)
+		cells := byTag(r, "td")
+		if words := text(cells[len(cells)-2]); all[int64(len(all))-seq][10] != words {
+			t.Errorf("event %d's reasons: %q in the CSV, %q on the page", seq, all[int64(len(all))-seq][10], words)
+		}
+	}
+	if none := readCSV(t, b.get(Prefix+"/audit.csv?actor=nobody")); len(none) != 0 {
+		t.Errorf("the CSV of no events has %d rows, want only the header", len(none))
+	}
+}
+
+// TestAuditCSVAccess: the CSV is read as the page is: signed out, the
+// browser goes to sign in and comes back to it; every role may read it;
+// a filter that cannot be applied gets the page's 400 with the form.
+func TestAuditCSVAccess(t *testing.T) {
+	f := newFixture(t)
+	path := Prefix + "/audit.csv?actor=bob&since=2026-11-01"
+	res := f.browser().get(path)
+	if want := Prefix + "/login?next=" + url.QueryEscape(path); res.status != http.StatusSeeOther || res.header.Get("Location") != want {
+		t.Errorf("GET %s signed out = %d to %q, want 303 to %q", path, res.status, res.header.Get("Location"), want)
+	}
+	if strings.Contains(res.body, "seq,") || strings.Contains(res.body, `"seq"`) {
+		t.Errorf("GET %s signed out answers with the CSV", path)
+	}
+	for _, name := range []string{"vera", "alice", "bob", "root"} {
+		if rows := readCSV(t, f.signIn(name).get(Prefix+"/audit.csv?actor=bob")); len(rows) == 0 {
+			t.Errorf("%s downloads no events of bob's", name)
+		}
+	}
+	b := f.signIn("vera")
+	for _, c := range []struct{ query, want string }{
+		{"model=credit-risk&since=yesterday", `since=&#34;yesterday&#34; is not a time`},
+		{"action=promotion.gated", "Promote writes no such action"},
+		{"since=2026-12-02&until=2026-12-01", `is after until`},
+		{"before=x", "is not a sequence number"},
+	} {
+		res := b.get(Prefix + "/audit.csv?" + c.query)
+		if res.status != http.StatusBadRequest || !strings.Contains(res.body, c.want) || len(res.all("audit-filters")) != 1 {
+			t.Errorf("audit.csv?%s = %d, want 400 and the audit page's form naming %s:\n%.300s", c.query, res.status, c.want, res.body)
+		}
 	}
 }

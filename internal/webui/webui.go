@@ -153,6 +153,7 @@ func (u *UI) routes() http.Handler {
 	mux.Handle("GET "+Prefix+"/models/{model}", u.page(u.modelPage))
 	mux.Handle("GET "+Prefix+"/models/{model}/versions/{version}", u.page(u.versionPage))
 	mux.Handle("GET "+Prefix+"/audit", u.page(u.auditPage))
+	mux.Handle("GET "+Prefix+"/audit.csv", u.page(u.auditCSV))
 	mux.Handle("GET "+Prefix+"/webhooks", u.page(u.webhooksPage))
 	mux.Handle(Prefix+"/", u.page(func(w http.ResponseWriter, r *http.Request, s *session) error {
 		return promote.Errorf(promote.NotFound, "there is no page at %s", r.URL.Path)
