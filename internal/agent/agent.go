@@ -228,6 +228,10 @@ type Agent struct {
 	turn    chan struct{} // held by the sync in progress
 	trigger chan struct{} // a pending Trigger
 
+	// transport is Config.Transport, without the model servers' own
+	// Promote-* response headers (ownHeaders).
+	transport http.RoundTripper
+
 	// tables is the applied route table of each environment: an immutable
 	// map of immutable tables, replaced whole, so that a request reads a
 	// consistent table without a lock.
@@ -289,6 +293,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg:       cfg,
+		transport: ownHeaders{next: cfg.Transport},
 		log:       cfg.Logger,
 		turn:      make(chan struct{}, 1),
 		trigger:   make(chan struct{}, 1),

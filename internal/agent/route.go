@@ -202,7 +202,7 @@ func (a *Agent) newRoute(env string, r Route, u *url.URL) *route {
 			pr.SetURL(u)
 			pr.SetXForwarded()
 		},
-		Transport: a.cfg.Transport,
+		Transport: a.transport,
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Set(HeaderEnvironment, env)
 			resp.Header.Set(HeaderModel, r.Model)
@@ -302,13 +302,83 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.URL = &u
 	if _, ok := rt.proxy.(*traffic.Splitter); ok {
 		// A splitter names the version that answered (Promote-Version);
-		// the route names the rest.
-		h := w.Header()
-		h.Set(HeaderEnvironment, env)
-		h.Set(HeaderModel, rt.Model)
-		h.Set(HeaderCommit, rt.Commit)
+		// the route names the rest. They are set now, for a protocol
+		// upgrade (whose 101 the proxy writes without WriteHeader), and
+		// again at WriteHeader: the proxy clears the header after a 1xx
+		// such as 103 Early Hints.
+		rw := &routeWriter{ResponseWriter: w, env: env, model: rt.Model, commit: rt.Commit}
+		rw.set()
+		w = rw
 	}
 	rt.proxy.ServeHTTP(w, out)
+}
+
+// routeWriter is the ResponseWriter of a request a splitter serves: it
+// sets the route's Promote-Environment, Promote-Model and Promote-Commit
+// at each WriteHeader, so that they are the agent's alone whatever the
+// proxy copied or cleared before. It unwraps for http.ResponseController
+// (hijacking for protocol upgrades, deadlines, flushes).
+type routeWriter struct {
+	http.ResponseWriter
+	env, model, commit string
+	wrote              bool // the final header was written
+}
+
+func (w *routeWriter) set() {
+	h := w.ResponseWriter.Header()
+	h.Set(HeaderEnvironment, w.env)
+	h.Set(HeaderModel, w.model)
+	h.Set(HeaderCommit, w.commit)
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (w *routeWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.set()
+		w.wrote = code >= 200 || code == http.StatusSwitchingProtocols
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (w *routeWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush implements http.Flusher.
+func (w *routeWriter) Flush() {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap returns the ResponseWriter underneath, for
+// http.ResponseController.
+func (w *routeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// routeHeaders are the response headers the agent sets for every route,
+// whatever a model server sent.
+var routeHeaders = []string{HeaderEnvironment, HeaderModel, HeaderVersion, HeaderCommit}
+
+// ownHeaders carries the proxied requests with next and drops from the
+// responses the headers the agent sets itself: a model server, or
+// another agent in front of one, that sends its own would otherwise have
+// them added to the agent's, two values each.
+type ownHeaders struct{ next http.RoundTripper }
+
+// RoundTrip implements http.RoundTripper.
+func (t ownHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if resp != nil {
+		for _, h := range routeHeaders {
+			delete(resp.Header, h)
+		}
+	}
+	return resp, err
 }
 
 // dotSegment reports whether path, unescaped, has a "." or ".." segment,

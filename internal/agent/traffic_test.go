@@ -1,11 +1,14 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -498,3 +501,89 @@ func TestStableOnlyBackendIsReadmitted(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A model server (or another agent in front of it) that sends its own
+// Promote-* headers does not add a second value to the agent's: through a
+// splitter the answer carries the agent's alone, after an early 103 too
+// (the proxy clears the header it wrote then), and streamed answers still
+// flush through the agent.
+func TestSplitRouteHeadersAreTheAgents(t *testing.T) {
+	g := newGitOps(t)
+	release := make(chan struct{}) // the client read the flushed part of /stream
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		for _, name := range []string{HeaderEnvironment, HeaderModel, HeaderVersion, HeaderCommit} {
+			h.Set(name, "inner")
+		}
+		if r.URL.Path == "/hints" {
+			h.Set("Link", "</weights>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+		}
+		if r.URL.Path == "/upgrade" {
+			w.Header().Set("Connection", "Upgrade")
+			w.Header().Set("Upgrade", "test")
+			w.WriteHeader(http.StatusSwitchingProtocols)
+			return
+		}
+		if r.URL.Path == "/stream" {
+			w.Write([]byte("first "))
+			http.NewResponseController(w).Flush()
+			<-release
+		}
+		w.Write([]byte("answer"))
+	}))
+	t.Cleanup(backend.Close)
+	endpoints := writeEndpoints(t, filepath.Join(t.TempDir(), "endpoints.yaml"), map[overlay.Pin]string{v1: backend.URL})
+	a := progressiveAgent(t, g, endpoints, func(string) bool { return false }, nil)
+	if _, err := a.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	commit := runGit(t, g.work, "rev-parse", "HEAD")
+	srv := httptest.NewServer(a)
+	t.Cleanup(srv.Close)
+	client := &http.Client{Timeout: 10 * time.Second}
+	want := http.Header{HeaderEnvironment: {"prod"}, HeaderModel: {"credit-risk"}, HeaderVersion: {"1"}, HeaderCommit: {commit}}
+	for _, path := range []string{"/predict", "/hints", "/stream"} {
+		resp, err := client.Get(srv.URL + "/prod/credit-risk" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if path == "/stream" {
+			first := make([]byte, len("first "))
+			if _, err := io.ReadFull(resp.Body, first); err != nil {
+				t.Fatalf("GET %s: the flushed part did not arrive: %v", path, err)
+			}
+			close(release)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := http.Header{}
+		for name := range want {
+			if v := resp.Header.Values(name); v != nil {
+				got[name] = v
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" || resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d %q, Promote-* headers (-want +got):\n%s", path, resp.StatusCode, body, diff)
+		}
+	}
+	// A protocol upgrade: the proxy writes the 101 itself.
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(conn, "GET /prod/credit-risk/upgrade HTTP/1.1\r\nHost: agent\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := http.Header{}
+	for name := range want {
+		got[name] = resp.Header.Values(name)
+	}
+	if diff := cmp.Diff(want, got); diff != "" || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("upgrade = %d, Promote-* headers (-want +got):\n%s", resp.StatusCode, diff)
+	}
+}
