@@ -95,6 +95,7 @@ import (
 const (
 	DefaultBranch   = gitclone.DefaultBranch
 	DefaultInterval = 5 * time.Second
+	DefaultTimeout  = traffic.DefaultTimeout
 )
 
 // Config configures an Agent.
@@ -126,6 +127,13 @@ type Config struct {
 	Interval time.Duration
 	// Transport carries the proxied requests (http.DefaultTransport).
 	Transport http.RoundTripper
+	// Timeout bounds a request proxied through a splitter, from receiving
+	// it to the end of the answer (DefaultTimeout): an endpoint that has
+	// not answered by then gets a 504 sent for it, and counts a timeout
+	// against its health (traffic.Config.Timeout). A model that takes
+	// longer to answer needs a longer one. Config.Splitter may change it
+	// per environment.
+	Timeout time.Duration
 	// Logger receives one line per changed route and per failed sync.
 	Logger *slog.Logger
 	// Now stamps the syncs (time.Now).
@@ -176,6 +184,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("environments", c.Environments),
 		slog.String("endpoints", c.Endpoints),
 		slog.Duration("interval", c.Interval),
+		slog.Duration("timeout", c.Timeout),
 	)
 }
 
@@ -199,6 +208,12 @@ func (c *Config) setDefaults() error {
 		problems = append(problems, fmt.Sprintf("interval %s is negative", c.Interval))
 	case c.Interval == 0:
 		c.Interval = DefaultInterval
+	}
+	switch {
+	case c.Timeout < 0:
+		problems = append(problems, fmt.Sprintf("timeout %s is negative", c.Timeout))
+	case c.Timeout == 0:
+		c.Timeout = DefaultTimeout
 	}
 	if c.Transport == nil {
 		c.Transport = http.DefaultTransport

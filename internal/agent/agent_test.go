@@ -599,10 +599,12 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{
 			name: "everything wrong",
-			cfg:  Config{Branch: "a..b", Environments: []string{"prod", "bad/env", "prod"}, Interval: -time.Second},
+			cfg: Config{Branch: "a..b", Environments: []string{"prod", "bad/env", "prod"}, Interval: -time.Second,
+				Timeout: -time.Minute},
 			want: `agent configuration: remote is empty; dir is empty; branch "a..b" is not a valid branch name; ` +
 				`environment "bad/env": only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit; ` +
-				`environment prod is listed twice; no endpoints: set an endpoints file or a resolver; interval -1s is negative`,
+				`environment prod is listed twice; no endpoints: set an endpoints file or a resolver; interval -1s is negative; ` +
+				`timeout -1m0s is negative`,
 		},
 	}
 	for _, tc := range tests {

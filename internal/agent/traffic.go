@@ -37,7 +37,8 @@ func (a *Agent) splitterOf(env, model string) (*traffic.Splitter, error) {
 	if sp := a.splitters[key]; sp != nil {
 		return sp, nil
 	}
-	cfg := traffic.Config{Model: model, Env: env, Metrics: a.cfg.Traffic, Transport: a.transport, Logger: a.log}
+	cfg := traffic.Config{Model: model, Env: env, Metrics: a.cfg.Traffic, Transport: a.transport,
+		Timeout: a.cfg.Timeout, Logger: a.log}
 	if a.cfg.Splitter != nil {
 		a.cfg.Splitter(env, &cfg)
 	}

@@ -587,3 +587,37 @@ func TestSplitRouteHeadersAreTheAgents(t *testing.T) {
 		t.Errorf("upgrade = %d, Promote-* headers (-want +got):\n%s", resp.StatusCode, diff)
 	}
 }
+
+// Config.Timeout bounds the requests the splitters proxy: a model server
+// slower than it gets a 504 sent for it, one within it answers, whatever
+// the splitter's own default.
+func TestTimeout(t *testing.T) {
+	g := newGitOps(t)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, _ := time.ParseDuration(r.URL.Query().Get("take"))
+		select {
+		case <-time.After(d):
+			w.Write([]byte("answer"))
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(backend.Close)
+	endpoints := writeEndpoints(t, filepath.Join(t.TempDir(), "endpoints.yaml"), map[overlay.Pin]string{v1: backend.URL})
+	a := progressiveAgent(t, g, endpoints, func(string) bool { return false }, func(c *Config) { c.Timeout = 300 * time.Millisecond })
+	if _, err := a.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		take   string
+		status int
+		body   string
+	}{
+		{"50ms", http.StatusOK, "answer"},
+		{"2s", http.StatusGatewayTimeout, "did not answer within 300ms"},
+	} {
+		code, _, body := get(t, a, "/prod/credit-risk/predict?take="+tc.take)
+		if code != tc.status || !strings.Contains(body, tc.body) {
+			t.Errorf("GET with a model server taking %s = %d %q, want %d with %q", tc.take, code, body, tc.status, tc.body)
+		}
+	}
+}

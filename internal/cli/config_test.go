@@ -5,6 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/promote-ml/promote/internal/agent"
 )
 
 func TestRedactDSN(t *testing.T) {
@@ -45,7 +50,7 @@ func TestValidateHidesDSNPassword(t *testing.T) {
 // reported as the variable and the value it holds, not as the flag it
 // stands for with a value nobody wrote.
 func TestEnvDurationsNamed(t *testing.T) {
-	for _, name := range []string{"PROMOTE_GITOPS_INTERVAL", "PROMOTE_AGENT_INTERVAL", "PROMOTE_LEASE_TTL", "PROMOTE_LEASE_RENEW"} {
+	for _, name := range []string{"PROMOTE_GITOPS_INTERVAL", "PROMOTE_AGENT_INTERVAL", "PROMOTE_AGENT_TIMEOUT", "PROMOTE_LEASE_TTL", "PROMOTE_LEASE_RENEW"} {
 		t.Run(name, func(t *testing.T) {
 			c := defaultServerConfig()
 			c.env(func(k string) string {
@@ -94,6 +99,10 @@ func TestServeRefusesBeforeCreatingAnything(t *testing.T) {
 		{"look interval", []string{"--rollout-look-every", "1us"}, "--rollout-look-every 1µs: want at least 10ms"},
 		{"agent interval", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--agent-addr", "127.0.0.1:0",
 			"--agent-endpoints", filepath.Join(dir, "endpoints.yaml"), "--agent-interval", "1ns"}, "--agent-interval 1ns: want at least 10ms"},
+		{"agent timeout", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--agent-addr", "127.0.0.1:0",
+			"--agent-endpoints", filepath.Join(dir, "endpoints.yaml"), "--agent-timeout", "1us"}, "--agent-timeout 1µs: want at least 10ms"},
+		{"negative agent timeout", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--agent-addr", "127.0.0.1:0",
+			"--agent-endpoints", filepath.Join(dir, "endpoints.yaml"), "--agent-timeout", "-1s"}, "--agent-timeout: want a positive duration"},
 		{"agent environments", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--agent-addr", "127.0.0.1:0",
 			"--agent-endpoints", filepath.Join(dir, "endpoints.yaml"), "--agent-environments", "prod,Prod!,prod"}, "--agent-environments: prod is listed twice"},
 		{"gitops interval", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--gitops-interval", "5ms"}, "--gitops-interval 5ms: want at least 10ms"},
@@ -142,5 +151,40 @@ func TestServeUnreachableDatabaseIsNoUsageError(t *testing.T) {
 	code, _, errOut := run(t, "", "serve", "--database", "postgres://promote@127.0.0.1:1/promote?connect_timeout=2", "--pipeline", pipelineFile, "--addr", "127.0.0.1:0")
 	if code != ExitBlocked || !strings.Contains(errOut, "open PostgreSQL") || strings.Contains(errOut, "Usage:") {
 		t.Errorf("serve with an unreachable database: exit %d, %q; want %d, naming the database, without usage", code, errOut, ExitBlocked)
+	}
+}
+
+// The agent's timeout comes from --agent-timeout, else
+// $PROMOTE_AGENT_TIMEOUT, else the splitters' default, and reaches the
+// agent's configuration.
+func TestConfigAgentTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		env  string
+		args []string
+		want time.Duration
+	}{
+		{"default", "", nil, agent.DefaultTimeout},
+		{"variable", "2m", nil, 2 * time.Minute},
+		{"flag over variable", "2m", []string{"--agent-timeout", "45s"}, 45 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := defaultGitOpsConfig()
+			c.env(func(k string) string {
+				if k == "PROMOTE_AGENT_TIMEOUT" {
+					return tt.env
+				}
+				return ""
+			})
+			fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			c.flags(fl)
+			if err := fl.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.agentConfig(t.TempDir(), []string{"prod"}, func(string) string { return "" }, nil).Timeout; got != tt.want {
+				t.Errorf("agentConfig().Timeout with $PROMOTE_AGENT_TIMEOUT %q and %v = %s, want %s", tt.env, tt.args, got, tt.want)
+			}
+		})
 	}
 }

@@ -38,6 +38,7 @@ type gitopsConfig struct {
 	AgentEndpoints string // the agent's endpoints file
 	AgentDir       string // the agent's clone
 	AgentInterval  time.Duration
+	AgentTimeout   time.Duration // bounds a proxied request
 	// AgentEnvironments are the environments the agent deploys; serve
 	// fills in the pipeline's when none are given.
 	AgentEnvironments []string
@@ -48,7 +49,8 @@ type gitopsConfig struct {
 
 func defaultGitOpsConfig() gitopsConfig {
 	return gitopsConfig{Branch: gitops.DefaultBranch, Mode: string(gitops.ModePush),
-		Author: gitops.DefaultAuthorName + " <" + gitops.DefaultAuthorEmail + ">", Interval: gitops.DefaultInterval}
+		Author: gitops.DefaultAuthorName + " <" + gitops.DefaultAuthorEmail + ">", Interval: gitops.DefaultInterval,
+		AgentTimeout: agent.DefaultTimeout}
 }
 
 // env applies PROMOTE_GITOPS_* variables.
@@ -71,7 +73,8 @@ func (c *gitopsConfig) env(getenv func(string) string) {
 			c.AgentEnvironments = append(c.AgentEnvironments, strings.TrimSpace(env))
 		}
 	}
-	c.badEnv = envDurations(getenv, map[string]*time.Duration{"PROMOTE_GITOPS_INTERVAL": &c.Interval, "PROMOTE_AGENT_INTERVAL": &c.AgentInterval})
+	c.badEnv = envDurations(getenv, map[string]*time.Duration{"PROMOTE_GITOPS_INTERVAL": &c.Interval, "PROMOTE_AGENT_INTERVAL": &c.AgentInterval,
+		"PROMOTE_AGENT_TIMEOUT": &c.AgentTimeout})
 }
 
 // envDurations sets each duration from its variable, and returns a problem
@@ -111,6 +114,7 @@ func (c *gitopsConfig) flags(fl *pflag.FlagSet) {
 	fl.StringVar(&c.AgentEndpoints, "agent-endpoints", c.AgentEndpoints, "`FILE` mapping model and artifact digest to a local endpoint URL ($PROMOTE_AGENT_ENDPOINTS)")
 	fl.StringVar(&c.AgentDir, "agent-dir", c.AgentDir, "the agent's working `DIR` (default: agent under --data; $PROMOTE_AGENT_DIR)")
 	fl.DurationVar(&c.AgentInterval, "agent-interval", c.AgentInterval, "how often the agent fetches the repository ($PROMOTE_AGENT_INTERVAL)")
+	fl.DurationVar(&c.AgentTimeout, "agent-timeout", c.AgentTimeout, "how long the agent waits for a model endpoint's whole answer before it sends a 504 ($PROMOTE_AGENT_TIMEOUT)")
 	fl.StringSliceVar(&c.AgentEnvironments, "agent-environments", c.AgentEnvironments, "the `ENVS` the agent deploys, comma-separated; other overlay directories are ignored (default: the pipeline's environments; $PROMOTE_AGENT_ENVIRONMENTS)")
 }
 
@@ -134,6 +138,7 @@ func (c *gitopsConfig) agentConfig(dataDir string, envs []string, getenv func(st
 		envs = c.AgentEnvironments
 	}
 	return agent.Config{Remote: remote, Branch: c.Branch, Dir: dir, Endpoints: c.AgentEndpoints, Interval: c.AgentInterval,
+		Timeout:      c.AgentTimeout,
 		Environments: slices.Clone(envs),
 		Credentials:  gitops.Credentials{Username: c.Username, Password: getenv("PROMOTE_GITOPS_PASSWORD"), Token: getenv("PROMOTE_GITOPS_TOKEN")},
 		Logger:       log}
@@ -156,6 +161,10 @@ func (c *gitopsConfig) problems() []error {
 			errs = append(errs, errors.New("--agent-interval: want a positive duration such as 5s"))
 		}
 		errs = append(errs, tooShort("--agent-interval", c.AgentInterval)...)
+		if c.AgentTimeout < 0 {
+			errs = append(errs, errors.New("--agent-timeout: want a positive duration such as 60s"))
+		}
+		errs = append(errs, tooShort("--agent-timeout", c.AgentTimeout)...)
 		seen := map[string]bool{}
 		for _, env := range c.AgentEnvironments {
 			if err := promote.ValidateName("environment", env); err != nil {
