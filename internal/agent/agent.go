@@ -136,6 +136,9 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives one line per changed route and per failed sync.
 	Logger *slog.Logger
+	// Metrics, when set, receive the sync's health after every poll of
+	// Run and every Sync (see NewMetrics).
+	Metrics *Metrics
 	// Now stamps the syncs (time.Now).
 	Now func() time.Time
 	// Traffic, when set, serves every route through a traffic.Splitter
@@ -372,6 +375,7 @@ func (a *Agent) poll(ctx context.Context, force bool) {
 		return
 	}
 	defer a.unlock()
+	defer a.observe()
 	head, err := a.fetch(ctx)
 	if err != nil {
 		if ctx.Err() == nil && err.Error() != a.fetchErr {
@@ -410,12 +414,23 @@ func (a *Agent) Sync(ctx context.Context) (Status, error) {
 		return a.Status(), err
 	}
 	defer a.unlock()
+	defer a.observe()
 	head, err := a.fetch(ctx)
 	if err != nil {
 		return a.Status(), err
 	}
 	err = a.apply(head)
 	return a.Status(), err
+}
+
+// observe sets Config.Metrics from the status after a poll or a sync: a
+// poll that finds the head unchanged and everything applied counts as a
+// success too, so that the time of the last one tells an agent that
+// stopped syncing from one with nothing new to apply.
+func (a *Agent) observe() {
+	if a.cfg.Metrics != nil {
+		a.cfg.Metrics.observe(a.Status(), a.cfg.Now())
+	}
 }
 
 // fetch fetches the branch and returns its head, recording the outcome for

@@ -267,10 +267,10 @@ func TestSyncAppliesACommit(t *testing.T) {
 			t.Errorf("after the scaffold, /%s/credit-risk/predict is served by %s, want v1", env, got)
 		}
 	}
-	wantProd := EnvironmentStatus{Name: "prod", Commit: first, AppliedAt: testNow, InSync: true, Routes: []Route{{
+	wantProd := EnvironmentStatus{Name: "prod", Commit: first, AppliedAt: testNow, InSync: true, Routes: []RouteStatus{{Route: Route{
 		Model: "credit-risk", Version: "1", Digest: v1.Digest, URI: v1.URI,
 		Image: overlay.DefaultModelImage + "@" + v1.Digest, Replicas: 4, Endpoint: f.b1.URL, Commit: first,
-	}}}
+	}}}}
 	if diff := cmp.Diff(wantProd, envStatus(t, st, "prod")); diff != "" {
 		t.Errorf("Status of prod after the first sync (-want +got):\n%s", diff)
 	}

@@ -164,7 +164,7 @@ func TestLookup(t *testing.T) {
 	if !ok {
 		t.Fatal("Lookup(dev, credit-risk) found nothing after a sync")
 	}
-	if diff := cmp.Diff(envStatus(t, st, "dev").Routes[0], got); diff != "" {
+	if diff := cmp.Diff(envStatus(t, st, "dev").Routes[0].Route, got); diff != "" {
 		t.Errorf("Lookup(dev, credit-risk) differs from the status's route (-status +lookup):\n%s", diff)
 	}
 	if _, ok := a.Lookup("dev", "fraud"); ok {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/gitclone"
+	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -41,21 +42,42 @@ type EnvironmentStatus struct {
 	// AppliedAt is when that state was last applied.
 	AppliedAt time.Time `json:"applied_at,omitzero"`
 	// InSync is set when the environment serves the desired state of the
-	// head, and nothing failed.
+	// head, and nothing failed. It says what the agent routes to, not
+	// whether the endpoints answer: see each route's Backends.
 	InSync bool `json:"in_sync"`
 	// Error says why the environment did not take the last synced commit
 	// (kustomize's error, an artifact with no endpoint); it keeps serving
 	// Commit's routes meanwhile.
 	Error string `json:"error,omitempty"`
 	// Routes are the applied routes, sorted by model.
-	Routes []Route `json:"routes"`
+	Routes []RouteStatus `json:"routes"`
+}
+
+// RouteStatus is an applied route and the health of its endpoints.
+type RouteStatus struct {
+	Route
+	// Backends are the endpoints the route's splitter sends requests to:
+	// the stable version's and, while a rollout runs, the candidate's
+	// (canary, and shadow while its requests are mirrored). None without
+	// splitters (Config.Traffic).
+	Backends []BackendStatus `json:"backends,omitempty"`
+}
+
+// BackendStatus is one endpoint of a route as its splitter sees it.
+type BackendStatus struct {
+	Track    traffic.Track `json:"track"`
+	Version  string        `json:"version"`
+	Endpoint string        `json:"endpoint"`
+	// Healthy is false while the splitter keeps the endpoint out of
+	// rotation: ejected after timeouts or connection errors in a row,
+	// until its cool-off ends, or failing its health checks.
+	Healthy bool `json:"healthy"`
 }
 
 // Status returns what the agent has applied, a copy safe to keep.
 func (a *Agent) Status() Status {
 	tables := *a.tables.Load()
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	st := a.state
 	s := Status{Remote: gitclone.RedactURL(a.cfg.Remote), Branch: a.cfg.Branch, Head: st.head, LastSync: st.lastSync,
 		Environments: []EnvironmentStatus{}}
@@ -75,19 +97,49 @@ func (a *Agent) Status() Status {
 	}
 	slices.Sort(names)
 	for _, env := range names {
-		es := EnvironmentStatus{Name: env, Routes: []Route{}}
+		es := EnvironmentStatus{Name: env, Routes: []RouteStatus{}}
 		if e := st.envs[env]; e != nil {
 			es.Commit, es.AppliedAt, es.Error = e.commit, e.appliedAt, e.err
 		}
 		if t := tables[env]; t != nil {
 			for _, model := range sortedKeys(t.routes) {
-				es.Routes = append(es.Routes, t.routes[model].Route)
+				es.Routes = append(es.Routes, RouteStatus{Route: t.routes[model].Route})
 			}
 		}
 		es.InSync = es.Error == "" && s.Error == "" && es.Commit != "" && es.Commit == s.Head
 		s.Environments = append(s.Environments, es)
 	}
+	a.mu.Unlock()
+	// The splitters' health is read outside the lock: it takes theirs.
+	for _, es := range s.Environments {
+		for i, r := range es.Routes {
+			es.Routes[i].Backends = a.backends(es.Name, tables[es.Name].routes[r.Model])
+		}
+	}
 	return s
+}
+
+// backends returns the health of rt's endpoints in env, as its splitter
+// sees them; nil without one.
+func (a *Agent) backends(env string, rt *route) []BackendStatus {
+	sp, ok := rt.proxy.(*traffic.Splitter)
+	if !ok {
+		return nil
+	}
+	b := func(track traffic.Track, version, endpoint string) BackendStatus {
+		return BackendStatus{Track: track, Version: version, Endpoint: endpoint, Healthy: sp.Healthy(track)}
+	}
+	if rt.StableVersion == "" {
+		return []BackendStatus{b(traffic.TrackStable, rt.Version, rt.Endpoint)}
+	}
+	bs := []BackendStatus{b(traffic.TrackStable, rt.StableVersion, rt.StableEndpoint), b(traffic.TrackCanary, rt.Version, rt.Endpoint)}
+	a.splitMu.Lock()
+	mirrored := a.shadows[[2]string{env, rt.Model}] > 0
+	a.splitMu.Unlock()
+	if mirrored {
+		bs = append(bs, b(traffic.TrackShadow, rt.Version, rt.Endpoint))
+	}
+	return bs
 }
 
 // StatusHandler serves Status as JSON on GET and HEAD, wherever it is

@@ -231,7 +231,7 @@ func TestServeAgentDeploysThePipelinesEnvironments(t *testing.T) {
 	endpoints := filepath.Join(dir, "endpoints.yaml")
 	os.WriteFile(endpoints, []byte(fmt.Sprintf("endpoints:\n  - {model: credit-risk, digest: %q, url: %q}\n", overlay.DefaultPin.Digest, s1.URL)), 0o644)
 	agentAddr := freeAddr(t)
-	_, serveErr := startServe(t, "--data", filepath.Join(dir, "data"), "--pipeline", pipelineFile,
+	server, serveErr := startServe(t, "--data", filepath.Join(dir, "data"), "--pipeline", pipelineFile,
 		"--gitops-remote", bare, "--gitops-interval", "1h", "--agent-addr", agentAddr, "--agent-endpoints", endpoints, "--agent-interval", "50ms")
 	var st struct {
 		LastSync     time.Time `json:"last_sync"`
@@ -275,6 +275,26 @@ func TestServeAgentDeploysThePipelinesEnvironments(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "ignores deploy/overlays/dev") {
 		t.Errorf("GET /dev/credit-risk/predict = %d %s, want 404 saying dev's overlay is ignored", resp.StatusCode, body)
 	}
+	// The agent's sync health is on the server's /metrics, by the
+	// environments it deploys (set once the poll that synced ends).
+	waitFor(t, 20*time.Second, "the agent's sync health on /metrics", func() (bool, string) {
+		resp, err := http.Get(server + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{"promote_agent_sync_ok 1\n", `promote_agent_environment_in_sync{env="prod"} 1`,
+			`promote_agent_environment_in_sync{env="staging"} 1`, "promote_agent_sync_last_success_timestamp_seconds "} {
+			if !strings.Contains(string(body), want) {
+				return false, fmt.Sprintf("/metrics lacks %q:\n%s", want, body)
+			}
+		}
+		if strings.Contains(string(body), `promote_agent_environment_in_sync{env="dev"}`) {
+			t.Errorf("/metrics has dev's sync, an environment the agent ignores:\n%s", body)
+		}
+		return true, ""
+	})
 }
 
 // child is a promote process: this test binary run as promote.

@@ -185,12 +185,16 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	if cfg.GitOps.agentEnabled() {
 		// The agent serves model traffic on a listener of its own, its
 		// status at /-/status (no environment name starts with "-"),
-		// through splitters whose metrics are on /metrics.
+		// through splitters whose metrics, and its sync's, are on
+		// /metrics.
 		acfg := cfg.GitOps.agentConfig(cfg.Data, svc.Pipeline().Names(), getenv, log)
 		if acfg.Traffic, err = traffic.NewMetrics(reg); err != nil {
 			return err
 		}
 		trafficMetrics = acfg.Traffic
+		if acfg.Metrics, err = agent.NewMetrics(reg); err != nil {
+			return err
+		}
 		acfg.Progressive = func(env string) bool { return lp.plans[env] != nil }
 		acfg.Splitter = func(env string, c *traffic.Config) { splitterSettings(lp.plans[env], c) }
 		acfg.Stable = func(env, model, version string) (overlay.Pin, bool) { return stableOf(ctx, svc, env, model, version) }
