@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/promote-ml/promote/internal/analysis"
 	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -197,36 +197,20 @@ func stepOf(r promote.Rollout) string {
 // a time that changes at every read would print a line each time), the
 // time is when the minimum time ends. unit names the requests counted.
 func stepProgress(r promote.Rollout, now time.Time, unit string) string {
-	n := r.StepNeeds
-	if n == nil || !r.State.Active() || r.Strategy == policy.StrategyShadow {
+	p, ok := rollout.Progress(r, now)
+	if !ok {
 		return ""
 	}
-	minTime := time.Duration(n.MinDuration * float64(time.Second))
-	requests := fmt.Sprintf("%s of %d", strconv.FormatFloat(math.Floor(r.StepRequests), 'f', -1, 64), n.MinRequests)
+	requests := fmt.Sprintf("%s of %d", strconv.FormatFloat(p.Requests, 'f', -1, 64), p.MinRequests)
 	switch {
-	case r.State != promote.RolloutRunning:
-		return requests + " " + unit
-	case n.WaitingForRequests:
-		return fmt.Sprintf("waiting for requests: %s after %s", requests, shortDuration(minTime))
-	case minTime <= 0:
+	case p.Waiting:
+		return fmt.Sprintf("waiting for requests: %s after %s", requests, rollout.ShortDuration(p.MinDuration))
+	case !p.Timed:
 		return requests + " " + unit
 	case now.IsZero():
-		return fmt.Sprintf("%s %s, %s until %s", requests, unit, shortDuration(minTime), clockUTC(r.StepStartedAt.Add(minTime)))
+		return fmt.Sprintf("%s %s, %s until %s", requests, unit, rollout.ShortDuration(p.MinDuration), clockUTC(r.StepStartedAt.Add(p.MinDuration)))
 	}
-	return fmt.Sprintf("%s %s, %s of %s", requests, unit, shortDuration(min(max(0, now.Sub(r.StepStartedAt)), minTime)), shortDuration(minTime))
-}
-
-// shortDuration writes d to the second without its zero units ("5m",
-// "2m10s", "1h").
-func shortDuration(d time.Duration) string {
-	s := d.Round(time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return fmt.Sprintf("%s %s, %s of %s", requests, unit, rollout.ShortDuration(p.Elapsed), rollout.ShortDuration(p.MinDuration))
 }
 
 func verdictOf(r promote.Rollout) (analysis.Verdict, bool) {

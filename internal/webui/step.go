@@ -1,12 +1,10 @@
 package webui
 
 import (
-	"math"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -27,28 +25,14 @@ type stepView struct {
 // say what its step needs (a shadow, a rollout that ended, one the
 // controller has not judged yet).
 func stepProgress(r promote.Rollout, now time.Time) *stepView {
-	n := r.StepNeeds
-	if n == nil || !r.State.Active() || r.Strategy == policy.StrategyShadow {
+	p, ok := rollout.Progress(r, now)
+	if !ok {
 		return nil
 	}
-	minTime := time.Duration(n.MinDuration * float64(time.Second))
-	v := &stepView{Requests: strconv.FormatFloat(math.Floor(r.StepRequests), 'f', -1, 64), MinRequests: n.MinRequests,
-		MinDuration: shortDuration(minTime), Waiting: n.WaitingForRequests && r.State == promote.RolloutRunning}
-	if r.State == promote.RolloutRunning && minTime > 0 {
-		v.Elapsed = shortDuration(min(max(0, now.Sub(r.StepStartedAt)), minTime))
+	v := &stepView{Requests: strconv.FormatFloat(p.Requests, 'f', -1, 64), MinRequests: p.MinRequests,
+		MinDuration: rollout.ShortDuration(p.MinDuration), Waiting: p.Waiting}
+	if p.Timed {
+		v.Elapsed = rollout.ShortDuration(p.Elapsed)
 	}
 	return v
-}
-
-// shortDuration writes d to the second without its zero units ("5m",
-// "2m10s", "1h").
-func shortDuration(d time.Duration) string {
-	s := d.Round(time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

@@ -1,0 +1,63 @@
+package rollout
+
+import (
+	"math"
+	"strings"
+	"time"
+
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/promote"
+)
+
+// StepProgress is how far an active canary's step has come towards the
+// next, as the controller last stored it: the canary's requests counted in
+// the step against its minimum, and the step's time against its minimum.
+type StepProgress struct {
+	// Requests is the whole requests counted in the step.
+	Requests    float64
+	MinRequests int
+	MinDuration time.Duration
+	// Running says the rollout runs; a paused step's time counts again
+	// from its resumption, so only its requests say how far it has come.
+	Running bool
+	// Timed says the step's time counts towards a minimum: it runs and
+	// has one. Elapsed is then its time so far, at most MinDuration.
+	Timed   bool
+	Elapsed time.Duration
+	// Waiting says the running step has lasted its minimum time and waits
+	// only for the canary's requests.
+	Waiting bool
+}
+
+// Progress is the progress of r's step as of now; false when r does not
+// say what its step needs (a shadow, a rollout that ended, one the
+// controller has not judged yet). The command line and the web UI word it
+// each in their own way.
+func Progress(r promote.Rollout, now time.Time) (StepProgress, bool) {
+	n := r.StepNeeds
+	if n == nil || !r.State.Active() || r.Strategy == policy.StrategyShadow {
+		return StepProgress{}, false
+	}
+	running := r.State == promote.RolloutRunning
+	p := StepProgress{Requests: math.Floor(r.StepRequests), MinRequests: n.MinRequests,
+		MinDuration: time.Duration(n.MinDuration * float64(time.Second)), Running: running,
+		Waiting: running && n.WaitingForRequests}
+	if running && p.MinDuration > 0 {
+		p.Timed = true
+		p.Elapsed = min(max(0, now.Sub(r.StepStartedAt)), p.MinDuration)
+	}
+	return p, true
+}
+
+// ShortDuration writes d to the second without its zero units ("5m",
+// "2m10s", "1h").
+func ShortDuration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
