@@ -316,16 +316,9 @@ func (w *Writer) Promote(ctx context.Context, c Change) (Result, error) {
 		return w.promoteReview(ctx, &c)
 	}
 	for attempt := 1; ; attempt++ {
-		base, err := w.sync(ctx)
-		if err != nil {
-			return Result{}, err
-		}
-		commit, changed, err := w.apply(&c)
-		if err != nil {
-			return Result{}, err
-		}
-		if !changed {
-			return w.noChange(&c, base, attempt)
+		base, commit, done, err := w.commitOnHead(ctx, &c, attempt)
+		if err != nil || done != nil {
+			return deref(done), err
 		}
 		if w.beforePush != nil {
 			w.beforePush()
@@ -369,16 +362,9 @@ func (w *Writer) Promote(ctx context.Context, c Change) (Result, error) {
 // push the review branch (reusing what an earlier call pushed for the same
 // change) and open the pull request, or find it open.
 func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
-	base, err := w.sync(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	commit, changed, err := w.apply(c)
-	if err != nil {
-		return Result{}, err
-	}
-	if !changed {
-		return w.noChange(c, base, 1)
+	base, commit, done, err := w.commitOnHead(ctx, c, 1)
+	if err != nil || done != nil {
+		return deref(done), err
 	}
 	branch := c.reviewBranch()
 	msg := c.Message(overlay.OverlayPath(c.Environment))
@@ -476,16 +462,9 @@ func (w *Writer) UpdateReview(ctx context.Context, c Change) (Result, error) {
 			return Result{Commit: prev.Hash.String(), Branch: branch}, nil
 		}
 	}
-	base, err := w.sync(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	commit, changed, err := w.apply(&c)
-	if err != nil {
-		return Result{}, err
-	}
-	if !changed {
-		return w.noChange(&c, base, 0)
+	_, commit, done, err := w.commitOnHead(ctx, &c, 0)
+	if err != nil || done != nil {
+		return deref(done), err
 	}
 	// A pull request closed since the caller saw it open keeps its
 	// branch as the person left it: GitHub reopens none whose branch was
@@ -526,6 +505,32 @@ func (w *Writer) personsHead(branch string) (plumbing.Hash, bool, error) {
 	}
 	_, ours := trailerValue(ParseTrailers(head.Message), TrailerPromotionID)
 	return head.Hash, !ours, nil
+}
+
+// commitOnHead syncs the clone with the branch and commits c on its head,
+// returning the head it built on (base) and the commit; when the branch
+// pins c already, done is the no-change result instead, with attempts.
+func (w *Writer) commitOnHead(ctx context.Context, c *Change, attempts int) (base, commit plumbing.Hash, done *Result, err error) {
+	if base, err = w.sync(ctx); err != nil {
+		return base, commit, nil, err
+	}
+	commit, changed, err := w.apply(c)
+	if err != nil {
+		return base, commit, nil, err
+	}
+	if !changed {
+		res, err := w.noChange(c, base, attempts)
+		return base, commit, &res, err
+	}
+	return base, commit, nil, nil
+}
+
+// deref is *r, or the zero Result for nil.
+func deref(r *Result) Result {
+	if r == nil {
+		return Result{}
+	}
+	return *r
 }
 
 // samePushed reports whether the review branch already holds the change:
