@@ -117,28 +117,12 @@ func TestOpenBadDSN(t *testing.T) {
 // access would, and checks that verification names each kind of tampering.
 func TestAuditTamper(t *testing.T) {
 	storetest.PostgresServer(t)
-	storetest.RunTamper(t, func(t *testing.T) (promote.Store, *sql.DB) {
-		dsn := storetest.PostgresDSN(t)
-		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return open(t, dsn), db
-	})
+	storetest.RunTamper(t, storeAndDB)
 }
 
 func TestAuditActorBackfill(t *testing.T) {
 	storetest.PostgresServer(t)
-	storetest.RunActorBackfill(t, "migrations/0007_audit_actor.sql", func(t *testing.T) (promote.Store, *sql.DB) {
-		dsn := storetest.PostgresDSN(t)
-		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return open(t, dsn), db
-	})
+	storetest.RunActorBackfill(t, "migrations/0007_audit_actor.sql", storeAndDB)
 }
 
 // TestAuditTimeUpgrade applies migration 0013 to a database at schema 0012
@@ -147,15 +131,7 @@ func TestAuditTimeUpgrade(t *testing.T) {
 	storetest.PostgresServer(t)
 	down := []string{"DROP TRIGGER audit_events_at ON audit_events", "DROP FUNCTION promote_audit_events_at()",
 		"DROP FUNCTION promote_audit_nanos(TEXT)", "DROP INDEX audit_events_at", "ALTER TABLE audit_events DROP COLUMN at"}
-	storetest.RunAuditTimeUpgrade(t, "0013_audit_time.sql", down, func(t *testing.T) (func(t *testing.T) promote.Store, *sql.DB) {
-		dsn := storetest.PostgresDSN(t)
-		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return func(t *testing.T) promote.Store { return open(t, dsn) }, db
-	})
+	storetest.RunAuditTimeUpgrade(t, "0013_audit_time.sql", down, reopenerAndDB)
 }
 
 // TestRolloutStepUpgrade applies migration 0016 to a database at schema
@@ -164,15 +140,7 @@ func TestRolloutStepUpgrade(t *testing.T) {
 	storetest.PostgresServer(t)
 	down := []string{"ALTER TABLE rollouts DROP COLUMN step_requests", "ALTER TABLE rollouts DROP COLUMN step_needs",
 		"ALTER TABLE rollouts DROP COLUMN step_requests_at"}
-	storetest.RunRolloutStepUpgrade(t, "0016_rollout_step_requests.sql", down, func(t *testing.T) (func(t *testing.T) promote.Store, *sql.DB) {
-		dsn := storetest.PostgresDSN(t)
-		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return func(t *testing.T) promote.Store { return open(t, dsn) }, db
-	})
+	storetest.RunRolloutStepUpgrade(t, "0016_rollout_step_requests.sql", down, reopenerAndDB)
 }
 
 // TestStepMovedByOlderReplica: during a rolling upgrade, a step an older
@@ -187,14 +155,26 @@ func TestStepMovedByOlderReplica(t *testing.T) {
 func openRaw(t *testing.T) (promote.Store, *sql.DB) {
 	t.Helper()
 	storetest.PostgresServer(t)
+	return storeAndDB(t)
+}
+
+// storeAndDB opens a store on a schema of its own and a plain connection
+// to the same schema.
+func storeAndDB(t *testing.T) (promote.Store, *sql.DB) {
+	reopen, db := reopenerAndDB(t)
+	return reopen(t), db
+}
+
+// reopenerAndDB makes a schema of its own, a function opening a store on
+// it, and a plain connection to it, which the test closes.
+func reopenerAndDB(t *testing.T) (func(t *testing.T) promote.Store, *sql.DB) {
 	dsn := storetest.PostgresDSN(t)
-	s := open(t, dsn)
-	raw, err := sql.Open("pgx", dsn)
+	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { raw.Close() })
-	return s, raw
+	t.Cleanup(func() { db.Close() })
+	return func(t *testing.T) promote.Store { return open(t, dsn) }, db
 }
 
 // TestAuditCopiesFromOlderReplicas checks that events appended by an
