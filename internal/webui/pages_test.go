@@ -828,20 +828,7 @@ func TestChartOfAPersonsRollback(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
 	b := f.signIn("bob")
-	if res := decide(t, b, f.demo.Awaiting, "approve", map[string][]string{"digest": {f.digestOf(f.demo.Awaiting)}}); res.status != http.StatusSeeOther {
-		t.Fatalf("approve = %d", res.status)
-	}
-	deps, err := f.env.Service.Deployments(ctx, "credit-risk", "prod")
-	if err != nil || len(deps) != 1 {
-		t.Fatalf("deployments = %v, %v", deps, err)
-	}
-	if err := f.env.Service.Delivered(ctx, deps[0], strings.Repeat("c", 40)); err != nil {
-		t.Fatal(err)
-	}
-	r, err := f.env.Service.StartRollout(ctx, f.demo.Awaiting)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := f.startRollout(t, b)
 	r.Weight = 0.1
 	if _, err := f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "step 1: weight 10%"); err != nil {
 		t.Fatal(err)
