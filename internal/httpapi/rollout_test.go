@@ -105,20 +105,28 @@ func TestRolloutOpsWithoutController(t *testing.T) {
 	}
 }
 
-// The schemas of a rollout's samples describe these Go types; the check
-// is TestOpenAPISchemasMatchTypes.
-func TestRolloutSamples(t *testing.T) {
-	f := newFixture(t)
-	ctx := t.Context()
+// runningRollout promotes churn 1 to dev and stores a running canary
+// rollout of it at 10%, started at start.
+func (f *fixture) runningRollout(t *testing.T) (p promote.Promotion, start time.Time) {
+	t.Helper()
 	f.model("churn")
-	p := f.promoteTo("churn", "dev").Promotion
-	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	if err := f.store.Update(ctx, func(tx promote.Tx) error {
+	p = f.promoteTo("churn", "dev").Promotion
+	start = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := f.store.Update(t.Context(), func(tx promote.Tx) error {
 		return tx.SaveRollout(promote.Rollout{PromotionID: p.ID, Model: "churn", Version: "1", Environment: "dev", Stable: "0",
 			Strategy: "canary", State: promote.RolloutRunning, Weight: 0.1, StartedAt: start, StepStartedAt: start, UpdatedAt: start})
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return p, start
+}
+
+// The schemas of a rollout's samples describe these Go types; the check
+// is TestOpenAPISchemasMatchTypes.
+func TestRolloutSamples(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	p, start := f.runningRollout(t)
 	var want []promote.RolloutSample
 	for i, event := range []string{"step", "", "", "step", "rolled_back"} {
 		s := promote.RolloutSample{PromotionID: p.ID, At: start.Add(time.Duration(i) * 5 * time.Second), Step: i / 3, Weight: 0.1,
@@ -186,15 +194,7 @@ func TestRolloutSamples(t *testing.T) {
 func TestRolloutStepProgressServed(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	f.model("churn")
-	p := f.promoteTo("churn", "dev").Promotion
-	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	if err := f.store.Update(ctx, func(tx promote.Tx) error {
-		return tx.SaveRollout(promote.Rollout{PromotionID: p.ID, Model: "churn", Version: "1", Environment: "dev", Stable: "0",
-			Strategy: "canary", State: promote.RolloutRunning, Weight: 0.1, StartedAt: start, StepStartedAt: start, UpdatedAt: start})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	p, start := f.runningRollout(t)
 	needs := &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true}
 	if err := f.svc.RecordRolloutProgress(ctx, promote.RolloutSample{PromotionID: p.ID, At: start.Add(6 * time.Minute)}, 1,
 		promote.RolloutProgress{AnalysisState: json.RawMessage(`{"version":1}`), Verdict: json.RawMessage(`{"decision":"continue"}`),
