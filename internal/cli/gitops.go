@@ -113,7 +113,7 @@ func (c *gitopsConfig) flags(fl *pflag.FlagSet) {
 	fl.StringVar(&c.AgentRemote, "agent-remote", c.AgentRemote, "the `REPOSITORY` the agent watches (default: --gitops-remote; $PROMOTE_AGENT_REMOTE)")
 	fl.StringVar(&c.AgentEndpoints, "agent-endpoints", c.AgentEndpoints, "`FILE` mapping model and artifact digest to a local endpoint URL ($PROMOTE_AGENT_ENDPOINTS)")
 	fl.StringVar(&c.AgentDir, "agent-dir", c.AgentDir, "the agent's working `DIR` (default: agent under --data; $PROMOTE_AGENT_DIR)")
-	fl.DurationVar(&c.AgentInterval, "agent-interval", c.AgentInterval, "how often the agent fetches the repository ($PROMOTE_AGENT_INTERVAL)")
+	fl.DurationVar(&c.AgentInterval, "agent-interval", c.AgentInterval, fmt.Sprintf("how often the agent fetches the repository (default: %s; $PROMOTE_AGENT_INTERVAL)", agent.DefaultInterval))
 	fl.DurationVar(&c.AgentTimeout, "agent-timeout", c.AgentTimeout, "how long the agent waits for a model endpoint's whole answer before it sends a 504 ($PROMOTE_AGENT_TIMEOUT)")
 	fl.StringSliceVar(&c.AgentEnvironments, "agent-environments", c.AgentEnvironments, "the `ENVS` the agent deploys, comma-separated; other overlay directories are ignored (default: the pipeline's environments; $PROMOTE_AGENT_ENVIRONMENTS)")
 }

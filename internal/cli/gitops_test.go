@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promote-ml/promote/internal/agent"
 	"github.com/promote-ml/promote/internal/gittest"
 	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/notify"
@@ -64,6 +65,19 @@ func artifact(t *testing.T, dir, version string) (path, digest string) {
 		t.Fatal(err)
 	}
 	return path, fmt.Sprintf("sha256:%x", sha256.Sum256(body))
+}
+
+// The agent's interval is 0 until set, and the agent then takes its own
+// default: serve's help must say which, as docs/gitops.md does.
+func TestServeHelpNamesTheAgentIntervalDefault(t *testing.T) {
+	code, out, errOut := run(t, "", "serve", "--help")
+	if code != ExitOK {
+		t.Fatalf("serve --help = exit %d, %q", code, errOut)
+	}
+	line := regexp.MustCompile(`(?m)^.*--agent-interval .*$`).FindString(out)
+	if want := "default: " + agent.DefaultInterval.String(); !strings.Contains(line, want) {
+		t.Errorf("serve --help says of --agent-interval %q; want %q in it", line, want)
+	}
 }
 
 // TestServeGitOps walks promote serve with its GitOps writer and local
