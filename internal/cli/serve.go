@@ -316,7 +316,11 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		if cfg.Rollout.looks() {
 			judged += fmt.Sprintf(" and as the candidates' requests arrive (at most every %s)", cfg.Rollout.LookEvery)
 		}
-		fmt.Fprintf(s.err, "promote rolls out %s progressively, judged %s\n", strings.Join(slices.Sorted(maps.Keys(lp.plans)), ", "), judged)
+		if len(lp.plans) == 0 {
+			fmt.Fprintf(s.err, "promote rolls out no environment progressively (no environment's policy sets a canary or shadow rollout)\n")
+		} else {
+			fmt.Fprintf(s.err, "promote rolls out %s progressively, judged %s\n", strings.Join(slices.Sorted(maps.Keys(lp.plans)), ", "), judged)
+		}
 	}
 	servers := []*http.Server{srv}
 	if ag != nil {

@@ -291,3 +291,22 @@ func TestServeBoundsHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestServeSaysNoEnvironmentRollsOut: with the agent and no environment
+// whose policy rolls out progressively, serve's start says so, instead
+// of a line naming an empty list.
+func TestServeSaysNoEnvironmentRollsOut(t *testing.T) {
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "gitops.git")
+	gitopsRemote(t, bare)
+	os.WriteFile(filepath.Join(dir, "prod.yaml"), []byte("gate:\n  require: [tests_passed]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "promote.yaml"), []byte("apiVersion: promote.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nenvironments:\n  - name: prod\n    policy: prod.yaml\n"), 0o644)
+	endpoints := filepath.Join(dir, "endpoints.yaml")
+	os.WriteFile(endpoints, []byte("endpoints: []\n"), 0o644)
+	_, serveErr := startServe(t, "--data", filepath.Join(dir, "data"), "--pipeline", filepath.Join(dir, "promote.yaml"),
+		"--gitops-remote", bare, "--gitops-interval", "1h", "--agent-addr", freeAddr(t), "--agent-endpoints", endpoints)
+	out := serveErr.String()
+	if want := "promote rolls out no environment progressively"; !strings.Contains(out, want) || strings.Contains(out, "rolls out  progressively") {
+		t.Errorf("serve's start = %q, want %q and no empty list", out, want)
+	}
+}
