@@ -202,15 +202,24 @@ func stepProgress(r promote.Rollout, now time.Time, unit string) string {
 		return ""
 	}
 	requests := fmt.Sprintf("%s of %d", strconv.FormatFloat(p.Requests, 'f', -1, 64), p.MinRequests)
-	switch {
-	case p.Waiting:
+	if p.Waiting {
 		return fmt.Sprintf("waiting for requests: %s after %s", requests, rollout.ShortDuration(p.MinDuration))
-	case !p.Timed:
-		return requests + " " + unit
-	case now.IsZero():
-		return fmt.Sprintf("%s %s, %s until %s", requests, unit, rollout.ShortDuration(p.MinDuration), clockUTC(r.StepStartedAt.Add(p.MinDuration)))
 	}
-	return fmt.Sprintf("%s %s, %s of %s", requests, unit, rollout.ShortDuration(p.Elapsed), rollout.ShortDuration(p.MinDuration))
+	var counted string // nothing when the step needs no requests
+	if p.MinRequests > 0 {
+		counted = requests + " " + unit
+	}
+	if !p.Timed {
+		return counted
+	}
+	timed := fmt.Sprintf("%s of %s", rollout.ShortDuration(p.Elapsed), rollout.ShortDuration(p.MinDuration))
+	if now.IsZero() {
+		timed = fmt.Sprintf("%s until %s", rollout.ShortDuration(p.MinDuration), clockUTC(r.StepStartedAt.Add(p.MinDuration)))
+	}
+	if counted == "" {
+		return timed
+	}
+	return counted + ", " + timed
 }
 
 func verdictOf(r promote.Rollout) (analysis.Verdict, bool) {

@@ -304,6 +304,8 @@ func TestStepProgress(t *testing.T) {
 	waiting.StepNeeds = &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true}
 	paused := waiting
 	paused.State = promote.RolloutPaused
+	timeOnly := judging
+	timeOnly.StepNeeds = &promote.StepNeeds{Steps: 3, MinDuration: 300}
 	for _, tt := range []struct {
 		name      string
 		r         promote.Rollout
@@ -321,6 +323,8 @@ func TestStepProgress(t *testing.T) {
 			"running step 1 of 3 weight 10% | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | waiting for requests: 6 of 100 after 5m | continue",
 			map[int]string{90: "running step 1 of 3 weight 10% | waiting for requests: 6 of 100 after 5m | continue",
 				80: "running step 1 of 3 weight 10% | waiting for requests: 6 of 100 after 5m | con…"}},
+		{"a minimum time alone", timeOnly, now, []string{"Progress\t2m10s of 5m\n"},
+			"running step 1 of 3 weight 10% | step 2m10s of 5m | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | continue", nil},
 		{"paused", paused, now, []string{"Progress\t6 of 100 requests\n"},
 			"paused step 1 of 3 weight 10% | step 6 of 100 req | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | continue", nil},
 	} {

@@ -41,7 +41,8 @@ func TestRolloutStepProgress(t *testing.T) {
 	r := f.startRollout(t, b)
 	r.Weight, r.StepRequests = 0.1, 6
 	r.StepNeeds = &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true}
-	if _, err := f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "step 1: weight 10%"); err != nil {
+	r, err := f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "step 1: weight 10%")
+	if err != nil {
 		t.Fatal(err)
 	}
 	p := b.get(Prefix + "/promotions/" + f.demo.Awaiting)
@@ -51,6 +52,15 @@ func TestRolloutStepProgress(t *testing.T) {
 	want := "Waiting for requests: 6 of 100 after 5m. The step has lasted its minimum time; it moves on once the canary has served its minimum requests."
 	if got := text(p.one(t, "rollout-step")); got != want {
 		t.Errorf("rollout step = %q, want %q", got, want)
+	}
+	// A step with no minimum requests says nothing of requests.
+	r.StepRequests, r.StepNeeds = 0, &promote.StepNeeds{Steps: 3}
+	if _, err := f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "step 1: weight 10%"); err != nil {
+		t.Fatal(err)
+	}
+	p = b.get(Prefix + "/promotions/" + f.demo.Awaiting)
+	if got, want := text(p.one(t, "rollout-step")), "Step progress: the next judgment moves it on."; got != want {
+		t.Errorf("rollout step without minimums = %q, want %q", got, want)
 	}
 
 	started := time.Date(2026, 11, 26, 11, 40, 0, 0, time.UTC)
