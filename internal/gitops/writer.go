@@ -379,7 +379,7 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 	}
 	// A review branch a person pushed to is theirs, as UpdateReview
 	// leaves it: after a restart the pull request is found again here.
-	if theirs, ok, err := w.personsHead(branch); err != nil {
+	if theirs, ok, err := w.personsHead(branch, c.PromotionID); err != nil {
 		return Result{}, err
 	} else if ok {
 		w.log.Info("gitops: the review branch has a person's commit on top; left as it is", append(c.logAttrs(),
@@ -490,8 +490,13 @@ func (w *Writer) UpdateReview(ctx context.Context, c Change) (Result, error) {
 }
 
 // personsHead returns the head of the remote review branch when a person
-// made it: a commit without Promote's Promotion-Id trailer.
-func (w *Writer) personsHead(branch string) (plumbing.Hash, bool, error) {
+// made it on top of Promote's commit for promotionID: a commit without
+// Promote's Promotion-Id trailer, whose first parents lead, through other
+// such commits, to that promotion's commit. A branch left over from an
+// earlier promotion of the same version to the same environment (its pull
+// request merged or closed, a person's commit last) is not this change's,
+// and is pushed over like any branch of Promote's.
+func (w *Writer) personsHead(branch, promotionID string) (plumbing.Hash, bool, error) {
 	ref, err := w.clone.Repo.Reference(gitclone.RemoteRef(branch), true)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return plumbing.ZeroHash, false, nil
@@ -499,12 +504,22 @@ func (w *Writer) personsHead(branch string) (plumbing.Hash, bool, error) {
 	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("gitops: read %s: %w", branch, err)
 	}
-	head, err := w.clone.Repo.CommitObject(ref.Hash())
-	if err != nil {
-		return plumbing.ZeroHash, false, fmt.Errorf("gitops: read %s: %w", branch, err)
+	head := ref.Hash()
+	at := head
+	for i := 0; i < maxPersonsCommits; i++ {
+		co, err := w.clone.Repo.CommitObject(at)
+		if err != nil {
+			return plumbing.ZeroHash, false, fmt.Errorf("gitops: read %s: %w", branch, err)
+		}
+		if id, ours := trailerValue(ParseTrailers(co.Message), TrailerPromotionID); ours {
+			return head, at != head && id == promotionID, nil
+		}
+		if len(co.ParentHashes) == 0 {
+			break
+		}
+		at = co.ParentHashes[0]
 	}
-	_, ours := trailerValue(ParseTrailers(head.Message), TrailerPromotionID)
-	return head.Hash, !ours, nil
+	return plumbing.ZeroHash, false, nil
 }
 
 // commitOnHead syncs the clone with the branch and commits c on its head,
@@ -532,6 +547,10 @@ func deref(r *Result) Result {
 	}
 	return *r
 }
+
+// maxPersonsCommits bounds how far personsHead looks back for Promote's
+// commit under a person's.
+const maxPersonsCommits = 100
 
 // samePushed reports whether the review branch already holds the change:
 // one commit on base with the same tree (an earlier call pushed it and
