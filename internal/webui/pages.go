@@ -742,7 +742,7 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 	if q.After > 0 {
 		list, newer, err := u.auditNewer(r, q)
 		if err != nil {
-			return err
+			return u.badAuditFilter(w, r, s, v, err)
 		}
 		events = list
 		if newer > 0 {
@@ -754,7 +754,7 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 	} else {
 		list, older, err := u.auditOlder(r, q)
 		if err != nil {
-			return err
+			return u.badAuditFilter(w, r, s, v, err)
 		}
 		events = list
 		if older > 0 {
@@ -782,9 +782,10 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 }
 
 // badAuditFilter answers a request whose filters cannot be applied (err,
-// Invalid) with the audit page's form as it was sent, so that it can be
-// put right where it was typed, the error above it, no events, and status
-// 400. Any other error is returned, for the error page.
+// Invalid: the page's reading of them, or the store's, such as a time
+// outside the years it stores) with the audit page's form as it was sent,
+// so that it can be put right where it was typed, the error above it, no
+// events, and status 400. Any other error is returned, for the error page.
 func (u *UI) badAuditFilter(w http.ResponseWriter, r *http.Request, s *session, v auditView, err error) error {
 	if promote.ErrorCode(err) != promote.Invalid {
 		return err
@@ -864,7 +865,7 @@ func (u *UI) auditCSV(w http.ResponseWriter, r *http.Request, s *session) error 
 	case err == nil:
 		return nil
 	case !started:
-		return err
+		return u.badAuditFilter(w, r, s, auditView{Q: q, Actions: promote.AuditActions, Envs: u.svc.Pipeline().Names()}, err)
 	}
 	u.log.Error("webui: the audit CSV failed midway", slog.Int64("events", rows), slog.Any("error", err))
 	panic(http.ErrAbortHandler)

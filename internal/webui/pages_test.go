@@ -621,6 +621,11 @@ func TestAuditPageBadFilter(t *testing.T) {
 			map[string]string{"f-model": "credit-risk", "f-since": "2026-11-01"}},
 		{"promotion=pr_1&since=2026-12-02&until=2026-12-01", `since="2026-12-02" is after until="2026-12-01"`,
 			map[string]string{"f-promotion": "pr_1", "f-since": "2026-12-02", "f-until": "2026-12-01"}},
+		// A time the page reads but the store cannot bound (out of its
+		// years) is refused by the store, and shown the same way.
+		{"model=credit-risk&since=1000-01-01", "out of range",
+			map[string]string{"f-model": "credit-risk", "f-since": "1000-01-01"}},
+		{"after=3&until=2300-01-01", "out of range", map[string]string{"f-until": "2300-01-01"}},
 	} {
 		t.Run(c.query, func(t *testing.T) {
 			res := b.get(Prefix + "/audit?" + c.query)
@@ -1080,6 +1085,7 @@ func TestAuditCSVAccess(t *testing.T) {
 		{"action=promotion.gated", "Promote writes no such action"},
 		{"since=2026-12-02&until=2026-12-01", `is after until`},
 		{"before=x", "is not a sequence number"},
+		{"since=1000-01-01", "out of range"},
 	} {
 		res := b.get(Prefix + "/audit.csv?" + c.query)
 		if res.status != http.StatusBadRequest || !strings.Contains(res.body, c.want) || len(res.all("audit-filters")) != 1 {
