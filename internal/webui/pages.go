@@ -867,7 +867,12 @@ func (u *UI) auditCSV(w http.ResponseWriter, r *http.Request, s *session) error 
 	case !started:
 		return u.badAuditFilter(w, r, s, auditView{Q: q, Actions: promote.AuditActions, Envs: u.svc.Pipeline().Names()}, err)
 	}
-	u.log.Error("webui: the audit CSV failed midway", slog.Int64("events", rows), slog.Any("error", err))
+	if r.Context().Err() != nil {
+		// The person cancelled the download: nothing failed.
+		u.log.Info("webui: the audit CSV was cancelled by the client", slog.Int64("events", rows))
+	} else {
+		u.log.Error("webui: the audit CSV failed midway", slog.Int64("events", rows), slog.Any("error", err))
+	}
 	panic(http.ErrAbortHandler)
 }
 

@@ -1,13 +1,18 @@
 package webui
 
 import (
+	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/promote-ml/promote/internal/testtool"
+	"github.com/promote-ml/promote/promote"
 )
 
 // TestRefusedSignInLogged: nothing throttles sign-ins, so a refused token
@@ -57,5 +62,49 @@ func TestAuditPageMalformedQuery(t *testing.T) {
 	}
 	if res := b.get(Prefix + "/audit?model=x"); res.status != http.StatusOK {
 		t.Errorf("GET /audit?model=x = %d, want 200", res.status)
+	}
+}
+
+// TestAuditCSVCancelled: a person who cancels a long CSV download is not
+// an error in the log; the server says the client went away.
+func TestAuditCSVCancelled(t *testing.T) {
+	var logs testtool.Buffer
+	f := newFixture(t, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	err := f.env.Store.Update(t.Context(), func(tx promote.Tx) error {
+		for i := range 20000 {
+			if _, err := tx.AppendAudit(promote.AuditEvent{Time: time.Date(2026, 12, 1, 0, 0, i, 0, time.UTC), Actor: "ci",
+				Action: promote.ActionHoldCleared, Model: "m", Reasons: json.RawMessage(`["` + strings.Repeat("x", 200) + `"]`)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.signIn("vera")
+	ctx, cancel := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+Prefix+"/audit.csv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
+		t.Fatalf("read the start of the CSV: %v", err)
+	}
+	cancel()
+	resp.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "cancelled by the client") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no line says the client cancelled the download:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a cancelled download is logged as an error:\n%s", logs.String())
 	}
 }
