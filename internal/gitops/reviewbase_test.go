@@ -2,6 +2,7 @@ package gitops
 
 import (
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -53,23 +55,41 @@ func githubWriter(t *testing.T, bare string, srv *httptest.Server) *Writer {
 	})
 }
 
+// reviewing is a registry with version 2 promoted to dev and a reconciler
+// whose writer opens pull requests on a fake host for a bare remote: its
+// first pass has opened one.
+type reviewing struct {
+	bare string
+	srv  *httptest.Server
+	f    *regFixture
+	view registry.PromotionView
+	r    *Reconciler
+}
+
+// openReview makes a reviewing on host, the fake GitHub's or GitLab's
+// handler, with writer (githubWriter or gitlabWriter).
+func openReview(t *testing.T, host http.Handler, writer func(*testing.T, string, *httptest.Server) *Writer) reviewing {
+	t.Helper()
+	rv := reviewing{bare: newRemote(t, nil), srv: httptest.NewServer(host), f: newRegistry(t)}
+	t.Cleanup(rv.srv.Close)
+	rv.f.register(t, "2", "0.91")
+	rv.view = rv.f.promote(t, "2", "dev")
+	rv.r = newReconciler(t, writer(t, rv.bare, rv.srv), rv.f.svc)
+	if diff := cmp.Diff([]string{"dev/2:review"}, kinds(reconcile(t, rv.r, "", ""))); diff != "" {
+		t.Fatalf("Reconcile (-want +got):\n%s", diff)
+	}
+	return rv
+}
+
 // While a pull request is open, the branch moves under it: a person edits
 // the pin lines of the environment by hand (which conflicts with the
 // review commit), then another change lands elsewhere. At each pass, the
 // reconciler rebuilds the review branch on the new head: the same pull
 // request, still open, now merges cleanly; main itself is never pushed.
 func TestReconcileRebuildsAReviewBranchWhenTheBranchMoves(t *testing.T) {
-	bare := newRemote(t, nil)
 	gh := &fakeGitHub{t: t}
-	srv := httptest.NewServer(gh.handler())
-	defer srv.Close()
-	f := newRegistry(t)
-	f.register(t, "2", "0.91")
-	view := f.promote(t, "2", "dev")
-	r := newReconciler(t, githubWriter(t, bare, srv), f.svc)
-	if diff := cmp.Diff([]string{"dev/2:review"}, kinds(reconcile(t, r, "", ""))); diff != "" {
-		t.Fatalf("Reconcile (-want +got):\n%s", diff)
-	}
+	rv := openReview(t, gh.handler(), githubWriter)
+	bare, f, view, r := rv.bare, rv.f, rv.view, rv.r
 	const branch = "promote/credit-risk-2-dev"
 	first := runGit(t, bare, "rev-parse", branch)
 
@@ -138,17 +158,9 @@ func gitlabWriter(t *testing.T, bare string, srv *httptest.Server) *Writer {
 // keeps the merge request open, and it can no longer merge): the
 // reconciler pushes the branch again, for the same merge request.
 func TestReconcileRestoresADeletedReviewBranch(t *testing.T) {
-	bare := newRemote(t, nil)
 	gl := &fakeGitLab{t: t}
-	srv := httptest.NewServer(gl.handler())
-	defer srv.Close()
-	f := newRegistry(t)
-	f.register(t, "2", "0.91")
-	f.promote(t, "2", "dev")
-	r := newReconciler(t, gitlabWriter(t, bare, srv), f.svc)
-	if diff := cmp.Diff([]string{"dev/2:review"}, kinds(reconcile(t, r, "", ""))); diff != "" {
-		t.Fatalf("Reconcile (-want +got):\n%s", diff)
-	}
+	rv := openReview(t, gl.handler(), gitlabWriter)
+	bare, r := rv.bare, rv.r
 	const branch = "promote/credit-risk-2-dev"
 	runGit(t, bare, "branch", "-D", branch)
 
@@ -174,18 +186,9 @@ func TestReconcileRestoresADeletedReviewBranch(t *testing.T) {
 func TestReconcileLeavesAReviewBranchAlone(t *testing.T) {
 	const branch = "promote/credit-risk-2-dev"
 	setup := func(t *testing.T) (bare string, gh *fakeGitHub, f *regFixture, r *Reconciler) {
-		bare = newRemote(t, nil)
 		gh = &fakeGitHub{t: t}
-		srv := httptest.NewServer(gh.handler())
-		t.Cleanup(srv.Close)
-		f = newRegistry(t)
-		f.register(t, "2", "0.91")
-		f.promote(t, "2", "dev")
-		r = newReconciler(t, githubWriter(t, bare, srv), f.svc)
-		if diff := cmp.Diff([]string{"dev/2:review"}, kinds(reconcile(t, r, "", ""))); diff != "" {
-			t.Fatalf("Reconcile (-want +got):\n%s", diff)
-		}
-		return bare, gh, f, r
+		rv := openReview(t, gh.handler(), githubWriter)
+		return rv.bare, gh, rv.f, rv.r
 	}
 	moveMain := func(t *testing.T, bare string) {
 		editOnMain(t, bare, "deploy/overlays/staging/values.yaml", "tune staging", func(s string) string {

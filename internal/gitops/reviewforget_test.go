@@ -1,7 +1,6 @@
 package gitops
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -12,17 +11,9 @@ import (
 // delivers it again at once, instead of polling the old, merged pull
 // request first.
 func TestReconcileForgetsAMergedPullRequest(t *testing.T) {
-	bare := newRemote(t, nil)
 	gh := &fakeGitHub{t: t}
-	srv := httptest.NewServer(gh.handler())
-	defer srv.Close()
-	f := newRegistry(t)
-	f.register(t, "2", "0.91")
-	f.promote(t, "2", "dev")
-	r := newReconciler(t, githubWriter(t, bare, srv), f.svc)
-	if out := reconcile(t, r, "", ""); len(out.Actions) != 1 || out.Actions[0].Kind != ActionReview {
-		t.Fatalf("Reconcile = %v, want review", kinds(out))
-	}
+	rv := openReview(t, gh.handler(), githubWriter)
+	bare, r := rv.bare, rv.r
 	const branch = "promote/credit-risk-2-dev"
 	dir := personClone(t, bare)
 	runGit(t, dir, "merge", "-q", "--no-ff", "-m", "Merge pull request #1", "origin/"+branch)

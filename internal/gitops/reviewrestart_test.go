@@ -1,10 +1,7 @@
 package gitops
 
 import (
-	"net/http/httptest"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // A review branch a person pushed to is theirs after a restart too: the
@@ -13,17 +10,9 @@ import (
 // branch as the person left it, as the running reconciler does.
 func TestRestartLeavesAReviewBranchAPersonPushedTo(t *testing.T) {
 	const branch = "promote/credit-risk-2-dev"
-	bare := newRemote(t, nil)
 	gh := &fakeGitHub{t: t}
-	srv := httptest.NewServer(gh.handler())
-	t.Cleanup(srv.Close)
-	f := newRegistry(t)
-	f.register(t, "2", "0.91")
-	f.promote(t, "2", "dev")
-	r := newReconciler(t, githubWriter(t, bare, srv), f.svc)
-	if diff := cmp.Diff([]string{"dev/2:review"}, kinds(reconcile(t, r, "", ""))); diff != "" {
-		t.Fatalf("Reconcile (-want +got):\n%s", diff)
-	}
+	rv := openReview(t, gh.handler(), githubWriter)
+	bare, srv, f := rv.bare, rv.srv, rv.f
 	dir := personClone(t, bare)
 	runGit(t, dir, "checkout", "-q", branch)
 	runGit(t, dir, "commit", "-q", "--allow-empty", "-m", "note for the reviewers")
