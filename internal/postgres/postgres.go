@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/promote-ml/promote/internal/sqlstore"
@@ -47,6 +48,18 @@ const maxConns = 16
 const idleInTransactionTimeout = 5 * time.Second
 
 const idleInTransactionParam = "idle_in_transaction_session_timeout"
+
+// cancelWait is how long a call whose context ended waits for the server
+// to cancel its statement before it drops the connection, as it did at
+// once before. Without the wait the cancel request was sent from a
+// goroutine after the call returned, and was lost when the process
+// exited: promote serve stopped during its migration (a rolling update
+// replacing the pod, a startup probe giving up) left the migration running
+// in the server with its locks held, so every replica's writes waited
+// for it, and the next start's migration waited for its advisory lock.
+// A server that does not answer delays a call this long past its
+// context's end.
+const cancelWait = 2 * time.Second
 
 // dialect is PostgreSQL's: $N placeholders, the audit head locked with
 // SELECT … FOR UPDATE (so concurrent appends, from any replica, take their
@@ -112,6 +125,9 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 			cfg.RuntimeParams = map[string]string{}
 		}
 		cfg.RuntimeParams[idleInTransactionParam] = strconv.FormatInt(idleInTransactionTimeout.Milliseconds(), 10)
+	}
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelWait}
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxConns)

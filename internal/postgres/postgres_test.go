@@ -4,12 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -463,6 +468,144 @@ func throughRelay(t *testing.T) (*sqlstore.DB, *relay) {
 	r := newRelay(t, u.Host)
 	u.Host = r.ln.Addr().String()
 	return open(t, u.String()), r
+}
+
+// openChildDSN names, for the child process of
+// TestCancelledStatementStopsOnServer, the database it opens.
+const openChildDSN = "PROMOTE_TEST_OPEN_CHILD_DSN"
+
+// TestCancelledStatementStopsOnServer checks that a statement whose
+// context ends stops in the database before the call returns, not after
+// the process is gone. promote serve stopped during its migration (a
+// rolling update's pod replaced, a startup probe that gave up) exited at
+// once, and the migration went on in the server with its locks held, so
+// that every replica's writes waited for it. The child process opens the
+// store as serve does, until SIGTERM, and exits as soon as Open returns;
+// its migration waits for the advisory lock, which this test holds.
+func TestCancelledStatementStopsOnServer(t *testing.T) {
+	if dsn := os.Getenv(openChildDSN); dsn != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		if db, err := postgres.Open(ctx, dsn); err == nil {
+			db.Close()
+		}
+		os.Exit(0)
+	}
+	dsn := storetest.PostgresDSN(t)
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	holder, err := raw.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(t.Context(), "SELECT pg_advisory_lock($1)", postgres.MigrationLockKey); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		holder.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", postgres.MigrationLockKey)
+		holder.Close()
+	}()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fmt.Sprintf("promote-cancel-%d", time.Now().UnixNano())
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	// count counts the child's sessions that match cond.
+	count := func(cond string) int {
+		var n int
+		if err := raw.QueryRowContext(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND "+cond,
+			app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestCancelledStatementStopsOnServer$")
+	child.Env = append(os.Environ(), openChildDSN+"="+u.String())
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	for deadline := time.Now().Add(10 * time.Second); count("wait_event_type = 'Lock'") == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			child.Process.Kill()
+			t.Fatal("the child's migration never waited for its lock")
+		}
+	}
+	child.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("the child: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		child.Process.Kill()
+		t.Fatal("the child did not exit within 10s of SIGTERM")
+	}
+	for deadline := time.Now().Add(3 * time.Second); count("state = 'active'") > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the migration's statement still runs in the server 3s after its process exited")
+		}
+	}
+}
+
+// TestCancelledCallReturnsContextError checks that a call whose context
+// ends while its statement waits in the server returns the context's
+// error, by which the API answers a timed-out request with 503 and the
+// command line an interrupt, although the server answers the cancel with
+// an error of its own (TestCancelledStatementStopsOnServer).
+func TestCancelledCallReturnsContextError(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	s := open(t, dsn)
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+
+	// A write waits for the audit head, which another transaction holds.
+	other, err := raw.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	if _, err := other.ExecContext(t.Context(), "SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	err = s.Update(ctx, func(tx promote.Tx) error {
+		return tx.CreateModel(promote.Model{Name: "fraud", CreatedBy: "ci", CreatedAt: time.Now()})
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Update past its context's deadline = %v, want context.DeadlineExceeded", err)
+	}
+	other.Rollback()
+
+	// A migration waits for its advisory lock, which another session holds.
+	holder, err := raw.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.ExecContext(t.Context(), "SELECT pg_advisory_lock($1)", postgres.MigrationLockKey); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", postgres.MigrationLockKey)
+	ctx, cancel = context.WithCancel(t.Context())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	if db, err := postgres.Open(ctx, dsn); !errors.Is(err, context.Canceled) {
+		if err == nil {
+			db.Close()
+		}
+		t.Errorf("Open cancelled while it waits to migrate = %v, want context.Canceled", err)
+	}
 }
 
 // TestUnavailable: when the database cannot be reached, the store's errors

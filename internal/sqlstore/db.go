@@ -68,7 +68,7 @@ func New(ctx context.Context, d Dialect, write, read *sql.DB) (*DB, error) {
 	db := &DB{write: write, read: read, dialect: d}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("migrate %s schema: %w", d.Name, err)
+		return nil, fmt.Errorf("migrate %s schema: %w", d.Name, ended(ctx, err))
 	}
 	return db, nil
 }
@@ -97,12 +97,27 @@ func (db *DB) View(ctx context.Context, fn func(promote.Tx) error) error {
 }
 
 // unavailable marks err with promote.ErrUnavailable when the dialect says
-// that it comes from a database that could not be reached.
-func (db *DB) unavailable(err error) error {
+// that it comes from a database that could not be reached, and with ctx's
+// error when ctx has ended (ended).
+func (db *DB) unavailable(ctx context.Context, err error) error {
+	err = ended(ctx, err)
 	if err == nil || db.dialect.IsUnavailable == nil || errors.Is(err, promote.ErrUnavailable) || !db.dialect.IsUnavailable(err) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", promote.ErrUnavailable, err)
+}
+
+// ended marks err with ctx's error when ctx has ended and err does not say
+// so already: a driver that cancels the statement in the server when its
+// context ends (PostgreSQL's) returns the server's error, "canceling
+// statement due to user request", and callers tell a timeout or an
+// interrupt by the context's error (the API answers 503, the command line
+// "interrupted").
+func ended(ctx context.Context, err error) error {
+	if c := ctx.Err(); err != nil && c != nil && !errors.Is(err, c) {
+		return fmt.Errorf("%w: %w", c, err)
+	}
+	return err
 }
 
 // prepareTimeout bounds the preparing of the statements a transaction ran
@@ -110,7 +125,7 @@ func (db *DB) unavailable(err error) error {
 const prepareTimeout = 5 * time.Second
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(promote.Tx) error) (err error) {
-	defer func() { err = db.unavailable(err) }()
+	defer func() { err = db.unavailable(ctx, err) }()
 	stx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin %s transaction: %w", db.dialect.Name, err)
@@ -224,7 +239,7 @@ func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditR
 func (db *DB) auditBatch(ctx context.Context, q string, after int64) ([]promote.AuditRecord, error) {
 	rows, err := db.read.QueryContext(ctx, q, after, auditBatch)
 	if err != nil {
-		return nil, db.unavailable(fmt.Errorf("scan audit after %d: %w", after, err))
+		return nil, db.unavailable(ctx, fmt.Errorf("scan audit after %d: %w", after, err))
 	}
 	defer rows.Close()
 	batch := make([]promote.AuditRecord, 0, auditBatch)
@@ -233,17 +248,17 @@ func (db *DB) auditBatch(ctx context.Context, q string, after int64) ([]promote.
 	for rows.Next() {
 		r := promote.AuditRecord{Columns: new(promote.AuditColumns)}
 		if err := rows.Scan(&r.Seq, &r.PrevHash, &r.Hash, &r.Body, &at, &joined); err != nil {
-			return nil, db.unavailable(fmt.Errorf("scan audit after %d: %w", after, err))
+			return nil, db.unavailable(ctx, fmt.Errorf("scan audit after %d: %w", after, err))
 		}
 		splitColumns(joined, r.Columns)
 		r.Columns.Time = auditTime(at)
 		batch = append(batch, r)
 	}
 	if err := rows.Close(); err != nil {
-		return nil, db.unavailable(fmt.Errorf("scan audit after %d: %w", after, err))
+		return nil, db.unavailable(ctx, fmt.Errorf("scan audit after %d: %w", after, err))
 	}
 	if err := rows.Err(); err != nil {
-		return nil, db.unavailable(fmt.Errorf("scan audit after %d: %w", after, err))
+		return nil, db.unavailable(ctx, fmt.Errorf("scan audit after %d: %w", after, err))
 	}
 	return batch, nil
 }
@@ -275,7 +290,7 @@ func (db *DB) AuditHead(ctx context.Context) (int64, string, error) {
 	var seq int64
 	var hash string
 	if err := db.read.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&seq, &hash); err != nil {
-		return 0, "", db.unavailable(fmt.Errorf("read the audit chain's head: %w", err))
+		return 0, "", db.unavailable(ctx, fmt.Errorf("read the audit chain's head: %w", err))
 	}
 	return seq, hash, nil
 }
