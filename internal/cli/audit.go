@@ -83,7 +83,7 @@ object per line) rather than one array, so that a long listing never has to be h
 	fl.StringVar(&filter.PromotionID, "promotion", "", "only this promotion")
 	fl.StringVar(&filter.Action, "action", "", "only this action (e.g. promotion.state)")
 	fl.StringVar(&filter.Actor, "actor", "", "only events by this actor (a token's name, or gitops, rollout)")
-	fl.StringVar(&since, "since", "", "only events at or after this `TIME`: RFC 3339 (2026-11-01T09:00:00Z), a date (2026-11-01, midnight UTC) or a duration back from now (24h, 7d)")
+	fl.StringVar(&since, "since", "", "only events at or after this `TIME`: RFC 3339 (2026-11-01T09:00:00Z), a date (2026-11-01, midnight UTC), a time in UTC (2026-11-01T09:30) or a duration back from now (24h, 7d)")
 	fl.StringVar(&until, "until", "", "only events before this `TIME` (exclusive), written as for --since")
 	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only events before this sequence number (paging back)")
 	fl.Int64Var(&filter.AfterSeq, "after", 0, "only events after this sequence number; with --limit, the ones just after it (paging forward)")
@@ -363,31 +363,14 @@ func auditRow(tw io.Writer, e promote.AuditEvent) {
 	row(tw, fmt.Sprint(e.Seq), when(e.Time), e.Actor, e.Action, e.Model, e.Version, e.Environment, e.Decision, e.PromotionID)
 }
 
-// parseAuditTime reads the time of the audit list's flag name: an RFC
-// 3339 time, a date (midnight UTC, the day's start), or a duration back
-// from now in Go's notation or whole days ("7d"). Empty is no bound, the
-// zero time.
+// parseAuditTime reads the time of the audit list's flag name, as
+// audit.ParseTimeBound does. Empty is no bound, the zero time.
 func parseAuditTime(name, v string, now time.Time) (time.Time, error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return time.Time{}, nil
+	t, err := audit.ParseTimeBound(v, now)
+	if err != nil {
+		return t, fmt.Errorf("%s %q: %w", name, strings.TrimSpace(v), err)
 	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseDuration(v)
-	if days, ok := strings.CutSuffix(v, "d"); ok && err != nil {
-		if n, aerr := strconv.Atoi(days); aerr == nil && n <= 1<<16 {
-			d, err = time.Duration(n)*24*time.Hour, nil
-		}
-	}
-	if err == nil && d > 0 {
-		return now.Add(-d).UTC(), nil
-	}
-	return time.Time{}, fmt.Errorf("%s %q: want an RFC 3339 time (2026-11-01T09:00:00Z), a date (2026-11-01, midnight UTC) or a positive duration back from now (24h, 7d)", name, v)
+	return t, nil
 }
 
 // describeAuditEvent writes one audit event for people, its reasons as

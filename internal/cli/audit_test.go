@@ -188,7 +188,8 @@ func TestParseAuditTime(t *testing.T) {
 		{in: "7d", want: time.Date(2026, 11, 19, 14, 4, 5, 0, time.UTC)},
 		{in: "yesterday", err: `--since "yesterday": want an RFC 3339 time`},
 		{in: "2026-11-31", err: `--since "2026-11-31"`},
-		{in: "2026-11-01 09:30", err: `--since "2026-11-01 09:30"`},
+		{in: "2026-11-01 09:30", want: time.Date(2026, 11, 1, 9, 30, 0, 0, time.UTC)},
+		{in: "2026-11-01T09:30", want: time.Date(2026, 11, 1, 9, 30, 0, 0, time.UTC)},
 		{in: "-24h", err: `--since "-24h"`},
 		{in: "0d", err: `--since "0d"`},
 	}

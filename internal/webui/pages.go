@@ -726,7 +726,7 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 	if err != nil {
 		return promote.Errorf(promote.Invalid, "malformed query string: %v", err)
 	}
-	q, err := readAuditQuery(qs)
+	q, err := readAuditQuery(qs, u.now())
 	// The filter offers the actions Promote writes (the API's list).
 	v := auditView{Q: q, Actions: promote.AuditActions, Envs: u.svc.Pipeline().Names()}
 	if err != nil {
@@ -819,7 +819,7 @@ func (u *UI) auditCSV(w http.ResponseWriter, r *http.Request, s *session) error 
 	if err != nil {
 		return promote.Errorf(promote.Invalid, "malformed query string: %v", err)
 	}
-	q, err := readAuditQuery(qs)
+	q, err := readAuditQuery(qs, u.now())
 	if err != nil {
 		return u.badAuditFilter(w, r, s, auditView{Q: q, Actions: promote.AuditActions, Envs: u.svc.Pipeline().Names()}, err)
 	}
@@ -916,7 +916,7 @@ func fileNamePart(v string) string {
 
 // readAuditQuery reads the audit page's filters and cursor. The query
 // keeps what was given even when it returns an error, for the form.
-func readAuditQuery(qs url.Values) (auditQuery, error) {
+func readAuditQuery(qs url.Values, now time.Time) (auditQuery, error) {
 	q := auditQuery{Model: qs.Get("model"), Version: strings.TrimSpace(qs.Get("version")), Environment: qs.Get("environment"), Actor: strings.TrimSpace(qs.Get("actor")),
 		Action: qs.Get("action"), Promotion: qs.Get("promotion"), Since: strings.TrimSpace(qs.Get("since")), Until: strings.TrimSpace(qs.Get("until"))}
 	for _, c := range []struct {
@@ -938,9 +938,9 @@ func readAuditQuery(qs url.Values) (auditQuery, error) {
 		name, raw string
 		dst       *time.Time
 	}{{"since", q.Since, &q.since}, {"until", q.Until, &q.until}} {
-		t, err := parseAuditTime(c.raw)
+		t, err := audit.ParseTimeBound(c.raw, now)
 		if err != nil {
-			return q, promote.Errorf(promote.Invalid, "%s=%q is not a time: write a date (2026-11-01, midnight UTC) or a time in UTC (2026-11-01T09:30), or RFC 3339 (2026-11-01T09:30:00+01:00)", c.name, c.raw)
+			return q, promote.Errorf(promote.Invalid, "%s=%q is not a time: %v", c.name, c.raw, err)
 		}
 		*c.dst = t
 	}
@@ -948,23 +948,6 @@ func readAuditQuery(qs url.Values) (auditQuery, error) {
 		return q, promote.Errorf(promote.Invalid, "since=%q is after until=%q: no event can match", q.Since, q.Until)
 	}
 	return q, nil
-}
-
-// parseAuditTime reads a bound of the audit page's time range: a date
-// (midnight UTC), a time in UTC to the minute or second as a browser's
-// date and time fields write it, or RFC 3339. Empty is no bound.
-func parseAuditTime(v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	var err error
-	for _, layout := range []string{time.RFC3339Nano, time.DateOnly, "2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02 15:04", time.DateTime} {
-		var t time.Time
-		if t, err = time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, err
 }
 
 // auditOlder reads the page of events older than q.Before (the newest
