@@ -32,15 +32,7 @@ func TestReconcileClosedRollbackPullRequestStaysClosed(t *testing.T) {
 	gh := &fakeGitHub{t: t}
 	srv := httptest.NewServer(gh.handler())
 	defer srv.Close()
-	reviewWriter := func() *Writer {
-		return newWriter(t, bare, func(c *Config) {
-			c.Mode = ModePullRequest
-			c.PullRequest = PullRequestConfig{Provider: ProviderGitHub, BaseURL: srv.URL, Repository: "acme/gitops"}
-			c.Credentials = Credentials{Token: apiToken}
-			c.HTTPClient = srv.Client()
-		})
-	}
-	r := newReconciler(t, reviewWriter(), f.svc)
+	r := newReconciler(t, githubWriter(t, bare, srv), f.svc)
 	rb, err := f.svc.Rollback(t.Context(), lena, registry.RollbackRequest{Model: "credit-risk", Environment: "dev", Reason: "error rate 5% on the canary"})
 	if err != nil {
 		t.Fatalf("Rollback: %v", err)
@@ -81,7 +73,7 @@ func TestReconcileClosedRollbackPullRequestStaysClosed(t *testing.T) {
 	for i := range 3 {
 		check("pass "+string(rune('1'+i)), r)
 	}
-	check("after a restart", newReconciler(t, reviewWriter(), f.svc))
+	check("after a restart", newReconciler(t, githubWriter(t, bare, srv), f.svc))
 	var failed int
 	for _, a := range f.auditActions(t, rb.Live.PromotionID) {
 		if a == promote.ActionUndeliverable+":failed" {
@@ -94,7 +86,7 @@ func TestReconcileClosedRollbackPullRequestStaysClosed(t *testing.T) {
 
 	// The person reopens it: the reconciler follows it again.
 	gh.set(1, "open", false)
-	r = newReconciler(t, reviewWriter(), f.svc)
+	r = newReconciler(t, githubWriter(t, bare, srv), f.svc)
 	if out := reconcile(t, r, "credit-risk", "dev"); len(out.Actions) != 1 || out.Actions[0].Kind != ActionReview ||
 		out.Actions[0].PullRequest == nil || out.Actions[0].PullRequest.Number != 1 {
 		t.Fatalf("Reconcile once the pull request is reopened = %v, want review of #1", kinds(out))
@@ -115,12 +107,7 @@ func TestPromoteDoesNotReopenAClosedMergeRequest(t *testing.T) {
 	gl := &fakeGitLab{t: t}
 	srv := httptest.NewServer(gl.handler())
 	defer srv.Close()
-	w := newWriter(t, bare, func(c *Config) {
-		c.Mode = ModePullRequest
-		c.PullRequest = PullRequestConfig{Provider: ProviderGitLab, BaseURL: srv.URL + "/api/v4", Repository: "group/gitops"}
-		c.Credentials = Credentials{Token: apiToken}
-		c.HTTPClient = srv.Client()
-	})
+	w := gitlabWriter(t, bare, srv)
 	c := rollback("staging", "1", "2", "rb-7")
 	if _, err := w.Promote(ctx, c); err != nil {
 		t.Fatalf("Promote: %v", err)
