@@ -822,6 +822,7 @@ func TestScreenshots(t *testing.T) {
 // reason, the signed-in person's name) wraps, so that the header, the
 // forms and the text stay in view.
 func TestBrowserWidths(t *testing.T) {
+	const minTextColumn = 160
 	site := startLiveSite(t)
 	url := "https://grafana.example.com/d/canary-overview?orgId=1&var-model=credit-risk&var-env=prod&from=now-6h&to=now&" +
 		strings.Repeat("var-pod=credit-risk-7d9f8c6b5-x2k4q&", 8)
@@ -864,6 +865,13 @@ func TestBrowserWidths(t *testing.T) {
 			tab.Eval(`document.querySelector("[data-testid=sign-out]").getBoundingClientRect().right`, &signOut)
 			if signOut > float64(got.Window) {
 				t.Errorf("%s in a %d px window: the Sign out button ends at %v px, out of view", path, got.Window, signOut)
+			}
+			// A table that scrolls in its own box must not squeeze its
+			// free text into a column a few letters wide.
+			var narrowest float64
+			tab.Eval(`Math.min(...[...document.querySelectorAll("td.msg")].filter(c => c.textContent.trim() !== "").map(c => c.getBoundingClientRect().width), 1e9)`, &narrowest)
+			if narrowest < minTextColumn {
+				t.Errorf("%s in a %d px window: a reasons or message cell is %.0f px wide, under %d px", path, got.Window, narrowest, minTextColumn)
 			}
 		}
 	}
