@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -17,11 +18,23 @@ import (
 // names, and so what an endpoint serves.
 type endpointKey struct{ model, digest string }
 
+// endpointsSettle is how long a new content of the endpoints file must
+// stay the same before it is applied. A file written in place can be read
+// cut short; most cuts do not parse, but one inside a URL's port or host
+// (http://127.0.0.1:90 of http://127.0.0.1:9001) is a good file that routes
+// elsewhere. A writer that finishes within this time is caught: the second
+// read differs and the file is read again at the next poll.
+const endpointsSettle = 200 * time.Millisecond
+
 // endpointsFile is the endpoints file as the last sync read it.
 type endpointsFile struct {
 	path   string
 	read   bool   // the last load read the file
 	loaded []byte // what it read
+
+	// wait waits between the two reads of a new content; nil is
+	// time.Sleep(endpointsSettle).
+	wait func()
 }
 
 // changed reports whether the file's content differs from what the last
@@ -39,12 +52,31 @@ func (f *endpointsFile) changed() bool {
 	return !f.read || !bytes.Equal(data, f.loaded)
 }
 
-// load reads and parses the file.
+// load reads and parses the file. A content other than the last one read
+// is read twice, endpointsSettle apart, and refused when the two differ: the
+// file was being written.
 func (f *endpointsFile) load() (map[endpointKey]string, error) {
 	data, err := os.ReadFile(f.path)
 	if err != nil {
 		f.read, f.loaded = false, nil
 		return nil, fmt.Errorf("endpoints: %w", err)
+	}
+	if !f.read || !bytes.Equal(data, f.loaded) {
+		if f.wait != nil {
+			f.wait()
+		} else {
+			time.Sleep(endpointsSettle)
+		}
+		again, err := os.ReadFile(f.path)
+		if err != nil {
+			f.read, f.loaded = false, nil
+			return nil, fmt.Errorf("endpoints: %w", err)
+		}
+		if !bytes.Equal(data, again) {
+			return nil, fmt.Errorf("endpoints: %s changed while it was read (%d bytes, then %d %s later); "+
+				"it is read again at the next poll. Replace the file with a rename instead of writing it in place",
+				f.path, len(data), len(again), endpointsSettle)
+		}
 	}
 	f.read, f.loaded = true, data
 	eps, err := ParseEndpoints(f.path, data)

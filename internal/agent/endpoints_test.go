@@ -2,6 +2,8 @@ package agent
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -165,4 +167,52 @@ func FuzzParseEndpoints(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEndpointsFileWrittenInPlace reads an endpoints file while it is
+// being written in place, cut inside the second entry's port: the cut file
+// parses and would route the second artifact to port 90.
+// It must not be applied; the complete file is, at the next read.
+func TestEndpointsFileWrittenInPlace(t *testing.T) {
+	full := "endpoints:\n" +
+		"  - model: credit-risk\n    digest: " + digest1 + "\n    url: http://127.0.0.1:9001\n" +
+		"  - model: credit-risk\n    digest: " + digest2 + "\n    url: http://127.0.0.1:9002\n"
+	cut := strings.TrimSuffix(full, "02\n")
+	if _, err := ParseEndpoints("endpoints.yaml", []byte(cut)); err != nil {
+		t.Fatalf("the cut file must parse for this test to mean anything: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "endpoints.yaml")
+	if err := os.WriteFile(path, []byte(cut), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The writer finishes while the file settles.
+	f := &endpointsFile{path: path, wait: func() {
+		if err := os.WriteFile(path, []byte(full), 0o644); err != nil {
+			t.Error(err)
+		}
+	}}
+	got, err := f.load()
+	if err == nil || !strings.Contains(err.Error(), "changed while it was read") || !strings.Contains(err.Error(), "rename") {
+		t.Fatalf("load of a file being written = %v, %v; want an error saying it changed while read and to rename", got, err)
+	}
+	if !f.changed() {
+		t.Error("changed() = false after a refused read: the next poll would not read the file again")
+	}
+	f.wait = func() {}
+	got, err = f.load()
+	if err != nil {
+		t.Fatalf("load of the complete file: %v", err)
+	}
+	want := map[endpointKey]string{
+		{"credit-risk", digest1}: "http://127.0.0.1:9001",
+		{"credit-risk", digest2}: "http://127.0.0.1:9002",
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(endpointKey{})); diff != "" {
+		t.Errorf("load mismatch (-want +got):\n%s", diff)
+	}
+	// The same content again is not waited on.
+	f.wait = func() { t.Error("an unchanged file was waited on") }
+	if _, err := f.load(); err != nil {
+		t.Fatal(err)
+	}
 }
