@@ -185,3 +185,33 @@ func TestApprovalCountsAfterItsTokenIsRevoked(t *testing.T) {
 		t.Errorf("after lena (token revoked since) and pat: %s (%s), want succeeded (approved by lena, pat)", got.State, got.Reason)
 	}
 }
+
+// A rollback's reason is bounded in characters, as every other reason is:
+// a reason of 1,024 accented letters (2,048 bytes) is taken, one of 1,025
+// is refused, naming its length in characters, and changes nothing.
+func TestRollbackReasonCountsCharacters(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	f.toStaging(t, "1")
+	f.register(t, "2", goodMetrics)
+	if got := f.toStaging(t, "2"); got.State != promote.StateSucceeded {
+		t.Fatalf("2 → staging = %s (%s)", got.State, got.Reason)
+	}
+	before := f.auditCount(t)
+	_, err := f.svc.Rollback(ctx, lead, registry.RollbackRequest{Model: "credit-risk", Environment: "staging", Reason: strings.Repeat("é", 1025)})
+	if want := "the reason is 1025 characters; at most 1024"; promote.ErrorCode(err) != promote.Invalid || userMessage(err) != want {
+		t.Errorf("Rollback with a 1025-character reason = %v, want Invalid %q", err, want)
+	}
+	if n := f.auditCount(t); n != before {
+		t.Errorf("audit events after a refused rollback = %d, want %d", n, before)
+	}
+	reason := strings.Repeat("é", 1024)
+	rb, err := f.svc.Rollback(ctx, lead, registry.RollbackRequest{Model: "credit-risk", Environment: "staging", Reason: reason})
+	if err != nil {
+		t.Fatalf("Rollback with a 1024-character reason = %v, want it taken", err)
+	}
+	if rb.RolledBack != "2" || !strings.Contains(rb.Hold.Reason, reason) {
+		t.Errorf("Rollback = version %s rolled back, hold reason %.40q…; want 2, the reason in the hold", rb.RolledBack, rb.Hold.Reason)
+	}
+}

@@ -80,11 +80,11 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 		}
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
-	switch {
-	case req.Reason == "":
+	if req.Reason == "" {
 		return RollbackView{}, promote.Errorf(promote.Invalid, "a rollback needs a reason")
-	case len(req.Reason) > maxReasonLen:
-		return RollbackView{}, promote.Errorf(promote.Invalid, "the reason is %d characters; at most %d", len(req.Reason), maxReasonLen)
+	}
+	if err := checkText("the reason", req.Reason, maxReasonLen); err != nil {
+		return RollbackView{}, err
 	}
 	if r := req.Rollout; r != nil && (r.Model != req.Model || r.Environment != req.Environment || r.State != promote.RolloutRolledBack) {
 		return RollbackView{}, promote.Errorf(promote.Invalid, "the rollout given with a rollback of %s in %s is of %s in %s, %s: want this one's, rolled back",
