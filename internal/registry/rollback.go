@@ -83,8 +83,17 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 	if req.Reason == "" {
 		return RollbackView{}, promote.Errorf(promote.Invalid, "a rollback needs a reason")
 	}
-	if err := checkText("the reason", req.Reason, maxReasonLen); err != nil {
-		return RollbackView{}, err
+	if req.Rollout == nil {
+		if err := checkText("the reason", req.Reason, maxReasonLen); err != nil {
+			return RollbackView{}, err
+		}
+	} else {
+		// The end of a rollout: the reason is the controller's text (the
+		// analysis's failed tests, the metric source's last error, which
+		// quotes its PromQL), and the rollback must happen whatever its
+		// length. Refused, it left the candidate neither reverted in Git
+		// nor held, its rollout paused. It is cut instead.
+		req.Reason = cutText(req.Reason, maxReasonLen)
 	}
 	if r := req.Rollout; r != nil && (r.Model != req.Model || r.Environment != req.Environment || r.State != promote.RolloutRolledBack) {
 		return RollbackView{}, promote.Errorf(promote.Invalid, "the rollout given with a rollback of %s in %s is of %s in %s, %s: want this one's, rolled back",

@@ -1196,6 +1196,9 @@ func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reaso
 	if err := registry.Authorize(who, promote.RoleApprover, "aborting a rollout"); err != nil {
 		return promote.Rollout{}, err
 	}
+	if err := registry.CheckReason(reason); err != nil {
+		return promote.Rollout{}, err
+	}
 	c.op.Lock()
 	defer c.op.Unlock()
 	r, err := c.active(ctx, id)
