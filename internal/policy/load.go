@@ -514,8 +514,11 @@ func (d *decoder) steps(n *yaml.Node, what string) []Step {
 		last = s.Weight
 		steps = append(steps, s)
 	}
+	// Steps that stop short of 100 end as Argo Rollouts' and Flagger's do:
+	// after the last, the new version takes all traffic. That is a step of
+	// 100 with no minimum, written out so that every view shows it.
 	if last != 0 && last != 100 && len(steps) == len(n.Content) {
-		d.Errorf(n.Content[len(n.Content)-1], "%s: the last step must reach 100 (it is %d)", what, last)
+		steps = append(steps, Step{Weight: 100})
 	}
 	return steps
 }

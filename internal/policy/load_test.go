@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestLoadErrors(t *testing.T) {
@@ -35,7 +37,6 @@ func TestLoadErrors(t *testing.T) {
 		{"apiVersion", "apiVersion: promote.dev/v2\nkind: Policy\ngate: {}\n", []string{`apiVersion: "promote.dev/v2" is not supported`}},
 		{"kind missing", "apiVersion: promote.dev/v1\ngate: {}\n", []string{"kind is missing"}},
 		{"steps not increasing", "gate: {}\nrollout:\n  steps: [10, 5, 100]\n", []string{"p.yaml:3:15: rollout.steps[1]: weight 5 must be greater than the step before (10)"}},
-		{"steps not reaching 100", "gate: {}\nrollout:\n  steps: [10, 50]\n", []string{"the last step must reach 100 (it is 50)"}},
 		{"canary without steps", "gate: {}\nrollout:\n  strategy: canary\n", []string{"a canary needs steps"}},
 		{"bad duration", "gate: {}\nrollout:\n  steps:\n    - weight: 100\n      minDuration: 5 minutes\n", []string{`"5 minutes" is not a duration`}},
 		{"bad alpha", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {alpha: 0.7}\n", []string{"alpha: 0.7 is out of range"}},
@@ -113,6 +114,35 @@ func TestEnvironmentSelection(t *testing.T) {
 	}
 	if p.Rollout("staging") != nil {
 		t.Errorf("Rollout(staging) = %+v, want none", p.Rollout("staging"))
+	}
+}
+
+// TestStepsShortOf100 reads the seed's "canary rollout with two steps (10%
+// → 50%)" as Argo Rollouts and Flagger read such steps: after the last, the
+// new version takes all traffic, a step of 100 with no minimum.
+func TestStepsShortOf100(t *testing.T) {
+	for _, src := range []string{
+		"gate:\n  metrics: {accuracy: '>= 0.9'}\nrollout:\n  steps: [10, 50]\n",
+		"gate:\n  metrics: {accuracy: '>= 0.9'}\nrollout:\n  steps:\n    - {weight: 10, minDuration: 5m}\n    - {weight: 50, minRequests: 200}\n",
+	} {
+		p, err := Load("p.yaml", []byte(src))
+		if err != nil {
+			t.Fatalf("Load(%q): %v", src, err)
+		}
+		r := p.Rollout("")
+		if r == nil || r.Strategy != StrategyCanary {
+			t.Fatalf("Load(%q).Rollout = %+v, want a canary", src, r)
+		}
+		var weights []int
+		for _, s := range r.Steps {
+			weights = append(weights, s.Weight)
+		}
+		if diff := cmp.Diff([]int{10, 50, 100}, weights); diff != "" {
+			t.Errorf("Load(%q) weights (-want +got):\n%s", src, diff)
+		}
+		if last := r.Steps[len(r.Steps)-1]; last.MinDuration != 0 || last.MinRequests != 0 {
+			t.Errorf("Load(%q): the added step %+v has a minimum", src, last)
+		}
 	}
 }
 

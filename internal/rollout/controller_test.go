@@ -334,6 +334,25 @@ func TestHealthyCanaryWalksToFullTraffic(t *testing.T) {
 	}
 }
 
+// TestTwoStepsEndAtFullTraffic runs the seed's "canary rollout with two
+// steps (10% → 50%)": after the 50% step the new version takes all
+// traffic and the rollout succeeds, as Argo Rollouts' and Flagger's do.
+func TestTwoStepsEndAtFullTraffic(t *testing.T) {
+	w := newWorldWith(t, testPipeline, strings.Replace(testPolicy, `    - weight: 100
+      minRequests: 100
+`, "", 1))
+	r := w.drive(t)
+	if r.State != promote.RolloutSucceeded || r.Weight != 1 {
+		t.Fatalf("rollout = %s at step %d, weight %g (%s); want succeeded with all traffic", r.State, r.Step+1, r.Weight, r.Reason)
+	}
+	if got := w.splitter.Weights(); got != 1 {
+		t.Errorf("the splitter gives the canary %g, want 1", got)
+	}
+	if p := w.promotion(t, r.PromotionID); p.State != promote.StateSucceeded {
+		t.Errorf("promotion is %s, want succeeded", p.State)
+	}
+}
+
 func TestFaultyCanaryIsRolledBackInGit(t *testing.T) {
 	w := newWorld(t)
 	w.failV2.Store(10) // one v2 answer in ten is a 5xx
