@@ -94,7 +94,7 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 			return err
 		}
 		p.Override = override
-		decision := evaluate(gate, &v, baseline, nil, who.Name, pre)
+		decision := s.evaluate(gate, &v, baseline, nil, who.Name, pre)
 		blocked := !decision.Allowed && !onlyApprovalsMissing(decision)
 		if blocked {
 			// A blocked request is recorded as such and leaves the slot
@@ -233,25 +233,16 @@ func rolledBackSince(tx promote.Tx, v promote.Version, env string, since time.Ti
 }
 
 // evaluate runs the gate for v against baseline with the given approvals,
-// and puts any preconditions first as failed results.
-func evaluate(gate *policy.Gate, v, baseline *promote.Version, approvals []promote.Approval, requestedBy string, pre []precondition) *policy.Decision {
+// and puts any preconditions first as failed results. The version's
+// signature is verified again, against the keys the pipeline trusts now.
+func (s *Service) evaluate(gate *policy.Gate, v, baseline *promote.Version, approvals []promote.Approval, requestedBy string, pre []precondition) *policy.Decision {
 	in := policy.Input{
 		Candidate:   evidence(v),
-		Signed:      v.Signed(),
 		RequestedBy: requestedBy,
 	}
+	in.Signed, in.SignatureNote = s.checkSignatures(v)
 	if baseline != nil {
 		in.Baseline = evidence(baseline)
-	}
-	if in.Signed {
-		for _, sig := range v.Signatures {
-			if sig.Verified {
-				in.SignatureNote = fmt.Sprintf("signature verified at registration with trusted key %s", sig.KeyID)
-				break
-			}
-		}
-	} else if len(v.Signatures) == 0 {
-		in.SignatureNote = "the version was registered without a signature"
 	}
 	for _, a := range approvals {
 		if a.Approve {
@@ -530,7 +521,7 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 		if err != nil {
 			return err
 		}
-		d := evaluate(gate, &v, baseline, approvals, p.RequestedBy, pre)
+		d := s.evaluate(gate, &v, baseline, approvals, p.RequestedBy, pre)
 		view, err = s.decide(tx, p, d, approvals, who, now)
 		return err
 	})

@@ -208,6 +208,54 @@ func (s *Service) verifySignature(req RegisterRequest, digest [32]byte) (promote
 	return promote.Signature{}, promote.Errorf(promote.Invalid, "the signature over %s does not verify with any trusted key: %v", fmt.Sprintf("sha256:%x", digest), last)
 }
 
+// checkSignatures verifies v's recorded signatures again, over its digest,
+// against the keys the pipeline trusts now, and says why for the gate. What
+// verified at registration is not taken on trust: a key taken out of
+// trustedKeys since (rotated out, or revoked after a leak) no longer vouches
+// for the versions it signed, nor does an old key whose file now holds
+// another.
+func (s *Service) checkSignatures(v *promote.Version) (signed bool, note string) {
+	if len(v.Signatures) == 0 {
+		return false, "the version was registered without a signature"
+	}
+	hexPart, _ := strings.CutPrefix(v.Digest, "sha256:")
+	b, err := hex.DecodeString(hexPart)
+	if err != nil || len(b) != 32 || !strings.HasPrefix(v.Digest, "sha256:") {
+		return false, fmt.Sprintf("the version's digest %q is not a SHA-256 digest, so its signature cannot be verified", v.Digest)
+	}
+	digest := [32]byte(b)
+	var registeredWith []string
+	for _, sig := range v.Signatures {
+		if sig.Verified && sig.KeyID != "" {
+			registeredWith = append(registeredWith, sig.KeyID)
+		}
+		for _, k := range s.cfg.TrustedKeys {
+			var err error
+			if sig.Bundle != "" {
+				err = signature.VerifyBundle(k.Key, digest, []byte(sig.Bundle))
+			} else {
+				err = signature.Verify(k.Key, digest, []byte(sig.Signature))
+			}
+			if err == nil {
+				return true, fmt.Sprintf("signature over %s verified with trusted key %s", v.Digest, k.ID)
+			}
+		}
+	}
+	trusted := "it trusts no keys"
+	if len(s.cfg.TrustedKeys) > 0 {
+		ids := make([]string, len(s.cfg.TrustedKeys))
+		for i, k := range s.cfg.TrustedKeys {
+			ids[i] = k.ID
+		}
+		trusted = "it trusts " + strings.Join(ids, ", ")
+	}
+	if len(registeredWith) > 0 {
+		return false, fmt.Sprintf("the signature over %s verified at registration with key %s, which the pipeline no longer trusts (trustedKeys in promote.yaml: %s)",
+			v.Digest, strings.Join(registeredWith, ", "), trusted)
+	}
+	return false, fmt.Sprintf("the signature over %s verifies with none of the pipeline's trusted keys (trustedKeys in promote.yaml: %s)", v.Digest, trusted)
+}
+
 // Version returns one version.
 func (s *Service) Version(ctx context.Context, model, version string) (promote.Version, error) {
 	var out promote.Version

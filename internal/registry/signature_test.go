@@ -1,0 +1,108 @@
+package registry_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/signature"
+	"github.com/promote-ml/promote/promote"
+)
+
+// The gate verifies a version's signature against the keys trusted when it
+// runs, not when the version was registered: a key taken out of trustedKeys
+// (rotated out, revoked after a leak) no longer vouches for what it signed.
+func TestSignatureCheckedAgainstKeysTrustedNow(t *testing.T) {
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := signature.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	other := newKey()
+	tests := []struct {
+		name   string
+		keys   func(f *fixture) []registry.TrustedKey
+		signed bool
+		msg    string
+	}{
+		{"same key", func(f *fixture) []registry.TrustedKey {
+			return []registry.TrustedKey{{ID: "cosign.pub", Key: &f.key.PublicKey}}
+		}, true, "verified with trusted key cosign.pub"},
+		{"rotation keeps the old key", func(f *fixture) []registry.TrustedKey {
+			return []registry.TrustedKey{{ID: "new.pub", Key: &other.PublicKey}, {ID: "old.pub", Key: &f.key.PublicKey}}
+		}, true, "verified with trusted key old.pub"},
+		{"old key removed", func(f *fixture) []registry.TrustedKey {
+			return []registry.TrustedKey{{ID: "new.pub", Key: &other.PublicKey}}
+		}, false, "verified at registration with key cosign.pub, which the pipeline no longer trusts (trustedKeys in promote.yaml: it trusts new.pub)"},
+		{"another key under the old name", func(f *fixture) []registry.TrustedKey {
+			return []registry.TrustedKey{{ID: "cosign.pub", Key: &other.PublicKey}}
+		}, false, "which the pipeline no longer trusts"},
+		{"no keys", func(f *fixture) []registry.TrustedKey { return nil }, false, "it trusts no keys"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.register(t, "1", goodMetrics)
+			// The server restarts with the pipeline's keys changed.
+			pl, gates := pipelineGates(t, policyYAML)
+			svc, err := registry.New(f.store, registry.Config{Pipeline: pl, Gates: gates, TrustedKeys: tt.keys(f),
+				ArtifactRoots: []string{f.dir}, Now: f.clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			view, err := svc.RequestPromotion(context.Background(), submitter, registry.PromoteRequest{Model: "credit-risk", Version: "1", Environment: "dev"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got *policy.Result
+			for i, r := range view.Gate.Results {
+				if r.Rule == policy.CheckArtifactSigned {
+					got = &view.Gate.Results[i]
+				}
+			}
+			if got == nil {
+				t.Fatalf("no artifact_signed result in %+v", view.Gate.Results)
+			}
+			if pass := got.Status == policy.StatusPass; pass != tt.signed || !strings.Contains(got.Message, tt.msg) {
+				t.Errorf("artifact_signed = %s %q, want pass=%v containing %q", got.Status, got.Message, tt.signed, tt.msg)
+			}
+			wantState := promote.StateSucceeded
+			if !tt.signed {
+				wantState = promote.StateBlocked
+			}
+			if view.State != wantState {
+				t.Errorf("promotion state = %s, want %s", view.State, wantState)
+			}
+		})
+	}
+}
+
+// A version registered with a Sigstore bundle is verified again from its
+// bundle.
+func TestBundleCheckedAgainstKeysTrustedNow(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	path := f.dir + "/bundled.bin"
+	if err := os.WriteFile(path, []byte("bundled weights"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	digest, _, _ := signature.Digest(strings.NewReader("bundled weights"))
+	bundle, err := signature.NewBundle(f.key, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RegisterVersion(ctx, submitter, registry.RegisterRequest{Model: "credit-risk", Version: "1",
+		ArtifactURI: "file://" + path, Bundle: string(bundle), Metrics: []byte(goodMetrics)}); err != nil {
+		t.Fatal(err)
+	}
+	view := f.request(t, submitter, "1", "dev")
+	if view.State != promote.StateSucceeded {
+		t.Errorf("promotion of a version signed by a bundle = %s, want %s; blocking: %s", view.State, promote.StateSucceeded, blockingRules(view))
+	}
+}
