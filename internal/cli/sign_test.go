@@ -499,3 +499,39 @@ func TestKeygenCreatesTheKeysDirectory(t *testing.T) {
 		t.Errorf("keys directory mode %v, want private to its owner", st.Mode().Perm())
 	}
 }
+
+// A signature or bundle file given to versions register that holds nothing
+// is refused before anything is sent: sent, it read as no signature and
+// registered the version unsigned, taking its name.
+func TestRegisterRefusesAnEmptySignatureFile(t *testing.T) {
+	examples, pipelineFile, data := exampleServeSetup(t)
+	dir := filepath.Dir(data)
+	ci := createToken(t, data, pipelineFile, "ci", "submitter")
+	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples)
+	cli, must := clientOf(t, server)
+	must(0, ci, "models", "create", "credit-risk")
+	artifact := filepath.Join(examples, "model.bin")
+	writeFile(t, filepath.Join(dir, "empty.sig"), "")
+	writeFile(t, filepath.Join(dir, "blank.sig"), " \n")
+	writeFile(t, filepath.Join(dir, "empty.sigstore.json"), "\n")
+	tests := []struct {
+		flag, file, want string
+	}{
+		{"--signature", "empty.sig", "promote: signature: " + filepath.Join(dir, "empty.sig") + " is empty\n"},
+		{"--signature", "blank.sig", "promote: signature: " + filepath.Join(dir, "blank.sig") + " is empty\n"},
+		{"--bundle", "empty.sigstore.json", "promote: bundle: " + filepath.Join(dir, "empty.sigstore.json") + " is empty\n"},
+	}
+	for _, tt := range tests {
+		code, out, errOut := cli(ci, "versions", "register", "credit-risk", "1", "--artifact", artifact, tt.flag, filepath.Join(dir, tt.file))
+		if code != ExitUsage || errOut != tt.want {
+			t.Errorf("register %s %s = exit %d, stdout %q, stderr %q; want exit %d, stderr %q", tt.flag, tt.file, code, out, errOut, ExitUsage, tt.want)
+		}
+	}
+	if out := must(0, ci, "versions", "list", "credit-risk", "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("versions after refused registrations = %s, want none", out)
+	}
+	out := must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", artifact, "--signature", filepath.Join(examples, "model.bin.sig"))
+	if !strings.Contains(out, "signature verified") {
+		t.Errorf("register with the signature = %s", out)
+	}
+}

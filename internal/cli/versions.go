@@ -138,12 +138,20 @@ metrics file is checked here first, so errors name its lines.`,
 				if err != nil {
 					return usageError(err)
 				}
-				req.Signature = string(bytes.TrimSpace(b))
+				// An empty request field means no signature: an empty file
+				// (a signing step that wrote nothing) would register the
+				// version unsigned, and its name could not be used again.
+				if req.Signature = string(bytes.TrimSpace(b)); req.Signature == "" {
+					return usageErrorf("signature: %s is empty", sigFile)
+				}
 			}
 			if bundleFile != "" {
 				b, err := readInput(bundleFile, "bundle")
 				if err != nil {
 					return usageError(err)
+				}
+				if len(bytes.TrimSpace(b)) == 0 {
+					return usageErrorf("bundle: %s is empty", bundleFile)
 				}
 				req.Bundle = string(b)
 			}
