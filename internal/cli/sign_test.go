@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -533,5 +534,30 @@ func TestRegisterRefusesAnEmptySignatureFile(t *testing.T) {
 	out := must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", artifact, "--signature", filepath.Join(examples, "model.bin.sig"))
 	if !strings.Contains(out, "signature verified") {
 		t.Errorf("register with the signature = %s", out)
+	}
+}
+
+// versions register takes a raw DER signature file (cosign sign-blob
+// --b64=false), as promote verify and promote gate do.
+func TestRegisterRawDERSignature(t *testing.T) {
+	examples, pipelineFile, data := exampleServeSetup(t)
+	dir := filepath.Dir(data)
+	ci := createToken(t, data, pipelineFile, "ci", "submitter")
+	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples)
+	_, must := clientOf(t, server)
+	must(0, ci, "models", "create", "credit-risk")
+	der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(readFile(t, filepath.Join(examples, "model.bin.sig")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := filepath.Join(dir, "model.bin.der")
+	writeFile(t, raw, string(der))
+	artifact := filepath.Join(examples, "model.bin")
+	if r := runSig(t, dir, "", "verify", "--key", filepath.Join(examples, "cosign.pub"), "--signature", raw, artifact); r.code != ExitOK {
+		t.Fatalf("promote verify of the raw DER signature = %d, stderr %q", r.code, r.stderr)
+	}
+	out := must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", artifact, "--signature", raw)
+	if !strings.Contains(out, "signature verified") {
+		t.Errorf("register with a raw DER signature = %s", out)
 	}
 }

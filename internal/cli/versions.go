@@ -144,6 +144,12 @@ metrics file is checked here first, so errors name its lines.`,
 				if req.Signature = string(bytes.TrimSpace(b)); req.Signature == "" {
 					return usageErrorf("signature: %s is empty", sigFile)
 				}
+				// Raw DER (cosign sign-blob --b64=false) is binary, which a
+				// JSON string garbles: it is sent as base64. Anything
+				// unreadable is sent as it is, for the server to refuse.
+				if enc, err := signature.EncodeFile(b); err == nil {
+					req.Signature = string(enc)
+				}
 			}
 			if bundleFile != "" {
 				b, err := readInput(bundleFile, "bundle")

@@ -97,6 +97,19 @@ func Verify(pub *ecdsa.PublicKey, digest [32]byte, sigFile []byte) error {
 	return verifyDER(pub, digest, der)
 }
 
+// EncodeFile returns the signature in sigFile, a signature file in either
+// form Verify reads (base64 text, or the raw DER that cosign sign-blob
+// --b64=false writes), as base64 text: the form that survives being sent as
+// a JSON string, which binary DER does not. An error wrapping ErrMalformed
+// says what is wrong with unreadable input.
+func EncodeFile(sigFile []byte) ([]byte, error) {
+	der, err := decodeSignatureFile(sigFile)
+	if err != nil {
+		return nil, err
+	}
+	return base64.StdEncoding.AppendEncode(nil, der), nil
+}
+
 // decodeSignatureFile turns the content of a signature file into DER bytes.
 func decodeSignatureFile(sigFile []byte) ([]byte, error) {
 	text := bytes.TrimSpace(sigFile)

@@ -231,3 +231,44 @@ func TestVerifyErrorMessages(t *testing.T) {
 		t.Errorf("Verify() messages mismatch (-want +got):\n%s", diff)
 	}
 }
+
+func TestEncodeFile(t *testing.T) {
+	key := testKey(t)
+	digest := sha256.Sum256([]byte("model weights"))
+	sig, err := Sign(key, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := base64.StdEncoding.DecodeString(string(sig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		sigFile []byte
+		want    string // the base64 text, or the error's message
+		err     error
+	}{
+		{"base64 with a newline", append(bytes.Clone(sig), '\n'), string(sig), nil},
+		{"raw DER", der, string(sig), nil},
+		{"empty", nil, "signature is empty", ErrMalformed},
+		{"not a signature", []byte("hello"), "signature is not base64 (nor a raw DER ECDSA signature)", ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := EncodeFile(tt.sigFile)
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) || !strings.HasPrefix(err.Error(), tt.want) {
+					t.Errorf("EncodeFile(%q) = %q, %v, want an error %q wrapping %v", tt.sigFile, got, err, tt.want, tt.err)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want {
+				t.Errorf("EncodeFile(%q) = %q, %v, want %q", tt.sigFile, got, err, tt.want)
+			}
+			if err := Verify(&key.PublicKey, digest, got); err != nil {
+				t.Errorf("Verify(EncodeFile(%q)) = %v", tt.sigFile, err)
+			}
+		})
+	}
+}
