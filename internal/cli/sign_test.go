@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -559,5 +561,51 @@ func TestRegisterRawDERSignature(t *testing.T) {
 	out := must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", artifact, "--signature", raw)
 	if !strings.Contains(out, "signature verified") {
 		t.Errorf("register with a raw DER signature = %s", out)
+	}
+}
+
+// versions register sends a local artifact's URI escaped, so that the
+// server hashes, and the pin names, the file the command hashed and the
+// signature covers, not another whose name the URI spells unescaped.
+func TestRegisterEscapesTheArtifactURI(t *testing.T) {
+	_, _, data := exampleServeSetup(t)
+	dir := filepath.Dir(data)
+	keyPath, _ := keyPair(t, dir, "cosign")
+	pipelineFile := filepath.Join(dir, "promote.yaml")
+	writeFile(t, pipelineFile, "kind: Pipeline\ntrustedKeys: [cosign.pub]\nenvironments:\n  - name: dev\n    policy: policy.yaml\n")
+	writeFile(t, filepath.Join(dir, "policy.yaml"), "gate:\n  require: [artifact_signed]\n")
+	ci := createToken(t, data, pipelineFile, "ci", "submitter")
+	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", dir)
+	_, must := clientOf(t, server)
+	must(0, ci, "models", "create", "credit-risk")
+	tests := []struct {
+		name, decoy string // the artifact, and the file its name means in a URI
+	}{
+		{"m%41.bin", "mA.bin"},
+		{"v#2.bin", "v"},
+		{"a b?.bin", "a b"},
+	}
+	for i, tt := range tests {
+		writeFile(t, filepath.Join(dir, tt.name), "signed weights "+tt.name)
+		writeFile(t, filepath.Join(dir, tt.decoy), "other weights")
+		sig := filepath.Join(dir, fmt.Sprintf("%d.sig", i))
+		if r := runSig(t, dir, "", "sign", "--key", keyPath, "--output-signature", sig, filepath.Join(dir, tt.name)); r.code != ExitOK {
+			t.Fatalf("promote sign %s = %d, %s", tt.name, r.code, r.stderr)
+		}
+		out := must(0, ci, "versions", "register", "credit-risk", fmt.Sprint(i+1), "--artifact", filepath.Join(dir, tt.name), "--signature", sig, "-o", "json")
+		var v struct {
+			ArtifactURI string `json:"artifact_uri"`
+			Digest      string `json:"digest"`
+		}
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatalf("register %s = %s: %v", tt.name, out, err)
+		}
+		u, err := url.Parse(v.ArtifactURI)
+		if err != nil || u.Scheme != "file" || u.Path != filepath.Join(dir, tt.name) {
+			t.Errorf("register %s: artifact_uri %q names %q, want %q", tt.name, v.ArtifactURI, u.Path, filepath.Join(dir, tt.name))
+		}
+		if want := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte("signed weights "+tt.name))); v.Digest != want {
+			t.Errorf("register %s: digest %s, want %s", tt.name, v.Digest, want)
+		}
 	}
 }

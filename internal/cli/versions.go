@@ -190,15 +190,24 @@ metrics file is checked here first, so errors name its lines.`,
 }
 
 // localArtifact turns a local file into an absolute file:// URI and hashes
-// it; URIs with another scheme are left as they are.
+// it; URIs with another scheme are left as they are. The URI is escaped, so
+// that it names the file hashed: a server, and whatever deploys the pinned
+// URI, reads "file:///m/a%41.bin" as /m/aA.bin and "file:///m/v#2.bin" as
+// /m/v.
 func localArtifact(req *registry.RegisterRequest) error {
-	if u, err := url.Parse(req.ArtifactURI); err == nil && u.Scheme != "" && u.Scheme != "file" {
-		if req.Digest == "" {
-			return fmt.Errorf("--digest is needed for a remote artifact (%s)", req.ArtifactURI)
+	path := req.ArtifactURI
+	if u, err := url.Parse(req.ArtifactURI); err == nil && u.Scheme != "" {
+		if u.Scheme != "file" {
+			if req.Digest == "" {
+				return fmt.Errorf("--digest is needed for a remote artifact (%s)", req.ArtifactURI)
+			}
+			return nil
 		}
-		return nil
+		path = strings.TrimPrefix(req.ArtifactURI, "file://")
+		if u.Host == "" {
+			path = u.Path // unescaped, as the server reads it
+		}
 	}
-	path := strings.TrimPrefix(req.ArtifactURI, "file://")
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return fmt.Errorf("artifact: %w", err)
@@ -216,7 +225,7 @@ func localArtifact(req *registry.RegisterRequest) error {
 	if req.Digest != "" && req.Digest != computed {
 		return fmt.Errorf("--digest %s does not match %s, which is %s", req.Digest, path, computed)
 	}
-	req.ArtifactURI, req.Digest, req.Size = "file://"+abs, computed, size
+	req.ArtifactURI, req.Digest, req.Size = (&url.URL{Scheme: "file", Path: abs}).String(), computed, size
 	return nil
 }
 
