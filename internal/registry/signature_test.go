@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/signature"
@@ -105,4 +107,29 @@ func TestBundleCheckedAgainstKeysTrustedNow(t *testing.T) {
 	if view.State != promote.StateSucceeded {
 		t.Errorf("promotion of a version signed by a bundle = %s, want %s; blocking: %s", view.State, promote.StateSucceeded, blockingRules(view))
 	}
+}
+
+// The audit log says which trusted key verified a version's signature at
+// registration, so that the versions a leaked key signed can be found there.
+func TestRegistrationAuditNamesTheKey(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	if _, err := f.svc.RegisterVersion(ctx, submitter, registry.RegisterRequest{Model: "credit-risk", Version: "2",
+		ArtifactURI: "s3://models/2.bin", Digest: "sha256:" + strings.Repeat("a", 64)}); err != nil {
+		t.Fatal(err)
+	}
+	events, err := f.svc.AuditEvents(ctx, promote.AuditFilter{Action: promote.ActionVersionRegistered})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range events {
+		got[e.Version] = e.Decision + " " + string(e.Reasons)
+	}
+	want := map[string]string{"1": `signed ["signature verified with trusted key cosign.pub"]`, "2": "unsigned "}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("version.registered events (-want +got):\n%s", diff)
+	}
+	f.verify(t)
 }

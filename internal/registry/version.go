@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -85,9 +86,20 @@ func (s *Service) RegisterVersion(ctx context.Context, who promote.Principal, re
 			return err
 		}
 		return audit(tx, promote.AuditEvent{Time: v.CreatedAt, Actor: who.Name, Action: promote.ActionVersionRegistered,
-			Model: v.Model, Version: v.Version, Digest: v.Digest, Decision: signedWord(v)})
+			Model: v.Model, Version: v.Version, Digest: v.Digest, Decision: signedWord(v), Reasons: signedBy(v)})
 	})
 	return v, err
+}
+
+// signedBy names the trusted key that verified v's signature, for the audit
+// log: should a key leak, the log says which versions it signed.
+func signedBy(v promote.Version) json.RawMessage {
+	for _, sig := range v.Signatures {
+		if sig.Verified {
+			return reasonsJSON("signature verified with trusted key " + sig.KeyID)
+		}
+	}
+	return nil
 }
 
 func signedWord(v promote.Version) string {
