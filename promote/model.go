@@ -53,6 +53,19 @@ type Version struct {
 	RejectedBy   string     `json:"rejected_by,omitempty"`
 	RejectedAt   *time.Time `json:"rejected_at,omitempty"`
 	RejectReason string     `json:"reject_reason,omitempty"`
+	// SignatureNow says whether the signature verifies now, with the keys
+	// the server trusts now: a key taken out of trustedKeys since the
+	// registration no longer vouches for the version, which its Signatures
+	// still record as verified then. Set when the registry answers a read;
+	// never stored.
+	SignatureNow *SignatureCheck `json:"signature_now,omitempty"`
+}
+
+// SignatureCheck is the outcome of verifying a version's signature again.
+type SignatureCheck struct {
+	Trusted bool `json:"trusted"`
+	// Note names the key that verified it, or says why none did.
+	Note string `json:"note"`
 }
 
 // Signed reports whether a signature of v verified against a trusted key.

@@ -41,7 +41,7 @@ func newVersionsListCmd(s *streams, f *clientFlags) *cobra.Command {
 			return f.render(s.out, vs, func(tw *tabwriter.Writer) {
 				row(tw, "VERSION", "DIGEST", "SIGNED", "REJECTED", "CREATED BY", "CREATED")
 				for _, v := range vs {
-					row(tw, v.Version, shortDigest(v.Digest), yesNo(v.Signed()), yesNo(v.Rejected), v.CreatedBy, when(v.CreatedAt))
+					row(tw, v.Version, shortDigest(v.Digest), signedNow(v), yesNo(v.Rejected), v.CreatedBy, when(v.CreatedAt))
 				}
 			})
 		},
@@ -72,6 +72,19 @@ func newVersionsShowCmd(s *streams, f *clientFlags) *cobra.Command {
 	}
 }
 
+// signedNow says whether v's signature counts now: verified with a key the
+// server trusts now, which a server that does not say falls back to the
+// registration's verdict for.
+func signedNow(v promote.Version) string {
+	if v.SignatureNow != nil {
+		if !v.SignatureNow.Trusted && v.Signed() {
+			return "no (key no longer trusted)"
+		}
+		return yesNo(v.SignatureNow.Trusted)
+	}
+	return yesNo(v.Signed())
+}
+
 func versionTable(tw *tabwriter.Writer, v promote.Version) {
 	row(tw, "Model", v.Model)
 	row(tw, "Version", v.Version)
@@ -79,7 +92,10 @@ func versionTable(tw *tabwriter.Writer, v promote.Version) {
 	row(tw, "Digest", v.Digest)
 	row(tw, "Size", fmt.Sprint(v.Size))
 	for _, sig := range v.Signatures {
-		row(tw, "Signature", fmt.Sprintf("verified=%v key=%s", sig.Verified, sig.KeyID))
+		row(tw, "Signature", fmt.Sprintf("verified=%v key=%s (at registration)", sig.Verified, sig.KeyID))
+	}
+	if c := v.SignatureNow; c != nil && len(v.Signatures) > 0 {
+		row(tw, "Signature now", map[bool]string{true: "trusted: ", false: "NOT TRUSTED: "}[c.Trusted]+c.Note)
 	}
 	row(tw, "Dataset", v.Lineage.DatasetDigest)
 	row(tw, "Code commit", v.Lineage.CodeCommit)

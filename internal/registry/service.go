@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/promote-ml/promote/internal/pipeline"
@@ -71,6 +72,9 @@ type Service struct {
 	now    func() time.Time
 	log    *slog.Logger
 	tokens tokenCache
+	// signatureChecks keeps checkSignatures' outcomes, by the version's
+	// content.
+	signatureChecks sync.Map
 }
 
 // New returns a service over store. Every environment of the pipeline must

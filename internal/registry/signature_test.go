@@ -81,6 +81,24 @@ func TestSignatureCheckedAgainstKeysTrustedNow(t *testing.T) {
 			if view.State != wantState {
 				t.Errorf("promotion state = %s, want %s", view.State, wantState)
 			}
+			// A read says what the gate says, so that no page shows
+			// "verified" for a version the gate blocks.
+			v, err := svc.Version(context.Background(), "credit-risk", "1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs, err := svc.Versions(context.Background(), "credit-risk")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, c := range map[string]*promote.SignatureCheck{"Version": v.SignatureNow, "Versions": vs[0].SignatureNow} {
+				if c == nil || c.Trusted != tt.signed || !strings.Contains(c.Note, tt.msg) {
+					t.Errorf("%s: SignatureNow = %+v, want trusted=%v with %q", what, c, tt.signed, tt.msg)
+				}
+			}
+			if !v.Signed() {
+				t.Error("the registration's verdict changed: Signed() = false")
+			}
 		})
 	}
 }

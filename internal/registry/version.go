@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -88,6 +89,9 @@ func (s *Service) RegisterVersion(ctx context.Context, who promote.Principal, re
 		return audit(tx, promote.AuditEvent{Time: v.CreatedAt, Actor: who.Name, Action: promote.ActionVersionRegistered,
 			Model: v.Model, Version: v.Version, Digest: v.Digest, Decision: signedWord(v), Reasons: signedBy(v)})
 	})
+	if err == nil {
+		s.withSignatureNow(&v)
+	}
 	return v, err
 }
 
@@ -226,7 +230,46 @@ func (s *Service) verifySignature(req RegisterRequest, digest [32]byte) (promote
 // trustedKeys since (rotated out, or revoked after a leak) no longer vouches
 // for the versions it signed, nor does an old key whose file now holds
 // another.
+//
+// A version's signatures never change and the trusted keys are fixed for the
+// service's life, so each outcome is kept: a listing of many versions costs
+// one verification per version once.
 func (s *Service) checkSignatures(v *promote.Version) (signed bool, note string) {
+	h := sha256.New()
+	for _, part := range []string{v.Model, v.Version, v.Digest} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	for _, sig := range v.Signatures {
+		h.Write([]byte(sig.Signature))
+		h.Write([]byte{0})
+		h.Write([]byte(sig.Bundle))
+		h.Write([]byte{0})
+	}
+	key := [32]byte(h.Sum(nil))
+	if c, ok := s.signatureChecks.Load(key); ok {
+		c := c.(promote.SignatureCheck)
+		return c.Trusted, c.Note
+	}
+	signed, note = s.verifyAgain(v)
+	s.signatureChecks.Store(key, promote.SignatureCheck{Trusted: signed, Note: note})
+	return signed, note
+}
+
+// SignatureNow verifies v's signature again with the keys trusted now, as
+// the gate does, for a page that shows whether it still counts.
+func (s *Service) SignatureNow(v promote.Version) promote.SignatureCheck {
+	ok, note := s.checkSignatures(&v)
+	return promote.SignatureCheck{Trusted: ok, Note: note}
+}
+
+// withSignatureNow sets v.SignatureNow for a read's answer.
+func (s *Service) withSignatureNow(v *promote.Version) {
+	c := s.SignatureNow(*v)
+	v.SignatureNow = &c
+}
+
+func (s *Service) verifyAgain(v *promote.Version) (signed bool, note string) {
 	if len(v.Signatures) == 0 {
 		return false, "the version was registered without a signature"
 	}
@@ -268,17 +311,20 @@ func (s *Service) checkSignatures(v *promote.Version) (signed bool, note string)
 	return false, fmt.Sprintf("the signature over %s verifies with none of the pipeline's trusted keys (trustedKeys in promote.yaml: %s)", v.Digest, trusted)
 }
 
-// Version returns one version.
+// Version returns one version, with SignatureNow set.
 func (s *Service) Version(ctx context.Context, model, version string) (promote.Version, error) {
 	var out promote.Version
 	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
 		out, err = tx.Version(model, version)
 		return err
 	})
+	if err == nil {
+		s.withSignatureNow(&out)
+	}
 	return out, err
 }
 
-// Versions lists a model's versions, newest first.
+// Versions lists a model's versions, newest first, with SignatureNow set.
 func (s *Service) Versions(ctx context.Context, model string) ([]promote.Version, error) {
 	var out []promote.Version
 	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
@@ -288,6 +334,9 @@ func (s *Service) Versions(ctx context.Context, model string) ([]promote.Version
 		out, err = tx.Versions(model)
 		return err
 	})
+	for i := range out {
+		s.withSignatureNow(&out[i])
+	}
 	return out, err
 }
 

@@ -509,7 +509,10 @@ type versionView struct {
 	Groups   []groupRow
 	GroupCol []string
 	Envs     []envHistory
-	Signed   bool
+	Signed   bool // the signature verifies now, with the keys trusted now
+	// SignatureNote says why it does not, when it does not.
+	SignatureNote string
+	SignedThen    bool // it verified at registration
 }
 
 type groupRow struct {
@@ -600,7 +603,8 @@ func (u *UI) versionPage(w http.ResponseWriter, r *http.Request, s *session) err
 		}
 		v.Groups = append(v.Groups, row)
 	}
-	v.Signed = v.V.Signed()
+	check := u.svc.SignatureNow(v.V)
+	v.Signed, v.SignatureNote, v.SignedThen = check.Trusted, check.Note, v.V.Signed()
 	u.render(w, r, s, http.StatusOK, "version", fmt.Sprintf("%s version %s", model, version), "models", v)
 	return nil
 }
@@ -663,7 +667,7 @@ func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error
 			return err
 		}
 		for _, ver := range versions {
-			v.Versions = append(v.Versions, versionRow{Version: ver, LiveIn: liveIn[ver.Version], Signed: ver.Signed()})
+			v.Versions = append(v.Versions, versionRow{Version: ver, LiveIn: liveIn[ver.Version], Signed: u.svc.SignatureNow(ver).Trusted})
 		}
 		return nil
 	})

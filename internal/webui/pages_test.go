@@ -269,6 +269,33 @@ func TestPromotionPage(t *testing.T) {
 	})
 }
 
+// TestVersionPageAfterKeyRotation: a version whose key the pipeline no
+// longer trusts is shown as the gate sees it, not as "verified".
+func TestVersionPageAfterKeyRotation(t *testing.T) {
+	f := newFixture(t)
+	// The server restarts with the release key taken out of trustedKeys.
+	svc, err := f.env.RotatedKeys(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ui, err = New(Options{Service: svc, Deliveries: f.log}); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(Prefix+"/", f.ui.Handler())
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	b := f.signIn("vera")
+	p := b.get(Prefix + "/models/fraud-detector/versions/2")
+	if got := text(p.one(t, "signature")); !strings.HasPrefix(got, "no longer trusted (") || !strings.Contains(got, "release.pub") || !strings.Contains(got, "it trusts no keys") {
+		t.Errorf("signature = %q, want no longer trusted, naming release.pub and the keys trusted", got)
+	}
+	p = b.get(Prefix + "/models/fraud-detector")
+	if !strings.Contains(p.body, "<td>not trusted</td>") || strings.Contains(p.body, "<td>verified</td>") {
+		t.Errorf("model page's versions table does not say not trusted:\n%s", p.body)
+	}
+}
+
 func TestVersionAndModelPages(t *testing.T) {
 	f := newFixture(t)
 	b := f.signIn("vera")

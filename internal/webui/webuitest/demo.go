@@ -186,6 +186,15 @@ func (e *Env) Replica(ctx context.Context) (promote.Store, *registry.Service, er
 	return store, svc, nil
 }
 
+// RotatedKeys returns a service over the same store whose pipeline trusts
+// only keys, as after the signing key was rotated out: what the release key
+// signed no longer counts.
+func (e *Env) RotatedKeys(keys []registry.TrustedKey) (*registry.Service, error) {
+	cfg := e.cfg
+	cfg.TrustedKeys = keys
+	return registry.New(e.Store, cfg)
+}
+
 // Demo names what SeedDemo made, for tests to look at.
 type Demo struct {
 	Models []string
