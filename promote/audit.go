@@ -19,7 +19,14 @@ type AuditEvent struct {
 	Version     string    `json:"version,omitempty"`
 	Environment string    `json:"environment,omitempty"`
 	PromotionID string    `json:"promotion_id,omitempty"`
-	Digest      string    `json:"digest,omitempty"`
+	// TokenID is the ID of the API token the actor acted with (Token.ID,
+	// never its secret), through the API or a web UI session opened with
+	// it; empty for what Promote did by itself (gitops, rollout), for the
+	// command line's local admin, and in events recorded before it was
+	// kept. It comes after the promotion so that a verifier that does not
+	// know it still reads the copies it knows at their places.
+	TokenID string `json:"token_id,omitempty"`
+	Digest  string `json:"digest,omitempty"`
 	// Decision is the outcome in a word: allowed, blocked, approved, rejected…
 	Decision string `json:"decision,omitempty"`
 	// Reasons are the gate's results or the person's stated reasons.
@@ -87,6 +94,7 @@ func (e *AuditEvent) Body() ([]byte, error) {
 		Version     string            `json:"version,omitempty"`
 		Environment string            `json:"environment,omitempty"`
 		PromotionID string            `json:"promotion_id,omitempty"`
+		TokenID     string            `json:"token_id,omitempty"`
 		Digest      string            `json:"digest,omitempty"`
 		Decision    string            `json:"decision,omitempty"`
 		Reasons     json.RawMessage   `json:"reasons,omitempty"`
@@ -94,7 +102,7 @@ func (e *AuditEvent) Body() ([]byte, error) {
 		Live        map[string]string `json:"live,omitempty"`
 	}
 	return json.Marshal(body{c.Seq, c.Time, c.Actor, c.Action, c.Model, c.Version, c.Environment,
-		c.PromotionID, c.Digest, c.Decision, c.Reasons, c.Approvers, c.Live})
+		c.PromotionID, c.TokenID, c.Digest, c.Decision, c.Reasons, c.Approvers, c.Live})
 }
 
 // ChainHash is the hash of an event: the lower-case hex SHA-256 of the
@@ -134,6 +142,7 @@ type AuditColumns struct {
 	PromotionID string    `json:"promotion_id"`
 	Action      string    `json:"action"`
 	Actor       string    `json:"actor"`
+	TokenID     string    `json:"token_id"`
 }
 
 // Event decodes the record's body and fills in the hashes.

@@ -243,7 +243,8 @@ type HoldFilter struct {
 // pages forwards: events with Seq > AfterSeq, and with a Limit the Limit
 // events just after it (still listed newest first). Since and Until bound
 // the events' times: Since inclusive, Until exclusive (zero: no bound);
-// Since after Until is Invalid.
+// Since after Until is Invalid. TokenID selects the events made with one
+// API token (AuditEvent.TokenID).
 type AuditFilter struct {
 	Model       string
 	Version     string
@@ -251,6 +252,7 @@ type AuditFilter struct {
 	PromotionID string
 	Action      string
 	Actor       string
+	TokenID     string
 	Since       time.Time
 	Until       time.Time
 	BeforeSeq   int64

@@ -40,9 +40,14 @@ type Token struct {
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
-// Principal is who is acting: the name on their token, their role and groups.
+// Principal is who is acting: the name on their token, their role and
+// groups, and the token's ID, which the audit events they cause record.
 type Principal struct {
 	Name   string
 	Role   Role
 	Groups []string
+	// TokenID is the ID of the token they authenticated with (Token.ID),
+	// empty for a principal that no token stands for (the local admin,
+	// Promote's own controllers).
+	TokenID string
 }

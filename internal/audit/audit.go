@@ -218,7 +218,9 @@ func CheckHead(res Result, h Head, hash string, found bool, from string) Result 
 // record's fields match its body, which the hash covers; if not, it names
 // the first that differs. The list's filters read the copies, so a copy
 // edited on its own would hide an event from a filtered list, or show it
-// under another actor, environment or time, with the chain still whole.
+// under another actor, environment, time or token, with the chain still
+// whole. A record stored before a copy was kept has it empty, as its body
+// has no such field, and so agrees.
 func columnsAgree(r promote.AuditRecord) (field, stored, said string, ok bool) {
 	c := r.Columns
 	if columnsMatch(r.Body, c) {
@@ -228,7 +230,8 @@ func columnsAgree(r promote.AuditRecord) (field, stored, said string, ok bool) {
 		name, stored string
 		said         []byte
 	}{{name: "time", stored: c.Time.UTC().Format(time.RFC3339Nano)}, {name: "actor", stored: c.Actor}, {name: "action", stored: c.Action}, {name: "model", stored: c.Model},
-		{name: "version", stored: c.Version}, {name: "environment", stored: c.Environment}, {name: "promotion_id", stored: c.PromotionID}}
+		{name: "version", stored: c.Version}, {name: "environment", stored: c.Environment}, {name: "promotion_id", stored: c.PromotionID},
+		{name: "token_id", stored: c.TokenID}}
 	err := bodyFields(r.Body, func(key, value []byte) {
 		for i := range cols {
 			if string(key) == cols[i].name {
@@ -275,7 +278,8 @@ func columnsMatch(body []byte, c *promote.AuditColumns) bool {
 		key, value string
 		always     bool // written even when empty
 	}{{`,"actor":"`, c.Actor, true}, {`,"action":"`, c.Action, true}, {`,"model":"`, c.Model, false},
-		{`,"version":"`, c.Version, false}, {`,"environment":"`, c.Environment, false}, {`,"promotion_id":"`, c.PromotionID, false}}
+		{`,"version":"`, c.Version, false}, {`,"environment":"`, c.Environment, false}, {`,"promotion_id":"`, c.PromotionID, false},
+		{`,"token_id":"`, c.TokenID, false}}
 	for _, f := range fields {
 		if f.value == "" && !f.always {
 			continue

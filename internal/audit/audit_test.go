@@ -173,13 +173,18 @@ func TestVerifierAtContinues(t *testing.T) {
 func TestVerifyColumns(t *testing.T) {
 	e := promote.AuditEvent{Seq: 1, Time: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), Actor: `a "<lena>" & \co`,
 		Action: promote.ActionPromotionApproval, Model: "credit-risk", Version: "2", Environment: "prod",
-		PromotionID: "pr_508d4c30406ca72a", Decision: "approved", Reasons: json.RawMessage(`{"actor":"x","model":"y"}`),
+		PromotionID: "pr_508d4c30406ca72a", TokenID: "tok_3f9c2a71d04b8e65", Decision: "approved", Reasons: json.RawMessage(`{"actor":"x","model":"y"}`),
 		Approvers: []string{"lena"}}
 	body, err := e.Body()
 	if err != nil {
 		t.Fatal(err)
 	}
-	match := promote.AuditColumns{Time: e.Time, Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Action: e.Action, Actor: e.Actor}
+	match := promote.AuditColumns{Time: e.Time, Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Action: e.Action, Actor: e.Actor,
+		TokenID: e.TokenID}
+	// An event recorded before the token ID was kept, or made by no
+	// token: its body has no token_id.
+	without := e
+	without.TokenID = ""
 	tests := []struct {
 		name    string
 		columns func(c *promote.AuditColumns)
@@ -208,8 +213,15 @@ func TestVerifyColumns(t *testing.T) {
 			message: `event 1 was modified: its stored time is "2026-11-25T10:00:00.000000001Z" but its body says "2026-11-25T10:00:00Z" (filtered lists read the stored time)`},
 		{name: "time cleared", columns: func(c *promote.AuditColumns) { c.Time = time.Time{} }, broken: true,
 			message: `event 1 was modified: its stored time is "0001-01-01T00:00:00Z" but its body says "2026-11-25T10:00:00Z" (filtered lists read the stored time)`},
+		{name: "token ID changed", columns: func(c *promote.AuditColumns) { c.TokenID = "tok_0000000000000001" }, broken: true,
+			message: `event 1 was modified: its stored token_id is "tok_0000000000000001" but its body says "tok_3f9c2a71d04b8e65" (filtered lists read the stored token_id)`},
+		{name: "token ID cleared", columns: func(c *promote.AuditColumns) { c.TokenID = "" }, broken: true,
+			message: `event 1 was modified: its stored token_id is "" but its body says "tok_3f9c2a71d04b8e65" (filtered lists read the stored token_id)`},
+		{name: "token ID given to an event made without one", body: mustBody(t, without), columns: func(*promote.AuditColumns) {}, broken: true,
+			message: `event 1 was modified: its stored token_id is "tok_3f9c2a71d04b8e65" but its body says "" (filtered lists read the stored token_id)`},
+		{name: "no token ID in either", body: mustBody(t, without), columns: func(c *promote.AuditColumns) { c.TokenID = "" }},
 		{name: "no time in either", body: mustBody(t, promote.AuditEvent{Seq: 1, Actor: e.Actor, Action: e.Action, Model: e.Model, Version: e.Version,
-			Environment: e.Environment, PromotionID: e.PromotionID}), columns: func(c *promote.AuditColumns) { c.Time = time.Time{} }},
+			Environment: e.Environment, PromotionID: e.PromotionID, TokenID: e.TokenID}), columns: func(c *promote.AuditColumns) { c.Time = time.Time{} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,10 +259,10 @@ func TestVerifyColumnsFastPath(t *testing.T) {
 		{},
 	} {
 		e := promote.AuditEvent{Seq: 7, Time: at, Actor: "lena", Action: promote.ActionPromotionApproval, Model: "credit-risk",
-			Version: "2", Environment: "prod", PromotionID: "pr_508d4c30406ca72a", Reasons: json.RawMessage(`{"time":"x"}`)}
+			Version: "2", Environment: "prod", PromotionID: "pr_508d4c30406ca72a", TokenID: "tok_3f9c2a71d04b8e65", Reasons: json.RawMessage(`{"time":"x"}`)}
 		body := mustBody(t, e)
 		c := promote.AuditColumns{Time: at, Model: e.Model, Version: e.Version, Environment: e.Environment,
-			PromotionID: e.PromotionID, Action: e.Action, Actor: e.Actor}
+			PromotionID: e.PromotionID, Action: e.Action, Actor: e.Actor, TokenID: e.TokenID}
 		if !columnsMatch(body, &c) {
 			t.Errorf("columnsMatch(%s, %+v) = false, want true", body, c)
 		}
@@ -409,24 +421,25 @@ func TestVerifyExportTrailingContent(t *testing.T) {
 // columnsMatch never accepts copies that columnsAgree refuses, and both
 // accept an event's own copies, its time whatever its nanoseconds.
 func FuzzColumnsMatch(f *testing.F) {
-	f.Add(int64(1_764_151_200_120_000_000), int64(0), "lena", "credit-risk", "2", "prod", "pr_508d4c30406ca72a", "", "")
-	f.Add(int64(-1), int64(1), `a "b" \c`, "m", "", "", "", "x", "")
-	f.Add(int64(0), int64(-1_000_000_000), "x", "", "", "", "", "", "prod")
-	f.Fuzz(func(t *testing.T, nanos, shift int64, actor, model, version, env, promotion, cModel, cEnv string) {
-		for _, s := range []string{actor, model, version, env, promotion, cModel, cEnv} {
+	f.Add(int64(1_764_151_200_120_000_000), int64(0), "lena", "credit-risk", "2", "prod", "pr_508d4c30406ca72a", "tok_3f9c2a71d04b8e65", "", "", "")
+	f.Add(int64(-1), int64(1), `a "b" \c`, "m", "", "", "", "", "x", "", "")
+	f.Add(int64(0), int64(-1_000_000_000), "x", "", "", "", "", "", "", "prod", "")
+	f.Add(int64(0), int64(0), "x", "m", "", "", "", "", "", "", "tok_0000000000000001")
+	f.Fuzz(func(t *testing.T, nanos, shift int64, actor, model, version, env, promotion, token, cModel, cEnv, cToken string) {
+		for _, s := range []string{actor, model, version, env, promotion, token, cModel, cEnv, cToken} {
 			if !utf8.ValidString(s) {
 				t.Skip() // names are valid UTF-8 (promote.ValidateName); the encoder would replace the bytes
 			}
 		}
 		at := time.Unix(0, nanos).UTC()
 		e := promote.AuditEvent{Seq: 3, Time: at, Actor: actor, Action: promote.ActionHoldSet, Model: model, Version: version,
-			Environment: env, PromotionID: promotion, Reasons: json.RawMessage(`["a reason"]`)}
+			Environment: env, PromotionID: promotion, TokenID: token, Reasons: json.RawMessage(`["a reason"]`)}
 		body, err := e.Body()
 		if err != nil {
 			t.Skip()
 		}
 		own := promote.AuditColumns{Time: at, Model: model, Version: version, Environment: env, PromotionID: promotion,
-			Action: e.Action, Actor: actor}
+			Action: e.Action, Actor: actor, TokenID: token}
 		if _, _, _, ok := columnsAgree(promote.AuditRecord{Body: body, Columns: &own}); !ok {
 			t.Fatalf("columnsAgree(%s) refuses the event's own copies %+v", body, own)
 		}
@@ -437,6 +450,9 @@ func FuzzColumnsMatch(f *testing.F) {
 		}
 		if cEnv != "" {
 			other.Environment = cEnv
+		}
+		if cToken != "" {
+			other.TokenID = cToken
 		}
 		if columnsMatch(body, &other) {
 			if field, stored, said, ok := columnsAgree(promote.AuditRecord{Body: body, Columns: &other}); !ok {

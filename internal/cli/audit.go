@@ -30,7 +30,7 @@ func newAuditCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read, verify and export the hash-chained audit log"}
 	f := addClientFlags(cmd)
 	var filter promote.AuditFilter
-	var since, until string
+	var since, until, tokenID string
 	var all bool
 	list := &cobra.Command{
 		Use: "list", Short: "List audit events, newest first", Args: cobra.NoArgs,
@@ -40,6 +40,7 @@ written as each page arrives. With --all, -o json writes JSON Lines (one event's
 object per line) rather than one array, so that a long listing never has to be held whole.`,
 		Example: `  promote audit list --model credit-risk --env prod --since 2026-11-01 --until 2026-12-01
   promote audit list --action promotion.approval --since 24h
+  promote audit list --all --token-id tok_3f9c2a71d04b8e65
   promote audit list --all --env prod --since 2026-11-01 --until 2026-12-01 -o json > november.jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if all && cmd.Flags().Changed("limit") {
@@ -47,6 +48,9 @@ object per line) rather than one array, so that a long listing never has to be h
 			}
 			now := time.Now()
 			var err error
+			if filter.TokenID, err = audit.ParseTokenID(tokenID); err != nil {
+				return usageError(fmt.Errorf("--token-id: %w", err))
+			}
 			if filter.Since, err = parseAuditTime("--since", since, now); err != nil {
 				return usageError(err)
 			}
@@ -83,6 +87,8 @@ object per line) rather than one array, so that a long listing never has to be h
 	fl.StringVar(&filter.PromotionID, "promotion", "", "only this promotion")
 	fl.StringVar(&filter.Action, "action", "", "only this action (e.g. promotion.state)")
 	fl.StringVar(&filter.Actor, "actor", "", "only events by this actor (a token's name, or gitops, rollout)")
+	// Not --token, which is the API token the command authenticates with.
+	fl.StringVar(&tokenID, "token-id", "", "only events made with the API token of this `ID` (tok_…, as promote token list shows it; never the secret)")
 	fl.StringVar(&since, "since", "", "only events at or after this `TIME`: RFC 3339 (2026-11-01T09:00:00Z), a date (2026-11-01, midnight UTC), a time in UTC (2026-11-01T09:30) or a duration back from now (24h, 7d)")
 	fl.StringVar(&until, "until", "", "only events before this `TIME` (exclusive), written as for --since")
 	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only events before this sequence number (paging back)")
@@ -381,7 +387,7 @@ func describeAuditEvent(tw *tabwriter.Writer, e promote.AuditEvent) {
 	row(tw, "Actor", e.Actor)
 	row(tw, "Action", e.Action)
 	for _, f := range [][2]string{{"Model", e.Model}, {"Version", e.Version}, {"Environment", e.Environment},
-		{"Promotion", e.PromotionID}, {"Digest", e.Digest}, {"Decision", e.Decision}} {
+		{"Promotion", e.PromotionID}, {"Token ID", e.TokenID}, {"Digest", e.Digest}, {"Decision", e.Decision}} {
 		if f[1] != "" {
 			row(tw, f[0], f[1])
 		}

@@ -8,11 +8,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/httpapi"
@@ -362,5 +365,61 @@ func TestAuditListAll(t *testing.T) {
 	var page []json.RawMessage
 	if out := must(0, ci, "audit", "list", "-o", "json"); !strings.HasPrefix(out, "[\n") || json.Unmarshal([]byte(out), &page) != nil || len(page) != promote.DefaultLimit {
 		t.Errorf("audit list -o json = %d events (%.40q…), want a JSON array of %d", len(page), out, promote.DefaultLimit)
+	}
+}
+
+// promote audit list --token-id lists the events made with one token,
+// which each records; --token stays the token the command authenticates
+// with, and a secret given as the ID is a usage error that does not
+// repeat it.
+func TestAuditListTokenID(t *testing.T) {
+	cli, must, ci := threeModels(t)
+	type event struct {
+		Actor   string `json:"actor"`
+		Action  string `json:"action"`
+		Model   string `json:"model"`
+		TokenID string `json:"token_id"`
+	}
+	list := func(args ...string) []event {
+		var evs []event
+		out := must(0, ci, append([]string{"audit", "list", "-o", "json"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &evs); err != nil {
+			t.Fatalf("audit list %v: %v", args, err)
+		}
+		return evs
+	}
+	all := list()
+	id := ""
+	for _, e := range all {
+		if e.Action == promote.ActionModelCreated {
+			id = e.TokenID
+		}
+	}
+	if !strings.HasPrefix(id, "tok_") {
+		t.Fatalf("audit list = %+v: the models' creation records no token ID", all)
+	}
+	got := list("--token-id", id, "--token", ci)
+	want := []event{{"ci", promote.ActionModelCreated, "churn", id}, {"ci", promote.ActionModelCreated, "fraud", id},
+		{"ci", promote.ActionModelCreated, "credit-risk", id}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit list --token-id %s (-want +got):\n%s", id, diff)
+	}
+	if out := must(0, ci, "audit", "show", "2"); !regexp.MustCompile(`(?m)^Token ID +` + id + `$`).MatchString(out) {
+		t.Errorf("audit show 2 (a model created by ci) does not show the token ID %s:\n%s", id, out)
+	}
+	if got := list("--token-id", "tok_0000000000000000"); len(got) != 0 {
+		t.Errorf("audit list --token-id <another token> = %+v, want none", got)
+	}
+	for _, c := range []struct{ value, want string }{
+		{"ci", `--token-id: token ID "ci": want tok_ and 16 hex digits`},
+		{ci, "--token-id: that is a token's secret, not its ID"},
+	} {
+		code, out, errOut := cli(ci, "audit", "list", "--token-id", c.value)
+		if code != ExitUsage || !strings.Contains(errOut, c.want) {
+			t.Errorf("audit list --token-id %q: exit %d, %q; want %d naming %q", c.value, code, errOut, ExitUsage, c.want)
+		}
+		if c.value == ci && strings.Contains(out+errOut, ci) {
+			t.Errorf("audit list --token-id <a secret> repeats the secret: %s%s", out, errOut)
+		}
 	}
 }

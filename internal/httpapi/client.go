@@ -528,6 +528,7 @@ func (c *Client) AuditEvents(ctx context.Context, f promote.AuditFilter) ([]prom
 	setIf(q, "promotion", f.PromotionID)
 	setIf(q, "action", f.Action)
 	setIf(q, "actor", f.Actor)
+	setIf(q, "token", f.TokenID)
 	setIf(q, "version", f.Version)
 	for k, t := range map[string]time.Time{"since": f.Since, "until": f.Until} {
 		if !t.IsZero() {

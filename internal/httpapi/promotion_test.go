@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"bytes"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -156,6 +158,46 @@ func TestDevToProd(t *testing.T) {
 	for _, e := range byDave {
 		if e.Actor != "dave" {
 			t.Errorf("AuditEvents(actor dave) returned an event by %q: %+v", e.Actor, e)
+		}
+	}
+
+	// Each approval records the token it was made with; ?token= lists
+	// what one token did.
+	tokens, err := f.client(f.admin).Tokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenOf := map[string]string{}
+	for _, tok := range tokens {
+		tokenOf[tok.Name] = tok.ID
+	}
+	for _, e := range events {
+		if e.TokenID != tokenOf[e.Actor] {
+			t.Errorf("%s's approval event records token %q, want %q", e.Actor, e.TokenID, tokenOf[e.Actor])
+		}
+	}
+	byBobsToken, err := alice.AuditEvents(ctx, promote.AuditFilter{TokenID: tokenOf["bob"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bobs []string
+	for _, e := range byBobsToken {
+		bobs = append(bobs, e.Actor+" "+e.Action+" "+e.PromotionID)
+	}
+	if want := []string{"bob " + promote.ActionPromotionApproval + " " + p.ID}; !cmp.Equal(want, bobs) {
+		t.Errorf("AuditEvents(bob's token) = %q, want %q", bobs, want)
+	}
+	for _, c := range []struct{ value, says string }{
+		{"bob", "want tok_ and 16 hex digits"},
+		{"tok_123", "want tok_ and 16 hex digits"},
+		{f.bob, "that is a token's secret, not its ID"},
+	} {
+		r := f.do(http.MethodGet, "/api/v1/audit?token="+url.QueryEscape(c.value), f.vera, "", nil)
+		if r.status != http.StatusBadRequest || !strings.Contains(r.err.Error.Message, c.says) {
+			t.Errorf("GET /api/v1/audit?token=%s = %d %q, want 400 saying %q", c.value, r.status, r.err.Error.Message, c.says)
+		}
+		if strings.Contains(string(r.body), f.bob) {
+			t.Errorf("GET /api/v1/audit?token=<a secret> repeats the secret: %s", r.body)
 		}
 	}
 	res, err := alice.VerifyAudit(ctx)

@@ -701,7 +701,7 @@ func (s *Server) clearHold(w http.ResponseWriter, r *http.Request, who promote.P
 // ---- audit
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	q := newQuery(r, "model", "version", "environment", "promotion", "action", "actor", "since", "until", "before", "after", "limit")
+	q := newQuery(r, "model", "version", "environment", "promotion", "action", "actor", "token", "since", "until", "before", "after", "limit")
 	f := promote.AuditFilter{
 		Model:       q.name("model", "model name"),
 		Version:     q.name("version", "version"),
@@ -718,6 +718,13 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Pri
 	if q.err != nil {
 		return q.err
 	}
+	// A token ID that is no token's would list nothing, which reads as
+	// "this token did nothing": a malformed one is refused.
+	tokenID, err := audit.ParseTokenID(q.str("token"))
+	if err != nil {
+		return invalid("query parameter token: %v", err)
+	}
+	f.TokenID = tokenID
 	if len(f.Actor) > promote.MaxNameLen {
 		return invalid("query parameter actor is %d characters long; at most %d", len(f.Actor), promote.MaxNameLen)
 	}

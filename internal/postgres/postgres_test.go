@@ -186,7 +186,8 @@ func reopenerAndDB(t *testing.T) (func(t *testing.T) promote.Store, *sql.DB) {
 // older replica still running during a rolling upgrade, whose statements
 // leave out the indexed copies added since (actor in 0007, version in
 // 0012, the time in 0013), get them from the body: they verify, and the
-// filters find them.
+// filters find them. Their bodies have no token ID (0017), whose empty
+// copy then agrees.
 func TestAuditCopiesFromOlderReplicas(t *testing.T) {
 	ctx := t.Context()
 	s, raw := openRaw(t)
@@ -207,6 +208,9 @@ func TestAuditCopiesFromOlderReplicas(t *testing.T) {
 			VALUES ($1, $2, $3, $4, 'm', 'prod', '', $5, 'old')`},
 		{"0012", `INSERT INTO audit_events (seq, prev_hash, hash, body, model, version, environment, promotion_id, action, actor)
 			VALUES ($1, $2, $3, $4, 'm', '1', 'prod', '', $5, 'old')`},
+		// Its bodies have no token ID, so the copy's default is right.
+		{"0016", `INSERT INTO audit_events (seq, prev_hash, hash, body, at, model, version, environment, promotion_id, action, actor)
+			VALUES ($1, $2, $3, $4, promote_audit_nanos(convert_from($4, 'UTF8')::jsonb ->> 'time'), 'm', '1', 'prod', '', $5, 'old')`},
 	}
 	var want []int64
 	for i, o := range older {

@@ -76,7 +76,7 @@ func (s *Service) SetHold(ctx context.Context, who promote.Principal, model, ver
 		return promote.Hold{}, err
 	}
 	var h promote.Hold
-	err := s.update(ctx, func(tx promote.Tx) error {
+	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		if _, err := tx.Version(model, version); err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func (s *Service) ClearHold(ctx context.Context, who promote.Principal, id int64
 		return promote.Hold{}, err
 	}
 	var h promote.Hold
-	err := s.update(ctx, func(tx promote.Tx) error {
+	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		var err error
 		now := s.clock()
 		if h, err = tx.ClearHold(id, who.Name, reason, now); err != nil {

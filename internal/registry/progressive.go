@@ -106,7 +106,7 @@ func (s *Service) RecordRollout(ctx context.Context, who promote.Principal, r pr
 		return r, promote.Errorf(promote.Invalid, "record a rollout in state %s: finish it instead", r.State)
 	}
 	out := r
-	err := s.update(ctx, func(tx promote.Tx) error {
+	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		out = r
 		out.UpdatedAt = s.clock()
 		if err := tx.SaveRollout(out); err != nil {
@@ -143,7 +143,7 @@ func (s *Service) FinishRollout(ctx context.Context, who promote.Principal, r pr
 		return r, err
 	}
 	out := r
-	err := s.update(ctx, func(tx promote.Tx) error {
+	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		now := s.clock()
 		p, err := tx.Promotion(r.PromotionID)
 		if err != nil {

@@ -66,7 +66,7 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 	}
 	gate := s.cfg.Gates[env.Name]
 	var view PromotionView
-	err = s.update(ctx, func(tx promote.Tx) error {
+	err = s.updateAs(ctx, who, func(tx promote.Tx) error {
 		now := s.clock()
 		v, err := tx.Version(req.Model, req.Version)
 		if err != nil {
@@ -462,7 +462,7 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 		return PromotionView{}, err
 	}
 	var view PromotionView
-	err := s.update(ctx, func(tx promote.Tx) error {
+	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		now := s.clock()
 		p, err := tx.Promotion(id)
 		if err != nil {
@@ -620,7 +620,7 @@ func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason 
 		return PromotionView{}, err
 	}
 	var view PromotionView
-	err := s.update(ctx, func(tx promote.Tx) error {
+	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		now := s.clock()
 		p, err := tx.Promotion(id)
 		if err != nil {
@@ -672,7 +672,7 @@ func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason 
 	}
 	var view PromotionView
 	var restored bool
-	err := s.update(ctx, func(tx promote.Tx) error {
+	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		now := s.clock()
 		p, err := tx.Promotion(id)
 		if err != nil {

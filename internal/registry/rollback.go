@@ -100,7 +100,7 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 			req.Model, req.Environment, r.Model, r.Environment, r.State)
 	}
 	view := RollbackView{GitOps: s.cfg.GitOps}
-	err := s.update(ctx, func(tx promote.Tx) error {
+	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		now := s.clock()
 		live, err := tx.Live(req.Model)
 		if err != nil {

@@ -133,12 +133,21 @@ func Authorize(who promote.Principal, need promote.Role, action string) error {
 // transaction, so that a deposed leader's writes fail with Conflict and
 // change nothing, while the check holds off a takeover until they commit.
 func (s *Service) update(ctx context.Context, fn func(promote.Tx) error) error {
+	return s.updateAs(ctx, promote.Principal{}, fn)
+}
+
+// updateAs is update for a change who asked for: the audit events it
+// appends in who's name record the ID of the token who acted with, so
+// that what a token did can be listed (promote audit list --token-id),
+// however deep in the change the event is written. Events in another
+// actor's name (gitops, rollout) are left without one.
+func (s *Service) updateAs(ctx context.Context, who promote.Principal, fn func(promote.Tx) error) error {
 	var appended []promote.AuditEvent
 	err := s.store.Update(ctx, func(tx promote.Tx) error {
 		if err := promote.CheckFence(ctx, tx, s.clock()); err != nil {
 			return err
 		}
-		c := &liveCache{Tx: tx, live: map[string]map[string]promote.Live{}}
+		c := &liveCache{Tx: tx, live: map[string]map[string]promote.Live{}, who: who}
 		err := fn(c)
 		appended = c.appended // a retried transaction starts afresh
 		return err
@@ -152,14 +161,19 @@ func (s *Service) update(ctx context.Context, fn func(promote.Tx) error) error {
 }
 
 // liveCache is a transaction with Live cached per model; SetLive drops the
-// model's entry. It also keeps the audit events appended.
+// model's entry. It also keeps the audit events appended, and gives those
+// in who's name who's token ID.
 type liveCache struct {
 	promote.Tx
 	live     map[string]map[string]promote.Live
 	appended []promote.AuditEvent
+	who      promote.Principal
 }
 
 func (c *liveCache) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
+	if e.TokenID == "" && c.who.TokenID != "" && e.Actor == c.who.Name {
+		e.TokenID = c.who.TokenID
+	}
 	e, err := c.Tx.AppendAudit(e)
 	if err == nil {
 		c.appended = append(c.appended, e)
@@ -218,7 +232,7 @@ func (s *Service) CreateModel(ctx context.Context, who promote.Principal, name, 
 		return promote.Model{}, promote.Errorf(promote.Invalid, "description is %d characters; at most 4096", len(description))
 	}
 	m := promote.Model{Name: name, Description: description, CreatedBy: who.Name, CreatedAt: s.clock()}
-	err := s.update(ctx, func(tx promote.Tx) error {
+	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		if err := tx.CreateModel(m); err != nil {
 			return err
 		}

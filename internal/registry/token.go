@@ -55,7 +55,7 @@ func (s *Service) CreateToken(ctx context.Context, who promote.Principal, req To
 	secret := TokenPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw[:]))
 	t := promote.Token{ID: newID("tok_"), Name: req.Name, Role: req.Role, Groups: req.Groups, Hash: HashToken(secret),
 		CreatedBy: who.Name, CreatedAt: s.clock()}
-	err := s.update(ctx, func(tx promote.Tx) error {
+	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		if err := tx.CreateToken(t); err != nil {
 			return err
 		}
@@ -156,7 +156,7 @@ func (s *Service) AuthenticateHash(ctx context.Context, hash string) (promote.Pr
 	if err != nil {
 		return promote.Principal{}, err
 	}
-	who = promote.Principal{Name: t.Name, Role: t.Role, Groups: t.Groups}
+	who = promote.Principal{Name: t.Name, Role: t.Role, Groups: t.Groups, TokenID: t.ID}
 	s.tokens.put(hash, who, now, gen)
 	return who, nil
 }
@@ -167,7 +167,7 @@ func (s *Service) RevokeToken(ctx context.Context, who promote.Principal, id str
 		return err
 	}
 	defer s.tokens.clear()
-	return s.update(ctx, func(tx promote.Tx) error {
+	return s.updateAs(ctx, who, func(tx promote.Tx) error {
 		now := s.clock()
 		if err := tx.RevokeToken(id, now); err != nil {
 			return err

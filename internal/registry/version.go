@@ -82,7 +82,7 @@ func (s *Service) RegisterVersion(ctx context.Context, who promote.Principal, re
 		}
 		v.Metrics, v.Checks, v.Groups = ev.Metrics, ev.Checks, ev.Groups
 	}
-	err = s.update(ctx, func(tx promote.Tx) error {
+	err = s.updateAs(ctx, who, func(tx promote.Tx) error {
 		if err := tx.CreateVersion(v); err != nil {
 			return err
 		}
@@ -353,7 +353,7 @@ func (s *Service) RejectVersion(ctx context.Context, who promote.Principal, mode
 		return promote.Version{}, err
 	}
 	var v promote.Version
-	err := s.update(ctx, func(tx promote.Tx) error {
+	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		now := s.clock()
 		var err error
 		if v, err = tx.Version(model, version); err != nil {

@@ -15,8 +15,8 @@ import (
 // on PostgreSQL by the row lock (SELECT … FOR UPDATE), on SQLite by the
 // write lock every write transaction takes at BEGIN. The body bytes are
 // stored exactly as hashed; the time, model, version, environment,
-// promotion, action and actor are copied into indexed columns for
-// AuditEvents' filters.
+// promotion, action, actor and token ID are copied into indexed columns
+// for AuditEvents' filters.
 func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 	what := fmt.Sprintf("append audit event %s", e.Action)
 	if err := t.writable(what); err != nil {
@@ -37,9 +37,9 @@ func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 		return e, promote.Errorf(promote.Invalid, "%s: %v", what, err)
 	}
 	r := promote.AuditRecord{Seq: e.Seq, PrevHash: prev, Hash: promote.ChainHash(prev, body), Body: body}
-	if _, err := t.exec(what, `INSERT INTO audit_events (seq, prev_hash, hash, body, at, model, version, environment, promotion_id, action, actor)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Seq, r.PrevHash, r.Hash, r.Body, auditNanos(e.Time), e.Model, e.Version, e.Environment, e.PromotionID, e.Action, e.Actor); err != nil {
+	if _, err := t.exec(what, `INSERT INTO audit_events (seq, prev_hash, hash, body, at, model, version, environment, promotion_id, action, actor, token_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Seq, r.PrevHash, r.Hash, r.Body, auditNanos(e.Time), e.Model, e.Version, e.Environment, e.PromotionID, e.Action, e.Actor, e.TokenID); err != nil {
 		return e, err
 	}
 	if _, err := t.exec(what, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", r.Seq, r.Hash); err != nil {
@@ -84,6 +84,7 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 	w.eq("promotion_id", f.PromotionID)
 	w.eq("action", f.Action)
 	w.eq("actor", f.Actor)
+	w.eq("token_id", f.TokenID)
 	if f.BeforeSeq > 0 {
 		w.add("seq < ?", f.BeforeSeq)
 	}

@@ -191,7 +191,7 @@ func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditR
 	// The indexed copies come joined in one column, split without copying:
 	// two allocations per record instead of six (verification reads a
 	// million records in a few seconds, BENCHMARKS.md).
-	q := db.rebind("SELECT seq, prev_hash, hash, body, at, concat_ws('" + columnSep + "', model, version, environment, promotion_id, action, actor)" +
+	q := db.rebind("SELECT seq, prev_hash, hash, body, at, concat_ws('" + columnSep + "', model, version, environment, promotion_id, action, actor, token_id)" +
 		" FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
 	// The next batch is read while fn runs on this one: a verification
 	// hashes on one core while the store reads on another.
@@ -274,15 +274,15 @@ const columnSep = "\x1f"
 // that verification reports the record as modified rather than read the
 // copies shifted.
 func splitColumns(joined string, c *promote.AuditColumns) {
-	if strings.Count(joined, columnSep) != 5 {
+	if strings.Count(joined, columnSep) != 6 {
 		*c = promote.AuditColumns{Model: joined}
 		return
 	}
 	rest := joined
-	for _, f := range []*string{&c.Model, &c.Version, &c.Environment, &c.PromotionID, &c.Action} {
+	for _, f := range []*string{&c.Model, &c.Version, &c.Environment, &c.PromotionID, &c.Action, &c.Actor} {
 		*f, rest, _ = strings.Cut(rest, columnSep)
 	}
-	c.Actor = rest
+	c.TokenID = rest
 }
 
 // AuditHead returns the chain's head as audit_head records it.

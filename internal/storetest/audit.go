@@ -191,6 +191,13 @@ func testAuditScan(t *testing.T, s promote.Store) {
 	}
 }
 
+// Token IDs of testAuditEvents' events.
+const (
+	tokenA = "tok_aaaaaaaaaaaaaaaa"
+	tokenB = "tok_bbbbbbbbbbbbbbbb"
+	tokenC = "tok_cccccccccccccccc"
+)
+
 func testAuditEvents(t *testing.T, s promote.Store) {
 	type ev struct{ model, env, promotion, action string }
 	evs := []ev{
@@ -231,9 +238,13 @@ func testAuditEvents(t *testing.T, s promote.Store) {
 			if e.promotion == "p5" {
 				actor = "lena"
 			}
+			// x acted with two tokens, p2 with one and p4 with the
+			// other; lena with a third; the rest without one (gitops,
+			// rollout, or before the token was recorded).
+			token := map[string]string{"p2": tokenA, "p4": tokenB, "p5": tokenC}[e.promotion]
 			// A promotion's events name its version: p5's is "5".
 			if _, err := tx.AppendAudit(promote.AuditEvent{Time: at(i), Actor: actor, Action: e.action, Model: e.model,
-				Version: strings.TrimPrefix(e.promotion, "p"), Environment: e.env, PromotionID: e.promotion}); err != nil {
+				Version: strings.TrimPrefix(e.promotion, "p"), Environment: e.env, PromotionID: e.promotion, TokenID: token}); err != nil {
 				return err
 			}
 		}
@@ -271,6 +282,12 @@ func testAuditEvents(t *testing.T, s promote.Store) {
 		{"a version of another model", promote.AuditFilter{Model: "churn", Version: "5"}, []int64{}},
 		{"actor and action", promote.AuditFilter{Actor: "lena", Action: promote.ActionPromotionApproval}, []int64{28}},
 		{"another actor's promotion", promote.AuditFilter{Actor: "x", PromotionID: "p5"}, []int64{}},
+		{"token", promote.AuditFilter{TokenID: tokenA}, []int64{14, 11, 9, 5}},
+		{"another token of the same actor", promote.AuditFilter{TokenID: tokenB}, []int64{23, 20, 18, 16}},
+		{"token and actor", promote.AuditFilter{Actor: "x", TokenID: tokenB}, []int64{23, 20, 18, 16}},
+		{"token and action: what a token approved", promote.AuditFilter{TokenID: tokenA, Action: promote.ActionPromotionApproval}, []int64{11}},
+		{"token of another actor", promote.AuditFilter{Actor: "x", TokenID: tokenC}, []int64{}},
+		{"a token that made nothing", promote.AuditFilter{TokenID: "tok_0000000000000000"}, []int64{}},
 		{"before", promote.AuditFilter{BeforeSeq: 4}, []int64{3, 2, 1}},
 		{"before with a filter", promote.AuditFilter{PromotionID: "p1", BeforeSeq: 7}, []int64{4, 2}},
 		{"limit", promote.AuditFilter{Limit: 2}, []int64{30, 29}},

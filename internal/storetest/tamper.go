@@ -84,6 +84,18 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 		{"an event's indexed version changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
 			exec(ctx, t, db, "UPDATE audit_events SET version = '99' WHERE seq = 7")
 		}, 7, audit.BreakModified},
+		// After a token leaks, its events are listed by the copy of
+		// their token ID: an edited copy would hide what it did, or
+		// lay another token's events at its door.
+		{"an event's indexed token ID changed", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "UPDATE audit_events SET token_id = 'tok_00000000000000b2' WHERE seq = 5")
+		}, 5, audit.BreakModified},
+		{"an event's indexed token ID emptied", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "UPDATE audit_events SET token_id = '' WHERE seq = 3")
+		}, 3, audit.BreakModified},
+		{"a token ID given to an event made without one", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			exec(ctx, t, db, "UPDATE audit_events SET token_id = 'tok_00000000000000a1' WHERE seq = 4")
+		}, 4, audit.BreakModified},
 		{"an event's indexed copies shifted by a separator", func(ctx context.Context, t *testing.T, db *sql.DB) {
 			// A copy that holds the separator ScanAudit joins the
 			// copies with is reported, never split into shifted fields.
@@ -170,8 +182,14 @@ func appendEvents(ctx context.Context, t *testing.T, s promote.Store, n int) {
 	t.Helper()
 	err := s.Update(ctx, func(tx promote.Tx) error {
 		for i := 0; i < n; i++ {
+			// Events 1, 3, 5, … were made with a token, the others
+			// without one (as before it was recorded).
+			token := ""
+			if i%2 == 0 {
+				token = "tok_00000000000000a1"
+			}
 			_, err := tx.AppendAudit(promote.AuditEvent{Time: time.Date(2026, 11, 25, 10, 0, i, 0, time.UTC), Actor: "alice",
-				Action: promote.ActionPromotionState, Model: "m", Version: fmt.Sprint(i), Environment: "prod", Decision: "approved"})
+				Action: promote.ActionPromotionState, Model: "m", Version: fmt.Sprint(i), Environment: "prod", TokenID: token, Decision: "approved"})
 			if err != nil {
 				return err
 			}

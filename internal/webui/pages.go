@@ -681,6 +681,8 @@ func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error
 // auditQuery is the audit page's filters and cursor.
 type auditQuery struct {
 	Model, Version, Environment, Actor, Action, Promotion string
+	// Token is the ID of the token the events were made with.
+	Token string
 	// Since and Until are the time range as typed; since and until, as
 	// read (zero: no bound).
 	Since, Until  string
@@ -691,7 +693,7 @@ type auditQuery struct {
 func (q auditQuery) values() url.Values {
 	v := url.Values{}
 	for k, s := range map[string]string{"model": q.Model, "version": q.Version, "environment": q.Environment, "actor": q.Actor, "action": q.Action, "promotion": q.Promotion,
-		"since": q.Since, "until": q.Until} {
+		"token": q.Token, "since": q.Since, "until": q.Until} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -828,7 +830,7 @@ func (u *UI) auditCSV(w http.ResponseWriter, r *http.Request, s *session) error 
 		return u.badAuditFilter(w, r, s, auditView{Q: q, Actions: promote.AuditActions, Envs: u.svc.Pipeline().Names()}, err)
 	}
 	f := promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
-		Actor: q.Actor, Since: q.since, Until: q.until, BeforeSeq: q.Before, AfterSeq: q.After}
+		Actor: q.Actor, TokenID: q.Token, Since: q.since, Until: q.until, BeforeSeq: q.Before, AfterSeq: q.After}
 	cw := audit.NewCSVWriter(w)
 	started := false
 	start := func() error {
@@ -886,7 +888,7 @@ func (u *UI) auditCSV(w http.ResponseWriter, r *http.Request, s *session) error 
 // each other: audit_prod_promotion.approval_20261101T000000Z-20261201T000000Z.csv.
 func auditCSVName(q auditQuery, now time.Time) string {
 	parts := []string{"audit"}
-	for _, v := range []string{q.Model, q.Version, q.Environment, q.Promotion, q.Action, q.Actor} {
+	for _, v := range []string{q.Model, q.Version, q.Environment, q.Promotion, q.Action, q.Actor, q.Token} {
 		if v = fileNamePart(v); v != "" {
 			parts = append(parts, v)
 		}
@@ -922,7 +924,7 @@ func fileNamePart(v string) string {
 // keeps what was given even when it returns an error, for the form.
 func readAuditQuery(qs url.Values, now time.Time) (auditQuery, error) {
 	q := auditQuery{Model: qs.Get("model"), Version: strings.TrimSpace(qs.Get("version")), Environment: qs.Get("environment"), Actor: strings.TrimSpace(qs.Get("actor")),
-		Action: qs.Get("action"), Promotion: qs.Get("promotion"), Since: strings.TrimSpace(qs.Get("since")), Until: strings.TrimSpace(qs.Get("until"))}
+		Action: qs.Get("action"), Promotion: qs.Get("promotion"), Token: strings.TrimSpace(qs.Get("token")), Since: strings.TrimSpace(qs.Get("since")), Until: strings.TrimSpace(qs.Get("until"))}
 	for _, c := range []struct {
 		name string
 		dst  *int64
@@ -937,6 +939,12 @@ func readAuditQuery(qs url.Values, now time.Time) (auditQuery, error) {
 	}
 	if q.Action != "" && !slices.Contains(promote.AuditActions, q.Action) {
 		return q, promote.Errorf(promote.Invalid, "action=%q: Promote writes no such action; it writes %s", q.Action, strings.Join(promote.AuditActions, ", "))
+	}
+	if _, err := audit.ParseTokenID(q.Token); err != nil {
+		if strings.HasPrefix(q.Token, "prm_") {
+			q.Token = "" // a secret is not shown back in the form
+		}
+		return q, promote.Errorf(promote.Invalid, "token: %v", err)
 	}
 	for _, c := range []struct {
 		name, raw string
@@ -959,7 +967,7 @@ func readAuditQuery(qs url.Values, now time.Time) (auditQuery, error) {
 // store applies every filter, through its indexes.
 func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEvent, older int64, err error) {
 	f := promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
-		Actor: q.Actor, Since: q.since, Until: q.until, BeforeSeq: q.Before, Limit: auditPageSize + 1}
+		Actor: q.Actor, TokenID: q.Token, Since: q.since, Until: q.until, BeforeSeq: q.Before, Limit: auditPageSize + 1}
 	events, err = u.svc.AuditEvents(r.Context(), f)
 	if len(events) > auditPageSize {
 		events = events[:auditPageSize]
@@ -973,7 +981,7 @@ func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEv
 // store applies every filter, as for auditOlder.
 func (u *UI) auditNewer(r *http.Request, q auditQuery) (events []promote.AuditEvent, newer int64, err error) {
 	f := promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
-		Actor: q.Actor, Since: q.since, Until: q.until, AfterSeq: q.After, Limit: auditPageSize + 1}
+		Actor: q.Actor, TokenID: q.Token, Since: q.since, Until: q.until, AfterSeq: q.After, Limit: auditPageSize + 1}
 	events, err = u.svc.AuditEvents(r.Context(), f)
 	if len(events) > auditPageSize {
 		events = events[1:] // the page is the oldest auditPageSize of them

@@ -1,0 +1,53 @@
+package webui
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// An approval made in a session records the token the session was opened
+// with, and the audit page's token filter lists what that token did.
+func TestAuditPageTokenFilter(t *testing.T) {
+	f := newFixture(t)
+	f.approveAwaiting(t) // as bob, in a session
+	tokens, err := f.env.Service.Tokens(t.Context(), promote.Principal{Name: "auditor", Role: promote.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bobs string
+	for _, tok := range tokens {
+		if tok.Name == "bob" {
+			bobs = tok.ID
+		}
+	}
+	want, err := f.env.Service.AuditEvents(t.Context(), promote.AuditFilter{TokenID: bobs})
+	if err != nil || len(want) == 0 || want[len(want)-1].Action != promote.ActionPromotionApproval {
+		t.Fatalf("AuditEvents(bob's token %s) = %+v, %v; want bob's approval first", bobs, want, err)
+	}
+	b := f.signIn("vera")
+	p := b.get(Prefix + "/audit?token=" + bobs)
+	rows := byTestID(p.doc, "audit-row")
+	if p.status != http.StatusOK || len(rows) != len(want) {
+		t.Fatalf("GET /audit?token=%s = %d with %d rows, want 200 and bob's %d events", bobs, p.status, len(rows), len(want))
+	}
+	for i, r := range rows {
+		if got := attr(r, "data-action"); got != want[i].Action {
+			t.Errorf("row %d is %s, want %s", i, got, want[i].Action)
+		}
+	}
+	if p := b.get(Prefix + "/audit?token=tok_0000000000000000"); p.status != http.StatusOK || len(byTestID(p.doc, "audit-row")) != 0 {
+		t.Errorf("GET /audit?token=<another token> = %d with %d rows, want 200 and none", p.status, len(byTestID(p.doc, "audit-row")))
+	}
+	secret := f.env.Tokens["bob"]
+	p = b.get(Prefix + "/audit?token=" + url.QueryEscape(secret))
+	if p.status != http.StatusBadRequest || !strings.Contains(p.body, "not its ID") {
+		t.Errorf("GET /audit?token=<a secret> = %d, want 400 saying it is not an ID", p.status)
+	}
+	if strings.Contains(p.body, secret) {
+		t.Error("the audit page shows back a token's secret given as a token ID")
+	}
+}
