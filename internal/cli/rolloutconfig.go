@@ -137,6 +137,15 @@ func (p envPollers) Mark(ctx context.Context, q metrics.Query) error {
 	return nil
 }
 
+// LooksBack reports whether the pollers' source (one for all of them)
+// counts every process's requests since a query's start (Prometheus).
+func (p envPollers) LooksBack() bool {
+	for _, pl := range p {
+		return pl.LooksBack()
+	}
+	return false
+}
+
 // Forget drops what q's environment's poller remembers about q.
 func (p envPollers) Forget(q metrics.Query) {
 	if pl := p[q.Env]; pl != nil {

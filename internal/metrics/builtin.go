@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -18,13 +19,19 @@ import (
 // by the first Counts call for a query when it was not marked. Counts
 // returns the totals minus that baseline. Query.Since only identifies the
 // baseline (two rollouts of the same track have different starts); Builtin
-// cannot look back to it. Call Mark when the rollout starts, before traffic
-// shifts, or the requests between the start and the first Counts are not
-// counted; call Forget when the rollout ends.
+// cannot look back to it, except to its own start: the splitter's counters
+// start at zero with the process, and so does a Builtin created before they
+// count (NewBuiltin), so that a query since a moment before then counts
+// everything the counters hold. Call Mark when the rollout starts, before
+// traffic shifts, or the requests between the start and the first Counts
+// are not counted; call Forget when the rollout ends.
 //
 // A Builtin is safe for concurrent use.
 type Builtin struct {
 	gatherer Gatherer
+	// started is when the Builtin was created: the counters held nothing
+	// then.
+	started time.Time
 
 	mu        sync.Mutex
 	baselines map[queryKey]Counts
@@ -40,9 +47,11 @@ type Gatherer interface {
 // metrics are registered on. Gathering costs in proportion to everything on
 // g: give it the splitter's registry, or only the families it reads
 // (RequestsMetric and DurationMetric: telemetry.Registry.Only), not a
-// process-wide one.
+// process-wide one. Create it before the splitters count anything (at the
+// process's start, as promote serve does): a query since a moment before
+// its creation counts from zero.
 func NewBuiltin(g Gatherer) *Builtin {
-	return &Builtin{gatherer: g, baselines: map[queryKey]Counts{}}
+	return &Builtin{gatherer: g, started: time.Now(), baselines: map[queryKey]Counts{}}
 }
 
 // Mark records the current totals of q's model, env and track as q's
@@ -74,7 +83,10 @@ func (b *Builtin) Forget(q Query) {
 
 // Counts returns what accumulated for q's model, env and track since q's
 // baseline (see Builtin). The first call for an unmarked q takes the
-// baseline and so returns zero counts. An error wraps ErrNoData while the
+// baseline and so returns zero counts, unless q.Since is before the
+// Builtin was created: the baseline is then zero, and the counts are
+// everything counted since (a restarted process's count of a rollout's
+// step that began before it). An error wraps ErrNoData while the
 // splitter has no requests series for the model, env and track.
 //
 // When a total is below its baseline the counters were reset (the
@@ -96,9 +108,12 @@ func (b *Builtin) Counts(ctx context.Context, q Query) (Counts, error) {
 	base, ok := b.baselines[q.key()]
 	if !ok {
 		// Absent series are zero totals: what they count later counts
-		// since now.
-		b.baselines[q.key()] = cur
+		// since now. The counters held nothing when b was created.
 		base = cur
+		if q.Since.Before(b.started) {
+			base = Counts{}
+		}
+		b.baselines[q.key()] = base
 	}
 	if !found {
 		return Counts{}, fmt.Errorf("builtin counts for %s: no %s series: %w", q, RequestsMetric, ErrNoData)

@@ -15,7 +15,9 @@ import (
 var approx = cmpopts.EquateApprox(1e-9, 1e-9)
 
 func TestBuiltinCounts(t *testing.T) {
-	since := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	// A rollout that began after the Builtin was created: it cannot look
+	// back to its start.
+	since := time.Now().Add(time.Hour)
 	canary := Query{Model: "credit-risk", Env: "prod", Track: TrackCanary, Since: since}
 	stable := Query{Model: "credit-risk", Env: "prod", Track: TrackStable, Since: since}
 	bounds := splitterBuckets()
@@ -99,6 +101,16 @@ func TestBuiltinCounts(t *testing.T) {
 				}
 				s.serveAll("credit-risk", "prod", TrackCanary, traffic)
 				return b.Counts(ctx, canary)
+			},
+			want: expectCounts(traffic, 8, bounds),
+		},
+		{
+			name: "a query since before the Builtin was created counts from zero",
+			run: func(ctx context.Context, s *testSplitter, b *Builtin) (Counts, error) {
+				s.serveAll("credit-risk", "prod", TrackCanary, traffic)
+				before := canary
+				before.Since = time.Now().Add(-time.Hour)
+				return b.Counts(ctx, before)
 			},
 			want: expectCounts(traffic, 8, bounds),
 		},

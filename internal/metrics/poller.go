@@ -228,6 +228,14 @@ func (p *Poller) Forget(q Query) {
 	}
 }
 
+// LooksBack reports whether p's source counts everything since a Query's
+// Since, whichever process served the requests (Prometheus), rather than
+// only what this process counted (Builtin).
+func (p *Poller) LooksBack() bool {
+	lb, ok := p.source.(interface{ LooksBack() bool })
+	return ok && lb.LooksBack()
+}
+
 // Mark has a source that counts from a baseline (a Builtin) take q's now,
 // so that what is served from now on counts; other sources need none.
 func (p *Poller) Mark(ctx context.Context, q Query) error {

@@ -125,6 +125,12 @@ func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
 	return p, nil
 }
 
+// LooksBack reports that the counts since a Query's Since are everything
+// counted since then, whichever process served the requests: Prometheus
+// keeps every scraped replica's counters, across their restarts. A
+// Builtin counts only what this process counted.
+func (p *Prometheus) LooksBack() bool { return true }
+
 // Counts queries q's counts over the window from q.Since to now. An error
 // wraps ErrNoData when the requests query returns no sample (Prometheus has
 // not scraped the series yet, or they do not exist) or any query returns

@@ -143,6 +143,15 @@ type Controller struct {
 	runs map[string]*run // by promotion ID
 	kick chan struct{}
 	look chan struct{}
+
+	// started is when the controller was created, with the process: a
+	// step that began before counts on from what other processes stored.
+	started time.Time
+	// sinceStart holds, by promotion, the start of the step whose
+	// requests counted since the process started (a Builtin's counters)
+	// were added to the stored count: later runs of the step in this
+	// process count from their own start, or they would add them twice.
+	sinceStart map[string]time.Time
 }
 
 // run is what the controller keeps in memory about one rollout: the
@@ -150,22 +159,27 @@ type Controller struct {
 // and the counts read last and at the last sample. A new run (a start, a
 // resumption, a restart) reads counts from zero, so its first sample
 // covers only what was served since then; the step's requests count on
-// from those stored with the rollout (promote.Rollout.StepRequests).
+// from those stored with the rollout (promote.Rollout.StepRequests), or
+// from the source's count of the whole step (countStep).
 type run struct {
 	since   time.Time // what the analysis counts from
 	queries []metrics.Query
 	an      *analysis.Analyzer
-	// stepCanary is the canary requests read when this run began counting
-	// the step (-1 before its first reading), and stepBase the step's
-	// requests counted before then: stored with the rollout by an earlier
-	// run (a restart, a failover), 0 at a new step or a resumption. The
-	// step has counted stepBase plus what was read since stepCanary. A
-	// source's counts run from the run's start (the splitter's from its
-	// baseline, Prometheus' from the run's Since), so the requests served
-	// between the last stored sample and the restart are lost rather than
-	// counted twice.
+	// The step has counted stepBase plus what the run read since
+	// stepCanary: StepRequests = stepBase + canary read − stepCanary. Both
+	// are set at the run's first judged tick in the step (while
+	// stepPending), when the run's counts and the step's can be read at
+	// the same moment (countStep); at a step this run began, from the
+	// counts read then.
 	stepCanary  float64
 	stepBase    float64
+	stepPending bool
+	// stepFresh says the run had read no valid counts when the step's
+	// counting began, so that all its counts are the step's.
+	stepFresh bool
+	// judged says the run has read valid counts: until then every request
+	// its counts hold was served since it began.
+	judged      bool
 	lastCanary  float64
 	lastVerdict *analysis.Verdict
 	read        reading   // the counts read at the last judged tick
@@ -244,7 +258,7 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Controller{cfg: cfg, log: cfg.Logger, runs: map[string]*run{},
-		kick: make(chan struct{}, 1), look: make(chan struct{}, 1)}, nil
+		kick: make(chan struct{}, 1), look: make(chan struct{}, 1), started: cfg.Now(), sinceStart: map[string]time.Time{}}, nil
 }
 
 // Trigger asks Run for a tick soon (a promotion was committed); it never
@@ -482,7 +496,7 @@ func (c *Controller) runOf(ctx context.Context, r promote.Rollout, plan *policy.
 			c.log.Info("rollout: analysis resumed with the stored evidence", c.attrs(r)...)
 		}
 	}
-	ru := &run{since: c.cfg.Now(), an: an, stepCanary: -1}
+	ru := &run{since: c.cfg.Now(), an: an}
 	ru.queries = queries(r, ru.since)
 	if m, ok := c.cfg.Metrics.(interface {
 		Mark(context.Context, metrics.Query) error
@@ -621,8 +635,10 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	}
 	if !ru.stepStarted.Equal(r.StepStartedAt) {
 		// A new run, or a step restarted by another replica (a pause and
-		// a resumption): the step counts on from what is stored.
-		ru.stepCanary, ru.stepStarted, ru.stepBase = -1, r.StepStartedAt, r.StepRequests
+		// a resumption): where the step counts from is found at the
+		// first judged tick (countStep); until then it counts on from
+		// what is stored.
+		ru.stepCanary, ru.stepStarted, ru.stepBase, ru.stepPending, ru.stepFresh = -1, r.StepStartedAt, r.StepRequests, true, !ru.judged
 		ru.waitLogged = r.StepNeeds != nil && r.StepNeeds.WaitingForRequests
 	}
 	// The step's weight, or the shadow's mirror, is applied at every tick:
@@ -679,9 +695,10 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	v := ru.an.Observe(analysis.Observation{At: c.cfg.Now(), Stable: stable.Counts, Canary: canary.Counts})
 	ru.lastVerdict = &v
 	ru.lastCanary = canary.Counts.Requests
-	if ru.stepCanary < 0 {
-		ru.stepCanary = canary.Counts.Requests
+	if ru.stepPending && r.Strategy != policy.StrategyShadow {
+		c.countStep(ctx, r, ru, qc)
 	}
+	ru.judged = true
 	raw, _ := json.Marshal(v)
 	r.Verdict = raw
 	now := c.cfg.Now()
@@ -750,7 +767,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	r.Weight = float64(plan.Steps[r.Step].Weight) / 100
 	r.StepStartedAt = now
 	r.StepRequests, r.StepNeeds = 0, needsOf(plan, r.Step, false)
-	ru.stepCanary, ru.stepStarted, ru.stepBase, ru.waitLogged = canary.Counts.Requests, now, 0, false
+	ru.stepCanary, ru.stepStarted, ru.stepBase, ru.stepPending, ru.waitLogged = canary.Counts.Requests, now, 0, false, false
 	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, r.Weight); err != nil {
 		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 	}
@@ -761,6 +778,81 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	c.log.Info("rollout: next step", c.attrs(r)...)
 	c.sample(ctx, r, ru, v.Decision, eventStep)
 	return nil
+}
+
+// countStep finds where ru counts the requests of r's step from, at its
+// first judged tick in the step: qc is the run's canary query as read at
+// this tick, whose count (ru.lastCanary) runs from the run's start.
+//
+// What the run's counts cannot say is the step's requests before the run
+// began, and before the tick that found the step restarted under a live
+// run. The sources differ there:
+//
+//   - Prometheus keeps every replica's counters across their restarts:
+//     the canary's requests since the step began, read at the same moment
+//     as the run's, are the whole step's, what is stored (counted up to
+//     the last sample) and what was served after it, in this process or
+//     in one gone since, included.
+//   - The splitters' counters in this process (Builtin) hold only what it
+//     served: the step's count is what other processes stored plus what
+//     this one counted. A run's counts all belong to the step when the
+//     run began in it (a restart, a takeover, a resumption), the first
+//     reading included; and when the step began before this process, the
+//     counters' totals since the process started do, which the Builtin
+//     returns for a query since the step's start (its counters were zero
+//     then). That is taken once per step in a process: a later run of the
+//     step here (a term lost and won again) counts from its own start.
+//
+// When the step's count cannot be read, the run counts on from what is
+// stored (its own counts, or from this tick's under a live run), and
+// tries again at the next tick.
+func (c *Controller) countStep(ctx context.Context, r promote.Rollout, ru *run, qc metrics.Query) {
+	read := ru.lastCanary
+	if ru.stepCanary < 0 {
+		// The fallback, set at the first judged tick, and the count of
+		// a run that cannot see further back.
+		ru.stepBase, ru.stepCanary = r.StepRequests, read
+		if ru.stepFresh {
+			ru.stepCanary = 0
+		}
+	}
+	lb, ok := c.cfg.Metrics.(interface{ LooksBack() bool })
+	looksBack := ok && lb.LooksBack()
+	if !looksBack && (!ru.stepFresh || c.sinceStart[r.PromotionID].Equal(r.StepStartedAt) || !r.StepStartedAt.Before(c.started)) {
+		// Nothing before the run's start is this process's and the
+		// step's, or it was counted already.
+		ru.stepPending = false
+		return
+	}
+	q := qc
+	q.Since = r.StepStartedAt
+	rd := c.cfg.Metrics.Read(ctx, q)
+	if f, ok := c.cfg.Metrics.(interface{ Forget(metrics.Query) }); ok {
+		f.Forget(q)
+	}
+	switch rd.Status {
+	case metrics.StatusOK, metrics.StatusWaiting, metrics.StatusNoData:
+		// Waiting and no data are no requests since the step began.
+	default:
+		c.log.Debug("rollout: the step's requests could not be read; counting on from those stored until they can",
+			append(c.attrs(r), slog.Any("error", rd.Err))...)
+		return
+	}
+	ru.stepPending = false
+	step := rd.Counts.Requests
+	if ru.stepFresh {
+		// Every request of the run's counts is the step's, whatever
+		// the two readings' rounding.
+		step = max(step, read)
+	}
+	if looksBack {
+		// The whole step: what is stored was counted from the same
+		// counts, up to the last sample.
+		ru.stepBase, ru.stepCanary = 0, read-max(step, r.StepRequests)
+		return
+	}
+	c.sinceStart[r.PromotionID] = r.StepStartedAt
+	ru.stepCanary = read - step
 }
 
 // progress puts into r the requests its canary step has counted, given

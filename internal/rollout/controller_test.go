@@ -77,7 +77,7 @@ type world struct {
 	front    *httptest.Server
 	ctl      *Controller
 	failV2   atomic.Int64 // v2 answers 5xx to one request in failV2 (0: never)
-	v2       *url.URL
+	v1, v2   *url.URL
 	n        atomic.Int64
 	reg      *telemetry.Registry // the splitter's metrics
 	metrics  *traffic.Metrics    // the same, as the splitter counts them
@@ -153,6 +153,7 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 		return u
 	}
 	v1 := backend("1", func() bool { return false })
+	w.v1 = v1
 	v2 := backend("2", func() bool {
 		k := w.failV2.Load()
 		return k > 0 && w.n.Add(1)%k == 0
