@@ -1167,6 +1167,9 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 	if err := registry.Authorize(who, promote.RoleApprover, "pausing a rollout"); err != nil {
 		return promote.Rollout{}, err
 	}
+	if err := registry.CheckReason(reason); err != nil {
+		return promote.Rollout{}, err
+	}
 	c.op.Lock()
 	defer c.op.Unlock()
 	if err := c.failedFirst(ctx, id); err != nil {
@@ -1234,6 +1237,9 @@ func (c *Controller) failedFirst(ctx context.Context, id string) error {
 // when given, is recorded with the resumption.
 func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
 	if err := registry.Authorize(who, promote.RoleApprover, "resuming a rollout"); err != nil {
+		return promote.Rollout{}, err
+	}
+	if err := registry.CheckReason(reason); err != nil {
 		return promote.Rollout{}, err
 	}
 	c.op.Lock()
@@ -1315,6 +1321,9 @@ func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, 
 	// Checked before anything is touched: traffic moves before the
 	// registry, which checks it again, records the change.
 	if err := registry.Authorize(who, promote.RoleApprover, "promoting a rollout now"); err != nil {
+		return promote.Rollout{}, err
+	}
+	if err := registry.CheckReason(reason); err != nil {
 		return promote.Rollout{}, err
 	}
 	c.op.Lock()

@@ -76,3 +76,26 @@ func TestAbortReasonBounded(t *testing.T) {
 		t.Fatalf("Abort with a 1024-character reason = %s, %v; want rolled back", r.State, err)
 	}
 }
+
+// A pause, a resumption and a promotion now are bounded as an abort is:
+// their reason goes into the audit trail, and one past 1,024 characters is
+// refused before anything changes.
+func TestOperationReasonsBounded(t *testing.T) {
+	w := newWorld(t)
+	r := w.pump(t, w.ctl, 1)
+	long := strings.Repeat("é", 1025)
+	for name, op := range map[string]func(context.Context, promote.Principal, string, string) (promote.Rollout, error){
+		"Pause": w.ctl.Pause, "Resume": w.ctl.Resume, "PromoteNow": w.ctl.PromoteNow,
+	} {
+		if _, err := op(t.Context(), lena, r.PromotionID, long); promote.ErrorCode(err) != promote.Invalid ||
+			!strings.Contains(err.Error(), "the reason is 1025 characters; at most 1024") {
+			t.Errorf("%s with a 1025-character reason = %v, want Invalid, naming its length", name, err)
+		}
+		if got, _ := w.ctl.cfg.Registry.Rollout(t.Context(), r.PromotionID); got.State != promote.RolloutRunning || w.splitter.Weights() != 0.1 {
+			t.Fatalf("after a refused %s: rollout %s, splitter %g; want running at 0.1", name, got.State, w.splitter.Weights())
+		}
+	}
+	if _, err := w.ctl.Pause(t.Context(), lena, r.PromotionID, strings.Repeat("é", 1024)); err != nil {
+		t.Errorf("Pause with a 1024-character reason: %v", err)
+	}
+}
