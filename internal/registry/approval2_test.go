@@ -192,12 +192,7 @@ func TestApprovalCountsAfterItsTokenIsRevoked(t *testing.T) {
 func TestRollbackReasonCountsCharacters(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	f.register(t, "1", goodMetrics)
-	f.toStaging(t, "1")
-	f.register(t, "2", goodMetrics)
-	if got := f.toStaging(t, "2"); got.State != promote.StateSucceeded {
-		t.Fatalf("2 → staging = %s (%s)", got.State, got.Reason)
-	}
+	f.twoInStaging(t)
 	before := f.auditCount(t)
 	_, err := f.svc.Rollback(ctx, lead, registry.RollbackRequest{Model: "credit-risk", Environment: "staging", Reason: strings.Repeat("é", 1025)})
 	if want := "the reason is 1025 characters; at most 1024"; promote.ErrorCode(err) != promote.Invalid || userMessage(err) != want {

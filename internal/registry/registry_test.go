@@ -354,12 +354,7 @@ func TestUpstreamRequired(t *testing.T) {
 func TestUpstreamRolledBack(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	f.register(t, "1", goodMetrics)
-	f.toStaging(t, "1")
-	f.register(t, "2", goodMetrics)
-	if got := f.toStaging(t, "2"); got.State != promote.StateSucceeded {
-		t.Fatalf("2 → staging = %s (%s)", got.State, got.Reason)
-	}
+	f.twoInStaging(t)
 	rb, err := f.svc.Rollback(ctx, lead, registry.RollbackRequest{Model: "credit-risk", Environment: "staging", Reason: "errors in staging"})
 	if err != nil {
 		t.Fatal(err)
@@ -703,6 +698,18 @@ func (f *fixture) toStaging(t *testing.T, v string) registry.PromotionView {
 	f.request(t, submitter, v, "dev")
 	f.advance(time.Hour)
 	return f.request(t, submitter, v, "staging")
+}
+
+// twoInStaging registers versions 1 and 2 and puts each in staging in
+// turn, so that 2 is live there with 1 before it to roll back to.
+func (f *fixture) twoInStaging(t *testing.T) {
+	t.Helper()
+	f.register(t, "1", goodMetrics)
+	f.toStaging(t, "1")
+	f.register(t, "2", goodMetrics)
+	if got := f.toStaging(t, "2"); got.State != promote.StateSucceeded {
+		t.Fatalf("2 → staging = %s (%s)", got.State, got.Reason)
+	}
 }
 
 // toProd walks version v through dev and staging and requests prod.
