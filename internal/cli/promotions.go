@@ -67,8 +67,13 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 // promotionView writes a promotion for a person: what, where, state, the
 // gate's table and the approvals.
 func promotionView(w io.Writer, tw *tabwriter.Writer, v registry.PromotionView) {
-	fmt.Fprintf(tw, "Promotion %s: %s %s → %s\n", v.ID, v.Model, v.Version, v.Environment)
-	row(tw, "State", string(v.State))
+	if v.DryRun {
+		fmt.Fprintf(tw, "Dry run: %s %s → %s (nothing was recorded)\n", v.Model, v.Version, v.Environment)
+		row(tw, "Would be", string(v.State))
+	} else {
+		fmt.Fprintf(tw, "Promotion %s: %s %s → %s\n", v.ID, v.Model, v.Version, v.Environment)
+		row(tw, "State", string(v.State))
+	}
 	if v.Reason != "" {
 		row(tw, "Reason", v.Reason)
 	}
@@ -92,6 +97,9 @@ func promotionView(w io.Writer, tw *tabwriter.Writer, v registry.PromotionView) 
 		summary := report.Summary(v.Gate)
 		if v.State == promote.StateAwaitingApproval {
 			summary = "AWAITING APPROVAL: every other rule holds; " + strings.TrimPrefix(v.Reason, "awaiting approval: ")
+			if v.DryRun {
+				summary = "WOULD AWAIT APPROVAL: every other rule holds; " + strings.TrimPrefix(v.Reason, "awaiting approval: ")
+			}
 		}
 		fmt.Fprintf(w, "\n%s\n", summary)
 	}
@@ -118,8 +126,14 @@ func newRequestCmd(s *streams) *cobra.Command {
 against the version live there now (the baseline), after its preconditions: the version
 must not be rejected or on hold, must have succeeded in the upstream environment and
 soaked there, and the environment must not be frozen (an admin may --override with a
---reason). The answer is the decision: blocked (exit 1), awaiting approval, or live.`,
-		Example: `  promote request credit-risk 2 --to staging
+--reason). The answer is the decision: blocked (exit 1), awaiting approval, or live.
+
+With --dry-run nothing is recorded (no promotion, no audit event, no webhook): the
+answer is what the request would get now, with the same exit codes. A viewer's token
+is enough. Use it in CI to see whether a version would pass the next environment's
+gate before asking.`,
+		Example: `  promote request credit-risk 2 --to prod --dry-run
+  promote request credit-risk 2 --to staging
   promote request credit-risk 2 --to prod --override --reason "regulatory fix, approved by risk"`,
 		Args: cobra.ExactArgs(2),
 	}
@@ -127,6 +141,7 @@ soaked there, and the environment must not be frozen (an admin may --override wi
 	cmd.Flags().StringVar(&req.Environment, "to", "", "target environment")
 	cmd.Flags().BoolVar(&req.Override, "override", false, "promote through a freeze window (admin, needs --reason)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why the override")
+	cmd.Flags().BoolVar(&req.DryRun, "dry-run", false, "record nothing; show what the request would get now")
 	_ = cmd.MarkFlagRequired("to")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := f.client()

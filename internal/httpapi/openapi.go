@@ -219,6 +219,7 @@ func schemas() map[string]*Schema {
 	viewProps := promotionProps()
 	viewProps["approvals"] = arrayOf(ref("Approval"))
 	viewProps["gate"] = ref("Decision")
+	viewProps["dry_run"] = boolean("The answer to a dry run: nothing was recorded, and id is empty.")
 	promotionRequired := []string{"id", "model", "version", "environment", "digest", "state", "requested_by", "requested_at", "updated_at"}
 
 	return map[string]*Schema{
@@ -511,6 +512,7 @@ func schemas() map[string]*Schema {
 			"environment": name(""),
 			"override":    boolean("An admin promotes through a freeze window; reason is then required."),
 			"reason":      str(""),
+			"dry_run":     boolean("Record nothing; answer what the request would get now."),
 		}),
 		"ApproveRequest": request("", []string{"digest"}, map[string]*Schema{
 			"digest":  str("The artifact digest the approver saw; it must be the promotion's."),
@@ -611,10 +613,14 @@ type spec struct {
 	params                 []*Parameter
 	body                   string // a schema name; "" for none
 	status                 int    // the success status
-	result                 *Schema
-	resultType             string // content type of the result; application/json when ""
-	errors                 []int  // statuses besides the ones every operation of its kind has
-	public                 bool
+	// also is another success status with the same result, and what it
+	// means (a dry run's 200 beside the 201 of a created resource).
+	also       int
+	alsoDesc   string
+	result     *Schema
+	resultType string // content type of the result; application/json when ""
+	errors     []int  // statuses besides the ones every operation of its kind has
+	public     bool
 }
 
 func op(s spec) *Operation {
@@ -631,6 +637,11 @@ func op(s spec) *Operation {
 		ok.Content = map[string]MediaType{ct: {Schema: s.result}}
 	}
 	o.Responses[strconv.Itoa(s.status)] = ok
+	if s.also != 0 {
+		also := *ok
+		also.Description = s.alsoDesc
+		o.Responses[strconv.Itoa(s.also)] = &also
+	}
 	errs := slices.Clone(s.errors)
 	if s.public {
 		o.Security = &[]SecurityRequirement{}
@@ -691,8 +702,8 @@ func document() *Document {
 		queryParam("state", "Only these states, comma-separated.", &Schema{Type: "string"}),
 		queryParam("active", "Only active promotions.", &Schema{Type: "boolean"}), qLimit,
 	}, status: 200, result: arrayOf(ref("Promotion"))})
-	add("post", p+"/promotions", spec{id: "requestPromotion", summary: "Request a promotion", desc: "Needs the submitter role. The target environment's gate decides at once: a blocked decision is a promotion created in state blocked (201), with every reason in gate; one that needs approvals awaits them; one that needs none succeeds and the version goes live.",
-		tag: "promotions", body: "PromoteRequest", status: 201, result: promotionResult, errors: []int{404, 409, 422}})
+	add("post", p+"/promotions", spec{id: "requestPromotion", summary: "Request a promotion", desc: "Needs the submitter role. The target environment's gate decides at once: a blocked decision is a promotion created in state blocked (201), with every reason in gate; one that needs approvals awaits them; one that needs none succeeds and the version goes live. With dry_run, nothing is recorded (no promotion, audit event or webhook; the viewer role suffices): the answer (200) is the promotion the request would make, without an id, in the state it would be put in (blocked, awaiting_approval or approved), with the gate's decision; a request that would be refused is refused the same way.",
+		tag: "promotions", body: "PromoteRequest", status: 201, also: 200, alsoDesc: "OK: a dry run; nothing was recorded", result: promotionResult, errors: []int{404, 409, 422}})
 	add("get", p+"/promotions/{id}", spec{id: "getPromotion", summary: "A promotion with its approvals and decision", tag: "promotions", params: []*Parameter{pPromotion}, status: 200, result: promotionResult, errors: []int{404}})
 	add("post", p+"/promotions/{id}/approve", spec{id: "approvePromotion", summary: "Approve a promotion awaiting approval", desc: "Needs the approver role and any role the policy names; the requester may not approve unless the policy allows it; digest must be the promotion's. Each person counts once: a second decision is a 409.",
 		tag: "promotions", params: []*Parameter{pPromotion}, body: "ApproveRequest", status: 200, result: promotionResult, errors: []int{404, 409, 422}})

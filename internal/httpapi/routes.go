@@ -415,6 +415,11 @@ func (s *Server) requestPromotion(w http.ResponseWriter, r *http.Request, who pr
 	if err != nil {
 		return err
 	}
+	if req.DryRun {
+		// Nothing was created: the answer says what would be.
+		writeJSON(w, http.StatusOK, promotionView(v))
+		return nil
+	}
 	// A blocked promotion is still a promotion created: its state and gate
 	// say why it is blocked.
 	writeJSON(w, http.StatusCreated, promotionView(v))

@@ -22,6 +22,9 @@ type PromoteRequest struct {
 	// then say why. The override is audited.
 	Override bool   `json:"override,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// DryRun asks what the request would get now — the preconditions and
+	// the gate against the live version — and records nothing.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // PromotionView is a promotion with its approvals and the gate's decision.
@@ -29,6 +32,9 @@ type PromotionView struct {
 	promote.Promotion
 	Approvals []promote.Approval `json:"approvals"`
 	Gate      *policy.Decision   `json:"gate,omitempty"`
+	// DryRun marks the answer to a dry run: a promotion that was not
+	// recorded (it has no ID), in the state the request would have put it.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // precondition is a reason a promotion cannot be gated at all; it is
@@ -45,8 +51,16 @@ type precondition struct {
 // waits for them; one that needs none completes, and the version goes live.
 // A queued promotion of the same model and environment is superseded; one
 // that is approved or rolling out is a Conflict.
+//
+// With DryRun set it records nothing and answers what the request would get
+// now; a viewer may ask, since it changes nothing and shows nothing a
+// viewer cannot read.
 func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, req PromoteRequest) (PromotionView, error) {
-	if err := Authorize(who, promote.RoleSubmitter, "requesting a promotion"); err != nil {
+	need, action := promote.RoleSubmitter, "requesting a promotion"
+	if req.DryRun {
+		need, action = promote.RoleViewer, "a dry run of a promotion"
+	}
+	if err := Authorize(who, need, action); err != nil {
 		return PromotionView{}, err
 	}
 	if err := validateNames("model name", req.Model, "version", req.Version); err != nil {
@@ -64,37 +78,17 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 			return PromotionView{}, promote.Errorf(promote.Invalid, "a freeze override needs a reason")
 		}
 	}
-	gate := s.cfg.Gates[env.Name]
+	if req.DryRun {
+		return s.dryRun(ctx, who, req, env.Name)
+	}
 	var view PromotionView
 	err = s.updateAs(ctx, who, func(tx promote.Tx) error {
 		now := s.clock()
-		v, err := tx.Version(req.Model, req.Version)
+		p, decision, err := s.judgeRequest(tx, who, req, env.Name, now)
 		if err != nil {
 			return err
 		}
-		p := promote.Promotion{
-			ID: newID("pr_"), Model: v.Model, Version: v.Version, Environment: env.Name, Digest: v.Digest,
-			State: promote.StateRequested, RequestedBy: who.Name, RequestedAt: now, UpdatedAt: now,
-		}
-		live, err := tx.Live(v.Model)
-		if err != nil {
-			return err
-		}
-		var baseline *promote.Version
-		if l, ok := live[env.Name]; ok {
-			p.Baseline = l.Version
-			b, err := tx.Version(v.Model, l.Version)
-			if err != nil {
-				return err
-			}
-			baseline = &b
-		}
-		pre, override, err := s.preconditions(tx, v, env.Name, req, now)
-		if err != nil {
-			return err
-		}
-		p.Override = override
-		decision := s.evaluate(gate, &v, baseline, nil, who.Name, pre)
+		override := p.Override
 		blocked := !decision.Allowed && !onlyApprovalsMissing(decision)
 		if blocked {
 			// A blocked request is recorded as such and leaves the slot
@@ -147,6 +141,76 @@ func (s *Service) recordBlocked(tx promote.Tx, p promote.Promotion, d *policy.De
 	return PromotionView{Promotion: p, Approvals: []promote.Approval{}, Gate: d}, nil
 }
 
+// judgeRequest builds the promotion a request makes and decides it: its
+// preconditions, then the environment's gate against the version live
+// there now. It writes nothing.
+func (s *Service) judgeRequest(tx promote.Tx, who promote.Principal, req PromoteRequest, env string, now time.Time) (promote.Promotion, *policy.Decision, error) {
+	v, err := tx.Version(req.Model, req.Version)
+	if err != nil {
+		return promote.Promotion{}, nil, err
+	}
+	p := promote.Promotion{
+		ID: newID("pr_"), Model: v.Model, Version: v.Version, Environment: env, Digest: v.Digest,
+		State: promote.StateRequested, RequestedBy: who.Name, RequestedAt: now, UpdatedAt: now,
+	}
+	live, err := tx.Live(v.Model)
+	if err != nil {
+		return promote.Promotion{}, nil, err
+	}
+	var baseline *promote.Version
+	if l, ok := live[env]; ok {
+		p.Baseline = l.Version
+		b, err := tx.Version(v.Model, l.Version)
+		if err != nil {
+			return promote.Promotion{}, nil, err
+		}
+		baseline = &b
+	}
+	pre, override, err := s.preconditions(tx, v, env, req, now)
+	if err != nil {
+		return promote.Promotion{}, nil, err
+	}
+	p.Override = override
+	return p, s.evaluate(s.cfg.Gates[env], &v, baseline, nil, who.Name, pre), nil
+}
+
+// dryRun answers a request with DryRun set: the promotion it would make, in
+// the state it would be put in (blocked, awaiting approval, or approved to
+// go live), with the gate's decision. Nothing is recorded: no promotion, no
+// audit event, no webhook. A request that would be refused (an approved or
+// rolling-out promotion holds the environment) is refused the same way.
+func (s *Service) dryRun(ctx context.Context, who promote.Principal, req PromoteRequest, env string) (PromotionView, error) {
+	var view PromotionView
+	err := s.store.View(ctx, func(tx promote.Tx) error {
+		now := s.clock()
+		p, decision, err := s.judgeRequest(tx, who, req, env, now)
+		if err != nil {
+			return err
+		}
+		p.ID = ""
+		switch {
+		case !decision.Allowed && !onlyApprovalsMissing(decision):
+			p.State = promote.StateBlocked
+			p.Reason = blockMessage(decision)
+		default:
+			active, err := tx.Promotions(promote.PromotionFilter{Model: p.Model, Environment: p.Environment, ActiveOnly: true, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(active) > 0 && !active[0].State.Queued() {
+				return holdsSlot(active[0])
+			}
+			p.State = promote.StateApproved
+			if !decision.Allowed {
+				p.State, p.Reason = promote.StateAwaitingApproval, approvalsMessage(decision)
+			}
+		}
+		view = PromotionView{Promotion: p, Approvals: []promote.Approval{}, Gate: decision, DryRun: true}
+		return nil
+	})
+	return view, err
+}
+
 // supersede cancels a queued promotion holding the same slot as p, or
 // refuses when the slot's promotion is past approval.
 func (s *Service) supersede(tx promote.Tx, p promote.Promotion, now time.Time, who promote.Principal) error {
@@ -156,10 +220,16 @@ func (s *Service) supersede(tx promote.Tx, p promote.Promotion, now time.Time, w
 	}
 	old := active[0]
 	if !old.State.Queued() {
-		return promote.Errorf(promote.Conflict, "promotion %s of %s %s to %s is %s; wait for it to finish or roll it back",
-			old.ID, old.Model, old.Version, old.Environment, old.State)
+		return holdsSlot(old)
 	}
 	return s.transition(tx, &old, promote.EventSuperseded, fmt.Sprintf("superseded by %s (version %s)", p.ID, p.Version), who.Name, now, nil)
+}
+
+// holdsSlot is the Conflict of a request while old, approved or rolling
+// out, holds its model and environment.
+func holdsSlot(old promote.Promotion) error {
+	return promote.Errorf(promote.Conflict, "promotion %s of %s %s to %s is %s; wait for it to finish or roll it back",
+		old.ID, old.Model, old.Version, old.Environment, old.State)
 }
 
 // preconditions lists what keeps v from entering env before any gate: a
