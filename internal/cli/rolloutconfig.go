@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"time"
@@ -193,6 +194,29 @@ func (c *rolloutConfig) prometheus() (*metrics.Prometheus, error) {
 		return nil, fmt.Errorf("--prometheus-url: %w", err)
 	}
 	return src, nil
+}
+
+// checkPrometheus has Prometheus parse the queries of src when the server
+// starts: a PromQL mistake in --prometheus-queries is refused then, naming
+// the file, the template and Prometheus' message, rather than failing
+// every read of the first rollout until its error budget is spent. A
+// Prometheus that cannot be asked now (down, slow) is only logged: the
+// rollouts' reads ask it again.
+func (c *rolloutConfig) checkPrometheus(ctx context.Context, src *metrics.Prometheus, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := src.Check(ctx)
+	if err == nil {
+		return nil
+	}
+	if te := (*metrics.TemplateError)(nil); errors.As(err, &te) {
+		if c.PrometheusQueries != "" {
+			return fmt.Errorf("--prometheus-queries: %s: %w", c.PrometheusQueries, err)
+		}
+		return fmt.Errorf("--prometheus-url: %w", err)
+	}
+	log.Warn("serve: cannot check the Prometheus queries now; the rollouts' reads will ask again", slog.String("error", err.Error()))
+	return nil
 }
 
 // splitterSettings applies the settings of an environment's rollout plan

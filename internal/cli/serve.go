@@ -225,9 +225,14 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		// runtime's read /proc).
 		var src metrics.Source = metrics.NewBuiltin(reg.Only(metrics.RequestsMetric, metrics.DurationMetric))
 		if cfg.Rollout.PrometheusURL != "" {
-			if src, err = cfg.Rollout.prometheus(); err != nil {
+			prom, err := cfg.Rollout.prometheus()
+			if err != nil {
 				return usageError(err)
 			}
+			if err := cfg.Rollout.checkPrometheus(ctx, prom, log); err != nil {
+				return usageError(err)
+			}
+			src = prom
 		}
 		pollers, err := cfg.Rollout.pollers(src, lp.plans)
 		if err != nil {

@@ -172,6 +172,61 @@ func (p *Prometheus) Counts(ctx context.Context, q Query) (Counts, error) {
 	return c, nil
 }
 
+// Check has Prometheus parse every template, rendered as a rollout's look
+// renders it, so that a PromQL mistake (a missing comma or parenthesis, a
+// function given the wrong type) is found when the server starts rather
+// than at the first look of the first rollout, where it would fail every
+// read. The queries run once, over the last minute, for a model and an
+// environment that need not exist: what they answer is not looked at.
+//
+// A query that Prometheus refuses as bad data is a *TemplateError naming
+// the template and Prometheus' message (all of them at once, joined). Any
+// other failure (Prometheus unreachable, slow or failing to run a query)
+// says nothing about the templates: it is returned as it is, for the
+// caller to report and go on, as a rollout's reads would retry it.
+func (p *Prometheus) Check(ctx context.Context) error {
+	now := p.now()
+	data := newTemplateData(Query{Model: "model", Env: "env", Track: TrackStable, Since: now.Add(-time.Minute)}, now)
+	qs := []query{p.templates.requests, p.templates.errors}
+	if p.templates.latency {
+		qs = append(qs, p.templates.latencyBuckets, p.templates.latencySum)
+	}
+	var errs []error
+	for _, t := range qs {
+		promql, err := t.render(data)
+		if err != nil {
+			return err
+		}
+		_, err = p.instantQuery(ctx, promql, now)
+		var qe *QueryError
+		switch {
+		case err == nil:
+		case errors.As(err, &qe) && qe.Type == "bad_data":
+			errs = append(errs, &TemplateError{Template: t.name, Query: promql, Message: qe.Message})
+		default:
+			return fmt.Errorf("check the %s query with prometheus: %w", t.name, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// TemplateError is a template whose query Prometheus refuses to run as it
+// is written (Check).
+type TemplateError struct {
+	// Template names the template: requests, errors, latency buckets or
+	// latency sum.
+	Template string
+	// Query is the PromQL sent, the template rendered.
+	Query string
+	// Message is Prometheus' error, with the position of the mistake.
+	Message string
+}
+
+// Error names the template and quotes Prometheus.
+func (e *TemplateError) Error() string {
+	return fmt.Sprintf("%s template: prometheus cannot run it: %s (rendered: %s)", e.Template, e.Message, e.Query)
+}
+
 // consistent checks the answers of the separate queries against each
 // other: no more errors than requests, buckets that only grow with their
 // bound, and a +Inf bucket holding them all. increase() extrapolates each
