@@ -74,7 +74,6 @@ func launch(tb testing.TB, interval time.Duration, targets []string) *Server {
 	tb.Helper()
 	bin := Binary(tb)
 	dir := tb.TempDir()
-	config := filepath.Join(dir, "prometheus.yml")
 	quoted := make([]string, len(targets))
 	for i, t := range targets {
 		quoted[i] = fmt.Sprintf("%q", t)
@@ -88,6 +87,20 @@ scrape_configs:
     static_configs:
       - targets: [%[3]s]
 `, interval.Milliseconds(), Job, strings.Join(quoted, ", "))
+	return launchConfig(tb, bin, dir, yml)
+}
+
+// LaunchConfig starts Prometheus with the configuration file yml, as a
+// person would write it (a documented example), and returns once it is
+// ready, without waiting for any scrape.
+func LaunchConfig(tb testing.TB, yml string) *Server {
+	tb.Helper()
+	return launchConfig(tb, Binary(tb), tb.TempDir(), yml)
+}
+
+func launchConfig(tb testing.TB, bin, dir, yml string) *Server {
+	tb.Helper()
+	config := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(config, []byte(yml), 0o644); err != nil {
 		tb.Fatal(err)
 	}
