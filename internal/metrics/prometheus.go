@@ -15,9 +15,13 @@ import (
 	"time"
 )
 
-// DefaultQueryTimeout bounds a Prometheus query when PrometheusOptions.Client
-// is nil.
-const DefaultQueryTimeout = 30 * time.Second
+// DefaultQueryTimeout bounds a read of one track's counts (its two to four
+// queries together) when PrometheusOptions.Timeout is zero. The queries
+// take milliseconds; a Prometheus that has not answered them in seconds is
+// stuck, and a read that waits longer holds up the controller's look, and
+// with it the operations people ask of the controller (a pause, an abort),
+// for as long.
+const DefaultQueryTimeout = 5 * time.Second
 
 // maxResponseBytes bounds a query's response: the answers expected are a
 // few samples.
@@ -28,9 +32,13 @@ type PrometheusOptions struct {
 	// URL is Prometheus' base URL, e.g. http://prometheus:9090; a path
 	// (a proxy's prefix) is kept: http://host/prometheus.
 	URL string
-	// Client sends the queries; nil is a client with DefaultQueryTimeout.
+	// Client sends the queries; nil is http.DefaultClient's equivalent.
 	// Set one for TLS or authentication.
 	Client *http.Client
+	// Timeout bounds each read of a track's counts (Counts), all its
+	// queries together; zero is DefaultQueryTimeout, negative is none
+	// (the Client's own timeout alone).
+	Timeout time.Duration
 	// Templates are the queries; zero is DefaultTemplates.
 	Templates Templates
 	// LatencyUnit is the unit of the latency metric's le and sum (Istio's
@@ -68,6 +76,7 @@ const DefaultSettle = time.Second
 type Prometheus struct {
 	endpoint  string
 	client    *http.Client
+	timeout   time.Duration
 	templates compiledTemplates
 	unit      float64
 	now       func() time.Time
@@ -108,7 +117,13 @@ func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
 		now:       opts.Now,
 	}
 	if p.client == nil {
-		p.client = &http.Client{Timeout: DefaultQueryTimeout}
+		p.client = &http.Client{}
+	}
+	switch {
+	case opts.Timeout == 0:
+		p.timeout = DefaultQueryTimeout
+	case opts.Timeout > 0:
+		p.timeout = opts.Timeout
 	}
 	if opts.LatencyUnit > 0 {
 		p.unit = opts.LatencyUnit.Seconds()
@@ -151,7 +166,18 @@ func (p *Prometheus) Counts(ctx context.Context, q Query) (Counts, error) {
 		now = q.Since
 	}
 	data := newTemplateData(q, now)
-	wrap := func(err error) error { return fmt.Errorf("prometheus counts for %s: %w", q, err) }
+	outer := ctx
+	if p.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
+	wrap := func(err error) error {
+		if outer.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("prometheus did not answer within %s: %w", p.timeout, err)
+		}
+		return fmt.Errorf("prometheus counts for %s: %w", q, err)
+	}
 
 	var c Counts
 	var err error

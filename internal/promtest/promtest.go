@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -194,6 +195,25 @@ func (s *Server) waitReady(deadline time.Duration) error {
 			return fmt.Errorf("exited: %v", s.cmd.ProcessState)
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// Freeze suspends the server's process (SIGSTOP): it keeps its port and
+// accepts connections, but answers nothing, as a Prometheus stuck in a
+// long garbage collection or on a full disk does, until Thaw.
+func (s *Server) Freeze(tb testing.TB) {
+	tb.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		tb.Fatalf("freeze prometheus: %v", err)
+	}
+	tb.Cleanup(func() { s.cmd.Process.Signal(syscall.SIGCONT) })
+}
+
+// Thaw resumes a frozen server (SIGCONT).
+func (s *Server) Thaw(tb testing.TB) {
+	tb.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		tb.Fatalf("thaw prometheus: %v", err)
 	}
 }
 
