@@ -192,6 +192,10 @@ type run struct {
 	// waitLogged says that the step's wait for requests past its minimum
 	// time was logged, so that it is logged once per step.
 	waitLogged bool
+	// inconclusive is the status of the readings since the last judged
+	// tick, when they were inconclusive: a wait for data is logged when it
+	// begins, and every failed query the error budget tolerates.
+	inconclusive metrics.Status
 	// failed, when set, is a failure whose rollback, or pause, could not
 	// be stored (the store refused it, or could not be reached): the next
 	// ticks try it again before anything else, never giving the
@@ -675,7 +679,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		// waited for stable data until the no-data limit and paused).
 		stable.Status = metrics.StatusOK
 	}
-	for _, rd := range []metrics.Reading{stable, canary} {
+	for i, rd := range []metrics.Reading{stable, canary} {
 		switch rd.Status {
 		case metrics.StatusFailed:
 			if slices.Contains(plan.Rollback.When, "query_errors") {
@@ -688,8 +692,14 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 			}
 			return c.cannotJudge(ctx, r, "no metric data past the limit: "+errText(rd.Err))
 		case metrics.StatusWaiting, metrics.StatusRetrying:
-			return nil // inconclusive: judge at the next tick
+			// Inconclusive: judge at the next tick.
+			c.logInconclusive(r, ru, []string{"stable", "canary"}[i], rd)
+			return nil
 		}
+	}
+	if ru.inconclusive != "" {
+		ru.inconclusive = ""
+		c.log.Info("rollout: metric data again; judging", c.attrs(r)...)
 	}
 	ru.read = reading{stable: stable.Counts, canary: canary.Counts}
 	v := ru.an.Observe(analysis.Observation{At: c.cfg.Now(), Stable: stable.Counts, Canary: canary.Counts})
@@ -870,6 +880,24 @@ func (c *Controller) progress(r *promote.Rollout, ru *run, plan *policy.Rollout,
 			append(c.attrs(*r), slog.Float64("requests", r.StepRequests), slog.Int("min_requests", s.MinRequests),
 				slog.Duration("min_duration", s.MinDuration))...)
 	}
+}
+
+// logInconclusive logs a reading that leaves the rollout unjudged for now,
+// so that on-call sees a source failing or silent before its limit pauses
+// the rollout: each failed query within the error budget, at warning level,
+// and the start of a wait for data, at info.
+func (c *Controller) logInconclusive(r promote.Rollout, ru *run, track string, rd metrics.Reading) {
+	attrs := append(c.attrs(r), slog.String("track", track))
+	if rd.Err != nil {
+		attrs = append(attrs, slog.String("error", rd.Err.Error()))
+	}
+	switch {
+	case rd.Status == metrics.StatusRetrying:
+		c.log.Warn("rollout: a metric query failed; judging at the next tick, within the error budget", attrs...)
+	case ru.inconclusive != metrics.StatusWaiting:
+		c.log.Info("rollout: no new metric data yet; judging when it comes, up to the no-data limit", attrs...)
+	}
+	ru.inconclusive = rd.Status
 }
 
 // needsOf is what step i of a canary plan needs before the rollout moves
