@@ -603,3 +603,84 @@ func TestStoreLogRead(t *testing.T) {
 		t.Errorf("Read of a closed store = %+v, nil; want an error", got)
 	}
 }
+
+// A receiver written as docs/webhooks.md shows, whose processing of an
+// event outlives Promote's attempt timeout and then fails, still gets the
+// event: Promote's retry, arriving while the first request is processed,
+// is not acknowledged, so Promote keeps trying until one is processed.
+func TestDocsReceiverSlowHandlerThatFailsStillGetsTheEvent(t *testing.T) {
+	s := openStore(t)
+	guard := NewReplayGuard(DefaultTolerance, time.Now)
+	var mu sync.Mutex
+	calls, processed := 0, 0
+	handle := func(ev Event) error {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			time.Sleep(300 * time.Millisecond) // a ticketing system that hangs
+			return errors.New("ticket system unavailable")
+		}
+		mu.Lock()
+		processed++
+		mu.Unlock()
+		return nil
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "read body", http.StatusBadRequest)
+			return
+		}
+		if err := Verify(testSecret, r.Header, body, time.Now(), DefaultTolerance); err != nil {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		id := r.Header.Get(HeaderID)
+		switch err := guard.Check(id); {
+		case errors.Is(err, ErrReplay): // processed before: acknowledge, do nothing
+			w.WriteHeader(http.StatusOK)
+			return
+		case err != nil: // the first request is still being processed, and may yet fail
+			http.Error(w, "being processed", http.StatusServiceUnavailable)
+			return
+		}
+		var ev Event
+		if err := json.Unmarshal(body, &ev); err != nil || handle(ev) != nil {
+			guard.Forget(id) // let Promote's retry through
+			http.Error(w, "not processed", http.StatusInternalServerError)
+			return
+		}
+		guard.Done(id)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	cfg := dispatcherConfig(s, srv.URL)
+	cfg.Timeout = 100 * time.Millisecond
+	d, err := NewDispatcher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	appendRequests(t, s, 1, 1)
+	runDispatcher(t, t.Context(), d)
+	waitFor(t, "a final delivery", func() bool {
+		for _, dl := range storedDeliveries(t, s) {
+			if dl.Status != StatusRetrying {
+				return true
+			}
+		}
+		return false
+	})
+	for _, dl := range storedDeliveries(t, s) {
+		t.Logf("attempt %d: %s %d %s", dl.Attempt, dl.Status, dl.Code, dl.Error)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if processed != 1 {
+		t.Errorf("the receiver processed the event %d times (handler called %d times), want 1", processed, calls)
+	}
+}

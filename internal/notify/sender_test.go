@@ -73,6 +73,7 @@ func (rc *receiver) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusOK) // acknowledged, not processed again
 			return
 		}
+		rc.guard.Done(r.Header.Get(HeaderID))
 	}
 	rc.requests = append(rc.requests, r)
 	rc.bodies = append(rc.bodies, body)

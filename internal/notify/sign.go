@@ -35,6 +35,7 @@ var (
 	ErrTimestamp     = errors.New("webhook timestamp outside tolerance")
 	ErrSignature     = errors.New("webhook signature does not match")
 	ErrReplay        = errors.New("webhook already received")
+	ErrInFlight      = errors.New("webhook being processed")
 )
 
 // Sign returns the value of the Promote-Webhook-Signature header for body
@@ -116,17 +117,28 @@ func checkID(id string, body []byte) error {
 	return fmt.Errorf("verify webhook: %w: %s %q is not the signed event's id %q", ErrSignature, HeaderID, id, *ev.ID)
 }
 
-// ReplayGuard remembers the webhook IDs a receiver has accepted for the
-// tolerance window, so that a captured request replayed inside the window is
-// rejected; Verify rejects it once the window has passed. It keeps state in
-// memory, so a receiver running several replicas needs a shared store instead.
-// The zero value is not usable; call NewReplayGuard.
+// ReplayGuard remembers the webhook IDs a receiver has taken in, so that a
+// request carrying an ID it has seen is not processed again: a captured
+// request replayed inside the tolerance window (Verify rejects it once the
+// window has passed), or Promote's retry of a delivery whose answer it
+// did not get. An ID is in flight from Check until Done or Forget: a
+// repeat meanwhile gets ErrInFlight, to be answered with an error so that
+// Promote retries, since the first request may yet fail; once Done, a
+// repeat gets ErrReplay, to be acknowledged. It keeps state in memory, so
+// a receiver running several replicas needs a shared store instead. The
+// zero value is not usable; call NewReplayGuard.
 type ReplayGuard struct {
 	window time.Duration
 	now    func() time.Time
 
 	mu   sync.Mutex
-	seen map[string]time.Time // id -> when accepted
+	seen map[string]seenID
+}
+
+// seenID is what a ReplayGuard knows of an ID.
+type seenID struct {
+	at   time.Time // when Check took it in, or Done finished it
+	done bool      // processed: a repeat is acknowledged, not retried
 }
 
 // NewReplayGuard returns a guard that remembers IDs for window
@@ -138,29 +150,45 @@ func NewReplayGuard(window time.Duration, now func() time.Time) *ReplayGuard {
 	if now == nil {
 		now = time.Now
 	}
-	return &ReplayGuard{window: window, now: now, seen: make(map[string]time.Time)}
+	return &ReplayGuard{window: window, now: now, seen: make(map[string]seenID)}
 }
 
-// Check records id and returns nil the first time it is seen within the
-// window, and an error wrapping ErrReplay on any repeat. Call it after Verify
-// succeeds. A retry of a delivery the receiver already processed is also a
-// repeat: answer it with 2xx so Promote stops retrying.
+// Check takes id in and returns nil the first time it is seen; the
+// receiver then processes the event and calls Done, or Forget when it
+// could not. A repeat returns an error wrapping ErrInFlight while the
+// first is still being processed: answer it with an error (503), since
+// that processing may yet fail and Forget the ID, and acknowledging the
+// repeat would have Promote stop retrying an event nobody processed. A
+// repeat after Done returns an error wrapping ErrReplay: answer it with
+// 2xx so Promote stops retrying. Call it after Verify succeeds.
 func (g *ReplayGuard) Check(id string) error {
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	// Twice the window: a request may carry a timestamp up to one tolerance in
 	// the future and so stay valid for two windows after we first see it.
-	for k, at := range g.seen {
-		if now.Sub(at) > 2*g.window {
+	for k, s := range g.seen {
+		if now.Sub(s.at) > 2*g.window {
 			delete(g.seen, k)
 		}
 	}
-	if _, ok := g.seen[id]; ok {
+	if s, ok := g.seen[id]; ok {
+		if !s.done {
+			return fmt.Errorf("check webhook %s: %w", id, ErrInFlight)
+		}
 		return fmt.Errorf("check webhook %s: %w", id, ErrReplay)
 	}
-	g.seen[id] = now
+	g.seen[id] = seenID{at: now}
 	return nil
+}
+
+// Done records that the event id names was processed: a repeat is a
+// replay from now on, for twice the window.
+func (g *ReplayGuard) Done(id string) {
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.seen[id] = seenID{at: now, done: true}
 }
 
 // Forget removes id, so that a retry is accepted after the receiver failed to

@@ -114,20 +114,26 @@ func TestReplayGuard(t *testing.T) {
 		name    string
 		advance time.Duration
 		forget  bool
+		done    string // the ID to mark processed before the check
 		id      string
 		want    error
 	}{
 		{name: "first delivery accepted", id: "a"},
-		{name: "other id accepted", id: "b"},
+		{name: "repeat while the first is processed: retry later", id: "a", want: ErrInFlight},
+		{name: "other id accepted", done: "a", id: "b"},
 		{name: "replay rejected", advance: 30 * time.Second, id: "a", want: ErrReplay},
 		{name: "replay after one window still rejected", advance: 45 * time.Second, id: "a", want: ErrReplay},
 		{name: "forgotten id accepted again", forget: true, id: "b"},
 		{name: "accepted after two windows", advance: 2 * time.Minute, id: "a"},
+		{name: "an id never done expires too", advance: 2*time.Minute + time.Second, id: "b"},
 	}
 	for _, s := range steps {
 		now = now.Add(s.advance)
 		if s.forget {
 			g.Forget(s.id)
+		}
+		if s.done != "" {
+			g.Done(s.done)
 		}
 		err := g.Check(s.id)
 		if s.want == nil && err != nil || s.want != nil && !errors.Is(err, s.want) {
@@ -164,6 +170,7 @@ func TestVerifyThenReplayGuardStopsAReplayUnderANewID(t *testing.T) {
 	if err := receive(captured); err != nil {
 		t.Fatalf("the delivery itself: %v", err)
 	}
+	guard.Done(ev.ID)
 	if err := receive(captured.Clone()); !errors.Is(err, ErrReplay) {
 		t.Errorf("replay with the same ID = %v, want %v", err, ErrReplay)
 	}
