@@ -68,6 +68,9 @@ func isUniqueViolation(err error) bool {
 // (durable with WAL except for the last transactions on power loss) and
 // foreign keys on.
 //
+// A database whose write-ahead log is missing or empty while its -shm file
+// says that the log held committed transactions is refused (checkWAL).
+//
 // Because writes share one connection, fn in Update must not call Update on
 // the same store: the inner call would wait for the connection fn holds.
 func Open(ctx context.Context, dir string) (*sqlstore.DB, error) {
@@ -80,6 +83,9 @@ func Open(ctx context.Context, dir string) (*sqlstore.DB, error) {
 	}
 	path, err := filepath.Abs(filepath.Join(dir, FileName))
 	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	if err := checkWAL(path); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
 	// Created here so that the file (and the -wal and -shm files SQLite
