@@ -14,7 +14,7 @@ import (
 // A server killed while it started a subprocess leaves its lock to the
 // child until the child's exec: the restarted server waits for it rather
 // than refuse the directory in the name of a process that is gone. A lock
-// whose holder runs is refused at once.
+// whose holder runs is refused within lockBusyGrace.
 func TestLockDataDirWaitsForALockItsDeadHolderLeft(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, lockFileName)
@@ -49,7 +49,8 @@ func TestLockDataDirWaitsForALockItsDeadHolderLeft(t *testing.T) {
 	}
 	unlock()
 
-	// A server that runs (this process) holds it: refused without waiting.
+	// A server that runs (this process) holds it: refused after
+	// lockBusyGrace, not lockGrace.
 	f = hold(os.Getpid())
 	defer f.Close()
 	start := time.Now()
@@ -59,4 +60,41 @@ func TestLockDataDirWaitsForALockItsDeadHolderLeft(t *testing.T) {
 	if waited := time.Since(start); waited > lockGrace/2 {
 		t.Errorf("the refusal of a lock whose holder runs took %s", waited)
 	}
+}
+
+// A server killed a moment ago still runs, and holds its lock, while the
+// kernel tears it down: a restart at once (kill -9, then promote serve, as
+// a supervisor's script does) waits for it rather than refuse the
+// directory in the name of the killed server. Here the holder is a child
+// that shares the lock's file description, killed 200 ms after the
+// restart began.
+func TestLockDataDirWaitsForAKilledHolderToExit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, lockFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("sleep", "30")
+	holder.ExtraFiles = []*os.File{f}
+	if err := holder.Start(); err != nil {
+		t.Skipf("sleep: %v", err)
+	}
+	f.Close() // the child's copy holds the lock now
+	exited := make(chan struct{})
+	go func() { holder.Wait(); close(exited) }()
+	t.Cleanup(func() { holder.Process.Kill(); <-exited })
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("%d\n", holder.Process.Pid)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	time.AfterFunc(200*time.Millisecond, func() { holder.Process.Kill() })
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("lockDataDir while its holder, process %d, is being killed: %v; want it taken once the holder is gone", holder.Process.Pid, err)
+	}
+	unlock()
 }
