@@ -143,7 +143,7 @@ was moved to match.`,
 				if err := cfg.validate(); err != nil {
 					return usageError(err)
 				}
-				store, err := openStore(cmd.Context(), cfg)
+				store, err := openLocalStore(cmd.Context(), cfg)
 				if err != nil {
 					return err
 				}

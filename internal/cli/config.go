@@ -166,6 +166,30 @@ func redactDSN(dsn string) string {
 
 // openStore opens PostgreSQL when a DSN is configured, else SQLite.
 func openStore(ctx context.Context, c serverConfig) (promote.Store, error) {
+	return openStoreWith(ctx, c, sqlite.Options{})
+}
+
+// openLocalStore opens the store for a command that works on it directly
+// rather than through the server (token create, audit verify --local),
+// and may run while promote serve does. Such a command of a newer binary
+// (during an upgrade) must not migrate a SQLite store under a running
+// server, which the data-directory lock keeps to one version at a time:
+// the server, built before those migrations, would go on with queries that
+// miss their columns, and be refused at its next start. So the migrations
+// wait until the server has stopped.
+func openLocalStore(ctx context.Context, c serverConfig) (promote.Store, error) {
+	return openStoreWith(ctx, c, sqlite.Options{MayMigrate: func(pending []string) error {
+		if holder, ok := servedBy(c.Data); ok {
+			return fmt.Errorf("the data directory %s is in use by promote serve (%s holds %s), and this binary would migrate its store (%s), which that server may not know: stop the server first, then run this command again or start this version's server (docs/operations.md, Upgrades)",
+				c.Data, holder, filepath.Join(c.Data, lockFileName), strings.Join(pending, ", "))
+		}
+		return nil
+	}})
+}
+
+// openStoreWith opens PostgreSQL when a DSN is configured, else SQLite
+// with o.
+func openStoreWith(ctx context.Context, c serverConfig, o sqlite.Options) (promote.Store, error) {
 	if c.Database != "" {
 		db, err := postgres.Open(ctx, c.Database)
 		if err != nil {
@@ -173,7 +197,7 @@ func openStore(ctx context.Context, c serverConfig) (promote.Store, error) {
 		}
 		return db, nil
 	}
-	db, err := sqlite.Open(ctx, c.Data)
+	db, err := sqlite.OpenWith(ctx, c.Data, o)
 	if err != nil {
 		return nil, fmt.Errorf("open the data directory %s: %w", c.Data, err)
 	}

@@ -43,15 +43,10 @@ func lockDataDir(dir string) (func(), error) {
 		return nil, fmt.Errorf("lock the data directory %s: %w", dir, err)
 	}
 	if err := flockWaitingForTheDead(f, path); err != nil {
-		raw, _ := os.ReadFile(path)
 		f.Close()
-		holder := "another process"
-		if pid, perr := strconv.Atoi(strings.TrimSpace(string(raw))); perr == nil && pid > 0 {
-			holder = fmt.Sprintf("process %d", pid)
-		}
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("the data directory %s is in use by another promote serve (%s holds %s): one server per SQLite data directory; stop it, or give this one another --data (several replicas need PostgreSQL, --database)",
-				dir, holder, path)
+				dir, lockHolder(path), path)
 		}
 		return nil, fmt.Errorf("lock the data directory %s: %w", dir, err)
 	}
@@ -108,4 +103,29 @@ func holderRuns(path string) bool {
 		return true
 	}
 	return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// lockHolder names the process whose ID is in the lock file at path.
+func lockHolder(path string) string {
+	raw, _ := os.ReadFile(path)
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && pid > 0 {
+		return fmt.Sprintf("process %d", pid)
+	}
+	return "another process"
+}
+
+// servedBy reports whether a promote serve holds the lock of the data
+// directory dir now, and names it. It takes no lock that lasts: a local
+// command asks it, which works beside the server.
+func servedBy(dir string) (holder string, ok bool) {
+	path := filepath.Join(dir, lockFileName)
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close() // releases the shared lock, when it was taken
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); !errors.Is(err, syscall.EWOULDBLOCK) {
+		return "", false
+	}
+	return lockHolder(path), true
 }

@@ -51,7 +51,7 @@ such as ml-lead.`,
 			if err := cfg.validate(); err != nil {
 				return usageError(err)
 			}
-			store, err := openStore(cmd.Context(), cfg)
+			store, err := openLocalStore(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

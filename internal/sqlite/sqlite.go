@@ -74,10 +74,24 @@ func isUniqueViolation(err error) bool {
 // Because writes share one connection, fn in Update must not call Update on
 // the same store: the inner call would wait for the connection fn holds.
 func Open(ctx context.Context, dir string) (*sqlstore.DB, error) {
+	return OpenWith(ctx, dir, Options{})
+}
+
+// Options are what OpenWith may be told beyond the directory.
+type Options struct {
+	// MayMigrate, when set, is asked before the migrations the database
+	// has not recorded are applied (their names, in order); its error
+	// leaves the database as it was, and OpenWith returns it.
+	MayMigrate func(pending []string) error
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dir string, o Options) (*sqlstore.DB, error) {
 	d, err := dialect()
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
+	d.MayMigrate = o.MayMigrate
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}

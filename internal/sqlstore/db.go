@@ -43,6 +43,10 @@ type Dialect struct {
 	MigrationLock string
 	// Migrations holds the schema's *.sql files, applied in name order.
 	Migrations fs.FS
+	// MayMigrate, when set, is asked before the migrations the database
+	// has not recorded (their names, in order) are applied; its error
+	// leaves the database as it was.
+	MayMigrate func(pending []string) error
 	// ViewOptions are the options of View's read-only transactions: at
 	// least ReadOnly, and an isolation level that gives one snapshot.
 	ViewOptions sql.TxOptions

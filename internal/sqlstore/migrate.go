@@ -70,10 +70,18 @@ func (db *DB) migrate(ctx context.Context) error {
 			"or restore the backup taken before the upgrade (docs/operations.md, Upgrades)",
 			strings.Join(unknown, ", "))
 	}
+	var pending []string
 	for _, name := range names {
-		if applied[name] {
-			continue
+		if !applied[name] {
+			pending = append(pending, name)
 		}
+	}
+	if len(pending) > 0 && db.dialect.MayMigrate != nil {
+		if err := db.dialect.MayMigrate(pending); err != nil {
+			return err
+		}
+	}
+	for _, name := range pending {
 		script, err := fs.ReadFile(db.dialect.Migrations, name)
 		if err != nil {
 			return err

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"bytes"
+	"compress/gzip"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/promote-ml/promote/internal/sqlite"
+)
+
+// migrations returns the migrations the SQLite database in the data
+// directory data has recorded.
+func migrations(t *testing.T, data string) []string {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(data, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT name FROM schema_migrations ORDER BY name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// A local command of a newer binary, run while an older promote serve
+// runs on the data directory (during an upgrade), would migrate the store
+// under that server. It is refused, naming the server and the migrations,
+// and leaves the store as it was; once the server has stopped, it
+// migrates and runs.
+func TestLocalCommandDoesNotMigrateUnderAServer(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "promote-data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A database written at schema 0010 by an earlier Promote.
+	f, err := os.Open(filepath.Join("..", "sqlite", "testdata", "schema-0010.db.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	_, err = b.ReadFrom(zr)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, sqlite.FileName), b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := migrations(t, data)
+
+	unlock, err := lockDataDir(data) // the older server, running
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"token", "create", "--name", "ada", "--role", "viewer", "--data", data},
+		{"audit", "verify", "--local", "--data", data},
+	} {
+		code, out, errOut := run(t, dir, args...)
+		if code == 0 {
+			t.Errorf("promote %s while a server runs on the data directory = exit 0, %q; want it refused", strings.Join(args, " "), out)
+		}
+		for _, want := range []string{"in use by promote serve", fmt.Sprintf("process %d", os.Getpid()), "0011_", "stop the server first"} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("promote %s while a server runs: stderr %q, want it to say %q", strings.Join(args, " "), errOut, want)
+			}
+		}
+		if got := migrations(t, data); strings.Join(got, " ") != strings.Join(before, " ") {
+			t.Fatalf("promote %s migrated the store under the running server: %v, was %v", strings.Join(args, " "), got, before)
+		}
+	}
+	unlock()
+
+	code, _, errOut := run(t, dir, "token", "create", "--name", "ada", "--role", "viewer", "--quiet", "--data", data)
+	if code != 0 {
+		t.Fatalf("promote token create once the server stopped = exit %d, %s", code, errOut)
+	}
+	if got := migrations(t, data); len(got) <= len(before) {
+		t.Errorf("promote token create once the server stopped left the migrations at %v", got)
+	}
+}
