@@ -64,6 +64,10 @@ var reasons = [...]Reason{ReasonPushRejected, ReasonAuth, ReasonUnreachable, Rea
 // errPRClosed marks a pull request closed without merging.
 var errPRClosed = errors.New("closed without merging")
 
+// errUnknownPin marks an overlay that pins an artifact the registry does
+// not have (unknownPin): a conflict between the branch and the store.
+var errUnknownPin = errors.New("the overlay pins an artifact the registry does not have")
+
 // ReasonOf classifies a delivery's error. The checks go from what the
 // error says most surely to least: a remote that did not answer is
 // unreachable even when it happened during a push.
@@ -74,7 +78,7 @@ func ReasonOf(err error) Reason {
 	switch {
 	case errors.Is(err, ErrRender) || errors.Is(err, ErrOverlay):
 		return ReasonRender
-	case errors.Is(err, ErrConflict) || errors.Is(err, errPRClosed):
+	case errors.Is(err, ErrConflict) || errors.Is(err, errPRClosed) || errors.Is(err, errUnknownPin):
 		return ReasonConflict
 	case errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) ||
 		errors.Is(err, transport.ErrInvalidAuthMethod) || errors.Is(err, transport.ErrRepositoryNotFound):

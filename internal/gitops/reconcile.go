@@ -29,6 +29,8 @@ type Registry interface {
 	// SetCommitError records why the last attempt to commit d failed,
 	// where a person reads it; "" clears it.
 	SetCommitError(ctx context.Context, d promote.Deployment, message string) error
+	// Version returns a registered version; NotFound when there is none.
+	Version(ctx context.Context, model, version string) (promote.Version, error)
 }
 
 // Defaults of ReconcilerConfig.
@@ -399,6 +401,11 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 		r.forget(d)
 		return r.retry(a, fmt.Errorf("pull request %s %w", prRef(pr), errMerged)), false
 	}
+	if !d.Pending() && ok {
+		if err := r.unknownPin(ctx, d, p); err != nil {
+			return r.retry(a, err), false
+		}
+	}
 	if !d.Pending() {
 		r.log.Warn("gitops: the overlay no longer pins the registry's live version; committing it again",
 			slog.String(attrModel, d.Model), slog.String(attrVersion, d.Version), slog.String(attrEnv, d.Environment))
@@ -421,6 +428,30 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 		return a, false
 	}
 	return r.delivered(ctx, a, ActionCommitted, res.Commit), false
+}
+
+// unknownPin returns an error when the overlay pins, in place of d's
+// version, an artifact the registry does not have: a version it never
+// registered, or one of another digest. That is a branch ahead of the
+// store — a store restored from an older backup, or a pin a person wrote —
+// and committing the registry's live version over it would take
+// production back to what the backup knew. The overlay is left alone until
+// a person registers the version or puts the overlay back; each pass logs
+// the error and counts it as a conflict in the delivery failures metric.
+func (r *Reconciler) unknownPin(ctx context.Context, d promote.Deployment, p overlay.Pin) error {
+	v, err := r.cfg.Registry.Version(ctx, d.Model, p.Version)
+	switch {
+	case promote.ErrorCode(err) == promote.NotFound:
+		return fmt.Errorf("the %s overlay pins %s %s (%s), a version the registry does not have, where the registry's live version is %s: "+
+			"the store may be older than the branch (restored from a backup?); Promote does not commit over it. "+
+			"Register the version, or pin %s in the overlay by hand: %w", d.Environment, d.Model, p.Version, p.Digest, d.Version, d.Version, errUnknownPin)
+	case err != nil:
+		return fmt.Errorf("read version %s %s, which the %s overlay pins: %w", d.Model, p.Version, d.Environment, err)
+	case p.Digest != "" && v.Digest != p.Digest:
+		return fmt.Errorf("the %s overlay pins %s %s with digest %s, but the registry has that version with %s: "+
+			"Promote does not commit over it; fix the overlay or the registration by hand: %w", d.Environment, d.Model, p.Version, p.Digest, v.Digest, errUnknownPin)
+	}
+	return nil
 }
 
 // updateReview rebuilds the review branch of a's open pull request pr on

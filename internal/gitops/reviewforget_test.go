@@ -29,8 +29,15 @@ func TestReconcileForgetsAMergedPullRequest(t *testing.T) {
 		t.Errorf("the reconciler remembers %d pull requests after the merge was recorded, want 0", n)
 	}
 
+	// A person pins version 1, which the registry has, by hand.
+	v1 := rv.f.register(t, "1", "0.90")
+	v2, err := rv.f.svc.Version(t.Context(), "credit-risk", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	editOnMain(t, bare, "deploy/overlays/dev/models/credit-risk.env", "pin by hand", func(s string) string {
-		return strings.Replace(s, "MODEL_VERSION=2", "MODEL_VERSION=1", 1)
+		s = strings.Replace(s, "MODEL_VERSION=2", "MODEL_VERSION=1", 1)
+		return strings.Replace(s, "MODEL_DIGEST="+v2.Digest, "MODEL_DIGEST="+v1.Digest, 1)
 	})
 	out := reconcile(t, r, "", "")
 	if len(out.Actions) != 1 || out.Actions[0].Kind != ActionReview || out.Actions[0].PullRequest == nil ||

@@ -1,0 +1,67 @@
+package gitops
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/promote-ml/promote/internal/overlay"
+)
+
+// A branch ahead of the store — the store restored from an older backup,
+// or a pin a person wrote — pins an artifact the registry does not have.
+// The reconciler used to commit the registry's live version over it,
+// taking the environment back to what the backup knew; it now leaves the
+// overlay alone and says why at every pass, until the overlay is put back.
+func TestReconcileLeavesAPinTheRegistryDoesNotHave(t *testing.T) {
+	bare := newRemote(t, nil)
+	f := newRegistry(t)
+	v2 := f.register(t, "2", "0.91")
+	f.promote(t, "2", "dev")
+	w := newWriter(t, bare, nil)
+	r := newReconciler(t, w, f.svc)
+	if diff := cmp.Diff([]string{"dev/2:committed"}, kinds(reconcile(t, r, "credit-risk", "dev"))); diff != "" {
+		t.Fatalf("first reconcile (-want +got):\n%s", diff)
+	}
+
+	for _, tt := range []struct {
+		name string
+		pin  overlay.Pin
+		want string
+	}{
+		{"a version it never registered", overlay.Pin{Model: "credit-risk", Version: "3", URI: v2.ArtifactURI, Digest: "sha256:" + strings.Repeat("3", 64)},
+			"the dev overlay pins credit-risk 3 (sha256:3333"},
+		{"a version of another digest", overlay.Pin{Model: "credit-risk", Version: "2", URI: v2.ArtifactURI, Digest: "sha256:" + strings.Repeat("4", 64)},
+			"the dev overlay pins credit-risk 2 with digest sha256:4444"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := w.Promote(t.Context(), Change{Environment: "dev", Pin: tt.pin, PromotionID: "pr_00000000000000aa", Gate: "allowed"}); err != nil {
+				t.Fatalf("the newer commit: %v", err)
+			}
+			n := commitCount(t, bare, "main")
+			for range 2 {
+				out := reconcile(t, r, "credit-risk", "dev")
+				if len(out.Actions) != 1 || out.Actions[0].Kind != ActionRetry || !strings.Contains(out.Actions[0].Err.Error(), tt.want) ||
+					!strings.Contains(out.Actions[0].Err.Error(), "does not commit over it") || ReasonOf(out.Actions[0].Err) != ReasonConflict {
+					t.Fatalf("reconcile = %v, want a retry saying %q and that nothing is committed over it, counted as a conflict", kinds(out), tt.want)
+				}
+			}
+			if got := commitCount(t, bare, "main"); got != n {
+				t.Errorf("main has %d commits, want %d: nothing committed over the newer pin", got, n)
+			}
+			if got := pinsOnBranch(t, bare, "dev")["credit-risk"]; got != tt.pin {
+				t.Errorf("dev pins %+v, want the newer pin %+v kept", got, tt.pin)
+			}
+			// A person puts the overlay back: in sync again.
+			if _, err := w.Promote(t.Context(), Change{Environment: "dev", Pin: overlay.Pin{Model: "credit-risk", Version: "2", URI: v2.ArtifactURI, Digest: v2.Digest},
+				PromotionID: "pr_00000000000000bb", Gate: "allowed"}); err != nil {
+				t.Fatal(err)
+			}
+			if out := reconcile(t, r, "credit-risk", "dev"); len(out.Actions) != 0 || out.InSync != 1 {
+				t.Errorf("reconcile after the overlay was put back = %v, %d in sync; want in sync", kinds(out), out.InSync)
+			}
+		})
+	}
+	f.verify(t)
+}
