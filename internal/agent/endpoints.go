@@ -52,16 +52,18 @@ func (f *endpointsFile) changed() bool {
 	return !f.read || !bytes.Equal(data, f.loaded)
 }
 
-// load reads and parses the file. A content other than the last one read
-// is read twice, endpointsSettle apart, and refused when the two differ: the
-// file was being written.
+// load reads and parses the file. A content other than the last one read,
+// in a file modified less than endpointsSettle ago, is read twice,
+// endpointsSettle apart, and refused when the two differ: the file was
+// being written. (An older file is not waited on: a server starting on it
+// serves at once.)
 func (f *endpointsFile) load() (map[endpointKey]string, error) {
 	data, err := os.ReadFile(f.path)
 	if err != nil {
 		f.read, f.loaded = false, nil
 		return nil, fmt.Errorf("endpoints: %w", err)
 	}
-	if !f.read || !bytes.Equal(data, f.loaded) {
+	if (!f.read || !bytes.Equal(data, f.loaded)) && f.recent() {
 		if f.wait != nil {
 			f.wait()
 		} else {
@@ -84,6 +86,13 @@ func (f *endpointsFile) load() (map[endpointKey]string, error) {
 		return nil, fmt.Errorf("endpoints: %w", err)
 	}
 	return eps.byKey(), nil
+}
+
+// recent reports whether the file was modified less than endpointsSettle
+// ago, or cannot be told.
+func (f *endpointsFile) recent() bool {
+	st, err := os.Stat(f.path)
+	return err != nil || time.Since(st.ModTime()) < endpointsSettle
 }
 
 // Endpoint says which local endpoint serves a model artifact.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -210,8 +211,20 @@ func TestEndpointsFileWrittenInPlace(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(endpointKey{})); diff != "" {
 		t.Errorf("load mismatch (-want +got):\n%s", diff)
 	}
-	// The same content again is not waited on.
-	f.wait = func() { t.Error("an unchanged file was waited on") }
+	// The same content again is not waited on, nor a new content in a file
+	// last modified longer ago than the settling time (a server starting
+	// on its endpoints file serves at once).
+	f.wait = func() { t.Error("an unchanged file, or one modified long ago, was waited on") }
+	if _, err := f.load(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(cut), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.load(); err != nil {
 		t.Fatal(err)
 	}
