@@ -541,7 +541,10 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 		if p.State != promote.StateAwaitingApproval {
 			return promote.Errorf(promote.Conflict, "promotion %s is %s; only a promotion awaiting approval can be approved", p.ID, p.State)
 		}
-		gate := s.cfg.Gates[p.Environment]
+		gate, err := s.queuedGate(p, "approved")
+		if err != nil {
+			return err
+		}
 		if err := checkApprover(gate, who, p, req.Digest); err != nil {
 			return err
 		}
@@ -596,6 +599,21 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 		return err
 	})
 	return s.afterDecide(view, err)
+}
+
+// queuedGate returns the gate of a queued promotion's environment. The
+// pipeline is read at start, so a promotion may wait in an environment
+// that a restart has since renamed or removed: it has no gate and no
+// freeze windows to judge it by, and cannot be approved or rejected, only
+// cancelled; the Conflict says so, where the approver sees it.
+func (s *Service) queuedGate(p promote.Promotion, verb string) (*policy.Gate, error) {
+	_, err := s.cfg.Pipeline.Environment(p.Environment)
+	gate := s.cfg.Gates[p.Environment]
+	if err != nil || gate == nil {
+		return nil, promote.Errorf(promote.Conflict, "promotion %s is to %s, which is no longer in the pipeline (it has %s), so it cannot be %s; cancel it, and request %s %s again in an environment of the pipeline",
+			p.ID, p.Environment, strings.Join(s.cfg.Pipeline.Names(), ", "), verb, p.Model, p.Version)
+	}
+	return gate, nil
 }
 
 // checkApprover applies the policy's approval rules to one approver.
@@ -704,7 +722,11 @@ func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason 
 		if strings.EqualFold(strings.TrimSpace(who.Name), strings.TrimSpace(p.RequestedBy)) {
 			return promote.Errorf(promote.Forbidden, "%s requested promotion %s: cancel it instead of rejecting it", who.Name, p.ID)
 		}
-		if err := checkApprover(s.cfg.Gates[p.Environment], who, p, p.Digest); err != nil {
+		gate, err := s.queuedGate(p, "rejected")
+		if err != nil {
+			return err
+		}
+		if err := checkApprover(gate, who, p, p.Digest); err != nil {
 			return err
 		}
 		if err := decideOnce(tx, p, who); err != nil {

@@ -1,0 +1,101 @@
+package registry_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/promote-ml/promote/internal/pipeline"
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/promote"
+)
+
+// restartWith runs the fixture's store under a new service whose pipeline
+// is pipelineDoc with every environment gated by the fixture's policy, as
+// `promote serve` does after promote.yaml changed and the server restarted.
+func (f *fixture) restartWith(t *testing.T, pipelineDoc, policyDoc string) {
+	t.Helper()
+	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Load("policy.yaml", []byte(policyDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gates := map[string]*policy.Gate{}
+	for _, e := range pl.Names() {
+		if gates[e], err = pol.Gate(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.svc, err = registry.New(f.store, registry.Config{
+		Pipeline: pl, Gates: gates,
+		TrustedKeys:   []registry.TrustedKey{{ID: "cosign.pub", Key: &f.key.PublicKey}},
+		ArtifactRoots: []string{f.dir},
+		Now:           f.clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A promotion waiting for approval in an environment that the pipeline no
+// longer has after a restart (renamed or removed) cannot be approved or
+// rejected: there is no gate to judge it by. Each is a Conflict that names
+// the environment and says to cancel, and changes nothing; cancelling
+// still works.
+func TestQueuedPromotionInEnvironmentNoLongerInPipeline(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	p := f.toProd(t, "1")
+	if p.State != promote.StateAwaitingApproval {
+		t.Fatalf("prod promotion = %s (%s)", p.State, p.Reason)
+	}
+	renamed := strings.Replace(pipelineYAML, "name: prod", "name: production", 1)
+	f.restartWith(t, renamed, strings.Replace(policyYAML, "  prod:", "  production:", 1))
+	before := f.auditCount(t)
+	for _, tc := range []struct {
+		name string
+		do   func() error
+	}{
+		{"approve", func() error {
+			_, err := f.svc.Approve(ctx, lead, p.ID, registry.ApproveRequest{Digest: p.Digest})
+			return err
+		}},
+		{"reject", func() error {
+			_, err := f.svc.Reject(ctx, lead, p.ID, "no")
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("%s panicked: %v", tc.name, r)
+					}
+				}()
+				err = tc.do()
+			}()
+			if promote.ErrorCode(err) != promote.Conflict {
+				t.Fatalf("%s = %v, want Conflict", tc.name, err)
+			}
+			for _, want := range []string{p.ID, "prod", "no longer in the pipeline", "dev, staging, production", "cancel"} {
+				if msg := userMessage(err); !strings.Contains(msg, want) {
+					t.Errorf("%s says %q, want it to name %q", tc.name, msg, want)
+				}
+			}
+		})
+	}
+	if n := f.auditCount(t); n != before {
+		t.Errorf("audit events after refused decisions = %d, want %d", n, before)
+	}
+	got, err := f.svc.Cancel(ctx, submitter, p.ID, "prod is production now")
+	if err != nil || got.State != promote.StateCancelled {
+		t.Fatalf("Cancel = %s, %v; want cancelled", got.State, err)
+	}
+	f.verify(t)
+}
