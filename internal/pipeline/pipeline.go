@@ -9,6 +9,8 @@ import (
 	_ "time/tzdata" // freeze windows name time zones; do not depend on the host having them
 
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -219,7 +221,7 @@ const OverlayDir = "deploy/overlays"
 // weekly one (days, from, to: HH:MM, timezone).
 func freezeWindow(d *strictyaml.Decoder, n *yaml.Node, what string) (promote.FreezeWindow, bool) {
 	var w promote.FreezeWindow
-	var startNode, fromNode *yaml.Node
+	var startNode, fromNode, zoneNode *yaml.Node
 	ok := true
 	timeOf := func(v *yaml.Node, field string) time.Time {
 		s, good := d.Str(v, what+"."+field)
@@ -278,10 +280,11 @@ func freezeWindow(d *strictyaml.Decoder, n *yaml.Node, what string) (promote.Fre
 				w.Days = append(w.Days, wd)
 			}
 		case "timezone":
+			zoneNode = v
 			if s, good := d.Str(v, what+".timezone"); good {
-				loc, err := time.LoadLocation(s)
+				loc, err := zone(s)
 				if err != nil {
-					d.Errorf(v, "%s.timezone: %q is not a time zone (e.g. UTC, Europe/Berlin)", what, s)
+					d.Errorf(v, "%s.timezone: %v", what, err)
 					ok = false
 					return
 				}
@@ -304,9 +307,51 @@ func freezeWindow(d *strictyaml.Decoder, n *yaml.Node, what string) (promote.Fre
 	case absolute && !w.End.After(w.Start):
 		d.Errorf(n, "%s: end must be after start", what)
 		ok = false
+	case absolute && zoneNode != nil:
+		// start and end carry their offsets; a zone beside them would be
+		// read as the zone of their wall-clock times, and it is not.
+		d.Errorf(zoneNode, "%s.timezone: plays no part in an absolute window, whose start and end carry their UTC offsets; write the offset in them (2026-12-20T00:00:00+01:00) and leave timezone out", what)
+		ok = false
 	case !absolute && !weekly:
 		d.Errorf(n, "%s: give start and end, or days with from and to", what)
 		ok = false
 	}
 	return w, ok
+}
+
+// utcOffset matches what people write for a fixed UTC offset: +02:00,
+// -5, UTC+2, GMT-05:00.
+var utcOffset = regexp.MustCompile(`^(?i:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$`)
+
+// zone loads a weekly window's time zone by its IANA name. "Local", the
+// host's own zone, is refused: a window would move with the host it runs
+// on. A UTC offset is not a zone; the error says what to write instead.
+func zone(name string) (*time.Location, error) {
+	if strings.EqualFold(strings.TrimSpace(name), "Local") {
+		return nil, fmt.Errorf("%q is the zone of whichever host runs the server; name the zone (e.g. UTC, Europe/Berlin)", name)
+	}
+	if m := utcOffset.FindStringSubmatch(strings.TrimSpace(name)); m != nil {
+		hours, _ := strconv.Atoi(m[2])
+		if m[3] == "" || m[3] == "00" {
+			// The IANA database names fixed offsets Etc/GMT±N with the
+			// sign reversed (POSIX): UTC+2 is Etc/GMT-2.
+			sign := "-"
+			if m[1] == "-" {
+				sign = "+"
+			}
+			etc := "Etc/GMT" + sign + strconv.Itoa(hours)
+			if hours == 0 {
+				etc = "UTC"
+			}
+			if _, err := time.LoadLocation(etc); err == nil {
+				return nil, fmt.Errorf("%q is a UTC offset, not a time zone; name the zone (e.g. Europe/Berlin) to follow its daylight saving, or write %s for the fixed offset (the IANA sign is reversed)", name, etc)
+			}
+		}
+		return nil, fmt.Errorf("%q is a UTC offset, not a time zone; name the zone (e.g. Asia/Kolkata)", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a time zone (e.g. UTC, Europe/Berlin)", name)
+	}
+	return loc, nil
 }

@@ -94,6 +94,12 @@ func TestParseErrors(t *testing.T) {
 		{"bad day", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [funday], from: '09:00', to: '17:00'}\n", `"funday" is not a day`},
 		{"bad clock", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [mon], from: '9am', to: '17:00'}\n", `"9am" is not a time of day HH:MM`},
 		{"bad zone", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [mon], from: '09:00', to: '17:00', timezone: Mars/Olympus}\n", `"Mars/Olympus" is not a time zone`},
+		{"zone beside an absolute window", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {start: 2026-12-24T00:00:00Z, end: 2026-12-27T00:00:00Z, timezone: Europe/Berlin}\n",
+			`promote.yaml:7:76: environments[0].freeze[0].timezone: plays no part in an absolute window, whose start and end carry their UTC offsets`},
+		{"host's zone", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [sat], timezone: Local}\n", `"Local" is the zone of whichever host runs the server`},
+		{"UTC offset", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [sat], timezone: '+02:00'}\n", `"+02:00" is a UTC offset, not a time zone; name the zone (e.g. Europe/Berlin) to follow its daylight saving, or write Etc/GMT-2 for the fixed offset`},
+		{"UTC offset west", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [sat], timezone: UTC-5}\n", `write Etc/GMT+5 for the fixed offset`},
+		{"UTC offset half hour", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [sat], timezone: '+05:30'}\n", `"+05:30" is a UTC offset, not a time zone; name the zone (e.g. Asia/Kolkata)`},
 		{"both kinds", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [mon], start: 2026-12-20T00:00:00Z, end: 2027-01-05T00:00:00Z}\n", "either absolute"},
 		{"empty window", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {name: x}\n", "give start and end, or days"},
 		{"empty policy", head + "environments:\n  - {name: dev, policy: \"\"}\n", `promote.yaml:4:25: environments[0].policy: empty; want the policy file's path`},
@@ -149,6 +155,29 @@ func TestExampleNotFrozenSoon(t *testing.T) {
 				t.Errorf("examples/pipeline/promote.yaml: %s's freeze window %s (%s to %s) covers the coming three months, so the README's walk-through would be blocked: move it",
 					e.Name, w.Name, w.Start.Format(time.DateOnly), w.End.Format(time.DateOnly))
 			}
+		}
+	}
+}
+
+// The fixed-offset zone that the UTC offset error suggests is one a
+// window accepts, read with its reversed sign: Etc/GMT-2 is UTC+02:00.
+func TestFixedOffsetZone(t *testing.T) {
+	src := "kind: Pipeline\nenvironments:\n  - name: dev\n    policy: p\n    freeze:\n      - {days: [sat], timezone: Etc/GMT-2}\n"
+	p, err := Parse("promote.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &p.Environments[0]
+	for _, tt := range []struct {
+		at   time.Time
+		want bool
+	}{
+		{time.Date(2026, 11, 27, 21, 59, 0, 0, time.UTC), false}, // Friday 23:59 at UTC+2
+		{time.Date(2026, 11, 27, 22, 0, 0, 0, time.UTC), true},   // Saturday 00:00 at UTC+2
+		{time.Date(2026, 11, 28, 22, 0, 0, 0, time.UTC), false},  // Sunday 00:00 at UTC+2
+	} {
+		if got, _ := dev.Frozen(tt.at); got != tt.want {
+			t.Errorf("Frozen(%s) = %v, want %v", tt.at.Format(time.RFC3339), got, tt.want)
 		}
 	}
 }
