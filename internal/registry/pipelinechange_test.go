@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
@@ -98,4 +99,27 @@ func TestQueuedPromotionInEnvironmentNoLongerInPipeline(t *testing.T) {
 		t.Fatalf("Cancel = %s, %v; want cancelled", got.State, err)
 	}
 	f.verify(t)
+}
+
+// A request blocked by soak says from when the version may go, as a
+// moment, not only how long was left when it was asked; the time counts
+// from the upstream success recorded in the store, so a restart in
+// between changes nothing.
+func TestSoakSaysWhenItMayGo(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, "1", goodMetrics)
+	if got := f.request(t, submitter, "1", "dev"); got.State != promote.StateSucceeded {
+		t.Fatalf("dev promotion = %s (%s)", got.State, got.Reason)
+	}
+	f.advance(10*time.Minute + 300*time.Millisecond)
+	f.restartWith(t, pipelineYAML, policyYAML)
+	got := f.request(t, submitter, "1", "staging")
+	want := "soak: version 1 has soaked in dev for 10m0s of the 1h0m0s required: it may enter staging from 2026-11-25T11:00:00Z (50m0s to go)"
+	if got.State != promote.StateBlocked || got.Reason != "blocked: "+want {
+		t.Fatalf("early staging promotion = %s, %q; want blocked, %q", got.State, got.Reason, want)
+	}
+	f.advance(50 * time.Minute)
+	if got := f.request(t, submitter, "1", "staging"); got.State != promote.StateSucceeded {
+		t.Fatalf("staging promotion at the time the message named = %s (%s)", got.State, got.Reason)
+	}
 }

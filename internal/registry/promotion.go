@@ -267,8 +267,15 @@ func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, re
 				v.Version, e.From, env, rolledBack.SetAt.Format(time.RFC3339), rolledBack.SetBy, rolledBack.Reason)})
 		case e.Soak > 0 && now.Sub(done[0].UpdatedAt) < e.Soak:
 			left := e.Soak - now.Sub(done[0].UpdatedAt)
-			pre = append(pre, precondition{"soak", fmt.Sprintf("version %s has soaked in %s for %s of the %s required (%s to go)", v.Version, e.From,
-				now.Sub(done[0].UpdatedAt).Round(time.Second), e.Soak, left.Round(time.Second))})
+			// The moment it may go, not only how long is left: the message
+			// is read later, in the promotion's reason and the web UI. It
+			// is rounded up so as never to name a moment still too early.
+			from := done[0].UpdatedAt.Add(e.Soak)
+			if from.Nanosecond() != 0 {
+				from = from.Truncate(time.Second).Add(time.Second)
+			}
+			pre = append(pre, precondition{"soak", fmt.Sprintf("version %s has soaked in %s for %s of the %s required: it may enter %s from %s (%s to go)", v.Version, e.From,
+				now.Sub(done[0].UpdatedAt).Round(time.Second), e.Soak, env, from.UTC().Format(time.RFC3339), left.Round(time.Second))})
 		}
 	}
 	override := false
