@@ -123,3 +123,26 @@ func TestSoakSaysWhenItMayGo(t *testing.T) {
 		t.Fatalf("staging promotion at the time the message named = %s (%s)", got.State, got.Reason)
 	}
 }
+
+// A freeze override's reason goes whole into the audit trail, so it is
+// bounded as every other reason is, and one too long changes nothing.
+func TestFreezeOverrideReasonIsBounded(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	f.toStaging(t, "1")
+	f.now = time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC) // in prod's year-end freeze
+	before := f.auditCount(t)
+	req := registry.PromoteRequest{Model: "credit-risk", Version: "1", Environment: "prod", Override: true, Reason: strings.Repeat("x", 1025)}
+	_, err := f.svc.RequestPromotion(ctx, admin, req)
+	if promote.ErrorCode(err) != promote.Invalid || !strings.Contains(userMessage(err), "at most 1024") {
+		t.Fatalf("override with a 1,025-character reason = %v, want Invalid naming the limit", err)
+	}
+	if n := f.auditCount(t); n != before {
+		t.Errorf("audit events after a refused override = %d, want %d", n, before)
+	}
+	req.Reason = strings.Repeat("x", 1024)
+	if got, err := f.svc.RequestPromotion(ctx, admin, req); err != nil || !got.Override {
+		t.Fatalf("override with a 1,024-character reason = %+v, %v; want it accepted", got.Promotion, err)
+	}
+}

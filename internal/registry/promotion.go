@@ -77,6 +77,9 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 		if strings.TrimSpace(req.Reason) == "" {
 			return PromotionView{}, promote.Errorf(promote.Invalid, "a freeze override needs a reason")
 		}
+		if err := checkText("the override's reason", req.Reason, maxReasonLen); err != nil {
+			return PromotionView{}, err
+		}
 	}
 	if req.DryRun {
 		return s.dryRun(ctx, who, req, env.Name)
