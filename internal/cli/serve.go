@@ -273,6 +273,16 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
+	// Promotions left in flight in an environment that promote.yaml no
+	// longer has: nothing gates or carries them out now. Named once the
+	// server says it is serving.
+	stranded, err := svc.Stranded(ctx)
+	if err != nil {
+		if agentLn != nil {
+			agentLn.Close()
+		}
+		return fmt.Errorf("list promotions in environments no longer in the pipeline: %w", err)
+	}
 	ln := cfg.listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
@@ -299,6 +309,14 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	fmt.Fprintf(s.err, "promote web UI on http://%s%s/ (sign in with an API token)\n", ln.Addr(), webui.Prefix)
 	for _, u := range lp.unused {
 		fmt.Fprintf(s.err, "promote: %s\n", u)
+	}
+	for _, p := range stranded {
+		todo := "cancel it (promote cancel " + p.ID + ")"
+		if !p.State.Queued() && p.State != promote.StateApproved {
+			todo = "nothing in the pipeline carries it out now"
+		}
+		fmt.Fprintf(s.err, "promote: promotion %s of %s %s is %s in %s, which is no longer in %s: %s\n",
+			p.ID, p.Model, p.Version, p.State, p.Environment, cfg.Pipeline, todo)
 	}
 	if rec != nil {
 		fmt.Fprintf(s.err, "promote commits live changes to %s (branch %s, %s)\n", gitclone.RedactURL(cfg.GitOps.Remote), cfg.GitOps.Branch, cfg.GitOps.Mode)

@@ -146,3 +146,41 @@ func TestFreezeOverrideReasonIsBounded(t *testing.T) {
 		t.Fatalf("override with a 1,024-character reason = %+v, %v; want it accepted", got.Promotion, err)
 	}
 }
+
+// After a restart on a pipeline without prod, Stranded names the
+// promotion still waiting there, and nothing else: not finished ones,
+// not those of environments the pipeline still has.
+func TestStrandedNamesPromotionsInEnvironmentsGone(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	waiting := f.toProd(t, "1")
+	f.register(t, "2", goodMetrics)
+	f.request(t, submitter, "2", "dev")
+	queuedStaging := f.request(t, submitter, "2", "staging") // blocked by soak: finished
+	if queuedStaging.State != promote.StateBlocked {
+		t.Fatalf("staging promotion of 2 = %s, want blocked", queuedStaging.State)
+	}
+	stranded, err := f.svc.Stranded(ctx)
+	if err != nil || len(stranded) != 0 {
+		t.Fatalf("Stranded before the change = %+v, %v; want none", stranded, err)
+	}
+	f.restartWith(t, strings.Replace(pipelineYAML, "name: prod", "name: production", 1), strings.Replace(policyYAML, "  prod:", "  production:", 1))
+	stranded, err = f.svc.Stranded(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range stranded {
+		got = append(got, p.ID+" "+p.Environment+" "+string(p.State))
+	}
+	if want := []string{waiting.ID + " prod awaiting_approval"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Stranded after prod was renamed = %v, want %v", got, want)
+	}
+	if _, err := f.svc.Cancel(ctx, submitter, waiting.ID, "prod is production now"); err != nil {
+		t.Fatal(err)
+	}
+	if stranded, err := f.svc.Stranded(ctx); err != nil || len(stranded) != 0 {
+		t.Errorf("Stranded after cancelling = %+v, %v; want none", stranded, err)
+	}
+}

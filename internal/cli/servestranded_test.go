@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestServeNamesPromotionsStrandedByAPipelineChange: prod is renamed in
+// promote.yaml while a promotion waits for approval there; the restarted
+// server says, as it starts, that the promotion is stranded and how to
+// end it, instead of leaving it to be found by an approver's error.
+func TestServeNamesPromotionsStrandedByAPipelineChange(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"dev.yaml":  "gate:\n  require: [tests_passed]\n",
+		"prod.yaml": "gate:\n  require: [tests_passed]\n  approvals:\n    min: 1\n",
+		"m.json":    `{"accuracy": 0.9, "checks": {"tests_passed": true}}`,
+		"model.bin": "weights\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pipelineFile := filepath.Join(dir, "promote.yaml")
+	writePipeline := func(prod string) {
+		t.Helper()
+		doc := "kind: Pipeline\nenvironments:\n  - name: dev\n    policy: dev.yaml\n  - name: " + prod + "\n    from: dev\n    policy: prod.yaml\n"
+		if err := os.WriteFile(pipelineFile, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writePipeline("prod")
+	data := filepath.Join(dir, "data")
+	ci := createToken(t, data, pipelineFile, "ci", "submitter")
+
+	server, _, stop := startStoppable(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", dir)
+	_, must := clientOf(t, server)
+	must(0, ci, "models", "create", "m1")
+	must(0, ci, "versions", "register", "m1", "1", "--artifact", filepath.Join(dir, "model.bin"), "--metrics", filepath.Join(dir, "m.json"))
+	must(0, ci, "request", "m1", "1", "--to", "dev")
+	var p struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	if out := must(0, ci, "request", "m1", "1", "--to", "prod", "-o", "json"); json.Unmarshal([]byte(out), &p) != nil || p.State != "awaiting_approval" {
+		t.Fatalf("prod request = %s", out)
+	}
+	stop()
+
+	writePipeline("production")
+	_, serveErr := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", dir)
+	want := "promote: promotion " + p.ID + " of m1 1 is awaiting_approval in prod, which is no longer in " + pipelineFile + ": cancel it (promote cancel " + p.ID + ")"
+	if !strings.Contains(serveErr.String(), want) {
+		t.Errorf("serve's start does not name the stranded promotion; want %q in:\n%s", want, serveErr.String())
+	}
+}

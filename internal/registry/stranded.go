@@ -1,0 +1,34 @@
+package registry
+
+import (
+	"context"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// maxStranded bounds how many stranded promotions Stranded reads: one
+// store page, far more than a pipeline change leaves behind.
+const maxStranded = 1000
+
+// Stranded lists the promotions still in flight (queued, approved,
+// committed or rolling out) in environments that the pipeline no longer
+// has: promote.yaml is read at start, and an environment renamed or
+// removed since keeps what the store holds under its name. Nothing in the
+// pipeline gates or carries them out any more, so `promote serve` names
+// them when it starts, for a person to cancel or finish.
+func (s *Service) Stranded(ctx context.Context) ([]promote.Promotion, error) {
+	var out []promote.Promotion
+	err := s.store.View(ctx, func(tx promote.Tx) error {
+		active, err := tx.Promotions(promote.PromotionFilter{ActiveOnly: true, Limit: maxStranded})
+		if err != nil {
+			return err
+		}
+		for _, p := range active {
+			if _, err := s.cfg.Pipeline.Environment(p.Environment); err != nil {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
