@@ -130,6 +130,12 @@ func Parse(file string, data []byte) (*Pipeline, error) {
 			d.Errorf(n, "environments[%d]: environment %q defined twice (first at line %d)", i, e.Name, line)
 			continue
 		}
+		if i == 0 && e.Soak > 0 {
+			// The first environment has no upstream to soak in; the
+			// setting would be ignored, typically after a reordering
+			// that moved the environment it was meant for.
+			d.Errorf(valueOf(n, "soak"), "environments[0].soak: the first environment %q has no upstream to soak in; move soak to the environment that comes from another, or leave it out", e.Name)
+		}
 		switch {
 		case i == 0 && e.From != "":
 			d.Errorf(n, "environments[0]: the first environment %q cannot come from %q", e.Name, e.From)
@@ -211,6 +217,19 @@ func environment(d *strictyaml.Decoder, n *yaml.Node, what string) promote.Envir
 		d.Errorf(overlayNode, "%s.overlay: %q: Promote keeps each environment's overlay at %s; write that or leave overlay out", what, e.Overlay, want)
 	}
 	return e
+}
+
+// valueOf returns the value of key in the mapping n, or n itself when it
+// has none, for an error's position.
+func valueOf(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i+1]
+			}
+		}
+	}
+	return n
 }
 
 // OverlayDir is where each environment's overlay lives in the GitOps

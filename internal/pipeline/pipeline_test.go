@@ -86,6 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{"first with from", head + "environments:\n  - {name: dev, from: x, policy: p}\n", "the first environment \"dev\" cannot come from"},
 		{"later without from", head + "environments:\n  - {name: dev, policy: p}\n  - {name: prod, policy: p}\n", "prod needs from"},
 		{"from later env", head + "environments:\n  - {name: dev, policy: p}\n  - {name: staging, from: prod, policy: p}\n  - {name: prod, from: staging, policy: p}\n", `from "prod" is not an environment listed before staging`},
+		{"soak on the first", head + "environments:\n  - name: dev\n    policy: p\n    soak: 1h\n", `promote.yaml:6:11: environments[0].soak: the first environment "dev" has no upstream to soak in`},
 		{"bad soak", head + "environments:\n  - {name: dev, policy: p, soak: 1 day}\n", `"1 day" is not a duration`},
 		{"bad rollout", head + "environments:\n  - {name: dev, policy: p, rollout: blue-green}\n", `"blue-green" is not one of direct, canary, shadow`},
 		{"bad time", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {start: 2026-12-20, end: 2027-01-05T00:00:00Z}\n", `"2026-12-20" is not an RFC 3339 time`},
