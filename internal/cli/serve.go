@@ -277,6 +277,10 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	// longer has: nothing gates or carries them out now. Named once the
 	// server says it is serving.
 	stranded, err := svc.Stranded(ctx)
+	var strandedHolds []promote.Hold
+	if err == nil {
+		strandedHolds, err = svc.StrandedHolds(ctx)
+	}
 	if err != nil {
 		if agentLn != nil {
 			agentLn.Close()
@@ -317,6 +321,10 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		}
 		fmt.Fprintf(s.err, "promote: promotion %s of %s %s is %s in %s, which is no longer in %s: %s\n",
 			p.ID, p.Model, p.Version, p.State, p.Environment, cfg.Pipeline, todo)
+	}
+	for _, h := range strandedHolds {
+		fmt.Fprintf(s.err, "promote: hold %d on %s %s in %s no longer applies: %s is no longer in %s; if it should, set it again where the version must not go (promote holds set), then clear this one\n",
+			h.ID, h.Model, h.Version, h.Environment, h.Environment, cfg.Pipeline)
 	}
 	if rec != nil {
 		fmt.Fprintf(s.err, "promote commits live changes to %s (branch %s, %s)\n", gitclone.RedactURL(cfg.GitOps.Remote), cfg.GitOps.Branch, cfg.GitOps.Mode)

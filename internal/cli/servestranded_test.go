@@ -9,9 +9,10 @@ import (
 )
 
 // TestServeNamesPromotionsStrandedByAPipelineChange: prod is renamed in
-// promote.yaml while a promotion waits for approval there; the restarted
-// server says, as it starts, that the promotion is stranded and how to
-// end it, instead of leaving it to be found by an approver's error.
+// promote.yaml while a promotion waits for approval there and a version
+// is held there; the restarted server says, as it starts, that the
+// promotion is stranded and how to end it, instead of leaving it to be
+// found by an approver's error, and that the hold no longer applies.
 func TestServeNamesPromotionsStrandedByAPipelineChange(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range map[string]string{
@@ -35,6 +36,7 @@ func TestServeNamesPromotionsStrandedByAPipelineChange(t *testing.T) {
 	writePipeline("prod")
 	data := filepath.Join(dir, "data")
 	ci := createToken(t, data, pipelineFile, "ci", "submitter")
+	lead := createToken(t, data, pipelineFile, "lena", "approver")
 
 	server, _, stop := startStoppable(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", dir)
 	_, must := clientOf(t, server)
@@ -48,6 +50,7 @@ func TestServeNamesPromotionsStrandedByAPipelineChange(t *testing.T) {
 	if out := must(0, ci, "request", "m1", "1", "--to", "prod", "-o", "json"); json.Unmarshal([]byte(out), &p) != nil || p.State != "awaiting_approval" {
 		t.Fatalf("prod request = %s", out)
 	}
+	must(0, lead, "holds", "set", "m1", "1", "--env", "prod", "--reason", "fairness review pending")
 	stop()
 
 	writePipeline("production")
@@ -55,5 +58,9 @@ func TestServeNamesPromotionsStrandedByAPipelineChange(t *testing.T) {
 	want := "promote: promotion " + p.ID + " of m1 1 is awaiting_approval in prod, which is no longer in " + pipelineFile + ": cancel it (promote cancel " + p.ID + ")"
 	if !strings.Contains(serveErr.String(), want) {
 		t.Errorf("serve's start does not name the stranded promotion; want %q in:\n%s", want, serveErr.String())
+	}
+	want = "promote: hold 1 on m1 1 in prod no longer applies: prod is no longer in " + pipelineFile
+	if !strings.Contains(serveErr.String(), want) {
+		t.Errorf("serve's start does not name the hold the rename lifted; want %q in:\n%s", want, serveErr.String())
 	}
 }

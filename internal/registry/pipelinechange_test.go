@@ -184,3 +184,32 @@ func TestStrandedNamesPromotionsInEnvironmentsGone(t *testing.T) {
 		t.Errorf("Stranded after cancelling = %+v, %v; want none", stranded, err)
 	}
 }
+
+// A hold names its environment: after prod is renamed production, the
+// hold on prod no longer keeps the version out, and StrandedHolds names
+// it so that a person can set it again.
+func TestStrandedHoldsNamesHoldsARenameLifted(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	f.toStaging(t, "1")
+	h, err := f.svc.SetHold(ctx, lead, "credit-risk", "1", "prod", "fairness review pending")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.SetHold(ctx, lead, "credit-risk", "1", "staging", "kept"); err != nil {
+		t.Fatal(err)
+	}
+	f.restartWith(t, strings.Replace(pipelineYAML, "name: prod", "name: production", 1), strings.Replace(policyYAML, "  prod:", "  production:", 1))
+	holds, err := f.svc.StrandedHolds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(holds) != 1 || holds[0].ID != h.ID || holds[0].Environment != "prod" {
+		t.Fatalf("StrandedHolds after prod was renamed = %+v, want hold %d in prod only", holds, h.ID)
+	}
+	f.advance(24 * time.Hour)
+	if got := f.request(t, submitter, "1", "production"); blockingRules(got) != "" {
+		t.Errorf("request to production blocked by %s; the hold on prod does not apply there", blockingRules(got))
+	}
+}

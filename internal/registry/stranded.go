@@ -32,3 +32,25 @@ func (s *Service) Stranded(ctx context.Context) ([]promote.Promotion, error) {
 	})
 	return out, err
 }
+
+// StrandedHolds lists the active holds in environments that the pipeline
+// no longer has. A hold binds a version to one environment by name, so
+// renaming the environment lifts it: the version may enter the new one.
+// `promote serve` names them when it starts, for a person to set again
+// where they still matter.
+func (s *Service) StrandedHolds(ctx context.Context) ([]promote.Hold, error) {
+	var out []promote.Hold
+	err := s.store.View(ctx, func(tx promote.Tx) error {
+		holds, err := tx.Holds(promote.HoldFilter{Limit: maxStranded})
+		if err != nil {
+			return err
+		}
+		for _, h := range holds {
+			if _, err := s.cfg.Pipeline.Environment(h.Environment); err != nil {
+				out = append(out, h)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
