@@ -213,3 +213,22 @@ func TestStrandedHoldsNamesHoldsARenameLifted(t *testing.T) {
 		t.Errorf("request to production blocked by %s; the hold on prod does not apply there", blockingRules(got))
 	}
 }
+
+// The history of an environment the pipeline no longer names stays
+// readable: the store keeps it. An environment with no history there is
+// still the pipeline's error, listing the environments it has.
+func TestHistoryOfARenamedEnvironment(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	f.toStaging(t, "1")
+	f.restartWith(t, strings.Replace(strings.Replace(pipelineYAML, "name: staging", "name: preprod", 1), "from: staging", "from: preprod", 1),
+		strings.Replace(policyYAML, "  staging:", "  preprod:", 1))
+	h, err := f.svc.History(ctx, "credit-risk", "staging")
+	if err != nil || len(h) != 1 || h[0].Version != "1" {
+		t.Errorf("History(staging) after the rename = %+v, %v; want version 1's entry", h, err)
+	}
+	if _, err := f.svc.History(ctx, "credit-risk", "stagign"); promote.ErrorCode(err) != promote.NotFound || !strings.Contains(err.Error(), "preprod") {
+		t.Errorf("History(stagign) = %v, want NotFound listing the pipeline's environments", err)
+	}
+}

@@ -292,9 +292,16 @@ func (s *Service) Status(ctx context.Context, model string) (Status, error) {
 }
 
 // History lists the changes of a model's live version in env, newest first.
+//
+// An environment the pipeline no longer names (renamed or removed) keeps its
+// history in the store, and it is answered; one that has none there is the
+// pipeline's error, which lists the environments it has.
 func (s *Service) History(ctx context.Context, model, env string) ([]promote.Live, error) {
-	if _, err := s.cfg.Pipeline.Environment(env); err != nil {
-		return nil, err
+	_, envErr := s.cfg.Pipeline.Environment(env)
+	if envErr != nil {
+		if err := promote.ValidateName("environment", env); err != nil {
+			return nil, envErr
+		}
 	}
 	var out []promote.Live
 	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
@@ -304,6 +311,9 @@ func (s *Service) History(ctx context.Context, model, env string) ([]promote.Liv
 		out, err = tx.LiveHistory(model, env)
 		return err
 	})
+	if err == nil && envErr != nil && len(out) == 0 {
+		return nil, envErr
+	}
 	return out, err
 }
 
