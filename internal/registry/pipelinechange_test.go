@@ -6,40 +6,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/promote-ml/promote/internal/pipeline"
-	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
 
 // restartWith runs the fixture's store under a new service whose pipeline
-// is pipelineDoc with every environment gated by the fixture's policy, as
+// is pipelineDoc with every environment gated by policyDoc, as
 // `promote serve` does after promote.yaml changed and the server restarted.
 func (f *fixture) restartWith(t *testing.T, pipelineDoc, policyDoc string) {
 	t.Helper()
-	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte(policyDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gates := map[string]*policy.Gate{}
-	for _, e := range pl.Names() {
-		if gates[e], err = pol.Gate(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.svc, err = registry.New(f.store, registry.Config{
-		Pipeline: pl, Gates: gates,
-		TrustedKeys:   []registry.TrustedKey{{ID: "cosign.pub", Key: &f.key.PublicKey}},
-		ArtifactRoots: []string{f.dir},
-		Now:           f.clock,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.serve(t, pipelineDoc, policyDoc)
 }
 
 // A promotion waiting for approval in an environment that the pipeline no

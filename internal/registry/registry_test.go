@@ -123,30 +123,44 @@ func newFixtureWith(t *testing.T, open opener, policyDoc string) *fixture {
 		t.Fatal(err)
 	}
 	f.key = k
-	pl, gates := pipelineGates(t, policyDoc)
 	store := open(t, dir)
 	t.Cleanup(func() { store.Close() })
 	f.store = store
-	f.svc, err = registry.New(store, registry.Config{
-		Pipeline: pl, Gates: gates,
-		TrustedKeys:   []registry.TrustedKey{{ID: "cosign.pub", Key: &k.PublicKey}},
-		ArtifactRoots: []string{dir},
-		Now:           f.clock,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.serve(t, pipelineYAML, policyDoc)
 	if _, err := f.svc.CreateModel(ctx, submitter, "credit-risk", "scores loans"); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
+// serve makes f's service over its store: the pipeline pipelineDoc, with
+// every environment gated by policyDoc, as `promote serve` starts on them.
+func (f *fixture) serve(t *testing.T, pipelineDoc, policyDoc string) {
+	t.Helper()
+	pl, gates := pipelineGatesOf(t, pipelineDoc, policyDoc)
+	var err error
+	f.svc, err = registry.New(f.store, registry.Config{
+		Pipeline: pl, Gates: gates,
+		TrustedKeys:   []registry.TrustedKey{{ID: "cosign.pub", Key: &f.key.PublicKey}},
+		ArtifactRoots: []string{f.dir},
+		Now:           f.clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // pipelineGates parses the tests' pipeline and compiles each of its
 // environments' gates from the policy document policyDoc.
 func pipelineGates(t *testing.T, policyDoc string) (*pipeline.Pipeline, map[string]*policy.Gate) {
 	t.Helper()
-	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineYAML))
+	return pipelineGatesOf(t, pipelineYAML, policyDoc)
+}
+
+// pipelineGatesOf is pipelineGates for the pipeline document pipelineDoc.
+func pipelineGatesOf(t *testing.T, pipelineDoc, policyDoc string) (*pipeline.Pipeline, map[string]*policy.Gate) {
+	t.Helper()
+	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineDoc))
 	if err != nil {
 		t.Fatal(err)
 	}
