@@ -197,9 +197,25 @@ type Tx interface {
 	// one; WebhookDeliveriesKept is the usual bound), so that the log
 	// stays bounded.
 	RecordWebhookDelivery(d WebhookDelivery, keep int) (WebhookDelivery, error)
-	// WebhookDeliveries lists the delivery log, newest first, at most
-	// limit entries (0: DefaultLimit).
-	WebhookDeliveries(limit int) ([]WebhookDelivery, error)
+	// WebhookDeliveries lists the entries of the delivery log that f
+	// selects, newest first, at most f.Limit (0: DefaultLimit).
+	WebhookDeliveries(f WebhookDeliveryFilter) ([]WebhookDelivery, error)
+	// LastWebhookDelivery returns the newest entry of the delivery id,
+	// which holds its state; NotFound when the log has none.
+	LastWebhookDelivery(id string) (WebhookDelivery, error)
+	// RequestWebhookResend records a pending re-send; Conflict when one
+	// of the same delivery and failure is recorded already, pending or
+	// done.
+	RequestWebhookResend(r WebhookResend) error
+	// WebhookResends lists the pending re-sends to an endpoint, oldest
+	// first.
+	WebhookResends(endpoint string) ([]WebhookResend, error)
+	// FinishWebhookResend marks the re-send of a delivery's failure done
+	// at at; NotFound when there is no such re-send.
+	FinishWebhookResend(id string, failedSeq int64, at time.Time) error
+	// WebhookStats sums up the delivery log per endpoint, for those it
+	// holds entries of, by name.
+	WebhookStats() ([]WebhookStats, error)
 
 	// CreateSession stores a web UI session; Conflict when its IDHash is
 	// taken, Invalid when a field is missing or it expires before it is

@@ -37,3 +37,50 @@ type WebhookDelivery struct {
 // attempt recorded forgets those older than the newest
 // WebhookDeliveriesKept.
 const WebhookDeliveriesKept = 10000
+
+// WebhookDeliveryFilter selects entries of the delivery log; zero fields
+// select all.
+type WebhookDeliveryFilter struct {
+	Endpoint string
+	Status   string
+	// Limit bounds the entries returned (0: DefaultLimit).
+	Limit int
+}
+
+// WebhookResend is an administrator's request to send once more a
+// delivery that failed for good: the same event, with the same event ID
+// (so that a receiver that has it already drops it), in a new series of
+// attempts.
+type WebhookResend struct {
+	// ID is the delivery's.
+	ID string
+	// FailedSeq is the delivery log entry that recorded the failure, the
+	// delivery's newest when the re-send was asked for: a failure is sent
+	// again once, however many ask.
+	FailedSeq   int64
+	Endpoint    string
+	RequestedBy string
+	RequestedAt time.Time
+	// DoneAt is when the new series ended (delivered, or failed again);
+	// zero while the re-send is pending.
+	DoneAt time.Time
+}
+
+// WebhookStats sums up the delivery log of one endpoint.
+type WebhookStats struct {
+	Endpoint string
+	// Failed counts the deliveries whose newest entry is a failure for
+	// good that no one has asked to send again.
+	Failed int
+	// LastDelivered is the time of the newest delivered attempt the log
+	// holds; zero when it holds none.
+	LastDelivered time.Time
+}
+
+// The statuses of a delivery log entry that the stores read.
+const (
+	// WebhookDelivered: the receiver answered 2xx.
+	WebhookDelivered = "delivered"
+	// WebhookFailed: the delivery failed for good; no further attempt.
+	WebhookFailed = "failed"
+)

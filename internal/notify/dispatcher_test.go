@@ -157,7 +157,7 @@ func storedDeliveries(t *testing.T, s promote.Store) []promote.WebhookDelivery {
 	t.Helper()
 	var ds []promote.WebhookDelivery
 	if err := s.View(t.Context(), func(tx promote.Tx) (err error) {
-		ds, err = tx.WebhookDeliveries(1000)
+		ds, err = tx.WebhookDeliveries(promote.WebhookDeliveryFilter{Limit: 1000})
 		return err
 	}); err != nil {
 		t.Fatalf("WebhookDeliveries: %v", err)

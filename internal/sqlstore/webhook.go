@@ -111,16 +111,121 @@ func (t *tx) RecordWebhookDelivery(d promote.WebhookDelivery, keep int) (promote
 	if _, err := t.exec(what, "DELETE FROM webhook_deliveries WHERE seq <= ?", d.Seq-int64(keep)); err != nil {
 		return d, err
 	}
+	// Re-sends done of failures the log has forgotten are forgotten too;
+	// pending ones stay until the dispatcher sends them.
+	if _, err := t.exec(what, "DELETE FROM webhook_resends WHERE done_at <> 0 AND failed_seq <= ?", d.Seq-int64(keep)); err != nil {
+		return d, err
+	}
 	d.At = fromNanos(nanos(d.At))
 	return d, nil
 }
 
-// WebhookDeliveries lists the delivery log, newest first.
-func (t *tx) WebhookDeliveries(n int) ([]promote.WebhookDelivery, error) {
-	n, err := limit(n)
+// WebhookDeliveries lists the entries of the delivery log that f
+// selects, newest first.
+func (t *tx) WebhookDeliveries(f promote.WebhookDeliveryFilter) ([]promote.WebhookDelivery, error) {
+	n, err := limit(f.Limit)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.query("list webhook deliveries", "SELECT "+webhookDeliveryColumns+" FROM webhook_deliveries ORDER BY seq DESC LIMIT ?", n)
+	q := "SELECT " + webhookDeliveryColumns + " FROM webhook_deliveries WHERE 1 = 1"
+	var args []any
+	if f.Endpoint != "" {
+		q += " AND endpoint = ?"
+		args = append(args, f.Endpoint)
+	}
+	if f.Status != "" {
+		q += " AND status = ?"
+		args = append(args, f.Status)
+	}
+	rows, err := t.query("list webhook deliveries", q+" ORDER BY seq DESC LIMIT ?", append(args, n)...)
 	return collect("list webhook deliveries", rows, err, scanWebhookDelivery)
+}
+
+// LastWebhookDelivery returns the newest entry of the delivery id.
+func (t *tx) LastWebhookDelivery(id string) (promote.WebhookDelivery, error) {
+	return one(t, fmt.Sprintf("read webhook delivery %q", id), fmt.Sprintf("webhook delivery %q not found", id),
+		scanWebhookDelivery, "SELECT "+webhookDeliveryColumns+" FROM webhook_deliveries WHERE id = ? ORDER BY seq DESC LIMIT 1", id)
+}
+
+const webhookResendColumns = "id, failed_seq, endpoint, requested_by, requested_at, done_at"
+
+func scanWebhookResend(s scanner) (promote.WebhookResend, error) {
+	var r promote.WebhookResend
+	var requested, done int64
+	err := s.Scan(&r.ID, &r.FailedSeq, &r.Endpoint, &r.RequestedBy, &requested, &done)
+	r.RequestedAt = fromNanos(requested)
+	if done != 0 {
+		r.DoneAt = fromNanos(done)
+	}
+	return r, err
+}
+
+// RequestWebhookResend inserts r, pending. The primary key (delivery,
+// failure) makes a second request for the same failure a Conflict, on
+// every replica, whether the first is still pending or done.
+func (t *tx) RequestWebhookResend(r promote.WebhookResend) error {
+	what := fmt.Sprintf("request the re-send of webhook delivery %q", r.ID)
+	if err := t.writable(what); err != nil {
+		return err
+	}
+	if r.ID == "" || r.Endpoint == "" || r.FailedSeq < 1 {
+		return promote.Errorf(promote.Invalid, "%s: id, endpoint and failed seq are required", what)
+	}
+	if err := checkTime("requested_at", r.RequestedAt); err != nil {
+		return err
+	}
+	_, err := t.exec(what, "INSERT INTO webhook_resends (id, failed_seq, endpoint, requested_by, requested_at, done_at) VALUES (?, ?, ?, ?, ?, 0)",
+		r.ID, r.FailedSeq, r.Endpoint, r.RequestedBy, nanos(r.RequestedAt))
+	return err
+}
+
+// WebhookResends lists the pending re-sends to endpoint, oldest first.
+func (t *tx) WebhookResends(endpoint string) ([]promote.WebhookResend, error) {
+	rows, err := t.query("list webhook re-sends", "SELECT "+webhookResendColumns+
+		" FROM webhook_resends WHERE endpoint = ? AND done_at = 0 ORDER BY requested_at, failed_seq", endpoint)
+	return collect("list webhook re-sends", rows, err, scanWebhookResend)
+}
+
+// FinishWebhookResend marks a pending re-send done.
+func (t *tx) FinishWebhookResend(id string, failedSeq int64, at time.Time) error {
+	what := fmt.Sprintf("finish the re-send of webhook delivery %q", id)
+	if err := t.writable(what); err != nil {
+		return err
+	}
+	if err := checkTime("done_at", at); err != nil {
+		return err
+	}
+	res, err := t.exec(what, "UPDATE webhook_resends SET done_at = ? WHERE id = ? AND failed_seq = ?", nanos(at), id, failedSeq)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	} else if n == 0 {
+		return promote.Errorf(promote.NotFound, "%s: no re-send of failure %d", what, failedSeq)
+	}
+	return nil
+}
+
+// WebhookStats counts, per endpoint, the deliveries whose newest entry is
+// a failure no one asked to re-send, and finds the newest delivered
+// attempt. The indexes on (id, seq) and (endpoint, status, seq) keep it to
+// the failed and delivered entries.
+func (t *tx) WebhookStats() ([]promote.WebhookStats, error) {
+	rows, err := t.query("sum up webhook deliveries", `SELECT e.endpoint,
+		(SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint = e.endpoint AND d.status = ?
+			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries n WHERE n.id = d.id AND n.seq > d.seq)
+			AND NOT EXISTS (SELECT 1 FROM webhook_resends r WHERE r.id = d.id AND r.failed_seq = d.seq)),
+		COALESCE((SELECT max(d.at) FROM webhook_deliveries d WHERE d.endpoint = e.endpoint AND d.status = ?), 0)
+		FROM (SELECT DISTINCT endpoint FROM webhook_deliveries) e ORDER BY e.endpoint`,
+		promote.WebhookFailed, promote.WebhookDelivered)
+	return collect("sum up webhook deliveries", rows, err, func(s scanner) (promote.WebhookStats, error) {
+		var st promote.WebhookStats
+		var last int64
+		err := s.Scan(&st.Endpoint, &st.Failed, &last)
+		if last != 0 {
+			st.LastDelivered = fromNanos(last)
+		}
+		return st, err
+	})
 }

@@ -14,6 +14,7 @@ import (
 func testWebhooks(t *testing.T, s promote.Store) {
 	t.Run("Cursors", func(t *testing.T) { testWebhookCursors(t, s) })
 	t.Run("Deliveries", func(t *testing.T) { testWebhookDeliveries(t, s) })
+	t.Run("Resends", func(t *testing.T) { testWebhookResends(t, s) })
 }
 
 func testWebhookCursors(t *testing.T, s promote.Store) {
@@ -97,7 +98,7 @@ func testWebhookDeliveries(t *testing.T, s promote.Store) {
 	list := func(limit int) []promote.WebhookDelivery {
 		var ds []promote.WebhookDelivery
 		view(t, s, func(tx promote.Tx) (err error) {
-			ds, err = tx.WebhookDeliveries(limit)
+			ds, err = tx.WebhookDeliveries(promote.WebhookDeliveryFilter{Limit: limit})
 			return err
 		})
 		return ds
@@ -134,7 +135,7 @@ func testWebhookDeliveries(t *testing.T, s promote.Store) {
 		t.Errorf("WebhookDeliveries(2) (-want +got):\n%s", diff)
 	}
 	err := s.View(t.Context(), func(tx promote.Tx) error {
-		_, err := tx.WebhookDeliveries(-1)
+		_, err := tx.WebhookDeliveries(promote.WebhookDeliveryFilter{Limit: -1})
 		return err
 	})
 	wantError(t, "WebhookDeliveries(-1)", err, promote.Invalid)
@@ -162,4 +163,104 @@ func testWebhookDeliveries(t *testing.T, s promote.Store) {
 	if diff := cmp.Diff([]string{"dlv_n4", "dlv_n3", "dlv_n2"}, ids); diff != "" {
 		t.Errorf("after recording with keep 3, the log (-want +got):\n%s", diff)
 	}
+}
+
+// testWebhookResends checks the filters of the delivery log, its sums and
+// the re-sends, on endpoints of their own (the log is shared with
+// testWebhookDeliveries).
+func testWebhookResends(t *testing.T, s promote.Store) {
+	const ep = "resend-ep"
+	entry := func(id string, attempt int, status string, n int) promote.WebhookDelivery {
+		return promote.WebhookDelivery{ID: id, EventID: "ev_" + id, EventType: "gate.failed", Endpoint: ep, AuditSeq: 7,
+			Attempt: attempt, Status: status, At: at(n)}
+	}
+	record := func(ds ...promote.WebhookDelivery) []promote.WebhookDelivery {
+		update(t, s, func(tx promote.Tx) error {
+			for i := range ds {
+				d, err := tx.RecordWebhookDelivery(ds[i], promote.WebhookDeliveriesKept)
+				if err != nil {
+					return err
+				}
+				ds[i] = d
+			}
+			return nil
+		})
+		return ds
+	}
+	stats := func() promote.WebhookStats {
+		var all []promote.WebhookStats
+		view(t, s, func(tx promote.Tx) (err error) {
+			all, err = tx.WebhookStats()
+			return err
+		})
+		for _, st := range all {
+			if st.Endpoint == ep {
+				return st
+			}
+		}
+		return promote.WebhookStats{}
+	}
+	// r1 fails for good; r2 is delivered after a retry; r3 is retrying.
+	got := record(entry("r1", 1, "retrying", 10), entry("r1", 2, promote.WebhookFailed, 11),
+		entry("r2", 1, "retrying", 12), entry("r2", 2, promote.WebhookDelivered, 13), entry("r3", 1, "retrying", 14))
+	var failed []promote.WebhookDelivery
+	view(t, s, func(tx promote.Tx) (err error) {
+		failed, err = tx.WebhookDeliveries(promote.WebhookDeliveryFilter{Endpoint: ep, Status: promote.WebhookFailed})
+		return err
+	})
+	if diff := cmp.Diff([]promote.WebhookDelivery{got[1]}, failed); diff != "" {
+		t.Errorf("WebhookDeliveries(%s, failed) (-want +got):\n%s", ep, diff)
+	}
+	var last promote.WebhookDelivery
+	view(t, s, func(tx promote.Tx) (err error) {
+		last, err = tx.LastWebhookDelivery("r2")
+		return err
+	})
+	if diff := cmp.Diff(got[3], last); diff != "" {
+		t.Errorf("LastWebhookDelivery(r2) (-want +got):\n%s", diff)
+	}
+	err := s.View(t.Context(), func(tx promote.Tx) error {
+		_, err := tx.LastWebhookDelivery("nope")
+		return err
+	})
+	wantError(t, "LastWebhookDelivery(nope)", err, promote.NotFound)
+	if diff := cmp.Diff(promote.WebhookStats{Endpoint: ep, Failed: 1, LastDelivered: at(13)}, stats()); diff != "" {
+		t.Errorf("WebhookStats() for %s (-want +got):\n%s", ep, diff)
+	}
+
+	r := promote.WebhookResend{ID: "r1", FailedSeq: got[1].Seq, Endpoint: ep, RequestedBy: "alice", RequestedAt: at(15)}
+	update(t, s, func(tx promote.Tx) error { return tx.RequestWebhookResend(r) })
+	if st := stats(); st.Failed != 0 {
+		t.Errorf("WebhookStats().Failed after a re-send is requested = %d, want 0", st.Failed)
+	}
+	err = s.Update(t.Context(), func(tx promote.Tx) error { return tx.RequestWebhookResend(r) })
+	wantError(t, "RequestWebhookResend(again)", err, promote.Conflict)
+	pending := func() []promote.WebhookResend {
+		var rs []promote.WebhookResend
+		view(t, s, func(tx promote.Tx) (err error) {
+			rs, err = tx.WebhookResends(ep)
+			return err
+		})
+		return rs
+	}
+	if diff := cmp.Diff([]promote.WebhookResend{r}, pending()); diff != "" {
+		t.Errorf("WebhookResends(%s) (-want +got):\n%s", ep, diff)
+	}
+	// The new series fails again: the delivery counts as failed once more,
+	// and its new failure can be re-sent.
+	again := record(entry("r1", 1, promote.WebhookFailed, 16))
+	update(t, s, func(tx promote.Tx) error { return tx.FinishWebhookResend("r1", r.FailedSeq, at(16)) })
+	if got := pending(); len(got) != 0 {
+		t.Errorf("WebhookResends(%s) after FinishWebhookResend = %v, want none", ep, got)
+	}
+	if st := stats(); st.Failed != 1 {
+		t.Errorf("WebhookStats().Failed after the re-send failed again = %d, want 1", st.Failed)
+	}
+	err = s.Update(t.Context(), func(tx promote.Tx) error { return tx.RequestWebhookResend(r) })
+	wantError(t, "RequestWebhookResend(done)", err, promote.Conflict)
+	r2 := r
+	r2.FailedSeq = again[0].Seq
+	update(t, s, func(tx promote.Tx) error { return tx.RequestWebhookResend(r2) })
+	err = s.Update(t.Context(), func(tx promote.Tx) error { return tx.FinishWebhookResend("r9", 1, at(17)) })
+	wantError(t, "FinishWebhookResend(unknown)", err, promote.NotFound)
 }
