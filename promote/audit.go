@@ -60,6 +60,7 @@ const (
 	ActionFreezeOverride     = "freeze.override"
 	ActionTokenCreated       = "token.created"
 	ActionTokenRevoked       = "token.revoked"
+	ActionWebhookResent      = "webhook.resent"
 )
 
 // AuditActions are the actions Promote writes, in the order of the docs'
@@ -70,7 +71,7 @@ var AuditActions = []string{
 	ActionModelCreated, ActionVersionRegistered, ActionVersionRejected, ActionPromotionRequested,
 	ActionFreezeOverride, ActionPromotionState, ActionPromotionApproval, ActionLiveChanged, ActionRolledBack,
 	ActionCommitted, ActionUndeliverable, ActionRolloutStarted, ActionRolloutStep, ActionRolloutFinished,
-	ActionHoldSet, ActionHoldCleared, ActionTokenCreated, ActionTokenRevoked,
+	ActionHoldSet, ActionHoldCleared, ActionTokenCreated, ActionTokenRevoked, ActionWebhookResent,
 }
 
 // GenesisHash is the PrevHash of the first event.

@@ -153,6 +153,7 @@ var commands = []command{
 	{[]string{"history"}, newHistoryCmd, false},
 	{[]string{"holds", "hold"}, newHoldsCmd, false},
 	{[]string{"audit"}, newAuditCmd, false},
+	{[]string{"webhooks", "webhook"}, newWebhooksCmd, false},
 	{[]string{"init"}, newInitCmd, true},
 	{[]string{"overlays"}, newOverlaysCmd, true},
 }

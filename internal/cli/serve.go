@@ -121,7 +121,11 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	// (docs/webhooks.md); a write through this replica wakes it at once
 	// when this replica leads.
 	var disp *notify.Dispatcher
-	var deliveries httpapi.Deliveries
+	var deliveries interface { // notify.StoreLog, read by the API and the UI
+		httpapi.Deliveries
+		webui.Deliveries
+	}
+	var resender httpapi.Resender
 	var endpoints []notify.Endpoint
 	if cfg.Webhooks != "" {
 		var err error
@@ -135,8 +139,16 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		return err
 	}
 	defer store.Close()
+	reg := telemetry.NewRegistry()
+	if err := telemetry.RegisterRuntime(reg); err != nil {
+		return err
+	}
 	if cfg.Webhooks != "" {
-		if disp, err = notify.NewDispatcher(notify.DispatcherConfig{Config: notify.Config{Endpoints: endpoints, Logger: log}, Store: store}); err != nil {
+		wm, err := notify.NewMetrics(reg)
+		if err != nil {
+			return err
+		}
+		if disp, err = notify.NewDispatcher(notify.DispatcherConfig{Config: notify.Config{Endpoints: endpoints, Logger: log}, Store: store, Metrics: wm}); err != nil {
 			return usageError(err)
 		}
 		// Endpoints new to the store start at the head of the audit log,
@@ -145,11 +157,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		if err := disp.Start(ctx); err != nil {
 			return err
 		}
-		deliveries = notify.NewStoreLog(store)
-	}
-	reg := telemetry.NewRegistry()
-	if err := telemetry.RegisterRuntime(reg); err != nil {
-		return err
+		deliveries, resender = notify.NewStoreLog(store), disp
 	}
 	if cfg.GitOps.enabled() {
 		wcfg, err := cfg.GitOps.writerConfig(cfg.Data, getenv, log)
@@ -263,13 +271,13 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		return usageError(err)
 	}
 	api := httpapi.NewServer(svc, httpapi.Options{
-		Logger: log, Metrics: reg, Rollouts: ops, Deliveries: deliveries, Leader: leaderStatus(el),
+		Logger: log, Metrics: reg, Rollouts: ops, Deliveries: deliveries, Resender: resender, Leader: leaderStatus(el),
 		Ready: func(ctx context.Context) error {
 			_, err := svc.Models(ctx)
 			return err
 		},
 	})
-	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Logger: log, SecureCookies: cfg.UISecureCookies})
+	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Resender: resender, Logger: log, SecureCookies: cfg.UISecureCookies})
 	if err != nil {
 		return err
 	}

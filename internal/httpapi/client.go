@@ -470,10 +470,31 @@ func (c *Client) RolloutOp(ctx context.Context, id, verb, reason string) (promot
 
 // Deliveries lists webhook delivery attempts, newest first.
 func (c *Client) Deliveries(ctx context.Context, limit int) ([]notify.Delivery, error) {
+	return c.ListDeliveries(ctx, notify.DeliveryFilter{Limit: limit})
+}
+
+// ListDeliveries lists the webhook delivery attempts f selects, newest
+// first.
+func (c *Client) ListDeliveries(ctx context.Context, f notify.DeliveryFilter) ([]notify.Delivery, error) {
 	q := url.Values{}
-	setLimit(q, limit)
+	setLimit(q, f.Limit)
+	if f.Endpoint != "" {
+		q.Set("endpoint", f.Endpoint)
+	}
+	if f.Status != "" {
+		q.Set("status", f.Status)
+	}
 	var out []notify.Delivery
 	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/webhooks/deliveries", query: q, out: &out, auth: true})
+	return out, err
+}
+
+// ResendDelivery asks for the delivery id, which failed for good, to be
+// sent again, and returns its failed attempt; the server's leader sends
+// it shortly after.
+func (c *Client) ResendDelivery(ctx context.Context, id string) (notify.Delivery, error) {
+	var out notify.Delivery
+	err := c.do(ctx, call{method: http.MethodPost, path: Prefix + "/webhooks/deliveries/" + seg(id) + "/resend", out: &out, auth: true})
 	return out, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -748,7 +749,13 @@ func document() *Document {
 		desc: "Every replica serves the API; one, elected through a lease in the database, runs the GitOps reconciler and the rollout controller. The answer is the answering replica's view of the lease: itself, whether it leads, and the leader's name and term.",
 		tag:  "meta", status: 200, result: ref("Leader"), errors: []int{404}})
 	add("get", p+"/webhooks/deliveries", spec{id: "listDeliveries", summary: "Webhook delivery attempts, newest first", desc: "Every attempt to deliver a webhook (docs/webhooks.md), with its status, HTTP code and error. Empty when the server sends no webhooks.",
-		tag: "audit", params: []*Parameter{qLimit}, status: 200, result: arrayOf(ref("Delivery"))})
+		tag: "audit", params: []*Parameter{qLimit,
+			qName("endpoint", "Only attempts to the endpoint of this name."),
+			queryParam("status", "Only attempts of this status: delivered, retrying, or failed (no further attempt will be made).", enum("", notify.Statuses()...))},
+		status: 200, result: arrayOf(ref("Delivery"))})
+	add("post", p+"/webhooks/deliveries/{id}/resend", spec{id: "resendDelivery", summary: "Send a failed webhook delivery again",
+		desc: "Needs the admin role; audited (webhook.resent). The delivery's last attempt must have failed for good: the same event, with the same event ID, is sent again in a new series of attempts by the replica that leads, shortly after the answer (202), which is that failed attempt. A failure is re-sent once, however many ask, on whichever replica. An ID the delivery log does not hold answers 404; a delivery not failed, one already being re-sent, one to an endpoint no longer configured, or a server that sends no webhooks answers 409.",
+		tag:  "audit", params: []*Parameter{pathParam("id", "The delivery's ID (dlv_…), as the delivery log shows it.")}, status: 202, result: ref("Delivery"), errors: []int{404, 409}})
 
 	add("get", p+"/audit", spec{id: "listAudit", summary: "Audit events, newest first", tag: "audit", params: []*Parameter{
 		qName("model", "Only this model."), qName("version", "Only events of this version (with model: of that model's)."),

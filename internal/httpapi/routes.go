@@ -59,6 +59,7 @@ func (s *Server) addRoutes() {
 	}
 
 	s.handleAuth("GET "+Prefix+"/webhooks/deliveries", s.listDeliveries)
+	s.handleAuth("POST "+Prefix+"/webhooks/deliveries/{id}/resend", s.resendDelivery)
 
 	s.handleAuth("GET "+Prefix+"/leader", s.leader)
 
@@ -636,23 +637,50 @@ func (s *Server) noRollout(ctx context.Context, id, verb string, notFound error)
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	q := newQuery(r, "limit")
-	n := q.limit()
+	q := newQuery(r, "limit", "endpoint", "status")
+	f := notify.DeliveryFilter{Limit: q.limit(), Endpoint: q.name("endpoint", "endpoint"), Status: q.str("status")}
 	if q.err != nil {
 		return q.err
 	}
-	if n == 0 {
-		n = promote.DefaultLimit
+	if f.Status != "" && !slices.Contains(notify.Statuses(), f.Status) {
+		return invalid("status %q: want one of %s", f.Status, strings.Join(notify.Statuses(), ", "))
+	}
+	if f.Limit == 0 {
+		f.Limit = promote.DefaultLimit
 	}
 	list := []notify.Delivery{}
 	if s.opts.Deliveries != nil {
-		got, err := s.opts.Deliveries.Read(r.Context(), n)
+		got, err := s.opts.Deliveries.List(r.Context(), f)
 		if err != nil {
 			return err
 		}
 		list = nonNil(got)
 	}
 	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+// resendDelivery asks for a delivery that failed for good to be sent
+// again; the leader's dispatcher sends it, so the answer is 202.
+func (s *Server) resendDelivery(w http.ResponseWriter, r *http.Request, who promote.Principal) error {
+	id, err := pathName(r, "id", "delivery id")
+	if err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if err := registry.Authorize(who, promote.RoleAdmin, "re-sending a webhook"); err != nil {
+		return err
+	}
+	if s.opts.Resender == nil {
+		return promote.Errorf(promote.Conflict, "this server sends no webhooks (serve --webhooks): there is nothing to re-send")
+	}
+	d, err := s.opts.Resender.Resend(r.Context(), who, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, d)
 	return nil
 }
 

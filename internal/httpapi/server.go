@@ -56,6 +56,10 @@ type Options struct {
 	// Deliveries is the webhooks' delivery log; nil: the server sends no
 	// webhooks, and the listing is empty.
 	Deliveries Deliveries
+	// Resender sends a failed webhook delivery again (the
+	// notify.Dispatcher); nil: the server sends no webhooks, and a
+	// re-send is a Conflict.
+	Resender Resender
 	// Leader reports where this replica stands in the election of the
 	// replica that runs the controllers (leader.Elector's Status), for
 	// GET /leader; nil answers it with a NotFound.
@@ -65,7 +69,13 @@ type Options struct {
 // Deliveries reads webhook delivery attempts, newest first
 // (notify.StoreLog).
 type Deliveries interface {
-	Read(ctx context.Context, limit int) ([]notify.Delivery, error)
+	List(ctx context.Context, f notify.DeliveryFilter) ([]notify.Delivery, error)
+}
+
+// Resender asks for a webhook delivery that failed for good to be sent
+// again (notify.Dispatcher).
+type Resender interface {
+	Resend(ctx context.Context, who promote.Principal, id string) (notify.Delivery, error)
 }
 
 // RolloutOps are the operations on a rollout that people take

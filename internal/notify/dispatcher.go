@@ -37,6 +37,10 @@ type DispatcherConfig struct {
 	// Keep bounds the delivery log (promote.WebhookDeliveriesKept when
 	// zero).
 	Keep int
+	// Metrics counts the attempts and, while Run runs, shows the
+	// failures not re-sent and the last delivery of each endpoint; nil
+	// records nothing.
+	Metrics *Metrics
 }
 
 // Dispatcher sends webhooks from the audit log, which is the outbox: for
@@ -59,6 +63,7 @@ type Dispatcher struct {
 	store promote.Store
 	poll  time.Duration
 	keep  int
+	m     *Metrics
 	wakes []chan struct{} // one per endpoint
 }
 
@@ -75,7 +80,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dispatcher{n: n, store: cfg.Store, poll: cfg.Poll, keep: cfg.Keep}
+	d := &Dispatcher{n: n, store: cfg.Store, poll: cfg.Poll, keep: cfg.Keep, m: cfg.Metrics}
 	if d.poll == 0 {
 		d.poll = DefaultPoll
 	}
@@ -151,14 +156,45 @@ func (d *Dispatcher) cursor(ctx context.Context, endpoint string) (promote.Webho
 // unreachable, the term over) are logged and the work is retried at the
 // next poll. An attempt in flight when ctx ends completes (within
 // Config.Timeout) and is recorded; a pending retry is abandoned, to be
-// made again by the next Dispatcher.
+// made again by the next Dispatcher. While it runs, it reads the delivery
+// log's sums into the metrics at every poll; when it returns, it drops
+// them, so that only the replica that sends shows them.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, ep := range d.n.cfg.Endpoints {
 		wg.Go(func() { d.runEndpoint(ctx, ep, d.wakes[i]) })
 	}
+	if d.m != nil {
+		wg.Go(func() { d.runStats(ctx) })
+	}
 	wg.Wait()
+	d.m.forget()
 	return nil
+}
+
+// runStats reads the delivery log's sums into the metrics at once and at
+// every poll until ctx ends.
+func (d *Dispatcher) runStats(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var stats []promote.WebhookStats
+		err := d.store.View(ctx, func(tx promote.Tx) (err error) {
+			stats, err = tx.WebhookStats()
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			d.n.log.WarnContext(ctx, "webhook metrics: read the delivery log", slog.String(keyError, err.Error()))
+		} else if err == nil {
+			d.m.stats(d.n.cfg.Endpoints, stats)
+		}
+		t.Reset(d.poll)
+	}
 }
 
 // runEndpoint dispatches to ep until ctx ends.
@@ -201,7 +237,9 @@ func (d *Dispatcher) drain(ctx context.Context, ep Endpoint) error {
 			return fmt.Errorf("read the audit log after %d: %w", c.Seq, err)
 		}
 		if len(batch) == 0 {
-			return nil
+			// Caught up: the re-sends an administrator asked for go
+			// after the new events.
+			return d.resends(ctx, ep)
 		}
 		for _, r := range batch {
 			e, err := r.Event()
@@ -322,11 +360,17 @@ func (d *Dispatcher) record(ctx context.Context, j job, attempt int, status stri
 		_, err := tx.RecordWebhookDelivery(promote.WebhookDelivery{ID: dl.ID, EventID: dl.EventID, EventType: dl.EventType,
 			Endpoint: dl.Endpoint, AuditSeq: dl.AuditSeq, Attempt: dl.Attempt, Status: dl.Status, Code: dl.Code, Error: dl.Error,
 			At: dl.At, Duration: dl.Duration}, d.keep)
-		return err
+		if err != nil || j.resend == nil || status == StatusRetrying {
+			return err
+		}
+		// The re-send is done with the series' last attempt, or not at
+		// all: one interrupted before stays pending.
+		return tx.FinishWebhookResend(j.resend.ID, j.resend.FailedSeq, d.n.cfg.Now())
 	})
 	if err != nil {
 		return fmt.Errorf("record the delivery of %s to %q: %w", j.ev.ID, j.ep.Name, err)
 	}
+	d.m.attempt(j.ep.Name, status, at)
 	return nil
 }
 

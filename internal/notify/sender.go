@@ -119,6 +119,8 @@ type job struct {
 	ev  Event
 	ep  Endpoint
 	seq int64 // the audit event the notification came from
+	// resend is the re-send the job makes; nil for the first series.
+	resend *promote.WebhookResend
 }
 
 // newSender validates cfg, fills its defaults and returns a sender.

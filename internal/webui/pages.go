@@ -992,22 +992,55 @@ func (u *UI) auditNewer(r *http.Request, q auditQuery) (events []promote.AuditEv
 
 type webhooksView struct {
 	Configured bool
-	Deliveries []notify.Delivery
+	Deliveries []deliveryRow
 	More       bool // the log holds more than the page shows
+	// Resent is the delivery whose re-send was just asked for.
+	Resent string
+	// CanResend: the person may re-send a failed delivery (an admin, on
+	// a server that sends webhooks).
+	CanResend bool
+}
+
+// deliveryRow is an attempt as the page shows it.
+type deliveryRow struct {
+	notify.Delivery
+	// Resend offers the re-send: the attempt is its delivery's newest and
+	// failed for good, and the person is an admin.
+	Resend bool
 }
 
 // webhooksPage shows the webhook delivery log, newest first.
 func (u *UI) webhooksPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	v := webhooksView{Configured: u.opts.Deliveries != nil}
+	v := webhooksView{Configured: u.opts.Deliveries != nil, Resent: r.URL.Query().Get("resent")}
 	if v.Configured {
-		var err error
-		if v.Deliveries, err = u.opts.Deliveries.Read(r.Context(), maxDeliveries+1); err != nil {
+		ds, err := u.opts.Deliveries.Read(r.Context(), maxDeliveries+1)
+		if err != nil {
 			return err
 		}
-		if len(v.Deliveries) > maxDeliveries {
-			v.Deliveries, v.More = v.Deliveries[:maxDeliveries], true
+		if len(ds) > maxDeliveries {
+			ds, v.More = ds[:maxDeliveries], true
+		}
+		v.CanResend = u.opts.Resender != nil && s != nil && s.who.Role.Allows(promote.RoleAdmin)
+		seen := map[string]bool{} // deliveries whose newest attempt is above
+		for _, d := range ds {
+			v.Deliveries = append(v.Deliveries, deliveryRow{Delivery: d, Resend: v.CanResend && !seen[d.ID] && d.Status == notify.StatusFailed})
+			seen[d.ID] = true
 		}
 	}
 	u.render(w, r, s, http.StatusOK, "webhooks", "Webhook deliveries", "webhooks", v)
+	return nil
+}
+
+// resend asks for a failed delivery to be sent again, as the signed-in
+// admin, and shows the log again, saying so.
+func (u *UI) resend(w http.ResponseWriter, r *http.Request, s *session) error {
+	if u.opts.Resender == nil {
+		return promote.Errorf(promote.Conflict, "this server sends no webhooks: there is nothing to re-send")
+	}
+	id := r.PathValue("delivery")
+	if _, err := u.opts.Resender.Resend(r.Context(), s.who, id); err != nil {
+		return err
+	}
+	http.Redirect(w, r, Prefix+"/webhooks?resent="+url.QueryEscape(id), http.StatusSeeOther)
 	return nil
 }

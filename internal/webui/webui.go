@@ -45,13 +45,22 @@ type Deliveries interface {
 	Read(ctx context.Context, limit int) ([]notify.Delivery, error)
 }
 
+// Resender asks for a webhook delivery that failed for good to be sent
+// again (notify.Dispatcher).
+type Resender interface {
+	Resend(ctx context.Context, who promote.Principal, id string) (notify.Delivery, error)
+}
+
 // Options configure the UI.
 type Options struct {
 	Service *registry.Service
 	// Deliveries is the webhooks' delivery log; nil: the server sends no
 	// webhooks.
 	Deliveries Deliveries
-	Logger     *slog.Logger
+	// Resender sends a failed delivery again (notify.Dispatcher); nil:
+	// the page offers no re-send.
+	Resender Resender
+	Logger   *slog.Logger
 	// SecureCookies marks cookies Secure even on plain HTTP requests (for
 	// a server behind a proxy that terminates TLS). Requests that arrive
 	// over TLS always get Secure cookies.
@@ -155,6 +164,7 @@ func (u *UI) routes() http.Handler {
 	mux.Handle("GET "+Prefix+"/audit", u.page(u.auditPage))
 	mux.Handle("GET "+Prefix+"/audit.csv", u.page(u.auditCSV))
 	mux.Handle("GET "+Prefix+"/webhooks", u.page(u.webhooksPage))
+	mux.Handle("POST "+Prefix+"/webhooks/deliveries/{delivery}/resend", u.action(u.resend))
 	mux.Handle(Prefix+"/", u.page(func(w http.ResponseWriter, r *http.Request, s *session) error {
 		return promote.Errorf(promote.NotFound, "there is no page at %s", r.URL.Path)
 	}))

@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promote-ml/promote/internal/notify"
+)
+
+// newWebhooksCmd is `promote webhooks`: the delivery log, and the re-send
+// of a delivery that failed for good (docs/webhooks.md).
+func newWebhooksCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{Use: "webhooks", Aliases: []string{"webhook"}, Short: "List webhook deliveries and re-send failed ones"}
+	f := addClientFlags(cmd)
+	var filter notify.DeliveryFilter
+	list := &cobra.Command{
+		Use: "deliveries", Short: "List webhook delivery attempts, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if filter.Status != "" && !slices.Contains(notify.Statuses(), filter.Status) {
+				return usageErrorf("--status %q: want one of %s", filter.Status, strings.Join(notify.Statuses(), ", "))
+			}
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			ds, err := c.ListDeliveries(cmd.Context(), filter)
+			if err != nil {
+				return clientError(err)
+			}
+			return f.render(s.out, ds, func(tw *tabwriter.Writer) {
+				row(tw, "ID", "ENDPOINT", "EVENT", "TYPE", "ATTEMPT", "STATUS", "CODE", "AT", "ERROR")
+				for _, d := range ds {
+					code := ""
+					if d.Code != 0 {
+						code = strconv.Itoa(d.Code)
+					}
+					row(tw, d.ID, d.Endpoint, d.EventID, d.EventType, strconv.Itoa(d.Attempt), d.Status, code, when(d.At), d.Error)
+				}
+			})
+		},
+	}
+	list.Flags().StringVar(&filter.Status, "status", "", "only attempts of this status: "+strings.Join(notify.Statuses(), ", "))
+	list.Flags().StringVar(&filter.Endpoint, "endpoint", "", "only attempts to the endpoint of this name")
+	list.Flags().IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
+	resend := &cobra.Command{
+		Use: "resend ID", Short: "Send a delivery that failed for good again (admin role)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.ResendDelivery(cmd.Context(), args[0])
+			if err != nil {
+				return clientError(err)
+			}
+			return f.render(s.out, d, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "Delivery %s of event %s (%s) to %s will be sent again, with the same event ID\n", d.ID, d.EventID, d.EventType, d.Endpoint)
+			})
+		},
+	}
+	cmd.AddCommand(list, resend)
+	return cmd
+}
