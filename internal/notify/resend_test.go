@@ -104,15 +104,7 @@ func TestResend(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			s := st.open(t)
-			var down atomic.Bool
-			var hooks hookLog
-			rcv := httptest.NewServer(hooks.handler(func(Event) int {
-				if down.Load() {
-					return http.StatusServiceUnavailable
-				}
-				return http.StatusOK
-			}))
-			t.Cleanup(rcv.Close)
+			rcv, down, hooks := switchedReceiver(t)
 			reg := telemetry.NewRegistry()
 			m, err := NewMetrics(reg)
 			if err != nil {
@@ -130,7 +122,7 @@ func TestResend(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			ev, failed := failedFor(t, s, d, &down)
+			ev, failed := failedFor(t, s, d, down)
 			if ids, _, _ := hooks.got(); len(ids) != 0 {
 				t.Fatalf("received %v while the receiver was down, want nothing", ids)
 			}
@@ -209,14 +201,11 @@ func TestResend(t *testing.T) {
 	}
 }
 
-// Replicas share the store: an admin's re-send asked on several at once
-// is accepted once and refused on the others, and the event is sent
-// once, by the leader, not again by the next one.
-func TestResendReplicas(t *testing.T) {
-	dsn := storetest.PostgresDSN(t)
-	s1, s2 := openPostgres(t, dsn), openPostgres(t, dsn)
-	var down atomic.Bool
-	var hooks hookLog
+// switchedReceiver is a receiver that answers 503 while down is set and
+// 200 otherwise, logging what it was sent.
+func switchedReceiver(t *testing.T) (*httptest.Server, *atomic.Bool, *hookLog) {
+	t.Helper()
+	down, hooks := new(atomic.Bool), new(hookLog)
 	rcv := httptest.NewServer(hooks.handler(func(Event) int {
 		if down.Load() {
 			return http.StatusServiceUnavailable
@@ -224,6 +213,16 @@ func TestResendReplicas(t *testing.T) {
 		return http.StatusOK
 	}))
 	t.Cleanup(rcv.Close)
+	return rcv, down, hooks
+}
+
+// Replicas share the store: an admin's re-send asked on several at once
+// is accepted once and refused on the others, and the event is sent
+// once, by the leader, not again by the next one.
+func TestResendReplicas(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	s1, s2 := openPostgres(t, dsn), openPostgres(t, dsn)
+	rcv, down, hooks := switchedReceiver(t)
 	newDispatcher := func(s promote.Store) *Dispatcher {
 		cfg := dispatcherConfig(s, rcv.URL)
 		cfg.MaxAttempts = 2
@@ -237,7 +236,7 @@ func TestResendReplicas(t *testing.T) {
 		return d
 	}
 	d1, d2 := newDispatcher(s1), newDispatcher(s2)
-	ev, failed := failedFor(t, s1, d1, &down)
+	ev, failed := failedFor(t, s1, d1, down)
 
 	var accepted, refused atomic.Int32
 	var wg sync.WaitGroup
