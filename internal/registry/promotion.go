@@ -181,7 +181,8 @@ func (s *Service) judgeRequest(tx promote.Tx, who promote.Principal, req Promote
 // the state it would be put in (blocked, awaiting approval, or approved to
 // go live), with the gate's decision. Nothing is recorded: no promotion, no
 // audit event, no webhook. A request that would be refused (an approved or
-// rolling-out promotion holds the environment) is refused the same way.
+// rolling-out promotion holds the environment, or, for one that would go
+// live at once, a rollback's commit has not landed) is refused the same way.
 func (s *Service) dryRun(ctx context.Context, who promote.Principal, req PromoteRequest, env string) (PromotionView, error) {
 	var view PromotionView
 	err := s.store.View(ctx, func(tx promote.Tx) error {
@@ -206,6 +207,10 @@ func (s *Service) dryRun(ctx context.Context, who promote.Principal, req Promote
 			p.State = promote.StateApproved
 			if !decision.Allowed {
 				p.State, p.Reason = promote.StateAwaitingApproval, approvalsMessage(decision)
+			} else if err := s.rollbackPending(tx, p.Model, p.Environment); err != nil {
+				// The request would go live at once, which complete
+				// refuses while a rollback's commit has not landed.
+				return err
 			}
 		}
 		view = PromotionView{Promotion: p, Approvals: []promote.Approval{}, Gate: decision, DryRun: true}
