@@ -56,6 +56,20 @@ errors: sum(http_errors_total{job="{{.Model}}",track="{{.Track}}"}
 		}
 	}
 
+	// A range selector without a function around it parses, and
+	// Prometheus answers it at every read with a range vector, from which
+	// no count can be read: a template mistake too, not Prometheus'.
+	ranged, err := ParseQueries("queries.yaml", []byte(`requests: http_requests_total{job="{{.Model}}",track="{{.Track}}"}[{{.Window}}]
+errors: sum(http_errors_total{job="{{.Model}}",track="{{.Track}}"})
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = check(ranged)
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), `requests template: prometheus runs it, but it answers a "matrix" result where a count needs an instant vector`) {
+		t.Errorf("Check of a template answering a range vector = %v, want a *TemplateError saying so", err)
+	}
+
 	// A Prometheus that does not answer says nothing about the templates.
 	src, err := NewPrometheus(PrometheusOptions{URL: "http://" + nettest.FreeAddr(t)})
 	if err != nil {

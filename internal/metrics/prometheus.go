@@ -203,11 +203,13 @@ func (p *Prometheus) Counts(ctx context.Context, q Query) (Counts, error) {
 // function given the wrong type) is found when the server starts rather
 // than at the first look of the first rollout, where it would fail every
 // read. The queries run once, over the last minute, for a model and an
-// environment that need not exist: what they answer is not looked at.
+// environment that need not exist: what they answer is not looked at,
+// beyond its type.
 //
-// A query that Prometheus refuses as bad data is a *TemplateError naming
-// the template and Prometheus' message (all of them at once, joined). Any
-// other failure (Prometheus unreachable, slow or failing to run a query)
+// A query that Prometheus refuses as bad data, or answers with anything
+// but an instant vector (which no data changes), is a *TemplateError
+// naming the template and Prometheus' message (all of them at once,
+// joined). Any other failure (Prometheus unreachable, slow or failing to run a query)
 // says nothing about the templates: it is returned as it is, for the
 // caller to report and go on, as a rollout's reads would retry it.
 func (p *Prometheus) Check(ctx context.Context) error {
@@ -225,10 +227,16 @@ func (p *Prometheus) Check(ctx context.Context) error {
 		}
 		_, err = p.instantQuery(ctx, promql, now)
 		var qe *QueryError
+		var rt *resultTypeError
 		switch {
 		case err == nil:
 		case errors.As(err, &qe) && qe.Type == "bad_data":
 			errs = append(errs, &TemplateError{Template: t.name, Query: promql, Message: qe.Message})
+		case errors.As(err, &rt):
+			// Prometheus answered, and will answer every read the same
+			// way: the template is at fault, not Prometheus.
+			errs = append(errs, &TemplateError{Template: t.name, Query: promql, ran: true,
+				Message: fmt.Sprintf("it answers a %q result where a count needs an instant vector (a range selector needs a function around it, such as last_over_time)", rt.got)})
 		default:
 			return fmt.Errorf("check the %s query with prometheus: %w", t.name, err)
 		}
@@ -244,12 +252,18 @@ type TemplateError struct {
 	Template string
 	// Query is the PromQL sent, the template rendered.
 	Query string
-	// Message is Prometheus' error, with the position of the mistake.
+	// Message is Prometheus' error, with the position of the mistake, or
+	// what is wrong with the answer to a query it ran.
 	Message string
+	// ran says that Prometheus ran the query, and its answer is wrong.
+	ran bool
 }
 
 // Error names the template and quotes Prometheus.
 func (e *TemplateError) Error() string {
+	if e.ran {
+		return fmt.Sprintf("%s template: prometheus runs it, but %s (rendered: %s)", e.Template, e.Message, e.Query)
+	}
 	return fmt.Sprintf("%s template: prometheus cannot run it: %s (rendered: %s)", e.Template, e.Message, e.Query)
 }
 
@@ -506,7 +520,17 @@ func parseResponse(promql string, status int, body []byte) ([]sample, error) {
 		}
 		return []sample{{value: v}}, nil
 	}
-	return nil, fmt.Errorf("prometheus returned a %q result, want an instant vector", r.Data.ResultType)
+	return nil, &resultTypeError{got: r.Data.ResultType}
+}
+
+// resultTypeError is an answer that is not an instant vector: a template
+// that Prometheus runs but whose answer no count can be read from (a range
+// selector without a function around it answers a matrix), whatever the
+// data.
+type resultTypeError struct{ got string }
+
+func (e *resultTypeError) Error() string {
+	return fmt.Sprintf("prometheus returned a %q result, want an instant vector", e.got)
 }
 
 // sampleValue decodes a sample's [timestamp, "value"] pair; the value may be
