@@ -436,15 +436,23 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 // store — a store restored from an older backup, or a pin a person wrote —
 // and committing the registry's live version over it would take
 // production back to what the backup knew. The overlay is left alone until
-// a person registers the version or puts the overlay back; each pass logs
-// the error and counts it as a conflict in the delivery failures metric.
+// a person makes the pinned version live (registered and promoted while
+// the reconciler is off: registered alone, it is a known version that is
+// not the live one, and is committed over) or puts the overlay back; each
+// pass logs the error and counts it as a conflict in the delivery failures
+// metric.
 func (r *Reconciler) unknownPin(ctx context.Context, d promote.Deployment, p overlay.Pin) error {
 	v, err := r.cfg.Registry.Version(ctx, d.Model, p.Version)
 	switch {
 	case promote.ErrorCode(err) == promote.NotFound:
+		// Registering the version is not enough to keep it: once the
+		// registry has it, the overlay is a known version that is not
+		// the live one, and the next pass commits the live one over it.
 		return fmt.Errorf("the %s overlay pins %s %s (%s), a version the registry does not have, where the registry's live version is %s: "+
 			"the store may be older than the branch (restored from a backup?); Promote does not commit over it. "+
-			"Register the version, or pin %s in the overlay by hand: %w", d.Environment, d.Model, p.Version, p.Digest, d.Version, d.Version, errUnknownPin)
+			"To keep %s, register it and promote it to %s with the server started without --gitops-remote, then start it with GitOps again "+
+			"(registered but not live, it is committed over at the next pass); to go back to %s, pin it in the overlay by hand: %w",
+			d.Environment, d.Model, p.Version, p.Digest, d.Version, p.Version, d.Environment, d.Version, errUnknownPin)
 	case err != nil:
 		return fmt.Errorf("read version %s %s, which the %s overlay pins: %w", d.Model, p.Version, d.Environment, err)
 	case p.Digest != "" && v.Digest != p.Digest:

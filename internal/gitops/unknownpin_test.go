@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/internal/registry"
 )
 
 // A branch ahead of the store — the store restored from an older backup,
@@ -64,4 +65,42 @@ func TestReconcileLeavesAPinTheRegistryDoesNotHave(t *testing.T) {
 		})
 	}
 	f.verify(t)
+}
+
+// Registering the version an overlay pins is not enough to keep it: the
+// registry then knows it, as a version that is not the live one, and the
+// next pass commits the live one over it. So the error does not send a
+// person to register it alone; it says to make it live with GitOps off.
+func TestUnknownPinErrorSaysHowToKeepTheVersion(t *testing.T) {
+	bare := newRemote(t, nil)
+	f := newRegistry(t)
+	f.register(t, "2", "0.91")
+	f.promote(t, "2", "dev")
+	w := newWriter(t, bare, nil)
+	r := newReconciler(t, w, f.svc)
+	reconcile(t, r, "credit-risk", "dev")
+	pin := overlay.Pin{Model: "credit-risk", Version: "3", URI: "s3://models/credit-risk-3.bin", Digest: "sha256:" + strings.Repeat("3", 64)}
+	if _, err := w.Promote(t.Context(), Change{Environment: "dev", Pin: pin, PromotionID: "pr_00000000000000aa", Gate: "allowed"}); err != nil {
+		t.Fatalf("the newer commit: %v", err)
+	}
+	out := reconcile(t, r, "credit-risk", "dev")
+	if len(out.Actions) != 1 || out.Actions[0].Err == nil {
+		t.Fatalf("reconcile = %v, want a retry", kinds(out))
+	}
+	msg := out.Actions[0].Err.Error()
+	for _, want := range []string{"To keep 3, register it and promote it to dev with the server started without --gitops-remote",
+		"registered but not live, it is committed over", "to go back to 2, pin it in the overlay by hand"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the unknown pin's error = %q, want it to say %q", msg, want)
+		}
+	}
+
+	// What it warns of: registered alone, the version is committed over.
+	if _, err := f.svc.RegisterVersion(t.Context(), ci, registry.RegisterRequest{Model: "credit-risk", Version: "3", ArtifactURI: pin.URI, Digest: pin.Digest,
+		Metrics: []byte(`{"accuracy": 0.93, "checks": {"tests_passed": true}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"dev/2:committed"}, kinds(reconcile(t, r, "credit-risk", "dev"))); diff != "" {
+		t.Errorf("reconcile once 3 is registered, not live (-want +got):\n%s", diff)
+	}
 }
