@@ -221,6 +221,15 @@ func schemas() map[string]*Schema {
 	viewProps["approvals"] = arrayOf(ref("Approval"))
 	viewProps["gate"] = ref("Decision")
 	viewProps["dry_run"] = boolean("The answer to a dry run: nothing was recorded, and id is empty.")
+	// A dry run's answer is a PromotionView whose id is empty: a schema of
+	// its own, or a client that checks answers against this document
+	// would refuse it for the id a recorded promotion always has.
+	dryRunProps := promotionProps()
+	for k, v := range viewProps {
+		dryRunProps[k] = v
+	}
+	dryRunProps["id"] = &Schema{Type: "string", Description: "Empty: a dry run records no promotion.", MaxLength: intPtr(0)}
+	dryRunProps["dry_run"] = boolean("Always true.")
 	promotionRequired := []string{"id", "model", "version", "environment", "digest", "state", "requested_by", "requested_at", "updated_at"}
 
 	return map[string]*Schema{
@@ -340,6 +349,8 @@ func schemas() map[string]*Schema {
 		}),
 		"Promotion":     object("A request to put a version into an environment. Listings leave the gate's decision out: GET /promotions/{id} has it.", promotionRequired, promotionProps()),
 		"PromotionView": object("A promotion with its approvals and the gate's decision.", append(slices.Clone(promotionRequired), "approvals"), viewProps),
+		"PromotionDryRun": object("The answer to a dry run: the promotion the request would make, in the state it would be put in, with the gate's decision. Nothing was recorded, so it has no ID.",
+			append(slices.DeleteFunc(slices.Clone(promotionRequired), func(f string) bool { return f == "id" }), "approvals", "dry_run"), dryRunProps),
 		"Approval": object("One person's decision on a promotion.", []string{"promotion_id", "approver", "approve", "digest", "at"}, map[string]*Schema{
 			"promotion_id": str(""),
 			"approver":     str(""),
@@ -614,10 +625,11 @@ type spec struct {
 	params                 []*Parameter
 	body                   string // a schema name; "" for none
 	status                 int    // the success status
-	// also is another success status with the same result, and what it
-	// means (a dry run's 200 beside the 201 of a created resource).
+	// also is another success status, what it means (a dry run's 200
+	// beside the 201 of a created resource) and its result (nil: result).
 	also       int
 	alsoDesc   string
+	alsoResult *Schema
 	result     *Schema
 	resultType string // content type of the result; application/json when ""
 	errors     []int  // statuses besides the ones every operation of its kind has
@@ -641,6 +653,13 @@ func op(s spec) *Operation {
 	if s.also != 0 {
 		also := *ok
 		also.Description = s.alsoDesc
+		if s.alsoResult != nil {
+			ct := s.resultType
+			if ct == "" {
+				ct = "application/json"
+			}
+			also.Content = map[string]MediaType{ct: {Schema: s.alsoResult}}
+		}
 		o.Responses[strconv.Itoa(s.also)] = &also
 	}
 	errs := slices.Clone(s.errors)
@@ -704,7 +723,7 @@ func document() *Document {
 		queryParam("active", "Only active promotions.", &Schema{Type: "boolean"}), qLimit,
 	}, status: 200, result: arrayOf(ref("Promotion"))})
 	add("post", p+"/promotions", spec{id: "requestPromotion", summary: "Request a promotion", desc: "Needs the submitter role. The target environment's gate decides at once: a blocked decision is a promotion created in state blocked (201), with every reason in gate; one that needs approvals awaits them; one that needs none succeeds and the version goes live. With dry_run, nothing is recorded (no promotion, audit event or webhook; the viewer role suffices): the answer (200) is the promotion the request would make, without an id, in the state it would be put in (blocked, awaiting_approval or approved), with the gate's decision; a request that would be refused is refused the same way.",
-		tag: "promotions", body: "PromoteRequest", status: 201, also: 200, alsoDesc: "OK: a dry run; nothing was recorded", result: promotionResult, errors: []int{404, 409, 422}})
+		tag: "promotions", body: "PromoteRequest", status: 201, also: 200, alsoDesc: "OK: a dry run; nothing was recorded", alsoResult: ref("PromotionDryRun"), result: promotionResult, errors: []int{404, 409, 422}})
 	add("get", p+"/promotions/{id}", spec{id: "getPromotion", summary: "A promotion with its approvals and decision", tag: "promotions", params: []*Parameter{pPromotion}, status: 200, result: promotionResult, errors: []int{404}})
 	add("post", p+"/promotions/{id}/approve", spec{id: "approvePromotion", summary: "Approve a promotion awaiting approval", desc: "Needs the approver role and any role the policy names; the requester may not approve unless the policy allows it; digest must be the promotion's. Each person counts once: a second decision is a 409.",
 		tag: "promotions", params: []*Parameter{pPromotion}, body: "ApproveRequest", status: 200, result: promotionResult, errors: []int{404, 409, 422}})

@@ -106,7 +106,7 @@ var schemaTypes = map[string]any{
 	"Error": ErrorBody{}, "Health": Health{}, "Leader": Leader{}, "Environment": Environment{}, "FreezeWindow": FreezeWindow{},
 	"Model": promote.Model{}, "ModelDetail": ModelDetail{}, "Status": registry.Status{}, "Lineage": promote.Lineage{},
 	"Signature": promote.Signature{}, "SignatureCheck": promote.SignatureCheck{}, "Version": promote.Version{}, "Live": promote.Live{}, "CommitError": promote.CommitError{},
-	"Promotion": promote.Promotion{}, "PromotionView": registry.PromotionView{}, "Approval": promote.Approval{},
+	"Promotion": promote.Promotion{}, "PromotionView": registry.PromotionView{}, "PromotionDryRun": registry.PromotionView{}, "Approval": promote.Approval{},
 	"Decision": policy.Decision{}, "Result": policy.Result{}, "Summary": policy.Summary{}, "Hold": promote.Hold{},
 	"AuditEvent": promote.AuditEvent{}, "AuditLine": audit.Line{}, "VerifyResult": audit.Result{}, "Break": audit.Break{},
 	"Token": promote.Token{}, "TokenCreated": TokenCreated{},
@@ -119,7 +119,7 @@ var schemaTypes = map[string]any{
 
 // notServed lists JSON fields of the Go types that the API leaves out on
 // purpose: a promotion's raw decision (base64 in JSON) is served as gate.
-var notServed = map[string][]string{"Promotion": {"decision"}, "PromotionView": {"decision"}}
+var notServed = map[string][]string{"Promotion": {"decision"}, "PromotionView": {"decision"}, "PromotionDryRun": {"decision"}}
 
 // jsonFields lists the JSON field names of a struct type, following
 // embedded structs as encoding/json does.
@@ -277,5 +277,29 @@ func TestTimeoutIsDocumented(t *testing.T) {
 	}
 	if timedOut == 0 {
 		t.Error("no route timed out: the test checked nothing")
+	}
+}
+
+// The answer to a dry run has no ID: the schema the document gives its 200
+// must not require one, nor ask for a name there, or a client that
+// validates answers against the document refuses every dry run.
+func TestOpenAPIDryRunAnswerHasNoID(t *testing.T) {
+	doc := document()
+	resp := doc.Paths[Prefix+"/promotions"]["post"].Responses["200"]
+	if resp == nil || resp.Content["application/json"].Schema == nil {
+		t.Fatal("POST /promotions documents no 200 answer")
+	}
+	s := resp.Content["application/json"].Schema
+	if name, ok := strings.CutPrefix(s.Ref, "#/components/schemas/"); ok {
+		s = doc.Components.Schemas[name]
+	}
+	if slices.Contains(s.Required, "id") {
+		t.Errorf("the dry run's answer requires id (%v), which it leaves empty", s.Required)
+	}
+	if id := s.Properties["id"]; id == nil || id.MinLength != nil && *id.MinLength > 0 || id.Pattern != "" {
+		t.Errorf("the dry run's answer documents id as %+v, which its empty id does not match", id)
+	}
+	if s.Properties["dry_run"] == nil || !slices.Contains(s.Required, "dry_run") {
+		t.Errorf("the dry run's answer does not document dry_run as always there: %v", s.Required)
 	}
 }
