@@ -401,9 +401,24 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 		r.forget(d)
 		return r.retry(a, fmt.Errorf("pull request %s %w", prRef(pr), errMerged)), false
 	}
-	if !d.Pending() && ok {
+	if ok {
 		if err := r.unknownPin(ctx, d, p); err != nil {
-			return r.retry(a, err), false
+			if !d.Pending() {
+				return r.retry(a, err), false
+			}
+			// A change still waiting for its commit over an unknown pin:
+			// usually the first promotion over a scaffold's placeholder.
+			// But if its commit is on the branch, the branch has moved
+			// past it (a store restored from a backup taken while it
+			// waited): it is recorded as delivered, and the next pass
+			// leaves the newer pin alone as above.
+			commit, found, ferr := r.cfg.Writer.FindCommit(ctx, d.PromotionID)
+			if ferr != nil {
+				return r.retry(a, ferr), false
+			}
+			if found {
+				return r.delivered(ctx, a, ActionRecorded, commit), false
+			}
 		}
 	}
 	if !d.Pending() {

@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/promote"
 )
 
 // A branch ahead of the store — the store restored from an older backup,
@@ -103,4 +105,53 @@ func TestUnknownPinErrorSaysHowToKeepTheVersion(t *testing.T) {
 	if diff := cmp.Diff([]string{"dev/2:committed"}, kinds(reconcile(t, r, "credit-risk", "dev"))); diff != "" {
 		t.Errorf("reconcile once 3 is registered, not live (-want +got):\n%s", diff)
 	}
+}
+
+// A store restored from a backup taken while a change waited for its
+// commit: the change's commit is on the branch, and the branch has moved
+// past it to a version the registry does not have. The change is recorded
+// as delivered at its commit, not committed again over the newer pin,
+// which the next pass leaves alone.
+func TestReconcileRecordsAWaitingChangeTheBranchMovedPast(t *testing.T) {
+	bare := newRemote(t, nil)
+	f := newRegistry(t)
+	v2 := f.register(t, "2", "0.91")
+	view := f.promote(t, "2", "dev")
+	w := newWriter(t, bare, nil)
+	// The commit lands, and the process stops before the store records it.
+	if _, err := newReconciler(t, w, stopAfterPush{f.svc}).Reconcile(t.Context(), "credit-risk", "dev"); err != nil && !errors.Is(err, errStopped) {
+		t.Fatalf("Reconcile with the record refused: %v", err)
+	}
+	landed := runGit(t, bare, "rev-parse", "main")
+	if l, _ := f.live(t, "dev"); l.Commit != "" {
+		t.Fatalf("live in dev = %+v, want its change still waiting", l)
+	}
+	newer := overlay.Pin{Model: "credit-risk", Version: "3", URI: v2.ArtifactURI, Digest: "sha256:" + strings.Repeat("3", 64)}
+	if _, err := w.Promote(t.Context(), Change{Environment: "dev", Pin: newer, PromotionID: "pr_00000000000000cc", Gate: "allowed"}); err != nil {
+		t.Fatal(err)
+	}
+	n := commitCount(t, bare, "main")
+
+	r := newReconciler(t, newWriter(t, bare, nil), f.svc)
+	out := reconcile(t, r, "credit-risk", "dev")
+	if len(out.Actions) != 1 || out.Actions[0].Kind != ActionRecorded || out.Actions[0].Commit != landed {
+		t.Fatalf("reconcile = %v, want the change recorded at its commit %s", kinds(out), landed)
+	}
+	if l, _ := f.live(t, "dev"); l.Commit != landed {
+		t.Errorf("live in dev = %+v, want commit %s", l, landed)
+	}
+	if p := f.promotion(t, view.Promotion.ID); p.State != promote.StateSucceeded {
+		t.Errorf("promotion is %s, want succeeded", p.State)
+	}
+	out = reconcile(t, r, "credit-risk", "dev")
+	if len(out.Actions) != 1 || out.Actions[0].Kind != ActionRetry || !strings.Contains(out.Actions[0].Err.Error(), "a version the registry does not have") {
+		t.Errorf("the next pass = %v, want the newer pin left alone", kinds(out))
+	}
+	if got := commitCount(t, bare, "main"); got != n {
+		t.Errorf("main has %d commits, want %d: nothing committed over the newer pin", got, n)
+	}
+	if got := pinsOnBranch(t, bare, "dev")["credit-risk"]; got != newer {
+		t.Errorf("dev pins %+v, want %+v", got, newer)
+	}
+	f.verify(t)
 }
