@@ -64,6 +64,9 @@ type Version struct {
 // SignatureCheck is the outcome of verifying a version's signature again.
 type SignatureCheck struct {
 	Trusted bool `json:"trusted"`
+	// KeyID names the trusted key that verified it, when one did: the
+	// key's name now, which may differ from the registration's.
+	KeyID string `json:"key_id,omitempty"`
 	// Note names the key that verified it, or says why none did.
 	Note string `json:"note"`
 }

@@ -322,6 +322,7 @@ func schemas() map[string]*Schema {
 		}),
 		"SignatureCheck": object("Whether a version's signature verifies now, with the keys the server trusts now, as the gate checks it: a key taken out of trustedKeys since the registration no longer vouches for the version, whose signatures still say they verified then. Set on every version the server answers with.", []string{"trusted", "note"}, map[string]*Schema{
 			"trusted": boolean(""),
+			"key_id":  str("The trusted key that verifies it now (its name in trustedKeys), when one does."),
 			"note":    str("The key that verified it, or why none did."),
 		}),
 		"Live": object("A version becoming the live one in an environment.", []string{"model", "environment", "version", "set_by", "set_at"}, map[string]*Schema{

@@ -325,7 +325,8 @@ func (s *Service) evaluate(gate *policy.Gate, v, baseline *promote.Version, appr
 		Candidate:   evidence(v),
 		RequestedBy: requestedBy,
 	}
-	in.Signed, in.SignatureNote = s.checkSignatures(v)
+	c := s.checkSignatures(v)
+	in.Signed, in.SignatureNote = c.Trusted, c.Note
 	if baseline != nil {
 		in.Baseline = evidence(baseline)
 	}

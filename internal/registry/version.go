@@ -234,7 +234,7 @@ func (s *Service) verifySignature(req RegisterRequest, digest [32]byte) (promote
 // A version's signatures never change and the trusted keys are fixed for the
 // service's life, so each outcome is kept: a listing of many versions costs
 // one verification per version once.
-func (s *Service) checkSignatures(v *promote.Version) (signed bool, note string) {
+func (s *Service) checkSignatures(v *promote.Version) promote.SignatureCheck {
 	h := sha256.New()
 	for _, part := range []string{v.Model, v.Version, v.Digest} {
 		h.Write([]byte(part))
@@ -248,19 +248,17 @@ func (s *Service) checkSignatures(v *promote.Version) (signed bool, note string)
 	}
 	key := [32]byte(h.Sum(nil))
 	if c, ok := s.signatureChecks.Load(key); ok {
-		c := c.(promote.SignatureCheck)
-		return c.Trusted, c.Note
+		return c.(promote.SignatureCheck)
 	}
-	signed, note = s.verifyAgain(v)
-	s.signatureChecks.Store(key, promote.SignatureCheck{Trusted: signed, Note: note})
-	return signed, note
+	c := s.verifyAgain(v)
+	s.signatureChecks.Store(key, c)
+	return c
 }
 
 // SignatureNow verifies v's signature again with the keys trusted now, as
 // the gate does, for a page that shows whether it still counts.
 func (s *Service) SignatureNow(v promote.Version) promote.SignatureCheck {
-	ok, note := s.checkSignatures(&v)
-	return promote.SignatureCheck{Trusted: ok, Note: note}
+	return s.checkSignatures(&v)
 }
 
 // withSignatureNow sets v.SignatureNow for a read's answer.
@@ -269,14 +267,17 @@ func (s *Service) withSignatureNow(v *promote.Version) {
 	v.SignatureNow = &c
 }
 
-func (s *Service) verifyAgain(v *promote.Version) (signed bool, note string) {
+func (s *Service) verifyAgain(v *promote.Version) promote.SignatureCheck {
+	not := func(format string, a ...any) promote.SignatureCheck {
+		return promote.SignatureCheck{Note: fmt.Sprintf(format, a...)}
+	}
 	if len(v.Signatures) == 0 {
-		return false, "the version was registered without a signature"
+		return not("the version was registered without a signature")
 	}
 	hexPart, _ := strings.CutPrefix(v.Digest, "sha256:")
 	b, err := hex.DecodeString(hexPart)
 	if err != nil || len(b) != 32 || !strings.HasPrefix(v.Digest, "sha256:") {
-		return false, fmt.Sprintf("the version's digest %q is not a SHA-256 digest, so its signature cannot be verified", v.Digest)
+		return not("the version's digest %q is not a SHA-256 digest, so its signature cannot be verified", v.Digest)
 	}
 	digest := [32]byte(b)
 	var registeredWith []string
@@ -292,7 +293,7 @@ func (s *Service) verifyAgain(v *promote.Version) (signed bool, note string) {
 				err = signature.Verify(k.Key, digest, []byte(sig.Signature))
 			}
 			if err == nil {
-				return true, fmt.Sprintf("signature over %s verified with trusted key %s", v.Digest, k.ID)
+				return promote.SignatureCheck{Trusted: true, KeyID: k.ID, Note: fmt.Sprintf("signature over %s verified with trusted key %s", v.Digest, k.ID)}
 			}
 		}
 	}
@@ -305,10 +306,10 @@ func (s *Service) verifyAgain(v *promote.Version) (signed bool, note string) {
 		trusted = "it trusts " + strings.Join(ids, ", ")
 	}
 	if len(registeredWith) > 0 {
-		return false, fmt.Sprintf("the signature over %s verified at registration with key %s, which the pipeline no longer trusts (trustedKeys in promote.yaml: %s)",
+		return not("the signature over %s verified at registration with key %s, which the pipeline no longer trusts (trustedKeys in promote.yaml: %s)",
 			v.Digest, strings.Join(registeredWith, ", "), trusted)
 	}
-	return false, fmt.Sprintf("the signature over %s verifies with none of the pipeline's trusted keys (trustedKeys in promote.yaml: %s)", v.Digest, trusted)
+	return not("the signature over %s verifies with none of the pipeline's trusted keys (trustedKeys in promote.yaml: %s)", v.Digest, trusted)
 }
 
 // Version returns one version, with SignatureNow set.

@@ -512,7 +512,8 @@ type versionView struct {
 	Signed   bool // the signature verifies now, with the keys trusted now
 	// SignatureNote says why it does not, when it does not.
 	SignatureNote string
-	SignedThen    bool // it verified at registration
+	SignedThen    bool   // it verified at registration
+	SignatureKey  string // the trusted key that verifies it now
 }
 
 type groupRow struct {
@@ -604,7 +605,7 @@ func (u *UI) versionPage(w http.ResponseWriter, r *http.Request, s *session) err
 		v.Groups = append(v.Groups, row)
 	}
 	check := u.svc.SignatureNow(v.V)
-	v.Signed, v.SignatureNote, v.SignedThen = check.Trusted, check.Note, v.V.Signed()
+	v.Signed, v.SignatureNote, v.SignatureKey, v.SignedThen = check.Trusted, check.Note, check.KeyID, v.V.Signed()
 	u.render(w, r, s, http.StatusOK, "version", fmt.Sprintf("%s version %s", model, version), "models", v)
 	return nil
 }

@@ -273,19 +273,24 @@ func TestPromotionPage(t *testing.T) {
 // longer trusts is shown as the gate sees it, not as "verified".
 func TestVersionPageAfterKeyRotation(t *testing.T) {
 	f := newFixture(t)
-	// The server restarts with the release key taken out of trustedKeys.
-	svc, err := f.env.RotatedKeys(nil)
-	if err != nil {
-		t.Fatal(err)
+	// The server restarts with the pipeline trusting keys.
+	restart := func(keys []registry.TrustedKey) *browser {
+		t.Helper()
+		svc, err := f.env.RotatedKeys(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.ui, err = New(Options{Service: svc, Deliveries: f.log}); err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle(Prefix+"/", f.ui.Handler())
+		f.srv = httptest.NewServer(mux)
+		t.Cleanup(f.srv.Close)
+		return f.signIn("vera")
 	}
-	if f.ui, err = New(Options{Service: svc, Deliveries: f.log}); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle(Prefix+"/", f.ui.Handler())
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
-	b := f.signIn("vera")
+	// The release key taken out of trustedKeys.
+	b := restart(nil)
 	p := b.get(Prefix + "/models/fraud-detector/versions/2")
 	if got := text(p.one(t, "signature")); !strings.HasPrefix(got, "no longer trusted (") || !strings.Contains(got, "release.pub") || !strings.Contains(got, "it trusts no keys") {
 		t.Errorf("signature = %q, want no longer trusted, naming release.pub and the keys trusted", got)
@@ -293,6 +298,13 @@ func TestVersionPageAfterKeyRotation(t *testing.T) {
 	p = b.get(Prefix + "/models/fraud-detector")
 	if !strings.Contains(p.body, "<td>not trusted</td>") || strings.Contains(p.body, "<td>verified</td>") {
 		t.Errorf("model page's versions table does not say not trusted:\n%s", p.body)
+	}
+
+	// The same key under another name (its file moved): verified, with
+	// the name it has now.
+	b = restart([]registry.TrustedKey{{ID: "keys/release-2026.pub", Key: f.env.ReleaseKey()}})
+	if got := text(b.get(Prefix+"/models/fraud-detector/versions/2").one(t, "signature")); got != "verified with trusted key keys/release-2026.pub" {
+		t.Errorf("signature after the key file moved = %q, want verified with trusted key keys/release-2026.pub", got)
 	}
 }
 

@@ -186,6 +186,9 @@ func (e *Env) Replica(ctx context.Context) (promote.Store, *registry.Service, er
 	return store, svc, nil
 }
 
+// ReleaseKey is the public key that signs the demo's versions.
+func (e *Env) ReleaseKey() *ecdsa.PublicKey { return &e.key.PublicKey }
+
 // RotatedKeys returns a service over the same store whose pipeline trusts
 // only keys, as after the signing key was rotated out: what the release key
 // signed no longer counts.
