@@ -428,6 +428,16 @@ func stableOf(ctx context.Context, svc *registry.Service, env, model, version st
 		}
 	}
 	if stable == "" {
+		// Approved, its commit on the branch but not yet recorded: a
+		// server killed between its push and the record, restarted, reads
+		// the branch before its reconciler records the commit. The version
+		// is still the candidate of the rollout about to start.
+		if ps, err := svc.Promotions(ctx, promote.PromotionFilter{Model: model, Environment: env, States: []promote.State{promote.StateApproved}, Limit: 1}); err == nil &&
+			len(ps) == 1 && ps[0].Version == version {
+			stable = ps[0].Baseline
+		}
+	}
+	if stable == "" {
 		if ds, err := svc.Deployments(ctx, model, env); err == nil && len(ds) == 1 && ds[0].RollbackOf != "" &&
 			(ds[0].RollbackOf == version || ds[0].Version == version) {
 			// The version a rollback replaced gets no traffic, and the
