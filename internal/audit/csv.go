@@ -11,9 +11,11 @@ import (
 )
 
 // CSVHeader is the header row of the audit log as CSV, the names of its
-// columns in order: the event's fields as the API names them, its reasons
-// in words (ReasonsText) and its hash.
-var CSVHeader = []string{"seq", "time", "actor", "action", "model", "version", "environment", "promotion_id", "digest", "decision", "reasons", "hash"}
+// columns in order: the event's fields as the API names them, in the
+// body's order, its reasons in words (ReasonsText) and its hash. token_id
+// is there so that a row says which of a person's tokens acted (the actor
+// is only the token's name), as the body does.
+var CSVHeader = []string{"seq", "time", "actor", "action", "model", "version", "environment", "promotion_id", "token_id", "digest", "decision", "reasons", "hash"}
 
 // CSVWriter writes audit events as CSV for spreadsheets, one row an
 // event under CSVHeader: RFC 4180 (every field quoted, a quote doubled,
@@ -35,7 +37,7 @@ func (c *CSVWriter) WriteHeader() error { return c.row(CSVHeader) }
 // Write writes the row of e.
 func (c *CSVWriter) Write(e promote.AuditEvent) error {
 	return c.row([]string{strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), e.Actor, e.Action, e.Model, e.Version,
-		e.Environment, e.PromotionID, e.Digest, e.Decision, ReasonsText(e.Reasons), e.Hash})
+		e.Environment, e.PromotionID, e.TokenID, e.Digest, e.Decision, ReasonsText(e.Reasons), e.Hash})
 }
 
 // Flush writes the rows buffered and returns the first error met.

@@ -29,20 +29,20 @@ func TestCSVWriter(t *testing.T) {
 		raw  string   // the row's bytes, when given
 	}{
 		{"plain", promote.AuditEvent{Seq: 7, Time: at, Actor: "lena", Action: "promotion.approval", Model: "credit-risk", Version: "3",
-			Environment: "prod", PromotionID: "pr_1666366d7061efa4", Digest: "sha256:98", Decision: "approved",
+			Environment: "prod", PromotionID: "pr_1666366d7061efa4", TokenID: "tok_3f9c2a71d04b8e65", Digest: "sha256:98", Decision: "approved",
 			Reasons: json.RawMessage(`{"roles":["approver"],"comment":"metrics ok"}`), Hash: "ab12"},
-			[]string{"7", "2026-11-26T12:00:00.123456789Z", "lena", "promotion.approval", "credit-risk", "3", "prod", "pr_1666366d7061efa4", "sha256:98", "approved", "as approver: metrics ok", "ab12"},
-			`"7","2026-11-26T12:00:00.123456789Z","lena","promotion.approval","credit-risk","3","prod","pr_1666366d7061efa4","sha256:98","approved","as approver: metrics ok","ab12"` + "\r\n"},
+			[]string{"7", "2026-11-26T12:00:00.123456789Z", "lena", "promotion.approval", "credit-risk", "3", "prod", "pr_1666366d7061efa4", "tok_3f9c2a71d04b8e65", "sha256:98", "approved", "as approver: metrics ok", "ab12"},
+			`"7","2026-11-26T12:00:00.123456789Z","lena","promotion.approval","credit-risk","3","prod","pr_1666366d7061efa4","tok_3f9c2a71d04b8e65","sha256:98","approved","as approver: metrics ok","ab12"` + "\r\n"},
 		{"quoting", promote.AuditEvent{Seq: 8, Time: at, Actor: "ci", Action: "version.rejected", Decision: "rejected",
 			Reasons: json.RawMessage(`["it said \"no\", twice;\nthen left"]`)},
-			[]string{"8", "2026-11-26T12:00:00.123456789Z", "ci", "version.rejected", "", "", "", "", "", "rejected", "it said \"no\", twice;\nthen left", ""},
-			`"8","2026-11-26T12:00:00.123456789Z","ci","version.rejected","","","","","","rejected","it said ""no"", twice;` + "\nthen left\",\"\"\r\n"},
+			[]string{"8", "2026-11-26T12:00:00.123456789Z", "ci", "version.rejected", "", "", "", "", "", "", "rejected", "it said \"no\", twice;\nthen left", ""},
+			`"8","2026-11-26T12:00:00.123456789Z","ci","version.rejected","","","","","","","rejected","it said ""no"", twice;` + "\nthen left\",\"\"\r\n"},
 		{"formulas", promote.AuditEvent{Seq: 9, Time: at, Actor: "@evil", Action: "hold.set", Model: "+m", Version: "-1", Environment: "\tprod",
-			PromotionID: "\rpr", Decision: "=1+1", Reasons: json.RawMessage(`["=HYPERLINK(\"http://x\",\"y\")"]`)},
-			[]string{"9", "2026-11-26T12:00:00.123456789Z", "'@evil", "hold.set", "'+m", "'-1", "'\tprod", "'\rpr", "", "'=1+1", `'=HYPERLINK("http://x","y")`, ""}, ""},
+			PromotionID: "\rpr", TokenID: "=tok", Decision: "=1+1", Reasons: json.RawMessage(`["=HYPERLINK(\"http://x\",\"y\")"]`)},
+			[]string{"9", "2026-11-26T12:00:00.123456789Z", "'@evil", "hold.set", "'+m", "'-1", "'\tprod", "'\rpr", "'=tok", "", "'=1+1", `'=HYPERLINK("http://x","y")`, ""}, ""},
 		{"not formulas", promote.AuditEvent{Seq: 10, Time: at, Actor: "a=b", Action: "hold.set", Version: "1-rc", Decision: " =x",
 			Reasons: json.RawMessage(`["x;=cmd|' /C calc'!A0"]`)},
-			[]string{"10", "2026-11-26T12:00:00.123456789Z", "a=b", "hold.set", "", "1-rc", "", "", "", " =x", "x;=cmd|' /C calc'!A0", ""}, ""},
+			[]string{"10", "2026-11-26T12:00:00.123456789Z", "a=b", "hold.set", "", "1-rc", "", "", "", "", " =x", "x;=cmd|' /C calc'!A0", ""}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
@@ -56,7 +56,7 @@ func TestCSVWriter(t *testing.T) {
 			if err := w.Flush(); err != nil {
 				t.Fatal(err)
 			}
-			header := `"seq","time","actor","action","model","version","environment","promotion_id","digest","decision","reasons","hash"` + "\r\n"
+			header := `"seq","time","actor","action","model","version","environment","promotion_id","token_id","digest","decision","reasons","hash"` + "\r\n"
 			if got := b.String(); len(got) < len(header) || got[:len(header)] != header {
 				t.Fatalf("CSV = %q, want the header row %q first", got, header)
 			}
