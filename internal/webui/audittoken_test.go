@@ -40,6 +40,19 @@ func TestAuditPageTokenFilter(t *testing.T) {
 			t.Errorf("row %d is %s, want %s", i, got, want[i].Action)
 		}
 	}
+	// Each row shows the token's ID, a link to every event made with it;
+	// an event made with no token shows none.
+	for i, r := range rows {
+		links := byTestID(r, "audit-token")
+		if len(links) != 1 || text(links[0]) != bobs || attr(links[0], "href") != Prefix+"/audit?token="+bobs {
+			t.Errorf("row %d (%s) shows token links %d, want one to %s?token=%s", i, attr(r, "data-seq"), len(links), Prefix+"/audit", bobs)
+		}
+	}
+	for _, r := range byTestID(b.get(Prefix+"/audit?actor=local-admin").doc, "audit-row") {
+		if links := byTestID(r, "audit-token"); len(links) != 0 {
+			t.Errorf("local-admin's event %s shows a token, %q", attr(r, "data-seq"), text(links[0]))
+		}
+	}
 	// The CSV of the same filter lists the same events, each with the
 	// token's ID, as a spreadsheet of everything needs to tell bob's
 	// tokens apart; without the filter, the row of an event made with no

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -651,12 +652,15 @@ func TestBrowserUI(t *testing.T) {
 		if len(rows) != 1 {
 			t.Fatalf("%d approval events for %s, want 1: %q", len(rows), site.Demo.Awaiting, rows)
 		}
-		// #, When, Actor, Action, Model, Version, Environment, Promotion, Decision.
-		want := []string{"bob", promote.ActionPromotionApproval, "credit-risk", "2", "prod", site.Demo.Awaiting, "approved"}
-		if got := rows[0]; len(got) < 9 {
+		// #, When, Actor, Action, Model, Version, Environment, Promotion, Token, Decision.
+		if got := rows[0]; len(got) < 10 {
 			t.Fatalf("approval event row %q has too few cells", got)
 		}
-		if diff := cmp.Diff(want, rows[0][2:9]); diff != "" {
+		if !strings.HasPrefix(rows[0][8], "tok_") {
+			t.Errorf("approval event's token = %q, want bob's token's ID", rows[0][8])
+		}
+		want := []string{"bob", promote.ActionPromotionApproval, "credit-risk", "2", "prod", site.Demo.Awaiting, "approved"}
+		if diff := cmp.Diff(want, append(slices.Clone(rows[0][2:8]), rows[0][9])); diff != "" {
 			t.Errorf("approval event (-want +got):\n%s", diff)
 		}
 	})

@@ -851,7 +851,8 @@ func TestRolloutAndApprovalReasonsInWords(t *testing.T) {
 	a := b.get(Prefix + "/audit?action=" + promote.ActionRolloutFinished)
 	var finished []string
 	for _, r := range a.all("audit-row") {
-		finished = append(finished, text(byTag(r, "td")[8]))
+		cells := byTag(r, "td")
+		finished = append(finished, text(cells[len(cells)-2])) // the reasons, before the hash
 	}
 	// Both prod rollouts that finished were their environment's first.
 	first := "no stable version to compare with: the candidate took all traffic"
