@@ -57,7 +57,13 @@ type WebhookResend struct {
 	// FailedSeq is the delivery log entry that recorded the failure, the
 	// delivery's newest when the re-send was asked for: a failure is sent
 	// again once, however many ask.
-	FailedSeq   int64
+	FailedSeq int64
+	// EventID and AuditSeq are the event the delivery sends and the
+	// audit event it comes from, kept so that the re-send is made even
+	// when the delivery log has pruned the failure meanwhile; empty and 0
+	// for a re-send recorded without them, which is rebuilt from the log.
+	EventID     string
+	AuditSeq    int64
 	Endpoint    string
 	RequestedBy string
 	RequestedAt time.Time

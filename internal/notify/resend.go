@@ -49,8 +49,8 @@ func (d *Dispatcher) Resend(ctx context.Context, who promote.Principal, id strin
 			return promote.Errorf(promote.Conflict, "webhook delivery %q went to endpoint %q, which is no longer configured", id, failed.Endpoint)
 		}
 		now := d.n.cfg.Now()
-		err = tx.RequestWebhookResend(promote.WebhookResend{ID: id, FailedSeq: failed.Seq, Endpoint: failed.Endpoint,
-			RequestedBy: who.Name, RequestedAt: now})
+		err = tx.RequestWebhookResend(promote.WebhookResend{ID: id, FailedSeq: failed.Seq, EventID: failed.EventID,
+			AuditSeq: failed.AuditSeq, Endpoint: failed.Endpoint, RequestedBy: who.Name, RequestedAt: now})
 		if promote.ErrorCode(err) == promote.Conflict {
 			return promote.Errorf(promote.Conflict, "webhook delivery %q: its re-send is requested already", id)
 		} else if err != nil {
@@ -122,41 +122,48 @@ func (d *Dispatcher) resends(ctx context.Context, ep Endpoint) error {
 var errCannotResend = errors.New("cannot be re-sent")
 
 // resendJob rebuilds the notification of the re-send r from the audit
-// event it came from, as the first series built it.
+// event it came from, as the first series built it. The event is the one
+// r recorded when it was asked for: the delivery log may have pruned the
+// failure since, while the re-sends asked for before it were made. Only a
+// re-send recorded without it is looked up in the delivery log.
 func (d *Dispatcher) resendJob(ctx context.Context, ep Endpoint, r promote.WebhookResend) (job, error) {
-	var last promote.WebhookDelivery
-	err := d.store.View(ctx, func(tx promote.Tx) (err error) {
-		last, err = tx.LastWebhookDelivery(r.ID)
-		return err
-	})
-	if promote.ErrorCode(err) == promote.NotFound {
-		return job{}, fmt.Errorf("the delivery log no longer holds it: %w", errCannotResend)
-	} else if err != nil {
-		return job{}, fmt.Errorf("read webhook delivery %s: %w", r.ID, err)
+	eventID, seq := r.EventID, r.AuditSeq
+	if eventID == "" || seq < 1 {
+		var last promote.WebhookDelivery
+		err := d.store.View(ctx, func(tx promote.Tx) (err error) {
+			last, err = tx.LastWebhookDelivery(r.ID)
+			return err
+		})
+		if promote.ErrorCode(err) == promote.NotFound {
+			return job{}, fmt.Errorf("the delivery log no longer holds it: %w", errCannotResend)
+		} else if err != nil {
+			return job{}, fmt.Errorf("read webhook delivery %s: %w", r.ID, err)
+		}
+		eventID, seq = last.EventID, last.AuditSeq
 	}
 	var rec *promote.AuditRecord
-	err = d.store.ScanAudit(ctx, last.AuditSeq-1, func(ar promote.AuditRecord) error {
+	err := d.store.ScanAudit(ctx, seq-1, func(ar promote.AuditRecord) error {
 		rec = &ar
 		return errSpanRead
 	})
 	if err != nil && !errors.Is(err, errSpanRead) {
-		return job{}, fmt.Errorf("read audit event %d: %w", last.AuditSeq, err)
+		return job{}, fmt.Errorf("read audit event %d: %w", seq, err)
 	}
-	if rec == nil || rec.Seq != last.AuditSeq {
-		return job{}, fmt.Errorf("audit event %d is not in the log: %w", last.AuditSeq, errCannotResend)
+	if rec == nil || rec.Seq != seq {
+		return job{}, fmt.Errorf("audit event %d is not in the log: %w", seq, errCannotResend)
 	}
 	e, err := rec.Event()
 	if err != nil {
-		return job{}, fmt.Errorf("audit event %d does not decode: %v: %w", last.AuditSeq, err, errCannotResend)
+		return job{}, fmt.Errorf("audit event %d does not decode: %v: %w", seq, err, errCannotResend)
 	}
 	ev, ok := FromAudit(e)
-	if !ok || ev.ID != last.EventID {
-		return job{}, fmt.Errorf("audit event %d is not event %s: %w", last.AuditSeq, last.EventID, errCannotResend)
+	if !ok || ev.ID != eventID {
+		return job{}, fmt.Errorf("audit event %d is not event %s: %w", seq, eventID, errCannotResend)
 	}
 	if e.Action == promote.ActionRolledBack {
 		if ev.Rollout, err = d.rolloutOf(ctx, e); err != nil {
 			return job{}, err
 		}
 	}
-	return job{id: r.ID, ev: ev, ep: ep, seq: last.AuditSeq, resend: &r}, nil
+	return job{id: r.ID, ev: ev, ep: ep, seq: seq, resend: &r}, nil
 }

@@ -289,3 +289,59 @@ func readDoc(name string) (string, error) {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", name))
 	return string(raw), err
 }
+
+// A re-send accepted while the delivery log held the failure is made even
+// when the log prunes the failure before the leader gets to it: the
+// re-sends asked for before it, made first, add attempts that push the
+// oldest failures out, and the event is still in the audit log.
+func TestResendPrunedWhilePending(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			s := st.open(t)
+			rcv, down, hooks := switchedReceiver(t)
+			cfg := dispatcherConfig(s, rcv.URL)
+			cfg.MaxAttempts, cfg.Keep = 2, 3
+			d, err := NewDispatcher(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			down.Store(true)
+			stop := runDispatcher(t, t.Context(), d)
+			evs := appendRequests(t, s, 1, 2)
+			d.Wake()
+			waitFor(t, "both deliveries failed for good", func() bool {
+				ds := storedDeliveries(t, s)
+				return len(ds) > 0 && ds[0].Status == StatusFailed && ds[0].EventID == AuditEventID(evs[1])
+			})
+			stop()
+			down.Store(false)
+			// Newest first, as the delivery log lists them: the older
+			// failure's re-send is made second.
+			for _, ev := range []promote.AuditEvent{evs[1], evs[0]} {
+				id := deliveryID(AuditEventID(ev), "ops")
+				if _, err := d.Resend(t.Context(), admin, id); err != nil {
+					t.Fatalf("Resend(%s) = %v", id, err)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			runDispatcher(t, t.Context(), d)
+			waitFor(t, "no re-send pending", func() bool {
+				var rs []promote.WebhookResend
+				if err := s.View(t.Context(), func(tx promote.Tx) (err error) {
+					rs, err = tx.WebhookResends("ops")
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return len(rs) == 0
+			})
+			want := []string{AuditEventID(evs[1]), AuditEventID(evs[0])}
+			if ids, _, _ := hooks.got(); !cmp.Equal(ids, want) {
+				t.Errorf("received %v, want both re-sent events %v", ids, want)
+			}
+		})
+	}
+}

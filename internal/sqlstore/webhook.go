@@ -147,12 +147,12 @@ func (t *tx) LastWebhookDelivery(id string) (promote.WebhookDelivery, error) {
 		scanWebhookDelivery, "SELECT "+webhookDeliveryColumns+" FROM webhook_deliveries WHERE id = ? ORDER BY seq DESC LIMIT 1", id)
 }
 
-const webhookResendColumns = "id, failed_seq, endpoint, requested_by, requested_at, done_at"
+const webhookResendColumns = "id, failed_seq, event_id, audit_seq, endpoint, requested_by, requested_at, done_at"
 
 func scanWebhookResend(s scanner) (promote.WebhookResend, error) {
 	var r promote.WebhookResend
 	var requested, done int64
-	err := s.Scan(&r.ID, &r.FailedSeq, &r.Endpoint, &r.RequestedBy, &requested, &done)
+	err := s.Scan(&r.ID, &r.FailedSeq, &r.EventID, &r.AuditSeq, &r.Endpoint, &r.RequestedBy, &requested, &done)
 	r.RequestedAt = fromNanos(requested)
 	if done != 0 {
 		r.DoneAt = fromNanos(done)
@@ -174,8 +174,8 @@ func (t *tx) RequestWebhookResend(r promote.WebhookResend) error {
 	if err := checkTime("requested_at", r.RequestedAt); err != nil {
 		return err
 	}
-	_, err := t.exec(what, "INSERT INTO webhook_resends (id, failed_seq, endpoint, requested_by, requested_at, done_at) VALUES (?, ?, ?, ?, ?, 0)",
-		r.ID, r.FailedSeq, r.Endpoint, r.RequestedBy, nanos(r.RequestedAt))
+	_, err := t.exec(what, "INSERT INTO webhook_resends ("+webhookResendColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+		r.ID, r.FailedSeq, r.EventID, r.AuditSeq, r.Endpoint, r.RequestedBy, nanos(r.RequestedAt))
 	return err
 }
 

@@ -228,7 +228,7 @@ func testWebhookResends(t *testing.T, s promote.Store) {
 		t.Errorf("WebhookStats() for %s (-want +got):\n%s", ep, diff)
 	}
 
-	r := promote.WebhookResend{ID: "r1", FailedSeq: got[1].Seq, Endpoint: ep, RequestedBy: "alice", RequestedAt: at(15)}
+	r := promote.WebhookResend{ID: "r1", FailedSeq: got[1].Seq, EventID: "ev_r1", AuditSeq: 7, Endpoint: ep, RequestedBy: "alice", RequestedAt: at(15)}
 	update(t, s, func(tx promote.Tx) error { return tx.RequestWebhookResend(r) })
 	if st := stats(); st.Failed != 0 {
 		t.Errorf("WebhookStats().Failed after a re-send is requested = %d, want 0", st.Failed)
