@@ -238,8 +238,14 @@ func (d *Dispatcher) drain(ctx context.Context, ep Endpoint) error {
 		}
 		if len(batch) == 0 {
 			// Caught up: the re-sends an administrator asked for go
-			// after the new events.
-			return d.resends(ctx, ep)
+			// after the new events, one at a time, so that an event
+			// appended meanwhile waits for one re-send's series at
+			// most, as it would for an event before it.
+			sent, err := d.resendNext(ctx, ep)
+			if err != nil || !sent || ctx.Err() != nil {
+				return err
+			}
+			continue
 		}
 		for _, r := range batch {
 			e, err := r.Event()

@@ -81,19 +81,19 @@ func (d *Dispatcher) configured(name string) bool {
 	return false
 }
 
-// resends sends ep the deliveries whose re-send is pending, oldest
-// request first. A re-send is done, in the transaction that records the
-// new series' last attempt, once it is delivered or failed for good; one
-// interrupted (ctx ended, the term over) stays pending, and the next
-// Dispatcher sends it again.
-func (d *Dispatcher) resends(ctx context.Context, ep Endpoint) error {
+// resendNext sends ep the delivery whose re-send is pending and was
+// asked for first, and reports whether there was one. A re-send is done,
+// in the transaction that records the new series' last attempt, once it
+// is delivered or failed for good; one interrupted (ctx ended, the term
+// over) stays pending, and the next Dispatcher sends it again.
+func (d *Dispatcher) resendNext(ctx context.Context, ep Endpoint) (bool, error) {
 	var rs []promote.WebhookResend
 	err := d.store.View(ctx, func(tx promote.Tx) (err error) {
 		rs, err = tx.WebhookResends(ep.Name)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("read the pending webhook re-sends of %q: %w", ep.Name, err)
+		return false, fmt.Errorf("read the pending webhook re-sends of %q: %w", ep.Name, err)
 	}
 	for _, r := range rs {
 		j, err := d.resendJob(ctx, ep, r)
@@ -101,21 +101,16 @@ func (d *Dispatcher) resends(ctx context.Context, ep Endpoint) error {
 			d.n.log.WarnContext(ctx, "webhook re-send: dropped", slog.String(keyEndpoint, ep.Name), slog.String("delivery", r.ID),
 				slog.String(keyError, err.Error()))
 			if err := d.update(ctx, func(tx promote.Tx) error { return tx.FinishWebhookResend(r.ID, r.FailedSeq, d.n.cfg.Now()) }); err != nil {
-				return fmt.Errorf("drop the re-send of %s: %w", r.ID, err)
+				return false, fmt.Errorf("drop the re-send of %s: %w", r.ID, err)
 			}
 			continue
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
-		if err := d.deliver(ctx, j); err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
+		return true, d.deliver(ctx, j)
 	}
-	return nil
+	return false, nil
 }
 
 // errCannotResend marks a re-send whose event can no longer be rebuilt.

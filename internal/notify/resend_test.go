@@ -345,3 +345,76 @@ func TestResendPrunedWhilePending(t *testing.T) {
 		})
 	}
 }
+
+// Re-sends wait for the endpoint's new events, and a new event waits for
+// one re-send's series at most, not for every pending one: with the
+// receiver still down, an event appended while the first of several
+// re-sends is attempted is attempted before the second.
+func TestResendsLetNewEventsThrough(t *testing.T) {
+	s := openStore(t)
+	var mu sync.Mutex
+	var order []string // the event ID of each request, in order
+	var down atomic.Bool
+	var newer atomic.Pointer[promote.AuditEvent]
+	var trigger atomic.Pointer[string] // the event whose first request appends a new one
+	rcv := httptest.NewServer(new(hookLog).handler(func(ev Event) int {
+		mu.Lock()
+		order = append(order, ev.ID)
+		mu.Unlock()
+		if id := trigger.Load(); id != nil && ev.ID == *id && newer.Load() == nil {
+			e := appendRequests(t, s, 10, 1)[0]
+			newer.Store(&e)
+		}
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}))
+	t.Cleanup(rcv.Close)
+	cfg := dispatcherConfig(s, rcv.URL)
+	cfg.MaxAttempts = 2
+	d, err := NewDispatcher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	down.Store(true)
+	stop := runDispatcher(t, t.Context(), d)
+	failed := appendRequests(t, s, 1, 3)
+	d.Wake()
+	waitFor(t, "three deliveries failed for good", func() bool {
+		ds := storedDeliveries(t, s)
+		return len(ds) == 6 && ds[0].Status == StatusFailed
+	})
+	stop()
+	for _, ev := range failed {
+		if _, err := d.Resend(t.Context(), admin, deliveryID(AuditEventID(ev), "ops")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	order = nil
+	mu.Unlock()
+	first := AuditEventID(failed[0])
+	trigger.Store(&first)
+	runDispatcher(t, t.Context(), d)
+	waitFor(t, "every re-send and the new event attempted", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order) == 8
+	})
+	n := newer.Load()
+	if n == nil {
+		t.Fatal("no event appended during the first re-send")
+	}
+	a, b, c, e := AuditEventID(failed[0]), AuditEventID(failed[1]), AuditEventID(failed[2]), AuditEventID(*n)
+	want := []string{a, a, e, e, b, b, c, c}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff(want, order); diff != "" {
+		t.Errorf("requests' event IDs in order (-want +got):\n%s", diff)
+	}
+}
