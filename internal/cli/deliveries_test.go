@@ -113,7 +113,7 @@ func TestWebhooksResend(t *testing.T) {
 	waitFor(t, 10*time.Second, "one failure less in /metrics", func() (bool, string) {
 		m := metric()
 		return strings.Contains(m, fmt.Sprintf("promote_webhook_failed_deliveries{endpoint=\"ops\"} %d\n", len(failed)-1)) &&
-			strings.Contains(m, `promote_webhook_deliveries_total{endpoint="ops",outcome="delivered"} 1`+"\n") &&
+			strings.Contains(m, `promote_webhook_delivery_attempts_total{endpoint="ops",outcome="delivered"} 1`+"\n") &&
 			strings.Contains(m, `promote_webhook_last_delivered_timestamp_seconds{endpoint="ops"}`), m
 	})
 	if code, _, errOut := cli(root, "webhooks", "resend", one.ID); code != ExitBlocked || !strings.Contains(errOut, "is delivered") {

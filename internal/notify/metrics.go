@@ -12,7 +12,7 @@ import (
 // Metric names. They are a contract: dashboards and alerts query them by
 // name (docs/operations.md, "Monitoring").
 const (
-	MetricDeliveries    = "promote_webhook_deliveries_total"
+	MetricDeliveries    = "promote_webhook_delivery_attempts_total"
 	MetricFailed        = "promote_webhook_failed_deliveries"
 	MetricLastDelivered = "promote_webhook_last_delivered_timestamp_seconds"
 )

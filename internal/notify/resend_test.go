@@ -169,13 +169,13 @@ func TestResend(t *testing.T) {
 			waitFor(t, "the delivery in the metrics", func() bool {
 				m := scrapeMetrics(t, metrics)
 				f, ok := m[failedSeries]
-				return ok && f == 0 && m[`promote_webhook_deliveries_total{endpoint="ops",outcome="delivered"}`] == 1
+				return ok && f == 0 && m[`promote_webhook_delivery_attempts_total{endpoint="ops",outcome="delivered"}`] == 1
 			})
 			got2 := scrapeMetrics(t, metrics)
 			want := map[string]float64{
-				`promote_webhook_deliveries_total{endpoint="ops",outcome="retrying"}`:  1,
-				`promote_webhook_deliveries_total{endpoint="ops",outcome="failed"}`:    1,
-				`promote_webhook_deliveries_total{endpoint="ops",outcome="delivered"}`: 1,
+				`promote_webhook_delivery_attempts_total{endpoint="ops",outcome="retrying"}`:  1,
+				`promote_webhook_delivery_attempts_total{endpoint="ops",outcome="failed"}`:    1,
+				`promote_webhook_delivery_attempts_total{endpoint="ops",outcome="delivered"}`: 1,
 				failedSeries: 0,
 				`promote_webhook_last_delivered_timestamp_seconds{endpoint="ops"}`: float64(newest.At.UnixNano()) / 1e9,
 			}
