@@ -106,6 +106,20 @@ func (h *hookLog) got() (ids, versions []string, rejected int) {
 	return slices.Clone(h.ids), slices.Clone(h.versions), h.rejected
 }
 
+// startedDispatcher is a dispatcher of cfg after Start: each endpoint's
+// cursor at the audit log's head, ready to run.
+func startedDispatcher(t *testing.T, cfg DispatcherConfig) *Dispatcher {
+	t.Helper()
+	d, err := NewDispatcher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // dispatcherConfig is a configuration with short, real waits.
 func dispatcherConfig(s promote.Store, url string) DispatcherConfig {
 	return DispatcherConfig{
@@ -658,13 +672,7 @@ func TestDocsReceiverSlowHandlerThatFailsStillGetsTheEvent(t *testing.T) {
 	defer srv.Close()
 	cfg := dispatcherConfig(s, srv.URL)
 	cfg.Timeout = 100 * time.Millisecond
-	d, err := NewDispatcher(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	d := startedDispatcher(t, cfg)
 	appendRequests(t, s, 1, 1)
 	runDispatcher(t, t.Context(), d)
 	waitFor(t, "a final delivery", func() bool {

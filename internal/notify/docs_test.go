@@ -100,13 +100,7 @@ func TestDocsGoReceiver(t *testing.T) {
 	// The same events to the receiver, signed with the old secret: as
 	// sent by a replica not yet restarted with the new one.
 	cfg.Endpoints = append(cfg.Endpoints, Endpoint{Name: "old", URL: url, Secret: oldSecret})
-	d, err := NewDispatcher(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	d := startedDispatcher(t, cfg)
 	events := appendRequests(t, s, 1, 2)
 	runDispatcher(t, t.Context(), d)
 	// Both endpoints send each event at once: the receiver processes one

@@ -114,13 +114,7 @@ func TestResend(t *testing.T) {
 			t.Cleanup(metrics.Close)
 			cfg := dispatcherConfig(s, rcv.URL)
 			cfg.MaxAttempts, cfg.Metrics = 2, m
-			d, err := NewDispatcher(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := d.Start(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			d := startedDispatcher(t, cfg)
 
 			ev, failed := failedFor(t, s, d, down)
 			if ids, _, _ := hooks.got(); len(ids) != 0 {
@@ -226,13 +220,7 @@ func TestResendReplicas(t *testing.T) {
 	newDispatcher := func(s promote.Store) *Dispatcher {
 		cfg := dispatcherConfig(s, rcv.URL)
 		cfg.MaxAttempts = 2
-		d, err := NewDispatcher(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		d := startedDispatcher(t, cfg)
 		return d
 	}
 	d1, d2 := newDispatcher(s1), newDispatcher(s2)
@@ -301,13 +289,7 @@ func TestResendPrunedWhilePending(t *testing.T) {
 			rcv, down, hooks := switchedReceiver(t)
 			cfg := dispatcherConfig(s, rcv.URL)
 			cfg.MaxAttempts, cfg.Keep = 2, 3
-			d, err := NewDispatcher(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := d.Start(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			d := startedDispatcher(t, cfg)
 			down.Store(true)
 			stop := runDispatcher(t, t.Context(), d)
 			evs := appendRequests(t, s, 1, 2)
@@ -373,13 +355,7 @@ func TestResendsLetNewEventsThrough(t *testing.T) {
 	t.Cleanup(rcv.Close)
 	cfg := dispatcherConfig(s, rcv.URL)
 	cfg.MaxAttempts = 2
-	d, err := NewDispatcher(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	d := startedDispatcher(t, cfg)
 	down.Store(true)
 	stop := runDispatcher(t, t.Context(), d)
 	failed := appendRequests(t, s, 1, 3)
