@@ -137,8 +137,14 @@ type Controller struct {
 	// op serialises ticks and people's operations in this process, so
 	// that a pause is never overwritten by a tick that read the rollout
 	// before it; across replicas the rollout's revision does that (a
-	// save from a stale read is refused).
-	op   sync.Mutex
+	// save from a stale read is refused). A tick lets go of it while it
+	// reads a rollout's counts (Tick), and ops, the number of people's
+	// operations that took it, then tells whether one came meanwhile.
+	op  sync.Mutex
+	ops uint64
+	// ticking serialises ticks, which let go of op at their reads.
+	ticking sync.Mutex
+
 	mu   sync.Mutex
 	runs map[string]*run // by promotion ID
 	kick chan struct{}
@@ -348,13 +354,39 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // Tick starts the rollouts of newly committed promotions and judges every
 // active rollout once.
+//
+// It holds c.op, which people's operations take too, for all but the
+// reads of the metric source: each rollout's two tracks (and the step's
+// count, countStep) are read without it, so that a pause or an abort
+// never waits for a metric source, whose read may take seconds (a
+// Prometheus that is slow to answer), nor for the reads of every other
+// rollout. The readings are judged once c.op is taken again, and dropped
+// when a person's operation changed the rollout meanwhile (current): the
+// reads are cumulative counts at one moment (metrics.Query.At), so the
+// next tick reads them afresh and loses nothing.
 func (c *Controller) Tick(ctx context.Context) error {
+	c.ticking.Lock()
+	defer c.ticking.Unlock()
+	active, ops, errs := c.begin(ctx)
+	for _, r := range active {
+		if err := c.tickOne(ctx, r, ops); err != nil {
+			errs = append(errs, fmt.Errorf("rollout of %s %s in %s: %w", r.Model, r.Version, r.Environment, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// begin is the part of a tick that reads no counts, under c.op: it starts
+// the pending rollouts, gives the ended ones their end's traffic, and
+// returns the active rollouts with the number of people's operations
+// (c.ops) as they were read; nil when they could not be read.
+func (c *Controller) begin(ctx context.Context) ([]promote.Rollout, uint64, []error) {
 	c.op.Lock()
 	defer c.op.Unlock()
 	var errs []error
 	pending, err := c.cfg.Registry.PendingRollouts(ctx)
 	if err != nil {
-		return fmt.Errorf("read pending rollouts: %w", err)
+		return nil, 0, []error{fmt.Errorf("read pending rollouts: %w", err)}
 	}
 	for _, p := range pending {
 		if !c.cfg.Traffic.Ready(ctx, p.Model, p.Environment, p.Version) {
@@ -368,7 +400,7 @@ func (c *Controller) Tick(ctx context.Context) error {
 	}
 	active, err := c.cfg.Registry.ActiveRollouts(ctx)
 	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("read active rollouts: %w", err))...)
+		return nil, 0, append(errs, fmt.Errorf("read active rollouts: %w", err))
 	}
 	// A rollout ended elsewhere (a person's operation served by another
 	// replica) leaves its state here behind, and this traffic layer at
@@ -389,12 +421,129 @@ func (c *Controller) Tick(ctx context.Context) error {
 		}
 		c.forget(id)
 	}
-	for _, r := range active {
-		if err := c.step(ctx, r); err != nil {
-			errs = append(errs, fmt.Errorf("rollout of %s %s in %s: %w", r.Model, r.Version, r.Environment, err))
-		}
+	return active, c.ops, errs
+}
+
+// tickOne judges the active rollout r, as read when people's operations
+// numbered ops: it readies the rollout and its counts' queries under
+// c.op, reads the counts without it, and judges them under c.op again.
+func (c *Controller) tickOne(ctx context.Context, r promote.Rollout, ops uint64) error {
+	lk, err := c.ready(ctx, r, ops)
+	if lk == nil || err != nil {
+		return err
 	}
-	return errors.Join(errs...)
+	lk.read(ctx, c.cfg.Metrics)
+	c.op.Lock()
+	defer c.op.Unlock()
+	if !c.current(ctx, lk) {
+		c.drop(lk)
+		c.log.Debug("rollout: changed by a person's operation while its counts were read; judged again at the next tick", c.attrs(lk.r)...)
+		return nil
+	}
+	return c.judge(ctx, lk)
+}
+
+// ready is prepare under c.op, from the stored rollout when a person's
+// operation came since r was read (ops): it may have paused or ended it,
+// and moving the traffic as r says would undo that.
+func (c *Controller) ready(ctx context.Context, r promote.Rollout, ops uint64) (*look, error) {
+	c.op.Lock()
+	defer c.op.Unlock()
+	if c.ops != ops {
+		stored, err := c.cfg.Registry.Rollout(ctx, r.PromotionID)
+		if err != nil {
+			return nil, fmt.Errorf("read the rollout again after a person's operation: %w", err)
+		}
+		if !stored.State.Active() {
+			// Ended by the operation, which gave the traffic the end's;
+			// the next tick forgets what is kept about it.
+			return nil, nil
+		}
+		r = stored
+	}
+	lk, err := c.prepare(ctx, r)
+	if lk != nil {
+		lk.ops = c.ops
+	}
+	return lk, err
+}
+
+// look is a tick's reading of one rollout's counts: what prepare found
+// to read, under c.op, and what read read without it.
+type look struct {
+	r    promote.Rollout // as prepared: its step's weight given
+	ru   *run
+	plan *policy.Rollout
+	ops  uint64 // people's operations (c.ops) when it was prepared
+	// qs and qc read the run's stable and candidate tracks at one moment;
+	// step, when set, the canary's requests since the step began at the
+	// same moment (countStep).
+	qs, qc metrics.Query
+	step   *metrics.Query
+	// The readings.
+	stable, canary metrics.Reading
+	stepRead       *metrics.Reading
+}
+
+// read reads lk's counts. It touches nothing of the controller's, so that
+// it needs no lock: the metrics reader is safe for concurrent use.
+func (lk *look) read(ctx context.Context, m Metrics) {
+	lk.stable = m.Read(ctx, lk.qs)
+	lk.canary = m.Read(ctx, lk.qc)
+	if lk.r.Strategy != policy.StrategyShadow && lk.r.Weight >= 1 && (lk.stable.Status == metrics.StatusWaiting || lk.stable.Status == metrics.StatusNoData) {
+		// With all the traffic on the candidate the stable version serves
+		// nothing: no new stable data is what the step expects, not a
+		// lack of evidence. The analysis goes on with the candidate's
+		// counts against what stable served before (in this run, or in
+		// the stored evidence of a run before a restart, which otherwise
+		// waited for stable data until the no-data limit and paused).
+		lk.stable.Status = metrics.StatusOK
+	}
+	if lk.step == nil || lk.stable.Status != metrics.StatusOK || lk.canary.Status != metrics.StatusOK {
+		// The step's count is read only at a judged tick.
+		return
+	}
+	rd := m.Read(ctx, *lk.step)
+	if f, ok := m.(interface{ Forget(metrics.Query) }); ok {
+		f.Forget(*lk.step)
+	}
+	lk.stepRead = &rd
+}
+
+// current reports whether lk, read without c.op, may still be judged: no
+// person's operation changed its rollout since it was prepared (a pause
+// or an abort ended its run, a resumption began another), so that its
+// judgement can store nothing over theirs, nor move the traffic they set.
+// Across replicas the rollout's revision does that, as ever.
+func (c *Controller) current(ctx context.Context, lk *look) bool {
+	if ru := c.run(lk.r.PromotionID); ru != lk.ru || ru.failed != nil {
+		return false
+	}
+	if c.ops == lk.ops {
+		return true
+	}
+	// An operation came meanwhile, on this rollout or on another one.
+	stored, err := c.cfg.Registry.Rollout(ctx, lk.r.PromotionID)
+	return err == nil && stored.Revision == lk.r.Revision && stored.State == lk.r.State
+}
+
+// drop has the metrics reader forget what lk's reads left of queries that
+// no run reads any more: the operation that ended lk's run forgot them,
+// and a read that was under way may have remembered them again.
+func (c *Controller) drop(lk *look) {
+	cur := c.run(lk.r.PromotionID)
+	f, ok := c.cfg.Metrics.(interface{ Forget(metrics.Query) })
+	if cur == lk.ru || !ok {
+		return
+	}
+	for _, q := range lk.ru.queries {
+		if cur != nil && slices.ContainsFunc(cur.queries, func(o metrics.Query) bool {
+			return o.Model == q.Model && o.Env == q.Env && o.Track == q.Track && o.Since.Equal(q.Since)
+		}) {
+			continue
+		}
+		f.Forget(q)
+	}
 }
 
 func (c *Controller) plan(env string) (*policy.Rollout, error) {
@@ -588,8 +737,23 @@ func analysisConfig(plan *policy.Rollout) analysis.Config {
 	return cfg
 }
 
-// step judges one active rollout and moves it on.
+// step judges one active rollout and moves it on, reading its counts with
+// c.op held (failedFirst, whose rollout's run keeps a failure that is
+// carried out before anything is read).
 func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
+	lk, err := c.prepare(ctx, r)
+	if lk == nil || err != nil {
+		return err
+	}
+	lk.read(ctx, c.cfg.Metrics)
+	return c.judge(ctx, lk)
+}
+
+// prepare is what a tick does of an active rollout before it reads its
+// counts: it carries out a pause or a failure kept, checks the plan,
+// gives the step's weight (the shadow's mirror), and returns what to
+// read, nil when nothing is to be judged now.
+func (c *Controller) prepare(ctx context.Context, r promote.Rollout) (*look, error) {
 	if ru := c.run(r.PromotionID); r.State == promote.RolloutPaused && (ru == nil || ru.failed == nil) {
 		// Paused here or by another replica: the analysis starts afresh
 		// when it resumes. The traffic is what the stored pause says, at
@@ -599,7 +763,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		// a pause made through another replica meanwhile must not give
 		// the failed candidate its weight back.
 		c.forget(r.PromotionID)
-		return c.apply(ctx, r)
+		return nil, c.apply(ctx, r)
 	}
 	plan, err := c.plan(r.Environment)
 	if err != nil {
@@ -607,12 +771,12 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		// pipeline no longer rolls it out by canary or shadow, and the
 		// server restarted): nothing says how to go on, so a person
 		// decides, as when the strategy changed.
-		return c.cannotJudge(ctx, r, fmt.Sprintf("%v; this rollout began as a %s", err, r.Strategy))
+		return nil, c.cannotJudge(ctx, r, fmt.Sprintf("%v; this rollout began as a %s", err, r.Strategy))
 	}
 	if r.Strategy != plan.Strategy {
 		// The policy was edited since the rollout began: its steps or
 		// shadow do not describe this rollout.
-		return c.cannotJudge(ctx, r, fmt.Sprintf("the policy of %s now rolls out by %s; this rollout began as a %s", r.Environment, plan.Strategy, r.Strategy))
+		return nil, c.cannotJudge(ctx, r, fmt.Sprintf("the policy of %s now rolls out by %s; this rollout began as a %s", r.Environment, plan.Strategy, r.Strategy))
 	}
 	if r.Strategy != policy.StrategyShadow && r.Step >= len(plan.Steps) {
 		// The policy lost steps since the rollout began (an edit and a
@@ -624,18 +788,18 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 		// that just started, an agent that has not synced. The candidate
 		// then has no traffic, so waiting is safe.
 		c.log.Debug("rollout: waiting for the traffic layer to route the candidate", c.attrs(r)...)
-		return nil
+		return nil, nil
 	}
 	ru, err := c.runOf(ctx, r, plan)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if f := ru.failed; f != nil {
 		r.Verdict, r.AnalysisState = f.raw, f.state
 		if f.pause != "" {
-			return c.pauseFailed(ctx, r, plan, f.pause, f.verdict)
+			return nil, c.pauseFailed(ctx, r, plan, f.pause, f.verdict)
 		}
-		return c.rollBack(ctx, r, plan, f.reason, f.verdict)
+		return nil, c.rollBack(ctx, r, plan, f.reason, f.verdict)
 	}
 	if !ru.stepStarted.Equal(r.StepStartedAt) {
 		// A new run, or a step restarted by another replica (a pause and
@@ -650,35 +814,38 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	// of the controller or of the traffic layer.
 	if r.Strategy == policy.StrategyShadow {
 		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, shadowShare(plan)); err != nil {
-			return c.cannotJudge(ctx, r, fmt.Sprintf("mirroring traffic failed: %v", err))
+			return nil, c.cannotJudge(ctx, r, fmt.Sprintf("mirroring traffic failed: %v", err))
 		}
 	} else {
 		want := float64(plan.Steps[r.Step].Weight) / 100
 		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, want); err != nil {
-			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
+			return nil, c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 		}
 		if r.Weight != want {
 			r.Weight = want
 			if r, err = c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
-				return c.changed(ctx, r, err)
+				return nil, c.changed(ctx, r, err)
 			}
 		}
 	}
-	// Both tracks as at one moment (metrics.Query.At).
-	qs, qc := ru.queries[0], ru.queries[1]
-	qs.At = c.cfg.Now()
-	qc.At = qs.At
-	stable := c.cfg.Metrics.Read(ctx, qs)
-	canary := c.cfg.Metrics.Read(ctx, qc)
-	if r.Strategy != policy.StrategyShadow && r.Weight >= 1 && (stable.Status == metrics.StatusWaiting || stable.Status == metrics.StatusNoData) {
-		// With all the traffic on the candidate the stable version serves
-		// nothing: no new stable data is what the step expects, not a
-		// lack of evidence. The analysis goes on with the candidate's
-		// counts against what stable served before (in this run, or in
-		// the stored evidence of a run before a restart, which otherwise
-		// waited for stable data until the no-data limit and paused).
-		stable.Status = metrics.StatusOK
+	// Both tracks as at one moment (metrics.Query.At), and the step's
+	// count with them when countStep needs it.
+	lk := &look{r: r, ru: ru, plan: plan, qs: ru.queries[0], qc: ru.queries[1]}
+	lk.qs.At = c.cfg.Now()
+	lk.qc.At = lk.qs.At
+	if ru.stepPending && r.Strategy != policy.StrategyShadow && c.stepReads(r, ru) {
+		q := lk.qc
+		q.Since = r.StepStartedAt
+		lk.step = &q
 	}
+	return lk, nil
+}
+
+// judge judges the rollout of lk with its readings and moves it on, under
+// c.op.
+func (c *Controller) judge(ctx context.Context, lk *look) error {
+	r, ru, plan, stable, canary := lk.r, lk.ru, lk.plan, lk.stable, lk.canary
+	var err error
 	for i, rd := range []metrics.Reading{stable, canary} {
 		switch rd.Status {
 		case metrics.StatusFailed:
@@ -706,7 +873,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 	ru.lastVerdict = &v
 	ru.lastCanary = canary.Counts.Requests
 	if ru.stepPending && r.Strategy != policy.StrategyShadow {
-		c.countStep(ctx, r, ru, qc)
+		c.countStep(r, ru, lk.stepRead)
 	}
 	ru.judged = true
 	raw, _ := json.Marshal(v)
@@ -791,8 +958,9 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 }
 
 // countStep finds where ru counts the requests of r's step from, at its
-// first judged tick in the step: qc is the run's canary query as read at
-// this tick, whose count (ru.lastCanary) runs from the run's start.
+// first judged tick in the step: rd is the canary's requests since the
+// step began (the query stepReads asks for), read at the same moment as
+// the run's canary count (ru.lastCanary), which runs from the run's start.
 //
 // What the run's counts cannot say is the step's requests before the run
 // began, and before the tick that found the step restarted under a live
@@ -816,7 +984,7 @@ func (c *Controller) step(ctx context.Context, r promote.Rollout) error {
 // When the step's count cannot be read, the run counts on from what is
 // stored (its own counts, or from this tick's under a live run), and
 // tries again at the next tick.
-func (c *Controller) countStep(ctx context.Context, r promote.Rollout, ru *run, qc metrics.Query) {
+func (c *Controller) countStep(r promote.Rollout, ru *run, rd *metrics.Reading) {
 	read := ru.lastCanary
 	if ru.stepCanary < 0 {
 		// The fallback, set at the first judged tick, and the count of
@@ -826,28 +994,24 @@ func (c *Controller) countStep(ctx context.Context, r promote.Rollout, ru *run, 
 			ru.stepCanary = 0
 		}
 	}
-	lb, ok := c.cfg.Metrics.(interface{ LooksBack() bool })
-	looksBack := ok && lb.LooksBack()
-	if !looksBack && (!ru.stepFresh || c.sinceStart[r.PromotionID].Equal(r.StepStartedAt) || !r.StepStartedAt.Before(c.started)) {
+	if !c.stepReads(r, ru) {
 		// Nothing before the run's start is this process's and the
 		// step's, or it was counted already.
 		ru.stepPending = false
 		return
 	}
-	q := qc
-	q.Since = r.StepStartedAt
-	rd := c.cfg.Metrics.Read(ctx, q)
-	if f, ok := c.cfg.Metrics.(interface{ Forget(metrics.Query) }); ok {
-		f.Forget(q)
-	}
-	switch rd.Status {
-	case metrics.StatusOK, metrics.StatusWaiting, metrics.StatusNoData:
+	switch {
+	case rd == nil:
+		c.log.Debug("rollout: the step's requests were not read; counting on from those stored until they are", c.attrs(r)...)
+		return
+	case rd.Status == metrics.StatusOK, rd.Status == metrics.StatusWaiting, rd.Status == metrics.StatusNoData:
 		// Waiting and no data are no requests since the step began.
 	default:
 		c.log.Debug("rollout: the step's requests could not be read; counting on from those stored until they can",
 			append(c.attrs(r), slog.Any("error", rd.Err))...)
 		return
 	}
+	looksBack := c.looksBack()
 	ru.stepPending = false
 	step := rd.Counts.Requests
 	if ru.stepFresh {
@@ -863,6 +1027,21 @@ func (c *Controller) countStep(ctx context.Context, r promote.Rollout, ru *run, 
 	}
 	c.sinceStart[r.PromotionID] = r.StepStartedAt
 	ru.stepCanary = read - step
+}
+
+// stepReads reports whether countStep needs the canary's requests since
+// r's step began, besides the run's: with a source that looks back, and
+// with the splitters' counters of a step that began before this process
+// and was not counted in it yet, when the run began in the step.
+func (c *Controller) stepReads(r promote.Rollout, ru *run) bool {
+	return c.looksBack() || (ru.stepFresh && !c.sinceStart[r.PromotionID].Equal(r.StepStartedAt) && r.StepStartedAt.Before(c.started))
+}
+
+// looksBack reports whether the metrics reader counts everything since a
+// query's start, whichever process served it (metrics.Prometheus).
+func (c *Controller) looksBack() bool {
+	lb, ok := c.cfg.Metrics.(interface{ LooksBack() bool })
+	return ok && lb.LooksBack()
 }
 
 // progress puts into r the requests its canary step has counted, given
@@ -1186,6 +1365,14 @@ func (c *Controller) retry(ctx context.Context, r promote.Rollout, edit func(*pr
 	}
 }
 
+// operate takes c.op for a person's operation, and counts it: a tick
+// that read a rollout's counts without c.op judges them only if no
+// operation changed the rollout meanwhile (current).
+func (c *Controller) operate() {
+	c.op.Lock()
+	c.ops++
+}
+
 // Pause holds a running rollout at its step and weight: the candidate
 // keeps its share of traffic (a shadow stops mirroring at once), and the
 // rollout neither advances nor rolls back until Resume. The analysis resumes with its evidence, as after a
@@ -1198,7 +1385,7 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 	if err := registry.CheckReason(reason); err != nil {
 		return promote.Rollout{}, err
 	}
-	c.op.Lock()
+	c.operate()
 	defer c.op.Unlock()
 	if err := c.failedFirst(ctx, id); err != nil {
 		return promote.Rollout{}, err
@@ -1270,7 +1457,7 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 	if err := registry.CheckReason(reason); err != nil {
 		return promote.Rollout{}, err
 	}
-	c.op.Lock()
+	c.operate()
 	defer c.op.Unlock()
 	r, err := c.active(ctx, id)
 	if err != nil {
@@ -1325,7 +1512,7 @@ func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reaso
 	if err := registry.CheckReason(reason); err != nil {
 		return promote.Rollout{}, err
 	}
-	c.op.Lock()
+	c.operate()
 	defer c.op.Unlock()
 	r, err := c.active(ctx, id)
 	if err != nil {
@@ -1354,7 +1541,7 @@ func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, 
 	if err := registry.CheckReason(reason); err != nil {
 		return promote.Rollout{}, err
 	}
-	c.op.Lock()
+	c.operate()
 	defer c.op.Unlock()
 	r, err := c.active(ctx, id)
 	if err != nil {
