@@ -18,9 +18,9 @@ import (
 // DefaultQueryTimeout bounds a read of one track's counts (its two to four
 // queries together) when PrometheusOptions.Timeout is zero. The queries
 // take milliseconds; a Prometheus that has not answered them in seconds is
-// stuck, and a read that waits longer holds up the controller's look, and
-// with it the operations people ask of the controller (a pause, an abort),
-// for as long.
+// stuck, and a read that waits longer delays the controller's look at the
+// rollout, and with it the error budget that pauses the rollout when the
+// source keeps failing.
 const DefaultQueryTimeout = 5 * time.Second
 
 // maxResponseBytes bounds a query's response: the answers expected are a
