@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -1008,6 +1009,34 @@ type deliveryRow struct {
 	// Resend offers the re-send: the attempt is its delivery's newest and
 	// failed for good, and the person is an admin.
 	Resend bool
+	// Pending: such an attempt whose re-send is asked for already and not
+	// yet made.
+	Pending bool
+}
+
+// pendingResends returns the deliveries among ds whose re-send is asked
+// for and not yet made, so that the page does not offer it again.
+func (u *UI) pendingResends(ctx context.Context, ds []notify.Delivery) (map[string]bool, error) {
+	endpoints := map[string]bool{}
+	for _, d := range ds {
+		if d.Status == notify.StatusFailed {
+			endpoints[d.Endpoint] = true
+		}
+	}
+	pending := map[string]bool{}
+	err := u.store.View(ctx, func(tx promote.Tx) error {
+		for ep := range endpoints {
+			rs, err := tx.WebhookResends(ep)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				pending[r.ID] = true
+			}
+		}
+		return nil
+	})
+	return pending, err
 }
 
 // webhooksPage shows the webhook delivery log, newest first.
@@ -1022,9 +1051,16 @@ func (u *UI) webhooksPage(w http.ResponseWriter, r *http.Request, s *session) er
 			ds, v.More = ds[:maxDeliveries], true
 		}
 		v.CanResend = u.opts.Resender != nil && s != nil && s.who.Role.Allows(promote.RoleAdmin)
+		var pending map[string]bool
+		if v.CanResend {
+			if pending, err = u.pendingResends(r.Context(), ds); err != nil {
+				return err
+			}
+		}
 		seen := map[string]bool{} // deliveries whose newest attempt is above
 		for _, d := range ds {
-			v.Deliveries = append(v.Deliveries, deliveryRow{Delivery: d, Resend: v.CanResend && !seen[d.ID] && d.Status == notify.StatusFailed})
+			newestFailed := v.CanResend && !seen[d.ID] && d.Status == notify.StatusFailed
+			v.Deliveries = append(v.Deliveries, deliveryRow{Delivery: d, Resend: newestFailed && !pending[d.ID], Pending: newestFailed && pending[d.ID]})
 			seen[d.ID] = true
 		}
 	}

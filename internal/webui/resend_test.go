@@ -60,8 +60,16 @@ func TestResendButton(t *testing.T) {
 	if n := resends(t, f); n != 1 {
 		t.Errorf("%d re-sends recorded, want 1", n)
 	}
-	if got := text(b.get(res.header.Get("Location")).one(t, "resent")); !strings.Contains(got, "dl_1 will be sent again") {
+	after := b.get(res.header.Get("Location"))
+	if got := text(after.one(t, "resent")); !strings.Contains(got, "dl_1 will be sent again") {
 		t.Errorf("the page after a re-send says %q", got)
+	}
+	// The re-send is pending: the page no longer offers it.
+	if forms := after.all("resend-form"); len(forms) != 0 {
+		t.Errorf("the page offers %d re-send forms after the re-send was asked for, want none", len(forms))
+	}
+	if got := text(after.one(t, "resend-pending")); got != "re-send pending" {
+		t.Errorf("the pending re-send shows %q", got)
 	}
 	if res := b.post(action, url.Values{"csrf": {pg.csrf(t)}}); res.status != http.StatusConflict || !strings.Contains(res.body, "requested already") {
 		t.Errorf("re-send again = %d, want 409 saying it is requested already:\n%s", res.status, res.body)
