@@ -38,6 +38,7 @@ func dialect() (sqlstore.Dialect, error) {
 	return sqlstore.Dialect{
 		Name:              "sqlite",
 		IsUniqueViolation: isUniqueViolation,
+		IsUnavailable:     isUnavailable,
 		Migrations:        m,
 		ViewOptions:       sql.TxOptions{ReadOnly: true},
 	}, err
@@ -50,6 +51,23 @@ func isUniqueViolation(err error) bool {
 	}
 	switch e.Code() {
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
+}
+
+// isUnavailable reports whether err means that the database cannot take
+// the write now but may once the machine is mended: its disk is full
+// (SQLITE_FULL) or failed an I/O (SQLITE_IOERR and its extended codes).
+// Such a request is answered 503, as a PostgreSQL server out of reach is,
+// rather than as an internal error; the transaction changed nothing.
+func isUnavailable(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
 		return true
 	}
 	return false
@@ -83,6 +101,10 @@ type Options struct {
 	// has not recorded are applied (their names, in order); its error
 	// leaves the database as it was, and OpenWith returns it.
 	MayMigrate func(pending []string) error
+
+	// maxPages bounds the database's size in pages (PRAGMA
+	// max_page_count), for tests of a full disk; 0: no bound.
+	maxPages int
 }
 
 // OpenWith is Open with options.
@@ -114,7 +136,11 @@ func OpenWith(ctx context.Context, dir string, o Options) (*sqlstore.DB, error) 
 	params.Set("_busy_timeout", fmt.Sprint(busyTimeout))
 	params.Set("_foreign_keys", "1")
 	params.Set("_synchronous", "NORMAL")
-	write := dsn(path, params, url.Values{"_journal_mode": {"WAL"}, "_txlock": {"immediate"}})
+	writeOnly := url.Values{"_journal_mode": {"WAL"}, "_txlock": {"immediate"}}
+	if o.maxPages > 0 {
+		writeOnly.Set("_pragma", fmt.Sprintf("max_page_count(%d)", o.maxPages))
+	}
+	write := dsn(path, params, writeOnly)
 	read := dsn(path, params, url.Values{"_query_only": {"1"}})
 
 	wdb, err := sql.Open("sqlite", write)

@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/promote"
+)
+
+// A full disk (here, the database at its page bound) makes a write fail as
+// the database being unavailable — a 503 for the API, not an internal
+// error — and the transaction changes nothing: what was written before
+// stays, reads go on, and the audit chain verifies.
+func TestFullDatabaseIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite", "file:"+dir+"/"+FileName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pages int
+	if err := raw.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	db, err = OpenWith(ctx, dir, Options{maxPages: pages + 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	reasons, _ := json.Marshal([]string{strings.Repeat("a reason long enough to fill pages ", 60)})
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	appended := 0
+	var full error
+	for i := range 500 {
+		err := db.Update(ctx, func(tx promote.Tx) error {
+			_, err := tx.AppendAudit(promote.AuditEvent{Time: at.Add(time.Duration(i) * time.Second), Actor: "ci",
+				Action: promote.ActionHoldSet, Reasons: reasons})
+			return err
+		})
+		if err != nil {
+			full = err
+			break
+		}
+		appended++
+	}
+	if full == nil {
+		t.Fatalf("500 appends fitted in %d pages: the bound did not apply", pages+4)
+	}
+	if !errors.Is(full, promote.ErrUnavailable) || !strings.Contains(full.Error(), "full") {
+		t.Fatalf("a write to a full database = %v, want promote.ErrUnavailable saying it is full", full)
+	}
+	if appended == 0 {
+		t.Fatal("no append fitted before the bound: the test shows nothing about what stays")
+	}
+	var events []promote.AuditEvent
+	if err := db.View(ctx, func(tx promote.Tx) (err error) {
+		events, err = tx.AuditEvents(promote.AuditFilter{Limit: 1000})
+		return err
+	}); err != nil || len(events) != appended {
+		t.Errorf("after the full write: %d events, %v; want the %d appended before", len(events), err, appended)
+	}
+	if res, err := audit.Verify(ctx, db); err != nil || !res.OK {
+		t.Errorf("audit.Verify after the full write = %+v, %v", res, err)
+	}
+}
