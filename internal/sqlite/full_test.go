@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +76,60 @@ func TestFullDatabaseIsUnavailable(t *testing.T) {
 	}
 	if res, err := audit.Verify(ctx, db); err != nil || !res.OK {
 		t.Errorf("audit.Verify after the full write = %+v, %v", res, err)
+	}
+}
+
+// A damaged page fails the reads that reach it with an error that names
+// the database file and says to restore a backup: SQLite's own message
+// ("database disk image is malformed") names neither.
+func TestDamagedDatabaseNamesItsFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons, _ := json.Marshal([]string{strings.Repeat("a reason long enough to fill pages ", 20)})
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	if err := db.Update(ctx, func(tx promote.Tx) error {
+		for i := range 2000 {
+			if _, err := tx.AppendAudit(promote.AuditEvent{Time: at.Add(time.Duration(i) * time.Second), Actor: "ci",
+				Action: promote.ActionHoldSet, Reasons: reasons}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close() // checkpoints the log into promote.db
+	path := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const page = 4096
+	n := len(data) / page
+	if n < 40 {
+		t.Fatalf("the database has %d pages, too few to damage its middle", n)
+	}
+	// Ten pages in the middle, past their headers: most are the audit
+	// table's, which a verification reads whole.
+	for p := n/2 - 5; p < n/2+5; p++ {
+		for i := p*page + 8; i < (p+1)*page; i++ {
+			data[i] = 0xff
+		}
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(ctx, dir)
+	if err != nil {
+		t.Fatalf("Open of a database damaged in its middle: %v (its first page is whole, so it opens)", err)
+	}
+	defer db.Close()
+	_, err = audit.Verify(ctx, db)
+	if err == nil || !strings.Contains(err.Error(), path+" is damaged") || !strings.Contains(err.Error(), "restore it from a backup") {
+		t.Fatalf("audit.Verify of a damaged database = %v, want an error naming %s and saying to restore a backup", err, path)
 	}
 }

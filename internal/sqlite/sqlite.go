@@ -73,6 +73,22 @@ func isUnavailable(err error) bool {
 	return false
 }
 
+// damaged names the database file at path and what to do when err says
+// that it is damaged (SQLITE_CORRUPT, SQLITE_NOTADB): a page that does not
+// read, which no retry mends.
+func damaged(path string, err error) error {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		return fmt.Errorf("%w: the database file %s is damaged; stop the server and restore it from a backup "+
+			"(docs/operations.md, Backup and restore)", err, path)
+	}
+	return err
+}
+
 // Open opens (creating it if need be) the store in dir: the database file
 // promote.db, in a directory created with mode 0700 when it is missing.
 //
@@ -121,6 +137,7 @@ func OpenWith(ctx context.Context, dir string, o Options) (*sqlstore.DB, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
+	d.Damaged = func(err error) error { return damaged(path, err) }
 	if err := checkWAL(path); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}

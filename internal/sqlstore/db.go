@@ -33,6 +33,10 @@ type Dialect struct {
 	// be reached; the store's errors then wrap promote.ErrUnavailable.
 	// Nil for an embedded database.
 	IsUnavailable func(error) bool
+	// Damaged, when set, returns err with what an operator must know when
+	// it says the database itself is damaged (its file, and to restore a
+	// backup), and err as it is otherwise.
+	Damaged func(error) error
 	// LockClause follows the SELECT that reads the audit chain's head in
 	// AppendAudit, so that appends are serialised ("FOR UPDATE"). Empty
 	// when the write transaction already holds the database's only write
@@ -105,6 +109,9 @@ func (db *DB) View(ctx context.Context, fn func(promote.Tx) error) error {
 // error when ctx has ended (ended).
 func (db *DB) unavailable(ctx context.Context, err error) error {
 	err = ended(ctx, err)
+	if err != nil && db.dialect.Damaged != nil {
+		err = db.dialect.Damaged(err)
+	}
 	if err == nil || db.dialect.IsUnavailable == nil || errors.Is(err, promote.ErrUnavailable) || !db.dialect.IsUnavailable(err) {
 		return err
 	}
