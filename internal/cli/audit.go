@@ -362,11 +362,11 @@ func (p *auditProgress) done() {
 }
 
 func auditHeader(tw io.Writer) {
-	row(tw, "SEQ", "TIME", "ACTOR", "ACTION", "MODEL", "VERSION", "ENV", "DECISION", "PROMOTION")
+	row(tw, "SEQ", "TIME", "ACTOR", "ACTION", "MODEL", "VERSION", "ENV", "DECISION", "PROMOTION", "TOKEN")
 }
 
 func auditRow(tw io.Writer, e promote.AuditEvent) {
-	row(tw, fmt.Sprint(e.Seq), when(e.Time), e.Actor, e.Action, e.Model, e.Version, e.Environment, e.Decision, e.PromotionID)
+	row(tw, fmt.Sprint(e.Seq), when(e.Time), e.Actor, e.Action, e.Model, e.Version, e.Environment, e.Decision, e.PromotionID, e.TokenID)
 }
 
 // parseAuditTime reads the time of the audit list's flag name, as

@@ -404,6 +404,10 @@ func TestAuditListTokenID(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("audit list --token-id %s (-want +got):\n%s", id, diff)
 	}
+	if out := must(0, ci, "audit", "list", "--token-id", id); !regexp.MustCompile(`(?m)^SEQ .* TOKEN$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)model\.created .* `+id+`$`).MatchString(out) {
+		t.Errorf("audit list's table does not show the token ID %s in a TOKEN column:\n%s", id, out)
+	}
 	if out := must(0, ci, "audit", "show", "2"); !regexp.MustCompile(`(?m)^Token ID +` + id + `$`).MatchString(out) {
 		t.Errorf("audit show 2 (a model created by ci) does not show the token ID %s:\n%s", id, out)
 	}
