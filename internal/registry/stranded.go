@@ -20,15 +20,8 @@ func (s *Service) Stranded(ctx context.Context) ([]promote.Promotion, error) {
 	var out []promote.Promotion
 	err := s.store.View(ctx, func(tx promote.Tx) error {
 		active, err := tx.Promotions(promote.PromotionFilter{ActiveOnly: true, Limit: maxStranded})
-		if err != nil {
-			return err
-		}
-		for _, p := range active {
-			if _, err := s.cfg.Pipeline.Environment(p.Environment); err != nil {
-				out = append(out, p)
-			}
-		}
-		return nil
+		out = outsidePipeline(s, active, func(p promote.Promotion) string { return p.Environment })
+		return err
 	})
 	return out, err
 }
@@ -42,15 +35,20 @@ func (s *Service) StrandedHolds(ctx context.Context) ([]promote.Hold, error) {
 	var out []promote.Hold
 	err := s.store.View(ctx, func(tx promote.Tx) error {
 		holds, err := tx.Holds(promote.HoldFilter{Limit: maxStranded})
-		if err != nil {
-			return err
-		}
-		for _, h := range holds {
-			if _, err := s.cfg.Pipeline.Environment(h.Environment); err != nil {
-				out = append(out, h)
-			}
-		}
-		return nil
+		out = outsidePipeline(s, holds, func(h promote.Hold) string { return h.Environment })
+		return err
 	})
 	return out, err
+}
+
+// outsidePipeline returns the items whose environment (env) the pipeline
+// does not have.
+func outsidePipeline[T any](s *Service, items []T, env func(T) string) []T {
+	var out []T
+	for _, it := range items {
+		if _, err := s.cfg.Pipeline.Environment(env(it)); err != nil {
+			out = append(out, it)
+		}
+	}
+	return out
 }
