@@ -12,16 +12,7 @@ import (
 // has not landed, a request that would go live at once is a Conflict
 // naming the rollback, and so is its dry run, rather than "approved".
 func TestDryRunWhileARollbackWaitsForItsCommit(t *testing.T) {
-	bare := newRemote(t, nil)
-	f := newRegistry(t)
-	for _, v := range []string{"2", "3", "4"} {
-		f.register(t, v, "0.9"+v)
-	}
-	r := newReconciler(t, newWriter(t, bare, nil), f.svc)
-	for _, v := range []string{"2", "3"} {
-		f.promote(t, v, "dev")
-		reconcile(t, r, "credit-risk", "dev")
-	}
+	_, f, _ := twoInDev(t)
 	rb, err := f.svc.Rollback(t.Context(), lena, registry.RollbackRequest{Model: "credit-risk", Environment: "dev", Reason: "error rate 5% on the canary"})
 	if err != nil {
 		t.Fatalf("Rollback: %v", err)

@@ -638,12 +638,11 @@ func refusePushes(t *testing.T, bare string, on bool) {
 	}
 }
 
-// While the remote refuses a rollback's commit, no promotion into its
-// environment goes live ahead of it: the reconciler would commit the
-// promotion in its place, and the branch would never record the rollback.
-// Once the rollback's commit lands, the promotion goes ahead, one commit
-// each, in order.
-func TestReconcileRollbackRefusedIsNotOvertaken(t *testing.T) {
+// twoInDev registers versions 2, 3 and 4, and promotes 2, then 3,
+// to dev, each committed: a rollback of dev returns to 2, and 4 is there to
+// request after it.
+func twoInDev(t *testing.T) (string, *regFixture, *Reconciler) {
+	t.Helper()
 	bare := newRemote(t, nil)
 	f := newRegistry(t)
 	for _, v := range []string{"2", "3", "4"} {
@@ -654,6 +653,16 @@ func TestReconcileRollbackRefusedIsNotOvertaken(t *testing.T) {
 		f.promote(t, v, "dev")
 		reconcile(t, r, "credit-risk", "dev")
 	}
+	return bare, f, r
+}
+
+// While the remote refuses a rollback's commit, no promotion into its
+// environment goes live ahead of it: the reconciler would commit the
+// promotion in its place, and the branch would never record the rollback.
+// Once the rollback's commit lands, the promotion goes ahead, one commit
+// each, in order.
+func TestReconcileRollbackRefusedIsNotOvertaken(t *testing.T) {
+	bare, f, r := twoInDev(t)
 	n := commitCount(t, bare, "main")
 
 	refusePushes(t, bare, true)
