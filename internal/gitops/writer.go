@@ -396,16 +396,8 @@ func (w *Writer) promoteReview(ctx context.Context, c *Change) (Result, error) {
 		prev, _ := w.clone.Repo.Reference(gitclone.RemoteRef(branch), true)
 		commit = prev.Hash()
 	} else {
-		if err := w.clone.Repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), commit)); err != nil {
-			return Result{}, fmt.Errorf("gitops: set %s: %w", branch, err)
-		}
-		if err := w.mayPush(ctx, branch); err != nil {
+		if err := w.pushReview(ctx, branch, commit); err != nil {
 			return Result{}, err
-		}
-		// Only Promote's own review branch is ever forced, never
-		// Config.Branch.
-		if err := w.push(ctx, branch, commit, true); err != nil {
-			return Result{}, fmt.Errorf("push %s to %s: %w", branch, gitclone.RedactURL(w.cfg.Remote), err)
 		}
 		w.logPush(c, commit, branch, 1)
 	}
@@ -475,14 +467,8 @@ func (w *Writer) UpdateReview(ctx context.Context, c Change) (Result, error) {
 	} else if closed {
 		return Result{}, closedError(pr, branch, w.cfg.Branch, c.Pin.Version, c.RollbackOf != "")
 	}
-	if err := w.clone.Repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), commit)); err != nil {
-		return Result{}, fmt.Errorf("gitops: set %s: %w", branch, err)
-	}
-	if err := w.mayPush(ctx, branch); err != nil {
+	if err := w.pushReview(ctx, branch, commit); err != nil {
 		return Result{}, err
-	}
-	if err := w.push(ctx, branch, commit, true); err != nil {
-		return Result{}, fmt.Errorf("push %s to %s: %w", branch, gitclone.RedactURL(w.cfg.Remote), err)
 	}
 	w.log.Info("gitops: rebuilt the review branch on the branch's new head", append(c.logAttrs(),
 		slog.String(attrCommit, commit.String()), slog.String(attrBranch, branch))...)
@@ -827,4 +813,19 @@ func (w *Writer) findCommit(head plumbing.Hash, promotionID string) (string, boo
 		}
 	}
 	return "", false, nil
+}
+
+// pushReview points the review branch at commit and pushes it, forced:
+// only Promote's own review branch is ever forced, never Config.Branch.
+func (w *Writer) pushReview(ctx context.Context, branch string, commit plumbing.Hash) error {
+	if err := w.clone.Repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), commit)); err != nil {
+		return fmt.Errorf("gitops: set %s: %w", branch, err)
+	}
+	if err := w.mayPush(ctx, branch); err != nil {
+		return err
+	}
+	if err := w.push(ctx, branch, commit, true); err != nil {
+		return fmt.Errorf("push %s to %s: %w", branch, gitclone.RedactURL(w.cfg.Remote), err)
+	}
+	return nil
 }
