@@ -247,3 +247,19 @@ func TestRolloutTraffic(t *testing.T) {
 		t.Errorf("traffic %+v, compareBodies %v; want %+v, true", r.Traffic, r.Shadow.CompareBodies, want)
 	}
 }
+
+// A common rule is compiled once for each environment; a problem in it is
+// still one problem, listed once.
+func TestLoadErrorsListedOnce(t *testing.T) {
+	src := "gate:\n  require: [tests_passed]\n  rules:\n    - name: x\n      expr: candidate.f1 > 1\n    - name: tests_passed\n      metric: f1\n      threshold: '>= 0.5'\n" +
+		"environments:\n  dev: {}\n  staging: {}\n  prod: {}\n"
+	_, err := Load("p.yaml", []byte(src))
+	if err == nil {
+		t.Fatalf("Load(%q) = nil error, want the expression's and the name's problems", src)
+	}
+	for _, w := range []string{`rule "x": expr`, `rule "tests_passed" has the name of a required check`} {
+		if n := strings.Count(err.Error(), w); n != 1 {
+			t.Errorf("Load(%q) error =\n%s\nlists %q %d times, want once", src, err, w, n)
+		}
+	}
+}

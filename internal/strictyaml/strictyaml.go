@@ -63,6 +63,13 @@ func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
 	if n != nil {
 		p.Line, p.Column = n.Line, n.Column
 	}
+	// A part checked more than once (a policy's common rule, compiled for
+	// each of its environments) has its problems listed once.
+	for _, q := range d.Problems {
+		if q == p {
+			return
+		}
+	}
 	d.Problems = append(d.Problems, p)
 }
 
