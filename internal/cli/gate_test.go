@@ -98,7 +98,7 @@ func TestGateExitCodes(t *testing.T) {
 		{"policy missing", []string{"gate", "--policy", "nope.yaml", "--candidate", "good.json"}, ExitUsage, "", "policy: nope.yaml: no such file or directory"},
 		{"policy is a directory", []string{"gate", "--policy", ".", "--candidate", "good.json"}, ExitUsage, "", "is a directory"},
 		{"broken policy: every problem", []string{"gate", "--policy", "broken.yaml", "--candidate", "good.json"}, ExitUsage, "",
-			"broken.yaml:3:3: gate: unknown key \"metrcs\" (did you mean \"metrics\"?)\nbroken.yaml:9:10: gate.approvals.min: want a whole number, got \"one\"\nbroken.yaml:7:1: rule \"tradeoff\""},
+			"broken.yaml:3:3: gate: unknown key \"metrcs\" (did you mean \"metrics\"?)\nbroken.yaml:9:10: gate.approvals.min: want a whole number, got \"one\"\nbroken.yaml:7:13: rule \"tradeoff\""},
 		{"NaN metric", []string{"gate", "--policy", "policy.yaml", "--candidate", "nan.json"}, ExitUsage, "", "nan.json:2:15: accuracy: NaN is not a finite number"},
 		{"unknown environment", []string{"gate", "--policy", "exercise1.yaml", "--env", "qa", "--candidate", "good.json"}, ExitUsage, "", `no environment "qa" (it has staging, prod)`},
 		{"environment needed", []string{"gate", "--policy", "exercise1.yaml", "--candidate", "good.json"}, ExitUsage, "", "name one with --env"},

@@ -37,7 +37,9 @@ var celEnvironment = sync.OnceValues(func() (*cel.Env, error) {
 // compileExpr parses and type-checks r.Expr, which must yield a boolean,
 // and prepares its program with a cost limit.
 func (d *decoder) compileExpr(r *Rule) {
-	at := &yaml.Node{Line: r.Line, Column: 1}
+	// The file position is where the expression's text starts; the
+	// position CEL gives, inside the expression, follows in the message.
+	at := &yaml.Node{Line: r.Line, Column: r.col}
 	if strings.TrimSpace(r.Expr) == "" {
 		d.Errorf(at, "rule %q: expr is empty", r.Name)
 		return

@@ -144,7 +144,7 @@ func (d *decoder) gate(n *yaml.Node, what string) *gateSpec {
 			return
 		}
 		if line, dup := names[r.Name]; dup {
-			d.Errorf(&yaml.Node{Line: r.Line, Column: 1}, "%s: rule name %q used twice (first at line %d)", what, r.Name, line)
+			d.Errorf(&yaml.Node{Line: r.Line, Column: r.col}, "%s: rule name %q used twice (first at line %d)", what, r.Name, line)
 			return
 		}
 		names[r.Name] = r.Line
@@ -219,7 +219,7 @@ func (d *decoder) fairnessGroups(n *yaml.Node, what string) []string {
 // metricEntry reads one entry of a gate's metrics map: either the seed's
 // `NAME: "OP NUMBER"` or a mapping with threshold, severity and description.
 func (d *decoder) metricEntry(k, v *yaml.Node, what string) *Rule {
-	r := &Rule{Name: k.Value, Kind: KindMetric, Severity: SeverityBlock, Metric: k.Value, Line: k.Line}
+	r := &Rule{Name: k.Value, Kind: KindMetric, Severity: SeverityBlock, Metric: k.Value, Line: k.Line, col: k.Column}
 	if !d.metricName(k, what, k.Value) {
 		return nil
 	}
@@ -306,14 +306,14 @@ func (d *decoder) rule(n *yaml.Node, what string, top bool, index int) *Rule {
 			d.Errorf(k, "%s: unknown key %q; a rule has %s", what, k.Value, strings.Join(ruleKeys, ", "))
 			return nil
 		}
-		r := &Rule{Name: k.Value, Kind: KindMetric, Metric: k.Value, Line: k.Line}
+		r := &Rule{Name: k.Value, Kind: KindMetric, Metric: k.Value, Line: k.Line, col: k.Column}
 		if !d.metricName(k, what, k.Value) {
 			return nil
 		}
 		d.threshold(v, what+"."+k.Value, r)
 		return r
 	}
-	r := &Rule{Severity: SeverityBlock, Line: n.Line}
+	r := &Rule{Severity: SeverityBlock, Line: n.Line, col: n.Column}
 	var thresholdNode *yaml.Node
 	kinds := 0
 	d.Mapping(n, what, ruleKeys, func(key string, k, v *yaml.Node) {
@@ -342,7 +342,7 @@ func (d *decoder) rule(n *yaml.Node, what string, top bool, index int) *Rule {
 			kinds++
 			r.Kind = KindExpr
 			r.Expr, _ = d.Str(v, what+".expr")
-			r.Line = v.Line
+			r.Line, r.col = v.Line, v.Column
 		case "any", "all":
 			kinds++
 			r.Kind = KindAny
@@ -669,7 +669,7 @@ func (d *decoder) compileGate(p *Policy, env string, common, spec *gateSpec) *Ga
 		compiled := d.compileRule(r, r.Severity)
 		for _, x := range g.Rules {
 			if x.Name == compiled.Name {
-				d.Errorf(&yaml.Node{Line: r.Line, Column: 1}, "rule %q has the name of a required check; rename it", r.Name)
+				d.Errorf(&yaml.Node{Line: r.Line, Column: r.col}, "rule %q has the name of a required check; rename it", r.Name)
 			}
 		}
 		g.Rules = append(g.Rules, compiled)
@@ -679,7 +679,7 @@ func (d *decoder) compileGate(p *Policy, env string, common, spec *gateSpec) *Ga
 	if g.Approvals != nil && g.Approvals.Min > 0 {
 		for _, x := range g.Rules {
 			if x.Name == "approvals" {
-				d.Errorf(&yaml.Node{Line: x.Line, Column: 1}, "rule %q has the name of the approvals rule; rename it", x.Name)
+				d.Errorf(&yaml.Node{Line: x.Line, Column: x.col}, "rule %q has the name of the approvals rule; rename it", x.Name)
 			}
 		}
 		g.Rules = append(g.Rules, &Rule{Name: "approvals", Kind: KindApprovals, Severity: SeverityBlock, Line: g.Approvals.line,

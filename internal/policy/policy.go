@@ -67,6 +67,7 @@ type Rule struct {
 	Children    []*Rule
 	Line        int // where the rule starts in its file
 
+	col               int // the column of Line where the rule (an expression: its text) starts
 	ref               metricRef
 	prog              cel.Program
 	exprRefs          []exprRef
