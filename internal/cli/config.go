@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -242,8 +243,12 @@ func loadPipeline(path string) (*loadedPipeline, error) {
 	loaded := map[string]*policy.Policy{}
 	var errs []error
 	var unused []string
+	var files []string                 // the policy files, in the pipeline's order
+	gatesEnvs := map[string][]string{} // policy file → the environments it gates
+	gatedBy := map[string]string{}     // environment → its policy, as the pipeline names it
 	for _, e := range pl.Environments {
 		file := rel(e.Policy)
+		gatedBy[e.Name] = e.Policy
 		pol, ok := loaded[file]
 		if !ok {
 			data, err := readInput(file, "policy")
@@ -256,7 +261,9 @@ func loadPipeline(path string) (*loadedPipeline, error) {
 				continue
 			}
 			loaded[file] = pol
+			files = append(files, file)
 		}
+		gatesEnvs[file] = append(gatesEnvs[file], e.Name)
 		g, err := pol.Gate(e.Name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("environment %s: %w", e.Name, err))
@@ -273,6 +280,25 @@ func loadPipeline(path string) (*loadedPipeline, error) {
 		} else if plan := pol.Rollout(e.Name); plan != nil && (plan.Strategy == policy.StrategyCanary || plan.Strategy == policy.StrategyShadow) {
 			unused = append(unused, fmt.Sprintf("environment %s rolls out direct in %s: the %s rollout of its policy %s is not used (set rollout: %s for %s there to use it)",
 				e.Name, path, plan.Strategy, e.Policy, plan.Strategy, e.Name))
+		}
+	}
+	// A section no environment is gated by is never applied, yet reads as
+	// if it held: a misspelt name, an environment taken out of the
+	// pipeline, or one that another file gates.
+	for _, file := range files {
+		pol := loaded[file]
+		for _, env := range pol.Environments() {
+			if slices.Contains(gatesEnvs[file], env) {
+				continue
+			}
+			line, col := pol.EnvironmentPosition(env)
+			where := fmt.Sprintf("%s:%d:%d: environments.%s", file, line, col, env)
+			if other, ok := gatedBy[env]; ok {
+				errs = append(errs, fmt.Errorf("%s: environment %s of the pipeline is gated by %s, so this section is never used; remove it", where, env, other))
+			} else {
+				errs = append(errs, fmt.Errorf("%s: the pipeline has no environment %s (it has %s), so this section is never used; remove it or correct its name",
+					where, env, strings.Join(pl.Names(), ", ")))
+			}
 		}
 	}
 	var keys []registry.TrustedKey

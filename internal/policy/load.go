@@ -76,6 +76,10 @@ func Load(file string, data []byte) (*Policy, error) {
 					return
 				}
 				p.envs = append(p.envs, env)
+				if p.envAt == nil {
+					p.envAt = map[string][2]int{}
+				}
+				p.envAt[env] = [2]int{k.Line, k.Column}
 				what := "environments." + env
 				d.Mapping(v, what, []string{"description", "gate", "rollout"}, func(key string, _, v *yaml.Node) {
 					switch key {

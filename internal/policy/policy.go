@@ -191,6 +191,7 @@ type Policy struct {
 	Description string
 
 	envs     []string            // environment names in file order
+	envAt    map[string][2]int   // where each environment's section starts: line, column
 	gates    map[string]*Gate    // by environment; "" is the common gate
 	rollouts map[string]*Rollout // by environment; "" is the common rollout
 }
@@ -198,6 +199,13 @@ type Policy struct {
 // Environments returns the names of the policy's environment sections in
 // file order; none for a policy without them.
 func (p *Policy) Environments() []string { return slices.Clone(p.envs) }
+
+// EnvironmentPosition returns the line and column where env's section
+// starts in the policy file, or 0, 0 when the policy has no such section.
+func (p *Policy) EnvironmentPosition(env string) (line, column int) {
+	at := p.envAt[env]
+	return at[0], at[1]
+}
 
 // Rollout returns the rollout section that applies in env, or nil.
 func (p *Policy) Rollout(env string) *Rollout {
