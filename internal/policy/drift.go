@@ -503,14 +503,16 @@ func Drift(reference, current Samples, opts DriftOptions) (DriftReport, error) {
 	for _, name := range names {
 		r, _ := reference.Feature(name)
 		c, _ := current.Feature(name)
+		// A feature without values has no type of its own (every missing
+		// cell reads as a number), so its emptiness is what is reported.
 		switch {
-		case r.Type != c.Type:
-			errs = append(errs, fmt.Errorf("%w: feature %q is %s in %s but %s in %s",
-				ErrDriftInput, name, r.Type, reference.Name, c.Type, current.Name))
 		case r.Count() == 0:
 			errs = append(errs, fmt.Errorf("%w: feature %q has no values in %s", ErrDriftInput, name, reference.Name))
 		case c.Count() == 0:
 			errs = append(errs, fmt.Errorf("%w: feature %q has no values in %s", ErrDriftInput, name, current.Name))
+		case r.Type != c.Type:
+			errs = append(errs, fmt.Errorf("%w: feature %q is %s in %s but %s in %s",
+				ErrDriftInput, name, r.Type, reference.Name, c.Type, current.Name))
 		}
 		pairs = append(pairs, pair{r, c})
 	}

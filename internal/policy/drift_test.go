@@ -525,6 +525,14 @@ func TestDriftErrors(t *testing.T) {
 			},
 		},
 		{
+			// A column with no values has no type: the reader calls it
+			// numeric, and what is wrong is that it is empty.
+			name: "no values in a categorical feature",
+			ref:  sample("ref.csv", cat("b", "x")),
+			cur:  sample("cur.csv", num("b")),
+			want: []string{`invalid drift input: feature "b" has no values in cur.csv`},
+		},
+		{
 			name: "metric names collide",
 			ref:  sample("ref.csv", num("Age", 1), num("age", 1), num("max", 1), num("pvalue_x", 1), num("x", 1)),
 			cur:  sample("cur.csv", num("Age", 1), num("age", 1), num("max", 1), num("pvalue_x", 1), num("x", 1)),
