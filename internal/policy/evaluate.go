@@ -259,8 +259,14 @@ func missingMetric(e *Evidence, side, name string) string {
 		return fmt.Sprintf("the %s's %s cannot be computed from its groups: %s", side, name, why)
 	}
 	msg := fmt.Sprintf("the %s has no metric %s", side, name)
-	if e.File != "" {
-		msg += " (in " + e.File + ")"
+	// With drift reports merged in, the metric may belong in any of them.
+	if files := e.files(); len(files) > 0 {
+		last := len(files) - 1
+		in := files[last]
+		if last > 0 {
+			in = strings.Join(files[:last], ", ") + " or " + in
+		}
+		msg += " (in " + in + ")"
 	}
 	if s := strictyaml.Suggest(name, strictyaml.SortedKeys(e.Metrics)); s != "" {
 		msg += fmt.Sprintf("; did you mean %s?", s)

@@ -24,6 +24,8 @@ type Evidence struct {
 	// sources names the file of each metric and check Merge added
 	// ("metric NAME", "check NAME"), for its errors.
 	sources map[string]string
+	// merged lists the files Merge added, in order.
+	merged []string
 }
 
 // evidenceMetadata are top-level keys of a metrics file that carry
@@ -208,7 +210,19 @@ func (e *Evidence) Merge(other *Evidence) error {
 		e.Checks[k] = v
 		e.sources["check "+k] = other.source("check " + k)
 	}
+	e.merged = append(e.merged, other.files()...)
 	return nil
+}
+
+// files names the files e was read from: its own, then those merged in.
+func (e *Evidence) files() []string {
+	var out []string
+	for _, f := range append([]string{e.File}, e.merged...) {
+		if f != "" && !strictyaml.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // source returns the file that gave e's metric or check key ("metric f1"):

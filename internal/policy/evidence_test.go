@@ -144,3 +144,26 @@ func TestFairness(t *testing.T) {
 		t.Errorf("missing fpr: error = %v", err)
 	}
 }
+
+// A metric missing from a candidate with drift reports merged into it may
+// belong in either file: the message names them all.
+func TestMissingMetricNamesMergedFiles(t *testing.T) {
+	p, err := Load("p.yaml", []byte("gate:\n  metrics:\n    drift_ks_income: '<= 0.1'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := p.Gate("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cand, _ := ParseEvidence("metrics.json", []byte(`{"f1": 0.9}`))
+	drift, _ := ParseEvidence("drift.json", []byte(`{"metrics": {"drift_ks_income__usd_": 0.1}}`))
+	if err := cand.Merge(drift); err != nil {
+		t.Fatal(err)
+	}
+	d := g.Evaluate(Input{Candidate: cand})
+	want := "the candidate has no metric drift_ks_income (in metrics.json or drift.json)"
+	if got := d.Results[0].Message; got != want {
+		t.Errorf("Evaluate message = %q, want %q", got, want)
+	}
+}
