@@ -15,6 +15,8 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"empty", "", []string{"p.yaml: file is empty"}},
 		{"not yaml", "gate: [", []string{"p.yaml:1:"}},
+		{"tab indent", "gate:\n\tmetrics:\n\t\taccuracy: '>= 0.9'\n", []string{"p.yaml:2:1: found character that cannot start any token: the line is indented with a tab, and YAML indents with spaces only"}},
+		{"tab after spaces", "gate:\n  metrics:\n  \taccuracy: '>= 0.9'\n", []string{"p.yaml:3:3: ", "indented with a tab"}},
 		{"no gate", "rollout: {strategy: direct}\n", []string{"no gate section"}},
 		{"unknown top key", "gate: {}\nrolout: {}\n", []string{`p.yaml:2:1: policy: unknown key "rolout" (did you mean "rollout"?)`}},
 		{"unknown gate key", "gate:\n  metrcs:\n    a: '>= 1'\n", []string{`p.yaml:2:3: gate: unknown key "metrcs" (did you mean "metrics"?)`}},

@@ -88,7 +88,7 @@ func (d *Decoder) Parse(data []byte) *yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && err != io.EOF {
-		d.parseError(err)
+		d.parseError(err, data)
 		return nil
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -99,7 +99,7 @@ func (d *Decoder) Parse(data []byte) *yaml.Node {
 	switch err := dec.Decode(&next); {
 	case err == io.EOF:
 	case err != nil:
-		d.parseError(err)
+		d.parseError(err, data)
 		p := &d.Problems[len(d.Problems)-1]
 		p.Msg = "content after the first document, which a file holds alone: " + p.Msg
 		return nil
@@ -111,7 +111,7 @@ func (d *Decoder) Parse(data []byte) *yaml.Node {
 }
 
 // parseError records a YAML syntax error, with the line the parser names.
-func (d *Decoder) parseError(err error) {
+func (d *Decoder) parseError(err error, data []byte) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	p := Problem{File: d.File, Msg: msg}
 	// The parser reports "line N: ..."; lift the line into the position.
@@ -119,6 +119,19 @@ func (d *Decoder) parseError(err error) {
 		if i := strings.Index(rest, ":"); i > 0 {
 			if line, err := strconv.Atoi(rest[:i]); err == nil {
 				p.Line, p.Column, p.Msg = line, 1, strings.TrimSpace(rest[i+1:])
+			}
+		}
+	}
+	// A tab in a line's indentation is the usual cause, and the parser's
+	// words ("found character that cannot start any token") do not say so.
+	if p.Line > 0 {
+		lines := bytes.Split(data, []byte("\n"))
+		if p.Line <= len(lines) {
+			text := lines[p.Line-1]
+			indent := text[:len(text)-len(bytes.TrimLeft(text, " \t"))]
+			if i := bytes.IndexByte(indent, '\t'); i >= 0 {
+				p.Column = i + 1
+				p.Msg += ": the line is indented with a tab, and YAML indents with spaces only"
 			}
 		}
 	}
