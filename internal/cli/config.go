@@ -284,7 +284,9 @@ func loadPipeline(path string) (*loadedPipeline, error) {
 	}
 	// A section no environment is gated by is never applied, yet reads as
 	// if it held: a misspelt name, an environment taken out of the
-	// pipeline, or one that another file gates.
+	// pipeline, or one that another file gates. It is said at start, not
+	// refused: a file shared by pipelines of other servers, or an
+	// environment just taken out, is no reason for serve not to start.
 	for _, file := range files {
 		pol := loaded[file]
 		for _, env := range pol.Environments() {
@@ -294,9 +296,9 @@ func loadPipeline(path string) (*loadedPipeline, error) {
 			line, col := pol.EnvironmentPosition(env)
 			where := fmt.Sprintf("%s:%d:%d: environments.%s", file, line, col, env)
 			if other, ok := gatedBy[env]; ok {
-				errs = append(errs, fmt.Errorf("%s: environment %s of the pipeline is gated by %s, so this section is never used; remove it", where, env, other))
+				unused = append(unused, fmt.Sprintf("%s: environment %s of the pipeline is gated by %s, so this section is not used", where, env, other))
 			} else {
-				errs = append(errs, fmt.Errorf("%s: the pipeline has no environment %s (it has %s), so this section is never used; remove it or correct its name",
+				unused = append(unused, fmt.Sprintf("%s: the pipeline has no environment %s (it has %s), so this section is not used; remove it or correct its name",
 					where, env, strings.Join(pl.Names(), ", ")))
 			}
 		}
