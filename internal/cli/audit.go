@@ -94,6 +94,12 @@ object per line) rather than one array, so that a long listing never has to be h
 	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only events before this sequence number (paging back)")
 	fl.Int64Var(&filter.AfterSeq, "after", 0, "only events after this sequence number; with --limit, the ones just after it (paging forward)")
 	fl.IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
+	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
+	_ = list.RegisterFlagCompletionFunc("version", f.completeFlag(versionsOf(modelFlag)))
+	_ = list.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
+	_ = list.RegisterFlagCompletionFunc("promotion", f.completeFlag(promotionIDs(true)))
+	_ = list.RegisterFlagCompletionFunc("action", fixedValues(promote.AuditActions))
+	_ = list.RegisterFlagCompletionFunc("token-id", f.completeFlag(tokenIDs(true)))
 	fl.BoolVar(&all, "all", false, "every matching event, newest first, read a page at a time (not with --limit); with -o json, as JSON Lines: one object per line")
 
 	cfg := defaultServerConfig()
@@ -243,7 +249,8 @@ e-value, threshold and p-value — the approvers, the live version in every envi
 after it, and the hashes that chain it.`,
 		Example: `  promote audit list --promotion pr_266c9a49633cd11b
   promote audit show 25`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: f.completeArgs(auditSeqs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			seq, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || seq < 1 {

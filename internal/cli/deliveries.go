@@ -47,8 +47,11 @@ func newWebhooksCmd(s *streams) *cobra.Command {
 	list.Flags().StringVar(&filter.Status, "status", "", "only attempts of this status: "+strings.Join(notify.Statuses(), ", "))
 	list.Flags().StringVar(&filter.Endpoint, "endpoint", "", "only attempts to the endpoint of this name")
 	list.Flags().IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
+	_ = list.RegisterFlagCompletionFunc("status", fixedValues(notify.Statuses()))
+	_ = list.RegisterFlagCompletionFunc("endpoint", f.completeFlag(endpointNames))
 	resend := &cobra.Command{
 		Use: "resend ID", Short: "Send a delivery that failed for good again (admin role)", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: f.completeArgs(failedDeliveryIDs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {

@@ -43,6 +43,8 @@ func newHoldsCmd(s *streams) *cobra.Command {
 	list.Flags().StringVar(&filter.Model, "model", "", "only this model")
 	list.Flags().StringVar(&filter.Environment, "env", "", "only this environment")
 	list.Flags().BoolVar(&filter.IncludeCleared, "all", false, "include cleared holds")
+	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
+	_ = list.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
 	var env, reason string
 	set := &cobra.Command{
 		Use: "set MODEL VERSION --env ENV --reason TEXT", Short: "Put a version on hold in an environment", Args: cobra.ExactArgs(2),
@@ -64,6 +66,8 @@ func newHoldsCmd(s *streams) *cobra.Command {
 	set.Flags().StringVar(&reason, "reason", "", "why")
 	_ = set.MarkFlagRequired("env")
 	_ = set.MarkFlagRequired("reason")
+	set.ValidArgsFunction = f.completeArgs(modelNames, versionsOfArg)
+	_ = set.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
 	var clearReason string
 	clear := &cobra.Command{
 		Use: "clear ID --reason TEXT", Short: "Clear a hold (a person, with a reason)", Args: cobra.ExactArgs(1),
@@ -87,6 +91,7 @@ func newHoldsCmd(s *streams) *cobra.Command {
 	}
 	clear.Flags().StringVar(&clearReason, "reason", "", "why it may go ahead now")
 	_ = clear.MarkFlagRequired("reason")
+	clear.ValidArgsFunction = f.completeArgs(holdIDs)
 	cmd.AddCommand(list, set, clear)
 	return cmd
 }

@@ -30,6 +30,7 @@ func newModelsCmd(s *streams) *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&description, "description", "", "what the model does")
+	create.ValidArgsFunction = cobra.NoFileCompletions
 	list := &cobra.Command{
 		Use: "list", Short: "List models", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,6 +67,7 @@ func newModelsCmd(s *streams) *cobra.Command {
 			})
 		},
 	}
+	show.ValidArgsFunction = f.completeArgs(modelNames)
 	cmd.AddCommand(list, create, show)
 	return cmd
 }
@@ -122,6 +124,7 @@ func newStatusCmd(s *streams) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 	}
 	f := addClientFlags(cmd)
+	cmd.ValidArgsFunction = f.completeArgs(modelNames)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := f.client()
 		if err != nil {
@@ -145,6 +148,8 @@ func newHistoryCmd(s *streams) *cobra.Command {
 	f := addClientFlags(cmd)
 	cmd.Flags().StringVar(&env, "env", "", "environment")
 	_ = cmd.MarkFlagRequired("env")
+	cmd.ValidArgsFunction = f.completeArgs(modelNames)
+	_ = cmd.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := f.client()
 		if err != nil {

@@ -46,8 +46,12 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 	fl.StringVar(&state, "state", "", "only this state")
 	fl.BoolVar(&filter.ActiveOnly, "active", false, "only active promotions")
 	fl.IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
+	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
+	_ = list.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
+	_ = list.RegisterFlagCompletionFunc("state", fixedValues(promote.States))
 	show := &cobra.Command{
 		Use: "show ID", Short: "Show a promotion: the gate's results, approvals and state", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: f.completeArgs(promotionIDs(true)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -143,6 +147,8 @@ gate before asking.`,
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why the override")
 	cmd.Flags().BoolVar(&req.DryRun, "dry-run", false, "record nothing; show what the request would get now")
 	_ = cmd.MarkFlagRequired("to")
+	cmd.ValidArgsFunction = f.completeArgs(modelNames, versionsOfArg)
+	_ = cmd.RegisterFlagCompletionFunc("to", f.completeFlag(environmentNames))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := f.client()
 		if err != nil {
@@ -174,6 +180,7 @@ the policy allows it, and each person counts once.`,
 	f := addClientFlags(cmd)
 	cmd.Flags().StringVar(&req.Digest, "digest", "", "the artifact digest you reviewed")
 	cmd.Flags().StringVar(&req.Comment, "comment", "", "a note for the audit log")
+	cmd.ValidArgsFunction = f.completeArgs(promotionIDs(false, promote.StateAwaitingApproval))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := f.client()
 		if err != nil {
@@ -197,10 +204,11 @@ the policy allows it, and each person counts once.`,
 }
 
 // newDecisionCmd makes reject and cancel: a promotion ID and a reason.
-func newDecisionCmd(s *streams, use, short string, needReason bool, call func(c clientCall, id, reason string) (registry.PromotionView, error)) *cobra.Command {
+func newDecisionCmd(s *streams, use, short string, needReason bool, ids candidates, call func(c clientCall, id, reason string) (registry.PromotionView, error)) *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{Use: use + " PROMOTION", Short: short, Args: cobra.ExactArgs(1)}
 	f := addClientFlags(cmd)
+	cmd.ValidArgsFunction = f.completeArgs(ids)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
 	if needReason {
 		_ = cmd.MarkFlagRequired("reason")
@@ -221,6 +229,7 @@ func newDecisionCmd(s *streams, use, short string, needReason bool, call func(c 
 
 func newRejectCmd(s *streams) *cobra.Command {
 	return newDecisionCmd(s, "reject", "Reject a promotion awaiting approval; the version is put on hold there", true,
+		promotionIDs(false, promote.StateAwaitingApproval),
 		func(c clientCall, id, reason string) (registry.PromotionView, error) {
 			return c.Reject(c.cmd.Context(), id, reason)
 		})
@@ -228,6 +237,7 @@ func newRejectCmd(s *streams) *cobra.Command {
 
 func newCancelCmd(s *streams) *cobra.Command {
 	return newDecisionCmd(s, "cancel", "Withdraw a promotion that has not started rolling out", false,
+		promotionIDs(false, promote.StateRequested, promote.StateGated, promote.StateAwaitingApproval, promote.StateApproved, promote.StateCommitted),
 		func(c clientCall, id, reason string) (registry.PromotionView, error) {
 			return c.Cancel(c.cmd.Context(), id, reason)
 		})

@@ -70,6 +70,9 @@ was live there before, reached Git, and is neither rejected nor on hold.`,
 	fl.DurationVar(&wait, "wait", 60*time.Second, "how long to wait for the GitOps commit when the server has GitOps (0: do not wait)")
 	_ = cmd.MarkFlagRequired("env")
 	_ = cmd.MarkFlagRequired("reason")
+	cmd.ValidArgsFunction = f.completeArgs(modelNames)
+	_ = cmd.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
+	_ = cmd.RegisterFlagCompletionFunc("to", f.completeFlag(versionsOfArg))
 	return cmd
 }
 

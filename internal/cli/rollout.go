@@ -63,8 +63,11 @@ approver's (ml-lead) token, and each is recorded in the audit log with its reaso
 	list.Flags().StringVar(&filter.Model, "model", "", "only this model")
 	list.Flags().StringVar(&filter.Environment, "env", "", "only this environment")
 	list.Flags().BoolVar(&filter.ActiveOnly, "active", false, "only running and paused rollouts")
+	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
+	_ = list.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
 	show := &cobra.Command{
 		Use: "show PROMOTION", Short: "Show a rollout and the analysis's last verdict", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: f.completeArgs(rolloutIDs(true)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -90,6 +93,9 @@ at once after "promote approve", it waits for the rollout to start (the promotio
 a server it cannot reach is read again for up to a minute. Exits 0 when the rollout succeeds and 1 when it is rolled back.
 For a machine-readable view, poll "promote rollout show -o json".`,
 		Args: cobra.ExactArgs(1),
+		// A rollout that has not started yet is its promotion's, committed
+		// or approved: watch waits for it.
+		ValidArgsFunction: f.completeArgs(rolloutIDs(true)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if every <= 0 {
 				return usageErrorf("--every %s: want a positive duration", every)
@@ -110,20 +116,26 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 	}
 	watch.Flags().DurationVar(&every, "every", time.Second, "how often to read the rollout")
 	cmd.AddCommand(list, show, watch)
-	for _, op := range []struct{ verb, short, long string }{
+	for _, op := range []struct {
+		verb, short, long string
+		states            []promote.RolloutState
+	}{
 		{"pause", "Hold a running rollout at its step and weight",
-			"The candidate keeps its share of traffic; the rollout neither advances nor rolls back until\n\"promote rollout resume\". The analysis keeps its evidence."},
+			"The candidate keeps its share of traffic; the rollout neither advances nor rolls back until\n\"promote rollout resume\". The analysis keeps its evidence.",
+			[]promote.RolloutState{promote.RolloutRunning}},
 		{"resume", "Continue a paused rollout at its step",
-			"The step's minimum time and requests count again from now. A rollout the analysis had failed\n(with automatic rollback off) starts its analysis afresh: the person resuming overrides it."},
+			"The step's minimum time and requests count again from now. A rollout the analysis had failed\n(with automatic rollback off) starts its analysis afresh: the person resuming overrides it.",
+			[]promote.RolloutState{promote.RolloutPaused}},
 		{"abort", "Roll the rollout back now: traffic to stable, live alias back, version held, Git commit",
-			"The candidate's traffic goes to 0 at once; the environment's live version returns to the\nstable one, the candidate is put on hold there, and the rollback is committed to Git."},
+			"The candidate's traffic goes to 0 at once; the environment's live version returns to the\nstable one, the candidate is put on hold there, and the rollback is committed to Git.", nil},
 		{"promote", "Give the candidate all traffic now and end the rollout as a success",
-			"Skips the remaining steps and the analysis: the candidate takes all traffic at once and the\nrollout and its promotion succeed."},
+			"Skips the remaining steps and the analysis: the candidate takes all traffic at once and the\nrollout and its promotion succeed.", nil},
 	} {
 		var reason string
 		sub := &cobra.Command{
 			Use: op.verb + " PROMOTION", Short: op.short, Args: cobra.ExactArgs(1),
-			Long: op.short + ".\n\n" + op.long + "\n\nNeeds an approver's token; recorded in the audit log.",
+			Long:              op.short + ".\n\n" + op.long + "\n\nNeeds an approver's token; recorded in the audit log.",
+			ValidArgsFunction: f.completeArgs(rolloutIDs(false, op.states...)),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				c, err := f.client()
 				if err != nil {

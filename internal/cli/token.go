@@ -119,6 +119,7 @@ func newTokenListCmd(s *streams) *cobra.Command {
 func newTokenRevokeCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{Use: "revoke ID", Short: "Revoke a token (admin)", Args: cobra.ExactArgs(1)}
 	f := addClientFlags(cmd)
+	cmd.ValidArgsFunction = f.completeArgs(tokenIDs(false))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := f.client()
 		if err != nil {

@@ -29,6 +29,7 @@ func newVersionsCmd(s *streams) *cobra.Command {
 func newVersionsListCmd(s *streams, f *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use: "list MODEL", Short: "List a model's versions, newest first", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: f.completeArgs(modelNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -58,6 +59,7 @@ func yesNo(b bool) string {
 func newVersionsShowCmd(s *streams, f *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use: "show MODEL VERSION", Short: "Show a version: digest, signature, metrics, lineage", Args: cobra.ExactArgs(2),
+		ValidArgsFunction: f.completeArgs(modelNames, versionsOfArg),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -137,6 +139,8 @@ metrics file is checked here first, so errors name its lines.`,
 		Example: `  promote versions register credit-risk 2 --artifact model.bin --signature model.bin.sig \
     --metrics metrics.json --code-commit $GITHUB_SHA --training-run run-42`,
 		Args: cobra.ExactArgs(2),
+		// The version is a new one: nothing to offer for it.
+		ValidArgsFunction: f.completeArgs(modelNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -266,7 +270,8 @@ func newVersionsRejectCmd(s *streams, f *clientFlags) *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
 		Use: "reject MODEL VERSION --reason TEXT", Short: "Reject a version for good: held in every environment",
-		Args: cobra.ExactArgs(2),
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: f.completeArgs(modelNames, versionsOfArg),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
