@@ -46,6 +46,16 @@ object per line) rather than one array, so that a long listing never has to be h
 			if all && cmd.Flags().Changed("limit") {
 				return usageErrorf("--all lists every matching event; it cannot be combined with --limit")
 			}
+			if err := checkLimit(cmd, filter.Limit); err != nil {
+				return err
+			}
+			// As for --limit, the client leaves out a sequence number
+			// below 1: --before -1 listed the newest events.
+			for flag, seq := range map[string]int64{"--before": filter.BeforeSeq, "--after": filter.AfterSeq} {
+				if seq < 0 {
+					return usageErrorf("%s %d: want a sequence number, a whole number from 1 (see promote audit list)", flag, seq)
+				}
+			}
 			now := time.Now()
 			var err error
 			if filter.TokenID, err = audit.ParseTokenID(tokenID); err != nil {
@@ -93,7 +103,7 @@ object per line) rather than one array, so that a long listing never has to be h
 	fl.StringVar(&until, "until", "", "only events before this `TIME` (exclusive), written as for --since")
 	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only events before this sequence number (paging back)")
 	fl.Int64Var(&filter.AfterSeq, "after", 0, "only events after this sequence number; with --limit, the ones just after it (paging forward)")
-	fl.IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
+	addLimitFlag(list, &filter.Limit)
 	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
 	_ = list.RegisterFlagCompletionFunc("version", f.completeFlag(versionsOf(modelFlag)))
 	_ = list.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))

@@ -52,6 +52,21 @@ func (f *clientFlags) client() (*httpapi.Client, error) {
 	return httpapi.NewClient(f.server, f.token, nil), nil
 }
 
+// addLimitFlag adds --limit, the page size of a listing, to cmd.
+func addLimitFlag(cmd *cobra.Command, n *int) {
+	cmd.Flags().IntVar(n, "limit", 0, fmt.Sprintf("at most this many, from 1 to %d (default 100)", httpapi.MaxLimit))
+}
+
+// checkLimit refuses a --limit the server would not take. The client
+// leaves out a limit below 1, so that --limit -5 listed the default 100
+// as if it had been asked for.
+func checkLimit(cmd *cobra.Command, n int) error {
+	if cmd.Flags().Changed("limit") && (n < 1 || n > httpapi.MaxLimit) {
+		return usageErrorf("--limit %d: want a number from 1 to %d", n, httpapi.MaxLimit)
+	}
+	return nil
+}
+
 // clientError maps a client error to an exit code: an unreachable server
 // is a failure (1), domain errors as serviceError says.
 func clientError(err error) error {

@@ -78,3 +78,50 @@ func TestWhen(t *testing.T) {
 		})
 	}
 }
+
+// A listing's --limit outside 1 to 1,000, or a negative --before or
+// --after, is bad input, refused before the server is asked: the client
+// left such values out of the request, so that --limit -5 listed 100.
+func TestListingsRefuseBadLimits(t *testing.T) {
+	var queries []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries = append(queries, r.URL.RawQuery)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte("[]"))
+	}))
+	defer srv.Close()
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string // in stderr, or the query sent
+	}{
+		{[]string{"promotions", "list", "--limit", "-5"}, ExitUsage, "--limit -5: want a number from 1 to 1000"},
+		{[]string{"promotions", "list", "--limit", "0"}, ExitUsage, "--limit 0: want a number from 1 to 1000"},
+		{[]string{"promotions", "list", "--limit", "1001"}, ExitUsage, "--limit 1001: want a number from 1 to 1000"},
+		{[]string{"webhooks", "deliveries", "--limit", "-1"}, ExitUsage, "--limit -1: want a number from 1 to 1000"},
+		{[]string{"audit", "list", "--limit", "-1"}, ExitUsage, "--limit -1: want a number from 1 to 1000"},
+		{[]string{"audit", "list", "--before", "-1"}, ExitUsage, "--before -1: want a sequence number"},
+		{[]string{"audit", "list", "--after", "-7"}, ExitUsage, "--after -7: want a sequence number"},
+		{[]string{"promotions", "list", "--limit", "5"}, ExitOK, "limit=5"},
+		{[]string{"webhooks", "deliveries", "--limit", "1000"}, ExitOK, "limit=1000"},
+		{[]string{"audit", "list", "--limit", "3", "--after", "2"}, ExitOK, "after=2&limit=3"},
+		{[]string{"promotions", "list"}, ExitOK, ""},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			queries = nil
+			code, _, errOut := run(t, "", append(tt.args, "--server", srv.URL, "--token", "prm_t")...)
+			if code != tt.code {
+				t.Fatalf("promote %s = exit %d, want %d; stderr: %s", strings.Join(tt.args, " "), code, tt.code, errOut)
+			}
+			if tt.code != ExitOK {
+				if !strings.Contains(errOut, tt.want) || len(queries) != 0 {
+					t.Errorf("promote %s: stderr %q, %d requests; want %q and none", strings.Join(tt.args, " "), errOut, len(queries), tt.want)
+				}
+				return
+			}
+			if len(queries) != 1 || queries[0] != tt.want {
+				t.Errorf("promote %s sent %q, want one request with query %q", strings.Join(tt.args, " "), queries, tt.want)
+			}
+		})
+	}
+}

@@ -24,6 +24,9 @@ func newWebhooksCmd(s *streams) *cobra.Command {
 			if filter.Status != "" && !slices.Contains(notify.Statuses(), filter.Status) {
 				return usageErrorf("--status %q: want one of %s", filter.Status, strings.Join(notify.Statuses(), ", "))
 			}
+			if err := checkLimit(cmd, filter.Limit); err != nil {
+				return err
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
@@ -46,7 +49,7 @@ func newWebhooksCmd(s *streams) *cobra.Command {
 	}
 	list.Flags().StringVar(&filter.Status, "status", "", "only attempts of this status: "+strings.Join(notify.Statuses(), ", "))
 	list.Flags().StringVar(&filter.Endpoint, "endpoint", "", "only attempts to the endpoint of this name")
-	list.Flags().IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
+	addLimitFlag(list, &filter.Limit)
 	_ = list.RegisterFlagCompletionFunc("status", fixedValues(notify.Statuses()))
 	_ = list.RegisterFlagCompletionFunc("endpoint", f.completeFlag(endpointNames))
 	resend := &cobra.Command{

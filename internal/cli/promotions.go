@@ -21,6 +21,9 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List promotions, newest first", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLimit(cmd, filter.Limit); err != nil {
+				return err
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
@@ -45,7 +48,7 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 	fl.StringVar(&filter.Environment, "env", "", "only this environment")
 	fl.StringVar(&state, "state", "", "only this state")
 	fl.BoolVar(&filter.ActiveOnly, "active", false, "only active promotions")
-	fl.IntVar(&filter.Limit, "limit", 0, "at most this many (default 100)")
+	addLimitFlag(list, &filter.Limit)
 	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
 	_ = list.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
 	_ = list.RegisterFlagCompletionFunc("state", fixedValues(promote.States))
