@@ -20,6 +20,8 @@ func newWebhooksCmd(s *streams) *cobra.Command {
 	var filter notify.DeliveryFilter
 	list := &cobra.Command{
 		Use: "deliveries", Short: "List webhook delivery attempts, newest first", Args: cobra.NoArgs,
+		Example: `  promote webhooks deliveries --status failed
+  promote webhooks deliveries --endpoint ops --limit 20`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if filter.Status != "" && !slices.Contains(notify.Statuses(), filter.Status) {
 				return usageErrorf("--status %q: want one of %s", filter.Status, strings.Join(notify.Statuses(), ", "))
@@ -54,6 +56,8 @@ func newWebhooksCmd(s *streams) *cobra.Command {
 	_ = list.RegisterFlagCompletionFunc("endpoint", f.completeFlag(endpointNames))
 	resend := &cobra.Command{
 		Use: "resend ID", Short: "Send a delivery that failed for good again (admin role)", Args: cobra.ExactArgs(1),
+		Example: `  promote webhooks deliveries --status failed
+  promote webhooks resend dlv_2e4965f63ad999f68c66ced17b0e3c57`,
 		ValidArgsFunction: f.completeArgs(failedDeliveryIDs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()

@@ -28,7 +28,7 @@ var driftFormats = []string{"text", "json"}
 func newDriftCmd(s *streams) *cobra.Command {
 	var f driftFlags
 	cmd := &cobra.Command{
-		Use:   "drift",
+		Use:   "drift --reference FILE --current FILE",
 		Short: "Measure data drift between a reference sample and a current one (PSI, KS, JS)",
 		Long: `Compare the features of a current sample (recent production inputs) with a reference
 sample (the training data), feature by feature:

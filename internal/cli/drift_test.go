@@ -211,7 +211,7 @@ func TestDriftBadInput(t *testing.T) {
 		{
 			name:   "no current flag",
 			args:   []string{"drift", "--reference", "DIR/ref.csv"},
-			stderr: "promote: required flag(s) \"current\" not set\nUsage: promote drift [flags]\nRun 'promote drift --help' for usage.\n",
+			stderr: "promote: required flag(s) \"current\" not set\nUsage: promote drift --reference FILE --current FILE [flags]\nRun 'promote drift --help' for usage.\n",
 		},
 	}
 	for _, tt := range tests {

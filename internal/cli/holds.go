@@ -23,6 +23,8 @@ func newHoldsCmd(s *streams) *cobra.Command {
 	var filter promote.HoldFilter
 	list := &cobra.Command{
 		Use: "list", Short: "List active holds (--all for cleared ones too)", Args: cobra.NoArgs,
+		Example: `  promote holds list --model credit-risk
+  promote holds list --all --env prod`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -48,6 +50,7 @@ func newHoldsCmd(s *streams) *cobra.Command {
 	var env, reason string
 	set := &cobra.Command{
 		Use: "set MODEL VERSION --env ENV --reason TEXT", Short: "Put a version on hold in an environment", Args: cobra.ExactArgs(2),
+		Example: `  promote holds set credit-risk 2 --env prod --reason "pending a fairness review"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -71,6 +74,8 @@ func newHoldsCmd(s *streams) *cobra.Command {
 	var clearReason string
 	clear := &cobra.Command{
 		Use: "clear ID --reason TEXT", Short: "Clear a hold (a person, with a reason)", Args: cobra.ExactArgs(1),
+		Example: `  promote holds list --model credit-risk
+  promote holds clear 3 --reason "fairness review passed"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil {

@@ -33,6 +33,8 @@ func newModelsCmd(s *streams) *cobra.Command {
 	create.ValidArgsFunction = cobra.NoFileCompletions
 	list := &cobra.Command{
 		Use: "list", Short: "List models", Args: cobra.NoArgs,
+		Example: `  promote models list
+  promote models list -o json | jq -r '.[].name'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -52,6 +54,7 @@ func newModelsCmd(s *streams) *cobra.Command {
 	}
 	show := &cobra.Command{
 		Use: "show NAME", Short: "Show a model and where it stands", Args: cobra.ExactArgs(1),
+		Example: `  promote models show credit-risk`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -121,6 +124,8 @@ func statusTable(tw *tabwriter.Writer, d httpapi.ModelDetail) {
 func newStatusCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "status MODEL", Short: "Show a model's live version in every environment, its active promotions and holds",
+		Example: `  promote status credit-risk
+  promote status credit-risk -o json | jq -r .live.prod.version`,
 		Args: cobra.ExactArgs(1),
 	}
 	f := addClientFlags(cmd)
@@ -143,7 +148,8 @@ func newHistoryCmd(s *streams) *cobra.Command {
 	var env string
 	cmd := &cobra.Command{
 		Use: "history MODEL --env ENV", Short: "Show every change of a model's live version in an environment",
-		Args: cobra.ExactArgs(1),
+		Example: `  promote history credit-risk --env prod`,
+		Args:    cobra.ExactArgs(1),
 	}
 	f := addClientFlags(cmd)
 	cmd.Flags().StringVar(&env, "env", "", "environment")

@@ -20,6 +20,8 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 	var state string
 	list := &cobra.Command{
 		Use: "list", Short: "List promotions, newest first", Args: cobra.NoArgs,
+		Example: `  promote promotions list --active
+  promote promotions list --model credit-risk --env prod --state awaiting_approval`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkLimit(cmd, filter.Limit); err != nil {
 				return err
@@ -54,6 +56,7 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 	_ = list.RegisterFlagCompletionFunc("state", fixedValues(promote.States))
 	show := &cobra.Command{
 		Use: "show ID", Short: "Show a promotion: the gate's results, approvals and state", Args: cobra.ExactArgs(1),
+		Example:           `  promote promotions show pr_1a2b3c4d5e6f7a8b`,
 		ValidArgsFunction: f.completeArgs(promotionIDs(true)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
@@ -207,9 +210,12 @@ the policy allows it, and each person counts once.`,
 }
 
 // newDecisionCmd makes reject and cancel: a promotion ID and a reason.
-func newDecisionCmd(s *streams, use, short string, needReason bool, ids candidates, call func(c clientCall, id, reason string) (registry.PromotionView, error)) *cobra.Command {
+func newDecisionCmd(s *streams, use, short, example string, needReason bool, ids candidates, call func(c clientCall, id, reason string) (registry.PromotionView, error)) *cobra.Command {
 	var reason string
-	cmd := &cobra.Command{Use: use + " PROMOTION", Short: short, Args: cobra.ExactArgs(1)}
+	cmd := &cobra.Command{Use: use + " PROMOTION", Short: short, Example: example, Args: cobra.ExactArgs(1)}
+	if needReason {
+		cmd.Use += " --reason TEXT"
+	}
 	f := addClientFlags(cmd)
 	cmd.ValidArgsFunction = f.completeArgs(ids)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
@@ -231,7 +237,8 @@ func newDecisionCmd(s *streams, use, short string, needReason bool, ids candidat
 }
 
 func newRejectCmd(s *streams) *cobra.Command {
-	return newDecisionCmd(s, "reject", "Reject a promotion awaiting approval; the version is put on hold there", true,
+	return newDecisionCmd(s, "reject", "Reject a promotion awaiting approval; the version is put on hold there",
+		`  promote reject pr_1a2b3c4d5e6f7a8b --reason "recall on thin files is too low"`, true,
 		promotionIDs(false, promote.StateAwaitingApproval),
 		func(c clientCall, id, reason string) (registry.PromotionView, error) {
 			return c.Reject(c.cmd.Context(), id, reason)
@@ -239,7 +246,8 @@ func newRejectCmd(s *streams) *cobra.Command {
 }
 
 func newCancelCmd(s *streams) *cobra.Command {
-	return newDecisionCmd(s, "cancel", "Withdraw a promotion that has not started rolling out", false,
+	return newDecisionCmd(s, "cancel", "Withdraw a promotion that has not started rolling out",
+		`  promote cancel pr_1a2b3c4d5e6f7a8b --reason "superseded by version 3"`, false,
 		promotionIDs(false, promote.StateRequested, promote.StateGated, promote.StateAwaitingApproval, promote.StateApproved, promote.StateCommitted),
 		func(c clientCall, id, reason string) (registry.PromotionView, error) {
 			return c.Cancel(c.cmd.Context(), id, reason)

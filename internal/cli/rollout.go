@@ -42,6 +42,8 @@ approver's (ml-lead) token, and each is recorded in the audit log with its reaso
 	var filter promote.RolloutFilter
 	list := &cobra.Command{
 		Use: "list", Short: "List rollouts, newest first (--active for running and paused ones)", Args: cobra.NoArgs,
+		Example: `  promote rollout list --active
+  promote rollout list --model credit-risk --env prod`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -67,6 +69,8 @@ approver's (ml-lead) token, and each is recorded in the audit log with its reaso
 	_ = list.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
 	show := &cobra.Command{
 		Use: "show PROMOTION", Short: "Show a rollout and the analysis's last verdict", Args: cobra.ExactArgs(1),
+		Example: `  promote rollout show pr_1a2b3c4d5e6f7a8b
+  promote rollout show pr_1a2b3c4d5e6f7a8b -o json | jq .weight`,
 		ValidArgsFunction: f.completeArgs(rolloutIDs(true)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
@@ -92,7 +96,8 @@ details go first, the last first); otherwise a plain line is printed at each cha
 at once after "promote approve", it waits for the rollout to start (the promotion's commit);
 a server it cannot reach is read again for up to a minute. Exits 0 when the rollout succeeds and 1 when it is rolled back.
 For a machine-readable view, poll "promote rollout show -o json".`,
-		Args: cobra.ExactArgs(1),
+		Example: `  promote approve pr_1a2b3c4d5e6f7a8b && promote rollout watch pr_1a2b3c4d5e6f7a8b`,
+		Args:    cobra.ExactArgs(1),
 		// A rollout that has not started yet is its promotion's, committed
 		// or approved: watch waits for it.
 		ValidArgsFunction: f.completeArgs(rolloutIDs(true)),
@@ -119,22 +124,24 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 	for _, op := range []struct {
 		verb, short, long string
 		states            []promote.RolloutState
+		example           string // a reason
 	}{
 		{"pause", "Hold a running rollout at its step and weight",
 			"The candidate keeps its share of traffic; the rollout neither advances nor rolls back until\n\"promote rollout resume\". The analysis keeps its evidence.",
-			[]promote.RolloutState{promote.RolloutRunning}},
+			[]promote.RolloutState{promote.RolloutRunning}, "latency looks odd; a closer look first"},
 		{"resume", "Continue a paused rollout at its step",
 			"The step's minimum time and requests count again from now. A rollout the analysis had failed\n(with automatic rollback off) starts its analysis afresh: the person resuming overrides it.",
-			[]promote.RolloutState{promote.RolloutPaused}},
+			[]promote.RolloutState{promote.RolloutPaused}, "latency explained by a cold cache"},
 		{"abort", "Roll the rollout back now: traffic to stable, live alias back, version held, Git commit",
-			"The candidate's traffic goes to 0 at once; the environment's live version returns to the\nstable one, the candidate is put on hold there, and the rollback is committed to Git.", nil},
+			"The candidate's traffic goes to 0 at once; the environment's live version returns to the\nstable one, the candidate is put on hold there, and the rollback is committed to Git.", nil, "complaints from the loans team"},
 		{"promote", "Give the candidate all traffic now and end the rollout as a success",
-			"Skips the remaining steps and the analysis: the candidate takes all traffic at once and the\nrollout and its promotion succeed.", nil},
+			"Skips the remaining steps and the analysis: the candidate takes all traffic at once and the\nrollout and its promotion succeed.", nil, "needed for the quarter's close; risk signed off"},
 	} {
 		var reason string
 		sub := &cobra.Command{
 			Use: op.verb + " PROMOTION", Short: op.short, Args: cobra.ExactArgs(1),
 			Long:              op.short + ".\n\n" + op.long + "\n\nNeeds an approver's token; recorded in the audit log.",
+			Example:           fmt.Sprintf("  promote rollout %s pr_1a2b3c4d5e6f7a8b --reason %q", op.verb, op.example),
 			ValidArgsFunction: f.completeArgs(rolloutIDs(false, op.states...)),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				c, err := f.client()

@@ -30,7 +30,7 @@ func newTokenCreateCmd(s *streams) *cobra.Command {
 	var req registry.TokenRequest
 	var role string
 	cmd := &cobra.Command{
-		Use:   "create",
+		Use:   "create --name NAME --role ROLE",
 		Short: "Create a token (locally, against the store) and print its secret once",
 		Long: `Create an API token directly in the store: the way to make the first admin token.
 The secret is printed once; only its hash is stored. The token's name is the actor
@@ -91,7 +91,8 @@ such as ml-lead.`,
 }
 
 func newTokenListCmd(s *streams) *cobra.Command {
-	cmd := &cobra.Command{Use: "list", Short: "List tokens (admin; never their secrets)", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "list", Short: "List tokens (admin; never their secrets)", Args: cobra.NoArgs,
+		Example: `  promote token list`}
 	f := addClientFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := f.client()
@@ -117,7 +118,9 @@ func newTokenListCmd(s *streams) *cobra.Command {
 }
 
 func newTokenRevokeCmd(s *streams) *cobra.Command {
-	cmd := &cobra.Command{Use: "revoke ID", Short: "Revoke a token (admin)", Args: cobra.ExactArgs(1)}
+	cmd := &cobra.Command{Use: "revoke ID", Short: "Revoke a token (admin)", Args: cobra.ExactArgs(1),
+		Example: `  promote token list
+  promote token revoke tok_3f9c2a71d04b8e65`}
 	f := addClientFlags(cmd)
 	cmd.ValidArgsFunction = f.completeArgs(tokenIDs(false))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {

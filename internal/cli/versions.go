@@ -29,6 +29,7 @@ func newVersionsCmd(s *streams) *cobra.Command {
 func newVersionsListCmd(s *streams, f *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use: "list MODEL", Short: "List a model's versions, newest first", Args: cobra.ExactArgs(1),
+		Example:           `  promote versions list credit-risk`,
 		ValidArgsFunction: f.completeArgs(modelNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
@@ -59,6 +60,8 @@ func yesNo(b bool) string {
 func newVersionsShowCmd(s *streams, f *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use: "show MODEL VERSION", Short: "Show a version: digest, signature, metrics, lineage", Args: cobra.ExactArgs(2),
+		Example: `  promote versions show credit-risk 2
+  promote versions show credit-risk 2 -o json | jq .metrics`,
 		ValidArgsFunction: f.completeArgs(modelNames, versionsOfArg),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
@@ -270,6 +273,7 @@ func newVersionsRejectCmd(s *streams, f *clientFlags) *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
 		Use: "reject MODEL VERSION --reason TEXT", Short: "Reject a version for good: held in every environment",
+		Example:           `  promote versions reject credit-risk 2 --reason "trained on a leaked label"`,
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: f.completeArgs(modelNames, versionsOfArg),
 		RunE: func(cmd *cobra.Command, args []string) error {
