@@ -224,3 +224,49 @@ func TestPipelinePolicySectionUnused(t *testing.T) {
 		t.Errorf("loadPipeline with every section used = %v, unused %q; want nil and none", err, lp.unused)
 	}
 }
+
+// Help shows a flag's default, which is its PROMOTE_* variable's value when
+// that is set: passwords in a DSN or a Git remote's URL are hidden there,
+// and the command still uses them.
+func TestHelpHidesPasswordsFromEnvironment(t *testing.T) {
+	secrets := map[string]string{
+		"PROMOTE_DATABASE":       "postgres://promote:s3cr3t-db@db/promote?sslmode=require",
+		"PROMOTE_GITOPS_REMOTE":  "https://bot:ghp_s3cr3t-git@github.example/org/gitops.git",
+		"PROMOTE_PROMETHEUS_URL": "http://scraper:s3cr3t-prom@prometheus:9090",
+	}
+	for k, v := range secrets {
+		t.Setenv(k, v)
+	}
+	for _, args := range [][]string{{"serve", "--help"}, {"token", "create", "--help"}, {"audit", "verify", "--help"}, {"help", "serve"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, errOut := run(t, "", args...)
+			if code != ExitOK {
+				t.Fatalf("promote %s = exit %d: %s", strings.Join(args, " "), code, errOut)
+			}
+			if strings.Contains(out+errOut, "s3cr3t") {
+				t.Errorf("promote %s shows a password from the environment:\n%s", strings.Join(args, " "), out)
+			}
+			if !strings.Contains(out, "postgres://promote:xxxxx@db/promote?sslmode=require") {
+				t.Errorf("promote %s does not show the DSN with its password hidden:\n%s", strings.Join(args, " "), out)
+			}
+		})
+	}
+	t.Run("key=value DSN", func(t *testing.T) {
+		t.Setenv("PROMOTE_DATABASE", "host=db user=promote password=s3cr3t-kv dbname=promote")
+		_, out, _ := run(t, "", "serve", "--help")
+		if strings.Contains(out, "s3cr3t") || !strings.Contains(out, "(not shown: not a URL)") {
+			t.Errorf("promote serve --help with a key=value DSN:\n%s", out)
+		}
+	})
+	// The values the command runs with keep their passwords.
+	s := &streams{in: strings.NewReader(""), out: &strings.Builder{}, err: &strings.Builder{}}
+	serve, _, err := newRootCmd(s, []string{"serve"}).Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for flag, env := range map[string]string{"database": "PROMOTE_DATABASE", "gitops-remote": "PROMOTE_GITOPS_REMOTE", "prometheus-url": "PROMOTE_PROMETHEUS_URL"} {
+		if got := serve.Flags().Lookup(flag).Value.String(); got != secrets[env] {
+			t.Errorf("serve --%s = %q, want $%s as it is, %q", flag, got, env, secrets[env])
+		}
+	}
+}

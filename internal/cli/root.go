@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes shared by every command.
@@ -206,14 +207,33 @@ Exit codes: 0 success or allowed, 1 blocked or failed, 2 bad input or usage,
 	root.CompletionOptions.HiddenDefaultCmd = false
 	if c, ok := named(args); ok {
 		root.AddCommand(groups(c.build(s)))
-		markRuns(root, s)
-		return root
-	}
-	for _, c := range commands {
-		root.AddCommand(groups(c.build(s)))
+	} else {
+		for _, c := range commands {
+			root.AddCommand(groups(c.build(s)))
+		}
 	}
 	markRuns(root, s)
+	redactDefaults(root)
 	return root
+}
+
+// redactDefaults hides the passwords in the defaults that help shows. A
+// flag's default is the value of its PROMOTE_* variable when it is set,
+// and help printed PROMOTE_DATABASE's DSN or a PROMOTE_GITOPS_REMOTE URL
+// with its password to whoever asked for --help (or read a CI log that
+// did); a key=value DSN with a password is not shown at all. Only the default as shown changes: the flag's value, which the
+// command uses, keeps the password.
+func redactDefaults(cmd *cobra.Command) {
+	redact := func(f *pflag.Flag) {
+		if strings.Contains(f.DefValue, "://") || strings.Contains(strings.ToLower(f.DefValue), "password") {
+			f.DefValue = redactDSN(f.DefValue)
+		}
+	}
+	cmd.Flags().VisitAll(redact)
+	cmd.PersistentFlags().VisitAll(redact)
+	for _, sub := range cmd.Commands() {
+		redactDefaults(sub)
+	}
 }
 
 // groups makes every command of the tree under cmd that only groups
