@@ -202,8 +202,8 @@ was moved to match.`,
 	verify.Flags().StringVar(&exportFile, "export", "", "verify this export `FILE` (JSON Lines) offline")
 	verify.Flags().BoolVar(&local, "local", false, "verify the store directly (--data or --database)")
 	verify.Flags().StringArrayVar(&headArgs, "head", nil, "a head kept from an earlier verification, `SEQ:HASH`: the log must still hold event SEQ with hash HASH (repeatable)")
-	verify.Flags().StringVar(&cfg.Data, "data", cfg.Data, "data `DIR` of the SQLite store, with --local")
-	verify.Flags().StringVar(&cfg.Database, "database", cfg.Database, "PostgreSQL `DSN`, with --local")
+	verify.Flags().StringVar(&cfg.Data, "data", cfg.Data, "data `DIR` of the SQLite store, with --local ($PROMOTE_DATA)")
+	verify.Flags().StringVar(&cfg.Database, "database", cfg.Database, "PostgreSQL `DSN`, with --local ($PROMOTE_DATABASE)")
 	verify.MarkFlagsMutuallyExclusive("export", "local")
 
 	var out string

@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -169,4 +172,51 @@ func shellWords(s string) ([]string, error) {
 		words = append(words, w.String())
 	}
 	return words, nil
+}
+
+// TestHelpNamesEnvironment checks that a flag whose default a PROMOTE_*
+// variable sets says so in its help: otherwise a default that differs
+// from one machine to the next has no explanation on the screen.
+func TestHelpNamesEnvironment(t *testing.T) {
+	vars := map[string]bool{}
+	files, _ := filepath.Glob("*.go")
+	re := regexp.MustCompile(`"(PROMOTE_[A-Z_]+)"`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			vars[m[1]] = true
+		}
+	}
+	if len(vars) < 10 {
+		t.Fatalf("found only %d PROMOTE_* variables in the sources", len(vars))
+	}
+	defaults := func() map[string]*pflag.Flag {
+		s := &streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &bytes.Buffer{}}
+		out := map[string]*pflag.Flag{}
+		walk(newRootCmd(s, nil), func(cmd *cobra.Command) {
+			add := func(f *pflag.Flag) { out[cmd.CommandPath()+" --"+f.Name] = f }
+			cmd.Flags().VisitAll(add)
+			cmd.PersistentFlags().VisitAll(add)
+		})
+		return out
+	}
+	base := defaults()
+	for v := range vars {
+		for _, value := range []string{"17m", "/sentinel/value"} {
+			t.Run(v+"="+value, func(t *testing.T) {
+				t.Setenv(v, value)
+				for name, f := range defaults() {
+					if f.DefValue != base[name].DefValue && !strings.Contains(f.Usage, "$"+v) {
+						t.Errorf("%s: its default is $%s (%q), which its help %q does not name", name, v, f.DefValue, f.Usage)
+					}
+				}
+			})
+		}
+	}
 }
