@@ -106,6 +106,8 @@ func TestListingsRefuseBadLimits(t *testing.T) {
 		{[]string{"webhooks", "deliveries", "--limit", "1000"}, ExitOK, "limit=1000"},
 		{[]string{"audit", "list", "--limit", "3", "--after", "2"}, ExitOK, "after=2&limit=3"},
 		{[]string{"promotions", "list"}, ExitOK, ""},
+		{[]string{"promotions", "list", "--state", "awaiting"}, ExitUsage, `--state "awaiting": want one of requested, gated, blocked, awaiting_approval, approved`},
+		{[]string{"promotions", "list", "--state", "awaiting_approval"}, ExitOK, "state=awaiting_approval"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			queries = nil

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -26,12 +27,15 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 			if err := checkLimit(cmd, filter.Limit); err != nil {
 				return err
 			}
+			if state != "" {
+				if !slices.Contains(promote.States, promote.State(state)) {
+					return usageErrorf("--state %q: want one of %s", state, stateNames())
+				}
+				filter.States = []promote.State{promote.State(state)}
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
-			}
-			if state != "" {
-				filter.States = []promote.State{promote.State(state)}
 			}
 			ps, err := c.Promotions(cmd.Context(), filter)
 			if err != nil {
@@ -48,7 +52,7 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 	fl := list.Flags()
 	fl.StringVar(&filter.Model, "model", "", "only this model")
 	fl.StringVar(&filter.Environment, "env", "", "only this environment")
-	fl.StringVar(&state, "state", "", "only this state")
+	fl.StringVar(&state, "state", "", "only promotions in this state: "+stateNames())
 	fl.BoolVar(&filter.ActiveOnly, "active", false, "only active promotions")
 	addLimitFlag(list, &filter.Limit)
 	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
@@ -72,6 +76,15 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 	}
 	cmd.AddCommand(list, show)
 	return cmd
+}
+
+// stateNames lists the promotions' states, in life order.
+func stateNames() string {
+	names := make([]string, len(promote.States))
+	for i, s := range promote.States {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
 }
 
 // promotionView writes a promotion for a person: what, where, state, the
