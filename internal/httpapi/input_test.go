@@ -70,6 +70,7 @@ func TestBadInput(t *testing.T) {
 		{"model differs", "POST", "/api/v1/models/churn/versions", f.alice, ct, `{"model":"other","version":"9","artifact_uri":"s3://x","digest":"` + digest2 + `"}`, 400, promote.Invalid, `model "other" in the body differs`},
 		{"metrics not an object", "POST", "/api/v1/models/churn/versions", f.alice, ct, `{"version":"9","artifact_uri":"s3://x","digest":"` + digest2 + `","metrics":[1]}`, 400, promote.Invalid, "field metrics: want a JSON object"},
 		{"bad metrics", "POST", "/api/v1/models/churn/versions", f.alice, ct, `{"version":"9","artifact_uri":"s3://x","digest":"` + digest2 + `","metrics":{"accuracy":"high"}}`, 400, promote.Invalid, "accuracy"},
+		{"negative size", "POST", "/api/v1/models/churn/versions", f.alice, ct, `{"version":"9","artifact_uri":"s3://x","digest":"` + digest2 + `","size":-5}`, 400, promote.Invalid, "size is -5"},
 		{"bad digest", "POST", "/api/v1/models/churn/versions", f.alice, ct, `{"version":"9","artifact_uri":"s3://x","digest":"md5:abc"}`, 400, promote.Invalid, `digest "md5:abc" is not sha256:`},
 		{"duplicate model", "POST", "/api/v1/models", f.alice, ct, `{"name":"churn"}`, 409, promote.Conflict, "churn"},
 		{"missing token", "POST", "/api/v1/models", "", ct, `{"name":"x"}`, 401, promote.Unauthorized, "missing token"},

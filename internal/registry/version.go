@@ -62,6 +62,12 @@ func (s *Service) RegisterVersion(ctx context.Context, who promote.Principal, re
 	if req.ArtifactURI == "" {
 		return promote.Version{}, promote.Errorf(promote.Invalid, "artifact_uri is empty")
 	}
+	// A size is a count of bytes: a negative one would be stored and shown
+	// as the artifact's, beside its digest, on every page and in every
+	// listing.
+	if req.Size < 0 {
+		return promote.Version{}, promote.Errorf(promote.Invalid, "size is %d; want the artifact's size in bytes (0 or more, or leave it out)", req.Size)
+	}
 	v := promote.Version{Model: req.Model, Version: req.Version, ArtifactURI: req.ArtifactURI, Size: req.Size, Lineage: req.Lineage,
 		CreatedBy: who.Name, CreatedAt: s.clock(), Metrics: map[string]float64{}}
 	digest, err := s.artifactDigest(req, &v)
