@@ -163,7 +163,7 @@ gate before asking.`,
 	f := addClientFlags(cmd)
 	cmd.Flags().StringVar(&req.Environment, "to", "", "target environment")
 	cmd.Flags().BoolVar(&req.Override, "override", false, "promote through a freeze window (admin, needs --reason)")
-	cmd.Flags().StringVar(&req.Reason, "reason", "", "why the override")
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "why the override (with --override only)")
 	cmd.Flags().BoolVar(&req.DryRun, "dry-run", false, "record nothing; show what the request would get now")
 	_ = cmd.MarkFlagRequired("to")
 	cmd.ValidArgsFunction = f.completeArgs(modelNames, versionsOfArg)

@@ -65,6 +65,7 @@ func TestBadInput(t *testing.T) {
 		{"path-like version", "GET", "/api/v1/models/churn/versions/..%2F..%2Fetc", f.vera, "", "", 400, promote.Invalid, `version "../../etc" contains ".."`},
 		{"long path value", "GET", "/api/v1/models/" + long + "/versions", f.vera, "", "", 400, promote.Invalid, "model name is 129 characters long"},
 		{"path-like promotion", "POST", "/api/v1/promotions/..%2Fx/approve", f.bob, ct, `{"digest":"` + digest1 + `"}`, 400, promote.Invalid, `promotion id "../x" contains ".."`},
+		{"reason without override", "POST", "/api/v1/promotions", f.alice, ct, `{"model":"churn","version":"1","environment":"dev","reason":"because"}`, 400, promote.Invalid, "a reason is recorded only with override"},
 		{"path-like in promote body", "POST", "/api/v1/promotions", f.alice, ct, `{"model":"churn","version":"1","environment":"../prod"}`, 400, promote.Invalid, `environment "../prod" contains ".."`},
 		{"path-like hold", "POST", "/api/v1/holds/..%2F1/clear", f.bob, ct, `{"reason":"x"}`, 400, promote.Invalid, `hold id "../1" is not a positive integer`},
 		{"model differs", "POST", "/api/v1/models/churn/versions", f.alice, ct, `{"model":"other","version":"9","artifact_uri":"s3://x","digest":"` + digest2 + `"}`, 400, promote.Invalid, `model "other" in the body differs`},

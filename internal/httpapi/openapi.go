@@ -524,7 +524,7 @@ func schemas() map[string]*Schema {
 			"version":     name(""),
 			"environment": name(""),
 			"override":    boolean("An admin promotes through a freeze window; reason is then required."),
-			"reason":      str(""),
+			"reason":      str("Why the freeze is overridden; given without override, it is refused rather than dropped."),
 			"dry_run":     boolean("Record nothing; answer what the request would get now."),
 		}),
 		"ApproveRequest": request("", []string{"digest"}, map[string]*Schema{

@@ -80,6 +80,11 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 		if err := checkText("the override's reason", req.Reason, maxReasonLen); err != nil {
 			return PromotionView{}, err
 		}
+	} else if req.Reason != "" {
+		// Only an override records its reason: one given without it would
+		// be dropped, unbounded and unseen, while its author takes it for
+		// recorded.
+		return PromotionView{}, promote.Errorf(promote.Invalid, "a reason is recorded only with override (a freeze override); leave it out, or set override")
 	}
 	if req.DryRun {
 		return s.dryRun(ctx, who, req, env.Name)
