@@ -103,6 +103,16 @@ func TestRolloutOpsWithoutController(t *testing.T) {
 	if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "no rollout controller") {
 		t.Errorf("RolloutOp on a server without a controller = %v, want a Conflict saying so", err)
 	}
+	// A role that may not operate a rollout is refused for that, with or
+	// without a controller: the answer does not depend on the set-up.
+	for _, tok := range []struct{ name, secret string }{{"vera", f.vera}, {"alice", f.alice}} {
+		for _, verb := range []string{"pause", "resume", "abort", "promote"} {
+			_, err := f.client(tok.secret).RolloutOp(t.Context(), "pr_1", verb, "")
+			if promote.ErrorCode(err) != promote.Forbidden || !strings.Contains(err.Error(), "needs the approver role") {
+				t.Errorf("RolloutOp(%s) as %s = %v, want Forbidden: needs the approver role", verb, tok.name, err)
+			}
+		}
+	}
 }
 
 // runningRollout promotes churn 1 to dev and stores a running canary

@@ -580,6 +580,15 @@ func (s *Server) rolloutSamples(w http.ResponseWriter, r *http.Request, _ promot
 	return writeList(w, list, err)
 }
 
+// rolloutAction names each operation on a rollout in a refusal, as the
+// rollout controller does.
+var rolloutAction = map[string]string{
+	"pause":   "pausing a rollout",
+	"resume":  "resuming a rollout",
+	"abort":   "aborting a rollout",
+	"promote": "promoting a rollout now",
+}
+
 // rolloutOp serves POST /rollouts/{id}/{verb}.
 func (s *Server) rolloutOp(verb string) func(http.ResponseWriter, *http.Request, promote.Principal) error {
 	return func(w http.ResponseWriter, r *http.Request, who promote.Principal) error {
@@ -589,6 +598,12 @@ func (s *Server) rolloutOp(verb string) func(http.ResponseWriter, *http.Request,
 		}
 		var req ReasonRequest
 		if err := s.decode(w, r, &req); err != nil {
+			return err
+		}
+		// The controller checks the role too, but a server without one
+		// answers before it: a viewer is refused as such there as well,
+		// rather than told about the server's set-up.
+		if err := registry.Authorize(who, promote.RoleApprover, rolloutAction[verb]); err != nil {
 			return err
 		}
 		ops := s.opts.Rollouts
