@@ -1071,6 +1071,11 @@ func (u *UI) webhooksPage(w http.ResponseWriter, r *http.Request, s *session) er
 // resend asks for a failed delivery to be sent again, as the signed-in
 // admin, and shows the log again, saying so.
 func (u *UI) resend(w http.ResponseWriter, r *http.Request, s *session) error {
+	// The dispatcher checks the role too; a server that sends no webhooks
+	// answers before it, and refuses a lower role as such all the same.
+	if err := registry.Authorize(s.who, promote.RoleAdmin, "re-sending a webhook"); err != nil {
+		return err
+	}
 	if u.opts.Resender == nil {
 		return promote.Errorf(promote.Conflict, "this server sends no webhooks: there is nothing to re-send")
 	}

@@ -97,3 +97,25 @@ func resends(t *testing.T, f *fixture) int {
 	}
 	return len(rs)
 }
+
+// On a server that sends no webhooks, a re-send is refused as such to an
+// admin, and for the missing role to anyone else: the answer to a lower
+// role does not depend on the server's set-up.
+func TestResendWithoutWebhooks(t *testing.T) {
+	f := newFixture(t)
+	action := Prefix + "/webhooks/deliveries/dl_1/resend"
+	for _, tt := range []struct {
+		who    string
+		status int
+		says   string
+	}{
+		{"vera", http.StatusForbidden, "needs the admin role"},
+		{"root", http.StatusConflict, "sends no webhooks"},
+	} {
+		b := f.signIn(tt.who)
+		pg := b.get(Prefix + "/webhooks")
+		if res := b.post(action, url.Values{"csrf": {pg.csrf(t)}}); res.status != tt.status || !strings.Contains(res.body, tt.says) {
+			t.Errorf("re-send by %s without webhooks = %d, want %d saying %q:\n%.400s", tt.who, res.status, tt.status, tt.says, res.body)
+		}
+	}
+}
