@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -38,9 +39,10 @@ type Endpoint struct {
 
 // LogValue keeps the secret, and any credentials in the URL, out of logs.
 func (e Endpoint) LogValue() slog.Value {
-	u := e.URL
+	// Slack's URLs carry their credential in the path, so log the host
+	// only; a URL that does not parse is not logged at all.
+	u := "(does not parse)"
 	if p, err := url.Parse(e.URL); err == nil {
-		// Slack's URLs carry their credential in the path, so log the host only.
 		u = p.Scheme + "://" + p.Host
 	}
 	return slog.GroupValue(
@@ -48,6 +50,16 @@ func (e Endpoint) LogValue() slog.Value {
 		slog.String("url", u),
 		slog.String("format", e.format()),
 	)
+}
+
+// redactURL is u as logs may show it: its scheme and host, and "/…" for
+// the rest, which may hold a credential.
+func redactURL(u *url.URL) string {
+	s := u.Scheme + "://" + u.Host
+	if u.Opaque != "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+		s += "/…"
+	}
+	return s
 }
 
 // Validate reports every problem with e at once, as a promote.Invalid error,
@@ -65,16 +77,19 @@ func (e Endpoint) problems(where string) []string {
 	if e.Name == "" {
 		ps = append(ps, where+": name is empty")
 	}
+	// The URL is named without its path, query or user: a Slack-style URL
+	// carries its credential in the path, and these problems are printed
+	// where the server starts, and logged.
 	u, err := url.Parse(e.URL)
 	switch {
 	case e.URL == "":
 		ps = append(ps, where+": url is empty")
 	case err != nil:
-		ps = append(ps, fmt.Sprintf("%s: url %q does not parse", where, e.URL))
+		ps = append(ps, fmt.Sprintf("%s: url does not parse: %v", where, errors.Unwrap(err)))
 	case u.Scheme != "http" && u.Scheme != "https":
-		ps = append(ps, fmt.Sprintf("%s: url %q must use http or https", where, e.URL))
+		ps = append(ps, fmt.Sprintf("%s: url %q must use http or https", where, redactURL(u)))
 	case u.Host == "":
-		ps = append(ps, fmt.Sprintf("%s: url %q has no host", where, e.URL))
+		ps = append(ps, fmt.Sprintf("%s: url %q has no host", where, redactURL(u)))
 	}
 	if len(e.Secret) < MinSecretLen {
 		ps = append(ps, fmt.Sprintf("%s: secret is %d bytes, want at least %d", where, len(e.Secret), MinSecretLen))

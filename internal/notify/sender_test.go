@@ -695,6 +695,36 @@ func TestEndpointValidateAndLogValue(t *testing.T) {
 	}
 }
 
+// A URL that Validate refuses is named without what may be its
+// credential (a Slack-style path, a user's password), since the problems
+// are printed where the server starts; LogValue does not log one that
+// does not parse.
+func TestEndpointProblemsKeepCredentialsOut(t *testing.T) {
+	tests := []struct {
+		url, want string
+	}{
+		{"htps://hooks.slack.com/services/T000/B000/S3CR3T", `url "htps://hooks.slack.com/…" must use http or https`},
+		{"https://bob:hunter2@hooks .example.com/S3CR3T", "url does not parse: invalid character"},
+		{"https:///services/T000/B000/S3CR3T?k=hunter2", `url "https:///…" has no host`},
+	}
+	for _, tt := range tests {
+		ep := Endpoint{Name: "chat", URL: tt.url, Secret: testSecret}
+		err := ep.Validate()
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%q) = %v, want %q", tt.url, err, tt.want)
+		}
+		v := ep.LogValue().String()
+		for _, secret := range []string{"S3CR3T", "hunter2"} {
+			if err != nil && strings.Contains(err.Error(), secret) {
+				t.Errorf("Validate(%q) = %v, leaks %q", tt.url, err, secret)
+			}
+			if strings.Contains(v, secret) {
+				t.Errorf("LogValue() of %q = %s, leaks %q", tt.url, v, secret)
+			}
+		}
+	}
+}
+
 func TestEqualJitter(t *testing.T) {
 	for _, d := range []time.Duration{0, 1, 2, time.Millisecond, time.Minute} {
 		for range 200 {
