@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -70,7 +71,7 @@ func (s *Service) RegisterVersion(ctx context.Context, who promote.Principal, re
 	}
 	v := promote.Version{Model: req.Model, Version: req.Version, ArtifactURI: req.ArtifactURI, Size: req.Size, Lineage: req.Lineage,
 		CreatedBy: who.Name, CreatedAt: s.clock(), Metrics: map[string]float64{}}
-	digest, err := s.artifactDigest(req, &v)
+	digest, err := s.artifactDigest(ctx, req, &v)
 	if err != nil {
 		return promote.Version{}, err
 	}
@@ -121,7 +122,13 @@ func signedWord(v promote.Version) string {
 
 // artifactDigest computes the digest of a readable artifact under the
 // artifact roots, or checks the given one; it fills v.Digest and v.Size.
-func (s *Service) artifactDigest(req RegisterRequest, v *promote.Version) ([32]byte, error) {
+//
+// Only a regular file is read: a device (/dev/zero, under a root of /)
+// would never end and a FIFO would block its opening, each keeping a
+// core busy or a goroutine stuck for good, one per request. The reading
+// stops when ctx ends, so that a request that timed out, or whose client
+// left, stops hashing too.
+func (s *Service) artifactDigest(ctx context.Context, req RegisterRequest, v *promote.Version) ([32]byte, error) {
 	var sum [32]byte
 	given := strings.TrimSpace(req.Digest)
 	if given != "" {
@@ -140,12 +147,20 @@ func (s *Service) artifactDigest(req RegisterRequest, v *promote.Version) ([32]b
 		v.Digest = given
 		return sum, nil
 	}
+	if fi, err := os.Stat(path); err != nil {
+		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, errors.Unwrap(err))
+	} else if !fi.Mode().IsRegular() {
+		return sum, promote.Errorf(promote.Invalid, "artifact %s is not a regular file (%s); the server hashes files only", req.ArtifactURI, fileKind(fi.Mode()))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, errors.Unwrap(err))
 	}
 	defer f.Close()
-	computed, size, err := signature.Digest(f)
+	computed, size, err := signature.Digest(ctxReader{ctx, f})
+	if ctx.Err() != nil {
+		return sum, fmt.Errorf("hash artifact %s: %w", req.ArtifactURI, ctx.Err())
+	}
 	if err != nil {
 		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, err)
 	}
@@ -157,6 +172,34 @@ func (s *Service) artifactDigest(req RegisterRequest, v *promote.Version) ([32]b
 	}
 	v.Digest, v.Size = fmt.Sprintf("sha256:%x", computed), size
 	return computed, nil
+}
+
+// fileKind names what a file that is not a regular one is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
+}
+
+// ctxReader reads r until ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // localArtifact resolves a file:// URI or a path to a file under one of

@@ -1,0 +1,99 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/promote"
+)
+
+// TestArtifactHashedOnlyWhenAFileThatEnds: the server hashes a regular
+// file under its artifact roots, and nothing else. A device such as
+// /dev/zero (under a root of /, the working directory of many a service)
+// never ends, and a named pipe blocks its opening: each request for one
+// kept a core hashing, or a goroutine stuck, for good, past the request's
+// timeout. They are refused at once, naming what they are; and the
+// hashing of a file stops when the request's context ends.
+func TestArtifactHashedOnlyWhenAFileThatEnds(t *testing.T) {
+	root := t.TempDir()
+	fifo := filepath.Join(root, "model.pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	// A sparse file of a terabyte reads as zeros at the speed of memory:
+	// hours of hashing.
+	huge := filepath.Join(root, "huge.bin")
+	if err := os.WriteFile(huge, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(huge, 1<<40); err != nil {
+		t.Skipf("no sparse files here: %v", err)
+	}
+	roots := []string{root}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		roots = append(roots, "/dev")
+	}
+	pl, gates := pipelineGates(t, policyYAML)
+	store := openSQLite(t, t.TempDir())
+	t.Cleanup(func() { store.Close() })
+	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, ArtifactRoots: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateModel(t.Context(), submitter, "credit-risk", ""); err != nil {
+		t.Fatal(err)
+	}
+	register := func(t *testing.T, ctx context.Context, version, path string) error {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() {
+			_, err := svc.RegisterVersion(ctx, submitter, registry.RegisterRequest{Model: "credit-risk", Version: version, ArtifactURI: "file://" + path})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			t.Fatalf("registering %s had not returned after 20s", path)
+			return nil
+		}
+	}
+	tests := []struct{ name, path, want string }{
+		{"named pipe", fifo, "is not a regular file (a named pipe)"},
+		{"directory", root, "is not a regular file (a directory)"},
+	}
+	if len(roots) > 1 {
+		tests = append(tests, struct{ name, path, want string }{"device", "/dev/zero", "is not a regular file (a device)"})
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := register(t, t.Context(), string(rune('1'+i)), tt.path)
+			if promote.ErrorCode(err) != promote.Invalid || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("register %s = %v, want Invalid: %s", tt.path, err, tt.want)
+			}
+		})
+	}
+	t.Run("request ends while hashing", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := register(t, ctx, "9", huge)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("register %s with a deadline of 500ms = %v, want the deadline's error", huge, err)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("register %s returned %s after its deadline; want it to stop hashing then", huge, took)
+		}
+	})
+	versions, err := svc.Versions(t.Context(), "credit-risk")
+	if err != nil || len(versions) != 0 {
+		t.Errorf("refused registrations stored %d versions (%v), want none", len(versions), err)
+	}
+}
