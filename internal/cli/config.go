@@ -199,6 +199,12 @@ func openStoreWith(ctx context.Context, c serverConfig, o sqlite.Options) (promo
 		return db, nil
 	}
 	db, err := sqlite.OpenWith(ctx, c.Data, o)
+	var nw *sqlite.NotWritableError
+	if errors.As(err, &nw) {
+		// A directory or file this user cannot write is the wrong
+		// --data (or the wrong user), not a failure of the store.
+		return nil, usageErrorf("open the data directory %s: %w", c.Data, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open the data directory %s: %w", c.Data, err)
 	}

@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/testtool"
 )
 
 // The first admin token is made on the store alone, as docs/concepts.md
@@ -39,5 +43,76 @@ func TestServeHelpFirstTokenCommandRuns(t *testing.T) {
 	args := append(strings.Fields(m[1]), "--quiet", "--data", filepath.Join(dir, "data"))
 	if code, out, errOut := run(t, dir, args...); code != ExitOK || !strings.HasPrefix(out, "prm_") {
 		t.Errorf("promote %s (from serve's help) = exit %d, stdout %q, stderr %q; want 0 and a secret", m[1], code, out, errOut)
+	}
+}
+
+// A data directory or database file this user cannot write is bad input
+// to the commands that open the store themselves: exit 2, naming the path
+// and the reason, and nothing created. Root passes permission checks, so
+// as root the test runs as another user.
+func TestLocalStoreNotWritable(t *testing.T) {
+	if !testtool.Unprivileged(t) {
+		return
+	}
+	dir := t.TempDir()
+	t.Setenv("PROMOTE_PIPELINE", "")
+	if code, _, errOut := run(t, dir, "init", "repo"); code != ExitOK {
+		t.Fatalf("init = exit %d: %s", code, errOut)
+	}
+	closed := filepath.Join(dir, "closed") // a directory this user may not write
+	if err := os.Mkdir(closed, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(closed, 0o700) })
+	readOnly := filepath.Join(dir, "read-only") // a store whose file this user may not write
+	if code, _, errOut := run(t, dir, "token", "create", "--name", "ada", "--role", "admin", "--data", readOnly); code != ExitOK {
+		t.Fatalf("token create = exit %d: %s", code, errOut)
+	}
+	db := filepath.Join(readOnly, sqlite.FileName)
+	if err := os.Chmod(db, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		args  []string
+		fault string
+	}{
+		{"token create in a closed directory", []string{"token", "create", "--name", "lena", "--role", "admin", "--data", closed}, closed},
+		{"token create under a closed directory", []string{"token", "create", "--name", "lena", "--role", "admin", "--data", filepath.Join(closed, "data")}, closed},
+		{"audit verify of a closed directory", []string{"audit", "verify", "--local", "--data", closed}, closed},
+		{"token create with a read-only database", []string{"token", "create", "--name", "lena", "--role", "admin", "--data", readOnly}, db},
+		{"serve with a read-only database", []string{"serve", "--data", readOnly, "--pipeline", filepath.Join(dir, "repo", "promote.yaml"), "--addr", "127.0.0.1:0"}, db},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before, err := os.ReadFile(db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, _, errOut := run(t, dir, c.args...)
+			if code != ExitUsage || !strings.Contains(errOut, c.fault+" is not writable by this user") || !strings.Contains(errOut, "permission denied") {
+				t.Errorf("%s = exit %d, %q; want %d naming %s as not writable", strings.Join(c.args, " "), code, errOut, ExitUsage, c.fault)
+			}
+			if entries, err := os.ReadDir(closed); err != nil || len(entries) != 0 {
+				t.Errorf("%s after %s holds %v (%v); want nothing", closed, c.name, entries, err)
+			}
+			if after, err := os.ReadFile(db); err != nil || string(after) != string(before) {
+				t.Errorf("%s changed (%v)", db, err)
+			}
+		})
+	}
+}
+
+// A data directory whose path runs through a file is bad input, for root
+// too.
+func TestLocalStoreUnderAFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "promote-data")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PROMOTE_PIPELINE", "")
+	code, _, errOut := run(t, dir, "token", "create", "--name", "ada", "--role", "admin", "--data", filepath.Join(file, "data"))
+	if code != ExitUsage || !strings.Contains(errOut, file+" is a file, not a directory") {
+		t.Errorf("token create under a file = exit %d, %q; want %d naming %s", code, errOut, ExitUsage, file)
 	}
 }

@@ -103,7 +103,9 @@ func damaged(path string, err error) error {
 // foreign keys on.
 //
 // A database whose write-ahead log is missing or empty while its -shm file
-// says that the log held committed transactions is refused (checkWAL).
+// says that the log held committed transactions is refused (checkWAL). A
+// data directory or database file this process cannot write is refused,
+// before anything is created, with a *NotWritableError.
 //
 // Because writes share one connection, fn in Update must not call Update on
 // the same store: the inner call would wait for the connection fn holds.
@@ -130,11 +132,15 @@ func OpenWith(ctx context.Context, dir string, o Options) (*sqlstore.DB, error) 
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
 	d.MayMigrate = o.MayMigrate
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
-	path, err := filepath.Abs(filepath.Join(dir, FileName))
-	if err != nil {
+	if err := makeDir(abs); err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	path := filepath.Join(abs, FileName)
+	if err := checkWritable(abs, path); err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
 	d.Damaged = func(err error) error { return damaged(path, err) }
@@ -145,7 +151,7 @@ func OpenWith(ctx context.Context, dir string, o Options) (*sqlstore.DB, error) 
 	// gives the same mode) is readable by its owner only.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite store: %w", err)
+		return nil, fmt.Errorf("open sqlite store: %w", notWritable("the database file", path, err))
 	}
 	f.Close()
 
@@ -180,7 +186,7 @@ func OpenWith(ctx context.Context, dir string, o Options) (*sqlstore.DB, error) 
 	// read connection opens.
 	db, err := sqlstore.New(ctx, d, wdb, rdb)
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite store in %s: %w", dir, err)
+		return nil, fmt.Errorf("open sqlite store in %s: %w", dir, readOnly(path, err))
 	}
 	return db, nil
 }
