@@ -2,6 +2,7 @@ package promote
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -71,6 +72,9 @@ func (w *FreezeWindow) Contains(t time.Time) bool {
 	return on(lt.Weekday()) && clock >= w.StartClock && clock < w.EndClock
 }
 
+// label names the window for a person: its name, or else when it is. A
+// weekly window says its days, times of day and time zone, since "18:00 to
+// 06:00" alone does not say when promotions reopen.
 func (w *FreezeWindow) label() string {
 	if w.Name != "" {
 		return w.Name
@@ -78,18 +82,68 @@ func (w *FreezeWindow) label() string {
 	if !w.Start.IsZero() {
 		return fmt.Sprintf("%s to %s", w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339))
 	}
-	return fmt.Sprintf("weekly %02d:%02d-%02d:%02d", w.StartClock/60, w.StartClock%60, w.EndClock/60, w.EndClock%60)
+	zone := "UTC"
+	if w.Location != nil {
+		zone = w.Location.String()
+	}
+	clock := func(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
+	var hours string
+	switch {
+	case w.StartClock == w.EndClock:
+		hours = "all day"
+	case w.EndClock < w.StartClock:
+		hours = clock(w.StartClock) + " to " + clock(w.EndClock) + " the next day"
+	default:
+		hours = clock(w.StartClock) + " to " + clock(w.EndClock)
+	}
+	return fmt.Sprintf("weekly, %s, %s, %s", weekdays(w.Days), hours, zone)
+}
+
+// weekdays writes days Monday first, three consecutive days or more as a
+// range: "Mon-Fri", "Sat, Sun", "Fri"; none, or all seven, is "every day".
+func weekdays(days []time.Weekday) string {
+	var on [7]bool // Monday first
+	for _, d := range days {
+		on[(d+6)%7] = true
+	}
+	var parts []string
+	for i := 0; i < 7; {
+		if !on[i] {
+			i++
+			continue
+		}
+		j := i
+		for j+1 < 7 && on[j+1] {
+			j++
+		}
+		name := func(k int) string { return time.Weekday((k + 1) % 7).String()[:3] }
+		switch {
+		case j-i >= 2:
+			parts = append(parts, name(i)+"-"+name(j))
+		case j > i:
+			parts = append(parts, name(i), name(j))
+		default:
+			parts = append(parts, name(i))
+		}
+		i = j + 1
+	}
+	if len(parts) == 0 || len(parts) == 1 && parts[0] == "Mon-Sun" {
+		return "every day"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Frozen reports whether promotions to e are frozen at t, and why. A deny
 // window that contains t freezes; when allow windows exist, t must fall in
-// one of them; deny wins over allow.
+// one of them; deny wins over allow. The reason names the deny window, or
+// lists the allow windows, each by its name or else by when it is.
 func (e *Environment) Frozen(t time.Time) (bool, string) {
-	hasAllow, inAllow := false, false
+	var allow []string
+	inAllow := false
 	for i := range e.Freeze {
 		w := &e.Freeze[i]
 		if w.Allow {
-			hasAllow = true
+			allow = append(allow, w.label())
 			inAllow = inAllow || w.Contains(t)
 			continue
 		}
@@ -97,8 +151,8 @@ func (e *Environment) Frozen(t time.Time) (bool, string) {
 			return true, fmt.Sprintf("environment %s is frozen: deny window %s", e.Name, w.label())
 		}
 	}
-	if hasAllow && !inAllow {
-		return true, fmt.Sprintf("environment %s is frozen: outside its allow windows", e.Name)
+	if len(allow) > 0 && !inAllow {
+		return true, fmt.Sprintf("environment %s is frozen: outside its allow windows (%s)", e.Name, strings.Join(allow, "; "))
 	}
 	return false, ""
 }

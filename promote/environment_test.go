@@ -69,3 +69,24 @@ func TestValidateName(t *testing.T) {
 		}
 	}
 }
+
+func TestWeekdays(t *testing.T) {
+	all := []time.Weekday{time.Sunday, time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday}
+	for _, tt := range []struct {
+		days []time.Weekday
+		want string
+	}{
+		{nil, "every day"},
+		{all, "every day"},
+		{[]time.Weekday{time.Friday}, "Fri"},
+		{[]time.Weekday{time.Sunday, time.Saturday}, "Sat, Sun"},
+		{[]time.Weekday{time.Wednesday, time.Monday, time.Tuesday, time.Friday}, "Mon-Wed, Fri"},
+		{all[1:], "Mon-Sat"},
+		{all[:6], "Mon-Fri, Sun"},
+		{[]time.Weekday{time.Sunday, time.Monday}, "Mon, Sun"},
+	} {
+		if got := weekdays(tt.days); got != tt.want {
+			t.Errorf("weekdays(%v) = %q, want %q", tt.days, got, tt.want)
+		}
+	}
+}

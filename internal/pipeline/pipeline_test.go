@@ -182,3 +182,43 @@ func TestFixedOffsetZone(t *testing.T) {
 		}
 	}
 }
+
+// A window without a name is described by when it is: a weekly one by its
+// days, times of day and time zone, so that the person refused knows when
+// promotions reopen; an allow-window freeze lists the windows it allows.
+func TestFrozenReasonDescribesUnnamedWindows(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		freeze string
+		at     time.Time
+		want   string
+	}{
+		{"weekend nights", `{days: [fri, sat, sun], from: "18:00", to: "06:00", timezone: Europe/Berlin}`,
+			time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC), // Friday 21:00 in Berlin
+			"environment prod is frozen: deny window weekly, Fri-Sun, 18:00 to 06:00 the next day, Europe/Berlin"},
+		{"whole days", `{days: [sun, sat], timezone: America/New_York}`,
+			time.Date(2026, 11, 28, 17, 0, 0, 0, time.UTC), // Saturday noon in New York
+			"environment prod is frozen: deny window weekly, Sat, Sun, all day, America/New_York"},
+		{"every day, no zone", `{from: "12:00", to: "13:00"}`,
+			time.Date(2026, 11, 25, 12, 30, 0, 0, time.UTC),
+			"environment prod is frozen: deny window weekly, every day, 12:00 to 13:00, UTC"},
+		{"named", `{name: lunch, days: [mon, wed], from: "12:00", to: "13:00"}`,
+			time.Date(2026, 11, 25, 12, 30, 0, 0, time.UTC), // a Wednesday
+			"environment prod is frozen: deny window lunch"},
+		{"outside allow windows", `{allow: true, days: [mon, tue, wed, thu, fri], from: "09:00", to: "17:00", timezone: Europe/Berlin}, {name: hotfix, allow: true, days: sat, from: "10:00", to: "11:00"}`,
+			time.Date(2026, 11, 25, 17, 0, 0, 0, time.UTC), // Wednesday 18:00 in Berlin
+			"environment prod is frozen: outside its allow windows (weekly, Mon-Fri, 09:00 to 17:00, Europe/Berlin; hotfix)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "kind: Pipeline\nenvironments:\n  - name: prod\n    policy: p\n    freeze: [" + tt.freeze + "]\n"
+			p, err := Parse("promote.yaml", []byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			frozen, why := p.Environments[0].Frozen(tt.at)
+			if !frozen || why != tt.want {
+				t.Errorf("Frozen(%s) = %v, %q; want true, %q", tt.at.Format(time.RFC3339), frozen, why, tt.want)
+			}
+		})
+	}
+}
