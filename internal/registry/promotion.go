@@ -800,6 +800,10 @@ func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason 
 			return promote.Errorf(promote.Conflict, "promotion %s is %s already; only a queued or approved promotion can be cancelled", p.ID, p.State)
 		default:
 			// Its change is committed: undoing it is a rollback.
+			if _, err := s.cfg.Pipeline.Environment(p.Environment); err != nil {
+				return promote.Errorf(promote.Conflict, "promotion %s is %s, and only a queued or approved promotion can be cancelled; %s",
+					p.ID, p.State, goneText(s, p.Model, p.Environment))
+			}
 			return promote.Errorf(promote.Conflict, "promotion %s is %s; only a queued or approved promotion can be cancelled (to take its version out of %s, roll %s back there)",
 				p.ID, p.State, p.Environment, p.Model)
 		}

@@ -72,7 +72,7 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 		return RollbackView{}, err
 	}
 	if _, err := s.cfg.Pipeline.Environment(req.Environment); err != nil {
-		return RollbackView{}, err
+		return RollbackView{}, s.goneEnvironment(ctx, req.Model, req.Environment, err)
 	}
 	if req.To != "" {
 		if err := validateNames("version", req.To); err != nil {

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -51,4 +53,38 @@ func outsidePipeline[T any](s *Service, items []T, env func(T) string) []T {
 		}
 	}
 	return out
+}
+
+// goneEnvironment is the error of a rollback of model in env, which the
+// pipeline does not have (err says so): when model has a live version
+// there, env was removed or renamed since it was promoted to, and the
+// error is a Conflict that says what a person can do instead. Nothing in
+// the pipeline names env's overlay any more, so its Git state cannot be
+// reverted, and a rollback that changed only the registry would leave
+// the registry saying one version and Git deploying another. Otherwise
+// (a typo) it is err.
+func (s *Service) goneEnvironment(ctx context.Context, model, env string, err error) error {
+	var live bool
+	if model != "" {
+		if viewErr := s.store.View(ctx, func(tx promote.Tx) error {
+			l, err := tx.Live(model)
+			_, live = l[env]
+			return err
+		}); viewErr != nil {
+			return err
+		}
+	}
+	if !live {
+		return err
+	}
+	return promote.Errorf(promote.Conflict, "%s", goneText(s, model, env))
+}
+
+// goneText says why model cannot be rolled back in env, which the
+// pipeline no longer has, and what to do.
+func goneText(s *Service, model, env string) string {
+	return fmt.Sprintf("environment %s is no longer in the pipeline (it has %s), so its overlay is no longer Promote's to revert, and %s cannot be rolled back there: "+
+		"to roll it back (or abort its rollout), put %s back in the pipeline file, restart the server and do it then; "+
+		"to keep the version Git already deploys there, promote its rollout now (promote rollout promote)",
+		env, strings.Join(s.cfg.Pipeline.Names(), ", "), model, env)
 }
