@@ -280,7 +280,7 @@ func TestSeedAuditVerifies(t *testing.T) {
 	}
 
 	var export bytes.Buffer
-	if _, err := audit.Export(ctx, store, &export); err != nil {
+	if _, err := audit.Export(ctx, store, &export, 0); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := audit.VerifyExport(bytes.NewReader(export.Bytes())); err != nil || !res.OK || res.Events != n {

@@ -25,6 +25,11 @@ rehashed from some event to the end. Keep the head that a verification prints
 (seq and hash) and pass it back later with --head: the export must then
 contain that event with that hash.
 
+An export that starts after the first event (`promote audit export --after N`,
+or the later part of a longer export) verifies from a head kept for the event
+before its first line: give it as --head N:HASH, and the first line must name
+HASH as its previous hash. Without one it is broken, as deleted.
+
 Usage:
   verify_audit.py [-o table|json] [--head SEQ:HASH]... FILE    (FILE may be -)
 
@@ -190,9 +195,12 @@ def _short(h):
 class Verifier:
     """Checks records one at a time, in file order, like Promote's verifier."""
 
-    def __init__(self):
-        self.prev = GENESIS_HASH
-        self.next = 1
+    def __init__(self, after=0, after_hash=GENESIS_HASH):
+        # after, after_hash: the kept head an export that starts after the
+        # first event continues (0 and 64 zeros for a whole chain).
+        self.after = after
+        self.prev = after_hash
+        self.next = after + 1
         self.events = 0
         self.broken = None
         self.hashes = {}  # seq -> hash of every event that verified
@@ -240,13 +248,39 @@ class Verifier:
             r["broken"] = self.broken
         r["head_seq"] = self.next - 1
         r["head_hash"] = self.prev
+        if self.after:
+            r["after"] = self.after
         return r
 
 
-def verify_export(stream):
-    """Verify an export read from a binary stream; returns the verifier.
-    Raises BadInput naming the line when a line cannot be read."""
-    v = Verifier()
+def _export_verifier(first, heads):
+    """The verifier of an export whose first line is event first: one that
+    continues the head kept for event first-1, if there is one, else one
+    that expects event 1. Returns it with the heads left to check."""
+    anchor = None
+    for seq, h in heads:
+        if first > 1 and seq == first - 1:
+            if anchor is not None and anchor != h:
+                raise BadInput("the heads you kept for event %d disagree: %s and %s" % (seq, _short(anchor), _short(h)))
+            anchor = h
+    if anchor is None:
+        return Verifier(), list(heads)
+    rest = []
+    for seq, h in heads:
+        if seq < first - 1:
+            raise BadInput("head %d:%s: the export starts after event %d, so it cannot show event %d: check that head against an export that holds it"
+                           % (seq, _short(h), first - 1, seq))
+        if seq > first - 1:
+            rest.append((seq, h))
+    return Verifier(first - 1, anchor), rest
+
+
+def verify_export(stream, heads=()):
+    """Verify an export read from a binary stream, given the kept heads;
+    returns the verifier, the heads it has left to check, and the first
+    line's record (None for an empty export). Raises BadInput naming the
+    line when a line cannot be read."""
+    v, rest, first = None, list(heads), None
     line_no = 0
     while True:
         raw = stream.readline(MAX_LINE + 1)
@@ -268,9 +302,14 @@ def verify_export(stream):
             rec = parse_line(text)
         except BadInput as e:
             raise BadInput("line %d: %s" % (line_no, e)) from None
+        if v is None:
+            v, rest = _export_verifier(rec["seq"], heads)
+            first = rec
         if not v.add(rec["seq"], rec["prev_hash"], rec["hash"], rec["body"]):
             break
-    return v
+    if v is None:
+        v = Verifier()
+    return v, rest, first
 
 
 def _parse_head(s):
@@ -295,10 +334,10 @@ def main(argv=None):
 
     try:
         if args.file == "-":
-            v = verify_export(sys.stdin.buffer)
+            v, heads, first = verify_export(sys.stdin.buffer, args.head or [])
         else:
             with open(args.file, "rb") as f:
-                v = verify_export(f)
+                v, heads, first = verify_export(f, args.head or [])
     except BadInput as e:
         print("verify_audit.py: export %s: %s" % (args.file, e), file=sys.stderr)
         return 2
@@ -307,7 +346,19 @@ def main(argv=None):
         return 2
 
     res = v.result()
-    for seq, want in (args.head or []) if res["ok"] else []:
+    b = res.get("broken")
+    if b is not None and v.after and b["seq"] == first["seq"] \
+            and Verifier(first["seq"] - 1, first["prev_hash"]).add(first["seq"], first["prev_hash"], first["hash"], first["body"]):
+        # The first line holds but for its previous hash: it names another
+        # event before it than the head kept for it.
+        res["broken"] = {"seq": v.after, "kind": "rewritten", "message":
+                         "event %d's hash is %s (event %d names it as the previous hash), but the head you kept has %s: "
+                         "the export does not continue the chain you kept"
+                         % (v.after, _short(first["prev_hash"]), first["seq"], _short(res["head_hash"]))}
+    elif b is not None and b["kind"] == "deleted" and not v.after and first is not None and b["seq"] == first["seq"] > 1:
+        b["message"] += ("; an export that starts after the first event verifies from a head kept for the event before it: --head %d:HASH"
+                         % (first["seq"] - 1))
+    for seq, want in heads if res["ok"] else []:
         # Each head in the order given; the first that fails is the break.
         if seq > res["head_seq"]:
             res["broken"] = {"seq": seq, "kind": "truncated", "message":
@@ -319,11 +370,15 @@ def main(argv=None):
                              % (seq, _short(v.hashes.get(seq, "")), _short(want), seq)}
         if "broken" in res:  # in Promote's field order: ok, events, broken, head_seq, head_hash
             res["ok"] = False
-            res = {k: res[k] for k in ("ok", "events", "broken", "head_seq", "head_hash")}
+            res = {k: res[k] for k in ("ok", "events", "broken", "head_seq", "head_hash", "after") if k in res}
             break
 
     if args.output == "json":
         print(json.dumps(res, ensure_ascii=False, indent=2))
+    elif res["ok"] and res.get("after"):
+        print("OK: %d events, %d to %d, continuing the head you kept for event %d; the chain is intact"
+              % (res["events"], res["after"] + 1, res["head_seq"], res["after"]))
+        print("head: seq %d, hash %s" % (res["head_seq"], res["head_hash"]))
     elif res["ok"]:
         print("OK: %d events, the chain is intact" % res["events"])
         print("head: seq %d, hash %s" % (res["head_seq"], res["head_hash"]))

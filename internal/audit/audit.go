@@ -51,6 +51,10 @@ type Result struct {
 	// reveals a rewritten or truncated log.
 	HeadSeq  int64  `json:"head_seq"`
 	HeadHash string `json:"head_hash"`
+	// After is, for an export that starts after the first event, the
+	// event before its first: the kept head it continues, whose hash its
+	// first event names as the previous one. 0 for a whole chain.
+	After int64 `json:"after,omitempty"`
 }
 
 // Verifier checks records one at a time, in sequence order.
@@ -59,6 +63,7 @@ type Verifier struct {
 	next   int64
 	events int64
 	broken *Break
+	after  int64 // the kept head an export continues, 0 from the first event
 
 	heads []expected // the heads the chain must reach, in the order given
 }
@@ -451,13 +456,15 @@ type Line struct {
 	Body     string `json:"body"`
 }
 
-// Export writes every event as JSON Lines and returns how many it wrote.
-func Export(ctx context.Context, s promote.Store, w io.Writer) (int64, error) {
+// Export writes every event after event after (0: every event) as JSON
+// Lines and returns how many it wrote. An export that starts after the
+// first event verifies from a head kept for event after (VerifyExport).
+func Export(ctx context.Context, s promote.Store, w io.Writer, after int64) (int64, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	var n int64
-	err := s.ScanAudit(ctx, 0, func(r promote.AuditRecord) error {
+	err := s.ScanAudit(ctx, after, func(r promote.AuditRecord) error {
 		n++
 		return enc.Encode(Line{Seq: r.Seq, PrevHash: r.PrevHash, Hash: r.Hash, Body: string(r.Body)})
 	})
@@ -473,11 +480,21 @@ const KeptHead = "the head you kept"
 
 // VerifyExport verifies an export read from r, offline; the chain must
 // hold each of the kept heads, unchanged.
+//
+// An export that starts after the first event (audit export --after, or
+// the later part of a longer export) continues the chain from a head kept
+// for the event before its first line: among the kept heads, the one for
+// that event is the anchor, which the first line must name as its
+// previous hash, and the rest is verified as a whole chain is. Without an
+// anchor it is broken, as deleted: nothing in it shows that it belongs to
+// the chain. A kept head before the anchor cannot be checked against it
+// and is refused as bad input.
 func VerifyExport(r io.Reader, kept ...Head) (Result, error) {
-	v := NewVerifier()
-	for _, h := range kept {
-		v.ExpectHead(h, KeptHead)
-	}
+	var (
+		v        *Verifier
+		first    int64
+		firstRec promote.AuditRecord
+	)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	lineNo := 0
@@ -495,6 +512,14 @@ func VerifyExport(r io.Reader, kept ...Head) (Result, error) {
 		if rest := sc.Bytes()[dec.InputOffset():]; len(bytes.Trim(rest, " \t\r\n")) > 0 {
 			return Result{}, fmt.Errorf("line %d: more after the event's JSON object: an export line is one object", lineNo)
 		}
+		if v == nil {
+			var err error
+			if v, err = exportVerifier(l.Seq, kept); err != nil {
+				return Result{}, err
+			}
+			first = l.Seq
+			firstRec = promote.AuditRecord{Seq: l.Seq, PrevHash: l.PrevHash, Hash: l.Hash, Body: []byte(l.Body)}
+		}
 		if !v.Add(promote.AuditRecord{Seq: l.Seq, PrevHash: l.PrevHash, Hash: l.Hash, Body: []byte(l.Body)}) {
 			break
 		}
@@ -502,5 +527,54 @@ func VerifyExport(r io.Reader, kept ...Head) (Result, error) {
 	if err := sc.Err(); err != nil {
 		return Result{}, fmt.Errorf("line %d: %w", lineNo+1, err)
 	}
-	return v.Result(), nil
+	if v == nil {
+		v, _ = exportVerifier(1, kept)
+	}
+	res := v.Result()
+	res.After = v.after
+	if v.broken != nil && v.broken.Seq == first && v.after > 0 && NewVerifierAt(first-1, firstRec.PrevHash).Add(firstRec) {
+		// The first line holds but for its previous hash: it names
+		// another event v.after than the head kept for it.
+		res.Broken = &Break{Seq: v.after, Kind: BreakRewritten,
+			Message: fmt.Sprintf("event %d's hash is %s (event %d names it as the previous hash), but %s has %s: the export does not continue the chain you kept",
+				v.after, short(firstRec.PrevHash), first, KeptHead, short(res.HeadHash))}
+	}
+	if b := res.Broken; b != nil && b.Kind == BreakDeleted && b.Seq == first && first > 1 && v.after == 0 {
+		b.Message += fmt.Sprintf("; an export that starts after the first event verifies from a head kept for the event before it: --head %d:HASH", first-1)
+	}
+	return res, nil
+}
+
+// exportVerifier returns the verifier of an export whose first line is
+// event first, given the kept heads: one that continues the head kept for
+// event first-1, if there is one, else one that expects event 1.
+func exportVerifier(first int64, kept []Head) (*Verifier, error) {
+	var anchor *Head
+	for i, h := range kept {
+		if first > 1 && h.Seq == first-1 {
+			if anchor != nil && anchor.Hash != h.Hash {
+				return nil, fmt.Errorf("the heads you kept for event %d disagree: %s and %s", h.Seq, short(anchor.Hash), short(h.Hash))
+			}
+			anchor = &kept[i]
+		}
+	}
+	if anchor == nil {
+		v := NewVerifier()
+		for _, h := range kept {
+			v.ExpectHead(h, KeptHead)
+		}
+		return v, nil
+	}
+	v := NewVerifierAt(anchor.Seq, anchor.Hash)
+	v.after = anchor.Seq
+	for _, h := range kept {
+		switch {
+		case h.Seq < anchor.Seq:
+			return nil, fmt.Errorf("head %d:%s: the export starts after event %d, so it cannot show event %d: check that head against an export that holds it",
+				h.Seq, short(h.Hash), anchor.Seq, h.Seq)
+		case h.Seq > anchor.Seq:
+			v.ExpectHead(h, KeptHead)
+		}
+	}
+	return v, nil
 }

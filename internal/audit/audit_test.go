@@ -390,6 +390,81 @@ func TestKeptHeads(t *testing.T) {
 	}
 }
 
+// TestVerifyExportFromKeptHead checks an export that starts after the
+// first event: it verifies from the head kept for the event before its
+// first line, and proves nothing without one.
+func TestVerifyExportFromKeptHead(t *testing.T) {
+	records := chain(t, 8)
+	export := func(rs []promote.AuditRecord) string {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		for _, r := range rs {
+			enc.Encode(Line{Seq: r.Seq, PrevHash: r.PrevHash, Hash: r.Hash, Body: string(r.Body)})
+		}
+		return buf.String()
+	}
+	part := export(records[4:]) // events 5 to 8
+	forged := chain(t, 8)       // the same events, hashed onto another event 4
+	forged[4].PrevHash = strings.Repeat("ab", 32)
+	forged[4].Hash = promote.ChainHash(forged[4].PrevHash, forged[4].Body)
+	for i := 5; i < 8; i++ {
+		forged[i].PrevHash = forged[i-1].Hash
+		forged[i].Hash = promote.ChainHash(forged[i].PrevHash, forged[i].Body)
+	}
+	tampered := strings.Replace(part, `\"actor\":\"alice\"`, `\"actor\":\"mallory\"`, 1)
+	tests := []struct {
+		name      string
+		export    string
+		kept      []Head
+		wantOK    bool
+		wantAfter int64
+		wantBreak Break // Kind, Seq and a part of the message
+	}{
+		{name: "anchored on the kept head", export: part, kept: []Head{{4, records[3].Hash}}, wantOK: true, wantAfter: 4},
+		{name: "anchored, with a kept head at its end", export: part, kept: []Head{{4, records[3].Hash}, {8, records[7].Hash}}, wantOK: true, wantAfter: 4},
+		{name: "no kept head", export: part,
+			wantBreak: Break{Seq: 5, Kind: BreakDeleted, Message: "verifies from a head kept for the event before it: --head 4:HASH"}},
+		{name: "a kept head for another event", export: part, kept: []Head{{8, records[7].Hash}},
+			wantBreak: Break{Seq: 5, Kind: BreakDeleted, Message: "--head 4:HASH"}},
+		{name: "hashed onto another event 4", export: export(forged[4:]), kept: []Head{{4, records[3].Hash}}, wantAfter: 4,
+			wantBreak: Break{Seq: 4, Kind: BreakRewritten, Message: "the export does not continue the chain you kept"}},
+		{name: "an event modified", export: tampered, kept: []Head{{4, records[3].Hash}}, wantAfter: 4,
+			wantBreak: Break{Seq: 5, Kind: BreakModified, Message: "event 5 was modified"}},
+		{name: "its last events cut off", export: export(records[4:6]), kept: []Head{{4, records[3].Hash}, {8, records[7].Hash}}, wantAfter: 4,
+			wantBreak: Break{Seq: 8, Kind: BreakTruncated, Message: "the log ends at event 6"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := VerifyExport(strings.NewReader(tt.export), tt.kept...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK != tt.wantOK || res.After != tt.wantAfter {
+				t.Errorf("VerifyExport = %+v %+v, want ok %v after %d", res, res.Broken, tt.wantOK, tt.wantAfter)
+			}
+			if tt.wantOK {
+				if res.Events != 4 || res.HeadSeq != 8 || res.HeadHash != records[7].Hash {
+					t.Errorf("VerifyExport = %+v, want 4 events to head 8 %s", res, records[7].Hash)
+				}
+				return
+			}
+			if b := res.Broken; b == nil || b.Kind != tt.wantBreak.Kind || b.Seq != tt.wantBreak.Seq || !strings.Contains(b.Message, tt.wantBreak.Message) {
+				t.Errorf("VerifyExport break = %+v, want %+v", b, tt.wantBreak)
+			}
+		})
+	}
+
+	// Heads it cannot check are bad input, never a pass.
+	for _, kept := range [][]Head{
+		{{4, records[3].Hash}, {2, records[1].Hash}},
+		{{4, records[3].Hash}, {4, records[2].Hash}},
+	} {
+		if res, err := VerifyExport(strings.NewReader(part), kept...); err == nil {
+			t.Errorf("VerifyExport(kept %v) = %+v %+v, want an error", kept, res, res.Broken)
+		}
+	}
+}
+
 func TestParseHead(t *testing.T) {
 	hash := strings.Repeat("ab", 32)
 	if h, err := ParseHead(" 68:" + strings.ToUpper(hash) + "\n"); err != nil || h != (Head{68, hash}) {

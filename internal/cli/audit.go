@@ -206,17 +206,32 @@ was moved to match.`,
 	verify.Flags().StringVar(&cfg.Database, "database", cfg.Database, "PostgreSQL `DSN`, with --local ($PROMOTE_DATABASE)")
 	verify.MarkFlagsMutuallyExclusive("export", "local")
 
-	var out string
+	var (
+		out   string
+		after int64
+	)
 	export := &cobra.Command{
 		Use: "export", Short: "Export the audit log as JSON Lines that verify offline", Args: cobra.NoArgs,
-		Example: `  promote audit export -f audit.jsonl`,
+		Long: `Export the audit log as JSON Lines, one event a line in sequence order, with each
+event's exact hashed body, previous hash and hash: a file that verifies offline with
+'promote audit verify --export FILE' or docs/tools/verify_audit.py, SHA-256 alone.
+
+With --after SEQ, the export holds the events after SEQ, to the newest: a quarter's
+export, say, from the head kept at the end of the last one. It verifies from that
+head: 'promote audit verify --export FILE --head SEQ:HASH'.`,
+		Example: `  promote audit export -f audit.jsonl
+  promote audit export --after 1200 -f 2026-q4.jsonl
+  promote audit verify --export 2026-q4.jsonl --head 1200:31c65e366596a85dd17f25fc0635e05b9ddce4a9d725e270f4fec521e0a26410`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if after < 0 {
+				return usageError(fmt.Errorf("--after %d: want a sequence number, 0 or more", after))
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
 			}
 			if out == "" || out == "-" {
-				if _, err := c.ExportAudit(cmd.Context(), s.out); err != nil {
+				if _, err := c.ExportAudit(cmd.Context(), s.out, after); err != nil {
 					return clientError(err)
 				}
 				return nil
@@ -235,7 +250,7 @@ was moved to match.`,
 			}
 			defer os.Remove(file.Name())
 			defer file.Close()
-			n, err := c.ExportAudit(cmd.Context(), file)
+			n, err := c.ExportAudit(cmd.Context(), file, after)
 			if err != nil {
 				return clientError(err)
 			}
@@ -250,6 +265,7 @@ was moved to match.`,
 		},
 	}
 	export.Flags().StringVarP(&out, "file", "f", "", "write to `FILE` instead of standard output")
+	export.Flags().Int64Var(&after, "after", 0, "only the events after sequence number `SEQ`, to the newest; verify it with --head SEQ:HASH, a head kept for that event")
 	show := &cobra.Command{
 		Use: "show SEQ", Short: "Show one audit event in full: its reasons, the evidence of a rollout, its hashes",
 		Long: `Show the audit event with sequence number SEQ (promote audit list names them) with
@@ -434,6 +450,11 @@ func describeAuditEvent(tw *tabwriter.Writer, e promote.AuditEvent) {
 }
 
 func verifyText(tw *tabwriter.Writer, res audit.Result) {
+	if res.OK && res.After > 0 {
+		fmt.Fprintf(tw, "OK: %d events, %d to %d, continuing the head you kept for event %d; the chain is intact\nhead: seq %d, hash %s\n",
+			res.Events, res.After+1, res.HeadSeq, res.After, res.HeadSeq, res.HeadHash)
+		return
+	}
 	if res.OK {
 		fmt.Fprintf(tw, "OK: %d events, the chain is intact\nhead: seq %d, hash %s\n", res.Events, res.HeadSeq, res.HeadHash)
 		return

@@ -144,6 +144,55 @@ func TestAuditVerifyKeptHead(t *testing.T) {
 	}
 }
 
+// promote audit export --after SEQ exports the events after SEQ, to the
+// newest, and the export verifies offline from a head kept for SEQ: not
+// without it, nor from another hash, and a negative --after is a usage
+// error.
+func TestAuditExportAfterKeptHead(t *testing.T) {
+	cli, must, ci := threeModels(t)
+	whole := filepath.Join(t.TempDir(), "audit.jsonl")
+	must(0, ci, "audit", "export", "-f", whole)
+	b, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("the export holds %d events, want 4 or more", len(lines))
+	}
+	var kept struct {
+		Seq  int64  `json:"seq"`
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &kept); err != nil || kept.Seq != 2 {
+		t.Fatalf("line 2 of the export = %+v, %v", kept, err)
+	}
+	part := filepath.Join(t.TempDir(), "part.jsonl")
+	must(0, ci, "audit", "export", "--after", "2", "-f", part)
+	got, err := os.ReadFile(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Join(lines[2:], "\n") + "\n"; string(got) != want {
+		t.Fatalf("audit export --after 2 = %q, want the whole export's lines from event 3: %q", got, want)
+	}
+	head := fmt.Sprintf("2:%s", kept.Hash)
+	if code, out, errOut := cli(ci, "audit", "verify", "--export", part, "--head", head); code != 0 ||
+		!strings.HasPrefix(out, fmt.Sprintf("OK: %d events, 3 to %d, continuing the head you kept for event 2", len(lines)-2, len(lines))) {
+		t.Errorf("audit verify --export part --head %s: exit %d, %q %q; want OK from event 3", head, code, out, errOut)
+	}
+	if code, out, _ := cli(ci, "audit", "verify", "--export", part); code != ExitBlocked || !strings.Contains(out, "deleted") || !strings.Contains(out, "--head 2:HASH") {
+		t.Errorf("audit verify --export part (no kept head): exit %d, %q; want %d, deleted, naming --head 2:HASH", code, out, ExitBlocked)
+	}
+	other := fmt.Sprintf("2:%s", strings.Repeat("0", 63)+"1")
+	if code, out, _ := cli(ci, "audit", "verify", "--export", part, "--head", other); code != ExitBlocked || !strings.Contains(out, "rewritten") {
+		t.Errorf("audit verify --export part --head (another hash): exit %d, %q; want %d, rewritten", code, out, ExitBlocked)
+	}
+	if code, _, errOut := cli(ci, "audit", "export", "--after", "-1"); code != ExitUsage || !strings.Contains(errOut, "--after") {
+		t.Errorf("audit export --after -1: exit %d, %q; want %d naming --after", code, errOut, ExitUsage)
+	}
+}
+
 // audit export -f creates its file as a shell's redirection would, with
 // the permissions the umask leaves (an audit log may be for few eyes), and
 // keeps those of a file it replaces.

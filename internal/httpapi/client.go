@@ -576,11 +576,15 @@ func (c *Client) VerifyAudit(ctx context.Context) (audit.Result, error) {
 	return out, err
 }
 
-// ExportAudit writes the audit log as JSON Lines to w and returns the
-// number of events. An export cut off midway is an error, never a short
-// log taken for whole.
-func (c *Client) ExportAudit(ctx context.Context, w io.Writer) (int64, error) {
-	resp, err := c.send(ctx, call{method: http.MethodGet, path: Prefix + "/audit/export", auth: true})
+// ExportAudit writes the audit log's events after event after (0: all of
+// them) as JSON Lines to w and returns the number of events. An export cut
+// off midway is an error, never a short log taken for whole.
+func (c *Client) ExportAudit(ctx context.Context, w io.Writer, after int64) (int64, error) {
+	var q url.Values
+	if after > 0 {
+		q = url.Values{"after": {strconv.FormatInt(after, 10)}}
+	}
+	resp, err := c.send(ctx, call{method: http.MethodGet, path: Prefix + "/audit/export", query: q, auth: true})
 	if err != nil {
 		return 0, err
 	}

@@ -104,7 +104,7 @@ func TestClientExportCutOff(t *testing.T) {
 	}))
 	defer srv.Close()
 	var buf bytes.Buffer
-	n, err := NewClient(srv.URL, "prm_x", nil).ExportAudit(t.Context(), &buf)
+	n, err := NewClient(srv.URL, "prm_x", nil).ExportAudit(t.Context(), &buf, 0)
 	if err == nil || n != 1 || !strings.Contains(err.Error(), "incomplete: 1 events received, the server sent 2") {
 		t.Errorf("ExportAudit = %d, %v; want an incomplete export error", n, err)
 	}
@@ -116,7 +116,7 @@ func TestClientExportCutOff(t *testing.T) {
 		panic(http.ErrAbortHandler)
 	}))
 	defer abort.Close()
-	n, err = NewClient(abort.URL, "prm_x", nil).ExportAudit(t.Context(), &buf)
+	n, err = NewClient(abort.URL, "prm_x", nil).ExportAudit(t.Context(), &buf, 0)
 	if err == nil || !strings.Contains(err.Error(), "broke off after 1 events") {
 		t.Errorf("ExportAudit of a cut stream = %d, %v; want an error", n, err)
 	}

@@ -484,6 +484,7 @@ func schemas() map[string]*Schema {
 			"broken":    ref("Break"),
 			"head_seq":  integer("The last event verified."),
 			"head_hash": str("Its hash: keep it to detect a later rewrite or truncation."),
+			"after":     integer("For an export that starts after the first event (verified offline), the kept head it continues: the event before its first. Absent for a whole chain."),
 		}),
 		"Break": object("The first broken link of the audit chain.", []string{"seq", "kind", "message"}, map[string]*Schema{
 			"seq":     integer(""),
@@ -789,8 +790,8 @@ func document() *Document {
 		queryParam("after", "Only events with a larger sequence number; with limit, the events just after it (still newest first): the page after.", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)}), qLimit,
 	}, status: 200, result: arrayOf(ref("AuditEvent"))})
 	add("get", p+"/audit/verify", spec{id: "verifyAudit", summary: "Verify the audit chain", desc: "Recomputes every hash in order. A broken chain is a 200 with ok false and the first broken link.", tag: "audit", status: 200, result: ref("VerifyResult")})
-	exportOp := op(spec{id: "exportAudit", summary: "Export the audit log as JSON Lines", desc: "One AuditLine per line, in sequence order; verifiable offline with SHA-256 alone. The X-Promote-Events trailer carries the number of events; an export that fails midway is cut off, never ended cleanly.",
-		tag: "audit", status: 200, result: ref("AuditLine"), resultType: "application/x-ndjson"})
+	exportOp := op(spec{id: "exportAudit", summary: "Export the audit log as JSON Lines", desc: "One AuditLine per line, in sequence order; verifiable offline with SHA-256 alone. The X-Promote-Events trailer carries the number of events; an export that fails midway is cut off, never ended cleanly. With after, the export starts at the event after it, and verifies from a head kept for that event.",
+		tag: "audit", params: []*Parameter{queryParam("after", "Only the events after this sequence number, to the newest: an export that continues a head kept for this event (0, the default: every event).", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)})}, status: 200, result: ref("AuditLine"), resultType: "application/x-ndjson"})
 	exportOp.Responses["200"].Headers = map[string]*Header{EventsTrailer: {Description: "Trailer: the number of events written.", Schema: &Schema{Type: "integer"}}}
 	paths[p+"/audit/export"] = map[string]*Operation{"get": exportOp}
 

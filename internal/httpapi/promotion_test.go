@@ -208,7 +208,7 @@ func TestDevToProd(t *testing.T) {
 		t.Errorf("VerifyAudit = %+v, want ok over %d events", res, f.auditCount())
 	}
 	var buf bytes.Buffer
-	n, err := alice.ExportAudit(ctx, &buf)
+	n, err := alice.ExportAudit(ctx, &buf, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

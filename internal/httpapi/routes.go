@@ -821,14 +821,16 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, _ promote.P
 const EventsTrailer = "X-Promote-Events"
 
 func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	if err := noQuery(r); err != nil {
-		return err
+	q := newQuery(r, "after")
+	after := q.int64("after")
+	if q.err != nil {
+		return q.err
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Content-Disposition", `attachment; filename="promote-audit.jsonl"`)
 	w.Header().Set("Trailer", EventsTrailer)
 	cw := &countingWriter{w: w}
-	n, err := audit.Export(r.Context(), s.svc.Store(), cw)
+	n, err := audit.Export(r.Context(), s.svc.Store(), cw, after)
 	if err != nil {
 		if cw.n == 0 {
 			w.Header().Del("Trailer")
