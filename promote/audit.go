@@ -34,9 +34,22 @@ type AuditEvent struct {
 	Approvers []string        `json:"approvers,omitempty"`
 	// Live maps each environment to the model's live version after the event.
 	Live map[string]string `json:"live,omitempty"`
+	// Policy is the policy that made the gate's decision the event
+	// records, on the promotion states the gate decides; nil elsewhere,
+	// and on events recorded before Promote kept it.
+	Policy *AuditPolicy `json:"policy,omitempty"`
 	// PrevHash and Hash chain the events: see ChainHash.
 	PrevHash string `json:"prev_hash"`
 	Hash     string `json:"hash"`
+}
+
+// AuditPolicy names the policy file a gate was compiled from, as the
+// pipeline names it, and the sha256 of its bytes: the very version of the
+// policy that decided, which the file's history alone cannot tell.
+type AuditPolicy struct {
+	File   string `json:"file"`
+	Name   string `json:"name,omitempty"`
+	Digest string `json:"digest"`
 }
 
 // The audit actions.
@@ -101,9 +114,12 @@ func (e *AuditEvent) Body() ([]byte, error) {
 		Reasons     json.RawMessage   `json:"reasons,omitempty"`
 		Approvers   []string          `json:"approvers,omitempty"`
 		Live        map[string]string `json:"live,omitempty"`
+		// Added last, and left out when nil: the bodies of events
+		// recorded before it are unchanged, and verify as they did.
+		Policy *AuditPolicy `json:"policy,omitempty"`
 	}
 	return json.Marshal(body{c.Seq, c.Time, c.Actor, c.Action, c.Model, c.Version, c.Environment,
-		c.PromotionID, c.TokenID, c.Digest, c.Decision, c.Reasons, c.Approvers, c.Live})
+		c.PromotionID, c.TokenID, c.Digest, c.Decision, c.Reasons, c.Approvers, c.Live, c.Policy})
 }
 
 // ChainHash is the hash of an event: the lower-case hex SHA-256 of the

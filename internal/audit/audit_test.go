@@ -465,6 +465,24 @@ func TestVerifyExportFromKeptHead(t *testing.T) {
 	}
 }
 
+// An event's policy is encoded last, and left out when there is none: the
+// bodies of events recorded before it was kept are the bytes they were,
+// and hash as they did.
+func TestBodyPolicyLast(t *testing.T) {
+	e := promote.AuditEvent{Seq: 7, Time: time.Date(2026, 11, 25, 10, 0, 0, 5e8, time.UTC), Actor: "ci", Action: promote.ActionPromotionState,
+		Model: "m", Version: "1", Environment: "prod", PromotionID: "pr_0123456789abcdef", Decision: "gated",
+		Reasons: json.RawMessage(`[]`), Live: map[string]string{"dev": "1"}}
+	const before = `{"seq":7,"time":"2026-11-25T10:00:00.5Z","actor":"ci","action":"promotion.state","model":"m","version":"1","environment":"prod","promotion_id":"pr_0123456789abcdef","decision":"gated","reasons":[],"live":{"dev":"1"}}`
+	if got := string(mustBody(t, e)); got != before {
+		t.Errorf("Body() without a policy =\n%s\nwant\n%s", got, before)
+	}
+	e.Policy = &promote.AuditPolicy{File: "policies/prod.yaml", Digest: "sha256:" + strings.Repeat("ab", 32)}
+	want := strings.TrimSuffix(before, "}") + `,"policy":{"file":"policies/prod.yaml","digest":"sha256:` + strings.Repeat("ab", 32) + `"}}`
+	if got := string(mustBody(t, e)); got != want {
+		t.Errorf("Body() with a policy =\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestParseHead(t *testing.T) {
 	hash := strings.Repeat("ab", 32)
 	if h, err := ParseHead(" 68:" + strings.ToUpper(hash) + "\n"); err != nil || h != (Head{68, hash}) {

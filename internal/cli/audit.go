@@ -436,6 +436,9 @@ func describeAuditEvent(tw *tabwriter.Writer, e promote.AuditEvent) {
 		}
 		row(tw, "Live after", strings.Join(live, " "))
 	}
+	if p := e.Policy; p != nil {
+		row(tw, "Policy", p.File+" "+p.Digest)
+	}
 	row(tw, "Prev hash", e.PrevHash)
 	row(tw, "Hash", e.Hash)
 	tw.Flush()

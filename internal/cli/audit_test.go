@@ -476,3 +476,33 @@ func TestAuditListTokenID(t *testing.T) {
 		}
 	}
 }
+
+// promote audit show names the policy that decided a gated promotion, by
+// its file as the pipeline names it and its digest, as the event records.
+func TestAuditShowPolicy(t *testing.T) {
+	examples, pipelineFile, data := exampleServeSetup(t)
+	ci := createToken(t, data, pipelineFile, "ci", "submitter")
+	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples)
+	_, must := clientOf(t, server)
+	must(0, ci, "models", "create", "credit-risk")
+	must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", filepath.Join(examples, "model.bin"),
+		"--signature", filepath.Join(examples, "model.bin.sig"), "--metrics", filepath.Join(examples, "candidate.json"))
+	must(0, ci, "request", "credit-risk", "1", "--to", "dev")
+	var events []promote.AuditEvent
+	if err := json.Unmarshal([]byte(must(0, ci, "audit", "list", "--action", "promotion.state", "-o", "json")), &events); err != nil {
+		t.Fatal(err)
+	}
+	var gated *promote.AuditEvent
+	for i := range events {
+		if events[i].Decision == string(promote.StateGated) {
+			gated = &events[i]
+		}
+	}
+	if gated == nil || gated.Policy == nil || gated.Policy.File == "" || !strings.HasPrefix(gated.Policy.Digest, "sha256:") {
+		t.Fatalf("the gated event = %+v, want one naming its policy", gated)
+	}
+	out := must(0, ci, "audit", "show", fmt.Sprint(gated.Seq))
+	if want := "Policy       " + gated.Policy.File + " " + gated.Policy.Digest; !strings.Contains(out, want) {
+		t.Errorf("audit show %d =\n%s\nwant a line %q", gated.Seq, out, want)
+	}
+}

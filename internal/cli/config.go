@@ -275,7 +275,11 @@ func loadPipeline(path string) (*loadedPipeline, error) {
 			errs = append(errs, fmt.Errorf("environment %s: %w", e.Name, err))
 			continue
 		}
-		gates[e.Name] = g
+		// The audit log names the policy as the pipeline does, relative
+		// to it, rather than by this machine's path.
+		named := *g
+		named.Source = e.Policy
+		gates[e.Name] = &named
 		if e.Strategy == policy.StrategyCanary || e.Strategy == policy.StrategyShadow {
 			plan := pol.Rollout(e.Name)
 			if plan == nil || plan.Strategy != e.Strategy {

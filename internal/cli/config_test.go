@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -267,6 +269,35 @@ func TestHelpHidesPasswordsFromEnvironment(t *testing.T) {
 	for flag, env := range map[string]string{"database": "PROMOTE_DATABASE", "gitops-remote": "PROMOTE_GITOPS_REMOTE", "prometheus-url": "PROMOTE_PROMETHEUS_URL"} {
 		if got := serve.Flags().Lookup(flag).Value.String(); got != secrets[env] {
 			t.Errorf("serve --%s = %q, want $%s as it is, %q", flag, got, env, secrets[env])
+		}
+	}
+}
+
+// Each environment's gate is named for the audit log by its policy file as
+// the pipeline names it, relative to the pipeline, never by this machine's
+// path, and by the sha256 of the file's bytes.
+func TestLoadPipelineNamesPolicies(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "repo")
+	if code, _, errOut := run(t, "", "init", repo); code != ExitOK {
+		t.Fatalf("init: exit %d: %s", code, errOut)
+	}
+	lp, err := loadPipeline(filepath.Join(repo, "promote.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"dev", "staging", "prod"} {
+		file := "policies/" + env + ".yaml"
+		data, err := os.ReadFile(filepath.Join(repo, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		g := lp.gates[env]
+		if g == nil {
+			t.Fatalf("no gate for %s", env)
+		}
+		if want := "sha256:" + hex.EncodeToString(sum[:]); g.Source != file || g.Digest != want {
+			t.Errorf("gate %s: source %q, digest %q; want %q, %q", env, g.Source, g.Digest, file, want)
 		}
 	}
 }

@@ -469,8 +469,14 @@ func schemas() map[string]*Schema {
 			"reasons":      {Description: "The gate's results or the person's stated reasons (JSON)."},
 			"approvers":    arrayOf(str("")),
 			"live":         mapOf(str(""), "The live version per environment after the event."),
+			"policy":       ref("AuditPolicy"),
 			"prev_hash":    str(""),
 			"hash":         str(""),
+		}),
+		"AuditPolicy": object("The policy that made the gate's decision an event records (on the promotion states gated, blocked, awaiting_approval and approved): its file, as the pipeline names it, and the sha256 of its bytes.", []string{"file", "digest"}, map[string]*Schema{
+			"file":   str("The policy file, as the pipeline names it."),
+			"name":   str("The policy's name (metadata.name), if it has one."),
+			"digest": str("sha256: and the 64 hex digits of the SHA-256 of the file's bytes."),
 		}),
 		"AuditLine": object("One line of the JSON Lines export: the record as stored; body is the exact text the hash covers.", []string{"seq", "prev_hash", "hash", "body"}, map[string]*Schema{
 			"seq":       integer(""),

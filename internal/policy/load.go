@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"slices"
@@ -115,6 +117,11 @@ func Load(file string, data []byte) (*Policy, error) {
 	}
 	if err := d.Err(); err != nil {
 		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	p.Digest = "sha256:" + hex.EncodeToString(sum[:])
+	for _, g := range p.gates {
+		g.Source, g.Digest = file, p.Digest
 	}
 	return p, nil
 }

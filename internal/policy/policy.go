@@ -100,9 +100,13 @@ type Approvals struct {
 type Gate struct {
 	Policy      string // the policy's name
 	Environment string // "" when the policy has no environment sections
-	Rules       []*Rule
-	Approvals   *Approvals // nil when no approval is required
-	NoBaseline  NoBaseline
+	// Source is the file the gate was compiled from, and Digest the
+	// sha256 of its bytes ("sha256:" and 64 hex digits): which version of
+	// the policy made a decision, for the audit log.
+	Source, Digest string
+	Rules          []*Rule
+	Approvals      *Approvals // nil when no approval is required
+	NoBaseline     NoBaseline
 	// FairnessGroups are the groups a fairness metric must be a gap over;
 	// nil when the policy lists none, and the baseline's groups are.
 	FairnessGroups []string
@@ -186,6 +190,7 @@ type Traffic struct {
 // Policy is a loaded, validated and compiled policy file.
 type Policy struct {
 	File        string
+	Digest      string // sha256 of the file's bytes: "sha256:" and 64 hex digits
 	APIVersion  string // "" for the seed's minimal format
 	Name        string
 	Description string

@@ -130,6 +130,18 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 	return s.afterDecide(view, err)
 }
 
+// auditPolicy names the policy of env's gate for the audit log, by file
+// and digest, or nil when there is none: every promotion state the gate
+// decides names it, so that the log shows which version of the policy
+// made each decision.
+func (s *Service) auditPolicy(env string) *promote.AuditPolicy {
+	g := s.cfg.Gates[env]
+	if g == nil || g.Digest == "" {
+		return nil
+	}
+	return &promote.AuditPolicy{File: g.Source, Name: g.Policy, Digest: g.Digest}
+}
+
 // recordBlocked stores the decision of a promotion created blocked and
 // audits it as the transition it is.
 func (s *Service) recordBlocked(tx promote.Tx, p promote.Promotion, d *policy.Decision, who promote.Principal, now time.Time) (PromotionView, error) {
@@ -143,7 +155,8 @@ func (s *Service) recordBlocked(tx promote.Tx, p promote.Promotion, d *policy.De
 	}
 	reasons, _ := json.Marshal(d.Results)
 	if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionState, Model: p.Model,
-		Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(p.State), Reasons: reasons}); err != nil {
+		Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(p.State), Reasons: reasons,
+		Policy: s.auditPolicy(p.Environment)}); err != nil {
 		return PromotionView{}, err
 	}
 	return PromotionView{Promotion: p, Approvals: []promote.Approval{}, Gate: d}, nil
@@ -375,12 +388,13 @@ func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision,
 	if err != nil {
 		return PromotionView{}, fmt.Errorf("encode decision: %w", err)
 	}
+	pol := s.auditPolicy(p.Environment)
 	p.Decision = raw
 	reasons, _ := json.Marshal(d.Results)
 	switch {
 	case d.Allowed:
 		if p.State == promote.StateRequested {
-			if err := s.transition(tx, &p, promote.EventGatePassed, "", who.Name, now, reasons); err != nil {
+			if err := s.transitionBy(tx, &p, promote.EventGatePassed, "", who.Name, now, reasons, pol); err != nil {
 				return PromotionView{}, err
 			}
 		}
@@ -388,7 +402,7 @@ func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision,
 		if names := approverNames(approvals); len(names) > 0 {
 			why = "approved by " + strings.Join(names, ", ")
 		}
-		if err := s.transition(tx, &p, promote.EventApproved, why, who.Name, now, nil); err != nil {
+		if err := s.transitionBy(tx, &p, promote.EventApproved, why, who.Name, now, nil, pol); err != nil {
 			return PromotionView{}, err
 		}
 		if err := s.complete(tx, &p, who.Name, now); err != nil {
@@ -396,10 +410,10 @@ func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision,
 		}
 	case onlyApprovalsMissing(d):
 		if p.State == promote.StateRequested {
-			if err := s.transition(tx, &p, promote.EventGatePassed, "", who.Name, now, reasons); err != nil {
+			if err := s.transitionBy(tx, &p, promote.EventGatePassed, "", who.Name, now, reasons, pol); err != nil {
 				return PromotionView{}, err
 			}
-			if err := s.transition(tx, &p, promote.EventAwaitApproval, approvalsMessage(d), who.Name, now, nil); err != nil {
+			if err := s.transitionBy(tx, &p, promote.EventAwaitApproval, approvalsMessage(d), who.Name, now, nil, pol); err != nil {
 				return PromotionView{}, err
 			}
 		} else {
@@ -411,7 +425,7 @@ func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision,
 			}
 		}
 	default:
-		if err := s.transition(tx, &p, promote.EventGateFailed, blockMessage(d), who.Name, now, reasons); err != nil {
+		if err := s.transitionBy(tx, &p, promote.EventGateFailed, blockMessage(d), who.Name, now, reasons, pol); err != nil {
 			return PromotionView{}, err
 		}
 	}
@@ -452,6 +466,12 @@ func (s *Service) afterDecide(view PromotionView, err error) (PromotionView, err
 
 // transition applies ev to p, stores it and audits the change.
 func (s *Service) transition(tx promote.Tx, p *promote.Promotion, ev promote.Event, reason, actor string, now time.Time, reasons json.RawMessage) error {
+	return s.transitionBy(tx, p, ev, reason, actor, now, reasons, nil)
+}
+
+// transitionBy is transition for a state the gate decided, with the
+// policy that decided it (nil for none).
+func (s *Service) transitionBy(tx promote.Tx, p *promote.Promotion, ev promote.Event, reason, actor string, now time.Time, reasons json.RawMessage, pol *promote.AuditPolicy) error {
 	if err := p.Apply(ev, now); err != nil {
 		return err
 	}
@@ -465,7 +485,7 @@ func (s *Service) transition(tx promote.Tx, p *promote.Promotion, ev promote.Eve
 		reasons = reasonsJSON(reason)
 	}
 	return audit(tx, promote.AuditEvent{Time: now, Actor: actor, Action: promote.ActionPromotionState, Model: p.Model,
-		Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(p.State), Reasons: reasons})
+		Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(p.State), Reasons: reasons, Policy: pol})
 }
 
 func reasonsJSON(reasons ...string) json.RawMessage {
