@@ -3,6 +3,9 @@ package registry_test
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
@@ -145,7 +148,12 @@ func TestRegistrationAuditNamesTheKey(t *testing.T) {
 	for _, e := range events {
 		got[e.Version] = e.Decision + " " + string(e.Reasons)
 	}
-	want := map[string]string{"1": `signed ["signature verified with trusted key cosign.pub"]`, "2": "unsigned "}
+	der, err := x509.MarshalPKIXPublicKey(&f.key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keySum := sha256.Sum256(der)
+	want := map[string]string{"1": `signed ["signature verified with trusted key cosign.pub (public key sha256:` + hex.EncodeToString(keySum[:]) + `)"]`, "2": "unsigned "}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("version.registered events (-want +got):\n%s", diff)
 	}

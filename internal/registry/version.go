@@ -94,7 +94,7 @@ func (s *Service) RegisterVersion(ctx context.Context, who promote.Principal, re
 			return err
 		}
 		return audit(tx, promote.AuditEvent{Time: v.CreatedAt, Actor: who.Name, Action: promote.ActionVersionRegistered,
-			Model: v.Model, Version: v.Version, Digest: v.Digest, Decision: signedWord(v), Reasons: signedBy(v)})
+			Model: v.Model, Version: v.Version, Digest: v.Digest, Decision: signedWord(v), Reasons: s.signedBy(v)})
 	})
 	if err == nil {
 		s.withSignatureNow(&v)
@@ -103,12 +103,24 @@ func (s *Service) RegisterVersion(ctx context.Context, who promote.Principal, re
 }
 
 // signedBy names the trusted key that verified v's signature, for the audit
-// log: should a key leak, the log says which versions it signed.
-func signedBy(v promote.Version) json.RawMessage {
+// log: should a key leak, the log says which versions it signed. The key is
+// named by its file and by the SHA-256 of the key itself, since the file at
+// that path may hold another key later.
+func (s *Service) signedBy(v promote.Version) json.RawMessage {
 	for _, sig := range v.Signatures {
-		if sig.Verified {
-			return reasonsJSON("signature verified with trusted key " + sig.KeyID)
+		if !sig.Verified {
+			continue
 		}
+		words := "signature verified with trusted key " + sig.KeyID
+		for _, k := range s.cfg.TrustedKeys {
+			if k.ID == sig.KeyID {
+				if d, err := signature.KeyDigest(k.Key); err == nil {
+					words += " (public key " + d + ")"
+				}
+				break
+			}
+		}
+		return reasonsJSON(words)
 	}
 	return nil
 }

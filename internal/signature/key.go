@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -75,6 +76,19 @@ func KeyHint(pub *ecdsa.PublicKey) (string, error) {
 	}
 	sum := sha256.Sum256(der)
 	return base64.StdEncoding.EncodeToString(sum[:]), nil
+}
+
+// KeyDigest returns "sha256:" and the hex SHA-256 of the public key's
+// PKIX DER encoding: a name for the key itself, not the file it was read
+// from, which anyone holding the key can recompute
+// (openssl pkey -pubin -in cosign.pub -outform DER | sha256sum).
+func KeyDigest(pub *ecdsa.PublicKey) (string, error) {
+	der, err := marshalPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(der)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
 func marshalPublicKey(pub *ecdsa.PublicKey) ([]byte, error) {
