@@ -359,7 +359,7 @@ func openService(ctx context.Context, c serverConfig, log *slog.Logger, hooks se
 	roots := c.ArtifactRoots
 	if len(roots) == 0 {
 		if wd, err := os.Getwd(); err == nil {
-			roots = []string{wd}
+			roots = defaultArtifactRoots(wd, log)
 		}
 	}
 	// The data directory (the database, the GitOps clones) is never hashed
@@ -380,6 +380,21 @@ func openService(ctx context.Context, c serverConfig, log *slog.Logger, hooks se
 		return nil, nil, nil, err
 	}
 	return svc, store, lp, nil
+}
+
+// defaultArtifactRoots are the directories whose files serve hashes when
+// --artifact-root is not given: the working directory wd, where a person
+// starting serve keeps their artifacts. A working directory that is a file
+// system's root (a container's WORKDIR /, a service manager's default) is
+// not used, since a submitter could then have any file of the machine
+// hashed, /proc's among them; file:// artifacts then need their digest
+// stated, as remote ones do, and serve says so at start.
+func defaultArtifactRoots(wd string, log *slog.Logger) []string {
+	if filepath.Dir(wd) == wd {
+		log.Warn("the working directory is the file system's root, so the server hashes no local artifact: register file:// artifacts with their digest, or name their directory with --artifact-root", "dir", wd)
+		return nil
+	}
+	return []string{wd}
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -301,3 +301,26 @@ func TestLoadPipelineNamesPolicies(t *testing.T) {
 		}
 	}
 }
+
+// serve started from a file system's root (a container's WORKDIR /) does
+// not take it as the default artifact root, which would let a submitter
+// have any file of the machine hashed; it says so. Another working
+// directory is the default root, as before.
+func TestDefaultArtifactRoots(t *testing.T) {
+	var logged strings.Builder
+	log := newLogger(&logged, "info")
+	if got := defaultArtifactRoots("/", log); got != nil {
+		t.Errorf("defaultArtifactRoots(/) = %q, want none", got)
+	}
+	if !strings.Contains(logged.String(), "--artifact-root") {
+		t.Errorf("log = %q, want a warning naming --artifact-root", logged.String())
+	}
+	logged.Reset()
+	dir := t.TempDir()
+	if got := defaultArtifactRoots(dir, log); len(got) != 1 || got[0] != dir {
+		t.Errorf("defaultArtifactRoots(%s) = %q, want it alone", dir, got)
+	}
+	if logged.Len() != 0 {
+		t.Errorf("log = %q, want nothing said for a working directory that is not a root", logged.String())
+	}
+}

@@ -72,7 +72,7 @@ rollout controller and the webhooks; when it dies another takes over within
 	fl := cmd.Flags()
 	cfg.storeFlags(fl)
 	fl.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen `ADDRESS` ($PROMOTE_ADDR)")
-	fl.StringSliceVar(&cfg.ArtifactRoots, "artifact-root", cfg.ArtifactRoots, "`DIR` whose files the server may read to compute artifact digests (repeatable; default: the working directory; $PROMOTE_ARTIFACT_ROOTS)")
+	fl.StringSliceVar(&cfg.ArtifactRoots, "artifact-root", cfg.ArtifactRoots, "`DIR` whose files the server may read to compute artifact digests (repeatable; default: the working directory, unless it is /; $PROMOTE_ARTIFACT_ROOTS)")
 	fl.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error ($PROMOTE_LOG_LEVEL)")
 	cfg.GitOps.flags(fl)
 	cfg.Rollout.flags(fl)
