@@ -1,0 +1,120 @@
+package webui
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/promote-ml/promote/internal/browsertest"
+)
+
+// phoneWidth is the width of a small phone's window, in CSS pixels.
+const phoneWidth = 375
+
+// a11yPages are the pages of a signed-in approver that the accessibility
+// tests read: every kind of page, with forms, charts and long tables.
+func a11yPages(site *liveSite) []string {
+	return []string{
+		Prefix + "/",
+		Prefix + "/promotions/" + site.Demo.Awaiting,
+		Prefix + "/promotions/" + site.Demo.RolledBack,
+		Prefix + "/promotions/" + site.Demo.Blocked,
+		Prefix + "/models/credit-risk",
+		Prefix + "/models/credit-risk/versions/2",
+		Prefix + "/audit",
+		Prefix + "/webhooks",
+	}
+}
+
+// scrollBox is a box of a page whose content is wider than it, so that it
+// scrolls sideways.
+type scrollBox struct {
+	Desc     string // tag and class
+	TabIndex int
+	Role     string
+	Name     string // the text of its aria-labelledby, or its aria-label
+}
+
+// scrollBoxesJS lists the boxes in main that scroll sideways now.
+const scrollBoxesJS = `Array.from(document.querySelectorAll("main *")).filter(e => {
+	const s = getComputedStyle(e);
+	return (s.overflowX === "auto" || s.overflowX === "scroll") && e.scrollWidth > e.clientWidth + 1;
+}).map(e => ({
+	Desc: e.tagName.toLowerCase() + (e.className ? "." + e.className : ""),
+	TabIndex: e.tabIndex,
+	Role: e.getAttribute("role") || "",
+	Name: ((e.getAttribute("aria-labelledby") || "").split(/\s+/).filter(Boolean)
+		.map(id => (document.getElementById(id)?.textContent || "").trim()).join(" ") || e.getAttribute("aria-label") || "").trim(),
+}))`
+
+// TestBrowserAccessibility checks what a person who uses the keyboard, a
+// screen reader or a phone needs of the pages, beyond TestBrowserKeyboard's
+// approval by keyboard and TestBrowserWidths' layout.
+func TestBrowserAccessibility(t *testing.T) {
+	site := startLiveSite(t)
+	b := browsertest.Start(t)
+	signedIn := b.Tab(t)
+	site.signIn(t, signedIn, "bob", Prefix+"/")
+
+	// On a phone a wide table scrolls in its own box. A box that only a
+	// mouse or a finger can scroll hides columns from the keyboard (the
+	// gate's verdicts, among others): each such box takes the focus, and
+	// is a region named by its table's caption, so that a screen reader
+	// says what it is when the focus lands there (WCAG 2.1.1).
+	t.Run("a table wider than a phone scrolls by keyboard", func(t *testing.T) {
+		tab := b.Tab(t)
+		if _, err := chromedp.Run(tab.Context(), chromedp.EmulateViewport(phoneWidth, browsertest.WindowHeight)); err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		for _, path := range a11yPages(site) {
+			tab.Navigate(site.URL+path, "main")
+			var boxes []scrollBox
+			tab.Eval(scrollBoxesJS, &boxes)
+			seen += len(boxes)
+			for _, box := range boxes {
+				if box.TabIndex < 0 || box.Role != "region" || box.Name == "" {
+					t.Errorf("%s at %d px: %s scrolls sideways but has tabindex %d, role %q, name %q; want 0, region and its caption",
+						path, phoneWidth, box.Desc, box.TabIndex, box.Role, box.Name)
+				}
+			}
+		}
+		if seen == 0 {
+			t.Fatalf("no box scrolls sideways at %d px on any page; the test checks nothing", phoneWidth)
+		}
+
+		// The gate's table, reached with Tab, scrolls with the arrow keys.
+		tab.Navigate(site.URL+Prefix+"/promotions/"+site.Demo.Awaiting, "[data-testid=gate-table]")
+		const inGate = `document.activeElement.contains(document.querySelector("#gate")) && document.activeElement !== document.body`
+		reached := false
+		for range 40 {
+			tab.PressTab(1)
+			tab.Eval(inGate, &reached)
+			if reached {
+				break
+			}
+		}
+		if !reached {
+			t.Fatalf("40 Tabs did not reach the box of the gate's table")
+		}
+		for range 5 {
+			tab.Press(kb.ArrowRight)
+		}
+		// Keyboard scrolling may be animated: give it a moment.
+		var scrolled float64
+		for deadline := time.Now().Add(2 * time.Second); scrolled <= 0 && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			tab.Eval(`document.activeElement.scrollLeft`, &scrolled)
+		}
+		if scrolled <= 0 {
+			t.Errorf("the gate's table did not scroll with the right arrow key: scrollLeft = %v", scrolled)
+		}
+		var ring string
+		tab.Eval(`getComputedStyle(document.activeElement).outlineStyle`, &ring)
+		if ring != "solid" {
+			t.Errorf("the focused box of the gate's table has outline %q, want the focus ring (solid)", ring)
+		}
+	})
+}
