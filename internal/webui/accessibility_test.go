@@ -117,4 +117,48 @@ func TestBrowserAccessibility(t *testing.T) {
 			t.Errorf("the focused box of the gate's table has outline %q, want the focus ring (solid)", ring)
 		}
 	})
+	// The audit page has a pager above its table and one below: two
+	// navigation landmarks, which a screen reader lists by name, so the
+	// names differ; a page with nothing to page to has none, rather than
+	// empty ones.
+	t.Run("landmarks are named apart and none is empty", func(t *testing.T) {
+		tab := b.Tab(t)
+		type landmark struct {
+			Role, Name string
+			Links      int
+		}
+		const landmarksJS = `Array.from(document.querySelectorAll("header, nav, main, footer, aside, form[aria-label], section[aria-label], [role]")).filter(e =>
+			["header", "nav", "main", "footer", "aside"].includes(e.tagName.toLowerCase()) ||
+			["banner", "navigation", "main", "contentinfo", "complementary", "search", "region", "form"].includes(e.getAttribute("role"))
+		).map(e => ({
+			Role: e.getAttribute("role") || e.tagName.toLowerCase(),
+			Name: (e.getAttribute("aria-label") || (e.getAttribute("aria-labelledby") || "").split(/\s+/).filter(Boolean)
+				.map(id => (document.getElementById(id)?.textContent || "").trim()).join(" ")).trim(),
+			Links: e.querySelectorAll("a[href], button").length,
+		}))`
+		pages := append(a11yPages(site), Prefix+"/audit?actor=carol&model=churn-predictor")
+		navs := 0
+		for _, path := range pages {
+			tab.Navigate(site.URL+path, "main")
+			var marks []landmark
+			tab.Eval(landmarksJS, &marks)
+			seen := map[string]bool{}
+			for _, m := range marks {
+				key := m.Role + " " + m.Name
+				if seen[key] {
+					t.Errorf("%s: two %s landmarks named %q; a screen reader's list of landmarks cannot tell them apart", path, m.Role, m.Name)
+				}
+				seen[key] = true
+				if m.Role == "nav" {
+					navs++
+					if m.Links == 0 {
+						t.Errorf("%s: the navigation landmark %q has no links", path, m.Name)
+					}
+				}
+			}
+		}
+		if navs < len(pages)+2 {
+			t.Errorf("%d navigation landmarks on %d pages, want the main navigation on each and the audit log's pagers", navs, len(pages))
+		}
+	})
 }
