@@ -1,6 +1,8 @@
 package webui
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/promote-ml/promote/internal/browsertest"
+	"github.com/promote-ml/promote/promote"
 )
 
 // phoneWidth is the width of a small phone's window, in CSS pixels.
@@ -159,6 +162,85 @@ func TestBrowserAccessibility(t *testing.T) {
 		}
 		if navs < len(pages)+2 {
 			t.Errorf("%d navigation landmarks on %d pages, want the main navigation on each and the audit log's pagers", navs, len(pages))
+		}
+	})
+	// An error about what was typed is tied to its field and announced:
+	// the page's title starts with "Error:", the field is marked invalid,
+	// is described by the message (aria-describedby) and has the focus, so
+	// that a screen reader says the field and what is wrong with it, and
+	// the person types the fix where the focus is. Nothing changes.
+	t.Run("an error is tied to its field, which takes the focus", func(t *testing.T) {
+		type field struct {
+			Active      string // id of the focused element
+			Invalid     string // its aria-invalid
+			Description string // the text of its aria-describedby
+		}
+		const fieldJS = `(() => {
+			const e = document.activeElement;
+			return {
+				Active: e.id,
+				Invalid: e.getAttribute("aria-invalid") || "",
+				Description: (e.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean)
+					.map(id => (document.getElementById(id)?.textContent || "").trim()).join(" | "),
+			};
+		})()`
+		check := func(t *testing.T, tab *browsertest.Tab, what, wantID, wantMsg, wantTitle string) {
+			t.Helper()
+			var got field
+			tab.Eval(fieldJS, &got)
+			if got.Active != wantID || got.Invalid != "true" || !strings.Contains(got.Description, wantMsg) {
+				t.Errorf("%s: focus on #%s (aria-invalid %q) described as %q; want #%s, invalid, described by %q",
+					what, got.Active, got.Invalid, got.Description, wantID, wantMsg)
+			}
+			if title := tab.Title(); !strings.HasPrefix(title, "Error: "+wantTitle) {
+				t.Errorf("%s: title = %q, want it to start with %q", what, title, "Error: "+wantTitle)
+			}
+		}
+
+		tab := b.IsolatedTab(t)
+		tab.Navigate(site.URL+Prefix+"/login", "#token")
+		tab.Fill("#token", "pk_not-a-real-token")
+		if code := tab.ClickAndLoad("[data-testid=sign-in]"); code != http.StatusUnauthorized {
+			t.Errorf("sign in with a wrong token: status %d, want 401", code)
+		}
+		check(t, tab, "a wrong token", "token", "That token is not valid", "Sign in")
+
+		tab = b.Tab(t) // bob, an approver
+		path := Prefix + "/promotions/" + site.Demo.Awaiting
+		tab.Navigate(site.URL+path, "[data-testid=reject-form]")
+		if n := tab.Count("[aria-invalid]"); n != 0 {
+			t.Errorf("the promotion page before any error has %d fields marked invalid", n)
+		}
+		// The browser would not send the form without a reason (required);
+		// an older browser, or a reason of spaces, does.
+		tab.Fill("#reason", "   ")
+		if code := tab.ClickAndLoad("[data-testid=reject-button]"); code != http.StatusBadRequest {
+			t.Fatalf("reject with a blank reason: status %d, want 400", code)
+		}
+		check(t, tab, "a rejection without a reason", "reason", "a rejection needs a reason", "Promotion "+site.Demo.Awaiting)
+		if got := tab.Text("[data-testid=reason-error]"); got != "a rejection needs a reason" {
+			t.Errorf("the error by the reason field = %q", got)
+		}
+		pv, err := site.api("vera").Promotion(t.Context(), site.Demo.Awaiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pv.State != promote.StateAwaitingApproval {
+			t.Errorf("after a refused rejection the promotion is %s, want it still awaiting approval", pv.State)
+		}
+
+		for _, c := range []struct{ query, id, msg string }{
+			{"since=last+tuesday", "f-since", `since="last tuesday" is not a time`},
+			{"until=soon", "f-until", `until="soon" is not a time`},
+			{"since=2026-12-01&until=2026-11-01", "f-since", "is after until"},
+			{"token=tok_nope", "f-token", "token:"},
+			{"action=promotion.gated", "f-action", "Promote writes no such action"},
+		} {
+			tab.Navigate(site.URL+Prefix+"/audit?"+c.query, "[data-testid=audit-filters]")
+			check(t, tab, "audit filter "+c.query, c.id, c.msg, "Audit log")
+			if n := tab.Count("[aria-invalid]"); n != 1 {
+				t.Errorf("audit filter %s: %d fields marked invalid, want 1", c.query, n)
+			}
 		}
 	})
 }

@@ -253,6 +253,10 @@ type promotionView struct {
 	CanDecide bool
 	Comment   string
 	Reason    string
+	// ReasonInvalid says the reason sent to reject was refused (none, or
+	// too long): the field shows the error, is marked invalid and takes
+	// the focus.
+	ReasonInvalid bool
 	// Follow says the person asked to follow the rollout (?follow=1): the
 	// page loads itself again every followEvery while the rollout is
 	// active. It is never the default, since a page that reloads by
@@ -453,6 +457,7 @@ func (u *UI) decided(w http.ResponseWriter, r *http.Request, s *session, id stri
 		v.Comment = d.Text
 	} else {
 		v.Reason = d.Text
+		v.ReasonInvalid = promote.ErrorCode(err) == promote.Invalid
 	}
 	who := s.who
 	u.renderView(w, r, code, "promotion", view{Title: "Promotion " + v.P.ID, Nav: "pipeline", User: &who, CSRF: s.csrf, Error: err.Error(), Page: v})
@@ -690,6 +695,10 @@ type auditQuery struct {
 	Since, Until  string
 	since, until  time.Time
 	Before, After int64
+	// Field names the filter that could not be applied ("action",
+	// "token", "since", "until"), for the form to mark; empty when none
+	// or another.
+	Field string
 }
 
 func (q auditQuery) values() url.Values {
@@ -940,12 +949,14 @@ func readAuditQuery(qs url.Values, now time.Time) (auditQuery, error) {
 		}
 	}
 	if q.Action != "" && !slices.Contains(promote.AuditActions, q.Action) {
+		q.Field = "action"
 		return q, promote.Errorf(promote.Invalid, "action=%q: Promote writes no such action; it writes %s", q.Action, strings.Join(promote.AuditActions, ", "))
 	}
 	if _, err := audit.ParseTokenID(q.Token); err != nil {
 		if strings.HasPrefix(q.Token, "prm_") {
 			q.Token = "" // a secret is not shown back in the form
 		}
+		q.Field = "token"
 		return q, promote.Errorf(promote.Invalid, "token: %v", err)
 	}
 	for _, c := range []struct {
@@ -954,11 +965,13 @@ func readAuditQuery(qs url.Values, now time.Time) (auditQuery, error) {
 	}{{"since", q.Since, &q.since}, {"until", q.Until, &q.until}} {
 		t, err := audit.ParseTimeBound(c.raw, now)
 		if err != nil {
+			q.Field = c.name
 			return q, promote.Errorf(promote.Invalid, "%s=%q is not a time: %v", c.name, c.raw, err)
 		}
 		*c.dst = t
 	}
 	if !q.since.IsZero() && !q.until.IsZero() && q.since.After(q.until) {
+		q.Field = "since"
 		return q, promote.Errorf(promote.Invalid, "since=%q is after until=%q: no event can match", q.Since, q.Until)
 	}
 	return q, nil

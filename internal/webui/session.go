@@ -177,6 +177,9 @@ type loginView struct {
 	Next string
 	// CSRF is the sign-in form's token, also in the login cookie.
 	CSRF string
+	// BadToken says the token typed was refused: the field is marked
+	// invalid and described by the error.
+	BadToken bool
 }
 
 // loginPage shows the sign-in form with a fresh form token, set in a
@@ -187,25 +190,27 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	u.showLogin(w, r, http.StatusOK, safeNext(r.URL.Query().Get("next")), "")
+	u.showLogin(w, r, http.StatusOK, loginView{Next: safeNext(r.URL.Query().Get("next"))}, "")
 }
 
-func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, code int, next, msg string) {
-	token := randomHex(32)
-	u.setCookie(w, r, loginCookie, token, Prefix+"/login", int(loginTTL/time.Second))
-	u.renderView(w, r, code, "login", view{Title: "Sign in", Error: msg, Page: loginView{Next: next, CSRF: token}})
+// showLogin shows the sign-in form of v with msg, a fresh form token and
+// status code.
+func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, code int, v loginView, msg string) {
+	v.CSRF = randomHex(32)
+	u.setCookie(w, r, loginCookie, v.CSRF, Prefix+"/login", int(loginTTL/time.Second))
+	u.renderView(w, r, code, "login", view{Title: "Sign in", Error: msg, Page: v})
 }
 
 // login checks the form token and the API token, then starts a session.
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		u.showLogin(w, r, formStatus(err), Prefix+"/", "The form could not be read.")
+		u.showLogin(w, r, formStatus(err), loginView{Next: Prefix + "/"}, "The form could not be read.")
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
 	c, err := r.Cookie(loginCookie)
 	if !sameOrigin(r) || err != nil || !tokenEqual(c.Value, r.PostForm.Get("csrf")) {
-		u.showLogin(w, r, http.StatusForbidden, next, "The sign-in form expired or did not come from this server; try again.")
+		u.showLogin(w, r, http.StatusForbidden, loginView{Next: next}, "The sign-in form expired or did not come from this server; try again.")
 		return
 	}
 	secret := strings.TrimSpace(r.PostForm.Get("token"))
@@ -213,21 +218,22 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		code := status(err)
 		msg := "That token is not valid (unknown, revoked or mistyped)."
+		v := loginView{Next: next, BadToken: true}
 		if code == http.StatusInternalServerError {
 			u.log.Error("webui: sign in", "error", err)
-			msg = "Signing in failed on the server; try again."
+			msg, v.BadToken = "Signing in failed on the server; try again.", false
 		} else {
 			// Nothing throttles sign-ins: the log is where guessing
 			// shows up, with where it came from (never the token).
 			u.log.Warn("webui: sign-in refused", "remote", r.RemoteAddr, "status", code)
 		}
-		u.showLogin(w, r, code, next, msg)
+		u.showLogin(w, r, code, v, msg)
 		return
 	}
 	s, err := u.createSession(r.Context(), registry.HashToken(secret), who)
 	if err != nil {
 		u.log.Error("webui: sign in", "error", err)
-		u.showLogin(w, r, http.StatusInternalServerError, next, "Signing in failed on the server; try again.")
+		u.showLogin(w, r, http.StatusInternalServerError, loginView{Next: next}, "Signing in failed on the server; try again.")
 		return
 	}
 	u.setCookie(w, r, sessionCookie, s.id, Prefix, int(u.opts.SessionTTL/time.Second))
