@@ -243,4 +243,49 @@ func TestBrowserAccessibility(t *testing.T) {
 			}
 		}
 	})
+	// What a screen reader needs of every page: a name for every form
+	// control, one h1 and no skipped heading level, tables with a caption
+	// and th with scope, charts with a text alternative, lang on html.
+	t.Run("every page names its controls, headings, tables and charts", func(t *testing.T) {
+		tab := b.Tab(t)
+		const problemsJS = `(() => {
+			const out = [];
+			const name = e => (e.getAttribute("aria-label") || (e.getAttribute("aria-labelledby") || "").split(/\s+/).filter(Boolean)
+				.map(id => (document.getElementById(id)?.textContent || "").trim()).join(" ") ||
+				Array.from(e.labels || [], l => l.textContent.trim()).join(" ") || e.getAttribute("title") || "").trim();
+			if (!document.documentElement.lang) out.push("html has no lang");
+			for (const e of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+				if (!name(e)) out.push("control without a name: " + e.outerHTML.slice(0, 80));
+			}
+			for (const e of document.querySelectorAll("button")) {
+				if (!e.textContent.trim() && !name(e)) out.push("button without a name: " + e.outerHTML.slice(0, 80));
+			}
+			const hs = Array.from(document.querySelectorAll("h1, h2, h3, h4, h5, h6"), h => +h.tagName[1]);
+			if (hs.filter(l => l === 1).length !== 1) out.push("h1 count " + hs.filter(l => l === 1).length);
+			hs.forEach((l, i) => { if (i > 0 && l > hs[i - 1] + 1) out.push("heading h" + l + " after h" + hs[i - 1]); });
+			for (const t of document.querySelectorAll("table")) {
+				if (!t.caption || !t.caption.textContent.trim()) out.push("table without a caption: #" + t.id);
+				for (const th of t.querySelectorAll("th")) {
+					if (!["col", "row"].includes(th.getAttribute("scope"))) out.push("th without scope in #" + t.id + ": " + th.textContent.trim());
+				}
+			}
+			for (const svg of document.querySelectorAll("svg")) {
+				if (svg.getAttribute("role") !== "img" || name(svg).length < 40) out.push("chart without a text alternative: #" + svg.id);
+			}
+			return out;
+		})()`
+		charts := 0
+		for _, path := range append(a11yPages(site), Prefix+"/nope") {
+			tab.Navigate(site.URL+path, "main")
+			charts += tab.Count("svg")
+			var problems []string
+			tab.Eval(problemsJS, &problems)
+			for _, p := range problems {
+				t.Errorf("%s: %s", path, p)
+			}
+		}
+		if charts < 2 {
+			t.Errorf("%d charts on the pages, want the rolled-back promotion's two checked", charts)
+		}
+	})
 }
