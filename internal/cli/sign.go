@@ -138,7 +138,7 @@ func digestArtifact(ctx context.Context, s *streams, path string) ([32]byte, err
 		}
 		r = file
 	}
-	digest, _, err := signature.Digest(ctxReader{ctx: ctx, r: r})
+	digest, _, err := signature.DigestContext(ctx, r)
 	if err != nil {
 		if ctx.Err() != nil {
 			return digest, ctx.Err()
@@ -146,19 +146,6 @@ func digestArtifact(ctx context.Context, s *streams, path string) ([32]byte, err
 		return digest, usageError(fmt.Errorf("artifact %s: %w", path, err))
 	}
 	return digest, nil
-}
-
-// ctxReader stops a long read (a large model) when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // writeOutput writes a signature or bundle file.

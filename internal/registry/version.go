@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -169,7 +168,7 @@ func (s *Service) artifactDigest(ctx context.Context, req RegisterRequest, v *pr
 		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, errors.Unwrap(err))
 	}
 	defer f.Close()
-	computed, size, err := signature.Digest(ctxReader{ctx, f})
+	computed, size, err := signature.DigestContext(ctx, f)
 	if ctx.Err() != nil {
 		return sum, fmt.Errorf("hash artifact %s: %w", req.ArtifactURI, ctx.Err())
 	}
@@ -199,19 +198,6 @@ func fileKind(m os.FileMode) string {
 		return "a device"
 	}
 	return "a special file"
-}
-
-// ctxReader reads r until ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // localArtifact resolves a file:// URI or a path to a file under one of

@@ -1,6 +1,7 @@
 package signature
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -16,4 +17,24 @@ func Digest(r io.Reader) (sum [32]byte, size int64, err error) {
 	}
 	h.Sum(sum[:0])
 	return sum, size, nil
+}
+
+// DigestContext is Digest stopping when ctx ends (a request's, a person's
+// Ctrl-C): a large model, or a file that never ends, is not read on for
+// nobody. Its error is then ctx's.
+func DigestContext(ctx context.Context, r io.Reader) (sum [32]byte, size int64, err error) {
+	return Digest(ctxReader{ctx: ctx, r: r})
+}
+
+// ctxReader reads r until ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
