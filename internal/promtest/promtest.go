@@ -38,6 +38,26 @@ func Binary(tb testing.TB) string {
 	return testtool.Find(tb, BinaryVar, "prometheus", "install Prometheus (apt-get install prometheus)")
 }
 
+// PromtoolVar names the variable holding promtool's path.
+const PromtoolVar = "PROMOTE_PROMTOOL"
+
+// Promtool returns the path of promtool, Prometheus' rule checker, which
+// ships with the server: $PROMOTE_PROMTOOL, else the promtool beside
+// $PROMOTE_PROMETHEUS, else promtool on PATH. Without one the test is
+// skipped (failed in CI), as Binary does.
+func Promtool(tb testing.TB) string {
+	tb.Helper()
+	if os.Getenv(PromtoolVar) == "" {
+		if server := os.Getenv(BinaryVar); server != "" {
+			beside := filepath.Join(filepath.Dir(server), "promtool")
+			if _, err := os.Stat(beside); err == nil {
+				return beside
+			}
+		}
+	}
+	return testtool.Find(tb, PromtoolVar, "promtool", "install Prometheus, which brings promtool (apt-get install prometheus)")
+}
+
 // Server is a running Prometheus.
 type Server struct {
 	// URL is the server's base URL.
