@@ -1,5 +1,6 @@
 // Package deploy holds no code: its tests check Promote's packaging — the
 // Dockerfile at the repository root, the Kubernetes manifests under
-// deploy/kubernetes and the example GitHub Actions workflow under
-// examples/github-actions — against the real build and the real CLI.
+// deploy/kubernetes, the Prometheus alerting rules under deploy/prometheus
+// and the example GitHub Actions workflow under examples/github-actions —
+// against the real build, the real CLI and the real promtool.
 package deploy

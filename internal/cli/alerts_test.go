@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/promote-ml/promote/internal/promtest"
+)
+
+// alertRules is the alerting rule file shipped for Prometheus.
+var alertRules = filepath.Join("..", "..", "deploy", "prometheus", "promote-rules.yaml")
+
+// alertExprs returns the expression of every rule in the shipped rule
+// file, by alert name.
+func alertExprs(t *testing.T) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(alertRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		t.Fatalf("%s: %v", alertRules, err)
+	}
+	exprs := map[string]string{}
+	for _, g := range f.Groups {
+		for _, r := range g.Rules {
+			exprs[r.Alert] = r.Expr
+		}
+	}
+	if len(exprs) == 0 {
+		t.Fatalf("%s holds no rules", alertRules)
+	}
+	return exprs
+}
+
+// TestServeExportsWhatTheAlertsRead runs promote serve as the alerts
+// expect it (GitOps, the local agent with live traffic, webhooks) under a
+// real Prometheus, and checks that every metric the shipped alerting rules
+// read is scraped from it, and that Prometheus takes every rule's
+// expression. It also checks /metrics itself: each family has its help and
+// type, a counter's name ends in _total, and every Promote family is
+// documented under docs/.
+func TestServeExportsWhatTheAlertsRead(t *testing.T) {
+	exprs := alertExprs(t)
+	var names []string
+	for alert, expr := range exprs {
+		got, err := promtest.MetricNames(expr)
+		if err != nil || len(got) == 0 {
+			t.Fatalf("%s: %s reads no metric (%v):\n%s", alertRules, alert, err, expr)
+		}
+		for _, n := range got {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	slices.Sort(names)
+
+	c := newCanarySetup(t, canaryPolicy)
+	addr := freeAddr(t)
+	prom := promtest.Launch(t, addr)
+	hooks := newHookReceiver(t)
+	args := append(slices.Clone(c.args), "--addr", addr, "--webhooks", hooks.config(t), "--rollout-interval", "1h")
+	server, serveErr := startServe(t, args...)
+	prom.WaitUp(t, 1)
+	_, must := clientOf(t, server)
+	c.load(t)
+	must(0, c.ci, "models", "create", "credit-risk")
+	c.awaitPromotion(t, must, c.request(t, must, "1"), "succeeded", serveErr)
+
+	waitFor(t, 30*time.Second, "Prometheus to have every metric the alerts read", func() (bool, string) {
+		var missing []string
+		for _, n := range names {
+			if k, err := prom.Count(fmt.Sprintf(`count({__name__=%q, job=%q})`, n, promtest.Job)); err != nil || k == 0 {
+				missing = append(missing, fmt.Sprintf("%s (%v)", n, err))
+			}
+		}
+		return len(missing) == 0, "missing: " + strings.Join(missing, ", ")
+	})
+	for alert, expr := range exprs {
+		if _, err := prom.Count(expr); err != nil {
+			t.Errorf("%s: Prometheus refuses the expression: %v", alert, err)
+		}
+	}
+
+	resp, err := http.Get(server + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics: %v\n%s", err, body)
+	}
+	var docs strings.Builder
+	mds, _ := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
+	for _, md := range mds {
+		b, err := os.ReadFile(md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs.Write(b)
+	}
+	for name, mf := range families {
+		if mf.GetHelp() == "" {
+			t.Errorf("/metrics: %s has no HELP", name)
+		}
+		if mf.Type == nil {
+			t.Errorf("/metrics: %s has no TYPE", name)
+		}
+		if mf.GetType().String() == "COUNTER" && !strings.HasSuffix(name, "_total") {
+			t.Errorf("/metrics: the counter %s does not end in _total", name)
+		}
+		if strings.HasPrefix(name, "promote_") && !strings.Contains(docs.String(), "`"+name) {
+			t.Errorf("/metrics: %s is documented nowhere under docs/", name)
+		}
+	}
+}
