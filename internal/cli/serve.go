@@ -323,12 +323,8 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		fmt.Fprintf(s.err, "promote: %s\n", u)
 	}
 	for _, p := range stranded {
-		todo := "cancel it (promote cancel " + p.ID + ")"
-		if !p.State.Queued() && p.State != promote.StateApproved {
-			todo = "nothing in the pipeline carries it out now"
-		}
 		fmt.Fprintf(s.err, "promote: promotion %s of %s %s is %s in %s, which is no longer in %s: %s\n",
-			p.ID, p.Model, p.Version, p.State, p.Environment, cfg.Pipeline, todo)
+			p.ID, p.Model, p.Version, p.State, p.Environment, cfg.Pipeline, strandedTodo(p, cfg.Pipeline))
 	}
 	for _, h := range strandedHolds {
 		fmt.Fprintf(s.err, "promote: hold %d on %s %s in %s no longer applies: %s is no longer in %s; if it should, set it again where the version must not go (promote holds set), then clear this one\n",
@@ -455,4 +451,26 @@ func stableOf(ctx context.Context, svc *registry.Service, env, model, version st
 		return overlay.Pin{}, false
 	}
 	return overlay.Pin{Model: model, Version: v.Version, URI: v.ArtifactURI, Digest: v.Digest}, true
+}
+
+// strandedTodo says what a person can do about promotion p, in flight in
+// an environment that the pipeline file (pipelineFile) no longer has. A
+// queued or approved one has changed nothing yet, and is cancelled. A
+// committed one has its change in Git already: nothing in the pipeline
+// starts its rollout, nor reverts the overlay, until the environment is
+// back. A rolling-out one is kept by promoting its rollout now, or ended
+// by an abort once the environment is back (the rollout controller
+// pauses it meanwhile, with all traffic on stable).
+func strandedTodo(p promote.Promotion, pipelineFile string) string {
+	switch {
+	case p.State.Queued() || p.State == promote.StateApproved:
+		return "cancel it (promote cancel " + p.ID + ")"
+	case p.State == promote.StateRollingOut:
+		return fmt.Sprintf("nothing in the pipeline carries it out now; "+
+			"to keep %s %s there, promote its rollout (promote rollout promote %s); to abort it, put %s back in %s, restart the server, then abort it (promote rollout abort %s)",
+			p.Model, p.Version, p.ID, p.Environment, pipelineFile, p.ID)
+	default:
+		return fmt.Sprintf("nothing in the pipeline carries it out now; put %s back in %s (with its rollout) and restart the server: its rollout then starts, to be promoted or aborted",
+			p.Environment, pipelineFile)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/promote-ml/promote/promote"
 )
 
 // TestServeNamesPromotionsStrandedByAPipelineChange: prod is renamed in
@@ -62,5 +64,30 @@ func TestServeNamesPromotionsStrandedByAPipelineChange(t *testing.T) {
 	want = "promote: hold 1 on m1 1 in prod no longer applies: prod is no longer in " + pipelineFile
 	if !strings.Contains(serveErr.String(), want) {
 		t.Errorf("serve's start does not name the hold the rename lifted; want %q in:\n%s", want, serveErr.String())
+	}
+}
+
+// TestStrandedTodo: every promotion that serve's start names as stranded
+// comes with a next step a person can take, not only the news that
+// nothing carries it out.
+func TestStrandedTodo(t *testing.T) {
+	for _, tc := range []struct {
+		state promote.State
+		want  []string
+	}{
+		{promote.StateAwaitingApproval, []string{"cancel it (promote cancel pr_1)"}},
+		{promote.StateApproved, []string{"cancel it (promote cancel pr_1)"}},
+		{promote.StateCommitted, []string{"put prod back in promote.yaml (with its rollout) and restart the server", "promoted or aborted"}},
+		{promote.StateRollingOut, []string{"to keep m1 2 there, promote its rollout (promote rollout promote pr_1)",
+			"put prod back in promote.yaml, restart the server, then abort it (promote rollout abort pr_1)"}},
+	} {
+		t.Run(string(tc.state), func(t *testing.T) {
+			got := strandedTodo(promote.Promotion{ID: "pr_1", Model: "m1", Version: "2", Environment: "prod", State: tc.state}, "promote.yaml")
+			for _, want := range tc.want {
+				if !strings.Contains(got, want) {
+					t.Errorf("strandedTodo(%s) = %q, want it to say %q", tc.state, got, want)
+				}
+			}
+		})
 	}
 }

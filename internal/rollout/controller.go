@@ -47,6 +47,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/analysis"
 	"github.com/promote-ml/promote/internal/metrics"
+	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
@@ -63,6 +64,9 @@ type Registry interface {
 	FinishRollout(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) (promote.Rollout, error)
 	RecordRolloutProgress(ctx context.Context, s promote.RolloutSample, revision int64, p promote.RolloutProgress) error
 	Rollback(ctx context.Context, who promote.Principal, req registry.RollbackRequest) (registry.RollbackView, error)
+	// Pipeline is the pipeline the registry serves: a rollout in an
+	// environment it no longer has is one no plan carries on.
+	Pipeline() *pipeline.Pipeline
 }
 
 // Traffic divides an environment's traffic between the stable version and
@@ -546,6 +550,25 @@ func (c *Controller) drop(lk *look) {
 	}
 }
 
+// gone says, when r's environment is no longer in the registry's
+// pipeline, that it is not and what a person can do: nothing carries the
+// rollout on there, and the overlay is no longer Promote's to revert, so
+// an abort waits for the environment to be back; a promotion keeps what
+// Git deploys. It is empty when the pipeline has the environment.
+func (c *Controller) gone(r promote.Rollout) string {
+	pl := c.cfg.Registry.Pipeline()
+	if pl == nil {
+		return ""
+	}
+	if _, err := pl.Environment(r.Environment); err == nil {
+		return ""
+	}
+	return fmt.Sprintf("environment %s is no longer in the pipeline (it has %s), so nothing carries this rollout on and all its traffic is on stable: "+
+		"to abort it or roll it back, put %s back in the pipeline file, restart the server and do it then; "+
+		"to keep %s %s there, promote its rollout now (promote rollout promote %s)",
+		r.Environment, strings.Join(pl.Names(), ", "), r.Environment, r.Model, r.Version, r.PromotionID)
+}
+
 func (c *Controller) plan(env string) (*policy.Rollout, error) {
 	p := c.cfg.Plans[env]
 	if p == nil {
@@ -764,6 +787,12 @@ func (c *Controller) prepare(ctx context.Context, r promote.Rollout) (*look, err
 		// the failed candidate its weight back.
 		c.forget(r.PromotionID)
 		return nil, c.apply(ctx, r)
+	}
+	if gone := c.gone(r); gone != "" {
+		// promote.yaml no longer has the environment (renamed or removed,
+		// and the server restarted): no plan says how to go on, and only
+		// a person can end the rollout, so it waits for one at weight 0.
+		return nil, errors.Join(c.zero(ctx, r), c.pause(ctx, r, "cannot judge: "+gone, ""))
 	}
 	plan, err := c.plan(r.Environment)
 	if err != nil {
@@ -1466,6 +1495,10 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
 		if r.State != promote.RolloutPaused {
 			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s, not paused", r.Model, r.Version, r.Environment, r.State)
+		}
+		if gone := c.gone(*r); gone != "" {
+			// The next tick would pause it again: say so now.
+			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be resumed: %s", r.Model, r.Version, r.Environment, gone)
 		}
 		// The analysis goes on with its evidence (a pause does not make
 		// the data gathered before it any less valid, and starting afresh

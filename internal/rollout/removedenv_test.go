@@ -15,8 +15,9 @@ import (
 // A rollout in an environment that promote.yaml no longer has after a
 // restart is paused by the controller, with the traffic on stable. Its
 // overlay is no longer the pipeline's, so an abort, a rollback or a cancel
-// would leave the registry and Git saying different versions: each is
-// refused as a Conflict that says what to do instead, and changes nothing
+// would leave the registry and Git saying different versions, and a
+// resumption would be paused again at the next tick: each is refused as a
+// Conflict that says what to do instead, and changes nothing
 // in the registry, the audit log or Git. Put back in the pipeline, the
 // environment's rollout is aborted as any other: rolled back in the
 // registry, reverted by a Git commit, the version held, the chain intact.
@@ -57,6 +58,14 @@ func TestRolloutInAnEnvironmentRemovedFromThePipeline(t *testing.T) {
 	if err != nil || paused.State != promote.RolloutPaused || w.splitter.Weights() != 0 {
 		t.Fatalf("after the restart: rollout = %s (%s), the splitter %g, %v; want paused, 0", paused.State, paused.Reason, w.splitter.Weights(), err)
 	}
+	// The pause says why, and what a person can do: not that the policy
+	// lacks a plan, since the pipeline lacks the environment.
+	for _, want := range []string{"prod is no longer in the pipeline (it has staging)", "put prod back in the pipeline file, restart the server",
+		"promote its rollout now (promote rollout promote " + r.PromotionID + ")", "all its traffic is on stable"} {
+		if !strings.Contains(paused.Reason, want) {
+			t.Errorf("the pause's reason = %q, want it to say %q", paused.Reason, want)
+		}
+	}
 
 	events := func() int {
 		t.Helper()
@@ -77,6 +86,8 @@ func TestRolloutInAnEnvironmentRemovedFromThePipeline(t *testing.T) {
 			return err
 		}},
 		{"cancel", func() error { _, err := svc.Cancel(t.Context(), lena, r.PromotionID, "wrong flags"); return err }},
+		// A resumption would be paused again at the next tick.
+		{"resume", func() error { _, err := ctl.Resume(t.Context(), lena, r.PromotionID, "try again"); return err }},
 	} {
 		err := op.do()
 		if promote.ErrorCode(err) != promote.Conflict {
