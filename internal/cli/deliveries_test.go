@@ -50,7 +50,7 @@ func TestWebhooksResend(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "secret"), secret, 0o600)
 	hooksFile := filepath.Join(dir, "webhooks.yaml")
-	os.WriteFile(hooksFile, []byte(fmt.Sprintf("webhooks:\n  - name: ops\n    url: %s\n    secretFile: secret\n", rcv.URL)), 0o644)
+	os.WriteFile(hooksFile, []byte(fmt.Sprintf("webhooks:\n  - name: \"team/ops: pager\"\n    url: %s\n    secretFile: secret\n", rcv.URL)), 0o644)
 
 	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples, "--webhooks", hooksFile)
 	cli, must := clientOf(t, server)
@@ -62,13 +62,13 @@ func TestWebhooksResend(t *testing.T) {
 
 	var failed []notify.Delivery
 	waitFor(t, 20*time.Second, "failed deliveries", func() (bool, string) {
-		out := must(0, ci, "webhooks", "deliveries", "--status", "failed", "--endpoint", "ops", "-o", "json")
+		out := must(0, ci, "webhooks", "deliveries", "--status", "failed", "--endpoint", "team/ops: pager", "-o", "json")
 		failed = nil
 		json.Unmarshal([]byte(out), &failed)
 		return len(failed) >= 3, out // requested, approved, succeeded
 	})
 	for _, d := range failed {
-		if d.Status != notify.StatusFailed || d.Endpoint != "ops" || d.Code != http.StatusBadRequest {
+		if d.Status != notify.StatusFailed || d.Endpoint != "team/ops: pager" || d.Code != http.StatusBadRequest {
 			t.Errorf("listed %+v, want a failure of ops with 400", d)
 		}
 	}
@@ -89,7 +89,7 @@ func TestWebhooksResend(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the failures in /metrics", func() (bool, string) {
 		m := metric()
-		return strings.Contains(m, fmt.Sprintf("promote_webhook_failed_deliveries{endpoint=\"ops\"} %d\n", len(failed))), m
+		return strings.Contains(m, fmt.Sprintf("promote_webhook_failed_deliveries{endpoint=\"team/ops: pager\"} %d\n", len(failed))), m
 	})
 
 	refuse.Store(false)
@@ -112,9 +112,9 @@ func TestWebhooksResend(t *testing.T) {
 	mu.Unlock()
 	waitFor(t, 10*time.Second, "one failure less in /metrics", func() (bool, string) {
 		m := metric()
-		return strings.Contains(m, fmt.Sprintf("promote_webhook_failed_deliveries{endpoint=\"ops\"} %d\n", len(failed)-1)) &&
-			strings.Contains(m, `promote_webhook_delivery_attempts_total{endpoint="ops",outcome="delivered"} 1`+"\n") &&
-			strings.Contains(m, `promote_webhook_last_delivered_timestamp_seconds{endpoint="ops"}`), m
+		return strings.Contains(m, fmt.Sprintf("promote_webhook_failed_deliveries{endpoint=\"team/ops: pager\"} %d\n", len(failed)-1)) &&
+			strings.Contains(m, `promote_webhook_delivery_attempts_total{endpoint="team/ops: pager",outcome="delivered"} 1`+"\n") &&
+			strings.Contains(m, `promote_webhook_last_delivered_timestamp_seconds{endpoint="team/ops: pager"}`), m
 	})
 	if code, _, errOut := cli(root, "webhooks", "resend", one.ID); code != ExitBlocked || !strings.Contains(errOut, "is delivered") {
 		t.Errorf("resend once delivered: exit %d: %s", code, errOut)

@@ -27,7 +27,7 @@ func TestLoadWebhooks(t *testing.T) {
 		return p
 	}
 	eps, err := loadWebhooks(write(`webhooks:
-  - name: ops
+  - name: "team/ops: pager"
     url: https://hooks.example.com/promote
     secretFile: secret
     events: [rollout.rolled_back]
@@ -39,7 +39,7 @@ func TestLoadWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadWebhooks: %v", err)
 	}
-	if len(eps) != 2 || string(eps[0].Secret) != "a-secret-of-enough-bytes" || eps[1].Format != "slack" || !eps[0].Wants("rollout.rolled_back") || eps[0].Wants("promotion.requested") {
+	if len(eps) != 2 || eps[0].Name != "team/ops: pager" || string(eps[0].Secret) != "a-secret-of-enough-bytes" || eps[1].Format != "slack" || !eps[0].Wants("rollout.rolled_back") || eps[0].Wants("promotion.requested") {
 		t.Errorf("loadWebhooks = %+v", eps)
 	}
 	for _, tt := range []struct{ name, body, want string }{
@@ -50,6 +50,8 @@ func TestLoadWebhooks(t *testing.T) {
 		{"bad format", "webhooks:\n  - name: a\n    url: https://h.example/x\n    secretFile: secret\n    format: xml\n", "format"},
 		{"bad event", "webhooks:\n  - name: a\n    url: https://h.example/x\n    secretFile: secret\n    events: [promotion.exploded]\n", "promotion.exploded"},
 		{"bad url", "webhooks:\n  - name: a\n    url: ftp://h.example/x\n    secretFile: secret\n", "ftp://"},
+		{"control character in the name", "webhooks:\n  - name: \"ops\\nalerts\"\n    url: https://h.example/x\n    secretFile: secret\n", "contains a control character"},
+		{"long name", "webhooks:\n  - name: " + strings.Repeat("o", notify.MaxNameLen+1) + "\n    url: https://h.example/x\n    secretFile: secret\n", "at most 200"},
 		{"repeated name", "webhooks:\n  - name: a\n    url: https://h.example/x\n    secretFile: secret\n  - name: a\n    url: https://h.example/y\n    secretFile: secret\n",
 			`webhooks.yaml:5:5: webhooks[1]: name "a" is used already, at line 2`},
 	} {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -223,6 +224,20 @@ func (q *query) name(key, what string) string {
 	}
 	if err := promote.ValidateName(what, v); err != nil {
 		q.err = err
+	}
+	return v
+}
+
+// endpoint reads an optional webhook endpoint's name, which may be any
+// name the endpoints file takes ('/', ':' and spaces included), not only
+// a model's kind of name.
+func (q *query) endpoint(key string) string {
+	v := q.values.Get(key)
+	if v == "" || q.err != nil {
+		return v
+	}
+	if err := notify.CheckName(v); err != nil {
+		q.err = invalid("query parameter %s: endpoint %v", key, err)
 	}
 	return v
 }

@@ -777,7 +777,8 @@ func document() *Document {
 		tag:  "meta", status: 200, result: ref("Leader"), errors: []int{404}})
 	add("get", p+"/webhooks/deliveries", spec{id: "listDeliveries", summary: "Webhook delivery attempts, newest first", desc: "Every attempt to deliver a webhook (docs/webhooks.md), with its status, HTTP code and error. Empty when the server sends no webhooks.",
 		tag: "audit", params: []*Parameter{qLimit,
-			qName("endpoint", "Only attempts to the endpoint of this name."),
+			queryParam("endpoint", "Only attempts to the endpoint of this name: any name the webhooks file takes (1 to 200 bytes, no control characters; '/', ':' and spaces included, escaped as a query value).",
+				&Schema{Type: "string", MinLength: intPtr(1), MaxLength: intPtr(notify.MaxNameLen)}),
 			queryParam("status", "Only attempts of this status: delivered, retrying, or failed (no further attempt will be made).", enum("", notify.Statuses()...))},
 		status: 200, result: arrayOf(ref("Delivery"))})
 	add("post", p+"/webhooks/deliveries/{id}/resend", spec{id: "resendDelivery", summary: "Send a failed webhook delivery again",

@@ -653,7 +653,7 @@ func (s *Server) noRollout(ctx context.Context, id, verb string, notFound error)
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
 	q := newQuery(r, "limit", "endpoint", "status")
-	f := notify.DeliveryFilter{Limit: q.limit(), Endpoint: q.name("endpoint", "endpoint"), Status: q.str("status")}
+	f := notify.DeliveryFilter{Limit: q.limit(), Endpoint: q.endpoint("endpoint"), Status: q.str("status")}
 	if q.err != nil {
 		return q.err
 	}

@@ -20,9 +20,14 @@ func (f resenderFunc) Resend(ctx context.Context, who promote.Principal, id stri
 	return f(ctx, who, id)
 }
 
+// opsEndpoint is the fixture's endpoint: the endpoints file allows any
+// name, '/', ':' and spaces included, and the delivery log's filter
+// takes every name it allows.
+const opsEndpoint = "team/ops: pager"
+
 // webhookFixture is a server whose delivery log holds a delivered and a
-// failed delivery to the endpoint ops, of real audit events, and whose
-// re-sends go to a dispatcher on its store.
+// failed delivery to the endpoint opsEndpoint, of real audit events, and
+// whose re-sends go to a dispatcher on its store.
 func webhookFixture(t *testing.T) (f *fixture, delivered, failed promote.WebhookDelivery) {
 	var disp *notify.Dispatcher
 	f = newFixture(t, func(o *Options) {
@@ -33,7 +38,7 @@ func webhookFixture(t *testing.T) (f *fixture, delivered, failed promote.Webhook
 	f.server.opts.Deliveries = notify.NewStoreLog(f.store)
 	var err error
 	disp, err = notify.NewDispatcher(notify.DispatcherConfig{Config: notify.Config{
-		Endpoints: []notify.Endpoint{{Name: "ops", URL: "http://127.0.0.1:1/hooks", Secret: []byte("0123456789abcdef")}}}, Store: f.store})
+		Endpoints: []notify.Endpoint{{Name: opsEndpoint, URL: "http://127.0.0.1:1/hooks", Secret: []byte("0123456789abcdef")}}}, Store: f.store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +51,7 @@ func webhookFixture(t *testing.T) (f *fixture, delivered, failed promote.Webhook
 		for i, e := range es {
 			ev, _ := notify.FromAudit(e)
 			d := promote.WebhookDelivery{ID: "dlv_" + strings.Repeat(string(rune('a'+i)), 32), EventID: notify.AuditEventID(e), EventType: ev.Type,
-				Endpoint: "ops", AuditSeq: e.Seq, Attempt: 1, Status: []string{notify.StatusDelivered, notify.StatusFailed}[i], At: time.Now()}
+				Endpoint: opsEndpoint, AuditSeq: e.Seq, Attempt: 1, Status: []string{notify.StatusDelivered, notify.StatusFailed}[i], At: time.Now()}
 			if d, err = tx.RecordWebhookDelivery(d, promote.WebhookDeliveriesKept); err != nil {
 				return err
 			}
@@ -75,7 +80,7 @@ func TestListDeliveriesFiltered(t *testing.T) {
 		want   []string
 	}{
 		{"failed", notify.DeliveryFilter{Status: notify.StatusFailed}, []string{failed.ID}},
-		{"failed to ops", notify.DeliveryFilter{Status: notify.StatusFailed, Endpoint: "ops"}, []string{failed.ID}},
+		{"failed to ops", notify.DeliveryFilter{Status: notify.StatusFailed, Endpoint: opsEndpoint}, []string{failed.ID}},
 		{"to another endpoint", notify.DeliveryFilter{Endpoint: "chat"}, nil},
 		{"all", notify.DeliveryFilter{}, []string{failed.ID, strings.Replace(failed.ID, "b", "a", -1)}},
 	} {
@@ -92,6 +97,12 @@ func TestListDeliveriesFiltered(t *testing.T) {
 				t.Errorf("ListDeliveries(%+v) (-want +got):\n%s", tc.filter, diff)
 			}
 		})
+	}
+	for _, bad := range []string{"ops\x00", "ops\nalerts", strings.Repeat("o", notify.MaxNameLen+1)} {
+		_, err := c.ListDeliveries(t.Context(), notify.DeliveryFilter{Endpoint: bad})
+		if promote.ErrorCode(err) != promote.Invalid || !strings.Contains(err.Error(), "endpoint") {
+			t.Errorf("ListDeliveries(endpoint %q) = %v, want Invalid naming the endpoint", bad, err)
+		}
 	}
 	_, err := c.ListDeliveries(t.Context(), notify.DeliveryFilter{Status: "lost"})
 	if promote.ErrorCode(err) != promote.Invalid || !strings.Contains(err.Error(), "delivered, retrying, failed") {

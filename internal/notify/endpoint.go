@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -62,6 +64,28 @@ func redactURL(u *url.URL) string {
 	return s
 }
 
+// MaxNameLen bounds an endpoint's name, in bytes.
+const MaxNameLen = 200
+
+// CheckName checks an endpoint's name: 1 to MaxNameLen bytes of UTF-8
+// without control characters. Anything else is allowed ('/', ':',
+// spaces): the name is a key in the store and a query parameter's value,
+// escaped as one, never a path. A control character would make a log line
+// or a table row lie (a newline), and PostgreSQL's text cannot hold a NUL.
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return promote.Errorf(promote.Invalid, "name is empty")
+	case len(name) > MaxNameLen:
+		return promote.Errorf(promote.Invalid, "name is %d bytes long; at most %d", len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return promote.Errorf(promote.Invalid, "name %q is not valid UTF-8", name)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return promote.Errorf(promote.Invalid, "name %q contains a control character", name)
+	}
+	return nil
+}
+
 // Validate reports every problem with e at once, as a promote.Invalid error,
 // or returns nil.
 func (e Endpoint) Validate() error {
@@ -74,8 +98,8 @@ func (e Endpoint) Validate() error {
 // problems lists every problem with e, each prefixed by where.
 func (e Endpoint) problems(where string) []string {
 	var ps []string
-	if e.Name == "" {
-		ps = append(ps, where+": name is empty")
+	if err := CheckName(e.Name); err != nil {
+		ps = append(ps, where+": "+err.Error())
 	}
 	// The URL is named without its path, query or user: a Slack-style URL
 	// carries its credential in the path, and these problems are printed
