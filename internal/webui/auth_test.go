@@ -390,8 +390,12 @@ func TestDecisionsRefused(t *testing.T) {
 		b := f.signIn("carol")
 		p := b.get(Prefix + "/promotions/" + own.ID)
 		res := b.post(Prefix+"/promotions/"+own.ID+"/reject", url.Values{"csrf": {p.csrf(t)}, "reason": {strings.Repeat("x", 100<<10)}})
-		if res.status != http.StatusBadRequest && res.status != http.StatusRequestEntityTooLarge {
-			t.Errorf("a 100 KiB form = %d, want 400 or 413", res.status)
+		if res.status != http.StatusRequestEntityTooLarge {
+			t.Errorf("a 100 KiB form = %d, want 413, as the API answers", res.status)
+		}
+		msg := res.all("error-message")
+		if len(msg) != 1 || !strings.Contains(text(msg[0]), "larger than the limit of 65536 bytes (64 KiB)") || !strings.Contains(text(msg[0]), "nothing was changed") {
+			t.Errorf("a 100 KiB form's page says %v, want that the form was too large and nothing changed:\n%s", len(msg), res.body)
 		}
 		if f.promotionState(own.ID) != promote.StateAwaitingApproval {
 			t.Error("a too-large form changed the promotion")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -274,7 +275,7 @@ func (u *UI) action(fn actionFunc) http.Handler {
 			return
 		}
 		if err := r.ParseForm(); err != nil {
-			u.fail(w, r, s, promote.Errorf(promote.Invalid, "the form could not be read: %v", err))
+			u.badForm(w, r, s, err)
 			return
 		}
 		if !tokenEqual(s.csrf, r.PostForm.Get("csrf")) {
@@ -285,6 +286,22 @@ func (u *UI) action(fn actionFunc) http.Handler {
 			u.fail(w, r, s, err)
 		}
 	})
+}
+
+// badForm renders the error page of an action's form that could not be
+// read (err): a form over the limit of the UI's bodies is a 413, as the
+// REST API answers a body over its limit, with a page that says so;
+// anything else is a 400. Nothing was changed either way.
+func (u *UI) badForm(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	var mb *http.MaxBytesError
+	if !errors.As(err, &mb) {
+		u.fail(w, r, s, promote.Errorf(promote.Invalid, "the form could not be read: %v; nothing was changed", err))
+		return
+	}
+	code := http.StatusRequestEntityTooLarge
+	u.render(w, r, s, code, "error", "Form too large", "", errorPage{Status: code, Heading: "Form too large",
+		Message: fmt.Sprintf("The form was larger than the limit of %d bytes (%s KiB), so it was not read and nothing was changed. Shorten what you typed (a reason, say) and send it again.",
+			mb.Limit, strconv.FormatFloat(float64(mb.Limit)/1024, 'f', -1, 64))})
 }
 
 // formStatus is the status for a form that could not be parsed.
