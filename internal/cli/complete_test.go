@@ -140,6 +140,8 @@ func TestCompletionFromServer(t *testing.T) {
 		{[]string{"versions", "register", "credit-risk", ""}, nil},
 		{[]string{"request", ""}, []string{"churn", "credit-risk"}},
 		{[]string{"request", "credit-risk", ""}, []string{"2", "1"}},
+		{[]string{"request", "credit-risk", "2", "--env", ""}, []string{"dev", "staging", "prod"}},
+		{[]string{"request", "credit-risk", "2", "--env", "st"}, []string{"staging"}},
 		{[]string{"request", "credit-risk", "2", "--to", ""}, []string{"dev", "staging", "prod"}},
 		{[]string{"request", "credit-risk", "2", "--to", "st"}, []string{"staging"}},
 		{[]string{"approve", ""}, []string{ids[2]}},

@@ -45,6 +45,30 @@ func TestRequestDryRun(t *testing.T) {
 	if out := must(0, ci, "audit", "list", "--action", "promotion.requested", "-o", "json"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("promotion.requested events after dry runs = %s, want none", out)
 	}
+	// --env names the environment, as in every other command; --to, its
+	// earlier name, still works, alone or with the same environment.
+	for _, flags := range [][]string{{"--env", "dev"}, {"--to", "dev"}, {"--env", "dev", "--to", "dev"}} {
+		args := append([]string{"request", "credit-risk", "1", "--dry-run", "-o", "json"}, flags...)
+		var got registry.PromotionView
+		if err := json.Unmarshal([]byte(must(0, vic, args...)), &got); err != nil || got.Promotion.Environment != "dev" {
+			t.Errorf("request %v = %+v (%v), want a dry run to dev", flags, got.Promotion, err)
+		}
+	}
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--env", "dev", "--to", "staging"}, `--env "dev" and --to "staging" name different environments`},
+		{nil, `required flag(s) "env" not set`},
+	} {
+		args := append([]string{"request", "credit-risk", "1", "--dry-run"}, tc.flags...)
+		if code, _, errOut := cli(vic, args...); code != ExitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("request %v = exit %d, %s; want exit %d saying %q", tc.flags, code, errOut, ExitUsage, tc.want)
+		}
+	}
+	if help := must(0, vic, "request", "--help"); !strings.Contains(help, "request MODEL VERSION --env ENV") || !strings.Contains(help, "--env string") || strings.Contains(help, "--to string") {
+		t.Errorf("request --help does not show --env as the flag, with --to hidden:\n%s", help)
+	}
 	// Without --dry-run a viewer is refused.
 	if code, _, errOut := cli(vic, "request", "credit-risk", "1", "--to", "dev"); code == 0 || !strings.Contains(errOut, "submitter") {
 		t.Errorf("a viewer's request = exit %d, %s; want refused, naming the submitter role", code, errOut)

@@ -143,7 +143,7 @@ func renderPromotion(s *streams, f *clientFlags, v registry.PromotionView) error
 func newRequestCmd(s *streams) *cobra.Command {
 	var req registry.PromoteRequest
 	cmd := &cobra.Command{
-		Use:   "request MODEL VERSION --to ENV",
+		Use:   "request MODEL VERSION --env ENV",
 		Short: "Request a promotion: the environment's gate runs against its live version",
 		Long: `Request that a version enter an environment. The environment's policy is evaluated
 against the version live there now (the baseline), after its preconditions: the version
@@ -154,21 +154,38 @@ soaked there, and the environment must not be frozen (an admin may --override wi
 With --dry-run nothing is recorded (no promotion, no audit event, no webhook): the
 answer is what the request would get now, with the same exit codes. A viewer's token
 is enough. Use it in CI to see whether a version would pass the next environment's
-gate before asking.`,
-		Example: `  promote request credit-risk 2 --to prod --dry-run
-  promote request credit-risk 2 --to staging
-  promote request credit-risk 2 --to prod --override --reason "regulatory fix, approved by risk"`,
+gate before asking.
+
+--to ENV, the flag's earlier name, still works; giving it and --env with different
+environments is a usage error.`,
+		Example: `  promote request credit-risk 2 --env prod --dry-run
+  promote request credit-risk 2 --env staging
+  promote request credit-risk 2 --env prod --override --reason "regulatory fix, approved by risk"`,
 		Args: cobra.ExactArgs(2),
 	}
 	f := addClientFlags(cmd)
-	cmd.Flags().StringVar(&req.Environment, "to", "", "target environment")
+	// --env names the environment, as in every other command; --to is
+	// its earlier name, kept (hidden) for the scripts that use it.
+	var to string
+	cmd.Flags().StringVar(&req.Environment, "env", "", "target environment")
+	cmd.Flags().StringVar(&to, "to", "", "the same as --env (its earlier name)")
+	_ = cmd.Flags().MarkHidden("to")
 	cmd.Flags().BoolVar(&req.Override, "override", false, "promote through a freeze window (admin, needs --reason)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why the override (with --override only)")
 	cmd.Flags().BoolVar(&req.DryRun, "dry-run", false, "record nothing; show what the request would get now")
-	_ = cmd.MarkFlagRequired("to")
 	cmd.ValidArgsFunction = f.completeArgs(modelNames, versionsOfArg)
+	_ = cmd.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
 	_ = cmd.RegisterFlagCompletionFunc("to", f.completeFlag(environmentNames))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		switch {
+		case to != "" && req.Environment != "" && to != req.Environment:
+			return usageErrorf("--env %q and --to %q name different environments: give --env only (--to is its earlier name)", req.Environment, to)
+		case req.Environment == "":
+			req.Environment = to
+		}
+		if req.Environment == "" {
+			return usageErrorf("required flag(s) \"env\" not set: the environment to promote to")
+		}
 		c, err := f.client()
 		if err != nil {
 			return err
