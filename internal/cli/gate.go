@@ -155,6 +155,15 @@ func evaluateGate(f *gateFlags) (report.Gate, error) {
 		if err != nil {
 			return report.Gate{}, err
 		}
+		// promote drift always writes metrics and never groups: a report
+		// without the one, or with the other, is not what --drift takes,
+		// and merging it would add nothing or drop the groups unread.
+		switch {
+		case len(ev.Groups) > 0:
+			return report.Gate{}, fmt.Errorf("--drift: drift report %s has \"groups\", which a drift report does not carry and the gate would ignore: per-group statistics belong in the candidate's metrics file (--candidate)", path)
+		case len(ev.Metrics) == 0:
+			return report.Gate{}, fmt.Errorf("--drift: drift report %s has no metrics: want the report 'promote drift --out' writes, whose \"metrics\" hold drift_psi_max and the others", path)
+		}
 		if err := in.Candidate.Merge(ev); err != nil {
 			return report.Gate{}, err
 		}

@@ -105,6 +105,8 @@ func TestGateExitCodes(t *testing.T) {
 		{"approver without name", append(base, "--approved-by", ":lead"), ExitUsage, "", "an approver needs a name"},
 		{"drift merged", []string{"gate", "--policy", "drift-policy.yaml", "--candidate", "good.json", "--drift", "drift.json"}, ExitOK, "drift_psi_max", ""},
 		{"drift conflicts with candidate", []string{"gate", "--policy", "drift-policy.yaml", "--candidate", "drift.json", "--drift", "drift.json"}, ExitUsage, "", "metric drift_psi"},
+		{"drift report without metrics", []string{"gate", "--policy", "drift-policy.yaml", "--candidate", "good.json", "--drift", "drift-empty.json"}, ExitUsage, "", "drift report drift-empty.json has no metrics"},
+		{"drift report with groups", []string{"gate", "--policy", "drift-policy.yaml", "--candidate", "good.json", "--drift", "drift-groups.json"}, ExitUsage, "", `drift report drift-groups.json has "groups"`},
 		{"drift report missing", []string{"gate", "--policy", "drift-policy.yaml", "--candidate", "good.json", "--drift", "nope.json"}, ExitUsage, "", "drift report: nope.json"},
 		{"exercise 1 prod section allows a good candidate", []string{"gate", "--policy", "exercise1.yaml", "--env", "prod", "--candidate", "good.json", "--baseline", "baseline.json", "--approved-by", "alice"}, ExitOK, "ALLOWED", ""},
 	}
