@@ -274,6 +274,56 @@ func missingMetric(e *Evidence, side, name string) string {
 	return msg
 }
 
+// missingCheck explains a check's absence, suggesting a near name.
+func missingCheck(e *Evidence, name string) string {
+	msg := fmt.Sprintf("the candidate has no check %s", name)
+	if s := strictyaml.Suggest(name, strictyaml.SortedKeys(e.Checks)); s != "" {
+		msg += fmt.Sprintf("; did you mean %s?", s)
+	}
+	return msg
+}
+
+// missingRefs explains the metrics and checks an expression reads that the
+// evidence does not have, as the threshold rules do (missingMetric,
+// missingCheck): CEL says only "no such key", and a misspelt name
+// (candidate.acuracy) deserves the name it was probably meant to be. A
+// delta or change is missing when either side lacks the metric. Values
+// left out for a reason (fairness groups, an overflow) are described by
+// describeRefs already, and a missing baseline by the rules that need one.
+func (ev *evaluation) missingRefs(refs []exprRef) string {
+	var out []string
+	add := func(msg string) {
+		if !strictyaml.Contains(out, msg) {
+			out = append(out, msg)
+		}
+	}
+	cand := ev.in.Candidate
+	for _, r := range refs {
+		switch r.variable {
+		case "checks":
+			if _, ok := cand.Checks[r.key]; !ok {
+				add(missingCheck(cand, r.key))
+			}
+		case "candidate", "delta", "change":
+			if _, ok := cand.Metrics[r.key]; !ok {
+				add(missingMetric(cand, "candidate", r.key))
+				continue
+			}
+			if r.variable == "candidate" {
+				continue
+			}
+			fallthrough
+		case "baseline":
+			if b := ev.in.Baseline; b != nil {
+				if _, ok := b.Metrics[r.key]; !ok {
+					add(missingMetric(b, "baseline", r.key))
+				}
+			}
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
 func (ev *evaluation) require(r *Rule, res *Result) {
 	if r.Check == CheckArtifactSigned {
 		res.Actual = ev.in.Signed
@@ -297,10 +347,7 @@ func (ev *evaluation) require(r *Rule, res *Result) {
 	v, ok := ev.in.Candidate.Checks[r.Check]
 	switch {
 	case !ok:
-		res.Status, res.Message = StatusError, fmt.Sprintf("the candidate has no check %s", r.Check)
-		if s := strictyaml.Suggest(r.Check, strictyaml.SortedKeys(ev.in.Candidate.Checks)); s != "" {
-			res.Message += fmt.Sprintf("; did you mean %s?", s)
-		}
+		res.Status, res.Message = StatusError, missingCheck(ev.in.Candidate, r.Check)
 	case v:
 		res.Actual, res.Status, res.Message = true, StatusPass, r.checkMessage(true)
 	default:
@@ -381,6 +428,9 @@ func (ev *evaluation) expr(r *Rule, res *Result) {
 	values := describeRefs(r.exprRefs, celActivation{ev})
 	if err != nil {
 		res.Status, res.Message = StatusError, "expr: "+err.Error()
+		if missing := ev.missingRefs(r.exprRefs); missing != "" {
+			res.Message += ": " + missing
+		}
 		if values != "" {
 			res.Message += " (" + values + ")"
 		}

@@ -94,6 +94,42 @@ func TestChangeIsRelativeToAbsoluteBaseline(t *testing.T) {
 	}
 }
 
+// An expression that reads a metric or check the evidence lacks (a typo,
+// a metric one side does not have) is an error naming it, with the closest
+// existing name when one is close, as the threshold rules say.
+func TestExpressionMissingMetricNamed(t *testing.T) {
+	cand := mustEvidence(t, `{"accuracy": 0.91, "latency_p95_ms": 90, "checks": {"tests_passed": true}}`)
+	base := mustEvidence(t, `{"accuracy": 0.9, "latency_p95_ms": 100}`)
+	for _, tc := range []struct {
+		name, expr string
+		want       []string
+		wantNot    string
+	}{
+		{"candidate typo", "candidate.acuracy >= 0.9", []string{"the candidate has no metric acuracy (in e.json); did you mean accuracy?"}, ""},
+		{"indexed typo", `candidate["latency_p59_ms"] <= 100.0`, []string{"the candidate has no metric latency_p59_ms (in e.json); did you mean latency_p95_ms?"}, ""},
+		{"delta typo", "delta.acuracy >= 0.0", []string{"the candidate has no metric acuracy (in e.json); did you mean accuracy?"}, ""},
+		{"baseline typo", "baseline.acuracy <= candidate.accuracy", []string{"the baseline has no metric acuracy (in e.json); did you mean accuracy?"}, ""},
+		{"check typo", "checks.test_passed", []string{"the candidate has no check test_passed; did you mean tests_passed?"}, ""},
+		{"nothing close", "candidate.throughput >= 1.0", []string{"the candidate has no metric throughput (in e.json)"}, "did you mean"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := mustGate(t, "gate:\n  rules:\n    - name: r\n      expr: '"+tc.expr+"'\n", "")
+			r := resultOf(t, g.Evaluate(Input{Candidate: cand, Baseline: base}), "r")
+			if r.Status != StatusError {
+				t.Errorf("Evaluate(%s) = %s (%s), want error", tc.expr, r.Status, r.Message)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(r.Message, want) {
+					t.Errorf("Evaluate(%s) message = %q, want it to say %q", tc.expr, r.Message, want)
+				}
+			}
+			if tc.wantNot != "" && strings.Contains(r.Message, tc.wantNot) {
+				t.Errorf("Evaluate(%s) message = %q, want no %q", tc.expr, r.Message, tc.wantNot)
+			}
+		})
+	}
+}
+
 func TestExpressions(t *testing.T) {
 	src := `gate:
   rules:
