@@ -492,6 +492,24 @@ func (tab *Tab) ActiveElement() Element {
 	return e
 }
 
+// AutofocusedElement returns the element that has the focus once the
+// page's autofocus has been applied: a browser applies it at the page's
+// next rendering after the load that Navigate and ClickAndLoad wait for,
+// which on a busy machine comes later. It waits, for at most five seconds,
+// until the element whose id is id has the focus, and returns the
+// focused element then, whichever it is, for the test to judge.
+func (tab *Tab) AutofocusedElement(id string) Element {
+	tab.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		e := tab.ActiveElement()
+		if e.ID == id || time.Now().After(deadline) {
+			return e
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // PressTab presses the Tab key n times and returns the element that has the
 // focus then.
 func (tab *Tab) PressTab(n int) Element {

@@ -186,6 +186,7 @@ func TestBrowserAccessibility(t *testing.T) {
 		})()`
 		check := func(t *testing.T, tab *browsertest.Tab, what, wantID, wantMsg, wantTitle string) {
 			t.Helper()
+			tab.AutofocusedElement(wantID)
 			var got field
 			tab.Eval(fieldJS, &got)
 			if got.Active != wantID || got.Invalid != "true" || !strings.Contains(got.Description, wantMsg) {

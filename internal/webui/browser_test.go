@@ -251,7 +251,7 @@ func TestBrowserUI(t *testing.T) {
 	t.Run("sign in", func(t *testing.T) {
 		tab := b.IsolatedTab(t)
 		tab.Navigate(site.URL+Prefix+"/", "#token")
-		if got := tab.ActiveElement(); got.ID != "token" {
+		if got := tab.AutofocusedElement("token"); got.ID != "token" {
 			t.Errorf("focus on the sign-in page = %v, want the token field (autofocus)", got)
 		}
 		tab.Fill("#token", "pk_not-a-real-token")
