@@ -19,7 +19,7 @@ import (
 // environment's section are merged.
 type gateSpec struct {
 	require    []string
-	requireAt  map[string]int
+	requireAt  map[string][2]int // where each required check is named: line, column
 	rules      []*Rule
 	approvals  *Approvals
 	noBaseline NoBaseline
@@ -148,7 +148,7 @@ func (p *Policy) Gate(env string) (*Gate, error) {
 var gateKeys = []string{"require", "metrics", "rules", "approvals", "noBaseline", "fairnessGroups"}
 
 func (d *decoder) gate(n *yaml.Node, what string) *gateSpec {
-	g := &gateSpec{requireAt: map[string]int{}, line: n.Line}
+	g := &gateSpec{requireAt: map[string][2]int{}, line: n.Line}
 	names := map[string]int{}
 	addRule := func(r *Rule) {
 		if r == nil {
@@ -166,10 +166,10 @@ func (d *decoder) gate(n *yaml.Node, what string) *gateSpec {
 		case "require":
 			for _, c := range d.Names(v, what+".require") {
 				g.require = append(g.require, c)
-				g.requireAt[c] = v.Line
+				g.requireAt[c] = [2]int{v.Line, v.Column}
 				for _, item := range v.Content {
 					if item.Value == c {
-						g.requireAt[c] = item.Line
+						g.requireAt[c] = [2]int{item.Line, item.Column}
 					}
 				}
 			}
@@ -669,11 +669,11 @@ func (d *decoder) compileGate(p *Policy, env string, common, spec *gateSpec) *Ga
 		}
 	}
 	for _, c := range require {
-		line := common.requireAt[c]
-		if spec != nil && spec.requireAt[c] != 0 {
-			line = spec.requireAt[c]
+		at := common.requireAt[c]
+		if spec != nil && spec.requireAt[c][0] != 0 {
+			at = spec.requireAt[c]
 		}
-		g.Rules = append(g.Rules, &Rule{Name: c, Kind: KindRequire, Severity: SeverityBlock, Check: c, Line: line,
+		g.Rules = append(g.Rules, &Rule{Name: c, Kind: KindRequire, Severity: SeverityBlock, Check: c, Line: at[0], col: at[1],
 			messages: [2]string{c + " is false", c + " is true"}})
 	}
 	for _, r := range rules {
