@@ -235,6 +235,8 @@ func TestHelpHidesPasswordsFromEnvironment(t *testing.T) {
 		"PROMOTE_DATABASE":       "postgres://promote:s3cr3t-db@db/promote?sslmode=require",
 		"PROMOTE_GITOPS_REMOTE":  "https://bot:ghp_s3cr3t-git@github.example/org/gitops.git",
 		"PROMOTE_PROMETHEUS_URL": "http://scraper:s3cr3t-prom@prometheus:9090",
+		// A token written as the user name alone, as GitHub takes it.
+		"PROMOTE_AGENT_REMOTE": "https://ghp_s3cr3t-token@github.example/org/gitops.git",
 	}
 	for k, v := range secrets {
 		t.Setenv(k, v)
@@ -266,7 +268,8 @@ func TestHelpHidesPasswordsFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for flag, env := range map[string]string{"database": "PROMOTE_DATABASE", "gitops-remote": "PROMOTE_GITOPS_REMOTE", "prometheus-url": "PROMOTE_PROMETHEUS_URL"} {
+	for flag, env := range map[string]string{"database": "PROMOTE_DATABASE", "gitops-remote": "PROMOTE_GITOPS_REMOTE", "prometheus-url": "PROMOTE_PROMETHEUS_URL",
+		"agent-remote": "PROMOTE_AGENT_REMOTE"} {
 		if got := serve.Flags().Lookup(flag).Value.String(); got != secrets[env] {
 			t.Errorf("serve --%s = %q, want $%s as it is, %q", flag, got, env, secrets[env])
 		}

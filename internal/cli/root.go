@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/promote-ml/promote/internal/gitclone"
 )
 
 // Exit codes shared by every command.
@@ -221,13 +223,21 @@ Exit codes: 0 success or allowed, 1 blocked or failed, 2 bad input or usage,
 // flag's default is the value of its PROMOTE_* variable when it is set,
 // and help printed PROMOTE_DATABASE's DSN or a PROMOTE_GITOPS_REMOTE URL
 // with its password to whoever asked for --help (or read a CI log that
-// did); a key=value DSN with a password is not shown at all. Only the default as shown changes: the flag's value, which the
-// command uses, keeps the password.
+// did); a key=value DSN with a password is not shown at all. An http(s)
+// URL's user name alone is hidden too, as serve's start message hides
+// it: it is how a token is often written into a Git remote
+// (https://TOKEN@github.com/…). Only the default as shown changes: the
+// flag's value, which the command uses, keeps the password.
 func redactDefaults(cmd *cobra.Command) {
 	redact := func(f *pflag.Flag) {
-		if strings.Contains(f.DefValue, "://") || strings.Contains(strings.ToLower(f.DefValue), "password") {
-			f.DefValue = redactDSN(f.DefValue)
+		v := f.DefValue
+		if strings.Contains(v, "://") {
+			v = gitclone.RedactURL(v)
 		}
+		if strings.Contains(v, "://") || strings.Contains(strings.ToLower(v), "password") {
+			v = redactDSN(v)
+		}
+		f.DefValue = v
 	}
 	cmd.Flags().VisitAll(redact)
 	cmd.PersistentFlags().VisitAll(redact)
