@@ -43,13 +43,17 @@ func Unprivileged(t *testing.T) bool {
 	if strings.Contains(t.Name(), "/") {
 		t.Fatalf("Unprivileged(%s): only a top-level test can run again in another process", t.Name())
 	}
-	// A directory that user may write and every directory above it may
-	// search; TempDir's parent is the test's own, made 0700.
+	// A directory of that user's own, which every directory above it
+	// lets it search: TempDir's parent is the test's own, made 0700, and
+	// is opened for search only. Neither is writable by every user, so a
+	// run cut short (a timeout, a kill) leaves nothing another user could
+	// plant files in; the test's cleanup, as root, removes both.
 	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o777); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.Chown(dir, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
 	}
 	self, err := os.Executable()
 	if err != nil {
