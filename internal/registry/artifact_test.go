@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,5 +96,94 @@ func TestArtifactHashedOnlyWhenAFileThatEnds(t *testing.T) {
 	versions, err := svc.Versions(t.Context(), "credit-risk")
 	if err != nil || len(versions) != 0 {
 		t.Errorf("refused registrations stored %d versions (%v), want none", len(versions), err)
+	}
+}
+
+// TestArtifactSwappedForAPipeIsNotOpenedBlocking: the file checked is the
+// file read. An artifact replaced by a named pipe between the check that
+// it is a regular file and its opening (a submitter who may write under
+// an artifact root swaps them over and over) must not block the opening:
+// each registration ends, either hashing the file or refusing the pipe.
+func TestArtifactSwappedForAPipeIsNotOpenedBlocking(t *testing.T) {
+	root := t.TempDir()
+	path := filepath.Join(root, "model.bin")
+	if err := os.WriteFile(path, []byte("weights"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(root, "probe.pipe")
+	if err := syscall.Mkfifo(probe, 0o600); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	pl, gates := pipelineGates(t, policyYAML)
+	store := openSQLite(t, t.TempDir())
+	t.Cleanup(func() { store.Close() })
+	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, ArtifactRoots: []string{root}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateModel(t.Context(), submitter, "credit-risk", ""); err != nil {
+		t.Fatal(err)
+	}
+
+	// The swapper puts a pipe and a regular file at path by turns, each
+	// made aside and renamed over it, until the test ends.
+	stop := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() {
+		defer close(swapped)
+		pipe, file := filepath.Join(root, "next.pipe"), filepath.Join(root, "next.bin")
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var err error
+			if i%2 == 0 {
+				if err = syscall.Mkfifo(pipe, 0o600); err == nil {
+					err = os.Rename(pipe, path)
+				}
+			} else if err = os.WriteFile(file, []byte("weights"), 0o600); err == nil {
+				err = os.Rename(file, path)
+			}
+			if err != nil {
+				t.Errorf("swap: %v", err)
+				return
+			}
+		}
+	}()
+
+	var hashed, refused int
+	deadline := time.Now().Add(3 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		done := make(chan error, 1)
+		go func() {
+			_, err := svc.RegisterVersion(t.Context(), submitter, registry.RegisterRequest{Model: "credit-risk", Version: fmt.Sprint(i), ArtifactURI: "file://" + path})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			switch {
+			case err == nil:
+				hashed++
+			case promote.ErrorCode(err) == promote.Invalid && (strings.Contains(err.Error(), "is not a regular file (a named pipe)") || strings.Contains(err.Error(), "replaced while it was being opened")):
+				refused++
+			default:
+				close(stop)
+				<-swapped
+				t.Fatalf("register %s (attempt %d) = %v, want it hashed or refused as a named pipe", path, i, err)
+			}
+		case <-time.After(10 * time.Second):
+			// The registration is stuck opening a pipe no one writes:
+			// the test cannot take it back, and fails.
+			close(stop)
+			<-swapped
+			t.Fatalf("registering %s (attempt %d) had not returned after 10s: its opening blocks on a named pipe", path, i)
+		}
+	}
+	close(stop)
+	<-swapped
+	if hashed == 0 || refused == 0 {
+		t.Errorf("%d registrations hashed the file and %d refused a pipe; want some of each, as the swapper alternates them", hashed, refused)
 	}
 }

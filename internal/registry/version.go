@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/signature"
@@ -158,14 +160,18 @@ func (s *Service) artifactDigest(ctx context.Context, req RegisterRequest, v *pr
 		v.Digest = given
 		return sum, nil
 	}
-	if fi, err := os.Stat(path); err != nil {
-		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, errors.Unwrap(err))
-	} else if !fi.Mode().IsRegular() {
-		return sum, promote.Errorf(promote.Invalid, "artifact %s is not a regular file (%s); the server hashes files only", req.ArtifactURI, fileKind(fi.Mode()))
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, errors.Unwrap(err))
+	f, err := openRegular(path)
+	var (
+		nr errNotRegular
+		pe *fs.PathError
+	)
+	switch {
+	case errors.As(err, &nr):
+		return sum, promote.Errorf(promote.Invalid, "artifact %s is not a regular file (%s); the server hashes files only", req.ArtifactURI, fileKind(nr.mode))
+	case errors.As(err, &pe):
+		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, pe.Err)
+	case err != nil:
+		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, err)
 	}
 	defer f.Close()
 	computed, size, err := signature.DigestContext(ctx, f)
@@ -185,6 +191,51 @@ func (s *Service) artifactDigest(ctx context.Context, req RegisterRequest, v *pr
 	return computed, nil
 }
 
+// errNotRegular is openRegular's error for a file that is not a regular
+// one; its message names what the file is.
+type errNotRegular struct{ mode fs.FileMode }
+
+func (e errNotRegular) Error() string { return "not a regular file (" + fileKind(e.mode) + ")" }
+
+// openRegular opens path for reading when it is a regular file, and that
+// very file. Anything else is refused before it is opened, since opening
+// a device may act on it. The opening does not wait, and the file opened
+// is checked again, since the path may name another file by then: one
+// swapped for a named pipe would otherwise block the opening for good,
+// as no one writes to it.
+func openRegular(path string) (*os.File, error) {
+	before, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !before.Mode().IsRegular() {
+		return nil, errNotRegular{before.Mode()}
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	after, err := f.Stat()
+	switch {
+	case err != nil:
+	case !after.Mode().IsRegular():
+		err = errNotRegular{after.Mode()}
+	case !os.SameFile(before, after):
+		err = errors.New("replaced while it was being opened; register it again")
+	}
+	if err == nil {
+		// A regular file, read as usual: a file system that honours the
+		// flag (FUSE, some network ones) would otherwise answer a read
+		// that must wait with EAGAIN.
+		err = syscall.SetNonblock(int(f.Fd()), false)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // fileKind names what a file that is not a regular one is.
 func fileKind(m os.FileMode) string {
 	switch {
@@ -196,6 +247,8 @@ func fileKind(m os.FileMode) string {
 		return "a socket"
 	case m&os.ModeDevice != 0:
 		return "a device"
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
 	}
 	return "a special file"
 }
