@@ -51,9 +51,14 @@ object per line) rather than one array, so that a long listing never has to be h
 			}
 			// As for --limit, the client leaves out a sequence number
 			// below 1: --before -1 listed the newest events.
-			for flag, seq := range map[string]int64{"--before": filter.BeforeSeq, "--after": filter.AfterSeq} {
-				if seq < 0 {
-					return usageErrorf("%s %d: want a sequence number, a whole number from 1 (see promote audit list)", flag, seq)
+			// In the order of the help, so that the same one is named
+			// each time when both are wrong.
+			for _, b := range []struct {
+				flag string
+				seq  int64
+			}{{"--before", filter.BeforeSeq}, {"--after", filter.AfterSeq}} {
+				if b.seq < 0 {
+					return usageErrorf("%s %d: want a sequence number, a whole number from 1 (see promote audit list)", b.flag, b.seq)
 				}
 			}
 			now := time.Now()

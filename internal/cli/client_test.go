@@ -126,4 +126,12 @@ func TestListingsRefuseBadLimits(t *testing.T) {
 			}
 		})
 	}
+	// Both wrong, the same one is named each time: the first on the line
+	// of the help, --before.
+	for i := range 20 {
+		_, _, errOut := run(t, "", "audit", "list", "--after", "-7", "--before", "-1", "--server", srv.URL, "--token", "prm_t")
+		if !strings.Contains(errOut, "--before -1: want a sequence number") {
+			t.Fatalf("promote audit list --after -7 --before -1 (run %d): stderr %q, want it to name --before each time", i+1, errOut)
+		}
+	}
 }
