@@ -822,7 +822,7 @@ func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason 
 			// Its change is committed: undoing it is a rollback.
 			if _, err := s.cfg.Pipeline.Environment(p.Environment); err != nil {
 				return promote.Errorf(promote.Conflict, "promotion %s is %s, and only a queued or approved promotion can be cancelled; %s",
-					p.ID, p.State, goneText(s, p.Model, p.Environment))
+					p.ID, p.State, goneText(s, p.Model, p.Environment, p.State == promote.StateCommitted || p.State == promote.StateRollingOut))
 			}
 			return promote.Errorf(promote.Conflict, "promotion %s is %s; only a queued or approved promotion can be cancelled (to take its version out of %s, roll %s back there)",
 				p.ID, p.State, p.Environment, p.Model)

@@ -64,11 +64,17 @@ func outsidePipeline[T any](s *Service, items []T, env func(T) string) []T {
 // the registry saying one version and Git deploying another. Otherwise
 // (a typo) it is err.
 func (s *Service) goneEnvironment(ctx context.Context, model, env string, err error) error {
-	var live bool
+	var live, underWay bool
 	if model != "" {
 		if viewErr := s.store.View(ctx, func(tx promote.Tx) error {
 			l, err := tx.Live(model)
+			if err != nil {
+				return err
+			}
 			_, live = l[env]
+			ps, err := tx.Promotions(promote.PromotionFilter{Model: model, Environment: env,
+				States: []promote.State{promote.StateCommitted, promote.StateRollingOut}, Limit: 1})
+			underWay = len(ps) > 0
 			return err
 		}); viewErr != nil {
 			return err
@@ -77,14 +83,19 @@ func (s *Service) goneEnvironment(ctx context.Context, model, env string, err er
 	if !live {
 		return err
 	}
-	return promote.Errorf(promote.Conflict, "%s", goneText(s, model, env))
+	return promote.Errorf(promote.Conflict, "%s", goneText(s, model, env, underWay))
 }
 
 // goneText says why model cannot be rolled back in env, which the
-// pipeline no longer has, and what to do.
-func goneText(s *Service, model, env string) string {
-	return fmt.Sprintf("environment %s is no longer in the pipeline (it has %s), so its overlay is no longer Promote's to revert, and %s cannot be rolled back there: "+
-		"to roll it back (or abort its rollout), put %s back in the pipeline file, restart the server and do it then; "+
-		"to keep the version Git already deploys there, promote its rollout now (promote rollout promote)",
-		env, strings.Join(s.cfg.Pipeline.Names(), ", "), model, env)
+// pipeline no longer has, and what to do. underWay says that a promotion
+// of model there is committed or rolling out: it can be promoted now to
+// keep what Git deploys, which is advice only then.
+func goneText(s *Service, model, env string, underWay bool) string {
+	text := fmt.Sprintf("environment %s is no longer in the pipeline (it has %s), so its overlay is no longer Promote's to revert, and %s cannot be rolled back there: ",
+		env, strings.Join(s.cfg.Pipeline.Names(), ", "), model)
+	if !underWay {
+		return text + fmt.Sprintf("to roll it back, put %s back in the pipeline file, restart the server and do it then", env)
+	}
+	return text + fmt.Sprintf("to roll it back (or abort its rollout), put %s back in the pipeline file, restart the server and do it then; "+
+		"to keep the version Git already deploys there, promote its rollout now (promote rollout promote)", env)
 }
