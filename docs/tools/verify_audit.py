@@ -368,6 +368,13 @@ def main(argv=None):
             res["broken"] = {"seq": seq, "kind": "rewritten", "message":
                              "event %d's hash is %s, but the head you kept has %s: the log was rewritten up to event %d"
                              % (seq, _short(v.hashes.get(seq, "")), _short(want), seq)}
+        if "broken" in res and first is None and res["broken"]["kind"] == "truncated":
+            # An export after the newest event is empty: it shows nothing,
+            # and so fails, but not because events were removed from it.
+            res["broken"]["message"] = ("the export holds no events, so it cannot show event %d, the head you kept (hash %s): "
+                                        "an export after the newest event is empty, and only the store's own verification "
+                                        "(promote audit verify --head %d:HASH) can show that nothing was recorded since"
+                                        % (seq, _short(want), seq))
         if "broken" in res:  # in Promote's field order: ok, events, broken, head_seq, head_hash
             res["ok"] = False
             res = {k: res[k] for k in ("ok", "events", "broken", "head_seq", "head_hash", "after") if k in res}

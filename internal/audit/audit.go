@@ -527,11 +527,18 @@ func VerifyExport(r io.Reader, kept ...Head) (Result, error) {
 	if err := sc.Err(); err != nil {
 		return Result{}, fmt.Errorf("line %d: %w", lineNo+1, err)
 	}
-	if v == nil {
+	empty := v == nil
+	if empty {
 		v, _ = exportVerifier(1, kept)
 	}
 	res := v.Result()
 	res.After = v.after
+	if b := res.Broken; empty && b != nil && b.Kind == BreakTruncated {
+		// An export after the newest event is empty: it shows nothing,
+		// and so fails, but not because events were removed from it.
+		b.Message = fmt.Sprintf("the export holds no events, so it cannot show event %d, %s (hash %s): an export after the newest event is empty, and only the store's own verification (promote audit verify --head %d:HASH) can show that nothing was recorded since",
+			b.Seq, KeptHead, short(headHash(kept, b.Seq)), b.Seq)
+	}
 	if v.broken != nil && v.broken.Seq == first && v.after > 0 && NewVerifierAt(first-1, firstRec.PrevHash).Add(firstRec) {
 		// The first line holds but for its previous hash: it names
 		// another event v.after than the head kept for it.
@@ -543,6 +550,16 @@ func VerifyExport(r io.Reader, kept ...Head) (Result, error) {
 		b.Message += fmt.Sprintf("; an export that starts after the first event verifies from a head kept for the event before it: --head %d:HASH", first-1)
 	}
 	return res, nil
+}
+
+// headHash returns the hash of the first of the kept heads for event seq.
+func headHash(kept []Head, seq int64) string {
+	for _, h := range kept {
+		if h.Seq == seq {
+			return h.Hash
+		}
+	}
+	return ""
 }
 
 // exportVerifier returns the verifier of an export whose first line is

@@ -432,6 +432,11 @@ func TestVerifyExportFromKeptHead(t *testing.T) {
 			wantBreak: Break{Seq: 5, Kind: BreakModified, Message: "event 5 was modified"}},
 		{name: "its last events cut off", export: export(records[4:6]), kept: []Head{{4, records[3].Hash}, {8, records[7].Hash}}, wantAfter: 4,
 			wantBreak: Break{Seq: 8, Kind: BreakTruncated, Message: "the log ends at event 6"}},
+		// An export after the newest event is empty: it shows nothing of
+		// the chain, so it does not verify, but nor does it show events
+		// removed.
+		{name: "empty", export: "", kept: []Head{{4, records[3].Hash}},
+			wantBreak: Break{Seq: 4, Kind: BreakTruncated, Message: "the export holds no events, so it cannot show event 4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

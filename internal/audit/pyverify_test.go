@@ -66,6 +66,7 @@ func TestPythonVerifierAgrees(t *testing.T) {
 		{"a part anchored on another hash", export(records[2:]), []string{hd(2, records[0].Hash)}},
 		{"a part anchored, modified", strings.Replace(export(records[2:]), `\"actor\":\"alice\"`, `\"actor\":\"mallory\"`, 1), []string{hd(2, records[1].Hash)}},
 		{"a part without its anchor", export(records[2:]), nil},
+		{"an empty export with a kept head", "", []string{hd(4, records[3].Hash)}},
 		{"a part with a kept head before its anchor", export(records[2:]), []string{hd(2, records[1].Hash), hd(1, records[0].Hash)}},
 		{"trailing content after a line", strings.Replace(full, "}\n", "} x\n", 1), nil},
 		{"an unknown field", `{"seq":1,"extra":2}` + "\n", nil},
