@@ -94,10 +94,10 @@ type controllers struct {
 }
 
 // elector returns the elector through which the replica competes to run
-// c; run runs it.
-func (c *controllers) elector(store promote.Store, cfg leaseConfig) (*leader.Elector, error) {
+// c, which sets m (promote_leader); run runs it.
+func (c *controllers) elector(store promote.Store, cfg leaseConfig, m *leader.Metrics) (*leader.Elector, error) {
 	return leader.New(leader.Config{Store: store, Name: cfg.Name, TTL: cfg.TTL, RenewEvery: cfg.Renew, Logger: c.log,
-		OnElected: c.lead, OnDeposed: c.deposed})
+		OnElected: c.lead, OnDeposed: c.deposed, Metrics: m})
 }
 
 // run follows the leader, and competes through el to lead, until ctx

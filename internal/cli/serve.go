@@ -18,6 +18,7 @@ import (
 	"github.com/promote-ml/promote/internal/gitclone"
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/httpapi"
+	"github.com/promote-ml/promote/internal/leader"
 	"github.com/promote-ml/promote/internal/metrics"
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/overlay"
@@ -266,7 +267,13 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			return fmt.Errorf("end the lease of a server that stopped on %s: %w", cfg.Data, err)
 		}
 	}
-	el, err := ctrl.elector(store, cfg.Lease)
+	// Every replica says whether it leads: 1 on the leader, 0 on the
+	// others, so that no leader, or two, can be alerted on.
+	lm, err := leader.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	el, err := ctrl.elector(store, cfg.Lease, lm)
 	if err != nil {
 		return usageError(err)
 	}

@@ -76,6 +76,9 @@ type Config struct {
 	// OnDeposed, when set, is called after each term has ended and
 	// OnElected has returned, whatever ended it.
 	OnDeposed func()
+	// Metrics, when set, receives MetricLeader: 0 from New on, 1 while
+	// Status says the replica leads.
+	Metrics *Metrics
 }
 
 // Status is where an Elector stands, for readiness reports.
@@ -161,6 +164,7 @@ func New(cfg Config) (*Elector, error) {
 	}
 	e := &Elector{cfg: cfg, log: cfg.Logger.With(slog.String(attrLease, cfg.Name), slog.String(attrSelf, cfg.Holder))}
 	e.status = Status{Lease: cfg.Name, Self: cfg.Holder}
+	cfg.Metrics.set(cfg.Name, false)
 	return e, nil
 }
 
@@ -188,6 +192,7 @@ func (e *Elector) observe(leader bool, l promote.Lease, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.status.Leader = leader
+	e.cfg.Metrics.set(e.cfg.Name, leader)
 	if l.Holder != "" {
 		e.status.Holder, e.status.Epoch, e.status.ExpiresAt = l.Holder, l.Epoch, l.ExpiresAt
 	}
