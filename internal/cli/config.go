@@ -344,6 +344,8 @@ type serviceHooks struct {
 	rolloutCue func(promotionID string)
 	// audited receives every committed audit event (notifications).
 	audited func(promote.AuditEvent)
+	// metrics counts the gates' decisions (/metrics).
+	metrics *registry.Metrics
 }
 
 // openService opens the store and builds the registry service over it. The
@@ -374,7 +376,7 @@ func openService(ctx context.Context, c serverConfig, log *slog.Logger, hooks se
 	}
 	svc, err := registry.New(store, registry.Config{Pipeline: lp.pipeline, Gates: lp.gates, TrustedKeys: lp.keys, ArtifactRoots: roots, Private: private, Logger: log,
 		GitOps: hooks.changed != nil, Changed: hooks.changed, Rollouts: hooks.rolloutCue != nil, RolloutCue: hooks.rolloutCue,
-		Audited: hooks.audited})
+		Audited: hooks.audited, Metrics: hooks.metrics})
 	if err != nil {
 		store.Close()
 		return nil, nil, nil, err

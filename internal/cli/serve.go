@@ -135,15 +135,21 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		}
 		hooks.audited = func(promote.AuditEvent) { disp.Wake() }
 	}
+	reg := telemetry.NewRegistry()
+	if err := telemetry.RegisterRuntime(reg); err != nil {
+		return err
+	}
+	// Every replica counts the gates' decisions on the requests it serves.
+	gateMetrics, err := registry.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	hooks.metrics = gateMetrics
 	svc, store, lp, err := openService(ctx, cfg, log, hooks)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	reg := telemetry.NewRegistry()
-	if err := telemetry.RegisterRuntime(reg); err != nil {
-		return err
-	}
 	if cfg.Webhooks != "" {
 		wm, err := notify.NewMetrics(reg)
 		if err != nil {

@@ -456,8 +456,14 @@ func (s *Service) complete(tx promote.Tx, p *promote.Promotion, actor string, no
 	return s.transition(tx, p, promote.EventSucceeded, "", actor, now, nil)
 }
 
-// afterDecide tells the reconciler when a decision moved the live alias.
+// afterDecide counts the gate's decision once it is recorded, and tells
+// the reconciler when it moved the live alias. A request or an approval
+// refused after the gate ran (a Conflict: the environment's slot is held)
+// recorded no decision and counts none.
 func (s *Service) afterDecide(view PromotionView, err error) (PromotionView, error) {
+	if err == nil {
+		s.cfg.Metrics.gated(view.Promotion.Environment, view.Gate)
+	}
 	if err == nil && s.cfg.GitOps && view.Promotion.State == promote.StateApproved {
 		s.changed(view.Promotion.Model, view.Promotion.Environment)
 	}

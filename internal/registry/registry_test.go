@@ -82,6 +82,8 @@ type fixture struct {
 	key   *ecdsa.PrivateKey
 	now   time.Time
 	mu    sync.Mutex
+	// metrics, when set, is given to the service that serve makes.
+	metrics *registry.Metrics
 }
 
 // opener opens the store a fixture runs on.
@@ -143,6 +145,7 @@ func (f *fixture) serve(t *testing.T, pipelineDoc, policyDoc string) {
 		Pipeline: pl, Gates: gates,
 		TrustedKeys:   []registry.TrustedKey{{ID: "cosign.pub", Key: &f.key.PublicKey}},
 		ArtifactRoots: []string{f.dir},
+		Metrics:       f.metrics,
 		Now:           f.clock,
 	})
 	if err != nil {

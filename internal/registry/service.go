@@ -61,6 +61,9 @@ type Config struct {
 	// appended, in order, after the transaction commits (for
 	// notifications). It must not block.
 	Audited func(e promote.AuditEvent)
+	// Metrics, when set, counts the gates' decisions
+	// (MetricGateEvaluations).
+	Metrics *Metrics
 	Now     func() time.Time
 	Logger  *slog.Logger
 }
@@ -92,6 +95,7 @@ func New(store promote.Store, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("registry: rollouts need GitOps: a rollout starts from a committed promotion")
 	}
 	s := &Service{store: store, cfg: cfg, now: cfg.Now, log: cfg.Logger}
+	cfg.Metrics.environments(cfg.Pipeline.Names())
 	if s.now == nil {
 		s.now = time.Now
 	}
