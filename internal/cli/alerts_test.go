@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,10 +55,10 @@ func alertExprs(t *testing.T) map[string]string {
 }
 
 // TestServeExportsWhatTheAlertsRead runs promote serve as the alerts
-// expect it (GitOps, the local agent with live traffic, webhooks) under a
-// real Prometheus, and checks that every metric the shipped alerting rules
-// read is scraped from it, and that Prometheus takes every rule's
-// expression. It also checks /metrics itself: each family has its help and
+// expect it (GitOps, the local agent with live traffic, a paused canary,
+// webhooks) under a real Prometheus, and checks that every metric the
+// shipped alerting rules read is scraped from it, and that Prometheus
+// takes every rule's expression. It also checks /metrics itself: each family has its help and
 // type, a counter's name ends in _total, and every Promote family is
 // documented under docs/.
 func TestServeExportsWhatTheAlertsRead(t *testing.T) {
@@ -76,17 +77,29 @@ func TestServeExportsWhatTheAlertsRead(t *testing.T) {
 	}
 	slices.Sort(names)
 
-	c := newCanarySetup(t, canaryPolicy)
+	c := newCanarySetup(t, slowCanaryPolicy)
 	addr := freeAddr(t)
 	prom := promtest.Launch(t, addr)
 	hooks := newHookReceiver(t)
 	args := append(slices.Clone(c.args), "--addr", addr, "--webhooks", hooks.config(t), "--rollout-interval", "1h")
 	server, serveErr := startServe(t, args...)
 	prom.WaitUp(t, 1)
-	_, must := clientOf(t, server)
+	run, must := clientOf(t, server)
 	c.load(t)
 	must(0, c.ci, "models", "create", "credit-risk")
 	c.awaitPromotion(t, must, c.request(t, must, "1"), "succeeded", serveErr)
+	// A paused rollout, for the age of the oldest pause: version 2's
+	// canary, paused in its first steps (the second needs 1,500 requests).
+	id2 := c.request(t, must, "2")
+	waitFor(t, 30*time.Second, "the canary of 2 to run", func() (bool, string) {
+		var r struct {
+			State string `json:"state"`
+		}
+		_, out, _ := run(c.ci, "rollout", "show", id2, "-o", "json")
+		json.Unmarshal([]byte(out), &r)
+		return r.State == "running", out + tail(serveErr.String(), 10)
+	})
+	must(0, c.lead, "rollout", "pause", id2, "--reason", "a look at the dashboards")
 
 	waitFor(t, 30*time.Second, "Prometheus to have every metric the alerts read", func() (bool, string) {
 		var missing []string

@@ -253,8 +253,15 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		if err != nil {
 			return usageError(err)
 		}
+		// Every replica counts the active rollouts by state as its
+		// controller reads them: the leader at each tick, the others as
+		// they follow.
+		rg, err := rollout.NewGauges(reg)
+		if err != nil {
+			return err
+		}
 		if ctl, err = rollout.New(rollout.Config{Registry: svc, Traffic: ag, Metrics: pollers, Plans: lp.plans,
-			Interval: cfg.Rollout.interval(lp.plans), LookEvery: cfg.Rollout.LookEvery, Logger: log}); err != nil {
+			Interval: cfg.Rollout.interval(lp.plans), LookEvery: cfg.Rollout.LookEvery, Gauges: rg, Logger: log}); err != nil {
 			return usageError(err)
 		}
 		if cfg.Rollout.looks() {

@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -129,8 +130,11 @@ type Config struct {
 	// stored as a plain sample for its chart (DefaultSampleEvery); events
 	// are sampled whenever they happen.
 	SampleEvery time.Duration
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Gauges, when set, receive the active rollouts as they are read:
+	// at every tick of Run, and at every look of Follow.
+	Gauges *Gauges
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Controller runs the rollouts of every environment.
@@ -271,6 +275,7 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Gauges.plan(slices.Sorted(maps.Keys(cfg.Plans)))
 	return &Controller{cfg: cfg, log: cfg.Logger, runs: map[string]*run{},
 		kick: make(chan struct{}, 1), look: make(chan struct{}, 1), started: cfg.Now(), sinceStart: map[string]time.Time{}}, nil
 }
@@ -406,6 +411,7 @@ func (c *Controller) begin(ctx context.Context) ([]promote.Rollout, uint64, []er
 	if err != nil {
 		return nil, 0, append(errs, fmt.Errorf("read active rollouts: %w", err))
 	}
+	c.cfg.Gauges.count(active)
 	// A rollout ended elsewhere (a person's operation served by another
 	// replica) leaves its state here behind, and this traffic layer at
 	// its last step: it gets the end's traffic, as a follower's does.

@@ -46,6 +46,7 @@ func (c *Controller) follow(ctx context.Context, seen map[string]promote.Rollout
 		}
 		return seen
 	}
+	c.cfg.Gauges.count(active)
 	now := make(map[string]promote.Rollout, len(active))
 	for _, r := range active {
 		now[r.PromotionID] = r
