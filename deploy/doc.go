@@ -1,6 +1,7 @@
 // Package deploy holds no code: its tests check Promote's packaging — the
 // Dockerfile at the repository root, the Kubernetes manifests under
-// deploy/kubernetes, the Prometheus alerting rules under deploy/prometheus
-// and the example GitHub Actions workflow under examples/github-actions —
-// against the real build, the real CLI and the real promtool.
+// deploy/kubernetes, the Prometheus alerting rules under deploy/prometheus,
+// the Grafana dashboard under deploy/grafana and the example GitHub Actions
+// workflow under examples/github-actions — against the real build, the
+// real CLI and the real promtool.
 package deploy

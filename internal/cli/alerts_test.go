@@ -20,8 +20,12 @@ import (
 	"github.com/promote-ml/promote/internal/promtest"
 )
 
-// alertRules is the alerting rule file shipped for Prometheus.
-var alertRules = filepath.Join("..", "..", "deploy", "prometheus", "promote-rules.yaml")
+// alertRules is the alerting rule file shipped for Prometheus, and
+// dashboard the Grafana dashboard.
+var (
+	alertRules = filepath.Join("..", "..", "deploy", "prometheus", "promote-rules.yaml")
+	dashboard  = filepath.Join("..", "..", "deploy", "grafana", "promote.json")
+)
 
 // alertExprs returns the expression of every rule in the shipped rule
 // file, by alert name.
@@ -54,20 +58,51 @@ func alertExprs(t *testing.T) map[string]string {
 	return exprs
 }
 
+// dashboardExprs returns every query of the shipped dashboard, its
+// variables given the values Grafana gives them, by where it is.
+func dashboardExprs(t *testing.T) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(dashboard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := promtest.ParseDashboard(data)
+	if err != nil {
+		t.Fatalf("%s: %v", dashboard, err)
+	}
+	qs, err := d.Queries()
+	if err != nil || len(qs) == 0 {
+		t.Fatalf("%s: %d queries (%v)", dashboard, len(qs), err)
+	}
+	exprs := map[string]string{}
+	for _, q := range qs {
+		if exprs[q.Where], err = d.Instantiate(q.Expr); err != nil {
+			t.Fatalf("%s: %s: %v", dashboard, q.Where, err)
+		}
+	}
+	return exprs
+}
+
 // TestServeExportsWhatTheAlertsRead runs promote serve as the alerts
 // expect it (GitOps, the local agent with live traffic, a paused canary,
 // webhooks) under a real Prometheus, and checks that every metric the
-// shipped alerting rules read is scraped from it, and that Prometheus
-// takes every rule's expression. It also checks /metrics itself: each family has its help and
+// shipped alerting rules and Grafana dashboard read is scraped from it,
+// and that Prometheus takes every rule's and every panel's expression. It also checks /metrics itself: each family has its help and
 // type, a counter's name ends in _total, and every Promote family is
 // documented under docs/.
 func TestServeExportsWhatTheAlertsRead(t *testing.T) {
-	exprs := alertExprs(t)
+	exprs := map[string]string{}
+	for alert, expr := range alertExprs(t) {
+		exprs[alertRules+": "+alert] = expr
+	}
+	for where, expr := range dashboardExprs(t) {
+		exprs[dashboard+": "+where] = expr
+	}
 	var names []string
-	for alert, expr := range exprs {
+	for where, expr := range exprs {
 		got, err := promtest.MetricNames(expr)
 		if err != nil || len(got) == 0 {
-			t.Fatalf("%s: %s reads no metric (%v):\n%s", alertRules, alert, err, expr)
+			t.Fatalf("%s reads no metric (%v):\n%s", where, err, expr)
 		}
 		for _, n := range got {
 			if !slices.Contains(names, n) {
@@ -101,7 +136,7 @@ func TestServeExportsWhatTheAlertsRead(t *testing.T) {
 	})
 	must(0, c.lead, "rollout", "pause", id2, "--reason", "a look at the dashboards")
 
-	waitFor(t, 30*time.Second, "Prometheus to have every metric the alerts read", func() (bool, string) {
+	waitFor(t, 30*time.Second, "Prometheus to have every metric the alerts and the dashboard read", func() (bool, string) {
 		var missing []string
 		for _, n := range names {
 			if k, err := prom.Count(fmt.Sprintf(`count({__name__=%q, job=%q})`, n, promtest.Job)); err != nil || k == 0 {
@@ -110,9 +145,9 @@ func TestServeExportsWhatTheAlertsRead(t *testing.T) {
 		}
 		return len(missing) == 0, "missing: " + strings.Join(missing, ", ")
 	})
-	for alert, expr := range exprs {
+	for where, expr := range exprs {
 		if _, err := prom.Count(expr); err != nil {
-			t.Errorf("%s: Prometheus refuses the expression: %v", alert, err)
+			t.Errorf("%s: Prometheus refuses the expression: %v", where, err)
 		}
 	}
 
