@@ -321,7 +321,7 @@ const auditAllPage = httpapi.MaxLimit
 func listAllAudit(ctx context.Context, c *httpapi.Client, f promote.AuditFilter, asJSON bool, s *streams) error {
 	enc := json.NewEncoder(s.out)
 	enc.SetEscapeHTML(false)
-	tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(printable{s.out}, 0, 0, 2, ' ', 0)
 	if !asJSON {
 		auditHeader(tw)
 	}

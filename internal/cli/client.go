@@ -85,16 +85,19 @@ func (f *clientFlags) render(w io.Writer, v any, table func(tw *tabwriter.Writer
 		enc.SetEscapeHTML(false)
 		return enc.Encode(v)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(printable{w}, 0, 0, 2, ' ', 0)
 	table(tw)
 	return tw.Flush()
 }
 
-// row writes tab-separated cells, "-" for empty ones.
+// row writes tab-separated cells, "-" for empty ones, each with its
+// control characters shown as escapes (cellText).
 func row(tw io.Writer, cells ...string) {
 	for i, c := range cells {
 		if c == "" {
 			cells[i] = "-"
+		} else {
+			cells[i] = cellText(c)
 		}
 	}
 	fmt.Fprintln(tw, strings.Join(cells, "\t"))
