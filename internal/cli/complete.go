@@ -88,9 +88,10 @@ func (f *clientFlags) ask(cmd *cobra.Command, args []string, toComplete string, 
 }
 
 // describe makes a candidate with a description of one short line: a tab
-// or a newline in it (a person's reason) would break the protocol.
+// or a newline in it (a person's reason) would break the protocol, and
+// the shell shows it, so its control characters are escapes (cellText).
 func describe(value string, desc ...string) string {
-	d := strings.Join(strings.Fields(strings.Join(desc, " ")), " ")
+	d := strings.Join(strings.Fields(cellText(strings.Join(desc, " "))), " ")
 	if utf8.RuneCountInString(d) > 72 {
 		d = string([]rune(d)[:71]) + "…"
 	}

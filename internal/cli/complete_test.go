@@ -99,7 +99,7 @@ func TestCompletionFromServer(t *testing.T) {
 		json.Unmarshal([]byte(must(0, ci, "request", "credit-risk", "1", "--to", env, "-o", "json")), &p)
 		ids[i] = p.ID
 	}
-	must(0, root, "holds", "set", "credit-risk", "2", "--env", "dev", "--reason", "flaky\ttests\non CI")
+	must(0, root, "holds", "set", "credit-risk", "2", "--env", "dev", "--reason", "flaky\ttests\non CI\x1b[2J")
 	var tokens []struct{ ID, Name string }
 	json.Unmarshal([]byte(must(0, root, "token", "list", "-o", "json")), &tokens)
 	tokenIDs := map[string]string{}
@@ -206,7 +206,7 @@ func TestCompletionFromServer(t *testing.T) {
 		want []string
 	}{
 		"a promotion":  {[]string{"approve", ""}, []string{"credit-risk 1 → prod awaiting approval"}},
-		"a hold":       {[]string{"holds", "clear", ""}, []string{"credit-risk 2 in dev: flaky tests on CI"}},
+		"a hold":       {[]string{"holds", "clear", ""}, []string{"credit-risk 2 in dev: flaky tests on CI\\x1b[2J"}},
 		"a model":      {[]string{"status", "cr"}, []string{"Loan default classifier"}},
 		"a token":      {[]string{"token", "revoke", "tok"}, []string{"root (admin)", "ci (submitter)"}},
 		"environments": {[]string{"request", "credit-risk", "2", "--to", ""}, []string{"first, direct", "after dev, direct", "after staging, canary"}},
