@@ -1,7 +1,6 @@
 package leader_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/leader"
 	"github.com/promote-ml/promote/internal/telemetry"
+	"github.com/promote-ml/promote/internal/testtool"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -16,24 +16,7 @@ import (
 // replica's /metrics shows.
 func leaderSeries(t *testing.T, reg *telemetry.Registry) map[string]float64 {
 	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range fams {
-		if f.GetName() != leader.MetricLeader {
-			continue
-		}
-		for _, m := range f.Metric {
-			var labels []string
-			for _, l := range m.Label {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			out[strings.Join(labels, ",")] = m.GetGauge().GetValue()
-		}
-	}
-	return out
+	return testtool.Samples(t, reg, leader.MetricLeader)
 }
 
 // The gauge is 1 on the replica that leads and 0 on the other, from the

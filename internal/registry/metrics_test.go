@@ -11,6 +11,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/telemetry"
+	"github.com/promote-ml/promote/internal/testtool"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -18,24 +19,7 @@ import (
 // "env,verdict".
 func gateSeries(t *testing.T, reg *telemetry.Registry) map[string]float64 {
 	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range fams {
-		if f.GetName() != registry.MetricGateEvaluations {
-			continue
-		}
-		for _, m := range f.Metric {
-			var values []string
-			for _, l := range m.Label {
-				values = append(values, l.GetName()+"="+l.GetValue())
-			}
-			out[strings.Join(values, ",")] = m.GetCounter().GetValue()
-		}
-	}
-	return out
+	return testtool.Samples(t, reg, registry.MetricGateEvaluations)
 }
 
 // Every decision a gate records counts once, by environment and verdict:

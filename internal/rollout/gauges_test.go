@@ -1,13 +1,13 @@
 package rollout
 
 import (
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/telemetry"
+	"github.com/promote-ml/promote/internal/testtool"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -33,21 +33,10 @@ func withGauges(t *testing.T, c *Controller) (*Controller, *telemetry.Registry) 
 // labels.
 func rolloutSeries(t *testing.T, reg *telemetry.Registry) map[string]float64 {
 	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]float64{}
-	for _, f := range fams {
-		if f.GetName() != MetricRollouts && f.GetName() != MetricPausedOldest {
-			continue
-		}
-		for _, m := range f.Metric {
-			var labels []string
-			for _, l := range m.Label {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			out[f.GetName()+"{"+strings.Join(labels, ",")+"}"] = m.GetGauge().GetValue()
+	for _, name := range []string{MetricRollouts, MetricPausedOldest} {
+		for labels, v := range testtool.Samples(t, reg, name) {
+			out[name+"{"+labels+"}"] = v
 		}
 	}
 	return out
