@@ -383,7 +383,10 @@ func watchFieldsOf(r promote.Rollout, last *promote.RolloutSample, bar bool, now
 		f.tail = append(f.tail, string(v.Decision))
 	}
 	if r.Reason != "" {
-		f.tail = append(f.tail, r.Reason)
+		// A person's words (a pause's reason) on a line redrawn with
+		// escape sequences of its own: its control characters are shown,
+		// not sent (cellText), and a line break would break the redraw.
+		f.tail = append(f.tail, cellText(r.Reason))
 	}
 	return f
 }

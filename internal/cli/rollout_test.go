@@ -43,6 +43,14 @@ func TestWatchLine(t *testing.T) {
 	if got := watchLine(shadow, last, true, time.Time{}); got != want {
 		t.Errorf("watchLine of a shadow =\n%s\nwant\n%s", got, want)
 	}
+	// A paused rollout's reason, a person's words, ends the line with its
+	// control characters shown as escapes and its line breaks as spaces:
+	// the line is redrawn in place, and an escape sequence in the reason
+	// would act on the terminal.
+	paused := promote.Rollout{State: promote.RolloutPaused, Weight: 0.1, Verdict: raw, Reason: "paused by lena: look\nat \x1b[2Jthe p95"}
+	if got := watchLine(paused, last, false, time.Time{}); !strings.HasSuffix(got, ` | paused by lena: look at \x1b[2Jthe p95`) {
+		t.Errorf("watchLine of a paused rollout = %q, want it to end with the reason, its control characters escaped", got)
+	}
 	// Before the first sample, and without a bar.
 	if got := watchLine(r, nil, false, time.Time{}); strings.Contains(got, "p95") || strings.HasPrefix(got, "[") || !strings.HasPrefix(got, "running step 1") {
 		t.Errorf("watchLine without a sample or a bar = %s", got)
