@@ -1506,6 +1506,13 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 			// The next tick would pause it again: say so now.
 			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be resumed: %s", r.Model, r.Version, r.Environment, gone)
 		}
+		if _, err := c.plan(r.Environment); err != nil {
+			// Nothing could judge it, and the next tick would pause it
+			// again, as for an environment gone from the pipeline.
+			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be resumed: %v, so nothing can judge it: "+
+				"abort it (promote rollout abort %s), or keep %s there by promoting it now (promote rollout promote %s)",
+				r.Model, r.Version, r.Environment, err, r.PromotionID, r.Version, r.PromotionID)
+		}
 		// The analysis goes on with its evidence (a pause does not make
 		// the data gathered before it any less valid, and starting afresh
 		// at every resumption would give each one another chance of a

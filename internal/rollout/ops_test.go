@@ -45,10 +45,11 @@ func TestResumeAfterAPauseAtWeightZeroIsOneEvent(t *testing.T) {
 }
 
 // A rollout whose environment lost its rollout plan (the pipeline made it
-// direct, and the server restarted) can still be steered: people's
-// operations need no plan, and the controller, which cannot judge it,
-// returns its traffic to stable and pauses it for a person instead of
-// failing every tick.
+// direct, and the server restarted) can still be steered: the controller,
+// which cannot judge it, returns its traffic to stable and pauses it for a
+// person instead of failing every tick; a resume, which the next tick
+// would undo, is refused, saying what to do instead, and changes nothing;
+// an abort needs no plan.
 func TestRolloutWithoutAPlanIsPausedAndCanBeAborted(t *testing.T) {
 	w := newWorld(t)
 	r := w.pump(t, w.ctl, 1)
@@ -58,18 +59,19 @@ func TestRolloutWithoutAPlanIsPausedAndCanBeAborted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := restarted.Pause(t.Context(), lena, r.PromotionID, "looking"); err != nil {
-		t.Fatalf("Pause without a plan: %v", err)
-	}
-	if _, err := restarted.Resume(t.Context(), lena, r.PromotionID, ""); err != nil {
-		t.Fatalf("Resume without a plan: %v", err)
-	}
 	if err := restarted.Tick(t.Context()); err != nil {
 		t.Errorf("Tick of a rollout without a plan = %v, want it paused for a person", err)
 	}
 	r = w.rollout(t)
 	if r.State != promote.RolloutPaused || !strings.Contains(r.Reason, "no rollout plan") || w.splitter.Weights() != 0 {
 		t.Errorf("rollout without a plan = %s (%q), splitter %g; want paused saying why, all traffic on stable", r.State, r.Reason, w.splitter.Weights())
+	}
+	_, err = restarted.Resume(t.Context(), lena, r.PromotionID, "")
+	if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "no rollout plan") || !strings.Contains(err.Error(), "promote rollout abort "+r.PromotionID) {
+		t.Errorf("Resume without a plan = %v, want a Conflict that says why and what to do", err)
+	}
+	if got := w.rollout(t); got.State != r.State || got.Reason != r.Reason || got.Revision != r.Revision || w.splitter.Weights() != 0 {
+		t.Errorf("after a refused resume the rollout is %s (%q, revision %d), splitter %g; want it as it was", got.State, got.Reason, got.Revision, w.splitter.Weights())
 	}
 	if r, err = restarted.Abort(t.Context(), lena, r.PromotionID, "the pipeline changed"); err != nil || r.State != promote.RolloutRolledBack {
 		t.Errorf("Abort without a plan = %s, %v; want rolled back", r.State, err)
