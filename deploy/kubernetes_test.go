@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"maps"
 	"net/url"
 	"os"
 	"path"
@@ -672,5 +673,112 @@ func TestKubernetesTrial(t *testing.T) {
 	}
 	if pg.port(pgSvc.Spec.Ports[0].TargetPort) != pgSvc.Spec.Ports[0].Port {
 		t.Errorf("PostgreSQL Service targetPort %q is not the container's port %d", pgSvc.Spec.Ports[0].TargetPort, pgSvc.Spec.Ports[0].Port)
+	}
+}
+
+// TestKubernetesMonitored renders the monitored overlay: the trial with the
+// monitoring component, whose PodMonitor must scrape every replica of the
+// server on the port and path it serves /metrics on, in its namespace.
+func TestKubernetesMonitored(t *testing.T) {
+	objs := render(t, filepath.Join(root, "deploy", "kubernetes", "overlays", "monitored"))
+	for _, o := range objs {
+		if o.Kind != "Namespace" && o.Metadata.Namespace != "promote" {
+			t.Errorf("%s/%s in namespace %q, want promote", o.Kind, o.Metadata.Name, o.Metadata.Namespace)
+		}
+	}
+	c := checkServer(t, objs)
+	dep := one(t, objs, "Deployment", "promote")
+	addr, _, _ := c.env(t, "PROMOTE_ADDR")
+	_, portStr, _ := strings.Cut(addr, ":")
+	port, _ := strconv.Atoi(portStr)
+
+	pm := one(t, objs, "PodMonitor", "promote")
+	if pm.APIVersion != "monitoring.coreos.com/v1" {
+		t.Errorf("PodMonitor apiVersion = %q, want monitoring.coreos.com/v1", pm.APIVersion)
+	}
+	var spec struct {
+		Spec struct {
+			Selector struct {
+				MatchLabels map[string]string `yaml:"matchLabels"`
+			} `yaml:"selector"`
+			NamespaceSelector map[string]any `yaml:"namespaceSelector"`
+			Endpoints         []struct {
+				Port        string `yaml:"port"`
+				TargetPort  string `yaml:"targetPort"`
+				Path        string `yaml:"path"`
+				HonorLabels bool   `yaml:"honorLabels"`
+			} `yaml:"podMetricsEndpoints"`
+		} `yaml:"spec"`
+	}
+	reencode(t, pm, &spec)
+	if !selects(spec.Spec.Selector.MatchLabels, dep.Spec.Template.Metadata.Labels) {
+		t.Errorf("PodMonitor selects %v; the pods have %v", spec.Spec.Selector.MatchLabels, dep.Spec.Template.Metadata.Labels)
+	}
+	// Without a namespaceSelector the Operator looks in the PodMonitor's own
+	// namespace, which must then be the Deployment's.
+	if spec.Spec.NamespaceSelector != nil {
+		t.Errorf("PodMonitor namespaceSelector = %v, want none (the PodMonitor's own namespace)", spec.Spec.NamespaceSelector)
+	}
+	if pm.Metadata.Namespace != dep.Metadata.Namespace {
+		t.Errorf("PodMonitor in namespace %q, Deployment in %q", pm.Metadata.Namespace, dep.Metadata.Namespace)
+	}
+	if len(spec.Spec.Endpoints) != 1 {
+		t.Fatalf("PodMonitor podMetricsEndpoints = %d, want 1", len(spec.Spec.Endpoints))
+	}
+	// The Operator takes port as the name of a container port.
+	ep := spec.Spec.Endpoints[0]
+	named := slices.ContainsFunc(c.Ports, func(p struct {
+		Name          string `yaml:"name"`
+		ContainerPort int    `yaml:"containerPort"`
+	}) bool {
+		return p.Name == ep.Port && p.ContainerPort == port
+	})
+	if !named || ep.TargetPort != "" || ep.Path != "/metrics" {
+		t.Errorf("PodMonitor scrapes port %q (targetPort %q) path %q, want the container's port named for %d and /metrics", ep.Port, ep.TargetPort, ep.Path, port)
+	}
+	if got, want := ep.Path, dep.Spec.Template.Metadata.Annotations["prometheus.io/path"]; got != want {
+		t.Errorf("PodMonitor path %q, pod annotation prometheus.io/path %q: one server, one path", got, want)
+	}
+	// The rollout queries select the splitter's own env, model and track
+	// labels (docs/rollouts.md).
+	if !ep.HonorLabels {
+		t.Error("PodMonitor honorLabels = false, want true: a target label env would rename the splitter's to exported_env")
+	}
+
+	one(t, objs, "PrometheusRule", "promote")
+}
+
+// TestKubernetesPrometheusRule checks that the monitoring component's
+// PrometheusRule, as rendered, holds exactly the groups of the rule file
+// that promtool checks and tests: it is a copy, and a copy that drifts
+// alerts on rules nobody tested.
+func TestKubernetesPrometheusRule(t *testing.T) {
+	data, err := os.ReadFile(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Groups any `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(data, &file); err != nil {
+		t.Fatalf("%s: %v", rulesFile, err)
+	}
+	if file.Groups == nil {
+		t.Fatalf("%s has no groups", rulesFile)
+	}
+	objs := render(t, filepath.Join(root, "deploy", "kubernetes", "overlays", "monitored"))
+	pr := one(t, objs, "PrometheusRule", "promote")
+	if pr.APIVersion != "monitoring.coreos.com/v1" {
+		t.Errorf("PrometheusRule apiVersion = %q, want monitoring.coreos.com/v1", pr.APIVersion)
+	}
+	var rendered struct {
+		Spec map[string]any `yaml:"spec"`
+	}
+	reencode(t, pr, &rendered)
+	if keys := slices.Sorted(maps.Keys(rendered.Spec)); !slices.Equal(keys, []string{"groups"}) {
+		t.Errorf("PrometheusRule spec keys = %q, want only groups", keys)
+	}
+	if diff := cmp.Diff(file.Groups, rendered.Spec["groups"]); diff != "" {
+		t.Errorf("PrometheusRule spec.groups differ from %s's groups; copy them into deploy/kubernetes/components/monitoring/prometheusrule.yaml (-file +PrometheusRule):\n%s", rulesFile, diff)
 	}
 }
