@@ -35,6 +35,16 @@ var States = []State{
 	StateRollingOut, StateSucceeded, StateRolledBack, StateFailed, StateCancelled,
 }
 
+// StateNames lists States' names, in life order: what help text, errors
+// and the OpenAPI document offer.
+func StateNames() []string {
+	names := make([]string, len(States))
+	for i, s := range States {
+		names[i] = string(s)
+	}
+	return names
+}
+
 // Terminal reports whether no event can move a promotion out of s.
 func (s State) Terminal() bool {
 	switch s {

@@ -328,19 +328,21 @@ func TestVerifyExpectHead(t *testing.T) {
 	}
 }
 
+// exportOf writes records as promote audit export does: one Line each.
+func exportOf(rs []promote.AuditRecord) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, r := range rs {
+		enc.Encode(Line{Seq: r.Seq, PrevHash: r.PrevHash, Hash: r.Hash, Body: string(r.Body)})
+	}
+	return buf.String()
+}
+
 // TestKeptHeads checks an export, and a server's result, against heads
 // kept from earlier verifications (promote audit verify --head).
 func TestKeptHeads(t *testing.T) {
 	records := chain(t, 5)
-	export := func(rs []promote.AuditRecord) string {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		for _, r := range rs {
-			enc.Encode(Line{Seq: r.Seq, PrevHash: r.PrevHash, Hash: r.Hash, Body: string(r.Body)})
-		}
-		return buf.String()
-	}
-	full, cut := export(records), export(records[:3])
+	full, cut := exportOf(records), exportOf(records[:3])
 	tests := []struct {
 		name   string
 		export string
@@ -395,16 +397,8 @@ func TestKeptHeads(t *testing.T) {
 // first line, and proves nothing without one.
 func TestVerifyExportFromKeptHead(t *testing.T) {
 	records := chain(t, 8)
-	export := func(rs []promote.AuditRecord) string {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		for _, r := range rs {
-			enc.Encode(Line{Seq: r.Seq, PrevHash: r.PrevHash, Hash: r.Hash, Body: string(r.Body)})
-		}
-		return buf.String()
-	}
-	part := export(records[4:]) // events 5 to 8
-	forged := chain(t, 8)       // the same events, hashed onto another event 4
+	part := exportOf(records[4:]) // events 5 to 8
+	forged := chain(t, 8)         // the same events, hashed onto another event 4
 	forged[4].PrevHash = strings.Repeat("ab", 32)
 	forged[4].Hash = promote.ChainHash(forged[4].PrevHash, forged[4].Body)
 	for i := 5; i < 8; i++ {
@@ -426,11 +420,11 @@ func TestVerifyExportFromKeptHead(t *testing.T) {
 			wantBreak: Break{Seq: 5, Kind: BreakDeleted, Message: "verifies from a head kept for the event before it: --head 4:HASH"}},
 		{name: "a kept head for another event", export: part, kept: []Head{{8, records[7].Hash}},
 			wantBreak: Break{Seq: 5, Kind: BreakDeleted, Message: "--head 4:HASH"}},
-		{name: "hashed onto another event 4", export: export(forged[4:]), kept: []Head{{4, records[3].Hash}}, wantAfter: 4,
+		{name: "hashed onto another event 4", export: exportOf(forged[4:]), kept: []Head{{4, records[3].Hash}}, wantAfter: 4,
 			wantBreak: Break{Seq: 4, Kind: BreakRewritten, Message: "the export does not continue the chain you kept"}},
 		{name: "an event modified", export: tampered, kept: []Head{{4, records[3].Hash}}, wantAfter: 4,
 			wantBreak: Break{Seq: 5, Kind: BreakModified, Message: "event 5 was modified"}},
-		{name: "its last events cut off", export: export(records[4:6]), kept: []Head{{4, records[3].Hash}, {8, records[7].Hash}}, wantAfter: 4,
+		{name: "its last events cut off", export: exportOf(records[4:6]), kept: []Head{{4, records[3].Hash}, {8, records[7].Hash}}, wantAfter: 4,
 			wantBreak: Break{Seq: 8, Kind: BreakTruncated, Message: "the log ends at event 6"}},
 		// An export after the newest event is empty: it shows nothing of
 		// the chain, so it does not verify, but nor does it show events

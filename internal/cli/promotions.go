@@ -29,7 +29,7 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 			}
 			if state != "" {
 				if !slices.Contains(promote.States, promote.State(state)) {
-					return usageErrorf("--state %q: want one of %s", state, stateNames())
+					return usageErrorf("--state %q: want one of %s", state, strings.Join(promote.StateNames(), ", "))
 				}
 				filter.States = []promote.State{promote.State(state)}
 			}
@@ -52,7 +52,7 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 	fl := list.Flags()
 	fl.StringVar(&filter.Model, "model", "", "only this model")
 	fl.StringVar(&filter.Environment, "env", "", "only this environment")
-	fl.StringVar(&state, "state", "", "only promotions in this state: "+stateNames())
+	fl.StringVar(&state, "state", "", "only promotions in this state: "+strings.Join(promote.StateNames(), ", "))
 	fl.BoolVar(&filter.ActiveOnly, "active", false, "only active promotions")
 	addLimitFlag(list, &filter.Limit)
 	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
@@ -76,15 +76,6 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 	}
 	cmd.AddCommand(list, show)
 	return cmd
-}
-
-// stateNames lists the promotions' states, in life order.
-func stateNames() string {
-	names := make([]string, len(promote.States))
-	for i, s := range promote.States {
-		names[i] = string(s)
-	}
-	return strings.Join(names, ", ")
 }
 
 // promotionView writes a promotion for a person: what, where, state, the

@@ -291,11 +291,7 @@ func (q *query) states(key string) []promote.State {
 	for part := range strings.SplitSeq(v, ",") {
 		st := promote.State(strings.TrimSpace(part))
 		if !slices.Contains(promote.States, st) {
-			names := make([]string, len(promote.States))
-			for i, s := range promote.States {
-				names[i] = string(s)
-			}
-			q.err = invalid("query parameter %s: %q is not a state (%s)", key, st, strings.Join(names, ", "))
+			q.err = invalid("query parameter %s: %q is not a state (%s)", key, st, strings.Join(promote.StateNames(), ", "))
 			return nil
 		}
 		out = append(out, st)

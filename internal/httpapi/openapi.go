@@ -175,14 +175,6 @@ func request(desc string, required []string, props map[string]*Schema) *Schema {
 	return s
 }
 
-func stateNames() []string {
-	out := make([]string, len(promote.States))
-	for i, s := range promote.States {
-		out[i] = string(s)
-	}
-	return out
-}
-
 func roleNames() []string {
 	out := make([]string, len(promote.Roles))
 	for i, r := range promote.Roles {
@@ -208,7 +200,7 @@ func schemas() map[string]*Schema {
 			"version":      name("The version promoted."),
 			"environment":  name("The target environment."),
 			"digest":       str("The artifact digest (sha256:…) that approvals bind to."),
-			"state":        enum("Where the promotion stands.", stateNames()...),
+			"state":        enum("Where the promotion stands.", promote.StateNames()...),
 			"requested_by": str("Who asked for it (the name on their token)."),
 			"requested_at": dateTime(""),
 			"updated_at":   dateTime(""),
