@@ -70,11 +70,10 @@ func EncodePublicKey(pub *ecdsa.PublicKey) ([]byte, error) {
 // (PKIX) public key. It names a key in a bundle's publicKey.hint, as the
 // Sigstore clients do; it is informative and never used for trust.
 func KeyHint(pub *ecdsa.PublicKey) (string, error) {
-	der, err := marshalPublicKey(pub)
+	sum, err := keySum(pub)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(der)
 	return base64.StdEncoding.EncodeToString(sum[:]), nil
 }
 
@@ -83,12 +82,21 @@ func KeyHint(pub *ecdsa.PublicKey) (string, error) {
 // from, which anyone holding the key can recompute
 // (openssl pkey -pubin -in cosign.pub -outform DER | sha256sum).
 func KeyDigest(pub *ecdsa.PublicKey) (string, error) {
-	der, err := marshalPublicKey(pub)
+	sum, err := keySum(pub)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(der)
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// keySum is the SHA-256 of the public key's PKIX DER encoding, which
+// KeyHint and KeyDigest write out each in its own form.
+func keySum(pub *ecdsa.PublicKey) ([32]byte, error) {
+	der, err := marshalPublicKey(pub)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(der), nil
 }
 
 func marshalPublicKey(pub *ecdsa.PublicKey) ([]byte, error) {
