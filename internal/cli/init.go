@@ -78,8 +78,10 @@ Next steps:
      of Git, and uncomment trustedKeys in promote.yaml: staging and prod accept
      signed artifacts only.
   3. promote overlays check       # the environments differ only where allowed
-  4. Commit, point Argo CD or Flux at deploy/overlays/<env>, and run
-     promote serve --pipeline promote.yaml
+  4. Commit, push to the repository Argo CD or Flux deploy
+     deploy/overlays/<env> from, and run
+     promote serve --pipeline promote.yaml --gitops-remote REPOSITORY
+     (without --gitops-remote, promotions commit nothing to the overlays)
 `, strings.Join(overlay.ScaffoldEnvironments, ","))
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/promote-ml/promote/internal/metrics"
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/overlay"
+	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/internal/telemetry"
@@ -352,6 +353,9 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	}
 	if rec != nil {
 		fmt.Fprintf(s.err, "promote commits live changes to %s (branch %s, %s)\n", gitclone.RedactURL(cfg.GitOps.Remote), cfg.GitOps.Branch, cfg.GitOps.Mode)
+	} else if envs := overlaid(svc.Pipeline()); len(envs) > 0 {
+		fmt.Fprintf(s.err, "promote: GitOps is off (no --gitops-remote): promotions change live versions in the registry only, and the overlays of %s are not updated\n",
+			strings.Join(envs, ", "))
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -493,4 +497,16 @@ func strandedTodo(p promote.Promotion, pipelineFile string) string {
 		return fmt.Sprintf("nothing in the pipeline carries it out now; put %s back in %s (with its rollout) and restart the server: its rollout then starts, to be promoted or aborted",
 			p.Environment, pipelineFile)
 	}
+}
+
+// overlaid lists the environments of p that name a GitOps overlay, in
+// pipeline order.
+func overlaid(p *pipeline.Pipeline) []string {
+	var out []string
+	for _, e := range p.Environments {
+		if e.Overlay != "" {
+			out = append(out, e.Name)
+		}
+	}
+	return out
 }

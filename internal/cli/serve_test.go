@@ -266,6 +266,40 @@ environments:
 	}
 }
 
+// TestServeSaysWhenOverlaysAreNotWritten: a pipeline whose environments
+// name overlays, served without --gitops-remote, changes live versions in
+// the registry only; serve says so at start, naming the environments,
+// rather than leave a reader of promote init's next steps waiting for
+// commits that never come. With no overlay named it says nothing.
+func TestServeSaysWhenOverlaysAreNotWritten(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile(filepath.Join(dir, "gate.yaml"), []byte("gate:\n  require: [tests_passed]\n"), 0o644)
+	pipelineFile := func(name string, overlays bool) string {
+		text := "apiVersion: promote.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nenvironments:\n" +
+			"  - name: dev\n    policy: gate.yaml\n"
+		for _, env := range [][2]string{{"staging", "dev"}, {"prod", "staging"}} {
+			text += "  - name: " + env[0] + "\n    from: " + env[1] + "\n    policy: gate.yaml\n"
+			if overlays {
+				text += "    overlay: deploy/overlays/" + env[0] + "\n"
+			}
+		}
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(text), 0o644)
+		return path
+	}
+	const notice = "GitOps is off"
+	_, serveErr := startServe(t, "--data", filepath.Join(dir, "data"), "--pipeline", pipelineFile("overlays.yaml", true))
+	want := "promote: GitOps is off (no --gitops-remote): promotions change live versions in the registry only, and the overlays of staging, prod are not updated\n"
+	if !strings.Contains(serveErr.String(), want) {
+		t.Errorf("serve's start says nothing of the overlays it does not write; want %q in:\n%s", want, serveErr.String())
+	}
+	_, serveErr = startServe(t, "--data", filepath.Join(dir, "data2"), "--pipeline", pipelineFile("plain.yaml", false))
+	if strings.Contains(serveErr.String(), notice) {
+		t.Errorf("serve of a pipeline without overlays says %q:\n%s", notice, serveErr.String())
+	}
+}
+
 // TestServeBoundsHeaders: serve's own HTTP server bounds a request's
 // headers as the API's does (httpapi.MaxHeaderBytes), not at net/http's
 // default of 1 MiB.
