@@ -413,6 +413,14 @@ func short(h string) string {
 	return h
 }
 
+// Chain is what Verify reads of a store: its audit records and the head it
+// records apart from them. A promote.Store is one; so is a copy of a store
+// that is not committed yet.
+type Chain interface {
+	ScanAudit(ctx context.Context, after int64, fn func(promote.AuditRecord) error) error
+	AuditHead(ctx context.Context) (seq int64, hash string, err error)
+}
+
 // errStop ends a scan early once the chain is broken.
 var errStop = errors.New("stop")
 
@@ -424,7 +432,7 @@ var errStop = errors.New("stop")
 //
 // kept are heads kept from earlier verifications (KeptHead): the chain
 // must hold each, unchanged.
-func Verify(ctx context.Context, s promote.Store, kept ...Head) (Result, error) {
+func Verify(ctx context.Context, s Chain, kept ...Head) (Result, error) {
 	// The head is read first: events appended during the scan come after it.
 	seq, hash, err := s.AuditHead(ctx)
 	if err != nil {

@@ -103,13 +103,8 @@ func (c *serverConfig) validate() error {
 	if c.Database == "" && c.Data == "" {
 		errs = append(errs, errors.New("--data or --database: one is needed"))
 	}
-	switch {
-	case c.Database == "" || strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://"):
-	case !strings.Contains(c.Database, "://"):
-		// key=value pairs: the value is not echoed, it may hold a password.
-		errs = append(errs, errors.New("--database: want a postgres:// URL, not key=value pairs"))
-	default:
-		errs = append(errs, fmt.Errorf("--database %q: want a postgres:// URL", redactDSN(c.Database)))
+	if err := databaseProblem(c.Database); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Pipeline == "" {
 		errs = append(errs, errors.New("--pipeline is empty"))
@@ -134,6 +129,20 @@ func (c *serverConfig) validate() error {
 	errs = append(errs, c.Rollout.problems()...)
 	errs = append(errs, c.Lease.problems()...)
 	return errors.Join(errs...)
+}
+
+// databaseProblem says what is wrong with --database dsn, when something
+// is; empty is not, it means SQLite.
+func databaseProblem(dsn string) error {
+	switch {
+	case dsn == "" || strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
+		return nil
+	case !strings.Contains(dsn, "://"):
+		// key=value pairs: the value is not echoed, it may hold a password.
+		return errors.New("--database: want a postgres:// URL, not key=value pairs")
+	default:
+		return fmt.Errorf("--database %q: want a postgres:// URL", redactDSN(dsn))
+	}
 }
 
 // redactDSN hides the passwords of a DSN so that they never reach a log or
@@ -179,7 +188,7 @@ func openStore(ctx context.Context, c serverConfig) (promote.Store, error) {
 // miss their columns, and be refused at its next start. So the migrations
 // wait until the server has stopped.
 func openLocalStore(ctx context.Context, c serverConfig) (promote.Store, error) {
-	return openStoreWith(ctx, c, sqlite.Options{MayMigrate: func(pending []string) error {
+	return openStoreWith(ctx, c, sqlite.Options{MayMigrate: func(_, pending []string) error {
 		if holder, ok := servedBy(c.Data); ok {
 			return fmt.Errorf("the data directory %s is in use by promote serve (%s holds %s), and this binary would migrate its store (%s), which that server may not know: stop the server first, then run this command again or start this version's server (docs/operations.md, Upgrades)",
 				c.Data, holder, filepath.Join(c.Data, lockFileName), strings.Join(pending, ", "))

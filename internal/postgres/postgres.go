@@ -75,7 +75,26 @@ func dialect() (sqlstore.Dialect, error) {
 		MigrationLock:        fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockKey),
 		Migrations:           m,
 		ViewOptions:          sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
+		Catalog:              catalog,
+		SetCounter:           setCounter,
+		CopyInsert:           "OVERRIDING SYSTEM VALUE",
 	}, err
+}
+
+// catalog lists the tables of the current schema (the first of the search
+// path, where the migrations created them) and their columns, from
+// information_schema.
+const catalog = `SELECT c.table_name, c.column_name, c.data_type, c.is_identity = 'YES'
+		FROM information_schema.columns AS c JOIN information_schema.tables AS t
+			ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+		WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+		ORDER BY c.table_name, c.ordinal_position`
+
+// setCounter moves the sequence of an identity column so that its next
+// value follows last.
+func setCounter(ctx context.Context, q sqlstore.Querier, table, column string, last int64) error {
+	_, err := q.ExecContext(ctx, "SELECT setval(pg_get_serial_sequence($1, $2), $3)", table, column, last)
+	return err
 }
 
 // uniqueViolation is PostgreSQL's SQLSTATE for a unique-constraint violation.
@@ -111,10 +130,25 @@ func isUnavailable(err error) bool {
 // Update and View share one pool of at most maxConns connections: the
 // server runs them concurrently, and serialises what must be.
 func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// Options are what OpenWith may be told beyond the DSN.
+type Options struct {
+	// MayMigrate, when set, is asked before the migrations the database
+	// has not recorded (pending) are applied, with those it has (applied),
+	// their names in order; its error leaves the database as it was, and
+	// OpenWith returns it.
+	MayMigrate func(applied, pending []string) error
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dsn string, o Options) (*sqlstore.DB, error) {
 	d, err := dialect()
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
+	d.MayMigrate = o.MayMigrate
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx leaves any password out of this error.

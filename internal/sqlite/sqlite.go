@@ -41,7 +41,38 @@ func dialect() (sqlstore.Dialect, error) {
 		IsUnavailable:     isUnavailable,
 		Migrations:        m,
 		ViewOptions:       sql.TxOptions{ReadOnly: true},
+		Catalog:           catalog,
+		Counters:          counters,
 	}, err
+}
+
+// catalog lists the tables and their columns from sqlite_master and
+// table_info, leaving out SQLite's own tables (sqlite_sequence). An
+// AUTOINCREMENT primary key is a generated one.
+const catalog = `SELECT m.name, p.name, lower(p.type), p.pk = 1 AND instr(upper(m.sql), 'AUTOINCREMENT') > 0
+		FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p
+		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'
+		ORDER BY m.name, p.cid`
+
+// counters reads the last key each AUTOINCREMENT table has generated from
+// sqlite_sequence: SQLite never gives a key out twice, even once its row
+// is deleted.
+func counters(ctx context.Context, q sqlstore.Querier) (map[string]int64, error) {
+	rows, err := q.QueryContext(ctx, "SELECT name, seq FROM sqlite_sequence")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	last := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var seq int64
+		if err := rows.Scan(&name, &seq); err != nil {
+			return nil, err
+		}
+		last[name] = seq
+	}
+	return last, rows.Err()
 }
 
 func isUniqueViolation(err error) bool {
@@ -116,9 +147,10 @@ func Open(ctx context.Context, dir string) (*sqlstore.DB, error) {
 // Options are what OpenWith may be told beyond the directory.
 type Options struct {
 	// MayMigrate, when set, is asked before the migrations the database
-	// has not recorded are applied (their names, in order); its error
-	// leaves the database as it was, and OpenWith returns it.
-	MayMigrate func(pending []string) error
+	// has not recorded (pending) are applied, with those it has (applied),
+	// their names in order; its error leaves the database as it was, and
+	// OpenWith returns it.
+	MayMigrate func(applied, pending []string) error
 
 	// maxPages bounds the database's size in pages (PRAGMA
 	// max_page_count), for tests of a full disk; 0: no bound.

@@ -48,12 +48,49 @@ type Dialect struct {
 	// Migrations holds the schema's *.sql files, applied in name order.
 	Migrations fs.FS
 	// MayMigrate, when set, is asked before the migrations the database
-	// has not recorded (their names, in order) are applied; its error
-	// leaves the database as it was.
-	MayMigrate func(pending []string) error
+	// has not recorded (pending, their names in order) are applied, with
+	// those it has (applied, in order); its error leaves the database as
+	// it was.
+	MayMigrate func(applied, pending []string) error
 	// ViewOptions are the options of View's read-only transactions: at
 	// least ReadOnly, and an isolation level that gives one snapshot.
 	ViewOptions sql.TxOptions
+
+	// The rest serves Copy. Catalog is a query that lists the tables of
+	// the schema the store uses, leaving out the database's own (SQLite's
+	// sqlite_sequence): a row per column, in order, of the table's name,
+	// the column's name, its type in lower case, and whether it is a key
+	// the database generates.
+	Catalog string
+	// Counters, when set, returns per table the last key the database has
+	// generated, which deleted rows may leave above the largest stored: a
+	// copy from this database has the target go on after it. Nil when the
+	// database cannot be copied from.
+	Counters func(ctx context.Context, q Querier) (map[string]int64, error)
+	// SetCounter, when set, makes the generated key column of table go on
+	// after last. Nil when the database cannot be copied to.
+	SetCounter func(ctx context.Context, q Querier, table, column string, last int64) error
+	// CopyInsert goes between an INSERT's column list and VALUES, so that
+	// a copy may write the keys the database otherwise generates
+	// (PostgreSQL's OVERRIDING SYSTEM VALUE).
+	CopyInsert string
+}
+
+// Column is one column of a table, as a Catalog lists it.
+type Column struct {
+	Name string
+	// Type is the column's type in the database's words, lower case
+	// ("boolean", "bytea", "text").
+	Type string
+	// Generated is set for a key the database generates (an identity).
+	Generated bool
+}
+
+// Querier reads and writes through a pool or a transaction alike.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // DB is a promote.Store over database/sql.
@@ -202,8 +239,7 @@ func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditR
 	// The indexed copies come joined in one column, split without copying:
 	// two allocations per record instead of six (verification reads a
 	// million records in a few seconds, BENCHMARKS.md).
-	q := db.rebind("SELECT seq, prev_hash, hash, body, at, concat_ws('" + columnSep + "', model, version, environment, promotion_id, action, actor, token_id)" +
-		" FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+	q := db.rebind(auditScanQuery)
 	// The next batch is read while fn runs on this one: a verification
 	// hashes on one core while the store reads on another.
 	ctx, cancel := context.WithCancel(ctx)
@@ -217,7 +253,7 @@ func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditR
 		for {
 			// Every read is received: by the loop below, or, once it
 			// returned, by the drain that also stops the reader.
-			batch, err := db.auditBatch(ctx, q, after)
+			batch, err := db.auditBatch(ctx, db.read, q, after)
 			batches <- read{batch, err}
 			if err != nil || len(batch) < auditBatch || ctx.Err() != nil {
 				return
@@ -245,10 +281,14 @@ func (db *DB) ScanAudit(ctx context.Context, after int64, fn func(promote.AuditR
 	return nil
 }
 
-// auditBatch reads, with ScanAudit's query q, the next auditBatch audit
-// records after seq after.
-func (db *DB) auditBatch(ctx context.Context, q string, after int64) ([]promote.AuditRecord, error) {
-	rows, err := db.read.QueryContext(ctx, q, after, auditBatch)
+// auditScanQuery reads ScanAudit's records after a seq, at most a number.
+const auditScanQuery = "SELECT seq, prev_hash, hash, body, at, concat_ws('" + columnSep + "', model, version, environment, promotion_id, action, actor, token_id)" +
+	" FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?"
+
+// auditBatch reads from db, with ScanAudit's query q (rebound), the next
+// auditBatch audit records after seq after.
+func (db *DB) auditBatch(ctx context.Context, from Querier, q string, after int64) ([]promote.AuditRecord, error) {
+	rows, err := from.QueryContext(ctx, q, after, auditBatch)
 	if err != nil {
 		return nil, db.unavailable(ctx, fmt.Errorf("scan audit after %d: %w", after, err))
 	}
@@ -298,9 +338,14 @@ func splitColumns(joined string, c *promote.AuditColumns) {
 
 // AuditHead returns the chain's head as audit_head records it.
 func (db *DB) AuditHead(ctx context.Context) (int64, string, error) {
+	return db.auditHead(ctx, db.read)
+}
+
+// auditHead reads the chain's head through from.
+func (db *DB) auditHead(ctx context.Context, from Querier) (int64, string, error) {
 	var seq int64
 	var hash string
-	if err := db.read.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&seq, &hash); err != nil {
+	if err := from.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&seq, &hash); err != nil {
 		return 0, "", db.unavailable(ctx, fmt.Errorf("read the audit chain's head: %w", err))
 	}
 	return seq, hash, nil

@@ -70,14 +70,16 @@ func (db *DB) migrate(ctx context.Context) error {
 			"or restore the backup taken before the upgrade (docs/operations.md, Upgrades)",
 			strings.Join(unknown, ", "))
 	}
-	var pending []string
+	var done, pending []string
 	for _, name := range names {
-		if !applied[name] {
+		if applied[name] {
+			done = append(done, name)
+		} else {
 			pending = append(pending, name)
 		}
 	}
 	if len(pending) > 0 && db.dialect.MayMigrate != nil {
-		if err := db.dialect.MayMigrate(pending); err != nil {
+		if err := db.dialect.MayMigrate(done, pending); err != nil {
 			return err
 		}
 	}
