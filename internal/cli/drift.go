@@ -180,7 +180,7 @@ func writeDriftTable(s *streams, rep policy.DriftReport) error {
 		return err
 	}
 	summary := fmt.Sprintf("%d %s (%d numeric, %d categorical): max PSI %.4f (%s)",
-		len(names), driftPlural(len(names), "feature", "features"), numeric, len(names)-numeric,
+		len(names), plural(len(names), "feature", "features"), numeric, len(names)-numeric,
 		rep.Metrics[policy.MetricDriftPSIMax], psiAt)
 	if numeric > 0 {
 		summary += fmt.Sprintf(", max KS D %.4f (%s), min KS p %.3g (%s)",
@@ -191,7 +191,8 @@ func writeDriftTable(s *streams, rep policy.DriftReport) error {
 	return err
 }
 
-func driftPlural(n int, one, many string) string {
+// plural returns one when n is 1, else many.
+func plural[N int | int64](n N, one, many string) string {
 	if n == 1 {
 		return one
 	}

@@ -156,6 +156,7 @@ var commands = []command{
 	{[]string{"history"}, newHistoryCmd, false},
 	{[]string{"holds", "hold"}, newHoldsCmd, false},
 	{[]string{"audit"}, newAuditCmd, false},
+	{[]string{"store"}, newStoreCmd, false},
 	{[]string{"webhooks", "webhook"}, newWebhooksCmd, false},
 	{[]string{"init"}, newInitCmd, true},
 	{[]string{"overlays"}, newOverlaysCmd, true},

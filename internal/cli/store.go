@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/internal/postgres"
+	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/sqlstore"
+)
+
+func newStoreCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "store",
+		Short: "Work on the store itself: copy a SQLite store into PostgreSQL",
+	}
+	cmd.AddCommand(newStoreCopyCmd(s))
+	return cmd
+}
+
+func newStoreCopyCmd(s *streams) *cobra.Command {
+	cfg := defaultServerConfig()
+	cmd := &cobra.Command{
+		Use:   "copy --data DIR --database DSN",
+		Short: "Copy the SQLite store of a data directory into an empty PostgreSQL database",
+		Long: `Copy everything the SQLite store in a data directory holds — models, versions,
+promotions, approvals, live versions and their history, holds, rollouts, the audit
+log, tokens, webhook cursors, deliveries and re-sends, leases and web UI sessions —
+into an empty PostgreSQL database, to move a server to PostgreSQL (and to several
+replicas). Rows are copied as they are stored: IDs, sequence numbers and the audit
+chain's hashes do not change, and new rows get IDs after the copied ones.
+
+The server on the data directory must be stopped: the copy is refused while it runs,
+and holds the directory's lock until it ends. The SQLite store must be at this
+binary's schema, and its audit chain must verify. The database must hold no
+Promote data; its schema is created (or must be this binary's already).
+
+The copy is one transaction on PostgreSQL, committed only once every table's rows
+counted there equal the SQLite store's and the copied audit chain verifies with the
+SQLite store's head: a copy that fails leaves the database empty. Each table is
+reported on standard error as it is copied. The data directory is not changed;
+keep it as the backup of the store as it was.
+
+Exit codes: 0 copied and verified, 1 refused or failed (nothing copied), 2 bad input.`,
+		Example: `  promote store copy --data /srv/promote-data --database postgres://promote@db.example.internal/promote
+  PROMOTE_DATABASE=postgres://promote@db.example.internal/promote promote store copy --data /srv/promote-data`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return storeCopy(cmd.Context(), s, cfg.Data, cfg.Database)
+		},
+	}
+	cfg.env(getenv)
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.Data, "data", cfg.Data, "data `DIR` of the SQLite store to copy ($PROMOTE_DATA)")
+	fl.StringVar(&cfg.Database, "database", cfg.Database, "PostgreSQL `DSN` (postgres://…) of the empty database to copy into ($PROMOTE_DATABASE)")
+	return cmd
+}
+
+// refused is a copy refused or failed: exit code 1.
+func refused(format string, args ...any) error {
+	return &exitError{code: ExitBlocked, err: fmt.Errorf(format, args...)}
+}
+
+// storeCopy copies the SQLite store in dir into the PostgreSQL database
+// dsn and verifies the copy (sqlstore.Copy).
+func storeCopy(ctx context.Context, s *streams, dir, dsn string) error {
+	var problems []error
+	if dir == "" {
+		problems = append(problems, errors.New("--data is empty: name the data directory of the SQLite store to copy"))
+	}
+	if dsn == "" {
+		problems = append(problems, errors.New("--database is empty: name the PostgreSQL database to copy into (postgres://…)"))
+	} else if err := databaseProblem(dsn); err != nil {
+		problems = append(problems, err)
+	}
+	if err := errors.Join(problems...); err != nil {
+		return usageError(err)
+	}
+	file := filepath.Join(dir, sqlite.FileName)
+	if _, err := os.Stat(file); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return usageErrorf("--data %s: no SQLite store there (%s does not exist)", dir, file)
+		}
+		return usageErrorf("--data %s: %w", dir, pathError(err))
+	}
+	if holder, ok := servedBy(dir); ok {
+		return refused("the data directory %s is in use by promote serve (%s holds %s): stop the server, then copy; a copy of a store that changes would miss its last changes",
+			dir, holder, filepath.Join(dir, lockFileName))
+	}
+	// Held to the end, so that no server starts on the store meanwhile.
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		return refused("%w", err)
+	}
+	defer unlock()
+
+	src, err := sqlite.OpenWith(ctx, dir, sqlite.Options{MayMigrate: func(_, pending []string) error {
+		return fmt.Errorf("the store has not recorded this binary's migrations %s, and a copy does not change it: migrate it first with this version "+
+			"('promote audit verify --local --data %s' migrates it, and verifies its audit chain), then copy again",
+			strings.Join(pending, ", "), dir)
+	}})
+	if err != nil {
+		return refused("open the data directory %s: %w", dir, err)
+	}
+	defer src.Close()
+	head, err := audit.Verify(ctx, src)
+	if err != nil {
+		return fmt.Errorf("verify the audit chain of %s: %w", dir, err)
+	}
+	if !head.OK {
+		return refused("the audit chain of the store in %s does not verify (event %d, %s: %s): nothing was copied; see 'promote audit verify --local --data %s' and docs/audit.md",
+			dir, head.Broken.Seq, head.Broken.Kind, head.Broken.Message, dir)
+	}
+
+	shown := redactDSN(dsn)
+	dst, err := postgres.OpenWith(ctx, dsn, postgres.Options{MayMigrate: func(applied, pending []string) error {
+		if len(applied) == 0 {
+			return nil // a database Promote has never used: its schema is created
+		}
+		return fmt.Errorf("the database holds an older Promote schema (it has migrations up to %s, not %s): it has held a Promote store, and is not changed; copy into a new, empty database",
+			applied[len(applied)-1], strings.Join(pending, ", "))
+	}})
+	if err != nil {
+		return refused("open PostgreSQL %s: %w", shown, err)
+	}
+	defer dst.Close()
+
+	copied, err := sqlstore.Copy(ctx, src, dst, sqlstore.CopyOptions{
+		Progress: func(table string, rows int64) {
+			fmt.Fprintf(s.err, "copied %s: %d %s\n", table, rows, plural(rows, "row", "rows"))
+		},
+		Check: func(ctx context.Context, copied sqlstore.CopyChain) error {
+			res, err := audit.Verify(ctx, copied)
+			if err != nil {
+				return fmt.Errorf("verify the copied audit chain: %w", err)
+			}
+			switch {
+			case !res.OK:
+				return fmt.Errorf("the copied audit chain does not verify (event %d, %s: %s): nothing was copied", res.Broken.Seq, res.Broken.Kind, res.Broken.Message)
+			case res.HeadSeq != head.HeadSeq || res.HeadHash != head.HeadHash:
+				return fmt.Errorf("the copied audit chain ends at event %d (hash %s), the store's at event %d (hash %s): nothing was copied",
+					res.HeadSeq, res.HeadHash, head.HeadSeq, head.HeadHash)
+			}
+			return nil
+		},
+	})
+	var full *sqlstore.NotEmptyError
+	if errors.As(err, &full) {
+		return refused("%s: %w; nothing was written. Copy into a new, empty database (createdb), or, if what it holds is not needed, drop and create it again (docs/operations.md, Move from SQLite to PostgreSQL)",
+			shown, err)
+	}
+	if err != nil {
+		return refused("copy %s into %s: %w", dir, shown, err)
+	}
+	var rows int64
+	for _, t := range copied {
+		rows += t.Rows
+	}
+	fmt.Fprintf(s.out, "Copied %d tables, %d %s, from %s to %s.\n", len(copied), rows, plural(rows, "row", "rows"), dir, shown)
+	fmt.Fprintf(s.out, "The audit chain verifies on PostgreSQL: %d %s, head %d:%s, as in %s.\n",
+		head.Events, plural(head.Events, "event", "events"), head.HeadSeq, head.HeadHash, dir)
+	fmt.Fprintf(s.out, "Start promote serve with --database (or $PROMOTE_DATABASE) on it; keep %s, unchanged, as the backup.\n", dir)
+	return nil
+}
