@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/postgres"
@@ -39,6 +40,9 @@ type serverConfig struct {
 	Rollout       rolloutConfig
 	Lease         leaseConfig // the election of the replica that runs the controllers
 	Webhooks      string      // the webhooks file
+	// ExternalURL is the address people reach the server at, behind any
+	// proxy: the base of the links to the web UI that webhooks carry.
+	ExternalURL string
 	// UISecureCookies marks the web UI's cookies Secure even on plain
 	// HTTP, for a server behind a proxy that terminates TLS.
 	UISecureCookies bool
@@ -63,7 +67,7 @@ func defaultServerConfig() serverConfig {
 func (c *serverConfig) env(getenv func(string) string) {
 	for name, dst := range map[string]*string{
 		"PROMOTE_DATA": &c.Data, "PROMOTE_DATABASE": &c.Database, "PROMOTE_PIPELINE": &c.Pipeline,
-		"PROMOTE_ADDR": &c.Addr, "PROMOTE_LOG_LEVEL": &c.LogLevel,
+		"PROMOTE_ADDR": &c.Addr, "PROMOTE_LOG_LEVEL": &c.LogLevel, "PROMOTE_EXTERNAL_URL": &c.ExternalURL,
 	} {
 		if v := getenv(name); v != "" {
 			*dst = v
@@ -124,6 +128,11 @@ func (c *serverConfig) validate() error {
 	}
 	if c.badUISecureCookies != "" {
 		errs = append(errs, fmt.Errorf("$PROMOTE_UI_SECURE_COOKIES %q: want true or false", c.badUISecureCookies))
+	}
+	if c.ExternalURL != "" {
+		if err := notify.CheckExternalURL(c.ExternalURL); err != nil {
+			errs = append(errs, fmt.Errorf("--external-url: %w", err))
+		}
 	}
 	errs = append(errs, c.GitOps.problems()...)
 	errs = append(errs, c.Rollout.problems()...)

@@ -749,7 +749,8 @@ type hookReceiver struct {
 	secret   []byte
 	guard    *notify.ReplayGuard
 	mu       sync.Mutex
-	got      []string
+	got      []string       // the events' types, in order
+	events   []notify.Event // the events, in order
 	rejected atomic.Int64
 }
 
@@ -771,6 +772,7 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 		json.Unmarshal(body, &ev)
 		h.mu.Lock()
 		h.got = append(h.got, ev.Type)
+		h.events = append(h.events, ev)
 		h.mu.Unlock()
 	}))
 	t.Cleanup(h.srv.Close)

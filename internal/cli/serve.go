@@ -81,6 +81,7 @@ rollout controller and the webhooks; when it dies another takes over within
 	cfg.Lease.flags(fl)
 	fl.BoolVar(&cfg.UISecureCookies, "ui-secure-cookies", cfg.UISecureCookies, "mark the web UI's cookies Secure even on plain HTTP, for a server behind a proxy that terminates TLS ($PROMOTE_UI_SECURE_COOKIES)")
 	fl.StringVar(&cfg.Webhooks, "webhooks", cfg.Webhooks, "`FILE` of webhook endpoints notified of promotions, commits, rollout steps and rollbacks (docs/webhooks.md; $PROMOTE_WEBHOOKS)")
+	fl.StringVar(&cfg.ExternalURL, "external-url", cfg.ExternalURL, "the `URL` people reach this server at (behind any proxy), which webhooks link to: https://promote.example.com ($PROMOTE_EXTERNAL_URL)")
 	return cmd
 }
 
@@ -156,7 +157,8 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		if err != nil {
 			return err
 		}
-		if disp, err = notify.NewDispatcher(notify.DispatcherConfig{Config: notify.Config{Endpoints: endpoints, Logger: log}, Store: store, Metrics: wm}); err != nil {
+		if disp, err = notify.NewDispatcher(notify.DispatcherConfig{Config: notify.Config{Endpoints: endpoints, Logger: log}, Store: store, Metrics: wm,
+			ExternalURL: cfg.ExternalURL}); err != nil {
 			return usageError(err)
 		}
 		// Endpoints new to the store start at the head of the audit log,

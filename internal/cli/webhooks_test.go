@@ -1,8 +1,13 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -126,4 +131,54 @@ func TestServeWebhooksDurable(t *testing.T) {
 	if got := hooks.types(); !cmp.Equal(got, append(first, first...)) {
 		t.Errorf("received %v, want the events of each promotion once: %v", got, first)
 	}
+}
+
+// TestServeWebhooksLinkToThePromotion runs promote serve with
+// --external-url: each notification links to the promotion's page in the
+// web UI, which a person not yet signed in reaches through the sign-in
+// page. An external URL that cannot be a link's base stops serve, named.
+func TestServeWebhooksLinkToThePromotion(t *testing.T) {
+	examples, pipelineFile, data := exampleServeSetup(t)
+	ci := createToken(t, data, pipelineFile, "ci", "submitter")
+	hooks := newHookReceiver(t)
+	addr := freeAddr(t)
+	server, _ := startServe(t, "--addr", addr, "--external-url", "http://"+addr+"/", "--data", data, "--pipeline", pipelineFile,
+		"--artifact-root", examples, "--webhooks", hooks.config(t))
+	_, must := clientOf(t, server)
+	must(0, ci, "models", "create", "credit-risk")
+	must(0, ci, "versions", "register", "credit-risk", "1", "--artifact", filepath.Join(examples, "model.bin"),
+		"--signature", filepath.Join(examples, "model.bin.sig"), "--metrics", filepath.Join(examples, "candidate.json"))
+	out := must(0, ci, "request", "credit-risk", "1", "--to", "dev", "--output", "json")
+	var p struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.ID == "" {
+		t.Fatalf("request --output json = %q: %v", out, err)
+	}
+	waitFor(t, 20*time.Second, "the request's notification", func() (bool, string) {
+		return slices.Contains(hooks.types(), notify.TypePromotionRequested), fmt.Sprint(hooks.types())
+	})
+	hooks.mu.Lock()
+	ev := hooks.events[slices.Index(hooks.got, notify.TypePromotionRequested)]
+	hooks.mu.Unlock()
+	want := server + "/ui/promotions/" + p.ID
+	if ev.URL != want {
+		t.Fatalf("promotion.requested url = %q, want %q", ev.URL, want)
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(ev.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/ui/login?next="+url.QueryEscape("/ui/promotions/"+p.ID) {
+		t.Errorf("GET %s signed out = %d to %q, want the sign-in page leading to the promotion", ev.URL, resp.StatusCode, loc)
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		var errOut bytes.Buffer
+		code := Main(context.Background(), []string{"serve", "--data", t.TempDir(), "--pipeline", pipelineFile, "--external-url", "promote.example.com"},
+			strings.NewReader(""), io.Discard, &errOut)
+		if code != 2 || !strings.Contains(errOut.String(), `--external-url: external URL "promote.example.com" must be an absolute http or https URL`) {
+			t.Errorf("serve --external-url promote.example.com = exit %d: %s; want 2, naming the flag", code, errOut.String())
+		}
+	})
 }

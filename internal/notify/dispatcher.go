@@ -41,6 +41,10 @@ type DispatcherConfig struct {
 	// failures not re-sent and the last delivery of each endpoint; nil
 	// records nothing.
 	Metrics *Metrics
+	// ExternalURL is the address people reach the server at (promote
+	// serve --external-url); when set, every notification links to the
+	// web UI's page that tells of it (Event.URL, PageURL).
+	ExternalURL string
 }
 
 // Dispatcher sends webhooks from the audit log, which is the outbox: for
@@ -64,6 +68,7 @@ type Dispatcher struct {
 	poll  time.Duration
 	keep  int
 	m     *Metrics
+	base  string          // the external URL the notifications' links start with
 	wakes []chan struct{} // one per endpoint
 }
 
@@ -76,11 +81,16 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Poll < 0 || cfg.Keep < 0 {
 		return nil, promote.Errorf(promote.Invalid, "notify dispatcher: poll %s and keep %d may not be negative", cfg.Poll, cfg.Keep)
 	}
+	if cfg.ExternalURL != "" {
+		if err := CheckExternalURL(cfg.ExternalURL); err != nil {
+			return nil, promote.Errorf(promote.Invalid, "notify dispatcher: %v", err)
+		}
+	}
 	n, err := newSender(cfg.Config)
 	if err != nil {
 		return nil, err
 	}
-	d := &Dispatcher{n: n, store: cfg.Store, poll: cfg.Poll, keep: cfg.Keep, m: cfg.Metrics}
+	d := &Dispatcher{n: n, store: cfg.Store, poll: cfg.Poll, keep: cfg.Keep, m: cfg.Metrics, base: cfg.ExternalURL}
 	if d.poll == 0 {
 		d.poll = DefaultPoll
 	}
@@ -260,10 +270,8 @@ func (d *Dispatcher) drain(ctx context.Context, ep Endpoint) error {
 			if !ok || !ep.Wants(ev.Type) {
 				continue
 			}
-			if e.Action == promote.ActionRolledBack {
-				if ev.Rollout, err = d.rolloutOf(ctx, e); err != nil {
-					return err
-				}
+			if err := d.complete(ctx, e, &ev); err != nil {
+				return err
 			}
 			// Events before r that the endpoint does not want are done
 			// with: the cursor moves past them with r.
@@ -283,6 +291,20 @@ func (d *Dispatcher) drain(ctx context.Context, ep Endpoint) error {
 			return nil
 		}
 	}
+}
+
+// complete adds to ev, the notification FromAudit made of e, what the
+// audit event alone does not hold: a rollback's rollout record, and the
+// link to the web UI's page.
+func (d *Dispatcher) complete(ctx context.Context, e promote.AuditEvent, ev *Event) error {
+	if e.Action == promote.ActionRolledBack {
+		var err error
+		if ev.Rollout, err = d.rolloutOf(ctx, e); err != nil {
+			return err
+		}
+	}
+	ev.URL = PageURL(d.base, *ev)
+	return nil
 }
 
 // rollbackSpan bounds how many events after a rollback rolloutOf reads

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -502,6 +503,93 @@ func TestDispatcherRollbackCarriesTheRollout(t *testing.T) {
 	}
 	if got[1].Rollout != nil || got[2].Rollout != nil {
 		t.Errorf("the person's rollback carries rollout %+v, the pause %+v; want none", got[1].Rollout, got[2].Rollout)
+	}
+}
+
+// With the server's external URL, every notification links to the web
+// UI's page that tells of it: a promotion's, where it is approved; for a
+// rollback that ended a rollout, that rollout's promotion; for one that
+// ended none, the model's.
+func TestDispatcherLinksToThePage(t *testing.T) {
+	s := openStore(t)
+	var hooks hookLog
+	srv := httptest.NewServer(hooks.handler(nil))
+	t.Cleanup(srv.Close)
+	cfg := dispatcherConfig(s, srv.URL)
+	cfg.ExternalURL = "https://promote.example.com/team/"
+	d := startedDispatcher(t, cfg)
+	runDispatcher(t, t.Context(), d)
+
+	at := time.Now()
+	if err := s.Update(t.Context(), func(tx promote.Tx) error {
+		for _, e := range []promote.AuditEvent{
+			{Time: at, Actor: "ci", Action: promote.ActionPromotionState, Model: "fraud", Version: "2", Environment: "prod",
+				PromotionID: "pr_2", Decision: string(promote.StateAwaitingApproval), Reasons: []byte(`["awaiting approval: 0 of 2 distinct approvers (none)"]`)},
+			{Time: at, Actor: "rollout", Action: promote.ActionRolledBack, Model: "fraud", Version: "1", Environment: "prod",
+				PromotionID: "rb_1", Decision: "rolled_back", Reasons: []byte(`["1 replaces 2: bad"]`)},
+			{Time: at, Actor: "rollout", Action: promote.ActionRolloutStep, Model: "fraud", Version: "2", Environment: "prod",
+				PromotionID: "pr_2", Decision: "rolled_back", Reasons: []byte(`{"step":0,"weight":0,"reason":"bad"}`)},
+			{Time: at.Add(time.Second), Actor: "lena", Action: promote.ActionRolledBack, Model: "fraud", Version: "1", Environment: "staging",
+				PromotionID: "rb_2", Decision: "rolled_back", Reasons: []byte(`["1 replaces 2: bad"]`)},
+		} {
+			if _, err := tx.AppendAudit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.Wake()
+	waitFor(t, "the notifications", func() bool {
+		ids, _, _ := hooks.got()
+		return len(ids) >= 3
+	})
+	hooks.mu.Lock()
+	var got []string
+	for _, ev := range hooks.events {
+		got = append(got, ev.Type+" "+ev.URL)
+	}
+	hooks.mu.Unlock()
+	want := []string{
+		TypePromotionAwaitingApproval + " https://promote.example.com/team/ui/promotions/pr_2",
+		TypeRolloutRolledBack + " https://promote.example.com/team/ui/promotions/pr_2",
+		TypeRolloutRolledBack + " https://promote.example.com/team/ui/models/fraud",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("notified links (-want +got):\n%s", diff)
+	}
+}
+
+// An external URL that cannot be the base of a link is refused, naming
+// what is wrong; without one, a notification carries no link.
+func TestExternalURL(t *testing.T) {
+	for _, tt := range []struct{ url, want string }{
+		{"https://promote.example.com", ""},
+		{"http://10.0.0.7:8080/promote/", ""},
+		{"promote.example.com", "must be an absolute http or https URL"},
+		{"ftp://promote.example.com", "must be an absolute http or https URL"},
+		{"https://", "has no host"},
+		{"https://ada:secret@promote.example.com", `"https://ada:xxxxx@promote.example.com" may not carry user information`},
+		{"https://promote.example.com/?x=1", "may not have a query or a fragment"},
+		{"https://promote.example.com/#top", "may not have a query or a fragment"},
+		{"https://promote.example.com/%zz", "does not parse"},
+	} {
+		err := CheckExternalURL(tt.url)
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("CheckExternalURL(%q) = %v, want %q", tt.url, err, tt.want)
+		}
+		if tt.want == "" {
+			continue
+		}
+		cfg := dispatcherConfig(openStore(t), "http://127.0.0.1:1/")
+		cfg.ExternalURL = tt.url
+		if _, err := NewDispatcher(cfg); promote.ErrorCode(err) != promote.Invalid || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("NewDispatcher(ExternalURL: %q) = %v, want an Invalid error saying %q", tt.url, err, tt.want)
+		}
+	}
+	if got := PageURL("", Event{Type: TypePromotionAwaitingApproval, PromotionID: "pr_1"}); got != "" {
+		t.Errorf("PageURL without an external URL = %q, want none", got)
 	}
 }
 

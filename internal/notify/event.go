@@ -9,7 +9,9 @@ package notify
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -102,6 +104,11 @@ type Event struct {
 	Actor       string          `json:"actor,omitempty"`
 	Summary     string          `json:"summary,omitempty"`
 	Data        json.RawMessage `json:"data,omitempty"`
+	// URL is the web UI's page where a person looks into the event and, for
+	// a promotion awaiting approval, decides on it (PageURL); present when
+	// the server knows the address people reach it at (promote serve
+	// --external-url).
+	URL string `json:"url,omitempty"`
 	// Rollout is, on a rollout.rolled_back that ended a rollout (the
 	// controller's automatic rollback, or a person's abort), the rollout's
 	// record: the rollback's own audit event names the version returned to
@@ -201,7 +208,84 @@ func SlackText(ev Event) string {
 	// Slack treats <, > and & as control characters in text.
 	// https://api.slack.com/reference/surfaces/formatting#escaping
 	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\n", " ")
-	return r.Replace(b.String())
+	text := r.Replace(b.String())
+	// The promotion's ID is what promote promotions show, approve and
+	// reject take; linked to its page when the server's address is known.
+	// https://api.slack.com/reference/surfaces/formatting#linking-urls
+	kind, id := pageOf(ev)
+	switch {
+	case ev.URL != "" && id != "":
+		text += " · <" + r.Replace(ev.URL) + "|" + r.Replace(id) + ">"
+	case ev.URL != "":
+		text += " · <" + r.Replace(ev.URL) + ">"
+	case kind == pagePromotions:
+		text += " · " + r.Replace(id)
+	}
+	return text
+}
+
+// uiPrefix is where promote serve mounts the web UI (webui.Prefix), and
+// the paths below it the pages PageURL links to.
+const (
+	uiPrefix       = "ui"
+	pagePromotions = "promotions"
+	pageModels     = "models"
+)
+
+// pageOf returns the web UI page that tells of ev — the kind
+// (pagePromotions or pageModels) and its ID — or "" for none: the
+// promotion's page; for a rollback, the page of the promotion whose
+// rollout it ended, or the model's page when it ended none (a rollback's
+// own rb_ ID has no page).
+func pageOf(ev Event) (kind, id string) {
+	switch {
+	case ev.Type == TypeRolloutRolledBack && ev.Rollout != nil && ev.Rollout.PromotionID != "":
+		return pagePromotions, ev.Rollout.PromotionID
+	case ev.Type == TypeRolloutRolledBack && ev.Model != "":
+		return pageModels, ev.Model
+	case ev.Type != TypeRolloutRolledBack && ev.PromotionID != "":
+		return pagePromotions, ev.PromotionID
+	case ev.Model != "":
+		return pageModels, ev.Model
+	}
+	return "", ""
+}
+
+// PageURL returns the address of the web UI's page that tells of ev
+// (a promotion's, where it is approved or rejected), under base, the
+// address people reach the server at; "" when base is empty or ev names
+// no promotion or model. base must have passed CheckExternalURL.
+func PageURL(base string, ev Event) string {
+	kind, id := pageOf(ev)
+	if base == "" || id == "" {
+		return ""
+	}
+	u, err := url.JoinPath(base, uiPrefix, kind, id)
+	if err != nil {
+		return ""
+	}
+	return u
+}
+
+// CheckExternalURL reports what is wrong with s as the address people
+// reach the server at, the base of the links notifications carry: it must
+// be an absolute http or https URL with a host, and no user information,
+// query or fragment (a link built on it would carry them along).
+func CheckExternalURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("external URL %q does not parse: %v", s, errors.Unwrap(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("external URL %q must be an absolute http or https URL, such as https://promote.example.com", s)
+	case u.Host == "":
+		return fmt.Errorf("external URL %q has no host", s)
+	case u.User != nil:
+		return fmt.Errorf("external URL %q may not carry user information", u.Redacted())
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return fmt.Errorf("external URL %q may not have a query or a fragment", s)
+	}
+	return nil
 }
 
 // slackMessage is the body of a Slack incoming webhook

@@ -155,10 +155,8 @@ func (d *Dispatcher) resendJob(ctx context.Context, ep Endpoint, r promote.Webho
 	if !ok || ev.ID != eventID {
 		return job{}, fmt.Errorf("audit event %d is not event %s: %w", seq, eventID, errCannotResend)
 	}
-	if e.Action == promote.ActionRolledBack {
-		if ev.Rollout, err = d.rolloutOf(ctx, e); err != nil {
-			return job{}, err
-		}
+	if err := d.complete(ctx, e, &ev); err != nil {
+		return job{}, err
 	}
 	return job{id: r.ID, ev: ev, ep: ep, seq: seq, resend: &r}, nil
 }

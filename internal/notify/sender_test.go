@@ -547,7 +547,7 @@ func TestSlackPayload(t *testing.T) {
 	if err := json.Unmarshal(bodies[0], &got); err != nil {
 		t.Fatalf("decode %s: %v", bodies[0], err)
 	}
-	want := map[string]any{"text": "fraud-detector v12 → production: gate failed (by alice): auc 0.81 &lt; 0.85"}
+	want := map[string]any{"text": "fraud-detector v12 → production: gate failed (by alice): auc 0.81 &lt; 0.85 · p-42"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("slack body (-want +got):\n%s", diff)
 	}
@@ -564,6 +564,14 @@ func TestSlackText(t *testing.T) {
 		{"no model", Event{Type: TypePromotionRequested}, "model: promotion requested"},
 		{"unknown type shown as is", Event{Type: "x.y", Model: "m"}, "m: x.y"},
 		{"newlines flattened", Event{Type: TypePromotionRejected, Model: "m", Summary: "a\nb"}, "m: rejected: a b"},
+		{"the promotion's ID, to look it up", Event{Type: TypePromotionAwaitingApproval, Model: "m", Version: "2", Environment: "prod", PromotionID: "pr_1"},
+			"m v2 → prod: awaiting approval · pr_1"},
+		{"linked to its page", Event{Type: TypePromotionAwaitingApproval, Model: "m", Version: "2", Environment: "prod", PromotionID: "pr_1",
+			URL: "https://promote.example.com/ui/promotions/pr_1"}, "m v2 → prod: awaiting approval · <https://promote.example.com/ui/promotions/pr_1|pr_1>"},
+		{"a link's & escaped", Event{Type: TypePromotionAwaitingApproval, Model: "m", PromotionID: "pr_1", URL: "https://h.example/a&b/ui/promotions/pr_1"},
+			"m: awaiting approval · <https://h.example/a&amp;b/ui/promotions/pr_1|pr_1>"},
+		{"a rollback links to the model's page", Event{Type: TypeRolloutRolledBack, Model: "m", PromotionID: "rb_1", URL: "https://h.example/ui/models/m"},
+			"m: rolled back · <https://h.example/ui/models/m|m>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
