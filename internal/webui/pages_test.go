@@ -173,7 +173,7 @@ func TestPromotionPage(t *testing.T) {
 		if len(rows) != len(want) {
 			t.Errorf("gate rows = %v", rows)
 		}
-		if got := text(p.one(t, "verdict")); !strings.HasPrefix(got, "Verdict: blocked · 4 passed · 1 failed") {
+		if got := text(p.one(t, "verdict")); !strings.HasPrefix(got, "Verdict: awaiting approval : every other rule holds · 4 passed · 1 failed") {
 			t.Errorf("verdict = %q", got)
 		}
 		p.one(t, "approve-button")
