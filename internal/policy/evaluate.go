@@ -203,7 +203,14 @@ func (ev *evaluation) metric(r *Rule, res *Result) {
 	}
 	res.Candidate = ev.num(c)
 	actual := c
-	if r.ref.mode != modeValue {
+	if r.ref.mode == modeValue {
+		// A rule on the candidate's value alone does not judge the
+		// baseline, but whoever decides compares the two: the baseline's
+		// value is shown beside it when the baseline reports the metric.
+		if b, ok := ev.baseline()[base]; ok && !math.IsNaN(b) && !math.IsInf(b, 0) {
+			res.Baseline = ev.num(b)
+		}
+	} else {
 		b, ok := ev.in.Baseline.Metrics[base]
 		if !ok {
 			res.Status, res.Message = StatusError, missingMetric(ev.in.Baseline, "baseline", base)

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -74,6 +75,42 @@ func TestNoBaselinePass(t *testing.T) {
 	if d.Allowed {
 		t.Error("noBaseline: pass let an absolute rule through")
 	}
+}
+
+// A rule on the candidate's value alone judges only that value, but shows
+// the baseline's beside it when the baseline reports the metric, so that
+// whoever decides sees how far it moved; a baseline without the metric,
+// or no baseline, is no error.
+func TestValueRuleShowsTheBaseline(t *testing.T) {
+	g := mustGate(t, "gate:\n  noBaseline: pass\n  metrics:\n    latency_p95_ms: '<= 150'\n", "")
+	cand := mustEvidence(t, `{"latency_p95_ms": 146}`)
+	for _, tt := range []struct {
+		name     string
+		baseline *Evidence
+		want     *float64
+	}{
+		{"baseline reports it", mustEvidence(t, `{"latency_p95_ms": 120}`), new(120.0)},
+		{"baseline lacks it", mustEvidence(t, `{"f1": 0.88}`), nil},
+		{"no baseline", nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := g.Evaluate(Input{Candidate: cand, Baseline: tt.baseline})
+			r := resultOf(t, d, "latency_p95_ms")
+			if !d.Allowed || r.Status != StatusPass || r.Actual != 146.0 || r.Message != "latency_p95_ms 146 <= 150" {
+				t.Errorf("Evaluate() = %+v, want a pass judging 146 alone", r)
+			}
+			if got, want := fmtPtr(r.Baseline), fmtPtr(tt.want); got != want {
+				t.Errorf("Evaluate().Baseline = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func fmtPtr(p *float64) string {
+	if p == nil {
+		return "nil"
+	}
+	return strconv.FormatFloat(*p, 'g', -1, 64)
 }
 
 func TestChangeUndefinedAtZeroBaseline(t *testing.T) {

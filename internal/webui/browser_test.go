@@ -361,10 +361,12 @@ func TestBrowserUI(t *testing.T) {
 			rows[strings.TrimSpace(r[0])] = r[1:]
 		}
 		// Candidate, baseline, actual, threshold, verdict, detail: version 2
-		// (accuracy 0.919, p95 131 ms) against version 1 live in prod (0.912).
+		// (accuracy 0.919, p95 131 ms) against version 1 live in prod (0.912,
+		// 142 ms): the p95 rule judges the candidate's alone and shows the
+		// baseline's beside it.
 		for rule, want := range map[string][]string{
 			"accuracy_delta": {"0.919", "0.912", "0.007", ">= 0", "pass", "accuracy_delta 0.007 >= 0"},
-			"latency_p95_ms": {"131", "—", "131", "<= 180", "pass", "latency_p95_ms 131 <= 180"},
+			"latency_p95_ms": {"131", "142", "131", "<= 180", "pass", "latency_p95_ms 131 <= 180"},
 			"approvals":      {"—", "—", "0", ">= 1", "fail", "0 of 1 distinct approvers (none)"},
 		} {
 			if diff := cmp.Diff(want, rows[rule]); diff != "" {
