@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
@@ -95,8 +96,19 @@ func TestSoakSaysWhenItMayGo(t *testing.T) {
 		t.Fatalf("early staging promotion = %s, %q; want blocked, %q", got.State, got.Reason, want)
 	}
 	f.advance(50 * time.Minute)
-	if got := f.request(t, submitter, "1", "staging"); got.State != promote.StateSucceeded {
+	got = f.request(t, submitter, "1", "staging")
+	if got.State != promote.StateSucceeded {
 		t.Fatalf("staging promotion at the time the message named = %s (%s)", got.State, got.Reason)
+	}
+	// Served, the soak stays among the gate's results, as passed, for
+	// whoever decides: how long the version ran upstream.
+	want = "version 1 has soaked in dev for 1h0m0s, at least the 1h0m0s required (succeeded there at 2026-11-25T10:00:00Z)"
+	if got.Gate == nil || len(got.Gate.Results) == 0 || got.Gate.Results[0].Rule != "soak" ||
+		got.Gate.Results[0].Status != policy.StatusPass || got.Gate.Results[0].Message != want {
+		t.Fatalf("staging promotion's gate = %+v, want a first result soak passed: %q", got.Gate, want)
+	}
+	if !got.Gate.Allowed || got.Gate.Summary.Fail != 0 {
+		t.Errorf("staging promotion's gate allowed %t with %+v, want allowed, no failure", got.Gate.Allowed, got.Gate.Summary)
 	}
 }
 

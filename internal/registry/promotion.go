@@ -38,9 +38,12 @@ type PromotionView struct {
 }
 
 // precondition is a reason a promotion cannot be gated at all; it is
-// recorded as a blocked promotion, like a gate failure.
+// recorded as a blocked promotion, like a gate failure. One that holds
+// (met) is shown among the gate's results as passed, for whoever decides:
+// a soak time served.
 type precondition struct {
 	rule, message string
+	met           bool
 }
 
 // RequestPromotion records a request and decides it: the target
@@ -264,14 +267,14 @@ func holdsSlot(old promote.Promotion) error {
 func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, req PromoteRequest, now time.Time) ([]precondition, bool, error) {
 	var pre []precondition
 	if v.Rejected {
-		pre = append(pre, precondition{"not_rejected", fmt.Sprintf("version %s was rejected by %s: %s", v.Version, v.RejectedBy, v.RejectReason)})
+		pre = append(pre, precondition{rule: "not_rejected", message: fmt.Sprintf("version %s was rejected by %s: %s", v.Version, v.RejectedBy, v.RejectReason)})
 	}
 	holds, err := tx.Holds(promote.HoldFilter{Model: v.Model, Version: v.Version, Environment: env})
 	if err != nil {
 		return nil, false, err
 	}
 	for _, h := range holds {
-		pre = append(pre, precondition{"no_hold", fmt.Sprintf("version %s is on hold in %s since %s (hold %d, set by %s): %s; a person must clear it", v.Version, env, h.SetAt.Format(time.RFC3339), h.ID, h.SetBy, h.Reason)})
+		pre = append(pre, precondition{rule: "no_hold", message: fmt.Sprintf("version %s is on hold in %s since %s (hold %d, set by %s): %s; a person must clear it", v.Version, env, h.SetAt.Format(time.RFC3339), h.ID, h.SetBy, h.Reason)})
 	}
 	e, _ := s.cfg.Pipeline.Environment(env)
 	if e.From != "" {
@@ -287,9 +290,9 @@ func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, re
 		}
 		switch {
 		case len(done) == 0:
-			pre = append(pre, precondition{"upstream", fmt.Sprintf("version %s has not succeeded in %s, which comes before %s", v.Version, e.From, env)})
+			pre = append(pre, precondition{rule: "upstream", message: fmt.Sprintf("version %s has not succeeded in %s, which comes before %s", v.Version, e.From, env)})
 		case rolledBack != nil:
-			pre = append(pre, precondition{"upstream", fmt.Sprintf("version %s was rolled back in %s, which comes before %s, at %s by %s: %s; it must succeed there again",
+			pre = append(pre, precondition{rule: "upstream", message: fmt.Sprintf("version %s was rolled back in %s, which comes before %s, at %s by %s: %s; it must succeed there again",
 				v.Version, e.From, env, rolledBack.SetAt.Format(time.RFC3339), rolledBack.SetBy, rolledBack.Reason)})
 		case e.Soak > 0 && now.Sub(done[0].UpdatedAt) < e.Soak:
 			left := e.Soak - now.Sub(done[0].UpdatedAt)
@@ -300,8 +303,11 @@ func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, re
 			if from.Nanosecond() != 0 {
 				from = from.Truncate(time.Second).Add(time.Second)
 			}
-			pre = append(pre, precondition{"soak", fmt.Sprintf("version %s has soaked in %s for %s of the %s required: it may enter %s from %s (%s to go)", v.Version, e.From,
+			pre = append(pre, precondition{rule: "soak", message: fmt.Sprintf("version %s has soaked in %s for %s of the %s required: it may enter %s from %s (%s to go)", v.Version, e.From,
 				now.Sub(done[0].UpdatedAt).Round(time.Second), e.Soak, env, from.UTC().Format(time.RFC3339), left.Round(time.Second))})
+		case e.Soak > 0:
+			pre = append(pre, precondition{rule: "soak", met: true, message: fmt.Sprintf("version %s has soaked in %s for %s, at least the %s required (succeeded there at %s)", v.Version, e.From,
+				now.Sub(done[0].UpdatedAt).Round(time.Second), e.Soak, done[0].UpdatedAt.UTC().Format(time.RFC3339))})
 		}
 	}
 	override := false
@@ -309,7 +315,7 @@ func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, re
 		if req.Override {
 			override = true
 		} else {
-			pre = append(pre, precondition{"freeze", why + "; an admin may override with a reason"})
+			pre = append(pre, precondition{rule: "freeze", message: why + "; an admin may override with a reason"})
 		}
 	}
 	return pre, override, nil
@@ -357,11 +363,17 @@ func (s *Service) evaluate(gate *policy.Gate, v, baseline *promote.Version, appr
 	if len(pre) > 0 {
 		results := make([]policy.Result, 0, len(pre)+len(d.Results))
 		for _, p := range pre {
-			results = append(results, policy.Result{Rule: p.rule, Kind: policy.KindRequire, Status: policy.StatusFail, Severity: policy.SeverityBlock, Message: p.message})
-			d.Summary.Fail++
+			r := policy.Result{Rule: p.rule, Kind: policy.KindRequire, Status: policy.StatusFail, Severity: policy.SeverityBlock, Message: p.message}
+			if p.met {
+				r.Status = policy.StatusPass
+				d.Summary.Pass++
+			} else {
+				d.Summary.Fail++
+				d.Allowed = false
+			}
+			results = append(results, r)
 		}
 		d.Results = append(results, d.Results...)
-		d.Allowed = false
 	}
 	return d
 }
