@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
@@ -363,6 +364,40 @@ func (tab *Tab) Eval(expr string, out any) {
 	if err := json.Unmarshal(raw, out); err != nil {
 		tab.t.Fatalf("Eval(%.60q): decode %s: %v", expr, raw, err)
 	}
+}
+
+// AccessibleNames returns the accessible name of every element of the page
+// whose role is role ("button", "link", "textbox"...), in document order: the
+// names a screen reader announces, as the browser computes them from
+// aria-labelledby, aria-label, content, labels and title, so that a test
+// need not compute them again.
+func (tab *Tab) AccessibleNames(role string) []string {
+	tab.t.Helper()
+	tree := run(tab, fmt.Sprintf("AccessibleNames(%q)", role), func(ctx context.Context, _ *chromedp.Target) (accessibility.GetFullAXTreeResult, error) {
+		return chromedp.Call(ctx, accessibility.GetFullAXTree, accessibility.GetFullAXTreeParams{})
+	})
+	var names []string
+	for _, n := range tree.Nodes {
+		if n.Ignored || axString(tab, n.Role) != role {
+			continue
+		}
+		names = append(names, axString(tab, n.Name))
+	}
+	return names
+}
+
+// axString returns the string an accessibility node's property holds, or ""
+// when it has none.
+func axString(tab *Tab, v *accessibility.Value) string {
+	tab.t.Helper()
+	if v == nil || len(v.Value) == 0 {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(v.Value, &s); err != nil {
+		tab.t.Fatalf("accessibility value %s: %v", v.Value, err)
+	}
+	return strings.TrimSpace(s)
 }
 
 // Click clicks the first visible element matching the CSS selector. It does

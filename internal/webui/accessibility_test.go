@@ -164,6 +164,30 @@ func TestBrowserAccessibility(t *testing.T) {
 			t.Errorf("%d navigation landmarks on %d pages, want the main navigation on each and the audit log's pagers", navs, len(pages))
 		}
 	})
+	// A screen reader lists a page's buttons by name, and says only the
+	// name when the focus lands on one: two buttons named alike, such as
+	// the webhooks page's Re-send of each failed delivery, cannot be told
+	// apart. An admin sees every button there is.
+	t.Run("buttons on a page are named apart", func(t *testing.T) {
+		tab := b.IsolatedTab(t)
+		site.signIn(t, tab, "root", Prefix+"/")
+		resends := 0
+		for _, path := range a11yPages(site) {
+			tab.Navigate(site.URL+path, "main")
+			seen := map[string]int{}
+			for _, name := range tab.AccessibleNames("button") {
+				if strings.HasPrefix(name, "Re-send") {
+					resends++
+				}
+				if seen[name]++; seen[name] == 2 {
+					t.Errorf("%s: more than one button named %q; a screen reader cannot tell them apart", path, name)
+				}
+			}
+		}
+		if resends < 2 {
+			t.Errorf("%d Re-send buttons on the pages, want the webhooks page's failed deliveries (at least two) checked", resends)
+		}
+	})
 	// An error about what was typed is tied to its field and announced:
 	// the page's title starts with "Error:", the field is marked invalid,
 	// is described by the message (aria-describedby) and has the focus, so

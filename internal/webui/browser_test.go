@@ -75,9 +75,9 @@ func startLiveSite(t *testing.T) *liveSite {
 		t.Fatalf("SeedDemo: %v", err)
 	}
 	site := &liveSite{Env: env, Demo: demo, Deliveries: notify.NewStoreLog(env.Store)}
-	site.deliverWebhooks(t)
+	disp := site.deliverWebhooks(t)
 
-	ui, err := New(Options{Service: env.Service, Deliveries: site.Deliveries, Now: env.Clock.Now})
+	ui, err := New(Options{Service: env.Service, Deliveries: site.Deliveries, Resender: disp, Now: env.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +94,9 @@ func startLiveSite(t *testing.T) *liveSite {
 // deliverWebhooks runs a real Dispatcher over the demo's audit log, from
 // its first event, to the two endpoints, and waits until every attempt is
 // in the store's delivery log. What it should send is worked out from the
-// audit log with FromAudit, as the Dispatcher does.
-func (s *liveSite) deliverWebhooks(t *testing.T) {
+// audit log with FromAudit, as the Dispatcher does. It returns the
+// Dispatcher, stopped, which re-sends the failed deliveries an admin asks for.
+func (s *liveSite) deliverWebhooks(t *testing.T) *notify.Dispatcher {
 	t.Helper()
 	secret := []byte("receiver-secret-0123456789")
 	var mu sync.Mutex
@@ -205,6 +206,7 @@ func (s *liveSite) deliverWebhooks(t *testing.T) {
 	if len(verified) != rollbacks {
 		t.Fatalf("receiver verified %d signed deliveries, want %d", len(verified), rollbacks)
 	}
+	return d
 }
 
 // api returns a REST client of the site signed in as name.
