@@ -98,7 +98,7 @@ func TestGateExitCodes(t *testing.T) {
 		{"policy missing", []string{"gate", "--policy", "nope.yaml", "--candidate", "good.json"}, ExitUsage, "", "policy: nope.yaml: no such file or directory"},
 		{"policy is a directory", []string{"gate", "--policy", ".", "--candidate", "good.json"}, ExitUsage, "", "is a directory"},
 		{"broken policy: every problem", []string{"gate", "--policy", "broken.yaml", "--candidate", "good.json"}, ExitUsage, "",
-			"broken.yaml:3:3: gate: unknown key \"metrcs\" (did you mean \"metrics\"?)\nbroken.yaml:9:10: gate.approvals.min: want a whole number, got \"one\"\nbroken.yaml:7:13: rule \"tradeoff\""},
+			"broken.yaml:3:3: gate: unknown key \"metrcs\" (did you mean \"metrics\"?)\nbroken.yaml:9:10: gate.approvals.min: want a whole number, got \"one\"\nbroken.yaml:7:56: rule \"tradeoff\""},
 		{"NaN metric", []string{"gate", "--policy", "policy.yaml", "--candidate", "nan.json"}, ExitUsage, "", "nan.json:2:15: accuracy: NaN is not a finite number"},
 		{"unknown environment", []string{"gate", "--policy", "exercise1.yaml", "--env", "qa", "--candidate", "good.json"}, ExitUsage, "", `no environment "qa" (it has staging, prod)`},
 		{"environment needed", []string{"gate", "--policy", "exercise1.yaml", "--candidate", "good.json"}, ExitUsage, "", "name one with --env"},
@@ -247,5 +247,52 @@ func TestGateMissingFlagFormats(t *testing.T) {
 	code, out, errOut := run(t, "testdata/gate", "gate", "--output", "json")
 	if code != ExitUsage || !strings.Contains(out, `required flag(s) \"policy\", \"candidate\" not set`) || !strings.Contains(errOut, `"policy", "candidate"`) {
 		t.Errorf("no --policy nor --candidate: exit %d, stdout %s, stderr %q; want both named", code, out, errOut)
+	}
+}
+
+// A fault inside a policy's CEL expression is reported at the file's line
+// and column of the fault, wherever the file holds the expression verbatim:
+// on one line, plain or quoted, or in a literal block ("|", with chomping or
+// an indentation indicator), whose lines are the file's. A folded block, a
+// multi-line flow scalar or one with escapes is reported where the
+// expression's text starts: its first content line for a block, not the
+// line of the "|" or ">".
+func TestGateExprPosition(t *testing.T) {
+	const rule = "gate:\n  rules:\n    - name: tradeoff\n      expr: "
+	tests := []struct {
+		name, expr string
+		want       string // file:line:column
+	}{
+		{"plain", "delta.accuracy >= -0.005 && candidat.f1 > 0.5\n", "p.yaml:4:41:"},
+		{"double-quoted", "\"delta.accuracy >= -0.005 && candidat.f1 > 0.5\"\n", "p.yaml:4:42:"},
+		{"single-quoted with an escape", "'candidate.f1 > 0.5 && candidat.name == ''x'''\n", "p.yaml:4:14:"},
+		{"plain over two lines", "delta.accuracy >= -0.005 &&\n        candidat.f1 > 0.5\n", "p.yaml:4:13:"},
+		{"literal", "|\n        delta.accuracy >= -0.005 &&\n          candidat.f1 > 0.5\n", "p.yaml:6:11:"},
+		{"literal, strip", "|-\n        delta.accuracy >= -0.005\n        && candidat.f1 > 0.5\n", "p.yaml:6:12:"},
+		{"literal, keep, a blank line first", "|+\n\n        delta.accuracy >= -0.005 &&\n        candidat.f1 > 0.5\n\n", "p.yaml:7:9:"},
+		{"literal, indentation indicator", "|2-\n            delta.accuracy >= -0.005 &&\n          candidat.f1 > 0.5\n", "p.yaml:6:11:"},
+		{"literal, comment on the header", "| # the trade-off\n        delta.accuracy >= -0.005 && candidat.f1 > 0.5\n", "p.yaml:5:37:"},
+		{"literal, yields a number", "|\n\n        candidate.f1 + 1.0\n", "p.yaml:6:9:"},
+		{"folded", ">\n        delta.accuracy >= -0.005 &&\n        candidat.f1 > 0.5\n", "p.yaml:5:9:"},
+		{"folded, strip, a blank line first", ">-\n\n        delta.accuracy >= -0.005 &&\n        candidat.f1 > 0.5\n", "p.yaml:6:9:"},
+	}
+	dir := t.TempDir()
+	good, err := os.ReadFile(filepath.Join("testdata", "gate", "good.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "good.json"), good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(rule+tt.expr), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := run(t, dir, "gate", "--policy", "p.yaml", "--candidate", "good.json")
+			if code != ExitUsage || !strings.HasPrefix(errOut, "promote: "+tt.want+` rule "tradeoff": expr `) {
+				t.Errorf("gate with expr: %s\nexit %d, stderr %q, want 2 and an error at %s\nstdout: %s", tt.expr, code, errOut, tt.want, out)
+			}
+		})
 	}
 }

@@ -37,9 +37,11 @@ var celEnvironment = sync.OnceValues(func() (*cel.Env, error) {
 // compileExpr parses and type-checks r.Expr, which must yield a boolean,
 // and prepares its program with a cost limit.
 func (d *decoder) compileExpr(r *Rule) {
-	// The file position is where the expression's text starts; the
-	// position CEL gives, inside the expression, follows in the message.
-	at := &yaml.Node{Line: r.Line, Column: r.col}
+	// A fault of the whole expression is reported where its text starts
+	// (for a block, its first content line); one that CEL places inside
+	// the expression, at the file's line and column of that place, with
+	// CEL's own position in the expression in the message too.
+	at := &yaml.Node{Line: r.exprAt.line, Column: r.exprAt.col}
 	if strings.TrimSpace(r.Expr) == "" {
 		d.Errorf(at, "rule %q: expr is empty", r.Name)
 		return
@@ -61,7 +63,13 @@ func (d *decoder) compileExpr(r *Rule) {
 	if ast == nil {
 		var iss *cel.Issues
 		if ast, iss = env.Compile(r.Expr); iss.Err() != nil {
-			d.Errorf(at, "rule %q: expr %q: %s", r.Name, r.Expr, celMessage(iss.Err().Error()))
+			fault := at
+			if errs := iss.Errors(); len(errs) > 0 {
+				loc := errs[0].Location
+				line, col := r.exprAt.position(loc.Line(), loc.Column()+1) // CEL counts columns from 0
+				fault = &yaml.Node{Line: line, Column: col}
+			}
+			d.Errorf(fault, "rule %q: expr %q: %s", r.Name, r.Expr, celMessage(iss.Err().Error()))
 			return
 		}
 	}

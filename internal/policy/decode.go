@@ -12,8 +12,9 @@ type (
 // decoder is the strict YAML reader with the policy's own sections.
 type decoder struct {
 	*strictyaml.Decoder
+	lines [][]byte // the file's lines, where positions inside a value are looked up
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{&strictyaml.Decoder{File: file}}
+	return &decoder{Decoder: &strictyaml.Decoder{File: file}}
 }

@@ -37,6 +37,7 @@ func addPolicySeeds(f *testing.F) {
 	}
 	f.Add([]byte("gate:\n  rules:\n    - any:\n        - a: '> 1'\n        - expr: 'candidate.a > 1.0'\n"))
 	f.Add([]byte("gate: {metrics: {a_change: '<= -10%'}}\nrollout: {steps: [{weight: 10, minDuration: 1m}, 100]}\n"))
+	f.Add([]byte("gate:\n  rules:\n    - expr: |2-\n\n          candidate.a > 1.0 &&\n        candidat.b > 1.0\n    - expr: >\n        candidate.a >\n        1\n"))
 }
 
 func FuzzLoad(f *testing.F) {

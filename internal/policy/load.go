@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -34,6 +35,7 @@ type gateSpec struct {
 // each with file:line:column.
 func Load(file string, data []byte) (*Policy, error) {
 	d := newDecoder(file)
+	d.lines = bytes.Split(data, []byte("\n"))
 	root := d.Parse(data)
 	if root == nil {
 		return nil, d.Err()
@@ -354,6 +356,7 @@ func (d *decoder) rule(n *yaml.Node, what string, top bool, index int) *Rule {
 			r.Kind = KindExpr
 			r.Expr, _ = d.Str(v, what+".expr")
 			r.Line, r.col = v.Line, v.Column
+			r.exprAt = exprTextOf(d.lines, k, v, r.Expr)
 		case "any", "all":
 			kinds++
 			r.Kind = KindAny

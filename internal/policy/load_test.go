@@ -31,7 +31,7 @@ func TestLoadErrors(t *testing.T) {
 		{"rule without kind", "gate:\n  rules:\n    - name: x\n", []string{"a rule needs one of metric (with threshold), expr, any or all"}},
 		{"rule with two kinds", "gate:\n  rules:\n    - metric: a\n      threshold: '> 1'\n      expr: 'true'\n", []string{"exactly one of metric, expr, any or all"}},
 		{"duplicate rule", "gate:\n  metrics:\n    a: '> 1'\n  rules:\n    - metric: a\n      threshold: '> 2'\n", []string{`p.yaml:5:7: gate: rule name "a" used twice (first at line 3)`}},
-		{"quoted expr", "gate:\n  rules:\n    - expr: 'candidate.a > 1'\n", []string{`p.yaml:3:13: rule "rule-1": expr "candidate.a > 1": 1:13: found no matching overload`}},
+		{"quoted expr", "gate:\n  rules:\n    - expr: 'candidate.a > 1'\n", []string{`p.yaml:3:26: rule "rule-1": expr "candidate.a > 1": 1:13: found no matching overload`}},
 		{"rule named like a check", "gate:\n  require: [ok]\n  rules:\n    - name: ok\n      expr: 'true'\n", []string{`p.yaml:5:13: rule "ok" has the name of a required check`}},
 		{"check named like the approvals rule", "gate:\n  require: [tests_passed, approvals]\n  approvals:\n    min: 1\n", []string{`p.yaml:2:27: rule "approvals" has the name of the approvals rule`}},
 		{"check named like the approvals rule, in a list", "gate:\n  require:\n    - approvals\n  approvals:\n    min: 1\n", []string{`p.yaml:3:7: rule "approvals" has the name of the approvals rule`}},

@@ -68,6 +68,7 @@ type Rule struct {
 	Line        int // where the rule starts in its file
 
 	col               int // the column of Line where the rule (an expression: its text) starts
+	exprAt            exprText
 	ref               metricRef
 	prog              cel.Program
 	exprRefs          []exprRef
