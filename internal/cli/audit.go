@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,7 +86,7 @@ object per line) rather than one array, so that a long listing never has to be h
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, evs, func(tw *tabwriter.Writer) {
+			return f.render(s.out, evs, func(tw *table) {
 				auditHeader(tw)
 				for _, e := range evs {
 					auditRow(tw, e)
@@ -195,7 +194,7 @@ was moved to match.`,
 					res = audit.CheckHead(res, h, hash, found, audit.KeptHead)
 				}
 			}
-			if err := f.render(s.out, res, func(tw *tabwriter.Writer) { verifyText(tw, res) }); err != nil {
+			if err := f.render(s.out, res, func(tw *table) { verifyText(tw, res) }); err != nil {
 				return err
 			}
 			if !res.OK {
@@ -302,7 +301,7 @@ after it, and the hashes that chain it.`,
 				return &exitError{code: ExitUsage, err: fmt.Errorf("audit event %d not found", seq)}
 			}
 			e := evs[0]
-			return f.render(s.out, e, func(tw *tabwriter.Writer) { describeAuditEvent(tw, e) })
+			return f.render(s.out, e, func(tw *table) { describeAuditEvent(tw, e) })
 		},
 	}
 	cmd.AddCommand(list, show, verify, export)
@@ -321,7 +320,7 @@ const auditAllPage = httpapi.MaxLimit
 func listAllAudit(ctx context.Context, c *httpapi.Client, f promote.AuditFilter, asJSON bool, s *streams) error {
 	enc := json.NewEncoder(s.out)
 	enc.SetEscapeHTML(false)
-	tw := tabwriter.NewWriter(printable{s.out}, 0, 0, 2, ' ', 0)
+	tw := newTable(s.out)
 	if !asJSON {
 		auditHeader(tw)
 	}
@@ -419,7 +418,7 @@ func parseAuditTime(name, v string, now time.Time) (time.Time, error) {
 
 // describeAuditEvent writes one audit event for people, its reasons as
 // indented JSON.
-func describeAuditEvent(tw *tabwriter.Writer, e promote.AuditEvent) {
+func describeAuditEvent(tw *table, e promote.AuditEvent) {
 	row(tw, "Seq", fmt.Sprint(e.Seq))
 	row(tw, "Time", e.Time.UTC().Format(time.RFC3339Nano))
 	row(tw, "Actor", e.Actor)
@@ -457,7 +456,7 @@ func describeAuditEvent(tw *tabwriter.Writer, e promote.AuditEvent) {
 	}
 }
 
-func verifyText(tw *tabwriter.Writer, res audit.Result) {
+func verifyText(tw *table, res audit.Result) {
 	if res.OK && res.After > 0 {
 		fmt.Fprintf(tw, "OK: %d events, %d to %d, continuing the head you kept for event %d; the chain is intact\nhead: seq %d, hash %s\n",
 			res.Events, res.After+1, res.HeadSeq, res.After, res.HeadSeq, res.HeadHash)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,16 +76,16 @@ func clientError(err error) error {
 	return serviceError(err)
 }
 
-// render writes v as JSON, or calls table to write it for people.
-func (f *clientFlags) render(w io.Writer, v any, table func(tw *tabwriter.Writer)) error {
+// render writes v as JSON, or calls write to write it for people.
+func (f *clientFlags) render(w io.Writer, v any, write func(tw *table)) error {
 	if f.output == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		return enc.Encode(v)
 	}
-	tw := tabwriter.NewWriter(printable{w}, 0, 0, 2, ' ', 0)
-	table(tw)
+	tw := newTable(w)
+	write(tw)
 	return tw.Flush()
 }
 

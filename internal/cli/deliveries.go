@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -37,7 +36,7 @@ func newWebhooksCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, ds, func(tw *tabwriter.Writer) {
+			return f.render(s.out, ds, func(tw *table) {
 				row(tw, "ID", "ENDPOINT", "EVENT", "TYPE", "ATTEMPT", "STATUS", "CODE", "AT", "ERROR")
 				for _, d := range ds {
 					code := ""
@@ -68,7 +67,7 @@ func newWebhooksCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, d, func(tw *tabwriter.Writer) {
+			return f.render(s.out, d, func(tw *table) {
 				fmt.Fprintf(tw, "Delivery %s of event %s (%s) to %s will be sent again, with the same event ID\n", d.ID, d.EventID, d.EventType, d.Endpoint)
 			})
 		},

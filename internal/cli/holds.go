@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -34,7 +33,7 @@ func newHoldsCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, hs, func(tw *tabwriter.Writer) {
+			return f.render(s.out, hs, func(tw *table) {
 				row(tw, "ID", "MODEL", "VERSION", "ENVIRONMENT", "SET BY", "SET", "REASON", "CLEARED BY")
 				for _, h := range hs {
 					row(tw, fmt.Sprint(h.ID), h.Model, h.Version, h.Environment, h.SetBy, when(h.SetAt), h.Reason, h.ClearedBy)
@@ -60,7 +59,7 @@ func newHoldsCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, h, func(tw *tabwriter.Writer) {
+			return f.render(s.out, h, func(tw *table) {
 				fmt.Fprintf(tw, "Hold %d: %s %s may not enter %s until a person clears it\n", h.ID, h.Model, h.Version, h.Environment)
 			})
 		},
@@ -89,7 +88,7 @@ func newHoldsCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, h, func(tw *tabwriter.Writer) {
+			return f.render(s.out, h, func(tw *table) {
 				fmt.Fprintf(tw, "Hold %d cleared by %s: %s\n", h.ID, h.ClearedBy, h.ClearReason)
 			})
 		},

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"sort"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +25,7 @@ func newModelsCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, m, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "Model %s registered by %s\n", m.Name, m.CreatedBy) })
+			return f.render(s.out, m, func(tw *table) { fmt.Fprintf(tw, "Model %s registered by %s\n", m.Name, m.CreatedBy) })
 		},
 	}
 	create.Flags().StringVar(&description, "description", "", "what the model does")
@@ -44,7 +43,7 @@ func newModelsCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, models, func(tw *tabwriter.Writer) {
+			return f.render(s.out, models, func(tw *table) {
 				row(tw, "MODEL", "DESCRIPTION", "CREATED BY", "CREATED")
 				for _, m := range models {
 					row(tw, m.Name, m.Description, m.CreatedBy, when(m.CreatedAt))
@@ -64,7 +63,7 @@ func newModelsCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, d, func(tw *tabwriter.Writer) {
+			return f.render(s.out, d, func(tw *table) {
 				fmt.Fprintf(tw, "Model %s: %s\n\n", d.Model.Name, d.Model.Description)
 				statusTable(tw, d)
 			})
@@ -77,7 +76,7 @@ func newModelsCmd(s *streams) *cobra.Command {
 
 // statusTable writes the live version per environment, why the commit of
 // a live change fails, active promotions and holds.
-func statusTable(tw *tabwriter.Writer, d httpapi.ModelDetail) {
+func statusTable(tw *table, d httpapi.ModelDetail) {
 	st := d.Status
 	row(tw, "ENVIRONMENT", "LIVE", "SINCE", "BY", "PROMOTION")
 	for _, env := range st.Environments {
@@ -139,7 +138,7 @@ func newStatusCmd(s *streams) *cobra.Command {
 		if err != nil {
 			return clientError(err)
 		}
-		return f.render(s.out, st, func(tw *tabwriter.Writer) { statusTable(tw, httpapi.ModelDetail{Status: st}) })
+		return f.render(s.out, st, func(tw *table) { statusTable(tw, httpapi.ModelDetail{Status: st}) })
 	}
 	return cmd
 }
@@ -165,7 +164,7 @@ func newHistoryCmd(s *streams) *cobra.Command {
 		if err != nil {
 			return clientError(err)
 		}
-		return f.render(s.out, h, func(tw *tabwriter.Writer) {
+		return f.render(s.out, h, func(tw *table) {
 			row(tw, "WHEN", "VERSION", "BY", "PROMOTION", "REASON")
 			for _, l := range h {
 				row(tw, when(l.SetAt), l.Version, l.SetBy, l.PromotionID, l.Reason)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -41,7 +40,7 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, ps, func(tw *tabwriter.Writer) {
+			return f.render(s.out, ps, func(tw *table) {
 				row(tw, "ID", "MODEL", "VERSION", "TO", "STATE", "REQUESTED BY", "REQUESTED", "REASON")
 				for _, p := range ps {
 					row(tw, p.ID, p.Model, p.Version, p.Environment, string(p.State), p.RequestedBy, when(p.RequestedAt), p.Reason)
@@ -71,7 +70,7 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, v, func(tw *tabwriter.Writer) { promotionView(s.out, tw, v) })
+			return f.render(s.out, v, func(tw *table) { promotionView(s.out, tw, v) })
 		},
 	}
 	cmd.AddCommand(list, show)
@@ -80,7 +79,7 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 
 // promotionView writes a promotion for a person: what, where, state, the
 // gate's table and the approvals.
-func promotionView(w io.Writer, tw *tabwriter.Writer, v registry.PromotionView) {
+func promotionView(w io.Writer, tw *table, v registry.PromotionView) {
 	if v.DryRun {
 		fmt.Fprintf(tw, "Dry run: %s %s → %s (nothing was recorded)\n", v.Model, v.Version, v.Environment)
 		row(tw, "Would be", string(v.State))
@@ -122,7 +121,7 @@ func promotionView(w io.Writer, tw *tabwriter.Writer, v registry.PromotionView) 
 // renderPromotion shows a promotion after an action on it; a blocked one
 // exits 1.
 func renderPromotion(s *streams, f *clientFlags, v registry.PromotionView) error {
-	if err := f.render(s.out, v, func(tw *tabwriter.Writer) { promotionView(s.out, tw, v) }); err != nil {
+	if err := f.render(s.out, v, func(tw *table) { promotionView(s.out, tw, v) }); err != nil {
 		return err
 	}
 	if v.State == promote.StateBlocked {

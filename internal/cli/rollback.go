@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,7 +50,7 @@ was live there before, reached Git, and is neither rejected nor on hold.`,
 				return err
 			}
 		}
-		return f.render(s.out, v, func(tw *tabwriter.Writer) {
+		return f.render(s.out, v, func(tw *table) {
 			row(tw, "MODEL", "ENVIRONMENT", "LIVE", "ROLLED BACK", "HOLD", "COMMIT")
 			commit := v.Live.Commit
 			switch {

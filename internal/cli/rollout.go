@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -53,7 +52,7 @@ approver's (ml-lead) token, and each is recorded in the audit log with its reaso
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, rs, func(tw *tabwriter.Writer) {
+			return f.render(s.out, rs, func(tw *table) {
 				row(tw, "PROMOTION", "MODEL", "VERSION", "ENVIRONMENT", "STABLE", "STATE", "STEP", "WEIGHT", "UPDATED", "REASON")
 				for _, r := range rs {
 					row(tw, r.PromotionID, r.Model, r.Version, r.Environment, r.Stable, string(r.State), fmt.Sprint(r.Step+1),
@@ -81,7 +80,7 @@ approver's (ml-lead) token, and each is recorded in the audit log with its reaso
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, r, func(tw *tabwriter.Writer) { describeRollout(tw, r, time.Now()) })
+			return f.render(s.out, r, func(tw *table) { describeRollout(tw, r, time.Now()) })
 		},
 	}
 	var every time.Duration
@@ -152,7 +151,7 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 				if err != nil {
 					return clientError(err)
 				}
-				return f.render(s.out, r, func(tw *tabwriter.Writer) { describeRollout(tw, r, time.Now()) })
+				return f.render(s.out, r, func(tw *table) { describeRollout(tw, r, time.Now()) })
 			},
 		}
 		sub.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -103,7 +102,7 @@ func newTokenListCmd(s *streams) *cobra.Command {
 		if err != nil {
 			return clientError(err)
 		}
-		return f.render(s.out, ts, func(tw *tabwriter.Writer) {
+		return f.render(s.out, ts, func(tw *table) {
 			row(tw, "ID", "NAME", "ROLE", "GROUPS", "CREATED BY", "CREATED", "REVOKED")
 			for _, t := range ts {
 				revoked := ""

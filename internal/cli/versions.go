@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -40,7 +39,7 @@ func newVersionsListCmd(s *streams, f *clientFlags) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, vs, func(tw *tabwriter.Writer) {
+			return f.render(s.out, vs, func(tw *table) {
 				row(tw, "VERSION", "DIGEST", "SIGNED", "REJECTED", "CREATED BY", "CREATED")
 				for _, v := range vs {
 					row(tw, v.Version, shortDigest(v.Digest), signedNow(v), yesNo(v.Rejected), v.CreatedBy, when(v.CreatedAt))
@@ -72,7 +71,7 @@ func newVersionsShowCmd(s *streams, f *clientFlags) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, v, func(tw *tabwriter.Writer) { versionTable(tw, v) })
+			return f.render(s.out, v, func(tw *table) { versionTable(tw, v) })
 		},
 	}
 }
@@ -90,7 +89,7 @@ func signedNow(v promote.Version) string {
 	return yesNo(v.Signed())
 }
 
-func versionTable(tw *tabwriter.Writer, v promote.Version) {
+func versionTable(tw *table, v promote.Version) {
 	row(tw, "Model", v.Model)
 	row(tw, "Version", v.Version)
 	row(tw, "Artifact", v.ArtifactURI)
@@ -193,7 +192,7 @@ metrics file is checked here first, so errors name its lines.`,
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, v, func(tw *tabwriter.Writer) {
+			return f.render(s.out, v, func(tw *table) {
 				fmt.Fprintf(tw, "Registered %s %s (%s, %s)\n", v.Model, v.Version, v.Digest, map[bool]string{true: "signature verified", false: "unsigned"}[v.Signed()])
 			})
 		},
@@ -285,7 +284,7 @@ func newVersionsRejectCmd(s *streams, f *clientFlags) *cobra.Command {
 			if err != nil {
 				return clientError(err)
 			}
-			return f.render(s.out, v, func(tw *tabwriter.Writer) {
+			return f.render(s.out, v, func(tw *table) {
 				fmt.Fprintf(tw, "Rejected %s %s: %s\n", v.Model, v.Version, v.RejectReason)
 			})
 		},
