@@ -31,6 +31,10 @@ type Store interface {
 	// GenesisHash before the first), for verification to compare the
 	// chain's end with.
 	AuditHead(ctx context.Context) (seq int64, hash string, err error)
+	// Ping checks that the store answers: one small read, a round trip to
+	// the database that costs the same however much the store holds (the
+	// readiness check calls it every few seconds).
+	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
 }

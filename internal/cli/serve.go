@@ -295,10 +295,9 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	}
 	api := httpapi.NewServer(svc, httpapi.Options{
 		Logger: log, Metrics: reg, Rollouts: ops, Deliveries: deliveries, Resender: resender, Leader: leaderStatus(el),
-		Ready: func(ctx context.Context) error {
-			_, err := svc.Models(ctx)
-			return err
-		},
+		// A probe every few seconds: one small read, not a listing that
+		// grows with the store.
+		Ready: store.Ping,
 	})
 	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Resender: resender, Logger: log, SecureCookies: cfg.UISecureCookies})
 	if err != nil {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -66,7 +65,7 @@ const (
 // service over it with a dev → staging → prod pipeline, the HTTP handler in
 // an httptest server, and a token per role.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	store  promote.Store
 	svc    *registry.Service
 	server *Server
@@ -81,7 +80,7 @@ type fixture struct {
 	secrets []string
 }
 
-func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
+func newFixture(t testing.TB, mod ...func(*Options)) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -123,7 +122,7 @@ func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
 	opts := Options{
 		Logger:  slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: f.reg,
-		Ready:   func(ctx context.Context) error { return store.View(ctx, func(promote.Tx) error { return nil }) },
+		Ready:   store.Ping,
 	}
 	for _, m := range mod {
 		m(&opts)

@@ -698,7 +698,7 @@ func document() *Document {
 
 	add("get", p+"/openapi.json", spec{id: "getOpenAPI", summary: "This document", tag: "meta", status: 200, result: &Schema{Type: "object"}, errors: []int{400}, public: true})
 	add("get", "/healthz", spec{id: "healthz", summary: "Whether the process is up", tag: "meta", status: 200, result: ref("Health"), public: true})
-	add("get", "/readyz", spec{id: "readyz", summary: "Whether the server can serve: its store answers", tag: "meta", status: 200, result: ref("Health"), errors: []int{503}, public: true})
+	add("get", "/readyz", spec{id: "readyz", summary: "Whether the server can serve: its store answers", desc: "One read of one row, however much the store holds, within 1s (under the readiness probe's 2s): a store that does not answer in time is a 503. The body never says why; the server's log does.", tag: "meta", status: 200, result: ref("Health"), errors: []int{503}, public: true})
 	add("get", "/metrics", spec{id: "metrics", summary: "Prometheus metrics", desc: "Requests counted and timed by route pattern and status code, in the Prometheus text format.", tag: "meta", status: 200, result: &Schema{Type: "string"}, resultType: "text/plain", public: true})
 
 	add("get", p+"/environments", spec{id: "listEnvironments", summary: "The pipeline's environments in order", tag: "environments", status: 200, result: arrayOf(ref("Environment"))})

@@ -100,11 +100,16 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// ReadyTimeout bounds /readyz's check of the store: under the timeout of
+// the readiness probe in deploy/ (2s), so that a store too slow to answer
+// is a 503 whose cause the log names, not a probe that timed out.
+const ReadyTimeout = time.Second
+
 // readyz reports whether the store answers. Its error is logged, not
 // shown: /readyz is public.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Ready != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
 		defer cancel()
 		if err := s.opts.Ready(ctx); err != nil {
 			s.log.LogAttrs(r.Context(), slog.LevelWarn, "not ready", attrRequestID(requestID(r.Context())), attrError(err))

@@ -642,6 +642,7 @@ func TestUnavailable(t *testing.T) {
 			return db.ScanAudit(t.Context(), 0, func(promote.AuditRecord) error { return nil })
 		},
 		"AuditHead": func() error { _, _, err := db.AuditHead(t.Context()); return err },
+		"Ping":      func() error { return db.Ping(t.Context()) },
 	} {
 		if err := op(); !errors.Is(err, promote.ErrUnavailable) {
 			t.Errorf("%s with the database cut off = %v, want ErrUnavailable", name, err)
@@ -655,11 +656,8 @@ func TestUnavailable(t *testing.T) {
 // first time are not prepared then without a deadline.
 func TestHungDatabase(t *testing.T) {
 	db, relay := throughRelay(t)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- db.View(ctx, func(tx promote.Tx) error {
+	endsAtDeadline(t, relay, "View with the server hung", func(ctx context.Context) error {
+		return db.View(ctx, func(tx promote.Tx) error {
 			// A query the store has not prepared yet, then the hang.
 			if _, err := tx.Models(); err != nil {
 				return err
@@ -668,15 +666,37 @@ func TestHungDatabase(t *testing.T) {
 			_, err := tx.Models()
 			return err
 		})
-	}()
+	})
+}
+
+// TestHungPing: Ping, the readiness check, returns when its context ends
+// while the server does not answer, so that /readyz answers 503 within its
+// timeout.
+func TestHungPing(t *testing.T) {
+	db, relay := throughRelay(t)
+	if err := db.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping = %v, want nil", err)
+	}
+	relay.freeze()
+	endsAtDeadline(t, relay, "Ping with the server hung", db.Ping)
+}
+
+// endsAtDeadline checks that call, given a context with a deadline of 1s,
+// returns the deadline's error when it passes rather than when relay thaws.
+func endsAtDeadline(t *testing.T, relay *relay, what string, call func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call(ctx) }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("View with the server hung = %v, want the context's deadline", err)
+			t.Errorf("%s = %v, want the context's deadline", what, err)
 		}
 	case <-time.After(15 * time.Second):
 		relay.thaw()
 		<-done
-		t.Fatal("View with the server hung returned only when the server answered again, 15s after its context's deadline of 1s")
+		t.Fatalf("%s returned only when the server answered again, 15s after its context's deadline of 1s", what)
 	}
 }

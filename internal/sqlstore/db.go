@@ -351,6 +351,18 @@ func (db *DB) auditHead(ctx context.Context, from Querier) (int64, string, error
 	return seq, hash, nil
 }
 
+// Ping reads the audit chain's head row, which every store has from its
+// first migration on: a read of one row by its key, rather than a bare
+// SELECT 1, so that a database whose schema cannot be read (a damaged
+// SQLite file) does not pass for one that answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.read.QueryRowContext(ctx, "SELECT 1 FROM audit_head WHERE id = 1").Scan(&one); err != nil {
+		return db.unavailable(ctx, fmt.Errorf("ping the %s store: %w", db.dialect.Name, err))
+	}
+	return nil
+}
+
 // rebind returns query with the dialect's placeholders. Queries are written
 // with ? and contain no ? inside string literals.
 func (db *DB) rebind(query string) string {

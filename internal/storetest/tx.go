@@ -132,6 +132,9 @@ func testView(t *testing.T, s promote.Store) {
 }
 
 func testContext(t *testing.T, s promote.Store) {
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping on an open store = %v, want nil", err)
+	}
 	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
 	called := false
@@ -143,6 +146,7 @@ func testContext(t *testing.T, s promote.Store) {
 		{"Update", s.Update(canceled, fn)},
 		{"View", s.View(canceled, fn)},
 		{"ScanAudit", s.ScanAudit(canceled, 0, func(promote.AuditRecord) error { called = true; return nil })},
+		{"Ping", s.Ping(canceled)},
 	}
 	for _, c := range calls {
 		if !errors.Is(c.err, context.Canceled) {
