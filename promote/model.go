@@ -36,6 +36,11 @@ type Signature struct {
 
 // Version is one registered version of a model with its evidence.
 type Version struct {
+	// Seq is the version's place in the store's order of registration,
+	// across models: the cursor that VersionFilter's BeforeSeq and AfterSeq
+	// (the API's before and after) page by. Set when the store returns a
+	// version; never taken from a request.
+	Seq         int64                         `json:"seq,omitempty"`
 	Model       string                        `json:"model"`
 	Version     string                        `json:"version"`
 	ArtifactURI string                        `json:"artifact_uri"`

@@ -50,8 +50,10 @@ type Tx interface {
 	// CreateVersion stores a version of an existing model.
 	CreateVersion(v Version) error
 	Version(model, version string) (Version, error)
-	// Versions lists a model's versions, newest first.
-	Versions(model string) ([]Version, error)
+	// Versions lists the versions of f.Model that f selects, newest
+	// (the last registered) first, at most f.Limit; NotFound when the
+	// model is not stored.
+	Versions(f VersionFilter) ([]Version, error)
 	// RejectVersion marks a version rejected, for good.
 	RejectVersion(model, version, by, reason string, at time.Time) error
 
@@ -246,6 +248,19 @@ type PromotionFilter struct {
 	States      []State
 	ActiveOnly  bool
 	Limit       int // 0: a default of 100
+}
+
+// VersionFilter selects a model's versions, listed newest (the last
+// registered) first, a page at a time as AuditFilter pages the audit log.
+// BeforeSeq pages backwards: versions with Seq < BeforeSeq (0: from the
+// newest). AfterSeq pages forwards: versions with Seq > AfterSeq, and with
+// a Limit the Limit versions just after it (still listed newest first).
+// A negative cursor or Limit is Invalid.
+type VersionFilter struct {
+	Model     string
+	BeforeSeq int64
+	AfterSeq  int64
+	Limit     int // 0: DefaultLimit
 }
 
 // HoldFilter selects holds. Cleared holds are left out unless

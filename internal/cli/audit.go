@@ -45,20 +45,8 @@ object per line) rather than one array, so that a long listing never has to be h
 			if all && cmd.Flags().Changed("limit") {
 				return usageErrorf("--all lists every matching event; it cannot be combined with --limit")
 			}
-			if err := checkLimit(cmd, filter.Limit); err != nil {
+			if err := checkPage(cmd, "promote audit list", filter.Limit, filter.BeforeSeq, filter.AfterSeq); err != nil {
 				return err
-			}
-			// As for --limit, the client leaves out a sequence number
-			// below 1: --before -1 listed the newest events.
-			// In the order of the help, so that the same one is named
-			// each time when both are wrong.
-			for _, b := range []struct {
-				flag string
-				seq  int64
-			}{{"--before", filter.BeforeSeq}, {"--after", filter.AfterSeq}} {
-				if b.seq < 0 {
-					return usageErrorf("%s %d: want a sequence number, a whole number from 1 (see promote audit list)", b.flag, b.seq)
-				}
 			}
 			now := time.Now()
 			var err error

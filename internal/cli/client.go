@@ -66,6 +66,26 @@ func checkLimit(cmd *cobra.Command, n int) error {
 	return nil
 }
 
+// checkPage refuses the --limit, --before and --after of a paged listing
+// (the command named by command) that the server would not take. As for
+// --limit, the client leaves out a sequence number below 1: --before -1
+// listed the newest. In the order of the help, so that the same one is
+// named each time when several are wrong.
+func checkPage(cmd *cobra.Command, command string, limit int, before, after int64) error {
+	if err := checkLimit(cmd, limit); err != nil {
+		return err
+	}
+	for _, b := range []struct {
+		flag string
+		seq  int64
+	}{{"--before", before}, {"--after", after}} {
+		if b.seq < 0 {
+			return usageErrorf("%s %d: want a sequence number, a whole number from 1 (see %s)", b.flag, b.seq, command)
+		}
+	}
+	return nil
+}
+
 // clientError maps a client error to an exit code: an unreachable server
 // is a failure (1), domain errors as serviceError says.
 func clientError(err error) error {

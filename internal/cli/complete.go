@@ -135,7 +135,7 @@ func versionsOf(model func(cmd *cobra.Command, args []string) string) candidates
 		if name == "" {
 			return nil, nil
 		}
-		vs, err := c.Versions(ctx, name)
+		vs, err := c.Versions(ctx, promote.VersionFilter{Model: name})
 		if err != nil {
 			return nil, err
 		}

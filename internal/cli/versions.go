@@ -26,27 +26,41 @@ func newVersionsCmd(s *streams) *cobra.Command {
 }
 
 func newVersionsListCmd(s *streams, f *clientFlags) *cobra.Command {
-	return &cobra.Command{
+	var filter promote.VersionFilter
+	cmd := &cobra.Command{
 		Use: "list MODEL", Short: "List a model's versions, newest first", Args: cobra.ExactArgs(1),
-		Example:           `  promote versions list credit-risk`,
+		Long: `List a model's versions, newest (the last registered) first: at most --limit of them
+(100 by default). SEQ is each version's cursor: --before SEQ lists the page older than
+it (the SEQ of a page's last row gives the next page), --after SEQ the page just newer.`,
+		Example: `  promote versions list credit-risk
+  promote versions list credit-risk --limit 20 --before 1841`,
 		ValidArgsFunction: f.completeArgs(modelNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkPage(cmd, "promote versions list", filter.Limit, filter.BeforeSeq, filter.AfterSeq); err != nil {
+				return err
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
 			}
-			vs, err := c.Versions(cmd.Context(), args[0])
+			filter.Model = args[0]
+			vs, err := c.Versions(cmd.Context(), filter)
 			if err != nil {
 				return clientError(err)
 			}
 			return f.render(s.out, vs, func(tw *table) {
-				row(tw, "VERSION", "DIGEST", "SIGNED", "REJECTED", "CREATED BY", "CREATED")
+				row(tw, "SEQ", "VERSION", "DIGEST", "SIGNED", "REJECTED", "CREATED BY", "CREATED")
 				for _, v := range vs {
-					row(tw, v.Version, shortDigest(v.Digest), signedNow(v), yesNo(v.Rejected), v.CreatedBy, when(v.CreatedAt))
+					row(tw, fmt.Sprint(v.Seq), v.Version, shortDigest(v.Digest), signedNow(v), yesNo(v.Rejected), v.CreatedBy, when(v.CreatedAt))
 				}
 			})
 		},
 	}
+	fl := cmd.Flags()
+	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only versions before this `SEQ` (paging back)")
+	fl.Int64Var(&filter.AfterSeq, "after", 0, "only versions after this `SEQ`; with --limit, the ones just after it (paging forward)")
+	addLimitFlag(cmd, &filter.Limit)
+	return cmd
 }
 
 func yesNo(b bool) string {

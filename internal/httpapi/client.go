@@ -266,13 +266,18 @@ func (c *Client) History(ctx context.Context, model, env string) ([]promote.Live
 
 // ---- versions
 
-// Versions lists a model's versions, newest first.
-func (c *Client) Versions(ctx context.Context, model string) ([]promote.Version, error) {
-	if err := present("model name", model); err != nil {
+// Versions lists the versions of f.Model that f selects, newest first, a
+// page at a time: at most f.Limit (0: the server's default of 100), before
+// f.BeforeSeq or just after f.AfterSeq (promote.VersionFilter).
+func (c *Client) Versions(ctx context.Context, f promote.VersionFilter) ([]promote.Version, error) {
+	if err := present("model name", f.Model); err != nil {
 		return nil, err
 	}
+	q := url.Values{}
+	setCursors(q, f.BeforeSeq, f.AfterSeq)
+	setLimit(q, f.Limit)
 	var out []promote.Version
-	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/models/" + seg(model) + "/versions", out: &out, auth: true})
+	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/models/" + seg(f.Model) + "/versions", query: q, out: &out, auth: true})
 	return out, err
 }
 
@@ -556,12 +561,7 @@ func (c *Client) AuditEvents(ctx context.Context, f promote.AuditFilter) ([]prom
 			q.Set(k, t.UTC().Format(time.RFC3339Nano))
 		}
 	}
-	if f.BeforeSeq > 0 {
-		q.Set("before", strconv.FormatInt(f.BeforeSeq, 10))
-	}
-	if f.AfterSeq > 0 {
-		q.Set("after", strconv.FormatInt(f.AfterSeq, 10))
-	}
+	setCursors(q, f.BeforeSeq, f.AfterSeq)
 	setLimit(q, f.Limit)
 	var out []promote.AuditEvent
 	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/audit", query: q, out: &out, auth: true})
@@ -652,6 +652,17 @@ func (c *Client) RevokeToken(ctx context.Context, id string) error {
 func setIf(q url.Values, key, v string) {
 	if v != "" {
 		q.Set(key, v)
+	}
+}
+
+// setCursors sets a page's before and after cursors, those above 0: 0 is
+// no cursor.
+func setCursors(q url.Values, before, after int64) {
+	if before > 0 {
+		q.Set("before", strconv.FormatInt(before, 10))
+	}
+	if after > 0 {
+		q.Set("after", strconv.FormatInt(after, 10))
 	}
 }
 

@@ -28,7 +28,7 @@ func TestClientErrorCodes(t *testing.T) {
 		{"not found", func() error { _, err := f.client(f.vera).Model(ctx, "nope"); return err }, promote.NotFound, "nope"},
 		{"invalid", func() error { _, err := f.client(f.alice).CreateModel(ctx, "../x", ""); return err }, promote.Invalid, `contains ".."`},
 		{"invalid path value", func() error { _, err := f.client(f.vera).Version(ctx, "churn", "../../etc"); return err }, promote.Invalid, `version "../../etc" contains ".."`},
-		{"empty path value", func() error { _, err := f.client(f.vera).Versions(ctx, ""); return err }, promote.Invalid, "model name is empty"},
+		{"empty path value", func() error { _, err := f.client(f.vera).Versions(ctx, promote.VersionFilter{}); return err }, promote.Invalid, "model name is empty"},
 		{"unauthorized", func() error { _, err := f.client("").Models(ctx); return err }, promote.Unauthorized, "missing token"},
 		{"forbidden", func() error { _, err := f.client(f.vera).Tokens(ctx); return err }, promote.Forbidden, "admin"},
 		{"conflict", func() error { _, err := f.client(f.alice).CreateModel(ctx, "churn", ""); return err }, promote.Conflict, "churn"},

@@ -293,7 +293,8 @@ func schemas() map[string]*Schema {
 			"key_id":    str("The trusted key it verified with."),
 			"note":      str("Why it did not verify."),
 		}),
-		"Version": object("A registered version with its evidence.", []string{"model", "version", "artifact_uri", "digest", "size", "metrics", "lineage", "created_by", "created_at"}, map[string]*Schema{
+		"Version": object("A registered version with its evidence.", []string{"seq", "model", "version", "artifact_uri", "digest", "size", "metrics", "lineage", "created_by", "created_at"}, map[string]*Schema{
+			"seq":           integer("The version's place in the order of registration (across models): the cursor of GET /models/{model}/versions's before and after."),
 			"model":         name(""),
 			"version":       name(""),
 			"artifact_uri":  str(""),
@@ -617,6 +618,9 @@ var (
 	qLimit     = queryParam("limit", "The page size (default 100).", &Schema{Type: "integer", Minimum: floatPtr(1), Maximum: floatPtr(MaxLimit)})
 )
 
+// seqSchema is a sequence cursor's: a whole number, 0 (no cursor) or more.
+func seqSchema() *Schema { return &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)} }
+
 func qName(n, desc string) *Parameter { return queryParam(n, desc, name("")) }
 
 // spec describes one operation compactly; op turns it into an Operation.
@@ -710,7 +714,11 @@ func document() *Document {
 	add("get", p+"/models/{model}/history", spec{id: "getHistory", summary: "The changes of a model's live version in an environment, newest first", tag: "models",
 		params: []*Parameter{pModel, {Name: "environment", In: "query", Required: true, Description: "The environment.", Schema: name("")}}, status: 200, result: arrayOf(ref("Live")), errors: []int{404}})
 
-	add("get", p+"/models/{model}/versions", spec{id: "listVersions", summary: "A model's versions, newest first", tag: "versions", params: []*Parameter{pModel}, status: 200, result: arrayOf(ref("Version")), errors: []int{404}})
+	add("get", p+"/models/{model}/versions", spec{id: "listVersions", summary: "A model's versions, newest first", desc: "Newest is the last registered. A page at a time: at most limit versions (100 by default); the next page is before the seq of the page's last version, until a page comes back empty.", tag: "versions",
+		params: []*Parameter{pModel,
+			queryParam("before", "Only versions with a smaller seq: the page before.", seqSchema()),
+			queryParam("after", "Only versions with a larger seq; with limit, the versions just after it (still newest first): the page after.", seqSchema()), qLimit},
+		status: 200, result: arrayOf(ref("Version")), errors: []int{404}})
 	add("post", p+"/models/{model}/versions", spec{id: "registerVersion", summary: "Register a version with its evidence", desc: "Needs the submitter role. The signature is verified against the trusted keys and the metrics parsed as the gate reads them; anything wrong is a 400 naming it, and nothing is stored.",
 		tag: "versions", params: []*Parameter{pModel}, body: "RegisterVersionRequest", status: 201, result: ref("Version"), errors: []int{404, 409}})
 	add("get", p+"/models/{model}/versions/{version}", spec{id: "getVersion", summary: "One version", tag: "versions", params: []*Parameter{pModel, pVersion}, status: 200, result: ref("Version"), errors: []int{404}})
@@ -785,12 +793,12 @@ func document() *Document {
 		queryParam("token", "Only events made with this API token, by its ID (tok_ and 16 hex digits, as the token list shows it); another form, or a token's secret, is refused.", &Schema{Type: "string", Pattern: "^tok_[0-9a-f]{16}$"}),
 		queryParam("since", "Only events at or after this time (RFC 3339, such as 2026-11-01T00:00:00Z; inclusive).", &Schema{Type: "string", Format: "date-time"}),
 		queryParam("until", "Only events before this time (RFC 3339; exclusive). A since after it is refused.", &Schema{Type: "string", Format: "date-time"}),
-		queryParam("before", "Only events with a smaller sequence number: the page before.", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)}),
-		queryParam("after", "Only events with a larger sequence number; with limit, the events just after it (still newest first): the page after.", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)}), qLimit,
+		queryParam("before", "Only events with a smaller sequence number: the page before.", seqSchema()),
+		queryParam("after", "Only events with a larger sequence number; with limit, the events just after it (still newest first): the page after.", seqSchema()), qLimit,
 	}, status: 200, result: arrayOf(ref("AuditEvent"))})
 	add("get", p+"/audit/verify", spec{id: "verifyAudit", summary: "Verify the audit chain", desc: "Recomputes every hash in order. A broken chain is a 200 with ok false and the first broken link.", tag: "audit", status: 200, result: ref("VerifyResult")})
 	exportOp := op(spec{id: "exportAudit", summary: "Export the audit log as JSON Lines", desc: "One AuditLine per line, in sequence order; verifiable offline with SHA-256 alone. The X-Promote-Events trailer carries the number of events; an export that fails midway is cut off, never ended cleanly. With after, the export starts at the event after it, and verifies from a head kept for that event.",
-		tag: "audit", params: []*Parameter{queryParam("after", "Only the events after this sequence number, to the newest: an export that continues a head kept for this event (0, the default: every event).", &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)})}, status: 200, result: ref("AuditLine"), resultType: "application/x-ndjson"})
+		tag: "audit", params: []*Parameter{queryParam("after", "Only the events after this sequence number, to the newest: an export that continues a head kept for this event (0, the default: every event).", seqSchema())}, status: 200, result: ref("AuditLine"), resultType: "application/x-ndjson"})
 	exportOp.Responses["200"].Headers = map[string]*Header{EventsTrailer: {Description: "Trailer: the number of events written.", Schema: &Schema{Type: "integer"}}}
 	paths[p+"/audit/export"] = map[string]*Operation{"get": exportOp}
 

@@ -258,10 +258,12 @@ func (s *Server) listVersions(w http.ResponseWriter, r *http.Request, _ promote.
 	if err != nil {
 		return err
 	}
-	if err := noQuery(r); err != nil {
-		return err
+	q := newQuery(r, "before", "after", "limit")
+	f := promote.VersionFilter{Model: model, BeforeSeq: q.int64("before"), AfterSeq: q.int64("after"), Limit: q.limit()}
+	if q.err != nil {
+		return q.err
 	}
-	list, err := s.svc.Versions(r.Context(), model)
+	list, err := s.svc.Versions(r.Context(), f)
 	return writeList(w, list, err)
 }
 

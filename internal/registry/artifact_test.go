@@ -93,7 +93,7 @@ func TestArtifactHashedOnlyWhenAFileThatEnds(t *testing.T) {
 			t.Errorf("register %s returned %s after its deadline; want it to stop hashing then", huge, took)
 		}
 	})
-	versions, err := svc.Versions(t.Context(), "credit-risk")
+	versions, err := svc.Versions(t.Context(), promote.VersionFilter{Model: "credit-risk"})
 	if err != nil || len(versions) != 0 {
 		t.Errorf("refused registrations stored %d versions (%v), want none", len(versions), err)
 	}

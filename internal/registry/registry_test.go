@@ -608,7 +608,7 @@ func TestRegisterVersionErrors(t *testing.T) {
 			}
 		})
 	}
-	versions, _ := f.svc.Versions(ctx, "credit-risk")
+	versions, _ := f.svc.Versions(ctx, promote.VersionFilter{Model: "credit-risk"})
 	if len(versions) != 0 {
 		t.Errorf("a failed registration stored %d versions", len(versions))
 	}

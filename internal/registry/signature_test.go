@@ -90,7 +90,7 @@ func TestSignatureCheckedAgainstKeysTrustedNow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vs, err := svc.Versions(context.Background(), "credit-risk")
+			vs, err := svc.Versions(context.Background(), promote.VersionFilter{Model: "credit-risk"})
 			if err != nil {
 				t.Fatal(err)
 			}

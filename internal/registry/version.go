@@ -94,6 +94,12 @@ func (s *Service) RegisterVersion(ctx context.Context, who promote.Principal, re
 		if err := tx.CreateVersion(v); err != nil {
 			return err
 		}
+		// Answered with its cursor, as a listing shows it.
+		stored, err := tx.Version(v.Model, v.Version)
+		if err != nil {
+			return err
+		}
+		v.Seq = stored.Seq
 		return audit(tx, promote.AuditEvent{Time: v.CreatedAt, Actor: who.Name, Action: promote.ActionVersionRegistered,
 			Model: v.Model, Version: v.Version, Digest: v.Digest, Decision: signedWord(v), Reasons: s.signedBy(v)})
 	})
@@ -425,14 +431,12 @@ func (s *Service) Version(ctx context.Context, model, version string) (promote.V
 	return out, err
 }
 
-// Versions lists a model's versions, newest first, with SignatureNow set.
-func (s *Service) Versions(ctx context.Context, model string) ([]promote.Version, error) {
+// Versions lists the versions of f.Model that f selects, newest first, a
+// page at a time (promote.VersionFilter), with SignatureNow set.
+func (s *Service) Versions(ctx context.Context, f promote.VersionFilter) ([]promote.Version, error) {
 	var out []promote.Version
 	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
-		if _, err = tx.Model(model); err != nil {
-			return err
-		}
-		out, err = tx.Versions(model)
+		out, err = tx.Versions(f)
 		return err
 	})
 	for i := range out {

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/promote-ml/promote/promote"
@@ -55,11 +54,10 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.BeforeSeq < 0 {
-		return nil, promote.Errorf(promote.Invalid, "before_seq %d is negative", f.BeforeSeq)
-	}
-	if f.AfterSeq < 0 {
-		return nil, promote.Errorf(promote.Invalid, "after_seq %d is negative", f.AfterSeq)
+	var w where
+	order, err := w.page("seq", f.BeforeSeq, f.AfterSeq)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkTime("since", f.Since); err != nil {
 		return nil, err
@@ -71,7 +69,6 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 		return nil, promote.Errorf(promote.Invalid, "since %s is after until %s: no event can match",
 			f.Since.UTC().Format(time.RFC3339Nano), f.Until.UTC().Format(time.RFC3339Nano))
 	}
-	var w where
 	if !f.Since.IsZero() {
 		w.add("at >= ?", auditNanos(f.Since))
 	}
@@ -85,16 +82,6 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 	w.eq("action", f.Action)
 	w.eq("actor", f.Actor)
 	w.eq("token_id", f.TokenID)
-	if f.BeforeSeq > 0 {
-		w.add("seq < ?", f.BeforeSeq)
-	}
-	// Paging forwards takes the events just after AfterSeq, in ascending
-	// order, and lists them newest first like every page.
-	order := "DESC"
-	if f.AfterSeq > 0 {
-		w.add("seq > ?", f.AfterSeq)
-		order = "ASC"
-	}
 	rows, err := t.query("list audit events", "SELECT seq, prev_hash, hash, body FROM audit_events"+w.String()+
 		" ORDER BY seq "+order+" LIMIT ?", append(w.args, n)...)
 	events, err := collect("list audit events", rows, err, func(s scanner) (promote.AuditEvent, error) {
@@ -104,10 +91,7 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 		}
 		return r.Event()
 	})
-	if order == "ASC" {
-		slices.Reverse(events)
-	}
-	return events, err
+	return newestFirst(order, events), err
 }
 
 // auditNanos is an audit event's time as its indexed copy stores it:

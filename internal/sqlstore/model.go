@@ -114,7 +114,7 @@ func (t *tx) CreateVersion(v promote.Version) error {
 	return nil
 }
 
-const versionColumns = `model, version, artifact_uri, digest, size, signatures, metrics, checks, group_stats,
+const versionColumns = `n, model, version, artifact_uri, digest, size, signatures, metrics, checks, group_stats,
 	lineage, created_by, created_at, rejected, rejected_by, rejected_at, reject_reason`
 
 func scanVersion(s scanner) (promote.Version, error) {
@@ -122,7 +122,7 @@ func scanVersion(s scanner) (promote.Version, error) {
 	var signatures, metrics, checks, groups, lineage string
 	var at int64
 	var rejectedAt sql.NullInt64
-	if err := s.Scan(&v.Model, &v.Version, &v.ArtifactURI, &v.Digest, &v.Size, &signatures, &metrics, &checks,
+	if err := s.Scan(&v.Seq, &v.Model, &v.Version, &v.ArtifactURI, &v.Digest, &v.Size, &signatures, &metrics, &checks,
 		&groups, &lineage, &v.CreatedBy, &at, &v.Rejected, &v.RejectedBy, &rejectedAt, &v.RejectReason); err != nil {
 		return v, err
 	}
@@ -155,15 +155,26 @@ func (t *tx) Version(model, version string) (promote.Version, error) {
 	return v, err
 }
 
-// Versions lists a model's versions, newest first; NotFound when the model
-// is not stored.
-func (t *tx) Versions(model string) ([]promote.Version, error) {
-	if err := t.modelExists(model); err != nil {
+// Versions lists the versions of f.Model that f selects, newest (the last
+// registered) first; NotFound when the model is not stored.
+func (t *tx) Versions(f promote.VersionFilter) ([]promote.Version, error) {
+	n, err := limit(f.Limit)
+	if err != nil {
 		return nil, err
 	}
-	what := fmt.Sprintf("list versions of model %q", model)
-	rows, err := t.query(what, "SELECT "+versionColumns+" FROM versions WHERE model = ? ORDER BY created_at DESC, n DESC", model)
-	return collect(what, rows, err, scanVersion)
+	w := where{}
+	w.add("model = ?", f.Model)
+	order, err := w.page("n", f.BeforeSeq, f.AfterSeq)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.modelExists(f.Model); err != nil {
+		return nil, err
+	}
+	what := fmt.Sprintf("list versions of model %q", f.Model)
+	rows, err := t.query(what, "SELECT "+versionColumns+" FROM versions"+w.String()+" ORDER BY n "+order+" LIMIT ?", append(w.args, n)...)
+	list, err := collect(what, rows, err, scanVersion)
+	return newestFirst(order, list), err
 }
 
 // RejectVersion marks a version rejected; NotFound when it is not stored,

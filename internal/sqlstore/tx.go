@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,6 +157,38 @@ func (w *where) scope(model, version, env string) {
 	w.eq("model", model)
 	w.eq("version", version)
 	w.eq("environment", env)
+}
+
+// page narrows a newest-first listing to a page by a sequence cursor
+// on column (AuditFilter's and VersionFilter's BeforeSeq and AfterSeq):
+// column < before when before is set; column > after when after is set,
+// read in ascending order so that a limit takes the rows just after it.
+// It returns the order to read in (for ORDER BY and newestFirst); Invalid
+// for a negative cursor.
+func (w *where) page(column string, before, after int64) (order string, err error) {
+	if before < 0 {
+		return "", promote.Errorf(promote.Invalid, "before_seq %d is negative", before)
+	}
+	if after < 0 {
+		return "", promote.Errorf(promote.Invalid, "after_seq %d is negative", after)
+	}
+	if before > 0 {
+		w.add(column+" < ?", before)
+	}
+	if after > 0 {
+		w.add(column+" > ?", after)
+		return "ASC", nil
+	}
+	return "DESC", nil
+}
+
+// newestFirst returns a page read in order (where.page's) newest first,
+// as every page is listed.
+func newestFirst[T any](order string, page []T) []T {
+	if order == "ASC" {
+		slices.Reverse(page)
+	}
+	return page
 }
 
 func (w *where) String() string {

@@ -190,7 +190,7 @@ func ContentsOf(t *testing.T, s promote.Store) Contents {
 			return err
 		}
 		for _, m := range c.Models {
-			if c.Versions[m.Name], err = tx.Versions(m.Name); err != nil {
+			if c.Versions[m.Name], err = tx.Versions(promote.VersionFilter{Model: m.Name, Limit: 1000}); err != nil { // Populate stores a few
 				return err
 			}
 			for _, env := range []string{"staging", "prod", "prod-eu"} {

@@ -41,8 +41,20 @@ func testErrors(t *testing.T, s promote.Store) {
 			promote.NotFound, []string{`version "9" of model "fraud" not found`}},
 		{"Version of a missing model", func(tx promote.Tx) error { _, err := tx.Version("nope", "1.0"); return err },
 			promote.NotFound, []string{`model "nope" not found`}},
-		{"Versions of a missing model", func(tx promote.Tx) error { _, err := tx.Versions("nope"); return err },
+		{"Versions of a missing model", func(tx promote.Tx) error { _, err := tx.Versions(promote.VersionFilter{Model: "nope"}); return err },
 			promote.NotFound, []string{`model "nope" not found`}},
+		{"Versions before a negative cursor", func(tx promote.Tx) error {
+			_, err := tx.Versions(promote.VersionFilter{Model: "fraud", BeforeSeq: -1})
+			return err
+		}, promote.Invalid, []string{"before_seq -1 is negative"}},
+		{"Versions after a negative cursor", func(tx promote.Tx) error {
+			_, err := tx.Versions(promote.VersionFilter{Model: "fraud", AfterSeq: -2})
+			return err
+		}, promote.Invalid, []string{"after_seq -2 is negative"}},
+		{"Versions with a negative limit", func(tx promote.Tx) error {
+			_, err := tx.Versions(promote.VersionFilter{Model: "fraud", Limit: -3})
+			return err
+		}, promote.Invalid, []string{"limit -3 is negative"}},
 		{"RejectVersion missing", func(tx promote.Tx) error { return tx.RejectVersion("fraud", "9", "x", "bad", t0) },
 			promote.NotFound, []string{`version "9" of model "fraud" not found`}},
 		{"CreatePromotion of a missing version", func(tx promote.Tx) error {

@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -74,7 +76,10 @@ func testVersions(t *testing.T, s promote.Store) {
 		if err != nil {
 			return err
 		}
-		if diff := cmp.Diff(version("fraud", "1.1", 2), got); diff != "" {
+		if got.Seq <= 0 {
+			t.Errorf("Version(fraud, 1.1).Seq = %d, want the store's sequence number, above 0", got.Seq)
+		}
+		if diff := cmp.Diff(version("fraud", "1.1", 2), got, ignoreSeq); diff != "" {
 			t.Errorf("Version(fraud, 1.1) mismatch (-want +got):\n%s", diff)
 		}
 		got, err = tx.Version("fraud", "2.0")
@@ -82,14 +87,14 @@ func testVersions(t *testing.T, s promote.Store) {
 			return err
 		}
 		// nil stays nil and empty stays empty.
-		if diff := cmp.Diff(bare, got); diff != "" {
+		if diff := cmp.Diff(bare, got, ignoreSeq); diff != "" {
 			t.Errorf("Version(fraud, 2.0) mismatch (-want +got):\n%s", diff)
 		}
 		if got.Metrics == nil || got.Checks != nil || got.Signatures != nil {
 			t.Errorf("Version(fraud, 2.0) = metrics %#v, checks %#v, signatures %#v; want empty, nil, nil",
 				got.Metrics, got.Checks, got.Signatures)
 		}
-		list, err := tx.Versions("fraud")
+		list, err := tx.Versions(promote.VersionFilter{Model: "fraud"})
 		if err != nil {
 			return err
 		}
@@ -117,10 +122,10 @@ func testVersions(t *testing.T, s promote.Store) {
 		rejected := at(40)
 		want := version("fraud", "1.0", 1)
 		want.Rejected, want.RejectedBy, want.RejectedAt, want.RejectReason = true, "carol", &rejected, "biased"
-		if diff := cmp.Diff(want, got); diff != "" {
+		if diff := cmp.Diff(want, got, ignoreSeq); diff != "" {
 			t.Errorf("Version(fraud, 1.0) after RejectVersion mismatch (-want +got):\n%s", diff)
 		}
-		list, err := tx.Versions("solo")
+		list, err := tx.Versions(promote.VersionFilter{Model: "solo"})
 		if err != nil {
 			return err
 		}
@@ -129,4 +134,122 @@ func testVersions(t *testing.T, s promote.Store) {
 		}
 		return nil
 	})
+}
+
+// ignoreSeq leaves out Version.Seq, which the store assigns, from a
+// comparison with a version as created.
+var ignoreSeq = cmpopts.IgnoreFields(promote.Version{}, "Seq")
+
+// testVersionPages walks a model's 1,200 versions a page at a time, back
+// with BeforeSeq and forth with AfterSeq, and checks that the pages hold
+// every version once, newest (the last registered) first, with another
+// model's versions registered in between left out. A few versions are
+// registered with an earlier time than the one before them, as a replica
+// with a slow clock would: the order is registration's, the same as the
+// cursors', so no page skips or repeats them.
+func testVersionPages(t *testing.T, s promote.Store) {
+	seed(t, s)
+	const total = 1200
+	var want []string // newest first
+	update(t, s, func(tx promote.Tx) error {
+		for i := range total {
+			v := version("fraud", fmt.Sprintf("p%04d", i), 100+i)
+			if i%97 == 0 {
+				v.CreatedAt = at(i) // earlier than the one before it
+			}
+			if err := tx.CreateVersion(v); err != nil {
+				return err
+			}
+			if i%10 == 0 {
+				if err := tx.CreateVersion(version("churn", fmt.Sprintf("p%04d", i), 100+i)); err != nil {
+					return err
+				}
+			}
+			want = append([]string{v.Version}, want...)
+		}
+		return nil
+	})
+	// The seed's versions of fraud are the oldest.
+	want = append(want, "1.1", "1.0")
+
+	list := func(f promote.VersionFilter) ([]promote.Version, error) {
+		var got []promote.Version
+		err := s.View(t.Context(), func(tx promote.Tx) (err error) {
+			got, err = tx.Versions(f)
+			return err
+		})
+		return got, err
+	}
+	for _, tt := range []struct {
+		limit, want int
+	}{{0, promote.DefaultLimit}, {5000, 1000}} {
+		if got, err := list(promote.VersionFilter{Model: "fraud", Limit: tt.limit}); err != nil || len(got) != tt.want {
+			t.Errorf("Versions(fraud, Limit: %d) = %d versions, %v; want %d", tt.limit, len(got), err, tt.want)
+		}
+	}
+	var oldest promote.Version
+	view(t, s, func(tx promote.Tx) (err error) {
+		oldest, err = tx.Version("fraud", "1.0")
+		return err
+	})
+	for _, size := range []int{1, 7, 100, 1000} {
+		t.Run(fmt.Sprintf("back by %d", size), func(t *testing.T) {
+			got := WalkVersions(t, promote.VersionFilter{Model: "fraud", Limit: size}, list)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("versions paged back by %d (-want +got):\n%s", size, diff)
+			}
+		})
+		t.Run(fmt.Sprintf("forth by %d", size), func(t *testing.T) {
+			got := WalkVersions(t, promote.VersionFilter{Model: "fraud", Limit: size, AfterSeq: oldest.Seq}, list)
+			if diff := cmp.Diff(want[:len(want)-1], got); diff != "" {
+				t.Errorf("versions paged forth by %d from the oldest (-want +got):\n%s", size, diff)
+			}
+		})
+	}
+}
+
+// WalkVersions pages through the versions of f.Model with list (a store's
+// Versions, or the API's), from f's cursor to the end: back, following
+// each page's last Seq as BeforeSeq, or, when f.AfterSeq is set, forth,
+// following each page's first Seq as AfterSeq. It checks that every page
+// holds at most f.Limit versions (when set) of f.Model, newest first, and
+// returns the versions' names in the listing's order, newest first, for
+// the caller to compare with every version it expects once.
+func WalkVersions(t testing.TB, f promote.VersionFilter, list func(promote.VersionFilter) ([]promote.Version, error)) []string {
+	t.Helper()
+	forth := f.AfterSeq > 0
+	var got []string
+	for pages := 0; ; pages++ {
+		if pages > 100_000 {
+			t.Fatalf("Versions(%+v): more than %d pages; the cursor does not move", f, pages)
+		}
+		page, err := list(f)
+		if err != nil {
+			t.Fatalf("Versions(%+v) = %v", f, err)
+		}
+		if f.Limit > 0 && len(page) > f.Limit {
+			t.Fatalf("Versions(%+v) = %d versions, want at most %d", f, len(page), f.Limit)
+		}
+		if len(page) == 0 {
+			return got
+		}
+		names := make([]string, len(page))
+		for i, v := range page {
+			if v.Model != f.Model {
+				t.Fatalf("Versions(%+v)[%d] is a version of %q", f, i, v.Model)
+			}
+			if i > 0 && v.Seq >= page[i-1].Seq {
+				t.Fatalf("Versions(%+v)[%d].Seq = %d, not below the one before it, %d: not newest first", f, i, v.Seq, page[i-1].Seq)
+			}
+			names[i] = v.Version
+		}
+		if forth {
+			// Each page is listed newest first: the pages come in reverse.
+			got = append(names, got...)
+			f.AfterSeq = page[0].Seq
+		} else {
+			got = append(got, names...)
+			f.BeforeSeq = page[len(page)-1].Seq
+		}
+	}
 }

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) promote.Store) {
 		{"Errors", testErrors},
 		{"Models", testModels},
 		{"Versions", testVersions},
+		{"VersionPages", testVersionPages},
 		{"Promotions", testPromotions},
 		{"PromotionFilters", testPromotionFilters},
 		{"OneActivePromotion", testOneActivePromotion},

@@ -25,6 +25,9 @@ import (
 // Listing sizes.
 const (
 	auditPageSize = 50
+	// versionPageSize is how many versions a model's page lists at a
+	// time: the API's default page.
+	versionPageSize = promote.DefaultLimit
 	// auditCSVBatch is how many events the audit CSV reads from the store
 	// at a time: the most a listing returns.
 	auditCSVBatch = 1000
@@ -638,14 +641,28 @@ type modelView struct {
 	Promotions []promote.Promotion
 	Holds      []promote.Hold
 	Versions   []versionRow
+	// Pager pages the versions.
+	Pager pager
 }
 
 // modelPage shows a model: where it is live, its active promotions and
-// holds, and its versions.
+// holds, and its versions, newest first, versionPageSize a page by
+// sequence cursor as the audit page pages events: before=N shows the
+// page of versions older than N, after=N the page just newer.
 func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	name := r.PathValue("model")
+	qs, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return promote.Errorf(promote.Invalid, "malformed query string: %v", err)
+	}
+	before, after, err := readCursors(qs)
+	if err != nil {
+		return err
+	}
+	newest := Prefix + "/models/" + url.PathEscape(name)
+	link := func(key string, seq int64) string { return newest + "?" + key + "=" + strconv.FormatInt(seq, 10) }
 	v := modelView{Envs: u.svc.Pipeline().Names()}
-	err := u.store.View(r.Context(), func(tx promote.Tx) error {
+	err = u.store.View(r.Context(), func(tx promote.Tx) error {
 		var err error
 		if v.M, err = tx.Model(name); err != nil {
 			return err
@@ -669,10 +686,15 @@ func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error
 		if v.Holds, err = tx.Holds(promote.HoldFilter{Model: name, Limit: listAll}); err != nil {
 			return err
 		}
-		versions, err := tx.Versions(name)
+		versions, pg, err := seqPage(before, after, versionPageSize, func(v promote.Version) int64 { return v.Seq },
+			func(before, after int64, limit int) ([]promote.Version, error) {
+				return tx.Versions(promote.VersionFilter{Model: name, BeforeSeq: before, AfterSeq: after, Limit: limit})
+			}, link, newest)
 		if err != nil {
 			return err
 		}
+		pg.Of = "versions"
+		v.Pager = pg
 		for _, ver := range versions {
 			v.Versions = append(v.Versions, versionRow{Version: ver, LiveIn: liveIn[ver.Version], Signed: u.svc.SignatureNow(ver).Trusted})
 		}
@@ -723,9 +745,7 @@ type auditView struct {
 	// form with the error, and no events.
 	Invalid bool
 	Events  []auditRow
-	Older   string
-	Newer   string
-	Newest  string
+	Pager   pager
 	Chain   chainStatus
 	// CSV downloads every event the filters match, as CSV.
 	CSV     string
@@ -755,38 +775,22 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 		vals.Set(key, strconv.FormatInt(seq, 10))
 		return Prefix + "/audit?" + vals.Encode()
 	}
-	var events []promote.AuditEvent
-	if q.After > 0 {
-		list, newer, err := u.auditNewer(r, q)
-		if err != nil {
-			return u.badAuditFilter(w, r, s, v, err)
-		}
-		events = list
-		if newer > 0 {
-			v.Newer = link("after", newer)
-		}
-		if len(events) > 0 {
-			v.Older = link("before", events[len(events)-1].Seq)
-		}
-	} else {
-		list, older, err := u.auditOlder(r, q)
-		if err != nil {
-			return u.badAuditFilter(w, r, s, v, err)
-		}
-		events = list
-		if older > 0 {
-			v.Older = link("before", older)
-		}
-		if q.Before > 0 && len(events) > 0 {
-			v.Newer = link("after", events[0].Seq)
-		}
+	newest := Prefix + "/audit"
+	if vals := q.values(); len(vals) > 0 {
+		newest += "?" + vals.Encode()
 	}
-	if len(events) == 0 && (q.After > 0 || q.Before > 0) {
-		v.Newest = Prefix + "/audit"
-		if vals := q.values(); len(vals) > 0 {
-			v.Newest += "?" + vals.Encode()
-		}
+	// The store applies every filter, through its indexes.
+	events, pg, err := seqPage(q.Before, q.After, auditPageSize, func(e promote.AuditEvent) int64 { return e.Seq },
+		func(before, after int64, limit int) ([]promote.AuditEvent, error) {
+			f := q.filter()
+			f.BeforeSeq, f.AfterSeq, f.Limit = before, after, limit
+			return u.svc.AuditEvents(r.Context(), f)
+		}, link, newest)
+	if err != nil {
+		return u.badAuditFilter(w, r, s, v, err)
 	}
+	pg.Of = "events"
+	v.Pager = pg
 	for _, e := range events {
 		v.Events = append(v.Events, auditRow{AuditEvent: e, ReasonsText: audit.ReasonsText(e.Reasons)})
 	}
@@ -840,8 +844,8 @@ func (u *UI) auditCSV(w http.ResponseWriter, r *http.Request, s *session) error 
 	if err != nil {
 		return u.badAuditFilter(w, r, s, auditView{Q: q, Actions: promote.AuditActions, Envs: u.svc.Pipeline().Names()}, err)
 	}
-	f := promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
-		Actor: q.Actor, TokenID: q.Token, Since: q.since, Until: q.until, BeforeSeq: q.Before, AfterSeq: q.After}
+	f := q.filter()
+	f.BeforeSeq, f.AfterSeq = q.Before, q.After
 	cw := audit.NewCSVWriter(w)
 	started := false
 	start := func() error {
@@ -936,17 +940,9 @@ func fileNamePart(v string) string {
 func readAuditQuery(qs url.Values, now time.Time) (auditQuery, error) {
 	q := auditQuery{Model: qs.Get("model"), Version: strings.TrimSpace(qs.Get("version")), Environment: qs.Get("environment"), Actor: strings.TrimSpace(qs.Get("actor")),
 		Action: qs.Get("action"), Promotion: qs.Get("promotion"), Token: strings.TrimSpace(qs.Get("token")), Since: strings.TrimSpace(qs.Get("since")), Until: strings.TrimSpace(qs.Get("until"))}
-	for _, c := range []struct {
-		name string
-		dst  *int64
-	}{{"before", &q.Before}, {"after", &q.After}} {
-		if raw := qs.Get(c.name); raw != "" {
-			n, err := strconv.ParseInt(raw, 10, 64)
-			if err != nil || n < 0 {
-				return q, promote.Errorf(promote.Invalid, "%s=%q is not a sequence number", c.name, raw)
-			}
-			*c.dst = n
-		}
+	var err error
+	if q.Before, q.After, err = readCursors(qs); err != nil {
+		return q, err
 	}
 	if q.Action != "" && !slices.Contains(promote.AuditActions, q.Action) {
 		q.Field = "action"
@@ -977,32 +973,85 @@ func readAuditQuery(qs url.Values, now time.Time) (auditQuery, error) {
 	return q, nil
 }
 
-// auditOlder reads the page of events older than q.Before (the newest
-// when 0) and returns the cursor of the next older page (0: none). The
-// store applies every filter, through its indexes.
-func (u *UI) auditOlder(r *http.Request, q auditQuery) (events []promote.AuditEvent, older int64, err error) {
-	f := promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
-		Actor: q.Actor, TokenID: q.Token, Since: q.since, Until: q.until, BeforeSeq: q.Before, Limit: auditPageSize + 1}
-	events, err = u.svc.AuditEvents(r.Context(), f)
-	if len(events) > auditPageSize {
-		events = events[:auditPageSize]
-		older = events[auditPageSize-1].Seq
-	}
-	return events, older, err
+// filter is the store's filter of q's filters, without its cursor.
+func (q auditQuery) filter() promote.AuditFilter {
+	return promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
+		Actor: q.Actor, TokenID: q.Token, Since: q.since, Until: q.until}
 }
 
-// auditNewer reads the page of events just newer than q.After, newest
-// first, and returns the cursor of the next newer page (0: none). The
-// store applies every filter, as for auditOlder.
-func (u *UI) auditNewer(r *http.Request, q auditQuery) (events []promote.AuditEvent, newer int64, err error) {
-	f := promote.AuditFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, PromotionID: q.Promotion, Action: q.Action,
-		Actor: q.Actor, TokenID: q.Token, Since: q.since, Until: q.until, AfterSeq: q.After, Limit: auditPageSize + 1}
-	events, err = u.svc.AuditEvents(r.Context(), f)
-	if len(events) > auditPageSize {
-		events = events[1:] // the page is the oldest auditPageSize of them
-		newer = events[0].Seq
+// pager links the pages next to one of a listing that is paged by
+// sequence cursor, newest first (the audit log, a model's versions), for
+// the pager templates. A link is empty when there is no such page.
+type pager struct {
+	// Of names what is paged ("events", "versions"), in the names of the
+	// pager's landmarks.
+	Of string
+	// Newer is the page just newer, Older the page older, and Newest the
+	// first page, offered when a cursor led to an empty page.
+	Newer, Newest, Older string
+}
+
+// seqPage reads the page of at most size items older than before (from
+// the newest when 0), or, when after is set, the one just newer than
+// after, with list, which lists items newest first as the store pages
+// them (promote.AuditFilter's BeforeSeq, AfterSeq and Limit); seq is an
+// item's cursor. It returns the page and its pager, whose links link makes
+// from a cursor ("before" or "after" and a seq), and whose Newest is
+// newest.
+func seqPage[T any](before, after int64, size int, seq func(T) int64, list func(before, after int64, limit int) ([]T, error),
+	link func(key string, seq int64) string, newest string) ([]T, pager, error) {
+	var p pager
+	// One more than the page tells whether there is a page beyond it.
+	if after > 0 {
+		items, err := list(0, after, size+1)
+		if err != nil {
+			return nil, p, err
+		}
+		if len(items) > size {
+			items = items[1:] // the page is the oldest size of them
+			p.Newer = link("after", seq(items[0]))
+		}
+		if len(items) > 0 {
+			p.Older = link("before", seq(items[len(items)-1]))
+		} else {
+			p.Newest = newest
+		}
+		return items, p, nil
 	}
-	return events, newer, err
+	items, err := list(before, 0, size+1)
+	if err != nil {
+		return nil, p, err
+	}
+	if len(items) > size {
+		items = items[:size]
+		p.Older = link("before", seq(items[size-1]))
+	}
+	if before > 0 {
+		if len(items) > 0 {
+			p.Newer = link("after", seq(items[0]))
+		} else {
+			p.Newest = newest
+		}
+	}
+	return items, p, nil
+}
+
+// readCursors reads a paged listing's before and after, a sequence
+// number each (0 when absent).
+func readCursors(qs url.Values) (before, after int64, err error) {
+	for _, c := range []struct {
+		name string
+		dst  *int64
+	}{{"before", &before}, {"after", &after}} {
+		if raw := qs.Get(c.name); raw != "" {
+			n, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil || n < 0 {
+				return 0, 0, promote.Errorf(promote.Invalid, "%s=%q is not a sequence number", c.name, raw)
+			}
+			*c.dst = n
+		}
+	}
+	return before, after, nil
 }
 
 type webhooksView struct {

@@ -369,6 +369,90 @@ func TestModelWithoutVersions(t *testing.T) {
 	}
 }
 
+// TestModelPageVersionPages: a model with more versions than a page
+// holds lists them 100 at a time, newest first; Older and Newer links walk
+// every one of them, each once, and the first page has no Newer link. A
+// cursor that is not a sequence number is refused.
+func TestModelPageVersionPages(t *testing.T) {
+	f := newFixture(t)
+	const total = 250
+	ctx := t.Context()
+	if _, err := f.env.Service.CreateModel(ctx, f.env.Principals["alice"], "ranker", ""); err != nil {
+		t.Fatal(err)
+	}
+	var want []string // newest first
+	if err := f.env.Store.Update(ctx, func(tx promote.Tx) error {
+		for i := range total {
+			v := promote.Version{Model: "ranker", Version: fmt.Sprintf("v%03d", i), Digest: "sha256:" + strings.Repeat("ab", 32),
+				Metrics: map[string]float64{}, CreatedBy: "ci", CreatedAt: webuitest.Start.Add(time.Duration(i) * time.Minute)}
+			if err := tx.CreateVersion(v); err != nil {
+				return err
+			}
+			want = append([]string{v.Version}, want...)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.signIn("vera")
+	names := func(p page) []string {
+		var out []string
+		for _, r := range p.all("version-row") {
+			out = append(out, text(byTag(r, "a")[0]))
+		}
+		return out
+	}
+	link := func(p page, id string) string {
+		if l := p.all(id); len(l) > 0 {
+			return attr(l[0], "href")
+		}
+		return ""
+	}
+
+	first := b.get(Prefix + "/models/ranker")
+	if first.status != http.StatusOK {
+		t.Fatalf("GET /models/ranker = %d", first.status)
+	}
+	if n := len(names(first)); n != 100 {
+		t.Errorf("the first page lists %d versions, want 100", n)
+	}
+	if l := link(first, "newer"); l != "" {
+		t.Errorf("the first page links to a newer page, %s", l)
+	}
+	var got []string
+	var pages []string // each page's path, to walk back
+	for path := Prefix + "/models/ranker"; path != ""; path = link(b.get(path), "older") {
+		if len(pages) > total {
+			t.Fatal("the Older links do not end")
+		}
+		pages = append(pages, path)
+		got = append(got, names(b.get(path))...)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("versions paged through with Older (-want +got):\n%s", diff)
+	}
+	if len(pages) != 3 {
+		t.Errorf("%d pages of %d versions, want 3", len(pages), total)
+	}
+	// Newer from the last page comes back to the page before it.
+	last := b.get(pages[len(pages)-1])
+	back := b.get(link(last, "newer"))
+	if diff := cmp.Diff(want[100:200], names(back)); diff != "" {
+		t.Errorf("Newer from the last page (-want +got):\n%s", diff)
+	}
+
+	for _, q := range []string{"before=-1", "after=ten"} {
+		res := b.get(Prefix + "/models/ranker?" + q)
+		if res.status != http.StatusBadRequest {
+			t.Errorf("GET /models/ranker?%s = %d, want 400", q, res.status)
+			continue
+		}
+		if got := text(res.one(t, "error-message")); !strings.Contains(got, "is not a sequence number") {
+			t.Errorf("GET /models/ranker?%s: error %q, want it to name the cursor", q, got)
+		}
+	}
+}
+
 func TestWebhooksPage(t *testing.T) {
 	f := newFixture(t)
 	p := f.signIn("vera").get(Prefix + "/webhooks")
