@@ -38,6 +38,11 @@ type AuditEvent struct {
 	// records, on the promotion states the gate decides; nil elsewhere,
 	// and on events recorded before Promote kept it.
 	Policy *AuditPolicy `json:"policy,omitempty"`
+	// Metrics identifies the evidence the gate judged, on the same
+	// events as Policy: the digests of the candidate's metrics and of the
+	// baseline's (MetricsDigest); nil elsewhere, and on events recorded
+	// before Promote kept it.
+	Metrics *AuditMetrics `json:"metrics,omitempty"`
 	// PrevHash and Hash chain the events: see ChainHash.
 	PrevHash string `json:"prev_hash"`
 	Hash     string `json:"hash"`
@@ -50,6 +55,15 @@ type AuditPolicy struct {
 	File   string `json:"file"`
 	Name   string `json:"name,omitempty"`
 	Digest string `json:"digest"`
+}
+
+// AuditMetrics identifies the evidence a gate judged by its digests
+// (MetricsDigest): the candidate's, and the baseline's when there was a
+// baseline. A metrics file's digest, computed the same way, shows whether
+// the file holds the metrics that were judged.
+type AuditMetrics struct {
+	Candidate string `json:"candidate"`
+	Baseline  string `json:"baseline,omitempty"`
 }
 
 // The audit actions.
@@ -117,9 +131,11 @@ func (e *AuditEvent) Body() ([]byte, error) {
 		// Added last, and left out when nil: the bodies of events
 		// recorded before it are unchanged, and verify as they did.
 		Policy *AuditPolicy `json:"policy,omitempty"`
+		// Added after policy, for the same reason.
+		Metrics *AuditMetrics `json:"metrics,omitempty"`
 	}
 	return json.Marshal(body{c.Seq, c.Time, c.Actor, c.Action, c.Model, c.Version, c.Environment,
-		c.PromotionID, c.TokenID, c.Digest, c.Decision, c.Reasons, c.Approvers, c.Live, c.Policy})
+		c.PromotionID, c.TokenID, c.Digest, c.Decision, c.Reasons, c.Approvers, c.Live, c.Policy, c.Metrics})
 }
 
 // ChainHash is the hash of an event: the lower-case hex SHA-256 of the

@@ -30,11 +30,21 @@ or the later part of a longer export) verifies from a head kept for the event
 before its first line: give it as --head N:HASH, and the first line must name
 HASH as its previous hash. Without one it is broken, as deleted.
 
+The events of the promotion states a gate decides record the metrics it
+judged by their digests (metrics.candidate, metrics.baseline). With
+--metrics-digest METRICS, the script prints a metrics file's digest, computed
+as Promote computes it (`promote audit metrics-digest`): the file read as the
+server reads a version's metrics, then SHA-256 of its canonical JSON (see
+docs/audit.md, "Were these the metrics judged?"). It reads JSON; for a YAML
+metrics file, use promote audit metrics-digest.
+
 Usage:
   verify_audit.py [-o table|json] [--head SEQ:HASH]... FILE    (FILE may be -)
+  verify_audit.py [-o table|json] --metrics-digest METRICS...
 
 Exit status: 0 the chain holds, 1 it is broken (or a --head does not match),
-2 the file cannot be read or a line is not a valid export line.
+2 the file cannot be read or a line is not a valid export line (or a metrics
+file cannot be read or is not one Promote accepts).
 
 Standard library only; Python 3.8 or newer.
 """
@@ -43,6 +53,7 @@ import argparse
 import codecs
 import hashlib
 import json
+import math
 import re
 import sys
 
@@ -147,6 +158,8 @@ def parse_line(text):
 
 
 def _describe(v):
+    if v is None:
+        return "null"
     if isinstance(v, bool):
         return "a boolean"
     if isinstance(v, (int, float)):
@@ -312,6 +325,258 @@ def verify_export(stream, heads=()):
     return v, rest, first
 
 
+# --- The digest of the metrics a gate judged -------------------------------
+
+class BadMetrics(Exception):
+    """A metrics file Promote would refuse: it has no digest."""
+
+
+_METADATA = ("metadata", "params", "tags", "drift")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,127}")
+_FAIRNESS = (  # sorted, as Promote derives them
+    ("demographic_parity_difference", ("selection_rate",)),
+    ("equal_opportunity_difference", ("tpr",)),
+    ("equalized_odds_difference", ("tpr", "fpr")),
+)
+
+
+class _Object(list):
+    """A JSON object, as its (key, value) pairs in file order."""
+
+
+def _no_duplicates(pairs):
+    seen = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise BadMetrics("key %s repeated" % json.dumps(k, ensure_ascii=False))
+        seen.add(k)
+    return _Object(pairs)
+
+
+# Integers are read as floats, as Promote reads every number, so that -0
+# stays negative zero.
+_METRICS_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant, parse_int=float)
+
+
+def _number(v, what):
+    if isinstance(v, bool) or not isinstance(v, float):
+        raise BadMetrics("%s: want a number, got %s" % (what, _describe(v)))
+    if math.isnan(v) or math.isinf(v):
+        raise BadMetrics("%s: %r is not a finite number" % (what, v))
+    return v
+
+
+def _object(v, what):
+    if not isinstance(v, _Object):
+        raise BadMetrics("%s: want an object, got %s" % (what, _describe(v)))
+    return v
+
+
+def _go_min(a, b):
+    # Go's math.Min: -0 is less than 0.
+    if a == b == 0:
+        return a if math.copysign(1, a) < 0 else b
+    return min(a, b)
+
+
+def _go_max(a, b):
+    if a == b == 0:
+        return a if math.copysign(1, a) > 0 else b
+    return max(a, b)
+
+
+def _go_pow10(n):
+    # Go's math.Pow10: a product (or quotient) of two powers of ten, which
+    # for n past 31 is not always the power of ten closest to 10**n.
+    if 0 <= n <= 308:
+        return float("1e%d" % (n // 32 * 32)) * float("1e%d" % (n % 32))
+    if -323 <= n <= 0:
+        return float("1e-%d" % (-n // 32 * 32)) / float("1e%d" % (-n % 32))
+    return math.inf if n > 0 else 0.0
+
+
+def _go_round(x):
+    # Go's math.Round: half away from zero (Python's round() is half to even).
+    t = float(math.trunc(x))
+    if abs(x - t) >= 0.5:
+        t += math.copysign(1.0, x)
+    return math.copysign(t, x)
+
+
+def _round_sig(x):
+    # Promote rounds a derived fairness metric to 12 significant digits. Where
+    # this log10 and Go's differ in their last bit, x is within a few parts in
+    # 10**15 of a power of ten, and both scales round it to that power.
+    if x == 0 or math.isnan(x) or math.isinf(x):
+        return x
+    exp = math.floor(math.log10(abs(x)))
+    scale = _go_pow10(11 - exp)
+    if math.isinf(scale) or scale == 0:
+        return x
+    r = _go_round(x * scale) / scale
+    return x if math.isinf(r) or math.isnan(r) else r
+
+
+def _rate_gap(groups, stat):
+    if len(groups) < 2:
+        return None
+    lo, hi = math.inf, -math.inf
+    for name in sorted(groups):
+        if stat not in groups[name]:
+            return None
+        lo, hi = _go_min(lo, groups[name][stat]), _go_max(hi, groups[name][stat])
+    return _round_sig(hi - lo)
+
+
+def parse_metrics(text):
+    """Read a metrics file as Promote reads a version's metrics (JSON only):
+    top-level numbers and the numbers under "metrics" are metrics, "checks"
+    named booleans, "groups" per-group statistics, from which the fairness
+    metrics are derived; metadata, params, tags and drift are not evidence.
+    Returns (metrics, checks, groups); raises BadMetrics for a file Promote
+    refuses."""
+    try:
+        root = _METRICS_DECODER.decode(text)
+    except (ValueError, RecursionError) as e:
+        raise BadMetrics("not JSON: %s" % e) from None
+    metrics, checks, groups = {}, {}, {}
+
+    def add_metric(name, v, what):
+        if not _NAME.fullmatch(name):
+            raise BadMetrics("%s: %s is not a valid metric name" % (what, json.dumps(name, ensure_ascii=False)))
+        if name.endswith("_delta") or name.endswith("_change"):
+            raise BadMetrics("%s: a metric may not end in _delta or _change" % what)
+        if name in metrics:
+            raise BadMetrics("%s: metric given twice" % what)
+        metrics[name] = _number(v, what)
+
+    for key, v in _object(root, "metrics file"):
+        if key == "metrics":
+            for name, x in _object(v, "metrics"):
+                add_metric(name, x, "metrics." + name)
+        elif key == "checks":
+            for name, x in _object(v, "checks"):
+                if not _NAME.fullmatch(name):
+                    raise BadMetrics("checks: %s is not a valid check name" % json.dumps(name, ensure_ascii=False))
+                if not isinstance(x, bool):
+                    raise BadMetrics("checks.%s: want true or false, got %s" % (name, _describe(x)))
+                checks[name] = x
+        elif key == "groups":
+            for group, stats in _object(v, "groups"):
+                out = {}
+                for stat, x in _object(stats, "groups." + group):
+                    what = "groups.%s.%s" % (group, stat)
+                    x = _number(x, what)
+                    if stat in ("selection_rate", "tpr", "fpr") and not 0 <= x <= 1:
+                        raise BadMetrics("%s: %r is not a rate between 0 and 1" % (what, x))
+                    if stat == "count" and (x < 0 or x != math.trunc(x)):
+                        raise BadMetrics("%s: %r is not a whole number of examples" % (what, x))
+                    out[stat] = x
+                groups[group] = out
+        elif key in _METADATA:
+            pass
+        elif isinstance(v, bool):
+            raise BadMetrics("%s: a boolean at the top level is not a metric; put named booleans under \"checks\"" % key)
+        else:
+            add_metric(key, v, key)
+    for name, stats in _FAIRNESS if groups else ():
+        gaps = [_rate_gap(groups, s) for s in stats]
+        if None in gaps:
+            continue
+        derived = gaps[0] if len(gaps) == 1 else _go_max(gaps[0], gaps[1])
+        if name in metrics:
+            if abs(metrics[name] - derived) > 1e-9:
+                raise BadMetrics("%s: the file gives %r but its groups give %r" % (name, metrics[name], derived))
+            continue
+        metrics[name] = derived
+    return metrics, checks, groups
+
+
+def _go_number(x):
+    """x as Go's encoding/json writes a float64: the shortest decimal that
+    reads back as x, with an exponent only below 1e-6 and from 1e21 on."""
+    if x == 0:
+        return "-0" if math.copysign(1, x) < 0 else "0"
+    sign = "-" if x < 0 else ""
+    mant, _, exp = repr(abs(x)).partition("e")
+    whole, _, frac = mant.partition(".")
+    all_digits = whole + frac
+    point = len(whole) + int(exp or 0)  # x = 0.DIGITS * 10**point
+    stripped = all_digits.lstrip("0")
+    point -= len(all_digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    if abs(x) < 1e-6 or abs(x) >= 1e21:
+        e = point - 1
+        out = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return sign + out + ("e-%d" % -e if e < 0 else "e+%02d" % e)
+    if point <= 0:
+        return sign + "0." + "0" * -point + digits
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return sign + digits[:point] + "." + digits[point:]
+
+
+_GO_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f",
+               "<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _go_string(s):
+    out = []
+    for c in _SURROGATE.sub("\ufffd", s):
+        if c in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[c])
+        elif c < " ":
+            out.append("\\u%04x" % ord(c))
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def _canonical(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return _go_number(v)
+    return "{" + ",".join(_go_string(k) + ":" + _canonical(v[k]) for k in sorted(v)) + "}"
+
+
+def metrics_digest(metrics, checks, groups):
+    """The digest of the metrics a gate judged: "sha256:" and the hex SHA-256
+    of {"checks":…,"groups":…,"metrics":…} (checks and groups left out when
+    empty), keys sorted, no white space, numbers and strings as Go writes
+    them."""
+    doc = {"metrics": metrics}
+    if checks:
+        doc["checks"] = checks
+    if groups:
+        doc["groups"] = groups
+    return "sha256:" + hashlib.sha256(_canonical(doc).encode("utf-8")).hexdigest()
+
+
+def _metrics_digests(files, output):
+    out = []
+    for path in files:
+        try:
+            if path == "-":
+                data = sys.stdin.buffer.read()
+            else:
+                with open(path, "rb") as f:
+                    data = f.read()
+            out.append({"file": path, "digest": metrics_digest(*parse_metrics(_utf8(data)))})
+        except BadMetrics as e:
+            print("verify_audit.py: metrics %s: %s" % (path, e), file=sys.stderr)
+            return 2
+        except OSError as e:
+            print("verify_audit.py: metrics: %s" % e, file=sys.stderr)
+            return 2
+    if output == "json":
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        for d in out:
+            print("%s  %s" % (d["digest"], d["file"]))
+    return 0
+
+
 def _parse_head(s):
     seq, sep, h = s.strip().partition(":")
     h = h.lower()  # as promote audit verify --head reads it
@@ -325,12 +590,21 @@ def main(argv=None):
         prog="verify_audit.py",
         description="Verify a Promote audit export (JSON Lines) offline.",
         epilog="Exit status: 0 intact, 1 broken or --head mismatch, 2 unreadable or malformed input.")
-    ap.add_argument("file", metavar="FILE", help="the export file, or - for standard input")
+    ap.add_argument("file", metavar="FILE", nargs="?", help="the export file, or - for standard input")
     ap.add_argument("-o", "--output", choices=("table", "json"), default="table",
                     help="table (default) or json: ok, events, broken {seq, kind, message}, head_seq, head_hash")
     ap.add_argument("--head", type=_parse_head, metavar="SEQ:HASH", action="append",
                     help="a head kept from an earlier verification: the export must contain event SEQ with this hash (repeatable)")
+    ap.add_argument("--metrics-digest", metavar="METRICS", nargs="+",
+                    help="print the digest of each metrics file (JSON), as an event's metrics.candidate and metrics.baseline "
+                         "record it, instead of verifying an export")
     args = ap.parse_args(argv)
+    if args.metrics_digest:
+        if args.file is not None or args.head:
+            ap.error("--metrics-digest takes metrics files only, no export and no --head")
+        return _metrics_digests(args.metrics_digest, args.output)
+    if args.file is None:
+        ap.error("the following arguments are required: FILE")
 
     try:
         if args.file == "-":

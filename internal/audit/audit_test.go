@@ -482,6 +482,64 @@ func TestBodyPolicyLast(t *testing.T) {
 	}
 }
 
+// The digests of the metrics a gate judged are encoded after its policy,
+// and left out when there are none. A chain of events recorded before
+// Promote kept either, stored as the bytes they were, verifies with the
+// events that have both appended to it, in a store and in an export.
+func TestBodyMetricsLast(t *testing.T) {
+	cand, base := "sha256:"+strings.Repeat("cd", 32), "sha256:"+strings.Repeat("ef", 32)
+	e := promote.AuditEvent{Seq: 3, Time: time.Date(2026, 11, 25, 10, 0, 0, 5e8, time.UTC), Actor: "ci", Action: promote.ActionPromotionState,
+		Model: "m", Version: "2", Environment: "prod", PromotionID: "pr_0123456789abcdef", Decision: "gated", Reasons: json.RawMessage(`[]`),
+		Policy:  &promote.AuditPolicy{File: "policies/prod.yaml", Digest: "sha256:" + strings.Repeat("ab", 32)},
+		Metrics: &promote.AuditMetrics{Candidate: cand, Baseline: base}}
+	const withPolicy = `{"seq":3,"time":"2026-11-25T10:00:00.5Z","actor":"ci","action":"promotion.state","model":"m","version":"2","environment":"prod","promotion_id":"pr_0123456789abcdef","decision":"gated","reasons":[],"policy":{"file":"policies/prod.yaml","digest":"sha256:abababababababababababababababababababababababababababababababab"}`
+	want := withPolicy + `,"metrics":{"candidate":"` + cand + `","baseline":"` + base + `"}}`
+	if got := string(mustBody(t, e)); got != want {
+		t.Errorf("Body() with both digests =\n%s\nwant\n%s", got, want)
+	}
+	e.Metrics.Baseline = ""
+	want = withPolicy + `,"metrics":{"candidate":"` + cand + `"}}`
+	if got := string(mustBody(t, e)); got != want {
+		t.Errorf("Body() without a baseline =\n%s\nwant\n%s", got, want)
+	}
+	e.Metrics = nil
+	if got := string(mustBody(t, e)); got != withPolicy+"}" {
+		t.Errorf("Body() without metrics =\n%s\nwant\n%s}", got, withPolicy)
+	}
+
+	// Events 1 and 2 as an earlier release wrote them, byte for byte,
+	// then event 3 with the policy and the metrics' digests.
+	bodies := [][]byte{
+		[]byte(`{"seq":1,"time":"2026-11-20T09:00:00Z","actor":"ci","action":"promotion.state","model":"m","version":"1","environment":"prod","promotion_id":"pr_00000000000000aa","decision":"gated","reasons":[]}`),
+		[]byte(`{"seq":2,"time":"2026-11-21T09:00:00Z","actor":"ci","action":"promotion.state","model":"m","version":"1","environment":"prod","promotion_id":"pr_00000000000000aa","decision":"approved","reasons":["allowed by the gate; no approval needed"],"policy":{"file":"policies/prod.yaml","digest":"sha256:abababababababababababababababababababababababababababababababab"}}`),
+		mustBody(t, promote.AuditEvent{Seq: 3, Time: e.Time, Actor: "ci", Action: promote.ActionPromotionState, Decision: "gated",
+			Metrics: &promote.AuditMetrics{Candidate: cand, Baseline: base}}),
+	}
+	var records []promote.AuditRecord
+	prev := promote.GenesisHash
+	for i, b := range bodies {
+		h := promote.ChainHash(prev, b)
+		records = append(records, promote.AuditRecord{Seq: int64(i + 1), PrevHash: prev, Hash: h, Body: b})
+		prev = h
+	}
+	if res := verify(records); !res.OK || res.HeadSeq != 3 {
+		t.Errorf("verify(old events, then one with metrics) = %+v, want OK through event 3", res)
+	}
+	res, err := VerifyExport(strings.NewReader(exportOf(records)))
+	if err != nil || !res.OK || res.HeadSeq != 3 {
+		t.Errorf("VerifyExport(old events, then one with metrics) = %+v, %v; want OK through event 3", res, err)
+	}
+	for i, r := range records[:2] {
+		ev, err := r.Event()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := mustBody(t, ev); string(body) != string(bodies[i]) {
+			t.Errorf("old event %d re-encodes as\n%s\nwant the bytes it was\n%s", r.Seq, body, bodies[i])
+		}
+	}
+}
+
 func TestParseHead(t *testing.T) {
 	hash := strings.Repeat("ab", 32)
 	if h, err := ParseHead(" 68:" + strings.ToUpper(hash) + "\n"); err != nil || h != (Head{68, hash}) {

@@ -5,13 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/testtool"
 	"github.com/promote-ml/promote/promote"
 )
@@ -118,4 +125,117 @@ func TestPythonVerifierAgrees(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPythonMetricsDigestAgrees checks that verify_audit.py --metrics-digest
+// gives a metrics file the digest Promote records for the metrics a gate
+// judged (policy.Evidence.Digest of the file as the server reads it): for
+// numbers Go and Python write differently by default, group names that
+// need escaping, the fairness metrics derived from groups, and a few
+// hundred random values; and that it refuses what Promote refuses.
+func TestPythonMetricsDigestAgrees(t *testing.T) {
+	py := testtool.Find(t, "PROMOTE_PYTHON", "python3", "install Python 3")
+	script := filepath.Join("..", "..", "docs", "tools", "verify_audit.py")
+	example, err := os.ReadFile(filepath.Join("..", "..", "examples", "candidate.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var random, groups strings.Builder
+	random.WriteString("{")
+	for i := range 300 {
+		x := (rng.Float64() - 0.5) * math.Pow(10, float64(rng.IntN(60)-30))
+		if i%7 == 0 {
+			x = math.Round(x)
+		}
+		fmt.Fprintf(&random, `"m%d": %s, `, i, strconv.FormatFloat(x, 'g', -1, 64))
+	}
+	random.WriteString(`"last": 1}`)
+	groups.WriteString(`{"groups": {`)
+	for i := range 40 {
+		fmt.Fprintf(&groups, `"g%d": {"selection_rate": %v, "tpr": %v, "fpr": %v, "count": %d}, `, i, rng.Float64(), rng.Float64(), rng.Float64(), rng.IntN(5000))
+	}
+	groups.WriteString(`"g-last": {"selection_rate": 0.5, "tpr": 0.5, "fpr": 0.5}}}`)
+	files := map[string]string{
+		"the example": string(example),
+		"numbers": `{"a": 1e-7, "b": 1e21, "c": 1e20, "d": 0.000001, "e": -0.5, "f": 123456789.125, "g": 0.30000000000000004, "h": -0,
+			"i": 1.5e-10, "j": 12345678901234567890, "k": 5e-324, "l": 1.7976931348623157e308, "m": 0.1, "n": 100, "o": 1E+2, "p": -1e-300}`,
+		"names to escape": `{"x": 1, "checks": {"ok": true, "bad": false}, "groups": {"<a&b>": {"count": 3}, "é\u2028\u0001\"\\": {"tpr": 0.5}, "": {}}}`,
+		"MLflow's layout, metadata and a given fairness metric": `{"metrics": {"f1": 0.8}, "params": {"lr": "x"}, "tags": ["t"], "drift": null,
+			"metadata": {"v": 1}, "demographic_parity_difference": 0.2000000000001,
+			"groups": {"a": {"selection_rate": 0.3, "tpr": 0.7, "fpr": 0.1}, "b": {"selection_rate": 0.1, "tpr": 0.4, "fpr": 0.30000000000000004}}}`,
+		"gaps far below 1":             `{"groups": {"a": {"selection_rate": 1e-30, "tpr": 0.30000000000000004, "fpr": 0}, "b": {"selection_rate": 0, "tpr": 0.3, "fpr": -0}}}`,
+		"a group short of a statistic": `{"groups": {"a": {"selection_rate": 0.5}, "b": {"selection_rate": 0.25, "tpr": 0.5}}}`,
+		"random numbers":               random.String(),
+		"random groups":                groups.String(),
+	}
+	dir := t.TempDir()
+	args := []string{script, "-o", "json", "--metrics-digest"}
+	var want []metricsDigest
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".json")
+		if err := os.WriteFile(path, []byte(files[name]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := policy.ParseEvidence(path, []byte(files[name]))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		d, err := ev.Digest()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		args = append(args, path)
+		want = append(want, metricsDigest{File: path, Digest: d})
+	}
+	out, err := exec.Command(py, args...).Output()
+	if err != nil {
+		t.Fatalf("verify_audit.py --metrics-digest: %v", err)
+	}
+	var got []metricsDigest
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("the script's output %q: %v", out, err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Evidence.Digest and verify_audit.py --metrics-digest disagree (-Go +Python):\n%s", diff)
+	}
+
+	for name, doc := range map[string]string{
+		"a boolean at the top":      `{"a": true}`,
+		"a string for a number":     `{"a": "0.9"}`,
+		"NaN":                       `{"a": NaN}`,
+		"out of range":              `{"a": 1e400}`,
+		"a key repeated":            `{"a": 1, "a": 2}`,
+		"a rate above 1":            `{"groups": {"x": {"tpr": 1.5}, "y": {"tpr": 0.5}}}`,
+		"a part count":              `{"groups": {"x": {"count": 1.5}}}`,
+		"a derived suffix":          `{"metrics": {"f1_delta": 0.1}}`,
+		"a bad name":                `{"1f": 0.1}`,
+		"a check not a boolean":     `{"checks": {"ok": 1}}`,
+		"not an object":             `[1]`,
+		"a fairness metric at odds": `{"demographic_parity_difference": 0.3, "groups": {"a": {"selection_rate": 0.5}, "b": {"selection_rate": 0.1}}}`,
+	} {
+		if _, err := policy.ParseEvidence("m.json", []byte(doc)); err == nil {
+			t.Errorf("%s: ParseEvidence(%s) accepts it", name, doc)
+			continue
+		}
+		path := filepath.Join(dir, "bad.json")
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(py, script, "--metrics-digest", path)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || stdout.Len() > 0 || !strings.Contains(stderr.String(), "metrics "+path+": ") {
+			t.Errorf("%s: verify_audit.py --metrics-digest on %s = %v, %q, %q; want exit 2 and an error naming the file", name, doc, err, stdout.String(), stderr.String())
+		}
+	}
+}
+
+// metricsDigest is a line of verify_audit.py --metrics-digest -o json, as
+// promote audit metrics-digest -o json writes it.
+type metricsDigest struct {
+	File   string `json:"file"`
+	Digest string `json:"digest"`
 }

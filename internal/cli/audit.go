@@ -292,7 +292,7 @@ after it, and the hashes that chain it.`,
 			return f.render(s.out, e, func(tw *table) { describeAuditEvent(tw, e) })
 		},
 	}
-	cmd.AddCommand(list, show, verify, export)
+	cmd.AddCommand(list, show, verify, export, newAuditMetricsDigestCmd(s, f))
 	return cmd
 }
 
@@ -430,6 +430,12 @@ func describeAuditEvent(tw *table, e promote.AuditEvent) {
 	}
 	if p := e.Policy; p != nil {
 		row(tw, "Policy", p.File+" "+p.Digest)
+	}
+	if m := e.Metrics; m != nil {
+		row(tw, "Candidate metrics", m.Candidate)
+		if m.Baseline != "" {
+			row(tw, "Baseline metrics", m.Baseline)
+		}
 	}
 	row(tw, "Prev hash", e.PrevHash)
 	row(tw, "Hash", e.Hash)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/httpapi"
@@ -502,7 +503,85 @@ func TestAuditShowPolicy(t *testing.T) {
 		t.Fatalf("the gated event = %+v, want one naming its policy", gated)
 	}
 	out := must(0, ci, "audit", "show", fmt.Sprint(gated.Seq))
-	if want := "Policy       " + gated.Policy.File + " " + gated.Policy.Digest; !strings.Contains(out, want) {
-		t.Errorf("audit show %d =\n%s\nwant a line %q", gated.Seq, out, want)
+	if want := regexp.MustCompile(`\nPolicy +` + regexp.QuoteMeta(gated.Policy.File+" "+gated.Policy.Digest) + `\n`); !want.MatchString(out) {
+		t.Errorf("audit show %d =\n%s\nwant a line matching %q", gated.Seq, out, want)
+	}
+}
+
+// promote audit metrics-digest gives, for a version's metrics file, the
+// digest that the events of its gate record for the metrics judged, the
+// candidate's and the baseline's: from a YAML file, which the command line
+// re-encodes as JSON before it sends it, as from the JSON file as it was
+// sent. promote audit show prints both.
+func TestAuditMetricsDigest(t *testing.T) {
+	examples, pipelineFile, data := exampleServeSetup(t)
+	var doc map[string]any
+	raw, err := os.ReadFile(filepath.Join(examples, "candidate.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	yml, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	candidate := filepath.Join(t.TempDir(), "metrics.yaml")
+	if err := os.WriteFile(candidate, yml, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	baseline := filepath.Join(examples, "baseline.json")
+
+	ci := createToken(t, data, pipelineFile, "ci", "submitter")
+	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples)
+	cli, must := clientOf(t, server)
+	must(0, ci, "models", "create", "credit-risk")
+	for v, metrics := range map[string]string{"1": baseline, "2": candidate} {
+		must(0, ci, "versions", "register", "credit-risk", v, "--artifact", filepath.Join(examples, "model.bin"),
+			"--signature", filepath.Join(examples, "model.bin.sig"), "--metrics", metrics)
+	}
+	must(0, ci, "request", "credit-risk", "1", "--to", "dev")
+	must(0, ci, "request", "credit-risk", "2", "--to", "dev")
+
+	var digests []metricsDigest
+	if err := json.Unmarshal([]byte(must(0, "", "audit", "metrics-digest", "-o", "json", candidate, baseline)), &digests); err != nil {
+		t.Fatal(err)
+	}
+	want := &promote.AuditMetrics{Candidate: digests[0].Digest, Baseline: digests[1].Digest}
+	var events []promote.AuditEvent
+	if err := json.Unmarshal([]byte(must(0, ci, "audit", "list", "--version", "2", "--action", "promotion.state", "-o", "json")), &events); err != nil {
+		t.Fatal(err)
+	}
+	var gated *promote.AuditEvent
+	for i := range events {
+		if events[i].Decision == string(promote.StateGated) {
+			gated = &events[i]
+		}
+	}
+	if gated == nil {
+		t.Fatalf("no gated event for version 2 in %+v", events)
+	}
+	if diff := cmp.Diff(want, gated.Metrics); diff != "" {
+		t.Errorf("event %d's metrics differ from promote audit metrics-digest's (-want +got):\n%s", gated.Seq, diff)
+	}
+	out := must(0, "", "audit", "metrics-digest", candidate)
+	if want := digests[0].Digest + "  " + candidate + "\n"; out != want {
+		t.Errorf("audit metrics-digest %s = %q, want %q", candidate, out, want)
+	}
+	out = must(0, ci, "audit", "show", fmt.Sprint(gated.Seq))
+	for _, line := range []string{"Candidate metrics +" + want.Candidate, "Baseline metrics +" + want.Baseline} {
+		if !regexp.MustCompile(`\n` + line + `\n`).MatchString(out) {
+			t.Errorf("audit show %d =\n%s\nwant a line matching %q", gated.Seq, out, line)
+		}
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte("{\n  \"accuracy\": \"high\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := cli("", "audit", "metrics-digest", candidate, bad)
+	if wantErr := bad + ":2:15: accuracy: want a number"; code != ExitUsage || out != "" || !strings.Contains(errOut, wantErr) {
+		t.Errorf("audit metrics-digest with a bad file = exit %d, %q, %q; want exit %d, nothing out, an error with %q", code, out, errOut, ExitUsage, wantErr)
 	}
 }

@@ -463,6 +463,7 @@ func schemas() map[string]*Schema {
 			"approvers":    arrayOf(str("")),
 			"live":         mapOf(str(""), "The live version per environment after the event."),
 			"policy":       ref("AuditPolicy"),
+			"metrics":      ref("AuditMetrics"),
 			"prev_hash":    str(""),
 			"hash":         str(""),
 		}),
@@ -470,6 +471,10 @@ func schemas() map[string]*Schema {
 			"file":   str("The policy file, as the pipeline names it."),
 			"name":   str("The policy's name (metadata.name), if it has one."),
 			"digest": str("sha256: and the 64 hex digits of the SHA-256 of the file's bytes."),
+		}),
+		"AuditMetrics": object("The metrics the gate judged, by their digests (sha256: and the SHA-256 of their canonical JSON; docs/audit.md), on the same events as policy: promote audit metrics-digest FILE gives a metrics file's.", []string{"candidate"}, map[string]*Schema{
+			"candidate": str("The digest of the candidate's metrics, checks and groups."),
+			"baseline":  str("The digest of the baseline's, when there was a baseline."),
 		}),
 		"AuditLine": object("One line of the JSON Lines export: the record as stored; body is the exact text the hash covers.", []string{"seq", "prev_hash", "hash", "body"}, map[string]*Schema{
 			"seq":       integer(""),

@@ -108,7 +108,7 @@ var schemaTypes = map[string]any{
 	"Signature": promote.Signature{}, "SignatureCheck": promote.SignatureCheck{}, "Version": promote.Version{}, "Live": promote.Live{}, "CommitError": promote.CommitError{},
 	"Promotion": promote.Promotion{}, "PromotionView": registry.PromotionView{}, "PromotionDryRun": registry.PromotionView{}, "Approval": promote.Approval{},
 	"Decision": policy.Decision{}, "Result": policy.Result{}, "Summary": policy.Summary{}, "Hold": promote.Hold{},
-	"AuditEvent": promote.AuditEvent{}, "AuditPolicy": promote.AuditPolicy{}, "AuditLine": audit.Line{}, "VerifyResult": audit.Result{}, "Break": audit.Break{},
+	"AuditEvent": promote.AuditEvent{}, "AuditPolicy": promote.AuditPolicy{}, "AuditMetrics": promote.AuditMetrics{}, "AuditLine": audit.Line{}, "VerifyResult": audit.Result{}, "Break": audit.Break{},
 	"Token": promote.Token{}, "TokenCreated": TokenCreated{},
 	"CreateModelRequest": CreateModelRequest{}, "RegisterVersionRequest": RegisterVersionRequest{},
 	"PromoteRequest": registry.PromoteRequest{}, "ApproveRequest": registry.ApproveRequest{}, "ReasonRequest": ReasonRequest{},

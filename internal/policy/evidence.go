@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/promote-ml/promote/internal/strictyaml"
+	"github.com/promote-ml/promote/promote"
 )
 
 // Evidence is what a candidate or a baseline brings to the gate: metrics,
@@ -110,6 +111,16 @@ func ParseEvidence(file string, data []byte) (*Evidence, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// Digest returns the digest of the evidence as the gate judges it: its
+// metrics (with the fairness metrics its groups give), checks and groups,
+// by promote.MetricsDigest. The audit events of a gate's decision record
+// it for the candidate and the baseline, so that a metrics file's Digest
+// shows whether the file holds the metrics that were judged, whatever its
+// layout, order or spacing.
+func (e *Evidence) Digest() (string, error) {
+	return promote.MetricsDigest(e.Metrics, e.Checks, e.Groups)
 }
 
 func (d *decoder) groups(n *yaml.Node) map[string]map[string]float64 {

@@ -95,7 +95,7 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 	var view PromotionView
 	err = s.updateAs(ctx, who, func(tx promote.Tx) error {
 		now := s.clock()
-		p, decision, err := s.judgeRequest(tx, who, req, env.Name, now)
+		p, decision, rec, err := s.judgeRequest(tx, who, req, env.Name, now)
 		if err != nil {
 			return err
 		}
@@ -124,30 +124,57 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 			}
 		}
 		if blocked {
-			view, err = s.recordBlocked(tx, p, decision, who, now)
+			view, err = s.recordBlocked(tx, p, decision, rec, who, now)
 			return err
 		}
-		view, err = s.decide(tx, p, decision, nil, who, now)
+		view, err = s.decide(tx, p, decision, rec, nil, who, now)
 		return err
 	})
 	return s.afterDecide(view, err)
 }
 
-// auditPolicy names the policy of env's gate for the audit log, by file
-// and digest, or nil when there is none: every promotion state the gate
-// decides names it, so that the log shows which version of the policy
-// made each decision.
-func (s *Service) auditPolicy(env string) *promote.AuditPolicy {
-	g := s.cfg.Gates[env]
-	if g == nil || g.Digest == "" {
-		return nil
+// gateRecord is what the audit events of a gate's decision record beside
+// its results: the policy that decided, and the digests of the metrics it
+// judged.
+type gateRecord struct {
+	policy  *promote.AuditPolicy
+	metrics *promote.AuditMetrics
+}
+
+// gateRecord names, for the audit log, the policy of env's gate by file
+// and digest (nil when there is none) and the evidence it judged, v's
+// and baseline's (nil when there is no baseline), by their metrics
+// digests: every promotion state the gate decides records them, so that
+// the log shows which version of the policy made each decision, and on
+// which metrics.
+func (s *Service) gateRecord(env string, v, baseline *promote.Version) (gateRecord, error) {
+	var rec gateRecord
+	if g := s.cfg.Gates[env]; g != nil && g.Digest != "" {
+		rec.policy = &promote.AuditPolicy{File: g.Source, Name: g.Policy, Digest: g.Digest}
 	}
-	return &promote.AuditPolicy{File: g.Source, Name: g.Policy, Digest: g.Digest}
+	digest := func(v *promote.Version) (string, error) {
+		d, err := evidence(v).Digest()
+		if err != nil {
+			return "", fmt.Errorf("the metrics of %s %s: %w", v.Model, v.Version, err)
+		}
+		return d, nil
+	}
+	c, err := digest(v)
+	if err != nil {
+		return gateRecord{}, err
+	}
+	rec.metrics = &promote.AuditMetrics{Candidate: c}
+	if baseline != nil {
+		if rec.metrics.Baseline, err = digest(baseline); err != nil {
+			return gateRecord{}, err
+		}
+	}
+	return rec, nil
 }
 
 // recordBlocked stores the decision of a promotion created blocked and
 // audits it as the transition it is.
-func (s *Service) recordBlocked(tx promote.Tx, p promote.Promotion, d *policy.Decision, who promote.Principal, now time.Time) (PromotionView, error) {
+func (s *Service) recordBlocked(tx promote.Tx, p promote.Promotion, d *policy.Decision, rec gateRecord, who promote.Principal, now time.Time) (PromotionView, error) {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return PromotionView{}, fmt.Errorf("encode decision: %w", err)
@@ -159,7 +186,7 @@ func (s *Service) recordBlocked(tx promote.Tx, p promote.Promotion, d *policy.De
 	reasons, _ := json.Marshal(d.Results)
 	if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionState, Model: p.Model,
 		Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(p.State), Reasons: reasons,
-		Policy: s.auditPolicy(p.Environment)}); err != nil {
+		Policy: rec.policy, Metrics: rec.metrics}); err != nil {
 		return PromotionView{}, err
 	}
 	return PromotionView{Promotion: p, Approvals: []promote.Approval{}, Gate: d}, nil
@@ -168,10 +195,10 @@ func (s *Service) recordBlocked(tx promote.Tx, p promote.Promotion, d *policy.De
 // judgeRequest builds the promotion a request makes and decides it: its
 // preconditions, then the environment's gate against the version live
 // there now. It writes nothing.
-func (s *Service) judgeRequest(tx promote.Tx, who promote.Principal, req PromoteRequest, env string, now time.Time) (promote.Promotion, *policy.Decision, error) {
+func (s *Service) judgeRequest(tx promote.Tx, who promote.Principal, req PromoteRequest, env string, now time.Time) (promote.Promotion, *policy.Decision, gateRecord, error) {
 	v, err := tx.Version(req.Model, req.Version)
 	if err != nil {
-		return promote.Promotion{}, nil, err
+		return promote.Promotion{}, nil, gateRecord{}, err
 	}
 	p := promote.Promotion{
 		ID: newID("pr_"), Model: v.Model, Version: v.Version, Environment: env, Digest: v.Digest,
@@ -179,23 +206,27 @@ func (s *Service) judgeRequest(tx promote.Tx, who promote.Principal, req Promote
 	}
 	live, err := tx.Live(v.Model)
 	if err != nil {
-		return promote.Promotion{}, nil, err
+		return promote.Promotion{}, nil, gateRecord{}, err
 	}
 	var baseline *promote.Version
 	if l, ok := live[env]; ok {
 		p.Baseline = l.Version
 		b, err := tx.Version(v.Model, l.Version)
 		if err != nil {
-			return promote.Promotion{}, nil, err
+			return promote.Promotion{}, nil, gateRecord{}, err
 		}
 		baseline = &b
 	}
 	pre, override, err := s.preconditions(tx, v, env, req, now)
 	if err != nil {
-		return promote.Promotion{}, nil, err
+		return promote.Promotion{}, nil, gateRecord{}, err
 	}
 	p.Override = override
-	return p, s.evaluate(s.cfg.Gates[env], &v, baseline, nil, who.Name, pre), nil
+	rec, err := s.gateRecord(env, &v, baseline)
+	if err != nil {
+		return promote.Promotion{}, nil, gateRecord{}, err
+	}
+	return p, s.evaluate(s.cfg.Gates[env], &v, baseline, nil, who.Name, pre), rec, nil
 }
 
 // dryRun answers a request with DryRun set: the promotion it would make, in
@@ -208,7 +239,7 @@ func (s *Service) dryRun(ctx context.Context, who promote.Principal, req Promote
 	var view PromotionView
 	err := s.store.View(ctx, func(tx promote.Tx) error {
 		now := s.clock()
-		p, decision, err := s.judgeRequest(tx, who, req, env, now)
+		p, decision, _, err := s.judgeRequest(tx, who, req, env, now)
 		if err != nil {
 			return err
 		}
@@ -395,18 +426,17 @@ func onlyApprovalsMissing(d *policy.Decision) bool {
 }
 
 // decide moves a gated promotion according to the decision and records it.
-func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision, approvals []promote.Approval, who promote.Principal, now time.Time) (PromotionView, error) {
+func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision, rec gateRecord, approvals []promote.Approval, who promote.Principal, now time.Time) (PromotionView, error) {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return PromotionView{}, fmt.Errorf("encode decision: %w", err)
 	}
-	pol := s.auditPolicy(p.Environment)
 	p.Decision = raw
 	reasons, _ := json.Marshal(d.Results)
 	switch {
 	case d.Allowed:
 		if p.State == promote.StateRequested {
-			if err := s.transitionBy(tx, &p, promote.EventGatePassed, "", who.Name, now, reasons, pol); err != nil {
+			if err := s.transitionBy(tx, &p, promote.EventGatePassed, "", who.Name, now, reasons, rec); err != nil {
 				return PromotionView{}, err
 			}
 		}
@@ -414,7 +444,7 @@ func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision,
 		if names := approverNames(approvals); len(names) > 0 {
 			why = "approved by " + strings.Join(names, ", ")
 		}
-		if err := s.transitionBy(tx, &p, promote.EventApproved, why, who.Name, now, nil, pol); err != nil {
+		if err := s.transitionBy(tx, &p, promote.EventApproved, why, who.Name, now, nil, rec); err != nil {
 			return PromotionView{}, err
 		}
 		if err := s.complete(tx, &p, who.Name, now); err != nil {
@@ -422,10 +452,10 @@ func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision,
 		}
 	case onlyApprovalsMissing(d):
 		if p.State == promote.StateRequested {
-			if err := s.transitionBy(tx, &p, promote.EventGatePassed, "", who.Name, now, reasons, pol); err != nil {
+			if err := s.transitionBy(tx, &p, promote.EventGatePassed, "", who.Name, now, reasons, rec); err != nil {
 				return PromotionView{}, err
 			}
-			if err := s.transitionBy(tx, &p, promote.EventAwaitApproval, approvalsMessage(d), who.Name, now, nil, pol); err != nil {
+			if err := s.transitionBy(tx, &p, promote.EventAwaitApproval, approvalsMessage(d), who.Name, now, nil, rec); err != nil {
 				return PromotionView{}, err
 			}
 		} else {
@@ -437,7 +467,7 @@ func (s *Service) decide(tx promote.Tx, p promote.Promotion, d *policy.Decision,
 			}
 		}
 	default:
-		if err := s.transitionBy(tx, &p, promote.EventGateFailed, blockMessage(d), who.Name, now, reasons, pol); err != nil {
+		if err := s.transitionBy(tx, &p, promote.EventGateFailed, blockMessage(d), who.Name, now, reasons, rec); err != nil {
 			return PromotionView{}, err
 		}
 	}
@@ -484,12 +514,13 @@ func (s *Service) afterDecide(view PromotionView, err error) (PromotionView, err
 
 // transition applies ev to p, stores it and audits the change.
 func (s *Service) transition(tx promote.Tx, p *promote.Promotion, ev promote.Event, reason, actor string, now time.Time, reasons json.RawMessage) error {
-	return s.transitionBy(tx, p, ev, reason, actor, now, reasons, nil)
+	return s.transitionBy(tx, p, ev, reason, actor, now, reasons, gateRecord{})
 }
 
 // transitionBy is transition for a state the gate decided, with the
-// policy that decided it (nil for none).
-func (s *Service) transitionBy(tx promote.Tx, p *promote.Promotion, ev promote.Event, reason, actor string, now time.Time, reasons json.RawMessage, pol *promote.AuditPolicy) error {
+// policy that decided it and the metrics it judged (none in rec for
+// another state).
+func (s *Service) transitionBy(tx promote.Tx, p *promote.Promotion, ev promote.Event, reason, actor string, now time.Time, reasons json.RawMessage, rec gateRecord) error {
 	if err := p.Apply(ev, now); err != nil {
 		return err
 	}
@@ -503,7 +534,7 @@ func (s *Service) transitionBy(tx promote.Tx, p *promote.Promotion, ev promote.E
 		reasons = reasonsJSON(reason)
 	}
 	return audit(tx, promote.AuditEvent{Time: now, Actor: actor, Action: promote.ActionPromotionState, Model: p.Model,
-		Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(p.State), Reasons: reasons, Policy: pol})
+		Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(p.State), Reasons: reasons, Policy: rec.policy, Metrics: rec.metrics})
 }
 
 func reasonsJSON(reasons ...string) json.RawMessage {
@@ -653,8 +684,12 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 		if err != nil {
 			return err
 		}
+		rec, err := s.gateRecord(p.Environment, &v, baseline)
+		if err != nil {
+			return err
+		}
 		d := s.evaluate(gate, &v, baseline, approvals, p.RequestedBy, pre)
-		view, err = s.decide(tx, p, d, approvals, who, now)
+		view, err = s.decide(tx, p, d, rec, approvals, who, now)
 		return err
 	})
 	return s.afterDecide(view, err)
