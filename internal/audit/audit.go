@@ -315,8 +315,9 @@ func hasPrefix(b []byte, prefix string) bool {
 var errBody = errors.New("the body is not canonical JSON")
 
 // bodyFields calls fn with each field of a canonical body up to the first
-// of digest, decision, reasons, approvers and live, its value decoded when
-// it is a string. The indexed fields come before those
+// of digest, decision, reasons, approvers, live, policy and metrics (the
+// fields that follow the copied ones, any of which may come first), its
+// value decoded when it is a string. The indexed fields come before those
 // (promote.AuditEvent.Body fixes the order and leaves out white space), so
 // the reasons, most of a body, are never read, and verification stays
 // about as fast as hashing.
@@ -331,7 +332,7 @@ func bodyFields(body []byte, fn func(key, value []byte)) error {
 			return errBody
 		}
 		switch string(key) {
-		case "digest", "decision", "reasons", "approvers", "live":
+		case "digest", "decision", "reasons", "approvers", "live", "policy", "metrics":
 			return nil
 		}
 		rest = rest[n+1:]

@@ -220,6 +220,20 @@ func TestVerifyColumns(t *testing.T) {
 		{name: "token ID given to an event made without one", body: mustBody(t, without), columns: func(*promote.AuditColumns) {}, broken: true,
 			message: `event 1 was modified: its stored token_id is "tok_3f9c2a71d04b8e65" but its body says "" (filtered lists read the stored token_id)`},
 		{name: "no token ID in either", body: mustBody(t, without), columns: func(c *promote.AuditColumns) { c.TokenID = "" }},
+		// The objects that close a body, policy and metrics, come after the
+		// copied fields too: a body with them and none of the fields before
+		// them is as canonical as any, and names the copy that differs.
+		{name: "actor changed, a body ending in policy and metrics", body: mustBody(t, promote.AuditEvent{Seq: 1, Time: e.Time, Actor: e.Actor, Action: e.Action,
+			Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, TokenID: e.TokenID,
+			Policy:  &promote.AuditPolicy{File: "p.yaml", Digest: "sha256:" + strings.Repeat("ab", 32)},
+			Metrics: &promote.AuditMetrics{Candidate: "sha256:" + strings.Repeat("cd", 32)}}),
+			columns: func(c *promote.AuditColumns) { c.Actor = "bob" }, broken: true,
+			message: `event 1 was modified: its stored actor is "bob" but its body says "a \"<lena>\" & \\co" (filtered lists read the stored actor)`},
+		{name: "actor changed, a body ending in metrics", body: mustBody(t, promote.AuditEvent{Seq: 1, Time: e.Time, Actor: e.Actor, Action: e.Action,
+			Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, TokenID: e.TokenID,
+			Metrics: &promote.AuditMetrics{Candidate: "sha256:" + strings.Repeat("cd", 32)}}),
+			columns: func(c *promote.AuditColumns) { c.Actor = "bob" }, broken: true,
+			message: `event 1 was modified: its stored actor is "bob" but its body says "a \"<lena>\" & \\co" (filtered lists read the stored actor)`},
 		{name: "no time in either", body: mustBody(t, promote.AuditEvent{Seq: 1, Actor: e.Actor, Action: e.Action, Model: e.Model, Version: e.Version,
 			Environment: e.Environment, PromotionID: e.PromotionID, TokenID: e.TokenID}), columns: func(c *promote.AuditColumns) { c.Time = time.Time{} }},
 	}
