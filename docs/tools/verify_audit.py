@@ -229,8 +229,9 @@ class Verifier:
 
         if seq > self.next:
             if seq == self.next + 1:
-                return brk("deleted", "event %d is missing: the log goes from %d to %d" % (self.next, self.next - 1, seq))
-            return brk("deleted", "events %d to %d are missing: the log goes from %d to %d" % (self.next, seq - 1, self.next - 1, seq))
+                return brk("deleted", "event %d is missing, a gap in the sequence: the log goes from %d to %d" % (self.next, self.next - 1, seq))
+            return brk("deleted", "events %d to %d are missing, a gap in the sequence: the log goes from %d to %d"
+                       % (self.next, seq - 1, self.next - 1, seq))
         if seq < self.next:
             return brk("inserted", "event %d appears after event %d: an event was inserted or duplicated" % (seq, self.next - 1))
         body_bytes = body.encode("utf-8")
@@ -245,12 +246,19 @@ class Verifier:
                        % (seq, said))
         got = chain_hash(prev_hash.encode("utf-8"), body_bytes)
         if got != hash_:
-            return brk("modified", "event %d was modified: its stored hash is %s but its content hashes to %s"
+            # The hash covers the previous hash too: if the body hashes to the
+            # stored hash on the previous event's, the stored previous hash
+            # was edited, not the body.
+            if prev_hash != self.prev and chain_hash(self.prev.encode("utf-8"), body_bytes) == hash_:
+                return brk("modified", "event %d's previous-hash link was edited: it names %s as the previous hash, "
+                           "but its hash was made on event %d's hash, %s, and its body matches it"
+                           % (seq, _short(prev_hash), seq - 1, _short(self.prev)))
+            return brk("modified", "event %d was modified: its body does not match its hash: the stored hash is %s, but the event hashes to %s"
                        % (seq, _short(hash_), _short(got)))
         if prev_hash != self.prev:
-            return brk("reordered", "event %d does not follow event %d: it names %s as the previous hash, but event %d's hash is %s "
+            return brk("reordered", "event %d's previous-hash link is broken: it names %s as the previous hash, but event %d's hash is %s "
                        "(an event before it was modified, inserted or removed)"
-                       % (seq, seq - 1, _short(prev_hash), seq - 1, _short(self.prev)))
+                       % (seq, _short(prev_hash), seq - 1, _short(self.prev)))
         self.prev, self.next = hash_, seq + 1
         self.hashes[seq] = hash_
         return True

@@ -132,9 +132,9 @@ func (v *Verifier) Add(r promote.AuditRecord) bool {
 	switch {
 	case r.Seq > v.next:
 		if r.Seq == v.next+1 {
-			return brk(BreakDeleted, "event %d is missing: the log goes from %d to %d", v.next, v.next-1, r.Seq)
+			return brk(BreakDeleted, "event %d is missing, a gap in the sequence: the log goes from %d to %d", v.next, v.next-1, r.Seq)
 		}
-		return brk(BreakDeleted, "events %d to %d are missing: the log goes from %d to %d", v.next, r.Seq-1, v.next-1, r.Seq)
+		return brk(BreakDeleted, "events %d to %d are missing, a gap in the sequence: the log goes from %d to %d", v.next, r.Seq-1, v.next-1, r.Seq)
 	case r.Seq < v.next:
 		return brk(BreakInserted, "event %d appears after event %d: an event was inserted or duplicated", r.Seq, v.next-1)
 	}
@@ -150,11 +150,18 @@ func (v *Verifier) Add(r promote.AuditRecord) bool {
 		}
 	}
 	if got := promote.ChainHash(r.PrevHash, r.Body); got != r.Hash {
-		return brk(BreakModified, "event %d was modified: its stored hash is %s but its content hashes to %s", r.Seq, short(r.Hash), short(got))
+		// The hash covers the previous hash too: if the body hashes to
+		// the stored hash on the previous event's, it is the stored
+		// previous hash that was edited, not the body.
+		if r.PrevHash != v.prev && promote.ChainHash(v.prev, r.Body) == r.Hash {
+			return brk(BreakModified, "event %d's previous-hash link was edited: it names %s as the previous hash, but its hash was made on event %d's hash, %s, and its body matches it",
+				r.Seq, short(r.PrevHash), r.Seq-1, short(v.prev))
+		}
+		return brk(BreakModified, "event %d was modified: its body does not match its hash: the stored hash is %s, but the event hashes to %s", r.Seq, short(r.Hash), short(got))
 	}
 	if r.PrevHash != v.prev {
-		return brk(BreakReordered, "event %d does not follow event %d: it names %s as the previous hash, but event %d's hash is %s (an event before it was modified, inserted or removed)",
-			r.Seq, r.Seq-1, short(r.PrevHash), r.Seq-1, short(v.prev))
+		return brk(BreakReordered, "event %d's previous-hash link is broken: it names %s as the previous hash, but event %d's hash is %s (an event before it was modified, inserted or removed)",
+			r.Seq, short(r.PrevHash), r.Seq-1, short(v.prev))
 	}
 	if r.Columns != nil {
 		if field, stored, said, ok := columnsAgree(r); !ok {

@@ -3,10 +3,14 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -95,6 +99,56 @@ func TestVerify(t *testing.T) {
 			}
 			if !strings.Contains(res.Broken.Message, "event") {
 				t.Errorf("message %q does not name the event", res.Broken.Message)
+			}
+		})
+	}
+}
+
+// A break's message says which check failed, naming the event: its body
+// does not match its hash; its previous-hash link was edited (its body
+// matches its hash on the previous event's); the link is broken (it names
+// another previous hash than the event before it has); or events are
+// missing, a gap in the sequence.
+func TestVerifyMessages(t *testing.T) {
+	records := chain(t, 5)
+	h := func(i int) string { return short(records[i].Hash) }
+	tests := []struct {
+		name   string
+		tamper func(r []promote.AuditRecord) []promote.AuditRecord
+		want   Break
+	}{
+		{"a body edited", func(r []promote.AuditRecord) []promote.AuditRecord {
+			r[2].Body = bytes.Replace(r[2].Body, []byte(`"alice"`), []byte(`"mallory"`), 1)
+			return r
+		}, Break{Seq: 3, Kind: BreakModified, Message: fmt.Sprintf("event 3 was modified: its body does not match its hash: the stored hash is %s, but the event hashes to %s",
+			h(2), short(promote.ChainHash(records[1].Hash, bytes.Replace(records[2].Body, []byte(`"alice"`), []byte(`"mallory"`), 1))))}},
+		{"a stored hash replaced", func(r []promote.AuditRecord) []promote.AuditRecord {
+			r[2].Hash = r[3].Hash
+			return r
+		}, Break{Seq: 3, Kind: BreakModified, Message: fmt.Sprintf("event 3 was modified: its body does not match its hash: the stored hash is %s, but the event hashes to %s", h(3), h(2))}},
+		{"a previous hash edited", func(r []promote.AuditRecord) []promote.AuditRecord {
+			r[2].PrevHash = r[0].Hash
+			return r
+		}, Break{Seq: 3, Kind: BreakModified, Message: fmt.Sprintf("event 3's previous-hash link was edited: it names %s as the previous hash, but its hash was made on event 2's hash, %s, and its body matches it", h(0), h(1))}},
+		{"a body edited and rehashed", func(r []promote.AuditRecord) []promote.AuditRecord {
+			r[2].Body = bytes.Replace(r[2].Body, []byte(`"alice"`), []byte(`"mallory"`), 1)
+			r[2].Hash = promote.ChainHash(r[2].PrevHash, r[2].Body)
+			return r
+		}, Break{Seq: 4, Kind: BreakReordered, Message: fmt.Sprintf("event 4's previous-hash link is broken: it names %s as the previous hash, but event 3's hash is %s (an event before it was modified, inserted or removed)",
+			h(2), short(promote.ChainHash(records[1].Hash, bytes.Replace(records[2].Body, []byte(`"alice"`), []byte(`"mallory"`), 1))))}},
+		{"an event deleted", func(r []promote.AuditRecord) []promote.AuditRecord { return append(r[:2], r[3:]...) },
+			Break{Seq: 4, Kind: BreakDeleted, Message: "event 3 is missing, a gap in the sequence: the log goes from 2 to 4"}},
+		{"two events deleted", func(r []promote.AuditRecord) []promote.AuditRecord { return append(r[:1], r[3:]...) },
+			Break{Seq: 4, Kind: BreakDeleted, Message: "events 2 to 3 are missing, a gap in the sequence: the log goes from 1 to 4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := verify(tt.tamper(slices.Clone(records)))
+			if res.OK || res.Broken == nil {
+				t.Fatalf("Verify(%s) = %+v, want broken", tt.name, res)
+			}
+			if diff := cmp.Diff(tt.want, *res.Broken); diff != "" {
+				t.Errorf("Verify(%s): the break differs (-want +got):\n%s", tt.name, diff)
 			}
 		})
 	}

@@ -50,6 +50,12 @@ func TestPythonVerifierAgrees(t *testing.T) {
 	modified := strings.Replace(full, `\"actor\":\"alice\"`, `\"actor\":\"mallory\"`, 1)
 	swapped := export([]promote.AuditRecord{records[0], records[2], records[1], records[3]})
 	deleted := export([]promote.AuditRecord{records[0], records[1], records[3]})
+	twoDeleted := export([]promote.AuditRecord{records[0], records[3], records[4]})
+	relinked := slices.Clone(records)
+	relinked[2].PrevHash = records[0].Hash
+	rehashed := slices.Clone(records)
+	rehashed[2].Body = bytes.Replace(rehashed[2].Body, []byte(`"alice"`), []byte(`"mallory"`), 1)
+	rehashed[2].Hash = promote.ChainHash(rehashed[2].PrevHash, rehashed[2].Body)
 	hd := func(seq int64, hash string) string { return fmt.Sprintf("%d:%s", seq, hash) }
 	tests := []struct {
 		name   string
@@ -60,6 +66,9 @@ func TestPythonVerifierAgrees(t *testing.T) {
 		{"a body modified", modified, nil},
 		{"two events swapped", swapped, nil},
 		{"an event deleted", deleted, nil},
+		{"two events deleted", twoDeleted, nil},
+		{"a previous hash edited", export(relinked), nil},
+		{"a body edited and rehashed", export(rehashed), nil},
 		{"a kept head it holds", full, []string{hd(4, records[3].Hash)}},
 		{"a kept head in upper case", full, []string{hd(4, strings.ToUpper(records[3].Hash))}},
 		{"a kept head with a sign", full, []string{"+" + hd(4, records[3].Hash)}},
