@@ -20,6 +20,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -73,6 +74,9 @@ type Options struct {
 	// (between page views only the events appended since are verified);
 	// DefaultVerifyInterval when 0.
 	VerifyInterval time.Duration
+	// Metrics, when set, receives the verification's metrics
+	// (MetricChainVerified, MetricChainFailures).
+	Metrics *telemetry.Registry
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -123,6 +127,13 @@ func New(opts Options) (*UI, error) {
 		u.pages[name] = t
 	}
 	u.chain = newChainVerifier(u.store, u.now)
+	if opts.Metrics != nil {
+		m, err := newChainMetrics(opts.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		u.chain.metrics = m
+	}
 	u.handler = u.routes()
 	return u, nil
 }
