@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -41,16 +42,7 @@ func TestArtifactHashedOnlyWhenAFileThatEnds(t *testing.T) {
 	if _, err := os.Stat("/dev/zero"); err == nil {
 		roots = append(roots, "/dev")
 	}
-	pl, gates := pipelineGates(t, policyYAML)
-	store := openSQLite(t, t.TempDir())
-	t.Cleanup(func() { store.Close() })
-	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, ArtifactRoots: roots})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.CreateModel(t.Context(), submitter, "credit-risk", ""); err != nil {
-		t.Fatal(err)
-	}
+	svc := artifactService(t, roots...)
 	register := func(t *testing.T, ctx context.Context, version, path string) error {
 		t.Helper()
 		done := make(chan error, 1)
@@ -114,16 +106,7 @@ func TestArtifactSwappedForAPipeIsNotOpenedBlocking(t *testing.T) {
 	if err := syscall.Mkfifo(probe, 0o600); err != nil {
 		t.Skipf("no named pipes here: %v", err)
 	}
-	pl, gates := pipelineGates(t, policyYAML)
-	store := openSQLite(t, t.TempDir())
-	t.Cleanup(func() { store.Close() })
-	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, ArtifactRoots: []string{root}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.CreateModel(t.Context(), submitter, "credit-risk", ""); err != nil {
-		t.Fatal(err)
-	}
+	svc := artifactService(t, root)
 
 	// The swapper puts a pipe and a regular file at path by turns, each
 	// made aside and renamed over it, until the test ends.
@@ -186,4 +169,96 @@ func TestArtifactSwappedForAPipeIsNotOpenedBlocking(t *testing.T) {
 	if hashed == 0 || refused == 0 {
 		t.Errorf("%d registrations hashed the file and %d refused a pipe; want some of each, as the swapper alternates them", hashed, refused)
 	}
+}
+
+// TestArtifactDirectorySwappedForALinkIsNotFollowed: the file hashed lies
+// beneath the artifact root, even when a directory on its path is
+// swapped for a symbolic link to a directory outside the root between the
+// check of the path and its opening (a submitter who may write under an
+// artifact root swaps them over and over): a registration hashes the file
+// inside the root or is refused, and never hashes the one outside.
+func TestArtifactDirectorySwappedForALinkIsNotFollowed(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	models := filepath.Join(root, "models")
+	for dir, content := range map[string]string{models: "weights", outside: "secret"} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "model.bin"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte("secret")))
+	svc := artifactService(t, root)
+
+	// The swapper puts the directory and a link out of the root at models
+	// by turns, until the test ends.
+	stop := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() {
+		defer close(swapped)
+		aside, link := filepath.Join(root, "aside"), filepath.Join(root, "link")
+		if err := os.Symlink(outside, link); err != nil {
+			t.Errorf("swap: %v", err)
+			return
+		}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			err := os.Rename(models, aside)
+			if err == nil {
+				err = os.Rename(link, models)
+			}
+			if err == nil {
+				err = os.Rename(models, link)
+			}
+			if err == nil {
+				err = os.Rename(aside, models)
+			}
+			if err != nil {
+				t.Errorf("swap: %v", err)
+				return
+			}
+		}
+	}()
+
+	path := filepath.Join(models, "model.bin")
+	var hashed int
+	deadline := time.Now().Add(3 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		v, err := svc.RegisterVersion(t.Context(), submitter, registry.RegisterRequest{Model: "credit-risk", Version: fmt.Sprint(i), ArtifactURI: "file://" + path})
+		if err == nil && v.Digest == secret {
+			close(stop)
+			<-swapped
+			t.Fatalf("register %s (attempt %d) hashed the file outside the artifact root, %s", path, i, outside)
+		}
+		if err == nil {
+			hashed++
+		}
+	}
+	close(stop)
+	<-swapped
+	if hashed == 0 {
+		t.Errorf("no registration of %s hashed the file inside the root; want some, as the swapper puts it back by turns", path)
+	}
+}
+
+// artifactService returns a service over a new SQLite store that reads
+// artifacts under roots, with the model credit-risk.
+func artifactService(t *testing.T, roots ...string) *registry.Service {
+	t.Helper()
+	pl, gates := pipelineGates(t, policyYAML)
+	store := openSQLite(t, t.TempDir())
+	t.Cleanup(func() { store.Close() })
+	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, ArtifactRoots: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateModel(t.Context(), submitter, "credit-risk", ""); err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }

@@ -11,8 +11,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/signature"
@@ -158,26 +158,32 @@ func (s *Service) artifactDigest(ctx context.Context, req RegisterRequest, v *pr
 		}
 		copy(sum[:], b)
 	}
-	path, ok := s.localArtifact(req.ArtifactURI)
+	a, ok := s.localArtifact(req.ArtifactURI)
+	var f *os.File
+	if ok {
+		var err error
+		f, err = openArtifact(a, s.cfg.Private)
+		var (
+			nr errNotRegular
+			pe *fs.PathError
+		)
+		switch {
+		case errors.Is(err, errPrivate):
+			ok = false
+		case errors.As(err, &nr):
+			return sum, promote.Errorf(promote.Invalid, "artifact %s is not a regular file (%s); the server hashes files only", req.ArtifactURI, fileKind(nr.mode))
+		case errors.As(err, &pe):
+			return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, pe.Err)
+		case err != nil:
+			return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, err)
+		}
+	}
 	if !ok {
 		if given == "" {
 			return sum, promote.Errorf(promote.Invalid, "digest is required: the server cannot read artifact %s (only files under its artifact roots, outside its data directory)", req.ArtifactURI)
 		}
 		v.Digest = given
 		return sum, nil
-	}
-	f, err := openRegular(path)
-	var (
-		nr errNotRegular
-		pe *fs.PathError
-	)
-	switch {
-	case errors.As(err, &nr):
-		return sum, promote.Errorf(promote.Invalid, "artifact %s is not a regular file (%s); the server hashes files only", req.ArtifactURI, fileKind(nr.mode))
-	case errors.As(err, &pe):
-		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, pe.Err)
-	case err != nil:
-		return sum, promote.Errorf(promote.Invalid, "artifact %s: %v", req.ArtifactURI, err)
 	}
 	defer f.Close()
 	computed, size, err := signature.DigestContext(ctx, f)
@@ -203,21 +209,97 @@ type errNotRegular struct{ mode fs.FileMode }
 
 func (e errNotRegular) Error() string { return "not a regular file (" + fileKind(e.mode) + ")" }
 
-// openRegular opens path for reading when it is a regular file, and that
-// very file. Anything else is refused before it is opened, since opening
-// a device may act on it. The opening does not wait, and the file opened
-// is checked again, since the path may name another file by then: one
-// swapped for a named pipe would otherwise block the opening for good,
-// as no one writes to it.
-func openRegular(path string) (*os.File, error) {
-	before, err := os.Lstat(path)
+// artifactPath is an artifact the server may read: rel, a path without
+// symbolic links, beneath root, an artifact root with its links resolved.
+type artifactPath struct{ root, rel string }
+
+// errPrivate is openArtifact's error for an artifact in a private
+// directory, one the server never reads for a caller.
+var errPrivate = errors.New("in a private directory")
+
+// errReplaced is the error for a file or a directory on an artifact's path
+// that was replaced by another while the artifact was being opened.
+var errReplaced = errors.New("replaced while it was being opened; register it again")
+
+// openArtifact opens the artifact a for reading when it is a regular
+// file (openRegular). Its path was checked as a string, but a directory
+// on it may have been swapped for a symbolic link since, leading out of
+// the root or into a private directory: so the path is walked from the
+// root one directory at a time, through an os.Root that keeps each step
+// beneath the root, and each directory opened must be the very one that
+// was there, not a link, nor one of the private directories (a bind
+// mount of one, which the string check cannot see, is refused too).
+func openArtifact(a artifactPath, private []string) (*os.File, error) {
+	dir, err := os.OpenRoot(a.root)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { dir.Close() }()
+	var privateDirs []os.FileInfo
+	for _, p := range private {
+		if fi, err := os.Stat(p); err == nil {
+			privateDirs = append(privateDirs, fi)
+		}
+	}
+	parent, name := filepath.Split(a.rel)
+	for elem := range strings.SplitSeq(filepath.Clean(parent), string(filepath.Separator)) {
+		if elem == "." {
+			continue
+		}
+		sub, err := enterDir(dir, elem, privateDirs)
+		if err != nil {
+			return nil, err
+		}
+		dir.Close()
+		dir = sub
+	}
+	return openRegular(dir, name)
+}
+
+// enterDir opens the directory name in dir when it is one, and that very
+// directory, outside the private ones.
+func enterDir(dir *os.Root, name string, private []os.FileInfo) (*os.Root, error) {
+	before, err := dir.Lstat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !before.IsDir() {
+		return nil, fmt.Errorf("directory %s on its path was %w", name, errReplaced)
+	}
+	sub, err := dir.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	after, err := sub.Stat(".")
+	switch {
+	case err != nil:
+	case !os.SameFile(before, after):
+		err = fmt.Errorf("directory %s on its path was %w", name, errReplaced)
+	case slices.ContainsFunc(private, func(p os.FileInfo) bool { return os.SameFile(p, after) }):
+		err = errPrivate
+	}
+	if err != nil {
+		sub.Close()
+		return nil, err
+	}
+	return sub, nil
+}
+
+// openRegular opens name in dir for reading when it is a regular file,
+// and that very file. Anything else is refused before it is opened, since
+// opening a device may act on it. On Unix the opening does not wait, and
+// the file opened is checked again, since the name may be another file's
+// by then: one swapped for a named pipe would otherwise block the opening
+// for good, as no one writes to it.
+func openRegular(dir *os.Root, name string) (*os.File, error) {
+	before, err := dir.Lstat(name)
 	if err != nil {
 		return nil, err
 	}
 	if !before.Mode().IsRegular() {
 		return nil, errNotRegular{before.Mode()}
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	f, err := dir.OpenFile(name, os.O_RDONLY|openNonblocking, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -227,13 +309,10 @@ func openRegular(path string) (*os.File, error) {
 	case !after.Mode().IsRegular():
 		err = errNotRegular{after.Mode()}
 	case !os.SameFile(before, after):
-		err = errors.New("replaced while it was being opened; register it again")
+		err = errReplaced
 	}
 	if err == nil {
-		// A regular file, read as usual: a file system that honours the
-		// flag (FUSE, some network ones) would otherwise answer a read
-		// that must wait with EAGAIN.
-		err = syscall.SetNonblock(int(f.Fd()), false)
+		err = setBlocking(f)
 	}
 	if err != nil {
 		f.Close()
@@ -262,42 +341,46 @@ func fileKind(m os.FileMode) string {
 // localArtifact resolves a file:// URI or a path to a file under one of
 // the artifact roots; anything else (a remote URI, a path outside the
 // roots, even through a symbolic link) is not read.
-func (s *Service) localArtifact(uri string) (string, bool) {
+func (s *Service) localArtifact(uri string) (artifactPath, bool) {
 	path := uri
 	if u, err := url.Parse(uri); err == nil && u.Scheme != "" {
 		if u.Scheme != "file" {
-			return "", false
+			return artifactPath{}, false
 		}
 		path = u.Path
 	}
 	if !filepath.IsAbs(path) {
-		return "", false
+		return artifactPath{}, false
 	}
 	real, err := filepath.EvalSymlinks(filepath.Clean(path))
 	if err != nil {
-		return "", false
+		return artifactPath{}, false
 	}
 	for _, dir := range s.cfg.Private {
-		if within(dir, real) {
-			return "", false
+		if _, ok := within(dir, real); ok {
+			return artifactPath{}, false
 		}
 	}
 	for _, root := range s.cfg.ArtifactRoots {
-		if within(root, real) {
-			return real, true
+		if a, ok := within(root, real); ok {
+			return a, true
 		}
 	}
-	return "", false
+	return artifactPath{}, false
 }
 
-// within reports whether path, with its links resolved, is dir or under it.
-func within(dir, path string) bool {
+// within reports whether path, with its links resolved, is dir or under
+// it, and where it lies beneath dir with its links resolved.
+func within(dir, path string) (artifactPath, bool) {
 	d, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return false
+		return artifactPath{}, false
 	}
 	rel, err := filepath.Rel(d, path)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return artifactPath{}, false
+	}
+	return artifactPath{root: d, rel: rel}, true
 }
 
 // verifySignature verifies a registration's signature or bundle against
