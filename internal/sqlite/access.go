@@ -38,12 +38,21 @@ func (e *NotWritableError) Error() string {
 		return fmt.Sprintf("%s is on a read-only file system: choose a data directory on a writable one", what)
 	case errors.Is(e.Err, syscall.ENOTDIR):
 		return fmt.Sprintf("%s is a file, not a directory: choose another data directory", what)
-	case errors.Is(e.Err, syscall.EACCES), errors.Is(e.Err, syscall.EPERM):
-		return fmt.Sprintf("%s is not writable by this user (uid %d): permission denied; give the user write access to it, or choose another data directory",
-			what, os.Geteuid())
+	case errors.Is(e.Err, fs.ErrPermission):
+		return fmt.Sprintf("%s is not writable by %s: permission denied; give the user write access to it, or choose another data directory",
+			what, thisUser())
 	}
-	return fmt.Sprintf("%s cannot be written (%v): give this user (uid %d) write access to it, or choose another data directory",
-		what, e.Err, os.Geteuid())
+	return fmt.Sprintf("%s cannot be written (%v): give %s write access to it, or choose another data directory",
+		what, e.Err, thisUser())
+}
+
+// thisUser names the user this process runs as, by uid where there is one
+// (not on Windows).
+func thisUser() string {
+	if uid := os.Geteuid(); uid >= 0 {
+		return fmt.Sprintf("this user (uid %d)", uid)
+	}
+	return "this user"
 }
 
 func (e *NotWritableError) Unwrap() error { return e.Err }
@@ -53,8 +62,8 @@ func (e *NotWritableError) Unwrap() error { return e.Err }
 func notWritable(what, path string, err error) error {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		switch errno {
-		case syscall.EACCES, syscall.EPERM, syscall.EROFS, syscall.ENOTDIR:
+		switch {
+		case errors.Is(errno, fs.ErrPermission), errno == syscall.EROFS, errno == syscall.ENOTDIR:
 			return &NotWritableError{What: what, Path: path, Err: errno}
 		}
 	}
@@ -77,23 +86,27 @@ func makeDir(dir string) error {
 	return notWritable("the parent directory", filepath.Dir(pe.Path), err)
 }
 
-// checkWritable refuses, before anything is created, a data directory dir
-// or a database file path (both absolute) that this process cannot write:
-// SQLite would open them and fail at the first write with only its own
-// words ("attempt to write a readonly database"), which name neither the
-// file nor the reason.
-func checkWritable(dir, path string) error {
-	if err := syscall.Access(dir, 2|1); err != nil { // W_OK|X_OK
+// probeWritable is checkWritable where there is no access(2) (Windows):
+// it creates a file in the data directory dir and removes it, and opens
+// each database file at path that exists for writing, changing none.
+func probeWritable(dir, path string) error {
+	f, err := os.CreateTemp(dir, ".promote-writable-*")
+	if err != nil {
 		return notWritable("the data directory", dir, err)
 	}
+	f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return fmt.Errorf("remove %s: %w", f.Name(), err)
+	}
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
-		err := syscall.Access(p, 4|2) // R_OK|W_OK
-		if errors.Is(err, syscall.ENOENT) {
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return notWritable("the database file", p, err)
 		}
+		f.Close()
 	}
 	return nil
 }
