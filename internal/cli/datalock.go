@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -16,7 +15,7 @@ import (
 const lockFileName = "serve.lock"
 
 // lockDataDir takes the data directory for this server: an exclusive,
-// non-blocking flock on dir/serve.lock, which holds the server's process
+// non-blocking lock (lockFile) on dir/serve.lock, which holds the server's process
 // ID. A second server on the same directory would share the SQLite
 // database, the GitOps clone and the agent's clone with the first and
 // corrupt their state, so it is refused with the first one's process ID.
@@ -44,7 +43,7 @@ func lockDataDir(dir string) (func(), error) {
 	}
 	if err := flockWaitingForTheDead(f, path); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLockHeld) {
 			return nil, fmt.Errorf("the data directory %s is in use by another promote serve (%s holds %s): one server per SQLite data directory; stop it, or give this one another --data (several replicas need PostgreSQL, --database)",
 				dir, lockHolder(path), path)
 		}
@@ -54,7 +53,7 @@ func lockDataDir(dir string) (func(), error) {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		unlockFile(f)
 		f.Close()
 	}, nil
 }
@@ -69,15 +68,15 @@ var lockGrace = 5 * time.Second
 // person.
 var lockBusyGrace = time.Second
 
-// flockWaitingForTheDead takes an exclusive flock on f without blocking;
-// while another holds it, it tries again for up to lockGrace when the
+// flockWaitingForTheDead takes an exclusive lock on f without blocking;
+// while another holds it (errLockHeld), it tries again for up to lockGrace when the
 // process whose ID is in path has exited, and up to lockBusyGrace when it
 // runs.
 func flockWaitingForTheDead(f *os.File, path string) error {
 	start := time.Now()
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
+		err := lockFile(f, true)
+		if !errors.Is(err, errLockHeld) {
 			return err
 		}
 		grace := lockGrace
@@ -102,7 +101,7 @@ func holderRuns(path string) bool {
 	if err != nil || pid <= 0 {
 		return true
 	}
-	return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+	return processRuns(pid)
 }
 
 // lockHolder names the process whose ID is in the lock file at path.
@@ -124,8 +123,12 @@ func servedBy(dir string) (holder string, ok bool) {
 		return "", false
 	}
 	defer f.Close() // releases the shared lock, when it was taken
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); !errors.Is(err, syscall.EWOULDBLOCK) {
+	if err := lockFile(f, false); !errors.Is(err, errLockHeld) {
 		return "", false
 	}
 	return lockHolder(path), true
 }
+
+// errLockHeld is lockFile's error when another open file holds a lock
+// that conflicts with the one asked for.
+var errLockHeld = errors.New("locked by another process")

@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -125,7 +124,11 @@ func TestSignalContext(t *testing.T) {
 	// The signal context ends on an interrupt, which it catches.
 	ctx, stop := SignalContext([]string{"serve"})
 	defer stop()
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+	self, err := os.FindProcess(os.Getpid())
+	if err == nil {
+		err = self.Signal(os.Interrupt)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -223,16 +222,16 @@ func (s *Server) waitReady(deadline time.Duration) error {
 // long garbage collection or on a full disk does, until Thaw.
 func (s *Server) Freeze(tb testing.TB) {
 	tb.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := suspend(s.cmd.Process); err != nil {
 		tb.Fatalf("freeze prometheus: %v", err)
 	}
-	tb.Cleanup(func() { s.cmd.Process.Signal(syscall.SIGCONT) })
+	tb.Cleanup(func() { resume(s.cmd.Process) })
 }
 
 // Thaw resumes a frozen server (SIGCONT).
 func (s *Server) Thaw(tb testing.TB) {
 	tb.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := resume(s.cmd.Process); err != nil {
 		tb.Fatalf("thaw prometheus: %v", err)
 	}
 }

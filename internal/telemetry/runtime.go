@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -23,7 +22,9 @@ import (
 //	process_virtual_memory_bytes, process_start_time_seconds,
 //	process_open_fds, process_max_fds
 //
-// The process_ metrics read /proc and are left out where there is none.
+// The process_ metrics read /proc and are left out where there is none
+// (macOS, Windows).
+//
 // The memory figures come from one runtime.ReadMemStats per gathering,
 // which stops the world for microseconds; scrape intervals make that
 // negligible.
@@ -74,13 +75,7 @@ func RegisterRuntime(r *Registry) error {
 				}
 				return float64(len(entries))
 			}),
-			r.GaugeFunc("process_max_fds", "Maximum number of open file descriptors.", func() float64 {
-				var lim syscall.Rlimit
-				if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-					return 0
-				}
-				return float64(lim.Cur)
-			}),
+			r.GaugeFunc("process_max_fds", "Maximum number of open file descriptors.", maxFDs),
 		)
 	}
 	return errors.Join(errs...)
