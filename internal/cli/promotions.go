@@ -101,7 +101,11 @@ func promotionView(w io.Writer, tw *table, v registry.PromotionView) {
 		if !a.Approve {
 			word = "rejected"
 		}
-		row(tw, "Approval", fmt.Sprintf("%s %s at %s %s", a.Approver, word, when(a.At), a.Comment))
+		line := fmt.Sprintf("%s %s at %s", a.Approver, word, when(a.At))
+		if a.Comment != "" {
+			line += " " + a.Comment
+		}
+		row(tw, "Approval", line)
 	}
 	tw.Flush()
 	if v.Gate != nil {

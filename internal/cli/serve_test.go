@@ -93,8 +93,14 @@ func TestServeWalkDevToProd(t *testing.T) {
 	if code, _, errOut := cli(ci, "approve", p.ID); code != ExitBlocked || !strings.Contains(errOut, "needs the approver role") {
 		t.Errorf("self approval: exit %d: %s", code, errOut)
 	}
-	if out := must(0, lead, "approve", p.ID, "--comment", "reviewed"); !strings.Contains(out, "State      succeeded") {
+	if out := must(0, lead, "approve", p.ID); !strings.Contains(out, "State      succeeded") {
 		t.Errorf("approve: %s", out)
+	}
+	// An approval without a comment leaves no trailing space on its line.
+	for _, line := range strings.Split(must(0, ci, "promotions", "show", p.ID), "\n") {
+		if strings.HasPrefix(line, "Approval") && strings.TrimRight(line, " \t") != line {
+			t.Errorf("promotions show: the approval line ends in white space: %q", line)
+		}
 	}
 	status := must(0, ci, "status", "credit-risk")
 	for _, env := range []string{"dev ", "staging ", "prod "} {
