@@ -44,8 +44,7 @@ func lockDataDir(dir string) (func(), error) {
 	if err := flockWaitingForTheDead(f, path); err != nil {
 		f.Close()
 		if errors.Is(err, errLockHeld) {
-			return nil, fmt.Errorf("the data directory %s is in use by another promote serve (%s holds %s): one server per SQLite data directory; stop it, or give this one another --data (several replicas need PostgreSQL, --database)",
-				dir, lockHolder(path), path)
+			return nil, &dataDirInUseError{dir: dir, holder: lockHolder(path), path: path}
 		}
 		return nil, fmt.Errorf("lock the data directory %s: %w", dir, err)
 	}
@@ -56,6 +55,18 @@ func lockDataDir(dir string) (func(), error) {
 		unlockFile(f)
 		f.Close()
 	}, nil
+}
+
+// dataDirInUseError is lockDataDir's refusal of a data directory whose
+// lock another process holds; its message is the one serve shows, and
+// other commands that take the lock say what fits them (errors.As).
+type dataDirInUseError struct {
+	dir, holder, path string
+}
+
+func (e *dataDirInUseError) Error() string {
+	return fmt.Sprintf("the data directory %s is in use by another promote serve (%s holds %s): one server per SQLite data directory; stop it, or give this one another --data (several replicas need PostgreSQL, --database)",
+		e.dir, e.holder, e.path)
 }
 
 // lockGrace bounds how long lockDataDir waits for a lock whose holder, as

@@ -92,11 +92,16 @@ func storeCopy(ctx context.Context, s *streams, dir, dsn string) error {
 		return usageErrorf("--data %s: %w", dir, pathError(err))
 	}
 	if holder, ok := servedBy(dir); ok {
-		return refused("the data directory %s is in use by promote serve (%s holds %s): stop the server, then copy; a copy of a store that changes would miss its last changes",
-			dir, holder, filepath.Join(dir, lockFileName))
+		return copyRefusedInUse(dir, holder)
 	}
-	// Held to the end, so that no server starts on the store meanwhile.
+	// Held to the end, so that no server starts on the store meanwhile. A
+	// server may have taken it since servedBy looked: it is refused as
+	// one found running.
 	unlock, err := lockDataDir(dir)
+	var inUse *dataDirInUseError
+	if errors.As(err, &inUse) {
+		return copyRefusedInUse(dir, inUse.holder)
+	}
 	if err != nil {
 		return refused("%w", err)
 	}
@@ -169,4 +174,11 @@ func storeCopy(ctx context.Context, s *streams, dir, dsn string) error {
 		head.Events, plural(head.Events, "event", "events"), head.HeadSeq, head.HeadHash, dir)
 	fmt.Fprintf(s.out, "Start promote serve with --database (or $PROMOTE_DATABASE) on it; keep %s, unchanged, as the backup.\n", dir)
 	return nil
+}
+
+// copyRefusedInUse is the refusal of a copy of the data directory dir,
+// whose lock holder holds.
+func copyRefusedInUse(dir, holder string) error {
+	return refused("the data directory %s is in use by promote serve (%s holds %s): stop the server, then copy; a copy of a store that changes would miss its last changes",
+		dir, holder, filepath.Join(dir, lockFileName))
 }

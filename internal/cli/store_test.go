@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -323,4 +324,35 @@ func TestStoreCopyEmpty(t *testing.T) {
 	if res, err := audit.Verify(t.Context(), openPG(t, dsn)); err != nil || !res.OK || res.HeadSeq != 0 {
 		t.Errorf("audit.Verify(copy of an empty store) = %+v, %v, want OK at 0", res, err)
 	}
+}
+
+// A server that takes the data directory's lock after the copy found it
+// free, and before the copy takes it, gets the copy refused as one found
+// running: stop it, not "another --data". The lock held shared, as
+// servedBy takes it for a moment, is what lets the check pass and the
+// copy's lock fail.
+func TestStoreCopyLockTakenMeanwhile(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	dir := populatedDataDir(t)
+	f, err := os.OpenFile(filepath.Join(dir, lockFileName), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := lockFile(f, false); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, "", "store", "copy", "--data", dir, "--database", dsn)
+	if code != ExitBlocked {
+		t.Fatalf("store copy = %d, want 1\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	for _, want := range []string{"is in use by promote serve", "stop the server, then copy"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("store copy said %q, want it to say %q", stderr, want)
+		}
+	}
+	if strings.Contains(stderr, "another --data") {
+		t.Errorf("store copy said %q: serve's advice, not the copy's", stderr)
+	}
+	wantPGEmpty(t, dsn)
 }
