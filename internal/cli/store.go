@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -46,8 +48,9 @@ Promote data; its schema is created (or must be this binary's already).
 The copy is one transaction on PostgreSQL, committed only once every table's rows
 counted there equal the SQLite store's and the copied audit chain verifies with the
 SQLite store's head: a copy that fails leaves the database empty. Each table is
-reported on standard error as it is copied. The data directory is not changed;
-keep it as the backup of the store as it was.
+reported on standard error once copied, and a large one every 100000 rows or 5
+seconds while it is copied. The data directory is not changed; keep it as the
+backup of the store as it was.
 
 Exit codes: 0 copied and verified, 1 refused or failed (nothing copied), 2 bad input.`,
 		Example: `  promote store copy --data /srv/promote-data --database postgres://promote@db.example.internal/promote
@@ -139,9 +142,7 @@ func storeCopy(ctx context.Context, s *streams, dir, dsn string) error {
 	defer dst.Close()
 
 	copied, err := sqlstore.Copy(ctx, src, dst, sqlstore.CopyOptions{
-		Progress: func(table string, rows int64) {
-			fmt.Fprintf(s.err, "copied %s: %d %s\n", table, rows, plural(rows, "row", "rows"))
-		},
+		Progress: newCopyProgress(s.err, time.Now).report,
 		Check: func(ctx context.Context, copied sqlstore.CopyChain) error {
 			res, err := audit.Verify(ctx, copied)
 			if err != nil {
@@ -181,4 +182,44 @@ func storeCopy(ctx context.Context, s *streams, dir, dsn string) error {
 func copyRefusedInUse(dir, holder string) error {
 	return refused("the data directory %s is in use by promote serve (%s holds %s): stop the server, then copy; a copy of a store that changes would miss its last changes",
 		dir, holder, filepath.Join(dir, lockFileName))
+}
+
+// copyProgressRows and copyProgressEvery are how often, in rows copied
+// or in time, store copy reports a table while it copies it: a table of
+// a million rows takes minutes, and said nothing until its end.
+var (
+	copyProgressRows  int64 = 100_000
+	copyProgressEvery       = 5 * time.Second
+)
+
+// copyProgress writes a store copy's progress as plain lines: a line for
+// each table once it is copied, and, while a table is copied, a line each
+// copyProgressRows rows or copyProgressEvery, whichever comes first.
+type copyProgress struct {
+	w        io.Writer
+	now      func() time.Time
+	table    string
+	lastRows int64
+	lastAt   time.Time
+}
+
+func newCopyProgress(w io.Writer, now func() time.Time) *copyProgress {
+	return &copyProgress{w: w, now: now, lastAt: now()}
+}
+
+// report is a sqlstore.CopyOptions.Progress.
+func (p *copyProgress) report(table string, rows int64, done bool) {
+	if table != p.table {
+		p.table, p.lastRows = table, 0
+	}
+	now := p.now()
+	if done {
+		fmt.Fprintf(p.w, "copied %s: %d %s\n", table, rows, plural(rows, "row", "rows"))
+		p.table, p.lastAt = "", now
+		return
+	}
+	if rows-p.lastRows >= copyProgressRows || now.Sub(p.lastAt) >= copyProgressEvery {
+		fmt.Fprintf(p.w, "copying %s: %d %s so far\n", table, rows, plural(rows, "row", "rows"))
+		p.lastRows, p.lastAt = rows, now
+	}
 }

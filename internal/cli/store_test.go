@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -323,6 +324,80 @@ func TestStoreCopyEmpty(t *testing.T) {
 	// The head the target's migrations started is the source's, once.
 	if res, err := audit.Verify(t.Context(), openPG(t, dsn)); err != nil || !res.OK || res.HeadSeq != 0 {
 		t.Errorf("audit.Verify(copy of an empty store) = %+v, %v, want OK at 0", res, err)
+	}
+}
+
+// A large table is reported while it is copied, every copyProgressRows
+// rows, and once at its end; the summary is as without them.
+func TestStoreCopyProgress(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	dir := populatedDataDir(t)
+	rawSQLite(t, dir, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
+		INSERT INTO live_history (model, environment, version, promotion_id, set_by, set_at, reason)
+		SELECT 'fraud', 'dev', '1.0', 'p-bulk', 'ci', i, 'bulk' FROM n`)
+	var had int64
+	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.QueryRow("SELECT COUNT(*) FROM live_history").Scan(&had)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, every := copyProgressRows, copyProgressEvery
+	copyProgressRows, copyProgressEvery = 1000, time.Hour
+	t.Cleanup(func() { copyProgressRows, copyProgressEvery = rows, every })
+
+	code, stdout, stderr := run(t, "", "store", "copy", "--data", dir, "--database", dsn)
+	if code != ExitOK {
+		t.Fatalf("store copy = %d, want 0\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	var got []string
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(line, "live_history") {
+			got = append(got, line)
+		}
+	}
+	want := []string{"copying live_history: 1000 rows so far", "copying live_history: 2000 rows so far",
+		"copied live_history: " + strconv.FormatInt(had, 10) + " rows"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("store copy's progress for live_history (-want +got):\n%s\nall of it:\n%s", diff, stderr)
+	}
+	if n := strings.Count(stderr, "copying "); n != 2 {
+		t.Errorf("store copy reported %d tables while copying them, want 2 lines, of live_history:\n%s", n, stderr)
+	}
+}
+
+// Between a large table's batches, a line is written once
+// copyProgressEvery has passed since the last, however few rows came.
+func TestCopyProgressEvery(t *testing.T) {
+	var b strings.Builder
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	p := newCopyProgress(&b, func() time.Time { return now })
+	steps := []struct {
+		after time.Duration
+		table string
+		rows  int64
+		done  bool
+	}{
+		{time.Second, "audit_events", 500, false},
+		{copyProgressEvery, "audit_events", 1000, false}, // 6 s since the start
+		{time.Second, "audit_events", 1500, false},
+		{copyProgressEvery, "audit_events", 2000, false},
+		{time.Second, "audit_events", 2100, true},
+		{copyProgressEvery - time.Millisecond, "tokens", 1, false},
+		{time.Millisecond, "tokens", 2, false},
+		{0, "tokens", 2, true},
+	}
+	for _, s := range steps {
+		now = now.Add(s.after)
+		p.report(s.table, s.rows, s.done)
+	}
+	want := "copying audit_events: 1000 rows so far\ncopying audit_events: 2000 rows so far\ncopied audit_events: 2100 rows\n" +
+		"copying tokens: 2 rows so far\ncopied tokens: 2 rows\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("progress (-want +got):\n%s", diff)
 	}
 }
 

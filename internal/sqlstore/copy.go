@@ -34,9 +34,11 @@ const (
 
 // CopyOptions are what Copy may be told beyond its stores.
 type CopyOptions struct {
-	// Progress, when set, is told each table once it is copied, with the
-	// number of its rows.
-	Progress func(table string, rows int64)
+	// Progress, when set, is told how many rows of a table are copied:
+	// after each batch written, with done false, and once the table is
+	// copied and counted, with done true. A large table is so reported
+	// while it is copied, not only at its end.
+	Progress func(table string, rows int64, done bool)
 	// Check, when set, is run before the copy commits, on the audit chain
 	// as the copy wrote it; its error rolls the copy back.
 	Check func(ctx context.Context, copied CopyChain) error
@@ -127,7 +129,11 @@ func Copy(ctx context.Context, from, to *DB, o CopyOptions) ([]CopiedTable, erro
 	}
 	var copied []CopiedTable
 	for _, table := range copyTables {
-		n, err := copyTable(ctx, rtx, wtx, to, table, dstCat[table])
+		var batched func(int64)
+		if o.Progress != nil {
+			batched = func(rows int64) { o.Progress(table, rows, false) }
+		}
+		n, err := copyTable(ctx, rtx, wtx, to, table, dstCat[table], batched)
 		if err != nil {
 			return nil, fmt.Errorf("copy %s: %w", table, ended(ctx, err))
 		}
@@ -145,7 +151,7 @@ func Copy(ctx context.Context, from, to *DB, o CopyOptions) ([]CopiedTable, erro
 		}
 		copied = append(copied, CopiedTable{Name: table, Rows: n})
 		if o.Progress != nil {
-			o.Progress(table, n)
+			o.Progress(table, n, true)
 		}
 	}
 	for _, table := range copyTables {
@@ -269,8 +275,9 @@ func (db *DB) empty(ctx context.Context, q Querier) error {
 
 // copyTable copies the rows of table, whose columns in the target are
 // cols, from the source's transaction r into the target's w, in batches,
-// and returns how many it copied.
-func copyTable(ctx context.Context, r *sql.Tx, w *sql.Tx, to *DB, table string, cols []Column) (int64, error) {
+// and returns how many it copied. progress, when not nil, is told the rows
+// copied so far after each batch is written.
+func copyTable(ctx context.Context, r *sql.Tx, w *sql.Tx, to *DB, table string, cols []Column, progress func(rows int64)) (int64, error) {
 	names := make([]string, len(cols))
 	generated := false
 	for i, c := range cols {
@@ -290,6 +297,7 @@ func copyTable(ctx context.Context, r *sql.Tx, w *sql.Tx, to *DB, table string, 
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
 	perBatch := max(1, min(copyBatchRows, copyBatchParams/len(cols)))
 	batch := make([]any, 0, perBatch*len(cols))
+	var copied int64
 	flush := func(n int) error {
 		if n == 0 {
 			return nil
@@ -297,9 +305,11 @@ func copyTable(ctx context.Context, r *sql.Tx, w *sql.Tx, to *DB, table string, 
 		q := to.rebind(insert + "VALUES " + strings.TrimSuffix(strings.Repeat(one+", ", n), ", "))
 		_, err := w.ExecContext(ctx, q, batch...)
 		batch = batch[:0]
+		if err == nil && progress != nil {
+			progress(copied)
+		}
 		return err
 	}
-	var copied int64
 	inBatch := 0
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
