@@ -99,14 +99,20 @@ func clientError(err error) error {
 // render writes v as JSON, or calls write to write it for people.
 func (f *clientFlags) render(w io.Writer, v any, write func(tw *table)) error {
 	if f.output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(v)
+		return writeJSON(w, v)
 	}
 	tw := newTable(w)
 	write(tw)
 	return tw.Flush()
+}
+
+// writeJSON writes v as indented JSON, for scripts, with <, > and &
+// as they are.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // row writes tab-separated cells, "-" for empty ones, each with its

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ func newStoreCmd(s *streams) *cobra.Command {
 
 func newStoreCopyCmd(s *streams) *cobra.Command {
 	cfg := defaultServerConfig()
+	output := "text"
 	cmd := &cobra.Command{
 		Use:   "copy --data DIR --database DSN",
 		Short: "Copy the SQLite store of a data directory into an empty PostgreSQL database",
@@ -49,23 +51,29 @@ The copy is one transaction on PostgreSQL, committed only once every table's row
 counted there equal the SQLite store's and the copied audit chain verifies with the
 SQLite store's head: a copy that fails leaves the database empty. Each table is
 reported on standard error once copied, and a large one every 100000 rows or 5
-seconds while it is copied. The data directory is not changed; keep it as the
-backup of the store as it was.
+seconds while it is copied. The summary goes to standard output, as JSON with
+-o json. The data directory is not changed; keep it as the backup of the store
+as it was.
 
 Exit codes: 0 copied and verified, 1 refused or failed (nothing copied), 2 bad input.`,
 		Example: `  promote store copy --data /srv/promote-data --database postgres://promote@db.example.internal/promote
-  PROMOTE_DATABASE=postgres://promote@db.example.internal/promote promote store copy --data /srv/promote-data`,
+  PROMOTE_DATABASE=postgres://promote@db.example.internal/promote promote store copy --data /srv/promote-data -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return storeCopy(cmd.Context(), s, cfg.Data, cfg.Database)
+			return storeCopy(cmd.Context(), s, cfg.Data, cfg.Database, output)
 		},
 	}
 	cfg.env(getenv)
 	fl := cmd.Flags()
+	fl.StringVarP(&output, "output", "o", output, "output format of the summary: "+strings.Join(storeCopyFormats, ", "))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(storeCopyFormats, cobra.ShellCompDirectiveNoFileComp))
 	fl.StringVar(&cfg.Data, "data", cfg.Data, "data `DIR` of the SQLite store to copy ($PROMOTE_DATA)")
 	fl.StringVar(&cfg.Database, "database", cfg.Database, "PostgreSQL `DSN` (postgres://…) of the empty database to copy into ($PROMOTE_DATABASE)")
 	return cmd
 }
+
+// storeCopyFormats are the values of store copy --output.
+var storeCopyFormats = []string{"text", "json"}
 
 // refused is a copy refused or failed: exit code 1.
 func refused(format string, args ...any) error {
@@ -74,8 +82,11 @@ func refused(format string, args ...any) error {
 
 // storeCopy copies the SQLite store in dir into the PostgreSQL database
 // dsn and verifies the copy (sqlstore.Copy).
-func storeCopy(ctx context.Context, s *streams, dir, dsn string) error {
+func storeCopy(ctx context.Context, s *streams, dir, dsn, output string) error {
 	var problems []error
+	if !slices.Contains(storeCopyFormats, output) {
+		problems = append(problems, fmt.Errorf("--output %q: want one of %s", output, strings.Join(storeCopyFormats, ", ")))
+	}
 	if dir == "" {
 		problems = append(problems, errors.New("--data is empty: name the data directory of the SQLite store to copy"))
 	}
@@ -170,6 +181,9 @@ func storeCopy(ctx context.Context, s *streams, dir, dsn string) error {
 	for _, t := range copied {
 		rows += t.Rows
 	}
+	if output == "json" {
+		return writeJSON(s.out, storeCopySummary{From: dir, To: shown, Tables: copied, Rows: rows, Audit: head})
+	}
 	fmt.Fprintf(s.out, "Copied %d tables, %d %s, from %s to %s.\n", len(copied), rows, plural(rows, "row", "rows"), dir, shown)
 	fmt.Fprintf(s.out, "The audit chain verifies on PostgreSQL: %d %s, head %d:%s, as in %s.\n",
 		head.Events, plural(head.Events, "event", "events"), head.HeadSeq, head.HeadHash, dir)
@@ -182,6 +196,15 @@ func storeCopy(ctx context.Context, s *streams, dir, dsn string) error {
 func copyRefusedInUse(dir, holder string) error {
 	return refused("the data directory %s is in use by promote serve (%s holds %s): stop the server, then copy; a copy of a store that changes would miss its last changes",
 		dir, holder, filepath.Join(dir, lockFileName))
+}
+
+// storeCopySummary is store copy's summary, as -o json writes it.
+type storeCopySummary struct {
+	From   string                 `json:"from"`
+	To     string                 `json:"to"`
+	Tables []sqlstore.CopiedTable `json:"tables"`
+	Rows   int64                  `json:"rows"`
+	Audit  audit.Result           `json:"audit"`
 }
 
 // copyProgressRows and copyProgressEvery are how often, in rows copied

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/postgres"
 	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/sqlstore"
 	"github.com/promote-ml/promote/internal/storetest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -430,4 +432,42 @@ func TestStoreCopyLockTakenMeanwhile(t *testing.T) {
 		t.Errorf("store copy said %q: serve's advice, not the copy's", stderr)
 	}
 	wantPGEmpty(t, dsn)
+}
+
+// -o json writes the summary for scripts: the tables and rows copied and
+// the audit chain's verification on PostgreSQL; progress stays on
+// standard error. Another format is a usage error.
+func TestStoreCopyJSON(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	dir := populatedDataDir(t)
+	code, stdout, stderr := run(t, "", "store", "copy", "--data", dir, "--database", dsn, "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("store copy -o json = %d, want 0\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	var got storeCopySummary
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("store copy -o json wrote %q: %v", stdout, err)
+	}
+	head, err := audit.Verify(t.Context(), openSQLite(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows int64
+	for _, tbl := range got.Tables {
+		rows += tbl.Rows
+	}
+	if len(got.Tables) != 17 || got.Tables[0] != (sqlstore.CopiedTable{Name: "models", Rows: 2}) || got.Rows != rows || rows == 0 {
+		t.Errorf("store copy -o json tables = %+v, rows %d, want 17 tables from models (2 rows), rows their sum", got.Tables, got.Rows)
+	}
+	if got.From != dir || !strings.HasPrefix(got.To, "postgres://") || got.Audit != head {
+		t.Errorf("store copy -o json = from %q to %q, audit %+v; want from %q, to the database, audit %+v", got.From, got.To, got.Audit, dir, head)
+	}
+	if !strings.Contains(stderr, "copied models: 2 rows\n") {
+		t.Errorf("store copy -o json progress = %q, want it on standard error", stderr)
+	}
+
+	code, stdout, stderr = run(t, "", "store", "copy", "--data", dir, "--database", dsn, "-o", "yaml")
+	if code != ExitUsage || !strings.Contains(stderr, `--output "yaml": want one of text, json`) {
+		t.Errorf("store copy -o yaml = %d, %q, want 2 naming the formats", code, stderr)
+	}
 }
