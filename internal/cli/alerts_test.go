@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/promote-ml/promote/internal/promtest"
+	"github.com/promote-ml/promote/internal/webui"
 )
 
 // alertRules is the alerting rule file shipped for Prometheus, and
@@ -184,5 +185,25 @@ func TestServeExportsWhatTheAlertsRead(t *testing.T) {
 		if strings.HasPrefix(name, "promote_") && !strings.Contains(docs.String(), "`"+name) {
 			t.Errorf("/metrics: %s is documented nowhere under docs/", name)
 		}
+	}
+}
+
+// The audit alerts' windows follow serve's default --audit-verify-every:
+// PromoteAuditChainNotVerified waits three full verifications,
+// PromoteAuditChainBroken looks back over two, as docs/operations.md
+// says. A change of the default that leaves them behind fails here.
+func TestAuditAlertsFollowVerifyInterval(t *testing.T) {
+	exprs := alertExprs(t)
+	every := webui.DefaultVerifyInterval
+	for alert, want := range map[string]string{
+		"PromoteAuditChainNotVerified": fmt.Sprintf("> 3 * %d", int64(every/time.Second)),
+		"PromoteAuditChainBroken":      fmt.Sprintf("[%s]", strings.TrimSuffix(strings.TrimSuffix((2*every).String(), "0s"), "0m")),
+	} {
+		if !strings.Contains(exprs[alert], want) {
+			t.Errorf("%s = %q, want it to hold %q: its window follows --audit-verify-every's default %s", alert, exprs[alert], want, every)
+		}
+	}
+	if c := defaultServerConfig(); c.AuditVerifyEvery != every {
+		t.Errorf("serve's --audit-verify-every defaults to %s, want webui.DefaultVerifyInterval %s", c.AuditVerifyEvery, every)
 	}
 }

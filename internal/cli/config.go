@@ -24,6 +24,7 @@ import (
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/signature"
 	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/webui"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -46,6 +47,12 @@ type serverConfig struct {
 	// UISecureCookies marks the web UI's cookies Secure even on plain
 	// HTTP, for a server behind a proxy that terminates TLS.
 	UISecureCookies bool
+	// AuditVerifyEvery is how often the whole audit chain is verified
+	// again after start (webui.Options.VerifyInterval); 0: only at start.
+	AuditVerifyEvery time.Duration
+	// badAuditVerifyEvery is a $PROMOTE_AUDIT_VERIFY_EVERY that is not a
+	// duration.
+	badAuditVerifyEvery []error
 	// badUISecureCookies is a $PROMOTE_UI_SECURE_COOKIES that is not a
 	// boolean, which validate names.
 	badUISecureCookies string
@@ -60,7 +67,7 @@ type serverConfig struct {
 
 func defaultServerConfig() serverConfig {
 	return serverConfig{Data: "promote-data", Pipeline: "promote.yaml", Addr: "127.0.0.1:8080", LogLevel: "info",
-		GitOps: defaultGitOpsConfig(), Lease: defaultLeaseConfig()}
+		GitOps: defaultGitOpsConfig(), Lease: defaultLeaseConfig(), AuditVerifyEvery: webui.DefaultVerifyInterval}
 }
 
 // env applies PROMOTE_* variables over the defaults.
@@ -85,6 +92,7 @@ func (c *serverConfig) env(getenv func(string) string) {
 	if v := getenv("PROMOTE_WEBHOOKS"); v != "" {
 		c.Webhooks = v
 	}
+	c.badAuditVerifyEvery = envDurations(getenv, map[string]*time.Duration{"PROMOTE_AUDIT_VERIFY_EVERY": &c.AuditVerifyEvery})
 	if v := getenv("PROMOTE_UI_SECURE_COOKIES"); v != "" {
 		if b, err := strconv.ParseBool(v); err == nil {
 			c.UISecureCookies = b
@@ -129,6 +137,11 @@ func (c *serverConfig) validate() error {
 	if c.badUISecureCookies != "" {
 		errs = append(errs, fmt.Errorf("$PROMOTE_UI_SECURE_COOKIES %q: want true or false", c.badUISecureCookies))
 	}
+	errs = append(errs, c.badAuditVerifyEvery...)
+	if c.AuditVerifyEvery < 0 {
+		errs = append(errs, fmt.Errorf("--audit-verify-every %s: want a duration such as 1h, or 0 to verify the whole audit chain only at start", c.AuditVerifyEvery))
+	}
+	errs = append(errs, tooShort("--audit-verify-every", c.AuditVerifyEvery)...)
 	if c.ExternalURL != "" {
 		if err := notify.CheckExternalURL(c.ExternalURL); err != nil {
 			errs = append(errs, fmt.Errorf("--external-url: %w", err))

@@ -52,7 +52,7 @@ func TestValidateHidesDSNPassword(t *testing.T) {
 // reported as the variable and the value it holds, not as the flag it
 // stands for with a value nobody wrote.
 func TestEnvDurationsNamed(t *testing.T) {
-	for _, name := range []string{"PROMOTE_GITOPS_INTERVAL", "PROMOTE_AGENT_INTERVAL", "PROMOTE_AGENT_TIMEOUT", "PROMOTE_LEASE_TTL", "PROMOTE_LEASE_RENEW"} {
+	for _, name := range []string{"PROMOTE_GITOPS_INTERVAL", "PROMOTE_AGENT_INTERVAL", "PROMOTE_AGENT_TIMEOUT", "PROMOTE_LEASE_TTL", "PROMOTE_LEASE_RENEW", "PROMOTE_AUDIT_VERIFY_EVERY"} {
 		t.Run(name, func(t *testing.T) {
 			c := defaultServerConfig()
 			c.env(func(k string) string {
@@ -110,6 +110,8 @@ func TestServeRefusesBeforeCreatingAnything(t *testing.T) {
 		{"gitops interval", []string{"--gitops-remote", filepath.Join(dir, "r.git"), "--gitops-interval", "5ms"}, "--gitops-interval 5ms: want at least 10ms"},
 		{"lease", []string{"--lease-ttl", "100ms"}, "--lease-ttl 100ms: want at least 1s"},
 		{"lease renewal", []string{"--lease-renew", "1ms"}, "--lease-renew 1ms: want at least 10ms"},
+		{"negative audit verification", []string{"--audit-verify-every", "-5m"}, "--audit-verify-every -5m0s: want a duration such as 1h, or 0 to verify the whole audit chain only at start"},
+		{"audit verification interval", []string{"--audit-verify-every", "1ms"}, "--audit-verify-every 1ms: want at least 10ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -325,5 +327,43 @@ func TestDefaultArtifactRoots(t *testing.T) {
 	}
 	if logged.Len() != 0 {
 		t.Errorf("log = %q, want nothing said for a working directory that is not a root", logged.String())
+	}
+}
+
+// --audit-verify-every is an hour unless $PROMOTE_AUDIT_VERIFY_EVERY or
+// the flag says otherwise; 0 is taken (only at start), a negative
+// variable refused.
+func TestAuditVerifyEvery(t *testing.T) {
+	tests := []struct {
+		name string
+		env  string
+		want time.Duration
+		err  string
+	}{
+		{"default", "", time.Hour, ""},
+		{"from the environment", "15m", 15 * time.Minute, ""},
+		{"off", "0", 0, ""},
+		{"negative", "-1h", -time.Hour, "--audit-verify-every -1h0m0s: want a duration such as 1h, or 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := defaultServerConfig()
+			c.env(func(k string) string {
+				if k == "PROMOTE_AUDIT_VERIFY_EVERY" {
+					return tt.env
+				}
+				return ""
+			})
+			if c.AuditVerifyEvery != tt.want {
+				t.Errorf("PROMOTE_AUDIT_VERIFY_EVERY=%q: AuditVerifyEvery = %s, want %s", tt.env, c.AuditVerifyEvery, tt.want)
+			}
+			err := c.validate()
+			switch {
+			case tt.err == "" && err != nil:
+				t.Errorf("validate() = %v, want nil", err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Errorf("validate() = %v, want an error containing %q", err, tt.err)
+			}
+		})
 	}
 }

@@ -80,6 +80,7 @@ rollout controller and the webhooks; when it dies another takes over within
 	cfg.Rollout.flags(fl)
 	cfg.Lease.flags(fl)
 	fl.BoolVar(&cfg.UISecureCookies, "ui-secure-cookies", cfg.UISecureCookies, "mark the web UI's cookies Secure even on plain HTTP, for a server behind a proxy that terminates TLS ($PROMOTE_UI_SECURE_COOKIES)")
+	fl.DurationVar(&cfg.AuditVerifyEvery, "audit-verify-every", cfg.AuditVerifyEvery, "how often to verify the whole audit chain again after start; 0: only at start; the alert PromoteAuditChainNotVerified assumes the default ($PROMOTE_AUDIT_VERIFY_EVERY)")
 	fl.StringVar(&cfg.Webhooks, "webhooks", cfg.Webhooks, "`FILE` of webhook endpoints notified of promotions, commits, rollout steps and rollbacks (docs/webhooks.md; $PROMOTE_WEBHOOKS)")
 	fl.StringVar(&cfg.ExternalURL, "external-url", cfg.ExternalURL, "the `URL` people reach this server at (behind any proxy), which webhooks link to: https://promote.example.com ($PROMOTE_EXTERNAL_URL)")
 	return cmd
@@ -299,7 +300,8 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		// grows with the store.
 		Ready: store.Ping,
 	})
-	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Resender: resender, Logger: log, SecureCookies: cfg.UISecureCookies, Metrics: reg})
+	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Resender: resender, Logger: log, SecureCookies: cfg.UISecureCookies,
+		VerifyInterval: cfg.AuditVerifyEvery, Metrics: reg})
 	if err != nil {
 		return err
 	}

@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -349,4 +352,29 @@ func TestServeSaysNoEnvironmentRollsOut(t *testing.T) {
 	if want := "promote rolls out no environment progressively"; !strings.Contains(out, want) || strings.Contains(out, "rolls out  progressively") {
 		t.Errorf("serve's start = %q, want %q and no empty list", out, want)
 	}
+}
+
+// serve verifies the whole audit chain again every --audit-verify-every:
+// an event edited after start is found broken at each verification, and
+// counted each time in /metrics.
+func TestServeAuditVerifyEvery(t *testing.T) {
+	_, pipelineFile, data := exampleServeSetup(t)
+	createToken(t, data, pipelineFile, "ci", "submitter") // an audit event
+	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--audit-verify-every", "50ms")
+	rawSQLite(t, data, `UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), '"seq":', '"seq": ') AS BLOB) WHERE seq = 1`)
+	failures := regexp.MustCompile(`(?m)^promote_audit_chain_verification_failures_total (\d+)$`)
+	waitFor(t, 10*time.Second, "the break counted at three verifications", func() (bool, string) {
+		resp, err := http.Get(server + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		m := failures.FindSubmatch(b)
+		if m == nil {
+			return false, string(b)
+		}
+		n, _ := strconv.Atoi(string(m[1]))
+		return n >= 3, string(m[0])
+	})
 }

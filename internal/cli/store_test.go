@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,10 +39,12 @@ func populatedDataDir(t *testing.T) string {
 }
 
 // rawSQLite runs statements on the SQLite store in dir as a person with
-// the sqlite3 shell would.
+// the sqlite3 shell would, waiting (as the shell's .timeout does) for a
+// server that writes to it meanwhile.
 func rawSQLite(t *testing.T, dir string, stmts ...string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(dir, sqlite.FileName)), RawQuery: "_busy_timeout=10000"}
+	db, err := sql.Open("sqlite", u.String())
 	if err != nil {
 		t.Fatal(err)
 	}

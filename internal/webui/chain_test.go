@@ -3,12 +3,15 @@ package webui
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/promote-ml/promote/internal/webui/webuitest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -212,5 +215,53 @@ func TestChainErrorText(t *testing.T) {
 		if got := errText(tt.err); got != tt.want {
 			t.Errorf("errText(%v) = %q, want %q", tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestRunVerifyInterval checks that Run verifies the whole chain when it
+// starts and then every VerifyInterval, and, with 0, only when it starts.
+func TestRunVerifyInterval(t *testing.T) {
+	tests := []struct {
+		name     string
+		interval time.Duration
+		want     int // full scans in the first 3h30m
+	}{
+		{"hourly", time.Hour, 4},
+		{"every 20 minutes", 20 * time.Minute, 11},
+		{"off", 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				log := &fakeLog{}
+				log.append(3)
+				u := &UI{opts: Options{VerifyInterval: tt.interval}, chain: newChainVerifier(log, time.Now), log: slog.New(slog.DiscardHandler)}
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan error, 1)
+				go func() { done <- u.Run(ctx) }()
+				time.Sleep(3*time.Hour + 30*time.Minute)
+				synctest.Wait()
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Run = %v, want nil", err)
+				}
+				if n := log.full(); n != tt.want {
+					t.Errorf("Run with VerifyInterval %s: %d full verifications in 3h30m, want %d", tt.interval, n, tt.want)
+				}
+			})
+		})
+	}
+}
+
+// TestNewRefusesNegativeVerifyInterval checks that a negative interval is
+// an error, not the default.
+func TestNewRefusesNegativeVerifyInterval(t *testing.T) {
+	env, err := webuitest.New(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Store.Close() })
+	if _, err := New(Options{Service: env.Service, VerifyInterval: -time.Minute}); err == nil || !strings.Contains(err.Error(), "-1m0s is negative") {
+		t.Errorf("New(VerifyInterval -1m) = %v, want an error naming -1m0s as negative", err)
 	}
 }

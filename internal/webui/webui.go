@@ -29,8 +29,11 @@ const Prefix = "/ui"
 
 // Defaults of Options.
 const (
-	DefaultSessionTTL     = 12 * time.Hour
-	DefaultMaxBodyBytes   = 64 << 10
+	DefaultSessionTTL   = 12 * time.Hour
+	DefaultMaxBodyBytes = 64 << 10
+	// DefaultVerifyInterval is serve's --audit-verify-every. The alert
+	// PromoteAuditChainNotVerified allows three of them without a
+	// verification that found the chain whole.
 	DefaultVerifyInterval = time.Hour
 )
 
@@ -72,7 +75,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// VerifyInterval is how often Run verifies the whole audit chain again
 	// (between page views only the events appended since are verified);
-	// DefaultVerifyInterval when 0.
+	// 0: only once, when Run starts. serve passes DefaultVerifyInterval
+	// unless told otherwise.
 	VerifyInterval time.Duration
 	// Metrics, when set, receives the verification's metrics
 	// (MetricChainVerified, MetricChainFailures).
@@ -109,8 +113,8 @@ func New(opts Options) (*UI, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	if opts.VerifyInterval <= 0 {
-		opts.VerifyInterval = DefaultVerifyInterval
+	if opts.VerifyInterval < 0 {
+		return nil, fmt.Errorf("webui: audit chain verification interval %s is negative: want 0 (only at start) or more", opts.VerifyInterval)
 	}
 	u := &UI{svc: opts.Service, store: opts.Service.Store(), opts: opts, log: opts.Logger, now: opts.Now, pages: map[string]*template.Template{}}
 	if u.log == nil {
@@ -142,11 +146,16 @@ func New(opts Options) (*UI, error) {
 func (u *UI) Handler() http.Handler { return u.handler }
 
 // Run verifies the whole audit chain at once and then every
-// VerifyInterval, until ctx ends: page views verify only the events
-// appended since, so an edit to an event verified earlier is caught here.
+// VerifyInterval (when not 0), until ctx ends: page views verify only the
+// events appended since, so an edit to an event verified earlier is
+// caught here.
 func (u *UI) Run(ctx context.Context) error {
-	t := time.NewTicker(u.opts.VerifyInterval)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if u.opts.VerifyInterval > 0 {
+		t := time.NewTicker(u.opts.VerifyInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		if err := u.chain.Full(ctx); err != nil && ctx.Err() == nil {
 			u.log.Warn("webui: audit chain verification", slog.Any("error", err))
@@ -154,7 +163,7 @@ func (u *UI) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-tick:
 		}
 	}
 }
