@@ -32,6 +32,9 @@ latencyUnit: 1ms
 		want      []string
 	}{
 		{"unknown key", "requests: x\nerrros: y\n", []string{`queries.yaml:2:1`, "errros"}},
+		{"abbreviated key", "req: x\nerrors: y\n", []string{`queries.yaml:1:1: queries file: unknown key "req" (did you mean "requests"?)`}},
+		{"abbreviated latency key", "requests: x\nerrors: y\nlatencyB: z\n", []string{`unknown key "latencyB" (did you mean "latencyBuckets"?)`}},
+		{"abbreviation of two keys", "requests: x\nerrors: y\nlatency: z\n", []string{`unknown key "latency" (known keys: counters, requests, errors, latencyBuckets, latencySum, latencyUnit)`}},
 		{"empty", "{}\n", []string{"no queries: want at least requests and errors"}},
 		{"errors missing", `requests: sum(rate(x{track="{{.Track}}"}[{{.Window}}]))` + "\n", []string{"errors template is empty"}},
 		{"half the latency", `requests: sum(x{track="{{.Track}}"})` + "\n" + `errors: sum(y{track="{{.Track}}"})` + "\n" + `latencySum: sum(z{track="{{.Track}}"})` + "\n",

@@ -19,6 +19,8 @@ func TestLoadErrors(t *testing.T) {
 		{"tab after spaces", "gate:\n  metrics:\n  \taccuracy: '>= 0.9'\n", []string{"p.yaml:3:3: ", "indented with a tab"}},
 		{"no gate", "rollout: {strategy: direct}\n", []string{"no gate section"}},
 		{"unknown top key", "gate: {}\nrolout: {}\n", []string{`p.yaml:2:1: policy: unknown key "rolout" (did you mean "rollout"?)`}},
+		{"abbreviated top key", "gate: {}\nenv:\n  prod: {}\n", []string{`p.yaml:2:1: policy: unknown key "env" (did you mean "environments"?)`}},
+		{"abbreviated gate key", "gate:\n  approval:\n    min: 1\n", []string{`p.yaml:2:3: gate: unknown key "approval" (did you mean "approvals"?)`}},
 		{"unknown gate key", "gate:\n  metrcs:\n    a: '>= 1'\n", []string{`p.yaml:2:3: gate: unknown key "metrcs" (did you mean "metrics"?)`}},
 		{"bad operator", "gate:\n  metrics:\n    accuracy: '=> 0.9'\n", []string{`p.yaml:3:15: gate.metrics.accuracy: threshold "=> 0.9"`}},
 		{"bare number", "gate:\n  metrics:\n    accuracy: 0.9\n", []string{`p.yaml:3:15: gate.metrics.accuracy: 0.9 has no operator`}},

@@ -194,7 +194,7 @@ func (d *Decoder) Mapping(n *yaml.Node, what string, allowed []string, fn func(k
 		seen[key] = k.Line
 		if allowed != nil && !Contains(allowed, key) {
 			msg := fmt.Sprintf("%s: unknown key %q", what, key)
-			if s := Suggest(key, allowed); s != "" {
+			if s := SuggestKey(key, allowed); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {
 				msg += fmt.Sprintf(" (known keys: %s)", strings.Join(allowed, ", "))
@@ -225,6 +225,30 @@ func Suggest(s string, candidates []string) string {
 	for _, c := range candidates {
 		if d := editDistance(s, c); d < bestD {
 			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// minSuggestPrefix is the shortest key that SuggestKey completes to a
+// known key it begins: shorter, it would guess.
+const minSuggestPrefix = 3
+
+// SuggestKey returns the known key that an unknown key s likely means: the
+// closest by edit distance (Suggest), or else the one key that s, of at
+// least minSuggestPrefix characters, begins (an abbreviation, such as env
+// for environments). Nothing when neither finds one, or s begins several.
+func SuggestKey(s string, keys []string) string {
+	best := Suggest(s, keys)
+	if best != "" || len(s) < minSuggestPrefix {
+		return best
+	}
+	for _, c := range keys {
+		if len(c) > len(s) && strings.HasPrefix(c, s) {
+			if best != "" && best != c {
+				return ""
+			}
+			best = c
 		}
 	}
 	return best

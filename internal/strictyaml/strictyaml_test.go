@@ -1,0 +1,38 @@
+package strictyaml
+
+import "testing"
+
+func TestSuggestKey(t *testing.T) {
+	keys := []string{"apiVersion", "kind", "metadata", "gate", "rollout", "environments"}
+	tests := []struct {
+		name, s, want string
+	}{
+		{"typo", "rolout", "rollout"},
+		{"short typo", "gat", "gate"},
+		{"abbreviation", "env", "environments"},
+		{"longer abbreviation", "environ", "environments"},
+		{"abbreviation of a short key", "meta", "metadata"},
+		{"too short to complete", "en", ""},
+		{"nothing close", "steps", ""},
+		{"not a beginning", "ments", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SuggestKey(tt.s, keys); got != tt.want {
+				t.Errorf("SuggestKey(%q) = %q, want %q", tt.s, got, tt.want)
+			}
+		})
+	}
+	t.Run("abbreviation of two", func(t *testing.T) {
+		if got := SuggestKey("latency", []string{"requests", "latencyBuckets", "latencySum"}); got != "" {
+			t.Errorf("SuggestKey(%q) = %q, want none: it begins two keys", "latency", got)
+		}
+	})
+	t.Run("typo before abbreviation", func(t *testing.T) {
+		// "trusted" is one edit from "trustee" and begins "trustedKeys":
+		// the likely typo wins.
+		if got := SuggestKey("trusted", []string{"trustee", "trustedKeys"}); got != "trustee" {
+			t.Errorf("SuggestKey(%q) = %q, want %q", "trusted", got, "trustee")
+		}
+	})
+}
