@@ -349,13 +349,54 @@ func FromAudit(e promote.AuditEvent) (Event, bool) {
 	default:
 		return Event{}, false
 	}
-	summary := e.Decision
-	if why := audit.ReasonsText(e.Reasons); why != "" {
-		summary += ": " + why
-	}
 	return Event{ID: AuditEventID(e), Type: typ, Time: e.Time,
 		Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Actor: e.Actor,
-		Summary: summary, Data: e.Reasons}, true
+		Summary: summaryOf(typ, e), Data: e.Reasons}, true
+}
+
+// summaryOf words what audit event e, a notification of type typ, adds to
+// its type and its actor, each thing once: the type says what happened
+// (the Slack line's "awaiting approval"), the actor who did it, and the
+// summary the rest — the rules that blocked, the approvals so far, a
+// rejection's reason. The event's decision is left out where the type
+// says it already (blocked, awaiting_approval, approved, …), and so are
+// the words of a reason that restate the type or the actor; a
+// rollout.step's decision is the change (step 2: weight 50%, paused), so
+// it stays.
+func summaryOf(typ string, e promote.AuditEvent) string {
+	why := audit.ReasonsText(e.Reasons)
+	switch typ {
+	case TypeRolloutStep:
+		if why == "" {
+			return e.Decision
+		}
+		return e.Decision + ": " + why
+	case TypePromotionAwaitingApproval:
+		// The registry's reason: "awaiting approval: 0 of 2 distinct
+		// approvers (none)".
+		why = strings.TrimPrefix(why, "awaiting approval: ")
+		if why == "awaiting approval" {
+			return ""
+		}
+	case TypePromotionApproved:
+		// "approved by lena, omar", or that no approval was needed.
+		if names, ok := strings.CutPrefix(why, "approved by "); ok {
+			why = "approvers: " + names
+		}
+	case TypePromotionCancelled:
+		// "cancelled by lena: …", "version rejected by lena: …": the
+		// actor is lena already; "superseded by pr_… (version 3)" names
+		// another promotion, and stays.
+		if e.Actor != "" {
+			for _, what := range []string{"cancelled", "version rejected"} {
+				if rest, ok := strings.CutPrefix(why, what+" by "+e.Actor); ok {
+					why = what + rest
+					break
+				}
+			}
+		}
+	}
+	return why
 }
 
 // endedByRollback reports whether a rollout.step event's decision is the
