@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -303,8 +304,58 @@ func (d *Dispatcher) complete(ctx context.Context, e promote.AuditEvent, ev *Eve
 			return err
 		}
 	}
+	if ev.Type == TypePromotionAwaitingApproval {
+		var err error
+		if ev.Approval, err = d.approvalOf(ctx, e); err != nil {
+			return err
+		}
+	}
 	ev.URL = PageURL(d.base, *ev)
 	return nil
+}
+
+// gatedSpan bounds how many of a promotion's events before it approvalOf
+// reads for the gate's results: the registry writes them just before
+// the promotion begins to wait, in the same transaction.
+const gatedSpan = 8
+
+// approvalOf reads what promotion.awaiting_approval event waiting asks
+// of approvers: the gate's results, recorded by the promotion.state gated
+// event written with it (the same time and promotion), and the approvals
+// recorded by then. They are in the store whenever waiting is, and do
+// not change, so the notification, sent again, is the same; nil when
+// there are no such results (an event not written by the registry).
+func (d *Dispatcher) approvalOf(ctx context.Context, waiting promote.AuditEvent) (*ApprovalRequest, error) {
+	if waiting.PromotionID == "" {
+		return nil, nil
+	}
+	var req *ApprovalRequest
+	err := d.store.View(ctx, func(tx promote.Tx) error {
+		before, err := tx.AuditEvents(promote.AuditFilter{PromotionID: waiting.PromotionID, BeforeSeq: waiting.Seq, Limit: gatedSpan})
+		if err != nil {
+			return err
+		}
+		for _, e := range before {
+			if !e.Time.Equal(waiting.Time) {
+				return nil
+			}
+			if e.Action != promote.ActionPromotionState || e.Decision != string(promote.StateGated) {
+				continue
+			}
+			approvals, err := tx.Approvals(waiting.PromotionID)
+			if err != nil && promote.ErrorCode(err) != promote.NotFound {
+				return err
+			}
+			approvals = slices.DeleteFunc(approvals, func(a promote.Approval) bool { return a.At.After(waiting.Time) })
+			req, _ = approvalRequest(e.Reasons, approvals)
+			return nil
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the gate of awaiting approval %d: %w", waiting.Seq, err)
+	}
+	return req, nil
 }
 
 // rollbackSpan bounds how many events after a rollback rolloutOf reads

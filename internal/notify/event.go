@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,6 +110,13 @@ type Event struct {
 	// the server knows the address people reach it at (promote serve
 	// --external-url).
 	URL string `json:"url,omitempty"`
+	// Digest is the sha256 digest of the artifact the event concerns, the
+	// one an approval binds to; present when the audit event records one.
+	Digest string `json:"digest,omitempty"`
+	// Approval is, on a promotion.awaiting_approval, what an approver
+	// needs to decide without opening the page: the gate's counts, the
+	// rules still failing and the approvals still needed.
+	Approval *ApprovalRequest `json:"approval,omitempty"`
 	// Rollout is, on a rollout.rolled_back that ended a rollout (the
 	// controller's automatic rollback, or a person's abort), the rollout's
 	// record: the rollback's own audit event names the version returned to
@@ -141,6 +149,90 @@ type RolloutRecord struct {
 	// test's status, counts, e-value, threshold and always-valid p-value
 	// (package analysis, Verdict); absent when the analysis never judged.
 	Verdict json.RawMessage `json:"verdict,omitempty"`
+}
+
+// ApprovalRequest is what a promotion awaiting approval asks of its
+// approvers, as the gate decided it when the promotion began to wait: the
+// gate's verdicts counted, the rules that still fail (normally only the
+// approvals rule) and the approvals still needed. It holds no metrics:
+// the page (Event.URL) and promote promotions show have every rule.
+type ApprovalRequest struct {
+	Gate      GateCounts    `json:"gate"`
+	Failing   []FailingRule `json:"failing"`
+	Approvals ApprovalCount `json:"approvals"`
+}
+
+// GateCounts counts a gate's rules by verdict: Failed counts the rules
+// that failed or could not be judged (both block), Warnings the warn-only
+// rules that failed.
+type GateCounts struct {
+	Passed   int `json:"passed"`
+	Failed   int `json:"failed"`
+	Warnings int `json:"warnings"`
+}
+
+// FailingRule is a rule that blocks the promotion, with the gate's
+// message.
+type FailingRule struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+}
+
+// ApprovalCount is where a promotion's approvals stand: Approved of
+// Required distinct approvers as the policy counts them (roles, no
+// self-approval), and ApprovedBy, who had approved, in order.
+type ApprovalCount struct {
+	Approved   int      `json:"approved"`
+	Required   int      `json:"required"`
+	ApprovedBy []string `json:"approved_by"`
+}
+
+// approvalRequest makes the ApprovalRequest of the gate's results
+// (reasons of the promotion.state gated event, policy.Result by rule, of
+// which it reads the rule, kind, status, message, actual value and
+// threshold) and the approvals recorded by then; false when the results
+// do not decode as such.
+func approvalRequest(results json.RawMessage, approvals []promote.Approval) (*ApprovalRequest, bool) {
+	var rs []struct {
+		Rule      string `json:"rule"`
+		Kind      string `json:"kind"`
+		Status    string `json:"status"`
+		Message   string `json:"message"`
+		Actual    any    `json:"actual"`
+		Threshold string `json:"threshold"`
+	}
+	if json.Unmarshal(results, &rs) != nil || len(rs) == 0 || rs[0].Rule == "" {
+		return nil, false
+	}
+	req := &ApprovalRequest{Failing: []FailingRule{}, Approvals: ApprovalCount{ApprovedBy: []string{}}}
+	for _, r := range rs {
+		switch r.Status {
+		case "pass":
+			req.Gate.Passed++
+		case "warn":
+			req.Gate.Warnings++
+		case "fail", "error":
+			req.Gate.Failed++
+			req.Failing = append(req.Failing, FailingRule{Rule: r.Rule, Message: r.Message})
+		}
+		if r.Kind != "approvals" {
+			continue
+		}
+		// The approvals rule counts approvers (actual) against
+		// ">= min" (policy, load).
+		if n, ok := r.Actual.(float64); ok {
+			req.Approvals.Approved = int(n)
+		}
+		if m, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(r.Threshold, ">="))); err == nil {
+			req.Approvals.Required = m
+		}
+	}
+	for _, a := range approvals {
+		if a.Approve {
+			req.Approvals.ApprovedBy = append(req.Approvals.ApprovedBy, a.Approver)
+		}
+	}
+	return req, true
 }
 
 // rolloutOf returns the record of the rollout that rollback (a
@@ -351,7 +443,7 @@ func FromAudit(e promote.AuditEvent) (Event, bool) {
 	}
 	return Event{ID: AuditEventID(e), Type: typ, Time: e.Time,
 		Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Actor: e.Actor,
-		Summary: summaryOf(typ, e), Data: e.Reasons}, true
+		Digest: e.Digest, Summary: summaryOf(typ, e), Data: e.Reasons}, true
 }
 
 // summaryOf words what audit event e, a notification of type typ, adds to
