@@ -406,7 +406,7 @@ func openService(ctx context.Context, c serverConfig, log *slog.Logger, hooks se
 		return nil, nil, nil, err
 	}
 	svc, err := registry.New(store, registry.Config{Pipeline: lp.pipeline, Gates: lp.gates, TrustedKeys: lp.keys, ArtifactRoots: roots, Private: private, Logger: log,
-		GitOps: hooks.changed != nil, Changed: hooks.changed, Rollouts: hooks.rolloutCue != nil, RolloutCue: hooks.rolloutCue,
+		GitOps: hooks.changed != nil, Changed: hooks.changed, Rollouts: hooks.rolloutCue != nil, RolloutCue: hooks.rolloutCue, Plans: lp.plans,
 		Audited: hooks.audited, Metrics: hooks.metrics})
 	if err != nil {
 		store.Close()

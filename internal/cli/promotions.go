@@ -10,6 +10,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/report"
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -119,6 +120,13 @@ func promotionView(w io.Writer, tw *table, v registry.PromotionView) {
 			}
 		}
 		fmt.Fprintf(w, "\n%s\n", summary)
+	}
+	// What approving it sets going, while it can be approved.
+	if lines := rollout.PlanLines(v.OnApproval); len(lines) > 0 {
+		fmt.Fprintln(tw, "\nOn approval:")
+		for _, l := range lines {
+			row(tw, "  "+l.Label, l.Text)
+		}
 	}
 }
 

@@ -213,6 +213,7 @@ func schemas() map[string]*Schema {
 	viewProps["approvals"] = arrayOf(ref("Approval"))
 	viewProps["gate"] = ref("Decision")
 	viewProps["dry_run"] = boolean("The answer to a dry run: nothing was recorded, and id is empty.")
+	viewProps["on_approval"] = ref("Plan")
 	// A dry run's answer is a PromotionView whose id is empty: a schema of
 	// its own, or a client that checks answers against this document
 	// would refuse it for the id a recorded promotion always has.
@@ -399,6 +400,20 @@ func schemas() map[string]*Schema {
 				"step_needs":      ref("StepNeeds"),
 				"revision":        integer("Counts the rollout's stored states: 1 when it started, one more at every step, pause, resumption and end. Each change is saved only from the revision it was made from (docs/rollouts.md); two reads with the same revision show the same state."),
 				"verdict":         &Schema{Type: "object", Description: "The canary analysis's last verdict: decision, reason and every test's statistic, threshold, always-valid p-value and counts (docs/analysis-statistics.md)."},
+			}),
+		"Plan": object("What approving the promotion sets going, from the pipeline and the environment's rollout plan; present only while it is gated or awaits approval.",
+			[]string{"strategy"}, map[string]*Schema{
+				"strategy": enum("How the version takes traffic once its change is deployed: all at once, by canary steps, or mirrored as a shadow first.", "direct", "canary", "shadow"),
+				"overlay":  str("The GitOps overlay whose change is committed, pinning the version's digest; absent when the server commits to no GitOps repository."),
+				"steps": arrayOf(object("A canary step.", []string{"weight", "min_duration", "min_requests"}, map[string]*Schema{
+					"weight":       integer("The candidate's share of traffic, in percent."),
+					"min_duration": number("The step's minimum time, in seconds."),
+					"min_requests": integer("The canary requests the step needs."),
+				})),
+				"shadow": object("A shadow rollout's mirror.", []string{"duration", "percent"}, map[string]*Schema{
+					"duration": number("How long traffic is mirrored, in seconds."),
+					"percent":  integer("The percent of requests mirrored."),
+				}),
 			}),
 		"StepNeeds": object("What the current step of a canary rollout needs before the rollout moves on, as the controller last judged it; absent for a shadow, and until the controller first judges the step.",
 			[]string{"steps", "min_requests", "min_duration"}, map[string]*Schema{

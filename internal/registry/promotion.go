@@ -35,6 +35,10 @@ type PromotionView struct {
 	// DryRun marks the answer to a dry run: a promotion that was not
 	// recorded (it has no ID), in the state the request would have put it.
 	DryRun bool `json:"dry_run,omitempty"`
+	// OnApproval is, while the promotion can be approved (gated or
+	// awaiting approval), what approving it sets going: the overlay
+	// committed and how the version takes traffic.
+	OnApproval *Plan `json:"on_approval,omitempty"`
 }
 
 // precondition is a reason a promotion cannot be gated at all; it is
@@ -567,6 +571,9 @@ func (s *Service) Promotion(ctx context.Context, id string) (PromotionView, erro
 		view, err = loadView(tx, id)
 		return err
 	})
+	if err == nil {
+		view.OnApproval = s.OnApproval(view.Promotion)
+	}
 	return view, err
 }
 

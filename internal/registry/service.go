@@ -57,6 +57,11 @@ type Config struct {
 	// RolloutCue, when set, is told its ID. It needs GitOps.
 	Rollouts   bool
 	RolloutCue func(promotionID string)
+	// Plans holds the rollout plan of each environment the rollout
+	// controller carries out (the policy's rollout section, by
+	// environment), as the controller is given them: what a promotion
+	// awaiting approval says will happen once it is approved (Plan).
+	Plans map[string]*policy.Rollout
 	// Audited, when set, is called with every audit event a transaction
 	// appended, in order, after the transaction commits (for
 	// notifications). It must not block.

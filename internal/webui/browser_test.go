@@ -378,6 +378,25 @@ func TestBrowserUI(t *testing.T) {
 		if len(rows) != 5 {
 			t.Errorf("gate has rules %q, want 5", rows)
 		}
+		// What approving it sets going: the overlay, then prod's canary.
+		wantPlan := [][]string{
+			{"Commit", "deploy/overlays/prod, pinning the version's digest"},
+			{"Rollout", "canary in 3 steps, judged against stable at each; a failure rolls back"},
+			{"Step 1", "10% of traffic for at least 10m and 500 requests"},
+			{"Step 2", "50% of traffic for at least 30m and 2000 requests"},
+			{"Step 3", "100% of traffic for at least 1000 requests"},
+		}
+		var plan [][]string
+		labels, texts := tab.Texts("[data-testid=on-approval] dt"), tab.Texts("[data-testid=on-approval] dd")
+		for i := range min(len(labels), len(texts)) {
+			plan = append(plan, []string{labels[i], texts[i]})
+		}
+		if diff := cmp.Diff(wantPlan, plan); diff != "" || len(labels) != len(texts) {
+			t.Errorf("on approval (-want +got):\n%s", diff)
+		}
+		if got := tab.Text("#on-approval-h"); got != "On approval" {
+			t.Errorf("the section's heading = %q, want On approval", got)
+		}
 		if got := tab.Text("[data-testid=no-decide]"); !strings.Contains(got, "approver role") {
 			t.Errorf("a viewer sees %q, want a note that deciding needs the approver role", got)
 		}

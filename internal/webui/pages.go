@@ -19,6 +19,7 @@ import (
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -250,6 +251,9 @@ type promotionView struct {
 	// say (stepProgress).
 	Step  *stepView
 	Chart *chart
+	// OnApproval says, while the promotion can be approved, what
+	// approving it sets going (registry.Service.OnApproval).
+	OnApproval []rollout.PlanLine
 	// Awaiting says the promotion awaits approval; CanDecide that the
 	// signed-in person holds the approver role.
 	Awaiting  bool
@@ -366,6 +370,7 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 		return nil, err
 	}
 	v.Awaiting = v.P.State == promote.StateAwaitingApproval
+	v.OnApproval = rollout.PlanLines(u.svc.OnApproval(v.P))
 	v.CanDecide = s != nil && s.who.Role.Allows(promote.RoleApprover)
 	return v, nil
 }

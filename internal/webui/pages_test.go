@@ -191,6 +191,25 @@ func TestPromotionPage(t *testing.T) {
 			t.Errorf("order of the promotion page (-want +got):\n%s", diff)
 		}
 		p.one(t, "reject-button")
+		// What approving sets going, from the pipeline and prod's
+		// rollout plan.
+		var plan []string
+		for _, d := range p.all("plan-line") {
+			plan = append(plan, text(d))
+		}
+		wantPlan := []string{
+			"deploy/overlays/prod, pinning the version's digest",
+			"canary in 3 steps, judged against stable at each; a failure rolls back",
+			"10% of traffic for at least 10m and 500 requests",
+			"50% of traffic for at least 30m and 2000 requests",
+			"100% of traffic for at least 1000 requests",
+		}
+		if diff := cmp.Diff(wantPlan, plan); diff != "" {
+			t.Errorf("on approval (-want +got):\n%s", diff)
+		}
+		if got := text(p.one(t, "on-approval")); !strings.HasPrefix(got, "On approval Commit deploy/overlays/prod") {
+			t.Errorf("on approval = %q", got)
+		}
 		if got := text(p.one(t, "commit")); got != "This promotion has not moved the live alias." {
 			t.Errorf("commit = %q", got)
 		}
@@ -205,6 +224,9 @@ func TestPromotionPage(t *testing.T) {
 		p := b.get(Prefix + "/promotions/" + f.demo.RolledBack)
 		if attr(p.one(t, "state"), "data-state") != "rolled_back" {
 			t.Errorf("state = %q", attr(p.one(t, "state"), "data-state"))
+		}
+		if len(p.all("on-approval")) != 0 {
+			t.Error("a rolled-back promotion's page says what approving it would do")
 		}
 		if got := text(p.one(t, "commit-hash")); len(got) != 40 {
 			t.Errorf("commit hash = %q", got)

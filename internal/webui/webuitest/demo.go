@@ -63,6 +63,17 @@ var Policies = map[string]string{
   approvals:
     min: 1
   noBaseline: pass
+rollout:
+  strategy: canary
+  steps:
+    - weight: 10
+      minDuration: 10m
+      minRequests: 500
+    - weight: 50
+      minDuration: 30m
+      minRequests: 2000
+    - weight: 100
+      minRequests: 1000
 `,
 }
 
@@ -125,6 +136,7 @@ func New(ctx context.Context, dir string) (*Env, error) {
 		return nil, err
 	}
 	gates := map[string]*policy.Gate{}
+	plans := map[string]*policy.Rollout{}
 	for _, e := range p.Environments {
 		pol, err := policy.Load(filepath.Join(dir, e.Policy), []byte(Policies[e.Name]))
 		if err != nil {
@@ -132,6 +144,9 @@ func New(ctx context.Context, dir string) (*Env, error) {
 		}
 		if gates[e.Name], err = pol.Gate(e.Name); err != nil {
 			return nil, err
+		}
+		if plan := pol.Rollout(e.Name); plan != nil && plan.Strategy == e.Strategy {
+			plans[e.Name] = plan
 		}
 	}
 	key, err := signature.GenerateKey()
@@ -143,7 +158,7 @@ func New(ctx context.Context, dir string) (*Env, error) {
 		return nil, err
 	}
 	clock := NewClock(Start)
-	cfg := registry.Config{Pipeline: p, Gates: gates, GitOps: true, Rollouts: true, Now: clock.Now,
+	cfg := registry.Config{Pipeline: p, Gates: gates, Plans: plans, GitOps: true, Rollouts: true, Now: clock.Now,
 		TrustedKeys: []registry.TrustedKey{{ID: "release.pub", Key: &key.PublicKey}}}
 	svc, err := registry.New(store, cfg)
 	if err != nil {

@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// approvalCanaryPolicy rolls prod out by canary, and needs an approver.
+const approvalCanaryPolicy = `apiVersion: promote.dev/v1
+kind: Policy
+gate:
+  require: [tests_passed]
+  noBaseline: pass
+  approvals:
+    min: 1
+rollout:
+  strategy: canary
+  steps:
+    - weight: 10
+      minDuration: 5m
+      minRequests: 50
+    - weight: 50
+      minDuration: 1h30m
+    - weight: 100
+      minRequests: 20
+`
+
+// promote promotions show says, while a promotion awaits approval, what
+// approving it sets going: the overlay committed and the canary's steps,
+// as the server's rollout controller will run them; once it is decided,
+// it says nothing of the kind.
+func TestPromotionsShowOnApproval(t *testing.T) {
+	c := newCanarySetup(t, approvalCanaryPolicy)
+	server, _ := startServe(t, c.args...)
+	_, must := clientOf(t, server)
+	must(0, c.ci, "models", "create", "credit-risk")
+	id := c.request(t, must, "1")
+
+	out := must(0, c.ci, "promotions", "show", id)
+	_, plan, ok := strings.Cut(out, "\nOn approval:\n")
+	want := `  Commit   deploy/overlays/prod, pinning the version's digest
+  Rollout  canary in 3 steps, judged against stable at each; a failure rolls back
+  Step 1   10% of traffic for at least 5m and 50 requests
+  Step 2   50% of traffic for at least 1h30m
+  Step 3   100% of traffic for at least 20 requests
+`
+	if !ok || plan != want {
+		t.Errorf("promotions show of a promotion awaiting approval:\n%s\nwant it to end with On approval:\n%s", out, want)
+	}
+	var view struct {
+		State      string          `json:"state"`
+		OnApproval json.RawMessage `json:"on_approval"`
+	}
+	if err := json.Unmarshal([]byte(must(0, c.ci, "promotions", "show", id, "-o", "json")), &view); err != nil {
+		t.Fatal(err)
+	}
+	var got any
+	json.Unmarshal(view.OnApproval, &got)
+	wantJSON := map[string]any{"strategy": "canary", "overlay": "deploy/overlays/prod", "steps": []any{
+		map[string]any{"weight": 10.0, "min_duration": 300.0, "min_requests": 50.0},
+		map[string]any{"weight": 50.0, "min_duration": 5400.0, "min_requests": 0.0},
+		map[string]any{"weight": 100.0, "min_duration": 0.0, "min_requests": 20.0},
+	}}
+	if diff := cmp.Diff(wantJSON, got); view.State != "awaiting_approval" || diff != "" {
+		t.Errorf("promotions show -o json: %s, on_approval (-want +got):\n%s", view.State, diff)
+	}
+
+	must(0, c.lead, "approve", id)
+	if out := must(0, c.ci, "promotions", "show", id); strings.Contains(out, "On approval") {
+		t.Errorf("promotions show of an approved promotion:\n%s\nwant no On approval", out)
+	}
+}
