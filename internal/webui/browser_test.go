@@ -901,6 +901,17 @@ func TestBrowserWidths(t *testing.T) {
 			if narrowest < minTextColumn {
 				t.Errorf("%s in a %d px window: a reasons or message cell is %.0f px wide, under %d px", path, got.Window, narrowest, minTextColumn)
 			}
+			// The gate's verdict of every rule is in view without
+			// scrolling, at a phone's width too.
+			var hidden []string
+			tab.Eval(`[...document.querySelectorAll("#gate tr")].flatMap(r => {
+				const c = r.querySelector(".verdict-cell"), b = c && c.getBoundingClientRect();
+				return !c ? [r.textContent.trim().slice(0, 30) + ": no verdict cell"] :
+					(b.left < 0 || b.right > window.innerWidth || b.width === 0) ? [r.textContent.trim().slice(0, 30) + ": " + b.left + "–" + b.right] : [];
+			})`, &hidden)
+			if len(hidden) > 0 {
+				t.Errorf("%s in a %d px window: the gate's verdict is out of view in rows %q", path, got.Window, hidden)
+			}
 		}
 	}
 }
