@@ -143,6 +143,11 @@ func Transition(from State, ev Event) (State, error) {
 
 // Promotion is a request to put a version of a model into an environment.
 type Promotion struct {
+	// Seq is the promotion's place in the store's order of requests: the
+	// cursor that PromotionFilter's BeforeSeq and AfterSeq (the API's
+	// before and after) page by. Set when the store returns a promotion;
+	// never taken from a request.
+	Seq         int64     `json:"seq,omitempty"`
 	ID          string    `json:"id"`
 	Model       string    `json:"model"`
 	Version     string    `json:"version"`

@@ -36,6 +36,11 @@ func (s RolloutState) Valid() bool {
 // from the stable version while the analysis compares them. It is stored
 // at every step, so that a restarted controller resumes where it stood.
 type Rollout struct {
+	// Seq is the rollout's place in the store's order of rollouts started:
+	// the cursor that RolloutFilter's BeforeSeq and AfterSeq (the API's
+	// before and after) page by. Set when the store returns a rollout;
+	// never taken from a request.
+	Seq         int64  `json:"seq,omitempty"`
 	PromotionID string `json:"promotion_id"`
 	Model       string `json:"model"`
 	Version     string `json:"version"`
@@ -126,11 +131,15 @@ func (e *RolloutChangedError) Error() string {
 // layer treat it as one.
 func (e *RolloutChangedError) Unwrap() error { return &Error{Code: Conflict, Message: e.Error()} }
 
-// RolloutFilter selects rollouts. Zero fields match everything.
+// RolloutFilter selects rollouts, listed newest (the last started) first,
+// a page at a time as AuditFilter pages the audit log: BeforeSeq and
+// AfterSeq are cursors on Rollout.Seq. Zero fields match everything.
 type RolloutFilter struct {
 	Model       string
 	Environment string
 	ActiveOnly  bool
+	BeforeSeq   int64
+	AfterSeq    int64
 	Limit       int // 0: DefaultLimit
 }
 

@@ -63,7 +63,8 @@ type Tx interface {
 	// UpdatePromotion stores p's state, reason, decision and times.
 	UpdatePromotion(p Promotion) error
 	Promotion(id string) (Promotion, error)
-	// Promotions lists promotions matching f, newest first.
+	// Promotions lists the promotions that f selects, newest (the last
+	// requested) first, at most f.Limit.
 	Promotions(f PromotionFilter) ([]Promotion, error)
 
 	// AddApproval records a decision on a promotion. A second decision by
@@ -112,7 +113,8 @@ type Tx interface {
 	SaveRollout(r Rollout) error
 	// Rollout returns the rollout of a promotion.
 	Rollout(promotionID string) (Rollout, error)
-	// Rollouts lists rollouts matching f, newest first.
+	// Rollouts lists the rollouts that f selects, newest (the last
+	// started) first, at most f.Limit.
 	Rollouts(f RolloutFilter) ([]Rollout, error)
 	// SaveRolloutAnalysis stores the state of a rollout's analysis
 	// (Rollout.AnalysisState) and its last verdict (Rollout.Verdict), and
@@ -139,7 +141,8 @@ type Tx interface {
 	// ClearHold clears an active hold; NotFound for an unknown one,
 	// Conflict for one already cleared.
 	ClearHold(id int64, by, reason string, at time.Time) (Hold, error)
-	// Holds lists holds matching f, newest first.
+	// Holds lists the holds that f selects, newest (the last set) first,
+	// at most f.Limit.
 	Holds(f HoldFilter) ([]Hold, error)
 
 	// AppendAudit appends e to the audit chain: it assigns e.Seq (one more
@@ -240,14 +243,18 @@ type Tx interface {
 	DeleteExpiredSessions(now time.Time, limit int) (int, error)
 }
 
-// PromotionFilter selects promotions. Zero fields match everything.
+// PromotionFilter selects promotions, listed newest (the last requested)
+// first, a page at a time as AuditFilter pages the audit log: BeforeSeq
+// and AfterSeq are cursors on Promotion.Seq. Zero fields match everything.
 type PromotionFilter struct {
 	Model       string
 	Version     string
 	Environment string
 	States      []State
 	ActiveOnly  bool
-	Limit       int // 0: a default of 100
+	BeforeSeq   int64
+	AfterSeq    int64
+	Limit       int // 0: DefaultLimit
 }
 
 // VersionFilter selects a model's versions, listed newest (the last
@@ -263,14 +270,18 @@ type VersionFilter struct {
 	Limit     int // 0: DefaultLimit
 }
 
-// HoldFilter selects holds. Cleared holds are left out unless
-// IncludeCleared.
+// HoldFilter selects holds, listed newest (the last set) first, a page at
+// a time as AuditFilter pages the audit log: BeforeSeq and AfterSeq are
+// cursors on Hold.ID, which the store assigns in order. Cleared holds are
+// left out unless IncludeCleared.
 type HoldFilter struct {
 	Model          string
 	Version        string
 	Environment    string
 	IncludeCleared bool
-	Limit          int
+	BeforeSeq      int64
+	AfterSeq       int64
+	Limit          int // 0: DefaultLimit
 }
 
 // AuditFilter selects audit events, listed newest first. BeforeSeq pages

@@ -13,6 +13,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/storetest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -123,6 +124,45 @@ func TestUpgradeFromSchema0010(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, states); diff != "" {
 			t.Errorf("Promotions() by state (-want +got):\n%s", diff)
+		}
+
+		// The stored promotions, rollouts and holds have their keys as
+		// cursors: by pages of one, back and forth, they list as the
+		// whole list does.
+		seq := func(p promote.Promotion) int64 { return p.Seq }
+		back := storetest.Walk(t, "Promotions", 0, 1, seq, func(before, after int64) ([]promote.Promotion, error) {
+			return tx.Promotions(promote.PromotionFilter{BeforeSeq: before, AfterSeq: after, Limit: 1})
+		})
+		if diff := cmp.Diff(ps, back); diff != "" {
+			t.Errorf("Promotions() by pages of 1 (-whole list +pages):\n%s", diff)
+		}
+		if len(ps) > 1 {
+			forth := storetest.Walk(t, "Promotions", ps[len(ps)-1].Seq, 1, seq, func(before, after int64) ([]promote.Promotion, error) {
+				return tx.Promotions(promote.PromotionFilter{BeforeSeq: before, AfterSeq: after, Limit: 1})
+			})
+			if diff := cmp.Diff(ps[:len(ps)-1], forth); diff != "" {
+				t.Errorf("Promotions() forth by pages of 1 (-whole list +pages):\n%s", diff)
+			}
+		}
+		allRollouts, err := tx.Rollouts(promote.RolloutFilter{})
+		if err != nil {
+			return err
+		}
+		rolloutPages := storetest.Walk(t, "Rollouts", 0, 1, func(r promote.Rollout) int64 { return r.Seq }, func(before, after int64) ([]promote.Rollout, error) {
+			return tx.Rollouts(promote.RolloutFilter{BeforeSeq: before, AfterSeq: after, Limit: 1})
+		})
+		if len(allRollouts) < 2 || !cmp.Equal(allRollouts, rolloutPages) {
+			t.Errorf("Rollouts() by pages of 1 = %d rollouts, want the %d of the whole list, in its order", len(rolloutPages), len(allRollouts))
+		}
+		allHolds, err := tx.Holds(promote.HoldFilter{IncludeCleared: true})
+		if err != nil {
+			return err
+		}
+		holdPages := storetest.Walk(t, "Holds", 0, 1, func(h promote.Hold) int64 { return h.ID }, func(before, after int64) ([]promote.Hold, error) {
+			return tx.Holds(promote.HoldFilter{IncludeCleared: true, BeforeSeq: before, AfterSeq: after, Limit: 1})
+		})
+		if diff := cmp.Diff(allHolds, holdPages); len(allHolds) < 2 || diff != "" {
+			t.Errorf("Holds() by pages of 1 (-whole list +pages), of %d holds:\n%s", len(allHolds), diff)
 		}
 
 		live, err := tx.Live("credit-risk")

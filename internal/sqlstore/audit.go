@@ -50,15 +50,6 @@ func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 
 // AuditEvents lists events matching f, newest first.
 func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
-	n, err := limit(f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	var w where
-	order, err := w.page("seq", f.BeforeSeq, f.AfterSeq)
-	if err != nil {
-		return nil, err
-	}
 	if err := checkTime("since", f.Since); err != nil {
 		return nil, err
 	}
@@ -69,6 +60,7 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 		return nil, promote.Errorf(promote.Invalid, "since %s is after until %s: no event can match",
 			f.Since.UTC().Format(time.RFC3339Nano), f.Until.UTC().Format(time.RFC3339Nano))
 	}
+	var w where
 	if !f.Since.IsZero() {
 		w.add("at >= ?", auditNanos(f.Since))
 	}
@@ -82,16 +74,14 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 	w.eq("action", f.Action)
 	w.eq("actor", f.Actor)
 	w.eq("token_id", f.TokenID)
-	rows, err := t.query("list audit events", "SELECT seq, prev_hash, hash, body FROM audit_events"+w.String()+
-		" ORDER BY seq "+order+" LIMIT ?", append(w.args, n)...)
-	events, err := collect("list audit events", rows, err, func(s scanner) (promote.AuditEvent, error) {
-		var r promote.AuditRecord
-		if err := s.Scan(&r.Seq, &r.PrevHash, &r.Hash, &r.Body); err != nil {
-			return promote.AuditEvent{}, err
-		}
-		return r.Event()
-	})
-	return newestFirst(order, events), err
+	return listPage(t, "list audit events", "audit_events", "seq, prev_hash, hash, body", "seq", w, f.BeforeSeq, f.AfterSeq, f.Limit,
+		func(s scanner) (promote.AuditEvent, error) {
+			var r promote.AuditRecord
+			if err := s.Scan(&r.Seq, &r.PrevHash, &r.Hash, &r.Body); err != nil {
+				return promote.AuditEvent{}, err
+			}
+			return r.Event()
+		})
 }
 
 // auditNanos is an audit event's time as its indexed copy stores it:

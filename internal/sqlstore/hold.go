@@ -78,18 +78,12 @@ func (t *tx) ClearHold(id int64, by, reason string, at time.Time) (promote.Hold,
 	return h, nil
 }
 
-// Holds lists holds matching f, newest first.
+// Holds lists the holds that f selects, newest (the last set) first.
 func (t *tx) Holds(f promote.HoldFilter) ([]promote.Hold, error) {
-	n, err := limit(f.Limit)
-	if err != nil {
-		return nil, err
-	}
 	var w where
 	w.scope(f.Model, f.Version, f.Environment)
 	if !f.IncludeCleared {
 		w.add("cleared_at IS NULL")
 	}
-	rows, err := t.query("list holds", "SELECT "+holdColumns+" FROM holds"+w.String()+
-		" ORDER BY set_at DESC, id DESC LIMIT ?", append(w.args, n)...)
-	return collect("list holds", rows, err, scanHold)
+	return listPage(t, "list holds", "holds", holdColumns, "id", w, f.BeforeSeq, f.AfterSeq, f.Limit, scanHold)
 }

@@ -158,23 +158,15 @@ func (t *tx) Version(model, version string) (promote.Version, error) {
 // Versions lists the versions of f.Model that f selects, newest (the last
 // registered) first; NotFound when the model is not stored.
 func (t *tx) Versions(f promote.VersionFilter) ([]promote.Version, error) {
-	n, err := limit(f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	w := where{}
+	var w where
 	w.add("model = ?", f.Model)
-	order, err := w.page("n", f.BeforeSeq, f.AfterSeq)
-	if err != nil {
-		return nil, err
+	list, err := listPage(t, fmt.Sprintf("list versions of model %q", f.Model), "versions", versionColumns, "n", w,
+		f.BeforeSeq, f.AfterSeq, f.Limit, scanVersion)
+	if err == nil && len(list) == 0 {
+		// A page of a model holds one of its versions at least.
+		err = t.modelExists(f.Model)
 	}
-	if err := t.modelExists(f.Model); err != nil {
-		return nil, err
-	}
-	what := fmt.Sprintf("list versions of model %q", f.Model)
-	rows, err := t.query(what, "SELECT "+versionColumns+" FROM versions"+w.String()+" ORDER BY n "+order+" LIMIT ?", append(w.args, n)...)
-	list, err := collect(what, rows, err, scanVersion)
-	return newestFirst(order, list), err
+	return list, err
 }
 
 // RejectVersion marks a version rejected; NotFound when it is not stored,

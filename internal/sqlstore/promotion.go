@@ -120,7 +120,7 @@ func (t *tx) UpdatePromotion(p promote.Promotion) error {
 	return nil
 }
 
-const promotionColumns = `id, model, version, environment, digest, state, requested_by, requested_at, updated_at,
+const promotionColumns = `n, id, model, version, environment, digest, state, requested_by, requested_at, updated_at,
 	baseline, decision, reason, override`
 
 func scanPromotion(s scanner) (promote.Promotion, error) {
@@ -128,7 +128,7 @@ func scanPromotion(s scanner) (promote.Promotion, error) {
 	var state string
 	var requested, updated int64
 	var decision sql.NullString
-	err := s.Scan(&p.ID, &p.Model, &p.Version, &p.Environment, &p.Digest, &state, &p.RequestedBy, &requested, &updated,
+	err := s.Scan(&p.Seq, &p.ID, &p.Model, &p.Version, &p.Environment, &p.Digest, &state, &p.RequestedBy, &requested, &updated,
 		&p.Baseline, &decision, &p.Reason, &p.Override)
 	p.State = promote.State(state)
 	p.RequestedAt, p.UpdatedAt = fromNanos(requested), fromNanos(updated)
@@ -144,12 +144,9 @@ func (t *tx) Promotion(id string) (promote.Promotion, error) {
 		"SELECT "+promotionColumns+" FROM promotions WHERE id = ?", id)
 }
 
-// Promotions lists promotions matching f, newest request first.
+// Promotions lists the promotions that f selects, newest (the last
+// requested) first.
 func (t *tx) Promotions(f promote.PromotionFilter) ([]promote.Promotion, error) {
-	n, err := limit(f.Limit)
-	if err != nil {
-		return nil, err
-	}
 	var w where
 	w.scope(f.Model, f.Version, f.Environment)
 	if len(f.States) > 0 {
@@ -162,9 +159,7 @@ func (t *tx) Promotions(f promote.PromotionFilter) ([]promote.Promotion, error) 
 	if f.ActiveOnly {
 		w.add("active")
 	}
-	rows, err := t.query("list promotions", "SELECT "+promotionColumns+" FROM promotions"+w.String()+
-		" ORDER BY requested_at DESC, n DESC LIMIT ?", append(w.args, n)...)
-	return collect("list promotions", rows, err, scanPromotion)
+	return listPage(t, "list promotions", "promotions", promotionColumns, "n", w, f.BeforeSeq, f.AfterSeq, f.Limit, scanPromotion)
 }
 
 // promotionExists returns NotFound when the promotion is not stored.

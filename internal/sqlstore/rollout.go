@@ -154,7 +154,7 @@ func stepColumns(what string, requests float64, needs *promote.StepNeeds) (any, 
 	return string(raw), nil
 }
 
-const rolloutColumns = `promotion_id, model, version, environment, stable, strategy, state, step, weight,
+const rolloutColumns = `n, promotion_id, model, version, environment, stable, strategy, state, step, weight,
 	started_at, step_started_at, updated_at, reason, verdict, analysis_state, step_requests, step_needs, step_requests_at, revision`
 
 func scanRollout(s scanner) (promote.Rollout, error) {
@@ -162,7 +162,7 @@ func scanRollout(s scanner) (promote.Rollout, error) {
 	var state string
 	var started, stepStarted, updated, countedAt int64
 	var verdict, analysis, needs sql.NullString
-	err := s.Scan(&r.PromotionID, &r.Model, &r.Version, &r.Environment, &r.Stable, &r.Strategy, &state, &r.Step, &r.Weight,
+	err := s.Scan(&r.Seq, &r.PromotionID, &r.Model, &r.Version, &r.Environment, &r.Stable, &r.Strategy, &state, &r.Step, &r.Weight,
 		&started, &stepStarted, &updated, &r.Reason, &verdict, &analysis, &r.StepRequests, &needs, &countedAt, &r.Revision)
 	r.State = promote.RolloutState(state)
 	r.StartedAt, r.StepStartedAt, r.UpdatedAt = fromNanos(started), fromNanos(stepStarted), fromNanos(updated)
@@ -193,20 +193,15 @@ func (t *tx) Rollout(promotionID string) (promote.Rollout, error) {
 		"SELECT "+rolloutColumns+" FROM rollouts WHERE promotion_id = ?", promotionID)
 }
 
-// Rollouts lists rollouts matching f, newest first.
+// Rollouts lists the rollouts that f selects, newest (the last started)
+// first.
 func (t *tx) Rollouts(f promote.RolloutFilter) ([]promote.Rollout, error) {
-	n, err := limit(f.Limit)
-	if err != nil {
-		return nil, err
-	}
 	var w where
 	w.scope(f.Model, "", f.Environment)
 	if f.ActiveOnly {
 		w.add("active")
 	}
-	rows, err := t.query("list rollouts", "SELECT "+rolloutColumns+" FROM rollouts"+w.String()+
-		" ORDER BY started_at DESC, n DESC LIMIT ?", append(w.args, n)...)
-	return collect("list rollouts", rows, err, scanRollout)
+	return listPage(t, "list rollouts", "rollouts", rolloutColumns, "n", w, f.BeforeSeq, f.AfterSeq, f.Limit, scanRollout)
 }
 
 // sampleEvents are the values of RolloutSample.Event.

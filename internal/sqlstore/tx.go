@@ -159,36 +159,41 @@ func (w *where) scope(model, version, env string) {
 	w.eq("environment", env)
 }
 
-// page narrows a newest-first listing to a page by a sequence cursor
-// on column (AuditFilter's and VersionFilter's BeforeSeq and AfterSeq):
-// column < before when before is set; column > after when after is set,
-// read in ascending order so that a limit takes the rows just after it.
-// It returns the order to read in (for ORDER BY and newestFirst); Invalid
-// for a negative cursor.
-func (w *where) page(column string, before, after int64) (order string, err error) {
+// listPage lists the rows of table that w selects, newest first by the
+// sequence cursor column, a page at a time (the BeforeSeq, AfterSeq and
+// Limit of AuditFilter, VersionFilter, PromotionFilter, RolloutFilter and
+// HoldFilter): at most lim rows (0: DefaultLimit, capped at maxLimit),
+// those with column < before when before is set, and with column > after
+// when after is set, read in ascending order so that the limit takes the
+// rows just after it, and listed newest first as every page is. scan reads
+// columns; what names the listing in errors. Invalid for a negative limit
+// or cursor, checked before anything is read.
+func listPage[T any](t *tx, what, table, columns, column string, w where, before, after int64, lim int,
+	scan func(scanner) (T, error)) ([]T, error) {
+	n, err := limit(lim)
+	if err != nil {
+		return nil, err
+	}
 	if before < 0 {
-		return "", promote.Errorf(promote.Invalid, "before_seq %d is negative", before)
+		return nil, promote.Errorf(promote.Invalid, "before_seq %d is negative", before)
 	}
 	if after < 0 {
-		return "", promote.Errorf(promote.Invalid, "after_seq %d is negative", after)
+		return nil, promote.Errorf(promote.Invalid, "after_seq %d is negative", after)
 	}
 	if before > 0 {
 		w.add(column+" < ?", before)
 	}
+	order := "DESC"
 	if after > 0 {
 		w.add(column+" > ?", after)
-		return "ASC", nil
+		order = "ASC"
 	}
-	return "DESC", nil
-}
-
-// newestFirst returns a page read in order (where.page's) newest first,
-// as every page is listed.
-func newestFirst[T any](order string, page []T) []T {
+	rows, err := t.query(what, "SELECT "+columns+" FROM "+table+w.String()+" ORDER BY "+column+" "+order+" LIMIT ?", append(w.args, n)...)
+	list, err := collect(what, rows, err, scan)
 	if order == "ASC" {
-		slices.Reverse(page)
+		slices.Reverse(list)
 	}
-	return page
+	return list, err
 }
 
 func (w *where) String() string {

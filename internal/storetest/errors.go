@@ -55,6 +55,18 @@ func testErrors(t *testing.T, s promote.Store) {
 			_, err := tx.Versions(promote.VersionFilter{Model: "fraud", Limit: -3})
 			return err
 		}, promote.Invalid, []string{"limit -3 is negative"}},
+		{"Promotions before a negative cursor", func(tx promote.Tx) error {
+			_, err := tx.Promotions(promote.PromotionFilter{BeforeSeq: -1})
+			return err
+		}, promote.Invalid, []string{"before_seq -1 is negative"}},
+		{"Rollouts after a negative cursor", func(tx promote.Tx) error {
+			_, err := tx.Rollouts(promote.RolloutFilter{AfterSeq: -2})
+			return err
+		}, promote.Invalid, []string{"after_seq -2 is negative"}},
+		{"Holds with a negative limit", func(tx promote.Tx) error {
+			_, err := tx.Holds(promote.HoldFilter{BeforeSeq: 4, Limit: -3})
+			return err
+		}, promote.Invalid, []string{"limit -3 is negative"}},
 		{"RejectVersion missing", func(tx promote.Tx) error { return tx.RejectVersion("fraud", "9", "x", "bad", t0) },
 			promote.NotFound, []string{`version "9" of model "fraud" not found`}},
 		{"CreatePromotion of a missing version", func(tx promote.Tx) error {

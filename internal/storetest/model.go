@@ -136,9 +136,10 @@ func testVersions(t *testing.T, s promote.Store) {
 	})
 }
 
-// ignoreSeq leaves out Version.Seq, which the store assigns, from a
-// comparison with a version as created.
-var ignoreSeq = cmpopts.IgnoreFields(promote.Version{}, "Seq")
+// ignoreSeq leaves out the Seq of a version, a promotion or a rollout,
+// which the store assigns, from a comparison with one as created.
+var ignoreSeq = cmp.Options{cmpopts.IgnoreFields(promote.Version{}, "Seq"), cmpopts.IgnoreFields(promote.Promotion{}, "Seq"),
+	cmpopts.IgnoreFields(promote.Rollout{}, "Seq")}
 
 // testVersionPages walks a model's 1,200 versions a page at a time, back
 // with BeforeSeq and forth with AfterSeq, and checks that the pages hold
@@ -209,47 +210,23 @@ func testVersionPages(t *testing.T, s promote.Store) {
 }
 
 // WalkVersions pages through the versions of f.Model with list (a store's
-// Versions, or the API's), from f's cursor to the end: back, following
-// each page's last Seq as BeforeSeq, or, when f.AfterSeq is set, forth,
-// following each page's first Seq as AfterSeq. It checks that every page
-// holds at most f.Limit versions (when set) of f.Model, newest first, and
-// returns the versions' names in the listing's order, newest first, for
-// the caller to compare with every version it expects once.
+// Versions, or the API's), from f's cursor to the end, as Walk does, and
+// checks that every version listed is one of f.Model's. It returns the
+// versions' names in the listing's order, newest first, for the caller to
+// compare with every version it expects once.
 func WalkVersions(t testing.TB, f promote.VersionFilter, list func(promote.VersionFilter) ([]promote.Version, error)) []string {
 	t.Helper()
-	forth := f.AfterSeq > 0
-	var got []string
-	for pages := 0; ; pages++ {
-		if pages > 100_000 {
-			t.Fatalf("Versions(%+v): more than %d pages; the cursor does not move", f, pages)
+	vs := Walk(t, fmt.Sprintf("Versions(%+v)", f), f.AfterSeq, f.Limit, func(v promote.Version) int64 { return v.Seq },
+		func(before, after int64) ([]promote.Version, error) {
+			f.BeforeSeq, f.AfterSeq = before, after
+			return list(f)
+		})
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		if v.Model != f.Model {
+			t.Fatalf("Versions(%+v) lists version %s of %q", f, v.Version, v.Model)
 		}
-		page, err := list(f)
-		if err != nil {
-			t.Fatalf("Versions(%+v) = %v", f, err)
-		}
-		if f.Limit > 0 && len(page) > f.Limit {
-			t.Fatalf("Versions(%+v) = %d versions, want at most %d", f, len(page), f.Limit)
-		}
-		if len(page) == 0 {
-			return got
-		}
-		names := make([]string, len(page))
-		for i, v := range page {
-			if v.Model != f.Model {
-				t.Fatalf("Versions(%+v)[%d] is a version of %q", f, i, v.Model)
-			}
-			if i > 0 && v.Seq >= page[i-1].Seq {
-				t.Fatalf("Versions(%+v)[%d].Seq = %d, not below the one before it, %d: not newest first", f, i, v.Seq, page[i-1].Seq)
-			}
-			names[i] = v.Version
-		}
-		if forth {
-			// Each page is listed newest first: the pages come in reverse.
-			got = append(names, got...)
-			f.AfterSeq = page[0].Seq
-		} else {
-			got = append(got, names...)
-			f.BeforeSeq = page[len(page)-1].Seq
-		}
+		names[i] = v.Version
 	}
+	return names
 }

@@ -30,7 +30,7 @@ func testPromotions(t *testing.T, s promote.Store) {
 		if err != nil {
 			return err
 		}
-		if diff := cmp.Diff(p, got); diff != "" {
+		if diff := cmp.Diff(p, got, ignoreSeq); diff != "" {
 			t.Errorf("Promotion(p1) mismatch (-want +got):\n%s", diff)
 		}
 		return nil
@@ -47,7 +47,7 @@ func testPromotions(t *testing.T, s promote.Store) {
 		if err != nil {
 			return err
 		}
-		if diff := cmp.Diff(p, got); diff != "" {
+		if diff := cmp.Diff(p, got, ignoreSeq); diff != "" {
 			t.Errorf("Promotion(p1) after UpdatePromotion mismatch (-want +got):\n%s", diff)
 		}
 		return nil
@@ -60,7 +60,7 @@ func testPromotions(t *testing.T, s promote.Store) {
 		if err != nil {
 			return err
 		}
-		if diff := cmp.Diff(p, got); diff != "" {
+		if diff := cmp.Diff(p, got, ignoreSeq); diff != "" {
 			t.Errorf("Promotion(p1) after failing mismatch (-want +got):\n%s", diff)
 		}
 		return nil

@@ -55,21 +55,27 @@ func testRollouts(t *testing.T, s promote.Store) {
 		if err != nil {
 			return err
 		}
-		if diff := cmp.Diff(first, got); diff != "" {
+		if diff := cmp.Diff(first, got, ignoreSeq); diff != "" {
 			t.Errorf("Rollout(p1) mismatch (-want +got):\n%s", diff)
 		}
 		all, err := tx.Rollouts(promote.RolloutFilter{})
 		if err != nil {
 			return err
 		}
-		if diff := cmp.Diff([]promote.Rollout{second, first}, all); diff != "" {
+		if diff := cmp.Diff([]promote.Rollout{second, first}, all, ignoreSeq); diff != "" {
 			t.Errorf("Rollouts() mismatch, want newest first (-want +got):\n%s", diff)
+		} else {
+			// The cursor is the order the rollouts were started in.
+			if all[1].Seq <= 0 || all[0].Seq <= all[1].Seq {
+				t.Errorf("Rollouts() seqs = %d, %d; want the second started above the first, above 0", all[0].Seq, all[1].Seq)
+			}
+			first.Seq, second.Seq = all[1].Seq, all[0].Seq
 		}
 		active, err := tx.Rollouts(promote.RolloutFilter{ActiveOnly: true})
 		if err != nil {
 			return err
 		}
-		if diff := cmp.Diff([]promote.Rollout{first}, active); diff != "" {
+		if diff := cmp.Diff([]promote.Rollout{first}, active, ignoreSeq); diff != "" {
 			t.Errorf("Rollouts(active) mismatch (-want +got):\n%s", diff)
 		}
 		churn, err := tx.Rollouts(promote.RolloutFilter{Model: "churn", Environment: "prod"})
@@ -272,7 +278,7 @@ func RunRolloutStepUpgrade(t *testing.T, name string, down []string, open func(t
 		got, err = tx.Rollout("p1")
 		return err
 	})
-	if diff := cmp.Diff(r, got); diff != "" {
+	if diff := cmp.Diff(r, got, ignoreSeq); diff != "" {
 		t.Errorf("the rollout after migration %s (-want +got):\n%s", name, diff)
 	}
 	r.StepRequests, r.StepNeeds = 6, &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true}
@@ -281,7 +287,7 @@ func RunRolloutStepUpgrade(t *testing.T, name string, down []string, open func(t
 		got, err = tx.Rollout("p1")
 		return err
 	})
-	if diff := cmp.Diff(r, got); diff != "" {
+	if diff := cmp.Diff(r, got, ignoreSeq); diff != "" {
 		t.Errorf("the rollout's step saved after migration %s (-want +got):\n%s", name, diff)
 	}
 }
