@@ -45,7 +45,7 @@ object per line) rather than one array, so that a long listing never has to be h
 			if all && cmd.Flags().Changed("limit") {
 				return usageErrorf("--all lists every matching event; it cannot be combined with --limit")
 			}
-			if err := checkPage(cmd, "promote audit list", filter.Limit, filter.BeforeSeq, filter.AfterSeq); err != nil {
+			if err := checkPage(cmd, filter.Limit, filter.BeforeSeq, filter.AfterSeq); err != nil {
 				return err
 			}
 			now := time.Now()
@@ -93,9 +93,7 @@ object per line) rather than one array, so that a long listing never has to be h
 	fl.StringVar(&tokenID, "token-id", "", "only events made with the API token of this `ID` (tok_…, as promote token list shows it; never the secret)")
 	fl.StringVar(&since, "since", "", "only events at or after this `TIME`: RFC 3339 (2026-11-01T09:00:00Z), a date (2026-11-01, midnight UTC), a time in UTC (2026-11-01T09:30) or a duration back from now (24h, 7d)")
 	fl.StringVar(&until, "until", "", "only events before this `TIME` (exclusive), written as for --since")
-	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only events before this sequence number (paging back)")
-	fl.Int64Var(&filter.AfterSeq, "after", 0, "only events after this sequence number; with --limit, the ones just after it (paging forward)")
-	addLimitFlag(list, &filter.Limit)
+	addPageFlags(list, "events", "SEQ", &filter.BeforeSeq, &filter.AfterSeq, &filter.Limit)
 	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
 	_ = list.RegisterFlagCompletionFunc("version", f.completeFlag(versionsOf(modelFlag)))
 	_ = list.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))

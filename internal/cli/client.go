@@ -66,12 +66,22 @@ func checkLimit(cmd *cobra.Command, n int) error {
 	return nil
 }
 
+// addPageFlags adds --before, --after and --limit, the cursors and page
+// size of a listing paged by sequence number, to cmd: items names what it
+// lists ("versions"), key the column that shows each one's cursor ("SEQ").
+func addPageFlags(cmd *cobra.Command, items, key string, before, after *int64, limit *int) {
+	fl := cmd.Flags()
+	fl.Int64Var(before, "before", 0, fmt.Sprintf("only %s before this `%s` (paging back)", items, key))
+	fl.Int64Var(after, "after", 0, fmt.Sprintf("only %s after this `%s`; with --limit, the ones just after it (paging forward)", items, key))
+	addLimitFlag(cmd, limit)
+}
+
 // checkPage refuses the --limit, --before and --after of a paged listing
-// (the command named by command) that the server would not take. As for
-// --limit, the client leaves out a sequence number below 1: --before -1
-// listed the newest. In the order of the help, so that the same one is
-// named each time when several are wrong.
-func checkPage(cmd *cobra.Command, command string, limit int, before, after int64) error {
+// (addPageFlags') that the server would not take. As for --limit, the
+// client leaves out a sequence number below 1: --before -1 listed the
+// newest. In the order of the help, so that the same one is named each
+// time when several are wrong.
+func checkPage(cmd *cobra.Command, limit int, before, after int64) error {
 	if err := checkLimit(cmd, limit); err != nil {
 		return err
 	}
@@ -80,7 +90,7 @@ func checkPage(cmd *cobra.Command, command string, limit int, before, after int6
 		seq  int64
 	}{{"--before", before}, {"--after", after}} {
 		if b.seq < 0 {
-			return usageErrorf("%s %d: want a sequence number, a whole number from 1 (see %s)", b.flag, b.seq, command)
+			return usageErrorf("%s %d: want a sequence number, a whole number from 1 (see %s)", b.flag, b.seq, cmd.CommandPath())
 		}
 	}
 	return nil

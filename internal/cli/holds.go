@@ -22,9 +22,16 @@ func newHoldsCmd(s *streams) *cobra.Command {
 	var filter promote.HoldFilter
 	list := &cobra.Command{
 		Use: "list", Short: "List active holds (--all for cleared ones too)", Args: cobra.NoArgs,
+		Long: `List the holds that match the filters, newest (the last set) first: at most --limit of
+them (100 by default). A hold's ID is its cursor: --before ID lists the page older than it
+(the ID of a page's last row gives the next page), --after ID the page just newer.`,
 		Example: `  promote holds list --model credit-risk
-  promote holds list --all --env prod`,
+  promote holds list --all --env prod
+  promote holds list --all --limit 20 --before 118`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkPage(cmd, filter.Limit, filter.BeforeSeq, filter.AfterSeq); err != nil {
+				return err
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
@@ -44,6 +51,7 @@ func newHoldsCmd(s *streams) *cobra.Command {
 	list.Flags().StringVar(&filter.Model, "model", "", "only this model")
 	list.Flags().StringVar(&filter.Environment, "env", "", "only this environment")
 	list.Flags().BoolVar(&filter.IncludeCleared, "all", false, "include cleared holds")
+	addPageFlags(list, "holds", "ID", &filter.BeforeSeq, &filter.AfterSeq, &filter.Limit)
 	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
 	_ = list.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
 	var env, reason string

@@ -21,10 +21,15 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 	var state string
 	list := &cobra.Command{
 		Use: "list", Short: "List promotions, newest first", Args: cobra.NoArgs,
+		Long: `List the promotions that match the filters, newest (the last requested) first: at most
+--limit of them (100 by default). SEQ is each promotion's cursor: --before SEQ lists the page
+older than it (the SEQ of a page's last row gives the next page), --after SEQ the page just
+newer.`,
 		Example: `  promote promotions list --active
-  promote promotions list --model credit-risk --env prod --state awaiting_approval`,
+  promote promotions list --model credit-risk --env prod --state awaiting_approval
+  promote promotions list --model credit-risk --limit 20 --before 311`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkLimit(cmd, filter.Limit); err != nil {
+			if err := checkPage(cmd, filter.Limit, filter.BeforeSeq, filter.AfterSeq); err != nil {
 				return err
 			}
 			if state != "" {
@@ -42,9 +47,9 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 				return clientError(err)
 			}
 			return f.render(s.out, ps, func(tw *table) {
-				row(tw, "ID", "MODEL", "VERSION", "TO", "STATE", "REQUESTED BY", "REQUESTED", "REASON")
+				row(tw, "SEQ", "ID", "MODEL", "VERSION", "TO", "STATE", "REQUESTED BY", "REQUESTED", "REASON")
 				for _, p := range ps {
-					row(tw, p.ID, p.Model, p.Version, p.Environment, string(p.State), p.RequestedBy, when(p.RequestedAt), p.Reason)
+					row(tw, fmt.Sprint(p.Seq), p.ID, p.Model, p.Version, p.Environment, string(p.State), p.RequestedBy, when(p.RequestedAt), p.Reason)
 				}
 			})
 		},
@@ -54,7 +59,7 @@ func newPromotionsCmd(s *streams) *cobra.Command {
 	fl.StringVar(&filter.Environment, "env", "", "only this environment")
 	fl.StringVar(&state, "state", "", "only promotions in this state: "+strings.Join(promote.StateNames(), ", "))
 	fl.BoolVar(&filter.ActiveOnly, "active", false, "only active promotions")
-	addLimitFlag(list, &filter.Limit)
+	addPageFlags(list, "promotions", "SEQ", &filter.BeforeSeq, &filter.AfterSeq, &filter.Limit)
 	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
 	_ = list.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
 	_ = list.RegisterFlagCompletionFunc("state", fixedValues(promote.States))

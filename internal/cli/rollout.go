@@ -41,9 +41,17 @@ approver's (ml-lead) token, and each is recorded in the audit log with its reaso
 	var filter promote.RolloutFilter
 	list := &cobra.Command{
 		Use: "list", Short: "List rollouts, newest first (--active for running and paused ones)", Args: cobra.NoArgs,
+		Long: `List the rollouts that match the filters, newest (the last started) first: at most
+--limit of them (100 by default). SEQ is each rollout's cursor: --before SEQ lists the page
+older than it (the SEQ of a page's last row gives the next page), --after SEQ the page just
+newer.`,
 		Example: `  promote rollout list --active
-  promote rollout list --model credit-risk --env prod`,
+  promote rollout list --model credit-risk --env prod
+  promote rollout list --model credit-risk --limit 20 --before 87`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkPage(cmd, filter.Limit, filter.BeforeSeq, filter.AfterSeq); err != nil {
+				return err
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
@@ -53,9 +61,9 @@ approver's (ml-lead) token, and each is recorded in the audit log with its reaso
 				return clientError(err)
 			}
 			return f.render(s.out, rs, func(tw *table) {
-				row(tw, "PROMOTION", "MODEL", "VERSION", "ENVIRONMENT", "STABLE", "STATE", "STEP", "WEIGHT", "UPDATED", "REASON")
+				row(tw, "SEQ", "PROMOTION", "MODEL", "VERSION", "ENVIRONMENT", "STABLE", "STATE", "STEP", "WEIGHT", "UPDATED", "REASON")
 				for _, r := range rs {
-					row(tw, r.PromotionID, r.Model, r.Version, r.Environment, r.Stable, string(r.State), fmt.Sprint(r.Step+1),
+					row(tw, fmt.Sprint(r.Seq), r.PromotionID, r.Model, r.Version, r.Environment, r.Stable, string(r.State), fmt.Sprint(r.Step+1),
 						percent(r.Weight), when(r.UpdatedAt), r.Reason)
 				}
 			})
@@ -64,6 +72,7 @@ approver's (ml-lead) token, and each is recorded in the audit log with its reaso
 	list.Flags().StringVar(&filter.Model, "model", "", "only this model")
 	list.Flags().StringVar(&filter.Environment, "env", "", "only this environment")
 	list.Flags().BoolVar(&filter.ActiveOnly, "active", false, "only running and paused rollouts")
+	addPageFlags(list, "rollouts", "SEQ", &filter.BeforeSeq, &filter.AfterSeq, &filter.Limit)
 	_ = list.RegisterFlagCompletionFunc("model", f.completeFlag(modelNames))
 	_ = list.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
 	show := &cobra.Command{

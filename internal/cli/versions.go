@@ -36,7 +36,7 @@ it (the SEQ of a page's last row gives the next page), --after SEQ the page just
   promote versions list credit-risk --limit 20 --before 1841`,
 		ValidArgsFunction: f.completeArgs(modelNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkPage(cmd, "promote versions list", filter.Limit, filter.BeforeSeq, filter.AfterSeq); err != nil {
+			if err := checkPage(cmd, filter.Limit, filter.BeforeSeq, filter.AfterSeq); err != nil {
 				return err
 			}
 			c, err := f.client()
@@ -56,10 +56,7 @@ it (the SEQ of a page's last row gives the next page), --after SEQ the page just
 			})
 		},
 	}
-	fl := cmd.Flags()
-	fl.Int64Var(&filter.BeforeSeq, "before", 0, "only versions before this `SEQ` (paging back)")
-	fl.Int64Var(&filter.AfterSeq, "after", 0, "only versions after this `SEQ`; with --limit, the ones just after it (paging forward)")
-	addLimitFlag(cmd, &filter.Limit)
+	addPageFlags(cmd, "versions", "SEQ", &filter.BeforeSeq, &filter.AfterSeq, &filter.Limit)
 	return cmd
 }
 

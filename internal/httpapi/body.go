@@ -269,6 +269,11 @@ func (q *query) limit() int {
 	return n
 }
 
+// page reads a paged listing's cursors, before and after, and its limit.
+func (q *query) page() (before, after int64, limit int) {
+	return q.int64("before"), q.int64("after"), q.limit()
+}
+
 func (q *query) int64(key string) int64 {
 	v := q.values.Get(key)
 	if v == "" || q.err != nil {

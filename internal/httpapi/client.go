@@ -338,8 +338,10 @@ func (c *Client) RejectVersion(ctx context.Context, model, version, reason strin
 
 // ---- promotions
 
-// Promotions lists promotions matching f, newest first. Their decisions are
-// left out: Promotion has them.
+// Promotions lists the promotions that f selects, newest first, a page at
+// a time: at most f.Limit (0: the server's default of 100), before
+// f.BeforeSeq or just after f.AfterSeq (promote.PromotionFilter). Their
+// decisions are left out: Promotion has them.
 func (c *Client) Promotions(ctx context.Context, f promote.PromotionFilter) ([]promote.Promotion, error) {
 	q := url.Values{}
 	setIf(q, "model", f.Model)
@@ -355,6 +357,7 @@ func (c *Client) Promotions(ctx context.Context, f promote.PromotionFilter) ([]p
 	if f.ActiveOnly {
 		q.Set("active", "true")
 	}
+	setCursors(q, f.BeforeSeq, f.AfterSeq)
 	setLimit(q, f.Limit)
 	var out []promote.Promotion
 	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/promotions", query: q, out: &out, auth: true})
@@ -418,7 +421,8 @@ func (c *Client) Rollback(ctx context.Context, req registry.RollbackRequest) (re
 	return out, err
 }
 
-// Rollouts lists rollouts matching f, newest first.
+// Rollouts lists the rollouts that f selects, newest first, a page at a
+// time as Promotions lists promotions (promote.RolloutFilter).
 func (c *Client) Rollouts(ctx context.Context, f promote.RolloutFilter) ([]promote.Rollout, error) {
 	q := url.Values{}
 	setIf(q, "model", f.Model)
@@ -426,6 +430,7 @@ func (c *Client) Rollouts(ctx context.Context, f promote.RolloutFilter) ([]promo
 	if f.ActiveOnly {
 		q.Set("active", "true")
 	}
+	setCursors(q, f.BeforeSeq, f.AfterSeq)
 	setLimit(q, f.Limit)
 	var out []promote.Rollout
 	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/rollouts", query: q, out: &out, auth: true})
@@ -513,7 +518,8 @@ func (c *Client) Leader(ctx context.Context) (Leader, error) {
 
 // ---- holds
 
-// Holds lists holds matching f, newest first.
+// Holds lists the holds that f selects, newest first, a page at a time as
+// Promotions lists promotions, by the holds' IDs (promote.HoldFilter).
 func (c *Client) Holds(ctx context.Context, f promote.HoldFilter) ([]promote.Hold, error) {
 	q := url.Values{}
 	setIf(q, "model", f.Model)
@@ -522,6 +528,7 @@ func (c *Client) Holds(ctx context.Context, f promote.HoldFilter) ([]promote.Hol
 	if f.IncludeCleared {
 		q.Set("all", "true")
 	}
+	setCursors(q, f.BeforeSeq, f.AfterSeq)
 	setLimit(q, f.Limit)
 	var out []promote.Hold
 	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/holds", query: q, out: &out, auth: true})

@@ -195,6 +195,7 @@ func codeNames() []string {
 func schemas() map[string]*Schema {
 	promotionProps := func() map[string]*Schema {
 		return map[string]*Schema{
+			"seq":          integer("The promotion's place in the order of requests: the cursor of GET /promotions's before and after. Absent from the answer that records the promotion; every later read has it."),
 			"id":           name("The promotion's ID (pr_…)."),
 			"model":        name("The model."),
 			"version":      name("The version promoted."),
@@ -383,6 +384,7 @@ func schemas() map[string]*Schema {
 		}),
 		"Rollout": object("The progressive delivery of a committed promotion: the candidate's share of traffic, step by step, while the canary analysis judges it.",
 			[]string{"promotion_id", "model", "version", "environment", "stable", "strategy", "state", "step", "weight", "started_at", "step_started_at", "updated_at", "revision"}, map[string]*Schema{
+				"seq":             integer("The rollout's place in the order rollouts were started in: the cursor of GET /rollouts's before and after."),
 				"promotion_id":    str(""),
 				"model":           name(""),
 				"version":         name("The candidate."),
@@ -451,7 +453,7 @@ func schemas() map[string]*Schema {
 			"duration":   integer("The attempt's duration in nanoseconds."),
 		}),
 		"Hold": object("A version not to be promoted to an environment until a person clears it.", []string{"id", "model", "version", "environment", "reason", "set_by", "set_at"}, map[string]*Schema{
-			"id":           integer(""),
+			"id":           integer("Assigned in the order holds are set: the cursor of GET /holds's before and after."),
 			"model":        name(""),
 			"version":      name(""),
 			"environment":  name(""),
@@ -641,6 +643,23 @@ var (
 // seqSchema is a sequence cursor's: a whole number, 0 (no cursor) or more.
 func seqSchema() *Schema { return &Schema{Type: "integer", Format: "int64", Minimum: floatPtr(0)} }
 
+// pageParams are the before, after and limit of a listing of items that
+// pages by the cursor key (the seq of a version, for instance), newest
+// first.
+func pageParams(items, key string) []*Parameter {
+	return []*Parameter{
+		queryParam("before", fmt.Sprintf("Only %s with a smaller %s: the page before.", items, key), seqSchema()),
+		queryParam("after", fmt.Sprintf("Only %s with a larger %s; with limit, the %s just after it (still newest first): the page after.", items, key, items), seqSchema()),
+		qLimit,
+	}
+}
+
+// pageDesc describes a listing of items (item, one of them) that pages
+// by the cursor key, newest being the last stored (done: "registered").
+func pageDesc(items, item, key, done string) string {
+	return fmt.Sprintf("Newest is the last %s. A page at a time: at most limit %s (100 by default); the next page is before the %s of the page's last %s, until a page comes back empty.", done, items, key, item)
+}
+
 func qName(n, desc string) *Parameter { return queryParam(n, desc, name("")) }
 
 // spec describes one operation compactly; op turns it into an Operation.
@@ -734,22 +753,19 @@ func document() *Document {
 	add("get", p+"/models/{model}/history", spec{id: "getHistory", summary: "The changes of a model's live version in an environment, newest first", tag: "models",
 		params: []*Parameter{pModel, {Name: "environment", In: "query", Required: true, Description: "The environment.", Schema: name("")}}, status: 200, result: arrayOf(ref("Live")), errors: []int{404}})
 
-	add("get", p+"/models/{model}/versions", spec{id: "listVersions", summary: "A model's versions, newest first", desc: "Newest is the last registered. A page at a time: at most limit versions (100 by default); the next page is before the seq of the page's last version, until a page comes back empty.", tag: "versions",
-		params: []*Parameter{pModel,
-			queryParam("before", "Only versions with a smaller seq: the page before.", seqSchema()),
-			queryParam("after", "Only versions with a larger seq; with limit, the versions just after it (still newest first): the page after.", seqSchema()), qLimit},
-		status: 200, result: arrayOf(ref("Version")), errors: []int{404}})
+	add("get", p+"/models/{model}/versions", spec{id: "listVersions", summary: "A model's versions, newest first", desc: pageDesc("versions", "version", "seq", "registered"), tag: "versions",
+		params: append([]*Parameter{pModel}, pageParams("versions", "seq")...), status: 200, result: arrayOf(ref("Version")), errors: []int{404}})
 	add("post", p+"/models/{model}/versions", spec{id: "registerVersion", summary: "Register a version with its evidence", desc: "Needs the submitter role. The signature is verified against the trusted keys and the metrics parsed as the gate reads them; anything wrong is a 400 naming it, and nothing is stored.",
 		tag: "versions", params: []*Parameter{pModel}, body: "RegisterVersionRequest", status: 201, result: ref("Version"), errors: []int{404, 409}})
 	add("get", p+"/models/{model}/versions/{version}", spec{id: "getVersion", summary: "One version", tag: "versions", params: []*Parameter{pModel, pVersion}, status: 200, result: ref("Version"), errors: []int{404}})
 	add("post", p+"/models/{model}/versions/{version}/reject", spec{id: "rejectVersion", summary: "Reject a version for good", desc: "Needs the approver role and a reason. The version is put on hold in every environment and its queued promotions are cancelled.",
 		tag: "versions", params: []*Parameter{pModel, pVersion}, body: "ReasonRequest", status: 200, result: ref("Version"), errors: []int{404, 409}})
 
-	add("get", p+"/promotions", spec{id: "listPromotions", summary: "List promotions, newest first", tag: "promotions", params: []*Parameter{
+	add("get", p+"/promotions", spec{id: "listPromotions", summary: "List promotions, newest first", desc: pageDesc("promotions", "promotion", "seq", "requested"), tag: "promotions", params: append([]*Parameter{
 		qName("model", "Only this model."), qName("version", "Only this version."), qName("environment", "Only this environment."),
 		queryParam("state", "Only these states, comma-separated.", &Schema{Type: "string"}),
-		queryParam("active", "Only active promotions.", &Schema{Type: "boolean"}), qLimit,
-	}, status: 200, result: arrayOf(ref("Promotion"))})
+		queryParam("active", "Only active promotions.", &Schema{Type: "boolean"}),
+	}, pageParams("promotions", "seq")...), status: 200, result: arrayOf(ref("Promotion"))})
 	add("post", p+"/promotions", spec{id: "requestPromotion", summary: "Request a promotion", desc: "Needs the submitter role. The target environment's gate decides at once: a blocked decision is a promotion created in state blocked (201), with every reason in gate; one that needs approvals awaits them; one that needs none succeeds and the version goes live. With dry_run, nothing is recorded (no promotion, audit event or webhook; the viewer role suffices): the answer (200) is the promotion the request would make, without an id, in the state it would be put in (blocked, awaiting_approval or approved), with the gate's decision; a request that would be refused is refused the same way.",
 		tag: "promotions", body: "PromoteRequest", status: 201, also: 200, alsoDesc: "OK: a dry run; nothing was recorded", alsoResult: ref("PromotionDryRun"), result: promotionResult, errors: []int{404, 409, 422}})
 	add("get", p+"/promotions/{id}", spec{id: "getPromotion", summary: "A promotion with its approvals and decision", tag: "promotions", params: []*Parameter{pPromotion}, status: 200, result: promotionResult, errors: []int{404}})
@@ -760,10 +776,10 @@ func document() *Document {
 	add("post", p+"/promotions/{id}/cancel", spec{id: "cancelPromotion", summary: "Withdraw a promotion that has not started rolling out", desc: "The requester or an approver.",
 		tag: "promotions", params: []*Parameter{pPromotion}, body: "ReasonRequest", status: 200, result: promotionResult, errors: []int{404, 409}})
 
-	add("get", p+"/holds", spec{id: "listHolds", summary: "List holds, newest first", tag: "holds", params: []*Parameter{
+	add("get", p+"/holds", spec{id: "listHolds", summary: "List holds, newest first", desc: pageDesc("holds", "hold", "id", "set"), tag: "holds", params: append([]*Parameter{
 		qName("model", "Only this model."), qName("version", "Only this version."), qName("environment", "Only this environment."),
-		queryParam("all", "Include cleared holds.", &Schema{Type: "boolean"}), qLimit,
-	}, status: 200, result: arrayOf(ref("Hold"))})
+		queryParam("all", "Include cleared holds.", &Schema{Type: "boolean"}),
+	}, pageParams("holds", "id")...), status: 200, result: arrayOf(ref("Hold"))})
 	add("post", p+"/holds", spec{id: "setHold", summary: "Put a version on hold in an environment", desc: "Needs the approver role and a reason.", tag: "holds", body: "HoldRequest", status: 201, result: ref("Hold"), errors: []int{404}})
 	add("post", p+"/holds/{id}/clear", spec{id: "clearHold", summary: "Clear a hold", desc: "Needs the approver role and a reason: holds are never cleared by automation.",
 		tag: "holds", params: []*Parameter{pHold}, body: "ReasonRequest", status: 200, result: ref("Hold"), errors: []int{404, 409}})
@@ -772,10 +788,10 @@ func document() *Document {
 		desc: "Needs the approver role and a reason. The live alias moves back at once, the version that was live is put on hold there, and an active promotion of it ends (rolled back, or cancelled before its commit). With GitOps the rollback is then committed to the environment's overlay with Rollback-Of and Reason trailers; live.commit carries the commit once it is on the branch.",
 		tag:  "promotions", body: "RollbackRequest", status: 200, result: ref("RollbackView"), errors: []int{404, 409, 422}})
 
-	add("get", p+"/rollouts", spec{id: "listRollouts", summary: "List rollouts, newest first", tag: "rollouts", params: []*Parameter{
+	add("get", p+"/rollouts", spec{id: "listRollouts", summary: "List rollouts, newest first", desc: pageDesc("rollouts", "rollout", "seq", "started"), tag: "rollouts", params: append([]*Parameter{
 		qName("model", "Only this model."), qName("environment", "Only this environment."),
-		queryParam("active", "Only running and paused rollouts.", &Schema{Type: "boolean"}), qLimit,
-	}, status: 200, result: arrayOf(ref("Rollout"))})
+		queryParam("active", "Only running and paused rollouts.", &Schema{Type: "boolean"}),
+	}, pageParams("rollouts", "seq")...), status: 200, result: arrayOf(ref("Rollout"))})
 	add("get", p+"/rollouts/{id}", spec{id: "getRollout", summary: "A rollout with the analysis's last verdict", tag: "rollouts", params: []*Parameter{pRollout}, status: 200, result: ref("Rollout"), errors: []int{404}})
 	add("get", p+"/rollouts/{id}/samples", spec{id: "listRolloutSamples", summary: "A rollout's samples, oldest first, for its chart",
 		desc: "The counts of each track per interval, the step and weight, the analysis's decisions and the rollout's events (docs/rollouts.md). With more samples than limit, the newest limit of them.",
@@ -805,7 +821,7 @@ func document() *Document {
 		desc: "Needs the admin role; audited (webhook.resent). The delivery's last attempt must have failed for good: the same event, with the same event ID, is sent again in a new series of attempts by the replica that leads, shortly after the answer (202), which is that failed attempt. A failure is re-sent once, however many ask, on whichever replica. An ID the delivery log does not hold answers 404; a delivery not failed, one already being re-sent, one to an endpoint no longer configured, or a server that sends no webhooks answers 409.",
 		tag:  "audit", params: []*Parameter{pathParam("id", "The delivery's ID (dlv_…), as the delivery log shows it.")}, status: 202, result: ref("Delivery"), errors: []int{404, 409}})
 
-	add("get", p+"/audit", spec{id: "listAudit", summary: "Audit events, newest first", tag: "audit", params: []*Parameter{
+	add("get", p+"/audit", spec{id: "listAudit", summary: "Audit events, newest first", tag: "audit", params: append([]*Parameter{
 		qName("model", "Only this model."), qName("version", "Only events of this version (with model: of that model's)."),
 		qName("environment", "Only this environment."), qName("promotion", "Only this promotion."),
 		queryParam("action", "Only this action, one of: "+strings.Join(promote.AuditActions, ", ")+"; another is refused.", enum("", promote.AuditActions...)),
@@ -813,9 +829,7 @@ func document() *Document {
 		queryParam("token", "Only events made with this API token, by its ID (tok_ and 16 hex digits, as the token list shows it); another form, or a token's secret, is refused.", &Schema{Type: "string", Pattern: "^tok_[0-9a-f]{16}$"}),
 		queryParam("since", "Only events at or after this time (RFC 3339, such as 2026-11-01T00:00:00Z; inclusive).", &Schema{Type: "string", Format: "date-time"}),
 		queryParam("until", "Only events before this time (RFC 3339; exclusive). A since after it is refused.", &Schema{Type: "string", Format: "date-time"}),
-		queryParam("before", "Only events with a smaller sequence number: the page before.", seqSchema()),
-		queryParam("after", "Only events with a larger sequence number; with limit, the events just after it (still newest first): the page after.", seqSchema()), qLimit,
-	}, status: 200, result: arrayOf(ref("AuditEvent"))})
+	}, pageParams("events", "sequence number")...), status: 200, result: arrayOf(ref("AuditEvent"))})
 	add("get", p+"/audit/verify", spec{id: "verifyAudit", summary: "Verify the audit chain", desc: "Recomputes every hash in order. A broken chain is a 200 with ok false and the first broken link.", tag: "audit", status: 200, result: ref("VerifyResult")})
 	exportOp := op(spec{id: "exportAudit", summary: "Export the audit log as JSON Lines", desc: "One AuditLine per line, in sequence order; verifiable offline with SHA-256 alone. The X-Promote-Events trailer carries the number of events; an export that fails midway is cut off, never ended cleanly. With after, the export starts at the event after it, and verifies from a head kept for that event.",
 		tag: "audit", params: []*Parameter{queryParam("after", "Only the events after this sequence number, to the newest: an export that continues a head kept for this event (0, the default: every event).", seqSchema())}, status: 200, result: ref("AuditLine"), resultType: "application/x-ndjson"})

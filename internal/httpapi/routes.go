@@ -259,7 +259,8 @@ func (s *Server) listVersions(w http.ResponseWriter, r *http.Request, _ promote.
 		return err
 	}
 	q := newQuery(r, "before", "after", "limit")
-	f := promote.VersionFilter{Model: model, BeforeSeq: q.int64("before"), AfterSeq: q.int64("after"), Limit: q.limit()}
+	f := promote.VersionFilter{Model: model}
+	f.BeforeSeq, f.AfterSeq, f.Limit = q.page()
 	if q.err != nil {
 		return q.err
 	}
@@ -365,15 +366,15 @@ func (s *Server) rejectVersion(w http.ResponseWriter, r *http.Request, who promo
 // ---- promotions
 
 func (s *Server) listPromotions(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	q := newQuery(r, "model", "version", "environment", "state", "active", "limit")
+	q := newQuery(r, "model", "version", "environment", "state", "active", "before", "after", "limit")
 	f := promote.PromotionFilter{
 		Model:       q.name("model", "model name"),
 		Version:     q.name("version", "version"),
 		Environment: q.name("environment", "environment"),
 		States:      q.states("state"),
 		ActiveOnly:  q.boolean("active"),
-		Limit:       q.limit(),
 	}
+	f.BeforeSeq, f.AfterSeq, f.Limit = q.page()
 	if q.err != nil {
 		return q.err
 	}
@@ -500,14 +501,14 @@ func (s *Server) promotionWithReason(w http.ResponseWriter, r *http.Request, who
 // ---- holds
 
 func (s *Server) listHolds(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	q := newQuery(r, "model", "version", "environment", "all", "limit")
+	q := newQuery(r, "model", "version", "environment", "all", "before", "after", "limit")
 	f := promote.HoldFilter{
 		Model:          q.name("model", "model name"),
 		Version:        q.name("version", "version"),
 		Environment:    q.name("environment", "environment"),
 		IncludeCleared: q.boolean("all"),
-		Limit:          q.limit(),
 	}
+	f.BeforeSeq, f.AfterSeq, f.Limit = q.page()
 	if q.err != nil {
 		return q.err
 	}
@@ -529,13 +530,13 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request, who promote.Pr
 }
 
 func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	q := newQuery(r, "model", "environment", "active", "limit")
+	q := newQuery(r, "model", "environment", "active", "before", "after", "limit")
 	f := promote.RolloutFilter{
 		Model:       q.name("model", "model name"),
 		Environment: q.name("environment", "environment"),
 		ActiveOnly:  q.boolean("active"),
-		Limit:       q.limit(),
 	}
+	f.BeforeSeq, f.AfterSeq, f.Limit = q.page()
 	if q.err != nil {
 		return q.err
 	}
@@ -766,10 +767,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ promote.Pri
 		Actor:       q.str("actor"),
 		Since:       auditTime(q, "since"),
 		Until:       auditTime(q, "until"),
-		BeforeSeq:   q.int64("before"),
-		AfterSeq:    q.int64("after"),
-		Limit:       q.limit(),
 	}
+	f.BeforeSeq, f.AfterSeq, f.Limit = q.page()
 	if q.err != nil {
 		return q.err
 	}

@@ -47,9 +47,15 @@ func Walk[T any](t testing.TB, what string, after int64, limit int, seq func(T) 
 		}
 		if forth {
 			// Each page is listed newest first: the pages come in reverse.
+			if seq(page[len(page)-1]) <= after {
+				t.Fatalf("%s after %d lists seq %d: not after the cursor", what, after, seq(page[len(page)-1]))
+			}
 			got = append(append([]T(nil), page...), got...)
 			after = seq(page[0])
 		} else {
+			if before > 0 && seq(page[0]) >= before {
+				t.Fatalf("%s before %d lists seq %d: not before the cursor", what, before, seq(page[0]))
+			}
 			got = append(got, page...)
 			before = seq(page[len(page)-1])
 		}
