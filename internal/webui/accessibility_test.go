@@ -26,6 +26,9 @@ func a11yPages(site *liveSite) []string {
 		Prefix + "/promotions/" + site.Demo.Blocked,
 		Prefix + "/models/credit-risk",
 		Prefix + "/models/credit-risk/versions/2",
+		Prefix + "/promotions",
+		Prefix + "/rollouts",
+		Prefix + "/holds",
 		Prefix + "/audit",
 		Prefix + "/webhooks",
 	}
@@ -139,7 +142,8 @@ func TestBrowserAccessibility(t *testing.T) {
 				.map(id => (document.getElementById(id)?.textContent || "").trim()).join(" ")).trim(),
 			Links: e.querySelectorAll("a[href], button").length,
 		}))`
-		pages := append(a11yPages(site), Prefix+"/audit?actor=carol&model=churn-predictor")
+		// A page of promotions after a cursor has its pagers too.
+		pages := append(a11yPages(site), Prefix+"/audit?actor=carol&model=churn-predictor", Prefix+"/promotions?before=2")
 		navs := 0
 		for _, path := range pages {
 			tab.Navigate(site.URL+path, "main")
@@ -160,8 +164,8 @@ func TestBrowserAccessibility(t *testing.T) {
 				}
 			}
 		}
-		if navs < len(pages)+2 {
-			t.Errorf("%d navigation landmarks on %d pages, want the main navigation on each and the audit log's pagers", navs, len(pages))
+		if navs < len(pages)+4 {
+			t.Errorf("%d navigation landmarks on %d pages, want the main navigation on each and the pagers of the audit log and of the promotions", navs, len(pages))
 		}
 	})
 	// A screen reader lists a page's buttons by name, and says only the

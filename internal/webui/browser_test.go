@@ -752,13 +752,16 @@ func TestBrowserKeyboard(t *testing.T) {
 
 	tab.Navigate(site.URL+path, "[data-testid=approve-button]")
 	var order []string
-	for _, e := range tab.TabOrder(6) {
+	for _, e := range tab.TabOrder(9) {
 		order = append(order, e.String())
 	}
 	want := []string{
 		`a[href="#main"] "Skip to content"`,
 		`a[href="/ui/"] "Promote"`,
 		`a[href="/ui/"] "Pipeline"`,
+		`a[href="/ui/promotions"] "Promotions"`,
+		`a[href="/ui/rollouts"] "Rollouts"`,
+		`a[href="/ui/holds"] "Holds"`,
 		`a[href="/ui/audit"] "Audit log"`,
 		`a[href="/ui/webhooks"] "Webhooks"`,
 		`button "Sign out"`,
@@ -831,6 +834,7 @@ func TestScreenshots(t *testing.T) {
 		{"model", Prefix + "/models/credit-risk", "[data-testid=versions-table]", false},
 		{"version", Prefix + "/models/credit-risk/versions/2", "[data-testid=metrics-table]", false},
 		{"audit", Prefix + "/audit", "[data-testid=audit-table]", true},
+		{"promotions", Prefix + "/promotions", "[data-testid=promotions-table]", false},
 		{"webhooks", Prefix + "/webhooks", "[data-testid=deliveries-table]", false},
 	} {
 		tab.Navigate(site.URL+p.path, p.waitFor)
@@ -875,6 +879,9 @@ func TestBrowserWidths(t *testing.T) {
 		Prefix + "/promotions/" + site.Demo.RolledBack,
 		Prefix + "/models/credit-risk",
 		Prefix + "/models/credit-risk/versions/2",
+		Prefix + "/promotions",
+		Prefix + "/rollouts",
+		Prefix + "/holds",
 		Prefix + "/audit",
 		Prefix + "/webhooks",
 	}

@@ -100,7 +100,7 @@ type UI struct {
 }
 
 // pageFiles are the page templates, each executed with base.html.
-var pageFiles = []string{"pipeline", "promotion", "version", "model", "audit", "webhooks", "login", "error"}
+var pageFiles = []string{"pipeline", "promotion", "promotions", "rollouts", "holds", "version", "model", "audit", "webhooks", "login", "error"}
 
 // New returns the UI over opts.Service.
 func New(opts Options) (*UI, error) {
@@ -176,7 +176,10 @@ func (u *UI) routes() http.Handler {
 	mux.HandleFunc("POST "+Prefix+"/login", u.login)
 	mux.Handle("POST "+Prefix+"/logout", u.action(u.logout))
 	mux.Handle("GET "+Prefix+"/{$}", u.page(u.pipelinePage))
+	mux.Handle("GET "+Prefix+"/promotions", u.page(u.promotionsPage))
 	mux.Handle("GET "+Prefix+"/promotions/{id}", u.page(u.promotionPage))
+	mux.Handle("GET "+Prefix+"/rollouts", u.page(u.rolloutsPage))
+	mux.Handle("GET "+Prefix+"/holds", u.page(u.holdsPage))
 	mux.Handle("POST "+Prefix+"/promotions/{id}/approve", u.action(u.approve))
 	mux.Handle("POST "+Prefix+"/promotions/{id}/reject", u.action(u.reject))
 	mux.Handle("GET "+Prefix+"/models/{model}", u.page(u.modelPage))

@@ -1,0 +1,132 @@
+package webui
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+// listPageSize is how many promotions, rollouts or holds a page of their
+// listing shows: the API's default page.
+const listPageSize = promote.DefaultLimit
+
+// listQuery is the filters of the promotions, rollouts and holds pages.
+type listQuery struct {
+	Model, Environment string
+}
+
+// values are q's filters as a query string's, those set.
+func (q listQuery) values() url.Values {
+	v := url.Values{}
+	if q.Model != "" {
+		v.Set("model", q.Model)
+	}
+	if q.Environment != "" {
+		v.Set("environment", q.Environment)
+	}
+	return v
+}
+
+// listView is a page of promotions, rollouts or holds (T): its filters,
+// the environments to filter by, the rows, newest first, and the pager.
+type listView[T any] struct {
+	// Heading is the page's; Cols the number of its table's columns.
+	Heading string
+	Cols    int
+	Q       listQuery
+	Envs    []string
+	Rows    []T
+	Pager   pager
+}
+
+// Empty is what the table of a page without rows says.
+func (v listView[T]) Empty() string {
+	switch {
+	case v.Pager.Newest != "":
+		return "No " + v.Pager.Of + " on this page: the newest are on the first."
+	case v.Q.Model != "" || v.Q.Environment != "":
+		return "No " + v.Pager.Of + " match the filters."
+	}
+	return "No " + v.Pager.Of + " yet."
+}
+
+// listing serves the page (its template and nav entry, the last segment
+// of its path, and what its rows are, as in "Pages of promotions") of a
+// listing paged by sequence cursor, as the audit page and a model's
+// versions are: listPageSize rows a page, newest first, older than
+// ?before=N or just newer than ?after=N, filtered by ?model and
+// ?environment, in a table of cols columns. seq is a row's cursor,
+// and list reads a page of the rows q selects in tx (the store's
+// BeforeSeq, AfterSeq and Limit). A filter or cursor that is not one is a
+// 400 naming it.
+func listing[T any](u *UI, w http.ResponseWriter, r *http.Request, s *session, page, title string, cols int, seq func(T) int64,
+	list func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]T, error)) error {
+	qs, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return promote.Errorf(promote.Invalid, "malformed query string: %v", err)
+	}
+	v := listView[T]{Heading: title, Cols: cols, Q: listQuery{Model: qs.Get("model"), Environment: qs.Get("environment")}, Envs: u.svc.Pipeline().Names()}
+	if v.Q.Model != "" {
+		if err := promote.ValidateName("model name", v.Q.Model); err != nil {
+			return err
+		}
+	}
+	if v.Q.Environment != "" && !slices.Contains(v.Envs, v.Q.Environment) {
+		return promote.Errorf(promote.Invalid, "environment %q is not in the pipeline", v.Q.Environment)
+	}
+	before, after, err := readCursors(qs)
+	if err != nil {
+		return err
+	}
+	filters := v.Q.values()
+	newest := Prefix + "/" + page
+	if len(filters) > 0 {
+		newest += "?" + filters.Encode()
+	}
+	link := func(key string, n int64) string {
+		q := v.Q.values()
+		q.Set(key, strconv.FormatInt(n, 10))
+		return Prefix + "/" + page + "?" + q.Encode()
+	}
+	err = u.store.View(r.Context(), func(tx promote.Tx) error {
+		var err error
+		v.Rows, v.Pager, err = seqPage(before, after, listPageSize, seq, func(before, after int64, limit int) ([]T, error) {
+			return list(tx, v.Q, before, after, limit)
+		}, link, newest)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	v.Pager.Of = page
+	u.render(w, r, s, http.StatusOK, page, title, page, v)
+	return nil
+}
+
+// promotionsPage lists every promotion, newest (the last requested) first.
+func (u *UI) promotionsPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	return listing(u, w, r, s, "promotions", "Promotions", 8, func(p promote.Promotion) int64 { return p.Seq },
+		func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]promote.Promotion, error) {
+			return tx.Promotions(promote.PromotionFilter{Model: q.Model, Environment: q.Environment, BeforeSeq: before, AfterSeq: after, Limit: limit})
+		})
+}
+
+// rolloutsPage lists every rollout, newest (the last started) first.
+func (u *UI) rolloutsPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	return listing(u, w, r, s, "rollouts", "Rollouts", 8, func(ro promote.Rollout) int64 { return ro.Seq },
+		func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]promote.Rollout, error) {
+			return tx.Rollouts(promote.RolloutFilter{Model: q.Model, Environment: q.Environment, BeforeSeq: before, AfterSeq: after, Limit: limit})
+		})
+}
+
+// holdsPage lists every hold, active and cleared, newest (the last set)
+// first.
+func (u *UI) holdsPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	return listing(u, w, r, s, "holds", "Holds", 7, func(h promote.Hold) int64 { return h.ID },
+		func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]promote.Hold, error) {
+			return tx.Holds(promote.HoldFilter{Model: q.Model, Environment: q.Environment, IncludeCleared: true, BeforeSeq: before, AfterSeq: after, Limit: limit})
+		})
+}
