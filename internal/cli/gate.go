@@ -98,7 +98,7 @@ func runGate(s *streams, f *gateFlags) error {
 	}
 	// A report that cannot be written is a broken pipeline, not a verdict:
 	// exit 2, so that an allowed candidate is never reported as blocked.
-	if err := report.Write(s.out, f.output, out); err != nil {
+	if err := report.Write(s.out, f.output, out, report.Options{Width: outputWidth(s.out)}); err != nil {
 		return usageError(fmt.Errorf("write the decision: %w", err))
 	}
 	if f.junitFile != "" {

@@ -116,7 +116,7 @@ func promotionView(w io.Writer, tw *table, v registry.PromotionView) {
 	tw.Flush()
 	if v.Gate != nil {
 		fmt.Fprintln(w)
-		report.Results(w, v.Gate)
+		report.Results(w, v.Gate, report.Options{Width: outputWidth(w)})
 		summary := report.Summary(v.Gate)
 		if v.State == promote.StateAwaitingApproval {
 			summary = "AWAITING APPROVAL: every other rule holds; " + strings.TrimPrefix(v.Reason, "awaiting approval: ")

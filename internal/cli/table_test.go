@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -80,6 +81,102 @@ func TestTableFitsTerminal(t *testing.T) {
 		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 		if len(lines) != len(events)+1 || !strings.HasPrefix(lines[0], "SEQ  TIME") {
 			t.Errorf("audit list in %s: %d lines, want a header and %d rows:\n%s", name, len(lines), len(events), out)
+		}
+	}
+}
+
+// The gate's results table is 63 columns wide and its reasons longer: in
+// a narrower terminal, each row would wrap across the next lines. Its
+// rows are then shown as records and its reasons wrap under their rule's
+// name (a hanging indent), every line within the terminal and nothing
+// cut; through a pipe, a row and a reason stay one line each.
+func TestGateFitsTerminal(t *testing.T) {
+	t.Chdir("testdata/gate")
+	args := []string{"gate", "--policy", "policy.yaml", "--candidate", "bad.json", "--baseline", "baseline.json",
+		"--approved-by", "bob", "--requested-by", "bob"}
+	_, js, _ := run(t, "", append(args, "-o", "json")...)
+	var d struct {
+		Results []struct{ Rule, Status, Message string }
+	}
+	if err := json.Unmarshal([]byte(js), &d); err != nil || len(d.Results) < 2 {
+		t.Fatalf("gate -o json = %s (%v), want 2 results or more", js, err)
+	}
+	var rules, reasons []string
+	for _, r := range d.Results {
+		rules = append(rules, r.Rule)
+		if r.Status != "pass" {
+			reasons = append(reasons, "FAIL "+r.Rule+": "+r.Message)
+		}
+	}
+	gateIn := func(t *testing.T, cols int) string {
+		tty, output := openPTY(t, cols)
+		var errOut bytes.Buffer
+		if code := Main(t.Context(), args, strings.NewReader(""), tty, &errOut); code != ExitBlocked {
+			t.Fatalf("gate in %d columns: exit %d, want %d: %s", code, cols, ExitBlocked, errOut.String())
+		}
+		return output()
+	}
+	// shown returns the rules of the table, whether as rows or as
+	// records, and the reasons, their lines joined.
+	shown := func(t *testing.T, out string) (rules, reasons []string) {
+		t.Helper()
+		const hang = "       " // as wide as "  FAIL "
+		rows := false          // in the table, written as rows
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			switch {
+			case strings.HasPrefix(l, "  FAIL "):
+				reasons = append(reasons, strings.TrimSpace(l))
+			case len(reasons) > 0 && strings.HasPrefix(l, hang) && l[len(hang)] != ' ':
+				reasons[len(reasons)-1] += " " + l[len(hang):]
+			case len(reasons) > 0 || len(f) == 0:
+				rows = false
+			case len(f) == 6 && f[0] == "RULE":
+				rows = true
+			case rows:
+				rules = append(rules, f[0])
+			case len(f) == 2 && f[0] == "RULE":
+				rules = append(rules, f[1])
+			}
+		}
+		return rules, reasons
+	}
+	for _, tc := range []struct {
+		cols    int
+		records bool
+	}{{60, true}, {80, false}} {
+		t.Run(fmt.Sprint(tc.cols), func(t *testing.T) {
+			out := gateIn(t, tc.cols)
+			lines := strings.Split(out, "\n")
+			for _, l := range lines {
+				if n := utf8.RuneCountInString(l); n > tc.cols {
+					t.Errorf("a line of %d characters in %d columns: %q", n, tc.cols, l)
+				}
+			}
+			gotRules, gotReasons := shown(t, out)
+			if diff := cmp.Diff(rules, gotRules); diff != "" {
+				t.Errorf("rules in %d columns (-want +got):\n%s\n%s", tc.cols, diff, out)
+			}
+			if diff := cmp.Diff(reasons, gotReasons); diff != "" {
+				t.Errorf("reasons in %d columns (-want +got):\n%s\n%s", tc.cols, diff, out)
+			}
+			records := slices.ContainsFunc(lines, func(l string) bool { return slices.Equal(strings.Fields(l), []string{"RULE", rules[0]}) })
+			if records != tc.records {
+				t.Errorf("rules as records in %d columns = %v, want %v:\n%s", tc.cols, records, tc.records, out)
+			}
+		})
+	}
+	_, piped, _ := run(t, "", args...)
+	gotRules, gotReasons := shown(t, piped)
+	if diff := cmp.Diff(rules, gotRules); diff != "" {
+		t.Errorf("rules through a pipe (-want +got):\n%s\n%s", diff, piped)
+	}
+	if diff := cmp.Diff(reasons, gotReasons); diff != "" {
+		t.Errorf("reasons through a pipe (-want +got):\n%s\n%s", diff, piped)
+	}
+	for _, r := range reasons {
+		if !strings.Contains(piped, "\n  "+r+"\n") {
+			t.Errorf("through a pipe, reason %q is not one line:\n%s", r, piped)
 		}
 	}
 }

@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/textfit"
 )
 
 // Formats lists the output formats Write accepts.
@@ -26,11 +26,19 @@ type Gate struct {
 	BaselineFile  string `json:"baseline_file,omitempty"`
 }
 
+// Options says how Write renders a decision for a person.
+type Options struct {
+	// Width is the width in columns of the terminal the text is shown
+	// in, which its table and lines fit (textfit); 0 for a file or a
+	// pipe, where they are never wrapped, one row a line.
+	Width int
+}
+
 // Write renders g in format (one of Formats).
-func Write(w io.Writer, format string, g Gate) error {
+func Write(w io.Writer, format string, g Gate, opt Options) error {
 	switch format {
 	case "text":
-		return Text(w, g)
+		return Text(w, g, opt)
 	case "json":
 		return JSON(w, g)
 	case "junit":
@@ -53,8 +61,8 @@ func writeJSON(w io.Writer, v any) error {
 
 // Text writes a table (rule, candidate, baseline, actual, threshold,
 // verdict), the reasons for every result that did not pass, and a one-line
-// summary.
-func Text(w io.Writer, g Gate) error {
+// summary, fitted to opt.Width.
+func Text(w io.Writer, g Gate, opt Options) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Policy %s", g.PolicyFile)
 	if g.Policy != "" {
@@ -69,20 +77,31 @@ func Text(w io.Writer, g Gate) error {
 	} else {
 		b.WriteString(", no baseline")
 	}
-	b.WriteString("\n\n")
-	Results(&b, g.Decision)
-	b.WriteString("\n")
-	b.WriteString(Summary(g.Decision))
-	b.WriteString("\n")
-	_, err := io.WriteString(w, b.String())
+	var out strings.Builder
+	out.WriteString(opt.fit("", b.String()))
+	out.WriteString("\n")
+	Results(&out, g.Decision, opt)
+	out.WriteString("\n")
+	out.WriteString(opt.fit("", Summary(g.Decision)))
+	_, err := io.WriteString(w, out.String())
 	return err
+}
+
+// fit returns the line prefix+s, ending in a newline: in a terminal,
+// wrapped within its width, its later lines indented as far as prefix
+// (textfit.Hanging); elsewhere, as it is.
+func (opt Options) fit(prefix, s string) string {
+	if opt.Width == 0 {
+		return prefix + s + "\n"
+	}
+	return textfit.Hanging(prefix, s, opt.Width)
 }
 
 // Results writes a decision's rules as a table (rule, candidate, baseline,
 // actual, threshold, verdict), then the reason of every result that did
-// not pass.
-func Results(w io.Writer, d *policy.Decision) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+// not pass, each wrapped with a hanging indent, fitted to opt.Width.
+func Results(w io.Writer, d *policy.Decision, opt Options) {
+	tw := &textfit.Table{W: w, Width: opt.Width}
 	fmt.Fprintln(tw, "RULE\tCANDIDATE\tBASELINE\tACTUAL\tTHRESHOLD\tVERDICT")
 	var walk func(rs []policy.Result, indent string)
 	walk = func(rs []policy.Result, indent string) {
@@ -99,14 +118,14 @@ func Results(w io.Writer, d *policy.Decision) {
 	explain = func(rs []policy.Result, indent string) {
 		for _, r := range rs {
 			if r.Status != policy.StatusPass {
-				reasons = append(reasons, fmt.Sprintf("%s%s %s: %s", indent, mark(r.Status), r.Rule, r.Message))
+				reasons = append(reasons, opt.fit(indent+mark(r.Status)+" ", r.Rule+": "+r.Message))
 				explain(r.Children, indent+"    ")
 			}
 		}
 	}
 	explain(d.Results, "  ")
 	if len(reasons) > 0 {
-		fmt.Fprintf(w, "\n%s\n", strings.Join(reasons, "\n"))
+		fmt.Fprintf(w, "\n%s", strings.Join(reasons, ""))
 	}
 }
 

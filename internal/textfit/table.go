@@ -109,7 +109,7 @@ func (t *Table) wrapOrRecords(out *bytes.Buffer, rows [][]string, widths []int, 
 		var wrapped []string
 		for _, r := range rows {
 			cells := r[:len(r)-1]
-			for k, part := range Wrap(r[len(r)-1], max(t.Width-lead-1, minWrapWidth)) {
+			for k, part := range wrap(r[len(r)-1], max(t.Width-lead-1, minWrapWidth)) {
 				wrapped = append(wrapped, strings.Join(append(cells, part), "\t")+"\n")
 				if k == 0 {
 					cells = make([]string, len(cells)) // continuation lines: empty cells
@@ -144,13 +144,7 @@ func (t *Table) writeRecords(out *bytes.Buffer, rows [][]string) {
 			if c < len(t.header) {
 				label = t.header[c]
 			}
-			out.WriteString(label + strings.Repeat(" ", labels-utf8.RuneCountInString(label)))
-			for k, part := range Wrap(cell, max(t.Width-labels-1, 16)) {
-				if k > 0 {
-					out.WriteString(strings.Repeat(" ", labels))
-				}
-				out.WriteString(part + "\n")
-			}
+			out.WriteString(Hanging(label+strings.Repeat(" ", labels-utf8.RuneCountInString(label)), cell, t.Width))
 		}
 	}
 }
@@ -179,16 +173,36 @@ func isHeader(cells []string) bool {
 	return len(cells) > 0
 }
 
-// Wrap breaks s into lines of at most width characters, at spaces; a
+// Hanging returns prefix then s, wrapped within width columns, as lines
+// ending in a newline, the lines after the first indented as far as
+// prefix (a hanging indent), so that a record's label or a reason's FAIL
+// stands clear of the text.
+func Hanging(prefix, s string, width int) string {
+	pad := utf8.RuneCountInString(prefix)
+	var b strings.Builder
+	for k, part := range wrap(s, max(width-pad-1, 16)) {
+		if k == 0 {
+			b.WriteString(prefix)
+		} else {
+			b.WriteString(strings.Repeat(" ", pad))
+		}
+		b.WriteString(part + "\n")
+	}
+	return b.String()
+}
+
+// wrap breaks s into lines of at most width characters, at spaces; a
 // word longer than width has a line of its own, whole, so that an ID or a
-// digest is never split.
-func Wrap(s string, width int) []string {
+// digest is never split. The first line keeps the spaces s begins with,
+// which show a nested rule's depth.
+func wrap(s string, width int) []string {
+	indent := s[:len(s)-len(strings.TrimLeft(s, " "))]
 	var lines []string
-	line := ""
+	line := indent
 	for _, word := range strings.Fields(s) {
 		switch {
-		case line == "":
-			line = word
+		case line == indent:
+			line += word
 		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
 			line += " " + word
 		default:

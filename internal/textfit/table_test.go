@@ -31,6 +31,9 @@ func TestTableWidths(t *testing.T) {
 			"ID       pr_1\nMODEL    credit-risk\nVERSION  3\nSTATE    rolled_back\n" +
 				"REASON   rolled back to 2 by\n         rollout: the canary\n         analysis failed:\n         error_rate above\n         stable's\n" +
 				"\nID       pr_2\nMODEL    fraud\nVERSION  1\nSTATE    succeeded\nREASON   ok\n"},
+		{"records keep a cell's indent", 30, []string{"RULE\tACTUAL\tTHRESHOLD\tVERDICT\nfairness\t-\tany of\tfail\n  dp_diff\t0.12\t<= 0.1\tfail\n"},
+			"RULE       fairness\nACTUAL     -\nTHRESHOLD  any of\nVERDICT    fail\n" +
+				"\nRULE         dp_diff\nACTUAL     0.12\nTHRESHOLD  <= 0.1\nVERDICT    fail\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,6 +47,31 @@ func TestTableWidths(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
 				t.Errorf("table in %d columns (-want +got):\n%s", tt.width, diff)
+			}
+		})
+	}
+}
+
+// A reason wraps under its rule's name; a word longer than the width is
+// kept whole on a line of its own.
+func TestHanging(t *testing.T) {
+	tests := []struct {
+		name, prefix, s string
+		width           int
+		want            string
+	}{
+		{"fits", "  FAIL ", "accuracy: 0.91 is not >= 0.93", 60, "  FAIL accuracy: 0.91 is not >= 0.93\n"},
+		{"wraps", "  FAIL ", "approvals: 0 of 1 distinct approvers (none); bob requested this promotion", 40,
+			"  FAIL approvals: 0 of 1 distinct\n" +
+				"       approvers (none); bob requested\n" +
+				"       this promotion\n"},
+		{"a long word whole", "", "digest sha256:0123456789abcdef0123456789abcdef ok", 24,
+			"digest\nsha256:0123456789abcdef0123456789abcdef\nok\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, Hanging(tt.prefix, tt.s, tt.width)); diff != "" {
+				t.Errorf("Hanging(%q, %q, %d) (-want +got):\n%s", tt.prefix, tt.s, tt.width, diff)
 			}
 		})
 	}
