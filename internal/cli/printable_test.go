@@ -17,7 +17,7 @@ func TestTablesShowControlCharactersAsEscapes(t *testing.T) {
 	ci := createToken(t, data, pipelineFile, "ci", "submitter")
 	root := createToken(t, data, pipelineFile, "root", "admin")
 	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples)
-	_, must := clientOf(t, server)
+	run, must := clientOf(t, server)
 	const desc = "Loan default\x1b]0;pwned\x07 classifier\x1b[1A\x1b[2K"
 	must(0, ci, "models", "create", "credit-risk", "--description", desc)
 	for _, v := range []string{"1", "2"} {
@@ -44,6 +44,22 @@ func TestTablesShowControlCharactersAsEscapes(t *testing.T) {
 				t.Errorf("promote %s =\n%s\nwant it to show %s", strings.Join(tt.args, " "), out, w)
 			}
 		}
+	}
+
+	// A request for the held version is blocked by a gate result that
+	// quotes the hold's reason: promotions show writes the gate's results
+	// and its summary as tables do.
+	var p struct{ ID string }
+	_, out, _ := run(ci, "request", "credit-risk", "2", "--env", "dev", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p.ID == "" {
+		t.Fatalf("request of the held version = %s (%v)", out, err)
+	}
+	out = must(0, ci, "promotions", "show", p.ID)
+	if !strings.Contains(out, "flaky tests") {
+		t.Errorf("promotions show of a promotion blocked by the hold does not quote its reason:\n%s", out)
+	}
+	if i := strings.IndexFunc(out, func(r rune) bool { return controlRune(r, false) }); i >= 0 {
+		t.Errorf("promote promotions show sends control character %q to the terminal:\n%q", []rune(out[i:])[0], out)
 	}
 
 	var models []struct{ Description string }

@@ -115,8 +115,12 @@ func promotionView(w io.Writer, tw *table, v registry.PromotionView) {
 	}
 	tw.Flush()
 	if v.Gate != nil {
+		// The gate's messages and the reason are the server's text, shown
+		// as tables show it (printable.go).
+		width := outputWidth(w)
+		w := printable{w}
 		fmt.Fprintln(w)
-		report.Results(w, v.Gate, report.Options{Width: outputWidth(w)})
+		report.Results(w, v.Gate, report.Options{Width: width})
 		summary := report.Summary(v.Gate)
 		if v.State == promote.StateAwaitingApproval {
 			summary = "AWAITING APPROVAL: every other rule holds; " + strings.TrimPrefix(v.Reason, "awaiting approval: ")
