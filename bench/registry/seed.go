@@ -28,11 +28,16 @@ const (
 // Pipeline returns the benchmark's pipeline (testdata/promote.yaml) and each
 // environment's compiled gate, as `promote serve --pipeline` loads them.
 func Pipeline() (*pipeline.Pipeline, map[string]*policy.Gate, error) {
-	data, err := testdata.ReadFile("testdata/promote.yaml")
+	return loadPipeline("promote.yaml")
+}
+
+// loadPipeline loads the pipeline testdata/name and its environments' gates.
+func loadPipeline(name string) (*pipeline.Pipeline, map[string]*policy.Gate, error) {
+	data, err := testdata.ReadFile(path.Join("testdata", name))
 	if err != nil {
 		return nil, nil, err
 	}
-	pl, err := pipeline.Parse("promote.yaml", data)
+	pl, err := pipeline.Parse(name, data)
 	if err != nil {
 		return nil, nil, err
 	}

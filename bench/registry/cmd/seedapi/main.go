@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,32 +65,14 @@ func run(ctx context.Context, args []string) error {
 
 	start := time.Now()
 	var done atomic.Int64
-	jobs := make(chan int)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	for range *workers {
-		wg.Go(func() {
-			for m := range jobs {
-				if err := seedModel(ctx, c, m, *versions); err != nil {
-					cancel(err)
-					return
-				}
-				done.Add(int64(*versions))
-			}
-		})
-	}
-feed:
-	for m := range *models {
-		select {
-		case jobs <- m:
-		case <-ctx.Done():
-			break feed
+	err := bench.ForEachModel(ctx, *models, *workers, func(ctx context.Context, m int) error {
+		if err := seedModel(ctx, c, m, *versions); err != nil {
+			return err
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
+		done.Add(int64(*versions))
+		return nil
+	}, nil)
+	if err != nil {
 		return err
 	}
 	elapsed := time.Since(start)

@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -18,9 +17,6 @@ import (
 	"time"
 
 	bench "github.com/promote-ml/promote/bench/registry"
-	"github.com/promote-ml/promote/internal/postgres"
-	"github.com/promote-ml/promote/internal/sqlite"
-	"github.com/promote-ml/promote/promote"
 )
 
 func main() {
@@ -42,19 +38,10 @@ func run(ctx context.Context, args []string) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	if (*data == "") == (*database == "") {
-		return errors.New("give one of -data and -database")
-	}
 	if *events < 1 {
 		return fmt.Errorf("-events %d: at least 1", *events)
 	}
-	var store promote.Store
-	var err error
-	if *database != "" {
-		store, err = postgres.Open(ctx, *database)
-	} else {
-		store, err = sqlite.Open(ctx, *data)
-	}
+	store, err := bench.OpenStore(ctx, *data, *database)
 	if err != nil {
 		return err
 	}
