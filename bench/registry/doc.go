@@ -5,5 +5,8 @@
 // in-process parts (a promotion request, verification per event). This
 // package holds what both share: the benchmark's pipeline (testdata/), the
 // models, versions and evidence the load uses, and a generator of a
-// registry's ordinary audit events. See BENCHMARKS.md for the figures.
+// registry's ordinary audit events. scale.sh times every read path on a
+// small and a large store that SeedScale builds through the service, and
+// scale_test.go the leader's reads on such a store. See BENCHMARKS.md for
+// the figures.
 package registry

@@ -9,7 +9,7 @@
 # BASE, the large store is also served by promote built at that revision,
 # for a before/after of a change: the stores are then seeded at BASE's
 # schema, and the current promote upgrades its copy in place. Run by hand,
-# not by CI; see BENCHMARKS.md ("Scale").
+# not by CI; see BENCHMARKS.md ("Registry", 2026-11-27: scale).
 #
 #   bash bench/registry/scale.sh
 #   BASE=HEAD~1 MODELS=100 VERSIONS=40 N=10 bash bench/registry/scale.sh
