@@ -20,7 +20,11 @@
 #                 a rollout, 100000 audit events)
 #   N             requests per path and store (default 20)
 #   BASE          a git revision to compare with (default none)
-#   KEEP          a directory to keep (and reuse) the seeded stores in
+#   KEEP          a directory to keep (and reuse) the seeded stores in;
+#                 a store is left at the newest schema that opened it (with
+#                 BASE, BASE's for large, the current one for small), which
+#                 an older promote refuses: give a BASE run a KEEP of its
+#                 own, and reseed (remove the store) when it is refused
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
