@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -81,21 +80,11 @@ func listing[T any](u *UI, w http.ResponseWriter, r *http.Request, s *session, p
 	if err != nil {
 		return err
 	}
-	filters := v.Q.values()
-	newest := Prefix + "/" + page
-	if len(filters) > 0 {
-		newest += "?" + filters.Encode()
-	}
-	link := func(key string, n int64) string {
-		q := v.Q.values()
-		q.Set(key, strconv.FormatInt(n, 10))
-		return Prefix + "/" + page + "?" + q.Encode()
-	}
 	err = u.store.View(r.Context(), func(tx promote.Tx) error {
 		var err error
 		v.Rows, v.Pager, err = seqPage(before, after, listPageSize, seq, func(before, after int64, limit int) ([]T, error) {
 			return list(tx, v.Q, before, after, limit)
-		}, link, newest)
+		}, Prefix+"/"+page, v.Q.values())
 		return err
 	})
 	if err != nil {

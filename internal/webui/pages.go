@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -664,8 +665,6 @@ func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error
 	if err != nil {
 		return err
 	}
-	newest := Prefix + "/models/" + url.PathEscape(name)
-	link := func(key string, seq int64) string { return newest + "?" + key + "=" + strconv.FormatInt(seq, 10) }
 	v := modelView{Envs: u.svc.Pipeline().Names()}
 	err = u.store.View(r.Context(), func(tx promote.Tx) error {
 		var err error
@@ -694,7 +693,7 @@ func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error
 		versions, pg, err := seqPage(before, after, versionPageSize, func(v promote.Version) int64 { return v.Seq },
 			func(before, after int64, limit int) ([]promote.Version, error) {
 				return tx.Versions(promote.VersionFilter{Model: name, BeforeSeq: before, AfterSeq: after, Limit: limit})
-			}, link, newest)
+			}, Prefix+"/models/"+url.PathEscape(name), nil)
 		if err != nil {
 			return err
 		}
@@ -775,22 +774,13 @@ func (u *UI) auditPage(w http.ResponseWriter, r *http.Request, s *session) error
 		return u.badAuditFilter(w, r, s, v, err)
 	}
 	v.CSV = auditCSVLink(q)
-	link := func(key string, seq int64) string {
-		vals := q.values()
-		vals.Set(key, strconv.FormatInt(seq, 10))
-		return Prefix + "/audit?" + vals.Encode()
-	}
-	newest := Prefix + "/audit"
-	if vals := q.values(); len(vals) > 0 {
-		newest += "?" + vals.Encode()
-	}
 	// The store applies every filter, through its indexes.
 	events, pg, err := seqPage(q.Before, q.After, auditPageSize, func(e promote.AuditEvent) int64 { return e.Seq },
 		func(before, after int64, limit int) ([]promote.AuditEvent, error) {
 			f := q.filter()
 			f.BeforeSeq, f.AfterSeq, f.Limit = before, after, limit
 			return u.svc.AuditEvents(r.Context(), f)
-		}, link, newest)
+		}, Prefix+"/audit", q.values())
 	if err != nil {
 		return u.badAuditFilter(w, r, s, v, err)
 	}
@@ -825,11 +815,15 @@ func (u *UI) badAuditFilter(w http.ResponseWriter, r *http.Request, s *session, 
 // auditCSVLink is the link that downloads, as CSV, every event that q's
 // filters match: the page's filters, not its cursor.
 func auditCSVLink(q auditQuery) string {
-	link := Prefix + "/audit.csv"
-	if vals := q.values(); len(vals) > 0 {
-		link += "?" + vals.Encode()
+	return withQuery(Prefix+"/audit.csv", q.values())
+}
+
+// withQuery is path with the query string of vals, when there are any.
+func withQuery(path string, vals url.Values) string {
+	if len(vals) == 0 {
+		return path
 	}
-	return link
+	return path + "?" + vals.Encode()
 }
 
 // auditCSV streams, as CSV (audit.CSVWriter), every audit event that the
@@ -1000,12 +994,18 @@ type pager struct {
 // the newest when 0), or, when after is set, the one just newer than
 // after, with list, which lists items newest first as the store pages
 // them (promote.AuditFilter's BeforeSeq, AfterSeq and Limit); seq is an
-// item's cursor. It returns the page and its pager, whose links link makes
-// from a cursor ("before" or "after" and a seq), and whose Newest is
-// newest.
+// item's cursor. It returns the page and its pager, whose links are path
+// with the listing's filters and a cursor ("before" or "after" and a seq),
+// and whose Newest is path with the filters alone.
 func seqPage[T any](before, after int64, size int, seq func(T) int64, list func(before, after int64, limit int) ([]T, error),
-	link func(key string, seq int64) string, newest string) ([]T, pager, error) {
+	path string, filters url.Values) ([]T, pager, error) {
 	var p pager
+	newest := withQuery(path, filters)
+	link := func(key string, seq int64) string {
+		q := url.Values{key: {strconv.FormatInt(seq, 10)}}
+		maps.Copy(q, filters)
+		return withQuery(path, q)
+	}
 	// One more than the page tells whether there is a page beyond it.
 	if after > 0 {
 		items, err := list(0, after, size+1)
