@@ -706,7 +706,7 @@ func endsAtDeadline(t *testing.T, relay *relay, what string, call func(ctx conte
 // index, not the whole table.
 func TestIndexedLists(t *testing.T) {
 	_, raw := openRaw(t)
-	storetest.RunIndexedLists(t, func(t *testing.T, query string, args ...any) string {
+	storetest.RunIndexedLists(t, sqlstore.ListQuery, func(t *testing.T, query string, args ...any) string {
 		tx, err := raw.BeginTx(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)

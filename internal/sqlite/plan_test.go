@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/sqlstore"
 	"github.com/promote-ml/promote/internal/storetest"
 )
 
@@ -22,7 +23,7 @@ func TestIndexedLists(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
-	storetest.RunIndexedLists(t, func(t *testing.T, query string, args ...any) string {
+	storetest.RunIndexedLists(t, sqlstore.ListQuery, func(t *testing.T, query string, args ...any) string {
 		rows, err := raw.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
 		if err != nil {
 			t.Fatalf("EXPLAIN QUERY PLAN %s: %v", query, err)

@@ -80,10 +80,15 @@ func (t *tx) ClearHold(id int64, by, reason string, at time.Time) (promote.Hold,
 
 // Holds lists the holds that f selects, newest (the last set) first.
 func (t *tx) Holds(f promote.HoldFilter) ([]promote.Hold, error) {
+	return listPage(t, "list holds", "holds", holdColumns, "id", holdWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit, scanHold)
+}
+
+// holdWhere selects the holds f selects.
+func holdWhere(f promote.HoldFilter) where {
 	var w where
 	w.scope(f.Model, f.Version, f.Environment)
 	if !f.IncludeCleared {
 		w.add("cleared_at IS NULL")
 	}
-	return listPage(t, "list holds", "holds", holdColumns, "id", w, f.BeforeSeq, f.AfterSeq, f.Limit, scanHold)
+	return w
 }

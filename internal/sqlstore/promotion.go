@@ -147,6 +147,11 @@ func (t *tx) Promotion(id string) (promote.Promotion, error) {
 // Promotions lists the promotions that f selects, newest (the last
 // requested) first.
 func (t *tx) Promotions(f promote.PromotionFilter) ([]promote.Promotion, error) {
+	return listPage(t, "list promotions", "promotions", promotionColumns, "n", promotionWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit, scanPromotion)
+}
+
+// promotionWhere selects the promotions f selects.
+func promotionWhere(f promote.PromotionFilter) where {
 	var w where
 	w.scope(f.Model, f.Version, f.Environment)
 	if len(f.States) > 0 {
@@ -159,7 +164,7 @@ func (t *tx) Promotions(f promote.PromotionFilter) ([]promote.Promotion, error) 
 	if f.ActiveOnly {
 		w.add("active")
 	}
-	return listPage(t, "list promotions", "promotions", promotionColumns, "n", w, f.BeforeSeq, f.AfterSeq, f.Limit, scanPromotion)
+	return w
 }
 
 // promotionExists returns NotFound when the promotion is not stored.

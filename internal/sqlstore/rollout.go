@@ -196,12 +196,17 @@ func (t *tx) Rollout(promotionID string) (promote.Rollout, error) {
 // Rollouts lists the rollouts that f selects, newest (the last started)
 // first.
 func (t *tx) Rollouts(f promote.RolloutFilter) ([]promote.Rollout, error) {
+	return listPage(t, "list rollouts", "rollouts", rolloutColumns, "n", rolloutWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit, scanRollout)
+}
+
+// rolloutWhere selects the rollouts f selects.
+func rolloutWhere(f promote.RolloutFilter) where {
 	var w where
 	w.scope(f.Model, "", f.Environment)
 	if f.ActiveOnly {
 		w.add("active")
 	}
-	return listPage(t, "list rollouts", "rollouts", rolloutColumns, "n", w, f.BeforeSeq, f.AfterSeq, f.Limit, scanRollout)
+	return w
 }
 
 // sampleEvents are the values of RolloutSample.Event.

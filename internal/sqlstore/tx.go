@@ -170,15 +170,31 @@ func (w *where) scope(model, version, env string) {
 // or cursor, checked before anything is read.
 func listPage[T any](t *tx, what, table, columns, column string, w where, before, after int64, lim int,
 	scan func(scanner) (T, error)) ([]T, error) {
-	n, err := limit(lim)
+	query, args, ascending, err := pageQuery(table, columns, column, w, before, after, lim)
 	if err != nil {
 		return nil, err
 	}
+	rows, err := t.query(what, query, args...)
+	list, err := collect(what, rows, err, scan)
+	if ascending {
+		slices.Reverse(list)
+	}
+	return list, err
+}
+
+// pageQuery is the query, with ? placeholders, and the arguments with
+// which listPage reads a page, and whether it reads the rows in ascending
+// order (a page after a cursor).
+func pageQuery(table, columns, column string, w where, before, after int64, lim int) (query string, args []any, ascending bool, err error) {
+	n, err := limit(lim)
+	if err != nil {
+		return "", nil, false, err
+	}
 	if before < 0 {
-		return nil, promote.Errorf(promote.Invalid, "before_seq %d is negative", before)
+		return "", nil, false, promote.Errorf(promote.Invalid, "before_seq %d is negative", before)
 	}
 	if after < 0 {
-		return nil, promote.Errorf(promote.Invalid, "after_seq %d is negative", after)
+		return "", nil, false, promote.Errorf(promote.Invalid, "after_seq %d is negative", after)
 	}
 	if before > 0 {
 		w.add(column+" < ?", before)
@@ -188,12 +204,28 @@ func listPage[T any](t *tx, what, table, columns, column string, w where, before
 		w.add(column+" > ?", after)
 		order = "ASC"
 	}
-	rows, err := t.query(what, "SELECT "+columns+" FROM "+table+w.String()+" ORDER BY "+column+" "+order+" LIMIT ?", append(w.args, n)...)
-	list, err := collect(what, rows, err, scan)
-	if order == "ASC" {
-		slices.Reverse(list)
+	return "SELECT " + columns + " FROM " + table + w.String() + " ORDER BY " + column + " " + order + " LIMIT ?", append(w.args, n), after > 0, nil
+}
+
+// ListQuery returns the query, with ? placeholders, and the arguments with
+// which the store lists what filter selects (a promote.PromotionFilter,
+// RolloutFilter or HoldFilter), so that a database's tests can check the
+// plan it makes of the very query the store runs.
+func ListQuery(filter any) (string, []any, error) {
+	var q string
+	var args []any
+	var err error
+	switch f := filter.(type) {
+	case promote.PromotionFilter:
+		q, args, _, err = pageQuery("promotions", promotionColumns, "n", promotionWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit)
+	case promote.RolloutFilter:
+		q, args, _, err = pageQuery("rollouts", rolloutColumns, "n", rolloutWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit)
+	case promote.HoldFilter:
+		q, args, _, err = pageQuery("holds", holdColumns, "id", holdWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit)
+	default:
+		return "", nil, fmt.Errorf("list query: %T is not a promotion, rollout or hold filter", filter)
 	}
-	return list, err
+	return q, args, err
 }
 
 func (w *where) String() string {
