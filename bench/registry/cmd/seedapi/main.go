@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,14 +24,7 @@ import (
 	"github.com/promote-ml/promote/promote"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "seedapi:", err)
-		os.Exit(1)
-	}
-}
+func main() { bench.Main("seedapi", run) }
 
 func run(ctx context.Context, args []string) error {
 	fl := flag.NewFlagSet("seedapi", flag.ContinueOnError)

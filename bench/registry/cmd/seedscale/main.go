@@ -16,20 +16,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"time"
 
 	bench "github.com/promote-ml/promote/bench/registry"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "seedscale:", err)
-		os.Exit(1)
-	}
-}
+func main() { bench.Main("seedscale", run) }
 
 func run(ctx context.Context, args []string) error {
 	fl := flag.NewFlagSet("seedscale", flag.ContinueOnError)
