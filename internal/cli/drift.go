@@ -4,14 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/textfit"
 )
 
 type driftFlags struct {
@@ -114,7 +115,7 @@ func runDrift(s *streams, f *driftFlags) error {
 		_, err := s.out.Write(data)
 		return err
 	}
-	if err := writeDriftTable(s, rep); err != nil {
+	if err := writeDriftTable(s.out, outputWidth(s.out), rep); err != nil {
 		return err
 	}
 	if f.out != "" {
@@ -145,13 +146,17 @@ func driftPathError(err error) error {
 }
 
 // writeDriftTable prints one row per feature, sorted by name, and a summary.
-func writeDriftTable(s *streams, rep policy.DriftReport) error {
+// In a terminal of width columns (0: a file or a pipe), the table and the
+// summary fit it, as the client commands' tables do (textfit); feature
+// names, which come from the samples, are shown as escapes (printable).
+func writeDriftTable(w io.Writer, width int, rep policy.DriftReport) error {
 	names := make([]string, 0, len(rep.Drift.Features))
 	for name := range rep.Drift.Features {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
+	w = printable{w}
+	tw := &table{W: w, Width: width}
 	fmt.Fprintln(tw, "FEATURE\tTYPE\tPSI\tKS D\tKS P\tJS")
 	var numeric int
 	var psiAt, ksAt, pAt, jsAt string
@@ -187,7 +192,11 @@ func writeDriftTable(s *streams, rep policy.DriftReport) error {
 			rep.Metrics[policy.MetricDriftKSMax], ksAt, rep.Metrics[policy.MetricDriftKSPValueMin], pAt)
 	}
 	summary += fmt.Sprintf(", max JS %.4f (%s)", rep.Metrics[policy.MetricDriftJSMax], jsAt)
-	_, err := fmt.Fprintf(s.out, "\n%s; %s against %s\n", summary, rep.Drift.Current, rep.Drift.Reference)
+	summary += fmt.Sprintf("; %s against %s", rep.Drift.Current, rep.Drift.Reference)
+	if width > 0 {
+		summary = strings.TrimSuffix(textfit.Hanging("", summary, width), "\n")
+	}
+	_, err := fmt.Fprintf(w, "\n%s\n", summary)
 	return err
 }
 

@@ -241,3 +241,47 @@ func TestDriftHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestDriftTableFitsTerminal: in a terminal narrower than the table, the
+// rows become records and the summary wraps within the width, as the other
+// tables do; a feature name's control characters are shown as escapes.
+func TestDriftTableFitsTerminal(t *testing.T) {
+	ks, p := 0.5, 0.771
+	rep := policy.DriftReport{
+		Metrics: map[string]float64{
+			policy.MetricDriftPSIMax: 4.6043, policy.MetricDriftKSMax: 0.5,
+			policy.MetricDriftKSPValueMin: 0.771, policy.MetricDriftJSMax: 0.5579,
+		},
+	}
+	rep.Drift.Reference, rep.Drift.Current = "ref.csv", "cur.csv"
+	rep.Drift.Features = map[string]policy.FeatureDrift{
+		"age":            {Type: "numeric", PSI: 4.6043, KSStatistic: &ks, KSPValue: &p, JSDistance: 0.5579},
+		"country\x1b[2J": {Type: "categorical", PSI: 2.1287, JSDistance: 0.3945},
+	}
+	var out bytes.Buffer
+	if err := writeDriftTable(&out, 40, rep); err != nil {
+		t.Fatal(err)
+	}
+	want := `FEATURE  age
+TYPE     numeric
+PSI      4.6043
+KS D     0.5000
+KS P     0.771
+JS       0.5579
+
+FEATURE  country\x1b[2J
+TYPE     categorical
+PSI      2.1287
+KS D     -
+KS P     -
+JS       0.3945
+
+2 features (1 numeric, 1 categorical):
+max PSI 4.6043 (age), max KS D 0.5000
+(age), min KS p 0.771 (age), max JS
+0.5579 (age); cur.csv against ref.csv
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("drift table at 40 columns (-want +got):\n%s", diff)
+	}
+}
