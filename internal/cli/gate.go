@@ -129,11 +129,7 @@ func evaluateGate(f *gateFlags) (report.Gate, error) {
 	if len(missing) > 0 {
 		return report.Gate{}, fmt.Errorf("required flag(s) %s not set", strings.Join(missing, ", "))
 	}
-	data, err := readInput(f.policy, "policy")
-	if err != nil {
-		return report.Gate{}, err
-	}
-	pol, err := policy.Load(f.policy, data)
+	pol, err := loadPolicy(f.policy)
 	if err != nil {
 		return report.Gate{}, err
 	}
@@ -141,12 +137,13 @@ func evaluateGate(f *gateFlags) (report.Gate, error) {
 	if err != nil {
 		return report.Gate{}, err
 	}
-	in := policy.Input{RequestedBy: strings.TrimSpace(f.requestedBy)}
-	if in.Candidate, err = loadEvidence(f.candidate, "candidate"); err != nil {
+	in := gateInputs{approvedBy: f.approvedBy, requestedBy: f.requestedBy,
+		signature: signatureFiles{artifact: f.artifact, sig: f.sig, bundle: f.bundle, key: f.key}}
+	if in.candidate, err = loadEvidence(f.candidate, "candidate"); err != nil {
 		return report.Gate{}, err
 	}
 	if f.baseline != "" {
-		if in.Baseline, err = loadEvidence(f.baseline, "baseline"); err != nil {
+		if in.baseline, err = loadEvidence(f.baseline, "baseline"); err != nil {
 			return report.Gate{}, err
 		}
 	}
@@ -155,26 +152,57 @@ func evaluateGate(f *gateFlags) (report.Gate, error) {
 		if err != nil {
 			return report.Gate{}, err
 		}
+		in.drift = append(in.drift, ev)
+	}
+	pin, err := in.input()
+	if err != nil {
+		return report.Gate{}, err
+	}
+	return report.Gate{Decision: gate.Evaluate(pin), PolicyFile: f.policy, CandidateFile: f.candidate, BaselineFile: f.baseline}, nil
+}
+
+// gateInputs are what a gate judges besides its policy, as read: the
+// gate's flags and files, or a policy test case. Both make their
+// policy.Input with input, so that a policy test judges exactly as the
+// gate does.
+type gateInputs struct {
+	candidate, baseline *policy.Evidence // baseline nil when there is none
+	drift               []*policy.Evidence
+	approvedBy          []string
+	requestedBy         string
+	signature           signatureFiles
+}
+
+// signatureFiles name an artifact, its signature (or bundle) and the
+// trusted key to verify it with; all empty when none is given.
+type signatureFiles struct{ artifact, sig, bundle, key string }
+
+// input merges the drift reports into the candidate, reads the approvers
+// and verifies the signature. Any error it returns is bad input.
+func (g gateInputs) input() (policy.Input, error) {
+	in := policy.Input{RequestedBy: strings.TrimSpace(g.requestedBy), Candidate: g.candidate, Baseline: g.baseline}
+	for _, ev := range g.drift {
 		// promote drift always writes metrics and never groups: a report
 		// without the one, or with the other, is not what --drift takes,
 		// and merging it would add nothing or drop the groups unread.
 		switch {
 		case len(ev.Groups) > 0:
-			return report.Gate{}, fmt.Errorf("--drift: drift report %s has \"groups\", which a drift report does not carry and the gate would ignore: per-group statistics belong in the candidate's metrics file (--candidate)", path)
+			return in, fmt.Errorf("--drift: drift report %s has \"groups\", which a drift report does not carry and the gate would ignore: per-group statistics belong in the candidate's metrics file (--candidate)", ev.File)
 		case len(ev.Metrics) == 0:
-			return report.Gate{}, fmt.Errorf("--drift: drift report %s has no metrics: want the report 'promote drift --out' writes, whose \"metrics\" hold drift_psi_max and the others", path)
+			return in, fmt.Errorf("--drift: drift report %s has no metrics: want the report 'promote drift --out' writes, whose \"metrics\" hold drift_psi_max and the others", ev.File)
 		}
 		if err := in.Candidate.Merge(ev); err != nil {
-			return report.Gate{}, err
+			return in, err
 		}
 	}
-	if in.Approvers, err = parseApprovers(f.approvedBy); err != nil {
-		return report.Gate{}, err
+	var err error
+	if in.Approvers, err = parseApprovers(g.approvedBy); err != nil {
+		return in, err
 	}
-	if err := verifySignature(f, &in); err != nil {
-		return report.Gate{}, err
+	if err := verifySignature(g.signature, &in); err != nil {
+		return in, err
 	}
-	return report.Gate{Decision: gate.Evaluate(in), PolicyFile: f.policy, CandidateFile: f.candidate, BaselineFile: f.baseline}, nil
+	return in, nil
 }
 
 // createFile creates path and writes what write writes.
@@ -254,33 +282,41 @@ func loadEvidence(path, what string) (*policy.Evidence, error) {
 func parseApprovers(list []string) ([]policy.Approver, error) {
 	var out []policy.Approver
 	for _, item := range list {
-		item = strings.TrimSpace(item)
-		if item == "" {
+		if strings.TrimSpace(item) == "" {
 			continue
 		}
-		name, roles, hasRoles := strings.Cut(item, ":")
-		a := policy.Approver{Name: strings.TrimSpace(name)}
-		if a.Name == "" {
-			return nil, fmt.Errorf("--approved-by %q: an approver needs a name", item)
-		}
-		if hasRoles {
-			for _, r := range strings.Split(roles, "+") {
-				if r = strings.TrimSpace(r); r == "" {
-					return nil, fmt.Errorf("--approved-by %q: empty role", item)
-				}
-				a.Roles = append(a.Roles, strings.TrimSpace(r))
-			}
+		a, err := parseApprover(item)
+		if err != nil {
+			return nil, fmt.Errorf("--approved-by %q: %w", strings.TrimSpace(item), err)
 		}
 		out = append(out, a)
 	}
 	return out, nil
 }
 
+// parseApprover reads one approver: NAME, NAME:ROLE or NAME:ROLE+ROLE.
+func parseApprover(item string) (policy.Approver, error) {
+	name, roles, hasRoles := strings.Cut(strings.TrimSpace(item), ":")
+	a := policy.Approver{Name: strings.TrimSpace(name)}
+	if a.Name == "" {
+		return a, errors.New("an approver needs a name")
+	}
+	if hasRoles {
+		for _, r := range strings.Split(roles, "+") {
+			if r = strings.TrimSpace(r); r == "" {
+				return a, errors.New("empty role")
+			}
+			a.Roles = append(a.Roles, r)
+		}
+	}
+	return a, nil
+}
+
 // verifySignature checks the artifact's signature when one is given and
 // records the outcome in the gate's input. Missing pieces and unreadable
 // files are usage errors; a signature that does not verify is a result that
 // blocks.
-func verifySignature(f *gateFlags, in *policy.Input) error {
+func verifySignature(f signatureFiles, in *policy.Input) error {
 	if f.artifact == "" && f.sig == "" && f.bundle == "" && f.key == "" {
 		return nil
 	}

@@ -136,6 +136,7 @@ type command struct {
 var commands = []command{
 	{[]string{"version"}, newVersionCmd, true},
 	{[]string{"gate"}, newGateCmd, true},
+	{[]string{"policy"}, newPolicyCmd, true},
 	{[]string{"drift"}, newDriftCmd, true},
 	{[]string{"keygen"}, newKeygenCmd, true},
 	{[]string{"sign"}, newSignCmd, false},

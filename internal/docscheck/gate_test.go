@@ -61,8 +61,9 @@ func consoleCommands(text string) []shownCommand {
 	return out
 }
 
-// cutCommand returns the words after "promote gate" (or "go run
-// ./cmd/promote gate"), with "gate" first.
+// cutCommand returns the words after "promote" (or "go run
+// ./cmd/promote") of a gate or policy command (promote policy check,
+// promote policy test), with "gate" or "policy" first.
 func cutCommand(words []string) ([]string, bool) {
 	if len(words) >= 3 && words[0] == "go" && words[1] == "run" && words[2] == "./cmd/promote" {
 		words = words[3:]
@@ -71,7 +72,7 @@ func cutCommand(words []string) ([]string, bool) {
 	} else {
 		return nil, false
 	}
-	if len(words) == 0 || words[0] != "gate" {
+	if len(words) == 0 || (words[0] != "gate" && words[0] != "policy") {
 		return nil, false
 	}
 	return words, true
@@ -118,7 +119,8 @@ func copyFiles(t *testing.T, dir, dst string) {
 	}
 }
 
-// TestGateExamples runs every promote gate command that the README, the
+// TestGateExamples runs every promote gate and promote policy command
+// that the README, the
 // quickstart and the policy reference show in a console block, and compares
 // its output and exit code with what the page shows. The seed's minimal
 // gate, Exercise 1 and the mini challenge are among them. Each page's

@@ -53,6 +53,31 @@ func ParseEvidence(file string, data []byte) (*Evidence, error) {
 	if root == nil {
 		return nil, d.Err()
 	}
+	e := d.evidence(root, file)
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// DecodeEvidence reads evidence written inline in another YAML file (a
+// policy test case's candidate), as ParseEvidence reads a metrics file:
+// its problems go to d with their positions in that file. name stands for
+// the evidence's file in the gate's messages ("in prod_test.yaml:12"). It
+// returns nil when d has problems.
+func DecodeEvidence(d *strictyaml.Decoder, n *yaml.Node, name string) *Evidence {
+	before := len(d.Problems)
+	e := (&decoder{Decoder: d}).evidence(n, name)
+	if len(d.Problems) > before {
+		return nil
+	}
+	return e
+}
+
+// evidence reads the metrics file whose root is root; the problems it
+// finds are d's.
+func (d *decoder) evidence(root *yaml.Node, file string) *Evidence {
+	before := len(d.Problems)
 	e := &Evidence{File: file, Metrics: map[string]float64{}, Checks: map[string]bool{}}
 	metricAt := map[string]int{}
 	addMetric := func(k, v *yaml.Node, what string) {
@@ -103,14 +128,11 @@ func ParseEvidence(file string, data []byte) (*Evidence, error) {
 			d.Errorf(k, "%s: want a number (a metric) or one of metrics, checks, groups, %s; got %s", key, strings.Join(evidenceMetadata, ", "), strictyaml.KindName(v))
 		}
 	})
-	if err := d.Err(); err != nil {
-		return nil, err
+	if len(d.Problems) > before {
+		return e
 	}
 	e.deriveFairness(d, root)
-	if err := d.Err(); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return e
 }
 
 // Digest returns the digest of the evidence as the gate judges it: its

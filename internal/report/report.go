@@ -249,12 +249,18 @@ func JUnit(w io.Writer, g Gate) error {
 		suite.Cases = append(suite.Cases, c)
 	}
 	suite.Tests = len(suite.Cases)
-	return writeJUnit(w, suite)
+	return writeJUnit(w, name, suite)
 }
 
-// writeJUnit writes one suite as a JUnit XML document.
-func writeJUnit(w io.Writer, suite junitSuite) error {
-	doc := junitSuites{Name: suite.Name, Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Suites: []junitSuite{suite}}
+// writeJUnit writes suites as one JUnit XML document named name, with
+// their counts summed.
+func writeJUnit(w io.Writer, name string, suites ...junitSuite) error {
+	doc := junitSuites{Name: name, Suites: suites}
+	for _, s := range suites {
+		doc.Tests += s.Tests
+		doc.Failures += s.Failures
+		doc.Errors += s.Errors
+	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
@@ -358,6 +364,13 @@ func mdCell(s string) string {
 // report with one errored case. Text writes nothing: the error goes to
 // standard error.
 func WriteError(w io.Writer, format string, err error) error {
+	return WriteErrorFor(w, format, "promote gate", err)
+}
+
+// WriteErrorFor is WriteError for another command than the gate: command
+// ("promote policy test") names the annotations' title and the JUnit
+// report.
+func WriteErrorFor(w io.Writer, format, command string, err error) error {
 	var le *policy.LoadError
 	var problems []policy.Problem
 	if errors.As(err, &le) {
@@ -382,16 +395,16 @@ func WriteError(w io.Writer, format string, err error) error {
 					fmt.Fprintf(&b, "line=%d,col=%d,", p.Line, p.Column)
 				}
 			}
-			fmt.Fprintf(&b, "title=%s::%s\n", ghProperty("promote gate: bad input"), ghData(p.Msg))
+			fmt.Fprintf(&b, "title=%s::%s\n", ghProperty(command+": bad input"), ghData(p.Msg))
 		}
 		_, werr := io.WriteString(w, b.String())
 		return werr
 	case "junit":
-		suite := junitSuite{Name: "promote gate", Tests: 1, Errors: 1, Cases: []junitCase{{
-			Name: "load", Classname: "promote.gate",
+		suite := junitSuite{Name: command, Tests: 1, Errors: 1, Cases: []junitCase{{
+			Name: "load", Classname: strings.ReplaceAll(command, " ", "."),
 			Error: &junitProblem{Message: "bad input", Type: "input", Body: err.Error()},
 		}}}
-		return writeJUnit(w, suite)
+		return writeJUnit(w, command, suite)
 	}
 	return nil
 }
