@@ -25,6 +25,9 @@ func newInitCmd(s *streams) *cobra.Command {
   policies/prod.yaml            strict: F1 may not drop by more than 0.01, demographic
                                 parity difference <= 0.05, latency p95 <= 150 ms, one
                                 approval, canary 10% -> 50% -> 100% with automatic rollback
+  policies/<env>_test.yaml      test cases for each policy, allowed and blocked, that
+                                'promote policy test' runs through the gate
+  policies/testdata/            a signed artifact and its key, for those tests only
   deploy/base/                  the model server: Deployment, Service, ConfigMaps
   deploy/components/values/     copies each overlay's values.yaml into the manifests
   deploy/overlays/<env>/        kustomization.yaml (the base and the model pin),
@@ -78,6 +81,8 @@ Next steps:
      of Git, and uncomment trustedKeys in promote.yaml: staging and prod accept
      signed artifacts only.
   3. promote overlays check       # the environments differ only where allowed
+     promote policy test          # the policies decide as their tests say
+     (run both in CI before promote gate; add a case whenever a policy changes)
   4. Commit, push to the repository Argo CD or Flux deploy
      deploy/overlays/<env> from, and run
      promote serve --pipeline promote.yaml --gitops-remote REPOSITORY

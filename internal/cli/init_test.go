@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/promote-ml/promote/internal/report"
 )
 
 // goldenAt compares got with testdata/path (relative to this package), or
@@ -71,6 +75,41 @@ func TestInit(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(values); string(got) == "# mine\n" {
 		t.Errorf("init --force did not overwrite values.yaml")
+	}
+}
+
+// TestInitPolicyTests runs the policy tests init writes through promote
+// policy test: they pass against the policies init writes, and each
+// environment has an allowed case and a blocked one.
+func TestInitPolicyTests(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := run(t, dir, "init", "repo"); code != ExitOK {
+		t.Fatalf("init: exit %d, stderr %s", code, errOut)
+	}
+	code, out, errOut := run(t, dir, "policy", "test", "repo", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("policy test repo: exit %d, stdout %s, stderr %s", code, out, errOut)
+	}
+	var got report.TestRun
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	verdicts := map[string][]string{}
+	for _, c := range got.Cases {
+		if !c.Passed {
+			t.Errorf("%s:%d %s: %v", c.File, c.Line, c.Name, c.Differences)
+		}
+		policy := filepath.Base(c.PolicyFile)
+		if !slices.Contains(verdicts[policy], c.Verdict) {
+			verdicts[policy] = append(verdicts[policy], c.Verdict)
+		}
+	}
+	want := map[string][]string{"dev.yaml": {"allowed", "blocked"}, "staging.yaml": {"allowed", "blocked"}, "prod.yaml": {"allowed", "blocked"}}
+	if diff := cmp.Diff(want, verdicts); diff != "" {
+		t.Errorf("verdicts of the scaffolded cases by policy (-want +got):\n%s", diff)
+	}
+	if code, out, _ := run(t, dir, "policy", "check", "repo/policies/prod.yaml"); code != ExitOK || !strings.HasPrefix(out, "ok  repo/policies/prod.yaml (prod)\n") {
+		t.Errorf("policy check: exit %d, stdout %q", code, out)
 	}
 }
 

@@ -103,7 +103,9 @@ type scaffoldData struct {
 // Scaffold writes a working repository into dir (created if needed) and
 // returns the files it wrote, slash-separated and relative to dir, in
 // lexical order: promote.yaml (dev -> staging -> prod), policies/ (dev
-// light, staging production-like, prod strict: the seed's Exercise 1),
+// light, staging production-like, prod strict: the seed's Exercise 1; each
+// with a *_test.yaml of cases that promote policy test runs, and under
+// policies/testdata an artifact signed with a key for those tests only),
 // deploy/base, deploy/components/values and deploy/overlays/{dev,staging,
 // prod}, every overlay pinned at opts.Pin. It refuses to overwrite an
 // existing file, naming every one, unless opts.Force is set; it writes

@@ -69,8 +69,14 @@ var scaffoldFileList = []string{
 	"deploy/overlays/staging/models/credit-risk.env",
 	"deploy/overlays/staging/values.yaml",
 	"policies/dev.yaml",
+	"policies/dev_test.yaml",
 	"policies/prod.yaml",
+	"policies/prod_test.yaml",
 	"policies/staging.yaml",
+	"policies/staging_test.yaml",
+	"policies/testdata/cosign.pub",
+	"policies/testdata/model.bin",
+	"policies/testdata/model.bin.sig",
 	"promote.yaml",
 }
 

@@ -1,0 +1,1 @@
+MEYCIQDmwfi47cwc9eNHR2624limBRSuRiqq9mmCw3iYWK2Q2wIhALHPeXc4j+vWvmv/8pTo3xgbndNnDmt3Nesq/yxfFqyS
