@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -56,7 +57,9 @@ type checkedPolicy struct {
 	Name         string           `json:"name,omitempty"`
 	Environments []checkedGate    `json:"environments,omitempty"`
 	Problems     []policy.Problem `json:"problems,omitempty"`
-	err          error            // the load error, as the gate prints it
+	// Skipped says why the file was not checked: a policy test file.
+	Skipped string `json:"skipped,omitempty"`
+	err     error  // the load error, as the gate prints it
 }
 
 // checkedGate summarizes the gate and rollout of one environment.
@@ -76,12 +79,25 @@ func runPolicyCheck(s *streams, output string, files []string) error {
 	}
 	var checked []checkedPolicy
 	var errs []error
+	var skipped []string
 	for _, file := range files {
+		// A glob such as policies/*.yaml also names the policies' test
+		// files, which promote init writes beside them: they are not
+		// policies, and promote policy test runs them.
+		if strings.HasSuffix(filepath.Base(file), testFileSuffix) {
+			skipped = append(skipped, file)
+			checked = append(checked, checkedPolicy{File: file, Skipped: "a policy test file: promote policy test runs it"})
+			continue
+		}
 		c := checkPolicy(file)
 		if c.err != nil {
 			errs = append(errs, c.err)
 		}
 		checked = append(checked, c)
+	}
+	if len(skipped) == len(files) {
+		return usageErrorf("no policy to check: %s, named *%s, are policy tests; run promote policy test %s",
+			strings.Join(files, ", "), testFileSuffix, strings.Join(files, " "))
 	}
 	if output == "json" {
 		if err := writeJSON(s.out, struct {
@@ -93,7 +109,10 @@ func runPolicyCheck(s *streams, output string, files []string) error {
 	} else {
 		var b strings.Builder
 		for _, c := range checked {
-			if c.OK {
+			switch {
+			case c.Skipped != "":
+				fmt.Fprintf(&b, "skip  %s (%s)\n", c.File, c.Skipped)
+			case c.OK:
 				writeCheckedPolicy(&b, c)
 			}
 		}

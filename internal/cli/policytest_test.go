@@ -326,3 +326,26 @@ ok  v1.yaml (credit-risk)
 		t.Errorf("policy check -o json: broken.yaml = %+v", got.Policies[1])
 	}
 }
+
+// TestPolicyCheckSkipsTests: policies/*.yaml names the test files promote
+// init writes beside the policies; check skips them, saying so, and
+// refuses a list of test files alone.
+func TestPolicyCheckSkipsTests(t *testing.T) {
+	dir := policyTestDir(t, map[string]string{"policy_test.yaml": seedTests})
+	code, out, errOut := run(t, dir, "policy", "check", "policy.yaml", "policy_test.yaml")
+	want := `ok  policy.yaml
+    every environment:  2 rules (accuracy_delta, latency_p95_ms); requires tests_passed, artifact_signed; 1 approval; no rollout section
+skip  policy_test.yaml (a policy test file: promote policy test runs it)
+`
+	if code != ExitOK || errOut != "" {
+		t.Errorf("policy check policy.yaml policy_test.yaml: exit %d, stderr %q", code, errOut)
+	}
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("policy check (-want +got):\n%s", diff)
+	}
+	code, out, errOut = run(t, dir, "policy", "check", "policy_test.yaml")
+	if code != ExitUsage || out != "" || !strings.Contains(errOut, "no policy to check: policy_test.yaml") ||
+		!strings.Contains(errOut, "promote policy test policy_test.yaml") {
+		t.Errorf("policy check policy_test.yaml: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
