@@ -119,3 +119,76 @@ func (u *UI) holdsPage(w http.ResponseWriter, r *http.Request, s *session) error
 			return tx.Holds(promote.HoldFilter{Model: q.Model, Environment: q.Environment, IncludeCleared: true, BeforeSeq: before, AfterSeq: after, Limit: limit})
 		})
 }
+
+// newest reads, with list, at most sectionSize of the newest rows of a
+// section of a page, and, when there are more, the link to the paged list
+// of them all: path with filters.
+func newest[T any](filters url.Values, path string, list func(limit int) ([]T, error)) ([]T, string, error) {
+	rows, err := list(sectionSize + 1)
+	if err != nil || len(rows) <= sectionSize {
+		return rows, "", err
+	}
+	return rows[:sectionSize], withQuery(path, filters), nil
+}
+
+// readAllBatch is how many rows readAll asks the store for at a time:
+// within what every store returns at once (promote.DefaultLimit is), so
+// that a shorter page is the last.
+const readAllBatch = promote.DefaultLimit
+
+// readAll reads every row that list selects, newest first, a batch at a
+// time by sequence cursor (seq), for what a page must show whole to be
+// right, however many rows the store holds.
+func readAll[T any](seq func(T) int64, list func(before int64, limit int) ([]T, error)) ([]T, error) {
+	var all []T
+	var before int64
+	for {
+		rows, err := list(before, readAllBatch)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rows...)
+		if len(rows) < readAllBatch {
+			return all, nil
+		}
+		before = seq(rows[len(rows)-1])
+	}
+}
+
+// activePromotions reads the model's active promotions, every one: at
+// most one per environment.
+func activePromotions(tx promote.Tx, model string) ([]promote.Promotion, error) {
+	return readAll(func(p promote.Promotion) int64 { return p.Seq }, func(before int64, limit int) ([]promote.Promotion, error) {
+		return tx.Promotions(promote.PromotionFilter{Model: model, ActiveOnly: true, BeforeSeq: before, Limit: limit})
+	})
+}
+
+// versionHolds reads the holds of a version in env for its page: every
+// active one, since each keeps the version out of env, and the newest
+// cleared ones, the active first, each newest first; and, when it leaves cleared ones out, the
+// link to the list of the holds that filters select.
+func versionHolds(tx promote.Tx, model, version, env string, filters url.Values) ([]promote.Hold, string, error) {
+	f := promote.HoldFilter{Model: model, Version: version, Environment: env}
+	active, err := readAll(func(h promote.Hold) int64 { return h.ID }, func(before int64, limit int) ([]promote.Hold, error) {
+		f.BeforeSeq, f.Limit = before, limit
+		return tx.Holds(f)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	f.IncludeCleared, f.BeforeSeq = true, 0
+	recent, more, err := newest(filters, Prefix+"/holds", func(limit int) ([]promote.Hold, error) {
+		f.Limit = limit
+		return tx.Holds(f)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	holds := active
+	for _, h := range recent {
+		if !h.Active() {
+			holds = append(holds, h)
+		}
+	}
+	return holds, more, nil
+}

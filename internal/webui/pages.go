@@ -38,7 +38,11 @@ const (
 	// rollout writes many); the audit log has them all.
 	historyLimit  = 100
 	maxDeliveries = 200
-	listAll       = 1000
+	// sectionSize is how many rows a section of the model or version page
+	// lists of what may grow without bound (a model's holds, a version's
+	// promotions to an environment): the newest, with a link to the
+	// paged list of them all.
+	sectionSize = 20
 )
 
 // funcs are the templates' helpers.
@@ -116,8 +120,20 @@ type pipelineCell struct {
 	Env        string
 	Live       *promote.Live
 	Promotions []promote.Promotion
-	Holds      []promote.Hold
-	Rollout    *promote.Rollout
+	// Holds are the newest cellHolds active holds of the model in Env;
+	// MoreHolds counts the others, which the list of holds shows.
+	Holds     []promote.Hold
+	MoreHolds int
+	Rollout   *promote.Rollout
+}
+
+// cellHolds is how many holds a cell of the pipeline shows: a cell is
+// read at a glance.
+const cellHolds = 3
+
+// MoreHoldsLink is the list of the model's holds in the cell's environment.
+func (c pipelineCell) MoreHoldsLink(model string) string {
+	return withQuery(Prefix+"/holds", listQuery{Model: model, Environment: c.Env}.values())
 }
 
 type pipelineRow struct {
@@ -173,7 +189,11 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, s *session) er
 			}
 			return &v.Rows[i].Cells[j]
 		}
-		active, err := tx.Promotions(promote.PromotionFilter{ActiveOnly: true, Limit: listAll})
+		// Every active promotion, rollout and hold: a cell must not miss
+		// one, and the summary counts them.
+		active, err := readAll(func(p promote.Promotion) int64 { return p.Seq }, func(before int64, limit int) ([]promote.Promotion, error) {
+			return tx.Promotions(promote.PromotionFilter{ActiveOnly: true, BeforeSeq: before, Limit: limit})
+		})
 		if err != nil {
 			return err
 		}
@@ -183,17 +203,25 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, s *session) er
 				c.Promotions = append(c.Promotions, p)
 			}
 		}
-		holds, err := tx.Holds(promote.HoldFilter{Limit: listAll})
+		holds, err := readAll(func(h promote.Hold) int64 { return h.ID }, func(before int64, limit int) ([]promote.Hold, error) {
+			return tx.Holds(promote.HoldFilter{BeforeSeq: before, Limit: limit})
+		})
 		if err != nil {
 			return err
 		}
 		v.Holds = len(holds)
 		for _, h := range holds {
 			if c := cell(h.Model, h.Environment); c != nil {
-				c.Holds = append(c.Holds, h)
+				if len(c.Holds) < cellHolds {
+					c.Holds = append(c.Holds, h)
+				} else {
+					c.MoreHolds++
+				}
 			}
 		}
-		rollouts, err := tx.Rollouts(promote.RolloutFilter{ActiveOnly: true, Limit: listAll})
+		rollouts, err := readAll(func(ro promote.Rollout) int64 { return ro.Seq }, func(before int64, limit int) ([]promote.Rollout, error) {
+			return tx.Rollouts(promote.RolloutFilter{ActiveOnly: true, BeforeSeq: before, Limit: limit})
+		})
 		if err != nil {
 			return err
 		}
@@ -505,11 +533,18 @@ type livePeriod struct {
 }
 
 type envHistory struct {
-	Env        string
-	Promotions []promote.Promotion
-	Periods    []livePeriod
-	Holds      []promote.Hold
-	LiveNow    bool
+	Env string
+	// Promotions are the version's newest to Env; MorePromotions, when
+	// there are more, links to the list of the model's promotions to Env.
+	Promotions     []promote.Promotion
+	MorePromotions string
+	Periods        []livePeriod
+	// Holds are the version's active holds in Env, all of them, and its
+	// newest cleared ones; MoreHolds, when there are more, links to the
+	// list of the model's holds in Env.
+	Holds     []promote.Hold
+	MoreHolds string
+	LiveNow   bool
 }
 
 type kv struct {
@@ -547,25 +582,17 @@ func (u *UI) versionPage(w http.ResponseWriter, r *http.Request, s *session) err
 		if v.V, err = tx.Version(model, version); err != nil {
 			return err
 		}
-		proms, err := tx.Promotions(promote.PromotionFilter{Model: model, Version: version, Limit: listAll})
-		if err != nil {
-			return err
-		}
-		holds, err := tx.Holds(promote.HoldFilter{Model: model, Version: version, IncludeCleared: true, Limit: listAll})
-		if err != nil {
-			return err
-		}
 		for _, e := range envs {
 			h := envHistory{Env: e}
-			for _, p := range proms {
-				if p.Environment == e {
-					h.Promotions = append(h.Promotions, p)
-				}
+			all := listQuery{Model: model, Environment: e}.values()
+			h.Promotions, h.MorePromotions, err = newest(all, Prefix+"/promotions", func(limit int) ([]promote.Promotion, error) {
+				return tx.Promotions(promote.PromotionFilter{Model: model, Version: version, Environment: e, Limit: limit})
+			})
+			if err != nil {
+				return err
 			}
-			for _, hd := range holds {
-				if hd.Environment == e {
-					h.Holds = append(h.Holds, hd)
-				}
+			if h.Holds, h.MoreHolds, err = versionHolds(tx, model, version, e, all); err != nil {
+				return err
 			}
 			history, err := tx.LiveHistory(model, e)
 			if err != nil {
@@ -645,8 +672,11 @@ type modelView struct {
 	Envs       []string
 	Live       []pipelineCell
 	Promotions []promote.Promotion
-	Holds      []promote.Hold
-	Versions   []versionRow
+	// Holds are the model's newest active holds; MoreHolds, when there
+	// are more, links to the list of its holds.
+	Holds     []promote.Hold
+	MoreHolds string
+	Versions  []versionRow
 	// Pager pages the versions.
 	Pager pager
 }
@@ -684,10 +714,15 @@ func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error
 			}
 			v.Live = append(v.Live, c)
 		}
-		if v.Promotions, err = tx.Promotions(promote.PromotionFilter{Model: name, ActiveOnly: true, Limit: listAll}); err != nil {
+		// At most one promotion per environment is active: the page
+		// lists them all, however many the store holds.
+		if v.Promotions, err = activePromotions(tx, name); err != nil {
 			return err
 		}
-		if v.Holds, err = tx.Holds(promote.HoldFilter{Model: name, Limit: listAll}); err != nil {
+		v.Holds, v.MoreHolds, err = newest(listQuery{Model: name}.values(), Prefix+"/holds", func(limit int) ([]promote.Hold, error) {
+			return tx.Holds(promote.HoldFilter{Model: name, Limit: limit})
+		})
+		if err != nil {
 			return err
 		}
 		versions, pg, err := seqPage(before, after, versionPageSize, func(v promote.Version) int64 { return v.Seq },

@@ -1250,3 +1250,157 @@ func TestAuditCSVAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestSectionsShowTheNewestAndLinkToAll: the model and version pages list
+// the newest sectionSize holds and promotions of a section and link to the
+// paged list of them all, rather than everything or a silent cut; and a
+// version's active hold is shown however many cleared holds came after
+// it, since it is what keeps the version out.
+func TestSectionsShowTheNewestAndLinkToAll(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	if _, err := f.env.Service.CreateModel(ctx, f.env.Principals["alice"], "ranker", ""); err != nil {
+		t.Fatal(err)
+	}
+	at := webuitest.Start
+	const cleared, promotions, modelHolds = 1001, sectionSize + 5, sectionSize + 5
+	if err := f.env.Store.Update(ctx, func(tx promote.Tx) error {
+		for i := range modelHolds + 1 {
+			v := promote.Version{Model: "ranker", Version: fmt.Sprint(i), Digest: "sha256:" + strings.Repeat("ab", 32),
+				Metrics: map[string]float64{}, CreatedBy: "ci", CreatedAt: at}
+			if err := tx.CreateVersion(v); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.AddHold(promote.Hold{Model: "ranker", Version: "0", Environment: "prod", Reason: "the first, still active", SetBy: "sre", SetAt: at}); err != nil {
+			return err
+		}
+		for i := range cleared {
+			h, err := tx.AddHold(promote.Hold{Model: "ranker", Version: "0", Environment: "prod", Reason: fmt.Sprintf("cleared %d", i), SetBy: "sre", SetAt: at})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ClearHold(h.ID, "sre", "mended", at); err != nil {
+				return err
+			}
+		}
+		for i := range promotions {
+			p := promote.Promotion{ID: fmt.Sprintf("pr_ranker_%03d", i), Model: "ranker", Version: "0", Environment: "staging", Digest: "sha256:" + strings.Repeat("ab", 32),
+				State: promote.StateCancelled, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at}
+			if err := tx.CreatePromotion(p); err != nil {
+				return err
+			}
+		}
+		for i := 1; i <= modelHolds; i++ {
+			if _, err := tx.AddHold(promote.Hold{Model: "ranker", Version: fmt.Sprint(i), Environment: "staging", Reason: "bad", SetBy: "sre", SetAt: at}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.signIn("vera")
+	// href is the link of the one element with the test ID within n, ""
+	// when there is none.
+	href := func(n *html.Node, id string) string {
+		if l := byTestID(n, id); len(l) == 1 {
+			if a := byTag(l[0], "a"); len(a) == 1 {
+				return attr(a[0], "href")
+			}
+		}
+		return ""
+	}
+
+	v := b.get(Prefix + "/models/ranker/versions/0")
+	if v.status != http.StatusOK {
+		t.Fatalf("version page = %d", v.status)
+	}
+	var prod, staging *html.Node
+	for _, s := range v.all("env-history") {
+		switch attr(s, "data-env") {
+		case "prod":
+			prod = s
+		case "staging":
+			staging = s
+		}
+	}
+	if prod == nil || staging == nil {
+		t.Fatalf("the version page has no prod or staging history:\n%s", v.body)
+	}
+	holds := byTestID(prod, "version-hold")
+	if len(holds) != sectionSize+1 || !strings.HasPrefix(text(holds[0]), "On hold since") || !strings.Contains(text(holds[0]), "the first, still active") {
+		t.Errorf("prod lists %d holds, the first %q; want the active one first and the newest %d cleared", len(holds), text(holds[0]), sectionSize)
+	}
+	if got, want := href(prod, "more-holds"), "/ui/holds?environment=prod&model=ranker"; got != want {
+		t.Errorf("prod's link to every hold = %q, want %q", got, want)
+	}
+	if rows := byTestID(staging, "version-promotion"); len(rows) != sectionSize {
+		t.Errorf("staging lists %d promotions, want the newest %d", len(rows), sectionSize)
+	}
+	if got, want := href(staging, "more-promotions"), "/ui/promotions?environment=staging&model=ranker"; got != want {
+		t.Errorf("staging's link to every promotion = %q, want %q", got, want)
+	}
+	if n := len(byTestID(staging, "more-holds")); n != 0 {
+		t.Errorf("staging, with no hold of the version, links to more holds")
+	}
+
+	m := b.get(Prefix + "/models/ranker")
+	if rows := m.all("model-hold"); len(rows) != sectionSize || !strings.Contains(text(rows[0]), "Version 25 is on hold in staging") {
+		t.Errorf("the model page lists %d holds; want the newest %d, version 25's first", len(rows), sectionSize)
+	}
+	all := href(m.doc, "more-holds")
+	if want := "/ui/holds?model=ranker"; all != want {
+		t.Fatalf("the model page's link to every hold = %q, want %q", all, want)
+	}
+	// The link leads to the list, which pages them all.
+	if l := b.get(all); l.status != http.StatusOK || len(l.all("list-row")) != listPageSize {
+		t.Errorf("GET %s = %d with %d rows, want 200 with %d", all, l.status, len(l.all("list-row")), listPageSize)
+	}
+}
+
+// TestPipelineReadsEveryHold: the pipeline counts every active hold and
+// shows each cell's newest few with a link to the others, however many
+// holds are newer elsewhere; it does not lose the older ones.
+func TestPipelineReadsEveryHold(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	if _, err := f.env.Service.CreateModel(ctx, f.env.Principals["alice"], "ranker", ""); err != nil {
+		t.Fatal(err)
+	}
+	const many = 1001
+	if err := f.env.Store.Update(ctx, func(tx promote.Tx) error {
+		if err := tx.CreateVersion(promote.Version{Model: "ranker", Version: "1", Digest: "sha256:" + strings.Repeat("ab", 32),
+			Metrics: map[string]float64{}, CreatedBy: "ci", CreatedAt: webuitest.Start}); err != nil {
+			return err
+		}
+		for i := range many {
+			if _, err := tx.AddHold(promote.Hold{Model: "ranker", Version: "1", Environment: "staging", Reason: fmt.Sprintf("hold %d", i), SetBy: "sre", SetAt: webuitest.Start}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := f.signIn("vera").get(Prefix + "/")
+	if p.status != http.StatusOK {
+		t.Fatalf("GET /ui/ = %d", p.status)
+	}
+	// The demo's holds are older than ranker's.
+	for _, tt := range []struct{ model, env, want string }{
+		{"fraud-detector", "prod", "hold on 2: rolled back"},
+		{"churn-predictor", "prod", "hold on 1: promotion"},
+		{"ranker", "staging", fmt.Sprintf("no live version hold on 1: hold %d hold on 1: hold %d hold on 1: hold %d %d more holds", many-1, many-2, many-3, many-cellHolds)},
+	} {
+		if got := cellText(t, p, tt.model, tt.env); !strings.Contains(got, tt.want) {
+			t.Errorf("cell %s/%s = %q, want it to hold %q", tt.model, tt.env, got, tt.want)
+		}
+	}
+	if got, want := text(p.one(t, "pipeline-summary")), fmt.Sprintf("4 models · 1 active promotions · %d holds", many+2); got != want {
+		t.Errorf("summary = %q, want %q", got, want)
+	}
+	if got, want := attr(byTag(p.one(t, "more-holds"), "a")[0], "href"), "/ui/holds?environment=staging&model=ranker"; got != want {
+		t.Errorf("the cell's link to its other holds = %q, want %q", got, want)
+	}
+}
