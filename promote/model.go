@@ -7,6 +7,11 @@ import (
 
 // Model is a registered model: the thing whose versions are promoted.
 type Model struct {
+	// Seq is the model's place in the store's order of registration: the
+	// cursor that ModelFilter's BeforeSeq and AfterSeq (the API's before
+	// and after) page by. Set when the store returns a model; never taken
+	// from a request.
+	Seq         int64     `json:"seq,omitempty"`
 	Name        string    `json:"name"`
 	Description string    `json:"description,omitempty"`
 	CreatedBy   string    `json:"created_by"`

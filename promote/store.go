@@ -45,7 +45,9 @@ type Store interface {
 type Tx interface {
 	CreateModel(m Model) error
 	Model(name string) (Model, error)
-	Models() ([]Model, error)
+	// Models lists the models that f selects, newest (the last
+	// registered) first, at most f.Limit.
+	Models(f ModelFilter) ([]Model, error)
 
 	// CreateVersion stores a version of an existing model.
 	CreateVersion(v Version) error
@@ -257,6 +259,16 @@ type PromotionFilter struct {
 	Limit       int // 0: DefaultLimit
 }
 
+// ModelFilter selects models, listed newest (the last registered) first,
+// a page at a time as VersionFilter pages a model's versions: BeforeSeq
+// and AfterSeq are cursors on Model.Seq. A negative cursor or Limit is
+// Invalid.
+type ModelFilter struct {
+	BeforeSeq int64
+	AfterSeq  int64
+	Limit     int // 0: DefaultLimit
+}
+
 // VersionFilter selects a model's versions, listed newest (the last
 // registered) first, a page at a time as AuditFilter pages the audit log.
 // BeforeSeq pages backwards: versions with Seq < BeforeSeq (0: from the
@@ -308,3 +320,25 @@ type AuditFilter struct {
 
 // DefaultLimit is the page size of a listing that names none.
 const DefaultLimit = 100
+
+// ReadAll reads every row that list selects, newest first, DefaultLimit
+// at a time by sequence cursor (seq: the cursor of a row, list: a page of
+// at most limit rows older than before, 0 for the newest), for a reader
+// that must see them all, however many the store holds. Every store
+// returns DefaultLimit rows when asked for them, so a shorter page is the
+// last.
+func ReadAll[T any](seq func(T) int64, list func(before int64, limit int) ([]T, error)) ([]T, error) {
+	var all []T
+	var before int64
+	for {
+		rows, err := list(before, DefaultLimit)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rows...)
+		if len(rows) < DefaultLimit {
+			return all, nil
+		}
+		before = seq(rows[len(rows)-1])
+	}
+}

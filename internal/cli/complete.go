@@ -116,7 +116,9 @@ func fixedValues[T ~string](values []T) cobra.CompletionFunc {
 
 // modelNames completes a model's name.
 func modelNames(ctx context.Context, c *httpapi.Client, _ *cobra.Command, _ []string) ([]string, error) {
-	ms, err := c.Models(ctx)
+	ms, err := promote.ReadAll(func(m promote.Model) int64 { return m.Seq }, func(before int64, limit int) ([]promote.Model, error) {
+		return c.Models(ctx, promote.ModelFilter{BeforeSeq: before, Limit: limit})
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/promote-ml/promote/promote"
 )
 
-// TestListPagesAgainstServe: promote promotions list, holds list and
-// rollout list page with --limit, --before and --after against a real
+// TestListPagesAgainstServe: promote models list, promotions list, holds
+// list and rollout list page with --limit, --before and --after against a real
 // server: the table's first column is the cursor (SEQ; a hold's ID), the
 // SEQ of a page's last row gives the next page, and following it back,
 // or forth from the oldest, lists every row once, newest first.
@@ -26,7 +26,8 @@ func TestListPagesAgainstServe(t *testing.T) {
 	// model in between, which --model leaves out.
 	const total = 25
 	at := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
-	var want []string // oldest first
+	var want []string                          // oldest first
+	models := []string{"churn", "credit-risk"} // newest first
 	db, err := sqlite.Open(t.Context(), data)
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +63,13 @@ func TestListPagesAgainstServe(t *testing.T) {
 				want = append(want, id)
 			}
 		}
+		for i := range total {
+			m := fmt.Sprintf("model-%02d", i)
+			if err := tx.CreateModel(promote.Model{Name: m, CreatedBy: "ci", CreatedAt: at}); err != nil {
+				return err
+			}
+			models = append([]string{m}, models...)
+		}
 		return nil
 	})
 	if cerr := db.Close(); err == nil {
@@ -80,11 +88,14 @@ func TestListPagesAgainstServe(t *testing.T) {
 		header string
 		key    func(row map[string]any) string
 		seq    string // the JSON field of the cursor
+		want   []string
 	}{
-		{"promotions", []string{"promotions", "list", "--model", "credit-risk"}, "SEQ ", func(r map[string]any) string { return r["id"].(string) }, "seq"},
-		{"rollouts", []string{"rollout", "list", "--model", "credit-risk"}, "SEQ ", func(r map[string]any) string { return r["promotion_id"].(string) }, "seq"},
-		{"holds", []string{"holds", "list", "--model", "credit-risk"}, "ID ", func(r map[string]any) string { return r["reason"].(string) }, "id"},
+		{"promotions", []string{"promotions", "list", "--model", "credit-risk"}, "SEQ ", func(r map[string]any) string { return r["id"].(string) }, "seq", want},
+		{"rollouts", []string{"rollout", "list", "--model", "credit-risk"}, "SEQ ", func(r map[string]any) string { return r["promotion_id"].(string) }, "seq", want},
+		{"holds", []string{"holds", "list", "--model", "credit-risk"}, "ID ", func(r map[string]any) string { return r["reason"].(string) }, "id", want},
+		{"models", []string{"models", "list"}, "SEQ ", func(r map[string]any) string { return r["name"].(string) }, "seq", models},
 	} {
+		want := l.want
 		t.Run(l.name, func(t *testing.T) {
 			page := func(args ...string) []map[string]any {
 				t.Helper()
@@ -99,8 +110,8 @@ func TestListPagesAgainstServe(t *testing.T) {
 
 			// The table shows the cursor first.
 			all := page()
-			if len(all) != total {
-				t.Fatalf("%s = %d rows, want %d", strings.Join(l.args, " "), len(all), total)
+			if len(all) != len(want) {
+				t.Fatalf("%s = %d rows, want %d", strings.Join(l.args, " "), len(all), len(want))
 			}
 			table := strings.Split(strings.TrimSpace(must(0, ci, append(slices.Clone(l.args), "--limit", "2")...)), "\n")
 			if len(table) != 3 || !strings.HasPrefix(table[0], l.header) || !strings.HasPrefix(table[1], cursor(all[0])+" ") ||

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/promote-ml/promote/internal/httpapi"
+	"github.com/promote-ml/promote/promote"
 )
 
 func newModelsCmd(s *streams) *cobra.Command {
@@ -30,27 +31,36 @@ func newModelsCmd(s *streams) *cobra.Command {
 	}
 	create.Flags().StringVar(&description, "description", "", "what the model does")
 	create.ValidArgsFunction = cobra.NoFileCompletions
+	var filter promote.ModelFilter
 	list := &cobra.Command{
-		Use: "list", Short: "List models", Args: cobra.NoArgs,
+		Use: "list", Short: "List models, newest first", Args: cobra.NoArgs,
+		Long: `List the registered models, newest (the last registered) first: at most --limit of them
+(100 by default). SEQ is each model's cursor: --before SEQ lists the page older than
+it (the SEQ of a page's last row gives the next page), --after SEQ the page just newer.`,
 		Example: `  promote models list
+  promote models list --limit 20 --before 310
   promote models list -o json | jq -r '.[].name'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkPage(cmd, filter.Limit, filter.BeforeSeq, filter.AfterSeq); err != nil {
+				return err
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
 			}
-			models, err := c.Models(cmd.Context())
+			models, err := c.Models(cmd.Context(), filter)
 			if err != nil {
 				return clientError(err)
 			}
 			return f.render(s.out, models, func(tw *table) {
-				row(tw, "MODEL", "DESCRIPTION", "CREATED BY", "CREATED")
+				row(tw, "SEQ", "MODEL", "DESCRIPTION", "CREATED BY", "CREATED")
 				for _, m := range models {
-					row(tw, m.Name, m.Description, m.CreatedBy, when(m.CreatedAt))
+					row(tw, fmt.Sprint(m.Seq), m.Name, m.Description, m.CreatedBy, when(m.CreatedAt))
 				}
 			})
 		},
 	}
+	addPageFlags(list, "models", "SEQ", &filter.BeforeSeq, &filter.AfterSeq, &filter.Limit)
 	show := &cobra.Command{
 		Use: "show NAME", Short: "Show a model and where it stands", Args: cobra.ExactArgs(1),
 		Example: `  promote models show credit-risk`,

@@ -219,9 +219,12 @@ func (c *Client) Environments(ctx context.Context) ([]Environment, error) {
 // ---- models
 
 // Models lists the registered models.
-func (c *Client) Models(ctx context.Context) ([]promote.Model, error) {
+func (c *Client) Models(ctx context.Context, f promote.ModelFilter) ([]promote.Model, error) {
+	q := url.Values{}
+	setCursors(q, f.BeforeSeq, f.AfterSeq)
+	setLimit(q, f.Limit)
 	var out []promote.Model
-	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/models", out: &out, auth: true})
+	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/models", query: q, out: &out, auth: true})
 	return out, err
 }
 

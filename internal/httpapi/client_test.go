@@ -29,7 +29,7 @@ func TestClientErrorCodes(t *testing.T) {
 		{"invalid", func() error { _, err := f.client(f.alice).CreateModel(ctx, "../x", ""); return err }, promote.Invalid, `contains ".."`},
 		{"invalid path value", func() error { _, err := f.client(f.vera).Version(ctx, "churn", "../../etc"); return err }, promote.Invalid, `version "../../etc" contains ".."`},
 		{"empty path value", func() error { _, err := f.client(f.vera).Versions(ctx, promote.VersionFilter{}); return err }, promote.Invalid, "model name is empty"},
-		{"unauthorized", func() error { _, err := f.client("").Models(ctx); return err }, promote.Unauthorized, "missing token"},
+		{"unauthorized", func() error { _, err := f.client("").Models(ctx, promote.ModelFilter{}); return err }, promote.Unauthorized, "missing token"},
 		{"forbidden", func() error { _, err := f.client(f.vera).Tokens(ctx); return err }, promote.Forbidden, "admin"},
 		{"conflict", func() error { _, err := f.client(f.alice).CreateModel(ctx, "churn", ""); return err }, promote.Conflict, "churn"},
 		{"bad metrics", func() error {
@@ -77,7 +77,7 @@ func TestClientForeignErrors(t *testing.T) {
 			w.WriteHeader(tt.status)
 			io.WriteString(w, tt.body)
 		}))
-		_, err := NewClient(srv.URL, "prm_x", nil).Models(t.Context())
+		_, err := NewClient(srv.URL, "prm_x", nil).Models(t.Context(), promote.ModelFilter{})
 		srv.Close()
 		if promote.ErrorCode(err) != tt.code {
 			t.Errorf("status %d %q: error %v with code %q, want %s", tt.status, tt.body, err, promote.ErrorCode(err), tt.code)
@@ -87,7 +87,7 @@ func TestClientForeignErrors(t *testing.T) {
 
 // TestClientBadURL: a base URL that is not one is a clear error.
 func TestClientBadURL(t *testing.T) {
-	_, err := NewClient("localhost:8080", "x", nil).Models(t.Context())
+	_, err := NewClient("localhost:8080", "x", nil).Models(t.Context(), promote.ModelFilter{})
 	if promote.ErrorCode(err) != promote.Invalid || !strings.Contains(err.Error(), `"localhost:8080" is not an absolute`) {
 		t.Errorf("Models with a bad URL = %v", err)
 	}
@@ -145,7 +145,7 @@ func TestTokensOverAPI(t *testing.T) {
 	if err := admin.RevokeToken(ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.client(secret).Models(ctx); promote.ErrorCode(err) != promote.Unauthorized {
+	if _, err := f.client(secret).Models(ctx, promote.ModelFilter{}); promote.ErrorCode(err) != promote.Unauthorized {
 		t.Errorf("a revoked token reads: %v", err)
 	}
 	if err := admin.RevokeToken(ctx, "../tok"); promote.ErrorCode(err) != promote.Invalid {

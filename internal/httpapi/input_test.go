@@ -106,6 +106,9 @@ func TestBadInput(t *testing.T) {
 		{"versions negative before", "GET", "/api/v1/models/churn/versions?before=-1", f.vera, "", "", 400, promote.Invalid, `query parameter before: "-1" is not a non-negative integer`},
 		{"versions bad after", "GET", "/api/v1/models/churn/versions?after=x", f.vera, "", "", 400, promote.Invalid, `query parameter after: "x" is not a non-negative integer`},
 		{"versions unknown parameter", "GET", "/api/v1/models/churn/versions?page=2", f.vera, "", "", 400, promote.Invalid, `unknown query parameter "page" (known: before, after, limit)`},
+		{"models limit 0", "GET", "/api/v1/models?limit=0", f.vera, "", "", 400, promote.Invalid, `query parameter limit: "0" is not a number from 1 to 1000`},
+		{"models negative before", "GET", "/api/v1/models?before=-1", f.vera, "", "", 400, promote.Invalid, `query parameter before: "-1" is not a non-negative integer`},
+		{"models unknown parameter", "GET", "/api/v1/models?page=2", f.vera, "", "", 400, promote.Invalid, `unknown query parameter "page" (known: before, after, limit)`},
 		{"promotions limit 1001", "GET", "/api/v1/promotions?limit=1001", f.vera, "", "", 400, promote.Invalid, `query parameter limit: "1001" is not a number from 1 to 1000`},
 		{"promotions negative before", "GET", "/api/v1/promotions?before=-1", f.vera, "", "", 400, promote.Invalid, `query parameter before: "-1" is not a non-negative integer`},
 		{"promotions bad after", "GET", "/api/v1/promotions?model=churn&after=1.5", f.vera, "", "", 400, promote.Invalid, `query parameter after: "1.5" is not a non-negative integer`},
@@ -127,7 +130,7 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			beforeEvents := f.auditCount()
-			beforeModels, err := f.svc.Models(t.Context())
+			beforeModels, err := f.svc.Models(t.Context(), promote.ModelFilter{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +148,7 @@ func TestBadInput(t *testing.T) {
 			if after := f.auditCount(); after != beforeEvents {
 				t.Errorf("audit events %d → %d: a refused request changed something", beforeEvents, after)
 			}
-			afterModels, err := f.svc.Models(t.Context())
+			afterModels, err := f.svc.Models(t.Context(), promote.ModelFilter{})
 			if err != nil {
 				t.Fatal(err)
 			}

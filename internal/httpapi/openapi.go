@@ -266,6 +266,7 @@ func schemas() map[string]*Schema {
 			"timezone": str("An IANA time zone."),
 		}),
 		"Model": object("A registered model.", []string{"name", "created_by", "created_at"}, map[string]*Schema{
+			"seq":         integer("The model's place in the order of registration: the cursor of GET /models's before and after."),
 			"name":        name(""),
 			"description": str(""),
 			"created_by":  str(""),
@@ -746,7 +747,8 @@ func document() *Document {
 
 	add("get", p+"/environments", spec{id: "listEnvironments", summary: "The pipeline's environments in order", tag: "environments", status: 200, result: arrayOf(ref("Environment"))})
 
-	add("get", p+"/models", spec{id: "listModels", summary: "List models", tag: "models", status: 200, result: arrayOf(ref("Model"))})
+	add("get", p+"/models", spec{id: "listModels", summary: "List models, newest first", desc: pageDesc("models", "model", "seq", "registered"), tag: "models",
+		params: pageParams("models", "seq"), status: 200, result: arrayOf(ref("Model"))})
 	add("post", p+"/models", spec{id: "createModel", summary: "Register a model", desc: "Needs the submitter role.", tag: "models", body: "CreateModelRequest", status: 201, result: ref("Model"), errors: []int{409}})
 	add("get", p+"/models/{model}", spec{id: "getModel", summary: "A model and its status", tag: "models", params: []*Parameter{pModel}, status: 200, result: ref("ModelDetail"), errors: []int{404}})
 	add("get", p+"/models/{model}/status", spec{id: "getModelStatus", summary: "A model's live versions, active promotions and holds", tag: "models", params: []*Parameter{pModel}, status: 200, result: ref("Status"), errors: []int{404}})

@@ -108,3 +108,52 @@ func walk[T any](t *testing.T, what string, want []string, key func(T) string, s
 		t.Errorf("%s paged forth 250 at a time from the oldest (-want +got):\n%s", what, diff)
 	}
 }
+
+// TestModelPages: GET /models answers a page at a time, 100 by default,
+// newest (the last registered) first, as versions do; a client that
+// follows the cursor walks 1,050 models, none left out or repeated, and a
+// model's registration answers with its seq.
+func TestModelPages(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	c := f.client(f.alice)
+	const total = 1050
+	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	before, err := c.Models(ctx, promote.ModelFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string // newest first
+	if err := f.store.Update(ctx, func(tx promote.Tx) error {
+		for i := range total {
+			m := promote.Model{Name: fmt.Sprintf("m%04d", total-i), CreatedBy: "alice", CreatedAt: t0}
+			if err := tx.CreateModel(m); err != nil {
+				return err
+			}
+			want = append([]string{m.Name}, want...)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	created, err := c.CreateModel(ctx, "newest", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append([]string{"newest"}, want...)
+	for _, m := range before {
+		want = append(want, m.Name)
+	}
+	first, err := c.Models(ctx, promote.ModelFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != promote.DefaultLimit || first[0].Name != "newest" || first[0].Seq != created.Seq || created.Seq == 0 {
+		t.Fatalf("Models() = %d models, the first %s at seq %d; want the default page of %d, the newest first, at seq %d as its registration said",
+			len(first), first[0].Name, first[0].Seq, promote.DefaultLimit, created.Seq)
+	}
+	walk(t, "models", want, func(m promote.Model) string { return m.Name }, func(m promote.Model) int64 { return m.Seq },
+		func(before, after int64) ([]promote.Model, error) {
+			return c.Models(ctx, promote.ModelFilter{BeforeSeq: before, AfterSeq: after, Limit: 250})
+		})
+}

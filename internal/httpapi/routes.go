@@ -166,10 +166,13 @@ func freezeView(fw promote.FreezeWindow) FreezeWindow {
 // ---- models
 
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	if err := noQuery(r); err != nil {
-		return err
+	q := newQuery(r, "before", "after", "limit")
+	var f promote.ModelFilter
+	f.BeforeSeq, f.AfterSeq, f.Limit = q.page()
+	if q.err != nil {
+		return q.err
 	}
-	list, err := s.svc.Models(r.Context())
+	list, err := s.svc.Models(r.Context(), f)
 	return writeList(w, list, err)
 }
 

@@ -236,7 +236,7 @@ func TestServeShutsDown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- f.server.Serve(ctx, ln) }()
 	c := NewClient("http://"+ln.Addr().String(), f.vera, nil)
-	models, err := c.Models(t.Context())
+	models, err := c.Models(t.Context(), promote.ModelFilter{})
 	if err != nil || len(models) != 0 {
 		t.Errorf("Models = %v, %v", models, err)
 	}
@@ -244,7 +244,7 @@ func TestServeShutsDown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Serve after cancel = %v, want nil", err)
 	}
-	_, err = c.Models(t.Context())
+	_, err = c.Models(t.Context(), promote.ModelFilter{})
 	var ue *UnreachableError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "cannot reach the Promote server at http://"+ln.Addr().String()) {
 		t.Errorf("Models after shutdown = %v, want UnreachableError naming the URL", err)

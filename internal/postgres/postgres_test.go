@@ -633,7 +633,7 @@ func TestUnavailable(t *testing.T) {
 	relay.cut()
 	for name, op := range map[string]func() error{
 		"View": func() error {
-			return db.View(t.Context(), func(tx promote.Tx) error { _, err := tx.Models(); return err })
+			return db.View(t.Context(), func(tx promote.Tx) error { _, err := tx.Models(promote.ModelFilter{}); return err })
 		},
 		"Update": func() error {
 			return db.Update(t.Context(), func(tx promote.Tx) error { return tx.CreateModel(promote.Model{Name: "churn"}) })
@@ -659,11 +659,11 @@ func TestHungDatabase(t *testing.T) {
 	endsAtDeadline(t, relay, "View with the server hung", func(ctx context.Context) error {
 		return db.View(ctx, func(tx promote.Tx) error {
 			// A query the store has not prepared yet, then the hang.
-			if _, err := tx.Models(); err != nil {
+			if _, err := tx.Models(promote.ModelFilter{}); err != nil {
 				return err
 			}
 			relay.freeze()
-			_, err := tx.Models()
+			_, err := tx.Models(promote.ModelFilter{})
 			return err
 		})
 	})

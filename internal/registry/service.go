@@ -245,16 +245,23 @@ func (s *Service) CreateModel(ctx context.Context, who promote.Principal, name, 
 		if err := tx.CreateModel(m); err != nil {
 			return err
 		}
+		// The answer carries the model's sequence number, as stored.
+		stored, err := tx.Model(name)
+		if err != nil {
+			return err
+		}
+		m.Seq = stored.Seq
 		return audit(tx, promote.AuditEvent{Time: m.CreatedAt, Actor: who.Name, Action: promote.ActionModelCreated, Model: name})
 	})
 	return m, err
 }
 
-// Models lists the registered models.
-func (s *Service) Models(ctx context.Context) ([]promote.Model, error) {
+// Models lists the registered models that f selects, newest (the last
+// registered) first, a page at a time.
+func (s *Service) Models(ctx context.Context, f promote.ModelFilter) ([]promote.Model, error) {
 	var out []promote.Model
 	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
-		out, err = tx.Models()
+		out, err = tx.Models(f)
 		return err
 	})
 	return out, err

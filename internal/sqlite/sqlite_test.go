@@ -147,7 +147,7 @@ func TestReadsDoNotWait(t *testing.T) {
 	for i := range views {
 		vg.Go(func() {
 			errs[i] = db.View(ctx, func(tx promote.Tx) error {
-				if _, err := tx.Models(); err != nil {
+				if _, err := tx.Models(promote.ModelFilter{}); err != nil {
 					return err
 				}
 				inside.Done()

@@ -85,6 +85,25 @@ func TestUpgradeFromSchema0010(t *testing.T) {
 	if len(stored) != 2 {
 		t.Fatalf("the fixture has %d running rollouts, want 2", len(stored))
 	}
+	// Migration 0024 numbers the models in the order of their registration.
+	var registered []string // oldest first
+	rows, err = r.Query("SELECT name FROM models ORDER BY created_at, name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		registered = append(registered, name)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(registered) == 0 {
+		t.Fatal("the fixture has no model")
+	}
 	r.Close()
 
 	db := open(t, dir)
@@ -110,7 +129,31 @@ func TestUpgradeFromSchema0010(t *testing.T) {
 		t.Fatalf("audit.Verify after the upgrade = %+v, want OK with head %d %s", res, fixtureHeadSeq, fixtureHeadHash)
 	}
 
+	if err := db.Update(t.Context(), func(tx promote.Tx) error {
+		return tx.CreateModel(promote.Model{Name: "after-upgrade", CreatedBy: "ci", CreatedAt: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.View(t.Context(), func(tx promote.Tx) error {
+		ms, err := tx.Models(promote.ModelFilter{})
+		if err != nil {
+			return err
+		}
+		var names []string
+		var seqs []int64
+		for _, m := range ms {
+			names, seqs = append(names, m.Name), append(seqs, m.Seq)
+		}
+		wantModels := []string{"after-upgrade"}
+		for i := len(registered) - 1; i >= 0; i-- {
+			wantModels = append(wantModels, registered[i]) // newest first
+		}
+		if diff := cmp.Diff(wantModels, names); diff != "" {
+			t.Errorf("Models() after the upgrade, want the stored ones by registration time and the new one first (-want +got):\n%s", diff)
+		}
+		if seqs[0] != int64(len(registered)+1) || seqs[len(seqs)-1] != 1 {
+			t.Errorf("Models() seqs = %v, want 1 to %d", seqs, len(registered)+1)
+		}
 		ps, err := tx.Promotions(promote.PromotionFilter{})
 		if err != nil {
 			return err

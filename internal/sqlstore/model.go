@@ -29,12 +29,12 @@ func (t *tx) CreateModel(m promote.Model) error {
 	return nil
 }
 
-const modelColumns = "name, description, created_by, created_at"
+const modelColumns = "n, name, description, created_by, created_at"
 
 func scanModel(s scanner) (promote.Model, error) {
 	var m promote.Model
 	var at int64
-	err := s.Scan(&m.Name, &m.Description, &m.CreatedBy, &at)
+	err := s.Scan(&m.Seq, &m.Name, &m.Description, &m.CreatedBy, &at)
 	m.CreatedAt = fromNanos(at)
 	return m, err
 }
@@ -45,10 +45,10 @@ func (t *tx) Model(name string) (promote.Model, error) {
 		"SELECT "+modelColumns+" FROM models WHERE name = ?", name)
 }
 
-// Models lists every model by name.
-func (t *tx) Models() ([]promote.Model, error) {
-	rows, err := t.query("list models", "SELECT "+modelColumns+" FROM models ORDER BY name")
-	return collect("list models", rows, err, scanModel)
+// Models lists the models that f selects, newest (the last registered)
+// first.
+func (t *tx) Models(f promote.ModelFilter) ([]promote.Model, error) {
+	return listPage(t, "list models", "models", modelColumns, "n", where{}, f.BeforeSeq, f.AfterSeq, f.Limit, scanModel)
 }
 
 // modelExists returns NotFound when the model is not stored.

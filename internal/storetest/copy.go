@@ -186,7 +186,7 @@ func ContentsOf(t *testing.T, s promote.Store) Contents {
 	c := Contents{Versions: map[string][]promote.Version{}, Approvals: map[string][]promote.Approval{},
 		LiveHistory: map[string][]promote.Live{}, Samples: map[string][]promote.RolloutSample{}}
 	view(t, s, func(tx promote.Tx) (err error) {
-		if c.Models, err = tx.Models(); err != nil {
+		if c.Models, err = tx.Models(promote.ModelFilter{Limit: 1000}); err != nil { // Populate stores a few
 			return err
 		}
 		for _, m := range c.Models {

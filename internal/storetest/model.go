@@ -31,7 +31,10 @@ func testModels(t *testing.T, s promote.Store) {
 		if err != nil {
 			return err
 		}
-		if diff := cmp.Diff(zoned, got); diff != "" {
+		if got.Seq <= 0 {
+			t.Errorf("Model(zeta).Seq = %d, want the store's sequence number, above 0", got.Seq)
+		}
+		if diff := cmp.Diff(zoned, got, ignoreSeq); diff != "" {
 			t.Errorf("Model(zeta) mismatch (-want +got):\n%s", diff)
 		}
 		if got.CreatedAt.Location() != time.UTC {
@@ -40,13 +43,13 @@ func testModels(t *testing.T, s promote.Store) {
 		if got.CreatedAt.Nanosecond() != t0.Nanosecond() {
 			t.Errorf("Model(zeta).CreatedAt = %v, want the nanoseconds of %v", got.CreatedAt, t0)
 		}
-		list, err := tx.Models()
+		list, err := tx.Models(promote.ModelFilter{})
 		if err != nil {
 			return err
 		}
-		want := []promote.Model{model("churn"), model("fraud"), zoned}
-		if diff := cmp.Diff(want, list); diff != "" {
-			t.Errorf("Models() mismatch, want them by name (-want +got):\n%s", diff)
+		want := []promote.Model{model("churn"), zoned, model("fraud")}
+		if diff := cmp.Diff(want, list, ignoreSeq); diff != "" {
+			t.Errorf("Models() mismatch, want them newest (the last registered) first (-want +got):\n%s", diff)
 		}
 		return nil
 	})
@@ -138,7 +141,7 @@ func testVersions(t *testing.T, s promote.Store) {
 
 // ignoreSeq leaves out the Seq of a version, a promotion or a rollout,
 // which the store assigns, from a comparison with one as created.
-var ignoreSeq = cmp.Options{cmpopts.IgnoreFields(promote.Version{}, "Seq"), cmpopts.IgnoreFields(promote.Promotion{}, "Seq"),
+var ignoreSeq = cmp.Options{cmpopts.IgnoreFields(promote.Model{}, "Seq"), cmpopts.IgnoreFields(promote.Version{}, "Seq"), cmpopts.IgnoreFields(promote.Promotion{}, "Seq"),
 	cmpopts.IgnoreFields(promote.Rollout{}, "Seq")}
 
 // testVersionPages walks a model's 1,200 versions a page at a time, back
@@ -229,4 +232,78 @@ func WalkVersions(t testing.TB, f promote.VersionFilter, list func(promote.Versi
 		names[i] = v.Version
 	}
 	return names
+}
+
+// testModelPages walks 1,200 models a page at a time, back with BeforeSeq
+// and forth with AfterSeq, and checks that the pages hold every model
+// once, newest (the last registered) first, whatever their names and
+// times: a few are registered with an earlier time than the one before
+// them, as a replica with a slow clock would.
+func testModelPages(t *testing.T, s promote.Store) {
+	const total = 1200
+	var want []string // newest first
+	update(t, s, func(tx promote.Tx) error {
+		for i := range total {
+			m := model(fmt.Sprintf("m%04d", (i*7919)%total)) // names out of order
+			m.CreatedAt = at(i)
+			if i%97 == 0 {
+				m.CreatedAt = at(0) // earlier than the one before it
+			}
+			if err := tx.CreateModel(m); err != nil {
+				return err
+			}
+			want = append([]string{m.Name}, want...)
+		}
+		return nil
+	})
+	list := func(f promote.ModelFilter) ([]promote.Model, error) {
+		var got []promote.Model
+		err := s.View(t.Context(), func(tx promote.Tx) (err error) {
+			got, err = tx.Models(f)
+			return err
+		})
+		return got, err
+	}
+	for _, tt := range []struct {
+		limit, want int
+	}{{0, promote.DefaultLimit}, {5000, 1000}} {
+		if got, err := list(promote.ModelFilter{Limit: tt.limit}); err != nil || len(got) != tt.want {
+			t.Errorf("Models(Limit: %d) = %d models, %v; want %d", tt.limit, len(got), err, tt.want)
+		}
+	}
+	for _, f := range []promote.ModelFilter{{Limit: -1}, {BeforeSeq: -1}, {AfterSeq: -1}} {
+		if _, err := list(f); promote.ErrorCode(err) != promote.Invalid {
+			t.Errorf("Models(%+v) = %v, want Invalid", f, err)
+		}
+	}
+	var oldest promote.Model
+	view(t, s, func(tx promote.Tx) (err error) {
+		oldest, err = tx.Model(want[len(want)-1])
+		return err
+	})
+	names := func(ms []promote.Model) []string {
+		out := make([]string, len(ms))
+		for i, m := range ms {
+			out[i] = m.Name
+		}
+		return out
+	}
+	for _, size := range []int{1, 7, 100, 1000} {
+		t.Run(fmt.Sprintf("back by %d", size), func(t *testing.T) {
+			got := Walk(t, "Models", 0, size, func(m promote.Model) int64 { return m.Seq }, func(before, after int64) ([]promote.Model, error) {
+				return list(promote.ModelFilter{BeforeSeq: before, AfterSeq: after, Limit: size})
+			})
+			if diff := cmp.Diff(want, names(got)); diff != "" {
+				t.Errorf("models paged back by %d (-want +got):\n%s", size, diff)
+			}
+		})
+		t.Run(fmt.Sprintf("forth by %d", size), func(t *testing.T) {
+			got := Walk(t, "Models", oldest.Seq, size, func(m promote.Model) int64 { return m.Seq }, func(before, after int64) ([]promote.Model, error) {
+				return list(promote.ModelFilter{BeforeSeq: before, AfterSeq: after, Limit: size})
+			})
+			if diff := cmp.Diff(want[:len(want)-1], names(got)); diff != "" {
+				t.Errorf("models paged forth by %d from the oldest (-want +got):\n%s", size, diff)
+			}
+		})
+	}
 }

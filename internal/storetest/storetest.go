@@ -23,6 +23,7 @@ func Run(t *testing.T, open func(t *testing.T) promote.Store) {
 		{"Models", testModels},
 		{"Versions", testVersions},
 		{"VersionPages", testVersionPages},
+		{"ModelPages", testModelPages},
 		{"ListPages", testListPages},
 		{"Promotions", testPromotions},
 		{"PromotionFilters", testPromotionFilters},

@@ -111,12 +111,12 @@ func testView(t *testing.T, s promote.Store) {
 
 	// A view sees one snapshot: what commits while it runs is not in it.
 	view(t, s, func(tx promote.Tx) error {
-		before, err := tx.Models()
+		before, err := tx.Models(promote.ModelFilter{})
 		if err != nil {
 			return err
 		}
 		update(t, s, func(tx promote.Tx) error { return tx.CreateModel(model("late")) })
-		after, err := tx.Models()
+		after, err := tx.Models(promote.ModelFilter{})
 		if err != nil {
 			return err
 		}

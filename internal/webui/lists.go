@@ -131,34 +131,10 @@ func newest[T any](filters url.Values, path string, list func(limit int) ([]T, e
 	return rows[:sectionSize], withQuery(path, filters), nil
 }
 
-// readAllBatch is how many rows readAll asks the store for at a time:
-// within what every store returns at once (promote.DefaultLimit is), so
-// that a shorter page is the last.
-const readAllBatch = promote.DefaultLimit
-
-// readAll reads every row that list selects, newest first, a batch at a
-// time by sequence cursor (seq), for what a page must show whole to be
-// right, however many rows the store holds.
-func readAll[T any](seq func(T) int64, list func(before int64, limit int) ([]T, error)) ([]T, error) {
-	var all []T
-	var before int64
-	for {
-		rows, err := list(before, readAllBatch)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, rows...)
-		if len(rows) < readAllBatch {
-			return all, nil
-		}
-		before = seq(rows[len(rows)-1])
-	}
-}
-
 // activePromotions reads the model's active promotions, every one: at
 // most one per environment.
 func activePromotions(tx promote.Tx, model string) ([]promote.Promotion, error) {
-	return readAll(func(p promote.Promotion) int64 { return p.Seq }, func(before int64, limit int) ([]promote.Promotion, error) {
+	return promote.ReadAll(func(p promote.Promotion) int64 { return p.Seq }, func(before int64, limit int) ([]promote.Promotion, error) {
 		return tx.Promotions(promote.PromotionFilter{Model: model, ActiveOnly: true, BeforeSeq: before, Limit: limit})
 	})
 }
@@ -169,7 +145,7 @@ func activePromotions(tx promote.Tx, model string) ([]promote.Promotion, error) 
 // link to the list of the holds that filters select.
 func versionHolds(tx promote.Tx, model, version, env string, filters url.Values) ([]promote.Hold, string, error) {
 	f := promote.HoldFilter{Model: model, Version: version, Environment: env}
-	active, err := readAll(func(h promote.Hold) int64 { return h.ID }, func(before int64, limit int) ([]promote.Hold, error) {
+	active, err := promote.ReadAll(func(h promote.Hold) int64 { return h.ID }, func(before int64, limit int) ([]promote.Hold, error) {
 		f.BeforeSeq, f.Limit = before, limit
 		return tx.Holds(f)
 	})

@@ -142,93 +142,112 @@ type pipelineRow struct {
 }
 
 type pipelineView struct {
-	Envs   []string
-	Rows   []pipelineRow
+	Envs []string
+	Rows []pipelineRow
+	// Active and Holds count the active promotions and holds of the
+	// models on the page.
 	Active int
 	Holds  int
+	// Pager pages the models.
+	Pager pager
 }
 
-// pipelinePage shows the environments as columns and a row per model.
-// It reads every model's live versions and, in one query each, the active
-// promotions, the holds and the active rollouts: nothing per version.
-func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, s *session) error {
-	envs := u.svc.Pipeline().Names()
-	v := pipelineView{Envs: envs}
-	err := u.store.View(r.Context(), func(tx promote.Tx) error {
-		models, err := tx.Models()
-		if err != nil {
-			return err
+// Paged says the store holds models on other pages than this one.
+func (v pipelineView) Paged() bool {
+	return v.Pager.Newer != "" || v.Pager.Older != "" || v.Pager.Newest != ""
+}
+
+// pipelineModel reads a model's row of the pipeline: in each of envs its
+// live version, its active promotions and rollout, and its active holds,
+// the newest cellHolds of them shown and the others counted.
+func pipelineModel(tx promote.Tx, model string, envs []string) (pipelineRow, error) {
+	row := pipelineRow{Model: model}
+	live, err := tx.Live(model)
+	if err != nil {
+		return row, err
+	}
+	promotions, err := activePromotions(tx, model)
+	if err != nil {
+		return row, err
+	}
+	rollouts, err := promote.ReadAll(func(ro promote.Rollout) int64 { return ro.Seq }, func(before int64, limit int) ([]promote.Rollout, error) {
+		return tx.Rollouts(promote.RolloutFilter{Model: model, ActiveOnly: true, BeforeSeq: before, Limit: limit})
+	})
+	if err != nil {
+		return row, err
+	}
+	holds, err := promote.ReadAll(func(h promote.Hold) int64 { return h.ID }, func(before int64, limit int) ([]promote.Hold, error) {
+		return tx.Holds(promote.HoldFilter{Model: model, BeforeSeq: before, Limit: limit})
+	})
+	if err != nil {
+		return row, err
+	}
+	for _, e := range envs {
+		c := pipelineCell{Env: e}
+		if l, ok := live[e]; ok {
+			c.Live = &l
 		}
-		all, err := tx.AllLive()
-		if err != nil {
-			return err
-		}
-		index := map[string]int{}
-		for _, m := range models {
-			live := all[m.Name]
-			row := pipelineRow{Model: m.Name}
-			for _, e := range envs {
-				c := pipelineCell{Env: e}
-				if l, ok := live[e]; ok {
-					c.Live = &l
-				}
-				row.Cells = append(row.Cells, c)
-			}
-			index[m.Name] = len(v.Rows)
-			v.Rows = append(v.Rows, row)
-		}
-		envIndex := map[string]int{}
-		for i, e := range envs {
-			envIndex[e] = i
-		}
-		cell := func(model, env string) *pipelineCell {
-			i, ok := index[model]
-			j, ok2 := envIndex[env]
-			if !ok || !ok2 {
-				return nil
-			}
-			return &v.Rows[i].Cells[j]
-		}
-		// Every active promotion, rollout and hold: a cell must not miss
-		// one, and the summary counts them.
-		active, err := readAll(func(p promote.Promotion) int64 { return p.Seq }, func(before int64, limit int) ([]promote.Promotion, error) {
-			return tx.Promotions(promote.PromotionFilter{ActiveOnly: true, BeforeSeq: before, Limit: limit})
-		})
-		if err != nil {
-			return err
-		}
-		v.Active = len(active)
-		for _, p := range active {
-			if c := cell(p.Model, p.Environment); c != nil {
+		for _, p := range promotions {
+			if p.Environment == e {
 				c.Promotions = append(c.Promotions, p)
 			}
 		}
-		holds, err := readAll(func(h promote.Hold) int64 { return h.ID }, func(before int64, limit int) ([]promote.Hold, error) {
-			return tx.Holds(promote.HoldFilter{BeforeSeq: before, Limit: limit})
-		})
-		if err != nil {
-			return err
-		}
-		v.Holds = len(holds)
-		for _, h := range holds {
-			if c := cell(h.Model, h.Environment); c != nil {
-				if len(c.Holds) < cellHolds {
-					c.Holds = append(c.Holds, h)
-				} else {
-					c.MoreHolds++
-				}
-			}
-		}
-		rollouts, err := readAll(func(ro promote.Rollout) int64 { return ro.Seq }, func(before int64, limit int) ([]promote.Rollout, error) {
-			return tx.Rollouts(promote.RolloutFilter{ActiveOnly: true, BeforeSeq: before, Limit: limit})
-		})
-		if err != nil {
-			return err
-		}
 		for _, ro := range rollouts {
-			if c := cell(ro.Model, ro.Environment); c != nil {
+			if ro.Environment == e {
 				c.Rollout = &ro
 			}
+		}
+		for _, h := range holds {
+			switch {
+			case h.Environment != e:
+			case len(c.Holds) < cellHolds:
+				c.Holds = append(c.Holds, h)
+			default:
+				c.MoreHolds++
+			}
+		}
+		row.Cells = append(row.Cells, c)
+	}
+	return row, nil
+}
+
+// pipelinePageSize is how many models the pipeline page shows at a time.
+const pipelinePageSize = 50
+
+// pipelinePage shows the environments as columns and a row per model,
+// pipelinePageSize models a page, newest (the last registered) first, by
+// sequence cursor as the model page pages versions: before=N shows the
+// page of models older than N, after=N the page just newer. For each
+// model on the page it reads, whole, its live versions, its active
+// promotions and rollouts (at most one each per environment) and its
+// active holds: nothing of the models on other pages, nothing per version.
+func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, s *session) error {
+	before, after, err := pageCursors(r)
+	if err != nil {
+		return err
+	}
+	envs := u.svc.Pipeline().Names()
+	v := pipelineView{Envs: envs}
+	err = u.store.View(r.Context(), func(tx promote.Tx) error {
+		models, pg, err := seqPage(before, after, pipelinePageSize, func(m promote.Model) int64 { return m.Seq },
+			func(before, after int64, limit int) ([]promote.Model, error) {
+				return tx.Models(promote.ModelFilter{BeforeSeq: before, AfterSeq: after, Limit: limit})
+			}, Prefix+"/", nil)
+		if err != nil {
+			return err
+		}
+		pg.Of = "models"
+		v.Pager = pg
+		for _, m := range models {
+			row, err := pipelineModel(tx, m.Name, envs)
+			if err != nil {
+				return err
+			}
+			for _, c := range row.Cells {
+				v.Active += len(c.Promotions)
+				v.Holds += len(c.Holds) + c.MoreHolds
+			}
+			v.Rows = append(v.Rows, row)
 		}
 		return nil
 	})
@@ -687,11 +706,7 @@ type modelView struct {
 // page of versions older than N, after=N the page just newer.
 func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	name := r.PathValue("model")
-	qs, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return promote.Errorf(promote.Invalid, "malformed query string: %v", err)
-	}
-	before, after, err := readCursors(qs)
+	before, after, err := pageCursors(r)
 	if err != nil {
 		return err
 	}
@@ -1074,6 +1089,16 @@ func seqPage[T any](before, after int64, size int, seq func(T) int64, list func(
 		}
 	}
 	return items, p, nil
+}
+
+// pageCursors reads the before and after of a page that takes no other
+// parameter.
+func pageCursors(r *http.Request) (before, after int64, err error) {
+	qs, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return 0, 0, promote.Errorf(promote.Invalid, "malformed query string: %v", err)
+	}
+	return readCursors(qs)
 }
 
 // readCursors reads a paged listing's before and after, a sequence

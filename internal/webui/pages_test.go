@@ -1404,3 +1404,79 @@ func TestPipelineReadsEveryHold(t *testing.T) {
 		t.Errorf("the cell's link to its other holds = %q, want %q", got, want)
 	}
 }
+
+// TestPipelinePages: the pipeline lists pipelinePageSize models a page,
+// newest (the last registered) first; Older and Newer links walk every
+// model once, the summary says the page is one of several, and a cursor
+// that is not a sequence number is refused.
+func TestPipelinePages(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	b := f.signIn("vera")
+	rows := func(p page) []string {
+		var out []string
+		for _, r := range p.all("pipeline-row") {
+			out = append(out, attr(r, "data-model"))
+		}
+		return out
+	}
+	want := rows(b.get(Prefix + "/")) // the demo's, newest first
+	const total = 2*pipelinePageSize + 10
+	if err := f.env.Store.Update(ctx, func(tx promote.Tx) error {
+		for i := range total {
+			m := promote.Model{Name: fmt.Sprintf("m%03d", i), CreatedBy: "alice", CreatedAt: webuitest.Start}
+			if err := tx.CreateModel(m); err != nil {
+				return err
+			}
+			want = append([]string{m.Name}, want...)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	link := func(p page, id string) string {
+		if l := p.all(id); len(l) > 0 {
+			return attr(l[0], "href")
+		}
+		return ""
+	}
+	first := b.get(Prefix + "/")
+	if first.status != http.StatusOK {
+		t.Fatalf("GET /ui/ = %d", first.status)
+	}
+	if got, want := text(first.one(t, "pipeline-summary")), fmt.Sprintf("%d models on this page, the newest first · 0 active promotions · 0 holds of theirs", pipelinePageSize); got != want {
+		t.Errorf("summary = %q, want %q", got, want)
+	}
+	if l := link(first, "newer"); l != "" {
+		t.Errorf("the first page links to a newer page, %s", l)
+	}
+	var got, pages []string
+	for path := Prefix + "/"; path != ""; path = link(b.get(path), "older") {
+		if len(pages) > total {
+			t.Fatal("the Older links do not end")
+		}
+		pages = append(pages, path)
+		got = append(got, rows(b.get(path))...)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("models paged through with Older (-want +got):\n%s", diff)
+	}
+	if len(pages) != 3 {
+		t.Errorf("%d pages of %d models, want 3", len(pages), len(want))
+	}
+	last := b.get(pages[len(pages)-1])
+	if diff := cmp.Diff(want[pipelinePageSize:2*pipelinePageSize], rows(b.get(link(last, "newer")))); diff != "" {
+		t.Errorf("Newer from the last page (-want +got):\n%s", diff)
+	}
+	// The demo's models are on the last page, their cells as on a page of
+	// their own.
+	if got := cellText(t, last, "fraud-detector", "prod"); !strings.Contains(got, "hold on 2") {
+		t.Errorf("cell fraud-detector/prod on the last page = %q, want its hold", got)
+	}
+	for _, q := range []string{"before=-1", "after=ten"} {
+		res := b.get(Prefix + "/?" + q)
+		if res.status != http.StatusBadRequest || !strings.Contains(text(res.one(t, "error-message")), "is not a sequence number") {
+			t.Errorf("GET /ui/?%s = %d, want 400 naming the cursor", q, res.status)
+		}
+	}
+}
