@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,5 +219,28 @@ func TestHistoryOfARenamedEnvironment(t *testing.T) {
 	}
 	if _, err := f.svc.History(ctx, "credit-risk", "stagign"); promote.ErrorCode(err) != promote.NotFound || !strings.Contains(err.Error(), "preprod") {
 		t.Errorf("History(stagign) = %v, want NotFound listing the pipeline's environments", err)
+	}
+}
+
+// A model's status lists every active hold, past a store page of 100.
+func TestStatusListsEveryHold(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	want := 0
+	for v := 1; v <= 34; v++ {
+		f.register(t, strconv.Itoa(v), goodMetrics)
+		for _, env := range []string{"dev", "staging", "prod"} {
+			if _, err := f.svc.SetHold(ctx, lead, "credit-risk", strconv.Itoa(v), env, "review"); err != nil {
+				t.Fatal(err)
+			}
+			want++
+		}
+	}
+	st, err := f.svc.Status(ctx, "credit-risk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Holds) != want {
+		t.Errorf("Status lists %d holds, want %d", len(st.Holds), want)
 	}
 }

@@ -301,7 +301,10 @@ func (s *Service) Status(ctx context.Context, model string) (Status, error) {
 		if st.Promotions, err = tx.Promotions(promote.PromotionFilter{Model: model, ActiveOnly: true}); err != nil {
 			return err
 		}
-		st.Holds, err = tx.Holds(promote.HoldFilter{Model: model})
+		// Every active hold: a store page (100) would drop the rest.
+		st.Holds, err = promote.ReadAll(func(h promote.Hold) int64 { return h.ID }, func(before int64, limit int) ([]promote.Hold, error) {
+			return tx.Holds(promote.HoldFilter{Model: model, BeforeSeq: before, Limit: limit})
+		})
 		return err
 	})
 	return st, err
