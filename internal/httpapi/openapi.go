@@ -379,6 +379,13 @@ func schemas() map[string]*Schema {
 			"message":     str(""),
 			"line":        integer("Where the rule is written in the policy file."),
 			"children":    arrayOf(ref("Result")),
+			"approvals": object("On the approvals rule, how it counted: the policy's approval settings and the distinct approvers counted, in order.",
+				[]string{"min", "roles", "allow_self_approval", "counted"}, map[string]*Schema{
+					"min":                 integer("The distinct approvers needed."),
+					"roles":               arrayOf(str("")),
+					"allow_self_approval": boolean("Whether the requester may approve."),
+					"counted":             arrayOf(str("")),
+				}),
 		}),
 		"Summary": object("Results counted by status.", []string{"pass", "fail", "warn", "error"}, map[string]*Schema{
 			"pass": integer(""), "fail": integer(""), "warn": integer(""), "error": integer(""),

@@ -2,7 +2,6 @@ package notify
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -38,46 +37,10 @@ gate:
 // promotion; the dispatcher sends it to a receiver that checks it.
 func TestAwaitingApprovalCarriesWhatApproversNeed(t *testing.T) {
 	s := openStore(t)
-	dir := t.TempDir()
-	pl, err := pipeline.Parse("promote.yaml", []byte("apiVersion: promote.dev/v1\nkind: Pipeline\nenvironments:\n  - name: prod\n    policy: policy.yaml\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte(approvalPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate, err := pol.Gate("prod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := registry.New(s, registry.Config{Pipeline: pl, Gates: map[string]*policy.Gate{"prod": gate}, ArtifactRoots: []string{dir}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hooks hookLog
-	srv := httptest.NewServer(hooks.handler(nil))
-	t.Cleanup(srv.Close)
-	d := startedDispatcher(t, dispatcherConfig(s, srv.URL))
-	runDispatcher(t, t.Context(), d)
+	svc, dir := newApprovalService(t, s, approvalPolicy)
+	d, hooks := runningDispatcher(t, s, "")
 
-	ci := promote.Principal{Name: "ci", Role: promote.RoleSubmitter}
-	if _, err := svc.CreateModel(t.Context(), ci, "credit-risk", ""); err != nil {
-		t.Fatal(err)
-	}
-	artifact := filepath.Join(dir, "model.bin")
-	if err := os.WriteFile(artifact, []byte("weights"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	v, err := svc.RegisterVersion(t.Context(), ci, registry.RegisterRequest{Model: "credit-risk", Version: "2", ArtifactURI: "file://" + artifact,
-		Metrics: []byte(`{"accuracy": 0.91, "latency_p95_ms": 140, "checks": {"tests_passed": true}}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	view, err := svc.RequestPromotion(t.Context(), ci, registry.PromoteRequest{Model: "credit-risk", Version: "2", Environment: "prod"})
-	if err != nil || view.Promotion.State != promote.StateAwaitingApproval {
-		t.Fatalf("RequestPromotion = %s, %v; want awaiting approval", view.Promotion.State, err)
-	}
+	v, _ := requestAwaiting(t, svc, dir, `{"accuracy": 0.91, "latency_p95_ms": 140, "checks": {"tests_passed": true}}`)
 	d.Wake()
 	var got []Event
 	waitFor(t, "the promotion.awaiting_approval notification", func() bool {
@@ -115,37 +78,227 @@ func TestAwaitingApprovalCarriesWhatApproversNeed(t *testing.T) {
 		t.Errorf("the event carries metrics: %s", body)
 	}
 	// docs/webhooks.md shows the event as it is sent: the same fields,
-	// of the same kinds, at every level.
+	// of the same kinds, at every level. The test's server has no
+	// external URL; the documented one has.
+	withURL := ev
+	withURL.URL = "https://promote.example.com/ui/promotions/" + ev.PromotionID
+	checkDocumented(t, "promotion.awaiting_approval event", awaitingExamples(t)[0], withURL)
+	// Other events carry no approval request.
+	for _, other := range got {
+		if other.Type != TypePromotionAwaitingApproval && other.Approval != nil {
+			t.Errorf("%s carries an approval request %+v", other.Type, other.Approval)
+		}
+	}
+}
+
+// rolePolicy needs two approvers holding the ml-lead role.
+const rolePolicy = `apiVersion: promote.dev/v1
+kind: Policy
+gate:
+  require: [tests_passed]
+  approvals:
+    min: 2
+    roles: [ml-lead]
+`
+
+// newApprovalService returns a registry over s whose one environment,
+// prod, is gated by the policy text pol, and the directory its
+// artifacts may be in.
+func newApprovalService(t *testing.T, s promote.Store, pol string) (*registry.Service, string) {
+	t.Helper()
+	dir := t.TempDir()
+	pl, err := pipeline.Parse("promote.yaml", []byte("apiVersion: promote.dev/v1\nkind: Pipeline\nenvironments:\n  - name: prod\n    policy: policy.yaml\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Load("policy.yaml", []byte(pol))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, err := p.Gate("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := registry.New(s, registry.Config{Pipeline: pl, Gates: map[string]*policy.Gate{"prod": gate}, ArtifactRoots: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, dir
+}
+
+// requestAwaiting registers version 2 of credit-risk, with metrics, in
+// svc and requests its promotion to prod, which must then await
+// approval; it returns the version and the promotion's ID.
+func requestAwaiting(t *testing.T, svc *registry.Service, dir, metrics string) (promote.Version, string) {
+	t.Helper()
+	ci := promote.Principal{Name: "ci", Role: promote.RoleSubmitter}
+	if _, err := svc.CreateModel(t.Context(), ci, "credit-risk", ""); err != nil {
+		t.Fatal(err)
+	}
+	artifact := filepath.Join(dir, "model.bin")
+	if err := os.WriteFile(artifact, []byte("weights"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, err := svc.RegisterVersion(t.Context(), ci, registry.RegisterRequest{Model: "credit-risk", Version: "2", ArtifactURI: "file://" + artifact,
+		Metrics: []byte(metrics)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := svc.RequestPromotion(t.Context(), ci, registry.PromoteRequest{Model: "credit-risk", Version: "2", Environment: "prod"})
+	if err != nil || view.Promotion.State != promote.StateAwaitingApproval {
+		t.Fatalf("RequestPromotion = %s, %v; want awaiting approval", view.Promotion.State, err)
+	}
+	return v, view.Promotion.ID
+}
+
+// An approval that leaves a promotion short of its quorum is sent as a
+// promotion.awaiting_approval again, so that the approvers still needed
+// hear of it: by whom it was approved, how many are still needed and
+// where to decide. The approval that completes the quorum is a
+// promotion.approved, and no longer an awaiting_approval.
+func TestPartialApprovalTellsTheNextApprover(t *testing.T) {
+	s := openStore(t)
+	svc, dir := newApprovalService(t, s, rolePolicy)
+	d, hooks := runningDispatcher(t, s, "https://promote.example.com")
+
+	v, id := requestAwaiting(t, svc, dir, `{"accuracy": 0.91, "checks": {"tests_passed": true}}`)
+	lena := promote.Principal{Name: "lena", Role: promote.RoleApprover, Groups: []string{"ml-lead"}}
+	if view, err := svc.Approve(t.Context(), lena, id, registry.ApproveRequest{Digest: v.Digest, Comment: "metrics read"}); err != nil || view.Promotion.State != promote.StateAwaitingApproval {
+		t.Fatalf("Approve(lena) = %s, %v; want still awaiting approval", view.Promotion.State, err)
+	}
+	waiting := func() []Event {
+		hooks.mu.Lock()
+		defer hooks.mu.Unlock()
+		var out []Event
+		for _, ev := range hooks.events {
+			if ev.Type == TypePromotionAwaitingApproval {
+				out = append(out, ev)
+			}
+		}
+		return out
+	}
+	d.Wake()
+	waitFor(t, "two promotion.awaiting_approval notifications", func() bool { return len(waiting()) >= 2 })
+	got := waiting()
+	first, second := got[0], got[1]
+	if first.Approval == nil || first.Approval.Approvals.Required != 2 || first.Approval.Approvals.Approved != 0 {
+		t.Errorf("the first notification's approval = %+v, want 0 of 2", first.Approval)
+	}
+	want := &ApprovalRequest{
+		Gate:      GateCounts{Passed: 1, Failed: 1},
+		Failing:   []FailingRule{{Rule: "approvals", Message: "1 of 2 distinct approvers (lena)"}},
+		Approvals: ApprovalCount{Approved: 1, Required: 2, ApprovedBy: []string{"lena"}},
+	}
+	if diff := cmp.Diff(want, second.Approval); diff != "" {
+		t.Errorf("the approval after lena's (-want +got):\n%s", diff)
+	}
+	if second.Actor != "lena" || second.PromotionID != id || second.Digest != v.Digest || second.Summary != "1 of 2 distinct approvers (lena)" {
+		t.Errorf("the notification after lena's approval = actor %q, promotion %q, digest %q, summary %q; want lena, %s, %s and the approvals needed",
+			second.Actor, second.PromotionID, second.Digest, second.Summary, id, v.Digest)
+	}
+	if want := "https://promote.example.com/ui/promotions/" + id; second.URL != want {
+		t.Errorf("url = %q, want %q", second.URL, want)
+	}
+	var data struct {
+		Roles   []string `json:"roles"`
+		Comment string   `json:"comment"`
+		Gate    any      `json:"gate"`
+	}
+	if err := json.Unmarshal(second.Data, &data); err != nil || data.Comment != "metrics read" || data.Gate != nil {
+		t.Errorf("data = %s (%v), want lena's roles and comment, and no gate results", second.Data, err)
+	}
+	// docs/webhooks.md shows this one too.
+	checkDocumented(t, "promotion.awaiting_approval event after an approval", awaitingExamples(t)[1], second)
+
+	// The second approval completes the quorum: promotion.approved, and
+	// no third awaiting_approval.
+	omar := promote.Principal{Name: "omar", Role: promote.RoleApprover, Groups: []string{"ml-lead"}}
+	if view, err := svc.Approve(t.Context(), omar, id, registry.ApproveRequest{Digest: v.Digest}); err != nil || view.Promotion.State != promote.StateSucceeded {
+		t.Fatalf("Approve(omar) = %s, %v; want succeeded", view.Promotion.State, err)
+	}
+	d.Wake()
+	waitFor(t, "the promotion.succeeded notification", func() bool {
+		hooks.mu.Lock()
+		defer hooks.mu.Unlock()
+		return slices.ContainsFunc(hooks.events, func(ev Event) bool { return ev.Type == TypePromotionSucceeded })
+	})
+	if n := len(waiting()); n != 2 {
+		t.Errorf("%d promotion.awaiting_approval notifications, want 2: the approval that completed the quorum sent one", n)
+	}
+}
+
+// The approvals a notification reports are the gate's, as the policy's
+// approval settings count them, not its threshold's text or every
+// approval recorded: an approver the policy's roles leave out (the
+// policy changed since they approved) is not among those counted.
+func TestApprovalRequestCountsAsThePolicy(t *testing.T) {
+	pol, err := policy.Load("policy.yaml", []byte(rolePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, err := pol.Gate("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := gate.Evaluate(policy.Input{
+		Candidate:   &policy.Evidence{Checks: map[string]bool{"tests_passed": true}},
+		RequestedBy: "ci",
+		Approvers:   []policy.Approver{{Name: "lena", Roles: []string{"approver"}}, {Name: "omar", Roles: []string{"approver", "ml-lead"}}},
+	})
+	results, err := json.Marshal(d.Results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := []promote.Approval{{Approver: "lena", Approve: true}, {Approver: "omar", Approve: true}}
+	got, ok := approvalRequest(results, recorded)
+	if !ok {
+		t.Fatalf("approvalRequest(%s) = false", results)
+	}
+	want := ApprovalCount{Approved: 1, Required: 2, ApprovedBy: []string{"omar"}}
+	if diff := cmp.Diff(want, got.Approvals); diff != "" {
+		t.Errorf("approvalRequest(%s).Approvals (-want +got):\n%s", results, diff)
+	}
+}
+
+// awaitingExamples returns the JSON examples of docs/webhooks.md's
+// section on the promotion.awaiting_approval event: the first one, then
+// the one after an approval.
+func awaitingExamples(t *testing.T) []string {
+	t.Helper()
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "webhooks.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, section, _ := strings.Cut(string(doc), "\n### Awaiting approval\n")
-	m := regexp.MustCompile("(?s)\n```json\n(.*?)```").FindStringSubmatch(section)
-	if m == nil {
-		t.Fatal("docs/webhooks.md shows no promotion.awaiting_approval event")
+	section, _, _ = strings.Cut(section, "\n#")
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)\n```json\n(.*?)```").FindAllStringSubmatch(section, -1) {
+		out = append(out, m[1])
 	}
+	if len(out) != 2 {
+		t.Fatalf("docs/webhooks.md shows %d promotion.awaiting_approval events, want 2: the first, and one after an approval", len(out))
+	}
+	return out
+}
+
+// checkDocumented compares the shape of ev, as sent, with the JSON
+// example docs/webhooks.md gives of it, what: the same fields, of the
+// same kinds, at every level.
+func checkDocumented(t *testing.T, what, example string, ev Event) {
+	t.Helper()
 	var documented, sent any
-	if err := json.Unmarshal([]byte(m[1]), &documented); err != nil {
-		t.Fatalf("docs/webhooks.md's promotion.awaiting_approval event: %v", err)
+	if err := json.Unmarshal([]byte(example), &documented); err != nil {
+		t.Fatalf("docs/webhooks.md's %s: %v", what, err)
 	}
-	// The test's server has no external URL; the documented one has.
-	withURL := ev
-	withURL.URL = "https://promote.example.com/ui/promotions/" + ev.PromotionID
-	if body, err = Body(withURL, FormatJSON); err != nil {
+	body, err := Body(ev, FormatJSON)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(body, &sent); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(shapeOf(sent), shapeOf(documented)); diff != "" {
-		t.Errorf("docs/webhooks.md's promotion.awaiting_approval event differs from the one sent (-sent +documented):\n%s", diff)
-	}
-	// Other events carry no approval request.
-	for _, other := range got {
-		if other.Type != TypePromotionAwaitingApproval && other.Approval != nil {
-			t.Errorf("%s carries an approval request %+v", other.Type, other.Approval)
-		}
+		t.Errorf("docs/webhooks.md's %s differs from the one sent (-sent +documented):\n%s", what, diff)
 	}
 }
 

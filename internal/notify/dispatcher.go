@@ -304,7 +304,7 @@ func (d *Dispatcher) complete(ctx context.Context, e promote.AuditEvent, ev *Eve
 			return err
 		}
 	}
-	if ev.Type == TypePromotionAwaitingApproval {
+	if ev.Type == TypePromotionAwaitingApproval && ev.Approval == nil {
 		var err error
 		if ev.Approval, err = d.approvalOf(ctx, e); err != nil {
 			return err

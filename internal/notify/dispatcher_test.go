@@ -122,6 +122,20 @@ func startedDispatcher(t *testing.T, cfg DispatcherConfig) *Dispatcher {
 }
 
 // dispatcherConfig is a configuration with short, real waits.
+// runningDispatcher runs a Dispatcher over s, with externalURL, that
+// sends every event to a receiver logging what it accepts.
+func runningDispatcher(t *testing.T, s promote.Store, externalURL string) (*Dispatcher, *hookLog) {
+	t.Helper()
+	hooks := new(hookLog)
+	srv := httptest.NewServer(hooks.handler(nil))
+	t.Cleanup(srv.Close)
+	cfg := dispatcherConfig(s, srv.URL)
+	cfg.ExternalURL = externalURL
+	d := startedDispatcher(t, cfg)
+	runDispatcher(t, t.Context(), d)
+	return d, hooks
+}
+
 func dispatcherConfig(s promote.Store, url string) DispatcherConfig {
 	return DispatcherConfig{
 		Config: Config{
@@ -512,13 +526,7 @@ func TestDispatcherRollbackCarriesTheRollout(t *testing.T) {
 // ended none, the model's.
 func TestDispatcherLinksToThePage(t *testing.T) {
 	s := openStore(t)
-	var hooks hookLog
-	srv := httptest.NewServer(hooks.handler(nil))
-	t.Cleanup(srv.Close)
-	cfg := dispatcherConfig(s, srv.URL)
-	cfg.ExternalURL = "https://promote.example.com/team/"
-	d := startedDispatcher(t, cfg)
-	runDispatcher(t, t.Context(), d)
+	d, hooks := runningDispatcher(t, s, "https://promote.example.com/team/")
 
 	at := time.Now()
 	if err := s.Update(t.Context(), func(tx promote.Tx) error {

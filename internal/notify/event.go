@@ -187,11 +187,14 @@ type ApprovalCount struct {
 	ApprovedBy []string `json:"approved_by"`
 }
 
-// approvalRequest makes the ApprovalRequest of the gate's results
-// (reasons of the promotion.state gated event, policy.Result by rule, of
-// which it reads the rule, kind, status, message, actual value and
-// threshold) and the approvals recorded by then; false when the results
-// do not decode as such.
+// approvalRequest makes the ApprovalRequest of a gate's results
+// (policy.Result by rule, of which it reads the rule, status, message
+// and, on the approvals rule, how it counted: the policy's approval
+// settings and the approvers counted); false when the results do not
+// decode as such. Results recorded before the approvals rule said how it
+// counted hold only its count (actual) and threshold (">= min"): for
+// those, the required number is the threshold's and the approvers are
+// approvals, the ones recorded by then.
 func approvalRequest(results json.RawMessage, approvals []promote.Approval) (*ApprovalRequest, bool) {
 	var rs []struct {
 		Rule      string `json:"rule"`
@@ -200,11 +203,16 @@ func approvalRequest(results json.RawMessage, approvals []promote.Approval) (*Ap
 		Message   string `json:"message"`
 		Actual    any    `json:"actual"`
 		Threshold string `json:"threshold"`
+		Approvals *struct {
+			Min     int      `json:"min"`
+			Counted []string `json:"counted"`
+		} `json:"approvals"`
 	}
 	if json.Unmarshal(results, &rs) != nil || len(rs) == 0 || rs[0].Rule == "" {
 		return nil, false
 	}
 	req := &ApprovalRequest{Failing: []FailingRule{}, Approvals: ApprovalCount{ApprovedBy: []string{}}}
+	tallied := false
 	for _, r := range rs {
 		switch r.Status {
 		case "pass":
@@ -218,21 +226,61 @@ func approvalRequest(results json.RawMessage, approvals []promote.Approval) (*Ap
 		if r.Kind != "approvals" {
 			continue
 		}
-		// The approvals rule counts approvers (actual) against
-		// ">= min" (policy, load).
+		if t := r.Approvals; t != nil {
+			req.Approvals.Approved, req.Approvals.Required = len(t.Counted), t.Min
+			req.Approvals.ApprovedBy = append(req.Approvals.ApprovedBy, t.Counted...)
+			tallied = true
+			continue
+		}
+		// A result recorded before: ">= min", as the policy wrote it.
 		if n, ok := r.Actual.(float64); ok {
 			req.Approvals.Approved = int(n)
 		}
-		if m, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(r.Threshold, ">="))); err == nil {
-			req.Approvals.Required = m
+		if op, m, ok := strings.Cut(strings.TrimSpace(r.Threshold), " "); ok && op == ">=" {
+			req.Approvals.Required, _ = strconv.Atoi(m)
 		}
 	}
 	for _, a := range approvals {
-		if a.Approve {
+		if a.Approve && !tallied {
 			req.Approvals.ApprovedBy = append(req.Approvals.ApprovedBy, a.Approver)
 		}
 	}
 	return req, true
+}
+
+// waiting is what an approval that left its promotion waiting for more
+// records: the approval as the notification's data (the roles the
+// approver held and their comment) and the gate as it judged with it.
+type waiting struct {
+	data    json.RawMessage
+	request *ApprovalRequest
+}
+
+// waitingApproval reads the reasons of a promotion.approval event: an
+// approval that left the promotion waiting records the gate's results
+// under "gate" beside the approver's roles and comment (the registry's
+// approvalJSON); false for one that did not.
+func waitingApproval(reasons json.RawMessage) (waiting, bool) {
+	var r struct {
+		Roles   []string        `json:"roles"`
+		Comment string          `json:"comment,omitempty"`
+		Gate    json.RawMessage `json:"gate"`
+	}
+	if json.Unmarshal(reasons, &r) != nil || len(r.Gate) == 0 {
+		return waiting{}, false
+	}
+	req, ok := approvalRequest(r.Gate, nil)
+	if !ok {
+		return waiting{}, false
+	}
+	data, err := json.Marshal(struct {
+		Roles   []string `json:"roles"`
+		Comment string   `json:"comment,omitempty"`
+	}{r.Roles, r.Comment})
+	if err != nil {
+		return waiting{}, false
+	}
+	return waiting{data: data, request: req}, true
 }
 
 // rolloutOf returns the record of the rollout that rollback (a
@@ -426,6 +474,23 @@ func FromAudit(e promote.AuditEvent) (Event, bool) {
 		typ = TypePromotionApproved
 	case e.Action == promote.ActionPromotionApproval && e.Decision == "rejected":
 		typ = TypePromotionRejected
+	case e.Action == promote.ActionPromotionApproval && e.Decision == "approved":
+		// An approval that leaves the promotion short tells the
+		// approvers still needed where it stands; the one that
+		// completes the quorum is told by promotion.approved.
+		a, ok := waitingApproval(e.Reasons)
+		if !ok {
+			return Event{}, false
+		}
+		ev := Event{ID: AuditEventID(e), Type: TypePromotionAwaitingApproval, Time: e.Time,
+			Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Actor: e.Actor,
+			Digest: e.Digest, Data: a.data, Approval: a.request}
+		for _, f := range a.request.Failing {
+			if f.Rule == "approvals" {
+				ev.Summary = f.Message
+			}
+		}
+		return ev, true
 	case e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateCancelled):
 		typ = TypePromotionCancelled
 	case e.Action == promote.ActionCommitted:

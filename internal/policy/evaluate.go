@@ -63,6 +63,21 @@ type Result struct {
 	Message   string   `json:"message"`
 	Line      int      `json:"line,omitempty"` // where the rule is written in the policy file
 	Children  []Result `json:"children,omitempty"`
+	// Approvals is, on the approvals rule, how it counted: the policy's
+	// settings and the approvers it counted, so that a reader needs no
+	// parsing of Threshold or Message.
+	Approvals *ApprovalTally `json:"approvals,omitempty"`
+}
+
+// ApprovalTally is how the approvals rule counted approvers: the policy's
+// approval settings (Min distinct approvers, the Roles one of which each
+// must hold, whether the requester may approve) and, in order, the
+// approvers it counted, each person once.
+type ApprovalTally struct {
+	Min               int      `json:"min"`
+	Roles             []string `json:"roles"`
+	AllowSelfApproval bool     `json:"allow_self_approval"`
+	Counted           []string `json:"counted"`
 }
 
 // Summary counts results by status.
@@ -400,6 +415,8 @@ func (ev *evaluation) approvals(res *Result) {
 	}
 	n := len(counted)
 	res.Actual = float64(n)
+	res.Approvals = &ApprovalTally{Min: a.Min, Roles: append([]string{}, a.Roles...), AllowSelfApproval: a.AllowSelfApproval,
+		Counted: append([]string{}, counted...)}
 	who := "none"
 	if n > 0 {
 		who = strings.Join(counted, ", ")

@@ -667,11 +667,6 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 		if err != nil {
 			return err
 		}
-		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionApproval, Model: p.Model,
-			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: req.Digest, Decision: "approved",
-			Approvers: approverNames(approvals), Reasons: approvalJSON(a)}); err != nil {
-			return err
-		}
 		// Judge again with the approvals, against the version live now.
 		var baseline *promote.Version
 		live, err := tx.Live(p.Model)
@@ -696,6 +691,18 @@ func (s *Service) Approve(ctx context.Context, who promote.Principal, id string,
 			return err
 		}
 		d := s.evaluate(gate, &v, baseline, approvals, p.RequestedBy, pre)
+		// An approval that leaves the promotion waiting records the
+		// gate as it judged then: the notification that tells the
+		// next approvers is made of it.
+		var waiting []policy.Result
+		if !d.Allowed && onlyApprovalsMissing(d) {
+			waiting = d.Results
+		}
+		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionApproval, Model: p.Model,
+			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: req.Digest, Decision: "approved",
+			Approvers: approverNames(approvals), Reasons: approvalJSON(a, waiting)}); err != nil {
+			return err
+		}
 		view, err = s.decide(tx, p, d, rec, approvals, who, now)
 		return err
 	})
@@ -787,12 +794,15 @@ func approverNames(approvals []promote.Approval) []string {
 	return out
 }
 
-// approvalJSON records what an approver held and said when deciding.
-func approvalJSON(a promote.Approval) json.RawMessage {
+// approvalJSON records what an approver held and said when deciding and,
+// for an approval that leaves the promotion waiting for more, the gate's
+// results as it judged with it (none otherwise).
+func approvalJSON(a promote.Approval, waiting []policy.Result) json.RawMessage {
 	raw, _ := json.Marshal(struct {
-		Roles   []string `json:"roles"`
-		Comment string   `json:"comment,omitempty"`
-	}{a.Roles, a.Comment})
+		Roles   []string        `json:"roles"`
+		Comment string          `json:"comment,omitempty"`
+		Gate    []policy.Result `json:"gate,omitempty"`
+	}{a.Roles, a.Comment, waiting})
 	return raw
 }
 
@@ -838,7 +848,7 @@ func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason 
 			return err
 		}
 		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionApproval, Model: p.Model,
-			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: "rejected", Reasons: approvalJSON(a)}); err != nil {
+			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: "rejected", Reasons: approvalJSON(a, nil)}); err != nil {
 			return err
 		}
 		if err := s.transition(tx, &p, promote.EventRejected, fmt.Sprintf("rejected by %s: %s", who.Name, reason), who.Name, now, nil); err != nil {
