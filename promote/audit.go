@@ -43,6 +43,10 @@ type AuditEvent struct {
 	// baseline's (MetricsDigest); nil elsewhere, and on events recorded
 	// before Promote kept it.
 	Metrics *AuditMetrics `json:"metrics,omitempty"`
+	// Note is, on a promotion.requested, the requester's note for the
+	// approvers; empty elsewhere, and on events recorded before Promote
+	// kept it.
+	Note string `json:"note,omitempty"`
 	// PrevHash and Hash chain the events: see ChainHash.
 	PrevHash string `json:"prev_hash"`
 	Hash     string `json:"hash"`
@@ -133,9 +137,11 @@ func (e *AuditEvent) Body() ([]byte, error) {
 		Policy *AuditPolicy `json:"policy,omitempty"`
 		// Added after policy, for the same reason.
 		Metrics *AuditMetrics `json:"metrics,omitempty"`
+		// Added after metrics, for the same reason.
+		Note string `json:"note,omitempty"`
 	}
 	return json.Marshal(body{c.Seq, c.Time, c.Actor, c.Action, c.Model, c.Version, c.Environment,
-		c.PromotionID, c.TokenID, c.Digest, c.Decision, c.Reasons, c.Approvers, c.Live, c.Policy, c.Metrics})
+		c.PromotionID, c.TokenID, c.Digest, c.Decision, c.Reasons, c.Approvers, c.Live, c.Policy, c.Metrics, c.Note})
 }
 
 // ChainHash is the hash of an event: the lower-case hex SHA-256 of the

@@ -164,6 +164,9 @@ type Promotion struct {
 	Reason   string `json:"reason,omitempty"` // why it ended, for terminal states
 	// Override is set when an admin promoted through a freeze window.
 	Override bool `json:"override,omitempty"`
+	// Note is the requester's note for the approvers, fixed when the
+	// promotion is requested; "" when none was given.
+	Note string `json:"note,omitempty"`
 }
 
 // Apply moves p by ev at time now, or returns the Conflict from Transition.

@@ -322,7 +322,7 @@ func hasPrefix(b []byte, prefix string) bool {
 var errBody = errors.New("the body is not canonical JSON")
 
 // bodyFields calls fn with each field of a canonical body up to the first
-// of digest, decision, reasons, approvers, live, policy and metrics (the
+// of digest, decision, reasons, approvers, live, policy, metrics and note (the
 // fields that follow the copied ones, any of which may come first), its
 // value decoded when it is a string. The indexed fields come before those
 // (promote.AuditEvent.Body fixes the order and leaves out white space), so
@@ -339,7 +339,7 @@ func bodyFields(body []byte, fn func(key, value []byte)) error {
 			return errBody
 		}
 		switch string(key) {
-		case "digest", "decision", "reasons", "approvers", "live", "policy", "metrics":
+		case "digest", "decision", "reasons", "approvers", "live", "policy", "metrics", "note":
 			return nil
 		}
 		rest = rest[n+1:]

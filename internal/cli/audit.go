@@ -435,6 +435,9 @@ func describeAuditEvent(tw *table, e promote.AuditEvent) {
 			row(tw, "Baseline metrics", m.Baseline)
 		}
 	}
+	if e.Note != "" {
+		row(tw, "Note", e.Note)
+	}
 	row(tw, "Prev hash", e.PrevHash)
 	row(tw, "Hash", e.Hash)
 	tw.Flush()

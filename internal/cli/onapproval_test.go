@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -71,5 +72,36 @@ func TestPromotionsShowOnApproval(t *testing.T) {
 	must(0, c.lead, "approve", id)
 	if out := must(0, c.ci, "promotions", "show", id); strings.Contains(out, "On approval") {
 		t.Errorf("promotions show of an approved promotion:\n%s\nwant no On approval", out)
+	}
+}
+
+// promote request --note leaves the approvers a note: promotions show
+// shows it with its control characters escaped, as other people's text;
+// JSON carries it as written. A note too long is refused, naming the
+// limit, and records nothing.
+func TestRequestNote(t *testing.T) {
+	c := newCanarySetup(t, approvalCanaryPolicy)
+	server, _ := startServe(t, c.args...)
+	cli, must := clientOf(t, server)
+	must(0, c.ci, "models", "create", "credit-risk")
+	must(0, c.ci, "versions", "register", "credit-risk", "1", "--artifact", filepath.Join(c.art, "model-1.bin"),
+		"--metrics", filepath.Join("..", "..", "examples", "candidate.json"))
+
+	code, _, errOut := cli(c.ci, "request", "credit-risk", "1", "--env", "prod", "--note", strings.Repeat("n", 2001))
+	if code != 2 || !strings.Contains(errOut, "the note is 2001 characters; at most 2000") {
+		t.Errorf("request with a note of 2001 characters: exit %d, %q; want 2 and the limit", code, errOut)
+	}
+	if out := must(0, c.ci, "promotions", "list", "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("after a refused request, promotions list = %s, want none", out)
+	}
+
+	const note = "retrained on March data;\nsee the report\x1b[2J"
+	var p struct{ ID, Note string }
+	if err := json.Unmarshal([]byte(must(0, c.ci, "request", "credit-risk", "1", "--env", "prod", "--note", note, "-o", "json")), &p); err != nil || p.Note != note {
+		t.Fatalf("request --note -o json: note %q, %v; want %q", p.Note, err, note)
+	}
+	out := must(0, c.ci, "promotions", "show", p.ID)
+	if !strings.Contains(out, `Note       retrained on March data; see the report\x1b[2J`) || strings.Contains(out, "\x1b") {
+		t.Errorf("promotions show:\n%s\nwant the note on one line, its escape shown as \\x1b", out)
 	}
 }

@@ -99,6 +99,9 @@ func promotionView(w io.Writer, tw *table, v registry.PromotionView) {
 	row(tw, "Digest", v.Digest)
 	row(tw, "Baseline", v.Baseline)
 	row(tw, "Requested", when(v.RequestedAt)+" by "+v.RequestedBy)
+	if v.Note != "" {
+		row(tw, "Note", v.Note)
+	}
 	if v.Override {
 		row(tw, "Freeze override", "yes")
 	}
@@ -162,6 +165,11 @@ must not be rejected or on hold, must have succeeded in the upstream environment
 soaked there, and the environment must not be frozen (an admin may --override with a
 --reason). The answer is the decision: blocked (exit 1), awaiting approval, or live.
 
+--note TEXT leaves the approvers a note (what changed, what to look at; at most 2000
+characters): it is kept with the promotion, shown by 'promote promotions show' and the
+web UI's promotion page, recorded in the request's audit event and sent with its
+promotion.awaiting_approval webhooks. --reason is the freeze override's, not this.
+
 With --dry-run nothing is recorded (no promotion, no audit event, no webhook): the
 answer is what the request would get now, with the same exit codes. A viewer's token
 is enough. Use it in CI to see whether a version would pass the next environment's
@@ -171,6 +179,7 @@ gate before asking.
 environments is a usage error.`,
 		Example: `  promote request credit-risk 2 --env prod --dry-run
   promote request credit-risk 2 --env staging
+  promote request credit-risk 2 --env prod --note "retrained on March data; see the fairness report"
   promote request credit-risk 2 --env prod --override --reason "regulatory fix, approved by risk"`,
 		Args: cobra.ExactArgs(2),
 	}
@@ -183,6 +192,7 @@ environments is a usage error.`,
 	_ = cmd.Flags().MarkHidden("to")
 	cmd.Flags().BoolVar(&req.Override, "override", false, "promote through a freeze window (admin, needs --reason)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why the override (with --override only)")
+	cmd.Flags().StringVar(&req.Note, "note", "", "a note for the approvers, shown with the promotion")
 	cmd.Flags().BoolVar(&req.DryRun, "dry-run", false, "record nothing; show what the request would get now")
 	cmd.ValidArgsFunction = f.completeArgs(modelNames, versionsOfArg)
 	_ = cmd.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))

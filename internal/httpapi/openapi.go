@@ -208,6 +208,7 @@ func schemas() map[string]*Schema {
 			"baseline":     str("The version live in the environment when the gate ran."),
 			"reason":       str("Why it ended, for terminal states; what it waits for otherwise."),
 			"override":     boolean("An admin promoted through a freeze window."),
+			"note":         str("The requester's note for the approvers, as given with the request (at most 2000 characters); absent when none was given."),
 		}
 	}
 	viewProps := promotionProps()
@@ -489,6 +490,7 @@ func schemas() map[string]*Schema {
 			"live":         mapOf(str(""), "The live version per environment after the event."),
 			"policy":       ref("AuditPolicy"),
 			"metrics":      ref("AuditMetrics"),
+			"note":         str("On promotion.requested, the requester's note for the approvers, as written."),
 			"prev_hash":    str(""),
 			"hash":         str(""),
 		}),
@@ -555,6 +557,7 @@ func schemas() map[string]*Schema {
 			"environment": name(""),
 			"override":    boolean("An admin promotes through a freeze window; reason is then required."),
 			"reason":      str("Why the freeze is overridden; given without override, it is refused rather than dropped."),
+			"note":        str("A note for the approvers, at most 2000 characters: shown with the promotion, in its promotion.requested audit event and on its promotion.awaiting_approval webhooks."),
 			"dry_run":     boolean("Record nothing; answer what the request would get now."),
 		}),
 		"ApproveRequest": request("", []string{"digest"}, map[string]*Schema{

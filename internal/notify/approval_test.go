@@ -40,7 +40,8 @@ func TestAwaitingApprovalCarriesWhatApproversNeed(t *testing.T) {
 	svc, dir := newApprovalService(t, s, approvalPolicy)
 	d, hooks := runningDispatcher(t, s, "")
 
-	v, _ := requestAwaiting(t, svc, dir, `{"accuracy": 0.91, "latency_p95_ms": 140, "checks": {"tests_passed": true}}`)
+	const note = "retrained on March data;\nsee the fairness report"
+	v, _ := requestAwaiting(t, svc, dir, `{"accuracy": 0.91, "latency_p95_ms": 140, "checks": {"tests_passed": true}}`, note)
 	d.Wake()
 	var got []Event
 	waitFor(t, "the promotion.awaiting_approval notification", func() bool {
@@ -64,6 +65,12 @@ func TestAwaitingApprovalCarriesWhatApproversNeed(t *testing.T) {
 	}
 	if ev.Summary != "0 of 2 distinct approvers (none)" {
 		t.Errorf("summary = %q, want the approvals needed, once", ev.Summary)
+	}
+	// The requester's note, as given, on the request and on the wait.
+	for _, typ := range []string{TypePromotionRequested, TypePromotionAwaitingApproval} {
+		if i := slices.IndexFunc(got, func(ev Event) bool { return ev.Type == typ }); i < 0 || got[i].Note != note {
+			t.Errorf("the %s notification's note = %q, want %q", typ, got[max(i, 0)].Note, note)
+		}
 	}
 	// Small: no metrics beyond the rules' messages.
 	body, err := Body(ev, FormatJSON)
@@ -127,9 +134,9 @@ func newApprovalService(t *testing.T, s promote.Store, pol string) (*registry.Se
 }
 
 // requestAwaiting registers version 2 of credit-risk, with metrics, in
-// svc and requests its promotion to prod, which must then await
-// approval; it returns the version and the promotion's ID.
-func requestAwaiting(t *testing.T, svc *registry.Service, dir, metrics string) (promote.Version, string) {
+// svc and requests its promotion to prod, with note for the approvers,
+// which must then await approval; it returns the version and the promotion's ID.
+func requestAwaiting(t *testing.T, svc *registry.Service, dir, metrics, note string) (promote.Version, string) {
 	t.Helper()
 	ci := promote.Principal{Name: "ci", Role: promote.RoleSubmitter}
 	if _, err := svc.CreateModel(t.Context(), ci, "credit-risk", ""); err != nil {
@@ -144,7 +151,7 @@ func requestAwaiting(t *testing.T, svc *registry.Service, dir, metrics string) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	view, err := svc.RequestPromotion(t.Context(), ci, registry.PromoteRequest{Model: "credit-risk", Version: "2", Environment: "prod"})
+	view, err := svc.RequestPromotion(t.Context(), ci, registry.PromoteRequest{Model: "credit-risk", Version: "2", Environment: "prod", Note: note})
 	if err != nil || view.Promotion.State != promote.StateAwaitingApproval {
 		t.Fatalf("RequestPromotion = %s, %v; want awaiting approval", view.Promotion.State, err)
 	}
@@ -161,7 +168,7 @@ func TestPartialApprovalTellsTheNextApprover(t *testing.T) {
 	svc, dir := newApprovalService(t, s, rolePolicy)
 	d, hooks := runningDispatcher(t, s, "https://promote.example.com")
 
-	v, id := requestAwaiting(t, svc, dir, `{"accuracy": 0.91, "checks": {"tests_passed": true}}`)
+	v, id := requestAwaiting(t, svc, dir, `{"accuracy": 0.91, "checks": {"tests_passed": true}}`, "see the fairness report")
 	lena := promote.Principal{Name: "lena", Role: promote.RoleApprover, Groups: []string{"ml-lead"}}
 	if view, err := svc.Approve(t.Context(), lena, id, registry.ApproveRequest{Digest: v.Digest, Comment: "metrics read"}); err != nil || view.Promotion.State != promote.StateAwaitingApproval {
 		t.Fatalf("Approve(lena) = %s, %v; want still awaiting approval", view.Promotion.State, err)
@@ -192,9 +199,10 @@ func TestPartialApprovalTellsTheNextApprover(t *testing.T) {
 	if diff := cmp.Diff(want, second.Approval); diff != "" {
 		t.Errorf("the approval after lena's (-want +got):\n%s", diff)
 	}
-	if second.Actor != "lena" || second.PromotionID != id || second.Digest != v.Digest || second.Summary != "1 of 2 distinct approvers (lena)" {
-		t.Errorf("the notification after lena's approval = actor %q, promotion %q, digest %q, summary %q; want lena, %s, %s and the approvals needed",
-			second.Actor, second.PromotionID, second.Digest, second.Summary, id, v.Digest)
+	if second.Actor != "lena" || second.PromotionID != id || second.Digest != v.Digest || second.Summary != "1 of 2 distinct approvers (lena)" ||
+		second.Note != "see the fairness report" {
+		t.Errorf("the notification after lena's approval = actor %q, promotion %q, digest %q, summary %q, note %q; want lena, %s, %s, the approvals needed and the requester's note",
+			second.Actor, second.PromotionID, second.Digest, second.Summary, second.Note, id, v.Digest)
 	}
 	if want := "https://promote.example.com/ui/promotions/" + id; second.URL != want {
 		t.Errorf("url = %q, want %q", second.URL, want)

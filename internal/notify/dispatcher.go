@@ -310,8 +310,33 @@ func (d *Dispatcher) complete(ctx context.Context, e promote.AuditEvent, ev *Eve
 			return err
 		}
 	}
+	if ev.Type == TypePromotionAwaitingApproval && ev.PromotionID != "" {
+		var err error
+		if ev.Note, err = d.noteOf(ctx, ev.PromotionID); err != nil {
+			return err
+		}
+	}
 	ev.URL = PageURL(d.base, *ev)
 	return nil
+}
+
+// noteOf reads the requester's note of promotion id: fixed when it was
+// requested, so the notification, sent again, is the same; "" when it has
+// none, or the store holds no such promotion.
+func (d *Dispatcher) noteOf(ctx context.Context, id string) (string, error) {
+	var note string
+	err := d.store.View(ctx, func(tx promote.Tx) error {
+		p, err := tx.Promotion(id)
+		if promote.ErrorCode(err) == promote.NotFound {
+			return nil
+		}
+		note = p.Note
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("read the note of promotion %s: %w", id, err)
+	}
+	return note, nil
 }
 
 // gatedSpan bounds how many of a promotion's events before it approvalOf

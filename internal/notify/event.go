@@ -113,6 +113,10 @@ type Event struct {
 	// Digest is the sha256 digest of the artifact the event concerns, the
 	// one an approval binds to; present when the audit event records one.
 	Digest string `json:"digest,omitempty"`
+	// Note is the requester's note for the approvers, given with the
+	// request: on a promotion.requested and a
+	// promotion.awaiting_approval, when there is one.
+	Note string `json:"note,omitempty"`
 	// Approval is, on a promotion.awaiting_approval, what an approver
 	// needs to decide without opening the page: the gate's counts, the
 	// rules still failing and the approvals still needed.
@@ -508,7 +512,7 @@ func FromAudit(e promote.AuditEvent) (Event, bool) {
 	}
 	return Event{ID: AuditEventID(e), Type: typ, Time: e.Time,
 		Model: e.Model, Version: e.Version, Environment: e.Environment, PromotionID: e.PromotionID, Actor: e.Actor,
-		Digest: e.Digest, Summary: summaryOf(typ, e), Data: e.Reasons}, true
+		Digest: e.Digest, Summary: summaryOf(typ, e), Data: e.Reasons, Note: e.Note}, true
 }
 
 // summaryOf words what audit event e, a notification of type typ, adds to

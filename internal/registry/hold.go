@@ -9,8 +9,12 @@ import (
 	"github.com/promote-ml/promote/promote"
 )
 
-// maxCommentLen bounds an approval's comment, as the web UI's form does.
-const maxCommentLen = 2000
+// maxCommentLen bounds an approval's comment, as the web UI's form does,
+// and maxNoteLen a request's note for the approvers.
+const (
+	maxCommentLen = 2000
+	maxNoteLen    = 2000
+)
 
 // checkText refuses a person's free text (what: "the reason") longer
 // than max characters, as a rollback's reason is refused (maxReasonLen).

@@ -22,6 +22,10 @@ type PromoteRequest struct {
 	// then say why. The override is audited.
 	Override bool   `json:"override,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Note is the requester's note for the approvers (what changed, what
+	// to look at), kept with the promotion and recorded in its request's
+	// audit event; at most maxNoteLen characters.
+	Note string `json:"note,omitempty"`
 	// DryRun asks what the request would get now — the preconditions and
 	// the gate against the live version — and records nothing.
 	DryRun bool `json:"dry_run,omitempty"`
@@ -73,6 +77,9 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 	if err := validateNames("model name", req.Model, "version", req.Version); err != nil {
 		return PromotionView{}, err
 	}
+	if err := checkText("the note", req.Note, maxNoteLen); err != nil {
+		return PromotionView{}, err
+	}
 	env, err := s.cfg.Pipeline.Environment(req.Environment)
 	if err != nil {
 		return PromotionView{}, err
@@ -117,7 +124,7 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 		}
 		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionRequested,
 			Model: p.Model, Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest,
-			Decision: string(promote.StateRequested)}); err != nil {
+			Decision: string(promote.StateRequested), Note: p.Note}); err != nil {
 			return err
 		}
 		if override {
@@ -206,7 +213,7 @@ func (s *Service) judgeRequest(tx promote.Tx, who promote.Principal, req Promote
 	}
 	p := promote.Promotion{
 		ID: newID("pr_"), Model: v.Model, Version: v.Version, Environment: env, Digest: v.Digest,
-		State: promote.StateRequested, RequestedBy: who.Name, RequestedAt: now, UpdatedAt: now,
+		State: promote.StateRequested, RequestedBy: who.Name, RequestedAt: now, UpdatedAt: now, Note: req.Note,
 	}
 	live, err := tx.Live(v.Model)
 	if err != nil {

@@ -46,10 +46,10 @@ func (t *tx) CreatePromotion(p promote.Promotion) error {
 		return err
 	}
 	ok, err := t.changed(what, `INSERT INTO promotions (id, model, version, environment, digest, state, active,
-		requested_by, requested_at, updated_at, baseline, decision, reason, override)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		requested_by, requested_at, updated_at, baseline, decision, reason, override, note)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		p.ID, p.Model, p.Version, p.Environment, p.Digest, string(p.State), p.State.Active(),
-		p.RequestedBy, nanos(p.RequestedAt), nanos(p.UpdatedAt), p.Baseline, nullBytes(p.Decision), p.Reason, p.Override)
+		p.RequestedBy, nanos(p.RequestedAt), nanos(p.UpdatedAt), p.Baseline, nullBytes(p.Decision), p.Reason, p.Override, p.Note)
 	if err != nil {
 		return err
 	}
@@ -83,8 +83,8 @@ func (t *tx) slotTaken(what, model, env, except string) error {
 
 // UpdatePromotion stores p's state (and so whether it is active), baseline,
 // decision, reason, override and UpdatedAt. Its model, version,
-// environment, digest, requester and request time are fixed when it is
-// created. A terminal state frees the (model, environment) slot; moving
+// environment, digest, requester, request time and note are fixed when it
+// is created. A terminal state frees the (model, environment) slot; moving
 // back to an active state while another promotion holds it is a Conflict.
 func (t *tx) UpdatePromotion(p promote.Promotion) error {
 	what := fmt.Sprintf("update promotion %q", p.ID)
@@ -121,7 +121,7 @@ func (t *tx) UpdatePromotion(p promote.Promotion) error {
 }
 
 const promotionColumns = `n, id, model, version, environment, digest, state, requested_by, requested_at, updated_at,
-	baseline, decision, reason, override`
+	baseline, decision, reason, override, note`
 
 func scanPromotion(s scanner) (promote.Promotion, error) {
 	var p promote.Promotion
@@ -129,7 +129,7 @@ func scanPromotion(s scanner) (promote.Promotion, error) {
 	var requested, updated int64
 	var decision sql.NullString
 	err := s.Scan(&p.Seq, &p.ID, &p.Model, &p.Version, &p.Environment, &p.Digest, &state, &p.RequestedBy, &requested, &updated,
-		&p.Baseline, &decision, &p.Reason, &p.Override)
+		&p.Baseline, &decision, &p.Reason, &p.Override, &p.Note)
 	p.State = promote.State(state)
 	p.RequestedAt, p.UpdatedAt = fromNanos(requested), fromNanos(updated)
 	if decision.Valid {

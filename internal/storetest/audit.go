@@ -48,6 +48,8 @@ func testAuditChain(t *testing.T, s promote.Store) {
 	tokyo := time.FixedZone("JST", 9*3600)
 	events := []promote.AuditEvent{
 		{Time: t0, Actor: "alice", Action: promote.ActionModelCreated, Model: "fraud"},
+		{Time: at(1), Actor: "ci", Action: promote.ActionPromotionRequested, Model: "fraud", Version: "1.1", Environment: "prod",
+			PromotionID: "p1", Decision: "requested", Note: "retrained;\nsee the \"fairness\" report"},
 		{Time: at(1).In(tokyo), Actor: "ci", Action: promote.ActionVersionRegistered, Model: "fraud", Version: "1.1",
 			Digest: "sha256:" + fmt.Sprintf("%064x", 1)},
 		{Time: at(2), Actor: "gate", Action: promote.ActionPromotionGated, Model: "fraud", Version: "1.1", Environment: "prod",

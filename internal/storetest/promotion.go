@@ -24,6 +24,9 @@ func testPromotions(t *testing.T, s promote.Store) {
 	seed(t, s)
 	p := promotion("p1", "fraud", "1.1", "prod", 10)
 	p.Override = true
+	// The note is kept as written: a line break, quotes and a control
+	// character, which the readers escape, not the store.
+	p.Note = "retrained on March data;\nsee \"fairness\" report \x1b[2J ✓"
 	update(t, s, func(tx promote.Tx) error { return tx.CreatePromotion(p) })
 	view(t, s, func(tx promote.Tx) error {
 		got, err := tx.Promotion("p1")
@@ -41,6 +44,7 @@ func testPromotions(t *testing.T, s promote.Store) {
 	p.State, p.Baseline, p.Decision, p.UpdatedAt = promote.StateGated, "1.0", []byte(`{"allowed":true}`), at(11)
 	changed := p
 	changed.Model, changed.Version, changed.Digest, changed.RequestedBy = "churn", "1.0", "sha256:ff", "mallory"
+	changed.Note = "rewritten"
 	update(t, s, func(tx promote.Tx) error { return tx.UpdatePromotion(changed) })
 	view(t, s, func(tx promote.Tx) error {
 		got, err := tx.Promotion("p1")
@@ -62,6 +66,14 @@ func testPromotions(t *testing.T, s promote.Store) {
 		}
 		if diff := cmp.Diff(p, got, ignoreSeq); diff != "" {
 			t.Errorf("Promotion(p1) after failing mismatch (-want +got):\n%s", diff)
+		}
+		// A listing carries the note too.
+		list, err := tx.Promotions(promote.PromotionFilter{Model: "fraud"})
+		if err != nil {
+			return err
+		}
+		if len(list) != 1 || list[0].Note != p.Note {
+			t.Errorf("Promotions(fraud) = %+v, want p1 with its note %q", list, p.Note)
 		}
 		return nil
 	})

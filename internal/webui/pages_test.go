@@ -1480,3 +1480,30 @@ func TestPipelinePages(t *testing.T) {
 		}
 	}
 }
+
+// The promotion page shows the requester's note for the approvers, as
+// text: markup in it is not markup, and its line breaks are kept.
+func TestPromotionPageNote(t *testing.T) {
+	f := newFixture(t)
+	waiting, err := f.env.Service.Promotion(t.Context(), f.demo.Awaiting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := waiting.Promotion
+	const note = "retrained on March data;\n<b>see</b> the fairness report"
+	view, err := f.env.Service.RequestPromotion(t.Context(), promote.Principal{Name: p.RequestedBy, Role: promote.RoleSubmitter},
+		registry.PromoteRequest{Model: p.Model, Version: p.Version, Environment: p.Environment, Note: note})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.signIn("bob")
+	page := b.get(Prefix + "/promotions/" + view.Promotion.ID)
+	n := page.one(t, "note")
+	if got := n.FirstChild; got == nil || got.Type != html.TextNode || got.Data != note || got.NextSibling != nil {
+		t.Errorf("the note's element holds %v, want the text %q alone", got, note)
+	}
+	// Without a note, nothing is shown of it.
+	if old := b.get(Prefix + "/promotions/" + f.demo.Awaiting); len(old.all("note")) != 0 {
+		t.Errorf("a promotion without a note shows %d notes", len(old.all("note")))
+	}
+}
