@@ -105,3 +105,38 @@ func TestRequestNote(t *testing.T) {
 		t.Errorf("promotions show:\n%s\nwant the note on one line, its escape shown as \\x1b", out)
 	}
 }
+
+// An environment that rolls out by canary on a server without a traffic
+// splitter (GitOps but no local agent) takes all traffic at once, and
+// "On approval" says why, in the table and in JSON.
+func TestPromotionsShowOnApprovalWithoutSplitter(t *testing.T) {
+	c := newCanarySetup(t, approvalCanaryPolicy)
+	var args []string
+	for i := 0; i < len(c.args); i++ {
+		switch c.args[i] {
+		case "--agent-addr", "--agent-endpoints", "--agent-interval":
+			i++ // and its value
+		default:
+			args = append(args, c.args[i])
+		}
+	}
+	server, _ := startServe(t, args...)
+	_, must := clientOf(t, server)
+	must(0, c.ci, "models", "create", "credit-risk")
+	id := c.request(t, must, "1")
+
+	const why = "canary is configured for prod, but this server has no traffic splitter (rollouts run only with GitOps, --gitops-remote, and the local agent, --agent-addr)"
+	out := must(0, c.ci, "promotions", "show", id)
+	if want := "  Rollout  direct: " + why + "; all traffic once the change is deployed\n"; !strings.Contains(out, want) {
+		t.Errorf("promotions show:\n%s\nwant On approval to say\n%s", out, want)
+	}
+	var view struct {
+		OnApproval struct{ Strategy, Reason string } `json:"on_approval"`
+	}
+	if err := json.Unmarshal([]byte(must(0, c.ci, "promotions", "show", id, "-o", "json")), &view); err != nil {
+		t.Fatal(err)
+	}
+	if view.OnApproval.Strategy != "direct" || view.OnApproval.Reason != why {
+		t.Errorf("on_approval = %+v, want direct, because %q", view.OnApproval, why)
+	}
+}

@@ -416,6 +416,7 @@ func schemas() map[string]*Schema {
 			[]string{"strategy"}, map[string]*Schema{
 				"strategy": enum("How the version takes traffic once its change is deployed: all at once, by canary steps, or mirrored as a shadow first.", "direct", "canary", "shadow"),
 				"overlay":  str("The GitOps overlay whose change is committed, pinning the version's digest; absent when the server commits to no GitOps repository."),
+				"reason":   str("Why the strategy is direct though the environment names canary or shadow: this server has no traffic splitter (it runs rollouts only with GitOps and the local agent), or the environment's policy has no such rollout plan. Absent otherwise."),
 				"steps": arrayOf(object("A canary step.", []string{"weight", "min_duration", "min_requests"}, map[string]*Schema{
 					"weight":       integer("The candidate's share of traffic, in percent."),
 					"min_duration": number("The step's minimum time, in seconds."),

@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"fmt"
+
 	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/promote"
@@ -21,6 +23,9 @@ type Plan struct {
 	Steps []PlanStep `json:"steps,omitempty"`
 	// Shadow is a shadow rollout's mirror.
 	Shadow *PlanShadow `json:"shadow,omitempty"`
+	// Reason says, when Strategy is direct though the environment names
+	// another strategy, why the version takes all traffic at once.
+	Reason string `json:"reason,omitempty"`
 }
 
 // PlanStep is a canary step: the candidate's share of traffic, in
@@ -57,21 +62,25 @@ func (s *Service) OnApproval(p promote.Promotion) *Plan {
 	}
 	// The rollout controller carries out the plans it was given; without
 	// it (or without a plan) a committed version takes all traffic.
+	// An environment that names another strategy says why it is direct
+	// all the same.
 	r := s.cfg.Plans[env.Name]
-	if !s.cfg.Rollouts || r == nil || r.Strategy != env.Strategy {
-		return plan
-	}
-	switch r.Strategy {
-	case policy.StrategyCanary:
+	progressive := env.Strategy == policy.StrategyCanary || env.Strategy == policy.StrategyShadow
+	switch {
+	case !progressive:
+	case !s.cfg.Rollouts:
+		plan.Reason = fmt.Sprintf("%s is configured for %s, but this server has no traffic splitter (rollouts run only with GitOps, --gitops-remote, and the local agent, --agent-addr)",
+			env.Strategy, env.Name)
+	case r == nil || r.Strategy != env.Strategy || (r.Strategy == policy.StrategyShadow && r.Shadow == nil):
+		plan.Reason = fmt.Sprintf("%s is configured for %s, but its policy has no %s rollout plan", env.Strategy, env.Name, env.Strategy)
+	case r.Strategy == policy.StrategyCanary:
 		plan.Strategy = r.Strategy
 		for _, st := range r.Steps {
 			plan.Steps = append(plan.Steps, PlanStep{Weight: st.Weight, MinDuration: st.MinDuration.Seconds(), MinRequests: st.MinRequests})
 		}
-	case policy.StrategyShadow:
-		if r.Shadow != nil {
-			plan.Strategy = r.Strategy
-			plan.Shadow = &PlanShadow{Duration: r.Shadow.Duration.Seconds(), Percent: r.Shadow.Percent}
-		}
+	default:
+		plan.Strategy = r.Strategy
+		plan.Shadow = &PlanShadow{Duration: r.Shadow.Duration.Seconds(), Percent: r.Shadow.Percent}
 	}
 	return plan
 }

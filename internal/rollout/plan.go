@@ -49,6 +49,8 @@ func PlanLines(p *registry.Plan) []PlanLine {
 	case p.Strategy == policy.StrategyShadow && p.Shadow != nil:
 		out = append(out, PlanLine{"Rollout", fmt.Sprintf("shadow: %d%% of requests mirrored to the version for %s, its answers compared with stable's and discarded; then all traffic",
 			p.Shadow.Percent, ShortDuration(seconds(p.Shadow.Duration)))})
+	case p.Reason != "":
+		out = append(out, PlanLine{"Rollout", "direct: " + p.Reason + "; all traffic once the change is deployed"})
 	default:
 		out = append(out, PlanLine{"Rollout", "direct: all traffic once the change is deployed"})
 	}
