@@ -247,7 +247,8 @@ type Tx interface {
 
 // PromotionFilter selects promotions, listed newest (the last requested)
 // first, a page at a time as AuditFilter pages the audit log: BeforeSeq
-// and AfterSeq are cursors on Promotion.Seq. Zero fields match everything.
+// and AfterSeq are cursors on Promotion.Seq. Zero fields match everything;
+// a Version needs its Model (CheckVersionScope).
 type PromotionFilter struct {
 	Model       string
 	Version     string
@@ -285,7 +286,8 @@ type VersionFilter struct {
 // HoldFilter selects holds, listed newest (the last set) first, a page at
 // a time as AuditFilter pages the audit log: BeforeSeq and AfterSeq are
 // cursors on Hold.ID, which the store assigns in order. Cleared holds are
-// left out unless IncludeCleared.
+// left out unless IncludeCleared. A Version needs its Model
+// (CheckVersionScope).
 type HoldFilter struct {
 	Model          string
 	Version        string
@@ -302,7 +304,8 @@ type HoldFilter struct {
 // events just after it (still listed newest first). Since and Until bound
 // the events' times: Since inclusive, Until exclusive (zero: no bound);
 // Since after Until is Invalid. TokenID selects the events made with one
-// API token (AuditEvent.TokenID).
+// API token (AuditEvent.TokenID). A Version needs its Model
+// (CheckVersionScope).
 type AuditFilter struct {
 	Model       string
 	Version     string
@@ -341,4 +344,17 @@ func ReadAll[T any](seq func(T) int64, list func(before int64, limit int) ([]T, 
 		}
 		before = seq(rows[len(rows)-1])
 	}
+}
+
+// CheckVersionScope returns an Invalid error, naming model, for a filter
+// (PromotionFilter, HoldFilter, AuditFilter) that names a version without
+// its model. A version's name is its model's own (UNIQUE (model, version);
+// each model numbers its versions as it likes): version 3 of one model has
+// nothing to do with version 3 of another, so such a filter would list
+// unrelated versions' records together, and no index serves it.
+func CheckVersionScope(model, version string) error {
+	if version != "" && model == "" {
+		return Errorf(Invalid, "version %q without a model: a version is named within its model (%[1]s of one model is not %[1]s of another); give its model too", version)
+	}
+	return nil
 }

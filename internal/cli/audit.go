@@ -84,7 +84,7 @@ object per line) rather than one array, so that a long listing never has to be h
 	}
 	fl := list.Flags()
 	fl.StringVar(&filter.Model, "model", "", "only this model")
-	fl.StringVar(&filter.Version, "version", "", "only events of this version (with --model: of that model's)")
+	fl.StringVar(&filter.Version, "version", "", "only events of this version of --model (a version is named within its model)")
 	fl.StringVar(&filter.Environment, "env", "", "only this environment")
 	fl.StringVar(&filter.PromotionID, "promotion", "", "only this promotion")
 	fl.StringVar(&filter.Action, "action", "", "only this action (e.g. promotion.state)")

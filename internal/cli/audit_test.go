@@ -520,7 +520,7 @@ func TestAuditMetricsDigest(t *testing.T) {
 	}
 	want := &promote.AuditMetrics{Candidate: digests[0].Digest, Baseline: digests[1].Digest}
 	var events []promote.AuditEvent
-	if err := json.Unmarshal([]byte(must(0, ci, "audit", "list", "--version", "2", "--action", "promotion.state", "-o", "json")), &events); err != nil {
+	if err := json.Unmarshal([]byte(must(0, ci, "audit", "list", "--model", "credit-risk", "--version", "2", "--action", "promotion.state", "-o", "json")), &events); err != nil {
 		t.Fatal(err)
 	}
 	var gated *promote.AuditEvent

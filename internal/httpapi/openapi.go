@@ -674,6 +674,10 @@ func pageDesc(items, item, key, done string) string {
 
 func qName(n, desc string) *Parameter { return queryParam(n, desc, name("")) }
 
+// versionParam describes a listing's version filter, which needs model:
+// a version is named within its model (promote.CheckVersionScope).
+const versionParam = "Only this version of model; refused (400) without model, as a version is named within its model."
+
 // spec describes one operation compactly; op turns it into an Operation.
 type spec struct {
 	id, summary, desc, tag string
@@ -775,7 +779,7 @@ func document() *Document {
 		tag: "versions", params: []*Parameter{pModel, pVersion}, body: "ReasonRequest", status: 200, result: ref("Version"), errors: []int{404, 409}})
 
 	add("get", p+"/promotions", spec{id: "listPromotions", summary: "List promotions, newest first", desc: pageDesc("promotions", "promotion", "seq", "requested"), tag: "promotions", params: append([]*Parameter{
-		qName("model", "Only this model."), qName("version", "Only this version."), qName("environment", "Only this environment."),
+		qName("model", "Only this model."), qName("version", versionParam), qName("environment", "Only this environment."),
 		queryParam("state", "Only these states, comma-separated.", &Schema{Type: "string"}),
 		queryParam("active", "Only active promotions.", &Schema{Type: "boolean"}),
 	}, pageParams("promotions", "seq")...), status: 200, result: arrayOf(ref("Promotion"))})
@@ -790,7 +794,7 @@ func document() *Document {
 		tag: "promotions", params: []*Parameter{pPromotion}, body: "ReasonRequest", status: 200, result: promotionResult, errors: []int{404, 409}})
 
 	add("get", p+"/holds", spec{id: "listHolds", summary: "List holds, newest first", desc: pageDesc("holds", "hold", "id", "set"), tag: "holds", params: append([]*Parameter{
-		qName("model", "Only this model."), qName("version", "Only this version."), qName("environment", "Only this environment."),
+		qName("model", "Only this model."), qName("version", versionParam), qName("environment", "Only this environment."),
 		queryParam("all", "Include cleared holds.", &Schema{Type: "boolean"}),
 	}, pageParams("holds", "id")...), status: 200, result: arrayOf(ref("Hold"))})
 	add("post", p+"/holds", spec{id: "setHold", summary: "Put a version on hold in an environment", desc: "Needs the approver role and a reason.", tag: "holds", body: "HoldRequest", status: 201, result: ref("Hold"), errors: []int{404}})
@@ -835,7 +839,7 @@ func document() *Document {
 		tag:  "audit", params: []*Parameter{pathParam("id", "The delivery's ID (dlv_…), as the delivery log shows it.")}, status: 202, result: ref("Delivery"), errors: []int{404, 409}})
 
 	add("get", p+"/audit", spec{id: "listAudit", summary: "Audit events, newest first", tag: "audit", params: append([]*Parameter{
-		qName("model", "Only this model."), qName("version", "Only events of this version (with model: of that model's)."),
+		qName("model", "Only this model."), qName("version", versionParam),
 		qName("environment", "Only this environment."), qName("promotion", "Only this promotion."),
 		queryParam("action", "Only this action, one of: "+strings.Join(promote.AuditActions, ", ")+"; another is refused.", enum("", promote.AuditActions...)),
 		queryParam("actor", "Only events by this actor (a token's name, or gitops, rollout, …).", &Schema{Type: "string"}),

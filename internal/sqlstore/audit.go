@@ -50,31 +50,7 @@ func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 
 // AuditEvents lists events matching f, newest first.
 func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
-	if err := checkTime("since", f.Since); err != nil {
-		return nil, err
-	}
-	if err := checkTime("until", f.Until); err != nil {
-		return nil, err
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && f.Since.After(f.Until) {
-		return nil, promote.Errorf(promote.Invalid, "since %s is after until %s: no event can match",
-			f.Since.UTC().Format(time.RFC3339Nano), f.Until.UTC().Format(time.RFC3339Nano))
-	}
-	var w where
-	if !f.Since.IsZero() {
-		w.add("at >= ?", auditNanos(f.Since))
-	}
-	if !f.Until.IsZero() {
-		w.add("at < ?", auditNanos(f.Until))
-	}
-	w.eq("model", f.Model)
-	w.eq("version", f.Version)
-	w.eq("environment", f.Environment)
-	w.eq("promotion_id", f.PromotionID)
-	w.eq("action", f.Action)
-	w.eq("actor", f.Actor)
-	w.eq("token_id", f.TokenID)
-	return listPage(t, "list audit events", "audit_events", "seq, prev_hash, hash, body", "seq", w, f.BeforeSeq, f.AfterSeq, f.Limit,
+	return listPage(t, "list audit events", "audit_events", auditColumns, "seq", auditWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit,
 		func(s scanner) (promote.AuditEvent, error) {
 			var r promote.AuditRecord
 			if err := s.Scan(&r.Seq, &r.PrevHash, &r.Hash, &r.Body); err != nil {
@@ -82,6 +58,33 @@ func (t *tx) AuditEvents(f promote.AuditFilter) ([]promote.AuditEvent, error) {
 			}
 			return r.Event()
 		})
+}
+
+const auditColumns = "seq, prev_hash, hash, body"
+
+// auditWhere selects the events f selects, on the indexed copies of their
+// fields; a time out of range, or a range that ends before it starts, is
+// refused.
+func auditWhere(f promote.AuditFilter) where {
+	var w where
+	w.fail(checkTime("since", f.Since))
+	w.fail(checkTime("until", f.Until))
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Since.After(f.Until) {
+		w.fail(promote.Errorf(promote.Invalid, "since %s is after until %s: no event can match",
+			f.Since.UTC().Format(time.RFC3339Nano), f.Until.UTC().Format(time.RFC3339Nano)))
+	}
+	if !f.Since.IsZero() {
+		w.add("at >= ?", auditNanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("at < ?", auditNanos(f.Until))
+	}
+	w.scope(f.Model, f.Version, f.Environment)
+	w.eq("promotion_id", f.PromotionID)
+	w.eq("action", f.Action)
+	w.eq("actor", f.Actor)
+	w.eq("token_id", f.TokenID)
+	return w
 }
 
 // auditNanos is an audit event's time as its indexed copy stores it:

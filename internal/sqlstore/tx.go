@@ -134,10 +134,20 @@ func one[T any](t *tx, what, notFound string, scan func(scanner) (T, error), que
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
-// where builds a WHERE clause from conditions with ? placeholders.
+// where builds a WHERE clause from conditions with ? placeholders, and
+// keeps the first error of a filter that selects nothing it can answer:
+// pageQuery returns it, before anything is read.
 type where struct {
 	conds []string
 	args  []any
+	err   error
+}
+
+// fail keeps err, unless an earlier error is kept.
+func (w *where) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
 }
 
 func (w *where) add(cond string, args ...any) {
@@ -152,8 +162,10 @@ func (w *where) eq(column, value string) {
 	}
 }
 
-// scope narrows to a model, version and environment, where given.
+// scope narrows to a model, version and environment, where given. A
+// version without its model is refused (promote.CheckVersionScope).
 func (w *where) scope(model, version, env string) {
+	w.fail(promote.CheckVersionScope(model, version))
 	w.eq("model", model)
 	w.eq("version", version)
 	w.eq("environment", env)
@@ -186,6 +198,9 @@ func listPage[T any](t *tx, what, table, columns, column string, w where, before
 // which listPage reads a page, and whether it reads the rows in ascending
 // order (a page after a cursor).
 func pageQuery(table, columns, column string, w where, before, after int64, lim int) (query string, args []any, ascending bool, err error) {
+	if w.err != nil {
+		return "", nil, false, w.err
+	}
 	n, err := limit(lim)
 	if err != nil {
 		return "", nil, false, err
@@ -209,8 +224,9 @@ func pageQuery(table, columns, column string, w where, before, after int64, lim 
 
 // ListQuery returns the query, with ? placeholders, and the arguments with
 // which the store lists what filter selects (a promote.PromotionFilter,
-// RolloutFilter or HoldFilter), so that a database's tests can check the
-// plan it makes of the very query the store runs.
+// RolloutFilter, HoldFilter or AuditFilter), so that a database's tests
+// can check the plan it makes of the very query the store runs; the error
+// is the one the listing returns for a filter it refuses.
 func ListQuery(filter any) (string, []any, error) {
 	var q string
 	var args []any
@@ -222,8 +238,10 @@ func ListQuery(filter any) (string, []any, error) {
 		q, args, _, err = pageQuery("rollouts", rolloutColumns, "n", rolloutWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit)
 	case promote.HoldFilter:
 		q, args, _, err = pageQuery("holds", holdColumns, "id", holdWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit)
+	case promote.AuditFilter:
+		q, args, _, err = pageQuery("audit_events", auditColumns, "seq", auditWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit)
 	default:
-		return "", nil, fmt.Errorf("list query: %T is not a promotion, rollout or hold filter", filter)
+		return "", nil, fmt.Errorf("list query: %T is not a promotion, rollout, hold or audit filter", filter)
 	}
 	return q, args, err
 }

@@ -38,10 +38,33 @@ var indexedLists = []struct {
 	{"active rollouts", promote.RolloutFilter{ActiveOnly: true, Limit: 1000}, "rollouts_active_by_seq"},
 	// The pipeline page and the holds list.
 	{"active holds", promote.HoldFilter{Limit: 1000}, "holds_active_by_seq"},
+	// A version's records (promote audit list --model M --version V, the
+	// web UI's version page): through the model's rows, or the version's.
+	{"a version's audit events", promote.AuditFilter{Model: "fraud", Version: "v3", Limit: 100}, "audit_events_version"},
+	{"a version's audit events, the page before a cursor",
+		promote.AuditFilter{Model: "fraud", Version: "v3", BeforeSeq: 1000, Limit: 100}, "audit_events_version"},
+	{"a version's promotions", promote.PromotionFilter{Model: "fraud", Version: "v3", Limit: 100}, "promotions_by_seq"},
+	{"a version's holds", promote.HoldFilter{Model: "fraud", Version: "v3", IncludeCleared: true, Limit: 100}, "holds_by_seq"},
+}
+
+// refusedLists are filters that no index can serve because they select
+// nothing definite: a version without its model, which would list the
+// records of every model's version of that name. The store refuses them
+// before reading anything.
+var refusedLists = []struct {
+	name   string
+	filter any
+}{
+	{"promotions of a version without its model", promote.PromotionFilter{Version: "v3"}},
+	{"promotions of a version in an environment without its model", promote.PromotionFilter{Version: "v3", Environment: "prod"}},
+	{"holds of a version without its model", promote.HoldFilter{Version: "v3", IncludeCleared: true}},
+	{"audit events of a version without its model", promote.AuditFilter{Version: "v3"}},
+	{"audit events of a version and an action without its model", promote.AuditFilter{Version: "v3", Action: promote.ActionHoldSet}},
 }
 
 // RunIndexedLists checks that the lists the controllers and the pipeline
-// page read at every turn are read through their indexes. query returns
+// page read at every turn are read through their indexes, and that a
+// list no index serves, a version's without its model, is refused. query returns
 // the query, with ? placeholders, and the arguments with which the store
 // lists what a filter selects (sqlstore.ListQuery); explain returns the
 // database's plan of such a query, as text. The database is to prefer an
@@ -49,6 +72,14 @@ var indexedLists = []struct {
 // sequential scan otherwise).
 func RunIndexedLists(t *testing.T, query func(filter any) (string, []any, error),
 	explain func(t *testing.T, query string, args ...any) string) {
+	for _, l := range refusedLists {
+		t.Run(l.name, func(t *testing.T) {
+			q, _, err := query(l.filter)
+			if promote.ErrorCode(err) != promote.Invalid || !strings.Contains(err.Error(), "model") {
+				t.Errorf("query of %+v = %q, %v; want it refused as Invalid, naming the model it needs", l.filter, q, err)
+			}
+		})
+	}
 	for _, l := range indexedLists {
 		t.Run(l.name, func(t *testing.T) {
 			q, args, err := query(l.filter)

@@ -997,6 +997,10 @@ func readAuditQuery(qs url.Values, now time.Time) (auditQuery, error) {
 		q.Field = "action"
 		return q, promote.Errorf(promote.Invalid, "action=%q: Promote writes no such action; it writes %s", q.Action, strings.Join(promote.AuditActions, ", "))
 	}
+	if err := promote.CheckVersionScope(q.Model, q.Version); err != nil {
+		q.Field = "model" // what is missing
+		return q, err
+	}
 	if _, err := audit.ParseTokenID(q.Token); err != nil {
 		if strings.HasPrefix(q.Token, "prm_") {
 			q.Token = "" // a secret is not shown back in the form

@@ -771,6 +771,9 @@ func TestAuditPageBadFilter(t *testing.T) {
 		{"model=credit-risk&since=1000-01-01", "out of range",
 			map[string]string{"f-model": "credit-risk", "f-since": "1000-01-01"}},
 		{"after=3&until=2300-01-01", "out of range", map[string]string{"f-until": "2300-01-01"}},
+		// A version is named within its model: 2 of one model is not 2
+		// of another.
+		{"version=2&actor=carol", `version "2" without a model`, map[string]string{"f-model": "", "f-version": "2", "f-actor": "carol"}},
 	} {
 		t.Run(c.query, func(t *testing.T) {
 			res := b.get(Prefix + "/audit?" + c.query)
