@@ -75,7 +75,10 @@ func (s *Service) StartRollout(ctx context.Context, promotionID string) (promote
 		if err := tx.SaveRollout(r); err != nil {
 			return err
 		}
-		r.Revision = 1
+		// As stored: at revision 1, with its cursor.
+		if r, err = tx.Rollout(p.ID); err != nil {
+			return err
+		}
 		return audit(tx, promote.AuditEvent{Time: now, Actor: RolloutActor.Name, Action: promote.ActionRolloutStarted, Model: p.Model,
 			Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest, Decision: string(r.State),
 			Reasons: reasonsJSON(startWords(e.Strategy, p.Version, p.Baseline))})

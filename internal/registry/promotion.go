@@ -122,6 +122,12 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 		if err := tx.CreatePromotion(p); err != nil {
 			return err
 		}
+		// Answered with its cursor, as a read or a listing shows it.
+		stored, err := tx.Promotion(p.ID)
+		if err != nil {
+			return err
+		}
+		p.Seq = stored.Seq
 		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionRequested,
 			Model: p.Model, Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest,
 			Decision: string(promote.StateRequested), Note: p.Note}); err != nil {
@@ -509,13 +515,16 @@ func (s *Service) complete(tx promote.Tx, p *promote.Promotion, actor string, no
 	return s.transition(tx, p, promote.EventSucceeded, "", actor, now, nil)
 }
 
-// afterDecide counts the gate's decision once it is recorded, and tells
-// the reconciler when it moved the live alias. A request or an approval
+// afterDecide counts the gate's decision once it is recorded, tells the
+// reconciler when it moved the live alias, and completes the answer as
+// Promotion gives it (OnApproval). A request or an approval
 // refused after the gate ran (a Conflict: the environment's slot is held)
 // recorded no decision and counts none.
 func (s *Service) afterDecide(view PromotionView, err error) (PromotionView, error) {
 	if err == nil {
 		s.cfg.Metrics.gated(view.Promotion.Environment, view.Gate)
+		// As Promotion answers it: what approving it sets going.
+		view.OnApproval = s.OnApproval(view.Promotion)
 	}
 	if err == nil && s.cfg.GitOps && view.Promotion.State == promote.StateApproved {
 		s.changed(view.Promotion.Model, view.Promotion.Environment)
