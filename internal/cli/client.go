@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/promote-ml/promote/internal/httpapi"
 )
@@ -76,21 +77,32 @@ func addPageFlags(cmd *cobra.Command, items, key string, before, after *int64, l
 	addLimitFlag(cmd, limit)
 }
 
+// cursorWords names, for errors, what a listing's cursor is, by the key
+// addPageFlags was given: most listings page by sequence number, the
+// holds by a hold's ID.
+var cursorWords = map[string]string{"SEQ": "a sequence number", "ID": "a hold's ID"}
+
 // checkPage refuses the --limit, --before and --after of a paged listing
 // (addPageFlags') that the server would not take. As for --limit, the
-// client leaves out a sequence number below 1: --before -1 listed the
-// newest. In the order of the help, so that the same one is named each
-// time when several are wrong.
+// client leaves out a cursor below 1: --before -1 listed the newest. The
+// error names the cursor as the listing shows it (the key in the flags'
+// help: SEQ or ID). In the order of the help, so that the same one is
+// named each time when several are wrong.
 func checkPage(cmd *cobra.Command, limit int, before, after int64) error {
 	if err := checkLimit(cmd, limit); err != nil {
 		return err
 	}
 	for _, b := range []struct {
-		flag string
-		seq  int64
-	}{{"--before", before}, {"--after", after}} {
-		if b.seq < 0 {
-			return usageErrorf("%s %d: want a sequence number, a whole number from 1 (see %s)", b.flag, b.seq, cmd.CommandPath())
+		flag   string
+		cursor int64
+	}{{"before", before}, {"after", after}} {
+		if b.cursor < 0 {
+			key, _ := pflag.UnquoteUsage(cmd.Flags().Lookup(b.flag))
+			words, ok := cursorWords[key]
+			if !ok {
+				words = "a " + key
+			}
+			return usageErrorf("--%s %d: want %s, a whole number from 1 (see %s)", b.flag, b.cursor, words, cmd.CommandPath())
 		}
 	}
 	return nil

@@ -113,7 +113,7 @@ func TestListingsRefuseBadLimits(t *testing.T) {
 		{[]string{"promotions", "list", "--limit", "20", "--before", "311"}, ExitOK, "before=311&limit=20"},
 		{[]string{"promotions", "list", "--after", "7"}, ExitOK, "after=7"},
 		{[]string{"holds", "list", "--limit", "0"}, ExitUsage, "--limit 0: want a number from 1 to 1000"},
-		{[]string{"holds", "list", "--before", "-4"}, ExitUsage, "--before -4: want a sequence number, a whole number from 1 (see promote holds list)"},
+		{[]string{"holds", "list", "--before", "-4"}, ExitUsage, "--before -4: want a hold's ID, a whole number from 1 (see promote holds list)"},
 		{[]string{"holds", "list", "--all", "--limit", "20", "--after", "118"}, ExitOK, "after=118&all=true&limit=20"},
 		{[]string{"rollout", "list", "--limit", "1001"}, ExitUsage, "--limit 1001: want a number from 1 to 1000"},
 		{[]string{"rollout", "list", "--after", "-5"}, ExitUsage, "--after -5: want a sequence number, a whole number from 1 (see promote rollout list)"},

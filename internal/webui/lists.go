@@ -57,11 +57,12 @@ func (v listView[T]) Empty() string {
 // listing paged by sequence cursor, as the audit page and a model's
 // versions are: listPageSize rows a page, newest first, older than
 // ?before=N or just newer than ?after=N, filtered by ?model and
-// ?environment, in a table of cols columns. seq is a row's cursor,
-// and list reads a page of the rows q selects in tx (the store's
+// ?environment, in a table of cols columns. seq is a row's cursor and
+// cursor what it is, in errors ("a hold's ID"), and list reads a page of
+// the rows q selects in tx (the store's
 // BeforeSeq, AfterSeq and Limit). A filter or cursor that is not one is a
 // 400 naming it.
-func listing[T any](u *UI, w http.ResponseWriter, r *http.Request, s *session, page, title string, cols int, seq func(T) int64,
+func listing[T any](u *UI, w http.ResponseWriter, r *http.Request, s *session, page, title string, cols int, cursor string, seq func(T) int64,
 	list func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]T, error)) error {
 	qs, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -76,7 +77,7 @@ func listing[T any](u *UI, w http.ResponseWriter, r *http.Request, s *session, p
 	if v.Q.Environment != "" && !slices.Contains(v.Envs, v.Q.Environment) {
 		return promote.Errorf(promote.Invalid, "environment %q is not in the pipeline", v.Q.Environment)
 	}
-	before, after, err := readCursors(qs)
+	before, after, err := readCursors(qs, cursor)
 	if err != nil {
 		return err
 	}
@@ -97,7 +98,7 @@ func listing[T any](u *UI, w http.ResponseWriter, r *http.Request, s *session, p
 
 // promotionsPage lists every promotion, newest (the last requested) first.
 func (u *UI) promotionsPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	return listing(u, w, r, s, "promotions", "Promotions", 8, func(p promote.Promotion) int64 { return p.Seq },
+	return listing(u, w, r, s, "promotions", "Promotions", 8, seqCursor, func(p promote.Promotion) int64 { return p.Seq },
 		func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]promote.Promotion, error) {
 			return tx.Promotions(promote.PromotionFilter{Model: q.Model, Environment: q.Environment, BeforeSeq: before, AfterSeq: after, Limit: limit})
 		})
@@ -105,7 +106,7 @@ func (u *UI) promotionsPage(w http.ResponseWriter, r *http.Request, s *session) 
 
 // rolloutsPage lists every rollout, newest (the last started) first.
 func (u *UI) rolloutsPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	return listing(u, w, r, s, "rollouts", "Rollouts", 8, func(ro promote.Rollout) int64 { return ro.Seq },
+	return listing(u, w, r, s, "rollouts", "Rollouts", 8, seqCursor, func(ro promote.Rollout) int64 { return ro.Seq },
 		func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]promote.Rollout, error) {
 			return tx.Rollouts(promote.RolloutFilter{Model: q.Model, Environment: q.Environment, BeforeSeq: before, AfterSeq: after, Limit: limit})
 		})
@@ -114,7 +115,7 @@ func (u *UI) rolloutsPage(w http.ResponseWriter, r *http.Request, s *session) er
 // holdsPage lists every hold, active and cleared, newest (the last set)
 // first.
 func (u *UI) holdsPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	return listing(u, w, r, s, "holds", "Holds", 7, func(h promote.Hold) int64 { return h.ID },
+	return listing(u, w, r, s, "holds", "Holds", 7, "a hold's ID", func(h promote.Hold) int64 { return h.ID },
 		func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]promote.Hold, error) {
 			return tx.Holds(promote.HoldFilter{Model: q.Model, Environment: q.Environment, IncludeCleared: true, BeforeSeq: before, AfterSeq: after, Limit: limit})
 		})

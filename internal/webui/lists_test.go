@@ -68,10 +68,13 @@ func TestListingPages(t *testing.T) {
 	for _, l := range []struct {
 		page string
 		key  func(row []string) string // the row's promotion, from its cells
+		// cursor is what a bad cursor is said not to be: what the
+		// page's cursor is.
+		cursor string
 	}{
-		{"promotions", func(cells []string) string { return cells[1] }},
-		{"rollouts", func(cells []string) string { return cells[1] }},
-		{"holds", func(cells []string) string { return cells[4] }},
+		{"promotions", func(cells []string) string { return cells[1] }, "a sequence number"},
+		{"rollouts", func(cells []string) string { return cells[1] }, "a sequence number"},
+		{"holds", func(cells []string) string { return cells[4] }, "a hold's ID"},
 	} {
 		t.Run(l.page, func(t *testing.T) {
 			keys := func(p page) []string {
@@ -121,8 +124,8 @@ func TestListingPages(t *testing.T) {
 			}
 
 			for _, tt := range []struct{ query, want string }{
-				{"before=-1", `before="-1" is not a sequence number`},
-				{"after=ten", `after="ten" is not a sequence number`},
+				{"before=-1", `before="-1" is not ` + l.cursor},
+				{"after=ten", `after="ten" is not ` + l.cursor},
 				{"environment=qa", `environment "qa" is not in the pipeline`},
 				{"model=..%2Fx", `model name "../x" contains ".."`},
 			} {

@@ -990,7 +990,7 @@ func readAuditQuery(qs url.Values, now time.Time) (auditQuery, error) {
 	q := auditQuery{Model: qs.Get("model"), Version: strings.TrimSpace(qs.Get("version")), Environment: qs.Get("environment"), Actor: strings.TrimSpace(qs.Get("actor")),
 		Action: qs.Get("action"), Promotion: qs.Get("promotion"), Token: strings.TrimSpace(qs.Get("token")), Since: strings.TrimSpace(qs.Get("since")), Until: strings.TrimSpace(qs.Get("until"))}
 	var err error
-	if q.Before, q.After, err = readCursors(qs); err != nil {
+	if q.Before, q.After, err = readCursors(qs, seqCursor); err != nil {
 		return q, err
 	}
 	if q.Action != "" && !slices.Contains(promote.AuditActions, q.Action) {
@@ -1102,12 +1102,16 @@ func pageCursors(r *http.Request) (before, after int64, err error) {
 	if err != nil {
 		return 0, 0, promote.Errorf(promote.Invalid, "malformed query string: %v", err)
 	}
-	return readCursors(qs)
+	return readCursors(qs, seqCursor)
 }
 
-// readCursors reads a paged listing's before and after, a sequence
-// number each (0 when absent).
-func readCursors(qs url.Values) (before, after int64, err error) {
+// seqCursor names the cursor of the listings paged by sequence number.
+const seqCursor = "a sequence number"
+
+// readCursors reads a paged listing's before and after (0 when absent),
+// each a cursor of the listing: cursor names it in errors ("a sequence
+// number", "a hold's ID").
+func readCursors(qs url.Values, cursor string) (before, after int64, err error) {
 	for _, c := range []struct {
 		name string
 		dst  *int64
@@ -1115,7 +1119,7 @@ func readCursors(qs url.Values) (before, after int64, err error) {
 		if raw := qs.Get(c.name); raw != "" {
 			n, err := strconv.ParseInt(raw, 10, 64)
 			if err != nil || n < 0 {
-				return 0, 0, promote.Errorf(promote.Invalid, "%s=%q is not a sequence number", c.name, raw)
+				return 0, 0, promote.Errorf(promote.Invalid, "%s=%q is not %s", c.name, raw, cursor)
 			}
 			*c.dst = n
 		}
