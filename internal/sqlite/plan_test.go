@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/promote-ml/promote/internal/sqlite"
-	"github.com/promote-ml/promote/internal/sqlstore"
 	"github.com/promote-ml/promote/internal/storetest"
 )
 
@@ -17,13 +16,13 @@ import (
 // index, not the whole table.
 func TestIndexedLists(t *testing.T) {
 	dir := t.TempDir()
-	open(t, dir)
+	store := open(t, dir)
 	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
-	storetest.RunIndexedLists(t, sqlstore.ListQuery, func(t *testing.T, query string, args ...any) string {
+	storetest.RunIndexedLists(t, store.ListQuery, func(t *testing.T, query string, args ...any) string {
 		rows, err := raw.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
 		if err != nil {
 			t.Fatalf("EXPLAIN QUERY PLAN %s: %v", query, err)

@@ -222,12 +222,19 @@ func pageQuery(table, columns, column string, w where, before, after int64, lim 
 	return "SELECT " + columns + " FROM " + table + w.String() + " ORDER BY " + column + " " + order + " LIMIT ?", append(w.args, n), after > 0, nil
 }
 
-// ListQuery returns the query, with ? placeholders, and the arguments with
-// which the store lists what filter selects (a promote.PromotionFilter,
-// RolloutFilter, HoldFilter or AuditFilter), so that a database's tests
-// can check the plan it makes of the very query the store runs; the error
-// is the one the listing returns for a filter it refuses.
-func ListQuery(filter any) (string, []any, error) {
+// ListQuery returns the query, in the database's placeholders, and the
+// arguments with which the store lists what filter selects (a
+// promote.PromotionFilter, RolloutFilter, HoldFilter or AuditFilter), so
+// that a database's tests can check the plan it makes of the very query
+// the store runs; the error is the one the listing returns for a filter
+// it refuses.
+func (db *DB) ListQuery(filter any) (string, []any, error) {
+	q, args, err := listQuery(filter)
+	return db.rebind(q), args, err
+}
+
+// listQuery is ListQuery's query with ? placeholders.
+func listQuery(filter any) (string, []any, error) {
 	var q string
 	var args []any
 	var err error

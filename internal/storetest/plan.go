@@ -64,12 +64,12 @@ var refusedLists = []struct {
 
 // RunIndexedLists checks that the lists the controllers and the pipeline
 // page read at every turn are read through their indexes, and that a
-// list no index serves, a version's without its model, is refused. query returns
-// the query, with ? placeholders, and the arguments with which the store
-// lists what a filter selects (sqlstore.ListQuery); explain returns the
-// database's plan of such a query, as text. The database is to prefer an
-// index to a scan wherever it can (PostgreSQL plans a tiny table with a
-// sequential scan otherwise).
+// list no index serves, a version's without its model, is refused. query
+// returns the query, in the database's placeholders, and the arguments
+// with which the store lists what a filter selects ((*sqlstore.DB).
+// ListQuery); explain returns the database's plan of such a query, as
+// text. The database is to prefer an index to a scan wherever it can
+// (PostgreSQL plans a tiny table with a sequential scan otherwise).
 func RunIndexedLists(t *testing.T, query func(filter any) (string, []any, error),
 	explain func(t *testing.T, query string, args ...any) string) {
 	for _, l := range refusedLists {
