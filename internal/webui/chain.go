@@ -10,48 +10,8 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/promote-ml/promote/internal/audit"
-	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/promote"
 )
-
-// The metrics of the audit chain's verification.
-const (
-	MetricChainVerified = "promote_audit_chain_verified_timestamp_seconds"
-	MetricChainFailures = "promote_audit_chain_verification_failures_total"
-)
-
-// chainMetrics are the verification's metrics: when it last found the
-// chain whole, and how many times it found it broken. A nil
-// *chainMetrics records nothing.
-type chainMetrics struct {
-	verified telemetry.Gauge
-	failures telemetry.Counter
-}
-
-func newChainMetrics(reg *telemetry.Registry) (*chainMetrics, error) {
-	verified, err := reg.Gauge(MetricChainVerified,
-		"When this replica's verification of the audit chain (in full at start and every interval, and of the events appended since on each view of the web UI's audit page) last found it whole, in seconds since the Unix epoch; 0 until then.")
-	if err != nil {
-		return nil, fmt.Errorf("audit chain metrics: %w", err)
-	}
-	failures, err := reg.Counter(MetricChainFailures,
-		"The verifications of the audit chain by this replica that found it broken: once a break is found, each full verification that still finds it counts again.")
-	if err != nil {
-		return nil, fmt.Errorf("audit chain metrics: %w", err)
-	}
-	return &chainMetrics{verified: verified.With(), failures: failures.With()}, nil
-}
-
-// record counts a verification's outcome: whole at at, or broken.
-func (m *chainMetrics) record(whole bool, at time.Time) {
-	switch {
-	case m == nil:
-	case whole:
-		m.verified.Set(float64(at.UnixNano()) / 1e9)
-	default:
-		m.failures.Inc()
-	}
-}
 
 // chainStatus is what the audit page says of the chain.
 type chainStatus struct {
@@ -85,7 +45,7 @@ type chainVerifier struct {
 	store   promote.Store
 	now     func() time.Time
 	runs    singleflight.Group
-	metrics *chainMetrics // nil: none
+	metrics *audit.ChainMetrics // nil: none
 
 	mu   sync.Mutex // guards the fields below
 	gen  uint64     // counts the changes of the state below
@@ -142,13 +102,13 @@ func (c *chainVerifier) full(ctx context.Context) error {
 	switch {
 	case !res.OK:
 		c.ok, c.brk = false, res.Broken
-		c.metrics.record(false, c.at)
+		c.metrics.Record(false, c.at)
 	case wasOK && res.HeadSeq < before:
 		// Verified whole, but shorter than what was verified before: the
 		// end of the log was cut off.
 		c.ok, c.brk = false, &audit.Break{Seq: res.HeadSeq + 1, Kind: audit.BreakDeleted,
 			Message: fmt.Sprintf("the log ends at event %d, but event %d was verified before: events were removed from its end", res.HeadSeq, before)}
-		c.metrics.record(false, c.at)
+		c.metrics.Record(false, c.at)
 	case changed && c.brk != nil && c.brk.Seq > res.HeadSeq:
 		// During the scan, an incremental verification found a break in
 		// events appended after what the scan read: it stands, and
@@ -156,10 +116,10 @@ func (c *chainVerifier) full(ctx context.Context) error {
 	case changed && c.ok && c.seq > res.HeadSeq:
 		// During the scan, an incremental verification verified events
 		// appended after what the scan read: keep its further head.
-		c.metrics.record(true, c.at)
+		c.metrics.Record(true, c.at)
 	default:
 		c.ok, c.brk, c.seq, c.hash = true, nil, res.HeadSeq, res.HeadHash
-		c.metrics.record(true, c.at)
+		c.metrics.Record(true, c.at)
 	}
 	return nil
 }
@@ -244,12 +204,12 @@ func (c *chainVerifier) incremental(ctx context.Context) error {
 	c.at = c.now()
 	if brk != nil {
 		c.ok, c.brk = false, brk
-		c.metrics.record(false, c.at)
+		c.metrics.Record(false, c.at)
 		return nil
 	}
 	res := v.Result()
 	c.seq, c.hash = res.HeadSeq, res.HeadHash
-	c.metrics.record(true, c.at)
+	c.metrics.Record(true, c.at)
 	return nil
 }
 

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/telemetry"
+	"github.com/promote-ml/promote/internal/testtool"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -32,7 +34,7 @@ func TestChainMetrics(t *testing.T) {
 	for _, mf := range families {
 		names = append(names, mf.GetName())
 	}
-	for _, name := range []string{MetricChainVerified, MetricChainFailures} {
+	for _, name := range []string{audit.MetricChainVerified, audit.MetricChainFailures} {
 		if !slices.Contains(names, name) {
 			t.Errorf("before any verification, /metrics has %v, want %s among them", names, name)
 		}
@@ -40,8 +42,8 @@ func TestChainMetrics(t *testing.T) {
 	c := f.ui.chain
 	check := func(when string, verified, failures float64) {
 		t.Helper()
-		if v, n := c.metrics.verified.Value(), c.metrics.failures.Value(); v != verified || n != failures {
-			t.Errorf("%s: %s = %v, %s = %v; want %v, %v", when, MetricChainVerified, v, MetricChainFailures, n, verified, failures)
+		if v, n := testtool.Samples(t, reg, audit.MetricChainVerified)[""], testtool.Samples(t, reg, audit.MetricChainFailures)[""]; v != verified || n != failures {
+			t.Errorf("%s: %s = %v, %s = %v; want %v, %v", when, audit.MetricChainVerified, v, audit.MetricChainFailures, n, verified, failures)
 		}
 	}
 	check("before any verification", 0, 0)

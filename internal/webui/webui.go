@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/telemetry"
@@ -79,7 +80,7 @@ type Options struct {
 	// unless told otherwise.
 	VerifyInterval time.Duration
 	// Metrics, when set, receives the verification's metrics
-	// (MetricChainVerified, MetricChainFailures).
+	// (audit.MetricChainVerified, audit.MetricChainFailures).
 	Metrics *telemetry.Registry
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
@@ -132,7 +133,7 @@ func New(opts Options) (*UI, error) {
 	}
 	u.chain = newChainVerifier(u.store, u.now)
 	if opts.Metrics != nil {
-		m, err := newChainMetrics(opts.Metrics)
+		m, err := audit.NewChainMetrics(opts.Metrics)
 		if err != nil {
 			return nil, err
 		}
