@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/promote"
@@ -349,6 +350,13 @@ func SlackText(ev Event) string {
 		b.WriteString(": ")
 		b.WriteString(ev.Summary)
 	}
+	// The requester's note for the approvers (promote request --note),
+	// quoted and cut to one line's worth: the page has it whole.
+	if ev.Note != "" {
+		b.WriteString(` — note: "`)
+		b.WriteString(shorten(ev.Note, slackNoteRunes))
+		b.WriteString(`"`)
+	}
 	// Slack treats <, > and & as control characters in text.
 	// https://api.slack.com/reference/surfaces/formatting#escaping
 	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\n", " ")
@@ -366,6 +374,18 @@ func SlackText(ev Event) string {
 		text += " · " + r.Replace(id)
 	}
 	return text
+}
+
+// slackNoteRunes bounds the part of a request's note a Slack line quotes.
+const slackNoteRunes = 200
+
+// shorten returns s cut to at most n runes, ending in "…" when cut.
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimRight(string(r[:n-1]), " ") + "…"
 }
 
 // uiPrefix is where promote serve mounts the web UI (webui.Prefix), and

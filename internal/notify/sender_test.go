@@ -570,6 +570,11 @@ func TestSlackText(t *testing.T) {
 			URL: "https://promote.example.com/ui/promotions/pr_1"}, "m v2 → prod: awaiting approval · <https://promote.example.com/ui/promotions/pr_1|pr_1>"},
 		{"a link's & escaped", Event{Type: TypePromotionAwaitingApproval, Model: "m", PromotionID: "pr_1", URL: "https://h.example/a&b/ui/promotions/pr_1"},
 			"m: awaiting approval · <https://h.example/a&amp;b/ui/promotions/pr_1|pr_1>"},
+		{"the requester's note, quoted on one line", Event{Type: TypePromotionAwaitingApproval, Model: "m", Version: "2", Environment: "prod", PromotionID: "pr_1",
+			Note: "retrained on March data;\n<b>see</b> the fairness report"},
+			`m v2 → prod: awaiting approval — note: "retrained on March data; &lt;b&gt;see&lt;/b&gt; the fairness report" · pr_1`},
+		{"a long note cut", Event{Type: TypePromotionRequested, Model: "m", Note: strings.Repeat("é", 300)},
+			`m: promotion requested — note: "` + strings.Repeat("é", 199) + `…"`},
 		{"a rollback links to the model's page", Event{Type: TypeRolloutRolledBack, Model: "m", PromotionID: "rb_1", URL: "https://h.example/ui/models/m"},
 			"m: rolled back · <https://h.example/ui/models/m|m>"},
 	}
