@@ -15,9 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/internal/textfit"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -354,7 +354,7 @@ func SlackText(ev Event) string {
 	// quoted and cut to one line's worth: the page has it whole.
 	if ev.Note != "" {
 		b.WriteString(` — note: "`)
-		b.WriteString(shorten(ev.Note, slackNoteRunes))
+		b.WriteString(textfit.Cut(ev.Note, slackNoteRunes))
 		b.WriteString(`"`)
 	}
 	// Slack treats <, > and & as control characters in text.
@@ -378,15 +378,6 @@ func SlackText(ev Event) string {
 
 // slackNoteRunes bounds the part of a request's note a Slack line quotes.
 const slackNoteRunes = 200
-
-// shorten returns s cut to at most n runes, ending in "…" when cut.
-func shorten(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return strings.TrimRight(string(r[:n-1]), " ") + "…"
-}
 
 // uiPrefix is where promote serve mounts the web UI (webui.Prefix), and
 // the paths below it the pages PageURL links to.

@@ -25,23 +25,6 @@ func checkText(what, text string, max int) error {
 	return nil
 }
 
-// cutText shortens text to at most max characters, marking the cut with
-// an ellipsis, for a text Promote wrote itself and must store whatever its
-// length.
-func cutText(text string, max int) string {
-	if utf8.RuneCountInString(text) <= max {
-		return text
-	}
-	n := 0
-	for i := range text {
-		if n == max-1 {
-			return text[:i] + "…"
-		}
-		n++
-	}
-	return text
-}
-
 // CheckReason refuses a person's reason longer than a rollback takes, for
 // a caller that must refuse it before it acts: the rollout controller's
 // Abort, which moves traffic before it has the registry roll back.

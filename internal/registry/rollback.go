@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promote-ml/promote/internal/textfit"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -93,7 +94,7 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 		// quotes its PromQL), and the rollback must happen whatever its
 		// length. Refused, it left the candidate neither reverted in Git
 		// nor held, its rollout paused. It is cut instead.
-		req.Reason = cutText(req.Reason, maxReasonLen)
+		req.Reason = textfit.Cut(req.Reason, maxReasonLen)
 	}
 	if r := req.Rollout; r != nil && (r.Model != req.Model || r.Environment != req.Environment || r.State != promote.RolloutRolledBack) {
 		return RollbackView{}, promote.Errorf(promote.Invalid, "the rollout given with a rollback of %s in %s is of %s in %s, %s: want this one's, rolled back",
