@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/promote-ml/promote/internal/invisible"
 )
 
 // Text from the server — a model's description, a reason, a comment — is
@@ -12,8 +14,10 @@ import (
 // control character in it would act there: an escape sequence written by
 // a submitter could retitle an approver's window, clear the screen, or
 // move the cursor back over a line of the table, hiding what is approved
-// (kubectl's CVE-2021-25743 was this). Tables therefore show such
-// characters as escapes (\x1b, \u202e) instead of sending them. JSON
+// (kubectl's CVE-2021-25743 was this), and a bidirectional override or
+// a zero-width character could reorder or disguise what the approver
+// reads. Tables therefore show such characters (invisible.Is, the same as
+// the web UI's) as escapes (\x1b, \u202e) instead of sending them. JSON
 // output carries the text as it is.
 
 // printable writes to w with every control character but tab and newline
@@ -54,8 +58,9 @@ func needsEscape(b []byte, inCell bool) bool {
 }
 
 // escapeControls returns b with each control character (C0 but for tab
-// and newline, DEL, C1, and the bidirectional controls that reorder what a
-// terminal shows) and each byte that is not UTF-8 written as an escape.
+// and newline, DEL, C1, and the format characters that reorder what a
+// terminal shows or show nothing: invisible.Is) and each byte that is not
+// UTF-8 written as an escape.
 // In a cell, a tab, newline or carriage return is a space.
 func escapeControls(b []byte, inCell bool) []byte {
 	var out strings.Builder
@@ -68,6 +73,8 @@ func escapeControls(b []byte, inCell bool) []byte {
 			out.WriteByte(' ')
 		case controlRune(r, inCell) && r < utf8.RuneSelf:
 			fmt.Fprintf(&out, `\x%02x`, r)
+		case controlRune(r, inCell) && r > 0xffff:
+			fmt.Fprintf(&out, `\U%08x`, r)
 		case controlRune(r, inCell):
 			fmt.Fprintf(&out, `\u%04x`, r)
 		default:
@@ -79,15 +86,14 @@ func escapeControls(b []byte, inCell bool) []byte {
 }
 
 // controlRune says whether r acts on a terminal rather than shows: tab
-// and newline only outside a cell, where they are the table's own.
+// and newline only in a cell, since outside one they are the table's own;
+// a carriage return always, since it moves the cursor back over the line.
 func controlRune(r rune, inCell bool) bool {
-	switch {
-	case r == '\t' || r == '\n':
+	switch r {
+	case '\t', '\n':
 		return inCell
-	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
+	case '\r':
 		return true
 	}
-	return false
+	return invisible.Is(r)
 }

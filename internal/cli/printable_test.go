@@ -79,6 +79,8 @@ func TestEscapeControls(t *testing.T) {
 		{"del\x7f bell\x07", `del\x7f bell\x07`, `del\x7f bell\x07`},
 		{"c1\u009b bidi\u202e\u2066", `c1\u009b bidi\u202e\u2066`, `c1\u009b bidi\u202e\u2066`},
 		{"bad \xff\xfe utf-8", `bad \xff\xfe utf-8`, `bad \xff\xfe utf-8`},
+		{"pr\u200bod\ufeff tag\U000e0041 ls\u2028", `pr\u200bod\ufeff tag\U000e0041 ls\u2028`, `pr\u200bod\ufeff tag\U000e0041 ls\u2028`},
+		{"❤️ 👩\u200d💻", `❤️ 👩\u200d💻`, `❤️ 👩\u200d💻`},
 	} {
 		if got := cellText(tt.in); got != tt.cell {
 			t.Errorf("cellText(%q) = %q, want %q", tt.in, got, tt.cell)

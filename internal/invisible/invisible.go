@@ -1,0 +1,33 @@
+// Package invisible says which characters of a person's text act on what a
+// reader sees, or hide in it, instead of showing themselves: the controls
+// that a terminal obeys, and the format characters that reorder a line or
+// show nothing at all. A right-to-left override (U+202E) in a hold's reason
+// can make an approver read the words in another order than they were
+// written, and a zero-width space can make two different names look the
+// same (the "Trojan Source" problem, CVE-2021-42574). The command line and
+// the web UI both show such characters as escapes; this package is their
+// one definition of which characters those are.
+package invisible
+
+import "unicode"
+
+// Is reports whether r acts on or hides from what a reader sees: a C0
+// control but tab, line feed and carriage return (each surface decides what
+// its line breaks are), DEL, a C1 control, a format character (Unicode
+// category Cf: the bidirectional controls U+202A–U+202E, U+2066–U+2069,
+// U+200E, U+200F and U+061C, the zero-width space and joiners, the byte
+// order mark, the tag characters), a line or paragraph separator (U+2028,
+// U+2029), or another character Unicode marks default-ignorable, which
+// shows nothing (a Hangul filler, U+034F). Text in any script, emoji and
+// their variation selectors are not.
+func Is(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r':
+		return false
+	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
+		return true
+	case r < 0xa0:
+		return false
+	}
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Other_Default_Ignorable_Code_Point)
+}

@@ -1,0 +1,52 @@
+package invisible
+
+import "testing"
+
+func TestIs(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		r    rune
+		want bool
+	}{
+		{"letter", 'a', false},
+		{"tab", '\t', false},
+		{"line feed", '\n', false},
+		{"carriage return", '\r', false},
+		{"space", ' ', false},
+		{"no-break space", '\u00a0', false},
+		{"em space", '\u2003', false},
+		{"accented letter", 'ü', false},
+		{"CJK", '東', false},
+		{"Arabic letter", 'ع', false},
+		{"emoji", '🚀', false},
+		{"variation selector 16", '\ufe0f', false},
+		{"replacement character", '\ufffd', false},
+		{"NUL", 0, true},
+		{"ESC", 0x1b, true},
+		{"DEL", 0x7f, true},
+		{"CSI", 0x9b, true},
+		{"left-to-right embedding", '\u202a', true},
+		{"right-to-left override", '\u202e', true},
+		{"left-to-right isolate", '\u2066', true},
+		{"pop directional isolate", '\u2069', true},
+		{"left-to-right mark", '\u200e', true},
+		{"right-to-left mark", '\u200f', true},
+		{"Arabic letter mark", '\u061c', true},
+		{"zero-width space", '\u200b', true},
+		{"zero-width joiner", '\u200d', true},
+		{"word joiner", '\u2060', true},
+		{"byte order mark", '\ufeff', true},
+		{"soft hyphen", '\u00ad', true},
+		{"line separator", '\u2028', true},
+		{"paragraph separator", '\u2029', true},
+		{"tag letter A", '\U000e0041', true},
+		{"Hangul filler", '\u3164', true},
+		{"combining grapheme joiner", '\u034f', true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Is(tt.r); got != tt.want {
+				t.Errorf("Is(%U) = %v, want %v", tt.r, got, tt.want)
+			}
+		})
+	}
+}
