@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/html"
 
 	"github.com/promote-ml/promote/internal/browsertest"
 	"github.com/promote-ml/promote/internal/webui/webuitest"
@@ -204,5 +205,93 @@ func TestBrowserListingPager(t *testing.T) {
 	tab.ClickAndLoad("[data-testid=newer]")
 	if got, _ := tab.Attr("[data-testid=list-row]", "data-seq"); got != fmt.Sprint(firstSeq) {
 		t.Errorf("Newer from the older page starts at seq %s, want the newest, %d", got, firstSeq)
+	}
+}
+
+// The promotions and holds pages filter by a version of a model too, as
+// the store does: the rows are that version's alone, the pager's links
+// keep the filter, and the form shows it. A version without its model,
+// or on the rollouts page, whose store filter has none, is refused naming
+// what is wrong, rather than ignored.
+func TestListingVersionFilter(t *testing.T) {
+	f := newFixture(t)
+	const total = 260 // half of version 1: two pages of it
+	ctx := t.Context()
+	if _, err := f.env.Service.CreateModel(ctx, f.env.Principals["alice"], "ranker", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.env.Store.Update(ctx, func(tx promote.Tx) error {
+		for _, v := range []string{"1", "2"} {
+			if err := tx.CreateVersion(promote.Version{Model: "ranker", Version: v, Digest: "sha256:" + strings.Repeat("ab", 32),
+				Metrics: map[string]float64{}, CreatedBy: "ci", CreatedAt: webuitest.Start}); err != nil {
+				return err
+			}
+		}
+		for i := range total {
+			at := webuitest.Start.Add(time.Duration(i) * time.Minute)
+			v := fmt.Sprint(1 + i%2)
+			if err := tx.CreatePromotion(promote.Promotion{ID: fmt.Sprintf("pr_%016d", i), Model: "ranker", Version: v, Environment: "dev",
+				Digest: "sha256:" + strings.Repeat("ab", 32), State: promote.StateCancelled, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at}); err != nil {
+				return err
+			}
+			if _, err := tx.AddHold(promote.Hold{Model: "ranker", Version: v, Environment: "dev", Reason: "r", SetBy: "ci", SetAt: at}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.signIn("vera")
+	for page, col := range map[string]int{"promotions": 3, "holds": 2} { // col: the version's cell
+		t.Run(page, func(t *testing.T) {
+			var rows, pages int
+			for path := Prefix + "/" + page + "?model=ranker&version=1"; path != ""; {
+				if pages++; pages > 3 {
+					t.Fatal("the Older links do not end")
+				}
+				if !strings.Contains(path, "version=1") || !strings.Contains(path, "model=ranker") {
+					t.Fatalf("the page %s lost the filters", path)
+				}
+				p := b.get(path)
+				if p.status != http.StatusOK {
+					t.Fatalf("GET %s = %d:\n%s", path, p.status, p.body)
+				}
+				if in := findAll(p.doc, func(n *html.Node) bool { return n.Data == "input" && attr(n, "name") == "version" }); len(in) != 1 || attr(in[0], "value") != "1" {
+					t.Errorf("GET %s: the form's version fields = %d, want one holding 1", path, len(in))
+				}
+				for _, r := range p.all("list-row") {
+					if v := text(byTag(r, "td")[col]); v != "1" {
+						t.Fatalf("GET %s lists a row of another version: %s", path, text(r))
+					}
+					rows++
+				}
+				path = ""
+				if older := p.all("older"); len(older) > 0 {
+					path = attr(older[0], "href")
+				}
+			}
+			if rows != total/2 || pages != 2 {
+				t.Errorf("the %s of ranker 1: %d rows on %d pages, want %d on 2", page, rows, pages, total/2)
+			}
+		})
+	}
+	for _, tt := range []struct{ path, want string }{
+		{"/promotions?version=1", `version "1" without a model`},
+		{"/holds?version=1&environment=dev", `version "1" without a model`},
+		{"/holds?model=ranker&version=..%2Fx", `version "../x" contains ".."`},
+		{"/rollouts?model=ranker&version=1", "the rollouts list has no version filter"},
+	} {
+		res := b.get(Prefix + tt.path)
+		if res.status != http.StatusBadRequest {
+			t.Errorf("GET %s = %d, want 400", tt.path, res.status)
+			continue
+		}
+		if got := text(res.one(t, "error-message")); !strings.Contains(got, tt.want) {
+			t.Errorf("GET %s: error %q, want it to say %q", tt.path, got, tt.want)
+		}
+	}
+	if r := b.get(Prefix + "/rollouts"); r.status != http.StatusOK || strings.Contains(r.body, `name="version"`) {
+		t.Errorf("GET /ui/rollouts = %d, with a version field: %v; want 200 and none", r.status, strings.Contains(r.body, `name="version"`))
 	}
 }

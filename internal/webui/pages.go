@@ -603,7 +603,7 @@ func (u *UI) versionPage(w http.ResponseWriter, r *http.Request, s *session) err
 		}
 		for _, e := range envs {
 			h := envHistory{Env: e}
-			all := listQuery{Model: model, Environment: e}.values()
+			all := listQuery{Model: model, Version: version, Environment: e}.values()
 			h.Promotions, h.MorePromotions, err = newest(all, Prefix+"/promotions", func(limit int) ([]promote.Promotion, error) {
 				return tx.Promotions(promote.PromotionFilter{Model: model, Version: version, Environment: e, Limit: limit})
 			})

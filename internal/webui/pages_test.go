@@ -1294,6 +1294,14 @@ func TestSectionsShowTheNewestAndLinkToAll(t *testing.T) {
 				return err
 			}
 		}
+		// Another version's, which the links to the lists leave out.
+		if _, err := tx.AddHold(promote.Hold{Model: "ranker", Version: "1", Environment: "prod", Reason: "another version", SetBy: "sre", SetAt: at}); err != nil {
+			return err
+		}
+		if err := tx.CreatePromotion(promote.Promotion{ID: "pr_ranker_other", Model: "ranker", Version: "1", Environment: "staging", Digest: "sha256:" + strings.Repeat("ab", 32),
+			State: promote.StateCancelled, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at}); err != nil {
+			return err
+		}
 		for i := 1; i <= modelHolds; i++ {
 			if _, err := tx.AddHold(promote.Hold{Model: "ranker", Version: fmt.Sprint(i), Environment: "staging", Reason: "bad", SetBy: "sre", SetAt: at}); err != nil {
 				return err
@@ -1335,14 +1343,31 @@ func TestSectionsShowTheNewestAndLinkToAll(t *testing.T) {
 	if len(holds) != sectionSize+1 || !strings.HasPrefix(text(holds[0]), "On hold since") || !strings.Contains(text(holds[0]), "the first, still active") {
 		t.Errorf("prod lists %d holds, the first %q; want the active one first and the newest %d cleared", len(holds), text(holds[0]), sectionSize)
 	}
-	if got, want := href(prod, "more-holds"), "/ui/holds?environment=prod&model=ranker"; got != want {
+	if got, want := href(prod, "more-holds"), "/ui/holds?environment=prod&model=ranker&version=0"; got != want {
 		t.Errorf("prod's link to every hold = %q, want %q", got, want)
 	}
 	if rows := byTestID(staging, "version-promotion"); len(rows) != sectionSize {
 		t.Errorf("staging lists %d promotions, want the newest %d", len(rows), sectionSize)
 	}
-	if got, want := href(staging, "more-promotions"), "/ui/promotions?environment=staging&model=ranker"; got != want {
+	if got, want := href(staging, "more-promotions"), "/ui/promotions?environment=staging&model=ranker&version=0"; got != want {
 		t.Errorf("staging's link to every promotion = %q, want %q", got, want)
+	}
+	// The links lead to the lists of the version's own, without the other
+	// version's hold and promotion.
+	for _, l := range []struct {
+		link      string
+		col, rows int // the version's cell; how many rows the first page has
+	}{{href(prod, "more-holds"), 2, listPageSize}, {href(staging, "more-promotions"), 3, promotions}} {
+		list := b.get(l.link)
+		if list.status != http.StatusOK || len(list.all("list-row")) != l.rows {
+			t.Errorf("GET %s = %d with %d rows, want 200 with %d", l.link, list.status, len(list.all("list-row")), l.rows)
+		}
+		for _, r := range list.all("list-row") {
+			if v := text(byTag(r, "td")[l.col]); v != "0" {
+				t.Errorf("GET %s lists a row of version %s: %s", l.link, v, text(r))
+				break
+			}
+		}
 	}
 	if n := len(byTestID(staging, "more-holds")); n != 0 {
 		t.Errorf("staging, with no hold of the version, links to more holds")
