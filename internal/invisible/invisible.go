@@ -9,7 +9,11 @@
 // one definition of which characters those are.
 package invisible
 
-import "unicode"
+import (
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
 
 // Is reports whether r acts on or hides from what a reader sees: a C0
 // control but tab, line feed and carriage return (each surface decides what
@@ -30,4 +34,39 @@ func Is(r rune) bool {
 		return false
 	}
 	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// Reveal returns page with each character that acts on or hides in what
+// the reader sees (Is: a bidirectional override, a zero-width
+// space, a control) written as its code point, ⟨U+202E⟩. html/template
+// escapes a person's text for HTML but passes such characters, and a
+// right-to-left override in a note or a reason would make an approver read
+// it in another order than it was written (CVE-2021-42574). The templates
+// hold none of them, so every one in a page came from the data: revealing
+// the whole page covers every field, text and attribute alike, including
+// those added later, and the written form is plain text, safe in any
+// context of the page. A Slack line is revealed likewise. Tabs and line breaks pass as they are.
+func Reveal(page []byte) []byte {
+	i := 0
+	for i < len(page) {
+		r, size := utf8.DecodeRune(page[i:])
+		if Is(r) {
+			break
+		}
+		i += size
+	}
+	if i == len(page) {
+		return page
+	}
+	out := append(make([]byte, 0, len(page)+64), page[:i]...)
+	for i < len(page) {
+		r, size := utf8.DecodeRune(page[i:])
+		if Is(r) {
+			out = fmt.Appendf(out, "⟨U+%04X⟩", r)
+		} else {
+			out = append(out, page[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }

@@ -50,3 +50,22 @@ func TestIs(t *testing.T) {
 		})
 	}
 }
+
+// Reveal changes only what would act on or hide in the page: text in any
+// script, emoji, tabs and line breaks, and a byte that is not UTF-8 (which
+// a browser shows as U+FFFD), pass as they are.
+func TestReveal(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"<p>plain</p>", "<p>plain</p>"},
+		{"Zürich 東京 ❤️ · → \u2003\ufffd\xff", "Zürich 東京 ❤️ · → \u2003\ufffd\xff"},
+		{"a\tb\nc\r\nd", "a\tb\nc\r\nd"},
+		{"abc\u202efed", "abc⟨U+202E⟩fed"},
+		{"\u2066x\u2069 \u200e\u200f\u061c", "⟨U+2066⟩x⟨U+2069⟩ ⟨U+200E⟩⟨U+200F⟩⟨U+061C⟩"},
+		{"pr\u200bod\ufeff", "pr⟨U+200B⟩od⟨U+FEFF⟩"},
+		{"esc\x1b[2J tag\U000e0041", "esc⟨U+001B⟩[2J tag⟨U+E0041⟩"},
+	} {
+		if got := string(Reveal([]byte(tt.in))); got != tt.want {
+			t.Errorf("Reveal(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/audit"
+	"github.com/promote-ml/promote/internal/invisible"
 	"github.com/promote-ml/promote/internal/textfit"
 	"github.com/promote-ml/promote/promote"
 )
@@ -360,7 +361,9 @@ func SlackText(ev Event) string {
 	// Slack treats <, > and & as control characters in text.
 	// https://api.slack.com/reference/surfaces/formatting#escaping
 	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\n", " ")
-	text := r.Replace(b.String())
+	// A bidirectional override or a zero-width character in a note or a
+	// reason is shown as its code point, as the web UI shows it.
+	text := r.Replace(string(invisible.Reveal([]byte(b.String()))))
 	// The promotion's ID is what promote promotions show, approve and
 	// reject take; linked to its page when the server's address is known.
 	// https://api.slack.com/reference/surfaces/formatting#linking-urls

@@ -573,6 +573,8 @@ func TestSlackText(t *testing.T) {
 		{"the requester's note, quoted on one line", Event{Type: TypePromotionAwaitingApproval, Model: "m", Version: "2", Environment: "prod", PromotionID: "pr_1",
 			Note: "retrained on March data;\n<b>see</b> the fairness report"},
 			`m v2 → prod: awaiting approval — note: "retrained on March data; &lt;b&gt;see&lt;/b&gt; the fairness report" · pr_1`},
+		{"a bidirectional override shown as its code point", Event{Type: TypePromotionRequested, Model: "m", Note: "fine \u202eevil"},
+			`m: promotion requested — note: "fine ⟨U+202E⟩evil"`},
 		{"a long note cut", Event{Type: TypePromotionRequested, Model: "m", Note: strings.Repeat("é", 300)},
 			`m: promotion requested — note: "` + strings.Repeat("é", 199) + `…"`},
 		{"a rollback links to the model's page", Event{Type: TypeRolloutRolledBack, Model: "m", PromotionID: "rb_1", URL: "https://h.example/ui/models/m"},

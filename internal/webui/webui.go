@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/invisible"
@@ -318,40 +317,5 @@ func (u *UI) renderView(w http.ResponseWriter, r *http.Request, code int, name s
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	_, _ = w.Write(reveal(buf.Bytes()))
-}
-
-// reveal returns page with each character that acts on or hides in what
-// the reader sees (invisible.Is: a bidirectional override, a zero-width
-// space, a control) written as its code point, ⟨U+202E⟩. html/template
-// escapes a person's text for HTML but passes such characters, and a
-// right-to-left override in a note or a reason would make an approver read
-// it in another order than it was written (CVE-2021-42574). The templates
-// hold none of them, so every one in a page came from the data: revealing
-// the whole page covers every field, text and attribute alike, including
-// those added later, and the written form is plain text, safe in any
-// context of the page. Tabs and line breaks pass as they are.
-func reveal(page []byte) []byte {
-	i := 0
-	for i < len(page) {
-		r, size := utf8.DecodeRune(page[i:])
-		if invisible.Is(r) {
-			break
-		}
-		i += size
-	}
-	if i == len(page) {
-		return page
-	}
-	out := append(make([]byte, 0, len(page)+64), page[:i]...)
-	for i < len(page) {
-		r, size := utf8.DecodeRune(page[i:])
-		if invisible.Is(r) {
-			out = fmt.Appendf(out, "⟨U+%04X⟩", r)
-		} else {
-			out = append(out, page[i:i+size]...)
-		}
-		i += size
-	}
-	return out
+	_, _ = w.Write(invisible.Reveal(buf.Bytes())) // every field, text and attribute alike: see Reveal
 }
