@@ -155,6 +155,15 @@ func TestStepMovedByOlderReplica(t *testing.T) {
 	storetest.RunStepMovedByOlderReplica(t, s, raw)
 }
 
+// TestOlderReplicaWrites: during a rolling upgrade across migrations 0023
+// and 0024, a replica of the release before them keeps registering models,
+// requesting and approving promotions beside a new one: the identity
+// numbers its models, and its updates keep the new replica's notes.
+func TestOlderReplicaWrites(t *testing.T) {
+	s, raw := openRaw(t)
+	storetest.RunOlderReplicaWrites(t, s, raw)
+}
+
 // openRaw opens a store on a schema of its own and a plain connection to
 // the same schema, for the statements of an older binary.
 func openRaw(t *testing.T) (promote.Store, *sql.DB) {

@@ -210,6 +210,16 @@ func TestRolloutStepUpgrade(t *testing.T) {
 	})
 }
 
+// TestOlderReplicaWrites runs the statements of the release before
+// migrations 0023 and 0024 on a store at this schema. A SQLite store is
+// upgraded with its server stopped, so they do not run beside a new server;
+// but they are the INSERT this release runs too (0024's trigger numbers the
+// model), and its reads must find every model numbered.
+func TestOlderReplicaWrites(t *testing.T) {
+	dir := t.TempDir()
+	storetest.RunOlderReplicaWrites(t, open(t, dir), raw(t, dir))
+}
+
 // TestNewerSchemaRefused checks that a data directory a newer Promote has
 // migrated is refused, naming the migration this binary lacks, and left as
 // it was: an older binary's queries would miss the newer columns.
