@@ -150,10 +150,21 @@ func TestStoreCopy(t *testing.T) {
 		t.Errorf("audit verify --local on the copy = %d, want 0\n%s%s", code, out, errOut)
 	}
 
+	var notes int
+	for _, p := range after.Promotions {
+		if p.Note != "" {
+			notes++
+		}
+	}
+	if notes == 0 {
+		t.Errorf("PostgreSQL after the copy has no promotion with a note, want Populate's")
+	}
+
 	// New writes get fresh keys.
 	var hold promote.Hold
 	var delivery promote.WebhookDelivery
 	var event promote.AuditEvent
+	var model promote.Model
 	err = dst.Update(t.Context(), func(tx promote.Tx) (err error) {
 		if hold, err = tx.AddHold(promote.Hold{Model: "fraud", Version: "1.0", Environment: "prod", Reason: "after the move", SetBy: "ada", SetAt: time.Now()}); err != nil {
 			return err
@@ -170,6 +181,12 @@ func TestStoreCopy(t *testing.T) {
 			State: promote.StateRequested, RequestedBy: "bob", RequestedAt: time.Now(), UpdatedAt: time.Now()}); err != nil {
 			return err
 		}
+		if err := tx.CreateModel(promote.Model{Name: "ranker", CreatedBy: "ci", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		if model, err = tx.Model("ranker"); err != nil {
+			return err
+		}
 		event, err = tx.AppendAudit(promote.AuditEvent{Time: time.Now(), Actor: "ada", Action: promote.ActionHoldSet, Model: "fraud", Version: "1.0"})
 		return err
 	})
@@ -179,6 +196,11 @@ func TestStoreCopy(t *testing.T) {
 	for _, h := range before.Holds {
 		if hold.ID <= h.ID {
 			t.Errorf("a new hold's ID = %d, want it after every copied one (%d)", hold.ID, h.ID)
+		}
+	}
+	for _, m := range before.Models {
+		if model.Seq <= m.Seq {
+			t.Errorf("a new model's Seq = %d, want it after every copied one (%s at %d)", model.Seq, m.Name, m.Seq)
 		}
 	}
 	if delivery.Seq != 10 {

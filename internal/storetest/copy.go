@@ -11,7 +11,7 @@ import (
 
 // Populate fills s with a row of every kind a store keeps, for tests of a
 // copy from one store to another: models and versions (one rejected),
-// promotions in several states with approvals, live versions with their
+// promotions in several states with approvals (one with a note), live versions with their
 // history, a commit and a commit error, holds (one cleared), rollouts with
 // samples and analysis, audit events, tokens (one revoked), a lease,
 // webhook cursors, deliveries (pruned) and re-sends, and sessions.
@@ -23,7 +23,11 @@ func Populate(t *testing.T, s promote.Store) {
 			func() error { return tx.RejectVersion("churn", "1.0", "risk", "leaks a feature", at(4)) },
 			func() error { return tx.CreatePromotion(promotion("p-ok", "fraud", "1.0", "prod", 5)) },
 			func() error { return tx.CreatePromotion(promotion("p-canary", "fraud", "1.1", "staging", 6)) },
-			func() error { return tx.CreatePromotion(promotion("p-wait", "fraud", "1.1", "prod-eu", 7)) },
+			func() error {
+				p := promotion("p-wait", "fraud", "1.1", "prod-eu", 7)
+				p.Note = "retrained on March data"
+				return tx.CreatePromotion(p)
+			},
 			func() error { return tx.CreatePromotion(promotion("p-blocked", "churn", "1.0", "prod", 8)) },
 			func() error {
 				p := promotion("p-ok", "fraud", "1.0", "prod", 5)
