@@ -443,16 +443,20 @@ func (l *testLoader) testCase(d *strictyaml.Decoder, n *yaml.Node, i int, dir st
 			d.Errorf(sigNodes["bundle"], "%s: give signature or bundle, not both", what)
 		}
 	}
-	if pol == nil {
-		return nil
+	// The expect section is read even when the case has no gate (the
+	// policy does not load, or env names no environment of it), so that
+	// every problem of the file is reported at once; only its rule names
+	// wait for a gate to be checked against.
+	var gate *policy.Gate
+	if pol != nil {
+		gate = caseGate(d, pol, t.env, n, envNode, what)
 	}
-	gate := caseGate(d, pol, t.env, n, envNode, what)
 	if expectNode == nil {
 		d.Errorf(n, "%s: expect is missing (verdict: allowed or blocked, and the rules that must pass, fail, warn or error)", what)
-	} else if gate != nil {
+	} else {
 		t.expect = readExpect(d, expectNode, what, gate, len(sigNodes) > 0)
 	}
-	if len(d.Problems) > before {
+	if gate == nil || len(d.Problems) > before {
 		return nil
 	}
 	input, err := in.input()
@@ -520,19 +524,23 @@ var expectStatuses = map[string]policy.Status{
 
 // readExpect reads a case's expect section. The rules it names must be
 // rules of gate (artifact_signed also when the case gives a signature,
-// which the gate judges then even if the policy does not require it).
+// which the gate judges then even if the policy does not require it); gate
+// is nil when the case has none, and then only the section's own shape is
+// checked.
 func readExpect(d *strictyaml.Decoder, n *yaml.Node, what string, gate *policy.Gate, signed bool) expectation {
 	var e expectation
 	var names []string
-	for _, r := range gate.Rules {
-		names = append(names, r.Name)
-	}
-	if signed && !slices.Contains(names, policy.CheckArtifactSigned) {
-		names = append(names, policy.CheckArtifactSigned)
-	}
 	where := "the policy's gate"
-	if gate.Environment != "" {
-		where = gate.Environment + "'s gate"
+	if gate != nil {
+		for _, r := range gate.Rules {
+			names = append(names, r.Name)
+		}
+		if signed && !slices.Contains(names, policy.CheckArtifactSigned) {
+			names = append(names, policy.CheckArtifactSigned)
+		}
+		if gate.Environment != "" {
+			where = gate.Environment + "'s gate"
+		}
 	}
 	sawVerdict := false
 	listedIn := map[string]string{}
@@ -552,7 +560,7 @@ func readExpect(d *strictyaml.Decoder, n *yaml.Node, what string, gate *policy.G
 			if !ok {
 				continue
 			}
-			if !slices.Contains(names, name) {
+			if gate != nil && !slices.Contains(names, name) {
 				msg := fmt.Sprintf("%s.expect.%s: %q is no rule of %s", what, key, name, where)
 				if s := strictyaml.Suggest(name, names); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)

@@ -229,6 +229,19 @@ func TestPolicyTestBadInput(t *testing.T) {
 			"cel.yaml":    "gate:\n  rules:\n    - name: speed\n      expr: candidate.latency_p95_ms <= 150\n",
 			"x_test.yaml": "policy: cel.yaml\ncases:\n  - name: a\n    candidate: {latency_p95_ms: 140}\n    expect: {verdict: allowed}\n"},
 			"promote: cel.yaml:4:38: rule \"speed\": expr \"candidate.latency_p95_ms <= 150\": 1:26: found no matching overload for '_<=_' applied to '(double, int)'\n"},
+		{"a policy that does not load, and expect sections with mistakes", map[string]string{
+			"cel.yaml": "gate:\n  rules:\n    - name: speed\n      expr: candidate.latency_p95_ms <= 150\n",
+			"x_test.yaml": "policy: cel.yaml\ncases:\n  - name: a\n    candidate: {latency_p95_ms: 140}\n    expect: {verdict: allowed, fail: [speed]}\n" +
+				"  - name: b\n    candidate: {latency_p95_ms: 140}\n    expect: {fail: [speed], pas: [speed]}\n"},
+			"promote: cel.yaml:4:38: rule \"speed\": expr \"candidate.latency_p95_ms <= 150\": 1:26: found no matching overload for '_<=_' applied to '(double, int)'\n" +
+				"x_test.yaml:5:13: case \"a\".expect: speed is to fail, which blocks, so the verdict cannot be allowed\n" +
+				"x_test.yaml:8:29: case \"b\".expect: unknown key \"pas\" (did you mean \"pass\"?)\n" +
+				"x_test.yaml:8:13: case \"b\".expect: verdict is missing (allowed or blocked)\n"},
+		{"an env the policy lacks, and an expect section with a mistake", map[string]string{
+			"envs.yaml":   "apiVersion: promote.dev/v1\nkind: Policy\ngate:\n  metrics: {f1: \">= 0.8\"}\nenvironments:\n  prod: {}\n",
+			"x_test.yaml": "policy: envs.yaml\ncases:\n  - name: a\n    env: prd\n    candidate: {f1: 0.9}\n    expect: {verdict: allowed, error: [f1]}\n"},
+			"promote: x_test.yaml:4:10: case \"a\": env \"prd\": policy envs.yaml has no such environment (it has prod); did you mean \"prod\"?\n" +
+				"x_test.yaml:6:13: case \"a\".expect: f1 is to error, which blocks, so the verdict cannot be allowed\n"},
 		{"rule the gate lacks", map[string]string{"x_test.yaml": "policy: policy.yaml\ncases:\n  - name: a\n    candidate: {accuracy: 0.9}\n    expect: {verdict: blocked, fail: [latncy_p95_ms]}\n"},
 			"promote: x_test.yaml:5:39: case \"a\".expect.fail: \"latncy_p95_ms\" is no rule of the policy's gate (did you mean \"latency_p95_ms\"?)\n"},
 		{"no verdict, a partial signature", map[string]string{"x_test.yaml": "policy: policy.yaml\ncases:\n  - name: a\n    candidate: {accuracy: 0.9}\n    artifact: model.bin\n    key: cosign.pub\n    expect: {fail: [accuracy_delta]}\n"},
