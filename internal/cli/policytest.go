@@ -542,12 +542,16 @@ func readExpect(d *strictyaml.Decoder, n *yaml.Node, what string, gate *policy.G
 			where = gate.Environment + "'s gate"
 		}
 	}
-	sawVerdict := false
+	// verdict is the verdict key's value; a key with a bad value is
+	// reported as that, and not as missing too.
+	var verdict *yaml.Node
+	verdictOK := false
 	listedIn := map[string]string{}
 	d.Mapping(n, what+".expect", []string{"verdict", "pass", "fail", "warn", "error"}, func(key string, _, v *yaml.Node) {
 		if key == "verdict" {
-			if s, ok := d.OneOf(v, what+".expect.verdict", "allowed", "blocked"); ok {
-				e.allowed, sawVerdict = s == "allowed", true
+			verdict = v
+			if s, ok := d.OneOfSuggesting(v, what+".expect.verdict", "allowed", "blocked"); ok {
+				e.allowed, verdictOK = s == "allowed", true
 			}
 			return
 		}
@@ -581,9 +585,9 @@ func readExpect(d *strictyaml.Decoder, n *yaml.Node, what string, gate *policy.G
 	if n.Kind != yaml.MappingNode {
 		return e
 	}
-	if !sawVerdict {
+	if verdict == nil {
 		d.Errorf(n, "%s.expect: verdict is missing (allowed or blocked)", what)
-	} else if e.allowed {
+	} else if verdictOK && e.allowed {
 		for _, r := range e.rules {
 			if r.status == policy.StatusFail || r.status == policy.StatusError {
 				d.Errorf(n, "%s.expect: %s is to %s, which blocks, so the verdict cannot be allowed", what, r.name, r.status)

@@ -242,6 +242,11 @@ func TestPolicyTestBadInput(t *testing.T) {
 			"x_test.yaml": "policy: envs.yaml\ncases:\n  - name: a\n    env: prd\n    candidate: {f1: 0.9}\n    expect: {verdict: allowed, error: [f1]}\n"},
 			"promote: x_test.yaml:4:10: case \"a\": env \"prd\": policy envs.yaml has no such environment (it has prod); did you mean \"prod\"?\n" +
 				"x_test.yaml:6:13: case \"a\".expect: f1 is to error, which blocks, so the verdict cannot be allowed\n"},
+		{"a verdict misspelt, and one that is no verdict", map[string]string{"x_test.yaml": "policy: policy.yaml\ncases:\n" +
+			"  - name: a\n    candidate: {accuracy: 0.9}\n    expect: {verdict: blokced}\n" +
+			"  - name: b\n    candidate: {accuracy: 0.9}\n    expect: {verdict: maybe, fail: [accuracy_delta]}\n"},
+			"promote: x_test.yaml:5:23: case \"a\".expect.verdict: \"blokced\" is not one of allowed, blocked (did you mean \"blocked\"?)\n" +
+				"x_test.yaml:8:23: case \"b\".expect.verdict: \"maybe\" is not one of allowed, blocked\n"},
 		{"rule the gate lacks", map[string]string{"x_test.yaml": "policy: policy.yaml\ncases:\n  - name: a\n    candidate: {accuracy: 0.9}\n    expect: {verdict: blocked, fail: [latncy_p95_ms]}\n"},
 			"promote: x_test.yaml:5:39: case \"a\".expect.fail: \"latncy_p95_ms\" is no rule of the policy's gate (did you mean \"latency_p95_ms\"?)\n"},
 		{"no verdict, a partial signature", map[string]string{"x_test.yaml": "policy: policy.yaml\ncases:\n  - name: a\n    candidate: {accuracy: 0.9}\n    artifact: model.bin\n    key: cosign.pub\n    expect: {fail: [accuracy_delta]}\n"},
