@@ -344,7 +344,11 @@ func (l *testLoader) policy(d *strictyaml.Decoder, n *yaml.Node, file string) *p
 // still read, so that its own problems are reported too.
 func (l *testLoader) testCase(d *strictyaml.Decoder, n *yaml.Node, i int, dir string, pol *policy.Policy) *policyTest {
 	before := len(d.Problems)
+	// Every problem of a case names it, by its name when it has one.
 	what := fmt.Sprintf("cases[%d]", i)
+	if name := caseName(n); name != "" {
+		what = fmt.Sprintf("case %q", name)
+	}
 	t := &policyTest{file: d.File, line: n.Line}
 	var in gateInputs
 	var nameNode, envNode, expectNode *yaml.Node
@@ -372,16 +376,16 @@ func (l *testLoader) testCase(d *strictyaml.Decoder, n *yaml.Node, i int, dir st
 			envNode = v
 			t.env, _ = d.Name(v, what+".env")
 		case "candidate":
-			in.candidate = l.evidence(d, v, what+".candidate", "candidate", dir)
+			in.candidate = l.evidence(d, v, what, "candidate", "candidate", dir)
 		case "baseline":
-			in.baseline = l.evidence(d, v, what+".baseline", "baseline", dir)
+			in.baseline = l.evidence(d, v, what, "baseline", "baseline", dir)
 		case "drift":
 			items := []*yaml.Node{v}
 			if v.Kind == yaml.SequenceNode {
 				items = v.Content
 			}
 			for j, item := range items {
-				if ev := l.evidence(d, item, fmt.Sprintf("%s.drift[%d]", what, j), "drift report", dir); ev != nil {
+				if ev := l.evidence(d, item, what, fmt.Sprintf("drift[%d]", j), "drift report", dir); ev != nil {
 					in.drift = append(in.drift, ev)
 				}
 			}
@@ -424,8 +428,6 @@ func (l *testLoader) testCase(d *strictyaml.Decoder, n *yaml.Node, i int, dir st
 	}
 	if nameNode == nil {
 		d.Errorf(n, "%s: name is missing", what)
-	} else if t.name != "" {
-		what = fmt.Sprintf("case %q", t.name)
 	}
 	if in.candidate == nil && len(d.Problems) == before {
 		d.Errorf(n, "%s: candidate is missing (its metrics inline, or a metrics file)", what)
@@ -468,15 +470,32 @@ func (l *testLoader) testCase(d *strictyaml.Decoder, n *yaml.Node, i int, dir st
 	return t
 }
 
-// evidence reads a case's candidate, baseline or drift report: a mapping
-// in the metrics file's shape, inline, or the path of a metrics file
-// relative to the test file. It returns nil when d has a problem with it.
-func (l *testLoader) evidence(d *strictyaml.Decoder, v *yaml.Node, what, role, dir string) *policy.Evidence {
+// caseName returns the name a case gives, before the case is read: ""
+// when it gives none that is usable, which reading it then reports.
+func caseName(n *yaml.Node) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value == "name" && v.Kind == yaml.ScalarNode && v.Tag == "!!str" && strings.TrimSpace(v.Value) != "" {
+			return v.Value
+		}
+	}
+	return ""
+}
+
+// evidence reads a case's candidate, baseline or drift report (the
+// case's key, such as drift[1]): a mapping in the metrics file's shape,
+// inline, or the path of a metrics file relative to the test file. Its
+// problems name the case (what); those of a metrics file are the file's
+// own. It returns nil when d has a problem with it.
+func (l *testLoader) evidence(d *strictyaml.Decoder, v *yaml.Node, what, key, role, dir string) *policy.Evidence {
 	if v.Kind == yaml.MappingNode {
-		return policy.DecodeEvidence(d, v, fmt.Sprintf("%s:%d", d.File, v.Line))
+		return policy.DecodeEvidence(d, v, what+"."+key, fmt.Sprintf("%s:%d", d.File, v.Line))
 	}
 	if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
-		d.Errorf(v, "%s: want the %s's metrics (a mapping, as in a metrics file) or the path of a metrics file, got %s", what, role, strictyaml.KindName(v))
+		d.Errorf(v, "%s.%s: want the %s's metrics (a mapping, as in a metrics file) or the path of a metrics file, got %s", what, key, role, strictyaml.KindName(v))
 		return nil
 	}
 	ev, err := loadEvidence(filepath.Join(dir, v.Value), role)
@@ -485,7 +504,7 @@ func (l *testLoader) evidence(d *strictyaml.Decoder, v *yaml.Node, what, role, d
 	case errors.As(err, &le):
 		d.Problems = append(d.Problems, le.Problems...)
 	case err != nil:
-		d.Errorf(v, "%v", err) // "candidate: FILE: why"
+		d.Errorf(v, "%s: %v", what, err) // "case "a": candidate: FILE: why"
 	}
 	return ev
 }

@@ -222,7 +222,7 @@ func TestPolicyTestBadInput(t *testing.T) {
 		want  string // standard error, exactly
 	}{
 		{"unknown key", map[string]string{"x_test.yaml": "policy: policy.yaml\ncases:\n  - name: a\n    candidate: {accuracy: 0.9}\n    approvers: [alice]\n    expect: {verdict: blocked}\n"},
-			"promote: x_test.yaml:5:5: cases[0]: unknown key \"approvers\" (known keys: name, env, candidate, baseline, drift, approvedBy, requestedBy, artifact, signature, bundle, key, expect)\n"},
+			"promote: x_test.yaml:5:5: case \"a\": unknown key \"approvers\" (known keys: name, env, candidate, baseline, drift, approvedBy, requestedBy, artifact, signature, bundle, key, expect)\n"},
 		{"missing policy", map[string]string{"x_test.yaml": "policy: nothere.yaml\ncases:\n  - name: a\n    candidate: {accuracy: 0.9}\n    expect: {verdict: blocked}\n"},
 			"promote: x_test.yaml:1:9: policy: nothere.yaml: no such file or directory\n"},
 		{"policy with a CEL error", map[string]string{
@@ -251,8 +251,15 @@ func TestPolicyTestBadInput(t *testing.T) {
 			"promote: x_test.yaml:5:39: case \"a\".expect.fail: \"latncy_p95_ms\" is no rule of the policy's gate (did you mean \"latency_p95_ms\"?)\n"},
 		{"no verdict, a partial signature", map[string]string{"x_test.yaml": "policy: policy.yaml\ncases:\n  - name: a\n    candidate: {accuracy: 0.9}\n    artifact: model.bin\n    key: cosign.pub\n    expect: {fail: [accuracy_delta]}\n"},
 			"promote: x_test.yaml:3:5: case \"a\": signature or bundle is missing: the artifact's signature to verify\nx_test.yaml:7:13: case \"a\".expect: verdict is missing (allowed or blocked)\n"},
-		{"malformed inline evidence", map[string]string{"x_test.yaml": "policy: policy.yaml\ncases:\n  - name: a\n    candidate: {accuracy: 0.9, checks: {tests_passed: yes}}\n    expect: {verdict: blocked}\n"},
-			"promote: x_test.yaml:4:55: checks.tests_passed: want true or false, got \"yes\"\n"},
+		{"malformed inline evidence", map[string]string{"x_test.yaml": "policy: policy.yaml\ncases:\n" +
+			"  - name: a\n    candidate: {accuracy: 0.9, checks: {tests_passed: yes}}\n    baseline: {accuracy: \"0.8\"}\n    expect: {verdict: blocked}\n" +
+			"  - candidate: {accuracy: 0.9}\n    drift: [{psi: 0.1}, {psi: .nan}]\n    expect: {verdict: blocked}\n" +
+			"  - name: c\n    candidate: {accuracy: 0.9}\n    baseline: nothere.json\n    expect: {verdict: blocked}\n"},
+			"promote: x_test.yaml:4:55: case \"a\".candidate: checks.tests_passed: want true or false, got \"yes\"\n" +
+				"x_test.yaml:5:26: case \"a\".baseline: accuracy: want a number, got the string \"0.8\"\n" +
+				"x_test.yaml:8:31: cases[1].drift[1]: psi: .nan is not a finite number\n" +
+				"x_test.yaml:7:5: cases[1]: name is missing\n" +
+				"x_test.yaml:12:15: case \"c\": baseline: nothere.json: no such file or directory\n"},
 		{"no test files", map[string]string{"policy_tests.yaml": "policy: policy.yaml\n"},
 			"promote: . has no policy test files (*_test.yaml)\n"},
 	} {

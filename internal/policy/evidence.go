@@ -62,13 +62,18 @@ func ParseEvidence(file string, data []byte) (*Evidence, error) {
 
 // DecodeEvidence reads evidence written inline in another YAML file (a
 // policy test case's candidate), as ParseEvidence reads a metrics file:
-// its problems go to d with their positions in that file. name stands for
-// the evidence's file in the gate's messages ("in prod_test.yaml:12"). It
-// returns nil when d has problems.
-func DecodeEvidence(d *strictyaml.Decoder, n *yaml.Node, name string) *Evidence {
+// its problems go to d with their positions in that file, each after what
+// names the evidence there (`case "a".candidate: f1: want a number`).
+// name stands for the evidence's file in the gate's messages ("in
+// prod_test.yaml:12"). It returns nil when d has problems.
+func DecodeEvidence(d *strictyaml.Decoder, n *yaml.Node, what, name string) *Evidence {
 	before := len(d.Problems)
 	e := (&decoder{Decoder: d}).evidence(n, name)
 	if len(d.Problems) > before {
+		for i := range d.Problems[before:] {
+			p := &d.Problems[before+i]
+			p.Msg = what + ": " + p.Msg
+		}
 		return nil
 	}
 	return e
