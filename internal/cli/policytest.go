@@ -502,7 +502,7 @@ func (l *testLoader) evidence(d *strictyaml.Decoder, v *yaml.Node, what, key, ro
 	var le *policy.LoadError
 	switch {
 	case errors.As(err, &le):
-		d.Problems = append(d.Problems, le.Problems...)
+		d.Add(le.Problems...)
 	case err != nil:
 		d.Errorf(v, "%s: %v", what, err) // "case "a": candidate: FILE: why"
 	}

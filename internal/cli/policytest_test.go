@@ -260,6 +260,12 @@ func TestPolicyTestBadInput(t *testing.T) {
 				"x_test.yaml:8:31: cases[1].drift[1]: psi: .nan is not a finite number\n" +
 				"x_test.yaml:7:5: cases[1]: name is missing\n" +
 				"x_test.yaml:12:15: case \"c\": baseline: nothere.json: no such file or directory\n"},
+		{"a bad metrics file that two cases name", map[string]string{
+			"base.json": "{\"accuracy\": \"0.9\"}\n",
+			"x_test.yaml": "policy: policy.yaml\ncases:\n" +
+				"  - name: a\n    candidate: {accuracy: 0.9}\n    baseline: base.json\n    expect: {verdict: blocked}\n" +
+				"  - name: b\n    candidate: {accuracy: 0.9}\n    baseline: base.json\n    expect: {verdict: blocked}\n"},
+			"promote: base.json:1:14: accuracy: want a number, got the string \"0.9\"\n"},
 		{"no test files", map[string]string{"policy_tests.yaml": "policy: policy.yaml\n"},
 			"promote: . has no policy test files (*_test.yaml)\n"},
 	} {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,14 +64,19 @@ func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
 	if n != nil {
 		p.Line, p.Column = n.Line, n.Column
 	}
-	// A part checked more than once (a policy's common rule, compiled for
-	// each of its environments) has its problems listed once.
-	for _, q := range d.Problems {
-		if q == p {
-			return
+	d.Add(p)
+}
+
+// Add adds problems found elsewhere (another file's) to d's, each once: a
+// part checked more than once (a policy's common rule, compiled for each
+// of its environments; a metrics file that several test cases name) has
+// its problems listed once.
+func (d *Decoder) Add(problems ...Problem) {
+	for _, p := range problems {
+		if !slices.Contains(d.Problems, p) {
+			d.Problems = append(d.Problems, p)
 		}
 	}
-	d.Problems = append(d.Problems, p)
 }
 
 func (d *Decoder) Err() error {
