@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -196,10 +197,33 @@ type expectation struct {
 }
 
 // expectedRule is a rule the case names under expect, with the status its
-// result must have.
+// result must have. A group's member is named by its path, the group's
+// name and the member's joined by memberSep (accuracy-for-latency/all-2).
 type expectedRule struct {
 	name   string
 	status policy.Status
+}
+
+// memberSep joins a group's name and its member's in an expected rule's
+// name; it is in no rule's name.
+const memberSep = "/"
+
+// ruleResult returns the result of the rule that path names (a top-level
+// rule, or a member of a group by memberSep), or false when the decision
+// has none.
+func ruleResult(results []policy.Result, path string) (policy.Result, bool) {
+	names := strings.Split(path, memberSep)
+	for i, name := range names {
+		j := slices.IndexFunc(results, func(r policy.Result) bool { return r.Rule == name })
+		if j < 0 {
+			return policy.Result{}, false
+		}
+		if i == len(names)-1 {
+			return results[j], true
+		}
+		results = results[j].Children
+	}
+	return policy.Result{}, false
 }
 
 func (e expectation) verdict() string {
@@ -225,13 +249,13 @@ func (e expectation) compare(d *policy.Decision) []string {
 		}
 	}
 	for _, want := range e.rules {
-		i := slices.IndexFunc(d.Results, func(r policy.Result) bool { return r.Rule == want.name })
-		if i < 0 {
+		r, ok := ruleResult(d.Results, want.name)
+		if !ok {
 			diffs = append(diffs, fmt.Sprintf("%s: want %s, got no result (the gate judges %s only when the policy requires it or a signature does not verify)",
 				want.name, want.status, want.name))
 			continue
 		}
-		if r := d.Results[i]; r.Status != want.status {
+		if r.Status != want.status {
 			diffs = append(diffs, fmt.Sprintf("%s: want %s, got %s", want.name, want.status, report.Outcome(r)))
 		}
 	}
@@ -579,19 +603,20 @@ func readExpect(d *strictyaml.Decoder, n *yaml.Node, what string, gate *policy.G
 			items = v.Content
 		}
 		for _, item := range items {
-			name, ok := d.Name(item, what+".expect."+key)
+			name, ok := d.Str(item, what+".expect."+key)
 			if !ok {
 				continue
 			}
-			if gate != nil && !slices.Contains(names, name) {
-				msg := fmt.Sprintf("%s.expect.%s: %q is no rule of %s", what, key, name, where)
-				if s := strictyaml.Suggest(name, names); s != "" {
-					msg += fmt.Sprintf(" (did you mean %q?)", s)
-				} else {
-					msg += fmt.Sprintf(" (its rules: %s)", strings.Join(names, ", "))
-				}
-				d.Errorf(item, "%s", msg)
+			if slices.ContainsFunc(strings.Split(name, memberSep), func(s string) bool { return !strictyaml.ValidName(s) }) {
+				d.Errorf(item, "%s.expect.%s: %q is not a rule's name (letters, digits, _ . - only, starting with a letter; a group's member as GROUP%sMEMBER)",
+					what, key, name, memberSep)
 				continue
+			}
+			if gate != nil {
+				if msg := unknownRule(gate.Rules, names, name, where); msg != "" {
+					d.Errorf(item, "%s.expect.%s: %s", what, key, msg)
+					continue
+				}
 			}
 			if other, dup := listedIn[name]; dup {
 				d.Errorf(item, "%s.expect.%s: %q is listed under %s already", what, key, name, other)
@@ -608,10 +633,102 @@ func readExpect(d *strictyaml.Decoder, n *yaml.Node, what string, gate *policy.G
 		d.Errorf(n, "%s.expect: verdict is missing (allowed or blocked)", what)
 	} else if verdictOK && e.allowed {
 		for _, r := range e.rules {
+			// A group's member may fail in a group that passes.
+			if strings.Contains(r.name, memberSep) {
+				continue
+			}
 			if r.status == policy.StatusFail || r.status == policy.StatusError {
 				d.Errorf(n, "%s.expect: %s is to %s, which blocks, so the verdict cannot be allowed", what, r.name, r.status)
 			}
 		}
 	}
 	return e
+}
+
+// unknownRule says why name, a top-level rule or a group's member by its
+// path (GROUP/MEMBER), names no rule of a gate whose rules are rules and
+// whose top-level rule names are names (those of rules and, when the case
+// gives a signature, artifact_signed), the gate being where; "" when it
+// names one.
+func unknownRule(rules []*policy.Rule, names []string, name, where string) string {
+	parts := strings.Split(name, memberSep)
+	if !slices.Contains(names, parts[0]) {
+		msg := fmt.Sprintf("%q is no rule of %s", name, where)
+		if len(parts) > 1 {
+			msg = fmt.Sprintf("%q: %s is no rule of %s", name, parts[0], where)
+		}
+		switch hint := ruleHint(rules, name); {
+		case len(parts) == 1 && hint != "":
+			return msg + " (" + hint + ")"
+		case strictyaml.Suggest(parts[0], names) != "":
+			return msg + fmt.Sprintf(" (did you mean %q?)", strictyaml.Suggest(parts[0], names))
+		}
+		return msg + fmt.Sprintf(" (its rules: %s)", strings.Join(names, ", "))
+	}
+	i := slices.IndexFunc(rules, func(r *policy.Rule) bool { return r.Name == parts[0] })
+	var r *policy.Rule
+	if i >= 0 {
+		r = rules[i]
+	}
+	for j, part := range parts[1:] {
+		group := strings.Join(parts[:j+1], memberSep)
+		if r == nil || len(r.Children) == 0 {
+			return fmt.Sprintf("%q: %s is not a group (any or all), so it has no members", name, group)
+		}
+		var members []string
+		var match []*policy.Rule
+		for _, c := range r.Children {
+			if !slices.Contains(members, c.Name) {
+				members = append(members, c.Name)
+			}
+			if c.Name == part {
+				match = append(match, c)
+			}
+		}
+		switch len(match) {
+		case 0:
+			msg := fmt.Sprintf("%q: group %s has no member %s", name, group, part)
+			if s := strictyaml.Suggest(part, members); s != "" {
+				return msg + fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			return msg + fmt.Sprintf(" (its members: %s)", strings.Join(members, ", "))
+		case 1:
+			r = match[0]
+		default:
+			return fmt.Sprintf("%q: group %s has %d members named %s; give them distinct names (name: in the policy) to expect one",
+				name, group, len(match), part)
+		}
+	}
+	return ""
+}
+
+// ruleHint says which rule an author who names name under expect likely
+// means, when name is not a top-level rule: a group's member of that name
+// (named by its path), or a rule whose metric it is; "" when neither.
+func ruleHint(rules []*policy.Rule, name string) string {
+	var members, metrics []string
+	var walk func(rules []*policy.Rule, path string)
+	walk = func(rules []*policy.Rule, path string) {
+		for _, r := range rules {
+			p := r.Name
+			if path != "" {
+				p = path + memberSep + r.Name
+			}
+			if path != "" && r.Name == name {
+				members = append(members, strconv.Quote(p))
+			}
+			if r.Metric == name {
+				metrics = append(metrics, strconv.Quote(p))
+			}
+			walk(r.Children, p)
+		}
+	}
+	walk(rules, "")
+	switch {
+	case len(members) > 0:
+		return "a group's member is named by its path: " + strings.Join(members, " or ")
+	case len(metrics) > 0:
+		return "it is the metric of " + strings.Join(metrics, " and ") + "; expect names rules"
+	}
+	return ""
 }

@@ -380,3 +380,79 @@ skip  policy_test.yaml (a policy test file: promote policy test runs it)
 		t.Errorf("policy check policy_test.yaml: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// groupPolicy has a group with a nested group, as the mini challenge's
+// trade-off, and a rule named apart from its metric.
+const groupPolicy = `gate:
+  rules:
+    - name: accuracy-for-latency
+      any:
+        - accuracy_delta: ">= 0"
+        - all:
+            - accuracy_delta: ">= -0.005"
+            - latency_p95_ms_change: "<= -10%"
+    - name: f1-regression
+      metric: f1_delta
+      threshold: ">= -0.01"
+`
+
+// TestPolicyTestGroupMembers: expect names a group's member by its path,
+// GROUP/MEMBER; a member may fail in an allowed case, and a name that is
+// a member's or a metric's alone is refused with the rule meant.
+func TestPolicyTestGroupMembers(t *testing.T) {
+	const evidence = "    candidate: {accuracy: 0.898, latency_p95_ms: 100, f1: 0.9}\n    baseline: {accuracy: 0.9, latency_p95_ms: 120, f1: 0.9}\n"
+	passing := "policy: g.yaml\ncases:\n  - name: trade\n" + evidence + `    expect:
+      verdict: allowed
+      pass: [accuracy-for-latency, accuracy-for-latency/all-2, accuracy-for-latency/all-2/latency_p95_ms_change]
+      fail: [accuracy-for-latency/accuracy_delta]
+`
+	dir := policyTestDir(t, map[string]string{"g.yaml": groupPolicy, "g_test.yaml": passing})
+	code, out, errOut := run(t, dir, "policy", "test")
+	if code != ExitOK || out != "PASS  g_test.yaml:3: trade\nok: 1 passed, 0 failed (1 test file)\n" {
+		t.Errorf("policy test: exit %d, stdout %q, stderr %q; want the case to pass", code, out, errOut)
+	}
+
+	failing := strings.Replace(passing, "fail: [accuracy-for-latency/accuracy_delta]", "warn: [accuracy-for-latency/accuracy_delta]", 1)
+	dir = policyTestDir(t, map[string]string{"g.yaml": groupPolicy, "g_test.yaml": failing})
+	code, out, _ = run(t, dir, "policy", "test")
+	want := `FAIL  g_test.yaml:3: trade
+      accuracy-for-latency/accuracy_delta: want warn, got fail (actual -0.002, threshold >= 0): accuracy_delta -0.002 is not >= 0
+FAIL: 0 passed, 1 failed (1 test file)
+`
+	if code != ExitBlocked {
+		t.Errorf("policy test: exit %d, want 1", code)
+	}
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("policy test (-want +got):\n%s", diff)
+	}
+
+	bad := "policy: g.yaml\ncases:\n  - name: names\n" + evidence + `    expect:
+      verdict: blocked
+      pass: [latency_p95_ms_change, f1_delta, accuracy-for-latency/all-3, f1-regression/x, acuracy-for-latency/all-2, "a//b"]
+`
+	dir = policyTestDir(t, map[string]string{"g.yaml": groupPolicy, "g_test.yaml": bad})
+	code, out, errOut = run(t, dir, "policy", "test")
+	want = `promote: g_test.yaml:8:14: case "names".expect.pass: "latency_p95_ms_change" is no rule of the policy's gate (a group's member is named by its path: "accuracy-for-latency/all-2/latency_p95_ms_change")
+g_test.yaml:8:37: case "names".expect.pass: "f1_delta" is no rule of the policy's gate (it is the metric of "f1-regression"; expect names rules)
+g_test.yaml:8:47: case "names".expect.pass: "accuracy-for-latency/all-3": group accuracy-for-latency has no member all-3 (did you mean "all-2"?)
+g_test.yaml:8:75: case "names".expect.pass: "f1-regression/x": f1-regression is not a group (any or all), so it has no members
+g_test.yaml:8:92: case "names".expect.pass: "acuracy-for-latency/all-2": acuracy-for-latency is no rule of the policy's gate (did you mean "accuracy-for-latency"?)
+g_test.yaml:8:119: case "names".expect.pass: "a//b" is not a rule's name (letters, digits, _ . - only, starting with a letter; a group's member as GROUP/MEMBER)
+`
+	if code != ExitUsage || out != "" {
+		t.Errorf("policy test: exit %d, stdout %q; want 2 and nothing", code, out)
+	}
+	if diff := cmp.Diff(want, errOut); diff != "" {
+		t.Errorf("policy test stderr (-want +got):\n%s", diff)
+	}
+
+	// Members of a group may share a name; a path to one of them is refused.
+	twins := "gate:\n  rules:\n    - name: either\n      any:\n        - accuracy_delta: \">= 0\"\n        - accuracy_delta: \">= -0.01\"\n"
+	dir = policyTestDir(t, map[string]string{"g.yaml": twins,
+		"g_test.yaml": "policy: g.yaml\ncases:\n  - name: twins\n" + evidence + "    expect: {verdict: allowed, pass: [either/accuracy_delta]}\n"})
+	code, _, errOut = run(t, dir, "policy", "test")
+	want = "promote: g_test.yaml:6:39: case \"twins\".expect.pass: \"either/accuracy_delta\": group either has 2 members named accuracy_delta; give them distinct names (name: in the policy) to expect one\n"
+	if code != ExitUsage || errOut != want {
+		t.Errorf("policy test: exit %d, stderr %q; want 2 and %q", code, errOut, want)
+	}
+}
