@@ -120,7 +120,7 @@ func promotionView(w io.Writer, tw *table, v registry.PromotionView) {
 	if v.Gate != nil {
 		// The gate's messages and the reason are the server's text, shown
 		// as tables show it (printable.go).
-		width := outputWidth(w)
+		width := tw.Width // the terminal's, as the table's (0: a file or a pipe)
 		w := printable{w}
 		fmt.Fprintln(w)
 		report.Results(w, v.Gate, report.Options{Width: width})
@@ -131,7 +131,7 @@ func promotionView(w io.Writer, tw *table, v registry.PromotionView) {
 				summary = "WOULD AWAIT APPROVAL: every other rule holds; " + strings.TrimPrefix(v.Reason, "awaiting approval: ")
 			}
 		}
-		fmt.Fprintf(w, "\n%s\n", summary)
+		fmt.Fprint(w, "\n"+report.Options{Width: width}.Fit("", summary))
 	}
 	// What approving it sets going, while it can be approved.
 	if lines := rollout.PlanLines(v.OnApproval); len(lines) > 0 {

@@ -78,9 +78,9 @@ func TestText(w io.Writer, run TestRun, opt Options) error {
 		if !c.Passed {
 			word = "FAIL"
 		}
-		b.WriteString(opt.fit(word+"  ", c.title()))
+		b.WriteString(opt.Fit(word+"  ", c.title()))
 		for _, d := range c.Differences {
-			b.WriteString(opt.fit("      ", d))
+			b.WriteString(opt.Fit("      ", d))
 		}
 	}
 	b.WriteString(TestSummaryLine(run))

@@ -78,19 +78,19 @@ func Text(w io.Writer, g Gate, opt Options) error {
 		b.WriteString(", no baseline")
 	}
 	var out strings.Builder
-	out.WriteString(opt.fit("", b.String()))
+	out.WriteString(opt.Fit("", b.String()))
 	out.WriteString("\n")
 	Results(&out, g.Decision, opt)
 	out.WriteString("\n")
-	out.WriteString(opt.fit("", Summary(g.Decision)))
+	out.WriteString(opt.Fit("", Summary(g.Decision)))
 	_, err := io.WriteString(w, out.String())
 	return err
 }
 
-// fit returns the line prefix+s, ending in a newline: in a terminal,
+// Fit returns the line prefix+s, ending in a newline: in a terminal,
 // wrapped within its width, its later lines indented as far as prefix
 // (textfit.Hanging); elsewhere, as it is.
-func (opt Options) fit(prefix, s string) string {
+func (opt Options) Fit(prefix, s string) string {
 	if opt.Width == 0 {
 		return prefix + s + "\n"
 	}
@@ -118,7 +118,7 @@ func Results(w io.Writer, d *policy.Decision, opt Options) {
 	explain = func(rs []policy.Result, indent string) {
 		for _, r := range rs {
 			if r.Status != policy.StatusPass {
-				reasons = append(reasons, opt.fit(indent+mark(r.Status)+" ", r.Rule+": "+r.Message))
+				reasons = append(reasons, opt.Fit(indent+mark(r.Status)+" ", r.Rule+": "+r.Message))
 				explain(r.Children, indent+"    ")
 			}
 		}

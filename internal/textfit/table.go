@@ -46,7 +46,7 @@ func (t *Table) Flush() error {
 	lines := strings.SplitAfter(text, "\n")
 	for i := 0; i < len(lines); {
 		if !strings.Contains(lines[i], "\t") {
-			out.WriteString(lines[i])
+			out.WriteString(t.line(lines[i]))
 			i++
 			continue
 		}
@@ -59,6 +59,17 @@ func (t *Table) Flush() error {
 	}
 	_, err := t.W.Write(out.Bytes())
 	return err
+}
+
+// line returns a line written between tables (a title, a summary): in a
+// terminal narrower than it, wrapped within the width (Hanging, with no
+// indent); elsewhere, or when it fits, as it is.
+func (t *Table) line(l string) string {
+	text, ok := strings.CutSuffix(l, "\n")
+	if t.Width == 0 || !ok || utf8.RuneCountInString(text) <= t.Width {
+		return l
+	}
+	return Hanging("", text, t.Width)
 }
 
 // tableGap is the space between two aligned columns.

@@ -9,8 +9,8 @@ import (
 
 // A table whose last column alone makes it too wide wraps that column
 // within itself; one whose other columns do not fit either is written as
-// records; lines without tabs pass as they are; a page without a header
-// takes the last one's.
+// records; lines without tabs pass as they are when they fit, and wrap
+// when they do not; a page without a header takes the last one's.
 func TestTableWidths(t *testing.T) {
 	const reason = "rolled back to 2 by rollout: the canary analysis failed: error_rate above stable's"
 	tests := []struct {
@@ -31,6 +31,8 @@ func TestTableWidths(t *testing.T) {
 			"ID       pr_1\nMODEL    credit-risk\nVERSION  3\nSTATE    rolled_back\n" +
 				"REASON   rolled back to 2 by\n         rollout: the canary\n         analysis failed:\n         error_rate above\n         stable's\n" +
 				"\nID       pr_2\nMODEL    fraud\nVERSION  1\nSTATE    succeeded\nREASON   ok\n"},
+		{"a line between tables wraps", 30, []string{"Promotion pr_0123456789abcdef: credit-risk 2 → prod\nA\tB\n1\t2\n\nAWAITING APPROVAL: 0 of 2 approvers\n"},
+			"Promotion\npr_0123456789abcdef:\ncredit-risk 2 → prod\nA  B\n1  2\n\nAWAITING APPROVAL: 0 of 2\napprovers\n"},
 		{"records keep a cell's indent", 30, []string{"RULE\tACTUAL\tTHRESHOLD\tVERDICT\nfairness\t-\tany of\tfail\n  dp_diff\t0.12\t<= 0.1\tfail\n"},
 			"RULE       fairness\nACTUAL     -\nTHRESHOLD  any of\nVERDICT    fail\n" +
 				"\nRULE         dp_diff\nACTUAL     0.12\nTHRESHOLD  <= 0.1\nVERDICT    fail\n"},
