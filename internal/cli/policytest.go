@@ -593,7 +593,7 @@ func readExpect(d *strictyaml.Decoder, n *yaml.Node, what string, gate *policy.G
 	d.Mapping(n, what+".expect", []string{"verdict", "pass", "fail", "warn", "error"}, func(key string, _, v *yaml.Node) {
 		if key == "verdict" {
 			verdict = v
-			if s, ok := d.OneOfSuggesting(v, what+".expect.verdict", "allowed", "blocked"); ok {
+			if s, ok := d.OneOf(v, what+".expect.verdict", "allowed", "blocked"); ok {
 				e.allowed, verdictOK = s == "allowed", true
 			}
 			return

@@ -398,28 +398,19 @@ func (d *Decoder) Duration(n *yaml.Node, what string) (time.Duration, bool) {
 	return v, true
 }
 
-// OneOf reads a string that must be one of allowed.
+// OneOf reads a string that must be one of allowed; its problem names the
+// one a typo likely meant, when one is close enough (Suggest): "canery"
+// is not one of direct, canary, shadow (did you mean "canary"?). The
+// message begins as it did before the suggestion was added, for scripts
+// that match the load errors the gate prints.
 func (d *Decoder) OneOf(n *yaml.Node, what string, allowed ...string) (string, bool) {
-	return d.oneOf(n, what, false, allowed)
-}
-
-// OneOfSuggesting reads a string that must be one of allowed, as OneOf
-// does, and names in its problem the one that a typo likely meant (by
-// Suggest): "blokced" is not one of allowed, blocked (did you mean
-// "blocked"?). OneOf's problems stay as they are, since scripts match the
-// load errors that the gate prints.
-func (d *Decoder) OneOfSuggesting(n *yaml.Node, what string, allowed ...string) (string, bool) {
-	return d.oneOf(n, what, true, allowed)
-}
-
-func (d *Decoder) oneOf(n *yaml.Node, what string, suggest bool, allowed []string) (string, bool) {
 	s, ok := d.Str(n, what)
 	if !ok {
 		return "", false
 	}
 	if !Contains(allowed, s) {
 		msg := fmt.Sprintf("%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
-		if c := Suggest(s, allowed); suggest && c != "" {
+		if c := Suggest(s, allowed); c != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", c)
 		}
 		d.Errorf(n, "%s", msg)
