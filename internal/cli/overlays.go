@@ -21,15 +21,16 @@ var overlaysFormats = []string{"text", "json"}
 func newOverlaysCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "overlays",
-		Short: "Check and compare the environments' GitOps overlays",
+		Short: "Check, compare and extend the environments' GitOps overlays",
 		Long: `Render the environments' Kustomize overlays (deploy/overlays/<env>) in-process and
-check that they stay in parity, or show how two of them differ. See docs/overlays.md.`,
+check that they stay in parity, show how two of them differ, or add another model to
+them. See docs/overlays.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageErrorf("overlays needs a subcommand: check or diff")
+			return usageErrorf("overlays needs a subcommand: check, diff or add-model")
 		},
 	}
-	cmd.AddCommand(newOverlaysCheckCmd(s), newOverlaysDiffCmd(s))
+	cmd.AddCommand(newOverlaysCheckCmd(s), newOverlaysDiffCmd(s), newOverlaysAddModelCmd(s))
 	return cmd
 }
 
@@ -159,6 +160,72 @@ Exit codes: 0 (whether or not they differ), 2 bad input such as a broken overlay
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", ".", "the repository `DIR` (holding deploy/)")
+	_ = cmd.MarkFlagDirname("dir")
+	return cmd
+}
+
+func newOverlaysAddModelCmd(s *streams) *cobra.Command {
+	var dir string
+	var opts overlay.AddModelOptions
+	cmd := &cobra.Command{
+		Use:   "add-model MODEL",
+		Short: "Add another model to a repository that promote init wrote",
+		Long: `Add MODEL to the base and to every overlay under deploy/overlays, so that Promote can
+promote it like the first model:
+
+  deploy/base/model-MODEL-deployment.yaml   its Deployment model-server-MODEL (the
+                                            first model's, with MODEL's image)
+  deploy/base/model-MODEL-service.yaml      its Service model-server-MODEL
+  deploy/base/kustomization.yaml            both files, and a model-MODEL ConfigMap
+                                            generator with MODEL_NAME=MODEL
+  deploy/components/model-MODEL/            copies values.yaml's replicas and
+                                            resources into its Deployment
+  deploy/overlays/<env>/kustomization.yaml  the component, an images entry and a
+                                            configMapGenerator entry for the model
+  deploy/overlays/<env>/models/MODEL.env    MODEL_NAME=MODEL, the other MODEL_* empty
+
+Until its first promotion to an environment, MODEL is declared there but not
+promoted: the model config's MODEL_VERSION, MODEL_URI and MODEL_DIGEST are empty and
+the images entry has newTag: not-promoted, an image that does not exist, so nothing
+of the model runs. Promotions of the other models render and commit as before; the
+first promotion of MODEL to an environment pins it there.
+
+The edits keep every other line of the files as it is. Everything is rendered with
+kustomize before anything is written: a model that is there already, a name that is
+not a DNS label, a directory without the scaffold or an overlay that does not render
+is an error that names the problem, and nothing is written (exit 2).`,
+		Example: `  # In the repository's root
+  promote overlays add-model fraud
+
+  # With the model's own image repository, in another checkout
+  promote overlays add-model fraud --image ghcr.io/acme/models/fraud --dir ../gitops`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Model = args[0]
+			files, err := overlay.AddModel(dir, opts)
+			if err != nil {
+				return usageError(err)
+			}
+			envs, _ := pipelineEnvironments(dir)
+			if len(envs) == 0 {
+				if envs, err = overlay.Environments(dir); err != nil {
+					return &exitError{code: ExitBlocked, err: err}
+				}
+			}
+			fmt.Fprintf(s.out, "Added model %s to %s:\n", opts.Model, dir)
+			for _, f := range files {
+				fmt.Fprintf(s.out, "  %s\n", f)
+			}
+			fmt.Fprintf(s.out, "Every overlay renders (kustomize build %s/{%s}).\n", overlay.OverlaysDir, strings.Join(envs, ","))
+			fmt.Fprintf(s.out, "%s is not yet promoted in %s: commit and push these files; its first promotion to an environment pins it there.\n",
+				opts.Model, strings.Join(envs, ", "))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&dir, "dir", ".", "the repository `DIR` (holding deploy/)")
+	fl.StringVar(&opts.ModelImage, "image", "", "the model's image `REPO`, without tag or digest, ending in /MODEL (default registry.example.com/models/MODEL)")
+	fl.StringVar(&opts.ServerImage, "server-image", "", "the model server's `IMAGE@sha256:...` (default: the first model's server image in deploy/base)")
 	_ = cmd.MarkFlagDirname("dir")
 	return cmd
 }

@@ -32,7 +32,9 @@ type Desired struct {
 // MODEL_DIGEST), and the workload that reads it says how the model runs.
 // It is what a deployment of the manifests would run, read the way a
 // cluster would read it, so that an agent applying it needs nothing but
-// the rendered output. The result is sorted by model. A ConfigMap whose pin
+// the rendered output. A ConfigMap whose MODEL_VERSION, MODEL_URI and
+// MODEL_DIGEST are empty is a model not yet promoted there, and is left
+// out. The result is sorted by model. A ConfigMap whose pin
 // is incomplete or invalid, or two that pin the same model differently, is
 // an error naming the ConfigMap; a stream with no pinned model gives an
 // empty result.
@@ -48,6 +50,11 @@ func DesiredState(rendered []byte) ([]Desired, error) {
 		}
 		data, _ := r.Obj["data"].(map[string]any)
 		if _, ok := data[KeyModelName]; !ok {
+			continue
+		}
+		if (Pin{Version: fmt.Sprint(data[KeyModelVersion]), URI: fmt.Sprint(data[KeyModelURI]), Digest: fmt.Sprint(data[KeyModelDigest])}).notPromoted() {
+			// Declared but not yet promoted to this environment: nothing
+			// of the model is to run.
 			continue
 		}
 		p, err := configMapPin(r, data)

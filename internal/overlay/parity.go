@@ -119,13 +119,15 @@ type rendered struct {
 	name  string // the environment, or "base"
 	docs  []*resource
 	byID  map[string]*resource
-	repos map[string]bool // the pinned models' image repositories
-	pins  map[string]Pin
+	repos map[string]bool // the declared models' image repositories
+	// models are the models the overlay declares, pinned or not yet
+	// promoted.
+	models map[string]bool
 }
 
-func newRendered(name string, docs []*resource, pins map[string]Pin, repos map[string]string) *rendered {
+func newRendered(name string, docs []*resource, repos map[string]string) *rendered {
 	normalize(docs)
-	t := &rendered{name: name, docs: docs, byID: map[string]*resource{}, repos: map[string]bool{}, pins: pins}
+	t := &rendered{name: name, docs: docs, byID: map[string]*resource{}, repos: map[string]bool{}, models: map[string]bool{}}
 	// Match by Kind/name, unless two resources share one (in different
 	// namespaces).
 	count := map[string]int{}
@@ -138,8 +140,8 @@ func newRendered(name string, docs []*resource, pins map[string]Pin, repos map[s
 		}
 		t.byID[r.Key()] = r
 	}
-	for _, repo := range repos {
-		t.repos[repo] = true
+	for model, repo := range repos {
+		t.repos[repo], t.models[model] = true, true
 	}
 	return t
 }
@@ -149,7 +151,7 @@ func renderTree(dir, env string) (*rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newRendered(env, r.docs, r.pins, r.repos), nil
+	return newRendered(env, r.docs, r.repos), nil
 }
 
 // Check renders deploy/base and the overlays of envs in dir (all of
@@ -198,7 +200,7 @@ func Check(dir string, envs []string, allow []string) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	base := newRendered("base", baseDocs, nil, nil)
+	base := newRendered("base", baseDocs, nil)
 	var trees []*rendered
 	for _, env := range envs {
 		t, err := renderTree(dir, env)
@@ -252,11 +254,11 @@ func driftFromBase(base, t *rendered, rules []allowEntry, pinAllowed bool) []Fin
 			out = append(out, f)
 			continue
 		}
-		// A pinned model's config is the model pin.
+		// A declared model's config is the model pin.
 		pinConfig := false
 		if data, ok := e.Obj["data"].(map[string]any); ok && e.Kind == "ConfigMap" {
 			name, _ := data[KeyModelName].(string)
-			_, pinConfig = t.pins[name]
+			pinConfig = t.models[name]
 		}
 		diffValues(b.Obj, e.Obj, nil, func(segs []string, bv, ev any) {
 			if allowed(segs) {

@@ -205,8 +205,10 @@ func SetPin(dir, env string, p Pin) (changed bool, err error) {
 // models/<model>.env, keyed by model. It checks that each pin is valid, that
 // the file's MODEL_NAME is its name, and that the overlay's images entry for
 // the model carries the same digest; an overlay that disagrees with itself
-// is an error (code Invalid) rather than a guess. An overlay with no models
-// directory has no pins.
+// is an error (code Invalid) rather than a guess. A model the overlay
+// declares but has not pinned yet (empty MODEL_VERSION, MODEL_URI and
+// MODEL_DIGEST, its image tagged NotPromotedTag) has no pin. An overlay
+// with no models directory has no pins.
 func Pins(dir, env string) (map[string]Pin, error) {
 	k, err := readKustomization(dir, env)
 	if err != nil {
@@ -216,8 +218,9 @@ func Pins(dir, env string) (map[string]Pin, error) {
 	return pins, err
 }
 
-// pins reads the overlay's pins and the image repository each pinned model
-// renders.
+// pins reads the overlay's pins and the image repository each model it
+// declares renders: the pinned ones, and those not yet promoted there
+// (see NotPromotedTag), which have a repository but no pin.
 func (k *kustomization) pins() (map[string]Pin, map[string]string, error) {
 	od := filepath.Dir(k.file)
 	entries, err := os.ReadDir(filepath.Join(od, ModelsDir))
@@ -245,6 +248,22 @@ func (k *kustomization) pins() (map[string]Pin, map[string]string, error) {
 		}
 		if p.Model != model {
 			return nil, nil, promote.Errorf(promote.Invalid, "%s: %s is %q; want the file's name, %q", rel, KeyModelName, p.Model, model)
+		}
+		if p.notPromoted() {
+			// Declared, not pinned yet: the images entry must say so too,
+			// or the overlay would run an image nobody promoted.
+			img, err := k.modelImage(model)
+			if err != nil {
+				return nil, nil, err
+			}
+			if d, tag := scalar(mapValue(img, "digest")), scalar(mapValue(img, "newTag")); d != "" || tag != NotPromotedTag {
+				return nil, nil, promote.Errorf(promote.Invalid, "%s has empty %s, %s and %s (not yet promoted) but its images entry (line %d) has digest %q and newTag %q; want no digest and newTag: %s", rel, KeyModelVersion, KeyModelURI, KeyModelDigest, img.Line, d, tag, NotPromotedTag)
+			}
+			if !k.hasModelConfig(model) {
+				return nil, nil, promote.Errorf(promote.Invalid, "%s: no configMapGenerator entry reads %s", k.rel, modelFile(model))
+			}
+			repos[model] = repository(img)
+			continue
 		}
 		if err := p.Validate(); err != nil {
 			return nil, nil, promote.Errorf(promote.Invalid, "%s: %v", rel, err)
@@ -301,6 +320,10 @@ func parseModelConfig(rel string, data []byte) (Pin, error) {
 	}
 	return p, nil
 }
+
+// notPromoted reports whether p is what a model config holds before the
+// model's first promotion to the overlay: a name and nothing else.
+func (p Pin) notPromoted() bool { return p.Version == "" && p.URI == "" && p.Digest == "" }
 
 // editModelConfig returns the model config file old with p pinned in it:
 // each MODEL_* line rewritten in place (a repeated one dropped), missing

@@ -98,7 +98,15 @@ func (o *ScaffoldOptions) defaults() error {
 type scaffoldData struct {
 	ScaffoldOptions
 	Env string
+	// Workload names the model's Deployment and Service: FirstWorkload for
+	// the model a scaffold starts with, WorkloadPrefix+<model> for one that
+	// AddModel adds.
+	Workload string
 }
+
+// FirstWorkload is the name of the Deployment and Service of the model a
+// scaffold starts with.
+const FirstWorkload = "model-server"
 
 // Scaffold writes a working repository into dir (created if needed) and
 // returns the files it wrote, slash-separated and relative to dir, in
@@ -187,7 +195,7 @@ func scaffoldFiles(opts ScaffoldOptions) (map[string][]byte, error) {
 		}
 		for _, env := range envs {
 			var buf bytes.Buffer
-			if err := tmpl.Execute(&buf, scaffoldData{ScaffoldOptions: opts, Env: env}); err != nil {
+			if err := tmpl.Execute(&buf, scaffoldData{ScaffoldOptions: opts, Env: env, Workload: FirstWorkload}); err != nil {
 				return err
 			}
 			files[strings.Replace(out, "/ENV/", "/"+env+"/", 1)] = buf.Bytes()

@@ -1,0 +1,415 @@
+package overlay
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"text/template"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/promote-ml/promote/promote"
+)
+
+//go:embed addmodel/component.yaml.tmpl
+var addModelFS embed.FS
+
+// NotPromotedTag is the tag of a model's images entry in an overlay that
+// declares the model but has not pinned a version of it yet. Its model
+// config has MODEL_NAME and empty MODEL_VERSION, MODEL_URI and
+// MODEL_DIGEST. The tag names no image, so a cluster that applies the
+// overlay runs nothing of the model (its pods wait for an image that does
+// not exist) rather than whatever :latest is; the first promotion replaces
+// the tag with the digest, as it replaces any newTag.
+const NotPromotedTag = "not-promoted"
+
+// WorkloadPrefix starts the name of the Deployment and Service of a model
+// that AddModel adds: WorkloadPrefix + the model's name.
+const WorkloadPrefix = FirstWorkload + "-"
+
+// AddModelOptions configures AddModel.
+type AddModelOptions struct {
+	// Model is the model's name: a DNS label (lowercase letters, digits and
+	// '-'), since it names the model's Deployment and Service.
+	Model string
+	// ModelImage is the repository of the model's OCI image, without tag
+	// or digest, ending in /<model> (the default registry path with the
+	// model's name when empty).
+	ModelImage string
+	// ServerImage is the model server's image, pinned by digest (the image
+	// of the server container of the first model's Deployment, when empty).
+	ServerImage string
+}
+
+// dnsLabel is what Kubernetes accepts as a Service's or Deployment's name.
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// AddModel adds a model to the repository in dir that Scaffold wrote: the
+// model's Deployment and Service in deploy/base (from the templates of the
+// first model's), its model-<model> ConfigMap generator there, a component
+// deploy/components/model-<model> that copies values.yaml's replicas and
+// resources into its Deployment, and, in every overlay under
+// deploy/overlays, the component, an images entry tagged NotPromotedTag, a
+// configMapGenerator entry for models/<model>.env and that file, with
+// empty MODEL_VERSION, MODEL_URI and MODEL_DIGEST: the model is declared
+// but not yet promoted there, and its first promotion pins it (SetPin).
+//
+// It edits copies first and renders deploy/base and every overlay with
+// kustomize; only when all render does it write, and it returns the files
+// it wrote or changed, slash-separated and sorted. Bad input (a name that
+// is not a DNS label, a bad image), a model the repository has already, a
+// directory without the scaffold, or an overlay that does not render is an
+// error naming what is wrong, and changes nothing.
+func AddModel(dir string, opts AddModelOptions) ([]string, error) {
+	m := opts.Model
+	if err := promote.ValidateName("model name", m); err != nil {
+		return nil, err
+	}
+	if max := 63 - len(WorkloadPrefix); !dnsLabel.MatchString(m) || len(m) > max {
+		return nil, promote.Errorf(promote.Invalid, "model name %q: it names the Deployment %s%s, so it must be lowercase letters, digits and '-', start and end with a letter or digit, and be at most %d characters", m, WorkloadPrefix, m, max)
+	}
+	if _, err := kustomizationFile(filepath.Join(dir, filepath.FromSlash(BaseDir))); err != nil {
+		return nil, promote.Errorf(promote.NotFound, "%s has no %s/kustomization.yaml: add a model to a repository that promote init wrote", dir, BaseDir)
+	}
+	envs, err := Environments(dir)
+	if err != nil || len(envs) == 0 {
+		return nil, promote.Errorf(promote.NotFound, "%s has no overlays under %s: add a model to a repository that promote init wrote", dir, OverlaysDir)
+	}
+	if opts.ModelImage == "" {
+		opts.ModelImage = path.Dir(DefaultModelImage) + "/" + m
+	}
+	if opts.ServerImage == "" {
+		if opts.ServerImage, err = firstServerImage(dir); err != nil {
+			return nil, err
+		}
+	}
+	sopts := ScaffoldOptions{Pin: Pin{Model: m, Version: "1", URI: "none", Digest: DefaultPin.Digest}, ModelImage: opts.ModelImage, ServerImage: opts.ServerImage}
+	if err := sopts.defaults(); err != nil {
+		return nil, err
+	}
+	files, edits, err := addModelFiles(dir, envs, sopts)
+	if err != nil {
+		return nil, err
+	}
+	var exist []string
+	for name := range files {
+		if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(name))); err == nil {
+			exist = append(exist, name)
+		}
+	}
+	if len(exist) > 0 {
+		slices.Sort(exist)
+		return nil, promote.Errorf(promote.Conflict, "model %s: %s already has %s", m, dir, strings.Join(exist, ", "))
+	}
+	// Render the result in a copy of deploy/ before touching the repository.
+	tmp, err := os.MkdirTemp("", "promote-add-model-")
+	if err != nil {
+		return nil, fmt.Errorf("add model: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.CopyFS(filepath.Join(tmp, "deploy"), os.DirFS(filepath.Join(dir, "deploy"))); err != nil {
+		return nil, fmt.Errorf("add model: copy deploy: %w", err)
+	}
+	if err := writeAll(tmp, files, edits); err != nil {
+		return nil, fmt.Errorf("add model: %w", err)
+	}
+	if _, err := renderBase(tmp); err != nil {
+		return nil, fmt.Errorf("model %s: nothing written: %w", m, err)
+	}
+	for _, env := range envs {
+		if _, err := renderOverlay(tmp, env); err != nil {
+			return nil, fmt.Errorf("model %s: nothing written: %w", m, err)
+		}
+	}
+	if err := writeAll(dir, files, edits); err != nil {
+		return nil, fmt.Errorf("add model: %w", err)
+	}
+	var names []string
+	for name := range files {
+		names = append(names, name)
+	}
+	for name := range edits {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// writeAll writes the new files (never over an existing one) and the
+// edited ones into dir.
+func writeAll(dir string, files, edits map[string][]byte) error {
+	for _, name := range sortedKeys(files) {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := writeNew(p, files[name], false); err != nil {
+			return err
+		}
+	}
+	for _, name := range sortedKeys(edits) {
+		if err := writeFileAtomic(filepath.Join(dir, filepath.FromSlash(name)), edits[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// firstServerImage returns the image of the server container of the first
+// model's Deployment, as deploy/base renders it.
+func firstServerImage(dir string) (string, error) {
+	docs, err := renderBase(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range docs {
+		if r.Kind != "Deployment" || r.Name != FirstWorkload {
+			continue
+		}
+		for _, c := range containers(r) {
+			if c.Name == "server" {
+				return c.Image, nil
+			}
+		}
+	}
+	return "", promote.Errorf(promote.Invalid, "%s has no Deployment %s with a container named server to take the server image from; name the image with --server-image", BaseDir, FirstWorkload)
+}
+
+// addModelFiles returns the new files and the edited kustomizations of
+// adding opts.Pin.Model, by path relative to dir. A model that the base or
+// an overlay declares already is an error.
+func addModelFiles(dir string, envs []string, opts ScaffoldOptions) (files, edits map[string][]byte, err error) {
+	m := opts.Pin.Model
+	data := scaffoldData{ScaffoldOptions: opts, Workload: WorkloadPrefix + m}
+	files = map[string][]byte{}
+	deployment, service := "model-"+m+"-deployment.yaml", "model-"+m+"-service.yaml"
+	component := "deploy/components/model-" + m
+	for src, dst := range map[string]string{
+		"scaffold/deploy/base/model-deployment.yaml.tmpl": BaseDir + "/" + deployment,
+		"scaffold/deploy/base/model-service.yaml.tmpl":    BaseDir + "/" + service,
+		"addmodel/component.yaml.tmpl":                    component + "/kustomization.yaml",
+	} {
+		fsys := fs.FS(scaffoldFS)
+		if strings.HasPrefix(src, "addmodel/") {
+			fsys = addModelFS
+		}
+		text, err := fs.ReadFile(fsys, src)
+		if err != nil {
+			return nil, nil, err
+		}
+		tmpl, err := template.New(src).Option("missingkey=error").Parse(string(text))
+		if err != nil {
+			return nil, nil, err
+		}
+		var buf bytes.Buffer
+		if err := tmpl.Execute(&buf, data); err != nil {
+			return nil, nil, err
+		}
+		files[dst] = buf.Bytes()
+	}
+
+	edits = map[string][]byte{}
+	baseFile, _ := kustomizationFile(filepath.Join(dir, filepath.FromSlash(BaseDir)))
+	base, err := readFileKustomization(baseFile, BaseDir+"/"+filepath.Base(baseFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	if gens := mapValue(base.root, "configMapGenerator"); gens != nil {
+		for _, g := range gens.Content {
+			if scalar(mapValue(g, "name")) == "model-"+m {
+				return nil, nil, promote.Errorf(promote.Conflict, "model %s: %s has a configMapGenerator model-%s already (line %d)", m, base.rel, m, g.Line)
+			}
+		}
+	}
+	src, err := appendToLists(base, []listAppend{
+		{"resources", [][]string{{deployment}, {service}}},
+		{"configMapGenerator", [][]string{{"name: model-" + m, "literals:", "  - " + KeyModelName + "=" + m}}},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	edits[base.rel] = src
+
+	for _, env := range envs {
+		k, err := readKustomization(dir, env)
+		if err != nil {
+			return nil, nil, err
+		}
+		if k.declaresImage(m) {
+			return nil, nil, promote.Errorf(promote.Conflict, "model %s: %s declares it already (an images entry whose name ends in /%s)", m, k.rel, m)
+		}
+		if k.hasModelConfig(m) {
+			return nil, nil, promote.Errorf(promote.Conflict, "model %s: %s declares it already (a configMapGenerator entry reads %s)", m, k.rel, modelFile(m))
+		}
+		src, err := appendToLists(k, []listAppend{
+			{"components", [][]string{{"../../components/model-" + m}}},
+			{"images", [][]string{{"name: " + opts.ModelImage, "newTag: " + NotPromotedTag}}},
+			{"configMapGenerator", [][]string{{"name: model-" + m, "behavior: merge", "envs:", "  - " + modelFile(m)}}},
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		edits[k.rel] = src
+		files[OverlayPath(env)+"/"+modelFile(m)] = notPromotedConfig(m, env)
+	}
+	return files, edits, nil
+}
+
+// declaresImage reports whether an images entry of k names model.
+func (k *kustomization) declaresImage(model string) bool {
+	images := mapValue(k.root, "images")
+	return images != nil && slices.ContainsFunc(images.Content, func(e *yaml.Node) bool {
+		return path.Base(imageRepo(scalar(mapValue(e, "name")))) == model
+	})
+}
+
+// notPromotedConfig is the model config of a model an overlay declares but
+// has not pinned yet.
+func notPromotedConfig(model, env string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# The version of %s that %s runs, read into the model's ConfigMap.\n", model, env)
+	b.WriteString("# Promote rewrites the MODEL_* lines on every promotion and rollback.\n")
+	fmt.Fprintf(&b, "# Empty values: %s is not yet promoted to %s (its image is tagged %s).\n", model, env, NotPromotedTag)
+	for _, key := range pinKeys {
+		v := ""
+		if key == KeyModelName {
+			v = model
+		}
+		b.WriteString(key + "=" + v + "\n")
+	}
+	return []byte(b.String())
+}
+
+func readFileKustomization(file, rel string) (*kustomization, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", rel, err)
+	}
+	k := &kustomization{file: file, rel: rel, src: src}
+	if err := k.parse(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// listAppend appends items to the list under key; each item is its lines,
+// the first written after "- ", the others indented under it.
+type listAppend struct {
+	key   string
+	items [][]string
+}
+
+// appendToLists returns k's text with each list appended to, by editing
+// the text as pinImage does: comments, blank lines and indentation stay as
+// they are. A list that is missing is added at the end of the file; one
+// that is not a block list (one "- " item per line) is an error that says
+// which entries to add by hand.
+func appendToLists(k *kustomization, appends []listAppend) ([]byte, error) {
+	src := k.src
+	for _, a := range appends {
+		cur := &kustomization{rel: k.rel, src: src}
+		if err := cur.parse(); err != nil {
+			return nil, err
+		}
+		before := 0
+		if seq := mapValue(cur.root, a.key); seq != nil {
+			before = len(seq.Content)
+		}
+		out, err := appendToList(cur, a)
+		if err != nil {
+			return nil, err
+		}
+		check := &kustomization{rel: k.rel, src: out}
+		if err := check.parse(); err != nil {
+			return nil, fmt.Errorf("%s: appending to %s: %w", k.rel, a.key, err)
+		}
+		if seq := mapValue(check.root, a.key); seq == nil || seq.Kind != yaml.SequenceNode || len(seq.Content) != before+len(a.items) {
+			return nil, promote.Errorf(promote.Invalid, "%s: cannot append to %s in place; add %s by hand", k.rel, a.key, describeItems(a))
+		}
+		src = out
+	}
+	return src, nil
+}
+
+func describeItems(a listAppend) string {
+	var parts []string
+	for _, it := range a.items {
+		parts = append(parts, "{"+strings.Join(it, " ")+"}")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func writeItems(b *strings.Builder, indent int, items [][]string) {
+	pad := strings.Repeat(" ", indent)
+	for _, it := range items {
+		b.WriteString(pad + "- " + it[0] + "\n")
+		for _, line := range it[1:] {
+			b.WriteString(pad + "  " + line + "\n")
+		}
+	}
+}
+
+func appendToList(k *kustomization, a listAppend) ([]byte, error) {
+	src := k.src
+	var b strings.Builder
+	i := slices.IndexFunc(k.root.Content, func(n *yaml.Node) bool { return n.Value == a.key })
+	for i >= 0 && i%2 == 1 {
+		// A value equal to the key's name; find the key itself.
+		j := slices.IndexFunc(k.root.Content[i+1:], func(n *yaml.Node) bool { return n.Value == a.key })
+		if j < 0 {
+			i = -1
+			break
+		}
+		i += 1 + j
+	}
+	if i < 0 {
+		b.WriteString(a.key + ":\n")
+		writeItems(&b, 2, a.items)
+		out := slices.Clone(src)
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		return append(out, b.String()...), nil
+	}
+	seq := k.root.Content[i+1]
+	if seq.Kind != yaml.SequenceNode || seq.Style&yaml.FlowStyle != 0 || len(seq.Content) == 0 {
+		return nil, promote.Errorf(promote.Invalid, "%s:%d: %s is not a list of one \"- \" item per line; add %s by hand", k.rel, seq.Line, a.key, describeItems(a))
+	}
+	l := newLines(src)
+	first := seq.Content[0]
+	itemStart, ok := l.offset(first.Line, first.Column)
+	lineStart, _ := l.offset(first.Line, 1)
+	if !ok {
+		return nil, promote.Errorf(promote.Invalid, "%s:%d: cannot read %s; add %s by hand", k.rel, seq.Line, a.key, describeItems(a))
+	}
+	dash := bytes.LastIndexByte(src[lineStart:itemStart], '-')
+	if dash < 0 || strings.TrimSpace(string(src[lineStart:lineStart+dash])) != "" {
+		return nil, promote.Errorf(promote.Invalid, "%s:%d: %s is not a list of one \"- \" item per line; add %s by hand", k.rel, seq.Line, a.key, describeItems(a))
+	}
+	// The list ends where the next key of the file starts, less the blank
+	// and comment lines that lead into that key.
+	at := len(src)
+	if i+2 < len(k.root.Content) {
+		at, _ = l.offset(k.root.Content[i+2].Line, 1)
+	}
+	for at > 0 {
+		prev := bytes.LastIndexByte(src[:at-1], '\n') + 1
+		if line := strings.TrimSpace(string(src[prev:at])); line != "" && line[0] != '#' {
+			break
+		}
+		at = prev
+	}
+	writeItems(&b, dash, a.items)
+	text := b.String()
+	if at > 0 && src[at-1] != '\n' {
+		text = "\n" + text
+	}
+	return slices.Concat(src[:at], []byte(text), src[at:]), nil
+}
