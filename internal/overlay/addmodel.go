@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"text/template"
 
 	"go.yaml.in/yaml/v3"
 
@@ -200,19 +199,11 @@ func addModelFiles(dir string, envs []string, opts ScaffoldOptions) (files, edit
 		if strings.HasPrefix(src, "addmodel/") {
 			fsys = addModelFS
 		}
-		text, err := fs.ReadFile(fsys, src)
+		text, err := execTemplate(fsys, src, data)
 		if err != nil {
 			return nil, nil, err
 		}
-		tmpl, err := template.New(src).Option("missingkey=error").Parse(string(text))
-		if err != nil {
-			return nil, nil, err
-		}
-		var buf bytes.Buffer
-		if err := tmpl.Execute(&buf, data); err != nil {
-			return nil, nil, err
-		}
-		files[dst] = buf.Bytes()
+		files[dst] = text
 	}
 
 	edits = map[string][]byte{}

@@ -171,6 +171,24 @@ func writeNew(p string, data []byte, overwrite bool) error {
 	return firstErr(err, f.Close())
 }
 
+// execTemplate renders the template file name of fsys with data; a key
+// data lacks is an error.
+func execTemplate(fsys fs.FS, name string, data scaffoldData) ([]byte, error) {
+	src, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := template.New(name).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, data); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
 // scaffoldFiles renders every file of the scaffold: the embedded templates,
 // the ones under an ENV directory once for each environment, and each
 // overlay's model config.
@@ -180,25 +198,17 @@ func scaffoldFiles(opts ScaffoldOptions) (map[string][]byte, error) {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		src, err := scaffoldFS.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		tmpl, err := template.New(name).Option("missingkey=error").Parse(string(src))
-		if err != nil {
-			return err
-		}
 		out := strings.TrimSuffix(strings.TrimPrefix(name, "scaffold/"), ".tmpl")
 		envs := []string{""}
 		if strings.Contains(out, "/ENV/") {
 			envs = ScaffoldEnvironments
 		}
 		for _, env := range envs {
-			var buf bytes.Buffer
-			if err := tmpl.Execute(&buf, scaffoldData{ScaffoldOptions: opts, Env: env, Workload: FirstWorkload}); err != nil {
+			text, err := execTemplate(scaffoldFS, name, scaffoldData{ScaffoldOptions: opts, Env: env, Workload: FirstWorkload})
+			if err != nil {
 				return err
 			}
-			files[strings.Replace(out, "/ENV/", "/"+env+"/", 1)] = buf.Bytes()
+			files[strings.Replace(out, "/ENV/", "/"+env+"/", 1)] = text
 		}
 		return nil
 	})
