@@ -1106,15 +1106,15 @@ func TestServeGitOpsShowsARefusedCommit(t *testing.T) {
 	}
 	metrics := scrape()
 	for _, want := range []string{
-		`promote_gitops_pending_changes{environment="dev"} 1`,
-		`promote_gitops_delivery_failures_total{environment="dev",reason="unreachable"} 0`,
+		`promote_gitops_pending_changes{env="dev"} 1`,
+		`promote_gitops_delivery_failures_total{env="dev",reason="unreachable"} 0`,
 		"# HELP promote_gitops_delivery_failures_total ",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
 		}
 	}
-	if !regexp.MustCompile(`promote_gitops_delivery_failures_total\{environment="dev",reason="push_rejected"\} [1-9]`).MatchString(metrics) {
+	if !regexp.MustCompile(`promote_gitops_delivery_failures_total\{env="dev",reason="push_rejected"\} [1-9]`).MatchString(metrics) {
 		t.Errorf("/metrics counts no refused push in dev:\n%s", metrics)
 	}
 
@@ -1134,8 +1134,8 @@ func TestServeGitOpsShowsARefusedCommit(t *testing.T) {
 		t.Errorf("status -o json after the commit landed still has a commit error:\n%s", out)
 	}
 	metrics = scrape()
-	if !strings.Contains(metrics, `promote_gitops_pending_changes{environment="dev"} 0`) ||
-		!regexp.MustCompile(`promote_gitops_last_commit_timestamp_seconds\{environment="dev"\} \d`).MatchString(metrics) {
+	if !strings.Contains(metrics, `promote_gitops_pending_changes{env="dev"} 0`) ||
+		!regexp.MustCompile(`promote_gitops_last_commit_timestamp_seconds\{env="dev"\} \d`).MatchString(metrics) {
 		t.Errorf("/metrics after the commit landed, want nothing pending in dev and the commit's time:\n%s", metrics)
 	}
 }

@@ -27,8 +27,8 @@ const (
 
 // Metric label names.
 const (
-	LabelEnvironment = "environment"
-	LabelReason      = "reason"
+	LabelEnv    = "env"
+	LabelReason = "reason"
 )
 
 // Reason is the value of the reason label of MetricDeliveryFailures: why
@@ -135,13 +135,13 @@ func NewMetrics(reg *telemetry.Registry) (*Metrics, error) {
 	}
 	pending, err1 := reg.Gauge(MetricPendingChanges,
 		"Changes of a live version (promotions, rollbacks) waiting for their GitOps commit, as the reconciler last saw them.",
-		LabelEnvironment)
+		LabelEnv)
 	failures, err2 := reg.Counter(MetricDeliveryFailures,
 		"Failed attempts to commit a live change to the GitOps branch, by reason (push_rejected, auth, unreachable, render, conflict, other).",
-		LabelEnvironment, LabelReason)
+		LabelEnv, LabelReason)
 	last, err3 := reg.Gauge(MetricLastCommit,
 		"Unix time at which the reconciler last recorded a live change's commit on the GitOps branch; absent until the first since the replica began to lead.",
-		LabelEnvironment)
+		LabelEnv)
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return nil, fmt.Errorf("gitops metrics: %w", err)
 	}
