@@ -85,7 +85,7 @@
 //
 //	promote_traffic_requests_total{model, env, track, outcome}          counter
 //	promote_traffic_request_duration_seconds{model, env, track}         histogram (DurationBuckets)
-//	promote_traffic_canary_weight{model, env}                           gauge, 0 to 1
+//	promote_traffic_canary_weight_ratio{model, env}                     gauge, 0 to 1
 //	promote_traffic_backend_healthy{model, env, track}                  gauge, 1 or 0
 //	promote_traffic_shadow_comparisons_total{model, env, result}        counter
 //	promote_traffic_shadow_dropped_total{model, env}                    counter

@@ -13,7 +13,7 @@ import (
 const (
 	MetricRequests          = "promote_traffic_requests_total"
 	MetricRequestDuration   = "promote_traffic_request_duration_seconds"
-	MetricCanaryWeight      = "promote_traffic_canary_weight"
+	MetricCanaryWeight      = "promote_traffic_canary_weight_ratio"
 	MetricBackendHealthy    = "promote_traffic_backend_healthy"
 	MetricShadowComparisons = "promote_traffic_shadow_comparisons_total"
 	MetricShadowDropped     = "promote_traffic_shadow_dropped_total"

@@ -72,7 +72,7 @@ func TestMetricsContract(t *testing.T) {
 	open := families()
 	s.Close()
 	got := families()
-	for _, name := range []string{"promote_traffic_canary_weight", "promote_traffic_backend_healthy"} {
+	for _, name := range []string{"promote_traffic_canary_weight_ratio", "promote_traffic_backend_healthy"} {
 		if _, ok := got[name]; ok {
 			t.Errorf("%s still has series after Close", name)
 		}
@@ -87,7 +87,7 @@ func TestMetricsContract(t *testing.T) {
 			"outcome": {"client_error", "connection_error", "mismatch", "ok", "server_error", "timeout"}}},
 		"promote_traffic_request_duration_seconds": {"HISTOGRAM", []string{"env", "model", "track"}, map[string][]string{
 			"model": one, "env": env, "track": tracks}},
-		"promote_traffic_canary_weight": {"GAUGE", []string{"env", "model"}, map[string][]string{"model": one, "env": env}},
+		"promote_traffic_canary_weight_ratio": {"GAUGE", []string{"env", "model"}, map[string][]string{"model": one, "env": env}},
 		"promote_traffic_backend_healthy": {"GAUGE", []string{"env", "model", "track"}, map[string][]string{
 			"model": one, "env": env, "track": tracks}},
 		"promote_traffic_shadow_comparisons_total": {"COUNTER", []string{"env", "model", "result"}, map[string][]string{
@@ -99,7 +99,7 @@ func TestMetricsContract(t *testing.T) {
 	}
 	for name, c := range map[string]string{
 		MetricRequests: "promote_traffic_requests_total", MetricRequestDuration: "promote_traffic_request_duration_seconds",
-		MetricCanaryWeight: "promote_traffic_canary_weight", MetricBackendHealthy: "promote_traffic_backend_healthy",
+		MetricCanaryWeight: "promote_traffic_canary_weight_ratio", MetricBackendHealthy: "promote_traffic_backend_healthy",
 		MetricShadowComparisons: "promote_traffic_shadow_comparisons_total", MetricShadowDropped: "promote_traffic_shadow_dropped_total",
 	} {
 		if name != c {
