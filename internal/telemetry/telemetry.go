@@ -15,7 +15,10 @@
 // A Registry hands out metric families by name: asking again for a family
 // of the same name and shape returns the one already there, so that several
 // components sharing a registry count into the same series; a different
-// shape under the same name is an error.
+// shape under the same name is an error. So is a family of Promote's own
+// (named promote_…) against Prometheus' naming conventions or Promote's
+// label names (checkConvention): every environment label is env, every
+// counter ends in _total.
 package telemetry
 
 import (
@@ -101,6 +104,9 @@ func (r *Registry) get(name, help string, k kind, buckets []float64, labels []st
 			return nil, fmt.Errorf("metric %s: label name %q is reserved", name, l)
 		}
 	}
+	if err := checkConvention(name, k, labels); err != nil {
+		return nil, fmt.Errorf("metric %s: %w", name, err)
+	}
 	if k == kindHistogram {
 		if len(buckets) == 0 {
 			return nil, fmt.Errorf("metric %s: a histogram needs buckets", name)
@@ -140,6 +146,68 @@ func checkName(name string) error {
 		ok := c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')
 		if !ok {
 			return fmt.Errorf("name %q: want letters, digits, '_' and ':', not starting with a digit", name)
+		}
+	}
+	return nil
+}
+
+// labelNames maps a label name to the one Promote gives the same thing in
+// every family, so that series of different families join on it without
+// a rename (the splitter's labels, which its issue fixed, set them).
+var labelNames = map[string]string{
+	"environment": "env",
+}
+
+// baseUnits maps a unit that Prometheus' naming conventions advise
+// against to the base unit they ask for
+// (https://prometheus.io/docs/practices/naming/#base-units).
+var baseUnits = map[string]string{
+	"nanoseconds": "seconds", "microseconds": "seconds", "milliseconds": "seconds",
+	"minutes": "seconds", "hours": "seconds", "days": "seconds",
+	"kilobytes": "bytes", "megabytes": "bytes", "gigabytes": "bytes", "bits": "bytes",
+	"percent": "ratio", "percentage": "ratio",
+}
+
+// Prefix begins the name of every family of Promote's own, the families
+// that checkConvention holds to Promote's rules. The others keep the names
+// their exporters give them: the Go runtime's (which keep the rules
+// anyway), or another application's that a test stands in for.
+const Prefix = "promote_"
+
+// checkConvention refuses a family of Promote's own (Prefix) that breaks
+// Prometheus' naming conventions
+// (https://prometheus.io/docs/practices/naming/) or Promote's label names:
+// a counter ends in _total and nothing else does, an _info family is a
+// gauge, no name takes a suffix that the exposition gives a histogram's or
+// a counter's series, units are base units, and each label has the name
+// labelNames gives it. A family is refused when it is made, so that every
+// test of the code that makes it fails, before the name reaches a
+// dashboard.
+func checkConvention(name string, k kind, labels []string) error {
+	if !strings.HasPrefix(name, Prefix) {
+		return nil
+	}
+	switch {
+	case k == kindCounter && !strings.HasSuffix(name, "_total"):
+		return errors.New("a counter's name must end in _total")
+	case k != kindCounter && strings.HasSuffix(name, "_total"):
+		return fmt.Errorf("a %s's name must not end in _total, which marks a counter", k)
+	case strings.HasSuffix(name, "_info") && k != kindGauge:
+		return fmt.Errorf("an _info family must be a gauge, not a %s", k)
+	}
+	for _, suffix := range []string{"_bucket", "_count", "_sum", "_created"} {
+		if strings.HasSuffix(name, suffix) {
+			return fmt.Errorf("the suffix %s is the exposition's, for a histogram's or a counter's series", suffix)
+		}
+	}
+	for _, word := range strings.Split(name, "_") {
+		if base, ok := baseUnits[word]; ok {
+			return fmt.Errorf("%s is not a base unit: use %s", word, base)
+		}
+	}
+	for _, l := range labels {
+		if want, ok := labelNames[l]; ok {
+			return fmt.Errorf("label %q: Promote's metrics name it %q", l, want)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -360,5 +361,106 @@ func TestOnly(t *testing.T) {
 	}
 	if all, _ := r.Gather(); len(all) != 2 || read != 1 {
 		t.Errorf("Gather() = %d families, c read %d times; want 2 and once", len(all), read)
+	}
+}
+
+// A family against Prometheus' naming conventions or Promote's label
+// names is refused when it is made, with what is wrong, and leaves the
+// registry as it was.
+func TestRegistryRefusesFamiliesAgainstTheConventions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ask  func(r *Registry) error
+		want string
+	}{
+		{"counter without _total", func(r *Registry) error { _, err := r.Counter("promote_app_requests", "R."); return err },
+			"metric promote_app_requests: a counter's name must end in _total"},
+		{"counter function without _total", func(r *Registry) error { return r.CounterFunc("promote_app_cycles", "C.", func() float64 { return 1 }) },
+			"metric promote_app_cycles: a counter's name must end in _total"},
+		{"gauge with _total", func(r *Registry) error { _, err := r.Gauge("promote_app_pending_total", "P."); return err },
+			"metric promote_app_pending_total: a gauge's name must not end in _total"},
+		{"histogram with _total", func(r *Registry) error {
+			_, err := r.Histogram("promote_app_seconds_total", "S.", []float64{1})
+			return err
+		}, "a histogram's name must not end in _total"},
+		{"_info histogram", func(r *Registry) error {
+			_, err := r.Histogram("promote_app_build_info", "B.", []float64{1})
+			return err
+		},
+			"metric promote_app_build_info: an _info family must be a gauge, not a histogram"},
+		{"_count gauge", func(r *Registry) error { _, err := r.Gauge("promote_app_queue_count", "Q."); return err },
+			"metric promote_app_queue_count: the suffix _count is the exposition's"},
+		{"_bucket gauge", func(r *Registry) error { _, err := r.Gauge("promote_app_bucket", "B."); return err }, "the suffix _bucket"},
+		{"_sum gauge function", func(r *Registry) error { return r.GaugeFunc("promote_app_sum", "S.", func() float64 { return 1 }) }, "the suffix _sum"},
+		{"_created gauge", func(r *Registry) error { _, err := r.Gauge("promote_app_created", "C."); return err }, "the suffix _created"},
+		{"milliseconds", func(r *Registry) error {
+			_, err := r.Histogram("promote_app_request_duration_milliseconds", "D.", []float64{1})
+			return err
+		}, "metric promote_app_request_duration_milliseconds: milliseconds is not a base unit: use seconds"},
+		{"megabytes", func(r *Registry) error { _, err := r.Gauge("promote_app_heap_megabytes", "H."); return err }, "megabytes is not a base unit: use bytes"},
+		{"percent", func(r *Registry) error {
+			_, err := r.Gauge("promote_app_canary_weight_percent", "W.", "env")
+			return err
+		},
+			"percent is not a base unit: use ratio"},
+		{"environment label", func(r *Registry) error {
+			_, err := r.Gauge("promote_app_pending_changes", "P.", "environment")
+			return err
+		}, `metric promote_app_pending_changes: label "environment": Promote's metrics name it "env"`},
+		{"environment label of a counter", func(r *Registry) error {
+			_, err := r.Counter("promote_app_failures_total", "F.", "env", "reason", "environment")
+			return err
+		}, `label "environment": Promote's metrics name it "env"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRegistry()
+			err := tc.ask(r)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.want)
+			}
+			if n := len(r.families); n != 0 {
+				t.Errorf("the refused family was registered: %d families", n)
+			}
+		})
+	}
+}
+
+// Families that keep to the conventions are taken: units and a ratio in
+// their names, an _info gauge, a label that only begins with
+// "environment", and the runtime's families. So are another exporter's,
+// whose names are not Promote's to choose.
+func TestRegistryTakesFamiliesOfTheConventions(t *testing.T) {
+	r := NewRegistry()
+	if err := RegisterRuntime(r); err != nil {
+		t.Fatalf("RegisterRuntime: %v", err)
+	}
+	cpu, err1 := r.Counter("promote_app_cpu_seconds_total", "C.", "env")
+	weight, err2 := r.Gauge("promote_app_canary_weight_ratio", "W.", "model", "env")
+	commit, err3 := r.Gauge("promote_app_applied_commit_info", "I.", "env", "commit")
+	duration, err4 := r.Histogram("promote_app_request_duration_seconds", "D.", []float64{1}, "env", "track")
+	accounts, err5 := r.Gauge("promote_app_accounts", "A.", "environment_kind")
+	istio, err6 := r.Histogram("istio_request_duration_milliseconds", "I.", []float64{10}, "environment")
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+		t.Fatal(err)
+	}
+	cpu.With("prod").Add(2)
+	weight.With("m", "prod").Set(0.25)
+	commit.With("prod", "abc").Set(1)
+	duration.With("prod", "canary").Observe(0.5)
+	accounts.With("cloud").Set(3)
+	istio.With("prod").Observe(5)
+	fams, err := r.Only("promote_app_cpu_seconds_total", "promote_app_canary_weight_ratio", "promote_app_applied_commit_info",
+		"promote_app_request_duration_seconds", "promote_app_accounts", "istio_request_duration_milliseconds").Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fams {
+		got = append(got, f.GetName())
+	}
+	want := []string{"istio_request_duration_milliseconds", "promote_app_accounts", "promote_app_applied_commit_info",
+		"promote_app_canary_weight_ratio", "promote_app_cpu_seconds_total", "promote_app_request_duration_seconds"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("gathered families (-want +got):\n%s", diff)
 	}
 }
