@@ -59,6 +59,8 @@ type Decoder struct {
 	Problems []Problem
 }
 
+// Errorf records a problem at n's line and column (the file's alone when
+// n is nil), formatted as fmt.Sprintf does; decoding goes on.
 func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
 	p := Problem{File: d.File, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
@@ -79,6 +81,7 @@ func (d *Decoder) Add(problems ...Problem) {
 	}
 }
 
+// Err returns the problems recorded as a *LoadError, or nil for none.
 func (d *Decoder) Err() error {
 	if len(d.Problems) == 0 {
 		return nil
@@ -144,6 +147,8 @@ func (d *Decoder) parseError(err error, data []byte) {
 	d.Problems = append(d.Problems, p)
 }
 
+// KindName names n's kind as a problem says what was found: a mapping,
+// a list, null, or the scalar's type.
 func KindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -212,6 +217,7 @@ func (d *Decoder) Mapping(n *yaml.Node, what string, allowed []string, fn func(k
 	}
 }
 
+// Contains reports whether list holds s.
 func Contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -281,6 +287,7 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// Str reads a string scalar; anything else (null included) is a problem.
 func (d *Decoder) Str(n *yaml.Node, what string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		d.Errorf(n, "%s: want a string, got %s", what, KindName(n))
@@ -289,6 +296,7 @@ func (d *Decoder) Str(n *yaml.Node, what string) (string, bool) {
 	return n.Value, true
 }
 
+// Name reads a string that must be a valid name (ValidName).
 func (d *Decoder) Name(n *yaml.Node, what string) (string, bool) {
 	s, ok := d.Str(n, what)
 	if !ok {
@@ -364,6 +372,7 @@ func isNonFinite(s string) bool {
 	return false
 }
 
+// Integer reads a whole number from lo to hi.
 func (d *Decoder) Integer(n *yaml.Node, what string, lo, hi int) (int, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 		d.Errorf(n, "%s: want a whole number, got %s", what, KindName(n))
@@ -377,6 +386,7 @@ func (d *Decoder) Integer(n *yaml.Node, what string, lo, hi int) (int, bool) {
 	return v, true
 }
 
+// Boolean reads true or false (YAML's booleans, not strings).
 func (d *Decoder) Boolean(n *yaml.Node, what string) (bool, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
 		d.Errorf(n, "%s: want true or false, got %s", what, KindName(n))
@@ -385,6 +395,7 @@ func (d *Decoder) Boolean(n *yaml.Node, what string) (bool, bool) {
 	return n.Value == "true", true
 }
 
+// Duration reads a non-negative duration as Go writes them (30s, 1h30m).
 func (d *Decoder) Duration(n *yaml.Node, what string) (time.Duration, bool) {
 	s, ok := d.Str(n, what)
 	if !ok {
@@ -419,7 +430,7 @@ func (d *Decoder) OneOf(n *yaml.Node, what string, allowed ...string) (string, b
 	return s, true
 }
 
-// names reads a list of names; a single name is accepted as a list of one.
+// Names reads a list of names; a single name is accepted as a list of one.
 func (d *Decoder) Names(n *yaml.Node, what string) []string {
 	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
 		if s, ok := d.Name(n, what); ok {
@@ -448,6 +459,7 @@ func (d *Decoder) Names(n *yaml.Node, what string) []string {
 	return out
 }
 
+// SortedKeys returns m's keys in order.
 func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
