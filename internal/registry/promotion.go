@@ -104,50 +104,54 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 		return s.dryRun(ctx, who, req, env.Name)
 	}
 	var view PromotionView
-	err = s.updateAs(ctx, who, func(tx promote.Tx) error {
-		now := s.clock()
-		p, decision, rec, err := s.judgeRequest(tx, who, req, env.Name, now)
-		if err != nil {
-			return err
-		}
-		override := p.Override
-		blocked := !decision.Allowed && !onlyApprovalsMissing(decision)
-		if blocked {
-			// A blocked request is recorded as such and leaves the slot
-			// alone: it supersedes nothing.
-			p.State = promote.StateBlocked
-		} else if err := s.supersede(tx, p, now, who); err != nil {
-			return err
-		}
-		if err := tx.CreatePromotion(p); err != nil {
-			return err
-		}
-		// Answered with its cursor, as a read or a listing shows it.
-		stored, err := tx.Promotion(p.ID)
-		if err != nil {
-			return err
-		}
-		p.Seq = stored.Seq
-		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionRequested,
-			Model: p.Model, Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest,
-			Decision: string(promote.StateRequested), Note: p.Note}); err != nil {
-			return err
-		}
-		if override {
-			if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionFreezeOverride,
-				Model: p.Model, Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest,
-				Decision: "override", Reasons: reasonsJSON(req.Reason)}); err != nil {
-				return err
-			}
-		}
-		if blocked {
-			view, err = s.recordBlocked(tx, p, decision, rec, who, now)
-			return err
-		}
-		view, err = s.decide(tx, p, decision, rec, nil, who, now)
+	err = s.updateAs(ctx, who, func(tx promote.Tx) (err error) {
+		view, err = s.request(tx, who, req, env.Name, s.clock())
 		return err
 	})
 	return s.afterDecide(view, err)
+}
+
+// request records a checked request of who's in tx and decides it, as
+// RequestPromotion describes.
+func (s *Service) request(tx promote.Tx, who promote.Principal, req PromoteRequest, env string, now time.Time) (PromotionView, error) {
+	p, decision, rec, err := s.judgeRequest(tx, who, req, env, now)
+	if err != nil {
+		return PromotionView{}, err
+	}
+	override := p.Override
+	blocked := !decision.Allowed && !onlyApprovalsMissing(decision)
+	if blocked {
+		// A blocked request is recorded as such and leaves the slot
+		// alone: it supersedes nothing.
+		p.State = promote.StateBlocked
+	} else if err := s.supersede(tx, p, now, who); err != nil {
+		return PromotionView{}, err
+	}
+	if err := tx.CreatePromotion(p); err != nil {
+		return PromotionView{}, err
+	}
+	// Answered with its cursor, as a read or a listing shows it.
+	stored, err := tx.Promotion(p.ID)
+	if err != nil {
+		return PromotionView{}, err
+	}
+	p.Seq = stored.Seq
+	if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionRequested,
+		Model: p.Model, Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest,
+		Decision: string(promote.StateRequested), Note: p.Note}); err != nil {
+		return PromotionView{}, err
+	}
+	if override {
+		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionFreezeOverride,
+			Model: p.Model, Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest,
+			Decision: "override", Reasons: reasonsJSON(req.Reason)}); err != nil {
+			return PromotionView{}, err
+		}
+	}
+	if blocked {
+		return s.recordBlocked(tx, p, decision, rec, who, now)
+	}
+	return s.decide(tx, p, decision, rec, nil, who, now)
 }
 
 // gateRecord is what the audit events of a gate's decision record beside
