@@ -16,6 +16,10 @@ type Environment struct {
 	Policy string         `json:"policy"` // the policy file's path
 	Soak   time.Duration  `json:"soak,omitempty"`
 	Freeze []FreezeWindow `json:"freeze,omitempty"`
+	// AutoPromote says Promote itself requests the promotion of the
+	// version that last succeeded in From once its soak is served, as a
+	// person would, through the same gate; never on the first environment.
+	AutoPromote bool `json:"auto_promote,omitempty"`
 	// Strategy is the rollout strategy: direct, canary or shadow.
 	Strategy string `json:"strategy,omitempty"`
 	// Overlay is the GitOps overlay path of the environment.

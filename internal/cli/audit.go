@@ -88,7 +88,7 @@ object per line) rather than one array, so that a long listing never has to be h
 	fl.StringVar(&filter.Environment, "env", "", "only this environment")
 	fl.StringVar(&filter.PromotionID, "promotion", "", "only this promotion")
 	fl.StringVar(&filter.Action, "action", "", "only this action (e.g. promotion.state)")
-	fl.StringVar(&filter.Actor, "actor", "", "only events by this actor (a token's name, or gitops, rollout)")
+	fl.StringVar(&filter.Actor, "actor", "", "only events by this actor (a token's name, or gitops, rollout, auto-promote)")
 	// Not --token, which is the API token the command authenticates with.
 	fl.StringVar(&tokenID, "token-id", "", "only events made with the API token of this `ID` (tok_…, as promote token list shows it; never the secret)")
 	fl.StringVar(&since, "since", "", "only events at or after this `TIME`: RFC 3339 (2026-11-01T09:00:00Z), a date (2026-11-01, midnight UTC), a time in UTC (2026-11-01T09:30) or a duration back from now (24h, 7d)")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/promote-ml/promote/internal/autopromote"
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
@@ -50,9 +51,12 @@ type serverConfig struct {
 	// AuditVerifyEvery is how often the whole audit chain is verified
 	// again after start (webui.Options.VerifyInterval); 0: only at start.
 	AuditVerifyEvery time.Duration
-	// badAuditVerifyEvery is a $PROMOTE_AUDIT_VERIFY_EVERY that is not a
-	// duration.
-	badAuditVerifyEvery []error
+	// AutoPromoteEvery is the time between two passes of automatic
+	// promotion (the environments with autoPromote) on the leader.
+	AutoPromoteEvery time.Duration
+	// badDurations are the $PROMOTE_AUDIT_VERIFY_EVERY and
+	// $PROMOTE_AUTO_PROMOTE_EVERY that are not durations.
+	badDurations []error
 	// badUISecureCookies is a $PROMOTE_UI_SECURE_COOKIES that is not a
 	// boolean, which validate names.
 	badUISecureCookies string
@@ -67,7 +71,8 @@ type serverConfig struct {
 
 func defaultServerConfig() serverConfig {
 	return serverConfig{Data: "promote-data", Pipeline: "promote.yaml", Addr: "127.0.0.1:8080", LogLevel: "info",
-		GitOps: defaultGitOpsConfig(), Lease: defaultLeaseConfig(), AuditVerifyEvery: webui.DefaultVerifyInterval}
+		GitOps: defaultGitOpsConfig(), Lease: defaultLeaseConfig(), AuditVerifyEvery: webui.DefaultVerifyInterval,
+		AutoPromoteEvery: autopromote.DefaultInterval}
 }
 
 // env applies PROMOTE_* variables over the defaults.
@@ -92,7 +97,8 @@ func (c *serverConfig) env(getenv func(string) string) {
 	if v := getenv("PROMOTE_WEBHOOKS"); v != "" {
 		c.Webhooks = v
 	}
-	c.badAuditVerifyEvery = envDurations(getenv, map[string]*time.Duration{"PROMOTE_AUDIT_VERIFY_EVERY": &c.AuditVerifyEvery})
+	c.badDurations = envDurations(getenv, map[string]*time.Duration{"PROMOTE_AUDIT_VERIFY_EVERY": &c.AuditVerifyEvery,
+		"PROMOTE_AUTO_PROMOTE_EVERY": &c.AutoPromoteEvery})
 	if v := getenv("PROMOTE_UI_SECURE_COOKIES"); v != "" {
 		if b, err := strconv.ParseBool(v); err == nil {
 			c.UISecureCookies = b
@@ -137,11 +143,15 @@ func (c *serverConfig) validate() error {
 	if c.badUISecureCookies != "" {
 		errs = append(errs, fmt.Errorf("$PROMOTE_UI_SECURE_COOKIES %q: want true or false", c.badUISecureCookies))
 	}
-	errs = append(errs, c.badAuditVerifyEvery...)
+	errs = append(errs, c.badDurations...)
 	if c.AuditVerifyEvery < 0 {
 		errs = append(errs, fmt.Errorf("--audit-verify-every %s: want a duration such as 1h, or 0 to verify the whole audit chain only at start", c.AuditVerifyEvery))
 	}
 	errs = append(errs, tooShort("--audit-verify-every", c.AuditVerifyEvery)...)
+	if c.AutoPromoteEvery <= 0 {
+		errs = append(errs, fmt.Errorf("--auto-promote-every %s: want a positive duration such as 30s", c.AutoPromoteEvery))
+	}
+	errs = append(errs, tooShort("--auto-promote-every", c.AutoPromoteEvery)...)
 	if c.ExternalURL != "" {
 		if err := notify.CheckExternalURL(c.ExternalURL); err != nil {
 			errs = append(errs, fmt.Errorf("--external-url: %w", err))

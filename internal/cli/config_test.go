@@ -52,7 +52,7 @@ func TestValidateHidesDSNPassword(t *testing.T) {
 // reported as the variable and the value it holds, not as the flag it
 // stands for with a value nobody wrote.
 func TestEnvDurationsNamed(t *testing.T) {
-	for _, name := range []string{"PROMOTE_GITOPS_INTERVAL", "PROMOTE_AGENT_INTERVAL", "PROMOTE_AGENT_TIMEOUT", "PROMOTE_LEASE_TTL", "PROMOTE_LEASE_RENEW", "PROMOTE_AUDIT_VERIFY_EVERY"} {
+	for _, name := range []string{"PROMOTE_GITOPS_INTERVAL", "PROMOTE_AGENT_INTERVAL", "PROMOTE_AGENT_TIMEOUT", "PROMOTE_LEASE_TTL", "PROMOTE_LEASE_RENEW", "PROMOTE_AUDIT_VERIFY_EVERY", "PROMOTE_AUTO_PROMOTE_EVERY"} {
 		t.Run(name, func(t *testing.T) {
 			c := defaultServerConfig()
 			c.env(func(k string) string {
@@ -332,30 +332,40 @@ func TestDefaultArtifactRoots(t *testing.T) {
 
 // --audit-verify-every is an hour unless $PROMOTE_AUDIT_VERIFY_EVERY or
 // the flag says otherwise; 0 is taken (only at start), a negative
-// variable refused.
-func TestAuditVerifyEvery(t *testing.T) {
+// variable refused. --auto-promote-every is 30s unless
+// $PROMOTE_AUTO_PROMOTE_EVERY or the flag says otherwise; it must be
+// positive.
+func TestServeIntervals(t *testing.T) {
+	setting := map[string]func(serverConfig) time.Duration{
+		"PROMOTE_AUDIT_VERIFY_EVERY": func(c serverConfig) time.Duration { return c.AuditVerifyEvery },
+		"PROMOTE_AUTO_PROMOTE_EVERY": func(c serverConfig) time.Duration { return c.AutoPromoteEvery },
+	}
 	tests := []struct {
-		name string
-		env  string
-		want time.Duration
-		err  string
+		name, variable, env string
+		want                time.Duration
+		err                 string
 	}{
-		{"default", "", time.Hour, ""},
-		{"from the environment", "15m", 15 * time.Minute, ""},
-		{"off", "0", 0, ""},
-		{"negative", "-1h", -time.Hour, "--audit-verify-every -1h0m0s: want a duration such as 1h, or 0"},
+		{"audit: default", "PROMOTE_AUDIT_VERIFY_EVERY", "", time.Hour, ""},
+		{"audit: from the environment", "PROMOTE_AUDIT_VERIFY_EVERY", "15m", 15 * time.Minute, ""},
+		{"audit: off", "PROMOTE_AUDIT_VERIFY_EVERY", "0", 0, ""},
+		{"audit: negative", "PROMOTE_AUDIT_VERIFY_EVERY", "-1h", -time.Hour, "--audit-verify-every -1h0m0s: want a duration such as 1h, or 0"},
+		{"auto-promote: default", "PROMOTE_AUTO_PROMOTE_EVERY", "", 30 * time.Second, ""},
+		{"auto-promote: from the environment", "PROMOTE_AUTO_PROMOTE_EVERY", "5m", 5 * time.Minute, ""},
+		{"auto-promote: zero", "PROMOTE_AUTO_PROMOTE_EVERY", "0", 0, "--auto-promote-every 0s: want a positive duration such as 30s"},
+		{"auto-promote: negative", "PROMOTE_AUTO_PROMOTE_EVERY", "-1m", -time.Minute, "--auto-promote-every -1m0s: want a positive duration such as 30s"},
+		{"auto-promote: too short", "PROMOTE_AUTO_PROMOTE_EVERY", "1ms", time.Millisecond, "--auto-promote-every 1ms: want at least 10ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := defaultServerConfig()
 			c.env(func(k string) string {
-				if k == "PROMOTE_AUDIT_VERIFY_EVERY" {
+				if k == tt.variable {
 					return tt.env
 				}
 				return ""
 			})
-			if c.AuditVerifyEvery != tt.want {
-				t.Errorf("PROMOTE_AUDIT_VERIFY_EVERY=%q: AuditVerifyEvery = %s, want %s", tt.env, c.AuditVerifyEvery, tt.want)
+			if got := setting[tt.variable](c); got != tt.want {
+				t.Errorf("%s=%q: the setting = %s, want %s", tt.variable, tt.env, got, tt.want)
 			}
 			err := c.validate()
 			switch {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/promote-ml/promote/internal/autopromote"
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/leader"
@@ -83,6 +84,7 @@ type controllers struct {
 	svc  *registry.Service
 	rec  *gitops.Reconciler
 	ctl  *rollout.Controller
+	auto *autopromote.Controller
 	disp *notify.Dispatcher
 	log  *slog.Logger
 
@@ -125,6 +127,9 @@ func (c *controllers) lead(ctx context.Context, fence promote.Fence) {
 	}
 	if c.ctl != nil {
 		g.Go(func() error { return c.ctl.Run(gctx) })
+	}
+	if c.auto != nil {
+		g.Go(func() error { return c.auto.Run(gctx) })
 	}
 	if c.disp != nil {
 		g.Go(func() error { return c.disp.Run(gctx) })

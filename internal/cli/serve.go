@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/promote-ml/promote/internal/agent"
+	"github.com/promote-ml/promote/internal/autopromote"
 	"github.com/promote-ml/promote/internal/gitclone"
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/httpapi"
@@ -60,8 +61,13 @@ that address to the local endpoint serving the artifact each overlay pins
 
 Several replicas may share one PostgreSQL database: every one serves the API and
 the UI, and the one holding the lease --lease-name runs the reconciler, the
-rollout controller and the webhooks; when it dies another takes over within
---lease-ttl (docs/leader-election.md).`,
+rollout controller, automatic promotion and the webhooks; when it dies another
+takes over within --lease-ttl (docs/leader-election.md).
+
+An environment with autoPromote in the pipeline file gets, by itself, the version
+that last succeeded in its upstream environment once its soak there is served,
+requested as auto-promote through the same gate and approvals: the leader looks
+every --auto-promote-every and right after a promotion succeeds (docs/pipeline.md).`,
 		Example: `  promote serve --data ./promote-data --pipeline promote.yaml
   PROMOTE_DATABASE=postgres://promote@db/promote promote serve --addr :8080
   promote serve --gitops-remote ../gitops.git --agent-addr 127.0.0.1:8081 --agent-endpoints endpoints.yaml`,
@@ -80,6 +86,7 @@ rollout controller and the webhooks; when it dies another takes over within
 	cfg.Rollout.flags(fl)
 	cfg.Lease.flags(fl)
 	fl.BoolVar(&cfg.UISecureCookies, "ui-secure-cookies", cfg.UISecureCookies, "mark the web UI's cookies Secure even on plain HTTP, for a server behind a proxy that terminates TLS ($PROMOTE_UI_SECURE_COOKIES)")
+	fl.DurationVar(&cfg.AutoPromoteEvery, "auto-promote-every", cfg.AutoPromoteEvery, "how often the leader requests the promotions that environments with autoPromote call for (docs/pipeline.md#autopromote), besides right after a promotion succeeds ($PROMOTE_AUTO_PROMOTE_EVERY)")
 	fl.DurationVar(&cfg.AuditVerifyEvery, "audit-verify-every", cfg.AuditVerifyEvery, "how often to verify the whole audit chain again after start; 0: only at start; the alert PromoteAuditChainNotVerified assumes the default ($PROMOTE_AUDIT_VERIFY_EVERY)")
 	fl.StringVar(&cfg.Webhooks, "webhooks", cfg.Webhooks, "`FILE` of webhook endpoints notified of promotions, commits, rollout steps and rollbacks (docs/webhooks.md; $PROMOTE_WEBHOOKS)")
 	fl.StringVar(&cfg.ExternalURL, "external-url", cfg.ExternalURL, "the `URL` people reach this server at (behind any proxy), which webhooks link to: https://promote.example.com ($PROMOTE_EXTERNAL_URL)")
@@ -136,7 +143,17 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		if endpoints, err = loadWebhooks(cfg.Webhooks, getenv); err != nil {
 			return usageError(err)
 		}
-		hooks.audited = func(promote.AuditEvent) { disp.Wake() }
+	}
+	// Automatic promotion runs on the leader; a promotion that succeeds
+	// through this replica cues it at once when this replica leads.
+	var auto *autopromote.Controller
+	hooks.audited = func(e promote.AuditEvent) {
+		if disp != nil {
+			disp.Wake()
+		}
+		if auto != nil && e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateSucceeded) {
+			auto.Trigger()
+		}
 	}
 	reg := telemetry.NewRegistry()
 	if err := telemetry.RegisterRuntime(reg); err != nil {
@@ -276,9 +293,16 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		}
 		ops = ctl
 	}
+	autos := autoPromoted(svc.Pipeline())
+	if len(autos) > 0 {
+		if auto, err = autopromote.New(autopromote.Config{Registry: svc, Interval: cfg.AutoPromoteEvery, Logger: log}); err != nil {
+			return usageError(err)
+		}
+	}
 	// Every replica serves the API; the one elected through the lease runs
-	// the reconciler, the rollout controller and the webhook dispatcher.
-	ctrl := &controllers{svc: svc, rec: rec, ctl: ctl, disp: disp, log: log}
+	// the reconciler, the rollout controller, automatic promotion and the
+	// webhook dispatcher.
+	ctrl := &controllers{svc: svc, rec: rec, ctl: ctl, auto: auto, disp: disp, log: log}
 	if cfg.Database == "" {
 		if err := endStaleLease(ctx, store, cfg.Lease.Name); err != nil {
 			return fmt.Errorf("end the lease of a server that stopped on %s: %w", cfg.Data, err)
@@ -372,6 +396,10 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	g.Go(func() error { return ctrl.run(gctx, el) })
 	if disp != nil {
 		fmt.Fprintf(s.err, "promote sends webhooks as %s says, from the replica that leads\n", cfg.Webhooks)
+	}
+	if auto != nil {
+		fmt.Fprintf(s.err, "promote auto-promotes into %s, every %s and when a promotion succeeds, from the replica that leads\n",
+			strings.Join(autos, ", "), cfg.AutoPromoteEvery)
 	}
 	if ctl != nil {
 		judged := "every " + cfg.Rollout.interval(lp.plans).String()
@@ -500,6 +528,18 @@ func strandedTodo(p promote.Promotion, pipelineFile string) string {
 		return fmt.Sprintf("nothing in the pipeline carries it out now; put %s back in %s (with its rollout) and restart the server: its rollout then starts, to be promoted or aborted",
 			p.Environment, pipelineFile)
 	}
+}
+
+// autoPromoted lists the environments of p with autoPromote, in pipeline
+// order.
+func autoPromoted(p *pipeline.Pipeline) []string {
+	var out []string
+	for _, e := range p.Environments {
+		if e.AutoPromote {
+			out = append(out, e.Name)
+		}
+	}
+	return out
 }
 
 // overlaid lists the environments of p that name a GitOps overlay, in

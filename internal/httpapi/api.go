@@ -17,12 +17,15 @@ import (
 type Environment struct {
 	Name string `json:"name"`
 	// From is the upstream environment; "" for the first.
-	From     string         `json:"from,omitempty"`
-	Policy   string         `json:"policy"`
-	Soak     Duration       `json:"soak,omitempty"`
-	Strategy string         `json:"strategy"`
-	Overlay  string         `json:"overlay,omitempty"`
-	Freeze   []FreezeWindow `json:"freeze,omitempty"`
+	From   string   `json:"from,omitempty"`
+	Policy string   `json:"policy"`
+	Soak   Duration `json:"soak,omitempty"`
+	// AutoPromote says Promote requests the promotion of the version that
+	// last succeeded upstream by itself, once it has soaked there.
+	AutoPromote bool           `json:"auto_promote,omitempty"`
+	Strategy    string         `json:"strategy"`
+	Overlay     string         `json:"overlay,omitempty"`
+	Freeze      []FreezeWindow `json:"freeze,omitempty"`
 	// Frozen says whether promotions to the environment are frozen now, and
 	// FrozenReason why.
 	Frozen       bool   `json:"frozen"`

@@ -250,6 +250,7 @@ func schemas() map[string]*Schema {
 			"from":          str("The upstream environment a version must succeed in first; absent for the first."),
 			"policy":        str("The policy file that gates the environment."),
 			"soak":          str("How long a version must have been live upstream, as a Go duration (24h0m0s)."),
+			"auto_promote":  boolean("Whether Promote itself requests, as auto-promote, the promotion of the version that last succeeded upstream once it has soaked there; absent when not."),
 			"strategy":      enum("The rollout strategy.", "direct", "canary", "shadow"),
 			"overlay":       str("The GitOps overlay path."),
 			"freeze":        arrayOf(ref("FreezeWindow")),

@@ -131,7 +131,7 @@ func (s *Server) environments(w http.ResponseWriter, r *http.Request, _ promote.
 	out := make([]Environment, 0, len(envs))
 	for i := range envs {
 		e := &envs[i]
-		v := Environment{Name: e.Name, From: e.From, Policy: e.Policy, Soak: Duration(e.Soak), Strategy: e.Strategy, Overlay: e.Overlay}
+		v := Environment{Name: e.Name, From: e.From, Policy: e.Policy, Soak: Duration(e.Soak), AutoPromote: e.AutoPromote, Strategy: e.Strategy, Overlay: e.Overlay}
 		for _, fw := range e.Freeze {
 			v.Freeze = append(v.Freeze, freezeView(fw))
 		}

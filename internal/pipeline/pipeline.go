@@ -1,7 +1,7 @@
 // Package pipeline reads promote.yaml: the ordered environments a model
 // moves through, with each one's policy, upstream environment, soak time,
-// freeze windows and rollout strategy, and the keys trusted to sign
-// artifacts. It parses bytes; the caller reads the files.
+// automatic promotion, freeze windows and rollout strategy, and the keys
+// trusted to sign artifacts. It parses bytes; the caller reads the files.
 package pipeline
 
 import (
@@ -136,6 +136,11 @@ func Parse(file string, data []byte) (*Pipeline, error) {
 			// that moved the environment it was meant for.
 			d.Errorf(valueOf(n, "soak"), "environments[0].soak: the first environment %q has no upstream to soak in; move soak to the environment that comes from another, or leave it out", e.Name)
 		}
+		if i == 0 && e.AutoPromote {
+			// Nothing comes before the first environment to promote
+			// from: versions enter it by request only.
+			d.Errorf(valueOf(n, "autoPromote"), "environments[0].autoPromote: the first environment %q has no upstream to promote from; move autoPromote to the environment that comes from another, or leave it out", e.Name)
+		}
 		switch {
 		case i == 0 && e.From != "":
 			d.Errorf(n, "environments[0]: the first environment %q cannot come from %q", e.Name, e.From)
@@ -159,7 +164,7 @@ func environment(d *strictyaml.Decoder, n *yaml.Node, what string) promote.Envir
 	var e promote.Environment
 	sawPolicy := false
 	var overlayNode *yaml.Node
-	d.Mapping(n, what, []string{"name", "from", "policy", "soak", "freeze", "rollout", "overlay"}, func(key string, _, v *yaml.Node) {
+	d.Mapping(n, what, []string{"name", "from", "policy", "soak", "autoPromote", "freeze", "rollout", "overlay"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "name":
 			if s, ok := d.Str(v, what+".name"); ok {
@@ -181,6 +186,8 @@ func environment(d *strictyaml.Decoder, n *yaml.Node, what string) promote.Envir
 			}
 		case "soak":
 			e.Soak, _ = d.Duration(v, what+".soak")
+		case "autoPromote":
+			e.AutoPromote, _ = d.Boolean(v, what+".autoPromote")
 		case "rollout":
 			e.Strategy, _ = d.OneOf(v, what+".rollout", "direct", "canary", "shadow")
 		case "overlay":

@@ -19,6 +19,7 @@ environments:
     from: dev
     policy: policies/staging.yaml
     soak: 1h
+    autoPromote: true
   - name: prod
     from: staging
     policy: policies/prod.yaml
@@ -50,6 +51,9 @@ func TestParse(t *testing.T) {
 	}
 	if prod.From != "staging" || prod.Soak != 24*time.Hour || prod.Strategy != "canary" || len(prod.Freeze) != 2 {
 		t.Errorf("prod = %+v", prod)
+	}
+	if got := []bool{p.Environments[0].AutoPromote, p.Environments[1].AutoPromote, prod.AutoPromote}; got[0] || !got[1] || got[2] {
+		t.Errorf("AutoPromote of dev, staging, prod = %v, want [false true false]", got)
 	}
 	if p.Environments[0].Strategy != "direct" {
 		t.Errorf("dev strategy = %q, want the default direct", p.Environments[0].Strategy)
@@ -90,6 +94,10 @@ func TestParseErrors(t *testing.T) {
 		{"later without from", head + "environments:\n  - {name: dev, policy: p}\n  - {name: prod, policy: p}\n", "prod needs from"},
 		{"from later env", head + "environments:\n  - {name: dev, policy: p}\n  - {name: staging, from: prod, policy: p}\n  - {name: prod, from: staging, policy: p}\n", `from "prod" is not an environment listed before staging`},
 		{"soak on the first", head + "environments:\n  - name: dev\n    policy: p\n    soak: 1h\n", `promote.yaml:6:11: environments[0].soak: the first environment "dev" has no upstream to soak in`},
+		{"autoPromote on the first", head + "environments:\n  - name: dev\n    policy: p\n    autoPromote: true\n", `promote.yaml:6:18: environments[0].autoPromote: the first environment "dev" has no upstream to promote from`},
+		{"autoPromote not a boolean", head + "environments:\n  - {name: dev, policy: p}\n  - {name: staging, from: dev, policy: p, autoPromote: yes}\n", `environments[1].autoPromote: want true or false, got "yes"`},
+		{"autoPromote typo", head + "environments:\n  - {name: dev, policy: p}\n  - {name: staging, from: dev, policy: p, autopromote: true}\n", `unknown key "autopromote" (did you mean "autoPromote"?)`},
+		{"abbreviated autoPromote", head + "environments:\n  - {name: dev, policy: p}\n  - {name: staging, from: dev, policy: p, auto: true}\n", `unknown key "auto" (did you mean "autoPromote"?)`},
 		{"bad soak", head + "environments:\n  - {name: dev, policy: p, soak: 1 day}\n", `"1 day" is not a duration`},
 		{"bad rollout", head + "environments:\n  - {name: dev, policy: p, rollout: blue-green}\n", `"blue-green" is not one of direct, canary, shadow`},
 		{"bad time", head + "environments:\n  - name: dev\n    policy: p\n    freeze:\n      - {start: 2026-12-20, end: 2027-01-05T00:00:00Z}\n", `"2026-12-20" is not an RFC 3339 time`},

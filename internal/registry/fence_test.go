@@ -23,23 +23,7 @@ func TestFencedWrites(t *testing.T) {
 func testFencedWrites(t *testing.T, open opener) {
 	f := newFixtureOn(t, open)
 	f.register(t, "1.0", goodMetrics)
-	take := func(holder string, release *promote.Fence) promote.Fence {
-		t.Helper()
-		var l promote.Lease
-		err := f.store.Update(context.Background(), func(tx promote.Tx) (err error) {
-			if release != nil {
-				if err := tx.ReleaseLease(release.Name, release.Holder, release.Epoch, f.clock()); err != nil {
-					return err
-				}
-			}
-			l, err = tx.AcquireLease("controllers", holder, time.Hour, f.clock())
-			return err
-		})
-		if err != nil {
-			t.Fatalf("AcquireLease(%s): %v", holder, err)
-		}
-		return promote.Fence{Name: l.Name, Holder: l.Holder, Epoch: l.Epoch}
-	}
+	take := func(holder string, release *promote.Fence) promote.Fence { return f.takeLease(t, holder, release) }
 	events := func() int64 { t.Helper(); return f.verify(t).Events }
 
 	a := take("replica-a", nil)
@@ -101,6 +85,27 @@ func testFencedWrites(t *testing.T, open opener) {
 
 // wantDeposed fails the test unless err is the Conflict of a fence check
 // that names the lease's current term.
+// takeLease makes holder the holder of the lease "controllers" for an
+// hour, after releasing release's term when it is set, and returns its
+// fence.
+func (f *fixture) takeLease(t *testing.T, holder string, release *promote.Fence) promote.Fence {
+	t.Helper()
+	var l promote.Lease
+	err := f.store.Update(context.Background(), func(tx promote.Tx) (err error) {
+		if release != nil {
+			if err := tx.ReleaseLease(release.Name, release.Holder, release.Epoch, f.clock()); err != nil {
+				return err
+			}
+		}
+		l, err = tx.AcquireLease("controllers", holder, time.Hour, f.clock())
+		return err
+	})
+	if err != nil {
+		t.Fatalf("AcquireLease(%s): %v", holder, err)
+	}
+	return promote.Fence{Name: l.Name, Holder: l.Holder, Epoch: l.Epoch}
+}
+
 func wantDeposed(t *testing.T, what string, err error, current promote.Fence) {
 	t.Helper()
 	if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "deposed") ||

@@ -112,7 +112,8 @@ func (s *Service) RequestPromotion(ctx context.Context, who promote.Principal, r
 }
 
 // request records a checked request of who's in tx and decides it, as
-// RequestPromotion describes.
+// RequestPromotion describes; automatic promotion (AutoPromote) makes its
+// requests through it too, so that they meet the same gate.
 func (s *Service) request(tx promote.Tx, who promote.Principal, req PromoteRequest, env string, now time.Time) (PromotionView, error) {
 	p, decision, rec, err := s.judgeRequest(tx, who, req, env, now)
 	if err != nil {

@@ -1,0 +1,273 @@
+package registry_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/promote"
+)
+
+// autoPipelineYAML is the tests' pipeline with autoPromote on staging (an
+// hour's soak in dev) and on prod (a day's soak in staging, the year-end
+// freeze, and the policy's approval by an ml-lead).
+var autoPipelineYAML = strings.Replace(strings.Replace(pipelineYAML,
+	"    soak: 1h\n", "    soak: 1h\n    autoPromote: true\n", 1),
+	"    soak: 24h\n", "    soak: 24h\n    autoPromote: true\n", 1)
+
+// newAutoFixture is a fixture on the store open opens whose service runs
+// autoPipelineYAML with every environment gated by policyDoc.
+func newAutoFixture(t *testing.T, open opener, policyDoc string) *fixture {
+	t.Helper()
+	f := newFixtureWith(t, open, policyDoc)
+	f.serve(t, autoPipelineYAML, policyDoc)
+	return f
+}
+
+// autoPromote runs one pass of automatic promotion and returns what it
+// requested, as "VERSION→ENV:STATE" in order.
+func (f *fixture) autoPromote(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	views, err := f.svc.AutoPromote(ctx)
+	if err != nil {
+		t.Fatalf("AutoPromote: %v", err)
+	}
+	var out []string
+	for _, v := range views {
+		if v.RequestedBy != registry.AutoPromoteActor.Name {
+			t.Errorf("AutoPromote requested %s by %q, want %q", v.ID, v.RequestedBy, registry.AutoPromoteActor.Name)
+		}
+		out = append(out, v.Version+"→"+v.Environment+":"+string(v.State))
+	}
+	return out
+}
+
+// promotionsTo lists the model's promotions to env, oldest first, as
+// "VERSION:STATE:REQUESTER".
+func (f *fixture) promotionsTo(t *testing.T, env string) []string {
+	t.Helper()
+	ps, err := f.svc.Promotions(context.Background(), promote.PromotionFilter{Model: "credit-risk", Environment: env, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i := len(ps) - 1; i >= 0; i-- {
+		out = append(out, ps[i].Version+":"+string(ps[i].State)+":"+ps[i].RequestedBy)
+	}
+	return out
+}
+
+func wantPass(t *testing.T, what string, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("%s: AutoPromote requested [%s], want [%s]", what, strings.Join(got, " "), strings.Join(want, " "))
+	}
+}
+
+// A version that succeeded in dev is requested in staging by
+// auto-promote once its hour of soak there is served, not before, and
+// once; then in prod, where the policy's approval leaves it awaiting an
+// ml-lead: automatic promotion requests, it never approves.
+func TestAutoPromote(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) { testAutoPromote(t, open) })
+	}
+}
+
+func testAutoPromote(t *testing.T, open opener) {
+	f := newAutoFixture(t, open, policyYAML)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	wantPass(t, "before anything succeeded", f.autoPromote(t, ctx))
+	if got := f.request(t, submitter, "1", "dev"); got.State != promote.StateSucceeded {
+		t.Fatalf("dev promotion = %s (%s)", got.State, got.Reason)
+	}
+	wantPass(t, "right after dev", f.autoPromote(t, ctx))
+	f.advance(59 * time.Minute)
+	wantPass(t, "a minute before the soak is served", f.autoPromote(t, ctx))
+	if got := f.promotionsTo(t, "staging"); len(got) != 0 {
+		t.Fatalf("staging promotions during the soak = %v, want none", got)
+	}
+	f.advance(time.Minute)
+	wantPass(t, "the soak served", f.autoPromote(t, ctx), "1→staging:succeeded")
+	wantPass(t, "live in staging", f.autoPromote(t, ctx))
+	if got, want := f.live(t)["staging"], "1"; got != want {
+		t.Errorf("live in staging = %q, want %q", got, want)
+	}
+
+	// The request is auto-promote's, in the audit log as everywhere: it
+	// says why it was made.
+	ps, err := f.svc.Promotions(ctx, promote.PromotionFilter{Model: "credit-risk", Environment: "staging"})
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("staging promotions = %+v, %v", ps, err)
+	}
+	wantNote := "requested automatically (autoPromote in staging): version 1 succeeded in dev at 2026-11-25T10:00:00Z"
+	if !strings.HasPrefix(ps[0].Note, wantNote) || !strings.Contains(ps[0].Note, "soaked there for at least the 1h0m0s required") {
+		t.Errorf("auto request's note = %q, want it to start %q and name the soak", ps[0].Note, wantNote)
+	}
+	events, err := f.svc.AuditEvents(ctx, promote.AuditFilter{PromotionID: ps[0].ID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requested []string
+	for _, e := range events {
+		if e.Action == promote.ActionPromotionRequested {
+			requested = append(requested, e.Actor)
+		}
+	}
+	if strings.Join(requested, ",") != "auto-promote" {
+		t.Errorf("promotion.requested events of %s by %v, want one by auto-promote", ps[0].ID, requested)
+	}
+
+	// Prod: a day later, requested, and left awaiting approval.
+	f.advance(24 * time.Hour)
+	wantPass(t, "staging's soak served", f.autoPromote(t, ctx), "1→prod:awaiting_approval")
+	wantPass(t, "awaiting approval", f.autoPromote(t, ctx))
+	ps, err = f.svc.Promotions(ctx, promote.PromotionFilter{Model: "credit-risk", Environment: "prod"})
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("prod promotions = %+v, %v", ps, err)
+	}
+	got, err := f.svc.Approve(ctx, lead, ps[0].ID, registry.ApproveRequest{Digest: ps[0].Digest})
+	if err != nil || got.State != promote.StateSucceeded {
+		t.Fatalf("Approve of the auto request = %s, %v; want succeeded", got.State, err)
+	}
+
+	// Version 2 reaches prod by itself too; cancelled there, it is not
+	// requested again.
+	f.register(t, "2", goodMetrics)
+	f.request(t, submitter, "2", "dev")
+	f.advance(time.Hour)
+	wantPass(t, "version 2 soaked in dev", f.autoPromote(t, ctx), "2→staging:succeeded")
+	f.advance(24 * time.Hour)
+	wantPass(t, "version 2 soaked in staging", f.autoPromote(t, ctx), "2→prod:awaiting_approval")
+	ps, _ = f.svc.Promotions(ctx, promote.PromotionFilter{Model: "credit-risk", Environment: "prod", ActiveOnly: true})
+	if len(ps) != 1 {
+		t.Fatalf("active prod promotions = %+v, want version 2's", ps)
+	}
+	if _, err := f.svc.Cancel(ctx, lead, ps[0].ID, "not this week"); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(time.Hour)
+	wantPass(t, "after a cancelled auto request", f.autoPromote(t, ctx))
+	if diff := strings.Join(f.promotionsTo(t, "prod"), " "); diff != "1:succeeded:auto-promote 2:cancelled:auto-promote" {
+		t.Errorf("prod promotions = %s", diff)
+	}
+	f.verify(t)
+}
+
+// Only the version that last succeeded upstream is requested: an older one
+// that has served its soak is not, while the newer one still soaks.
+func TestAutoPromoteOnlyTheNewest(t *testing.T) {
+	f := newAutoFixture(t, openSQLite, policyYAML)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	f.register(t, "2", goodMetrics)
+	f.request(t, submitter, "1", "dev")
+	f.advance(50 * time.Minute)
+	f.request(t, submitter, "2", "dev")
+	f.advance(10 * time.Minute) // 1 has soaked for its hour, 2 for 10 minutes
+	wantPass(t, "the newest still soaking", f.autoPromote(t, ctx))
+	f.advance(50 * time.Minute)
+	wantPass(t, "the newest soaked", f.autoPromote(t, ctx), "2→staging:succeeded")
+	f.advance(time.Hour)
+	wantPass(t, "later", f.autoPromote(t, ctx))
+	if got := strings.Join(f.promotionsTo(t, "staging"), " "); got != "2:succeeded:auto-promote" {
+		t.Errorf("staging promotions = %s, want version 2's only", got)
+	}
+}
+
+// In a freeze the request waits, and nothing is recorded; it is made when
+// the freeze ends.
+func TestAutoPromoteWaitsOutAFreeze(t *testing.T) {
+	f := newAutoFixture(t, openSQLite, policyYAML)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	f.request(t, submitter, "1", "dev")
+	f.advance(time.Hour)
+	wantPass(t, "to staging", f.autoPromote(t, ctx), "1→staging:succeeded")
+	// prod is frozen from 2026-12-20 to 2027-01-05 (year-end).
+	f.advance(time.Date(2026, 12, 21, 0, 0, 0, 0, time.UTC).Sub(f.clock()))
+	wantPass(t, "in the year-end freeze", f.autoPromote(t, ctx))
+	if got := f.promotionsTo(t, "prod"); len(got) != 0 {
+		t.Fatalf("prod promotions in the freeze = %v, want none", got)
+	}
+	f.advance(time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC).Sub(f.clock()))
+	wantPass(t, "the freeze over", f.autoPromote(t, ctx), "1→prod:awaiting_approval")
+}
+
+// A version on hold in the environment, or rejected, is not requested; a
+// hold cleared lets it go.
+func TestAutoPromoteHeldOrRejected(t *testing.T) {
+	f := newAutoFixture(t, openSQLite, policyYAML)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics)
+	f.request(t, submitter, "1", "dev")
+	h, err := f.svc.SetHold(ctx, lead, "credit-risk", "1", "staging", "wait for the data fix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.advance(2 * time.Hour)
+	wantPass(t, "on hold in staging", f.autoPromote(t, ctx))
+	if got := f.promotionsTo(t, "staging"); len(got) != 0 {
+		t.Fatalf("staging promotions while held = %v, want none", got)
+	}
+	if _, err := f.svc.ClearHold(ctx, lead, h.ID, "fixed"); err != nil {
+		t.Fatal(err)
+	}
+	wantPass(t, "the hold cleared", f.autoPromote(t, ctx), "1→staging:succeeded")
+
+	f.register(t, "2", goodMetrics)
+	f.request(t, submitter, "2", "dev")
+	if _, err := f.svc.RejectVersion(ctx, lead, "credit-risk", "2", "leaks a feature"); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(2 * time.Hour)
+	wantPass(t, "rejected", f.autoPromote(t, ctx))
+	if got := strings.Join(f.promotionsTo(t, "staging"), " "); got != "1:succeeded:auto-promote" {
+		t.Errorf("staging promotions = %s, want version 1's only", got)
+	}
+}
+
+// An auto request that the gate blocks is recorded once, and never made
+// again, even by a new server on the same store; a person may still ask.
+func TestAutoPromoteBlockedOnce(t *testing.T) {
+	strict := strings.Replace(policyYAML, "  staging: {}\n", "  staging:\n    gate:\n      metrics:\n        latency_p95_ms: \"<= 100\"\n", 1)
+	f := newAutoFixture(t, openSQLite, strict)
+	ctx := context.Background()
+	f.register(t, "1", goodMetrics) // latency 140: fine in dev, too slow for staging
+	f.request(t, submitter, "1", "dev")
+	f.advance(time.Hour)
+	wantPass(t, "soaked", f.autoPromote(t, ctx), "1→staging:blocked")
+	f.advance(time.Hour)
+	wantPass(t, "after the block", f.autoPromote(t, ctx))
+	f.serve(t, autoPipelineYAML, strict) // a restart
+	wantPass(t, "after a restart", f.autoPromote(t, ctx))
+	if got := f.request(t, submitter, "1", "staging"); got.State != promote.StateBlocked {
+		t.Errorf("a person's request after the auto one = %s, want blocked (recorded)", got.State)
+	}
+	if got := strings.Join(f.promotionsTo(t, "staging"), " "); got != "1:blocked:auto-promote 1:blocked:ci" {
+		t.Errorf("staging promotions = %s", got)
+	}
+}
+
+// A replica that no longer leads requests nothing: its writes carry the
+// fence of a term that ended.
+func TestAutoPromoteNotOnADeposedLeader(t *testing.T) {
+	f := newAutoFixture(t, openSQLite, policyYAML)
+	f.register(t, "1", goodMetrics)
+	f.request(t, submitter, "1", "dev")
+	f.advance(time.Hour)
+	a := f.takeLease(t, "replica-a", nil)
+	b := f.takeLease(t, "replica-b", &a)
+	views, err := f.svc.AutoPromote(promote.WithFence(context.Background(), a))
+	wantDeposed(t, "AutoPromote with a's stale fence", err, b)
+	if len(views) != 0 {
+		t.Errorf("AutoPromote with a's stale fence requested %+v, want nothing", views)
+	}
+	if got := f.promotionsTo(t, "staging"); len(got) != 0 {
+		t.Fatalf("staging promotions after a deposed leader's pass = %v, want none", got)
+	}
+	wantPass(t, "the leader's pass", f.autoPromote(t, promote.WithFence(context.Background(), b)), "1→staging:succeeded")
+}
