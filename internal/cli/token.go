@@ -22,7 +22,7 @@ func newTokenCmd(s *streams) *cobra.Command {
 
 // localAdmin is the principal of a person running a local command against
 // the store directly: whoever can open the data directory administers it.
-var localAdmin = promote.Principal{Name: "local-admin", Role: promote.RoleAdmin}
+var localAdmin = promote.Principal{Name: registry.LocalAdminActor, Role: promote.RoleAdmin}
 
 func newTokenCreateCmd(s *streams) *cobra.Command {
 	cfg := defaultServerConfig()

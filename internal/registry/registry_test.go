@@ -652,6 +652,14 @@ func TestTokens(t *testing.T) {
 	if _, _, err := f.svc.CreateToken(ctx, admin, registry.TokenRequest{Name: "x", Role: "root"}); promote.ErrorCode(err) != promote.Invalid {
 		t.Errorf("bad role = %v", err)
 	}
+	// A token may not take the name of an actor of Promote's own, in any
+	// case: the audit log would show its actions as the system's.
+	for _, name := range []string{"gitops", "rollout", "Auto-Promote", "local-admin"} {
+		_, _, err := f.svc.CreateToken(ctx, admin, registry.TokenRequest{Name: name, Role: promote.RoleApprover})
+		if promote.ErrorCode(err) != promote.Invalid || !strings.Contains(err.Error(), "is reserved") {
+			t.Errorf("CreateToken(%q) = %v, want Invalid: reserved", name, err)
+		}
+	}
 	// The audit trail names a token's groups when it has some, and says
 	// nothing of groups when it has none.
 	_, plain, err := f.svc.CreateToken(ctx, admin, registry.TokenRequest{Name: "ci", Role: promote.RoleSubmitter})

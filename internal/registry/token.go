@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,16 @@ func HashToken(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// LocalAdminActor names a person who runs a local command against the
+// store directly (promote token create without a server): whoever can open
+// the data directory administers it.
+const LocalAdminActor = "local-admin"
+
+// SystemActors are the names the audit log gives Promote's own actions
+// and its local administrator. No token may take one (in any case), so
+// that an event by one of them was never made with an API token.
+var SystemActors = []string{GitOpsActor, RolloutActor.Name, AutoPromoteActor.Name, LocalAdminActor}
+
 // TokenRequest describes a token to create.
 type TokenRequest struct {
 	Name   string       `json:"name"`
@@ -39,6 +50,11 @@ func (s *Service) CreateToken(ctx context.Context, who promote.Principal, req To
 	}
 	if err := promote.ValidateName("token name", req.Name); err != nil {
 		return "", promote.Token{}, err
+	}
+	if i := slices.IndexFunc(SystemActors, func(a string) bool { return strings.EqualFold(a, req.Name) }); i >= 0 {
+		return "", promote.Token{}, promote.Errorf(promote.Invalid,
+			"token name %q is reserved: the audit log names Promote's own %s so (%s); choose another name",
+			req.Name, SystemActors[i], strings.Join(SystemActors, ", "))
 	}
 	if !req.Role.Valid() {
 		return "", promote.Token{}, promote.Errorf(promote.Invalid, "role %q is not one of viewer, submitter, approver, admin", req.Role)
