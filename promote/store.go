@@ -346,6 +346,22 @@ func ReadAll[T any](seq func(T) int64, list func(before int64, limit int) ([]T, 
 	}
 }
 
+// AllModels reads every registered model, newest first (ReadAll).
+func AllModels(tx Tx) ([]Model, error) {
+	return ReadAll(func(m Model) int64 { return m.Seq }, func(before int64, limit int) ([]Model, error) {
+		return tx.Models(ModelFilter{BeforeSeq: before, Limit: limit})
+	})
+}
+
+// AllHolds reads every hold that f selects, newest first (ReadAll); f's
+// BeforeSeq and Limit are the pages'.
+func AllHolds(tx Tx, f HoldFilter) ([]Hold, error) {
+	return ReadAll(func(h Hold) int64 { return h.ID }, func(before int64, limit int) ([]Hold, error) {
+		f.BeforeSeq, f.Limit = before, limit
+		return tx.Holds(f)
+	})
+}
+
 // CheckVersionScope returns an Invalid error, naming model, for a filter
 // (PromotionFilter, HoldFilter, AuditFilter) that names a version without
 // its model. A version's name is its model's own (UNIQUE (model, version);

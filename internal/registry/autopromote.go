@@ -49,9 +49,7 @@ func (s *Service) AutoPromote(ctx context.Context) ([]PromotionView, error) {
 	}
 	var models []promote.Model
 	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
-		models, err = promote.ReadAll(func(m promote.Model) int64 { return m.Seq }, func(before int64, limit int) ([]promote.Model, error) {
-			return tx.Models(promote.ModelFilter{BeforeSeq: before, Limit: limit})
-		})
+		models, err = promote.AllModels(tx)
 		return err
 	})
 	if err != nil {

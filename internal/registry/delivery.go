@@ -37,9 +37,7 @@ func (s *Service) Deployments(ctx context.Context, model, env string) ([]promote
 	err := s.store.View(ctx, func(tx promote.Tx) error {
 		models := []string{model}
 		if model == "" {
-			list, err := promote.ReadAll(func(m promote.Model) int64 { return m.Seq }, func(before int64, limit int) ([]promote.Model, error) {
-				return tx.Models(promote.ModelFilter{BeforeSeq: before, Limit: limit})
-			})
+			list, err := promote.AllModels(tx)
 			if err != nil {
 				return err
 			}

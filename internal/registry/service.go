@@ -302,9 +302,7 @@ func (s *Service) Status(ctx context.Context, model string) (Status, error) {
 			return err
 		}
 		// Every active hold: a store page (100) would drop the rest.
-		st.Holds, err = promote.ReadAll(func(h promote.Hold) int64 { return h.ID }, func(before int64, limit int) ([]promote.Hold, error) {
-			return tx.Holds(promote.HoldFilter{Model: model, BeforeSeq: before, Limit: limit})
-		})
+		st.Holds, err = promote.AllHolds(tx, promote.HoldFilter{Model: model})
 		return err
 	})
 	return st, err

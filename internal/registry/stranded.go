@@ -37,9 +37,7 @@ func (s *Service) StrandedHolds(ctx context.Context) ([]promote.Hold, error) {
 	var out []promote.Hold
 	err := s.store.View(ctx, func(tx promote.Tx) error {
 		// Every active hold: a large installation holds more than a page.
-		holds, err := promote.ReadAll(func(h promote.Hold) int64 { return h.ID }, func(before int64, limit int) ([]promote.Hold, error) {
-			return tx.Holds(promote.HoldFilter{BeforeSeq: before, Limit: limit})
-		})
+		holds, err := promote.AllHolds(tx, promote.HoldFilter{})
 		out = outsidePipeline(s, holds, func(h promote.Hold) string { return h.Environment })
 		return err
 	})

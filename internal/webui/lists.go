@@ -166,14 +166,11 @@ func activePromotions(tx promote.Tx, model string) ([]promote.Promotion, error) 
 // link to the list of the holds that filters select.
 func versionHolds(tx promote.Tx, model, version, env string, filters url.Values) ([]promote.Hold, string, error) {
 	f := promote.HoldFilter{Model: model, Version: version, Environment: env}
-	active, err := promote.ReadAll(func(h promote.Hold) int64 { return h.ID }, func(before int64, limit int) ([]promote.Hold, error) {
-		f.BeforeSeq, f.Limit = before, limit
-		return tx.Holds(f)
-	})
+	active, err := promote.AllHolds(tx, f)
 	if err != nil {
 		return nil, "", err
 	}
-	f.IncludeCleared, f.BeforeSeq = true, 0
+	f.IncludeCleared = true
 	recent, more, err := newest(filters, Prefix+"/holds", func(limit int) ([]promote.Hold, error) {
 		f.Limit = limit
 		return tx.Holds(f)

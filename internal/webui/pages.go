@@ -176,9 +176,7 @@ func pipelineModel(tx promote.Tx, model string, envs []string) (pipelineRow, err
 	if err != nil {
 		return row, err
 	}
-	holds, err := promote.ReadAll(func(h promote.Hold) int64 { return h.ID }, func(before int64, limit int) ([]promote.Hold, error) {
-		return tx.Holds(promote.HoldFilter{Model: model, BeforeSeq: before, Limit: limit})
-	})
+	holds, err := promote.AllHolds(tx, promote.HoldFilter{Model: model})
 	if err != nil {
 		return row, err
 	}
