@@ -278,18 +278,6 @@ func notPromotedConfig(model, env string) []byte {
 	return []byte(b.String())
 }
 
-func readFileKustomization(file, rel string) (*kustomization, error) {
-	src, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", rel, err)
-	}
-	k := &kustomization{file: file, rel: rel, src: src}
-	if err := k.parse(); err != nil {
-		return nil, err
-	}
-	return k, nil
-}
-
 // listAppend appends items to the list under key; each item is its lines,
 // the first written after "- ", the others indented under it.
 type listAppend struct {

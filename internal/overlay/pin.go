@@ -38,11 +38,17 @@ func readKustomization(dir, env string) (*kustomization, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readFileKustomization(file, OverlayPath(env)+"/"+filepath.Base(file))
+}
+
+// readFileKustomization reads and parses the kustomization file, rel its
+// path in the repository, as errors name it.
+func readFileKustomization(file, rel string) (*kustomization, error) {
 	src, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("read overlay: %w", err)
+		return nil, fmt.Errorf("read %s: %w", rel, err)
 	}
-	k := &kustomization{file: file, rel: OverlayPath(env) + "/" + filepath.Base(file), src: src}
+	k := &kustomization{file: file, rel: rel, src: src}
 	if err := k.parse(); err != nil {
 		return nil, err
 	}
