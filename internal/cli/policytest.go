@@ -657,11 +657,11 @@ func unknownRule(rules []*policy.Rule, names []string, name, where string) strin
 		if len(parts) > 1 {
 			msg = fmt.Sprintf("%q: %s is no rule of %s", name, parts[0], where)
 		}
-		switch hint := ruleHint(rules, name); {
+		switch hint, near := ruleHint(rules, name), strictyaml.Suggest(parts[0], names); {
 		case len(parts) == 1 && hint != "":
 			return msg + " (" + hint + ")"
-		case strictyaml.Suggest(parts[0], names) != "":
-			return msg + fmt.Sprintf(" (did you mean %q?)", strictyaml.Suggest(parts[0], names))
+		case near != "":
+			return msg + fmt.Sprintf(" (did you mean %q?)", near)
 		}
 		return msg + fmt.Sprintf(" (its rules: %s)", strings.Join(names, ", "))
 	}
