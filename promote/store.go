@@ -43,7 +43,9 @@ type Store interface {
 // NotFound when a thing does not exist and Conflict when a write collides
 // with what exists (a duplicate name, a second active promotion).
 type Tx interface {
-	CreateModel(m Model) error
+	// CreateModel stores a new model and returns the sequence number it
+	// was given (Model.Seq), so that the caller need not read it back.
+	CreateModel(m Model) (seq int64, err error)
 	Model(name string) (Model, error)
 	// Models lists the models that f selects, newest (the last
 	// registered) first, at most f.Limit.
@@ -60,8 +62,9 @@ type Tx interface {
 	RejectVersion(model, version, by, reason string, at time.Time) error
 
 	// CreatePromotion stores a new promotion; Conflict when another active
-	// promotion holds the same model and environment.
-	CreatePromotion(p Promotion) error
+	// promotion holds the same model and environment. It returns the
+	// sequence number p was given (Promotion.Seq).
+	CreatePromotion(p Promotion) (seq int64, err error)
 	// UpdatePromotion stores p's state, reason, decision and times.
 	UpdatePromotion(p Promotion) error
 	Promotion(id string) (Promotion, error)

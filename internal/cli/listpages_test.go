@@ -34,7 +34,7 @@ func TestListPagesAgainstServe(t *testing.T) {
 	}
 	err = db.Update(t.Context(), func(tx promote.Tx) error {
 		for _, m := range []string{"credit-risk", "churn"} {
-			if err := tx.CreateModel(promote.Model{Name: m, CreatedBy: "ci", CreatedAt: at}); err != nil {
+			if _, err := tx.CreateModel(promote.Model{Name: m, CreatedBy: "ci", CreatedAt: at}); err != nil {
 				return err
 			}
 			if err := tx.CreateVersion(promote.Version{Model: m, Version: "1", ArtifactURI: "file:///model.bin", Digest: "sha256:" + strings.Repeat("ab", 32),
@@ -48,7 +48,7 @@ func TestListPagesAgainstServe(t *testing.T) {
 				m = "churn"
 			}
 			id := fmt.Sprintf("pr_%016d", i)
-			if err := tx.CreatePromotion(promote.Promotion{ID: id, Model: m, Version: "1", Environment: "dev", Digest: "sha256:" + strings.Repeat("ab", 32),
+			if _, err := tx.CreatePromotion(promote.Promotion{ID: id, Model: m, Version: "1", Environment: "dev", Digest: "sha256:" + strings.Repeat("ab", 32),
 				State: promote.StateSucceeded, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at}); err != nil {
 				return err
 			}
@@ -65,7 +65,7 @@ func TestListPagesAgainstServe(t *testing.T) {
 		}
 		for i := range total {
 			m := fmt.Sprintf("model-%02d", i)
-			if err := tx.CreateModel(promote.Model{Name: m, CreatedBy: "ci", CreatedAt: at}); err != nil {
+			if _, err := tx.CreateModel(promote.Model{Name: m, CreatedBy: "ci", CreatedAt: at}); err != nil {
 				return err
 			}
 			models = append([]string{m}, models...)

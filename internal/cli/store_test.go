@@ -177,11 +177,11 @@ func TestStoreCopy(t *testing.T) {
 			CreatedBy: "ci", CreatedAt: time.Now()}); err != nil {
 			return err
 		}
-		if err := tx.CreatePromotion(promote.Promotion{ID: "p-new", Model: "fraud", Version: "2.0", Environment: "dev", Digest: "sha256:" + strings.Repeat("cd", 32),
+		if _, err := tx.CreatePromotion(promote.Promotion{ID: "p-new", Model: "fraud", Version: "2.0", Environment: "dev", Digest: "sha256:" + strings.Repeat("cd", 32),
 			State: promote.StateRequested, RequestedBy: "bob", RequestedAt: time.Now(), UpdatedAt: time.Now()}); err != nil {
 			return err
 		}
-		if err := tx.CreateModel(promote.Model{Name: "ranker", CreatedBy: "ci", CreatedAt: time.Now()}); err != nil {
+		if _, err := tx.CreateModel(promote.Model{Name: "ranker", CreatedBy: "ci", CreatedAt: time.Now()}); err != nil {
 			return err
 		}
 		if model, err = tx.Model("ranker"); err != nil {

@@ -35,7 +35,7 @@ func TestListPages(t *testing.T) {
 			env := envs[i%len(envs)]
 			p := promote.Promotion{ID: fmt.Sprintf("pr_%04d", i), Model: model, Version: "1", Environment: env, Digest: digest1,
 				State: promote.StateSucceeded, RequestedBy: "alice", RequestedAt: t0, UpdatedAt: t0}
-			if err := tx.CreatePromotion(p); err != nil {
+			if _, err := tx.CreatePromotion(p); err != nil {
 				return err
 			}
 			r := promote.Rollout{PromotionID: p.ID, Model: model, Version: "1", Environment: env, Stable: "0", Strategy: "canary",
@@ -127,7 +127,7 @@ func TestModelPages(t *testing.T) {
 	if err := f.store.Update(ctx, func(tx promote.Tx) error {
 		for i := range total {
 			m := promote.Model{Name: fmt.Sprintf("m%04d", total-i), CreatedBy: "alice", CreatedAt: t0}
-			if err := tx.CreateModel(m); err != nil {
+			if _, err := tx.CreateModel(m); err != nil {
 				return err
 			}
 			want = append([]string{m.Name}, want...)

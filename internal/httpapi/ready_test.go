@@ -20,7 +20,7 @@ func BenchmarkReadyz(b *testing.B) {
 	if err := f.store.Update(b.Context(), func(tx promote.Tx) error {
 		for i := range benchReadyModels {
 			m := promote.Model{Name: fmt.Sprintf("model-%05d", i), CreatedBy: "bench", CreatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
-			if err := tx.CreateModel(m); err != nil {
+			if _, err := tx.CreateModel(m); err != nil {
 				return err
 			}
 		}

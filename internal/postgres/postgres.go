@@ -72,6 +72,7 @@ func dialect() (sqlstore.Dialect, error) {
 		IsUniqueViolation:    isUniqueViolation,
 		IsUnavailable:        isUnavailable,
 		LockClause:           "FOR UPDATE",
+		ModelNumber:          "DEFAULT", // the identity's next value
 		MigrationLock:        fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockKey),
 		Migrations:           m,
 		ViewOptions:          sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},

@@ -81,7 +81,8 @@ func TestOpenConcurrently(t *testing.T) {
 	// Reopening applies nothing again.
 	db := open(t, dsn)
 	if err := db.Update(t.Context(), func(tx promote.Tx) error {
-		return tx.CreateModel(promote.Model{Name: "fraud"})
+		_, err := tx.CreateModel(promote.Model{Name: "fraud"})
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestCommitErrorClearedByOlderReplica(t *testing.T) {
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	if err := s.Update(ctx, func(tx promote.Tx) error {
-		if err := tx.CreateModel(promote.Model{Name: "m", CreatedBy: "ci", CreatedAt: at}); err != nil {
+		if _, err := tx.CreateModel(promote.Model{Name: "m", CreatedBy: "ci", CreatedAt: at}); err != nil {
 			return err
 		}
 		for _, v := range []string{"1", "2"} {
@@ -594,7 +595,8 @@ func TestCancelledCallReturnsContextError(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	err = s.Update(ctx, func(tx promote.Tx) error {
-		return tx.CreateModel(promote.Model{Name: "fraud", CreatedBy: "ci", CreatedAt: time.Now()})
+		_, err := tx.CreateModel(promote.Model{Name: "fraud", CreatedBy: "ci", CreatedAt: time.Now()})
+		return err
 	})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Update past its context's deadline = %v, want context.DeadlineExceeded", err)
@@ -628,12 +630,14 @@ func TestCancelledCallReturnsContextError(t *testing.T) {
 func TestUnavailable(t *testing.T) {
 	db, relay := throughRelay(t)
 	if err := db.Update(t.Context(), func(tx promote.Tx) error {
-		return tx.CreateModel(promote.Model{Name: "fraud"})
+		_, err := tx.CreateModel(promote.Model{Name: "fraud"})
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	err := db.Update(t.Context(), func(tx promote.Tx) error {
-		return tx.CreateModel(promote.Model{Name: "fraud"})
+		_, err := tx.CreateModel(promote.Model{Name: "fraud"})
+		return err
 	})
 	if promote.ErrorCode(err) != promote.Conflict || errors.Is(err, promote.ErrUnavailable) {
 		t.Errorf("CreateModel(fraud) again = %v, want a Conflict, not ErrUnavailable", err)
@@ -645,7 +649,7 @@ func TestUnavailable(t *testing.T) {
 			return db.View(t.Context(), func(tx promote.Tx) error { _, err := tx.Models(promote.ModelFilter{}); return err })
 		},
 		"Update": func() error {
-			return db.Update(t.Context(), func(tx promote.Tx) error { return tx.CreateModel(promote.Model{Name: "churn"}) })
+			return db.Update(t.Context(), func(tx promote.Tx) error { _, err := tx.CreateModel(promote.Model{Name: "churn"}); return err })
 		},
 		"ScanAudit": func() error {
 			return db.ScanAudit(t.Context(), 0, func(promote.AuditRecord) error { return nil })

@@ -128,15 +128,12 @@ func (s *Service) request(tx promote.Tx, who promote.Principal, req PromoteReque
 	} else if err := s.supersede(tx, p, now, who); err != nil {
 		return PromotionView{}, err
 	}
-	if err := tx.CreatePromotion(p); err != nil {
-		return PromotionView{}, err
-	}
 	// Answered with its cursor, as a read or a listing shows it.
-	stored, err := tx.Promotion(p.ID)
+	seq, err := tx.CreatePromotion(p)
 	if err != nil {
 		return PromotionView{}, err
 	}
-	p.Seq = stored.Seq
+	p.Seq = seq
 	if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionPromotionRequested,
 		Model: p.Model, Version: p.Version, Environment: p.Environment, PromotionID: p.ID, Digest: p.Digest,
 		Decision: string(promote.StateRequested), Note: p.Note}); err != nil {

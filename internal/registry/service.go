@@ -242,15 +242,12 @@ func (s *Service) CreateModel(ctx context.Context, who promote.Principal, name, 
 	}
 	m := promote.Model{Name: name, Description: description, CreatedBy: who.Name, CreatedAt: s.clock()}
 	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
-		if err := tx.CreateModel(m); err != nil {
-			return err
-		}
 		// The answer carries the model's sequence number, as stored.
-		stored, err := tx.Model(name)
+		seq, err := tx.CreateModel(m)
 		if err != nil {
 			return err
 		}
-		m.Seq = stored.Seq
+		m.Seq = seq
 		return audit(tx, promote.AuditEvent{Time: m.CreatedAt, Actor: who.Name, Action: promote.ActionModelCreated, Model: name})
 	})
 	return m, err

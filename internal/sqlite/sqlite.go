@@ -39,12 +39,19 @@ func dialect() (sqlstore.Dialect, error) {
 		Name:              "sqlite",
 		IsUniqueViolation: isUniqueViolation,
 		IsUnavailable:     isUnavailable,
+		ModelNumber:       modelNumber,
 		Migrations:        m,
 		ViewOptions:       sql.TxOptions{ReadOnly: true},
 		Catalog:           catalog,
 		Counters:          counters,
 	}, err
 }
+
+// modelNumber is the next model's sequence number: one above the largest
+// given, as migration 0024's trigger numbers a model inserted without one
+// (models are never deleted). Writes hold the database's one write lock,
+// so no other writer takes the same number.
+const modelNumber = "(SELECT COALESCE(MAX(n), 0) + 1 FROM models)"
 
 // catalog lists the tables and their columns from sqlite_master and
 // table_info, leaving out SQLite's own tables (sqlite_sequence). An

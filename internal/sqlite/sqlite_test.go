@@ -75,7 +75,7 @@ func TestOpen(t *testing.T) {
 		}
 	}
 	m := promote.Model{Name: "fraud", CreatedBy: "alice", CreatedAt: time.Unix(1700000000, 5).UTC()}
-	if err := db.Update(t.Context(), func(tx promote.Tx) error { return tx.CreateModel(m) }); err != nil {
+	if err := db.Update(t.Context(), func(tx promote.Tx) error { _, err := tx.CreateModel(m); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -126,7 +126,7 @@ func TestReadsDoNotWait(t *testing.T) {
 	var updateErr error
 	wg.Go(func() {
 		updateErr = db.Update(ctx, func(tx promote.Tx) error {
-			if err := tx.CreateModel(promote.Model{Name: "pending"}); err != nil {
+			if _, err := tx.CreateModel(promote.Model{Name: "pending"}); err != nil {
 				return err
 			}
 			close(writing)
@@ -227,7 +227,8 @@ func TestNewerSchemaRefused(t *testing.T) {
 	dir := t.TempDir()
 	db := open(t, dir)
 	if err := db.Update(t.Context(), func(tx promote.Tx) error {
-		return tx.CreateModel(promote.Model{Name: "fraud", CreatedBy: "alice", CreatedAt: time.Unix(1700000000, 0).UTC()})
+		_, err := tx.CreateModel(promote.Model{Name: "fraud", CreatedBy: "alice", CreatedAt: time.Unix(1700000000, 0).UTC()})
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}

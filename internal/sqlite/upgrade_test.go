@@ -130,7 +130,8 @@ func TestUpgradeFromSchema0010(t *testing.T) {
 	}
 
 	if err := db.Update(t.Context(), func(tx promote.Tx) error {
-		return tx.CreateModel(promote.Model{Name: "after-upgrade", CreatedBy: "ci", CreatedAt: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)})
+		_, err := tx.CreateModel(promote.Model{Name: "after-upgrade", CreatedBy: "ci", CreatedAt: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)})
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestMissingWALRefused(t *testing.T) {
 	dir := t.TempDir()
 	live := open(t, dir)
 	m := promote.Model{Name: "fraud", CreatedBy: "alice", CreatedAt: time.Unix(1700000000, 0).UTC()}
-	if err := live.Update(t.Context(), func(tx promote.Tx) error { return tx.CreateModel(m) }); err != nil {
+	if err := live.Update(t.Context(), func(tx promote.Tx) error { _, err := tx.CreateModel(m); return err }); err != nil {
 		t.Fatal(err)
 	}
 	db, shm, wal := sqlite.FileName, sqlite.FileName+"-shm", sqlite.FileName+"-wal"

@@ -42,6 +42,13 @@ type Dialect struct {
 	// when the write transaction already holds the database's only write
 	// lock (SQLite's BEGIN IMMEDIATE).
 	LockClause string
+	// ModelNumber is the value that the INSERT registering a model gives
+	// its n column, the sequence number that the INSERT's RETURNING
+	// answers with: DEFAULT where n is an identity (PostgreSQL). SQLite
+	// numbers a model an older binary inserts with a trigger, which
+	// RETURNING does not see, and has no DEFAULT in VALUES, so its
+	// ModelNumber computes the next number itself, as the trigger does.
+	ModelNumber string
 	// MigrationLock, when set, is run first in the migration transaction
 	// so that several processes opening one database migrate it in turn.
 	MigrationLock string
@@ -111,6 +118,10 @@ var _ promote.Store = (*DB)(nil)
 // them when it fails.
 func New(ctx context.Context, d Dialect, write, read *sql.DB) (*DB, error) {
 	db := &DB{write: write, read: read, dialect: d}
+	if d.ModelNumber == "" {
+		db.Close()
+		return nil, fmt.Errorf("open %s store: the dialect sets no ModelNumber", d.Name)
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s schema: %w", d.Name, ended(ctx, err))

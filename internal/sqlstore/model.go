@@ -8,25 +8,26 @@ import (
 	"github.com/promote-ml/promote/promote"
 )
 
-// CreateModel stores m; Conflict when its name is taken.
-func (t *tx) CreateModel(m promote.Model) error {
+// CreateModel stores m and returns the sequence number it was given;
+// Conflict when its name is taken.
+func (t *tx) CreateModel(m promote.Model) (int64, error) {
 	what := fmt.Sprintf("create model %q", m.Name)
 	if err := t.writable(what); err != nil {
-		return err
+		return 0, err
 	}
 	if err := checkTime("created_at", m.CreatedAt); err != nil {
-		return err
+		return 0, err
 	}
-	ok, err := t.changed(what, `INSERT INTO models (name, description, created_by, created_at)
-		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	seq, ok, err := t.inserted(what, `INSERT INTO models (name, description, created_by, created_at, n)
+		VALUES (?, ?, ?, ?, `+t.db.dialect.ModelNumber+`) ON CONFLICT DO NOTHING RETURNING n`,
 		m.Name, m.Description, m.CreatedBy, nanos(m.CreatedAt))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !ok {
-		return promote.Errorf(promote.Conflict, "model %q already exists", m.Name)
+		return 0, promote.Errorf(promote.Conflict, "model %q already exists", m.Name)
 	}
-	return nil
+	return seq, nil
 }
 
 const modelColumns = "n, name, description, created_by, created_at"

@@ -33,37 +33,38 @@ func nullBytes(b []byte) any {
 // CreatePromotion stores p. The active column mirrors p.State.Active(), and
 // a partial unique index on (model, environment) where active lets one
 // active promotion hold the slot: a second one is a Conflict, on every
-// database and under any concurrency.
-func (t *tx) CreatePromotion(p promote.Promotion) error {
+// database and under any concurrency. It returns the sequence number p
+// was given.
+func (t *tx) CreatePromotion(p promote.Promotion) (int64, error) {
 	what := fmt.Sprintf("create promotion %q", p.ID)
 	if err := t.writable(what); err != nil {
-		return err
+		return 0, err
 	}
 	if err := checkPromotion(p); err != nil {
-		return err
+		return 0, err
 	}
 	if err := t.versionExists(p.Model, p.Version); err != nil {
-		return err
+		return 0, err
 	}
-	ok, err := t.changed(what, `INSERT INTO promotions (id, model, version, environment, digest, state, active,
+	seq, ok, err := t.inserted(what, `INSERT INTO promotions (id, model, version, environment, digest, state, active,
 		requested_by, requested_at, updated_at, baseline, decision, reason, override, note)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING n`,
 		p.ID, p.Model, p.Version, p.Environment, p.Digest, string(p.State), p.State.Active(),
 		p.RequestedBy, nanos(p.RequestedAt), nanos(p.UpdatedAt), p.Baseline, nullBytes(p.Decision), p.Reason, p.Override, p.Note)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if ok {
-		return nil
+		return seq, nil
 	}
 	taken, err := t.exists(what, "SELECT 1 FROM promotions WHERE id = ?", p.ID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if taken {
-		return promote.Errorf(promote.Conflict, "promotion %q already exists", p.ID)
+		return 0, promote.Errorf(promote.Conflict, "promotion %q already exists", p.ID)
 	}
-	return t.slotTaken(what, p.Model, p.Environment, "")
+	return 0, t.slotTaken(what, p.Model, p.Environment, "")
 }
 
 // slotTaken returns the Conflict of a second active promotion for model in

@@ -43,12 +43,18 @@ func (t *tx) writable(what string) error {
 func (t *tx) exec(what, query string, args ...any) (sql.Result, error) {
 	res, err := t.execContext((query), args...)
 	if err != nil {
-		if t.db.dialect.IsUniqueViolation != nil && t.db.dialect.IsUniqueViolation(err) {
-			return nil, promote.Errorf(promote.Conflict, "%s: it collides with a stored one", what)
-		}
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, t.failed(what, err)
 	}
 	return res, nil
+}
+
+// failed is the error of a write that err failed: a Conflict for a unique
+// violation, else err wrapped with what.
+func (t *tx) failed(what string, err error) error {
+	if t.db.dialect.IsUniqueViolation != nil && t.db.dialect.IsUniqueViolation(err) {
+		return promote.Errorf(promote.Conflict, "%s: it collides with a stored one", what)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // changed runs an INSERT, UPDATE or DELETE and reports whether it changed a
@@ -66,6 +72,21 @@ func (t *tx) changed(what, query string, args ...any) (bool, error) {
 		return false, fmt.Errorf("%s: %w", what, err)
 	}
 	return n > 0, nil
+}
+
+// inserted runs an INSERT … ON CONFLICT … DO NOTHING RETURNING n and
+// returns the new row's n, its sequence number, which the caller answers
+// with rather than reading the row back; ok is false when the insert did
+// nothing, as changed reports it.
+func (t *tx) inserted(what, query string, args ...any) (n int64, ok bool, err error) {
+	err = t.queryRowContext((query), args...).Scan(&n)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, t.failed(what, err)
+	}
+	return n, true, nil
 }
 
 func (t *tx) query(what, query string, args ...any) (*sql.Rows, error) {

@@ -21,14 +21,21 @@ func Populate(t *testing.T, s promote.Store) {
 	update(t, s, func(tx promote.Tx) error {
 		steps := []func() error{
 			func() error { return tx.RejectVersion("churn", "1.0", "risk", "leaks a feature", at(4)) },
-			func() error { return tx.CreatePromotion(promotion("p-ok", "fraud", "1.0", "prod", 5)) },
-			func() error { return tx.CreatePromotion(promotion("p-canary", "fraud", "1.1", "staging", 6)) },
+			func() error { _, err := tx.CreatePromotion(promotion("p-ok", "fraud", "1.0", "prod", 5)); return err },
+			func() error {
+				_, err := tx.CreatePromotion(promotion("p-canary", "fraud", "1.1", "staging", 6))
+				return err
+			},
 			func() error {
 				p := promotion("p-wait", "fraud", "1.1", "prod-eu", 7)
 				p.Note = "retrained on March data"
-				return tx.CreatePromotion(p)
+				_, err := tx.CreatePromotion(p)
+				return err
 			},
-			func() error { return tx.CreatePromotion(promotion("p-blocked", "churn", "1.0", "prod", 8)) },
+			func() error {
+				_, err := tx.CreatePromotion(promotion("p-blocked", "churn", "1.0", "prod", 8))
+				return err
+			},
 			func() error {
 				p := promotion("p-ok", "fraud", "1.0", "prod", 5)
 				p.State, p.UpdatedAt, p.Reason = promote.StateSucceeded, at(9), "live"

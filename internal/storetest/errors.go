@@ -14,7 +14,7 @@ func testErrors(t *testing.T, s promote.Store) {
 	seed(t, s)
 	var holdID int64
 	update(t, s, func(tx promote.Tx) error {
-		if err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "staging", 10)); err != nil {
+		if _, err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "staging", 10)); err != nil {
 			return err
 		}
 		if err := tx.CreateToken(promote.Token{ID: "tok1", Name: "ci", Role: promote.RoleSubmitter, Hash: "h1", CreatedAt: t0}); err != nil {
@@ -70,7 +70,8 @@ func testErrors(t *testing.T, s promote.Store) {
 		{"RejectVersion missing", func(tx promote.Tx) error { return tx.RejectVersion("fraud", "9", "x", "bad", t0) },
 			promote.NotFound, []string{`version "9" of model "fraud" not found`}},
 		{"CreatePromotion of a missing version", func(tx promote.Tx) error {
-			return tx.CreatePromotion(promotion("p9", "fraud", "9", "prod", 0))
+			_, err := tx.CreatePromotion(promotion("p9", "fraud", "9", "prod", 0))
+			return err
 		}, promote.NotFound, []string{`version "9" of model "fraud" not found`}},
 		{"UpdatePromotion missing", func(tx promote.Tx) error {
 			return tx.UpdatePromotion(promotion("nope", "fraud", "1.1", "prod", 0))
@@ -113,7 +114,7 @@ func testErrors(t *testing.T, s promote.Store) {
 		{"RevokeToken missing", func(tx promote.Tx) error { return tx.RevokeToken("nope", t0) },
 			promote.NotFound, []string{`token "nope" not found`}},
 
-		{"CreateModel twice", func(tx promote.Tx) error { return tx.CreateModel(model("fraud")) },
+		{"CreateModel twice", func(tx promote.Tx) error { _, err := tx.CreateModel(model("fraud")); return err },
 			promote.Conflict, []string{`model "fraud" already exists`}},
 		{"CreateVersion twice", func(tx promote.Tx) error { return tx.CreateVersion(version("fraud", "1.0", 5)) },
 			promote.Conflict, []string{`version "1.0" of model "fraud" already exists`}},
@@ -124,10 +125,12 @@ func testErrors(t *testing.T, s promote.Store) {
 			return tx.RejectVersion("fraud", "1.0", "y", "worse", t0)
 		}, promote.Conflict, []string{`version "1.0" of model "fraud"`, "already rejected"}},
 		{"CreatePromotion with a taken ID", func(tx promote.Tx) error {
-			return tx.CreatePromotion(promotion("p1", "churn", "1.0", "dev", 0))
+			_, err := tx.CreatePromotion(promotion("p1", "churn", "1.0", "dev", 0))
+			return err
 		}, promote.Conflict, []string{`promotion "p1" already exists`}},
 		{"CreatePromotion for a taken slot", func(tx promote.Tx) error {
-			return tx.CreatePromotion(promotion("p2", "fraud", "1.0", "staging", 20))
+			_, err := tx.CreatePromotion(promotion("p2", "fraud", "1.0", "staging", 20))
+			return err
 		}, promote.Conflict, []string{`model "fraud"`, `"staging"`, "active promotion"}},
 		{"UpdatePromotion to active for a taken slot", func(tx promote.Tx) error {
 			p := promotion("p1", "fraud", "1.1", "staging", 10)
@@ -135,7 +138,7 @@ func testErrors(t *testing.T, s promote.Store) {
 			if err := tx.UpdatePromotion(p); err != nil {
 				return err
 			}
-			if err := tx.CreatePromotion(promotion("p2", "fraud", "1.0", "staging", 20)); err != nil {
+			if _, err := tx.CreatePromotion(promotion("p2", "fraud", "1.0", "staging", 20)); err != nil {
 				return err
 			}
 			p.State = promote.StateRequested
@@ -172,7 +175,8 @@ func testErrors(t *testing.T, s promote.Store) {
 		{"CreatePromotion in an unknown state", func(tx promote.Tx) error {
 			p := promotion("p3", "churn", "1.0", "dev", 0)
 			p.State = "launched"
-			return tx.CreatePromotion(p)
+			_, err := tx.CreatePromotion(p)
+			return err
 		}, promote.Invalid, []string{`"launched"`}},
 		{"Promotions with a negative limit", func(tx promote.Tx) error {
 			_, err := tx.Promotions(promote.PromotionFilter{Limit: -1})

@@ -366,7 +366,8 @@ func testLeaseFence(t *testing.T, s promote.Store) {
 			t.Errorf("AcquireLease(b) ended (%v) while a's transaction, which checked the lease, was open", err)
 		default:
 		}
-		return tx.CreateModel(model("fenced"))
+		_, err = tx.CreateModel(model("fenced"))
+		return err
 	})
 	if err != nil {
 		t.Fatalf("Update checking the lease then writing: %v", err)

@@ -18,11 +18,14 @@ func testModels(t *testing.T, s promote.Store) {
 	}
 	zoned := model("zeta")
 	zoned.CreatedAt = t0.In(paris) // the same instant, read back in UTC
+	created := map[string]int64{}  // the sequence number CreateModel answered, by name
 	update(t, s, func(tx promote.Tx) error {
 		for _, m := range []promote.Model{model("fraud"), zoned, model("churn")} {
-			if err := tx.CreateModel(m); err != nil {
+			seq, err := tx.CreateModel(m)
+			if err != nil {
 				return err
 			}
+			created[m.Name] = seq
 		}
 		return nil
 	})
@@ -33,6 +36,16 @@ func testModels(t *testing.T, s promote.Store) {
 		}
 		if got.Seq <= 0 {
 			t.Errorf("Model(zeta).Seq = %d, want the store's sequence number, above 0", got.Seq)
+		}
+		// CreateModel answers with the number a read finds.
+		for name, seq := range created {
+			stored, err := tx.Model(name)
+			if err != nil {
+				return err
+			}
+			if seq != stored.Seq {
+				t.Errorf("CreateModel(%s) = %d, want the stored sequence number %d", name, seq, stored.Seq)
+			}
 		}
 		if diff := cmp.Diff(zoned, got, ignoreSeq); diff != "" {
 			t.Errorf("Model(zeta) mismatch (-want +got):\n%s", diff)
@@ -56,7 +69,7 @@ func testModels(t *testing.T, s promote.Store) {
 
 	empty := model("empty")
 	empty.Description, empty.CreatedAt = "", time.Time{}
-	update(t, s, func(tx promote.Tx) error { return tx.CreateModel(empty) })
+	update(t, s, func(tx promote.Tx) error { _, err := tx.CreateModel(empty); return err })
 	view(t, s, func(tx promote.Tx) error {
 		got, err := tx.Model("empty")
 		if err != nil {
@@ -112,7 +125,7 @@ func testVersions(t *testing.T, s promote.Store) {
 	})
 
 	update(t, s, func(tx promote.Tx) error {
-		if err := tx.CreateModel(model("solo")); err != nil {
+		if _, err := tx.CreateModel(model("solo")); err != nil {
 			return err
 		}
 		return tx.RejectVersion("fraud", "1.0", "carol", "biased", at(40))
@@ -249,7 +262,7 @@ func testModelPages(t *testing.T, s promote.Store) {
 			if i%97 == 0 {
 				m.CreatedAt = at(0) // earlier than the one before it
 			}
-			if err := tx.CreateModel(m); err != nil {
+			if _, err := tx.CreateModel(m); err != nil {
 				return err
 			}
 			want = append([]string{m.Name}, want...)

@@ -137,7 +137,7 @@ func testListPages(t *testing.T, s promote.Store) {
 			if i >= 6 {
 				p.State = ended[i%len(ended)]
 			}
-			if err := tx.CreatePromotion(p); err != nil {
+			if _, err := tx.CreatePromotion(p); err != nil {
 				return err
 			}
 			proms = append(proms, p)

@@ -27,7 +27,8 @@ func testPromotions(t *testing.T, s promote.Store) {
 	// The note is kept as written: a line break, quotes and a control
 	// character, which the readers escape, not the store.
 	p.Note = "retrained on March data;\nsee \"fairness\" report \x1b[2J ✓"
-	update(t, s, func(tx promote.Tx) error { return tx.CreatePromotion(p) })
+	var seq int64
+	update(t, s, func(tx promote.Tx) (err error) { seq, err = tx.CreatePromotion(p); return err })
 	view(t, s, func(tx promote.Tx) error {
 		got, err := tx.Promotion("p1")
 		if err != nil {
@@ -35,6 +36,9 @@ func testPromotions(t *testing.T, s promote.Store) {
 		}
 		if diff := cmp.Diff(p, got, ignoreSeq); diff != "" {
 			t.Errorf("Promotion(p1) mismatch (-want +got):\n%s", diff)
+		}
+		if seq <= 0 || seq != got.Seq {
+			t.Errorf("CreatePromotion(p1) = %d, want the stored sequence number %d, above 0", seq, got.Seq)
 		}
 		return nil
 	})
@@ -98,7 +102,7 @@ func testPromotionFilters(t *testing.T, s promote.Store) {
 		for i, r := range rows {
 			p := promotion(r.id, r.model, r.version, r.env, i)
 			p.State = r.state
-			if err := tx.CreatePromotion(p); err != nil {
+			if _, err := tx.CreatePromotion(p); err != nil {
 				return err
 			}
 		}
@@ -140,21 +144,23 @@ func testPromotionFilters(t *testing.T, s promote.Store) {
 func testOneActivePromotion(t *testing.T, s promote.Store) {
 	seed(t, s)
 	update(t, s, func(tx promote.Tx) error {
-		if err := tx.CreatePromotion(promotion("p1", "fraud", "1.0", "prod", 0)); err != nil {
+		if _, err := tx.CreatePromotion(promotion("p1", "fraud", "1.0", "prod", 0)); err != nil {
 			return err
 		}
 		// Other environments and other models have slots of their own.
-		if err := tx.CreatePromotion(promotion("p2", "fraud", "1.0", "staging", 1)); err != nil {
+		if _, err := tx.CreatePromotion(promotion("p2", "fraud", "1.0", "staging", 1)); err != nil {
 			return err
 		}
-		return tx.CreatePromotion(promotion("p3", "churn", "1.0", "prod", 2))
+		_, err := tx.CreatePromotion(promotion("p3", "churn", "1.0", "prod", 2))
+		return err
 	})
 	for _, end := range []promote.State{promote.StateBlocked, promote.StateSucceeded, promote.StateRolledBack,
 		promote.StateFailed, promote.StateCancelled} {
 		t.Run(string(end), func(t *testing.T) {
 			next := fmt.Sprintf("after-%s", end)
 			err := s.Update(t.Context(), func(tx promote.Tx) error {
-				return tx.CreatePromotion(promotion(next, "fraud", "1.1", "prod", 3))
+				_, err := tx.CreatePromotion(promotion(next, "fraud", "1.1", "prod", 3))
+				return err
 			})
 			wantError(t, "CreatePromotion while one is active", err, promote.Conflict, `model "fraud"`, `"prod"`)
 
@@ -173,7 +179,8 @@ func testOneActivePromotion(t *testing.T, s promote.Store) {
 				}
 				// The slot is free: a new request may take it, in the same
 				// transaction.
-				return check("CreatePromotion after "+string(end), tx.CreatePromotion(promotion(next, "fraud", "1.1", "prod", 5)))
+				_, err = tx.CreatePromotion(promotion(next, "fraud", "1.1", "prod", 5))
+				return check("CreatePromotion after "+string(end), err)
 			})
 		})
 	}
@@ -187,10 +194,10 @@ func testApprovals(t *testing.T, s promote.Store) {
 		{PromotionID: "p1", Approver: "erin", Roles: []string{}, Approve: true, Digest: "sha256:ab", At: at(12)},
 	}
 	update(t, s, func(tx promote.Tx) error {
-		if err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 10)); err != nil {
+		if _, err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 10)); err != nil {
 			return err
 		}
-		if err := tx.CreatePromotion(promotion("p2", "churn", "1.0", "prod", 10)); err != nil {
+		if _, err := tx.CreatePromotion(promotion("p2", "churn", "1.0", "prod", 10)); err != nil {
 			return err
 		}
 		for _, a := range approvals {
@@ -230,7 +237,7 @@ func testLive(t *testing.T, s promote.Store) {
 		{Model: "churn", Environment: "prod", Version: "1.0", SetBy: "alice", SetAt: at(5)},
 	}
 	update(t, s, func(tx promote.Tx) error {
-		if err := tx.CreateModel(model("idle")); err != nil {
+		if _, err := tx.CreateModel(model("idle")); err != nil {
 			return err
 		}
 		for _, l := range changes {

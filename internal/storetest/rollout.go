@@ -25,7 +25,7 @@ func testRollouts(t *testing.T, s promote.Store) {
 	second := rollout("p2", "churn", "1.0", "prod", 2)
 	update(t, s, func(tx promote.Tx) error {
 		for _, p := range []promote.Promotion{promotion("p1", "fraud", "1.1", "prod", 1), promotion("p2", "churn", "1.0", "prod", 2)} {
-			if err := tx.CreatePromotion(p); err != nil {
+			if _, err := tx.CreatePromotion(p); err != nil {
 				return err
 			}
 		}
@@ -184,7 +184,8 @@ func testRolloutAnalysis(t *testing.T, s promote.Store, first promote.Rollout) {
 	// An unknown rollout, a promotion without one, and bad JSON are
 	// refused.
 	update(t, s, func(tx promote.Tx) error {
-		return tx.CreatePromotion(promotion("p3", "fraud", "1.1", "staging", 6))
+		_, err := tx.CreatePromotion(promotion("p3", "fraud", "1.1", "staging", 6))
+		return err
 	})
 	for _, b := range []struct {
 		id             string
@@ -261,7 +262,7 @@ func RunRolloutStepUpgrade(t *testing.T, name string, down []string, open func(t
 	r := rollout("p1", "fraud", "1.1", "prod", 1)
 	r.Verdict = json.RawMessage(`{"decision":"continue"}`)
 	update(t, s, func(tx promote.Tx) error {
-		if err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 1)); err != nil {
+		if _, err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 1)); err != nil {
 			return err
 		}
 		return tx.SaveRollout(r)
@@ -295,7 +296,7 @@ func RunRolloutStepUpgrade(t *testing.T, name string, down []string, open func(t
 func testRolloutSamples(t *testing.T, s promote.Store) {
 	seed(t, s)
 	update(t, s, func(tx promote.Tx) error {
-		if err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 1)); err != nil {
+		if _, err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 1)); err != nil {
 			return err
 		}
 		return tx.SaveRollout(rollout("p1", "fraud", "1.1", "prod", 1))
@@ -371,7 +372,7 @@ func testRolloutSamples(t *testing.T, s promote.Store) {
 
 	// A rollout keeps its newest keep samples; another rollout's stay.
 	update(t, s, func(tx promote.Tx) error {
-		if err := tx.CreatePromotion(promotion("p2", "fraud", "1.0", "staging", 7)); err != nil {
+		if _, err := tx.CreatePromotion(promotion("p2", "fraud", "1.0", "staging", 7)); err != nil {
 			return err
 		}
 		return tx.SaveRollout(rollout("p2", "fraud", "1.0", "staging", 7))
@@ -419,7 +420,7 @@ func testRolloutRevisions(t *testing.T, s promote.Store) {
 	}
 	update(t, s, func(tx promote.Tx) error {
 		for _, id := range []string{"r1", "r2", "r3"} {
-			if err := tx.CreatePromotion(promotion(id, "churn", "1.0", "env-"+id, 7)); err != nil {
+			if _, err := tx.CreatePromotion(promotion(id, "churn", "1.0", "env-"+id, 7)); err != nil {
 				return err
 			}
 		}
@@ -536,7 +537,7 @@ func RunStepMovedByOlderReplica(t *testing.T, s promote.Store, db *sql.DB) {
 	seed(t, s)
 	r := rollout("p1", "fraud", "1.1", "prod", 1)
 	update(t, s, func(tx promote.Tx) error {
-		if err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 1)); err != nil {
+		if _, err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 1)); err != nil {
 			return err
 		}
 		if err := tx.SaveRollout(r); err != nil {

@@ -84,7 +84,8 @@ func RunShared(t *testing.T, open func(t *testing.T) (promote.Store, promote.Sto
 func testVisibility(t *testing.T, stores []promote.Store) {
 	seed(t, stores[0])
 	update(t, stores[1], func(tx promote.Tx) error {
-		return tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 0))
+		_, err := tx.CreatePromotion(promotion("p1", "fraud", "1.1", "prod", 0))
+		return err
 	})
 	view(t, stores[0], func(tx promote.Tx) error {
 		_, err := tx.Promotion("p1")
@@ -175,7 +176,7 @@ func seed(t *testing.T, s promote.Store) {
 	t.Helper()
 	update(t, s, func(tx promote.Tx) error {
 		for _, m := range []string{"fraud", "churn"} {
-			if err := tx.CreateModel(model(m)); err != nil {
+			if _, err := tx.CreateModel(model(m)); err != nil {
 				return err
 			}
 		}

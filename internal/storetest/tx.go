@@ -25,7 +25,7 @@ func testRollback(t *testing.T, s promote.Store) {
 	// An error from fn is returned as is, and nothing fn wrote stays.
 	sentinel := errors.New("the caller changed its mind")
 	err := s.Update(t.Context(), func(tx promote.Tx) error {
-		if err := tx.CreateModel(model("fraud")); err != nil {
+		if _, err := tx.CreateModel(model("fraud")); err != nil {
 			return err
 		}
 		if _, err := tx.AppendAudit(event); err != nil {
@@ -46,7 +46,7 @@ func testRollback(t *testing.T, s promote.Store) {
 			}
 		}()
 		s.Update(t.Context(), func(tx promote.Tx) error {
-			if err := tx.CreateModel(model("fraud")); err != nil {
+			if _, err := tx.CreateModel(model("fraud")); err != nil {
 				return err
 			}
 			if _, err := tx.AppendAudit(event); err != nil {
@@ -62,7 +62,7 @@ func testRollback(t *testing.T, s promote.Store) {
 
 	// The store still works, and the rolled-back appends took no seq.
 	update(t, s, func(tx promote.Tx) error {
-		if err := tx.CreateModel(model("fraud")); err != nil {
+		if _, err := tx.CreateModel(model("fraud")); err != nil {
 			return err
 		}
 		e, err := tx.AppendAudit(event)
@@ -83,7 +83,7 @@ func testView(t *testing.T, s promote.Store) {
 		name string
 		fn   func(tx promote.Tx) error
 	}{
-		{"CreateModel", func(tx promote.Tx) error { return tx.CreateModel(model("viewed")) }},
+		{"CreateModel", func(tx promote.Tx) error { _, err := tx.CreateModel(model("viewed")); return err }},
 		{"AppendAudit", func(tx promote.Tx) error {
 			_, err := tx.AppendAudit(promote.AuditEvent{Time: t0, Actor: "x", Action: promote.ActionModelCreated, Model: "viewed"})
 			return err
@@ -115,7 +115,7 @@ func testView(t *testing.T, s promote.Store) {
 		if err != nil {
 			return err
 		}
-		update(t, s, func(tx promote.Tx) error { return tx.CreateModel(model("late")) })
+		update(t, s, func(tx promote.Tx) error { _, err := tx.CreateModel(model("late")); return err })
 		after, err := tx.Models(promote.ModelFilter{})
 		if err != nil {
 			return err
@@ -165,11 +165,11 @@ func testContext(t *testing.T, s promote.Store) {
 			defer cancel()
 			name := fmt.Sprintf("canceled-%v", ignore)
 			err := s.Update(ctx, func(tx promote.Tx) error {
-				if err := tx.CreateModel(model(name)); err != nil {
+				if _, err := tx.CreateModel(model(name)); err != nil {
 					return err
 				}
 				cancel()
-				err := tx.CreateModel(model(name + "-2"))
+				_, err := tx.CreateModel(model(name + "-2"))
 				if err == nil {
 					t.Errorf("CreateModel after its context was canceled = nil, want an error")
 				}
@@ -198,7 +198,8 @@ func racePromotions(t *testing.T, stores []promote.Store) {
 		wg.Go(func() {
 			<-start
 			errs[i] = stores[i%len(stores)].Update(t.Context(), func(tx promote.Tx) error {
-				return tx.CreatePromotion(promotion(fmt.Sprintf("race-%02d", i), "fraud", "1.1", "prod", i))
+				_, err := tx.CreatePromotion(promotion(fmt.Sprintf("race-%02d", i), "fraud", "1.1", "prod", i))
+				return err
 			})
 		})
 	}

@@ -26,7 +26,7 @@ func RunOlderReplicaWrites(t *testing.T, s promote.Store, db *sql.DB) {
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	noted := promotion("p-noted", "fraud", "1.1", "prod", 5)
 	noted.Note = "retrained on March data"
-	update(t, s, func(tx promote.Tx) error { return tx.CreatePromotion(noted) })
+	update(t, s, func(tx promote.Tx) error { _, err := tx.CreatePromotion(noted); return err })
 
 	// The statements of the 0022 binary (the release before 0023 and
 	// 0024), as its store runs them.
@@ -71,7 +71,8 @@ func RunOlderReplicaWrites(t *testing.T, s promote.Store, db *sql.DB) {
 	older("move p-noted on", updatePromotion, string(promote.StateAwaitingApproval), true, "", nil, "awaiting approval", false, at(16).UnixNano(), "p-noted")
 
 	update(t, s, func(tx promote.Tx) error {
-		return tx.CreateModel(promote.Model{Name: "ranker", CreatedBy: "ci", CreatedAt: at(17)})
+		_, err := tx.CreateModel(promote.Model{Name: "ranker", CreatedBy: "ci", CreatedAt: at(17)})
+		return err
 	})
 
 	view(t, s, func(tx promote.Tx) error {

@@ -79,7 +79,7 @@ func seedBench(ctx context.Context) (benchData, error) {
 	for m := range benchModels {
 		model := fmt.Sprintf("model-%03d", m)
 		err := store.Update(ctx, func(tx promote.Tx) error {
-			if err := tx.CreateModel(promote.Model{Name: model, Description: "benchmark model", CreatedBy: "alice", CreatedAt: at(0)}); err != nil {
+			if _, err := tx.CreateModel(promote.Model{Name: model, Description: "benchmark model", CreatedBy: "alice", CreatedAt: at(0)}); err != nil {
 				return err
 			}
 			if err := auditE(tx, promote.AuditEvent{Time: at(0), Actor: "alice", Action: promote.ActionModelCreated, Model: model}); err != nil {
@@ -104,7 +104,7 @@ func seedBench(ctx context.Context) (benchData, error) {
 					id := fmt.Sprintf("pr_%s_%s_%s", model, ver, env)
 					p := promote.Promotion{ID: id, Model: model, Version: ver, Environment: env, Digest: digest, State: promote.StateSucceeded,
 						RequestedBy: "alice", RequestedAt: now, UpdatedAt: now, Decision: []byte(`{"allowed":true,"has_baseline":true,"results":[],"summary":{"pass":3}}`)}
-					if err := tx.CreatePromotion(p); err != nil {
+					if _, err := tx.CreatePromotion(p); err != nil {
 						return err
 					}
 					if err := tx.SetLive(promote.Live{Model: model, Environment: env, Version: ver, PromotionID: id, SetBy: "alice", SetAt: now, Reason: "promoted", Commit: fmt.Sprintf("%040x", m*perModel+v)}); err != nil {
@@ -124,7 +124,7 @@ func seedBench(ctx context.Context) (benchData, error) {
 			// A prod promotion of the newest version awaits approval, and
 			// an older one is on hold.
 			id := fmt.Sprintf("pr_%s_await", model)
-			if err := tx.CreatePromotion(promote.Promotion{ID: id, Model: model, Version: fmt.Sprint(perModel), Environment: "prod", Digest: "sha256:" + fmt.Sprintf("%064x", 1),
+			if _, err := tx.CreatePromotion(promote.Promotion{ID: id, Model: model, Version: fmt.Sprint(perModel), Environment: "prod", Digest: "sha256:" + fmt.Sprintf("%064x", 1),
 				State: promote.StateAwaitingApproval, RequestedBy: "alice", RequestedAt: at(m), UpdatedAt: at(m)}); err != nil {
 				return err
 			}
@@ -140,7 +140,7 @@ func seedBench(ctx context.Context) (benchData, error) {
 	// One promotion rolling out with 300 samples.
 	d.rollout = "pr_model-000_rollout"
 	err = store.Update(ctx, func(tx promote.Tx) error {
-		if err := tx.CreatePromotion(promote.Promotion{ID: d.rollout, Model: "model-000", Version: "50", Environment: "staging", Digest: "sha256:" + fmt.Sprintf("%064x", 50),
+		if _, err := tx.CreatePromotion(promote.Promotion{ID: d.rollout, Model: "model-000", Version: "50", Environment: "staging", Digest: "sha256:" + fmt.Sprintf("%064x", 50),
 			State: promote.StateRollingOut, RequestedBy: "alice", RequestedAt: at(10), UpdatedAt: at(10), Baseline: "49"}); err != nil {
 			return err
 		}

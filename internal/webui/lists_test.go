@@ -39,7 +39,7 @@ func TestListingPages(t *testing.T) {
 			at := webuitest.Start.Add(time.Duration(i) * time.Minute)
 			env := envs[i%2] // half left out by the environment filter
 			id := fmt.Sprintf("pr_%016d", i)
-			if err := tx.CreatePromotion(promote.Promotion{ID: id, Model: "ranker", Version: "1", Environment: env, Digest: "sha256:" + strings.Repeat("ab", 32),
+			if _, err := tx.CreatePromotion(promote.Promotion{ID: id, Model: "ranker", Version: "1", Environment: env, Digest: "sha256:" + strings.Repeat("ab", 32),
 				State: promote.StateSucceeded, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at}); err != nil {
 				return err
 			}
@@ -168,7 +168,7 @@ func TestBrowserListingPager(t *testing.T) {
 		}
 		for i := range total {
 			at := webuitest.Start.Add(time.Duration(i) * time.Minute)
-			if err := tx.CreatePromotion(promote.Promotion{ID: fmt.Sprintf("pr_%016d", i), Model: "ranker", Version: "1", Environment: "dev",
+			if _, err := tx.CreatePromotion(promote.Promotion{ID: fmt.Sprintf("pr_%016d", i), Model: "ranker", Version: "1", Environment: "dev",
 				Digest: "sha256:" + strings.Repeat("ab", 32), State: promote.StateCancelled, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at}); err != nil {
 				return err
 			}
@@ -230,7 +230,7 @@ func TestListingVersionFilter(t *testing.T) {
 		for i := range total {
 			at := webuitest.Start.Add(time.Duration(i) * time.Minute)
 			v := fmt.Sprint(1 + i%2)
-			if err := tx.CreatePromotion(promote.Promotion{ID: fmt.Sprintf("pr_%016d", i), Model: "ranker", Version: v, Environment: "dev",
+			if _, err := tx.CreatePromotion(promote.Promotion{ID: fmt.Sprintf("pr_%016d", i), Model: "ranker", Version: v, Environment: "dev",
 				Digest: "sha256:" + strings.Repeat("ab", 32), State: promote.StateCancelled, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at}); err != nil {
 				return err
 			}

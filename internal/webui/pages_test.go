@@ -1290,7 +1290,7 @@ func TestSectionsShowTheNewestAndLinkToAll(t *testing.T) {
 		for i := range promotions {
 			p := promote.Promotion{ID: fmt.Sprintf("pr_ranker_%03d", i), Model: "ranker", Version: "0", Environment: "staging", Digest: "sha256:" + strings.Repeat("ab", 32),
 				State: promote.StateCancelled, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at}
-			if err := tx.CreatePromotion(p); err != nil {
+			if _, err := tx.CreatePromotion(p); err != nil {
 				return err
 			}
 		}
@@ -1298,7 +1298,7 @@ func TestSectionsShowTheNewestAndLinkToAll(t *testing.T) {
 		if _, err := tx.AddHold(promote.Hold{Model: "ranker", Version: "1", Environment: "prod", Reason: "another version", SetBy: "sre", SetAt: at}); err != nil {
 			return err
 		}
-		if err := tx.CreatePromotion(promote.Promotion{ID: "pr_ranker_other", Model: "ranker", Version: "1", Environment: "staging", Digest: "sha256:" + strings.Repeat("ab", 32),
+		if _, err := tx.CreatePromotion(promote.Promotion{ID: "pr_ranker_other", Model: "ranker", Version: "1", Environment: "staging", Digest: "sha256:" + strings.Repeat("ab", 32),
 			State: promote.StateCancelled, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at}); err != nil {
 			return err
 		}
@@ -1453,7 +1453,7 @@ func TestPipelinePages(t *testing.T) {
 	if err := f.env.Store.Update(ctx, func(tx promote.Tx) error {
 		for i := range total {
 			m := promote.Model{Name: fmt.Sprintf("m%03d", i), CreatedBy: "alice", CreatedAt: webuitest.Start}
-			if err := tx.CreateModel(m); err != nil {
+			if _, err := tx.CreateModel(m); err != nil {
 				return err
 			}
 			want = append([]string{m.Name}, want...)
