@@ -165,6 +165,42 @@ func TestOlderReplicaWrites(t *testing.T) {
 	storetest.RunOlderReplicaWrites(t, s, raw)
 }
 
+// TestModelNumberTaken: a model whose sequence number the identity gives
+// next is already stored (a row written by hand past the identity). Only a
+// taken name is "already exists": the clash on the number fails CreateModel
+// as a collision, and nothing is stored. SQLite numbers a model one above
+// the largest stored, which no row can hold, so only PostgreSQL can clash.
+func TestModelNumberTaken(t *testing.T) {
+	s, raw := openRaw(t)
+	ctx := t.Context()
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	create := func(name string) error {
+		return s.Update(ctx, func(tx promote.Tx) error {
+			_, err := tx.CreateModel(promote.Model{Name: name, CreatedBy: "ci", CreatedAt: at})
+			return err
+		})
+	}
+	if err := create("fraud"); err != nil { // number 1
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(ctx, `INSERT INTO models (name, description, created_by, created_at, n)
+		OVERRIDING SYSTEM VALUE VALUES ('by-hand', '', 'dba', 0, 2)`); err != nil {
+		t.Fatal(err)
+	}
+	err := create("churn")
+	if err == nil || strings.Contains(err.Error(), "already exists") || !strings.Contains(err.Error(), `create model "churn"`) ||
+		!strings.Contains(err.Error(), "collides") {
+		t.Errorf(`CreateModel(churn) with its number taken = %v, want a collision naming model "churn", not "already exists"`, err)
+	}
+	var n int
+	if err := raw.QueryRowContext(ctx, "SELECT count(*) FROM models WHERE name = 'churn'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d models named churn stored after the failed CreateModel, want 0", n)
+	}
+}
+
 // openRaw opens a store on a schema of its own and a plain connection to
 // the same schema, for the statements of an older binary.
 func openRaw(t *testing.T) (promote.Store, *sql.DB) {

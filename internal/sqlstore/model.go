@@ -9,7 +9,9 @@ import (
 )
 
 // CreateModel stores m and returns the sequence number it was given;
-// Conflict when its name is taken.
+// Conflict when its name is taken. The conflict target is the name alone:
+// a clash on any other unique column (the sequence number) fails the
+// statement rather than passing for a taken name.
 func (t *tx) CreateModel(m promote.Model) (int64, error) {
 	what := fmt.Sprintf("create model %q", m.Name)
 	if err := t.writable(what); err != nil {
@@ -19,7 +21,7 @@ func (t *tx) CreateModel(m promote.Model) (int64, error) {
 		return 0, err
 	}
 	seq, ok, err := t.inserted(what, `INSERT INTO models (name, description, created_by, created_at, n)
-		VALUES (?, ?, ?, ?, `+t.db.dialect.ModelNumber+`) ON CONFLICT DO NOTHING RETURNING n`,
+		VALUES (?, ?, ?, ?, `+t.db.dialect.ModelNumber+`) ON CONFLICT (name) DO NOTHING RETURNING n`,
 		m.Name, m.Description, m.CreatedBy, nanos(m.CreatedAt))
 	if err != nil {
 		return 0, err
