@@ -1,12 +1,14 @@
 package notify
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -232,6 +234,66 @@ func TestPartialApprovalTellsTheNextApprover(t *testing.T) {
 	})
 	if n := len(waiting()); n != 2 {
 		t.Errorf("%d promotion.awaiting_approval notifications, want 2: the approval that completed the quorum sent one", n)
+	}
+}
+
+// viewCounter is a store that counts its read transactions.
+type viewCounter struct {
+	promote.Store
+	views atomic.Int64
+}
+
+func (s *viewCounter) View(ctx context.Context, fn func(promote.Tx) error) error {
+	s.views.Add(1)
+	return s.Store.View(ctx, fn)
+}
+
+// A promotion.awaiting_approval notification reads what it adds to its
+// audit event (the gate's results and approvals, the requester's note)
+// in one read transaction: the registry's own awaiting event and that of
+// an approval short of the quorum alike.
+func TestAwaitingApprovalReadsOnce(t *testing.T) {
+	s := openStore(t)
+	svc, dir := newApprovalService(t, s, rolePolicy)
+	const note = "see the fairness report"
+	v, id := requestAwaiting(t, svc, dir, `{"accuracy": 0.91, "checks": {"tests_passed": true}}`, note)
+	lena := promote.Principal{Name: "lena", Role: promote.RoleApprover, Groups: []string{"ml-lead"}}
+	if view, err := svc.Approve(t.Context(), lena, id, registry.ApproveRequest{Digest: v.Digest}); err != nil || view.Promotion.State != promote.StateAwaitingApproval {
+		t.Fatalf("Approve(lena) = %s, %v; want still awaiting approval", view.Promotion.State, err)
+	}
+	counted := &viewCounter{Store: s}
+	d, err := NewDispatcher(dispatcherConfig(counted, "http://127.0.0.1:9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []promote.AuditEvent
+	if err := s.View(t.Context(), func(tx promote.Tx) (err error) {
+		events, err = tx.AuditEvents(promote.AuditFilter{PromotionID: id})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range events {
+		ev, ok := FromAudit(e)
+		if !ok || ev.Type != TypePromotionAwaitingApproval {
+			continue
+		}
+		actions = append(actions, e.Action)
+		before := counted.views.Load()
+		if err := d.complete(t.Context(), e, &ev); err != nil {
+			t.Fatalf("complete(%s %d): %v", e.Action, e.Seq, err)
+		}
+		if n := counted.views.Load() - before; n != 1 {
+			t.Errorf("complete(%s %d) opened %d read transactions, want 1", e.Action, e.Seq, n)
+		}
+		if ev.Approval == nil || ev.Note != note {
+			t.Errorf("complete(%s %d) = approval %+v, note %q; want the gate's approvals and %q", e.Action, e.Seq, ev.Approval, ev.Note, note)
+		}
+	}
+	want := []string{promote.ActionPromotionApproval, promote.ActionPromotionState} // newest first
+	if diff := cmp.Diff(want, actions); diff != "" {
+		t.Errorf("the awaiting_approval notifications' events (-want +got):\n%s", diff)
 	}
 }
 

@@ -304,15 +304,8 @@ func (d *Dispatcher) complete(ctx context.Context, e promote.AuditEvent, ev *Eve
 			return err
 		}
 	}
-	if ev.Type == TypePromotionAwaitingApproval && ev.Approval == nil {
-		var err error
-		if ev.Approval, err = d.approvalOf(ctx, e); err != nil {
-			return err
-		}
-	}
 	if ev.Type == TypePromotionAwaitingApproval && ev.PromotionID != "" {
-		var err error
-		if ev.Note, err = d.noteOf(ctx, ev.PromotionID); err != nil {
+		if err := d.awaitingOf(ctx, e, ev); err != nil {
 			return err
 		}
 	}
@@ -320,67 +313,76 @@ func (d *Dispatcher) complete(ctx context.Context, e promote.AuditEvent, ev *Eve
 	return nil
 }
 
-// noteOf reads the requester's note of promotion id: fixed when it was
-// requested, so the notification, sent again, is the same; "" when it has
-// none, or the store holds no such promotion.
-func (d *Dispatcher) noteOf(ctx context.Context, id string) (string, error) {
-	var note string
-	err := d.store.View(ctx, func(tx promote.Tx) error {
-		p, err := tx.Promotion(id)
-		if promote.ErrorCode(err) == promote.NotFound {
-			return nil
+// awaitingOf adds to ev, the promotion.awaiting_approval notification of
+// event waiting, what it tells approvers beside the event, read in one
+// read transaction: the requester's note, and, when ev has no approval
+// request yet (the registry's own awaiting event rather than an approval
+// short of the quorum), the gate's results and the approvals by then
+// (approvalIn).
+func (d *Dispatcher) awaitingOf(ctx context.Context, waiting promote.AuditEvent, ev *Event) error {
+	req, note := ev.Approval, ""
+	err := d.store.View(ctx, func(tx promote.Tx) (err error) {
+		if req == nil {
+			if req, err = approvalIn(tx, waiting); err != nil {
+				return err
+			}
 		}
-		note = p.Note
+		note, err = noteIn(tx, ev.PromotionID)
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("read the note of promotion %s: %w", id, err)
+		return fmt.Errorf("read the gate and note of promotion %s awaiting approval (event %d): %w", ev.PromotionID, waiting.Seq, err)
 	}
-	return note, nil
+	ev.Approval, ev.Note = req, note
+	return nil
 }
 
-// gatedSpan bounds how many of a promotion's events before it approvalOf
+// noteIn reads the requester's note of promotion id: fixed when it was
+// requested, so the notification, sent again, is the same; "" when it has
+// none, or the store holds no such promotion.
+func noteIn(tx promote.Tx, id string) (string, error) {
+	p, err := tx.Promotion(id)
+	if promote.ErrorCode(err) == promote.NotFound {
+		return "", nil
+	}
+	return p.Note, err
+}
+
+// gatedSpan bounds how many of a promotion's events before it approvalIn
 // reads for the gate's results: the registry writes them just before
 // the promotion begins to wait, in the same transaction.
 const gatedSpan = 8
 
-// approvalOf reads what promotion.awaiting_approval event waiting asks
+// approvalIn reads what promotion.awaiting_approval event waiting asks
 // of approvers: the gate's results, recorded by the promotion.state gated
 // event written with it (the same time and promotion), and the approvals
 // recorded by then. They are in the store whenever waiting is, and do
 // not change, so the notification, sent again, is the same; nil when
 // there are no such results (an event not written by the registry).
-func (d *Dispatcher) approvalOf(ctx context.Context, waiting promote.AuditEvent) (*ApprovalRequest, error) {
+func approvalIn(tx promote.Tx, waiting promote.AuditEvent) (*ApprovalRequest, error) {
 	if waiting.PromotionID == "" {
 		return nil, nil
 	}
-	var req *ApprovalRequest
-	err := d.store.View(ctx, func(tx promote.Tx) error {
-		before, err := tx.AuditEvents(promote.AuditFilter{PromotionID: waiting.PromotionID, BeforeSeq: waiting.Seq, Limit: gatedSpan})
-		if err != nil {
-			return err
-		}
-		for _, e := range before {
-			if !e.Time.Equal(waiting.Time) {
-				return nil
-			}
-			if e.Action != promote.ActionPromotionState || e.Decision != string(promote.StateGated) {
-				continue
-			}
-			approvals, err := tx.Approvals(waiting.PromotionID)
-			if err != nil && promote.ErrorCode(err) != promote.NotFound {
-				return err
-			}
-			approvals = slices.DeleteFunc(approvals, func(a promote.Approval) bool { return a.At.After(waiting.Time) })
-			req, _ = approvalRequest(e.Reasons, approvals)
-			return nil
-		}
-		return nil
-	})
+	before, err := tx.AuditEvents(promote.AuditFilter{PromotionID: waiting.PromotionID, BeforeSeq: waiting.Seq, Limit: gatedSpan})
 	if err != nil {
-		return nil, fmt.Errorf("read the gate of awaiting approval %d: %w", waiting.Seq, err)
+		return nil, err
 	}
-	return req, nil
+	for _, e := range before {
+		if !e.Time.Equal(waiting.Time) {
+			return nil, nil
+		}
+		if e.Action != promote.ActionPromotionState || e.Decision != string(promote.StateGated) {
+			continue
+		}
+		approvals, err := tx.Approvals(waiting.PromotionID)
+		if err != nil && promote.ErrorCode(err) != promote.NotFound {
+			return nil, err
+		}
+		approvals = slices.DeleteFunc(approvals, func(a promote.Approval) bool { return a.At.After(waiting.Time) })
+		req, _ := approvalRequest(e.Reasons, approvals)
+		return req, nil
+	}
+	return nil, nil
 }
 
 // rollbackSpan bounds how many events after a rollback rolloutOf reads
