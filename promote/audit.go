@@ -70,6 +70,19 @@ type AuditMetrics struct {
 	Baseline  string `json:"baseline,omitempty"`
 }
 
+// ApprovalRecord is the reasons of a promotion.approval event
+// (docs/audit.md): the roles the person held when deciding and their
+// comment (on a rejection, the reason) and, for an approval that leaves
+// the promotion waiting for more, Gate, the gate's results as it judged
+// with that approval (a JSON array of the gate's result objects; empty
+// otherwise), of which the notification to the approvers still needed is
+// made.
+type ApprovalRecord struct {
+	Roles   []string        `json:"roles"`
+	Comment string          `json:"comment,omitempty"`
+	Gate    json.RawMessage `json:"gate,omitempty"`
+}
+
 // The audit actions.
 const (
 	ActionModelCreated       = "model.created"

@@ -264,14 +264,10 @@ type waiting struct {
 
 // waitingApproval reads the reasons of a promotion.approval event: an
 // approval that left the promotion waiting records the gate's results
-// under "gate" beside the approver's roles and comment (the registry's
-// approvalJSON); false for one that did not.
+// under "gate" beside the approver's roles and comment
+// (promote.ApprovalRecord); false for one that did not.
 func waitingApproval(reasons json.RawMessage) (waiting, bool) {
-	var r struct {
-		Roles   []string        `json:"roles"`
-		Comment string          `json:"comment,omitempty"`
-		Gate    json.RawMessage `json:"gate"`
-	}
+	var r promote.ApprovalRecord
 	if json.Unmarshal(reasons, &r) != nil || len(r.Gate) == 0 {
 		return waiting{}, false
 	}
@@ -279,10 +275,8 @@ func waitingApproval(reasons json.RawMessage) (waiting, bool) {
 	if !ok {
 		return waiting{}, false
 	}
-	data, err := json.Marshal(struct {
-		Roles   []string `json:"roles"`
-		Comment string   `json:"comment,omitempty"`
-	}{r.Roles, r.Comment})
+	// The approval without the gate, which the request holds.
+	data, err := json.Marshal(promote.ApprovalRecord{Roles: r.Roles, Comment: r.Comment})
 	if err != nil {
 		return waiting{}, false
 	}

@@ -816,11 +816,11 @@ func approverNames(approvals []promote.Approval) []string {
 // for an approval that leaves the promotion waiting for more, the gate's
 // results as it judged with it (none otherwise).
 func approvalJSON(a promote.Approval, waiting []policy.Result) json.RawMessage {
-	raw, _ := json.Marshal(struct {
-		Roles   []string        `json:"roles"`
-		Comment string          `json:"comment,omitempty"`
-		Gate    []policy.Result `json:"gate,omitempty"`
-	}{a.Roles, a.Comment, waiting})
+	rec := promote.ApprovalRecord{Roles: a.Roles, Comment: a.Comment}
+	if len(waiting) > 0 {
+		rec.Gate, _ = json.Marshal(waiting)
+	}
+	raw, _ := json.Marshal(rec)
 	return raw
 }
 
