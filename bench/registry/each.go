@@ -2,12 +2,7 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"sync"
-
-	"github.com/promote-ml/promote/internal/postgres"
-	"github.com/promote-ml/promote/internal/sqlite"
-	"github.com/promote-ml/promote/promote"
 )
 
 // ForEachModel calls seed with each model's index from 0 to models-1,
@@ -46,17 +41,4 @@ feed:
 	close(jobs)
 	wg.Wait()
 	return context.Cause(ctx)
-}
-
-// OpenStore opens the store the seeding commands' -data (a SQLite data
-// directory) or -database (a PostgreSQL DSN) names: exactly one of them.
-func OpenStore(ctx context.Context, data, database string) (promote.Store, error) {
-	switch {
-	case (data == "") == (database == ""):
-		return nil, errors.New("give one of -data and -database")
-	case database != "":
-		return postgres.Open(ctx, database)
-	default:
-		return sqlite.Open(ctx, data)
-	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/promote-ml/promote/bench/internal/storeflag"
 	bench "github.com/promote-ml/promote/bench/registry"
 )
 
@@ -22,8 +23,7 @@ func main() { bench.Main("seedaudit", run) }
 
 func run(ctx context.Context, args []string) error {
 	fl := flag.NewFlagSet("seedaudit", flag.ContinueOnError)
-	data := fl.String("data", "", "SQLite data `DIR`")
-	database := fl.String("database", "", "PostgreSQL `DSN` instead of -data")
+	target := storeflag.Add(fl)
 	events := fl.Int("events", 1_000_000, "events to append")
 	batch := fl.Int("batch", 10_000, "events per transaction")
 	models := fl.Int("models", 500, "models the events are about")
@@ -33,7 +33,7 @@ func run(ctx context.Context, args []string) error {
 	if *events < 1 {
 		return fmt.Errorf("-events %d: at least 1", *events)
 	}
-	store, err := bench.OpenStore(ctx, *data, *database)
+	store, err := target.Open(ctx)
 	if err != nil {
 		return err
 	}

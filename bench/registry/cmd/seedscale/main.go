@@ -18,6 +18,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/promote-ml/promote/bench/internal/storeflag"
 	bench "github.com/promote-ml/promote/bench/registry"
 )
 
@@ -25,8 +26,7 @@ func main() { bench.Main("seedscale", run) }
 
 func run(ctx context.Context, args []string) error {
 	fl := flag.NewFlagSet("seedscale", flag.ContinueOnError)
-	data := fl.String("data", "", "SQLite data `DIR`")
-	database := fl.String("database", "", "PostgreSQL `DSN` instead of -data")
+	target := storeflag.Add(fl)
 	var sc bench.Scale
 	fl.IntVar(&sc.Models, "models", 300, "models to create")
 	fl.IntVar(&sc.Versions, "versions", 67, "versions per model (at least 12)")
@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	store, err := bench.OpenStore(ctx, *data, *database)
+	store, err := target.Open(ctx)
 	if err != nil {
 		return err
 	}
