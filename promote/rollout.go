@@ -135,7 +135,10 @@ func (e *RolloutChangedError) Unwrap() error { return &Error{Code: Conflict, Mes
 // a page at a time as AuditFilter pages the audit log: BeforeSeq and
 // AfterSeq are cursors on Rollout.Seq. Zero fields match everything.
 type RolloutFilter struct {
-	Model       string
+	Model string
+	// Models, when not empty, selects the rollouts of these models alone
+	// (with Model too, of both).
+	Models      []string
 	Environment string
 	ActiveOnly  bool
 	BeforeSeq   int64

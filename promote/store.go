@@ -88,8 +88,22 @@ type Tx interface {
 	// environment (a model with none is absent): one read for a view of
 	// the whole pipeline.
 	AllLive() (map[string]map[string]Live, error)
+	// LiveOf returns the live versions of the models named, by model and
+	// then environment (a model with none is absent, as is one not
+	// stored): one read for a page of the pipeline. No models, none.
+	LiveOf(models []string) (map[string]map[string]Live, error)
 	// LiveHistory lists the changes of the model's alias in env, newest first.
 	LiveHistory(model, env string) ([]Live, error)
+	// LiveChanges lists the changes of one model's alias in one
+	// environment that f selects, newest first as LiveHistory lists them,
+	// at most f.Limit, each with the change that came after it: a reader
+	// of a few of them need not read the whole history. NotFound when the
+	// model is not stored; Invalid without a model or an environment.
+	LiveChanges(f LiveFilter) ([]LiveChange, error)
+	// PipelineCounts counts every stored model, and the active promotions
+	// and active holds in the environments envs, each with one read whose
+	// cost does not grow with the rows it counts past.
+	PipelineCounts(envs []string) (PipelineCounts, error)
 	// SetLiveCommit records that the change promotionID made to the model's
 	// alias in env is carried by the GitOps commit, on the alias and its
 	// history entry. NotFound when the alias does not exist, Conflict when
@@ -253,7 +267,10 @@ type Tx interface {
 // and AfterSeq are cursors on Promotion.Seq. Zero fields match everything;
 // a Version needs its Model (CheckVersionScope).
 type PromotionFilter struct {
-	Model       string
+	Model string
+	// Models, when not empty, selects the promotions of these models
+	// alone (with Model too, of both).
+	Models      []string
 	Version     string
 	Environment string
 	States      []State
@@ -292,7 +309,10 @@ type VersionFilter struct {
 // left out unless IncludeCleared. A Version needs its Model
 // (CheckVersionScope).
 type HoldFilter struct {
-	Model          string
+	Model string
+	// Models, when not empty, selects the holds of these models alone
+	// (with Model too, of both).
+	Models         []string
 	Version        string
 	Environment    string
 	IncludeCleared bool
@@ -322,6 +342,39 @@ type AuditFilter struct {
 	BeforeSeq   int64
 	AfterSeq    int64
 	Limit       int
+}
+
+// LiveFilter selects changes of a model's alias in an environment
+// (Tx.LiveChanges). Model and Environment are needed; the other fields
+// narrow, each when not empty.
+type LiveFilter struct {
+	Model       string
+	Environment string
+	// Version selects the changes that made Version live.
+	Version string
+	// PromotionID selects the change that promotion made.
+	PromotionID string
+	// RollbackOf selects the rollbacks that took RollbackOf out.
+	RollbackOf string
+	// After selects the changes that came after the one the promotion
+	// After made: none when it made none.
+	After string
+	Limit int // 0: DefaultLimit
+}
+
+// LiveChange is a change of a model's alias in an environment and the
+// change that came after it, which ended it: nil while it is the newest.
+type LiveChange struct {
+	Live
+	Next *Live
+}
+
+// PipelineCounts are the figures of the pipeline's summary, for the whole
+// store (Tx.PipelineCounts).
+type PipelineCounts struct {
+	Models           int
+	ActivePromotions int
+	ActiveHolds      int
 }
 
 // DefaultLimit is the page size of a listing that names none.

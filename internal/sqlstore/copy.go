@@ -294,7 +294,7 @@ func copyTable(ctx context.Context, r *sql.Tx, w *sql.Tx, to *DB, table string, 
 	if generated {
 		insert += to.dialect.CopyInsert + " "
 	}
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	one := "(" + placeholders(len(cols)) + ")"
 	perBatch := max(1, min(copyBatchRows, copyBatchParams/len(cols)))
 	batch := make([]any, 0, perBatch*len(cols))
 	var copied int64

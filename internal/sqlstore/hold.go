@@ -87,6 +87,7 @@ func (t *tx) Holds(f promote.HoldFilter) ([]promote.Hold, error) {
 func holdWhere(f promote.HoldFilter) where {
 	var w where
 	w.scope(f.Model, f.Version, f.Environment)
+	w.in("model", f.Models)
 	if !f.IncludeCleared {
 		w.add("cleared_at IS NULL")
 	}

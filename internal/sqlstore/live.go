@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -182,8 +183,23 @@ func (t *tx) Live(model string) (map[string]promote.Live, error) {
 
 // AllLive returns every model's live versions, by model and environment.
 func (t *tx) AllLive() (map[string]map[string]promote.Live, error) {
-	const what = "read the live versions of every model"
-	rows, err := t.query(what, "SELECT "+aliasColumns+" FROM live")
+	return t.liveByModel("read the live versions of every model", where{})
+}
+
+// LiveOf returns the live versions of the models named, by model and
+// environment.
+func (t *tx) LiveOf(models []string) (map[string]map[string]promote.Live, error) {
+	if len(models) == 0 {
+		return map[string]map[string]promote.Live{}, nil
+	}
+	var w where
+	w.in("model", models)
+	return t.liveByModel(fmt.Sprintf("read the live versions of %d models", len(models)), w)
+}
+
+// liveByModel reads the aliases w selects, by model and environment.
+func (t *tx) liveByModel(what string, w where) (map[string]map[string]promote.Live, error) {
+	rows, err := t.query(what, "SELECT "+aliasColumns+" FROM live"+w.String(), w.args...)
 	list, err := collect(what, rows, err, scanAlias)
 	if err != nil {
 		return nil, err
@@ -208,4 +224,90 @@ func (t *tx) LiveHistory(model, env string) ([]promote.Live, error) {
 	rows, err := t.query(what, "SELECT "+liveColumns+` FROM live_history WHERE model = ? AND environment = ?
 		ORDER BY set_at DESC, n DESC`, model, env)
 	return collect(what, rows, err, scanLive)
+}
+
+// LiveChanges lists the changes of a model's alias in an environment that
+// f selects, newest first, each with the change after it. Each is read
+// through live_history_newest: the next change is the first entry after
+// it in (set_at, n) order, the order LiveHistory lists.
+func (t *tx) LiveChanges(f promote.LiveFilter) ([]promote.LiveChange, error) {
+	if f.Model == "" || f.Environment == "" {
+		return nil, promote.Errorf(promote.Invalid, "live changes: a model and an environment are needed (model %q, environment %q)", f.Model, f.Environment)
+	}
+	n, err := limit(f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.modelExists(f.Model); err != nil {
+		return nil, err
+	}
+	var w where
+	w.add("h.model = ?", f.Model)
+	w.add("h.environment = ?", f.Environment)
+	w.eq("h.version", f.Version)
+	w.eq("h.promotion_id", f.PromotionID)
+	w.eq("h.rollback_of", f.RollbackOf)
+	if f.After != "" {
+		w.add(`EXISTS (SELECT 1 FROM live_history a WHERE a.model = h.model AND a.environment = h.environment
+			AND a.promotion_id = ? AND `+laterThan("h", "a")+`)`, f.After)
+	}
+	what := fmt.Sprintf("read live changes of model %q in %q", f.Model, f.Environment)
+	rows, err := t.query(what, "SELECT "+prefixed("h", liveColumns)+", nx.n, "+prefixed("nx", liveColumns)+
+		` FROM live_history h LEFT JOIN live_history nx ON nx.n = (SELECT s.n FROM live_history s
+			WHERE s.model = h.model AND s.environment = h.environment AND `+laterThan("s", "h")+`
+			ORDER BY s.set_at, s.n LIMIT 1)`+w.String()+` ORDER BY h.set_at DESC, h.n DESC LIMIT ?`, append(w.args, n)...)
+	return collect(what, rows, err, scanLiveChange)
+}
+
+// laterThan is the condition that the live_history entry a comes after b,
+// in the order of (set_at, n).
+func laterThan(a, b string) string {
+	return fmt.Sprintf("(%[1]s.set_at > %[2]s.set_at OR (%[1]s.set_at = %[2]s.set_at AND %[1]s.n > %[2]s.n))", a, b)
+}
+
+// prefixed is columns, a comma-separated list, each qualified by table.
+func prefixed(table, columns string) string {
+	cols := strings.Split(columns, ", ")
+	for i, c := range cols {
+		cols[i] = table + "." + c
+	}
+	return strings.Join(cols, ", ")
+}
+
+// scanLiveChange scans a change's liveColumns, then the next change's n
+// (NULL when there is none) and liveColumns.
+func scanLiveChange(s scanner) (promote.LiveChange, error) {
+	var c promote.LiveChange
+	var next promote.Live
+	var at int64
+	var nextN, nextAt sql.NullInt64
+	var nextCols [8]sql.NullString
+	err := s.Scan(&c.Model, &c.Environment, &c.Version, &c.PromotionID, &c.SetBy, &at, &c.Reason, &c.RollbackOf, &c.Commit,
+		&nextN, &nextCols[0], &nextCols[1], &nextCols[2], &nextCols[3], &nextCols[4], &nextAt, &nextCols[5], &nextCols[6], &nextCols[7])
+	c.SetAt = fromNanos(at)
+	if err != nil || !nextN.Valid {
+		return c, err
+	}
+	next.Model, next.Environment, next.Version, next.PromotionID, next.SetBy = nextCols[0].String, nextCols[1].String, nextCols[2].String, nextCols[3].String, nextCols[4].String
+	next.SetAt = fromNanos(nextAt.Int64)
+	next.Reason, next.RollbackOf, next.Commit = nextCols[5].String, nextCols[6].String, nextCols[7].String
+	c.Next = &next
+	return c, nil
+}
+
+// PipelineCounts counts every model, and the active promotions and active
+// holds in envs, in one query.
+func (t *tx) PipelineCounts(envs []string) (promote.PipelineCounts, error) {
+	inEnvs := "FALSE"
+	if len(envs) > 0 {
+		inEnvs = "environment IN (" + placeholders(len(envs)) + ")"
+	}
+	const what = "count the models, active promotions and holds"
+	return one(t, what, what+": no answer", func(s scanner) (promote.PipelineCounts, error) {
+		var c promote.PipelineCounts
+		err := s.Scan(&c.Models, &c.ActivePromotions, &c.ActiveHolds)
+		return c, err
+	}, `SELECT (SELECT COUNT(*) FROM models),
+		(SELECT COUNT(*) FROM promotions WHERE active AND `+inEnvs+`),
+		(SELECT COUNT(*) FROM holds WHERE cleared_at IS NULL AND `+inEnvs+`)`, append(anys(envs), anys(envs)...)...)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -155,13 +154,12 @@ func (t *tx) Promotions(f promote.PromotionFilter) ([]promote.Promotion, error) 
 func promotionWhere(f promote.PromotionFilter) where {
 	var w where
 	w.scope(f.Model, f.Version, f.Environment)
-	if len(f.States) > 0 {
-		args := make([]any, len(f.States))
-		for i, s := range f.States {
-			args[i] = string(s)
-		}
-		w.add("state IN ("+strings.Repeat("?, ", len(args)-1)+"?)", args...)
+	w.in("model", f.Models)
+	states := make([]string, len(f.States))
+	for i, s := range f.States {
+		states[i] = string(s)
 	}
+	w.in("state", states)
 	if f.ActiveOnly {
 		w.add("active")
 	}

@@ -203,6 +203,7 @@ func (t *tx) Rollouts(f promote.RolloutFilter) ([]promote.Rollout, error) {
 func rolloutWhere(f promote.RolloutFilter) where {
 	var w where
 	w.scope(f.Model, "", f.Environment)
+	w.in("model", f.Models)
 	if f.ActiveOnly {
 		w.add("active")
 	}

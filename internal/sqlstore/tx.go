@@ -183,6 +183,28 @@ func (w *where) eq(column, value string) {
 	}
 }
 
+// in adds column IN (values) when there are values.
+func (w *where) in(column string, values []string) {
+	if len(values) == 0 {
+		return
+	}
+	w.add(column+" IN ("+placeholders(len(values))+")", anys(values)...)
+}
+
+// placeholders is n comma-separated ? placeholders, n > 0.
+func placeholders(n int) string {
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// anys is values as query arguments.
+func anys(values []string) []any {
+	args := make([]any, len(values))
+	for i, v := range values {
+		args[i] = v
+	}
+	return args
+}
+
 // scope narrows to a model, version and environment, where given. A
 // version without its model is refused (promote.CheckVersionScope).
 func (w *where) scope(model, version, env string) {

@@ -72,6 +72,9 @@ func testHolds(t *testing.T, s promote.Store) {
 		{"version in environment", promote.HoldFilter{Model: "fraud", Version: "1.1", Environment: "prod", IncludeCleared: true},
 			[]promote.Hold{holds[1]}},
 		{"limit", promote.HoldFilter{Limit: 1}, []promote.Hold{holds[3]}},
+		{"models", promote.HoldFilter{Models: []string{"churn", "nope"}}, []promote.Hold{holds[3]}},
+		{"models, cleared too", promote.HoldFilter{Models: []string{"fraud", "churn"}, IncludeCleared: true}, []promote.Hold{holds[3], holds[2], holds[1], holds[0]}},
+		{"model and models", promote.HoldFilter{Model: "fraud", Models: []string{"churn"}}, []promote.Hold{}},
 		{"none", promote.HoldFilter{Model: "fraud", Version: "1.1", Environment: "prod"}, []promote.Hold{}},
 	}
 	for _, tt := range tests {

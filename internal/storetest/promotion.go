@@ -121,6 +121,9 @@ func testPromotionFilters(t *testing.T, s promote.Store) {
 		{"active only", promote.PromotionFilter{ActiveOnly: true}, []string{"p5", "p4", "p3"}},
 		{"active in dev", promote.PromotionFilter{ActiveOnly: true, Environment: "dev", Model: "fraud"}, []string{"p3"}},
 		{"limit", promote.PromotionFilter{Limit: 2}, []string{"p6", "p5"}},
+		{"models", promote.PromotionFilter{Models: []string{"churn", "nope"}}, []string{"p5"}},
+		{"active of models", promote.PromotionFilter{Models: []string{"fraud", "churn"}, ActiveOnly: true}, []string{"p5", "p4", "p3"}},
+		{"model and models", promote.PromotionFilter{Model: "fraud", Models: []string{"churn"}}, []string{}},
 		{"none", promote.PromotionFilter{Model: "nope"}, []string{}},
 	}
 	for _, tt := range tests {
@@ -281,6 +284,23 @@ func testLive(t *testing.T, s promote.Store) {
 		if diff := cmp.Diff(wantAll, all); diff != "" {
 			t.Errorf("AllLive mismatch, want every model with a live version and no other (-want +got):\n%s", diff)
 		}
+		for _, tt := range []struct {
+			models []string
+			want   map[string]map[string]promote.Live
+		}{
+			{[]string{"fraud"}, map[string]map[string]promote.Live{"fraud": wantAll["fraud"]}},
+			// One with none, one not stored: absent.
+			{[]string{"churn", "idle", "nope"}, map[string]map[string]promote.Live{"churn": wantAll["churn"]}},
+			{nil, map[string]map[string]promote.Live{}},
+		} {
+			got, err := tx.LiveOf(tt.models)
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("LiveOf(%q) mismatch, want the live versions of those models alone (-want +got):\n%s", tt.models, diff)
+			}
+		}
 		history, err = tx.LiveHistory("fraud", "dev")
 		if err != nil {
 			return err
@@ -378,6 +398,13 @@ func testLiveCommitError(t *testing.T, s promote.Store) {
 			}
 			if diff := cmp.Diff(want, all["fraud"]["prod"].CommitError); diff != "" {
 				t.Errorf("%s: AllLive()[fraud][prod].CommitError mismatch (-want +got):\n%s", what, diff)
+			}
+			of, err := tx.LiveOf([]string{"fraud"})
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(want, of["fraud"]["prod"].CommitError); diff != "" {
+				t.Errorf("%s: LiveOf(fraud)[fraud][prod].CommitError mismatch (-want +got):\n%s", what, diff)
 			}
 			history, err := tx.LiveHistory("fraud", "prod")
 			if err != nil {

@@ -85,6 +85,13 @@ func testRollouts(t *testing.T, s promote.Store) {
 		if len(churn) != 1 || churn[0].PromotionID != "p2" {
 			t.Errorf("Rollouts(churn, prod) = %+v, want p2's", churn)
 		}
+		byModels, err := tx.Rollouts(promote.RolloutFilter{Models: []string{"churn", "nope"}})
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff([]promote.Rollout{second}, byModels, ignoreSeq); diff != "" {
+			t.Errorf("Rollouts(models churn, nope) mismatch (-want +got):\n%s", diff)
+		}
 		if _, err := tx.Rollout("p9"); promote.ErrorCode(err) != promote.NotFound {
 			t.Errorf("Rollout(p9) = %v, want NotFound", err)
 		}

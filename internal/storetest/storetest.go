@@ -32,6 +32,8 @@ func Run(t *testing.T, open func(t *testing.T) promote.Store) {
 		{"Live", testLive},
 		{"LiveCommit", testLiveCommit},
 		{"LiveCommitError", testLiveCommitError},
+		{"LiveChanges", testLiveChanges},
+		{"PipelineCounts", testPipelineCounts},
 		{"Rollouts", testRollouts},
 		{"RolloutSamples", testRolloutSamples},
 		{"Holds", testHolds},
