@@ -152,11 +152,14 @@ func newest[T any](filters url.Values, path string, list func(limit int) ([]T, e
 	return rows[:sectionSize], withQuery(path, filters), nil
 }
 
-// activePromotions reads the model's active promotions, every one: at
-// most one per environment.
-func activePromotions(tx promote.Tx, model string) ([]promote.Promotion, error) {
+// activePromotions reads every active promotion that f selects (at most
+// one per model and environment); f's ActiveOnly, BeforeSeq and Limit are
+// the pages'.
+func activePromotions(tx promote.Tx, f promote.PromotionFilter) ([]promote.Promotion, error) {
+	f.ActiveOnly = true
 	return promote.ReadAll(func(p promote.Promotion) int64 { return p.Seq }, func(before int64, limit int) ([]promote.Promotion, error) {
-		return tx.Promotions(promote.PromotionFilter{Model: model, ActiveOnly: true, BeforeSeq: before, Limit: limit})
+		f.BeforeSeq, f.Limit = before, limit
+		return tx.Promotions(f)
 	})
 }
 

@@ -144,10 +144,9 @@ type pipelineRow struct {
 type pipelineView struct {
 	Envs []string
 	Rows []pipelineRow
-	// Active and Holds count the active promotions and holds of the
-	// models on the page.
-	Active int
-	Holds  int
+	// Counts are the whole store's: every model, and the active
+	// promotions and holds in the pipeline's environments.
+	Counts promote.PipelineCounts
 	// Pager pages the models.
 	Pager pager
 }
@@ -157,56 +156,73 @@ func (v pipelineView) Paged() bool {
 	return v.Pager.Newer != "" || v.Pager.Older != "" || v.Pager.Newest != ""
 }
 
-// pipelineModel reads a model's row of the pipeline: in each of envs its
-// live version, its active promotions and rollout, and its active holds,
-// the newest cellHolds of them shown and the others counted.
-func pipelineModel(tx promote.Tx, model string, envs []string) (pipelineRow, error) {
-	row := pipelineRow{Model: model}
-	live, err := tx.Live(model)
-	if err != nil {
-		return row, err
+// pipelineRows reads the pipeline's rows of models: in each of envs each
+// model's live version, active promotions and rollout, and active holds,
+// the newest cellHolds of them shown and the others counted. It reads
+// each of these for all the models at once, so that a page costs the
+// same few queries however many models it shows.
+func pipelineRows(tx promote.Tx, models []promote.Model, envs []string) ([]pipelineRow, error) {
+	if len(models) == 0 {
+		return nil, nil
 	}
-	promotions, err := activePromotions(tx, model)
+	names := make([]string, len(models))
+	for i, m := range models {
+		names[i] = m.Name
+	}
+	live, err := tx.LiveOf(names)
 	if err != nil {
-		return row, err
+		return nil, err
+	}
+	promotions, err := activePromotions(tx, promote.PromotionFilter{Models: names})
+	if err != nil {
+		return nil, err
 	}
 	rollouts, err := promote.ReadAll(func(ro promote.Rollout) int64 { return ro.Seq }, func(before int64, limit int) ([]promote.Rollout, error) {
-		return tx.Rollouts(promote.RolloutFilter{Model: model, ActiveOnly: true, BeforeSeq: before, Limit: limit})
+		return tx.Rollouts(promote.RolloutFilter{Models: names, ActiveOnly: true, BeforeSeq: before, Limit: limit})
 	})
 	if err != nil {
-		return row, err
+		return nil, err
 	}
-	holds, err := promote.AllHolds(tx, promote.HoldFilter{Model: model})
+	holds, err := promote.AllHolds(tx, promote.HoldFilter{Models: names})
 	if err != nil {
-		return row, err
+		return nil, err
 	}
-	for _, e := range envs {
-		c := pipelineCell{Env: e}
-		if l, ok := live[e]; ok {
-			c.Live = &l
-		}
-		for _, p := range promotions {
-			if p.Environment == e {
-				c.Promotions = append(c.Promotions, p)
+	type key struct{ model, env string }
+	cells := map[key]*pipelineCell{}
+	rows := make([]pipelineRow, len(models))
+	for i, m := range models {
+		rows[i] = pipelineRow{Model: m.Name, Cells: make([]pipelineCell, len(envs))}
+		for j, e := range envs {
+			c := &rows[i].Cells[j]
+			c.Env = e
+			if l, ok := live[m.Name][e]; ok {
+				c.Live = &l
 			}
+			cells[key{m.Name, e}] = c
 		}
-		for _, ro := range rollouts {
-			if ro.Environment == e {
-				c.Rollout = &ro
-			}
-		}
-		for _, h := range holds {
-			switch {
-			case h.Environment != e:
-			case len(c.Holds) < cellHolds:
-				c.Holds = append(c.Holds, h)
-			default:
-				c.MoreHolds++
-			}
-		}
-		row.Cells = append(row.Cells, c)
 	}
-	return row, nil
+	// Each list is newest first, as the cells show them.
+	for _, p := range promotions {
+		if c := cells[key{p.Model, p.Environment}]; c != nil {
+			c.Promotions = append(c.Promotions, p)
+		}
+	}
+	for _, ro := range rollouts {
+		if c := cells[key{ro.Model, ro.Environment}]; c != nil {
+			// The oldest active one stands, as a cell read it before.
+			c.Rollout = &ro
+		}
+	}
+	for _, h := range holds {
+		switch c := cells[key{h.Model, h.Environment}]; {
+		case c == nil:
+		case len(c.Holds) < cellHolds:
+			c.Holds = append(c.Holds, h)
+		default:
+			c.MoreHolds++
+		}
+	}
+	return rows, nil
 }
 
 // pipelinePageSize is how many models the pipeline page shows at a time.
@@ -215,10 +231,12 @@ const pipelinePageSize = 50
 // pipelinePage shows the environments as columns and a row per model,
 // pipelinePageSize models a page, newest (the last registered) first, by
 // sequence cursor as the model page pages versions: before=N shows the
-// page of models older than N, after=N the page just newer. For each
-// model on the page it reads, whole, its live versions, its active
-// promotions and rollouts (at most one each per environment) and its
-// active holds: nothing of the models on other pages, nothing per version.
+// page of models older than N, after=N the page just newer. For the
+// models on the page it reads, whole, their live versions, their active
+// promotions and rollouts (at most one each per environment) and their
+// active holds, each for all of them at once (pipelineRows): nothing of
+// the models on other pages, nothing per version. The summary counts the
+// whole store (Tx.PipelineCounts), not the page.
 func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, s *session) error {
 	before, after, err := pageCursors(r)
 	if err != nil {
@@ -236,18 +254,11 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, s *session) er
 		}
 		pg.Of = "models"
 		v.Pager = pg
-		for _, m := range models {
-			row, err := pipelineModel(tx, m.Name, envs)
-			if err != nil {
-				return err
-			}
-			for _, c := range row.Cells {
-				v.Active += len(c.Promotions)
-				v.Holds += len(c.Holds) + c.MoreHolds
-			}
-			v.Rows = append(v.Rows, row)
+		if v.Rows, err = pipelineRows(tx, models, envs); err != nil {
+			return err
 		}
-		return nil
+		v.Counts, err = tx.PipelineCounts(envs)
+		return err
 	})
 	if err != nil {
 		return err
@@ -729,7 +740,7 @@ func (u *UI) modelPage(w http.ResponseWriter, r *http.Request, s *session) error
 		}
 		// At most one promotion per environment is active: the page
 		// lists them all, however many the store holds.
-		if v.Promotions, err = activePromotions(tx, name); err != nil {
+		if v.Promotions, err = activePromotions(tx, promote.PromotionFilter{Model: name}); err != nil {
 			return err
 		}
 		v.Holds, v.MoreHolds, err = newest(listQuery{Model: name}.values(), Prefix+"/holds", func(limit int) ([]promote.Hold, error) {

@@ -1435,7 +1435,8 @@ func TestPipelineReadsEveryHold(t *testing.T) {
 
 // TestPipelinePages: the pipeline lists pipelinePageSize models a page,
 // newest (the last registered) first; Older and Newer links walk every
-// model once, the summary says the page is one of several, and a cursor
+// model once, the summary counts the whole store's models, active
+// promotions and holds and says the page is one of several, and a cursor
 // that is not a sequence number is refused.
 func TestPipelinePages(t *testing.T) {
 	f := newFixture(t)
@@ -1472,7 +1473,7 @@ func TestPipelinePages(t *testing.T) {
 	if first.status != http.StatusOK {
 		t.Fatalf("GET /ui/ = %d", first.status)
 	}
-	if got, want := text(first.one(t, "pipeline-summary")), fmt.Sprintf("%d models on this page, the newest first · 0 active promotions · 0 holds of theirs", pipelinePageSize); got != want {
+	if got, want := text(first.one(t, "pipeline-summary")), fmt.Sprintf("%d models, %d on this page, the newest first · 1 active promotions · 2 holds", len(want), pipelinePageSize); got != want {
 		t.Errorf("summary = %q, want %q", got, want)
 	}
 	if l := link(first, "newer"); l != "" {
