@@ -300,10 +300,13 @@ type promotionView struct {
 	// MoreHistory says older events of the promotion are left out.
 	MoreHistory bool
 	// Commit is the alias change this promotion made, with its GitOps
-	// commit; Rollbacks are the changes that undid it.
-	Commit    *promote.Live
-	Rollbacks []promote.Live
-	Rollout   *promote.Rollout
+	// commit; Rollbacks are the newest sectionSize changes since that
+	// rolled its version back, oldest first; MoreRollbacks, when there
+	// are more, links to the audit log's rollbacks of the model there.
+	Commit        *promote.Live
+	Rollbacks     []promote.Live
+	MoreRollbacks string
+	Rollout       *promote.Rollout
 	// Step is how far the rollout's step has come, nil when it does not
 	// say (stepProgress).
 	Step  *stepView
@@ -385,28 +388,8 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 			e := events[i]
 			v.History = append(v.History, stateChange{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Action: e.Action, State: e.Decision, Reasons: audit.ReasonsText(e.Reasons)})
 		}
-		history, err := tx.LiveHistory(p.Model, p.Environment)
-		if err != nil {
+		if err := promotionChanges(tx, p, v); err != nil {
 			return err
-		}
-		// The history keeps no commit error: the alias carries the one
-		// of the change it holds, while it waits for its commit.
-		live, err := tx.Live(p.Model)
-		if err != nil {
-			return err
-		}
-		cur := live[p.Environment]
-		for i := len(history) - 1; i >= 0; i-- {
-			l := history[i]
-			if l.PromotionID == cur.PromotionID && l.Commit == "" {
-				l.CommitError = cur.CommitError
-			}
-			switch {
-			case l.PromotionID == id:
-				v.Commit = &l
-			case v.Commit != nil && l.RollbackOf == p.Version:
-				v.Rollbacks = append(v.Rollbacks, l)
-			}
 		}
 		ro, err := tx.Rollout(id)
 		switch promote.ErrorCode(err) {
@@ -430,6 +413,45 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 	v.OnApproval = rollout.PlanLines(u.svc.OnApproval(v.P))
 	v.CanDecide = s != nil && s.who.Role.Allows(promote.RoleApprover)
 	return v, nil
+}
+
+// promotionChanges reads into v the change promotion p made to its
+// model's alias, and the newest sectionSize rollbacks of its version
+// since, with the link to the others when there are more: a few rows,
+// however long the alias's history.
+func promotionChanges(tx promote.Tx, p promote.Promotion, v *promotionView) error {
+	made, err := tx.LiveChanges(promote.LiveFilter{Model: p.Model, Environment: p.Environment, PromotionID: p.ID, Limit: 1})
+	if err != nil || len(made) == 0 {
+		return err
+	}
+	rollbacks, err := tx.LiveChanges(promote.LiveFilter{Model: p.Model, Environment: p.Environment, RollbackOf: p.Version, After: p.ID, Limit: sectionSize + 1})
+	if err != nil {
+		return err
+	}
+	if len(rollbacks) > sectionSize {
+		rollbacks = rollbacks[:sectionSize]
+		v.MoreRollbacks = withQuery(Prefix+"/audit", auditQuery{Model: p.Model, Environment: p.Environment, Action: promote.ActionRolledBack}.values())
+	}
+	// The history keeps no commit error: the alias carries the one of the
+	// change it holds, while it waits for its commit.
+	live, err := tx.Live(p.Model)
+	if err != nil {
+		return err
+	}
+	cur := live[p.Environment]
+	withError := func(l promote.Live) promote.Live {
+		if l.PromotionID == cur.PromotionID && l.Commit == "" {
+			l.CommitError = cur.CommitError
+		}
+		return l
+	}
+	commit := withError(made[0].Live)
+	v.Commit = &commit
+	// Oldest first, as they came.
+	for i := len(rollbacks) - 1; i >= 0; i-- {
+		v.Rollbacks = append(v.Rollbacks, withError(rollbacks[i].Live))
+	}
+	return nil
 }
 
 // withEnd returns a rollout's samples with its end when it has ended and
@@ -566,7 +588,11 @@ type envHistory struct {
 	// there are more, links to the list of the model's promotions to Env.
 	Promotions     []promote.Promotion
 	MorePromotions string
-	Periods        []livePeriod
+	// Periods are the newest sectionSize times the version was live in
+	// Env; MorePeriods, when there are more, links to the audit log's
+	// events of the version in Env.
+	Periods     []livePeriod
+	MorePeriods string
 	// Holds are the version's active holds in Env, all of them, and its
 	// newest cleared ones; MoreHolds, when there are more, links to the
 	// list of the model's holds in Env.
@@ -622,17 +648,19 @@ func (u *UI) versionPage(w http.ResponseWriter, r *http.Request, s *session) err
 			if h.Holds, h.MoreHolds, err = versionHolds(tx, model, version, e, all); err != nil {
 				return err
 			}
-			history, err := tx.LiveHistory(model, e)
+			// The changes that made the version live, newest first,
+			// each with the one that ended it: sectionSize of them,
+			// however long the alias's history.
+			changes, err := tx.LiveChanges(promote.LiveFilter{Model: model, Environment: e, Version: version, Limit: sectionSize + 1})
 			if err != nil {
 				return err
 			}
-			for i, l := range history {
-				if l.Version != version {
-					continue
-				}
-				p := livePeriod{Live: l}
-				if i > 0 {
-					next := history[i-1]
+			if len(changes) > sectionSize {
+				changes, h.MorePeriods = changes[:sectionSize], withQuery(Prefix+"/audit", auditQuery{Model: model, Version: version, Environment: e}.values())
+			}
+			for _, c := range changes {
+				p := livePeriod{Live: c.Live}
+				if next := c.Next; next != nil {
 					p.Until = &next.SetAt
 					p.EndedBy = "version " + next.Version
 					if next.RollbackOf == version {
