@@ -293,7 +293,10 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		}
 		ops = ctl
 	}
-	autos := autoPromoted(svc.Pipeline())
+	var autos []string
+	for _, e := range svc.Pipeline().AutoPromoted() {
+		autos = append(autos, e.Name)
+	}
 	if len(autos) > 0 {
 		if auto, err = autopromote.New(autopromote.Config{Registry: svc, Interval: cfg.AutoPromoteEvery, Logger: log}); err != nil {
 			return usageError(err)
@@ -528,18 +531,6 @@ func strandedTodo(p promote.Promotion, pipelineFile string) string {
 		return fmt.Sprintf("nothing in the pipeline carries it out now; put %s back in %s (with its rollout) and restart the server: its rollout then starts, to be promoted or aborted",
 			p.Environment, pipelineFile)
 	}
-}
-
-// autoPromoted lists the environments of p with autoPromote, in pipeline
-// order.
-func autoPromoted(p *pipeline.Pipeline) []string {
-	var out []string
-	for _, e := range p.Environments {
-		if e.AutoPromote {
-			out = append(out, e.Name)
-		}
-	}
-	return out
 }
 
 // overlaid lists the environments of p that name a GitOps overlay, in

@@ -53,6 +53,19 @@ func (p *Pipeline) Names() []string {
 	return out
 }
 
+// AutoPromoted lists the environments with autoPromote, in pipeline order:
+// the ones automatic promotion requests promotions into. Parse refuses
+// autoPromote on the first environment, so each of them has a From.
+func (p *Pipeline) AutoPromoted() []*promote.Environment {
+	var out []*promote.Environment
+	for i := range p.Environments {
+		if p.Environments[i].AutoPromote {
+			out = append(out, &p.Environments[i])
+		}
+	}
+	return out
+}
+
 var weekdays = map[string]time.Weekday{
 	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
 	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,

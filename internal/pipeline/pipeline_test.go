@@ -55,6 +55,9 @@ func TestParse(t *testing.T) {
 	if got := []bool{p.Environments[0].AutoPromote, p.Environments[1].AutoPromote, prod.AutoPromote}; got[0] || !got[1] || got[2] {
 		t.Errorf("AutoPromote of dev, staging, prod = %v, want [false true false]", got)
 	}
+	if auto := p.AutoPromoted(); len(auto) != 1 || auto[0] != &p.Environments[1] {
+		t.Errorf("AutoPromoted = %v, want staging's, as in the pipeline", auto)
+	}
 	if p.Environments[0].Strategy != "direct" {
 		t.Errorf("dev strategy = %q, want the default direct", p.Environments[0].Strategy)
 	}

@@ -38,12 +38,7 @@ var AutoPromoteActor = promote.Principal{Name: "auto-promote", Role: promote.Rol
 // requested, and the errors of the ones it could not, joined: one model's
 // failure stops none of the others.
 func (s *Service) AutoPromote(ctx context.Context) ([]PromotionView, error) {
-	var envs []*promote.Environment
-	for i := range s.cfg.Pipeline.Environments {
-		if e := &s.cfg.Pipeline.Environments[i]; e.AutoPromote && e.From != "" {
-			envs = append(envs, e)
-		}
-	}
+	envs := s.cfg.Pipeline.AutoPromoted()
 	if len(envs) == 0 {
 		return nil, nil
 	}
@@ -88,7 +83,6 @@ func (s *Service) autoPromote(ctx context.Context, model string, env *promote.En
 		return PromotionView{}, false, err
 	}
 	var view PromotionView
-	requested := false
 	err = s.updateAs(ctx, AutoPromoteActor, func(tx promote.Tx) error {
 		now := s.clock()
 		req, ok, err := s.autoCandidate(tx, model, env, now)
@@ -96,10 +90,11 @@ func (s *Service) autoPromote(ctx context.Context, model string, env *promote.En
 			return err
 		}
 		view, err = s.request(tx, AutoPromoteActor, req, env.Name, now)
-		requested = err == nil
 		return err
 	})
-	if err != nil || !requested {
+	// No ID: the candidate was gone by the write (a request made
+	// meanwhile), and nothing was requested.
+	if err != nil || view.ID == "" {
 		return PromotionView{}, false, err
 	}
 	view, err = s.afterDecide(view, nil)
