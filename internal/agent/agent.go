@@ -88,6 +88,7 @@ import (
 	"github.com/promote-ml/promote/internal/gitclone"
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/traffic"
+	"github.com/promote-ml/promote/internal/wait"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -244,7 +245,7 @@ type Agent struct {
 	clone   *gitclone.Clone
 	log     *slog.Logger
 	turn    chan struct{} // held by the sync in progress
-	trigger chan struct{} // a pending Trigger
+	trigger wait.Cue      // a pending Trigger
 
 	// transport is Config.Transport, without the model servers' own
 	// Promote-* response headers (ownHeaders).
@@ -314,7 +315,7 @@ func New(cfg Config) (*Agent, error) {
 		transport: ownHeaders{next: cfg.Transport},
 		log:       cfg.Logger,
 		turn:      make(chan struct{}, 1),
-		trigger:   make(chan struct{}, 1),
+		trigger:   wait.NewCue(),
 		endpoints: endpointsFile{path: cfg.Endpoints},
 		state:     state{envs: map[string]*envState{}},
 	}
@@ -341,32 +342,19 @@ func (a *Agent) unlock() { <-a.turn }
 // Trigger asks Run for a sync soon, whether or not anything changed (a
 // webhook's push notification, a model server that just started). It
 // never blocks; triggers that arrive before the sync starts count as one.
-func (a *Agent) Trigger() {
-	select {
-	case a.trigger <- struct{}{}:
-	default:
-	}
-}
+func (a *Agent) Trigger() { a.trigger.Send() }
 
 // Run syncs once, then polls the branch every Config.Interval and syncs
 // when its head moved, the endpoints file changed or Trigger asked, until
 // ctx ends; it then returns nil. Failures are logged and shown in Status,
 // and polling goes on: a later commit can repair what an earlier one broke.
 func (a *Agent) Run(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.Interval)
-	defer t.Stop()
 	defer a.closeSplitters()
-	a.poll(ctx, true)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			a.poll(ctx, false)
-		case <-a.trigger:
-			a.poll(ctx, true)
-		}
-	}
+	wait.Loop{Every: a.cfg.Interval, Now: a.trigger}.Run(ctx, func(ctx context.Context, why wait.Why) wait.Next {
+		a.poll(ctx, why != wait.Timer)
+		return wait.Next{}
+	})
+	return nil
 }
 
 // poll fetches and syncs when force is set or something changed.

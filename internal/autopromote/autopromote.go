@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/wait"
 )
 
 // DefaultInterval is how often a Controller looks when not cued: a soak
@@ -35,8 +36,8 @@ type Config struct {
 // Controller makes a pass at start, at every Interval, and when Trigger
 // cues it, until its context ends.
 type Controller struct {
-	cfg  Config
-	kick chan struct{}
+	cfg Config
+	cue wait.Cue
 }
 
 // New returns a controller; cfg.Registry is required.
@@ -53,25 +54,18 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Controller{cfg: cfg, kick: make(chan struct{}, 1)}, nil
+	return &Controller{cfg: cfg, cue: wait.NewCue()}, nil
 }
 
 // Trigger cues a pass soon (a promotion succeeded upstream). It never
 // blocks; cues that arrive during a pass make one more pass after it.
-func (c *Controller) Trigger() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
+func (c *Controller) Trigger() { c.cue.Send() }
 
 // Run makes passes until ctx ends, and then returns nil: a pass's errors
 // are logged, never fatal, since the next pass tries again.
 func (c *Controller) Run(ctx context.Context) error {
-	t := time.NewTicker(c.cfg.Interval)
-	defer t.Stop()
 	failing := false
-	for {
+	wait.Loop{Every: c.cfg.Interval, Now: c.cue}.Run(ctx, func(ctx context.Context, _ wait.Why) wait.Next {
 		views, err := c.cfg.Registry.AutoPromote(ctx)
 		for _, v := range views {
 			c.cfg.Logger.Info("auto-promote: requested", slog.String("model", v.Model), slog.String("version", v.Version),
@@ -88,11 +82,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.cfg.Logger.Info("auto-promote: passes work again")
 			failing = false
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-c.kick:
-		}
-	}
+		return wait.Next{}
+	})
+	return nil
 }

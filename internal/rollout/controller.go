@@ -51,6 +51,7 @@ import (
 	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/wait"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -155,8 +156,8 @@ type Controller struct {
 
 	mu   sync.Mutex
 	runs map[string]*run // by promotion ID
-	kick chan struct{}
-	look chan struct{}
+	kick wait.Cue
+	look wait.Cue
 
 	// started is when the controller was created, with the process: a
 	// step that began before counts on from what other processes stored.
@@ -277,17 +278,12 @@ func New(cfg Config) (*Controller, error) {
 	}
 	cfg.Gauges.plan(slices.Sorted(maps.Keys(cfg.Plans)))
 	return &Controller{cfg: cfg, log: cfg.Logger, runs: map[string]*run{},
-		kick: make(chan struct{}, 1), look: make(chan struct{}, 1), started: cfg.Now(), sinceStart: map[string]time.Time{}}, nil
+		kick: wait.NewCue(), look: wait.NewCue(), started: cfg.Now(), sinceStart: map[string]time.Time{}}, nil
 }
 
 // Trigger asks Run for a tick soon (a promotion was committed); it never
 // blocks.
-func (c *Controller) Trigger() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
+func (c *Controller) Trigger() { c.kick.Send() }
 
 // Look asks Run for a tick once LookEvery has passed since the last one:
 // new evidence arrived (a candidate's request was counted). It never
@@ -295,12 +291,7 @@ func (c *Controller) Trigger() {
 // request (traffic.Metrics.OnCandidate). The analysis is valid however
 // often it looks (docs/rollouts.md), so judging as evidence arrives only
 // brings the decision sooner.
-func (c *Controller) Look() {
-	select {
-	case c.look <- struct{}{}:
-	default:
-	}
-}
+func (c *Controller) Look() { c.look.Send() }
 
 // Run ticks every Interval, on Trigger and on Look until ctx ends. Errors are
 // logged; the next tick tries again. Each Run starts from the stored
@@ -311,17 +302,16 @@ func (c *Controller) Run(ctx context.Context) error {
 	for _, id := range c.stale(nil) {
 		c.forget(id)
 	}
-	t := time.NewTicker(c.cfg.Interval)
-	defer t.Stop()
-	soon := time.NewTimer(c.cfg.LookEvery)
-	soon.Stop()
 	// failed is the error of the last tick, while ticks fail: it is
 	// logged once as a warning (again when it changes), the repeats at
 	// debug level, and the recovery once; looks wait for the interval
 	// meanwhile, so that a store that cannot be reached is not asked ten
-	// times a second.
+	// times a second. A look's tick comes LookEvery after the last tick
+	// ended, so that looks leave the store and the sources idle for at
+	// least LookEvery between ticks.
 	var failed error
-	for {
+	loop := wait.Loop{Every: c.cfg.Interval, Now: c.kick, Soon: c.look, Gap: c.cfg.LookEvery}
+	loop.Run(ctx, func(ctx context.Context, _ wait.Why) wait.Next {
 		err := c.Tick(ctx)
 		switch {
 		case ctx.Err() != nil:
@@ -333,32 +323,9 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.log.Info("rollout: ticks succeed again")
 		}
 		failed = err
-		last, looked := time.Now(), false
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-				break wait
-			case <-c.kick:
-				break wait
-			case <-c.look:
-				if looked || failed != nil {
-					continue
-				}
-				// The wait counts from the last tick's end, so that
-				// looks leave the store and the sources idle for at
-				// least LookEvery between ticks.
-				looked = true
-				soon.Reset(max(0, c.cfg.LookEvery-time.Since(last)))
-			case <-soon.C:
-				if looked {
-					break wait
-				}
-			}
-		}
-	}
+		return wait.Next{Quiet: failed != nil}
+	})
+	return nil
 }
 
 // Tick starts the rollouts of newly committed promotions and judges every

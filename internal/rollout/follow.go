@@ -3,9 +3,9 @@ package rollout
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/wait"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -21,18 +21,12 @@ import (
 // It returns nil when ctx ends; failures are logged at debug level and
 // tried again at the next look.
 func (c *Controller) Follow(ctx context.Context) error {
-	t := time.NewTicker(c.cfg.Interval)
-	defer t.Stop()
 	seen := map[string]promote.Rollout{} // the active rollouts at the last look
-	for {
+	wait.Loop{Every: c.cfg.Interval, Now: c.kick}.Run(ctx, func(ctx context.Context, _ wait.Why) wait.Next {
 		seen = c.follow(ctx, seen)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-c.kick:
-		}
-	}
+		return wait.Next{}
+	})
+	return nil
 }
 
 // follow applies the stored state of each active rollout, and the end of

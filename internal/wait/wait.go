@@ -1,6 +1,7 @@
 // Package wait waits for a duration or until a context ends, whichever
 // comes first: the pause between retries of the GitOps writer and the
-// webhook sender, and the demo's pacing.
+// webhook sender, and the demo's pacing; and it runs the controllers'
+// loop (Loop), a pass at an interval and at once when cued.
 package wait
 
 import (
