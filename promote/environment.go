@@ -76,6 +76,44 @@ func (w *FreezeWindow) Contains(t time.Time) bool {
 	return on(lt.Weekday()) && clock >= w.StartClock && clock < w.EndClock
 }
 
+// NextFreezeChange returns the first moment after t at which one of e's
+// freeze windows starts or ends: the earliest at which Frozen may answer
+// otherwise than at t (automatic promotion looks again then). It is zero
+// when no window starts or ends after t. A weekly window changes at its
+// two times of day, and at midnight, where its day changes.
+func (e *Environment) NextFreezeChange(t time.Time) time.Time {
+	var next time.Time
+	consider := func(c time.Time) {
+		if c.After(t) && (next.IsZero() || c.Before(next)) {
+			next = c
+		}
+	}
+	for i := range e.Freeze {
+		w := &e.Freeze[i]
+		if !w.Start.IsZero() || !w.End.IsZero() {
+			consider(w.Start)
+			consider(w.End)
+			continue
+		}
+		loc := w.Location
+		if loc == nil {
+			loc = time.UTC
+		}
+		lt := t.In(loc)
+		for _, m := range []int{w.StartClock, w.EndClock, 0} {
+			// Today's, or else the next day's (a time of day that a
+			// clock change skips is moved by time.Date, hence a third).
+			for d := range 3 {
+				if c := time.Date(lt.Year(), lt.Month(), lt.Day()+d, m/60, m%60, 0, 0, loc); c.After(t) {
+					consider(c)
+					break
+				}
+			}
+		}
+	}
+	return next
+}
+
 // label names the window for a person: its name, or else when it is. A
 // weekly window says its days, times of day and time zone, since "18:00 to
 // 06:00" alone does not say when promotions reopen.

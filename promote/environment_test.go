@@ -3,18 +3,21 @@ package promote
 import (
 	"testing"
 	"time"
+	_ "time/tzdata" // the test names a time zone; do not depend on the host having it
 )
 
-func TestFrozen(t *testing.T) {
-	utc := func(s string) time.Time {
-		t.Helper()
-		v, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
+// utc parses the RFC 3339 time s.
+func utc(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
 	}
-	holidays := FreezeWindow{Name: "year end", Start: utc("2026-12-20T00:00:00Z"), End: utc("2027-01-05T00:00:00Z")}
+	return v
+}
+
+func TestFrozen(t *testing.T) {
+	holidays := FreezeWindow{Name: "year end", Start: utc(t, "2026-12-20T00:00:00Z"), End: utc(t, "2027-01-05T00:00:00Z")}
 	officeHours := FreezeWindow{Allow: true, Days: []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}, StartClock: 9 * 60, EndClock: 17 * 60}
 	nights := FreezeWindow{Name: "nights", StartClock: 22 * 60, EndClock: 6 * 60}
 	fridayNight := FreezeWindow{Name: "friday night", Days: []time.Weekday{time.Friday}, StartClock: 22 * 60, EndClock: 6 * 60}
@@ -42,12 +45,58 @@ func TestFrozen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := &Environment{Name: "prod", Freeze: tt.freeze}
-			got, why := e.Frozen(utc(tt.at))
+			got, why := e.Frozen(utc(t, tt.at))
 			if got != tt.frozen {
 				t.Errorf("Frozen(%s) = %v (%s), want %v", tt.at, got, why, tt.frozen)
 			}
 			if got && why == "" {
 				t.Error("frozen without a reason")
+			}
+		})
+	}
+}
+
+// NextFreezeChange names the next start or end of a window: where a
+// freeze ends, where one begins, and at a weekly window's times of day
+// (and midnights) in its time zone.
+func TestNextFreezeChange(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	holidays := FreezeWindow{Start: utc(t, "2026-12-20T00:00:00Z"), End: utc(t, "2027-01-05T00:00:00Z")}
+	nights := FreezeWindow{StartClock: 22 * 60, EndClock: 6 * 60}
+	officeHours := FreezeWindow{Allow: true, Days: []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday},
+		StartClock: 9 * 60, EndClock: 17 * 60, Location: berlin}
+	tests := []struct {
+		name   string
+		freeze []FreezeWindow
+		at     string
+		want   string // "" for none
+	}{
+		{"no windows", nil, "2026-11-25T12:00:00Z", ""},
+		{"before a window: its start", []FreezeWindow{holidays}, "2026-11-25T12:00:00Z", "2026-12-20T00:00:00Z"},
+		{"inside: its end", []FreezeWindow{holidays}, "2026-12-24T12:00:00Z", "2027-01-05T00:00:00Z"},
+		{"at its end: none after", []FreezeWindow{holidays}, "2027-01-05T00:00:00Z", ""},
+		{"weekly, in the day: its start", []FreezeWindow{nights}, "2026-11-25T12:00:00Z", "2026-11-25T22:00:00Z"},
+		{"weekly, late: midnight", []FreezeWindow{nights}, "2026-11-25T23:00:00Z", "2026-11-26T00:00:00Z"},
+		{"weekly, early: its end", []FreezeWindow{nights}, "2026-11-26T03:00:00Z", "2026-11-26T06:00:00Z"},
+		{"the earliest of several", []FreezeWindow{holidays, nights}, "2026-12-19T23:00:00Z", "2026-12-20T00:00:00Z"},
+		// 18:00 in Berlin on a Wednesday: the next change is midnight
+		// there, 23:00 UTC, then 09:00 (08:00 UTC).
+		{"in its time zone", []FreezeWindow{officeHours}, "2026-11-25T17:00:00Z", "2026-11-25T23:00:00Z"},
+		{"in its time zone, after midnight", []FreezeWindow{officeHours}, "2026-11-25T23:00:00Z", "2026-11-26T08:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &Environment{Name: "prod", Freeze: tt.freeze}
+			got := e.NextFreezeChange(utc(t, tt.at))
+			want := time.Time{}
+			if tt.want != "" {
+				want = utc(t, tt.want)
+			}
+			if !got.Equal(want) {
+				t.Errorf("NextFreezeChange(%s) = %s, want %s", tt.at, got.UTC().Format(time.RFC3339), tt.want)
 			}
 		})
 	}

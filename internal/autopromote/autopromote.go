@@ -1,7 +1,7 @@
 // Package autopromote runs automatic promotion: on the elected replica, it
-// asks the registry at an interval, and when cued, to request the
-// promotions that environments with autoPromote call for
-// (registry.Service.AutoPromote). It keeps no state of its own: what was
+// asks the registry at an interval, when cued, and when a version it left
+// waiting may go, to request the promotions that environments with
+// autoPromote call for (registry.Service.AutoPromote). It keeps no state of its own: what was
 // requested is in the store, so a restart or a new leader carries on.
 package autopromote
 
@@ -16,13 +16,15 @@ import (
 	"github.com/promote-ml/promote/internal/wait"
 )
 
-// DefaultInterval is how often a Controller looks when not cued: a soak
-// that ends, or a freeze that ends, is acted on within it.
+// DefaultInterval is how often a Controller looks when not cued and when
+// nothing it knows of becomes due sooner: it bounds how late a change that
+// no pass can foresee is acted on (a hold cleared, a version rejected on
+// another replica).
 const DefaultInterval = 30 * time.Second
 
 // Promoter requests the promotions that automatic promotion calls for.
 type Promoter interface {
-	AutoPromote(ctx context.Context) ([]registry.PromotionView, error)
+	AutoPromote(ctx context.Context) (registry.AutoPass, error)
 }
 
 // Config is what a Controller needs.
@@ -30,11 +32,16 @@ type Config struct {
 	Registry Promoter
 	// Interval is the time between two passes; DefaultInterval when 0.
 	Interval time.Duration
-	Logger   *slog.Logger
+	// Now is the clock that the wait until a pass's Due is measured on,
+	// the registry's; time.Now when nil.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
-// Controller makes a pass at start, at every Interval, and when Trigger
-// cues it, until its context ends.
+// Controller makes a pass at start, when Trigger cues it, and at the
+// moment the last pass said a waiting version may go (the end of its soak,
+// or of a freeze), or after Interval if that comes first, until its
+// context ends.
 type Controller struct {
 	cfg Config
 	cue wait.Cue
@@ -54,6 +61,9 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Controller{cfg: cfg, cue: wait.NewCue()}, nil
 }
 
@@ -66,8 +76,8 @@ func (c *Controller) Trigger() { c.cue.Send() }
 func (c *Controller) Run(ctx context.Context) error {
 	failing := false
 	wait.Loop{Every: c.cfg.Interval, Now: c.cue}.Run(ctx, func(ctx context.Context, _ wait.Why) wait.Next {
-		views, err := c.cfg.Registry.AutoPromote(ctx)
-		for _, v := range views {
+		pass, err := c.cfg.Registry.AutoPromote(ctx)
+		for _, v := range pass.Requested {
 			c.cfg.Logger.Info("auto-promote: requested", slog.String("model", v.Model), slog.String("version", v.Version),
 				slog.String("env", v.Environment), slog.String("promotion", v.ID), slog.String("state", string(v.State)))
 		}
@@ -82,7 +92,12 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.cfg.Logger.Info("auto-promote: passes work again")
 			failing = false
 		}
-		return wait.Next{}
+		if pass.Due.IsZero() {
+			return wait.Next{}
+		}
+		// A moment already past (the clock moved on since the registry
+		// read it) is a pass at once, though not in a loop.
+		return wait.Next{In: max(pass.Due.Sub(c.cfg.Now()), time.Millisecond)}
 	})
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -83,10 +84,10 @@ type observed struct {
 	passes chan<- []string
 }
 
-func (o observed) AutoPromote(ctx context.Context) ([]registry.PromotionView, error) {
-	views, err := o.Service.AutoPromote(ctx)
+func (o observed) AutoPromote(ctx context.Context) (registry.AutoPass, error) {
+	pass, err := o.Service.AutoPromote(ctx)
 	got := []string{}
-	for _, v := range views {
+	for _, v := range pass.Requested {
 		got = append(got, fmt.Sprintf("%s→%s:%s", v.Version, v.Environment, v.State))
 	}
 	if err != nil {
@@ -96,14 +97,31 @@ func (o observed) AutoPromote(ctx context.Context) ([]registry.PromotionView, er
 	case o.passes <- got:
 	case <-ctx.Done():
 	}
-	return views, err
+	return pass, err
 }
 
 // newWorld starts a controller whose interval is a day, so that only its
-// first pass and Trigger make passes within a test; it ends with the test.
+// first pass and Trigger make passes within a test (a pass's Due brings
+// one after a wait in real time, as long as in the registry's time); it
+// ends with the test.
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{clock: webuitest.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)), passes: make(chan []string)}
+	clock := webuitest.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))
+	w := newRegistry(t, clock.Now)
+	w.clock, w.passes = clock, make(chan []string)
+	var err error
+	if w.ctl, err = autopromote.New(autopromote.Config{Registry: observed{w.svc, w.passes}, Interval: 24 * time.Hour, Now: clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, w.ctl)
+	w.wantPass(t, "the first pass, at start")
+	return w
+}
+
+// newRegistry returns a world with only its registry, on SQLite, with
+// the clock now (time.Now when nil), and the model credit-risk.
+func newRegistry(t *testing.T, now func() time.Time) *world {
+	t.Helper()
 	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineYAML))
 	if err != nil {
 		t.Fatal(err)
@@ -123,26 +141,27 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	if w.svc, err = registry.New(store, registry.Config{Pipeline: pl, Gates: gates, Now: w.clock.Now}); err != nil {
+	w := &world{}
+	if w.svc, err = registry.New(store, registry.Config{Pipeline: pl, Gates: gates, Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.svc.CreateModel(t.Context(), submitter, "credit-risk", "scores loans"); err != nil {
 		t.Fatal(err)
 	}
-	if w.ctl, err = autopromote.New(autopromote.Config{Registry: observed{w.svc, w.passes}, Interval: 24 * time.Hour}); err != nil {
-		t.Fatal(err)
-	}
+	return w
+}
+
+// run runs ctl until the test ends, and checks that Run then returns nil.
+func run(t *testing.T, ctl *autopromote.Controller) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- w.ctl.Run(ctx) }()
+	go func() { done <- ctl.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run = %v, want nil once its context ends", err)
 		}
 	})
-	w.wantPass(t, "the first pass, at start")
-	return w
 }
 
 func (w *world) advance(d time.Duration) { w.clock.Advance(d) }
@@ -231,14 +250,45 @@ func TestRequestsOnceTheSoakIsServed(t *testing.T) {
 	w.advance(time.Minute)
 	w.cue(t, "the soak served", "1→staging:succeeded")
 	w.cue(t, "live in staging")
-	w.advance(24*time.Hour - time.Second)
-	w.cue(t, "a second before staging's soak is served")
-	w.advance(time.Second)
+	w.advance(24*time.Hour - time.Minute)
+	w.cue(t, "a minute before staging's soak is served")
+	w.advance(time.Minute)
 	w.cue(t, "staging's soak served", "1→prod:awaiting_approval")
 	w.advance(time.Hour)
 	w.cue(t, "awaiting approval in prod")
 	w.wantPromotions(t, "at the end",
 		"1→dev:succeeded:ci", "1→staging:succeeded:auto-promote", "1→prod:awaiting_approval:auto-promote")
+}
+
+// The controller wakes when a soak ends, not at its next interval: with
+// passes every ten minutes, a version whose hour in dev ends at 1h01m is
+// requested in staging then, not at 1h10m. Time is the test bubble's.
+func TestActsWhenTheSoakEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newRegistry(t, nil)
+		ctl, err := autopromote.New(autopromote.Config{Registry: w.svc, Interval: 10 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, ctl)
+		time.Sleep(time.Minute)
+		w.register(t, "1", 120)
+		dev := w.request(t, "1", "dev", promote.StateSucceeded)
+		// Not cued: the pass at 10m learns when the soak ends.
+		time.Sleep(time.Hour - time.Nanosecond)
+		synctest.Wait()
+		w.wantPromotions(t, "a nanosecond before the soak is served", "1→dev:succeeded:ci")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		w.wantPromotions(t, "the soak served", "1→dev:succeeded:ci", "1→staging:succeeded:auto-promote")
+		ps, err := w.svc.Promotions(t.Context(), promote.PromotionFilter{Model: "credit-risk", Environment: "staging"})
+		if err != nil || len(ps) != 1 {
+			t.Fatalf("staging promotions = %v, %v", ps, err)
+		}
+		if got, want := ps[0].RequestedAt.Sub(dev.UpdatedAt), time.Hour; got != want {
+			t.Errorf("staging requested %s after dev succeeded, want %s", got, want)
+		}
+	})
 }
 
 // Trigger makes a pass at once, however long the interval; cues that

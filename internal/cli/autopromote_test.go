@@ -33,7 +33,7 @@ environments:
 `), 0o644)
 	ci := createToken(t, data, pipelineFile, "ci", "submitter")
 	server, serveErr := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples, "--auto-promote-every", "1h")
-	if want := "promote auto-promotes into staging, every 1h0m0s and when a promotion succeeds"; !strings.Contains(serveErr.String(), want) {
+	if want := "promote auto-promotes into staging when a promotion succeeds, when a soak or a freeze ends, and at least every 1h0m0s"; !strings.Contains(serveErr.String(), want) {
 		t.Errorf("serve's start = %q, want %q", serveErr.String(), want)
 	}
 	cli, must := clientOf(t, server)

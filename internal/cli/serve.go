@@ -67,7 +67,8 @@ takes over within --lease-ttl (docs/leader-election.md).
 An environment with autoPromote in the pipeline file gets, by itself, the version
 that last succeeded in its upstream environment once its soak there is served,
 requested as auto-promote through the same gate and approvals: the leader looks
-every --auto-promote-every and right after a promotion succeeds (docs/pipeline.md).`,
+right after a promotion succeeds, when a soak or a freeze ends, and at least every
+--auto-promote-every (docs/pipeline.md).`,
 		Example: `  promote serve --data ./promote-data --pipeline promote.yaml
   PROMOTE_DATABASE=postgres://promote@db/promote promote serve --addr :8080
   promote serve --gitops-remote ../gitops.git --agent-addr 127.0.0.1:8081 --agent-endpoints endpoints.yaml`,
@@ -86,7 +87,7 @@ every --auto-promote-every and right after a promotion succeeds (docs/pipeline.m
 	cfg.Rollout.flags(fl)
 	cfg.Lease.flags(fl)
 	fl.BoolVar(&cfg.UISecureCookies, "ui-secure-cookies", cfg.UISecureCookies, "mark the web UI's cookies Secure even on plain HTTP, for a server behind a proxy that terminates TLS ($PROMOTE_UI_SECURE_COOKIES)")
-	fl.DurationVar(&cfg.AutoPromoteEvery, "auto-promote-every", cfg.AutoPromoteEvery, "how often the leader requests the promotions that environments with autoPromote call for (docs/pipeline.md#autopromote), besides right after a promotion succeeds ($PROMOTE_AUTO_PROMOTE_EVERY)")
+	fl.DurationVar(&cfg.AutoPromoteEvery, "auto-promote-every", cfg.AutoPromoteEvery, "how often, at least, the leader requests the promotions that environments with autoPromote call for (docs/pipeline.md#autopromote), besides right after a promotion succeeds and when a soak or a freeze ends ($PROMOTE_AUTO_PROMOTE_EVERY)")
 	fl.DurationVar(&cfg.AuditVerifyEvery, "audit-verify-every", cfg.AuditVerifyEvery, "how often to verify the whole audit chain again after start; 0: only at start; the alert PromoteAuditChainNotVerified assumes the default ($PROMOTE_AUDIT_VERIFY_EVERY)")
 	fl.StringVar(&cfg.Webhooks, "webhooks", cfg.Webhooks, "`FILE` of webhook endpoints notified of promotions, commits, rollout steps and rollbacks (docs/webhooks.md; $PROMOTE_WEBHOOKS)")
 	fl.StringVar(&cfg.ExternalURL, "external-url", cfg.ExternalURL, "the `URL` people reach this server at (behind any proxy), which webhooks link to: https://promote.example.com ($PROMOTE_EXTERNAL_URL)")
@@ -401,7 +402,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		fmt.Fprintf(s.err, "promote sends webhooks as %s says, from the replica that leads\n", cfg.Webhooks)
 	}
 	if auto != nil {
-		fmt.Fprintf(s.err, "promote auto-promotes into %s, every %s and when a promotion succeeds, from the replica that leads\n",
+		fmt.Fprintf(s.err, "promote auto-promotes into %s when a promotion succeeds, when a soak or a freeze ends, and at least every %s, from the replica that leads\n",
 			strings.Join(autos, ", "), cfg.AutoPromoteEvery)
 	}
 	if ctl != nil {

@@ -30,18 +30,25 @@ func newAutoFixture(t *testing.T, open opener, policyDoc string) *fixture {
 // requested, as "VERSION→ENV:STATE" in order.
 func (f *fixture) autoPromote(t *testing.T, ctx context.Context) []string {
 	t.Helper()
-	views, err := f.svc.AutoPromote(ctx)
+	out, _ := f.autoPass(t, ctx)
+	return out
+}
+
+// autoPass is autoPromote, which also returns the pass's Due.
+func (f *fixture) autoPass(t *testing.T, ctx context.Context) ([]string, time.Time) {
+	t.Helper()
+	pass, err := f.svc.AutoPromote(ctx)
 	if err != nil {
 		t.Fatalf("AutoPromote: %v", err)
 	}
 	var out []string
-	for _, v := range views {
+	for _, v := range pass.Requested {
 		if v.RequestedBy != registry.AutoPromoteActor.Name {
 			t.Errorf("AutoPromote requested %s by %q, want %q", v.ID, v.RequestedBy, registry.AutoPromoteActor.Name)
 		}
 		out = append(out, v.Version+"→"+v.Environment+":"+string(v.State))
 	}
-	return out
+	return out, pass.Due
 }
 
 // promotionsTo lists the model's promotions to env, oldest first, as
@@ -157,6 +164,65 @@ func testAutoPromote(t *testing.T, open opener) {
 	f.verify(t)
 }
 
+// A pass says when a version it left waiting for time alone may go: its
+// soak's end, a freeze's end, the later of the two when it waits for
+// both, the earliest among models; and nothing while it waits for a
+// person.
+func TestAutoPromoteDue(t *testing.T) {
+	f := newAutoFixture(t, openSQLite, policyYAML)
+	ctx := context.Background()
+	t0 := f.clock()
+	wantDue := func(what string, want time.Time) {
+		t.Helper()
+		got, due := f.autoPass(t, ctx)
+		if len(got) != 0 {
+			t.Fatalf("%s: requested %v, want nothing", what, got)
+		}
+		if !due.Equal(want) {
+			t.Errorf("%s: Due = %s, want %s", what, due, want)
+		}
+	}
+	wantDue("nothing succeeded", time.Time{})
+	f.register(t, "1", goodMetrics)
+	f.request(t, submitter, "1", "dev")
+	wantDue("soaking in dev", t0.Add(time.Hour))
+	f.advance(20 * time.Minute)
+	wantDue("still soaking", t0.Add(time.Hour))
+
+	// A second model, whose version soaks from now: the earliest counts.
+	if _, err := f.svc.CreateModel(ctx, submitter, "churn", "predicts churn"); err != nil {
+		t.Fatal(err)
+	}
+	f.registerAs(t, "churn", "1", goodMetrics)
+	if _, err := f.svc.RequestPromotion(ctx, submitter, registry.PromoteRequest{Model: "churn", Version: "1", Environment: "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	wantDue("two soaking", t0.Add(time.Hour))
+	f.advance(40 * time.Minute)
+	wantPass(t, "credit-risk soaked", f.autoPromote(t, ctx), "1→staging:succeeded")
+	wantDue("churn soaking, credit-risk soaking in staging", t0.Add(80*time.Minute))
+
+	// Held: waits for a person, whatever its soak.
+	h, err := f.svc.SetHold(ctx, lead, "churn", "1", "staging", "check the labels")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDue("churn held", t0.Add(25*time.Hour))
+	if _, err := f.svc.ClearHold(ctx, lead, h.ID, "checked"); err != nil {
+		t.Fatal(err)
+	}
+
+	// In prod's year-end freeze (2026-12-20 to 2027-01-05): credit-risk
+	// waits for its end, and so does churn, whose day in staging ends
+	// before it.
+	f.advance(time.Date(2026, 12, 21, 0, 0, 0, 0, time.UTC).Sub(f.clock()))
+	wantPass(t, "churn soaked", f.autoPromote(t, ctx), "1→staging:succeeded")
+	wantDue("frozen", time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC))
+	f.advance(time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC).Sub(f.clock()))
+	wantPass(t, "the freeze over", f.autoPromote(t, ctx), "1→prod:awaiting_approval", "1→prod:awaiting_approval")
+	wantDue("both awaiting approval", time.Time{})
+}
+
 // Only the version that last succeeded upstream is requested: an older one
 // that has served its soak is not, while the newer one still soaks.
 func TestAutoPromoteOnlyTheNewest(t *testing.T) {
@@ -261,10 +327,10 @@ func TestAutoPromoteNotOnADeposedLeader(t *testing.T) {
 	f.advance(time.Hour)
 	a := f.takeLease(t, "replica-a", nil)
 	b := f.takeLease(t, "replica-b", &a)
-	views, err := f.svc.AutoPromote(promote.WithFence(context.Background(), a))
+	pass, err := f.svc.AutoPromote(promote.WithFence(context.Background(), a))
 	wantDeposed(t, "AutoPromote with a's stale fence", err, b)
-	if len(views) != 0 {
-		t.Errorf("AutoPromote with a's stale fence requested %+v, want nothing", views)
+	if len(pass.Requested) != 0 {
+		t.Errorf("AutoPromote with a's stale fence requested %+v, want nothing", pass.Requested)
 	}
 	if got := f.promotionsTo(t, "staging"); len(got) != 0 {
 		t.Fatalf("staging promotions after a deposed leader's pass = %v, want none", got)

@@ -52,6 +52,10 @@ type PromotionView struct {
 type precondition struct {
 	rule, message string
 	met           bool
+	// until, for one not met, is the earliest moment it may hold by time
+	// alone (a soak's end, a freeze window's start or end); zero when
+	// only a person or another promotion can make it hold.
+	until time.Time
 }
 
 // RequestPromotion records a request and decides it: the target
@@ -353,7 +357,7 @@ func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, re
 			if from.Nanosecond() != 0 {
 				from = from.Truncate(time.Second).Add(time.Second)
 			}
-			pre = append(pre, precondition{rule: "soak", message: fmt.Sprintf("version %s has soaked in %s for %s of the %s required: it may enter %s from %s (%s to go)", v.Version, e.From,
+			pre = append(pre, precondition{rule: "soak", until: done[0].UpdatedAt.Add(e.Soak), message: fmt.Sprintf("version %s has soaked in %s for %s of the %s required: it may enter %s from %s (%s to go)", v.Version, e.From,
 				now.Sub(done[0].UpdatedAt).Round(time.Second), e.Soak, env, from.UTC().Format(time.RFC3339), left.Round(time.Second))})
 		case e.Soak > 0:
 			pre = append(pre, precondition{rule: "soak", met: true, message: fmt.Sprintf("version %s has soaked in %s for %s, at least the %s required (succeeded there at %s)", v.Version, e.From,
@@ -365,7 +369,7 @@ func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, re
 		if req.Override {
 			override = true
 		} else {
-			pre = append(pre, precondition{rule: "freeze", message: why + "; an admin may override with a reason"})
+			pre = append(pre, precondition{rule: "freeze", until: e.NextFreezeChange(now), message: why + "; an admin may override with a reason"})
 		}
 	}
 	return pre, override, nil

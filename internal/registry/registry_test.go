@@ -195,7 +195,13 @@ func (f *fixture) advance(d time.Duration) {
 // register writes an artifact, signs it and registers it with metrics.
 func (f *fixture) register(t *testing.T, version string, metrics string) promote.Version {
 	t.Helper()
-	path := filepath.Join(f.dir, "model-"+version+".bin")
+	return f.registerAs(t, "credit-risk", version, metrics)
+}
+
+// registerAs is register for a version of model.
+func (f *fixture) registerAs(t *testing.T, model, version string, metrics string) promote.Version {
+	t.Helper()
+	path := filepath.Join(f.dir, model+"-"+version+".bin")
 	if err := os.WriteFile(path, []byte("weights of "+version), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +211,7 @@ func (f *fixture) register(t *testing.T, version string, metrics string) promote
 		t.Fatal(err)
 	}
 	v, err := f.svc.RegisterVersion(context.Background(), submitter, registry.RegisterRequest{
-		Model: "credit-risk", Version: version, ArtifactURI: "file://" + path, Signature: string(sig), Metrics: []byte(metrics),
+		Model: model, Version: version, ArtifactURI: "file://" + path, Signature: string(sig), Metrics: []byte(metrics),
 		Lineage: promote.Lineage{CodeCommit: "abc123", DatasetDigest: "sha256:" + strings.Repeat("d", 64)},
 	})
 	if err != nil {
