@@ -791,7 +791,7 @@ func document() *Document {
 		tag: "promotions", params: []*Parameter{pPromotion}, body: "ApproveRequest", status: 200, result: promotionResult, errors: []int{404, 409, 422}})
 	add("post", p+"/promotions/{id}/reject", spec{id: "rejectPromotion", summary: "Reject a promotion awaiting approval", desc: "Needs the approver role and a reason; the version is put on hold in the environment.",
 		tag: "promotions", params: []*Parameter{pPromotion}, body: "ReasonRequest", status: 200, result: promotionResult, errors: []int{404, 409}})
-	add("post", p+"/promotions/{id}/cancel", spec{id: "cancelPromotion", summary: "Withdraw a promotion that has not started rolling out", desc: "The requester or an approver.",
+	add("post", p+"/promotions/{id}/cancel", spec{id: "cancelPromotion", summary: "Withdraw a promotion that has not started rolling out", desc: "The requester or an approver; for a request of automatic promotion (requested by `auto-promote`), anyone with the submitter role.",
 		tag: "promotions", params: []*Parameter{pPromotion}, body: "ReasonRequest", status: 200, result: promotionResult, errors: []int{404, 409}})
 
 	add("get", p+"/holds", spec{id: "listHolds", summary: "List holds, newest first", desc: pageDesc("holds", "hold", "id", "set"), tag: "holds", params: append([]*Parameter{

@@ -66,6 +66,25 @@ func (f *fixture) promotionsTo(t *testing.T, env string) []string {
 	return out
 }
 
+// autoToProd registers version, has it succeed in dev, and has automatic
+// promotion take it to staging an hour later and request it in prod a day
+// after that; it returns the prod promotion, awaiting approval.
+func (f *fixture) autoToProd(t *testing.T, version string) promote.Promotion {
+	t.Helper()
+	ctx := context.Background()
+	f.register(t, version, goodMetrics)
+	f.request(t, submitter, version, "dev")
+	f.advance(time.Hour)
+	wantPass(t, "version "+version+" soaked in dev", f.autoPromote(t, ctx), version+"→staging:succeeded")
+	f.advance(24 * time.Hour)
+	wantPass(t, "version "+version+" soaked in staging", f.autoPromote(t, ctx), version+"→prod:awaiting_approval")
+	ps, err := f.svc.Promotions(ctx, promote.PromotionFilter{Model: "credit-risk", Environment: "prod", ActiveOnly: true})
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("active prod promotions = %+v, %v; want version %s's", ps, err, version)
+	}
+	return ps[0]
+}
+
 func wantPass(t *testing.T, what string, got []string, want ...string) {
 	t.Helper()
 	if strings.Join(got, " ") != strings.Join(want, " ") {
@@ -143,17 +162,7 @@ func testAutoPromote(t *testing.T, open opener) {
 
 	// Version 2 reaches prod by itself too; cancelled there, it is not
 	// requested again.
-	f.register(t, "2", goodMetrics)
-	f.request(t, submitter, "2", "dev")
-	f.advance(time.Hour)
-	wantPass(t, "version 2 soaked in dev", f.autoPromote(t, ctx), "2→staging:succeeded")
-	f.advance(24 * time.Hour)
-	wantPass(t, "version 2 soaked in staging", f.autoPromote(t, ctx), "2→prod:awaiting_approval")
-	ps, _ = f.svc.Promotions(ctx, promote.PromotionFilter{Model: "credit-risk", Environment: "prod", ActiveOnly: true})
-	if len(ps) != 1 {
-		t.Fatalf("active prod promotions = %+v, want version 2's", ps)
-	}
-	if _, err := f.svc.Cancel(ctx, lead, ps[0].ID, "not this week"); err != nil {
+	if _, err := f.svc.Cancel(ctx, lead, f.autoToProd(t, "2").ID, "not this week"); err != nil {
 		t.Fatal(err)
 	}
 	f.advance(time.Hour)
@@ -221,6 +230,35 @@ func TestAutoPromoteDue(t *testing.T) {
 	f.advance(time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC).Sub(f.clock()))
 	wantPass(t, "the freeze over", f.autoPromote(t, ctx), "1→prod:awaiting_approval", "1→prod:awaiting_approval")
 	wantDue("both awaiting approval", time.Time{})
+}
+
+// A request of automatic promotion is nobody's own: any submitter may
+// cancel it, as one may request, or supersede, a promotion there. A
+// person's request stays theirs (and the approvers') to cancel, and a
+// viewer cancels nothing.
+func TestAutoPromoteCancelledByASubmitter(t *testing.T) {
+	f := newAutoFixture(t, openSQLite, policyYAML)
+	ctx := context.Background()
+	sam := promote.Principal{Name: "sam", Role: promote.RoleSubmitter}
+	auto := f.autoToProd(t, "1")
+	if _, err := f.svc.Cancel(ctx, viewer, auto.ID, "no"); promote.ErrorCode(err) != promote.Forbidden {
+		t.Errorf("Cancel of the automatic request by a viewer = %v, want Forbidden", err)
+	}
+	got, err := f.svc.Cancel(ctx, sam, auto.ID, "the dashboard is down")
+	if err != nil || got.State != promote.StateCancelled || got.Reason != "cancelled by sam: the dashboard is down" {
+		t.Fatalf("Cancel of the automatic request by a submitter = %s (%s), %v; want cancelled", got.State, got.Reason, err)
+	}
+
+	// ci's own request for prod: not sam's to cancel.
+	mine := f.request(t, submitter, "1", "prod")
+	_, err = f.svc.Cancel(ctx, sam, mine.ID, "mine now")
+	if promote.ErrorCode(err) != promote.Forbidden || !strings.Contains(err.Error(), "only the requester or an approver may cancel promotion "+mine.ID+" (requested by ci); sam has submitter") {
+		t.Errorf("Cancel of ci's request by sam = %v, want Forbidden naming the requester", err)
+	}
+	if diff := strings.Join(f.promotionsTo(t, "prod"), " "); diff != "1:cancelled:auto-promote 1:awaiting_approval:ci" {
+		t.Errorf("prod promotions = %s", diff)
+	}
+	f.verify(t)
 }
 
 // Only the version that last succeeded upstream is requested: an older one

@@ -886,6 +886,15 @@ func (s *Service) Reject(ctx context.Context, who promote.Principal, id, reason 
 	return view, err
 }
 
+// mayCancel reports whether who, who has at least the submitter role, may
+// cancel p: its requester, or an approver. A request of automatic
+// promotion is nobody's own, and any submitter may cancel it: a submitter
+// may make, or supersede with their own, the request it made; only the
+// approvers' say stays theirs.
+func mayCancel(who promote.Principal, p promote.Promotion) bool {
+	return strings.EqualFold(who.Name, p.RequestedBy) || p.RequestedBy == AutoPromoteActor.Name || who.Role.Allows(promote.RoleApprover)
+}
+
 // Cancel withdraws a promotion that is queued or approved but not yet
 // committed.
 func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason string) (PromotionView, error) {
@@ -903,8 +912,8 @@ func (s *Service) Cancel(ctx context.Context, who promote.Principal, id, reason 
 		if err != nil {
 			return err
 		}
-		if !strings.EqualFold(who.Name, p.RequestedBy) && !who.Role.Allows(promote.RoleApprover) {
-			return promote.Errorf(promote.Forbidden, "only the requester or an approver may cancel promotion %s", p.ID)
+		if !mayCancel(who, p) {
+			return promote.Errorf(promote.Forbidden, "only the requester or an approver may cancel promotion %s (requested by %s); %s has %s", p.ID, p.RequestedBy, who.Name, who.Role)
 		}
 		switch {
 		case p.State.Queued() || p.State == promote.StateApproved:
