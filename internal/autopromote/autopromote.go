@@ -67,7 +67,8 @@ func New(cfg Config) (*Controller, error) {
 	return &Controller{cfg: cfg, cue: wait.NewCue()}, nil
 }
 
-// Trigger cues a pass soon (a promotion succeeded upstream). It never
+// Trigger cues a pass soon (a promotion ended: it may go on downstream,
+// or its environment is free for a version that waited). It never
 // blocks; cues that arrive during a pass make one more pass after it.
 func (c *Controller) Trigger() { c.cue.Send() }
 

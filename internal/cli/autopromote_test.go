@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/httpapi"
+	"github.com/promote-ml/promote/promote"
 )
 
 // A version registered and promoted to dev moves to staging by itself on
@@ -16,24 +18,11 @@ import (
 // promotion succeeds (the interval is an hour), requested by auto-promote
 // as the audit log and the promotion list show.
 func TestServeAutoPromotes(t *testing.T) {
-	examples, _, data := exampleServeSetup(t)
-	dir := filepath.Dir(data)
-	policies := filepath.Join(examples, "pipeline", "policies")
-	pipelineFile := filepath.Join(dir, "promote.yaml")
-	os.WriteFile(pipelineFile, []byte(`apiVersion: promote.dev/v1
-kind: Pipeline
-trustedKeys: [`+filepath.Join(examples, "cosign.pub")+`]
-environments:
-  - name: dev
-    policy: `+filepath.Join(policies, "dev.yaml")+`
-  - name: staging
-    from: dev
-    autoPromote: true
-    policy: `+filepath.Join(policies, "staging.yaml")+`
-`), 0o644)
+	examples, policies, dir, data := exampleServeSetupAuto(t)
+	pipelineFile := autoPipeline(t, dir, policies, filepath.Join(policies, "staging.yaml"))
 	ci := createToken(t, data, pipelineFile, "ci", "submitter")
 	server, serveErr := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples, "--auto-promote-every", "1h")
-	if want := "promote auto-promotes into staging when a promotion succeeds, when a soak or a freeze ends, and at least every 1h0m0s"; !strings.Contains(serveErr.String(), want) {
+	if want := "promote auto-promotes into staging when a promotion ends, when a soak or a freeze ends, and at least every 1h0m0s"; !strings.Contains(serveErr.String(), want) {
 		t.Errorf("serve's start = %q, want %q", serveErr.String(), want)
 	}
 	cli, must := clientOf(t, server)
@@ -63,4 +52,82 @@ environments:
 	if list := must(0, ci, "promotions", "list", "--model", "credit-risk", "--env", "staging", "-o", "json"); strings.Count(list, `"id"`) != 1 {
 		t.Errorf("staging promotions after a second dev success = %s, want one", list)
 	}
+}
+
+// exampleServeSetupAuto is exampleServeSetup, with the examples' policy
+// directory and the test's directory.
+func exampleServeSetupAuto(t *testing.T) (examples, policies, dir, data string) {
+	t.Helper()
+	examples, _, data = exampleServeSetup(t)
+	return examples, filepath.Join(examples, "pipeline", "policies"), filepath.Dir(data), data
+}
+
+// autoPipeline writes, in dir, a pipeline of dev and staging, whose
+// version comes from dev by autoPromote, gated by stagingPolicy, and
+// returns its path.
+func autoPipeline(t *testing.T, dir, policies, stagingPolicy string) string {
+	t.Helper()
+	examples := filepath.Dir(filepath.Dir(policies))
+	pipelineFile := filepath.Join(dir, "promote.yaml")
+	err := os.WriteFile(pipelineFile, []byte(`apiVersion: promote.dev/v1
+kind: Pipeline
+trustedKeys: [`+filepath.Join(examples, "cosign.pub")+`]
+environments:
+  - name: dev
+    policy: `+filepath.Join(policies, "dev.yaml")+`
+  - name: staging
+    from: dev
+    autoPromote: true
+    policy: `+stagingPolicy+`
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pipelineFile
+}
+
+// A promotion that ends otherwise than in success frees its environment
+// for the version that waited for it, which is requested at once, not at
+// the next interval (an hour here): version 1's automatic request, which
+// awaits approval in staging, is cancelled by a submitter, and version 2,
+// which succeeded in dev meanwhile, is requested in its place.
+func TestServeAutoPromotesWhenAPromotionEnds(t *testing.T) {
+	examples, policies, dir, data := exampleServeSetupAuto(t)
+	approval := filepath.Join(dir, "staging.yaml")
+	if err := os.WriteFile(approval, []byte("gate:\n  require: [tests_passed]\n  noBaseline: pass\n  approvals:\n    min: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pipelineFile := autoPipeline(t, dir, policies, approval)
+	ci := createToken(t, data, pipelineFile, "ci", "submitter")
+	server, _ := startServe(t, "--data", data, "--pipeline", pipelineFile, "--artifact-root", examples, "--auto-promote-every", "1h")
+	cli, must := clientOf(t, server)
+	must(0, ci, "models", "create", "credit-risk")
+	staging := func(t *testing.T, what string, want ...string) []promote.Promotion {
+		t.Helper()
+		var ps []promote.Promotion
+		waitFor(t, 10*time.Second, what, func() (bool, string) {
+			code, out, errOut := cli(ci, "promotions", "list", "--model", "credit-risk", "--env", "staging", "-o", "json")
+			ps = nil
+			if code != 0 || json.Unmarshal([]byte(out), &ps) != nil {
+				return false, out + errOut
+			}
+			var got []string
+			for i := len(ps) - 1; i >= 0; i-- {
+				got = append(got, ps[i].Version+":"+string(ps[i].State)+":"+ps[i].RequestedBy)
+			}
+			return strings.Join(got, " ") == strings.Join(want, " "), strings.Join(got, " ")
+		})
+		return ps
+	}
+	for _, v := range []string{"1", "2"} {
+		must(0, ci, "versions", "register", "credit-risk", v, "--artifact", filepath.Join(examples, "model.bin"),
+			"--signature", filepath.Join(examples, "model.bin.sig"), "--metrics", filepath.Join(examples, "candidate.json"))
+	}
+	must(0, ci, "request", "credit-risk", "1", "--env", "dev")
+	ps := staging(t, "version 1 awaiting approval in staging", "1:awaiting_approval:auto-promote")
+	// Version 2 waits for staging's promotion of version 1 to end.
+	must(0, ci, "request", "credit-risk", "2", "--env", "dev")
+	must(0, ci, "cancel", ps[0].ID, "--reason", "version 2 fixes the threshold")
+	staging(t, "version 2 requested in staging once version 1's promotion ended",
+		"1:cancelled:auto-promote", "2:awaiting_approval:auto-promote")
 }

@@ -67,7 +67,7 @@ takes over within --lease-ttl (docs/leader-election.md).
 An environment with autoPromote in the pipeline file gets, by itself, the version
 that last succeeded in its upstream environment once its soak there is served,
 requested as auto-promote through the same gate and approvals: the leader looks
-right after a promotion succeeds, when a soak or a freeze ends, and at least every
+right after a promotion ends, when a soak or a freeze ends, and at least every
 --auto-promote-every (docs/pipeline.md).`,
 		Example: `  promote serve --data ./promote-data --pipeline promote.yaml
   PROMOTE_DATABASE=postgres://promote@db/promote promote serve --addr :8080
@@ -87,7 +87,7 @@ right after a promotion succeeds, when a soak or a freeze ends, and at least eve
 	cfg.Rollout.flags(fl)
 	cfg.Lease.flags(fl)
 	fl.BoolVar(&cfg.UISecureCookies, "ui-secure-cookies", cfg.UISecureCookies, "mark the web UI's cookies Secure even on plain HTTP, for a server behind a proxy that terminates TLS ($PROMOTE_UI_SECURE_COOKIES)")
-	fl.DurationVar(&cfg.AutoPromoteEvery, "auto-promote-every", cfg.AutoPromoteEvery, "how often, at least, the leader requests the promotions that environments with autoPromote call for (docs/pipeline.md#autopromote), besides right after a promotion succeeds and when a soak or a freeze ends ($PROMOTE_AUTO_PROMOTE_EVERY)")
+	fl.DurationVar(&cfg.AutoPromoteEvery, "auto-promote-every", cfg.AutoPromoteEvery, "how often, at least, the leader requests the promotions that environments with autoPromote call for (docs/pipeline.md#autopromote), besides right after a promotion ends and when a soak or a freeze ends ($PROMOTE_AUTO_PROMOTE_EVERY)")
 	fl.DurationVar(&cfg.AuditVerifyEvery, "audit-verify-every", cfg.AuditVerifyEvery, "how often to verify the whole audit chain again after start; 0: only at start; the alert PromoteAuditChainNotVerified assumes the default ($PROMOTE_AUDIT_VERIFY_EVERY)")
 	fl.StringVar(&cfg.Webhooks, "webhooks", cfg.Webhooks, "`FILE` of webhook endpoints notified of promotions, commits, rollout steps and rollbacks (docs/webhooks.md; $PROMOTE_WEBHOOKS)")
 	fl.StringVar(&cfg.ExternalURL, "external-url", cfg.ExternalURL, "the `URL` people reach this server at (behind any proxy), which webhooks link to: https://promote.example.com ($PROMOTE_EXTERNAL_URL)")
@@ -145,14 +145,16 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			return usageError(err)
 		}
 	}
-	// Automatic promotion runs on the leader; a promotion that succeeds
-	// through this replica cues it at once when this replica leads.
+	// Automatic promotion runs on the leader; a promotion that ends
+	// through this replica cues it at once when this replica leads: one
+	// that succeeded may be carried on downstream, and any that ended
+	// frees its environment for a version that waited for it.
 	var auto *autopromote.Controller
 	hooks.audited = func(e promote.AuditEvent) {
 		if disp != nil {
 			disp.Wake()
 		}
-		if auto != nil && e.Action == promote.ActionPromotionState && e.Decision == string(promote.StateSucceeded) {
+		if auto != nil && e.Action == promote.ActionPromotionState && promote.State(e.Decision).Terminal() {
 			auto.Trigger()
 		}
 	}
@@ -402,7 +404,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		fmt.Fprintf(s.err, "promote sends webhooks as %s says, from the replica that leads\n", cfg.Webhooks)
 	}
 	if auto != nil {
-		fmt.Fprintf(s.err, "promote auto-promotes into %s when a promotion succeeds, when a soak or a freeze ends, and at least every %s, from the replica that leads\n",
+		fmt.Fprintf(s.err, "promote auto-promotes into %s when a promotion ends, when a soak or a freeze ends, and at least every %s, from the replica that leads\n",
 			strings.Join(autos, ", "), cfg.AutoPromoteEvery)
 	}
 	if ctl != nil {
