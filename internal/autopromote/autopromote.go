@@ -22,6 +22,10 @@ import (
 // another replica).
 const DefaultInterval = 30 * time.Second
 
+// minWait is the shortest wait between timed passes, when the due time a
+// pass reported is already past.
+const minWait = time.Second
+
 // Promoter requests the promotions that automatic promotion calls for.
 type Promoter interface {
 	AutoPromote(ctx context.Context) (registry.AutoPass, error)
@@ -97,8 +101,10 @@ func (c *Controller) Run(ctx context.Context) error {
 			return wait.Next{}
 		}
 		// A moment already past (the clock moved on since the registry
-		// read it) is a pass at once, though not in a loop.
-		return wait.Next{In: max(pass.Due.Sub(c.cfg.Now()), time.Millisecond)}
+		// read it) is a pass soon, but at most one a second: a due time
+		// that stays past (a clock that disagrees with the registry's, a
+		// freeze boundary in a skipped hour) must not become a busy loop.
+		return wait.Next{In: max(pass.Due.Sub(c.cfg.Now()), minWait)}
 	})
 	return nil
 }

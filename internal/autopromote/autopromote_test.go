@@ -413,3 +413,35 @@ func TestNewRefuses(t *testing.T) {
 		})
 	}
 }
+
+// pastDue is a registry whose every pass says a version was due an hour
+// ago, as one whose clock runs behind the controller's would.
+type pastDue struct{ calls *int }
+
+func (p pastDue) AutoPromote(context.Context) (registry.AutoPass, error) {
+	*p.calls++
+	return registry.AutoPass{Due: time.Now().Add(-time.Hour)}, nil
+}
+
+// A due time that stays in the past makes a pass a second, not a busy
+// loop.
+func TestPastDueIsNotABusyLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		ctl, err := autopromote.New(autopromote.Config{Registry: pastDue{&calls}, Interval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- ctl.Run(ctx) }()
+		time.Sleep(10 * time.Second)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+		if calls < 5 || calls > 12 {
+			t.Errorf("passes in 10s with a due time always past = %d, want about one a second", calls)
+		}
+	})
+}
