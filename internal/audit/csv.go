@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promote-ml/promote/internal/invisible"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -20,8 +21,13 @@ var CSVHeader = []string{"seq", "time", "actor", "action", "model", "version", "
 // CSVWriter writes audit events as CSV for spreadsheets, one row an
 // event under CSVHeader: RFC 4180 (every field quoted, a quote doubled,
 // rows ended by CRLF), times in RFC 3339 in UTC, reasons in the words the
-// pages show. Every cell is guarded against formula injection (formulaSafe).
-// The CSV is for reading: what verifies is the export.
+// pages show. Every cell is guarded against formula injection (formulaSafe),
+// and a character that reorders or hides text (a bidirectional override, a
+// zero-width space, a control: invisible.Is) is written as its code point,
+// ⟨U+202E⟩, as the pages and the command line show it: a spreadsheet would
+// obey it and show a reason's words in another order than they were
+// written (CVE-2021-42574), and an auditor must see it. The CSV is for
+// reading: what verifies, with every value exact, is the export.
 type CSVWriter struct {
 	w   *bufio.Writer
 	err error
@@ -61,7 +67,7 @@ func (c *CSVWriter) row(fields []string) error {
 			c.err = c.w.WriteByte(',')
 		}
 		if c.err == nil {
-			_, c.err = c.w.WriteString(`"` + strings.ReplaceAll(formulaSafe(f), `"`, `""`) + `"`)
+			_, c.err = c.w.WriteString(`"` + strings.ReplaceAll(formulaSafe(string(invisible.Reveal([]byte(f)))), `"`, `""`) + `"`)
 		}
 	}
 	if c.err == nil {

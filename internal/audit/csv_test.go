@@ -19,7 +19,9 @@ import (
 // -, @, a tab or a carriage return) gets a leading apostrophe, anywhere in
 // the row and in the reasons' words; every field is quoted, quotes
 // doubled, rows ended by CRLF (RFC 4180), so that a comma, a quote, a line
-// break or a semicolon stays in its cell.
+// break or a semicolon stays in its cell. A character that reorders or
+// hides text (invisible.Is) is written as its code point, so that a
+// spreadsheet shows it instead of obeying it.
 func TestCSVWriter(t *testing.T) {
 	at := time.Date(2026, 11, 26, 13, 0, 0, 123456789, time.FixedZone("CET", 3600))
 	for _, tt := range []struct {
@@ -40,6 +42,10 @@ func TestCSVWriter(t *testing.T) {
 		{"formulas", promote.AuditEvent{Seq: 9, Time: at, Actor: "@evil", Action: "hold.set", Model: "+m", Version: "-1", Environment: "\tprod",
 			PromotionID: "\rpr", TokenID: "=tok", Decision: "=1+1", Reasons: json.RawMessage(`["=HYPERLINK(\"http://x\",\"y\")"]`)},
 			[]string{"9", "2026-11-26T12:00:00.123456789Z", "'@evil", "hold.set", "'+m", "'-1", "'\tprod", "'\rpr", "'=tok", "", "'=1+1", `'=HYPERLINK("http://x","y")`, ""}, ""},
+		{"invisible", promote.AuditEvent{Seq: 11, Time: at, Actor: "le\u200bna", Action: "hold.set", Model: "\u202e=m", Environment: "prod\x1b[2J",
+			Decision: "held", Reasons: json.RawMessage(`["cost \u2066is fine\u2069 \u202eok\ttab\nline"]`)},
+			[]string{"11", "2026-11-26T12:00:00.123456789Z", "le⟨U+200B⟩na", "hold.set", "⟨U+202E⟩=m", "", "prod⟨U+001B⟩[2J", "", "", "", "held",
+				"cost ⟨U+2066⟩is fine⟨U+2069⟩ ⟨U+202E⟩ok\ttab\nline", ""}, ""},
 		{"not formulas", promote.AuditEvent{Seq: 10, Time: at, Actor: "a=b", Action: "hold.set", Version: "1-rc", Decision: " =x",
 			Reasons: json.RawMessage(`["x;=cmd|' /C calc'!A0"]`)},
 			[]string{"10", "2026-11-26T12:00:00.123456789Z", "a=b", "hold.set", "", "1-rc", "", "", "", "", " =x", "x;=cmd|' /C calc'!A0", ""}, ""},

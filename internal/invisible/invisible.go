@@ -4,9 +4,10 @@
 // show nothing at all. A right-to-left override (U+202E) in a hold's reason
 // can make an approver read the words in another order than they were
 // written, and a zero-width space can make two different names look the
-// same (the "Trojan Source" problem, CVE-2021-42574). The command line and
-// the web UI both show such characters as escapes; this package is their
-// one definition of which characters those are.
+// same (the "Trojan Source" problem, CVE-2021-42574). The command line, the
+// web UI, notifications and the audit log's CSV all show such characters as
+// escapes; this package is their one definition of which characters those
+// are.
 package invisible
 
 import (
