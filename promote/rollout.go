@@ -133,12 +133,14 @@ func (e *RolloutChangedError) Unwrap() error { return &Error{Code: Conflict, Mes
 
 // RolloutFilter selects rollouts, listed newest (the last started) first,
 // a page at a time as AuditFilter pages the audit log: BeforeSeq and
-// AfterSeq are cursors on Rollout.Seq. Zero fields match everything.
+// AfterSeq are cursors on Rollout.Seq. Zero fields match everything; a
+// Version needs its Model (CheckVersionScope).
 type RolloutFilter struct {
 	Model string
 	// Models, when not empty, selects the rollouts of these models alone
 	// (with Model too, of both).
 	Models      []string
+	Version     string
 	Environment string
 	ActiveOnly  bool
 	BeforeSeq   int64

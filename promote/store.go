@@ -419,11 +419,12 @@ func AllHolds(tx Tx, f HoldFilter) ([]Hold, error) {
 }
 
 // CheckVersionScope returns an Invalid error, naming model, for a filter
-// (PromotionFilter, HoldFilter, AuditFilter) that names a version without
-// its model. A version's name is its model's own (UNIQUE (model, version);
-// each model numbers its versions as it likes): version 3 of one model has
-// nothing to do with version 3 of another, so such a filter would list
-// unrelated versions' records together, and no index serves it.
+// (PromotionFilter, RolloutFilter, HoldFilter, AuditFilter) that names a
+// version without its model. A version's name is its model's own (UNIQUE
+// (model, version); each model numbers its versions as it likes): version
+// 3 of one model has nothing to do with version 3 of another, so such a
+// filter would list unrelated versions' records together, and no index
+// serves it.
 func CheckVersionScope(model, version string) error {
 	if version != "" && model == "" {
 		return Errorf(Invalid, "version %q without a model: a version is named within its model (%[1]s of one model is not %[1]s of another); give its model too", version)

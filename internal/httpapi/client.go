@@ -429,6 +429,7 @@ func (c *Client) Rollback(ctx context.Context, req registry.RollbackRequest) (re
 func (c *Client) Rollouts(ctx context.Context, f promote.RolloutFilter) ([]promote.Rollout, error) {
 	q := url.Values{}
 	setIf(q, "model", f.Model)
+	setIf(q, "version", f.Version)
 	setIf(q, "environment", f.Environment)
 	if f.ActiveOnly {
 		q.Set("active", "true")

@@ -119,7 +119,7 @@ func TestBadInput(t *testing.T) {
 		{"rollouts limit -1", "GET", "/api/v1/rollouts?limit=-1", f.vera, "", "", 400, promote.Invalid, `query parameter limit: "-1" is not a number from 1 to 1000`},
 		{"rollouts negative before", "GET", "/api/v1/rollouts?before=-9", f.vera, "", "", 400, promote.Invalid, `query parameter before: "-9" is not a non-negative integer`},
 		{"rollouts huge after", "GET", "/api/v1/rollouts?after=99999999999999999999", f.vera, "", "", 400, promote.Invalid, `query parameter after: "99999999999999999999" is not a non-negative integer`},
-		{"rollouts unknown parameter", "GET", "/api/v1/rollouts?cursor=5", f.vera, "", "", 400, promote.Invalid, `unknown query parameter "cursor" (known: model, environment, active, before, after, limit)`},
+		{"rollouts unknown parameter", "GET", "/api/v1/rollouts?cursor=5", f.vera, "", "", 400, promote.Invalid, `unknown query parameter "cursor" (known: model, version, environment, active, before, after, limit)`},
 		{"long actor", "GET", "/api/v1/audit?actor=" + strings.Repeat("a", promote.MaxNameLen+1), f.vera, "", "", 400, promote.Invalid, "actor"},
 		{"path-like query", "GET", "/api/v1/promotions?model=..%2Fx", f.vera, "", "", 400, promote.Invalid, `model name "../x" contains ".."`},
 		{"unknown promotion", "POST", "/api/v1/promotions/pr_nope/approve", f.bob, ct, `{"digest":"` + digest1 + `"}`, 404, promote.NotFound, "pr_nope"},

@@ -807,7 +807,7 @@ func document() *Document {
 		tag:  "promotions", body: "RollbackRequest", status: 200, result: ref("RollbackView"), errors: []int{404, 409, 422}})
 
 	add("get", p+"/rollouts", spec{id: "listRollouts", summary: "List rollouts, newest first", desc: pageDesc("rollouts", "rollout", "seq", "started"), tag: "rollouts", params: append([]*Parameter{
-		qName("model", "Only this model."), qName("environment", "Only this environment."),
+		qName("model", "Only this model."), qName("version", versionParam), qName("environment", "Only this environment."),
 		queryParam("active", "Only running and paused rollouts.", &Schema{Type: "boolean"}),
 	}, pageParams("rollouts", "seq")...), status: 200, result: arrayOf(ref("Rollout"))})
 	add("get", p+"/rollouts/{id}", spec{id: "getRollout", summary: "A rollout with the analysis's last verdict", tag: "rollouts", params: []*Parameter{pRollout}, status: 200, result: ref("Rollout"), errors: []int{404}})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/storetest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -156,4 +157,46 @@ func TestModelPages(t *testing.T) {
 		func(before, after int64) ([]promote.Model, error) {
 			return c.Models(ctx, promote.ModelFilter{BeforeSeq: before, AfterSeq: after, Limit: 250})
 		})
+}
+
+// TestRolloutsByVersion: GET /rollouts filters by a version of a model,
+// as /promotions and /holds do (the client sends it): the rollouts of
+// version 1 alone, not those of version 2 nor another model's version 1.
+func TestRolloutsByVersion(t *testing.T) {
+	f := newFixture(t)
+	c := f.model("churn")
+	f.model("other")
+	ctx := t.Context()
+	if _, err := c.RegisterVersion(ctx, registry.RegisterRequest{Model: "churn", Version: "2", ArtifactURI: "s3://models/churn/2/model.bin",
+		Digest: digest1, Size: 1024, Metrics: []byte(metricsGood)}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	if err := f.store.Update(ctx, func(tx promote.Tx) error {
+		for i, mv := range [][2]string{{"churn", "1"}, {"churn", "2"}, {"other", "1"}, {"churn", "1"}} {
+			p := promote.Promotion{ID: fmt.Sprintf("pr_%04d", i), Model: mv[0], Version: mv[1], Environment: "dev", Digest: digest1,
+				State: promote.StateSucceeded, RequestedBy: "alice", RequestedAt: t0, UpdatedAt: t0}
+			if _, err := tx.CreatePromotion(p); err != nil {
+				return err
+			}
+			if err := tx.SaveRollout(promote.Rollout{PromotionID: p.ID, Model: p.Model, Version: p.Version, Environment: "dev", Stable: "0",
+				Strategy: "canary", State: promote.RolloutSucceeded, Weight: 1, StartedAt: t0, StepStartedAt: t0, UpdatedAt: t0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := c.Rollouts(ctx, promote.RolloutFilter{Model: "churn", Version: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rs {
+		got = append(got, r.PromotionID)
+	}
+	if diff := cmp.Diff([]string{"pr_0003", "pr_0000"}, got); diff != "" {
+		t.Errorf("Rollouts(churn 1) (-want +got):\n%s", diff)
+	}
 }

@@ -430,7 +430,8 @@ func TestAuditByVersion(t *testing.T) {
 	// A version is named within its model: without one, version 1 would
 	// select every model's version 1.
 	for _, path := range []string{"/api/v1/audit?version=1", "/api/v1/audit?version=1&action=hold.set",
-		"/api/v1/promotions?version=1", "/api/v1/promotions?version=1&environment=dev", "/api/v1/holds?version=1&all=true"} {
+		"/api/v1/promotions?version=1", "/api/v1/promotions?version=1&environment=dev", "/api/v1/holds?version=1&all=true",
+		"/api/v1/rollouts?version=1", "/api/v1/rollouts?version=1&active=true"} {
 		r := f.do("GET", path, f.vera, "", nil)
 		if r.status != 400 || !strings.Contains(string(r.body), `version \"1\" without a model`) {
 			t.Errorf("GET %s = %d %s, want 400 saying the version needs its model", path, r.status, r.body)

@@ -533,9 +533,10 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request, who promote.Pr
 }
 
 func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
-	q := newQuery(r, "model", "environment", "active", "before", "after", "limit")
+	q := newQuery(r, "model", "version", "environment", "active", "before", "after", "limit")
 	f := promote.RolloutFilter{
 		Model:       q.name("model", "model name"),
+		Version:     q.name("version", "version"),
 		Environment: q.name("environment", "environment"),
 		ActiveOnly:  q.boolean("active"),
 	}

@@ -202,7 +202,7 @@ func (t *tx) Rollouts(f promote.RolloutFilter) ([]promote.Rollout, error) {
 // rolloutWhere selects the rollouts f selects.
 func rolloutWhere(f promote.RolloutFilter) where {
 	var w where
-	w.scope(f.Model, "", f.Environment)
+	w.scope(f.Model, f.Version, f.Environment)
 	w.in("model", f.Models)
 	if f.ActiveOnly {
 		w.add("active")

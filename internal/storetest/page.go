@@ -243,6 +243,12 @@ func testListPages(t *testing.T, s promote.Store) {
 		{"all", promote.RolloutFilter{}, func(promote.Rollout) bool { return true }},
 		{"active of a model in an environment", promote.RolloutFilter{Model: "churn", Environment: "prod", ActiveOnly: true},
 			func(r promote.Rollout) bool { return r.Model == "churn" && r.Environment == "prod" && r.State.Active() }},
+		{"a version", promote.RolloutFilter{Model: "fraud", Version: "1.1"},
+			func(r promote.Rollout) bool { return r.Model == "fraud" && r.Version == "1.1" }},
+		{"a version in an environment", promote.RolloutFilter{Model: "fraud", Version: "1.1", Environment: "prod"},
+			func(r promote.Rollout) bool {
+				return r.Model == "fraud" && r.Version == "1.1" && r.Environment == "prod"
+			}},
 	})
 
 	walkCases(t, "Holds", allHolds, holdReason, holdSeq, listHolds, []pageCase[promote.HoldFilter, promote.Hold]{

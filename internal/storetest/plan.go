@@ -45,6 +45,7 @@ var indexedLists = []struct {
 		promote.AuditFilter{Model: "fraud", Version: "v3", BeforeSeq: 1000, Limit: 100}, "audit_events_version"},
 	{"a version's promotions", promote.PromotionFilter{Model: "fraud", Version: "v3", Limit: 100}, "promotions_by_seq"},
 	{"a version's holds", promote.HoldFilter{Model: "fraud", Version: "v3", IncludeCleared: true, Limit: 100}, "holds_by_seq"},
+	{"a version's rollouts", promote.RolloutFilter{Model: "fraud", Version: "v3", Limit: 100}, "rollouts_by_seq"},
 }
 
 // refusedLists are filters that no index can serve because they select
@@ -58,6 +59,7 @@ var refusedLists = []struct {
 	{"promotions of a version without its model", promote.PromotionFilter{Version: "v3"}},
 	{"promotions of a version in an environment without its model", promote.PromotionFilter{Version: "v3", Environment: "prod"}},
 	{"holds of a version without its model", promote.HoldFilter{Version: "v3", IncludeCleared: true}},
+	{"rollouts of a version without its model", promote.RolloutFilter{Version: "v3"}},
 	{"audit events of a version without its model", promote.AuditFilter{Version: "v3"}},
 	{"audit events of a version and an action without its model", promote.AuditFilter{Version: "v3", Action: promote.ActionHoldSet}},
 }

@@ -13,8 +13,7 @@ import (
 const listPageSize = promote.DefaultLimit
 
 // listQuery is the filters of the promotions, rollouts and holds pages: a
-// version only with its model (promote.CheckVersionScope), and not on the
-// rollouts page, whose store filter has none.
+// version only with its model (promote.CheckVersionScope).
 type listQuery struct {
 	Model, Version, Environment string
 }
@@ -40,12 +39,10 @@ type listView[T any] struct {
 	// Heading is the page's; Cols the number of its table's columns.
 	Heading string
 	Cols    int
-	// Versioned says the page filters by version too.
-	Versioned bool
-	Q         listQuery
-	Envs      []string
-	Rows      []T
-	Pager     pager
+	Q       listQuery
+	Envs    []string
+	Rows    []T
+	Pager   pager
 }
 
 // Empty is what the table of a page without rows says.
@@ -63,20 +60,19 @@ func (v listView[T]) Empty() string {
 // of its path, and what its rows are, as in "Pages of promotions") of a
 // listing paged by sequence cursor, as the audit page and a model's
 // versions are: listPageSize rows a page, newest first, older than
-// ?before=N or just newer than ?after=N, filtered by ?model, ?version
-// (when versioned: the store can filter the rows by version) and
-// ?environment, in a table of cols columns. seq is a row's cursor and
+// ?before=N or just newer than ?after=N, filtered by ?model, ?version (of
+// the model) and ?environment, in a table of cols columns. seq is a row's cursor and
 // cursor what it is, in errors ("a hold's ID"), and list reads a page of
 // the rows q selects in tx (the store's
 // BeforeSeq, AfterSeq and Limit). A filter or cursor that is not one is a
 // 400 naming it.
-func listing[T any](u *UI, w http.ResponseWriter, r *http.Request, s *session, page, title string, cols int, versioned bool, cursor string, seq func(T) int64,
+func listing[T any](u *UI, w http.ResponseWriter, r *http.Request, s *session, page, title string, cols int, cursor string, seq func(T) int64,
 	list func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]T, error)) error {
 	qs, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return promote.Errorf(promote.Invalid, "malformed query string: %v", err)
 	}
-	v := listView[T]{Heading: title, Cols: cols, Versioned: versioned, Envs: u.svc.Pipeline().Names(),
+	v := listView[T]{Heading: title, Cols: cols, Envs: u.svc.Pipeline().Names(),
 		Q: listQuery{Model: qs.Get("model"), Version: qs.Get("version"), Environment: qs.Get("environment")}}
 	if v.Q.Model != "" {
 		if err := promote.ValidateName("model name", v.Q.Model); err != nil {
@@ -84,9 +80,6 @@ func listing[T any](u *UI, w http.ResponseWriter, r *http.Request, s *session, p
 		}
 	}
 	if v.Q.Version != "" {
-		if !versioned {
-			return promote.Errorf(promote.Invalid, "the %s list has no version filter: filter by model and environment", page)
-		}
 		if err := promote.ValidateName("version", v.Q.Version); err != nil {
 			return err
 		}
@@ -118,7 +111,7 @@ func listing[T any](u *UI, w http.ResponseWriter, r *http.Request, s *session, p
 
 // promotionsPage lists every promotion, newest (the last requested) first.
 func (u *UI) promotionsPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	return listing(u, w, r, s, "promotions", "Promotions", 8, true, seqCursor, func(p promote.Promotion) int64 { return p.Seq },
+	return listing(u, w, r, s, "promotions", "Promotions", 8, seqCursor, func(p promote.Promotion) int64 { return p.Seq },
 		func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]promote.Promotion, error) {
 			return tx.Promotions(promote.PromotionFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, BeforeSeq: before, AfterSeq: after, Limit: limit})
 		})
@@ -126,16 +119,16 @@ func (u *UI) promotionsPage(w http.ResponseWriter, r *http.Request, s *session) 
 
 // rolloutsPage lists every rollout, newest (the last started) first.
 func (u *UI) rolloutsPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	return listing(u, w, r, s, "rollouts", "Rollouts", 8, false, seqCursor, func(ro promote.Rollout) int64 { return ro.Seq },
+	return listing(u, w, r, s, "rollouts", "Rollouts", 8, seqCursor, func(ro promote.Rollout) int64 { return ro.Seq },
 		func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]promote.Rollout, error) {
-			return tx.Rollouts(promote.RolloutFilter{Model: q.Model, Environment: q.Environment, BeforeSeq: before, AfterSeq: after, Limit: limit})
+			return tx.Rollouts(promote.RolloutFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, BeforeSeq: before, AfterSeq: after, Limit: limit})
 		})
 }
 
 // holdsPage lists every hold, active and cleared, newest (the last set)
 // first.
 func (u *UI) holdsPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	return listing(u, w, r, s, "holds", "Holds", 7, true, "a hold's ID", func(h promote.Hold) int64 { return h.ID },
+	return listing(u, w, r, s, "holds", "Holds", 7, "a hold's ID", func(h promote.Hold) int64 { return h.ID },
 		func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]promote.Hold, error) {
 			return tx.Holds(promote.HoldFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, IncludeCleared: true, BeforeSeq: before, AfterSeq: after, Limit: limit})
 		})

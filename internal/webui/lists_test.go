@@ -208,11 +208,11 @@ func TestBrowserListingPager(t *testing.T) {
 	}
 }
 
-// The promotions and holds pages filter by a version of a model too, as
-// the store does: the rows are that version's alone, the pager's links
-// keep the filter, and the form shows it. A version without its model,
-// or on the rollouts page, whose store filter has none, is refused naming
-// what is wrong, rather than ignored.
+// The promotions, rollouts and holds pages filter by a version of a model
+// too, as the store does: the rows are that version's alone, the pager's
+// links keep the filter, and the form shows it; a version's page links to
+// its rollouts. A version without its model is refused naming what is
+// wrong, rather than ignored.
 func TestListingVersionFilter(t *testing.T) {
 	f := newFixture(t)
 	const total = 260 // half of version 1: two pages of it
@@ -237,13 +237,17 @@ func TestListingVersionFilter(t *testing.T) {
 			if _, err := tx.AddHold(promote.Hold{Model: "ranker", Version: v, Environment: "dev", Reason: "r", SetBy: "ci", SetAt: at}); err != nil {
 				return err
 			}
+			if err := tx.SaveRollout(promote.Rollout{PromotionID: fmt.Sprintf("pr_%016d", i), Model: "ranker", Version: v, Environment: "dev",
+				Stable: "0", Strategy: "canary", State: promote.RolloutRolledBack, StartedAt: at, StepStartedAt: at, UpdatedAt: at}); err != nil {
+				return err
+			}
 		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	b := f.signIn("vera")
-	for page, col := range map[string]int{"promotions": 3, "holds": 2} { // col: the version's cell
+	for page, col := range map[string]int{"promotions": 3, "rollouts": 3, "holds": 2} { // col: the version's cell
 		t.Run(page, func(t *testing.T) {
 			var rows, pages int
 			for path := Prefix + "/" + page + "?model=ranker&version=1"; path != ""; {
@@ -280,7 +284,7 @@ func TestListingVersionFilter(t *testing.T) {
 		{"/promotions?version=1", `version "1" without a model`},
 		{"/holds?version=1&environment=dev", `version "1" without a model`},
 		{"/holds?model=ranker&version=..%2Fx", `version "../x" contains ".."`},
-		{"/rollouts?model=ranker&version=1", "the rollouts list has no version filter"},
+		{"/rollouts?version=1&environment=dev", `version "1" without a model`},
 	} {
 		res := b.get(Prefix + tt.path)
 		if res.status != http.StatusBadRequest {
@@ -291,7 +295,12 @@ func TestListingVersionFilter(t *testing.T) {
 			t.Errorf("GET %s: error %q, want it to say %q", tt.path, got, tt.want)
 		}
 	}
-	if r := b.get(Prefix + "/rollouts"); r.status != http.StatusOK || strings.Contains(r.body, `name="version"`) {
-		t.Errorf("GET /ui/rollouts = %d, with a version field: %v; want 200 and none", r.status, strings.Contains(r.body, `name="version"`))
+	p := b.get(Prefix + "/models/ranker/versions/2")
+	if p.status != http.StatusOK {
+		t.Fatalf("GET the version page = %d:\n%s", p.status, p.body)
+	}
+	link := byTag(p.one(t, "version-rollouts"), "a")
+	if len(link) != 1 || attr(link[0], "href") != Prefix+"/rollouts?model=ranker&version=2" {
+		t.Errorf("the version page's rollouts link = %v, want one to %s", text(p.one(t, "version-rollouts")), Prefix+"/rollouts?model=ranker&version=2")
 	}
 }

@@ -613,6 +613,9 @@ type versionView struct {
 	Groups   []groupRow
 	GroupCol []string
 	Envs     []envHistory
+	// Rollouts links to the list of the version's rollouts, in every
+	// environment.
+	Rollouts string
 	Signed   bool // the signature verifies now, with the keys trusted now
 	// SignatureNote says why it does not, when it does not.
 	SignatureNote string
@@ -629,7 +632,7 @@ type groupRow struct {
 // its history in every environment.
 func (u *UI) versionPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	model, version := r.PathValue("model"), r.PathValue("version")
-	v := versionView{}
+	v := versionView{Rollouts: withQuery(Prefix+"/rollouts", listQuery{Model: model, Version: version}.values())}
 	envs := u.svc.Pipeline().Names()
 	err := u.store.View(r.Context(), func(tx promote.Tx) error {
 		var err error
