@@ -50,6 +50,30 @@ type AddModelOptions struct {
 // dnsLabel is what Kubernetes accepts as a Service's or Deployment's name.
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
+// MaxModelNameLen bounds the name of a model in the overlays: its
+// Deployment's name, WorkloadPrefix and the model's, is a DNS label, at
+// most 63 characters.
+const MaxModelNameLen = 63 - len(WorkloadPrefix)
+
+// ValidateModelName checks the name of a model that the overlays deploy,
+// for Scaffold and AddModel: a name the registry takes (promote.
+// ValidateName) that is also a DNS label (RFC 1123) of at most
+// MaxModelNameLen characters, since it is in the overlays' Kubernetes
+// names: the ConfigMap model-<model>, and the Deployment and Service
+// WorkloadPrefix+<model> of a model AddModel adds. The registry's own rule
+// takes upper case, '.' and '_', which Kubernetes refuses, and would let
+// such a name through to a render or an apply that fails later.
+func ValidateModelName(m string) error {
+	if err := promote.ValidateName("model name", m); err != nil {
+		return err
+	}
+	if !dnsLabel.MatchString(m) || len(m) > MaxModelNameLen {
+		return promote.Errorf(promote.Invalid, "model name %q: it names Kubernetes objects in the overlays (the ConfigMap model-%[1]s, the Deployment %[2]s%[1]s), "+
+			"so it must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most %[3]d characters", m, WorkloadPrefix, MaxModelNameLen)
+	}
+	return nil
+}
+
 // AddModel adds a model to the repository in dir that Scaffold wrote: the
 // model's Deployment and Service in deploy/base (from the templates of the
 // first model's), its model-<model> ConfigMap generator there, a component
@@ -68,11 +92,8 @@ var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // error naming what is wrong, and changes nothing.
 func AddModel(dir string, opts AddModelOptions) ([]string, error) {
 	m := opts.Model
-	if err := promote.ValidateName("model name", m); err != nil {
+	if err := ValidateModelName(m); err != nil {
 		return nil, err
-	}
-	if max := 63 - len(WorkloadPrefix); !dnsLabel.MatchString(m) || len(m) > max {
-		return nil, promote.Errorf(promote.Invalid, "model name %q: it names the Deployment %s%s, so it must be lowercase letters, digits and '-', start and end with a letter or digit, and be at most %d characters", m, WorkloadPrefix, m, max)
 	}
 	if _, err := kustomizationFile(filepath.Join(dir, filepath.FromSlash(BaseDir))); err != nil {
 		return nil, promote.Errorf(promote.NotFound, "%s has no %s/kustomization.yaml: add a model to a repository that promote init wrote", dir, BaseDir)

@@ -48,7 +48,8 @@ type ScaffoldOptions struct {
 	// Name is the pipeline's name (DefaultName when empty).
 	Name string
 	// Pin is the model the deployment serves and the version every overlay
-	// starts pinned at (DefaultPin when zero).
+	// starts pinned at (DefaultPin when zero). The model's name must be a
+	// DNS label (ValidateModelName).
 	Pin Pin
 	// ModelImage is the repository of the model's OCI image, without tag or
 	// digest; its last path element must be the model's name, which is how
@@ -71,6 +72,9 @@ func (o *ScaffoldOptions) defaults() error {
 		o.Pin = DefaultPin
 	}
 	if err := o.Pin.Validate(); err != nil {
+		return err
+	}
+	if err := ValidateModelName(o.Pin.Model); err != nil {
 		return err
 	}
 	if o.ModelImage == "" {

@@ -294,6 +294,16 @@ func TestScaffoldOptions(t *testing.T) {
 		{"server image by tag", ScaffoldOptions{ServerImage: "ghcr.io/acme/server:latest"}, "pin it by digest"},
 		{"bad pin", ScaffoldOptions{Pin: Pin{Model: "x", Version: "1", URI: "s3://x", Digest: "sha256:short"}}, "digest"},
 		{"bad name", ScaffoldOptions{Name: "a b"}, "pipeline name"},
+		// The model's name is in the overlays' Kubernetes names (the
+		// ConfigMap model-<model>): what the registry takes is not enough.
+		{"model name in upper case", ScaffoldOptions{Pin: Pin{Model: "Fraud", Version: "1", URI: "s3://x", Digest: pin.Digest}},
+			`model name "Fraud": it names Kubernetes objects in the overlays (the ConfigMap model-Fraud, the Deployment model-server-Fraud), so it must be a DNS label`},
+		{"model name with an underscore", ScaffoldOptions{Pin: Pin{Model: "fraud_eu", Version: "1", URI: "s3://x", Digest: pin.Digest}},
+			"lowercase letters, digits and '-'"},
+		{"model name with a dot", ScaffoldOptions{Pin: Pin{Model: "fraud.eu", Version: "1", URI: "s3://x", Digest: pin.Digest}},
+			`model name "fraud.eu"`},
+		{"model name too long", ScaffoldOptions{Pin: Pin{Model: strings.Repeat("a", 51), Version: "1", URI: "s3://x", Digest: pin.Digest}},
+			"at most 50 characters"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
