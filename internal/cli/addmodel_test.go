@@ -113,3 +113,49 @@ func TestServeGitOpsTwoModels(t *testing.T) {
 		t.Errorf("overlays check after both promotions: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestAddModelPipelineOrder: overlays add-model lists the overlays' files
+// in the pipeline's order when promote.yaml is there, and in name order,
+// saying why, when it is not.
+func TestAddModelPipelineOrder(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		pipeline bool
+		order    []string
+		why      string
+	}{
+		{"promote.yaml", true, []string{"dev", "staging", "prod"}, ""},
+		{"no promote.yaml", false, []string{"dev", "prod", "staging"}, "The overlays are in name order, not the pipeline's: there is no promote.yaml in "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			repo := t.TempDir()
+			if code, out, errOut := run(t, "", "init", repo); code != ExitOK {
+				t.Fatalf("init: exit %d\n%s%s", code, out, errOut)
+			}
+			if !tt.pipeline {
+				if err := os.Remove(filepath.Join(repo, "promote.yaml")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, out, errOut := run(t, "", "overlays", "add-model", "fraud", "--dir", repo)
+			if code != ExitOK {
+				t.Fatalf("overlays add-model fraud: exit %d\n%s%s", code, out, errOut)
+			}
+			var envs []string
+			for _, line := range strings.Split(out, "\n") {
+				if env, ok := strings.CutPrefix(strings.TrimSpace(line), overlay.OverlaysDir+"/"); ok && strings.HasSuffix(env, "/kustomization.yaml") {
+					envs = append(envs, strings.TrimSuffix(env, "/kustomization.yaml"))
+				}
+			}
+			if strings.Join(envs, ",") != strings.Join(tt.order, ",") {
+				t.Errorf("add-model listed the overlays %v, want %v:\n%s", envs, tt.order, out)
+			}
+			if tt.why == "" && strings.Contains(out, "name order") || tt.why != "" && !strings.Contains(out, tt.why+repo+".") {
+				t.Errorf("add-model output:\n%s\nwant it to say %q", out, tt.why)
+			}
+			if want := "(kustomize build deploy/overlays/{" + strings.Join([]string{"dev", "staging", "prod"}, ",") + "})"; tt.pipeline && !strings.Contains(out, want) {
+				t.Errorf("add-model output:\n%s\nwant %q", out, want)
+			}
+		})
+	}
+}

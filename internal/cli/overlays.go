@@ -190,6 +190,10 @@ the images entry has newTag: not-promoted, an image that does not exist, so noth
 of the model runs. Promotions of the other models render and commit as before; the
 first promotion of MODEL to an environment pins it there.
 
+The overlays are taken, and their files listed, in the pipeline's order (promote.yaml
+in DIR); without a promote.yaml that loads, in name order, and the output says why.
+An environment of the pipeline without an overlay is an error.
+
 The edits keep every other line of the files as it is. Everything is rendered with
 kustomize before anything is written: a model that is there already, a name that is
 not a DNS label, a directory without the scaffold or an overlay that does not render
@@ -202,19 +206,34 @@ is an error that names the problem, and nothing is written (exit 2).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Model = args[0]
+			// The pipeline's order, when promote.yaml is there to give it;
+			// otherwise the overlays' names, and the output says why.
+			var unordered string
+			pipelineEnvs, err := pipelineEnvironments(dir)
+			switch {
+			case err != nil:
+				unordered = fmt.Sprintf("promote.yaml does not load (%v)", err)
+			case pipelineEnvs == nil:
+				unordered = "there is no promote.yaml in " + dir
+			}
+			opts.Environments = pipelineEnvs
 			files, err := overlay.AddModel(dir, opts)
 			if err != nil {
 				return usageError(err)
 			}
-			envs, _ := pipelineEnvironments(dir)
-			if len(envs) == 0 {
-				if envs, err = overlay.Environments(dir); err != nil {
-					return &exitError{code: ExitBlocked, err: err}
-				}
+			envs, err := overlay.Environments(dir)
+			if err != nil {
+				return &exitError{code: ExitBlocked, err: err}
+			}
+			if envs, err = overlay.InOrder(envs, pipelineEnvs); err != nil {
+				return &exitError{code: ExitBlocked, err: err}
 			}
 			fmt.Fprintf(s.out, "Added model %s to %s:\n", opts.Model, dir)
 			for _, f := range files {
 				fmt.Fprintf(s.out, "  %s\n", f)
+			}
+			if unordered != "" {
+				fmt.Fprintf(s.out, "The overlays are in name order, not the pipeline's: %s.\n", unordered)
 			}
 			fmt.Fprintf(s.out, "Every overlay renders (kustomize build %s/{%s}).\n", overlay.OverlaysDir, strings.Join(envs, ","))
 			fmt.Fprintf(s.out, "%s is not yet promoted in %s: commit and push these files; its first promotion to an environment pins it there.\n",

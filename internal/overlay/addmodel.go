@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -45,6 +46,12 @@ type AddModelOptions struct {
 	// ServerImage is the model server's image, pinned by digest (the image
 	// of the server container of the first model's Deployment, when empty).
 	ServerImage string
+	// Environments are the pipeline's environments in its order, when the
+	// caller has the pipeline: the overlays are edited, rendered and listed
+	// in that order, and an overlay the pipeline does not name after them.
+	// Each must have its overlay under OverlaysDir. Empty: every overlay,
+	// in name order.
+	Environments []string
 }
 
 // dnsLabel is what Kubernetes accepts as a Service's or Deployment's name.
@@ -86,7 +93,9 @@ func ValidateModelName(m string) error {
 //
 // It edits copies first and renders deploy/base and every overlay with
 // kustomize; only when all render does it write, and it returns the files
-// it wrote or changed, slash-separated and sorted. Bad input (a name that
+// it wrote or changed, slash-separated: those of the base and the
+// component sorted, then each overlay's, in the order of
+// opts.Environments. Bad input (a name that
 // is not a DNS label, a bad image), a model the repository has already, a
 // directory without the scaffold, or an overlay that does not render is an
 // error naming what is wrong, and changes nothing.
@@ -95,12 +104,17 @@ func AddModel(dir string, opts AddModelOptions) ([]string, error) {
 	if err := ValidateModelName(m); err != nil {
 		return nil, err
 	}
-	if _, err := kustomizationFile(filepath.Join(dir, filepath.FromSlash(BaseDir))); err != nil {
+	baseFile, err := kustomizationFile(filepath.Join(dir, filepath.FromSlash(BaseDir)))
+	if err != nil {
 		return nil, promote.Errorf(promote.NotFound, "%s has no %s/kustomization.yaml: add a model to a repository that promote init wrote", dir, BaseDir)
 	}
-	envs, err := Environments(dir)
-	if err != nil || len(envs) == 0 {
+	overlays, err := Environments(dir)
+	if err != nil || len(overlays) == 0 {
 		return nil, promote.Errorf(promote.NotFound, "%s has no overlays under %s: add a model to a repository that promote init wrote", dir, OverlaysDir)
+	}
+	envs, err := InOrder(overlays, opts.Environments)
+	if err != nil {
+		return nil, err
 	}
 	if opts.ModelImage == "" {
 		opts.ModelImage = path.Dir(DefaultModelImage) + "/" + m
@@ -114,7 +128,7 @@ func AddModel(dir string, opts AddModelOptions) ([]string, error) {
 	if err := sopts.defaults(); err != nil {
 		return nil, err
 	}
-	files, edits, err := addModelFiles(dir, envs, sopts)
+	files, edits, err := addModelFiles(dir, baseFile, envs, sopts)
 	if err != nil {
 		return nil, err
 	}
@@ -158,8 +172,39 @@ func AddModel(dir string, opts AddModelOptions) ([]string, error) {
 	for name := range edits {
 		names = append(names, name)
 	}
-	slices.Sort(names)
+	// The base's and the component's first, then the overlays' in envs'
+	// order: an overlay's files sort under OverlaysDir, after the others.
+	rank := func(name string) int {
+		for i, env := range envs {
+			if strings.HasPrefix(name, OverlayPath(env)+"/") {
+				return i + 1
+			}
+		}
+		return 0
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a, b))
+	})
 	return names, nil
+}
+
+// InOrder returns the overlays in the order of the environments that
+// order names, and those it does not name after them, in name order. An
+// environment of order without an overlay is NotFound: the model would
+// not be declared there, and its first promotion there would fail.
+func InOrder(overlays, order []string) ([]string, error) {
+	out := make([]string, 0, len(overlays))
+	for _, env := range order {
+		if !slices.Contains(overlays, env) {
+			return nil, promote.Errorf(promote.NotFound, "environment %s of the pipeline has no overlay %s: add it, or take it out of the pipeline, before adding a model", env, OverlayPath(env))
+		}
+		if !slices.Contains(out, env) {
+			out = append(out, env)
+		}
+	}
+	rest := slices.DeleteFunc(slices.Clone(overlays), func(env string) bool { return slices.Contains(out, env) })
+	slices.Sort(rest)
+	return append(out, rest...), nil
 }
 
 // writeAll writes the new files (never over an existing one) and the
@@ -203,9 +248,10 @@ func firstServerImage(dir string) (string, error) {
 }
 
 // addModelFiles returns the new files and the edited kustomizations of
-// adding opts.Pin.Model, by path relative to dir. A model that the base or
-// an overlay declares already is an error.
-func addModelFiles(dir string, envs []string, opts ScaffoldOptions) (files, edits map[string][]byte, err error) {
+// adding opts.Pin.Model, by path relative to dir, with baseFile the base's
+// kustomization file. A model that the base or an overlay declares
+// already is an error.
+func addModelFiles(dir, baseFile string, envs []string, opts ScaffoldOptions) (files, edits map[string][]byte, err error) {
 	m := opts.Pin.Model
 	data := scaffoldData{ScaffoldOptions: opts, Workload: WorkloadPrefix + m}
 	files = map[string][]byte{}
@@ -228,7 +274,6 @@ func addModelFiles(dir string, envs []string, opts ScaffoldOptions) (files, edit
 	}
 
 	edits = map[string][]byte{}
-	baseFile, _ := kustomizationFile(filepath.Join(dir, filepath.FromSlash(BaseDir)))
 	base, err := readFileKustomization(baseFile, BaseDir+"/"+filepath.Base(baseFile))
 	if err != nil {
 		return nil, nil, err
@@ -268,10 +313,28 @@ func addModelFiles(dir string, envs []string, opts ScaffoldOptions) (files, edit
 		if err != nil {
 			return nil, nil, err
 		}
-		edits[k.rel] = src
+		edits[k.rel] = nameInPinComment(src, m)
 		files[OverlayPath(env)+"/"+modelFile(m)] = notPromotedConfig(m, env)
 	}
 	return files, edits, nil
+}
+
+// pinComment is the line of an overlay's kustomization that Scaffold
+// writes to name the models' configs (deploy/overlays/ENV/
+// kustomization.yaml.tmpl): "# models/credit-risk.env.", and after
+// AddModel "# models/credit-risk.env, models/fraud.env.".
+var pinComment = regexp.MustCompile(`(?m)^(#[ \t]+models/[a-z0-9-]+\.env(?:, models/[a-z0-9-]+\.env)*)\.[ \t]*\r?$`)
+
+// nameInPinComment returns src with the model's config named in the
+// comment that names the others' (pinComment), so that the comment does
+// not say that the pins are the first model's alone. A comment that is not
+// Scaffold's (rewritten, or removed) is left as it is.
+func nameInPinComment(src []byte, model string) []byte {
+	loc := pinComment.FindSubmatchIndex(src)
+	if loc == nil {
+		return src
+	}
+	return slices.Concat(src[:loc[3]], []byte(", "+modelFile(model)), src[loc[3]:])
 }
 
 // declaresImage reports whether an images entry of k names model.

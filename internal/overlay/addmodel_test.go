@@ -13,12 +13,14 @@ import (
 )
 
 // TestAddModelGolden adds a model to what promote init writes: the files
-// it writes and edits match their golden files, the files it does not
-// touch stay byte for byte, and every overlay renders and stays in parity.
+// it writes and edits match their golden files (the overlays' comment on
+// the pins names the model's config too), listed in the pipeline's order,
+// the files it does not touch stay byte for byte, and every overlay
+// renders and stays in parity.
 func TestAddModelGolden(t *testing.T) {
 	dir := scaffold(t)
 	before := snapshot(t, dir)
-	got, err := AddModel(dir, AddModelOptions{Model: "fraud"})
+	got, err := AddModel(dir, AddModelOptions{Model: "fraud", Environments: ScaffoldEnvironments})
 	if err != nil {
 		t.Fatalf("AddModel(fraud) = %v", err)
 	}
@@ -29,10 +31,10 @@ func TestAddModelGolden(t *testing.T) {
 		"deploy/components/model-fraud/kustomization.yaml",
 		"deploy/overlays/dev/kustomization.yaml",
 		"deploy/overlays/dev/models/fraud.env",
-		"deploy/overlays/prod/kustomization.yaml",
-		"deploy/overlays/prod/models/fraud.env",
 		"deploy/overlays/staging/kustomization.yaml",
 		"deploy/overlays/staging/models/fraud.env",
+		"deploy/overlays/prod/kustomization.yaml",
+		"deploy/overlays/prod/models/fraud.env",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("AddModel(fraud) wrote (-want +got):\n%s", diff)
@@ -204,5 +206,95 @@ func TestPinsNotPromoted(t *testing.T) {
 				t.Errorf("Render(dev) = nil error; want the overlay refused")
 			}
 		})
+	}
+}
+
+// TestAddModelOrder: without the pipeline the overlays are listed in name
+// order; with it, in the pipeline's, and an overlay it does not name after
+// its environments. A pipeline environment without an overlay is refused
+// and nothing is written.
+func TestAddModelOrder(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		order []string
+		want  []string // the overlays, in the order their files are listed
+	}{
+		{"no pipeline", nil, []string{"dev", "prod", "qa", "staging"}},
+		{"the pipeline", []string{"dev", "qa", "staging", "prod"}, []string{"dev", "qa", "staging", "prod"}},
+		{"an overlay outside the pipeline", []string{"dev", "staging", "prod"}, []string{"dev", "staging", "prod", "qa"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := scaffold(t)
+			if err := os.CopyFS(filepath.Join(dir, "deploy", "overlays", "qa"), os.DirFS(filepath.Join(dir, "deploy", "overlays", "dev"))); err != nil {
+				t.Fatal(err)
+			}
+			got, err := AddModel(dir, AddModelOptions{Model: "fraud", Environments: tt.order})
+			if err != nil {
+				t.Fatalf("AddModel(fraud, %v) = %v", tt.order, err)
+			}
+			var envs []string
+			for _, f := range got {
+				if env, ok := strings.CutPrefix(f, OverlaysDir+"/"); ok {
+					env, _, _ = strings.Cut(env, "/")
+					if len(envs) == 0 || envs[len(envs)-1] != env {
+						envs = append(envs, env)
+					}
+				}
+			}
+			if diff := cmp.Diff(tt.want, envs); diff != "" {
+				t.Errorf("AddModel(fraud, %v) listed the overlays (-want +got):\n%s\n%v", tt.order, diff, got)
+			}
+		})
+	}
+	t.Run("a pipeline environment without an overlay", func(t *testing.T) {
+		dir := scaffold(t)
+		before := snapshot(t, dir)
+		_, err := AddModel(dir, AddModelOptions{Model: "fraud", Environments: []string{"dev", "qa", "staging", "prod"}})
+		if promote.ErrorCode(err) != promote.NotFound || !strings.Contains(err.Error(), "environment qa of the pipeline has no overlay deploy/overlays/qa") {
+			t.Errorf("AddModel(fraud) with qa in the pipeline only = %v, want NotFound naming qa's overlay", err)
+		}
+		if diff := cmp.Diff(before, snapshot(t, dir)); diff != "" {
+			t.Errorf("AddModel changed files after an error (-before +after):\n%s", diff)
+		}
+	})
+}
+
+// TestAddModelPinComment: each model added is named in the overlays'
+// comment on the pins, after the others; a comment that is not the
+// scaffold's is left as it is.
+func TestAddModelPinComment(t *testing.T) {
+	dir := scaffold(t)
+	for _, m := range []string{"fraud", "churn"} {
+		if _, err := AddModel(dir, AddModelOptions{Model: m}); err != nil {
+			t.Fatalf("AddModel(%s) = %v", m, err)
+		}
+	}
+	k, err := os.ReadFile(filepath.Join(dir, "deploy", "overlays", "prod", "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "\n# models/credit-risk.env, models/fraud.env, models/churn.env.\nimages:\n"; !strings.Contains(string(k), want) {
+		t.Errorf("prod's kustomization after adding fraud and churn =\n%s\nwant the comment to end %q", k, want)
+	}
+
+	dir = scaffold(t)
+	file := filepath.Join(dir, "deploy", "overlays", "dev", "kustomization.yaml")
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := strings.Replace(string(src), "# models/credit-risk.env.\n", "# models/credit-risk.env (see the runbook).\n", 1)
+	if mine == string(src) {
+		t.Fatal("the scaffold's dev overlay has no comment naming models/credit-risk.env")
+	}
+	if err := os.WriteFile(file, []byte(mine), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddModel(dir, AddModelOptions{Model: "fraud"}); err != nil {
+		t.Fatalf("AddModel(fraud) = %v", err)
+	}
+	got, _ := os.ReadFile(file)
+	if !strings.Contains(string(got), "# models/credit-risk.env (see the runbook).\n") || strings.Contains(string(got), "models/fraud.env.") {
+		t.Errorf("AddModel rewrote a comment of the user's:\n%s", got)
 	}
 }
