@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -173,6 +174,9 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		return err
 	}
 	defer store.Close()
+	if err := warnReservedTokens(ctx, svc, log); err != nil {
+		return err
+	}
 	if cfg.Webhooks != "" {
 		wm, err := notify.NewMetrics(reg)
 		if err != nil {
@@ -546,4 +550,26 @@ func overlaid(p *pipeline.Pipeline) []string {
 		}
 	}
 	return out
+}
+
+// warnReservedTokens logs one warning naming, by ID and name, each token
+// not revoked whose name is now reserved for Promote's own actors
+// (registry.ReservedNameTokens): it keeps working, and the audit log reads
+// what it does as the system's, so an admin should revoke it.
+func warnReservedTokens(ctx context.Context, svc *registry.Service, log *slog.Logger) error {
+	ts, err := svc.ReservedNameTokens(ctx)
+	if err != nil {
+		return fmt.Errorf("read the tokens: %w", err)
+	}
+	if len(ts) == 0 {
+		return nil
+	}
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.ID + " (" + t.Name + ")"
+	}
+	log.Warn("serve: API tokens named after Promote's own actors ("+strings.Join(registry.SystemActors, ", ")+
+		") still work, and the audit log reads their actions as Promote's: revoke each (promote token revoke ID) and create it again under another name",
+		slog.String("tokens", strings.Join(names, ", ")))
+	return nil
 }

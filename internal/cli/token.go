@@ -109,7 +109,13 @@ func newTokenListCmd(s *streams) *cobra.Command {
 				if t.RevokedAt != nil {
 					revoked = when(*t.RevokedAt)
 				}
-				row(tw, t.ID, t.Name, string(t.Role), strings.Join(t.Groups, ","), t.CreatedBy, when(t.CreatedAt), revoked)
+				name := t.Name
+				if _, reserved := registry.ReservedName(t.Name); reserved && t.RevokedAt == nil {
+					// Made before the name was reserved: it works, and its
+					// actions read as Promote's own (serve warns too).
+					name += " (reserved name: revoke it)"
+				}
+				row(tw, t.ID, name, string(t.Role), strings.Join(t.Groups, ","), t.CreatedBy, when(t.CreatedAt), revoked)
 			}
 		})
 	}

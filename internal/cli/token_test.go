@@ -6,9 +6,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/sqlite"
 	"github.com/promote-ml/promote/internal/testtool"
+	"github.com/promote-ml/promote/promote"
 )
 
 // The first admin token is made on the store alone, as docs/concepts.md
@@ -114,5 +117,71 @@ func TestLocalStoreUnderAFile(t *testing.T) {
 	code, _, errOut := run(t, dir, "token", "create", "--name", "ada", "--role", "admin", "--data", filepath.Join(file, "data"))
 	if code != ExitUsage || !strings.Contains(errOut, file+" is a file, not a directory") {
 		t.Errorf("token create under a file = exit %d, %q; want %d naming %s", code, errOut, ExitUsage, file)
+	}
+}
+
+// Tokens made under a name reserved since (a system actor's, in any case)
+// keep working: serve names each one not revoked, by ID and name, in one
+// warning at start that says to revoke them, and token list marks them.
+func TestServeWarnsOfReservedTokenNames(t *testing.T) {
+	_, pipelineFile, data := exampleServeSetup(t)
+	admin := createToken(t, data, pipelineFile, "ada", "admin")
+	// Written straight into the store, as a server from before the names
+	// were reserved did.
+	db, err := sqlite.Open(t.Context(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	err = db.Update(t.Context(), func(tx promote.Tx) error {
+		for _, tok := range []promote.Token{
+			{ID: "tok_00000000000000a1", Name: "gitops", Role: promote.RoleAdmin, Hash: registry.HashToken("prm_a1"), CreatedBy: "ada", CreatedAt: at},
+			{ID: "tok_00000000000000a2", Name: "Auto-Promote", Role: promote.RoleSubmitter, Hash: registry.HashToken("prm_a2"), CreatedBy: "ada", CreatedAt: at},
+			{ID: "tok_00000000000000a3", Name: "rollout", Role: promote.RoleApprover, Hash: registry.HashToken("prm_a3"), CreatedBy: "ada", CreatedAt: at},
+			{ID: "tok_00000000000000a4", Name: "gitops-bot", Role: promote.RoleViewer, Hash: registry.HashToken("prm_a4"), CreatedBy: "ada", CreatedAt: at},
+		} {
+			if err := tx.CreateToken(tok); err != nil {
+				return err
+			}
+		}
+		return tx.RevokeToken("tok_00000000000000a3", at.Add(time.Hour))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	server, serveErr := startServe(t, "--data", data, "--pipeline", pipelineFile)
+	var warnings []string
+	for _, line := range strings.Split(serveErr.String(), "\n") {
+		if strings.Contains(line, "tok_00000000000000a") {
+			warnings = append(warnings, line)
+		}
+	}
+	if len(warnings) != 1 {
+		t.Fatalf("serve logged %d lines naming the tokens, want one:\n%s", len(warnings), serveErr.String())
+	}
+	w := warnings[0]
+	for _, want := range []string{"WARN", "tok_00000000000000a1 (gitops)", "tok_00000000000000a2 (Auto-Promote)", "revoke"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("serve's warning %q does not say %q", w, want)
+		}
+	}
+	for _, not := range []string{"tok_00000000000000a3", "tok_00000000000000a4"} {
+		if strings.Contains(w, not) {
+			t.Errorf("serve's warning %q names %s: revoked, or not a reserved name", w, not)
+		}
+	}
+
+	_, must := clientOf(t, server)
+	out := must(0, admin, "token", "list")
+	for _, line := range strings.Split(out, "\n") {
+		marked := strings.Contains(line, "reserved name: revoke it")
+		want := strings.Contains(line, "tok_00000000000000a1") || strings.Contains(line, "tok_00000000000000a2")
+		if marked != want {
+			t.Errorf("token list line %q: marked %v, want %v", line, marked, want)
+		}
 	}
 }

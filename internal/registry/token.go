@@ -34,6 +34,38 @@ const LocalAdminActor = "local-admin"
 // that an event by one of them was never made with an API token.
 var SystemActors = []string{GitOpsActor, RolloutActor.Name, AutoPromoteActor.Name, LocalAdminActor}
 
+// ReservedName returns the system actor (SystemActors) that a token named
+// name would pass for, in any case, and whether there is one.
+func ReservedName(name string) (string, bool) {
+	i := slices.IndexFunc(SystemActors, func(a string) bool { return strings.EqualFold(a, name) })
+	if i < 0 {
+		return "", false
+	}
+	return SystemActors[i], true
+}
+
+// ReservedNameTokens returns the tokens not revoked whose name is reserved
+// (ReservedName): made before the names were, they keep working, and the
+// audit log reads their actions as Promote's own. serve names them at
+// start, so that an admin revokes them. It reads the store as the server,
+// not as a person.
+func (s *Service) ReservedNameTokens(ctx context.Context) ([]promote.Token, error) {
+	var out []promote.Token
+	err := s.store.View(ctx, func(tx promote.Tx) error {
+		all, err := tx.Tokens()
+		if err != nil {
+			return err
+		}
+		for _, t := range all {
+			if _, reserved := ReservedName(t.Name); reserved && t.RevokedAt == nil {
+				out = append(out, t)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // TokenRequest describes a token to create.
 type TokenRequest struct {
 	Name   string       `json:"name"`
@@ -51,10 +83,10 @@ func (s *Service) CreateToken(ctx context.Context, who promote.Principal, req To
 	if err := promote.ValidateName("token name", req.Name); err != nil {
 		return "", promote.Token{}, err
 	}
-	if i := slices.IndexFunc(SystemActors, func(a string) bool { return strings.EqualFold(a, req.Name) }); i >= 0 {
+	if actor, reserved := ReservedName(req.Name); reserved {
 		return "", promote.Token{}, promote.Errorf(promote.Invalid,
 			"token name %q is reserved: the audit log names Promote's own %s so (%s); choose another name",
-			req.Name, SystemActors[i], strings.Join(SystemActors, ", "))
+			req.Name, actor, strings.Join(SystemActors, ", "))
 	}
 	if !req.Role.Valid() {
 		return "", promote.Token{}, promote.Errorf(promote.Invalid, "role %q is not one of viewer, submitter, approver, admin", req.Role)
