@@ -231,15 +231,26 @@ func (t *tx) LiveHistory(model, env string) ([]promote.Live, error) {
 // through live_history_newest: the next change is the first entry after
 // it in (set_at, n) order, the order LiveHistory lists.
 func (t *tx) LiveChanges(f promote.LiveFilter) ([]promote.LiveChange, error) {
-	if f.Model == "" || f.Environment == "" {
-		return nil, promote.Errorf(promote.Invalid, "live changes: a model and an environment are needed (model %q, environment %q)", f.Model, f.Environment)
-	}
-	n, err := limit(f.Limit)
+	q, args, err := liveChangesQuery(f)
 	if err != nil {
 		return nil, err
 	}
 	if err := t.modelExists(f.Model); err != nil {
 		return nil, err
+	}
+	what := fmt.Sprintf("read live changes of model %q in %q", f.Model, f.Environment)
+	rows, err := t.query(what, q, args...)
+	return collect(what, rows, err, scanLiveChange)
+}
+
+// liveChangesQuery is LiveChanges's query with ? placeholders.
+func liveChangesQuery(f promote.LiveFilter) (string, []any, error) {
+	if f.Model == "" || f.Environment == "" {
+		return "", nil, promote.Errorf(promote.Invalid, "live changes: a model and an environment are needed (model %q, environment %q)", f.Model, f.Environment)
+	}
+	n, err := limit(f.Limit)
+	if err != nil {
+		return "", nil, err
 	}
 	var w where
 	w.add("h.model = ?", f.Model)
@@ -251,18 +262,20 @@ func (t *tx) LiveChanges(f promote.LiveFilter) ([]promote.LiveChange, error) {
 		w.add(`EXISTS (SELECT 1 FROM live_history a WHERE a.model = h.model AND a.environment = h.environment
 			AND a.promotion_id = ? AND `+laterThan("h", "a")+`)`, f.After)
 	}
-	what := fmt.Sprintf("read live changes of model %q in %q", f.Model, f.Environment)
-	rows, err := t.query(what, "SELECT "+prefixed("h", liveColumns)+", nx.n, "+prefixed("nx", liveColumns)+
+	return "SELECT " + prefixed("h", liveColumns) + ", nx.n, " + prefixed("nx", liveColumns) +
 		` FROM live_history h LEFT JOIN live_history nx ON nx.n = (SELECT s.n FROM live_history s
-			WHERE s.model = h.model AND s.environment = h.environment AND `+laterThan("s", "h")+`
-			ORDER BY s.set_at, s.n LIMIT 1)`+w.String()+` ORDER BY h.set_at DESC, h.n DESC LIMIT ?`, append(w.args, n)...)
-	return collect(what, rows, err, scanLiveChange)
+			WHERE s.model = h.model AND s.environment = h.environment AND ` + laterThan("s", "h") + `
+			ORDER BY s.set_at, s.n LIMIT 1)` + w.String() + ` ORDER BY h.set_at DESC, h.n DESC LIMIT ?`, append(w.args, n), nil
 }
 
 // laterThan is the condition that the live_history entry a comes after b,
-// in the order of (set_at, n).
+// in the order of (set_at, n). It compares row values, which both
+// databases seek in live_history_newest (model, environment, set_at, n);
+// the same condition spelled with OR is a filter on every entry of the
+// model and environment, which made finding each change's next one cost
+// the whole history on PostgreSQL.
 func laterThan(a, b string) string {
-	return fmt.Sprintf("(%[1]s.set_at > %[2]s.set_at OR (%[1]s.set_at = %[2]s.set_at AND %[1]s.n > %[2]s.n))", a, b)
+	return fmt.Sprintf("(%[1]s.set_at, %[1]s.n) > (%[2]s.set_at, %[2]s.n)", a, b)
 }
 
 // prefixed is columns, a comma-separated list, each qualified by table.

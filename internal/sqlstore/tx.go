@@ -267,7 +267,8 @@ func pageQuery(table, columns, column string, w where, before, after int64, lim 
 
 // ListQuery returns the query, in the database's placeholders, and the
 // arguments with which the store lists what filter selects (a
-// promote.PromotionFilter, RolloutFilter, HoldFilter or AuditFilter), so
+// promote.PromotionFilter, RolloutFilter, HoldFilter, AuditFilter or
+// LiveFilter), so
 // that a database's tests can check the plan it makes of the very query
 // the store runs; the error is the one the listing returns for a filter
 // it refuses.
@@ -290,8 +291,10 @@ func listQuery(filter any) (string, []any, error) {
 		q, args, _, err = pageQuery("holds", holdColumns, "id", holdWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit)
 	case promote.AuditFilter:
 		q, args, _, err = pageQuery("audit_events", auditColumns, "seq", auditWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit)
+	case promote.LiveFilter:
+		q, args, err = liveChangesQuery(f)
 	default:
-		return "", nil, fmt.Errorf("list query: %T is not a promotion, rollout, hold or audit filter", filter)
+		return "", nil, fmt.Errorf("list query: %T is not a promotion, rollout, hold, audit or live filter", filter)
 	}
 	return q, args, err
 }

@@ -46,7 +46,16 @@ var indexedLists = []struct {
 	{"a version's promotions", promote.PromotionFilter{Model: "fraud", Version: "v3", Limit: 100}, "promotions_by_seq"},
 	{"a version's holds", promote.HoldFilter{Model: "fraud", Version: "v3", IncludeCleared: true, Limit: 100}, "holds_by_seq"},
 	{"a version's rollouts", promote.RolloutFilter{Model: "fraud", Version: "v3", Limit: 100}, "rollouts_by_seq"},
+	// The web UI's version and promotion pages: a few changes of an
+	// alias, each with the one after it.
+	{"a version's live changes", LiveChangesOfVersion, "live_history_newest"},
 }
+
+// LiveChangesOfVersion selects the changes that made a version live in an
+// environment, as the web UI's version page reads them: a database's
+// tests check that the next change of each is sought in the index, not
+// found by a filter over the alias's whole history.
+var LiveChangesOfVersion = promote.LiveFilter{Model: "fraud", Environment: "prod", Version: "v3", Limit: 11}
 
 // refusedLists are filters that no index can serve because they select
 // nothing definite: a version without its model, which would list the
