@@ -217,19 +217,13 @@ is an error that names the problem, and nothing is written (exit 2).`,
 				unordered = "there is no promote.yaml in " + dir
 			}
 			opts.Environments = pipelineEnvs
-			files, err := overlay.AddModel(dir, opts)
+			added, err := overlay.AddModel(dir, opts)
 			if err != nil {
 				return usageError(err)
 			}
-			envs, err := overlay.Environments(dir)
-			if err != nil {
-				return &exitError{code: ExitBlocked, err: err}
-			}
-			if envs, err = overlay.InOrder(envs, pipelineEnvs); err != nil {
-				return &exitError{code: ExitBlocked, err: err}
-			}
+			envs := added.Environments
 			fmt.Fprintf(s.out, "Added model %s to %s:\n", opts.Model, dir)
-			for _, f := range files {
+			for _, f := range added.Files {
 				fmt.Fprintf(s.out, "  %s\n", f)
 			}
 			if unordered != "" {

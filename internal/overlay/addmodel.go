@@ -54,6 +54,18 @@ type AddModelOptions struct {
 	Environments []string
 }
 
+// AddedModel is what AddModel added to a repository.
+type AddedModel struct {
+	// Files are the files it wrote or changed, slash-separated: those of
+	// the base and the component sorted, then each overlay's, in the
+	// order of Environments.
+	Files []string
+	// Environments are the overlays' environments, each of which now
+	// declares the model, in the order of AddModelOptions.Environments and
+	// those it does not name after them, in name order.
+	Environments []string
+}
+
 // dnsLabel is what Kubernetes accepts as a Service's or Deployment's name.
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
@@ -92,45 +104,44 @@ func ValidateModelName(m string) error {
 // but not yet promoted there, and its first promotion pins it (SetPin).
 //
 // It edits copies first and renders deploy/base and every overlay with
-// kustomize; only when all render does it write, and it returns the files
-// it wrote or changed, slash-separated: those of the base and the
-// component sorted, then each overlay's, in the order of
-// opts.Environments. Bad input (a name that
+// kustomize; only when all render does it write, and it returns what it
+// added (AddedModel): the files it wrote or changed and the overlays'
+// environments in the order it took them. Bad input (a name that
 // is not a DNS label, a bad image), a model the repository has already, a
 // directory without the scaffold, or an overlay that does not render is an
 // error naming what is wrong, and changes nothing.
-func AddModel(dir string, opts AddModelOptions) ([]string, error) {
+func AddModel(dir string, opts AddModelOptions) (AddedModel, error) {
 	m := opts.Model
 	if err := ValidateModelName(m); err != nil {
-		return nil, err
+		return AddedModel{}, err
 	}
 	baseFile, err := kustomizationFile(filepath.Join(dir, filepath.FromSlash(BaseDir)))
 	if err != nil {
-		return nil, promote.Errorf(promote.NotFound, "%s has no %s/kustomization.yaml: add a model to a repository that promote init wrote", dir, BaseDir)
+		return AddedModel{}, promote.Errorf(promote.NotFound, "%s has no %s/kustomization.yaml: add a model to a repository that promote init wrote", dir, BaseDir)
 	}
 	overlays, err := Environments(dir)
 	if err != nil || len(overlays) == 0 {
-		return nil, promote.Errorf(promote.NotFound, "%s has no overlays under %s: add a model to a repository that promote init wrote", dir, OverlaysDir)
+		return AddedModel{}, promote.Errorf(promote.NotFound, "%s has no overlays under %s: add a model to a repository that promote init wrote", dir, OverlaysDir)
 	}
 	envs, err := InOrder(overlays, opts.Environments)
 	if err != nil {
-		return nil, err
+		return AddedModel{}, err
 	}
 	if opts.ModelImage == "" {
 		opts.ModelImage = path.Dir(DefaultModelImage) + "/" + m
 	}
 	if opts.ServerImage == "" {
 		if opts.ServerImage, err = firstServerImage(dir); err != nil {
-			return nil, err
+			return AddedModel{}, err
 		}
 	}
 	sopts := ScaffoldOptions{Pin: Pin{Model: m, Version: "1", URI: "none", Digest: DefaultPin.Digest}, ModelImage: opts.ModelImage, ServerImage: opts.ServerImage}
 	if err := sopts.defaults(); err != nil {
-		return nil, err
+		return AddedModel{}, err
 	}
 	files, edits, err := addModelFiles(dir, baseFile, envs, sopts)
 	if err != nil {
-		return nil, err
+		return AddedModel{}, err
 	}
 	var exist []string
 	for name := range files {
@@ -140,30 +151,30 @@ func AddModel(dir string, opts AddModelOptions) ([]string, error) {
 	}
 	if len(exist) > 0 {
 		slices.Sort(exist)
-		return nil, promote.Errorf(promote.Conflict, "model %s: %s already has %s", m, dir, strings.Join(exist, ", "))
+		return AddedModel{}, promote.Errorf(promote.Conflict, "model %s: %s already has %s", m, dir, strings.Join(exist, ", "))
 	}
 	// Render the result in a copy of deploy/ before touching the repository.
 	tmp, err := os.MkdirTemp("", "promote-add-model-")
 	if err != nil {
-		return nil, fmt.Errorf("add model: %w", err)
+		return AddedModel{}, fmt.Errorf("add model: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	if err := os.CopyFS(filepath.Join(tmp, "deploy"), os.DirFS(filepath.Join(dir, "deploy"))); err != nil {
-		return nil, fmt.Errorf("add model: copy deploy: %w", err)
+		return AddedModel{}, fmt.Errorf("add model: copy deploy: %w", err)
 	}
 	if err := writeAll(tmp, files, edits); err != nil {
-		return nil, fmt.Errorf("add model: %w", err)
+		return AddedModel{}, fmt.Errorf("add model: %w", err)
 	}
 	if _, err := renderBase(tmp); err != nil {
-		return nil, fmt.Errorf("model %s: nothing written: %w", m, err)
+		return AddedModel{}, fmt.Errorf("model %s: nothing written: %w", m, err)
 	}
 	for _, env := range envs {
 		if _, err := renderOverlay(tmp, env); err != nil {
-			return nil, fmt.Errorf("model %s: nothing written: %w", m, err)
+			return AddedModel{}, fmt.Errorf("model %s: nothing written: %w", m, err)
 		}
 	}
 	if err := writeAll(dir, files, edits); err != nil {
-		return nil, fmt.Errorf("add model: %w", err)
+		return AddedModel{}, fmt.Errorf("add model: %w", err)
 	}
 	var names []string
 	for name := range files {
@@ -185,7 +196,7 @@ func AddModel(dir string, opts AddModelOptions) ([]string, error) {
 	slices.SortFunc(names, func(a, b string) int {
 		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a, b))
 	})
-	return names, nil
+	return AddedModel{Files: names, Environments: envs}, nil
 }
 
 // InOrder returns the overlays in the order of the environments that

@@ -20,10 +20,14 @@ import (
 func TestAddModelGolden(t *testing.T) {
 	dir := scaffold(t)
 	before := snapshot(t, dir)
-	got, err := AddModel(dir, AddModelOptions{Model: "fraud", Environments: ScaffoldEnvironments})
+	added, err := AddModel(dir, AddModelOptions{Model: "fraud", Environments: ScaffoldEnvironments})
 	if err != nil {
 		t.Fatalf("AddModel(fraud) = %v", err)
 	}
+	if diff := cmp.Diff(ScaffoldEnvironments, added.Environments); diff != "" {
+		t.Errorf("AddModel(fraud) environments (-want +got):\n%s", diff)
+	}
+	got := added.Files
 	want := []string{
 		"deploy/base/kustomization.yaml",
 		"deploy/base/model-fraud-deployment.yaml",
@@ -228,10 +232,14 @@ func TestAddModelOrder(t *testing.T) {
 			if err := os.CopyFS(filepath.Join(dir, "deploy", "overlays", "qa"), os.DirFS(filepath.Join(dir, "deploy", "overlays", "dev"))); err != nil {
 				t.Fatal(err)
 			}
-			got, err := AddModel(dir, AddModelOptions{Model: "fraud", Environments: tt.order})
+			added, err := AddModel(dir, AddModelOptions{Model: "fraud", Environments: tt.order})
 			if err != nil {
 				t.Fatalf("AddModel(fraud, %v) = %v", tt.order, err)
 			}
+			if diff := cmp.Diff(tt.want, added.Environments); diff != "" {
+				t.Errorf("AddModel(fraud, %v) environments (-want +got):\n%s", tt.order, diff)
+			}
+			got := added.Files
 			var envs []string
 			for _, f := range got {
 				if env, ok := strings.CutPrefix(f, OverlaysDir+"/"); ok {
