@@ -67,7 +67,7 @@ func (c *CSVWriter) row(fields []string) error {
 			c.err = c.w.WriteByte(',')
 		}
 		if c.err == nil {
-			_, c.err = c.w.WriteString(`"` + strings.ReplaceAll(formulaSafe(string(invisible.Reveal([]byte(f)))), `"`, `""`) + `"`)
+			_, c.err = c.w.WriteString(`"` + strings.ReplaceAll(formulaSafe(invisible.RevealString(f)), `"`, `""`) + `"`)
 		}
 	}
 	if c.err == nil {

@@ -46,28 +46,36 @@ func Is(r rune) bool {
 // hold none of them, so every one in a page came from the data: revealing
 // the whole page covers every field, text and attribute alike, including
 // those added later, and the written form is plain text, safe in any
-// context of the page. A Slack line is revealed likewise. Tabs and line breaks pass as they are.
-func Reveal(page []byte) []byte {
+// context of the page. Tabs and line breaks pass as they are.
+func Reveal(page []byte) []byte { return reveal(page, utf8.DecodeRune) }
+
+// RevealString is Reveal for a string: a field of the audit log's CSV, a
+// Slack line. It returns s itself when s has no such character.
+func RevealString(s string) string { return reveal(s, utf8.DecodeRuneInString) }
+
+// reveal is Reveal and RevealString, with decode the UTF-8 decoder of T:
+// text comes back as it is, not copied, when it holds nothing to reveal.
+func reveal[T string | []byte](text T, decode func(T) (rune, int)) T {
 	i := 0
-	for i < len(page) {
-		r, size := utf8.DecodeRune(page[i:])
+	for i < len(text) {
+		r, size := decode(text[i:])
 		if Is(r) {
 			break
 		}
 		i += size
 	}
-	if i == len(page) {
-		return page
+	if i == len(text) {
+		return text
 	}
-	out := append(make([]byte, 0, len(page)+64), page[:i]...)
-	for i < len(page) {
-		r, size := utf8.DecodeRune(page[i:])
+	out := append(make([]byte, 0, len(text)+64), text[:i]...)
+	for i < len(text) {
+		r, size := decode(text[i:])
 		if Is(r) {
 			out = fmt.Appendf(out, "⟨U+%04X⟩", r)
 		} else {
-			out = append(out, page[i:i+size]...)
+			out = append(out, text[i:i+size]...)
 		}
 		i += size
 	}
-	return out
+	return T(out)
 }

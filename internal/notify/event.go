@@ -357,7 +357,7 @@ func SlackText(ev Event) string {
 	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\n", " ")
 	// A bidirectional override or a zero-width character in a note or a
 	// reason is shown as its code point, as the web UI shows it.
-	text := r.Replace(string(invisible.Reveal([]byte(b.String()))))
+	text := r.Replace(invisible.RevealString(b.String()))
 	// The promotion's ID is what promote promotions show, approve and
 	// reject take; linked to its page when the server's address is known.
 	// https://api.slack.com/reference/surfaces/formatting#linking-urls
