@@ -36,16 +36,8 @@ die() {
 	exit 1
 }
 
-install_deb() {
-	local sudo=""
-	if [[ $(id -u) != 0 ]]; then
-		sudo -n true 2>/dev/null || die "$* missing and cannot be installed (not root, no password-less sudo)"
-		sudo="sudo"
-	fi
-	echo "installing $* with apt-get"
-	$sudo apt-get update -qq
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
+# shellcheck source=../internal/sh/deb.sh
+source "$here/../internal/sh/deb.sh"
 command -v wrk >/dev/null || install_deb wrk
 nginx=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
 if [[ -z $nginx ]]; then

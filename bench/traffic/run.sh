@@ -79,19 +79,8 @@ die() {
 	exit 1
 }
 
-# install_deb installs Debian packages when we may (root or password-less
-# sudo). A package's service is not started here: Debian's policy-rc.d, in
-# containers, forbids it, and elsewhere it would be left alone.
-install_deb() {
-	local sudo=""
-	if [[ $(id -u) != 0 ]]; then
-		sudo -n true 2>/dev/null || die "$* missing and cannot be installed (not root, no password-less sudo)"
-		sudo="sudo"
-	fi
-	echo "installing $* with apt-get"
-	$sudo apt-get update -qq
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
+# shellcheck source=../internal/sh/deb.sh
+source "$here/../internal/sh/deb.sh"
 
 # find_nginx prints nginx's path: it is in /usr/sbin, which a user's PATH
 # may lack.
