@@ -89,7 +89,7 @@ type Rollout struct {
 // StepNeeds is what a canary step needs before the rollout moves on: it
 // passes once it has lasted MinDuration and the canary has served
 // MinRequests in it (Rollout.StepRequests), and the analysis has not
-// failed it.
+// failed it; with Confirm, once a person says go as well.
 type StepNeeds struct {
 	// Steps is the number of steps of the policy's plan.
 	Steps       int `json:"steps"`
@@ -100,6 +100,19 @@ type StepNeeds struct {
 	// and waits only for the canary's requests: at low traffic a step
 	// can wait for them for a long time.
 	WaitingForRequests bool `json:"waiting_for_requests,omitempty"`
+	// Confirm says that the step waits for a person once it has lasted
+	// its minimum time and served its minimum requests (the policy's
+	// confirm), and WaitingForPerson that it does now: the rollout stays
+	// at the step's weight, still judged, until a person resumes it (the
+	// next step) or promotes it.
+	Confirm          bool `json:"confirm,omitempty"`
+	WaitingForPerson bool `json:"waiting_for_person,omitempty"`
+}
+
+// WaitsForPerson reports whether r runs at a step that has served its
+// minimum time and requests and waits for a person to move it on.
+func (r Rollout) WaitsForPerson() bool {
+	return r.State == RolloutRunning && r.StepNeeds != nil && r.StepNeeds.WaitingForPerson
 }
 
 // RolloutProgress is what the rollout controller stores of a rollout with

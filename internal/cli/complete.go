@@ -220,17 +220,17 @@ func promotionIDs(recent bool, states ...promote.State) candidates {
 // stateWords writes a state for people: "awaiting approval".
 func stateWords(s string) string { return strings.ReplaceAll(s, "_", " ") }
 
-// rolloutIDs completes a rollout's ID (its promotion's): those in states
-// (any active one when states is empty) first, then, with recent, the
-// newest others.
-func rolloutIDs(recent bool, states ...promote.RolloutState) candidates {
+// rolloutIDs completes a rollout's ID (its promotion's): the active ones
+// an operation applies to (any active one when applies is nil) first,
+// then, with recent, the newest others.
+func rolloutIDs(recent bool, applies func(promote.Rollout) bool) candidates {
 	return func(ctx context.Context, c *httpapi.Client, _ *cobra.Command, _ []string) ([]string, error) {
 		rs, err := c.Rollouts(ctx, promote.RolloutFilter{ActiveOnly: true})
 		if err != nil {
 			return nil, err
 		}
-		if len(states) > 0 {
-			rs = slices.DeleteFunc(rs, func(r promote.Rollout) bool { return !slices.Contains(states, r.State) })
+		if applies != nil {
+			rs = slices.DeleteFunc(rs, func(r promote.Rollout) bool { return !applies(r) })
 		}
 		if recent {
 			more, err := c.Rollouts(ctx, promote.RolloutFilter{Limit: completionLimit})
@@ -244,6 +244,9 @@ func rolloutIDs(recent bool, states ...promote.RolloutState) candidates {
 			desc := []string{r.Model, r.Version, "in", r.Environment, stateWords(string(r.State))}
 			if r.State.Active() {
 				desc = append(desc, "at", percent(r.Weight))
+			}
+			if r.WaitsForPerson() {
+				desc = append(desc, "waiting for a person")
 			}
 			out = append(out, describe(r.PromotionID, desc...))
 		}

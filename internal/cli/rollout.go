@@ -79,7 +79,7 @@ newer.`,
 		Use: "show PROMOTION", Short: "Show a rollout and the analysis's last verdict", Args: cobra.ExactArgs(1),
 		Example: `  promote rollout show pr_1a2b3c4d5e6f7a8b
   promote rollout show pr_1a2b3c4d5e6f7a8b -o json | jq .weight`,
-		ValidArgsFunction: f.completeArgs(rolloutIDs(true)),
+		ValidArgsFunction: f.completeArgs(rolloutIDs(true, nil)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -108,7 +108,7 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 		Args:    cobra.ExactArgs(1),
 		// A rollout that has not started yet is its promotion's, committed
 		// or approved: watch waits for it.
-		ValidArgsFunction: f.completeArgs(rolloutIDs(true)),
+		ValidArgsFunction: f.completeArgs(rolloutIDs(true, nil)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if every <= 0 {
 				return usageErrorf("--every %s: want a positive duration", every)
@@ -131,15 +131,16 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 	cmd.AddCommand(list, show, watch)
 	for _, op := range []struct {
 		verb, short, long string
-		states            []promote.RolloutState
-		example           string // a reason
+		applies           func(promote.Rollout) bool // the rollouts completed first; nil: any active one
+		example           string                     // a reason
 	}{
 		{"pause", "Hold a running rollout at its step and weight",
 			"The candidate keeps its share of traffic; the rollout neither advances nor rolls back until\n\"promote rollout resume\". The analysis keeps its evidence.",
-			[]promote.RolloutState{promote.RolloutRunning}, "latency looks odd; a closer look first"},
-		{"resume", "Continue a paused rollout at its step",
-			"The step's minimum time and requests count again from now. A rollout the analysis had failed\n(with automatic rollback off) starts its analysis afresh: the person resuming overrides it.",
-			[]promote.RolloutState{promote.RolloutPaused}, "latency explained by a cold cache"},
+			func(r promote.Rollout) bool { return r.State == promote.RolloutRunning }, "latency looks odd; a closer look first"},
+		{"resume", "Continue a paused rollout at its step, or move on one that waits for a person",
+			"The step's minimum time and requests count again from now. A rollout the analysis had failed\n(with automatic rollback off) starts its analysis afresh: the person resuming overrides it.\n\n" +
+				"A running rollout that waits for a person (a step with confirm: true that has served its\nminimum time and requests) moves on to its next step at once, or, at its last step, takes all\ntraffic and succeeds; the analysis keeps its evidence.",
+			func(r promote.Rollout) bool { return r.State == promote.RolloutPaused || r.WaitsForPerson() }, "latency explained by a cold cache"},
 		{"abort", "Roll the rollout back now: traffic to stable, live alias back, version held, Git commit",
 			"The candidate's traffic goes to 0 at once; the environment's live version returns to the\nstable one, the candidate is put on hold there, and the rollback is committed to Git.", nil, "complaints from the loans team"},
 		{"promote", "Give the candidate all traffic now and end the rollout as a success",
@@ -150,7 +151,7 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 			Use: op.verb + " PROMOTION", Short: op.short, Args: cobra.ExactArgs(1),
 			Long:              op.short + ".\n\n" + op.long + "\n\nNeeds an approver's token; recorded in the audit log.",
 			Example:           fmt.Sprintf("  promote rollout %s pr_1a2b3c4d5e6f7a8b --reason %q", op.verb, op.example),
-			ValidArgsFunction: f.completeArgs(rolloutIDs(false, op.states...)),
+			ValidArgsFunction: f.completeArgs(rolloutIDs(false, op.applies)),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				c, err := f.client()
 				if err != nil {
@@ -186,6 +187,13 @@ func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 		if p := stepProgress(r, now, "requests"); p != "" {
 			fmt.Fprintf(w, "Progress\t%s\n", p)
 		}
+		if r.WaitsForPerson() {
+			next := "the next step"
+			if r.StepNeeds.Steps > 0 && r.Step >= r.StepNeeds.Steps-1 {
+				next = "all traffic and success"
+			}
+			fmt.Fprintf(w, "Waiting for\ta person: promote rollout resume %s moves it on to %s; the analysis still judges it\n", r.PromotionID, next)
+		}
 	}
 	if r.Reason != "" {
 		fmt.Fprintf(w, "Reason\t%s\n", r.Reason)
@@ -219,7 +227,8 @@ func stepOf(r promote.Rollout) string {
 // lasted its minimum time and waits for requests ("waiting for requests: 6
 // of 100 after 5m"); empty when the rollout does not say what the step
 // needs (a shadow, a rollout that ended, one the controller has not judged
-// yet). A paused step's time counts again from its resumption: it shows
+// yet), or that it has served its minimums and waits for a person
+// ("waiting for a person at 50%"). A paused step's time counts again from its resumption: it shows
 // its requests alone. With a zero now (a watch printing plain lines, where
 // a time that changes at every read would print a line each time), the
 // time is when the minimum time ends. unit names the requests counted.
@@ -227,6 +236,9 @@ func stepProgress(r promote.Rollout, now time.Time, unit string) string {
 	p, ok := rollout.Progress(r, now)
 	if !ok {
 		return ""
+	}
+	if p.Person {
+		return p.PersonWords()
 	}
 	requests := fmt.Sprintf("%s of %d", strconv.FormatFloat(p.Requests, 'f', -1, 64), p.MinRequests)
 	if p.Waiting {
@@ -365,7 +377,7 @@ func watchFieldsOf(r promote.Rollout, last *promote.RolloutSample, bar bool, now
 			f.bar = "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
 		}
 		f.head = fmt.Sprintf("%s step %s weight %s", r.State, stepOf(r), percent(r.Weight))
-		if p := stepProgress(r, now, "req"); p != "" && r.StepNeeds.WaitingForRequests && r.State == promote.RolloutRunning {
+		if p := stepProgress(r, now, "req"); p != "" && (r.StepNeeds.WaitingForRequests || r.StepNeeds.WaitingForPerson) && r.State == promote.RolloutRunning {
 			f.tail = append(f.tail, p)
 		} else if p != "" {
 			f.details = append(f.details, "step "+p)

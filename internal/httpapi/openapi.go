@@ -410,7 +410,7 @@ func schemas() map[string]*Schema {
 				"reason":          str("Why it ended or paused."),
 				"step_requests":   number("The canary's requests counted in the current step so far, across restarts of the server: the step moves on once they reach step_needs.min_requests and it has lasted step_needs.min_duration."),
 				"step_needs":      ref("StepNeeds"),
-				"revision":        integer("Counts the rollout's stored states: 1 when it started, one more at every step, pause, resumption and end. Each change is saved only from the revision it was made from (docs/rollouts.md); two reads with the same revision show the same state."),
+				"revision":        integer("Counts the rollout's stored states: 1 when it started, one more at every step, pause, resumption, wait for a person and end. Each change is saved only from the revision it was made from (docs/rollouts.md); two reads with the same revision show the same state."),
 				"verdict":         &Schema{Type: "object", Description: "The canary analysis's last verdict: decision, reason and every test's statistic, threshold, always-valid p-value and counts (docs/analysis-statistics.md)."},
 			}),
 		"Plan": object("What approving the promotion sets going, from the pipeline and the environment's rollout plan; present only while it is gated or awaits approval.",
@@ -422,6 +422,7 @@ func schemas() map[string]*Schema {
 					"weight":       integer("The candidate's share of traffic, in percent."),
 					"min_duration": number("The step's minimum time, in seconds."),
 					"min_requests": integer("The canary requests the step needs."),
+					"confirm":      boolean("The step waits for a person once its minimums are served. Absent when false."),
 				})),
 				"shadow": object("A shadow rollout's mirror.", []string{"duration", "percent"}, map[string]*Schema{
 					"duration": number("How long traffic is mirrored, in seconds."),
@@ -434,6 +435,8 @@ func schemas() map[string]*Schema {
 				"min_requests":         integer("The canary's requests the step needs (step_requests counts them)."),
 				"min_duration":         number("The step's minimum time in seconds, counted from step_started_at."),
 				"waiting_for_requests": boolean("The step has lasted its minimum time and waits only for the canary's requests: at low traffic that can take long. Absent when false."),
+				"confirm":              boolean("The step waits for a person once it has lasted its minimum time and served its minimum requests (the policy's confirm). Absent when false."),
+				"waiting_for_person":   boolean("The step has served its minimum time and requests and waits for a person: the rollout stays at its weight, still judged by the analysis, until POST /api/v1/rollouts/{id}/resume moves it to the next step (or, at the last, ends it) or /promote gives the candidate all traffic. Absent when false."),
 			}),
 		"RolloutSample": object("One point of a rollout's history, for its chart: what each track served between the previous sample and this one, the step and weight at its time, and what the analysis decided. canary is the candidate's track: the canary, or the shadow of a shadow rollout. The controller stores one at most every few seconds while it judges, and one at every event.",
 			[]string{"promotion_id", "at", "step", "weight", "stable", "canary"}, map[string]*Schema{
@@ -444,7 +447,7 @@ func schemas() map[string]*Schema {
 				"stable":       ref("TrackSample"),
 				"canary":       ref("TrackSample"),
 				"decision":     enum("The analysis's decision at that time; absent when it did not judge (an event decided by a person, or one at which the metrics could not be read).", "continue", "fail", "inconclusive"),
-				"event":        enum("A change of the rollout at that time (step: a new step began); absent for a plain reading.", "step", "paused", "resumed", "rolled_back", "succeeded"),
+				"event":        enum("A change of the rollout at that time (step: a new step began); absent for a plain reading.", "step", "paused", "resumed", "waiting", "rolled_back", "succeeded"),
 			}),
 		"TrackSample": object("What one track served in a sample's interval.", []string{"requests", "errors", "latency_p95"}, map[string]*Schema{
 			"requests":    number(""),
@@ -818,7 +821,7 @@ func document() *Document {
 		status: 200, result: arrayOf(ref("RolloutSample")), errors: []int{404}})
 	for _, a := range []struct{ verb, id, summary, desc string }{
 		{"pause", "pauseRollout", "Hold a running rollout at its step and weight", "Needs the approver role. The candidate keeps its traffic; the rollout neither advances nor rolls back until resumed."},
-		{"resume", "resumeRollout", "Continue a paused rollout at its step", "Needs the approver role. The step's minimum time and requests count again from now."},
+		{"resume", "resumeRollout", "Continue a paused rollout at its step, or move on one that waits for a person", "Needs the approver role. A paused rollout runs again at its step, whose minimum time and requests count again from now. A running rollout whose step waits for a person (step_needs.waiting_for_person) moves to its next step at once, or, at its last step, takes all traffic and succeeds."},
 		{"abort", "abortRollout", "Roll a rollout back now", "Needs the approver role. The candidate's traffic goes to 0 at once; the environment is rolled back (live alias, hold, Git commit)."},
 		{"promote", "promoteRollout", "Give the candidate all traffic now and end the rollout as a success", "Needs the approver role. The remaining steps are skipped."},
 	} {

@@ -500,7 +500,7 @@ func (d *decoder) steps(n *yaml.Node, what string) []Step {
 		ok := true
 		if item.Kind == yaml.MappingNode {
 			sawWeight := false
-			d.Mapping(item, at, []string{"weight", "minDuration", "minRequests"}, func(key string, _, v *yaml.Node) {
+			d.Mapping(item, at, []string{"weight", "minDuration", "minRequests", "confirm"}, func(key string, _, v *yaml.Node) {
 				switch key {
 				case "weight":
 					sawWeight = true
@@ -509,6 +509,8 @@ func (d *decoder) steps(n *yaml.Node, what string) []Step {
 					s.MinDuration, _ = d.Duration(v, at+".minDuration")
 				case "minRequests":
 					s.MinRequests, _ = d.Integer(v, at+".minRequests", 0, 1<<30)
+				case "confirm":
+					s.Confirm, _ = d.Boolean(v, at+".confirm")
 				}
 			})
 			if !sawWeight {

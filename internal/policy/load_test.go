@@ -45,6 +45,8 @@ func TestLoadErrors(t *testing.T) {
 		{"apiVersion", "apiVersion: promote.dev/v2\nkind: Policy\ngate: {}\n", []string{`apiVersion: "promote.dev/v2" is not supported`}},
 		{"kind missing", "apiVersion: promote.dev/v1\ngate: {}\n", []string{"kind is missing"}},
 		{"steps not increasing", "gate: {}\nrollout:\n  steps: [10, 5, 100]\n", []string{"p.yaml:3:15: rollout.steps[1]: weight 5 must be greater than the step before (10)"}},
+		{"confirm not a boolean", "gate: {}\nrollout:\n  steps:\n    - {weight: 10, confirm: yes please}\n", []string{`p.yaml:4:29: rollout.steps[0].confirm: want true or false, got "yes please"`}},
+		{"confirm misspelt", "gate: {}\nrollout:\n  steps:\n    - {weight: 10, confirmed: true}\n", []string{`p.yaml:4:20: rollout.steps[0]: unknown key "confirmed" (did you mean "confirm"?)`}},
 		{"canary without steps", "gate: {}\nrollout:\n  strategy: canary\n", []string{"a canary needs steps"}},
 		{"bad duration", "gate: {}\nrollout:\n  steps:\n    - weight: 100\n      minDuration: 5 minutes\n", []string{`"5 minutes" is not a duration`}},
 		{"bad alpha", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {alpha: 0.7}\n", []string{"alpha: 0.7 is out of range"}},
@@ -151,6 +153,21 @@ func TestStepsShortOf100(t *testing.T) {
 		if last := r.Steps[len(r.Steps)-1]; last.MinDuration != 0 || last.MinRequests != 0 {
 			t.Errorf("Load(%q): the added step %+v has a minimum", src, last)
 		}
+	}
+}
+
+// TestStepConfirm reads a long-form step's confirm, which holds the
+// rollout at the step for a person; short-form steps and the added step
+// of 100 never wait.
+func TestStepConfirm(t *testing.T) {
+	src := "gate:\n  metrics: {accuracy: '>= 0.9'}\nrollout:\n  steps:\n    - 10\n    - {weight: 50, minDuration: 5m, confirm: true}\n    - {weight: 80, confirm: false}\n"
+	p, err := Load("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Load(%q): %v", src, err)
+	}
+	want := []Step{{Weight: 10}, {Weight: 50, MinDuration: 5 * time.Minute, Confirm: true}, {Weight: 80}, {Weight: 100}}
+	if diff := cmp.Diff(want, p.Rollout("").Steps); diff != "" {
+		t.Errorf("Load(%q) steps (-want +got):\n%s", src, diff)
 	}
 }
 

@@ -124,6 +124,11 @@ type Step struct {
 	Weight      int           // percent of traffic to the canary
 	MinDuration time.Duration // the least time at this weight
 	MinRequests int           // the least number of canary requests at this weight
+	// Confirm holds the rollout at this weight, once MinDuration and
+	// MinRequests are served, until a person says go (as Argo Rollouts'
+	// pause: {} and Flagger's confirm-promotion webhook do); the
+	// analysis keeps judging meanwhile.
+	Confirm bool
 }
 
 // SLO is an absolute guard on the canary during a rollout.

@@ -35,6 +35,8 @@ type PlanStep struct {
 	Weight      int     `json:"weight"`
 	MinDuration float64 `json:"min_duration"`
 	MinRequests int     `json:"min_requests"`
+	// Confirm says the step then waits for a person to move it on.
+	Confirm bool `json:"confirm,omitempty"`
 }
 
 // PlanShadow is a shadow rollout: Percent of the stable version's
@@ -76,7 +78,7 @@ func (s *Service) OnApproval(p promote.Promotion) *Plan {
 	case r.Strategy == policy.StrategyCanary:
 		plan.Strategy = r.Strategy
 		for _, st := range r.Steps {
-			plan.Steps = append(plan.Steps, PlanStep{Weight: st.Weight, MinDuration: st.MinDuration.Seconds(), MinRequests: st.MinRequests})
+			plan.Steps = append(plan.Steps, PlanStep{Weight: st.Weight, MinDuration: st.MinDuration.Seconds(), MinRequests: st.MinRequests, Confirm: st.Confirm})
 		}
 	default:
 		plan.Strategy = r.Strategy

@@ -580,7 +580,7 @@ func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
 			return c.cannotJudge(ctx, r, fmt.Sprintf("mirroring traffic failed: %v", err))
 		}
 	default:
-		r.Weight, r.StepNeeds = float64(plan.Steps[0].Weight)/100, needsOf(plan, 0, false)
+		r.Weight, r.StepNeeds = float64(plan.Steps[0].Weight)/100, needsOf(plan, 0, false, false)
 		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, r.Weight); err != nil {
 			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
 		}
@@ -932,6 +932,9 @@ func (c *Controller) judge(ctx context.Context, lk *look) error {
 		c.tickSample(ctx, r, ru, v.Decision)
 		return nil
 	}
+	if s.Confirm {
+		return c.awaitPerson(ctx, r, ru, plan, v.Decision)
+	}
 	if r.Step == len(plan.Steps)-1 {
 		if r.Weight < 1 {
 			r.Weight = 1
@@ -945,7 +948,7 @@ func (c *Controller) judge(ctx context.Context, lk *look) error {
 	r.Step++
 	r.Weight = float64(plan.Steps[r.Step].Weight) / 100
 	r.StepStartedAt = now
-	r.StepRequests, r.StepNeeds = 0, needsOf(plan, r.Step, false)
+	r.StepRequests, r.StepNeeds = 0, needsOf(plan, r.Step, false, false)
 	ru.stepCanary, ru.stepStarted, ru.stepBase, ru.stepPending, ru.waitLogged = canary.Counts.Requests, now, 0, false, false
 	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, r.Weight); err != nil {
 		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
@@ -957,6 +960,33 @@ func (c *Controller) judge(ctx context.Context, lk *look) error {
 	c.log.Info("rollout: next step", c.attrs(r)...)
 	c.sample(ctx, r, ru, v.Decision, eventStep)
 	return nil
+}
+
+// awaitPerson holds a canary at a step that has served its minimum time
+// and requests and whose plan says a person moves it on (confirm): the
+// first time, it records the wait (an audited rollout.step, notified as
+// every step is), so that the wait survives a restart and people hear of
+// it; then it only samples, the analysis judging on as at any step, able
+// to roll back. Resume moves it on, PromoteNow ends it.
+func (c *Controller) awaitPerson(ctx context.Context, r promote.Rollout, ru *run, plan *policy.Rollout, d analysis.Decision) error {
+	if r.WaitsForPerson() {
+		c.tickSample(ctx, r, ru, d)
+		return nil
+	}
+	r.StepNeeds = needsOf(plan, r.Step, false, true)
+	c.keepAnalysis(&r, ru)
+	r, err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, waitWords(r))
+	if err != nil {
+		return c.changed(ctx, r, err)
+	}
+	c.log.Info("rollout: the step has served its minimums and waits for a person (promote rollout resume or promote)", c.attrs(r)...)
+	c.sample(ctx, r, ru, d, eventWaiting)
+	return nil
+}
+
+// waitWords says that r waits for a person, and where.
+func waitWords(r promote.Rollout) string {
+	return fmt.Sprintf("waiting for a person at %s (step %d)", percentOf(r.Weight), r.Step+1)
 }
 
 // countStep finds where ru counts the requests of r's step from, at its
@@ -1054,7 +1084,9 @@ func (c *Controller) progress(r *promote.Rollout, ru *run, plan *policy.Rollout,
 	r.StepRequests = ru.stepBase + max(0, canaryRead-ru.stepCanary)
 	s := plan.Steps[r.Step]
 	waiting := now.Sub(r.StepStartedAt) >= s.MinDuration && r.StepRequests < float64(s.MinRequests)
-	r.StepNeeds = needsOf(plan, r.Step, waiting)
+	// A wait for a person, once recorded (awaitPerson), lasts until a
+	// person ends it: the step's minimums, served, stay served.
+	r.StepNeeds = needsOf(plan, r.Step, waiting, r.WaitsForPerson())
 	if waiting && !ru.waitLogged {
 		ru.waitLogged = true
 		c.log.Info("rollout: the step has lasted its minimum time and waits for the canary's requests",
@@ -1082,11 +1114,12 @@ func (c *Controller) logInconclusive(r promote.Rollout, ru *run, track string, r
 }
 
 // needsOf is what step i of a canary plan needs before the rollout moves
-// on.
-func needsOf(plan *policy.Rollout, i int, waiting bool) *promote.StepNeeds {
+// on; waiting says it waits for requests past its minimum time, and
+// person that it has served its minimums and waits for a person.
+func needsOf(plan *policy.Rollout, i int, waiting, person bool) *promote.StepNeeds {
 	s := plan.Steps[i]
 	return &promote.StepNeeds{Steps: len(plan.Steps), MinRequests: s.MinRequests, MinDuration: s.MinDuration.Seconds(),
-		WaitingForRequests: waiting}
+		WaitingForRequests: waiting, Confirm: s.Confirm, WaitingForPerson: person && s.Confirm}
 }
 
 // failTriggers names the rollback triggers (policy's rollback.when) of a
@@ -1452,6 +1485,10 @@ func (c *Controller) failedFirst(ctx context.Context, id string) error {
 // resumption, so that a rollout the controller paused at weight 0 is
 // resumed by one event, not one and a step at the next tick. A reason,
 // when given, is recorded with the resumption.
+//
+// A running rollout that waits for a person (a step with confirm that has
+// served its minimums) is moved on instead: to its next step at once, or,
+// at its last step, to all traffic and success, as PromoteNow.
 func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
 	if err := registry.Authorize(who, promote.RoleApprover, "resuming a rollout"); err != nil {
 		return promote.Rollout{}, err
@@ -1465,8 +1502,15 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 	if err != nil {
 		return r, err
 	}
+	if r.WaitsForPerson() {
+		return c.confirm(ctx, who, r, reason)
+	}
 	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
 		if r.State != promote.RolloutPaused {
+			if r.StepNeeds != nil && r.StepNeeds.Confirm && r.State == promote.RolloutRunning {
+				return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is running and does not wait for a person yet: "+
+					"its step waits for one once it has served its minimum time and requests", r.Model, r.Version, r.Environment)
+			}
 			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s, not paused", r.Model, r.Version, r.Environment, r.State)
 		}
 		if gone := c.gone(*r); gone != "" {
@@ -1488,8 +1532,10 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 		// overrides that verdict, and the analysis starts afresh.
 		r.State, r.Reason, r.StepStartedAt, r.StepRequests = promote.RolloutRunning, "", c.cfg.Now(), 0
 		if r.StepNeeds != nil {
+			// The step's minimums count again, and so does a wait for
+			// a person after them.
 			needs := *r.StepNeeds
-			needs.WaitingForRequests = false
+			needs.WaitingForRequests, needs.WaitingForPerson = false, false
 			r.StepNeeds = &needs
 		}
 		if plan := c.cfg.Plans[r.Environment]; plan != nil && r.Strategy == policy.StrategyCanary && plan.Strategy == r.Strategy && r.Step < len(plan.Steps) {
@@ -1509,6 +1555,72 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 	// applies the step's weight at every tick.
 	c.apply(ctx, r)
 	c.sample(ctx, r, c.forget(id), "", eventResumed)
+	c.Trigger()
+	return r, nil
+}
+
+// confirm moves on r, a running rollout that waits for a person at its
+// step, as who says (Resume): to its next step at once, whose weight is
+// set and whose minimums count from now, or, at the last step, to all
+// traffic and success. The analysis goes on with its evidence: the run
+// is kept, and its state is stored with the step.
+func (c *Controller) confirm(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) (promote.Rollout, error) {
+	why := withReason("confirmed by "+who.Name, reason)
+	if gone := c.gone(r); gone != "" {
+		// The next tick pauses it: say so now.
+		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %s", r.Model, r.Version, r.Environment, gone)
+	}
+	plan, err := c.plan(r.Environment)
+	if err == nil && (plan.Strategy != r.Strategy || len(plan.Steps) == 0) {
+		err = fmt.Errorf("the policy of %s now rolls out by %s; this rollout began as a %s", r.Environment, plan.Strategy, r.Strategy)
+	}
+	if err != nil {
+		// The next tick pauses it: nothing says what the next step is.
+		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %v; "+
+			"promote it now (promote rollout promote %s) or abort it (promote rollout abort %s)", r.Model, r.Version, r.Environment, err, r.PromotionID, r.PromotionID)
+	}
+	if r.Step >= len(plan.Steps)-1 {
+		return c.promoteNow(ctx, who, r, why)
+	}
+	ru := c.run(r.PromotionID)
+	now := c.cfg.Now()
+	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
+		if !r.WaitsForPerson() {
+			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s and no longer waits for a person", r.Model, r.Version, r.Environment, r.State)
+		}
+		if r.Step >= len(plan.Steps)-1 {
+			// Read again at its last step (the policy lost steps): the
+			// next resume ends it.
+			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is at its last step now: resume it again to end it", r.Model, r.Version, r.Environment)
+		}
+		r.Step++
+		r.Weight = float64(plan.Steps[r.Step].Weight) / 100
+		r.StepStartedAt, r.StepRequests, r.StepNeeds = now, 0, needsOf(plan, r.Step, false, false)
+		c.keepAnalysis(r, ru)
+		return nil
+	}, func(r promote.Rollout) (promote.Rollout, error) {
+		return c.cfg.Registry.RecordRollout(ctx, who, r, stepWords(r)+", "+why)
+	})
+	if err != nil {
+		return r, err
+	}
+	switch {
+	case ru != nil && ru.judged && ru == c.run(r.PromotionID):
+		// The step counts from what the run read last, as a step the
+		// controller takes does; the run's analysis judges on.
+		ru.stepCanary, ru.stepStarted, ru.stepBase, ru.stepPending, ru.waitLogged = ru.lastCanary, r.StepStartedAt, 0, false, false
+	case ru != nil:
+		// A run that has read nothing yet (a restart) cannot tell the
+		// new step's requests from the old one's: the next tick starts
+		// afresh, from the evidence stored with the step.
+		c.forget(r.PromotionID)
+		ru = nil
+	}
+	// A weight that cannot be set now is set at the next tick, which
+	// applies the step's weight at every tick.
+	c.apply(ctx, r)
+	c.log.Info("rollout: moved on by a person", append(c.attrs(r), slog.String("by", who.Name))...)
+	c.sample(ctx, r, ru, "", eventStep)
 	c.Trigger()
 	return r, nil
 }
@@ -1560,6 +1672,12 @@ func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, 
 	if err != nil {
 		return r, err
 	}
+	return c.promoteNow(ctx, who, r, withReason("promoted by "+who.Name, reason))
+}
+
+// promoteNow gives r's candidate all traffic and ends r as a success, why,
+// decided by who, under c.op.
+func (c *Controller) promoteNow(ctx context.Context, who promote.Principal, r promote.Rollout, why string) (promote.Rollout, error) {
 	if r.Strategy == policy.StrategyShadow {
 		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, 0); err != nil {
 			return r, err
@@ -1568,18 +1686,17 @@ func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, 
 	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 1); err != nil {
 		return r, err
 	}
-	why := withReason("promoted by "+who.Name, reason)
-	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
+	r, err := c.retry(ctx, r, func(r *promote.Rollout) error {
 		r.Weight = 1
 		return nil
 	}, func(r promote.Rollout) (promote.Rollout, error) {
 		return c.cfg.Registry.FinishRollout(ctx, who, r, why)
 	})
 	if err != nil {
-		c.applyStored(ctx, id) // not finished
+		c.applyStored(ctx, r.PromotionID) // not finished
 		return r, err
 	}
-	c.sample(ctx, r, c.forget(id), "", eventSucceeded)
+	c.sample(ctx, r, c.forget(r.PromotionID), "", eventSucceeded)
 	return r, nil
 }
 

@@ -44,6 +44,9 @@ func PlanLines(p *registry.Plan) []PlanLine {
 			if len(needs) > 0 {
 				text += " for at least " + strings.Join(needs, " and ")
 			}
+			if st.Confirm {
+				text += ", then waits for a person"
+			}
 			out = append(out, PlanLine{fmt.Sprintf("Step %d", i+1), text})
 		}
 	case p.Strategy == policy.StrategyShadow && p.Shadow != nil:

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,10 @@ type StepProgress struct {
 	// Waiting says the running step has lasted its minimum time and waits
 	// only for the canary's requests.
 	Waiting bool
+	// Person says the running step has served its minimums and waits for
+	// a person to move it on, at Weight (from 0 to 1).
+	Person bool
+	Weight float64
 }
 
 // Progress is the progress of r's step as of now; false when r does not
@@ -41,12 +46,24 @@ func Progress(r promote.Rollout, now time.Time) (StepProgress, bool) {
 	running := r.State == promote.RolloutRunning
 	p := StepProgress{Requests: math.Floor(r.StepRequests), MinRequests: n.MinRequests,
 		MinDuration: time.Duration(n.MinDuration * float64(time.Second)), Running: running,
-		Waiting: running && n.WaitingForRequests}
+		Waiting: running && n.WaitingForRequests, Person: r.WaitsForPerson(), Weight: r.Weight}
 	if running && p.MinDuration > 0 {
 		p.Timed = true
 		p.Elapsed = min(max(0, now.Sub(r.StepStartedAt)), p.MinDuration)
 	}
 	return p, true
+}
+
+// PersonWords says where a step that waits for a person stands, for
+// people: "waiting for a person at 50%".
+func (p StepProgress) PersonWords() string {
+	return "waiting for a person at " + percentOf(p.Weight)
+}
+
+// percentOf writes a weight from 0 to 1 as a percent ("50%"), rounded to
+// a hundredth, as policies give whole percents.
+func percentOf(w float64) string {
+	return strconv.FormatFloat(math.Round(w*10000)/100, 'f', -1, 64) + "%"
 }
 
 // ShortDuration writes d to the second without its zero units ("5m",

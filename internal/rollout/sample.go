@@ -22,6 +22,7 @@ const (
 	eventStep       = "step"
 	eventPaused     = "paused"
 	eventResumed    = "resumed"
+	eventWaiting    = "waiting" // a step waits for a person
 	eventRolledBack = "rolled_back"
 	eventSucceeded  = "succeeded"
 )

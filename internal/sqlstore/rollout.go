@@ -211,7 +211,7 @@ func rolloutWhere(f promote.RolloutFilter) where {
 }
 
 // sampleEvents are the values of RolloutSample.Event.
-var sampleEvents = map[string]bool{"": true, "step": true, "paused": true, "resumed": true, "rolled_back": true, "succeeded": true}
+var sampleEvents = map[string]bool{"": true, "step": true, "paused": true, "resumed": true, "waiting": true, "rolled_back": true, "succeeded": true}
 
 // AppendRolloutSample stores one point of a rollout's history; NotFound
 // when the rollout is not stored.

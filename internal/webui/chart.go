@@ -125,6 +125,8 @@ func eventWords(s promote.RolloutSample, candidate string) string {
 		return "paused"
 	case "resumed":
 		return "resumed"
+	case "waiting":
+		return "waiting for a person"
 	}
 	return ""
 }

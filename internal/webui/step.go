@@ -11,7 +11,7 @@ import (
 // stepView is how far an active canary's step has come towards the next:
 // the canary's requests counted in the step against its minimum, the time
 // since the step began against its minimum, and whether it has lasted its
-// minimum time and waits only for requests.
+// minimum time and waits only for requests, or for a person.
 type stepView struct {
 	Requests    string
 	MinRequests int
@@ -19,6 +19,11 @@ type stepView struct {
 	// its resumption.
 	Elapsed, MinDuration string
 	Waiting              bool
+	// Person, when set, says that the step has served its minimums and
+	// waits for a person ("waiting for a person at 50%"); Last, that a
+	// person's go then ends the rollout.
+	Person string
+	Last   bool
 }
 
 // stepProgress is the progress of r's step as of now; nil when r does not
@@ -31,6 +36,10 @@ func stepProgress(r promote.Rollout, now time.Time) *stepView {
 	}
 	v := &stepView{Requests: strconv.FormatFloat(p.Requests, 'f', -1, 64), MinRequests: p.MinRequests,
 		MinDuration: rollout.ShortDuration(p.MinDuration), Waiting: p.Waiting}
+	if p.Person {
+		v.Person = p.PersonWords()
+		v.Last = r.StepNeeds.Steps > 0 && r.Step >= r.StepNeeds.Steps-1
+	}
 	if p.Timed {
 		v.Elapsed = rollout.ShortDuration(p.Elapsed)
 	}

@@ -53,7 +53,22 @@ func TestRolloutStepProgress(t *testing.T) {
 	if got := text(p.one(t, "rollout-step")); got != want {
 		t.Errorf("rollout step = %q, want %q", got, want)
 	}
+	// A step with confirm that has served its minimums waits for a
+	// person, and says how to move it on.
+	r.Step, r.Weight, r.StepRequests = 1, 0.5, 240
+	r.StepNeeds = &promote.StepNeeds{Steps: 3, MinRequests: 200, Confirm: true, WaitingForPerson: true}
+	if r, err = f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "waiting for a person at 50% (step 2)"); err != nil {
+		t.Fatal(err)
+	}
+	p = b.get(Prefix + "/promotions/" + f.demo.Awaiting)
+	want = "waiting for a person at 50% (step 2): the step has served its minimum time and requests; the analysis still judges it and rolls it back on a regression. " +
+		"It moves on when a person says so: promote rollout resume " + f.demo.Awaiting + " moves it to the next step, promote rollout promote " + f.demo.Awaiting +
+		" gives it all traffic now (or POST /api/v1/rollouts/" + f.demo.Awaiting + "/resume )." // text() spaces the code element
+	if got := text(p.one(t, "rollout-step")); got != want {
+		t.Errorf("rollout step waiting for a person = %q, want %q", got, want)
+	}
 	// A step with no minimum requests says nothing of requests.
+	r.Step, r.Weight = 0, 0.1
 	r.StepRequests, r.StepNeeds = 0, &promote.StepNeeds{Steps: 3}
 	if _, err := f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "step 1: weight 10%"); err != nil {
 		t.Fatal(err)
@@ -70,6 +85,9 @@ func TestRolloutStepProgress(t *testing.T) {
 	paused.State = promote.RolloutPaused
 	ended := judging
 	ended.State = promote.RolloutSucceeded
+	personLast := judging
+	personLast.Step, personLast.Weight = 2, 1
+	personLast.StepNeeds = &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, Confirm: true, WaitingForPerson: true}
 	for _, tt := range []struct {
 		name string
 		r    promote.Rollout
@@ -78,6 +96,8 @@ func TestRolloutStepProgress(t *testing.T) {
 		{"judging", judging, &stepView{Requests: "42", MinRequests: 100, Elapsed: "2m10s", MinDuration: "5m"}},
 		{"paused", paused, &stepView{Requests: "42", MinRequests: 100, MinDuration: "5m"}},
 		{"ended", ended, nil},
+		{"waiting for a person at the last step", personLast, &stepView{Requests: "42", MinRequests: 100, Elapsed: "2m10s", MinDuration: "5m",
+			Person: "waiting for a person at 100%", Last: true}},
 	} {
 		got := stepProgress(tt.r, started.Add(2*time.Minute+10*time.Second))
 		if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
