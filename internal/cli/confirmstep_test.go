@@ -13,7 +13,8 @@ import (
 // waits for a person, through promote serve, the local agent and live
 // traffic: the rollout waits at 50%, goes on waiting at 50% after the
 // server is killed and started again on the same data (without moving
-// on, however much traffic comes), says so in promote rollout show, and
+// on, however much traffic comes), says so in promote rollout show and
+// list, and
 // moves on only when a person resumes it; then it succeeds.
 func TestServeConfirmStepSurvivesARestart(t *testing.T) {
 	policy := strings.Replace(canaryPolicy, "    - weight: 50\n      minRequests: 100\n", "    - weight: 50\n      minRequests: 100\n      confirm: true\n", 1)
@@ -57,6 +58,9 @@ func TestServeConfirmStepSurvivesARestart(t *testing.T) {
 	}
 	if out := must(0, c.lead, "rollout", "show", id); !strings.Contains(out, "waiting for a person at 50%") {
 		t.Errorf("rollout show of a waiting rollout lacks the wait:\n%s", out)
+	}
+	if out := must(0, c.lead, "rollout", "list", "--active"); !strings.Contains(out, "waiting for a person at 50%") {
+		t.Errorf("rollout list --active does not say the rollout waits for a person:\n%s", out)
 	}
 	if out := must(0, c.lead, "rollout", "resume", id, "--reason", "dashboards fine"); !strings.Contains(out, "3 of 3, weight 100%") {
 		t.Errorf("rollout resume of the waiting rollout:\n%s\nwant it at step 3 of 3, weight 100%%", out)

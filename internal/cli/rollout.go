@@ -63,8 +63,12 @@ newer.`,
 			return f.render(s.out, rs, func(tw *table) {
 				row(tw, "SEQ", "PROMOTION", "MODEL", "VERSION", "ENVIRONMENT", "STABLE", "STATE", "STEP", "WEIGHT", "UPDATED", "REASON")
 				for _, r := range rs {
+					reason := r.Reason
+					if p, ok := rollout.Progress(r, time.Time{}); ok && p.Person {
+						reason = p.PersonWords()
+					}
 					row(tw, fmt.Sprint(r.Seq), r.PromotionID, r.Model, r.Version, r.Environment, r.Stable, string(r.State), fmt.Sprint(r.Step+1),
-						percent(r.Weight), when(r.UpdatedAt), r.Reason)
+						percent(r.Weight), when(r.UpdatedAt), reason)
 				}
 			})
 		},
