@@ -220,14 +220,16 @@ func (c *rolloutConfig) checkPrometheus(ctx context.Context, src *metrics.Promet
 }
 
 // splitterSettings applies the settings of an environment's rollout plan
-// (nil: none) to its splitters: stickiness, health probes, and whether a
-// shadow's bodies are compared.
+// (nil: none) to its splitters: stickiness, health probes, the header
+// that sends a request to the candidate, and whether a shadow's bodies are
+// compared.
 func splitterSettings(plan *policy.Rollout, c *traffic.Config) {
 	if plan == nil {
 		return
 	}
 	c.Sticky = traffic.Sticky{Header: plan.Traffic.StickyHeader, Cookie: plan.Traffic.StickyCookie}
 	c.HealthPath = plan.Traffic.HealthPath
+	c.CandidateHeader = plan.Traffic.CandidateHeader
 	if plan.Shadow != nil {
 		c.Shadow.CompareBodies = plan.Shadow.CompareBodies
 	}

@@ -91,15 +91,16 @@ func TestSplitterSettingsFromThePlan(t *testing.T) {
 rollout:
   strategy: shadow
   shadow: {compareBodies: true}
-  traffic: {stickyHeader: X-User, stickyCookie: promote-track, healthPath: /healthz}
+  traffic: {stickyHeader: X-User, stickyCookie: promote-track, healthPath: /healthz, candidateHeader: X-Promote-Candidate}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var c traffic.Config
 	splitterSettings(pol.Rollout("prod"), &c)
-	if c.Sticky != (traffic.Sticky{Header: "X-User", Cookie: "promote-track"}) || c.HealthPath != "/healthz" || !c.Shadow.CompareBodies {
-		t.Errorf("splitter settings = sticky %+v, health path %q, compare bodies %v; want the plan's", c.Sticky, c.HealthPath, c.Shadow.CompareBodies)
+	if c.Sticky != (traffic.Sticky{Header: "X-User", Cookie: "promote-track"}) || c.HealthPath != "/healthz" || !c.Shadow.CompareBodies || c.CandidateHeader != "X-Promote-Candidate" {
+		t.Errorf("splitter settings = sticky %+v, health path %q, compare bodies %v, candidate header %q; want the plan's",
+			c.Sticky, c.HealthPath, c.Shadow.CompareBodies, c.CandidateHeader)
 	}
 	var none traffic.Config
 	splitterSettings(nil, &none)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/promote-ml/promote/internal/strictyaml"
 	"github.com/promote-ml/promote/promote"
@@ -592,17 +593,22 @@ func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
 
 func (d *decoder) traffic(n *yaml.Node, what string) Traffic {
 	var t Traffic
-	d.Mapping(n, what, []string{"stickyHeader", "stickyCookie", "healthPath"}, func(key string, _, v *yaml.Node) {
+	var candidateAt *yaml.Node
+	d.Mapping(n, what, []string{"stickyHeader", "stickyCookie", "healthPath", "candidateHeader"}, func(key string, _, v *yaml.Node) {
 		s, ok := d.Str(v, what+"."+key)
 		if !ok {
 			return
 		}
 		switch key {
-		case "stickyHeader":
-			if s == "" || strings.ContainsAny(s, " \t\r\n:") {
-				d.Errorf(v, "%s.stickyHeader: %q is not a header name", what, s)
+		case "stickyHeader", "candidateHeader":
+			if !httpguts.ValidHeaderFieldName(s) {
+				d.Errorf(v, "%s.%s: %q is not a header name", what, key, s)
 			}
-			t.StickyHeader = s
+			if key == "candidateHeader" {
+				t.CandidateHeader, candidateAt = s, v
+			} else {
+				t.StickyHeader = s
+			}
 		case "stickyCookie":
 			if (&http.Cookie{Name: s, Value: "x"}).Valid() != nil {
 				d.Errorf(v, "%s.stickyCookie: %q is not a cookie name", what, s)
@@ -615,6 +621,9 @@ func (d *decoder) traffic(n *yaml.Node, what string) Traffic {
 			t.HealthPath = s
 		}
 	})
+	if candidateAt != nil && t.StickyHeader != "" && http.CanonicalHeaderKey(t.CandidateHeader) == http.CanonicalHeaderKey(t.StickyHeader) {
+		d.Errorf(candidateAt, "%s.candidateHeader: %q is the stickyHeader too: a client's identity would send it to the candidate", what, t.CandidateHeader)
+	}
 	return t
 }
 

@@ -57,6 +57,9 @@ func TestLoadErrors(t *testing.T) {
 		{"traffic keys", "gate: {}\nrollout:\n  strategy: direct\n  traffic: {stickyHeader: 'X User', stickyCookie: 'a;b', healthPath: healthz, weights: 1}\n",
 			[]string{`rollout.traffic.stickyHeader: "X User" is not a header name`, `rollout.traffic.stickyCookie: "a;b" is not a cookie name`,
 				`rollout.traffic.healthPath: "healthz": want an absolute path`, "weights"}},
+		{"candidateHeader not a header name", "gate: {}\nrollout:\n  strategy: direct\n  traffic: {candidateHeader: 'X Canary'}\n", []string{`p.yaml:4:30: rollout.traffic.candidateHeader: "X Canary" is not a header name`}},
+		{"candidateHeader is the stickyHeader", "gate: {}\nrollout:\n  strategy: direct\n  traffic: {stickyHeader: X-User, candidateHeader: x-user}\n",
+			[]string{`p.yaml:4:52: rollout.traffic.candidateHeader: "x-user" is the stickyHeader too`}},
 		{"errorShare not a number", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {errorShare: most}\n", []string{"rollout.analysis.errorShare"}},
 		{"bad slo", "gate: {}\nrollout:\n  strategy: direct\n  analysis:\n    slos: {error_rate: '< x'}\n", []string{`rollout.analysis.slos.error_rate: threshold "< x"`}},
 		{"bad trigger", "gate: {}\nrollout:\n  strategy: direct\n  rollback: {when: [errors]}\n", []string{`"errors" is not one of slo_breach, regression, no_data, query_errors`}},
@@ -168,6 +171,17 @@ func TestStepConfirm(t *testing.T) {
 	want := []Step{{Weight: 10}, {Weight: 50, MinDuration: 5 * time.Minute, Confirm: true}, {Weight: 80}, {Weight: 100}}
 	if diff := cmp.Diff(want, p.Rollout("").Steps); diff != "" {
 		t.Errorf("Load(%q) steps (-want +got):\n%s", src, diff)
+	}
+}
+
+func TestTrafficCandidateHeader(t *testing.T) {
+	src := "gate:\n  metrics: {accuracy: '>= 0.9'}\nrollout:\n  steps: [10, 100]\n  traffic: {candidateHeader: X-Promote-Candidate, stickyHeader: X-User}\n"
+	p, err := Load("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("Load(%q): %v", src, err)
+	}
+	if diff := cmp.Diff(Traffic{CandidateHeader: "X-Promote-Candidate", StickyHeader: "X-User"}, p.Rollout("").Traffic); diff != "" {
+		t.Errorf("Load(%q) traffic (-want +got):\n%s", src, diff)
 	}
 }
 

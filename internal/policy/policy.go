@@ -191,6 +191,10 @@ type Traffic struct {
 	// HealthPath, when set, is probed with GET on each backend; one that
 	// does not answer 2xx gets no traffic until it does.
 	HealthPath string
+	// CandidateHeader, when set, sends a request whose header of this
+	// name is 1 or true to the candidate while one is deployed, whatever
+	// its weight; such requests are counted apart from the analysis's.
+	CandidateHeader string
 }
 
 // Policy is a loaded, validated and compiled policy file.

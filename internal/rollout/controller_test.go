@@ -163,11 +163,12 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 	if w.metrics, err = traffic.NewMetrics(reg); err != nil {
 		t.Fatal(err)
 	}
-	// The splitter compares bodies when the policy says so, as promote
-	// serve's do.
+	// The splitter compares bodies, and routes by a candidate header, when
+	// the policy says so, as promote serve's do.
 	plan := pol.Rollout("prod")
 	compare := traffic.ShadowConfig{CompareBodies: plan.Shadow != nil && plan.Shadow.CompareBodies}
-	if w.splitter, err = traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Metrics: w.metrics, Shadow: compare}); err != nil {
+	if w.splitter, err = traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Metrics: w.metrics, Shadow: compare,
+		CandidateHeader: plan.Traffic.CandidateHeader}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.splitter.Close() })

@@ -65,6 +65,19 @@
 // Promote-Shadow: 1. Close (or the end of Run) waits for the mirrors in
 // flight.
 //
+// # Candidate header
+//
+// With Config.CandidateHeader, a request whose header of that name is 1
+// or true (any case) goes to the candidate while one is set: the canary,
+// whatever its weight (0 included) and its health, or else the shadow,
+// which then answers the request in stable's place, without a mirror. It
+// is a route for people to try the candidate (Argo Rollouts'
+// setHeaderRoute, Flagger's header match). Such requests count on the
+// track pinned, never on the candidate's, whose share of requests the
+// canary analysis takes to be its weight, and do not call OnCandidate.
+// Anyone who can set the header reaches the candidate: the edge in front
+// should strip it from public traffic.
+//
 // # Responses
 //
 // Every proxied response carries Promote-Track (stable or canary) and
@@ -90,7 +103,9 @@
 //	promote_traffic_shadow_comparisons_total{model, env, result}        counter
 //	promote_traffic_shadow_dropped_total{model, env}                    counter
 //
-// track is stable, canary or shadow (mirrored requests count under shadow);
+// track is stable, canary or shadow (mirrored requests count under shadow),
+// or pinned for the requests the candidate header sent to the candidate
+// (its series exist only with Config.CandidateHeader);
 // outcome is ok (status below 400), client_error (4xx, or a client that
 // went away), server_error (5xx), timeout, connection_error or, on the
 // shadow track only, mismatch (an answer that differs from stable's); result is

@@ -162,7 +162,7 @@ func NewMetrics(reg *telemetry.Registry) (*Metrics, error) {
 	errs = append(errs, err)
 	m := &Metrics{
 		requests: counter(MetricRequests,
-			"Requests proxied to a model's backends, by track (stable, canary, shadow) and outcome (ok, client_error, server_error, timeout, connection_error).",
+			"Requests proxied to a model's backends, by track (stable, canary, shadow, and pinned for those a candidate header sent to the candidate) and outcome (ok, client_error, server_error, timeout, connection_error).",
 			LabelModel, LabelEnv, LabelTrack, LabelOutcome),
 		duration: duration,
 		weight: gauge(MetricCanaryWeight,
@@ -190,13 +190,14 @@ type trackMetrics struct {
 	requests [len(outcomes)]telemetry.Counter
 	duration telemetry.Histogram
 	// candidate is the Metrics' OnCandidate hook, for the canary and
-	// shadow tracks; nil for stable.
+	// shadow tracks; nil for stable and pinned.
 	candidate *atomic.Pointer[func()]
 }
 
 func (m *Metrics) track(model, env string, t Track) *trackMetrics {
 	tm := &trackMetrics{duration: m.duration.With(model, env, string(t))}
-	if t != TrackStable {
+	if t == TrackCanary || t == TrackShadow {
+		// Pinned requests are no evidence for the analysis.
 		tm.candidate = &m.candidate
 	}
 	for i, o := range outcomes {

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/promote"
 )
@@ -32,6 +34,12 @@ const (
 	TrackStable Track = "stable"
 	TrackCanary Track = "canary"
 	TrackShadow Track = "shadow"
+	// TrackPinned counts the requests that Config.CandidateHeader sent to
+	// the candidate (the canary, or the shadow) whatever its weight: a
+	// person's test requests, which are no share of the traffic and so
+	// must not count in the analysis's comparison of the canary with
+	// stable. The backend that answers them is the candidate's.
+	TrackPinned Track = "pinned"
 )
 
 // Headers the splitter adds.
@@ -142,6 +150,15 @@ type Config struct {
 	Registry *telemetry.Registry
 	// Sticky keeps a client on one track (default: each request at random).
 	Sticky Sticky
+	// CandidateHeader, when set, names a request header that sends a
+	// request to the candidate while one is deployed, the canary at any
+	// weight (0 included) or else the shadow, when its value is 1 or
+	// true: a route for people to try the candidate (Argo Rollouts'
+	// setHeaderRoute, Flagger's header match). Such requests are counted
+	// on TrackPinned, not on the candidate's track, and are not
+	// mirrored. Anyone who can set the header reaches the candidate: the
+	// edge should strip it from public traffic.
+	CandidateHeader string
 	// Timeout bounds a proxied request, from receiving it to the end of
 	// the response body (DefaultTimeout); a protocol upgrade, to the
 	// switch. A backend that has not answered by then gets a 504 sent for
@@ -190,8 +207,14 @@ func (c *Config) setDefaults() error {
 	if c.Metrics == nil && c.Registry == nil {
 		problems = append(problems, "no metrics: set Metrics or Registry")
 	}
-	if h := c.Sticky.Header; h != "" && strings.ContainsAny(h, " \t\r\n:") {
+	if h := c.Sticky.Header; h != "" && !httpguts.ValidHeaderFieldName(h) {
 		problems = append(problems, fmt.Sprintf("sticky header %q is not a header name", h))
+	}
+	if h := c.CandidateHeader; h != "" && !httpguts.ValidHeaderFieldName(h) {
+		problems = append(problems, fmt.Sprintf("candidate header %q is not a header name", h))
+	}
+	if h := c.CandidateHeader; h != "" && http.CanonicalHeaderKey(h) == http.CanonicalHeaderKey(c.Sticky.Header) {
+		problems = append(problems, fmt.Sprintf("candidate header %q is the sticky header too: a client's identity would send it to the candidate", h))
 	}
 	if ck := c.Sticky.Cookie; ck != "" && (&http.Cookie{Name: ck, Value: "x"}).Valid() != nil {
 		problems = append(problems, fmt.Sprintf("sticky cookie %q is not a cookie name", ck))
@@ -259,11 +282,12 @@ type Splitter struct {
 	cfg       Config
 	log       *slog.Logger
 	metrics   *Metrics
-	tracks    [3]*trackMetrics // by trackIndex
+	tracks    [4]*trackMetrics // by trackIndex; pinned only with CandidateHeader
 	shadowM   *shadowMetrics
 	transport http.RoundTripper
 	owned     *http.Transport // the default transport, when New made it
 	stickyKey string          // Sticky.Header, canonical
+	pinKey    string          // CandidateHeader, canonical
 	salt      uint64          // the sticky hash's state after the model and env
 	seed      maphash.Seed    // of the body hashes that shadow comparisons compare
 
@@ -291,6 +315,8 @@ func trackIndex(t Track) int {
 		return 1
 	case TrackShadow:
 		return 2
+	case TrackPinned:
+		return 3
 	default:
 		return 0
 	}
@@ -325,6 +351,11 @@ func New(cfg Config) (*Splitter, error) {
 	}
 	for _, t := range []Track{TrackStable, TrackCanary, TrackShadow} {
 		s.tracks[trackIndex(t)] = m.track(cfg.Model, cfg.Env, t)
+	}
+	if cfg.CandidateHeader != "" {
+		// Its series exist only where the header routes, at 0 from now.
+		s.pinKey = http.CanonicalHeaderKey(cfg.CandidateHeader)
+		s.tracks[trackIndex(TrackPinned)] = m.track(cfg.Model, cfg.Env, TrackPinned)
 	}
 	if s.transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -568,6 +599,11 @@ func (s *Splitter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, setCookie := s.pick(rt, r)
+	tm := b.tm
+	pinned := s.pinned(rt, r)
+	if pinned != nil {
+		b, setCookie, tm = pinned, "", s.tracks[trackIndex(TrackPinned)]
+	}
 	start := time.Now()
 	rec := recorders.Get().(*recorder)
 	rec.w, rec.setCookie = w, setCookie
@@ -592,7 +628,7 @@ func (s *Splitter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer context.AfterFunc(ctx, up.deadline)()
 	}
 	var m *mirror
-	if rt.shadow != nil && rt.share > 0 && (rt.share >= 1 || s.cfg.Rand() < rt.share) {
+	if pinned == nil && rt.shadow != nil && rt.share > 0 && (rt.share >= 1 || s.cfg.Rand() < rt.share) {
 		m = s.startMirror(rt.shadow, r, out)
 	}
 	if m != nil && s.cfg.Shadow.CompareBodies {
@@ -600,7 +636,7 @@ func (s *Splitter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.hash.SetSeed(s.seed)
 	}
 	completed := false
-	defer func() { s.finish(ctx, b, rec, m, start, completed) }()
+	defer func() { s.finish(ctx, b, tm, rec, m, start, completed) }()
 	b.proxy.ServeHTTP(rec, out)
 	completed = true
 }
@@ -636,10 +672,32 @@ func (s *Splitter) pick(rt *routes, r *http.Request) (b *backend, setCookie stri
 	}
 }
 
+// pinned returns the candidate a request asks for with CandidateHeader
+// (value 1 or true): the canary, whatever its weight, or else the shadow;
+// nil when it does not ask, or no candidate is deployed. The candidate
+// answers whatever its health: the person asked for it, and stable's
+// answer would tell them nothing of it.
+func (s *Splitter) pinned(rt *routes, r *http.Request) *backend {
+	if s.pinKey == "" {
+		return nil
+	}
+	v := r.Header[s.pinKey]
+	if len(v) == 0 {
+		return nil
+	}
+	if w := strings.TrimSpace(v[0]); w != "1" && !strings.EqualFold(w, "true") {
+		return nil
+	}
+	if rt.canary != nil {
+		return rt.canary
+	}
+	return rt.shadow
+}
+
 // finish accounts for a proxied request once its response is complete, or
 // once the proxy gave up on it (a panic with http.ErrAbortHandler when
-// the body broke off).
-func (s *Splitter) finish(ctx context.Context, b *backend, rec *recorder, m *mirror, start time.Time, completed bool) {
+// the body broke off): on tm, the metrics of the track it counts on.
+func (s *Splitter) finish(ctx context.Context, b *backend, tm *trackMetrics, rec *recorder, m *mirror, start time.Time, completed bool) {
 	elapsed := time.Since(start).Seconds()
 	if !rec.upgradedAt.IsZero() {
 		// Switched protocols: the backend answered then, and the
@@ -663,7 +721,7 @@ func (s *Splitter) finish(ctx context.Context, b *backend, rec *recorder, m *mir
 	default:
 		o = outcomeOf(rec.status)
 	}
-	b.tm.observe(o, elapsed)
+	tm.observe(o, elapsed)
 	switch {
 	case o.failure():
 		s.failed(b)
