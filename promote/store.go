@@ -359,7 +359,15 @@ type LiveFilter struct {
 	// After selects the changes that came after the one the promotion
 	// After made: none when it made none.
 	After string
-	Limit int // 0: DefaultLimit
+	// Committed selects the changes whose GitOps commit is recorded.
+	Committed bool
+	// ExceptPromotionID leaves out the changes that promotion made.
+	ExceptPromotionID string
+	// ExceptVersions leaves out the changes that made one of these
+	// versions live.
+	ExceptVersions []string
+	// Limit bounds the changes listed (0: DefaultLimit).
+	Limit int
 }
 
 // LiveChange is a change of a model's alias in an environment and the

@@ -243,7 +243,11 @@ func (t *tx) LiveChanges(f promote.LiveFilter) ([]promote.LiveChange, error) {
 	return collect(what, rows, err, scanLiveChange)
 }
 
-// liveChangesQuery is LiveChanges's query with ? placeholders.
+// liveChangesQuery is the query, with ? placeholders, and the arguments
+// with which LiveChanges reads what f selects; Invalid when f lacks its
+// model or environment or asks for a negative limit. Each narrowing is a
+// condition on the rows of one alias that an index on it (migration 0027)
+// serves in the history's order, so that a read stops at its limit.
 func liveChangesQuery(f promote.LiveFilter) (string, []any, error) {
 	if f.Model == "" || f.Environment == "" {
 		return "", nil, promote.Errorf(promote.Invalid, "live changes: a model and an environment are needed (model %q, environment %q)", f.Model, f.Environment)
@@ -261,6 +265,15 @@ func liveChangesQuery(f promote.LiveFilter) (string, []any, error) {
 	if f.After != "" {
 		w.add(`EXISTS (SELECT 1 FROM live_history a WHERE a.model = h.model AND a.environment = h.environment
 			AND a.promotion_id = ? AND `+laterThan("h", "a")+`)`, f.After)
+	}
+	if f.Committed {
+		w.add("h.commit_hash <> ''")
+	}
+	if f.ExceptPromotionID != "" {
+		w.add("h.promotion_id <> ?", f.ExceptPromotionID)
+	}
+	if len(f.ExceptVersions) > 0 {
+		w.add("h.version NOT IN ("+placeholders(len(f.ExceptVersions))+")", anys(f.ExceptVersions)...)
 	}
 	return "SELECT " + prefixed("h", liveColumns) + ", nx.n, " + prefixed("nx", liveColumns) +
 		` FROM live_history h LEFT JOIN live_history nx ON nx.n = (SELECT s.n FROM live_history s

@@ -268,10 +268,9 @@ func pageQuery(table, columns, column string, w where, before, after int64, lim 
 // ListQuery returns the query, in the database's placeholders, and the
 // arguments with which the store lists what filter selects (a
 // promote.PromotionFilter, RolloutFilter, HoldFilter, AuditFilter or
-// LiveFilter), so
-// that a database's tests can check the plan it makes of the very query
-// the store runs; the error is the one the listing returns for a filter
-// it refuses.
+// LiveFilter), so that a database's tests can check the plan it makes of
+// the very query the store runs; the error is the one the listing returns
+// for a filter it refuses.
 func (db *DB) ListQuery(filter any) (string, []any, error) {
 	q, args, err := listQuery(filter)
 	return db.rebind(q), args, err

@@ -60,6 +60,11 @@ func testLiveChanges(t *testing.T, s promote.Store) {
 		{"rollbacks after a later one", promote.LiveFilter{Model: "fraud", Environment: "prod", RollbackOf: "1.1", After: "p5"}, []promote.LiveChange{}},
 		{"after a change at the same time", promote.LiveFilter{Model: "fraud", Environment: "prod", After: "p5"}, []promote.LiveChange{change(4)}},
 		{"after a promotion that made none", promote.LiveFilter{Model: "fraud", Environment: "prod", After: "p2"}, []promote.LiveChange{}},
+		{"committed", promote.LiveFilter{Model: "fraud", Environment: "prod", Committed: true}, []promote.LiveChange{change(4)}},
+		{"a version's committed", promote.LiveFilter{Model: "fraud", Environment: "prod", Version: "1.1", Committed: true}, []promote.LiveChange{}},
+		{"except a promotion", promote.LiveFilter{Model: "fraud", Environment: "prod", ExceptPromotionID: "p6", Limit: 2}, []promote.LiveChange{change(3), change(2)}},
+		{"except versions", promote.LiveFilter{Model: "fraud", Environment: "prod", ExceptVersions: []string{"1.0"}}, []promote.LiveChange{change(3), change(1)}},
+		{"except every version", promote.LiveFilter{Model: "fraud", Environment: "prod", ExceptVersions: []string{"1.1", "1.0"}}, []promote.LiveChange{}},
 		{"other environment", promote.LiveFilter{Model: "fraud", Environment: "staging"}, []promote.LiveChange{{Live: others[0]}}},
 		{"none there", promote.LiveFilter{Model: "churn", Environment: "dev"}, []promote.LiveChange{}},
 	}

@@ -46,9 +46,20 @@ var indexedLists = []struct {
 	{"a version's promotions", promote.PromotionFilter{Model: "fraud", Version: "v3", Limit: 100}, "promotions_by_seq"},
 	{"a version's holds", promote.HoldFilter{Model: "fraud", Version: "v3", IncludeCleared: true, Limit: 100}, "holds_by_seq"},
 	{"a version's rollouts", promote.RolloutFilter{Model: "fraud", Version: "v3", Limit: 100}, "rollouts_by_seq"},
-	// The web UI's version and promotion pages: a few changes of an
-	// alias, each with the one after it.
-	{"a version's live changes", LiveChangesOfVersion, "live_history_newest"},
+	// A model's live changes in an environment by what they did (the
+	// registry's decisions, the promotion and version pages): through the
+	// alias's rows of that version, rollback or promotion, not through
+	// its whole history.
+	{"the changes that made a version live", promote.LiveFilter{Model: "fraud", Environment: "prod", Version: "v3", Limit: 21},
+		"live_history_version"},
+	{"a version's committed changes", promote.LiveFilter{Model: "fraud", Environment: "prod", Version: "v3", Committed: true, Limit: 1},
+		"live_history_version"},
+	{"the rollbacks of a version", promote.LiveFilter{Model: "fraud", Environment: "prod", RollbackOf: "v3", Limit: 1},
+		"live_history_rollback_of"},
+	{"the rollbacks of a version after a promotion's change",
+		promote.LiveFilter{Model: "fraud", Environment: "prod", RollbackOf: "v3", After: "p-1", Limit: 21}, "live_history_rollback_of"},
+	{"the change a promotion made", promote.LiveFilter{Model: "fraud", Environment: "prod", PromotionID: "p-1", Limit: 1},
+		"live_history_promotion"},
 }
 
 // LiveChangesOfVersion selects the changes that made a version live in an
