@@ -281,14 +281,14 @@ func (s *Service) restoreAlias(tx promote.Tx, cur promote.Live, reason string, n
 	if cur.Commit != "" {
 		return false, nil
 	}
-	history, err := tx.LiveHistory(cur.Model, cur.Environment)
+	// The newest change on the branch: those above it never reached it.
+	last, err := tx.LiveChanges(promote.LiveFilter{Model: cur.Model, Environment: cur.Environment, Committed: true, ExceptPromotionID: cur.PromotionID, Limit: 1})
 	if err != nil {
 		return false, err
 	}
-	i := slices.IndexFunc(history, func(l promote.Live) bool { return l.Commit != "" && l.PromotionID != cur.PromotionID })
 	decision := "cleared"
-	if i >= 0 {
-		prev := history[i]
+	if len(last) == 1 {
+		prev := last[0].Live
 		prev.SetBy, prev.SetAt, prev.Reason = GitOpsActor, now, "restored: "+reason
 		if err := tx.SetLive(prev); err != nil {
 			return false, err

@@ -378,21 +378,14 @@ func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, re
 // rolledBackSince returns the newest rollback that took v out of env at or
 // after since (its last success there), or nil. A version rolled back out
 // of an environment has not passed it, though its promotion there
-// succeeded before the rollback.
+// succeeded before the rollback. It reads the newest rollback of v there
+// alone: any other is older.
 func rolledBackSince(tx promote.Tx, v promote.Version, env string, since time.Time) (*promote.Live, error) {
-	history, err := tx.LiveHistory(v.Model, env)
-	if err != nil {
+	rollbacks, err := tx.LiveChanges(promote.LiveFilter{Model: v.Model, Environment: env, RollbackOf: v.Version, Limit: 1})
+	if err != nil || len(rollbacks) == 0 || rollbacks[0].SetAt.Before(since) {
 		return nil, err
 	}
-	for _, l := range history {
-		if l.SetAt.Before(since) {
-			break
-		}
-		if l.RollbackOf == v.Version {
-			return &l, nil
-		}
-	}
-	return nil, nil
+	return &rollbacks[0].Live, nil
 }
 
 // evaluate runs the gate for v against baseline with the given approvals,

@@ -221,18 +221,27 @@ func (s *Service) rollbackTarget(tx promote.Tx, cur promote.Live, want string) (
 		}
 		return v, nil
 	}
-	history, err := tx.LiveHistory(cur.Model, cur.Environment)
-	if err != nil {
-		return promote.Version{}, err
-	}
-	seen := map[string]bool{cur.Version: true}
-	for _, l := range history {
-		if seen[l.Version] {
-			continue
+	// The versions once live there, newest first, each read by its
+	// newest change: the one before those seen already.
+	seen := []string{cur.Version}
+	for {
+		prev, err := tx.LiveChanges(promote.LiveFilter{Model: cur.Model, Environment: cur.Environment, ExceptVersions: seen, Limit: 1})
+		if err != nil {
+			return promote.Version{}, err
 		}
-		seen[l.Version] = true
-		if s.cfg.GitOps && !deliveredOnce(history, l.Version) {
-			continue
+		if len(prev) == 0 {
+			break
+		}
+		l := prev[0]
+		seen = append(seen, l.Version)
+		if s.cfg.GitOps {
+			delivered, err := tx.LiveChanges(promote.LiveFilter{Model: l.Model, Environment: l.Environment, Version: l.Version, Committed: true, Limit: 1})
+			if err != nil {
+				return promote.Version{}, err
+			}
+			if len(delivered) == 0 {
+				continue // it never reached the branch
+			}
 		}
 		v, err := tx.Version(l.Model, l.Version)
 		if err != nil {
@@ -247,17 +256,6 @@ func (s *Service) rollbackTarget(tx promote.Tx, cur promote.Live, want string) (
 		}
 	}
 	return promote.Version{}, promote.Errorf(promote.Conflict, "no earlier version of %s that may go live was live in %s; name one with --to", cur.Model, cur.Environment)
-}
-
-// deliveredOnce reports whether version ever reached the branch in the
-// alias history.
-func deliveredOnce(history []promote.Live, version string) bool {
-	for _, l := range history {
-		if l.Version == version && l.Commit != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // rollbackPending refuses, with GitOps, to move the live alias of model in
