@@ -163,6 +163,12 @@ type Tx interface {
 	// Holds lists the holds that f selects, newest (the last set) first,
 	// at most f.Limit.
 	Holds(f HoldFilter) ([]Hold, error)
+	// HoldCells returns, for each of the models named and each
+	// environment where it has active holds, the newest n of them
+	// (newest first) and how many it has there, by model and environment
+	// name: the holds beyond n are counted, not read. Invalid when n is
+	// not between 1 and 1,000.
+	HoldCells(models []string, n int) ([]HoldCell, error)
 
 	// AppendAudit appends e to the audit chain: it assigns e.Seq (one more
 	// than the last), e.PrevHash (the last event's hash, GenesisHash for the
@@ -383,6 +389,15 @@ type PipelineCounts struct {
 	Models           int
 	ActivePromotions int
 	ActiveHolds      int
+}
+
+// HoldCell is a model's active holds in one environment: the newest few
+// of them (Tx.HoldCells) and how many there are.
+type HoldCell struct {
+	Model       string
+	Environment string
+	Holds       []Hold
+	Active      int
 }
 
 // DefaultLimit is the page size of a listing that names none.

@@ -83,6 +83,56 @@ func (t *tx) Holds(f promote.HoldFilter) ([]promote.Hold, error) {
 	return listPage(t, "list holds", "holds", holdColumns, "id", holdWhere(f), f.BeforeSeq, f.AfterSeq, f.Limit, scanHold)
 }
 
+// HoldCells returns the newest n active holds of each of the models in
+// each environment, and how many there are: the cells are counted in
+// holds_active_cell (migration 0027), and each cell's newest n read
+// through it by a correlated subquery, in one query.
+func (t *tx) HoldCells(models []string, n int) ([]promote.HoldCell, error) {
+	if n < 1 || n > maxLimit {
+		return nil, promote.Errorf(promote.Invalid, "hold cells: %d holds a cell is not between 1 and %d", n, maxLimit)
+	}
+	if len(models) == 0 {
+		return []promote.HoldCell{}, nil
+	}
+	what := fmt.Sprintf("read the active holds of %d models by environment", len(models))
+	type row struct {
+		hold   promote.Hold
+		active int
+	}
+	rows, err := t.query(what, "SELECT "+prefixed("h", holdColumns)+`, c.active
+		FROM (SELECT model, environment, COUNT(*) AS active FROM holds
+			WHERE cleared_at IS NULL AND model IN (`+placeholders(len(models))+`) GROUP BY model, environment) c
+		JOIN holds h ON h.id IN (SELECT s.id FROM holds s
+			WHERE s.model = c.model AND s.environment = c.environment AND s.cleared_at IS NULL ORDER BY s.id DESC LIMIT ?)
+		ORDER BY c.model, c.environment, h.id DESC`, append(anys(models), n)...)
+	list, err := collect(what, rows, err, func(s scanner) (row, error) {
+		var r row
+		var err error
+		r.hold, err = scanHold(also{s, []any{&r.active}})
+		return r, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	cells := []promote.HoldCell{}
+	for _, r := range list {
+		if k := len(cells) - 1; k < 0 || cells[k].Model != r.hold.Model || cells[k].Environment != r.hold.Environment {
+			cells = append(cells, promote.HoldCell{Model: r.hold.Model, Environment: r.hold.Environment, Active: r.active})
+		}
+		cells[len(cells)-1].Holds = append(cells[len(cells)-1].Holds, r.hold)
+	}
+	return cells, nil
+}
+
+// also scans a row's columns into a scan function's destinations, then
+// those that follow into more.
+type also struct {
+	s    scanner
+	more []any
+}
+
+func (a also) Scan(dest ...any) error { return a.s.Scan(append(dest, a.more...)...) }
+
 // holdWhere selects the holds f selects.
 func holdWhere(f promote.HoldFilter) where {
 	var w where

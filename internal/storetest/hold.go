@@ -133,3 +133,73 @@ func testLimits(t *testing.T, s promote.Store) {
 		})
 	}
 }
+
+// testHoldCells checks that HoldCells returns the newest active holds of
+// each model named in each environment, and counts them all.
+func testHoldCells(t *testing.T, s promote.Store) {
+	seed(t, s)
+	var prod, dev []promote.Hold // as stored, oldest first
+	update(t, s, func(tx promote.Tx) error {
+		add := func(model, version, env string, i int) (promote.Hold, error) {
+			return tx.AddHold(promote.Hold{Model: model, Version: version, Environment: env, Reason: fmt.Sprintf("hold %d", i), SetBy: "sre", SetAt: at(i)})
+		}
+		for i := range 5 {
+			h, err := add("fraud", "1.0", "prod", i)
+			if err != nil {
+				return err
+			}
+			prod = append(prod, h)
+		}
+		// Cleared holds are neither listed nor counted.
+		cleared, err := add("fraud", "1.1", "prod", 5)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ClearHold(cleared.ID, "sre", "fixed", at(6)); err != nil {
+			return err
+		}
+		h, err := add("fraud", "1.1", "dev", 7)
+		if err != nil {
+			return err
+		}
+		dev = append(dev, h)
+		_, err = add("churn", "1.0", "prod", 8)
+		return err
+	})
+	tests := []struct {
+		name   string
+		models []string
+		n      int
+		want   []promote.HoldCell
+	}{
+		{"the newest of each cell", []string{"fraud"}, 3, []promote.HoldCell{
+			{Model: "fraud", Environment: "dev", Holds: dev, Active: 1},
+			{Model: "fraud", Environment: "prod", Holds: []promote.Hold{prod[4], prod[3], prod[2]}, Active: 5},
+		}},
+		{"every one when fewer", []string{"fraud", "nope"}, 10, []promote.HoldCell{
+			{Model: "fraud", Environment: "dev", Holds: dev, Active: 1},
+			{Model: "fraud", Environment: "prod", Holds: []promote.Hold{prod[4], prod[3], prod[2], prod[1], prod[0]}, Active: 5},
+		}},
+		{"a model without holds", []string{"nope"}, 3, []promote.HoldCell{}},
+		{"no models", nil, 3, []promote.HoldCell{}},
+	}
+	for _, tt := range tests {
+		view(t, s, func(tx promote.Tx) error {
+			got, err := tx.HoldCells(tt.models, tt.n)
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("%s: HoldCells(%q, %d) mismatch (-want +got):\n%s", tt.name, tt.models, tt.n, diff)
+			}
+			return nil
+		})
+	}
+	for _, n := range []int{0, -1, 1001} {
+		err := s.View(t.Context(), func(tx promote.Tx) error {
+			_, err := tx.HoldCells([]string{"fraud"}, n)
+			return err
+		})
+		wantError(t, fmt.Sprintf("HoldCells(n %d)", n), err, promote.Invalid, fmt.Sprintf("%d holds a cell", n))
+	}
+}

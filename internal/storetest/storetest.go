@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) promote.Store) {
 		{"Rollouts", testRollouts},
 		{"RolloutSamples", testRolloutSamples},
 		{"Holds", testHolds},
+		{"HoldCells", testHoldCells},
 		{"Limits", testLimits},
 		{"AuditChain", testAuditChain},
 		{"AuditScan", testAuditScan},

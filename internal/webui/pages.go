@@ -158,9 +158,9 @@ func (v pipelineView) Paged() bool {
 
 // pipelineRows reads the pipeline's rows of models: in each of envs each
 // model's live version, active promotions and rollout, and active holds,
-// the newest cellHolds of them shown and the others counted. It reads
-// each of these for all the models at once, so that a page costs the
-// same few queries however many models it shows.
+// the newest cellHolds of them read and the others counted, not read. It
+// reads each of these for all the models at once, so that a page costs
+// the same few queries however many models it shows.
 func pipelineRows(tx promote.Tx, models []promote.Model, envs []string) ([]pipelineRow, error) {
 	if len(models) == 0 {
 		return nil, nil
@@ -183,7 +183,7 @@ func pipelineRows(tx promote.Tx, models []promote.Model, envs []string) ([]pipel
 	if err != nil {
 		return nil, err
 	}
-	holds, err := promote.AllHolds(tx, promote.HoldFilter{Models: names})
+	holds, err := tx.HoldCells(names, cellHolds)
 	if err != nil {
 		return nil, err
 	}
@@ -214,12 +214,8 @@ func pipelineRows(tx promote.Tx, models []promote.Model, envs []string) ([]pipel
 		}
 	}
 	for _, h := range holds {
-		switch c := cells[key{h.Model, h.Environment}]; {
-		case c == nil:
-		case len(c.Holds) < cellHolds:
-			c.Holds = append(c.Holds, h)
-		default:
-			c.MoreHolds++
+		if c := cells[key{h.Model, h.Environment}]; c != nil {
+			c.Holds, c.MoreHolds = h.Holds, h.Active-len(h.Holds)
 		}
 	}
 	return rows, nil
@@ -232,10 +228,11 @@ const pipelinePageSize = 50
 // pipelinePageSize models a page, newest (the last registered) first, by
 // sequence cursor as the model page pages versions: before=N shows the
 // page of models older than N, after=N the page just newer. For the
-// models on the page it reads, whole, their live versions, their active
-// promotions and rollouts (at most one each per environment) and their
-// active holds, each for all of them at once (pipelineRows): nothing of
-// the models on other pages, nothing per version. The summary counts the
+// models on the page it reads, whole, their live versions and their
+// active promotions and rollouts (at most one each per environment), and
+// of their active holds the newest cellHolds a cell and the count of the
+// others, each for all of them at once (pipelineRows): nothing of the
+// models on other pages, nothing per version. The summary counts the
 // whole store (Tx.PipelineCounts), not the page.
 func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, s *session) error {
 	before, after, err := pageCursors(r)

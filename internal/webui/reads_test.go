@@ -16,11 +16,12 @@ import (
 
 // readCounter is the real store, counting the listing reads that its
 // read transactions make, by method, so that a test can tell how a page's
-// reads grow with the store.
+// reads grow with the store, and the holds they return.
 type readCounter struct {
 	promote.Store
 	mu    sync.Mutex
 	reads map[string]int
+	holds int
 }
 
 func newReadCounter(s promote.Store) *readCounter {
@@ -35,6 +36,21 @@ func (c *readCounter) count(method string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.reads[method]++
+}
+
+func (c *readCounter) countHolds(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holds += n
+}
+
+// takeHolds returns the holds read since the last takeHolds.
+func (c *readCounter) takeHolds() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.holds
+	c.holds = 0
+	return n
 }
 
 // take returns the reads counted since the last take.
@@ -88,7 +104,18 @@ func (t countedTx) Rollouts(f promote.RolloutFilter) ([]promote.Rollout, error) 
 
 func (t countedTx) Holds(f promote.HoldFilter) ([]promote.Hold, error) {
 	t.c.count("Holds")
-	return t.Tx.Holds(f)
+	list, err := t.Tx.Holds(f)
+	t.c.countHolds(len(list))
+	return list, err
+}
+
+func (t countedTx) HoldCells(models []string, n int) ([]promote.HoldCell, error) {
+	t.c.count("HoldCells")
+	cells, err := t.Tx.HoldCells(models, n)
+	for _, c := range cells {
+		t.c.countHolds(len(c.Holds))
+	}
+	return cells, err
 }
 
 func (t countedTx) PipelineCounts(envs []string) (promote.PipelineCounts, error) {
@@ -147,5 +174,39 @@ func TestPipelineReadsPerPage(t *testing.T) {
 				t.Errorf("cell %s/%s = %q, want it to hold %q", name, env, got, want)
 			}
 		}
+	}
+}
+
+// TestPipelineReadsACellsNewestHolds: of a cell's active holds the
+// pipeline reads the newest few it shows and counts the others, however
+// many there are.
+func TestPipelineReadsACellsNewestHolds(t *testing.T) {
+	f := newFixture(t)
+	const many = 1001
+	if err := f.env.Store.Update(t.Context(), func(tx promote.Tx) error {
+		for i := range many {
+			if _, err := tx.AddHold(promote.Hold{Model: "fraud-detector", Version: "1", Environment: "staging", Reason: fmt.Sprintf("hold %d", i),
+				SetBy: "sre", SetAt: webuitest.Start}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.signIn("vera")
+	counter := newReadCounter(f.ui.store)
+	f.ui.store = counter
+	p := b.get(Prefix + "/")
+	if p.status != http.StatusOK {
+		t.Fatalf("GET /ui/ = %d", p.status)
+	}
+	want := fmt.Sprintf("hold on 1: hold %d hold on 1: hold %d hold on 1: hold %d %d more holds", many-1, many-2, many-3, many-cellHolds)
+	if got := cellText(t, p, "fraud-detector", "staging"); !strings.Contains(got, want) {
+		t.Errorf("cell fraud-detector/staging = %q, want it to hold %q", got, want)
+	}
+	// The demo's two holds are in two other cells: three cells in all.
+	if got, most := counter.takeHolds(), 3*cellHolds; got > most {
+		t.Errorf("GET /ui/ read %d holds, want at most %d: the newest %d of each cell", got, most, cellHolds)
 	}
 }

@@ -11,3 +11,8 @@
 CREATE INDEX live_history_version ON live_history (model, environment, version, set_at, n);
 CREATE INDEX live_history_rollback_of ON live_history (model, environment, rollback_of, set_at, n);
 CREATE INDEX live_history_promotion ON live_history (model, environment, promotion_id, set_at, n);
+
+-- A pipeline cell's active holds (a model's in one environment): the
+-- pipeline page shows the newest few of each cell of its page and counts
+-- the others, where it read every active hold of its models.
+CREATE INDEX holds_active_cell ON holds (model, environment, id) WHERE cleared_at IS NULL;
