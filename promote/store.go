@@ -372,6 +372,13 @@ type LiveFilter struct {
 	// ExceptVersions leaves out the changes that made one of these
 	// versions live.
 	ExceptVersions []string
+	// BeforeSeq pages back: the changes before the change numbered
+	// BeforeSeq (LiveChange.Seq) in the history's order. AfterSeq pages
+	// forward: the changes after that one, and with a Limit the Limit
+	// changes just after it (still listed newest first). A cursor that
+	// is not a change of this alias is Invalid.
+	BeforeSeq int64
+	AfterSeq  int64
 	// Limit bounds the changes listed (0: DefaultLimit).
 	Limit int
 }
@@ -380,7 +387,10 @@ type LiveFilter struct {
 // change that came after it, which ended it: nil while it is the newest.
 type LiveChange struct {
 	Live
-	Next *Live
+	// Seq numbers the change in the store, in the order the changes were
+	// made: the cursor of LiveFilter's pages.
+	Seq  int64 `json:"seq"`
+	Next *Live `json:"next,omitempty"`
 }
 
 // PipelineCounts are the figures of the pipeline's summary, for the whole

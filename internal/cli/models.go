@@ -154,30 +154,40 @@ func newStatusCmd(s *streams) *cobra.Command {
 }
 
 func newHistoryCmd(s *streams) *cobra.Command {
-	var env string
+	var filter promote.LiveFilter
 	cmd := &cobra.Command{
-		Use: "history MODEL --env ENV", Short: "Show every change of a model's live version in an environment",
-		Example: `  promote history credit-risk --env prod`,
-		Args:    cobra.ExactArgs(1),
+		Use: "history MODEL --env ENV", Short: "Show the changes of a model's live version in an environment",
+		Long: `Show the changes of a model's live version in an environment, newest first: at most
+--limit of them (100 by default). SEQ is each change's cursor: --before SEQ lists the page
+older than it (the SEQ of a page's last row gives the next page), --after SEQ the page just
+newer.`,
+		Example: `  promote history credit-risk --env prod
+  promote history credit-risk --env prod --limit 20 --before 5120`,
+		Args: cobra.ExactArgs(1),
 	}
 	f := addClientFlags(cmd)
-	cmd.Flags().StringVar(&env, "env", "", "environment")
+	cmd.Flags().StringVar(&filter.Environment, "env", "", "environment")
 	_ = cmd.MarkFlagRequired("env")
+	addPageFlags(cmd, "changes", "SEQ", &filter.BeforeSeq, &filter.AfterSeq, &filter.Limit)
 	cmd.ValidArgsFunction = f.completeArgs(modelNames)
 	_ = cmd.RegisterFlagCompletionFunc("env", f.completeFlag(environmentNames))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkPage(cmd, filter.Limit, filter.BeforeSeq, filter.AfterSeq); err != nil {
+			return err
+		}
 		c, err := f.client()
 		if err != nil {
 			return err
 		}
-		h, err := c.History(cmd.Context(), args[0], env)
+		filter.Model = args[0]
+		h, err := c.History(cmd.Context(), filter)
 		if err != nil {
 			return clientError(err)
 		}
 		return f.render(s.out, h, func(tw *table) {
-			row(tw, "WHEN", "VERSION", "BY", "PROMOTION", "REASON")
+			row(tw, "SEQ", "WHEN", "VERSION", "BY", "PROMOTION", "REASON")
 			for _, l := range h {
-				row(tw, when(l.SetAt), l.Version, l.SetBy, l.PromotionID, l.Reason)
+				row(tw, fmt.Sprint(l.Seq), when(l.SetAt), l.Version, l.SetBy, l.PromotionID, l.Reason)
 			}
 		})
 	}

@@ -255,15 +255,19 @@ func (c *Client) Status(ctx context.Context, model string) (registry.Status, err
 	return out, err
 }
 
-// History lists the changes of a model's live version in env, newest
-// first.
-func (c *Client) History(ctx context.Context, model, env string) ([]promote.Live, error) {
-	if err := present("model name", model, "environment", env); err != nil {
+// History lists the changes of f.Model's live version in f.Environment,
+// newest first, a page at a time: at most f.Limit (0: the server's
+// default of 100), before the change f.BeforeSeq or just after
+// f.AfterSeq. The other fields of f are not sent.
+func (c *Client) History(ctx context.Context, f promote.LiveFilter) ([]promote.LiveChange, error) {
+	if err := present("model name", f.Model, "environment", f.Environment); err != nil {
 		return nil, err
 	}
-	var out []promote.Live
-	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/models/" + seg(model) + "/history",
-		query: url.Values{"environment": {env}}, out: &out, auth: true})
+	q := url.Values{"environment": {f.Environment}}
+	setCursors(q, f.BeforeSeq, f.AfterSeq)
+	setLimit(q, f.Limit)
+	var out []promote.LiveChange
+	err := c.do(ctx, call{method: http.MethodGet, path: Prefix + "/models/" + seg(f.Model) + "/history", query: q, out: &out, auth: true})
 	return out, err
 }
 

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -165,6 +166,34 @@ func name(desc string) *Schema {
 
 // object is a schema with properties; required lists the ones always
 // present. Request bodies are closed: unknown fields are rejected.
+// liveProperties are the properties of a live change (Live).
+func liveProperties() map[string]*Schema {
+	return map[string]*Schema{
+		"model":        name(""),
+		"environment":  name(""),
+		"version":      name(""),
+		"promotion_id": str(""),
+		"set_by":       str(""),
+		"set_at":       dateTime(""),
+		"reason":       str("promoted, restored, or a rollback's reason"),
+		"rollback_of":  str("The version a rollback replaced."),
+		"commit":       str("The GitOps commit that carries the change, once it is on the deployed branch; empty until then and without GitOps."),
+		"commit_error": ref("CommitError"),
+	}
+}
+
+// described is s with the description desc.
+func described(s *Schema, desc string) *Schema {
+	s.Description = desc
+	return s
+}
+
+// withProperties is props with more added.
+func withProperties(props, more map[string]*Schema) map[string]*Schema {
+	maps.Copy(props, more)
+	return props
+}
+
 func object(desc string, required []string, props map[string]*Schema) *Schema {
 	return &Schema{Type: "object", Description: desc, Properties: props, Required: required}
 }
@@ -323,18 +352,12 @@ func schemas() map[string]*Schema {
 			"key_id":  str("The trusted key that verifies it now (its name in trustedKeys), when one does."),
 			"note":    str("The key that verified it, or why none did."),
 		}),
-		"Live": object("A version becoming the live one in an environment.", []string{"model", "environment", "version", "set_by", "set_at"}, map[string]*Schema{
-			"model":        name(""),
-			"environment":  name(""),
-			"version":      name(""),
-			"promotion_id": str(""),
-			"set_by":       str(""),
-			"set_at":       dateTime(""),
-			"reason":       str("promoted, restored, or a rollback's reason"),
-			"rollback_of":  str("The version a rollback replaced."),
-			"commit":       str("The GitOps commit that carries the change, once it is on the deployed branch; empty until then and without GitOps."),
-			"commit_error": ref("CommitError"),
-		}),
+		"Live": object("A version becoming the live one in an environment.", []string{"model", "environment", "version", "set_by", "set_at"}, liveProperties()),
+		"LiveChange": object("A change of a model's live version in an environment (a history entry), numbered, with next, the change after it, which ended it: absent while it is the newest. A history entry has no commit_error.", []string{"model", "environment", "version", "set_by", "set_at", "seq"},
+			withProperties(liveProperties(), map[string]*Schema{
+				"seq":  described(seqSchema(), "The change's number, in the order the changes were made: the history's page cursor."),
+				"next": ref("Live"),
+			})),
 		"CommitError": object("Why the last attempt to commit a live change to the GitOps repository failed, while the change waits for its commit: absent when the last attempt did not fail, and once the commit lands. Only the alias (status, model) carries it, not the history.", []string{"message", "since"}, map[string]*Schema{
 			"message": str("The error, e.g. the remote's refusal of the push."),
 			"since":   dateTime("When the attempts began to fail."),
@@ -771,8 +794,13 @@ func document() *Document {
 	add("post", p+"/models", spec{id: "createModel", summary: "Register a model", desc: "Needs the submitter role.", tag: "models", body: "CreateModelRequest", status: 201, result: ref("Model"), errors: []int{409}})
 	add("get", p+"/models/{model}", spec{id: "getModel", summary: "A model and its status", tag: "models", params: []*Parameter{pModel}, status: 200, result: ref("ModelDetail"), errors: []int{404}})
 	add("get", p+"/models/{model}/status", spec{id: "getModelStatus", summary: "A model's live versions, active promotions and holds", tag: "models", params: []*Parameter{pModel}, status: 200, result: ref("Status"), errors: []int{404}})
-	add("get", p+"/models/{model}/history", spec{id: "getHistory", summary: "The changes of a model's live version in an environment, newest first", tag: "models",
-		params: []*Parameter{pModel, {Name: "environment", In: "query", Required: true, Description: "The environment.", Schema: name("")}}, status: 200, result: arrayOf(ref("Live")), errors: []int{404}})
+	add("get", p+"/models/{model}/history", spec{id: "getHistory", summary: "The changes of a model's live version in an environment, newest first",
+		desc: "Newest is the last made (the latest set_at; of two at the same time, the larger seq). A page at a time: at most limit changes (100 by default); the next page is before the seq of the page's last change, until a page comes back empty. A cursor that is not a change of the model in the environment is refused (400).", tag: "models",
+		params: []*Parameter{pModel, {Name: "environment", In: "query", Required: true, Description: "The environment.", Schema: name("")},
+			queryParam("before", "Only the changes made before the change numbered before: the page before.", seqSchema()),
+			queryParam("after", "Only the changes made after the change numbered after; with limit, the ones just after it (still newest first): the page after.", seqSchema()),
+			qLimit,
+		}, status: 200, result: arrayOf(ref("LiveChange")), errors: []int{404}})
 
 	add("get", p+"/models/{model}/versions", spec{id: "listVersions", summary: "A model's versions, newest first", desc: pageDesc("versions", "version", "seq", "registered"), tag: "versions",
 		params: append([]*Parameter{pModel}, pageParams("versions", "seq")...), status: 200, result: arrayOf(ref("Version")), errors: []int{404}})

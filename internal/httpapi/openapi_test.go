@@ -105,7 +105,7 @@ func TestDocumentedRoutesAnswer(t *testing.T) {
 var schemaTypes = map[string]any{
 	"Error": ErrorBody{}, "Health": Health{}, "Leader": Leader{}, "Environment": Environment{}, "FreezeWindow": FreezeWindow{},
 	"Model": promote.Model{}, "ModelDetail": ModelDetail{}, "Status": registry.Status{}, "Lineage": promote.Lineage{},
-	"Signature": promote.Signature{}, "SignatureCheck": promote.SignatureCheck{}, "Version": promote.Version{}, "Live": promote.Live{}, "CommitError": promote.CommitError{},
+	"Signature": promote.Signature{}, "SignatureCheck": promote.SignatureCheck{}, "Version": promote.Version{}, "Live": promote.Live{}, "LiveChange": promote.LiveChange{}, "CommitError": promote.CommitError{},
 	"Promotion": promote.Promotion{}, "PromotionView": registry.PromotionView{}, "PromotionDryRun": registry.PromotionView{}, "Approval": promote.Approval{},
 	"Decision": policy.Decision{}, "Result": policy.Result{}, "Summary": policy.Summary{}, "Hold": promote.Hold{},
 	"AuditEvent": promote.AuditEvent{}, "AuditPolicy": promote.AuditPolicy{}, "AuditMetrics": promote.AuditMetrics{}, "AuditLine": audit.Line{}, "VerifyResult": audit.Result{}, "Break": audit.Break{},

@@ -107,7 +107,7 @@ func TestDevToProd(t *testing.T) {
 	if len(detail.Status.Promotions) != 0 {
 		t.Errorf("active promotions after success: %+v", detail.Status.Promotions)
 	}
-	hist, err := alice.History(ctx, "churn", "prod")
+	hist, err := alice.History(ctx, promote.LiveFilter{Model: "churn", Environment: "prod"})
 	if err != nil {
 		t.Fatal(err)
 	}

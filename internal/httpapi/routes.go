@@ -242,15 +242,16 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, _ promote.Princ
 	if err != nil {
 		return err
 	}
-	q := newQuery(r, "environment")
-	env := q.name("environment", "environment")
+	q := newQuery(r, "environment", "before", "after", "limit")
+	f := promote.LiveFilter{Model: model, Environment: q.name("environment", "environment")}
+	f.BeforeSeq, f.AfterSeq, f.Limit = q.page()
 	if q.err != nil {
 		return q.err
 	}
-	if env == "" {
+	if f.Environment == "" {
 		return invalid("query parameter environment is required (one of %s)", strings.Join(s.svc.Pipeline().Names(), ", "))
 	}
-	list, err := s.svc.History(r.Context(), model, env)
+	list, err := s.svc.History(r.Context(), f)
 	return writeList(w, list, err)
 }
 

@@ -213,11 +213,11 @@ func TestHistoryOfARenamedEnvironment(t *testing.T) {
 	f.toStaging(t, "1")
 	f.restartWith(t, strings.Replace(strings.Replace(pipelineYAML, "name: staging", "name: preprod", 1), "from: staging", "from: preprod", 1),
 		strings.Replace(policyYAML, "  staging:", "  preprod:", 1))
-	h, err := f.svc.History(ctx, "credit-risk", "staging")
+	h, err := f.svc.History(ctx, promote.LiveFilter{Model: "credit-risk", Environment: "staging"})
 	if err != nil || len(h) != 1 || h[0].Version != "1" {
 		t.Errorf("History(staging) after the rename = %+v, %v; want version 1's entry", h, err)
 	}
-	if _, err := f.svc.History(ctx, "credit-risk", "stagign"); promote.ErrorCode(err) != promote.NotFound || !strings.Contains(err.Error(), "preprod") {
+	if _, err := f.svc.History(ctx, promote.LiveFilter{Model: "credit-risk", Environment: "stagign"}); promote.ErrorCode(err) != promote.NotFound || !strings.Contains(err.Error(), "preprod") {
 		t.Errorf("History(stagign) = %v, want NotFound listing the pipeline's environments", err)
 	}
 }

@@ -321,7 +321,7 @@ func testWalkDevToProd(t *testing.T, open opener) {
 	if diff := fmt.Sprint(f.live(t)); diff != "map[dev:1 prod:1 staging:1]" {
 		t.Errorf("live = %s", diff)
 	}
-	hist, err := f.svc.History(ctx, "credit-risk", "prod")
+	hist, err := f.svc.History(ctx, promote.LiveFilter{Model: "credit-risk", Environment: "prod"})
 	if err != nil || len(hist) != 1 || hist[0].PromotionID != p.ID || hist[0].SetBy != "lena" {
 		t.Errorf("History(prod) = %+v, %v", hist, err)
 	}

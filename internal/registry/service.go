@@ -305,29 +305,39 @@ func (s *Service) Status(ctx context.Context, model string) (Status, error) {
 	return st, err
 }
 
-// History lists the changes of a model's live version in env, newest first.
+// History lists the changes of a model's live version in an environment
+// that f selects (f.Model, f.Environment), newest first, a page at a time
+// (f.BeforeSeq, f.AfterSeq, f.Limit), each with the change after it.
 //
 // An environment the pipeline no longer names (renamed or removed) keeps its
 // history in the store, and it is answered; one that has none there is the
 // pipeline's error, which lists the environments it has.
-func (s *Service) History(ctx context.Context, model, env string) ([]promote.Live, error) {
-	_, envErr := s.cfg.Pipeline.Environment(env)
+func (s *Service) History(ctx context.Context, f promote.LiveFilter) ([]promote.LiveChange, error) {
+	_, envErr := s.cfg.Pipeline.Environment(f.Environment)
 	if envErr != nil {
-		if err := promote.ValidateName("environment", env); err != nil {
+		if err := promote.ValidateName("environment", f.Environment); err != nil {
 			return nil, envErr
 		}
 	}
-	var out []promote.Live
+	var out []promote.LiveChange
 	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
-		if _, err = tx.Model(model); err != nil {
+		if _, err = tx.Model(f.Model); err != nil {
 			return err
 		}
-		out, err = tx.LiveHistory(model, env)
+		if envErr != nil {
+			// Whether the store holds any change there, whatever the
+			// page asked for.
+			some, err := tx.LiveChanges(promote.LiveFilter{Model: f.Model, Environment: f.Environment, Limit: 1})
+			if err != nil {
+				return err
+			}
+			if len(some) == 0 {
+				return envErr
+			}
+		}
+		out, err = tx.LiveChanges(f)
 		return err
 	})
-	if err == nil && envErr != nil && len(out) == 0 {
-		return nil, envErr
-	}
 	return out, err
 }
 

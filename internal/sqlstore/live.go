@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -239,8 +240,27 @@ func (t *tx) LiveChanges(f promote.LiveFilter) ([]promote.LiveChange, error) {
 		return nil, err
 	}
 	what := fmt.Sprintf("read live changes of model %q in %q", f.Model, f.Environment)
+	for _, c := range []struct {
+		name string
+		seq  int64
+	}{{"before_seq", f.BeforeSeq}, {"after_seq", f.AfterSeq}} {
+		if c.seq == 0 {
+			continue
+		}
+		ok, err := t.exists(what, "SELECT 1 FROM live_history WHERE n = ? AND model = ? AND environment = ?", c.seq, f.Model, f.Environment)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, promote.Errorf(promote.Invalid, "live changes: %s %d is not a change of model %q in %q", c.name, c.seq, f.Model, f.Environment)
+		}
+	}
 	rows, err := t.query(what, q, args...)
-	return collect(what, rows, err, scanLiveChange)
+	list, err := collect(what, rows, err, scanLiveChange)
+	if f.AfterSeq > 0 {
+		slices.Reverse(list)
+	}
+	return list, err
 }
 
 // liveChangesQuery is the query, with ? placeholders, and the arguments
@@ -255,6 +275,9 @@ func liveChangesQuery(f promote.LiveFilter) (string, []any, error) {
 	n, err := limit(f.Limit)
 	if err != nil {
 		return "", nil, err
+	}
+	if f.BeforeSeq < 0 || f.AfterSeq < 0 {
+		return "", nil, promote.Errorf(promote.Invalid, "live changes: a cursor is negative (before_seq %d, after_seq %d)", f.BeforeSeq, f.AfterSeq)
 	}
 	var w where
 	w.add("h.model = ?", f.Model)
@@ -275,10 +298,21 @@ func liveChangesQuery(f promote.LiveFilter) (string, []any, error) {
 	if len(f.ExceptVersions) > 0 {
 		w.add("h.version NOT IN ("+placeholders(len(f.ExceptVersions))+")", anys(f.ExceptVersions)...)
 	}
-	return "SELECT " + prefixed("h", liveColumns) + ", nx.n, " + prefixed("nx", liveColumns) +
+	// A cursor's change is c, read once by its number: the bound on
+	// h.set_at is then a constant, a range of live_history_newest.
+	const cursor = "(SELECT c.set_at FROM live_history c WHERE c.n = ?)"
+	if f.BeforeSeq > 0 {
+		w.add("h.set_at <= "+cursor+" AND (h.set_at < "+cursor+" OR h.n < ?)", f.BeforeSeq, f.BeforeSeq, f.BeforeSeq)
+	}
+	order := "DESC"
+	if f.AfterSeq > 0 {
+		w.add("h.set_at >= "+cursor+" AND (h.set_at > "+cursor+" OR h.n > ?)", f.AfterSeq, f.AfterSeq, f.AfterSeq)
+		order = "ASC"
+	}
+	return "SELECT " + prefixed("h", liveColumns) + ", h.n, nx.n, " + prefixed("nx", liveColumns) +
 		` FROM live_history h LEFT JOIN live_history nx ON nx.n = (SELECT s.n FROM live_history s
 			WHERE s.model = h.model AND s.environment = h.environment AND ` + laterThan("s", "h") + `
-			ORDER BY s.set_at, s.n LIMIT 1)` + w.String() + ` ORDER BY h.set_at DESC, h.n DESC LIMIT ?`, append(w.args, n), nil
+			ORDER BY s.set_at, s.n LIMIT 1)` + w.String() + ` ORDER BY h.set_at ` + order + `, h.n ` + order + ` LIMIT ?`, append(w.args, n), nil
 }
 
 // laterThan is the condition that the live_history entry a comes after b,
@@ -300,15 +334,15 @@ func prefixed(table, columns string) string {
 	return strings.Join(cols, ", ")
 }
 
-// scanLiveChange scans a change's liveColumns, then the next change's n
-// (NULL when there is none) and liveColumns.
+// scanLiveChange scans a change's liveColumns and n, then the next
+// change's n (NULL when there is none) and liveColumns.
 func scanLiveChange(s scanner) (promote.LiveChange, error) {
 	var c promote.LiveChange
 	var next promote.Live
 	var at int64
 	var nextN, nextAt sql.NullInt64
 	var nextCols [8]sql.NullString
-	err := s.Scan(&c.Model, &c.Environment, &c.Version, &c.PromotionID, &c.SetBy, &at, &c.Reason, &c.RollbackOf, &c.Commit,
+	err := s.Scan(&c.Model, &c.Environment, &c.Version, &c.PromotionID, &c.SetBy, &at, &c.Reason, &c.RollbackOf, &c.Commit, &c.Seq,
 		&nextN, &nextCols[0], &nextCols[1], &nextCols[2], &nextCols[3], &nextCols[4], &nextAt, &nextCols[5], &nextCols[6], &nextCols[7])
 	c.SetAt = fromNanos(at)
 	if err != nil || !nextN.Valid {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -39,8 +40,28 @@ func testLiveChanges(t *testing.T, s promote.Store) {
 		return tx.SetLiveCommit("fraud", "prod", "p6", "c6")
 	})
 	prod[4].Commit = "c6"
+	// The changes' numbers, by the promotion that made each: they grow
+	// in the order the changes were made.
+	seq := map[string]int64{}
+	view(t, s, func(tx promote.Tx) error {
+		for _, env := range []string{"prod", "staging"} {
+			all, err := tx.LiveChanges(promote.LiveFilter{Model: "fraud", Environment: env})
+			if err != nil {
+				return err
+			}
+			for _, c := range all {
+				seq[c.PromotionID] = c.Seq
+			}
+		}
+		return nil
+	})
+	for i, l := range prod[1:] {
+		if seq[l.PromotionID] <= seq[prod[i].PromotionID] {
+			t.Errorf("the change of %s is numbered %d, not after that of %s, made before it (%d)", l.PromotionID, seq[l.PromotionID], prod[i].PromotionID, seq[prod[i].PromotionID])
+		}
+	}
 	change := func(i int) promote.LiveChange {
-		c := promote.LiveChange{Live: prod[i]}
+		c := promote.LiveChange{Live: prod[i], Seq: seq[prod[i].PromotionID]}
 		if i+1 < len(prod) {
 			next := prod[i+1]
 			c.Next = &next
@@ -65,7 +86,15 @@ func testLiveChanges(t *testing.T, s promote.Store) {
 		{"except a promotion", promote.LiveFilter{Model: "fraud", Environment: "prod", ExceptPromotionID: "p6", Limit: 2}, []promote.LiveChange{change(3), change(2)}},
 		{"except versions", promote.LiveFilter{Model: "fraud", Environment: "prod", ExceptVersions: []string{"1.0"}}, []promote.LiveChange{change(3), change(1)}},
 		{"except every version", promote.LiveFilter{Model: "fraud", Environment: "prod", ExceptVersions: []string{"1.1", "1.0"}}, []promote.LiveChange{}},
-		{"other environment", promote.LiveFilter{Model: "fraud", Environment: "staging"}, []promote.LiveChange{{Live: others[0]}}},
+		{"before a change", promote.LiveFilter{Model: "fraud", Environment: "prod", BeforeSeq: seq["p5"]}, []promote.LiveChange{change(2), change(1), change(0)}},
+		{"before a change, limit", promote.LiveFilter{Model: "fraud", Environment: "prod", BeforeSeq: seq["p5"], Limit: 2}, []promote.LiveChange{change(2), change(1)}},
+		{"before one at the same time", promote.LiveFilter{Model: "fraud", Environment: "prod", BeforeSeq: seq["p6"], Limit: 1}, []promote.LiveChange{change(3)}},
+		{"after a change", promote.LiveFilter{Model: "fraud", Environment: "prod", AfterSeq: seq["p3"]}, []promote.LiveChange{change(4), change(3), change(2)}},
+		{"after a change, limit", promote.LiveFilter{Model: "fraud", Environment: "prod", AfterSeq: seq["p3"], Limit: 2}, []promote.LiveChange{change(3), change(2)}},
+		{"after one at the same time", promote.LiveFilter{Model: "fraud", Environment: "prod", AfterSeq: seq["p5"]}, []promote.LiveChange{change(4)}},
+		{"after the newest", promote.LiveFilter{Model: "fraud", Environment: "prod", AfterSeq: seq["p6"]}, []promote.LiveChange{}},
+		{"between two", promote.LiveFilter{Model: "fraud", Environment: "prod", AfterSeq: seq["p1"], BeforeSeq: seq["p5"]}, []promote.LiveChange{change(2), change(1)}},
+		{"other environment", promote.LiveFilter{Model: "fraud", Environment: "staging"}, []promote.LiveChange{{Live: others[0], Seq: seq["p2"]}}},
 		{"none there", promote.LiveFilter{Model: "churn", Environment: "dev"}, []promote.LiveChange{}},
 	}
 	for _, tt := range tests {
@@ -90,6 +119,11 @@ func testLiveChanges(t *testing.T, s promote.Store) {
 		{"no environment", promote.LiveFilter{Model: "fraud"}, promote.Invalid, "a model and an environment"},
 		{"negative limit", promote.LiveFilter{Model: "fraud", Environment: "prod", Limit: -1}, promote.Invalid, "limit -1"},
 		{"unknown model", promote.LiveFilter{Model: "nope", Environment: "prod"}, promote.NotFound, `"nope"`},
+		{"negative cursor", promote.LiveFilter{Model: "fraud", Environment: "prod", BeforeSeq: -1}, promote.Invalid, "before_seq -1"},
+		{"a cursor of another environment", promote.LiveFilter{Model: "fraud", Environment: "prod", BeforeSeq: seq["p2"]}, promote.Invalid,
+			fmt.Sprintf(`before_seq %d is not a change of model "fraud" in "prod"`, seq["p2"])},
+		{"a cursor of no change", promote.LiveFilter{Model: "fraud", Environment: "prod", AfterSeq: 1 << 40}, promote.Invalid,
+			fmt.Sprintf(`after_seq %d is not a change`, int64(1<<40))},
 	}
 	for _, tt := range bad {
 		err := s.View(t.Context(), func(tx promote.Tx) error {

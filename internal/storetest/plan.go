@@ -60,6 +60,11 @@ var indexedLists = []struct {
 		promote.LiveFilter{Model: "fraud", Environment: "prod", RollbackOf: "v3", After: "p-1", Limit: 21}, "live_history_rollback_of"},
 	{"the change a promotion made", promote.LiveFilter{Model: "fraud", Environment: "prod", PromotionID: "p-1", Limit: 1},
 		"live_history_promotion"},
+	// promote history, a page at a time.
+	{"the history, the page before a change", promote.LiveFilter{Model: "fraud", Environment: "prod", BeforeSeq: 1000, Limit: 100},
+		"live_history_newest"},
+	{"the history, the page after a change", promote.LiveFilter{Model: "fraud", Environment: "prod", AfterSeq: 1000, Limit: 100},
+		"live_history_newest"},
 }
 
 // LiveChangesOfVersion selects the changes that made a version live in an
