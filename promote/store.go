@@ -92,12 +92,11 @@ type Tx interface {
 	// then environment (a model with none is absent, as is one not
 	// stored): one read for a page of the pipeline. No models, none.
 	LiveOf(models []string) (map[string]map[string]Live, error)
-	// LiveHistory lists the changes of the model's alias in env, newest first.
-	LiveHistory(model, env string) ([]Live, error)
 	// LiveChanges lists the changes of one model's alias in one
-	// environment that f selects, newest first as LiveHistory lists them,
-	// at most f.Limit, each with the change that came after it: a reader
-	// of a few of them need not read the whole history. NotFound when the
+	// environment that f selects, newest first (the latest SetAt; of two
+	// at the same time, the one made last), at most f.Limit, each with the
+	// change that came after it: a reader of a few of them need not read
+	// the whole history, and one of them all reads it a page at a time. NotFound when the
 	// model is not stored; Invalid without a model or an environment.
 	LiveChanges(f LiveFilter) ([]LiveChange, error)
 	// PipelineCounts counts every stored model, and the active promotions

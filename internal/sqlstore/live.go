@@ -215,22 +215,10 @@ func (t *tx) liveByModel(what string, w where) (map[string]map[string]promote.Li
 	return all, nil
 }
 
-// LiveHistory lists the changes of the model's alias in env, newest first;
-// NotFound when the model is not stored.
-func (t *tx) LiveHistory(model, env string) ([]promote.Live, error) {
-	if err := t.modelExists(model); err != nil {
-		return nil, err
-	}
-	what := fmt.Sprintf("read live history of model %q in %q", model, env)
-	rows, err := t.query(what, "SELECT "+liveColumns+` FROM live_history WHERE model = ? AND environment = ?
-		ORDER BY set_at DESC, n DESC`, model, env)
-	return collect(what, rows, err, scanLive)
-}
-
 // LiveChanges lists the changes of a model's alias in an environment that
 // f selects, newest first, each with the change after it. Each is read
 // through live_history_newest: the next change is the first entry after
-// it in (set_at, n) order, the order LiveHistory lists.
+// it in (set_at, n) order.
 func (t *tx) LiveChanges(f promote.LiveFilter) ([]promote.LiveChange, error) {
 	q, args, err := liveChangesQuery(f)
 	if err != nil {

@@ -205,7 +205,7 @@ func ContentsOf(t *testing.T, s promote.Store) Contents {
 				return err
 			}
 			for _, env := range []string{"staging", "prod", "prod-eu"} {
-				if c.LiveHistory[m.Name+"/"+env], err = tx.LiveHistory(m.Name, env); err != nil {
+				if c.LiveHistory[m.Name+"/"+env], err = readHistory(tx, m.Name, env); err != nil {
 					return err
 				}
 			}

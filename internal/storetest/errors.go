@@ -89,7 +89,10 @@ func testErrors(t *testing.T, s promote.Store) {
 			promote.NotFound, []string{`version "9" of model "fraud" not found`}},
 		{"Live of a missing model", func(tx promote.Tx) error { _, err := tx.Live("nope"); return err },
 			promote.NotFound, []string{`model "nope" not found`}},
-		{"LiveHistory of a missing model", func(tx promote.Tx) error { _, err := tx.LiveHistory("nope", "prod"); return err },
+		{"LiveChanges of a missing model", func(tx promote.Tx) error {
+			_, err := tx.LiveChanges(promote.LiveFilter{Model: "nope", Environment: "prod"})
+			return err
+		},
 			promote.NotFound, []string{`model "nope" not found`}},
 		{"SetLiveCommit with no alias", func(tx promote.Tx) error { return tx.SetLiveCommit("fraud", "dev", "p1", "abc") },
 			promote.NotFound, []string{`live version of model "fraud" in "dev" not found`}},

@@ -9,9 +9,9 @@ import (
 	"github.com/promote-ml/promote/promote"
 )
 
-// testLiveChanges checks the changes LiveChanges selects, newest first in
-// LiveHistory's order (two changes at the same time in the order they
-// were made), each with the change after it.
+// testLiveChanges checks the changes LiveChanges selects, newest first
+// (two changes at the same time in the order they were made), each with
+// the change after it.
 func testLiveChanges(t *testing.T, s promote.Store) {
 	seed(t, s)
 	prod := []promote.Live{
@@ -131,6 +131,30 @@ func testLiveChanges(t *testing.T, s promote.Store) {
 			return err
 		})
 		wantError(t, "LiveChanges, "+tt.name, err, tt.code, tt.msg)
+	}
+}
+
+// historyPage is the page size with which readHistory reads: small, so that
+// the suite's short histories span pages.
+const historyPage = 2
+
+// readHistory reads every change of model's alias in env, newest first, a
+// page at a time by LiveChanges' cursor.
+func readHistory(tx promote.Tx, model, env string) ([]promote.Live, error) {
+	out := []promote.Live{}
+	var before int64
+	for {
+		page, err := tx.LiveChanges(promote.LiveFilter{Model: model, Environment: env, BeforeSeq: before, Limit: historyPage})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range page {
+			out = append(out, c.Live)
+		}
+		if len(page) < historyPage {
+			return out, nil
+		}
+		before = page[len(page)-1].Seq
 	}
 }
 

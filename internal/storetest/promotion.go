@@ -259,12 +259,12 @@ func testLive(t *testing.T, s promote.Store) {
 		if diff := cmp.Diff(want, live); diff != "" {
 			t.Errorf("Live(fraud) mismatch (-want +got):\n%s", diff)
 		}
-		history, err := tx.LiveHistory("fraud", "prod")
+		history, err := readHistory(tx, "fraud", "prod")
 		if err != nil {
 			return err
 		}
 		if diff := cmp.Diff([]promote.Live{changes[3], changes[2], changes[0]}, history); diff != "" {
-			t.Errorf("LiveHistory(fraud, prod) mismatch, want newest first (-want +got):\n%s", diff)
+			t.Errorf("the history of fraud in prod mismatch, want newest first (-want +got):\n%s", diff)
 		}
 		live, err = tx.Live("idle")
 		if err != nil {
@@ -301,12 +301,12 @@ func testLive(t *testing.T, s promote.Store) {
 				t.Errorf("LiveOf(%q) mismatch, want the live versions of those models alone (-want +got):\n%s", tt.models, diff)
 			}
 		}
-		history, err = tx.LiveHistory("fraud", "dev")
+		history, err = readHistory(tx, "fraud", "dev")
 		if err != nil {
 			return err
 		}
 		if history == nil || len(history) != 0 {
-			t.Errorf("LiveHistory(fraud, dev) = %#v, want an empty list", history)
+			t.Errorf("the history of fraud in dev = %#v, want an empty list", history)
 		}
 		return nil
 	})
@@ -342,12 +342,12 @@ func testLiveCommit(t *testing.T, s promote.Store) {
 		if diff := cmp.Diff(map[string]promote.Live{"prod": second}, live); diff != "" {
 			t.Errorf("Live(fraud) mismatch (-want +got):\n%s", diff)
 		}
-		history, err := tx.LiveHistory("fraud", "prod")
+		history, err := readHistory(tx, "fraud", "prod")
 		if err != nil {
 			return err
 		}
 		if diff := cmp.Diff([]promote.Live{second, first}, history); diff != "" {
-			t.Errorf("LiveHistory(fraud, prod) mismatch (-want +got):\n%s", diff)
+			t.Errorf("the history of fraud in prod mismatch (-want +got):\n%s", diff)
 		}
 		return nil
 	})
@@ -360,12 +360,12 @@ func testLiveCommit(t *testing.T, s promote.Store) {
 		if len(live) != 0 {
 			t.Errorf("Live(fraud) after ClearLive = %+v, want none", live)
 		}
-		history, err := tx.LiveHistory("fraud", "prod")
+		history, err := readHistory(tx, "fraud", "prod")
 		if err != nil {
 			return err
 		}
 		if len(history) != 2 {
-			t.Errorf("LiveHistory(fraud, prod) after ClearLive has %d entries, want the 2 kept", len(history))
+			t.Errorf("the history of fraud in prod after ClearLive has %d entries, want the 2 kept", len(history))
 		}
 		return nil
 	})
@@ -406,13 +406,13 @@ func testLiveCommitError(t *testing.T, s promote.Store) {
 			if diff := cmp.Diff(want, of["fraud"]["prod"].CommitError); diff != "" {
 				t.Errorf("%s: LiveOf(fraud)[fraud][prod].CommitError mismatch (-want +got):\n%s", what, diff)
 			}
-			history, err := tx.LiveHistory("fraud", "prod")
+			history, err := readHistory(tx, "fraud", "prod")
 			if err != nil {
 				return err
 			}
 			for _, l := range history {
 				if l.CommitError != nil {
-					t.Errorf("%s: LiveHistory entry %s has commit error %+v, want none: only the alias carries it", what, l.PromotionID, l.CommitError)
+					t.Errorf("%s: history entry %s has commit error %+v, want none: only the alias carries it", what, l.PromotionID, l.CommitError)
 				}
 			}
 			return nil

@@ -82,11 +82,6 @@ func (t countedTx) LiveOf(models []string) (map[string]map[string]promote.Live, 
 	return t.Tx.LiveOf(models)
 }
 
-func (t countedTx) LiveHistory(model, env string) ([]promote.Live, error) {
-	t.c.count("LiveHistory")
-	return t.Tx.LiveHistory(model, env)
-}
-
 func (t countedTx) LiveChanges(f promote.LiveFilter) ([]promote.LiveChange, error) {
 	t.c.count("LiveChanges")
 	return t.Tx.LiveChanges(f)
