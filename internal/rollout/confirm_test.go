@@ -218,3 +218,42 @@ func TestPlanLinesSayAStepWaitsForAPerson(t *testing.T) {
 		t.Errorf("PlanLines steps (-want +got):\n%s", diff)
 	}
 }
+
+// A resumption that meets a change made since its read (a pause through
+// another replica, or the analysis's) applies only while the rollout still
+// waits for a person: at the last step too, where it would otherwise
+// promote a rollout someone paused.
+func TestConfirmAfterAPauseSinceItsReadIsRefused(t *testing.T) {
+	policy := strings.Replace(testPolicy, "    - weight: 100\n      minRequests: 100\n", "    - weight: 100\n      minRequests: 100\n      confirm: true\n", 1)
+	for _, tt := range []struct {
+		name   string
+		policy string
+		step   int
+	}{{"at a middle step", confirmPolicy, 1}, {"at the last step", policy, 2}} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorldWith(t, testPipeline, tt.policy)
+			r := w.pumpUntil(t, w.ctl, 200, promote.Rollout.WaitsForPerson)
+			if !r.WaitsForPerson() || r.Step != tt.step {
+				t.Fatalf("rollout = %s at step %d (needs %+v), want waiting at step %d", r.State, r.Step+1, r.StepNeeds, tt.step+1)
+			}
+			other, reg := w.interleavedController(t)
+			var pauseErr error
+			reg.interleave(func() {
+				paused := r
+				paused.State, paused.Reason = promote.RolloutPaused, "paused by bob"
+				_, pauseErr = w.svc.RecordRollout(t.Context(), promote.Principal{Name: "bob", Role: promote.RoleApprover}, paused, "paused")
+			})
+			_, err := other.Resume(t.Context(), lena, r.PromotionID, "")
+			if pauseErr != nil {
+				t.Fatalf("the other writer's pause: %v", pauseErr)
+			}
+			if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "no longer waits for a person") {
+				t.Errorf("Resume after a pause since its read = %v, want a Conflict saying it no longer waits for a person", err)
+			}
+			if got := w.rollout(t); got.State != promote.RolloutPaused || got.Step != tt.step || got.Reason != "paused by bob" || w.splitter.Weights() != r.Weight {
+				t.Errorf("rollout after the refused resumption = %s at step %d (%q), splitter %g; want paused by bob at step %d, %g",
+					got.State, got.Step+1, got.Reason, w.splitter.Weights(), tt.step+1, r.Weight)
+			}
+		})
+	}
+}

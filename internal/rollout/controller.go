@@ -1580,13 +1580,13 @@ func (c *Controller) confirm(ctx context.Context, who promote.Principal, r promo
 			"promote it now (promote rollout promote %s) or abort it (promote rollout abort %s)", r.Model, r.Version, r.Environment, err, r.PromotionID, r.PromotionID)
 	}
 	if r.Step >= len(plan.Steps)-1 {
-		return c.promoteNow(ctx, who, r, why)
+		return c.promoteNow(ctx, who, r, why, stillWaits)
 	}
 	ru := c.run(r.PromotionID)
 	now := c.cfg.Now()
 	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
-		if !r.WaitsForPerson() {
-			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s and no longer waits for a person", r.Model, r.Version, r.Environment, r.State)
+		if err := stillWaits(*r); err != nil {
+			return err
 		}
 		if r.Step >= len(plan.Steps)-1 {
 			// Read again at its last step (the policy lost steps): the
@@ -1623,6 +1623,16 @@ func (c *Controller) confirm(ctx context.Context, who promote.Principal, r promo
 	c.sample(ctx, r, ru, "", eventStep)
 	c.Trigger()
 	return r, nil
+}
+
+// stillWaits is a Conflict unless r, as read again after a change by
+// another writer, still waits for a person: a confirmation applies to the
+// wait it was given for, not to a rollout paused or moved on since.
+func stillWaits(r promote.Rollout) error {
+	if !r.WaitsForPerson() {
+		return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s and no longer waits for a person", r.Model, r.Version, r.Environment, r.State)
+	}
+	return nil
 }
 
 // Abort ends an active rollout as a failure decided by a person: the
@@ -1672,12 +1682,14 @@ func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, 
 	if err != nil {
 		return r, err
 	}
-	return c.promoteNow(ctx, who, r, withReason("promoted by "+who.Name, reason))
+	return c.promoteNow(ctx, who, r, withReason("promoted by "+who.Name, reason), nil)
 }
 
 // promoteNow gives r's candidate all traffic and ends r as a success, why,
-// decided by who, under c.op.
-func (c *Controller) promoteNow(ctx context.Context, who promote.Principal, r promote.Rollout, why string) (promote.Rollout, error) {
+// decided by who, under c.op; check, when given, refuses a rollout that
+// no longer qualifies when it is read again after another writer's
+// change.
+func (c *Controller) promoteNow(ctx context.Context, who promote.Principal, r promote.Rollout, why string, check func(promote.Rollout) error) (promote.Rollout, error) {
 	if r.Strategy == policy.StrategyShadow {
 		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, 0); err != nil {
 			return r, err
@@ -1687,6 +1699,11 @@ func (c *Controller) promoteNow(ctx context.Context, who promote.Principal, r pr
 		return r, err
 	}
 	r, err := c.retry(ctx, r, func(r *promote.Rollout) error {
+		if check != nil {
+			if err := check(*r); err != nil {
+				return err
+			}
+		}
 		r.Weight = 1
 		return nil
 	}, func(r promote.Rollout) (promote.Rollout, error) {

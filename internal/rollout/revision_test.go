@@ -23,6 +23,20 @@ type interleaved struct {
 	ran    int
 }
 
+// interleavedController is a controller of w on an interleaved registry,
+// which its operations meet another writer's change through.
+func (w *world) interleavedController(t *testing.T) (*Controller, *interleaved) {
+	t.Helper()
+	reg := &interleaved{Service: w.svc}
+	cfg := w.ctl.cfg
+	cfg.Registry = reg
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, reg
+}
+
 func (i *interleaved) interleave(f func()) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -181,16 +195,10 @@ func TestOperationRetriesOnceAfterAChange(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t)
 			r := w.pump(t, w.ctl, 1)
-			reg := &interleaved{Service: w.svc}
-			cfg := w.ctl.cfg
-			cfg.Registry = reg
-			other, err := New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			other, reg := w.interleavedController(t)
 			var changeErr error
 			reg.interleave(func() { changeErr = tt.change(t, w, r) })
-			_, err = tt.op(t.Context(), other, r.PromotionID)
+			_, err := tt.op(t.Context(), other, r.PromotionID)
 			if changeErr != nil {
 				t.Fatalf("the other writer's change: %v", changeErr)
 			}
