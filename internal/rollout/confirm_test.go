@@ -257,3 +257,28 @@ func TestConfirmAfterAPauseSinceItsReadIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A confirmation of a rollout whose failure the store refused to record
+// (its rollback tried again at every tick, the candidate at weight 0)
+// carries the failure out first, as a pause does: it never moves the
+// failed candidate on to the next step's weight.
+func TestConfirmAfterARefusedRollbackKeepsTheFailure(t *testing.T) {
+	w := newWorldWith(t, testPipeline, confirmPolicy)
+	w.waiting(t)
+	ctl, reg := w.refusedRollback(t)
+	id := w.rollout(t).PromotionID
+	if got := w.rollout(t); !got.WaitsForPerson() || w.splitter.Weights() != 0 {
+		t.Fatalf("rollout whose rollback the store refused = %s (needs %+v), splitter %g; want stored as waiting, all traffic on stable",
+			got.State, got.StepNeeds, w.splitter.Weights())
+	}
+	// The store works again; a person confirms before the next tick.
+	reg.rollbackFails.Store(0)
+	reg.pauseFails.Store(0)
+	if _, err := ctl.Resume(t.Context(), lena, id, "looks fine"); promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "rolled_back") {
+		t.Errorf("Resume once the store works = %v, want a Conflict: the rollout was rolled back first", err)
+	}
+	if r := w.rollout(t); r.State != promote.RolloutRolledBack || w.splitter.Weights() != 0 || !strings.Contains(r.Reason, "canary analysis failed") {
+		t.Errorf("rollout = %s at step %d (%q), splitter %g; want rolled back by the analysis, all traffic on stable",
+			r.State, r.Step+1, r.Reason, w.splitter.Weights())
+	}
+}

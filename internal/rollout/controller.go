@@ -1450,9 +1450,10 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 
 // failedFirst carries out the failure that the run of rollout id keeps,
 // if any: a rollback, or a pause, found by the analysis that the store
-// refused, and that the next tick would try again. A person's pause made
-// before it would otherwise store the rollout paused at its step's weight
-// and drop the failure, giving the failed candidate its traffic back.
+// refused, and that the next tick would try again. A person's pause or
+// resumption made before it would otherwise store the rollout at its
+// step's weight (a confirmation, at the next step's) and drop the
+// failure, giving the failed candidate its traffic back.
 // When the failure cannot be carried out now either, the error says so
 // (Conflict): the traffic stays on stable, and an abort rolls back.
 func (c *Controller) failedFirst(ctx context.Context, id string) error {
@@ -1498,6 +1499,12 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 	}
 	c.operate()
 	defer c.op.Unlock()
+	// A failure the store refused to record is carried out first, as
+	// for a pause: neither a resumption nor a confirmation gives the
+	// failed candidate a weight back.
+	if err := c.failedFirst(ctx, id); err != nil {
+		return promote.Rollout{}, err
+	}
 	r, err := c.active(ctx, id)
 	if err != nil {
 		return r, err
