@@ -41,7 +41,8 @@ func testRollouts(t *testing.T, s promote.Store) {
 	// step's progress.
 	first.Step, first.Weight, first.StepStartedAt, first.UpdatedAt = 1, 0.5, at(3), at(3)
 	first.Verdict = json.RawMessage(`{"decision":"continue"}`)
-	first.StepRequests, first.StepNeeds = 6, &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true}
+	first.StepRequests, first.StepNeeds = 6, &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300, WaitingForRequests: true,
+		Confirm: true, WaitingForPerson: true}
 	second.State, second.Reason, second.Weight, second.UpdatedAt = promote.RolloutRolledBack, "error rate 5%", 0, at(4)
 	update(t, s, func(tx promote.Tx) error {
 		if err := tx.SaveRollout(first); err != nil {
