@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -26,17 +27,8 @@ func (o *opsRecorder) op(verb string, who promote.Principal, id, reason string) 
 	return promote.Rollout{PromotionID: id, State: promote.RolloutPaused}, nil
 }
 
-func (o *opsRecorder) Pause(_ context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
-	return o.op("pause", who, id, reason)
-}
-func (o *opsRecorder) Resume(_ context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
-	return o.op("resume", who, id, reason)
-}
-func (o *opsRecorder) Abort(_ context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
-	return o.op("abort", who, id, reason)
-}
-func (o *opsRecorder) PromoteNow(_ context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
-	return o.op("promote", who, id, reason)
+func (o *opsRecorder) Operate(_ context.Context, who promote.Principal, op rollout.Op) (promote.Rollout, error) {
+	return o.op(op.Verb, who, op.ID, op.Reason)
 }
 
 func TestRolloutRoutes(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -12,21 +13,8 @@ import (
 // as the real one answers for a promotion whose rollout has not begun.
 type noRollouts struct{}
 
-func (noRollouts) none(id string) (promote.Rollout, error) {
-	return promote.Rollout{}, promote.Errorf(promote.NotFound, "rollout of promotion %q not found", id)
-}
-
-func (n noRollouts) Pause(_ context.Context, _ promote.Principal, id, _ string) (promote.Rollout, error) {
-	return n.none(id)
-}
-func (n noRollouts) Resume(_ context.Context, _ promote.Principal, id, _ string) (promote.Rollout, error) {
-	return n.none(id)
-}
-func (n noRollouts) Abort(_ context.Context, _ promote.Principal, id, _ string) (promote.Rollout, error) {
-	return n.none(id)
-}
-func (n noRollouts) PromoteNow(_ context.Context, _ promote.Principal, id, _ string) (promote.Rollout, error) {
-	return n.none(id)
+func (noRollouts) Operate(_ context.Context, _ promote.Principal, op rollout.Op) (promote.Rollout, error) {
+	return promote.Rollout{}, promote.Errorf(promote.NotFound, "rollout of promotion %q not found", op.ID)
 }
 
 // An operation on a promotion that has no rollout says what state the

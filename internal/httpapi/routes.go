@@ -15,6 +15,7 @@ import (
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -54,7 +55,7 @@ func (s *Server) addRoutes() {
 	s.handleAuth("GET "+Prefix+"/rollouts", s.listRollouts)
 	s.handleAuth("GET "+Prefix+"/rollouts/{id}", s.getRollout)
 	s.handleAuth("GET "+Prefix+"/rollouts/{id}/samples", s.rolloutSamples)
-	for _, verb := range []string{"pause", "resume", "abort", "promote"} {
+	for _, verb := range rollout.Verbs {
 		s.handleAuth("POST "+Prefix+"/rollouts/{id}/"+verb, s.rolloutOp(verb))
 	}
 
@@ -593,15 +594,6 @@ func (s *Server) rolloutSamples(w http.ResponseWriter, r *http.Request, _ promot
 	return writeList(w, list, err)
 }
 
-// rolloutAction names each operation on a rollout in a refusal, as the
-// rollout controller does.
-var rolloutAction = map[string]string{
-	"pause":   "pausing a rollout",
-	"resume":  "resuming a rollout",
-	"abort":   "aborting a rollout",
-	"promote": "promoting a rollout now",
-}
-
 // rolloutOp serves POST /rollouts/{id}/{verb}.
 func (s *Server) rolloutOp(verb string) func(http.ResponseWriter, *http.Request, promote.Principal) error {
 	return func(w http.ResponseWriter, r *http.Request, who promote.Principal) error {
@@ -613,55 +605,13 @@ func (s *Server) rolloutOp(verb string) func(http.ResponseWriter, *http.Request,
 		if err := s.decode(w, r, &req); err != nil {
 			return err
 		}
-		// The controller checks the role too, but a server without one
-		// answers before it: a viewer is refused as such there as well,
-		// rather than told about the server's set-up.
-		if err := registry.Authorize(who, promote.RoleApprover, rolloutAction[verb]); err != nil {
-			return err
-		}
-		ops := s.opts.Rollouts
-		if ops == nil {
-			return promote.Errorf(promote.Conflict, "this server runs no rollout controller (promote serve needs GitOps and the local agent, or a cluster's traffic layer)")
-		}
-		var ro promote.Rollout
-		switch verb {
-		case "pause":
-			ro, err = ops.Pause(r.Context(), who, id, req.Reason)
-		case "resume":
-			ro, err = ops.Resume(r.Context(), who, id, req.Reason)
-		case "abort":
-			ro, err = ops.Abort(r.Context(), who, id, req.Reason)
-		default:
-			ro, err = ops.PromoteNow(r.Context(), who, id, req.Reason)
-		}
-		if promote.ErrorCode(err) == promote.NotFound {
-			return s.noRollout(r.Context(), id, verb, err)
-		}
+		ro, err := rollout.Steer(r.Context(), s.opts.Rollouts, s.svc, who, rollout.Op{Verb: verb, ID: id, Reason: req.Reason})
 		if err != nil {
 			return err
 		}
 		writeJSON(w, http.StatusOK, ro)
 		return nil
 	}
-}
-
-// noRollout is the error of an operation on promotion id, which has no
-// rollout (notFound): it says the promotion's state, as any operation
-// that does not apply does. A rollout that has not begun (the promotion
-// awaits approval, or its commit's deployment) is a Conflict; a promotion
-// that ended without one is bad input, as promote rollout watch says; an
-// unknown promotion stays notFound.
-func (s *Server) noRollout(ctx context.Context, id, verb string, notFound error) error {
-	view, err := s.svc.Promotion(ctx, id)
-	if err != nil {
-		return notFound
-	}
-	p := view.Promotion
-	if p.State.Terminal() {
-		return promote.Errorf(promote.Invalid, "promotion %s of %s %s to %s is %s and has no rollout to %s", p.ID, p.Model, p.Version, p.Environment, p.State, verb)
-	}
-	return promote.Errorf(promote.Conflict, "promotion %s of %s %s to %s is %s and has no rollout to %s yet: a rollout starts once its commit is deployed",
-		p.ID, p.Model, p.Version, p.Environment, p.State, verb)
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {

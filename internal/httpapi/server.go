@@ -20,6 +20,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/promote"
 )
@@ -78,13 +79,10 @@ type Resender interface {
 	Resend(ctx context.Context, who promote.Principal, id string) (notify.Delivery, error)
 }
 
-// RolloutOps are the operations on a rollout that people take
+// RolloutOps carries out the operations on a rollout that people take
 // (rollout.Controller).
 type RolloutOps interface {
-	Pause(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error)
-	Resume(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error)
-	Abort(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error)
-	PromoteNow(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error)
+	Operate(ctx context.Context, who promote.Principal, op rollout.Op) (promote.Rollout, error)
 }
 
 // Server is the REST API server over a registry service.

@@ -1191,7 +1191,7 @@ func (c *Controller) rollBack(ctx context.Context, r promote.Rollout, plan *poli
 	// when another writer saved the rollout since it was read (a person's
 	// pause): the retry starts from the state stored then.
 	raw, state := r.Verdict, r.AnalysisState
-	ended, err := c.recordRollback(ctx, registry.RolloutActor, r, reason, "rolled_back", !plan.Rollback.Hold, func(r *promote.Rollout) {
+	ended, err := c.recordRollback(ctx, registry.RolloutActor, r, 0, reason, "rolled_back", !plan.Rollback.Hold, func(r *promote.Rollout) {
 		r.Verdict, r.AnalysisState = raw, state
 	})
 	if err != nil && c.endedElsewhere(ctx, r) {
@@ -1267,10 +1267,11 @@ func decision(v *analysis.Verdict) analysis.Decision {
 // recordRollback has the registry roll r's environment back to r's stable
 // version and record r's end, rolled back because of why (and as edit
 // sets it), in one transaction, audited as what; from the stored rollout
-// once more when another writer saved it since it was read.
-func (c *Controller) recordRollback(ctx context.Context, who promote.Principal, r promote.Rollout, why, what string, noHold bool,
+// once more when another writer saved it since it was read, unless seen
+// (a person's Op.Revision) is not 0.
+func (c *Controller) recordRollback(ctx context.Context, who promote.Principal, r promote.Rollout, seen int64, why, what string, noHold bool,
 	edit func(*promote.Rollout)) (promote.Rollout, error) {
-	return c.retry(ctx, r, func(r *promote.Rollout) error {
+	return c.retry(ctx, r, seen, func(r *promote.Rollout) error {
 		r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
 		if edit != nil {
 			edit(r)
@@ -1331,17 +1332,21 @@ func (c *Controller) pause(ctx context.Context, r promote.Rollout, reason string
 	return nil
 }
 
-// active reads a rollout that must be running or paused. People's
-// operations need no plan: a rollout whose environment lost its plan (the
-// pipeline changed, and the server restarted) can still be paused,
-// resumed, aborted or promoted.
-func (c *Controller) active(ctx context.Context, id string) (promote.Rollout, error) {
+// active reads a rollout that must be running or paused, and, when seen
+// is not 0, still at revision seen: the one a person decided the
+// operation on (Op.Revision). People's operations need no plan: a rollout
+// whose environment lost its plan (the pipeline changed, and the server
+// restarted) can still be paused, resumed, aborted or promoted.
+func (c *Controller) active(ctx context.Context, id string, seen int64) (promote.Rollout, error) {
 	r, err := c.cfg.Registry.Rollout(ctx, id)
 	if err != nil {
 		return r, err
 	}
 	if !r.State.Active() {
 		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s", r.Model, r.Version, r.Environment, r.State)
+	}
+	if seen != 0 && r.Revision != seen {
+		return r, moved(r, seen)
 	}
 	return r, nil
 }
@@ -1376,12 +1381,13 @@ func (c *Controller) applyStored(ctx context.Context, id string) {
 // retry makes a change of a rollout (edit) from r and saves it (save):
 // when another writer saved the rollout since r was read (the leader
 // recording a step, a person's operation through another replica), it
-// reads the stored rollout, which must still be active, and makes the
+// reads the stored rollout, which must still be active (and at revision
+// seen, when that is not 0: then the change is refused), and makes the
 // change once more from it. A person's operation so applies to what is
 // stored, never overwriting it with a stale view. edit refuses what does
 // not apply (a pause of a paused rollout) with an error, which is
 // returned.
-func (c *Controller) retry(ctx context.Context, r promote.Rollout, edit func(*promote.Rollout) error,
+func (c *Controller) retry(ctx context.Context, r promote.Rollout, seen int64, edit func(*promote.Rollout) error,
 	save func(promote.Rollout) (promote.Rollout, error)) (promote.Rollout, error) {
 	for again := false; ; again = true {
 		if err := edit(&r); err != nil {
@@ -1394,7 +1400,7 @@ func (c *Controller) retry(ctx context.Context, r promote.Rollout, edit func(*pr
 		}
 		c.log.Info("rollout: changed by another writer since it was read; reading it again",
 			append(c.attrs(r), slog.Int64("revision", moved.Read), slog.Int64("stored", moved.Stored))...)
-		if r, err = c.active(ctx, r.PromotionID); err != nil {
+		if r, err = c.active(ctx, r.PromotionID, seen); err != nil {
 			return r, err
 		}
 	}
@@ -1414,22 +1420,20 @@ func (c *Controller) operate() {
 // restart or a failover, unless it had failed (then a person's resumption
 // overrides the verdict and the analysis starts afresh).
 func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
-	if err := registry.Authorize(who, promote.RoleApprover, "pausing a rollout"); err != nil {
-		return promote.Rollout{}, err
-	}
-	if err := registry.CheckReason(reason); err != nil {
-		return promote.Rollout{}, err
-	}
-	c.operate()
-	defer c.op.Unlock()
+	return c.Operate(ctx, who, Op{Verb: OpPause, ID: id, Reason: reason})
+}
+
+// pauseBy is Pause of op, under c.op.
+func (c *Controller) pauseBy(ctx context.Context, who promote.Principal, op Op) (promote.Rollout, error) {
+	id, reason := op.ID, op.Reason
 	if err := c.failedFirst(ctx, id); err != nil {
 		return promote.Rollout{}, err
 	}
-	r, err := c.active(ctx, id)
+	r, err := c.active(ctx, id, op.Revision)
 	if err != nil {
 		return r, err
 	}
-	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
+	r, err = c.retry(ctx, r, op.Revision, func(r *promote.Rollout) error {
 		if r.State == promote.RolloutPaused {
 			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is paused already", r.Model, r.Version, r.Environment)
 		}
@@ -1460,7 +1464,7 @@ func (c *Controller) failedFirst(ctx context.Context, id string) error {
 	if ru := c.run(id); ru == nil || ru.failed == nil {
 		return nil
 	}
-	r, err := c.active(ctx, id)
+	r, err := c.active(ctx, id, 0)
 	if err != nil {
 		return nil // ended since: the operation says so
 	}
@@ -1491,28 +1495,26 @@ func (c *Controller) failedFirst(ctx context.Context, id string) error {
 // served its minimums) is moved on instead: to its next step at once, or,
 // at its last step, to all traffic and success, as PromoteNow.
 func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
-	if err := registry.Authorize(who, promote.RoleApprover, "resuming a rollout"); err != nil {
-		return promote.Rollout{}, err
-	}
-	if err := registry.CheckReason(reason); err != nil {
-		return promote.Rollout{}, err
-	}
-	c.operate()
-	defer c.op.Unlock()
+	return c.Operate(ctx, who, Op{Verb: OpResume, ID: id, Reason: reason})
+}
+
+// resumeBy is Resume of op, under c.op.
+func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op) (promote.Rollout, error) {
+	id, reason := op.ID, op.Reason
 	// A failure the store refused to record is carried out first, as
 	// for a pause: neither a resumption nor a confirmation gives the
 	// failed candidate a weight back.
 	if err := c.failedFirst(ctx, id); err != nil {
 		return promote.Rollout{}, err
 	}
-	r, err := c.active(ctx, id)
+	r, err := c.active(ctx, id, op.Revision)
 	if err != nil {
 		return r, err
 	}
 	if r.WaitsForPerson() {
-		return c.confirm(ctx, who, r, reason)
+		return c.confirm(ctx, who, r, op)
 	}
-	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
+	r, err = c.retry(ctx, r, op.Revision, func(r *promote.Rollout) error {
 		if r.State != promote.RolloutPaused {
 			if r.StepNeeds != nil && r.StepNeeds.Confirm && r.State == promote.RolloutRunning {
 				return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is running and does not wait for a person yet: "+
@@ -1571,8 +1573,8 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 // set and whose minimums count from now, or, at the last step, to all
 // traffic and success. The analysis goes on with its evidence: the run
 // is kept, and its state is stored with the step.
-func (c *Controller) confirm(ctx context.Context, who promote.Principal, r promote.Rollout, reason string) (promote.Rollout, error) {
-	why := withReason("confirmed by "+who.Name, reason)
+func (c *Controller) confirm(ctx context.Context, who promote.Principal, r promote.Rollout, op Op) (promote.Rollout, error) {
+	why := withReason("confirmed by "+who.Name, op.Reason)
 	if gone := c.gone(r); gone != "" {
 		// The next tick pauses it: say so now.
 		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %s", r.Model, r.Version, r.Environment, gone)
@@ -1587,11 +1589,11 @@ func (c *Controller) confirm(ctx context.Context, who promote.Principal, r promo
 			"promote it now (promote rollout promote %s) or abort it (promote rollout abort %s)", r.Model, r.Version, r.Environment, err, r.PromotionID, r.PromotionID)
 	}
 	if r.Step >= len(plan.Steps)-1 {
-		return c.promoteNow(ctx, who, r, why, stillWaits)
+		return c.promoteNow(ctx, who, r, op.Revision, why, stillWaits)
 	}
 	ru := c.run(r.PromotionID)
 	now := c.cfg.Now()
-	r, err = c.retry(ctx, r, func(r *promote.Rollout) error {
+	r, err = c.retry(ctx, r, op.Revision, func(r *promote.Rollout) error {
 		if err := stillWaits(*r); err != nil {
 			return err
 		}
@@ -1646,23 +1648,19 @@ func stillWaits(r promote.Rollout) error {
 // candidate's traffic goes to 0 at once and the environment is rolled back
 // (alias, hold, Git commit).
 func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
-	// Checked before anything is touched: traffic moves before the
-	// registry, which checks it again, records the change.
-	if err := registry.Authorize(who, promote.RoleApprover, "aborting a rollout"); err != nil {
-		return promote.Rollout{}, err
-	}
-	if err := registry.CheckReason(reason); err != nil {
-		return promote.Rollout{}, err
-	}
-	c.operate()
-	defer c.op.Unlock()
-	r, err := c.active(ctx, id)
+	return c.Operate(ctx, who, Op{Verb: OpAbort, ID: id, Reason: reason})
+}
+
+// abortBy is Abort of op, under c.op.
+func (c *Controller) abortBy(ctx context.Context, who promote.Principal, op Op) (promote.Rollout, error) {
+	id := op.ID
+	r, err := c.active(ctx, id, op.Revision)
 	if err != nil {
 		return r, err
 	}
-	why := withReason("aborted by "+who.Name, reason)
+	why := withReason("aborted by "+who.Name, op.Reason)
 	weightErr := c.zero(ctx, r)
-	ended, err := c.recordRollback(ctx, who, r, why, "aborted", false, nil)
+	ended, err := c.recordRollback(ctx, who, r, op.Revision, why, "aborted", false, nil)
 	if err != nil {
 		c.applyStored(ctx, id) // nothing was rolled back
 		return r, errors.Join(weightErr, err)
@@ -1675,28 +1673,14 @@ func (c *Controller) Abort(ctx context.Context, who promote.Principal, id, reaso
 // traffic goes to the candidate, and the rollout and its promotion
 // succeed without the remaining steps.
 func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
-	// Checked before anything is touched: traffic moves before the
-	// registry, which checks it again, records the change.
-	if err := registry.Authorize(who, promote.RoleApprover, "promoting a rollout now"); err != nil {
-		return promote.Rollout{}, err
-	}
-	if err := registry.CheckReason(reason); err != nil {
-		return promote.Rollout{}, err
-	}
-	c.operate()
-	defer c.op.Unlock()
-	r, err := c.active(ctx, id)
-	if err != nil {
-		return r, err
-	}
-	return c.promoteNow(ctx, who, r, withReason("promoted by "+who.Name, reason), nil)
+	return c.Operate(ctx, who, Op{Verb: OpPromote, ID: id, Reason: reason})
 }
 
 // promoteNow gives r's candidate all traffic and ends r as a success, why,
-// decided by who, under c.op; check, when given, refuses a rollout that
-// no longer qualifies when it is read again after another writer's
-// change.
-func (c *Controller) promoteNow(ctx context.Context, who promote.Principal, r promote.Rollout, why string, check func(promote.Rollout) error) (promote.Rollout, error) {
+// decided by who, under c.op; seen is Op.Revision; check, when given,
+// refuses a rollout that no longer qualifies when it is read again after
+// another writer's change.
+func (c *Controller) promoteNow(ctx context.Context, who promote.Principal, r promote.Rollout, seen int64, why string, check func(promote.Rollout) error) (promote.Rollout, error) {
 	if r.Strategy == policy.StrategyShadow {
 		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, 0); err != nil {
 			return r, err
@@ -1705,7 +1689,7 @@ func (c *Controller) promoteNow(ctx context.Context, who promote.Principal, r pr
 	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 1); err != nil {
 		return r, err
 	}
-	r, err := c.retry(ctx, r, func(r *promote.Rollout) error {
+	r, err := c.retry(ctx, r, seen, func(r *promote.Rollout) error {
 		if check != nil {
 			if err := check(*r); err != nil {
 				return err
