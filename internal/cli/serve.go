@@ -334,7 +334,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		// grows with the store.
 		Ready: store.Ping,
 	})
-	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Resender: resender, Logger: log, SecureCookies: cfg.UISecureCookies,
+	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Resender: resender, Rollouts: ops, Logger: log, SecureCookies: cfg.UISecureCookies,
 		VerifyInterval: cfg.AuditVerifyEvery, Metrics: reg})
 	if err != nil {
 		return err

@@ -86,3 +86,7 @@ func (s *Service) OnApproval(p promote.Promotion) *Plan {
 	}
 	return plan
 }
+
+// RolloutPlan returns environment env's rollout plan, as the server's
+// rollout controller carries it out; nil when it has none.
+func (s *Service) RolloutPlan(env string) *policy.Rollout { return s.cfg.Plans[env] }

@@ -48,6 +48,8 @@ type liveSite struct {
 	// WantDeliveries counts the attempts deliverWebhooks made, by
 	// "endpoint status code".
 	WantDeliveries map[string]int
+	// Steering is the rollout people steer, with withSteering.
+	Steering *webuitest.Steering
 }
 
 // Webhook endpoints of the live site: the receiver takes rollbacks, checks
@@ -58,11 +60,27 @@ const (
 	pagerEndpoint    = "pager"
 )
 
+// siteOption changes what a live site serves, once its demo is seeded.
+type siteOption func(t *testing.T, s *liveSite, ui *Options, api *httpapi.Options)
+
+// withSteering has the site's credit-risk 2 roll out to prod and wait for
+// a person at 10%, and the UI and the API steer rollouts through a real
+// rollout controller (webuitest.Env.Steer).
+func withSteering(t *testing.T, s *liveSite, ui *Options, api *httpapi.Options) {
+	t.Helper()
+	st, err := s.Env.Steer(t.Context(), s.Demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s.Steering, ui.Rollouts, api.Rollouts = st, st.Controller, st.Controller
+}
+
 // startLiveSite seeds a demo service in a temporary directory and serves
 // it the way promote serve mounts it: the REST API at the root and the UI
 // under /ui/, on 127.0.0.1. Webhooks for the demo's audit events are
 // delivered before it returns.
-func startLiveSite(t *testing.T) *liveSite {
+func startLiveSite(t *testing.T, opts ...siteOption) *liveSite {
 	t.Helper()
 	ctx := t.Context()
 	env, err := webuitest.New(ctx, t.TempDir())
@@ -77,11 +95,16 @@ func startLiveSite(t *testing.T) *liveSite {
 	site := &liveSite{Env: env, Demo: demo, Deliveries: notify.NewStoreLog(env.Store)}
 	disp := site.deliverWebhooks(t)
 
-	ui, err := New(Options{Service: env.Service, Deliveries: site.Deliveries, Resender: disp, Now: env.Clock.Now})
+	uiOpts := Options{Service: env.Service, Deliveries: site.Deliveries, Resender: disp, Now: env.Clock.Now}
+	apiOpts := httpapi.Options{Deliveries: site.Deliveries, Now: env.Clock.Now}
+	for _, o := range opts {
+		o(t, site, &uiOpts, &apiOpts)
+	}
+	ui, err := New(uiOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := httpapi.NewServer(env.Service, httpapi.Options{Deliveries: site.Deliveries, Now: env.Clock.Now})
+	api := httpapi.NewServer(env.Service, apiOpts)
 	mux := http.NewServeMux()
 	mux.Handle("/", api.Handler())
 	mux.Handle(Prefix+"/", ui.Handler())
@@ -920,5 +943,58 @@ func TestBrowserWidths(t *testing.T) {
 				t.Errorf("%s in a %d px window: the gate's verdict is out of view in rows %q", path, got.Window, hidden)
 			}
 		}
+	}
+}
+
+// TestBrowserSteerRollout moves a rollout that waits for a person on from
+// its promotion's page: the buttons have distinct accessible names, the
+// one that moves it on says where to, and a click on it takes the rollout
+// to its next step (traffic, record, page) as the approver.
+func TestBrowserSteerRollout(t *testing.T) {
+	site := startLiveSite(t, withSteering)
+	b := browsertest.Start(t)
+	tab := b.Tab(t)
+	st := site.Steering
+	path := Prefix + "/promotions/" + st.ID
+	site.signIn(t, tab, "bob", path)
+	tab.Navigate(site.URL+path, "[data-testid=steer]")
+	if got := tab.Text("[data-testid=rollout-step]"); !strings.HasPrefix(got, "waiting for a person at 10%") {
+		t.Errorf("step line = %q, want it waiting for a person at 10%%", got)
+	}
+	names := tab.AccessibleNames("button")
+	for _, want := range []string{"Go on to 50%", "Pause", "Promote now"} {
+		if n := strings.Count("\x00"+strings.Join(names, "\x00")+"\x00", "\x00"+want+"\x00"); n != 1 {
+			t.Errorf("buttons named %q: %d, want 1 (buttons: %q)", want, n, names)
+		}
+	}
+	// The abort is behind a disclosure: its button shows once opened.
+	tab.Click("#abort summary")
+	tab.WaitVisible("[data-testid=rollout-abort]")
+	if names := tab.AccessibleNames("button"); !slices.Contains(names, "Abort the rollout") {
+		t.Errorf("buttons once the abort is opened = %q, want Abort the rollout among them", names)
+	}
+
+	tab.Fill("#steer-reason", "dashboards fine")
+	if code := tab.ClickAndLoad("[data-testid=rollout-resume]"); code != http.StatusOK {
+		t.Fatalf("go on: status %d; page says %q", code, tab.Text("main"))
+	}
+	if got := tab.URL(); got != site.URL+path+"?steered=resume" {
+		t.Errorf("after go on the browser is at %s", got)
+	}
+	if got := tab.Text("[data-testid=steered]"); got != "The rollout goes on." {
+		t.Errorf("message after go on = %q", got)
+	}
+	if got := tab.Text("[data-testid=rollout-state]"); !strings.Contains(got, "step 2 of 3 · weight 50%") {
+		t.Errorf("rollout line after go on = %q, want step 2 at 50%%", got)
+	}
+	if n := tab.Count("[data-testid=rollout-resume]"); n != 0 {
+		t.Errorf("a resume button after go on (%d), want none: the step does not wait for a person yet", n)
+	}
+	r, err := site.api("vera").Rollout(t.Context(), st.ID)
+	if err != nil || r.Step != 1 || r.Weight != 0.5 || r.WaitsForPerson() || st.Splitter.Weights() != 0.5 {
+		t.Errorf("rollout after go on = step %d weight %g (needs %+v), %v, splitter %g; want step 2 at 0.5", r.Step+1, r.Weight, r.StepNeeds, err, st.Splitter.Weights())
+	}
+	if got := tab.Texts("[data-testid=history-row]"); len(got) == 0 || !strings.Contains(got[len(got)-1], "bob") || !strings.Contains(got[len(got)-1], "confirmed by bob: dashboards fine") {
+		t.Errorf("newest history row = %q, want bob's confirmation", got[len(got)-1:])
 	}
 }

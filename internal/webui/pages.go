@@ -67,8 +67,11 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
-	"state":   func(s promote.State) string { return strings.ReplaceAll(string(s), "_", " ") },
-	"words":   func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	"state": func(s promote.State) string { return strings.ReplaceAll(string(s), "_", " ") },
+	"words": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	// where says where an active rollout stands ("waiting for a person
+	// at 50% (step 2 of 3)").
+	"where":   rollout.Where,
 	"percent": fmtPercent,
 	"numptr": func(v *float64) string {
 		if v == nil {
@@ -321,6 +324,16 @@ type promotionView struct {
 	// too long): the field shows the error, is marked invalid and takes
 	// the focus.
 	ReasonInvalid bool
+	// Steer is what the signed-in person may do with the active rollout,
+	// nil when nothing (steering); Steered, what their operation just did
+	// (?steered=VERB). SteerReason and AbortReason are the reasons typed
+	// in a form whose operation was refused, and AbortRefused says the
+	// refused one was an abort: its form shows open, with the error.
+	Steer        *steerView
+	Steered      string
+	SteerReason  string
+	AbortReason  string
+	AbortRefused bool
 	// Follow says the person asked to follow the rollout (?follow=1): the
 	// page loads itself again every followEvery while the rollout is
 	// active. It is never the default, since a page that reloads by
@@ -352,6 +365,7 @@ func (u *UI) promotionPage(w http.ResponseWriter, r *http.Request, s *session) e
 		return err
 	}
 	v.Follow = r.URL.Query().Get("follow") == "1"
+	v.Steered = steerDone[r.URL.Query().Get("steered")]
 	u.render(w, r, s, http.StatusOK, "promotion", "Promotion "+v.P.ID, "pipeline", v)
 	return nil
 }
@@ -409,6 +423,7 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 	v.Awaiting = v.P.State == promote.StateAwaitingApproval
 	v.OnApproval = rollout.PlanLines(u.svc.OnApproval(v.P))
 	v.CanDecide = s != nil && s.who.Role.Allows(promote.RoleApprover)
+	v.Steer = u.steering(v.Rollout, s)
 	return v, nil
 }
 

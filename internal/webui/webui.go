@@ -22,6 +22,7 @@ import (
 	"github.com/promote-ml/promote/internal/invisible"
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/promote"
 )
@@ -66,6 +67,10 @@ type Options struct {
 	// Resender sends a failed delivery again (notify.Dispatcher); nil:
 	// the page offers no re-send.
 	Resender Resender
+	// Rollouts carries out people's operations on rollouts (the rollout
+	// controller, as the REST API's); nil: the server runs none, and the
+	// pages offer no buttons to steer a rollout.
+	Rollouts rollout.Operator
 	Logger   *slog.Logger
 	// SecureCookies marks cookies Secure even on plain HTTP requests (for
 	// a server behind a proxy that terminates TLS). Requests that arrive
@@ -184,6 +189,9 @@ func (u *UI) routes() http.Handler {
 	mux.Handle("GET "+Prefix+"/holds", u.page(u.holdsPage))
 	mux.Handle("POST "+Prefix+"/promotions/{id}/approve", u.action(u.approve))
 	mux.Handle("POST "+Prefix+"/promotions/{id}/reject", u.action(u.reject))
+	for _, verb := range rollout.Verbs {
+		mux.Handle("POST "+Prefix+"/promotions/{id}/rollout/"+verb, u.action(u.steer(verb)))
+	}
 	mux.Handle("GET "+Prefix+"/models/{model}", u.page(u.modelPage))
 	mux.Handle("GET "+Prefix+"/models/{model}/versions/{version}", u.page(u.versionPage))
 	mux.Handle("GET "+Prefix+"/audit", u.page(u.auditPage))

@@ -277,24 +277,7 @@ func (e *Env) SeedDemo(ctx context.Context) (Demo, error) {
 		e.Clock.Advance(11 * time.Minute)
 		return e.Service.RequestPromotion(ctx, as["alice"], registry.PromoteRequest{Model: model, Version: ver, Environment: env})
 	}
-	// deliver reports the promotion's GitOps commit, as the reconciler would.
-	deliver := func(id string) error {
-		e.Clock.Advance(2 * time.Minute)
-		p, err := e.Service.Promotion(ctx, id)
-		if err != nil {
-			return err
-		}
-		deps, err := e.Service.Deployments(ctx, p.Model, p.Environment)
-		if err != nil {
-			return err
-		}
-		for _, dep := range deps {
-			if dep.PromotionID == id {
-				return e.Service.Delivered(ctx, dep, hex.EncodeToString(sha1Of("commit "+id)))
-			}
-		}
-		return fmt.Errorf("promotion %s: no deployment to deliver", id)
-	}
+	deliver := func(id string) error { return e.deliver(ctx, id) }
 	// promote takes a version through env when its gate needs no approval.
 	promoteTo := func(model, ver, env string) (string, error) {
 		v, err := request(model, ver, env)
@@ -306,15 +289,7 @@ func (e *Env) SeedDemo(ctx context.Context) (Demo, error) {
 		}
 		return v.ID, deliver(v.ID)
 	}
-	approve := func(id, who string) error {
-		e.Clock.Advance(25 * time.Minute)
-		p, err := e.Service.Promotion(ctx, id)
-		if err != nil {
-			return err
-		}
-		_, err = e.Service.Approve(ctx, as[who], id, registry.ApproveRequest{Digest: p.Digest, Comment: "numbers look right; go"})
-		return err
-	}
+	approve := func(id, who string) error { return e.approve(ctx, id, who) }
 
 	// credit-risk 1: dev, staging, prod with a canary that succeeds.
 	if err := reg("credit-risk", "1", 0.912, 142, true); err != nil {
@@ -437,6 +412,37 @@ func (e *Env) SeedDemo(ctx context.Context) (Demo, error) {
 	d.Awaiting = v.ID
 	e.Clock.Advance(10 * time.Minute)
 	return d, nil
+}
+
+// deliver reports promotion id's GitOps commit, as the reconciler would.
+func (e *Env) deliver(ctx context.Context, id string) error {
+	e.Clock.Advance(2 * time.Minute)
+	p, err := e.Service.Promotion(ctx, id)
+	if err != nil {
+		return err
+	}
+	deps, err := e.Service.Deployments(ctx, p.Model, p.Environment)
+	if err != nil {
+		return err
+	}
+	for _, dep := range deps {
+		if dep.PromotionID == id {
+			return e.Service.Delivered(ctx, dep, hex.EncodeToString(sha1Of("commit "+id)))
+		}
+	}
+	return fmt.Errorf("promotion %s: no deployment to deliver", id)
+}
+
+// approve records who's approval of promotion id, of the digest it
+// promotes.
+func (e *Env) approve(ctx context.Context, id, who string) error {
+	e.Clock.Advance(25 * time.Minute)
+	p, err := e.Service.Promotion(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = e.Service.Approve(ctx, e.Principals[who], id, registry.ApproveRequest{Digest: p.Digest, Comment: "numbers look right; go"})
+	return err
 }
 
 // Canary steps of the demo rollouts, in percent.

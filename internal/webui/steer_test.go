@@ -1,0 +1,315 @@
+package webui
+
+import (
+	"maps"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+
+	"github.com/promote-ml/promote/internal/webui/webuitest"
+	"github.com/promote-ml/promote/promote"
+)
+
+// newSteerFixture is the fixture with the demo's credit-risk 2 rolling out
+// to prod and waiting for a person at 10%, and the UI steering rollouts
+// through a real rollout controller over the same service.
+func newSteerFixture(t *testing.T) (*fixture, *webuitest.Steering) {
+	t.Helper()
+	f := newFixture(t)
+	st, err := f.env.Steer(t.Context(), f.demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f.ui.opts.Rollouts = st.Controller
+	return f, st
+}
+
+// rolloutOf reads the stored rollout of promotion id.
+func (f *fixture) rolloutOf(id string) promote.Rollout {
+	f.t.Helper()
+	r, err := f.env.Service.Rollout(f.t.Context(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+// steerForm returns the fields of the page's form with the test ID
+// (steer-form, abort-form): its form token and the rollout's revision.
+func steerForm(t *testing.T, p page, id string) url.Values {
+	t.Helper()
+	form := url.Values{}
+	for _, in := range findAll(p.one(t, id), func(n *html.Node) bool { return n.Data == "input" && attr(n, "type") == "hidden" }) {
+		form.Set(attr(in, "name"), attr(in, "value"))
+	}
+	if form.Get("csrf") == "" || form.Get("revision") == "" {
+		t.Fatalf("%s has no csrf or revision field: %v", id, form)
+	}
+	return form
+}
+
+// buttonTexts returns the texts of the steering buttons shown, by test ID.
+func buttonTexts(p page) map[string]string {
+	out := map[string]string{}
+	for _, id := range []string{"rollout-resume", "rollout-pause", "rollout-promote", "rollout-abort"} {
+		if list := p.all(id); len(list) == 1 {
+			out[id] = text(list[0])
+		}
+	}
+	return out
+}
+
+// An approver moves a rollout that waits for a person on from its page:
+// the button says where it goes, the operation goes through the rollout
+// controller (traffic, record, audit as the person), and the page says so
+// and then offers what the rollout's new state allows.
+func TestSteerGoOnFromThePage(t *testing.T) {
+	f, st := newSteerFixture(t)
+	b := f.signIn("bob")
+	p := b.get(Prefix + "/promotions/" + st.ID)
+	if p.status != http.StatusOK {
+		t.Fatalf("GET the promotion = %d", p.status)
+	}
+	want := map[string]string{"rollout-resume": "Go on to 50%", "rollout-pause": "Pause", "rollout-promote": "Promote now", "rollout-abort": "Abort the rollout"}
+	if got := buttonTexts(p); !maps.Equal(got, want) {
+		t.Errorf("buttons of a rollout waiting at 10%% = %v, want %v", got, want)
+	}
+	for _, id := range []string{"rollout-resume", "rollout-pause", "rollout-promote"} {
+		if action := attr(p.one(t, id), "formaction"); action != "/ui/promotions/"+st.ID+"/rollout/"+strings.TrimPrefix(id, "rollout-") {
+			t.Errorf("%s formaction = %q", id, action)
+		}
+	}
+	before := f.rolloutOf(st.ID)
+	form := steerForm(t, p, "steer-form")
+	if form.Get("revision") != strconv.FormatInt(before.Revision, 10) {
+		t.Errorf("the form's revision = %s, want the rollout's %d", form.Get("revision"), before.Revision)
+	}
+	form.Set("reason", "dashboards fine")
+	res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", form)
+	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/ui/promotions/"+st.ID+"?steered=resume" {
+		t.Fatalf("POST resume = %d to %q, want 303 to the promotion:\n%s", res.status, res.header.Get("Location"), res.body)
+	}
+	after := f.rolloutOf(st.ID)
+	if after.State != promote.RolloutRunning || after.Step != 1 || after.Weight != 0.5 || after.WaitsForPerson() || st.Splitter.Weights() != 0.5 {
+		t.Errorf("after go on the rollout is %s at step %d weight %g (needs %+v), splitter %g; want running at step 2, 50%%",
+			after.State, after.Step+1, after.Weight, after.StepNeeds, st.Splitter.Weights())
+	}
+	events, err := f.env.Service.AuditEvents(t.Context(), promote.AuditFilter{PromotionID: st.ID, Limit: 1})
+	if err != nil || len(events) != 1 || events[0].Actor != "bob" || events[0].Decision != "step 2: weight 50%, confirmed by bob: dashboards fine" {
+		t.Errorf("newest audit event = %+v, %v; want bob's confirmation with his reason", events, err)
+	}
+
+	p = b.get(res.header.Get("Location"))
+	if got := text(p.one(t, "steered")); got != "The rollout goes on." {
+		t.Errorf("message after go on = %q", got)
+	}
+	want = map[string]string{"rollout-pause": "Pause", "rollout-promote": "Promote now", "rollout-abort": "Abort the rollout"}
+	if got := buttonTexts(p); !maps.Equal(got, want) {
+		t.Errorf("buttons of a running rollout = %v, want %v (no resume)", got, want)
+	}
+
+	// The same form sent again (a double click): answered as the first,
+	// and nothing more changes.
+	res = b.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", form)
+	if res.status != http.StatusSeeOther || f.rolloutOf(st.ID).Revision != after.Revision {
+		t.Errorf("the same go on sent again = %d (revision %d, want %d), want 303 and nothing more:\n%s", res.status, f.rolloutOf(st.ID).Revision, after.Revision, res.body)
+	}
+}
+
+// An operation decided on a page that the rollout has moved on from is
+// refused with the controller's error, keeps the reason typed, and
+// changes nothing; a pause and a resumption from the page work.
+func TestSteerStaleOperationIsRefused(t *testing.T) {
+	f, st := newSteerFixture(t)
+	bob, carol := f.signIn("bob"), f.signIn("carol")
+	old := steerForm(t, carol.get(Prefix+"/promotions/"+st.ID), "steer-form")
+	// bob moves it on first.
+	if res := bob.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", steerForm(t, bob.get(Prefix+"/promotions/"+st.ID), "steer-form")); res.status != http.StatusSeeOther {
+		t.Fatalf("bob's go on = %d:\n%s", res.status, res.body)
+	}
+	moved := f.rolloutOf(st.ID)
+	audits := f.auditCount()
+	for _, verb := range []string{"resume", "pause", "promote"} {
+		form := url.Values{"csrf": old["csrf"], "revision": old["revision"], "reason": {"carol's " + verb}}
+		res := carol.post(Prefix+"/promotions/"+st.ID+"/rollout/"+verb, form)
+		if res.status != http.StatusConflict {
+			t.Fatalf("carol's stale %s = %d, want 409:\n%s", verb, res.status, res.body)
+		}
+		if msg := text(res.one(t, "error")); !strings.Contains(msg, "has changed since the operation was decided") || !strings.Contains(msg, "running at 50% (step 2 of 3)") {
+			t.Errorf("carol's stale %s says %q; want where the rollout is now", verb, msg)
+		}
+		if got := text(res.one(t, "steer-form")); !strings.Contains(got, "carol's "+verb) {
+			t.Errorf("the form after a refused %s lost the reason typed: %q", verb, got)
+		}
+		if r := f.rolloutOf(st.ID); r.Revision != moved.Revision || r.Step != 1 || st.Splitter.Weights() != 0.5 || f.auditCount() != audits {
+			t.Errorf("after carol's stale %s the rollout is at revision %d step %d, splitter %g, %d audit events; want it as bob left it",
+				verb, r.Revision, r.Step+1, st.Splitter.Weights(), f.auditCount()-audits)
+		}
+	}
+
+	// From the page as it is now: a pause, then a resumption.
+	res := carol.post(Prefix+"/promotions/"+st.ID+"/rollout/pause", steerForm(t, carol.get(Prefix+"/promotions/"+st.ID), "steer-form"))
+	if r := f.rolloutOf(st.ID); res.status != http.StatusSeeOther || r.State != promote.RolloutPaused || r.Reason != "paused by carol" {
+		t.Fatalf("carol's pause = %d, rollout %s (%q); want 303 and paused by carol:\n%s", res.status, r.State, r.Reason, res.body)
+	}
+	p := carol.get(Prefix + "/promotions/" + st.ID)
+	want := map[string]string{"rollout-resume": "Resume", "rollout-promote": "Promote now", "rollout-abort": "Abort the rollout"}
+	if got := buttonTexts(p); !maps.Equal(got, want) {
+		t.Errorf("buttons of a paused rollout = %v, want %v", got, want)
+	}
+	res = carol.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", steerForm(t, p, "steer-form"))
+	if r := f.rolloutOf(st.ID); res.status != http.StatusSeeOther || r.State != promote.RolloutRunning || r.Step != 1 {
+		t.Errorf("carol's resumption = %d, rollout %s at step %d; want 303 and running at step 2", res.status, r.State, r.Step+1)
+	}
+}
+
+// An abort asks for a reason and for the box ticked that says what it
+// does; without either it is refused, the form open with the error, and
+// nothing changes. With both the candidate is rolled back.
+func TestSteerAbortNeedsReasonAndConfirmation(t *testing.T) {
+	f, st := newSteerFixture(t)
+	b := f.signIn("bob")
+	p := b.get(Prefix + "/promotions/" + st.ID)
+	if got := text(p.one(t, "abort-form")); !strings.Contains(got, "Roll 2 back: all traffic goes to 1 now") || !strings.Contains(got, "2 is held in prod") {
+		t.Errorf("the abort form says %q; want what an abort does", got)
+	}
+	if attr(p.one(t, "abort"), "open") != "" || len(findAll(p.one(t, "abort"), func(n *html.Node) bool { return n.Data == "details" })) != 1 {
+		t.Errorf("the abort form is not a closed disclosure: %v", p.one(t, "abort").Attr)
+	}
+	before := f.rolloutOf(st.ID)
+	for _, tt := range []struct {
+		name string
+		form url.Values
+		want string
+	}{
+		{"no reason", url.Values{"confirm": {"yes"}}, "say why you abort the rollout"},
+		{"not confirmed", url.Values{"reason": {"wrong feature flags"}}, "tick the box that confirms the abort"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			form := steerForm(t, p, "abort-form")
+			for k, v := range tt.form {
+				form[k] = v
+			}
+			res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/abort", form)
+			if res.status != http.StatusBadRequest || !strings.Contains(text(res.one(t, "abort-error")), tt.want) {
+				t.Fatalf("abort with %s = %d; want 400 saying %q:\n%s", tt.name, res.status, tt.want, res.body)
+			}
+			if _, open := attrOK(res.one(t, "abort"), "open"); !open {
+				t.Error("the abort form is closed after its refusal; want it open with the error")
+			}
+			if r := f.rolloutOf(st.ID); r.Revision != before.Revision || st.Splitter.Weights() != 0.1 {
+				t.Errorf("after a refused abort the rollout is at revision %d, splitter %g; want it as it was", r.Revision, st.Splitter.Weights())
+			}
+		})
+	}
+	form := steerForm(t, p, "abort-form")
+	form.Set("reason", "wrong feature flags")
+	form.Set("confirm", "yes")
+	res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/abort", form)
+	r := f.rolloutOf(st.ID)
+	if res.status != http.StatusSeeOther || r.State != promote.RolloutRolledBack || r.Reason != "aborted by bob: wrong feature flags" || st.Splitter.Weights() != 0 {
+		t.Fatalf("abort = %d, rollout %s (%q), splitter %g; want 303, rolled back by bob with his reason, no traffic:\n%s", res.status, r.State, r.Reason, st.Splitter.Weights(), res.body)
+	}
+	p = b.get(res.header.Get("Location"))
+	if len(p.all("steer")) != 0 || !strings.Contains(text(p.one(t, "steered")), "aborted") {
+		t.Errorf("the page after the abort shows steering %d times, says %q; want no buttons and the abort said", len(p.all("steer")), text(p.one(t, "steered")))
+	}
+}
+
+// The buttons are for the roles the API lets steer a rollout: a viewer or
+// a submitter sees none, and a form sent all the same is refused as the
+// API refuses it. A server without a rollout controller shows none.
+func TestSteerNeedsTheApproverRole(t *testing.T) {
+	f, st := newSteerFixture(t)
+	bob := steerForm(t, f.signIn("bob").get(Prefix+"/promotions/"+st.ID), "steer-form")
+	for _, name := range []string{"vera", "alice"} {
+		b := f.signIn(name)
+		p := b.get(Prefix + "/promotions/" + st.ID)
+		if len(p.all("steer")) != 0 {
+			t.Errorf("%s (%s) sees the steering buttons", name, f.env.Principals[name].Role)
+		}
+		res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", url.Values{"csrf": {p.csrf(t)}, "revision": bob["revision"]})
+		if res.status != http.StatusForbidden || !strings.Contains(res.body, "resuming a rollout needs the approver role") {
+			t.Errorf("%s's resume = %d; want 403 saying it needs the approver role:\n%s", name, res.status, res.body)
+		}
+	}
+	if r := f.rolloutOf(st.ID); !r.WaitsForPerson() || r.Step != 0 {
+		t.Errorf("after refused resumes the rollout is %s at step %d; want it waiting at step 1", r.State, r.Step+1)
+	}
+
+	f.ui.opts.Rollouts = nil
+	b := f.signIn("bob")
+	p := b.get(Prefix + "/promotions/" + st.ID)
+	if len(p.all("steer")) != 0 {
+		t.Error("a server without a rollout controller shows the steering buttons")
+	}
+	res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", url.Values{"csrf": {p.csrf(t)}, "revision": bob["revision"]})
+	if res.status != http.StatusConflict || !strings.Contains(res.body, "this server runs no rollout controller") {
+		t.Errorf("resume on a server without a controller = %d; want 409 saying so:\n%s", res.status, res.body)
+	}
+}
+
+// A form without the rollout's revision, or with another word for it, is
+// refused and changes nothing; so is one without its form token.
+func TestSteerBadForm(t *testing.T) {
+	f, st := newSteerFixture(t)
+	b := f.signIn("bob")
+	form := steerForm(t, b.get(Prefix+"/promotions/"+st.ID), "steer-form")
+	before := f.rolloutOf(st.ID)
+	for _, tt := range []struct {
+		name   string
+		form   url.Values
+		status int
+		want   string
+	}{
+		{"no revision", url.Values{"csrf": form["csrf"]}, http.StatusBadRequest, "which state of the rollout it was sent from"},
+		{"revision not a number", url.Values{"csrf": form["csrf"], "revision": {"latest"}}, http.StatusBadRequest, `(revision &#34;latest&#34;)`},
+		{"no form token", url.Values{"revision": form["revision"]}, http.StatusForbidden, "security token is missing or wrong"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", tt.form)
+			if res.status != tt.status || !strings.Contains(res.body, tt.want) {
+				t.Errorf("resume with %s = %d; want %d saying %q:\n%s", tt.name, res.status, tt.status, tt.want, res.body)
+			}
+			if r := f.rolloutOf(st.ID); r.Revision != before.Revision {
+				t.Errorf("after a refused form the rollout is at revision %d, want %d", r.Revision, before.Revision)
+			}
+		})
+	}
+	if res := b.post(Prefix+"/promotions/"+f.demo.Succeeded+"/rollout/pause", url.Values{"csrf": form["csrf"], "revision": {"1"}}); res.status != http.StatusConflict ||
+		!strings.Contains(res.body, "is succeeded") {
+		t.Errorf("pause of a rollout that succeeded = %d; want 409 saying it succeeded:\n%s", res.status, res.body)
+	}
+	if res := b.post(Prefix+"/promotions/pr_none/rollout/pause", url.Values{"csrf": form["csrf"], "revision": {"1"}}); res.status != http.StatusNotFound {
+		t.Errorf("pause of an unknown promotion = %d, want 404", res.status)
+	}
+}
+
+// The rollouts list says which rollouts wait for a person.
+func TestRolloutsListSaysWaitingForAPerson(t *testing.T) {
+	f, st := newSteerFixture(t)
+	p := f.signIn("vera").get(Prefix + "/rollouts")
+	for _, row := range p.all("list-row") {
+		if strings.Contains(text(row), st.ID) {
+			if got := text(row); !strings.Contains(got, "running, waiting for a person at 10% (step 1 of 3)") {
+				t.Errorf("the waiting rollout's row = %q; want it to say it waits for a person", got)
+			}
+			return
+		}
+	}
+	t.Errorf("no row of %s in the rollouts list:\n%s", st.ID, p.body)
+}
+
+func attrOK(n *html.Node, key string) (string, bool) {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,120 @@
+package webuitest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"slices"
+
+	"github.com/promote-ml/promote/internal/metrics"
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/rollout"
+	"github.com/promote-ml/promote/internal/telemetry"
+	"github.com/promote-ml/promote/internal/traffic"
+	"github.com/promote-ml/promote/promote"
+)
+
+// Steering is a rollout that waits for a person, and the rollout
+// controller that people steer it through.
+type Steering struct {
+	// ID is the promotion of credit-risk 2 to prod, whose canary waits
+	// for a person at 10% (step 1 of 3).
+	ID         string
+	Controller *rollout.Controller
+	// Splitter is prod's traffic splitter of credit-risk, whose weight
+	// the controller sets.
+	Splitter *traffic.Splitter
+}
+
+// Close stops the splitter.
+func (s *Steering) Close() error { return s.Splitter.Close() }
+
+// splitterTraffic is the traffic layer of one splitter (rollout.Traffic).
+type splitterTraffic struct{ sp *traffic.Splitter }
+
+func (t splitterTraffic) SetWeight(_ context.Context, _, _ string, weight float64) error {
+	return t.sp.SetWeight(weight)
+}
+
+func (t splitterTraffic) SetShadow(context.Context, string, string, float64) error {
+	return errors.New("the demo rolls out by canary only")
+}
+
+func (t splitterTraffic) Ready(context.Context, string, string, string) bool { return true }
+
+// ConfirmPlan is prod's rollout plan of the demo with confirm on its
+// first two steps: each waits for a person once it has served its
+// minimums.
+func (e *Env) ConfirmPlan() (*policy.Rollout, error) {
+	pol, err := policy.Load(filepath.Join(e.dir, "policies", "prod.yaml"), []byte(Policies["prod"]))
+	if err != nil {
+		return nil, err
+	}
+	plan := *pol.Rollout("prod")
+	plan.Steps = slices.Clone(plan.Steps)
+	for i := range plan.Steps[:len(plan.Steps)-1] {
+		plan.Steps[i].Confirm = true
+	}
+	return &plan, nil
+}
+
+// Steer approves the demo's promotion of credit-risk 2 to prod (d.Awaiting)
+// as bob, delivers its commit and starts its canary, which it records
+// waiting for a person at its first step, as the controller records a
+// step with confirm that has served its minimums. It returns a rollout
+// controller over the service, with ConfirmPlan as prod's plan, and a
+// splitter for its traffic. The caller closes the Steering.
+func (e *Env) Steer(ctx context.Context, d Demo) (*Steering, error) {
+	if err := e.approve(ctx, d.Awaiting, "bob"); err != nil {
+		return nil, err
+	}
+	if err := e.deliver(ctx, d.Awaiting); err != nil {
+		return nil, err
+	}
+	plan, err := e.ConfirmPlan()
+	if err != nil {
+		return nil, err
+	}
+	r, err := e.Service.StartRollout(ctx, d.Awaiting)
+	if err != nil {
+		return nil, err
+	}
+	first := plan.Steps[0]
+	e.Clock.Advance(first.MinDuration)
+	r.Weight, r.StepRequests = float64(first.Weight)/100, float64(first.MinRequests)
+	r.StepNeeds = &promote.StepNeeds{Steps: len(plan.Steps), MinRequests: first.MinRequests, MinDuration: first.MinDuration.Seconds(),
+		Confirm: true, WaitingForPerson: true}
+	if _, err := e.Service.RecordRollout(ctx, registry.RolloutActor, r, fmt.Sprintf("waiting for a person at %d%% (step 1)", first.Weight)); err != nil {
+		return nil, err
+	}
+
+	reg := telemetry.NewRegistry()
+	sp, err := traffic.New(traffic.Config{Model: r.Model, Env: r.Environment, Registry: reg})
+	if err != nil {
+		return nil, err
+	}
+	// Nothing is sent through the splitter: its backends need not run.
+	if err := sp.SetStable(traffic.Backend{Version: r.Stable, URL: &url.URL{Scheme: "http", Host: "127.0.0.1:9"}}); err != nil {
+		sp.Close()
+		return nil, err
+	}
+	if err := sp.SetCanary(&traffic.Backend{Version: r.Version, URL: &url.URL{Scheme: "http", Host: "127.0.0.1:9"}}, r.Weight); err != nil {
+		sp.Close()
+		return nil, err
+	}
+	poller, err := metrics.NewPoller(metrics.NewBuiltin(reg), metrics.PollerOptions{})
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	ctl, err := rollout.New(rollout.Config{Registry: e.Service, Traffic: splitterTraffic{sp}, Metrics: poller,
+		Plans: map[string]*policy.Rollout{"prod": plan}, Now: e.Clock.Now})
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	return &Steering{ID: d.Awaiting, Controller: ctl, Splitter: sp}, nil
+}
