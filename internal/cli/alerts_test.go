@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/promote-ml/promote/internal/promtest"
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/internal/webui"
 )
 
@@ -86,8 +87,8 @@ func dashboardExprs(t *testing.T) map[string]string {
 }
 
 // TestServeExportsWhatTheAlertsRead runs promote serve as the alerts
-// expect it (GitOps, the local agent with live traffic, a paused canary,
-// webhooks) under a real Prometheus, and checks that every metric the
+// expect it (GitOps, the local agent with live traffic, a canary that
+// waits for a person and is then paused, webhooks) under a real Prometheus, and checks that every metric the
 // shipped alerting rules and Grafana dashboard read is scraped from it,
 // and that Prometheus takes every rule's and every panel's expression. It
 // also checks /metrics itself: promtool check metrics passes it, each
@@ -115,7 +116,12 @@ func TestServeExportsWhatTheAlertsRead(t *testing.T) {
 	}
 	slices.Sort(names)
 
-	c := newCanarySetup(t, slowCanaryPolicy)
+	// The first step waits for a person once it has served its requests.
+	confirmFirst := strings.Replace(slowCanaryPolicy, "      minRequests: 50\n    - weight: 50\n", "      minRequests: 50\n      confirm: true\n    - weight: 50\n", 1)
+	if confirmFirst == slowCanaryPolicy {
+		t.Fatal("slowCanaryPolicy has no first step of 50 requests to confirm")
+	}
+	c := newCanarySetup(t, confirmFirst)
 	addr := freeAddr(t)
 	prom := promtest.Launch(t, addr)
 	hooks := newHookReceiver(t)
@@ -126,27 +132,47 @@ func TestServeExportsWhatTheAlertsRead(t *testing.T) {
 	c.load(t)
 	must(0, c.ci, "models", "create", "credit-risk")
 	c.awaitPromotion(t, must, c.request(t, must, "1"), "succeeded", serveErr)
-	// A paused rollout, for the age of the oldest pause: version 2's
-	// canary, paused in its first steps (the second needs 1,500 requests).
+	// Each metric counts once Prometheus has had it: the oldest wait for a
+	// person goes when the rollout is paused, which the oldest pause needs.
+	seen := map[string]bool{}
+	missing := func(names ...string) []string {
+		var out []string
+		for _, n := range names {
+			if seen[n] {
+				continue
+			}
+			if k, err := prom.Count(fmt.Sprintf(`count({__name__=%q, job=%q})`, n, promtest.Job)); err != nil || k == 0 {
+				out = append(out, fmt.Sprintf("%s (%v)", n, err))
+				continue
+			}
+			seen[n] = true
+		}
+		return out
+	}
+	// A rollout waiting for a person, for the age of the oldest wait:
+	// version 2's canary at its first step, which asks for one. Then
+	// paused, for the age of the oldest pause.
 	id2 := c.request(t, must, "2")
-	waitFor(t, 30*time.Second, "the canary of 2 to run", func() (bool, string) {
+	waitFor(t, 60*time.Second, "the canary of 2 to wait for a person", func() (bool, string) {
 		var r struct {
-			State string `json:"state"`
+			State     string `json:"state"`
+			StepNeeds struct {
+				WaitingForPerson bool `json:"waiting_for_person"`
+			} `json:"step_needs"`
 		}
 		_, out, _ := run(c.ci, "rollout", "show", id2, "-o", "json")
 		json.Unmarshal([]byte(out), &r)
-		return r.State == "running", out + tail(serveErr.String(), 10)
+		return r.State == "running" && r.StepNeeds.WaitingForPerson, out + tail(serveErr.String(), 10)
+	})
+	waitFor(t, 30*time.Second, "Prometheus to have the oldest wait for a person", func() (bool, string) {
+		m := missing(rollout.MetricWaitingOldest)
+		return len(m) == 0, "missing: " + strings.Join(m, ", ")
 	})
 	must(0, c.lead, "rollout", "pause", id2, "--reason", "a look at the dashboards")
 
 	waitFor(t, 30*time.Second, "Prometheus to have every metric the alerts and the dashboard read", func() (bool, string) {
-		var missing []string
-		for _, n := range names {
-			if k, err := prom.Count(fmt.Sprintf(`count({__name__=%q, job=%q})`, n, promtest.Job)); err != nil || k == 0 {
-				missing = append(missing, fmt.Sprintf("%s (%v)", n, err))
-			}
-		}
-		return len(missing) == 0, "missing: " + strings.Join(missing, ", ")
+		m := missing(names...)
+		return len(m) == 0, "missing: " + strings.Join(m, ", ")
 	})
 	for where, expr := range exprs {
 		if _, err := prom.Count(expr); err != nil {

@@ -34,7 +34,7 @@ func withGauges(t *testing.T, c *Controller) (*Controller, *telemetry.Registry) 
 func rolloutSeries(t *testing.T, reg *telemetry.Registry) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
-	for _, name := range []string{MetricRollouts, MetricPausedOldest} {
+	for _, name := range []string{MetricRollouts, MetricPausedOldest, MetricWaitingOldest} {
 		for labels, v := range testtool.Samples(t, reg, name) {
 			out[name+"{"+labels+"}"] = v
 		}
@@ -113,16 +113,24 @@ func TestNewGaugesNeedsARegistry(t *testing.T) {
 	}
 }
 
-// The oldest pause of an environment is the earliest among its paused
-// rollouts; an environment without a plan shows while it has active
-// rollouts, and its series go with them.
-func TestGaugesCount(t *testing.T) {
+// prodGauges returns gauges on a registry of their own, of a controller
+// whose plans are prod's.
+func prodGauges(t *testing.T) (*Gauges, *telemetry.Registry) {
+	t.Helper()
 	reg := telemetry.NewRegistry()
 	g, err := NewGauges(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.plan([]string{"prod"})
+	return g, reg
+}
+
+// The oldest pause of an environment is the earliest among its paused
+// rollouts; an environment without a plan shows while it has active
+// rollouts, and its series go with them.
+func TestGaugesCount(t *testing.T) {
+	g, reg := prodGauges(t)
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	g.count([]promote.Rollout{
 		{Model: "b", Environment: "prod", State: promote.RolloutPaused, UpdatedAt: t0},
@@ -148,5 +156,58 @@ func TestGaugesCount(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, rolloutSeries(t, reg)); diff != "" {
 		t.Errorf("count(one running in prod) (-want +got):\n%s", diff)
+	}
+}
+
+// A rollout waiting for a person counts as running, and the oldest wait of
+// each environment is a series of its own, from the wait's record: more
+// ticks do not move it, and it goes when a person moves the rollout on.
+func TestRolloutGaugesWaitingForAPerson(t *testing.T) {
+	w := newWorldWith(t, testPipeline, confirmPolicy)
+	leader, reg := withGauges(t, w.ctl)
+	w.ctl = leader
+	r := w.waiting(t)
+	w.pump(t, leader, 3)
+	want := map[string]float64{
+		"promote_rollouts{env=prod,state=running}":                   1,
+		"promote_rollouts{env=prod,state=paused}":                    0,
+		"promote_rollout_waiting_oldest_timestamp_seconds{env=prod}": float64(r.UpdatedAt.UnixNano()) / 1e9,
+	}
+	if diff := cmp.Diff(want, rolloutSeries(t, reg)); diff != "" {
+		t.Errorf("gauges of a rollout waiting for a person (-want +got):\n%s", diff)
+	}
+	if _, err := leader.Resume(t.Context(), lena, r.PromotionID, ""); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if err := leader.Tick(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	delete(want, "promote_rollout_waiting_oldest_timestamp_seconds{env=prod}")
+	if diff := cmp.Diff(want, rolloutSeries(t, reg)); diff != "" {
+		t.Errorf("gauges once a person moved it on (-want +got):\n%s", diff)
+	}
+}
+
+// The oldest wait for a person of an environment is the earliest among
+// its waiting rollouts: running ones that do not wait, and paused ones,
+// have no part in it.
+func TestGaugesCountWaiting(t *testing.T) {
+	g, reg := prodGauges(t)
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	waits := &promote.StepNeeds{Steps: 3, Confirm: true, WaitingForPerson: true}
+	g.count([]promote.Rollout{
+		{Model: "a", Environment: "prod", State: promote.RolloutRunning, UpdatedAt: t0.Add(time.Hour), StepNeeds: waits},
+		{Model: "b", Environment: "prod", State: promote.RolloutRunning, UpdatedAt: t0, StepNeeds: waits},
+		{Model: "c", Environment: "prod", State: promote.RolloutRunning, UpdatedAt: t0.Add(-time.Hour), StepNeeds: &promote.StepNeeds{Steps: 3, Confirm: true}},
+		{Model: "d", Environment: "prod", State: promote.RolloutPaused, UpdatedAt: t0.Add(-2 * time.Hour), StepNeeds: waits},
+	})
+	want := map[string]float64{
+		"promote_rollouts{env=prod,state=running}":                   3,
+		"promote_rollouts{env=prod,state=paused}":                    1,
+		"promote_rollout_paused_oldest_timestamp_seconds{env=prod}":  float64(t0.Add(-2 * time.Hour).Unix()),
+		"promote_rollout_waiting_oldest_timestamp_seconds{env=prod}": float64(t0.Unix()),
+	}
+	if diff := cmp.Diff(want, rolloutSeries(t, reg)); diff != "" {
+		t.Errorf("count(two waiting, one running, one paused) (-want +got):\n%s", diff)
 	}
 }
