@@ -2,6 +2,9 @@ package cli
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +64,20 @@ func TestServeConfirmStepSurvivesARestart(t *testing.T) {
 	}
 	if out := must(0, c.lead, "rollout", "list", "--active"); !strings.Contains(out, "waiting for a person at 50%") {
 		t.Errorf("rollout list --active does not say the rollout waits for a person:\n%s", out)
+	}
+	// The web UI of the restarted server steers it too: the approver's
+	// page of the promotion offers to go on to the next step.
+	jar, _ := cookiejar.New(nil)
+	ui := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	signInUI(t, ui, server, c.lead, "/ui/promotions/"+id)
+	resp, err := ui.Get(server + "/ui/promotions/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), `data-testid="rollout-resume">Go on to 100%</button>`) {
+		t.Errorf("the promotion's page for the approver = %d, without a button to go on to 100%%:\n%s", resp.StatusCode, page)
 	}
 	if out := must(0, c.lead, "rollout", "resume", id, "--reason", "dashboards fine"); !strings.Contains(out, "3 of 3, weight 100%") {
 		t.Errorf("rollout resume of the waiting rollout:\n%s\nwant it at step 3 of 3, weight 100%%", out)

@@ -42,29 +42,41 @@ func TestServeWebUI(t *testing.T) {
 	if resp, _ := get("/ui/"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/ui/login?next=") {
 		t.Errorf("GET /ui/ signed out = %d to %q, want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp, body := get("/ui/login")
-	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]{64})"`).FindStringSubmatch(body)
-	if resp.StatusCode != http.StatusOK || m == nil {
-		t.Fatalf("GET /ui/login = %d:\n%s", resp.StatusCode, body)
-	}
-	form := url.Values{"csrf": {m[1]}, "token": {token}, "next": {"/ui/audit"}}
-	req, _ := http.NewRequest(http.MethodPost, server+"/ui/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", server)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/audit" {
-		t.Fatalf("sign in = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	resp, body = get("/ui/audit")
+	signInUI(t, c, server, token, "/ui/audit")
+	resp, body := get("/ui/audit")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hash chain verified through #1") {
 		t.Errorf("GET /ui/audit = %d, want the chain verified through the token's event:\n%s", resp.StatusCode, body)
 	}
 	if resp, body := get("/api/v1/models"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `"error"`) {
 		t.Errorf("GET /api/v1/models without a token = %d %s, want the API's 401", resp.StatusCode, body)
+	}
+}
+
+// signInUI signs in to the web UI of server through its sign-in form
+// with token, as a browser does, c keeping the session; the form goes on
+// to next.
+func signInUI(t *testing.T, c *http.Client, server, token, next string) {
+	t.Helper()
+	resp, err := c.Get(server + "/ui/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]{64})"`).FindSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("GET /ui/login = %d:\n%s", resp.StatusCode, body)
+	}
+	form := url.Values{"csrf": {string(m[1])}, "token": {token}, "next": {next}}
+	req, _ := http.NewRequest(http.MethodPost, server+"/ui/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", server)
+	if resp, err = c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != next {
+		t.Fatalf("sign in = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 
