@@ -329,11 +329,15 @@ type promotionView struct {
 	// (?steered=VERB). SteerReason and AbortReason are the reasons typed
 	// in a form whose operation was refused, and AbortRefused says the
 	// refused one was an abort: its form shows open, with the error.
+	// SteerInvalid is the ID of the field whose input was refused (a
+	// missing reason, the abort's box not ticked): it is marked invalid,
+	// shows the error and takes the focus.
 	Steer        *steerView
 	Steered      string
 	SteerReason  string
 	AbortReason  string
 	AbortRefused bool
+	SteerInvalid string
 	// Follow says the person asked to follow the rollout (?follow=1): the
 	// page loads itself again every followEvery while the rollout is
 	// active. It is never the default, since a page that reloads by
@@ -365,7 +369,7 @@ func (u *UI) promotionPage(w http.ResponseWriter, r *http.Request, s *session) e
 		return err
 	}
 	v.Follow = r.URL.Query().Get("follow") == "1"
-	v.Steered = steerDone[r.URL.Query().Get("steered")]
+	v.Steered = steeredWords(r.URL.Query().Get("steered"), v.Rollout)
 	u.render(w, r, s, http.StatusOK, "promotion", "Promotion "+v.P.ID, "pipeline", v)
 	return nil
 }

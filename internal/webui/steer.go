@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/promote"
 )
@@ -58,6 +59,17 @@ func (u *UI) steering(r *promote.Rollout, s *session) *steerView {
 
 // steerDone says, above a promotion's page, what the person's operation
 // on its rollout did (?steered=VERB after the operation).
+//
+// A resumption that ended the rollout (the confirmation of its last
+// step) says what a promotion says.
+func steeredWords(verb string, r *promote.Rollout) string {
+	if verb == rollout.OpResume && r != nil && r.State == promote.RolloutSucceeded {
+		verb = rollout.OpPromote
+	}
+	return steerDone[verb]
+}
+
+// steerDone says what each operation did.
 var steerDone = map[string]string{
 	rollout.OpPause:   "The rollout is paused: the candidate keeps its weight until someone resumes it.",
 	rollout.OpResume:  "The rollout goes on.",
@@ -75,30 +87,43 @@ func (u *UI) steer(verb string) actionFunc {
 	return func(w http.ResponseWriter, r *http.Request, s *session) error {
 		id := r.PathValue("id")
 		op := rollout.Op{Verb: verb, ID: id, Reason: strings.TrimSpace(r.PostForm.Get("reason"))}
-		rev, err := strconv.ParseInt(r.PostForm.Get("revision"), 10, 64)
+		reasonField := "steer-reason"
+		if verb == rollout.OpAbort {
+			reasonField = "abort-reason"
+		}
+		var bad string // the field that holds what is wrong
+		rev, perr := strconv.ParseInt(r.PostForm.Get("revision"), 10, 64)
+		// A lower role is refused as such before anything else, as the
+		// API refuses it, whatever the form holds.
+		err := registry.Authorize(s.who, promote.RoleApprover, op.Action())
 		switch {
-		case err != nil || rev <= 0:
+		case err != nil:
+		case perr != nil || rev <= 0:
 			err = promote.Errorf(promote.Invalid, "the form does not say which state of the rollout it was sent from (revision %q); reload the page and decide again. Nothing was changed", r.PostForm.Get("revision"))
 		case verb == rollout.OpAbort && op.Reason == "":
-			err = promote.Errorf(promote.Invalid, "say why you abort the rollout: the reason is recorded with the rollback and the hold. Nothing was changed")
+			err, bad = promote.Errorf(promote.Invalid, "say why you abort the rollout: the reason is recorded with the rollback and the hold. Nothing was changed"), reasonField
 		case verb == rollout.OpAbort && r.PostForm.Get("confirm") != "yes":
-			err = promote.Errorf(promote.Invalid, "tick the box that confirms the abort: it rolls the candidate back and holds it. Nothing was changed")
+			err, bad = promote.Errorf(promote.Invalid, "tick the box that confirms the abort: it rolls the candidate back and holds it. Nothing was changed"), "abort-confirm"
+		case registry.CheckReason(op.Reason) != nil:
+			// The controller checks it too; here the field says so.
+			err, bad = registry.CheckReason(op.Reason), reasonField
 		default:
 			op.Revision = rev
 			_, err = rollout.Steer(r.Context(), u.opts.Rollouts, u.svc, s.who, op)
 		}
-		return u.steered(w, r, s, op, err)
+		return u.steered(w, r, s, op, err, bad)
 	}
 }
 
 // steered redirects to the promotion after an operation on its rollout,
 // saying what it did; or shows the promotion again with the error and
-// its status, the reason as it was typed.
+// its status, the reason as it was typed, and the field whose ID is bad,
+// when the error is about what was typed in it, marked invalid.
 //
 // A form sent twice (a double click) is answered as the first was: the
 // second is refused, as the rollout has moved on, and showing that
 // refusal would tell the person that what they did did not count.
-func (u *UI) steered(w http.ResponseWriter, r *http.Request, s *session, op rollout.Op, err error) error {
+func (u *UI) steered(w http.ResponseWriter, r *http.Request, s *session, op rollout.Op, err error, bad string) error {
 	if err != nil && op.Revision != 0 && promote.ErrorCode(err) == promote.Conflict {
 		repeated, rerr := u.steeredAlready(r.Context(), s, op)
 		if rerr != nil {
@@ -126,6 +151,7 @@ func (u *UI) steered(w http.ResponseWriter, r *http.Request, s *session, op roll
 	} else {
 		v.SteerReason = op.Reason
 	}
+	v.SteerInvalid = bad
 	who := s.who
 	u.renderView(w, r, code, "promotion", view{Title: "Promotion " + v.P.ID, Nav: "pipeline", User: &who, CSRF: s.csrf, Error: err.Error(), Page: v})
 	return nil

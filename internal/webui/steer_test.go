@@ -183,12 +183,14 @@ func TestSteerAbortNeedsReasonAndConfirmation(t *testing.T) {
 	}
 	before := f.rolloutOf(st.ID)
 	for _, tt := range []struct {
-		name string
-		form url.Values
-		want string
+		name  string
+		form  url.Values
+		want  string
+		field string // the field marked invalid
 	}{
-		{"no reason", url.Values{"confirm": {"yes"}}, "say why you abort the rollout"},
-		{"not confirmed", url.Values{"reason": {"wrong feature flags"}}, "tick the box that confirms the abort"},
+		{"no reason", url.Values{"confirm": {"yes"}}, "say why you abort the rollout", "abort-reason"},
+		{"not confirmed", url.Values{"reason": {"wrong feature flags"}}, "tick the box that confirms the abort", "abort-confirm"},
+		{"reason too long", url.Values{"confirm": {"yes"}, "reason": {strings.Repeat("x", 1025)}}, "the reason", "abort-reason"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			form := steerForm(t, p, "abort-form")
@@ -201,6 +203,10 @@ func TestSteerAbortNeedsReasonAndConfirmation(t *testing.T) {
 			}
 			if _, open := attrOK(res.one(t, "abort"), "open"); !open {
 				t.Error("the abort form is closed after its refusal; want it open with the error")
+			}
+			invalid := findAll(res.doc, func(n *html.Node) bool { return attr(n, "aria-invalid") == "true" })
+			if len(invalid) != 1 || attr(invalid[0], "id") != tt.field || attr(invalid[0], "aria-describedby") != tt.field+"-error" {
+				t.Errorf("fields marked invalid = %v, want %s alone, described by its error", invalid, tt.field)
 			}
 			if r := f.rolloutOf(st.ID); r.Revision != before.Revision || st.Splitter.Weights() != 0.1 {
 				t.Errorf("after a refused abort the rollout is at revision %d, splitter %g; want it as it was", r.Revision, st.Splitter.Weights())
@@ -236,6 +242,11 @@ func TestSteerNeedsTheApproverRole(t *testing.T) {
 		res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", url.Values{"csrf": {p.csrf(t)}, "revision": bob["revision"]})
 		if res.status != http.StatusForbidden || !strings.Contains(res.body, "resuming a rollout needs the approver role") {
 			t.Errorf("%s's resume = %d; want 403 saying it needs the approver role:\n%s", name, res.status, res.body)
+		}
+		// An abort without its reason and box is refused for the role too.
+		res = b.post(Prefix+"/promotions/"+st.ID+"/rollout/abort", url.Values{"csrf": {p.csrf(t)}})
+		if res.status != http.StatusForbidden || !strings.Contains(res.body, "aborting a rollout needs the approver role") {
+			t.Errorf("%s's abort with an empty form = %d; want 403 saying it needs the approver role:\n%s", name, res.status, res.body)
 		}
 	}
 	if r := f.rolloutOf(st.ID); !r.WaitsForPerson() || r.Step != 0 {
@@ -312,4 +323,26 @@ func attrOK(n *html.Node, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// The message after an operation says what it did: a resumption that
+// ended the rollout (the confirmation of its last step) says the
+// candidate has all the traffic, as a promotion does.
+func TestSteeredWords(t *testing.T) {
+	running, succeeded := &promote.Rollout{State: promote.RolloutRunning}, &promote.Rollout{State: promote.RolloutSucceeded}
+	for _, tt := range []struct {
+		verb string
+		r    *promote.Rollout
+		want string
+	}{
+		{"resume", running, "The rollout goes on."},
+		{"resume", succeeded, "The rollout is promoted: the candidate has all the traffic."},
+		{"pause", running, "The rollout is paused: the candidate keeps its weight until someone resumes it."},
+		{"explode", running, ""},
+		{"", nil, ""},
+	} {
+		if got := steeredWords(tt.verb, tt.r); got != tt.want {
+			t.Errorf("steeredWords(%q, %v) = %q, want %q", tt.verb, tt.r, got, tt.want)
+		}
+	}
 }
