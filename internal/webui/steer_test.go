@@ -301,6 +301,19 @@ func TestSteerBadForm(t *testing.T) {
 	}
 }
 
+// The pipeline's cell of a rollout that waits for a person says so.
+func TestPipelineSaysWaitingForAPerson(t *testing.T) {
+	f, _ := newSteerFixture(t)
+	p := f.signIn("vera").get(Prefix + "/")
+	var cells []string
+	for _, n := range p.all("rollout") {
+		cells = append(cells, text(n))
+	}
+	if len(cells) != 1 || cells[0] != "canary 10% · step 1 · running, waiting for a person" {
+		t.Errorf("the pipeline's rollouts = %q, want credit-risk's in prod waiting for a person", cells)
+	}
+}
+
 // The rollouts list says which rollouts wait for a person.
 func TestRolloutsListSaysWaitingForAPerson(t *testing.T) {
 	f, st := newSteerFixture(t)
