@@ -74,7 +74,9 @@
 // is a route for people to try the candidate (Argo Rollouts'
 // setHeaderRoute, Flagger's header match). Such requests count on the
 // track pinned, never on the candidate's, whose share of requests the
-// canary analysis takes to be its weight, and do not call OnCandidate.
+// canary analysis takes to be its weight, do not call OnCandidate, and
+// leave the candidate's passive health alone (their failures eject
+// nothing, their successes end no run of failures).
 // Anyone who can set the header reaches the candidate: the edge in front
 // should strip it from public traffic.
 //

@@ -140,3 +140,47 @@ func TestCandidateHeaderConfig(t *testing.T) {
 		}
 	}
 }
+
+// A person's requests by the candidate header leave the candidate's
+// passive health alone: their timeouts and connection errors, however
+// many, do not take it out of the real traffic (they are neither for nor
+// against it), and their successes do not reset the failures the real
+// traffic counts, nor end its probation.
+func TestCandidateHeaderLeavesHealthAlone(t *testing.T) {
+	var broken atomic.Bool
+	_, stable := backendServer(t, "v1", nil)
+	_, canary := backendServer(t, "v2", flaky("v2", &broken))
+	s, reg := newSplitter(t, Config{CandidateHeader: "X-Promote-Candidate", Now: newClock().Now})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCanary(&canary, 1); err != nil {
+		t.Fatal(err)
+	}
+	broken.Store(true)
+	for i := range 2 * DefaultFailureThreshold {
+		if w := serve(s, pinnedRequest("1")); w.Code != http.StatusBadGateway || w.Header().Get(HeaderTrack) != "canary" {
+			t.Fatalf("pinned request %d to a broken canary = %d from %s, want 502 from canary", i, w.Code, w.Header().Get(HeaderTrack))
+		}
+	}
+	if got := requests(t, reg, TrackPinned, OutcomeConnectionError); got != 2*DefaultFailureThreshold {
+		t.Errorf("pinned connection errors = %v, want %d", got, 2*DefaultFailureThreshold)
+	}
+	if !s.Healthy(TrackCanary) {
+		t.Errorf("Healthy(canary) = false after %d failed pinned requests, want true: they are no evidence", 2*DefaultFailureThreshold)
+	}
+	// The real traffic's failures count on their own: a pinned success
+	// between them does not start them over.
+	for range DefaultFailureThreshold - 1 {
+		serve(s, pinnedRequest(""))
+	}
+	broken.Store(false)
+	if w := serve(s, pinnedRequest("1")); w.Code != http.StatusOK {
+		t.Fatalf("pinned request to a mended canary = %d, want 200", w.Code)
+	}
+	broken.Store(true)
+	serve(s, pinnedRequest(""))
+	if s.Healthy(TrackCanary) {
+		t.Errorf("Healthy(canary) = true after %d failed requests of the real traffic, a pinned success among them; want it ejected", DefaultFailureThreshold)
+	}
+}

@@ -156,8 +156,9 @@ type Config struct {
 	// true: a route for people to try the candidate (Argo Rollouts'
 	// setHeaderRoute, Flagger's header match). Such requests are counted
 	// on TrackPinned, not on the candidate's track, and are not
-	// mirrored. Anyone who can set the header reaches the candidate: the
-	// edge should strip it from public traffic.
+	// mirrored, nor do they count in the candidate's passive health (their
+	// failures do not eject it). Anyone who can set the header reaches the
+	// candidate: the edge should strip it from public traffic.
 	CandidateHeader string
 	// Timeout bounds a proxied request, from receiving it to the end of
 	// the response body (DefaultTimeout); a protocol upgrade, to the
@@ -636,7 +637,7 @@ func (s *Splitter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.hash.SetSeed(s.seed)
 	}
 	completed := false
-	defer func() { s.finish(ctx, b, tm, rec, m, start, completed) }()
+	defer func() { s.finish(ctx, b, tm, pinned != nil, rec, m, start, completed) }()
 	b.proxy.ServeHTTP(rec, out)
 	completed = true
 }
@@ -696,8 +697,12 @@ func (s *Splitter) pinned(rt *routes, r *http.Request) *backend {
 
 // finish accounts for a proxied request once its response is complete, or
 // once the proxy gave up on it (a panic with http.ErrAbortHandler when
-// the body broke off): on tm, the metrics of the track it counts on.
-func (s *Splitter) finish(ctx context.Context, b *backend, tm *trackMetrics, rec *recorder, m *mirror, start time.Time, completed bool) {
+// the body broke off): on tm, the metrics of the track it counts on, and,
+// unless the candidate header pinned it, in b's passive health. A
+// person's requests are no evidence either way: their failures must not
+// take the candidate out of the real traffic, nor their successes end the
+// count of the real traffic's failures.
+func (s *Splitter) finish(ctx context.Context, b *backend, tm *trackMetrics, pinned bool, rec *recorder, m *mirror, start time.Time, completed bool) {
 	elapsed := time.Since(start).Seconds()
 	if !rec.upgradedAt.IsZero() {
 		// Switched protocols: the backend answered then, and the
@@ -723,6 +728,7 @@ func (s *Splitter) finish(ctx context.Context, b *backend, tm *trackMetrics, rec
 	}
 	tm.observe(o, elapsed)
 	switch {
+	case pinned:
 	case o.failure():
 		s.failed(b)
 	case !gone:
