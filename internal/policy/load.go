@@ -591,6 +591,24 @@ func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
 	})
 }
 
+// unroutableHeaders are the header names that a request cannot carry to
+// the splitter as a value of its own, so that a stickyHeader or
+// candidateHeader of that name would never be seen, or be seen set by a
+// proxy or the client's HTTP library rather than by the client: why, by
+// canonical name.
+var unroutableHeaders = func() map[string]string {
+	const (
+		kept   = "the server takes it out of a request's headers"
+		hop    = "it is a hop-by-hop header, which a proxy in front drops or rewrites (RFC 9110, section 7.6.1)"
+		framed = "it frames the request's body, and is set by the client's HTTP library, not by a person"
+	)
+	m := map[string]string{"Host": kept, "Transfer-Encoding": kept, "Content-Length": framed}
+	for _, h := range []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade", "Proxy-Authenticate", "Proxy-Authorization"} {
+		m[h] = hop
+	}
+	return m
+}()
+
 func (d *decoder) traffic(n *yaml.Node, what string) Traffic {
 	var t Traffic
 	var candidateAt *yaml.Node
@@ -603,6 +621,8 @@ func (d *decoder) traffic(n *yaml.Node, what string) Traffic {
 		case "stickyHeader", "candidateHeader":
 			if !httpguts.ValidHeaderFieldName(s) {
 				d.Errorf(v, "%s.%s: %q is not a header name", what, key, s)
+			} else if why := unroutableHeaders[http.CanonicalHeaderKey(s)]; why != "" {
+				d.Errorf(v, "%s.%s: %q cannot be used: %s", what, key, s, why)
 			}
 			if key == "candidateHeader" {
 				t.CandidateHeader, candidateAt = s, v
