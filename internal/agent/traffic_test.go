@@ -275,6 +275,29 @@ func TestSetShadow(t *testing.T) {
 	}
 }
 
+// In a shadow rollout, as the agent sets its splitter (the candidate
+// deployed at weight 0, then mirrored to), a request carrying the
+// candidate header is answered by the candidate as the shadow.
+func TestCandidateHeaderInAShadowRollout(t *testing.T) {
+	f := newFixture(t)
+	a := progressiveAgent(t, f.g, f.endpoints, func(env string) bool { return env == "prod" }, func(c *Config) {
+		c.Splitter = func(_ string, sc *traffic.Config) { sc.CandidateHeader = "X-Promote-Candidate" }
+	})
+	withCandidate(t, a, f.g, "prod", 0)
+	if err := a.SetShadow(t.Context(), "credit-risk", "prod", 1); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/prod/credit-risk/predict", nil)
+	req.Header.Set("X-Promote-Candidate", "1")
+	a.ServeHTTP(rec, req)
+	var e echo
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Backend != "v2" || rec.Header().Get(traffic.HeaderTrack) != "shadow" {
+		t.Errorf("a request with the candidate header in a shadow rollout = %d %s from %s, want v2 from the shadow",
+			rec.Code, rec.Body, rec.Header().Get(traffic.HeaderTrack))
+	}
+}
+
 // progressiveAgent is newAgent with splitters, whose environments progress
 // as progressive says; more, when set, configures it further.
 //

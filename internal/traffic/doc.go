@@ -68,9 +68,10 @@
 // # Candidate header
 //
 // With Config.CandidateHeader, a request whose header of that name is 1
-// or true (any case) goes to the candidate while one is set: the canary,
-// whatever its weight (0 included) and its health, or else the shadow,
-// which then answers the request in stable's place, without a mirror. It
+// or true (any case) goes to the candidate while one is set, whatever its
+// health: the shadow while one is set, which then answers the request in
+// stable's place, without a mirror, or else the canary, whatever its
+// weight (0 included). It
 // is a route for people to try the candidate (Argo Rollouts'
 // setHeaderRoute, Flagger's header match). Such requests count on the
 // track pinned, never on the candidate's, whose share of requests the

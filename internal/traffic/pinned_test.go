@@ -79,6 +79,9 @@ func TestCandidateHeaderPinsTheCanary(t *testing.T) {
 // In a shadow rollout the candidate header has the shadow answer the
 // request, in stable's place and without a mirror, counted on the pinned
 // track: the shadow's comparisons with stable stay the mirrored requests'.
+// The splitter is set as the agent sets it: the candidate deployed as the
+// canary at weight 0, then mirrored to; once the mirror stops (a paused
+// shadow rollout), the canary at weight 0 answers.
 func TestCandidateHeaderPinsTheShadow(t *testing.T) {
 	var mirrored, answered atomic.Int64
 	_, stable := backendServer(t, "v1", nil)
@@ -94,7 +97,10 @@ func TestCandidateHeaderPinsTheShadow(t *testing.T) {
 	if err := s.SetStable(stable); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetShadow(&shadow, 1); err != nil {
+	if err := s.SetCanary(&shadow, 0); err != nil { // deployed
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 1); err != nil { // the rollout mirrors to it
 		t.Fatal(err)
 	}
 	for range 3 {
@@ -111,6 +117,12 @@ func TestCandidateHeaderPinsTheShadow(t *testing.T) {
 	}
 	if p, sh := requests(t, reg, TrackPinned, OutcomeOK), requests(t, reg, TrackShadow, OutcomeOK)+requests(t, reg, TrackShadow, OutcomeMismatch); p != 3 || sh != 1 {
 		t.Errorf("pinned requests = %v, shadow track = %v; want 3 and 1", p, sh)
+	}
+	if err := s.SetShadow(nil, 0); err != nil { // paused: the mirror stops
+		t.Fatal(err)
+	}
+	if w := serve(s, pinnedRequest("1")); w.Body.String() != "v2" || w.Header().Get(HeaderTrack) != "canary" {
+		t.Errorf("pinned request once the mirror stopped = %q from %s, want the canary's v2", w.Body, w.Header().Get(HeaderTrack))
 	}
 }
 

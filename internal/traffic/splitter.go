@@ -151,9 +151,9 @@ type Config struct {
 	// Sticky keeps a client on one track (default: each request at random).
 	Sticky Sticky
 	// CandidateHeader, when set, names a request header that sends a
-	// request to the candidate while one is deployed, the canary at any
-	// weight (0 included) or else the shadow, when its value is 1 or
-	// true: a route for people to try the candidate (Argo Rollouts'
+	// request to the candidate while one is deployed, the shadow while one
+	// is set or else the canary at any weight (0 included), when its value
+	// is 1 or true: a route for people to try the candidate (Argo Rollouts'
 	// setHeaderRoute, Flagger's header match). Such requests are counted
 	// on TrackPinned, not on the candidate's track, and are not
 	// mirrored, nor do they count in the candidate's passive health (their
@@ -674,10 +674,13 @@ func (s *Splitter) pick(rt *routes, r *http.Request) (b *backend, setCookie stri
 }
 
 // pinned returns the candidate a request asks for with CandidateHeader
-// (value 1 or true): the canary, whatever its weight, or else the shadow;
-// nil when it does not ask, or no candidate is deployed. The candidate
-// answers whatever its health: the person asked for it, and stable's
-// answer would tell them nothing of it.
+// (value 1 or true): the shadow while one is set, or else the canary,
+// whatever its weight; nil when it does not ask, or no candidate is
+// deployed. A shadow rollout deploys its candidate as the canary at
+// weight 0 and mirrors to it as the shadow: the answer then says shadow,
+// the part the candidate plays. The candidate answers whatever its
+// health: the person asked for it, and stable's answer would tell them
+// nothing of it.
 func (s *Splitter) pinned(rt *routes, r *http.Request) *backend {
 	if s.pinKey == "" {
 		return nil
@@ -689,10 +692,10 @@ func (s *Splitter) pinned(rt *routes, r *http.Request) *backend {
 	if w := strings.TrimSpace(v[0]); w != "1" && !strings.EqualFold(w, "true") {
 		return nil
 	}
-	if rt.canary != nil {
-		return rt.canary
+	if rt.shadow != nil {
+		return rt.shadow
 	}
-	return rt.shadow
+	return rt.canary
 }
 
 // finish accounts for a proxied request once its response is complete, or
