@@ -98,7 +98,8 @@ type StepNeeds struct {
 	MinDuration float64 `json:"min_duration"`
 	// WaitingForRequests says that the step has lasted its minimum time
 	// and waits only for the canary's requests: at low traffic a step
-	// can wait for them for a long time.
+	// can wait for them for a long time. False while the rollout is
+	// paused or over (StopWaiting), as is WaitingForPerson.
 	WaitingForRequests bool `json:"waiting_for_requests,omitempty"`
 	// Confirm says that the step waits for a person once it has lasted
 	// its minimum time and served its minimum requests (the policy's
@@ -113,6 +114,21 @@ type StepNeeds struct {
 // minimum time and requests and waits for a person to move it on.
 func (r Rollout) WaitsForPerson() bool {
 	return r.State == RolloutRunning && r.StepNeeds != nil && r.StepNeeds.WaitingForPerson
+}
+
+// StopWaiting clears what r's step waits for (StepNeeds'
+// WaitingForRequests and WaitingForPerson) unless r runs: a paused rollout
+// waits for a person to resume it, whatever its step waited for before,
+// and one that ended waits for nothing. What the step needs is kept.
+// Every save of a rollout's state calls it, so that no reader of a paused
+// or ended rollout takes it for one still waiting.
+func (r *Rollout) StopWaiting() {
+	if r.State == RolloutRunning || r.StepNeeds == nil || (!r.StepNeeds.WaitingForRequests && !r.StepNeeds.WaitingForPerson) {
+		return
+	}
+	needs := *r.StepNeeds // shared with the caller's copy
+	needs.WaitingForRequests, needs.WaitingForPerson = false, false
+	r.StepNeeds = &needs
 }
 
 // RolloutProgress is what the rollout controller stores of a rollout with

@@ -457,9 +457,9 @@ func schemas() map[string]*Schema {
 				"steps":                integer("The number of steps of the policy's plan."),
 				"min_requests":         integer("The canary's requests the step needs (step_requests counts them)."),
 				"min_duration":         number("The step's minimum time in seconds, counted from step_started_at."),
-				"waiting_for_requests": boolean("The step has lasted its minimum time and waits only for the canary's requests: at low traffic that can take long. Absent when false."),
+				"waiting_for_requests": boolean("The step has lasted its minimum time and waits only for the canary's requests: at low traffic that can take long. Absent when false, and while the rollout is paused or over."),
 				"confirm":              boolean("The step waits for a person once it has lasted its minimum time and served its minimum requests (the policy's confirm). Absent when false."),
-				"waiting_for_person":   boolean("The step has served its minimum time and requests and waits for a person: the rollout stays at its weight, still judged by the analysis, until POST /api/v1/rollouts/{id}/resume moves it to the next step (or, at the last, ends it) or /promote gives the candidate all traffic. Absent when false."),
+				"waiting_for_person":   boolean("The step has served its minimum time and requests and waits for a person: the rollout stays at its weight, still judged by the analysis, until POST /api/v1/rollouts/{id}/resume moves it to the next step (or, at the last, ends it) or /promote gives the candidate all traffic. Absent when false, and while the rollout is paused or over."),
 			}),
 		"RolloutSample": object("One point of a rollout's history, for its chart: what each track served between the previous sample and this one, the step and weight at its time, and what the analysis decided. canary is the candidate's track: the canary, or the shadow of a shadow rollout. The controller stores one at most every few seconds while it judges, and one at every event.",
 			[]string{"promotion_id", "at", "step", "weight", "stable", "canary"}, map[string]*Schema{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/promote-ml/promote/promote"
 )
@@ -111,11 +112,9 @@ func (s *Service) RecordRollout(ctx context.Context, who promote.Principal, r pr
 	out := r
 	err := s.updateAs(ctx, who, func(tx promote.Tx) error {
 		out = r
-		out.UpdatedAt = s.clock()
-		if err := tx.SaveRollout(out); err != nil {
+		if err := saveRollout(tx, &out, s.clock()); err != nil {
 			return err
 		}
-		out.Revision++
 		return audit(tx, promote.AuditEvent{Time: out.UpdatedAt, Actor: who.Name, Action: promote.ActionRolloutStep, Model: r.Model,
 			Version: r.Version, Environment: r.Environment, PromotionID: r.PromotionID, Decision: what, Reasons: verdictReasons(r)})
 	})
@@ -123,6 +122,19 @@ func (s *Service) RecordRollout(ctx context.Context, who promote.Principal, r pr
 		return r, err
 	}
 	return out, nil
+}
+
+// saveRollout stores a later state of r, changed at now, and gives r the
+// revision stored. A rollout that no longer runs is stored waiting for
+// nothing (promote.Rollout.StopWaiting).
+func saveRollout(tx promote.Tx, r *promote.Rollout, now time.Time) error {
+	r.StopWaiting()
+	r.UpdatedAt = now
+	if err := tx.SaveRollout(*r); err != nil {
+		return err
+	}
+	r.Revision++
+	return nil
 }
 
 // Rollouts lists rollouts matching f, newest first.
@@ -156,11 +168,10 @@ func (s *Service) FinishRollout(ctx context.Context, who promote.Principal, r pr
 			return promote.Errorf(promote.Conflict, "promotion %s is %s, not rolling out", p.ID, p.State)
 		}
 		out = r
-		out.State, out.Reason, out.UpdatedAt = promote.RolloutSucceeded, reason, now
-		if err := tx.SaveRollout(out); err != nil {
+		out.State, out.Reason = promote.RolloutSucceeded, reason
+		if err := saveRollout(tx, &out, now); err != nil {
 			return err
 		}
-		out.Revision++
 		if err := audit(tx, promote.AuditEvent{Time: now, Actor: who.Name, Action: promote.ActionRolloutFinished, Model: out.Model,
 			Version: out.Version, Environment: out.Environment, PromotionID: out.PromotionID, Digest: p.Digest, Decision: string(out.State),
 			Reasons: verdictReasons(out)}); err != nil {

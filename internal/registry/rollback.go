@@ -157,11 +157,9 @@ func (s *Service) Rollback(ctx context.Context, who promote.Principal, req Rollb
 		}
 		if req.Rollout != nil {
 			r := *req.Rollout
-			r.UpdatedAt = now
-			if err := tx.SaveRollout(r); err != nil {
+			if err := saveRollout(tx, &r, now); err != nil {
 				return err
 			}
-			r.Revision++
 			what := req.RolloutWhat
 			if what == "" {
 				what = "rolled_back"
@@ -295,11 +293,10 @@ func endRollout(tx promote.Tx, id, why, actor string, now time.Time) error {
 	if !r.State.Active() {
 		return nil
 	}
-	r.State, r.Reason, r.Weight, r.UpdatedAt = promote.RolloutRolledBack, why, 0, now
-	if err := tx.SaveRollout(r); err != nil {
+	r.State, r.Reason, r.Weight = promote.RolloutRolledBack, why, 0
+	if err := saveRollout(tx, &r, now); err != nil {
 		return err
 	}
-	r.Revision++
 	return audit(tx, promote.AuditEvent{Time: now, Actor: actor, Action: promote.ActionRolloutStep, Model: r.Model,
 		Version: r.Version, Environment: r.Environment, PromotionID: r.PromotionID, Decision: "rolled_back", Reasons: verdictReasons(r)})
 }
