@@ -1426,7 +1426,7 @@ func (c *Controller) Pause(ctx context.Context, who promote.Principal, id, reaso
 // pauseBy is Pause of op, under c.op.
 func (c *Controller) pauseBy(ctx context.Context, who promote.Principal, op Op) (promote.Rollout, error) {
 	id, reason := op.ID, op.Reason
-	if err := c.failedFirst(ctx, id); err != nil {
+	if _, err := c.failedFirst(ctx, id); err != nil {
 		return promote.Rollout{}, err
 	}
 	r, err := c.active(ctx, id, op.Revision)
@@ -1460,28 +1460,35 @@ func (c *Controller) pauseBy(ctx context.Context, who promote.Principal, op Op) 
 // failure, giving the failed candidate its traffic back.
 // When the failure cannot be carried out now either, the error says so
 // (Conflict): the traffic stays on stable, and an abort rolls back.
-func (c *Controller) failedFirst(ctx context.Context, id string) error {
-	if ru := c.run(id); ru == nil || ru.failed == nil {
-		return nil
-	}
-	r, err := c.active(ctx, id, 0)
-	if err != nil {
-		return nil // ended since: the operation says so
-	}
-	err = c.step(ctx, r)
+// Otherwise it returns the failure it carried out, nil for none.
+func (c *Controller) failedFirst(ctx context.Context, id string) (*failure, error) {
 	ru := c.run(id)
 	if ru == nil || ru.failed == nil {
-		return nil
+		return nil, nil
 	}
-	what, why := "rollback", ru.failed.reason
-	if ru.failed.pause != "" {
-		what, why = "pause", ru.failed.pause
+	f := ru.failed
+	r, err := c.active(ctx, id, 0)
+	if err != nil {
+		return nil, nil // ended since: the operation says so
 	}
+	err = c.step(ctx, r)
+	if ru = c.run(id); ru == nil || ru.failed == nil {
+		return f, nil
+	}
+	what, why := ru.failed.what()
 	if err != nil {
 		why += fmt.Sprintf(" (%v)", err)
 	}
-	return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s failed, and its %s could not be stored yet: %s; all traffic stays on stable and it is tried again at every tick (abort rolls it back now)",
+	return nil, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s failed, and its %s could not be stored yet: %s; all traffic stays on stable and it is tried again at every tick (abort rolls it back now)",
 		r.Model, r.Version, r.Environment, what, why)
+}
+
+// what says what f's failure leads to (a rollback, or a pause) and why.
+func (f *failure) what() (what, why string) {
+	if f.pause != "" {
+		return "pause", f.pause
+	}
+	return "rollback", f.reason
 }
 
 // Resume continues a paused rollout at its step, whose minimum time and
@@ -1504,7 +1511,7 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 	// A failure the store refused to record is carried out first, as
 	// for a pause: neither a resumption nor a confirmation gives the
 	// failed candidate a weight back.
-	if err := c.failedFirst(ctx, id); err != nil {
+	if _, err := c.failedFirst(ctx, id); err != nil {
 		return promote.Rollout{}, err
 	}
 	r, err := c.active(ctx, id, op.Revision)
@@ -1671,9 +1678,31 @@ func (c *Controller) abortBy(ctx context.Context, who promote.Principal, op Op) 
 
 // PromoteNow ends an active rollout as a success decided by a person: all
 // traffic goes to the candidate, and the rollout and its promotion
-// succeed without the remaining steps.
+// succeed without the remaining steps. A failure of the analysis that the
+// store refused to record is carried out first, as for a pause, and wins:
+// the promotion is refused, naming it (Conflict), so that a person never
+// promotes a failed candidate without having seen the failure. A rollout
+// the failure paused may then be promoted, by a person who has.
 func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, reason string) (promote.Rollout, error) {
 	return c.Operate(ctx, who, Op{Verb: OpPromote, ID: id, Reason: reason})
+}
+
+// promoteBy is PromoteNow of op, under c.op.
+func (c *Controller) promoteBy(ctx context.Context, who promote.Principal, op Op) (promote.Rollout, error) {
+	f, err := c.failedFirst(ctx, op.ID)
+	if err != nil {
+		return promote.Rollout{}, err
+	}
+	r, err := c.cfg.Registry.Rollout(ctx, op.ID)
+	if f != nil && err == nil {
+		what, why := f.what()
+		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is not promoted: its analysis had failed, and the %s that called for is carried out now "+
+			"(the rollout is %s, all traffic on stable): %s", r.Model, r.Version, r.Environment, what, strings.ReplaceAll(string(r.State), "_", " "), why)
+	}
+	if r, err = c.active(ctx, op.ID, op.Revision); err != nil {
+		return r, err
+	}
+	return c.promoteNow(ctx, who, r, op.Revision, withReason("promoted by "+who.Name, op.Reason), nil)
 }
 
 // promoteNow gives r's candidate all traffic and ends r as a success, why,

@@ -89,11 +89,7 @@ func (c *Controller) Operate(ctx context.Context, who promote.Principal, op Op) 
 	case OpAbort:
 		return c.abortBy(ctx, who, op)
 	default:
-		r, err := c.active(ctx, op.ID, op.Revision)
-		if err != nil {
-			return r, err
-		}
-		return c.promoteNow(ctx, who, r, op.Revision, withReason("promoted by "+who.Name, op.Reason), nil)
+		return c.promoteBy(ctx, who, op)
 	}
 }
 

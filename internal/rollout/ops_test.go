@@ -139,3 +139,32 @@ func TestPauseThroughAnotherReplicaKeepsTheLeadersFailure(t *testing.T) {
 			r.State, r.Reason, w.splitter.Weights())
 	}
 }
+
+// Promoting now a rollout whose failure the store refused to record (its
+// rollback tried again at every tick, the candidate at weight 0) never
+// promotes the failed candidate: the failure wins. While it cannot be
+// stored, the promotion is refused saying so; once it can, it is carried
+// out first, and the promotion is refused naming it.
+func TestPromoteNowAfterARefusedRollbackKeepsTheFailure(t *testing.T) {
+	w := newWorld(t)
+	ctl, reg := w.refusedRollback(t)
+	id := w.rollout(t).PromotionID
+	if _, err := ctl.PromoteNow(t.Context(), lena, id, "ship it"); promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "could not be stored yet") {
+		t.Errorf("PromoteNow while the failure cannot be stored = %v, want a Conflict saying so", err)
+	}
+	if r, got := w.rollout(t), w.splitter.Weights(); r.State != promote.RolloutRunning || got != 0 {
+		t.Errorf("after the refused promotion the rollout is %s and the failed canary has %g of the traffic, want running at 0", r.State, got)
+	}
+	reg.rollbackFails.Store(0)
+	reg.pauseFails.Store(0)
+	_, err := ctl.PromoteNow(t.Context(), lena, id, "ship it")
+	if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "canary analysis failed") || !strings.Contains(err.Error(), "rolled back") {
+		t.Errorf("PromoteNow once the store works = %v, want a Conflict naming the analysis's failure and the rollback", err)
+	}
+	if r := w.rollout(t); r.State != promote.RolloutRolledBack || w.splitter.Weights() != 0 || !strings.Contains(r.Reason, "canary analysis failed") {
+		t.Errorf("rollout = %s (%q), splitter %g; want rolled back by the analysis, all traffic on stable", r.State, r.Reason, w.splitter.Weights())
+	}
+	if p := w.promotion(t, id); p.State == promote.StateSucceeded {
+		t.Errorf("promotion = %s, want not promoted", p.State)
+	}
+}
