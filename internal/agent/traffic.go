@@ -297,6 +297,18 @@ func (a *Agent) SetShadow(_ context.Context, model, env string, share float64) e
 	return sp.SetWeight(0)
 }
 
+// SetPinned says whether requests carrying the candidate header reach the
+// candidate of model in env (rollout.Traffic). A candidate of another
+// version, deployed by a later commit, opens the route again.
+func (a *Agent) SetPinned(_ context.Context, model, env string, on bool) error {
+	_, sp, err := a.routeOf(model, env)
+	if err != nil {
+		return err
+	}
+	sp.SetPinned(on)
+	return nil
+}
+
 // setShadowShare records the share SetShadow mirrors of model in env.
 func (a *Agent) setShadowShare(env, model string, share float64) {
 	a.splitMu.Lock()

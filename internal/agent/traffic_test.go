@@ -298,6 +298,39 @@ func TestCandidateHeaderInAShadowRollout(t *testing.T) {
 	}
 }
 
+// SetPinned closes the candidate header's route of a routed model, and is
+// NotFound for a model the agent does not route.
+func TestSetPinned(t *testing.T) {
+	f := newFixture(t)
+	a := progressiveAgent(t, f.g, f.endpoints, func(env string) bool { return env == "prod" }, func(c *Config) {
+		c.Splitter = func(_ string, sc *traffic.Config) { sc.CandidateHeader = "X-Promote-Candidate" }
+	})
+	withCandidate(t, a, f.g, "prod", 0)
+	pinned := func() string {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/prod/credit-risk/predict", nil)
+		req.Header.Set("X-Promote-Candidate", "1")
+		a.ServeHTTP(rec, req)
+		var e echo
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
+			t.Fatalf("a request with the candidate header = %d %s", rec.Code, rec.Body)
+		}
+		return e.Backend
+	}
+	if got := pinned(); got != "v2" {
+		t.Fatalf("a request with the candidate header reached %s, want the candidate v2", got)
+	}
+	if err := a.SetPinned(t.Context(), "credit-risk", "prod", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := pinned(); got != "v1" {
+		t.Errorf("with the route closed a request with the candidate header reached %s, want stable's v1", got)
+	}
+	if err := a.SetPinned(t.Context(), "fraud", "prod", false); promote.ErrorCode(err) != promote.NotFound {
+		t.Errorf("SetPinned of a model the agent does not route = %v, want NotFound", err)
+	}
+}
+
 // progressiveAgent is newAgent with splitters, whose environments progress
 // as progressive says; more, when set, configures it further.
 //

@@ -35,6 +35,7 @@
 package rollout
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,6 +85,11 @@ type Traffic interface {
 	// Ready reports whether the traffic layer has version of model as
 	// env's candidate (the commit is deployed), so its rollout can begin.
 	Ready(ctx context.Context, model, env, version string) bool
+	// SetPinned says whether requests carrying the policy's candidate
+	// header (rollout.traffic.candidateHeader) reach the candidate of
+	// model in env: false once its rollout failed, was aborted or was
+	// paused with all traffic on stable, true while it may have traffic.
+	SetPinned(ctx context.Context, model, env string, on bool) error
 }
 
 // Metrics reads a track's counts since a moment (metrics.Poller).
@@ -813,7 +819,12 @@ func (c *Controller) prepare(ctx context.Context, r promote.Rollout) (*look, err
 	}
 	// The step's weight, or the shadow's mirror, is applied at every tick:
 	// after a resumption (a pause stops the mirror), and after a restart
-	// of the controller or of the traffic layer.
+	// of the controller or of the traffic layer; so is the candidate
+	// header's route, which a pause at weight 0 closed (through this
+	// replica or another).
+	if err := c.cfg.Traffic.SetPinned(ctx, r.Model, r.Environment, true); err != nil {
+		return nil, c.cannotJudge(ctx, r, fmt.Sprintf("setting the candidate header's route failed: %v", err))
+	}
 	if r.Strategy == policy.StrategyShadow {
 		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, shadowShare(plan)); err != nil {
 			return nil, c.cannotJudge(ctx, r, fmt.Sprintf("mirroring traffic failed: %v", err))
@@ -1305,12 +1316,19 @@ func (c *Controller) run(id string) *run {
 	return c.runs[id]
 }
 
-// zero sends all traffic to stable and stops any mirror.
+// zero sends all traffic to stable, requests by the candidate header
+// included, and stops any mirror.
 func (c *Controller) zero(ctx context.Context, r promote.Rollout) error {
+	pinErr := c.cfg.Traffic.SetPinned(ctx, r.Model, r.Environment, false)
+	var err error
 	if r.Strategy == policy.StrategyShadow {
-		return c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, 0)
+		err = c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, 0)
+	} else {
+		err = c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 0)
 	}
-	return c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 0)
+	// Both fail alike when the traffic layer does not route the model:
+	// one says it.
+	return cmp.Or(err, pinErr)
 }
 
 // cannotJudge returns all traffic to stable and pauses the rollout.

@@ -98,6 +98,11 @@ func (w *world) SetShadow(_ context.Context, _, _ string, share float64) error {
 
 func (w *world) Ready(context.Context, string, string, string) bool { return true }
 
+func (w *world) SetPinned(_ context.Context, _, _ string, on bool) error {
+	w.splitter.SetPinned(on)
+	return nil
+}
+
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	return newWorldWith(t, testPipeline, testPolicy)
@@ -968,6 +973,11 @@ func (s splitterTraffic) SetWeight(_ context.Context, _, _ string, weight float6
 func (s splitterTraffic) SetShadow(context.Context, string, string, float64) error { return nil }
 
 func (s splitterTraffic) Ready(context.Context, string, string, string) bool { return true }
+
+func (s splitterTraffic) SetPinned(_ context.Context, _, _ string, on bool) error {
+	s.sp.SetPinned(on)
+	return nil
+}
 
 // A replica that does not run the controller follows the weights the
 // leader stores, and the end of the rollout; a pause made through it

@@ -60,7 +60,7 @@ func (c *Controller) follow(ctx context.Context, seen map[string]promote.Rollout
 
 // apply gives a rollout's candidate the traffic its stored state says:
 // its weight (and mirror) while active, all of it once it succeeded, none
-// once it was rolled back. A failure is logged at debug level and
+// once it was rolled back, and the candidate header's route with it. A failure is logged at debug level and
 // returned.
 func (c *Controller) apply(ctx context.Context, r promote.Rollout) error {
 	if !c.cfg.Traffic.Ready(ctx, r.Model, r.Environment, r.Version) {
@@ -77,8 +77,14 @@ func (c *Controller) apply(ctx context.Context, r promote.Rollout) error {
 			shadow = shadowShare(plan)
 		}
 	}
-	var err error
-	if r.Strategy == policy.StrategyShadow {
+	// The candidate header reaches the candidate while the rollout may
+	// give it traffic: not once it was rolled back, nor while it is
+	// paused at weight 0 (by the controller, for a failure or for want of
+	// a judgement; a person's pause keeps a canary's weight, and a paused
+	// shadow's candidate has none).
+	on := r.State != promote.RolloutRolledBack && (r.State != promote.RolloutPaused || r.Weight > 0)
+	err := c.cfg.Traffic.SetPinned(ctx, r.Model, r.Environment, on)
+	if err == nil && r.Strategy == policy.StrategyShadow {
 		err = c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, shadow)
 	}
 	if err == nil {

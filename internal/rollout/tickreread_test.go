@@ -46,6 +46,11 @@ func (s *splitters) SetShadow(_ context.Context, model, _ string, share float64)
 
 func (s *splitters) Ready(context.Context, string, string, string) bool { return true }
 
+func (s *splitters) SetPinned(_ context.Context, model, _ string, on bool) error {
+	s.by[model].SetPinned(on)
+	return nil
+}
+
 // since returns what was set since the log was cleared, and clears it.
 func (s *splitters) since() []string {
 	s.mu.Lock()

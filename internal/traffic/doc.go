@@ -78,6 +78,8 @@
 // canary analysis takes to be its weight, do not call OnCandidate, and
 // leave the candidate's passive health alone (their failures eject
 // nothing, their successes end no run of failures).
+// SetPinned closes the route (a rollout that failed or was stopped) and
+// opens it again; a canary of another version, or none, opens it too.
 // Anyone who can set the header reaches the candidate: the edge in front
 // should strip it from public traffic.
 //

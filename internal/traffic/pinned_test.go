@@ -196,3 +196,47 @@ func TestCandidateHeaderLeavesHealthAlone(t *testing.T) {
 		t.Errorf("Healthy(canary) = true after %d failed requests of the real traffic, a pinned success among them; want it ejected", DefaultFailureThreshold)
 	}
 }
+
+// SetPinned(false) closes the candidate header's route, to the canary and
+// to the shadow alike: the request is placed as any other. It stays
+// closed while the same version is the canary, at another endpoint too,
+// and opens with SetPinned(true), or with a canary of another version or
+// none.
+func TestSetPinned(t *testing.T) {
+	_, stable := backendServer(t, "v1", nil)
+	_, canary := backendServer(t, "v2", nil)
+	_, moved := backendServer(t, "v2", nil)
+	_, next := backendServer(t, "v3", nil)
+	s, _ := newSplitter(t, Config{CandidateHeader: "X-Promote-Candidate"})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	want := func(step, version string) {
+		t.Helper()
+		if w := serve(s, pinnedRequest("1")); w.Body.String() != version {
+			t.Errorf("%s: a pinned request = %q from %s, want %s", step, w.Body, w.Header().Get(HeaderTrack), version)
+		}
+	}
+	steps := []struct {
+		name    string
+		do      func() error
+		version string
+	}{
+		{"the canary at 0", func() error { return s.SetCanary(&canary, 0) }, "v2"},
+		{"closed", func() error { s.SetPinned(false); return nil }, "v1"},
+		{"the canary moved", func() error { return s.SetCanary(&moved, 0) }, "v1"},
+		{"mirrored to", func() error { return s.SetShadow(&moved, 1) }, "v1"},
+		{"opened", func() error { s.SetPinned(true); return nil }, "v2"},
+		{"closed again", func() error { s.SetPinned(false); return s.SetShadow(nil, 0) }, "v1"},
+		{"another version", func() error { return s.SetCanary(&next, 0) }, "v3"},
+		{"closed once more", func() error { s.SetPinned(false); return nil }, "v1"},
+		{"removed", func() error { return s.SetCanary(nil, 0) }, "v1"},
+		{"the same version again", func() error { return s.SetCanary(&next, 0) }, "v3"},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		want(st.name, st.version)
+	}
+}

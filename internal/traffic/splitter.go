@@ -308,6 +308,8 @@ type Splitter struct {
 type routes struct {
 	stable, canary, shadow *backend
 	weight, share          float64
+	// unpinned: the candidate header reaches no candidate (SetPinned).
+	unpinned bool
 }
 
 func trackIndex(t Track) int {
@@ -400,7 +402,7 @@ func (s *Splitter) SetCanary(b *Backend, weight float64) error {
 			return nil
 		}
 		old := rt.canary
-		rt.canary, rt.weight = nil, 0
+		rt.canary, rt.weight, rt.unpinned = nil, 0, false
 		s.store(&rt, TrackCanary)
 		s.log.Info("traffic: canary removed", slog.String(attrVersion, old.Version))
 		return nil
@@ -414,6 +416,9 @@ func (s *Splitter) SetCanary(b *Backend, weight float64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rt := *s.routes.Load()
+	if rt.canary == nil || rt.canary.Version != b.Version {
+		rt.unpinned = false // another candidate, another rollout
+	}
 	if rt.canary == nil || !rt.canary.same(*b) {
 		rt.canary = s.newBackend(TrackCanary, *b)
 		s.log.Info("traffic: canary backend set", slog.String(attrVersion, b.Version), slog.String(attrEndpoint, b.URL.Redacted()),
@@ -483,6 +488,27 @@ func (s *Splitter) SetShadow(b *Backend, share float64) error {
 	}
 	s.store(&rt, TrackShadow)
 	return nil
+}
+
+// SetPinned says whether requests carrying Config.CandidateHeader reach
+// the candidate (true, as at the start) or are placed as any other
+// (false): a rollout that failed, was aborted or was paused with all its
+// traffic on stable closes the route at once, rather than when the
+// candidate is removed, as Argo Rollouts and Flagger drop a header route
+// on abort. A canary of another version, and the canary's removal, open
+// it again.
+func (s *Splitter) SetPinned(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rt := *s.routes.Load()
+	if rt.unpinned == !on {
+		return
+	}
+	rt.unpinned = !on
+	s.routes.Store(&rt)
+	if s.pinKey != "" {
+		s.log.Info("traffic: candidate header route set", slog.Bool(attrOpen, on))
+	}
 }
 
 // Weights returns the canary's share of requests as set (0 without a
@@ -675,8 +701,8 @@ func (s *Splitter) pick(rt *routes, r *http.Request) (b *backend, setCookie stri
 
 // pinned returns the candidate a request asks for with CandidateHeader
 // (value 1 or true): the shadow while one is set, or else the canary,
-// whatever its weight; nil when it does not ask, or no candidate is
-// deployed. A shadow rollout deploys its candidate as the canary at
+// whatever its weight; nil when it does not ask, no candidate is
+// deployed, or SetPinned closed the route. A shadow rollout deploys its candidate as the canary at
 // weight 0 and mirrors to it as the shadow: the answer then says shadow,
 // the part the candidate plays. The candidate answers whatever its
 // health: the person asked for it, and stable's answer would tell them
@@ -690,6 +716,9 @@ func (s *Splitter) pinned(rt *routes, r *http.Request) *backend {
 		return nil
 	}
 	if w := strings.TrimSpace(v[0]); w != "1" && !strings.EqualFold(w, "true") {
+		return nil
+	}
+	if rt.unpinned {
 		return nil
 	}
 	if rt.shadow != nil {
@@ -931,4 +960,5 @@ const (
 	attrStatus   = "status"
 	attrResult   = "result"
 	attrPrimary  = "primary_status"
+	attrOpen     = "open"
 )

@@ -45,6 +45,11 @@ func (t splitterTraffic) SetShadow(context.Context, string, string, float64) err
 
 func (t splitterTraffic) Ready(context.Context, string, string, string) bool { return true }
 
+func (t splitterTraffic) SetPinned(_ context.Context, _, _ string, on bool) error {
+	t.sp.SetPinned(on)
+	return nil
+}
+
 // ConfirmPlan is prod's rollout plan of the demo with confirm on its
 // first two steps: each waits for a person once it has served its
 // minimums.
