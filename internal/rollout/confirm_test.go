@@ -274,7 +274,7 @@ func TestConfirmAfterARefusedRollbackKeepsTheFailure(t *testing.T) {
 	// The store works again; a person confirms before the next tick.
 	reg.rollbackFails.Store(0)
 	reg.pauseFails.Store(0)
-	if _, err := ctl.Resume(t.Context(), lena, id, "looks fine"); promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "rolled_back") {
+	if _, err := ctl.Resume(t.Context(), lena, id, "looks fine"); promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "rolled back") {
 		t.Errorf("Resume once the store works = %v, want a Conflict: the rollout was rolled back first", err)
 	}
 	if r := w.rollout(t); r.State != promote.RolloutRolledBack || w.splitter.Weights() != 0 || !strings.Contains(r.Reason, "canary analysis failed") {

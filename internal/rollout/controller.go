@@ -1527,10 +1527,11 @@ func (c *Controller) Resume(ctx context.Context, who promote.Principal, id, reas
 func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op) (promote.Rollout, error) {
 	id, reason := op.ID, op.Reason
 	// A failure the store refused to record is carried out first, as
-	// for a pause: neither a resumption nor a confirmation gives the
-	// failed candidate a weight back.
-	if _, err := c.failedFirst(ctx, id); err != nil {
-		return promote.Rollout{}, err
+	// for a pause, and wins: neither a resumption nor a confirmation
+	// gives the failed candidate a weight back, nor resumes the rollout
+	// its failure has just paused, which the person has not seen.
+	if f, err := c.failedFirst(ctx, id); err != nil || f != nil {
+		return c.failureWins(ctx, id, f, err, "resumed")
 	}
 	r, err := c.active(ctx, id, op.Revision)
 	if err != nil {
@@ -1707,20 +1708,33 @@ func (c *Controller) PromoteNow(ctx context.Context, who promote.Principal, id, 
 
 // promoteBy is PromoteNow of op, under c.op.
 func (c *Controller) promoteBy(ctx context.Context, who promote.Principal, op Op) (promote.Rollout, error) {
-	f, err := c.failedFirst(ctx, op.ID)
+	if f, err := c.failedFirst(ctx, op.ID); err != nil || f != nil {
+		return c.failureWins(ctx, op.ID, f, err, "promoted")
+	}
+	r, err := c.active(ctx, op.ID, op.Revision)
 	if err != nil {
-		return promote.Rollout{}, err
-	}
-	r, err := c.cfg.Registry.Rollout(ctx, op.ID)
-	if f != nil && err == nil {
-		what, why := f.what()
-		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is not promoted: its analysis had failed, and the %s that called for is carried out now "+
-			"(the rollout is %s, all traffic on stable): %s", r.Model, r.Version, r.Environment, what, strings.ReplaceAll(string(r.State), "_", " "), why)
-	}
-	if r, err = c.active(ctx, op.ID, op.Revision); err != nil {
 		return r, err
 	}
 	return c.promoteNow(ctx, who, r, op.Revision, withReason("promoted by "+who.Name, op.Reason), nil)
+}
+
+// failureWins refuses a person's operation (the rollout is not done, as
+// "promoted") when failedFirst could not carry out a failure the store
+// refused before (err), or has just carried it out (f): the person
+// decided without having seen it. The refusal names the failure and,
+// when the rollout can be read, the state it left.
+func (c *Controller) failureWins(ctx context.Context, id string, f *failure, err error, done string) (promote.Rollout, error) {
+	if err != nil {
+		return promote.Rollout{}, err
+	}
+	what, why := f.what()
+	r, rerr := c.cfg.Registry.Rollout(ctx, id)
+	if rerr != nil {
+		return r, promote.Errorf(promote.Conflict, "the rollout of promotion %s is not %s: its analysis had failed, and the %s that called for is carried out now "+
+			"(all traffic on stable): %s", id, done, what, why)
+	}
+	return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is not %s: its analysis had failed, and the %s that called for is carried out now "+
+		"(the rollout is %s, all traffic on stable): %s", r.Model, r.Version, r.Environment, done, what, strings.ReplaceAll(string(r.State), "_", " "), why)
 }
 
 // promoteNow gives r's candidate all traffic and ends r as a success, why,

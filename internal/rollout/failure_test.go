@@ -245,21 +245,7 @@ func TestFirstRequestsCount(t *testing.T) {
 // pause the store refuses is tried again at every tick, the candidate
 // kept at weight 0 meanwhile.
 func TestPauseTheStoreRefusesKeepsTheTrafficOff(t *testing.T) {
-	w := newWorldWith(t, testPipeline, strings.Replace(testPolicy, "automatic: true", "automatic: false", 1))
-	w.failV2.Store(10)
-	reg := &faultyRegistry{Service: w.svc}
-	reg.pauseFails.Store(1 << 30)
-	cfg := w.ctl.cfg
-	cfg.Registry = reg
-	ctl, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; w.tick(t, ctl) == nil; i++ {
-		if i == 300 {
-			t.Fatal("the analysis never failed in 15,000 requests")
-		}
-	}
+	w, ctl, reg := refusedPause(t)
 	for range 10 {
 		if err := w.tick(t, ctl); err == nil {
 			t.Fatal("a tick whose pause the store refused returned no error")
@@ -275,4 +261,45 @@ func TestPauseTheStoreRefusesKeepsTheTrafficOff(t *testing.T) {
 	if r := w.rollout(t); r.State != promote.RolloutPaused || r.Weight != 0 || !strings.Contains(r.Reason, "automatic rollback is off") {
 		t.Fatalf("rollout = %s at %g (%q); want paused at 0, automatic rollback off", r.State, r.Weight, r.Reason)
 	}
+}
+
+// A resumption that carries out a failure's pause the store refused
+// before is refused, naming the failure: the person decided without
+// having seen it, and the rollout stays paused with no traffic, for them
+// to look at and resume again.
+func TestResumeAfterARefusedPauseKeepsItPaused(t *testing.T) {
+	w, ctl, reg := refusedPause(t)
+	reg.pauseFails.Store(0)
+	id := w.rollout(t).PromotionID
+	_, err := ctl.Resume(t.Context(), lena, id, "looks fine")
+	if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "not resumed") || !strings.Contains(err.Error(), "pause") {
+		t.Errorf("Resume that carried out a pending pause = %v, want a Conflict naming the failure's pause", err)
+	}
+	if r := w.rollout(t); r.State != promote.RolloutPaused || w.splitter.Weights() != 0 {
+		t.Errorf("after the refused resumption the rollout is %s, the canary at %g; want paused at 0", r.State, w.splitter.Weights())
+	}
+}
+
+// refusedPause is a world without automatic rollback whose canary the
+// analysis has failed, and a controller on it whose store refuses the
+// pause that the failure calls for: the tick that failed it returned the
+// refusal.
+func refusedPause(t *testing.T) (*world, *Controller, *faultyRegistry) {
+	t.Helper()
+	w := newWorldWith(t, testPipeline, strings.Replace(testPolicy, "automatic: true", "automatic: false", 1))
+	w.failV2.Store(10)
+	reg := &faultyRegistry{Service: w.svc}
+	reg.pauseFails.Store(1 << 30)
+	cfg := w.ctl.cfg
+	cfg.Registry = reg
+	ctl, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; w.tick(t, ctl) == nil; i++ {
+		if i == 300 {
+			t.Fatal("the analysis never failed in 15,000 requests")
+		}
+	}
+	return w, ctl, reg
 }

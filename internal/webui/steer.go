@@ -57,7 +57,7 @@ func (u *UI) steering(r *promote.Rollout, s *session) *steerView {
 	return v
 }
 
-// steerDone says, above a promotion's page, what the person's operation
+// steeredWords says, above a promotion's page, what the person's operation
 // on its rollout did (?steered=VERB after the operation).
 //
 // A resumption that ended the rollout (the confirmation of its last
