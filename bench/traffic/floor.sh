@@ -70,6 +70,8 @@ start canary backend
 canary=$URL
 start splitter splitter -stable "$stable" -canary "$canary"
 splitter=$URL
+start nethttp splitter -nethttp -stable "$stable" -canary "$canary"
+nethttp=$URL
 start bare bareproxy -stable "${stable#http://}" -canary "${canary#http://}"
 bare=$URL
 start parsed bareproxy -parse -stable "${stable#http://}" -canary "${canary#http://}"
@@ -90,8 +92,8 @@ for try in 1 2 3 4 5; do
 done
 curl -fsS -o /dev/null "$nginx_url/predict" || die "nginx did not start: $(cat "$WORK/nginx/error.log")"
 
-paths=(direct splitter bare parsed nginx)
-declare -A url=([direct]=$stable [splitter]=$splitter [bare]=$bare [parsed]=$parsed [nginx]=$nginx_url)
+paths=(${PATHS:-direct splitter nethttp bare parsed nginx})
+declare -A url=([direct]=$stable [splitter]=$splitter [nethttp]=$nethttp [bare]=$bare [parsed]=$parsed [nginx]=$nginx_url)
 for p in "${paths[@]}"; do
 	curl -fsS -o /dev/null "${url[$p]}/predict" || die "$p does not answer"
 	wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "${url[$p]}/predict" >/dev/null # warm-up

@@ -80,3 +80,15 @@ func ParseBackendURL(flag, raw string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// NewServer returns the fast-path server promote's agent runs, in front of
+// fallback (whose handler is SplitterHandler's): every request but the
+// metrics' goes to s.
+func NewServer(fallback *http.Server, s *splitter.Splitter) *splitter.Server {
+	return &splitter.Server{Fallback: fallback, Route: func(r *http.Request) (splitter.Route, bool) {
+		if r.URL.Path == MetricsPath {
+			return splitter.Route{}, false
+		}
+		return splitter.Route{Splitter: s, URL: r.URL}, true
+	}}
+}

@@ -234,6 +234,11 @@ func (s *Splitter) Close() error {
 		if s.owned != nil {
 			s.owned.CloseIdleConnections()
 		}
+		s.mu.Lock()
+		for _, p := range s.pools {
+			p.close()
+		}
+		s.mu.Unlock()
 	})
 	return nil
 }

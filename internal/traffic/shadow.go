@@ -200,11 +200,6 @@ func (s *Splitter) roundTrip(ctx context.Context, req *http.Request) (status int
 	return resp.StatusCode, sum, n > limit, outcomeOf(resp.StatusCode)
 }
 
-// hopByHop are the headers meant for one connection only (RFC 9110,
-// section 7.6.1), which a proxy does not forward.
-var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
 func removeHopByHop(h http.Header) {
 	for _, f := range h["Connection"] {
 		for name := range strings.SplitSeq(f, ",") {
@@ -213,7 +208,7 @@ func removeHopByHop(h http.Header) {
 			}
 		}
 	}
-	for _, name := range hopByHop {
+	for name := range hopByHop {
 		h.Del(name)
 	}
 }

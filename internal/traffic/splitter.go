@@ -286,11 +286,12 @@ type Splitter struct {
 	tracks    [4]*trackMetrics // by trackIndex; pinned only with CandidateHeader
 	shadowM   *shadowMetrics
 	transport http.RoundTripper
-	owned     *http.Transport // the default transport, when New made it
-	stickyKey string          // Sticky.Header, canonical
-	pinKey    string          // CandidateHeader, canonical
-	salt      uint64          // the sticky hash's state after the model and env
-	seed      maphash.Seed    // of the body hashes that shadow comparisons compare
+	owned     *http.Transport      // the default transport, when New made it
+	pools     map[string]*connPool // the fast path's, by backend host; under mu
+	stickyKey string               // Sticky.Header, canonical
+	pinKey    string               // CandidateHeader, canonical
+	salt      uint64               // the sticky hash's state after the model and env
+	seed      maphash.Seed         // of the body hashes that shadow comparisons compare
 
 	// routes is read by every request with one atomic load; writers
 	// replace it whole, taking mu.
@@ -528,6 +529,7 @@ func checkShare(what string, v float64) error {
 // called with mu held.
 func (s *Splitter) store(rt *routes, changed Track) {
 	s.routes.Store(rt)
+	s.prunePools(rt)
 	if s.closed.Load() {
 		return // Close removed the series
 	}
@@ -574,6 +576,10 @@ type backend struct {
 	proxy      *httputil.ReverseProxy
 	hdrTrack   []string // HeaderTrack's value, shared by every response
 	hdrVersion []string // HeaderVersion's value, likewise
+	// pool keeps the fast path's connections to the backend (Server); nil
+	// when the fast path does not reach it (a transport given in Config,
+	// https, a proxy from the environment).
+	pool *connPool
 	health
 }
 
@@ -589,6 +595,7 @@ func (s *Splitter) newBackend(t Track, b Backend) *backend {
 		tm:         s.tracks[trackIndex(t)],
 		hdrTrack:   []string{string(t)},
 		hdrVersion: []string{b.Version},
+		pool:       s.poolFor(&u),
 	}
 	be.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -758,14 +765,7 @@ func (s *Splitter) finish(ctx context.Context, b *backend, tm *trackMetrics, pin
 	default:
 		o = outcomeOf(rec.status)
 	}
-	tm.observe(o, elapsed)
-	switch {
-	case pinned:
-	case o.failure():
-		s.failed(b)
-	case !gone:
-		s.succeeded(b)
-	}
+	s.account(b, tm, pinned, o, gone, elapsed)
 	if m != nil {
 		m.failed = o.failure() || gone
 		m.status = rec.status
@@ -936,14 +936,20 @@ type errorDetail struct {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(errorJSON(msg))
+}
+
+// errorJSON is the body of an error response with msg, ending in a
+// newline.
+func errorJSON(msg string) []byte {
 	body, err := json.MarshalIndent(errorBody{Error: errorDetail{Code: promote.Internal, Message: msg}}, "", "  ")
 	if err != nil {
 		body = []byte(`{"error": {"code": "internal", "message": "encode the response"}}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	return append(body, '\n')
 }
 
 // Log attribute keys.

@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string) error {
 	stable := fs.String("stable", "", "base `URL` of the stable backend (required)")
 	canary := fs.String("canary", "", "base `URL` of the canary backend (none when empty)")
 	weight := fs.Float64("weight", 0.1, "the canary's share of requests, 0 to 1")
+	netHTTP := fs.Bool("nethttp", false, "serve every request through net/http (no fast path)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` on exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -91,12 +92,19 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	srv := &http.Server{Handler: traffic.SplitterHandler(s, reg), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	var server interface {
+		Serve(net.Listener) error
+		Shutdown(context.Context) error
+	} = srv
+	if !*netHTTP {
+		server = traffic.NewServer(srv, s)
+	}
 	fmt.Printf("listening on http://%s\n", ln.Addr())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Run(gctx) })
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -105,7 +113,7 @@ func run(ctx context.Context, args []string) error {
 		<-gctx.Done()
 		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		return srv.Shutdown(shutdown)
+		return server.Shutdown(shutdown)
 	})
 	return g.Wait()
 }

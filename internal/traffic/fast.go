@@ -1,0 +1,645 @@
+package traffic
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// fastResult is what Splitter.serveFast did with a request.
+type fastResult int
+
+const (
+	// fastServed: answered; the connection may serve the next request.
+	fastServed fastResult = iota
+	// fastDeclined: nothing read past the request's header nor written;
+	// net/http is to serve it.
+	fastDeclined
+	// fastClose: answered as far as could be; the connection must close.
+	fastClose
+)
+
+// exchange is a plain request on a Server's connection.
+type exchange struct {
+	req    *http.Request
+	url    *url.URL    // the request's URL as the splitter sees it (Route.URL)
+	header http.Header // Route.Header
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	conn   net.Conn
+	// closing reports whether the server is shutting down: the answer
+	// then closes the connection.
+	closing func() bool
+}
+
+// Fast-path limits, as the default transport's.
+const (
+	fastMaxIdlePerBackend = 256
+	fastIdleTimeout       = 90 * time.Second
+	fastKeepAlive         = 30 * time.Second
+	fastTrustIdle         = time.Second
+)
+
+// serveFast serves a plain request (Server) as ServeHTTP would through
+// ReverseProxy and the default transport, or declines it, having read
+// nothing past its header and written nothing, when it needs what only
+// that path does: a shadow mirror, a transport given in Config, an https
+// backend or one reached through a proxy, no stable backend yet.
+func (s *Splitter) serveFast(x *exchange) fastResult {
+	rt := s.routes.Load()
+	if rt.stable == nil || (rt.shadow != nil && rt.share > 0) {
+		return fastDeclined
+	}
+	r := x.req
+	b, setCookie := s.pick(rt, r)
+	tm := b.tm
+	pinned := s.pinned(rt, r)
+	if pinned != nil {
+		b, setCookie, tm = pinned, "", s.tracks[trackIndex(TrackPinned)]
+	}
+	if b.pool == nil {
+		return fastDeclined
+	}
+	start := time.Now()
+	deadline := start.Add(s.cfg.Timeout)
+	resp := fastResponse{s: s, x: x, b: b, setCookie: setCookie}
+	account := func(o outcome, gone bool) {
+		s.account(b, tm, pinned != nil, o, gone, time.Since(start).Seconds())
+	}
+
+	var body []byte
+	if n := r.ContentLength; n > 0 {
+		buf := fastBodies.Get().(*[]byte)
+		defer fastBodies.Put(buf)
+		body = (*buf)[:n]
+		x.conn.SetReadDeadline(deadline)
+		_, err := io.ReadFull(x.br, body)
+		x.conn.SetReadDeadline(time.Time{})
+		if err != nil {
+			// The client's fault, not the backend's, as in ServeHTTP.
+			if isTimeout(err) {
+				resp.error(http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s", s.cfg.Timeout))
+			}
+			account(outcomeClientError, true)
+			return fastClose
+		}
+	}
+
+	bc, res, err := b.pool.roundTrip(b, x, body, deadline)
+	if err != nil {
+		o := outcomeConnectionError
+		if isTimeout(err) {
+			o = outcomeTimeout
+			resp.error(http.StatusGatewayTimeout, fmt.Sprintf("the %s backend of %s in %s (version %s) did not answer within %s",
+				b.track, s.cfg.Model, s.cfg.Env, b.Version, s.cfg.Timeout))
+		} else {
+			resp.error(http.StatusBadGateway, fmt.Sprintf("the %s backend of %s in %s (version %s) did not answer: %v",
+				b.track, s.cfg.Model, s.cfg.Env, b.Version, err))
+		}
+		account(o, false)
+		if resp.failed {
+			return fastClose
+		}
+		return fastServed
+	}
+	o, gone, reusable := resp.relay(res, bc.r)
+	if reusable {
+		b.pool.put(bc)
+	} else {
+		bc.c.Close()
+	}
+	account(o, gone)
+	if o == outcomeOK || o == outcomeServerError || (o == outcomeClientError && !gone) {
+		if resp.failed {
+			return fastClose
+		}
+		return fastServed
+	}
+	return fastClose
+}
+
+// account counts a proxied request's outcome on tm, the metrics of the
+// track it counts on, and, unless the candidate header pinned it, in b's
+// passive health (see finish).
+func (s *Splitter) account(b *backend, tm *trackMetrics, pinned bool, o outcome, gone bool, elapsed float64) {
+	tm.observe(o, elapsed)
+	switch {
+	case pinned:
+	case o.failure():
+		s.failed(b)
+	case !gone:
+		s.succeeded(b)
+	}
+}
+
+// fastBodies pools the buffers of request bodies, MaxFastBody each.
+var fastBodies = sync.Pool{New: func() any { b := make([]byte, MaxFastBody); return &b }}
+
+// fastResponse writes a request's answer to the client.
+type fastResponse struct {
+	s         *Splitter
+	x         *exchange
+	b         *backend
+	setCookie string
+	failed    bool // a write to the client failed
+}
+
+// head writes the status line and the header of an answer to the client:
+// h's fields but the hop-by-hop ones, those the fast path frames itself
+// and those the splitter and the route set, then the splitter's, the
+// route's, the sticky cookie and a Date when h has none.
+func (w *fastResponse) head(code int, h http.Header, framing func(bw *bufio.Writer)) {
+	bw := w.x.bw
+	bw.WriteString("HTTP/1.1 ")
+	if text := http.StatusText(code); text != "" {
+		bw.WriteString(strconv.Itoa(code))
+		bw.WriteByte(' ')
+		bw.WriteString(text)
+		bw.WriteString("\r\n")
+	} else {
+		fmt.Fprintf(bw, "%03d status code %d\r\n", code, code)
+	}
+	connection := h["Connection"]
+	for k, vv := range h {
+		if skipResponseField(k, connection) || w.x.header[k] != nil {
+			continue
+		}
+		writeField(bw, k, vv)
+	}
+	writeField(bw, HeaderTrack, w.b.hdrTrack)
+	writeField(bw, HeaderVersion, w.b.hdrVersion)
+	for k, vv := range w.x.header {
+		writeField(bw, k, vv)
+	}
+	if w.setCookie != "" && code >= 200 {
+		bw.WriteString("Set-Cookie: ")
+		bw.WriteString(w.setCookie)
+		bw.WriteString("\r\n")
+	}
+	if _, ok := h["Date"]; !ok && code >= 200 {
+		bw.WriteString("Date: ")
+		bw.WriteString(httpDate(time.Now()))
+		bw.WriteString("\r\n")
+	}
+	if framing != nil {
+		framing(bw)
+	}
+	if code >= 200 && (w.x.req.Close || w.x.closing()) {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
+}
+
+// error answers the client with an error of the splitter's (as
+// writeError).
+func (w *fastResponse) error(status int, msg string) {
+	body := errorJSON(msg)
+	h := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}}
+	w.head(status, h, func(bw *bufio.Writer) {
+		bw.WriteString("Content-Length: ")
+		bw.WriteString(strconv.Itoa(len(body)))
+		bw.WriteString("\r\n")
+	})
+	w.x.bw.Write(body)
+	w.flush()
+}
+
+// flush sends what is buffered unless the client has sent its next
+// request already (it is pipelining: the answers go out together).
+func (w *fastResponse) flush() {
+	if w.x.br.Buffered() > 0 {
+		return
+	}
+	if err := w.x.bw.Flush(); err != nil {
+		w.failed = true
+	}
+}
+
+// relay sends the backend's answer on to the client, 1xx informational
+// answers first. It reports the request's outcome, whether the client
+// went away, and whether the backend connection may serve another
+// request.
+func (w *fastResponse) relay(res *http.Response, from *bufio.Reader) (o outcome, gone, reusable bool) {
+	x := w.x
+	noBody := x.req.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified
+	var trailerKeys []string
+	for k := range res.Trailer {
+		if k = http.CanonicalHeaderKey(k); httpguts.ValidHeaderFieldName(k) && !hopByHop[k] {
+			trailerKeys = append(trailerKeys, k)
+		}
+	}
+	chunked := !noBody && res.ContentLength < 0
+	w.head(res.StatusCode, res.Header, func(bw *bufio.Writer) {
+		switch {
+		case chunked:
+			bw.WriteString("Transfer-Encoding: chunked\r\n")
+			if len(trailerKeys) > 0 {
+				bw.WriteString("Trailer: ")
+				bw.WriteString(strings.Join(trailerKeys, ", "))
+				bw.WriteString("\r\n")
+			}
+		case res.ContentLength >= 0 && res.StatusCode != http.StatusNoContent && res.StatusCode != http.StatusNotModified:
+			bw.WriteString("Content-Length: ")
+			bw.WriteString(strconv.FormatInt(res.ContentLength, 10))
+			bw.WriteString("\r\n")
+		}
+	})
+	if noBody {
+		res.Body.Close()
+		w.flush()
+		if w.failed {
+			return outcomeClientError, true, !res.Close
+		}
+		return outcomeOf(res.StatusCode), false, !res.Close
+	}
+	buf := bufferPool.Get().(*[]byte)
+	defer bufferPool.Put(buf)
+	for {
+		n, rerr := res.Body.Read(*buf)
+		if n > 0 {
+			var werr error
+			if chunked {
+				x.bw.WriteString(strconv.FormatInt(int64(n), 16))
+				x.bw.WriteString("\r\n")
+				x.bw.Write((*buf)[:n])
+				_, werr = x.bw.WriteString("\r\n")
+			} else {
+				_, werr = x.bw.Write((*buf)[:n])
+			}
+			if werr == nil && chunked && rerr == nil && from.Buffered() == 0 {
+				// A streamed answer goes out as it comes.
+				werr = x.bw.Flush()
+			}
+			if werr != nil {
+				res.Body.Close()
+				return outcomeClientError, true, false
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			res.Body.Close()
+			if isTimeout(rerr) {
+				return outcomeTimeout, false, false
+			}
+			return outcomeConnectionError, false, false
+		}
+	}
+	res.Body.Close()
+	if chunked {
+		x.bw.WriteString("0\r\n")
+		for _, k := range trailerKeys {
+			vv := res.Trailer[k]
+			if len(vv) > 0 && validValues(vv) {
+				writeField(x.bw, k, vv)
+			}
+		}
+		x.bw.WriteString("\r\n")
+	}
+	w.flush()
+	if w.failed {
+		return outcomeClientError, true, !res.Close
+	}
+	return outcomeOf(res.StatusCode), false, !res.Close
+}
+
+func validValues(vv []string) bool {
+	for _, v := range vv {
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func writeField(bw *bufio.Writer, k string, vv []string) {
+	for _, v := range vv {
+		bw.WriteString(k)
+		bw.WriteString(": ")
+		bw.WriteString(v)
+		bw.WriteString("\r\n")
+	}
+}
+
+// hopByHop are the fields meant for one connection only (RFC 9110,
+// section 7.6.1), which a proxy does not forward (ReverseProxy's list).
+var hopByHop = map[string]bool{
+	"Connection":          true,
+	"Proxy-Connection":    true,
+	"Keep-Alive":          true,
+	"Proxy-Authenticate":  true,
+	"Proxy-Authorization": true,
+	"Te":                  true,
+	"Trailer":             true,
+	"Transfer-Encoding":   true,
+	"Upgrade":             true,
+}
+
+// skipResponseField reports whether an answer's field k stays behind:
+// hop-by-hop, named by the answer's Connection, framing the fast path
+// writes itself, or one the splitter sets.
+func skipResponseField(k string, connection []string) bool {
+	switch k {
+	case "Content-Length", HeaderTrack, HeaderVersion:
+		return true
+	}
+	return hopByHop[k] || (len(connection) > 0 && httpguts.HeaderValuesContainsToken(connection, k))
+}
+
+// skipRequestField reports whether a request's field k stays behind:
+// hop-by-hop, named by its Connection, the forwarding fields the fast path
+// sets anew (as ReverseProxy with SetXForwarded), and the framing it
+// writes itself.
+func skipRequestField(k string, connection []string) bool {
+	switch k {
+	case "Content-Length", "Host", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	return hopByHop[k] || (len(connection) > 0 && httpguts.HeaderValuesContainsToken(connection, k))
+}
+
+// dateCache keeps the Date field of the current second.
+var dateCache atomic.Pointer[cachedDate]
+
+type cachedDate struct {
+	sec int64
+	s   string
+}
+
+func httpDate(now time.Time) string {
+	sec := now.Unix()
+	if d := dateCache.Load(); d != nil && d.sec == sec {
+		return d.s
+	}
+	s := now.UTC().Format(http.TimeFormat)
+	dateCache.Store(&cachedDate{sec: sec, s: s})
+	return s
+}
+
+// poolFor returns the fast path's pool of connections to u, or nil when
+// the fast path does not reach it: the splitter was given a transport,
+// u is https, or the environment names a proxy for it (as the default
+// transport would use). It is called with mu held.
+func (s *Splitter) poolFor(u *url.URL) *connPool {
+	if s.owned == nil || u.Scheme != "http" {
+		return nil
+	}
+	if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || p != nil {
+		return nil
+	}
+	host := u.Host
+	addr := host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	if p := s.pools[addr]; p != nil && p.host == host {
+		return p
+	}
+	if s.pools == nil {
+		s.pools = map[string]*connPool{}
+	}
+	p := &connPool{addr: addr, host: host}
+	if old := s.pools[addr]; old != nil {
+		old.close()
+	}
+	s.pools[addr] = p
+	return p
+}
+
+// prunePools closes the pools of backends rt no longer has. It is called
+// with mu held.
+func (s *Splitter) prunePools(rt *routes) {
+	for addr, p := range s.pools {
+		if (rt.stable == nil || rt.stable.pool != p) && (rt.canary == nil || rt.canary.pool != p) && (rt.shadow == nil || rt.shadow.pool != p) {
+			p.close()
+			delete(s.pools, addr)
+		}
+	}
+}
+
+// connPool keeps the idle connections to one backend address, newest
+// first out.
+type connPool struct {
+	addr   string // host:port
+	host   string // the Host field: the backend URL's host
+	mu     sync.Mutex
+	idle   []*backendConn
+	closed bool
+}
+
+type backendConn struct {
+	c         net.Conn
+	r         *bufio.Reader
+	w         *bufio.Writer
+	idleSince time.Time
+}
+
+// get returns an idle connection that is still open, or dials one.
+func (p *connPool) get(deadline time.Time) (bc *backendConn, reused bool, err error) {
+	for {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			break
+		}
+		bc = p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		// A backend closes an idle connection when it likes (its own idle
+		// timeout): one it closed, or that holds bytes nobody asked for,
+		// is dropped before a request goes out on it.
+		if idle := time.Since(bc.idleSince); idle < fastIdleTimeout && bc.r.Buffered() == 0 && (idle < fastTrustIdle || idleOpen(bc.c)) {
+			return bc, true, nil
+		}
+		bc.c.Close()
+	}
+	d := net.Dialer{Deadline: deadline, KeepAlive: fastKeepAlive}
+	c, err := d.Dial("tcp", p.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &backendConn{c: c, r: bufio.NewReaderSize(c, 4<<10), w: bufio.NewWriterSize(c, 4<<10)}, false, nil
+}
+
+// put keeps a connection for the next request.
+func (p *connPool) put(bc *backendConn) {
+	bc.idleSince = time.Now()
+	p.mu.Lock()
+	if p.closed || len(p.idle) >= fastMaxIdlePerBackend {
+		p.mu.Unlock()
+		bc.c.Close()
+		return
+	}
+	p.idle = append(p.idle, bc)
+	p.mu.Unlock()
+}
+
+// close closes the idle connections; connections put back after it are
+// closed too.
+func (p *connPool) close() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle, p.closed = nil, true
+	p.mu.Unlock()
+	for _, bc := range idle {
+		bc.c.Close()
+	}
+}
+
+// roundTrip sends x's request to b, with body, and reads the answer's
+// header, skipping 1xx answers (a 103's hints are the client's to miss,
+// as nothing streams before the final answer here). A request that found
+// its kept-alive connection closed is sent again on a new one when that
+// is safe (as the default transport does: its method is idempotent or
+// it has an idempotency key).
+func (p *connPool) roundTrip(b *backend, x *exchange, body []byte, deadline time.Time) (*backendConn, *http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		bc, reused, err := p.get(deadline)
+		if err != nil {
+			return nil, nil, err
+		}
+		bc.c.SetDeadline(deadline)
+		writeRequest(bc.w, b, p.host, x, body)
+		err = bc.w.Flush()
+		var res *http.Response
+		if err == nil {
+			res, err = readFinal(bc.r, x.req)
+		}
+		if err == nil {
+			return bc, res, nil
+		}
+		bc.c.Close()
+		if attempt == 0 && reused && !isTimeout(err) && replayable(x.req) &&
+			(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+			continue
+		}
+		return nil, nil, err
+	}
+}
+
+// errSwitched is a 101 answer to a request that asked for no upgrade.
+var errSwitched = errors.New("the backend switched protocols unasked")
+
+// readFinal reads the backend's final answer, past any 1xx.
+func readFinal(r *bufio.Reader, req *http.Request) (*http.Response, error) {
+	for range 10 {
+		res, err := http.ReadResponse(r, req)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case res.StatusCode == http.StatusSwitchingProtocols:
+			return nil, errSwitched
+		case res.StatusCode >= 200:
+			return res, nil
+		}
+	}
+	return nil, errors.New("the backend sent too many 1xx answers")
+}
+
+// replayable reports whether a request may be sent again after its
+// connection closed before any answer (net/http's rule).
+func replayable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, key := r.Header["Idempotency-Key"]
+	_, xkey := r.Header["X-Idempotency-Key"]
+	return key || xkey
+}
+
+// writeRequest writes x's request as ReverseProxy with SetURL and
+// SetXForwarded and the default transport would send it to b: the
+// backend's path joined with the request's, the queries joined, Host the
+// backend's, the hop-by-hop fields and the client's forwarding fields
+// dropped, X-Forwarded-For, -Host and -Proto set.
+func writeRequest(w *bufio.Writer, b *backend, host string, x *exchange, body []byte) {
+	r := x.req
+	path, rawPath := joinURLPath(b.URL, x.url)
+	q := b.URL.RawQuery
+	switch {
+	case q == "":
+		q = x.url.RawQuery
+	case x.url.RawQuery != "":
+		q += "&" + x.url.RawQuery
+	}
+	u := url.URL{Path: path, RawPath: rawPath, RawQuery: q, ForceQuery: x.url.ForceQuery}
+	w.WriteString(r.Method)
+	w.WriteByte(' ')
+	w.WriteString(u.RequestURI())
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	connection := r.Header["Connection"]
+	for k, vv := range r.Header {
+		if skipRequestField(k, connection) {
+			continue
+		}
+		writeField(w, k, vv)
+	}
+	if httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers") {
+		w.WriteString("Te: trailers\r\n")
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		w.WriteString("X-Forwarded-For: ")
+		w.WriteString(ip)
+		w.WriteString("\r\n")
+	}
+	w.WriteString("X-Forwarded-Host: ")
+	w.WriteString(r.Host)
+	w.WriteString("\r\nX-Forwarded-Proto: http\r\n")
+	switch {
+	case len(body) > 0:
+		w.WriteString("Content-Length: ")
+		w.WriteString(strconv.Itoa(len(body)))
+		w.WriteString("\r\n")
+	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
+		w.WriteString("Content-Length: 0\r\n")
+	}
+	w.WriteString("\r\n")
+	w.Write(body)
+}
+
+// joinURLPath joins a backend's path and a request's as
+// httputil.ProxyRequest.SetURL does.
+func joinURLPath(a, b *url.URL) (path, rawpath string) {
+	if a.RawPath == "" && b.RawPath == "" {
+		return singleJoiningSlash(a.Path, b.Path), ""
+	}
+	apath, bpath := a.EscapedPath(), b.EscapedPath()
+	aslash, bslash := strings.HasSuffix(apath, "/"), strings.HasPrefix(bpath, "/")
+	switch {
+	case aslash && bslash:
+		return a.Path + b.Path[1:], apath + bpath[1:]
+	case !aslash && !bslash:
+		return a.Path + "/" + b.Path, apath + "/" + bpath
+	}
+	return a.Path + b.Path, apath + bpath
+}
+
+func singleJoiningSlash(a, b string) string {
+	aslash, bslash := strings.HasSuffix(a, "/"), strings.HasPrefix(b, "/")
+	switch {
+	case aslash && bslash:
+		return a + b[1:]
+	case !aslash && !bslash:
+		return a + "/" + b
+	}
+	return a + b
+}

@@ -1,0 +1,422 @@
+package traffic
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// Server serves HTTP/1.1 on a listener for one or more splitters, with a
+// fast path of its own for the plain requests that make up a model's
+// traffic and net/http for everything else (see the package doc, "Fast
+// path"). Each connection is read by a loop that parses requests with
+// net/http's parser; a plain request that Route sends to a splitter is
+// forwarded on a kept-alive backend connection and answered in that loop,
+// with none of the server's, the transport's or ReverseProxy's per-request
+// goroutines and copies. At the first request that is not plain, the
+// connection, with the bytes read of that request, is handed to Fallback
+// for the rest of its life, so that net/http answers it (and every error)
+// as it would have.
+type Server struct {
+	// Fallback serves the connections the fast path hands over; its
+	// Handler must serve every request, the plain ones included, as the
+	// fast path would (a ServeMux with the splitters behind it). Its
+	// ReadHeaderTimeout, IdleTimeout (or ReadTimeout) and MaxHeaderBytes
+	// bound the fast path's reading of requests too. Serve serves it;
+	// Shutdown and Close stop it.
+	Fallback *http.Server
+	// Route returns where a plain request goes: the splitter that
+	// serves it and the request's URL as that splitter is to see it.
+	// False hands the connection over to Fallback. It must not keep r.
+	Route func(r *http.Request) (Route, bool)
+
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[*serverConn]struct{}
+	handoff  *handoffListener
+	closing  atomic.Bool
+	fallback chan error
+}
+
+// Route is where Server.Route sends a plain request.
+type Route struct {
+	// Splitter serves the request.
+	Splitter *Splitter
+	// URL is the request's URL as the splitter is to see it: its path
+	// below the route's prefix (as a router in front of ServeHTTP strips
+	// it), its query as it came.
+	URL *url.URL
+	// Header is set on every response after the backend's headers and
+	// the splitter's, replacing any of the same name (the agent's route
+	// headers). It must not change once returned.
+	Header http.Header
+}
+
+// MaxFastBody is the largest request body the fast path forwards: it reads
+// it whole before it sends the request (as nginx buffers request bodies),
+// so that a backend that answers before reading it cannot stall the
+// exchange, and a request on a backend connection found closed can be
+// sent again. A larger body hands the connection over to net/http, which
+// streams it.
+const MaxFastBody = 64 << 10
+
+// serverConn is one client connection served by the fast path.
+type serverConn struct {
+	net.Conn
+	idle atomic.Bool // waiting for the next request
+}
+
+// Serve accepts connections on ln until Shutdown or Close, and serves them;
+// it returns http.ErrServerClosed after those, like http.Server.Serve.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.ln = ln
+	s.conns = map[*serverConn]struct{}{}
+	s.handoff = &handoffListener{addr: ln.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
+	s.fallback = make(chan error, 1)
+	s.mu.Unlock()
+	go func() { s.fallback <- s.Fallback.Serve(s.handoff) }()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() {
+				// As http.Server does: too many open files, say.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			s.handoff.close()
+			return err
+		}
+		delay = 0
+		sc := &serverConn{Conn: c}
+		if !s.track(sc, true) {
+			c.Close()
+			return http.ErrServerClosed
+		}
+		go s.serve(sc)
+	}
+}
+
+// track adds or removes a connection; it reports false when the server is
+// closing (nothing is added).
+func (s *Server) track(c *serverConn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.conns, c)
+		return true
+	}
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// Shutdown stops accepting connections, closes the idle ones, waits for
+// the requests in flight on the fast path to be answered, and shuts the
+// fallback server down; like http.Server.Shutdown, it returns ctx's error
+// when ctx ends first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	fallback := make(chan error, 1)
+	go func() { fallback <- s.Fallback.Shutdown(ctx) }()
+	wait := 5 * time.Millisecond
+	for {
+		s.closeIdle()
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			<-fallback
+			return ctx.Err()
+		case <-time.After(wait):
+			wait = min(2*wait, 500*time.Millisecond)
+		}
+	}
+	return <-fallback
+}
+
+// Close closes the listener and every connection at once, the fallback
+// server's included.
+func (s *Server) Close() error {
+	s.stop()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	return s.Fallback.Close()
+}
+
+func (s *Server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Swap(true) {
+		return
+	}
+	if s.ln != nil {
+		s.ln.Close()
+		s.handoff.close()
+	}
+}
+
+// closeIdle wakes the connections waiting for a request: they see the
+// server closing and close.
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.idle.Load() {
+			c.SetReadDeadline(time.Unix(1, 0))
+		}
+	}
+}
+
+// timeouts returns the fallback's bounds on reading a request: how long
+// a connection may wait for the next one, how long its header may take,
+// and how large it may be, as http.Server reads them.
+func (s *Server) timeouts() (idle, header time.Duration, maxHeader int) {
+	f := s.Fallback
+	idle, header = f.IdleTimeout, f.ReadHeaderTimeout
+	if idle == 0 {
+		idle = f.ReadTimeout
+	}
+	if header == 0 {
+		header = f.ReadTimeout
+	}
+	maxHeader = f.MaxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = http.DefaultMaxHeaderBytes
+	}
+	// http.Server allows 4096 bytes more for the request line and
+	// buffering slop.
+	return max(idle, 0), max(header, 0), maxHeader + 4096
+}
+
+// serve runs a connection's loop until it closes or is handed over.
+func (s *Server) serve(c *serverConn) {
+	handed := false
+	defer func() {
+		s.track(c, false)
+		if !handed {
+			c.Close()
+		}
+	}()
+	idleTimeout, headerTimeout, maxHeader := s.timeouts()
+	rc := &recordingConn{Conn: c.Conn, limit: maxHeader}
+	br := bufio.NewReaderSize(rc, 4<<10)
+	bw := bufio.NewWriterSize(c.Conn, 4<<10)
+	var remoteAddr string
+	for {
+		c.idle.Store(true)
+		if s.closing.Load() {
+			return
+		}
+		c.SetReadDeadline(deadline(idleTimeout))
+		if _, err := br.Peek(1); err != nil {
+			return
+		}
+		c.idle.Store(false)
+		c.SetReadDeadline(deadline(headerTimeout))
+		rc.start(br)
+		req, err := http.ReadRequest(br)
+		rc.recording = false
+		switch {
+		case err == nil:
+		case isTimeout(err) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			// A client too slow to send its header, or gone: net/http
+			// closes these without an answer too.
+			return
+		default:
+			// A malformed request, or one past MaxHeaderBytes: net/http
+			// answers it as it would have.
+			handed = s.handOver(c, rc)
+			return
+		}
+		if remoteAddr == "" {
+			remoteAddr = c.RemoteAddr().String()
+		}
+		req.RemoteAddr = remoteAddr
+		if !plain(req) {
+			handed = s.handOver(c, rc)
+			return
+		}
+		route, ok := s.Route(req)
+		if !ok || route.Splitter == nil {
+			handed = s.handOver(c, rc)
+			return
+		}
+		x := exchange{req: req, url: route.URL, header: route.Header, br: br, bw: bw, conn: c.Conn, closing: s.closing.Load}
+		switch route.Splitter.serveFast(&x) {
+		case fastDeclined:
+			handed = s.handOver(c, rc)
+			return
+		case fastClose:
+			return
+		}
+		if req.Close || s.closing.Load() {
+			return
+		}
+	}
+}
+
+// handOver gives the connection, with what was read of its current
+// request, to the fallback server; false when that is shutting down.
+func (s *Server) handOver(c *serverConn, rc *recordingConn) bool {
+	c.SetDeadline(time.Time{})
+	rc.recording = false
+	return s.handoff.give(&replayConn{Conn: c.Conn, pending: rc.rec})
+}
+
+func deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+// plain reports whether the fast path serves req: HTTP/1.1, a path (not
+// an absolute URL, "*" or CONNECT), one well-formed Host, well-formed
+// header fields, no protocol upgrade or Expect, and a body of known length
+// within MaxFastBody. Anything else is net/http's, which answers the
+// malformed ones as it would have.
+func plain(req *http.Request) bool {
+	if req.ProtoMajor != 1 || req.ProtoMinor != 1 || req.Method == http.MethodConnect ||
+		len(req.RequestURI) == 0 || req.RequestURI[0] != '/' ||
+		len(req.TransferEncoding) != 0 || req.ContentLength < 0 || req.ContentLength > MaxFastBody {
+		return false
+	}
+	// ReadRequest refused a second Host and took the one out of the
+	// header; an empty one is net/http's to judge.
+	if req.Host == "" || !httpguts.ValidHostHeader(req.Host) {
+		return false
+	}
+	for k, vv := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return false
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return false
+			}
+		}
+	}
+	if _, ok := req.Header["Expect"]; ok {
+		return false
+	}
+	if _, ok := req.Header["Upgrade"]; ok {
+		return false
+	}
+	return true
+}
+
+// recordingConn keeps the bytes read of the current request while its
+// header is parsed, so that the connection can be handed over with them;
+// past limit bytes it fails the read (MaxHeaderBytes).
+type recordingConn struct {
+	net.Conn
+	recording bool
+	rec       []byte
+	limit     int
+}
+
+// errHeaderTooLarge fails a read past the header limit: ReadRequest then
+// fails, and the connection goes to net/http, which answers 431.
+var errHeaderTooLarge = errors.New("request header too large")
+
+// start begins a request: what br holds already is its first bytes.
+func (rc *recordingConn) start(br *bufio.Reader) {
+	buffered, _ := br.Peek(br.Buffered())
+	rc.rec = append(rc.rec[:0], buffered...)
+	rc.recording = true
+}
+
+// Read implements io.Reader.
+func (rc *recordingConn) Read(p []byte) (int, error) {
+	if !rc.recording {
+		return rc.Conn.Read(p)
+	}
+	if len(rc.rec) >= rc.limit {
+		return 0, errHeaderTooLarge
+	}
+	n, err := rc.Conn.Read(p)
+	rc.rec = append(rc.rec, p[:n]...)
+	return n, err
+}
+
+// replayConn is a handed-over connection: its reads return the bytes the
+// fast path read first.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+// Read implements io.Reader.
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// handoffListener is the fallback server's listener: the connections the
+// fast path hands over.
+type handoffListener struct {
+	addr      net.Addr
+	conns     chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *handoffListener) give(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+// Accept implements net.Listener.
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) close() { l.closeOnce.Do(func() { close(l.done) }) }
+
+// Close implements net.Listener.
+func (l *handoffListener) Close() error { l.close(); return nil }
+
+// Addr implements net.Listener.
+func (l *handoffListener) Addr() net.Addr { return l.addr }
