@@ -63,6 +63,10 @@ type table struct {
 type route struct {
 	Route
 	proxy http.Handler
+	// fields are the response fields the agent sets on a splitter's
+	// answers (as routeWriter does) for the fast path
+	// (traffic.Route.Header), made once.
+	fields http.Header
 	// stablePin is the pin of StableVersion, by which its endpoint is
 	// resolved again at each sync.
 	stablePin overlay.Pin
@@ -241,10 +245,57 @@ func parseEndpointURL(raw string) (*url.URL, error) {
 // route for model names, with the rest of the path and the query (see the
 // package doc).
 func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	env, rt, u, f := a.target(r)
+	if f != nil {
+		writeError(w, f.status, f.code, f.msg)
+		return
+	}
+	out := new(http.Request)
+	*out = *r
+	out.URL = u
+	if _, ok := rt.proxy.(*traffic.Splitter); ok {
+		// A splitter names the version that answered (Promote-Version);
+		// the route names the rest. They are set now, for a protocol
+		// upgrade (whose 101 the proxy writes without WriteHeader), and
+		// again at WriteHeader: the proxy clears the header after a 1xx
+		// such as 103 Early Hints.
+		rw := &routeWriter{ResponseWriter: w, env: env, model: rt.Model, commit: rt.Commit}
+		rw.set()
+		w = rw
+	}
+	rt.proxy.ServeHTTP(w, out)
+}
+
+// FastRoute is the route of a request that a traffic.Server serves on its
+// fast path: the splitter of the route r names, r's URL below the route,
+// and the route's response fields. It returns false for anything else
+// (a route without a splitter, a path no route takes), which ServeHTTP
+// answers.
+func (a *Agent) FastRoute(r *http.Request) (traffic.Route, bool) {
+	_, rt, u, f := a.target(r)
+	if f != nil || rt.fields == nil {
+		return traffic.Route{}, false
+	}
+	sp, ok := rt.proxy.(*traffic.Splitter)
+	if !ok {
+		return traffic.Route{}, false
+	}
+	return traffic.Route{Splitter: sp, URL: u, Header: rt.fields}, true
+}
+
+// refusal is ServeHTTP's answer to a request no route takes.
+type refusal struct {
+	status int
+	code   promote.Code
+	msg    string
+}
+
+// target returns the route r's path names and r's URL below it, or the
+// answer to r when no route takes it.
+func (a *Agent) target(r *http.Request) (env string, rt *route, u *url.URL, f *refusal) {
 	env, model, rest, ok := splitPath(r.URL.EscapedPath())
 	if !ok {
-		writeError(w, http.StatusNotFound, promote.NotFound, fmt.Sprintf("no route for %s: want /{env}/{model}/...", r.URL.Path))
-		return
+		return "", nil, nil, &refusal{http.StatusNotFound, promote.NotFound, fmt.Sprintf("no route for %s: want /{env}/{model}/...", r.URL.Path)}
 	}
 	tables := *a.tables.Load()
 	t := tables[env]
@@ -260,57 +311,40 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.mu.Unlock()
 		switch {
 		case envErr != "":
-			writeError(w, http.StatusServiceUnavailable, promote.Internal,
-				fmt.Sprintf("environment %s has nothing applied: %s", env, envErr))
+			return "", nil, nil, &refusal{http.StatusServiceUnavailable, promote.Internal,
+				fmt.Sprintf("environment %s has nothing applied: %s", env, envErr)}
 		case ignored:
-			writeError(w, http.StatusNotFound, promote.NotFound,
+			return "", nil, nil, &refusal{http.StatusNotFound, promote.NotFound,
 				fmt.Sprintf("no environment %q: the agent deploys %s only, and ignores %s", env,
-					strings.Join(a.cfg.Environments, ", "), overlay.OverlayPath(env)))
+					strings.Join(a.cfg.Environments, ", "), overlay.OverlayPath(env))}
 		case len(tables) == 0 || slices.Contains(a.cfg.Environments, env):
-			writeError(w, http.StatusServiceUnavailable, promote.Internal,
-				fmt.Sprintf("environment %s has nothing applied yet", env))
+			return "", nil, nil, &refusal{http.StatusServiceUnavailable, promote.Internal,
+				fmt.Sprintf("environment %s has nothing applied yet", env)}
 		default:
-			writeError(w, http.StatusNotFound, promote.NotFound,
-				fmt.Sprintf("no environment %q (the agent serves %s)", env, strings.Join(sortedKeys(tables), ", ")))
+			return "", nil, nil, &refusal{http.StatusNotFound, promote.NotFound,
+				fmt.Sprintf("no environment %q (the agent serves %s)", env, strings.Join(sortedKeys(tables), ", "))}
 		}
-		return
 	}
-	rt := t.routes[model]
-	if rt == nil {
+	if rt = t.routes[model]; rt == nil {
 		serves := "no model"
 		if len(t.routes) > 0 {
 			serves = strings.Join(sortedKeys(t.routes), ", ")
 		}
-		writeError(w, http.StatusNotFound, promote.NotFound, fmt.Sprintf("environment %s serves no model %q (it serves %s)", env, model, serves))
-		return
+		return "", nil, nil, &refusal{http.StatusNotFound, promote.NotFound, fmt.Sprintf("environment %s serves no model %q (it serves %s)", env, model, serves)}
 	}
-	u := *r.URL
-	u.Path, u.RawPath = rest, ""
+	below := *r.URL
+	below.Path, below.RawPath = rest, ""
 	if unescaped, err := url.PathUnescape(rest); err == nil {
-		u.Path = unescaped
+		below.Path = unescaped
 		if unescaped != rest {
-			u.RawPath = rest
+			below.RawPath = rest
 		}
 	}
-	if dotSegment(u.Path) {
-		writeError(w, http.StatusBadRequest, promote.Invalid,
-			fmt.Sprintf("the path %s has a . or .. segment; the agent forwards paths below the endpoint only", r.URL.EscapedPath()))
-		return
+	if dotSegment(below.Path) {
+		return "", nil, nil, &refusal{http.StatusBadRequest, promote.Invalid,
+			fmt.Sprintf("the path %s has a . or .. segment; the agent forwards paths below the endpoint only", r.URL.EscapedPath())}
 	}
-	out := new(http.Request)
-	*out = *r
-	out.URL = &u
-	if _, ok := rt.proxy.(*traffic.Splitter); ok {
-		// A splitter names the version that answered (Promote-Version);
-		// the route names the rest. They are set now, for a protocol
-		// upgrade (whose 101 the proxy writes without WriteHeader), and
-		// again at WriteHeader: the proxy clears the header after a 1xx
-		// such as 103 Early Hints.
-		rw := &routeWriter{ResponseWriter: w, env: env, model: rt.Model, commit: rt.Commit}
-		rw.set()
-		w = rw
-	}
-	rt.proxy.ServeHTTP(w, out)
+	return env, rt, &below, nil
 }
 
 // routeWriter is the ResponseWriter of a request a splitter serves: it

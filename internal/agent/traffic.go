@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 
 	"github.com/promote-ml/promote/internal/overlay"
@@ -39,6 +40,12 @@ func (a *Agent) splitterOf(env, model string) (*traffic.Splitter, error) {
 	}
 	cfg := traffic.Config{Model: model, Env: env, Metrics: a.cfg.Traffic, Transport: a.transport,
 		Timeout: a.cfg.Timeout, Logger: a.log}
+	if a.cfg.Transport == http.DefaultTransport {
+		// The splitter's own transport, which its fast path (a
+		// traffic.Server in front, FastRoute) stands in for, dropping the
+		// fields the agent sets as ownHeaders does.
+		cfg.Transport, cfg.DropResponseFields = nil, routeHeaders
+	}
 	if a.cfg.Splitter != nil {
 		a.cfg.Splitter(env, &cfg)
 	}
@@ -179,7 +186,8 @@ func (a *Agent) splitRoute(p splitPlan) (*route, error) {
 	if err := sp.SetStable(p.stable); err != nil {
 		return nil, err
 	}
-	rt := &route{Route: next, proxy: sp}
+	rt := &route{Route: next, proxy: sp,
+		fields: http.Header{HeaderEnvironment: {p.env}, HeaderModel: {next.Model}, HeaderCommit: {next.Commit}}}
 	if !p.sameCanary {
 		a.setShadowShare(p.env, next.Model, 0) // a share mirrored to the candidate that was
 	}

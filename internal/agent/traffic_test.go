@@ -600,37 +600,52 @@ func TestSplitRouteHeadersAreTheAgents(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	want := http.Header{HeaderEnvironment: {"prod"}, HeaderModel: {"credit-risk"}, HeaderVersion: {"1"}, HeaderCommit: {commit}}
 	for _, path := range []string{"/predict", "/hints", "/stream"} {
-		resp, err := client.Get(srv.URL + "/prod/credit-risk" + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if path == "/stream" {
-			first := make([]byte, len("first "))
-			if _, err := io.ReadFull(resp.Body, first); err != nil {
-				t.Fatalf("GET %s: the flushed part did not arrive: %v", path, err)
-			}
-			close(release)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		got := http.Header{}
-		for name := range want {
-			if v := resp.Header.Values(name); v != nil {
-				got[name] = v
-			}
-		}
-		if diff := cmp.Diff(want, got); diff != "" || resp.StatusCode != http.StatusOK {
-			t.Errorf("GET %s = %d %q, Promote-* headers (-want +got):\n%s", path, resp.StatusCode, body, diff)
-		}
+		checkRouteFields(t, client, srv.URL+"/prod/credit-risk"+path, want, release)
 	}
 	// A protocol upgrade: the proxy writes the 101 itself.
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	checkUpgradeFields(t, srv.Listener.Addr().String(), "/prod/credit-risk/upgrade", want)
+}
+
+// checkRouteFields GETs url and checks that the answer is a 200 with the
+// fields of want. At a path ending in /stream it reads the flushed part
+// ("first ") before the rest, then closes release.
+func checkRouteFields(t *testing.T, client *http.Client, url string, want http.Header, release chan struct{}) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasSuffix(url, "/stream") {
+		first := make([]byte, len("first "))
+		if _, err := io.ReadFull(resp.Body, first); err != nil {
+			t.Fatalf("GET %s: the flushed part did not arrive: %v", url, err)
+		}
+		close(release)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	got := http.Header{}
+	for name := range want {
+		if v := resp.Header.Values(name); v != nil {
+			got[name] = v
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s = %d %q, Promote-* headers (-want +got):\n%s", url, resp.StatusCode, body, diff)
+	}
+}
+
+// checkUpgradeFields asks the server at addr to switch protocols at path
+// and checks that it answers 101 with the fields of want.
+func checkUpgradeFields(t *testing.T, addr, path string, want http.Header) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprint(conn, "GET /prod/credit-risk/upgrade HTTP/1.1\r\nHost: agent\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n")
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: agent\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n", path)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)

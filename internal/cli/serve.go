@@ -222,7 +222,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			return usageError(err)
 		}
 	}
-	var agentSrv *http.Server
+	var agentSrv *traffic.Server
 	var agentLn net.Listener
 	var trafficMetrics *traffic.Metrics
 	if cfg.GitOps.agentEnabled() {
@@ -254,7 +254,12 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		mux := http.NewServeMux()
 		mux.Handle("/-/status", ag.StatusHandler())
 		mux.Handle("/", ag)
-		agentSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		// The splitters' plain requests take the fast path; everything
+		// else (the status, upgrades, routes without a splitter) the mux.
+		agentSrv = &traffic.Server{
+			Fallback: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
+			Route:    ag.FastRoute,
+		}
 		if agentLn = cfg.agentListener; agentLn == nil {
 			if agentLn, err = net.Listen("tcp", cfg.GitOps.AgentAddr); err != nil {
 				return usageError(fmt.Errorf("listen on %s: %w", cfg.GitOps.AgentAddr, err))
@@ -422,7 +427,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			fmt.Fprintf(s.err, "promote rolls out %s progressively, judged %s\n", strings.Join(slices.Sorted(maps.Keys(lp.plans)), ", "), judged)
 		}
 	}
-	servers := []*http.Server{srv}
+	servers := []interface{ Shutdown(context.Context) error }{srv}
 	if ag != nil {
 		acfg := cfg.GitOps.agentConfig(cfg.Data, svc.Pipeline().Names(), getenv, log)
 		fmt.Fprintf(s.err, "promote agent serving models on http://%s/ENV/MODEL/ (status at /-/status), deploying %s of %s\n",

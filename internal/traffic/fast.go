@@ -173,7 +173,7 @@ func (w *fastResponse) head(code int, h http.Header, framing func(bw *bufio.Writ
 	}
 	connection := h["Connection"]
 	for k, vv := range h {
-		if skipResponseField(k, connection) || w.x.header[k] != nil {
+		if skipResponseField(k, connection) || w.x.header[k] != nil || w.s.drop[k] {
 			continue
 		}
 		writeField(bw, k, vv)

@@ -181,6 +181,11 @@ type Config struct {
 	HealthInterval, HealthTimeout time.Duration
 	// Shadow bounds the shadow mirror.
 	Shadow ShadowConfig
+	// DropResponseFields names fields of the backends' answers that never
+	// reach the client: those a router in front of the splitter sets
+	// itself (the agent's Promote-Environment, say), which would
+	// otherwise go out twice.
+	DropResponseFields []string
 	// Transport carries the proxied requests. The default is a clone of
 	// http.DefaultTransport that keeps up to 256 idle connections per
 	// backend; Close closes its idle connections.
@@ -290,6 +295,7 @@ type Splitter struct {
 	pools     map[string]*connPool // the fast path's, by backend host; under mu
 	stickyKey string               // Sticky.Header, canonical
 	pinKey    string               // CandidateHeader, canonical
+	drop      map[string]bool      // DropResponseFields, canonical
 	salt      uint64               // the sticky hash's state after the model and env
 	seed      maphash.Seed         // of the body hashes that shadow comparisons compare
 
@@ -366,6 +372,13 @@ func New(cfg Config) (*Splitter, error) {
 		t.MaxIdleConns = 1024
 		t.MaxIdleConnsPerHost = 256
 		s.transport, s.owned = t, t
+	}
+	if len(cfg.DropResponseFields) > 0 {
+		s.drop = map[string]bool{}
+		for _, f := range cfg.DropResponseFields {
+			s.drop[http.CanonicalHeaderKey(f)] = true
+		}
+		s.transport = dropFields{next: s.transport, drop: s.drop}
 	}
 	s.routes.Store(&routes{})
 	m.weight.With(cfg.Model, cfg.Env).Set(0)
@@ -910,6 +923,24 @@ func (u *upload) Read(p []byte) (int, error) {
 	u.reading.Store(true)
 	defer u.reading.Store(false)
 	return u.ReadCloser.Read(p)
+}
+
+// dropFields carries the proxied requests with next and drops the
+// answers' fields of Config.DropResponseFields.
+type dropFields struct {
+	next http.RoundTripper
+	drop map[string]bool
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t dropFields) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if resp != nil {
+		for k := range t.drop {
+			delete(resp.Header, k)
+		}
+	}
+	return resp, err
 }
 
 // buffers pools the proxy's copy buffers, which would otherwise be 32 KiB
