@@ -220,16 +220,18 @@ func (s *Server) timeouts() (idle, header time.Duration, maxHeader int) {
 // serve runs a connection's loop until it closes or is handed over.
 func (s *Server) serve(c *serverConn) {
 	handed := false
+	var bw *bufio.Writer
 	defer func() {
 		s.track(c, false)
 		if !handed {
+			bw.Flush() // the answers held back for requests pipelined after them
 			c.Close()
 		}
 	}()
 	idleTimeout, headerTimeout, maxHeader := s.timeouts()
 	rc := &recordingConn{Conn: c.Conn, limit: maxHeader}
 	br := bufio.NewReaderSize(rc, 4<<10)
-	bw := bufio.NewWriterSize(c.Conn, 4<<10)
+	bw = bufio.NewWriterSize(c.Conn, 4<<10)
 	var remoteAddr string
 	for {
 		c.idle.Store(true)
@@ -254,7 +256,7 @@ func (s *Server) serve(c *serverConn) {
 		default:
 			// A malformed request, or one past MaxHeaderBytes: net/http
 			// answers it as it would have.
-			handed = s.handOver(c, rc)
+			handed = s.handOver(c, rc, bw)
 			return
 		}
 		if remoteAddr == "" {
@@ -262,18 +264,18 @@ func (s *Server) serve(c *serverConn) {
 		}
 		req.RemoteAddr = remoteAddr
 		if !plain(req) {
-			handed = s.handOver(c, rc)
+			handed = s.handOver(c, rc, bw)
 			return
 		}
 		route, ok := s.Route(req)
 		if !ok || route.Splitter == nil {
-			handed = s.handOver(c, rc)
+			handed = s.handOver(c, rc, bw)
 			return
 		}
 		x := exchange{req: req, url: route.URL, header: route.Header, br: br, bw: bw, conn: c.Conn, closing: s.closing.Load}
 		switch route.Splitter.serveFast(&x) {
 		case fastDeclined:
-			handed = s.handOver(c, rc)
+			handed = s.handOver(c, rc, bw)
 			return
 		case fastClose:
 			return
@@ -285,8 +287,13 @@ func (s *Server) serve(c *serverConn) {
 }
 
 // handOver gives the connection, with what was read of its current
-// request, to the fallback server; false when that is shutting down.
-func (s *Server) handOver(c *serverConn, rc *recordingConn) bool {
+// request, to the fallback server, once the answers held back for the
+// requests before it are sent; false when that is shutting down or the
+// client is gone.
+func (s *Server) handOver(c *serverConn, rc *recordingConn, bw *bufio.Writer) bool {
+	if bw.Flush() != nil {
+		return false // the client is gone
+	}
 	c.SetDeadline(time.Time{})
 	rc.recording = false
 	return s.handoff.give(&replayConn{Conn: c.Conn, pending: rc.rec})
