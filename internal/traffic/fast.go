@@ -93,6 +93,7 @@ func (s *Splitter) serveFast(x *exchange) fastResult {
 				resp.error(http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s", s.cfg.Timeout))
 			}
 			account(outcomeClientError, true)
+			resp.flush()
 			return fastClose
 		}
 	}
@@ -109,7 +110,7 @@ func (s *Splitter) serveFast(x *exchange) fastResult {
 				b.track, s.cfg.Model, s.cfg.Env, b.Version, err))
 		}
 		account(o, false)
-		if resp.failed {
+		if resp.flush(); resp.failed {
 			return fastClose
 		}
 		return fastServed
@@ -120,11 +121,15 @@ func (s *Splitter) serveFast(x *exchange) fastResult {
 	} else {
 		bc.c.Close()
 	}
+	// Counted, and the backend connection back in the pool, before the
+	// answer's end goes out, as on the net/http path (where the handler
+	// returns before the server flushes): a client that has its answer
+	// finds it counted, and its next request finds the connection.
 	account(o, gone)
+	if resp.flush(); resp.failed {
+		return fastClose
+	}
 	if o == outcomeOK || o == outcomeServerError || (o == outcomeClientError && !gone) {
-		if resp.failed {
-			return fastClose
-		}
 		return fastServed
 	}
 	return fastClose
@@ -202,8 +207,8 @@ func (w *fastResponse) head(code int, h http.Header, framing func(bw *bufio.Writ
 	bw.WriteString("\r\n")
 }
 
-// error answers the client with an error of the splitter's (as
-// writeError).
+// error writes an error of the splitter's (as writeError); flush sends
+// it.
 func (w *fastResponse) error(status int, msg string) {
 	body := errorJSON(msg)
 	h := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}}
@@ -213,7 +218,6 @@ func (w *fastResponse) error(status int, msg string) {
 		bw.WriteString("\r\n")
 	})
 	w.x.bw.Write(body)
-	w.flush()
 }
 
 // flush sends what is buffered unless the client has sent its next
@@ -227,10 +231,10 @@ func (w *fastResponse) flush() {
 	}
 }
 
-// relay sends the backend's answer on to the client, 1xx informational
-// answers first. It reports the request's outcome, whether the client
-// went away, and whether the backend connection may serve another
-// request.
+// relay sends the backend's answer on to the client but for what
+// remains buffered, which flush sends. It reports the request's outcome,
+// whether the client went away, and whether the backend connection may
+// serve another request.
 func (w *fastResponse) relay(res *http.Response, from *bufio.Reader) (o outcome, gone, reusable bool) {
 	x := w.x
 	noBody := x.req.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified
@@ -258,10 +262,6 @@ func (w *fastResponse) relay(res *http.Response, from *bufio.Reader) (o outcome,
 	})
 	if noBody {
 		res.Body.Close()
-		w.flush()
-		if w.failed {
-			return outcomeClientError, true, !res.Close
-		}
 		return outcomeOf(res.StatusCode), false, !res.Close
 	}
 	buf := bufferPool.Get().(*[]byte)
@@ -308,10 +308,6 @@ func (w *fastResponse) relay(res *http.Response, from *bufio.Reader) (o outcome,
 			}
 		}
 		x.bw.WriteString("\r\n")
-	}
-	w.flush()
-	if w.failed {
-		return outcomeClientError, true, !res.Close
 	}
 	return outcomeOf(res.StatusCode), false, !res.Close
 }

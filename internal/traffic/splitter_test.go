@@ -609,19 +609,9 @@ func TestSlowUploadIsTheClients(t *testing.T) {
 // as one request that succeeded, with the latency of the switch.
 func TestUpgradeOutlivesTheTimeout(t *testing.T) {
 	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "echo" {
+		if !echoUpgrade(w, r) {
 			http.Error(w, "want an upgrade", http.StatusBadRequest)
-			return
 		}
-		w.Header().Set("Connection", "Upgrade")
-		w.Header().Set("Upgrade", "echo")
-		w.WriteHeader(http.StatusSwitchingProtocols)
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		io.Copy(conn, brw) // echo until the client closes
 	})
 	s, reg := newSplitter(t, Config{Timeout: 100 * time.Millisecond, FailureThreshold: 1})
 	if err := s.SetStable(stable); err != nil {
@@ -664,6 +654,25 @@ func TestUpgradeOutlivesTheTimeout(t *testing.T) {
 	if h := durations(t, reg)[string(TrackStable)]; h.GetSampleCount() == 1 && h.GetSampleSum() > 0.1 {
 		t.Errorf("the upgrade's latency = %v s, want the switch's, not the connection's life (over 0.3 s)", h.GetSampleSum())
 	}
+}
+
+// echoUpgrade switches a request that asks for it to the echo protocol,
+// which sends back what it reads until the client closes; false when the
+// request asks for no upgrade.
+func echoUpgrade(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get("Upgrade") != "echo" {
+		return false
+	}
+	w.Header().Set("Connection", "Upgrade")
+	w.Header().Set("Upgrade", "echo")
+	w.WriteHeader(http.StatusSwitchingProtocols)
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return true
+	}
+	defer conn.Close()
+	io.Copy(conn, brw)
+	return true
 }
 
 // durations returns the request duration histograms on reg, by track.

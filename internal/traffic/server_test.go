@@ -1,0 +1,877 @@
+package traffic
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// frontConfig is the http.Server both paths run: the fast path's fallback
+// and the old path's server, with the same limits.
+func frontConfig(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, MaxHeaderBytes: 4 << 10}
+}
+
+// fastFront is a Server on a loopback listener with the splitter behind
+// both its fast path and its fallback.
+type fastFront struct {
+	addr   string
+	srv    *Server
+	served chan error    // Serve's result
+	handed atomic.Int64  // connections the fallback received
+	slow   atomic.Int64  // requests the fallback served
+	closed chan net.Conn // the fallback's connections, when they close
+}
+
+// startFast serves s through a Server; configure, when set, changes the
+// fallback's configuration first.
+func startFast(t *testing.T, s *Splitter, configure func(*http.Server)) *fastFront {
+	t.Helper()
+	f := &fastFront{served: make(chan error, 1), closed: make(chan net.Conn, 64)}
+	fallback := frontConfig(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.slow.Add(1)
+		s.ServeHTTP(w, r)
+	}))
+	fallback.ConnState = func(c net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			f.handed.Add(1)
+		case http.StateClosed:
+			select {
+			case f.closed <- c:
+			default:
+			}
+		}
+	}
+	if configure != nil {
+		configure(fallback)
+	}
+	f.srv = &Server{Fallback: fallback, Route: func(r *http.Request) (Route, bool) {
+		return Route{Splitter: s, URL: r.URL}, true
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addr = ln.Addr().String()
+	go func() { f.served <- f.srv.Serve(ln) }()
+	t.Cleanup(func() { f.srv.Close() })
+	return f
+}
+
+// startSlow serves s as before the fast path: an http.Server.
+func startSlow(t *testing.T, s http.Handler) string {
+	t.Helper()
+	srv := frontConfig(s)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// answer is what a client read of one response.
+type answer struct {
+	Status  int
+	Early   []string // 1xx answers before it: status and fields
+	Header  http.Header
+	Body    string
+	Trailer http.Header
+	Close   bool // Connection: close
+}
+
+// dial opens a client connection to addr, closed at the test's end.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+// readAnswer reads one response (past 1xx ones) to a request of method.
+func readAnswer(br *bufio.Reader, method string) (answer, error) {
+	var a answer
+	for {
+		res, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			return a, err
+		}
+		if res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols {
+			a.Early = append(a.Early, fmt.Sprintf("%d %v", res.StatusCode, res.Header))
+			continue
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		a.Status, a.Header, a.Body, a.Close = res.StatusCode, res.Header, string(body), res.Close
+		if len(res.Trailer) > 0 {
+			a.Trailer = res.Trailer
+		}
+		return a, err
+	}
+}
+
+// exchange writes raw to addr in one write and reads an answer to each of
+// methods, as many as come.
+func exchangeRaw(t *testing.T, addr, raw string, methods ...string) []answer {
+	t.Helper()
+	c := dial(t, addr)
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var got []answer
+	for _, m := range methods {
+		a, err := readAnswer(br, m)
+		if err != nil {
+			break
+		}
+		got = append(got, a)
+	}
+	return got
+}
+
+// seen is a request as the backend saw it.
+type seen struct {
+	Method, URI, Proto, Host, Body string
+	Header                         http.Header
+}
+
+// recordingBackend starts a backend that records what it is sent on
+// saw, then answers with handle (the path, when nil).
+func recordingBackend(t *testing.T, version string, handle http.HandlerFunc) (Backend, chan seen) {
+	t.Helper()
+	saw := make(chan seen, 16)
+	_, b := backendServer(t, version, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		saw <- seen{r.Method, r.RequestURI, r.Proto, r.Host, string(body), r.Header.Clone()}
+		if handle == nil {
+			io.WriteString(w, r.URL.Path)
+			return
+		}
+		handle(w, r)
+	})
+	return b, saw
+}
+
+func drain(saw chan seen) []seen {
+	var got []seen
+	for {
+		select {
+		case s := <-saw:
+			got = append(got, s)
+		default:
+			return got
+		}
+	}
+}
+
+var cookieValue = regexp.MustCompile(`^promote_client=[0-9a-z]+;`)
+
+// normalize leaves out of a's header what differs between two answers by
+// design: the Date's value (a second may pass; its presence on the
+// splitter's answers is checked; net/http's own error answers have none)
+// and the random value of a sticky cookie.
+func normalize(t *testing.T, path string, a *answer) {
+	t.Helper()
+	if a.Header.Get(HeaderTrack) != "" {
+		if len(a.Header["Date"]) != 1 {
+			t.Errorf("%s: answer %d has Date %q, want one", path, a.Status, a.Header["Date"])
+		}
+	}
+	delete(a.Header, "Date")
+	for i, c := range a.Header["Set-Cookie"] {
+		a.Header["Set-Cookie"][i] = cookieValue.ReplaceAllString(c, "promote_client=*;")
+	}
+}
+
+// normalizeSeen leaves out of what the backend saw what differs by
+// design: the transport of the old path asks for gzip when the client did
+// not say what it accepts (and decodes the answer before the client sees
+// it: the client gets the same bytes either way), which the fast path,
+// sending the client's request as it is, does not.
+func normalizeSeen(s []seen, raw string) {
+	if strings.Contains(strings.ToLower(raw), "\naccept-encoding:") {
+		return
+	}
+	for _, r := range s {
+		if slicesEqual(r.Header["Accept-Encoding"], []string{"gzip"}) {
+			delete(r.Header, "Accept-Encoding")
+		}
+	}
+}
+
+func slicesEqual(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") }
+
+// request builds a raw request: lines joined with CRLF, then a blank line
+// and body.
+func request(body string, lines ...string) string {
+	return strings.Join(lines, "\r\n") + "\r\n\r\n" + body
+}
+
+// TestServerMatchesNetHTTP sends the same bytes to a Server and to an
+// http.Server serving the splitter (the path the fast path replaces):
+// the backend must see the same request and the client the same answer,
+// and the fast path must serve exactly the plain requests.
+func TestServerMatchesNetHTTP(t *testing.T) {
+	chunkedAnswer := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "part 1, ")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "part 2")
+		w.Header().Set("X-Sum", "12")
+	}
+	hopByHopAnswer := func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Connection", "X-Drop")
+		h.Set("X-Drop", "1")
+		h.Set("Keep-Alive", "timeout=5")
+		h.Set("Proxy-Authenticate", "Basic")
+		h.Set(HeaderTrack, "lies")
+		h.Set(HeaderVersion, "lies")
+		h.Add("X-Multi", "a")
+		h.Add("X-Multi", "b")
+		h.Set("Date", "Mon, 02 Jan 2006 15:04:05 GMT")
+		io.WriteString(w, "hop")
+	}
+	status := func(code int, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("ETag", `"v1"`)
+			w.Header().Set("Content-Type", "text/plain")
+			if code == http.StatusNotModified {
+				w.Header().Set("Content-Length", "10")
+			}
+			w.WriteHeader(code)
+			io.WriteString(w, body)
+		}
+	}
+	const host = "Host: model.example"
+	tests := []struct {
+		name    string
+		base    string // the backend URL's path and query
+		handle  http.HandlerFunc
+		raw     string
+		methods []string // of the answers to read; GET when nil
+		fast    bool     // the fast path serves every request
+	}{
+		{name: "get", raw: request("", "GET /predict HTTP/1.1", host), fast: true},
+		{name: "base path and queries", base: "/base?k=v", raw: request("", "GET /v1/predict?x=1&y=%20 HTTP/1.1", host), fast: true},
+		{name: "base path with slash", base: "/base/", raw: request("", "GET /predict HTTP/1.1", host), fast: true},
+		{name: "escaped path", base: "/base", raw: request("", "GET /a%2Fb/c%3F HTTP/1.1", host), fast: true},
+		{name: "escaped base path", base: "/ba%2Fse/", raw: request("", "GET /a%2Fb HTTP/1.1", host), fast: true},
+		{name: "escaped base, plain path", base: "/ba%2Fse", raw: request("", "GET /predict HTTP/1.1", host), fast: true},
+		{name: "force query", raw: request("", "GET /predict? HTTP/1.1", host), fast: true},
+		{name: "force query with base query", base: "/?k=v", raw: request("", "GET /predict? HTTP/1.1", host), fast: true},
+		{name: "unicode path", raw: request("", "GET /caf%C3%A9/../x HTTP/1.1", host), fast: true},
+		{name: "escapes in query", raw: request("", "GET /p?b=%20%2f&a=%C3%A9 HTTP/1.1", host), fast: true},
+		{name: "post", raw: request(`{"x": 1}`, "POST /predict HTTP/1.1", host, "Content-Type: application/json", "Content-Length: 8"), fast: true},
+		{name: "post empty", raw: request("", "POST /predict HTTP/1.1", host, "Content-Length: 0"), fast: true},
+		{name: "post no length", raw: request("", "POST /predict HTTP/1.1", host), fast: true},
+		{name: "put patch delete", raw: request("", "PUT /p HTTP/1.1", host, "Content-Length: 0") + request("", "PATCH /p HTTP/1.1", host) +
+			request("", "DELETE /p HTTP/1.1", host, "Content-Length: 0"), methods: []string{"PUT", "PATCH", "DELETE"}, fast: true},
+		{name: "get with body", raw: request("hello", "GET /p HTTP/1.1", host, "Content-Length: 5"), fast: true},
+		{name: "hop-by-hop request fields", raw: request("", "GET /p HTTP/1.1", host, "Connection: keep-alive, X-Named",
+			"X-Named: 1", "Keep-Alive: 300", "Proxy-Connection: keep-alive", "Proxy-Authorization: Basic eA==",
+			"Te: trailers, deflate", "Trailer: X-T", "X-Kept: 1", "Accept-Encoding: br"), fast: true},
+		{name: "te without trailers", raw: request("", "GET /p HTTP/1.1", host, "Te: deflate"), fast: true},
+		{name: "forwarding fields replaced", raw: request("", "GET /p HTTP/1.1", host, "X-Forwarded-For: 203.0.113.9",
+			"X-Forwarded-Host: evil.example", "X-Forwarded-Proto: https", "Forwarded: for=203.0.113.9"), fast: true},
+		{name: "repeated fields and user agent", raw: request("", "GET /p HTTP/1.1", host, "X-A: 1", "X-A: 2", "User-Agent: curl/8",
+			"Accept-Encoding: gzip"), fast: true},
+		{name: "sticky cookie sent", raw: request("", "GET /p HTTP/1.1", host, "Cookie: promote_client=abc"), fast: true},
+		{name: "connection close", raw: request("", "GET /p HTTP/1.1", host, "Connection: close"), fast: true},
+		{name: "response hop-by-hop fields", handle: hopByHopAnswer, raw: request("", "GET /p HTTP/1.1", host), fast: true},
+		{name: "chunked answer with trailers", handle: chunkedAnswer, raw: request("", "GET /p HTTP/1.1", host, "Te: trailers"), fast: true},
+		{name: "head", handle: status(200, "twelve bytes"), raw: request("", "HEAD /p HTTP/1.1", host), methods: []string{"HEAD"}, fast: true},
+		{name: "head unknown length", handle: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) },
+			raw: request("", "HEAD /p HTTP/1.1", host), methods: []string{"HEAD"}, fast: true},
+		{name: "204", handle: status(204, ""), raw: request("", "GET /p HTTP/1.1", host), fast: true},
+		{name: "304", handle: status(304, ""), raw: request("", "GET /p HTTP/1.1", host, "If-None-Match: \"v1\""), fast: true},
+		{name: "500", handle: status(500, "boom"), raw: request("", "GET /p HTTP/1.1", host), fast: true},
+		{name: "unknown status", handle: status(599, "odd"), raw: request("", "GET /p HTTP/1.1", host), fast: true},
+
+		// Not plain: net/http serves them.
+		{name: "expect 100-continue", raw: request("12345", "POST /p HTTP/1.1", host, "Expect: 100-continue", "Content-Length: 5")},
+		{name: "chunked request", raw: request("5\r\nhello\r\n0\r\n\r\n", "POST /p HTTP/1.1", host, "Transfer-Encoding: chunked")},
+		{name: "body over 64 KiB", raw: request(strings.Repeat("b", MaxFastBody+1), "POST /p HTTP/1.1", host,
+			fmt.Sprintf("Content-Length: %d", MaxFastBody+1))},
+		{name: "http/1.0", raw: request("", "GET /p HTTP/1.0", host)},
+		{name: "http/1.0 keep-alive", raw: request("", "GET /p HTTP/1.0", host, "Connection: keep-alive") +
+			request("", "GET /q HTTP/1.0", host), methods: []string{"GET", "GET"}},
+		{name: "absolute form", raw: request("", "GET http://model.example/p?q=1 HTTP/1.1", host)},
+		{name: "options star", raw: request("", "OPTIONS * HTTP/1.1", host), methods: []string{"OPTIONS"}},
+		{name: "no host", raw: request("", "GET /p HTTP/1.1")},
+		{name: "malformed request line", raw: request("", "GET /p HTTP/1.1 extra", host)},
+		{name: "invalid header value", raw: request("", "GET /p HTTP/1.1", host, "X-Bad: a\x01b")},
+		{name: "expect other", raw: request("", "GET /p HTTP/1.1", host, "Expect: nothing")},
+		{name: "transfer-encoding identity", raw: request("", "POST /p HTTP/1.1", host, "Transfer-Encoding: identity")},
+
+		// Smuggling: never forwarded as plain; net/http answers.
+		{name: "content-length and transfer-encoding", raw: request("5\r\nhello\r\n0\r\n\r\n", "POST /p HTTP/1.1", host,
+			"Content-Length: 4", "Transfer-Encoding: chunked")},
+		{name: "two content-lengths", raw: request("hello", "POST /p HTTP/1.1", host, "Content-Length: 5", "Content-Length: 4")},
+		{name: "space before colon", raw: request("", "GET /p HTTP/1.1", host, "X-A : 1")},
+		{name: "two hosts", raw: request("", "GET /p HTTP/1.1", host, "Host: other.example")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, saw := recordingBackend(t, "v1", tt.handle)
+			if tt.base != "" {
+				u, err := url.Parse(b.URL.String() + tt.base)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.URL = u
+			}
+			canary := b
+			canary.Version = "v2"
+			s, _ := newSplitter(t, Config{Sticky: Sticky{Cookie: "promote_client"}})
+			if err := s.SetStable(b); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetCanary(&canary, 1); err != nil {
+				t.Fatal(err)
+			}
+			methods := tt.methods
+			if methods == nil {
+				methods = []string{"GET"}
+			}
+			fast := startFast(t, s, nil)
+			slow := startSlow(t, s)
+
+			wantAnswers := exchangeRaw(t, slow, tt.raw, methods...)
+			wantSeen := drain(saw)
+			gotAnswers := exchangeRaw(t, fast.addr, tt.raw, methods...)
+			gotSeen := drain(saw)
+			if len(wantAnswers) == 0 {
+				t.Fatal("net/http did not answer")
+			}
+			for i := range wantAnswers {
+				normalize(t, "net/http", &wantAnswers[i])
+			}
+			for i := range gotAnswers {
+				normalize(t, "fast path", &gotAnswers[i])
+			}
+			normalizeSeen(wantSeen, tt.raw)
+			normalizeSeen(gotSeen, tt.raw)
+			if diff := cmp.Diff(wantSeen, gotSeen); diff != "" {
+				t.Errorf("the backend saw (-net/http +fast path):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantAnswers, gotAnswers); diff != "" {
+				t.Errorf("the client got (-net/http +fast path):\n%s", diff)
+			}
+			switch handed := fast.handed.Load(); {
+			case tt.fast && (handed != 0 || fast.slow.Load() != 0):
+				t.Errorf("the fallback got %d connections and %d requests of a plain exchange, want none", handed, fast.slow.Load())
+			case !tt.fast && handed != 1:
+				t.Errorf("the fallback got %d connections, want the one handed over", handed)
+			}
+		})
+	}
+}
+
+// oneBackend returns a splitter whose stable backend answers with handle
+// (the path, when nil), on a Server, with the registry of its metrics.
+func oneBackend(t *testing.T, cfg Config, handle http.HandlerFunc) (*Splitter, *fastFront, chan seen) {
+	t.Helper()
+	b, saw := recordingBackend(t, "v1", handle)
+	s, _ := newSplitter(t, cfg)
+	if err := s.SetStable(b); err != nil {
+		t.Fatal(err)
+	}
+	return s, startFast(t, s, nil), saw
+}
+
+// Requests written in one write are answered in order, on the fast path.
+func TestServerPipelining(t *testing.T) {
+	const host = "Host: model.example"
+	_, front, _ := oneBackend(t, Config{}, nil)
+	var raw string
+	var methods []string
+	for i := range 5 {
+		raw += request("", fmt.Sprintf("GET /r%d HTTP/1.1", i), host)
+		methods = append(methods, "GET")
+	}
+	got := exchangeRaw(t, front.addr, raw, methods...)
+	var bodies []string
+	for _, a := range got {
+		bodies = append(bodies, a.Body)
+	}
+	if want := []string{"/r0", "/r1", "/r2", "/r3", "/r4"}; !slicesEqual(bodies, want) {
+		t.Errorf("pipelined answers %q, want %q", bodies, want)
+	}
+	if n := front.handed.Load(); n != 0 {
+		t.Errorf("the fallback got %d connections of plain requests, want none", n)
+	}
+}
+
+// A protocol upgrade goes to net/http, which switches protocols through
+// to the backend.
+func TestServerUpgrade(t *testing.T) {
+	_, front, _ := oneBackend(t, Config{Timeout: time.Second}, func(w http.ResponseWriter, r *http.Request) {
+		if !echoUpgrade(w, r) {
+			io.WriteString(w, r.URL.Path)
+		}
+	})
+	c := dial(t, front.addr)
+	// A plain request first: the upgrade comes on a connection the fast
+	// path served.
+	io.WriteString(c, request("", "GET /plain HTTP/1.1", "Host: x"))
+	br := bufio.NewReader(c)
+	if a, err := readAnswer(br, "GET"); err != nil || a.Status != 200 {
+		t.Fatalf("plain request = %+v, %v", a, err)
+	}
+	io.WriteString(c, request("", "GET /ws HTTP/1.1", "Host: x", "Connection: Upgrade", "Upgrade: echo"))
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade = %v, %v; want 101", res, err)
+	}
+	io.WriteString(c, "ping\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "ping\n" {
+		t.Fatalf("the upgraded connection read %q, %v; want the echo", line, err)
+	}
+	if n := front.handed.Load(); n != 1 {
+		t.Errorf("the fallback got %d connections, want 1", n)
+	}
+}
+
+// countingBackend starts a backend that answers with handle and counts
+// the connections it accepts; idle receives each connection when it goes
+// idle.
+func countingBackend(t *testing.T, version string, handle http.HandlerFunc) (b Backend, conns *atomic.Int64, idle chan net.Conn) {
+	t.Helper()
+	conns, idle = new(atomic.Int64), make(chan net.Conn, 64)
+	srv := httptest.NewUnstartedServer(handle)
+	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			conns.Add(1)
+		case http.StateIdle:
+			select {
+			case idle <- c:
+			default:
+			}
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Backend{Version: version, URL: u}, conns, idle
+}
+
+// get sends a request on c and reads its answer.
+func get(t *testing.T, c net.Conn, br *bufio.Reader, method, path, body string) answer {
+	t.Helper()
+	raw := request(body, method+" "+path+" HTTP/1.1", "Host: x", fmt.Sprintf("Content-Length: %d", len(body)))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	a, err := readAnswer(br, method)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return a
+}
+
+// The fast path keeps its backend connections alive: one serves many
+// requests, from several clients; one the backend closes after its answer
+// serves no other.
+func TestServerBackendKeepAlive(t *testing.T) {
+	b, conns, _ := countingBackend(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/close" {
+			w.Header().Set("Connection", "close")
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+	s, _ := newSplitter(t, Config{Timeout: 50 * time.Millisecond})
+	if err := s.SetStable(b); err != nil {
+		t.Fatal(err)
+	}
+	front := startFast(t, s, nil)
+	for range 4 {
+		c := dial(t, front.addr)
+		br := bufio.NewReader(c)
+		for range 5 {
+			if a := get(t, c, br, "GET", "/p", ""); a.Status != 200 || a.Body != "/p" {
+				t.Fatalf("GET /p = %d %q", a.Status, a.Body)
+			}
+		}
+		c.Close()
+	}
+	// Idle past the timeout of the requests: the connection is still good.
+	time.Sleep(100 * time.Millisecond)
+	c := dial(t, front.addr)
+	br := bufio.NewReader(c)
+	if a := get(t, c, br, "GET", "/p", ""); a.Status != 200 {
+		t.Fatalf("GET /p = %d %q", a.Status, a.Body)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("the backend accepted %d connections for 21 requests in turn, want 1", n)
+	}
+	for range 2 {
+		if a := get(t, c, br, "GET", "/close", ""); a.Status != 200 || a.Close {
+			t.Fatalf("GET /close = %d %q, close %v; want 200 and the client's connection kept", a.Status, a.Body, a.Close)
+		}
+	}
+	if a := get(t, c, br, "GET", "/p", ""); a.Status != 200 {
+		t.Fatalf("GET /p = %d %q", a.Status, a.Body)
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("the backend accepted %d connections, want 3: one per answer that closed it", n)
+	}
+	if n := front.handed.Load(); n != 0 {
+		t.Errorf("the fallback got %d connections, want none", n)
+	}
+}
+
+// A backend that is down: 502 with the splitter's JSON error and track,
+// counted as connection errors, ejected after FailureThreshold of them as
+// on the old path.
+func TestServerBackendDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	u, _ := url.Parse("http://" + addr)
+	s, reg := newSplitter(t, Config{FailureThreshold: 2})
+	if err := s.SetStable(Backend{Version: "v1", URL: u}); err != nil {
+		t.Fatal(err)
+	}
+	front := startFast(t, s, nil)
+	c := dial(t, front.addr)
+	br := bufio.NewReader(c)
+	for i := range 2 {
+		if !s.Healthy(TrackStable) {
+			t.Fatalf("stable ejected after %d failures, want after 2", i)
+		}
+		a := get(t, c, br, "GET", "/p", "")
+		if a.Status != http.StatusBadGateway || a.Header.Get(HeaderTrack) != "stable" || a.Header.Get(HeaderVersion) != "v1" ||
+			a.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("GET = %d %v, want 502 JSON from stable v1", a.Status, a.Header)
+		}
+		if e := errorResponse(t, []byte(a.Body)); e.Error.Code != "internal" || !strings.Contains(e.Error.Message, "the stable backend of m in prod (version v1) did not answer") {
+			t.Errorf("error = %+v", e.Error)
+		}
+	}
+	if got := requests(t, reg, TrackStable, OutcomeConnectionError); got != 2 {
+		t.Errorf("requests{outcome=connection_error} = %v, want 2", got)
+	}
+	if s.Healthy(TrackStable) {
+		t.Error("stable still healthy after 2 connection errors (threshold 2)")
+	}
+	if n := front.handed.Load(); n != 0 {
+		t.Errorf("the fallback got %d connections, want none", n)
+	}
+}
+
+// A backend slower than the timeout: 504, counted as a timeout; the
+// client's connection serves on.
+func TestServerBackendTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	s, front, _ := oneBackend(t, Config{Timeout: 100 * time.Millisecond}, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+	c := dial(t, front.addr)
+	br := bufio.NewReader(c)
+	a := get(t, c, br, "GET", "/slow", "")
+	if a.Status != http.StatusGatewayTimeout || a.Header.Get(HeaderTrack) != "stable" || !strings.Contains(a.Body, "did not answer within 100ms") {
+		t.Fatalf("GET /slow = %d %v %q, want 504 from stable", a.Status, a.Header, a.Body)
+	}
+	if a := get(t, c, br, "GET", "/fast", ""); a.Status != 200 || a.Body != "/fast" {
+		t.Errorf("GET /fast after a timeout = %d %q", a.Status, a.Body)
+	}
+	reg := s.cfg.Registry
+	if got := requests(t, reg, TrackStable, OutcomeTimeout); got != 1 {
+		t.Errorf("requests{outcome=timeout} = %v, want 1", got)
+	}
+	if got, _ := metric(t, reg, MetricRequestDuration, map[string]string{LabelTrack: "stable"}); got != 2 {
+		t.Errorf("duration samples = %v, want 2", got)
+	}
+}
+
+// A client whose body stalls gets 408 at the timeout: its error, not the
+// backend's, which never sees the request.
+func TestServerSlowBody(t *testing.T) {
+	s, front, saw := oneBackend(t, Config{Timeout: 100 * time.Millisecond, FailureThreshold: 1}, nil)
+	c := dial(t, front.addr)
+	io.WriteString(c, "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
+	a, err := readAnswer(bufio.NewReader(c), "POST")
+	if err != nil || a.Status != http.StatusRequestTimeout || !strings.Contains(a.Body, "the request body did not arrive within 100ms") ||
+		a.Header.Get(HeaderTrack) != "stable" {
+		t.Fatalf("stalled body = %+v, %v; want 408", a, err)
+	}
+	reg := s.cfg.Registry
+	if got := requests(t, reg, TrackStable, OutcomeClientError); got != 1 {
+		t.Errorf("requests{outcome=client_error} = %v, want 1", got)
+	}
+	if got := requests(t, reg, TrackStable, OutcomeTimeout); got != 0 {
+		t.Errorf("requests{outcome=timeout} = %v, want 0", got)
+	}
+	if !s.Healthy(TrackStable) {
+		t.Error("a stalled upload ejected the backend (threshold 1)")
+	}
+	if got := drain(saw); len(got) != 0 {
+		t.Errorf("the backend saw %d requests, want none", len(got))
+	}
+}
+
+// A streamed answer reaches the client chunk by chunk as the backend
+// sends it, and its trailers after.
+func TestServerStreams(t *testing.T) {
+	next := make(chan struct{})
+	_, front, _ := oneBackend(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Count")
+		io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-next:
+		case <-time.After(5 * time.Second):
+		}
+		io.WriteString(w, "second\n")
+		w.Header().Set("X-Count", "2")
+	})
+	c := dial(t, front.addr)
+	io.WriteString(c, request("", "GET /p HTTP/1.1", "Host: x", "Te: trailers"))
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slicesEqual(res.TransferEncoding, []string{"chunked"}) {
+		t.Errorf("Transfer-Encoding %q, want chunked", res.TransferEncoding)
+	}
+	line, err := bufio.NewReader(res.Body).ReadString('\n')
+	if err != nil || line != "first\n" {
+		t.Fatalf("first chunk = %q, %v", line, err)
+	}
+	close(next)
+	rest, err := io.ReadAll(res.Body)
+	if err != nil || string(rest) != "second\n" {
+		t.Errorf("rest = %q, %v", rest, err)
+	}
+	if got := res.Trailer.Get("X-Count"); got != "2" {
+		t.Errorf("trailer X-Count = %q, want 2", got)
+	}
+}
+
+// The fast path counts its requests in the same series as the old path.
+func TestServerMetrics(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	handle := func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/404":
+			w.WriteHeader(404)
+		case "/500":
+			w.WriteHeader(500)
+		case "/slow":
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}
+	}
+	paths := []string{"/ok", "/ok", "/404", "/500", "/500", "/slow", "/other"}
+	count := func(t *testing.T, addr string) {
+		c := dial(t, addr)
+		br := bufio.NewReader(c)
+		for _, p := range paths {
+			get(t, c, br, "GET", p, "")
+		}
+	}
+	fastS, fastFront, _ := oneBackend(t, Config{Timeout: 100 * time.Millisecond}, handle)
+	count(t, fastFront.addr)
+	slowS, slowFront, _ := oneBackend(t, Config{Timeout: 100 * time.Millisecond}, handle)
+	count(t, startSlow(t, slowS))
+	_ = slowFront
+	for _, o := range outcomes {
+		if got, want := requests(t, fastS.cfg.Registry, TrackStable, o), requests(t, slowS.cfg.Registry, TrackStable, o); got != want {
+			t.Errorf("requests{outcome=%s} = %v on the fast path, %v on net/http", o, got, want)
+		}
+	}
+	for _, track := range []string{"stable", "canary"} {
+		got, _ := metric(t, fastS.cfg.Registry, MetricRequestDuration, map[string]string{LabelTrack: track})
+		want, _ := metric(t, slowS.cfg.Registry, MetricRequestDuration, map[string]string{LabelTrack: track})
+		if got != want {
+			t.Errorf("%s duration samples = %v on the fast path, %v on net/http", track, got, want)
+		}
+	}
+	if got := requests(t, fastS.cfg.Registry, TrackStable, OutcomeOK); got != 3 {
+		t.Errorf("requests{outcome=ok} = %v, want 3", got)
+	}
+	if n := fastFront.handed.Load(); n != 0 {
+		t.Errorf("the fallback got %d connections, want none", n)
+	}
+}
+
+// A client that has its answer finds the request counted and the backend
+// connection back in the pool, as on the net/http path, where the handler
+// returns before the server sends the answer's end.
+func TestServerCountsBeforeAnswering(t *testing.T) {
+	b, conns, _ := countingBackend(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/500" {
+			w.WriteHeader(500)
+		}
+	})
+	s, reg := newSplitter(t, Config{})
+	if err := s.SetStable(b); err != nil {
+		t.Fatal(err)
+	}
+	front := startFast(t, s, nil)
+	c := dial(t, front.addr)
+	br := bufio.NewReader(c)
+	for i := range 50 {
+		path, o := "/ok", OutcomeOK
+		if i%2 == 1 {
+			path, o = "/500", OutcomeServerError
+		}
+		get(t, c, br, "GET", path, "")
+		if got, want := requests(t, reg, TrackStable, o), float64(i/2+1); got != want {
+			t.Fatalf("after answer %d, requests{outcome=%s} = %v, want %v", i+1, o, got, want)
+		}
+		if n := conns.Load(); n != 1 {
+			t.Fatalf("after answer %d, the backend accepted %d connections, want 1", i+1, n)
+		}
+	}
+}
+
+// closedWithin reports whether c's peer closes it within d, reading and
+// dropping what comes first.
+func closedWithin(c net.Conn, br *bufio.Reader, d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, br)
+	return err == nil || errors.Is(err, syscall.ECONNRESET)
+}
+
+// Shutdown closes the idle connections at once, the fast path's and the
+// fallback's, lets a request in flight finish, and makes Serve return
+// http.ErrServerClosed; Close closes everything at once.
+func TestServerShutdown(t *testing.T) {
+	for _, closeAll := range []bool{false, true} {
+		name := "shutdown"
+		if closeAll {
+			name = "close"
+		}
+		t.Run(name, func(t *testing.T) {
+			entered, release := make(chan struct{}, 1), make(chan struct{})
+			_, front, _ := oneBackend(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/block" {
+					entered <- struct{}{}
+					<-release
+				}
+				io.WriteString(w, r.URL.Path)
+			})
+			defer func() {
+				select {
+				case <-release:
+				default:
+					close(release)
+				}
+			}()
+			idle := dial(t, front.addr)
+			idleR := bufio.NewReader(idle)
+			get(t, idle, idleR, "GET", "/p", "")
+			fresh := dial(t, front.addr) // has sent nothing yet
+			handed := dial(t, front.addr)
+			handedR := bufio.NewReader(handed)
+			io.WriteString(handed, request("", "GET /old HTTP/1.0", "Host: x", "Connection: keep-alive"))
+			if a, err := readAnswer(handedR, "GET"); err != nil || a.Body != "/old" {
+				t.Fatalf("HTTP/1.0 request = %+v, %v", a, err)
+			}
+			busy := dial(t, front.addr)
+			busyR := bufio.NewReader(busy)
+			io.WriteString(busy, request("", "GET /block HTTP/1.1", "Host: x"))
+			<-entered
+
+			stopped := make(chan error, 1)
+			start := time.Now()
+			go func() {
+				if closeAll {
+					stopped <- front.srv.Close()
+				} else {
+					stopped <- front.srv.Shutdown(context.Background())
+				}
+			}()
+			for _, c := range []struct {
+				name string
+				c    net.Conn
+				r    *bufio.Reader
+			}{{"idle", idle, idleR}, {"fresh", fresh, bufio.NewReader(fresh)}, {"handed over", handed, handedR}} {
+				if !closedWithin(c.c, c.r, 2*time.Second) {
+					t.Errorf("the %s connection is still open %v after %s", c.name, time.Since(start), name)
+				}
+			}
+			if closeAll {
+				if !closedWithin(busy, busyR, 2*time.Second) {
+					t.Error("Close left the busy connection open")
+				}
+			} else {
+				select {
+				case err := <-stopped:
+					t.Fatalf("Shutdown returned %v with a request in flight", err)
+				case <-time.After(50 * time.Millisecond):
+				}
+				close(release)
+				a, err := readAnswer(busyR, "GET")
+				if err != nil || a.Status != 200 || a.Body != "/block" || !a.Close {
+					t.Errorf("the request in flight got %+v, %v; want 200 and Connection: close", a, err)
+				}
+				if !closedWithin(busy, busyR, 2*time.Second) {
+					t.Error("the busy connection is still open after its answer")
+				}
+			}
+			select {
+			case err := <-stopped:
+				if err != nil {
+					t.Errorf("%s = %v", name, err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s did not return", name)
+			}
+			select {
+			case err := <-front.served:
+				if !errors.Is(err, http.ErrServerClosed) {
+					t.Errorf("Serve = %v, want http.ErrServerClosed", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Serve did not return")
+			}
+			if c, err := net.DialTimeout("tcp", front.addr, time.Second); err == nil {
+				c.Close()
+				t.Errorf("a connection was accepted after %s", name)
+			}
+		})
+	}
+}
