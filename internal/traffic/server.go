@@ -392,6 +392,17 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// CloseWrite half-closes the connection when it can. net/http does so
+// before it closes a connection whose request it did not read to the end
+// (431, a body left unread), so that the client reads the answer rather
+// than a reset: without it, the answer is lost.
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // handoffListener is the fallback server's listener: the connections the
 // fast path hands over.
 type handoffListener struct {

@@ -266,6 +266,7 @@ func TestServerMatchesNetHTTP(t *testing.T) {
 		}
 	}
 	const host = "Host: model.example"
+	long := strings.Repeat("x", 9<<10)
 	tests := []struct {
 		name    string
 		base    string // the backend URL's path and query
@@ -323,6 +324,7 @@ func TestServerMatchesNetHTTP(t *testing.T) {
 		{name: "no host", raw: request("", "GET /p HTTP/1.1")},
 		{name: "malformed request line", raw: request("", "GET /p HTTP/1.1 extra", host)},
 		{name: "invalid header value", raw: request("", "GET /p HTTP/1.1", host, "X-Bad: a\x01b")},
+		{name: "header over MaxHeaderBytes", raw: request("", "GET /p HTTP/1.1", host, "X-Long: "+long)},
 		{name: "expect other", raw: request("", "GET /p HTTP/1.1", host, "Expect: nothing")},
 		{name: "transfer-encoding identity", raw: request("", "POST /p HTTP/1.1", host, "Transfer-Encoding: identity")},
 
