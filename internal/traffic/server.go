@@ -219,19 +219,20 @@ func (s *Server) timeouts() (idle, header time.Duration, maxHeader int) {
 
 // serve runs a connection's loop until it closes or is handed over.
 func (s *Server) serve(c *serverConn) {
-	handed := false
-	var bw *bufio.Writer
-	defer func() {
-		s.track(c, false)
-		if !handed {
-			bw.Flush() // the answers held back for requests pipelined after them
-			c.Close()
-		}
-	}()
 	idleTimeout, headerTimeout, maxHeader := s.timeouts()
 	rc := &recordingConn{Conn: c.Conn, limit: maxHeader}
 	br := bufio.NewReaderSize(rc, 4<<10)
-	bw = bufio.NewWriterSize(c.Conn, 4<<10)
+	bw := bufio.NewWriterSize(c.Conn, 4<<10)
+	handed := false
+	defer func() {
+		s.track(c, false)
+		if !handed {
+			// The answers held back while the client pipelined go
+			// out before the connection closes.
+			bw.Flush()
+			c.Close()
+		}
+	}()
 	var remoteAddr string
 	for {
 		c.idle.Store(true)
@@ -287,12 +288,12 @@ func (s *Server) serve(c *serverConn) {
 }
 
 // handOver gives the connection, with what was read of its current
-// request, to the fallback server, once the answers held back for the
-// requests before it are sent; false when that is shutting down or the
-// client is gone.
+// request, to the fallback server; false when that is shutting down. The
+// answers held back while the client pipelined (fastResponse.flush) go
+// out first, so that they come before net/http's.
 func (s *Server) handOver(c *serverConn, rc *recordingConn, bw *bufio.Writer) bool {
-	if bw.Flush() != nil {
-		return false // the client is gone
+	if err := bw.Flush(); err != nil {
+		return false
 	}
 	c.SetDeadline(time.Time{})
 	rc.recording = false

@@ -427,6 +427,56 @@ func TestServerPipelining(t *testing.T) {
 	}
 }
 
+// When a pipelined request is not plain, the answers to those before it
+// still go out first, and net/http reads exactly the bytes of the rest.
+func TestServerPipeliningHandsOver(t *testing.T) {
+	const host = "Host: model.example"
+	_, front, saw := oneBackend(t, Config{}, nil)
+	tests := []struct{ name, last string }{
+		{"chunked", request("5\r\nhello\r\n0\r\n\r\n", "POST /last HTTP/1.1", host, "Transfer-Encoding: chunked")},
+		{"expect", request("hello", "POST /last HTTP/1.1", host, "Content-Length: 5", "Expect: 100-continue")},
+		{"http/1.0", request("", "GET /last HTTP/1.0", host)},
+		// A stray CRLF after a body, as old clients send: net/http's
+		// parser refuses it, the answers before it still go out.
+		{"stray CRLF", "\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := front.handed.Load()
+			raw := request("ab", "POST /first HTTP/1.1", host, "Content-Length: 2") + request("", "GET /second HTTP/1.1", host) + tt.last
+			got := exchangeRaw(t, front.addr, raw, "POST", "GET", "POST")
+			var answers []string
+			for _, a := range got {
+				answers = append(answers, fmt.Sprintf("%d %s", a.Status, a.Body))
+			}
+			want := []string{"200 /first", "200 /second", "200 /last"}
+			if tt.last == "\r\n" {
+				want[2] = "400 400 Bad Request"
+			}
+			if !slicesEqual(answers, want) {
+				t.Errorf("answers %q, want %q", answers, want)
+			}
+			if n := front.handed.Load() - before; n != 1 {
+				t.Errorf("the fallback got %d connections, want 1", n)
+			}
+			var paths []string
+			for _, r := range drain(saw) {
+				paths = append(paths, r.Method+" "+r.URI+" "+r.Body)
+			}
+			wantPaths := []string{"POST /first ab", "GET /second "}
+			if tt.last != "\r\n" {
+				wantPaths = append(wantPaths, "POST /last hello")
+				if tt.name == "http/1.0" {
+					wantPaths[2] = "GET /last "
+				}
+			}
+			if !slicesEqual(paths, wantPaths) {
+				t.Errorf("the backend saw %q, want %q", paths, wantPaths)
+			}
+		})
+	}
+}
+
 // A protocol upgrade goes to net/http, which switches protocols through
 // to the backend.
 func TestServerUpgrade(t *testing.T) {
