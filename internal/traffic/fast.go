@@ -49,7 +49,6 @@ const (
 	fastMaxIdlePerBackend = 256
 	fastIdleTimeout       = 90 * time.Second
 	fastKeepAlive         = 30 * time.Second
-	fastTrustIdle         = time.Second
 )
 
 // serveFast serves a plain request (Server) as ServeHTTP would through
@@ -457,9 +456,13 @@ func (p *connPool) get(deadline time.Time) (bc *backendConn, reused bool, err er
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
 		// A backend closes an idle connection when it likes (its own idle
-		// timeout): one it closed, or that holds bytes nobody asked for,
-		// is dropped before a request goes out on it.
-		if idle := time.Since(bc.idleSince); idle < fastIdleTimeout && bc.r.Buffered() == 0 && (idle < fastTrustIdle || idleOpen(bc.c)) {
+		// timeout, a restart): one it closed, or that holds bytes nobody
+		// asked for, is dropped before a request goes out on it, however
+		// short its rest, as the default transport, whose reader sees the
+		// close at once, drops it. A request written on it would fail, and
+		// one that cannot be sent again (a POST) would get a 502 and count
+		// against a healthy backend.
+		if time.Since(bc.idleSince) < fastIdleTimeout && bc.r.Buffered() == 0 && idleOpen(bc.c) {
 			return bc, true, nil
 		}
 		bc.c.Close()
@@ -475,6 +478,8 @@ func (p *connPool) get(deadline time.Time) (bc *backendConn, reused bool, err er
 // put keeps a connection for the next request.
 func (p *connPool) put(bc *backendConn) {
 	bc.idleSince = time.Now()
+	// The request's deadline would fail idleOpen's peek once past.
+	bc.c.SetDeadline(time.Time{})
 	p.mu.Lock()
 	if p.closed || len(p.idle) >= fastMaxIdlePerBackend {
 		p.mu.Unlock()
@@ -521,7 +526,7 @@ func (p *connPool) roundTrip(b *backend, x *exchange, body []byte, deadline time
 		}
 		bc.c.Close()
 		if attempt == 0 && reused && !isTimeout(err) && replayable(x.req) &&
-			(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+			(errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
 			continue
 		}
 		return nil, nil, err

@@ -392,16 +392,23 @@ func TestServerMatchesNetHTTP(t *testing.T) {
 	}
 }
 
-// oneBackend returns a splitter whose stable backend answers with handle
-// (the path, when nil), on a Server, with the registry of its metrics.
-func oneBackend(t *testing.T, cfg Config, handle http.HandlerFunc) (*Splitter, *fastFront, chan seen) {
+// stableOn returns a splitter for cfg with b for stable, on a Server.
+func stableOn(t *testing.T, cfg Config, b Backend) (*Splitter, *fastFront) {
 	t.Helper()
-	b, saw := recordingBackend(t, "v1", handle)
 	s, _ := newSplitter(t, cfg)
 	if err := s.SetStable(b); err != nil {
 		t.Fatal(err)
 	}
-	return s, startFast(t, s, nil), saw
+	return s, startFast(t, s, nil)
+}
+
+// oneBackend returns a splitter whose stable backend answers with handle
+// (the path, when nil), on a Server, and what the backend saw.
+func oneBackend(t *testing.T, cfg Config, handle http.HandlerFunc) (*Splitter, *fastFront, chan seen) {
+	t.Helper()
+	b, saw := recordingBackend(t, "v1", handle)
+	s, front := stableOn(t, cfg, b)
+	return s, front, saw
 }
 
 // Requests written in one write are answered in order, on the fast path.
@@ -558,11 +565,7 @@ func TestServerBackendKeepAlive(t *testing.T) {
 		}
 		io.WriteString(w, r.URL.Path)
 	})
-	s, _ := newSplitter(t, Config{Timeout: 50 * time.Millisecond})
-	if err := s.SetStable(b); err != nil {
-		t.Fatal(err)
-	}
-	front := startFast(t, s, nil)
+	_, front := stableOn(t, Config{Timeout: 50 * time.Millisecond}, b)
 	for range 4 {
 		c := dial(t, front.addr)
 		br := bufio.NewReader(c)
@@ -596,6 +599,85 @@ func TestServerBackendKeepAlive(t *testing.T) {
 	}
 	if n := front.handed.Load(); n != 0 {
 		t.Errorf("the fallback got %d connections, want none", n)
+	}
+}
+
+// A backend that closes an idle connection: the next request goes on a
+// new one, a GET and a POST alike. A request the backend took on a
+// kept-alive connection and then dropped without an answer is sent once
+// more on a new one when it is a GET, as the default transport does, and
+// not when it is a POST.
+func TestServerBackendClosesIdle(t *testing.T) {
+	var posts, crashes atomic.Int64
+	b, conns, idle := countingBackend(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+		}
+		if r.URL.Path == "/crash" {
+			crashes.Add(1)
+		}
+		if r.URL.Path == "/crash" {
+			c, _, _ := http.NewResponseController(w).Hijack()
+			c.Close()
+			return
+		}
+		fmt.Fprintf(w, "%s %s", r.Method, body)
+	})
+	s, front := stableOn(t, Config{}, b)
+	reg := s.cfg.Registry
+	c := dial(t, front.addr)
+	br := bufio.NewReader(c)
+	closeIdle := func() {
+		t.Helper()
+		select {
+		case bc := <-idle:
+			bc.Close()
+		case <-time.After(5 * time.Second):
+			t.Fatal("the backend's connection did not go idle")
+		}
+		time.Sleep(20 * time.Millisecond) // the FIN arrives
+	}
+	for _, method := range []string{"GET", "POST"} {
+		get(t, c, br, "GET", "/warm", "")
+		closeIdle()
+		posts.Store(0)
+		if a := get(t, c, br, method, "/p", "x"); a.Status != 200 || a.Body != method+" x" {
+			t.Errorf("%s after the backend closed the idle connection = %d %q, want 200", method, a.Status, a.Body)
+		}
+		if method == "POST" && posts.Load() != 1 {
+			t.Errorf("the backend got the POST %d times, want once", posts.Load())
+		}
+	}
+	get(t, c, br, "GET", "/warm", "")
+	posts.Store(0)
+	if a := get(t, c, br, "POST", "/crash", "x"); a.Status != http.StatusBadGateway {
+		t.Errorf("POST to a backend that dropped it = %d %q, want 502", a.Status, a.Body)
+	}
+	if n := posts.Load(); n != 1 {
+		t.Errorf("the backend got the dropped POST %d times, want once: it is not sent again", n)
+	}
+	if got := requests(t, reg, TrackStable, OutcomeConnectionError); got != 1 {
+		t.Errorf("requests{outcome=connection_error} = %v, want 1", got)
+	}
+	if n := conns.Load(); n < 3 {
+		t.Errorf("the backend accepted %d connections, want a new one after each close", n)
+	}
+	for _, method := range []string{"GET", "POST"} {
+		var tries []int64
+		for _, addr := range []string{startSlow(t, s), front.addr} {
+			c := dial(t, addr)
+			br := bufio.NewReader(c)
+			get(t, c, br, "GET", "/warm", "")
+			crashes.Store(0)
+			if a := get(t, c, br, method, "/crash", ""); a.Status != http.StatusBadGateway {
+				t.Errorf("%s to a backend that dropped it = %d %q, want 502", method, a.Status, a.Body)
+			}
+			tries = append(tries, crashes.Load())
+		}
+		if tries[0] != tries[1] {
+			t.Errorf("a %s the backend dropped was sent %d times by net/http, %d times by the fast path", method, tries[0], tries[1])
+		}
 	}
 }
 
@@ -797,11 +879,8 @@ func TestServerCountsBeforeAnswering(t *testing.T) {
 			w.WriteHeader(500)
 		}
 	})
-	s, reg := newSplitter(t, Config{})
-	if err := s.SetStable(b); err != nil {
-		t.Fatal(err)
-	}
-	front := startFast(t, s, nil)
+	s, front := stableOn(t, Config{}, b)
+	reg := s.cfg.Registry
 	c := dial(t, front.addr)
 	br := bufio.NewReader(c)
 	for i := range 50 {
