@@ -55,10 +55,11 @@ const (
 // ReverseProxy and the default transport, or declines it, having read
 // nothing past its header and written nothing, when it needs what only
 // that path does: a shadow mirror, a transport given in Config, an https
-// backend or one reached through a proxy, no stable backend yet.
+// backend or one reached through a proxy, no stable backend yet, a query
+// that ReverseProxy rewrites.
 func (s *Splitter) serveFast(x *exchange) fastResult {
 	rt := s.routes.Load()
-	if rt.stable == nil || (rt.shadow != nil && rt.share > 0) {
+	if rt.stable == nil || (rt.shadow != nil && rt.share > 0) || rewritesQuery(x.url.RawQuery) {
 		return fastDeclined
 	}
 	r := x.req
@@ -615,6 +616,33 @@ func writeRequest(w *bufio.Writer, b *backend, host string, x *exchange, body []
 	}
 	w.WriteString("\r\n")
 	w.Write(body)
+}
+
+// rewritesQuery reports whether ReverseProxy (with Rewrite) would send
+// the query q otherwise than it came: one that url.ParseQuery refuses (a
+// semicolon, a malformed escape) or that has more parameters than it
+// takes (10,000), ReverseProxy re-encodes from what it parses, dropping
+// the rest. The fast path leaves such a request to it.
+func rewritesQuery(q string) bool {
+	if strings.Count(q, "&") >= 10000 {
+		return true
+	}
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case ';':
+			return true
+		case '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return true
+			}
+			i += 2
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // joinURLPath joins a backend's path and a request's as

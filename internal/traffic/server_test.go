@@ -326,6 +326,10 @@ func TestServerMatchesNetHTTP(t *testing.T) {
 		{name: "invalid header value", raw: request("", "GET /p HTTP/1.1", host, "X-Bad: a\x01b")},
 		{name: "header over MaxHeaderBytes", raw: request("", "GET /p HTTP/1.1", host, "X-Long: "+long)},
 		{name: "expect other", raw: request("", "GET /p HTTP/1.1", host, "Expect: nothing")},
+		// ReverseProxy drops what url.ParseQuery refuses.
+		{name: "semicolon in query", raw: request("", "GET /p?b=1;a=2&c=3 HTTP/1.1", host)},
+		{name: "bad escape in query", raw: request("", "GET /p?b=%zz&a=1 HTTP/1.1", host)},
+		{name: "short escape in query", raw: request("", "GET /p?b=1&a=%2 HTTP/1.1", host)},
 		{name: "transfer-encoding identity", raw: request("", "POST /p HTTP/1.1", host, "Transfer-Encoding: identity")},
 
 		// Smuggling: never forwarded as plain; net/http answers.
@@ -867,6 +871,39 @@ func TestServerMetrics(t *testing.T) {
 	}
 	if n := fastFront.handed.Load(); n != 0 {
 		t.Errorf("the fallback got %d connections, want none", n)
+	}
+}
+
+func TestRewritesQuery(t *testing.T) {
+	many := strings.Repeat("a=1&", 10000)
+	tests := []struct {
+		q    string
+		want bool
+	}{
+		{"", false},
+		{"a=1&b=%20%C3%a9", false},
+		{"a=1;b=2", true},
+		{"a=%zz", true},
+		{"a=%2", true},
+		{"a=%", true},
+		{many[:len(many)-1], false}, // 10,000 parameters
+		{many + "a=1", true},
+	}
+	for _, tt := range tests {
+		if got := rewritesQuery(tt.q); got != tt.want {
+			t.Errorf("rewritesQuery(%.20q) = %v, want %v", tt.q, got, tt.want)
+		}
+		if tt.q == "" || len(tt.q) > 100 {
+			continue
+		}
+		// What ReverseProxy forwards, against what the fast path would.
+		want := tt.q
+		if v, err := url.ParseQuery(tt.q); err != nil {
+			want = v.Encode()
+		}
+		if rewritten := want != tt.q; rewritten != tt.want {
+			t.Errorf("ParseQuery(%q) rewrites it: %v, rewritesQuery says %v", tt.q, rewritten, tt.want)
+		}
 	}
 }
 
