@@ -98,7 +98,7 @@ func (s *Splitter) serveFast(x *exchange) fastResult {
 		}
 	}
 
-	bc, res, err := b.pool.roundTrip(b, x, body, deadline)
+	bc, res, err := b.pool.roundTrip(b, x, body, deadline, resp.informational)
 	if err != nil {
 		o := outcomeConnectionError
 		if isTimeout(err) {
@@ -167,15 +167,7 @@ type fastResponse struct {
 // route's, the sticky cookie and a Date when h has none.
 func (w *fastResponse) head(code int, h http.Header, framing func(bw *bufio.Writer)) {
 	bw := w.x.bw
-	bw.WriteString("HTTP/1.1 ")
-	if text := http.StatusText(code); text != "" {
-		bw.WriteString(strconv.Itoa(code))
-		bw.WriteByte(' ')
-		bw.WriteString(text)
-		bw.WriteString("\r\n")
-	} else {
-		fmt.Fprintf(bw, "%03d status code %d\r\n", code, code)
-	}
+	writeStatusLine(bw, code)
 	connection := h["Connection"]
 	for k, vv := range h {
 		if skipResponseField(k, connection) || w.x.header[k] != nil || w.s.drop[k] {
@@ -205,6 +197,36 @@ func (w *fastResponse) head(code int, h http.Header, framing func(bw *bufio.Writ
 		bw.WriteString("Connection: close\r\n")
 	}
 	bw.WriteString("\r\n")
+}
+
+// writeStatusLine writes an answer's status line as net/http does.
+func writeStatusLine(bw *bufio.Writer, code int) {
+	bw.WriteString("HTTP/1.1 ")
+	if text := http.StatusText(code); text != "" {
+		bw.WriteString(strconv.Itoa(code))
+		bw.WriteByte(' ')
+		bw.WriteString(text)
+		bw.WriteString("\r\n")
+	} else {
+		fmt.Fprintf(bw, "%03d status code %d\r\n", code, code)
+	}
+}
+
+// informational relays a 1xx answer of the backend's (a 103 Early
+// Hints) at once, as ReverseProxy does: its status and its fields but the
+// framing ones (which net/http leaves out of a 1xx).
+func (w *fastResponse) informational(res *http.Response) {
+	bw := w.x.bw
+	writeStatusLine(bw, res.StatusCode)
+	for k, vv := range res.Header {
+		if k != "Content-Length" && k != "Transfer-Encoding" {
+			writeField(bw, k, vv)
+		}
+	}
+	bw.WriteString("\r\n")
+	if err := bw.Flush(); err != nil {
+		w.failed = true
+	}
 }
 
 // error writes an error of the splitter's (as writeError); flush sends
@@ -504,12 +526,11 @@ func (p *connPool) close() {
 }
 
 // roundTrip sends x's request to b, with body, and reads the answer's
-// header, skipping 1xx answers (a 103's hints are the client's to miss,
-// as nothing streams before the final answer here). A request that found
+// header, handing 1xx answers to early. A request that found
 // its kept-alive connection closed is sent again on a new one when that
 // is safe (as the default transport does: its method is idempotent or
 // it has an idempotency key).
-func (p *connPool) roundTrip(b *backend, x *exchange, body []byte, deadline time.Time) (*backendConn, *http.Response, error) {
+func (p *connPool) roundTrip(b *backend, x *exchange, body []byte, deadline time.Time, early func(*http.Response)) (*backendConn, *http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		bc, reused, err := p.get(deadline)
 		if err != nil {
@@ -520,7 +541,7 @@ func (p *connPool) roundTrip(b *backend, x *exchange, body []byte, deadline time
 		err = bc.w.Flush()
 		var res *http.Response
 		if err == nil {
-			res, err = readFinal(bc.r, x.req)
+			res, err = readFinal(bc.r, x.req, early)
 		}
 		if err == nil {
 			return bc, res, nil
@@ -537,8 +558,9 @@ func (p *connPool) roundTrip(b *backend, x *exchange, body []byte, deadline time
 // errSwitched is a 101 answer to a request that asked for no upgrade.
 var errSwitched = errors.New("the backend switched protocols unasked")
 
-// readFinal reads the backend's final answer, past any 1xx.
-func readFinal(r *bufio.Reader, req *http.Request) (*http.Response, error) {
+// readFinal reads the backend's final answer, past any 1xx, which it
+// hands to early.
+func readFinal(r *bufio.Reader, req *http.Request, early func(*http.Response)) (*http.Response, error) {
 	for range 10 {
 		res, err := http.ReadResponse(r, req)
 		if err != nil {
@@ -550,6 +572,7 @@ func readFinal(r *bufio.Reader, req *http.Request) (*http.Response, error) {
 		case res.StatusCode >= 200:
 			return res, nil
 		}
+		early(res)
 	}
 	return nil, errors.New("the backend sent too many 1xx answers")
 }

@@ -265,6 +265,11 @@ func TestServerMatchesNetHTTP(t *testing.T) {
 			io.WriteString(w, body)
 		}
 	}
+	earlyHints := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "after hints")
+	}
 	const host = "Host: model.example"
 	long := strings.Repeat("x", 9<<10)
 	tests := []struct {
@@ -310,6 +315,7 @@ func TestServerMatchesNetHTTP(t *testing.T) {
 		{name: "304", handle: status(304, ""), raw: request("", "GET /p HTTP/1.1", host, "If-None-Match: \"v1\""), fast: true},
 		{name: "500", handle: status(500, "boom"), raw: request("", "GET /p HTTP/1.1", host), fast: true},
 		{name: "unknown status", handle: status(599, "odd"), raw: request("", "GET /p HTTP/1.1", host), fast: true},
+		{name: "103 first", handle: earlyHints, raw: request("", "GET /p HTTP/1.1", host), fast: true},
 
 		// Not plain: net/http serves them.
 		{name: "expect 100-continue", raw: request("12345", "POST /p HTTP/1.1", host, "Expect: 100-continue", "Content-Length: 5")},
