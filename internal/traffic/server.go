@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -264,7 +265,7 @@ func (s *Server) serve(c *serverConn) {
 			remoteAddr = c.RemoteAddr().String()
 		}
 		req.RemoteAddr = remoteAddr
-		if !plain(req) {
+		if !plain(req) || !strictHeader(rc.rec) {
 			handed = s.handOver(c, rc, bw)
 			return
 		}
@@ -340,6 +341,32 @@ func plain(req *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// strictHeader reports whether a request's header, the start of raw,
+// ends each line with CRLF and folds none (obs-fold: a line that starts
+// with a space or a tab). net/http's parser takes a bare LF for a line's
+// end and joins folded lines, which servers and proxies elsewhere read
+// otherwise: such a request is net/http's to answer, not the fast path's
+// to forward.
+func strictHeader(raw []byte) bool {
+	for i := 0; ; {
+		n := bytes.IndexByte(raw[i:], '\n')
+		if n < 0 {
+			return false
+		}
+		end := i + n
+		if end == 0 || raw[end-1] != '\r' {
+			return false
+		}
+		if end-i == 1 {
+			return true // the blank line
+		}
+		i = end + 1
+		if i < len(raw) && (raw[i] == ' ' || raw[i] == '\t') {
+			return false
+		}
+	}
 }
 
 // recordingConn keeps the bytes read of the current request while its

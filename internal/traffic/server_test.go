@@ -342,6 +342,8 @@ func TestServerMatchesNetHTTP(t *testing.T) {
 		{name: "content-length and transfer-encoding", raw: request("5\r\nhello\r\n0\r\n\r\n", "POST /p HTTP/1.1", host,
 			"Content-Length: 4", "Transfer-Encoding: chunked")},
 		{name: "two content-lengths", raw: request("hello", "POST /p HTTP/1.1", host, "Content-Length: 5", "Content-Length: 4")},
+		{name: "obs-fold", raw: request("", "GET /p HTTP/1.1", host, "X-Folded: a", " b")},
+		{name: "bare LF", raw: "GET /p HTTP/1.1\nHost: model.example\nX-A: 1\n\n"},
 		{name: "space before colon", raw: request("", "GET /p HTTP/1.1", host, "X-A : 1")},
 		{name: "two hosts", raw: request("", "GET /p HTTP/1.1", host, "Host: other.example")},
 	}
@@ -1047,5 +1049,26 @@ func TestServerShutdown(t *testing.T) {
 				t.Errorf("a connection was accepted after %s", name)
 			}
 		})
+	}
+}
+
+func TestStrictHeader(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody\n\n", true}, // past the header
+		{"GET / HTTP/1.1\r\nHost: x\r\n\tfolded\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", false},
+		{"GET / HTTP/1.1\nHost: x\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\n", false},
+		{"\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\n", false}, // no end
+	}
+	for _, tt := range tests {
+		if got := strictHeader([]byte(tt.raw)); got != tt.want {
+			t.Errorf("strictHeader(%q) = %v, want %v", tt.raw, got, tt.want)
+		}
 	}
 }
