@@ -323,9 +323,11 @@ func (w *fastResponse) relay(res *http.Response, from *bufio.Reader) (o outcome,
 	res.Body.Close()
 	if chunked {
 		x.bw.WriteString("0\r\n")
-		for _, k := range trailerKeys {
-			vv := res.Trailer[k]
-			if len(vv) > 0 && validValues(vv) {
+		// The announced trailers and those the backend sent unannounced
+		// (the body's reader adds them to res.Trailer), as ReverseProxy
+		// passes both on.
+		for k, vv := range res.Trailer {
+			if k = http.CanonicalHeaderKey(k); httpguts.ValidHeaderFieldName(k) && !hopByHop[k] && len(vv) > 0 && validValues(vv) {
 				writeField(x.bw, k, vv)
 			}
 		}

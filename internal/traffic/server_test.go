@@ -240,6 +240,7 @@ func TestServerMatchesNetHTTP(t *testing.T) {
 		w.(http.Flusher).Flush()
 		io.WriteString(w, "part 2")
 		w.Header().Set("X-Sum", "12")
+		w.Header().Set(http.TrailerPrefix+"X-Unannounced", "yes")
 	}
 	hopByHopAnswer := func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
