@@ -101,26 +101,27 @@
 // Server serves a listener for one or more splitters (promote serve's
 // agent serves its routes through one) with a fast path for the plain
 // requests that make up a model's traffic: HTTP/1.1 with a path, one
-// well-formed Host and well-formed fields, no Expect or protocol upgrade,
-// and a body of known length up to MaxFastBody (64 KiB). Each connection
-// is read by a loop of its own with net/http's request parser
-// (http.ReadRequest); a plain request that Server.Route sends to a
-// splitter is forwarded on a kept-alive backend connection and its answer
-// read with net/http's response parser (http.ReadResponse), all in that
-// loop: none of the server's, the transport's or ReverseProxy's
-// per-request goroutines, channels and copies, which cost the splitter
-// half of nginx's throughput (BENCHMARKS.md). It sends what ReverseProxy
-// with SetURL and SetXForwarded would send, answers what ServeHTTP would
-// answer, and counts the same metrics and health, with these differences:
-// the body is read whole before the request goes out (as nginx buffers
-// it), the backend's answer is passed on as it came (no Accept-Encoding
-// is added, nor a Content-Type sniffed), 1xx informational answers are
-// not passed on, and an answer without a length goes out chunked. A
-// backend connection idle for more than a second is checked before it is
-// used (a backend closes idle connections as it likes); a request that
-// still finds its connection closed is sent again on a new one when its
-// method is idempotent or it carries an idempotency key, as net/http
-// does.
+// well-formed Host and well-formed fields, every line ending in CRLF and
+// none folded, no Expect or protocol upgrade, a query that ReverseProxy
+// would pass on as it came, and a body of known length up to MaxFastBody
+// (64 KiB). Each connection is read by a loop of its own with net/http's
+// request parser (http.ReadRequest); a plain request that Server.Route
+// sends to a splitter is forwarded on a kept-alive backend connection and
+// its answer read with net/http's response parser (http.ReadResponse),
+// all in that loop: none of the server's, the transport's or
+// ReverseProxy's per-request goroutines, channels and copies, which cost
+// the splitter half of nginx's throughput (BENCHMARKS.md). It sends what
+// ReverseProxy with SetURL and SetXForwarded would send, answers what
+// ServeHTTP would answer (1xx answers and trailers included), and counts
+// the same metrics and health, with these differences: the body is read
+// whole before the request goes out (as nginx buffers it), the backend's
+// answer is passed on as it came (no Accept-Encoding is added, nor a
+// Content-Type sniffed), and an answer without a length goes out chunked.
+// An idle backend connection is checked before each use (a peek that
+// must find nothing to read: a backend closes idle connections as it
+// likes); a request that still finds its connection closed is sent again
+// on a new one when its method is idempotent or it carries an idempotency
+// key, as net/http does.
 //
 // At the first request of a connection that is not plain, or that Route
 // or the splitter declines (a shadow mirror is set, the splitter was given
