@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/net/http/httpguts"
 
 	"github.com/promote-ml/promote/internal/strictyaml"
+	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -591,24 +591,6 @@ func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
 	})
 }
 
-// unroutableHeaders are the header names that a request cannot carry to
-// the splitter as a value of its own, so that a stickyHeader or
-// candidateHeader of that name would never be seen, or be seen set by a
-// proxy or the client's HTTP library rather than by the client: why, by
-// canonical name.
-var unroutableHeaders = func() map[string]string {
-	const (
-		kept   = "the server takes it out of a request's headers"
-		hop    = "it is a hop-by-hop header, which a proxy in front drops or rewrites (RFC 9110, section 7.6.1)"
-		framed = "it frames the request's body, and is set by the client's HTTP library, not by a person"
-	)
-	m := map[string]string{"Host": kept, "Transfer-Encoding": kept, "Content-Length": framed}
-	for _, h := range []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade", "Proxy-Authenticate", "Proxy-Authorization"} {
-		m[h] = hop
-	}
-	return m
-}()
-
 func (d *decoder) traffic(n *yaml.Node, what string) Traffic {
 	var t Traffic
 	var candidateAt *yaml.Node
@@ -619,10 +601,8 @@ func (d *decoder) traffic(n *yaml.Node, what string) Traffic {
 		}
 		switch key {
 		case "stickyHeader", "candidateHeader":
-			if !httpguts.ValidHeaderFieldName(s) {
-				d.Errorf(v, "%s.%s: %q is not a header name", what, key, s)
-			} else if why := unroutableHeaders[http.CanonicalHeaderKey(s)]; why != "" {
-				d.Errorf(v, "%s.%s: %q cannot be used: %s", what, key, s, why)
+			if err := traffic.CheckRouteHeader(s); err != nil {
+				d.Errorf(v, "%s.%s: %v", what, key, err)
 			}
 			if key == "candidateHeader" {
 				t.CandidateHeader, candidateAt = s, v

@@ -19,8 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/http/httpguts"
-
 	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/promote"
 )
@@ -213,11 +211,13 @@ func (c *Config) setDefaults() error {
 	if c.Metrics == nil && c.Registry == nil {
 		problems = append(problems, "no metrics: set Metrics or Registry")
 	}
-	if h := c.Sticky.Header; h != "" && !httpguts.ValidHeaderFieldName(h) {
-		problems = append(problems, fmt.Sprintf("sticky header %q is not a header name", h))
-	}
-	if h := c.CandidateHeader; h != "" && !httpguts.ValidHeaderFieldName(h) {
-		problems = append(problems, fmt.Sprintf("candidate header %q is not a header name", h))
+	for _, h := range []struct{ what, name string }{{"sticky header", c.Sticky.Header}, {"candidate header", c.CandidateHeader}} {
+		if h.name == "" {
+			continue
+		}
+		if err := CheckRouteHeader(h.name); err != nil {
+			problems = append(problems, h.what+" "+err.Error())
+		}
 	}
 	if h := c.CandidateHeader; h != "" && http.CanonicalHeaderKey(h) == http.CanonicalHeaderKey(c.Sticky.Header) {
 		problems = append(problems, fmt.Sprintf("candidate header %q is the sticky header too: a client's identity would send it to the candidate", h))
