@@ -150,25 +150,33 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 		{"promote", "Give the candidate all traffic now and end the rollout as a success",
 			"Skips the remaining steps and the analysis: the candidate takes all traffic at once and the\nrollout and its promotion succeed.", nil, "needed for the quarter's close; risk signed off"},
 	} {
-		var reason string
+		var req httpapi.RolloutOpRequest
 		sub := &cobra.Command{
 			Use: op.verb + " PROMOTION", Short: op.short, Args: cobra.ExactArgs(1),
-			Long:              op.short + ".\n\n" + op.long + "\n\nNeeds an approver's token; recorded in the audit log.",
-			Example:           fmt.Sprintf("  promote rollout %s pr_1a2b3c4d5e6f7a8b --reason %q", op.verb, op.example),
+			Long: op.short + ".\n\n" + op.long + "\n\nWith --revision, the " + op.verb + " is refused (exit 1, nothing changed) when the rollout has\n" +
+				"moved on from that revision (a step, a wait for a person, another person's operation):\n" +
+				"give the revision \"promote rollout show\" printed when the decision was made.\n\n" +
+				"Needs an approver's token; recorded in the audit log.",
+			Example: fmt.Sprintf("  promote rollout %s pr_1a2b3c4d5e6f7a8b --reason %q\n", op.verb, op.example) +
+				fmt.Sprintf("  promote rollout %s pr_1a2b3c4d5e6f7a8b --revision \"$(promote rollout show pr_1a2b3c4d5e6f7a8b -o json | jq .revision)\"", op.verb),
 			ValidArgsFunction: f.completeArgs(rolloutIDs(false, op.applies)),
 			RunE: func(cmd *cobra.Command, args []string) error {
+				if req.Revision < 0 {
+					return usageErrorf("--revision %d: want the rollout's revision the %s was decided on (promote rollout show), a positive number", req.Revision, op.verb)
+				}
 				c, err := f.client()
 				if err != nil {
 					return err
 				}
-				r, err := c.RolloutOp(cmd.Context(), args[0], op.verb, reason)
+				r, err := c.RolloutOp(cmd.Context(), args[0], op.verb, req)
 				if err != nil {
 					return clientError(err)
 				}
 				return f.render(s.out, r, func(tw *table) { describeRollout(tw, r, time.Now()) })
 			},
 		}
-		sub.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+		sub.Flags().StringVar(&req.Reason, "reason", "", "why (recorded in the audit log)")
+		sub.Flags().Int64Var(&req.Revision, "revision", 0, "only if the rollout is still at this revision (promote rollout show); refused, nothing changed, if it has moved on")
 		cmd.AddCommand(sub)
 	}
 	return cmd
@@ -182,6 +190,7 @@ func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 	fmt.Fprintf(w, "Rollout\t%s %s in %s (promotion %s)\n", r.Model, r.Version, r.Environment, r.PromotionID)
 	fmt.Fprintf(w, "Strategy\t%s against stable %s\n", r.Strategy, r.Stable)
 	fmt.Fprintf(w, "State\t%s\n", r.State)
+	fmt.Fprintf(w, "Revision\t%d\n", r.Revision)
 	track := "canary"
 	if r.Strategy == policy.StrategyShadow {
 		track = "shadow"

@@ -142,11 +142,11 @@ func TestDescribeRollout(t *testing.T) {
 		strategy  string
 		want, not []string
 	}{
-		{policy.StrategyCanary, []string{"Step\t1, weight 10%", "canary 1/200, stable 9/1800"}, []string{"Mirroring", "shadow 1/200"}},
+		{policy.StrategyCanary, []string{"Revision\t7", "Step\t1, weight 10%", "canary 1/200, stable 9/1800"}, []string{"Mirroring", "shadow 1/200"}},
 		{policy.StrategyShadow, []string{"Mirroring\tsince", "shadow 1/200, stable 9/1800"}, []string{"Step\t", "canary 1/200"}},
 	} {
 		var b bytes.Buffer
-		describeRollout(&b, promote.Rollout{Strategy: tt.strategy, State: promote.RolloutRunning, Weight: 0.1, Verdict: raw}, time.Now())
+		describeRollout(&b, promote.Rollout{Strategy: tt.strategy, State: promote.RolloutRunning, Weight: 0.1, Verdict: raw, Revision: 7}, time.Now())
 		for _, w := range tt.want {
 			if !strings.Contains(b.String(), w) {
 				t.Errorf("%s: describeRollout lacks %q:\n%s", tt.strategy, w, b.String())

@@ -101,6 +101,18 @@ type ReasonRequest struct {
 	Reason string `json:"reason"`
 }
 
+// RolloutOpRequest is the body of the operations on a rollout (POST
+// /rollouts/{id}/{verb}).
+type RolloutOpRequest struct {
+	// Reason, when not empty, is recorded with the operation.
+	Reason string `json:"reason"`
+	// Revision, when not 0, is the rollout's revision the operation was
+	// decided on (promote.Rollout.Revision): a rollout that has moved on
+	// since refuses it with a Conflict naming its revision now, and
+	// nothing changes. 0 operates on the rollout as it is.
+	Revision int64 `json:"revision,omitempty"`
+}
+
 // HoldRequest is the body of POST /holds.
 type HoldRequest struct {
 	Model       string `json:"model"`

@@ -470,9 +470,9 @@ func (c *Client) RolloutSamples(ctx context.Context, id string, limit int) ([]pr
 	return out, err
 }
 
-// RolloutOp pauses, resumes, aborts or promotes (verb) a rollout, with a
-// reason.
-func (c *Client) RolloutOp(ctx context.Context, id, verb, reason string) (promote.Rollout, error) {
+// RolloutOp pauses, resumes, aborts or promotes (verb) a rollout, with
+// req's reason, and only at req's revision when that is not 0.
+func (c *Client) RolloutOp(ctx context.Context, id, verb string, req RolloutOpRequest) (promote.Rollout, error) {
 	if err := present("promotion id", id); err != nil {
 		return promote.Rollout{}, err
 	}
@@ -482,7 +482,7 @@ func (c *Client) RolloutOp(ctx context.Context, id, verb, reason string) (promot
 		return promote.Rollout{}, promote.Errorf(promote.Invalid, "rollout operation %q: want pause, resume, abort or promote", verb)
 	}
 	var out promote.Rollout
-	err := c.do(ctx, call{method: http.MethodPost, path: Prefix + "/rollouts/" + seg(id) + "/" + verb, body: ReasonRequest{Reason: reason}, out: &out, auth: true})
+	err := c.do(ctx, call{method: http.MethodPost, path: Prefix + "/rollouts/" + seg(id) + "/" + verb, body: req, out: &out, auth: true})
 	return out, err
 }
 

@@ -593,6 +593,11 @@ func schemas() map[string]*Schema {
 			"comment": str(""),
 		}),
 		"ReasonRequest": request("", nil, map[string]*Schema{"reason": str("Why, recorded in the audit log. Required where the operation says so (rejecting a version or a promotion, clearing a hold); optional otherwise.")}),
+		"RolloutOpRequest": request("", nil, map[string]*Schema{
+			"reason": str("Why, recorded in the audit log; optional."),
+			"revision": {Type: "integer", Format: "int64", Minimum: floatPtr(0),
+				Description: "The rollout's revision the operation was decided on (the revision of GET /rollouts/{id}). A rollout that has moved on since (a step, a wait for a person, another person's operation) refuses the operation with 409, naming its revision now, and nothing changes. Absent or 0: the operation applies to the rollout as it is."},
+		}),
 		"HoldRequest": request("", []string{"model", "version", "environment", "reason"}, map[string]*Schema{
 			"model":       name(""),
 			"version":     name(""),
@@ -853,8 +858,8 @@ func document() *Document {
 		{"abort", "abortRollout", "Roll a rollout back now", "Needs the approver role. The candidate's traffic goes to 0 at once; the environment is rolled back (live alias, hold, Git commit)."},
 		{"promote", "promoteRollout", "Give the candidate all traffic now and end the rollout as a success", "Needs the approver role. The remaining steps are skipped. A failure the analysis found but the store had not recorded yet is carried out first (a rollback, or a pause), and the promotion is refused with 409, naming it."},
 	} {
-		add("post", p+"/rollouts/{id}/"+a.verb, spec{id: a.id, summary: a.summary, desc: a.desc + " An operation the rollout's state does not allow, on a promotion whose rollout has not begun, or on a server without a rollout controller answers 409, naming the state; one on a promotion that ended without a rollout answers 400.",
-			tag: "rollouts", params: []*Parameter{pRollout}, body: "ReasonRequest", status: 200, result: ref("Rollout"), errors: []int{400, 404, 409}})
+		add("post", p+"/rollouts/{id}/"+a.verb, spec{id: a.id, summary: a.summary, desc: a.desc + " An operation the rollout's state does not allow, on a promotion whose rollout has not begun, or on a server without a rollout controller answers 409, naming the state; so does one that names a revision the rollout has moved on from, naming its revision now, and nothing changes; one on a promotion that ended without a rollout answers 400.",
+			tag: "rollouts", params: []*Parameter{pRollout}, body: "RolloutOpRequest", status: 200, result: ref("Rollout"), errors: []int{400, 404, 409}})
 	}
 
 	add("get", p+"/leader", spec{id: "getLeader", summary: "Which replica runs the controllers",

@@ -111,7 +111,7 @@ var schemaTypes = map[string]any{
 	"AuditEvent": promote.AuditEvent{}, "AuditPolicy": promote.AuditPolicy{}, "AuditMetrics": promote.AuditMetrics{}, "AuditLine": audit.Line{}, "VerifyResult": audit.Result{}, "Break": audit.Break{},
 	"Token": promote.Token{}, "TokenCreated": TokenCreated{},
 	"CreateModelRequest": CreateModelRequest{}, "RegisterVersionRequest": RegisterVersionRequest{},
-	"PromoteRequest": registry.PromoteRequest{}, "ApproveRequest": registry.ApproveRequest{}, "ReasonRequest": ReasonRequest{},
+	"PromoteRequest": registry.PromoteRequest{}, "ApproveRequest": registry.ApproveRequest{}, "ReasonRequest": ReasonRequest{}, "RolloutOpRequest": RolloutOpRequest{},
 	"HoldRequest": HoldRequest{}, "TokenRequest": registry.TokenRequest{},
 	"RollbackRequest": registry.RollbackRequest{}, "RollbackView": registry.RollbackView{}, "Rollout": promote.Rollout{}, "Delivery": notify.Delivery{},
 	"RolloutSample": promote.RolloutSample{}, "TrackSample": promote.TrackSample{}, "StepNeeds": promote.StepNeeds{}, "Plan": registry.Plan{},

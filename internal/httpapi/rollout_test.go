@@ -43,7 +43,7 @@ func TestRolloutRoutes(t *testing.T) {
 		t.Errorf("Rollout(pr_none) = %v, want NotFound", err)
 	}
 	for _, verb := range []string{"pause", "resume", "abort", "promote"} {
-		r, err := c.RolloutOp(t.Context(), "pr_1", verb, "because")
+		r, err := c.RolloutOp(t.Context(), "pr_1", verb, RolloutOpRequest{Reason: "because"})
 		if err != nil || r.PromotionID != "pr_1" {
 			t.Errorf("RolloutOp(%s) = %+v, %v", verb, r, err)
 		}
@@ -52,10 +52,10 @@ func TestRolloutRoutes(t *testing.T) {
 	if got := strings.Join(ops.calls, "|"); got != want {
 		t.Errorf("controller calls:\n%s\nwant:\n%s", got, want)
 	}
-	if _, err := c.RolloutOp(t.Context(), "missing", "pause", ""); promote.ErrorCode(err) != promote.NotFound {
+	if _, err := c.RolloutOp(t.Context(), "missing", "pause", RolloutOpRequest{}); promote.ErrorCode(err) != promote.NotFound {
 		t.Errorf("RolloutOp(missing) = %v, want NotFound", err)
 	}
-	if _, err := c.RolloutOp(t.Context(), "pr_1", "explode", ""); promote.ErrorCode(err) != promote.Invalid {
+	if _, err := c.RolloutOp(t.Context(), "pr_1", "explode", RolloutOpRequest{}); promote.ErrorCode(err) != promote.Invalid {
 		t.Errorf("RolloutOp(explode) = %v, want Invalid", err)
 	}
 	for _, tt := range []struct {
@@ -91,7 +91,7 @@ func TestRolloutRoutes(t *testing.T) {
 
 func TestRolloutOpsWithoutController(t *testing.T) {
 	f := newFixture(t)
-	_, err := f.client(f.bob).RolloutOp(t.Context(), "pr_1", "pause", "")
+	_, err := f.client(f.bob).RolloutOp(t.Context(), "pr_1", "pause", RolloutOpRequest{})
 	if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "no rollout controller") {
 		t.Errorf("RolloutOp on a server without a controller = %v, want a Conflict saying so", err)
 	}
@@ -99,7 +99,7 @@ func TestRolloutOpsWithoutController(t *testing.T) {
 	// without a controller: the answer does not depend on the set-up.
 	for _, tok := range []struct{ name, secret string }{{"vera", f.vera}, {"alice", f.alice}} {
 		for _, verb := range []string{"pause", "resume", "abort", "promote"} {
-			_, err := f.client(tok.secret).RolloutOp(t.Context(), "pr_1", verb, "")
+			_, err := f.client(tok.secret).RolloutOp(t.Context(), "pr_1", verb, RolloutOpRequest{})
 			if promote.ErrorCode(err) != promote.Forbidden || !strings.Contains(err.Error(), "needs the approver role") {
 				t.Errorf("RolloutOp(%s) as %s = %v, want Forbidden: needs the approver role", verb, tok.name, err)
 			}

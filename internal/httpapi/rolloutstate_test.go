@@ -31,7 +31,7 @@ func TestRolloutOpOnAPromotionWithoutRolloutSaysItsState(t *testing.T) {
 	if waiting.State.Terminal() {
 		t.Fatalf("promotion to prod is %s, want one still under way", waiting.State)
 	}
-	_, err := c.RolloutOp(t.Context(), waiting.ID, "pause", "")
+	_, err := c.RolloutOp(t.Context(), waiting.ID, "pause", RolloutOpRequest{})
 	if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), string(waiting.State)) || !strings.Contains(err.Error(), "no rollout") {
 		t.Errorf("RolloutOp(pause) of a promotion %s = %v, want a Conflict naming its state", waiting.State, err)
 	}
@@ -40,11 +40,11 @@ func TestRolloutOpOnAPromotionWithoutRolloutSaysItsState(t *testing.T) {
 	if !ended.State.Terminal() {
 		t.Fatalf("promotion to dev is %s, want ended", ended.State)
 	}
-	_, err = c.RolloutOp(t.Context(), ended.ID, "abort", "")
+	_, err = c.RolloutOp(t.Context(), ended.ID, "abort", RolloutOpRequest{})
 	if promote.ErrorCode(err) != promote.Invalid || !strings.Contains(err.Error(), string(ended.State)) {
 		t.Errorf("RolloutOp(abort) of a promotion %s without rollout = %v, want Invalid naming its state", ended.State, err)
 	}
-	if _, err := c.RolloutOp(t.Context(), "pr_0000000000000000", "resume", ""); promote.ErrorCode(err) != promote.NotFound {
+	if _, err := c.RolloutOp(t.Context(), "pr_0000000000000000", "resume", RolloutOpRequest{}); promote.ErrorCode(err) != promote.NotFound {
 		t.Errorf("RolloutOp(resume) of an unknown promotion = %v, want NotFound", err)
 	}
 }

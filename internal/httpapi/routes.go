@@ -601,11 +601,11 @@ func (s *Server) rolloutOp(verb string) func(http.ResponseWriter, *http.Request,
 		if err != nil {
 			return err
 		}
-		var req ReasonRequest
+		var req RolloutOpRequest
 		if err := s.decode(w, r, &req); err != nil {
 			return err
 		}
-		ro, err := rollout.Steer(r.Context(), s.opts.Rollouts, s.svc, who, rollout.Op{Verb: verb, ID: id, Reason: req.Reason})
+		ro, err := rollout.Steer(r.Context(), s.opts.Rollouts, s.svc, who, rollout.Op{Verb: verb, ID: id, Reason: req.Reason, Revision: req.Revision})
 		if err != nil {
 			return err
 		}

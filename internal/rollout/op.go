@@ -43,10 +43,11 @@ type Op struct {
 	// since (a step, a wait for a person, another person's operation),
 	// so that a button pressed on an old page ("go on to 50%") never
 	// does something else (go on to 100%). 0 applies the operation to
-	// the rollout as it is stored, as the CLI does. One thing happens
-	// before any operation, whatever its revision: a failure of the
-	// analysis that the store refused to record is carried out first
-	// (the failure wins; a resumption or promotion is then refused).
+	// the rollout as it is stored, as the CLI does without --revision.
+	// One thing happens before any operation, whatever its revision: a
+	// failure of the analysis that the store refused to record is carried
+	// out first (the failure wins; a resumption or promotion is then
+	// refused).
 	Revision int64
 }
 

@@ -123,3 +123,23 @@ func (e *Env) Steer(ctx context.Context, d Demo) (*Steering, error) {
 	}
 	return &Steering{ID: d.Awaiting, Controller: ctl, Splitter: sp}, nil
 }
+
+// NewSteering opens the demo in dir (New, SeedDemo) and steers its
+// promotion of credit-risk 2 to prod (Steer): a rollout waiting for a
+// person at 10%, with a real rollout controller and splitter. The caller
+// closes the Steering and the Env's Store.
+func NewSteering(ctx context.Context, dir string) (*Env, *Steering, error) {
+	env, err := New(ctx, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	demo, err := env.SeedDemo(ctx)
+	if err == nil {
+		var st *Steering
+		if st, err = env.Steer(ctx, demo); err == nil {
+			return env, st, nil
+		}
+	}
+	env.Store.Close()
+	return nil, nil, err
+}
