@@ -580,16 +580,15 @@ func (c *Controller) start(ctx context.Context, p promote.Promotion) error {
 	if _, err := c.runOf(ctx, r, plan); err != nil {
 		return err
 	}
-	switch plan.Strategy {
-	case policy.StrategyShadow:
-		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, shadowShare(plan)); err != nil {
-			return c.cannotJudge(ctx, r, fmt.Sprintf("mirroring traffic failed: %v", err))
-		}
-	default:
-		r.Weight, r.StepNeeds = float64(plan.Steps[0].Weight)/100, needsOf(plan, 0, false, false)
-		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, r.Weight); err != nil {
-			return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
-		}
+	if plan.Strategy != policy.StrategyShadow {
+		r.Weight, r.StepNeeds = stepWeight(plan, 0), needsOf(plan, 0, false, false)
+	}
+	// The candidate header's route opens with the first step's traffic:
+	// an earlier rollout of the same candidate that failed, was aborted
+	// or was paused at weight 0 closed it, and the splitter keeps a
+	// candidate's route as it is while its version stays.
+	if err := c.route(ctx, r, plan); err != nil {
+		return err
 	}
 	c.log.Info("rollout: started", c.attrs(r)...)
 	if r, err = c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
@@ -817,24 +816,15 @@ func (c *Controller) prepare(ctx context.Context, r promote.Rollout) (*look, err
 		ru.stepCanary, ru.stepStarted, ru.stepBase, ru.stepPending, ru.stepFresh = -1, r.StepStartedAt, r.StepRequests, true, !ru.judged
 		ru.waitLogged = r.StepNeeds != nil && r.StepNeeds.WaitingForRequests
 	}
-	// The step's weight, or the shadow's mirror, is applied at every tick:
-	// after a resumption (a pause stops the mirror), and after a restart
-	// of the controller or of the traffic layer; so is the candidate
-	// header's route, which a pause at weight 0 closed (through this
-	// replica or another).
-	if err := c.cfg.Traffic.SetPinned(ctx, r.Model, r.Environment, true); err != nil {
-		return nil, c.cannotJudge(ctx, r, fmt.Sprintf("setting the candidate header's route failed: %v", err))
+	// The step's traffic is given at every tick: after a resumption (a
+	// pause stops the mirror, and one at weight 0 closes the candidate
+	// header's route, through this replica or another), and after a
+	// restart of the controller or of the traffic layer.
+	if err := c.route(ctx, r, plan); err != nil {
+		return nil, err
 	}
-	if r.Strategy == policy.StrategyShadow {
-		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, shadowShare(plan)); err != nil {
-			return nil, c.cannotJudge(ctx, r, fmt.Sprintf("mirroring traffic failed: %v", err))
-		}
-	} else {
-		want := float64(plan.Steps[r.Step].Weight) / 100
-		if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, want); err != nil {
-			return nil, c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
-		}
-		if r.Weight != want {
+	if r.Strategy != policy.StrategyShadow {
+		if want := stepWeight(plan, r.Step); r.Weight != want {
 			r.Weight = want
 			if r, err = c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
 				return nil, c.changed(ctx, r, err)
@@ -957,7 +947,7 @@ func (c *Controller) judge(ctx context.Context, lk *look) error {
 		return c.finish(ctx, r, fmt.Sprintf("all %d steps passed", len(plan.Steps)), v.Decision)
 	}
 	r.Step++
-	r.Weight = float64(plan.Steps[r.Step].Weight) / 100
+	r.Weight = stepWeight(plan, r.Step)
 	r.StepStartedAt = now
 	r.StepRequests, r.StepNeeds = 0, needsOf(plan, r.Step, false, false)
 	ru.stepCanary, ru.stepStarted, ru.stepBase, ru.stepPending, ru.waitLogged = canary.Counts.Requests, now, 0, false, false
@@ -1309,6 +1299,29 @@ func (c *Controller) rolledBack(ctx context.Context, ended promote.Rollout, d an
 	c.sample(ctx, ended, ru, d, eventRolledBack)
 }
 
+// route gives an active rollout's candidate the traffic of its step:
+// the candidate header's route, and the step's weight or the shadow's
+// mirror, as plan's strategy says. When the traffic layer refuses, all traffic goes back to stable
+// and the rollout is paused (cannotJudge).
+func (c *Controller) route(ctx context.Context, r promote.Rollout, plan *policy.Rollout) error {
+	if err := c.cfg.Traffic.SetPinned(ctx, r.Model, r.Environment, true); err != nil {
+		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the candidate header's route failed: %v", err))
+	}
+	if plan.Strategy == policy.StrategyShadow {
+		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, shadowShare(plan)); err != nil {
+			return c.cannotJudge(ctx, r, fmt.Sprintf("mirroring traffic failed: %v", err))
+		}
+		return nil
+	}
+	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, stepWeight(plan, r.Step)); err != nil {
+		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
+	}
+	return nil
+}
+
+// stepWeight is the candidate's share of the traffic at step i of plan.
+func stepWeight(plan *policy.Rollout, i int) float64 { return float64(plan.Steps[i].Weight) / 100 }
+
 // run returns a rollout's in-memory state, nil when there is none.
 func (c *Controller) run(id string) *run {
 	c.mu.Lock()
@@ -1574,7 +1587,7 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 			r.StepNeeds = &needs
 		}
 		if plan := c.cfg.Plans[r.Environment]; plan != nil && r.Strategy == policy.StrategyCanary && plan.Strategy == r.Strategy && r.Step < len(plan.Steps) {
-			r.Weight = float64(plan.Steps[r.Step].Weight) / 100
+			r.Weight = stepWeight(plan, r.Step)
 		}
 		if verdictFailed(r.Verdict) {
 			r.AnalysisState = nil
@@ -1629,7 +1642,7 @@ func (c *Controller) confirm(ctx context.Context, who promote.Principal, r promo
 			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is at its last step now: resume it again to end it", r.Model, r.Version, r.Environment)
 		}
 		r.Step++
-		r.Weight = float64(plan.Steps[r.Step].Weight) / 100
+		r.Weight = stepWeight(plan, r.Step)
 		r.StepStartedAt, r.StepRequests, r.StepNeeds = now, 0, needsOf(plan, r.Step, false, false)
 		c.keepAnalysis(r, ru)
 		return nil

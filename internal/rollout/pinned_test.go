@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/promote-ml/promote/internal/analysis"
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -169,5 +171,72 @@ func TestCandidateHeaderInAShadowRollout(t *testing.T) {
 	}
 	if v, track := w.pinned(t); v != "2" || track != "shadow" {
 		t.Errorf("resumed shadow rollout: the candidate header reached %s %s, want the shadow, 2", track, v)
+	}
+}
+
+// activeFails is the registry with the next reads of the active rollouts
+// failing, as a store that goes away for a moment does.
+type activeFails struct {
+	*registry.Service
+	fails atomic.Int64
+}
+
+func (a *activeFails) ActiveRollouts(ctx context.Context) ([]promote.Rollout, error) {
+	if a.fails.Add(-1) >= 0 {
+		return nil, errStoreDown
+	}
+	return a.Service.ActiveRollouts(ctx)
+}
+
+// A new rollout of a candidate whose earlier rollout closed the candidate
+// header's route (aborted here; the version cleared of its hold and
+// promoted again, the splitter keeping it as its canary) opens the route
+// as it gives the candidate its first step's weight: not at its first
+// judged tick, which a store that fails after the start puts off.
+func TestCandidateHeaderReopensWithANewRollout(t *testing.T) {
+	pol := strings.Replace(testPolicy, "  analysis:\n", "  traffic:\n    candidateHeader: X-Promote-Candidate\n  analysis:\n", 1)
+	w := newWorldWith(t, testPipeline, pol)
+	first := w.pump(t, w.ctl, 1)
+	if _, err := w.ctl.Abort(t.Context(), lena, first.PromotionID, "wrong feature flags"); err != nil {
+		t.Fatal(err)
+	}
+	if v, track := w.pinned(t); v != "1" {
+		t.Fatalf("after the abort the candidate header reached %s %s, want stable's 1", track, v)
+	}
+	holds, err := w.svc.Holds(t.Context(), promote.HoldFilter{Model: "credit-risk", Environment: "prod"})
+	if err != nil || len(holds) != 1 {
+		t.Fatalf("holds after the abort = %+v, %v; want the one on version 2", holds, err)
+	}
+	if _, err := w.svc.ClearHold(t.Context(), lena, holds[0].ID, "flags fixed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.rec.Reconcile(t.Context(), "credit-risk", "prod"); err != nil { // the rollback's commit
+		t.Fatal(err)
+	}
+	view, err := w.svc.RequestPromotion(t.Context(), submitter, registry.PromoteRequest{Model: "credit-risk", Version: "2", Environment: "prod"})
+	if err != nil || view.Promotion.State != promote.StateApproved {
+		t.Fatalf("promote 2 again: %s, %v", view.Promotion.State, err)
+	}
+	if _, err := w.rec.Reconcile(t.Context(), "credit-risk", "prod"); err != nil {
+		t.Fatal(err)
+	}
+
+	reg := &activeFails{Service: w.svc}
+	cfg := w.ctl.cfg
+	cfg.Registry = reg
+	ctl, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.fails.Store(1)
+	if err := ctl.Tick(t.Context()); err == nil || !strings.Contains(err.Error(), "read active rollouts") {
+		t.Fatalf("Tick with the active rollouts unreadable = %v, want that error", err)
+	}
+	r := w.rollout(t)
+	if r.PromotionID != view.Promotion.ID || r.State != promote.RolloutRunning || w.splitter.Weights() != 0.1 {
+		t.Fatalf("newest rollout = %s %s, splitter %g; want %s running at 10%%", r.PromotionID, r.State, w.splitter.Weights(), view.Promotion.ID)
+	}
+	if v, track := w.pinned(t); v != "2" || track != "canary" {
+		t.Errorf("the new rollout's candidate has 10%% of the traffic, and the candidate header reached %s %s; want the canary, 2", track, v)
 	}
 }
