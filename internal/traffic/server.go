@@ -199,7 +199,9 @@ func (s *Server) closeIdle() {
 
 // timeouts returns the fallback's bounds on reading a request: how long
 // a connection may wait for the next one, how long its header may take,
-// and how large it may be, as http.Server reads them.
+// and how large it may be, as http.Server reads them. Its WriteTimeout
+// bounds the writing of each answer, from the end of the request's header,
+// as there.
 func (s *Server) timeouts() (idle, header time.Duration, maxHeader int) {
 	f := s.Fallback
 	idle, header = f.IdleTimeout, f.ReadHeaderTimeout
@@ -221,6 +223,7 @@ func (s *Server) timeouts() (idle, header time.Duration, maxHeader int) {
 // serve runs a connection's loop until it closes or is handed over.
 func (s *Server) serve(c *serverConn) {
 	idleTimeout, headerTimeout, maxHeader := s.timeouts()
+	writeTimeout := s.Fallback.WriteTimeout
 	rc := &recordingConn{Conn: c.Conn, limit: maxHeader}
 	br := bufio.NewReaderSize(rc, 4<<10)
 	bw := bufio.NewWriterSize(c.Conn, 4<<10)
@@ -244,11 +247,17 @@ func (s *Server) serve(c *serverConn) {
 		if _, err := br.Peek(1); err != nil {
 			return
 		}
-		c.idle.Store(false)
+		// The connection counts as idle until its request's header is
+		// in (as net/http's StateIdle): Shutdown closes one whose client
+		// is still sending it.
 		c.SetReadDeadline(deadline(headerTimeout))
 		rc.start(br)
 		req, err := http.ReadRequest(br)
 		rc.recording = false
+		c.idle.Store(false)
+		if writeTimeout > 0 {
+			c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		}
 		switch {
 		case err == nil:
 		case isTimeout(err) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):

@@ -987,6 +987,10 @@ func TestServerShutdown(t *testing.T) {
 			if a, err := readAnswer(handedR, "GET"); err != nil || a.Body != "/old" {
 				t.Fatalf("HTTP/1.0 request = %+v, %v", a, err)
 			}
+			partial := dial(t, front.addr) // mid-header, as net/http's StateIdle
+			partialR := bufio.NewReader(partial)
+			io.WriteString(partial, "GET /p HTTP/1.1\r\nHost: x\r\n")
+			time.Sleep(50 * time.Millisecond) // for its first bytes to be read
 			busy := dial(t, front.addr)
 			busyR := bufio.NewReader(busy)
 			io.WriteString(busy, request("", "GET /block HTTP/1.1", "Host: x"))
@@ -1005,7 +1009,8 @@ func TestServerShutdown(t *testing.T) {
 				name string
 				c    net.Conn
 				r    *bufio.Reader
-			}{{"idle", idle, idleR}, {"fresh", fresh, bufio.NewReader(fresh)}, {"handed over", handed, handedR}} {
+			}{{"idle", idle, idleR}, {"fresh", fresh, bufio.NewReader(fresh)}, {"handed over", handed, handedR},
+				{"mid-header", partial, partialR}} {
 				if !closedWithin(c.c, c.r, 2*time.Second) {
 					t.Errorf("the %s connection is still open %v after %s", c.name, time.Since(start), name)
 				}
@@ -1050,6 +1055,34 @@ func TestServerShutdown(t *testing.T) {
 				t.Errorf("a connection was accepted after %s", name)
 			}
 		})
+	}
+}
+
+// The fallback's WriteTimeout bounds the fast path's writing of an
+// answer as net/http's: a client that does not read a large answer is cut
+// off, rather than holding the connection's goroutine for good.
+func TestServerWriteTimeout(t *testing.T) {
+	big := strings.Repeat("x", 16<<20)
+	s, _ := newSplitter(t, Config{})
+	b, _ := recordingBackend(t, "v1", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, big) })
+	if err := s.SetStable(b); err != nil {
+		t.Fatal(err)
+	}
+	front := startFast(t, s, func(f *http.Server) { f.WriteTimeout = 200 * time.Millisecond })
+	c := dial(t, front.addr)
+	io.WriteString(c, request("", "GET /big HTTP/1.1", "Host: x"))
+	time.Sleep(time.Second) // not reading: the server's writes block, past its timeout
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err == nil {
+		var n int64
+		n, err = io.Copy(io.Discard, res.Body)
+		if err == nil && n == int64(len(big)) {
+			t.Fatalf("the whole %d-byte answer arrived after the write timeout", n)
+		}
+	}
+	if front.slow.Load() != 0 {
+		t.Errorf("the fallback served %d requests, want 0 (the fast path serves this one)", front.slow.Load())
 	}
 }
 
