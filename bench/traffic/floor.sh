@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # floor.sh splits the splitter's peak-throughput gap to nginx between Go
 # and the libraries the splitter is built on. It measures, with wrk on
-# loopback, the peak throughput of five paths to the same two backends
+# loopback, the peak throughput of six paths to the same two backends
 # (10% to the canary): direct to a backend, the splitter
-# (bench/traffic/cmd/splitter, as run.sh runs it), bareproxy scanning
+# (bench/traffic/cmd/splitter, as run.sh runs it: behind traffic.Server's
+# fast path), the same splitter served by net/http alone (-nethttp: an
+# http.Server and httputil.ReverseProxy, as before the fast path), bareproxy scanning
 # (traffic.Bare: a Go proxy without net/http's server, transport or
 # ReverseProxy), bareproxy with net/http's parsers (-parse), and nginx with
 # split_clients (as run.sh configures it). bareproxy is a measuring stick,
@@ -11,6 +13,7 @@
 # summary gives each path's median and its share of nginx's.
 #
 #   bash bench/traffic/floor.sh            # ROUNDS=3 DURATION=10s CONNECTIONS=64 THREADS=2
+#   PATHS="splitter nethttp nginx" bash bench/traffic/floor.sh   # some of the paths
 #
 # wrk and nginx come from Debian (apt-get) when missing. Everything listens
 # on 127.0.0.1; nothing is pinned to a core.

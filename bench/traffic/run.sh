@@ -2,7 +2,8 @@
 # run.sh measures Promote's traffic splitter as a router, on loopback, along
 # three paths to the same model backend: direct, through the splitter
 # (bench/traffic/cmd/splitter: internal/traffic's Splitter with its default
-# configuration, 10% to a canary backend, metrics in a Prometheus registry,
+# configuration behind a traffic.Server, whose fast path serves the plain
+# requests as promote serve's agent does, 10% to a canary backend, metrics in a Prometheus registry,
 # GOGC as cmd/promote sets it with cli.TuneGC), and through nginx splitting
 # 10%/90% with split_clients (Debian's package, configured by
 # bench/traffic/nginx.conf.tmpl). For each path it measures

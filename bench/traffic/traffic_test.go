@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -59,7 +60,19 @@ func backend(t *testing.T) (*httptest.Server, *traffic.Backend) {
 	return srv, b
 }
 
+// The bench splitter splits, served by net/http alone and, as cmd/splitter
+// serves it by default, through traffic.Server's fast path.
 func TestSplitterSplits(t *testing.T) {
+	for _, fast := range []bool{false, true} {
+		name := "nethttp"
+		if fast {
+			name = "fast path"
+		}
+		t.Run(name, func(t *testing.T) { testSplitterSplits(t, fast) })
+	}
+}
+
+func testSplitterSplits(t *testing.T, fast bool) {
 	stable, stableBackend := backend(t)
 	canary, canaryBackend := backend(t)
 	var mu sync.Mutex
@@ -76,13 +89,30 @@ func TestSplitterSplits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	front := httptest.NewServer(traffic.SplitterHandler(s, reg))
-	defer front.Close()
+	var slow atomic.Int64 // requests net/http served
+	handler := traffic.SplitterHandler(s, reg)
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { slow.Add(1); handler.ServeHTTP(w, r) })
+	var frontURL string
+	client := &http.Client{Timeout: 10 * time.Second}
+	if fast {
+		srv := traffic.NewServer(&http.Server{Handler: counted, ReadHeaderTimeout: 10 * time.Second}, s)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		defer srv.Close()
+		frontURL = "http://" + ln.Addr().String()
+	} else {
+		front := httptest.NewServer(counted)
+		defer front.Close()
+		frontURL = front.URL
+	}
 
 	const n = 1000
 	tracks := map[string]int{}
 	for range n {
-		status, header, body := get(t, front.Client(), front.URL+"/predict")
+		status, header, body := get(t, client, frontURL+"/predict")
 		if status != http.StatusOK || body != traffic.Payload {
 			t.Fatalf("GET /predict = %d %q, want 200 %q", status, body, traffic.Payload)
 		}
@@ -91,6 +121,9 @@ func TestSplitterSplits(t *testing.T) {
 			t.Fatalf("GET /predict: track %q, version %q, want version %q", track, version, want)
 		}
 		tracks[track]++
+	}
+	if got, want := slow.Load(), map[bool]int64{false: n, true: 0}[fast]; got != want {
+		t.Errorf("net/http served %d of the %d requests, want %d", got, n, want)
 	}
 	if c := tracks["canary"]; c < n*8/100 || c > n*12/100 {
 		t.Errorf("canary answered %d of %d requests, want 8%% to 12%%", c, n)
@@ -101,7 +134,7 @@ func TestSplitterSplits(t *testing.T) {
 	}
 
 	// The splitter counted them in the registry, which /-/metrics serves.
-	_, _, metrics := get(t, front.Client(), front.URL+traffic.MetricsPath)
+	_, _, metrics := get(t, client, frontURL+traffic.MetricsPath)
 	for track, c := range tracks {
 		line := fmt.Sprintf(`promote_traffic_requests_total{env=%q,model=%q,outcome="ok",track=%q} %d`, traffic.Env, traffic.Model, track, c)
 		if !strings.Contains(metrics, line+"\n") {

@@ -1,5 +1,7 @@
 // Command splitter is the router benchmark's splitter (bench/traffic/run.sh):
-// Promote's traffic.Splitter with its default configuration, sending a
+// Promote's traffic.Splitter with its default configuration, served as
+// promote serve's agent serves it, by a traffic.Server whose fast path
+// takes the plain requests (-nethttp: by an http.Server alone), sending a
 // -weight share of requests (10%) to the canary backend and the rest to
 // the stable one, with its metrics in a Prometheus registry served at
 // /-/metrics, as promote runs it. Like cmd/promote it calls cli.TuneGC
@@ -7,7 +9,7 @@
 // address it listens on, then serves until interrupted; with -cpuprofile
 // it writes a CPU profile of the whole run when it stops.
 //
-//	splitter -addr 127.0.0.1:0 -stable http://127.0.0.1:41234 -canary http://127.0.0.1:41235 [-weight 0.1] [-cpuprofile FILE]
+//	splitter -addr 127.0.0.1:0 -stable http://127.0.0.1:41234 -canary http://127.0.0.1:41235 [-weight 0.1] [-nethttp] [-cpuprofile FILE]
 //	listening on http://127.0.0.1:41236
 package main
 
