@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,10 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/autopromote"
-	"github.com/promote-ml/promote/internal/pipeline"
-	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
-	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/internal/webui/webuitest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -122,29 +119,8 @@ func newWorld(t *testing.T) *world {
 // the clock now (time.Now when nil), and the model credit-risk.
 func newRegistry(t *testing.T, now func() time.Time) *world {
 	t.Helper()
-	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte(policyYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gates := map[string]*policy.Gate{}
-	for _, e := range pl.Names() {
-		if gates[e], err = pol.Gate(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	w := &world{}
-	if w.svc, err = registry.New(store, registry.Config{Pipeline: pl, Gates: gates, Now: now}); err != nil {
-		t.Fatal(err)
-	}
+	store := registrytest.SQLite(t, t.TempDir())
+	w := &world{svc: registrytest.Load(t, pipelineYAML, policyYAML).New(t, store, registry.Config{Now: now})}
 	if _, err := w.svc.CreateModel(t.Context(), submitter, "credit-risk", "scores loans"); err != nil {
 		t.Fatal(err)
 	}
