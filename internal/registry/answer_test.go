@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -91,13 +92,9 @@ func TestStartRolloutAnswersAsRead(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
 			store := open(t, dir)
-			t.Cleanup(func() { store.Close() })
-			pl, gates := pipelineGatesOf(t, "apiVersion: promote.dev/v1\nkind: Pipeline\nenvironments:\n  - name: prod\n    policy: policy.yaml\n    rollout: canary\n",
+			setup := registrytest.Load(t, "apiVersion: promote.dev/v1\nkind: Pipeline\nenvironments:\n  - name: prod\n    policy: policy.yaml\n    rollout: canary\n",
 				"gate:\n  require: [tests_passed]\nrollout:\n  steps: [10, 100]\n")
-			svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, ArtifactRoots: []string{dir}, GitOps: true, Rollouts: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			svc := setup.New(t, store, registry.Config{ArtifactRoots: []string{dir}, GitOps: true, Rollouts: true})
 			if _, err := svc.CreateModel(ctx, submitter, "credit-risk", ""); err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -252,13 +253,8 @@ func TestArtifactDirectorySwappedForALinkIsNotFollowed(t *testing.T) {
 // artifacts under roots, with the model credit-risk.
 func artifactService(t *testing.T, roots ...string) *registry.Service {
 	t.Helper()
-	pl, gates := pipelineGates(t, policyYAML)
-	store := openSQLite(t, t.TempDir())
-	t.Cleanup(func() { store.Close() })
-	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, ArtifactRoots: roots})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := registrytest.Load(t, pipelineYAML, policyYAML).New(t, registrytest.SQLite(t, t.TempDir()),
+		registry.Config{ArtifactRoots: roots})
 	if _, err := svc.CreateModel(t.Context(), submitter, "credit-risk", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -64,9 +65,8 @@ func testDecisionsOnALongHistory(t *testing.T, open opener) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	inner := open(t, dir)
-	t.Cleanup(func() { inner.Close() })
 	store := &liveReads{Store: inner}
-	pl, gates := pipelineGatesOf(t, `apiVersion: promote.dev/v1
+	setup := registrytest.Load(t, `apiVersion: promote.dev/v1
 kind: Pipeline
 environments:
   - name: dev
@@ -76,11 +76,8 @@ environments:
     policy: policy.yaml
 `, "gate:\n  require: [tests_passed]\n")
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, ArtifactRoots: []string{dir}, GitOps: true,
+	svc := setup.New(t, store, registry.Config{ArtifactRoots: []string{dir}, GitOps: true,
 		Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const model = "credit-risk"
 	if _, err := svc.CreateModel(ctx, submitter, model, ""); err != nil {
 		t.Fatal(err)

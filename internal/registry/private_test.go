@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -24,13 +25,8 @@ func TestPrivateDirectoryNotHashed(t *testing.T) {
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	pl, gates := pipelineGates(t, policyYAML)
-	store := openSQLite(t, t.TempDir())
-	t.Cleanup(func() { store.Close() })
-	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: gates, ArtifactRoots: []string{root}, Private: []string{data}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := registrytest.Load(t, pipelineYAML, policyYAML).New(t, registrytest.SQLite(t, t.TempDir()),
+		registry.Config{ArtifactRoots: []string{root}, Private: []string{data}})
 	if _, err := svc.CreateModel(ctx, submitter, "credit-risk", ""); err != nil {
 		t.Fatal(err)
 	}

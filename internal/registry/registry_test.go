@@ -16,12 +16,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/audit"
-	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/postgres"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/internal/signature"
-	"github.com/promote-ml/promote/internal/sqlite"
 	"github.com/promote-ml/promote/internal/storetest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -86,22 +85,18 @@ type fixture struct {
 	metrics *registry.Metrics
 }
 
-// opener opens the store a fixture runs on.
+// opener opens the store a fixture runs on, and closes it when the test
+// ends.
 type opener func(t *testing.T, dir string) promote.Store
 
-func openSQLite(t *testing.T, dir string) promote.Store {
-	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return store
-}
+func openSQLite(t *testing.T, dir string) promote.Store { return registrytest.SQLite(t, dir) }
 
 func openPostgres(t *testing.T, _ string) promote.Store {
 	store, err := postgres.Open(context.Background(), storetest.PostgresDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { store.Close() })
 	return store
 }
 
@@ -125,9 +120,7 @@ func newFixtureWith(t *testing.T, open opener, policyDoc string) *fixture {
 		t.Fatal(err)
 	}
 	f.key = k
-	store := open(t, dir)
-	t.Cleanup(func() { store.Close() })
-	f.store = store
+	f.store = open(t, dir)
 	f.serve(t, pipelineYAML, policyDoc)
 	if _, err := f.svc.CreateModel(ctx, submitter, "credit-risk", "scores loans"); err != nil {
 		t.Fatal(err)
@@ -139,45 +132,12 @@ func newFixtureWith(t *testing.T, open opener, policyDoc string) *fixture {
 // every environment gated by policyDoc, as `promote serve` starts on them.
 func (f *fixture) serve(t *testing.T, pipelineDoc, policyDoc string) {
 	t.Helper()
-	pl, gates := pipelineGatesOf(t, pipelineDoc, policyDoc)
-	var err error
-	f.svc, err = registry.New(f.store, registry.Config{
-		Pipeline: pl, Gates: gates,
+	f.svc = registrytest.Load(t, pipelineDoc, policyDoc).New(t, f.store, registry.Config{
 		TrustedKeys:   []registry.TrustedKey{{ID: "cosign.pub", Key: &f.key.PublicKey}},
 		ArtifactRoots: []string{f.dir},
 		Metrics:       f.metrics,
 		Now:           f.clock,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// pipelineGates parses the tests' pipeline and compiles each of its
-// environments' gates from the policy document policyDoc.
-func pipelineGates(t *testing.T, policyDoc string) (*pipeline.Pipeline, map[string]*policy.Gate) {
-	t.Helper()
-	return pipelineGatesOf(t, pipelineYAML, policyDoc)
-}
-
-// pipelineGatesOf is pipelineGates for the pipeline document pipelineDoc.
-func pipelineGatesOf(t *testing.T, pipelineDoc, policyDoc string) (*pipeline.Pipeline, map[string]*policy.Gate) {
-	t.Helper()
-	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte(policyDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gates := map[string]*policy.Gate{}
-	for _, e := range pl.Names() {
-		if gates[e], err = pol.Gate(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return pl, gates
 }
 
 func (f *fixture) clock() time.Time {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/internal/signature"
 	"github.com/promote-ml/promote/promote"
 )
@@ -55,12 +56,8 @@ func TestSignatureCheckedAgainstKeysTrustedNow(t *testing.T) {
 			f := newFixture(t)
 			f.register(t, "1", goodMetrics)
 			// The server restarts with the pipeline's keys changed.
-			pl, gates := pipelineGates(t, policyYAML)
-			svc, err := registry.New(f.store, registry.Config{Pipeline: pl, Gates: gates, TrustedKeys: tt.keys(f),
+			svc := registrytest.Load(t, pipelineYAML, policyYAML).New(t, f.store, registry.Config{TrustedKeys: tt.keys(f),
 				ArtifactRoots: []string{f.dir}, Now: f.clock})
-			if err != nil {
-				t.Fatal(err)
-			}
 			view, err := svc.RequestPromotion(context.Background(), submitter, registry.PromoteRequest{Model: "credit-risk", Version: "1", Environment: "dev"})
 			if err != nil {
 				t.Fatal(err)
