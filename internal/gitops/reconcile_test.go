@@ -17,11 +17,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/audit"
-	"github.com/promote-ml/promote/internal/pipeline"
-	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/internal/signature"
-	"github.com/promote-ml/promote/internal/sqlite"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -73,34 +71,14 @@ type regFixture struct {
 func newRegistry(t *testing.T) *regFixture {
 	t.Helper()
 	f := &regFixture{dir: t.TempDir()}
-	pl, err := pipeline.Parse("promote.yaml", []byte(reconcilePipeline))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte(reconcilePolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gates := map[string]*policy.Gate{}
-	for _, e := range pl.Names() {
-		if gates[e], err = pol.Gate(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.store, err = sqlite.Open(t.Context(), filepath.Join(f.dir, "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.store.Close() })
-	f.svc, err = registry.New(f.store, registry.Config{Pipeline: pl, Gates: gates, ArtifactRoots: []string{f.dir}, GitOps: true,
+	f.store = registrytest.SQLite(t, f.dir)
+	setup := registrytest.Load(t, reconcilePipeline, reconcilePolicy)
+	f.svc = setup.New(t, f.store, registry.Config{ArtifactRoots: []string{f.dir}, GitOps: true,
 		Changed: func(model, env string) {
 			f.mu.Lock()
 			f.cues = append(f.cues, model+"/"+env)
 			f.mu.Unlock()
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := f.svc.CreateModel(t.Context(), ci, "credit-risk", ""); err != nil {
 		t.Fatal(err)
 	}
