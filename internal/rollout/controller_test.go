@@ -22,10 +22,9 @@ import (
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/gittest"
 	"github.com/promote-ml/promote/internal/metrics"
-	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
-	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/internal/traffic"
 	"github.com/promote-ml/promote/promote"
@@ -113,27 +112,9 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 	t.Helper()
 	w := &world{}
 	dir := t.TempDir()
-	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte(policyYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate, err := pol.Gate("prod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.store, err = sqlite.Open(t.Context(), filepath.Join(dir, "data")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.store.Close() })
-	w.svc, err = registry.New(w.store, registry.Config{Pipeline: pl, Gates: map[string]*policy.Gate{"prod": gate},
-		ArtifactRoots: []string{dir}, GitOps: true, Rollouts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	setup := registrytest.Load(t, pipelineYAML, policyYAML)
+	w.store = registrytest.SQLite(t, dir)
+	w.svc = setup.New(t, w.store, registry.Config{ArtifactRoots: []string{dir}, GitOps: true, Rollouts: true})
 
 	w.bare = gittest.Remote(t, nil)
 	writer, err := gitops.New(gitops.Config{Remote: w.bare, Dir: filepath.Join(dir, "clone")})
@@ -170,7 +151,7 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 	}
 	// The splitter compares bodies, and routes by a candidate header, when
 	// the policy says so, as promote serve's do.
-	plan := pol.Rollout("prod")
+	plan := setup.Policy.Rollout("prod")
 	compare := traffic.ShadowConfig{CompareBodies: plan.Shadow != nil && plan.Shadow.CompareBodies}
 	if w.splitter, err = traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Metrics: w.metrics, Shadow: compare,
 		CandidateHeader: plan.Traffic.CandidateHeader}); err != nil {

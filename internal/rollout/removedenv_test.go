@@ -6,9 +6,9 @@ import (
 
 	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/gittest"
-	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -29,24 +29,10 @@ func TestRolloutInAnEnvironmentRemovedFromThePipeline(t *testing.T) {
 	}
 
 	// The server restarts on a pipeline without prod.
-	pl, err := pipeline.Parse("promote.yaml", []byte("kind: Pipeline\nenvironments:\n  - name: staging\n    policy: policy.yaml\n    rollout: canary\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte(testPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate, err := pol.Gate("staging")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := registry.New(w.store, registry.Config{Pipeline: pl, Gates: map[string]*policy.Gate{"staging": gate}, GitOps: true, Rollouts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	setup := registrytest.Load(t, "kind: Pipeline\nenvironments:\n  - name: staging\n    policy: policy.yaml\n    rollout: canary\n", testPolicy)
+	svc := setup.New(t, w.store, registry.Config{GitOps: true, Rollouts: true})
 	cfg := w.ctl.cfg
-	cfg.Registry, cfg.Plans = svc, map[string]*policy.Rollout{"staging": pol.Rollout("staging")}
+	cfg.Registry, cfg.Plans = svc, map[string]*policy.Rollout{"staging": setup.Policy.Rollout("staging")}
 	ctl, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
