@@ -6,10 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/promote-ml/promote/internal/pipeline"
-	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
-	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -23,28 +21,9 @@ import (
 func TestStableOfAnApprovedPromotion(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	pl, err := pipeline.Parse("promote.yaml", []byte("apiVersion: promote.dev/v1\nkind: Pipeline\nenvironments:\n  - name: prod\n    policy: policy.yaml\n    rollout: canary\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte("gate:\n  require: [tests_passed]\nrollout:\n  steps: [10, 100]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate, err := pol.Gate("prod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: map[string]*policy.Gate{"prod": gate},
-		ArtifactRoots: []string{dir}, GitOps: true, Rollouts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	setup := registrytest.Load(t, "apiVersion: promote.dev/v1\nkind: Pipeline\nenvironments:\n  - name: prod\n    policy: policy.yaml\n    rollout: canary\n",
+		"gate:\n  require: [tests_passed]\nrollout:\n  steps: [10, 100]\n")
+	svc := setup.New(t, registrytest.SQLite(t, dir), registry.Config{ArtifactRoots: []string{dir}, GitOps: true, Rollouts: true})
 	ci := promote.Principal{Name: "ci", Role: promote.RoleSubmitter}
 	lead := promote.Principal{Name: "lena", Role: promote.RoleApprover}
 	if _, err := svc.CreateModel(ctx, ci, "credit-risk", ""); err != nil {

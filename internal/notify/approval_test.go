@@ -13,9 +13,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -116,22 +116,8 @@ gate:
 func newApprovalService(t *testing.T, s promote.Store, pol string) (*registry.Service, string) {
 	t.Helper()
 	dir := t.TempDir()
-	pl, err := pipeline.Parse("promote.yaml", []byte("apiVersion: promote.dev/v1\nkind: Pipeline\nenvironments:\n  - name: prod\n    policy: policy.yaml\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := policy.Load("policy.yaml", []byte(pol))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate, err := p.Gate("prod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := registry.New(s, registry.Config{Pipeline: pl, Gates: map[string]*policy.Gate{"prod": gate}, ArtifactRoots: []string{dir}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	setup := registrytest.Load(t, "apiVersion: promote.dev/v1\nkind: Pipeline\nenvironments:\n  - name: prod\n    policy: policy.yaml\n", pol)
+	svc := setup.New(t, s, registry.Config{ArtifactRoots: []string{dir}})
 	return svc, dir
 }
 
