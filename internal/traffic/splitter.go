@@ -670,7 +670,7 @@ func (s *Splitter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out := r.WithContext(ctx)
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		up := &upload{ReadCloser: r.Body}
+		up := &upload{ReadCloser: r.Body, stall: func() { http.NewResponseController(w).SetReadDeadline(time.Now()) }}
 		rec.upload, out.Body = up, up
 		defer context.AfterFunc(ctx, up.deadline)()
 	}
@@ -816,6 +816,10 @@ func (s *Splitter) proxyError(b *backend, w http.ResponseWriter, r *http.Request
 	switch o {
 	case outcomeClientError:
 		if slow {
+			// The connection closes after the answer: net/http would
+			// otherwise read the rest of the body first, which a
+			// stalled client may never send, and the answer with it.
+			h.Set("Connection", "close")
 			writeError(w, http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s", s.cfg.Timeout))
 		}
 	case outcomeTimeout:
@@ -904,10 +908,13 @@ type upgradeKey struct{}
 // sending it (a read in progress, waiting for the client) from a backend
 // that does not take it (no read in progress: the transport waits to
 // write). The state is taken when the request's context ends (deadline),
-// because the transport returns only once its read has returned. It is
-// not pooled: the transport may read it after the request is done.
+// because the transport returns only once its read has returned: a read
+// waiting then is ended (stall), or a client that stalls for good would
+// hold the request, and its answer, for good. It is not pooled: the
+// transport may read it after the request is done.
 type upload struct {
 	io.ReadCloser
+	stall   func() // ends the read waiting for the client
 	reading atomic.Bool
 	slow    atomic.Bool // a read was waiting for the client when the context ended
 }
@@ -915,6 +922,7 @@ type upload struct {
 func (u *upload) deadline() {
 	if u.reading.Load() {
 		u.slow.Store(true)
+		u.stall()
 	}
 }
 

@@ -610,6 +610,38 @@ func TestSlowUploadIsTheClients(t *testing.T) {
 	}
 }
 
+// A client that stalls for good in the middle of its body gets its 408 at
+// the deadline too, and the connection closes: net/http would otherwise
+// read the rest of the body, which never comes, before it sends the
+// answer.
+func TestStalledUploadGetsItsAnswer(t *testing.T) {
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "v1")
+	})
+	s, _ := newSplitter(t, Config{Timeout: 100 * time.Millisecond})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(s)
+	defer front.Close()
+	c, err := net.Dial("tcp", front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "POST /predict HTTP/1.1\r\nHost: model\r\nContent-Length: 1000\r\n\r\n12345")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled upload: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Errorf("stalled upload = %d (close %v) %s, want 408 and the connection closed", resp.StatusCode, resp.Close, body)
+	}
+}
+
 // A protocol upgrade (a WebSocket) is bounded by the timeout only until the
 // backend switches protocols: the connection then outlives it, and counts
 // as one request that succeeded, with the latency of the switch.
