@@ -224,9 +224,9 @@ func (s *Server) timeouts() (idle, header time.Duration, maxHeader int) {
 func (s *Server) serve(c *serverConn) {
 	idleTimeout, headerTimeout, maxHeader := s.timeouts()
 	writeTimeout := s.Fallback.WriteTimeout
-	rc := &recordingConn{Conn: c.Conn, limit: maxHeader}
-	br := bufio.NewReaderSize(rc, 4<<10)
 	bw := bufio.NewWriterSize(c.Conn, 4<<10)
+	rc := &recordingConn{Conn: c.Conn, limit: maxHeader, held: bw}
+	br := bufio.NewReaderSize(rc, 4<<10)
 	handed := false
 	defer func() {
 		s.track(c, false)
@@ -380,12 +380,17 @@ func strictHeader(raw []byte) bool {
 
 // recordingConn keeps the bytes read of the current request while its
 // header is parsed, so that the connection can be handed over with them;
-// past limit bytes it fails the read (MaxHeaderBytes).
+// past limit bytes it fails the read (MaxHeaderBytes). Before it waits for
+// the client, it sends the answers held back (held): they are held only
+// while the client's next request is in already (fastResponse.flush), and
+// a client that sent only part of it may wait for them before it sends
+// the rest.
 type recordingConn struct {
 	net.Conn
 	recording bool
 	rec       []byte
 	limit     int
+	held      *bufio.Writer
 }
 
 // errHeaderTooLarge fails a read past the header limit: ReadRequest then
@@ -401,6 +406,10 @@ func (rc *recordingConn) start(br *bufio.Reader) {
 
 // Read implements io.Reader.
 func (rc *recordingConn) Read(p []byte) (int, error) {
+	if rc.held.Buffered() > 0 {
+		// A failed write fails the next one too: the answer's own.
+		rc.held.Flush()
+	}
 	if !rc.recording {
 		return rc.Conn.Read(p)
 	}

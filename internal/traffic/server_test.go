@@ -1106,3 +1106,31 @@ func TestStrictHeader(t *testing.T) {
 		}
 	}
 }
+
+// An answer held back while the client's next request was in already
+// goes out before the fast path waits for the client: a client that sent
+// the start of its next request with the first (or a CRLF more after a
+// POST's body) and waits for the first answer gets it at once, as from
+// net/http, not at the header timeout.
+func TestServerAnswersBeforeWaiting(t *testing.T) {
+	const host = "Host: model.example"
+	tests := []struct{ name, raw, method string }{
+		{"start of the next request", request("", "GET /first HTTP/1.1", host) + "GET /sec", "GET"},
+		{"CRLF after a POST", request("ab", "POST /first HTTP/1.1", host, "Content-Length: 2") + "\r\n", "POST"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, front, _ := oneBackend(t, Config{}, nil)
+			c := dial(t, front.addr)
+			if _, err := io.WriteString(c, tt.raw); err != nil {
+				t.Fatal(err)
+			}
+			// frontConfig's header timeout is 5 s.
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			a, err := readAnswer(bufio.NewReader(c), tt.method)
+			if err != nil || a.Status != http.StatusOK || a.Body != "/first" {
+				t.Fatalf("answer = %d %q, %v; want 200 /first before the header timeout", a.Status, a.Body, err)
+			}
+		})
+	}
+}
