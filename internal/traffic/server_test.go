@@ -317,6 +317,14 @@ func TestServerMatchesNetHTTP(t *testing.T) {
 		{name: "500", handle: status(500, "boom"), raw: request("", "GET /p HTTP/1.1", host), fast: true},
 		{name: "unknown status", handle: status(599, "odd"), raw: request("", "GET /p HTTP/1.1", host), fast: true},
 		{name: "103 first", handle: earlyHints, raw: request("", "GET /p HTTP/1.1", host), fast: true},
+		// Old clients end a POST's body with a CRLF more, which net/http
+		// skips before the next request (and only after a POST).
+		{name: "CRLF after a POST", raw: request("ab", "POST /p HTTP/1.1", host, "Content-Length: 2") + "\r\n" +
+			request("", "GET /q HTTP/1.1", host), methods: []string{"POST", "GET"}, fast: true},
+		{name: "CRLFs after a POST, then a handover", raw: request("ab", "POST /p HTTP/1.1", host, "Content-Length: 2") + "\r\n\r\n" +
+			request("", "GET /q HTTP/1.0", host), methods: []string{"POST", "GET"}},
+		{name: "CRLF after a GET", raw: request("", "GET /p HTTP/1.1", host) + "\r\n" +
+			request("", "GET /q HTTP/1.1", host), methods: []string{"GET", "GET"}},
 
 		// Not plain: net/http serves them.
 		{name: "expect 100-continue", raw: request("12345", "POST /p HTTP/1.1", host, "Expect: 100-continue", "Content-Length: 5")},
