@@ -243,6 +243,7 @@ func (s *Server) serve(c *serverConn) {
 		if s.closing.Load() {
 			return
 		}
+		rc.release()
 		c.SetReadDeadline(deadline(idleTimeout))
 		if _, err := br.Peek(1); err != nil {
 			return
@@ -422,6 +423,19 @@ func (rc *recordingConn) start(br *bufio.Reader) {
 	buffered, _ := br.Peek(br.Buffered())
 	rc.rec = append(rc.rec[:0], buffered...)
 	rc.recording = true
+}
+
+// maxKeptRecording is the largest recording buffer a connection keeps
+// for its next request: one that sent a larger header (up to
+// MaxHeaderBytes) would otherwise hold that much while it idles.
+const maxKeptRecording = 8 << 10
+
+// release drops the recording of a request that is done with, when it is
+// larger than what a common header needs.
+func (rc *recordingConn) release() {
+	if cap(rc.rec) > maxKeptRecording {
+		rc.rec = nil
+	}
 }
 
 // Read implements io.Reader.

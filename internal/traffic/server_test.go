@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -1140,5 +1141,41 @@ func TestServerAnswersBeforeWaiting(t *testing.T) {
 				t.Fatalf("answer = %d %q, %v; want 200 /first before the header timeout", a.Status, a.Body, err)
 			}
 		})
+	}
+}
+
+// A connection that sent one large header (up to MaxHeaderBytes) does not
+// keep a buffer of its size while it waits for its next request: an idle
+// connection holds a few KiB, as with net/http, whatever it sent before.
+func TestServerIdleConnectionsStaySmall(t *testing.T) {
+	_, b := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s, _ := newSplitter(t, Config{})
+	if err := s.SetStable(b); err != nil {
+		t.Fatal(err)
+	}
+	front := startFast(t, s, func(f *http.Server) { f.MaxHeaderBytes = 1 << 20 })
+	const conns, size = 16, 768 << 10
+	raw := request("", "GET /p HTTP/1.1", "Host: x", "X-Big: "+strings.Repeat("b", size))
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	for range conns {
+		c := dial(t, front.addr)
+		io.WriteString(c, raw)
+		if a, err := readAnswer(bufio.NewReader(c), "GET"); err != nil || a.Status != http.StatusOK {
+			t.Fatalf("answer = %d %q, %v; want 200", a.Status, a.Body, err)
+		}
+	}
+	if n := front.handed.Load(); n != 0 {
+		t.Fatalf("the fallback got %d connections, want none", n)
+	}
+	// The connections are open and idle: what they hold is what stays.
+	if grew := int64(heap()) - int64(before); grew > conns*size/4 {
+		t.Errorf("%d idle connections hold %d KiB more heap, want under %d KiB", conns, grew>>10, conns*size/4>>10)
 	}
 }
