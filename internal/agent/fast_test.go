@@ -56,11 +56,14 @@ func TestFastPathServesTheAgentsRoutes(t *testing.T) {
 	}
 	commit := runGit(t, g.work, "rev-parse", "HEAD")
 
-	var handled atomic.Int64 // requests the agent's handler served
+	var handled atomic.Int64  // requests the fallback served
+	mux := http.NewServeMux() // as promote serve's
+	mux.Handle("/-/status", a.StatusHandler())
+	mux.Handle("/", a)
 	srv := &traffic.Server{
 		Fallback: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			handled.Add(1)
-			a.ServeHTTP(w, r)
+			mux.ServeHTTP(w, r)
 		}), ReadHeaderTimeout: 10 * time.Second},
 		Route: a.FastRoute,
 	}
@@ -86,20 +89,28 @@ func TestFastPathServesTheAgentsRoutes(t *testing.T) {
 	if n := handled.Load(); n != 0 {
 		t.Errorf("the agent's handler served %d of the splitter's plain requests, want 0 (the fast path serves them)", n)
 	}
+	// The fallback's answers, redirects included, each on a connection
+	// of its own (one handed over is the fallback's for good).
+	noRedirect := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for path, code := range map[string]int{
 		"/prod/fraud/predict":          http.StatusNotFound,   // no such model
 		"/prod/credit-risk/x/%2e%2e/y": http.StatusBadRequest, // a dot segment
-		"/-/status":                    http.StatusNotFound,   // not the agent's status handler here
+		"/-/status":                    http.StatusOK,         // the agent's status
+		// The mux redirects a path that is not clean.
+		"/prod/credit-risk//predict": http.StatusTemporaryRedirect,
+		"/prod/credit-risk/a//b/":    http.StatusTemporaryRedirect,
+		"/prod/credit-risk/x/../y":   http.StatusTemporaryRedirect,
 	} {
 		before := handled.Load()
-		resp, err := client.Get(base + path)
+		resp, err := noRedirect.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != code || handled.Load() != before+1 {
-			t.Errorf("GET %s = %d %q, handler served %d; want %d from the agent's handler", path, resp.StatusCode, body,
+			t.Errorf("GET %s = %d %q, the fallback served %d; want %d from the fallback", path, resp.StatusCode, body,
 				handled.Load()-before, code)
 		}
 	}

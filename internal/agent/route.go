@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -270,8 +271,13 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fast path: the splitter of the route r names, r's URL below the route,
 // and the route's response fields. It returns false for anything else
 // (a route without a splitter, a path no route takes), which ServeHTTP
-// answers.
+// answers, and for a path that is not clean (an empty, . or .. segment
+// as it came, escapes left alone), which the http.ServeMux in front of
+// ServeHTTP redirects to the clean one rather than pass on.
 func (a *Agent) FastRoute(r *http.Request) (traffic.Route, bool) {
+	if !cleanPath(r.URL.EscapedPath()) {
+		return traffic.Route{}, false
+	}
 	_, rt, u, f := a.target(r)
 	if f != nil || rt.fields == nil {
 		return traffic.Route{}, false
@@ -428,6 +434,20 @@ func dotSegment(path string) bool {
 		}
 	}
 	return false
+}
+
+// cleanPath reports whether http.ServeMux serves the escaped path p as it
+// is rather than redirect it: p is what path.Clean makes of it, but for a
+// trailing slash.
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // splitPath splits an escaped request path /{env}/{model}/{rest} into the
