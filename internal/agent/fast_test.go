@@ -6,10 +6,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/overlay"
 	"github.com/promote-ml/promote/internal/telemetry"
@@ -35,6 +39,10 @@ func TestFastPathServesTheAgentsRoutes(t *testing.T) {
 			h.Set("Upgrade", "test")
 			w.WriteHeader(http.StatusSwitchingProtocols)
 			return
+		}
+		if r.URL.Path == "/hints" {
+			h.Set("Link", "</style.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
 		}
 		if r.URL.Path == "/stream" {
 			w.Write([]byte("first "))
@@ -114,10 +122,42 @@ func TestFastPathServesTheAgentsRoutes(t *testing.T) {
 				handled.Load()-before, code)
 		}
 	}
+	// A 103 carries the fields the agent's handler sends with it, the
+	// route's own and not the model server's.
+	slow := httptest.NewServer(mux)
+	t.Cleanup(slow.Close)
+	hints := func(base string) http.Header {
+		t.Helper()
+		var early http.Header
+		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			early = http.Header(h).Clone()
+			return nil
+		}}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), http.MethodGet,
+			base+"/prod/credit-risk/hints", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return early
+	}
+	before := handled.Load()
+	want103 := hints(slow.URL)
+	if got := want103.Get(HeaderEnvironment); got != "prod" {
+		t.Fatalf("through the agent's handler, the 103's %s = %q, want prod", HeaderEnvironment, got)
+	}
+	if diff := cmp.Diff(want103, hints(base)); diff != "" || handled.Load() != before {
+		t.Errorf("the fast path's 103 (-agent's handler +fast path):\n%s", diff)
+	}
 	// A protocol upgrade goes to the agent's handler, through the
 	// splitter's own transport: the model server's Promote-* fields are
 	// dropped there too.
-	before := handled.Load()
+	before = handled.Load()
 	checkUpgradeFields(t, ln.Addr().String(), "/prod/credit-risk/upgrade", want)
 	if n := handled.Load() - before; n != 1 {
 		t.Errorf("the agent's handler served %d upgrades, want 1", n)

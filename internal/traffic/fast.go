@@ -214,14 +214,19 @@ func writeStatusLine(bw *bufio.Writer, code int) {
 
 // informational relays a 1xx answer of the backend's (a 103 Early
 // Hints) at once, as ReverseProxy does: its status and its fields but the
-// framing ones (which net/http leaves out of a 1xx).
+// framing ones (which net/http leaves out of a 1xx), then the route's,
+// which replace any of the same name (as the router in front of
+// ServeHTTP sets them on every answer).
 func (w *fastResponse) informational(res *http.Response) {
 	bw := w.x.bw
 	writeStatusLine(bw, res.StatusCode)
 	for k, vv := range res.Header {
-		if k != "Content-Length" && k != "Transfer-Encoding" {
+		if k != "Content-Length" && k != "Transfer-Encoding" && w.x.header[k] == nil {
 			writeField(bw, k, vv)
 		}
+	}
+	for k, vv := range w.x.header {
+		writeField(bw, k, vv)
 	}
 	bw.WriteString("\r\n")
 	if err := bw.Flush(); err != nil {
