@@ -98,6 +98,7 @@ func (s *Splitter) serveFast(x *exchange) fastResult {
 		}
 	}
 
+	sendHeld(x.bw) // before a dial or a backend's answer is awaited
 	bc, res, err := b.pool.roundTrip(b, x, body, deadline, resp.informational)
 	if err != nil {
 		o := outcomeConnectionError
@@ -248,7 +249,9 @@ func (w *fastResponse) error(status int, msg string) {
 }
 
 // flush sends what is buffered unless the client has sent its next
-// request already (it is pipelining: the answers go out together).
+// request already (it is pipelining: the answer goes out with the next
+// one's, or before the connection waits for the client or a backend,
+// sendHeld).
 func (w *fastResponse) flush() {
 	if w.x.br.Buffered() > 0 {
 		return

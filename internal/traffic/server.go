@@ -402,10 +402,7 @@ func strictHeader(raw []byte) bool {
 // recordingConn keeps the bytes read of the current request while its
 // header is parsed, so that the connection can be handed over with them;
 // past limit bytes it fails the read (MaxHeaderBytes). Before it waits for
-// the client, it sends the answers held back (held): they are held only
-// while the client's next request is in already (fastResponse.flush), and
-// a client that sent only part of it may wait for them before it sends
-// the rest.
+// the client, it sends the answers held back (sendHeld).
 type recordingConn struct {
 	net.Conn
 	recording bool
@@ -425,6 +422,19 @@ func (rc *recordingConn) start(br *bufio.Reader) {
 	rc.recording = true
 }
 
+// sendHeld sends the answers held back while the client's next request
+// was in already (fastResponse.flush) before the connection's loop waits:
+// for the client, which may have sent part of its next request and wait
+// for them before it sends the rest, or for a backend, whose slow answer
+// must not hold back one that is ready (net/http sends each answer when
+// it is done). A write that fails fails the next one too, which the
+// answer's own flush sees.
+func sendHeld(bw *bufio.Writer) {
+	if bw.Buffered() > 0 {
+		bw.Flush()
+	}
+}
+
 // maxKeptRecording is the largest recording buffer a connection keeps
 // for its next request: one that sent a larger header (up to
 // MaxHeaderBytes) would otherwise hold that much while it idles.
@@ -440,10 +450,7 @@ func (rc *recordingConn) release() {
 
 // Read implements io.Reader.
 func (rc *recordingConn) Read(p []byte) (int, error) {
-	if rc.held.Buffered() > 0 {
-		// A failed write fails the next one too: the answer's own.
-		rc.held.Flush()
-	}
+	sendHeld(rc.held)
 	if !rc.recording {
 		return rc.Conn.Read(p)
 	}

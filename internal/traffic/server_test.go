@@ -1179,3 +1179,23 @@ func TestServerIdleConnectionsStaySmall(t *testing.T) {
 		t.Errorf("%d idle connections hold %d KiB more heap, want under %d KiB", conns, grew>>10, conns*size/4>>10)
 	}
 }
+
+// The answer to a pipelined request goes out before the fast path waits
+// for the backend's answer to the next, as net/http sends each answer
+// when it is done: a slow answer does not hold back one that is ready.
+func TestServerPipelinedAnswerNotHeldBack(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	_, front, _ := oneBackend(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+	c := dial(t, front.addr)
+	io.WriteString(c, request("", "GET /ready HTTP/1.1", "Host: x")+request("", "GET /slow HTTP/1.1", "Host: x"))
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if a, err := readAnswer(bufio.NewReader(c), "GET"); err != nil || a.Body != "/ready" {
+		t.Fatalf("first answer = %d %q, %v; want /ready while /slow waits", a.Status, a.Body, err)
+	}
+}
