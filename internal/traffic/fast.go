@@ -429,31 +429,47 @@ func (s *Splitter) poolFor(u *url.URL) *connPool {
 		return nil
 	}
 	host := u.Host
+	if p := s.pools[host]; p != nil {
+		return p
+	}
 	addr := host
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	if p := s.pools[addr]; p != nil && p.host == host {
-		return p
-	}
 	if s.pools == nil {
 		s.pools = map[string]*connPool{}
 	}
+	// By host, not by address: two backends at one address named
+	// otherwise (h and h:80) send other Host fields, and each keeps its
+	// pool.
 	p := &connPool{addr: addr, host: host}
-	if old := s.pools[addr]; old != nil {
-		old.close()
-	}
-	s.pools[addr] = p
+	s.pools[host] = p
 	return p
+}
+
+// reapPools closes the fast path's backend connections idle for
+// fastIdleTimeout or longer, as the default transport does: a burst's
+// connections do not stay open (or half-closed by their backend) for
+// good. Run calls it at each health tick.
+func (s *Splitter) reapPools(now time.Time) {
+	s.mu.Lock()
+	pools := make([]*connPool, 0, len(s.pools))
+	for _, p := range s.pools {
+		pools = append(pools, p)
+	}
+	s.mu.Unlock()
+	for _, p := range pools {
+		p.reap(now)
+	}
 }
 
 // prunePools closes the pools of backends rt no longer has. It is called
 // with mu held.
 func (s *Splitter) prunePools(rt *routes) {
-	for addr, p := range s.pools {
+	for host, p := range s.pools {
 		if (rt.stable == nil || rt.stable.pool != p) && (rt.canary == nil || rt.canary.pool != p) && (rt.shadow == nil || rt.shadow.pool != p) {
 			p.close()
-			delete(s.pools, addr)
+			delete(s.pools, host)
 		}
 	}
 }
@@ -521,6 +537,26 @@ func (p *connPool) put(bc *backendConn) {
 	}
 	p.idle = append(p.idle, bc)
 	p.mu.Unlock()
+}
+
+// reap closes the connections idle since fastIdleTimeout before now or
+// longer. The pool hands out its newest first, so the oldest are at the
+// front.
+func (p *connPool) reap(now time.Time) {
+	p.mu.Lock()
+	n := 0
+	for n < len(p.idle) && now.Sub(p.idle[n].idleSince) >= fastIdleTimeout {
+		n++
+	}
+	old := make([]*backendConn, n)
+	copy(old, p.idle[:n])
+	rest := copy(p.idle, p.idle[n:])
+	clear(p.idle[rest:])
+	p.idle = p.idle[:rest]
+	p.mu.Unlock()
+	for _, bc := range old {
+		bc.c.Close()
+	}
 }
 
 // close closes the idle connections; connections put back after it are

@@ -198,6 +198,7 @@ func (s *Splitter) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		s.CheckHealth(ctx)
+		s.reapPools(time.Now())
 		select {
 		case <-ctx.Done():
 			return nil

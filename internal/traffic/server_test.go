@@ -1199,3 +1199,40 @@ func TestServerPipelinedAnswerNotHeldBack(t *testing.T) {
 		t.Fatalf("first answer = %d %q, %v; want /ready while /slow waits", a.Status, a.Body, err)
 	}
 }
+
+// The fast path's idle backend connections are closed once idle for
+// fastIdleTimeout, as the default transport's: reapPools (each health
+// tick of Run) closes them, and the next request dials anew.
+func TestServerReapsIdleBackendConnections(t *testing.T) {
+	b, conns, _ := countingBackend(t, "v1", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) })
+	s, front := stableOn(t, Config{}, b)
+	c := dial(t, front.addr)
+	br := bufio.NewReader(c)
+	get(t, c, br, "GET", "/p", "")
+	s.reapPools(time.Now().Add(fastIdleTimeout - time.Second))
+	get(t, c, br, "GET", "/p", "")
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("the backend accepted %d connections before the idle timeout, want 1", n)
+	}
+	s.reapPools(time.Now().Add(fastIdleTimeout))
+	get(t, c, br, "GET", "/p", "")
+	if n := conns.Load(); n != 2 {
+		t.Errorf("the backend accepted %d connections, want 2: the one idle past the timeout was kept", n)
+	}
+}
+
+// Two backends at one address named otherwise (h and h:80 send other
+// Host fields) keep a pool each: neither closes the other's.
+func TestPoolsByHost(t *testing.T) {
+	s, _ := newSplitter(t, Config{})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.poolFor(&url.URL{Scheme: "http", Host: "model.internal"})
+	b := s.poolFor(&url.URL{Scheme: "http", Host: "model.internal:80"})
+	if a == b || a.addr != b.addr || a.host == b.host {
+		t.Fatalf("pools %+v and %+v: want two pools to one address with their own Host", a, b)
+	}
+	if again := s.poolFor(&url.URL{Scheme: "http", Host: "model.internal"}); again != a || a.closed {
+		t.Errorf("the first host's pool was replaced (%v) or closed (%v)", again != a, a.closed)
+	}
+}
