@@ -116,7 +116,10 @@
 // the same metrics and health, with these differences: the body is read
 // whole before the request goes out (as nginx buffers it), the backend's
 // answer is passed on as it came (no Accept-Encoding is added, nor a
-// Content-Type sniffed), and an answer without a length goes out chunked.
+// Content-Type sniffed), an answer without a length goes out chunked, and
+// a client that goes away while the backend works is noticed only when
+// its answer is written (the request counts as the backend answered it,
+// where net/http would cancel it and count a client error).
 // An idle backend connection is checked before each use (a peek that
 // must find nothing to read: a backend closes idle connections as it
 // likes); a request that still finds its connection closed is sent again
