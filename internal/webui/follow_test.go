@@ -3,6 +3,7 @@ package webui
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // A person may follow an active rollout: with ?follow=1 the promotion page
@@ -12,7 +13,11 @@ func TestFollowARollout(t *testing.T) {
 	f := newFixture(t)
 	b := f.signIn("bob")
 	f.startRollout(t, b)
-	const refresh = `<meta http-equiv="refresh" content="10">`
+	// Without JavaScript the meta refresh reloads the page; with it, the
+	// script does, while no form is being filled in
+	// (TestBrowserFollowKeepsTyping).
+	const refresh = `<noscript><meta http-equiv="refresh" content="10"></noscript>
+<script src="/ui/static/follow.js" defer data-every="10"></script>`
 	page := Prefix + "/promotions/" + f.demo.Awaiting
 
 	p := b.get(page)
@@ -33,5 +38,17 @@ func TestFollowARollout(t *testing.T) {
 	p = b.get(Prefix + "/promotions/" + f.demo.RolledBack + "?follow=1")
 	if strings.Contains(p.body, refresh) || strings.Contains(p.body, `data-testid="rollout-follow"`) {
 		t.Errorf("an ended rollout's page offers to follow it or reloads itself")
+	}
+}
+
+// The follow interval is a whole number of seconds, as a meta refresh
+// takes; anything else is refused, naming it.
+func TestFollowEveryRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, every := range []time.Duration{-time.Second, 500 * time.Millisecond, 1500 * time.Millisecond} {
+		_, err := New(Options{Service: f.env.Service, FollowEvery: every})
+		if err == nil || !strings.Contains(err.Error(), "follow interval "+every.String()) {
+			t.Errorf("New(FollowEvery: %s) = %v, want an error naming the interval", every, err)
+		}
 	}
 }

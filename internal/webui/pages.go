@@ -339,14 +339,12 @@ type promotionView struct {
 	AbortRefused bool
 	SteerInvalid string
 	// Follow says the person asked to follow the rollout (?follow=1): the
-	// page loads itself again every followEvery while the rollout is
-	// active. It is never the default, since a page that reloads by
+	// page loads itself again every FollowEvery seconds while the rollout
+	// is active. It is never the default, since a page that reloads by
 	// itself gets in the way of reading it (WCAG 2.2.1).
-	Follow bool
+	Follow      bool
+	FollowEvery int
 }
-
-// followEvery is how often a followed rollout's page loads again.
-const followEvery = 10
 
 // Following says the page reloads itself: followed, and the rollout still
 // active.
@@ -356,7 +354,7 @@ func (v *promotionView) Following() bool {
 
 func (v *promotionView) refreshEvery() int {
 	if v.Following() {
-		return followEvery
+		return v.FollowEvery
 	}
 	return 0
 }
@@ -368,7 +366,7 @@ func (u *UI) promotionPage(w http.ResponseWriter, r *http.Request, s *session) e
 	if err != nil {
 		return err
 	}
-	v.Follow = r.URL.Query().Get("follow") == "1"
+	v.Follow, v.FollowEvery = r.URL.Query().Get("follow") == "1", int(u.opts.FollowEvery/time.Second)
 	v.Steered = steeredWords(r.URL.Query().Get("steered"), v.Rollout)
 	u.render(w, r, s, http.StatusOK, "promotion", "Promotion "+v.P.ID, "pipeline", v)
 	return nil

@@ -1,9 +1,11 @@
 // Package webui is Promote's web UI: server-rendered pages (html/template,
-// assets embedded, no JavaScript) for the pipeline, promotions with their
-// gate results and rollout charts, versions, the audit trail and the
-// webhook delivery log, and forms to approve or reject a promotion. People
-// sign in with an API token; the UI keeps a session in the store and applies
-// the same role checks as the REST API, through the registry service.
+// assets embedded, no JavaScript needed: a followed page's one script only
+// keeps its reloads from losing what a person types) for the pipeline,
+// promotions with their gate results and rollout charts, versions, the
+// audit trail and the webhook delivery log, and forms to approve or reject
+// a promotion. People sign in with an API token; the UI keeps a session in
+// the store and applies the same role checks as the REST API, through the
+// registry service.
 package webui
 
 import (
@@ -38,6 +40,9 @@ const (
 	// PromoteAuditChainNotVerified allows three of them without a
 	// verification that found the chain whole.
 	DefaultVerifyInterval = time.Hour
+	// DefaultFollowEvery is how often a followed rollout's page loads
+	// again.
+	DefaultFollowEvery = 10 * time.Second
 )
 
 //go:embed templates/*.html
@@ -85,6 +90,9 @@ type Options struct {
 	// 0: only once, when Run starts. serve passes DefaultVerifyInterval
 	// unless told otherwise.
 	VerifyInterval time.Duration
+	// FollowEvery is how often the page of a rollout a person follows
+	// loads again, a whole number of seconds; DefaultFollowEvery when 0.
+	FollowEvery time.Duration
 	// Metrics, when set, receives the verification's metrics
 	// (audit.MetricChainVerified, audit.MetricChainFailures).
 	Metrics *telemetry.Registry
@@ -122,6 +130,12 @@ func New(opts Options) (*UI, error) {
 	}
 	if opts.VerifyInterval < 0 {
 		return nil, fmt.Errorf("webui: audit chain verification interval %s is negative: want 0 (only at start) or more", opts.VerifyInterval)
+	}
+	if opts.FollowEvery == 0 {
+		opts.FollowEvery = DefaultFollowEvery
+	}
+	if opts.FollowEvery < time.Second || opts.FollowEvery%time.Second != 0 {
+		return nil, fmt.Errorf("webui: follow interval %s: want a whole number of seconds, at least 1s", opts.FollowEvery)
 	}
 	u := &UI{svc: opts.Service, store: opts.Service.Store(), opts: opts, log: opts.Logger, now: opts.Now, pages: map[string]*template.Template{}}
 	if u.log == nil {
@@ -236,7 +250,9 @@ type view struct {
 	// Error is a message shown at the top of the page.
 	Error string
 	// Refresh, when above 0, has the browser load the page again after
-	// that many seconds (a person asked to follow it: never by default).
+	// that many seconds (a person asked to follow it: never by default):
+	// with JavaScript, static/follow.js does, only while no form on the
+	// page is being filled in; without it, a meta refresh.
 	Refresh int
 	Page    any
 }
