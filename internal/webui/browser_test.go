@@ -978,11 +978,15 @@ func TestBrowserSteerRollout(t *testing.T) {
 	if code := tab.ClickAndLoad("[data-testid=rollout-resume]"); code != http.StatusOK {
 		t.Fatalf("go on: status %d; page says %q", code, tab.Text("main"))
 	}
-	if got := tab.URL(); got != site.URL+path+"?steered=resume" {
+	if got := tab.URL(); !strings.HasPrefix(got, site.URL+path+"?steered=resume&notice=") {
 		t.Errorf("after go on the browser is at %s", got)
 	}
 	if got := tab.Text("[data-testid=steered]"); got != "The rollout goes on." {
 		t.Errorf("message after go on = %q", got)
+	}
+	// The message is a status, which a screen reader announces.
+	if n := len(tab.AccessibleNames("status")); n != 1 {
+		t.Errorf("statuses after go on: %d, want 1, the message", n)
 	}
 	if got := tab.Text("[data-testid=rollout-state]"); !strings.Contains(got, "step 2 of 3 · weight 50%") {
 		t.Errorf("rollout line after go on = %q, want step 2 at 50%%", got)
@@ -996,5 +1000,10 @@ func TestBrowserSteerRollout(t *testing.T) {
 	}
 	if got := tab.Texts("[data-testid=history-row]"); len(got) == 0 || !strings.Contains(got[len(got)-1], "bob") || !strings.Contains(got[len(got)-1], "confirmed by bob: dashboards fine") {
 		t.Errorf("newest history row = %q, want bob's confirmation", got[len(got)-1:])
+	}
+	// A link made by hand claims nothing.
+	tab.Navigate(site.URL+path+"?steered=abort", "[data-testid=rollout-state]")
+	if n := tab.Count("[data-testid=steered]"); n != 0 {
+		t.Errorf("a hand-made ?steered=abort shows %d messages, want none: %q", n, tab.Text("[data-testid=steered]"))
 	}
 }

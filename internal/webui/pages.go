@@ -367,7 +367,7 @@ func (u *UI) promotionPage(w http.ResponseWriter, r *http.Request, s *session) e
 		return err
 	}
 	v.Follow, v.FollowEvery = r.URL.Query().Get("follow") == "1", int(u.opts.FollowEvery/time.Second)
-	v.Steered = steeredWords(r.URL.Query().Get("steered"), v.Rollout)
+	v.Steered = steeredWords(u.notice(r, s, "steered"), v.Rollout)
 	u.render(w, r, s, http.StatusOK, "promotion", "Promotion "+v.P.ID, "pipeline", v)
 	return nil
 }
@@ -1185,7 +1185,8 @@ type webhooksView struct {
 	Configured bool
 	Deliveries []deliveryRow
 	More       bool // the log holds more than the page shows
-	// Resent is the delivery whose re-send was just asked for.
+	// Resent is the delivery whose re-send the viewer just asked for
+	// (?resent=ID, signed: see notice).
 	Resent string
 	// CanResend: the person may re-send a failed delivery (an admin, on
 	// a server that sends webhooks).
@@ -1230,7 +1231,7 @@ func (u *UI) pendingResends(ctx context.Context, ds []notify.Delivery) (map[stri
 
 // webhooksPage shows the webhook delivery log, newest first.
 func (u *UI) webhooksPage(w http.ResponseWriter, r *http.Request, s *session) error {
-	v := webhooksView{Configured: u.opts.Deliveries != nil, Resent: r.URL.Query().Get("resent")}
+	v := webhooksView{Configured: u.opts.Deliveries != nil, Resent: u.notice(r, s, "resent")}
 	if v.Configured {
 		ds, err := u.opts.Deliveries.Read(r.Context(), maxDeliveries+1)
 		if err != nil {
@@ -1272,6 +1273,6 @@ func (u *UI) resend(w http.ResponseWriter, r *http.Request, s *session) error {
 	if _, err := u.opts.Resender.Resend(r.Context(), s.who, id); err != nil {
 		return err
 	}
-	http.Redirect(w, r, Prefix+"/webhooks?resent="+url.QueryEscape(id), http.StatusSeeOther)
+	http.Redirect(w, r, u.noticeURL(s, Prefix+"/webhooks", "resent", id), http.StatusSeeOther)
 	return nil
 }

@@ -54,7 +54,7 @@ func TestResendButton(t *testing.T) {
 		t.Fatalf("%d re-sends recorded by refused forms, want none", n)
 	}
 	res := b.post(action, url.Values{"csrf": {pg.csrf(t)}})
-	if res.status != http.StatusSeeOther || res.header.Get("Location") != Prefix+"/webhooks?resent=dl_1" {
+	if res.status != http.StatusSeeOther || !strings.HasPrefix(res.header.Get("Location"), Prefix+"/webhooks?resent=dl_1&notice=") {
 		t.Fatalf("re-send = %d to %q, want 303 to the page", res.status, res.header.Get("Location"))
 	}
 	if n := resends(t, f); n != 1 {
@@ -63,6 +63,18 @@ func TestResendButton(t *testing.T) {
 	after := b.get(res.header.Get("Location"))
 	if got := text(after.one(t, "resent")); !strings.Contains(got, "dl_1 will be sent again") {
 		t.Errorf("the page after a re-send says %q", got)
+	}
+	// The notice is the admin's: a link made by hand, or the admin's
+	// link opened in another session, says nothing was re-sent.
+	for who, b := range map[string]*browser{"root": b, "vera": viewer} {
+		for _, link := range []string{res.header.Get("Location"), Prefix + "/webhooks?resent=dl_1", Prefix + "/webhooks?resent=dl_2&notice=1.0"} {
+			if who == "root" && link == res.header.Get("Location") {
+				continue
+			}
+			if p := b.get(link); p.status != http.StatusOK || len(p.all("resent")) != 0 {
+				t.Errorf("%s opening %s = %d with %d re-send notices, want 200 and none", who, link, p.status, len(p.all("resent")))
+			}
+		}
 	}
 	// The re-send is pending: the page no longer offers it.
 	if forms := after.all("resend-form"); len(forms) != 0 {

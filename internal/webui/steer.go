@@ -58,7 +58,8 @@ func (u *UI) steering(r *promote.Rollout, s *session) *steerView {
 }
 
 // steeredWords says, above a promotion's page, what the person's operation
-// on its rollout did (?steered=VERB after the operation).
+// on its rollout did (?steered=VERB after the operation, signed: see
+// notice).
 //
 // A resumption that ended the rollout (the confirmation of its last
 // step) says what a promotion says.
@@ -135,7 +136,7 @@ func (u *UI) steered(w http.ResponseWriter, r *http.Request, s *session, op roll
 	}
 	if err == nil {
 		u.log.Info("webui: rollout operation", "actor", s.who.Name, "promotion", op.ID, "action", op.Verb)
-		http.Redirect(w, r, Prefix+"/promotions/"+url.PathEscape(op.ID)+"?steered="+op.Verb, http.StatusSeeOther)
+		http.Redirect(w, r, u.noticeURL(s, Prefix+"/promotions/"+url.PathEscape(op.ID), "steered", op.Verb), http.StatusSeeOther)
 		return nil
 	}
 	code := status(err)

@@ -91,7 +91,7 @@ func TestSteerGoOnFromThePage(t *testing.T) {
 	}
 	form.Set("reason", "dashboards fine")
 	res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", form)
-	if res.status != http.StatusSeeOther || res.header.Get("Location") != "/ui/promotions/"+st.ID+"?steered=resume" {
+	if res.status != http.StatusSeeOther || !strings.HasPrefix(res.header.Get("Location"), "/ui/promotions/"+st.ID+"?steered=resume&notice=") {
 		t.Fatalf("POST resume = %d to %q, want 303 to the promotion:\n%s", res.status, res.header.Get("Location"), res.body)
 	}
 	after := f.rolloutOf(st.ID)
