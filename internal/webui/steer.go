@@ -136,7 +136,11 @@ func (u *UI) steered(w http.ResponseWriter, r *http.Request, s *session, op roll
 	}
 	if err == nil {
 		u.log.Info("webui: rollout operation", "actor", s.who.Name, "promotion", op.ID, "action", op.Verb)
-		http.Redirect(w, r, u.noticeURL(s, Prefix+"/promotions/"+url.PathEscape(op.ID), "steered", op.Verb), http.StatusSeeOther)
+		target := u.noticeURL(s, Prefix+"/promotions/"+url.PathEscape(op.ID), "steered", op.Verb)
+		if r.PostFormValue("follow") == "1" {
+			target += "&follow=1" // a person following the rollout goes on following it
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
 		return nil
 	}
 	code := status(err)

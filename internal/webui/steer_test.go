@@ -359,3 +359,37 @@ func TestSteeredWords(t *testing.T) {
 		}
 	}
 }
+
+// A person following the rollout who steers it goes on following it: the
+// page the form's answer leads to is followed still, and says what the
+// form did.
+func TestSteerKeepsFollowing(t *testing.T) {
+	f, st := newSteerFixture(t)
+	b := f.signIn("bob")
+	p := b.get(Prefix + "/promotions/" + st.ID + "?follow=1")
+	if p.status != http.StatusOK {
+		t.Fatalf("GET the followed promotion = %d", p.status)
+	}
+	form := steerForm(t, p, "steer-form")
+	if form.Get("follow") != "1" {
+		t.Fatalf("the steering form of a followed page sends follow=%q, want 1", form.Get("follow"))
+	}
+	res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/pause", form)
+	loc := res.header.Get("Location")
+	if res.status != http.StatusSeeOther || !strings.HasSuffix(loc, "&follow=1") {
+		t.Fatalf("POST pause from a followed page = %d to %q, want 303 to the followed promotion", res.status, loc)
+	}
+	p = b.get(loc)
+	if got := text(p.one(t, "steered")); got == "" {
+		t.Error("the followed page after the pause says nothing of it")
+	}
+	if got := text(p.one(t, "rollout-follow")); !strings.HasPrefix(got, "This page loads again") {
+		t.Errorf("after the pause the page is no longer followed: %q", got)
+	}
+	// Not followed: the answer leads to the page unfollowed.
+	p = b.get(Prefix + "/promotions/" + st.ID)
+	form = steerForm(t, p, "steer-form")
+	if form.Has("follow") {
+		t.Errorf("the steering form of a page not followed sends follow=%q", form.Get("follow"))
+	}
+}
