@@ -40,12 +40,11 @@ type Server struct {
 	// False hands the connection over to Fallback. It must not keep r.
 	Route func(r *http.Request) (Route, bool)
 
-	mu       sync.Mutex
-	ln       net.Listener
-	conns    map[*serverConn]struct{}
-	handoff  *handoffListener
-	closing  atomic.Bool
-	fallback chan error
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[*serverConn]struct{}
+	handoff *handoffListener
+	closing atomic.Bool
 }
 
 // Route is where Server.Route sends a plain request.
@@ -87,9 +86,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = ln
 	s.conns = map[*serverConn]struct{}{}
 	s.handoff = &handoffListener{addr: ln.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
-	s.fallback = make(chan error, 1)
 	s.mu.Unlock()
-	go func() { s.fallback <- s.Fallback.Serve(s.handoff) }()
+	// Its error is Shutdown's or Close's to report: it ends when the
+	// handoff listener closes.
+	go s.Fallback.Serve(s.handoff)
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
