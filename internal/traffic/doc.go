@@ -124,7 +124,13 @@
 // must find nothing to read: a backend closes idle connections as it
 // likes); a request that still finds its connection closed is sent again
 // on a new one when its method is idempotent or it carries an idempotency
-// key, as net/http does.
+// key, as net/http does. The fallback's ReadHeaderTimeout, IdleTimeout
+// and WriteTimeout bound the fast path's connections as net/http's, and
+// the splitter's Config.Timeout its requests; those deadlines are moved
+// only when the one wanted lies past the one in force or well before it,
+// as nginx keeps its timers, so that a timeout of d may end up to d/16
+// (at most 250 ms) late, and a busy connection sets its deadlines a few
+// times a second rather than four times per request.
 //
 // At the first request of a connection that is not plain, or that Route
 // or the splitter declines (a shadow mirror is set, the splitter was given

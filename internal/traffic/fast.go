@@ -38,7 +38,7 @@ type exchange struct {
 	header http.Header // Route.Header
 	br     *bufio.Reader
 	bw     *bufio.Writer
-	conn   net.Conn
+	rd     *lazyDeadline // the client connection's read deadline
 	// closing reports whether the server is shutting down: the answer
 	// then closes the connection.
 	closing func() bool
@@ -84,9 +84,9 @@ func (s *Splitter) serveFast(x *exchange) fastResult {
 		buf := fastBodies.Get().(*[]byte)
 		defer fastBodies.Put(buf)
 		body = (*buf)[:n]
-		x.conn.SetReadDeadline(deadline)
+		// The deadline stays: the connection's loop sets the next one.
+		x.rd.by(deadline, slackOf(s.cfg.Timeout))
 		_, err := io.ReadFull(x.br, body)
-		x.conn.SetReadDeadline(time.Time{})
 		if err != nil {
 			// The client's fault, not the backend's, as in ServeHTTP.
 			if isTimeout(err) {
@@ -99,7 +99,7 @@ func (s *Splitter) serveFast(x *exchange) fastResult {
 	}
 
 	sendHeld(x.bw) // before a dial or a backend's answer is awaited
-	bc, res, err := b.pool.roundTrip(b, x, body, deadline, resp.informational)
+	bc, res, err := b.pool.roundTrip(b, x, body, deadline, slackOf(s.cfg.Timeout), resp.informational)
 	if err != nil {
 		o := outcomeConnectionError
 		if isTimeout(err) {
@@ -488,11 +488,13 @@ type backendConn struct {
 	c         net.Conn
 	r         *bufio.Reader
 	w         *bufio.Writer
+	dl        lazyDeadline // c's read and write deadline
 	idleSince time.Time
 }
 
-// get returns an idle connection that is still open, or dials one.
-func (p *connPool) get(deadline time.Time) (bc *backendConn, reused bool, err error) {
+// get returns an idle connection that is still open, or dials one, with
+// its deadline at deadline or up to slack later.
+func (p *connPool) get(deadline time.Time, slack time.Duration) (bc *backendConn, reused bool, err error) {
 	for {
 		p.mu.Lock()
 		n := len(p.idle)
@@ -511,7 +513,14 @@ func (p *connPool) get(deadline time.Time) (bc *backendConn, reused bool, err er
 		// close at once, drops it. A request written on it would fail, and
 		// one that cannot be sent again (a POST) would get a 502 and count
 		// against a healthy backend.
-		if time.Since(bc.idleSince) < fastIdleTimeout && bc.r.Buffered() == 0 && idleOpen(bc.c) {
+		if time.Since(bc.idleSince) >= fastIdleTimeout || bc.r.Buffered() > 0 {
+			bc.c.Close()
+			continue
+		}
+		// Before the peek, which fails once the last request's
+		// deadline is past.
+		bc.dl.by(deadline, slack)
+		if idleOpen(bc.c) {
 			return bc, true, nil
 		}
 		bc.c.Close()
@@ -521,14 +530,14 @@ func (p *connPool) get(deadline time.Time) (bc *backendConn, reused bool, err er
 	if err != nil {
 		return nil, false, err
 	}
-	return &backendConn{c: c, r: bufio.NewReaderSize(c, 4<<10), w: bufio.NewWriterSize(c, 4<<10)}, false, nil
+	bc = &backendConn{c: c, r: bufio.NewReaderSize(c, 4<<10), w: bufio.NewWriterSize(c, 4<<10), dl: lazyDeadline{set: c.SetDeadline}}
+	bc.dl.by(deadline, slack)
+	return bc, false, nil
 }
 
 // put keeps a connection for the next request.
 func (p *connPool) put(bc *backendConn) {
 	bc.idleSince = time.Now()
-	// The request's deadline would fail idleOpen's peek once past.
-	bc.c.SetDeadline(time.Time{})
 	p.mu.Lock()
 	if p.closed || len(p.idle) >= fastMaxIdlePerBackend {
 		p.mu.Unlock()
@@ -576,13 +585,12 @@ func (p *connPool) close() {
 // its kept-alive connection closed is sent again on a new one when that
 // is safe (as the default transport does: its method is idempotent or
 // it has an idempotency key).
-func (p *connPool) roundTrip(b *backend, x *exchange, body []byte, deadline time.Time, early func(*http.Response)) (*backendConn, *http.Response, error) {
+func (p *connPool) roundTrip(b *backend, x *exchange, body []byte, deadline time.Time, slack time.Duration, early func(*http.Response)) (*backendConn, *http.Response, error) {
 	for attempt := 0; ; attempt++ {
-		bc, reused, err := p.get(deadline)
+		bc, reused, err := p.get(deadline, slack)
 		if err != nil {
 			return nil, nil, err
 		}
-		bc.c.SetDeadline(deadline)
 		writeRequest(bc.w, b, p.host, x, body)
 		err = bc.w.Flush()
 		var res *http.Response

@@ -228,6 +228,7 @@ func (s *Server) serve(c *serverConn) {
 	rc := &recordingConn{Conn: c.Conn, limit: maxHeader, held: bw}
 	br := bufio.NewReaderSize(rc, 4<<10)
 	handed := false
+	rd, wd := lazyDeadline{set: c.SetReadDeadline}, lazyDeadline{set: c.SetWriteDeadline}
 	defer func() {
 		s.track(c, false)
 		if !handed {
@@ -244,14 +245,12 @@ func (s *Server) serve(c *serverConn) {
 			return
 		}
 		rc.release()
-		c.SetReadDeadline(deadline(idleTimeout))
-		if _, err := br.Peek(1); err != nil {
+		if !s.await(br, &rd, idleTimeout, headerTimeout) {
 			return
 		}
 		// The connection counts as idle until its request's header is
 		// in (as net/http's StateIdle): Shutdown closes one whose client
 		// is still sending it.
-		c.SetReadDeadline(deadline(headerTimeout))
 		if lastMethod == http.MethodPost {
 			// Old clients end a POST's body with a CRLF more: net/http
 			// skips up to 4 CR or LF bytes before the request that
@@ -266,7 +265,7 @@ func (s *Server) serve(c *serverConn) {
 		rc.recording = false
 		c.idle.Store(false)
 		if writeTimeout > 0 {
-			c.SetWriteDeadline(time.Now().Add(writeTimeout))
+			wd.by(time.Now().Add(writeTimeout), slackOf(writeTimeout))
 		}
 		switch {
 		case err == nil:
@@ -294,7 +293,7 @@ func (s *Server) serve(c *serverConn) {
 			handed = s.handOver(c, rc, bw)
 			return
 		}
-		x := exchange{req: req, url: route.URL, header: route.Header, br: br, bw: bw, conn: c.Conn, closing: s.closing.Load}
+		x := exchange{req: req, url: route.URL, header: route.Header, br: br, bw: bw, rd: &rd, closing: s.closing.Load}
 		switch route.Splitter.serveFast(&x) {
 		case fastDeclined:
 			handed = s.handOver(c, rc, bw)
@@ -318,7 +317,7 @@ func (s *Server) handOver(c *serverConn, rc *recordingConn, bw *bufio.Writer) bo
 	}
 	c.SetDeadline(time.Time{})
 	rc.recording = false
-	return s.handoff.give(&replayConn{Conn: c.Conn, pending: rc.rec})
+	return s.handoff.give(&replayConn{Conn: c.Conn, pending: rc.rec, failed: rc.timedOut})
 }
 
 // leadingCRLF counts the CR and LF bytes b starts with.
@@ -331,11 +330,37 @@ func leadingCRLF(b []byte) int {
 	return len(b)
 }
 
-func deadline(d time.Duration) time.Time {
-	if d <= 0 {
-		return time.Time{}
+// await waits for the first byte of the connection's next request, then
+// sets the deadline of its header: as http.Server, it lets the client
+// take the idle timeout to begin a request and then the header timeout
+// to send its header. A client's next request mostly follows its answer
+// at once, so the wait begins with the header timeout, counted from now,
+// and the deadline then mostly stays as it is (lazyDeadline) rather than
+// being set twice per request; a client quiet for longer than that has
+// the rest of the idle timeout. It reports false when the connection is
+// to close: the client went away or stayed quiet, or the server is
+// closing.
+func (s *Server) await(br *bufio.Reader, rd *lazyDeadline, idle, header time.Duration) bool {
+	now := time.Now()
+	idleBy, headerBy := after(now, idle), after(now, header)
+	waitBy, slack := idleBy, slackOf(idle)
+	if !headerBy.IsZero() && (idleBy.IsZero() || headerBy.Before(idleBy)) {
+		waitBy, slack = headerBy, slackOf(header)
 	}
-	return time.Now().Add(d)
+	rd.by(waitBy, slack)
+	for {
+		_, err := br.Peek(1)
+		if err == nil {
+			break
+		}
+		if !isTimeout(err) || s.closing.Load() || waitBy.Equal(idleBy) {
+			return false
+		}
+		waitBy = idleBy
+		rd.force(idleBy)
+	}
+	rd.by(after(time.Now(), header), slackOf(header))
+	return true
 }
 
 // plain reports whether the fast path serves req: HTTP/1.1, a path (not
@@ -409,6 +434,11 @@ type recordingConn struct {
 	rec       []byte
 	limit     int
 	held      *bufio.Writer
+	// timedOut is the timeout a read of the request's header failed
+	// with: a handover replays it after the bytes read, so that net/http
+	// answers the header that stalled at once, as it would have, rather
+	// than waiting a header timeout more for the rest.
+	timedOut error
 }
 
 // errHeaderTooLarge fails a read past the header limit: ReadRequest then
@@ -420,6 +450,7 @@ func (rc *recordingConn) start(br *bufio.Reader) {
 	buffered, _ := br.Peek(br.Buffered())
 	rc.rec = append(rc.rec[:0], buffered...)
 	rc.recording = true
+	rc.timedOut = nil
 }
 
 // sendHeld sends the answers held back while the client's next request
@@ -459,14 +490,19 @@ func (rc *recordingConn) Read(p []byte) (int, error) {
 	}
 	n, err := rc.Conn.Read(p)
 	rc.rec = append(rc.rec, p[:n]...)
+	if isTimeout(err) {
+		rc.timedOut = err
+	}
 	return n, err
 }
 
 // replayConn is a handed-over connection: its reads return the bytes the
-// fast path read first.
+// fast path read first, then the error the read after them failed with,
+// if any (recordingConn.timedOut).
 type replayConn struct {
 	net.Conn
 	pending []byte
+	failed  error
 }
 
 // Read implements io.Reader.
@@ -475,6 +511,10 @@ func (c *replayConn) Read(p []byte) (int, error) {
 		n := copy(p, c.pending)
 		c.pending = c.pending[n:]
 		return n, nil
+	}
+	if err := c.failed; err != nil {
+		c.failed = nil
+		return 0, err
 	}
 	return c.Conn.Read(p)
 }

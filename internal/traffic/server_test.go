@@ -1236,3 +1236,119 @@ func TestPoolsByHost(t *testing.T) {
 		t.Errorf("the first host's pool was replaced (%v) or closed (%v)", again != a, a.closed)
 	}
 }
+
+// The fallback's ReadHeaderTimeout and IdleTimeout bound the fast path's
+// reading as net/http's: a client may stay quiet between requests for the
+// idle timeout (longer than the header timeout) and then has the header
+// timeout from its request's first bytes; one quiet for longer, or that
+// stalls mid-header for longer, is closed without an answer.
+func TestServerReadTimeouts(t *testing.T) {
+	const header, idle = 300 * time.Millisecond, 2 * time.Second
+	timeouts := func(f *http.Server) { f.ReadHeaderTimeout, f.IdleTimeout = header, idle }
+	b, _ := recordingBackend(t, "v1", nil)
+	s, _ := newSplitter(t, Config{})
+	if err := s.SetStable(b); err != nil {
+		t.Fatal(err)
+	}
+	fast := startFast(t, s, timeouts)
+	slow := frontConfig(s)
+	timeouts(slow)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go slow.Serve(ln)
+	t.Cleanup(func() { slow.Close() })
+
+	first := request("", "GET /first HTTP/1.1", "Host: x")
+	second := request("", "GET /second HTTP/1.1", "Host: x")
+	for _, front := range []struct{ name, addr string }{{"fast path", fast.addr}, {"net/http", ln.Addr().String()}} {
+		t.Run(front.name, func(t *testing.T) {
+			t.Parallel()
+			open := func(t *testing.T) (net.Conn, *bufio.Reader) {
+				c := dial(t, front.addr)
+				br := bufio.NewReader(c)
+				io.WriteString(c, first)
+				if a, err := readAnswer(br, "GET"); err != nil || a.Body != "/first" {
+					t.Fatalf("first answer = %+v, %v", a, err)
+				}
+				return c, br
+			}
+			t.Run("quiet past the header timeout", func(t *testing.T) {
+				t.Parallel()
+				c, br := open(t)
+				time.Sleep(3 * header)
+				io.WriteString(c, second[:4])
+				time.Sleep(header / 2)
+				io.WriteString(c, second[4:])
+				c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				if a, err := readAnswer(br, "GET"); err != nil || a.Body != "/second" {
+					t.Fatalf("answer after %s quiet = %+v, %v; want /second", 3*header, a, err)
+				}
+			})
+			t.Run("quiet past the idle timeout", func(t *testing.T) {
+				t.Parallel()
+				c, br := open(t)
+				start := time.Now()
+				if !closedWithin(c, br, 3*idle) {
+					t.Fatal("the connection is open 3 idle timeouts after the answer")
+				}
+				if d := time.Since(start); d < idle/2 {
+					t.Errorf("closed %s after the answer, want about the idle timeout (%s)", d, idle)
+				}
+			})
+			t.Run("stalled mid-header", func(t *testing.T) {
+				t.Parallel()
+				c, _ := open(t)
+				time.Sleep(3 * header)
+				io.WriteString(c, second[:4])
+				start := time.Now()
+				c.SetReadDeadline(start.Add(3 * idle))
+				got, err := io.ReadAll(c)
+				d := time.Since(start)
+				if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("the connection is open %s after a stalled header: %v", d, err)
+				}
+				// net/http answers the malformed start of a request.
+				if !strings.HasPrefix(string(got), "HTTP/1.1 400 Bad Request\r\n") {
+					t.Errorf("answer to a stalled header = %q, want net/http's 400", got)
+				}
+				if d >= header*3/2 {
+					t.Errorf("closed %s after the header stalled, want about the header timeout (%s)", d, header)
+				}
+			})
+		})
+	}
+}
+
+// lazyDeadline sets a deadline only when the one wanted lies past the one
+// in force, or more than the slack before it, and clears it once.
+func TestLazyDeadline(t *testing.T) {
+	var sets []time.Time
+	d := lazyDeadline{set: func(t time.Time) error { sets = append(sets, t); return nil }}
+	t0 := time.Unix(1000, 0)
+	const slack = 100 * time.Millisecond
+	d.by(time.Time{}, slack) // none in force: nothing to clear
+	d.by(t0, slack)          // set to t0+slack
+	d.by(t0.Add(slack), slack)
+	d.by(t0.Add(-slack), slack)   // at t0+slack, 2 slacks past: set
+	d.by(t0.Add(-slack/2), slack) // at t0, within the slack: kept
+	d.by(t0.Add(time.Millisecond), slack)
+	d.by(time.Time{}, slack)
+	d.by(time.Time{}, slack)
+	want := []time.Time{t0.Add(slack), t0, t0.Add(time.Millisecond + slack), {}}
+	if len(sets) != len(want) {
+		t.Fatalf("set %v, want %v", sets, want)
+	}
+	for i := range want {
+		if !sets[i].Equal(want[i]) {
+			t.Errorf("set #%d = %v, want %v", i, sets[i], want[i])
+		}
+	}
+	if got := slackOf(10 * time.Second); got != 250*time.Millisecond {
+		t.Errorf("slackOf(10s) = %s, want 250ms", got)
+	}
+	if got := slackOf(160 * time.Millisecond); got != 10*time.Millisecond {
+		t.Errorf("slackOf(160ms) = %s, want 10ms", got)
+	}
+}
