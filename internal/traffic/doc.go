@@ -120,9 +120,12 @@
 // a client that goes away while the backend works is noticed only when
 // its answer is written (the request counts as the backend answered it,
 // where net/http would cancel it and count a client error).
-// An idle backend connection is checked before each use (a peek that
-// must find nothing to read: a backend closes idle connections as it
-// likes); a request that still finds its connection closed is sent again
+// An idle backend connection is checked before it is used again (a peek
+// that must find nothing to read: a backend closes idle connections as it
+// likes) unless it delivered an answer less than a millisecond before,
+// which under load spares a system call per request and leaves the race
+// with a backend closing it in that instant that net/http's transport and
+// nginx have too; a request that still finds its connection closed is sent again
 // on a new one when its method is idempotent or it carries an idempotency
 // key, as net/http does. The fallback's ReadHeaderTimeout, IdleTimeout
 // and WriteTimeout bound the fast path's connections as net/http's, and

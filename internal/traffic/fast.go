@@ -49,6 +49,9 @@ const (
 	fastMaxIdlePerBackend = 256
 	fastIdleTimeout       = 90 * time.Second
 	fastKeepAlive         = 30 * time.Second
+	// freshIdle is how long a connection may have been idle and still
+	// be used without a peek (connPool.get).
+	freshIdle = time.Millisecond
 )
 
 // serveFast serves a plain request (Server) as ServeHTTP would through
@@ -508,19 +511,24 @@ func (p *connPool) get(deadline time.Time, slack time.Duration) (bc *backendConn
 		p.mu.Unlock()
 		// A backend closes an idle connection when it likes (its own idle
 		// timeout, a restart): one it closed, or that holds bytes nobody
-		// asked for, is dropped before a request goes out on it, however
-		// short its rest, as the default transport, whose reader sees the
-		// close at once, drops it. A request written on it would fail, and
-		// one that cannot be sent again (a POST) would get a 502 and count
-		// against a healthy backend.
-		if time.Since(bc.idleSince) >= fastIdleTimeout || bc.r.Buffered() > 0 {
+		// asked for, is dropped before a request goes out on it, as the
+		// default transport, whose reader sees the close as soon as it is
+		// scheduled, drops it. A request written on it would fail, and one
+		// that cannot be sent again (a POST) would get a 502 and count
+		// against a healthy backend. A connection back for less than
+		// freshIdle has just delivered an answer: a close in that instant
+		// is the race the default transport's reader (and nginx's event
+		// loop) loses too, and the peek's system call, one per request
+		// under load, is spared.
+		rest := time.Since(bc.idleSince)
+		if rest >= fastIdleTimeout || bc.r.Buffered() > 0 {
 			bc.c.Close()
 			continue
 		}
 		// Before the peek, which fails once the last request's
 		// deadline is past.
 		bc.dl.by(deadline, slack)
-		if idleOpen(bc.c) {
+		if rest < freshIdle || idleOpen(bc.c) {
 			return bc, true, nil
 		}
 		bc.c.Close()
