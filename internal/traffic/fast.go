@@ -174,7 +174,7 @@ func (w *fastResponse) head(code int, h http.Header, framing func(bw *bufio.Writ
 	writeStatusLine(bw, code)
 	connection := h["Connection"]
 	for k, vv := range h {
-		if skipResponseField(k, connection) || w.x.header[k] != nil || w.s.drop[k] {
+		if skipResponseField(k, connection) || splitterField(k, w.s.drop) || w.x.header[k] != nil {
 			continue
 		}
 		writeField(bw, k, vv)
@@ -218,14 +218,15 @@ func writeStatusLine(bw *bufio.Writer, code int) {
 
 // informational relays a 1xx answer of the backend's (a 103 Early
 // Hints) at once, as ReverseProxy does: its status and its fields but the
-// framing ones (which net/http leaves out of a 1xx), then the route's,
+// framing ones (which net/http leaves out of a 1xx) and the splitter's
+// (splitterField), then the route's,
 // which replace any of the same name (as the router in front of
 // ServeHTTP sets them on every answer).
 func (w *fastResponse) informational(res *http.Response) {
 	bw := w.x.bw
 	writeStatusLine(bw, res.StatusCode)
 	for k, vv := range res.Header {
-		if k != "Content-Length" && k != "Transfer-Encoding" && w.x.header[k] == nil {
+		if k != "Content-Length" && k != "Transfer-Encoding" && !splitterField(k, w.s.drop) && w.x.header[k] == nil {
 			writeField(bw, k, vv)
 		}
 	}
@@ -379,12 +380,11 @@ var hopByHop = map[string]bool{
 	"Upgrade":             true,
 }
 
-// skipResponseField reports whether an answer's field k stays behind:
-// hop-by-hop, named by the answer's Connection, framing the fast path
-// writes itself, or one the splitter sets.
+// skipResponseField reports whether an answer's field k stays behind for
+// the connection's sake: hop-by-hop, named by the answer's Connection, or
+// framing the fast path writes itself.
 func skipResponseField(k string, connection []string) bool {
-	switch k {
-	case "Content-Length", HeaderTrack, HeaderVersion:
+	if k == "Content-Length" {
 		return true
 	}
 	return hopByHop[k] || (len(connection) > 0 && httpguts.HeaderValuesContainsToken(connection, k))

@@ -1352,3 +1352,37 @@ func TestLazyDeadline(t *testing.T) {
 		t.Errorf("slackOf(160ms) = %s, want 10ms", got)
 	}
 }
+
+// A 1xx of the backend's goes on without the fields the splitter sets or
+// drops on a final answer, on either path: a model server's own
+// Promote-Track does not reach the client.
+func TestEarlyHintsCarryNoSplitterFields(t *testing.T) {
+	b, _ := recordingBackend(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Link", "</style.css>; rel=preload")
+		h.Set(HeaderTrack, "lies")
+		h.Set(HeaderVersion, "lies")
+		h.Set("X-Internal", "secret")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "after hints")
+	})
+	s, _ := newSplitter(t, Config{DropResponseFields: []string{"x-internal"}})
+	if err := s.SetStable(b); err != nil {
+		t.Fatal(err)
+	}
+	raw := request("", "GET /p HTTP/1.1", "Host: x")
+	for _, front := range []struct{ name, addr string }{{"fast path", startFast(t, s, nil).addr}, {"net/http", startSlow(t, s)}} {
+		answers := exchangeRaw(t, front.addr, raw, "GET")
+		if len(answers) != 1 || len(answers[0].Early) != 1 {
+			t.Fatalf("%s: answers %+v, want one with one 103 before it", front.name, answers)
+		}
+		a := answers[0]
+		if early := a.Early[0]; !strings.HasPrefix(early, "103 ") || !strings.Contains(early, "style.css") ||
+			strings.Contains(early, "lies") || strings.Contains(early, "secret") {
+			t.Errorf("%s: 103 = %s, want its Link without the backend's Promote-* fields and X-Internal", front.name, early)
+		}
+		if a.Header.Get(HeaderTrack) != "stable" || a.Header.Get(HeaderVersion) != "v1" || a.Header.Get("X-Internal") != "" {
+			t.Errorf("%s: final answer's fields %v, want the splitter's track and version and no X-Internal", front.name, a.Header)
+		}
+	}
+}

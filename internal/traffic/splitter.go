@@ -653,7 +653,7 @@ func (s *Splitter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	rec := recorders.Get().(*recorder)
-	rec.w, rec.setCookie = w, setCookie
+	rec.w, rec.setCookie, rec.drop = w, setCookie, s.drop
 	var ctx context.Context
 	if r.Header.Get("Upgrade") == "" {
 		var cancel context.CancelFunc
@@ -841,9 +841,10 @@ func isTimeout(err error) bool {
 // pooled, so that a request allocates none.
 type recorder struct {
 	w          http.ResponseWriter
-	setCookie  string    // a Set-Cookie value for the final header, once
-	upload     *upload   // the request body, when there is one
-	upgradedAt time.Time // when the backend switched protocols
+	setCookie  string          // a Set-Cookie value for the final header, once
+	upload     *upload         // the request body, when there is one
+	upgradedAt time.Time       // when the backend switched protocols
+	drop       map[string]bool // the splitter's DropResponseFields
 	status     int
 	failed     bool    // the proxy's ErrorHandler ran
 	outcome    outcome // when failed
@@ -856,7 +857,7 @@ type recorder struct {
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
 
 func (rec *recorder) reset() {
-	rec.w, rec.setCookie, rec.upload, rec.upgradedAt = nil, "", nil, time.Time{}
+	rec.w, rec.setCookie, rec.upload, rec.upgradedAt, rec.drop = nil, "", nil, time.Time{}, nil
 	rec.status, rec.failed, rec.outcome, rec.hashing, rec.n = 0, false, outcomeOK, false, 0
 }
 
@@ -864,8 +865,17 @@ func (rec *recorder) reset() {
 func (rec *recorder) Header() http.Header { return rec.w.Header() }
 
 // WriteHeader implements http.ResponseWriter, noting the final status
-// (not a 1xx, except 101 Switching Protocols).
+// (not a 1xx, except 101 Switching Protocols). A 1xx the backend sent
+// goes on without the splitter's fields (splitterField).
 func (rec *recorder) WriteHeader(code int) {
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		h := rec.w.Header()
+		for k := range h {
+			if splitterField(k, rec.drop) {
+				delete(h, k)
+			}
+		}
+	}
 	if rec.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		rec.status = code
 		if rec.setCookie != "" {
@@ -931,6 +941,14 @@ func (u *upload) Read(p []byte) (int, error) {
 	u.reading.Store(true)
 	defer u.reading.Store(false)
 	return u.ReadCloser.Read(p)
+}
+
+// splitterField reports whether a backend's field k is one the splitter
+// sets itself (Promote-Track, Promote-Version) or drops (drop, its
+// DropResponseFields): a model server's own never reaches the client, on
+// a final answer (ModifyResponse, dropFields) or a 1xx.
+func splitterField(k string, drop map[string]bool) bool {
+	return k == HeaderTrack || k == HeaderVersion || drop[k]
 }
 
 // dropFields carries the proxied requests with next and drops the
