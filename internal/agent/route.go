@@ -141,10 +141,13 @@ func (a *Agent) applyEnv(env, commit string, resolve func(overlay.Pin) (string, 
 		}
 		next.routes[rt.Model] = rt
 	}
+	a.swap(env, next)
 	if a.cfg.Traffic != nil {
+		// After the swap: the new table sends no request to the
+		// splitters it dropped (one read from the old table a moment
+		// before is still served: a closed splitter proxies on).
 		a.dropSplitters(env, next)
 	}
-	a.swap(env, next)
 	a.logChanges(env, old, next)
 	return nil
 }
