@@ -266,7 +266,10 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			}
 		}
 	}
-	var ops httpapi.RolloutOps
+	var (
+		ops   httpapi.RolloutOps
+		steer webui.Rollouts // ops, with what a person's go does
+	)
 	if rollouts {
 		// The controller gathers the splitters' two families, up to ten
 		// times a second with looks, not the whole registry (the
@@ -303,7 +306,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			// LookEvery) rather than waiting for the interval.
 			trafficMetrics.OnCandidate(ctl.Look)
 		}
-		ops = ctl
+		ops, steer = ctl, ctl
 	}
 	var autos []string
 	for _, e := range svc.Pipeline().AutoPromoted() {
@@ -339,7 +342,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		// grows with the store.
 		Ready: store.Ping,
 	})
-	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Resender: resender, Rollouts: ops, Logger: log, SecureCookies: cfg.UISecureCookies,
+	ui, err := webui.New(webui.Options{Service: svc, Deliveries: deliveries, Resender: resender, Rollouts: steer, Logger: log, SecureCookies: cfg.UISecureCookies,
 		VerifyInterval: cfg.AuditVerifyEvery, Metrics: reg})
 	if err != nil {
 		return err

@@ -1614,20 +1614,12 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 // is kept, and its state is stored with the step.
 func (c *Controller) confirm(ctx context.Context, who promote.Principal, r promote.Rollout, op Op) (promote.Rollout, error) {
 	why := withReason("confirmed by "+who.Name, op.Reason)
-	if gone := c.gone(r); gone != "" {
-		// The next tick pauses it: say so now.
-		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %s", r.Model, r.Version, r.Environment, gone)
-	}
-	plan, err := c.plan(r.Environment)
-	if err == nil && (plan.Strategy != r.Strategy || len(plan.Steps) == 0) {
-		err = fmt.Errorf("the policy of %s now rolls out by %s; this rollout began as a %s", r.Environment, plan.Strategy, r.Strategy)
-	}
+	// The next tick pauses a rollout nothing can move on: say so now.
+	plan, next, err := c.next(r)
 	if err != nil {
-		// The next tick pauses it: nothing says what the next step is.
-		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %v; "+
-			"promote it now (promote rollout promote %s) or abort it (promote rollout abort %s)", r.Model, r.Version, r.Environment, err, r.PromotionID, r.PromotionID)
+		return r, err
 	}
-	if r.Step >= len(plan.Steps)-1 {
+	if next.Last {
 		return c.promoteNow(ctx, who, r, op.Revision, why, stillWaits)
 	}
 	ru := c.run(r.PromotionID)
@@ -1636,12 +1628,13 @@ func (c *Controller) confirm(ctx context.Context, who promote.Principal, r promo
 		if err := stillWaits(*r); err != nil {
 			return err
 		}
-		if r.Step >= len(plan.Steps)-1 {
-			// Read again at its last step (the policy lost steps): the
-			// next resume ends it.
+		next := nextOf(plan, *r)
+		if next.Last {
+			// Read again at its last step (another writer moved it
+			// on): the next resume ends it.
 			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is at its last step now: resume it again to end it", r.Model, r.Version, r.Environment)
 		}
-		r.Step++
+		r.Step = next.Step
 		r.Weight = stepWeight(plan, r.Step)
 		r.StepStartedAt, r.StepRequests, r.StepNeeds = now, 0, needsOf(plan, r.Step, false, false)
 		c.keepAnalysis(r, ru)

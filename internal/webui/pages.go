@@ -426,6 +426,15 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 	v.OnApproval = rollout.PlanLines(u.svc.OnApproval(v.P))
 	v.CanDecide = s != nil && s.who.Role.Allows(promote.RoleApprover)
 	v.Steer = u.steering(v.Rollout, s)
+	if v.Step != nil && v.Step.Person != "" && u.opts.Rollouts != nil {
+		// Whether a go ends the rollout is the controller's to say, by
+		// the plan it carries the rollout on with, as the button says:
+		// the count of steps stored with the rollout is the plan's as
+		// the controller last judged it, before a policy edit perhaps.
+		if next, err := u.opts.Rollouts.Next(*v.Rollout); err == nil {
+			v.Step.Last = next.Last
+		}
+	}
 	return v, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/promote"
@@ -20,9 +19,11 @@ import (
 type steerView struct {
 	Revision int64
 	// Resume labels the resume button ("Resume"; for a rollout waiting
-	// for a person, "Go on to 50%", or "Confirm" at its last step), and
-	// ResumeDoes says what it does; empty when the rollout cannot be
-	// resumed (it runs, and does not wait for a person).
+	// for a person, "Go on to 50%", or "Confirm" at its last step, as
+	// the rollout controller that carries it out decides), and
+	// ResumeDoes says what it does; Resume is empty when the rollout
+	// cannot be resumed (it runs, and does not wait for a person; or the
+	// controller would refuse it, which ResumeDoes then says).
 	Resume, ResumeDoes string
 	Pause              bool
 	// Version and Stable name the candidate and the stable version, for
@@ -43,13 +44,18 @@ func (u *UI) steering(r *promote.Rollout, s *session) *steerView {
 		v.Resume, v.ResumeDoes = "Resume", "Resume gives the candidate its step's weight again; the step's minimum time and requests count again from now."
 	case r.WaitsForPerson():
 		v.Pause = true
-		plan := u.svc.RolloutPlan(r.Environment)
-		if next := r.Step + 1; plan != nil && plan.Strategy == policy.StrategyCanary && plan.Strategy == r.Strategy && next < len(plan.Steps) {
-			w := plan.Steps[next].Weight
-			v.Resume = "Go on to " + strconv.Itoa(w) + "%"
-			v.ResumeDoes = v.Resume + " moves the rollout to its next step (step " + strconv.Itoa(next+1) + ") now, at " + strconv.Itoa(w) + "% of the traffic, still judged by the analysis."
-		} else {
+		switch next, err := u.opts.Rollouts.Next(*r); {
+		case err != nil:
+			// The controller refuses the go (the policy no longer rolls
+			// the rollout out as it began): no button that would be
+			// refused, and why.
+			v.ResumeDoes = "It cannot be moved on: " + err.Error() + "."
+		case next.Last:
 			v.Resume, v.ResumeDoes = "Confirm", "Confirm gives the candidate all traffic and ends the rollout as a success."
+		default:
+			w := strconv.Itoa(next.Weight)
+			v.Resume = "Go on to " + w + "%"
+			v.ResumeDoes = v.Resume + " moves the rollout to its next step (step " + strconv.Itoa(next.Step+1) + ") now, at " + w + "% of the traffic, still judged by the analysis."
 		}
 	default:
 		v.Pause = true

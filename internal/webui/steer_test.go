@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/webui/webuitest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -391,5 +392,100 @@ func TestSteerKeepsFollowing(t *testing.T) {
 	form = steerForm(t, p, "steer-form")
 	if form.Has("follow") {
 		t.Errorf("the steering form of a page not followed sends follow=%q", form.Get("follow"))
+	}
+}
+
+// A policy edited since the rollout began (more or fewer steps, other
+// weights, another strategy), and the server restarted with it: the
+// page's button and its step say what a person's go does as the rollout
+// controller will do it, by the plan it carries the rollout on with, and
+// the go does just that; a go the controller would refuse has no button,
+// and the page says why.
+func TestSteerAfterThePolicyChanged(t *testing.T) {
+	prod := webuitest.Policies["prod"]
+	gate := prod[:strings.Index(prod, "rollout:")]
+	canary := func(weights ...int) string {
+		s := "rollout:\n  strategy: canary\n  steps:\n"
+		for i, w := range weights {
+			s += "    - weight: " + strconv.Itoa(w) + "\n      minRequests: 10\n"
+			if i < len(weights)-1 {
+				s += "      confirm: true\n"
+			}
+		}
+		return s
+	}
+	tests := []struct {
+		name    string
+		rollout string // prod's rollout section after the edit
+		step    int    // the step the rollout waits at, of the 3 it began with
+		button  string // the resume button's text, "" for none
+		does    string // how what the button does begins
+		ends    bool   // the step says that a go ends the rollout
+		// after is the rollout's state and weight after a go, and
+		// status the answer to it: 303, or 409 for a refusal.
+		after  promote.RolloutState
+		weight float64
+		status int
+	}{
+		{"other weights", canary(10, 25, 100), 0, "Go on to 25%", "Go on to 25% moves the rollout to its next step (step 2) now, at 25%", false,
+			promote.RolloutRunning, 0.25, http.StatusSeeOther},
+		{"more steps", canary(10, 20, 50, 100), 0, "Go on to 20%", "Go on to 20% moves the rollout to its next step (step 2)", false,
+			promote.RolloutRunning, 0.2, http.StatusSeeOther},
+		{"fewer steps", canary(10, 100), 1, "Confirm", "Confirm gives the candidate all traffic", true,
+			promote.RolloutSucceeded, 1, http.StatusSeeOther},
+		{"now a shadow", "rollout:\n  strategy: shadow\n  shadow:\n    duration: 10m\n    percent: 50\n", 0, "",
+			"It cannot be moved on: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary", false,
+			promote.RolloutRunning, 0.1, http.StatusConflict},
+		{"now direct", "", 0, "",
+			"It cannot be moved on: the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy", false,
+			promote.RolloutRunning, 0.1, http.StatusConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, st := newSteerFixture(t)
+			if tt.step > 0 {
+				// The old policy's step 2 of 3, at 50%, waits for a
+				// person, as its controller recorded it.
+				r := f.rolloutOf(st.ID)
+				r.Step, r.Weight = tt.step, 0.5
+				r.StepNeeds = &promote.StepNeeds{Steps: 3, MinRequests: 2000, MinDuration: 1800, Confirm: true, WaitingForPerson: true}
+				if _, err := f.env.Service.RecordRollout(t.Context(), registry.RolloutActor, r, "waiting for a person at 50% (step 2)"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			svc, ctl, err := f.env.Restart(st, gate+tt.rollout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.ui.svc, f.ui.opts.Service, f.ui.opts.Rollouts = svc, svc, ctl
+			b := f.signIn("bob")
+			p := b.get(Prefix + "/promotions/" + st.ID)
+			if p.status != http.StatusOK {
+				t.Fatalf("GET the promotion = %d", p.status)
+			}
+			if got := buttonTexts(p)["rollout-resume"]; got != tt.button {
+				t.Errorf("resume button = %q, want %q", got, tt.button)
+			}
+			if hint := text(p.one(t, "steer-form")); !strings.Contains(hint, tt.does) {
+				t.Errorf("the steering form says %q, want it to say %q", hint, tt.does)
+			}
+			step := text(p.one(t, "rollout-step"))
+			if ends := strings.Contains(step, "gives it all traffic and ends the rollout"); ends != tt.ends || !ends && !strings.Contains(step, "moves it to the next step") {
+				t.Errorf("the step says %q; want it to say that a go ends the rollout: %v", step, tt.ends)
+			}
+
+			before := f.rolloutOf(st.ID)
+			res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", steerForm(t, p, "steer-form"))
+			if res.status != tt.status {
+				t.Errorf("POST resume = %d, want %d:\n%s", res.status, tt.status, res.body)
+			}
+			after := f.rolloutOf(st.ID)
+			if after.State != tt.after || after.Weight != tt.weight || st.Splitter.Weights() != tt.weight {
+				t.Errorf("after the go the rollout is %s at %g, splitter %g; want %s at %g", after.State, after.Weight, st.Splitter.Weights(), tt.after, tt.weight)
+			}
+			if tt.status == http.StatusConflict && after.Revision != before.Revision {
+				t.Errorf("a refused go changed the rollout: revision %d, was %d", after.Revision, before.Revision)
+			}
+		})
 	}
 }

@@ -75,7 +75,7 @@ type Options struct {
 	// Rollouts carries out people's operations on rollouts (the rollout
 	// controller, as the REST API's); nil: the server runs none, and the
 	// pages offer no buttons to steer a rollout.
-	Rollouts rollout.Operator
+	Rollouts Rollouts
 	Logger   *slog.Logger
 	// SecureCookies marks cookies Secure even on plain HTTP requests (for
 	// a server behind a proxy that terminates TLS). Requests that arrive
@@ -98,6 +98,15 @@ type Options struct {
 	Metrics *telemetry.Registry
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+}
+
+// Rollouts carries out people's operations on rollouts, and says what a
+// person's go does to a rollout that waits for them, by the plan it
+// carries the rollout on with (rollout.Controller): the page's button
+// says what the operation will do.
+type Rollouts interface {
+	rollout.Operator
+	Next(r promote.Rollout) (rollout.Next, error)
 }
 
 // UI is the web UI's handler and its state, the audit chain's

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/promote-ml/promote/internal/metrics"
+	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/rollout"
@@ -27,6 +30,7 @@ type Steering struct {
 	// Splitter is prod's traffic splitter of credit-risk, whose weight
 	// the controller sets.
 	Splitter *traffic.Splitter
+	metrics  *metrics.Poller
 }
 
 // Close stops the splitter.
@@ -115,13 +119,53 @@ func (e *Env) Steer(ctx context.Context, d Demo) (*Steering, error) {
 		sp.Close()
 		return nil, err
 	}
-	ctl, err := rollout.New(rollout.Config{Registry: e.Service, Traffic: splitterTraffic{sp}, Metrics: poller,
-		Plans: map[string]*policy.Rollout{"prod": plan}, Now: e.Clock.Now})
-	if err != nil {
+	st := &Steering{ID: d.Awaiting, Splitter: sp, metrics: poller}
+	if st.Controller, err = st.controller(e.Service, map[string]*policy.Rollout{"prod": plan}, e.Clock); err != nil {
 		sp.Close()
 		return nil, err
 	}
-	return &Steering{ID: d.Awaiting, Controller: ctl, Splitter: sp}, nil
+	return st, nil
+}
+
+// controller is a rollout controller over svc with plans, steering s's
+// splitter.
+func (s *Steering) controller(svc *registry.Service, plans map[string]*policy.Rollout, clock *Clock) (*rollout.Controller, error) {
+	return rollout.New(rollout.Config{Registry: svc, Traffic: splitterTraffic{s.Splitter}, Metrics: s.metrics, Plans: plans, Now: clock.Now})
+}
+
+// Restart returns a service over the same store and a rollout controller
+// over s's splitter, as a server restarted after prod's policy was edited
+// to prodPolicy has: both carry prod's rollouts on with its rollout
+// section, and the pipeline rolls prod out by its strategy (direct,
+// without one).
+func (e *Env) Restart(s *Steering, prodPolicy string) (*registry.Service, *rollout.Controller, error) {
+	pol, err := policy.Load(filepath.Join(e.dir, "policies", "prod.yaml"), []byte(prodPolicy))
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, strategy := pol.Rollout("prod"), ""
+	if plan != nil && plan.Strategy != policy.StrategyDirect {
+		strategy = "    rollout: " + plan.Strategy + "\n"
+	}
+	p, err := pipeline.Parse(filepath.Join(e.dir, "promote.yaml"), []byte(strings.Replace(PipelineYAML, "    rollout: canary\n", strategy, 1)))
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := e.cfg
+	cfg.Pipeline, cfg.Plans = p, maps.Clone(cfg.Plans)
+	delete(cfg.Plans, "prod")
+	if strategy != "" {
+		cfg.Plans["prod"] = plan
+	}
+	svc, err := registry.New(e.Store, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctl, err := s.controller(svc, cfg.Plans, e.Clock)
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc, ctl, nil
 }
 
 // NewSteering opens the demo in dir (New, SeedDemo) and steers its
