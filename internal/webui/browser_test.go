@@ -83,15 +83,11 @@ func withSteering(t *testing.T, s *liveSite, ui *Options, api *httpapi.Options) 
 func startLiveSite(t *testing.T, opts ...siteOption) *liveSite {
 	t.Helper()
 	ctx := t.Context()
-	env, err := webuitest.New(ctx, t.TempDir())
+	env, demo, err := webuitest.NewDemo(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { env.Store.Close() })
-	demo, err := env.SeedDemo(ctx)
-	if err != nil {
-		t.Fatalf("SeedDemo: %v", err)
-	}
 	site := &liveSite{Env: env, Demo: demo, Deliveries: notify.NewStoreLog(env.Store)}
 	disp := site.deliverWebhooks(t)
 

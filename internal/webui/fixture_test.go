@@ -37,15 +37,11 @@ type fixture struct {
 func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	env, err := webuitest.New(t.Context(), dir)
+	env, demo, err := webuitest.NewDemo(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { env.Store.Close() })
-	demo, err := env.SeedDemo(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := &fixture{t: t, dir: dir, env: env, demo: demo, log: notify.NewStoreLog(env.Store)}
 	at := webuitest.Start.Add(72 * time.Hour)
 	var ds []promote.WebhookDelivery

@@ -168,22 +168,34 @@ func (e *Env) Restart(s *Steering, prodPolicy string) (*registry.Service, *rollo
 	return svc, ctl, nil
 }
 
-// NewSteering opens the demo in dir (New, SeedDemo) and steers its
-// promotion of credit-risk 2 to prod (Steer): a rollout waiting for a
-// person at 10%, with a real rollout controller and splitter. The caller
-// closes the Steering and the Env's Store.
-func NewSteering(ctx context.Context, dir string) (*Env, *Steering, error) {
+// NewDemo opens the demo in dir (New) and gives it its history
+// (SeedDemo). The caller closes the Env's Store.
+func NewDemo(ctx context.Context, dir string) (*Env, Demo, error) {
 	env, err := New(ctx, dir)
+	if err != nil {
+		return nil, Demo{}, err
+	}
+	demo, err := env.SeedDemo(ctx)
+	if err != nil {
+		env.Store.Close()
+		return nil, Demo{}, err
+	}
+	return env, demo, nil
+}
+
+// NewSteering opens the demo in dir (NewDemo) and steers its promotion
+// of credit-risk 2 to prod (Steer): a rollout waiting for a person at
+// 10%, with a real rollout controller and splitter. The caller closes
+// the Steering and the Env's Store.
+func NewSteering(ctx context.Context, dir string) (*Env, *Steering, error) {
+	env, demo, err := NewDemo(ctx, dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	demo, err := env.SeedDemo(ctx)
-	if err == nil {
-		var st *Steering
-		if st, err = env.Steer(ctx, demo); err == nil {
-			return env, st, nil
-		}
+	st, err := env.Steer(ctx, demo)
+	if err != nil {
+		env.Store.Close()
+		return nil, nil, err
 	}
-	env.Store.Close()
-	return nil, nil, err
+	return env, st, nil
 }
