@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,9 +108,13 @@ In a terminal one line is redrawn with a progress bar, fitted to the terminal's 
 details go first, the last first); otherwise a plain line is printed at each change. Run
 at once after "promote approve", it waits for the rollout to start (the promotion's commit);
 a server it cannot reach is read again for up to a minute. Exits 0 when the rollout succeeds and 1 when it is rolled back.
-For a machine-readable view, poll "promote rollout show -o json".`,
-		Example: `  promote approve pr_1a2b3c4d5e6f7a8b && promote rollout watch pr_1a2b3c4d5e6f7a8b`,
-		Args:    cobra.ExactArgs(1),
+
+With -o json, it writes JSON Lines for scripts instead: at each change of the rollout, the
+object "promote rollout show -o json" prints, on one line, the last one the rollout as it
+ended; what it waits for (the rollout's start, a server it cannot reach) goes to stderr.`,
+		Example: `  promote approve pr_1a2b3c4d5e6f7a8b && promote rollout watch pr_1a2b3c4d5e6f7a8b
+  promote rollout watch pr_1a2b3c4d5e6f7a8b -o json | jq -r '"\(.state) \(.weight)"'`,
+		Args: cobra.ExactArgs(1),
 		// A rollout that has not started yet is its promotion's, committed
 		// or approved: watch waits for it.
 		ValidArgsFunction: f.completeArgs(rolloutIDs(true, nil)),
@@ -117,18 +122,19 @@ For a machine-readable view, poll "promote rollout show -o json".`,
 			if every <= 0 {
 				return usageErrorf("--every %s: want a positive duration", every)
 			}
-			if f.output == "json" {
-				return usageErrorf("rollout watch draws for people and has no -o json: poll \"promote rollout show %s -o json\" instead", args[0])
-			}
 			c, err := f.client()
 			if err != nil {
 				return err
 			}
-			var width func() int
-			if redraws(s.out) {
-				width = terminalWidth(s.out)
+			var v watchView = &jsonView{w: s.out, notes: s.err}
+			if f.output != "json" {
+				lv := &lineView{w: s.out}
+				if redraws(s.out) {
+					lv.width = terminalWidth(s.out)
+				}
+				v = lv
 			}
-			return watchRollout(cmd.Context(), c, args[0], every, watchOutage, s.out, width)
+			return watchRollout(cmd.Context(), c, args[0], every, watchOutage, v)
 		},
 	}
 	watch.Flags().DurationVar(&every, "every", time.Second, "how often to read the rollout")
@@ -438,29 +444,20 @@ func rate(events, requests float64) string {
 // (restarted, upgraded, failing over) before it gives up.
 const watchOutage = time.Minute
 
-// watchRollout follows a rollout until it ends; a rolled-back one is exit
-// code 1. A server that cannot be reached for less than outage is read
-// again. With width, w is a terminal of that many columns, where one line
-// is redrawn; without, a plain line is written at each change.
-func watchRollout(ctx context.Context, c *httpapi.Client, id string, every, outage time.Duration, w io.Writer, width func() int) error {
-	tty := width != nil
+// watchRollout follows a rollout until it ends, showing it with v; a
+// rolled-back one is exit code 1. A server that cannot be reached for
+// less than outage is read again.
+func watchRollout(ctx context.Context, c *httpapi.Client, id string, every, outage time.Duration, v watchView) error {
 	var unreachableSince time.Time
-	drawn := false
-	defer func() {
-		// End the redrawn line, whatever ends the watch (the rollout's
-		// end, Ctrl-C, a failed read), so that what comes next, the
-		// shell's prompt or "promote: interrupted", starts a line.
-		if drawn {
-			fmt.Fprintln(w)
-		}
-	}()
+	// End what v shows, whatever ends the watch (the rollout's end,
+	// Ctrl-C, a failed read).
+	defer v.end()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	last := ""
 	for {
 		r, waiting, err := readRollout(ctx, c, id)
 		var samples []promote.RolloutSample
-		if err == nil && waiting == "" {
+		if err == nil && waiting == "" && v.samples() {
 			samples, err = c.RolloutSamples(ctx, id, 1)
 		}
 		var ue *httpapi.UnreachableError
@@ -482,48 +479,23 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every, outa
 			unreachableSince = time.Time{}
 		}
 		if waiting != "" {
-			switch {
-			case tty:
-				fmt.Fprintf(w, "\r\033[K%s", watchFields{head: waiting}.fit(width()))
-				drawn = true
-			case waiting != last:
-				fmt.Fprintln(w, waiting)
+			if err := v.wait(waiting); err != nil {
+				return err
 			}
-			last = waiting
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-tick.C:
+		} else {
+			var newest *promote.RolloutSample
+			if len(samples) > 0 {
+				newest = &samples[len(samples)-1]
 			}
-			continue
-		}
-		var newest *promote.RolloutSample
-		if len(samples) > 0 {
-			newest = &samples[len(samples)-1]
-		}
-		var now time.Time
-		if tty {
-			now = time.Now()
-		}
-		fields := watchFieldsOf(r, newest, tty, now)
-		line := fields.String()
-		switch {
-		case tty && r.State.Active():
-			fmt.Fprintf(w, "\r\033[K%s", fields.fit(width()))
-			drawn = true
-		case tty:
-			// The last line is never redrawn: it may wrap, whole.
-			fmt.Fprintf(w, "\r\033[K%s", line)
-			drawn = true
-		case line != last:
-			fmt.Fprintln(w, line)
-		}
-		last = line
-		if !r.State.Active() {
-			if r.State == promote.RolloutRolledBack {
-				return &exitError{code: ExitBlocked, err: fmt.Errorf("rolled back: %s", r.Reason)}
+			if err := v.show(r, newest); err != nil {
+				return err
 			}
-			return nil
+			if !r.State.Active() {
+				if r.State == promote.RolloutRolledBack {
+					return &exitError{code: ExitBlocked, err: fmt.Errorf("rolled back: %s", r.Reason)}
+				}
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -532,6 +504,107 @@ func watchRollout(ctx context.Context, c *httpapi.Client, id string, every, outa
 		}
 	}
 }
+
+// watchView shows what watchRollout reads: a wait (for the rollout to
+// start, or for a server that cannot be reached), and the rollout at each
+// read, with its newest sample when the view asks for samples.
+type watchView interface {
+	samples() bool
+	wait(msg string) error
+	show(r promote.Rollout, newest *promote.RolloutSample) error
+	end()
+}
+
+// lineView shows a watched rollout to people: with width, w is a
+// terminal of that many columns, where one line is redrawn; without, a
+// plain line is written at each change.
+type lineView struct {
+	w     io.Writer
+	width func() int
+	drawn bool   // a redrawn line is on the terminal
+	last  string // the line written last
+}
+
+func (v *lineView) samples() bool { return true }
+
+func (v *lineView) wait(msg string) error {
+	switch {
+	case v.width != nil:
+		fmt.Fprintf(v.w, "\r\033[K%s", watchFields{head: msg}.fit(v.width()))
+		v.drawn = true
+	case msg != v.last:
+		fmt.Fprintln(v.w, msg)
+	}
+	v.last = msg
+	return nil
+}
+
+func (v *lineView) show(r promote.Rollout, newest *promote.RolloutSample) error {
+	tty := v.width != nil
+	var now time.Time
+	if tty {
+		now = time.Now()
+	}
+	fields := watchFieldsOf(r, newest, tty, now)
+	line := fields.String()
+	switch {
+	case tty && r.State.Active():
+		fmt.Fprintf(v.w, "\r\033[K%s", fields.fit(v.width()))
+		v.drawn = true
+	case tty:
+		// The last line is never redrawn: it may wrap, whole.
+		fmt.Fprintf(v.w, "\r\033[K%s", line)
+		v.drawn = true
+	case line != v.last:
+		fmt.Fprintln(v.w, line)
+	}
+	v.last = line
+	return nil
+}
+
+// end ends the redrawn line, so that what comes next, the shell's prompt
+// or "promote: interrupted", starts a line.
+func (v *lineView) end() {
+	if v.drawn {
+		fmt.Fprintln(v.w)
+	}
+}
+
+// jsonView shows a watched rollout to scripts: at each change of it, the
+// rollout on w as "promote rollout show -o json" prints it, one object a
+// line (JSON Lines); what the watch waits for goes to notes, a plain line
+// at each change, so that w holds nothing but the rollouts.
+type jsonView struct {
+	w, notes io.Writer
+	last     []byte // the rollout written last, or the wait said last
+}
+
+func (v *jsonView) samples() bool { return false }
+
+func (v *jsonView) wait(msg string) error {
+	if string(v.last) != msg {
+		fmt.Fprintln(v.notes, msg)
+		v.last = []byte(msg)
+	}
+	return nil
+}
+
+func (v *jsonView) show(r promote.Rollout, _ *promote.RolloutSample) error {
+	var line bytes.Buffer
+	enc := json.NewEncoder(&line)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return err
+	}
+	if bytes.Equal(line.Bytes(), v.last) {
+		return nil
+	}
+	v.last = line.Bytes()
+	_, err := v.w.Write(line.Bytes())
+	return err
+}
+
+func (v *jsonView) end() {}
 
 // readRollout reads the rollout of the promotion id. A rollout starts a
 // moment after its promotion is approved, once its commit lands: until

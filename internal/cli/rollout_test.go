@@ -64,7 +64,7 @@ func TestWatchUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"rollout", "watch", "pr_1", "--every", "0s"}, "--every 0s: want a positive duration"},
-		{[]string{"rollout", "watch", "pr_1", "-o", "json"}, `poll "promote rollout show pr_1 -o json"`},
+		{[]string{"rollout", "watch", "pr_1", "-o", "yaml"}, `--output "yaml": want table or json`},
 	} {
 		code, _, stderr := run(t, "", append(tt.args, "--server", "http://127.0.0.1:1")...)
 		if code != ExitUsage || !strings.Contains(stderr, tt.want) {
@@ -278,7 +278,7 @@ func TestWatchRidesOutOutage(t *testing.T) {
 	reads.Store(0)
 	down.Store(1 << 40)
 	var out bytes.Buffer
-	err := watchRollout(t.Context(), httpapi.NewClient(srv.URL, "prm_t", nil), "pr_1", 5*time.Millisecond, 50*time.Millisecond, &out, nil)
+	err := watchRollout(t.Context(), httpapi.NewClient(srv.URL, "prm_t", nil), "pr_1", 5*time.Millisecond, 50*time.Millisecond, &lineView{w: &out})
 	var ee *exitError
 	if !errors.As(clientError(err), &ee) || ee.code != ExitBlocked || !strings.Contains(err.Error(), "cannot reach") {
 		t.Errorf("a watch through a long outage = %v; want exit 1 naming the outage", err)
