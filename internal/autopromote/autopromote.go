@@ -1,8 +1,9 @@
 // Package autopromote runs automatic promotion: on the elected replica, it
-// asks the registry at an interval, when cued, and when a version it left
-// waiting may go, to request the promotions that environments with
-// autoPromote call for (registry.Service.AutoPromote). It keeps no state of its own: what was
-// requested is in the store, so a restart or a new leader carries on.
+// asks the registry at an interval, when cued (Cues says by what), and
+// when a version it left waiting may go, to request the promotions that
+// environments with autoPromote call for (registry.Service.AutoPromote).
+// It keeps no state of its own: what was requested is in the store, so a
+// restart or a new leader carries on.
 package autopromote
 
 import (
@@ -14,12 +15,12 @@ import (
 
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/wait"
+	"github.com/promote-ml/promote/promote"
 )
 
 // DefaultInterval is how often a Controller looks when not cued and when
 // nothing it knows of becomes due sooner: it bounds how late a change that
-// no pass can foresee is acted on (a hold cleared, a version rejected on
-// another replica).
+// no pass can foresee and no event cues (see Cues) is acted on.
 const DefaultInterval = 30 * time.Second
 
 // minWait is the shortest wait between timed passes, when the due time a
@@ -69,6 +70,22 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Now = time.Now
 	}
 	return &Controller{cfg: cfg, cue: wait.NewCue()}, nil
+}
+
+// Cues reports whether audit event e may let automatic promotion request
+// a promotion it could not before: a promotion that ended (one that
+// succeeded may be carried on downstream, and any that ended frees its
+// environment for a version that waited for it), or a hold cleared (the
+// version it held may go). Whoever hears of such an event, on whichever
+// replica it was recorded, calls Trigger.
+func Cues(e promote.AuditEvent) bool {
+	switch e.Action {
+	case promote.ActionPromotionState:
+		return promote.State(e.Decision).Terminal()
+	case promote.ActionHoldCleared:
+		return true
+	}
+	return false
 }
 
 // Trigger cues a pass soon (a promotion ended: it may go on downstream,

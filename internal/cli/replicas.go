@@ -72,9 +72,9 @@ func (c *leaseConfig) problems() []error {
 // minLeaseTTL is the shortest lease --lease-ttl accepts.
 const minLeaseTTL = time.Second
 
-// liveCuePoll is how often the leader looks in the audit log for changes
-// of live versions made through other replicas.
-const liveCuePoll = time.Second
+// auditCuePoll is how often the leader looks in the audit log for the
+// changes made through other replicas that its controllers act on.
+const auditCuePoll = time.Second
 
 // controllers are what the elected replica runs: the GitOps reconciler,
 // the rollout controller and the webhook dispatcher, any of which may be
@@ -87,6 +87,11 @@ type controllers struct {
 	auto *autopromote.Controller
 	disp *notify.Dispatcher
 	log  *slog.Logger
+	// shared is set when other replicas may write to the store
+	// (PostgreSQL): the leader then watches the audit log for their
+	// changes. A SQLite store has one server, whose hooks cue its
+	// controllers of everything.
+	shared bool
 
 	// follow runs ctl.Follow while the replica does not lead.
 	mu       sync.Mutex
@@ -123,7 +128,9 @@ func (c *controllers) lead(ctx context.Context, fence promote.Fence) {
 	g, gctx := errgroup.WithContext(ctx)
 	if c.rec != nil {
 		g.Go(func() error { return c.rec.Run(gctx) })
-		g.Go(func() error { return watchLiveChanges(gctx, c.svc, c.log, liveCuePoll, c.rec.Trigger) })
+	}
+	if c.shared && (c.rec != nil || c.auto != nil) {
+		g.Go(func() error { return watchAudit(gctx, c.svc, c.log, auditCuePoll, c.cue) })
 	}
 	if c.ctl != nil {
 		g.Go(func() error { return c.ctl.Run(gctx) })
@@ -137,6 +144,20 @@ func (c *controllers) lead(ctx context.Context, fence promote.Fence) {
 	g.Go(func() error { <-gctx.Done(); return nil })
 	if err := g.Wait(); err != nil {
 		c.log.Error("replica: the controllers stopped", slog.Any("error", err))
+	}
+}
+
+// cue hands an event of the audit log, appended through any replica, to
+// the controllers it concerns, and the zero event, which stands for any
+// change, to all of them: the reconciler a change of a live version, and
+// automatic promotion what autopromote.Cues says.
+func (c *controllers) cue(e promote.AuditEvent) {
+	all := e.Action == ""
+	if c.rec != nil && (all || e.Action == promote.ActionLiveChanged || e.Action == promote.ActionRolledBack) {
+		c.rec.Trigger(e.Model, e.Environment)
+	}
+	if c.auto != nil && (all || autopromote.Cues(e)) {
+		c.auto.Trigger()
 	}
 }
 
@@ -205,16 +226,16 @@ func leaderStatus(el *leader.Elector) func() httpapi.Leader {
 	}
 }
 
-// watchLiveChanges cues the reconciler (cue) with each change of a live
-// version that the audit log records, looking every period until ctx
-// ends. The registry cues the reconciler of the replica whose API made the
-// change; this is how the leader hears of changes made through the others.
-// Each look reads only the events appended since the last one, forward
-// from a cursor (the webhook dispatcher's pattern). The first look cues a
-// full pass instead: a change may have come between the reconciler's own
-// first pass and it. A look that fails is logged once, and the next look
-// reads from the same cursor, so nothing is skipped.
-func watchLiveChanges(ctx context.Context, svc *registry.Service, log *slog.Logger, period time.Duration, cue func(model, env string)) error {
+// watchAudit hands cue each event that the audit log records, looking
+// every period until ctx ends. The registry cues the controllers of the
+// replica whose API made a change; this is how the leader hears of the
+// changes made through the others, which share its store. Each look reads
+// only the events appended since the last one, forward from a cursor (the
+// webhook dispatcher's pattern). The first look hands cue the zero event
+// instead, which stands for any change: one may have come between the
+// controllers' own first passes and it. A look that fails is logged once,
+// and the next look reads from the same cursor, so nothing is skipped.
+func watchAudit(ctx context.Context, svc *registry.Service, log *slog.Logger, period time.Duration, cue func(promote.AuditEvent)) error {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	last := int64(-1)
@@ -230,7 +251,7 @@ func watchLiveChanges(ctx context.Context, svc *registry.Service, log *slog.Logg
 				if len(head) > 0 {
 					last = head[0].Seq
 				}
-				cue("", "")
+				cue(promote.AuditEvent{})
 				return nil
 			}
 			return svc.Store().ScanAudit(ctx, last, func(rec promote.AuditRecord) error {
@@ -238,19 +259,17 @@ func watchLiveChanges(ctx context.Context, svc *registry.Service, log *slog.Logg
 				if err != nil {
 					return err
 				}
-				if e.Action == promote.ActionLiveChanged || e.Action == promote.ActionRolledBack {
-					cue(e.Model, e.Environment)
-				}
+				cue(e)
 				last = rec.Seq
 				return nil
 			})
 		}()
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
-			log.Warn("replica: reading the audit log for live changes failed; retrying", slog.Any("error", err))
+			log.Warn("replica: reading the audit log for other replicas' changes failed; retrying", slog.Any("error", err))
 			failing = true
 		case err == nil && failing:
-			log.Info("replica: reading the audit log for live changes works again")
+			log.Info("replica: reading the audit log for other replicas' changes works again")
 			failing = false
 		}
 		select {

@@ -68,8 +68,8 @@ takes over within --lease-ttl (docs/leader-election.md).
 An environment with autoPromote in the pipeline file gets, by itself, the version
 that last succeeded in its upstream environment once its soak there is served,
 requested as auto-promote through the same gate and approvals: the leader looks
-right after a promotion ends, when a soak or a freeze ends, and at least every
---auto-promote-every (docs/pipeline.md).`,
+right after a promotion ends or a hold is cleared (through any replica), when a
+soak or a freeze ends, and at least every --auto-promote-every (docs/pipeline.md).`,
 		Example: `  promote serve --data ./promote-data --pipeline promote.yaml
   PROMOTE_DATABASE=postgres://promote@db/promote promote serve --addr :8080
   promote serve --gitops-remote ../gitops.git --agent-addr 127.0.0.1:8081 --agent-endpoints endpoints.yaml`,
@@ -88,7 +88,7 @@ right after a promotion ends, when a soak or a freeze ends, and at least every
 	cfg.Rollout.flags(fl)
 	cfg.Lease.flags(fl)
 	fl.BoolVar(&cfg.UISecureCookies, "ui-secure-cookies", cfg.UISecureCookies, "mark the web UI's cookies Secure even on plain HTTP, for a server behind a proxy that terminates TLS ($PROMOTE_UI_SECURE_COOKIES)")
-	fl.DurationVar(&cfg.AutoPromoteEvery, "auto-promote-every", cfg.AutoPromoteEvery, "how often, at least, the leader requests the promotions that environments with autoPromote call for (docs/pipeline.md#autopromote), besides right after a promotion ends and when a soak or a freeze ends ($PROMOTE_AUTO_PROMOTE_EVERY)")
+	fl.DurationVar(&cfg.AutoPromoteEvery, "auto-promote-every", cfg.AutoPromoteEvery, "how often, at least, the leader requests the promotions that environments with autoPromote call for (docs/pipeline.md#autopromote), besides right after a promotion ends or a hold is cleared and when a soak or a freeze ends ($PROMOTE_AUTO_PROMOTE_EVERY)")
 	fl.DurationVar(&cfg.AuditVerifyEvery, "audit-verify-every", cfg.AuditVerifyEvery, "how often to verify the whole audit chain again after start; 0: only at start; the alert PromoteAuditChainNotVerified assumes the default ($PROMOTE_AUDIT_VERIFY_EVERY)")
 	fl.StringVar(&cfg.Webhooks, "webhooks", cfg.Webhooks, "`FILE` of webhook endpoints notified of promotions, commits, rollout steps and rollbacks (docs/webhooks.md; $PROMOTE_WEBHOOKS)")
 	fl.StringVar(&cfg.ExternalURL, "external-url", cfg.ExternalURL, "the `URL` people reach this server at (behind any proxy), which webhooks link to: https://promote.example.com ($PROMOTE_EXTERNAL_URL)")
@@ -146,16 +146,16 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 			return usageError(err)
 		}
 	}
-	// Automatic promotion runs on the leader; a promotion that ends
-	// through this replica cues it at once when this replica leads: one
-	// that succeeded may be carried on downstream, and any that ended
-	// frees its environment for a version that waited for it.
+	// Automatic promotion runs on the leader; what may let it request a
+	// promotion (autopromote.Cues) cues it at once when it happens through
+	// this replica and this replica leads, and within a second of being
+	// recorded when it happens through another (controllers.cue).
 	var auto *autopromote.Controller
 	hooks.audited = func(e promote.AuditEvent) {
 		if disp != nil {
 			disp.Wake()
 		}
-		if auto != nil && e.Action == promote.ActionPromotionState && promote.State(e.Decision).Terminal() {
+		if auto != nil && autopromote.Cues(e) {
 			auto.Trigger()
 		}
 	}
@@ -320,7 +320,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 	// Every replica serves the API; the one elected through the lease runs
 	// the reconciler, the rollout controller, automatic promotion and the
 	// webhook dispatcher.
-	ctrl := &controllers{svc: svc, rec: rec, ctl: ctl, auto: auto, disp: disp, log: log}
+	ctrl := &controllers{svc: svc, rec: rec, ctl: ctl, auto: auto, disp: disp, log: log, shared: cfg.Database != ""}
 	if cfg.Database == "" {
 		if err := endStaleLease(ctx, store, cfg.Lease.Name); err != nil {
 			return fmt.Errorf("end the lease of a server that stopped on %s: %w", cfg.Data, err)
@@ -416,7 +416,7 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		fmt.Fprintf(s.err, "promote sends webhooks as %s says, from the replica that leads\n", cfg.Webhooks)
 	}
 	if auto != nil {
-		fmt.Fprintf(s.err, "promote auto-promotes into %s when a promotion ends, when a soak or a freeze ends, and at least every %s, from the replica that leads\n",
+		fmt.Fprintf(s.err, "promote auto-promotes into %s when a promotion ends or a hold is cleared, when a soak or a freeze ends, and at least every %s, from the replica that leads\n",
 			strings.Join(autos, ", "), cfg.AutoPromoteEvery)
 	}
 	if ctl != nil {
