@@ -69,7 +69,7 @@ func dialect() (sqlstore.Dialect, error) {
 	return sqlstore.Dialect{
 		Name:                 "postgres",
 		NumberedPlaceholders: true,
-		IsUniqueViolation:    isUniqueViolation,
+		UniqueViolation:      uniqueViolated,
 		IsUnavailable:        isUnavailable,
 		LockClause:           "FOR UPDATE",
 		ModelNumber:          "DEFAULT", // the identity's next value
@@ -101,9 +101,14 @@ func setCounter(ctx context.Context, q sqlstore.Querier, table, column string, l
 // uniqueViolation is PostgreSQL's SQLSTATE for a unique-constraint violation.
 const uniqueViolation = "23505"
 
-func isUniqueViolation(err error) bool {
+// uniqueViolated reports whether err is a unique violation, and the
+// constraint or index it broke.
+func uniqueViolated(err error) (string, bool) {
 	var e *pgconn.PgError
-	return errors.As(err, &e) && e.Code == uniqueViolation
+	if !errors.As(err, &e) || e.Code != uniqueViolation {
+		return "", false
+	}
+	return e.ConstraintName, true
 }
 
 // isUnavailable reports whether err means that the server could not be

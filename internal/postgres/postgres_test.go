@@ -201,6 +201,58 @@ func TestModelNumberTaken(t *testing.T) {
 	}
 }
 
+// TestPromotionCollision: CreatePromotion's ON CONFLICT stands aside
+// only for the slot of an active promotion; another unique index broken
+// is an error that names it.
+func TestPromotionCollision(t *testing.T) {
+	s, raw := openRaw(t)
+	storetest.RunPromotionCollision(t, s, raw)
+}
+
+// TestPromotionNumberTaken: a promotion whose sequence number the identity
+// gives next is already stored (a row written by hand past the identity,
+// or a restore that left the identity behind). The clash on the number
+// fails CreatePromotion as a collision naming it, not as the model's slot
+// taken, and nothing is stored. SQLite numbers a promotion one above the
+// largest stored, which no row can hold, so only PostgreSQL can clash.
+func TestPromotionNumberTaken(t *testing.T) {
+	s, raw := openRaw(t)
+	ctx := t.Context()
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	err := s.Update(ctx, func(tx promote.Tx) error {
+		if _, err := tx.CreateModel(promote.Model{Name: "fraud", CreatedBy: "ci", CreatedAt: at}); err != nil {
+			return err
+		}
+		return tx.CreateVersion(promote.Version{Model: "fraud", Version: "1", ArtifactURI: "file:///m.bin", Digest: digest,
+			CreatedBy: "ci", CreatedAt: at})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(ctx, `INSERT INTO promotions (id, model, version, environment, digest, state, active,
+		requested_by, requested_at, updated_at, baseline, reason, override, n)
+		OVERRIDING SYSTEM VALUE VALUES ('by-hand', 'fraud', '1', 'dev', $1, 'succeeded', false, 'dba', 0, 0, '', '', false, 1)`, digest); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(tx promote.Tx) error {
+		_, err := tx.CreatePromotion(promote.Promotion{ID: "p1", Model: "fraud", Version: "1", Environment: "prod", Digest: digest,
+			State: promote.StateRequested, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at})
+		return err
+	})
+	if promote.ErrorCode(err) != promote.Conflict || strings.Contains(err.Error(), "active promotion") ||
+		!strings.Contains(err.Error(), `create promotion "p1"`) || !strings.Contains(err.Error(), "promotions_pkey") {
+		t.Errorf("CreatePromotion(p1) with its number taken = %v, want a Conflict naming promotions_pkey, not a slot taken", err)
+	}
+	var n int
+	if err := raw.QueryRowContext(ctx, "SELECT count(*) FROM promotions WHERE id = 'p1'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d promotions p1 stored after the failed CreatePromotion, want 0", n)
+	}
+}
+
 // openRaw opens a store on a schema of its own and a plain connection to
 // the same schema, for the statements of an older binary.
 func openRaw(t *testing.T) (promote.Store, *sql.DB) {

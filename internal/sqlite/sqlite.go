@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -36,14 +37,14 @@ var migrations embed.FS
 func dialect() (sqlstore.Dialect, error) {
 	m, err := fs.Sub(migrations, "migrations")
 	return sqlstore.Dialect{
-		Name:              "sqlite",
-		IsUniqueViolation: isUniqueViolation,
-		IsUnavailable:     isUnavailable,
-		ModelNumber:       modelNumber,
-		Migrations:        m,
-		ViewOptions:       sql.TxOptions{ReadOnly: true},
-		Catalog:           catalog,
-		Counters:          counters,
+		Name:            "sqlite",
+		UniqueViolation: uniqueViolated,
+		IsUnavailable:   isUnavailable,
+		ModelNumber:     modelNumber,
+		Migrations:      m,
+		ViewOptions:     sql.TxOptions{ReadOnly: true},
+		Catalog:         catalog,
+		Counters:        counters,
 	}, err
 }
 
@@ -82,16 +83,25 @@ func counters(ctx context.Context, q sqlstore.Querier) (map[string]int64, error)
 	return last, rows.Err()
 }
 
-func isUniqueViolation(err error) bool {
+// uniqueViolated reports whether err is a unique violation, and the
+// columns (table.column, …) or the index it broke, which SQLite names
+// only in its message: "UNIQUE constraint failed: promotions.id".
+func uniqueViolated(err error) (string, bool) {
 	var e *sqlite.Error
 	if !errors.As(err, &e) {
-		return false
+		return "", false
 	}
 	switch e.Code() {
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-		return true
+	default:
+		return "", false
 	}
-	return false
+	_, what, _ := strings.Cut(e.Error(), " constraint failed: ")
+	// The driver ends the message with the extended code: " (2067)".
+	if i := strings.LastIndex(what, " ("); i >= 0 && strings.HasSuffix(what, ")") {
+		what = what[:i]
+	}
+	return what, true
 }
 
 // isUnavailable reports whether err means that the database cannot take

@@ -220,6 +220,14 @@ func TestOlderReplicaWrites(t *testing.T) {
 	storetest.RunOlderReplicaWrites(t, open(t, dir), raw(t, dir))
 }
 
+// TestPromotionCollision: CreatePromotion's ON CONFLICT stands aside
+// only for the slot of an active promotion; another unique index broken
+// is an error that names it.
+func TestPromotionCollision(t *testing.T) {
+	dir := t.TempDir()
+	storetest.RunPromotionCollision(t, open(t, dir), raw(t, dir))
+}
+
 // TestNewerSchemaRefused checks that a data directory a newer Promote has
 // migrated is refused, naming the migration this binary lacks, and left as
 // it was: an older binary's queries would miss the newer columns.

@@ -26,9 +26,11 @@ type Dialect struct {
 	// NumberedPlaceholders rewrites the ? placeholders of every query to
 	// $1, $2, … (PostgreSQL).
 	NumberedPlaceholders bool
-	// IsUniqueViolation reports whether err is a unique-constraint
-	// violation; such errors become promote.Conflict.
-	IsUniqueViolation func(error) bool
+	// UniqueViolation reports whether err is a unique-constraint
+	// violation, and what conflicted as the database names it (the
+	// constraint or index, or its columns; empty when it does not say);
+	// such errors become promote.Conflict naming it.
+	UniqueViolation func(error) (what string, ok bool)
 	// IsUnavailable reports whether err means that the database could not
 	// be reached; the store's errors then wrap promote.ErrUnavailable.
 	// Nil for an embedded database.

@@ -30,10 +30,13 @@ func nullBytes(b []byte) any {
 }
 
 // CreatePromotion stores p. The active column mirrors p.State.Active(), and
-// a partial unique index on (model, environment) where active lets one
-// active promotion hold the slot: a second one is a Conflict, on every
-// database and under any concurrency. It returns the sequence number p
-// was given.
+// a partial unique index on (model, environment) where active
+// (promotions_one_active, migration 0001) lets one active promotion hold
+// the slot: a second one is a Conflict, on every database and under any
+// concurrency. The insert stands aside for that index alone, so that any
+// other unique violation is an error that names what conflicted rather
+// than a slot taken; a taken ID is looked for first. It returns the
+// sequence number p was given.
 func (t *tx) CreatePromotion(p promote.Promotion) (int64, error) {
 	what := fmt.Sprintf("create promotion %q", p.ID)
 	if err := t.writable(what); err != nil {
@@ -45,9 +48,17 @@ func (t *tx) CreatePromotion(p promote.Promotion) (int64, error) {
 	if err := t.versionExists(p.Model, p.Version); err != nil {
 		return 0, err
 	}
+	taken, err := t.exists(what, "SELECT 1 FROM promotions WHERE id = ?", p.ID)
+	if err != nil {
+		return 0, err
+	}
+	if taken {
+		return 0, promote.Errorf(promote.Conflict, "promotion %q already exists", p.ID)
+	}
 	seq, ok, err := t.inserted(what, `INSERT INTO promotions (id, model, version, environment, digest, state, active,
 		requested_by, requested_at, updated_at, baseline, decision, reason, override, note)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING n`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (model, environment) WHERE active DO NOTHING RETURNING n`,
 		p.ID, p.Model, p.Version, p.Environment, p.Digest, string(p.State), p.State.Active(),
 		p.RequestedBy, nanos(p.RequestedAt), nanos(p.UpdatedAt), p.Baseline, nullBytes(p.Decision), p.Reason, p.Override, p.Note)
 	if err != nil {
@@ -55,13 +66,6 @@ func (t *tx) CreatePromotion(p promote.Promotion) (int64, error) {
 	}
 	if ok {
 		return seq, nil
-	}
-	taken, err := t.exists(what, "SELECT 1 FROM promotions WHERE id = ?", p.ID)
-	if err != nil {
-		return 0, err
-	}
-	if taken {
-		return 0, promote.Errorf(promote.Conflict, "promotion %q already exists", p.ID)
 	}
 	return 0, t.slotTaken(what, p.Model, p.Environment, "")
 }

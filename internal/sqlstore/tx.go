@@ -49,12 +49,20 @@ func (t *tx) exec(what, query string, args ...any) (sql.Result, error) {
 }
 
 // failed is the error of a write that err failed: a Conflict for a unique
-// violation, else err wrapped with what.
+// violation, naming what conflicted when the database says, else err
+// wrapped with what.
 func (t *tx) failed(what string, err error) error {
-	if t.db.dialect.IsUniqueViolation != nil && t.db.dialect.IsUniqueViolation(err) {
+	if t.db.dialect.UniqueViolation == nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	conflicted, ok := t.db.dialect.UniqueViolation(err)
+	switch {
+	case !ok:
+		return fmt.Errorf("%s: %w", what, err)
+	case conflicted == "":
 		return promote.Errorf(promote.Conflict, "%s: it collides with a stored one", what)
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return promote.Errorf(promote.Conflict, "%s: it collides with a stored one on %s", what, conflicted)
 }
 
 // changed runs an INSERT, UPDATE or DELETE and reports whether it changed a
