@@ -133,7 +133,11 @@
 // only when the one wanted lies past the one in force or well before it,
 // as nginx keeps its timers, so that a timeout of d may end up to d/16
 // (at most 250 ms) late, and a busy connection sets its deadlines a few
-// times a second rather than four times per request.
+// times a second rather than four times per request. On Unix its socket
+// writes are raw write(2) calls (sysWriter), which the Go scheduler does
+// not take for blocking ones: a loopback write does the receiver's TCP
+// work too and lasts long enough for the runtime to hand the goroutine's
+// processor to another thread, a wake and a switch per write under load.
 //
 // At the first request of a connection that is not plain, or that Route
 // or the splitter declines (a shadow mirror is set, the splitter was given

@@ -36,9 +36,12 @@ type exchange struct {
 	req    *http.Request
 	url    *url.URL    // the request's URL as the splitter sees it (Route.URL)
 	header http.Header // Route.Header
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	rd     *lazyDeadline // the client connection's read deadline
+	// clientIP is the client's address without its port, for
+	// X-Forwarded-For; empty when it has none.
+	clientIP string
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	rd       *lazyDeadline // the client connection's read deadline
 	// closing reports whether the server is shutting down: the answer
 	// then closes the connection.
 	closing func() bool
@@ -420,6 +423,19 @@ func httpDate(now time.Time) string {
 	return s
 }
 
+// rawConn returns c's socket, or nil when it has none.
+func rawConn(c net.Conn) syscall.RawConn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
 // poolFor returns the fast path's pool of connections to u, or nil when
 // the fast path does not reach it: the splitter was given a transport,
 // u is https, or the environment names a proxy for it (as the default
@@ -491,7 +507,8 @@ type backendConn struct {
 	c         net.Conn
 	r         *bufio.Reader
 	w         *bufio.Writer
-	dl        lazyDeadline // c's read and write deadline
+	raw       syscall.RawConn // c's socket; nil when it has none
+	dl        lazyDeadline    // c's read and write deadline
 	idleSince time.Time
 }
 
@@ -528,7 +545,7 @@ func (p *connPool) get(deadline time.Time, slack time.Duration) (bc *backendConn
 		// Before the peek, which fails once the last request's
 		// deadline is past.
 		bc.dl.by(deadline, slack)
-		if rest < freshIdle || idleOpen(bc.c) {
+		if rest < freshIdle || idleOpen(bc.raw) {
 			return bc, true, nil
 		}
 		bc.c.Close()
@@ -538,7 +555,7 @@ func (p *connPool) get(deadline time.Time, slack time.Duration) (bc *backendConn
 	if err != nil {
 		return nil, false, err
 	}
-	bc = &backendConn{c: c, r: bufio.NewReaderSize(c, 4<<10), w: bufio.NewWriterSize(c, 4<<10), dl: lazyDeadline{set: c.SetDeadline}}
+	bc = &backendConn{c: c, raw: rawConn(c), r: bufio.NewReaderSize(c, 4<<10), w: bufio.NewWriterSize(writerTo(c), 4<<10), dl: lazyDeadline{set: c.SetDeadline}}
 	bc.dl.by(deadline, slack)
 	return bc, false, nil
 }
@@ -683,9 +700,9 @@ func writeRequest(w *bufio.Writer, b *backend, host string, x *exchange, body []
 	if httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers") {
 		w.WriteString("Te: trailers\r\n")
 	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+	if x.clientIP != "" {
 		w.WriteString("X-Forwarded-For: ")
-		w.WriteString(ip)
+		w.WriteString(x.clientIP)
 		w.WriteString("\r\n")
 	}
 	w.WriteString("X-Forwarded-Host: ")

@@ -224,7 +224,7 @@ func (s *Server) timeouts() (idle, header time.Duration, maxHeader int) {
 func (s *Server) serve(c *serverConn) {
 	idleTimeout, headerTimeout, maxHeader := s.timeouts()
 	writeTimeout := s.Fallback.WriteTimeout
-	bw := bufio.NewWriterSize(c.Conn, 4<<10)
+	bw := bufio.NewWriterSize(writerTo(c.Conn), 4<<10)
 	rc := &recordingConn{Conn: c.Conn, limit: maxHeader, held: bw}
 	br := bufio.NewReaderSize(rc, 4<<10)
 	handed := false
@@ -238,7 +238,7 @@ func (s *Server) serve(c *serverConn) {
 			c.Close()
 		}
 	}()
-	var remoteAddr, lastMethod string
+	var remoteAddr, clientIP, lastMethod string
 	for {
 		c.idle.Store(true)
 		if s.closing.Load() {
@@ -282,6 +282,7 @@ func (s *Server) serve(c *serverConn) {
 		lastMethod = req.Method
 		if remoteAddr == "" {
 			remoteAddr = c.RemoteAddr().String()
+			clientIP, _, _ = net.SplitHostPort(remoteAddr)
 		}
 		req.RemoteAddr = remoteAddr
 		if !plain(req) || !strictHeader(rc.rec) {
@@ -293,7 +294,7 @@ func (s *Server) serve(c *serverConn) {
 			handed = s.handOver(c, rc, bw)
 			return
 		}
-		x := exchange{req: req, url: route.URL, header: route.Header, br: br, bw: bw, rd: &rd, closing: s.closing.Load}
+		x := exchange{req: req, url: route.URL, header: route.Header, clientIP: clientIP, br: br, bw: bw, rd: &rd, closing: s.closing.Load}
 		switch route.Splitter.serveFast(&x) {
 		case fastDeclined:
 			handed = s.handOver(c, rc, bw)
