@@ -201,55 +201,105 @@ func TestModelNumberTaken(t *testing.T) {
 	}
 }
 
-// TestPromotionCollision: CreatePromotion's ON CONFLICT stands aside
-// only for the slot of an active promotion; another unique index broken
-// is an error that names it.
-func TestPromotionCollision(t *testing.T) {
+// TestInsertCollisions: each insert's ON CONFLICT stands aside only for
+// the collision it means; another unique index broken is an error that
+// names it.
+func TestInsertCollisions(t *testing.T) {
 	s, raw := openRaw(t)
-	storetest.RunPromotionCollision(t, s, raw)
+	storetest.RunInsertCollisions(t, s, raw)
 }
 
-// TestPromotionNumberTaken: a promotion whose sequence number the identity
-// gives next is already stored (a row written by hand past the identity,
-// or a restore that left the identity behind). The clash on the number
-// fails CreatePromotion as a collision naming it, not as the model's slot
-// taken, and nothing is stored. SQLite numbers a promotion one above the
-// largest stored, which no row can hold, so only PostgreSQL can clash.
-func TestPromotionNumberTaken(t *testing.T) {
+// TestNumberTaken: a row whose sequence number the identity gives next is
+// already stored (written by hand past the identity, or a restore that
+// left the identity behind). The clash on the number fails the insert as a
+// Conflict naming the primary key, not as the collision the insert means
+// (a slot taken, a version or a decision there already), and nothing is
+// stored. SQLite numbers a row one above the largest stored, which no row
+// can hold, so only PostgreSQL can clash.
+func TestNumberTaken(t *testing.T) {
 	s, raw := openRaw(t)
 	ctx := t.Context()
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	digest := "sha256:" + strings.Repeat("ab", 32)
+	version := func(v string) promote.Version {
+		return promote.Version{Model: "fraud", Version: v, ArtifactURI: "file:///" + v + ".bin", Digest: digest, CreatedBy: "ci", CreatedAt: at}
+	}
 	err := s.Update(ctx, func(tx promote.Tx) error {
 		if _, err := tx.CreateModel(promote.Model{Name: "fraud", CreatedBy: "ci", CreatedAt: at}); err != nil {
 			return err
 		}
-		return tx.CreateVersion(promote.Version{Model: "fraud", Version: "1", ArtifactURI: "file:///m.bin", Digest: digest,
-			CreatedBy: "ci", CreatedAt: at})
+		return tx.CreateVersion(version("1")) // number 1
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.ExecContext(ctx, `INSERT INTO promotions (id, model, version, environment, digest, state, active,
-		requested_by, requested_at, updated_at, baseline, reason, override, n)
-		OVERRIDING SYSTEM VALUE VALUES ('by-hand', 'fraud', '1', 'dev', $1, 'succeeded', false, 'dba', 0, 0, '', '', false, 1)`, digest); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		byHand string // stores a row at the number the identity gives next
+		write  func(tx promote.Tx) error
+		msgs   []string // the error must mention each
+		not    string   // and not this, the answer to the collision meant
+		count  string   // counts the rows write would store
+	}{
+		{
+			name: "CreateVersion",
+			byHand: `INSERT INTO versions (model, version, artifact_uri, digest, size, signatures, metrics, checks, group_stats,
+				lineage, created_by, created_at, rejected, rejected_by, reject_reason, n)
+				OVERRIDING SYSTEM VALUE VALUES ('fraud', 'by-hand', 'file:///h.bin', $1, 0, '[]', '{}', '{}', '{}', '{}', 'dba', 0,
+				false, '', '', 2)`,
+			write: func(tx promote.Tx) error { return tx.CreateVersion(version("2")) },
+			msgs:  []string{`create version "2" of model "fraud"`, "versions_pkey"},
+			not:   "already exists",
+			count: "SELECT count(*) FROM versions WHERE version = '2'",
+		},
+		{
+			name: "CreatePromotion",
+			byHand: `INSERT INTO promotions (id, model, version, environment, digest, state, active,
+				requested_by, requested_at, updated_at, baseline, reason, override, n)
+				OVERRIDING SYSTEM VALUE VALUES ('by-hand', 'fraud', '1', 'dev', $1, 'succeeded', false, 'dba', 0, 0, '', '', false, 1)`,
+			write: func(tx promote.Tx) error {
+				_, err := tx.CreatePromotion(promote.Promotion{ID: "p1", Model: "fraud", Version: "1", Environment: "prod", Digest: digest,
+					State: promote.StateRequested, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at})
+				return err
+			},
+			msgs:  []string{`create promotion "p1"`, "promotions_pkey"},
+			not:   "active promotion",
+			count: "SELECT count(*) FROM promotions WHERE id = 'p1'",
+		},
+		{
+			name: "AddApproval",
+			byHand: `INSERT INTO approvals (promotion_id, approver, roles, approve, digest, comment, at, n)
+				OVERRIDING SYSTEM VALUE VALUES ('by-hand', 'dba', '[]', true, $1, '', 0, 1)`,
+			write: func(tx promote.Tx) error {
+				return tx.AddApproval(promote.Approval{PromotionID: "by-hand", Approver: "carol", Approve: true, Digest: digest, At: at})
+			},
+			msgs:  []string{`add approval by "carol" to promotion "by-hand"`, "approvals_pkey"},
+			not:   "already decided",
+			count: "SELECT count(*) FROM approvals WHERE approver = 'carol'",
+		},
 	}
-	err = s.Update(ctx, func(tx promote.Tx) error {
-		_, err := tx.CreatePromotion(promote.Promotion{ID: "p1", Model: "fraud", Version: "1", Environment: "prod", Digest: digest,
-			State: promote.StateRequested, RequestedBy: "ci", RequestedAt: at, UpdatedAt: at})
-		return err
-	})
-	if promote.ErrorCode(err) != promote.Conflict || strings.Contains(err.Error(), "active promotion") ||
-		!strings.Contains(err.Error(), `create promotion "p1"`) || !strings.Contains(err.Error(), "promotions_pkey") {
-		t.Errorf("CreatePromotion(p1) with its number taken = %v, want a Conflict naming promotions_pkey, not a slot taken", err)
-	}
-	var n int
-	if err := raw.QueryRowContext(ctx, "SELECT count(*) FROM promotions WHERE id = 'p1'").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Errorf("%d promotions p1 stored after the failed CreatePromotion, want 0", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := raw.ExecContext(ctx, tt.byHand, digest); err != nil {
+				t.Fatal(err)
+			}
+			err := s.Update(ctx, tt.write)
+			if promote.ErrorCode(err) != promote.Conflict || strings.Contains(err.Error(), tt.not) {
+				t.Errorf("%s with its number taken = %v, want a Conflict, not %q", tt.name, err, tt.not)
+			}
+			for _, m := range tt.msgs {
+				if err != nil && !strings.Contains(err.Error(), m) {
+					t.Errorf("%s with its number taken = %v, want it to mention %s", tt.name, err, m)
+				}
+			}
+			var n int
+			if err := raw.QueryRowContext(ctx, tt.count).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Errorf("%s with its number taken stored %d rows (%s), want 0", tt.name, n, tt.count)
+			}
+		})
 	}
 }
 

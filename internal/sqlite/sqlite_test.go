@@ -220,12 +220,12 @@ func TestOlderReplicaWrites(t *testing.T) {
 	storetest.RunOlderReplicaWrites(t, open(t, dir), raw(t, dir))
 }
 
-// TestPromotionCollision: CreatePromotion's ON CONFLICT stands aside
-// only for the slot of an active promotion; another unique index broken
-// is an error that names it.
-func TestPromotionCollision(t *testing.T) {
+// TestInsertCollisions: each insert's ON CONFLICT stands aside only for
+// the collision it means; another unique index broken is an error that
+// names it.
+func TestInsertCollisions(t *testing.T) {
 	dir := t.TempDir()
-	storetest.RunPromotionCollision(t, open(t, dir), raw(t, dir))
+	storetest.RunInsertCollisions(t, open(t, dir), raw(t, dir))
 }
 
 // TestNewerSchemaRefused checks that a data directory a newer Promote has

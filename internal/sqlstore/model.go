@@ -73,7 +73,9 @@ func (t *tx) versionExists(model, version string) error {
 }
 
 // CreateVersion stores v; NotFound when its model is not stored, Conflict
-// when the model already has the version.
+// when the model already has the version. The conflict target is that
+// pair, UNIQUE (model, version) of migration 0001: any other unique
+// violation (a sequence number taken) fails the statement, naming it.
 func (t *tx) CreateVersion(v promote.Version) error {
 	what := fmt.Sprintf("create version %q of model %q", v.Version, v.Model)
 	if err := t.writable(what); err != nil {
@@ -101,20 +103,14 @@ func (t *tx) CreateVersion(v promote.Version) error {
 		}
 		js[i] = s
 	}
-	ok, err := t.changed(what, `INSERT INTO versions (model, version, artifact_uri, digest, size,
+	return t.insertOnce(what, promote.Errorf(promote.Conflict, "version %q of model %q already exists", v.Version, v.Model),
+		`INSERT INTO versions (model, version, artifact_uri, digest, size,
 		signatures, metrics, checks, group_stats, lineage, created_by, created_at,
 		rejected, rejected_by, rejected_at, reject_reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model, version) DO NOTHING`,
 		v.Model, v.Version, v.ArtifactURI, v.Digest, v.Size,
 		js[0], js[1], js[2], js[3], js[4], v.CreatedBy, nanos(v.CreatedAt),
 		v.Rejected, v.RejectedBy, nullNanos(v.RejectedAt), v.RejectReason)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return promote.Errorf(promote.Conflict, "version %q of model %q already exists", v.Version, v.Model)
-	}
-	return nil
 }
 
 const versionColumns = `n, model, version, artifact_uri, digest, size, signatures, metrics, checks, group_stats,

@@ -48,12 +48,9 @@ func (t *tx) CreatePromotion(p promote.Promotion) (int64, error) {
 	if err := t.versionExists(p.Model, p.Version); err != nil {
 		return 0, err
 	}
-	taken, err := t.exists(what, "SELECT 1 FROM promotions WHERE id = ?", p.ID)
-	if err != nil {
+	if err := t.absent(what, promote.Errorf(promote.Conflict, "promotion %q already exists", p.ID),
+		"SELECT 1 FROM promotions WHERE id = ?", p.ID); err != nil {
 		return 0, err
-	}
-	if taken {
-		return 0, promote.Errorf(promote.Conflict, "promotion %q already exists", p.ID)
 	}
 	seq, ok, err := t.inserted(what, `INSERT INTO promotions (id, model, version, environment, digest, state, active,
 		requested_by, requested_at, updated_at, baseline, decision, reason, override, note)
@@ -176,7 +173,9 @@ func (t *tx) promotionExists(id string) error {
 }
 
 // AddApproval stores a decision on a promotion: NotFound when the promotion
-// is not stored, Conflict when the approver has decided on it already.
+// is not stored, Conflict when the approver has decided on it already. The
+// conflict target is UNIQUE (promotion_id, approver) of migration 0001:
+// any other unique violation fails the statement, naming it.
 func (t *tx) AddApproval(a promote.Approval) error {
 	what := fmt.Sprintf("add approval by %q to promotion %q", a.Approver, a.PromotionID)
 	if err := t.writable(what); err != nil {
@@ -192,16 +191,10 @@ func (t *tx) AddApproval(a promote.Approval) error {
 	if err != nil {
 		return err
 	}
-	ok, err := t.changed(what, `INSERT INTO approvals (promotion_id, approver, roles, approve, digest, comment, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	return t.insertOnce(what, promote.Errorf(promote.Conflict, "%s has already decided on promotion %q", a.Approver, a.PromotionID),
+		`INSERT INTO approvals (promotion_id, approver, roles, approve, digest, comment, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (promotion_id, approver) DO NOTHING`,
 		a.PromotionID, a.Approver, roles, a.Approve, a.Digest, a.Comment, nanos(a.At))
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return promote.Errorf(promote.Conflict, "%s has already decided on promotion %q", a.Approver, a.PromotionID)
-	}
-	return nil
 }
 
 func scanApproval(s scanner) (promote.Approval, error) {

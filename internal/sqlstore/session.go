@@ -17,8 +17,10 @@ func scanSession(s scanner) (promote.Session, error) {
 	return ses, err
 }
 
-// CreateSession stores a web UI session; Conflict when its ID hash is
-// taken. Errors never repeat the hashes.
+// CreateSession stores a web UI session; Conflict when its ID hash, the
+// primary key and the conflict target, is taken: any other unique
+// violation fails the statement, naming it. Errors never repeat the
+// hashes.
 func (t *tx) CreateSession(s promote.Session) error {
 	const what = "create session"
 	if err := t.writable(what); err != nil {
@@ -36,15 +38,9 @@ func (t *tx) CreateSession(s promote.Session) error {
 	if err := checkTime("expires_at", s.ExpiresAt); err != nil {
 		return err
 	}
-	ok, err := t.changed(what, "INSERT INTO ui_sessions ("+sessionColumns+") VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+	return t.insertOnce(what, promote.Errorf(promote.Conflict, "%s: a session with the same ID exists", what),
+		"INSERT INTO ui_sessions ("+sessionColumns+") VALUES (?, ?, ?, ?, ?) ON CONFLICT (id_hash) DO NOTHING",
 		s.IDHash, s.TokenHash, s.CSRF, nanos(s.CreatedAt), nanos(s.ExpiresAt))
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return promote.Errorf(promote.Conflict, "%s: a session with the same ID exists", what)
-	}
-	return nil
 }
 
 // Session returns a session that has not expired at now.

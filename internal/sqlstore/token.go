@@ -8,7 +8,10 @@ import (
 	"github.com/promote-ml/promote/promote"
 )
 
-// CreateToken stores t; Conflict when its ID or secret hash is taken.
+// CreateToken stores t; Conflict when its ID or secret hash is taken. A
+// taken ID is looked for first; the conflict target is the hash's UNIQUE
+// (PostgreSQL takes one), so that any other unique violation fails the
+// statement, naming it, rather than passing for a taken secret.
 func (t *tx) CreateToken(tok promote.Token) error {
 	what := fmt.Sprintf("create token %q", tok.ID)
 	if err := t.writable(what); err != nil {
@@ -26,23 +29,14 @@ func (t *tx) CreateToken(tok promote.Token) error {
 	if err != nil {
 		return err
 	}
-	ok, err := t.changed(what, `INSERT INTO tokens (id, name, role, group_names, hash, created_by, created_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	if err := t.absent(what, promote.Errorf(promote.Conflict, "token %q already exists", tok.ID),
+		"SELECT 1 FROM tokens WHERE id = ?", tok.ID); err != nil {
+		return err
+	}
+	return t.insertOnce(what, promote.Errorf(promote.Conflict, "token %q: another token has the same secret", tok.ID),
+		`INSERT INTO tokens (id, name, role, group_names, hash, created_by, created_at, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
 		tok.ID, tok.Name, string(tok.Role), groups, tok.Hash, tok.CreatedBy, nanos(tok.CreatedAt), nullNanos(tok.RevokedAt))
-	if err != nil {
-		return err
-	}
-	if ok {
-		return nil
-	}
-	taken, err := t.exists(what, "SELECT 1 FROM tokens WHERE id = ?", tok.ID)
-	if err != nil {
-		return err
-	}
-	if taken {
-		return promote.Errorf(promote.Conflict, "token %q already exists", tok.ID)
-	}
-	return promote.Errorf(promote.Conflict, "token %q: another token has the same secret", tok.ID)
 }
 
 const tokenColumns = "id, name, role, group_names, hash, created_by, created_at, revoked_at"

@@ -66,10 +66,18 @@ func (t *tx) failed(what string, err error) error {
 }
 
 // changed runs an INSERT, UPDATE or DELETE and reports whether it changed a
-// row. Inserts are written INSERT … ON CONFLICT DO NOTHING: doing nothing on
-// a conflict, rather than failing, leaves the transaction usable on
-// PostgreSQL (where a failed statement aborts it), so the caller can find
-// out what it collided with and say so.
+// row. An insert that may collide with a stored row names the unique index
+// it means, INSERT … ON CONFLICT (its columns) [WHERE its predicate] DO
+// NOTHING: doing nothing on that conflict, rather than failing, leaves the
+// transaction usable on PostgreSQL (where a failed statement aborts it), so
+// the caller can say what it collided with. Never an untargeted ON
+// CONFLICT DO NOTHING: it stands aside for any unique violation (a
+// sequence number the PostgreSQL identity gives that a row holds already,
+// an index a later schema adds), and the caller would then misreport that as
+// the collision it meant. With a target, any other violation
+// fails the statement, a Conflict naming what conflicted (failed).
+// PostgreSQL takes one conflict target: a second collision the caller
+// means is looked for before the insert (absent).
 func (t *tx) changed(what, query string, args ...any) (bool, error) {
 	res, err := t.exec(what, query, args...)
 	if err != nil {
@@ -97,6 +105,20 @@ func (t *tx) inserted(what, query string, args ...any) (n int64, ok bool, err er
 	return n, true, nil
 }
 
+// insertOnce runs an INSERT … ON CONFLICT (target) DO NOTHING, whose
+// target is the unique index the caller means, and returns taken when the
+// insert did nothing: a stored row holds that index's key already.
+func (t *tx) insertOnce(what string, taken error, query string, args ...any) error {
+	ok, err := t.changed(what, query, args...)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return taken
+	}
+	return nil
+}
+
 func (t *tx) query(what, query string, args ...any) (*sql.Rows, error) {
 	rows, err := t.queryContext((query), args...)
 	if err != nil {
@@ -116,6 +138,19 @@ func (t *tx) exists(what, query string, args ...any) (bool, error) {
 		return false, fmt.Errorf("%s: %w", what, err)
 	}
 	return true, nil
+}
+
+// absent returns taken when query returns a row: a collision the caller
+// means that its insert's conflict target does not cover.
+func (t *tx) absent(what string, taken error, query string, args ...any) error {
+	found, err := t.exists(what, query, args...)
+	if err != nil {
+		return err
+	}
+	if found {
+		return taken
+	}
+	return nil
 }
 
 // need returns NotFound ("<thing> not found") when query returns no row.

@@ -35,8 +35,10 @@ func (t *tx) WebhookCursor(endpoint string) (promote.WebhookCursor, error) {
 }
 
 // StartWebhookCursor creates c unless its endpoint has a cursor: an
-// INSERT that does nothing on a conflict, so that the first of racing
-// replicas wins and the others read its cursor.
+// INSERT that does nothing on a conflict on the endpoint, the primary key,
+// so that the first of racing replicas wins and the others read its
+// cursor. Any other unique violation fails the statement, naming it,
+// rather than passing for a cursor started.
 func (t *tx) StartWebhookCursor(c promote.WebhookCursor) (promote.WebhookCursor, error) {
 	what := fmt.Sprintf("start webhook cursor %q", c.Endpoint)
 	if err := t.writable(what); err != nil {
@@ -45,7 +47,7 @@ func (t *tx) StartWebhookCursor(c promote.WebhookCursor) (promote.WebhookCursor,
 	if err := checkWebhookCursor(what, c); err != nil {
 		return c, err
 	}
-	if _, err := t.exec(what, "INSERT INTO webhook_cursors ("+webhookCursorColumns+") VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+	if _, err := t.exec(what, "INSERT INTO webhook_cursors ("+webhookCursorColumns+") VALUES (?, ?, ?) ON CONFLICT (endpoint) DO NOTHING",
 		c.Endpoint, c.Seq, nanos(c.UpdatedAt)); err != nil {
 		return c, err
 	}

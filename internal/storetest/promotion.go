@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -467,43 +466,4 @@ func testLiveCommitError(t *testing.T, s promote.Store) {
 	third.CommitError = &promote.CommitError{Message: "carried over", Since: at(1)}
 	update(t, s, func(tx promote.Tx) error { return tx.SetLive(third) })
 	check("a change after a failing one", nil)
-}
-
-// RunPromotionCollision checks that CreatePromotion answers for the two
-// collisions it means — its ID taken, its model's slot in the environment
-// held by an active promotion — and for no other: a promotion that breaks
-// another unique index (one a later schema may add; here one made through
-// db, a plain connection to s's database, on promotions with the same
-// note) fails naming that index's columns or its name, not as a slot
-// taken, and nothing is stored.
-func RunPromotionCollision(t *testing.T, s promote.Store, db *sql.DB) {
-	seed(t, s)
-	first := promotion("p1", "fraud", "1.0", "prod", 1)
-	first.Note = "retrained on March data"
-	update(t, s, func(tx promote.Tx) error { _, err := tx.CreatePromotion(first); return err })
-	create := func(p promote.Promotion) error {
-		return s.Update(t.Context(), func(tx promote.Tx) error { _, err := tx.CreatePromotion(p); return err })
-	}
-	again := promotion("p1", "churn", "1.0", "staging", 2)
-	wantError(t, "CreatePromotion of a taken ID", create(again), promote.Conflict, `promotion "p1" already exists`)
-	slot := promotion("p2", "fraud", "1.1", "prod", 3)
-	wantError(t, "CreatePromotion into a held slot", create(slot), promote.Conflict, `model "fraud" already has an active promotion to "prod": p1`)
-
-	if _, err := db.ExecContext(t.Context(), "CREATE UNIQUE INDEX promotions_one_note ON promotions (note) WHERE note <> ''"); err != nil {
-		t.Fatal(err)
-	}
-	same := promotion("p3", "churn", "1.0", "staging", 4)
-	same.Note = first.Note
-	err := create(same)
-	wantError(t, "CreatePromotion breaking another unique index", err, promote.Conflict, `create promotion "p3"`, "note")
-	if err != nil && strings.Contains(err.Error(), "active promotion") {
-		t.Errorf("CreatePromotion breaking another unique index = %v, want no word of a slot taken: no promotion of churn is active in staging", err)
-	}
-	var n int
-	if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM promotions WHERE id = 'p3'").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Errorf("%d promotions p3 stored after the failed CreatePromotion, want 0", n)
-	}
 }
