@@ -1586,7 +1586,11 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 			needs.WaitingForRequests, needs.WaitingForPerson = false, false
 			r.StepNeeds = &needs
 		}
-		if plan := c.cfg.Plans[r.Environment]; plan != nil && r.Strategy == policy.StrategyCanary && plan.Strategy == r.Strategy && r.Step < len(plan.Steps) {
+		// The step's weight by the plan a go would move the rollout on
+		// by (next): none when no canary plan of the rollout's strategy
+		// carries it on (the next tick pauses it again), nor at a step
+		// the plan no longer has (the next tick goes on from its last).
+		if plan, _, err := c.next(*r); err == nil && r.Step < len(plan.Steps) {
 			r.Weight = stepWeight(plan, r.Step)
 		}
 		if verdictFailed(r.Verdict) {

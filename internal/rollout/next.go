@@ -32,7 +32,8 @@ func (c *Controller) Next(r promote.Rollout) (Next, error) {
 	return next, err
 }
 
-// next is Next, with the plan it read.
+// next is Next, with the plan it read: the plan r goes on by, which every
+// change of r's step or weight that a person makes reads through it.
 func (c *Controller) next(r promote.Rollout) (*policy.Rollout, Next, error) {
 	if gone := c.gone(r); gone != "" {
 		return nil, Next{}, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %s", r.Model, r.Version, r.Environment, gone)
