@@ -84,6 +84,37 @@ type Rollout struct {
 	// replica is not overwritten by a step the leader recorded from an
 	// older read. Storing the analysis state alone does not change it.
 	Revision int64 `json:"revision"`
+	// Next, while the rollout waits for a person (WaitsForPerson), is
+	// what their go does, as the server's rollout controller says by the
+	// plan it carries the rollout on with now: the environment's current
+	// policy, whose steps may differ from those StepNeeds counted when the
+	// controller last judged the rollout. It is set by the server when it
+	// answers, never stored: nil from a store, on a rollout that does not
+	// wait for a person, and from a server without a rollout controller.
+	Next *RolloutNext `json:"next,omitempty"`
+}
+
+// RolloutNext is what a person's go (a resumption) does to a canary
+// rollout that waits for them at its step: it moves the rollout to its
+// next step, Step at Weight, or, at its last step (Last), gives the
+// candidate all traffic and ends the rollout as a success; or the rollout
+// controller refuses it (Refused), saying why.
+type RolloutNext struct {
+	// Steps is the number of steps of the plan the controller carries the
+	// rollout on with; 0 when Refused.
+	Steps int `json:"steps,omitempty"`
+	// Last says that the go ends the rollout.
+	Last bool `json:"last,omitempty"`
+	// Step is the index, from 0, of the step the go moves the rollout to,
+	// and Weight that step's share of traffic in percent; 0 when Last or
+	// Refused.
+	Step   int `json:"step,omitempty"`
+	Weight int `json:"weight,omitempty"`
+	// Refused, when not empty, says why the controller refuses the go
+	// (the policy no longer rolls the rollout out as it began, or its
+	// environment has left the pipeline) and what a person can do
+	// instead.
+	Refused string `json:"refused,omitempty"`
 }
 
 // StepNeeds is what a canary step needs before the rollout moves on: it

@@ -207,11 +207,7 @@ func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 			fmt.Fprintf(w, "Progress\t%s\n", p)
 		}
 		if r.WaitsForPerson() {
-			next := "the next step"
-			if r.StepNeeds.Steps > 0 && r.Step >= r.StepNeeds.Steps-1 {
-				next = "all traffic and success"
-			}
-			fmt.Fprintf(w, "Waiting for\ta person: promote rollout resume %s moves it on to %s; the analysis still judges it\n", r.PromotionID, next)
+			fmt.Fprintf(w, "Waiting for\ta person: %s\n", goWords(r))
 		}
 	}
 	if r.Reason != "" {
@@ -230,6 +226,23 @@ func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 		}
 		fmt.Fprintf(w, "  %s\t%s %s\n", t.Name, t.Status, detail)
 	}
+}
+
+// goWords says what a person's go does to r, a canary that waits for
+// them: as the server's rollout controller says (r.Next), by the plan it
+// carries r on with, else by the count of steps stored with r.
+func goWords(r promote.Rollout) string {
+	if n := r.Next; n != nil && n.Refused != "" {
+		return fmt.Sprintf("promote rollout resume %s is refused: %s", r.PromotionID, n.Refused)
+	}
+	next := "the next step"
+	switch n := r.Next; {
+	case rollout.GoEnds(r):
+		next = "all traffic and success"
+	case n != nil:
+		next = fmt.Sprintf("step %d at %d%%", n.Step+1, n.Weight)
+	}
+	return fmt.Sprintf("promote rollout resume %s moves it on to %s; the analysis still judges it", r.PromotionID, next)
 }
 
 // stepOf is a canary's step, from 1, and how many the plan has when the

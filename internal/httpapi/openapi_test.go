@@ -114,7 +114,7 @@ var schemaTypes = map[string]any{
 	"PromoteRequest": registry.PromoteRequest{}, "ApproveRequest": registry.ApproveRequest{}, "ReasonRequest": ReasonRequest{}, "RolloutOpRequest": RolloutOpRequest{},
 	"HoldRequest": HoldRequest{}, "TokenRequest": registry.TokenRequest{},
 	"RollbackRequest": registry.RollbackRequest{}, "RollbackView": registry.RollbackView{}, "Rollout": promote.Rollout{}, "Delivery": notify.Delivery{},
-	"RolloutSample": promote.RolloutSample{}, "TrackSample": promote.TrackSample{}, "StepNeeds": promote.StepNeeds{}, "Plan": registry.Plan{},
+	"RolloutSample": promote.RolloutSample{}, "TrackSample": promote.TrackSample{}, "StepNeeds": promote.StepNeeds{}, "RolloutNext": promote.RolloutNext{}, "Plan": registry.Plan{},
 }
 
 // notServed lists JSON fields of the Go types that the API leaves out on

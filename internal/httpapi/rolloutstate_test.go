@@ -17,6 +17,8 @@ func (noRollouts) Operate(_ context.Context, _ promote.Principal, op rollout.Op)
 	return promote.Rollout{}, promote.Errorf(promote.NotFound, "rollout of promotion %q not found", op.ID)
 }
 
+func (noRollouts) WithNext(r promote.Rollout) promote.Rollout { return r }
+
 // An operation on a promotion that has no rollout says what state the
 // promotion is in: one whose rollout has not begun yet (awaiting approval,
 // or committed and waiting for its candidate to be deployed) is a

@@ -547,7 +547,20 @@ func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request, _ promote.
 		return q.err
 	}
 	list, err := s.svc.Rollouts(r.Context(), f)
+	for i := range list {
+		list[i] = s.withNext(list[i])
+	}
 	return writeList(w, list, err)
+}
+
+// withNext is r with what a person's go does to it, when it waits for
+// one, as the server's rollout controller says (promote.Rollout.Next):
+// none on a server without a controller.
+func (s *Server) withNext(r promote.Rollout) promote.Rollout {
+	if s.opts.Rollouts == nil {
+		return r
+	}
+	return s.opts.Rollouts.WithNext(r)
 }
 
 func (s *Server) getRollout(w http.ResponseWriter, r *http.Request, _ promote.Principal) error {
@@ -562,7 +575,7 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request, _ promote.Pr
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ro)
+	writeJSON(w, http.StatusOK, s.withNext(ro))
 	return nil
 }
 
@@ -609,7 +622,7 @@ func (s *Server) rolloutOp(verb string) func(http.ResponseWriter, *http.Request,
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, ro)
+		writeJSON(w, http.StatusOK, s.withNext(ro))
 		return nil
 	}
 }

@@ -79,10 +79,12 @@ type Resender interface {
 	Resend(ctx context.Context, who promote.Principal, id string) (notify.Delivery, error)
 }
 
-// RolloutOps carries out the operations on a rollout that people take
-// (rollout.Controller).
+// RolloutOps carries out the operations on a rollout that people take,
+// and says what a person's go does to a rollout that waits for them
+// (rollout.Controller): every rollout the API answers with carries it.
 type RolloutOps interface {
 	Operate(ctx context.Context, who promote.Principal, op rollout.Op) (promote.Rollout, error)
+	WithNext(r promote.Rollout) promote.Rollout
 }
 
 // Server is the REST API server over a registry service.

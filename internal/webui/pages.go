@@ -407,7 +407,7 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 		ro, err := tx.Rollout(id)
 		switch promote.ErrorCode(err) {
 		case "":
-			v.Rollout, v.Step = &ro, stepProgress(ro, u.now())
+			v.Rollout = &ro
 			samples, err := tx.RolloutSamples(id, maxSamples)
 			if err != nil {
 				return err
@@ -425,16 +425,20 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 	v.Awaiting = v.P.State == promote.StateAwaitingApproval
 	v.OnApproval = rollout.PlanLines(u.svc.OnApproval(v.P))
 	v.CanDecide = s != nil && s.who.Role.Allows(promote.RoleApprover)
-	v.Steer = u.steering(v.Rollout, s)
-	if v.Step != nil && v.Step.Person != "" && u.opts.Rollouts != nil {
-		// Whether a go ends the rollout is the controller's to say, by
-		// the plan it carries the rollout on with, as the button says:
-		// the count of steps stored with the rollout is the plan's as
-		// the controller last judged it, before a policy edit perhaps.
-		if next, err := u.opts.Rollouts.Next(*v.Rollout); err == nil {
-			v.Step.Last = next.Last
+	if v.Rollout != nil {
+		if u.opts.Rollouts != nil {
+			// What a go does, and where the rollout stands among its
+			// plan's steps, are the controller's to say, by the plan it
+			// carries the rollout on with, as the button says: the
+			// count of steps stored with the rollout is the plan's as
+			// the controller last judged it, before a policy edit
+			// perhaps.
+			ro := u.opts.Rollouts.WithNext(*v.Rollout)
+			v.Rollout = &ro
 		}
+		v.Step = stepProgress(*v.Rollout, u.now())
 	}
+	v.Steer = u.steering(v.Rollout, s)
 	return v, nil
 }
 

@@ -44,12 +44,15 @@ func (u *UI) steering(r *promote.Rollout, s *session) *steerView {
 		v.Resume, v.ResumeDoes = "Resume", "Resume gives the candidate its step's weight again; the step's minimum time and requests count again from now."
 	case r.WaitsForPerson():
 		v.Pause = true
-		switch next, err := u.opts.Rollouts.Next(*r); {
-		case err != nil:
+		switch next := r.Next; {
+		case next == nil:
+			// Nothing said what a go does (the page read no controller's
+			// word on it): no button that might do something else.
+		case next.Refused != "":
 			// The controller refuses the go (the policy no longer rolls
 			// the rollout out as it began): no button that would be
 			// refused, and why.
-			v.ResumeDoes = "It cannot be moved on: " + err.Error() + "."
+			v.ResumeDoes = "It cannot be moved on: " + next.Refused + "."
 		case next.Last:
 			v.Resume, v.ResumeDoes = "Confirm", "Confirm gives the candidate all traffic and ends the rollout as a success."
 		default:

@@ -402,18 +402,7 @@ func TestSteerKeepsFollowing(t *testing.T) {
 // the go does just that; a go the controller would refuse has no button,
 // and the page says why.
 func TestSteerAfterThePolicyChanged(t *testing.T) {
-	prod := webuitest.Policies["prod"]
-	gate := prod[:strings.Index(prod, "rollout:")]
-	canary := func(weights ...int) string {
-		s := "rollout:\n  strategy: canary\n  steps:\n"
-		for i, w := range weights {
-			s += "    - weight: " + strconv.Itoa(w) + "\n      minRequests: 10\n"
-			if i < len(weights)-1 {
-				s += "      confirm: true\n"
-			}
-		}
-		return s
-	}
+	canary := webuitest.CanaryRollout
 	tests := []struct {
 		name    string
 		rollout string // prod's rollout section after the edit
@@ -453,7 +442,7 @@ func TestSteerAfterThePolicyChanged(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			svc, ctl, err := f.env.Restart(st, gate+tt.rollout)
+			svc, ctl, err := f.env.Restart(st, webuitest.ProdPolicy(tt.rollout))
 			if err != nil {
 				t.Fatal(err)
 			}

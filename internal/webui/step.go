@@ -38,7 +38,7 @@ func stepProgress(r promote.Rollout, now time.Time) *stepView {
 		MinDuration: rollout.ShortDuration(p.MinDuration), Waiting: p.Waiting}
 	if p.Person {
 		v.Person = p.PersonWords()
-		v.Last = r.StepNeeds.Steps > 0 && r.Step >= r.StepNeeds.Steps-1
+		v.Last = rollout.GoEnds(r)
 	}
 	if p.Timed {
 		v.Elapsed = rollout.ShortDuration(p.Elapsed)

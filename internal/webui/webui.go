@@ -106,7 +106,7 @@ type Options struct {
 // says what the operation will do.
 type Rollouts interface {
 	rollout.Operator
-	Next(r promote.Rollout) (rollout.Next, error)
+	WithNext(r promote.Rollout) promote.Rollout
 }
 
 // UI is the web UI's handler and its state, the audit chain's

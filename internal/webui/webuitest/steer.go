@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/promote-ml/promote/internal/metrics"
@@ -166,6 +167,28 @@ func (e *Env) Restart(s *Steering, prodPolicy string) (*registry.Service, *rollo
 		return nil, nil, err
 	}
 	return svc, ctl, nil
+}
+
+// ProdPolicy is the demo's prod policy with rollout, a policy's rollout
+// section, in place of its own ("" for none: prod then promotes
+// directly), as edited before a Restart.
+func ProdPolicy(rollout string) string {
+	prod := Policies["prod"]
+	return prod[:strings.Index(prod, "rollout:")] + rollout
+}
+
+// CanaryRollout is a policy's rollout section of a canary whose steps
+// take weights, in percent, each after 10 of the canary's requests, and
+// each but the last waiting for a person.
+func CanaryRollout(weights ...int) string {
+	s := "rollout:\n  strategy: canary\n  steps:\n"
+	for i, w := range weights {
+		s += "    - weight: " + strconv.Itoa(w) + "\n      minRequests: 10\n"
+		if i < len(weights)-1 {
+			s += "      confirm: true\n"
+		}
+	}
+	return s
 }
 
 // NewDemo opens the demo in dir (New) and gives it its history

@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/promote-ml/promote/internal/httpapi"
+	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/webui/webuitest"
+)
+
+// A policy edited since the rollout began (more or fewer steps, other
+// weights, another strategy), and the server restarted with it, before
+// its controller judged the rollout again: the REST API's rollout says
+// what a person's go does as the rollout controller will do it, by the
+// plan it carries the rollout on with (next), and promote rollout show
+// says the same. The server is
+// the REST API over a real rollout controller and splitter, with the
+// demo's canary waiting for a person.
+func TestRolloutShowNextAfterThePolicyChanged(t *testing.T) {
+	canary := webuitest.CanaryRollout
+	tests := []struct {
+		name    string
+		rollout string // prod's rollout section after the edit
+		step    int    // the step the rollout waits at, of the 3 it began with
+		next    map[string]any
+		goes    string // what the Waiting for line says of a go
+	}{
+		{"other weights", canary(10, 25, 100), 0, map[string]any{"steps": 3.0, "step": 1.0, "weight": 25.0},
+			"moves it on to step 2 at 25%"},
+		{"more steps", canary(10, 20, 50, 100), 0, map[string]any{"steps": 4.0, "step": 1.0, "weight": 20.0},
+			"moves it on to step 2 at 20%"},
+		{"fewer steps", canary(10, 100), 1, map[string]any{"steps": 2.0, "last": true},
+			"moves it on to all traffic and success"},
+		{"one step left", canary(100), 1, map[string]any{"steps": 1.0, "last": true},
+			"moves it on to all traffic and success"},
+		{"now a shadow", "rollout:\n  strategy: shadow\n  shadow:\n    duration: 10m\n    percent: 50\n", 0,
+			map[string]any{"refused": "the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary; " +
+				"promote it now (promote rollout promote ID) or abort it (promote rollout abort ID)"},
+			"is refused: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow"},
+		{"now direct", "", 0,
+			map[string]any{"refused": "the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy; " +
+				"promote it now (promote rollout promote ID) or abort it (promote rollout abort ID)"},
+			"is refused: the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			env, st, err := webuitest.NewSteering(ctx, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close(); env.Store.Close() })
+			if tt.step > 0 {
+				// The old policy's step 2 of 3, at 50%, waits for a
+				// person, as its controller recorded it.
+				r, err := env.Service.Rollout(ctx, st.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.Step, r.Weight = tt.step, 0.5
+				if _, err := env.Service.RecordRollout(ctx, registry.RolloutActor, r, "waiting for a person at 50% (step 2)"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			svc, ctl, err := env.Restart(st, webuitest.ProdPolicy(tt.rollout))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(httpapi.NewServer(svc, httpapi.Options{Rollouts: ctl}).Handler())
+			t.Cleanup(srv.Close)
+			_, must := clientOf(t, srv.URL)
+			bob := env.Tokens["bob"]
+			want := tt.next
+			if r, ok := want["refused"].(string); ok {
+				want = map[string]any{"refused": strings.ReplaceAll(r, " ID)", " "+st.ID+")")}
+			}
+
+			var shown struct {
+				Next map[string]any `json:"next"`
+			}
+			if err := json.Unmarshal([]byte(must(0, bob, "rollout", "show", st.ID, "-o", "json")), &shown); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, shown.Next); diff != "" {
+				t.Errorf("rollout show -o json: next differs (-want +got):\n%s", diff)
+			}
+			var listed []struct {
+				PromotionID string         `json:"promotion_id"`
+				Next        map[string]any `json:"next"`
+			}
+			if err := json.Unmarshal([]byte(must(0, bob, "rollout", "list", "--active", "-o", "json")), &listed); err != nil || len(listed) != 1 || listed[0].PromotionID != st.ID {
+				t.Fatalf("rollout list --active -o json = %+v, %v; want the one rollout", listed, err)
+			} else if diff := cmp.Diff(want, listed[0].Next); diff != "" {
+				t.Errorf("rollout list -o json: next differs (-want +got):\n%s", diff)
+			}
+
+			out := must(0, bob, "rollout", "show", st.ID)
+			if !regexp.MustCompile(`(?m)^Waiting for +a person: promote rollout resume ` + st.ID + ` ` + regexp.QuoteMeta(tt.goes)).MatchString(out) {
+				t.Errorf("rollout show: want the line Waiting for a person: promote rollout resume %s %s…:\n%s", st.ID, tt.goes, out)
+			}
+		})
+	}
+}
