@@ -202,7 +202,7 @@ func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 		track = "shadow"
 		fmt.Fprintf(w, "Mirroring\tsince %s (the candidate answers no user)\n", when(r.StepStartedAt))
 	} else {
-		fmt.Fprintf(w, "Step\t%s, weight %s since %s\n", stepOf(r), percent(r.Weight), when(r.StepStartedAt))
+		fmt.Fprintf(w, "Step\t%s, weight %s since %s\n", rollout.StepWords(r), percent(r.Weight), when(r.StepStartedAt))
 		if p := stepProgress(r, now, "requests"); p != "" {
 			fmt.Fprintf(w, "Progress\t%s\n", p)
 		}
@@ -243,15 +243,6 @@ func goWords(r promote.Rollout) string {
 		next = fmt.Sprintf("step %d at %d%%", n.Step+1, n.Weight)
 	}
 	return fmt.Sprintf("promote rollout resume %s moves it on to %s; the analysis still judges it", r.PromotionID, next)
-}
-
-// stepOf is a canary's step, from 1, and how many the plan has when the
-// rollout says ("1 of 3").
-func stepOf(r promote.Rollout) string {
-	if r.StepNeeds != nil && r.StepNeeds.Steps > 0 {
-		return fmt.Sprintf("%d of %d", r.Step+1, r.StepNeeds.Steps)
-	}
-	return strconv.Itoa(r.Step + 1)
 }
 
 // stepProgress says how far an active canary's step has come towards the
@@ -408,7 +399,7 @@ func watchFieldsOf(r promote.Rollout, last *promote.RolloutSample, bar bool, now
 			n := int(r.Weight*width + 0.5)
 			f.bar = "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
 		}
-		f.head = fmt.Sprintf("%s step %s weight %s", r.State, stepOf(r), percent(r.Weight))
+		f.head = fmt.Sprintf("%s step %s weight %s", r.State, rollout.StepWords(r), percent(r.Weight))
 		if p := stepProgress(r, now, "req"); p != "" && (r.StepNeeds.WaitingForRequests || r.StepNeeds.WaitingForPerson) && r.State == promote.RolloutRunning {
 			f.tail = append(f.tail, p)
 		} else if p != "" {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -19,7 +20,8 @@ import (
 // its controller judged the rollout again: the REST API's rollout says
 // what a person's go does as the rollout controller will do it, by the
 // plan it carries the rollout on with (next), and promote rollout show
-// says the same. The server is
+// says the same, with the step counted among that plan's steps, as does
+// the refusal of an operation decided on an older revision. The server is
 // the REST API over a real rollout controller and splitter, with the
 // demo's canary waiting for a person.
 func TestRolloutShowNextAfterThePolicyChanged(t *testing.T) {
@@ -29,24 +31,26 @@ func TestRolloutShowNextAfterThePolicyChanged(t *testing.T) {
 		rollout string // prod's rollout section after the edit
 		step    int    // the step the rollout waits at, of the 3 it began with
 		next    map[string]any
-		goes    string // what the Waiting for line says of a go
+		// steps is the Step line's count, goes what the Waiting for line
+		// says of a go.
+		steps, goes string
 	}{
 		{"other weights", canary(10, 25, 100), 0, map[string]any{"steps": 3.0, "step": 1.0, "weight": 25.0},
-			"moves it on to step 2 at 25%"},
+			"1 of 3", "moves it on to step 2 at 25%"},
 		{"more steps", canary(10, 20, 50, 100), 0, map[string]any{"steps": 4.0, "step": 1.0, "weight": 20.0},
-			"moves it on to step 2 at 20%"},
+			"1 of 4", "moves it on to step 2 at 20%"},
 		{"fewer steps", canary(10, 100), 1, map[string]any{"steps": 2.0, "last": true},
-			"moves it on to all traffic and success"},
+			"2 of 2", "moves it on to all traffic and success"},
 		{"one step left", canary(100), 1, map[string]any{"steps": 1.0, "last": true},
-			"moves it on to all traffic and success"},
+			"1 of 1", "moves it on to all traffic and success"},
 		{"now a shadow", "rollout:\n  strategy: shadow\n  shadow:\n    duration: 10m\n    percent: 50\n", 0,
 			map[string]any{"refused": "the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary; " +
 				"promote it now (promote rollout promote ID) or abort it (promote rollout abort ID)"},
-			"is refused: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow"},
+			"1 of 3", "is refused: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow"},
 		{"now direct", "", 0,
 			map[string]any{"refused": "the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy; " +
 				"promote it now (promote rollout promote ID) or abort it (promote rollout abort ID)"},
-			"is refused: the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy"},
+			"1 of 3", "is refused: the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,7 +78,7 @@ func TestRolloutShowNextAfterThePolicyChanged(t *testing.T) {
 			}
 			srv := httptest.NewServer(httpapi.NewServer(svc, httpapi.Options{Rollouts: ctl}).Handler())
 			t.Cleanup(srv.Close)
-			_, must := clientOf(t, srv.URL)
+			call, must := clientOf(t, srv.URL)
 			bob := env.Tokens["bob"]
 			want := tt.next
 			if r, ok := want["refused"].(string); ok {
@@ -82,7 +86,8 @@ func TestRolloutShowNextAfterThePolicyChanged(t *testing.T) {
 			}
 
 			var shown struct {
-				Next map[string]any `json:"next"`
+				Revision int64          `json:"revision"`
+				Next     map[string]any `json:"next"`
 			}
 			if err := json.Unmarshal([]byte(must(0, bob, "rollout", "show", st.ID, "-o", "json")), &shown); err != nil {
 				t.Fatal(err)
@@ -101,8 +106,18 @@ func TestRolloutShowNextAfterThePolicyChanged(t *testing.T) {
 			}
 
 			out := must(0, bob, "rollout", "show", st.ID)
+			if !regexp.MustCompile(`(?m)^Step +` + regexp.QuoteMeta(tt.steps) + `, weight `).MatchString(out) {
+				t.Errorf("rollout show: want the line Step %s, weight …:\n%s", tt.steps, out)
+			}
 			if !regexp.MustCompile(`(?m)^Waiting for +a person: promote rollout resume ` + st.ID + ` ` + regexp.QuoteMeta(tt.goes)).MatchString(out) {
 				t.Errorf("rollout show: want the line Waiting for a person: promote rollout resume %s %s…:\n%s", st.ID, tt.goes, out)
+			}
+
+			// An operation decided on an older revision is refused,
+			// saying where the rollout stands by the same count.
+			code, _, errOut := call(bob, "rollout", "promote", st.ID, "--revision", fmt.Sprint(shown.Revision-1))
+			if where := "(step " + tt.steps + ")"; code != 1 || !strings.Contains(errOut, where) {
+				t.Errorf("rollout promote --revision %d = exit %d %s; want exit 1 saying %s", shown.Revision-1, code, errOut, where)
 			}
 		})
 	}

@@ -1377,7 +1377,7 @@ func (c *Controller) active(ctx context.Context, id string, seen int64) (promote
 		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s", r.Model, r.Version, r.Environment, r.State)
 	}
 	if seen != 0 && r.Revision != seen {
-		return r, moved(r, seen)
+		return r, moved(c.WithNext(r), seen)
 	}
 	return r, nil
 }

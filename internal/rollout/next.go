@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/promote"
@@ -67,6 +68,33 @@ func nextOf(plan *policy.Rollout, r promote.Rollout) promote.RolloutNext {
 	return promote.RolloutNext{Steps: len(plan.Steps), Step: r.Step + 1, Weight: plan.Steps[r.Step+1].Weight}
 }
 
+// StepOf is r's step, from 1, and the number of steps of its plan, 0 when
+// r does not say: by r.Next when the server said what a go does (the plan
+// the controller carries r on with now; a step past its last counts as
+// its last, from which the controller carries r on), else as the
+// controller last judged r (its StepNeeds).
+func StepOf(r promote.Rollout) (step, steps int) {
+	step = r.Step + 1
+	switch {
+	case r.Next != nil && r.Next.Steps > 0:
+		steps = r.Next.Steps
+		step = min(step, steps)
+	case r.StepNeeds != nil && r.StepNeeds.Steps > 0:
+		steps = r.StepNeeds.Steps
+	}
+	return step, steps
+}
+
+// StepWords is r's step, from 1, and the number of its plan's steps when
+// known, by StepOf: "2 of 3", or "2".
+func StepWords(r promote.Rollout) string {
+	step, steps := StepOf(r)
+	if steps > 0 {
+		return fmt.Sprintf("%d of %d", step, steps)
+	}
+	return strconv.Itoa(step)
+}
+
 // GoEnds reports whether a person's go ends r, a canary that waits for
 // them: by r.Next when the server said (false when it refuses the go),
 // else by the count of steps stored when the controller last judged r.
@@ -74,5 +102,6 @@ func GoEnds(r promote.Rollout) bool {
 	if r.Next != nil {
 		return r.Next.Last
 	}
-	return r.StepNeeds != nil && r.StepNeeds.Steps > 0 && r.Step >= r.StepNeeds.Steps-1
+	step, steps := StepOf(r)
+	return steps > 0 && step >= steps
 }

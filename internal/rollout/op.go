@@ -106,7 +106,9 @@ func moved(r promote.Rollout, seen int64) error {
 
 // Where says where an active rollout stands, for people: "waiting for a
 // person at 50% (step 2 of 3)", "paused at 10% (step 1 of 3)", "running
-// (shadow)".
+// (shadow)". The step and the count of steps are StepOf's: by the plan
+// the controller carries the rollout on with when r says what a go does
+// (Controller.WithNext), so that they agree with it.
 func Where(r promote.Rollout) string {
 	state := string(r.State)
 	if r.WaitsForPerson() {
@@ -115,11 +117,7 @@ func Where(r promote.Rollout) string {
 	if r.Strategy == policy.StrategyShadow {
 		return state + " (shadow)"
 	}
-	steps := ""
-	if r.StepNeeds != nil && r.StepNeeds.Steps > 0 {
-		steps = fmt.Sprintf(" of %d", r.StepNeeds.Steps)
-	}
-	return fmt.Sprintf("%s at %s (step %d%s)", state, percentOf(r.Weight), r.Step+1, steps)
+	return fmt.Sprintf("%s at %s (step %s)", state, percentOf(r.Weight), StepWords(r))
 }
 
 // Operator carries out people's operations on rollouts (Controller).

@@ -71,7 +71,10 @@ var funcs = template.FuncMap{
 	"words": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	// where says where an active rollout stands ("waiting for a person
 	// at 50% (step 2 of 3)").
-	"where":   rollout.Where,
+	"where": rollout.Where,
+	// stepof is a canary's step, from 1, and the number of its plan's
+	// steps when known ("2 of 3"), as rollout.Where counts them.
+	"stepof":  rollout.StepWords,
 	"percent": fmtPercent,
 	"numptr": func(v *float64) string {
 		if v == nil {

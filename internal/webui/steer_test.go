@@ -398,8 +398,9 @@ func TestSteerKeepsFollowing(t *testing.T) {
 // A policy edited since the rollout began (more or fewer steps, other
 // weights, another strategy), and the server restarted with it: the
 // page's button and its step say what a person's go does as the rollout
-// controller will do it, by the plan it carries the rollout on with, and
-// the go does just that; a go the controller would refuse has no button,
+// controller will do it, by the plan it carries the rollout on with, the
+// rollout's line counts its step among that plan's steps, and the go does
+// just that; a go the controller would refuse has no button,
 // and the page says why.
 func TestSteerAfterThePolicyChanged(t *testing.T) {
 	canary := webuitest.CanaryRollout
@@ -410,23 +411,24 @@ func TestSteerAfterThePolicyChanged(t *testing.T) {
 		button  string // the resume button's text, "" for none
 		does    string // how what the button does begins
 		ends    bool   // the step says that a go ends the rollout
+		of      string // where the rollout's line says the step is ("1 of 3")
 		// after is the rollout's state and weight after a go, and
 		// status the answer to it: 303, or 409 for a refusal.
 		after  promote.RolloutState
 		weight float64
 		status int
 	}{
-		{"other weights", canary(10, 25, 100), 0, "Go on to 25%", "Go on to 25% moves the rollout to its next step (step 2) now, at 25%", false,
+		{"other weights", canary(10, 25, 100), 0, "Go on to 25%", "Go on to 25% moves the rollout to its next step (step 2) now, at 25%", false, "1 of 3",
 			promote.RolloutRunning, 0.25, http.StatusSeeOther},
-		{"more steps", canary(10, 20, 50, 100), 0, "Go on to 20%", "Go on to 20% moves the rollout to its next step (step 2)", false,
+		{"more steps", canary(10, 20, 50, 100), 0, "Go on to 20%", "Go on to 20% moves the rollout to its next step (step 2)", false, "1 of 4",
 			promote.RolloutRunning, 0.2, http.StatusSeeOther},
-		{"fewer steps", canary(10, 100), 1, "Confirm", "Confirm gives the candidate all traffic", true,
+		{"fewer steps", canary(10, 100), 1, "Confirm", "Confirm gives the candidate all traffic", true, "2 of 2",
 			promote.RolloutSucceeded, 1, http.StatusSeeOther},
 		{"now a shadow", "rollout:\n  strategy: shadow\n  shadow:\n    duration: 10m\n    percent: 50\n", 0, "",
-			"It cannot be moved on: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary", false,
+			"It cannot be moved on: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary", false, "1 of 3",
 			promote.RolloutRunning, 0.1, http.StatusConflict},
 		{"now direct", "", 0, "",
-			"It cannot be moved on: the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy", false,
+			"It cannot be moved on: the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy", false, "1 of 3",
 			promote.RolloutRunning, 0.1, http.StatusConflict},
 	}
 	for _, tt := range tests {
@@ -457,6 +459,9 @@ func TestSteerAfterThePolicyChanged(t *testing.T) {
 			}
 			if hint := text(p.one(t, "steer-form")); !strings.Contains(hint, tt.does) {
 				t.Errorf("the steering form says %q, want it to say %q", hint, tt.does)
+			}
+			if state := text(p.one(t, "rollout-state")); !strings.Contains(state, "step "+tt.of+" ·") {
+				t.Errorf("the rollout's line says %q, want step %s", state, tt.of)
 			}
 			step := text(p.one(t, "rollout-step"))
 			if ends := strings.Contains(step, "gives it all traffic and ends the rollout"); ends != tt.ends || !ends && !strings.Contains(step, "moves it to the next step") {
