@@ -122,12 +122,13 @@
 // where net/http would cancel it and count a client error).
 // An idle backend connection is checked before it is used again (a peek
 // that must find nothing to read: a backend closes idle connections as it
-// likes) unless it delivered an answer less than a millisecond before,
-// which under load spares a system call per request and leaves the race
-// with a backend closing it in that instant that net/http's transport and
-// nginx have too; a request that still finds its connection closed is sent again
-// on a new one when its method is idempotent or it carries an idempotency
-// key, as net/http does. The fallback's ReadHeaderTimeout, IdleTimeout
+// likes) unless it delivered an answer less than a millisecond before
+// and the request can be sent again (its method is idempotent or it
+// carries an idempotency key), which under load spares a system call per
+// request; a request that still finds its connection closed is sent again
+// once, on a connection checked or new, when it can be, as net/http does,
+// so that a backend closing connections right after its answers (a
+// restart) fails no POST the check would have saved. The fallback's ReadHeaderTimeout, IdleTimeout
 // and WriteTimeout bound the fast path's connections as net/http's, and
 // the splitter's Config.Timeout its requests; those deadlines are moved
 // only when the one wanted lies past the one in force or well before it,

@@ -513,8 +513,10 @@ type backendConn struct {
 }
 
 // get returns an idle connection that is still open, or dials one, with
-// its deadline at deadline or up to slack later.
-func (p *connPool) get(deadline time.Time, slack time.Duration) (bc *backendConn, reused bool, err error) {
+// its deadline at deadline or up to slack later. unchecked lets a
+// connection back for less than freshIdle go without the peek: only for
+// a request that is sent again should it find the connection closed.
+func (p *connPool) get(deadline time.Time, slack time.Duration, unchecked bool) (bc *backendConn, reused bool, err error) {
 	for {
 		p.mu.Lock()
 		n := len(p.idle)
@@ -536,7 +538,12 @@ func (p *connPool) get(deadline time.Time, slack time.Duration) (bc *backendConn
 		// freshIdle has just delivered an answer: a close in that instant
 		// is the race the default transport's reader (and nginx's event
 		// loop) loses too, and the peek's system call, one per request
-		// under load, is spared.
+		// under load, is spared, when the request is sent again on a
+		// checked connection should it lose (unchecked). A backend that
+		// closes every connection after its answer (a restart, or one
+		// that keeps none alive without saying so) would otherwise fail
+		// each POST that follows an answer within freshIdle, and each
+		// GET whose retry took another such connection.
 		rest := time.Since(bc.idleSince)
 		if rest >= fastIdleTimeout || bc.r.Buffered() > 0 {
 			bc.c.Close()
@@ -545,7 +552,7 @@ func (p *connPool) get(deadline time.Time, slack time.Duration) (bc *backendConn
 		// Before the peek, which fails once the last request's
 		// deadline is past.
 		bc.dl.by(deadline, slack)
-		if rest < freshIdle || idleOpen(bc.raw) {
+		if (unchecked && rest < freshIdle) || idleOpen(bc.raw) {
 			return bc, true, nil
 		}
 		bc.c.Close()
@@ -612,7 +619,7 @@ func (p *connPool) close() {
 // it has an idempotency key).
 func (p *connPool) roundTrip(b *backend, x *exchange, body []byte, deadline time.Time, slack time.Duration, early func(*http.Response)) (*backendConn, *http.Response, error) {
 	for attempt := 0; ; attempt++ {
-		bc, reused, err := p.get(deadline, slack)
+		bc, reused, err := p.get(deadline, slack, attempt == 0 && replayable(x.req))
 		if err != nil {
 			return nil, nil, err
 		}
