@@ -128,8 +128,10 @@
 // request; a request that still finds its connection closed is sent again
 // once, on a connection checked or new, when it can be, as net/http does,
 // so that a backend closing connections right after its answers (a
-// restart) fails no POST the check would have saved. The fallback's ReadHeaderTimeout, IdleTimeout
-// and WriteTimeout bound the fast path's connections as net/http's, and
+// restart) fails no POST the check would have saved. The fallback's
+// ReadHeaderTimeout, IdleTimeout, ReadTimeout (a request's header and
+// body, a body that has not arrived by then answered 408) and
+// WriteTimeout bound the fast path's connections as net/http's, and
 // the splitter's Config.Timeout its requests; those deadlines are moved
 // only when the one wanted lies past the one in force or well before it,
 // as nginx keeps its timers, so that a timeout of d may end up to d/16

@@ -42,6 +42,10 @@ type exchange struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	rd       *lazyDeadline // the client connection's read deadline
+	// readBy is when the fallback's ReadTimeout, readTimeout, ends for
+	// this request (body included); zero when it has none.
+	readBy      time.Time
+	readTimeout time.Duration
 	// closing reports whether the server is shutting down: the answer
 	// then closes the connection.
 	closing func() bool
@@ -90,13 +94,20 @@ func (s *Splitter) serveFast(x *exchange) fastResult {
 		buf := fastBodies.Get().(*[]byte)
 		defer fastBodies.Put(buf)
 		body = (*buf)[:n]
-		// The deadline stays: the connection's loop sets the next one.
-		x.rd.by(deadline, slackOf(s.cfg.Timeout))
+		// The body is bounded by the request's timeout, or by the
+		// fallback's ReadTimeout when that ends first (as on net/http's
+		// path, whose server stops reading it then). The deadline stays:
+		// the connection's loop sets the next one.
+		bodyBy, within := deadline, s.cfg.Timeout
+		if !x.readBy.IsZero() && x.readBy.Before(bodyBy) {
+			bodyBy, within = x.readBy, x.readTimeout
+		}
+		x.rd.by(bodyBy, slackOf(within))
 		_, err := io.ReadFull(x.br, body)
 		if err != nil {
 			// The client's fault, not the backend's, as in ServeHTTP.
 			if isTimeout(err) {
-				resp.error(http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s", s.cfg.Timeout))
+				resp.error(http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s", within))
 			}
 			account(outcomeClientError, true)
 			resp.flush()

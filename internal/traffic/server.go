@@ -31,8 +31,9 @@ type Server struct {
 	// Fallback serves the connections the fast path hands over; its
 	// Handler must serve every request, the plain ones included, as the
 	// fast path would (a ServeMux with the splitters behind it). Its
-	// ReadHeaderTimeout, IdleTimeout (or ReadTimeout) and MaxHeaderBytes
-	// bound the fast path's reading of requests too. Serve serves it;
+	// ReadHeaderTimeout, IdleTimeout (or ReadTimeout), ReadTimeout (of a
+	// whole request, its body included) and MaxHeaderBytes bound the fast
+	// path's reading of requests too. Serve serves it;
 	// Shutdown and Close stop it.
 	Fallback *http.Server
 	// Route returns where a plain request goes: the splitter that
@@ -223,7 +224,7 @@ func (s *Server) timeouts() (idle, header time.Duration, maxHeader int) {
 // serve runs a connection's loop until it closes or is handed over.
 func (s *Server) serve(c *serverConn) {
 	idleTimeout, headerTimeout, maxHeader := s.timeouts()
-	writeTimeout := s.Fallback.WriteTimeout
+	readTimeout, writeTimeout := s.Fallback.ReadTimeout, s.Fallback.WriteTimeout
 	bw := bufio.NewWriterSize(writerTo(c.Conn), 4<<10)
 	rc := &recordingConn{Conn: c.Conn, limit: maxHeader, held: bw}
 	br := bufio.NewReaderSize(rc, 4<<10)
@@ -247,6 +248,12 @@ func (s *Server) serve(c *serverConn) {
 		rc.release()
 		if !s.await(br, &rd, idleTimeout, headerTimeout) {
 			return
+		}
+		// As http.Server, ReadTimeout bounds the whole request, its body
+		// included, from its first byte.
+		var readBy time.Time
+		if readTimeout > 0 {
+			readBy = time.Now().Add(readTimeout)
 		}
 		// The connection counts as idle until its request's header is
 		// in (as net/http's StateIdle): Shutdown closes one whose client
@@ -294,7 +301,8 @@ func (s *Server) serve(c *serverConn) {
 			handed = s.handOver(c, rc, bw)
 			return
 		}
-		x := exchange{req: req, url: route.URL, header: route.Header, clientIP: clientIP, br: br, bw: bw, rd: &rd, closing: s.closing.Load}
+		x := exchange{req: req, url: route.URL, header: route.Header, clientIP: clientIP, br: br, bw: bw, rd: &rd,
+			readBy: readBy, readTimeout: readTimeout, closing: s.closing.Load}
 		switch route.Splitter.serveFast(&x) {
 		case fastDeclined:
 			handed = s.handOver(c, rc, bw)

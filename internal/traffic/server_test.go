@@ -77,7 +77,17 @@ func startFast(t *testing.T, s *Splitter, configure func(*http.Server)) *fastFro
 // startSlow serves s as before the fast path: an http.Server.
 func startSlow(t *testing.T, s http.Handler) string {
 	t.Helper()
+	return startSlowWith(t, s, nil)
+}
+
+// startSlowWith is startSlow with configure, when set, changing the
+// server's configuration first (as startFast's).
+func startSlowWith(t *testing.T, s http.Handler, configure func(*http.Server)) string {
+	t.Helper()
 	srv := frontConfig(s)
+	if configure != nil {
+		configure(srv)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -1250,19 +1260,11 @@ func TestServerReadTimeouts(t *testing.T) {
 	if err := s.SetStable(b); err != nil {
 		t.Fatal(err)
 	}
-	fast := startFast(t, s, timeouts)
-	slow := frontConfig(s)
-	timeouts(slow)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go slow.Serve(ln)
-	t.Cleanup(func() { slow.Close() })
+	fast, slow := startFast(t, s, timeouts), startSlowWith(t, s, timeouts)
 
 	first := request("", "GET /first HTTP/1.1", "Host: x")
 	second := request("", "GET /second HTTP/1.1", "Host: x")
-	for _, front := range []struct{ name, addr string }{{"fast path", fast.addr}, {"net/http", ln.Addr().String()}} {
+	for _, front := range []struct{ name, addr string }{{"fast path", fast.addr}, {"net/http", slow}} {
 		t.Run(front.name, func(t *testing.T) {
 			t.Parallel()
 			open := func(t *testing.T) (net.Conn, *bufio.Reader) {
