@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -326,7 +327,20 @@ func (s *Server) handOver(c *serverConn, rc *recordingConn, bw *bufio.Writer) bo
 	}
 	c.SetDeadline(time.Time{})
 	rc.recording = false
-	return s.handoff.give(&replayConn{Conn: c.Conn, pending: rc.rec, failed: rc.timedOut})
+	if s.handoff.give(&replayConn{Conn: c.Conn, pending: rc.rec, failed: rc.timedOut}) {
+		return true
+	}
+	// The fallback takes no more connections: the request read gets a
+	// 503, not a close that leaves its client guessing whether it was
+	// served.
+	body := errorJSON("the server is shutting down; send the request again")
+	writeStatusLine(bw, http.StatusServiceUnavailable)
+	bw.WriteString("Content-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: ")
+	bw.WriteString(strconv.Itoa(len(body)))
+	bw.WriteString("\r\n\r\n")
+	bw.Write(body)
+	bw.Flush()
+	return false
 }
 
 // leadingCRLF counts the CR and LF bytes b starts with.

@@ -1388,3 +1388,46 @@ func TestEarlyHintsCarryNoSplitterFields(t *testing.T) {
 		}
 	}
 }
+
+// A request whose header the fast path read as Shutdown began, and that
+// goes to the fallback, which takes no more connections then, is answered
+// 503 rather than dropped without an answer.
+func TestServerShutdownAnswersHandedOverRequest(t *testing.T) {
+	s, _ := newSplitter(t, Config{})
+	routing, decide := make(chan struct{}), make(chan struct{})
+	srv := &Server{Fallback: frontConfig(s), Route: func(r *http.Request) (Route, bool) {
+		close(routing)
+		<-decide
+		return Route{}, false // to the fallback
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	c := dial(t, ln.Addr().String())
+	io.WriteString(c, request("", "GET /p HTTP/1.1", "Host: x"))
+	<-routing
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	for deadline := time.Now().Add(5 * time.Second); !srv.closing.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("Shutdown did not begin")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(decide)
+	a, err := readAnswer(bufio.NewReader(c), "GET")
+	if err != nil || a.Status != http.StatusServiceUnavailable || !a.Close || !strings.Contains(a.Body, "shutting down") {
+		t.Fatalf("answer = %+v, %v; want 503 shutting down, Connection: close", a, err)
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Shutdown = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+}
