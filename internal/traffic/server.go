@@ -75,6 +75,9 @@ const MaxFastBody = 64 << 10
 type serverConn struct {
 	net.Conn
 	idle atomic.Bool // waiting for the next request
+	// mu orders closeIdle's wake-up deadline with the end of idleness:
+	// once a request's header is in, no wake-up lands.
+	mu sync.Mutex
 }
 
 // Serve accepts connections on ln until Shutdown or Close, and serves them;
@@ -193,9 +196,11 @@ func (s *Server) closeIdle() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
+		c.mu.Lock()
 		if c.idle.Load() {
 			c.SetReadDeadline(time.Unix(1, 0))
 		}
+		c.mu.Unlock()
 	}
 }
 
@@ -271,7 +276,15 @@ func (s *Server) serve(c *serverConn) {
 		rc.start(br)
 		req, err := http.ReadRequest(br)
 		rc.recording = false
+		c.mu.Lock()
 		c.idle.Store(false)
+		c.mu.Unlock()
+		if s.closing.Load() {
+			// closeIdle may have set its wake-up deadline while the
+			// header came in, behind rd's back: the request is served
+			// under the deadline rd meant.
+			rd.force(rd.at)
+		}
 		if writeTimeout > 0 {
 			wd.by(time.Now().Add(writeTimeout), slackOf(writeTimeout))
 		}
