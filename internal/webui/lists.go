@@ -117,11 +117,17 @@ func (u *UI) promotionsPage(w http.ResponseWriter, r *http.Request, s *session) 
 		})
 }
 
-// rolloutsPage lists every rollout, newest (the last started) first.
+// rolloutsPage lists every rollout, newest (the last started) first,
+// each where it stands as the rollout controller says (withNext), as its
+// promotion's page says it.
 func (u *UI) rolloutsPage(w http.ResponseWriter, r *http.Request, s *session) error {
 	return listing(u, w, r, s, "rollouts", "Rollouts", 8, seqCursor, func(ro promote.Rollout) int64 { return ro.Seq },
 		func(tx promote.Tx, q listQuery, before, after int64, limit int) ([]promote.Rollout, error) {
-			return tx.Rollouts(promote.RolloutFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, BeforeSeq: before, AfterSeq: after, Limit: limit})
+			list, err := tx.Rollouts(promote.RolloutFilter{Model: q.Model, Version: q.Version, Environment: q.Environment, BeforeSeq: before, AfterSeq: after, Limit: limit})
+			for i := range list {
+				list[i] = u.withNext(list[i])
+			}
+			return list, err
 		})
 }
 

@@ -429,20 +429,27 @@ func (u *UI) loadPromotion(r *http.Request, id string, s *session) (*promotionVi
 	v.OnApproval = rollout.PlanLines(u.svc.OnApproval(v.P))
 	v.CanDecide = s != nil && s.who.Role.Allows(promote.RoleApprover)
 	if v.Rollout != nil {
-		if u.opts.Rollouts != nil {
-			// What a go does, and where the rollout stands among its
-			// plan's steps, are the controller's to say, by the plan it
-			// carries the rollout on with, as the button says: the
-			// count of steps stored with the rollout is the plan's as
-			// the controller last judged it, before a policy edit
-			// perhaps.
-			ro := u.opts.Rollouts.WithNext(*v.Rollout)
-			v.Rollout = &ro
-		}
+		ro := u.withNext(*v.Rollout)
+		v.Rollout = &ro
 		v.Step = stepProgress(*v.Rollout, u.now())
 	}
 	v.Steer = u.steering(v.Rollout, s)
 	return v, nil
+}
+
+// withNext is r with what a person's go does to it as the server's
+// rollout controller says (promote.Rollout.Next), r as stored on a server
+// without one. What a go does, and where the rollout stands among its
+// plan's steps, are the controller's to say, by the plan it carries the
+// rollout on with, as the promotion page's button says: the count of
+// steps stored with the rollout is the plan's as the controller last
+// judged it, before a policy edit perhaps. Every page that shows where a
+// rollout stands reads it through withNext, so that they agree.
+func (u *UI) withNext(r promote.Rollout) promote.Rollout {
+	if u.opts.Rollouts == nil {
+		return r
+	}
+	return u.opts.Rollouts.WithNext(r)
 }
 
 // promotionChanges reads into v the change promotion p made to its

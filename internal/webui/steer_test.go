@@ -318,16 +318,22 @@ func TestPipelineSaysWaitingForAPerson(t *testing.T) {
 // The rollouts list says which rollouts wait for a person.
 func TestRolloutsListSaysWaitingForAPerson(t *testing.T) {
 	f, st := newSteerFixture(t)
-	p := f.signIn("vera").get(Prefix + "/rollouts")
+	if got := listRow(t, f.signIn("vera").get(Prefix+"/rollouts"), st.ID); !strings.Contains(got, "running, waiting for a person at 10% (step 1 of 3)") {
+		t.Errorf("the waiting rollout's row = %q; want it to say it waits for a person", got)
+	}
+}
+
+// listRow returns the text of the row of promotion id's rollout in p, a
+// page of the rollouts list.
+func listRow(t *testing.T, p page, id string) string {
+	t.Helper()
 	for _, row := range p.all("list-row") {
-		if strings.Contains(text(row), st.ID) {
-			if got := text(row); !strings.Contains(got, "running, waiting for a person at 10% (step 1 of 3)") {
-				t.Errorf("the waiting rollout's row = %q; want it to say it waits for a person", got)
-			}
-			return
+		if got := text(row); strings.Contains(got, id) {
+			return got
 		}
 	}
-	t.Errorf("no row of %s in the rollouts list:\n%s", st.ID, p.body)
+	t.Fatalf("no row of %s in the rollouts list:\n%s", id, p.body)
+	return ""
 }
 
 func attrOK(n *html.Node, key string) (string, bool) {
@@ -462,6 +468,11 @@ func TestSteerAfterThePolicyChanged(t *testing.T) {
 			}
 			if state := text(p.one(t, "rollout-state")); !strings.Contains(state, "step "+tt.of+" ·") {
 				t.Errorf("the rollout's line says %q, want step %s", state, tt.of)
+			}
+			// The rollouts list counts the step as the promotion's page
+			// does.
+			if row := listRow(t, b.get(Prefix+"/rollouts"), st.ID); !strings.Contains(row, "(step "+tt.of+")") {
+				t.Errorf("the rollouts list's row = %q, want step %s", row, tt.of)
 			}
 			step := text(p.one(t, "rollout-step"))
 			if ends := strings.Contains(step, "gives it all traffic and ends the rollout"); ends != tt.ends || !ends && !strings.Contains(step, "moves it to the next step") {
