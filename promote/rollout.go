@@ -88,9 +88,12 @@ type Rollout struct {
 	// what their go does, as the server's rollout controller says by the
 	// plan it carries the rollout on with now: the environment's current
 	// policy, whose steps may differ from those StepNeeds counted when the
-	// controller last judged the rollout. It is set by the server when it
-	// answers, never stored: nil from a store, on a rollout that does not
-	// wait for a person, and from a server without a rollout controller.
+	// controller last judged the rollout. On a paused rollout it is set,
+	// its Refused alone, when the controller refuses its resumption (no
+	// plan of its strategy carries it on). It is set by the server when it
+	// answers, never stored: nil from a store, on a rollout that neither
+	// waits for a person nor is paused with its resumption refused, and
+	// from a server without a rollout controller.
 	Next *RolloutNext `json:"next,omitempty"`
 }
 
@@ -98,7 +101,8 @@ type Rollout struct {
 // rollout that waits for them at its step: it moves the rollout to its
 // next step, Step at Weight, or, at its last step (Last), gives the
 // candidate all traffic and ends the rollout as a success; or the rollout
-// controller refuses it (Refused), saying why.
+// controller refuses it (Refused), saying why. Of a paused rollout it
+// says only that the controller refuses its resumption (Refused).
 type RolloutNext struct {
 	// Steps is the number of steps of the plan the controller carries the
 	// rollout on with; 0 when Refused.
@@ -110,10 +114,10 @@ type RolloutNext struct {
 	// Refused.
 	Step   int `json:"step,omitempty"`
 	Weight int `json:"weight,omitempty"`
-	// Refused, when not empty, says why the controller refuses the go
-	// (the policy no longer rolls the rollout out as it began, or its
-	// environment has left the pipeline) and what a person can do
-	// instead.
+	// Refused, when not empty, says why the controller refuses the go,
+	// or the resumption of a paused rollout (the policy no longer rolls
+	// the rollout out as it began, or its environment has left the
+	// pipeline), and what a person can do instead.
 	Refused string `json:"refused,omitempty"`
 }
 

@@ -213,6 +213,11 @@ func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 	if r.Reason != "" {
 		fmt.Fprintf(w, "Reason\t%s\n", r.Reason)
 	}
+	if refused := refusedWords(r); refused != "" && r.State == promote.RolloutPaused {
+		// The controller refuses its resumption, as it refuses a go on
+		// a rollout waiting for a person.
+		fmt.Fprintf(w, "Resume\t%s\n", refused)
+	}
 	v, ok := verdictOf(r)
 	if !ok {
 		return
@@ -232,8 +237,8 @@ func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 // them: as the server's rollout controller says (r.Next), by the plan it
 // carries r on with, else by the count of steps stored with r.
 func goWords(r promote.Rollout) string {
-	if n := r.Next; n != nil && n.Refused != "" {
-		return fmt.Sprintf("promote rollout resume %s is refused: %s", r.PromotionID, n.Refused)
+	if refused := refusedWords(r); refused != "" {
+		return refused
 	}
 	next := "the next step"
 	switch n := r.Next; {
@@ -243,6 +248,16 @@ func goWords(r promote.Rollout) string {
 		next = fmt.Sprintf("step %d at %d%%", n.Step+1, n.Weight)
 	}
 	return fmt.Sprintf("promote rollout resume %s moves it on to %s; the analysis still judges it", r.PromotionID, next)
+}
+
+// refusedWords says that the server's rollout controller refuses a
+// resumption of r, a rollout that waits for a person or is paused, and
+// why (r.Next's Refused); empty when it does not say so.
+func refusedWords(r promote.Rollout) string {
+	if n := r.Next; n != nil && n.Refused != "" {
+		return fmt.Sprintf("promote rollout resume %s is refused: %s", r.PromotionID, n.Refused)
+	}
+	return ""
 }
 
 // stepProgress says how far an active canary's step has come towards the

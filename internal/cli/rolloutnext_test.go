@@ -13,6 +13,7 @@ import (
 	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/webui/webuitest"
+	"github.com/promote-ml/promote/promote"
 )
 
 // A policy edited since the rollout began (more or fewer steps, other
@@ -43,7 +44,7 @@ func TestRolloutShowNextAfterThePolicyChanged(t *testing.T) {
 			"2 of 2", "moves it on to all traffic and success"},
 		{"one step left", canary(100), 1, map[string]any{"steps": 1.0, "last": true},
 			"1 of 1", "moves it on to all traffic and success"},
-		{"now a shadow", "rollout:\n  strategy: shadow\n  shadow:\n    duration: 10m\n    percent: 50\n", 0,
+		{"now a shadow", webuitest.ShadowRollout, 0,
 			map[string]any{"refused": "the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary; " +
 				"promote it now (promote rollout promote ID) or abort it (promote rollout abort ID)"},
 			"1 of 3", "is refused: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow"},
@@ -72,13 +73,7 @@ func TestRolloutShowNextAfterThePolicyChanged(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			svc, ctl, err := env.Restart(st, webuitest.ProdPolicy(tt.rollout))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(httpapi.NewServer(svc, httpapi.Options{Rollouts: ctl}).Handler())
-			t.Cleanup(srv.Close)
-			call, must := clientOf(t, srv.URL)
+			_, call, must := restartedAPI(t, env, st, tt.rollout)
 			bob := env.Tokens["bob"]
 			want := tt.next
 			if r, ok := want["refused"].(string); ok {
@@ -120,5 +115,67 @@ func TestRolloutShowNextAfterThePolicyChanged(t *testing.T) {
 				t.Errorf("rollout promote --revision %d = exit %d %s; want exit 1 saying %s", shown.Revision-1, code, errOut, where)
 			}
 		})
+	}
+}
+
+// restartedAPI restarts env's server after prod's policy was edited to
+// have rollout as its rollout section (webuitest.Env.Restart), and serves
+// the REST API over its service and a rollout controller that steers st:
+// the service, and the CLI as a client of it (clientOf).
+func restartedAPI(t *testing.T, env *webuitest.Env, st *webuitest.Steering, rollout string) (*registry.Service,
+	func(tok string, args ...string) (int, string, string), func(want int, tok string, args ...string) string) {
+	t.Helper()
+	svc, ctl, err := env.Restart(st, webuitest.ProdPolicy(rollout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.NewServer(svc, httpapi.Options{Rollouts: ctl}).Handler())
+	t.Cleanup(srv.Close)
+	call, must := clientOf(t, srv.URL)
+	return svc, call, must
+}
+
+// A paused canary whose environment's policy now rolls out by shadow,
+// and the server restarted with it: no plan carries the rollout on, so
+// the rollout controller refuses its resumption as it refuses a go on a
+// rollout waiting for a person. The REST API's rollout says so (next's
+// refused), promote rollout show words it on its Resume line, and
+// promote rollout resume is refused with that reason (exit 1), changing
+// nothing.
+func TestRolloutResumeOfAPausedRolloutAfterTheStrategyChanged(t *testing.T) {
+	ctx := t.Context()
+	env, st, err := webuitest.NewSteering(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(); env.Store.Close() })
+	if _, err := st.Controller.Pause(ctx, promote.Principal{Name: "bob", Role: promote.RoleApprover}, st.ID, "a look"); err != nil {
+		t.Fatal(err)
+	}
+	svc, call, must := restartedAPI(t, env, st, webuitest.ShadowRollout)
+	bob := env.Tokens["bob"]
+	refused := "the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary; " +
+		"promote it now (promote rollout promote " + st.ID + ") or abort it (promote rollout abort " + st.ID + ")"
+
+	var shown struct {
+		State    string         `json:"state"`
+		Revision int64          `json:"revision"`
+		Next     map[string]any `json:"next"`
+	}
+	if err := json.Unmarshal([]byte(must(0, bob, "rollout", "show", st.ID, "-o", "json")), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]any{"refused": refused}, shown.Next); shown.State != "paused" || diff != "" {
+		t.Errorf("rollout show -o json: state %s, next differs (-want +got):\n%s", shown.State, diff)
+	}
+	if out := must(0, bob, "rollout", "show", st.ID); !regexp.MustCompile(`(?m)^Resume +promote rollout resume ` + st.ID + ` is refused: ` + regexp.QuoteMeta(refused) + `$`).MatchString(out) {
+		t.Errorf("rollout show: want the line Resume promote rollout resume %s is refused: %s:\n%s", st.ID, refused, out)
+	}
+	if code, _, errOut := call(bob, "rollout", "resume", st.ID, "--reason", "go on"); code != 1 || !strings.Contains(errOut, refused) {
+		t.Errorf("rollout resume = exit %d %s; want exit 1 saying %s", code, errOut, refused)
+	}
+	after, err := svc.Rollout(ctx, st.ID)
+	if err != nil || after.State != promote.RolloutPaused || after.Revision != shown.Revision {
+		t.Errorf("after the refused resumption the rollout is %s at revision %d (%v); want paused at revision %d", after.State, after.Revision, err, shown.Revision)
 	}
 }

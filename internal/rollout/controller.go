@@ -780,10 +780,10 @@ func (c *Controller) prepare(ctx context.Context, r promote.Rollout) (*look, err
 		// decides, as when the strategy changed.
 		return nil, c.cannotJudge(ctx, r, fmt.Sprintf("%v; this rollout began as a %s", err, r.Strategy))
 	}
-	if r.Strategy != plan.Strategy {
+	if err := otherStrategy(plan, r); err != nil {
 		// The policy was edited since the rollout began: its steps or
 		// shadow do not describe this rollout.
-		return nil, c.cannotJudge(ctx, r, fmt.Sprintf("the policy of %s now rolls out by %s; this rollout began as a %s", r.Environment, plan.Strategy, r.Strategy))
+		return nil, c.cannotJudge(ctx, r, err.Error())
 	}
 	if r.Strategy != policy.StrategyShadow && r.Step >= len(plan.Steps) {
 		// The policy lost steps since the rollout began (an edit and a
@@ -1561,16 +1561,14 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 			}
 			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s, not paused", r.Model, r.Version, r.Environment, r.State)
 		}
-		if gone := c.gone(*r); gone != "" {
-			// The next tick would pause it again: say so now.
-			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be resumed: %s", r.Model, r.Version, r.Environment, gone)
-		}
-		if _, err := c.plan(r.Environment); err != nil {
-			// Nothing could judge it, and the next tick would pause it
-			// again, as for an environment gone from the pipeline.
-			return promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be resumed: %v, so nothing can judge it: "+
-				"abort it (promote rollout abort %s), or keep %s there by promoting it now (promote rollout promote %s)",
-				r.Model, r.Version, r.Environment, err, r.PromotionID, r.Version, r.PromotionID)
+		// No plan of its strategy carries it on (its environment left
+		// the pipeline, or its policy rolls out directly or by the other
+		// strategy now): nothing could judge it, and the next tick would
+		// pause it again. Refused as a go on a rollout waiting for a
+		// person is, saying so now.
+		plan, err := c.carrier(*r)
+		if err != nil {
+			return err
 		}
 		// The analysis goes on with its evidence (a pause does not make
 		// the data gathered before it any less valid, and starting afresh
@@ -1586,11 +1584,10 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 			needs.WaitingForRequests, needs.WaitingForPerson = false, false
 			r.StepNeeds = &needs
 		}
-		// The step's weight by the plan a go would move the rollout on
-		// by (next): none when no canary plan of the rollout's strategy
-		// carries it on (the next tick pauses it again), nor at a step
-		// the plan no longer has (the next tick goes on from its last).
-		if plan, _, err := c.next(*r); err == nil && r.Step < len(plan.Steps) {
+		// The step's weight by the plan that carries the rollout on:
+		// none for a shadow, nor at a step the plan no longer has (the
+		// next tick goes on from its last).
+		if r.Step < len(plan.Steps) {
 			r.Weight = stepWeight(plan, r.Step)
 		}
 		if verdictFailed(r.Verdict) {

@@ -23,38 +23,76 @@ func (c *Controller) Next(r promote.Rollout) (promote.RolloutNext, error) {
 }
 
 // WithNext returns r with its Next set, when r waits for a person, to
-// what their go does (Next), or to why the controller refuses it; and
-// cleared otherwise, as what a go does is said of a rollout that waits
-// for one alone.
+// what their go does (Next), or to why the controller refuses it; when r
+// is paused and its resumption would be refused (no plan of its strategy
+// carries it on: carrier), to that refusal alone; and cleared otherwise,
+// as what a go does is said of a rollout that waits for one alone, and a
+// resumption the controller allows gives a paused rollout its step back.
 func (c *Controller) WithNext(r promote.Rollout) promote.Rollout {
 	r.Next = nil
-	if !r.WaitsForPerson() {
+	var err error
+	switch {
+	case r.WaitsForPerson():
+		var next promote.RolloutNext
+		if next, err = c.Next(r); err == nil {
+			r.Next = &next
+			return r
+		}
+	case r.State == promote.RolloutPaused:
+		if _, err = c.carrier(r); err == nil {
+			return r
+		}
+	default:
 		return r
 	}
-	next, err := c.Next(r)
-	if err != nil {
-		next = promote.RolloutNext{Refused: err.Error()}
-	}
-	r.Next = &next
+	r.Next = &promote.RolloutNext{Refused: err.Error()}
 	return r
 }
 
 // next is Next, with the plan it read: the plan r goes on by, which every
 // change of r's step or weight that a person makes reads through it.
 func (c *Controller) next(r promote.Rollout) (*policy.Rollout, promote.RolloutNext, error) {
-	if gone := c.gone(r); gone != "" {
-		return nil, promote.RolloutNext{}, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %s", r.Model, r.Version, r.Environment, gone)
-	}
-	plan, err := c.plan(r.Environment)
-	if err == nil && (plan.Strategy != r.Strategy || len(plan.Steps) == 0) {
-		err = fmt.Errorf("the policy of %s now rolls out by %s; this rollout began as a %s", r.Environment, plan.Strategy, r.Strategy)
-	}
+	plan, err := c.carrier(r)
 	if err != nil {
-		// Nothing says what the next step is.
-		return nil, promote.RolloutNext{}, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %v; "+
-			"promote it now (promote rollout promote %s) or abort it (promote rollout abort %s)", r.Model, r.Version, r.Environment, err, r.PromotionID, r.PromotionID)
+		return nil, promote.RolloutNext{}, err
+	}
+	if len(plan.Steps) == 0 {
+		// A shadow: it has no step to move on to (nor waits at one).
+		return nil, promote.RolloutNext{}, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: a %s has no steps", r.Model, r.Version, r.Environment, r.Strategy)
 	}
 	return plan, nextOf(plan, r), nil
+}
+
+// carrier is the plan that carries r on: its environment's, of the
+// strategy r began with. It is a Conflict, saying why and what a person
+// can do instead, when there is none (the next tick pauses r, or keeps
+// it paused): its environment has left the pipeline, or its policy no
+// longer rolls it out as it began (direct now, or by the other
+// strategy). A go on a rollout waiting for a person (Next) and the
+// resumption of a paused one are refused by it alike.
+func (c *Controller) carrier(r promote.Rollout) (*policy.Rollout, error) {
+	if gone := c.gone(r); gone != "" {
+		return nil, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %s", r.Model, r.Version, r.Environment, gone)
+	}
+	plan, err := c.plan(r.Environment)
+	if err == nil {
+		err = otherStrategy(plan, r)
+	}
+	if err != nil {
+		return nil, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %v; "+
+			"promote it now (promote rollout promote %s) or abort it (promote rollout abort %s)", r.Model, r.Version, r.Environment, err, r.PromotionID, r.PromotionID)
+	}
+	return plan, nil
+}
+
+// otherStrategy says that plan, the plan of r's environment, rolls out
+// by another strategy than r began with (the policy was edited since), so
+// it does not describe r; nil when it rolls out by r's.
+func otherStrategy(plan *policy.Rollout, r promote.Rollout) error {
+	if plan.Strategy == r.Strategy {
+		return nil
+	}
+	return fmt.Errorf("the policy of %s now rolls out by %s; this rollout began as a %s", r.Environment, plan.Strategy, r.Strategy)
 }
 
 // nextOf is what a go does to r under plan, a canary plan with steps. A

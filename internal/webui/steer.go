@@ -23,7 +23,8 @@ type steerView struct {
 	// the rollout controller that carries it out decides), and
 	// ResumeDoes says what it does; Resume is empty when the rollout
 	// cannot be resumed (it runs, and does not wait for a person; or the
-	// controller would refuse it, which ResumeDoes then says).
+	// controller would refuse it, waiting or paused, which ResumeDoes
+	// then says).
 	Resume, ResumeDoes string
 	Pause              bool
 	// Version and Stable name the candidate and the stable version, for
@@ -38,21 +39,20 @@ func (u *UI) steering(r *promote.Rollout, s *session) *steerView {
 	if r == nil || !r.State.Active() || u.opts.Rollouts == nil || s == nil || !s.who.Role.Allows(promote.RoleApprover) {
 		return nil
 	}
-	v := &steerView{Revision: r.Revision, Version: r.Version, Stable: r.Stable}
-	switch {
+	v := &steerView{Revision: r.Revision, Version: r.Version, Stable: r.Stable, Pause: r.State != promote.RolloutPaused}
+	switch next := r.Next; {
+	case next != nil && next.Refused != "":
+		// The controller refuses the go, or the resumption of a paused
+		// rollout (the policy no longer rolls the rollout out as it
+		// began): no button that would be refused, and why.
+		v.ResumeDoes = "It cannot be moved on: " + next.Refused + "."
 	case r.State == promote.RolloutPaused:
 		v.Resume, v.ResumeDoes = "Resume", "Resume gives the candidate its step's weight again; the step's minimum time and requests count again from now."
 	case r.WaitsForPerson():
-		v.Pause = true
-		switch next := r.Next; {
+		switch {
 		case next == nil:
 			// Nothing said what a go does (the page read no controller's
 			// word on it): no button that might do something else.
-		case next.Refused != "":
-			// The controller refuses the go (the policy no longer rolls
-			// the rollout out as it began): no button that would be
-			// refused, and why.
-			v.ResumeDoes = "It cannot be moved on: " + next.Refused + "."
 		case next.Last:
 			v.Resume, v.ResumeDoes = "Confirm", "Confirm gives the candidate all traffic and ends the rollout as a success."
 		default:
@@ -60,8 +60,6 @@ func (u *UI) steering(r *promote.Rollout, s *session) *steerView {
 			v.Resume = "Go on to " + w + "%"
 			v.ResumeDoes = v.Resume + " moves the rollout to its next step (step " + strconv.Itoa(next.Step+1) + ") now, at " + w + "% of the traffic, still judged by the analysis."
 		}
-	default:
-		v.Pause = true
 	}
 	return v
 }

@@ -430,7 +430,7 @@ func TestSteerAfterThePolicyChanged(t *testing.T) {
 			promote.RolloutRunning, 0.2, http.StatusSeeOther},
 		{"fewer steps", canary(10, 100), 1, "Confirm", "Confirm gives the candidate all traffic", true, "2 of 2",
 			promote.RolloutSucceeded, 1, http.StatusSeeOther},
-		{"now a shadow", "rollout:\n  strategy: shadow\n  shadow:\n    duration: 10m\n    percent: 50\n", 0, "",
+		{"now a shadow", webuitest.ShadowRollout, 0, "",
 			"It cannot be moved on: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary", false, "1 of 3",
 			promote.RolloutRunning, 0.1, http.StatusConflict},
 		{"now direct", "", 0, "",
@@ -492,5 +492,39 @@ func TestSteerAfterThePolicyChanged(t *testing.T) {
 				t.Errorf("a refused go changed the rollout: revision %d, was %d", after.Revision, before.Revision)
 			}
 		})
+	}
+}
+
+// A paused canary whose environment's policy now rolls out by shadow,
+// and the server restarted with it: the rollout controller refuses its
+// resumption as it refuses a go on a rollout waiting for a person, so
+// the page has no Resume button and says why, as for a waiting rollout,
+// and a resumption sent anyway is refused (409) and changes nothing.
+func TestSteerAPausedRolloutAfterTheStrategyChanged(t *testing.T) {
+	f, st := newSteerFixture(t)
+	b := f.signIn("bob")
+	p := b.get(Prefix + "/promotions/" + st.ID)
+	if res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/pause", steerForm(t, p, "steer-form")); res.status != http.StatusSeeOther {
+		t.Fatalf("POST pause = %d:\n%s", res.status, res.body)
+	}
+	svc, ctl, err := f.env.Restart(st, webuitest.ProdPolicy(webuitest.ShadowRollout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ui.svc, f.ui.opts.Service, f.ui.opts.Rollouts = svc, svc, ctl
+	p = b.get(Prefix + "/promotions/" + st.ID)
+	if got := buttonTexts(p); got["rollout-resume"] != "" || got["rollout-promote"] == "" {
+		t.Errorf("the paused rollout's buttons = %q; want no resume button, promote now still", got)
+	}
+	const why = "It cannot be moved on: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary"
+	if hint := text(p.one(t, "steer-form")); !strings.Contains(hint, why) {
+		t.Errorf("the steering form says %q, want it to say %q", hint, why)
+	}
+	before := f.rolloutOf(st.ID)
+	if res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", steerForm(t, p, "steer-form")); res.status != http.StatusConflict || !strings.Contains(res.body, "now rolls out by shadow") {
+		t.Errorf("POST resume = %d, want 409 saying why:\n%s", res.status, res.body)
+	}
+	if after := f.rolloutOf(st.ID); after.State != promote.RolloutPaused || after.Revision != before.Revision {
+		t.Errorf("after the refused resumption the rollout is %s at revision %d; want paused at revision %d", after.State, after.Revision, before.Revision)
 	}
 }

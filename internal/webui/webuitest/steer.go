@@ -191,6 +191,10 @@ func CanaryRollout(weights ...int) string {
 	return s
 }
 
+// ShadowRollout is a policy's rollout section of a shadow that mirrors
+// half the requests for 10 minutes.
+const ShadowRollout = "rollout:\n  strategy: shadow\n  shadow:\n    duration: 10m\n    percent: 50\n"
+
 // NewDemo opens the demo in dir (New) and gives it its history
 // (SeedDemo). The caller closes the Env's Store.
 func NewDemo(ctx context.Context, dir string) (*Env, Demo, error) {

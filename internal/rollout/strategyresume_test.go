@@ -1,0 +1,125 @@
+package rollout
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/promote"
+)
+
+// A paused rollout whose environment's policy now rolls out by another
+// strategy (an edit and a restart) is one no plan carries on: the next
+// tick would pause it again. Its resumption is refused as a go on a
+// rollout waiting for a person is, with the reason the controller gives
+// for that (Next's refusal, which WithNext carries for the API and the
+// web UI), and changes nothing: not the rollout, its weight, nor the
+// audit log. Paused by a person (at its weight) or by the controller
+// (at 0), canary now a shadow or shadow now a canary.
+func TestResumeOfARolloutWhosePolicyChangedStrategy(t *testing.T) {
+	loadPlan := func(t *testing.T, policyYAML string) *policy.Rollout {
+		t.Helper()
+		p, err := policy.Load("policy.yaml", []byte(policyYAML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Rollout("prod")
+	}
+	tests := []struct {
+		name string
+		// start returns a world whose rollout of prod runs, and the
+		// controller that runs it.
+		start func(t *testing.T) (*world, *Controller)
+		// edited is prod's policy after the edit.
+		edited string
+		// tick has the restarted controller judge the rollout before
+		// the resumption: it pauses it at 0, as it cannot judge it.
+		tick bool
+		want string
+	}{
+		{"canary now a shadow, paused by a person", func(t *testing.T) (*world, *Controller) {
+			w := newWorld(t)
+			return w, w.ctl
+		}, shadowPolicy, false, "the policy of prod now rolls out by shadow; this rollout began as a canary"},
+		{"canary now a shadow, paused by the controller", func(t *testing.T) (*world, *Controller) {
+			w := newWorld(t)
+			return w, w.ctl
+		}, shadowPolicy, true, "the policy of prod now rolls out by shadow; this rollout began as a canary"},
+		{"shadow now a canary, paused by a person", func(t *testing.T) (*world, *Controller) {
+			w, ctl, _, _ := mirroringShadow(t)
+			return w, ctl
+		}, testPolicy, false, "the policy of prod now rolls out by canary; this rollout began as a shadow"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, ctl := tt.start(t)
+			r := w.pump(t, ctl, 1)
+			if r.State != promote.RolloutRunning {
+				t.Fatalf("rollout = %s (%s), want running", r.State, r.Reason)
+			}
+			if !tt.tick {
+				if r, err := ctl.Pause(t.Context(), lena, r.PromotionID, "a look"); err != nil || r.State != promote.RolloutPaused {
+					t.Fatalf("Pause = %s, %v", r.State, err)
+				}
+			}
+			cfg := ctl.cfg
+			cfg.Plans = map[string]*policy.Rollout{"prod": loadPlan(t, tt.edited)}
+			restarted, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.tick {
+				if err := w.tick(t, restarted); err != nil {
+					t.Fatal(err)
+				}
+			}
+			paused := w.rollout(t)
+			if paused.State != promote.RolloutPaused {
+				t.Fatalf("rollout = %s (%s), want paused", paused.State, paused.Reason)
+			}
+			events := func() int {
+				t.Helper()
+				list, err := w.svc.AuditEvents(t.Context(), promote.AuditFilter{PromotionID: paused.PromotionID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(list)
+			}
+			weight, logged := w.splitter.Weights(), events()
+
+			_, err = restarted.Resume(t.Context(), lena, paused.PromotionID, "go on")
+			if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), tt.want) ||
+				!strings.Contains(err.Error(), "promote rollout abort "+paused.PromotionID) {
+				t.Fatalf("Resume = %v; want a Conflict saying %q and what to do instead", err, tt.want)
+			}
+			// The reason the API and the web UI show for the rollout.
+			shown := restarted.WithNext(paused)
+			if shown.Next == nil || shown.Next.Refused != err.Error() {
+				t.Errorf("WithNext(the paused rollout).Next = %+v, want it to refuse with %q", shown.Next, err)
+			}
+			after := w.rollout(t)
+			if after.State != promote.RolloutPaused || after.Revision != paused.Revision || after.Weight != paused.Weight || w.splitter.Weights() != weight {
+				t.Errorf("after the refused resumption the rollout is %s at revision %d, weight %g, splitter %g; want paused at revision %d, %g, %g",
+					after.State, after.Revision, after.Weight, w.splitter.Weights(), paused.Revision, paused.Weight, weight)
+			}
+			if got := events(); got != logged {
+				t.Errorf("the refused resumption wrote %d audit events, want none", got-logged)
+			}
+		})
+	}
+}
+
+// A paused rollout that its policy still carries on says nothing of a
+// resumption in its Next: a resumption gives it its step (or its mirror)
+// back, which the web UI's Resume button says.
+func TestWithNextOfAPausedRolloutThatCanBeResumed(t *testing.T) {
+	w := newWorld(t)
+	r := w.pump(t, w.ctl, 1)
+	paused, err := w.ctl.Pause(t.Context(), lena, r.PromotionID, "a look")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.ctl.WithNext(paused).Next; got != nil {
+		t.Errorf("WithNext(a paused rollout its plan carries on).Next = %+v, want nil", got)
+	}
+}
