@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/rollout"
@@ -45,7 +47,7 @@ func (u *UI) steering(r *promote.Rollout, s *session) *steerView {
 		// The controller refuses the go, or the resumption of a paused
 		// rollout (the policy no longer rolls the rollout out as it
 		// began): no button that would be refused, and why.
-		v.ResumeDoes = "It cannot be moved on: " + next.Refused + "."
+		v.ResumeDoes = sentence(next.Refused)
 	case r.State == promote.RolloutPaused:
 		v.Resume, v.ResumeDoes = "Resume", "Resume gives the candidate its step's weight again; the step's minimum time and requests count again from now."
 	case r.WaitsForPerson():
@@ -200,4 +202,11 @@ func (u *UI) steeredAlready(ctx context.Context, s *session, op rollout.Op) (boo
 	default:
 		return ro.State == promote.RolloutRolledBack, nil
 	}
+}
+
+// sentence makes a message (lower case, no full stop, as errors are
+// written) a sentence of a page.
+func sentence(msg string) string {
+	r, n := utf8.DecodeRuneInString(msg)
+	return string(unicode.ToUpper(r)) + msg[n:] + "."
 }

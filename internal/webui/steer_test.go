@@ -431,10 +431,10 @@ func TestSteerAfterThePolicyChanged(t *testing.T) {
 		{"fewer steps", canary(10, 100), 1, "Confirm", "Confirm gives the candidate all traffic", true, "2 of 2",
 			promote.RolloutSucceeded, 1, http.StatusSeeOther},
 		{"now a shadow", webuitest.ShadowRollout, 0, "",
-			"It cannot be moved on: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary", false, "1 of 3",
+			"The rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary", false, "1 of 3",
 			promote.RolloutRunning, 0.1, http.StatusConflict},
 		{"now direct", "", 0, "",
-			"It cannot be moved on: the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy", false, "1 of 3",
+			"The rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy", false, "1 of 3",
 			promote.RolloutRunning, 0.1, http.StatusConflict},
 	}
 	for _, tt := range tests {
@@ -516,7 +516,7 @@ func TestSteerAPausedRolloutAfterTheStrategyChanged(t *testing.T) {
 	if got := buttonTexts(p); got["rollout-resume"] != "" || got["rollout-promote"] == "" {
 		t.Errorf("the paused rollout's buttons = %q; want no resume button, promote now still", got)
 	}
-	const why = "It cannot be moved on: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary"
+	const why = "The rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow; this rollout began as a canary"
 	if hint := text(p.one(t, "steer-form")); !strings.Contains(hint, why) {
 		t.Errorf("the steering form says %q, want it to say %q", hint, why)
 	}
