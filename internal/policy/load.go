@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -582,13 +583,43 @@ func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
 					return
 				}
 				d.threshold(v, what+".slos."+metric, r)
-				if op := r.Threshold.Op; op != 0 && op != OpLE && op != OpLT {
+				switch op := r.Threshold.Op; {
+				case op == 0: // not a threshold: reported
+				case op != OpLE && op != OpLT:
 					d.Errorf(v, "%s.slos.%s: %q: a guard is an upper limit, with <= or <", what, metric, r.Threshold.String())
+				default:
+					if problem := sloLimitProblem(metric, r.Threshold.Value); problem != "" {
+						d.Errorf(v, "%s.slos.%s: %q: %s", what, metric, v.Value, problem)
+					}
 				}
 				a.SLOs = append(a.SLOs, SLO{Metric: metric, Threshold: r.Threshold})
 			})
 		}
 	})
+}
+
+// sloLimitProblem says what is wrong with the limit v of a rollout's SLO
+// guard on metric, or returns "". The analysis takes a limit of 0 as no
+// guard at all and refuses an error rate above 1 or a negative latency
+// when the rollout starts: a policy that says either would load, pass CI,
+// and then leave its canary unguarded or every tick of its rollout
+// failing, so it is refused here.
+func sloLimitProblem(metric string, v float64) string {
+	switch metric {
+	case "error_rate":
+		if !(v > 0 && v <= 1) {
+			return `the limit is a share of requests, above 0 and at most 1 (e.g. "<= 0.01" for 1%)`
+		}
+	case "latency_p95_ms":
+		ns := v * float64(time.Millisecond)
+		switch {
+		case !(ns >= 1):
+			return `want a positive number of milliseconds, at least 0.000001 (a nanosecond), e.g. "<= 150"`
+		case ns >= math.MaxInt64:
+			return "too long a limit: want at most 9223372036854 milliseconds (about 292 years)"
+		}
+	}
+	return ""
 }
 
 func (d *decoder) traffic(n *yaml.Node, what string) Traffic {
