@@ -3,6 +3,7 @@ package traffic
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/promote-ml/promote/internal/telemetry"
@@ -162,7 +163,7 @@ func NewMetrics(reg *telemetry.Registry) (*Metrics, error) {
 	errs = append(errs, err)
 	m := &Metrics{
 		requests: counter(MetricRequests,
-			"Requests proxied to a model's backends, by track (stable, canary, shadow, and pinned for those a candidate header sent to the candidate) and outcome (ok, client_error, server_error, timeout, connection_error).",
+			"Requests proxied to a model's backends, by track (stable, canary, shadow, and pinned for those a candidate header sent to the candidate) and outcome ("+joined(outcomes[:])+"; mismatch only for the shadow track).",
 			LabelModel, LabelEnv, LabelTrack, LabelOutcome),
 		duration: duration,
 		weight: gauge(MetricCanaryWeight,
@@ -172,7 +173,7 @@ func NewMetrics(reg *telemetry.Registry) (*Metrics, error) {
 			"1 when the track's backend takes traffic, 0 while it is ejected or fails its health checks.",
 			LabelModel, LabelEnv, LabelTrack),
 		comparisons: counter(MetricShadowComparisons,
-			"Mirrored requests whose shadow response was compared with the primary's, by result (match, status_mismatch, body_mismatch, error).",
+			"Mirrored requests whose shadow response was compared with the primary's, by result ("+joined(results[:])+").",
 			LabelModel, LabelEnv, LabelResult),
 		dropped: counter(MetricShadowDropped,
 			"Requests chosen for mirroring but not mirrored because the shadow's concurrency bound was full.",
@@ -241,4 +242,14 @@ func (m *Metrics) shadow(model, env string) *shadowMetrics {
 		sm.results[i] = m.comparisons.With(model, env, string(r))
 	}
 	return sm
+}
+
+// joined lists a label's values for a metric's help text, so that the
+// text names each value the label takes.
+func joined[T ~string](vals []T) string {
+	s := make([]string, len(vals))
+	for i, v := range vals {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
 }

@@ -36,6 +36,7 @@ func TestMetricsContract(t *testing.T) {
 		Labels []string
 		Values map[string][]string // label: values seen
 	}
+	help := map[string]string{}
 	families := func() map[string]family {
 		mfs, err := reg.Gather()
 		if err != nil {
@@ -43,6 +44,7 @@ func TestMetricsContract(t *testing.T) {
 		}
 		got := map[string]family{}
 		for _, mf := range mfs {
+			help[mf.GetName()] = mf.GetHelp()
 			f := family{Type: mf.GetType().String(), Values: map[string][]string{}}
 			for _, m := range mf.GetMetric() {
 				var names []string
@@ -96,6 +98,16 @@ func TestMetricsContract(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+	// A help text names each value of the labels it lists.
+	for name, f := range got {
+		for _, label := range []string{"outcome", "result"} {
+			for _, v := range f.Values[label] {
+				if !strings.Contains(help[name], v) {
+					t.Errorf("%s's help %q does not name %s %q", name, help[name], label, v)
+				}
+			}
+		}
 	}
 	for name, c := range map[string]string{
 		MetricRequests: "promote_traffic_requests_total", MetricRequestDuration: "promote_traffic_request_duration_seconds",
