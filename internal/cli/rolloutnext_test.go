@@ -49,7 +49,7 @@ func TestRolloutShowNextAfterThePolicyChanged(t *testing.T) {
 				"promote it now (promote rollout promote ID) or abort it (promote rollout abort ID)"},
 			"1 of 3", "is refused: the rollout of credit-risk 2 in prod cannot be moved on: the policy of prod now rolls out by shadow"},
 		{"now direct", "", 0,
-			map[string]any{"refused": "the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy; " +
+			map[string]any{"refused": "the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy; this rollout began as a canary; " +
 				"promote it now (promote rollout promote ID) or abort it (promote rollout abort ID)"},
 			"1 of 3", "is refused: the rollout of credit-risk 2 in prod cannot be moved on: environment prod has no rollout plan in its policy"},
 	}

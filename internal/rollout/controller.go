@@ -772,17 +772,13 @@ func (c *Controller) prepare(ctx context.Context, r promote.Rollout) (*look, err
 		// a person can end the rollout, so it waits for one at weight 0.
 		return nil, errors.Join(c.zero(ctx, r), c.pause(ctx, r, "cannot judge: "+gone, ""))
 	}
-	plan, err := c.plan(r.Environment)
+	plan, err := c.ownPlan(r)
 	if err != nil {
 		// The environment lost its plan since the rollout began (the
-		// pipeline no longer rolls it out by canary or shadow, and the
-		// server restarted): nothing says how to go on, so a person
-		// decides, as when the strategy changed.
-		return nil, c.cannotJudge(ctx, r, fmt.Sprintf("%v; this rollout began as a %s", err, r.Strategy))
-	}
-	if err := otherStrategy(plan, r); err != nil {
-		// The policy was edited since the rollout began: its steps or
-		// shadow do not describe this rollout.
+		// pipeline no longer rolls it out by canary or shadow), or its
+		// policy rolls out by the other strategy now (an edit and a
+		// restart): nothing says how to go on, so a person decides, told
+		// why in the words a refused go or resumption uses (carrier).
 		return nil, c.cannotJudge(ctx, r, err.Error())
 	}
 	if r.Strategy != policy.StrategyShadow && r.Step >= len(plan.Steps) {

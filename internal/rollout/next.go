@@ -64,9 +64,10 @@ func (c *Controller) next(r promote.Rollout) (*policy.Rollout, promote.RolloutNe
 }
 
 // carrier is the plan that carries r on: its environment's, of the
-// strategy r began with. It is a Conflict, saying why and what a person
-// can do instead, when there is none (the next tick pauses r, or keeps
-// it paused): its environment has left the pipeline, or its policy no
+// strategy r began with. It is a Conflict, saying why (in ownPlan's
+// words, which the tick's pause uses too) and what a person can do
+// instead, when there is none (the next tick pauses r, or keeps it
+// paused): its environment has left the pipeline, or its policy no
 // longer rolls it out as it began (direct now, or by the other
 // strategy). A go on a rollout waiting for a person (Next) and the
 // resumption of a paused one are refused by it alike.
@@ -74,10 +75,7 @@ func (c *Controller) carrier(r promote.Rollout) (*policy.Rollout, error) {
 	if gone := c.gone(r); gone != "" {
 		return nil, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %s", r.Model, r.Version, r.Environment, gone)
 	}
-	plan, err := c.plan(r.Environment)
-	if err == nil {
-		err = otherStrategy(plan, r)
-	}
+	plan, err := c.ownPlan(r)
 	if err != nil {
 		return nil, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: %v; "+
 			"promote it now (promote rollout promote %s) or abort it (promote rollout abort %s)", r.Model, r.Version, r.Environment, err, r.PromotionID, r.PromotionID)
@@ -85,14 +83,22 @@ func (c *Controller) carrier(r promote.Rollout) (*policy.Rollout, error) {
 	return plan, nil
 }
 
-// otherStrategy says that plan, the plan of r's environment, rolls out
-// by another strategy than r began with (the policy was edited since), so
-// it does not describe r; nil when it rolls out by r's.
-func otherStrategy(plan *policy.Rollout, r promote.Rollout) error {
-	if plan.Strategy == r.Strategy {
-		return nil
+// ownPlan is the plan of r's environment when it rolls out by the
+// strategy r began with; else an error that says why it does not carry
+// r on: the environment has no rollout plan now (the pipeline rolls it
+// out directly), or its policy rolls out by the other strategy (it was
+// edited since r began). The tick's pause (prepare) and the refusal of
+// a go or a resumption (carrier) both word it by this, so that a person
+// reads the same reason whichever found it.
+func (c *Controller) ownPlan(r promote.Rollout) (*policy.Rollout, error) {
+	plan, err := c.plan(r.Environment)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%v; this rollout began as a %s", err, r.Strategy)
+	case plan.Strategy != r.Strategy:
+		return nil, fmt.Errorf("the policy of %s now rolls out by %s; this rollout began as a %s", r.Environment, plan.Strategy, r.Strategy)
 	}
-	return fmt.Errorf("the policy of %s now rolls out by %s; this rollout began as a %s", r.Environment, plan.Strategy, r.Strategy)
+	return plan, nil
 }
 
 // nextOf is what a go does to r under plan, a canary plan with steps. A

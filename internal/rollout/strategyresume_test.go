@@ -123,3 +123,57 @@ func TestWithNextOfAPausedRolloutThatCanBeResumed(t *testing.T) {
 		t.Errorf("WithNext(a paused rollout its plan carries on).Next = %+v, want nil", got)
 	}
 }
+
+// The tick that pauses a rollout no plan carries on any more and the
+// refusal of a go or a resumption of it (Next, which WithNext shows) say
+// why in the same words, whichever path found it: the environment lost
+// its plan, or its policy rolls out by the other strategy now.
+func TestTickAndNextSayAlikeWhyNoPlanCarriesARollout(t *testing.T) {
+	shadow, err := policy.Load("policy.yaml", []byte(shadowPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		plans map[string]*policy.Rollout
+		want  string
+	}{
+		{"the environment lost its plan", map[string]*policy.Rollout{},
+			"environment prod has no rollout plan in its policy; this rollout began as a canary"},
+		{"the policy rolls out by the other strategy", map[string]*policy.Rollout{"prod": shadow.Rollout("prod")},
+			"the policy of prod now rolls out by shadow; this rollout began as a canary"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			if r := w.pump(t, w.ctl, 1); r.State != promote.RolloutRunning {
+				t.Fatalf("rollout = %s (%s), want running", r.State, r.Reason)
+			}
+			cfg := w.ctl.cfg
+			cfg.Plans = tt.plans
+			ctl, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.tick(t, ctl); err != nil {
+				t.Fatal(err)
+			}
+			paused := w.rollout(t)
+			if paused.State != promote.RolloutPaused {
+				t.Fatalf("rollout = %s (%s), want paused", paused.State, paused.Reason)
+			}
+			_, refusal := ctl.Next(paused)
+			if refusal == nil {
+				t.Fatal("Next(the paused rollout) = nil error, want a refusal")
+			}
+			ticked := strings.TrimSuffix(strings.TrimPrefix(paused.Reason, "cannot judge: "), "; all traffic is back on stable")
+			refused, _, _ := strings.Cut(strings.TrimPrefix(refusal.Error(), "the rollout of credit-risk 2 in prod cannot be moved on: "), "; promote it now")
+			if ticked != tt.want || refused != tt.want {
+				t.Errorf("the tick's pause says %q and the refusal %q; want both to say %q", paused.Reason, refusal, tt.want)
+			}
+			if shown := ctl.WithNext(paused).Next; shown == nil || shown.Refused != refusal.Error() {
+				t.Errorf("WithNext(the paused rollout).Next = %+v, want it to refuse with %q", shown, refusal)
+			}
+		})
+	}
+}
