@@ -12,6 +12,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/internal/webui/webuitest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -55,23 +56,11 @@ func TestRolloutShowNextAfterThePolicyChanged(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := t.Context()
-			env, st, err := webuitest.NewSteering(ctx, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close(); env.Store.Close() })
+			env, st := webuitest.NewSteering(t)
 			if tt.step > 0 {
 				// The old policy's step 2 of 3, at 50%, waits for a
 				// person, as its controller recorded it.
-				r, err := env.Service.Rollout(ctx, st.ID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				r.Step, r.Weight = tt.step, 0.5
-				if _, err := env.Service.RecordRollout(ctx, registry.RolloutActor, r, "waiting for a person at 50% (step 2)"); err != nil {
-					t.Fatal(err)
-				}
+				recordStep(t, env, st, tt.step, "waiting for a person at 50% (step 2)")
 			}
 			_, call, must := restartedAPI(t, env, st, tt.rollout)
 			bob := env.Tokens["bob"]
@@ -129,10 +118,33 @@ func restartedAPI(t *testing.T, env *webuitest.Env, st *webuitest.Steering, roll
 	if err != nil {
 		t.Fatal(err)
 	}
+	call, must := steeringAPI(t, svc, ctl)
+	return svc, call, must
+}
+
+// steeringAPI serves the REST API over svc, with ctl carrying out the
+// operations on rollouts, until t ends, and returns the CLI as a client
+// of it (clientOf).
+func steeringAPI(t *testing.T, svc *registry.Service, ctl *rollout.Controller) (func(tok string, args ...string) (int, string, string), func(want int, tok string, args ...string) string) {
+	t.Helper()
 	srv := httptest.NewServer(httpapi.NewServer(svc, httpapi.Options{Rollouts: ctl}).Handler())
 	t.Cleanup(srv.Close)
-	call, must := clientOf(t, srv.URL)
-	return svc, call, must
+	return clientOf(t, srv.URL)
+}
+
+// recordStep records st's rollout at step (from 0) at 50%, as its
+// controller would, saying why: a step the policy's plan may lose in an
+// edit.
+func recordStep(t *testing.T, env *webuitest.Env, st *webuitest.Steering, step int, why string) {
+	t.Helper()
+	r, err := env.Service.Rollout(t.Context(), st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Step, r.Weight = step, 0.5
+	if _, err := env.Service.RecordRollout(t.Context(), registry.RolloutActor, r, why); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A paused canary whose environment's policy now rolls out by shadow,
@@ -144,11 +156,7 @@ func restartedAPI(t *testing.T, env *webuitest.Env, st *webuitest.Steering, roll
 // nothing.
 func TestRolloutResumeOfAPausedRolloutAfterTheStrategyChanged(t *testing.T) {
 	ctx := t.Context()
-	env, st, err := webuitest.NewSteering(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close(); env.Store.Close() })
+	env, st := webuitest.NewSteering(t)
 	if _, err := st.Controller.Pause(ctx, promote.Principal{Name: "bob", Role: promote.RoleApprover}, st.ID, "a look"); err != nil {
 		t.Fatal(err)
 	}

@@ -3,12 +3,10 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/promote-ml/promote/internal/httpapi"
 	"github.com/promote-ml/promote/internal/webui/webuitest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -21,14 +19,8 @@ import (
 // canary waiting for a person at 10%.
 func TestRolloutOpRevisionFlag(t *testing.T) {
 	ctx := t.Context()
-	env, st, err := webuitest.NewSteering(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close(); env.Store.Close() })
-	srv := httptest.NewServer(httpapi.NewServer(env.Service, httpapi.Options{Rollouts: st.Controller}).Handler())
-	t.Cleanup(srv.Close)
-	call, must := clientOf(t, srv.URL)
+	env, st := webuitest.NewSteering(t)
+	call, must := steeringAPI(t, env.Service, st.Controller)
 	bob := env.Tokens["bob"]
 
 	var shown promote.Rollout

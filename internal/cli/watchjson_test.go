@@ -78,9 +78,7 @@ func TestRolloutWatchJSON(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { st.Close() })
-			ops := httptest.NewServer(httpapi.NewServer(env.Service, httpapi.Options{Rollouts: st.Controller}).Handler())
-			t.Cleanup(ops.Close)
-			_, must := clientOf(t, ops.URL)
+			_, must := steeringAPI(t, env.Service, st.Controller)
 			seen("the rollout waiting for a person at 10%", func(r promote.Rollout) bool { return r.WaitsForPerson() && r.Weight == 0.1 })
 			must(0, env.Tokens["bob"], "rollout", "resume", st.ID, "--reason", "dashboards fine")
 			seen("the rollout at 50%", func(r promote.Rollout) bool { return r.Step == 1 && r.Weight == 0.5 })

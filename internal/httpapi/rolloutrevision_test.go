@@ -18,11 +18,7 @@ import (
 // splitter, with the demo's canary waiting for a person at 10%.
 func TestRolloutOpRevision(t *testing.T) {
 	ctx := t.Context()
-	env, st, err := webuitest.NewSteering(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close(); env.Store.Close() })
+	env, st := webuitest.NewSteering(t)
 	srv := httptest.NewServer(NewServer(env.Service, Options{Rollouts: st.Controller}).Handler())
 	t.Cleanup(srv.Close)
 	c := NewClient(srv.URL, env.Tokens["bob"], srv.Client())

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 
 	"github.com/promote-ml/promote/internal/metrics"
 	"github.com/promote-ml/promote/internal/pipeline"
@@ -210,19 +211,22 @@ func NewDemo(ctx context.Context, dir string) (*Env, Demo, error) {
 	return env, demo, nil
 }
 
-// NewSteering opens the demo in dir (NewDemo) and steers its promotion
-// of credit-risk 2 to prod (Steer): a rollout waiting for a person at
-// 10%, with a real rollout controller and splitter. The caller closes
-// the Steering and the Env's Store.
-func NewSteering(ctx context.Context, dir string) (*Env, *Steering, error) {
-	env, demo, err := NewDemo(ctx, dir)
+// NewSteering opens the demo in a temporary folder of t (NewDemo) and
+// steers its promotion of credit-risk 2 to prod (Steer): a rollout
+// waiting for a person at 10%, with a real rollout controller and
+// splitter. It fails t when it cannot; the Steering and the Env's Store
+// are closed when t ends.
+func NewSteering(t testing.TB) (*Env, *Steering) {
+	t.Helper()
+	env, demo, err := NewDemo(t.Context(), t.TempDir())
 	if err != nil {
-		return nil, nil, err
+		t.Fatal(err)
 	}
-	st, err := env.Steer(ctx, demo)
+	st, err := env.Steer(t.Context(), demo)
 	if err != nil {
 		env.Store.Close()
-		return nil, nil, err
+		t.Fatal(err)
 	}
-	return env, st, nil
+	t.Cleanup(func() { st.Close(); env.Store.Close() })
+	return env, st
 }
