@@ -85,33 +85,37 @@ type Rollout struct {
 	// older read. Storing the analysis state alone does not change it.
 	Revision int64 `json:"revision"`
 	// Next, while the rollout waits for a person (WaitsForPerson), is
-	// what their go does, as the server's rollout controller says by the
-	// plan it carries the rollout on with now: the environment's current
-	// policy, whose steps may differ from those StepNeeds counted when the
-	// controller last judged the rollout. On a paused rollout it is set,
-	// its Refused alone, when the controller refuses its resumption (no
-	// plan of its strategy carries it on). It is set by the server when it
+	// what their go does, and on a paused canary what its resumption
+	// does, as the server's rollout controller says by the plan it
+	// carries the rollout on with now: the environment's current policy,
+	// whose steps may differ from those StepNeeds counted when the
+	// controller last judged the rollout. Its Refused alone is set when
+	// the controller refuses the go or the resumption (no plan of its
+	// strategy carries the rollout on). It is set by the server when it
 	// answers, never stored: nil from a store, on a rollout that neither
-	// waits for a person nor is paused with its resumption refused, and
-	// from a server without a rollout controller.
+	// waits for a person nor is paused, on a paused shadow whose
+	// resumption is allowed (it mirrors again), and from a server without
+	// a rollout controller.
 	Next *RolloutNext `json:"next,omitempty"`
 }
 
-// RolloutNext is what a person's go (a resumption) does to a canary
-// rollout that waits for them at its step: it moves the rollout to its
-// next step, Step at Weight, or, at its last step (Last), gives the
-// candidate all traffic and ends the rollout as a success; or the rollout
-// controller refuses it (Refused), saying why. Of a paused rollout it
-// says only that the controller refuses its resumption (Refused).
+// RolloutNext is what a person's resume does to a canary rollout. To one
+// that waits for them at its step it is their go: it moves the rollout
+// to its next step, Step at Weight, or, at its last step (Last), gives
+// the candidate all traffic and ends the rollout as a success. To a
+// paused one it is its resumption: the rollout runs again at Step (its
+// step, or the plan's last when the policy lost it) at Weight, the
+// step's minimums counted again. Or the rollout controller refuses it
+// (Refused), saying why.
 type RolloutNext struct {
 	// Steps is the number of steps of the plan the controller carries the
 	// rollout on with; 0 when Refused.
 	Steps int `json:"steps,omitempty"`
 	// Last says that the go ends the rollout.
 	Last bool `json:"last,omitempty"`
-	// Step is the index, from 0, of the step the go moves the rollout to,
-	// and Weight that step's share of traffic in percent; 0 when Last or
-	// Refused.
+	// Step is the index, from 0, of the step the go moves the rollout to
+	// (or the resumption runs it at), and Weight that step's share of
+	// traffic in percent; 0 when Last or Refused.
 	Step   int `json:"step,omitempty"`
 	Weight int `json:"weight,omitempty"`
 	// Refused, when not empty, says why the controller refuses the go,

@@ -213,10 +213,8 @@ func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 	if r.Reason != "" {
 		fmt.Fprintf(w, "Reason\t%s\n", r.Reason)
 	}
-	if refused := refusedWords(r); refused != "" && r.State == promote.RolloutPaused {
-		// The controller refuses its resumption, as it refuses a go on
-		// a rollout waiting for a person.
-		fmt.Fprintf(w, "Resume\t%s\n", refused)
+	if does := resumeWords(r); does != "" {
+		fmt.Fprintf(w, "Resume\t%s\n", does)
 	}
 	v, ok := verdictOf(r)
 	if !ok {
@@ -248,6 +246,24 @@ func goWords(r promote.Rollout) string {
 		next = fmt.Sprintf("step %d at %d%%", n.Step+1, n.Weight)
 	}
 	return fmt.Sprintf("promote rollout resume %s moves it on to %s; the analysis still judges it", r.PromotionID, next)
+}
+
+// resumeWords says what a person's resumption does to r, a paused
+// rollout, as the server's rollout controller says (r.Next): where it
+// puts the rollout, by the plan the controller carries it on with, or
+// that it refuses it and why, as it refuses a go on a rollout waiting for
+// a person; empty when r is not paused or the server does not say.
+func resumeWords(r promote.Rollout) string {
+	if r.State != promote.RolloutPaused {
+		return ""
+	}
+	if refused := refusedWords(r); refused != "" {
+		return refused
+	}
+	if at := rollout.ResumeWords(r); at != "" {
+		return fmt.Sprintf("promote rollout resume %s runs it again at %s; the step's minimum time and requests count again", r.PromotionID, at)
+	}
+	return ""
 }
 
 // refusedWords says that the server's rollout controller refuses a

@@ -187,3 +187,62 @@ func TestRolloutResumeOfAPausedRolloutAfterTheStrategyChanged(t *testing.T) {
 		t.Errorf("after the refused resumption the rollout is %s at revision %d (%v); want paused at revision %d", after.State, after.Revision, err, shown.Revision)
 	}
 }
+
+// A paused canary that its environment's policy still carries on: the
+// REST API's rollout says where a resumption puts it (next), by the
+// policy the server runs now, promote rollout show words it on its
+// Resume line, and promote rollout resume puts it there: its step again
+// at that step's weight, or the edited policy's last step, with all the
+// traffic, when the policy lost the rollout's step.
+func TestRolloutShowResumeOfAPausedRollout(t *testing.T) {
+	canary := webuitest.CanaryRollout
+	tests := []struct {
+		name    string
+		rollout string // prod's rollout section after the edit
+		step    int    // the step the rollout is paused at, of the 3 it began with
+		next    map[string]any
+		// steps is the Step line's count, at what the Resume line says
+		// of a resumption.
+		steps, at string
+		weight    float64
+	}{
+		{"other weights", canary(10, 25, 100), 1, map[string]any{"steps": 3.0, "step": 1.0, "weight": 25.0},
+			"2 of 3", "step 2 of 3, at 25% of the traffic", 0.25},
+		{"a step the policy lost", canary(100), 1, map[string]any{"steps": 1.0, "weight": 100.0},
+			"1 of 1", "step 1 of 1, with all the traffic", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			env, st := webuitest.NewSteering(t)
+			recordStep(t, env, st, tt.step, "step 2: weight 50%")
+			if _, err := st.Controller.Pause(ctx, promote.Principal{Name: "bob", Role: promote.RoleApprover}, st.ID, "a look"); err != nil {
+				t.Fatal(err)
+			}
+			svc, _, must := restartedAPI(t, env, st, tt.rollout)
+			bob := env.Tokens["bob"]
+
+			var shown struct {
+				State string         `json:"state"`
+				Next  map[string]any `json:"next"`
+			}
+			if err := json.Unmarshal([]byte(must(0, bob, "rollout", "show", st.ID, "-o", "json")), &shown); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.next, shown.Next); shown.State != "paused" || diff != "" {
+				t.Errorf("rollout show -o json: state %s, next differs (-want +got):\n%s", shown.State, diff)
+			}
+			out := must(0, bob, "rollout", "show", st.ID)
+			if !regexp.MustCompile(`(?m)^Step +` + regexp.QuoteMeta(tt.steps) + `, weight `).MatchString(out) {
+				t.Errorf("rollout show: want the line Step %s, weight …:\n%s", tt.steps, out)
+			}
+			if !regexp.MustCompile(`(?m)^Resume +promote rollout resume ` + st.ID + ` runs it again at ` + regexp.QuoteMeta(tt.at) + `;`).MatchString(out) {
+				t.Errorf("rollout show: want the line Resume promote rollout resume %s runs it again at %s; …:\n%s", st.ID, tt.at, out)
+			}
+			must(0, bob, "rollout", "resume", st.ID, "--reason", "go on")
+			if after, err := svc.Rollout(ctx, st.ID); err != nil || after.State != promote.RolloutRunning || after.Weight != tt.weight {
+				t.Errorf("after the resumption the rollout is %s at %g (%v); want running at %g, as next said", after.State, after.Weight, err, tt.weight)
+			}
+		})
+	}
+}

@@ -437,11 +437,11 @@ func schemas() map[string]*Schema {
 				"verdict":         &Schema{Type: "object", Description: "The canary analysis's last verdict: decision, reason and every test's statistic, threshold, always-valid p-value and counts (docs/analysis-statistics.md)."},
 				"next":            ref("RolloutNext"),
 			}),
-		"RolloutNext": object("What a person's go (POST /api/v1/rollouts/{id}/resume) does to a canary rollout that waits for a person (step_needs.waiting_for_person), as the server's rollout controller says by the plan it carries the rollout on with now: the environment's current policy, whose steps may differ from those step_needs.steps counted when the controller last judged the rollout (a policy edited and the server restarted). Present while the rollout waits for a person, and on a paused rollout whose resumption the controller refuses (refused alone), on a server that runs a rollout controller; never stored.",
+		"RolloutNext": object("What a person's resume (POST /api/v1/rollouts/{id}/resume) does to a canary rollout, as the server's rollout controller says by the plan it carries the rollout on with now: the environment's current policy, whose steps may differ from those step_needs.steps counted when the controller last judged the rollout (a policy edited and the server restarted). To a rollout that waits for a person (step_needs.waiting_for_person) it is their go: the next step, or the end of the rollout (last). To a paused rollout it is its resumption: step is its step again (the plan's last when the policy lost its step), at weight, its minimums counted again. Present while the rollout waits for a person or is paused, on a server that runs a rollout controller (a paused shadow, whose resumption mirrors again, has none unless refused); never stored.",
 			nil, map[string]*Schema{
 				"steps":   integer("The number of steps of the plan the controller carries the rollout on with. Absent when refused."),
 				"last":    boolean("The go gives the candidate all traffic and ends the rollout as a success. Absent when false."),
-				"step":    integer("The index, from 0, of the step the go moves the rollout to. Absent when last or refused."),
+				"step":    integer("The index, from 0, of the step the go moves the rollout to, or that the resumption of a paused rollout runs it at. Absent when 0, last or refused."),
 				"weight":  integer("That step's share of traffic, in percent. Absent when last or refused."),
 				"refused": str("Why the controller refuses the go, or a paused rollout's resumption (answering 409), and what a person can do instead: the environment has left the pipeline, or its policy no longer rolls the rollout out as it began. Absent otherwise."),
 			}),

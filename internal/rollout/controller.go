@@ -1561,8 +1561,8 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 		// the pipeline, or its policy rolls out directly or by the other
 		// strategy now): nothing could judge it, and the next tick would
 		// pause it again. Refused as a go on a rollout waiting for a
-		// person is, saying so now.
-		plan, err := c.carrier(*r)
+		// person is, saying so now; else it runs again where Next says.
+		plan, next, err := c.next(*r)
 		if err != nil {
 			return err
 		}
@@ -1580,11 +1580,11 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 			needs.WaitingForRequests, needs.WaitingForPerson = false, false
 			r.StepNeeds = &needs
 		}
-		// The step's weight by the plan that carries the rollout on:
-		// none for a shadow, nor at a step the plan no longer has (the
-		// next tick goes on from its last).
-		if r.Step < len(plan.Steps) {
-			r.Weight = stepWeight(plan, r.Step)
+		// The step and its weight that Next says, by the plan that
+		// carries the rollout on (its last step for one past it); none
+		// for a shadow, whose mirror the next tick gives back.
+		if next.Steps > 0 {
+			r.Step, r.Weight = next.Step, stepWeight(plan, next.Step)
 		}
 		if verdictFailed(r.Verdict) {
 			r.AnalysisState = nil

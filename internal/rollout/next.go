@@ -8,44 +8,43 @@ import (
 	"github.com/promote-ml/promote/promote"
 )
 
-// Next says what a person's go does to r, a canary that waits for a
-// person at its step (a resumption), by the plan the controller carries r
-// on with: the current policy of r's environment, which may have more or
-// fewer steps, or other weights, than when r began. The web UI's button
-// and the REST API's rollout (WithNext) say what the resumption does from
-// it, so that they never disagree. It is a Conflict, saying why and what
-// a person can do instead, when nothing can move r on: its environment
-// has left the pipeline, or its policy no longer rolls it out as it began
-// (the next tick pauses it).
+// Next says what a person's resume does to r, by the plan the controller
+// carries r on with: the current policy of r's environment, which may
+// have more or fewer steps, or other weights, than when r began. To a
+// canary that waits for a person at its step it is their go (a
+// confirmation): the next step and its weight, or the end of the
+// rollout. To a paused canary it is its resumption: r's step again, at
+// that step's weight by the plan (the plan's last step when r's is past
+// it, the policy having lost steps since r began), with the step's
+// minimums counted again. To a paused shadow, whose resumption mirrors
+// again, it says nothing (no steps). The web UI's button, the REST API's
+// rollout (WithNext) and the operation itself (confirm, resumeBy) take
+// what it does from here, so that they never disagree. It is a
+// Conflict, saying why and what a person can do instead, when nothing
+// can move r on: its environment has left the pipeline, or its policy no
+// longer rolls it out as it began (the next tick pauses it).
 func (c *Controller) Next(r promote.Rollout) (promote.RolloutNext, error) {
 	_, next, err := c.next(r)
 	return next, err
 }
 
-// WithNext returns r with its Next set, when r waits for a person, to
-// what their go does (Next), or to why the controller refuses it; when r
-// is paused and its resumption would be refused (no plan of its strategy
-// carries it on: carrier), to that refusal alone; and cleared otherwise,
-// as what a go does is said of a rollout that waits for one alone, and a
-// resumption the controller allows gives a paused rollout its step back.
+// WithNext returns r with its Next set, when r waits for a person or is
+// paused, to what a person's resume does (Next), or to why the
+// controller refuses it; and cleared otherwise (a rollout that runs and
+// does not wait for a person, or a paused shadow, whose resumption
+// mirrors again and has no step to say).
 func (c *Controller) WithNext(r promote.Rollout) promote.Rollout {
 	r.Next = nil
-	var err error
-	switch {
-	case r.WaitsForPerson():
-		var next promote.RolloutNext
-		if next, err = c.Next(r); err == nil {
-			r.Next = &next
-			return r
-		}
-	case r.State == promote.RolloutPaused:
-		if _, err = c.carrier(r); err == nil {
-			return r
-		}
-	default:
+	if !r.WaitsForPerson() && r.State != promote.RolloutPaused {
 		return r
 	}
-	r.Next = &promote.RolloutNext{Refused: err.Error()}
+	next, err := c.Next(r)
+	switch {
+	case err != nil:
+		r.Next = &promote.RolloutNext{Refused: err.Error()}
+	case next.Steps > 0:
+		r.Next = &next
+	}
 	return r
 }
 
@@ -53,10 +52,12 @@ func (c *Controller) WithNext(r promote.Rollout) promote.Rollout {
 // change of r's step or weight that a person makes reads through it.
 func (c *Controller) next(r promote.Rollout) (*policy.Rollout, promote.RolloutNext, error) {
 	plan, err := c.carrier(r)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, promote.RolloutNext{}, err
-	}
-	if len(plan.Steps) == 0 {
+	case r.State == promote.RolloutPaused:
+		return plan, resumeOf(plan, r), nil
+	case len(plan.Steps) == 0:
 		// A shadow: it has no step to move on to (nor waits at one).
 		return nil, promote.RolloutNext{}, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s cannot be moved on: a %s has no steps", r.Model, r.Version, r.Environment, r.Strategy)
 	}
@@ -101,6 +102,19 @@ func (c *Controller) ownPlan(r promote.Rollout) (*policy.Rollout, error) {
 	return plan, nil
 }
 
+// resumeOf is what the resumption of r, a paused rollout, does under
+// plan, the plan of its strategy: r's step again, or plan's last when
+// r's is past it (the policy lost steps since r began, and the tick
+// carries such a rollout on from plan's last step), at that step's
+// weight; nothing of steps for a shadow, whose resumption mirrors again.
+func resumeOf(plan *policy.Rollout, r promote.Rollout) promote.RolloutNext {
+	if len(plan.Steps) == 0 {
+		return promote.RolloutNext{}
+	}
+	step := min(r.Step, len(plan.Steps)-1)
+	return promote.RolloutNext{Steps: len(plan.Steps), Step: step, Weight: plan.Steps[step].Weight}
+}
+
 // nextOf is what a go does to r under plan, a canary plan with steps. A
 // step at or past plan's last (the policy lost steps since r began) is
 // the last: the go ends the rollout, as the controller carries such a
@@ -137,6 +151,23 @@ func StepWords(r promote.Rollout) string {
 		return fmt.Sprintf("%d of %d", step, steps)
 	}
 	return strconv.Itoa(step)
+}
+
+// ResumeWords says where the resumption of r, a paused canary, puts it,
+// as the server's controller says (r.Next), for people: "step 2 of 3, at
+// 50% of the traffic", or "step 3 of 3, with all the traffic"; empty when
+// the server does not say (it refuses the resumption, runs no rollout
+// controller, or r is a shadow, whose resumption mirrors again).
+func ResumeWords(r promote.Rollout) string {
+	n := r.Next
+	if n == nil || n.Steps == 0 || r.State != promote.RolloutPaused {
+		return ""
+	}
+	at := fmt.Sprintf("at %d%% of the traffic", n.Weight)
+	if n.Weight >= 100 {
+		at = "with all the traffic"
+	}
+	return fmt.Sprintf("step %d of %d, %s", n.Step+1, n.Steps, at)
 }
 
 // GoEnds reports whether a person's go ends r, a canary that waits for

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/promote"
 )
@@ -109,19 +110,82 @@ func TestResumeOfARolloutWhosePolicyChangedStrategy(t *testing.T) {
 	}
 }
 
-// A paused rollout that its policy still carries on says nothing of a
-// resumption in its Next: a resumption gives it its step (or its mirror)
-// back, which the web UI's Resume button says.
+// A paused rollout that its policy still carries on says in its Next
+// what a resumption does, from the decision the resumption itself takes:
+// its step again at that step's weight by the policy the server runs
+// now; the policy's last step (all traffic here) when the policy lost
+// the rollout's step since it began. The resumption then puts the
+// rollout exactly there. A paused shadow says nothing of steps: its
+// resumption mirrors again.
 func TestWithNextOfAPausedRolloutThatCanBeResumed(t *testing.T) {
-	w := newWorld(t)
-	r := w.pump(t, w.ctl, 1)
-	paused, err := w.ctl.Pause(t.Context(), lena, r.PromotionID, "a look")
-	if err != nil {
-		t.Fatal(err)
+	oneStep := strings.Replace(testPolicy, `    - weight: 10
+      minRequests: 100
+    - weight: 50
+      minRequests: 200
+`, "", 1)
+	tests := []struct {
+		name string
+		// edited, when not empty, is prod's policy after an edit and a
+		// restart, before the resumption.
+		edited string
+		// step is the step the rollout is paused at.
+		step int
+		want *promote.RolloutNext
+	}{
+		{"at its first step", "", 0, &promote.RolloutNext{Steps: 3, Step: 0, Weight: 10}},
+		{"at its second step", "", 1, &promote.RolloutNext{Steps: 3, Step: 1, Weight: 50}},
+		{"at a step the edited policy no longer has", oneStep, 1, &promote.RolloutNext{Steps: 1, Step: 0, Weight: 100}},
 	}
-	if got := w.ctl.WithNext(paused).Next; got != nil {
-		t.Errorf("WithNext(a paused rollout its plan carries on).Next = %+v, want nil", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			r := w.pumpUntil(t, w.ctl, 40, func(r promote.Rollout) bool { return r.Step >= tt.step })
+			if r.State != promote.RolloutRunning || r.Step != tt.step {
+				t.Fatalf("rollout = %s at step %d (%s), want running at step %d", r.State, r.Step, r.Reason, tt.step)
+			}
+			paused, err := w.ctl.Pause(t.Context(), lena, r.PromotionID, "a look")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctl := w.ctl
+			if tt.edited != "" {
+				p, err := policy.Load("policy.yaml", []byte(tt.edited))
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := ctl.cfg
+				cfg.Plans = map[string]*policy.Rollout{"prod": p.Rollout("prod")}
+				if ctl, err = New(cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := ctl.WithNext(paused).Next
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("WithNext(a paused rollout its plan carries on).Next (-want +got):\n%s", diff)
+			}
+			resumed, err := ctl.Resume(t.Context(), lena, paused.PromotionID, "go on")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resumed.State != promote.RolloutRunning || resumed.Step != tt.want.Step || resumed.Weight != float64(tt.want.Weight)/100 {
+				t.Errorf("Resume = %s at step %d, weight %g; want running at step %d, weight %g, as Next said",
+					resumed.State, resumed.Step, resumed.Weight, tt.want.Step, float64(tt.want.Weight)/100)
+			}
+		})
 	}
+	t.Run("a shadow", func(t *testing.T) {
+		_, ctl, _, r := mirroringShadow(t)
+		paused, err := ctl.Pause(t.Context(), lena, r.PromotionID, "a look")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ctl.WithNext(paused).Next; got != nil {
+			t.Errorf("WithNext(a paused shadow its plan carries on).Next = %+v, want nil", got)
+		}
+		if _, err := ctl.Resume(t.Context(), lena, paused.PromotionID, "go on"); err != nil {
+			t.Errorf("Resume(a paused shadow) = %v", err)
+		}
+	})
 }
 
 // The tick that pauses a rollout no plan carries on any more and the

@@ -50,6 +50,11 @@ func (u *UI) steering(r *promote.Rollout, s *session) *steerView {
 		v.ResumeDoes = sentence(next.Refused)
 	case r.State == promote.RolloutPaused:
 		v.Resume, v.ResumeDoes = "Resume", "Resume gives the candidate its step's weight again; the step's minimum time and requests count again from now."
+		if at := rollout.ResumeWords(*r); at != "" {
+			// Where the controller that carries it out puts the rollout,
+			// by the policy it runs now.
+			v.ResumeDoes = "Resume runs the rollout again at " + at + "; the step's minimum time and requests count again from now."
+		}
 	case r.WaitsForPerson():
 		switch {
 		case next == nil:

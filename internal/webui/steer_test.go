@@ -163,6 +163,11 @@ func TestSteerStaleOperationIsRefused(t *testing.T) {
 	if got := buttonTexts(p); !maps.Equal(got, want) {
 		t.Errorf("buttons of a paused rollout = %v, want %v", got, want)
 	}
+	// What the resumption does, as the controller that carries it out
+	// says (the rollout's next): its step again, at that step's weight.
+	if got, does := text(p.one(t, "steer-form")), "Resume runs the rollout again at step 2 of 3, at 50% of the traffic;"; !strings.Contains(got, does) {
+		t.Errorf("the steering form of a paused rollout says %q; want %q", got, does)
+	}
 	res = carol.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", steerForm(t, p, "steer-form"))
 	if r := f.rolloutOf(st.ID); res.status != http.StatusSeeOther || r.State != promote.RolloutRunning || r.Step != 1 {
 		t.Errorf("carol's resumption = %d, rollout %s at step %d; want 303 and running at step 2", res.status, r.State, r.Step+1)
