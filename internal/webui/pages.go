@@ -167,7 +167,7 @@ func (v pipelineView) Paged() bool {
 // the newest cellHolds of them read and the others counted, not read. It
 // reads each of these for all the models at once, so that a page costs
 // the same few queries however many models it shows.
-func pipelineRows(tx promote.Tx, models []promote.Model, envs []string) ([]pipelineRow, error) {
+func (u *UI) pipelineRows(tx promote.Tx, models []promote.Model, envs []string) ([]pipelineRow, error) {
 	if len(models) == 0 {
 		return nil, nil
 	}
@@ -215,7 +215,10 @@ func pipelineRows(tx promote.Tx, models []promote.Model, envs []string) ([]pipel
 	}
 	for _, ro := range rollouts {
 		if c := cells[key{ro.Model, ro.Environment}]; c != nil {
-			// The oldest active one stands, as a cell read it before.
+			// The oldest active one stands, as a cell read it before;
+			// where it stands among its plan's steps as the controller
+			// says (withNext), as its promotion's page says it.
+			ro = u.withNext(ro)
 			c.Rollout = &ro
 		}
 	}
@@ -257,7 +260,7 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, s *session) er
 		}
 		pg.Of = "models"
 		v.Pager = pg
-		if v.Rows, err = pipelineRows(tx, models, envs); err != nil {
+		if v.Rows, err = u.pipelineRows(tx, models, envs); err != nil {
 			return err
 		}
 		v.Counts, err = tx.PipelineCounts(envs)

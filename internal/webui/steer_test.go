@@ -315,7 +315,7 @@ func TestPipelineSaysWaitingForAPerson(t *testing.T) {
 	for _, n := range p.all("rollout") {
 		cells = append(cells, text(n))
 	}
-	if len(cells) != 1 || cells[0] != "canary 10% · step 1 · running, waiting for a person" {
+	if len(cells) != 1 || cells[0] != "canary 10% · step 1 of 3 · running, waiting for a person" {
 		t.Errorf("the pipeline's rollouts = %q, want credit-risk's in prod waiting for a person", cells)
 	}
 }
@@ -478,6 +478,14 @@ func TestSteerAfterThePolicyChanged(t *testing.T) {
 			// does.
 			if row := listRow(t, b.get(Prefix+"/rollouts"), st.ID); !strings.Contains(row, "(step "+tt.of+")") {
 				t.Errorf("the rollouts list's row = %q, want step %s", row, tt.of)
+			}
+			// So does the pipeline's cell.
+			var cells []string
+			for _, n := range b.get(Prefix + "/").all("rollout") {
+				cells = append(cells, text(n))
+			}
+			if len(cells) != 1 || !strings.Contains(cells[0], "· step "+tt.of+" ·") {
+				t.Errorf("the pipeline's rollouts = %q, want one saying step %s", cells, tt.of)
 			}
 			step := text(p.one(t, "rollout-step"))
 			if ends := strings.Contains(step, "gives it all traffic and ends the rollout"); ends != tt.ends || !ends && !strings.Contains(step, "moves it to the next step") {
