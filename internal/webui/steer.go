@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/promote"
@@ -48,6 +49,9 @@ func (u *UI) steering(r *promote.Rollout, s *session) *steerView {
 		// rollout (the policy no longer rolls the rollout out as it
 		// began): no button that would be refused, and why.
 		v.ResumeDoes = sentence(next.Refused)
+	case r.State == promote.RolloutPaused && r.Strategy == policy.StrategyShadow:
+		// A shadow has no steps: it mirrors again (docs/rollouts.md).
+		v.Resume, v.ResumeDoes = "Resume", "Resume mirrors requests to the candidate again; the shadow's duration counts again from now."
 	case r.State == promote.RolloutPaused:
 		v.Resume, v.ResumeDoes = "Resume", "Resume gives the candidate its step's weight again; the step's minimum time and requests count again from now."
 		if at := rollout.ResumeWords(*r); at != "" {

@@ -10,7 +10,9 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
+	"github.com/promote-ml/promote/internal/rollout"
 	"github.com/promote-ml/promote/internal/webui/webuitest"
 	"github.com/promote-ml/promote/promote"
 )
@@ -539,5 +541,24 @@ func TestSteerAPausedRolloutAfterTheStrategyChanged(t *testing.T) {
 	}
 	if after := f.rolloutOf(st.ID); after.State != promote.RolloutPaused || after.Revision != before.Revision {
 		t.Errorf("after the refused resumption the rollout is %s at revision %d; want paused at revision %d", after.State, after.Revision, before.Revision)
+	}
+}
+
+// What the Resume button of a paused rollout says it does: a canary gets
+// its step's weight again, a shadow (which has no steps) mirrors again.
+func TestSteerResumeDoes(t *testing.T) {
+	u := &UI{opts: Options{Rollouts: &rollout.Controller{}}}
+	s := &session{who: promote.Principal{Name: "lead", Role: promote.RoleApprover}}
+	for _, tt := range []struct {
+		strategy, want string
+	}{
+		{policy.StrategyCanary, "Resume gives the candidate its step's weight again; the step's minimum time and requests count again from now."},
+		{policy.StrategyShadow, "Resume mirrors requests to the candidate again; the shadow's duration counts again from now."},
+	} {
+		r := &promote.Rollout{Strategy: tt.strategy, State: promote.RolloutPaused}
+		v := u.steering(r, s)
+		if v == nil || v.Resume != "Resume" || v.ResumeDoes != tt.want {
+			t.Errorf("steering of a paused %s = %+v, want Resume saying %q", tt.strategy, v, tt.want)
+		}
 	}
 }
