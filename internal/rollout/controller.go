@@ -1580,11 +1580,11 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 			needs.WaitingForRequests, needs.WaitingForPerson = false, false
 			r.StepNeeds = &needs
 		}
-		// The step and its weight that Next says, by the plan that
-		// carries the rollout on (its last step for one past it); none
-		// for a shadow, whose mirror the next tick gives back.
+		// The step, its weight and what it needs that Next says, by the
+		// plan that carries the rollout on (its last step for one past
+		// it); none for a shadow, whose mirror the next tick gives back.
 		if next.Steps > 0 {
-			r.Step, r.Weight = next.Step, stepWeight(plan, next.Step)
+			r.Step, r.Weight, r.StepNeeds = next.Step, stepWeight(plan, next.Step), needsOf(plan, next.Step, false, false)
 		}
 		if verdictFailed(r.Verdict) {
 			r.AnalysisState = nil

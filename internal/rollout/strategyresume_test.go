@@ -131,10 +131,12 @@ func TestWithNextOfAPausedRolloutThatCanBeResumed(t *testing.T) {
 		// step is the step the rollout is paused at.
 		step int
 		want *promote.RolloutNext
+		// minRequests is what the step it resumes at needs.
+		minRequests int
 	}{
-		{"at its first step", "", 0, &promote.RolloutNext{Steps: 3, Step: 0, Weight: 10}},
-		{"at its second step", "", 1, &promote.RolloutNext{Steps: 3, Step: 1, Weight: 50}},
-		{"at a step the edited policy no longer has", oneStep, 1, &promote.RolloutNext{Steps: 1, Step: 0, Weight: 100}},
+		{"at its first step", "", 0, &promote.RolloutNext{Steps: 3, Step: 0, Weight: 10}, 100},
+		{"at its second step", "", 1, &promote.RolloutNext{Steps: 3, Step: 1, Weight: 50}, 200},
+		{"at a step the edited policy no longer has", oneStep, 1, &promote.RolloutNext{Steps: 1, Step: 0, Weight: 100}, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,6 +172,11 @@ func TestWithNextOfAPausedRolloutThatCanBeResumed(t *testing.T) {
 			if resumed.State != promote.RolloutRunning || resumed.Step != tt.want.Step || resumed.Weight != float64(tt.want.Weight)/100 {
 				t.Errorf("Resume = %s at step %d, weight %g; want running at step %d, weight %g, as Next said",
 					resumed.State, resumed.Step, resumed.Weight, tt.want.Step, float64(tt.want.Weight)/100)
+			}
+			// What the step needs is that step's, by the same plan, from
+			// the resumption on: not the step it was paused at.
+			if n := resumed.StepNeeds; n == nil || n.Steps != tt.want.Steps || n.MinRequests != tt.minRequests || n.WaitingForRequests || n.WaitingForPerson {
+				t.Errorf("Resume's StepNeeds = %+v, want %d steps, %d minimum requests, waiting for nothing yet", n, tt.want.Steps, tt.minRequests)
 			}
 		})
 	}
