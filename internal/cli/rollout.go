@@ -282,8 +282,8 @@ func refusedWords(r promote.Rollout) string {
 // of 100 after 5m"); empty when the rollout does not say what the step
 // needs (a shadow, a rollout that ended, one the controller has not judged
 // yet), or that it has served its minimums and waits for a person
-// ("waiting for a person at 50%"). A paused step's time counts again from its resumption: it shows
-// its requests alone. With a zero now (a watch printing plain lines, where
+// ("waiting for a person at 50%"). A paused step's minimums count again from its resumption: it
+// says what they are ("needs 100 requests and 5m from its resumption"). With a zero now (a watch printing plain lines, where
 // a time that changes at every read would print a line each time), the
 // time is when the minimum time ends. unit names the requests counted.
 func stepProgress(r promote.Rollout, now time.Time, unit string) string {
@@ -293,6 +293,9 @@ func stepProgress(r promote.Rollout, now time.Time, unit string) string {
 	}
 	if p.Person {
 		return p.PersonWords()
+	}
+	if !p.Running {
+		return p.PausedWords(unit)
 	}
 	requests := fmt.Sprintf("%s of %d", strconv.FormatFloat(p.Requests, 'f', -1, 64), p.MinRequests)
 	if p.Waiting {

@@ -319,6 +319,8 @@ func TestStepProgress(t *testing.T) {
 	personLast.Step, personLast.Weight = 2, 1
 	pausedPerson := person
 	pausedPerson.State = promote.RolloutPaused
+	pausedNone := paused
+	pausedNone.StepNeeds = &promote.StepNeeds{Steps: 3}
 	timeOnly := judging
 	timeOnly.StepNeeds = &promote.StepNeeds{Steps: 3, MinDuration: 300}
 	for _, tt := range []struct {
@@ -343,12 +345,13 @@ func TestStepProgress(t *testing.T) {
 			"running step 2 of 3 weight 50% | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | waiting for a person at 50% | continue",
 			map[int]string{80: "running step 2 of 3 weight 50% | waiting for a person at 50% | continue"}},
 		{"waiting for a person at the last step", personLast, now, []string{"Progress\twaiting for a person at 100%\n", "moves it on to all traffic and success"}, "", nil},
-		{"paused where it waited for a person", pausedPerson, now, []string{"Progress\t240 of 200 requests\n"},
-			"paused step 2 of 3 weight 50% | step 240 of 200 req | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | continue", nil},
+		{"paused where it waited for a person", pausedPerson, now, []string{"Progress\tneeds 200 requests and 5m from its resumption\n"},
+			"paused step 2 of 3 weight 50% | step needs 200 req and 5m from its resumption | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | continue", nil},
 		{"a minimum time alone", timeOnly, now, []string{"Progress\t2m10s of 5m\n"},
 			"running step 1 of 3 weight 10% | step 2m10s of 5m | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | continue", nil},
-		{"paused", paused, now, []string{"Progress\t6 of 100 requests\n"},
-			"paused step 1 of 3 weight 10% | step 6 of 100 req | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | continue", nil},
+		{"paused at a step without minimums", pausedNone, now, []string{"Progress\tneeds no minimum from its resumption\n"}, "", nil},
+		{"paused", paused, now, []string{"Progress\tneeds 100 requests and 5m from its resumption\n"},
+			"paused step 1 of 3 weight 10% | step needs 100 req and 5m from its resumption | canary 6 req, 0.00% errors | stable 54 req, 0.00% errors | continue", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.show != nil {

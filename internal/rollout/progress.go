@@ -18,8 +18,9 @@ type StepProgress struct {
 	Requests    float64
 	MinRequests int
 	MinDuration time.Duration
-	// Running says the rollout runs; a paused step's time counts again
-	// from its resumption, so only its requests say how far it has come.
+	// Running says the rollout runs. A paused step's minimum time and
+	// requests count again from its resumption: PausedWords says what it
+	// will need.
 	Running bool
 	// Timed says the step's time counts towards a minimum: it runs and
 	// has one. Elapsed is then its time so far, at most MinDuration.
@@ -52,6 +53,24 @@ func Progress(r promote.Rollout, now time.Time) (StepProgress, bool) {
 		p.Elapsed = min(max(0, now.Sub(r.StepStartedAt)), p.MinDuration)
 	}
 	return p, true
+}
+
+// PausedWords says what a paused step needs once resumed, when its
+// minimum time and requests count again from zero (Controller.Resume):
+// "needs 500 requests and 5m from its resumption", or "needs no minimum
+// from its resumption". unit names the requests counted.
+func (p StepProgress) PausedWords(unit string) string {
+	var needs []string
+	if p.MinRequests > 0 {
+		needs = append(needs, strconv.Itoa(p.MinRequests)+" "+unit)
+	}
+	if p.MinDuration > 0 {
+		needs = append(needs, ShortDuration(p.MinDuration))
+	}
+	if len(needs) == 0 {
+		return "needs no minimum from its resumption"
+	}
+	return "needs " + strings.Join(needs, " and ") + " from its resumption"
 }
 
 // PersonWords says where a step that waits for a person stands, for

@@ -24,6 +24,10 @@ type stepView struct {
 	// person's go then ends the rollout.
 	Person string
 	Last   bool
+	// Paused, when set, says what a paused step needs once resumed, when
+	// its minimums count again ("needs 500 requests and 5m from its
+	// resumption").
+	Paused string
 }
 
 // stepProgress is the progress of r's step as of now; nil when r does not
@@ -42,6 +46,9 @@ func stepProgress(r promote.Rollout, now time.Time) *stepView {
 	}
 	if p.Timed {
 		v.Elapsed = rollout.ShortDuration(p.Elapsed)
+	}
+	if !p.Running && !p.Person {
+		v.Paused = p.PausedWords("requests")
 	}
 	return v
 }

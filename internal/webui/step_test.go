@@ -70,12 +70,23 @@ func TestRolloutStepProgress(t *testing.T) {
 	// A step with no minimum requests says nothing of requests.
 	r.Step, r.Weight = 0, 0.1
 	r.StepRequests, r.StepNeeds = 0, &promote.StepNeeds{Steps: 3}
-	if _, err := f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "step 1: weight 10%"); err != nil {
+	if r, err = f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "step 1: weight 10%"); err != nil {
 		t.Fatal(err)
 	}
 	p = b.get(Prefix + "/promotions/" + f.demo.Awaiting)
 	if got, want := text(p.one(t, "rollout-step")), "Step progress: the next judgment moves it on."; got != want {
 		t.Errorf("rollout step without minimums = %q, want %q", got, want)
+	}
+	// A paused step's minimums count again from its resumption: the page
+	// says what they are, not the requests served before the pause.
+	r.State, r.StepRequests = promote.RolloutPaused, 60
+	r.StepNeeds = &promote.StepNeeds{Steps: 3, MinRequests: 100, MinDuration: 300}
+	if _, err := f.env.Service.RecordRollout(ctx, f.env.Principals["bob"], r, "paused"); err != nil {
+		t.Fatal(err)
+	}
+	p = b.get(Prefix + "/promotions/" + f.demo.Awaiting)
+	if got, want := text(p.one(t, "rollout-step")), "Paused: the step needs 100 requests and 5m from its resumption."; got != want {
+		t.Errorf("rollout step paused = %q, want %q", got, want)
 	}
 
 	started := time.Date(2026, 11, 26, 11, 40, 0, 0, time.UTC)
@@ -94,7 +105,7 @@ func TestRolloutStepProgress(t *testing.T) {
 		want *stepView
 	}{
 		{"judging", judging, &stepView{Requests: "42", MinRequests: 100, Elapsed: "2m10s", MinDuration: "5m"}},
-		{"paused", paused, &stepView{Requests: "42", MinRequests: 100, MinDuration: "5m"}},
+		{"paused", paused, &stepView{Requests: "42", MinRequests: 100, MinDuration: "5m", Paused: "needs 100 requests and 5m from its resumption"}},
 		{"ended", ended, nil},
 		{"waiting for a person at the last step", personLast, &stepView{Requests: "42", MinRequests: 100, Elapsed: "2m10s", MinDuration: "5m",
 			Person: "waiting for a person at 100%", Last: true}},
