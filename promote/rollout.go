@@ -118,6 +118,13 @@ type RolloutNext struct {
 	// traffic in percent; 0 when Last or Refused.
 	Step   int `json:"step,omitempty"`
 	Weight int `json:"weight,omitempty"`
+	// MinRequests and MinDuration (in seconds) are, for a paused
+	// rollout's resumption, what the step it runs the rollout at needs,
+	// counted from the resumption, by the same plan: an edited policy's
+	// step may need other minimums than StepNeeds, stored before the
+	// edit, says. 0 for a go, and when Refused.
+	MinRequests int     `json:"min_requests,omitempty"`
+	MinDuration float64 `json:"min_duration,omitempty"`
 	// Refused, when not empty, says why the controller refuses the go,
 	// or the resumption of a paused rollout (the policy no longer rolls
 	// the rollout out as it began, or its environment has left the

@@ -204,12 +204,19 @@ func TestRolloutShowResumeOfAPausedRollout(t *testing.T) {
 		// steps is the Step line's count, at what the Resume line says
 		// of a resumption.
 		steps, at string
-		weight    float64
+		// progress is the Progress line: what the step the resumption
+		// runs the rollout at needs, by the edited policy.
+		progress string
+		weight   float64
 	}{
-		{"other weights", canary(10, 25, 100), 1, map[string]any{"steps": 3.0, "step": 1.0, "weight": 25.0},
-			"2 of 3", "step 2 of 3, at 25% of the traffic", 0.25},
-		{"a step the policy lost", canary(100), 1, map[string]any{"steps": 1.0, "weight": 100.0},
-			"1 of 1", "step 1 of 1, with all the traffic", 1},
+		{"other weights", canary(10, 25, 100), 1, map[string]any{"steps": 3.0, "step": 1.0, "weight": 25.0, "min_requests": 10.0},
+			"2 of 3", "step 2 of 3, at 25% of the traffic", "needs 10 requests from its resumption", 0.25},
+		{"a step the policy lost", canary(100), 1, map[string]any{"steps": 1.0, "weight": 100.0, "min_requests": 10.0},
+			"1 of 1", "step 1 of 1, with all the traffic", "needs 10 requests from its resumption", 1},
+		{"other minimums", "rollout:\n  strategy: canary\n  steps:\n    - weight: 10\n      minRequests: 10\n" +
+			"    - weight: 50\n      minRequests: 300\n      minDuration: 5m\n    - weight: 100\n      minRequests: 10\n", 1,
+			map[string]any{"steps": 3.0, "step": 1.0, "weight": 50.0, "min_requests": 300.0, "min_duration": 300.0},
+			"2 of 3", "step 2 of 3, at 50% of the traffic", "needs 300 requests and 5m from its resumption", 0.5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,6 +242,9 @@ func TestRolloutShowResumeOfAPausedRollout(t *testing.T) {
 			out := must(0, bob, "rollout", "show", st.ID)
 			if !regexp.MustCompile(`(?m)^Step +` + regexp.QuoteMeta(tt.steps) + `, weight `).MatchString(out) {
 				t.Errorf("rollout show: want the line Step %s, weight …:\n%s", tt.steps, out)
+			}
+			if !regexp.MustCompile(`(?m)^Progress +` + regexp.QuoteMeta(tt.progress) + `$`).MatchString(out) {
+				t.Errorf("rollout show: want the line Progress %s:\n%s", tt.progress, out)
 			}
 			if !regexp.MustCompile(`(?m)^Resume +promote rollout resume ` + st.ID + ` runs it again at ` + regexp.QuoteMeta(tt.at) + `;`).MatchString(out) {
 				t.Errorf("rollout show: want the line Resume promote rollout resume %s runs it again at %s; …:\n%s", st.ID, tt.at, out)

@@ -1573,16 +1573,11 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 		// rollout the analysis failed (with automatic rollback off)
 		// overrides that verdict, and the analysis starts afresh.
 		r.State, r.Reason, r.StepStartedAt, r.StepRequests = promote.RolloutRunning, "", c.cfg.Now(), 0
-		if r.StepNeeds != nil {
-			// The step's minimums count again, and so does a wait for
-			// a person after them.
-			needs := *r.StepNeeds
-			needs.WaitingForRequests, needs.WaitingForPerson = false, false
-			r.StepNeeds = &needs
-		}
 		// The step, its weight and what it needs that Next says, by the
 		// plan that carries the rollout on (its last step for one past
-		// it); none for a shadow, whose mirror the next tick gives back.
+		// it): its minimums count again, and so does a wait for a person
+		// after them. None for a shadow, which has no steps, and whose
+		// mirror the next tick gives back.
 		if next.Steps > 0 {
 			r.Step, r.Weight, r.StepNeeds = next.Step, stepWeight(plan, next.Step), needsOf(plan, next.Step, false, false)
 		}

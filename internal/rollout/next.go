@@ -106,13 +106,16 @@ func (c *Controller) ownPlan(r promote.Rollout) (*policy.Rollout, error) {
 // plan, the plan of its strategy: r's step again, or plan's last when
 // r's is past it (the policy lost steps since r began, and the tick
 // carries such a rollout on from plan's last step), at that step's
-// weight; nothing of steps for a shadow, whose resumption mirrors again.
+// weight, with that step's minimums; nothing of steps for a shadow,
+// whose resumption mirrors again.
 func resumeOf(plan *policy.Rollout, r promote.Rollout) promote.RolloutNext {
 	if len(plan.Steps) == 0 {
 		return promote.RolloutNext{}
 	}
 	step := min(r.Step, len(plan.Steps)-1)
-	return promote.RolloutNext{Steps: len(plan.Steps), Step: step, Weight: plan.Steps[step].Weight}
+	needs := needsOf(plan, step, false, false)
+	return promote.RolloutNext{Steps: needs.Steps, Step: step, Weight: plan.Steps[step].Weight,
+		MinRequests: needs.MinRequests, MinDuration: needs.MinDuration}
 }
 
 // nextOf is what a go does to r under plan, a canary plan with steps. A

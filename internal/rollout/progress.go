@@ -37,16 +37,24 @@ type StepProgress struct {
 
 // Progress is the progress of r's step as of now; false when r does not
 // say what its step needs (a shadow, a rollout that ended, one the
-// controller has not judged yet). The command line and the web UI word it
-// each in their own way.
+// controller has not judged yet). The minimums of a paused step are those
+// of the step its resumption runs it at, when the server says (r.Next).
+// The command line and the web UI word it each in their own way.
 func Progress(r promote.Rollout, now time.Time) (StepProgress, bool) {
 	n := r.StepNeeds
 	if n == nil || !r.State.Active() || r.Strategy == policy.StrategyShadow {
 		return StepProgress{}, false
 	}
+	minRequests, minDuration := n.MinRequests, n.MinDuration
+	if next := r.Next; r.State == promote.RolloutPaused && next != nil && next.Steps > 0 {
+		// What the step the resumption runs r at needs, as the server's
+		// controller says by the plan it runs now (an edited policy's
+		// step may need other minimums than those stored).
+		minRequests, minDuration = next.MinRequests, next.MinDuration
+	}
 	running := r.State == promote.RolloutRunning
-	p := StepProgress{Requests: math.Floor(r.StepRequests), MinRequests: n.MinRequests,
-		MinDuration: time.Duration(n.MinDuration * float64(time.Second)), Running: running,
+	p := StepProgress{Requests: math.Floor(r.StepRequests), MinRequests: minRequests,
+		MinDuration: time.Duration(minDuration * float64(time.Second)), Running: running,
 		Waiting: running && n.WaitingForRequests, Person: r.WaitsForPerson(), Weight: r.Weight}
 	if running && p.MinDuration > 0 {
 		p.Timed = true

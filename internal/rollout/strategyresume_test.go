@@ -1,8 +1,10 @@
 package rollout
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/promote-ml/promote/internal/policy"
@@ -134,9 +136,9 @@ func TestWithNextOfAPausedRolloutThatCanBeResumed(t *testing.T) {
 		// minRequests is what the step it resumes at needs.
 		minRequests int
 	}{
-		{"at its first step", "", 0, &promote.RolloutNext{Steps: 3, Step: 0, Weight: 10}, 100},
-		{"at its second step", "", 1, &promote.RolloutNext{Steps: 3, Step: 1, Weight: 50}, 200},
-		{"at a step the edited policy no longer has", oneStep, 1, &promote.RolloutNext{Steps: 1, Step: 0, Weight: 100}, 100},
+		{"at its first step", "", 0, &promote.RolloutNext{Steps: 3, Step: 0, Weight: 10, MinRequests: 100}, 100},
+		{"at its second step", "", 1, &promote.RolloutNext{Steps: 3, Step: 1, Weight: 50, MinRequests: 200}, 200},
+		{"at a step the edited policy no longer has", oneStep, 1, &promote.RolloutNext{Steps: 1, Step: 0, Weight: 100, MinRequests: 100}, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,9 +163,18 @@ func TestWithNextOfAPausedRolloutThatCanBeResumed(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got := ctl.WithNext(paused).Next
+			shown := ctl.WithNext(paused)
+			got := shown.Next
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("WithNext(a paused rollout its plan carries on).Next (-want +got):\n%s", diff)
+			}
+			// What the paused step says it needs from its resumption
+			// (rollout show's Progress, the watch line, the page) is what
+			// the resumption will count: the step it resumes at, by the
+			// policy the server runs now, not the step as stored.
+			p, ok := Progress(shown, time.Now())
+			if want := fmt.Sprintf("needs %d requests from its resumption", tt.minRequests); !ok || p.PausedWords("requests") != want {
+				t.Errorf("Progress(the paused rollout).PausedWords = %q (%v), want %q", p.PausedWords("requests"), ok, want)
 			}
 			resumed, err := ctl.Resume(t.Context(), lena, paused.PromotionID, "go on")
 			if err != nil {
