@@ -176,8 +176,14 @@ func TestRolloutResumeOfAPausedRolloutAfterTheStrategyChanged(t *testing.T) {
 	if diff := cmp.Diff(map[string]any{"refused": refused}, shown.Next); shown.State != "paused" || diff != "" {
 		t.Errorf("rollout show -o json: state %s, next differs (-want +got):\n%s", shown.State, diff)
 	}
-	if out := must(0, bob, "rollout", "show", st.ID); !regexp.MustCompile(`(?m)^Resume +promote rollout resume ` + st.ID + ` is refused: ` + regexp.QuoteMeta(refused) + `$`).MatchString(out) {
+	out := must(0, bob, "rollout", "show", st.ID)
+	if !regexp.MustCompile(`(?m)^Resume +promote rollout resume ` + st.ID + ` is refused: ` + regexp.QuoteMeta(refused) + `$`).MatchString(out) {
 		t.Errorf("rollout show: want the line Resume promote rollout resume %s is refused: %s:\n%s", st.ID, refused, out)
+	}
+	// Nor does it say what the step needs from a resumption that is
+	// refused: no plan says what the rollout would run at.
+	if strings.Contains(out, "Progress") {
+		t.Errorf("rollout show: a Progress line for a rollout whose resumption is refused:\n%s", out)
 	}
 	if code, _, errOut := call(bob, "rollout", "resume", st.ID, "--reason", "go on"); code != 1 || !strings.Contains(errOut, refused) {
 		t.Errorf("rollout resume = exit %d %s; want exit 1 saying %s", code, errOut, refused)

@@ -37,12 +37,18 @@ type StepProgress struct {
 
 // Progress is the progress of r's step as of now; false when r does not
 // say what its step needs (a shadow, a rollout that ended, one the
-// controller has not judged yet). The minimums of a paused step are those
+// controller has not judged yet, a paused one whose resumption the
+// server refuses). The minimums of a paused step are those
 // of the step its resumption runs it at, when the server says (r.Next).
 // The command line and the web UI word it each in their own way.
 func Progress(r promote.Rollout, now time.Time) (StepProgress, bool) {
 	n := r.StepNeeds
 	if n == nil || !r.State.Active() || r.Strategy == policy.StrategyShadow {
+		return StepProgress{}, false
+	}
+	if r.State == promote.RolloutPaused && r.Next != nil && r.Next.Refused != "" {
+		// The server refuses its resumption (no plan of its strategy
+		// carries it on): no step would count anything from it.
 		return StepProgress{}, false
 	}
 	minRequests, minDuration := n.MinRequests, n.MinDuration

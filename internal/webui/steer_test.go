@@ -535,6 +535,10 @@ func TestSteerAPausedRolloutAfterTheStrategyChanged(t *testing.T) {
 	if hint := text(p.one(t, "steer-form")); !strings.Contains(hint, why) {
 		t.Errorf("the steering form says %q, want it to say %q", hint, why)
 	}
+	// Nor what the step needs from a resumption that is refused.
+	if steps := p.all("rollout-step"); len(steps) != 0 {
+		t.Errorf("the page says %q of the step; want nothing, its resumption being refused", text(steps[0]))
+	}
 	before := f.rolloutOf(st.ID)
 	if res := b.post(Prefix+"/promotions/"+st.ID+"/rollout/resume", steerForm(t, p, "steer-form")); res.status != http.StatusConflict || !strings.Contains(res.body, "now rolls out by shadow") {
 		t.Errorf("POST resume = %d, want 409 saying why:\n%s", res.status, res.body)
