@@ -1576,8 +1576,8 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 		// The step, its weight and what it needs that Next says, by the
 		// plan that carries the rollout on (its last step for one past
 		// it): its minimums count again, and so does a wait for a person
-		// after them. None for a shadow, which has no steps, and whose
-		// mirror the next tick gives back.
+		// after them. None for a shadow, which has no steps: apply, once
+		// the resumption is stored, gives its mirror back.
 		if next.Steps > 0 {
 			r.Step, r.Weight, r.StepNeeds = next.Step, stepWeight(plan, next.Step), needsOf(plan, next.Step, false, false)
 		}
