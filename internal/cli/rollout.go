@@ -252,7 +252,8 @@ func goWords(r promote.Rollout) string {
 // rollout, as the server's rollout controller says (r.Next): where it
 // puts the rollout, by the plan the controller carries it on with, or
 // that it refuses it and why, as it refuses a go on a rollout waiting for
-// a person; empty when r is not paused or the server does not say.
+// a person; for a paused shadow, that it mirrors again; empty when r is
+// not paused or the server does not say.
 func resumeWords(r promote.Rollout) string {
 	if r.State != promote.RolloutPaused {
 		return ""
@@ -262,6 +263,11 @@ func resumeWords(r promote.Rollout) string {
 	}
 	if at := rollout.ResumeWords(r); at != "" {
 		return fmt.Sprintf("promote rollout resume %s runs it again at %s; the step's minimum time and requests count again", r.PromotionID, at)
+	}
+	if r.Strategy == policy.StrategyShadow {
+		// A shadow has no steps: its resumption mirrors again, as the
+		// promotion page says beside its Resume button.
+		return fmt.Sprintf("promote rollout resume %s mirrors requests to the candidate again; the shadow's duration counts again", r.PromotionID)
 	}
 	return ""
 }

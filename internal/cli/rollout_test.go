@@ -374,3 +374,23 @@ func TestStepProgress(t *testing.T) {
 		})
 	}
 }
+
+// What rollout show's Resume line says of a paused rollout without a
+// step to name: a shadow mirrors again; a canary the server said nothing
+// of gets no line.
+func TestResumeWordsWithoutAStep(t *testing.T) {
+	shadow := promote.Rollout{PromotionID: "pr_1", Strategy: policy.StrategyShadow, State: promote.RolloutPaused}
+	if got, want := resumeWords(shadow), "promote rollout resume pr_1 mirrors requests to the candidate again; the shadow's duration counts again"; got != want {
+		t.Errorf("resumeWords(a paused shadow) = %q, want %q", got, want)
+	}
+	canary := shadow
+	canary.Strategy = policy.StrategyCanary
+	if got := resumeWords(canary); got != "" {
+		t.Errorf("resumeWords(a paused canary without next) = %q, want none", got)
+	}
+	refused := shadow
+	refused.Next = &promote.RolloutNext{Refused: "the policy of prod now rolls out by canary"}
+	if got := resumeWords(refused); !strings.Contains(got, "is refused: the policy of prod now rolls out by canary") {
+		t.Errorf("resumeWords(a paused shadow whose resumption is refused) = %q, want the refusal", got)
+	}
+}
