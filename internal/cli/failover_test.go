@@ -554,6 +554,9 @@ func TestReplicasLoad(t *testing.T) {
 		mu.Lock()
 		ids = append(ids, v.Promotion.ID)
 		mu.Unlock()
+		// The pause grows to half a second: 75 promotions polled every
+		// 50 ms would keep the two cores busy answering the polls.
+		pause := 50 * time.Millisecond
 		for ctx.Err() == nil {
 			p, err := client().Promotion(ctx, v.Promotion.ID)
 			if err != nil {
@@ -566,7 +569,8 @@ func TestReplicasLoad(t *testing.T) {
 			default:
 				return fmt.Errorf("%s to %s is %s: %s", m, env, p.Promotion.State, p.Promotion.Reason)
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(pause)
+			pause = min(2*pause, 500*time.Millisecond)
 		}
 		return fmt.Errorf("%s to %s: %w", m, env, ctx.Err())
 	}
