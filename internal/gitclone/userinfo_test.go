@@ -2,10 +2,8 @@ package gitclone
 
 import (
 	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,17 +16,9 @@ import (
 // HTTP, and is never stored in the clone's configuration nor shown in an
 // error or in RedactURL.
 func TestTokenInRemoteURL(t *testing.T) {
-	out, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Skip("the git CLI is not installed")
-	}
-	backend := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
-	if _, err := os.Stat(backend); err != nil {
-		t.Skipf("no git-http-backend: %v", err)
-	}
 	bare := gittest.Remote(t, nil)
 	const token = "ghp_secret0123456789"
-	git := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + filepath.Dir(bare), "GIT_HTTP_EXPORT_ALL=1"}}
+	git := gittest.HTTPBackend(t, bare)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if user, _, ok := r.BasicAuth(); !ok || user != token {
 			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)

@@ -141,22 +141,23 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	retry.Stop()
 	defer retry.Stop()
 	armed := false
-	pass := func(model, env string) {
-		if r.logOutcome(r.Reconcile(ctx, model, env)) && !armed {
+	passOver := func(scopes [][2]string) {
+		if r.logOutcome(r.reconcile(ctx, scopes)) && !armed {
 			retry.Reset(r.cfg.RetryDelay)
 			armed = true
 		}
 	}
-	pass("", "")
+	everything := [][2]string{{"", ""}}
+	passOver(everything)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-sweep.C:
-			pass("", "")
+			passOver(everything)
 		case <-retry.C:
 			armed = false
-			pass("", "")
+			passOver(everything)
 		case <-r.kick:
 			r.mu.Lock()
 			keys := make([][2]string, 0, len(r.cue))
@@ -168,9 +169,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			sort.Slice(keys, func(i, j int) bool {
 				return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
 			})
-			for _, k := range keys {
-				pass(k[0], k[1])
-			}
+			// One pass for every cue: the branch is read once, then
+			// each change committed.
+			passOver(keys)
 		}
 	}
 }
@@ -241,50 +242,92 @@ type Outcome struct {
 // error is for a pass that could not look at all (the registry or the
 // remote unreachable); a change's own trouble is an Action.
 func (r *Reconciler) Reconcile(ctx context.Context, model, env string) (Outcome, error) {
+	return r.reconcile(ctx, [][2]string{{model, env}})
+}
+
+// reconcile is Reconcile over several (model, environment) scopes at once,
+// as Run's cues come: the branch is read once for the whole pass, not once
+// per scope and environment, and each change is then committed on its own.
+// A scope the registry could not be read for is left out, and its error
+// returned once the others are done.
+func (r *Reconciler) reconcile(ctx context.Context, scopes [][2]string) (Outcome, error) {
 	var out Outcome
-	deps, err := r.cfg.Registry.Deployments(ctx, model, env)
-	if err != nil {
-		return out, fmt.Errorf("read the registry's live versions: %w", err)
+	var deps []promote.Deployment
+	var errs []error
+	// waiting says which changes wait for their commit after the pass,
+	// by scope; a scope that could not be read reports nothing.
+	waiting := make([]map[[2]string]bool, len(scopes))
+	taken := map[[2]string]bool{}
+	for i, s := range scopes {
+		ds, err := r.cfg.Registry.Deployments(ctx, s[0], s[1])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read the registry's live versions: %w", err))
+			continue
+		}
+		waiting[i] = map[[2]string]bool{}
+		for _, d := range ds {
+			k := [2]string{d.Model, d.Environment}
+			waiting[i][k] = d.Pending()
+			if !taken[k] {
+				taken[k] = true
+				deps = append(deps, d)
+			}
+		}
 	}
+	defer func() {
+		for i, s := range scopes {
+			if waiting[i] != nil {
+				r.cfg.Metrics.seen(s[0], s[1], waiting[i])
+			}
+		}
+	}()
 	byEnv := map[string][]promote.Deployment{}
 	var envs []string
-	// waiting says which changes wait for their commit after the pass.
-	waiting := map[[2]string]bool{}
 	for _, d := range deps {
 		if _, ok := byEnv[d.Environment]; !ok {
 			envs = append(envs, d.Environment)
 		}
 		byEnv[d.Environment] = append(byEnv[d.Environment], d)
-		waiting[[2]string{d.Model, d.Environment}] = d.Pending()
 	}
-	defer func() { r.cfg.Metrics.seen(model, env, waiting) }()
-	for i, e := range envs {
-		pins, head, err := r.cfg.Writer.PinnedAt(ctx, e)
-		if err != nil && !errors.Is(err, ErrOverlay) {
-			// The branch could not be read: the remote is the same for
-			// every environment, so each left in the pass meets the same
-			// error, without waiting for it again.
-			for _, rest := range envs[i:] {
-				r.attempted(ctx, rest, byEnv[rest], err)
-			}
-			return out, err
+	if len(envs) == 0 {
+		return out, errors.Join(errs...)
+	}
+	each, head, err := r.cfg.Writer.PinnedEach(ctx, envs)
+	if err != nil {
+		// The branch could not be read: each environment meets the
+		// same error, without waiting for it again.
+		for _, e := range envs {
+			r.attempted(ctx, e, byEnv[e], err)
 		}
+		return out, errors.Join(append(errs, err)...)
+	}
+	for i, e := range envs {
 		// An overlay that cannot be read pins nothing: each change then
 		// meets the overlay's error on its own.
 		for _, d := range byEnv[e] {
-			a, done := r.reconcileOne(ctx, d, pins, head)
+			a, done := r.reconcileOne(ctx, d, each[i].Pins, head)
 			if done {
 				out.InSync++
 				continue
 			}
 			r.logAction(a)
 			r.observe(ctx, a)
-			waiting[[2]string{d.Model, d.Environment}] = d.Pending() && a.Kind != ActionCommitted && a.Kind != ActionRecorded &&
-				a.Kind != ActionFailed
+			still := d.Pending() && a.Kind != ActionCommitted && a.Kind != ActionRecorded && a.Kind != ActionFailed
+			for j, s := range scopes {
+				if k := [2]string{d.Model, d.Environment}; waiting[j] != nil && inScope(s, k) {
+					waiting[j][k] = still
+				}
+			}
 			out.Actions = append(out.Actions, a)
 		}
 	}
-	return out, nil
+	return out, errors.Join(errs...)
+}
+
+// inScope reports whether the (model, environment) pair k is in scope s,
+// where "" stands for every model or every environment.
+func inScope(s, k [2]string) bool {
+	return (s[0] == "" || s[0] == k[0]) && (s[1] == "" || s[1] == k[1])
 }
 
 // maxCommitError bounds the error text recorded for a person, in bytes.

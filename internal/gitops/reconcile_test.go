@@ -493,12 +493,19 @@ func TestReconcileConcurrentEnvironments(t *testing.T) {
 	if got := commitCount(t, bare, "main"); got != n+2 {
 		t.Errorf("main has %d commits, want %d", got, n+2)
 	}
-	for env, want := range map[string]string{"dev": "3", "staging": "2", "prod": "2"} {
-		if got := pinsOnBranch(t, bare, env)["credit-risk"].Version; got != want {
-			t.Errorf("%s pins %s, want %s", env, got, want)
+	wantVersions(t, bare, map[string]string{"dev": "3", "staging": "2", "prod": "2"})
+	f.verify(t)
+}
+
+// wantVersions checks the version of credit-risk that the branch pins in
+// each environment.
+func wantVersions(t *testing.T, bare string, want map[string]string) {
+	t.Helper()
+	for env, v := range want {
+		if got := pinsOnBranch(t, bare, env)["credit-risk"].Version; got != v {
+			t.Errorf("%s pins %s, want %s", env, got, v)
 		}
 	}
-	f.verify(t)
 }
 
 func TestRunCommitsOnTrigger(t *testing.T) {

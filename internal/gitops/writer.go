@@ -735,15 +735,31 @@ func (w *Writer) push(ctx context.Context, branch string, commit plumbing.Hash, 
 // what Argo CD or Flux deploy. A reconciler compares it with the
 // registry's live versions and promotes only the differences.
 func (w *Writer) Pinned(ctx context.Context, env string) (map[string]overlay.Pin, error) {
-	pins, _, err := w.PinnedAt(ctx, env)
-	return pins, err
+	each, _, err := w.PinnedEach(ctx, []string{env})
+	if err != nil {
+		return nil, err
+	}
+	return each[0].Pins, each[0].Err
 }
 
-// PinnedAt is Pinned that also returns the branch's head (hex) the pins
-// were read at.
-func (w *Writer) PinnedAt(ctx context.Context, env string) (map[string]overlay.Pin, string, error) {
-	if err := promote.ValidateName("environment", env); err != nil {
-		return nil, "", err
+// EnvPins is what one environment's overlay pins on the branch, by model,
+// or why the overlay could not be read (an error matching ErrOverlay when
+// the overlay itself is at fault).
+type EnvPins struct {
+	Pins map[string]overlay.Pin
+	Err  error
+}
+
+// PinnedEach fetches once and returns what the branch pins in each of
+// envs, read at the same head, one EnvPins per environment in the order of
+// envs, and that head (hex). A reconciler's pass reads every environment
+// it looks at this way, with one fetch. The error is for a branch that
+// could not be read; an overlay's own trouble is its EnvPins.Err.
+func (w *Writer) PinnedEach(ctx context.Context, envs []string) ([]EnvPins, string, error) {
+	for _, env := range envs {
+		if err := promote.ValidateName("environment", env); err != nil {
+			return nil, "", err
+		}
 	}
 	if err := w.lock(ctx); err != nil {
 		return nil, "", err
@@ -753,11 +769,13 @@ func (w *Writer) PinnedAt(ctx context.Context, env string) (map[string]overlay.P
 	if err != nil {
 		return nil, "", err
 	}
-	pins, err := overlay.Pins(w.cfg.Dir, env)
-	if err != nil {
-		return nil, head.String(), overlayError("read the pins of "+env, err)
+	out := make([]EnvPins, len(envs))
+	for i, env := range envs {
+		if out[i].Pins, err = overlay.Pins(w.cfg.Dir, env); err != nil {
+			out[i] = EnvPins{Err: overlayError("read the pins of "+env, err)}
+		}
 	}
-	return pins, head.String(), nil
+	return out, head.String(), nil
 }
 
 // overlayError wraps an error of package overlay: one with code Invalid or

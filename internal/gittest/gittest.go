@@ -6,6 +6,7 @@ package gittest
 import (
 	"bytes"
 	"math/rand/v2"
+	"net/http/cgi"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,4 +94,21 @@ func Kills(tb testing.TB, def int) (int, *rand.Rand) {
 	}
 	tb.Logf("PROMOTE_TEST_KILL_SEED=%d", seed)
 	return n, rand.New(rand.NewPCG(seed, 0))
+}
+
+// HTTPBackend returns git's own git-http-backend serving the bare
+// repository bare (and its siblings) over HTTP at /<name>.git, pushes
+// included. It skips the test without the git CLI or the backend.
+func HTTPBackend(tb testing.TB, bare string) *cgi.Handler {
+	tb.Helper()
+	out, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		tb.Skip("the git CLI is not installed")
+	}
+	backend := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
+	if _, err := os.Stat(backend); err != nil {
+		tb.Skipf("no git-http-backend: %v", err)
+	}
+	return &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + filepath.Dir(bare), "GIT_HTTP_EXPORT_ALL=1",
+		"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true"}}
 }
