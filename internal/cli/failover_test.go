@@ -574,9 +574,9 @@ func TestReplicasLoad(t *testing.T) {
 		}
 		return fmt.Errorf("%s to %s: %w", m, env, ctx.Err())
 	}
-	// A bound on a hang, not a measure: the 100 promotions take 100–130 s
-	// on an idle two-core machine, and more than twice that when other
-	// work shares it.
+	// A bound on a hang, not a measure: the 100 promotions take 35–60 s
+	// on a two-core machine (BENCHMARKS.md, Replicas), and more than
+	// twice that when other work shares it.
 	ctx, cancel := context.WithTimeout(t.Context(), 360*time.Second)
 	defer cancel()
 	started := time.Now()
