@@ -186,6 +186,9 @@ type Result struct {
 	Scenario Scenario `json:"scenario"`
 	SPRT     *Bound   `json:"sprt,omitempty"`
 	Judges   []Stats  `json:"judges"`
+	// KnownRate is, for a bad canary once KnownRates has run, the
+	// analysis's test with stable's rate known.
+	KnownRate []KnownRate `json:"known_rate,omitempty"`
 }
 
 // Judge returns the stats of the named judge.

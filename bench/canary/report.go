@@ -333,3 +333,44 @@ func minutes(sec int) string {
 	}
 	return fmt.Sprintf("%d s", sec)
 }
+
+// WriteKnownRate writes, for the bad canaries among results for which
+// KnownRates has run, the table of the analysis's test with stable's rate
+// known against the SPRT bound and against Promote.
+func WriteKnownRate(w io.Writer, results []Result) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "The analysis's test with stable's rate known (analysis.KnownRate): the same mixture of ratios at the same level as the comparison with stable "+
+		"(errors: ErrorAlphaShare × α; latency: the rest of α, α = %g), but tested against the true p0 on the canary's requests alone, each a bad request with probability p1; "+
+		"canary requests before rejection, mean (95th percentile), and ÷ the SPRT bound. "+
+		"\"every request\": looked at after every canary request; \"Promote's looks\": every k canary requests, k the canary's requests per look of the Promote judge (rate × weight ÷ looks per second); "+
+		"\"half level\": every request, at half the level, as a test run beside the comparison with stable would be. Promote: the Promote judge's ratio, for comparison. "+
+		"No product runs this test: p0 is what a comparison with stable does not know.\n\n", BoundAlpha)
+	b.WriteString("| canary | weight | req/s | SPRT bound | every request | ÷ SPRT | Promote's looks (k) | ÷ SPRT | half level | ÷ SPRT | Promote ÷ SPRT |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	rows := 0
+	for _, r := range results {
+		if len(r.KnownRate) != 3 || r.SPRT == nil {
+			continue
+		}
+		rows++
+		sc := r.Scenario
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |", sc.Effect, pct(sc.Weight), plain(sc.Rate), num(r.SPRT.Requests))
+		for i, kr := range r.KnownRate {
+			c := fmt.Sprintf("%s (%s)", num(kr.Requests.Mean), num(kr.Requests.P95))
+			if kr.Censored {
+				c = "≥ " + c
+			}
+			if i == 1 {
+				c = fmt.Sprintf("%s (%d)", c, kr.Look)
+			}
+			fmt.Fprintf(&b, " %s | %s |", c, ratio(kr.Requests.Mean, r.SPRT.Requests, kr.Censored, false))
+		}
+		o, _ := r.Judge(ours)
+		fmt.Fprintf(&b, " %s |\n", ratio(o.Requests.Mean, r.SPRT.Requests, o.Censored(), false))
+	}
+	if rows == 0 {
+		return nil
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -6,7 +6,8 @@
 # bench/canary, command bench/canary/cmd/canarysim). It prints the machine
 # and the commit, then the Markdown tables that BENCHMARKS.md records, with
 # the targets marked holds or missed. It is run by hand, not by CI; CI runs
-# a small seeded version (go test ./bench/canary/).
+# a small seeded version (go test ./bench/canary/). The last table is the
+# reference of the analysis's test with stable's rate known (analysis.KnownRate).
 #
 #   bash bench/canary/run.sh                     # the full grid, about 25 minutes on 2 cores
 #   HEALTHY_RUNS=500 BAD_RUNS=100 bash bench/canary/run.sh

@@ -92,6 +92,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "[%5.1fs] the known-rate reference for the bad canaries\n", time.Since(start).Seconds())
+	if err := canary.KnownRates(ctx, results, *workers); err != nil {
+		return err
+	}
 	elapsed := time.Since(start)
 
 	fmt.Fprintf(stdout, "Simulation: Poisson requests split at random by the canary's weight (fixed for the run); per request an error with the track's probability "+
@@ -104,6 +108,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	if err := canary.WriteMarkdown(stdout, results, judges); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	if err := canary.WriteKnownRate(stdout, results); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\n%d scenarios, %d runs, %.0f s on %d workers\n", len(scenarios), runs, elapsed.Seconds(), *workers)
