@@ -17,10 +17,8 @@ import (
 	"github.com/promote-ml/promote/internal/gitops"
 	"github.com/promote-ml/promote/internal/gittest"
 	"github.com/promote-ml/promote/internal/overlay"
-	"github.com/promote-ml/promote/internal/pipeline"
-	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
-	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -295,29 +293,9 @@ var (
 // credit-risk and its versions 2 and 3 registered.
 func newRegistry(tb testing.TB) *registry.Service {
 	tb.Helper()
-	pl, err := pipeline.Parse("promote.yaml", []byte(benchPipeline))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte(benchPolicy))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gate, err := pol.Gate("prod")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	dir := tb.TempDir()
-	store, err := sqlite.Open(tb.Context(), filepath.Join(dir, "data"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	svc, err := registry.New(store, registry.Config{Pipeline: pl, Gates: map[string]*policy.Gate{"prod": gate},
-		ArtifactRoots: []string{dir}, GitOps: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	svc := registrytest.Load(tb, benchPipeline, benchPolicy).New(tb, registrytest.SQLite(tb, dir),
+		registry.Config{ArtifactRoots: []string{dir}, GitOps: true})
 	if _, err := svc.CreateModel(tb.Context(), submitter, "credit-risk", ""); err != nil {
 		tb.Fatal(err)
 	}

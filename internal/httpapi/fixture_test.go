@@ -5,15 +5,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/promote-ml/promote/internal/pipeline"
-	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/registry"
-	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/internal/testtool"
 	"github.com/promote-ml/promote/promote"
@@ -83,41 +79,8 @@ type fixture struct {
 func newFixture(t testing.TB, mod ...func(*Options)) *fixture {
 	t.Helper()
 	ctx := t.Context()
-	dir := t.TempDir()
-	p, err := pipeline.Parse(filepath.Join(dir, "promote.yaml"), []byte(pipelineYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gates := map[string]*policy.Gate{}
-	if err := os.MkdirAll(filepath.Join(dir, "policies"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, env := range p.Environments {
-		file := filepath.Join(dir, env.Policy)
-		if err := os.WriteFile(file, []byte(policies[env.Name]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pol, err := policy.Load(file, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if gates[env.Name], err = pol.Gate(env.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	svc, err := registry.New(store, registry.Config{Pipeline: p, Gates: gates})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := registrytest.SQLite(t, t.TempDir())
+	svc := registrytest.LoadEach(t, pipelineYAML, policies).New(t, store, registry.Config{})
 	f := &fixture{t: t, store: store, svc: svc, reg: telemetry.NewRegistry(), logs: &testtool.Buffer{}}
 	opts := Options{
 		Logger:  slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -19,8 +19,10 @@ import (
 // environment's gate compiled from that policy.
 type Setup struct {
 	Pipeline *pipeline.Pipeline
-	Policy   *policy.Policy
-	Gates    map[string]*policy.Gate
+	// Policy is the policy of every environment (Load); nil when each
+	// has its own (LoadEach).
+	Policy *policy.Policy
+	Gates  map[string]*policy.Gate
 }
 
 // Load parses the pipeline document pipelineDoc (as promote.yaml) and the
@@ -28,21 +30,58 @@ type Setup struct {
 // of the pipeline's environments from the policy. An error fails the test.
 func Load(tb testing.TB, pipelineDoc, policyDoc string) Setup {
 	tb.Helper()
-	pl, err := pipeline.Parse("promote.yaml", []byte(pipelineDoc))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pol, err := policy.Load("policy.yaml", []byte(policyDoc))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	pl := parsePipeline(tb, pipelineDoc)
+	pol := loadPolicy(tb, "policy.yaml", policyDoc)
 	gates := map[string]*policy.Gate{}
 	for _, e := range pl.Names() {
-		if gates[e], err = pol.Gate(e); err != nil {
-			tb.Fatal(err)
-		}
+		gates[e] = compileGate(tb, pol, e)
 	}
 	return Setup{Pipeline: pl, Policy: pol, Gates: gates}
+}
+
+// LoadEach is Load for a pipeline whose environments each have a policy
+// of their own: policies maps each environment's name to the document of
+// its policy file (read as the file the pipeline names). An environment
+// without one, like any other error, fails the test.
+func LoadEach(tb testing.TB, pipelineDoc string, policies map[string]string) Setup {
+	tb.Helper()
+	pl := parsePipeline(tb, pipelineDoc)
+	gates := map[string]*policy.Gate{}
+	for _, e := range pl.Environments {
+		doc, ok := policies[e.Name]
+		if !ok {
+			tb.Fatalf("registrytest: no policy for environment %s (%s)", e.Name, e.Policy)
+		}
+		gates[e.Name] = compileGate(tb, loadPolicy(tb, e.Policy, doc), e.Name)
+	}
+	return Setup{Pipeline: pl, Gates: gates}
+}
+
+func parsePipeline(tb testing.TB, doc string) *pipeline.Pipeline {
+	tb.Helper()
+	pl, err := pipeline.Parse("promote.yaml", []byte(doc))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pl
+}
+
+func loadPolicy(tb testing.TB, file, doc string) *policy.Policy {
+	tb.Helper()
+	pol, err := policy.Load(file, []byte(doc))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pol
+}
+
+func compileGate(tb testing.TB, pol *policy.Policy, env string) *policy.Gate {
+	tb.Helper()
+	g, err := pol.Gate(env)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
 }
 
 // New makes a registry service on store with cfg, whose Pipeline and Gates
