@@ -28,7 +28,7 @@ import (
 const (
 	BreakModified  = "modified"  // an event's body or hash no longer match
 	BreakDeleted   = "deleted"   // sequence numbers are missing
-	BreakInserted  = "inserted"  // a sequence number appears twice or goes back
+	BreakInserted  = "inserted"  // a sequence number appears twice or goes back, or lies past the store's head
 	BreakReordered = "reordered" // an event is stored under another number, or does not follow its predecessor
 	BreakTruncated = "truncated" // the log ends before the event a head names
 	BreakRewritten = "rewritten" // the event a head names has another hash
@@ -66,6 +66,7 @@ type Verifier struct {
 	after  int64 // the kept head an export continues, 0 from the first event
 
 	heads []expected // the heads the chain must reach, in the order given
+	end   *expected  // the head no event may come after (EndAt), or nil
 }
 
 // expected is a head the chain must reach: whose it is, in words, and the
@@ -92,6 +93,17 @@ func (v *Verifier) ExpectHead(h Head, from string) {
 	if h.Seq > 0 {
 		v.heads = append(v.heads, expected{Head: h, from: from})
 	}
+}
+
+// EndAt makes the verification fail at the first event after h, as
+// inserted, and unless the chain holds h (ExpectHead). from names the
+// head in the messages ("the store's head"). A store moves its head in
+// the transaction of every append, so an event past a head read after
+// the event was is one added to the log without it: hashed onto the last
+// real event, it passes every other check.
+func (v *Verifier) EndAt(h Head, from string) {
+	v.end = &expected{Head: h, from: from}
+	v.ExpectHead(h, from)
 }
 
 // ParseHead reads a head as `promote audit verify` prints it and
@@ -137,6 +149,14 @@ func (v *Verifier) Add(r promote.AuditRecord) bool {
 		return brk(BreakDeleted, "events %d to %d are missing, a gap in the sequence: the log goes from %d to %d", v.next, r.Seq-1, v.next-1, r.Seq)
 	case r.Seq < v.next:
 		return brk(BreakInserted, "event %d appears after event %d: an event was inserted or duplicated", r.Seq, v.next-1)
+	}
+	if v.end != nil && r.Seq > v.end.Seq {
+		at := fmt.Sprintf("event %d", v.end.Seq)
+		if v.end.Seq == 0 {
+			at = "which records no event"
+		}
+		return brk(BreakInserted, "event %d comes after %s, %s: it was added to the log without moving the head, which every append moves",
+			r.Seq, v.end.from, at)
 	}
 	if !bodyHasSeq(r.Body, r.Seq) {
 		said, ok := bodySeq(r.Body)
@@ -436,22 +456,58 @@ var errStop = errors.New("stop")
 // reaches the head the store records apart from the events, unchanged: a
 // chain cut or rewritten at its end is whole, but no longer ends there
 // (unless the head was moved as well, which only a head kept outside the
-// database shows).
+// database shows). Nor may the chain go on past the head: an event added
+// to the table alone, hashed onto the last real one, is whole too.
 //
 // kept are heads kept from earlier verifications (KeptHead): the chain
 // must hold each, unchanged.
 func Verify(ctx context.Context, s Chain, kept ...Head) (Result, error) {
 	// The head is read first: events appended during the scan come after it.
-	seq, hash, err := s.AuditHead(ctx)
+	start, err := readHead(ctx, s)
 	if err != nil {
 		return Result{}, err
 	}
+	res, err := verifyStore(ctx, s, kept, start, nil)
+	if err != nil || !res.OK || res.HeadSeq <= start.Seq {
+		return res, err
+	}
+	// The chain goes on past the head read first: events appended during
+	// the scan, or added to the table without the head. Each append moves
+	// the head in its own transaction, so a head read now holds at least
+	// every event the scan read, unless some were added without it.
+	end, err := readHead(ctx, s)
+	if err != nil {
+		return Result{}, err
+	}
+	if res.HeadSeq < end.Seq || res.HeadSeq == end.Seq && res.HeadHash == end.Hash {
+		return res, nil
+	}
+	// Verified again up to that head, which names the first event past it.
+	return verifyStore(ctx, s, kept, start, &end)
+}
+
+// storeHead names the store's head in a break's message.
+const storeHead = "the store's head"
+
+// readHead reads s's head.
+func readHead(ctx context.Context, s Chain) (Head, error) {
+	seq, hash, err := s.AuditHead(ctx)
+	return Head{Seq: seq, Hash: hash}, err
+}
+
+// verifyStore verifies the chain in s from its first event: it must hold
+// the kept heads and start, the store's head read before the scan, and
+// end nowhere past end, when not nil.
+func verifyStore(ctx context.Context, s Chain, kept []Head, start Head, end *Head) (Result, error) {
 	v := NewVerifier()
 	for _, h := range kept {
 		v.ExpectHead(h, KeptHead)
 	}
-	v.ExpectHead(Head{Seq: seq, Hash: hash}, "the store's head")
-	err = s.ScanAudit(ctx, 0, func(r promote.AuditRecord) error {
+	v.ExpectHead(start, storeHead)
+	if end != nil {
+		v.EndAt(*end, storeHead)
+	}
+	err := s.ScanAudit(ctx, 0, func(r promote.AuditRecord) error {
 		if !v.Add(r) {
 			return errStop
 		}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -678,4 +679,87 @@ func FuzzColumnsMatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// memChain is a store's audit log in memory: its records, and the heads
+// its AuditHead returns, one a call (the last again once they run out),
+// as a store whose head moves between two reads would.
+type memChain struct {
+	records []promote.AuditRecord
+	heads   []Head
+}
+
+func (c *memChain) ScanAudit(_ context.Context, after int64, fn func(promote.AuditRecord) error) error {
+	for _, r := range c.records {
+		if r.Seq <= after {
+			continue
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *memChain) AuditHead(context.Context) (int64, string, error) {
+	h := c.heads[0]
+	if len(c.heads) > 1 {
+		c.heads = c.heads[1:]
+	}
+	return h.Seq, h.Hash, nil
+}
+
+// TestVerifyPastTheHead: a store moves its head with every append, so an
+// event past the head is one added to the log alone. Hashed onto the last
+// real event, it passes every check of the chain; the head, read again
+// after the scan, shows it, and tells it from an event appended during
+// the scan, which moved the head too.
+func TestVerifyPastTheHead(t *testing.T) {
+	records := chain(t, 6)
+	forged := promote.AuditEvent{Seq: 6, Time: time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC), Actor: "mallory",
+		Action: promote.ActionPromotionApproval, Model: "m", Version: "1", Environment: "prod", Decision: "approved"}
+	body, err := forged.Body()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withForged := append(slices.Clone(records[:5]), promote.AuditRecord{Seq: 6, PrevHash: records[4].Hash, Hash: promote.ChainHash(records[4].Hash, body), Body: body})
+	head := func(n int) Head {
+		if n == 0 {
+			return Head{0, promote.GenesisHash}
+		}
+		return Head{int64(n), records[n-1].Hash}
+	}
+	tests := []struct {
+		name     string
+		records  []promote.AuditRecord
+		heads    []Head
+		want     *Break
+		wantHead int64
+	}{
+		{"the head at the end", records, []Head{head(6)}, nil, 6},
+		{"an event appended during the scan", records, []Head{head(5), head(6)}, nil, 6},
+		{"events appended during and after the scan", records[:5], []Head{head(4), head(6)}, nil, 5},
+		{"an event added past the head", withForged, []Head{head(5)}, &Break{Seq: 6, Kind: BreakInserted,
+			Message: "event 6 comes after the store's head, event 5: it was added to the log without moving the head, which every append moves"}, 5},
+		{"events added past the head", records, []Head{head(3)}, &Break{Seq: 4, Kind: BreakInserted,
+			Message: "event 4 comes after the store's head, event 3: it was added to the log without moving the head, which every append moves"}, 3},
+		{"an event added to a log with no head", records[:1], []Head{head(0)}, &Break{Seq: 1, Kind: BreakInserted,
+			Message: "event 1 comes after the store's head, which records no event: it was added to the log without moving the head, which every append moves"}, 0},
+		{"an event added past the head moved during the scan", withForged, []Head{head(4), head(5)}, &Break{Seq: 6, Kind: BreakInserted,
+			Message: "event 6 comes after the store's head, event 5: it was added to the log without moving the head, which every append moves"}, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Verify(t.Context(), &memChain{records: tt.records, heads: tt.heads})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK != (tt.want == nil) || (tt.want != nil && *res.Broken != *tt.want) {
+				t.Fatalf("Verify = %+v %+v, want %+v", res, res.Broken, tt.want)
+			}
+			if res.HeadSeq != tt.wantHead {
+				t.Errorf("Verify's HeadSeq = %d, want %d (the last event verified)", res.HeadSeq, tt.wantHead)
+			}
+		})
+	}
 }

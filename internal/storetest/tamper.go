@@ -61,13 +61,8 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 			}
 			exec(ctx, t, db, "UPDATE audit_events SET seq = seq + 1000 WHERE seq > 5")
 			exec(ctx, t, db, "UPDATE audit_events SET seq = seq - 999 WHERE seq > 1000")
-			forged := promote.AuditEvent{Seq: 6, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Actor: "mallory", Action: promote.ActionLiveChanged, Model: "m", Version: "6", Environment: "prod"}
-			body, err := forged.Body()
-			if err != nil {
-				t.Fatal(err)
-			}
-			exec(ctx, t, db, "INSERT INTO audit_events (seq, prev_hash, hash, body, at, model, version, environment, promotion_id, action, actor) VALUES ($1, $2, $3, $4, $5, 'm', '6', 'prod', '', $6, 'mallory')",
-				6, prev, promote.ChainHash(prev, body), body, forged.Time.UnixNano(), promote.ActionLiveChanged)
+			forge(ctx, t, db, prev, promote.AuditEvent{Seq: 6, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Actor: "mallory",
+				Action: promote.ActionLiveChanged, Model: "m", Version: "6", Environment: "prod"})
 		}, 7, audit.BreakInserted},
 		{"an event deleted and the log renumbered", func(ctx context.Context, t *testing.T, db *sql.DB) {
 			exec(ctx, t, db, "DELETE FROM audit_events WHERE seq = 4")
@@ -135,6 +130,16 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 					body, prev, seq-1, seq)
 			}
 		}, 10, audit.BreakRewritten},
+		// Every append moves the head in its transaction: an event past
+		// it was added to the table alone, hashed onto the last real one.
+		{"an event appended without moving the store's head", func(ctx context.Context, t *testing.T, db *sql.DB) {
+			var prev string
+			if err := db.QueryRowContext(ctx, "SELECT hash FROM audit_events WHERE seq = 10").Scan(&prev); err != nil {
+				t.Fatal(err)
+			}
+			forge(ctx, t, db, prev, promote.AuditEvent{Seq: 11, Time: time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC), Actor: "mallory",
+				Action: promote.ActionPromotionApproval, Model: "m", Version: "9", Environment: "prod", Decision: "approved"})
+		}, 11, audit.BreakInserted},
 		{"the last events deleted and the store's head moved back", func(ctx context.Context, t *testing.T, db *sql.DB) {
 			exec(ctx, t, db, "DELETE FROM audit_events WHERE seq > 7")
 			exec(ctx, t, db, "UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit_events WHERE seq = 7) WHERE id = 1")
@@ -199,6 +204,18 @@ func appendEvents(ctx context.Context, t *testing.T, s promote.Store, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// forge inserts e into the audit table as its event e.Seq, hashed onto
+// prev, with the indexed copies of its fields, as a careful forger would.
+func forge(ctx context.Context, t *testing.T, db *sql.DB, prev string, e promote.AuditEvent) {
+	t.Helper()
+	body, err := e.Body()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(ctx, t, db, "INSERT INTO audit_events (seq, prev_hash, hash, body, at, model, version, environment, promotion_id, action, actor, token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+		e.Seq, prev, promote.ChainHash(prev, body), body, e.Time.UnixNano(), e.Model, e.Version, e.Environment, e.PromotionID, e.Action, e.Actor, e.TokenID)
 }
 
 func readBody(ctx context.Context, t *testing.T, db *sql.DB, seq int64) []byte {
