@@ -106,6 +106,19 @@ func (v *Verifier) EndAt(h Head, from string) {
 	v.ExpectHead(h, from)
 }
 
+// PastHead returns the break of event seq, which comes after event end,
+// the head from names ("the store's head", StoreHead): a store moves its
+// head in the transaction of every append, so the event was added to the
+// log without it.
+func PastHead(seq, end int64, from string) *Break {
+	at := fmt.Sprintf("event %d", end)
+	if end == 0 {
+		at = "which records no event"
+	}
+	return &Break{Seq: seq, Kind: BreakInserted,
+		Message: fmt.Sprintf("event %d comes after %s, %s: it was added to the log without moving the head, which every append moves", seq, from, at)}
+}
+
 // ParseHead reads a head as `promote audit verify` prints it and
 // --head takes it: SEQ:HASH, the sequence number of an event and its
 // hash (64 hex digits).
@@ -151,12 +164,8 @@ func (v *Verifier) Add(r promote.AuditRecord) bool {
 		return brk(BreakInserted, "event %d appears after event %d: an event was inserted or duplicated", r.Seq, v.next-1)
 	}
 	if v.end != nil && r.Seq > v.end.Seq {
-		at := fmt.Sprintf("event %d", v.end.Seq)
-		if v.end.Seq == 0 {
-			at = "which records no event"
-		}
-		return brk(BreakInserted, "event %d comes after %s, %s: it was added to the log without moving the head, which every append moves",
-			r.Seq, v.end.from, at)
+		v.broken = PastHead(r.Seq, v.end.Seq, v.end.from)
+		return false
 	}
 	if !bodyHasSeq(r.Body, r.Seq) {
 		said, ok := bodySeq(r.Body)
@@ -486,8 +495,8 @@ func Verify(ctx context.Context, s Chain, kept ...Head) (Result, error) {
 	return verifyStore(ctx, s, kept, start, &end)
 }
 
-// storeHead names the store's head in a break's message.
-const storeHead = "the store's head"
+// StoreHead names the store's head in a break's message.
+const StoreHead = "the store's head"
 
 // readHead reads s's head.
 func readHead(ctx context.Context, s Chain) (Head, error) {
@@ -503,9 +512,9 @@ func verifyStore(ctx context.Context, s Chain, kept []Head, start Head, end *Hea
 	for _, h := range kept {
 		v.ExpectHead(h, KeptHead)
 	}
-	v.ExpectHead(start, storeHead)
+	v.ExpectHead(start, StoreHead)
 	if end != nil {
-		v.EndAt(*end, storeHead)
+		v.EndAt(*end, StoreHead)
 	}
 	err := s.ScanAudit(ctx, 0, func(r promote.AuditRecord) error {
 		if !v.Add(r) {

@@ -195,6 +195,18 @@ func (c *chainVerifier) incremental(ctx context.Context) error {
 		brk = &audit.Break{Seq: head, Kind: audit.BreakDeleted,
 			Message: fmt.Sprintf("event %d was verified before but the log now ends before it: events were removed from its end", head)}
 	}
+	if end := v.Result().HeadSeq; brk == nil && end > head {
+		// Every append moves the store's head with it: a head read after
+		// the scan holds every event the scan read, unless one was added
+		// to the log alone (audit.Verify's check, on the new events).
+		seq, _, err := c.store.AuditHead(ctx)
+		if err != nil {
+			return fmt.Errorf("verify the audit log after event %d: %w", head, err)
+		}
+		if end > seq {
+			brk = audit.PastHead(seq+1, seq, audit.StoreHead)
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {

@@ -28,6 +28,18 @@ type fakeLog struct {
 	// and the others until they are closed; a scan reads the records
 	// appended before it started.
 	gateFull, gateIncremental chan struct{}
+	// past is how many of the last records were added without moving
+	// the head (forge).
+	past int
+}
+
+// forge adds n events that chain correctly, without moving the head, as
+// someone writing to the events' table alone would.
+func (l *fakeLog) forge(n int) {
+	l.append(n)
+	l.mu.Lock()
+	l.past += n
+	l.mu.Unlock()
 }
 
 // append adds n events that chain correctly.
@@ -51,14 +63,15 @@ func (l *fakeLog) gates(full, incremental chan struct{}) {
 	l.mu.Unlock()
 }
 
-// AuditHead returns the last record, as a store's head names it.
+// AuditHead returns the last record appended, as a store's head names it.
 func (l *fakeLog) AuditHead(context.Context) (int64, string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.records) == 0 {
+	n := len(l.records) - l.past
+	if n == 0 {
 		return 0, promote.GenesisHash, nil
 	}
-	last := l.records[len(l.records)-1]
+	last := l.records[n-1]
 	return last.Seq, last.Hash, nil
 }
 
@@ -263,5 +276,33 @@ func TestNewRefusesNegativeVerifyInterval(t *testing.T) {
 	t.Cleanup(func() { env.Store.Close() })
 	if _, err := New(Options{Service: env.Service, VerifyInterval: -time.Minute}); err == nil || !strings.Contains(err.Error(), "-1m0s is negative") {
 		t.Errorf("New(VerifyInterval -1m) = %v, want an error naming -1m0s as negative", err)
+	}
+}
+
+// TestChainPastTheHead: an event added to the log without moving the
+// store's head, hashed onto the last one, is a break for the page views'
+// verification of the events appended since the last, as for the full one.
+func TestChainPastTheHead(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		t.Run(fmt.Sprintf("full=%v", full), func(t *testing.T) {
+			log := &fakeLog{}
+			log.append(10)
+			c := newChainVerifier(log, time.Now)
+			if st := c.Status(t.Context()); st.Seq != 10 || st.Broken != nil {
+				t.Fatalf("first Status = %+v, want verified through 10", st)
+			}
+			log.append(2)
+			log.forge(1)
+			if full {
+				if err := c.Full(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := c.Status(t.Context())
+			want := "event 13 comes after the store's head, event 12: it was added to the log without moving the head"
+			if st.Broken == nil || st.Broken.Seq != 13 || st.Broken.Kind != "inserted" || !strings.Contains(st.Broken.Message, want) {
+				t.Fatalf("Status after an event added past the head = %+v (break %+v), want inserted at 13: %s", st, st.Broken, want)
+			}
+		})
 	}
 }
