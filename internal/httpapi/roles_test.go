@@ -11,7 +11,10 @@ import (
 )
 
 // TestEveryRouteRefusesLowerRoles walks the route table: every route is
-// public or needs a token, every read needs the viewer role, and every
+// public or needs a token, refusing a missing one and, with the same
+// answer, so that it does not tell which exists, a well-formed token that
+// is unknown and one that was revoked; every read needs the viewer role,
+// and every
 // write is refused, with a 403 naming the role it needs, to each role
 // below it, changing nothing. The request each role sends is one the
 // role above would have carried out, so that the role is the only reason
@@ -33,6 +36,15 @@ func TestEveryRouteRefusesLowerRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An admin's token, revoked: it opened every route before.
+	revoked, gone, err := f.client(f.admin).CreateToken(ctx, registry.TokenRequest{Name: "ci-gone", Role: promote.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client(f.admin).RevokeToken(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	unknown := registry.TokenPrefix + strings.Repeat("a", len(revoked)-len(registry.TokenPrefix))
 	const ct = "application/json"
 	pr := Prefix + "/promotions/" + prod.ID
 	reason := `{"reason":"checked"}`
@@ -97,6 +109,17 @@ func TestEveryRouteRefusesLowerRoles(t *testing.T) {
 			before := f.auditCount()
 			if r := send(""); r.status != http.StatusUnauthorized {
 				t.Errorf("%s %s without a token = %d %s, want 401", method, target, r.status, r.body)
+			}
+			var refused []string
+			for _, bad := range []struct{ what, secret string }{{"an unknown token", unknown}, {"a revoked token", revoked}} {
+				r := send(bad.secret)
+				if r.status != http.StatusUnauthorized || r.err.Error.Code != promote.Unauthorized {
+					t.Errorf("%s %s with %s = %d %s, want 401", method, target, bad.what, r.status, r.body)
+				}
+				refused = append(refused, r.err.Error.Message)
+			}
+			if refused[0] != refused[1] {
+				t.Errorf("%s %s tells an unknown token (%q) from a revoked one (%q)", method, target, refused[0], refused[1])
 			}
 			if !isWrite {
 				return
