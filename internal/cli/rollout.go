@@ -90,7 +90,7 @@ newer.`,
 			if err != nil {
 				return err
 			}
-			r, err := c.Rollout(cmd.Context(), args[0])
+			r, err := showRollout(cmd.Context(), c, args[0])
 			if err != nil {
 				return clientError(err)
 			}
@@ -676,6 +676,27 @@ func readRollout(ctx context.Context, c *httpapi.Client, id string) (r promote.R
 		err = promote.Errorf(promote.Invalid, "%s", msg)
 	}
 	return r, "", err
+}
+
+// showRollout reads the rollout of the promotion id for promote rollout
+// show. When there is none, the error says what the promotion is, as the
+// server's refusal of an operation on it does (rollout.Absent): one whose
+// rollout has not begun, or one that ended without a rollout; an unknown
+// promotion stays NotFound.
+func showRollout(ctx context.Context, c *httpapi.Client, id string) (promote.Rollout, error) {
+	r, err := c.Rollout(ctx, id)
+	if promote.ErrorCode(err) != promote.NotFound {
+		return r, err
+	}
+	p, perr := c.Promotion(ctx, id)
+	if perr != nil {
+		return r, err
+	}
+	// It may have rolled out, and ended, between the two reads.
+	if r, err = c.Rollout(ctx, id); promote.ErrorCode(err) == promote.NotFound {
+		err = rollout.Absent(p.Promotion, "show")
+	}
+	return r, err
 }
 
 // clockUTC is t's time of day in UTC, saying so, as every time the CLI

@@ -1370,12 +1370,24 @@ func (c *Controller) active(ctx context.Context, id string, seen int64) (promote
 		return r, err
 	}
 	if !r.State.Active() {
-		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is %s", r.Model, r.Version, r.Environment, r.State)
+		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s has ended: %s", r.Model, r.Version, r.Environment, endedWords(r.State))
 	}
 	if seen != 0 && r.Revision != seen {
 		return r, moved(c.WithNext(r), seen)
 	}
 	return r, nil
+}
+
+// endedWords says how a rollout in state s, which is over, ended: "it
+// succeeded", "it was rolled back".
+func endedWords(s promote.RolloutState) string {
+	switch s {
+	case promote.RolloutSucceeded:
+		return "it succeeded"
+	case promote.RolloutRolledBack:
+		return "it was rolled back"
+	}
+	return "it is " + strings.ReplaceAll(string(s), "_", " ")
 }
 
 // changed handles an error of a save of the rollout the controller judged

@@ -154,10 +154,17 @@ func Steer(ctx context.Context, ops Operator, promotions Promotions, who promote
 	if perr != nil {
 		return r, err
 	}
-	p := view.Promotion
+	return r, Absent(view.Promotion, op.Verb)
+}
+
+// Absent is the refusal of verb ("pause", "show") on the rollout of
+// promotion p, which has none: a promotion that ended without one is bad
+// input (Invalid); one whose rollout has not begun (it awaits approval,
+// or its commit's deployment) is a Conflict that says when it begins.
+func Absent(p promote.Promotion, verb string) error {
 	if p.State.Terminal() {
-		return r, promote.Errorf(promote.Invalid, "promotion %s of %s %s to %s is %s and has no rollout to %s", p.ID, p.Model, p.Version, p.Environment, p.State, op.Verb)
+		return promote.Errorf(promote.Invalid, "promotion %s of %s %s to %s is %s and has no rollout to %s", p.ID, p.Model, p.Version, p.Environment, p.State, verb)
 	}
-	return r, promote.Errorf(promote.Conflict, "promotion %s of %s %s to %s is %s and has no rollout to %s yet: a rollout starts once its commit is deployed",
-		p.ID, p.Model, p.Version, p.Environment, p.State, op.Verb)
+	return promote.Errorf(promote.Conflict, "promotion %s of %s %s to %s is %s and has no rollout to %s yet: a rollout starts once its commit is deployed",
+		p.ID, p.Model, p.Version, p.Environment, p.State, verb)
 }

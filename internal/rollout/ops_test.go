@@ -111,7 +111,7 @@ func TestPauseAfterARefusedRollbackKeepsTheFailure(t *testing.T) {
 	// The store works again; a person pauses before the next tick.
 	reg.rollbackFails.Store(0)
 	reg.pauseFails.Store(0)
-	if _, err := ctl.Pause(t.Context(), lena, id, "looking"); promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "rolled_back") {
+	if _, err := ctl.Pause(t.Context(), lena, id, "looking"); promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "has ended: it was rolled back") {
 		t.Errorf("Pause once the store works = %v, want a Conflict: the rollout was rolled back first", err)
 	}
 	r := w.pump(t, ctl, 2)

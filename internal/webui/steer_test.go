@@ -301,7 +301,7 @@ func TestSteerBadForm(t *testing.T) {
 		})
 	}
 	if res := b.post(Prefix+"/promotions/"+f.demo.Succeeded+"/rollout/pause", url.Values{"csrf": form["csrf"], "revision": {"1"}}); res.status != http.StatusConflict ||
-		!strings.Contains(res.body, "is succeeded") {
+		!strings.Contains(res.body, "has ended: it succeeded") {
 		t.Errorf("pause of a rollout that succeeded = %d; want 409 saying it succeeded:\n%s", res.status, res.body)
 	}
 	if res := b.post(Prefix+"/promotions/pr_none/rollout/pause", url.Values{"csrf": form["csrf"], "revision": {"1"}}); res.status != http.StatusNotFound {
