@@ -194,7 +194,11 @@ func percent(w float64) string { return fmt.Sprintf("%g%%", w*100) }
 // progress of a canary's step as of now.
 func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 	fmt.Fprintf(w, "Rollout\t%s %s in %s (promotion %s)\n", r.Model, r.Version, r.Environment, r.PromotionID)
-	fmt.Fprintf(w, "Strategy\t%s against stable %s\n", r.Strategy, r.Stable)
+	if r.Stable == "" {
+		fmt.Fprintf(w, "Strategy\t%s (no stable version: the first version in %s)\n", r.Strategy, r.Environment)
+	} else {
+		fmt.Fprintf(w, "Strategy\t%s against stable %s\n", r.Strategy, r.Stable)
+	}
 	fmt.Fprintf(w, "State\t%s\n", r.State)
 	fmt.Fprintf(w, "Revision\t%d\n", r.Revision)
 	track := "canary"
@@ -223,9 +227,14 @@ func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 	fmt.Fprintf(w, "Decision\t%s %s\n", v.Decision, v.Reason)
 	for _, t := range v.Tests {
 		detail := t.Detail
-		if t.Sequential && t.Status != analysis.StatusSkipped {
+		switch {
+		case t.Sequential && t.Status != analysis.StatusSkipped:
 			detail = strings.TrimSpace(fmt.Sprintf("%s %g/%g, stable %g/%g, p %.3g %s", track, t.CanaryEvents, t.CanaryRequests,
 				t.StableEvents, t.StableRequests, t.PValue, detail))
+		case detail == "" && t.Status == analysis.StatusOK:
+			// A guard that holds has no words of its own: only the
+			// canary's counts enter it.
+			detail = fmt.Sprintf("%s %g/%g, p %.3g", track, t.CanaryEvents, t.CanaryRequests, t.PValue)
 		}
 		fmt.Fprintf(w, "  %s\t%s %s\n", t.Name, t.Status, detail)
 	}

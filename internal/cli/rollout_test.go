@@ -160,6 +160,37 @@ func TestDescribeRollout(t *testing.T) {
 	}
 }
 
+// rollout show of the first version in an environment, which has no
+// stable version, says so rather than "against stable " and nothing; an
+// SLO guard that holds shows the canary's counts it judged, as a
+// comparison with stable does, rather than its status alone.
+func TestDescribeRolloutFirstVersionAndGuards(t *testing.T) {
+	raw, err := json.Marshal(analysis.Verdict{Decision: analysis.Continue, Tests: []analysis.TestResult{
+		{Name: analysis.TestSLOErrorRate, Status: analysis.StatusOK, CanaryRequests: 325, CanaryEvents: 2, StableRequests: 765, PValue: 1},
+		{Name: analysis.TestSLOLatency, Status: analysis.StatusPending, PValue: 1, Detail: "waiting for 100 canary requests in the latency histogram, have 1"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, stable string
+		want         []string
+	}{
+		{"first version", "", []string{"Strategy\tcanary (no stable version: the first version in prod)\n"}},
+		{"after a stable one", "1", []string{"Strategy\tcanary against stable 1\n"}},
+	} {
+		var b bytes.Buffer
+		describeRollout(&b, promote.Rollout{Strategy: policy.StrategyCanary, Environment: "prod", Stable: tt.stable, State: promote.RolloutSucceeded, Weight: 1, Verdict: raw}, time.Now())
+		want := append(tt.want, "  slo_error_rate\tok canary 2/325, p 1\n",
+			"  slo_latency_p95\tpending waiting for 100 canary requests in the latency histogram, have 1\n")
+		for _, w := range want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: describeRollout lacks %q:\n%s", tt.name, w, b.String())
+			}
+		}
+	}
+}
+
 // A line redrawn in a terminal fits it: the details go, the last first,
 // and the bar before a detail; the step, the weight and the decision stay.
 func TestWatchLineFit(t *testing.T) {
