@@ -342,7 +342,21 @@ func (s *Service) preconditions(tx promote.Tx, v promote.Version, env string, re
 				return nil, false, err
 			}
 		}
+		var underWay []promote.Promotion
+		if len(done) == 0 {
+			underWay, err = tx.Promotions(promote.PromotionFilter{Model: v.Model, Version: v.Version, Environment: e.From, ActiveOnly: true, Limit: 1})
+			if err != nil {
+				return nil, false, err
+			}
+		}
 		switch {
+		case len(underWay) > 0:
+			// Said apart, with the promotion, for the request made a
+			// moment too early (the upstream one awaits its approval, or
+			// its commit): it is to be made again, not investigated.
+			up := underWay[0]
+			pre = append(pre, precondition{rule: "upstream", message: fmt.Sprintf("version %s has not succeeded yet in %s, which comes before %s: its promotion %s there is %s; request %s again once it has succeeded",
+				v.Version, e.From, env, up.ID, up.State, env)})
 		case len(done) == 0:
 			pre = append(pre, precondition{rule: "upstream", message: fmt.Sprintf("version %s has not succeeded in %s, which comes before %s", v.Version, e.From, env)})
 		case rolledBack != nil:

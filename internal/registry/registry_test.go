@@ -331,6 +331,26 @@ func TestUpstreamRequired(t *testing.T) {
 	}
 }
 
+// A request made while the version's promotion upstream is still under
+// way (awaiting approval there, or committed and not yet succeeded) is
+// blocked, and says which promotion it waits for, so that the person or
+// the script asks again once it has succeeded rather than wondering why.
+func TestUpstreamUnderWaySaysWhichPromotion(t *testing.T) {
+	f := newFixtureWith(t, openSQLite, strings.Replace(policyYAML, "  staging: {}\n", "  staging:\n    gate:\n      approvals:\n        min: 1\n", 1))
+	f.register(t, "1", goodMetrics)
+	f.request(t, submitter, "1", "dev")
+	f.advance(2 * time.Hour)
+	staging := f.request(t, submitter, "1", "staging")
+	if staging.State != promote.StateAwaitingApproval {
+		t.Fatalf("1 → staging = %s (%s), want awaiting_approval", staging.State, staging.Reason)
+	}
+	got := f.request(t, submitter, "1", "prod")
+	want := "version 1 has not succeeded yet in staging, which comes before prod: its promotion " + staging.ID + " there is awaiting_approval; request prod again once it has succeeded"
+	if got.State != promote.StateBlocked || !strings.Contains(got.Reason, want) {
+		t.Errorf("1 → prod while staging awaits approval = %s (%s), want blocked saying %q", got.State, got.Reason, want)
+	}
+}
+
 // A version rolled back out of the upstream environment has not passed
 // it: its success there, before the rollback, does not open the next
 // environment, until it succeeds there again.
