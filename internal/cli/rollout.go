@@ -36,7 +36,8 @@ version; a regression rolls it back automatically. A rollout is named by the ID 
 promotion it carries out (pr_…; see "promote rollout list").
 
 Reading rollouts needs a viewer's token; pause, resume, abort and promote need an
-approver's (ml-lead) token, and each is recorded in the audit log with its reason.`,
+approver's token (the approver role; no group is asked for), and each is recorded in the
+audit log with its reason.`,
 	}
 	f := addClientFlags(cmd)
 	var filter promote.RolloutFilter
@@ -107,7 +108,9 @@ share of requests slower than the latency test's threshold; and the analysis's d
 In a terminal one line is redrawn with a progress bar, fitted to the terminal's width (the
 details go first, the last first); otherwise a plain line is printed at each change. Run
 at once after "promote approve", it waits for the rollout to start (the promotion's commit);
-a server it cannot reach is read again for up to a minute. Exits 0 when the rollout succeeds and 1 when it is rolled back.
+a server it cannot reach is read again for up to a minute. Exits 0 when the rollout succeeds,
+1 when it is rolled back, 130 when interrupted (Ctrl-C) before either; an unknown promotion,
+or one that ended without a rollout, is bad input (exit 2).
 
 With -o json, it writes JSON Lines for scripts instead: at each change of the rollout, the
 object "promote rollout show -o json" prints, on one line, the last one the rollout as it
@@ -145,7 +148,7 @@ ended; what it waits for (the rollout's start, a server it cannot reach) goes to
 		example           string                     // a reason
 	}{
 		{"pause", "Hold a running rollout at its step and weight",
-			"The candidate keeps its share of traffic; the rollout neither advances nor rolls back until\n\"promote rollout resume\". The analysis keeps its evidence.",
+			"The candidate keeps its share of traffic (a shadow stops mirroring until it is resumed); the\nrollout neither advances nor rolls back until \"promote rollout resume\". The analysis keeps\nits evidence.",
 			func(r promote.Rollout) bool { return r.State == promote.RolloutRunning }, "latency looks odd; a closer look first"},
 		{"resume", "Continue a paused rollout at its step, or move on one that waits for a person",
 			"The step's minimum time and requests count again from now. A rollout the analysis had failed\n(with automatic rollback off) starts its analysis afresh: the person resuming overrides it.\n\n" +

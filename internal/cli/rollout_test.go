@@ -191,6 +191,37 @@ func TestDescribeRolloutFirstVersionAndGuards(t *testing.T) {
 	}
 }
 
+// The rollout commands' help says what they do: the operations need the
+// approver role (not a group), a paused shadow mirrors nothing, and watch
+// names every exit code it has.
+func TestRolloutHelpSaysWhatItDoes(t *testing.T) {
+	for _, tt := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"rollout"}, []string{"need an approver's token"}, []string{"ml-lead"}},
+		{[]string{"rollout", "pause"}, []string{"a shadow stops mirroring until it is resumed"}, nil},
+		{[]string{"rollout", "watch"}, []string{"Exits 0 when the rollout succeeds, 1 when it is rolled back, 130 when interrupted",
+			"an unknown promotion, or one that ended without a rollout, is bad input (exit 2)"}, nil},
+	} {
+		code, out, errOut := run(t, "", append(tt.args, "--help")...)
+		if code != ExitOK {
+			t.Fatalf("promote %s --help = exit %d: %s", strings.Join(tt.args, " "), code, errOut)
+		}
+		flat := strings.Join(strings.Fields(out), " ")
+		for _, w := range tt.want {
+			if !strings.Contains(flat, w) {
+				t.Errorf("promote %s --help lacks %q:\n%s", strings.Join(tt.args, " "), w, out)
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(flat, n) {
+				t.Errorf("promote %s --help says %q:\n%s", strings.Join(tt.args, " "), n, out)
+			}
+		}
+	}
+}
+
 // A line redrawn in a terminal fits it: the details go, the last first,
 // and the bar before a detail; the step, the weight and the decision stay.
 func TestWatchLineFit(t *testing.T) {
