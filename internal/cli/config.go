@@ -354,24 +354,50 @@ func loadPipeline(path string) (*loadedPipeline, error) {
 			}
 		}
 	}
+	keys, keyErrs := loadTrustedKeys(path, pl, rel)
+	errs = append(errs, keyErrs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &loadedPipeline{pipeline: pl, gates: gates, keys: keys, plans: plans, unused: unused}, nil
+}
+
+// loadTrustedKeys reads the public keys the pipeline file at path lists,
+// each relative to it (rel). A key that cannot be used is reported at the
+// line that lists it. So is a key listed twice, under one path or two:
+// taking one entry out, to revoke the key, would leave it trusted.
+func loadTrustedKeys(path string, pl *pipeline.Pipeline, rel func(string) string) ([]registry.TrustedKey, []error) {
 	var keys []registry.TrustedKey
-	for _, k := range pl.TrustedKeys {
-		data, err := readInput(rel(k), "trusted key")
+	var errs []error
+	first := map[string]int{} // public key digest → index of the entry that lists it first
+	for i, k := range pl.TrustedKeys {
+		line, col := pl.TrustedKeyPosition(i)
+		where := fmt.Sprintf("%s:%d:%d: trustedKeys[%d]", path, line, col, i)
+		data, err := readInput(rel(k), where)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		pub, err := signature.ParsePublicKey(data)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("trusted key %s: %w", k, err))
+			errs = append(errs, fmt.Errorf("%s: %s: %w", where, k, err))
 			continue
 		}
+		sum, err := signature.KeyDigest(pub)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", where, k, err))
+			continue
+		}
+		if j, dup := first[sum]; dup {
+			l, _ := pl.TrustedKeyPosition(j)
+			errs = append(errs, fmt.Errorf("%s: %s holds the same public key (%s) as trustedKeys[%d] %s at line %d: list each key once, or taking one entry out would not stop the key being trusted",
+				where, k, sum, j, pl.TrustedKeys[j], l))
+			continue
+		}
+		first[sum] = i
 		keys = append(keys, registry.TrustedKey{ID: k, Key: pub})
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return &loadedPipeline{pipeline: pl, gates: gates, keys: keys, plans: plans, unused: unused}, nil
+	return keys, errs
 }
 
 // serviceHooks connect the registry service to serve's controllers.

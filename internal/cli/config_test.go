@@ -1,8 +1,15 @@
 package cli
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -375,5 +382,100 @@ func TestServeIntervals(t *testing.T) {
 				t.Errorf("validate() = %v, want an error containing %q", err, tt.err)
 			}
 		})
+	}
+}
+
+// A trusted key that cannot be used is a load error at the line of the
+// pipeline file that lists it, whatever is wrong with it: another
+// algorithm, a weak RSA key, another curve, not a key, no file. So is a key
+// listed twice (under two paths): taking one entry out to revoke it would
+// leave the other trusting it.
+func TestLoadPipelineTrustedKeysAtTheirLines(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := func(key any) []byte {
+		t.Helper()
+		der, err := x509.MarshalPKIXPublicKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	}
+	good, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edPub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("good.pub", pub(&good.PublicKey))
+	write("copy.pub", pub(&good.PublicKey))
+	write("p384.pub", pub(&p384.PublicKey))
+	write("rsa.pub", pub(&rsa1024.PublicKey))
+	write("ed.pub", pub(edPub))
+	write("junk.pub", []byte("not a key\n"))
+	write("dev.yaml", []byte("gate:\n  require: [artifact_signed]\n"))
+	write("promote.yaml", []byte(`kind: Pipeline
+trustedKeys:
+  - good.pub
+  - rsa.pub
+  - ed.pub
+  - p384.pub
+  - junk.pub
+  - missing.pub
+  - copy.pub
+environments:
+  - name: dev
+    policy: dev.yaml
+`))
+	file := filepath.Join(dir, "promote.yaml")
+	_, err = loadPipeline(file)
+	if err == nil {
+		t.Fatal("loadPipeline = nil, want an error for each key that cannot be used")
+	}
+	for _, want := range []string{
+		file + ":4:5: trustedKeys[1]: rsa.pub: found an RSA public key: promote needs an ECDSA P-256 key",
+		file + ":5:5: trustedKeys[2]: ed.pub: found an Ed25519 public key: promote needs an ECDSA P-256 key",
+		file + ":6:5: trustedKeys[3]: p384.pub: found an ECDSA P-384 key: promote needs P-256",
+		file + ":7:5: trustedKeys[4]: junk.pub: key is not PEM",
+		file + ":8:5: trustedKeys[5]: " + filepath.Join(dir, "missing.pub") + ": no such file or directory",
+		file + ":9:5: trustedKeys[6]: copy.pub holds the same public key (sha256:",
+		"as trustedKeys[0] good.pub at line 3",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("loadPipeline =\n%v\nwant it to contain\n%s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "good.pub:") {
+		t.Errorf("loadPipeline =\n%v\nwant no error about good.pub itself", err)
+	}
+
+	// The same file listed twice is the same key twice.
+	write("promote.yaml", []byte("kind: Pipeline\ntrustedKeys: [good.pub, good.pub]\nenvironments:\n  - name: dev\n    policy: dev.yaml\n"))
+	if _, err := loadPipeline(file); err == nil || !strings.Contains(err.Error(), ":2:25: trustedKeys[1]: good.pub holds the same public key") {
+		t.Errorf("loadPipeline with good.pub twice = %v, want trustedKeys[1] at 2:25 named as the same key", err)
+	}
+
+	write("promote.yaml", []byte("kind: Pipeline\ntrustedKeys: [good.pub]\nenvironments:\n  - name: dev\n    policy: dev.yaml\n"))
+	lp, err := loadPipeline(file)
+	if err != nil {
+		t.Fatalf("loadPipeline with good.pub = %v, want it loaded", err)
+	}
+	if len(lp.keys) != 1 || lp.keys[0].ID != "good.pub" || !lp.keys[0].Key.Equal(&good.PublicKey) {
+		t.Errorf("loadPipeline's keys = %+v, want good.pub's key alone", lp.keys)
 	}
 }

@@ -32,6 +32,19 @@ type Pipeline struct {
 	Name         string
 	TrustedKeys  []string // public key files, relative to the pipeline file
 	Environments []promote.Environment
+
+	// trustedKeyPos is where each of TrustedKeys is written in File.
+	trustedKeyPos [][2]int
+}
+
+// TrustedKeyPosition returns the line and column at which TrustedKeys[i] is
+// written in the pipeline file, so that a key that cannot be used is
+// reported where it is listed; 0, 0 when unknown.
+func (p *Pipeline) TrustedKeyPosition(i int) (line, col int) {
+	if i < 0 || i >= len(p.trustedKeyPos) {
+		return 0, 0
+	}
+	return p.trustedKeyPos[i][0], p.trustedKeyPos[i][1]
 }
 
 // Environment returns the environment called name.
@@ -114,6 +127,7 @@ func Parse(file string, data []byte) (*Pipeline, error) {
 						continue
 					}
 					p.TrustedKeys = append(p.TrustedKeys, s)
+					p.trustedKeyPos = append(p.trustedKeyPos, [2]int{item.Line, item.Column})
 				}
 			}
 		case "environments":
