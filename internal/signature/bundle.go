@@ -155,7 +155,8 @@ func VerifyBundle(pub *ecdsa.PublicKey, digest [32]byte, bundleJSON []byte) erro
 		return malformedf("bundle holds a dsseEnvelope: it is an attestation (cosign attest-blob), not a blob signature; sign the artifact with `promote sign` or `cosign sign-blob`")
 	}
 
-	if err := checkVerificationMaterial(root); err != nil {
+	material, err := checkVerificationMaterial(root)
+	if err != nil {
 		return err
 	}
 
@@ -198,7 +199,15 @@ func VerifyBundle(pub *ecdsa.PublicKey, digest [32]byte, bundleJSON []byte) erro
 	}
 	// The signature is checked against the artifact's own digest: the
 	// messageDigest only names the artifact, as the specification says.
-	return verifyDER(pub, digest, der)
+	err = verifyDER(pub, digest, der)
+	if errors.Is(err, ErrMismatch) && (material == "certificate" || material == "x509CertificateChain") {
+		// A keyless bundle (cosign sign-blob without --key) is signed by
+		// a short-lived key that its certificate names: it verifies with
+		// no key one trusts, and saying only "another key signed it"
+		// would hide why.
+		return fmt.Errorf("%w; the bundle carries a signing certificate (%s, keyless signing): promote checks neither certificates nor transparency-log entries, and trusts only the public keys it is given, so sign with a key (`promote sign`, `cosign sign-blob --key`)", err, material)
+	}
+	return err
 }
 
 // verifyLegacyBundle verifies cosign's own bundle format, which
@@ -225,20 +234,22 @@ func verifyLegacyBundle(pub *ecdsa.PublicKey, digest [32]byte, root map[string]j
 }
 
 // checkVerificationMaterial checks that verificationMaterial is present and
-// has the shape of the specification. Its content is not trusted.
-func checkVerificationMaterial(root map[string]json.RawMessage) error {
+// has the shape of the specification, and returns which kind of material it
+// holds: "publicKey", "certificate", "x509CertificateChain", or "" for none.
+// Its content is not trusted.
+func checkVerificationMaterial(root map[string]json.RawMessage) (string, error) {
 	raw, ok, err := field(root, "bundle", "verificationMaterial", "verification_material")
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !ok {
-		return malformedf("bundle: verificationMaterial is missing")
+		return "", malformedf("bundle: verificationMaterial is missing")
 	}
 	vm, err := decodeObject(raw, "verificationMaterial")
 	if err != nil {
-		return err
+		return "", err
 	}
-	kinds := 0
+	kinds, kind := 0, ""
 	for _, names := range [][]string{
 		{"publicKey", "public_key"},
 		{"certificate"},
@@ -246,27 +257,27 @@ func checkVerificationMaterial(root map[string]json.RawMessage) error {
 	} {
 		raw, ok, err := field(vm, "verificationMaterial", names...)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if ok {
-			kinds++
+			kinds, kind = kinds+1, names[0]
 			if _, err := decodeObject(raw, "verificationMaterial."+names[0]); err != nil {
-				return err
+				return "", err
 			}
 		}
 	}
 	if kinds > 1 {
-		return malformedf("bundle: verificationMaterial holds more than one of publicKey, certificate and x509CertificateChain")
+		return "", malformedf("bundle: verificationMaterial holds more than one of publicKey, certificate and x509CertificateChain")
 	}
 	if raw, ok, err := field(vm, "verificationMaterial", "tlogEntries", "tlog_entries"); err != nil {
-		return err
+		return "", err
 	} else if ok {
 		var entries []json.RawMessage
 		if err := json.Unmarshal(raw, &entries); err != nil {
-			return &malformedError{msg: "bundle: verificationMaterial.tlogEntries is not a JSON array", err: err}
+			return "", &malformedError{msg: "bundle: verificationMaterial.tlogEntries is not a JSON array", err: err}
 		}
 	}
-	return nil
+	return kind, nil
 }
 
 // messageDigest reads messageSignature.messageDigest. It reports ok false

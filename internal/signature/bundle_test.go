@@ -3,13 +3,17 @@ package signature
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -358,5 +362,63 @@ func TestVerifyLegacyBundle(t *testing.T) {
 			}
 			checkErr(t, "VerifyBundle()", err, tt.want, tt.wantMsg)
 		})
+	}
+}
+
+// A keyless bundle (cosign sign-blob without --key) is signed by the
+// short-lived key of its certificate. It never verifies with a trusted key,
+// and the error says why: promote checks no certificate, so trust could
+// only come from a key. When the certificate's key is itself trusted, the
+// signature verifies by that key alone.
+func TestVerifyBundleKeyless(t *testing.T) {
+	trusted := newKey(t)
+	ephemeral := newKey(t)
+	digest := sha256.Sum256([]byte("model weights"))
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sigstore-intermediate"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(10 * time.Minute)}
+	certDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &ephemeral.PublicKey, ephemeral)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := NewBundle(ephemeral, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := mutate(t, signed, func(m map[string]any) {
+		m["verificationMaterial"] = map[string]any{"certificate": map[string]any{"rawBytes": base64.StdEncoding.EncodeToString(certDER)},
+			"tlogEntries": []any{map[string]any{"logIndex": "7"}}}
+	})
+	withChain := mutate(t, signed, func(m map[string]any) {
+		m["mediaType"] = "application/vnd.dev.sigstore.bundle+json;version=0.2"
+		m["verificationMaterial"] = map[string]any{"x509CertificateChain": map[string]any{
+			"certificates": []any{map[string]any{"rawBytes": base64.StdEncoding.EncodeToString(certDER)}}}}
+	})
+	for _, tc := range []struct {
+		name, material string
+		bundle         []byte
+	}{
+		{"certificate", "certificate", withCert},
+		{"certificate chain", "x509CertificateChain", withChain},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := VerifyBundle(&trusted.PublicKey, digest, tc.bundle)
+			if !errors.Is(err, ErrMismatch) {
+				t.Fatalf("VerifyBundle(keyless bundle, trusted key) = %v, want ErrMismatch", err)
+			}
+			for _, want := range []string{"the bundle carries a signing certificate (" + tc.material + ", keyless signing)", "checks neither certificates nor transparency-log entries"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("VerifyBundle(keyless bundle, trusted key) = %q, want it to say %q", err, want)
+				}
+			}
+			// Trusting the certificate's own key is trusting a key.
+			if err := VerifyBundle(&ephemeral.PublicKey, digest, tc.bundle); err != nil {
+				t.Errorf("VerifyBundle(keyless bundle, its certificate's key) = %v, want nil", err)
+			}
+		})
+	}
+	// A key-based bundle signed by another key says nothing of certificates.
+	err = VerifyBundle(&trusted.PublicKey, digest, signed)
+	if !errors.Is(err, ErrMismatch) || strings.Contains(err.Error(), "certificate") {
+		t.Errorf("VerifyBundle(key-based bundle, another key) = %v, want ErrMismatch without a word of certificates", err)
 	}
 }
