@@ -1,6 +1,7 @@
 // Package registrytest sets up, for tests, a registry service as promote
 // serve makes one: a pipeline, each of its environments' gates compiled
-// from a policy, and a real SQLite store. Only tests import it.
+// from a policy, and a real SQLite or PostgreSQL store. Only tests import
+// it.
 package registrytest
 
 import (
@@ -9,9 +10,11 @@ import (
 
 	"github.com/promote-ml/promote/internal/pipeline"
 	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/postgres"
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/sqlite"
 	"github.com/promote-ml/promote/internal/sqlstore"
+	"github.com/promote-ml/promote/internal/storetest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -101,6 +104,19 @@ func (s Setup) New(tb testing.TB, store promote.Store, cfg registry.Config) *reg
 func SQLite(tb testing.TB, dir string) *sqlstore.DB {
 	tb.Helper()
 	store, err := sqlite.Open(tb.Context(), filepath.Join(dir, "data"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	return store
+}
+
+// Postgres opens a PostgreSQL store in a schema of its own on the test
+// server (storetest.PostgresDSN), and closes it when the test ends. Without
+// a server the test is skipped, except in CI. An error fails the test.
+func Postgres(tb testing.TB) *sqlstore.DB {
+	tb.Helper()
+	store, err := postgres.Open(tb.Context(), storetest.PostgresDSN(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -18,7 +18,7 @@ const dsnVar = "PROMOTE_TEST_POSTGRES_DSN"
 
 // PostgresServer returns the test server's DSN. Without one the test is skipped,
 // except in CI, where the PostgreSQL half of the suite must run.
-func PostgresServer(t *testing.T) string {
+func PostgresServer(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(dsnVar)
 	if dsn == "" {
@@ -49,7 +49,7 @@ func withSearchPath(dsn, schema string) (string, error) {
 // PostgresDSN creates a schema of its own for t, dropped when t ends, and
 // returns a DSN whose connections use it: tests share the server but never
 // see each other's tables.
-func PostgresDSN(t *testing.T) string {
+func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := PostgresServer(t)
 	admin, err := sql.Open("pgx", dsn)

@@ -1,6 +1,6 @@
 // Package testtool serves tests: it finds the programs they run beside
 // Promote (a Prometheus server, the kustomize CLI, a Python interpreter),
-// and holds a buffer several goroutines may share.
+// and holds a buffer several goroutines may share and a clock a test moves.
 package testtool
 
 import (

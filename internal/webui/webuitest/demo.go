@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/promote-ml/promote/internal/pipeline"
@@ -21,6 +20,7 @@ import (
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/signature"
 	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/testtool"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -81,34 +81,10 @@ rollout:
 var Start = time.Date(2026, 11, 16, 9, 0, 0, 0, time.UTC)
 
 // Clock is a clock that only moves when told: the service's Now.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type Clock = testtool.Clock
 
 // NewClock returns a clock reading t.
-func NewClock(t time.Time) *Clock { return &Clock{now: t} }
-
-// Now returns the clock's reading.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// Set moves the clock to t.
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
+func NewClock(t time.Time) *Clock { return testtool.NewClock(t) }
 
 // Env is a running demo service.
 type Env struct {
