@@ -43,13 +43,24 @@ type Gatherer interface {
 	Gather() ([]*dto.MetricFamily, error)
 }
 
+// whereGatherer is a Gatherer that can gather the series of given label
+// values alone (telemetry.Registry and its Subset): a read of one track
+// then builds that track's series, not those of every splitter in the
+// process, which made a tick of n rollouts cost in n² (BENCHMARKS.md,
+// "Rollout controller").
+type whereGatherer interface {
+	GatherWhere(match map[string]string) ([]*dto.MetricFamily, error)
+}
+
 // NewBuiltin returns a source reading g, the registry the splitter's
 // metrics are registered on. Gathering costs in proportion to everything on
 // g: give it the splitter's registry, or only the families it reads
 // (RequestsMetric and DurationMetric: telemetry.Registry.Only), not a
-// process-wide one. Create it before the splitters count anything (at the
-// process's start, as promote serve does): a query since a moment before
-// its creation counts from zero.
+// process-wide one. A g that can gather the series of given label values
+// alone (GatherWhere, as a telemetry.Registry can) is asked for the
+// query's model, env and track only. Create it before the splitters count
+// anything (at the process's start, as promote serve does): a query since
+// a moment before its creation counts from zero.
 func NewBuiltin(g Gatherer) *Builtin {
 	return &Builtin{gatherer: g, started: time.Now(), baselines: map[queryKey]Counts{}}
 }
@@ -132,7 +143,12 @@ func (b *Builtin) Counts(ctx context.Context, q Query) (Counts, error) {
 // totals gathers the current totals of q's model, env and track; found
 // reports whether any requests series matched.
 func (b *Builtin) totals(q Query) (c Counts, found bool, err error) {
-	families, err := b.gatherer.Gather()
+	var families []*dto.MetricFamily
+	if g, ok := b.gatherer.(whereGatherer); ok {
+		families, err = g.GatherWhere(map[string]string{LabelModel: q.Model, LabelEnv: q.Env, LabelTrack: q.Track})
+	} else {
+		families, err = b.gatherer.Gather()
+	}
 	if err != nil {
 		return Counts{}, false, fmt.Errorf("gather the splitter's metrics: %w", err)
 	}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -239,5 +240,73 @@ func TestBuiltinGatherError(t *testing.T) {
 	}
 	if _, err := b.Counts(t.Context(), q); err == nil || errors.Is(err, ErrNoData) {
 		t.Errorf("Counts() error = %v, want a gather error", err)
+	}
+}
+
+// gatherOnly hides a registry's GatherWhere, counting its gatherings.
+type gatherOnly struct {
+	g interface {
+		Gather() ([]*dto.MetricFamily, error)
+	}
+	calls *int
+}
+
+func (o gatherOnly) Gather() ([]*dto.MetricFamily, error) {
+	*o.calls++
+	return o.g.Gather()
+}
+
+// gatherCounted is a registry's subset whose full gatherings are counted.
+type gatherCounted struct {
+	gatherOnly
+	where interface {
+		GatherWhere(map[string]string) ([]*dto.MetricFamily, error)
+	}
+}
+
+func (c gatherCounted) GatherWhere(match map[string]string) ([]*dto.MetricFamily, error) {
+	return c.where.GatherWhere(match)
+}
+
+// With many splitters' series on the registry, a Builtin reads each
+// track's from the registry's series of that track alone (GatherWhere),
+// never gathering every series, and counts what a Builtin gathering them
+// all counts.
+func TestBuiltinGathersTheQuerysSeries(t *testing.T) {
+	s := newTestSplitter(t)
+	since := time.Now().Add(-time.Hour) // before both Builtins: they count from zero
+	var queries []Query
+	for i := range 20 {
+		model := fmt.Sprintf("model-%02d", i)
+		for _, env := range []string{"staging", "prod"} {
+			for j, track := range []string{TrackStable, TrackCanary} {
+				s.serveAll(model, env, track, []batch{{OutcomeOK, 10 + i, 0.04}, {OutcomeServerError, j + i%3, 0.2}})
+				queries = append(queries, Query{Model: model, Env: env, Track: track, Since: since})
+			}
+		}
+	}
+	sub := s.reg.Only(RequestsMetric, DurationMetric)
+	var full, selective int
+	all := NewBuiltin(gatherOnly{g: sub, calls: &full})
+	each := NewBuiltin(gatherCounted{gatherOnly: gatherOnly{g: sub, calls: &selective}, where: sub})
+	for _, q := range append(queries, Query{Model: "model-99", Env: "prod", Track: TrackCanary, Since: since}) {
+		want, wantErr := all.Counts(t.Context(), q)
+		got, err := each.Counts(t.Context(), q)
+		if (err == nil) != (wantErr == nil) || errors.Is(err, ErrNoData) != errors.Is(wantErr, ErrNoData) {
+			t.Fatalf("Counts(%s) error = %v, want %v", q, err, wantErr)
+		}
+		if q.Model == "model-99" && !errors.Is(err, ErrNoData) {
+			t.Errorf("Counts(%s) of a model no splitter routes: error = %v, want ErrNoData", q, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Counts(%s) mismatch (-gathering all +gathering the query's):\n%s", q, diff)
+		}
+		if q.Model == "model-03" && q.Env == "prod" && q.Track == TrackCanary && (got.Requests != 13+1 || got.Errors != 1) {
+			t.Errorf("Counts(%s) = %g requests, %g errors; want 14 and 1", q, got.Requests, got.Errors)
+		}
+	}
+	if full != len(queries)+1 || selective != 0 {
+		t.Errorf("over %d reads, the Builtin without GatherWhere gathered every series %d times, the one with it %d times; want %d and 0",
+			len(queries)+1, full, selective, len(queries)+1)
 	}
 }

@@ -76,6 +76,10 @@ type family struct {
 
 	mu     sync.RWMutex
 	series map[string]*series // by the label values joined with labelSep
+	// byValue indexes series by each label's value, the label's place in
+	// labels first: byValue[i][v] holds, by key, the series whose value of
+	// labels[i] is v, so that GatherWhere visits those alone.
+	byValue []map[string]map[string]*series
 }
 
 // labelSep joins label values into a series key; it cannot occur in valid
@@ -236,6 +240,18 @@ func (f *family) with(values []string) *series {
 		s.counts = make([]atomic.Uint64, len(f.buckets)+1)
 	}
 	f.series[key] = s
+	if f.byValue == nil {
+		f.byValue = make([]map[string]map[string]*series, len(f.labels))
+	}
+	for i, v := range values {
+		if f.byValue[i] == nil {
+			f.byValue[i] = map[string]map[string]*series{}
+		}
+		if f.byValue[i][v] == nil {
+			f.byValue[i][v] = map[string]*series{}
+		}
+		f.byValue[i][v][key] = s
+	}
 	return s
 }
 
@@ -311,6 +327,7 @@ func (f *family) reset() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	clear(f.series)
+	f.byValue = nil
 }
 
 // Delete removes the series of the given label values, reporting whether
@@ -321,9 +338,18 @@ func (f *family) delete(values []string) bool {
 	key := strings.Join(values, labelSep)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, ok := f.series[key]
+	s, ok := f.series[key]
+	if !ok {
+		return false
+	}
 	delete(f.series, key)
-	return ok
+	for i, v := range s.values {
+		delete(f.byValue[i][v], key)
+		if len(f.byValue[i][v]) == 0 {
+			delete(f.byValue[i], v)
+		}
+	}
+	return true
 }
 
 // Gauge is one series of a gauge family: a value that goes up and down (a
@@ -397,7 +423,17 @@ func (r *Registry) CounterFunc(name, help string, read func() float64) error {
 // source read). A histogram's count is the sum of its buckets, so that the
 // +Inf bucket and the count always agree.
 func (r *Registry) Gather() ([]*dto.MetricFamily, error) {
-	return r.gather(nil)
+	return r.gather(nil, nil)
+}
+
+// GatherWhere is Gather of the series whose labels have the values match
+// gives them alone (a label a family does not have is "" for it, as in
+// Prometheus' matchers). A reader after a few series of families that
+// hold many (the built-in metric source, reading one rollout's tracks
+// among the series of every splitter in the process) builds those alone:
+// the others are passed over without being copied or sorted.
+func (r *Registry) GatherWhere(match map[string]string) ([]*dto.MetricFamily, error) {
+	return r.gather(nil, match)
 }
 
 // Subset gathers some of a registry's families (Registry.Only).
@@ -413,10 +449,17 @@ func (r *Registry) Only(names ...string) Subset { return Subset{r: r, names: sli
 
 // Gather returns the subset's families that have series, as
 // Registry.Gather does.
-func (s Subset) Gather() ([]*dto.MetricFamily, error) { return s.r.gather(s.names) }
+func (s Subset) Gather() ([]*dto.MetricFamily, error) { return s.r.gather(s.names, nil) }
 
-// gather is Gather of the families named, or of all when names is nil.
-func (r *Registry) gather(names []string) ([]*dto.MetricFamily, error) {
+// GatherWhere is Registry.GatherWhere of the subset's families.
+func (s Subset) GatherWhere(match map[string]string) ([]*dto.MetricFamily, error) {
+	return s.r.gather(s.names, match)
+}
+
+// gather is Gather of the families named, or of all when names is nil,
+// with the series whose labels have match's values (every series when
+// match is empty).
+func (r *Registry) gather(names []string, match map[string]string) ([]*dto.MetricFamily, error) {
 	r.mu.Lock()
 	fams := make([]*family, 0, len(r.families))
 	for _, f := range r.families {
@@ -428,15 +471,19 @@ func (r *Registry) gather(names []string) ([]*dto.MetricFamily, error) {
 	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.name, b.name) })
 	out := make([]*dto.MetricFamily, 0, len(fams))
 	for _, f := range fams {
-		if mf := f.gather(); len(mf.Metric) > 0 {
+		if mf := f.gather(match); len(mf.Metric) > 0 {
 			out = append(out, mf)
 		}
 	}
 	return out, nil
 }
 
-func (f *family) gather() *dto.MetricFamily {
+func (f *family) gather(match map[string]string) *dto.MetricFamily {
 	mf := &dto.MetricFamily{Name: ptr(f.name), Help: ptr(f.help)}
+	w, some := f.where(match)
+	if !some {
+		return mf
+	}
 	switch f.kind {
 	case kindCounter:
 		mf.Type = dto.MetricType_COUNTER.Enum()
@@ -450,9 +497,21 @@ func (f *family) gather() *dto.MetricFamily {
 		return mf
 	}
 	f.mu.RLock()
-	all := make([]*series, 0, len(f.series))
-	for _, s := range f.series {
-		all = append(all, s)
+	from := f.series
+	if f.byValue != nil {
+		// Only the series with the value wanted of each label may match:
+		// the fewest of those of any label are all to look at.
+		for k, c := range w {
+			if set := f.byValue[c.label][c.value]; k == 0 || len(set) < len(from) {
+				from = set
+			}
+		}
+	}
+	all := make([]*series, 0, len(from))
+	for _, s := range from {
+		if w.keeps(s) {
+			all = append(all, s)
+		}
 	}
 	f.mu.RUnlock()
 	slices.SortFunc(all, func(a, b *series) int { return slices.Compare(a.values, b.values) })
@@ -475,6 +534,43 @@ func (f *family) gather() *dto.MetricFamily {
 		mf.Metric = append(mf.Metric, m)
 	}
 	return mf
+}
+
+// where is what a series must have to be gathered: the value of the
+// label at each place in its family's labels.
+type where []struct {
+	label int
+	value string
+}
+
+// where returns what match asks of f's series, and whether some series of
+// f may have it: none does when match wants a label f does not have to
+// be other than "".
+func (f *family) where(match map[string]string) (w where, some bool) {
+	for name, value := range match {
+		i := slices.Index(f.labels, name)
+		if i < 0 {
+			if value != "" {
+				return nil, false
+			}
+			continue
+		}
+		w = append(w, struct {
+			label int
+			value string
+		}{i, value})
+	}
+	return w, true
+}
+
+// keeps reports whether s has what w asks.
+func (w where) keeps(s *series) bool {
+	for _, c := range w {
+		if s.values[c.label] != c.value {
+			return false
+		}
+	}
+	return true
 }
 
 // metric is a counter's or gauge's sample.

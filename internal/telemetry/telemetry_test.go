@@ -3,10 +3,12 @@ package telemetry
 import (
 	"errors"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -462,5 +464,121 @@ func TestRegistryTakesFamiliesOfTheConventions(t *testing.T) {
 		"promote_app_canary_weight_ratio", "promote_app_cpu_seconds_total", "promote_app_request_duration_seconds"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("gathered families (-want +got):\n%s", diff)
+	}
+}
+
+// GatherWhere returns the series of Gather whose labels have the values
+// asked for, a label a family lacks being "", and no family without such
+// a series; series deleted, or reset, are gone from it as from Gather.
+func TestGatherWhere(t *testing.T) {
+	r := NewRegistry()
+	reqs, err := r.Counter("requests_total", "r", "model", "env", "track", "outcome")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dur, err := r.Histogram("duration_seconds", "d", []float64{0.1, 1}, "model", "env", "track")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := r.Gauge("state", "s", "model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := r.Counter("other_total", "o", "zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.GaugeFunc("up", "u", func() float64 { return 1 }); err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, m := range []string{"a", "b", "c"} {
+		for _, env := range []string{"staging", "prod"} {
+			for _, track := range []string{"stable", "canary"} {
+				for _, outcome := range []string{"ok", "error"} {
+					n++
+					reqs.With(m, env, track, outcome).Add(n)
+				}
+				dur.With(m, env, track).Observe(n / 10)
+			}
+		}
+		state.With(m).Set(n)
+	}
+	other.With("eu").Inc()
+	state.Delete("c")
+
+	// want filters Gather's series, as read back, by match.
+	want := func(names []string, match map[string]string) map[string][]sample {
+		all, err := r.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]sample{}
+		for _, mf := range all {
+			if names != nil && !slices.Contains(names, mf.GetName()) {
+				continue
+			}
+			for _, s := range samples(mf) {
+				ok := true
+				for k, v := range match {
+					ok = ok && s.Labels[k] == v
+				}
+				if ok {
+					out[mf.GetName()] = append(out[mf.GetName()], s)
+				}
+			}
+		}
+		return out
+	}
+	got := func(fams []*dto.MetricFamily, err error) map[string][]sample {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]sample{}
+		for _, mf := range fams {
+			if len(mf.GetMetric()) == 0 {
+				t.Errorf("family %s gathered without a series", mf.GetName())
+			}
+			out[mf.GetName()] = samples(mf)
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		match    map[string]string
+		families []string // the families that match, to check want itself
+	}{
+		{"one track", map[string]string{"model": "b", "env": "prod", "track": "canary"}, []string{"duration_seconds", "requests_total"}},
+		{"one model", map[string]string{"model": "a"}, []string{"duration_seconds", "requests_total", "state"}},
+		{"a deleted series", map[string]string{"model": "c", "env": ""}, nil},
+		{"a label no family has, empty", map[string]string{"region": ""}, []string{"duration_seconds", "other_total", "requests_total", "state", "up"}},
+		{"a label no family has", map[string]string{"region": "eu"}, nil},
+		{"a value no series has", map[string]string{"model": "d"}, nil},
+		{"everything", nil, []string{"duration_seconds", "other_total", "requests_total", "state", "up"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := want(nil, tt.match)
+			if diff := cmp.Diff(tt.families, slices.Sorted(maps.Keys(w))); diff != "" {
+				t.Fatalf("the families Gather has of %v (-want +got):\n%s", tt.match, diff)
+			}
+			if diff := cmp.Diff(w, got(r.GatherWhere(tt.match))); diff != "" {
+				t.Errorf("GatherWhere(%v) (-want +got):\n%s", tt.match, diff)
+			}
+			only := []string{"requests_total", "state"}
+			if diff := cmp.Diff(want(only, tt.match), got(r.Only(only...).GatherWhere(tt.match))); diff != "" {
+				t.Errorf("Only(%v).GatherWhere(%v) (-want +got):\n%s", only, tt.match, diff)
+			}
+		})
+	}
+	// A series made after a reset is found, the old ones not.
+	reqs.Reset()
+	reqs.With("a", "prod", "canary", "ok").Inc()
+	match := map[string]string{"model": "a", "env": "prod"}
+	if diff := cmp.Diff(want(nil, match), got(r.GatherWhere(match))); diff != "" {
+		t.Errorf("GatherWhere(%v) after a reset (-want +got):\n%s", match, diff)
+	}
+	if g := got(r.GatherWhere(match)); len(g["requests_total"]) != 1 {
+		t.Errorf("GatherWhere(%v) after a reset = %d requests series, want 1", match, len(g["requests_total"]))
 	}
 }
