@@ -450,6 +450,24 @@ func AllHolds(tx Tx, f HoldFilter) ([]Hold, error) {
 	})
 }
 
+// AllPromotions reads every promotion that f selects, newest first
+// (ReadAll); f's BeforeSeq and Limit are the pages'.
+func AllPromotions(tx Tx, f PromotionFilter) ([]Promotion, error) {
+	return ReadAll(func(p Promotion) int64 { return p.Seq }, func(before int64, limit int) ([]Promotion, error) {
+		f.BeforeSeq, f.Limit = before, limit
+		return tx.Promotions(f)
+	})
+}
+
+// AllRollouts reads every rollout that f selects, newest first (ReadAll);
+// f's BeforeSeq and Limit are the pages'.
+func AllRollouts(tx Tx, f RolloutFilter) ([]Rollout, error) {
+	return ReadAll(func(r Rollout) int64 { return r.Seq }, func(before int64, limit int) ([]Rollout, error) {
+		f.BeforeSeq, f.Limit = before, limit
+		return tx.Rollouts(f)
+	})
+}
+
 // CheckVersionScope returns an Invalid error, naming model, for a filter
 // (PromotionFilter, RolloutFilter, HoldFilter, AuditFilter) that names a
 // version without its model. A version's name is its model's own (UNIQUE

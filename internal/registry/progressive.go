@@ -14,11 +14,12 @@ import (
 var RolloutActor = promote.Principal{Name: "rollout", Role: promote.RoleApprover}
 
 // PendingRollouts lists the committed promotions that wait for the rollout
-// controller, oldest first.
+// controller, oldest first: every one of them, however many (ReadAll), so
+// that none is left unstarted.
 func (s *Service) PendingRollouts(ctx context.Context) ([]promote.Promotion, error) {
 	var out []promote.Promotion
 	err := s.store.View(ctx, func(tx promote.Tx) error {
-		list, err := tx.Promotions(promote.PromotionFilter{States: []promote.State{promote.StateCommitted}, Limit: 1000})
+		list, err := promote.AllPromotions(tx, promote.PromotionFilter{States: []promote.State{promote.StateCommitted}})
 		if err != nil {
 			return err
 		}
@@ -32,11 +33,13 @@ func (s *Service) PendingRollouts(ctx context.Context) ([]promote.Promotion, err
 	return out, err
 }
 
-// ActiveRollouts lists the rollouts that hold their environment's traffic.
+// ActiveRollouts lists the rollouts that hold their environment's traffic,
+// newest first: every one of them, however many (ReadAll), so that none is
+// left unjudged.
 func (s *Service) ActiveRollouts(ctx context.Context) ([]promote.Rollout, error) {
 	var out []promote.Rollout
 	err := s.store.View(ctx, func(tx promote.Tx) (err error) {
-		out, err = tx.Rollouts(promote.RolloutFilter{ActiveOnly: true, Limit: 1000})
+		out, err = promote.AllRollouts(tx, promote.RolloutFilter{ActiveOnly: true})
 		return err
 	})
 	return out, err

@@ -156,10 +156,7 @@ func newest[T any](filters url.Values, path string, list func(limit int) ([]T, e
 // the pages'.
 func activePromotions(tx promote.Tx, f promote.PromotionFilter) ([]promote.Promotion, error) {
 	f.ActiveOnly = true
-	return promote.ReadAll(func(p promote.Promotion) int64 { return p.Seq }, func(before int64, limit int) ([]promote.Promotion, error) {
-		f.BeforeSeq, f.Limit = before, limit
-		return tx.Promotions(f)
-	})
+	return promote.AllPromotions(tx, f)
 }
 
 // versionHolds reads the holds of a version in env for its page: every

@@ -183,9 +183,7 @@ func (u *UI) pipelineRows(tx promote.Tx, models []promote.Model, envs []string) 
 	if err != nil {
 		return nil, err
 	}
-	rollouts, err := promote.ReadAll(func(ro promote.Rollout) int64 { return ro.Seq }, func(before int64, limit int) ([]promote.Rollout, error) {
-		return tx.Rollouts(promote.RolloutFilter{Models: names, ActiveOnly: true, BeforeSeq: before, Limit: limit})
-	})
+	rollouts, err := promote.AllRollouts(tx, promote.RolloutFilter{Models: names, ActiveOnly: true})
 	if err != nil {
 		return nil, err
 	}
