@@ -46,6 +46,9 @@ func TestSignatureCheckedAgainstKeysTrustedNow(t *testing.T) {
 		{"old key removed", func(f *fixture) []registry.TrustedKey {
 			return []registry.TrustedKey{{ID: "new.pub", Key: &other.PublicKey}}
 		}, false, "verified at registration with key cosign.pub, which the pipeline no longer trusts (trustedKeys in promote.yaml: it trusts new.pub)"},
+		{"old key removed, the pipeline file named otherwise", func(f *fixture) []registry.TrustedKey {
+			return []registry.TrustedKey{{ID: "new.pub", Key: &other.PublicKey}}
+		}, false, "no longer trusts (trustedKeys in pipe.yaml: it trusts new.pub)"},
 		{"another key under the old name", func(f *fixture) []registry.TrustedKey {
 			return []registry.TrustedKey{{ID: "cosign.pub", Key: &other.PublicKey}}
 		}, false, "which the pipeline no longer trusts"},
@@ -56,7 +59,11 @@ func TestSignatureCheckedAgainstKeysTrustedNow(t *testing.T) {
 			f := newFixture(t)
 			f.register(t, "1", goodMetrics)
 			// The server restarts with the pipeline's keys changed.
-			svc := registrytest.Load(t, pipelineYAML, policyYAML).New(t, f.store, registry.Config{TrustedKeys: tt.keys(f),
+			setup := registrytest.Load(t, pipelineYAML, policyYAML)
+			if strings.Contains(tt.name, "named otherwise") {
+				setup.Pipeline.File = "/etc/promote/pipe.yaml"
+			}
+			svc := setup.New(t, f.store, registry.Config{TrustedKeys: tt.keys(f),
 				ArtifactRoots: []string{f.dir}, Now: f.clock})
 			view, err := svc.RequestPromotion(context.Background(), submitter, registry.PromoteRequest{Model: "credit-risk", Version: "1", Environment: "dev"})
 			if err != nil {

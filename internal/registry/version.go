@@ -390,7 +390,7 @@ func (s *Service) verifySignature(req RegisterRequest, digest [32]byte) (promote
 		return promote.Signature{}, promote.Errorf(promote.Invalid, "give a signature or a bundle, not both")
 	}
 	if len(s.cfg.TrustedKeys) == 0 {
-		return promote.Signature{}, promote.Errorf(promote.Invalid, "the pipeline trusts no keys (trustedKeys in promote.yaml), so no signature can be verified")
+		return promote.Signature{}, promote.Errorf(promote.Invalid, "the pipeline trusts no keys (trustedKeys in %s), so no signature can be verified", s.pipelineFile())
 	}
 	sig := promote.Signature{Signature: req.Signature, Bundle: req.Bundle}
 	var last error
@@ -495,10 +495,10 @@ func (s *Service) verifyAgain(v *promote.Version) promote.SignatureCheck {
 		trusted = "it trusts " + strings.Join(ids, ", ")
 	}
 	if len(registeredWith) > 0 {
-		return not("the signature over %s verified at registration with key %s, which the pipeline no longer trusts (trustedKeys in promote.yaml: %s)",
-			v.Digest, strings.Join(registeredWith, ", "), trusted)
+		return not("the signature over %s verified at registration with key %s, which the pipeline no longer trusts (trustedKeys in %s: %s)",
+			v.Digest, strings.Join(registeredWith, ", "), s.pipelineFile(), trusted)
 	}
-	return not("the signature over %s verifies with none of the pipeline's trusted keys (trustedKeys in promote.yaml: %s)", v.Digest, trusted)
+	return not("the signature over %s verifies with none of the pipeline's trusted keys (trustedKeys in %s: %s)", v.Digest, s.pipelineFile(), trusted)
 }
 
 // Version returns one version, with SignatureNow set.
@@ -578,4 +578,13 @@ func (s *Service) RejectVersion(ctx context.Context, who promote.Principal, mode
 		return err
 	})
 	return v, err
+}
+
+// pipelineFile names the pipeline file for messages: its base name as
+// loaded, promote.yaml when it was not loaded from a file.
+func (s *Service) pipelineFile() string {
+	if s.cfg.Pipeline == nil || s.cfg.Pipeline.File == "" {
+		return "promote.yaml"
+	}
+	return filepath.Base(s.cfg.Pipeline.File)
 }
