@@ -120,7 +120,7 @@ func TestFreezeOverrideReasonIsBounded(t *testing.T) {
 	ctx := context.Background()
 	f.register(t, "1", goodMetrics)
 	f.toStaging(t, "1")
-	f.now = time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC) // in prod's year-end freeze
+	f.clk.Set(time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC)) // in prod's year-end freeze
 	before := f.auditCount(t)
 	req := registry.PromoteRequest{Model: "credit-risk", Version: "1", Environment: "prod", Override: true, Reason: strings.Repeat("x", 1025)}
 	_, err := f.svc.RequestPromotion(ctx, admin, req)

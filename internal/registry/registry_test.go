@@ -22,6 +22,7 @@ import (
 	"github.com/promote-ml/promote/internal/registrytest"
 	"github.com/promote-ml/promote/internal/signature"
 	"github.com/promote-ml/promote/internal/storetest"
+	"github.com/promote-ml/promote/internal/testtool"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -79,8 +80,7 @@ type fixture struct {
 	store promote.Store
 	dir   string
 	key   *ecdsa.PrivateKey
-	now   time.Time
-	mu    sync.Mutex
+	clk   *testtool.Clock
 	// metrics, when set, is given to the service that serve makes.
 	metrics *registry.Metrics
 }
@@ -114,7 +114,7 @@ func newFixtureWith(t *testing.T, open opener, policyDoc string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	f := &fixture{dir: dir, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	f := &fixture{dir: dir, clk: testtool.NewClock(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC))}
 	k, err := signature.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -140,17 +140,9 @@ func (f *fixture) serve(t *testing.T, pipelineDoc, policyDoc string) {
 	})
 }
 
-func (f *fixture) clock() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
+func (f *fixture) clock() time.Time { return f.clk.Now() }
 
-func (f *fixture) advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
-}
+func (f *fixture) advance(d time.Duration) { f.clk.Advance(d) }
 
 // register writes an artifact, signs it and registers it with metrics.
 func (f *fixture) register(t *testing.T, version string, metrics string) promote.Version {
@@ -385,7 +377,7 @@ func TestFreezeAndOverride(t *testing.T) {
 	ctx := context.Background()
 	f.register(t, "1", goodMetrics)
 	f.toStaging(t, "1")
-	f.now = time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC)
+	f.clk.Set(time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC))
 	got := f.request(t, submitter, "1", "prod")
 	if got.State != promote.StateBlocked || blockingRules(got) != "freeze" || !strings.Contains(got.Reason, "year-end") {
 		t.Fatalf("frozen prod = %s %s (%s)", got.State, blockingRules(got), got.Reason)
