@@ -124,6 +124,7 @@ func TestOpenBadDSN(t *testing.T) {
 func TestAuditTamper(t *testing.T) {
 	storetest.PostgresServer(t)
 	storetest.RunTamper(t, storeAndDB)
+	storetest.RunTamperedHead(t, storeAndDB)
 }
 
 func TestAuditActorBackfill(t *testing.T) {

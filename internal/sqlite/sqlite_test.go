@@ -176,10 +176,12 @@ func TestReadsDoNotWait(t *testing.T) {
 // TestAuditTamper edits the database file directly and checks that
 // verification names each kind of tampering.
 func TestAuditTamper(t *testing.T) {
-	storetest.RunTamper(t, func(t *testing.T) (promote.Store, *sql.DB) {
+	openRaw := func(t *testing.T) (promote.Store, *sql.DB) {
 		dir := t.TempDir()
 		return open(t, dir), raw(t, dir)
-	})
+	}
+	storetest.RunTamper(t, openRaw)
+	storetest.RunTamperedHead(t, openRaw)
 }
 
 func TestAuditActorBackfill(t *testing.T) {

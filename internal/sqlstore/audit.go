@@ -28,7 +28,7 @@ func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 	var prev string
 	if err := t.queryRowContext(("SELECT seq, hash FROM audit_head WHERE id = 1 " +
 		t.db.dialect.LockClause)).Scan(&last, &prev); err != nil {
-		return e, fmt.Errorf("%s: read the chain's head: %w", what, err)
+		return e, fmt.Errorf("%s: read the chain's head: %w", what, headMissing(err))
 	}
 	e.Seq, e.PrevHash, e.Hash = last+1, prev, ""
 	body, err := e.Body()
@@ -39,6 +39,12 @@ func (t *tx) AppendAudit(e promote.AuditEvent) (promote.AuditEvent, error) {
 	if _, err := t.exec(what, `INSERT INTO audit_events (seq, prev_hash, hash, body, at, model, version, environment, promotion_id, action, actor, token_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.Seq, r.PrevHash, r.Hash, r.Body, auditNanos(e.Time), e.Model, e.Version, e.Environment, e.PromotionID, e.Action, e.Actor, e.TokenID); err != nil {
+		if promote.ErrorCode(err) == promote.Conflict {
+			// The head's row is locked, so no append of Promote's
+			// stored this event: it was added to the table alone. A
+			// Conflict would invite a retry that can never pass.
+			return e, promote.Errorf(promote.Internal, "%s: event %d is already stored, past the chain's head (event %d): the audit log was edited outside Promote, and promote audit verify reports where", what, r.Seq, last)
+		}
 		return e, err
 	}
 	if _, err := t.exec(what, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", r.Seq, r.Hash); err != nil {

@@ -227,7 +227,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 		// deadlock (seen with concurrent promotions of one model).
 		var seq int64
 		if err := stx.QueryRowContext(ctx, "SELECT seq FROM audit_head WHERE id = 1 "+db.dialect.LockClause).Scan(&seq); err != nil {
-			return fmt.Errorf("lock the audit head: %w", err)
+			return fmt.Errorf("lock the audit head: %w", headMissing(err))
 		}
 	}
 	if err := fn(t); err != nil {
@@ -359,9 +359,20 @@ func (db *DB) auditHead(ctx context.Context, from Querier) (int64, string, error
 	var seq int64
 	var hash string
 	if err := from.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&seq, &hash); err != nil {
-		return 0, "", db.unavailable(ctx, fmt.Errorf("read the audit chain's head: %w", err))
+		return 0, "", db.unavailable(ctx, fmt.Errorf("read the audit chain's head: %w", headMissing(err)))
 	}
 	return seq, hash, nil
+}
+
+// headMissing is err, or, when the head's row is not there, an error that
+// says so: every store has that row from its first migration on, and
+// nothing in Promote removes it, so the database was edited outside it.
+// Without the row no event can be appended and the log's end is not known.
+func headMissing(err error) error {
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	return promote.Errorf(promote.Internal, "audit_head has no row: the audit chain's head, which every store has from its first migration on, is gone, so the database was edited outside Promote: compare the log with the heads kept outside it (docs/audit.md, what the chain cannot show)")
 }
 
 // Ping reads the audit chain's head row, which every store has from its
@@ -371,7 +382,7 @@ func (db *DB) auditHead(ctx context.Context, from Querier) (int64, string, error
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
 	if err := db.read.QueryRowContext(ctx, "SELECT 1 FROM audit_head WHERE id = 1").Scan(&one); err != nil {
-		return db.unavailable(ctx, fmt.Errorf("ping the %s store: %w", db.dialect.Name, err))
+		return db.unavailable(ctx, fmt.Errorf("ping the %s store: %w", db.dialect.Name, headMissing(err)))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -181,6 +182,66 @@ func RunTamper(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
 			}
 		})
 	}
+}
+
+// RunTamperedHead checks what the store says when its audit head, the row
+// every append moves, no longer matches the events: writes are refused,
+// naming the tampering, and change nothing; verification says the head is
+// gone. open is as for RunTamper.
+func RunTamperedHead(t *testing.T, open func(t *testing.T) (promote.Store, *sql.DB)) {
+	appendOne := func(ctx context.Context, s promote.Store) error {
+		return s.Update(ctx, func(tx promote.Tx) error {
+			_, err := tx.AppendAudit(promote.AuditEvent{Time: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), Actor: "alice",
+				Action: promote.ActionModelCreated, Model: "n"})
+			return err
+		})
+	}
+	count := func(ctx context.Context, t *testing.T, db *sql.DB) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM audit_events").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const outside = "edited outside Promote"
+	t.Run("an append onto an event added past the store's head", func(t *testing.T) {
+		ctx := context.Background()
+		store, db := open(t)
+		appendEvents(ctx, t, store, 10)
+		var prev string
+		if err := db.QueryRowContext(ctx, "SELECT hash FROM audit_events WHERE seq = 10").Scan(&prev); err != nil {
+			t.Fatal(err)
+		}
+		forge(ctx, t, db, prev, promote.AuditEvent{Seq: 11, Time: time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC), Actor: "mallory",
+			Action: promote.ActionPromotionApproval, Model: "m", Version: "9", Environment: "prod", Decision: "approved"})
+		err := appendOne(ctx, store)
+		// Not a Conflict, which a client may retry: no retry can pass.
+		if err == nil || promote.ErrorCode(err) != promote.Internal || !strings.Contains(err.Error(), "event 11") || !strings.Contains(err.Error(), outside) {
+			t.Fatalf("AppendAudit after an event added past the head = %v (%s), want an internal error naming event 11 and saying the log was %s", err, promote.ErrorCode(err), outside)
+		}
+		if seq, _, err := store.AuditHead(ctx); err != nil || seq != 10 || count(ctx, t, db) != 11 {
+			t.Fatalf("after the refused append: head %d, %v, %d events; want head 10 and the 11 events there were", seq, err, count(ctx, t, db))
+		}
+	})
+	t.Run("the store's head removed", func(t *testing.T) {
+		ctx := context.Background()
+		store, db := open(t)
+		appendEvents(ctx, t, store, 10)
+		exec(ctx, t, db, "DELETE FROM audit_head")
+		for name, err := range map[string]error{
+			"AppendAudit": appendOne(ctx, store),
+			"Verify":      func() error { _, err := audit.Verify(ctx, store); return err }(),
+			"Ping":        store.Ping(ctx),
+		} {
+			if err == nil || errors.Is(err, promote.ErrUnavailable) || !strings.Contains(err.Error(), "audit_head") || !strings.Contains(err.Error(), outside) {
+				t.Errorf("%s without the head's row = %v, want an error naming audit_head and saying the store was %s", name, err, outside)
+			}
+		}
+		if n := count(ctx, t, db); n != 10 {
+			t.Fatalf("after the refused append: %d events, want 10", n)
+		}
+	})
 }
 
 func appendEvents(ctx context.Context, t *testing.T, s promote.Store, n int) {
