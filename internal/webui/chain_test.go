@@ -306,3 +306,53 @@ func TestChainPastTheHead(t *testing.T) {
 		})
 	}
 }
+
+// TestRunLogsABrokenChain: a full verification that finds the chain broken
+// says so in the server's log, at error level, naming the break, at each
+// full verification while it lasts; an intact chain logs nothing.
+func TestRunLogsABrokenChain(t *testing.T) {
+	for _, broken := range []bool{false, true} {
+		t.Run(fmt.Sprintf("broken=%v", broken), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				log := &fakeLog{}
+				log.append(3)
+				if broken {
+					log.forge(1)
+				}
+				var out strings.Builder
+				var mu sync.Mutex
+				u := &UI{opts: Options{VerifyInterval: time.Hour}, chain: newChainVerifier(log, time.Now),
+					log: slog.New(slog.NewTextHandler(&lockedWriter{w: &out, mu: &mu}, nil))}
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan error, 1)
+				go func() { done <- u.Run(ctx) }()
+				time.Sleep(90 * time.Minute)
+				synctest.Wait()
+				cancel()
+				<-done
+				mu.Lock()
+				got := out.String()
+				mu.Unlock()
+				n := strings.Count(got, "level=ERROR msg=\"webui: the audit chain is broken")
+				if broken && (n != 2 || !strings.Contains(got, "seq=4") || !strings.Contains(got, "kind=inserted")) {
+					t.Errorf("two full verifications of a broken chain logged:\n%s\nwant two errors naming event 4, inserted", got)
+				}
+				if !broken && got != "" {
+					t.Errorf("an intact chain logged:\n%s", got)
+				}
+			})
+		})
+	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	w  *strings.Builder
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

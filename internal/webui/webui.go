@@ -189,6 +189,11 @@ func (u *UI) Run(ctx context.Context) error {
 	for {
 		if err := u.chain.Full(ctx); err != nil && ctx.Err() == nil {
 			u.log.Warn("webui: audit chain verification", slog.Any("error", err))
+		} else if b := u.chain.status().Broken; err == nil && b != nil {
+			// Said at every full verification while it lasts, so that a
+			// server without Prometheus's alerts says it too.
+			u.log.Error("webui: the audit chain is broken; promote audit verify reports where", slog.Int64("seq", b.Seq),
+				slog.String("kind", b.Kind), slog.String("break", b.Message))
 		}
 		select {
 		case <-ctx.Done():
