@@ -149,7 +149,7 @@ was moved to match.`,
 				if err := cfg.validate(); err != nil {
 					return usageError(err)
 				}
-				store, err := openLocalStore(cmd.Context(), cfg)
+				store, err := openExistingStore(cmd.Context(), cfg)
 				if err != nil {
 					return err
 				}

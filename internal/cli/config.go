@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -228,6 +229,38 @@ func openLocalStore(ctx context.Context, c serverConfig) (promote.Store, error) 
 		return nil
 	}})
 }
+
+// openExistingStore is openLocalStore for a command that reads a store
+// which must be there already (audit verify --local): a data directory
+// without a store, or a PostgreSQL database Promote has never used, is a
+// usage error (a mistyped --data or --database), and nothing is created in
+// it, where opening it would make an empty store that verifies as intact.
+func openExistingStore(ctx context.Context, c serverConfig) (promote.Store, error) {
+	if c.Database != "" {
+		db, err := postgres.OpenWith(ctx, c.Database, postgres.Options{MayMigrate: func(applied, _ []string) error {
+			if len(applied) == 0 {
+				return errNoStore
+			}
+			return nil // as openLocalStore: an older store is migrated
+		}})
+		if errors.Is(err, errNoStore) {
+			return nil, usageErrorf("no Promote store in the PostgreSQL database %s (it has none of Promote's tables), and none was created: check --database or $PROMOTE_DATABASE", redactDSN(c.Database))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL %s: %w", redactDSN(c.Database), err)
+		}
+		return db, nil
+	}
+	file := filepath.Join(c.Data, sqlite.FileName)
+	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+		return nil, usageErrorf("no Promote store in %s (%s does not exist): check --data or $PROMOTE_DATA", c.Data, file)
+	}
+	return openLocalStore(ctx, c)
+}
+
+// errNoStore is the refusal of openExistingStore's migrations when the
+// PostgreSQL database has no Promote schema.
+var errNoStore = errors.New("no Promote store")
 
 // openStoreWith opens PostgreSQL when a DSN is configured, else SQLite
 // with o.
