@@ -70,10 +70,9 @@ func anchors(text string) map[string]bool {
 	return out
 }
 
-// TestRelativeLinks checks every relative link of the repository's
-// Markdown documents: the file it names exists, and the heading its
-// #anchor names is in it.
-func TestRelativeLinks(t *testing.T) {
+// markdownFiles returns the repository's Markdown documents.
+func markdownFiles(t *testing.T) []string {
+	t.Helper()
 	var files []string
 	for _, pattern := range []string{"*.md", "docs/*.md", "examples/*/*.md", "deploy/*.md", "bench/*/*.md"} {
 		m, err := filepath.Glob(filepath.Join(root, pattern))
@@ -85,6 +84,14 @@ func TestRelativeLinks(t *testing.T) {
 	if len(files) < 10 {
 		t.Fatalf("found %d Markdown files, want the README and the docs at least", len(files))
 	}
+	return files
+}
+
+// TestRelativeLinks checks every relative link of the repository's
+// Markdown documents: the file it names exists, and the heading its
+// #anchor names is in it.
+func TestRelativeLinks(t *testing.T) {
+	files := markdownFiles(t)
 	texts := map[string]string{}
 	read := func(path string) (string, bool) {
 		if s, ok := texts[path]; ok {
