@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +65,26 @@ func redactURL(u *url.URL) string {
 	return s
 }
 
+// quoted is a quoted part of a URL that url.Parse names in its error.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// parseProblem is what url.Parse's err says is wrong, without the part of
+// the URL it quotes when that is longer than a character: with the "@"
+// left out of https://user:token/…, the token is the "port" it quotes.
+// A single character (a space in the host) is kept, to show what to fix.
+func parseProblem(err error) string {
+	msg := err.Error()
+	if inner := errors.Unwrap(err); inner != nil {
+		msg = inner.Error()
+	}
+	return quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		if s, err := strconv.Unquote(q); err == nil && utf8.RuneCountInString(s) <= 1 {
+			return q
+		}
+		return `"…"`
+	})
+}
+
 // MaxNameLen bounds an endpoint's name, in bytes.
 const MaxNameLen = 200
 
@@ -109,7 +130,7 @@ func (e Endpoint) problems(where string) []string {
 	case e.URL == "":
 		ps = append(ps, where+": url is empty")
 	case err != nil:
-		ps = append(ps, fmt.Sprintf("%s: url does not parse: %v", where, errors.Unwrap(err)))
+		ps = append(ps, fmt.Sprintf("%s: url does not parse: %s", where, parseProblem(err)))
 	case u.Scheme != "http" && u.Scheme != "https":
 		ps = append(ps, fmt.Sprintf("%s: url %q must use http or https", where, redactURL(u)))
 	case u.Host == "":

@@ -721,6 +721,9 @@ func TestEndpointProblemsKeepCredentialsOut(t *testing.T) {
 		{"htps://hooks.slack.com/services/T000/B000/S3CR3T", `url "htps://hooks.slack.com/…" must use http or https`},
 		{"https://bob:hunter2@hooks .example.com/S3CR3T", "url does not parse: invalid character"},
 		{"https:///services/T000/B000/S3CR3T?k=hunter2", `url "https:///…" has no host`},
+		// The "@" left out: what follows the colon reads as a port.
+		{"https://bob:S3CR3T/hooks/promote", `url does not parse: invalid port "…" after host`},
+		{"https://bob:hunter2%zz@hooks.example.com/S3CR3T", `url does not parse: invalid URL escape "…"`},
 	}
 	for _, tt := range tests {
 		ep := Endpoint{Name: "chat", URL: tt.url, Secret: testSecret}
