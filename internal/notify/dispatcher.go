@@ -443,7 +443,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("deliver %s to %q: stopped before attempt 1: %w", j.ev.ID, j.ep.Name, err)
 	}
-	err := d.n.attempts(ctx, j, func(attempt int, status string, o outcome, at time.Time) error {
+	err := d.n.attempts(ctx, j, func() error { return d.checkFence(ctx, j) }, func(attempt int, status string, o outcome, at time.Time) error {
 		return d.record(ctx, j, attempt, status, o, at)
 	})
 	var stop *stoppedError
@@ -451,6 +451,22 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) error {
 		return fmt.Errorf("deliver %s to %q: %w", j.ev.ID, j.ep.Name, stop)
 	}
 	return err
+}
+
+// checkFence checks, when ctx carries a lease's fence, that the term
+// lasts, in a transaction of its own. A request is a side effect that no
+// transaction can fence, so the check comes right before each attempt,
+// as before a Git push: a Dispatcher whose term has ended sends nothing
+// more, where it would otherwise send the event at its cursor again at
+// every poll, failing each time to record it, until its context ended.
+func (d *Dispatcher) checkFence(ctx context.Context, j job) error {
+	if _, fenced := promote.FenceFrom(ctx); !fenced {
+		return nil
+	}
+	if err := d.update(ctx, func(promote.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("deliver %s to %q: %w", j.ev.ID, j.ep.Name, err)
+	}
+	return nil
 }
 
 // record writes one attempt to the store's delivery log, fenced, and logs

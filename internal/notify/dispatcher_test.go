@@ -429,13 +429,64 @@ func TestDispatcherFenced(t *testing.T) {
 	if len(ds) != 2 || ds[0].EventID != AuditEventID(want[1]) || ds[1].EventID != AuditEventID(want[0]) {
 		t.Errorf("deliveries recorded by the leader = %+v, want one per event", ds)
 	}
-	// The receiver heard the events (the deposed one's attempts were side
-	// effects outside the store), each with its stable ID.
+	// The receiver heard the events from the leader, each with its stable
+	// ID.
 	ids, _, _ := hooks.got()
 	for _, id := range idsOf(want) {
 		if !slices.Contains(ids, id) {
 			t.Errorf("the receiver never got %s: %v", id, ids)
 		}
+	}
+}
+
+// A dispatcher whose lease term has ended sends nothing: a request is a
+// side effect no transaction can fence, so the term is checked right
+// before each attempt, as before a Git push. Without that check it sent
+// the event at its cursor again at every poll until its context ended,
+// each time failing to record it.
+func TestDeposedDispatcherSendsNothing(t *testing.T) {
+	s := openStore(t)
+	var l promote.Lease
+	if err := s.Update(t.Context(), func(tx promote.Tx) (err error) {
+		l, err = tx.AcquireLease("controllers", "a", time.Hour, time.Now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	old := promote.Fence{Name: l.Name, Holder: l.Holder, Epoch: l.Epoch}
+	var requests atomic.Int32
+	var hooks hookLog
+	h := hooks.handler(nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	ctx := promote.WithFence(t.Context(), old)
+	d := startedDispatcher(t, dispatcherConfig(s, srv.URL))
+	if err := s.Update(t.Context(), func(tx promote.Tx) error {
+		if err := tx.ReleaseLease(old.Name, old.Holder, old.Epoch, time.Now()); err != nil {
+			return err
+		}
+		_, err := tx.AcquireLease("controllers", "b", time.Hour, time.Now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	appendRequests(t, s, 1, 2)
+
+	err := d.drain(ctx, d.n.cfg.Endpoints[0])
+	if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "deposed") {
+		t.Errorf("drain() with the old fence = %v, want a Conflict saying it is deposed", err)
+	}
+	stop := runDispatcher(t, ctx, d)
+	time.Sleep(10 * dispatcherConfig(s, "").Poll) // ten polls; what follows holds at any time
+	stop()
+	if n := requests.Load(); n != 0 {
+		t.Errorf("the deposed dispatcher sent %d requests, want none", n)
+	}
+	if ds := storedDeliveries(t, s); len(ds) != 0 {
+		t.Errorf("deliveries recorded by the deposed dispatcher: %+v", ds)
 	}
 }
 

@@ -184,14 +184,21 @@ func (e *stoppedError) Unwrap() error { return e.err }
 
 // attempts sends j until it is delivered, fails for good or runs out of
 // attempts, with backoff between attempts, and calls record once per
-// attempt with its status. It returns record's first error, or a
-// *stoppedError when ctx ends while it waits to retry.
-func (n *sender) attempts(ctx context.Context, j job, record func(attempt int, status string, o outcome, at time.Time) error) error {
+// attempt with its status. Right before each attempt it calls check,
+// when not nil, and makes no attempt when that fails. It returns check's
+// or record's first error, or a *stoppedError when ctx ends while it
+// waits to retry.
+func (n *sender) attempts(ctx context.Context, j job, check func() error, record func(attempt int, status string, o outcome, at time.Time) error) error {
 	body, err := Body(j.ev, j.ep.Format)
 	if err != nil {
 		return record(1, StatusFailed, outcome{err: err}, n.cfg.Now())
 	}
 	for attempt := 1; ; attempt++ {
+		if check != nil {
+			if err := check(); err != nil {
+				return err
+			}
+		}
 		at := n.cfg.Now()
 		o := n.attempt(ctx, j, body)
 		switch {

@@ -182,7 +182,7 @@ func (n *testSender) Notify(ctx context.Context, ev Event) {
 			continue
 		}
 		j := job{id: deliveryID(ev.ID, ep.Name), ev: ev, ep: ep}
-		err := n.attempts(ctx, j, func(attempt int, status string, o outcome, at time.Time) error {
+		err := n.attempts(ctx, j, nil, func(attempt int, status string, o outcome, at time.Time) error {
 			n.log.add(n.delivery(j, attempt, status, o, at))
 			return nil
 		})
