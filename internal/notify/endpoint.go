@@ -65,6 +65,44 @@ func redactURL(u *url.URL) string {
 	return s
 }
 
+// minCredentialLen is the length from which a part of an endpoint's URL
+// is taken for a credential where a receiver's answer quotes it: shorter
+// parts ("hooks", "v1") are words an answer uses for other things.
+const minCredentialLen = 8
+
+// redactCredentials returns text, a receiver's answer, without the parts
+// of the endpoint's URL that may be credentials: its user name and
+// password, the values of its query and the segments of its path (a
+// Slack-style URL's credential), each as written in the URL and decoded,
+// when at least minCredentialLen bytes long. Receivers echo what they
+// refuse ("token … is not valid"), and the answer goes to the delivery
+// log, the log and the API.
+func (e Endpoint) redactCredentials(text string) string {
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return text
+	}
+	var parts []string
+	if u.User != nil {
+		p, _ := u.User.Password()
+		parts = append(parts, u.User.Username(), p)
+	}
+	for _, vs := range u.Query() {
+		parts = append(parts, vs...)
+	}
+	parts = append(parts, strings.Split(u.RawQuery, "&")...)
+	parts = append(parts, strings.Split(u.Path, "/")...)
+	parts = append(parts, strings.Split(u.EscapedPath(), "/")...)
+	// Longer parts first, so that one holding another is cut whole.
+	slices.SortFunc(parts, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range parts {
+		if len(p) >= minCredentialLen {
+			text = strings.ReplaceAll(text, p, "…")
+		}
+	}
+	return text
+}
+
 // quoted is a quoted part of a URL that url.Parse names in its error.
 var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 

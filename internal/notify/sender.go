@@ -254,17 +254,19 @@ func (n *sender) attempt(ctx context.Context, j job, body []byte) outcome {
 	}
 	defer resp.Body.Close()
 	// Read a little of the body for the log, and drain the rest (bounded) so
-	// the connection can be reused.
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	// the connection can be reused. More is read than is kept, so that a
+	// credential the answer quotes is cut out whole before the answer is
+	// cut short.
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	o.code = resp.StatusCode
 	o.duration = n.cfg.Now().Sub(start)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return o
 	}
-	msg := strings.TrimSpace(strings.ToValidUTF8(string(snippet), ""))
+	msg := j.ep.redactCredentials(strings.TrimSpace(strings.ToValidUTF8(string(snippet), "")))
 	if len(msg) > 200 {
-		msg = msg[:200]
+		msg = strings.ToValidUTF8(msg[:200], "")
 	}
 	o.err = fmt.Errorf("receiver answered %s", resp.Status)
 	if msg != "" {

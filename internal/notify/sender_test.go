@@ -1,10 +1,12 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -771,6 +773,46 @@ func TestParseRetryAfter(t *testing.T) {
 	for _, tt := range tests {
 		if got := parseRetryAfter(tt.in, now); got != tt.want {
 			t.Errorf("parseRetryAfter(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// A receiver's answer is kept in the delivery log, the log and the API,
+// and receivers echo what they refuse: the credential an endpoint's URL
+// carries (its user information, a query's token, a Slack-style path)
+// is cut out of it.
+func TestAnswerKeepsTheURLsCredentialsOut(t *testing.T) {
+	const token, password, path = "tok3nS3CR3Tq", "hunter2hunter2", "T000AAAA/B000BBBB/XXXXSECRETXXXX"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ := r.BasicAuth()
+		// An answer that quotes the credential where the log's excerpt
+		// of it ends.
+		pad := strings.Repeat("x", 190*len(r.URL.Query().Get("pad")))
+		http.Error(w, pad+"token "+r.URL.Query().Get("token")+" of "+user+":"+pass+" is not valid for "+r.URL.Path, http.StatusForbidden)
+	}))
+	t.Cleanup(srv.Close)
+	u := strings.Replace(srv.URL, "http://", "http://ci-bot:"+password+"@", 1) + "/services/" + path + "?token=" + token
+	var logs bytes.Buffer
+	log := &deliveryLog{}
+	var s sleeps
+	cfg := testConfig(&s, Endpoint{Name: "ci", URL: u, Secret: testSecret}, Endpoint{Name: "ci-padded", URL: u + "&pad=1", Secret: testSecret})
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	n := newTestSender(t, cfg, log)
+	n.Notify(t.Context(), testEvent(TypeGitOpsCommitted))
+	waitFor(t, "final status", finished(log, 2))
+	for _, d := range log.List(0) {
+		if d.Code != http.StatusForbidden || !strings.Contains(d.Error, "token …") {
+			t.Errorf("delivery to %s = %d %q, want 403 with the receiver's answer", d.Endpoint, d.Code, d.Error)
+		}
+		for _, secret := range []string{token[:4], password, "XXXXSECRETXXXX", "B000BBBB"} {
+			if strings.Contains(d.Error, secret) {
+				t.Errorf("delivery error %q holds %q", d.Error, secret)
+			}
+		}
+	}
+	for _, secret := range []string{token[:4], password, "XXXXSECRETXXXX", "B000BBBB"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("log %q holds %q", logs.String(), secret)
 		}
 	}
 }
