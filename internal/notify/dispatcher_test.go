@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/storetest"
 	"github.com/promote-ml/promote/promote"
 )
 
@@ -358,21 +359,25 @@ func TestDispatcherCrash(t *testing.T) {
 	waitFor(t, "the cursor past the last event", func() bool { return storedCursor(t, s, "ops") >= want[3].Seq })
 }
 
+// acquireLease takes the controllers' lease in s for holder, for an hour,
+// and returns its fence.
+func acquireLease(t *testing.T, s promote.Store, holder string) promote.Fence {
+	t.Helper()
+	var l promote.Lease
+	if err := s.Update(t.Context(), func(tx promote.Tx) (err error) {
+		l, err = tx.AcquireLease("controllers", holder, time.Hour, time.Now())
+		return err
+	}); err != nil {
+		t.Fatalf("AcquireLease(%s): %v", holder, err)
+	}
+	return promote.Fence{Name: l.Name, Holder: l.Holder, Epoch: l.Epoch}
+}
+
 // A dispatcher whose lease term has ended can neither move the cursor nor
 // record a delivery; the leader of the new term does both.
 func TestDispatcherFenced(t *testing.T) {
 	s := openStore(t)
-	acquire := func(holder string) promote.Fence {
-		t.Helper()
-		var l promote.Lease
-		if err := s.Update(t.Context(), func(tx promote.Tx) (err error) {
-			l, err = tx.AcquireLease("controllers", holder, time.Hour, time.Now())
-			return err
-		}); err != nil {
-			t.Fatalf("AcquireLease(%s): %v", holder, err)
-		}
-		return promote.Fence{Name: l.Name, Holder: l.Holder, Epoch: l.Epoch}
-	}
+	acquire := func(holder string) promote.Fence { return acquireLease(t, s, holder) }
 	old := acquire("a")
 	var hooks hookLog
 	srv := httptest.NewServer(hooks.handler(nil))
@@ -439,55 +444,82 @@ func TestDispatcherFenced(t *testing.T) {
 	}
 }
 
-// A dispatcher whose lease term has ended sends nothing: a request is a
-// side effect no transaction can fence, so the term is checked right
-// before each attempt, as before a Git push. Without that check it sent
+// A dispatcher whose lease term has ended sends nothing while the
+// leader sends each event once: a request is a side effect no
+// transaction can fence, so the term is checked right before each
+// attempt, as before a Git push. Without that check the deposed one sent
 // the event at its cursor again at every poll until its context ended,
-// each time failing to record it.
+// each time failing to record it. On PostgreSQL the two are replicas,
+// each with its own connections to the shared store.
 func TestDeposedDispatcherSendsNothing(t *testing.T) {
-	s := openStore(t)
-	var l promote.Lease
-	if err := s.Update(t.Context(), func(tx promote.Tx) (err error) {
-		l, err = tx.AcquireLease("controllers", "a", time.Hour, time.Now())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	old := promote.Fence{Name: l.Name, Holder: l.Holder, Epoch: l.Epoch}
-	var requests atomic.Int32
-	var hooks hookLog
-	h := hooks.handler(nil)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	ctx := promote.WithFence(t.Context(), old)
-	d := startedDispatcher(t, dispatcherConfig(s, srv.URL))
-	if err := s.Update(t.Context(), func(tx promote.Tx) error {
-		if err := tx.ReleaseLease(old.Name, old.Holder, old.Epoch, time.Now()); err != nil {
-			return err
-		}
-		_, err := tx.AcquireLease("controllers", "b", time.Hour, time.Now())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	appendRequests(t, s, 1, 2)
+	for _, tt := range []struct {
+		name string
+		open func(t *testing.T) (deposed, leader promote.Store)
+	}{
+		{"sqlite", func(t *testing.T) (promote.Store, promote.Store) { s := openStore(t); return s, s }},
+		{"postgres", func(t *testing.T) (promote.Store, promote.Store) {
+			dsn := storetest.PostgresDSN(t)
+			return openPostgres(t, dsn), openPostgres(t, dsn)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s1, s2 := tt.open(t)
+			old := acquireLease(t, s1, "a")
+			var fromDeposed atomic.Int32
+			var hooks hookLog
+			h := hooks.handler(nil)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("X-Replica") == "a" {
+					fromDeposed.Add(1)
+				}
+				h.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			replica := func(s promote.Store, name string) *Dispatcher {
+				cfg := dispatcherConfig(s, srv.URL)
+				cfg.Client = &http.Client{Transport: tagged{name}}
+				return startedDispatcher(t, cfg)
+			}
+			deposed, leader := replica(s1, "a"), replica(s2, "b")
+			if err := s1.Update(t.Context(), func(tx promote.Tx) error {
+				return tx.ReleaseLease(old.Name, old.Holder, old.Epoch, time.Now())
+			}); err != nil {
+				t.Fatal(err)
+			}
+			current := acquireLease(t, s1, "b")
+			events := appendRequests(t, s1, 1, 3)
 
-	err := d.drain(ctx, d.n.cfg.Endpoints[0])
-	if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "deposed") {
-		t.Errorf("drain() with the old fence = %v, want a Conflict saying it is deposed", err)
+			ctx := promote.WithFence(t.Context(), old)
+			err := deposed.drain(ctx, deposed.n.cfg.Endpoints[0])
+			if promote.ErrorCode(err) != promote.Conflict || !strings.Contains(err.Error(), "deposed") {
+				t.Errorf("drain() with the old fence = %v, want a Conflict saying it is deposed", err)
+			}
+			runDispatcher(t, ctx, deposed)
+			runDispatcher(t, promote.WithFence(t.Context(), current), leader)
+			waitFor(t, "the leader's deliveries", func() bool { return storedCursor(t, s2, "ops") >= events[2].Seq })
+			time.Sleep(10 * dispatcherConfig(s1, "").Poll) // ten more polls of the deposed one
+			if n := fromDeposed.Load(); n != 0 {
+				t.Errorf("the deposed dispatcher sent %d requests, want none", n)
+			}
+			ids, _, rejected := hooks.got()
+			if diff := cmp.Diff(idsOf(events), ids); diff != "" || rejected != 0 {
+				t.Errorf("received (-want +got), each event once:\n%s(%d rejected)", diff, rejected)
+			}
+			if ds := storedDeliveries(t, s2); len(ds) != len(events) {
+				t.Errorf("delivery log = %+v, want one delivered attempt per event", ds)
+			}
+		})
 	}
-	stop := runDispatcher(t, ctx, d)
-	time.Sleep(10 * dispatcherConfig(s, "").Poll) // ten polls; what follows holds at any time
-	stop()
-	if n := requests.Load(); n != 0 {
-		t.Errorf("the deposed dispatcher sent %d requests, want none", n)
-	}
-	if ds := storedDeliveries(t, s); len(ds) != 0 {
-		t.Errorf("deliveries recorded by the deposed dispatcher: %+v", ds)
-	}
+}
+
+// tagged is a transport that names the replica sending the request, for
+// a receiver to tell them apart.
+type tagged struct{ replica string }
+
+func (tr tagged) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Replica", tr.replica)
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // verdict is a canary analysis's verdict as the rollout controller
