@@ -665,10 +665,17 @@ func TestExternalURL(t *testing.T) {
 		{"https://promote.example.com/?x=1", "may not have a query or a fragment"},
 		{"https://promote.example.com/#top", "may not have a query or a fragment"},
 		{"https://promote.example.com/%zz", "does not parse"},
+		// Secrets in a URL are not repeated: the "@" left out makes the
+		// password a port; a query may hold a token.
+		{"https://ada:S3CR3T/promote", `external URL does not parse: invalid port "…" after host`},
+		{"https://promote.example.com/?token=S3CR3T", `"https://promote.example.com/" may not have a query or a fragment`},
 	} {
 		err := CheckExternalURL(tt.url)
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("CheckExternalURL(%q) = %v, want %q", tt.url, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "S3CR3T") {
+			t.Errorf("CheckExternalURL(%q) = %v: the error repeats the secret", tt.url, err)
 		}
 		if tt.want == "" {
 			continue

@@ -9,7 +9,6 @@ package notify
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -427,7 +426,9 @@ func CheckExternalURL(s string) error {
 	u, err := url.Parse(s)
 	switch {
 	case err != nil:
-		return fmt.Errorf("external URL %q does not parse: %v", s, errors.Unwrap(err))
+		// Not s itself: with the "@" left out of https://user:pass@…,
+		// the password is what url.Parse reads as the port.
+		return fmt.Errorf("external URL does not parse: %s", parseProblem(err))
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("external URL %q must be an absolute http or https URL, such as https://promote.example.com", s)
 	case u.Host == "":
@@ -435,7 +436,10 @@ func CheckExternalURL(s string) error {
 	case u.User != nil:
 		return fmt.Errorf("external URL %q may not carry user information", u.Redacted())
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return fmt.Errorf("external URL %q may not have a query or a fragment", s)
+		// Named without them: a query may hold a token.
+		bare := *u
+		bare.RawQuery, bare.ForceQuery, bare.Fragment, bare.RawFragment = "", false, "", ""
+		return fmt.Errorf("external URL %q may not have a query or a fragment", bare.String())
 	}
 	return nil
 }
