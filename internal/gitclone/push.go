@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strings"
+	"unicode"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -31,7 +34,14 @@ import (
 // is (it builds on the branch it fetched), needs only itself and the trees
 // and blobs that differ from its parent's: Push sends those alone, and
 // leaves any other commit to go-git.
+//
+// A push the remote refuses fails with what the remote said on the side
+// band as well (remoteSaid): a Git host explains a refusal there, e.g.
+// GitHub's "GH006: Protected branch update failed", while its report says
+// no more than "protected branch hook declined".
 func (c *Clone) Push(ctx context.Context, branch string, commit plumbing.Hash, force bool) (err error) {
+	said := &remoteSaid{}
+	defer func() { err = said.wrap(err) }()
 	ref := plumbing.NewBranchReferenceName(branch)
 	ep, err := transport.NewEndpoint(c.Remote)
 	if err != nil {
@@ -77,7 +87,7 @@ func (c *Clone) Push(ctx context.Context, branch string, commit plumbing.Hash, f
 		return fmt.Errorf("read the commit to push: %w", err)
 	}
 	if len(co.ParentHashes) != 1 || !advertised[co.ParentHashes[0]] {
-		return c.pushSlowly(ctx, ref, force)
+		return c.pushSlowly(ctx, ref, force, said)
 	}
 	if !force && old != plumbing.ZeroHash && old != co.ParentHashes[0] {
 		// The remote's branch is not commit's parent: another writer
@@ -90,6 +100,13 @@ func (c *Clone) Push(ctx context.Context, branch string, commit plumbing.Hash, f
 	}
 	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
 	req.Commands = []*packp.Command{{Name: ref, Old: old, New: commit}}
+	// Without a side band the remote's messages go nowhere over HTTP.
+	if ar.Capabilities.Supports(capability.Sideband64k) {
+		_ = req.Capabilities.Set(capability.Sideband64k)
+	} else if ar.Capabilities.Supports(capability.Sideband) {
+		_ = req.Capabilities.Set(capability.Sideband)
+	}
+	req.Progress = said
 	cfg, err := c.Repo.Config()
 	if err != nil {
 		return err
@@ -123,13 +140,15 @@ func (c *Clone) Push(ctx context.Context, branch string, commit plumbing.Hash, f
 	return c.setTracking(branch, commit)
 }
 
-// pushSlowly pushes the local branch ref with go-git's own push.
-func (c *Clone) pushSlowly(ctx context.Context, ref plumbing.ReferenceName, force bool) error {
+// pushSlowly pushes the local branch ref with go-git's own push, which
+// writes what the remote says on the side band to said.
+func (c *Clone) pushSlowly(ctx context.Context, ref plumbing.ReferenceName, force bool, said *remoteSaid) error {
 	spec := config.RefSpec(ref.String() + ":" + ref.String())
 	if force {
 		spec = "+" + spec
 	}
-	err := c.Repo.PushContext(ctx, &git.PushOptions{RemoteName: RemoteName, RefSpecs: []config.RefSpec{spec}, Auth: c.auth})
+	err := c.Repo.PushContext(ctx, &git.PushOptions{RemoteName: RemoteName, RefSpecs: []config.RefSpec{spec}, Auth: c.auth,
+		Progress: said})
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}
@@ -199,4 +218,59 @@ func newObjects(repo *git.Repository, commit *object.Commit) ([]plumbing.Hash, e
 		return nil, err
 	}
 	return out, nil
+}
+
+// maxRemoteSaid bounds what remoteSaid keeps of the remote's messages, in
+// bytes.
+const maxRemoteSaid = 4 << 10
+
+// remoteSaid keeps what a remote says on the side band during a push (its
+// hooks' output, "remote: …" in git's terminal), so that a refusal can
+// say why.
+type remoteSaid struct{ buf []byte }
+
+// Write keeps the first maxRemoteSaid bytes; it never fails, so that a
+// long message does not break the push.
+func (r *remoteSaid) Write(p []byte) (int, error) {
+	if room := maxRemoteSaid - len(r.buf); room > 0 {
+		r.buf = append(r.buf, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
+}
+
+// progressLine matches a progress meter line ("Resolving deltas: 100% (1/1)"),
+// which says nothing about a refusal.
+var progressLine = regexp.MustCompile(`^[A-Za-z][A-Za-z ]*: +\d+% \(\d+/\d+\)`)
+
+// text is what the remote said, on one line: each of its lines as a
+// terminal would show it (the last part of a line rewritten with carriage
+// returns), without progress meters, control characters or blank lines,
+// joined with "; ".
+func (r *remoteSaid) text() string {
+	var lines []string
+	for _, l := range strings.Split(strings.ToValidUTF8(string(r.buf), "\uFFFD"), "\n") {
+		if i := strings.LastIndexByte(strings.TrimRight(l, "\r"), '\r'); i >= 0 {
+			l = l[i+1:]
+		}
+		l = strings.TrimSpace(strings.Map(func(c rune) rune {
+			if unicode.IsControl(c) {
+				return ' '
+			}
+			return c
+		}, l))
+		if l != "" && !progressLine.MatchString(l) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
+}
+
+// wrap adds what the remote said to err, unless err is nil or says it
+// already.
+func (r *remoteSaid) wrap(err error) error {
+	msg := r.text()
+	if err == nil || msg == "" || strings.Contains(err.Error(), msg) {
+		return err
+	}
+	return fmt.Errorf("%w (the remote said: %s)", err, msg)
 }

@@ -133,7 +133,7 @@ func BenchmarkPushLongHistory(b *testing.B) {
 	}{
 		{"Push", func(c *Clone, h plumbing.Hash) error { return c.Push(context.Background(), "main", h, false) }},
 		{"go-git", func(c *Clone, _ plumbing.Hash) error {
-			return c.pushSlowly(context.Background(), plumbing.NewBranchReferenceName("main"), false)
+			return c.pushSlowly(context.Background(), plumbing.NewBranchReferenceName("main"), false, &remoteSaid{})
 		}},
 	} {
 		b.Run(bm.name, func(b *testing.B) {

@@ -107,6 +107,7 @@ func TestReconcileShowsARefusedCommit(t *testing.T) {
 		}
 		l, _ := f.live(t, "dev")
 		if l.Version != "3" || l.CommitError == nil || !strings.Contains(l.CommitError.Message, "pre-receive hook declined") ||
+			!strings.Contains(l.CommitError.Message, "the remote said: the branch is protected") ||
 			l.CommitError.Since.Before(before.Add(-time.Second)) || l.CommitError.Since.After(time.Now()) {
 			t.Fatalf("live in dev after refusal %d = %+v, want version 3 with the remote's refusal since about %v", i, l, before)
 		}
