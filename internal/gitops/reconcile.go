@@ -507,7 +507,7 @@ func (r *Reconciler) unknownPin(ctx context.Context, d promote.Deployment, p ove
 		// registry has it, the overlay is a known version that is not
 		// the live one, and the next pass commits the live one over it.
 		return fmt.Errorf("the %s overlay pins %s %s (%s), a version the registry does not have, where the registry's live version is %s: "+
-			"the store may be older than the branch (restored from a backup?); Promote does not commit over it. "+
+			"the store may be older than the branch (restored from a backup?), or the branch was rewritten to an older commit; Promote does not commit over it. "+
 			"To keep %s, register it and promote it to %s with the server started without --gitops-remote, then start it with GitOps again "+
 			"(registered but not live, it is committed over at the next pass); to go back to %s, pin it in the overlay by hand: %w",
 			d.Environment, d.Model, p.Version, p.Digest, d.Version, p.Version, d.Environment, d.Version, errUnknownPin)
@@ -585,7 +585,11 @@ func (r *Reconciler) delivered(ctx context.Context, a Action, kind ActionKind, c
 	// The branch carries the change: a pull request that was open for it
 	// is done with, however it merged.
 	r.forget(a.Deployment)
-	if !a.Deployment.Pending() {
+	// A change recorded already is recorded again only when it was
+	// committed anew: the branch had stopped pinning it (a hand edit, or
+	// its history rewritten and its commit gone), and the new commit is
+	// the one that carries it now, and is audited like any other.
+	if !a.Deployment.Pending() && (kind != ActionCommitted || commit == a.Deployment.Commit) {
 		return a
 	}
 	if err := r.cfg.Registry.Delivered(ctx, a.Deployment, commit); err != nil {

@@ -125,7 +125,10 @@ func gateSummary(raw []byte) string {
 // carries the commit, and the promotion that set it, when it is waiting
 // for its commit, is committed and (until progressive delivery takes
 // over) succeeds. A change the alias has moved on from since is recorded
-// in the audit trail only.
+// in the audit trail only. A change recorded already at another commit
+// (d.Commit), which the reconciler committed again because the branch had
+// stopped pinning it, gets the new commit, and its audit event names the
+// one before.
 func (s *Service) Delivered(ctx context.Context, d promote.Deployment, commit string) error {
 	if commit == "" {
 		return promote.Errorf(promote.Invalid, "no commit for %s %s in %s", d.Model, d.Version, d.Environment)
@@ -139,6 +142,9 @@ func (s *Service) Delivered(ctx context.Context, d promote.Deployment, commit st
 			return err
 		}
 		reason := "commit " + commit
+		if d.Commit != "" && d.Commit != commit {
+			reason += fmt.Sprintf(", again: the branch no longer pinned the change of commit %s (edited by hand, or its history rewritten)", d.Commit)
+		}
 		if moved {
 			reason += "; the alias has moved on since"
 		}
