@@ -35,8 +35,9 @@ type Registry interface {
 
 // Defaults of ReconcilerConfig.
 const (
-	DefaultInterval   = 30 * time.Second
-	DefaultRetryDelay = 5 * time.Second
+	DefaultInterval      = 30 * time.Second
+	DefaultRetryDelay    = 5 * time.Second
+	DefaultMaxRetryDelay = time.Minute
 )
 
 // ReconcilerConfig configures a Reconciler.
@@ -48,8 +49,11 @@ type ReconcilerConfig struct {
 	Interval time.Duration
 	// RetryDelay is the pause before a change that hit a passing error
 	// (the remote unreachable, the branch racing) is tried again
-	// (DefaultRetryDelay).
-	RetryDelay time.Duration
+	// (DefaultRetryDelay); it doubles at each retry while passes keep
+	// failing, up to MaxRetryDelay (DefaultMaxRetryDelay, and at least
+	// RetryDelay), or until the sweep's Interval takes over.
+	RetryDelay    time.Duration
+	MaxRetryDelay time.Duration
 	// Committed, when set, is called after each change that reached the
 	// branch, e.g. to cue the local agent.
 	Committed func(d promote.Deployment, commit string)
@@ -94,8 +98,9 @@ func NewReconciler(cfg ReconcilerConfig) (*Reconciler, error) {
 	if cfg.Registry == nil {
 		problems = append(problems, errors.New("no registry"))
 	}
-	if cfg.Interval < 0 || cfg.RetryDelay < 0 {
-		problems = append(problems, fmt.Errorf("interval %s and retry delay %s may not be negative", cfg.Interval, cfg.RetryDelay))
+	if cfg.Interval < 0 || cfg.RetryDelay < 0 || cfg.MaxRetryDelay < 0 {
+		problems = append(problems, fmt.Errorf("interval %s, retry delay %s and maximum retry delay %s may not be negative",
+			cfg.Interval, cfg.RetryDelay, cfg.MaxRetryDelay))
 	}
 	if len(problems) > 0 {
 		return nil, promote.Errorf(promote.Invalid, "gitops reconciler: %v", errors.Join(problems...))
@@ -106,6 +111,10 @@ func NewReconciler(cfg ReconcilerConfig) (*Reconciler, error) {
 	if cfg.RetryDelay == 0 {
 		cfg.RetryDelay = DefaultRetryDelay
 	}
+	if cfg.MaxRetryDelay == 0 {
+		cfg.MaxRetryDelay = DefaultMaxRetryDelay
+	}
+	cfg.MaxRetryDelay = max(cfg.MaxRetryDelay, cfg.RetryDelay)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,8 +138,11 @@ func (r *Reconciler) Trigger(model, env string) {
 }
 
 // Run reconciles everything at once, then each cue from Trigger, then
-// everything again every Interval, until ctx ends. A change that hit a
-// passing error is tried again after RetryDelay. It returns nil when ctx
+// everything again Interval after the last full pass, until ctx ends. A
+// change that hit a passing error is tried again after RetryDelay, then
+// after twice as long at each failing retry, up to MaxRetryDelay (or
+// Interval, when the sweep comes first); a full pass that goes through
+// starts that over. It returns nil when ctx
 // ends: errors are logged, never fatal, since the next sweep repairs them.
 // Its metrics' series are removed when it returns.
 func (r *Reconciler) Run(ctx context.Context) error {
@@ -141,10 +153,26 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	retry.Stop()
 	defer retry.Stop()
 	armed := false
+	// delay is the pause before the next retry: RetryDelay, doubled at
+	// each retry while passes keep failing, so that a remote refusing
+	// the credentials is not asked again every few seconds for as long as
+	// that lasts. From Interval on the sweep alone tries again.
+	delay := r.cfg.RetryDelay
 	passOver := func(scopes [][2]string) {
-		if r.logOutcome(r.reconcile(ctx, scopes)) && !armed {
-			retry.Reset(r.cfg.RetryDelay)
+		again := r.logOutcome(r.reconcile(ctx, scopes))
+		if len(scopes) == 1 && scopes[0] == [2]string{} {
+			// A full pass: the next sweep comes Interval after it, and
+			// after one that went through, a failure is tried again
+			// soon.
+			sweep.Reset(r.cfg.Interval)
+			if !again {
+				delay = r.cfg.RetryDelay
+			}
+		}
+		if again && !armed && delay < r.cfg.Interval {
+			retry.Reset(delay)
 			armed = true
+			delay = min(2*delay, r.cfg.MaxRetryDelay)
 		}
 	}
 	everything := [][2]string{{"", ""}}
