@@ -20,25 +20,33 @@ func TestReconcileRecognisesAPullRequestMergedWhileDown(t *testing.T) {
 		// clone dir.
 		merge func(t *testing.T, dir string)
 		// atReview is whether the change is recorded at the review
-		// commit (which a merge commit keeps), else at main's head (the
-		// squashed or rebased commit, found by its trailer or not).
+		// commit (which a merge commit keeps), else at the squashed or
+		// rebased commit, found by its trailer or not.
 		atReview bool
+		// later is whether a person commits something else on main
+		// after the merge: the change is still recorded at the merge's
+		// commit, not at main's head.
+		later bool
 	}{
 		{"merge commit", func(t *testing.T, dir string) {
 			runGit(t, dir, "merge", "-q", "--no-ff", "-m", "Merge pull request #1", "origin/"+branch)
-		}, true},
+		}, true, false},
 		{"squash with the commit's message", func(t *testing.T, dir string) {
 			msg := runGit(t, dir, "log", "-1", "--format=%B", "origin/"+branch)
 			runGit(t, dir, "merge", "-q", "--squash", "origin/"+branch)
 			runGitInput(t, dir, msg, "commit", "-q", "-F", "-")
-		}, false},
+		}, false, false},
 		{"squash with the pull request's title", func(t *testing.T, dir string) {
 			runGit(t, dir, "merge", "-q", "--squash", "origin/"+branch)
 			runGit(t, dir, "commit", "-q", "-m", "promote credit-risk 2 to dev (#1)")
-		}, false},
+		}, false, false},
+		{"squash with the pull request's title, then another commit", func(t *testing.T, dir string) {
+			runGit(t, dir, "merge", "-q", "--squash", "origin/"+branch)
+			runGit(t, dir, "commit", "-q", "-m", "promote credit-risk 2 to dev (#1)")
+		}, false, true},
 		{"rebase", func(t *testing.T, dir string) {
 			runGit(t, dir, "cherry-pick", "origin/"+branch)
-		}, false},
+		}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +80,11 @@ func TestReconcileRecognisesAPullRequestMergedWhileDown(t *testing.T) {
 			runGit(t, person, "push", "-q", "origin", "main")
 			gh.set(1, "closed", true)
 			head := runGit(t, bare, "rev-parse", "main")
+			if tt.later {
+				editOnMain(t, bare, "deploy/overlays/dev/values.yaml", "tune dev", func(s string) string {
+					return s + "# tuned\n"
+				})
+			}
 			n := commitCount(t, bare, "main")
 
 			out := reconcile(t, newReconciler(t, writer(), f.svc), "", "")

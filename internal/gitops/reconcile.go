@@ -447,11 +447,14 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 		// after the push, a merge, or another writer. Record it with the
 		// commit that carries it.
 		commit, found, err := r.cfg.Writer.FindCommit(ctx, d.PromotionID)
+		if err == nil && !found {
+			// No commit has its Promotion-Id (a squash merge that kept
+			// the title alone, a person's pin): the one that brought the
+			// pin carries it, not what came on top since.
+			commit, err = r.cfg.Writer.PinnedSince(ctx, head, d.Environment, d.Model)
+		}
 		if err != nil {
 			return r.retry(a, err), false
-		}
-		if !found {
-			commit = head
 		}
 		return r.delivered(ctx, a, ActionRecorded, commit), false
 	}

@@ -147,8 +147,10 @@ type Result struct {
 	// was committed. Commit is then the commit that carries PromotionID,
 	// if it is found in the recent history, or "".
 	NoChange bool
-	// Head is the branch's head (hex) when NoChange is set: a commit whose
-	// tree pins the change.
+	// Head is, when NoChange is set, the commit (hex) since which the
+	// branch pins the change (PinnedSince): what carries it when no
+	// commit has its Promotion-Id, as after a squash merge that dropped
+	// the trailers.
 	Head string
 	// Commit is the hash of the commit (hex).
 	Commit string
@@ -562,7 +564,7 @@ func (w *Writer) samePushed(branch string, base, commit plumbing.Hash) (bool, er
 }
 
 func (w *Writer) noChange(c *Change, head plumbing.Hash, attempts int) (Result, error) {
-	res := Result{NoChange: true, Head: head.String(), Branch: w.cfg.Branch, Attempts: attempts}
+	res := Result{NoChange: true, Branch: w.cfg.Branch, Attempts: attempts}
 	h, ok, err := w.findCommit(head, c.PromotionID)
 	if err != nil {
 		return Result{}, err
@@ -570,7 +572,71 @@ func (w *Writer) noChange(c *Change, head plumbing.Hash, attempts int) (Result, 
 	if ok {
 		res.Commit = h
 	}
+	since, err := w.pinnedSince(head, c.Environment, c.Pin.Model)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Head = since.String()
 	return res, nil
+}
+
+// PinnedSince returns the commit (hex) since which the branch, at head (a
+// commit fetched already, such as PinnedEach's), pins what it pins of
+// model in env: the oldest of head's first parents whose model config file
+// in the overlay (models/MODEL.env, which every pin rewrites) is the same
+// as head's, at most Config.HistoryDepth commits back. That is the commit
+// that brought the pin however it came — a squashed pull request whose
+// message lost the Promotion-Id trailer, a person's commit — rather than
+// whatever was committed on top of it since.
+func (w *Writer) PinnedSince(ctx context.Context, head, env, model string) (string, error) {
+	h := plumbing.NewHash(head)
+	if h.IsZero() || h.String() != head {
+		return "", promote.Errorf(promote.Invalid, "commit %q is not a full hex hash", head)
+	}
+	if err := w.lock(ctx); err != nil {
+		return "", err
+	}
+	defer w.unlock()
+	since, err := w.pinnedSince(h, env, model)
+	if err != nil {
+		return "", err
+	}
+	return since.String(), nil
+}
+
+func (w *Writer) pinnedSince(head plumbing.Hash, env, model string) (plumbing.Hash, error) {
+	file := path.Join(overlay.OverlayPath(env), overlay.ModelsDir, model+".env")
+	blob := func(co *object.Commit) (plumbing.Hash, error) {
+		f, err := co.File(file)
+		switch {
+		case errors.Is(err, object.ErrFileNotFound):
+			return plumbing.ZeroHash, nil
+		case err != nil:
+			return plumbing.ZeroHash, fmt.Errorf("gitops: read %s at %s: %w", file, co.Hash, err)
+		}
+		return f.Hash, nil
+	}
+	at, err := w.clone.Repo.CommitObject(head)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("gitops: read commit %s: %w", head, err)
+	}
+	want, err := blob(at)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	for n := 1; n < w.cfg.HistoryDepth && len(at.ParentHashes) > 0; n++ {
+		parent, err := w.clone.Repo.CommitObject(at.ParentHashes[0])
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("gitops: read commit %s: %w", at.ParentHashes[0], err)
+		}
+		if b, err := blob(parent); err != nil {
+			return plumbing.ZeroHash, err
+		} else if b != want {
+			break
+		}
+		at = parent
+	}
+	return at.Hash, nil
 }
 
 func (w *Writer) logPush(c *Change, commit plumbing.Hash, branch string, attempt int) {
