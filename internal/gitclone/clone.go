@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -66,6 +67,31 @@ func Problems(remote, dir string, branch *string) []string {
 	return problems
 }
 
+// DefaultTimeout is Clone.Timeout's default: long enough for the first
+// fetch of a large repository over a slow link.
+const DefaultTimeout = 5 * time.Minute
+
+// exchange bounds ctx by the clone's Timeout for one exchange with the
+// remote; done turns an error of that exchange that the timeout caused
+// into one that says so (the callers name the remote).
+func (c *Clone) exchange(ctx context.Context) (context.Context, context.CancelFunc, func(error) error) {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	bounded, cancel := context.WithTimeout(ctx, timeout)
+	done := func(err error) error {
+		if err == nil || ctx.Err() != nil || !errors.Is(bounded.Err(), context.DeadlineExceeded) {
+			return err
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			err = errors.Join(err, context.DeadlineExceeded)
+		}
+		return fmt.Errorf("the remote did not answer within %s: %w", timeout, err)
+	}
+	return bounded, cancel, done
+}
+
 // RemoteName is the name of the clone's remote.
 const RemoteName = "origin"
 
@@ -75,9 +101,13 @@ type Clone struct {
 	Dir    string
 	Remote string
 	Branch string
-	auth   transport.AuthMethod
-	owner  string
-	log    *slog.Logger
+	// Timeout bounds each exchange with the remote, a fetch or a push
+	// (DefaultTimeout when zero): a remote that takes the connection and
+	// never answers fails it, rather than holding its caller for ever.
+	Timeout time.Duration
+	auth    transport.AuthMethod
+	owner   string
+	log     *slog.Logger
 	// damaged is why the last Checkout failed; the next Fetch makes the
 	// clone afresh first.
 	damaged error
@@ -258,8 +288,10 @@ func (c *Clone) Fetch(ctx context.Context, extra ...config.RefSpec) (plumbing.Ha
 
 func (c *Clone) fetch(ctx context.Context, extra []config.RefSpec) (plumbing.Hash, error) {
 	specs := append([]config.RefSpec{config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/%s/%s", c.Branch, RemoteName, c.Branch))}, extra...)
-	err := c.Repo.FetchContext(ctx, &git.FetchOptions{RemoteName: RemoteName, RefSpecs: specs, Auth: c.auth,
-		Force: true, Prune: true, Tags: git.NoTags})
+	bounded, cancel, timedOut := c.exchange(ctx)
+	defer cancel()
+	err := timedOut(c.Repo.FetchContext(bounded, &git.FetchOptions{RemoteName: RemoteName, RefSpecs: specs, Auth: c.auth,
+		Force: true, Prune: true, Tags: git.NoTags}))
 	switch {
 	case errors.Is(err, transport.ErrEmptyRemoteRepository), errors.Is(err, git.NoMatchingRefSpecError{}):
 		return plumbing.ZeroHash, promote.Errorf(promote.NotFound, "the GitOps repository %s has no branch %s; push its first commit (promote init writes one)",

@@ -41,7 +41,9 @@ import (
 // no more than "protected branch hook declined".
 func (c *Clone) Push(ctx context.Context, branch string, commit plumbing.Hash, force bool) (err error) {
 	said := &remoteSaid{}
-	defer func() { err = said.wrap(err) }()
+	ctx, cancel, timedOut := c.exchange(ctx)
+	defer cancel()
+	defer func() { err = timedOut(said.wrap(err)) }()
 	ref := plumbing.NewBranchReferenceName(branch)
 	ep, err := transport.NewEndpoint(c.Remote)
 	if err != nil {

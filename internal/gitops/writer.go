@@ -90,6 +90,11 @@ type Config struct {
 	// HistoryDepth bounds how many commits FindCommit reads back from the
 	// branch's head (DefaultHistoryDepth).
 	HistoryDepth int
+	// Timeout bounds each exchange with the remote, a fetch or a push
+	// (gitclone.DefaultTimeout): a remote that takes the connection and
+	// never answers fails the change, which is tried again later, rather
+	// than holding the writer for ever.
+	Timeout time.Duration
 	// HTTPClient calls the pull-request API (a client with
 	// DefaultAPITimeout).
 	HTTPClient *http.Client
@@ -212,6 +217,7 @@ func New(cfg Config) (*Writer, error) {
 		return nil, err
 	}
 	w.auth = w.clone.Auth()
+	w.clone.Timeout = cfg.Timeout
 	return w, nil
 }
 
@@ -241,6 +247,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.HistoryDepth <= 0 {
 		c.HistoryDepth = DefaultHistoryDepth
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = gitclone.DefaultTimeout
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: DefaultAPITimeout}
