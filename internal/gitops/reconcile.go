@@ -142,8 +142,8 @@ func (r *Reconciler) Trigger(model, env string) {
 // change that hit a passing error is tried again after RetryDelay, then
 // after twice as long at each failing retry, up to MaxRetryDelay (or
 // Interval, when the sweep comes first); a full pass that goes through
-// starts that over. It returns nil when ctx
-// ends: errors are logged, never fatal, since the next sweep repairs them.
+// starts that over. It returns nil when ctx ends: errors are logged,
+// never fatal, since the next sweep repairs them.
 // Its metrics' series are removed when it returns.
 func (r *Reconciler) Run(ctx context.Context) error {
 	defer r.cfg.Metrics.reset()
