@@ -630,8 +630,10 @@ func (w *Writer) pinnedSince(head plumbing.Hash, env, model string) (plumbing.Ha
 		return plumbing.ZeroHash, fmt.Errorf("gitops: read commit %s: %w", head, err)
 	}
 	want, err := blob(at)
-	if err != nil {
-		return plumbing.ZeroHash, err
+	if err != nil || want.IsZero() {
+		// Without the file head pins nothing of model: head is all
+		// there is to name.
+		return head, err
 	}
 	for n := 1; n < w.cfg.HistoryDepth && len(at.ParentHashes) > 0; n++ {
 		parent, err := w.clone.Repo.CommitObject(at.ParentHashes[0])
