@@ -61,8 +61,9 @@
 // a 5xx, counts on the shadow track as outcome mismatch: an error of the
 // candidate for the analysis, which judges the shadow on it as on its 5xx
 // answers. A dropped mirror, and one whose primary outlasted the timeout,
-// counts as neither a match nor a mismatch. Mirrored requests carry
-// Promote-Shadow: 1. Close (or the end of Run) waits for the mirrors in
+// counts as neither a match nor a mismatch. A mirrored request is the one
+// the primary backend is sent (its fields, forwarding fields and query as
+// ReverseProxy sends them), with Promote-Shadow: 1. Close (or the end of Run) waits for the mirrors in
 // flight.
 //
 // # Candidate header

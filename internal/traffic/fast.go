@@ -761,6 +761,17 @@ func rewritesQuery(q string) bool {
 	return false
 }
 
+// proxiedQuery returns the query q as ReverseProxy (with Rewrite) sends
+// it: re-encoded from what url.ParseQuery makes of it when rewritesQuery
+// says it does not pass as it came.
+func proxiedQuery(q string) string {
+	if !rewritesQuery(q) {
+		return q
+	}
+	v, _ := url.ParseQuery(q)
+	return v.Encode()
+}
+
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

@@ -9,8 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
-	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // mirror is one mirrored request's rendezvous with its primary: the
@@ -39,8 +40,9 @@ func (s *Splitter) startMirror(b *backend, r, out *http.Request) *mirror {
 	// (from when it is sent).
 	req := r.Clone(context.WithoutCancel(r.Context()))
 	req.RequestURI, req.Close, req.TransferEncoding, req.GetBody = "", false, nil, nil
-	req.Body, req.ContentLength = nil, 0
-	removeHopByHop(req.Header)
+	req.Body, req.ContentLength, req.Trailer = nil, 0, nil
+	proxiedHeader(req.Header, r.Header)
+	req.URL.RawQuery = proxiedQuery(req.URL.RawQuery)
 	pr := &httputil.ProxyRequest{In: r, Out: req}
 	pr.SetURL(b.URL)
 	pr.SetXForwarded()
@@ -200,15 +202,25 @@ func (s *Splitter) roundTrip(ctx context.Context, req *http.Request) (status int
 	return resp.StatusCode, sum, n > limit, outcomeOf(resp.StatusCode)
 }
 
-func removeHopByHop(h http.Header) {
-	for _, f := range h["Connection"] {
-		for name := range strings.SplitSeq(f, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				h.Del(name)
-			}
+// proxiedHeader leaves in h, a copy of the client's request header in,
+// the fields that ReverseProxy with Rewrite and SetXForwarded sends on,
+// as the fast path writes them (skipRequestField, writeRequest): the
+// hop-by-hop ones, those in's Connection names, the client's forwarding
+// ones (which SetXForwarded sets anew, not appended to) and the framing
+// ones dropped, Te: trailers kept, and an empty User-Agent when the
+// client sent none, so that the transport adds none. The shadow is then
+// sent the request stable is sent.
+func proxiedHeader(h, in http.Header) {
+	connection := in["Connection"]
+	for k := range h {
+		if skipRequestField(k, connection) {
+			delete(h, k)
 		}
 	}
-	for name := range hopByHop {
-		h.Del(name)
+	if httpguts.HeaderValuesContainsToken(in["Te"], "trailers") {
+		h["Te"] = []string{"trailers"}
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""}
 	}
 }

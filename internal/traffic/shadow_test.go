@@ -418,3 +418,57 @@ func TestShadowRemoved(t *testing.T) {
 		t.Errorf("%s{track=shadow} remains without a shadow", MetricBackendHealthy)
 	}
 }
+
+// TestShadowGetsThePrimaryRequest checks that the shadow is sent what
+// stable is sent, but for Promote-Shadow: the client's forwarding fields
+// replaced, not passed on or appended to; the hop-by-hop fields dropped
+// (Te: trailers kept); no User-Agent added; the query as ReverseProxy
+// sends it. A shadow that saw another request than stable's would be
+// judged on answers to other inputs, and a client could write what it
+// reads as its caller's address.
+func TestShadowGetsThePrimaryRequest(t *testing.T) {
+	stable, sawStable := recordingBackend(t, "v1", nil)
+	shadow, sawShadow := recordingBackend(t, "v2", nil)
+	s, _ := newSplitter(t, Config{})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 1); err != nil {
+		t.Fatal(err)
+	}
+	addr := startSlow(t, s)
+	for _, raw := range []string{
+		request("", "GET /predict?a=1&b=2 HTTP/1.1", "Host: front",
+			"X-Forwarded-For: 203.0.113.9", "Forwarded: for=203.0.113.9", "X-Forwarded-Host: spoofed", "X-Forwarded-Proto: https",
+			"Connection: X-Hop", "X-Hop: 1", "Keep-Alive: timeout=5", "Te: trailers, deflate", "X-Model-Input: 7"),
+		request(`{"x": 1}`, "POST /predict?a=1;b=2 HTTP/1.1", "Host: front", "Content-Length: 8", "User-Agent: client/1",
+			"X-Forwarded-For: 203.0.113.9, 198.51.100.1", "Proxy-Authorization: Basic eDp5"),
+	} {
+		got := exchangeRaw(t, addr, raw, "GET")
+		if len(got) != 1 || got[0].Status != http.StatusOK {
+			t.Fatalf("answers %v, want one 200", got)
+		}
+		var primary, mirrored seen
+		for _, c := range []struct {
+			saw chan seen
+			to  *seen
+		}{{sawStable, &primary}, {sawShadow, &mirrored}} {
+			select {
+			case *c.to = <-c.saw:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%q: a backend was sent nothing", raw)
+			}
+		}
+		if v := mirrored.Header.Get(HeaderShadow); v != "1" {
+			t.Errorf("%q: the shadow's %s = %q, want 1", raw, HeaderShadow, v)
+		}
+		delete(mirrored.Header, HeaderShadow)
+		primary.Host, mirrored.Host = "", "" // each backend's own
+		if diff := cmp.Diff(primary, mirrored); diff != "" {
+			t.Errorf("%q: the shadow's request differs from stable's (-stable +shadow):\n%s", raw, diff)
+		}
+		if v := primary.Header.Get("X-Forwarded-For"); v != "127.0.0.1" {
+			t.Errorf("%q: stable's X-Forwarded-For = %q, want the client's address alone", raw, v)
+		}
+	}
+}
