@@ -25,8 +25,9 @@
 // moves only when the weight passes it. Raising the weight moves clients
 // from stable to canary only; lowering it, from canary to stable only.
 // While a canary is set, a request that lacks Sticky.Cookie is given one
-// (a random value; Path=/, HttpOnly, SameSite=Lax, 30 days) and placed by
-// it.
+// (a random value; Path=/, HttpOnly, SameSite=Lax, 30 days, and Secure
+// when the request came over TLS or with X-Forwarded-Proto: https) and
+// placed by it.
 //
 // # Health
 //

@@ -108,7 +108,8 @@ type Sticky struct {
 	// Cookie is a cookie whose value identifies the client. While a canary
 	// is set, a request without it gets one: the splitter picks a random
 	// value, places the request by it and sets the cookie on the response
-	// (Path=/, HttpOnly, SameSite=Lax, 30 days).
+	// (Path=/, HttpOnly, SameSite=Lax, 30 days, and Secure when the request
+	// came over TLS or with X-Forwarded-Proto: https).
 	Cookie string
 }
 

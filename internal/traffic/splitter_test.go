@@ -882,3 +882,64 @@ func TestClientGoesAway(t *testing.T) {
 		t.Error("Healthy(stable) = false after a client went away")
 	}
 }
+
+// TestStickyCookieAttributes checks the sticky cookie's attributes through
+// both fronts: Path=/, HttpOnly, SameSite=Lax and 30 days always, and
+// Secure when the client reached the splitter over TLS, directly or
+// through a proxy in front that says so with X-Forwarded-Proto: https, so
+// that the cookie is not sent again over plain HTTP.
+func TestStickyCookieAttributes(t *testing.T) {
+	_, stable := backendServer(t, "v1", nil)
+	_, canary := backendServer(t, "v2", nil)
+	s, _ := newSplitter(t, Config{Sticky: Sticky{Cookie: "promote_client"}})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCanary(&canary, 0.5); err != nil {
+		t.Fatal(err)
+	}
+	tlsFront := httptest.NewTLSServer(s)
+	t.Cleanup(tlsFront.Close)
+	fast := startFast(t, s, nil)
+	slow := startSlow(t, s)
+	tests := []struct {
+		name, url, proto string
+		fast, secure     bool
+	}{
+		{"http", "http://" + slow + "/p", "", false, false},
+		{"http, fast path", "http://" + fast.addr + "/p", "", true, false},
+		{"https", tlsFront.URL + "/p", "", false, true},
+		{"behind a proxy that terminated TLS", "http://" + slow + "/p", "https", false, true},
+		{"behind a proxy that terminated TLS, fast path", "http://" + fast.addr + "/p", "https", true, true},
+		{"behind a proxy, plain HTTP", "http://" + fast.addr + "/p", "http", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, tt.url, nil)
+			if tt.proto != "" {
+				req.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
+			before := fast.slow.Load()
+			resp, err := tlsFront.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if tt.fast && fast.slow.Load() != before {
+				t.Fatal("the request did not take the fast path")
+			}
+			if len(resp.Header["Set-Cookie"]) != 1 {
+				t.Fatalf("Set-Cookie = %q, want one", resp.Header["Set-Cookie"])
+			}
+			c, err := http.ParseSetCookie(resp.Header["Set-Cookie"][0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := fmt.Sprintf("Path=%s HttpOnly=%v SameSite=%v MaxAge=%d Secure=%v", c.Path, c.HttpOnly, c.SameSite, c.MaxAge, c.Secure)
+			want := fmt.Sprintf("Path=/ HttpOnly=true SameSite=%v MaxAge=%d Secure=%v", http.SameSiteLaxMode, 30*24*60*60, tt.secure)
+			if got != want {
+				t.Errorf("Set-Cookie %q: %s, want %s", resp.Header["Set-Cookie"][0], got, want)
+			}
+		})
+	}
+}

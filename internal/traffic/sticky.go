@@ -3,6 +3,7 @@ package traffic
 import (
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // stickyPoint returns the request's point in [0, 1) from its client
@@ -25,8 +26,28 @@ func (s *Splitter) stickyPoint(r *http.Request) (point float64, setCookie string
 		return s.point(c.Value), ""
 	}
 	id := strconv.FormatUint(uint64(s.cfg.Rand()*(1<<53)), 36) + strconv.FormatUint(uint64(s.cfg.Rand()*(1<<53)), 36)
-	c := &http.Cookie{Name: name, Value: id, Path: "/", MaxAge: stickyCookieMaxAge, HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	c := &http.Cookie{Name: name, Value: id, Path: "/", MaxAge: stickyCookieMaxAge, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: overTLS(r)}
 	return s.point(id), c.String()
+}
+
+// overTLS reports whether the client reached the splitter over TLS: the
+// connection is TLS, or the proxy in front that terminated TLS says so
+// with X-Forwarded-Proto: https (the first proxy's, when there are
+// several). It marks the sticky cookie Secure, so that a browser does
+// not send it over plain HTTP. A client that sets the field itself gets
+// a Secure cookie its browser keeps only over HTTPS: its own placement is
+// all it can change.
+func overTLS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	v := r.Header["X-Forwarded-Proto"]
+	if len(v) == 0 {
+		return false
+	}
+	first, _, _ := strings.Cut(v[0], ",")
+	return strings.EqualFold(strings.TrimSpace(first), "https")
 }
 
 // point maps a client identity to a point in [0, 1), the same in every
