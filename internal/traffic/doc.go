@@ -52,9 +52,11 @@
 // mirrored at once; one with a body is copied as the primary request
 // reads it, and mirrored once it has been read to its end, if it is at most
 // Shadow.MaxBody (1 MiB): a client that streams its body is never held up,
-// and a larger body, or one that breaks off, is not mirrored. At most
-// Shadow.MaxConcurrent mirrors (32) are in flight; a request whose mirror
-// would pass the bound is not mirrored and is counted as dropped. Each
+// and a larger body, or one that breaks off, is not mirrored; the larger
+// body is counted as dropped, so that the share actually mirrored is
+// known. At most Shadow.MaxConcurrent mirrors (32) are in flight; a
+// request whose mirror would pass the bound is not mirrored and is
+// counted as dropped too. Each
 // mirror is bounded by Shadow.Timeout (10 s). Once both responses are in, their status codes are compared, and with
 // Shadow.CompareBodies their bodies too (by hash, computed while the
 // primary body streams, up to Shadow.MaxBody). A shadow's answer that

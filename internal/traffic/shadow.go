@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/promote-ml/promote/internal/telemetry"
 )
 
 // mirror is one mirrored request's rendezvous with its primary: the
@@ -30,10 +32,15 @@ type mirror struct {
 // sent, in a goroutine of its own, once its body is known: at once
 // without a body; otherwise when the primary request out has read r's body
 // to its end (a tee, so that the client's request is never held up by the
-// mirror), and not at all when the body passed Shadow.MaxBody or broke
-// off. A mirror beyond the concurrency bound is dropped and counted.
+// mirror), and not at all when the body broke off. A mirror beyond the
+// concurrency bound, or whose body passes Shadow.MaxBody, is dropped and
+// counted.
 func (s *Splitter) startMirror(b *backend, r, out *http.Request) *mirror {
-	if s.closed.Load() || !s.up(b) || r.Header.Get("Upgrade") != "" || r.ContentLength > s.cfg.Shadow.MaxBody {
+	if s.closed.Load() || !s.up(b) || r.Header.Get("Upgrade") != "" {
+		return nil
+	}
+	if r.ContentLength > s.cfg.Shadow.MaxBody {
+		s.shadowM.dropped.Inc()
 		return nil
 	}
 	// The mirror outlives the client's request, but not the shadow timeout
@@ -55,7 +62,8 @@ func (s *Splitter) startMirror(b *backend, r, out *http.Request) *mirror {
 		}
 		return m
 	}
-	out.Body = &tee{ReadCloser: out.Body, limit: s.cfg.Shadow.MaxBody, complete: func(body []byte) { s.send(b, req, body, m) }}
+	out.Body = &tee{ReadCloser: out.Body, limit: s.cfg.Shadow.MaxBody, dropped: s.shadowM.dropped,
+		complete: func(body []byte) { s.send(b, req, body, m) }}
 	return m
 }
 
@@ -90,12 +98,14 @@ func (s *Splitter) send(b *backend, req *http.Request, body []byte, m *mirror) b
 
 // tee is a primary request's body that keeps a copy, up to limit bytes,
 // for the mirror, and calls complete with it once the body was read to its
-// end within the limit. Only the transport reads it, from one goroutine.
+// end within the limit; a body that passes the limit counts in dropped.
+// Only the transport reads it, from one goroutine.
 type tee struct {
 	io.ReadCloser
 	limit    int64
 	buf      bytes.Buffer
 	over     bool // past the limit, broke off or complete: nothing more to do
+	dropped  telemetry.Counter
 	complete func(body []byte)
 }
 
@@ -107,6 +117,7 @@ func (t *tee) Read(p []byte) (int, error) {
 	}
 	if int64(t.buf.Len()+n) > t.limit {
 		t.over, t.buf = true, bytes.Buffer{}
+		t.dropped.Inc()
 		return n, err
 	}
 	t.buf.Write(p[:n])

@@ -385,6 +385,16 @@ func TestShadowBodies(t *testing.T) {
 			if diff := cmp.Diff(want, comparisons(t, reg)); diff != "" {
 				t.Errorf("comparisons (-want +got):\n%s", diff)
 			}
+			// A body too large to mirror is a request chosen for the
+			// shadow that it never gets: counted, as one past the
+			// concurrency bound, so that the share mirrored is known.
+			wantDropped := 0.0
+			if !tt.mirrored {
+				wantDropped = 1
+			}
+			if v, _ := metric(t, reg, MetricShadowDropped, map[string]string{LabelModel: "m", LabelEnv: "prod"}); v != wantDropped {
+				t.Errorf("%s = %v, want %v", MetricShadowDropped, v, wantDropped)
+			}
 		})
 	}
 }

@@ -123,8 +123,10 @@ type ShadowConfig struct {
 	// once (DefaultShadowMaxConcurrent); a request chosen for mirroring
 	// beyond it is dropped and counted.
 	MaxConcurrent int
-	// MaxBody is the largest request body that is mirrored, and the most
-	// of each response body hashed for comparison (DefaultShadowMaxBody).
+	// MaxBody is the largest request body that is mirrored (a request
+	// chosen for mirroring with a larger one is dropped and counted), and
+	// the most of each response body hashed for comparison
+	// (DefaultShadowMaxBody).
 	MaxBody int64
 	// Timeout bounds one mirrored request, from sending it to having the
 	// primary's result to compare with (DefaultShadowTimeout).
