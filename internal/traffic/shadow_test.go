@@ -1,6 +1,7 @@
 package traffic
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -480,5 +481,91 @@ func TestShadowGetsThePrimaryRequest(t *testing.T) {
 		if v := primary.Header.Get("X-Forwarded-For"); v != "127.0.0.1" {
 			t.Errorf("%q: stable's X-Forwarded-For = %q, want the client's address alone", raw, v)
 		}
+	}
+}
+
+// TestShadowBoundsHoldUnderLoad sends many clients' requests at once
+// through a splitter whose shadow never answers: every client is
+// answered by stable, at no more than the shadow's bound in flight and
+// each mirror cut at the shadow's timeout; every request chosen is either
+// mirrored (a timeout of the shadow's) or counted as dropped.
+func TestShadowBoundsHoldUnderLoad(t *testing.T) {
+	const (
+		clients, each = 32, 8
+		bound         = 4
+		// Long enough that no client's request on a loaded machine takes
+		// it (one that did would have waited for the shadow), short
+		// enough for a test.
+		timeout = time.Second
+	)
+	var inFlight, most, mirrored atomic.Int64
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Write(body)
+	})
+	_, shadow := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		mirrored.Add(1)
+		// The body read, net/http sees the splitter close the connection.
+		io.ReadAll(r.Body)
+		<-r.Context().Done() // hangs until the splitter gives up
+	})
+	// The shadow stays in rotation however often it times out, so that
+	// every request is chosen for it.
+	s, reg := newSplitter(t, Config{Shadow: ShadowConfig{MaxConcurrent: bound, Timeout: timeout}, FailureThreshold: clients * each})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 1); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(s)
+	defer front.Close()
+
+	var wg sync.WaitGroup
+	var slowest atomic.Int64
+	for c := range clients {
+		wg.Go(func() {
+			for i := range each {
+				body := fmt.Sprintf(`{"client":%d,"i":%d}`, c, i)
+				start := time.Now()
+				resp, err := front.Client().Post(front.URL+"/predict", "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || string(got) != body {
+					t.Errorf("POST = %d %q, want 200 %q", resp.StatusCode, got, body)
+				}
+				if d := time.Since(start).Nanoseconds(); d > slowest.Load() {
+					slowest.Store(d)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if d := time.Duration(slowest.Load()); d >= timeout {
+		t.Errorf("the slowest client waited %s, want less than the shadow's timeout %s: the shadow held it up", d, timeout)
+	}
+	closed := time.Now()
+	s.Close() // waits for the mirrors in flight
+	if d := time.Since(closed); d > 5*timeout {
+		t.Errorf("Close waited %s for the mirrors, want about the shadow's timeout %s", d, timeout)
+	}
+	if m := most.Load(); m > bound {
+		t.Errorf("%d mirrors were in flight at once, want at most %d", m, bound)
+	}
+	dropped, _ := metric(t, reg, MetricShadowDropped, map[string]string{LabelModel: "m", LabelEnv: "prod"})
+	timeouts := requests(t, reg, TrackShadow, OutcomeTimeout)
+	if mirrored.Load() == 0 || timeouts != float64(mirrored.Load()) {
+		t.Errorf("shadow timeouts = %v, mirrored %d: want every mirror, at least one, cut at the timeout", timeouts, mirrored.Load())
+	}
+	if got := timeouts + dropped; got != clients*each {
+		t.Errorf("mirrored %v + dropped %v = %v, want every one of the %d requests", timeouts, dropped, got, clients*each)
 	}
 }
