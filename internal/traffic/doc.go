@@ -54,7 +54,10 @@
 // Shadow.MaxBody (1 MiB): a client that streams its body is never held up,
 // and a larger body, or one that breaks off, is not mirrored; the larger
 // body is counted as dropped, so that the share actually mirrored is
-// known. At most Shadow.MaxConcurrent mirrors (32) are in flight; a
+// known. The copies of bodies still arriving hold at most
+// Shadow.MaxConcurrent times Shadow.MaxBody bytes together (32 MiB),
+// however many clients send one at once: a copy that would pass that is
+// given up and counted as dropped too. At most Shadow.MaxConcurrent mirrors (32) are in flight; a
 // request whose mirror would pass the bound is not mirrored and is
 // counted as dropped too. Each
 // mirror is bounded by Shadow.Timeout (10 s). Once both responses are in, their status codes are compared, and with

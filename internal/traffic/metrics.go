@@ -176,7 +176,7 @@ func NewMetrics(reg *telemetry.Registry) (*Metrics, error) {
 			"Mirrored requests whose shadow response was compared with the primary's, by result ("+joined(results[:])+").",
 			LabelModel, LabelEnv, LabelResult),
 		dropped: counter(MetricShadowDropped,
-			"Requests chosen for mirroring but not mirrored because the shadow's concurrency bound was full or their body was larger than the mirror's limit.",
+			"Requests chosen for mirroring but not mirrored because the shadow's concurrency bound was full or their body was larger than the mirror's limit or than the room left for copies of bodies.",
 			LabelModel, LabelEnv),
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -9,11 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
-
-	"github.com/promote-ml/promote/internal/telemetry"
 )
 
 // mirror is one mirrored request's rendezvous with its primary: the
@@ -24,6 +23,7 @@ type mirror struct {
 	status int
 	sum    uint64 // the primary body's hash, with Shadow.CompareBodies
 	over   bool   // the primary body passed Shadow.MaxBody: not compared
+	copy   *tee   // the copy of the request body, when it has one
 }
 
 // startMirror prepares a copy of r for the shadow backend b, unless the
@@ -62,8 +62,8 @@ func (s *Splitter) startMirror(b *backend, r, out *http.Request) *mirror {
 		}
 		return m
 	}
-	out.Body = &tee{ReadCloser: out.Body, limit: s.cfg.Shadow.MaxBody, dropped: s.shadowM.dropped,
-		complete: func(body []byte) { s.send(b, req, body, m) }}
+	m.copy = &tee{ReadCloser: out.Body, s: s, limit: s.cfg.Shadow.MaxBody, complete: func(body []byte) { s.send(b, req, body, m) }}
+	out.Body = m.copy
 	return m
 }
 
@@ -98,37 +98,76 @@ func (s *Splitter) send(b *backend, req *http.Request, body []byte, m *mirror) b
 
 // tee is a primary request's body that keeps a copy, up to limit bytes,
 // for the mirror, and calls complete with it once the body was read to its
-// end within the limit; a body that passes the limit counts in dropped.
-// Only the transport reads it, from one goroutine.
+// end within the limit. A body that passes the limit, or whose copy would
+// take the splitter's copies past their budget (Splitter.copying), is not
+// copied further and counts as dropped. Only the transport reads it, from
+// one goroutine; abandon, once the handler is done, may run beside a read
+// that the proxy did not wait for.
 type tee struct {
 	io.ReadCloser
+	s        *Splitter
 	limit    int64
+	mu       sync.Mutex // Read's bookkeeping against abandon
 	buf      bytes.Buffer
-	over     bool // past the limit, broke off or complete: nothing more to do
-	dropped  telemetry.Counter
+	held     int64 // bytes of buf counted in s.copying
+	over     bool  // past the limit or the budget, broke off, complete or abandoned: nothing more to do
 	complete func(body []byte)
 }
 
 // Read implements io.Reader.
 func (t *tee) Read(p []byte) (int, error) {
 	n, err := t.ReadCloser.Read(p)
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.over {
 		return n, err
 	}
-	if int64(t.buf.Len()+n) > t.limit {
-		t.over, t.buf = true, bytes.Buffer{}
-		t.dropped.Inc()
+	if int64(t.buf.Len()+n) > t.limit || !t.hold(int64(n)) {
+		t.release()
+		t.s.shadowM.dropped.Inc()
 		return n, err
 	}
 	t.buf.Write(p[:n])
 	switch {
 	case err == io.EOF:
-		t.over = true // complete runs once
-		t.complete(t.buf.Bytes())
+		body := t.buf.Bytes()
+		t.release() // the mirror, if sent, is bounded by the tokens
+		t.complete(body)
 	case err != nil:
-		t.over, t.buf = true, bytes.Buffer{}
+		t.release()
 	}
 	return n, err
+}
+
+// hold counts n more bytes of copy in the splitter's budget, or reports
+// false when they would pass it.
+func (t *tee) hold(n int64) bool {
+	if n == 0 {
+		return true
+	}
+	if t.s.copying.Add(n) > t.s.copyBudget {
+		t.s.copying.Add(-n)
+		return false
+	}
+	t.held += n
+	return true
+}
+
+// release ends the copy and gives its bytes back to the budget.
+func (t *tee) release() {
+	t.s.copying.Add(-t.held)
+	t.held, t.over, t.buf = 0, true, bytes.Buffer{}
+}
+
+// abandon ends a copy that the primary request did not read to its end
+// (its backend answered first, or it failed), once the proxy is done with
+// the body: it is not mirrored.
+func (t *tee) abandon() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.over {
+		t.release()
+	}
 }
 
 // runMirror sends the mirrored request, waits for the primary's result and

@@ -1,8 +1,10 @@
 package traffic
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -567,5 +569,138 @@ func TestShadowBoundsHoldUnderLoad(t *testing.T) {
 	}
 	if got := timeouts + dropped; got != clients*each {
 		t.Errorf("mirrored %v + dropped %v = %v, want every one of the %d requests", timeouts, dropped, got, clients*each)
+	}
+}
+
+// TestShadowCopiesAreBounded checks that the copies of request bodies
+// kept for mirrors while the bodies stream in are bounded together, not
+// only each: with Shadow.MaxConcurrent 2 and MaxBody 1400, at most 2800
+// bytes are held, so that many clients sending large bodies at once
+// cannot make the splitter hold MaxBody for each. A copy that would pass
+// the bound is given up and counted as dropped; the client's request goes
+// on all the same.
+func TestShadowCopiesAreBounded(t *testing.T) {
+	const first, rest = 1000, 400
+	got := make(chan int, 8)
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, first)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			t.Errorf("stable read %v", err)
+			return
+		}
+		got <- first
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, first+int(n))
+	})
+	var mirrored atomic.Int64
+	_, shadow := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		if n == first+rest {
+			mirrored.Add(1)
+		}
+		fmt.Fprint(w, n)
+	})
+	s, reg := newSplitter(t, Config{Shadow: ShadowConfig{MaxConcurrent: 2, MaxBody: first + rest}})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 1); err != nil {
+		t.Fatal(err)
+	}
+	addr := startSlow(t, s)
+	chunk := func(n int) string { return fmt.Sprintf("%x\r\n%s\r\n", n, strings.Repeat("x", n)) }
+	var conns []net.Conn
+	for range 3 {
+		c := dial(t, addr)
+		io.WriteString(c, "POST /predict HTTP/1.1\r\nHost: front\r\nTransfer-Encoding: chunked\r\n\r\n"+chunk(first))
+		conns = append(conns, c)
+	}
+	for range 3 {
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatal("stable did not get the first part of every body")
+		}
+	}
+	// 3 × 1000 bytes are in: one copy passed the budget of 2 × 1400.
+	if v, _ := metric(t, reg, MetricShadowDropped, map[string]string{LabelModel: "m", LabelEnv: "prod"}); v != 1 {
+		t.Errorf("with three bodies partly in, %s = %v, want 1", MetricShadowDropped, v)
+	}
+	if held := s.copying.Load(); held != 2*first {
+		t.Errorf("copies held = %d bytes, want %d", held, 2*first)
+	}
+	for _, c := range conns {
+		io.WriteString(c, chunk(rest)+"0\r\n\r\n")
+		a, err := readAnswer(bufio.NewReader(c), http.MethodPost)
+		if err != nil || a.Status != http.StatusOK || a.Body != fmt.Sprint(first+rest) {
+			t.Errorf("answer %+v (%v), want 200 and %d: the client's request goes on", a, err, first+rest)
+		}
+	}
+	s.Close()
+	if m := mirrored.Load(); m != 2 {
+		t.Errorf("mirrored %d whole bodies, want 2", m)
+	}
+	if held := s.copying.Load(); held != 0 {
+		t.Errorf("copies held = %d bytes after every request, want 0", held)
+	}
+}
+
+// A body that the primary request does not read to its end (its backend
+// answers first) is not mirrored, and gives back what its copy held once
+// the proxy is done with it, whenever the client ends the body.
+func TestShadowCopyOfAnUnreadBody(t *testing.T) {
+	read := make(chan struct{}, 1)
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		io.ReadFull(r.Body, make([]byte, 10))
+		read <- struct{}{}
+		// At once, as net/http would not: it reads the rest first.
+		c, bw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		bw.WriteString("HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		bw.Flush()
+	})
+	var mirrored atomic.Int64
+	_, shadow := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) { mirrored.Add(1) })
+	s, reg := newSplitter(t, Config{})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetShadow(&shadow, 1); err != nil {
+		t.Fatal(err)
+	}
+	front := startSlow(t, s)
+	c := dial(t, front)
+	io.WriteString(c, "POST /predict HTTP/1.1\r\nHost: front\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n01234567890123456789\r\n")
+	select {
+	case <-read: // the copy holds the 20 bytes read
+	case <-time.After(5 * time.Second):
+		t.Fatal("stable got no body")
+	}
+	// net/http answers once it has read the rest of the body itself:
+	// the copy must be given up before then.
+	for deadline := time.Now().Add(5 * time.Second); s.copying.Load() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("copies held = %d bytes once the proxy was done, want 0", s.copying.Load())
+		}
+	}
+	io.WriteString(c, "0\r\n\r\n")
+	a, err := readAnswer(bufio.NewReader(c), http.MethodPost)
+	if err != nil || a.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("answer %+v (%v), want 413", a, err)
+	}
+	c.Close()
+	s.Close()
+	if held := s.copying.Load(); held != 0 {
+		t.Errorf("copies held = %d bytes after the request, want 0", held)
+	}
+	if m := mirrored.Load(); m != 0 {
+		t.Errorf("mirrored %d requests, want none", m)
+	}
+	if v, _ := metric(t, reg, MetricShadowDropped, map[string]string{LabelModel: "m", LabelEnv: "prod"}); v != 0 {
+		t.Errorf("%s = %v, want 0", MetricShadowDropped, v)
 	}
 }

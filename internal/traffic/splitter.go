@@ -126,7 +126,9 @@ type ShadowConfig struct {
 	// MaxBody is the largest request body that is mirrored (a request
 	// chosen for mirroring with a larger one is dropped and counted), and
 	// the most of each response body hashed for comparison
-	// (DefaultShadowMaxBody).
+	// (DefaultShadowMaxBody). The copies of request bodies still arriving
+	// hold at most MaxConcurrent times MaxBody bytes together; a copy
+	// that would pass that is dropped and counted too.
 	MaxBody int64
 	// Timeout bounds one mirrored request, from sending it to having the
 	// primary's result to compare with (DefaultShadowTimeout).
@@ -307,11 +309,16 @@ type Splitter struct {
 	routes atomic.Pointer[routes]
 	mu     sync.Mutex // serializes writers of routes and the gauges they set
 
-	sem       chan struct{} // a token per mirrored request in flight
-	closed    atomic.Bool
-	done      chan struct{} // closed by Close
-	closeOnce sync.Once
-	mirrors   sync.WaitGroup
+	sem chan struct{} // a token per mirrored request in flight
+	// copying is the bytes of request bodies copied for mirrors while
+	// they stream in (tee), at most copyBudget: Shadow.MaxConcurrent
+	// bodies of Shadow.MaxBody, however many requests carry one.
+	copying    atomic.Int64
+	copyBudget int64
+	closed     atomic.Bool
+	done       chan struct{} // closed by Close
+	closeOnce  sync.Once
+	mirrors    sync.WaitGroup
 }
 
 // routes is what the requests read: immutable once stored.
@@ -357,7 +364,9 @@ func New(cfg Config) (*Splitter, error) {
 		salt:      fnv1a(fnv1a(fnvOffset, cfg.Model), "\x00"+cfg.Env+"\x00"),
 		seed:      maphash.MakeSeed(),
 		sem:       make(chan struct{}, cfg.Shadow.MaxConcurrent),
-		done:      make(chan struct{}),
+		// Saturated rather than overflowed for a huge MaxBody.
+		copyBudget: min(cfg.Shadow.MaxBody, math.MaxInt64/int64(cfg.Shadow.MaxConcurrent)) * int64(cfg.Shadow.MaxConcurrent),
+		done:       make(chan struct{}),
 	}
 	if cfg.Sticky.Header != "" {
 		s.stickyKey = http.CanonicalHeaderKey(cfg.Sticky.Header)
@@ -783,6 +792,9 @@ func (s *Splitter) finish(ctx context.Context, b *backend, tm *trackMetrics, pin
 	}
 	s.account(b, tm, pinned, o, gone, elapsed)
 	if m != nil {
+		if m.copy != nil {
+			m.copy.abandon() // a body not read to its end is not mirrored
+		}
 		m.failed = o.failure() || gone
 		m.status = rec.status
 		if rec.hashing {
