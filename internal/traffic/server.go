@@ -27,7 +27,10 @@ import (
 // goroutines and copies. At the first request that is not plain, the
 // connection, with the bytes read of that request, is handed to Fallback
 // for the rest of its life, so that net/http answers it (and every error)
-// as it would have.
+// as it would have. It serves plain HTTP: TLS is terminated in front of
+// it (a TLS listener's requests would go on as http, X-Forwarded-Proto
+// and the sticky cookie's Secure included, and the fallback would not see
+// the connection as TLS).
 type Server struct {
 	// Fallback serves the connections the fast path hands over; its
 	// Handler must serve every request, the plain ones included, as the
