@@ -406,11 +406,12 @@ func skipResponseField(k string, connection []string) bool {
 
 // skipRequestField reports whether a request's field k stays behind:
 // hop-by-hop, named by its Connection, the forwarding fields the fast path
-// sets anew (as ReverseProxy with SetXForwarded), and the framing it
-// writes itself.
+// sets anew (as ReverseProxy with SetXForwarded), the framing it writes
+// itself, and a client's Promote-Shadow, which only a mirror carries (a
+// model server skips side effects for it).
 func skipRequestField(k string, connection []string) bool {
 	switch k {
-	case "Content-Length", "Host", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+	case "Content-Length", "Host", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", HeaderShadow:
 		return true
 	}
 	return hopByHop[k] || (len(connection) > 0 && httpguts.HeaderValuesContainsToken(connection, k))

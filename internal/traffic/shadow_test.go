@@ -704,3 +704,34 @@ func TestShadowCopyOfAnUnreadBody(t *testing.T) {
 		t.Errorf("%s = %v, want 0", MetricShadowDropped, v)
 	}
 }
+
+// Promote-Shadow tells a model server that its answer goes nowhere, so
+// that it skips side effects (storing the prediction, charging a client):
+// a client must not be able to set it on a real request, on either path.
+func TestClientCannotMarkItsRequestShadow(t *testing.T) {
+	stable, saw := recordingBackend(t, "v1", nil)
+	s, _ := newSplitter(t, Config{})
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	fast := startFast(t, s, nil)
+	for _, tt := range []struct{ name, addr string }{{"net/http", startSlow(t, s)}, {"fast path", fast.addr}} {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := request(`{"x": 1}`, "POST /predict HTTP/1.1", "Host: front", "Content-Length: 8", HeaderShadow+": 1", "Connection: close")
+			if got := exchangeRaw(t, tt.addr, raw, http.MethodPost); len(got) != 1 || got[0].Status != http.StatusOK {
+				t.Fatalf("answers %v, want one 200", got)
+			}
+			select {
+			case r := <-saw:
+				if v, ok := r.Header[HeaderShadow]; ok {
+					t.Errorf("stable was sent %s: %q, want none: the client's request is a real one", HeaderShadow, v)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("stable was sent nothing")
+			}
+		})
+	}
+	if n := fast.slow.Load(); n != 0 {
+		t.Errorf("the fallback served %d requests, want none: the fast path serves such a request", n)
+	}
+}

@@ -48,7 +48,9 @@ const (
 	HeaderVersion = "Promote-Version"
 	// HeaderShadow, set to "1" on every mirrored request, tells the shadow
 	// backend that its response goes nowhere (so that it can skip side
-	// effects such as writing predictions).
+	// effects such as writing predictions). A client's own is taken out of
+	// every request the splitter proxies, so that a model server can
+	// trust it.
 	HeaderShadow = "Promote-Shadow"
 )
 
@@ -626,6 +628,8 @@ func (s *Splitter) newBackend(t Track, b Backend) *backend {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(be.URL)
 			pr.SetXForwarded()
+			// Only a mirror says its answer goes nowhere (startMirror).
+			delete(pr.Out.Header, HeaderShadow)
 		},
 		Transport:  s.transport,
 		BufferPool: buffers{},
