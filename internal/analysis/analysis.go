@@ -232,6 +232,17 @@ type Config struct {
 	// to it, once stable has MinRequests requests. DefaultLatencyQuantile
 	// when zero; in (0, 1).
 	LatencyQuantile float64
+	// History, when set, is stable's record over a window before the
+	// rollout, and the history tests (Baseline) judge the canary's errors
+	// and slow requests against stable's past rates of them, beside the
+	// comparisons: each history test at HistoryShare of the level of the
+	// comparison of its kind, the comparison at the rest, so that α stays
+	// the bound of all four. Nil: no history tests.
+	History *History
+	// HistoryShare is the share of each comparison's level its history
+	// test runs at, in (0, 1); DefaultHistoryShare (0.75) when zero. Only
+	// with History.
+	HistoryShare float64
 }
 
 // ErrInvalidConfig is wrapped by the errors New returns.
@@ -282,6 +293,24 @@ func New(cfg Config) (*Analyzer, error) {
 	if !(cfg.LatencyQuantile > 0 && cfg.LatencyQuantile < 1) {
 		bad("latencyQuantile", "%v is not in (0, 1)", cfg.LatencyQuantile)
 	}
+	if cfg.History != nil && cfg.HistoryShare == 0 {
+		cfg.HistoryShare = DefaultHistoryShare
+	}
+	switch {
+	case cfg.History == nil && cfg.HistoryShare != 0:
+		bad("historyShare", "%v without a history", cfg.HistoryShare)
+	case cfg.History != nil && !(cfg.HistoryShare > 0 && cfg.HistoryShare < 1):
+		bad("historyShare", "%v is not in (0, 1)", cfg.HistoryShare)
+	}
+	if h := cfg.History; h != nil {
+		p := countProblems("history", Counts{Requests: h.Requests, Errors: h.Errors, Latency: h.Latency})
+		if len(p) == 0 && exceeds(h.Errors, h.Requests) {
+			p = append(p, fmt.Sprintf("history.errors: %v exceeds history.requests %v", h.Errors, h.Requests))
+		}
+		if len(p) > 0 {
+			bad("history", "%s", strings.Join(p, "; "))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -296,13 +325,40 @@ func New(cfg Config) (*Analyzer, error) {
 	if cfg.MaxLatencyP95 > 0 {
 		a.p95Guard = newLimitTest(p95Tail, guardRatios)
 	}
+	if cfg.History != nil {
+		a.baseline = newBaseline(cfg, *cfg.History)
+	}
 	return a, nil
 }
 
 // errorLevel and latencyLevel are the levels of the two comparisons with
-// stable: the weighted Bonferroni split of Alpha.
-func (c Config) errorLevel() float64   { return c.Alpha * c.ErrorAlphaShare }
-func (c Config) latencyLevel() float64 { return c.Alpha * (1 - c.ErrorAlphaShare) }
+// stable: the weighted Bonferroni split of Alpha, less the history tests'
+// shares when they run.
+func (c Config) errorLevel() float64 { return c.Alpha * c.ErrorAlphaShare * (1 - c.historyShare()) }
+func (c Config) latencyLevel() float64 {
+	return c.Alpha * (1 - c.ErrorAlphaShare) * (1 - c.historyShare())
+}
+
+// historyShare is the share of each comparison's level its history test
+// takes: HistoryShare with a history, 0 without.
+func (c Config) historyShare() float64 {
+	if c.History == nil {
+		return 0
+	}
+	return c.HistoryShare
+}
+
+// historyErrorLevel and historyLatencyLevel are the levels of the two
+// history tests, the confidence bounds' shares included.
+func (c Config) historyErrorLevel() float64 { return c.Alpha * c.ErrorAlphaShare * c.historyShare() }
+func (c Config) historyLatencyLevel() float64 {
+	return c.Alpha * (1 - c.ErrorAlphaShare) * c.historyShare()
+}
+
+// Baseline returns the history tests, nil without Config.History: the
+// rollout controller hands them to the splitter (traffic.Judge) to judge
+// every canary request as it is answered.
+func (a *Analyzer) Baseline() *Baseline { return a.baseline }
 
 // errorRatios are the rate ratios ρ the error-rate test mixes over, with
 // equal weights: seven from 2 (a canary with twice stable's errors) to 60
@@ -349,6 +405,9 @@ type Analyzer struct {
 	// up to the snapshot, to which the guards add the counts of the
 	// observations since. Zero for a new analyzer.
 	base carried
+
+	// baseline runs the history tests; nil without Config.History.
+	baseline *Baseline
 }
 
 // Observe takes the tracks' cumulative counts at o.At and returns the
@@ -387,6 +446,9 @@ func (a *Analyzer) Observe(o Observation) Verdict {
 		max(0, dReqC), max(0, dReqS))
 	a.observeLatency(prev, o)
 	a.observeGuards(o)
+	if a.baseline != nil {
+		a.baseline.observe(o)
+	}
 
 	v.Tests = a.results()
 	switch failed := failures(v.Tests); {
@@ -546,6 +608,9 @@ func (a *Analyzer) results() []TestResult {
 	}
 
 	tests = append(tests, a.errorGuardResult(), a.p95GuardResult())
+	if a.baseline != nil {
+		tests = append(tests, a.baseline.results()...)
+	}
 	for i := range tests {
 		if tests[i].Statistic == 0 {
 			// Not started, off or unable to run: no evidence, which is

@@ -102,6 +102,8 @@ type snapshot struct {
 	P95Error   string      `json:"p95_error,omitempty"`
 	// Counts are the counts since the rollout's start the guards judge.
 	Counts carried `json:"counts"`
+	// History is the history tests' state, absent without them.
+	History *baselineState `json:"history,omitempty"`
 	// Failed names the tests that have failed, which Restore checks
 	// against the statistics.
 	Failed []string `json:"failed,omitempty"`
@@ -122,6 +124,10 @@ type snapshotConfig struct {
 	LatencyRatios    []float64 `json:"latency_ratios"`
 	GuardRatios      []float64 `json:"guard_ratios"`
 	P95Tail          float64   `json:"p95_tail"`
+	// The history tests, absent without a history, so that snapshots of
+	// analyzers without them keep their fingerprint.
+	History      bool    `json:"history,omitempty"`
+	HistoryShare float64 `json:"history_share,omitempty"`
 }
 
 // ratioState is a ratioTest's accumulated evidence.
@@ -149,6 +155,7 @@ func (a *Analyzer) snapshotConfig() snapshotConfig {
 		MaxLatencyP95: a.cfg.MaxLatencyP95.String(), MinRequests: a.cfg.MinRequests,
 		LatencyThreshold: a.cfg.LatencyThreshold.String(), LatencyQuantile: a.cfg.LatencyQuantile,
 		ErrorRatios: errorRatios, LatencyRatios: latencyRatios, GuardRatios: guardRatios, P95Tail: p95Tail,
+		History: a.cfg.History != nil, HistoryShare: a.cfg.historyShare(),
 	}
 }
 
@@ -201,6 +208,9 @@ func (a *Analyzer) State() ([]byte, error) {
 	}
 	if a.p95Guard != nil {
 		s.P95Guard = a.p95Guard.state()
+	}
+	if a.baseline != nil {
+		s.History = a.baseline.state()
 	}
 	for _, t := range a.results() {
 		if t.Status == StatusFail {
@@ -336,6 +346,20 @@ func (a *Analyzer) load(s snapshot) error {
 		}
 	}
 	a.base = c
+	if (s.History != nil) != (a.baseline != nil) {
+		return errors.New("the history tests present do not match the configuration")
+	}
+	if s.History != nil {
+		et, err := loadHistory(TestHistoryErrorRate, s.History.ErrorRate, a.cfg.historyErrorLevel(), errorRatios, false)
+		if err != nil {
+			return err
+		}
+		lt, err := loadHistory(TestHistoryLatency, s.History.Latency, a.cfg.historyLatencyLevel(), latencyRatios, true)
+		if err != nil {
+			return err
+		}
+		a.baseline = &Baseline{errors: et, latency: lt}
+	}
 	var failed []string
 	for _, t := range a.results() {
 		if t.Status == StatusFail {

@@ -33,47 +33,11 @@ func (a *Analyzer) validate(o Observation) []string {
 		name      string
 		now, prev Counts
 	}{{"stable", o.Stable, a.last.Stable}, {"canary", o.Canary, a.last.Canary}} {
-		n := len(p)
-		count := func(field string, v float64) {
-			switch {
-			case math.IsNaN(v) || math.IsInf(v, 0):
-				add("%s.%s: %v is not a finite number", track.name, field, v)
-			case v < 0:
-				add("%s.%s: %v is negative", track.name, field, v)
-			}
-		}
 		now, prev := track.now, track.prev
-		count("requests", now.Requests)
-		count("errors", now.Errors)
 		h := now.Latency
-		count("latency.count", h.Count)
-		count("latency.sum", h.Sum)
-		if len(h.Bounds) != len(h.Counts) {
-			add("%s.latency: %d bounds but %d counts", track.name, len(h.Bounds), len(h.Counts))
-		} else {
-			for i, b := range h.Bounds {
-				switch {
-				case math.IsNaN(b) || math.IsInf(b, -1) || math.IsInf(b, 1) && i != len(h.Bounds)-1:
-					add("%s.latency.bounds[%d]: %v is not a bucket bound", track.name, i, b)
-				case i > 0 && !(b > h.Bounds[i-1]):
-					add("%s.latency.bounds[%d]: %v does not increase from %v", track.name, i, b, h.Bounds[i-1])
-				}
-				if v := h.Counts[i]; math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-					count(fmt.Sprintf("latency.counts[%d]", i), v)
-				}
-			}
-		}
-		if len(p) > n {
+		if q := countProblems(track.name, now); len(q) > 0 {
+			p = append(p, q...)
 			continue // the comparisons below need sound numbers
-		}
-		for i := range h.Counts {
-			if i > 0 && exceeds(h.Counts[i-1], h.Counts[i]) {
-				add("%s.latency.counts[%d]: %v is below the count of the bucket before, %v (the histogram must be cumulative)",
-					track.name, i, h.Counts[i], h.Counts[i-1])
-			}
-			if exceeds(h.Counts[i], h.Count) {
-				add("%s.latency.counts[%d]: %v exceeds latency.count %v", track.name, i, h.Counts[i], h.Count)
-			}
 		}
 		// Before the first observation every count is zero.
 		grew := func(field string, now, prev float64) {
@@ -104,6 +68,55 @@ func (a *Analyzer) validate(o Observation) []string {
 						track.name, i, h.Counts[i]-prev.Latency.Counts[i], h.Count-prev.Latency.Count)
 				}
 			}
+		}
+	}
+	return p
+}
+
+// countProblems returns the problems of one track's counts on their own,
+// each naming its field under name: values that are not finite
+// non-negative numbers and histograms that are not cumulative.
+func countProblems(name string, now Counts) []string {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	count := func(field string, v float64) {
+		switch {
+		case math.IsNaN(v) || math.IsInf(v, 0):
+			add("%s.%s: %v is not a finite number", name, field, v)
+		case v < 0:
+			add("%s.%s: %v is negative", name, field, v)
+		}
+	}
+	count("requests", now.Requests)
+	count("errors", now.Errors)
+	h := now.Latency
+	count("latency.count", h.Count)
+	count("latency.sum", h.Sum)
+	if len(h.Bounds) != len(h.Counts) {
+		add("%s.latency: %d bounds but %d counts", name, len(h.Bounds), len(h.Counts))
+	} else {
+		for i, b := range h.Bounds {
+			switch {
+			case math.IsNaN(b) || math.IsInf(b, -1) || math.IsInf(b, 1) && i != len(h.Bounds)-1:
+				add("%s.latency.bounds[%d]: %v is not a bucket bound", name, i, b)
+			case i > 0 && !(b > h.Bounds[i-1]):
+				add("%s.latency.bounds[%d]: %v does not increase from %v", name, i, b, h.Bounds[i-1])
+			}
+			if v := h.Counts[i]; math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+				count(fmt.Sprintf("latency.counts[%d]", i), v)
+			}
+		}
+	}
+	if len(p) > 0 {
+		return p
+	}
+	for i := range h.Counts {
+		if i > 0 && exceeds(h.Counts[i-1], h.Counts[i]) {
+			add("%s.latency.counts[%d]: %v is below the count of the bucket before, %v (the histogram must be cumulative)",
+				name, i, h.Counts[i], h.Counts[i-1])
+		}
+		if exceeds(h.Counts[i], h.Count) {
+			add("%s.latency.counts[%d]: %v exceeds latency.count %v", name, i, h.Counts[i], h.Count)
 		}
 	}
 	return p
