@@ -13,9 +13,9 @@ import (
 // Wald's sequential probability ratio test on the canary's requests alone.
 //
 // The rollout controller never runs it. A known stable rate is what a
-// comparison of canary against stable does not have, and a rate read from
-// stable's past would roll back good canaries whenever the event rate
-// drifts for both tracks, which the comparison is robust to
+// comparison of canary against stable does not have; the history tests
+// (Baseline) come nearest, with an upper confidence bound of stable's past
+// rate in place of p0 and a hold while stable drifts above it
 // (docs/analysis-statistics.md). It tells how near Wald's bound
 // (SPRTBound) the mixture's cost and the spacing of the looks alone let a
 // test come: the reference of the simulation benchmark (bench/canary,
