@@ -15,6 +15,16 @@
 // backends and weights with one atomic load, so changes take effect on the
 // next request and never tear.
 //
+// # Judge
+//
+// Splitter.SetJudge attaches a Judge, a sequential test told of every
+// stable and canary request as the metrics count it (not of mirrors, nor
+// of the requests the candidate header pinned). When it says the canary
+// fails, the weight goes to 0 at that request, before any controller
+// looks again, and stays there (a higher weight is a Conflict) while the
+// judge stays attached. Without a judge the hook costs a request one
+// atomic load.
+//
 // # Stickiness
 //
 // Without Config.Sticky a request's point is random. With Sticky.Header or

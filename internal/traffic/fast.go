@@ -155,9 +155,12 @@ func (s *Splitter) serveFast(x *exchange) fastResult {
 
 // account counts a proxied request's outcome on tm, the metrics of the
 // track it counts on, and, unless the candidate header pinned it, in b's
-// passive health (see finish).
+// passive health (see finish) and for the attached judge (SetJudge).
 func (s *Splitter) account(b *backend, tm *trackMetrics, pinned bool, o outcome, gone bool, elapsed float64) {
 	tm.observe(o, elapsed)
+	if h := s.judge.Load(); h != nil && !pinned {
+		s.judged(h, b.track, o, elapsed)
+	}
 	switch {
 	case pinned:
 	case o.failure():

@@ -75,6 +75,11 @@ const (
 // failure reports whether o counts against a backend's passive health.
 func (o outcome) failure() bool { return o == outcomeTimeout || o == outcomeConnectionError }
 
+// isError reports whether o counts as an error of its track in the
+// analysis of a canary (the package doc's error rate): a 5xx, a timeout
+// or a connection error. A client's error is not the backend's.
+func (o outcome) isError() bool { return o == outcomeServerError || o.failure() }
+
 // outcomeOf classifies a backend's response status.
 func outcomeOf(status int) outcome {
 	switch {

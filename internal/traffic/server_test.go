@@ -717,15 +717,8 @@ func TestServerBackendClosesIdle(t *testing.T) {
 // counted as connection errors, ejected after FailureThreshold of them as
 // on the old path.
 func TestServerBackendDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	u, _ := url.Parse("http://" + addr)
 	s, reg := newSplitter(t, Config{FailureThreshold: 2})
-	if err := s.SetStable(Backend{Version: "v1", URL: u}); err != nil {
+	if err := s.SetStable(refusedBackend(t, "v1")); err != nil {
 		t.Fatal(err)
 	}
 	front := startFast(t, s, nil)

@@ -310,6 +310,9 @@ type Splitter struct {
 	// replace it whole, taking mu.
 	routes atomic.Pointer[routes]
 	mu     sync.Mutex // serializes writers of routes and the gauges they set
+	// judge is the attached Judge (SetJudge), nil without one: a request
+	// without one pays a single atomic load for it.
+	judge atomic.Pointer[judging]
 
 	sem chan struct{} // a token per mirrored request in flight
 	// copying is the bytes of request bodies copied for mirrors while
@@ -420,7 +423,8 @@ func (s *Splitter) SetStable(b Backend) error {
 // SetCanary makes b the canary backend with weight, the share of requests
 // (0 to 1, in steps as fine as wanted) it receives; nil removes the canary,
 // whatever weight. Setting the backend that is already the canary only
-// changes the weight.
+// changes the weight. A weight above 0 is a Conflict while a tripped judge
+// is attached (SetJudge).
 func (s *Splitter) SetCanary(b *Backend, weight float64) error {
 	if b == nil {
 		s.mu.Lock()
@@ -443,6 +447,9 @@ func (s *Splitter) SetCanary(b *Backend, weight float64) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkTripped("set the canary", weight); err != nil {
+		return err
+	}
 	rt := *s.routes.Load()
 	if rt.canary == nil || rt.canary.Version != b.Version {
 		rt.unpinned = false // another candidate, another rollout
@@ -460,13 +467,16 @@ func (s *Splitter) SetCanary(b *Backend, weight float64) error {
 }
 
 // SetWeight sets the canary's share of requests (0 to 1). Without a canary,
-// only 0 is accepted.
+// or while a tripped judge is attached (SetJudge), only 0 is accepted.
 func (s *Splitter) SetWeight(weight float64) error {
 	if err := checkShare("weight", weight); err != nil {
 		return fmt.Errorf("set the canary weight of %s in %s: %w", s.cfg.Model, s.cfg.Env, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkTripped("set the canary weight", weight); err != nil {
+		return err
+	}
 	rt := *s.routes.Load()
 	if rt.canary == nil {
 		if weight == 0 {

@@ -40,6 +40,20 @@ func backendServer(t *testing.T, version string, handler http.HandlerFunc) (*htt
 	return srv, Backend{Version: version, URL: u}
 }
 
+// refusedBackend returns a backend at a loopback address nothing listens
+// on.
+func refusedBackend(t *testing.T, version string) Backend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	u, _ := url.Parse("http://" + addr)
+	return Backend{Version: version, URL: u}
+}
+
 // newSplitter returns a splitter for cfg (model m, env prod by default) and
 // the registry its metrics are on.
 func newSplitter(t *testing.T, cfg Config) (*Splitter, *telemetry.Registry) {
@@ -57,6 +71,20 @@ func newSplitter(t *testing.T, cfg Config) (*Splitter, *telemetry.Registry) {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return s, reg
+}
+
+// splitBetween returns a splitter for cfg (as newSplitter) with stable
+// and canary at weight, and the registry its metrics are on.
+func splitBetween(t *testing.T, cfg Config, stable, canary Backend, weight float64) (*Splitter, *telemetry.Registry) {
+	t.Helper()
+	s, reg := newSplitter(t, cfg)
+	if err := s.SetStable(stable); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCanary(&canary, weight); err != nil {
+		t.Fatal(err)
+	}
 	return s, reg
 }
 
