@@ -317,6 +317,31 @@ func (a *Agent) SetPinned(_ context.Context, model, env string, on bool) error {
 	return nil
 }
 
+// SetJudge attaches j to the splitter of model in env, or detaches the
+// one attached when j is nil (traffic.Splitter.SetJudge): it is told of
+// every stable and canary request as it is answered, and takes the
+// canary's traffic away at the request that fails it. NotFound when the
+// agent routes no such model in env.
+func (a *Agent) SetJudge(_ context.Context, model, env string, j traffic.Judge) error {
+	_, sp, err := a.routeOf(model, env)
+	if err != nil {
+		return err
+	}
+	sp.SetJudge(j)
+	return nil
+}
+
+// Tripped reports whether the judge attached to the splitter of model in
+// env has taken the canary's traffic away (false without a judge).
+// NotFound when the agent routes no such model in env.
+func (a *Agent) Tripped(_ context.Context, model, env string) (bool, error) {
+	_, sp, err := a.routeOf(model, env)
+	if err != nil {
+		return false, err
+	}
+	return sp.Tripped(), nil
+}
+
 // setShadowShare records the share SetShadow mirrors of model in env.
 func (a *Agent) setShadowShare(env, model string, share float64) {
 	a.splitMu.Lock()

@@ -331,6 +331,65 @@ func TestSetPinned(t *testing.T) {
 	}
 }
 
+// tripJudge trips at its first canary request, and counts the requests
+// it is told of.
+type tripJudge struct{ canary, stable atomic.Int64 }
+
+func (j *tripJudge) Canary(bool, float64) bool { j.canary.Add(1); return true }
+func (j *tripJudge) Stable(bool, float64)      { j.stable.Add(1) }
+
+// SetJudge attaches a judge to a routed model's splitter, which takes the
+// candidate's traffic away at the request that trips it; Tripped reports
+// it; both are NotFound for a model the agent does not route.
+func TestSetJudge(t *testing.T) {
+	f := newFixture(t)
+	a := progressiveAgent(t, f.g, f.endpoints, func(env string) bool { return env == "prod" }, nil)
+	ctx := t.Context()
+	withCandidate(t, a, f.g, "prod", 1)
+	j := &tripJudge{}
+	if err := a.SetJudge(ctx, "credit-risk", "prod", j); err != nil {
+		t.Fatal(err)
+	}
+	if tripped, err := a.Tripped(ctx, "credit-risk", "prod"); tripped || err != nil {
+		t.Fatalf("Tripped before any request = %v, %v; want false", tripped, err)
+	}
+	if got := servedBy(t, a, "/prod/credit-risk/predict"); got != "v2" {
+		t.Fatalf("prod at weight 1 serves %s, want v2", got)
+	}
+	for range 5 {
+		if got := servedBy(t, a, "/prod/credit-risk/predict"); got != "v1" {
+			t.Fatalf("prod after the judge tripped serves %s, want v1 only", got)
+		}
+	}
+	if c, s := j.canary.Load(), j.stable.Load(); c != 1 || s != 5 {
+		t.Errorf("the judge was told of %d canary and %d stable requests, want 1 and 5", c, s)
+	}
+	if tripped, err := a.Tripped(ctx, "credit-risk", "prod"); !tripped || err != nil {
+		t.Errorf("Tripped after the trip = %v, %v; want true", tripped, err)
+	}
+	if r, _ := a.Lookup("prod", "credit-risk"); r.Weight != 0 {
+		t.Errorf("the candidate's weight after the trip is %g, want 0", r.Weight)
+	}
+	if err := a.SetWeight(ctx, "credit-risk", "prod", 0.5); promote.ErrorCode(err) != promote.Conflict {
+		t.Errorf("SetWeight(0.5) while tripped = %v, want a Conflict", err)
+	}
+	if err := a.SetJudge(ctx, "credit-risk", "prod", nil); err != nil {
+		t.Fatal(err)
+	}
+	if tripped, err := a.Tripped(ctx, "credit-risk", "prod"); tripped || err != nil {
+		t.Errorf("Tripped after SetJudge(nil) = %v, %v; want false", tripped, err)
+	}
+	if err := a.SetWeight(ctx, "credit-risk", "prod", 0.5); err != nil {
+		t.Errorf("SetWeight(0.5) after SetJudge(nil): %v", err)
+	}
+	if err := a.SetJudge(ctx, "fraud", "prod", j); promote.ErrorCode(err) != promote.NotFound {
+		t.Errorf("SetJudge of a model the agent does not route = %v, want NotFound", err)
+	}
+	if _, err := a.Tripped(ctx, "credit-risk", "qa"); promote.ErrorCode(err) != promote.NotFound {
+		t.Errorf("Tripped in an environment the agent does not route = %v, want NotFound", err)
+	}
+}
+
 // progressiveAgent is newAgent with splitters, whose environments progress
 // as progressive says; more, when set, configures it further.
 //
