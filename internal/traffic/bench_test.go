@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -18,7 +19,10 @@ import (
 // allocations and the p50 and p99 latency of a request. The "handler"
 // cases call ServeHTTP without a front server, to show what the splitter
 // itself allocates (the proxy's outbound request included), and
-// "reverseproxy" is a bare httputil.ReverseProxy, the floor. The figures
+// "reverseproxy" is a bare httputil.ReverseProxy, the floor. The "server"
+// cases serve the splitter through a Server (its fast path), as the agent
+// does. A "-judge" case has a Judge attached that never trips, for what
+// the hook costs a request (SetJudge). The figures
 // that count are wrk's against nginx on loopback; these are for spotting
 // regressions.
 func BenchmarkSplitter(b *testing.B) {
@@ -31,7 +35,7 @@ func BenchmarkSplitter(b *testing.B) {
 	_, stable := backendServerURL(b, "v1", backend.URL)
 	_, canary := backendServerURL(b, "v2", backend.URL)
 
-	newSplitter := func(b *testing.B, weight float64, sticky Sticky) *Splitter {
+	newSplitter := func(b *testing.B, weight float64, sticky Sticky, judged bool) *Splitter {
 		s, err := New(Config{Model: "m", Env: "prod", Registry: telemetry.NewRegistry(), Sticky: sticky})
 		if err != nil {
 			b.Fatal(err)
@@ -44,6 +48,9 @@ func BenchmarkSplitter(b *testing.B) {
 			if err := s.SetCanary(&canary, weight); err != nil {
 				b.Fatal(err)
 			}
+		}
+		if judged {
+			s.SetJudge(noopJudge{})
 		}
 		return s
 	}
@@ -65,6 +72,23 @@ func BenchmarkSplitter(b *testing.B) {
 		b.Cleanup(front.Close)
 		return front.URL + "/predict"
 	}
+	viaServer := func(b *testing.B, s *Splitter) string {
+		// Every request is plain: one the fallback serves is a mistake.
+		fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b.Errorf("%s %s left the fast path", r.Method, r.URL)
+			s.ServeHTTP(w, r)
+		})
+		srv := &Server{Fallback: &http.Server{Handler: fallback}, Route: func(r *http.Request) (Route, bool) {
+			return Route{Splitter: s, URL: r.URL}, true
+		}}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go srv.Serve(ln)
+		b.Cleanup(func() { srv.Close() })
+		return "http://" + ln.Addr().String() + "/predict"
+	}
 
 	for _, bc := range []struct {
 		name string
@@ -80,8 +104,11 @@ func BenchmarkSplitter(b *testing.B) {
 			p.Transport = t
 			return viaFront(b, p)
 		}},
-		{"splitter/stable", func(b *testing.B) string { return viaFront(b, newSplitter(b, 0, Sticky{})) }},
-		{"splitter/canary10", func(b *testing.B) string { return viaFront(b, newSplitter(b, 0.1, Sticky{})) }},
+		{"splitter/stable", func(b *testing.B) string { return viaFront(b, newSplitter(b, 0, Sticky{}, false)) }},
+		{"splitter/canary10", func(b *testing.B) string { return viaFront(b, newSplitter(b, 0.1, Sticky{}, false)) }},
+		{"splitter/canary10-judge", func(b *testing.B) string { return viaFront(b, newSplitter(b, 0.1, Sticky{}, true)) }},
+		{"server/canary10", func(b *testing.B) string { return viaServer(b, newSplitter(b, 0.1, Sticky{}, false)) }},
+		{"server/canary10-judge", func(b *testing.B) string { return viaServer(b, newSplitter(b, 0.1, Sticky{}, true)) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			u := bc.url(b)
@@ -115,13 +142,15 @@ func BenchmarkSplitter(b *testing.B) {
 		name   string
 		weight float64
 		sticky Sticky
+		judged bool
 	}{
-		{"handler/stable", 0, Sticky{}},
-		{"handler/canary10", 0.1, Sticky{}},
-		{"handler/canary10-sticky", 0.1, Sticky{Header: "X-Client-Id"}},
+		{"handler/stable", 0, Sticky{}, false},
+		{"handler/canary10", 0.1, Sticky{}, false},
+		{"handler/canary10-judge", 0.1, Sticky{}, true},
+		{"handler/canary10-sticky", 0.1, Sticky{Header: "X-Client-Id"}, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s := newSplitter(b, bc.weight, bc.sticky)
+			s := newSplitter(b, bc.weight, bc.sticky, bc.judged)
 			r := httptest.NewRequest(http.MethodGet, "/predict", nil)
 			r.Header.Set("X-Client-Id", "client-42")
 			w := &discard{h: http.Header{}}
@@ -145,6 +174,12 @@ func backendServerURL(tb testing.TB, version, raw string) (string, Backend) {
 	}
 	return raw, Backend{Version: version, URL: u}
 }
+
+// noopJudge is a Judge that never trips.
+type noopJudge struct{}
+
+func (noopJudge) Canary(bool, float64) bool { return false }
+func (noopJudge) Stable(bool, float64)      {}
 
 // discard is a ResponseWriter that keeps only the status.
 type discard struct {
