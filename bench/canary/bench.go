@@ -243,63 +243,89 @@ func stats(name string, out []Outcome) Stats {
 // chunk is the number of runs a worker takes at once.
 const chunk = 25
 
+// checkScenario returns why a scenario cannot be simulated, or nil.
+func checkScenario(s Scenario) error {
+	if s.Runs < 1 || s.Horizon < 1 || !(s.Weight > 0 && s.Weight <= 1) || !(s.Rate >= 0) {
+		return fmt.Errorf("scenario %q: want runs and horizon of at least 1, a weight in (0, 1] and a rate of at least 0", s.Name)
+	}
+	return nil
+}
+
 // Run simulates every run of every scenario with every judge, on workers
 // goroutines (GOMAXPROCS when 0), and returns the results in the order of
 // scenarios. progress, if not nil, is called (from one goroutine at a
 // time) each time a scenario completes. The figures do not depend on
 // workers: each run has its own seed.
 func Run(ctx context.Context, scenarios []Scenario, judges []JudgeSpec, workers int, progress func(done int, r Result)) ([]Result, error) {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	for _, s := range scenarios {
-		if s.Runs < 1 || s.Horizon < 1 || !(s.Weight > 0 && s.Weight <= 1) || !(s.Rate >= 0) {
-			return nil, fmt.Errorf("scenario %q: want runs and horizon of at least 1, a weight in (0, 1] and a rate of at least 0", s.Name)
+	runs := make([]int, len(scenarios))
+	for i, s := range scenarios {
+		if err := checkScenario(s); err != nil {
+			return nil, err
 		}
+		runs[i] = s.Runs
 	}
-	type task struct{ scenario, from, to int }
 	// outcomes[s][j][run]
 	outcomes := make([][][]Outcome, len(scenarios))
-	left := make([]int, len(scenarios)) // runs not yet simulated
-	var tasks []task
 	for i, s := range scenarios {
 		outcomes[i] = make([][]Outcome, len(judges))
 		for j := range judges {
 			outcomes[i][j] = make([]Outcome, s.Runs)
 		}
-		left[i] = s.Runs
-		for from := 0; from < s.Runs; from += chunk {
-			tasks = append(tasks, task{i, from, min(from+chunk, s.Runs)})
+	}
+	return parallel(ctx, runs, workers, func(i, run int) {
+		for j, o := range scenarios[i].Simulate(judges, run) {
+			outcomes[i][j][run] = o
+		}
+	}, func(i int) Result {
+		s := scenarios[i]
+		r := Result{Scenario: s, SPRT: s.SPRT()}
+		for j, spec := range judges {
+			r.Judges = append(r.Judges, stats(spec.Name, outcomes[i][j]))
+		}
+		r.ratios()
+		return r
+	}, progress)
+}
+
+// parallel calls simulate(i, run) for every run below runs[i] of every
+// item i, on workers goroutines (GOMAXPROCS when 0) taking chunk runs at
+// once, and, once all of item i's runs are simulated, result(i) and then
+// progress (if not nil) with the items completed so far, under a lock. It
+// returns the results in the order of the items; it stops handing out
+// runs when ctx ends, and then returns its error.
+func parallel[R any](ctx context.Context, runs []int, workers int, simulate func(i, run int), result func(i int) R,
+	progress func(done int, r R)) ([]R, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	type task struct{ item, from, to int }
+	left := slices.Clone(runs) // runs not yet simulated
+	var tasks []task
+	for i, n := range runs {
+		for from := 0; from < n; from += chunk {
+			tasks = append(tasks, task{i, from, min(from+chunk, n)})
 		}
 	}
-	results := make([]Result, len(scenarios))
+	results := make([]R, len(runs))
 	var (
 		mu   sync.Mutex
-		done int
 		wg   sync.WaitGroup
+		done int
 	)
 	next := make(chan task)
 	for range min(workers, len(tasks)) {
 		wg.Go(func() {
 			for t := range next {
-				s := scenarios[t.scenario]
 				for run := t.from; run < t.to; run++ {
-					for j, o := range s.Simulate(judges, run) {
-						outcomes[t.scenario][j][run] = o
-					}
+					simulate(t.item, run)
 				}
 				mu.Lock()
-				left[t.scenario] -= t.to - t.from
-				if left[t.scenario] == 0 {
-					r := Result{Scenario: s, SPRT: s.SPRT()}
-					for j, spec := range judges {
-						r.Judges = append(r.Judges, stats(spec.Name, outcomes[t.scenario][j]))
-					}
-					r.ratios()
-					results[t.scenario] = r
+				left[t.item] -= t.to - t.from
+				if left[t.item] == 0 {
+					results[t.item] = result(t.item)
 					done++
 					if progress != nil {
-						progress(done, r)
+						progress(done, results[t.item])
 					}
 				}
 				mu.Unlock()

@@ -19,6 +19,12 @@
 // the scenario's name, so the figures are the same on every machine and at
 // every parallelism.
 //
+// HistoryGrid and RunHistory run the analysis with stable's history
+// (analysis.Config.History) per request instead: every request is drawn
+// with its arrival time and told to the history tests as the splitter
+// answers it, so that a rollback at a canary request counts exactly the
+// requests up to it.
+//
 // Grid and Run run the full benchmark (cmd/canarysim, run.sh, about 25
 // minutes on two cores); canary_test.go runs a small seeded version in CI. See
 // BENCHMARKS.md for the figures.

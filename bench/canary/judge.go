@@ -120,6 +120,16 @@ func (s *sequential) ObserveSlice(at float64, stable, canary *analysis.Counts) b
 	return s.judge(at, stable, canary)
 }
 
+// look is the look at the end of slice k (from 1) of a run whose seconds
+// are drawn in n slices: Observe at the end of a second, ObserveSlice
+// within one.
+func (s *sequential) look(k, n int, stable, canary *analysis.Counts) bool {
+	if k%n == 0 {
+		return s.Observe(k/n, stable, canary)
+	}
+	return s.ObserveSlice(float64(k)/float64(n), stable, canary)
+}
+
 // arrived reports whether the judge looks as requests arrive and the
 // canary got some since the last look.
 func (s *sequential) arrived(canary *analysis.Counts) bool {

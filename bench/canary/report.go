@@ -37,7 +37,10 @@ type Target struct {
 
 // Targets evaluates the targets on the results of Grid. Targets
 // whose scenarios are missing from results are not reported.
-func Targets(results []Result) []Target {
+func Targets(results []Result) []Target { return targetsOf(results, ours) }
+
+// targetsOf evaluates the targets for the named judge.
+func targetsOf(results []Result, ours string) []Target {
 	var ts []Target
 	// False rollbacks of healthy canaries.
 	worst, worstName, n, hold := -1.0, "", 0, true
@@ -237,18 +240,24 @@ func WriteMarkdown(w io.Writer, results []Result, judges []JudgeSpec) error {
 		}
 		b.WriteString("\n")
 	}
-	if ts := Targets(results); len(ts) > 0 {
-		b.WriteString("| target | measured | |\n|---|---|---|\n")
-		for _, t := range ts {
-			v := "**missed**"
-			if t.Holds {
-				v = "**holds**"
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Name, t.Measured, v)
-		}
-	}
+	writeTargets(&b, Targets(results))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeTargets writes the targets' table, if there are any.
+func writeTargets(b *strings.Builder, ts []Target) {
+	if len(ts) == 0 {
+		return
+	}
+	b.WriteString("| target | measured | |\n|---|---|---|\n")
+	for _, t := range ts {
+		v := "**missed**"
+		if t.Holds {
+			v = "**holds**"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", t.Name, t.Measured, v)
+	}
 }
 
 // cell formats a judge's summary: mean (p95), bold for ours, with the
@@ -326,8 +335,11 @@ func pct(x float64) string {
 	return strconv.FormatFloat(p, 'f', 2, 64) + "%"
 }
 
-// minutes formats a horizon in seconds.
+// minutes formats a horizon in seconds: in hours from 2 h.
 func minutes(sec int) string {
+	if sec >= 7200 && sec%3600 == 0 {
+		return fmt.Sprintf("%d h", sec/3600)
+	}
 	if sec%60 == 0 {
 		return fmt.Sprintf("%d min", sec/60)
 	}

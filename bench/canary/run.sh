@@ -6,10 +6,21 @@
 # bench/canary, command bench/canary/cmd/canarysim). It prints the machine
 # and the commit, then the Markdown tables that BENCHMARKS.md records, with
 # the targets marked holds or missed. It is run by hand, not by CI; CI runs
-# a small seeded version (go test ./bench/canary/). The last table is the
-# reference of the analysis's test with stable's rate known (analysis.KnownRate).
+# a small seeded version (go test ./bench/canary/). After the judges'
+# tables come the reference of the analysis's test with stable's rate
+# known (analysis.KnownRate) and the Promote+history judge's tables: the
+# analysis with stable's past a week long (analysis.Config.History),
+# simulated per request with every request told to the history tests as
+# the splitter answers it (Baseline.Canary, .Stable), on the healthy
+# canaries, on healthy canaries through a drift both tracks share (errors
+# 0.5% -> 1%, or latency +20%, at 5 minutes; 10% and 50% weight, 100
+# req/s, beside the Promote judge on the same traffic), and on the bad
+# canaries with a 6-hour horizon (the other judges': 30 minutes): its
+# canary requests before rollback against the SPRT bound, within 2x or
+# not, bad requests and time to rollback.
 #
-#   bash bench/canary/run.sh                     # the full grid, about 25 minutes on 2 cores
+#   bash bench/canary/run.sh                     # the full grid, about 25 minutes on 2 cores, then Promote+history
+#   HISTORY_ONLY=1 bash bench/canary/run.sh      # the Promote+history tables alone
 #   HEALTHY_RUNS=500 BAD_RUNS=100 bash bench/canary/run.sh
 #   ONLY='errors 5%' JSON=/tmp/canary.json bash bench/canary/run.sh
 #
@@ -20,6 +31,10 @@
 #   WORKERS       goroutines simulating runs (default: the number of CPUs)
 #   ONLY          a regular expression: run only the scenarios it matches
 #   JSON          also write every figure as JSON to this file
+#   HISTORY_WINDOW   stable's history before the canary (default 168h)
+#   HISTORY_HORIZON  simulated time per bad run of Promote+history (default 6h)
+#   DRIFT_RUNS       seeded runs per shared-drift scenario (default 500)
+#   HISTORY_ONLY     set: run the Promote+history scenarios only
 #
 # The figures are deterministic (a seeded PCG per run): they depend neither
 # on the machine, its load nor WORKERS; only the time taken does.
@@ -28,7 +43,8 @@
 # at low traffic too; for the 5% and 20% error canaries at 10% weight and
 # 100 req/s, at least 10x fewer bad requests served before rollback than
 # the Flagger-default judge; for every bad canary, mean canary requests
-# before rollback within 2x of the SPRT bound.
+# before rollback within 2x of the SPRT bound. The Promote+history tables
+# end with the first and last of these for that judge.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,6 +65,8 @@ echo "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /
 args=(-healthy-runs "$HEALTHY_RUNS" -bad-runs "$BAD_RUNS" -horizon "$HORIZON" -workers "$WORKERS")
 if [[ -n ${ONLY:-} ]]; then args+=(-only "$ONLY"); fi
 if [[ -n ${JSON:-} ]]; then args+=(-json "$JSON"); fi
+args+=(-history-window "${HISTORY_WINDOW:-168h}" -history-horizon "${HISTORY_HORIZON:-6h}" -drift-runs "${DRIFT_RUNS:-500}")
+if [[ -n ${HISTORY_ONLY:-} ]]; then args+=(-history-only); fi
 echo "== go run ./bench/canary/cmd/canarysim ${args[*]}"
 echo
 (cd "$root" && go run ./bench/canary/cmd/canarysim "${args[@]}")

@@ -45,6 +45,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "goroutines simulating runs")
 	only := fs.String("only", "", "run only the scenarios whose name matches this regular expression")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	hcfg := canary.DefaultHistoryGrid
+	window := fs.Duration("history-window", time.Duration(hcfg.Window)*time.Second, "stable's history before the canary, for the "+canary.HistoryJudge+" judge (whole seconds)")
+	badHorizon := fs.Duration("history-horizon", time.Duration(hcfg.BadHorizon)*time.Second, "simulated time per bad run of the "+canary.HistoryJudge+" judge (whole seconds)")
+	fs.IntVar(&hcfg.DriftRuns, "drift-runs", hcfg.DriftRuns, "seeded runs per shared-drift scenario")
+	historyOnly := fs.Bool("history-only", false, "run only the "+canary.HistoryJudge+" judge's scenarios")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,8 +60,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.HealthyRuns < 1 || cfg.BadRuns < 1 {
 		errs = append(errs, fmt.Errorf("-healthy-runs %d, -bad-runs %d: want at least 1", cfg.HealthyRuns, cfg.BadRuns))
 	}
-	if *horizon < time.Second || *horizon%time.Second != 0 {
-		errs = append(errs, fmt.Errorf("-horizon %s: want whole seconds, at least 1s", *horizon))
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"-horizon", *horizon}, {"-history-window", *window}, {"-history-horizon", *badHorizon}} {
+		if d.v < time.Second || d.v%time.Second != 0 {
+			errs = append(errs, fmt.Errorf("%s %s: want whole seconds, at least 1s", d.name, d.v))
+		}
+	}
+	if hcfg.DriftRuns < 1 {
+		errs = append(errs, fmt.Errorf("-drift-runs %d: want at least 1", hcfg.DriftRuns))
 	}
 	var filter *regexp.Regexp
 	if *only != "" {
@@ -69,32 +82,91 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%v", errs)
 	}
 	cfg.Horizon = int(*horizon / time.Second)
+	hcfg.GridConfig = cfg
+	hcfg.Window, hcfg.BadHorizon = float64(*window/time.Second), int(*badHorizon/time.Second)
+	match := func(name string) bool { return filter == nil || filter.MatchString(name) }
 
 	var scenarios []canary.Scenario
-	for _, s := range canary.Grid(cfg) {
-		if filter == nil || filter.MatchString(s.Name) {
-			scenarios = append(scenarios, s)
+	if !*historyOnly {
+		for _, s := range canary.Grid(cfg) {
+			if match(s.Name) {
+				scenarios = append(scenarios, s)
+			}
 		}
 	}
-	if len(scenarios) == 0 {
+	var hscenarios []canary.HistoryScenario
+	for _, s := range canary.HistoryGrid(hcfg) {
+		if match(s.Name) {
+			hscenarios = append(hscenarios, s)
+		}
+	}
+	if len(scenarios) == 0 && len(hscenarios) == 0 {
 		return fmt.Errorf("-only %q matches no scenario", *only)
 	}
 	judges := canary.Judges()
+	start := time.Now()
+	var results []canary.Result
+	if len(scenarios) > 0 {
+		var err error
+		if results, err = runJudges(ctx, stdout, stderr, cfg, scenarios, judges, *horizon, *workers); err != nil {
+			return err
+		}
+	}
+	hresults, err := runHistory(ctx, stdout, stderr, hscenarios, *workers)
+	if err != nil {
+		return err
+	}
 	runs := 0
 	for _, s := range scenarios {
 		runs += s.Runs
 	}
-	fmt.Fprintf(stderr, "%d scenarios, %d runs of up to %s simulated each, %d workers\n", len(scenarios), runs, *horizon, *workers)
+	for _, s := range hscenarios {
+		runs += s.Runs
+	}
+	fmt.Fprintf(stdout, "\n%d scenarios, %d runs, %.0f s on %d workers\n", len(scenarios)+len(hscenarios), runs, time.Since(start).Seconds(), *workers)
+
+	if *jsonOut != "" {
+		out := struct {
+			Grid        canary.GridConfig        `json:"grid"`
+			Judges      []string                 `json:"judges"`
+			Results     []canary.Result          `json:"results"`
+			Targets     []canary.Target          `json:"targets"`
+			HistoryGrid canary.HistoryGridConfig `json:"history_grid"`
+			History     []canary.HistoryResult   `json:"history"`
+		}{cfg, nil, results, canary.Targets(results), hcfg, hresults}
+		for _, j := range judges {
+			out.Judges = append(out.Judges, j.Name+": "+j.About)
+		}
+		b, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode results: %w", err)
+		}
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+	}
+	return nil
+}
+
+// runJudges runs the scenarios with every judge and prints their tables
+// and the known-rate reference.
+func runJudges(ctx context.Context, stdout, stderr io.Writer, cfg canary.GridConfig, scenarios []canary.Scenario, judges []canary.JudgeSpec,
+	horizon time.Duration, workers int) ([]canary.Result, error) {
+	runs := 0
+	for _, s := range scenarios {
+		runs += s.Runs
+	}
+	fmt.Fprintf(stderr, "%d scenarios, %d runs of up to %s simulated each, %d workers\n", len(scenarios), runs, horizon, workers)
 	start := time.Now()
-	results, err := canary.Run(ctx, scenarios, judges, *workers, func(done int, r canary.Result) {
+	results, err := canary.Run(ctx, scenarios, judges, workers, func(done int, r canary.Result) {
 		fmt.Fprintf(stderr, "[%d/%d %5.1fs] %s\n", done, len(scenarios), time.Since(start).Seconds(), r.Scenario.Name)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(stderr, "[%5.1fs] the known-rate reference for the bad canaries\n", time.Since(start).Seconds())
-	if err := canary.KnownRates(ctx, results, *workers); err != nil {
-		return err
+	if err := canary.KnownRates(ctx, results, workers); err != nil {
+		return nil, err
 	}
 	elapsed := time.Since(start)
 
@@ -108,31 +180,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	if err := canary.WriteMarkdown(stdout, results, judges); err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintln(stdout)
 	if err := canary.WriteKnownRate(stdout, results); err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Fprintf(stdout, "\n%d scenarios, %d runs, %.0f s on %d workers\n", len(scenarios), runs, elapsed.Seconds(), *workers)
+	fmt.Fprintf(stdout, "\n%d scenarios, %d runs, %.0f s on %d workers\n", len(scenarios), runs, elapsed.Seconds(), workers)
+	return results, nil
+}
 
-	if *jsonOut != "" {
-		out := struct {
-			Grid    canary.GridConfig `json:"grid"`
-			Judges  []string          `json:"judges"`
-			Results []canary.Result   `json:"results"`
-			Targets []canary.Target   `json:"targets"`
-		}{cfg, nil, results, canary.Targets(results)}
-		for _, j := range judges {
-			out.Judges = append(out.Judges, j.Name+": "+j.About)
-		}
-		b, err := json.MarshalIndent(out, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encode results: %w", err)
-		}
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write results: %w", err)
-		}
+// runHistory runs the Promote+history judge's scenarios per request and
+// prints its tables, with the time they took.
+func runHistory(ctx context.Context, stdout, stderr io.Writer, scenarios []canary.HistoryScenario, workers int) ([]canary.HistoryResult, error) {
+	if len(scenarios) == 0 {
+		return nil, nil
 	}
-	return nil
+	runs := 0
+	for _, s := range scenarios {
+		runs += s.Runs
+	}
+	fmt.Fprintf(stderr, "%s: %d scenarios, %d runs simulated per request, %d workers\n", canary.HistoryJudge, len(scenarios), runs, workers)
+	start := time.Now()
+	results, err := canary.RunHistory(ctx, scenarios, workers, func(done int, r canary.HistoryResult) {
+		fmt.Fprintf(stderr, "[%d/%d %5.1fs] %s\n", done, len(scenarios), time.Since(start).Seconds(), r.Scenario.Name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(stdout)
+	if err := canary.WriteHistory(stdout, results); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "\n%s: %d scenarios, %d runs, %.0f s on %d workers\n", canary.HistoryJudge, len(scenarios), runs, time.Since(start).Seconds(), workers)
+	return results, nil
 }
