@@ -307,6 +307,12 @@ func New(cfg Config) (*Analyzer, error) {
 		if len(p) == 0 && exceeds(h.Errors, h.Requests) {
 			p = append(p, fmt.Sprintf("history.errors: %v exceeds history.requests %v", h.Errors, h.Requests))
 		}
+		if r := h.Recent; r != nil {
+			p = append(p, countProblems("history.recent", *r)...)
+			if len(p) == 0 && exceeds(r.Errors, r.Requests) {
+				p = append(p, fmt.Sprintf("history.recent.errors: %v exceeds history.recent.requests %v", r.Errors, r.Requests))
+			}
+		}
 		if len(p) > 0 {
 			bad("history", "%s", strings.Join(p, "; "))
 		}

@@ -16,6 +16,11 @@ type History struct {
 	Requests float64   `json:"requests"`
 	Errors   float64   `json:"errors"`
 	Latency  Histogram `json:"latency"`
+	// Recent, when read, is stable's counts over the last minutes before
+	// the rollout (a part of the window): they start the drift hold's
+	// statistic, so that a rise under way when the rollout starts holds
+	// the history tests from the first canary request.
+	Recent *Counts `json:"recent,omitempty"`
 }
 
 // The defaults and constants of the history tests.
@@ -29,10 +34,10 @@ const (
 	// the upper confidence bound of stable's past event rate; the
 	// sequential test runs at the rest.
 	historyBoundShare = 0.05
-	// driftEvidence is the e-value of stable's events since the start
-	// against the bound at which a history test holds its verdict: stable
-	// itself then shows a higher event rate than its past did, so the
-	// past is no baseline for the canary (a shared drift, an incident).
+	// driftEvidence is the value of stable's CUSUM statistic against the
+	// bound at which a history test holds its verdict: stable itself then
+	// shows a higher event rate than its past did, lately, so the past is
+	// no baseline for the canary (a shared drift, an incident).
 	driftEvidence = 20
 )
 
@@ -102,7 +107,7 @@ type historyTest struct {
 	bound     float64    // its upper confidence bound: the limit tested
 	threshold float64    // seconds: the latency bound (latency test only)
 	canary    *limitTest // canary's events since the start against bound
-	drift     *limitTest // stable's events since the start against bound
+	drift     cusum      // stable's recent events against bound
 	logLevel  float64    // ln(1/a) of the sequential test
 	level     float64    // the test's whole level, the bound's share included
 	cx, cn    float64    // canary's events and requests since the start
@@ -120,7 +125,7 @@ func newHistoryTest(name string, past, bound, level float64, rho []float64) *his
 	t := &historyTest{name: name, level: level, past: past, bound: bound}
 	t.logLevel = -math.Log(level * (1 - historyBoundShare))
 	t.canary = newLimitTest(t.bound, rho)
-	t.drift = newLimitTest(t.bound, rho)
+	t.drift = newCUSUM(t.canary)
 	return t
 }
 
@@ -138,6 +143,7 @@ func (t *historyTest) count(canary, event bool) {
 	}
 	if !canary {
 		t.sx, t.sn = t.sx+e, t.sn+1
+		t.drift.add(e, 1)
 		return
 	}
 	t.cx, t.cn = t.cx+e, t.cn+1
@@ -153,27 +159,70 @@ func (t *historyTest) set(cx, cn, sx, sn float64) {
 	if t.skip != "" || t.failed {
 		return
 	}
-	t.cx, t.cn, t.sx, t.sn = t.base[0]+cx, t.base[1]+cn, t.base[2]+sx, t.base[3]+sn
+	sx, sn = t.base[2]+sx, t.base[3]+sn
+	t.drift.add(max(0, sx-t.sx), max(0, sn-t.sn))
+	t.cx, t.cn, t.sx, t.sn = t.base[0]+cx, t.base[1]+cn, sx, sn
 	t.evaluate()
 }
 
 // evaluate evaluates the canary's mixture at its counts; at the level, it
-// fails unless stable's own mixture against the same bound, at stable's
-// counts, has reached driftEvidence: then stable's event rate is itself
-// above its past and the test holds its verdict. The hold can only keep
-// the test from failing, never make it fail, so that it costs no level.
+// fails unless stable's CUSUM against the same bound is at driftEvidence
+// or above: then stable's event rate is itself above its past, lately,
+// and the test holds its verdict. The hold can only keep the test from
+// failing, never make it fail, so that it costs no level.
 func (t *historyTest) evaluate() {
 	t.canary.observe(t.cx, t.cn)
 	t.held = false
 	if t.canary.logE < t.logLevel {
 		return
 	}
-	t.drift.observe(t.sx, t.sn)
-	if t.drift.logE >= math.Log(driftEvidence) {
+	if t.drift.value() >= math.Log(driftEvidence) {
 		t.held = true
 		return
 	}
 	t.failed = true
+}
+
+// cusum is Page's CUSUM statistic (Page 1954, "Continuous inspection
+// schemes", Biometrika 41(1/2)) of a track's events against a limit, per
+// alternative of a limitTest's mixture: W_k = max(0, W_k + ln LR(ρ_k)) after
+// every request, whose largest value is the evidence that the event rate
+// rose above the limit at some recent point. Unlike the mixture since the
+// start, it carries no deficit from a stretch at or below the limit, so
+// that a rise shows within the events that follow it. Requests without an
+// event are kept as a count and subtracted when the next event comes or
+// the value is read, which gives the same W_k: a run of decrements clamped
+// at 0 is the sum clamped once.
+type cusum struct {
+	t       *limitTest // ln ρ_k and ln(1 + L(ρ_k − 1))
+	w       []float64  // W_k at the last event
+	pending float64    // requests without an event since
+}
+
+func newCUSUM(t *limitTest) cusum { return cusum{t: t, w: make([]float64, len(t.logRho))} }
+
+// add counts requests of which events are events. Counts that come
+// together, from a metric source, are taken as if the events came last:
+// the order within them is not known.
+func (c *cusum) add(events, requests float64) {
+	if events == 0 {
+		c.pending += requests
+		return
+	}
+	n := c.pending + requests - events
+	for k := range c.w {
+		c.w[k] = max(0, max(0, c.w[k]-n*c.t.logDen[k])+events*(c.t.logRho[k]-c.t.logDen[k]))
+	}
+	c.pending = 0
+}
+
+// value returns the largest W_k now.
+func (c *cusum) value() float64 {
+	v := 0.0
+	for k, w := range c.w {
+		v = max(v, w-c.pending*c.t.logDen[k])
+	}
+	return v
 }
 
 // result returns the test's state as a TestResult.
@@ -188,19 +237,21 @@ func (t *historyTest) result() TestResult {
 	t.canary.observe(t.cx, t.cn)
 	r.Statistic = min(math.Exp(t.canary.logE), math.MaxFloat64)
 	r.PValue = t.canary.pValue()
-	what := "error rate"
-	if t.threshold > 0 {
-		what = fmt.Sprintf("share of requests slower than %.4gs", t.threshold)
+	what := func() string {
+		if t.threshold > 0 {
+			return fmt.Sprintf("share of requests slower than %.4gs", t.threshold)
+		}
+		return "error rate"
 	}
 	switch {
 	case t.failed:
 		r.Status = StatusFail
 		r.Detail = fmt.Sprintf("canary %s is above stable's past %s (bound %s at %.3g): e-value reached %.4g; observed %s",
-			what, pct(t.past), pct(t.bound), t.level*historyBoundShare, math.Exp(t.logLevel), rate(t.cx, t.cn))
+			what(), pct(t.past), pct(t.bound), t.level*historyBoundShare, math.Exp(t.logLevel), rate(t.cx, t.cn))
 	case t.held:
 		r.Status = StatusOK
 		r.Detail = fmt.Sprintf("held: stable's own %s since the start is above its past (%s, bound %s), so the past is no baseline now",
-			what, rate(t.sx, t.sn), pct(t.bound))
+			what(), rate(t.sx, t.sn), pct(t.bound))
 	default:
 		r.Status = StatusOK
 	}
@@ -225,9 +276,13 @@ func pct(p float64) string { return fmt.Sprintf("%.4g%%", 100*p) }
 // mixture is a test supermartingale and reaches 1/a with probability at
 // most a (Ville 1939). The test fails with probability at most δ + a.
 // The assumption is that stable's past rate is what a healthy canary
-// would show now; when stable's own requests since the start show a
-// higher rate than the bound (its mixture at driftEvidence), a failure is
-// held, which can only lower the false-rollback rate.
+// would show now; when stable's own recent requests show a higher rate
+// than the bound (its CUSUM at driftEvidence, started with
+// History.Recent when given), a failure is held, which can only lower the
+// false-rollback rate. The hold is a heuristic, not a guarantee: a rise
+// both tracks share that starts with the rollout, at 50% weight, is seen
+// by stable no sooner than by the canary (docs/analysis-statistics.md
+// gives the measured rates).
 type Baseline struct {
 	mu      sync.Mutex
 	errors  *historyTest
@@ -247,6 +302,9 @@ func newBaseline(cfg Config, h History) *Baseline {
 	default:
 		b.errors = newHistoryTest(TestHistoryErrorRate, h.Errors/h.Requests,
 			UpperRateBound(h.Errors, h.Requests, errLevel*historyBoundShare), errLevel, errorRatios)
+		if h.Recent != nil {
+			b.errors.drift.add(h.Recent.Errors, h.Recent.Requests)
+		}
 	}
 	b.latency = &historyTest{name: TestHistoryLatency}
 	bound, slow, n, why := historyLatencyBound(cfg, h.Latency)
@@ -256,6 +314,11 @@ func newBaseline(cfg Config, h History) *Baseline {
 	default:
 		b.latency = newHistoryTest(TestHistoryLatency, slow/n, UpperRateBound(slow, n, latLevel*historyBoundShare), latLevel, latencyRatios)
 		b.latency.threshold = bound
+		if r := h.Recent; r != nil {
+			if slow, ok := r.Latency.above(bound); ok && r.Latency.Count > 0 {
+				b.latency.drift.add(slow, r.Latency.Count)
+			}
+		}
 	}
 	return b
 }
@@ -378,6 +441,10 @@ type historyState struct {
 	StableRequests float64 `json:"stable_requests,omitempty"`
 	LogMaxE        float64 `json:"log_max_e,omitempty"`
 	Failed         bool    `json:"failed,omitempty"`
+	// Drift is stable's CUSUM per alternative and the requests without
+	// an event since its last event.
+	Drift        []float64 `json:"drift,omitempty"`
+	DriftPending float64   `json:"drift_pending,omitempty"`
 }
 
 // baselineState is a Baseline's state in a snapshot.
@@ -389,7 +456,7 @@ type baselineState struct {
 func (t *historyTest) state() historyState {
 	return historyState{Skip: t.skip, Past: t.past, Bound: t.bound, Threshold: t.threshold,
 		CanaryEvents: t.cx, CanaryRequests: t.cn, StableEvents: t.sx, StableRequests: t.sn,
-		LogMaxE: t.canary.logMaxE, Failed: t.failed}
+		LogMaxE: t.canary.logMaxE, Failed: t.failed, Drift: slices.Clone(t.drift.w), DriftPending: t.drift.pending}
 }
 
 func (b *Baseline) state() *baselineState {
@@ -413,12 +480,13 @@ func (b *Baseline) state() *baselineState {
 // or why the state is not one a test writes.
 func loadHistory(name string, s historyState, level float64, rho []float64, latency bool) (*historyTest, error) {
 	if s.Skip != "" {
-		if s != (historyState{Skip: s.Skip}) {
+		if s.Past != 0 || s.Bound != 0 || s.Threshold != 0 || s.CanaryRequests != 0 || s.StableRequests != 0 ||
+			s.LogMaxE != 0 || s.Failed || len(s.Drift) != 0 || s.DriftPending != 0 {
 			return nil, fmt.Errorf("%s: a skipped test with statistics", name)
 		}
 		return &historyTest{name: name, skip: s.Skip}, nil
 	}
-	for _, v := range []float64{s.Past, s.Bound, s.Threshold, s.LogMaxE} {
+	for _, v := range append([]float64{s.Past, s.Bound, s.Threshold, s.LogMaxE, s.DriftPending}, s.Drift...) {
 		if !finite(v) {
 			return nil, fmt.Errorf("%s: %v is not a finite number", name, v)
 		}
@@ -430,6 +498,8 @@ func loadHistory(name string, s historyState, level float64, rho []float64, late
 		return nil, fmt.Errorf("%s: latency threshold %v", name, s.Threshold)
 	case s.LogMaxE < 0:
 		return nil, fmt.Errorf("%s: log_max_e %v is negative", name, s.LogMaxE)
+	case len(s.Drift) != len(rho) || slices.Min(s.Drift) < 0 || s.DriftPending < 0:
+		return nil, fmt.Errorf("%s: drift %v (%v pending) is not a CUSUM per alternative", name, s.Drift, s.DriftPending)
 	}
 	if err := countPair(name+": canary", s.CanaryEvents, s.CanaryRequests); err != nil {
 		return nil, err
@@ -450,5 +520,7 @@ func loadHistory(name string, s historyState, level float64, rho []float64, late
 		return nil, fmt.Errorf("%s: failed without reaching its level", name)
 	}
 	t.failed = s.Failed
+	copy(t.drift.w, s.Drift)
+	t.drift.pending = s.DriftPending
 	return t, nil
 }
