@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/promote-ml/promote/internal/analysis"
 	"github.com/promote-ml/promote/internal/metrics"
 	"github.com/promote-ml/promote/internal/policy"
 	"github.com/promote-ml/promote/internal/rollout"
@@ -122,6 +123,8 @@ func (c *rolloutConfig) interval(plans map[string]*policy.Rollout) time.Duration
 // error budget of its policy's analysis section.
 type envPollers map[string]*metrics.Poller
 
+var _ rollout.HistoryReader = envPollers(nil)
+
 // Read dispatches q to its environment's poller.
 func (p envPollers) Read(ctx context.Context, q metrics.Query) metrics.Reading {
 	if pl := p[q.Env]; pl != nil {
@@ -136,6 +139,15 @@ func (p envPollers) Mark(ctx context.Context, q metrics.Query) error {
 		return pl.Mark(ctx, q)
 	}
 	return nil
+}
+
+// History reads stable's history through q's environment's poller, for
+// the history tests of its policy (rollout.analysis.history).
+func (p envPollers) History(ctx context.Context, q metrics.Query, window time.Duration) (analysis.History, error) {
+	if pl := p[q.Env]; pl != nil {
+		return pl.History(ctx, q, window)
+	}
+	return analysis.History{}, fmt.Errorf("environment %s rolls out without a plan", q.Env)
 }
 
 // LooksBack reports whether the pollers' source (one for all of them)

@@ -3,14 +3,19 @@ package cli
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/promote-ml/promote/internal/analysis"
 	"github.com/promote-ml/promote/internal/metrics"
 	"github.com/promote-ml/promote/internal/policy"
+	"github.com/promote-ml/promote/internal/telemetry"
 	"github.com/promote-ml/promote/internal/traffic"
 )
 
@@ -136,5 +141,58 @@ errors: sum(increase(mesh_requests_total{workload="{{.Model}}-{{.Track}}",code=~
 	noURL := rolloutConfig{PrometheusQueries: good}
 	if err := errors.Join(noURL.problems()...); err == nil || !strings.Contains(err.Error(), "--prometheus-queries needs --prometheus-url") {
 		t.Errorf("queries without a URL: problems %v", err)
+	}
+}
+
+// The rollout controller reads stable's history through the server's
+// pollers: the splitters' counters of the environment's stable track.
+func TestRolloutPollersReadTheHistory(t *testing.T) {
+	reg := telemetry.NewRegistry()
+	tm, err := traffic.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := traffic.New(traffic.Config{Model: "credit-risk", Env: "prod", Metrics: tm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	var n int
+	model := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if n++; n%10 == 0 {
+			http.Error(w, "model error", http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(model.Close)
+	u, _ := url.Parse(model.URL)
+	if err := sp.SetStable(traffic.Backend{Version: "1", URL: u}); err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(sp)
+	t.Cleanup(front.Close)
+	for range 30 {
+		resp, err := front.Client().Get(front.URL + "/predict")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+
+	var c rolloutConfig
+	ps, err := c.pollers(metrics.NewBuiltin(reg), map[string]*policy.Rollout{"prod": {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reader interface {
+		History(context.Context, metrics.Query, time.Duration) (analysis.History, error)
+	} = ps
+	q := metrics.Query{Model: "credit-risk", Env: "prod", Track: metrics.TrackStable, Since: time.Now()}
+	h, err := reader.History(t.Context(), q, time.Hour)
+	if err != nil || h.Requests != 30 || h.Errors != 3 || h.Latency.Count != 30 {
+		t.Errorf("History(%s) = %+v, %v; want 30 requests, 3 errors, 30 latencies", q, h, err)
+	}
+	q.Env = "staging"
+	if _, err := reader.History(t.Context(), q, time.Hour); err == nil || !strings.Contains(err.Error(), "staging rolls out without a plan") {
+		t.Errorf("History(%s) error = %v, want one naming the environment without a plan", q, err)
 	}
 }

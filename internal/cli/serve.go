@@ -296,6 +296,9 @@ func runServe(ctx context.Context, s *streams, cfg serverConfig) error {
 		if err != nil {
 			return err
 		}
+		// The agent's splitters judge each request by a rollout's history
+		// tests (rollout.JudgeSetter).
+		var _ rollout.JudgeSetter = ag
 		if ctl, err = rollout.New(rollout.Config{Registry: svc, Traffic: ag, Metrics: pollers, Plans: lp.plans,
 			Interval: cfg.Rollout.interval(lp.plans), LookEvery: cfg.Rollout.LookEvery, Gauges: rg, Logger: log}); err != nil {
 			return usageError(err)

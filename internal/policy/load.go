@@ -483,6 +483,11 @@ func (d *decoder) rollout(n *yaml.Node, what string) *Rollout {
 			d.Errorf(stepsNode, "%s.steps: steps go with strategy canary, not %s", what, r.Strategy)
 		}
 	}
+	if r.Strategy == StrategyShadow && r.Analysis.History != nil {
+		// A shadow's errors count its answers that differ from stable's,
+		// which stable's past error rate knows nothing of.
+		d.Errorf(n, "%s.analysis.history: goes with strategy canary, not %s: a shadow's errors count its answers that differ from stable's", what, r.Strategy)
+	}
 	if r.Strategy == StrategyShadow && r.Shadow == nil {
 		r.Shadow = &Shadow{Duration: defaultShadowDuration, Percent: 100}
 	}
@@ -546,9 +551,15 @@ const defaultShadowDuration = 30 * 60 * 1e9 // 30 minutes
 // MinAnalysisInterval is the shortest analysis.interval a policy may set.
 const MinAnalysisInterval = 10 * time.Millisecond
 
+// MinHistoryWindow is the shortest analysis.history.window a policy may
+// set: a shorter past holds too few of stable's requests to judge by.
+const MinHistoryWindow = time.Hour
+
 func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
-	d.Mapping(n, what, []string{"interval", "alpha", "errorShare", "maxNoData", "maxQueryErrors", "slos"}, func(key string, _, v *yaml.Node) {
+	d.Mapping(n, what, []string{"interval", "alpha", "errorShare", "maxNoData", "maxQueryErrors", "slos", "history"}, func(key string, _, v *yaml.Node) {
 		switch key {
+		case "history":
+			a.History = d.history(v, what+".history")
 		case "interval":
 			a.Interval, _ = d.Duration(v, what+".interval")
 			if a.Interval > 0 && a.Interval < MinAnalysisInterval {
@@ -562,10 +573,7 @@ func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
 				a.Alpha = x
 			}
 		case "errorShare":
-			if x, ok := d.Number(v, what+".errorShare"); ok {
-				if x <= 0 || x >= 1 {
-					d.Errorf(v, "%s.errorShare: %v is out of range (0 < errorShare < 1; 0.75 by default, 0.5 for an even split)", what, x)
-				}
+			if x, ok := d.fraction(v, what, "errorShare", "0.75 by default, 0.5 for an even split"); ok {
 				a.ErrorShare = x
 			}
 		case "maxNoData":
@@ -596,6 +604,42 @@ func (d *decoder) analysis(n *yaml.Node, what string, a *Analysis) {
 			})
 		}
 	})
+}
+
+// fraction reads what's key, a number strictly between 0 and 1 (a share
+// of a level); usual says its default when it is out of range.
+func (d *decoder) fraction(v *yaml.Node, what, key, usual string) (float64, bool) {
+	x, ok := d.Number(v, what+"."+key)
+	if ok && (x <= 0 || x >= 1) {
+		d.Errorf(v, "%s.%s: %v is out of range (0 < %s < 1; %s)", what, key, x, key, usual)
+	}
+	return x, ok
+}
+
+// history decodes an analysis's history section.
+func (d *decoder) history(n *yaml.Node, what string) *History {
+	h := &History{}
+	sawWindow := false
+	d.Mapping(n, what, []string{"window", "share"}, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "window":
+			sawWindow = true
+			if w, ok := d.Duration(v, what+".window"); ok {
+				if w < MinHistoryWindow {
+					d.Errorf(v, "%s.window: %s is shorter than %s: stable's past over it holds too few requests to judge by (168h is usual)", what, w, MinHistoryWindow)
+				}
+				h.Window = w
+			}
+		case "share":
+			if x, ok := d.fraction(v, what, "share", "0.75 by default"); ok {
+				h.Share = x
+			}
+		}
+	})
+	if !sawWindow && n.Kind == yaml.MappingNode {
+		d.Errorf(n, "%s: window is missing (how far back stable's past is read, at least %s, e.g. 168h)", what, MinHistoryWindow)
+	}
+	return h
 }
 
 // sloLimitProblem says what is wrong with the limit v of a rollout's SLO

@@ -68,6 +68,22 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`p.yaml:4:30: rollout.traffic.candidateHeader: "content-length" cannot be used: it frames the request's body`}},
 		{"stickyHeader hop-by-hop", "gate: {}\nrollout:\n  strategy: direct\n  traffic: {stickyHeader: Connection}\n",
 			[]string{`p.yaml:4:27: rollout.traffic.stickyHeader: "Connection" cannot be used: it is a hop-by-hop header`}},
+		{"history unknown key", "gate: {}\nrollout:\n  steps: [10]\n  analysis:\n    history: {window: 168h, shares: 0.5}\n",
+			[]string{`p.yaml:5:29: rollout.analysis.history: unknown key "shares" (did you mean "share"?)`}},
+		{"history without a window", "gate: {}\nrollout:\n  steps: [10]\n  analysis:\n    history: {share: 0.5}\n",
+			[]string{`p.yaml:5:14: rollout.analysis.history: window is missing`}},
+		{"history window too short", "gate: {}\nrollout:\n  steps: [10]\n  analysis:\n    history: {window: 30m}\n",
+			[]string{`p.yaml:5:23: rollout.analysis.history.window: 30m0s is shorter than 1h0m0s`}},
+		{"history window not a duration", "gate: {}\nrollout:\n  steps: [10]\n  analysis:\n    history: {window: a week}\n",
+			[]string{`p.yaml:5:23: rollout.analysis.history.window: "a week" is not a duration`}},
+		{"history share of 1", "gate: {}\nrollout:\n  steps: [10]\n  analysis:\n    history: {window: 168h, share: 1}\n",
+			[]string{`p.yaml:5:36: rollout.analysis.history.share: 1 is out of range (0 < share < 1`}},
+		{"history share of 0", "gate: {}\nrollout:\n  steps: [10]\n  analysis:\n    history: {window: 168h, share: 0}\n",
+			[]string{`rollout.analysis.history.share: 0 is out of range`}},
+		{"history not a mapping", "gate: {}\nrollout:\n  steps: [10]\n  analysis:\n    history: 168h\n",
+			[]string{`p.yaml:5:14: rollout.analysis.history: want a mapping`}},
+		{"history with a shadow", "gate: {}\nrollout:\n  strategy: shadow\n  analysis:\n    history: {window: 168h}\n",
+			[]string{`rollout.analysis.history: goes with strategy canary, not shadow`}},
 		{"errorShare not a number", "gate: {}\nrollout:\n  strategy: direct\n  analysis: {errorShare: most}\n", []string{"rollout.analysis.errorShare"}},
 		{"bad slo", "gate: {}\nrollout:\n  strategy: direct\n  analysis:\n    slos: {error_rate: '< x'}\n", []string{`rollout.analysis.slos.error_rate: threshold "< x"`}},
 		// A limit the analysis cannot take would turn its guard off (0) or
@@ -222,6 +238,28 @@ func TestAnalysisErrorShare(t *testing.T) {
 		if got := p.Rollout("").Analysis.ErrorShare; got != tt.want {
 			t.Errorf("Load(%q): errorShare = %v, want %v", tt.src, got, tt.want)
 		}
+	}
+}
+
+func TestAnalysisHistory(t *testing.T) {
+	for _, tt := range []struct {
+		name, src string
+		want      *History
+	}{
+		{"none", "gate:\n  metrics: {accuracy: '>= 0.9'}\nrollout:\n  steps: [10]\n", nil},
+		{"window alone", "gate:\n  metrics: {accuracy: '>= 0.9'}\nrollout:\n  steps: [10]\n  analysis:\n    history: {window: 168h}\n", &History{Window: 168 * time.Hour}},
+		{"window and share", "gate:\n  metrics: {accuracy: '>= 0.9'}\nrollout:\n  steps: [10]\n  analysis:\n    history:\n      window: 1h\n      share: 0.5\n",
+			&History{Window: time.Hour, Share: 0.5}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Load("p.yaml", []byte(tt.src))
+			if err != nil {
+				t.Fatalf("Load(%q): %v", tt.src, err)
+			}
+			if diff := cmp.Diff(tt.want, p.Rollout("").Analysis.History); diff != "" {
+				t.Errorf("Load(%q) history (-want +got):\n%s", tt.src, diff)
+			}
+		})
 	}
 }
 

@@ -145,6 +145,16 @@ type Analysis struct {
 	MaxNoData      time.Duration // 0: not set, the server's default
 	MaxQueryErrors int           // 0: not set, the server's default
 	SLOs           []SLO
+	// History, when set, has the canary judged against stable's past too
+	// (analysis.History): nil without.
+	History *History
+}
+
+// History is a rollout analysis's history section: stable's record over
+// Window before the rollout starts is the baseline of the history tests.
+type History struct {
+	Window time.Duration // at least MinHistoryWindow
+	Share  float64       // the share of each comparison's level its history test runs at; 0: the analysis's default
 }
 
 // Shadow configures a shadow rollout: traffic mirrored to the candidate.

@@ -217,6 +217,13 @@ type run struct {
 	// tick, when they were inconclusive: a wait for data is logged when it
 	// begins, and every failed query the error budget tolerates.
 	inconclusive metrics.Status
+	// noHistory says why the analysis runs without the history tests the
+	// policy asks for (rollout.analysis.history); "" when it runs them or
+	// the policy asks for none.
+	noHistory string
+	// judging says that the splitter judges every canary request by the
+	// analysis's history tests (attach), until the run ends (detach).
+	judging bool
 	// failed, when set, is a failure whose rollback, or pause, could not
 	// be stored (the store refused it, or could not be reached): the next
 	// ticks try it again before anything else, never giving the
@@ -306,7 +313,7 @@ func (c *Controller) Look() { c.look.Send() }
 // rollout resumes at its stored step with its stored analysis.
 func (c *Controller) Run(ctx context.Context) error {
 	for _, id := range c.stale(nil) {
-		c.forget(id)
+		c.forget(ctx, id)
 	}
 	// failed is the error of the last tick, while ticks fail: it is
 	// logged once as a warning (again when it changes), the repeats at
@@ -331,6 +338,12 @@ func (c *Controller) Run(ctx context.Context) error {
 		failed = err
 		return wait.Next{Quiet: failed != nil}
 	})
+	// The splitters' judges go with the runs (attach): a replica that no
+	// longer leads judges nothing, and its splitters follow the leader's
+	// weights.
+	for _, id := range c.stale(nil) {
+		c.forget(context.WithoutCancel(ctx), id)
+	}
 	return nil
 }
 
@@ -402,7 +415,7 @@ func (c *Controller) begin(ctx context.Context) ([]promote.Rollout, uint64, []er
 			errs = append(errs, fmt.Errorf("give the traffic of the ended rollout %s: %w", id, err))
 			continue
 		}
-		c.forget(id)
+		c.forget(ctx, id)
 	}
 	return active, c.ops, errs
 }
@@ -638,7 +651,10 @@ func (c *Controller) runOf(ctx context.Context, r promote.Rollout, plan *policy.
 	if ru, ok := c.runs[r.PromotionID]; ok {
 		return ru, nil
 	}
-	an, err := analysis.New(analysisConfig(plan))
+	// Stable's history is read before the Mark below, which a Builtin's
+	// history must precede: it is the stable track's counts then.
+	hist, noHistory := c.history(ctx, r, plan)
+	an, err := analysis.New(analysisConfig(plan, hist))
 	if err != nil {
 		return nil, err
 	}
@@ -646,11 +662,21 @@ func (c *Controller) runOf(ctx context.Context, r promote.Rollout, plan *policy.
 		if err := an.Restore(r.AnalysisState); err != nil {
 			c.log.Warn("rollout: the stored analysis cannot be resumed; the analysis starts afresh",
 				append(c.attrs(r), slog.Any("error", err))...)
+			if hist != nil && storedHistory(r.AnalysisState) {
+				// The history stood in for the stored one: read it.
+				hist, noHistory = c.readHistory(ctx, r, plan)
+				if an, err = analysis.New(analysisConfig(plan, hist)); err != nil {
+					return nil, err
+				}
+			}
 		} else {
 			c.log.Info("rollout: analysis resumed with the stored evidence", c.attrs(r)...)
 		}
 	}
-	ru := &run{since: c.cfg.Now(), an: an}
+	if noHistory != "" {
+		c.log.Warn("rollout: the canary is judged without the history tests", append(c.attrs(r), slog.String("reason", noHistory))...)
+	}
+	ru := &run{since: c.cfg.Now(), an: an, noHistory: noHistory}
 	ru.queries = queries(r, ru.since)
 	if m, ok := c.cfg.Metrics.(interface {
 		Mark(context.Context, metrics.Query) error
@@ -680,15 +706,17 @@ func queries(r promote.Rollout, since time.Time) []metrics.Query {
 	}
 }
 
-// forget drops the in-memory state of a rollout, and what the metrics
-// reader remembers about its queries when it keeps any (metrics.Poller).
+// forget drops the in-memory state of a rollout, the judge it gave its
+// splitter (attach), and what the metrics reader remembers about its
+// queries when it keeps any (metrics.Poller).
 // It returns the state dropped (nil when there was none), whose counts the
 // sample of the event that ends the run still needs.
-func (c *Controller) forget(id string) *run {
+func (c *Controller) forget(ctx context.Context, id string) *run {
 	c.mu.Lock()
 	ru := c.runs[id]
 	delete(c.runs, id)
 	c.mu.Unlock()
+	c.detach(ctx, ru)
 	f, ok := c.cfg.Metrics.(interface{ Forget(metrics.Query) })
 	if ru == nil || !ok {
 		return ru
@@ -718,7 +746,10 @@ func (c *Controller) stale(keep map[string]bool) []string {
 // SLO guards it is split evenly between the comparison with stable
 // (Alpha) and the guards (GuardAlpha), so that a healthy canary within
 // its SLOs is rolled back with probability at most alpha in all.
-func analysisConfig(plan *policy.Rollout) analysis.Config {
+//
+// With a history (the policy's rollout.analysis.history, as read), the
+// history tests run too, at the policy's share of the comparisons' levels.
+func analysisConfig(plan *policy.Rollout, history *analysis.History) analysis.Config {
 	alpha := plan.Analysis.Alpha
 	if alpha == 0 {
 		alpha = analysis.DefaultAlpha
@@ -734,6 +765,9 @@ func analysisConfig(plan *policy.Rollout) analysis.Config {
 	}
 	if cfg.MaxErrorRate > 0 || cfg.MaxLatencyP95 > 0 {
 		cfg.Alpha, cfg.GuardAlpha = alpha/2, alpha/2
+	}
+	if history != nil && plan.Analysis.History != nil {
+		cfg.History, cfg.HistoryShare = history, plan.Analysis.History.Share
 	}
 	return cfg
 }
@@ -763,7 +797,7 @@ func (c *Controller) prepare(ctx context.Context, r promote.Rollout) (*look, err
 		// or pause was refused) is carried out below, paused or not:
 		// a pause made through another replica meanwhile must not give
 		// the failed candidate its weight back.
-		c.forget(r.PromotionID)
+		c.forget(ctx, r.PromotionID)
 		return nil, c.apply(ctx, r)
 	}
 	if gone := c.gone(r); gone != "" {
@@ -815,7 +849,12 @@ func (c *Controller) prepare(ctx context.Context, r promote.Rollout) (*look, err
 	// The step's traffic is given at every tick: after a resumption (a
 	// pause stops the mirror, and one at weight 0 closes the candidate
 	// header's route, through this replica or another), and after a
-	// restart of the controller or of the traffic layer.
+	// restart of the controller or of the traffic layer. Not once the
+	// history tests have failed: the splitter took the canary's traffic
+	// away, and this look judges the failure.
+	if ru.tripped() {
+		return &look{r: r, ru: ru, plan: plan, qs: ru.queries[0], qc: ru.queries[1]}, nil
+	}
 	if err := c.route(ctx, r, plan); err != nil {
 		return nil, err
 	}
@@ -845,6 +884,17 @@ func (c *Controller) prepare(ctx context.Context, r promote.Rollout) (*look, err
 func (c *Controller) judge(ctx context.Context, lk *look) error {
 	r, ru, plan, stable, canary := lk.r, lk.ru, lk.plan, lk.stable, lk.canary
 	var err error
+	if ru.tripped() {
+		// The history tests failed as the splitter answered (attach):
+		// that is the verdict, whatever the reads say now. A track that
+		// could not be read is taken at its last counts.
+		if stable.Status != metrics.StatusOK {
+			stable = metrics.Reading{Status: metrics.StatusOK, Counts: ru.read.stable}
+		}
+		if canary.Status != metrics.StatusOK {
+			canary = metrics.Reading{Status: metrics.StatusOK, Counts: ru.read.canary}
+		}
+	}
 	for i, rd := range []metrics.Reading{stable, canary} {
 		switch rd.Status {
 		case metrics.StatusFailed:
@@ -869,6 +919,12 @@ func (c *Controller) judge(ctx context.Context, lk *look) error {
 	}
 	ru.read = reading{stable: stable.Counts, canary: canary.Counts}
 	v := ru.an.Observe(analysis.Observation{At: c.cfg.Now(), Stable: stable.Counts, Canary: canary.Counts})
+	if ru.noHistory != "" {
+		withoutHistory(&v, ru.noHistory)
+	}
+	if v.Decision != analysis.Fail {
+		c.attach(ctx, r, ru)
+	}
 	ru.lastVerdict = &v
 	ru.lastCanary = canary.Counts.Requests
 	if ru.stepPending && r.Strategy != policy.StrategyShadow {
@@ -933,10 +989,13 @@ func (c *Controller) judge(ctx context.Context, lk *look) error {
 		return c.awaitPerson(ctx, r, ru, plan, v.Decision)
 	}
 	if r.Step == len(plan.Steps)-1 {
+		if c.release(ctx, ru) {
+			return nil
+		}
 		if r.Weight < 1 {
 			r.Weight = 1
 			if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, 1); err != nil {
-				return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
+				return c.weightRefused(ctx, r, ru, err)
 			}
 		}
 		c.keepAnalysis(&r, ru)
@@ -948,7 +1007,7 @@ func (c *Controller) judge(ctx context.Context, lk *look) error {
 	r.StepRequests, r.StepNeeds = 0, needsOf(plan, r.Step, false, false)
 	ru.stepCanary, ru.stepStarted, ru.stepBase, ru.stepPending, ru.waitLogged = canary.Counts.Requests, now, 0, false, false
 	if err := c.cfg.Traffic.SetWeight(ctx, r.Model, r.Environment, r.Weight); err != nil {
-		return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
+		return c.weightRefused(ctx, r, ru, err)
 	}
 	c.keepAnalysis(&r, ru)
 	if r, err = c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, stepWords(r)); err != nil {
@@ -1165,7 +1224,7 @@ func (c *Controller) finish(ctx context.Context, r promote.Rollout, reason strin
 	if err != nil {
 		return c.changed(ctx, r, err)
 	}
-	ru := c.forget(r.PromotionID)
+	ru := c.forget(ctx, r.PromotionID)
 	c.log.Info("rollout: succeeded", c.attrs(r)...)
 	c.sample(ctx, r, ru, d, eventSucceeded)
 	return nil
@@ -1223,7 +1282,7 @@ func (c *Controller) endedElsewhere(ctx context.Context, r promote.Rollout) bool
 	if err != nil || stored.State.Active() {
 		return false
 	}
-	c.forget(r.PromotionID)
+	c.forget(ctx, r.PromotionID)
 	c.log.Info("rollout: ended by another writer before its rollback was stored", append(c.attrs(stored), slog.String("state", string(stored.State)),
 		slog.String("reason", stored.Reason))...)
 	c.apply(ctx, stored)
@@ -1290,7 +1349,7 @@ func (c *Controller) recordRollback(ctx context.Context, who promote.Principal, 
 func (c *Controller) rolledBack(ctx context.Context, ended promote.Rollout, d analysis.Decision, weightErr error) {
 	ru := c.run(ended.PromotionID)
 	if weightErr == nil {
-		c.forget(ended.PromotionID)
+		c.forget(ctx, ended.PromotionID)
 	}
 	c.sample(ctx, ended, ru, d, eventRolledBack)
 }
@@ -1340,6 +1399,34 @@ func (c *Controller) zero(ctx context.Context, r promote.Rollout) error {
 	return cmp.Or(err, pinErr)
 }
 
+// release takes the history tests' judge off ru's splitter before the
+// candidate is given all traffic for good (a success), and reports
+// whether they failed before it was off: the splitter then took the
+// canary's traffic away, which detaching leaves as it is, and the next
+// look, asked for at once, rolls it back. Left on, a judge that tripped
+// after the success would leave the succeeded candidate no traffic.
+func (c *Controller) release(ctx context.Context, ru *run) bool {
+	c.detach(ctx, ru)
+	if ru.tripped() {
+		c.Look()
+		return true
+	}
+	return false
+}
+
+// weightRefused is what a judged tick does when the traffic layer refused
+// the weight the rollout moves to: it cannot judge, unless the history
+// tests failed since the look observed (the splitter's judge tripped, and
+// refuses any weight until the run detaches it): the next look, at once,
+// judges that failure.
+func (c *Controller) weightRefused(ctx context.Context, r promote.Rollout, ru *run, err error) error {
+	if ru.tripped() {
+		c.Look()
+		return nil
+	}
+	return c.cannotJudge(ctx, r, fmt.Sprintf("setting the weight failed: %v", err))
+}
+
 // cannotJudge returns all traffic to stable and pauses the rollout.
 func (c *Controller) cannotJudge(ctx context.Context, r promote.Rollout, why string) error {
 	return errors.Join(c.zero(ctx, r), c.pause(ctx, r, "cannot judge: "+why+"; all traffic is back on stable", ""))
@@ -1349,7 +1436,7 @@ func (c *Controller) cannotJudge(ctx context.Context, r promote.Rollout, why str
 // decision that led there, empty when it did not judge.
 func (c *Controller) pause(ctx context.Context, r promote.Rollout, reason string, d analysis.Decision) error {
 	r.State, r.Reason, r.Weight = promote.RolloutPaused, reason, 0
-	ru := c.forget(r.PromotionID)
+	ru := c.forget(ctx, r.PromotionID)
 	r, err := c.cfg.Registry.RecordRollout(ctx, registry.RolloutActor, r, "paused")
 	if err != nil {
 		return c.changed(ctx, r, err)
@@ -1402,7 +1489,7 @@ func (c *Controller) changed(ctx context.Context, r promote.Rollout, err error) 
 	if !errors.As(err, &moved) {
 		return err
 	}
-	c.forget(r.PromotionID)
+	c.forget(ctx, r.PromotionID)
 	c.log.Info("rollout: changed by another writer since it was read; judged again at the next tick",
 		append(c.attrs(r), slog.Int64("revision", moved.Read), slog.Int64("stored", moved.Stored))...)
 	c.applyStored(ctx, r.PromotionID)
@@ -1487,7 +1574,7 @@ func (c *Controller) pauseBy(ctx context.Context, who promote.Principal, op Op) 
 	// A shadow's mirror stops now, not at the next tick (which would
 	// stop it too, and sets the traffic at every tick, should this fail).
 	c.apply(ctx, r)
-	c.sample(ctx, r, c.forget(id), "", eventPaused)
+	c.sample(ctx, r, c.forget(ctx, id), "", eventPaused)
 	return r, nil
 }
 
@@ -1500,9 +1587,13 @@ func (c *Controller) pauseBy(ctx context.Context, who promote.Principal, op Op) 
 // When the failure cannot be carried out now either, the error says so
 // (Conflict): the traffic stays on stable, and an abort rolls back.
 // Otherwise it returns the failure it carried out, nil for none.
+//
+// A run whose history tests failed as the splitter answered (the
+// splitter's judge tripped, and the next look would roll back) is such a
+// failure too: the look is taken now, and its failure wins.
 func (c *Controller) failedFirst(ctx context.Context, id string) (*failure, error) {
 	ru := c.run(id)
-	if ru == nil || ru.failed == nil {
+	if ru == nil || (ru.failed == nil && !ru.tripped()) {
 		return nil, nil
 	}
 	f := ru.failed
@@ -1511,7 +1602,25 @@ func (c *Controller) failedFirst(ctx context.Context, id string) (*failure, erro
 		return nil, nil // ended since: the operation says so
 	}
 	err = c.step(ctx, r)
-	if ru = c.run(id); ru == nil || ru.failed == nil {
+	if ru = c.run(id); ru != nil && ru.failed == nil && f == nil {
+		// Not judged yet (the traffic layer does not route the
+		// candidate): the canary has no traffic, and the look rolls
+		// it back once it can.
+		return nil, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s failed its history tests as the splitter answered, and the rollback that calls for is not carried out yet: "+
+			"all traffic stays on stable and it is tried again at every tick (abort rolls it back now)", r.Model, r.Version, r.Environment)
+	}
+	if ru == nil || ru.failed == nil {
+		if f == nil {
+			// The look judged the tripped run: its end, or its pause,
+			// says why.
+			f = &failure{reason: "the canary analysis failed"}
+			if stored, rerr := c.cfg.Registry.Rollout(ctx, id); rerr == nil && stored.Reason != "" {
+				f.reason = stored.Reason
+			}
+			if err != nil {
+				f.reason += fmt.Sprintf(" (%v)", err)
+			}
+		}
 		return f, nil
 	}
 	what, why := ru.failed.what()
@@ -1606,7 +1715,7 @@ func (c *Controller) resumeBy(ctx context.Context, who promote.Principal, op Op)
 	// A weight that cannot be set now is set at the next tick, which
 	// applies the step's weight at every tick.
 	c.apply(ctx, r)
-	c.sample(ctx, r, c.forget(id), "", eventResumed)
+	c.sample(ctx, r, c.forget(ctx, id), "", eventResumed)
 	c.Trigger()
 	return r, nil
 }
@@ -1658,7 +1767,7 @@ func (c *Controller) confirm(ctx context.Context, who promote.Principal, r promo
 		// A run that has read nothing yet (a restart) cannot tell the
 		// new step's requests from the old one's: the next tick starts
 		// afresh, from the evidence stored with the step.
-		c.forget(r.PromotionID)
+		c.forget(ctx, r.PromotionID)
 		ru = nil
 	}
 	// A weight that cannot be set now is set at the next tick, which
@@ -1752,6 +1861,10 @@ func (c *Controller) failureWins(ctx context.Context, id string, f *failure, err
 // refuses a rollout that no longer qualifies when it is read again after
 // another writer's change.
 func (c *Controller) promoteNow(ctx context.Context, who promote.Principal, r promote.Rollout, seen int64, why string, check func(promote.Rollout) error) (promote.Rollout, error) {
+	if c.release(ctx, c.run(r.PromotionID)) {
+		return r, promote.Errorf(promote.Conflict, "the rollout of %s %s in %s is not promoted: its history tests have just failed as the splitter answered, "+
+			"and the rollback that calls for is carried out at the next look (all traffic on stable)", r.Model, r.Version, r.Environment)
+	}
 	if r.Strategy == policy.StrategyShadow {
 		if err := c.cfg.Traffic.SetShadow(ctx, r.Model, r.Environment, 0); err != nil {
 			return r, err
@@ -1775,7 +1888,7 @@ func (c *Controller) promoteNow(ctx context.Context, who promote.Principal, r pr
 		c.applyStored(ctx, r.PromotionID) // not finished
 		return r, err
 	}
-	c.sample(ctx, r, c.forget(r.PromotionID), "", eventSucceeded)
+	c.sample(ctx, r, c.forget(ctx, r.PromotionID), "", eventSucceeded)
 	return r, nil
 }
 

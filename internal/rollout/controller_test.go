@@ -76,8 +76,10 @@ type world struct {
 	front    *httptest.Server
 	ctl      *Controller
 	failV2   atomic.Int64 // v2 answers 5xx to one request in failV2 (0: never)
+	failV1   atomic.Int64 // v1 likewise
 	v1, v2   *url.URL
-	n        atomic.Int64
+	n        atomic.Int64        // v2's requests while failV2 is set
+	n1       atomic.Int64        // v1's while failV1 is set
 	reg      *telemetry.Registry // the splitter's metrics
 	metrics  *traffic.Metrics    // the same, as the splitter counts them
 }
@@ -138,7 +140,10 @@ func newWorldWith(t *testing.T, pipelineYAML, policyYAML string) *world {
 		u, _ := url.Parse(srv.URL)
 		return u
 	}
-	v1 := backend("1", func() bool { return false })
+	v1 := backend("1", func() bool {
+		k := w.failV1.Load()
+		return k > 0 && w.n1.Add(1)%k == 0
+	})
 	w.v1 = v1
 	v2 := backend("2", func() bool {
 		k := w.failV2.Load()
@@ -357,22 +362,7 @@ func TestFaultyCanaryIsRolledBackInGit(t *testing.T) {
 	if p := w.promotion(t, r.PromotionID); p.State != promote.StateRolledBack {
 		t.Errorf("promotion is %s, want rolled_back", p.State)
 	}
-	st, err := w.svc.Status(t.Context(), "credit-risk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Live["prod"].Version != "1" || len(st.Holds) != 1 || st.Holds[0].Version != "2" {
-		t.Errorf("after the rollback: live %s, holds %+v; want 1 live and 2 held", st.Live["prod"].Version, st.Holds)
-	}
-	// The reconciler writes the rollback to Git: one commit.
-	before := gittest.Run(t, w.bare, "rev-list", "--count", "main")
-	if _, err := w.rec.Reconcile(t.Context(), "credit-risk", "prod"); err != nil {
-		t.Fatal(err)
-	}
-	if got := gittest.Run(t, w.bare, "rev-list", "--count", "main"); got == before {
-		t.Fatal("no rollback commit")
-	}
-	trailers := gittest.Run(t, w.bare, "log", "-1", "--format=%(trailers:only,unfold)", "main")
+	trailers := w.rolledBackInGit(t)
 	for _, want := range []string{"Version: 1", "Rollback-Of: 2", "Reason: the canary analysis failed"} {
 		if !strings.Contains(trailers, want) {
 			t.Errorf("rollback commit lacks %q:\n%s", want, trailers)
@@ -381,6 +371,28 @@ func TestFaultyCanaryIsRolledBackInGit(t *testing.T) {
 	if res, err := audit.Verify(t.Context(), w.store); err != nil || !res.OK {
 		t.Errorf("audit.Verify = %+v, %v", res, err)
 	}
+}
+
+// rolledBackInGit checks that version 2, rolled back, left 1 live and 2
+// on hold, and that the reconciler writes the rollback to Git as one
+// commit, whose trailers it returns.
+func (w *world) rolledBackInGit(t *testing.T) string {
+	t.Helper()
+	st, err := w.svc.Status(t.Context(), "credit-risk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Live["prod"].Version != "1" || len(st.Holds) != 1 || st.Holds[0].Version != "2" {
+		t.Errorf("after the rollback: live %s, holds %+v; want 1 live and 2 held", st.Live["prod"].Version, st.Holds)
+	}
+	before := gittest.Run(t, w.bare, "rev-list", "--count", "main")
+	if _, err := w.rec.Reconcile(t.Context(), "credit-risk", "prod"); err != nil {
+		t.Fatal(err)
+	}
+	if got := gittest.Run(t, w.bare, "rev-list", "--count", "main"); got == before {
+		t.Fatal("no rollback commit")
+	}
+	return gittest.Run(t, w.bare, "log", "-1", "--format=%(trailers:only,unfold)", "main")
 }
 
 // The reason of an automatic rollback says the step and the weight the
@@ -575,7 +587,7 @@ func TestAnalysisConfigSplitsAlpha(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := analysisConfig(&tt.plan)
+			got := analysisConfig(&tt.plan, nil)
 			if got.Alpha != tt.alpha || got.GuardAlpha != tt.guard || got.MaxErrorRate != tt.maxER || got.MaxLatencyP95 != tt.maxP95 || got.ErrorAlphaShare != tt.share {
 				t.Errorf("analysisConfig = alpha %g, guard %g, max error rate %g, max p95 %s, error share %g; want %g, %g, %g, %s, %g",
 					got.Alpha, got.GuardAlpha, got.MaxErrorRate, got.MaxLatencyP95, got.ErrorAlphaShare, tt.alpha, tt.guard, tt.maxER, tt.maxP95, tt.share)
