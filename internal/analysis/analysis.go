@@ -159,8 +159,9 @@ type Verdict struct {
 	// Reason explains the decision in one line: the failing tests or the
 	// data problem.
 	Reason string `json:"reason"`
-	// Tests are the four tests' states, named by TestErrorRate,
-	// TestLatency, TestSLOErrorRate and TestSLOLatency, in that order.
+	// Tests are the tests' states, named by TestErrorRate, TestLatency,
+	// TestSLOErrorRate and TestSLOLatency, in that order, then, with
+	// Config.History, TestHistoryErrorRate and TestHistoryLatency.
 	Tests []TestResult `json:"tests"`
 }
 

@@ -29,14 +29,33 @@ func (p *Prometheus) History(ctx context.Context, q Query, window time.Duration)
 	if err != nil {
 		return analysis.History{}, fmt.Errorf("history over %s: %w", window, err)
 	}
-	return historyOf(q, window, c)
+	h, err := historyOf(q, window, c)
+	if err != nil || window <= RecentWindow {
+		return h, err
+	}
+	// The last minutes too, which start the drift hold: without them
+	// (an error, or no request) the hold starts from nothing.
+	recent := q
+	recent.Since, recent.At = q.Since.Add(-RecentWindow), q.Since
+	if r, err := p.Counts(ctx, recent); err == nil && r.Requests > 0 {
+		h.Recent = &r
+	}
+	return h, nil
 }
+
+// RecentWindow is how far back before a rollout's start the history's
+// recent counts (analysis.History.Recent) reach, with which the history
+// tests' drift hold starts: a rise in stable's event rate under way then
+// holds them from the first canary request.
+const RecentWindow = 15 * time.Minute
 
 // History returns the totals of q's track as the splitter's counters hold
 // them now, as analysis.History: everything the track served since this
 // process started, whatever window says, since the counters keep no
-// history. Read it when the rollout starts, before its Mark moves any
-// traffic. An error wraps ErrNoData while the track has no requests.
+// history, and without recent counts (History.Recent), which the
+// counters cannot tell apart. Read it when the rollout starts, before its
+// Mark moves any traffic. An error wraps ErrNoData while the track has no
+// requests.
 func (b *Builtin) History(ctx context.Context, q Query, window time.Duration) (analysis.History, error) {
 	if err := q.validate(); err != nil {
 		return analysis.History{}, err
