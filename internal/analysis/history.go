@@ -201,17 +201,19 @@ type cusum struct {
 
 func newCUSUM(t *limitTest) cusum { return cusum{t: t, w: make([]float64, len(t.logRho))} }
 
-// add counts requests of which events are events. Counts that come
-// together, from a metric source, are taken as if the events came last:
-// the order within them is not known.
+// add counts requests of which events are events. One request is one
+// step of the recursion. Counts that come together, from a metric source
+// or a history's recent minutes, are one step too, by their net
+// evidence: W_k = max(0, W_k + x ln ρ_k − n ln(1 + L(ρ_k − 1))), the order
+// within them being unknown.
 func (c *cusum) add(events, requests float64) {
 	if events == 0 {
 		c.pending += requests
 		return
 	}
-	n := c.pending + requests - events
 	for k := range c.w {
-		c.w[k] = max(0, max(0, c.w[k]-n*c.t.logDen[k])+events*(c.t.logRho[k]-c.t.logDen[k]))
+		w := max(0, c.w[k]-c.pending*c.t.logDen[k])
+		c.w[k] = max(0, w+events*c.t.logRho[k]-requests*c.t.logDen[k])
 	}
 	c.pending = 0
 }

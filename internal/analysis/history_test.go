@@ -377,9 +377,10 @@ func TestHistoryState(t *testing.T) {
 
 // TestCUSUMKnownValues checks the drift hold's statistic against Page's
 // recursion written out per request, W = max(0, W + x ln ρ − ln(1 + L(ρ−1))),
-// over a sequence with runs of requests without events, and that
-// aggregated counts with their events last give the same value as the
-// same requests one by one in that order.
+// over a sequence with runs of requests without events; and that counts
+// that come together are one step of their net evidence, so that a
+// window of requests at the limit's rate leaves the statistic at 0
+// however many events it holds.
 func TestCUSUMKnownValues(t *testing.T) {
 	const limit = 0.01
 	lt := newLimitTest(limit, errorRatios)
@@ -405,18 +406,17 @@ func TestCUSUMKnownValues(t *testing.T) {
 			t.Fatalf("request %d: CUSUM %v, want %v", i, got, want)
 		}
 	}
+	// 900 events among 90,000 requests, the limit's rate: every ratio's
+	// net evidence is negative.
 	d := newCUSUM(lt)
-	d.add(0, 40)
-	d.add(3, 50) // 47 requests without an event, then 3 events
-	e := newCUSUM(lt)
-	for range 87 {
-		e.add(0, 1)
+	d.add(900, 90000)
+	if v := d.value(); v != 0 {
+		t.Errorf("a window at the limit's rate: CUSUM %v, want 0", v)
 	}
-	for range 3 {
-		e.add(1, 1)
-	}
-	if math.Abs(d.value()-e.value()) > 1e-12 || d.value() <= 0 {
-		t.Errorf("aggregated %v, one by one %v", d.value(), e.value())
+	// Twice the rate: ρ = 2's net evidence, 1800 ln 2 − 90000 ln 1.01.
+	d.add(1800, 90000)
+	if got, want := d.value(), 1800*math.Log(2)-90000*math.Log1p(limit); got < want-1e-9 {
+		t.Errorf("a window at twice the limit's rate: CUSUM %v, want at least %v", got, want)
 	}
 }
 
@@ -472,5 +472,33 @@ func TestHistoryDriftAtFiftyPercent(t *testing.T) {
 	}
 	if atStart <= max(later, recent) {
 		t.Errorf("a rise starting with the rollout rolled back %d, no more than the held cases (%d, %d): the test no longer tells them apart", atStart, later, recent)
+	}
+}
+
+// TestHistoryRecentAtThePastRate checks that stable's recent minutes at
+// its past rate hold nothing: a 5% error canary is stopped at the same
+// request with them as without them.
+func TestHistoryRecentAtThePastRate(t *testing.T) {
+	trip := func(recent *Counts) int {
+		h := history(100000, 500)
+		h.Recent = recent
+		a, err := New(Config{Alpha: 0.01, History: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := a.Baseline()
+		b.Inline()
+		r := rand.New(rand.NewPCG(5, 5))
+		for n := 1; n < 100000; n++ {
+			if b.Canary(r.Float64() < 0.05, 0.05) {
+				return n
+			}
+		}
+		return -1
+	}
+	without := trip(nil)
+	recent := track(90000, 450) // 15 minutes at 100 req/s, at the past 0.5%
+	if with := trip(&recent); with != without || without < 0 {
+		t.Errorf("stopped at request %d with stable's recent minutes at its past rate, %d without", with, without)
 	}
 }
