@@ -24,9 +24,15 @@ const (
 	// gets one canary request a second, and the SPRT bound is 2,149 of
 	// them.
 	DefaultHistoryHorizon = 6 * 3600
+	// DefaultHistoryRecent is, in seconds, the last part of stable's
+	// history that the judge also gives as History.Recent (15 min).
+	DefaultHistoryRecent = 15 * 60
 	// DriftAt is when, in seconds after the canary started, a shared
-	// drift changes both tracks.
+	// drift changes both tracks in the first of DriftStarts.
 	DriftAt = 300
+	// DriftBefore is when, in seconds after the canary started (before
+	// it), a shared drift already under way at the rollout began.
+	DriftBefore = -600
 	// DriftRate is the request rate of the drift scenarios.
 	DriftRate = 100
 )
@@ -36,12 +42,12 @@ const (
 const historySeed = 0x686973746f7279
 
 // Drift is a change both tracks share from At seconds after the canary
-// started: the same error rate, or the same latency factor on top of
-// each track's own.
+// started (before it when negative: stable's history then shows it): the
+// same error rate, or the same latency factor on top of each track's own.
 type Drift struct {
 	// Name says what changes: "errors 0.5% → 1%".
 	Name string `json:"name"`
-	// At is the time of the change, in seconds.
+	// At is the time of the change, in seconds from the canary's start.
 	At float64 `json:"at_seconds"`
 	// ErrorRate is both tracks' error rate from At; 0 leaves it.
 	ErrorRate float64 `json:"error_rate,omitempty"`
@@ -61,12 +67,30 @@ func (d Drift) apply(t Track) Track {
 	return t
 }
 
-// Drifts are the shared drifts the benchmark runs healthy canaries
-// through.
-var Drifts = []Drift{
-	{Name: "errors 0.5% → 1%", At: DriftAt, ErrorRate: 0.01},
-	{Name: "latency +20%", At: DriftAt, LatencyFactor: 1.2},
+// When says when the drift starts, against the rollout's start: "5 min
+// into the rollout", "10 min before the rollout", "with the rollout".
+func (d Drift) When() string {
+	switch {
+	case d.At > 0:
+		return minutes(int(d.At)) + " into the rollout"
+	case d.At < 0:
+		return minutes(int(-d.At)) + " before the rollout"
+	}
+	return "with the rollout"
 }
+
+// Drifts are the shared drifts the benchmark runs healthy canaries
+// through, each from every one of DriftStarts.
+var Drifts = []Drift{
+	{Name: "errors 0.5% → 1%", ErrorRate: 0.01},
+	{Name: "latency +20%", LatencyFactor: 1.2},
+}
+
+// DriftStarts are when the shared drifts start, in seconds from the
+// canary's start: 5 minutes into the rollout; under way since 10 minutes
+// before it, which History.Recent shows; exactly with it, which it does
+// not.
+var DriftStarts = []float64{DriftAt, DriftBefore, 0}
 
 // HistoryScenario is a scenario judged per request by the Promote+history
 // judge.
@@ -75,6 +99,9 @@ type HistoryScenario struct {
 	// Window is how long, in seconds, stable served Rate before the
 	// canary: its History is drawn from that many requests.
 	Window float64 `json:"window_seconds"`
+	// Recent is the last part of Window, in seconds, whose counts the
+	// History also gives as History.Recent; 0 gives none.
+	Recent float64 `json:"recent_seconds,omitempty"`
 	// Drift, if set, changes both tracks during the run.
 	Drift *Drift `json:"drift,omitempty"`
 	// Promote also judges the run's traffic with the Promote judge
@@ -91,29 +118,78 @@ type HistoryOutcome struct {
 	ByHistory bool `json:"by_history,omitempty"`
 }
 
-// History draws stable's record over window seconds at the scenario's
-// total rate from r: Rate × window requests, its errors Binomial(requests,
-// Stable.ErrorRate), and its latency histogram in the buckets Bounds, each
+// History draws stable's record over the Window seconds before the
+// canary at the scenario's total rate from r, and its last Recent seconds
+// as History.Recent (a part of it: the window's counts include them).
+// The window is cut at the start of Recent and, when the drift started
+// within it, at the drift's start; each part, oldest first, is drawn at
+// stable's track in force then (the drift's after it started) by
+// drawCounts, and the window's counts are the sum of the parts'.
+func (s HistoryScenario) History(r *rand.Rand) analysis.History {
+	cuts := []float64{-s.Window, -s.Recent, 0}
+	if d := s.Drift; d != nil && d.At > -s.Window && d.At < 0 {
+		cuts = append(cuts, d.At)
+	}
+	slices.Sort(cuts)
+	all, recent := newCounts(), newCounts()
+	for i := 0; i+1 < len(cuts); i++ {
+		from, to := cuts[i], cuts[i+1]
+		if to <= from {
+			continue
+		}
+		t := s.Stable
+		if s.Drift != nil && from >= s.Drift.At {
+			t = s.Drift.apply(t)
+		}
+		c := drawCounts(r, math.Round(s.Rate*(to-from)), t)
+		addCounts(&all, c)
+		if from >= -s.Recent {
+			addCounts(&recent, c)
+		}
+	}
+	h := analysis.History{Requests: all.Requests, Errors: all.Errors, Latency: all.Latency}
+	if s.Recent > 0 {
+		h.Recent = &recent
+	}
+	return h
+}
+
+// newCounts returns empty counts with a histogram in the buckets Bounds.
+func newCounts() analysis.Counts {
+	return analysis.Counts{Latency: analysis.Histogram{Bounds: Bounds, Counts: make([]float64, len(Bounds))}}
+}
+
+// addCounts adds c's counts to sum's.
+func addCounts(sum *analysis.Counts, c analysis.Counts) {
+	sum.Requests += c.Requests
+	sum.Errors += c.Errors
+	sum.Latency.Count += c.Latency.Count
+	for i, v := range c.Latency.Counts {
+		sum.Latency.Counts[i] += v
+	}
+}
+
+// drawCounts draws n requests of track t from r: errors Binomial(n,
+// t.ErrorRate), and a latency histogram in the buckets Bounds, each
 // bucket's count Binomial of the requests not in the buckets below, with
 // the bucket's share of them (a multinomial draw, bucket by bucket), so
 // that the cumulative counts are consistent. The binomials are drawn by
 // their normal approximation, rounded and clamped: a week of requests is
-// 600,000 and more, where it is close.
-func (s Scenario) History(r *rand.Rand, window float64) analysis.History {
-	n := math.Round(s.Rate * window)
-	h := analysis.History{Requests: n, Errors: binomial(r, n, s.Stable.ErrorRate)}
-	h.Latency = analysis.Histogram{Bounds: Bounds, Counts: make([]float64, len(Bounds)), Count: n}
+// 600,000 and more, and 15 minutes at 100 req/s 90,000, where it is close.
+func drawCounts(r *rand.Rand, n float64, t Track) analysis.Counts {
+	c := newCounts()
+	c.Requests, c.Errors, c.Latency.Count = n, binomial(r, n, t.ErrorRate), n
 	left, below, cum := n, 0.0, 0.0
 	for i, b := range Bounds {
-		c := s.Stable.Below(b)
+		p := t.Below(b)
 		x := 0.0
 		if below < 1 {
-			x = binomial(r, left, (c-below)/(1-below))
+			x = binomial(r, left, (p-below)/(1-below))
 		}
-		below, left, cum = c, left-x, cum+x
-		h.Latency.Counts[i] = cum
+		below, left, cum = p, left-x, cum+x
+		c.Latency.Counts[i] = cum
 	}
-	return h
+	return c
 }
 
 // binomial draws Binomial(n, p) by its normal approximation, rounded to a
@@ -219,7 +295,8 @@ func (rt *requestTrack) bad(latency bool) float64 {
 // the Promote+history judge's outcome, and, when s.Promote is set, the
 // Promote judge's on the same traffic.
 //
-// Stable's History is drawn first from the run's stream (Scenario.History),
+// Stable's History is drawn first from the run's stream
+// (HistoryScenario.History, with its Recent counts when s.Recent is set),
 // then the analyzer is made with it (analysis.Config{Alpha: 0.01,
 // History}) and its Baseline switched to inline counting. Requests arrive
 // as a Poisson stream at Rate (exponential gaps); each goes to the canary
@@ -233,7 +310,7 @@ func (rt *requestTrack) bad(latency bool) float64 {
 // Fail. The run ends when the judges have rolled back, or at the horizon.
 func (s HistoryScenario) Simulate(run int) (withHistory, promote HistoryOutcome) {
 	r := rand.New(rand.NewPCG(uint64(run), s.seed()^historySeed))
-	past := s.History(r, s.Window)
+	past := s.History(r)
 	judge := newSequential(analysis.Config{Alpha: BoundAlpha, History: &past}, 1, true)
 	baseline := judge.a.Baseline()
 	baseline.Inline()
@@ -301,6 +378,9 @@ type HistoryGridConfig struct {
 	GridConfig
 	// Window is the seconds of stable's history.
 	Window float64 `json:"window_seconds"`
+	// Recent is the seconds at its end also given as History.Recent; 0
+	// gives none.
+	Recent float64 `json:"recent_seconds"`
 	// BadHorizon is the horizon of the bad runs, in seconds.
 	BadHorizon int `json:"bad_horizon_seconds"`
 	// DriftRuns is the runs per drift scenario.
@@ -309,33 +389,37 @@ type HistoryGridConfig struct {
 
 // DefaultHistoryGrid is the size of the judge's grid as BENCHMARKS.md
 // reports it.
-var DefaultHistoryGrid = HistoryGridConfig{GridConfig: DefaultGrid, Window: DefaultHistoryWindow,
-	BadHorizon: DefaultHistoryHorizon, DriftRuns: 500}
+var DefaultHistoryGrid = HistoryGridConfig{GridConfig: DefaultGrid, Window: DefaultHistoryWindow, Recent: DefaultHistoryRecent,
+	BadHorizon: DefaultHistoryHorizon, DriftRuns: 1000}
 
 // HistoryGrid returns the Promote+history judge's scenarios: the healthy
 // canaries of Grid (horizon cfg.Horizon), healthy canaries through each
-// of Drifts at every weight and DriftRate (cfg.DriftRuns runs, horizon
-// cfg.Horizon, with the Promote judge beside), and the bad canaries of
-// Grid with horizon cfg.BadHorizon; stable's history is cfg.Window
-// seconds long.
+// of Drifts from each of DriftStarts at every weight and DriftRate
+// (cfg.DriftRuns runs, horizon cfg.Horizon, with the Promote judge
+// beside), and the bad canaries of Grid with horizon cfg.BadHorizon;
+// stable's history is cfg.Window seconds long, its last cfg.Recent given
+// as History.Recent.
 func HistoryGrid(cfg HistoryGridConfig) []HistoryScenario {
-	window, badHorizon := cfg.Window, cfg.BadHorizon
+	window, recent, badHorizon := cfg.Window, cfg.Recent, cfg.BadHorizon
 	var healthy, drift, bad []HistoryScenario
 	for _, s := range Grid(cfg.GridConfig) {
 		if s.Healthy() {
-			healthy = append(healthy, HistoryScenario{Scenario: s, Window: window})
+			healthy = append(healthy, HistoryScenario{Scenario: s, Window: window, Recent: recent})
 			continue
 		}
 		s.Horizon = badHorizon
-		bad = append(bad, HistoryScenario{Scenario: s, Window: window})
+		bad = append(bad, HistoryScenario{Scenario: s, Window: window, Recent: recent})
 	}
 	stable := Track{ErrorRate: StableErrorRate}
 	for _, d := range Drifts {
-		for _, w := range Weights {
-			s := Scenario{Effect: "healthy, shared drift at " + minutes(int(d.At)) + ": " + d.Name, Rate: DriftRate, Weight: w,
-				Stable: stable, Canary: stable, Horizon: cfg.Horizon, Runs: cfg.DriftRuns, Slices: slicesAt(DriftRate)}
-			s.Name = s.String()
-			drift = append(drift, HistoryScenario{Scenario: s, Window: window, Drift: &d, Promote: true})
+		for _, at := range DriftStarts {
+			d := Drift{Name: d.Name, At: at, ErrorRate: d.ErrorRate, LatencyFactor: d.LatencyFactor}
+			for _, w := range Weights {
+				s := Scenario{Effect: "healthy, shared drift starting " + d.When() + ": " + d.Name, Rate: DriftRate, Weight: w,
+					Stable: stable, Canary: stable, Horizon: cfg.Horizon, Runs: cfg.DriftRuns, Slices: slicesAt(DriftRate)}
+				s.Name = s.String()
+				drift = append(drift, HistoryScenario{Scenario: s, Window: window, Recent: recent, Drift: &d, Promote: true})
+			}
 		}
 	}
 	return append(append(healthy, drift...), bad...)
@@ -367,6 +451,12 @@ func RunHistory(ctx context.Context, scenarios []HistoryScenario, workers int, p
 		}
 		if !(s.Window >= 0) || math.IsInf(s.Window, 1) {
 			return nil, fmt.Errorf("scenario %q: history window %v is not a duration", s.Name, s.Window)
+		}
+		if !(s.Recent >= 0 && s.Recent <= s.Window) {
+			return nil, fmt.Errorf("scenario %q: recent history %v is not a duration within the window %v", s.Name, s.Recent, s.Window)
+		}
+		if d := s.Drift; d != nil && !(d.At >= -s.Window && d.At <= float64(s.Horizon)) {
+			return nil, fmt.Errorf("scenario %q: drift start %v is not within the history window %v and the horizon %v", s.Name, d.At, s.Window, s.Horizon)
 		}
 		runs[i] = s.Runs
 	}
@@ -425,11 +515,15 @@ func WriteHistory(w io.Writer, results []HistoryResult) error {
 	}
 	var b strings.Builder
 	if len(results) > 0 {
-		fmt.Fprintf(&b, "%s: analysis.New(analysis.Config{Alpha: %g, History}), stable's History drawn per run from %s of the scenario's total rate before the canary; "+
+		recent := "no History.Recent"
+		if sc := results[0].Scenario; sc.Recent > 0 {
+			recent = "its last " + minutes(int(sc.Recent)) + " also as History.Recent, which starts the drift hold's CUSUM"
+		}
+		fmt.Fprintf(&b, "%s: analysis.New(analysis.Config{Alpha: %g, History}), stable's History drawn per run from %s of the scenario's total rate before the canary (%s); "+
 			"Baseline().Inline() before the first request, then every request told to Baseline().Canary or .Stable as the splitter answers it, simulated per request "+
 			"(its own seeded stream), and the analyzer observed at the Promote judge's looks. Rolled back at the first canary request the history tests trip on "+
 			"(its requests count that one), or at the first look whose verdict is Fail. \"by history\": the rollbacks at a canary request.\n\n",
-			HistoryJudge, BoundAlpha, hours(results[0].Scenario.Window))
+			HistoryJudge, BoundAlpha, hours(results[0].Scenario.Window), recent)
 	}
 	if len(healthy) > 0 {
 		h := healthy[0].Scenario
@@ -443,12 +537,12 @@ func WriteHistory(w io.Writer, results []HistoryResult) error {
 	}
 	if len(drift) > 0 {
 		h := drift[0].Scenario
-		fmt.Fprintf(&b, "Healthy canaries through a shared drift (both tracks change at %s): false rollbacks within %s (within the first 10 min), %d runs each, "+
-			"the Promote judge on the same traffic\n\n", minutes(int(h.Drift.At)), minutes(h.Horizon), h.Runs)
-		b.WriteString("| drift | weight | req/s | Promote | " + HistoryJudge + " | by history |\n|---|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&b, "Healthy canaries through a shared drift (both tracks change the same way, starting when \"starts\" says): false rollbacks within %s "+
+			"(within the first 10 min), %d runs each, the Promote judge on the same traffic\n\n", minutes(h.Horizon), h.Runs)
+		b.WriteString("| drift | starts | weight | req/s | Promote | " + HistoryJudge + " | by history |\n|---|---|---:|---:|---:|---:|---:|\n")
 		for _, r := range drift {
 			sc := r.Scenario
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d |\n", sc.Drift.Name, pct(sc.Weight), plain(sc.Rate), falseRollbacks(*r.Promote),
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d |\n", sc.Drift.Name, sc.Drift.When(), pct(sc.Weight), plain(sc.Rate), falseRollbacks(*r.Promote),
 				falseRollbacks(r.History), r.ByHistory)
 		}
 		b.WriteString("\n")

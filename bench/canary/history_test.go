@@ -30,10 +30,12 @@ func historyScenario(t *testing.T, cfg HistoryGridConfig, name string, runs int)
 // judge's benchmark that CI runs: two bad canaries, each rolled back in
 // every run, below 3× the SPRT bound on average, and a healthy one rolled
 // back in at most one run of 40; the figures are the same with one worker
-// and with three, and the tables list every row.
+// and with three, and the tables list every row. Stable's history is
+// given without History.Recent: with it, the analysis holds the history
+// tests from the start of every rollout (BENCHMARKS.md, 2026-11-27).
 func TestHistoryJudge(t *testing.T) {
 	cfg := DefaultHistoryGrid
-	cfg.Horizon = 600
+	cfg.Horizon, cfg.Recent = 600, 0
 	scenarios := []HistoryScenario{
 		historyScenario(t, cfg, "errors 5% at 10% weight, 100 req/s", 40),
 		historyScenario(t, cfg, "latency +50% at 50% weight, 1000 req/s", 40),
@@ -93,7 +95,7 @@ func TestHistoryPerRequest(t *testing.T) {
 		Window: DefaultHistoryWindow}
 	for run := range s.Runs {
 		got, _ := s.Simulate(run)
-		past := s.History(rand.New(rand.NewPCG(uint64(run), s.seed()^historySeed)), s.Window)
+		past := s.History(rand.New(rand.NewPCG(uint64(run), s.seed()^historySeed)))
 		a, err := analysis.New(analysis.Config{Alpha: BoundAlpha, History: &past})
 		if err != nil {
 			t.Fatal(err)
@@ -113,8 +115,11 @@ func TestHistoryPerRequest(t *testing.T) {
 // scenario's rate, errors near its rate, a cumulative histogram of all of
 // them whose shares are the latency model's, which the analysis takes.
 func TestHistoryDraw(t *testing.T) {
-	s := Scenario{Name: "draw", Rate: 10, Weight: 0.1, Stable: Track{ErrorRate: StableErrorRate}}
-	h := s.History(rand.New(rand.NewPCG(1, 2)), DefaultHistoryWindow)
+	s := HistoryScenario{Scenario: Scenario{Name: "draw", Rate: 10, Weight: 0.1, Stable: Track{ErrorRate: StableErrorRate}}, Window: DefaultHistoryWindow}
+	h := s.History(rand.New(rand.NewPCG(1, 2)))
+	if h.Recent != nil {
+		t.Errorf("recent counts %+v with no Recent", *h.Recent)
+	}
 	n := 10.0 * DefaultHistoryWindow
 	if h.Requests != n || h.Latency.Count != n {
 		t.Fatalf("requests %v, histogram count %v, want %v", h.Requests, h.Latency.Count, n)
@@ -149,6 +154,9 @@ func TestRunHistoryRefuses(t *testing.T) {
 		{func(s *HistoryScenario) { s.Window = -1 }, "history window -1"},
 		{func(s *HistoryScenario) { s.Window = math.NaN() }, "history window NaN"},
 		{func(s *HistoryScenario) { s.Weight = 0 }, "a weight in (0, 1]"},
+		{func(s *HistoryScenario) { s.Recent = -1 }, "recent history -1"},
+		{func(s *HistoryScenario) { s.Recent = s.Window + 1 }, "recent history 604801 is not a duration within the window 604800"},
+		{func(s *HistoryScenario) { s.Drift = &Drift{At: -s.Window - 1, ErrorRate: 0.01} }, "drift start -604801"},
 	} {
 		bad := s
 		tt.edit(&bad)
@@ -156,5 +164,86 @@ func TestRunHistoryRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), s.Name) {
 			t.Errorf("RunHistory: %v, want an error naming %q and %q", err, s.Name, tt.want)
 		}
+	}
+}
+
+// TestHistoryRecent checks stable's drawn recent counts (History.Recent)
+// in a drift under way since 10 minutes before the rollout: 15 minutes of
+// requests at the scenario's rate, errors at most the requests and near
+// the rates in force (5 minutes at 0.5%, 10 at 1%), a cumulative
+// histogram of all of them with the drift's latencies, a part of the
+// week's counts, the same for the same seed, and taken by the analysis.
+func TestHistoryRecent(t *testing.T) {
+	for _, d := range []Drift{{Name: "errors", At: DriftBefore, ErrorRate: 0.01}, {Name: "latency", At: DriftBefore, LatencyFactor: 1.2}} {
+		s := HistoryScenario{Scenario: Scenario{Name: "recent", Rate: DriftRate, Weight: 0.5, Stable: Track{ErrorRate: StableErrorRate}},
+			Window: DefaultHistoryWindow, Recent: DefaultHistoryRecent, Drift: &d}
+		h := s.History(rand.New(rand.NewPCG(3, 4)))
+		if h.Recent == nil {
+			t.Fatalf("%s: no recent counts", d.Name)
+		}
+		rc := *h.Recent
+		n := DriftRate * float64(DefaultHistoryRecent)
+		if rc.Requests != n || rc.Latency.Count != n || h.Requests != DriftRate*DefaultHistoryWindow {
+			t.Fatalf("%s: recent requests %v, histogram count %v, want %v; window %v", d.Name, rc.Requests, rc.Latency.Count, n, h.Requests)
+		}
+		before, after := s.Stable, d.apply(s.Stable)
+		nb, na := DriftRate*float64(DefaultHistoryRecent+DriftBefore), DriftRate*float64(-DriftBefore)
+		want := nb*before.ErrorRate + na*after.ErrorRate
+		if sd := math.Sqrt(want); rc.Errors > rc.Requests || math.Abs(rc.Errors-want) > 5*sd {
+			t.Errorf("%s: recent errors %v of %v, want %v ± %v", d.Name, rc.Errors, rc.Requests, want, 5*sd)
+		}
+		for i, c := range rc.Latency.Counts {
+			if c != math.Round(c) || i > 0 && c < rc.Latency.Counts[i-1] || c > n || c > h.Latency.Counts[i] {
+				t.Fatalf("%s: recent counts %v: not cumulative counts of at most %v within the window's %v", d.Name, rc.Latency.Counts, n, h.Latency.Counts)
+			}
+			want := nb*before.Below(Bounds[i]) + na*after.Below(Bounds[i])
+			if sd := math.Sqrt(want*(1-want/n)) + 1; math.Abs(c-want) > 5*sd {
+				t.Errorf("%s: recent bucket %v: %v, want %v ± %v", d.Name, Bounds[i], c, want, 5*sd)
+			}
+		}
+		if rc.Errors > h.Errors || rc.Requests > h.Requests {
+			t.Errorf("%s: recent %v errors of %v, not within the window's %v of %v", d.Name, rc.Errors, rc.Requests, h.Errors, h.Requests)
+		}
+		if diff := cmp.Diff(h, s.History(rand.New(rand.NewPCG(3, 4)))); diff != "" {
+			t.Errorf("%s: two draws with the same seed differ (-first +second):\n%s", d.Name, diff)
+		}
+		if _, err := analysis.New(analysis.Config{History: &h}); err != nil {
+			t.Errorf("%s: analysis.New refuses the history: %v", d.Name, err)
+		}
+	}
+}
+
+// TestHistoryGridDrifts checks the shared-drift scenarios: each kind of
+// Drifts from each of DriftStarts at each weight, once, at DriftRate, with
+// the grid's Recent and the Promote judge beside.
+func TestHistoryGridDrifts(t *testing.T) {
+	type key struct {
+		name   string
+		at, w  float64
+		recent float64
+	}
+	seen := map[key]bool{}
+	names := map[string]bool{}
+	for _, s := range HistoryGrid(DefaultHistoryGrid) {
+		if s.Drift == nil {
+			continue
+		}
+		k := key{s.Drift.Name, s.Drift.At, s.Weight, s.Recent}
+		if seen[k] || names[s.Name] || !s.Promote || s.Rate != DriftRate || s.Runs != DefaultHistoryGrid.DriftRuns {
+			t.Errorf("drift scenario %q: %+v, repeated or not as the grid says", s.Name, k)
+		}
+		seen[k], names[s.Name] = true, true
+	}
+	for _, d := range Drifts {
+		for _, at := range DriftStarts {
+			for _, w := range Weights {
+				if k := (key{d.Name, at, w, DefaultHistoryRecent}); !seen[k] {
+					t.Errorf("no drift scenario %+v in %v", k, seen)
+				}
+			}
+		}
+	}
+	if len(seen) != len(Drifts)*len(DriftStarts)*len(Weights) {
+		t.Errorf("%d drift scenarios, want %d", len(seen), len(Drifts)*len(DriftStarts)*len(Weights))
 	}
 }

@@ -9,18 +9,20 @@
 # a small seeded version (go test ./bench/canary/). After the judges'
 # tables come the reference of the analysis's test with stable's rate
 # known (analysis.KnownRate) and the Promote+history judge's tables: the
-# analysis with stable's past a week long (analysis.Config.History),
-# simulated per request with every request told to the history tests as
-# the splitter answers it (Baseline.Canary, .Stable), on the healthy
-# canaries, on healthy canaries through a drift both tracks share (errors
-# 0.5% -> 1%, or latency +20%, at 5 minutes; 10% and 50% weight, 100
-# req/s, beside the Promote judge on the same traffic), and on the bad
+# analysis with stable's past a week long (analysis.Config.History), its
+# last 15 minutes also given as History.Recent, simulated per request with
+# every request told to the history tests as the splitter answers it
+# (Baseline.Canary, .Stable), on the healthy canaries, on healthy canaries
+# through a drift both tracks share (errors 0.5% -> 1%, or latency +20%;
+# from 5 minutes into the rollout, from 10 minutes before it, or with it;
+# 10% and 50% weight, 100 req/s, beside the Promote judge on the same
+# traffic), and on the bad
 # canaries with a 6-hour horizon (the other judges': 30 minutes): its
 # canary requests before rollback against the SPRT bound, within 2x or
 # not, bad requests and time to rollback.
 #
 #   bash bench/canary/run.sh                     # the full grid, about 25 minutes on 2 cores, then Promote+history
-#   HISTORY_ONLY=1 bash bench/canary/run.sh      # the Promote+history tables alone, about 30 minutes
+#   HISTORY_ONLY=1 bash bench/canary/run.sh      # the Promote+history tables alone, about an hour
 #   HEALTHY_RUNS=500 BAD_RUNS=100 bash bench/canary/run.sh
 #   ONLY='errors 5%' JSON=/tmp/canary.json bash bench/canary/run.sh
 #
@@ -32,8 +34,9 @@
 #   ONLY          a regular expression: run only the scenarios it matches
 #   JSON          also write every figure as JSON to this file
 #   HISTORY_WINDOW   stable's history before the canary (default 168h)
+#   HISTORY_RECENT   the end of that history also given as History.Recent (default 15m; 0s: none)
 #   HISTORY_HORIZON  simulated time per bad run of Promote+history (default 6h)
-#   DRIFT_RUNS       seeded runs per shared-drift scenario (default 500)
+#   DRIFT_RUNS       seeded runs per shared-drift scenario (default 1000)
 #   HISTORY_ONLY     set: run the Promote+history scenarios only
 #
 # The figures are deterministic (a seeded PCG per run): they depend neither
@@ -65,7 +68,7 @@ echo "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /
 args=(-healthy-runs "$HEALTHY_RUNS" -bad-runs "$BAD_RUNS" -horizon "$HORIZON" -workers "$WORKERS")
 if [[ -n ${ONLY:-} ]]; then args+=(-only "$ONLY"); fi
 if [[ -n ${JSON:-} ]]; then args+=(-json "$JSON"); fi
-args+=(-history-window "${HISTORY_WINDOW:-168h}" -history-horizon "${HISTORY_HORIZON:-6h}" -drift-runs "${DRIFT_RUNS:-500}")
+args+=(-history-window "${HISTORY_WINDOW:-168h}" -history-recent "${HISTORY_RECENT:-15m}" -history-horizon "${HISTORY_HORIZON:-6h}" -drift-runs "${DRIFT_RUNS:-1000}")
 if [[ -n ${HISTORY_ONLY:-} ]]; then args+=(-history-only); fi
 echo "== go run ./bench/canary/cmd/canarysim ${args[*]}"
 echo

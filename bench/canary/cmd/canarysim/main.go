@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	hcfg := canary.DefaultHistoryGrid
 	window := fs.Duration("history-window", time.Duration(hcfg.Window)*time.Second, "stable's history before the canary, for the "+canary.HistoryJudge+" judge (whole seconds)")
+	recent := fs.Duration("history-recent", time.Duration(hcfg.Recent)*time.Second, "the end of stable's history also given as its recent counts (History.Recent), for the "+canary.HistoryJudge+" judge (whole seconds; 0 for none)")
 	badHorizon := fs.Duration("history-horizon", time.Duration(hcfg.BadHorizon)*time.Second, "simulated time per bad run of the "+canary.HistoryJudge+" judge (whole seconds)")
 	fs.IntVar(&hcfg.DriftRuns, "drift-runs", hcfg.DriftRuns, "seeded runs per shared-drift scenario")
 	historyOnly := fs.Bool("history-only", false, "run only the "+canary.HistoryJudge+" judge's scenarios")
@@ -68,6 +69,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			errs = append(errs, fmt.Errorf("%s %s: want whole seconds, at least 1s", d.name, d.v))
 		}
 	}
+	if *recent < 0 || *recent%time.Second != 0 || *recent > *window {
+		errs = append(errs, fmt.Errorf("-history-recent %s: want whole seconds, from 0 to -history-window %s", *recent, *window))
+	}
 	if hcfg.DriftRuns < 1 {
 		errs = append(errs, fmt.Errorf("-drift-runs %d: want at least 1", hcfg.DriftRuns))
 	}
@@ -83,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.Horizon = int(*horizon / time.Second)
 	hcfg.GridConfig = cfg
-	hcfg.Window, hcfg.BadHorizon = float64(*window/time.Second), int(*badHorizon/time.Second)
+	hcfg.Window, hcfg.Recent, hcfg.BadHorizon = float64(*window/time.Second), float64(*recent/time.Second), int(*badHorizon/time.Second)
 	match := func(name string) bool { return filter == nil || filter.MatchString(name) }
 
 	var scenarios []canary.Scenario
