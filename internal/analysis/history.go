@@ -252,8 +252,8 @@ func (t *historyTest) result() TestResult {
 			what(), pct(t.past), pct(t.bound), t.level*historyBoundShare, math.Exp(t.logLevel), rate(t.cx, t.cn))
 	case t.held:
 		r.Status = StatusOK
-		r.Detail = fmt.Sprintf("held: stable's own %s since the start is above its past (%s, bound %s), so the past is no baseline now",
-			what(), rate(t.sx, t.sn), pct(t.bound))
+		r.Detail = fmt.Sprintf("held: stable's own recent %s is above its past bound %s (CUSUM %.3g ≥ %d; since the start %s), so the past is no baseline now",
+			what(), pct(t.bound), t.drift.value(), driftEvidence, rate(t.sx, t.sn))
 	default:
 		r.Status = StatusOK
 	}
