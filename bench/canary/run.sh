@@ -22,7 +22,7 @@
 # not, bad requests and time to rollback.
 #
 #   bash bench/canary/run.sh                     # the full grid, about 25 minutes on 2 cores, then Promote+history
-#   HISTORY_ONLY=1 bash bench/canary/run.sh      # the Promote+history tables alone, about an hour
+#   HISTORY_ONLY=1 bash bench/canary/run.sh      # the Promote+history tables alone, about 30 minutes
 #   HEALTHY_RUNS=500 BAD_RUNS=100 bash bench/canary/run.sh
 #   ONLY='errors 5%' JSON=/tmp/canary.json bash bench/canary/run.sh
 #
