@@ -111,6 +111,12 @@ type Clone struct {
 	// damaged is why the last Checkout failed; the next Fetch makes the
 	// clone afresh first.
 	damaged error
+	// checked is whether the pack indexes were checked since Open: the
+	// first Fetch checks them, since an earlier process may have been
+	// killed while it wrote one (the fetch itself would not notice).
+	checked bool
+	// verified is the last head whose objects were all found (complete).
+	verified plumbing.Hash
 }
 
 // Open opens the clone in dir, or creates it: an empty repository with
@@ -228,12 +234,13 @@ func (c *Clone) rebuild(cause error) error {
 	if err != nil {
 		return fmt.Errorf("%s: init %s: %w", c.owner, c.Dir, err)
 	}
-	c.Repo, c.damaged = repo, nil
+	c.Repo, c.damaged, c.checked, c.verified = repo, nil, true, plumbing.ZeroHash
 	return c.setOrigin()
 }
 
 // check reads what go-git rewrites in place — the configuration, HEAD,
-// every reference and the index — and returns the first error.
+// every reference, the index and the pack indexes — and returns the first
+// error.
 func (c *Clone) check() error {
 	if _, err := c.Repo.Config(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -251,7 +258,7 @@ func (c *Clone) check() error {
 	if _, err := c.Repo.Storer.Index(); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
-	return nil
+	return c.checkPackIndexes()
 }
 
 // Auth returns the authentication the clone fetches and pushes with.
@@ -264,9 +271,17 @@ func RemoteRef(branch string) plumbing.ReferenceName {
 
 // Fetch fetches the branch (and the extra refspecs) and returns the
 // branch's head. A remote without the branch is a NotFound error that says
-// so. A clone that a failed Checkout left damaged, or whose references or
-// index can no longer be read, is made afresh and fetched again.
+// so. A clone that a failed Checkout left damaged, or whose references,
+// index or pack indexes can no longer be read (the pack indexes are
+// checked at the first Fetch after Open, everything after a failed one), is
+// made afresh and fetched again.
 func (c *Clone) Fetch(ctx context.Context, extra ...config.RefSpec) (plumbing.Hash, error) {
+	if !c.checked {
+		c.checked = true
+		if err := c.checkPackIndexes(); err != nil && c.damaged == nil {
+			c.damaged = err
+		}
+	}
 	if c.damaged != nil {
 		if err := c.rebuild(c.damaged); err != nil {
 			return plumbing.ZeroHash, err
@@ -310,10 +325,15 @@ func (c *Clone) fetch(ctx context.Context, extra []config.RefSpec) (plumbing.Has
 // discarding anything else in the directory.
 //
 // An index that cannot be read (a process killed while go-git rewrote it)
-// is dropped, since a hard reset makes it again from head. When Checkout
-// fails even so, the clone is damaged in a way it cannot mend in place:
-// the error says so, and the next Fetch makes the clone afresh.
+// is dropped, since a hard reset makes it again from head. A head some of
+// whose objects cannot be read is not checked out at all (see complete).
+// When Checkout fails, the clone is damaged in a way it cannot mend in
+// place: the error says so, and the next Fetch makes the clone afresh.
 func (c *Clone) Checkout(head plumbing.Hash) error {
+	if err := c.complete(head); err != nil {
+		c.damaged = err
+		return fmt.Errorf("%w (the clone is made afresh at the next fetch)", err)
+	}
 	err := c.checkout(head)
 	if err == nil {
 		return nil

@@ -41,6 +41,9 @@ func TestSyncRepairsInterruptedWrites(t *testing.T) {
 			}
 		}
 	}
+	packIndex := func(keep func(n int64) int64) func(t *testing.T, dir string) {
+		return func(t *testing.T, dir string) { truncatePackIndexes(t, dir, keep) }
+	}
 	remove := func(names ...string) func(t *testing.T, dir string) {
 		return func(t *testing.T, dir string) {
 			for _, n := range names {
@@ -66,6 +69,8 @@ func TestSyncRepairsInterruptedWrites(t *testing.T) {
 		{"empty HEAD", truncate("HEAD", empty), "making it afresh"},
 		{"empty config", truncate("config", empty), ""},
 		{"a damaged pack", pack, "making it afresh"},
+		{"an empty pack index", packIndex(empty), "making it afresh"},
+		{"half a pack index", packIndex(half), "making it afresh"},
 		// What a repair killed half-way leaves: it removes .git last.
 		{"the working files gone", remove("deploy", "promote.yaml"), ""},
 		{"the objects gone", remove(".git/objects"), ""}, // fetched again
