@@ -333,7 +333,7 @@ func (r *Reconciler) reconcile(ctx context.Context, scopes [][2]string) (Outcome
 		// An overlay that cannot be read pins nothing: each change then
 		// meets the overlay's error on its own.
 		for _, d := range byEnv[e] {
-			a, done := r.reconcileOne(ctx, d, each[i].Pins, head)
+			a, done := r.reconcileOne(ctx, d, each[i], head)
 			if done {
 				out.InSync++
 				continue
@@ -433,11 +433,11 @@ func (r *Reconciler) setCommitError(ctx context.Context, d promote.Deployment, m
 	}
 }
 
-// reconcileOne brings one deployment in line. done is true when there was
-// nothing to do.
-func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pins map[string]overlay.Pin, head string) (Action, bool) {
+// reconcileOne brings one deployment in line with what the branch pins in
+// its environment (env). done is true when there was nothing to do.
+func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, env EnvPins, head string) (Action, bool) {
 	a := Action{Deployment: d}
-	p, ok := pins[d.Model]
+	p, ok := env.Pins[d.Model]
 	inSync := ok && p.Version == d.Version && p.Digest == d.Digest
 	switch {
 	case inSync && !d.Pending():
@@ -495,7 +495,14 @@ func (r *Reconciler) reconcileOne(ctx context.Context, d promote.Deployment, pin
 			}
 		}
 	}
-	if !d.Pending() {
+	switch {
+	case d.Pending():
+	case env.Err != nil:
+		// Not that it pins something else: it cannot be read at all,
+		// and the commit below meets the same error.
+		r.log.Warn("gitops: the overlay cannot be read; trying to commit the registry's live version again",
+			slog.String(attrModel, d.Model), slog.String(attrVersion, d.Version), slog.String(attrEnv, d.Environment), slog.Any("error", env.Err))
+	default:
 		r.log.Warn("gitops: the overlay no longer pins the registry's live version; committing it again",
 			slog.String(attrModel, d.Model), slog.String(attrVersion, d.Version), slog.String(attrEnv, d.Environment))
 	}
