@@ -198,7 +198,7 @@ func (a *Agent) splitRoute(p splitPlan) (*route, error) {
 		// Only an endpoint that moved is set, at the weight the candidate
 		// has: the controller's weight is not written over.
 		if p.prev.Endpoint != next.Endpoint {
-			if err := sp.SetCanary(p.canary, sp.Weights()); err != nil {
+			if err := sp.MoveCanary(p.canary); err != nil {
 				return nil, err
 			}
 			if err := a.moveShadow(p.env, next.Model, sp, p.canary); err != nil {

@@ -523,3 +523,52 @@ func TestJudgeDetachedWhileJudging(t *testing.T) {
 		})
 	}
 }
+
+// TestMoveCanaryKeepsTheWeight checks MoveCanary, which the agent uses
+// when a candidate's endpoint moves: the new backend takes the canary's
+// share as it is under the splitter's lock. A weight read before a judge
+// tripped and written back with SetCanary is refused; MoveCanary keeps
+// the 0 the judge set, and the move succeeds.
+func TestMoveCanaryKeepsTheWeight(t *testing.T) {
+	var hits [3]atomic.Int64 // stable, canary, moved
+	_, stable := backendServer(t, "v1", func(w http.ResponseWriter, r *http.Request) { hits[0].Add(1) })
+	_, canary := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) { hits[1].Add(1) })
+	_, moved := backendServer(t, "v2", func(w http.ResponseWriter, r *http.Request) { hits[2].Add(1) })
+	s, _ := splitBetween(t, Config{}, stable, canary, 1)
+	addr := startSlow(t, s)
+
+	if err := s.MoveCanary(nil); err == nil {
+		t.Error("MoveCanary(nil) = nil, want an error")
+	}
+	if err := s.MoveCanary(&moved); err != nil {
+		t.Fatalf("MoveCanary: %v", err)
+	}
+	if got := s.Weights(); got != 1 {
+		t.Errorf("Weights() after MoveCanary = %v, want 1, as before", got)
+	}
+	if a := send(t, addr, "/p"); a.Header.Get(HeaderTrack) != "canary" || hits[2].Load() != 1 || hits[1].Load() != 0 {
+		t.Errorf("after MoveCanary a request went to %s (hits %d %d %d), want the moved canary", a.Header.Get(HeaderTrack),
+			hits[0].Load(), hits[1].Load(), hits[2].Load())
+	}
+
+	// The agent's old way raced with a trip: read, trip, write back.
+	read := s.Weights()
+	s.SetJudge(&countingJudge{tripAt: 1})
+	send(t, addr, "/p")
+	if !s.Tripped() {
+		t.Fatal("the judge did not trip")
+	}
+	if err := s.SetCanary(&canary, read); promote.ErrorCode(err) != promote.Conflict {
+		t.Errorf("SetCanary with the weight read before the trip = %v, want a Conflict", err)
+	}
+	if err := s.MoveCanary(&canary); err != nil {
+		t.Errorf("MoveCanary after the trip: %v", err)
+	}
+	if got := s.Weights(); got != 0 || !s.Tripped() {
+		t.Errorf("after MoveCanary: weight %v, tripped %v; want 0, true", got, s.Tripped())
+	}
+	before := hits[0].Load()
+	if a := send(t, addr, "/p"); a.Header.Get(HeaderTrack) != "stable" || hits[0].Load() != before+1 {
+		t.Errorf("after the trip and the move a request went to %s, want stable", a.Header.Get(HeaderTrack))
+	}
+}

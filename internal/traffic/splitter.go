@@ -426,6 +426,23 @@ func (s *Splitter) SetStable(b Backend) error {
 // changes the weight. A weight above 0 is a Conflict while a tripped judge
 // is attached (SetJudge).
 func (s *Splitter) SetCanary(b *Backend, weight float64) error {
+	return s.setCanary(b, weight, false)
+}
+
+// MoveCanary makes b the canary backend at the weight the canary has when
+// it is set (0 without a canary): a candidate whose endpoint moved keeps
+// its share, read and written under one lock, so that a judge tripping
+// meanwhile is never written over nor makes the move fail.
+func (s *Splitter) MoveCanary(b *Backend) error {
+	if b == nil {
+		return fmt.Errorf("move the canary of %s in %s: no backend", s.cfg.Model, s.cfg.Env)
+	}
+	return s.setCanary(b, 0, true)
+}
+
+// setCanary is SetCanary, or MoveCanary when keep is true (weight is then
+// the canary's current one).
+func (s *Splitter) setCanary(b *Backend, weight float64, keep bool) error {
 	if b == nil {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -447,10 +464,13 @@ func (s *Splitter) SetCanary(b *Backend, weight float64) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	rt := *s.routes.Load()
+	if keep {
+		weight = rt.weight
+	}
 	if err := s.checkTripped("set the canary", weight); err != nil {
 		return err
 	}
-	rt := *s.routes.Load()
 	if rt.canary == nil || rt.canary.Version != b.Version {
 		rt.unpinned = false // another candidate, another rollout
 	}
