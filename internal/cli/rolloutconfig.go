@@ -28,6 +28,10 @@ type rolloutConfig struct {
 	// PrometheusQueries, when set, is a queries file (metrics.ParseQueries)
 	// whose templates replace the default ones.
 	PrometheusQueries string
+	// PrometheusTimeout bounds each read of a track's counts from
+	// Prometheus (metrics.PrometheusOptions.Timeout); 0 is
+	// metrics.DefaultQueryTimeout.
+	PrometheusTimeout time.Duration
 	// Interval overrides how often rollouts are judged (default: the
 	// shortest analysis interval of the policies, else 1s).
 	Interval time.Duration
@@ -38,8 +42,9 @@ type rolloutConfig struct {
 	NoDataLimit time.Duration
 	ErrorBudget int
 	// badInterval is a $PROMOTE_ROLLOUT_INTERVAL that is not a positive
-	// duration, which problems names.
-	badInterval string
+	// duration, which problems names; badTimeout the same of
+	// $PROMOTE_PROMETHEUS_TIMEOUT.
+	badInterval, badTimeout string
 }
 
 func (c *rolloutConfig) env(getenv func(string) string) {
@@ -48,6 +53,13 @@ func (c *rolloutConfig) env(getenv func(string) string) {
 	}
 	if v := getenv("PROMOTE_PROMETHEUS_QUERIES"); v != "" {
 		c.PrometheusQueries = v
+	}
+	if v := getenv("PROMOTE_PROMETHEUS_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			c.PrometheusTimeout = d
+		} else {
+			c.badTimeout = v
+		}
 	}
 	if v := getenv("PROMOTE_ROLLOUT_INTERVAL"); v != "" {
 		if d, err := time.ParseDuration(v); err == nil && d > 0 {
@@ -61,6 +73,7 @@ func (c *rolloutConfig) env(getenv func(string) string) {
 func (c *rolloutConfig) flags(fl *pflag.FlagSet) {
 	fl.StringVar(&c.PrometheusURL, "prometheus-url", c.PrometheusURL, "read rollouts' counts from this Prometheus `URL` (which scrapes /metrics) instead of the splitters in process ($PROMOTE_PROMETHEUS_URL)")
 	fl.StringVar(&c.PrometheusQueries, "prometheus-queries", c.PrometheusQueries, "PromQL templates `FILE` for --prometheus-url, for metrics other than the splitters' (a mesh's); see docs/rollouts.md ($PROMOTE_PROMETHEUS_QUERIES)")
+	fl.DurationVar(&c.PrometheusTimeout, "prometheus-timeout", c.PrometheusTimeout, "how long one read of a track's counts from --prometheus-url may take, its queries together (default 5s; raise it for long rollout.analysis.history windows; $PROMOTE_PROMETHEUS_TIMEOUT)")
 	fl.DurationVar(&c.Interval, "rollout-interval", c.Interval, "how often rollouts are judged (default: the policies' shortest analysis interval, else 1s; $PROMOTE_ROLLOUT_INTERVAL)")
 	if c.LookEvery == 0 {
 		c.LookEvery = rollout.DefaultLookEvery
@@ -74,6 +87,15 @@ func (c *rolloutConfig) problems() []error {
 	var errs []error
 	if c.badInterval != "" {
 		errs = append(errs, fmt.Errorf("$PROMOTE_ROLLOUT_INTERVAL %q: want a positive duration such as 10s", c.badInterval))
+	}
+	if c.badTimeout != "" {
+		errs = append(errs, fmt.Errorf("$PROMOTE_PROMETHEUS_TIMEOUT %q: want a positive duration such as 30s", c.badTimeout))
+	}
+	if c.PrometheusTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--prometheus-timeout %s: want a positive duration such as 30s", c.PrometheusTimeout))
+	}
+	if c.PrometheusTimeout > 0 && c.PrometheusURL == "" {
+		errs = append(errs, errors.New("--prometheus-timeout needs --prometheus-url: it bounds the reads from Prometheus"))
 	}
 	if c.Interval < 0 {
 		errs = append(errs, fmt.Errorf("--rollout-interval %s: want a positive duration such as 10s", c.Interval))
@@ -200,7 +222,7 @@ func (c *rolloutConfig) prometheus() (*metrics.Prometheus, error) {
 			return nil, fmt.Errorf("--prometheus-queries: %w", err)
 		}
 	}
-	opts.URL = c.PrometheusURL
+	opts.URL, opts.Timeout = c.PrometheusURL, c.PrometheusTimeout
 	src, err := metrics.NewPrometheus(opts)
 	if err != nil {
 		return nil, fmt.Errorf("--prometheus-url: %w", err)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -194,5 +195,57 @@ func TestRolloutPollersReadTheHistory(t *testing.T) {
 	q.Env = "staging"
 	if _, err := reader.History(t.Context(), q, time.Hour); err == nil || !strings.Contains(err.Error(), "staging rolls out without a plan") {
 		t.Errorf("History(%s) error = %v, want one naming the environment without a plan", q, err)
+	}
+}
+
+// --prometheus-timeout bounds each read from Prometheus: a server that
+// takes the connection and never answers fails the read after it, saying
+// so. Bad values are refused, naming the flag or the variable.
+func TestPrometheusTimeoutFlag(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // takes connections, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	c := rolloutConfig{PrometheusURL: "http://" + ln.Addr().String(), PrometheusTimeout: 300 * time.Millisecond}
+	if errs := c.problems(); len(errs) > 0 {
+		t.Fatalf("problems() = %v", errs)
+	}
+	src, err := c.prometheus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := metrics.Query{Model: "credit-risk", Env: "prod", Track: metrics.TrackCanary, Since: time.Now().Add(-time.Minute)}
+	if _, err := src.Counts(t.Context(), q); err == nil || !strings.Contains(err.Error(), "did not answer within 300ms") {
+		t.Errorf("Counts from a Prometheus that never answers = %v, want it to say it did not answer within 300ms", err)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		env    map[string]string
+		config rolloutConfig
+		want   string
+	}{
+		{"negative", nil, rolloutConfig{PrometheusURL: c.PrometheusURL, PrometheusTimeout: -time.Second}, "--prometheus-timeout -1s: want a positive duration"},
+		{"without a URL", nil, rolloutConfig{PrometheusTimeout: time.Second}, "--prometheus-timeout needs --prometheus-url"},
+		{"bad variable", map[string]string{"PROMOTE_PROMETHEUS_TIMEOUT": "soon"}, rolloutConfig{PrometheusURL: c.PrometheusURL}, `$PROMOTE_PROMETHEUS_TIMEOUT "soon": want a positive duration`},
+		{"zero variable", map[string]string{"PROMOTE_PROMETHEUS_TIMEOUT": "0s"}, rolloutConfig{PrometheusURL: c.PrometheusURL}, `$PROMOTE_PROMETHEUS_TIMEOUT "0s": want a positive duration`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.config
+			cfg.env(func(k string) string { return tt.env[k] })
+			var msgs []string
+			for _, err := range cfg.problems() {
+				msgs = append(msgs, err.Error())
+			}
+			if got := strings.Join(msgs, "\n"); !strings.Contains(got, tt.want) {
+				t.Errorf("problems() = %q, want one saying %q", got, tt.want)
+			}
+		})
+	}
+	good := rolloutConfig{PrometheusURL: c.PrometheusURL}
+	good.env(func(k string) string { return map[string]string{"PROMOTE_PROMETHEUS_TIMEOUT": "45s"}[k] })
+	if good.PrometheusTimeout != 45*time.Second || len(good.problems()) > 0 {
+		t.Errorf("$PROMOTE_PROMETHEUS_TIMEOUT=45s: timeout %s, problems %v", good.PrometheusTimeout, good.problems())
 	}
 }
