@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -682,13 +683,13 @@ func (w *Writer) pause(ctx context.Context, attempt int) error {
 func (w *Writer) apply(c *Change) (plumbing.Hash, bool, error) {
 	changed, err := overlay.SetPin(w.cfg.Dir, c.Environment, c.Pin)
 	if err != nil {
-		return plumbing.ZeroHash, false, overlayError(fmt.Sprintf("pin %s %s in %s", c.Pin.Model, c.Pin.Version, c.Environment), err)
+		return plumbing.ZeroHash, false, overlayError(fmt.Sprintf("pin %s %s in %s", c.Pin.Model, c.Pin.Version, c.Environment), w.inRepo(err))
 	}
 	if !changed {
 		return plumbing.ZeroHash, false, nil
 	}
 	if _, err := overlay.Render(w.cfg.Dir, c.Environment); err != nil {
-		return plumbing.ZeroHash, false, fmt.Errorf("%w: %w", ErrRender, err)
+		return plumbing.ZeroHash, false, fmt.Errorf("%w: %w", ErrRender, w.inRepo(err))
 	}
 	wt, err := w.clone.Repo.Worktree()
 	if err != nil {
@@ -849,10 +850,34 @@ func (w *Writer) PinnedEach(ctx context.Context, envs []string) ([]EnvPins, stri
 	out := make([]EnvPins, len(envs))
 	for i, env := range envs {
 		if out[i].Pins, err = overlay.Pins(w.cfg.Dir, env); err != nil {
-			out[i] = EnvPins{Err: overlayError("read the pins of "+env, err)}
+			out[i] = EnvPins{Err: overlayError("read the pins of "+env, w.inRepo(err))}
 		}
 	}
 	return out, head.String(), nil
+}
+
+// repoError is an error whose text names paths in the GitOps repository
+// rather than in the writer's working clone.
+type repoError struct {
+	err error
+	msg string
+}
+
+func (e *repoError) Error() string { return e.msg }
+func (e *repoError) Unwrap() error { return e.err }
+
+// inRepo takes the working clone's directory out of the paths err names
+// (package overlay and kustomize name the files they read): the person who
+// reads a promotion's failure knows the repository, not the server's
+// clone of it, and "deploy/overlays/dev" is what they open. err still
+// matches what it matched (errors.Is, errors.As).
+func (w *Writer) inRepo(err error) error {
+	dir := filepath.Clean(w.cfg.Dir)
+	msg := strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+	if msg == err.Error() {
+		return err
+	}
+	return &repoError{err: err, msg: msg}
 }
 
 // overlayError wraps an error of package overlay: one with code Invalid or

@@ -433,6 +433,34 @@ func TestBrokenOverlayBlocks(t *testing.T) {
 	if got := commitCount(t, bare, "main"); got != n {
 		t.Errorf("main has %d commits after a blocked promotion, want %d", got, n)
 	}
+	if strings.Contains(err.Error(), w.cfg.Dir) || !strings.Contains(err.Error(), "deploy/") {
+		t.Errorf("error %q names the writer's clone %s, want paths in the repository (deploy/…)", err, w.cfg.Dir)
+	}
+}
+
+// An overlay that cannot take a pin is named by its path in the
+// repository, not in the writer's clone, and still matches ErrOverlay.
+func TestOverlayErrorsNameRepositoryPaths(t *testing.T) {
+	bare := newRemote(t, func(dir string) {
+		if err := os.Remove(filepath.Join(dir, "deploy", "overlays", "prod", "kustomization.yaml")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w := newWriter(t, bare, nil)
+	_, err := w.Promote(t.Context(), promotion("prod", "2", "pr-1"))
+	if !errors.Is(err, ErrOverlay) {
+		t.Fatalf("Promote into an overlay without its kustomization = %v, want ErrOverlay", err)
+	}
+	if want := "deploy/overlays/prod has no kustomization.yaml"; !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), w.cfg.Dir) {
+		t.Errorf("error %q, want it to say %q without the clone's directory %s", err, want, w.cfg.Dir)
+	}
+	each, _, err := w.PinnedEach(t.Context(), []string{"prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(each[0].Err); !errors.Is(each[0].Err, ErrOverlay) || strings.Contains(got, w.cfg.Dir) || !strings.Contains(got, "deploy/overlays/prod") {
+		t.Errorf("PinnedEach's error for prod = %q, want ErrOverlay naming deploy/overlays/prod without the clone's directory", got)
+	}
 }
 
 func TestRemoteWithoutBranch(t *testing.T) {
