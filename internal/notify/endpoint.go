@@ -44,16 +44,32 @@ type Endpoint struct {
 func (e Endpoint) LogValue() slog.Value {
 	// Slack's URLs carry their credential in the path, so log the host
 	// only; a URL that does not parse is not logged at all.
-	u := "(does not parse)"
-	if p, err := url.Parse(e.URL); err == nil {
-		u = p.Scheme + "://" + p.Host
-	}
 	return slog.GroupValue(
 		slog.String("name", e.Name),
-		slog.String("url", u),
+		slog.String("url", e.origin()),
 		slog.String("format", e.format()),
 	)
 }
+
+// String is what fmt prints for an endpoint (%v, %+v, %s): its name,
+// format and the scheme and host of its URL, never the secret nor the
+// rest of the URL (a Slack webhook's path is its credential).
+func (e Endpoint) String() string {
+	return fmt.Sprintf("endpoint %s (%s, %s)", e.Name, e.format(), e.origin())
+}
+
+// origin is the scheme and host of the endpoint's URL, "(does not parse)"
+// for a URL that does not.
+func (e Endpoint) origin() string {
+	p, err := url.Parse(e.URL)
+	if err != nil {
+		return "(does not parse)"
+	}
+	return p.Scheme + "://" + p.Host
+}
+
+// GoString is String, for %#v.
+func (e Endpoint) GoString() string { return e.String() }
 
 // redactURL is u as logs may show it: its scheme and host, and "/…" for
 // the rest, which may hold a credential.

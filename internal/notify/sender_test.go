@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -701,14 +702,25 @@ func TestEndpointValidateAndLogValue(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `endpoint "chat": secret is 5 bytes`) {
 		t.Errorf("Validate() = %v, want the short secret named", err)
 	}
-	v := ep.LogValue().String()
-	for _, secret := range []string{"XXXXSECRET", "short"} {
-		if strings.Contains(v, secret) {
-			t.Errorf("LogValue() = %s, leaks %q", v, secret)
+	// The log, and anything fmt prints (a config dumped with %+v, an
+	// error naming the endpoint), keep the secret and the URL's path out.
+	for how, v := range map[string]string{
+		"LogValue()": ep.LogValue().String(),
+		"%v":         fmt.Sprintf("%v", ep),
+		"%+v":        fmt.Sprintf("%+v", ep),
+		"%#v":        fmt.Sprintf("%#v", ep),
+		"%s":         fmt.Sprintf("%s", ep),
+		"%v of *":    fmt.Sprintf("%v", &ep),
+		"%+v of []":  fmt.Sprintf("%+v", []Endpoint{ep}),
+	} {
+		for _, secret := range []string{"XXXXSECRET", "short", "115 104 111 114 116", "[]byte"} {
+			if strings.Contains(v, secret) {
+				t.Errorf("%s = %s, leaks %q", how, v, secret)
+			}
 		}
-	}
-	if !strings.Contains(v, "hooks.slack.com") {
-		t.Errorf("LogValue() = %s, want the host", v)
+		if !strings.Contains(v, "hooks.slack.com") || !strings.Contains(v, "chat") {
+			t.Errorf("%s = %s, want the name and the host", how, v)
+		}
 	}
 }
 
