@@ -145,6 +145,14 @@ type TestResult struct {
 	// fixed, or the bucket bound the p95 guard counts slow requests above
 	// (MaxLatencyP95 rounded up to a bound of the canary's histogram).
 	LatencyThreshold float64 `json:"latency_threshold,omitempty"`
+	// PastRate and PastBound are, for a history test (TestHistoryErrorRate,
+	// TestHistoryLatency) that runs, stable's event rate over the history's
+	// window and the upper confidence bound of it that the canary's rate is
+	// tested against (UpperRateBound); zero for the other tests.
+	// StableEvents and StableRequests are then stable's counts since the
+	// rollout's start, which the drift hold watches.
+	PastRate  float64 `json:"past_rate,omitempty"`
+	PastBound float64 `json:"past_bound,omitempty"`
 	// Detail says in words why the test failed, waits, is skipped or
 	// cannot run; it is empty while the test is ok.
 	Detail string `json:"detail,omitempty"`

@@ -236,6 +236,7 @@ func (t *historyTest) result() TestResult {
 		r.Status, r.Detail = StatusSkipped, t.skip
 		return r
 	}
+	r.PastRate, r.PastBound = t.past, t.bound
 	t.canary.observe(t.cx, t.cn)
 	r.Statistic = min(math.Exp(t.canary.logE), math.MaxFloat64)
 	r.PValue = t.canary.pValue()

@@ -162,6 +162,11 @@ func TestHistorySkipped(t *testing.T) {
 	if !strings.Contains(v.Tests[5].Detail, "no latency histogram") {
 		t.Errorf("latency: %q, want no latency histogram", v.Tests[5].Detail)
 	}
+	for _, r := range v.Tests {
+		if r.PastRate != 0 || r.PastBound != 0 {
+			t.Errorf("%s: past rate %v, bound %v; want none", r.Name, r.PastRate, r.PastBound)
+		}
+	}
 }
 
 // TestHistoryFailsAtItsLevel checks, request by request, that the error
@@ -197,6 +202,10 @@ func TestHistoryFailsAtItsLevel(t *testing.T) {
 			v := a.Observe(Observation{At: at(1), Stable: track(100, 0), Canary: track(n, x)})
 			if v.Decision != Fail || !strings.Contains(v.Reason, TestHistoryErrorRate) {
 				t.Fatalf("verdict after the trip: %s %q, want fail naming %s", v.Decision, v.Reason, TestHistoryErrorRate)
+			}
+			// The verdict carries the past rate and the bound it tested.
+			if got := v.Tests[4]; got.Name != TestHistoryErrorRate || got.PastRate != 0.005 || got.PastBound != bound {
+				t.Errorf("%s: past rate %v, bound %v; want 0.005 and %v", got.Name, got.PastRate, got.PastBound, bound)
 			}
 			if n > 2*SPRTBound(0.005, 0.05, 0.01, 0.05) {
 				t.Errorf("a 5%% error canary against 0.5%% in the past took %g requests", n)

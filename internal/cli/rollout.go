@@ -231,6 +231,11 @@ func describeRollout(w io.Writer, r promote.Rollout, now time.Time) {
 	for _, t := range v.Tests {
 		detail := t.Detail
 		switch {
+		case t.PastBound > 0 && t.Status != analysis.StatusSkipped:
+			// A history test judges the canary against stable's past,
+			// not against stable now.
+			detail = strings.TrimSpace(fmt.Sprintf("%s %g/%g against stable's past %s (bound %s), p %.3g %s", track, t.CanaryEvents, t.CanaryRequests,
+				pastPercent(t.PastRate), pastPercent(t.PastBound), t.PValue, detail))
 		case t.Sequential && t.Status != analysis.StatusSkipped:
 			detail = strings.TrimSpace(fmt.Sprintf("%s %g/%g, stable %g/%g, p %.3g %s", track, t.CanaryEvents, t.CanaryRequests,
 				t.StableEvents, t.StableRequests, t.PValue, detail))
@@ -465,6 +470,9 @@ func watchFieldsOf(r promote.Rollout, last *promote.RolloutSample, bar bool, now
 				// One detail: the canary's errors mean little without stable's.
 				f.details = append(f.details, fmt.Sprintf("%s %g req, %s errors | stable %g req, %s errors", track, t.CanaryRequests,
 					rate(t.CanaryEvents, t.CanaryRequests), t.StableRequests, rate(t.StableEvents, t.StableRequests)))
+			case t.Name == analysis.TestHistoryErrorRate && t.PastBound > 0 && t.CanaryRequests > 0:
+				f.details = append(f.details, fmt.Sprintf("%s errors %s | stable's past %s, bound %s", track,
+					rate(t.CanaryEvents, t.CanaryRequests), pastPercent(t.PastRate), pastPercent(t.PastBound)))
 			case t.Name == analysis.TestLatency:
 				if last != nil && last.Canary.LatencyP95 > 0 && last.Stable.LatencyP95 > 0 {
 					f.details = append(f.details, fmt.Sprintf("p95 %s %s, stable %s", track, millis(last.Canary.LatencyP95), millis(last.Stable.LatencyP95)))
@@ -488,6 +496,11 @@ func watchFieldsOf(r promote.Rollout, last *promote.RolloutSample, bar bool, now
 
 // millis writes seconds as milliseconds, to three significant digits.
 func millis(s float64) string { return fmt.Sprintf("%.3g ms", s*1000) }
+
+// pastPercent writes a rate of stable's past (a history test's) as a
+// percentage to three significant digits: past rates are small, and two
+// decimals would round a 0.004% bound to 0.00%.
+func pastPercent(r float64) string { return fmt.Sprintf("%.3g%%", 100*r) }
 
 func rate(events, requests float64) string {
 	if requests == 0 {

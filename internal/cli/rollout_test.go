@@ -160,6 +160,36 @@ func TestDescribeRollout(t *testing.T) {
 	}
 }
 
+// rollout show and watch give a history test's counts against stable's
+// past rate and its bound, not against stable's counts now, which a
+// history test does not compare with; a skipped one says why.
+func TestDescribeRolloutHistory(t *testing.T) {
+	raw, err := json.Marshal(analysis.Verdict{Decision: analysis.Continue, Tests: []analysis.TestResult{
+		{Name: analysis.TestErrorRate, Status: analysis.StatusOK, Sequential: true, CanaryRequests: 200, CanaryEvents: 1, StableRequests: 1800, StableEvents: 9, PValue: 1},
+		{Name: analysis.TestHistoryErrorRate, Status: analysis.StatusOK, Sequential: true, CanaryRequests: 200, CanaryEvents: 1,
+			StableRequests: 1800, StableEvents: 9, PastRate: 0.005, PastBound: 0.0052734, PValue: 0.8},
+		{Name: analysis.TestHistoryLatency, Status: analysis.StatusSkipped, Sequential: true, PValue: 1, Detail: "the history has no latency histogram"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := promote.Rollout{Strategy: policy.StrategyCanary, State: promote.RolloutRunning, Weight: 0.1, Verdict: raw}
+	var b bytes.Buffer
+	describeRollout(&b, r, time.Now())
+	for _, want := range []string{
+		"history_error_rate\tok canary 1/200 against stable's past 0.5% (bound 0.527%), p 0.8",
+		"history_latency\tskipped the history has no latency histogram",
+		"error_rate\tok canary 1/200, stable 9/1800",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("describeRollout lacks %q:\n%s", want, b.String())
+		}
+	}
+	if line := watchLine(r, nil, false, time.Now()); !strings.Contains(line, "canary errors 0.50% | stable's past 0.5%, bound 0.527%") {
+		t.Errorf("watch line %q lacks the history test's past", line)
+	}
+}
+
 // rollout show of the first version in an environment, which has no
 // stable version, says so rather than "against stable " and nothing; an
 // SLO guard that holds shows the canary's counts it judged, as a
