@@ -155,10 +155,27 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*sqlstore.DB, error) 
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
 	d.MayMigrate = o.MayMigrate
+	cfg, err := config(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns / 2)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s, err := sqlstore.New(ctx, d, db, db)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	return s, nil
+}
+
+// config parses dsn into the configuration of the store's connections.
+func config(dsn string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx leaves any password out of this error.
-		return nil, fmt.Errorf("open postgres store: %w", err)
+		return nil, err
 	}
 	if _, set := cfg.RuntimeParams[idleInTransactionParam]; !set {
 		if cfg.RuntimeParams == nil {
@@ -169,11 +186,36 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*sqlstore.DB, error) 
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelWait}
 	}
-	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns / 2)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	s, err := sqlstore.New(ctx, d, db, db)
+	return cfg, nil
+}
+
+// OpenReadOnly connects to the PostgreSQL database that dsn names for
+// reading only, as an auditor verifying the audit chain may, with a role
+// that may do no more than SELECT: it never migrates, takes no lock, and
+// writes nothing. Every session is made read-only as it connects (SET
+// SESSION CHARACTERISTICS AS TRANSACTION READ ONLY, after anything the DSN
+// sets), so that each statement, and the transaction that reads the
+// schema's migrations, runs READ ONLY and the server refuses any write.
+// A schema whose recorded migrations are not exactly this binary's, older
+// or newer, or a database without Promote's schema, is refused with a
+// *sqlstore.SchemaError.
+func OpenReadOnly(ctx context.Context, dsn string) (*sqlstore.DB, error) {
+	d, err := dialect()
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	cfg, err := config(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+		return err
+	}))
+	// One connection reads the chain while another reads its head.
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
+	s, err := sqlstore.NewReadOnly(ctx, d, db)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}

@@ -110,6 +110,8 @@ type DB struct {
 	rebound sync.Map // query → query with the dialect's placeholders
 	// Statements prepared on each pool.
 	writeStmts, readStmts stmtCache
+	// readOnly is set by NewReadOnly: write is read, and Update fails.
+	readOnly bool
 }
 
 var _ promote.Store = (*DB)(nil)
@@ -145,6 +147,9 @@ func (db *DB) Close() error {
 // Update runs fn in a read-write transaction. An error or a panic in fn
 // rolls it back; fn's error is returned as is.
 func (db *DB) Update(ctx context.Context, fn func(promote.Tx) error) error {
+	if db.readOnly {
+		return db.errReadOnly()
+	}
 	return db.run(ctx, db.write, nil, fn)
 }
 

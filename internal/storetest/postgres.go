@@ -75,3 +75,52 @@ func PostgresDSN(t testing.TB) string {
 	}
 	return scoped
 }
+
+// PostgresReaderDSN creates a role for t, dropped when t ends, that may
+// log in and SELECT from the tables of the schema that dsn (a URL from
+// PostgresDSN) uses, and do nothing else: an auditor's. It returns dsn
+// with that role as its user. The tables must be there already.
+func PostgresReaderDSN(t testing.TB, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	if schema == "" {
+		t.Fatalf("PostgresReaderDSN(%s): want a DSN from PostgresDSN, with a search_path", dsn)
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	b := make([]byte, 8)
+	rand.Read(b)
+	role := "promote_reader_" + hex.EncodeToString(b)
+	for _, stmt := range []string{
+		"CREATE ROLE " + role + " LOGIN",
+		"GRANT USAGE ON SCHEMA " + schema + " TO " + role,
+		"GRANT SELECT ON ALL TABLES IN SCHEMA " + schema + " TO " + role,
+	} {
+		if _, err := admin.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer admin.Close()
+		// t's context is done by now.
+		for _, stmt := range []string{"DROP OWNED BY " + role, "DROP ROLE " + role} {
+			if _, err := admin.ExecContext(context.Background(), stmt); err != nil {
+				t.Errorf("%s: %v", stmt, err)
+			}
+		}
+	})
+	u.User = url.User(role)
+	return u.String()
+}
