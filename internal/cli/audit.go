@@ -114,10 +114,13 @@ object per line) rather than one array, so that a long listing never has to be h
 hold: an event modified, deleted, reordered or inserted, or a log that no longer reaches
 the head its store records (truncated, rewritten). By default the server verifies
 its store; --export FILE verifies an export offline; --local verifies the store named by
---data or --database directly. Keep the head it prints (seq N, hash H) where the
-database's administrators cannot edit it, and give it to a later verification as
---head N:H: a log truncated or rewritten up to N then fails, even when its own head
-was moved to match.`,
+--data or --database directly, reading it only: it needs no more than read access to the
+SQLite files (not to their directory) or a PostgreSQL role that may SELECT, and creates,
+locks and migrates nothing, so a copy on a read-only mount verifies as it is. A store at
+other migrations than this promote's is refused (exit 2), naming both. Keep the head it
+prints (seq N, hash H) where the database's administrators cannot edit it, and give it
+to a later verification as --head N:H: a log truncated or rewritten up to N then fails,
+even when its own head was moved to match.`,
 		Example: `  promote audit verify
   promote audit export > audit.jsonl && promote audit verify --export audit.jsonl
   promote audit verify --local --data ./promote-data
@@ -149,7 +152,7 @@ was moved to match.`,
 				if err := cfg.validate(); err != nil {
 					return usageError(err)
 				}
-				store, err := openExistingStore(cmd.Context(), cfg)
+				store, err := openAuditStore(cmd.Context(), cfg)
 				if err != nil {
 					return err
 				}
@@ -190,7 +193,7 @@ was moved to match.`,
 		},
 	}
 	verify.Flags().StringVar(&exportFile, "export", "", "verify this export `FILE` (JSON Lines) offline")
-	verify.Flags().BoolVar(&local, "local", false, "verify the store directly (--data or --database)")
+	verify.Flags().BoolVar(&local, "local", false, "verify the store directly (--data or --database), reading it only: no write access needed")
 	verify.Flags().StringArrayVar(&headArgs, "head", nil, "a head kept from an earlier verification, `SEQ:HASH`: the log must still hold event SEQ with hash HASH (repeatable)")
 	verify.Flags().StringVar(&cfg.Data, "data", cfg.Data, "data `DIR` of the SQLite store, with --local ($PROMOTE_DATA)")
 	verify.Flags().StringVar(&cfg.Database, "database", cfg.Database, "PostgreSQL `DSN`, with --local ($PROMOTE_DATABASE)")

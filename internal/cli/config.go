@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/promote-ml/promote/internal/audit"
 	"github.com/promote-ml/promote/internal/autopromote"
 	"github.com/promote-ml/promote/internal/notify"
 	"github.com/promote-ml/promote/internal/pipeline"
@@ -26,6 +27,7 @@ import (
 	"github.com/promote-ml/promote/internal/registry"
 	"github.com/promote-ml/promote/internal/signature"
 	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/sqlstore"
 	"github.com/promote-ml/promote/internal/webui"
 	"github.com/promote-ml/promote/promote"
 )
@@ -212,9 +214,9 @@ func openStore(ctx context.Context, c serverConfig) (promote.Store, error) {
 	return openStoreWith(ctx, c, sqlite.Options{})
 }
 
-// openLocalStore opens the store for a command that works on it directly
-// rather than through the server (token create, audit verify --local),
-// and may run while promote serve does. Such a command of a newer binary
+// openLocalStore opens the store for a command that writes to it directly
+// rather than through the server (token create), and may run while
+// promote serve does. Such a command of a newer binary
 // (during an upgrade) must not migrate a SQLite store under a running
 // server, which the data-directory lock keeps to one version at a time:
 // the server, built before those migrations, would go on with queries that
@@ -230,24 +232,32 @@ func openLocalStore(ctx context.Context, c serverConfig) (promote.Store, error) 
 	}})
 }
 
-// openExistingStore is openLocalStore for a command that reads a store
-// which must be there already (audit verify --local): a data directory
-// without a store, or a PostgreSQL database Promote has never used, is a
-// usage error (a mistyped --data or --database), and nothing is created in
-// it, where opening it would make an empty store that verifies as intact.
-func openExistingStore(ctx context.Context, c serverConfig) (promote.Store, error) {
+// auditStore is a store opened for reading its audit chain only.
+type auditStore interface {
+	audit.Chain
+	Close() error
+}
+
+// openAuditStore opens the store of c for audit verify --local, read
+// only: an auditor may verify a copy on a read-only mount, a file owned
+// by someone else, or a PostgreSQL database with a role that may only
+// SELECT, and a verification must not change what it verifies. So
+// nothing is created, locked or migrated. A data directory without a
+// store, or a PostgreSQL database Promote has never used, is a usage
+// error (a mistyped --data or --database), as is a store at other
+// migrations than this binary's, named both.
+func openAuditStore(ctx context.Context, c serverConfig) (auditStore, error) {
 	if c.Database != "" {
-		db, err := postgres.OpenWith(ctx, c.Database, postgres.Options{MayMigrate: func(applied, _ []string) error {
-			if len(applied) == 0 {
-				return errNoStore
-			}
-			return nil // as openLocalStore: an older store is migrated
-		}})
-		if errors.Is(err, errNoStore) {
-			return nil, usageErrorf("no Promote store in the PostgreSQL database %s (it has none of Promote's tables), and none was created: check --database or $PROMOTE_DATABASE", redactDSN(c.Database))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("open PostgreSQL %s: %w", redactDSN(c.Database), err)
+		where := "the PostgreSQL database " + redactDSN(c.Database)
+		db, err := postgres.OpenReadOnly(ctx, c.Database)
+		var se *sqlstore.SchemaError
+		switch {
+		case errors.As(err, &se) && len(se.Applied) == 0:
+			return nil, usageErrorf("no Promote store in %s (it has none of Promote's tables, or none this role may read), and none was created: check --database or $PROMOTE_DATABASE, and that the role may SELECT from the store's tables", where)
+		case errors.As(err, &se):
+			return nil, schemaMismatch(where, se)
+		case err != nil:
+			return nil, fmt.Errorf("open %s: %w", where, err)
 		}
 		return db, nil
 	}
@@ -255,12 +265,30 @@ func openExistingStore(ctx context.Context, c serverConfig) (promote.Store, erro
 	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
 		return nil, usageErrorf("no Promote store in %s (%s does not exist): check --data or $PROMOTE_DATA", c.Data, file)
 	}
-	return openLocalStore(ctx, c)
+	db, err := sqlite.OpenReadOnly(ctx, c.Data)
+	var se *sqlstore.SchemaError
+	switch {
+	case errors.As(err, &se) && len(se.Applied) == 0:
+		return nil, usageErrorf("no Promote store in %s (%s has none of Promote's tables): check --data or $PROMOTE_DATA", c.Data, file)
+	case errors.As(err, &se):
+		return nil, schemaMismatch(c.Data, se)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, usageErrorf("open the data directory %s: %w: the store must be readable by this user", c.Data, err)
+	case err != nil:
+		return nil, fmt.Errorf("open the data directory %s: %w", c.Data, err)
+	}
+	return db, nil
 }
 
-// errNoStore is the refusal of openExistingStore's migrations when the
-// PostgreSQL database has no Promote schema.
-var errNoStore = errors.New("no Promote store")
+// schemaMismatch is the usage error of a store in where whose migrations
+// are not this binary's, which a verification does not migrate.
+func schemaMismatch(where string, se *sqlstore.SchemaError) error {
+	what := "verify it with the promote that wrote it, or open it once with this version's promote serve, which migrates it (docs/operations.md, Upgrades)"
+	if len(se.Unknown()) > 0 {
+		what = "verify it with the newer promote that migrated it"
+	}
+	return usageErrorf("verify the store in %s: %w: %s", where, se, what)
+}
 
 // openStoreWith opens PostgreSQL when a DSN is configured, else SQLite
 // with o.

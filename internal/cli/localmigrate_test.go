@@ -78,7 +78,6 @@ func TestLocalCommandDoesNotMigrateUnderAServer(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"token", "create", "--name", "ada", "--role", "viewer", "--data", data},
-		{"audit", "verify", "--local", "--data", data},
 	} {
 		code, out, errOut := run(t, dir, args...)
 		if code == 0 {
@@ -93,9 +92,18 @@ func TestLocalCommandDoesNotMigrateUnderAServer(t *testing.T) {
 			t.Fatalf("promote %s migrated the store under the running server: %v, was %v", strings.Join(args, " "), got, before)
 		}
 	}
+	// audit verify --local migrates no store, served or not: it is
+	// refused for the migrations alone.
+	code, out, errOut := run(t, dir, "audit", "verify", "--local", "--data", data)
+	if code != ExitUsage || !strings.Contains(errOut, "has not applied 0011_") {
+		t.Errorf("promote audit verify --local of an older store while a server runs = exit %d, %q %q; want it refused naming 0011_", code, out, errOut)
+	}
+	if got := migrations(t, data); strings.Join(got, " ") != strings.Join(before, " ") {
+		t.Fatalf("promote audit verify --local migrated the store: %v, was %v", got, before)
+	}
 	unlock()
 
-	code, _, errOut := run(t, dir, "token", "create", "--name", "ada", "--role", "viewer", "--quiet", "--data", data)
+	code, _, errOut = run(t, dir, "token", "create", "--name", "ada", "--role", "viewer", "--quiet", "--data", data)
 	if code != 0 {
 		t.Fatalf("promote token create once the server stopped = exit %d, %s", code, errOut)
 	}

@@ -123,7 +123,7 @@ func storeCopy(ctx context.Context, s *streams, dir, dsn, output string) error {
 
 	src, err := sqlite.OpenWith(ctx, dir, sqlite.Options{MayMigrate: func(_, pending []string) error {
 		return fmt.Errorf("the store has not recorded this binary's migrations %s, and a copy does not change it: migrate it first with this version "+
-			"('promote audit verify --local --data %s' migrates it, and verifies its audit chain), then copy again",
+			"(start 'promote serve --data %s' once: it migrates the store as it opens it; docs/operations.md, Upgrades), stop it, then copy again",
 			strings.Join(pending, ", "), dir)
 	}})
 	if err != nil {
