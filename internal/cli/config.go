@@ -283,7 +283,7 @@ func openAuditStore(ctx context.Context, c serverConfig) (auditStore, error) {
 // schemaMismatch is the usage error of a store in where whose migrations
 // are not this binary's, which a verification does not migrate.
 func schemaMismatch(where string, se *sqlstore.SchemaError) error {
-	what := "verify it with the promote that wrote it, or open it once with this version's promote serve, which migrates it (docs/operations.md, Upgrades)"
+	what := "verify it with the promote that wrote it, or migrate it first with this version's 'promote store migrate' (docs/operations.md, Upgrades)"
 	if len(se.Unknown()) > 0 {
 		what = "verify it with the newer promote that migrated it"
 	}

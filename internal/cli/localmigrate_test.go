@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"compress/gzip"
 	"database/sql"
 	"fmt"
 	"os"
@@ -47,29 +45,9 @@ func migrations(t *testing.T, data string) []string {
 // and leaves the store as it was; once the server has stopped, it
 // migrates and runs.
 func TestLocalCommandDoesNotMigrateUnderAServer(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "promote-data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	// A database written at schema 0010 by an earlier Promote.
-	f, err := os.Open(filepath.Join("..", "sqlite", "testdata", "schema-0010.db.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	_, err = b.ReadFrom(zr)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(data, sqlite.FileName), b.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	data := olderStore(t)
+	dir := filepath.Dir(data)
 	before := migrations(t, data)
 
 	unlock, err := lockDataDir(data) // the older server, running

@@ -23,9 +23,9 @@ import (
 func newStoreCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "store",
-		Short: "Work on the store itself: copy a SQLite store into PostgreSQL",
+		Short: "Work on the store itself: migrate it, copy a SQLite store into PostgreSQL",
 	}
-	cmd.AddCommand(newStoreCopyCmd(s))
+	cmd.AddCommand(newStoreCopyCmd(s), newStoreMigrateCmd(s))
 	return cmd
 }
 
@@ -123,7 +123,7 @@ func storeCopy(ctx context.Context, s *streams, dir, dsn, output string) error {
 
 	src, err := sqlite.OpenWith(ctx, dir, sqlite.Options{MayMigrate: func(_, pending []string) error {
 		return fmt.Errorf("the store has not recorded this binary's migrations %s, and a copy does not change it: migrate it first with this version "+
-			"(start 'promote serve --data %s' once: it migrates the store as it opens it; docs/operations.md, Upgrades), stop it, then copy again",
+			"('promote store migrate --data %s'; docs/operations.md, Upgrades), then copy again",
 			strings.Join(pending, ", "), dir)
 	}})
 	if err != nil {

@@ -268,7 +268,7 @@ func TestStoreCopyRefusals(t *testing.T) {
 		{"source older schema", func(t *testing.T, dir, dsn string) []string {
 			rawSQLite(t, dir, "DELETE FROM schema_migrations WHERE name = '0019_webhook_resend_event.sql'")
 			return nil
-		}, ExitBlocked, []string{"has not recorded this binary's migrations 0019_webhook_resend_event.sql", "start 'promote serve --data"}},
+		}, ExitBlocked, []string{"has not recorded this binary's migrations 0019_webhook_resend_event.sql", "promote store migrate --data"}},
 		{"source chain broken", func(t *testing.T, dir, dsn string) []string {
 			rawSQLite(t, dir, "UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), 'lena', 'mallory') AS BLOB) WHERE seq = 3")
 			return nil

@@ -4,9 +4,6 @@ package cli
 
 import (
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -19,7 +16,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/promote-ml/promote/internal/postgres"
-	"github.com/promote-ml/promote/internal/sqlite"
 	"github.com/promote-ml/promote/internal/storetest"
 )
 
@@ -126,25 +122,6 @@ func readOnlyTree(t *testing.T, dir string) {
 	}
 }
 
-// fileHashes returns the SHA-256 of each file in dir, by name.
-func fileHashes(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sums := map[string]string{}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(b)
-		sums[e.Name()] = hex.EncodeToString(sum[:])
-	}
-	return sums
-}
-
 // copyStore copies the files of the data directory from into a new one
 // under parent.
 func copyStore(t *testing.T, from, parent, name string) string {
@@ -211,22 +188,7 @@ func TestAuditVerifyLocalReadOnly(t *testing.T) {
 		if err := os.Mkdir(data, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		f, err := os.Open(filepath.Join("..", "sqlite", "testdata", "schema-0010.db.gz"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(zr)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(data, sqlite.FileName), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeOlderStore(t, data, 0o644)
 		readOnlyTree(t, data)
 		before := fileHashes(t, data)
 		code, stdout, stderr := a.run(t, "audit", "verify", "--local", "--data", data)

@@ -221,3 +221,13 @@ func OpenReadOnly(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	}
 	return s, nil
 }
+
+// MigrationNames returns this binary's migrations of a PostgreSQL store,
+// in the order they apply.
+func MigrationNames() ([]string, error) {
+	d, err := dialect()
+	if err != nil {
+		return nil, err
+	}
+	return sqlstore.MigrationNames(d.Migrations)
+}

@@ -255,3 +255,13 @@ func dsn(path string, a, b url.Values) string {
 	}
 	return u.String()
 }
+
+// MigrationNames returns this binary's migrations of a SQLite store, in
+// the order they apply.
+func MigrationNames() ([]string, error) {
+	d, err := dialect()
+	if err != nil {
+		return nil, err
+	}
+	return sqlstore.MigrationNames(d.Migrations)
+}

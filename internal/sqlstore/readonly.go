@@ -20,7 +20,7 @@ import (
 // store owns read, as New's store owns its pools.
 func NewReadOnly(ctx context.Context, d Dialect, read *sql.DB) (*DB, error) {
 	db := &DB{write: read, read: read, dialect: d, readOnly: true}
-	known, err := migrationNames(d.Migrations)
+	known, err := MigrationNames(d.Migrations)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s store: %w", d.Name, err)
@@ -37,9 +37,9 @@ func NewReadOnly(ctx context.Context, d Dialect, read *sql.DB) (*DB, error) {
 	return db, nil
 }
 
-// migrationNames returns the names of the migrations in m, in the order
+// MigrationNames returns the names of the migrations in m, in the order
 // they apply.
-func migrationNames(m fs.FS) ([]string, error) {
+func MigrationNames(m fs.FS) ([]string, error) {
 	if m == nil {
 		return nil, fmt.Errorf("no migrations")
 	}
