@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/promote-ml/promote/internal/sqlite"
+	"github.com/promote-ml/promote/internal/storetest"
 )
 
 // migrations returns the migrations the SQLite database in the data
@@ -20,23 +21,7 @@ func migrations(t *testing.T, data string) []string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query("SELECT name FROM schema_migrations ORDER BY name")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, n)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return names
+	return storetest.RecordedMigrations(t, db)
 }
 
 // A local command of a newer binary, run while an older promote serve

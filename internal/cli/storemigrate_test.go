@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -17,6 +15,7 @@ import (
 	"github.com/promote-ml/promote/internal/postgres"
 	"github.com/promote-ml/promote/internal/sqlite"
 	"github.com/promote-ml/promote/internal/storetest"
+	"github.com/promote-ml/promote/internal/testtool"
 )
 
 // olderStore writes the SQLite store of an earlier Promote (schema 0010)
@@ -53,25 +52,6 @@ func writeOlderStore(t *testing.T, data string, mode os.FileMode) {
 	}
 }
 
-// fileHashes returns the SHA-256 of each file in dir, by name.
-func fileHashes(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sums := map[string]string{}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(b)
-		sums[e.Name()] = hex.EncodeToString(sum[:])
-	}
-	return sums
-}
-
 // promote store migrate: a dry run names the migrations an older store
 // lacks and changes nothing; the migration applies them, after which
 // audit verify --local (which never migrates) verifies the store, and a
@@ -89,7 +69,7 @@ func TestStoreMigrate(t *testing.T) {
 	if len(pending) == 0 || before[len(before)-1] != "0010_ui_sessions.sql" {
 		t.Fatalf("the fixture is at %v; want 0010 with migrations pending of %v", before, known)
 	}
-	sums := fileHashes(t, data)
+	sums := testtool.FileHashes(t, data)
 
 	code, out, errOut := run(t, dir, "store", "migrate", "--data", data, "--dry-run")
 	if code != 0 || !strings.Contains(out, "is at 0010_ui_sessions.sql") || !strings.Contains(out, fmt.Sprintf("would apply %d migrations: %s", len(pending), strings.Join(pending, ", "))) ||
@@ -101,7 +81,7 @@ func TestStoreMigrate(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.Was != "0010_ui_sessions.sql" || rep.At != rep.Was || !rep.DryRun || !slices.Equal(rep.Pending, pending) {
 		t.Errorf("store migrate --dry-run -o json = exit %d, %q %q", code, out, errOut)
 	}
-	if got := fileHashes(t, data); !maps.Equal(got, sums) {
+	if got := testtool.FileHashes(t, data); !maps.Equal(got, sums) {
 		t.Fatalf("a dry run changed the data directory: %v, was %v", got, sums)
 	}
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/promote-ml/promote/internal/postgres"
 	"github.com/promote-ml/promote/internal/storetest"
+	"github.com/promote-ml/promote/internal/testtool"
 )
 
 // nobody is the user and group an auditor's process runs as here, when
@@ -99,19 +100,7 @@ func (a *auditor) run(t *testing.T, args ...string) (code int, stdout, stderr st
 // cannot be made in it, as the auditor, when the test cannot make it so.
 func readOnlyTree(t *testing.T, dir string) {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if err := os.Chmod(filepath.Join(dir, e.Name()), 0o444); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(dir, 0o555); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	testtool.ReadOnlyTree(t, dir)
 	if os.Geteuid() != 0 {
 		f, err := os.CreateTemp(dir, "probe")
 		if err == nil {
@@ -159,12 +148,12 @@ func TestAuditVerifyLocalReadOnly(t *testing.T) {
 	t.Run("intact", func(t *testing.T) {
 		data := copyStore(t, populatedDataDir(t), stores, "intact")
 		readOnlyTree(t, data)
-		before := fileHashes(t, data)
+		before := testtool.FileHashes(t, data)
 		code, stdout, stderr := a.run(t, "audit", "verify", "--local", "--data", data)
 		if code != ExitOK || !strings.HasPrefix(stdout, "OK: 4 events, the chain is intact\n") {
 			t.Errorf("audit verify --local of a store this user cannot write = %d\n%s%s\nwant exit 0, OK with 4 events", code, stdout, stderr)
 		}
-		if diff := cmp.Diff(before, fileHashes(t, data)); diff != "" {
+		if diff := cmp.Diff(before, testtool.FileHashes(t, data)); diff != "" {
 			t.Errorf("the verification changed the store's files (-before +after):\n%s", diff)
 		}
 	})
@@ -173,12 +162,12 @@ func TestAuditVerifyLocalReadOnly(t *testing.T) {
 		data := copyStore(t, populatedDataDir(t), stores, "tampered")
 		rawSQLite(t, data, "UPDATE audit_events SET body = replace(body, '\"actor\":\"', '\"actor\":\"x') WHERE seq = 2")
 		readOnlyTree(t, data)
-		before := fileHashes(t, data)
+		before := testtool.FileHashes(t, data)
 		code, stdout, stderr := a.run(t, "audit", "verify", "--local", "--data", data)
 		if code != ExitBlocked || !strings.HasPrefix(stdout, "BROKEN at event 2 ") {
 			t.Errorf("audit verify --local of a tampered store = %d\n%s%s\nwant exit 1, BROKEN at event 2", code, stdout, stderr)
 		}
-		if diff := cmp.Diff(before, fileHashes(t, data)); diff != "" {
+		if diff := cmp.Diff(before, testtool.FileHashes(t, data)); diff != "" {
 			t.Errorf("the verification changed the store's files (-before +after):\n%s", diff)
 		}
 	})
@@ -190,7 +179,7 @@ func TestAuditVerifyLocalReadOnly(t *testing.T) {
 		}
 		writeOlderStore(t, data, 0o644)
 		readOnlyTree(t, data)
-		before := fileHashes(t, data)
+		before := testtool.FileHashes(t, data)
 		code, stdout, stderr := a.run(t, "audit", "verify", "--local", "--data", data)
 		if code != ExitUsage {
 			t.Errorf("audit verify --local of an older store = %d\n%s%s\nwant exit %d", code, stdout, stderr, ExitUsage)
@@ -200,7 +189,7 @@ func TestAuditVerifyLocalReadOnly(t *testing.T) {
 				t.Errorf("audit verify --local of an older store: stderr %q, want it to say %q", stderr, want)
 			}
 		}
-		if diff := cmp.Diff(before, fileHashes(t, data)); diff != "" {
+		if diff := cmp.Diff(before, testtool.FileHashes(t, data)); diff != "" {
 			t.Errorf("the refusal changed the store's files (-before +after):\n%s", diff)
 		}
 	})

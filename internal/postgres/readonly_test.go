@@ -24,23 +24,7 @@ func appliedMigrations(t *testing.T, dsn string) []string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(t.Context(), "SELECT name FROM schema_migrations ORDER BY name")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, n)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return names
+	return storetest.RecordedMigrations(t, db)
 }
 
 // OpenReadOnly reads a store with a role that may only SELECT, as an

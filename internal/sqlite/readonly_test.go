@@ -1,9 +1,7 @@
 package sqlite_test
 
 import (
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -21,30 +19,6 @@ import (
 	"github.com/promote-ml/promote/promote"
 )
 
-// hashes returns the SHA-256 of every file in dir by name, and "dir" for
-// a directory: what a verification must leave as it found it.
-func hashes(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sums := map[string]string{}
-	for _, e := range entries {
-		if e.IsDir() {
-			sums[e.Name()] = "dir"
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(b)
-		sums[e.Name()] = hex.EncodeToString(sum[:])
-	}
-	return sums
-}
-
 // appendEvents appends n audit events to db.
 func appendEvents(t *testing.T, db promote.Store, n int) {
 	t.Helper()
@@ -59,25 +33,6 @@ func appendEvents(t *testing.T, db promote.Store, n int) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// readOnly makes dir and the files in it read-only to their owner.
-func readOnly(t *testing.T, dir string) {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if err := os.Chmod(filepath.Join(dir, e.Name()), 0o444); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(dir, 0o555); err != nil {
-		t.Fatal(err)
-	}
-	// t.TempDir's cleanup must be able to remove them.
-	t.Cleanup(func() { os.Chmod(dir, 0o755) })
 }
 
 // verify verifies the chain of the store in dir through OpenReadOnly.
@@ -111,8 +66,8 @@ func TestOpenReadOnly(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		readOnly(t, dir)
-		before := hashes(t, dir)
+		testtool.ReadOnlyTree(t, dir)
+		before := testtool.FileHashes(t, dir)
 		if len(before) != 1 {
 			t.Fatalf("a closed store is %v, want %s alone", before, db)
 		}
@@ -120,7 +75,7 @@ func TestOpenReadOnly(t *testing.T) {
 		if err != nil || !res.OK || res.Events != 3 {
 			t.Errorf("verify a read-only copy = %+v, %v; want OK with 3 events", res, err)
 		}
-		if diff := cmp.Diff(before, hashes(t, dir)); diff != "" {
+		if diff := cmp.Diff(before, testtool.FileHashes(t, dir)); diff != "" {
 			t.Errorf("the verification changed the store (-before +after):\n%s", diff)
 		}
 	})
@@ -135,15 +90,15 @@ func TestOpenReadOnly(t *testing.T) {
 		writable := copyFiles(t, dir, db, wal, shm)
 		to := copyFiles(t, dir, db, wal, shm)
 		s.Close()
-		readOnly(t, to)
+		testtool.ReadOnlyTree(t, to)
 		// Read-only or not, the copy is read and left as it was.
 		for _, dir := range []string{to, writable} {
-			before := hashes(t, dir)
+			before := testtool.FileHashes(t, dir)
 			res, err := verify(t, dir)
 			if err != nil || !res.OK || res.Events != 5 {
 				t.Errorf("verify a copy with its log = %+v, %v; want OK with 5 events", res, err)
 			}
-			if diff := cmp.Diff(before, hashes(t, dir)); diff != "" {
+			if diff := cmp.Diff(before, testtool.FileHashes(t, dir)); diff != "" {
 				t.Errorf("the verification changed the store (-before +after):\n%s", diff)
 			}
 		}
@@ -151,13 +106,13 @@ func TestOpenReadOnly(t *testing.T) {
 		// Without its wal-index the log cannot be read without making one:
 		// refused, rather than verified without its events.
 		bare := copyFiles(t, to, db, wal)
-		readOnly(t, bare)
-		before := hashes(t, bare)
+		testtool.ReadOnlyTree(t, bare)
+		before := testtool.FileHashes(t, bare)
 		_, err = verify(t, bare)
 		if err == nil || !strings.Contains(err.Error(), shm+", which SQLite needs to read them, is missing") {
 			t.Errorf("verify a copy with a log and no wal-index = %v, want it refused naming %s", err, shm)
 		}
-		if diff := cmp.Diff(before, hashes(t, bare)); diff != "" {
+		if diff := cmp.Diff(before, testtool.FileHashes(t, bare)); diff != "" {
 			t.Errorf("the refusal changed the store (-before +after):\n%s", diff)
 		}
 	})
@@ -205,7 +160,7 @@ func TestOpenReadOnly(t *testing.T) {
 func TestOpenReadOnlyRefusesOtherSchemas(t *testing.T) {
 	t.Run("older", func(t *testing.T) {
 		dir := fixtureDir(t, schema0010)
-		before := hashes(t, dir)
+		before := testtool.FileHashes(t, dir)
 		r, err := sqlite.OpenReadOnly(t.Context(), dir)
 		if err == nil {
 			r.Close()
@@ -220,7 +175,7 @@ func TestOpenReadOnlyRefusesOtherSchemas(t *testing.T) {
 				t.Errorf("OpenReadOnly of an older store = %v, want it to say %q", err, want)
 			}
 		}
-		if diff := cmp.Diff(before, hashes(t, dir)); diff != "" {
+		if diff := cmp.Diff(before, testtool.FileHashes(t, dir)); diff != "" {
 			t.Errorf("the refusal changed the store (-before +after):\n%s", diff)
 		}
 	})
@@ -231,14 +186,14 @@ func TestOpenReadOnlyRefusesOtherSchemas(t *testing.T) {
 			t.Fatal(err)
 		}
 		rawExec(t, dir, "INSERT INTO schema_migrations (name, applied_at) VALUES ('9999_from_the_future.sql', 0)")
-		before := hashes(t, dir)
+		before := testtool.FileHashes(t, dir)
 		_, err := sqlite.OpenReadOnly(t.Context(), dir)
 		var se *sqlstore.SchemaError
 		if !errors.As(err, &se) || !strings.Contains(err.Error(), "is at migration 9999_from_the_future.sql") ||
 			!strings.Contains(err.Error(), "9999_from_the_future.sql, which this promote does not know") {
 			t.Errorf("OpenReadOnly of a newer store = %v, want it refused naming 9999_from_the_future.sql", err)
 		}
-		if diff := cmp.Diff(before, hashes(t, dir)); diff != "" {
+		if diff := cmp.Diff(before, testtool.FileHashes(t, dir)); diff != "" {
 			t.Errorf("the refusal changed the store (-before +after):\n%s", diff)
 		}
 	})
